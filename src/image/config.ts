@@ -1,0 +1,55 @@
+// The image's run-time description: everything the run-config writers need,
+// derived from the recipe (ENV, HOSTNAME, EXPOSE, BIND, LABEL, STOPSIGNAL, init).
+
+export interface StopSignal {
+  /** Canonical name, e.g. "SIGUSR2", "SIGRTMIN+3". */
+  name: string;
+  /** Linux x86-64 number, e.g. 12, 37. */
+  number: number;
+  /** "recipe" when STOPSIGNAL set it, "init" when chosen from the image's init. */
+  source: "recipe" | "init";
+}
+
+export type InitKind = "busybox" | "systemd" | "other";
+
+export interface PortSpec {
+  port: number;
+  protocol: "tcp" | "udp";
+}
+
+export interface BindSpec {
+  readOnly: boolean;
+  /** Absolute path on the host. */
+  hostPath: string;
+  /** Absolute path inside the container. */
+  containerPath: string;
+}
+
+export interface ImageConfig {
+  /** The recipe's name (file name without .nifty): machine, unit and image name. */
+  name: string;
+  /** ENV in recipe order (values after build-time substitution). */
+  env: Array<[string, string]>;
+  hostname?: string;
+  exposedPorts: PortSpec[];
+  binds: BindSpec[];
+  /** LABEL in recipe order. */
+  labels: Array<[string, string]>;
+  stopSignal: StopSignal;
+  init: { kind: InitKind; /** argv of PID 1, e.g. ["/sbin/init"] */ command: string[] };
+  architecture: "amd64";
+  os: "linux";
+  /** SOURCE_DATE_EPOCH, seconds. */
+  created: number;
+}
+
+/** One uncompressed layer tarball written by the build. */
+export interface LayerFile {
+  /** Path of the uncompressed tar on disk. */
+  path: string;
+  /** "sha256:<hex>" of the uncompressed tar (the OCI diff_id). */
+  digest: string;
+  size: number;
+  /** What the layer holds, for history entries: e.g. "fetched binaries and links". */
+  comment: string;
+}
