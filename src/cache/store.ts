@@ -1,0 +1,389 @@
+// The content-addressed store: blobs named by their sha256, written through a
+// temp file in the same directory tree and published with link(2), which is
+// atomic and never replaces, so no reader ever sees a partial blob under a
+// final name, whatever process writes or dies beside it.
+import { createHash, randomBytes } from "node:crypto";
+import type { Hash } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { finished, pipeline } from "node:stream/promises";
+import { NiftyError } from "../errors.ts";
+
+export interface BlobInfo {
+  /** `sha256:<64 hex>` */
+  digest: string;
+  size: number;
+  /** Absolute path of the read-only blob file. */
+  path: string;
+}
+
+/** One use record: which blobs a build used, and when it last did. */
+export interface UseRecord {
+  tag: string;
+  digests: string[];
+  /** ISO 8601 time of the latest build that recorded this set. */
+  lastUsed: string;
+}
+
+const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,199}$/;
+/** Directories the store itself owns; JSON namespaces may not use them. */
+const RESERVED = new Set(["blobs", "tmp", "quarantine", "uses"]);
+
+export function isDigest(value: string): boolean {
+  return DIGEST_RE.test(value);
+}
+
+/** The hex part of a digest; a malformed digest is a user mistake. */
+export function digestHex(digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m?.[1]) {
+    throw new NiftyError(
+      "NIFTY100",
+      `malformed digest ${JSON.stringify(digest)}`,
+      "a digest is written sha256:<64 lowercase hex digits>, as printed by `sha256sum` with the sha256: prefix",
+    );
+  }
+  return m[1];
+}
+
+/** The stored blob did not hash to what the caller expected. */
+export class DigestMismatchError extends NiftyError {
+  expected: string;
+  actual: string;
+
+  constructor(expected: string, actual: string, what: string) {
+    super(
+      "NIFTY101",
+      `digest mismatch for ${what}: expected ${expected}, got ${actual}`,
+      "the source changed or is corrupt; check the digest in the recipe, or use another source",
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export class Store {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+
+  get blobsDir(): string {
+    return path.join(this.dir, "blobs", "sha256");
+  }
+  get tmpDir(): string {
+    return path.join(this.dir, "tmp");
+  }
+  get quarantineDir(): string {
+    return path.join(this.dir, "quarantine");
+  }
+  get usesDir(): string {
+    return path.join(this.dir, "uses");
+  }
+
+  blobPath(digest: string): string {
+    return path.join(this.blobsDir, digestHex(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.stat(digest)) !== undefined;
+  }
+
+  async stat(digest: string): Promise<BlobInfo | undefined> {
+    const p = this.blobPath(digest);
+    try {
+      const st = await fsp.stat(p);
+      return st.isFile() ? { digest, size: st.size, path: p } : undefined;
+    } catch (err) {
+      if (isCode(err, "ENOENT")) return undefined;
+      throw err;
+    }
+  }
+
+  createWriter(): BlobWriter {
+    return new BlobWriter(this);
+  }
+
+  async putFile(file: string, expected?: string): Promise<BlobInfo> {
+    let input;
+    try {
+      const fh = await fsp.open(file, "r");
+      input = fh.createReadStream();
+    } catch (err) {
+      throw new NiftyError(
+        "NIFTY132",
+        `cannot read ${file}: ${(err as Error).message}`,
+        "give the path of an existing, readable file",
+      );
+    }
+    const writer = this.createWriter();
+    try {
+      await pipeline(input, writer);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return writer.commit(expected);
+  }
+
+  async putBuffer(buf: Uint8Array, expected?: string): Promise<BlobInfo> {
+    const writer = this.createWriter();
+    writer.end(buf);
+    return writer.commit(expected);
+  }
+
+  /** A small JSON record, or undefined when absent or unreadable (a cache miss). */
+  async readJson<T = unknown>(namespace: string, key: string): Promise<T | undefined> {
+    const file = this.#recordPath(namespace, key);
+    let text;
+    try {
+      text = await fsp.readFile(file, "utf8");
+    } catch (err) {
+      if (isCode(err, "ENOENT")) return undefined;
+      throw err;
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeJson(namespace: string, key: string, value: unknown): Promise<void> {
+    const file = this.#recordPath(namespace, key);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await this.writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
+  }
+
+  /**
+   * Remember that a build used these blobs, so gc keeps them. One record per
+   * tag and set of digests: repeating the same build only refreshes its time.
+   */
+  async recordUse(digests: string[], tag: string, at: Date = new Date()): Promise<void> {
+    const sorted = [...new Set(digests)].sort();
+    for (const d of sorted) digestHex(d);
+    const setId = createHash("sha256").update(tag + "\n" + sorted.join("\n")).digest("hex").slice(0, 16);
+    const safeTag = tag.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+    const record: UseRecord = { tag, digests: sorted, lastUsed: at.toISOString() };
+    await this.writeFileAtomic(path.join(this.usesDir, `${safeTag}--${setId}.json`), JSON.stringify(record) + "\n");
+  }
+
+  async readUseRecords(): Promise<{ file: string; record: UseRecord }[]> {
+    const out: { file: string; record: UseRecord }[] = [];
+    for (const name of await listDir(this.usesDir)) {
+      if (!name.endsWith(".json")) continue;
+      const file = path.join(this.usesDir, name);
+      try {
+        const record = JSON.parse(await fsp.readFile(file, "utf8")) as UseRecord;
+        if (Array.isArray(record.digests) && typeof record.lastUsed === "string") out.push({ file, record });
+      } catch {
+        // A record removed by a concurrent gc, or not ours: nothing to keep for it.
+      }
+    }
+    return out;
+  }
+
+  /** Temp file names carry the writer's pid so gc can tell abandoned ones. */
+  tempPath(suffix: string): string {
+    return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}${suffix}`);
+  }
+
+  /** Write a whole small file: temp in DIR/tmp, fsync, rename over the target. */
+  async writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+    const tmp = this.tempPath(".json");
+    try {
+      const fh = await fsp.open(tmp, "wx", 0o644);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, file);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  #recordPath(namespace: string, key: string): string {
+    for (const [what, v] of [["namespace", namespace], ["key", key]] as const) {
+      if (!NAME_RE.test(v) || v.includes("..")) {
+        throw new NiftyError(
+          "NIFTY130",
+          `invalid store ${what} ${JSON.stringify(v)}`,
+          "use letters, digits and . _ : @ + - only, not starting with a dot",
+        );
+      }
+    }
+    if (RESERVED.has(namespace)) {
+      throw new NiftyError("NIFTY130", `store namespace ${JSON.stringify(namespace)} is reserved`, `choose a name other than ${[...RESERVED].join(", ")}`);
+    }
+    return path.join(this.dir, namespace, `${key}.json`);
+  }
+}
+
+export async function openStore(dir: string): Promise<Store> {
+  const store = new Store(dir);
+  for (const d of [store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir]) {
+    await fsp.mkdir(d, { recursive: true });
+  }
+  return store;
+}
+
+/**
+ * A stream into a unique temp file under DIR/tmp that hashes what it writes.
+ * Nothing appears in the store until commit(); abort() or any failure leaves
+ * nothing but, at worst (a killed process), the temp file that gc removes.
+ */
+export class BlobWriter extends Writable {
+  readonly tempPath: string;
+  #store: Store;
+  #hash: Hash = createHash("sha256");
+  #size = 0;
+  #fh: FileHandle | undefined;
+  #flushed = false;
+  #done = false;
+
+  constructor(store: Store) {
+    super({ highWaterMark: 1 << 16 });
+    this.#store = store;
+    this.tempPath = store.tempPath(".part");
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    fsp.open(this.tempPath, "wx", 0o600).then(
+      (fh) => {
+        this.#fh = fh;
+        callback();
+      },
+      (err: Error) => callback(err),
+    );
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    writeAll(this.#fh!, chunk).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const fh = this.#fh!;
+    (async () => {
+      await fh.sync();
+      await fh.chmod(0o444);
+      this.#fh = undefined;
+      await fh.close();
+      this.#flushed = true;
+    })().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const fh = this.#fh;
+    this.#fh = undefined;
+    (async () => {
+      if (fh) await fh.close().catch(() => {});
+      if (!this.#flushed) await fsp.rm(this.tempPath, { force: true });
+    })().then(() => callback(error), () => callback(error));
+  }
+
+  /**
+   * Finish writing and publish the blob. With `expected`, a different digest
+   * removes the temp file and throws DigestMismatchError (`what` names the
+   * source in that message).
+   */
+  async commit(expected?: string, what = "blob"): Promise<BlobInfo> {
+    if (this.#done) throw new Error("BlobWriter already committed or aborted");
+    if (expected !== undefined) digestHex(expected);
+    if (!this.writableEnded) this.end();
+    try {
+      await finished(this);
+    } catch (err) {
+      this.#done = true;
+      await fsp.rm(this.tempPath, { force: true });
+      throw err;
+    }
+    this.#done = true;
+    const digest = `sha256:${this.#hash.digest("hex")}`;
+    if (expected !== undefined && expected !== digest) {
+      await fsp.rm(this.tempPath, { force: true });
+      throw new DigestMismatchError(expected, digest, what);
+    }
+    const final = this.#store.blobPath(digest);
+    try {
+      await linkInto(this.tempPath, final);
+    } catch (err) {
+      if (!isCode(err, "EEXIST")) {
+        await fsp.rm(this.tempPath, { force: true });
+        throw err;
+      }
+      // Same bytes already stored (maybe by another process): refresh its age for gc.
+      const now = new Date();
+      await fsp.utimes(final, now, now).catch(() => {});
+    }
+    await fsp.rm(this.tempPath, { force: true });
+    return { digest, size: this.#size, path: final };
+  }
+
+  /** Drop everything written; safe to call at any time, more than once. */
+  async abort(): Promise<void> {
+    this.#done = true;
+    this.#flushed = false;
+    if (!this.destroyed) {
+      this.destroy();
+      await finished(this).catch(() => {});
+    }
+    await fsp.rm(this.tempPath, { force: true });
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+    off += bytesWritten;
+  }
+}
+
+async function linkInto(tmp: string, final: string): Promise<void> {
+  try {
+    await fsp.link(tmp, final);
+  } catch (err) {
+    if (!isCode(err, "ENOENT")) throw err;
+    // The blobs directory was removed under us: recreate it once.
+    await fsp.mkdir(path.dirname(final), { recursive: true });
+    await fsp.link(tmp, final);
+  }
+  await syncDir(path.dirname(final));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(dir)).sort();
+  } catch (err) {
+    if (isCode(err, "ENOENT")) return [];
+    throw err;
+  }
+}
+
+export function isCode(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}

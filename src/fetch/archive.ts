@@ -1,0 +1,383 @@
+// Taking one file out of a package or tarball, streaming it into the store so
+// the extracted file is itself a content-addressed blob. Formats are told by
+// magic bytes, never by name: a .deb (ar holding data.tar[.xz|.zst|.gz]), or
+// a tar, plain or compressed with gzip, xz or zstd.
+import { createReadStream } from "node:fs";
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import type { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import tar from "tar-stream";
+import type { Extract, Header } from "tar-stream";
+import { NiftyError } from "../errors.ts";
+import type { Store } from "../cache/store.ts";
+
+export interface ExtractedMember {
+  digest: string;
+  size: number;
+  /** Path of the blob in the store. */
+  path: string;
+  /** The archive path of the regular file the bytes came from, after links. */
+  member: string;
+  /** Permission bits recorded in the archive. */
+  mode: number;
+}
+
+type Compression = "none" | "gzip" | "xz" | "zstd";
+
+interface TarLocation {
+  /** Byte range of the tar (compressed or not) inside the file; end exclusive. */
+  start: number;
+  end: number;
+  compression: Compression;
+}
+
+interface IndexEntry {
+  type: "file" | "symlink" | "link" | "directory" | "other";
+  linkname: string;
+}
+
+const MAX_LINK_HOPS = 40;
+
+/** One entry of a tar being read: its header and a stream of its bytes. */
+type Entry = Extract extends AsyncIterable<infer S> ? S : never;
+
+/**
+ * Extract `member` (with or without a leading `/` or `./`) from the archive at
+ * `archivePath` into the store, following symlinks and hard links inside the
+ * archive.
+ */
+export async function extractMember(store: Store, archivePath: string, member: string): Promise<ExtractedMember> {
+  const wanted = requestedKey(member);
+  const loc = await locateTar(archivePath);
+  const index = new Map<string, IndexEntry>();
+
+  // Pass 1: index every entry, and stream the member out if it (or the file
+  // a link names) comes after everything it depends on.
+  let current = wanted;
+  let hops = 0;
+  const first = await scanTar(archivePath, loc, async (entry, key, header) => {
+    const type = entryType(header);
+    index.set(key, { type, linkname: header.linkname ?? "" });
+    if (key !== current) return undefined;
+    refuseUnsafeName(header.name, archivePath);
+    if (type === "file") return storeEntry(store, entry, key, header);
+    if (type === "symlink" || type === "link") {
+      if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
+      current = type === "symlink" ? followSymlink(key, header.linkname ?? "", archivePath) : hardLinkKey(header.linkname ?? "", archivePath);
+    }
+    return undefined;
+  });
+  if (first) return first;
+
+  // Pass 2: the file sits behind a directory symlink or before its link.
+  const target = resolvePath(index, wanted, archivePath, member);
+  const found = index.get(target);
+  if (!found) throw notFound(member, archivePath, index);
+  if (found.type !== "file") {
+    throw new NiftyError(
+      "NIFTY125",
+      `${member} in ${archivePath} is a ${found.type}${target !== wanted ? ` (${target})` : ""}, not a regular file`,
+      "name a regular file inside the archive",
+    );
+  }
+  const second = await scanTar(archivePath, loc, async (entry, key, header) => {
+    if (key !== target || entryType(header) !== "file") return undefined;
+    refuseUnsafeName(header.name, archivePath);
+    return storeEntry(store, entry, key, header);
+  });
+  if (!second) throw notFound(member, archivePath, index);
+  return second;
+}
+
+async function storeEntry(store: Store, entry: Entry, key: string, header: Header): Promise<ExtractedMember> {
+  const writer = store.createWriter();
+  try {
+    await pipeline(entry, writer);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const info = await writer.commit();
+  return { ...info, member: key, mode: (header.mode ?? 0o644) & 0o7777 };
+}
+
+/**
+ * Run `visit` on each entry in order until it returns a result. Entries it
+ * does not consume are drained. Stops reading the file as soon as it is done.
+ */
+async function scanTar(
+  archivePath: string,
+  loc: TarLocation,
+  visit: (entry: Entry, key: string, header: Header) => Promise<ExtractedMember | undefined>,
+): Promise<ExtractedMember | undefined> {
+  const streams: (Readable | Transform)[] = [
+    createReadStream(archivePath, loc.end > loc.start ? { start: loc.start, end: loc.end - 1 } : { start: 0, end: -1 }),
+  ];
+  const dec = await decompressor(loc.compression);
+  if (dec) streams.push(dec);
+  const extract = tar.extract();
+  for (let i = 0; i < streams.length; i++) {
+    const s = streams[i]!;
+    s.on("error", (err: Error) => extract.destroy(err));
+    // tar-stream's extractor is a streamx Writable, which pipe() feeds like a Node one.
+    const next: NodeJS.WritableStream = i + 1 < streams.length ? (streams[i + 1] as Transform) : (extract as unknown as NodeJS.WritableStream);
+    s.pipe(next);
+  }
+  try {
+    for await (const entry of extract) {
+      const key = entryKey(entry.header.name);
+      const result = await visit(entry, key, entry.header);
+      if (result) return result;
+      entry.resume();
+    }
+    return undefined;
+  } catch (err) {
+    if (err instanceof NiftyError) throw err;
+    throw new NiftyError(
+      "NIFTY127",
+      `cannot read archive ${archivePath}: ${(err as Error).message}`,
+      "the file is truncated or corrupt; fetch it again (`niftyc cache verify` finds damaged blobs)",
+    );
+  } finally {
+    for (const s of streams) s.destroy();
+    extract.destroy();
+  }
+}
+
+async function decompressor(c: Compression): Promise<Transform | undefined> {
+  switch (c) {
+    case "none":
+      return undefined;
+    case "gzip":
+      return createGunzip();
+    case "zstd":
+      return createZstdDecompress();
+    case "xz": {
+      // A native addon: loaded only when an xz archive is read.
+      const { default: lzma } = await import("lzma-native");
+      return lzma.createDecompressor();
+    }
+  }
+}
+
+/** Where the tar stream lives in the file, and how it is compressed. */
+async function locateTar(archivePath: string): Promise<TarLocation> {
+  let fh;
+  try {
+    fh = await fsp.open(archivePath, "r");
+  } catch (err) {
+    throw new NiftyError("NIFTY132", `cannot read ${archivePath}: ${(err as Error).message}`, "give the path of an existing, readable file");
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const head = await readAt(fh, 0, 512);
+    if (head.subarray(0, 8).toString("latin1") === "!<arch>\n") return await locateInAr(fh, size, archivePath);
+    const compression = sniffCompression(head);
+    if (!compression) throw unknownFormat(archivePath, "");
+    return { start: 0, end: size, compression };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The ar format: an 8-byte magic, then per member a 60-byte header and its data, padded to even. */
+async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string): Promise<TarLocation> {
+  let off = 8;
+  const names: string[] = [];
+  while (off + 60 <= size) {
+    const h = await readAt(fh, off, 60);
+    if (h.subarray(58, 60).toString("latin1") !== "`\n") break;
+    let name = h.subarray(0, 16).toString("latin1").trimEnd();
+    const memberSize = Number.parseInt(h.subarray(48, 58).toString("latin1").trim(), 10);
+    if (!Number.isFinite(memberSize) || memberSize < 0) break;
+    let dataStart = off + 60;
+    let dataSize = memberSize;
+    const bsd = /^#1\/(\d+)$/.exec(name);
+    if (bsd) {
+      // BSD ar: the long name sits before the data and counts in its size.
+      const n = Number(bsd[1]);
+      name = (await readAt(fh, dataStart, n)).toString("latin1").replace(/\0+$/, "");
+      dataStart += n;
+      dataSize -= n;
+    }
+    name = name.replace(/\/$/, "");
+    names.push(name);
+    if (name === "data.tar" || name.startsWith("data.tar.")) {
+      const head = await readAt(fh, dataStart, Math.min(512, dataSize));
+      const compression = sniffCompression(head);
+      if (!compression) throw unknownFormat(archivePath, ` (its member ${name})`);
+      return { start: dataStart, end: dataStart + dataSize, compression };
+    }
+    off += 60 + memberSize + (memberSize % 2);
+  }
+  throw new NiftyError(
+    "NIFTY126",
+    `${archivePath} is an ar archive without a data.tar member (members: ${names.join(", ") || "none"})`,
+    "a .deb package holds debian-binary, control.tar.* and data.tar.*; check that the file is a Debian package",
+  );
+}
+
+function sniffCompression(b: Buffer): Compression | undefined {
+  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return "gzip";
+  if (b.length >= 262 && b.subarray(257, 262).toString("latin1") === "ustar") return "none";
+  return undefined;
+}
+
+function unknownFormat(archivePath: string, what: string): NiftyError {
+  return new NiftyError(
+    "NIFTY120",
+    `${archivePath}${what} is not an archive format niftyc reads`,
+    "supported: .deb packages, and tar archives plain or compressed with gzip, xz or zstd (told by their content, not their name)",
+  );
+}
+
+async function readAt(fh: fsp.FileHandle, pos: number, len: number): Promise<Buffer> {
+  const buf = Buffer.alloc(len);
+  const { bytesRead } = await fh.read(buf, 0, len, pos);
+  return buf.subarray(0, bytesRead);
+}
+
+function entryType(h: Header): IndexEntry["type"] {
+  switch (h.type) {
+    case "file":
+    case "contiguous-file":
+    case null:
+    case undefined:
+      return "file";
+    case "symlink":
+      return "symlink";
+    case "link":
+      return "link";
+    case "directory":
+      return "directory";
+    default:
+      return "other";
+  }
+}
+
+/**
+ * An archive name as a lookup key: no leading `./` or `/`, no trailing `/`.
+ * A name with `..` is keyed by where it lands, so asking for that place finds
+ * it and refuses it rather than missing it.
+ */
+function entryKey(name: string): string {
+  const key = name
+    .split("/")
+    .filter((p) => p !== "" && p !== ".")
+    .join("/");
+  if (!key.split("/").includes("..")) return key;
+  const norm = path.posix.normalize(key);
+  return norm === ".." || norm.startsWith("../") ? key : norm;
+}
+
+function requestedKey(member: string): string {
+  const key = entryKey(member);
+  if (key.split("/").includes("..")) {
+    throw new NiftyError("NIFTY122", `refusing member name ${JSON.stringify(member)}: it contains ".."`, "name the file by its plain path inside the archive, e.g. bin/busybox");
+  }
+  if (key === "") throw new NiftyError("NIFTY122", `empty member name ${JSON.stringify(member)}`, "name a file inside the archive, e.g. bin/busybox");
+  return key;
+}
+
+/** The archive's own names must be relative and must not climb. */
+function refuseUnsafeName(name: string, archivePath: string): void {
+  if (name.startsWith("/") || name.split("/").includes("..")) {
+    throw new NiftyError(
+      "NIFTY122",
+      `refusing archive member ${JSON.stringify(name)} in ${archivePath}: ${name.startsWith("/") ? "its name is absolute" : 'its name contains ".."'}`,
+      "the archive is malformed or hostile; use a trustworthy source",
+    );
+  }
+}
+
+/** Join path segments inside the archive; climbing above its root is refused. */
+function normalizeInside(segments: string[], what: string, archivePath: string): string[] {
+  const out: string[] = [];
+  for (const s of segments) {
+    if (s === "" || s === ".") continue;
+    if (s === "..") {
+      if (out.length === 0) {
+        throw new NiftyError("NIFTY123", `${what} in ${archivePath} points outside the archive`, "only links that stay inside the archive are followed");
+      }
+      out.pop();
+    } else out.push(s);
+  }
+  return out;
+}
+
+/** Absolute link targets are taken from the archive root, as in the rootfs it holds. */
+function followSymlink(key: string, linkname: string, archivePath: string): string {
+  const base = linkname.startsWith("/") ? [] : key.split("/").slice(0, -1);
+  return normalizeInside([...base, ...linkname.split("/")], `symlink ${key} -> ${linkname}`, archivePath).join("/");
+}
+
+function hardLinkKey(linkname: string, archivePath: string): string {
+  return normalizeInside(linkname.split("/"), `hard link to ${linkname}`, archivePath).join("/");
+}
+
+/** Resolve every component of `wanted` through the archive's symlinks. */
+function resolvePath(index: Map<string, IndexEntry>, wanted: string, archivePath: string, member: string): string {
+  let todo = wanted.split("/");
+  let done: string[] = [];
+  let hops = 0;
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    const key = [...done, part].join("/");
+    const e = index.get(key);
+    if (e?.type === "symlink") {
+      if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
+      todo = [...followSymlink(key, e.linkname, archivePath).split("/").filter(Boolean), ...todo];
+      done = [];
+      continue;
+    }
+    if (e?.type === "link" && todo.length === 0) {
+      if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
+      todo = hardLinkKey(e.linkname, archivePath).split("/").filter(Boolean);
+      done = [];
+      continue;
+    }
+    done.push(part);
+  }
+  return done.join("/");
+}
+
+function linkLoop(member: string, archivePath: string): NiftyError {
+  return new NiftyError("NIFTY124", `too many links while resolving ${member} in ${archivePath}`, "the archive has a symlink loop; name the file's real path");
+}
+
+function notFound(member: string, archivePath: string, index: Map<string, IndexEntry>): NiftyError {
+  const close = closeNames(entryKey(member), [...index.entries()].filter(([, e]) => e.type !== "directory").map(([k]) => k));
+  return new NiftyError(
+    "NIFTY121",
+    `${member} is not in ${path.basename(archivePath)}`,
+    close.length > 0 ? `similar names in the archive: ${close.join(", ")}` : `the archive has ${index.size} entries, none alike`,
+  );
+}
+
+/** Up to five names most like `wanted`: same file name first, then by edit distance. */
+function closeNames(wanted: string, names: string[]): string[] {
+  const base = wanted.split("/").pop() ?? wanted;
+  const limit = Math.max(3, Math.floor(wanted.length / 3));
+  return names
+    .map((n) => ({ n, same: n.split("/").pop() === base, d: editDistance(wanted, n) }))
+    .filter((x) => x.same || x.d <= limit)
+    .sort((a, b) => Number(b.same) - Number(a.same) || a.d - b.d || a.n.localeCompare(b.n))
+    .slice(0, 5)
+    .map((x) => x.n);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

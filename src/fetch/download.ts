@@ -1,0 +1,217 @@
+// Fetching a blob by digest: the store first (no network at all), then each
+// source in turn with retries, streaming into a store writer that hashes as
+// it writes. A failed or mismatched download leaves nothing in the store.
+import { setTimeout as sleep } from "node:timers/promises";
+import { pipeline } from "node:stream/promises";
+import type { Dispatcher } from "undici";
+import { NiftyError } from "../errors.ts";
+import { DigestMismatchError, digestHex } from "../cache/store.ts";
+import type { Store } from "../cache/store.ts";
+
+export interface FetchProgress {
+  name: string;
+  url: string;
+  received: number;
+  /** From Content-Length, when the server sent one. */
+  total?: number;
+}
+
+export interface FetchRequest {
+  /** What is fetched, for messages and progress (e.g. the recipe's name for it). */
+  name: string;
+  /** Resolved http(s) URLs, tried in order. */
+  sources: string[];
+  /** `sha256:<hex>`: the identity of the bytes wanted. */
+  digest: string;
+  /** Never touch the network; a blob not in the store is an error. */
+  offline: boolean;
+  /** Connect, response-headers and body-idle timeout. Default 30 s. */
+  timeoutMs?: number;
+  /** Retries per source after the first attempt. Default 3. */
+  retries?: number;
+  /** First backoff delay; doubled for each further retry. Default 500 ms. */
+  retryDelayMs?: number;
+  onProgress?: (p: FetchProgress) => void;
+}
+
+export interface FetchResult {
+  digest: string;
+  path: string;
+  size: number;
+  fromCache: boolean;
+  /** The source URL the bytes came from (absent when from the cache). */
+  url?: string;
+}
+
+/** An HTTP status that is not a success. */
+class HttpStatusError extends Error {
+  status: number;
+  constructor(status: number) {
+    super(`HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+// Errors of the network or the server: worth another try.
+const NETWORK_CODES = new Set([
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+// Errors of this machine (a full disk, a read-only cache): no source helps.
+const LOCAL_CODES = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EMFILE", "ENFILE"]);
+
+export async function fetchBlob(store: Store, request: FetchRequest): Promise<FetchResult> {
+  const { name, digest } = request;
+  digestHex(digest);
+  const cached = await store.stat(digest);
+  if (cached) return { ...cached, fromCache: true };
+  if (request.offline) {
+    throw new NiftyError(
+      "NIFTY102",
+      `${name} (${digest}) is not in the cache, and offline mode forbids downloading it`,
+      `copy the file to this machine and run \`niftyc cache import <file>\` (its sha256 must be ${digestHex(digest)}), then build with --offline again`,
+    );
+  }
+  if (request.sources.length === 0) {
+    throw new NiftyError("NIFTY104", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
+  }
+
+  // Loaded only when the network is needed: a cached build never pays for it.
+  const undici = await import("undici");
+  const timeout = request.timeoutMs ?? 30_000;
+  const agent = new undici.Agent({ connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout });
+  const dispatcher = agent.compose(undici.interceptors.redirect({ maxRedirections: 10 }));
+  const retries = request.retries ?? 3;
+  const baseDelay = request.retryDelayMs ?? 500;
+  const failures: { url: string; reason: string; error: unknown }[] = [];
+
+  try {
+    for (const url of request.sources) {
+      for (let attempt = 0; ; attempt++) {
+        if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
+        try {
+          const info = await attemptOnce(undici.request, dispatcher, store, request, url);
+          return { ...info, fromCache: false, url };
+        } catch (err) {
+          if (err instanceof DigestMismatchError) {
+            failures.push({ url, reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`, error: err });
+            break;
+          }
+          if (isLocal(err)) throw err;
+          if (isRetryable(err) && attempt < retries) continue;
+          const tries = attempt + 1;
+          failures.push({ url, reason: describe(err, timeout) + (tries > 1 ? ` (after ${tries} attempts)` : ""), error: err });
+          break;
+        }
+      }
+      // Another process may have stored it while this source failed.
+      const now = await store.stat(digest);
+      if (now) return { ...now, fromCache: true };
+    }
+  } finally {
+    await agent.destroy().catch(() => {});
+  }
+
+  const only = failures.length === 1 ? failures[0] : undefined;
+  if (only && only.error instanceof DigestMismatchError) throw only.error;
+  throw new NiftyError(
+    "NIFTY103",
+    `could not fetch ${name} (${digest}) from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
+    "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
+  );
+}
+
+async function attemptOnce(
+  request: typeof import("undici").request,
+  dispatcher: Dispatcher,
+  store: Store,
+  req: FetchRequest,
+  url: string,
+): Promise<{ digest: string; path: string; size: number }> {
+  const res = await request(url, {
+    dispatcher,
+    method: "GET",
+    headers: { "accept-encoding": "identity" },
+  });
+  if (res.statusCode !== 200) {
+    await res.body.dump().catch(() => {});
+    throw new HttpStatusError(res.statusCode);
+  }
+  const lengthHeader = res.headers["content-length"];
+  const length = typeof lengthHeader === "string" ? Number(lengthHeader) : NaN;
+  const total = Number.isFinite(length) ? length : undefined;
+  const progress = req.onProgress;
+  let received = 0;
+  const report = () => progress?.(total === undefined ? { name: req.name, url, received } : { name: req.name, url, received, total });
+  report();
+
+  const writer = store.createWriter();
+  try {
+    await pipeline(
+      res.body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          received += chunk.length;
+          report();
+          yield chunk;
+        }
+      },
+      writer,
+    );
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return writer.commit(req.digest, url);
+}
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const e = err as { code?: unknown; cause?: unknown };
+  if (typeof e.code === "string") return e.code;
+  return codeOf(e.cause);
+}
+
+function isLocal(err: unknown): boolean {
+  if (err instanceof NiftyError) return true;
+  const code = codeOf(err);
+  return code !== undefined && LOCAL_CODES.has(code) && !(err instanceof HttpStatusError);
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof HttpStatusError) return err.status >= 500;
+  const code = codeOf(err);
+  return code !== undefined && NETWORK_CODES.has(code);
+}
+
+function describe(err: unknown, timeout: number): string {
+  if (err instanceof HttpStatusError) return err.message;
+  const code = codeOf(err);
+  switch (code) {
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return `connection timed out after ${timeout} ms`;
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return `no response within ${timeout} ms`;
+    case "UND_ERR_BODY_TIMEOUT":
+      return `download stalled: no data for ${timeout} ms`;
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "UND_ERR_SOCKET":
+    case "ECONNRESET":
+      return "connection closed before the download finished";
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return code ? `${message} (${code})` : message;
+}

@@ -1,0 +1,230 @@
+// Source resolution: a recipe names where bytes come from (`https://…` or a
+// scheme such as `debian:pool/…`); mirrors come from the caller or, for
+// Debian, from this machine's apt configuration. Never from the project.
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import { NiftyError } from "../errors.ts";
+
+/** Schemes resolved against mirrors, besides plain http(s) URLs. */
+export const MIRROR_SCHEMES = ["debian"] as const;
+export type MirrorScheme = (typeof MIRROR_SCHEMES)[number];
+
+export interface AptSource {
+  /** The file the entry came from, for messages. */
+  path: string;
+  types: string[];
+  uris: string[];
+  suites: string[];
+  components: string[];
+  enabled: boolean;
+}
+
+/**
+ * Parse apt source files: the one-line `.list` format and deb822 `.sources`
+ * stanzas. The format is chosen by file name, as apt does.
+ */
+export function parseAptSources(files: { path: string; text: string }[]): AptSource[] {
+  const out: AptSource[] = [];
+  for (const f of files) {
+    if (f.path.endsWith(".sources")) out.push(...parseDeb822(f));
+    else out.push(...parseOneLine(f));
+  }
+  return out;
+}
+
+function parseOneLine(f: { path: string; text: string }): AptSource[] {
+  const out: AptSource[] = [];
+  for (const raw of f.text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") continue;
+    // deb [opt=val opt2=val] uri suite [component…]
+    const m = /^(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)(?:\s+(.*))?$/.exec(line);
+    if (!m) continue;
+    out.push({
+      path: f.path,
+      types: [m[1]!],
+      uris: [m[3]!],
+      suites: [m[4]!],
+      components: (m[5] ?? "").split(/\s+/).filter(Boolean),
+      enabled: true,
+    });
+  }
+  return out;
+}
+
+function parseDeb822(f: { path: string; text: string }): AptSource[] {
+  const out: AptSource[] = [];
+  let fields = new Map<string, string>();
+  let last: string | undefined;
+  const flush = () => {
+    if (fields.size > 0) {
+      const words = (k: string) => (fields.get(k) ?? "").split(/\s+/).filter(Boolean);
+      out.push({
+        path: f.path,
+        types: words("types"),
+        uris: words("uris"),
+        suites: words("suites"),
+        components: words("components"),
+        enabled: (fields.get("enabled") ?? "yes").trim().toLowerCase() !== "no",
+      });
+    }
+    fields = new Map();
+    last = undefined;
+  };
+  for (const raw of f.text.split("\n")) {
+    if (raw.startsWith("#")) continue;
+    if (raw.trim() === "") {
+      flush();
+      continue;
+    }
+    if (/^\s/.test(raw)) {
+      // Continuation of the previous field (e.g. an inline Signed-By key).
+      if (last !== undefined) fields.set(last, `${fields.get(last) ?? ""}\n${raw.trim()}`);
+      continue;
+    }
+    const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(raw);
+    if (!m) continue;
+    last = m[1]!.toLowerCase();
+    fields.set(last, m[2]!.trim());
+  }
+  flush();
+  return out;
+}
+
+/**
+ * Archive URIs of the main Debian archive among apt entries: binary (`deb`)
+ * entries over http(s) whose path ends in `/debian`, without security suites.
+ * Deduplicated, in file order.
+ */
+export function debianArchiveUris(entries: AptSource[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of entries) {
+    if (!e.enabled || !e.types.includes("deb")) continue;
+    const suites = e.suites.filter((s) => !/-security$|\/updates$/.test(s));
+    if (suites.length === 0) continue;
+    for (const uri of e.uris) {
+      let u: URL;
+      try {
+        u = new URL(uri);
+      } catch {
+        continue;
+      }
+      if (u.protocol !== "http:" && u.protocol !== "https:") continue;
+      if (!/\/debian\/?$/.test(u.pathname)) continue;
+      const norm = uri.replace(/\/+$/, "");
+      if (seen.has(norm)) continue;
+      seen.add(norm);
+      out.push(norm);
+    }
+  }
+  return out;
+}
+
+/** Read apt's source files under `root` (`/` on a real machine). */
+export async function readAptSourceFiles(root = "/"): Promise<{ path: string; text: string }[]> {
+  const files: string[] = [path.join(root, "etc/apt/sources.list")];
+  const dir = path.join(root, "etc/apt/sources.list.d");
+  try {
+    for (const name of (await fsp.readdir(dir)).sort()) {
+      if (name.endsWith(".list") || name.endsWith(".sources")) files.push(path.join(dir, name));
+    }
+  } catch {
+    // No sources.list.d: only the main file, if any.
+  }
+  const out: { path: string; text: string }[] = [];
+  for (const p of files) {
+    try {
+      out.push({ path: p, text: await fsp.readFile(p, "utf8") });
+    } catch {
+      // Absent or unreadable: apt skips it too.
+    }
+  }
+  return out;
+}
+
+/**
+ * The mirrors to use: those the caller gives (from flags or the environment),
+ * and for Debian, when none are given, this machine's apt archive URIs.
+ */
+export async function loadMirrors(
+  given: Record<string, string[]>,
+  aptRoot = "/",
+): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = { ...given };
+  if (!out.debian || out.debian.length === 0) {
+    out.debian = debianArchiveUris(parseAptSources(await readAptSourceFiles(aptRoot)));
+  }
+  return out;
+}
+
+/**
+ * Parse `NAME=URL` mirror settings (`--mirror debian=<url>`, or the
+ * comma/space separated value of an environment variable) into a mirror map.
+ */
+export function parseMirrorSettings(settings: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const s of settings) {
+    const m = /^([a-z][a-z0-9-]*)=(.+)$/.exec(s.trim());
+    if (!m) {
+      throw new NiftyError("NIFTY112", `invalid mirror setting ${JSON.stringify(s)}`, "write it as NAME=URL, e.g. debian=http://mirror.example/debian");
+    }
+    checkHttpUrl(m[2]!, `mirror ${m[1]}`);
+    (out[m[1]!] ??= []).push(m[2]!.replace(/\/+$/, ""));
+  }
+  return out;
+}
+
+/**
+ * Turn each source into URLs, in order, without duplicates: http(s) URLs as
+ * they are, `debian:<path>` once per Debian mirror.
+ */
+export function resolveSources(sources: string[], mirrors: Record<string, string[]>): string[] {
+  const out: string[] = [];
+  const add = (u: string) => {
+    if (!out.includes(u)) out.push(u);
+  };
+  for (const src of sources) {
+    const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(src);
+    const scheme = m?.[1]?.toLowerCase();
+    if (scheme === "http" || scheme === "https") {
+      checkHttpUrl(src, "source");
+      add(src);
+      continue;
+    }
+    if (scheme !== undefined && (MIRROR_SCHEMES as readonly string[]).includes(scheme)) {
+      const rest = m![2]!.replace(/^\/+/, "");
+      if (rest === "" || rest.split("/").includes("..")) {
+        throw new NiftyError("NIFTY113", `invalid path in source ${JSON.stringify(src)}`, `write ${scheme}:<path inside the archive>, e.g. ${scheme}:pool/main/b/busybox/<file>.deb`);
+      }
+      const list = mirrors[scheme] ?? [];
+      if (list.length === 0) {
+        throw new NiftyError(
+          "NIFTY111",
+          `no ${scheme} mirror for source ${src}`,
+          `pass --mirror ${scheme}=<url> or set NIFTY_MIRROR_${scheme.toUpperCase()}${scheme === "debian" ? ", or add a Debian archive to apt's sources" : ""}`,
+        );
+      }
+      for (const base of list) add(`${base.replace(/\/+$/, "")}/${rest}`);
+      continue;
+    }
+    throw new NiftyError(
+      "NIFTY110",
+      `unsupported source ${JSON.stringify(src)}`,
+      `supported sources: http://…, https://…, ${MIRROR_SCHEMES.map((s) => `${s}:<path>`).join(", ")}`,
+    );
+  }
+  return out;
+}
+
+function checkHttpUrl(url: string, what: string): void {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") {
+    throw new NiftyError("NIFTY112", `invalid URL for ${what}: ${JSON.stringify(url)}`, "give an absolute http:// or https:// URL");
+  }
+}
