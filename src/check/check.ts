@@ -1,0 +1,117 @@
+// Syntax tree → typed, checked recipe. Never throws for a recipe's mistakes:
+// every problem becomes a diagnostic and checking carries on with the next line.
+import { existsSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import type { SyntaxTree } from "../../grammar/syntax.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { suggest } from "../diagnostics/suggest.ts";
+import { Tree } from "../image/tree.ts";
+import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructions/index.ts";
+import { INSTRUCTION_KEYWORDS } from "../instructions/keywords.ts";
+import type { CheckModel, Expanded } from "../instructions/spec.ts";
+import { KEY_DIR } from "../instructions/keygen.ts";
+import { programOf } from "../instructions/inittab.ts";
+import { provides } from "../instructions/user.ts";
+import { Reporter } from "./reporter.ts";
+import { Scope, expandParts, expandWord } from "./scope.ts";
+
+export interface Recipe {
+  /** The recipe's file name without .nifty: image, machine and unit name. */
+  name: string;
+  path: string;
+  /** Absolute directory of the recipe (COPY sources are relative to it). */
+  dir: string;
+  instructions: Instruction[];
+}
+
+export interface CheckOptions {
+  /** --arg NAME=VALUE */
+  args?: ReadonlyMap<string, string>;
+  /** Warnings count as errors. */
+  strict?: boolean;
+  exists?: (hostPath: string) => boolean;
+}
+
+export interface CheckResult {
+  recipe?: Recipe;
+  diagnostics: Diagnostic[];
+}
+
+export function recipeName(path: string): string {
+  return basename(path).replace(/\.nifty$/i, "").replace(/^Niftyfile$/i, "nifty") || "nifty";
+}
+
+export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckResult {
+  const report = new Reporter(tree.source);
+  const dir = resolve(dirname(tree.source.path));
+  const model: CheckModel = {
+    scope: new Scope(options.args ?? new Map()),
+    tree: new Tree(),
+    appletDirs: new Set(),
+    users: new Map(),
+    groups: new Map(),
+    recipeDir: dir,
+    exists: options.exists ?? existsSync,
+  };
+  const none = tree.instructions[0]?.keywordSpan ?? { start: { offset: 0, line: 1, column: 1 }, end: { offset: 0, line: 1, column: 1 } };
+  model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });
+  model.groups.set("root", { id: 0, span: none, implicit: true });
+
+  const instructions: Instruction[] = [];
+  for (const node of tree.instructions) {
+    const keyword = node.keyword.toUpperCase();
+    if (!isKeyword(keyword)) {
+      const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
+      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`);
+      continue;
+    }
+    const expanded: Expanded = {
+      keyword,
+      keywordSpan: node.keywordSpan,
+      span: node.span,
+      args: node.args.map((w) => expandWord(w, model.scope, report)),
+      heredocs: node.heredocs.map((h) => ({ text: expandParts(h.body, model.scope, report), span: h.span, markerSpan: h.markerSpan })),
+    };
+    if (keyword !== "FILE" && expanded.heredocs.length > 0) {
+      report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, "only FILE reads its content from a heredoc");
+      continue;
+    }
+    const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
+    if (typed !== undefined) instructions.push(typed);
+  }
+  checkWhole(instructions, report, model);
+
+  for (const name of options.args?.keys() ?? []) {
+    if (!model.scope.args.has(name)) {
+      report.diagnostics.push({ severity: "warning", code: "NIFTY012", message: `--arg ${name} is given but the recipe declares no ARG ${name}`, source: tree.source });
+    }
+  }
+  const diagnostics = options.strict ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : report.diagnostics;
+  const failed = diagnostics.some((d) => d.severity === "error");
+  return {
+    diagnostics,
+    ...(failed ? {} : { recipe: { name: recipeName(tree.source.path), path: tree.source.path, dir, instructions } }),
+  };
+}
+
+/** Checks that need the whole recipe. */
+function checkWhole(instructions: Instruction[], report: Reporter, model: CheckModel): void {
+  for (const ins of instructions) {
+    if (ins.kind === "KEYGEN" && ins.at === "boot" && !["/bin", "/usr/bin", "/sbin", "/usr/sbin"].some((d) => provides(model, `${d}/dropbearkey`))) {
+      report.error(ins.span, "NIFTY013", "KEYGEN at boot needs dropbearkey in the image", `FETCH dropbearkey into /bin or /usr/bin, or use KEYGEN … AT build (keys in ${KEY_DIR} shared by every copy)`);
+    }
+  }
+  const root = [...instructions].reverse().find((i) => i.kind === "USER" && i.name === "root");
+  const rootCanLogIn = root?.kind === "USER" && (root.password.kind === "secret" || (root.password.kind === "hash" && !/^[!*]/.test(root.password.hash)));
+  if (!rootCanLogIn) return;
+  for (const ins of instructions) {
+    if (ins.kind !== "INITTAB") continue;
+    const words = ins.command.split(/\s+/);
+    const runsDropbear = words.some((w) => /(^|\/)dropbear$/.test(w)) || /(^|\/)dropbear$/.test(programOf(ins.command));
+    if (runsDropbear && !words.includes("-w") && !words.some((w) => /^-[A-Za-z]*w/.test(w))) {
+      report.warn(ins.commandSpan, "NIFTY014", "root can log in over SSH with a password", "add -w to dropbear's options to refuse root logins (or LOCKED on USER root)");
+    }
+  }
+}
+
+export { specFor };

@@ -1,0 +1,25 @@
+// Collects the diagnostics of one recipe; checks report and carry on, so one
+// run shows every problem in the file.
+import type { SourceFile, Span } from "../../grammar/syntax.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+
+export class Reporter {
+  readonly source: SourceFile;
+  readonly diagnostics: Diagnostic[] = [];
+
+  constructor(source: SourceFile) {
+    this.source = source;
+  }
+
+  error(span: Span, code: string, message: string, hint?: string): void {
+    this.diagnostics.push({ severity: "error", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
+  }
+
+  warn(span: Span, code: string, message: string, hint?: string): void {
+    this.diagnostics.push({ severity: "warning", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
+  }
+
+  get errorCount(): number {
+    return this.diagnostics.filter((d) => d.severity === "error").length;
+  }
+}

@@ -1,0 +1,90 @@
+// Variable substitution, with Dockerfile's two times: ARG values are replaced
+// everywhere at build time; ENV names are replaced by their declared value in
+// paths and metadata, but inside INITTAB commands they are left for the shell
+// at boot, so a per-container value (nspawn Environment=, docker run -e) wins.
+import type { Span, Word, WordPart } from "../../grammar/syntax.ts";
+import type { Reporter } from "./reporter.ts";
+
+/** A word after substitution. */
+export interface Value {
+  /** Full build-time value: quotes removed, ARG and ENV replaced. */
+  text: string;
+  /** The word as written, ARG replaced, ENV references kept: for shell commands. */
+  shell: string;
+  span: Span;
+}
+
+export class Scope {
+  /** ARG name → value (undefined: declared without a value). */
+  readonly args = new Map<string, string | undefined>();
+  readonly env = new Map<string, string>();
+  /** Values given with --arg; they override ARG defaults. */
+  readonly overrides: ReadonlyMap<string, string>;
+
+  constructor(overrides: ReadonlyMap<string, string>) {
+    this.overrides = overrides;
+  }
+
+  declareArg(name: string, fallback: string | undefined): void {
+    this.args.set(name, this.overrides.get(name) ?? fallback);
+  }
+
+  declareEnv(name: string, value: string): void {
+    this.env.set(name, value);
+  }
+}
+
+const SHELL_HINT = "to leave it for the shell at boot, write \\$NAME or put it in single quotes";
+
+/** Resolve one variable reference; undefined after reporting an error. */
+function lookup(part: Extract<WordPart, { kind: "var" }>, scope: Scope, report: Reporter): { value: string; from: "arg" | "env" | "default" } | undefined {
+  if (scope.args.has(part.name)) {
+    const value = scope.args.get(part.name);
+    if (value !== undefined && value !== "") return { value, from: "arg" };
+    if (part.default !== undefined) return { value: part.default, from: "default" };
+    if (value === "") return { value, from: "arg" };
+    report.error(part.span, "NIFTY020", `ARG ${part.name} has no value`, `give it a default (ARG ${part.name}=…) or pass --arg ${part.name}=VALUE`);
+    return undefined;
+  }
+  if (scope.env.has(part.name)) {
+    const value = scope.env.get(part.name)!;
+    if (value === "" && part.default !== undefined) return { value: part.default, from: "default" };
+    return { value, from: "env" };
+  }
+  if (part.default !== undefined) return { value: part.default, from: "default" };
+  report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`);
+  return undefined;
+}
+
+export function expandWord(word: Word, scope: Scope, report: Reporter): Value {
+  let text = "";
+  let shell = "";
+  let rawCursor = 0;
+  const origin = word.span.start.offset;
+  for (const part of word.parts) {
+    if (part.kind === "text") {
+      text += part.value;
+      continue;
+    }
+    const found = lookup(part, scope, report);
+    const value = found?.value ?? "";
+    text += value;
+    // The shell form keeps the raw text, with ARG references replaced in place.
+    const start = part.span.start.offset - origin;
+    const end = part.span.end.offset - origin;
+    shell += word.raw.slice(rawCursor, start);
+    shell += found?.from === "env" ? word.raw.slice(start, end) : value;
+    rawCursor = end;
+  }
+  shell += word.raw.slice(rawCursor);
+  return { text, shell, span: word.span };
+}
+
+/** Substitute a heredoc body (or any list of parts) at build time. */
+export function expandParts(parts: readonly WordPart[], scope: Scope, report: Reporter): string {
+  let text = "";
+  for (const part of parts) {
+    text += part.kind === "text" ? part.value : (lookup(part, scope, report)?.value ?? "");
+  }
+  return text;
+}

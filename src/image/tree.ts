@@ -1,0 +1,167 @@
+// The image's filesystem tree, in memory: paths, types, owners, modes and
+// content references (never the content of large files). Every change goes
+// through `set`, so a build step's effect can be recorded and replayed.
+import { posix } from "node:path";
+
+/** File bytes: a blob in the content store, or (for small generated files) inline. */
+export interface Content {
+  /** "sha256:<hex>" of the bytes. */
+  digest: string;
+  size: number;
+  /** Base64 bytes for small generated files; absent means "read the blob from the store". */
+  inline?: string;
+}
+
+export type TreeNode =
+  | { type: "dir"; mode: number; uid: number; gid: number }
+  | { type: "file"; mode: number; uid: number; gid: number; content: Content }
+  | { type: "symlink"; mode: number; uid: number; gid: number; target: string };
+
+/** One recorded change: a path and what it now is. */
+export type TreeChange = [path: string, node: TreeNode];
+
+export class TreeError extends Error {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(message);
+    this.path = path;
+  }
+}
+
+const MAX_SYMLINK_HOPS = 40;
+
+/** Normalise an absolute image path: "/a//b/./c" → "/a/b/c"; refuses to climb above "/". */
+export function imagePath(path: string): string {
+  if (!path.startsWith("/")) throw new TreeError(path, `path ${path} is not absolute`);
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") throw new TreeError(path, `path ${path} climbs out of the image with ".."`);
+    parts.push(part);
+  }
+  return "/" + parts.join("/");
+}
+
+export const DEFAULT_DIR: TreeNode = { type: "dir", mode: 0o755, uid: 0, gid: 0 };
+
+export class Tree {
+  readonly nodes = new Map<string, TreeNode>([["/", DEFAULT_DIR]]);
+  /** Changes since the last `takeChanges`, in order. */
+  private changes: TreeChange[] = [];
+
+  get(path: string): TreeNode | undefined {
+    return this.nodes.get(path);
+  }
+
+  /**
+   * Resolve symlinks in every component of `path` (the last one too when
+   * `followLast`), inside the image: an absolute target restarts at the image
+   * root, never the host's. Returns undefined when a component is missing.
+   */
+  resolve(path: string, followLast = true): string | undefined {
+    let pending = imagePath(path).split("/").filter(Boolean);
+    let current = "/";
+    let hops = 0;
+    while (pending.length > 0) {
+      const name = pending.shift()!;
+      const next = current === "/" ? `/${name}` : `${current}/${name}`;
+      const node = this.nodes.get(next);
+      if (node === undefined) return pending.length === 0 ? next : undefined;
+      if (node.type === "symlink" && (followLast || pending.length > 0)) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new TreeError(path, `too many levels of symbolic links in ${path}`);
+        const target = node.target.startsWith("/") ? node.target : posix.join(current, node.target);
+        pending = [...posix.normalize(target).split("/").filter((p) => p !== "" && p !== "."), ...pending];
+        current = "/";
+        // ".." inside a link target may not climb above the image root.
+        const clean: string[] = [];
+        for (const p of pending) {
+          if (p === "..") clean.pop();
+          else clean.push(p);
+        }
+        pending = clean;
+        continue;
+      }
+      if (node.type !== "dir" && pending.length > 0) return undefined;
+      current = next;
+    }
+    return current;
+  }
+
+  /** The node a path leads to after following symlinks, if any. */
+  lookup(path: string): { path: string; node: TreeNode } | undefined {
+    const resolved = this.resolve(path);
+    if (resolved === undefined) return undefined;
+    const node = this.nodes.get(resolved);
+    return node ? { path: resolved, node } : undefined;
+  }
+
+  /**
+   * Where a new entry at `path` lands: the parent's symlinks are followed
+   * (so FILE /sbin/x writes /bin/x when /sbin → bin), missing parents are
+   * created as 0755 root directories.
+   */
+  placement(path: string): string {
+    const clean = imagePath(path);
+    if (clean === "/") return "/";
+    const parent = posix.dirname(clean);
+    const base = posix.basename(clean);
+    const dir = this.mkdirp(parent);
+    return dir === "/" ? `/${base}` : `${dir}/${base}`;
+  }
+
+  /** Create a directory and its parents where missing; returns its resolved path. */
+  mkdirp(path: string): string {
+    let current = "/";
+    for (const name of imagePath(path).split("/").filter(Boolean)) {
+      let next = current === "/" ? `/${name}` : `${current}/${name}`;
+      let node = this.nodes.get(next);
+      if (node?.type === "symlink") {
+        const target = this.resolve(next);
+        if (target === undefined) throw new TreeError(path, `${next} is a symbolic link to a missing directory`);
+        next = target;
+        node = this.nodes.get(target);
+        if (node === undefined) this.mkdirp(target);
+        node = this.nodes.get(target);
+      }
+      if (node === undefined) this.set(next, DEFAULT_DIR);
+      else if (node.type !== "dir") throw new TreeError(path, `${next} is a ${node.type}, not a directory`);
+      current = next;
+    }
+    return current;
+  }
+
+  /** Put a node at an exact, already-resolved path and record the change. */
+  set(path: string, node: TreeNode): void {
+    const existing = this.nodes.get(path);
+    if (existing?.type === "dir" && node.type !== "dir" && this.hasChildren(path)) {
+      throw new TreeError(path, `${path} is a directory with contents; it cannot become a ${node.type}`);
+    }
+    this.nodes.set(path, node);
+    this.changes.push([path, node]);
+  }
+
+  private hasChildren(path: string): boolean {
+    const prefix = path === "/" ? "/" : path + "/";
+    for (const key of this.nodes.keys()) if (key !== path && key.startsWith(prefix)) return true;
+    return false;
+  }
+
+  /** Replay changes recorded by an earlier run of a step. */
+  apply(changes: readonly TreeChange[]): void {
+    for (const [path, node] of changes) this.set(path, node);
+  }
+
+  takeChanges(): TreeChange[] {
+    const taken = this.changes;
+    this.changes = [];
+    return taken;
+  }
+
+  /** Paths in archive order: bytewise sort, so every parent precedes its contents. */
+  sortedPaths(): string[] {
+    return [...this.nodes.keys()]
+      .map((path) => ({ path, bytes: Buffer.from(path) }))
+      .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+      .map((entry) => entry.path);
+  }
+}

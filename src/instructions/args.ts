@@ -1,0 +1,148 @@
+// Shared argument readers: options, modes, owners, image paths. Each reports
+// its own mistakes with the word's span, so every instruction says the same
+// thing about the same mistake.
+import type { Span } from "../../grammar/syntax.ts";
+import type { Reporter } from "../check/reporter.ts";
+import type { Value } from "../check/scope.ts";
+import { suggest } from "../diagnostics/suggest.ts";
+import { imagePath } from "../image/tree.ts";
+import type { CheckModel, Expanded } from "./spec.ts";
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export type OptionKind = "value" | "flag" | "list";
+
+export interface Options {
+  positional: Value[];
+  values: Map<string, Value>;
+  flags: Set<string>;
+  lists: Map<string, Value[]>;
+}
+
+/**
+ * Split words into positional arguments and OPTION value pairs. Options may
+ * come in any order after the positional words; each at most once.
+ */
+export function readOptions(ins: Expanded, report: Reporter, spec: Record<string, OptionKind>, from = 0): Options {
+  const result: Options = { positional: [], values: new Map(), flags: new Set(), lists: new Map() };
+  const args = ins.args.slice(from);
+  let seenOption = false;
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    const name = word.text.toUpperCase();
+    const kind = spec[name];
+    if (kind === undefined) {
+      if (seenOption) {
+        const near = suggest(word.text, Object.keys(spec));
+        report.error(word.span, "NIFTY030", `unexpected ${JSON.stringify(word.text)} after the options of ${ins.keyword.toUpperCase()}`, near ? `did you mean ${near}?` : `options here: ${Object.keys(spec).join(", ")}`);
+      } else {
+        result.positional.push(word);
+      }
+      continue;
+    }
+    seenOption = true;
+    if (result.values.has(name) || result.flags.has(name) || result.lists.has(name)) {
+      report.error(word.span, "NIFTY031", `${name} is given twice`);
+    }
+    if (kind === "flag") {
+      result.flags.add(name);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next === undefined || spec[next.text.toUpperCase()] !== undefined) {
+      report.error(word.span, "NIFTY032", `${name} needs a value`);
+      continue;
+    }
+    i++;
+    if (kind === "value") {
+      result.values.set(name, next);
+    } else {
+      const items: Value[] = [next];
+      while (i + 1 < args.length && spec[args[i + 1]!.text.toUpperCase()] === undefined) items.push(args[++i]!);
+      result.lists.set(name, items);
+    }
+  }
+  return result;
+}
+
+export function readMode(value: Value, report: Reporter): number | undefined {
+  if (!/^0?[0-7]{3,4}$/.test(value.text)) {
+    report.error(value.span, "NIFTY033", `bad mode ${JSON.stringify(value.text)}`, "write an octal mode such as 0755, 0644 or 1777");
+    return undefined;
+  }
+  return parseInt(value.text, 8);
+}
+
+export function readId(value: Value, report: Reporter, what: string): number | undefined {
+  if (!/^\d+$/.test(value.text) || Number(value.text) > 0xfffffffe) {
+    report.error(value.span, "NIFTY034", `bad ${what} ${JSON.stringify(value.text)}`, `a ${what} is a number from 0 to 4294967294`);
+    return undefined;
+  }
+  return Number(value.text);
+}
+
+/** `<user|uid>:<group|gid>` against what earlier GROUP/USER lines declared. */
+export function readOwner(value: Value, report: Reporter, model: CheckModel): Owner | undefined {
+  const [user, group, ...rest] = value.text.split(":");
+  if (!user || !group || rest.length > 0) {
+    report.error(value.span, "NIFTY035", `bad owner ${JSON.stringify(value.text)}`, "write <user>:<group>, by name or number, e.g. luser:luser or 1000:1000");
+    return undefined;
+  }
+  const uid = /^\d+$/.test(user) ? Number(user) : user === "root" ? 0 : model.users.get(user)?.id;
+  const gid = /^\d+$/.test(group) ? Number(group) : group === "root" ? 0 : model.groups.get(group)?.id;
+  if (uid === undefined) {
+    const near = suggest(user, [...model.users.keys()]);
+    report.error(value.span, "NIFTY036", `unknown user ${user}`, near ? `did you mean ${near}?` : "declare it with USER before this line, or give a number");
+  }
+  if (gid === undefined) {
+    const near = suggest(group, [...model.groups.keys()]);
+    report.error(value.span, "NIFTY037", `unknown group ${group}`, near ? `did you mean ${near}?` : "declare it with GROUP (or USER) before this line, or give a number");
+  }
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
+}
+
+/** An absolute path inside the image, normalised; `..` and relative paths refused. */
+export function readImagePath(value: Value, report: Reporter): string | undefined {
+  if (!value.text.startsWith("/")) {
+    report.error(value.span, "NIFTY038", `${JSON.stringify(value.text)} is not an absolute path inside the image`, `write /${value.text.replace(/^\.?\/*/, "")}`);
+    return undefined;
+  }
+  if (value.text.split("/").includes("..")) {
+    report.error(value.span, "NIFTY039", `${JSON.stringify(value.text)} climbs out of the image with ".."`, "paths inside the image are absolute and never use ..");
+    return undefined;
+  }
+  if (value.text.includes("\0") || value.text.includes("\n")) {
+    report.error(value.span, "NIFTY038", `path ${JSON.stringify(value.text)} contains a control character`);
+    return undefined;
+  }
+  return imagePath(value.text);
+}
+
+/** Report missing or surplus positional words. */
+export function expectCount(ins: Expanded, words: Value[], report: Reporter, min: number, max: number, usage: string): boolean {
+  if (words.length < min) {
+    report.error(words.length > 0 ? words[words.length - 1]!.span : ins.keywordSpan, "NIFTY040", `${ins.keyword.toUpperCase()} needs ${describe(min, max)}`, `usage: ${usage}`);
+    return false;
+  }
+  if (words.length > max) {
+    const extra = words[max]!;
+    report.error(extra.span, "NIFTY041", `unexpected ${JSON.stringify(extra.text)}: ${ins.keyword.toUpperCase()} takes ${describe(min, max)}`, `usage: ${usage}`);
+    return false;
+  }
+  return true;
+}
+
+function describe(min: number, max: number): string {
+  const noun = (n: number) => (n === 1 ? "argument" : "arguments");
+  if (min === max) return `${min} ${noun(min)}`;
+  if (max === Infinity) return `at least ${min} ${noun(min)}`;
+  return `${min} to ${max} arguments`;
+}
+
+/** A span covering several words (for messages about a whole group). */
+export function spanOf(first: Span, last: Span): Span {
+  return { start: first.start, end: last.end };
+}

@@ -1,0 +1,113 @@
+// COPY <path-relative-to-recipe> <dest> [MODE <octal>] [OWNER <u>:<g>]
+import { createHash } from "node:crypto";
+import { lstat, readdir, readlink, realpath } from "node:fs/promises";
+import { posix, resolve, sep } from "node:path";
+import type { InstructionSpec, Typed } from "./spec.ts";
+import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
+import { StepError } from "../build/context.ts";
+import type { BuildContext } from "../build/context.ts";
+import { ROOT } from "./files.ts";
+import { fileDigest } from "../util/hash.ts";
+
+export interface CopyInstruction extends Typed {
+  kind: "COPY";
+  /** Relative to the recipe's directory, with / separators. */
+  source: string;
+  dest: string;
+  /** undefined: 0755 for executables and directories, 0644 otherwise (the host's other mode bits depend on its umask). */
+  mode?: number;
+  owner: Owner;
+}
+
+export const copy: InstructionSpec<CopyInstruction> = {
+  keyword: "COPY",
+  summary: "Copy a file or directory from beside the recipe into the image. Sources may not leave the recipe's directory. A destination ending in / receives the source under its own name. Modes are normalised (0755 if executable, else 0644) unless MODE is given, so the host's umask never reaches the image.",
+  syntax: ["COPY <source> <dest> [MODE <octal>] [OWNER <user|uid>:<group|gid>]"],
+  example: "COPY files/index.html /srv/www/index.html",
+  check(ins, report, model) {
+    const opts = readOptions(ins, report, { MODE: "value", OWNER: "value" });
+    if (!expectCount(ins, opts.positional, report, 2, 2, this.syntax[0]!)) return undefined;
+    const [srcWord, destWord] = opts.positional as [typeof opts.positional[0] & {}, typeof opts.positional[0] & {}];
+    const hostPath = resolve(model.recipeDir, srcWord.text);
+    if (srcWord.text.startsWith("/") || !(hostPath === model.recipeDir || hostPath.startsWith(model.recipeDir + sep))) {
+      report.error(srcWord.span, "NIFTY057", `COPY source ${JSON.stringify(srcWord.text)} is outside the recipe's directory`, "COPY reads only files beside the recipe (a relative path that stays inside its directory)");
+      return undefined;
+    }
+    if (!model.exists(hostPath)) {
+      report.error(srcWord.span, "NIFTY058", `COPY source ${JSON.stringify(srcWord.text)} does not exist`, `looked for ${hostPath}`);
+      return undefined;
+    }
+    let dest = readImagePath(destWord, report);
+    if (dest !== undefined && destWord.text.endsWith("/")) dest = posix.join(dest, posix.basename(hostPath));
+    const modeWord = opts.values.get("MODE");
+    const ownerWord = opts.values.get("OWNER");
+    const mode = modeWord ? readMode(modeWord, report) : undefined;
+    const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
+    if (dest === undefined || (modeWord && mode === undefined) || owner === undefined) return undefined;
+    try {
+      model.tree.set(model.tree.placement(dest), { type: "file", mode: mode ?? 0o644, ...owner, content: { digest: "", size: 0 } });
+    } catch (error) {
+      report.error(destWord.span, "NIFTY052", (error as Error).message);
+      return undefined;
+    }
+    const source = posix.normalize(srcWord.text.split(sep).join("/"));
+    return { kind: "COPY", span: ins.span, source, dest, ...(mode !== undefined ? { mode } : {}), owner };
+  },
+  async keyInputs(t, context) {
+    const hash = createHash("sha256");
+    for (const entry of await walk(t, context)) {
+      hash.update(`${entry.relative}\0${entry.kind}\0${entry.executable}\0${entry.target ?? ""}\0`);
+      if (entry.kind === "file") hash.update(await fileDigest(entry.hostPath));
+    }
+    return [`sha256:${hash.digest("hex")}`];
+  },
+  async apply(t, context) {
+    for (const entry of await walk(t, context)) {
+      const path = entry.relative === "" ? t.dest : posix.join(t.dest, entry.relative);
+      const where = entry.kind === "dir" ? context.tree.mkdirp(path) : context.tree.placement(path);
+      if (entry.kind === "dir") context.tree.set(where, { type: "dir", mode: t.mode ?? 0o755, ...t.owner });
+      else if (entry.kind === "symlink") context.tree.set(where, { type: "symlink", mode: 0o777, ...t.owner, target: entry.target! });
+      else {
+        const content = await context.importFile(entry.hostPath);
+        context.tree.set(where, { type: "file", mode: t.mode ?? (entry.executable ? 0o755 : 0o644), ...t.owner, content });
+      }
+    }
+  },
+};
+
+interface HostEntry {
+  relative: string;
+  hostPath: string;
+  kind: "file" | "dir" | "symlink";
+  executable: boolean;
+  target?: string;
+}
+
+/** The source's entries in a fixed order, refusing anything that leads outside the recipe's directory. */
+async function walk(t: CopyInstruction, context: BuildContext): Promise<HostEntry[]> {
+  const root = resolve(context.recipeDir, t.source);
+  const realRoot = await realpath(root).catch(() => undefined);
+  const realDir = await realpath(context.recipeDir);
+  if (realRoot === undefined) throw new StepError("NIFTY201", t.span, `COPY source ${t.source} disappeared`);
+  if (!(realRoot === realDir || realRoot.startsWith(realDir + sep))) {
+    throw new StepError("NIFTY202", t.span, `COPY source ${t.source} leads outside the recipe's directory through a symbolic link`);
+  }
+  const entries: HostEntry[] = [];
+  const visit = async (hostPath: string, relative: string): Promise<void> => {
+    const info = await lstat(hostPath);
+    const executable = (info.mode & 0o111) !== 0;
+    if (info.isSymbolicLink()) {
+      entries.push({ relative, hostPath, kind: "symlink", executable, target: await readlink(hostPath) });
+    } else if (info.isDirectory()) {
+      entries.push({ relative, hostPath, kind: "dir", executable });
+      const names = (await readdir(hostPath)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      for (const name of names) await visit(`${hostPath}/${name}`, relative === "" ? name : `${relative}/${name}`);
+    } else if (info.isFile()) {
+      entries.push({ relative, hostPath, kind: "file", executable });
+    } else {
+      throw new StepError("NIFTY203", t.span, `COPY cannot copy ${hostPath}: not a file, directory or symbolic link`);
+    }
+  };
+  await visit(realRoot, "");
+  return entries;
+}

@@ -1,0 +1,43 @@
+// DIR <path>... [MODE <octal>] [OWNER <user>:<group>]
+import type { InstructionSpec, Typed } from "./spec.ts";
+import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
+import { ROOT } from "./files.ts";
+
+export interface DirInstruction extends Typed {
+  kind: "DIR";
+  paths: string[];
+  mode: number;
+  owner: Owner;
+}
+
+export const dir: InstructionSpec<DirInstruction> = {
+  keyword: "DIR",
+  summary: "Create directories (and their parents, as 0755 root) with a mode and owner; an existing directory gets the new mode and owner.",
+  syntax: ["DIR <path>... [MODE <octal>] [OWNER <user|uid>:<group|gid>]"],
+  example: "DIR /tmp /var/tmp MODE 1777",
+  check(ins, report, model) {
+    const opts = readOptions(ins, report, { MODE: "value", OWNER: "value" });
+    if (!expectCount(ins, opts.positional, report, 1, Infinity, this.syntax[0]!)) return undefined;
+    const modeWord = opts.values.get("MODE");
+    const ownerWord = opts.values.get("OWNER");
+    const mode = modeWord ? readMode(modeWord, report) : 0o755;
+    const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
+    const paths = opts.positional.map((w) => readImagePath(w, report));
+    if (mode === undefined || owner === undefined || paths.some((p) => p === undefined)) return undefined;
+    for (const [i, path] of (paths as string[]).entries()) {
+      try {
+        model.tree.mkdirp(path);
+      } catch (error) {
+        report.error(opts.positional[i]!.span, "NIFTY052", (error as Error).message);
+        return undefined;
+      }
+    }
+    return { kind: "DIR", span: ins.span, paths: paths as string[], mode, owner };
+  },
+  async apply(t, context) {
+    for (const path of t.paths) {
+      const where = context.tree.mkdirp(path);
+      context.tree.set(where, { type: "dir", mode: t.mode, ...t.owner });
+    }
+  },
+};

@@ -1,0 +1,91 @@
+// KEYGEN dropbear [ed25519|ecdsa|rsa ...] [AT boot|build]
+// Host keys: made by each container at first boot (default), or at build time.
+import type { InstructionSpec, Typed } from "./spec.ts";
+import { readOptions } from "./args.ts";
+import { editText, writeFile } from "./files.ts";
+import { makeDropbearHostKey, type HostKeyType } from "../image/dropbear-key.ts";
+import { createHmac } from "node:crypto";
+
+export interface KeygenInstruction extends Typed {
+  kind: "KEYGEN";
+  server: "dropbear";
+  types: HostKeyType[];
+  at: "boot" | "build";
+}
+
+export const KEY_DIR = "/etc/dropbear";
+export const KEYSEED_SECRET = "keyseed";
+const TYPES: readonly string[] = ["ed25519", "ecdsa", "rsa"];
+
+export function keyPath(type: HostKeyType): string {
+  return `${KEY_DIR}/dropbear_${type}_host_key`;
+}
+
+/** The inittab line that makes missing host keys before any server starts. */
+export function bootKeygenLine(types: readonly HostKeyType[]): string {
+  const make = types.map((t) => `[ -s ${keyPath(t)} ] || dropbearkey -t ${t} -f ${keyPath(t)} >/dev/null 2>&1`).join("; ");
+  return `::sysinit:/bin/sh -c 'mkdir -p ${KEY_DIR} && ${make}'`;
+}
+
+export const keygen: InstructionSpec<KeygenInstruction> = {
+  keyword: "KEYGEN",
+  summary: "Give Dropbear host keys. AT boot (the default) puts no private key in the image: a sysinit entry runs dropbearkey at first boot, so every container, and every clone, has its own keys. AT build writes keys into the image — shared by every copy — deterministic only with --secret keyseed=FILE.",
+  syntax: ["KEYGEN dropbear [ed25519|ecdsa|rsa ...] [AT boot|build]"],
+  example: "KEYGEN dropbear ed25519 ecdsa",
+  check(ins, report, model) {
+    const opts = readOptions(ins, report, { AT: "value" });
+    const [server, ...typeWords] = opts.positional;
+    if (server === undefined || server.text.toLowerCase() !== "dropbear") {
+      report.error(server?.span ?? ins.keywordSpan, "NIFTY082", server ? `unknown SSH server ${JSON.stringify(server.text)}` : "KEYGEN needs the server it makes keys for", "KEYGEN dropbear [ed25519|ecdsa|rsa ...]");
+      return undefined;
+    }
+    const types: HostKeyType[] = [];
+    for (const word of typeWords) {
+      const type = word.text.toLowerCase();
+      if (type === "dss" || type === "dsa") {
+        report.error(word.span, "NIFTY083", "DSS host keys are refused", "Dropbear disables DSS since 2024.84 and it is weak; use ed25519 (or ecdsa, rsa)");
+        return undefined;
+      }
+      if (!TYPES.includes(type)) {
+        report.error(word.span, "NIFTY084", `unknown key type ${JSON.stringify(word.text)}`, "choose from ed25519, ecdsa, rsa");
+        return undefined;
+      }
+      if (!types.includes(type as HostKeyType)) types.push(type as HostKeyType);
+    }
+    const atWord = opts.values.get("AT");
+    const at = (atWord?.text.toLowerCase() ?? "boot") as "boot" | "build";
+    if (at !== "boot" && at !== "build") {
+      report.error(atWord!.span, "NIFTY085", `AT takes boot or build, not ${JSON.stringify(atWord!.text)}`);
+      return undefined;
+    }
+    if (at === "build") {
+      report.warn(atWord!.span, "NIFTY092", "host keys made at build time are shared by every container made from this image", "leave out AT build so each container makes its own keys at first boot");
+    }
+    model.tree.mkdirp(KEY_DIR);
+    return { kind: "KEYGEN", span: ins.span, server: "dropbear", types: types.length ? types : ["ed25519"], at };
+  },
+  cacheable(t, context) {
+    return t.at === "boot" || context.secrets.has(KEYSEED_SECRET);
+  },
+  async keyInputs(t, context) {
+    const seed = context.secrets.get(KEYSEED_SECRET);
+    // A one-way tag of the seed: a new seed rebuilds, the seed itself never joins a key.
+    return t.at === "build" && seed ? [createHmac("sha256", seed).update("niftyc keyseed tag").digest("hex")] : [];
+  },
+  async apply(t, context) {
+    const dir = context.tree.mkdirp(KEY_DIR);
+    context.tree.set(dir, { type: "dir", mode: 0o700, uid: 0, gid: 0 });
+    if (t.at === "boot") {
+      // First in inittab: sysinit entries run in order, and servers must find their keys.
+      await editText(context, "/etc/inittab", (text) => bootKeygenLine(t.types) + "\n" + text, 0o644);
+      return;
+    }
+    const seed = context.secrets.get(KEYSEED_SECRET);
+    if (seed === undefined) context.notReproducible(t.span, "KEYGEN AT build without --secret keyseed=FILE makes random host keys");
+    for (const type of t.types) {
+      const key = makeDropbearHostKey(type, seed ? { seed } : {});
+      await writeFile(context, keyPath(type), key.privateKey, 0o600);
+      await writeFile(context, `${keyPath(type)}.pub`, key.publicKey + "\n", 0o644);
+    }
+  },
+};

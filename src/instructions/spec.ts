@@ -1,0 +1,64 @@
+// The contract every instruction module fulfils: its syntax and example (for
+// docs and errors), its check from words to a typed form, and its effect on
+// the image. The checker and the builder only ever go through this table.
+import type { Span } from "../../grammar/syntax.ts";
+import type { Reporter } from "../check/reporter.ts";
+import type { Scope, Value } from "../check/scope.ts";
+import type { Tree } from "../image/tree.ts";
+import type { InstructionKeyword } from "./keywords.ts";
+import type { BuildContext } from "../build/context.ts";
+
+/** An instruction after variable substitution, before its own checks. */
+export interface Expanded {
+  keyword: string;
+  keywordSpan: Span;
+  span: Span;
+  args: Value[];
+  heredocs: Array<{ text: string; span: Span; markerSpan: Span }>;
+}
+
+export interface Account {
+  id: number;
+  span: Span;
+  /** root exists before any line declares it; one USER/GROUP root may redefine it. */
+  implicit?: boolean;
+}
+
+/** What the instructions so far have declared: checked against by later ones. */
+export interface CheckModel {
+  scope: Scope;
+  /** Paths earlier instructions provide (file contents are placeholders). */
+  tree: Tree;
+  /** Directories that received every applet of a multicall binary (names known only at build). */
+  appletDirs: Set<string>;
+  users: Map<string, Account & { gid: number }>;
+  groups: Map<string, Account>;
+  /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */
+  recipeDir: string;
+  /** Whether a file or directory exists on the host (COPY sources). */
+  exists(hostPath: string): boolean;
+}
+
+export interface Typed {
+  kind: InstructionKeyword;
+  span: Span;
+}
+
+export interface InstructionSpec<T extends Typed> {
+  keyword: InstructionKeyword;
+  summary: string;
+  /** Usage lines, e.g. "DIR <path>... [MODE <octal>] [OWNER <user>:<group>]". */
+  syntax: readonly string[];
+  example: string;
+  /** Words → typed form; reports problems, updates the model; undefined when unusable. */
+  check(instruction: Expanded, report: Reporter, model: CheckModel): T | undefined;
+  /** Its effect on the image. */
+  apply(typed: T, context: BuildContext): Promise<void>;
+  /**
+   * Digests of what the step reads besides its own text (COPY sources, secret
+   * derivations): they join its cache key. Never a secret's value.
+   */
+  keyInputs?(typed: T, context: BuildContext): Promise<string[]>;
+  /** False when the step's result must never be reused (random host keys). */
+  cacheable?(typed: T, context: BuildContext): boolean;
+}

@@ -1,0 +1,37 @@
+// SYMLINK <link-path> <target>: one symbolic link, target kept as written.
+import type { InstructionSpec, Typed } from "./spec.ts";
+import { expectCount, readImagePath } from "./args.ts";
+import { ROOT } from "./files.ts";
+
+export interface SymlinkInstruction extends Typed {
+  kind: "SYMLINK";
+  path: string;
+  target: string;
+}
+
+export const symlink: InstructionSpec<SymlinkInstruction> = {
+  keyword: "SYMLINK",
+  summary: "Make a symbolic link. The target is kept as written (relative or absolute); inside the image an absolute target means the image's root.",
+  syntax: ["SYMLINK <link-path> <target>"],
+  example: "SYMLINK /sbin bin",
+  check(ins, report, model) {
+    if (!expectCount(ins, ins.args, report, 2, 2, this.syntax[0]!)) return undefined;
+    const path = readImagePath(ins.args[0]!, report);
+    const target = ins.args[1]!.text;
+    if (target === "" || target.includes("\0")) {
+      report.error(ins.args[1]!.span, "NIFTY055", "empty or invalid link target");
+      return undefined;
+    }
+    if (path === undefined) return undefined;
+    try {
+      model.tree.set(model.tree.placement(path), { type: "symlink", mode: 0o777, ...ROOT, target });
+    } catch (error) {
+      report.error(ins.args[0]!.span, "NIFTY052", (error as Error).message);
+      return undefined;
+    }
+    return { kind: "SYMLINK", span: ins.span, path, target };
+  },
+  async apply(t, context) {
+    context.tree.set(context.tree.placement(t.path), { type: "symlink", mode: 0o777, ...ROOT, target: t.target });
+  },
+};

@@ -1,0 +1,174 @@
+// USER <name> [UID <n>] [GID <n>] [HOME <path>] [SHELL <path>] [GROUPS <g>,...]
+//      [PASSWORD secret:<id> | PASSWORD-HASH <crypt> | LOCKED]
+import type { InstructionSpec, Typed, CheckModel } from "./spec.ts";
+import { expectCount, readId, readImagePath, readOptions } from "./args.ts";
+import { ACCOUNT_NAME, nextFreeId } from "./group.ts";
+import { addMember, addShell, ensureRoot, hasEntry, shadowLine, shadowOwner, upsert } from "./accounts.ts";
+import { editText } from "./files.ts";
+import { StepError, type BuildContext } from "../build/context.ts";
+import { deriveSalt, sha512Crypt } from "../image/sha512-crypt.ts";
+import { bytesDigest } from "../util/hash.ts";
+import { suggest } from "../diagnostics/suggest.ts";
+import type { Value } from "../check/scope.ts";
+import type { Reporter } from "../check/reporter.ts";
+
+export type Password =
+  | { kind: "secret"; id: string }
+  | { kind: "hash"; hash: string }
+  | { kind: "locked" };
+
+export interface UserInstruction extends Typed {
+  kind: "USER";
+  name: string;
+  uid: number;
+  gid: number;
+  /** A private group named like the user, created with it. */
+  privateGroup: boolean;
+  home: string;
+  shell: string;
+  groups: string[];
+  password: Password;
+}
+
+const SECRET_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export const user: InstructionSpec<UserInstruction> = {
+  keyword: "USER",
+  summary: "Add a user to /etc/passwd and /etc/shadow, with a home directory it owns and its shell in /etc/shells. Without GID the user gets a private group of its own name. PASSWORD secret:<id> takes the password from --secret <id>=FILE and stores only a SHA-512 crypt hash; without a password option the account is locked.",
+  syntax: ["USER <name> [UID <n>] [GID <n>] [HOME <path>] [SHELL <path>] [GROUPS <group>,...] [PASSWORD secret:<id> | PASSWORD-HASH <crypt> | LOCKED]"],
+  example: "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password",
+  check(ins, report, model) {
+    const opts = readOptions(ins, report, { UID: "value", GID: "value", HOME: "value", SHELL: "value", GROUPS: "value", PASSWORD: "value", "PASSWORD-HASH": "value", LOCKED: "flag" });
+    if (!expectCount(ins, opts.positional, report, 1, 1, this.syntax[0]!)) return undefined;
+    const nameWord = opts.positional[0]!;
+    const name = nameWord.text;
+    if (!ACCOUNT_NAME.test(name)) {
+      report.error(nameWord.span, "NIFTY073", `bad user name ${JSON.stringify(name)}`, "lower-case letters, digits, _ and -, starting with a letter or _, at most 32");
+      return undefined;
+    }
+    const previous = model.users.get(name);
+    if (previous !== undefined && !previous.implicit) {
+      report.error(nameWord.span, "NIFTY074", `user ${name} is declared twice`, `first declared on line ${previous.span.start.line}`);
+      return undefined;
+    }
+    const uidWord = opts.values.get("UID");
+    const others = [...model.users].filter(([n]) => n !== name);
+    const uid = uidWord ? readId(uidWord, report, "UID") : name === "root" ? 0 : nextFreeId(others.map(([, u]) => u.id));
+    if (uid === undefined) return undefined;
+    const clash = others.find(([, u]) => u.id === uid);
+    if (clash) {
+      report.error(uidWord?.span ?? nameWord.span, "NIFTY075", `UID ${uid} is already user ${clash[0]}'s`, clash[1].implicit ? "root always has UID 0" : `declared on line ${clash[1].span.start.line}`);
+      return undefined;
+    }
+    const gid = readGroupId(opts.values.get("GID"), name, uid, report, model);
+    if (gid === undefined) return undefined;
+    const groups = readGroups(opts.values.get("GROUPS"), report, model);
+    const home = opts.values.get("HOME") ? readImagePath(opts.values.get("HOME")!, report) : name === "root" ? "/root" : `/home/${name}`;
+    const shellWord = opts.values.get("SHELL");
+    const shell = shellWord ? readImagePath(shellWord, report) : "/bin/sh";
+    const password = readPassword(opts, report);
+    if (groups === undefined || home === undefined || shell === undefined || password === undefined) return undefined;
+    if (shellWord && !provides(model, shell)) {
+      report.error(shellWord.span, "NIFTY076", `SHELL ${shell} is not provided by any earlier instruction`, "FETCH, COPY or LINK the shell before the USER line");
+    }
+    const privateGroup = gid.private;
+    model.users.set(name, { id: uid, gid: gid.id, span: nameWord.span });
+    if (privateGroup) model.groups.set(name, { id: gid.id, span: nameWord.span });
+    return { kind: "USER", span: ins.span, name, uid, gid: gid.id, privateGroup, home, shell, groups, password };
+  },
+  async keyInputs(t, context) {
+    // The crypt hash is what lands in the image anyway; the secret itself never joins a key.
+    return t.password.kind === "secret" ? [bytesDigest(await passwordHash(t, context))] : [];
+  },
+  async apply(t, context) {
+    await ensureRoot(context);
+    const hash = await passwordHash(t, context);
+    if (t.privateGroup) {
+      await editText(context, "/etc/group", (text) => (hasEntry(text, t.name) ? text : upsert(text, t.name, `${t.name}:x:${t.gid}:`)), 0o644);
+    }
+    for (const g of t.groups) await editText(context, "/etc/group", (text) => addMember(text, g, t.name), 0o644);
+    await editText(context, "/etc/passwd", (text) => upsert(text, t.name, `${t.name}:x:${t.uid}:${t.gid}:${t.name}:${t.home}:${t.shell}`), 0o644);
+    const shadow = await shadowOwner(context);
+    await editText(context, "/etc/shadow", (text) => upsert(text, t.name, shadowLine(t.name, hash)), shadow.mode, { uid: 0, gid: shadow.gid });
+    await addShell(context, t.shell);
+    const home = context.tree.mkdirp(t.home);
+    if (home !== "/") context.tree.set(home, { type: "dir", mode: t.uid === 0 ? 0o700 : 0o755, uid: t.uid, gid: t.gid });
+  },
+};
+
+async function passwordHash(t: UserInstruction, context: BuildContext): Promise<string> {
+  if (t.password.kind === "locked") return "!";
+  if (t.password.kind === "hash") return t.password.hash;
+  const secret = context.secrets.get(t.password.id);
+  if (secret === undefined) {
+    throw new StepError("NIFTY210", t.span, `the password secret "${t.password.id}" was not given`, `pass --secret ${t.password.id}=FILE (the file's content, without a final newline, is the password)`);
+  }
+  return sha512Crypt(secret, deriveSalt(t.name, secret));
+}
+
+function readGroupId(word: Value | undefined, name: string, uid: number, report: Reporter, model: CheckModel): { id: number; private: boolean } | undefined {
+  if (word !== undefined) {
+    const gid = readId(word, report, "GID");
+    if (gid === undefined) return undefined;
+    if (![...model.groups.values()].some((g) => g.id === gid)) {
+      report.error(word.span, "NIFTY077", `no group has GID ${gid}`, `declare it first: GROUP <name> GID ${gid}`);
+      return undefined;
+    }
+    return { id: gid, private: false };
+  }
+  const own = model.groups.get(name);
+  if (own !== undefined) return { id: own.id, private: false };
+  const used = [...model.groups.values()].map((g) => g.id);
+  return { id: used.includes(uid) ? nextFreeId(used) : uid, private: true };
+}
+
+function readGroups(word: Value | undefined, report: Reporter, model: CheckModel): string[] | undefined {
+  if (word === undefined) return [];
+  const names = word.text.split(",").filter(Boolean);
+  for (const g of names) {
+    if (!model.groups.has(g)) {
+      const near = suggest(g, [...model.groups.keys()]);
+      report.error(word.span, "NIFTY078", `group ${g} does not exist`, near ? `did you mean ${near}?` : `declare it first: GROUP ${g}`);
+      return undefined;
+    }
+  }
+  return names;
+}
+
+function readPassword(opts: ReturnType<typeof readOptions>, report: Reporter): Password | undefined {
+  const given = ["PASSWORD", "PASSWORD-HASH", "LOCKED"].filter((o) => opts.values.has(o) || opts.flags.has(o));
+  if (given.length > 1) {
+    const word = opts.values.get("PASSWORD-HASH") ?? opts.values.get("PASSWORD");
+    report.error(word!.span, "NIFTY079", `${given.join(" and ")} exclude each other`, "give one of PASSWORD secret:<id>, PASSWORD-HASH <crypt> or LOCKED");
+    return undefined;
+  }
+  const secret = opts.values.get("PASSWORD");
+  if (secret !== undefined) {
+    const id = secret.text.startsWith("secret:") ? secret.text.slice(7) : undefined;
+    if (id === undefined || !SECRET_ID.test(id)) {
+      report.error(secret.span, "NIFTY080", "PASSWORD takes a build secret, secret:<id>", "passwords never appear in a recipe: write PASSWORD secret:<id> and build with --secret <id>=FILE, or use PASSWORD-HASH <crypt>");
+      return undefined;
+    }
+    return { kind: "secret", id };
+  }
+  const hash = opts.values.get("PASSWORD-HASH");
+  if (hash !== undefined) {
+    if (hash.text.includes(":") || hash.text.includes("\n")) {
+      report.error(hash.span, "NIFTY081", "a crypt hash cannot contain ':' or a newline");
+      return undefined;
+    }
+    if (hash.text === "") report.warn(hash.span, "NIFTY090", "empty password: anyone can log in as this user without one", "use PASSWORD secret:<id>, or LOCKED");
+    else if (!/^(\$[0-9a-z]+\$|[!*])/.test(hash.text)) report.warn(hash.span, "NIFTY091", "this does not look like a crypt hash ($6$…, $5$…, $y$…, ! or *)", "make one with `openssl passwd -6`");
+    return { kind: "hash", hash: hash.text };
+  }
+  return { kind: "locked" };
+}
+
+/** Whether an earlier instruction provides `path` (exactly, or as one of a multicall binary's applets). */
+export function provides(model: CheckModel, path: string): boolean {
+  if (model.tree.lookup(path) !== undefined) return true;
+  const resolved = model.tree.resolve(path);
+  if (resolved === undefined) return false;
+  const dir = resolved.slice(0, resolved.lastIndexOf("/")) || "/";
+  return model.appletDirs.has(dir);
+}
