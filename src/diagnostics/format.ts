@@ -1,0 +1,114 @@
+// Diagnostics for people (compiler-style text with the line and a caret) and
+// for machines (plain JSON data). Pure: the CLI decides where they go.
+import type { Diagnostic, Severity } from "./diagnostic.ts";
+
+export interface FormatOptions {
+  color: boolean;
+}
+
+const TAB_WIDTH = 4;
+const GUTTER_WIDTH = 5;
+
+const ANSI = {
+  reset: "\x1b[0m",
+  bold: "\x1b[1m",
+  error: "\x1b[1;31m",
+  warning: "\x1b[1;35m",
+  caret: "\x1b[1;32m",
+  hint: "\x1b[1;36m",
+} as const;
+
+function paint(on: boolean, style: keyof typeof ANSI, text: string): string {
+  return on ? `${ANSI[style]}${text}${ANSI.reset}` : text;
+}
+
+/** The physical line `line` (1-based) without its line break. */
+function sourceLine(text: string, line: number): { text: string; start: number } {
+  let start = 0;
+  for (let n = 1; n < line; n++) {
+    const nl = text.indexOf("\n", start);
+    if (nl === -1) return { text: "", start: text.length };
+    start = nl + 1;
+  }
+  let end = text.indexOf("\n", start);
+  if (end === -1) end = text.length;
+  if (end > start && text[end - 1] === "\r") end--;
+  return { text: text.slice(start, end), start };
+}
+
+/** Expands tabs to spaces; `columns[i]` is where character i starts on screen. */
+function expandTabs(line: string): { shown: string; columns: number[] } {
+  let shown = "";
+  const columns: number[] = [];
+  for (const c of line) {
+    for (let k = 0; k < c.length; k++) columns.push(shown.length);
+    shown += c === "\t" ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH)) : c;
+  }
+  columns.push(shown.length);
+  return { shown, columns };
+}
+
+export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
+  const c = opts.color;
+  const where =
+    d.source === undefined ? "niftyc" : d.span === undefined ? d.source.path : `${d.source.path}:${d.span.start.line}:${d.span.start.column}`;
+  const lines = [
+    `${paint(c, "bold", `${where}:`)} ${paint(c, d.severity, `${d.severity}:`)} ${d.message} [${d.code}]`,
+  ];
+  if (d.source !== undefined && d.span !== undefined) {
+    const { start, end } = d.span;
+    const line = sourceLine(d.source.text, start.line);
+    const { shown, columns } = expandTabs(line.text);
+    const from = Math.min(start.column - 1, line.text.length);
+    const to = end.line === start.line ? Math.min(end.column - 1, line.text.length) : line.text.length;
+    const caretStart = columns[from] ?? shown.length;
+    const caretEnd = columns[Math.max(from, to)] ?? shown.length;
+    const caret = `^${"~".repeat(Math.max(0, caretEnd - caretStart - 1))}`;
+    const gutter = " ".repeat(GUTTER_WIDTH);
+    lines.push(`${String(start.line).padStart(GUTTER_WIDTH)} | ${shown}`.trimEnd());
+    lines.push(`${gutter} | ${" ".repeat(caretStart)}${paint(c, "caret", caret)}`);
+  }
+  if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${d.hint}`);
+  return lines.join("\n");
+}
+
+/** Plain data for `--json`: every key always present, null when unknown. */
+export interface DiagnosticJson {
+  severity: Severity;
+  code: string;
+  message: string;
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  endLine: number | null;
+  endColumn: number | null;
+  hint: string | null;
+}
+
+export function diagnosticsToJson(ds: readonly Diagnostic[]): DiagnosticJson[] {
+  return ds.map((d) => ({
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    file: d.source?.path ?? null,
+    line: d.span?.start.line ?? null,
+    column: d.span?.start.column ?? null,
+    endLine: d.span?.end.line ?? null,
+    endColumn: d.span?.end.column ?? null,
+    hint: d.hint ?? null,
+  }));
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** `2 errors, 1 warning`; counts of zero are left out, and none at all is `no problems`. */
+export function formatSummary(ds: readonly Diagnostic[]): string {
+  const errors = ds.filter((d) => d.severity === "error").length;
+  const warnings = ds.length - errors;
+  const parts: string[] = [];
+  if (errors > 0) parts.push(count(errors, "error"));
+  if (warnings > 0) parts.push(count(warnings, "warning"));
+  return parts.length === 0 ? "no problems" : parts.join(", ");
+}
