@@ -1,0 +1,125 @@
+// Whatever the input, the parser returns (no throw, no hang) and every span
+// it hands out lies inside the text with line/column matching its offset.
+import fc from "fast-check";
+import test from "ava";
+import { parseNiftyfile } from "../../grammar/parse.ts";
+import type { Position, Span, WordPart } from "../../grammar/syntax.ts";
+
+const validLines = [
+  "FETCH busybox https://example.test/busybox sha256:0123abcd",
+  "DIR /tmp MODE 1777",
+  "USER nifty UID 1000 GID 1000 HOME /home/nifty SHELL /bin/sh",
+  'LABEL "a b" \'c $d\' e\\ f',
+  "ENV A=${B:-c} D=$E",
+  "FILE /etc/motd <<EOF",
+  "hello $USER",
+  "EOF",
+  "FILE /etc/x <<-'END'",
+  "\tEND",
+  "COPY a \\",
+  "  b",
+  "# a comment",
+  "",
+  "  \t",
+];
+
+const fragments = [
+  '"', "'", "\\", "$", "${", "}", "${A", "${A:-", "<<EOF", "<<-EOF", "<<'E'", "EOF", "E",
+  "#", " ", "\t", "\n", "\r\n", "\r", "\\\n", "\uFEFF", "é", "😀", "\u0000", "FETCH", "x",
+];
+
+const line = fc.oneof(
+  fc.constantFrom(...validLines),
+  fc.string({ unit: fc.constantFrom(...fragments), maxLength: 12 }),
+  fc.string({ unit: "binary", maxLength: 20 }),
+);
+
+const recipe = fc
+  .tuple(fc.array(line, { maxLength: 15 }), fc.constantFrom("\n", "\r\n"), fc.boolean())
+  .map(([lines, eol, final]) => lines.join(eol) + (final ? eol : ""));
+
+/** A valid recipe with random edits: characters inserted, deleted or replaced. */
+const mutated = fc
+  .tuple(
+    fc.array(fc.constantFrom(...validLines), { minLength: 1, maxLength: 12 }),
+    fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(...fragments)), { maxLength: 6 }),
+  )
+  .map(([lines, edits]) => {
+    let text = lines.join("\n");
+    for (const [at, kind, what] of edits) {
+      const i = text.length === 0 ? 0 : at % (text.length + 1);
+      if (kind === 0) text = text.slice(0, i) + what + text.slice(i);
+      else if (kind === 1) text = text.slice(0, i) + text.slice(i + 1);
+      else text = text.slice(0, i) + what + text.slice(i + 1);
+    }
+    return text;
+  });
+
+function expectedPosition(text: string, offset: number): Position {
+  const before = text.slice(0, offset);
+  const lineStart = before.lastIndexOf("\n") + 1;
+  return { offset, line: before.split("\n").length, column: offset - lineStart + 1 };
+}
+
+function checkSpan(text: string, s: Span, what: string): void {
+  const { start, end } = s;
+  if (!(0 <= start.offset && start.offset <= end.offset && end.offset <= text.length)) {
+    throw new Error(`${what}: span ${start.offset}..${end.offset} outside 0..${text.length}`);
+  }
+  for (const p of [start, end]) {
+    const want = expectedPosition(text, p.offset);
+    if (p.line !== want.line || p.column !== want.column) {
+      throw new Error(`${what}: offset ${p.offset} at ${p.line}:${p.column}, expected ${want.line}:${want.column}`);
+    }
+  }
+}
+
+function checkParts(text: string, parts: readonly WordPart[], what: string): void {
+  for (const p of parts) checkSpan(text, p.span, `${what} part`);
+}
+
+function checkAll(text: string): boolean {
+  const { tree, diagnostics } = parseNiftyfile({ path: "fuzz.nifty", text });
+  for (const d of diagnostics) {
+    if (d.span === undefined) throw new Error(`diagnostic ${d.code} without span`);
+    // The grammar accepts every token stream: NIFTY008 would be a parser fault.
+    if (d.code === "NIFTY008") throw new Error(`parser fault: ${d.message}`);
+    checkSpan(text, d.span, `diagnostic ${d.code}`);
+  }
+  for (const node of tree.instructions) {
+    checkSpan(text, node.span, "instruction");
+    checkSpan(text, node.keywordSpan, "keyword");
+    for (const w of node.args) {
+      checkSpan(text, w.span, "word");
+      if (text.slice(w.span.start.offset, w.span.end.offset) !== w.raw) throw new Error("word raw differs from its span");
+      checkParts(text, w.parts, "word");
+    }
+    for (const h of node.heredocs) {
+      checkSpan(text, h.span, "heredoc");
+      checkSpan(text, h.markerSpan, "marker");
+      checkParts(text, h.body, "heredoc");
+    }
+  }
+  return true;
+}
+
+test("generated recipes: no throw, spans inside the text and consistent", (t) => {
+  fc.assert(fc.property(recipe, checkAll), { numRuns: 6000 });
+  t.pass();
+});
+
+test("mutated valid recipes: no throw, spans inside the text and consistent", (t) => {
+  fc.assert(fc.property(mutated, checkAll), { numRuns: 6000 });
+  t.pass();
+});
+
+test("the span checker itself rejects a wrong span", (t) => {
+  const text = "FETCH x\n";
+  const bad: Span = {
+    start: { offset: 0, line: 1, column: 1 },
+    end: { offset: 9, line: 2, column: 2 },
+  };
+  t.throws(() => checkSpan(text, bad, "test"));
+  const badColumn: Span = { start: { offset: 6, line: 1, column: 6 }, end: { offset: 7, line: 1, column: 8 } };
+  t.throws(() => checkSpan(text, badColumn, "test"));
+});
