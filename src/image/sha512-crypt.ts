@@ -58,7 +58,11 @@ export function sha512Crypt(password: string | Buffer, salt: string, rounds?: nu
   }
   const dollar = rest.indexOf("$");
   const saltText = (dollar >= 0 ? rest.slice(0, dollar) : rest).slice(0, SALT_MAX);
-  if (/[:\n]/.test(saltText)) throw new Error("sha512Crypt: salt must not contain ':' or newline");
+  // libcrypt, which checks the hash at login, accepts 1…16 characters other than "$:\n".
+  if (saltText === "") throw new Error("sha512Crypt: salt is empty");
+  if (!/^[\x21-\x7e]+$/.test(saltText) || saltText.includes(":")) {
+    throw new Error(`sha512Crypt: salt ${JSON.stringify(saltText)} must be printable ASCII without ':'`);
+  }
   const n =
     explicitRounds === undefined
       ? ROUNDS_DEFAULT

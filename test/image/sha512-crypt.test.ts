@@ -36,6 +36,13 @@ test("rounds argument: echoed, clamped, same as the salt form", (t) => {
   t.is(sha512Crypt(Buffer.from("Hello world!"), "saltstring"), sha512Crypt("Hello world!", "saltstring"));
 });
 
+test("salts that libcrypt would refuse are errors", (t) => {
+  t.throws(() => sha512Crypt("x", ""), { message: /empty/ });
+  t.throws(() => sha512Crypt("x", "a:b"), { message: /printable ASCII/ });
+  t.throws(() => sha512Crypt("x", "sél"), { message: /printable ASCII/ });
+  t.throws(() => sha512Crypt("x", "a b"), { message: /printable ASCII/ });
+});
+
 test("empty password matches libcrypt", (t) => {
   const perl = execFileSync("perl", ["-e", 'print crypt("", q($6$abc$))'], { encoding: "utf8" });
   t.is(sha512Crypt("", "abc"), perl);
