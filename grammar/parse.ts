@@ -23,7 +23,7 @@ export function parseNiftyfile(source: SourceFile): { tree: SyntaxTree; diagnost
       const at = Number.isNaN(e.token.startOffset) ? source.text.length : e.token.startOffset;
       report(ctx, "unexpectedInput", e.message, at, at + (e.token.image?.length ?? 0));
     }
-    tree.instructions = toSyntax(ctx, cst);
+    tree.instructions = toSyntax(ctx, cst, lexed.tokens);
   } catch (error) {
     // A fault in the parser itself must still reach the user as a diagnostic.
     const end = source.text.length;

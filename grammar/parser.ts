@@ -53,33 +53,32 @@ export class NiftyParser extends CstParser {
   /** A line whose first word is not a keyword: kept whole so it can be reported. */
   strayLine = this.RULE("strayLine", () => {
     this.OR([
-      { ALT: () => this.SUBRULE(this.wordPiece) },
-      { ALT: () => this.CONSUME(Continuation) },
-    ]);
-    this.SUBRULE(this.lineRest);
-    this.OPTION(() => this.SUBRULE(this.lineEnd));
-  });
-
-  /** Words, the blanks between them and line continuations. */
-  lineRest = this.RULE("lineRest", () => {
-    this.MANY(() => {
-      this.OR([
-        { ALT: () => this.CONSUME(Blank) },
-        { ALT: () => this.CONSUME(Continuation) },
-        { ALT: () => this.SUBRULE(this.wordPiece) },
-      ]);
-    });
-  });
-
-  wordPiece = this.RULE("wordPiece", () => {
-    this.OR([
       { ALT: () => this.CONSUME(HeredocMarker) },
       { ALT: () => this.CONSUME(DoubleQuoted) },
       { ALT: () => this.CONSUME(SingleQuoted) },
       { ALT: () => this.CONSUME(Escape) },
       { ALT: () => this.CONSUME(Variable) },
       { ALT: () => this.CONSUME(Text) },
+      { ALT: () => this.CONSUME(Continuation) },
     ]);
+    this.SUBRULE(this.lineRest);
+    this.OPTION(() => this.SUBRULE(this.lineEnd));
+  });
+
+  /** Words (runs of pieces), the blanks between them and line continuations. */
+  lineRest = this.RULE("lineRest", () => {
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(Blank) },
+        { ALT: () => this.CONSUME(Continuation) },
+        { ALT: () => this.CONSUME(HeredocMarker) },
+        { ALT: () => this.CONSUME(DoubleQuoted) },
+        { ALT: () => this.CONSUME(SingleQuoted) },
+        { ALT: () => this.CONSUME(Escape) },
+        { ALT: () => this.CONSUME(Variable) },
+        { ALT: () => this.CONSUME(Text) },
+      ]);
+    });
   });
 
   /** The end of the line, then the body of each heredoc opened on it. */

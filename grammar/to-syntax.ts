@@ -2,7 +2,7 @@
 // the syntax errors are found: stray lines, unterminated quotes, bad
 // variables, heredocs without their closing line, dangling continuations.
 import type { CstNode, IToken } from "chevrotain";
-import { markerInfo, Blank, Comment, Continuation, HeredocMarker, Newline } from "./tokens.ts";
+import { markerInfo, Blank, Comment, Continuation, HeredocBody, HeredocMarker, Newline } from "./tokens.ts";
 import type { Heredoc, InstructionNode, Span, Word } from "./syntax.ts";
 import { addPiece, PartsBuilder, report, scanExpanding } from "./words.ts";
 import type { Context } from "./words.ts";
@@ -17,34 +17,23 @@ function offsetOf(e: Element): number {
   return isToken(e) ? e.startOffset : (e.location?.startOffset ?? 0);
 }
 
-/** The children of a node in source order (chevrotain groups them by name). */
-function ordered(node: CstNode): Element[] {
-  const all: Element[] = [];
-  for (const list of Object.values(node.children)) all.push(...(list as Element[]));
-  return all.sort((a, b) => offsetOf(a) - offsetOf(b));
-}
-
-/** The tokens under a node, in source order. */
-function tokensOf(node: CstNode, into: IToken[] = []): IToken[] {
-  for (const e of ordered(node)) {
-    if (isToken(e)) into.push(e);
-    else tokensOf(e, into);
-  }
-  return into;
-}
-
-function child(node: CstNode, name: string): CstNode | undefined {
-  return node.children[name]?.[0] as CstNode | undefined;
-}
-
 function endOf(t: IToken): number {
   return t.startOffset + t.image.length;
 }
 
-export function toSyntax(ctx: Context, recipe: CstNode): InstructionNode[] {
+/**
+ * Builds the instructions from the recipe node. The tokens of each line are
+ * taken from the lexer's ordered token list by the node's offsets, rather
+ * than re-sorted from the CST (which groups children by name).
+ */
+export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[]): InstructionNode[] {
   const instructions: InstructionNode[] = [];
+  const top: Element[] = [];
+  for (const list of Object.values(recipe.children)) top.push(...(list as Element[]));
+  top.sort((a, b) => offsetOf(a) - offsetOf(b));
+  let cursor = 0;
   let comment: string[] = [];
-  for (const e of ordered(recipe)) {
+  for (const [k, e] of top.entries()) {
     if (isToken(e)) {
       if (e.tokenType === Newline) comment = [];
       continue;
@@ -54,13 +43,17 @@ export function toSyntax(ctx: Context, recipe: CstNode): InstructionNode[] {
       if (t !== undefined && t.tokenType === Comment) comment.push(commentText(t.image));
       continue;
     }
-    const tokens = tokensOf(e);
-    checkContinuations(ctx, tokens);
-    if (e.name === "instruction") {
-      instructions.push(instruction(ctx, e, tokens, comment));
-    } else {
-      strayLine(ctx, tokens);
-    }
+    // A line's tokens run up to where the next top-level element starts.
+    const start = offsetOf(e);
+    const next = top[k + 1];
+    const end = next === undefined ? Infinity : offsetOf(next);
+    while (cursor < tokens.length && tokens[cursor]!.startOffset < start) cursor++;
+    const lineTokens: IToken[] = [];
+    while (cursor < tokens.length && tokens[cursor]!.startOffset < end) lineTokens.push(tokens[cursor++]!);
+    if (lineTokens.length === 0) continue;
+    checkContinuations(ctx, lineTokens);
+    if (e.name === "instruction") instructions.push(instruction(ctx, lineTokens, comment));
+    else strayLine(ctx, lineTokens);
     comment = [];
   }
   return instructions;
@@ -94,13 +87,12 @@ function splitWords(tokens: readonly IToken[]): LineWords {
   return { words };
 }
 
-function instruction(ctx: Context, node: CstNode, tokens: IToken[], comment: string[]): InstructionNode {
+function instruction(ctx: Context, tokens: IToken[], comment: string[]): InstructionNode {
   const keywordToken = tokens[0]!;
   const keywordEnd = endOf(keywordToken);
-  const rest = child(node, "lineRest");
   const args: Word[] = [];
   const markers: IToken[] = [];
-  for (const { tokens: pieces } of splitWords(rest === undefined ? [] : tokensOf(rest)).words) {
+  for (const { tokens: pieces } of splitWords(tokens.slice(1)).words) {
     const first = pieces[0]!;
     if (first.tokenType === HeredocMarker) {
       markers.push(first);
@@ -108,8 +100,7 @@ function instruction(ctx: Context, node: CstNode, tokens: IToken[], comment: str
     }
     args.push(word(ctx, pieces));
   }
-  const end = child(node, "lineEnd");
-  const bodies = (end?.children["HeredocBody"] ?? []) as IToken[];
+  const bodies = tokens.filter((t) => t.tokenType === HeredocBody);
   const heredocs = markers.map((m, i) => heredoc(ctx, m, bodies[i]));
   let spanEnd = keywordEnd;
   for (const a of args) spanEnd = Math.max(spanEnd, a.span.end.offset);

@@ -31,6 +31,6 @@ for (const name of caseDirs(negative)) {
     t.true(diagnostics.length > 0, "a negative fixture must produce diagnostics");
     const actual = `${diagnostics.map((d) => formatDiagnostic(d, { color: false })).join("\n\n")}\n`;
     const want = expected(new URL(`${name}/expected.txt`, negative), actual);
-    t.is(actual, want);
+    t.is(actual as string | undefined, want);
   });
 }

@@ -123,3 +123,25 @@ test("the span checker itself rejects a wrong span", (t) => {
   const badColumn: Span = { start: { offset: 6, line: 1, column: 6 }, end: { offset: 7, line: 1, column: 8 } };
   t.throws(() => checkSpan(text, badColumn, "test"));
 });
+
+const wholeLines = [
+  "FETCH busybox https://example.test/busybox sha256:0123abcd",
+  "DIR /tmp MODE 1777",
+  'LABEL "a b" \'c $d\' e\\ f',
+  "ENV A=${B:-c} D=$E",
+  "COPY a \\\n  b",
+  "FILE /etc/motd <<EOF\nhello $USER\nEOF",
+  "  user nifty",
+];
+
+test("valid instruction lines: one node each and no diagnostics", (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...wholeLines), { maxLength: 20 }), fc.constantFrom("\n", "\r\n"), (lines, eol) => {
+      const text = lines.join("\n").replaceAll("\n", eol);
+      const { tree, diagnostics } = parseNiftyfile({ path: "ok.nifty", text });
+      return diagnostics.length === 0 && tree.instructions.length === lines.length;
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass();
+});
