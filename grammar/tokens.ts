@@ -270,16 +270,6 @@ export const allTokens: TokenType[] = [
   Text,
 ];
 
-/** Tokens that make up the words of a line. */
-export const wordTokens: TokenType[] = [
-  HeredocMarker,
-  DoubleQuoted,
-  SingleQuoted,
-  Escape,
-  Variable,
-  Text,
-];
-
 export const niftyLexer = new Lexer(allTokens, {
   positionTracking: "onlyOffset",
   ensureOptimizations: false,
