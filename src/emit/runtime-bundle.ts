@@ -1,0 +1,245 @@
+// OCI runtime bundle (runtime-spec 1.x) for runc/crun, the rootfs unpacker it
+// shares with `niftyc install`, and the install itself.
+import { createReadStream, createWriteStream } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, rm, symlink, unlink, utimes } from "node:fs/promises";
+import { join, posix } from "node:path";
+import { pipeline } from "node:stream/promises";
+import tarStream from "tar-stream";
+import { NiftyError } from "../errors.ts";
+import type { ImageConfig } from "../image/config.ts";
+import { replaceDir, stagingDir, writeExact, writeFileAtomic } from "./atomic.ts";
+
+export interface RuntimeBundleInput {
+  config: ImageConfig;
+  /** The whole rootfs as one uncompressed tar. */
+  rootfsTar: string;
+  /** Own network namespace (no interfaces but lo); default: the host's network. */
+  privateNetwork?: boolean;
+}
+
+/** What BusyBox init needs to boot on a read-only root (checked with runc here). */
+const CAPABILITIES = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+  "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_SYS_BOOT",
+];
+
+/** systemd's container interface: keep SYS_ADMIN and MKNOD, pass no CAP_AUDIT_*. */
+function capabilities(config: ImageConfig): string[] {
+  if (config.init.kind !== "systemd") return CAPABILITIES;
+  return [...CAPABILITIES.filter((c) => !c.startsWith("CAP_AUDIT_")), "CAP_SYS_ADMIN", "CAP_MKNOD"];
+}
+
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The config.json of the bundle; root is "rootfs", read-only. */
+export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: boolean } = {}): Record<string, unknown> {
+  if (config.init.command.length === 0) {
+    throw new NiftyError("E_EMIT_NO_COMMAND", "the image has no command to run as PID 1");
+  }
+  const env = new Map<string, string>([["PATH", DEFAULT_PATH.slice(5)], ["container", "oci"]]);
+  for (const [k, v] of config.env) env.set(k, v);
+  const caps = capabilities(config);
+  const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  if (opts.privateNetwork === true) namespaces.push({ type: "network" });
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [...config.init.command],
+      // container= tells systemd (and scripts) they run in a container; BusyBox ignores it.
+      env: [...env].map(([k, v]) => `${k}=${v}`),
+      cwd: "/",
+      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
+      // setuid programs (su) must keep working.
+      noNewPrivileges: false,
+    },
+    root: { path: "rootfs", readonly: true },
+    hostname: config.hostname ?? config.name,
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+      { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+      // init writes here, and the root is read-only.
+      { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
+      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
+    ],
+    linux: {
+      namespaces,
+      maskedPaths: [
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+      ],
+      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+  };
+}
+
+/** Write `dir/config.json` and `dir/rootfs/` (replacing a previous bundle as a whole). */
+export async function writeRuntimeBundle(dir: string, input: RuntimeBundleInput): Promise<void> {
+  const json = JSON.stringify(runtimeConfig(input.config, { privateNetwork: input.privateNetwork ?? false }), null, 2) + "\n";
+  const staging = await stagingDir(dir);
+  try {
+    await unpackRootfs(input.rootfsTar, join(staging, "rootfs"));
+    await writeExact(join(staging, "config.json"), json);
+    await replaceDir(staging, dir, true);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function unsafe(name: string, why: string): NiftyError {
+  return new NiftyError("E_UNPACK_UNSAFE", `refusing tar entry ${JSON.stringify(name)}: ${why}`,
+    "the rootfs tar must hold relative paths inside the root only");
+}
+
+/** "./a/b/" → "a/b"; refuses absolute names and "..". Returns "" for the root itself. */
+function entryPath(name: string): string {
+  if (name.startsWith("/")) throw unsafe(name, "absolute path");
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw unsafe(name, "'..' component");
+  return parts.join("/");
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: string }).code === code;
+}
+
+/**
+ * Unpack a rootfs tar into `dir` (created; must not exist) with exact owners,
+ * modes, mtimes and symlinks. Nothing is written outside `dir`: names are
+ * checked, no entry is written through a symlink the archive made, and hard
+ * links must point at a regular file already unpacked.
+ */
+export async function unpackRootfs(tarPath: string, dir: string): Promise<void> {
+  await mkdir(dir);
+  await chmod(dir, 0o755); // unless the tar has an entry for the root
+  const symlinks = new Set<string>();
+  const files = new Set<string>();
+  const dirs: Array<{ path: string; mtime: Date }> = [];
+
+  const throughSymlink = (rel: string): boolean => {
+    const parts = rel.split("/");
+    for (let i = 1; i < parts.length; i++) if (symlinks.has(parts.slice(0, i).join("/"))) return true;
+    return false;
+  };
+  const ensureParent = async (rel: string): Promise<void> => {
+    const parent = posix.dirname(rel);
+    if (parent !== ".") await mkdir(join(dir, parent), { recursive: true, mode: 0o755 });
+  };
+  const clear = async (abs: string, rel: string): Promise<void> => {
+    // A later entry of the same name replaces the earlier one (directories merge).
+    try {
+      const st = await lstat(abs);
+      if (!st.isDirectory()) await unlink(abs);
+    } catch (error) {
+      if (!isCode(error, "ENOENT")) throw error;
+    }
+    symlinks.delete(rel);
+    files.delete(rel);
+  };
+
+  const extract = tarStream.extract();
+  const reading = pipeline(createReadStream(tarPath), extract);
+  try {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const rel = entryPath(h.name);
+      const abs = rel === "" ? dir : join(dir, rel);
+      if (rel !== "" && throughSymlink(rel)) throw unsafe(h.name, "a parent directory is a symlink");
+      if (rel !== "") {
+        await ensureParent(rel);
+        await clear(abs, rel);
+      }
+      const mtime = h.mtime ?? new Date(0);
+      switch (h.type) {
+        case "directory":
+          await mkdir(abs, { recursive: true, mode: 0o700 });
+          await lchown(abs, h.uid, h.gid);
+          await chmod(abs, h.mode);
+          dirs.push({ path: abs, mtime });
+          entry.resume();
+          break;
+        case "file":
+        case "contiguous-file":
+          await pipeline(entry, createWriteStream(abs, { flags: "wx", mode: 0o600 }));
+          await lchown(abs, h.uid, h.gid);
+          await chmod(abs, h.mode); // after chown, which clears setuid bits
+          await utimes(abs, mtime, mtime);
+          files.add(rel);
+          break;
+        case "symlink":
+          await symlink(h.linkname, abs);
+          await lchown(abs, h.uid, h.gid);
+          await lutimes(abs, mtime, mtime);
+          symlinks.add(rel);
+          entry.resume();
+          break;
+        case "link": {
+          const target = entryPath(h.linkname ?? "");
+          if (target === "" || !files.has(target) || throughSymlink(target)) {
+            throw unsafe(h.name, `hard link to ${JSON.stringify(h.linkname)}, which is no regular file unpacked before it`);
+          }
+          await link(join(dir, target), abs);
+          files.add(rel);
+          entry.resume();
+          break;
+        }
+        default:
+          throw new NiftyError("E_UNPACK_TYPE", `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
+            "a niftyc rootfs holds only directories, files, symlinks and hard links");
+      }
+    }
+    await reading;
+  } catch (error) {
+    extract.destroy();
+    await reading.catch(() => undefined);
+    throw error;
+  }
+  // Children changed the directories' mtimes: set them last, deepest first.
+  for (const { path, mtime } of dirs.reverse()) await utimes(path, mtime, mtime);
+}
+
+export interface InstallInput {
+  rootfsTar: string;
+  /** The rendered <name>.nspawn text. */
+  nspawnFile: string;
+  name: string;
+  machinesDir: string;
+  settingsDir?: string;
+  /** Replace an installed machine of the same name. */
+  replace?: boolean;
+}
+
+/** `niftyc install`: unpack to <machinesDir>/<name> and put <name>.nspawn in settingsDir. */
+export async function installMachine(input: InstallInput): Promise<{ root: string; settingsFile: string }> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(input.name)) {
+    throw new NiftyError("E_INSTALL_NAME", `${JSON.stringify(input.name)} is not a valid machine name`);
+  }
+  const root = join(input.machinesDir, input.name);
+  const settingsFile = join(input.settingsDir ?? "/etc/systemd/nspawn", `${input.name}.nspawn`);
+  if (input.replace !== true) {
+    try {
+      await lstat(root);
+      throw new NiftyError("E_INSTALL_EXISTS", `machine ${input.name} already exists at ${root}`,
+        "remove it first, or install with replace");
+    } catch (error) {
+      if (!isCode(error, "ENOENT")) throw error;
+    }
+  }
+  const staging = await stagingDir(root);
+  try {
+    await unpackRootfs(input.rootfsTar, join(staging, "root"));
+    await replaceDir(join(staging, "root"), root, input.replace === true);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  await writeFileAtomic(settingsFile, input.nspawnFile);
+  return { root, settingsFile };
+}
