@@ -3,6 +3,7 @@
 // reach for the environment, the clock or the network on their own.
 import type { Span } from "../../grammar/syntax.ts";
 import type { Content, Tree } from "../image/tree.ts";
+import { NiftyError } from "../errors.ts";
 
 export interface FetchRequest {
   name: string;
@@ -36,14 +37,10 @@ export interface BuildContext {
 }
 
 /** A failure while applying a step, pointing at its recipe line. */
-export class StepError extends Error {
-  readonly code: string;
+export class StepError extends NiftyError {
   readonly span: Span;
-  readonly hint?: string;
   constructor(code: string, span: Span, message: string, hint?: string) {
-    super(message);
-    this.code = code;
+    super(code, message, hint);
     this.span = span;
-    if (hint !== undefined) this.hint = hint;
   }
 }

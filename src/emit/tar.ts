@@ -10,6 +10,8 @@ import type { Tree, TreeNode } from "../image/tree.ts";
 /** ustar's 6 octal digits for uid/gid; beyond this tar-stream would silently clamp. */
 const USTAR_MAX_ID = 0o777777;
 
+type TarHeader = Partial<tarStream.Header> & { name: string };
+
 export interface TarOptions {
   /** SOURCE_DATE_EPOCH: every entry's mtime, in seconds. */
   mtime: number;
@@ -36,9 +38,9 @@ export async function writeTar(out: Writable, tree: Tree, paths: readonly string
   await done;
 }
 
-function header(path: string, node: TreeNode, mtime: number): tarStream.Headers {
+function header(path: string, node: TreeNode, mtime: number): TarHeader {
   const name = path.slice(1) + (node.type === "dir" ? "/" : "");
-  const h: tarStream.Headers = {
+  const h: TarHeader = {
     name,
     mode: node.type === "symlink" ? 0o777 : node.mode,
     uid: node.uid,

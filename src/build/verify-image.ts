@@ -1,0 +1,58 @@
+// Checks on the finished tree, before anything is written: every program init
+// starts exists, and every ELF program finds its loader and libraries inside
+// the image (the "not found" of a binary whose library is missing, caught at
+// build time instead of at boot).
+import type { Span } from "../../grammar/syntax.ts";
+import type { Recipe } from "../check/check.ts";
+import type { Reporter } from "../check/reporter.ts";
+import { missingLibraries, readElfInfo, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
+import type { Tree, TreeNode } from "../image/tree.ts";
+import { programOf, programPaths } from "../instructions/inittab.ts";
+
+export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>, blobPath: (digest: string) => string, report: Reporter): Promise<void> {
+  const elfCache = new Map<string, Promise<ElfInfo | null>>();
+  const elfOf = (node: Extract<TreeNode, { type: "file" }>): Promise<ElfInfo | null> => {
+    const key = node.content.digest;
+    let info = elfCache.get(key);
+    if (info === undefined) {
+      const source = node.content.inline !== undefined ? Buffer.from(node.content.inline, "base64") : blobPath(node.content.digest);
+      info = readElfInfo(source).catch(() => null);
+      elfCache.set(key, info);
+    }
+    return info;
+  };
+  const view = {
+    exists: (path: string) => tree.lookup(path)?.node.type === "file",
+    elfInfo: async (path: string) => {
+      const found = tree.lookup(path);
+      return found?.node.type === "file" ? elfOf(found.node) : null;
+    },
+  };
+
+  for (const path of tree.sortedPaths()) {
+    const node = tree.get(path);
+    if (node?.type !== "file" || (node.mode & 0o111) === 0) continue;
+    const info = await elfOf(node);
+    if (info === null || info.isStatic) continue;
+    const result = await missingLibraries(path, info, view);
+    const span = origins.get(path) ?? recipe.instructions[0]!.span;
+    if (result.interpreter !== undefined) {
+      report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`, "FETCH it too (for Debian binaries: libc6's ld-linux-x86-64.so.2, and SYMLINK /lib64/ld-linux-x86-64.so.2 to it)");
+    }
+    for (const miss of result.missing) {
+      const via = miss.neededBy === path ? "" : ` (through ${miss.neededBy})`;
+      report.error(span, "NIFTY221", `${path} needs ${miss.library}${via}, which is not in the image`, `FETCH it into one of ${DEFAULT_LIBRARY_DIRS.slice(0, 2).join(" or ")}`);
+    }
+  }
+
+  for (const ins of recipe.instructions) {
+    if (ins.kind === "INITTAB") {
+      const program = programOf(ins.command);
+      if (program !== "" && !programPaths(program).some((p) => tree.lookup(p)?.node.type === "file")) {
+        report.error(ins.commandSpan, "NIFTY222", `init cannot start ${program}: it is not in the image`, program.includes("/") ? "check the path, or FETCH/LINK the program" : `init searches ${["/sbin", "/usr/sbin", "/bin", "/usr/bin"].join(":")}`);
+      }
+    } else if (ins.kind === "USER" && tree.lookup(ins.shell)?.node.type !== "file") {
+      report.error(ins.span, "NIFTY223", `${ins.name}'s shell ${ins.shell} is not in the image`, "LINK or FETCH the shell, or give SHELL another path");
+    }
+  }
+}

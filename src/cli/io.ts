@@ -1,0 +1,16 @@
+// What the CLI talks to: injected, so tests drive the CLI without a process.
+export interface CliIo {
+  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}
+
+/** A command-line mistake: exit status 2. */
+export class UsageError extends Error {
+  readonly help?: string;
+  constructor(message: string, help?: string) {
+    super(message);
+    if (help !== undefined) this.help = help;
+  }
+}

@@ -1,0 +1,366 @@
+// The command line: parses argv, reads the environment once, calls the
+// library and prints. The only place that writes to the terminal or decides
+// the exit status.
+import { parseArgs } from "node:util";
+import { readFile } from "node:fs/promises";
+import { relative, resolve } from "node:path";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { NiftyError } from "../errors.ts";
+import { NIFTYC_VERSION } from "../version.ts";
+import { UsageError, type CliIo } from "./io.ts";
+import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
+
+export const EXIT = { ok: 0, input: 1, usage: 2, bug: 70 } as const;
+
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        io.stdout.write(MAIN_HELP + "\n");
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case "--version":
+      case "-V":
+        io.stdout.write(`niftyc ${NIFTYC_VERSION}\n`);
+        return EXIT.ok;
+      case "build":
+        return await runBuild(rest, io);
+      case "check":
+        return await runCheck(rest, io);
+      case "cache":
+        return await runCache(rest, io);
+      case "install":
+        return await runInstall(rest, io);
+      default: {
+        const { suggest } = await import("../diagnostics/suggest.ts");
+        const near = suggest(command, ["build", "check", "cache", "install"]);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
+      }
+    }
+  } catch (error) {
+    return reportFailure(error, io);
+  }
+}
+
+function reportFailure(error: unknown, io: CliIo): number {
+  if (error instanceof UsageError) {
+    io.stderr.write(`niftyc: ${error.message}\n`);
+    io.stderr.write(error.help ? `\n${error.help}\n` : "Run niftyc --help for usage.\n");
+    return EXIT.usage;
+  }
+  if (error instanceof NiftyError) {
+    io.stderr.write(`niftyc: error: ${error.message} [${error.code}]\n${error.hint ? `  hint: ${error.hint}\n` : ""}`);
+    return EXIT.input;
+  }
+  const e = error as NodeJS.ErrnoException;
+  if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS" || e?.code === "EDQUOT") {
+    io.stderr.write(`niftyc: error: ${e.message}\n  hint: nothing was published under its final name; free space or fix permissions and build again\n`);
+    return EXIT.input;
+  }
+  io.stderr.write(`niftyc: internal error (a bug in niftyc, please report it):\n${e?.stack ?? String(error)}\n`);
+  return EXIT.bug;
+}
+
+type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
+type ParsedValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+function parse(args: readonly string[], options: OptionSpec, help: string): { values: ParsedValues; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""), help);
+  }
+}
+
+function keyValues(list: readonly string[] | undefined, flag: string, help: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const item of list ?? []) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} takes NAME=VALUE, got ${JSON.stringify(item)}`, help);
+    map.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return map;
+}
+
+/** SOURCE_DATE_EPOCH: read once here, validated, passed down. */
+export function readEpoch(env: CliIo["env"]): number {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === "") return 0;
+  if (!/^\d{1,12}$/.test(raw.trim())) {
+    throw new UsageError(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`);
+  }
+  return Number(raw.trim());
+}
+
+async function readSecrets(list: readonly string[] | undefined, io: CliIo): Promise<Map<string, Buffer>> {
+  const secrets = new Map<string, Buffer>();
+  for (const [id, where] of keyValues(list, "--secret", BUILD_HELP)) {
+    let value: Buffer;
+    if (where.startsWith("env:")) {
+      const variable = io.env[where.slice(4)];
+      if (variable === undefined) throw new UsageError(`--secret ${id}: environment variable ${where.slice(4)} is not set`, BUILD_HELP);
+      value = Buffer.from(variable);
+    } else {
+      try {
+        value = await readFile(resolve(io.cwd, where));
+      } catch (error) {
+        throw new UsageError(`--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, BUILD_HELP);
+      }
+    }
+    // One final newline is dropped: `echo pw > file` means the password "pw".
+    if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
+    secrets.set(id, value);
+  }
+  return secrets;
+}
+
+function cacheDir(flag: string | undefined, io: CliIo): string {
+  return resolve(io.cwd, flag ?? io.env.NIFTY_CACHE ?? "cache");
+}
+
+function useColor(stream: CliIo["stderr"], env: CliIo["env"]): boolean {
+  return stream.isTTY === true && env.NO_COLOR === undefined && env.TERM !== "dumb";
+}
+
+async function printDiagnostics(diagnostics: readonly Diagnostic[], io: CliIo): Promise<void> {
+  if (diagnostics.length === 0) return;
+  const { formatDiagnostic, formatSummary } = await import("../diagnostics/format.ts");
+  const color = useColor(io.stderr, io.env);
+  for (const d of diagnostics) io.stderr.write(formatDiagnostic(d, { color }) + "\n");
+  io.stderr.write(formatSummary(diagnostics) + "\n");
+}
+
+async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      out: { type: "string" },
+      cache: { type: "string" },
+      arg: { type: "string", multiple: true },
+      secret: { type: "string", multiple: true },
+      offline: { type: "boolean" },
+      mirror: { type: "string", multiple: true },
+      format: { type: "string" },
+      timeout: { type: "string" },
+      strict: { type: "boolean" },
+      json: { type: "boolean" },
+      quiet: { type: "boolean", short: "q" },
+    },
+    BUILD_HELP,
+  );
+  if (values.help) {
+    io.stdout.write(BUILD_HELP + "\n");
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
+  const { build, BuildFailed, FORMATS } = await import("../build/build.ts");
+  const formats = parseFormats(values.format as string | undefined, FORMATS);
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, BUILD_HELP);
+  const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
+  if (io.env.NIFTY_MIRROR_DEBIAN) for (const url of io.env.NIFTY_MIRROR_DEBIAN.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`debian=${url}`);
+  const epoch = readEpoch(io.env);
+  const secrets = await readSecrets(values.secret as string[] | undefined, io);
+  const quiet = values.quiet === true;
+  const progress = quiet ? undefined : await createBuildProgress(io);
+  try {
+    const result = await build({
+      recipePath: relativeOrAbsolute(io.cwd, positionals[0]!),
+      args: keyValues(values.arg as string[] | undefined, "--arg", BUILD_HELP),
+      secrets,
+      epoch,
+      cacheDir: cacheDir(values.cache as string | undefined, io),
+      ...(values.out ? { outDir: resolve(io.cwd, values.out as string) } : {}),
+      offline: values.offline === true,
+      mirrors: async () => {
+        const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
+        return loadMirrors(parseMirrorSettings(mirrorFlags));
+      },
+      formats,
+      strict: values.strict === true,
+      ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
+      ...(progress ? { onEvent: progress.onEvent } : {}),
+    });
+    progress?.stop();
+    await printDiagnostics(result.warnings, io);
+    const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, relative(io.cwd, v) || "."]));
+    if (values.json) {
+      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: relative(io.cwd, result.rootfs), outDir: relative(io.cwd, result.outDir), outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps }) + "\n");
+    } else {
+      io.stdout.write(`${result.upToDate ? "up to date" : "built"} ${result.config.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`);
+      for (const path of Object.values(outputs)) io.stdout.write(`  ${path}\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    progress?.stop();
+    if (error instanceof BuildFailed) {
+      await printDiagnostics(error.diagnostics, io);
+      if (values.json) {
+        const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+        io.stdout.write(JSON.stringify({ error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) }) + "\n");
+      }
+      return EXIT.input;
+    }
+    throw error;
+  }
+}
+
+function relativeOrAbsolute(cwd: string, path: string): string {
+  const rel = relative(cwd, resolve(cwd, path));
+  return rel.startsWith("..") ? resolve(cwd, path) : rel;
+}
+
+function parseFormats(text: string | undefined, all: readonly string[]) {
+  if (text === undefined) return undefined;
+  if (text === "all") return all as never;
+  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const f of list) if (!all.includes(f)) throw new UsageError(`unknown format ${JSON.stringify(f)}; formats: ${all.join(", ")}`, BUILD_HELP);
+  return list as never;
+}
+
+async function createBuildProgress(io: CliIo) {
+  const { createProgress } = await import("../fetch/progress.ts");
+  let fetches: ReturnType<typeof createProgress> | undefined;
+  return {
+    onEvent(event: import("../build/build.ts").BuildEvent) {
+      switch (event.type) {
+        case "step": {
+          const n = String(event.total).length;
+          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${event.text}${event.reused ? "  (cached)" : ""}\n`);
+          break;
+        }
+        case "fetch-progress":
+          fetches ??= createProgress(io.stderr as never);
+          fetches.onProgress(event.progress);
+          break;
+        case "fetched":
+          if (!event.fromCache) {
+            fetches ??= createProgress(io.stderr as never);
+            fetches.finished(event.name, { digest: event.digest, size: event.size, path: "", fromCache: false, ...(event.url ? { url: event.url } : {}) });
+            fetches.stop();
+            fetches = undefined;
+          }
+          break;
+        case "note":
+          io.stderr.write(`note: ${event.message}\n`);
+          break;
+      }
+    },
+    stop() {
+      fetches?.stop();
+    },
+  };
+}
+
+async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { arg: { type: "string", multiple: true }, strict: { type: "boolean" }, json: { type: "boolean" } }, CHECK_HELP);
+  if (values.help) {
+    io.stdout.write(CHECK_HELP + "\n");
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) throw new UsageError("check needs at least one recipe", CHECK_HELP);
+  const { checkSource } = await import("../build/compile.ts");
+  const all: Diagnostic[] = [];
+  for (const path of positionals) {
+    const shown = relativeOrAbsolute(io.cwd, path);
+    let text: string;
+    try {
+      text = await readFile(resolve(io.cwd, path), "utf8");
+    } catch (error) {
+      throw new NiftyError("NIFTY001", `cannot read recipe ${shown}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const result = await checkSource({ path: shown, text }, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true });
+    all.push(...result.diagnostics);
+  }
+  const failed = all.some((d) => d.severity === "error");
+  if (values.json) {
+    const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+    io.stdout.write(JSON.stringify({ ok: !failed, diagnostics: diagnosticsToJson(all) }) + "\n");
+  } else {
+    await printDiagnostics(all, io);
+    if (!failed) io.stdout.write(`${positionals.length === 1 ? relativeOrAbsolute(io.cwd, positionals[0]!) : `${positionals.length} recipes`}: ok\n`);
+  }
+  return failed ? EXIT.input : EXIT.ok;
+}
+
+async function runCache(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { cache: { type: "string" }, days: { type: "string" }, json: { type: "boolean" } }, CACHE_HELP);
+  const [sub, ...files] = positionals;
+  if (values.help || sub === undefined) {
+    io.stdout.write(CACHE_HELP + "\n");
+    return values.help ? EXIT.ok : EXIT.usage;
+  }
+  const { openStore } = await import("../cache/store.ts");
+  const maintenance = await import("../cache/maintenance.ts");
+  const store = await openStore(cacheDir(values.cache as string | undefined, io));
+  const json = values.json === true;
+  const { formatBytes } = await import("../fetch/progress.ts");
+  switch (sub) {
+    case "import": {
+      if (files.length === 0) throw new UsageError("cache import needs files", CACHE_HELP);
+      const imported = await maintenance.cacheImport(store, files.map((f) => resolve(io.cwd, f)));
+      for (const [i, entry] of imported.entries()) io.stdout.write(json ? JSON.stringify(entry) + "\n" : `${entry.digest}  ${files[i]}\n`);
+      return EXIT.ok;
+    }
+    case "ls":
+    case "list": {
+      const entries = await maintenance.cacheList(store);
+      if (json) io.stdout.write(JSON.stringify(entries) + "\n");
+      else {
+        for (const e of entries) io.stdout.write(`${e.digest}  ${formatBytes(e.size).padStart(10)}  ${e.lastUse.toISOString().slice(0, 10)}\n`);
+        io.stdout.write(`${entries.length} blobs, ${formatBytes(entries.reduce((n, e) => n + e.size, 0))}\n`);
+      }
+      return EXIT.ok;
+    }
+    case "gc": {
+      const days = values.days === undefined ? 30 : Number(values.days);
+      if (!(days >= 0)) throw new UsageError(`--days takes a number, got ${JSON.stringify(values.days)}`, CACHE_HELP);
+      const report = await maintenance.cacheGc(store, { olderThanDays: days });
+      io.stdout.write(json ? JSON.stringify(report) + "\n" : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`);
+      return EXIT.ok;
+    }
+    case "verify": {
+      const report = await maintenance.cacheVerify(store);
+      if (json) io.stdout.write(JSON.stringify(report) + "\n");
+      else {
+        for (const bad of report.corrupt) io.stdout.write(`corrupt: ${bad.digest} (now hashes to ${bad.actual}), moved to ${bad.quarantinedTo}\n`);
+        io.stdout.write(`${report.checked} blobs checked, ${report.corrupt.length} corrupt\n`);
+      }
+      return report.corrupt.length > 0 ? EXIT.input : EXIT.ok;
+    }
+    default:
+      throw new UsageError(`unknown cache command ${JSON.stringify(sub)}`, CACHE_HELP);
+  }
+}
+
+async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { "machines-dir": { type: "string" }, "settings-dir": { type: "string" }, replace: { type: "boolean" } }, INSTALL_HELP);
+  if (values.help) {
+    io.stdout.write(INSTALL_HELP + "\n");
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError("install takes one build directory (e.g. out/ssh)", INSTALL_HELP);
+  const dir = resolve(io.cwd, positionals[0]!);
+  let build: { name: string };
+  try {
+    build = JSON.parse(await readFile(`${dir}/build.json`, "utf8")) as { name: string };
+  } catch {
+    throw new NiftyError("NIFTY300", `${positionals[0]} is not a build directory (no build.json)`, "run niftyc build first; its output directory is out/<name>");
+  }
+  const { installMachine } = await import("../emit/runtime-bundle.ts");
+  const machinesDir = resolve(io.cwd, (values["machines-dir"] as string | undefined) ?? "/var/lib/machines");
+  const settingsDir = resolve(io.cwd, (values["settings-dir"] as string | undefined) ?? "/etc/systemd/nspawn");
+  await installMachine({ rootfsTar: `${dir}/rootfs.tar`, nspawnFile: `${dir}/${build.name}.nspawn`, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
+  io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}; start it with: machinectl start ${build.name}\n`);
+  return EXIT.ok;
+}
+
+// Run when executed directly (bin/niftyc imports this module).
+if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
+  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+  process.exitCode = code;
+}

@@ -1,0 +1,80 @@
+// Help texts: the CLI teaches its own use.
+export const MAIN_HELP = `niftyc — compile Niftyfile recipes into reproducible container images
+
+Usage:
+  niftyc build <recipe> [options]      build the rootfs tarball and its run configs
+  niftyc check <recipe>... [options]   parse and check recipes; no network, no writes
+  niftyc cache <import|ls|gc|verify>   look after the content-addressed store
+  niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
+
+  niftyc <command> --help              options of one command
+  niftyc --version
+
+Examples:
+  niftyc build recipes/ssh.nifty --secret luser-password=./password.txt
+  systemd-nspawn -bD out/ssh/rootfs     (after: mkdir out/ssh/rootfs && tar -xf out/ssh/rootfs.tar -C out/ssh/rootfs)
+
+Environment (read once, at start):
+  SOURCE_DATE_EPOCH     time stamp of every file in the image (default 0)
+  NIFTY_CACHE           the store (default ./cache)
+  NIFTY_MIRROR_DEBIAN   Debian archive URL(s) for debian: sources (default: this machine's apt sources)
+  NO_COLOR              no colour in diagnostics
+
+Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line.
+Docs: docs/language.md (the language), docs/outputs.md (what a build writes), docs/cache.md.`;
+
+export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
+
+Builds <recipe> into out/<name>/ (rootfs.tar, build.json and the run configs).
+The rootfs tarball is reproducible: same recipe and inputs, same bytes.
+
+Options:
+  --out DIR             output directory (default out/<recipe name>); replaced whole when done
+  --cache DIR           content store (default $NIFTY_CACHE or ./cache)
+  --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
+  --secret ID=FILE      a build secret from a file (repeatable); ID=env:VAR reads variable VAR.
+                        One final newline is dropped. Only crypt hashes and derived keys reach the image.
+  --offline             never use the network: every FETCH must already be in the store
+  --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
+  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,bundle
+                        (default: all but bundle, which unpacks the rootfs); "all" for every one
+  --timeout SECONDS     network timeout per request (default 30)
+  --strict              warnings are errors
+  --json                print one JSON object with the result on stdout
+  -q, --quiet           no progress on stderr
+
+Example:
+  niftyc build recipes/ssh.nifty --secret luser-password=./password.txt --out out/ssh`;
+
+export const CHECK_HELP = `Usage: niftyc check <recipe>... [options]
+
+Parses and checks recipes without touching the network or writing anything;
+reports every problem of a file at once, as file:line:col.
+
+Options:
+  --arg NAME=VALUE      value for an ARG (repeatable)
+  --strict              warnings are errors
+  --json                diagnostics as JSON on stdout`;
+
+export const CACHE_HELP = `Usage: niftyc cache <command> [--cache DIR]
+
+Commands:
+  import <file>...      add files to the store, printing sha256:<hex>  <file> for each
+                        (air-gapped: import the files, then build --offline)
+  ls                    list stored blobs with size and last use
+  gc [--days N]         remove blobs no build used in the last N days (default 30)
+  verify                re-hash every blob; move those that no longer match to quarantine/
+
+Options:
+  --cache DIR           the store (default $NIFTY_CACHE or ./cache)
+  --json                machine-readable output`;
+
+export const INSTALL_HELP = `Usage: niftyc install <build-dir> [options]
+
+Unpacks <build-dir>/rootfs.tar as <machines-dir>/<name> and puts <name>.nspawn
+in <settings-dir>, where systemd-nspawn trusts it; then: machinectl start <name>.
+
+Options:
+  --machines-dir DIR    default /var/lib/machines
+  --settings-dir DIR    default /etc/systemd/nspawn
+  --replace             replace an installed machine of the same name`;
