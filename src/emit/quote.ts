@@ -28,7 +28,7 @@ export function unitWord(word: string, exec: boolean): string {
   assertOneLine("value", word);
   if (SYSTEMD_SAFE.test(word)) return word;
   let escaped = word.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("%", "%%");
-  if (exec) escaped = escaped.replaceAll("$", "$$");
+  if (exec) escaped = escaped.replaceAll("$", () => "$$"); // a string "$$" would mean one "$"
   return `"${escaped}"`;
 }
 

@@ -112,7 +112,7 @@ function isCode(error: unknown, code: string): boolean {
 }
 
 /**
- * Unpack a rootfs tar into `dir` (created; must not exist) with exact owners,
+ * Unpack a rootfs tar into `dir` (created, its parent must exist; removed again on failure) with exact owners,
  * modes, mtimes and symlinks. Nothing is written outside `dir`: names are
  * checked, no entry is written through a symlink the archive made, and hard
  * links must point at a regular file already unpacked.
@@ -200,6 +200,7 @@ export async function unpackRootfs(tarPath: string, dir: string): Promise<void> 
   } catch (error) {
     extract.destroy();
     await reading.catch(() => undefined);
+    await rm(dir, { recursive: true, force: true }); // no half-unpacked tree
     throw error;
   }
   // Children changed the directories' mtimes: set them last, deepest first.

@@ -17,7 +17,8 @@ export const OS_RELEASE = 'NAME="Nifty fixture"\nID=nifty-fixture\nPRETTY_NAME="
 export const INITTAB = [
   "::sysinit:/bin/echo NIFTY-SYSINIT-REACHED",
   "::sysinit:/bin/cat /etc/os-release",
-  `::sysinit:/bin/sh -c 'echo "NIFTY-ENV GREETING=[$GREETING]"'`,
+  `::sysinit:/bin/sh -c 'echo "NIFTY-ENV GREETING=[$GREETING] INSTANCE=[$NIFTY_INSTANCE] HOST=[$(hostname)]"'`,
+  `::sysinit:/bin/sh -c 'cat /mnt/bind/marker 2>/dev/null || true'`,
   "::shutdown:/bin/echo NIFTY-SHUTDOWN",
   "",
 ].join("\n");
