@@ -121,6 +121,7 @@ async function streamListing(tarball: string): Promise<Entry[]> {
   createReadStream(tarball).pipe(extract);
   for await (const entry of extract) {
     const h = entry.header;
+    const pax = (h.pax ?? {}) as Record<string, string | undefined>;
     const hash = createHash("sha256");
     for await (const chunk of entry) hash.update(chunk as Buffer);
     const type = h.type === "directory" ? "dir" : h.type === "symlink" ? "symlink" : h.type === "link" ? "link" : "file";
@@ -129,8 +130,8 @@ async function streamListing(tarball: string): Promise<Entry[]> {
       type,
       mode: h.mode ?? -1,
       // tar-stream hands pax records over as they are; ids beyond ustar live there.
-      uid: h.pax?.uid !== undefined ? Number(h.pax.uid) : (h.uid ?? -1),
-      gid: h.pax?.gid !== undefined ? Number(h.pax.gid) : (h.gid ?? -1),
+      uid: pax.uid !== undefined ? Number(pax.uid) : (h.uid ?? -1),
+      gid: pax.gid !== undefined ? Number(pax.gid) : (h.gid ?? -1),
       ...(h.linkname ? { target: h.linkname } : {}),
       ...(type === "file" ? { digest: `sha256:${hash.digest("hex")}` } : {}),
       mtime: h.mtime ? h.mtime.getTime() / 1000 : -1,
