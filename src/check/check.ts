@@ -5,7 +5,7 @@ import { basename, dirname, resolve } from "node:path";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { suggest } from "../diagnostics/suggest.ts";
-import { Tree } from "../image/tree.ts";
+import { Tree, TreeError } from "../image/tree.ts";
 import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructions/index.ts";
 import { INSTRUCTION_KEYWORDS } from "../instructions/keywords.ts";
 import type { CheckModel, Expanded } from "../instructions/spec.ts";
@@ -76,10 +76,22 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, "only FILE reads its content from a heredoc");
       continue;
     }
-    const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
-    if (typed !== undefined) instructions.push(typed);
+    try {
+      const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
+      if (typed !== undefined) instructions.push(typed);
+    } catch (error) {
+      // A path that clashes with what earlier lines made (a symlink loop, a file
+      // where a directory is needed) is the recipe's mistake, not a crash.
+      if (!(error instanceof TreeError)) throw error;
+      report.error(node.span, "NIFTY052", error.message);
+    }
   }
-  checkWhole(instructions, report, model);
+  try {
+    checkWhole(instructions, report, model);
+  } catch (error) {
+    if (!(error instanceof TreeError)) throw error;
+    report.error(tree.instructions.at(-1)!.span, "NIFTY052", error.message);
+  }
 
   for (const name of options.args?.keys() ?? []) {
     if (!model.scope.args.has(name)) {

@@ -4,6 +4,7 @@
 // at boot, so a per-container value (nspawn Environment=, docker run -e) wins.
 import type { Span, Word, WordPart } from "../../grammar/syntax.ts";
 import type { Reporter } from "./reporter.ts";
+import { suggest } from "../diagnostics/suggest.ts";
 
 /** A word after substitution. */
 export interface Value {
@@ -38,6 +39,12 @@ const SHELL_HINT = "to leave it for the shell at boot, write \\$NAME or put it i
 
 /** Resolve one variable reference; undefined after reporting an error. */
 function lookup(part: Extract<WordPart, { kind: "var" }>, scope: Scope, report: Reporter): { value: string; from: "arg" | "env" | "default" } | undefined {
+  // ENV wins over an ARG of the same name (as in Dockerfiles), so `ARG P=22` then
+  // `ENV P=${P}` leaves $P in INITTAB commands for the container's environment.
+  if (scope.env.has(part.name)) {
+    const value = scope.env.get(part.name)!;
+    return { value: value === "" && part.default !== undefined ? part.default : value, from: "env" };
+  }
   if (scope.args.has(part.name)) {
     const value = scope.args.get(part.name);
     if (value !== undefined && value !== "") return { value, from: "arg" };
@@ -46,13 +53,9 @@ function lookup(part: Extract<WordPart, { kind: "var" }>, scope: Scope, report: 
     report.error(part.span, "NIFTY020", `ARG ${part.name} has no value`, `give it a default (ARG ${part.name}=…) or pass --arg ${part.name}=VALUE`);
     return undefined;
   }
-  if (scope.env.has(part.name)) {
-    const value = scope.env.get(part.name)!;
-    if (value === "" && part.default !== undefined) return { value: part.default, from: "default" };
-    return { value, from: "env" };
-  }
   if (part.default !== undefined) return { value: part.default, from: "default" };
-  report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`);
+  const near = suggest(part.name, [...scope.args.keys(), ...scope.env.keys()]);
+  report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, near ? `did you mean ${near}?` : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`);
   return undefined;
 }
 

@@ -107,7 +107,7 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
 /** An absolute path inside the image, normalised; `..` and relative paths refused. */
 export function readImagePath(value: Value, report: Reporter): string | undefined {
   if (!value.text.startsWith("/")) {
-    report.error(value.span, "NIFTY038", `${JSON.stringify(value.text)} is not an absolute path inside the image`, `write /${value.text.replace(/^\.?\/*/, "")}`);
+    report.error(value.span, "NIFTY038", `${JSON.stringify(value.text)} is not an absolute path inside the image`, `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`);
     return undefined;
   }
   if (value.text.split("/").includes("..")) {

@@ -21,7 +21,7 @@ export const expose: InstructionSpec<ExposeInstruction> = {
       const port = m ? Number(m[1]) : NaN;
       if (!m || port < 1 || port > 65535) {
         report.error(word.span, "NIFTY095", `bad port ${JSON.stringify(word.text)}`, "write a port from 1 to 65535, optionally /tcp or /udp");
-        return undefined;
+        continue;
       }
       ports.push({ port, protocol: (m[2]?.toLowerCase() ?? "tcp") as "tcp" | "udp" });
     }

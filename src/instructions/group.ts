@@ -42,7 +42,7 @@ export const group: InstructionSpec<GroupInstruction> = {
     if (gid === undefined) return undefined;
     const clash = [...model.groups].find(([name, g]) => g.id === gid && !(g.implicit && name === nameWord.text));
     if (clash) {
-      report.error(gidWord?.span ?? nameWord.span, "NIFTY072", `GID ${gid} is already group ${clash[0]}'s`, `declared on line ${clash[1].span.start.line}`);
+      report.error(gidWord?.span ?? nameWord.span, "NIFTY072", `GID ${gid} is already group ${clash[0]}'s`, clash[1].implicit ? "root always has GID 0" : `declared on line ${clash[1].span.start.line}`);
       return undefined;
     }
     model.groups.set(nameWord.text, { id: gid, span: nameWord.span });
