@@ -10,16 +10,29 @@ export async function createStaging(outDir: string): Promise<string> {
 }
 
 export async function publish(staging: string, outDir: string): Promise<void> {
-  const old = `${staging}.old`;
-  let moved = false;
+  // Another build may publish the same directory between our two renames;
+  // then its result is moved aside too and ours goes in (bounded retries).
+  const olds: string[] = [];
   try {
-    await rename(outDir, old);
-    moved = true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    for (let attempt = 0; ; attempt++) {
+      const old = `${staging}.old${attempt}`;
+      try {
+        await rename(outDir, old);
+        olds.push(old);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+      try {
+        await rename(staging, outDir);
+        return;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== "ENOTEMPTY" && code !== "EEXIST") || attempt >= 10) throw error;
+      }
+    }
+  } finally {
+    for (const old of olds) await rm(old, { recursive: true, force: true });
   }
-  await rename(staging, outDir);
-  if (moved) await rm(old, { recursive: true, force: true });
 }
 
 export async function discard(staging: string): Promise<void> {
