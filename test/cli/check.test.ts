@@ -1,0 +1,218 @@
+// `niftyc check` through main(argv, io) with fake streams: exit codes, text
+// and JSON output, colour rules, help, usage mistakes; and once through the
+// real binary.
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import test from "ava";
+import { main } from "../../src/cli/main.ts";
+import { CHECK_HELP, MAIN_HELP } from "../../src/cli/usage.ts";
+import type { CliIo } from "../../src/cli/io.ts";
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], options: { cwd?: string; tty?: boolean; env?: Record<string, string> } = {}): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s), isTTY: options.tty ?? false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: options.tty ?? false },
+    env: options.env ?? {},
+    cwd: options.cwd ?? repo,
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+/** A directory holding the given recipes. */
+function recipes(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-check-"));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+const BAD = "FECTH busybox\nDIR /tmp MODE 999\n";
+const WARNS = "BIND RW /srv\n";
+const ANSI = /\x1b\[/;
+const STACK = /\n\s+at .+:\d+:\d+/;
+
+test("a good recipe: exit 0 and one ok line", async (t) => {
+  const r = await run(["check", "recipes/ssh.nifty"]);
+  t.is(r.code, 0);
+  t.is(r.stdout, "recipes/ssh.nifty: ok\n");
+  t.is(r.stderr, "");
+});
+
+test("a bad recipe: exit 1, every error with its line, a summary, no stack trace", async (t) => {
+  const cwd = recipes({ "bad.nifty": BAD });
+  const r = await run(["check", "bad.nifty"], { cwd });
+  t.is(r.code, 1);
+  t.is(r.stdout, "");
+  t.is(
+    r.stderr,
+    [
+      "bad.nifty:1:1: error: unknown instruction FECTH [NIFTY010]",
+      "    1 | FECTH busybox",
+      "      | ^~~~~",
+      "  hint: did you mean FETCH?",
+      'bad.nifty:2:15: error: bad mode "999" [NIFTY033]',
+      "    2 | DIR /tmp MODE 999",
+      "      |               ^~~",
+      "  hint: write an octal mode such as 0755, 0644 or 1777",
+      "2 errors",
+      "",
+    ].join("\n"),
+  );
+  t.notRegex(r.stderr, STACK);
+});
+
+test("several recipes: all problems in one run, files named", async (t) => {
+  const cwd = recipes({ "a.nifty": BAD, "b.nifty": "HOSTNAME -x\n", "ok.nifty": "HOSTNAME ok\n" });
+  const r = await run(["check", "a.nifty", "b.nifty", "ok.nifty"], { cwd });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^a\.nifty:1:1: error/m);
+  t.regex(r.stderr, /^b\.nifty:1:10: error: bad host name "-x" \[NIFTY094\]/m);
+  t.regex(r.stderr, /^3 errors$/m);
+  const good = await run(["check", "ok.nifty", "ok.nifty"], { cwd });
+  t.is(good.code, 0);
+  t.is(good.stdout, "2 recipes: ok\n");
+});
+
+test("warnings: exit 0 and printed; --strict makes them errors, exit 1", async (t) => {
+  const cwd = recipes({ "w.nifty": WARNS });
+  const r = await run(["check", "w.nifty"], { cwd });
+  t.is(r.code, 0);
+  t.regex(r.stderr, /^w\.nifty:1:6: warning: the container can write to the host's \/srv \[NIFTY097\]$/m);
+  t.regex(r.stderr, /^1 warning$/m);
+  t.is(r.stdout, "w.nifty: ok\n");
+  const strict = await run(["check", "--strict", "w.nifty"], { cwd });
+  t.is(strict.code, 1);
+  t.regex(strict.stderr, /^w\.nifty:1:6: error: the container can write/m);
+  t.is(strict.stdout, "");
+});
+
+test("--arg values reach the recipe; a malformed --arg is a usage error", async (t) => {
+  const cwd = recipes({ "a.nifty": "ARG PORT\nEXPOSE ${PORT}\n" });
+  t.is((await run(["check", "a.nifty"], { cwd })).code, 1);
+  t.is((await run(["check", "a.nifty", "--arg", "PORT=2200"], { cwd })).code, 0);
+  const bad = await run(["check", "a.nifty", "--arg", "PORT"], { cwd });
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /^niftyc: --arg takes NAME=VALUE, got "PORT"$/m);
+});
+
+test("--json: one object on stdout with every key of every diagnostic", async (t) => {
+  const cwd = recipes({ "bad.nifty": BAD, "w.nifty": WARNS });
+  const r = await run(["check", "--json", "bad.nifty"], { cwd });
+  t.is(r.code, 1);
+  t.is(r.stderr, "");
+  t.true(r.stdout.endsWith("\n"));
+  t.deepEqual(JSON.parse(r.stdout), {
+    ok: false,
+    diagnostics: [
+      { severity: "error", code: "NIFTY010", message: "unknown instruction FECTH", file: "bad.nifty", line: 1, column: 1, endLine: 1, endColumn: 6, hint: "did you mean FETCH?" },
+      { severity: "error", code: "NIFTY033", message: 'bad mode "999"', file: "bad.nifty", line: 2, column: 15, endLine: 2, endColumn: 18, hint: "write an octal mode such as 0755, 0644 or 1777" },
+    ],
+  });
+  const ok = await run(["check", "--json", "w.nifty"], { cwd });
+  t.is(ok.code, 0);
+  const parsed = JSON.parse(ok.stdout) as { ok: boolean; diagnostics: Array<{ severity: string; code: string }> };
+  t.true(parsed.ok);
+  t.deepEqual(parsed.diagnostics.map((d) => [d.severity, d.code]), [["warning", "NIFTY097"]]);
+  const unused = await run(["check", "--json", "w.nifty", "--arg", "X=1"], { cwd });
+  const spanless = (JSON.parse(unused.stdout) as { diagnostics: Array<Record<string, unknown>> }).diagnostics.find((d) => d["code"] === "NIFTY012");
+  t.like(spanless, { file: "w.nifty", line: null, column: null, endLine: null, endColumn: null, hint: null });
+});
+
+test("colour only on a terminal, never with NO_COLOR or TERM=dumb", async (t) => {
+  const cwd = recipes({ "bad.nifty": BAD });
+  const tty = await run(["check", "bad.nifty"], { cwd, tty: true });
+  t.regex(tty.stderr, ANSI);
+  t.true(tty.stderr.includes("\x1b[1;31merror:\x1b[0m"));
+  t.notRegex((await run(["check", "bad.nifty"], { cwd, tty: false })).stderr, ANSI);
+  t.notRegex((await run(["check", "bad.nifty"], { cwd, tty: true, env: { NO_COLOR: "1" } })).stderr, ANSI);
+  t.notRegex((await run(["check", "bad.nifty"], { cwd, tty: true, env: { TERM: "dumb" } })).stderr, ANSI);
+  // JSON is data: never coloured.
+  t.notRegex((await run(["check", "--json", "bad.nifty"], { cwd, tty: true })).stdout, ANSI);
+});
+
+test("--help and help: exit 0 with the usage on stdout", async (t) => {
+  const check = await run(["check", "--help"]);
+  t.is(check.code, 0);
+  t.is(check.stdout, CHECK_HELP + "\n");
+  t.is((await run(["check", "-h"])).stdout, CHECK_HELP + "\n");
+  const top = await run(["--help"]);
+  t.is(top.code, 0);
+  t.is(top.stdout, MAIN_HELP + "\n");
+  t.is((await run(["help"])).code, 0);
+});
+
+test("usage mistakes exit 2: no command, no recipe, unknown option, unknown command with a suggestion", async (t) => {
+  const none = await run([]);
+  t.is(none.code, 2);
+  t.is(none.stdout, MAIN_HELP + "\n");
+  const noRecipe = await run(["check"]);
+  t.is(noRecipe.code, 2);
+  t.true(noRecipe.stderr.startsWith("niftyc: check needs at least one recipe\n"));
+  t.true(noRecipe.stderr.includes(CHECK_HELP));
+  const option = await run(["check", "--bogus", "recipes/ssh.nifty"]);
+  t.is(option.code, 2);
+  t.regex(option.stderr, /^niftyc: Unknown option '--bogus'/);
+  const typo = await run(["chek", "recipes/ssh.nifty"]);
+  t.is(typo.code, 2);
+  t.true(typo.stderr.startsWith('niftyc: unknown command "chek" — did you mean check?\n'));
+  const far = await run(["frobnicate"]);
+  t.is(far.code, 2);
+  t.true(far.stderr.startsWith('niftyc: unknown command "frobnicate"\n'));
+});
+
+test("a missing recipe: exit 1, one line naming it, no stack trace", async (t) => {
+  const cwd = recipes({});
+  const r = await run(["check", "nothere.nifty"], { cwd });
+  t.is(r.code, 1);
+  t.is(r.stderr, "niftyc: error: cannot read recipe nothere.nifty: ENOENT [NIFTY001]\n");
+  mkdirSync(join(cwd, "sub"));
+  const dir = await run(["check", "sub"], { cwd });
+  t.is(dir.code, 1);
+  t.is(dir.stderr, "niftyc: error: cannot read recipe sub: EISDIR [NIFTY001]\n");
+});
+
+test("no input mistake produces a stack trace or an internal error", async (t) => {
+  const hostile = [
+    "\u0000\uFEFF\r\n\\",
+    "FILE /x <<EOF\n",
+    'LABEL "a\nUSER root PASSWORD-HASH ""\nINITTAB respawn /bin/dropbear',
+    "SYMLINK /a /b\nSYMLINK /b /a\nLINK /a/x y\nUSER u SHELL /a/sh\nKEYGEN dropbear\nINITTAB once /a/x",
+    "DIR ${\nENV =\nARG =\nCOPY / /\nCOPY . /\nBIND :\nEXPOSE /\nFETCH x x x x x",
+  ];
+  const cwd = recipes(Object.fromEntries(hostile.map((text, i) => [`h${i}.nifty`, text])));
+  for (const i of hostile.keys()) {
+    const r = await run(["check", `h${i}.nifty`], { cwd });
+    t.true(r.code === 0 || r.code === 1, `h${i}: exit ${r.code}`);
+    t.notRegex(r.stderr, STACK);
+    t.false(r.stderr.includes("internal error"));
+  }
+});
+
+test("the real binary: npx niftyc check", async (t) => {
+  const cwd = recipes({ "bad.nifty": BAD });
+  const exec = promisify(execFile);
+  const good = await exec("npx", ["niftyc", "check", "recipes/ssh.nifty"], { cwd: repo, env: { ...process.env, NO_COLOR: "1" } });
+  t.is(good.stdout, "recipes/ssh.nifty: ok\n");
+  const bad = await exec("npx", ["--prefix", repo, "niftyc", "check", "bad.nifty"], { cwd, env: { ...process.env, NO_COLOR: "1" } }).then(
+    () => undefined,
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
+  t.not(bad, undefined, "a bad recipe must fail");
+  t.is(bad?.code, 1);
+  t.regex(bad?.stderr ?? "", /^bad\.nifty:1:1: error: unknown instruction FECTH \[NIFTY010\]$/m);
+  t.notRegex(bad?.stderr ?? "", ANSI);
+});
