@@ -1,0 +1,142 @@
+// How fast `niftyc check` is on a large recipe: parse + check of a generated
+// 10,000-line valid recipe. Run: npx node bench/check.ts
+// Writes its figures into the "Checker" section of docs/performance.md.
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+
+const LINES = 10_000;
+const RUNS = 15;
+const DOC = new URL("../docs/performance.md", import.meta.url);
+const BEGIN = "<!-- bench:check -->";
+const END = "<!-- /bench:check -->";
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+/** A valid recipe with the mix of a real one: binaries, links, files, accounts, init lines, metadata. */
+function recipe(lines: number): string {
+  const out = [
+    "# Generated for bench/check.ts",
+    "ARG POOL=debian:pool/main",
+    "ARG PORT=2200",
+    `FETCH busybox \${POOL}/b/busybox/busybox-static_amd64.deb \\`,
+    `      ${DIGEST} \\`,
+    "      EXTRACT bin/busybox TO /bin/busybox",
+    "LINK /bin/busybox APPLETS",
+    "SYMLINK /sbin bin",
+    `FETCH dropbearkey https://mirror.example.test/dropbearkey ${DIGEST} TO /bin/dropbearkey`,
+    "GROUP wheel GID 10",
+    "KEYGEN dropbear ed25519",
+    "ENV LANG=C.UTF-8",
+  ];
+  let i = 0;
+  while (out.length < lines) {
+    i++;
+    switch (i % 12) {
+      case 0:
+        out.push(`# step ${i}`, `FETCH tool${i} https://mirror.example.test/tool-${i}.tar.gz \\`, `      ${DIGEST} EXTRACT bin/tool TO /opt/tools/tool${i} MODE 0755`);
+        break;
+      case 1:
+        out.push(`FILE /etc/motd.d/${i} MODE 0644 <<EOF`, `Welcome to \${HOSTNAME:-nifty} on port \${PORT}, step ${i}`, "EOF");
+        break;
+      case 2:
+        out.push(`USER user${i} UID ${10000 + i} HOME /home/user${i} SHELL /bin/sh GROUPS wheel \\`, `     PASSWORD-HASH '!'`);
+        break;
+      case 3:
+        out.push(`DIR /var/lib/app${i} /var/cache/app${i} MODE 0750 OWNER user${i - 1}:user${i - 1}`);
+        break;
+      case 4:
+        out.push(`ENV APP${i}=/var/lib/app${i - 1} PATH=/usr/sbin:/usr/bin:/sbin:/bin`);
+        break;
+      case 5:
+        out.push(`SYMLINK /opt/links/applet${i} /bin/busybox`, "");
+        break;
+      case 6:
+        out.push(`LABEL org.example.step="${i}" org.example.note="quoted \\"text\\" for \${APP${i - 2}}"`);
+        break;
+      case 7:
+        out.push(`INITTAB respawn /bin/dropbear -F -w -p \${PORT} -P /run/dropbear${i}.pid`);
+        break;
+      case 8:
+        out.push(`GROUP group${i}`, `LINK /bin/busybox ls${i} cat${i} IN /opt/bin${i}`);
+        break;
+      case 9:
+        out.push(`COPY check.ts /opt/bench/check-${i}.ts MODE 0644 OWNER root:group${i - 1}`);
+        break;
+      case 10:
+        out.push(`EXPOSE ${1024 + i}/tcp ${1024 + i}/udp`, `BIND RO /srv/share${i}:/mnt/share${i}`);
+        break;
+      default:
+        out.push(`INITTAB once TTY console /bin/sh -c 'echo $APP${i - 7} > /dev/console'`, "HOSTNAME nifty", "STOPSIGNAL SIGUSR2");
+    }
+  }
+  return `${out.slice(0, lines).join("\n")}\n`;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+const text = recipe(LINES);
+// Beside this script, so COPY check.ts finds its source.
+const source = { path: fileURLToPath(new URL("check.nifty", import.meta.url)), text };
+const options = { args: new Map<string, string>(), strict: false };
+
+const coldStart = performance.now();
+const { checkSource } = await import("../src/build/compile.ts");
+const first = await checkSource(source, options);
+const cold = performance.now() - coldStart;
+if (first.recipe === undefined || first.diagnostics.length > 0) {
+  throw new Error(`the bench recipe has diagnostics: ${first.diagnostics.slice(0, 3).map((d) => `${d.span?.start.line}: ${d.message}`).join("; ")}`);
+}
+
+// The checker alone, on an already parsed tree.
+const { parseNiftyfile } = await import("../grammar/parse.ts");
+const { checkTree } = await import("../src/check/check.ts");
+const parsed = parseNiftyfile(source);
+
+for (let i = 0; i < 3; i++) await checkSource(source, options);
+const times: number[] = [];
+const checkOnly: number[] = [];
+for (let i = 0; i < RUNS; i++) {
+  let t0 = performance.now();
+  await checkSource(source, options);
+  times.push(performance.now() - t0);
+  t0 = performance.now();
+  checkTree(parsed.tree, options);
+  checkOnly.push(performance.now() - t0);
+}
+const warm = median(times);
+
+const section = `${BEGIN}
+## Checker
+
+\`npx node bench/check.ts\`: \`checkSource\` (parse and check, what \`niftyc check\` runs) on a valid
+generated recipe of ${LINES.toLocaleString("en")} lines (${(text.length / 1024).toFixed(0)} KiB, ${first.recipe.instructions.length.toLocaleString("en")} instructions: every kind, with
+continued lines, heredocs, variables, ${first.recipe.instructions.filter((i) => i.kind === "USER").length} users and COPY sources read from disk).
+
+| Measure | Time |
+| --- | --- |
+| cold: first run, including loading the parser and checker | ${ms(cold)} |
+| warm: median of ${RUNS} runs after 3 warm-up runs | ${ms(warm)} |
+| warm: fastest run | ${ms(Math.min(...times))} |
+| warm: checker alone (\`checkTree\` on a parsed tree), median | ${ms(median(checkOnly))} |
+| warm: throughput | ${Math.round(LINES / (warm / 1000)).toLocaleString("en")} lines/s |
+
+Measured with Node ${process.versions.node} on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}. Target: well under a second.
+${END}`;
+
+const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Performance\n\nFigures written by the scripts in `bench/`; rerun them to update.\n";
+const begin = doc.indexOf(BEGIN);
+const end = doc.indexOf(END);
+const updated =
+  begin !== -1 && end > begin
+    ? doc.slice(0, begin) + section + doc.slice(end + END.length)
+    : `${doc.trimEnd()}\n\n${section}\n`;
+const tmp = new URL("performance.md.tmp.check", DOC);
+writeFileSync(tmp, updated);
+renameSync(tmp, DOC);
+console.log(section);
