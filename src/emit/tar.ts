@@ -19,14 +19,14 @@ export interface TarOptions {
   blobPath: (digest: string) => string;
 }
 
-/** Write `paths` of `tree` (already sorted, "/" excluded) as a tar stream into `out`. */
+/** Write `paths` of `tree` (already sorted) as a tar stream into `out`. */
 export async function writeTar(out: Writable, tree: Tree, paths: readonly string[], options: TarOptions): Promise<void> {
   const pack = tarStream.pack();
   const done = pipeline(pack, out);
   try {
     for (const path of paths) {
       const node = tree.get(path);
-      if (node === undefined || path === "/") continue;
+      if (node === undefined) continue;
       await addEntry(pack, path, node, options);
     }
     pack.finalize();
@@ -39,7 +39,9 @@ export async function writeTar(out: Writable, tree: Tree, paths: readonly string
 }
 
 function header(path: string, node: TreeNode, mtime: number): TarHeader {
-  const name = path.slice(1) + (node.type === "dir" ? "/" : "");
+  // The root is "./", so unpacking into any directory gives it the image's mode
+  // (a 0700 temp dir would lock every non-root user out of "/").
+  const name = path === "/" ? "./" : path.slice(1) + (node.type === "dir" ? "/" : "");
   const h: TarHeader = {
     name,
     mode: node.type === "symlink" ? 0o777 : node.mode,
