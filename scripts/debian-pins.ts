@@ -1,0 +1,93 @@
+// The shipped recipes pin Debian files by digest. This script
+//   fetch [--cache DIR]  downloads every pinned file into the store (CI runs it
+//                        before the tests, whose loopback mirror serves from it);
+//   check                says which pins no longer resolve on the mirror, and what
+//                        apt now offers instead (run by hand or on a schedule:
+//                        Debian replaces package versions over time).
+// Mirrors: --mirror debian=URL, NIFTY_MIRROR_DEBIAN, or this machine's apt sources.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { checkSource } from "../src/build/compile.ts";
+import { openStore } from "../src/cache/store.ts";
+import { fetchBlob } from "../src/fetch/download.ts";
+import { loadMirrors, parseMirrorSettings, resolveSources } from "../src/fetch/mirrors.ts";
+
+export interface DebianPin {
+  recipe: string;
+  line: number;
+  /** Path in the archive, e.g. pool/main/b/busybox/busybox-static_…_amd64.deb */
+  path: string;
+  digest: string;
+}
+
+const ROOT = resolve(import.meta.dirname, "..");
+
+/** Every debian: source of every recipe in recipes/, once per path. */
+export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<DebianPin[]> {
+  const pins = new Map<string, DebianPin>();
+  for (const file of readdirSync(recipesDir).filter((f) => f.endsWith(".nifty")).sort()) {
+    const path = join(recipesDir, file);
+    const checked = await checkSource({ path, text: readFileSync(path, "utf8") }, { args: new Map(), strict: false });
+    for (const ins of checked.recipe?.instructions ?? []) {
+      if (ins.kind !== "FETCH") continue;
+      for (const source of ins.sources.filter((s) => s.startsWith("debian:"))) {
+        const archivePath = source.slice("debian:".length);
+        if (!pins.has(archivePath)) pins.set(archivePath, { recipe: file, line: ins.span.start.line, path: archivePath, digest: ins.digest });
+      }
+    }
+  }
+  return [...pins.values()];
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({ options: { cache: { type: "string" }, mirror: { type: "string", multiple: true } }, allowPositionals: true });
+  const settings = [...(values.mirror ?? [])];
+  if (process.env.NIFTY_MIRROR_DEBIAN) settings.push(`debian=${process.env.NIFTY_MIRROR_DEBIAN}`);
+  const mirrors = await loadMirrors(parseMirrorSettings(settings));
+  const pins = await debianPins();
+  const command = positionals[0];
+  if (command === "fetch") {
+    const store = await openStore(resolve(values.cache ?? process.env.NIFTY_CACHE ?? join(ROOT, "cache")));
+    for (const pin of pins) {
+      const blob = await fetchBlob(store, { name: pin.path.split("/").pop()!, sources: resolveSources([`debian:${pin.path}`], mirrors), digest: pin.digest, offline: false });
+      process.stdout.write(`${blob.fromCache ? "have" : "got "} ${pin.digest}  ${pin.path}\n`);
+    }
+    return 0;
+  }
+  if (command === "check") {
+    let moved = 0;
+    for (const pin of pins) {
+      const fresh = await openStore(mkdtempSync(join(tmpdir(), "niftyc-pins-")));
+      try {
+        await fetchBlob(fresh, { name: pin.path, sources: resolveSources([`debian:${pin.path}`], mirrors), digest: pin.digest, offline: false, retries: 1 });
+        process.stdout.write(`ok     ${pin.path}\n`);
+      } catch (error) {
+        moved++;
+        const pkg = pin.path.split("/").pop()!.split("_")[0]!;
+        process.stdout.write(`moved  ${pin.path} (${pin.recipe}:${pin.line}): ${(error as Error).message.split("\n")[0]}\n`);
+        process.stdout.write(`       apt now offers: ${aptCandidate(pkg)}\n`);
+      } finally {
+        rmSync(fresh.dir, { recursive: true, force: true });
+      }
+    }
+    process.stdout.write(`${pins.length - moved} of ${pins.length} pins resolve\n`);
+    return moved === 0 ? 0 : 1;
+  }
+  process.stderr.write("usage: node scripts/debian-pins.ts fetch [--cache DIR] | check   [--mirror debian=URL]\n");
+  return 2;
+}
+
+function aptCandidate(pkg: string): string {
+  try {
+    const show = execFileSync("apt-cache", ["show", "--no-all-versions", pkg], { encoding: "utf8" });
+    const field = (name: string) => new RegExp(`^${name}: (.*)$`, "m").exec(show)?.[1] ?? "?";
+    return `${field("Filename")} sha256:${field("SHA256")}`;
+  } catch {
+    return `nothing for ${pkg} (run apt-get update?)`;
+  }
+}
+
+if (import.meta.main) process.exitCode = await main();

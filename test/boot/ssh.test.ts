@@ -1,0 +1,63 @@
+// recipes/ssh.nifty, proven by booting it with the real systemd-nspawn and
+// logging in with the real OpenSSH client.
+import test from "ava";
+import { join } from "node:path";
+import { boot, buildRecipe, debianMirror, dropbearPublicKey, freePort, requireBoot, ssh, unpack, waitForPort } from "./harness.ts";
+
+const PASSWORD = "correct horse battery";
+
+test.serial("ssh.nifty boots; luser logs in; root and wrong passwords are refused; SIGTERM powers it off", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/ssh.nifty", mirror.url, { "luser-password": PASSWORD });
+  t.is(built.stopSignal.name, "SIGUSR2");
+  const root = unpack(t, built.rootfs);
+  const port = await freePort();
+  // The recipe says ENV PORT=2200; the container's environment decides at boot.
+  const container = boot(t, { root, machine: "nifty-ssh", settings: built.outputs.nspawn!, args: [`--setenv=PORT=${port}`] });
+  await waitForPort(port, 30_000);
+
+  const session = ssh(t, port, "luser", PASSWORD, "id; ps; touch /tmp/probe && ls -ld /tmp /tmp/probe; hostname; cat /etc/os-release");
+  t.is(session.status, 0, session.stderr);
+  t.regex(session.stdout, /uid=1000\(luser\) gid=1000\(luser\)/);
+  for (const process of [/\binit\b/, /syslogd/, new RegExp(`dropbear -F -w -p ${port}`)]) t.regex(session.stdout, process);
+  t.regex(session.stdout, /^drwxrwxrwt .* \/tmp$/m, "/tmp is writable by all and sticky");
+  t.regex(session.stdout, /^-rw-r--r-- +1 luser +luser .* \/tmp\/probe$/m);
+  t.regex(session.stdout, /^nifty$/m);
+  t.regex(session.stdout, /Nifty BusyBox with Dropbear/);
+
+  // The key the client saw is the one the container made at its first boot.
+  t.truthy(session.hostKey);
+  t.is(session.hostKey, dropbearPublicKey(join(root, "etc/dropbear/dropbear_ed25519_host_key")));
+
+  const asRoot = ssh(t, port, "root", PASSWORD, "id");
+  t.not(asRoot.status, 0);
+  t.regex(asRoot.stderr, /Permission denied/);
+  const wrong = ssh(t, port, "luser", "not the password", "id");
+  t.not(wrong.status, 0);
+  t.regex(wrong.stderr, /Permission denied/);
+
+  const stopped = await container.stop("SIGTERM", 5_000);
+  t.log(`stopped ${stopped.ms} ms after SIGTERM (KillSignal=SIGUSR2), exit ${stopped.code}`);
+  t.regex(container.output(), /Requesting system poweroff/, "BusyBox init powered off (not a reboot)");
+  t.is(stopped.code, 0);
+});
+
+test.serial("two instances of ssh.nifty make two different host keys at first boot", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/ssh.nifty", mirror.url, { "luser-password": PASSWORD });
+  const keys: string[] = [];
+  for (const name of ["nifty-a", "nifty-b"]) {
+    const root = unpack(t, built.rootfs);
+    const port = await freePort();
+    const container = boot(t, { root, machine: name, settings: built.outputs.nspawn!, args: [`--setenv=PORT=${port}`] });
+    await waitForPort(port, 30_000);
+    const session = ssh(t, port, "luser", PASSWORD, "true");
+    t.is(session.status, 0, session.stderr);
+    keys.push(session.hostKey!);
+    await container.stop("SIGTERM", 5_000);
+  }
+  t.is(keys.length, 2);
+  t.not(keys[0], keys[1]);
+});
