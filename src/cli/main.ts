@@ -123,7 +123,8 @@ function cacheDir(flag: string | undefined, io: CliIo): string {
 }
 
 function useColor(stream: CliIo["stderr"], env: CliIo["env"]): boolean {
-  return stream.isTTY === true && env.NO_COLOR === undefined && env.TERM !== "dumb";
+  // no-color.org: any non-empty NO_COLOR turns colour off.
+  return stream.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
 }
 
 async function printDiagnostics(diagnostics: readonly Diagnostic[], io: CliIo): Promise<void> {
@@ -211,7 +212,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
 
 function relativeOrAbsolute(cwd: string, path: string): string {
   const rel = relative(cwd, resolve(cwd, path));
-  return rel.startsWith("..") ? resolve(cwd, path) : rel;
+  return rel === "" ? "." : rel.startsWith("..") ? resolve(cwd, path) : rel;
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {

@@ -10,7 +10,7 @@ import { NiftyError } from "../errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { commitFile, stagingFile } from "./atomic.ts";
 import { DigestStream } from "./digest-stream.ts";
-import { chainIds, imageConfigJson, rfc3339, sha256Hex } from "./image-config.ts";
+import { chainIds, imageConfigJson, rfc3339, sha256Hex } from "./oci-config.ts";
 import { checkLayer } from "./oci-layout.ts";
 
 export interface DockerArchiveInput {
@@ -30,7 +30,7 @@ type Entry = { name: string; kind: "dir" } | { name: string; kind: "text"; text:
 function splitRepoTag(repoTag: string): { repo: string; tag: string } {
   const m = /^([a-z0-9][a-z0-9._/:-]*?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))$/.exec(repoTag);
   if (m === null || m[1] === undefined || m[2] === undefined || m[1].endsWith("/")) {
-    throw new NiftyError("E_EMIT_REF", `invalid repository tag ${JSON.stringify(repoTag)}`, 'write it as "name:tag", e.g. "nifty:latest"');
+    throw new NiftyError("NIFTY504", `invalid repository tag ${JSON.stringify(repoTag)}`, 'write it as "name:tag", e.g. "nifty:latest"');
   }
   return { repo: m[1], tag: m[2] };
 }

@@ -9,7 +9,7 @@ const DOCKERFILE_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 function key(what: string, name: string): string {
   if (!DOCKERFILE_KEY.test(name)) {
-    throw new NiftyError("E_EMIT_VALUE", `${what} name ${JSON.stringify(name)} cannot be written to a Dockerfile`);
+    throw new NiftyError("NIFTY500", `${what} name ${JSON.stringify(name)} cannot be written to a Dockerfile`);
   }
   return name;
 }
@@ -47,7 +47,7 @@ export function dockerRunArgs(config: ImageConfig): string[] {
   for (const port of config.exposedPorts) args.push("-p", `${port.port}:${port.port}/${port.protocol}`);
   for (const bind of config.binds) {
     if (bind.hostPath.includes(":") || bind.containerPath.includes(":")) {
-      throw new NiftyError("E_EMIT_VALUE", `bind ${bind.hostPath} → ${bind.containerPath}: docker -v cannot take a path with ':'`);
+      throw new NiftyError("NIFTY500", `bind ${bind.hostPath} → ${bind.containerPath}: docker -v cannot take a path with ':'`);
     }
     args.push("-v", `${bind.hostPath}:${bind.containerPath}${bind.readOnly ? ":ro" : ""}`);
   }

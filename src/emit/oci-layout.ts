@@ -8,7 +8,7 @@ import { NiftyError } from "../errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { replaceDir, stagingDir, writeExact } from "./atomic.ts";
 import { DigestStream, deterministicGzip } from "./digest-stream.ts";
-import { imageConfigJson, sha256Hex } from "./image-config.ts";
+import { imageConfigJson, sha256Hex } from "./oci-config.ts";
 
 export const MEDIA_TYPE = {
   index: "application/vnd.oci.image.index.v1+json",
@@ -45,7 +45,7 @@ export async function compressLayer(layer: LayerFile, dest: string): Promise<{ d
 
 export function checkLayer(layer: LayerFile, digest: string, size: number): void {
   if (digest !== layer.digest || size !== layer.size) {
-    throw new NiftyError("E_EMIT_LAYER_DIGEST",
+    throw new NiftyError("NIFTY505",
       `layer ${layer.path} is ${digest} (${size} bytes), but the build recorded ${layer.digest} (${layer.size} bytes)`,
       "the layer file changed after it was built; rebuild");
   }
@@ -60,7 +60,7 @@ async function putBlob(blobs: string, json: string): Promise<{ digest: string; s
 /** Write the layout to `dir` (replacing a previous one as a whole). */
 export async function writeOciLayout(dir: string, input: OciLayoutInput): Promise<OciLayoutResult> {
   if (!REF_NAME.test(input.refName)) {
-    throw new NiftyError("E_EMIT_REF", `invalid image reference name ${JSON.stringify(input.refName)}`,
+    throw new NiftyError("NIFTY504", `invalid image reference name ${JSON.stringify(input.refName)}`,
       "use A-Z a-z 0-9 and - . _ : @ / +");
   }
   const staging = await stagingDir(dir);

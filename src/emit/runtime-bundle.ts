@@ -34,7 +34,7 @@ const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 /** The config.json of the bundle; root is "rootfs", read-only. */
 export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: boolean } = {}): Record<string, unknown> {
   if (config.init.command.length === 0) {
-    throw new NiftyError("E_EMIT_NO_COMMAND", "the image has no command to run as PID 1");
+    throw new NiftyError("NIFTY506", "the image has no command to run as PID 1");
   }
   const env = new Map<string, string>([["PATH", DEFAULT_PATH.slice(5)], ["container", "oci"]]);
   for (const [k, v] of config.env) env.set(k, v);
@@ -95,7 +95,7 @@ export async function writeRuntimeBundle(dir: string, input: RuntimeBundleInput)
 }
 
 function unsafe(name: string, why: string): NiftyError {
-  return new NiftyError("E_UNPACK_UNSAFE", `refusing tar entry ${JSON.stringify(name)}: ${why}`,
+  return new NiftyError("NIFTY510", `refusing tar entry ${JSON.stringify(name)}: ${why}`,
     "the rootfs tar must hold relative paths inside the root only");
 }
 
@@ -192,7 +192,7 @@ export async function unpackRootfs(tarPath: string, dir: string): Promise<void> 
           break;
         }
         default:
-          throw new NiftyError("E_UNPACK_TYPE", `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
+          throw new NiftyError("NIFTY511", `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
             "a niftyc rootfs holds only directories, files, symlinks and hard links");
       }
     }
@@ -221,14 +221,14 @@ export interface InstallInput {
 /** `niftyc install`: unpack to <machinesDir>/<name> and put <name>.nspawn in settingsDir. */
 export async function installMachine(input: InstallInput): Promise<{ root: string; settingsFile: string }> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(input.name)) {
-    throw new NiftyError("E_INSTALL_NAME", `${JSON.stringify(input.name)} is not a valid machine name`);
+    throw new NiftyError("NIFTY520", `${JSON.stringify(input.name)} is not a valid machine name`);
   }
   const root = join(input.machinesDir, input.name);
   const settingsFile = join(input.settingsDir ?? "/etc/systemd/nspawn", `${input.name}.nspawn`);
   if (input.replace !== true) {
     try {
       await lstat(root);
-      throw new NiftyError("E_INSTALL_EXISTS", `machine ${input.name} already exists at ${root}`,
+      throw new NiftyError("NIFTY521", `machine ${input.name} already exists at ${root}`,
         "remove it first, or install with replace");
     } catch (error) {
       if (!isCode(error, "ENOENT")) throw error;

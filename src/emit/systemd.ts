@@ -26,11 +26,11 @@ export function instanceMachineName(name: string, instance: string): string {
 
 function rootDir(config: ImageConfig, opts: UnitOptions): string {
   if (!MACHINE_NAME.test(config.name)) {
-    throw new NiftyError("E_EMIT_NAME", `${JSON.stringify(config.name)} is not a valid machine name`,
+    throw new NiftyError("NIFTY501", `${JSON.stringify(config.name)} is not a valid machine name`,
       "use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 64 characters)");
   }
   if (!opts.machinesDir.startsWith("/")) {
-    throw new NiftyError("E_EMIT_PATH", `machines directory must be absolute: ${opts.machinesDir}`);
+    throw new NiftyError("NIFTY502", `machines directory must be absolute: ${opts.machinesDir}`);
   }
   return `${opts.machinesDir.replace(/\/+$/, "")}/${config.name}`;
 }
@@ -133,7 +133,7 @@ export function renderTemplateUnit(config: ImageConfig, opts: UnitOptions): stri
   const env: string[] = [];
   for (const [key, value] of config.env) {
     if (!ENV_NAME.test(key)) {
-      throw new NiftyError("E_EMIT_ENV_NAME", `ENV name ${JSON.stringify(key)} cannot be passed through a unit file`,
+      throw new NiftyError("NIFTY503", `ENV name ${JSON.stringify(key)} cannot be passed through a unit file`,
         "use letters, digits and underscores, not starting with a digit");
     }
     env.push(`Environment=${unitWord(`${key}=${value}`, false)}`);

@@ -11,6 +11,7 @@ import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import type { Extract, Header } from "tar-stream";
 import { NiftyError } from "../errors.ts";
+import { editDistance } from "../diagnostics/suggest.ts";
 import type { Store } from "../cache/store.ts";
 
 export interface ExtractedMember {
@@ -370,14 +371,3 @@ function closeNames(wanted: string, names: string[]): string[] {
     .map((x) => x.n);
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}

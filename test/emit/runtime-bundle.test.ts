@@ -137,7 +137,7 @@ test.serial("unpackRootfs refuses entries that would land outside the root", asy
   ];
   for (const [name, items] of cases) {
     const tar = await tarOf(join(work.path, `${name}.tar`), items);
-    await t.throwsAsync(unpackRootfs(tar, join(work.path, `unsafe-${name}`)), { code: "E_UNPACK_UNSAFE" } as never, name);
+    await t.throwsAsync(unpackRootfs(tar, join(work.path, `unsafe-${name}`)), { code: "NIFTY510" } as never, name);
   }
   const left = (await readdir(work.path)).filter((n) => n.startsWith("escape") || n.startsWith("unsafe-"));
   t.deepEqual(left, []);
@@ -152,7 +152,7 @@ test.serial("installMachine unpacks via staging, installs the .nspawn file, and 
   t.deepEqual(result, { root: join(machinesDir, "nifty"), settingsFile: join(settingsDir, "nifty.nspawn") });
   t.is(await readFile(result.settingsFile, "utf8"), nspawnFile);
   t.deepEqual(sortedRecord(await listTree(result.root)), sortedRecord(await expectedTree()));
-  await t.throwsAsync(installMachine({ rootfsTar: fixture.rootfsTar, nspawnFile, name: "nifty", machinesDir, settingsDir }), { code: "E_INSTALL_EXISTS" });
+  await t.throwsAsync(installMachine({ rootfsTar: fixture.rootfsTar, nspawnFile, name: "nifty", machinesDir, settingsDir }), { code: "NIFTY521" });
   await writeFile(join(result.root, "etc", "stale"), "old");
   await installMachine({ rootfsTar: fixture.rootfsTar, nspawnFile, name: "nifty", machinesDir, settingsDir, replace: true });
   t.deepEqual(sortedRecord(await listTree(result.root)), sortedRecord(await expectedTree()));
