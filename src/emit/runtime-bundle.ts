@@ -229,7 +229,7 @@ export async function installMachine(input: InstallInput): Promise<{ root: strin
     try {
       await lstat(root);
       throw new NiftyError("NIFTY521", `machine ${input.name} already exists at ${root}`,
-        "remove it first, or install with replace");
+        "remove it first, or run niftyc install --replace");
     } catch (error) {
       if (!isCode(error, "ENOENT")) throw error;
     }
