@@ -1,7 +1,7 @@
 // The build, as a list of named stages: compile the recipe (or take it from
 // the cache), run or replay each step, verify the image, write the layer
 // tarballs into the store, then assemble the outputs in staging and publish.
-import { chmod, copyFile, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join, resolve } from "node:path";
 import type { SourceFile, Span } from "../../grammar/syntax.ts";
@@ -90,6 +90,12 @@ interface StepCacheRecord {
   changes: TreeChange[];
 }
 
+/** The output files of a fingerprint, as blobs: a tree of directories and files. */
+interface AssembledRecord {
+  dirs: string[];
+  files: Array<{ path: string; digest: string; mode: number }>;
+}
+
 interface OutputsRecord {
   rootfs: { digest: string; size: number };
   layers: Array<{ digest: string; size: number; comment: string }>;
@@ -173,7 +179,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (reproducible) await store.writeJson("outputs", outputsKey, outputs);
   }
   for (const blob of [outputs.rootfs, ...outputs.layers]) used.add(blob.digest);
-  await store.recordUse([...used], `build:${resolve(options.recipePath)}`);
+  const recordUse = () => store.recordUse([...used], `build:${resolve(options.recipePath)}`);
 
   const layers: LayerFile[] = outputs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment }));
   const digest = outputs.rootfs.digest;
@@ -189,12 +195,25 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     warnings,
     config,
   });
-  if (reproducible && (await upToDateOutputs(outDir, fingerprint, outputs.rootfs.size))) return result(true);
+  if (reproducible && (await upToDateOutputs(outDir, fingerprint, outputs.rootfs.size))) {
+    await recordUse();
+    return result(true);
+  }
 
-  // Outputs: assembled in staging, published whole.
+  // Outputs: assembled in staging, published whole. Reproducible outputs are
+  // kept in the store by their fingerprint, so a fresh --out copies them
+  // instead of compressing and packing the layers again.
   const staging = await createStaging(outDir);
   try {
-    await writeOutputs(staging, store, recipe, config, layers, digest, formats);
+    const assembled = reproducible ? await store.readJson<AssembledRecord>("assembled", fingerprint) : undefined;
+    if (assembled !== undefined && (await allPresent(store, assembled.files))) {
+      await restoreAssembled(staging, store, assembled);
+    } else {
+      await writeOutputs(staging, store, recipe, config, layers, digest, formats);
+      if (reproducible) await store.writeJson("assembled", fingerprint, await recordAssembled(staging, store));
+    }
+    for (const file of (await store.readJson<AssembledRecord>("assembled", fingerprint))?.files ?? []) used.add(file.digest);
+    await recordUse();
     const buildJson = {
       niftyc: NIFTYC_VERSION,
       recipe: options.recipePath,
@@ -389,6 +408,36 @@ export function outputFiles(outDir: string, name: string, formats: ReadonlySet<F
   if (formats.has("docker-archive")) files.dockerArchive = join(outDir, "image.tar");
   if (formats.has("bundle")) files.bundle = join(outDir, "bundle");
   return files;
+}
+
+async function recordAssembled(staging: string, store: Store): Promise<AssembledRecord> {
+  const record: AssembledRecord = { dirs: [], files: [] };
+  const visit = async (rel: string): Promise<void> => {
+    const entries = (await readdir(join(staging, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const entry of entries) {
+      const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) {
+        record.dirs.push(path);
+        await visit(path);
+      } else if (entry.isFile()) {
+        const blob = await store.putFile(join(staging, path));
+        record.files.push({ path, digest: blob.digest, mode: (await stat(join(staging, path))).mode & 0o7777 });
+      }
+    }
+  };
+  await visit("");
+  return record;
+}
+
+async function restoreAssembled(staging: string, store: Store, record: AssembledRecord): Promise<void> {
+  for (const dir of record.dirs) await mkdir(join(staging, dir), { recursive: true });
+  await Promise.all(
+    record.files.map(async (file) => {
+      const dest = join(staging, file.path);
+      await copyFile(store.blobPath(file.digest), dest, constants.COPYFILE_FICLONE);
+      await chmod(dest, file.mode);
+    }),
+  );
 }
 
 async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {

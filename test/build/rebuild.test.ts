@@ -4,7 +4,7 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { busyboxRecipe, jsonOf, niftyc, readBuildJson, ROOT, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import { busyboxRecipe, fileSha256, jsonOf, listTree, niftyc, readBuildJson, ROOT, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
 
 let fixture: Fixture;
 let work: string;
@@ -88,6 +88,15 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   t.false(jsonOf(warm).upToDate);
   t.true(jsonOf(warm).steps.every((s) => s.reused));
   t.is(fixture.server.hits(), hits);
+  // Outputs copied from the store are the very files the first build assembled.
+  const files = (await listTree(out)).filter((f) => f !== "build.json");
+  t.deepEqual(await listTree(path.join(dir, "out-warm")).then((l) => l.filter((f) => f !== "build.json")), files);
+  for (const f of files) {
+    const st = await fsp.stat(path.join(out, f));
+    if (!st.isFile()) continue;
+    t.is(await fileSha256(path.join(dir, "out-warm", f)), await fileSha256(path.join(out, f)), f);
+    t.is((await fsp.stat(path.join(dir, "out-warm", f))).mode, st.mode, f);
+  }
   const warmLoads = await fsp.readFile(loads, "utf8");
   t.notRegex(warmLoads, /chevrotain/);
   t.notRegex(warmLoads, /undici/);

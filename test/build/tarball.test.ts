@@ -78,8 +78,13 @@ async function planOf(cacheDir: string, keys: readonly string[]): Promise<Map<st
     if (record === undefined) throw new Error(`step ${key} has no record`);
     tree.apply(record.changes);
   }
-  tree.nodes.delete("/");
   return tree.nodes;
+}
+
+/** An archive name as an image path: the root is written "./". */
+function imagePathOf(name: string): string {
+  const clean = name.replace(/^\.\//, "").replace(/\/$/, "");
+  return clean === "" || clean === "." ? "/" : "/" + clean;
 }
 
 function modeOf(text: string): number {
@@ -110,7 +115,7 @@ async function gnuListing(tarball: string): Promise<Entry[]> {
     if (kind === "l") [name, target] = rest.split(" -> ") as [string, string];
     else if (kind === "h" || rest.includes(" link to ")) [name, target] = rest.split(" link to ") as [string, string];
     const type = kind === "d" ? "dir" : kind === "l" ? "symlink" : target !== undefined ? "link" : "file";
-    return { path: "/" + name.replace(/\/$/, ""), type, mode: modeOf(perms), uid: Number(uid), gid: Number(gid), ...(target !== undefined ? { target } : {}), mtime: Date.parse(when.replace(" ", "T") + "Z") / 1000 } satisfies Entry;
+    return { path: imagePathOf(name), type, mode: modeOf(perms), uid: Number(uid), gid: Number(gid), ...(target !== undefined ? { target } : {}), mtime: Date.parse(when.replace(" ", "T") + "Z") / 1000 } satisfies Entry;
   });
 }
 
@@ -126,7 +131,7 @@ async function streamListing(tarball: string): Promise<Entry[]> {
     for await (const chunk of entry) hash.update(chunk as Buffer);
     const type = h.type === "directory" ? "dir" : h.type === "symlink" ? "symlink" : h.type === "link" ? "link" : "file";
     entries.push({
-      path: "/" + h.name.replace(/\/$/, ""),
+      path: imagePathOf(h.name),
       type,
       mode: h.mode ?? -1,
       // tar-stream hands pax records over as they are; ids beyond ustar live there.
@@ -180,12 +185,14 @@ test.after.always(async () => {
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
 
-test("GNU tar and tar-stream list every planned path, in bytewise order, parents first", (t) => {
+test("GNU tar and tar-stream list every planned path, the root first as ./, in bytewise order, parents first", (t) => {
+  t.is(gnu[0]?.path, "/");
+  t.like(plan.get("/"), { type: "dir", mode: 0o755, uid: 0, gid: 0 });
   const planned = [...plan.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   t.deepEqual(gnu.map((e) => e.path), planned);
   t.deepEqual(streamed.map((e) => e.path), planned);
   const seen = new Set<string>(["/"]);
-  for (const e of streamed) {
+  for (const e of streamed.slice(1)) {
     t.true(seen.has(path.posix.dirname(e.path)), `${e.path} comes before its directory`);
     seen.add(e.path);
   }
