@@ -1,0 +1,201 @@
+// Build benchmark: recipes/ssh.nifty built cold (empty cache) and warm
+// (everything cached, fresh --out) against the seed's shell procedure on the
+// same binaries, and a no-op rebuild against `node -e 0`. The .debs pinned
+// in the recipe are fetched once with `apt-get download` and served from a
+// loopback mirror, so the runs need no internet.
+// Run: npx node bench/build.ts [--runs N]
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import * as fsp from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+
+const execFileP = promisify(execFile);
+const RECIPE = path.join(ROOT, "recipes/ssh.nifty");
+const DEBS = path.join(os.tmpdir(), "niftyc-bench-debs");
+const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 7;
+
+interface Pinned {
+  /** Path under the archive root, e.g. pool/main/b/busybox/busybox-static_…deb */
+  pool: string;
+  digest: string;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+function pinnedDebs(text: string): Pinned[] {
+  const pool = /^ARG POOL=debian:(\S+)/m.exec(text)?.[1] ?? "pool/main";
+  const found = new Map<string, string>();
+  for (const m of text.matchAll(/\$\{POOL\}\/(\S+\.deb)\s*\\?\s*\n\s*(sha256:[0-9a-f]{64})/g)) found.set(`${pool}/${m[1]}`, m[2]!);
+  return [...found].map(([p, digest]) => ({ pool: p, digest }));
+}
+
+/** Each pinned .deb in DEBS, by `apt-get download <package>=<version>` (the version as apt knows it, epoch included). */
+async function ensureDebs(pins: Pinned[]): Promise<Map<string, string>> {
+  await fsp.mkdir(DEBS, { recursive: true });
+  const files = new Map<string, string>();
+  for (const pin of pins) {
+    const base = path.basename(pin.pool);
+    const local = path.join(DEBS, base);
+    if (!(await fsp.stat(local).catch(() => undefined)) || (await sha256File(local)) !== pin.digest) {
+      const [name, version] = base.replace(/_amd64\.deb$/, "").split("_") as [string, string];
+      const { stdout } = await execFileP("apt-cache", ["madison", name]);
+      const full = stdout.split("\n").map((l) => l.split("|")[1]?.trim()).find((v) => v === version || v?.endsWith(`:${version}`));
+      if (full === undefined) throw new Error(`apt does not know ${name} ${version}; run apt-get update`);
+      await execFileP("apt-get", ["download", `${name}=${full}`], { cwd: DEBS });
+      const downloaded = (await fsp.readdir(DEBS)).find((f) => f.startsWith(`${name}_`) && decodeURIComponent(f).replace(/_\d+:/, "_") === base);
+      if (downloaded === undefined) throw new Error(`apt-get download ${name}=${full} left no file`);
+      if (downloaded !== base) await fsp.rename(path.join(DEBS, downloaded), local);
+    }
+    if ((await sha256File(local)) !== pin.digest) throw new Error(`${base} does not match the digest pinned in the recipe`);
+    files.set(`/${pin.pool}`, local);
+  }
+  return files;
+}
+
+async function serveMirror(files: Map<string, string>): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const file = files.get(new URL(req.url ?? "/", "http://x").pathname);
+    if (!file) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": "application/vnd.debian.binary-package" });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** The seed's procedure on the same binaries: cp, one `ln -s` per applet, the file writes, `tar cf`. */
+const SHELL_PROCEDURE = String.raw`set -e
+B=$1; W=$2; R=$W/root
+rm -rf "$R" "$W/rootfs.tar"
+mkdir -p "$R/bin" "$R/lib/x86_64-linux-gnu" "$R/lib64" "$R/etc/dropbear" "$R/usr" "$R/tmp" "$R/var/tmp" \
+  "$R/var/log" "$R/var/run" "$R/home/luser" "$R/proc" "$R/sys" "$R/dev" "$R/run" "$R/root"
+cp "$B/bin/busybox" "$R/bin/busybox"
+cd "$R/bin"
+for applet in $(./busybox --list); do
+  [ -e "$applet" ] || ln -s busybox "$applet"
+done
+cd - >/dev/null
+ln -s bin "$R/sbin"; ln -s ../bin "$R/usr/bin"; ln -s ../bin "$R/usr/sbin"
+cp "$B/usr/sbin/dropbear" "$B/usr/bin/dbclient" "$B/usr/bin/dropbearkey" "$R/bin/"
+for lib in ld-linux-x86-64.so.2 libc.so.6 libcrypt.so.1 libz.so.1 libtomcrypt.so.1 libtommath.so.1 libgmp.so.10; do
+  cp "$B/lib/$lib" "$R/lib/x86_64-linux-gnu/$lib"
+done
+ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$R/lib64/ld-linux-x86-64.so.2"
+printf 'NAME="Nifty BusyBox"\nID=nifty\nPRETTY_NAME="Nifty BusyBox with Dropbear"\n' > "$R/etc/os-release"
+echo nifty > "$R/etc/hostname"
+: > "$R/etc/machine-id"
+printf 'root:x:0:0:root:/root:/bin/sh\nluser:x:1000:1000:luser:/home/luser:/bin/sh\n' > "$R/etc/passwd"
+printf 'root:x:0:\nluser:x:1000:\n' > "$R/etc/group"
+printf 'root:!:1::::::\nluser:%s:1::::::\n' "$3" > "$R/etc/shadow"
+chmod 600 "$R/etc/shadow"
+printf '/bin/sh\n' > "$R/etc/shells"
+cat > "$R/etc/inittab" <<'EOF'
+::sysinit:/bin/sh -c 'mkdir -p /etc/dropbear && [ -s /etc/dropbear/dropbear_ed25519_host_key ] || dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key'
+::sysinit:/bin/syslogd
+::respawn:/bin/dropbear -F -w -p 2200
+console::respawn:/bin/getty 38400 console
+EOF
+chmod 1777 "$R/tmp" "$R/var/tmp"
+chown 1000:1000 "$R/home/luser"
+tar cf "$W/rootfs.tar" -C "$R" .
+`;
+
+async function series(n: number, before: (i: number) => Promise<void>, run: (i: number) => Promise<Run>): Promise<Run[]> {
+  const out: Run[] = [];
+  for (let i = 0; i < n; i++) {
+    await before(i);
+    out.push(await run(i));
+  }
+  return out;
+}
+
+const summary = (runs: Run[]): { ms: number; rss: number } => ({ ms: median(runs.map((r) => r.ms)), rss: Math.max(...runs.map((r) => r.maxRssKb)) });
+
+const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-build-"));
+const pins = pinnedDebs(await fsp.readFile(RECIPE, "utf8"));
+const mirror = await serveMirror(await ensureDebs(pins));
+try {
+  await fsp.writeFile(path.join(work, "pw"), "bench-password\n");
+  const cache = path.join(work, "cache");
+  const out = path.join(work, "out");
+  const compileCache = path.join(work, "node-compile-cache");
+  const env = (withCompileCache: boolean): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: process.env.HOME, ...(withCompileCache ? { NODE_COMPILE_CACHE: compileCache } : {}) });
+  const args = (o: string, c: string) => [path.join(ROOT, "bin/niftyc"), "build", RECIPE, "--cache", c, "--out", o, "--secret", `luser-password=${path.join(work, "pw")}`, "--mirror", `debian=${mirror.url}`, "-q"];
+
+  const cold = await series(Math.min(RUNS, 3), async (i) => void (await fsp.rm(path.join(work, `cold-${i}`), { recursive: true, force: true })), (i) => {
+    const dir = path.join(work, `cold-${i}`);
+    return timed(NODE, args(path.join(dir, "out"), path.join(dir, "cache")), { env: env(false) });
+  });
+  // The cache every warm run starts from.
+  await timed(NODE, args(out, cache), { env: env(true) });
+  const variants = [false, true];
+  const results: Record<string, { warm: Run[]; noop: Run[] }> = {};
+  for (const withCache of variants) {
+    const warm = await series(RUNS, async () => void (await fsp.rm(path.join(work, "warm"), { recursive: true, force: true })), () => timed(NODE, args(path.join(work, "warm"), cache), { env: env(withCache) }));
+    const noop = await series(RUNS, async () => {}, () => timed(NODE, args(out, cache), { env: env(withCache) }));
+    results[String(withCache)] = { warm, noop };
+  }
+  const nodeZero = await series(RUNS, async () => {}, () => timed(NODE, ["-e", "0"]));
+
+  // The shell procedure, on the same binaries unpacked from the same .debs.
+  const binaries = path.join(work, "binaries");
+  for (const file of await fsp.readdir(DEBS)) await execFileP("dpkg-deb", ["-x", path.join(DEBS, file), binaries]);
+  await fsp.mkdir(path.join(binaries, "lib"), { recursive: true });
+  for (const lib of ["libtomcrypt.so.1", "libtommath.so.1", "libgmp.so.10"]) await fsp.copyFile(path.join(binaries, "usr/lib/x86_64-linux-gnu", lib), path.join(binaries, "lib/x86_64-linux-gnu", lib));
+  for (const lib of ["ld-linux-x86-64.so.2", "libc.so.6", "libcrypt.so.1", "libz.so.1", "libtomcrypt.so.1", "libtommath.so.1", "libgmp.so.10"]) await fsp.copyFile(path.join(binaries, "lib/x86_64-linux-gnu", lib), path.join(binaries, "lib", lib));
+  const script = path.join(work, "seed.sh");
+  await fsp.writeFile(script, SHELL_PROCEDURE);
+  const hash = "$6$benchsalt$" + "x".repeat(86);
+  const shell = await series(RUNS, async () => {}, () => timed("/bin/sh", [script, binaries, path.join(work, "shell"), hash]));
+
+  const c = summary(cold);
+  const s = summary(shell);
+  const z = summary(nodeZero);
+  const rows: string[] = [];
+  for (const withCache of variants) {
+    const w = summary(results[String(withCache)]!.warm);
+    const n = summary(results[String(withCache)]!.noop);
+    const how = withCache ? "with `NODE_COMPILE_CACHE`" : "as shipped (`bin/niftyc`)";
+    rows.push(`| warm build, fresh \`--out\`, ${how} | ${fmtMs(w.ms)} | ${fmtMb(w.rss)} | ${(s.ms / w.ms).toFixed(2)}× faster than the shell procedure (target ≥ 3×) |`);
+    rows.push(`| no-op rebuild, ${how} | ${fmtMs(n.ms)} | ${fmtMb(n.rss)} | ${(n.ms / z.ms).toFixed(2)}× \`node -e 0\` (target ≤ 2×) |`);
+  }
+  const body = `## Build
+
+\`npx node bench/build.ts\`: \`recipes/ssh.nifty\` (BusyBox with ${"269"} applet links, Dropbear and its
+libraries, accounts, inittab; default formats: rootfs, nspawn, systemd, Docker, OCI layout,
+docker-archive), its .debs served from a loopback mirror. Median of ${RUNS} runs (cold: ${cold.length});
+each run is a child process, timed from spawn to exit; peak RSS from \`/usr/bin/time\`.
+
+| Measure | Time | Peak RSS | Ratio |
+| --- | --- | --- | --- |
+| cold build (empty cache, downloads from loopback) | ${fmtMs(c.ms)} | ${fmtMb(c.rss)} | |
+${rows.join("\n")}
+| seed's shell procedure (\`cp\`, one \`ln -s\` per applet, file writes, \`tar cf\`) | ${fmtMs(s.ms)} | ${fmtMb(s.rss)} | |
+| \`node -e 0\` | ${fmtMs(z.ms)} | ${fmtMb(z.rss)} | |
+
+Measured with ${machine()}. A no-op or warm build runs no step (each is replayed from its record),
+loads neither chevrotain nor undici, and copies outputs kept in the store by fingerprint. What is
+left is Node's start-up and type stripping of niftyc's own modules; \`NODE_COMPILE_CACHE\` (or
+\`module.enableCompileCache()\` in the launcher) caches the stripped and compiled modules.`;
+  await writeSection("build", body);
+  process.stdout.write(body + "\n");
+} finally {
+  await mirror.close();
+  await fsp.rm(work, { recursive: true, force: true });
+}
