@@ -29,7 +29,7 @@ async function reference(tree: Tree, blobs: Map<string, Buffer>, mtime: number):
   pack.pipe(out.stream);
   for (const p of tree.sortedPaths()) {
     const node = tree.get(p)!;
-    const h: tarStream.Header = {
+    const h: Partial<tarStream.Header> & { name: string } = {
       name: p === "/" ? "./" : p.slice(1) + (node.type === "dir" ? "/" : ""),
       mode: node.type === "symlink" ? 0o777 : node.mode,
       uid: node.uid,
