@@ -8,6 +8,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../errors.ts";
 import { NIFTYC_VERSION } from "../version.ts";
 import { UsageError, type CliIo } from "./io.ts";
+import { runInstances } from "./instances.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export const EXIT = { ok: 0, input: 1, usage: 2, bug: 70 } as const;
@@ -34,9 +35,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runCache(rest, io);
       case "install":
         return await runInstall(rest, io);
+      case "instances":
+        return await runInstances(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install"]);
+        const near = suggest(command, ["build", "check", "cache", "install", "instances"]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }

@@ -6,6 +6,7 @@ Usage:
   niftyc check <recipe>... [options]   parse and check recipes; no network, no writes
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
+  niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
 
   niftyc <command> --help              options of one command
   niftyc --version

@@ -1,0 +1,215 @@
+// `niftyc instances`: N machines from one build, sharing one read-only tree.
+// Parses its options, builds first when given a recipe, and prints; the work is
+// in src/instances/.
+import { readFile, stat } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { NiftyError } from "../errors.ts";
+import type { ImageConfig } from "../image/config.ts";
+import { UsageError, type CliIo } from "./io.ts";
+
+export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
+
+Writes what systemd needs to run N instances of one image: one shared tree
+that every instance boots read-only with a private writable overlay (so all
+share the same files and text pages), a template unit <name>@.service, one
+environment file per instance and <name>.target to start or stop them all.
+Instance i is machine <name>-i, which is also its hostname. Host keys made at
+first boot (KEYGEN) land in each instance's overlay, so every instance has its own.
+
+Options:
+  --count N             how many instances (1–100000)
+  --first K             number of the first instance (default 1): instances K … K+N-1
+  --set NAME=EXPR       per-instance value of the recipe's ENV NAME (repeatable). EXPR is
+                        arithmetic over i (the instance number), n (the count) and the
+                        recipe's numeric ENV: whole numbers, + - * / % and parentheses.
+                        NAME must be an ENV of the recipe (only those reach the container).
+  --out DIR             the instances directory (default out/<name>-instances)
+  --replace             replace a shared tree of another build (stop its instances first)
+  --json                print one JSON object with the result on stdout
+
+Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
+  --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
+  --timeout SECONDS  --strict
+
+Example:
+  niftyc instances out/ssh --count 1000 --set PORT=2200+i --out /var/lib/niftyc/ssh
+  systemctl link /var/lib/niftyc/ssh/systemd/ssh@.service /var/lib/niftyc/ssh/systemd/ssh.target
+  systemctl start ssh.target           (or one: systemctl start ssh@7; ssh -p 2207 luser@localhost)`;
+
+const EXIT = { ok: 0, input: 1 } as const;
+
+function wholeNumber(value: string | undefined, flag: string, fallback?: number): number {
+  if (value === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new UsageError(`${flag} is required`, INSTANCES_HELP);
+  }
+  if (!/^\s*-?\d+\s*$/.test(value)) throw new UsageError(`${flag} takes a whole number, got ${JSON.stringify(value)}`, INSTANCES_HELP);
+  return Number(value);
+}
+
+function pairs(list: readonly string[] | undefined, flag: string, what: string): Array<[string, string]> {
+  return (list ?? []).map((item) => {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} takes ${what}, got ${JSON.stringify(item)}`, INSTANCES_HELP);
+    return [item.slice(0, eq), item.slice(eq + 1)];
+  });
+}
+
+interface Built {
+  name: string;
+  digest: string;
+  config: ImageConfig;
+  rootfsTar: string;
+  buildDir: string;
+}
+
+async function readBuildDir(dir: string, shown: string): Promise<Built> {
+  let record: { name?: string; digest?: string; config?: ImageConfig };
+  try {
+    record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
+  } catch {
+    throw new NiftyError("NIFTY420", `${shown} is not a build directory (no readable build.json)`, "give a recipe, or the output directory of niftyc build (out/<name>)");
+  }
+  if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {
+    throw new NiftyError("NIFTY420", `${shown}/build.json has no name, digest or config`, "build again with this version of niftyc");
+  }
+  try {
+    await stat(join(dir, "rootfs.tar"));
+  } catch {
+    throw new NiftyError("NIFTY420", `${shown} has no rootfs.tar`, "build with the rootfs format (the default)");
+  }
+  return { name: record.name, digest: record.digest, config: record.config, rootfsTar: join(dir, "rootfs.tar"), buildDir: dir };
+}
+
+async function readSecrets(list: Array<[string, string]>, io: CliIo): Promise<Map<string, Buffer>> {
+  const secrets = new Map<string, Buffer>();
+  for (const [id, where] of list) {
+    let value: Buffer;
+    if (where.startsWith("env:")) {
+      const variable = io.env[where.slice(4)];
+      if (variable === undefined) throw new UsageError(`--secret ${id}: environment variable ${where.slice(4)} is not set`, INSTANCES_HELP);
+      value = Buffer.from(variable);
+    } else {
+      try {
+        value = await readFile(resolve(io.cwd, where));
+      } catch (error) {
+        throw new UsageError(`--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, INSTANCES_HELP);
+      }
+    }
+    // As niftyc build: one final newline is dropped.
+    if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
+    secrets.set(id, value);
+  }
+  return secrets;
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Built | number> {
+  const { build, BuildFailed } = await import("../build/build.ts");
+  const { readEpoch } = await import("./main.ts");
+  const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
+  if (io.env.NIFTY_MIRROR_DEBIAN) for (const url of io.env.NIFTY_MIRROR_DEBIAN.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`debian=${url}`);
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, INSTANCES_HELP);
+  const rel = relative(io.cwd, resolve(io.cwd, path));
+  const { formatDiagnostic, formatSummary } = await import("../diagnostics/format.ts");
+  const color = io.stderr.isTTY === true && !io.env.NO_COLOR && io.env.TERM !== "dumb";
+  const print = (list: readonly import("../diagnostics/diagnostic.ts").Diagnostic[]): void => {
+    if (list.length === 0) return;
+    for (const d of list) io.stderr.write(formatDiagnostic(d, { color }) + "\n");
+    io.stderr.write(formatSummary(list) + "\n");
+  };
+  try {
+    const result = await build({
+      recipePath: rel === "" || rel.startsWith("..") ? resolve(io.cwd, path) : rel,
+      args: new Map(pairs(values.arg as string[] | undefined, "--arg", "NAME=VALUE")),
+      secrets: await readSecrets(pairs(values.secret as string[] | undefined, "--secret", "ID=FILE"), io),
+      epoch: readEpoch(io.env),
+      cacheDir: resolve(io.cwd, (values.cache as string | undefined) ?? io.env.NIFTY_CACHE ?? "cache"),
+      offline: values.offline === true,
+      mirrors: async () => {
+        const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
+        return loadMirrors(parseMirrorSettings(mirrorFlags));
+      },
+      strict: values.strict === true,
+      ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
+    });
+    print(result.warnings);
+    return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir };
+  } catch (error) {
+    if (error instanceof BuildFailed) {
+      print(error.diagnostics);
+      return EXIT.input;
+    }
+    throw error;
+  }
+}
+
+export async function runInstances(args: readonly string[], io: CliIo): Promise<number> {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        count: { type: "string" },
+        first: { type: "string" },
+        set: { type: "string", multiple: true },
+        out: { type: "string" },
+        replace: { type: "boolean" },
+        json: { type: "boolean" },
+        secret: { type: "string", multiple: true },
+        arg: { type: "string", multiple: true },
+        cache: { type: "string" },
+        mirror: { type: "string", multiple: true },
+        offline: { type: "boolean" },
+        timeout: { type: "string" },
+        strict: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Values; positionals: string[] };
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""), INSTANCES_HELP);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(INSTANCES_HELP + "\n");
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "instances needs a recipe or a build directory" : "instances takes one recipe or build directory", INSTANCES_HELP);
+  const count = wholeNumber(values.count as string | undefined, "--count");
+  const first = wholeNumber(values.first as string | undefined, "--first", 1);
+  const sets = pairs(values.set as string[] | undefined, "--set", "NAME=EXPR").map(([name, expr]) => ({ name, expr }));
+
+  const input = positionals[0]!;
+  const inputPath = resolve(io.cwd, input);
+  let isDir: boolean;
+  try {
+    isDir = (await stat(inputPath)).isDirectory();
+  } catch {
+    throw new NiftyError("NIFTY420", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
+  }
+  const built = isDir ? await readBuildDir(inputPath, input) : await buildRecipe(input, values, io);
+  if (typeof built === "number") return built;
+
+  const { planInstances } = await import("../instances/plan.ts");
+  const { writeInstances } = await import("../instances/write.ts");
+  const { NIFTYC_VERSION } = await import("../version.ts");
+  const plan = planInstances({ config: built.config, count, first, sets });
+  const dir = resolve(io.cwd, (values.out as string | undefined) ?? join("out", `${built.name}-instances`));
+  const result = await writeInstances({ dir, config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION });
+
+  const show = (p: string): string => relative(io.cwd, p) || ".";
+  if (values.json) {
+    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir: show(dir), count, first, reusedRootfs: result.reusedRootfs, files: Object.fromEntries(Object.entries(result.files).map(([k, v]) => [k, show(v)])) }) + "\n");
+    return EXIT.ok;
+  }
+  const last = first + count - 1;
+  io.stdout.write(`wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${show(dir)}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
+  io.stdout.write(`  systemctl link ${result.files.unit} ${result.files.target}\n`);
+  io.stdout.write(`  systemctl start ${built.name}.target      # or one: systemctl start ${built.name}@${first}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,136 @@
+// Writes an instances directory in three atomic steps, so a failure at any
+// point leaves either the previous state or the new one:
+//   1. rootfs/   the shared tree, unpacked once per rootfs digest (staging, rename);
+//                kept as it is when the manifest says it holds the same digest;
+//   2. systemd/  template unit, target and per-instance env files (staging, rename);
+//   3. instances.json, last: the manifest says what the directory holds.
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { replaceDir, stagingDir, writeFileAtomic } from "../emit/atomic.ts";
+import { unpackRootfs } from "../emit/runtime-bundle.ts";
+import { NiftyError } from "../errors.ts";
+import type { ImageConfig } from "../image/config.ts";
+import { fileDigest } from "../util/hash.ts";
+import type { InstancePlan } from "./plan.ts";
+import { LAYOUT, checkDirectory, envFileName, manifest, renderEnvFile, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
+
+export interface WriteInput {
+  /** Absolute instances directory. */
+  dir: string;
+  config: ImageConfig;
+  plan: InstancePlan;
+  rootfsTar: string;
+  /** The digest the build recorded for rootfsTar. */
+  digest: string;
+  /** Replace a shared tree of another digest (its instances must be stopped). */
+  replace?: boolean;
+  version: string;
+}
+
+export interface WriteResult {
+  dir: string;
+  /** True when an existing tree of the same digest was kept. */
+  reusedRootfs: boolean;
+  files: { rootfs: string; unit: string; target: string; envDir: string; manifest: string };
+}
+
+async function readManifest(dir: string): Promise<Manifest | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, LAYOUT.manifest), "utf8")) as Manifest;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new NiftyError("NIFTY422", `${join(dir, LAYOUT.manifest)} cannot be read: ${(error as Error).message}`, "remove the directory or pass --replace");
+  }
+}
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** Decide whether the tree already there can be kept, and refuse to clobber what is not ours. */
+async function existingTree(input: WriteInput): Promise<"reuse" | "write"> {
+  const present = await entries(input.dir);
+  const previous = await readManifest(input.dir);
+  const hasTree = present.includes(LAYOUT.rootfs);
+  if (previous === undefined) {
+    const foreign = present.filter((name) => !name.startsWith("."));
+    if (foreign.length > 0 && input.replace !== true) {
+      throw new NiftyError("NIFTY422", `${input.dir} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
+        "choose another --out, or pass --replace to overwrite rootfs/ and systemd/ in it");
+    }
+    return "write";
+  }
+  if (previous.digest === input.digest && previous.name === input.config.name && hasTree) return "reuse";
+  if (hasTree && input.replace !== true) {
+    throw new NiftyError("NIFTY421", `${input.dir}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
+      `running instances boot from that tree: stop them (systemctl stop ${targetName(previous.name)}), then pass --replace`);
+  }
+  return "write";
+}
+
+async function writeTree(input: WriteInput): Promise<void> {
+  const actual = await fileDigest(input.rootfsTar);
+  if (actual !== input.digest) {
+    throw new NiftyError("NIFTY423", `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`, "the build directory changed after the build: build again");
+  }
+  const target = join(input.dir, LAYOUT.rootfs);
+  const staging = await stagingDir(target);
+  try {
+    await unpackRootfs(input.rootfsTar, join(staging, LAYOUT.rootfs));
+    await replaceDir(join(staging, LAYOUT.rootfs), target, true);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Many small files: written a batch at a time, never all at once (open file limits). */
+async function writeAll(files: Array<[string, string]>): Promise<void> {
+  const BATCH = 64;
+  for (let at = 0; at < files.length; at += BATCH) {
+    await Promise.all(files.slice(at, at + BATCH).map(([path, text]) => writeFile(path, text, { mode: 0o644 })));
+  }
+}
+
+async function writeSystemd(input: WriteInput): Promise<void> {
+  const target = join(input.dir, LAYOUT.systemd);
+  const staging = await stagingDir(target);
+  try {
+    const root = join(staging, LAYOUT.systemd);
+    await mkdir(join(root, "env"), { recursive: true, mode: 0o755 });
+    await writeAll([
+      [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir)],
+      [join(root, targetName(input.plan.name)), renderTarget(input.plan)],
+      ...input.plan.instances.map((i): [string, string] => [join(root, envFileName(i.number)), renderEnvFile(i)]),
+    ]);
+    await replaceDir(root, target, true);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+export async function writeInstances(input: WriteInput): Promise<WriteResult> {
+  checkDirectory(input.dir);
+  if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
+  await mkdir(input.dir, { recursive: true });
+  const tree = await existingTree(input);
+  if (tree === "write") await writeTree(input);
+  await writeSystemd(input);
+  await writeFileAtomic(join(input.dir, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version)));
+  const systemd = join(input.dir, LAYOUT.systemd);
+  return {
+    dir: input.dir,
+    reusedRootfs: tree === "reuse",
+    files: {
+      rootfs: join(input.dir, LAYOUT.rootfs),
+      unit: join(systemd, unitName(input.plan.name)),
+      target: join(systemd, targetName(input.plan.name)),
+      envDir: join(systemd, "env"),
+      manifest: join(input.dir, LAYOUT.manifest),
+    },
+  };
+}
