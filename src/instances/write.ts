@@ -4,7 +4,7 @@
 //                kept as it is when the manifest says it holds the same digest;
 //   2. systemd/  template unit, target and per-instance env files (staging, rename);
 //   3. instances.json, last: the manifest says what the directory holds.
-import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../emit/atomic.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
@@ -73,6 +73,29 @@ async function existingTree(input: WriteInput): Promise<"reuse" | "write"> {
   return "write";
 }
 
+/**
+ * fsync every file and directory of the unpacked tree before it is published:
+ * after a crash it is whole or absent, and its pages are clean page cache that
+ * every instance maps (Shared_Clean) rather than dirty pages awaiting writeback.
+ */
+async function syncTree(dir: string): Promise<void> {
+  const paths = [dir];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() || entry.isDirectory()) paths.push(join(entry.parentPath, entry.name));
+  }
+  const BATCH = 32;
+  for (let at = 0; at < paths.length; at += BATCH) await Promise.all(paths.slice(at, at + BATCH).map(syncPath));
+}
+
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 async function writeTree(input: WriteInput): Promise<void> {
   const actual = await fileDigest(input.rootfsTar);
   if (actual !== input.digest) {
@@ -82,7 +105,9 @@ async function writeTree(input: WriteInput): Promise<void> {
   const staging = await stagingDir(target);
   try {
     await unpackRootfs(input.rootfsTar, join(staging, LAYOUT.rootfs));
+    await syncTree(join(staging, LAYOUT.rootfs));
     await replaceDir(join(staging, LAYOUT.rootfs), target, true);
+    await syncPath(input.dir); // the rename itself
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -164,13 +164,16 @@ export interface BootOptions {
   args?: string[];
   /** Under a pseudo-terminal, so a console getty has a terminal. */
   pty?: boolean;
+  /** A host directory bound on /run instead of a fresh tmpfs: instances that share it share nspawn's locks. */
+  run?: string;
 }
 
 /** Boot a tree with the real systemd-nspawn, in a private mount namespace with a tmpfs /run. */
 export function boot(t: ExecutionContext, options: BootOptions): Container {
   const nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", `--machine=${options.machine}`, ...(options.args ?? []), "-bD", options.root].map(shellQuote).join(" ");
   const install = options.settings ? `mkdir -p /run/systemd/nspawn && cp ${shellQuote(options.settings)} /run/systemd/nspawn/${shellQuote(options.machine)}.nspawn && ` : "";
-  const inner = `mount -t tmpfs tmpfs /run && ${install}exec ${nspawn}`;
+  const mountRun = options.run === undefined ? "mount -t tmpfs tmpfs /run" : `mount --bind ${shellQuote(options.run)} /run`;
+  const inner = `${mountRun} && ${install}exec ${nspawn}`;
   const command = ["unshare", "-m", "sh", "-c", inner];
   const child: ChildProcess = options.pty
     ? spawn("script", ["-qfec", command.map(shellQuote).join(" "), "/dev/null"], { detached: true, stdio: ["pipe", "pipe", "pipe"] })
