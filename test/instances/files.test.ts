@@ -1,0 +1,165 @@
+// What `niftyc instances` writes: the unit, target, env files and manifest as
+// text; systemd-analyze accepts them; the shared tree is kept per digest and
+// never clobbered; and the command line through main() with fake streams.
+import test from "ava";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../src/cli/main.ts";
+import { INSTANCES_HELP } from "../../src/cli/instances.ts";
+import type { CliIo } from "../../src/cli/io.ts";
+import { NiftyError } from "../../src/errors.ts";
+import { instanceCommand } from "../../src/instances/exec.ts";
+import { planInstances } from "../../src/instances/plan.ts";
+import { renderEnvFile, renderInstanceUnit, renderTarget } from "../../src/instances/render.ts";
+import { writeInstances } from "../../src/instances/write.ts";
+import { fileDigest } from "../../src/util/hash.ts";
+import { sshConfig } from "./helpers.ts";
+
+function temp(t: import("ava").ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A small build directory: a rootfs.tar made by GNU tar, and its build.json. */
+async function buildDir(t: import("ava").ExecutionContext, marker = "one"): Promise<{ dir: string; digest: string }> {
+  const dir = temp(t);
+  const tree = join(dir, "tree");
+  mkdirSync(join(tree, "etc"), { recursive: true });
+  mkdirSync(join(tree, "bin"));
+  writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
+  writeFileSync(join(tree, "bin", "busybox"), "not really\n", { mode: 0o755 });
+  execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", join(dir, "rootfs.tar"), "-C", tree, "."]);
+  const digest = await fileDigest(join(dir, "rootfs.tar"));
+  writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "ssh", digest, config: sshConfig() }));
+  return { dir, digest };
+}
+
+const PLAN = () => planInstances({ config: sshConfig(), count: 3, first: 7, sets: [{ name: "PORT", expr: "2200+i" }] });
+
+test("the template boots <dir>/rootfs with a private overlay, reads <dir>/systemd/env/%i.env and is part of <name>.target", (t) => {
+  const unit = renderInstanceUnit(sshConfig(), "/srv/fleet");
+  t.regex(unit, /^PartOf=machines\.target\nPartOf=ssh\.target$/m);
+  t.regex(unit, /^EnvironmentFile=-\/srv\/fleet\/systemd\/env\/%i\.env$/m);
+  t.regex(unit, /^Environment=PORT=2200$/m, "the recipe's value when an instance has no file");
+  t.regex(unit, /^RequiresMountsFor=\/srv\/fleet\/rootfs$/m);
+  t.regex(unit, /^WantedBy=ssh\.target$/m);
+  t.regex(unit, /^ExecStart=systemd-nspawn .* --volatile=overlay --machine=ssh-%i --setenv=PORT=\$\{PORT\} --setenv=WORKERS=\$\{WORKERS\} --setenv=GREETING=\$\{GREETING\} .* -D \/srv\/fleet\/rootfs$/m);
+  t.notRegex(unit, /--bind(-ro)?=\/cbin/, "no shared binaries bound in: the whole tree is shared");
+  t.throws(() => renderInstanceUnit(sshConfig(), "/srv/my fleet"), { instanceOf: NiftyError, message: /NIFTY410|characters unit files would change/ });
+  t.throws(() => renderInstanceUnit(sshConfig(), "/srv/100%"), { instanceOf: NiftyError });
+
+  const target = renderTarget(PLAN());
+  t.deepEqual(target.split("\n").filter((l) => l.startsWith("Wants=")), ["Wants=ssh@7.service", "Wants=ssh@8.service", "Wants=ssh@9.service"]);
+  t.regex(target, /^Description=3 instances of ssh \(niftyc\)$/m);
+  t.is(renderEnvFile(PLAN().instances[1]!), "PORT=2208\n");
+});
+
+test("the template's command line for an instance, as systemd expands it", (t) => {
+  const unit = renderInstanceUnit(sshConfig(), "/srv/fleet");
+  const files: Record<string, string> = { "/srv/fleet/systemd/env/8.env": "# instance 8\nPORT=2208\n" };
+  const eight = instanceCommand(unit, "8", (p) => files[p]);
+  t.true(eight.argv.includes("--machine=ssh-8"));
+  t.true(eight.argv.includes("--setenv=PORT=2208"));
+  t.true(eight.argv.includes("--setenv=GREETING=hello"));
+  t.true(eight.argv.includes("--setenv=NIFTY_INSTANCE=8"));
+  t.deepEqual(eight.argv.slice(-2), ["-D", "/srv/fleet/rootfs"]);
+  const other = instanceCommand(unit, "slick", (p) => files[p]);
+  t.true(other.argv.includes("--setenv=PORT=2200"), "no env file: the recipe's default");
+});
+
+test("writeInstances: the layout, a manifest, and systemd-analyze verify accepts the units", async (t) => {
+  const build = await buildDir(t);
+  const dir = join(temp(t), "fleet");
+  const result = await writeInstances({ dir, config: sshConfig(), plan: PLAN(), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test" });
+  t.false(result.reusedRootfs);
+  t.deepEqual(readdirSync(dir).sort(), ["instances.json", "rootfs", "systemd"], "no staging left behind");
+  t.deepEqual(readdirSync(join(dir, "systemd")).sort(), ["env", "ssh.target", "ssh@.service"]);
+  t.deepEqual(readdirSync(join(dir, "systemd", "env")).sort(), ["7.env", "8.env", "9.env"]);
+  t.is(readFileSync(join(dir, "rootfs", "etc", "os-release"), "utf8"), "ID=one\n");
+  const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8"));
+  t.like(manifest, { name: "ssh", digest: build.digest, count: 3, first: 7, sets: { PORT: "2200+i" }, rootfs: "rootfs", unit: "systemd/ssh@.service", target: "systemd/ssh.target" });
+  t.deepEqual(manifest.instances[0], { instance: 7, machine: "ssh-7", env: { PORT: "2207" } });
+
+  const verify = spawnSync("systemd-analyze", ["verify", join(dir, "systemd", "ssh@7.service"), join(dir, "systemd", "ssh.target")], { encoding: "utf8" });
+  t.is(verify.status, 0, verify.stderr);
+  t.is(verify.stderr.split("\n").filter((l) => l && !/ssh@[89]\.service/.test(l)).join("\n"), "");
+});
+
+test("the shared tree is kept for the same digest, refused for another without --replace, and foreign directories are left alone", async (t) => {
+  const one = await buildDir(t, "one");
+  const two = await buildDir(t, "two");
+  const dir = join(temp(t), "fleet");
+  const write = (build: { dir: string; digest: string }, extra: { replace?: boolean; count?: number } = {}) =>
+    writeInstances({ dir, config: sshConfig(), plan: planInstances({ config: sshConfig(), count: extra.count ?? 3, sets: [{ name: "PORT", expr: "2200+i" }] }), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test", ...(extra.replace ? { replace: true } : {}) });
+  await write(one);
+  const inode = statSync(join(dir, "rootfs", "etc", "os-release")).ino;
+  const again = await write(one, { count: 5 });
+  t.true(again.reusedRootfs);
+  t.is(statSync(join(dir, "rootfs", "etc", "os-release")).ino, inode, "same files: running instances keep their tree");
+  t.is(readdirSync(join(dir, "systemd", "env")).length, 5);
+
+  const refused = await t.throwsAsync(write(two), { instanceOf: NiftyError });
+  t.is(refused.code, "NIFTY421");
+  t.regex(refused.hint!, /systemctl stop ssh\.target/);
+  t.is(readFileSync(join(dir, "rootfs", "etc", "os-release"), "utf8"), "ID=one\n", "nothing changed");
+  const replaced = await write(two, { replace: true });
+  t.false(replaced.reusedRootfs);
+  t.is(readFileSync(join(dir, "rootfs", "etc", "os-release"), "utf8"), "ID=two\n");
+
+  const foreign = join(temp(t), "home");
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, "notes.txt"), "mine\n");
+  const clobber = await t.throwsAsync(writeInstances({ dir: foreign, config: sshConfig(), plan: PLAN(), rootfsTar: join(one.dir, "rootfs.tar"), digest: one.digest, version: "test" }), { instanceOf: NiftyError });
+  t.is(clobber.code, "NIFTY422");
+  t.deepEqual(readdirSync(foreign), ["notes.txt"]);
+
+  writeFileSync(join(one.dir, "rootfs.tar"), "changed after the build");
+  const changed = await t.throwsAsync(writeInstances({ dir: join(temp(t), "x"), config: sshConfig(), plan: PLAN(), rootfsTar: join(one.dir, "rootfs.tar"), digest: one.digest, version: "test" }), { instanceOf: NiftyError });
+  t.is(changed.code, "NIFTY423");
+});
+
+async function cli(argv: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {}, cwd };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), and a run from a build directory", async (t) => {
+  const build = await buildDir(t);
+  const cwd = temp(t);
+  const help = await cli(["instances", "--help"], cwd);
+  t.is(help.code, 0);
+  t.is(help.stdout, INSTANCES_HELP + "\n");
+  t.regex((await cli(["--help"], cwd)).stdout, /niftyc instances /);
+  t.regex((await cli(["instance"], cwd)).stderr, /did you mean instances\?/);
+
+  const noCount = await cli(["instances", build.dir], cwd);
+  t.is(noCount.code, 2);
+  t.regex(noCount.stderr, /--count is required/);
+  t.is((await cli(["instances", build.dir, "--count", "many"], cwd)).code, 2);
+  t.is((await cli(["instances", build.dir, "--count", "2", "--set", "PORT"], cwd)).code, 2);
+  t.is((await cli(["instances"], cwd)).code, 2);
+
+  const zero = await cli(["instances", build.dir, "--count", "0"], cwd);
+  t.is(zero.code, 1);
+  t.regex(zero.stderr, /\[NIFTY400\]/);
+  const clash = await cli(["instances", build.dir, "--count", "2"], cwd);
+  t.regex(clash.stderr, /\[NIFTY408\]\n  hint: .*--set PORT=2200\+i/);
+  const notBuild = await cli(["instances", cwd, "--count", "2"], cwd);
+  t.regex(notBuild.stderr, /not a build directory .*\[NIFTY420\]/);
+  t.regex((await cli(["instances", join(cwd, "missing"), "--count", "2"], cwd)).stderr, /\[NIFTY420\]/);
+
+  const ok = await cli(["instances", build.dir, "--count", "4", "--first", "0", "--set", "PORT=3000+i", "--out", "fleet", "--json"], cwd);
+  t.is(ok.code, 0, ok.stderr);
+  const result = JSON.parse(ok.stdout);
+  t.like(result, { name: "ssh", digest: build.digest, dir: "fleet", count: 4, first: 0, reusedRootfs: false });
+  t.is(readFileSync(join(cwd, "fleet", "systemd", "env", "3.env"), "utf8"), "PORT=3003\n");
+  const text = await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet"], cwd);
+  t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
+  t.regex(text.stdout, /systemctl start ssh\.target/);
+});
