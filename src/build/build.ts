@@ -17,7 +17,6 @@ import { StepError, type BuildContext, type FetchRequest } from "./context.ts";
 import { firstKey, hashText, stepKey } from "./keys.ts";
 import { splitLayers } from "./layers.ts";
 import { imageConfig } from "./image-config.ts";
-import { verifyImage } from "./verify-image.ts";
 import { createStaging, discard, publish } from "./publish.ts";
 import { compile } from "./compile.ts";
 import { BuildFailed } from "./failure.ts";
@@ -99,6 +98,9 @@ interface AssembledRecord {
 interface OutputsRecord {
   rootfs: { digest: string; size: number };
   layers: Array<{ digest: string; size: number; comment: string }>;
+  /** The image config and the blobs the tree uses: enough to skip replaying an unchanged build. */
+  config?: ImageConfig;
+  used?: string[];
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
@@ -116,19 +118,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw asBuildFailure(error, span, source, warnings);
   };
 
-  // Run or replay each step.
-  const tree = new Tree();
-  const origins = new Map<string, Span>();
-  const basePaths = new Set<string>();
+  // Every step's key first: they depend only on the recipe and what it reads.
   const notes: string[] = [];
-  const used = new Set<string>();
+  const tree = new Tree();
   const context = buildContext(tree, store, recipe, options, secrets, emit, (span, reason) => notes.push(`line ${span.start.line}: ${reason}`), warnings, source);
-  const steps: StepRecord[] = [];
+  const keys: string[] = [];
+  const cacheable: boolean[] = [];
   let key = firstKey();
-  for (const [index, instruction] of recipe.instructions.entries()) {
-    const started = performance.now();
+  for (const instruction of recipe.instructions) {
     const spec = specFor(instruction);
-    const cacheable = spec.cacheable?.(instruction, context) ?? true;
+    cacheable.push(spec.cacheable?.(instruction, context) ?? true);
     let inputs: string[] = [];
     try {
       inputs = (await spec.keyInputs?.(instruction, context)) ?? [];
@@ -136,7 +135,36 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       fail(error, instruction.span);
     }
     key = stepKey(key, instruction, inputs);
-    const cached = cacheable ? await store.readJson<StepCacheRecord>("steps", key) : undefined;
+    keys.push(key);
+  }
+  const outputsKey = hashText(key, String(options.epoch));
+  const steps: StepRecord[] = [];
+  const stepRecord = (index: number, reused: boolean, ms: number): void => {
+    const instruction = recipe.instructions[index]!;
+    steps.push({ index, line: instruction.span.start.line, instruction: firstLine(text, instruction.span), key: keys[index]!, reused, ms });
+    emit({ type: "step", index, total: recipe.instructions.length, text: firstLine(text, instruction.span), reused, ms });
+  };
+
+  // Nothing changed: the tarballs are in the store and out/ already holds them.
+  const known = cacheable.every(Boolean) ? await store.readJson<OutputsRecord>("outputs", outputsKey) : undefined;
+  if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers]))) {
+    const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers);
+    if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
+      for (const index of recipe.instructions.keys()) stepRecord(index, true, 0);
+      noteStopSignal(known.config, emit);
+      await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.map((l) => l.digest)], `build:${resolve(options.recipePath)}`);
+      return { digest: known.rootfs.digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible: true, upToDate: true, warnings, config: known.config };
+    }
+  }
+
+  // Run or replay each step.
+  const origins = new Map<string, Span>();
+  const basePaths = new Set<string>();
+  const used = new Set<string>();
+  for (const [index, instruction] of recipe.instructions.entries()) {
+    const started = performance.now();
+    const spec = specFor(instruction);
+    const cached = cacheable[index] ? await store.readJson<StepCacheRecord>("steps", keys[index]!) : undefined;
     let reused = false;
     let changes: TreeChange[];
     if (cached !== undefined && (await blobsPresent(store, cached.changes))) {
@@ -150,7 +178,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         fail(error, instruction.span);
       }
       changes = tree.takeChanges();
-      if (cacheable) await store.writeJson("steps", key, { changes } satisfies StepCacheRecord);
+      if (cacheable[index]) await store.writeJson("steps", keys[index]!, { changes } satisfies StepCacheRecord);
     }
     for (const [path, node] of changes) {
       origins.set(path, instruction.span);
@@ -158,32 +186,31 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       else basePaths.delete(path);
       if (node.type === "file" && node.content.inline === undefined) used.add(node.content.digest);
     }
-    const ms = Math.round(performance.now() - started);
-    steps.push({ index, line: instruction.span.start.line, instruction: firstLine(text, instruction.span), key, reused, ms });
-    emit({ type: "step", index, total: recipe.instructions.length, text: firstLine(text, instruction.span), reused, ms });
+    stepRecord(index, reused, Math.round(performance.now() - started));
   }
   const reproducible = notes.length === 0;
   const config = imageConfig(recipe, tree, options.epoch);
-  if (config.stopSignal.source === "init") {
-    emit({ type: "note", message: `stop signal ${config.stopSignal.name} chosen for ${config.init.kind === "other" ? "an unknown" : config.init.kind} init (set STOPSIGNAL to choose another)` });
-  }
+  noteStopSignal(config, emit);
 
   // Layer tarballs: written once per tree and epoch, then taken from the store.
-  const outputsKey = hashText(key, String(options.epoch));
   let outputs = await store.readJson<OutputsRecord>("outputs", outputsKey);
   if (outputs === undefined || !(await allPresent(store, [outputs.rootfs, ...outputs.layers]))) {
     const report = new Reporter(source);
+    const { verifyImage } = await import("./verify-image.ts");
     await verifyImage(recipe, tree, origins, (d) => store.blobPath(d), report);
     if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
     outputs = await writeTarballs(store, tree, basePaths, options.epoch);
-    if (reproducible) await store.writeJson("outputs", outputsKey, outputs);
+  }
+  if (reproducible && outputs.config === undefined) {
+    outputs = { ...outputs, config, used: [...used].sort() };
+    await store.writeJson("outputs", outputsKey, outputs);
   }
   for (const blob of [outputs.rootfs, ...outputs.layers]) used.add(blob.digest);
   const recordUse = () => store.recordUse([...used], `build:${resolve(options.recipePath)}`);
 
   const layers: LayerFile[] = outputs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment }));
   const digest = outputs.rootfs.digest;
-  const fingerprint = hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)));
+  const fingerprint = outputsFingerprint(digest, config, formats, layers);
   const result = (upToDate: boolean): BuildResult => ({
     digest,
     outDir,
@@ -236,6 +263,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw error;
   }
   return result(false);
+}
+
+function noteStopSignal(config: ImageConfig, emit: (event: BuildEvent) => void): void {
+  if (config.stopSignal.source !== "init") return;
+  const init = config.init.kind === "other" ? "an unknown" : config.init.kind;
+  emit({ type: "note", message: `stop signal ${config.stopSignal.name} chosen for ${init} init (set STOPSIGNAL to choose another)` });
+}
+
+/** What out/ must have been built from to be up to date. */
+function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string }>): string {
+  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)));
 }
 
 function isBase(instruction: Instruction): boolean {

@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import type { SourceFile } from "../../grammar/syntax.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Store } from "../cache/store.ts";
-import { checkTree, type CheckResult, type Recipe } from "../check/check.ts";
+import type { CheckResult, Recipe } from "../check/check.ts";
 import { hashText } from "./keys.ts";
 import { BuildFailed } from "./failure.ts";
 import { NIFTYC_VERSION } from "../version.ts";
@@ -23,6 +23,7 @@ export interface CompileOptions {
 /** Parse and check, reporting every problem of the file. Loads the parser. */
 export async function checkSource(source: SourceFile, options: CompileOptions): Promise<CheckResult> {
   const { parseNiftyfile } = await import("../../grammar/parse.ts");
+  const { checkTree } = await import("../check/check.ts");
   const parsed = parseNiftyfile(source);
   const checked = checkTree(parsed.tree, { args: options.args, strict: options.strict });
   const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;

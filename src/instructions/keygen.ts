@@ -3,7 +3,7 @@
 import type { InstructionSpec, Typed } from "./spec.ts";
 import { readOptions } from "./args.ts";
 import { editText, writeFile } from "./files.ts";
-import { makeDropbearHostKey, type HostKeyType } from "../image/dropbear-key.ts";
+import type { HostKeyType } from "../image/dropbear-key.ts";
 import { createHmac } from "node:crypto";
 
 export interface KeygenInstruction extends Typed {
@@ -82,6 +82,7 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
     }
     const seed = context.secrets.get(KEYSEED_SECRET);
     if (seed === undefined) context.notReproducible(t.span, "KEYGEN AT build without --secret keyseed=FILE makes random host keys");
+    const { makeDropbearHostKey } = await import("../image/dropbear-key.ts");
     for (const type of t.types) {
       const key = makeDropbearHostKey(type, seed ? { seed } : {});
       await writeFile(context, keyPath(type), key.privateKey, 0o600);
