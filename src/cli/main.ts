@@ -358,7 +358,13 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const { installMachine } = await import("../emit/runtime-bundle.ts");
   const machinesDir = resolve(io.cwd, (values["machines-dir"] as string | undefined) ?? "/var/lib/machines");
   const settingsDir = resolve(io.cwd, (values["settings-dir"] as string | undefined) ?? "/etc/systemd/nspawn");
-  await installMachine({ rootfsTar: `${dir}/rootfs.tar`, nspawnFile: `${dir}/${build.name}.nspawn`, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
+  let nspawnText: string;
+  try {
+    nspawnText = await readFile(`${dir}/${build.name}.nspawn`, "utf8");
+  } catch {
+    throw new NiftyError("NIFTY301", `${positionals[0]} has no ${build.name}.nspawn`, "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn");
+  }
+  await installMachine({ rootfsTar: `${dir}/rootfs.tar`, nspawnText, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
   io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}; start it with: machinectl start ${build.name}\n`);
   return EXIT.ok;
 }

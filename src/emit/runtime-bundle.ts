@@ -210,7 +210,7 @@ export async function unpackRootfs(tarPath: string, dir: string): Promise<void> 
 export interface InstallInput {
   rootfsTar: string;
   /** The rendered <name>.nspawn text. */
-  nspawnFile: string;
+  nspawnText: string;
   name: string;
   machinesDir: string;
   settingsDir?: string;
@@ -241,6 +241,6 @@ export async function installMachine(input: InstallInput): Promise<{ root: strin
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  await writeFileAtomic(settingsFile, input.nspawnFile);
+  await writeFileAtomic(settingsFile, input.nspawnText);
   return { root, settingsFile };
 }
