@@ -199,6 +199,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const { verifyImage } = await import("./verify-image.ts");
     await verifyImage(recipe, tree, origins, (d) => store.blobPath(d), report);
     if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
+    warnings.push(...report.diagnostics);
     outputs = await writeTarballs(store, tree, basePaths, options.epoch);
   }
   if (reproducible && outputs.config === undefined) {
