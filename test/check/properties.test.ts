@@ -2,9 +2,9 @@
 // diagnostic it hands out points inside the text, with line and column
 // matching the offset.
 import fc from "fast-check";
+import { checkSpan, recipeArbitraries } from "../support/arbitrary-recipes.ts";
 import test from "ava";
 import { checkSource } from "../../src/build/compile.ts";
-import type { Position, Span } from "../../grammar/syntax.ts";
 
 const D = `sha256:${"0123456789abcdef".repeat(4)}`;
 
@@ -48,56 +48,12 @@ const fragments = [
   "RW", "0", "999", "root", "x", "FETCH", "USER", "INITTAB", "sha256:",
 ];
 
-const line = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(...validLines) },
-  fc.string({ unit: fc.constantFrom(...fragments), maxLength: 12 }),
-  fc.string({ unit: "binary", maxLength: 20 }),
-);
-
-const recipe = fc
-  .tuple(fc.array(line, { maxLength: 15 }), fc.constantFrom("\n", "\r\n"), fc.boolean())
-  .map(([lines, eol, final]) => lines.join(eol) + (final ? eol : ""));
-
-/** A valid recipe with random edits: characters inserted, deleted or replaced. */
-const mutated = fc
-  .tuple(
-    fc.array(fc.constantFrom(...validLines), { minLength: 1, maxLength: 14 }),
-    fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(...fragments)), { maxLength: 6 }),
-  )
-  .map(([lines, edits]) => {
-    let text = lines.join("\n");
-    for (const [at, kind, what] of edits) {
-      const i = text.length === 0 ? 0 : at % (text.length + 1);
-      if (kind === 0) text = text.slice(0, i) + what + text.slice(i);
-      else if (kind === 1) text = text.slice(0, i) + text.slice(i + 1);
-      else text = text.slice(0, i) + what + text.slice(i + 1);
-    }
-    return text;
-  });
+const { recipe, mutated } = recipeArbitraries(validLines, fragments, { validWeight: 3, maxMutatedLines: 14 });
 
 const options = fc.record({
   args: fc.constantFrom(new Map<string, string>(), new Map([["NAME", "n"]]), new Map([["PORT", ""]])),
   strict: fc.boolean(),
 });
-
-function expectedPosition(text: string, offset: number): Position {
-  const before = text.slice(0, offset);
-  const lineStart = before.lastIndexOf("\n") + 1;
-  return { offset, line: before.split("\n").length, column: offset - lineStart + 1 };
-}
-
-function checkSpan(text: string, s: Span, what: string): void {
-  const { start, end } = s;
-  if (!(0 <= start.offset && start.offset <= end.offset && end.offset <= text.length)) {
-    throw new Error(`${what}: span ${start.offset}..${end.offset} outside 0..${text.length}`);
-  }
-  for (const p of [start, end]) {
-    const want = expectedPosition(text, p.offset);
-    if (p.line !== want.line || p.column !== want.column) {
-      throw new Error(`${what}: offset ${p.offset} at ${p.line}:${p.column}, expected ${want.line}:${want.column}`);
-    }
-  }
-}
 
 async function checkAll(text: string, opts: { args: Map<string, string>; strict: boolean }): Promise<boolean> {
   const result = await checkSource({ path: "fuzz.nifty", text }, opts);

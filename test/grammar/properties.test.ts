@@ -1,9 +1,10 @@
 // Whatever the input, the parser returns (no throw, no hang) and every span
 // it hands out lies inside the text with line/column matching its offset.
 import fc from "fast-check";
+import { checkSpan, recipeArbitraries } from "../support/arbitrary-recipes.ts";
 import test from "ava";
 import { parseNiftyfile } from "../../grammar/parse.ts";
-import type { Position, Span, WordPart } from "../../grammar/syntax.ts";
+import type { Span, WordPart } from "../../grammar/syntax.ts";
 
 const validLines = [
   "FETCH busybox https://example.test/busybox sha256:0123abcd",
@@ -28,51 +29,7 @@ const fragments = [
   "#", " ", "\t", "\n", "\r\n", "\r", "\\\n", "\uFEFF", "é", "😀", "\u0000", "FETCH", "x",
 ];
 
-const line = fc.oneof(
-  fc.constantFrom(...validLines),
-  fc.string({ unit: fc.constantFrom(...fragments), maxLength: 12 }),
-  fc.string({ unit: "binary", maxLength: 20 }),
-);
-
-const recipe = fc
-  .tuple(fc.array(line, { maxLength: 15 }), fc.constantFrom("\n", "\r\n"), fc.boolean())
-  .map(([lines, eol, final]) => lines.join(eol) + (final ? eol : ""));
-
-/** A valid recipe with random edits: characters inserted, deleted or replaced. */
-const mutated = fc
-  .tuple(
-    fc.array(fc.constantFrom(...validLines), { minLength: 1, maxLength: 12 }),
-    fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.constantFrom(...fragments)), { maxLength: 6 }),
-  )
-  .map(([lines, edits]) => {
-    let text = lines.join("\n");
-    for (const [at, kind, what] of edits) {
-      const i = text.length === 0 ? 0 : at % (text.length + 1);
-      if (kind === 0) text = text.slice(0, i) + what + text.slice(i);
-      else if (kind === 1) text = text.slice(0, i) + text.slice(i + 1);
-      else text = text.slice(0, i) + what + text.slice(i + 1);
-    }
-    return text;
-  });
-
-function expectedPosition(text: string, offset: number): Position {
-  const before = text.slice(0, offset);
-  const lineStart = before.lastIndexOf("\n") + 1;
-  return { offset, line: before.split("\n").length, column: offset - lineStart + 1 };
-}
-
-function checkSpan(text: string, s: Span, what: string): void {
-  const { start, end } = s;
-  if (!(0 <= start.offset && start.offset <= end.offset && end.offset <= text.length)) {
-    throw new Error(`${what}: span ${start.offset}..${end.offset} outside 0..${text.length}`);
-  }
-  for (const p of [start, end]) {
-    const want = expectedPosition(text, p.offset);
-    if (p.line !== want.line || p.column !== want.column) {
-      throw new Error(`${what}: offset ${p.offset} at ${p.line}:${p.column}, expected ${want.line}:${want.column}`);
-    }
-  }
-}
+const { recipe, mutated } = recipeArbitraries(validLines, fragments, { maxMutatedLines: 12 });
 
 function checkParts(text: string, parts: readonly WordPart[], what: string): void {
   for (const p of parts) checkSpan(text, p.span, `${what} part`);
