@@ -1,16 +1,13 @@
 // How fast `niftyc check` is on a large recipe: parse + check of a generated
 // 10,000-line valid recipe. Run: npx node bench/check.ts
 // Writes its figures into the "Checker" section of docs/performance.md.
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
+import { writeSection } from "./util.ts";
 
 const LINES = 10_000;
 const RUNS = 15;
-const DOC = new URL("../docs/performance.md", import.meta.url);
-const BEGIN = "<!-- bench:check -->";
-const END = "<!-- /bench:check -->";
 const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
 
 /** A valid recipe with the mix of a real one: binaries, links, files, accounts, init lines, metadata. */
@@ -111,8 +108,7 @@ for (let i = 0; i < RUNS; i++) {
 }
 const warm = median(times);
 
-const section = `${BEGIN}
-## Checker
+const section = `## Checker
 
 \`npx node bench/check.ts\`: \`checkSource\` (parse and check, what \`niftyc check\` runs) on a valid
 generated recipe of ${LINES.toLocaleString("en")} lines (${(text.length / 1024).toFixed(0)} KiB, ${first.recipe.instructions.length.toLocaleString("en")} instructions: every kind, with
@@ -126,17 +122,7 @@ continued lines, heredocs, variables, ${first.recipe.instructions.filter((i) => 
 | warm: checker alone (\`checkTree\` on a parsed tree), median | ${ms(median(checkOnly))} |
 | warm: throughput | ${Math.round(LINES / (warm / 1000)).toLocaleString("en")} lines/s |
 
-Measured with Node ${process.versions.node} on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}. Target: well under a second.
-${END}`;
+Measured with Node ${process.versions.node} on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}. Target: well under a second.`;
 
-const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Performance\n\nFigures written by the scripts in `bench/`; rerun them to update.\n";
-const begin = doc.indexOf(BEGIN);
-const end = doc.indexOf(END);
-const updated =
-  begin !== -1 && end > begin
-    ? doc.slice(0, begin) + section + doc.slice(end + END.length)
-    : `${doc.trimEnd()}\n\n${section}\n`;
-const tmp = new URL("performance.md.tmp.check", DOC);
-writeFileSync(tmp, updated);
-renameSync(tmp, DOC);
+await writeSection("check", section);
 console.log(section);

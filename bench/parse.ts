@@ -1,14 +1,11 @@
 // How fast the front end parses a large recipe. Run: npx node bench/parse.ts
 // Writes its figures into the "Front end" section of docs/performance.md.
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
+import { writeSection } from "./util.ts";
 
 const LINES = 10_000;
 const RUNS = 15;
-const DOC = new URL("../docs/performance.md", import.meta.url);
-const BEGIN = "<!-- bench:parse -->";
-const END = "<!-- /bench:parse -->";
 
 /** A realistic mix: fetches, files with heredocs, users, continued lines, comments. */
 function recipe(lines: number): string {
@@ -71,8 +68,7 @@ for (let i = 0; i < RUNS; i++) {
 }
 const warm = median(times);
 
-const section = `${BEGIN}
-## Front end
+const section = `## Front end
 
 \`npx node bench/parse.ts\`: \`parseNiftyfile\` on a generated recipe of ${LINES.toLocaleString("en")} lines
 (${(text.length / 1024).toFixed(0)} KiB, ${first.tree.instructions.length.toLocaleString("en")} instructions: fetches, heredocs,
@@ -85,17 +81,7 @@ continued lines, quotes, variables, comments).
 | warm: fastest run | ${ms(Math.min(...times))} |
 | warm: throughput | ${Math.round(LINES / (warm / 1000)).toLocaleString("en")} lines/s |
 
-Measured with Node ${process.versions.node} on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}. Target: well under a second.
-${END}`;
+Measured with Node ${process.versions.node} on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}. Target: well under a second.`;
 
-const doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Performance\n\nFigures written by the scripts in `bench/`; rerun them to update.\n";
-const begin = doc.indexOf(BEGIN);
-const end = doc.indexOf(END);
-const updated =
-  begin !== -1 && end > begin
-    ? doc.slice(0, begin) + section + doc.slice(end + END.length)
-    : `${doc.trimEnd()}\n\n${section}\n`;
-const tmp = new URL("performance.md.tmp", DOC);
-writeFileSync(tmp, updated);
-renameSync(tmp, DOC);
+await writeSection("parse", section);
 console.log(section);

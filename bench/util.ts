@@ -59,5 +59,6 @@ export async function writeSection(name: string, body: string): Promise<void> {
   const start = text.indexOf(open);
   const end = text.indexOf(close);
   const next = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + close.length) : `${text.trimEnd()}\n\n${section}\n`;
-  await fsp.writeFile(file, next);
+  await fsp.writeFile(`${file}.tmp-${process.pid}`, next);
+  await fsp.rename(`${file}.tmp-${process.pid}`, file);
 }
