@@ -3,10 +3,10 @@
 // in src/instances/.
 import { readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { NiftyError } from "../errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, relativeOrAbsolute, type ParsedValues } from "./common.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
 
@@ -36,8 +36,6 @@ Example:
   niftyc instances out/ssh --count 1000 --set PORT=2200+i --out /var/lib/niftyc/ssh
   systemctl link /var/lib/niftyc/ssh/systemd/ssh@.service /var/lib/niftyc/ssh/systemd/ssh.target
   systemctl start ssh.target           (or one: systemctl start ssh@7; ssh -p 2207 luser@localhost)`;
-
-const EXIT = { ok: 0, input: 1 } as const;
 
 function wholeNumber(value: string | undefined, flag: string, fallback?: number): number {
   if (value === undefined) {
@@ -82,65 +80,18 @@ async function readBuildDir(dir: string, shown: string): Promise<Built> {
   return { name: record.name, digest: record.digest, config: record.config, rootfsTar: join(dir, "rootfs.tar"), buildDir: dir };
 }
 
-async function readSecrets(list: Array<[string, string]>, io: CliIo): Promise<Map<string, Buffer>> {
-  const secrets = new Map<string, Buffer>();
-  for (const [id, where] of list) {
-    let value: Buffer;
-    if (where.startsWith("env:")) {
-      const variable = io.env[where.slice(4)];
-      if (variable === undefined) throw new UsageError(`--secret ${id}: environment variable ${where.slice(4)} is not set`, INSTANCES_HELP);
-      value = Buffer.from(variable);
-    } else {
-      try {
-        value = await readFile(resolve(io.cwd, where));
-      } catch (error) {
-        throw new UsageError(`--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, INSTANCES_HELP);
-      }
-    }
-    // As niftyc build: one final newline is dropped.
-    if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
-    secrets.set(id, value);
-  }
-  return secrets;
-}
-
-type Values = Record<string, string | boolean | string[] | undefined>;
+type Values = ParsedValues;
 
 async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Built | number> {
   const { build, BuildFailed } = await import("../build/build.ts");
-  const { readEpoch } = await import("./main.ts");
-  const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
-  if (io.env.NIFTY_MIRROR_DEBIAN) for (const url of io.env.NIFTY_MIRROR_DEBIAN.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`debian=${url}`);
-  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, INSTANCES_HELP);
-  const rel = relative(io.cwd, resolve(io.cwd, path));
-  const { formatDiagnostic, formatSummary } = await import("../diagnostics/format.ts");
-  const color = io.stderr.isTTY === true && !io.env.NO_COLOR && io.env.TERM !== "dumb";
-  const print = (list: readonly import("../diagnostics/diagnostic.ts").Diagnostic[]): void => {
-    if (list.length === 0) return;
-    for (const d of list) io.stderr.write(formatDiagnostic(d, { color }) + "\n");
-    io.stderr.write(formatSummary(list) + "\n");
-  };
+  const shared = await buildOptions(values, io, INSTANCES_HELP);
   try {
-    const result = await build({
-      recipePath: rel === "" || rel.startsWith("..") ? resolve(io.cwd, path) : rel,
-      args: new Map(pairs(values.arg as string[] | undefined, "--arg", "NAME=VALUE")),
-      secrets: await readSecrets(pairs(values.secret as string[] | undefined, "--secret", "ID=FILE"), io),
-      epoch: readEpoch(io.env),
-      cacheDir: resolve(io.cwd, (values.cache as string | undefined) ?? io.env.NIFTY_CACHE ?? "cache"),
-      offline: values.offline === true,
-      mirrors: async () => {
-        const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
-        return loadMirrors(parseMirrorSettings(mirrorFlags));
-      },
-      strict: values.strict === true,
-      ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
-    });
-    print(result.warnings);
+    const result = await build({ ...shared, recipePath: relativeOrAbsolute(io.cwd, path) });
+    await printDiagnostics(result.warnings, io);
     return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir };
   } catch (error) {
     if (error instanceof BuildFailed) {
-      print(error.diagnostics);
+      await printDiagnostics(error.diagnostics, io);
       return EXIT.input;
     }
     throw error;
@@ -148,33 +99,11 @@ async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Bui
 }
 
 export async function runInstances(args: readonly string[], io: CliIo): Promise<number> {
-  let parsed: { values: Values; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options: {
-        count: { type: "string" },
-        first: { type: "string" },
-        set: { type: "string", multiple: true },
-        out: { type: "string" },
-        replace: { type: "boolean" },
-        json: { type: "boolean" },
-        secret: { type: "string", multiple: true },
-        arg: { type: "string", multiple: true },
-        cache: { type: "string" },
-        mirror: { type: "string", multiple: true },
-        offline: { type: "boolean" },
-        timeout: { type: "string" },
-        strict: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    }) as { values: Values; positionals: string[] };
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""), INSTANCES_HELP);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parse(
+    args,
+    { ...BUILD_FLAGS, count: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, json: { type: "boolean" } },
+    INSTANCES_HELP,
+  );
   if (values.help) {
     io.stdout.write(INSTANCES_HELP + "\n");
     return EXIT.ok;

@@ -1,17 +1,17 @@
 // The command line: parses argv, reads the environment once, calls the
 // library and prints. The only place that writes to the terminal or decides
 // the exit status.
-import { parseArgs } from "node:util";
 import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../errors.ts";
 import { NIFTYC_VERSION } from "../version.ts";
 import { UsageError, type CliIo } from "./io.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, relativeOrAbsolute } from "./common.ts";
 import { runInstances } from "./instances.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
-export const EXIT = { ok: 0, input: 1, usage: 2, bug: 70 } as const;
+export { EXIT };
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
@@ -67,95 +67,8 @@ function reportFailure(error: unknown, io: CliIo): number {
   return EXIT.bug;
 }
 
-type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
-type ParsedValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
-
-function parse(args: readonly string[], options: OptionSpec, help: string): { values: ParsedValues; positionals: string[] } {
-  try {
-    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
-    return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""), help);
-  }
-}
-
-function keyValues(list: readonly string[] | undefined, flag: string, help: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const item of list ?? []) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) throw new UsageError(`${flag} takes NAME=VALUE, got ${JSON.stringify(item)}`, help);
-    map.set(item.slice(0, eq), item.slice(eq + 1));
-  }
-  return map;
-}
-
-/** SOURCE_DATE_EPOCH: read once here, validated, passed down. */
-export function readEpoch(env: CliIo["env"]): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw === undefined || raw === "") return 0;
-  if (!/^\d{1,12}$/.test(raw.trim())) {
-    throw new UsageError(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`);
-  }
-  return Number(raw.trim());
-}
-
-async function readSecrets(list: readonly string[] | undefined, io: CliIo): Promise<Map<string, Buffer>> {
-  const secrets = new Map<string, Buffer>();
-  for (const [id, where] of keyValues(list, "--secret", BUILD_HELP)) {
-    let value: Buffer;
-    if (where.startsWith("env:")) {
-      const variable = io.env[where.slice(4)];
-      if (variable === undefined) throw new UsageError(`--secret ${id}: environment variable ${where.slice(4)} is not set`, BUILD_HELP);
-      value = Buffer.from(variable);
-    } else {
-      try {
-        value = await readFile(resolve(io.cwd, where));
-      } catch (error) {
-        throw new UsageError(`--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, BUILD_HELP);
-      }
-    }
-    // One final newline is dropped: `echo pw > file` means the password "pw".
-    if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
-    secrets.set(id, value);
-  }
-  return secrets;
-}
-
-function cacheDir(flag: string | undefined, io: CliIo): string {
-  return resolve(io.cwd, flag ?? io.env.NIFTY_CACHE ?? "cache");
-}
-
-function useColor(stream: CliIo["stderr"], env: CliIo["env"]): boolean {
-  // no-color.org: any non-empty NO_COLOR turns colour off.
-  return stream.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
-}
-
-async function printDiagnostics(diagnostics: readonly Diagnostic[], io: CliIo): Promise<void> {
-  if (diagnostics.length === 0) return;
-  const { formatDiagnostic, formatSummary } = await import("../diagnostics/format.ts");
-  const color = useColor(io.stderr, io.env);
-  for (const d of diagnostics) io.stderr.write(formatDiagnostic(d, { color }) + "\n");
-  io.stderr.write(formatSummary(diagnostics) + "\n");
-}
-
 async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
-      out: { type: "string" },
-      cache: { type: "string" },
-      arg: { type: "string", multiple: true },
-      secret: { type: "string", multiple: true },
-      offline: { type: "boolean" },
-      mirror: { type: "string", multiple: true },
-      format: { type: "string" },
-      timeout: { type: "string" },
-      strict: { type: "boolean" },
-      json: { type: "boolean" },
-      quiet: { type: "boolean", short: "q" },
-    },
-    BUILD_HELP,
-  );
+  const { values, positionals } = parse(args, { ...BUILD_FLAGS, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } }, BUILD_HELP);
   if (values.help) {
     io.stdout.write(BUILD_HELP + "\n");
     return EXIT.ok;
@@ -163,30 +76,14 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
   const { build, BuildFailed, FORMATS } = await import("../build/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
-  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, BUILD_HELP);
-  const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
-  if (io.env.NIFTY_MIRROR_DEBIAN) for (const url of io.env.NIFTY_MIRROR_DEBIAN.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`debian=${url}`);
-  const epoch = readEpoch(io.env);
-  const secrets = await readSecrets(values.secret as string[] | undefined, io);
-  const quiet = values.quiet === true;
-  const progress = quiet ? undefined : await createBuildProgress(io);
+  const shared = await buildOptions(values, io, BUILD_HELP);
+  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   try {
     const result = await build({
+      ...shared,
       recipePath: relativeOrAbsolute(io.cwd, positionals[0]!),
-      args: keyValues(values.arg as string[] | undefined, "--arg", BUILD_HELP),
-      secrets,
-      epoch,
-      cacheDir: cacheDir(values.cache as string | undefined, io),
       ...(values.out ? { outDir: resolve(io.cwd, values.out as string) } : {}),
-      offline: values.offline === true,
-      mirrors: async () => {
-        const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
-        return loadMirrors(parseMirrorSettings(mirrorFlags));
-      },
-      formats,
-      strict: values.strict === true,
-      ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
+      ...(formats ? { formats } : {}),
       ...(progress ? { onEvent: progress.onEvent } : {}),
     });
     progress?.stop();
@@ -211,11 +108,6 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
-}
-
-function relativeOrAbsolute(cwd: string, path: string): string {
-  const rel = relative(cwd, resolve(cwd, path));
-  return rel === "" ? "." : rel.startsWith("..") ? resolve(cwd, path) : rel;
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {

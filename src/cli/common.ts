@@ -1,0 +1,120 @@
+// Pieces every command shares: argument parsing, the environment read once
+// (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
+// flags, secrets, and printing diagnostics.
+import { parseArgs } from "node:util";
+import { readFile } from "node:fs/promises";
+import { relative, resolve } from "node:path";
+import type { BuildOptions } from "../build/build.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { UsageError, type CliIo } from "./io.ts";
+
+export const EXIT = { ok: 0, input: 1, usage: 2, bug: 70 } as const;
+
+export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
+export type ParsedValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+export function parse(args: readonly string[], options: OptionSpec, help: string): { values: ParsedValues; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""), help);
+  }
+}
+
+export function keyValues(list: readonly string[] | undefined, flag: string, help: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const item of list ?? []) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} takes NAME=VALUE, got ${JSON.stringify(item)}`, help);
+    map.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return map;
+}
+
+/** SOURCE_DATE_EPOCH: read once here, validated, passed down. */
+export function readEpoch(env: CliIo["env"]): number {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === "") return 0;
+  if (!/^\d{1,12}$/.test(raw.trim())) {
+    throw new UsageError(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`);
+  }
+  return Number(raw.trim());
+}
+
+export async function readSecrets(list: readonly string[] | undefined, io: CliIo, help: string): Promise<Map<string, Buffer>> {
+  const secrets = new Map<string, Buffer>();
+  for (const [id, where] of keyValues(list, "--secret", help)) {
+    let value: Buffer;
+    if (where.startsWith("env:")) {
+      const variable = io.env[where.slice(4)];
+      if (variable === undefined) throw new UsageError(`--secret ${id}: environment variable ${where.slice(4)} is not set`, help);
+      value = Buffer.from(variable);
+    } else {
+      try {
+        value = await readFile(resolve(io.cwd, where));
+      } catch (error) {
+        throw new UsageError(`--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, help);
+      }
+    }
+    // One final newline is dropped: `echo pw > file` means the password "pw".
+    if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
+    secrets.set(id, value);
+  }
+  return secrets;
+}
+
+export function cacheDir(flag: string | undefined, io: CliIo): string {
+  return resolve(io.cwd, flag ?? io.env.NIFTY_CACHE ?? "cache");
+}
+
+export function useColor(stream: CliIo["stderr"], env: CliIo["env"]): boolean {
+  // no-color.org: any non-empty NO_COLOR turns colour off.
+  return stream.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
+}
+
+export async function printDiagnostics(diagnostics: readonly Diagnostic[], io: CliIo): Promise<void> {
+  if (diagnostics.length === 0) return;
+  const { formatDiagnostic, formatSummary } = await import("../diagnostics/format.ts");
+  const color = useColor(io.stderr, io.env);
+  for (const d of diagnostics) io.stderr.write(formatDiagnostic(d, { color }) + "\n");
+  io.stderr.write(formatSummary(diagnostics) + "\n");
+}
+
+export function relativeOrAbsolute(cwd: string, path: string): string {
+  const rel = relative(cwd, resolve(cwd, path));
+  return rel === "" ? "." : rel.startsWith("..") ? resolve(cwd, path) : rel;
+}
+
+
+/** The options `niftyc build` shares with commands that build first (instances). */
+export const BUILD_FLAGS = {
+  cache: { type: "string" },
+  arg: { type: "string", multiple: true },
+  secret: { type: "string", multiple: true },
+  offline: { type: "boolean" },
+  mirror: { type: "string", multiple: true },
+  timeout: { type: "string" },
+  strict: { type: "boolean" },
+} as const satisfies OptionSpec;
+
+/** Build options from those flags and the environment. */
+export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath">> {
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, help);
+  const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
+  if (io.env.NIFTY_MIRROR_DEBIAN) for (const url of io.env.NIFTY_MIRROR_DEBIAN.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`debian=${url}`);
+  return {
+    args: keyValues(values.arg as string[] | undefined, "--arg", help),
+    secrets: await readSecrets(values.secret as string[] | undefined, io, help),
+    epoch: readEpoch(io.env),
+    cacheDir: cacheDir(values.cache as string | undefined, io),
+    offline: values.offline === true,
+    mirrors: async () => {
+      const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
+      return loadMirrors(parseMirrorSettings(mirrorFlags));
+    },
+    strict: values.strict === true,
+    ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
+  };
+}
