@@ -16,9 +16,9 @@ const USTAR_MAX_ID = 0o777777;
  * thread-pool round trip per open, read and close (a read stream per entry)
  * made small files cost five times GNU tar.
  */
-const CHUNK = 1 << 18;
+const CHUNK = 1 << 16;
 /** Bytes handed to the output per write. */
-const WRITE_SIZE = 1 << 20;
+const WRITE_SIZE = 1 << 18;
 /** File-type bits: tar-stream replaces a mode of 0 by its default, so the type keeps it non-zero. */
 const TYPE_BITS = { dir: 0o040000, file: 0o100000, symlink: 0o120000 } as const;
 
