@@ -157,14 +157,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
 
-  // Run or replay each step.
+  // Run or replay each step. Records are read all at once: a key names the
+  // whole chain before it, so a later record stays valid whatever ran before.
+  const records = await Promise.all(keys.map((k, i) => (cacheable[i] ? store.readJson<StepCacheRecord>("steps", k) : undefined)));
   const origins = new Map<string, Span>();
   const basePaths = new Set<string>();
   const used = new Set<string>();
   for (const [index, instruction] of recipe.instructions.entries()) {
     const started = performance.now();
     const spec = specFor(instruction);
-    const cached = cacheable[index] ? await store.readJson<StepCacheRecord>("steps", keys[index]!) : undefined;
+    const cached = records[index];
     let reused = false;
     let changes: TreeChange[];
     if (cached !== undefined && (await blobsPresent(store, cached.changes))) {
@@ -398,15 +400,12 @@ function buildContext(
 }
 
 async function blobsPresent(store: Store, changes: readonly TreeChange[]): Promise<boolean> {
-  for (const [, node] of changes) {
-    if (node.type === "file" && node.content.inline === undefined && !(await store.has(node.content.digest))) return false;
-  }
-  return true;
+  const blobs = changes.flatMap(([, node]) => (node.type === "file" && node.content.inline === undefined ? [node.content] : []));
+  return allPresent(store, blobs);
 }
 
-async function allPresent(store: Store, blobs: Array<{ digest: string }>): Promise<boolean> {
-  for (const blob of blobs) if (!(await store.has(blob.digest))) return false;
-  return true;
+async function allPresent(store: Store, blobs: ReadonlyArray<{ digest: string }>): Promise<boolean> {
+  return (await Promise.all(blobs.map((blob) => store.has(blob.digest)))).every(Boolean);
 }
 
 async function writeTarballs(store: Store, tree: Tree, basePaths: ReadonlySet<string>, epoch: number): Promise<OutputsRecord> {
@@ -469,7 +468,7 @@ async function recordAssembled(staging: string, store: Store): Promise<Assembled
 }
 
 async function restoreAssembled(staging: string, store: Store, record: AssembledRecord): Promise<void> {
-  for (const dir of record.dirs) await mkdir(join(staging, dir), { recursive: true });
+  for (const dir of [...record.dirs].sort()) await mkdir(join(staging, dir), { recursive: true });
   await Promise.all(
     record.files.map(async (file) => {
       const dest = join(staging, file.path);
