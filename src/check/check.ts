@@ -1,6 +1,6 @@
 // Syntax tree → typed, checked recipe. Never throws for a recipe's mistakes:
 // every problem becomes a diagnostic and checking carries on with the next line.
-import { existsSync } from "node:fs";
+import { statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -29,12 +29,17 @@ export interface CheckOptions {
   args?: ReadonlyMap<string, string>;
   /** Warnings count as errors. */
   strict?: boolean;
-  exists?: (hostPath: string) => boolean;
+  hostKind?: CheckModel["hostKind"];
 }
 
 export interface CheckResult {
   recipe?: Recipe;
   diagnostics: Diagnostic[];
+}
+
+function hostKind(path: string): "file" | "dir" | "other" | undefined {
+  const info = statSync(path, { throwIfNoEntry: false });
+  return info === undefined ? undefined : info.isDirectory() ? "dir" : info.isFile() ? "file" : "other";
 }
 
 export function recipeName(path: string): string {
@@ -51,7 +56,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
     users: new Map(),
     groups: new Map(),
     recipeDir: dir,
-    exists: options.exists ?? existsSync,
+    hostKind: options.hostKind ?? hostKind,
   };
   const none = tree.instructions[0]?.keywordSpan ?? { start: { offset: 0, line: 1, column: 1 }, end: { offset: 0, line: 1, column: 1 } };
   model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });

@@ -1,8 +1,9 @@
 // COPY <path-relative-to-recipe> <dest> [MODE <octal>] [OWNER <u>:<g>]
 import { createHash } from "node:crypto";
 import { lstat, readdir, readlink, realpath } from "node:fs/promises";
-import { posix, resolve, sep } from "node:path";
-import type { InstructionSpec, Typed } from "./spec.ts";
+import { readdirSync, readlinkSync } from "node:fs";
+import { join, posix, resolve, sep } from "node:path";
+import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
 import { StepError } from "../build/context.ts";
 import type { BuildContext } from "../build/context.ts";
@@ -33,7 +34,8 @@ export const copy: InstructionSpec<CopyInstruction> = {
       report.error(srcWord.span, "NIFTY057", `COPY source ${JSON.stringify(srcWord.text)} is outside the recipe's directory`, "COPY reads only files beside the recipe (a relative path that stays inside its directory)");
       return undefined;
     }
-    if (!model.exists(hostPath)) {
+    const kind = model.hostKind(hostPath);
+    if (kind === undefined) {
       report.error(srcWord.span, "NIFTY058", `COPY source ${JSON.stringify(srcWord.text)} does not exist`, `looked for ${hostPath}`);
       return undefined;
     }
@@ -45,7 +47,9 @@ export const copy: InstructionSpec<CopyInstruction> = {
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (dest === undefined || (modeWord && mode === undefined) || owner === undefined) return undefined;
     try {
-      model.tree.set(model.tree.placement(dest), { type: "file", mode: mode ?? 0o644, ...owner, content: { digest: "", size: 0 } });
+      // A directory's contents land under dest, where later lines may use them.
+      if (kind === "dir") declareDirectory(model, hostPath, dest, owner);
+      else model.tree.set(model.tree.placement(dest), { type: "file", mode: mode ?? 0o644, ...owner, content: { digest: "", size: 0 } });
     } catch (error) {
       report.error(destWord.span, "NIFTY052", (error as Error).message);
       return undefined;
@@ -74,6 +78,18 @@ export const copy: InstructionSpec<CopyInstruction> = {
     }
   },
 };
+
+/** Placeholders for a copied directory's entries, so later checks see them. */
+function declareDirectory(model: CheckModel, hostPath: string, dest: string, owner: Owner): void {
+  model.tree.mkdirp(dest);
+  for (const entry of readdirSync(hostPath, { recursive: true, withFileTypes: true })) {
+    const relative = posix.join(entry.parentPath.slice(hostPath.length).split(sep).join("/"), entry.name);
+    const path = posix.join(dest, relative);
+    if (entry.isDirectory()) model.tree.mkdirp(path);
+    else if (entry.isSymbolicLink()) model.tree.set(model.tree.placement(path), { type: "symlink", mode: 0o777, ...owner, target: readlinkSync(join(entry.parentPath, entry.name)) });
+    else model.tree.set(model.tree.placement(path), { type: "file", mode: 0o644, ...owner, content: { digest: "", size: 0 } });
+  }
+}
 
 interface HostEntry {
   relative: string;

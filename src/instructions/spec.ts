@@ -35,8 +35,8 @@ export interface CheckModel {
   groups: Map<string, Account>;
   /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */
   recipeDir: string;
-  /** Whether a file or directory exists on the host (COPY sources). */
-  exists(hostPath: string): boolean;
+  /** What a host path is (COPY sources), following symlinks; undefined when missing. */
+  hostKind(hostPath: string): "file" | "dir" | "other" | undefined;
 }
 
 export interface Typed {
