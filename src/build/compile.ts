@@ -10,6 +10,9 @@ import { hashText } from "./keys.ts";
 import { BuildFailed } from "./failure.ts";
 import { NIFTYC_VERSION } from "../version.ts";
 
+/** Bumped whenever a typed instruction's shape changes, so older records are not read. */
+const COMPILED_FORMAT = "compiled-recipe-v2";
+
 interface CompiledRecord {
   recipe: Recipe;
   warnings: Array<Omit<Diagnostic, "source">>;
@@ -34,7 +37,7 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
 
 export async function compile(store: Store, source: SourceFile, options: CompileOptions): Promise<{ recipe: Recipe; warnings: Diagnostic[] }> {
   const args = JSON.stringify([...options.args].sort(([a], [b]) => (a < b ? -1 : 1)));
-  const key = hashText("compile", NIFTYC_VERSION, resolve(source.path), source.text, args, String(options.strict));
+  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, resolve(source.path), source.text, args, String(options.strict));
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {
     return { recipe: cached.recipe, warnings: cached.warnings.map((w) => ({ ...w, source })) };

@@ -38,7 +38,12 @@ export interface CheckResult {
 }
 
 function hostKind(path: string): "file" | "dir" | "other" | undefined {
-  const info = statSync(path, { throwIfNoEntry: false });
+  let info;
+  try {
+    info = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // a name no file can have (a NUL byte, too long)
+  }
   return info === undefined ? undefined : info.isDirectory() ? "dir" : info.isFile() ? "file" : "other";
 }
 

@@ -1,6 +1,9 @@
 // FETCH <name> <source>... sha256:<hex> [EXTRACT <member>] [TO <path>] [MODE <octal>]
 // A pinned download (or one member of a downloaded archive) placed in the image.
+import type { Span } from "../../grammar/syntax.ts";
 import type { InstructionSpec, Typed } from "./spec.ts";
+import { NiftyError } from "../errors.ts";
+import { StepError } from "../build/context.ts";
 import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";
 
@@ -12,6 +15,9 @@ export interface FetchInstruction extends Typed {
   extract?: string;
   to: string;
   mode: number;
+  /** Where build-time failures point: the sources, the digest. */
+  sourcesSpan: Span;
+  digestSpan: Span;
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -94,10 +100,22 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       ...(extract ? { extract: extract.text } : {}),
       to,
       mode,
+      sourcesSpan: spanOf(sources[0]!.span, sources[sources.length - 1]!.span),
+      digestSpan: digestWord.span,
     };
   },
   async apply(t, context) {
-    const content = await context.fetch({ name: t.name, sources: t.sources, digest: t.digest, span: t.span, ...(t.extract ? { extract: t.extract } : {}) });
+    let content;
+    try {
+      content = await context.fetch({ name: t.name, sources: t.sources, digest: t.digest, span: t.span, ...(t.extract ? { extract: t.extract } : {}) });
+    } catch (error) {
+      // Point at the word at fault: the digest for a mismatch or a missing blob, the sources for the network.
+      if (error instanceof NiftyError && !(error instanceof StepError)) {
+        const span = ["NIFTY101", "NIFTY102"].includes(error.code) ? t.digestSpan : /^NIFTY1[01]\d$/.test(error.code) ? t.sourcesSpan : t.span;
+        throw new StepError(error.code, span, error.message, error.hint);
+      }
+      throw error;
+    }
     context.tree.set(context.tree.placement(t.to), { type: "file", mode: t.mode, ...ROOT, content });
   },
 };
