@@ -250,7 +250,7 @@ function targets(rows: Array<{ n: number; c: Creation; b?: Boot }>): string[] {
   return [
     `Targets for 1000 instances: creating their files in under 1 s — ${fmtMs(r.c.oursMs)}, ${r.c.oursMs < 1000 ? "met" : "missed"};`,
     `under 10 MB of disk — ${mb.toFixed(1)} MB (${(r.c.treeKb * 1024 / 1e6).toFixed(1)} MB of it the one shared tree, ${((r.c.oursKb - r.c.treeKb) * 1024 / 1e6).toFixed(1)} MB`,
-    `the 1000 env files at one 4 KiB block each, the manifest and units), ${mb < 10 ? "met" : "missed"}; the seed's copies take ${((r.c.copyKb * 1024) / 1e9).toFixed(1)} GB.`,
+    `the env file, the manifest and units), ${mb < 10 ? "met" : "missed"}; the seed's copies take ${((r.c.copyKb * 1024) / 1e9).toFixed(1)} GB.`,
     r.b?.allMs !== undefined
       ? `All 1000 booted and listened; memory held easily (${(r.b.pssMb / 1000).toFixed(2)} MB of Pss per instance), and all stopped cleanly on SIGTERM.`
       : "Not all 1000 instances came up within the time limit.",
@@ -303,7 +303,7 @@ async function main(): Promise<void> {
       "",
       "`npx node bench/instances.ts`: N instances of `recipes/ssh.nifty` (rootfs.tar " + `${mib(tarKb)}). ` + "Creating: `niftyc instances <build> --count N",
       "--set PORT=20000+i --out DIR` into a fresh directory (the shared tree unpacked and fsynced, the template,",
-      `the target, N env files, the manifest), median of ${RUNS} runs through \`bin/niftyc\` (Node start-up included);`,
+      `the target, the env file, the manifest), median of ${RUNS} runs through \`bin/niftyc\` (Node start-up included);`,
       "beside the seed's procedure from an unpacked tree: per instance `mkdir`, `(cd nifty; tar cf - .) | (cd niftyX; tar xpf -)`",
       "and `sed s/2200/<port>/` of inittab, then one `sync -f` (one run). Disk: `du -sk` (4 KiB blocks).",
       "",

@@ -89,7 +89,13 @@ export function instanceCommand(unit: string, instance: string, readEnvFile: (pa
     } else if (key === "ExecStart") exec = value;
   }
   if (exec === undefined) throw new Error("the unit has no ExecStart=");
-  return { argv: words(exec).map((w) => variables(specifiers(w, instance), env)), env };
+  // "$NAME" alone is split at whitespace into zero or more words; "${NAME}" stays one word.
+  const argv = words(exec).flatMap((w) => {
+    const word = specifiers(w, instance);
+    const alone = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    return alone ? (env.get(alone[1]!) ?? "").split(/\s+/).filter(Boolean) : [variables(word, env)];
+  });
+  return { argv, env };
 }
 
 function readOptional(path: string): string | undefined {

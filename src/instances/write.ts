@@ -2,7 +2,7 @@
 // point leaves either the previous state or the new one:
 //   1. rootfs/   the shared tree, unpacked once per rootfs digest (staging, rename);
 //                kept as it is when the manifest says it holds the same digest;
-//   2. systemd/  template unit, target and per-instance env files (staging, rename);
+//   2. systemd/  template unit, target and the instances' env file (staging, rename);
 //   3. instances.json, last: the manifest says what the directory holds.
 import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { NiftyError } from "../errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../util/hash.ts";
 import type { InstancePlan } from "./plan.ts";
-import { LAYOUT, checkDirectory, envFileName, manifest, renderEnvFile, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
+import { LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
 
 export interface WriteInput {
   /** Absolute instances directory. */
@@ -31,7 +31,7 @@ export interface WriteResult {
   dir: string;
   /** True when an existing tree of the same digest was kept. */
   reusedRootfs: boolean;
-  files: { rootfs: string; unit: string; target: string; envDir: string; manifest: string };
+  files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string };
 }
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {
@@ -113,12 +113,8 @@ async function writeTree(input: WriteInput): Promise<void> {
   }
 }
 
-/** Many small files: written a batch at a time, never all at once (open file limits). */
 async function writeAll(files: Array<[string, string]>): Promise<void> {
-  const BATCH = 64;
-  for (let at = 0; at < files.length; at += BATCH) {
-    await Promise.all(files.slice(at, at + BATCH).map(([path, text]) => writeFile(path, text, { mode: 0o644 })));
-  }
+  await Promise.all(files.map(([path, text]) => writeFile(path, text, { mode: 0o644 })));
 }
 
 async function writeSystemd(input: WriteInput): Promise<void> {
@@ -126,11 +122,11 @@ async function writeSystemd(input: WriteInput): Promise<void> {
   const staging = await stagingDir(target);
   try {
     const root = join(staging, LAYOUT.systemd);
-    await mkdir(join(root, "env"), { recursive: true, mode: 0o755 });
+    await mkdir(root, { recursive: true, mode: 0o755 });
     await writeAll([
       [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir)],
       [join(root, targetName(input.plan.name)), renderTarget(input.plan)],
-      ...input.plan.instances.map((i): [string, string] => [join(root, envFileName(i.number)), renderEnvFile(i)]),
+      [join(root, ENV_FILE), renderInstancesEnv(input.plan)],
     ]);
     await replaceDir(root, target, true);
   } finally {
@@ -154,7 +150,7 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
       rootfs: join(input.dir, LAYOUT.rootfs),
       unit: join(systemd, unitName(input.plan.name)),
       target: join(systemd, targetName(input.plan.name)),
-      envDir: join(systemd, "env"),
+      envFile: join(systemd, ENV_FILE),
       manifest: join(input.dir, LAYOUT.manifest),
     },
   };

@@ -1,4 +1,4 @@
-// What `niftyc instances` writes: the unit, target, env files and manifest as
+// What `niftyc instances` writes: the unit, target, env file and manifest as
 // text; systemd-analyze accepts them; the shared tree is kept per digest and
 // never clobbered; and the command line through main() with fake streams.
 import test from "ava";
@@ -12,7 +12,7 @@ import type { CliIo } from "../../src/cli/io.ts";
 import { NiftyError } from "../../src/errors.ts";
 import { instanceCommand } from "../../src/instances/exec.ts";
 import { planInstances } from "../../src/instances/plan.ts";
-import { renderEnvFile, renderInstanceUnit, renderTarget } from "../../src/instances/render.ts";
+import { renderInstanceUnit, renderInstancesEnv, renderTarget } from "../../src/instances/render.ts";
 import { writeInstances } from "../../src/instances/write.ts";
 import { fileDigest } from "../../src/util/hash.ts";
 import { sshConfig } from "./helpers.ts";
@@ -39,14 +39,14 @@ async function buildDir(t: import("ava").ExecutionContext, marker = "one"): Prom
 
 const PLAN = () => planInstances({ config: sshConfig(), count: 3, first: 7, sets: [{ name: "PORT", expr: "2200+i" }] });
 
-test("the template boots <dir>/rootfs with a private overlay, reads <dir>/systemd/env/%i.env and is part of <name>.target", (t) => {
+test("the template boots <dir>/rootfs with a private overlay, reads <dir>/systemd/instances.env and is part of <name>.target", (t) => {
   const unit = renderInstanceUnit(sshConfig(), "/srv/fleet");
   t.regex(unit, /^PartOf=machines\.target\nPartOf=ssh\.target$/m);
-  t.regex(unit, /^EnvironmentFile=-\/srv\/fleet\/systemd\/env\/%i\.env$/m);
-  t.regex(unit, /^Environment=PORT=2200$/m, "the recipe's value when an instance has no file");
+  t.regex(unit, /^EnvironmentFile=-\/srv\/fleet\/systemd\/instances\.env$/m);
+  t.regex(unit, /^Environment=PORT=2200$/m, "the recipe's value when the file has no line for an instance");
   t.regex(unit, /^RequiresMountsFor=\/srv\/fleet\/rootfs$/m);
   t.regex(unit, /^WantedBy=ssh\.target$/m);
-  t.regex(unit, /^ExecStart=systemd-nspawn .* --volatile=overlay --machine=ssh-%i --setenv=PORT=\$\{PORT\} --setenv=WORKERS=\$\{WORKERS\} --setenv=GREETING=\$\{GREETING\} .* -D \/srv\/fleet\/rootfs$/m);
+  t.regex(unit, /^ExecStart=systemd-nspawn .* --volatile=overlay --machine=ssh-%i --setenv=PORT=\$\{PORT\} --setenv=WORKERS=\$\{WORKERS\} --setenv=GREETING=\$\{GREETING\} \$NIFTY_ARGS_%i .* -D \/srv\/fleet\/rootfs$/m);
   t.notRegex(unit, /--bind(-ro)?=\/cbin/, "no shared binaries bound in: the whole tree is shared");
   t.throws(() => renderInstanceUnit(sshConfig(), "/srv/my fleet"), { instanceOf: NiftyError, message: /NIFTY410|characters unit files would change/ });
   t.throws(() => renderInstanceUnit(sshConfig(), "/srv/100%"), { instanceOf: NiftyError });
@@ -54,20 +54,23 @@ test("the template boots <dir>/rootfs with a private overlay, reads <dir>/system
   const target = renderTarget(PLAN());
   t.deepEqual(target.split("\n").filter((l) => l.startsWith("Wants=")), ["Wants=ssh@7.service", "Wants=ssh@8.service", "Wants=ssh@9.service"]);
   t.regex(target, /^Description=3 instances of ssh \(niftyc\)$/m);
-  t.is(renderEnvFile(PLAN().instances[1]!), "PORT=2208\n");
+  t.deepEqual(renderInstancesEnv(PLAN()).split("\n").filter((l) => l && !l.startsWith("#")), ["NIFTY_ARGS_7=--setenv=PORT=2207", "NIFTY_ARGS_8=--setenv=PORT=2208", "NIFTY_ARGS_9=--setenv=PORT=2209"]);
 });
 
 test("the template's command line for an instance, as systemd expands it", (t) => {
   const unit = renderInstanceUnit(sshConfig(), "/srv/fleet");
-  const files: Record<string, string> = { "/srv/fleet/systemd/env/8.env": "# instance 8\nPORT=2208\n" };
+  const files: Record<string, string> = { "/srv/fleet/systemd/instances.env": "# instances\nNIFTY_ARGS_7=--setenv=PORT=2207\nNIFTY_ARGS_8=--setenv=PORT=2208 --setenv=WORKERS=8\n" };
   const eight = instanceCommand(unit, "8", (p) => files[p]);
   t.true(eight.argv.includes("--machine=ssh-8"));
-  t.true(eight.argv.includes("--setenv=PORT=2208"));
+  t.deepEqual(eight.argv.filter((a) => a.startsWith("--setenv=PORT=")), ["--setenv=PORT=2200", "--setenv=PORT=2208"], "the instance's value after the default: nspawn takes the last");
+  t.deepEqual(eight.argv.filter((a) => a.startsWith("--setenv=WORKERS=")), ["--setenv=WORKERS=4", "--setenv=WORKERS=8"]);
   t.true(eight.argv.includes("--setenv=GREETING=hello"));
   t.true(eight.argv.includes("--setenv=NIFTY_INSTANCE=8"));
   t.deepEqual(eight.argv.slice(-2), ["-D", "/srv/fleet/rootfs"]);
   const other = instanceCommand(unit, "slick", (p) => files[p]);
-  t.true(other.argv.includes("--setenv=PORT=2200"), "no env file: the recipe's default");
+  t.deepEqual(other.argv.filter((a) => a.startsWith("--setenv=PORT=")), ["--setenv=PORT=2200"], "no line for the instance: the recipe's default");
+  t.false(other.argv.some((a) => a.includes("NIFTY_ARGS") || a === ""), "an unset $NIFTY_ARGS_slick leaves no word");
+  t.deepEqual(instanceCommand(unit, "8", () => undefined).argv.filter((a) => a.startsWith("--setenv=PORT=")), ["--setenv=PORT=2200"], "no file at all: the recipe's default");
 });
 
 test("writeInstances: the layout, a manifest, and systemd-analyze verify accepts the units", async (t) => {
@@ -76,8 +79,8 @@ test("writeInstances: the layout, a manifest, and systemd-analyze verify accepts
   const result = await writeInstances({ dir, config: sshConfig(), plan: PLAN(), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test" });
   t.false(result.reusedRootfs);
   t.deepEqual(readdirSync(dir).sort(), ["instances.json", "rootfs", "systemd"], "no staging left behind");
-  t.deepEqual(readdirSync(join(dir, "systemd")).sort(), ["env", "ssh.target", "ssh@.service"]);
-  t.deepEqual(readdirSync(join(dir, "systemd", "env")).sort(), ["7.env", "8.env", "9.env"]);
+  t.deepEqual(readdirSync(join(dir, "systemd")).sort(), ["instances.env", "ssh.target", "ssh@.service"]);
+  t.regex(readFileSync(join(dir, "systemd", "instances.env"), "utf8"), /^NIFTY_ARGS_7=--setenv=PORT=2207\nNIFTY_ARGS_8=--setenv=PORT=2208\nNIFTY_ARGS_9=--setenv=PORT=2209\n$/m);
   t.is(readFileSync(join(dir, "rootfs", "etc", "os-release"), "utf8"), "ID=one\n");
   const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8"));
   t.like(manifest, { name: "ssh", digest: build.digest, count: 3, first: 7, sets: { PORT: "2200+i" }, rootfs: "rootfs", unit: "systemd/ssh@.service", target: "systemd/ssh.target" });
@@ -99,7 +102,7 @@ test("the shared tree is kept for the same digest, refused for another without -
   const again = await write(one, { count: 5 });
   t.true(again.reusedRootfs);
   t.is(statSync(join(dir, "rootfs", "etc", "os-release")).ino, inode, "same files: running instances keep their tree");
-  t.is(readdirSync(join(dir, "systemd", "env")).length, 5);
+  t.regex(readFileSync(join(dir, "systemd", "instances.env"), "utf8"), /\nNIFTY_ARGS_5=--setenv=PORT=2205\n$/);
 
   const refused = await t.throwsAsync(write(two), { instanceOf: NiftyError });
   t.is(refused.code, "NIFTY421");
@@ -158,7 +161,7 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   t.is(ok.code, 0, ok.stderr);
   const result = JSON.parse(ok.stdout);
   t.like(result, { name: "ssh", digest: build.digest, dir: "fleet", count: 4, first: 0, reusedRootfs: false });
-  t.is(readFileSync(join(cwd, "fleet", "systemd", "env", "3.env"), "utf8"), "PORT=3003\n");
+  t.regex(readFileSync(join(cwd, "fleet", "systemd", "instances.env"), "utf8"), /^NIFTY_ARGS_3=--setenv=PORT=3003$/m);
   const text = await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet"], cwd);
   t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
   t.regex(text.stdout, /systemctl start ssh\.target/);
