@@ -128,11 +128,14 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   while (Date.now() < until) {
     const open = await new Promise<boolean>((done) => {
       const socket = connect(port, "127.0.0.1");
+      // A probe that never settles would stall the wait past its own deadline.
+      socket.setTimeout(1000, () => socket.destroy());
       socket.once("connect", () => {
         socket.destroy();
         done(true);
       });
       socket.once("error", () => done(false));
+      socket.once("close", () => done(false));
     });
     if (open) return;
     await sleep(100);
