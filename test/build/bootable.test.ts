@@ -1,35 +1,23 @@
 // Warnings on the finished image: what a container manager needs to boot it.
 import test from "ava";
-import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { niftyc, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import { niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
-let fixture: Fixture;
-let work: string;
-
-test.before(async () => {
-  fixture = await startFixture();
-  work = await tempDir();
-});
-
-test.after.always(async () => {
-  await fixture?.close();
-  if (work) await fsp.rm(work, { recursive: true, force: true });
-});
+const files = useFixture(test);
 
 test("an image without os-release or /sbin/init builds, with warnings that say why it will not boot", async (t) => {
-  const text = `FETCH busybox ${fixture.url}/files/busybox ${fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox sh\n`;
-  const recipe = await writeRecipe(work, "bare", text);
-  const result = await niftyc(["build", recipe, "--cache", path.join(work, "cache"), "--out", path.join(work, "out"), "-q"]);
+  const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox sh\n`;
+  const recipe = await writeRecipe(files.work, "bare", text);
+  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out"), "-q"]);
   t.is(result.code, 0, result.stderr);
   t.regex(result.stderr, /bare\.nifty:2:1: warning: the image has no \/etc\/os-release: systemd-nspawn --boot refuses to start it \[NIFTY224\]/);
   t.regex(result.stderr, /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/);
 });
 
 test("a bootable image gets neither warning", async (t) => {
-  const text = `FETCH busybox ${fixture.url}/files/busybox ${fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox APPLETS\nSYMLINK /sbin bin\nFILE /etc/os-release <<EOF\nID=nifty\nEOF\n`;
-  const recipe = await writeRecipe(work, "bootable", text);
-  const result = await niftyc(["build", recipe, "--cache", path.join(work, "cache"), "--out", path.join(work, "out2"), "-q"]);
+  const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox APPLETS\nSYMLINK /sbin bin\nFILE /etc/os-release <<EOF\nID=nifty\nEOF\n`;
+  const recipe = await writeRecipe(files.work, "bootable", text);
+  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out2"), "-q"]);
   t.is(result.code, 0, result.stderr);
   t.notRegex(result.stderr, /NIFTY22[45]/);
 });

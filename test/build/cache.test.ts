@@ -4,23 +4,12 @@ import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { halfThenStall, serve } from "../fetch/helpers/server.ts";
-import { busyboxRecipe, collect, fileSha256, jsonOf, listTree, niftyc, spawnCli, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import { busyboxRecipe, collect, fileSha256, jsonOf, listTree, niftyc, spawnCli, writeRecipe, useFixture } from "./helpers.ts";
 
-let fixture: Fixture;
-let work: string;
-
-test.before(async () => {
-  fixture = await startFixture();
-  work = await tempDir();
-});
-
-test.after.always(async () => {
-  await fixture?.close();
-  if (work) await fsp.rm(work, { recursive: true, force: true });
-});
+const files = useFixture(test);
 
 async function dirFor(name: string): Promise<string> {
-  const dir = path.join(work, name);
+  const dir = path.join(files.work, name);
   await fsp.mkdir(dir);
   return dir;
 }
@@ -35,7 +24,7 @@ async function assertBlobsWhole(t: import("ava").ExecutionContext, cache: string
 
 test("two builds at once on one cache both succeed with the same digest", async (t) => {
   const dir = await dirFor("concurrent");
-  const recipe = await writeRecipe(dir, "pair", busyboxRecipe(fixture, `FILE /etc/motd <<EOF\nhello\nEOF\n`));
+  const recipe = await writeRecipe(dir, "pair", busyboxRecipe(files.fixture, `FILE /etc/motd <<EOF\nhello\nEOF\n`));
   const cache = path.join(dir, "cache");
   const [a, b] = await Promise.all(
     ["a", "b"].map((n) => niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, `out-${n}`), "--json", "-q"])),
@@ -51,7 +40,7 @@ test("two builds at once on one cache both succeed with the same digest", async 
 
 test("two builds at once into one output directory both succeed and leave it whole", async (t) => {
   const dir = await dirFor("same-out");
-  const recipe = await writeRecipe(dir, "same", busyboxRecipe(fixture));
+  const recipe = await writeRecipe(dir, "same", busyboxRecipe(files.fixture));
   const cache = path.join(dir, "cache");
   const out = path.join(dir, "out");
   const runs = await Promise.all([0, 1].map(() => niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"])));
@@ -65,12 +54,12 @@ test("a build killed with SIGKILL mid-download leaves no output and no partial b
   const dir = await dirFor("killed");
   // Its own route, so the stall cannot slow the other tests of this file.
   const route = "/stall/busybox";
-  const recipe = await writeRecipe(dir, "killed", busyboxRecipe(fixture).replace("${BASE}/busybox", `${fixture.url}${route}`));
+  const recipe = await writeRecipe(dir, "killed", busyboxRecipe(files.fixture).replace("${BASE}/busybox", `${files.fixture.url}${route}`));
   const cache = path.join(dir, "cache");
   const out = path.join(dir, "out");
   let halfSent!: () => void;
   const stalled = new Promise<void>((resolve) => (halfSent = resolve));
-  fixture.server.routes.set(route, halfThenStall(fixture.busybox.bytes, () => halfSent()));
+  files.fixture.server.routes.set(route, halfThenStall(files.fixture.busybox.bytes, () => halfSent()));
   try {
     const child = spawnCli(["build", recipe, "--cache", cache, "--out", out, "-q"]);
     const done = collect(child);
@@ -79,17 +68,17 @@ test("a build killed with SIGKILL mid-download leaves no output and no partial b
     const tmp = path.join(cache, "tmp");
     for (;;) {
       const sizes = await Promise.all((await fsp.readdir(tmp).catch(() => [] as string[])).map((n) => fsp.stat(path.join(tmp, n)).then((s) => s.size, () => 0)));
-      if (sizes.some((s) => s >= fixture.busybox.bytes.length >> 1)) break;
+      if (sizes.some((s) => s >= files.fixture.busybox.bytes.length >> 1)) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     child.kill("SIGKILL");
     const killed = await done;
     t.is(killed.signal, "SIGKILL");
   } finally {
-    fixture.server.routes.set(route, serve(fixture.busybox.bytes));
+    files.fixture.server.routes.set(route, serve(files.fixture.busybox.bytes));
   }
   await t.throwsAsync(fsp.stat(out), { code: "ENOENT" });
-  await t.throwsAsync(fsp.stat(path.join(cache, "blobs/sha256", fixture.busybox.digest.slice(7))), { code: "ENOENT" });
+  await t.throwsAsync(fsp.stat(path.join(cache, "blobs/sha256", files.fixture.busybox.digest.slice(7))), { code: "ENOENT" });
   await assertBlobsWhole(t, cache);
   t.deepEqual((await fsp.readdir(dir)).filter((n) => n.includes("staging")), []);
 
@@ -105,23 +94,23 @@ test("a build killed with SIGKILL mid-download leaves no output and no partial b
 
 test("--offline builds from the blobs in the cache, and fails naming the input when they are missing", async (t) => {
   const dir = await dirFor("offline");
-  const recipe = await writeRecipe(dir, "offline", busyboxRecipe(fixture, `FILE /etc/motd <<EOF\noffline\nEOF\n`));
+  const recipe = await writeRecipe(dir, "offline", busyboxRecipe(files.fixture, `FILE /etc/motd <<EOF\noffline\nEOF\n`));
   const cache = path.join(dir, "cache");
   const first = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, "out1"), "--json", "-q"]);
   t.is(first.code, 0, first.stderr);
 
-  const hits = fixture.server.hits(fixture.busybox.route);
+  const hits = files.fixture.server.hits(files.fixture.busybox.route);
   const offline = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, "out2"), "--offline", "--json", "-q"]);
   t.is(offline.code, 0, offline.stderr);
   t.is(jsonOf(offline).digest, jsonOf(first).digest);
-  t.is(fixture.server.hits(fixture.busybox.route), hits);
+  t.is(files.fixture.server.hits(files.fixture.busybox.route), hits);
 
   // A changed recipe must run its steps again, still without the network.
-  const changed = await writeRecipe(dir, "offline", busyboxRecipe(fixture, `FILE /etc/motd <<EOF\nchanged\nEOF\n`));
+  const changed = await writeRecipe(dir, "offline", busyboxRecipe(files.fixture, `FILE /etc/motd <<EOF\nchanged\nEOF\n`));
   const rerun = await niftyc(["build", changed, "--cache", cache, "--out", path.join(dir, "out3"), "--offline", "--json", "-q"]);
   t.is(rerun.code, 0, rerun.stderr);
   t.not(jsonOf(rerun).digest, jsonOf(first).digest);
-  t.is(fixture.server.hits(fixture.busybox.route), hits);
+  t.is(files.fixture.server.hits(files.fixture.busybox.route), hits);
 
   const empty = await niftyc(["build", recipe, "--cache", path.join(dir, "empty-cache"), "--out", path.join(dir, "out4"), "--offline", "--json"]);
   t.is(empty.code, 1);
@@ -130,5 +119,5 @@ test("--offline builds from the blobs in the cache, and fails naming the input w
   t.regex(empty.stderr, /offline/);
   t.deepEqual(jsonOf(empty).diagnostics?.map((d) => d.code), ["NIFTY102"]);
   await t.throwsAsync(fsp.stat(path.join(dir, "out4")), { code: "ENOENT" });
-  t.is(fixture.server.hits(fixture.busybox.route), hits);
+  t.is(files.fixture.server.hits(files.fixture.busybox.route), hits);
 });

@@ -1,52 +1,40 @@
 // A failed FETCH points at the word at fault: the digest for a mismatch or a
 // blob missing offline, the sources when no source answers.
 import test from "ava";
-import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { jsonOf, niftyc, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import { jsonOf, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
-let fixture: Fixture;
-let work: string;
-
-test.before(async () => {
-  fixture = await startFixture();
-  work = await tempDir();
-});
-
-test.after.always(async () => {
-  await fixture?.close();
-  if (work) await fsp.rm(work, { recursive: true, force: true });
-});
+const files = useFixture(test);
 
 const WRONG = `sha256:${"0".repeat(64)}`;
 
 async function failingBuild(name: string, line: string, extra: string[] = []) {
-  const recipe = await writeRecipe(work, name, `${line}\n`);
-  const result = await niftyc(["build", recipe, "--cache", path.join(work, `cache-${name}`), "--out", path.join(work, `out-${name}`), "--json", "--timeout", "2", ...extra]);
+  const recipe = await writeRecipe(files.work, name, `${line}\n`);
+  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, `cache-${name}`), "--out", path.join(files.work, `out-${name}`), "--json", "--timeout", "2", ...extra]);
   const diagnostic = jsonOf(result).diagnostics?.[0];
   return { result, diagnostic, column: (word: string) => line.indexOf(word) + 1 };
 }
 
 test("a digest mismatch points at the digest", async (t) => {
-  const line = `FETCH busybox ${fixture.url}/files/busybox ${WRONG} TO /bin/busybox`;
+  const line = `FETCH busybox ${files.fixture.url}/files/busybox ${WRONG} TO /bin/busybox`;
   const { result, diagnostic, column } = await failingBuild("mismatch", line);
   t.is(result.code, 1);
   t.is(diagnostic?.code, "NIFTY101");
   t.is(diagnostic?.line, 1);
   t.is((diagnostic as { column?: number })?.column, column(WRONG));
-  t.regex(diagnostic!.message, new RegExp(`expected ${WRONG}, got ${fixture.busybox.digest}`));
+  t.regex(diagnostic!.message, new RegExp(`expected ${WRONG}, got ${files.fixture.busybox.digest}`));
 });
 
 test("offline without the blob points at the digest", async (t) => {
-  const line = `FETCH busybox ${fixture.url}/files/busybox ${fixture.busybox.digest} TO /bin/busybox`;
+  const line = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox`;
   const { diagnostic, column } = await failingBuild("offline", line, ["--offline"]);
   t.is(diagnostic?.code, "NIFTY102");
-  t.is((diagnostic as { column?: number })?.column, column(fixture.busybox.digest));
+  t.is((diagnostic as { column?: number })?.column, column(files.fixture.busybox.digest));
 });
 
 test("no source answering points at the sources", async (t) => {
   const dead = "http://127.0.0.1:9/busybox";
-  const line = `FETCH busybox ${dead} ${fixture.busybox.digest} TO /bin/busybox`;
+  const line = `FETCH busybox ${dead} ${files.fixture.busybox.digest} TO /bin/busybox`;
   const { diagnostic, column } = await failingBuild("unreachable", line);
   t.is(diagnostic?.code, "NIFTY103");
   t.is((diagnostic as { column?: number })?.column, column(dead));

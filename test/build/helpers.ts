@@ -9,6 +9,7 @@ import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import type { TestFn } from "ava";
 import { startServer, serve, type TestServer } from "../fetch/helpers/server.ts";
 
 export const execFileP = promisify(execFile);
@@ -232,4 +233,21 @@ export async function listTree(dir: string): Promise<string[]> {
   };
   await visit("");
   return out.sort();
+}
+
+/**
+ * The fixture server and a work directory for one test file: started before
+ * its tests, closed and removed after them, whatever happened.
+ */
+export function useFixture(test: TestFn): { readonly fixture: Fixture; readonly work: string } {
+  const state = {} as { fixture: Fixture; work: string };
+  test.before(async () => {
+    state.fixture = await startFixture();
+    state.work = await tempDir();
+  });
+  test.after.always(async () => {
+    await state.fixture?.close();
+    if (state.work) await fsp.rm(state.work, { recursive: true, force: true });
+  });
+  return state;
 }

@@ -6,20 +6,9 @@ import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { busyboxRecipe, dropbearLines, execFileP, jsonOf, listTree, niftyc, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import { busyboxRecipe, dropbearLines, execFileP, jsonOf, listTree, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
-let fixture: Fixture;
-let work: string;
-
-test.before(async () => {
-  fixture = await startFixture();
-  work = await tempDir();
-});
-
-test.after.always(async () => {
-  await fixture?.close();
-  if (work) await fsp.rm(work, { recursive: true, force: true });
-});
+const files = useFixture(test);
 
 /** Files under `dir` whose bytes (or gunzipped bytes) contain `needle`. */
 async function filesContaining(dir: string, needle: Buffer): Promise<string[]> {
@@ -36,11 +25,11 @@ async function filesContaining(dir: string, needle: Buffer): Promise<string[]> {
 }
 
 test("the password never appears in any output, build.json or cache file; the shadow line verifies with openssl", async (t) => {
-  const dir = path.join(work, "secret");
+  const dir = path.join(files.work, "secret");
   await fsp.mkdir(dir);
   const password = `pw-${randomBytes(12).toString("hex")}`;
   await fsp.writeFile(path.join(dir, "pw"), password + "\n");
-  const recipe = await writeRecipe(dir, "secret", busyboxRecipe(fixture, "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n"));
+  const recipe = await writeRecipe(dir, "secret", busyboxRecipe(files.fixture, "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n"));
   const cache = path.join(dir, "cache");
   const out = path.join(dir, "out");
   const args = ["build", recipe, "--cache", cache, "--out", out, "--secret", `luser-password=${path.join(dir, "pw")}`, "--format", "all", "--json", "-q"];
@@ -72,23 +61,23 @@ test("the password never appears in any output, build.json or cache file; the sh
 });
 
 test("a missing secret is an error naming the id and the flag", async (t) => {
-  const dir = path.join(work, "missing");
+  const dir = path.join(files.work, "missing");
   await fsp.mkdir(dir);
-  const recipe = await writeRecipe(dir, "missing", busyboxRecipe(fixture, "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n"));
+  const recipe = await writeRecipe(dir, "missing", busyboxRecipe(files.fixture, "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n"));
   const result = await niftyc(["build", recipe, "--cache", path.join(dir, "cache"), "--out", path.join(dir, "out"), "--json"]);
   t.is(result.code, 1);
   t.regex(result.stderr, /luser-password/);
   t.regex(result.stderr, /--secret luser-password=FILE/);
   const json = jsonOf(result);
   t.deepEqual(json.diagnostics?.map((d) => d.code), ["NIFTY210"]);
-  t.is(json.diagnostics?.[0]?.line, busyboxRecipe(fixture).split("\n").length);
+  t.is(json.diagnostics?.[0]?.line, busyboxRecipe(files.fixture).split("\n").length);
   await t.throwsAsync(fsp.stat(path.join(dir, "out")), { code: "ENOENT" });
 });
 
 test("dropbear without one of its libraries fails with NIFTY221 naming the program and the library, at the FETCH line", async (t) => {
-  const dir = path.join(work, "elf");
+  const dir = path.join(files.work, "elf");
   await fsp.mkdir(dir);
-  const text = busyboxRecipe(fixture, dropbearLines(fixture, ["libz.so.1"]));
+  const text = busyboxRecipe(files.fixture, dropbearLines(files.fixture, ["libz.so.1"]));
   const recipe = await writeRecipe(dir, "nolibz", text);
   const fetchLine = text.split("\n").findIndex((l) => l.startsWith("FETCH dropbear ")) + 1;
   const result = await niftyc(["build", recipe, "--cache", path.join(dir, "cache"), "--out", path.join(dir, "out"), "--json"]);
@@ -104,7 +93,7 @@ test("dropbear without one of its libraries fails with NIFTY221 naming the progr
   await t.throwsAsync(fsp.stat(path.join(dir, "out")), { code: "ENOENT" });
 
   // With every library the same recipe builds.
-  const whole = await writeRecipe(dir, "whole", busyboxRecipe(fixture, dropbearLines(fixture)));
+  const whole = await writeRecipe(dir, "whole", busyboxRecipe(files.fixture, dropbearLines(files.fixture)));
   const ok = await niftyc(["build", whole, "--cache", path.join(dir, "cache"), "--out", path.join(dir, "out-whole"), "--json", "-q"]);
   t.is(ok.code, 0, ok.stderr);
 });
