@@ -45,7 +45,8 @@ function portFree(port: number): Promise<boolean> {
 
 async function freeRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 10_000 + Math.floor(Math.random() * (60_000 - count - 10_000));
+    // Below Linux's ephemeral range (32768+): our own probes' source ports must never take an instance's port.
+    const base = 10_000 + Math.floor(Math.random() * (32_768 - count - 10_000));
     let free = true;
     for (let i = 1; i <= count && free; i++) free = await portFree(base + i);
     if (free) return base;
@@ -53,14 +54,17 @@ async function freeRun(count: number): Promise<number> {
   throw new Error(`no ${count} free ports in a row`);
 }
 
+/** One TCP connect, given up after a second: a probe that never settles would stall the whole poll. */
 function listening(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = connect(port, "127.0.0.1");
+    socket.setTimeout(1000, () => socket.destroy());
     socket.once("connect", () => {
       socket.destroy();
       done(true);
     });
     socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
   });
 }
 

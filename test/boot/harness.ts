@@ -115,12 +115,24 @@ export function unpack(t: ExecutionContext, tarball: string): string {
   return dir;
 }
 
+/**
+ * A port nothing listens on, below Linux's ephemeral range (32768+): an
+ * ephemeral one could be taken as a source port by a client before the
+ * container binds it.
+ */
 export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    const server = createNetServer();
+    const free = await new Promise<boolean>((done) => {
+      server.once("error", () => done(false));
+      server.listen(port, "0.0.0.0", () => done(true));
+    });
+    if (free) {
+      await new Promise<void>((done) => server.close(() => done()));
+      return port;
+    }
+  }
 }
 
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {

@@ -23,7 +23,8 @@ function portFree(port: number): Promise<boolean> {
 /** A base such that base+1 … base+count are all free now. */
 async function freePortRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    // Below Linux's ephemeral range (32768+): a client's source port must never take an instance's port.
+    const base = 10_000 + Math.floor(Math.random() * (32_768 - count - 10_000));
     let free = true;
     for (let i = 1; i <= count && free; i++) free = await portFree(base + i);
     if (free) return base;
