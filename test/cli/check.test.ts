@@ -2,7 +2,7 @@
 // and JSON output, colour rules, help, usage mistakes; and once through the
 // real binary.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,9 +33,15 @@ async function run(argv: string[], options: { cwd?: string; tty?: boolean; env?:
   return { code, stdout, stderr };
 }
 
-/** A directory holding the given recipes. */
+const made: string[] = [];
+process.once("exit", () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A directory holding the given recipes (removed when the tests are done). */
 function recipes(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-check-"));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

@@ -1,5 +1,6 @@
 // Small helpers shared by the fetch and cache tests.
 import { createHash, randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -20,8 +21,16 @@ export function bytes(n: number, seed = 1): Buffer {
   return out;
 }
 
+const created: string[] = [];
+// Temp dirs go when the test process does, whatever the tests' outcome.
+process.once("exit", () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
 export async function tempDir(prefix = "niftyc-test-"): Promise<string> {
-  return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
 
 export async function listFiles(dir: string): Promise<string[]> {
