@@ -9,15 +9,11 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../errors.ts";
 import { openStore, type Store } from "../cache/store.ts";
 import type { Recipe } from "../check/check.ts";
-import { Reporter } from "../check/reporter.ts";
 import { Tree, TreeError, type Content, type TreeChange } from "../image/tree.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import { StepError, type BuildContext, type FetchRequest } from "./context.ts";
 import { firstKey, hashText, stepKey } from "./keys.ts";
-import { splitLayers } from "./layers.ts";
-import { imageConfig } from "./image-config.ts";
-import { createStaging, discard, publish } from "./publish.ts";
 import { compile } from "./compile.ts";
 import { BuildFailed } from "./failure.ts";
 
@@ -191,6 +187,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     stepRecord(index, reused, Math.round(performance.now() - started));
   }
   const reproducible = notes.length === 0;
+  // Only a build that is not up to date gets here: the rest of the pipeline loads on demand.
+  const [{ imageConfig }, { Reporter }, { createStaging, discard, publish }] = await Promise.all([import("./image-config.ts"), import("../check/reporter.ts"), import("./publish.ts")]);
   const config = imageConfig(recipe, tree, options.epoch);
   noteStopSignal(config, emit);
 
@@ -421,6 +419,7 @@ async function writeTarballs(store: Store, tree: Tree, basePaths: ReadonlySet<st
       throw error;
     }
   };
+  const { splitLayers } = await import("./layers.ts");
   const { base, rest } = splitLayers(tree, basePaths);
   const rootfs = await toStore(tree);
   const layers = [

@@ -8,7 +8,6 @@ import { NiftyError } from "../errors.ts";
 import { NIFTYC_VERSION } from "../version.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, relativeOrAbsolute } from "./common.ts";
-import { runInstances } from "./instances.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -36,7 +35,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case "install":
         return await runInstall(rest, io);
       case "instances":
-        return await runInstances(rest, io);
+        return await (await import("./instances.ts")).runInstances(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
         const near = suggest(command, ["build", "check", "cache", "install", "instances"]);
