@@ -1,12 +1,34 @@
 // Outputs are assembled in a staging directory beside the destination and
 // swapped in whole at the end: a failed or killed build never leaves a
 // half-written output directory under its final name.
-import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
+/** Staging names carry the builder's PID, so what a killed build left can be told apart and swept. */
 export async function createStaging(outDir: string): Promise<string> {
-  await mkdir(dirname(outDir), { recursive: true });
-  return mkdtemp(join(dirname(outDir), `.${basename(outDir)}.staging-`));
+  const parent = dirname(outDir);
+  await mkdir(parent, { recursive: true });
+  await sweepAbandoned(parent, basename(outDir));
+  return mkdtemp(join(parent, `.${basename(outDir)}.staging-${process.pid}-`));
+}
+
+/** Remove staging directories (and their .old swaps) of builds whose process is gone. */
+async function sweepAbandoned(parent: string, name: string): Promise<void> {
+  const prefix = `.${name}.staging-`;
+  for (const entry of await readdir(parent).catch(() => [] as string[])) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(entry.slice(prefix.length))?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) await rm(join(parent, entry), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 export async function publish(staging: string, outDir: string): Promise<void> {

@@ -1,6 +1,7 @@
 // The build engine over the store: two builds at once on one cache, a build
 // killed mid-download and rebuilt, and --offline with and without the blobs.
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { halfThenStall, serve } from "../fetch/helpers/server.ts";
@@ -120,4 +121,18 @@ test("--offline builds from the blobs in the cache, and fails naming the input w
   t.deepEqual(jsonOf(empty).diagnostics?.map((d) => d.code), ["NIFTY102"]);
   await t.throwsAsync(fsp.stat(path.join(dir, "out4")), { code: "ENOENT" });
   t.is(files.fixture.server.hits(files.fixture.busybox.route), hits);
+});
+
+test("staging left by a killed build is swept by the next build; a live build's staging is left alone", async (t) => {
+  const dir = await dirFor("sweep");
+  const recipe = await writeRecipe(dir, "sweep", busyboxRecipe(files.fixture));
+  // A PID that has certainly exited: a process we started and waited for.
+  const gone = spawnSync("true").pid!;
+  const abandoned = path.join(dir, `.out.staging-${gone}-x1`);
+  const live = path.join(dir, `.out.staging-${process.pid}-x2`);
+  for (const d of [abandoned, live]) await fsp.mkdir(path.join(d, "oci"), { recursive: true });
+  const result = await niftyc(["build", recipe, "--cache", path.join(dir, "cache"), "--out", path.join(dir, "out"), "-q"]);
+  t.is(result.code, 0, result.stderr);
+  await t.throwsAsync(fsp.stat(abandoned), { code: "ENOENT" });
+  t.true((await fsp.stat(live)).isDirectory());
 });
