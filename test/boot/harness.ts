@@ -3,7 +3,7 @@
 // namespace, as these machines need) and the OpenSSH client. Every process
 // started here is killed by PID in teardown, whatever the test's outcome.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createReadStream, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -109,7 +109,9 @@ export async function buildRecipe(t: ExecutionContext, recipe: string, mirror: s
 
 /** Unpack with GNU tar, keeping owners and modes, as a user would. */
 export function unpack(t: ExecutionContext, tarball: string): string {
-  const dir = tempDir(t, "root");
+  // A subdirectory: nspawn leaves its .#<root>.lck beside the root, inside our temp dir.
+  const dir = join(tempDir(t, "root"), "root");
+  mkdirSync(dir);
   const result = spawnSync("tar", ["-xpf", tarball, "-C", dir, "--numeric-owner"], { encoding: "utf8" });
   if (result.status !== 0) throw new Error(`tar -x failed: ${result.stderr}`);
   return dir;
