@@ -10,7 +10,7 @@ import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructi
 import { INSTRUCTION_KEYWORDS } from "../instructions/keywords.ts";
 import type { CheckModel, Expanded } from "../instructions/spec.ts";
 import { KEY_DIR } from "../instructions/keygen.ts";
-import { programOf } from "../instructions/inittab.ts";
+import { programOf, programPaths } from "../instructions/inittab.ts";
 import { provides } from "../instructions/user.ts";
 import { Reporter } from "./reporter.ts";
 import { Scope, expandParts, expandWord } from "./scope.ts";
@@ -119,7 +119,8 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
 /** Checks that need the whole recipe. */
 function checkWhole(instructions: Instruction[], report: Reporter, model: CheckModel): void {
   for (const ins of instructions) {
-    if (ins.kind === "KEYGEN" && ins.at === "boot" && !["/bin", "/usr/bin", "/sbin", "/usr/sbin"].some((d) => provides(model, `${d}/dropbearkey`))) {
+    // Its sysinit line finds dropbearkey on init's PATH, as any inittab command.
+    if (ins.kind === "KEYGEN" && ins.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p))) {
       report.error(ins.span, "NIFTY013", "KEYGEN at boot needs dropbearkey in the image", `FETCH dropbearkey into /bin or /usr/bin, or use KEYGEN … AT build (keys in ${KEY_DIR} shared by every copy)`);
     }
   }

@@ -1,7 +1,7 @@
 // Warnings on the finished image: what a container manager needs to boot it.
 import test from "ava";
 import path from "node:path";
-import { niftyc, writeRecipe, useFixture } from "./helpers.ts";
+import { busyboxRecipe, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
 const files = useFixture(test);
 
@@ -20,4 +20,14 @@ test("a bootable image gets neither warning", async (t) => {
   const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out2"), "-q"]);
   t.is(result.code, 0, result.stderr);
   t.notRegex(result.stderr, /NIFTY22[45]/);
+});
+
+test("KEYGEN at boot without dropbearkey passes the checks (any applet might be it) but fails the build", async (t) => {
+  const text = busyboxRecipe(files.fixture, "KEYGEN dropbear ed25519\n");
+  const recipe = await writeRecipe(files.work, "nokeygen", text);
+  const check = await niftyc(["check", recipe]);
+  t.is(check.code, 0, check.stderr);
+  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out3"), "-q"]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, new RegExp(`nokeygen\\.nifty:${text.split("\n").indexOf("KEYGEN dropbear ed25519") + 1}:1: error: KEYGEN at boot needs dropbearkey in the image \\[NIFTY013\\]`));
 });
