@@ -96,14 +96,22 @@ export const user: InstructionSpec<UserInstruction> = {
   },
 };
 
+/** Crypt hashes already made in a build: the key and the effect of a step both need one. */
+const hashed = new WeakMap<BuildContext, Map<string, string>>();
+
 async function passwordHash(t: UserInstruction, context: BuildContext): Promise<string> {
   if (t.password.kind === "locked") return "!";
   if (t.password.kind === "hash") return t.password.hash;
+  const known = hashed.get(context)?.get(t.name);
+  if (known !== undefined) return known;
   const secret = context.secrets.get(t.password.id);
   if (secret === undefined) {
     throw new StepError("NIFTY210", t.span, `the password secret "${t.password.id}" was not given`, `pass --secret ${t.password.id}=FILE (the file's content, without a final newline, is the password)`);
   }
-  return sha512Crypt(secret, deriveSalt(t.name, secret));
+  const hash = sha512Crypt(secret, deriveSalt(t.name, secret));
+  if (!hashed.has(context)) hashed.set(context, new Map());
+  hashed.get(context)!.set(t.name, hash);
+  return hash;
 }
 
 function readGroupId(word: Value | undefined, name: string, uid: number, report: Reporter, model: CheckModel): { id: number; private: boolean } | undefined {
