@@ -2,10 +2,12 @@
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
 import { parseArgs } from "node:util";
-import { readFile } from "node:fs/promises";
-import { relative, resolve } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
 import type { BuildOptions } from "../build/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { NiftyError } from "../errors.ts";
+import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 
 export const EXIT = { ok: 0, input: 1, usage: 2, bug: 70 } as const;
@@ -117,4 +119,31 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
     strict: values.strict === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
   };
+}
+
+export interface Built {
+  name: string;
+  digest: string;
+  config: ImageConfig;
+  rootfsTar: string;
+  buildDir: string;
+}
+
+/** What `niftyc build` left in an output directory; `code` is the calling command's. */
+export async function readBuildDir(dir: string, shown: string, code: string): Promise<Built> {
+  let record: { name?: string; digest?: string; config?: ImageConfig };
+  try {
+    record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
+  } catch {
+    throw new NiftyError(code, `${shown} is not a build directory (no readable build.json)`, "give a recipe, or the output directory of niftyc build (out/<name>)");
+  }
+  if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {
+    throw new NiftyError(code, `${shown}/build.json has no name, digest or config`, "build again with this version of niftyc");
+  }
+  try {
+    await stat(join(dir, "rootfs.tar"));
+  } catch {
+    throw new NiftyError(code, `${shown} has no rootfs.tar`, "build with the rootfs format (the default)");
+  }
+  return { name: record.name, digest: record.digest, config: record.config, rootfsTar: join(dir, "rootfs.tar"), buildDir: dir };
 }

@@ -1,12 +1,11 @@
 // `niftyc instances`: N machines from one build, sharing one read-only tree.
 // Parses its options, builds first when given a recipe, and prints; the work is
 // in src/instances/.
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { NiftyError } from "../errors.ts";
-import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, relativeOrAbsolute, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, readBuildDir, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
 
@@ -54,32 +53,6 @@ function pairs(list: readonly string[] | undefined, flag: string, what: string):
   });
 }
 
-interface Built {
-  name: string;
-  digest: string;
-  config: ImageConfig;
-  rootfsTar: string;
-  buildDir: string;
-}
-
-async function readBuildDir(dir: string, shown: string): Promise<Built> {
-  let record: { name?: string; digest?: string; config?: ImageConfig };
-  try {
-    record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
-  } catch {
-    throw new NiftyError("NIFTY420", `${shown} is not a build directory (no readable build.json)`, "give a recipe, or the output directory of niftyc build (out/<name>)");
-  }
-  if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {
-    throw new NiftyError("NIFTY420", `${shown}/build.json has no name, digest or config`, "build again with this version of niftyc");
-  }
-  try {
-    await stat(join(dir, "rootfs.tar"));
-  } catch {
-    throw new NiftyError("NIFTY420", `${shown} has no rootfs.tar`, "build with the rootfs format (the default)");
-  }
-  return { name: record.name, digest: record.digest, config: record.config, rootfsTar: join(dir, "rootfs.tar"), buildDir: dir };
-}
-
 type Values = ParsedValues;
 
 async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Built | number> {
@@ -121,7 +94,7 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   } catch {
     throw new NiftyError("NIFTY420", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
   }
-  const built = isDir ? await readBuildDir(inputPath, input) : await buildRecipe(input, values, io);
+  const built = isDir ? await readBuildDir(inputPath, input, "NIFTY420") : await buildRecipe(input, values, io);
   if (typeof built === "number") return built;
 
   const { planInstances } = await import("../instances/plan.ts");

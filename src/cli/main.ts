@@ -7,7 +7,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../errors.ts";
 import { NIFTYC_VERSION } from "../version.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, relativeOrAbsolute } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -240,12 +240,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError("install takes one build directory (e.g. out/ssh)", INSTALL_HELP);
   const dir = resolve(io.cwd, positionals[0]!);
-  let build: { name: string };
-  try {
-    build = JSON.parse(await readFile(`${dir}/build.json`, "utf8")) as { name: string };
-  } catch {
-    throw new NiftyError("NIFTY300", `${positionals[0]} is not a build directory (no build.json)`, "run niftyc build first; its output directory is out/<name>");
-  }
+  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300");
   const { installMachine } = await import("../emit/runtime-bundle.ts");
   const machinesDir = resolve(io.cwd, (values["machines-dir"] as string | undefined) ?? "/var/lib/machines");
   const settingsDir = resolve(io.cwd, (values["settings-dir"] as string | undefined) ?? "/etc/systemd/nspawn");
@@ -255,7 +250,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   } catch {
     throw new NiftyError("NIFTY301", `${positionals[0]} has no ${build.name}.nspawn`, "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn");
   }
-  await installMachine({ rootfsTar: `${dir}/rootfs.tar`, nspawnText, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
+  await installMachine({ rootfsTar: build.rootfsTar, nspawnText, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
   io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}; start it with: machinectl start ${build.name}\n`);
   return EXIT.ok;
 }
