@@ -4,7 +4,7 @@
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { writeSection } from "./util.ts";
+import { median, writeSection } from "./util.ts";
 
 const LINES = 10_000;
 const RUNS = 15;
@@ -68,11 +68,6 @@ function recipe(lines: number): string {
     }
   }
   return `${out.slice(0, lines).join("\n")}\n`;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;

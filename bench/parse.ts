@@ -2,7 +2,7 @@
 // Writes its figures into the "Front end" section of docs/performance.md.
 import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
-import { writeSection } from "./util.ts";
+import { median, writeSection } from "./util.ts";
 
 const LINES = 10_000;
 const RUNS = 15;
@@ -41,11 +41,6 @@ function recipe(lines: number): string {
     }
   }
   return `${out.slice(0, lines).join("\n")}\n`;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
