@@ -44,6 +44,8 @@ export interface Fixture {
   url: string;
   busybox: Served;
   dropbear: Served;
+  /** Makes host keys at first boot (KEYGEN); needs a subset of Dropbear's libraries. */
+  dropbearkey: Served;
   /** Dropbear's libraries and the loader, by soname. */
   libs: Map<string, Served>;
   /** A .deb made with dpkg-deb: usr/share/nifty/greeting.txt and usr/bin/nifty-hello. */
@@ -87,6 +89,7 @@ export async function startFixture(): Promise<Fixture> {
   const served = (route: string, bytes: Buffer): Served => ({ route, bytes, digest: sha256(bytes) });
   const busybox = served("/files/busybox", await fsp.readFile("/bin/busybox"));
   const dropbear = served("/files/dropbear", await fsp.readFile("/usr/sbin/dropbear"));
+  const dropbearkey = served("/files/dropbearkey", await fsp.readFile("/usr/bin/dropbearkey"));
   const libs = new Map<string, Served>();
   for (const [soname, file] of await dropbearLibraries()) libs.set(soname, served(`/files/lib/${soname}`, await fsp.readFile(file)));
   const debBytes = await buildDeb(work);
@@ -94,9 +97,9 @@ export async function startFixture(): Promise<Fixture> {
   const deb = served("/files/nifty-hello.deb", debBytes);
   const debianPath = "pool/main/n/nifty-hello/nifty-hello_1.0_amd64.deb";
   const server = await startServer();
-  for (const s of [busybox, dropbear, deb, ...libs.values()]) server.routes.set(s.route, serve(s.bytes));
+  for (const s of [busybox, dropbear, dropbearkey, deb, ...libs.values()]) server.routes.set(s.route, serve(s.bytes));
   server.routes.set(`/debian/${debianPath}`, serve(debBytes));
-  return { server, url: server.url, busybox, dropbear, libs, deb, debianPath, mirror: `debian=${server.url}/debian`, close: () => server.close() };
+  return { server, url: server.url, busybox, dropbear, dropbearkey, libs, deb, debianPath, mirror: `debian=${server.url}/debian`, close: () => server.close() };
 }
 
 export interface RecipeOptions {
@@ -124,7 +127,7 @@ ${tail}`;
 
 /** Dropbear with its loader and libraries, as FETCH lines. */
 export function dropbearLines(f: Fixture, without: readonly string[] = []): string {
-  const lines = [`FETCH dropbear \${BASE}/dropbear ${f.dropbear.digest} TO /bin/dropbear`, `ARG LIB=${LIB}`];
+  const lines = [`FETCH dropbear \${BASE}/dropbear ${f.dropbear.digest} TO /bin/dropbear`, `FETCH dropbearkey \${BASE}/dropbearkey ${f.dropbearkey.digest} TO /bin/dropbearkey`, `ARG LIB=${LIB}`];
   for (const [soname, s] of f.libs) {
     if (without.includes(soname)) continue;
     lines.push(`FETCH ${soname} \${BASE}/lib/${soname} ${s.digest} TO \${LIB}/${soname}`);
