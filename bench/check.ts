@@ -78,7 +78,7 @@ const source = { path: fileURLToPath(new URL("check.nifty", import.meta.url)), t
 const options = { args: new Map<string, string>(), strict: false };
 
 const coldStart = performance.now();
-const { checkSource } = await import("../src/build/compile.ts");
+const { checkSource } = await import("../src/check/source.ts");
 const first = await checkSource(source, options);
 const cold = performance.now() - coldStart;
 if (first.recipe === undefined || first.diagnostics.length > 0) {

@@ -4,7 +4,7 @@
 // running this file writes them next to it.
 import { writeFileSync } from "node:fs";
 import { createSyntaxDiagramsCode } from "chevrotain";
-import { INSTRUCTION_KEYWORDS, OPTION_KEYWORDS } from "../src/instructions/keywords.ts";
+import { INSTRUCTION_KEYWORDS, OPTION_KEYWORDS } from "./keywords.ts";
 import { niftyParser } from "./parser.ts";
 
 export const DIAGRAMS_FILE = "diagrams.html";

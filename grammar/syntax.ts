@@ -1,18 +1,8 @@
 // The syntax tree: what the parser hands to the checker. It knows lines, words,
 // quotes, variables and heredocs, but nothing about what any instruction means.
+import type { SourceFile, Span } from "../src/core/source.ts";
 
-/** A place in the recipe text. line and column are 1-based; offset is 0-based (UTF-16 units). */
-export interface Position {
-  offset: number;
-  line: number;
-  column: number;
-}
-
-/** A half-open range [start, end) of the recipe text. */
-export interface Span {
-  start: Position;
-  end: Position;
-}
+export type { Position, SourceFile, Span } from "../src/core/source.ts";
 
 /** Literal text, quotes removed and escapes resolved. */
 export interface TextPart {
@@ -62,11 +52,6 @@ export interface InstructionNode {
   span: Span;
   /** Comment lines directly above the instruction, without the `#`. */
   comment: string[];
-}
-
-export interface SourceFile {
-  path: string;
-  text: string;
 }
 
 export interface SyntaxTree {

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { checkSource } from "../src/build/compile.ts";
+import { checkSource } from "../src/check/source.ts";
 import { openStore } from "../src/cache/store.ts";
 import { fetchBlob } from "../src/fetch/download.ts";
 import { loadMirrors, parseMirrorSettings, resolveSources } from "../src/fetch/mirrors.ts";

@@ -7,22 +7,16 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { Tree, TreeError } from "../image/tree.ts";
 import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructions/index.ts";
-import { INSTRUCTION_KEYWORDS } from "../instructions/keywords.ts";
+import type { Recipe } from "../instructions/recipe.ts";
+import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
 import type { CheckModel, Expanded } from "../instructions/spec.ts";
 import { KEY_DIR } from "../instructions/keygen.ts";
 import { programOf, programPaths } from "../instructions/inittab.ts";
 import { provides } from "../instructions/user.ts";
-import { Reporter } from "./reporter.ts";
-import { Scope, expandParts, expandWord } from "./scope.ts";
+import { Reporter } from "../diagnostics/reporter.ts";
+import { Scope } from "../instructions/scope.ts";
+import { expandParts, expandWord } from "./substitute.ts";
 
-export interface Recipe {
-  /** The recipe's file name without .nifty: image, machine and unit name. */
-  name: string;
-  path: string;
-  /** Absolute directory of the recipe (COPY sources are relative to it). */
-  dir: string;
-  instructions: Instruction[];
-}
 
 export interface CheckOptions {
   /** --arg NAME=VALUE */

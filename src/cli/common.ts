@@ -4,9 +4,9 @@
 import { parseArgs } from "node:util";
 import { readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import type { BuildOptions } from "../build/build.ts";
+import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { NiftyError } from "../errors.ts";
+import { NiftyError } from "../core/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 

@@ -3,7 +3,7 @@
 // in src/instances/.
 import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { NiftyError } from "../errors.ts";
+import { NiftyError } from "../core/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, readBuildDir, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
 
@@ -56,7 +56,7 @@ function pairs(list: readonly string[] | undefined, flag: string, what: string):
 type Values = ParsedValues;
 
 async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Built | number> {
-  const { build, BuildFailed } = await import("../build/build.ts");
+  const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, INSTANCES_HELP);
   try {
     const result = await build({ ...shared, recipePath: relativeOrAbsolute(io.cwd, path) });
@@ -99,7 +99,7 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
 
   const { planInstances } = await import("../instances/plan.ts");
   const { writeInstances } = await import("../instances/write.ts");
-  const { NIFTYC_VERSION } = await import("../version.ts");
+  const { NIFTYC_VERSION } = await import("../core/version.ts");
   const plan = planInstances({ config: built.config, count, first, sets });
   const dir = resolve(io.cwd, (values.out as string | undefined) ?? join("out", `${built.name}-instances`));
   const result = await writeInstances({ dir, config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION });

@@ -4,8 +4,8 @@
 import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { NiftyError } from "../errors.ts";
-import { NIFTYC_VERSION } from "../version.ts";
+import { NiftyError } from "../core/errors.ts";
+import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
@@ -73,7 +73,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
-  const { build, BuildFailed, FORMATS } = await import("../build/build.ts");
+  const { build, BuildFailed, FORMATS } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const shared = await buildOptions(values, io, BUILD_HELP);
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
@@ -121,7 +121,7 @@ async function createBuildProgress(io: CliIo) {
   const { createProgress } = await import("../fetch/progress.ts");
   let fetches: ReturnType<typeof createProgress> | undefined;
   return {
-    onEvent(event: import("../build/build.ts").BuildEvent) {
+    onEvent(event: import("../pipeline/build.ts").BuildEvent) {
       switch (event.type) {
         case "step": {
           const n = String(event.total).length;
@@ -158,7 +158,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length === 0) throw new UsageError("check needs at least one recipe", CHECK_HELP);
-  const { checkSource } = await import("../build/compile.ts");
+  const { checkSource } = await import("../check/source.ts");
   const all: Diagnostic[] = [];
   for (const path of positionals) {
     const shown = relativeOrAbsolute(io.cwd, path);

@@ -1,6 +1,6 @@
 // One diagnostic shape for every stage: parser, checker, build. Stages return
 // these; only the CLI prints them.
-import type { SourceFile, Span } from "../../grammar/syntax.ts";
+import type { SourceFile, Span } from "../core/source.ts";
 
 export type Severity = "error" | "warning";
 

@@ -8,9 +8,9 @@ import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../emit/atomic.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
-import { NiftyError } from "../errors.ts";
+import { NiftyError } from "../core/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
-import { fileDigest } from "../util/hash.ts";
+import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";
 import { LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
 

@@ -1,6 +1,6 @@
 // Editing /etc/passwd, /etc/group, /etc/shadow and /etc/shells as text, so
 // the tree stays the only state and each USER/GROUP step can be replayed.
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "./context.ts";
 import { appendLine, editText } from "./files.ts";
 
 /** Replace the line for `name` (first field) or append it. */

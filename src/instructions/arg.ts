@@ -1,5 +1,5 @@
 // ARG NAME[=default] ...: a build-time variable, replaced everywhere after it.
-import type { Span } from "../../grammar/syntax.ts";
+import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed } from "./spec.ts";
 import { expectCount } from "./args.ts";
 

@@ -1,9 +1,9 @@
 // Shared argument readers: options, modes, owners, image paths. Each reports
 // its own mistakes with the word's span, so every instruction says the same
 // thing about the same mistake.
-import type { Span } from "../../grammar/syntax.ts";
-import type { Reporter } from "../check/reporter.ts";
-import type { Value } from "../check/scope.ts";
+import type { Span } from "../core/source.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
+import type { Value } from "./scope.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { imagePath } from "../image/tree.ts";
 import type { CheckModel, Expanded } from "./spec.ts";

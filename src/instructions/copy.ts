@@ -5,10 +5,10 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { join, posix, resolve, sep } from "node:path";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
-import { StepError } from "../build/context.ts";
-import type { BuildContext } from "../build/context.ts";
+import { StepError } from "./context.ts";
+import type { BuildContext } from "./context.ts";
 import { ROOT } from "./files.ts";
-import { fileDigest } from "../util/hash.ts";
+import { fileDigest } from "../core/hash.ts";
 
 export interface CopyInstruction extends Typed {
   kind: "COPY";

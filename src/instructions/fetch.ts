@@ -1,9 +1,9 @@
 // FETCH <name> <source>... sha256:<hex> [EXTRACT <member>] [TO <path>] [MODE <octal>]
 // A pinned download (or one member of a downloaded archive) placed in the image.
-import type { Span } from "../../grammar/syntax.ts";
+import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { NiftyError } from "../errors.ts";
-import { StepError } from "../build/context.ts";
+import { NiftyError } from "../core/errors.ts";
+import { StepError } from "./context.ts";
 import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";
 

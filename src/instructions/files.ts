@@ -1,5 +1,5 @@
 // Small helpers the instructions share to write and edit files in the tree.
-import type { BuildContext } from "../build/context.ts";
+import type { BuildContext } from "./context.ts";
 import type { Owner } from "./args.ts";
 
 export const ROOT: Owner = { uid: 0, gid: 0 };

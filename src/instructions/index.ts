@@ -1,6 +1,6 @@
 // The table of instructions: the only place that maps keywords to behaviour.
 import type { InstructionSpec, Typed } from "./spec.ts";
-import type { InstructionKeyword } from "./keywords.ts";
+import type { InstructionKeyword } from "../../grammar/keywords.ts";
 import { arg, type ArgInstruction } from "./arg.ts";
 import { bind, type BindInstruction } from "./bind.ts";
 import { copy, type CopyInstruction } from "./copy.ts";

@@ -1,5 +1,5 @@
 // INITTAB <action> [TTY <tty>] <command ...>: one BusyBox /etc/inittab line.
-import type { Span } from "../../grammar/syntax.ts";
+import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed, CheckModel } from "./spec.ts";
 import { appendLine, editText } from "./files.ts";
 import { suggest } from "../diagnostics/suggest.ts";

@@ -3,7 +3,7 @@
 import { posix } from "node:path";
 import type { InstructionSpec, Typed } from "./spec.ts";
 import { readImagePath, readOptions } from "./args.ts";
-import { StepError } from "../build/context.ts";
+import { StepError } from "./context.ts";
 import { ROOT } from "./files.ts";
 
 export interface LinkInstruction extends Typed {

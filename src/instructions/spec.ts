@@ -1,12 +1,12 @@
 // The contract every instruction module fulfils: its syntax and example (for
 // docs and errors), its check from words to a typed form, and its effect on
 // the image. The checker and the builder only ever go through this table.
-import type { Span } from "../../grammar/syntax.ts";
-import type { Reporter } from "../check/reporter.ts";
-import type { Scope, Value } from "../check/scope.ts";
+import type { Span } from "../core/source.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
+import type { Scope, Value } from "./scope.ts";
 import type { Tree } from "../image/tree.ts";
-import type { InstructionKeyword } from "./keywords.ts";
-import type { BuildContext } from "../build/context.ts";
+import type { InstructionKeyword } from "../../grammar/keywords.ts";
+import type { BuildContext } from "./context.ts";
 
 /** An instruction after variable substitution, before its own checks. */
 export interface Expanded {

@@ -5,12 +5,12 @@ import { expectCount, readId, readImagePath, readOptions } from "./args.ts";
 import { ACCOUNT_NAME, nextFreeId } from "./group.ts";
 import { addMember, addShell, ensureRoot, hasEntry, shadowLine, shadowOwner, upsert } from "./accounts.ts";
 import { editText } from "./files.ts";
-import { StepError, type BuildContext } from "../build/context.ts";
+import { StepError, type BuildContext } from "./context.ts";
 import { deriveSalt, sha512Crypt } from "../image/sha512-crypt.ts";
-import { bytesDigest } from "../util/hash.ts";
+import { bytesDigest } from "../core/hash.ts";
 import { suggest } from "../diagnostics/suggest.ts";
-import type { Value } from "../check/scope.ts";
-import type { Reporter } from "../check/reporter.ts";
+import type { Value } from "./scope.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 
 export type Password =
   | { kind: "secret"; id: string }

@@ -3,7 +3,7 @@
 // positive one.
 import { readdirSync, readFileSync } from "node:fs";
 import test from "ava";
-import { INSTRUCTION_KEYWORDS } from "../../src/instructions/keywords.ts";
+import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
 
 const root = new URL("../../", import.meta.url);
 const doc = readFileSync(new URL("docs/diagnostics.md", root), "utf8");

@@ -3,7 +3,7 @@ import test from "ava";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkSource } from "../../src/build/compile.ts";
+import { checkSource } from "../../src/check/source.ts";
 
 test("a copied directory's files and subdirectories are known to later checks", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-copydir-"));

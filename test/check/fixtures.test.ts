@@ -5,10 +5,10 @@
 // without colour (expected.txt). UPDATE_GOLDEN=1 rewrites them.
 import { existsSync, readFileSync } from "node:fs";
 import test from "ava";
-import { checkSource } from "../../src/build/compile.ts";
+import { checkSource } from "../../src/check/source.ts";
 import { formatDiagnostic, formatSummary } from "../../src/diagnostics/format.ts";
 import { caseDirs, expected, spanText } from "../grammar/golden.ts";
-import type { Span } from "../../grammar/syntax.ts";
+import type { Span } from "../../src/core/source.ts";
 
 const positive = new URL("fixtures/", import.meta.url);
 const negative = new URL("fixtures-negative/", import.meta.url);

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import test from "ava";
 import { INSTRUCTIONS } from "../../src/instructions/index.ts";
-import { OPTION_KEYWORDS } from "../../src/instructions/keywords.ts";
+import { OPTION_KEYWORDS } from "../../grammar/keywords.ts";
 
 const doc = readFileSync(new URL("../../docs/language.md", import.meta.url), "utf8");
 const fence = "```";

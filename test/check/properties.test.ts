@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { checkSpan, recipeArbitraries } from "../support/arbitrary-recipes.ts";
 import test from "ava";
-import { checkSource } from "../../src/build/compile.ts";
+import { checkSource } from "../../src/check/source.ts";
 
 const D = `sha256:${"0123456789abcdef".repeat(4)}`;
 

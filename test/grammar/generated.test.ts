@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import test from "ava";
 import { generateArtifacts } from "../../grammar/generate.ts";
-import { INSTRUCTION_KEYWORDS } from "../../src/instructions/keywords.ts";
+import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
 
 const artifacts = generateArtifacts();
 

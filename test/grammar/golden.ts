@@ -1,7 +1,7 @@
 // Shared by the golden tests: a stable, readable form of a parse result,
 // and UPDATE_GOLDEN=1 to rewrite expected files (check them by eye).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import type { Span } from "../../grammar/syntax.ts";
+import type { Span } from "../../src/core/source.ts";
 
 export const updateGolden = process.env["UPDATE_GOLDEN"] === "1";
 

@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
 import { INSTANCES_HELP } from "../../src/cli/instances.ts";
 import type { CliIo } from "../../src/cli/io.ts";
-import { NiftyError } from "../../src/errors.ts";
+import { NiftyError } from "../../src/core/errors.ts";
 import { instanceCommand } from "../../src/instances/exec.ts";
 import { planInstances } from "../../src/instances/plan.ts";
 import { renderInstanceUnit, renderInstancesEnv, renderTarget } from "../../src/instances/render.ts";
 import { writeInstances } from "../../src/instances/write.ts";
-import { fileDigest } from "../../src/util/hash.ts";
+import { fileDigest } from "../../src/core/hash.ts";
 import { sshConfig } from "./helpers.ts";
 
 function temp(t: import("ava").ExecutionContext): string {

@@ -2,7 +2,7 @@
 // mistake as a NiftyError with its code.
 import test from "ava";
 import fc from "fast-check";
-import { NiftyError } from "../../src/errors.ts";
+import { NiftyError } from "../../src/core/errors.ts";
 import { evalExpr, exprNames, parseExpr } from "../../src/instances/expr.ts";
 import { planInstances, portVariables, type InstanceSetting } from "../../src/instances/plan.ts";
 import { sshConfig } from "./helpers.ts";

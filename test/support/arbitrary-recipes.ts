@@ -2,7 +2,7 @@
 // random lines mixed from valid instructions, syntax fragments and bytes, and
 // valid recipes with random character edits.
 import fc from "fast-check";
-import type { Position, Span } from "../../grammar/syntax.ts";
+import type { Position, Span } from "../../src/core/source.ts";
 
 export function recipeArbitraries(validLines: readonly string[], fragments: readonly string[], options: { validWeight?: number; maxMutatedLines?: number } = {}) {
   const line = fc.oneof(

@@ -2,38 +2,10 @@
 // everywhere at build time; ENV names are replaced by their declared value in
 // paths and metadata, but inside INITTAB commands they are left for the shell
 // at boot, so a per-container value (nspawn Environment=, docker run -e) wins.
-import type { Span, Word, WordPart } from "../../grammar/syntax.ts";
-import type { Reporter } from "./reporter.ts";
+import type { Word, WordPart } from "../../grammar/syntax.ts";
+import type { Scope, Value } from "../instructions/scope.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 import { suggest } from "../diagnostics/suggest.ts";
-
-/** A word after substitution. */
-export interface Value {
-  /** Full build-time value: quotes removed, ARG and ENV replaced. */
-  text: string;
-  /** The word as written, ARG replaced, ENV references kept: for shell commands. */
-  shell: string;
-  span: Span;
-}
-
-export class Scope {
-  /** ARG name → value (undefined: declared without a value). */
-  readonly args = new Map<string, string | undefined>();
-  readonly env = new Map<string, string>();
-  /** Values given with --arg; they override ARG defaults. */
-  readonly overrides: ReadonlyMap<string, string>;
-
-  constructor(overrides: ReadonlyMap<string, string>) {
-    this.overrides = overrides;
-  }
-
-  declareArg(name: string, fallback: string | undefined): void {
-    this.args.set(name, this.overrides.get(name) ?? fallback);
-  }
-
-  declareEnv(name: string, value: string): void {
-    this.env.set(name, value);
-  }
-}
 
 const SHELL_HINT = "to leave it for the shell at boot, write \\$NAME or put it in single quotes";
 

@@ -2,9 +2,9 @@
 // starts exists, and every ELF program finds its loader and libraries inside
 // the image (the "not found" of a binary whose library is missing, caught at
 // build time instead of at boot).
-import type { Span } from "../../grammar/syntax.ts";
-import type { Recipe } from "../check/check.ts";
-import type { Reporter } from "../check/reporter.ts";
+import type { Span } from "../core/source.ts";
+import type { Recipe } from "../instructions/recipe.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 import { missingLibraries, readElfInfo, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
 import type { Tree, TreeNode } from "../image/tree.ts";
 import { INIT_PATH, programOf, programPaths } from "../instructions/inittab.ts";

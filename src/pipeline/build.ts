@@ -4,22 +4,22 @@
 import { chmod, copyFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join, resolve } from "node:path";
-import type { SourceFile, Span } from "../../grammar/syntax.ts";
+import type { SourceFile, Span } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { NiftyError } from "../errors.ts";
+import { NiftyError } from "../core/errors.ts";
 import { openStore, type Store } from "../cache/store.ts";
-import type { Recipe } from "../check/check.ts";
+import type { Recipe } from "../instructions/recipe.ts";
 import { Tree, TreeError, type Content, type TreeChange } from "../image/tree.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
-import { StepError, type BuildContext, type FetchRequest } from "./context.ts";
+import { StepError, type BuildContext, type FetchRequest } from "../instructions/context.ts";
 import { firstKey, hashText, stepKey } from "./keys.ts";
 import { compile } from "./compile.ts";
 import { BuildFailed } from "./failure.ts";
 
 export { BuildFailed };
-import { bytesDigest } from "../util/hash.ts";
-import { NIFTYC_VERSION } from "../version.ts";
+import { bytesDigest } from "../core/hash.ts";
+import { NIFTYC_VERSION } from "../core/version.ts";
 
 export const FORMATS = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "bundle"] as const;
 export type Format = (typeof FORMATS)[number];
@@ -188,7 +188,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
   const reproducible = notes.length === 0;
   // Only a build that is not up to date gets here: the rest of the pipeline loads on demand.
-  const [{ imageConfig }, { Reporter }, { createStaging, discard, publish }] = await Promise.all([import("./image-config.ts"), import("../check/reporter.ts"), import("./publish.ts")]);
+  const [{ imageConfig }, { Reporter }, { createStaging, discard, publish }] = await Promise.all([import("./image-config.ts"), import("../diagnostics/reporter.ts"), import("./publish.ts")]);
   const config = imageConfig(recipe, tree, options.epoch);
   noteStopSignal(config, emit);
 

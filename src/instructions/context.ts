@@ -1,9 +1,9 @@
 // What an instruction's effect may use: the tree, the content store, fetched
 // inputs and secrets. Built once per build by the builder; instructions never
 // reach for the environment, the clock or the network on their own.
-import type { Span } from "../../grammar/syntax.ts";
+import type { Span } from "../core/source.ts";
 import type { Content, Tree } from "../image/tree.ts";
-import { NiftyError } from "../errors.ts";
+import { NiftyError } from "../core/errors.ts";
 
 export interface FetchRequest {
   name: string;

@@ -1,7 +1,7 @@
 // The run-time description of the image, derived from the recipe and the
 // built tree: one source of truth for every run-config dialect.
 import { posix } from "node:path";
-import type { Recipe } from "../check/check.ts";
+import type { Recipe } from "../instructions/recipe.ts";
 import type { ImageConfig, InitKind } from "../image/config.ts";
 import type { Tree } from "../image/tree.ts";
 import { defaultStopSignal } from "../emit/signals.ts";

@@ -1,7 +1,7 @@
 // Collects the diagnostics of one recipe; checks report and carry on, so one
 // run shows every problem in the file.
-import type { SourceFile, Span } from "../../grammar/syntax.ts";
-import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile, Span } from "../core/source.ts";
+import type { Diagnostic } from "./diagnostic.ts";
 
 export class Reporter {
   readonly source: SourceFile;

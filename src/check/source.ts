@@ -1,0 +1,20 @@
+// Recipe text → checked recipe or diagnostics: the whole front end in one call.
+import type { SourceFile } from "../core/source.ts";
+import type { CheckResult } from "./check.ts";
+
+export interface CompileOptions {
+  args: ReadonlyMap<string, string>;
+  strict: boolean;
+}
+
+/** Parse and check, reporting every problem of the file. Loads the parser. */
+export async function checkSource(source: SourceFile, options: CompileOptions): Promise<CheckResult> {
+  const { parseNiftyfile } = await import("../../grammar/parse.ts");
+  const { checkTree } = await import("./check.ts");
+  const parsed = parseNiftyfile(source);
+  const checked = checkTree(parsed.tree, { args: options.args, strict: options.strict });
+  const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;
+  const diagnostics = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
+  const failed = diagnostics.some((d) => d.severity === "error");
+  return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
+}
