@@ -2,6 +2,7 @@
 // temp file in the same directory tree and published with link(2), which is
 // atomic and never replaces, so no reader ever sees a partial blob under a
 // final name, whatever process writes or dies beside it.
+import { RECORD_FORMATS, type RecordFile, type RecordKind } from "./records.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
 import * as fsp from "node:fs/promises";
@@ -10,6 +11,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { NiftyError } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 
 export interface BlobInfo {
   /** `sha256:<64 hex>` */
@@ -63,6 +65,13 @@ export class DigestMismatchError extends NiftyError {
     this.expected = expected;
     this.actual = actual;
   }
+}
+
+export const STORE_DAMAGED_HINT = "the content store may be damaged: `niftyc cache verify` checks every blob and sets bad ones aside; then build again";
+
+/** A blob the store holds with fewer or other bytes than were recorded: damaged since it was written. */
+export function damagedBlob(digest: string, detail: string): NiftyError {
+  return new NiftyError("NIFTY231", `the store's copy of ${digest} is damaged: ${detail}`, STORE_DAMAGED_HINT);
 }
 
 export class Store {
@@ -120,14 +129,22 @@ export class Store {
         "give the path of an existing, readable file",
       );
     }
+    return this.putStream((writer) => pipeline(input, writer), expected);
+  }
+
+  /**
+   * Store what `write` streams into the writer it is given: nothing appears in
+   * the store unless it completes (and matches `expected`, when given).
+   */
+  async putStream(write: (writer: BlobWriter) => Promise<unknown>, expected?: string, source?: string): Promise<BlobInfo> {
     const writer = this.createWriter();
     try {
-      await pipeline(input, writer);
+      await write(writer);
     } catch (err) {
       await writer.abort();
       throw err;
     }
-    return writer.commit(expected);
+    return writer.commit(expected, source);
   }
 
   async putBuffer(buf: Uint8Array, expected?: string): Promise<BlobInfo> {
@@ -157,6 +174,16 @@ export class Store {
     const file = this.#recordPath(namespace, key);
     await fsp.mkdir(path.dirname(file), { recursive: true });
     await this.writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
+  }
+
+  /** A record of a registered kind, or undefined when absent, unreadable or in another format. */
+  async readRecord<T>(kind: RecordKind, key: string): Promise<T | undefined> {
+    const file = await this.readJson<RecordFile<T>>(kind, key);
+    return file?.format === RECORD_FORMATS[kind] ? file.record : undefined;
+  }
+
+  async writeRecord<T>(kind: RecordKind, key: string, record: T): Promise<void> {
+    await this.writeJson(kind, key, { format: RECORD_FORMATS[kind], record } satisfies RecordFile<T>);
   }
 
   /**
@@ -192,22 +219,9 @@ export class Store {
     return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}${suffix}`);
   }
 
-  /** Write a whole small file: temp in DIR/tmp, fsync, rename over the target. */
+  /** Write a whole small file: temp in DIR/tmp (swept by gc), fsync, rename over the target. */
   async writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-    const tmp = this.tempPath(".json");
-    try {
-      const fh = await fsp.open(tmp, "wx", 0o644);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, file);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomic(file, data, { tempPath: this.tempPath(".json") });
   }
 
   #recordPath(namespace: string, key: string): string {

@@ -1,7 +1,7 @@
 // Syntax tree → typed, checked recipe. Never throws for a recipe's mistakes:
 // every problem becomes a diagnostic and checking carries on with the next line.
-import { statSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { readdirSync, readlinkSync, statSync } from "node:fs";
+import { basename, dirname, join, posix, resolve, sep } from "node:path";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { suggest } from "../diagnostics/suggest.ts";
@@ -9,10 +9,7 @@ import { Tree, TreeError } from "../image/tree.ts";
 import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
-import type { CheckModel, Expanded } from "../instructions/spec.ts";
-import { KEY_DIR } from "../instructions/keygen.ts";
-import { programOf, programPaths } from "../instructions/inittab.ts";
-import { provides } from "../instructions/user.ts";
+import type { CheckModel, Expanded, HostDirEntry } from "../instructions/spec.ts";
 import { Reporter } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
@@ -24,11 +21,25 @@ export interface CheckOptions {
   /** Warnings count as errors. */
   strict?: boolean;
   hostKind?: CheckModel["hostKind"];
+  hostEntries?: CheckModel["hostEntries"];
+  /** Absolute directory COPY sources are relative to; default: the source path's directory. */
+  recipeDir?: string;
 }
 
 export interface CheckResult {
   recipe?: Recipe;
   diagnostics: Diagnostic[];
+}
+
+const HEREDOC_KEYWORDS = INSTRUCTION_KEYWORDS.filter((k) => INSTRUCTIONS[k].heredoc === true);
+
+function hostEntries(dir: string): HostDirEntry[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((entry) => {
+    const relative = posix.join(entry.parentPath.slice(dir.length).split(sep).join("/"), entry.name);
+    if (entry.isDirectory()) return { relative, kind: "dir" as const };
+    if (entry.isSymbolicLink()) return { relative, kind: "symlink" as const, target: readlinkSync(join(entry.parentPath, entry.name)) };
+    return { relative, kind: "file" as const };
+  });
 }
 
 function hostKind(path: string): "file" | "dir" | "other" | undefined {
@@ -47,15 +58,17 @@ export function recipeName(path: string): string {
 
 export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckResult {
   const report = new Reporter(tree.source);
-  const dir = resolve(dirname(tree.source.path));
+  const dir = options.recipeDir ?? resolve(dirname(tree.source.path));
   const model: CheckModel = {
     scope: new Scope(options.args ?? new Map()),
     tree: new Tree(),
     appletDirs: new Set(),
     users: new Map(),
     groups: new Map(),
+    rootPasswordLogin: false,
     recipeDir: dir,
     hostKind: options.hostKind ?? hostKind,
+    hostEntries: options.hostEntries ?? hostEntries,
   };
   const none = tree.instructions[0]?.keywordSpan ?? { start: { offset: 0, line: 1, column: 1 }, end: { offset: 0, line: 1, column: 1 } };
   model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });
@@ -76,8 +89,8 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       args: node.args.map((w) => expandWord(w, model.scope, report)),
       heredocs: node.heredocs.map((h) => ({ text: expandParts(h.body, model.scope, report), span: h.span, markerSpan: h.markerSpan })),
     };
-    if (keyword !== "FILE" && expanded.heredocs.length > 0) {
-      report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, "only FILE reads its content from a heredoc");
+    if (INSTRUCTIONS[keyword].heredoc !== true && expanded.heredocs.length > 0) {
+      report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`);
       continue;
     }
     try {
@@ -110,25 +123,9 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   };
 }
 
-/** Checks that need the whole recipe. */
+/** Checks that need the whole recipe: each instruction's own, once every line is known. */
 function checkWhole(instructions: Instruction[], report: Reporter, model: CheckModel): void {
-  for (const ins of instructions) {
-    // Its sysinit line finds dropbearkey on init's PATH, as any inittab command.
-    if (ins.kind === "KEYGEN" && ins.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p))) {
-      report.error(ins.span, "NIFTY013", "KEYGEN at boot needs dropbearkey in the image", `FETCH dropbearkey into /bin or /usr/bin, or use KEYGEN … AT build (keys in ${KEY_DIR} shared by every copy)`);
-    }
-  }
-  const root = [...instructions].reverse().find((i) => i.kind === "USER" && i.name === "root");
-  const rootCanLogIn = root?.kind === "USER" && (root.password.kind === "secret" || (root.password.kind === "hash" && !/^[!*]/.test(root.password.hash)));
-  if (!rootCanLogIn) return;
-  for (const ins of instructions) {
-    if (ins.kind !== "INITTAB") continue;
-    const words = ins.command.split(/\s+/);
-    const runsDropbear = words.some((w) => /(^|\/)dropbear$/.test(w)) || /(^|\/)dropbear$/.test(programOf(ins.command));
-    if (runsDropbear && !words.includes("-w") && !words.some((w) => /^-[A-Za-z]*w/.test(w))) {
-      report.warn(ins.commandSpan, "NIFTY014", "root can log in over SSH with a password", "add -w to dropbear's options to refuse root logins (or LOCKED on USER root)");
-    }
-  }
+  for (const ins of instructions) specFor(ins).checkWhole?.(ins, report, model);
 }
 
 export { specFor };

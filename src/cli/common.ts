@@ -83,6 +83,11 @@ export async function printDiagnostics(diagnostics: readonly Diagnostic[], io: C
   io.stderr.write(formatSummary(diagnostics) + "\n");
 }
 
+/** The recipe as the library takes it (absolute) and as messages show it (relative to the working directory). */
+export function recipeLocation(cwd: string, path: string): { recipePath: string; shownPath: string } {
+  return { recipePath: resolve(cwd, path), shownPath: relativeOrAbsolute(cwd, path) };
+}
+
 export function relativeOrAbsolute(cwd: string, path: string): string {
   const rel = relative(cwd, resolve(cwd, path));
   return rel === "" ? "." : rel.startsWith("..") ? resolve(cwd, path) : rel;
@@ -101,7 +106,7 @@ export const BUILD_FLAGS = {
 } as const satisfies OptionSpec;
 
 /** Build options from those flags and the environment. */
-export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath">> {
+export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, help);
   const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];

@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { NiftyError } from "../core/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, readBuildDir, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
 
@@ -59,7 +59,7 @@ async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Bui
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, INSTANCES_HELP);
   try {
-    const result = await build({ ...shared, recipePath: relativeOrAbsolute(io.cwd, path) });
+    const result = await build({ ...shared, ...recipeLocation(io.cwd, path), outDir: (name) => resolve(io.cwd, "out", name) });
     await printDiagnostics(result.warnings, io);
     return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir };
   } catch (error) {

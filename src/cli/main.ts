@@ -2,12 +2,12 @@
 // library and prints. The only place that writes to the terminal or decides
 // the exit status.
 import { readFile } from "node:fs/promises";
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../core/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, relativeOrAbsolute } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -80,8 +80,8 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   try {
     const result = await build({
       ...shared,
-      recipePath: relativeOrAbsolute(io.cwd, positionals[0]!),
-      ...(values.out ? { outDir: resolve(io.cwd, values.out as string) } : {}),
+      ...recipeLocation(io.cwd, positionals[0]!),
+      outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
       ...(formats ? { formats } : {}),
       ...(progress ? { onEvent: progress.onEvent } : {}),
     });
@@ -168,7 +168,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     } catch (error) {
       throw new NiftyError("NIFTY001", `cannot read recipe ${shown}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    const result = await checkSource({ path: shown, text }, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true });
+    const result = await checkSource({ path: shown, text }, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, recipePath: resolve(io.cwd, path) });
     all.push(...result.diagnostics);
   }
   const failed = all.some((d) => d.severity === "error");

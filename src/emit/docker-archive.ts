@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { NiftyError } from "../core/errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
-import { commitFile, stagingFile } from "./atomic.ts";
+import { commitFile, stagingFile } from "../core/atomic.ts";
 import { DigestStream } from "./digest-stream.ts";
 import { chainIds, imageConfigJson, rfc3339, sha256Hex } from "./oci-config.ts";
 import { checkLayer } from "./oci-layout.ts";

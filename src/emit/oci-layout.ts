@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { NiftyError } from "../core/errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
-import { replaceDir, stagingDir, writeExact } from "./atomic.ts";
+import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
 import { DigestStream, deterministicGzip } from "./digest-stream.ts";
 import { imageConfigJson, sha256Hex } from "./oci-config.ts";
 

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { NiftyError } from "../core/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
-import { replaceDir, stagingDir, writeExact, writeFileAtomic } from "./atomic.ts";
+import { replaceDir, stagingDir, writeExact, writeFileAtomic } from "../core/atomic.ts";
 
 export interface RuntimeBundleInput {
   config: ImageConfig;

@@ -2,6 +2,8 @@
 // names, numeric owners, one fixed mtime, no atime/ctime, exact modes, pax
 // records for what ustar cannot hold. File bytes are read from the store in
 // bounded chunks with backpressure, never a whole large file at once.
+import { basename } from "node:path";
+import { damagedBlob } from "../cache/store.ts";
 import { closeSync, openSync, readSync } from "node:fs";
 import { once } from "node:events";
 import { pipeline } from "node:stream/promises";
@@ -108,7 +110,7 @@ function readExactly(fd: number, length: number, size: number, file: string, pat
   let filled = 0;
   while (filled < length) {
     const n = readSync(fd, buffer, filled, length - filled, null);
-    if (n === 0) throw new Error(`${file} (${path} in the image) is shorter than its recorded ${size} bytes`);
+    if (n === 0) throw damagedBlob(`sha256:${basename(file)}`, `${path} in the image is shorter than its recorded ${size} bytes`);
     filled += n;
   }
   return buffer;

@@ -93,14 +93,7 @@ export async function extractMember(store: Store, archivePath: string, member: s
 }
 
 async function storeEntry(store: Store, entry: Entry, key: string, header: Header): Promise<ExtractedMember> {
-  const writer = store.createWriter();
-  try {
-    await pipeline(entry, writer);
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
-  const info = await writer.commit();
+  const info = await store.putStream((writer) => pipeline(entry, writer));
   return { ...info, member: key, mode: (header.mode ?? 0o644) & 0o7777 };
 }
 

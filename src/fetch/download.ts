@@ -157,24 +157,22 @@ async function attemptOnce(
   const report = () => progress?.(total === undefined ? { name: req.name, url, received } : { name: req.name, url, received, total });
   report();
 
-  const writer = store.createWriter();
-  try {
-    await pipeline(
-      res.body,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          received += chunk.length;
-          report();
-          yield chunk;
-        }
-      },
-      writer,
-    );
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
-  return writer.commit(req.digest, url);
+  return store.putStream(
+    (writer) =>
+      pipeline(
+        res.body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            received += chunk.length;
+            report();
+            yield chunk;
+          }
+        },
+        writer,
+      ),
+    req.digest,
+    url,
+  );
 }
 
 function codeOf(err: unknown): string | undefined {

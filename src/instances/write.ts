@@ -6,7 +6,7 @@
 //   3. instances.json, last: the manifest says what the directory holds.
 import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { replaceDir, stagingDir, writeFileAtomic } from "../emit/atomic.ts";
+import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
 import { NiftyError } from "../core/errors.ts";
 import type { ImageConfig } from "../image/config.ts";

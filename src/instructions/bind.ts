@@ -41,4 +41,7 @@ export const bind: InstructionSpec<BindInstruction> = {
   async apply(t, context) {
     context.tree.mkdirp(t.containerPath);
   },
+  configure(t, config) {
+    config.binds.push({ readOnly: t.readOnly, hostPath: t.hostPath, containerPath: t.containerPath });
+  },
 };

@@ -1,7 +1,6 @@
 // COPY <path-relative-to-recipe> <dest> [MODE <octal>] [OWNER <u>:<g>]
 import { createHash } from "node:crypto";
 import { lstat, readdir, readlink, realpath } from "node:fs/promises";
-import { readdirSync, readlinkSync } from "node:fs";
 import { join, posix, resolve, sep } from "node:path";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
@@ -82,11 +81,10 @@ export const copy: InstructionSpec<CopyInstruction> = {
 /** Placeholders for a copied directory's entries, so later checks see them. */
 function declareDirectory(model: CheckModel, hostPath: string, dest: string, owner: Owner): void {
   model.tree.mkdirp(dest);
-  for (const entry of readdirSync(hostPath, { recursive: true, withFileTypes: true })) {
-    const relative = posix.join(entry.parentPath.slice(hostPath.length).split(sep).join("/"), entry.name);
-    const path = posix.join(dest, relative);
-    if (entry.isDirectory()) model.tree.mkdirp(path);
-    else if (entry.isSymbolicLink()) model.tree.set(model.tree.placement(path), { type: "symlink", mode: 0o777, ...owner, target: readlinkSync(join(entry.parentPath, entry.name)) });
+  for (const entry of model.hostEntries(hostPath)) {
+    const path = posix.join(dest, entry.relative);
+    if (entry.kind === "dir") model.tree.mkdirp(path);
+    else if (entry.kind === "symlink") model.tree.set(model.tree.placement(path), { type: "symlink", mode: 0o777, ...owner, target: entry.target });
     else model.tree.set(model.tree.placement(path), { type: "file", mode: 0o644, ...owner, content: { digest: "", size: 0 } });
   }
 }

@@ -33,5 +33,7 @@ export const env: InstructionSpec<EnvInstruction> = {
     }
     return { kind: "ENV", span: ins.span, pairs };
   },
-  async apply() {},
+  configure(t, config) {
+    for (const [k, v] of t.pairs) config.env.set(k, v);
+  },
 };

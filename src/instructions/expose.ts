@@ -27,5 +27,9 @@ export const expose: InstructionSpec<ExposeInstruction> = {
     }
     return { kind: "EXPOSE", span: ins.span, ports };
   },
-  async apply() {},
+  configure(t, config) {
+    for (const p of t.ports) {
+      if (!config.exposedPorts.some((q) => q.port === p.port && q.protocol === p.protocol)) config.exposedPorts.push(p);
+    }
+  },
 };

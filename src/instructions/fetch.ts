@@ -26,6 +26,7 @@ const FETCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 export const fetch: InstructionSpec<FetchInstruction> = {
   keyword: "FETCH",
+  layer: "base",
   summary: "Download a file pinned by its sha256 (from the first source that works; the content store is asked first), or one member of a downloaded archive (.deb, .tar, .tar.gz, .tar.xz, .tar.zst), and place it in the image.",
   syntax: ["FETCH <name> <source>... sha256:<64 hex> [EXTRACT <member>] [TO <path>] [MODE <octal>]"],
   example: "FETCH busybox debian:pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb \\\n      sha256:3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744 \\\n      EXTRACT bin/busybox TO /bin/busybox",
@@ -103,6 +104,9 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       sourcesSpan: spanOf(sources[0]!.span, sources[sources.length - 1]!.span),
       digestSpan: digestWord.span,
     };
+  },
+  inputs(t) {
+    return [{ name: t.name, sources: t.sources, digest: t.digest, ...(t.extract ? { extract: t.extract } : {}) }];
   },
   async apply(t, context) {
     let content;

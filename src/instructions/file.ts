@@ -14,6 +14,7 @@ export interface FileInstruction extends Typed {
 
 export const file: InstructionSpec<FileInstruction> = {
   keyword: "FILE",
+  heredoc: true,
   summary: "Write a file whose content is the heredoc that follows. Variables are replaced in the body unless the delimiter is quoted (<<'EOF'); <<-EOF strips leading tabs.",
   syntax: ["FILE <path> [MODE <octal>] [OWNER <user|uid>:<group|gid>] <<EOF", "…", "EOF"],
   example: "FILE /etc/os-release <<EOF\nNAME=nifty\nID=nifty\nEOF",

@@ -27,4 +27,7 @@ export const hostname: InstructionSpec<HostnameInstruction> = {
   async apply(t, context) {
     await writeFile(context, "/etc/hostname", t.name + "\n", 0o644);
   },
+  configure(t, config) {
+    config.hostname = t.name;
+  },
 };

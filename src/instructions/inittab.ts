@@ -75,6 +75,20 @@ export const inittab: InstructionSpec<InittabInstruction> = {
     checkProgram(command, commandSpan, report, model);
     return { kind: "INITTAB", span: ins.span, action, tty, command, commandSpan };
   },
+  checkWhole(t, report, model) {
+    if (!model.rootPasswordLogin) return;
+    const words = t.command.split(/\s+/);
+    const runsDropbear = words.some((w) => /(^|\/)dropbear$/.test(w)) || /(^|\/)dropbear$/.test(programOf(t.command));
+    if (runsDropbear && !words.includes("-w") && !words.some((w) => /^-[A-Za-z]*w/.test(w))) {
+      report.warn(t.commandSpan, "NIFTY014", "root can log in over SSH with a password", "add -w to dropbear's options to refuse root logins (or LOCKED on USER root)");
+    }
+  },
+  verify(t, tree, report) {
+    const program = programOf(t.command);
+    if (program !== "" && !programPaths(program).some((p) => tree.lookup(p)?.node.type === "file")) {
+      report.error(t.commandSpan, "NIFTY222", `init cannot start ${program}: it is not in the image`, program.includes("/") ? "check the path, or FETCH/LINK the program" : `init searches ${INIT_PATH.join(":")}`);
+    }
+  },
   async apply(t, context) {
     await editText(context, "/etc/inittab", (text) => appendLine(text, `${t.tty}::${t.action}:${t.command}`), 0o644);
   },

@@ -5,6 +5,9 @@ import { readOptions } from "./args.ts";
 import { editText, writeFile } from "./files.ts";
 import type { HostKeyType } from "../image/dropbear-key.ts";
 import { createHmac } from "node:crypto";
+import type { Reporter } from "../diagnostics/reporter.ts";
+import { programPaths } from "./inittab.ts";
+import { provides } from "./user.ts";
 
 export interface KeygenInstruction extends Typed {
   kind: "KEYGEN";
@@ -64,11 +67,18 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
     model.tree.mkdirp(KEY_DIR);
     return { kind: "KEYGEN", span: ins.span, server: "dropbear", types: types.length ? types : ["ed25519"], at };
   },
+  checkWhole(t, report, model) {
+    // Its sysinit line finds dropbearkey on init's PATH, as any inittab command.
+    if (t.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p))) noDropbearkey(t, report);
+  },
+  verify(t, tree, report) {
+    if (t.at === "boot" && !programPaths("dropbearkey").some((p) => tree.lookup(p)?.node.type === "file")) noDropbearkey(t, report);
+  },
   cacheable(t, context) {
-    return t.at === "boot" || context.secrets.has(KEYSEED_SECRET);
+    return t.at === "boot" || context.optionalSecret(KEYSEED_SECRET) !== undefined;
   },
   async keyInputs(t, context) {
-    const seed = context.secrets.get(KEYSEED_SECRET);
+    const seed = context.optionalSecret(KEYSEED_SECRET);
     // A one-way tag of the seed: a new seed rebuilds, the seed itself never joins a key.
     return t.at === "build" && seed ? [createHmac("sha256", seed).update("niftyc keyseed tag").digest("hex")] : [];
   },
@@ -80,7 +90,7 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
       await editText(context, "/etc/inittab", (text) => bootKeygenLine(t.types) + "\n" + text, 0o644);
       return;
     }
-    const seed = context.secrets.get(KEYSEED_SECRET);
+    const seed = context.optionalSecret(KEYSEED_SECRET);
     if (seed === undefined) context.notReproducible(t.span, "KEYGEN AT build without --secret keyseed=FILE makes random host keys");
     const { makeDropbearHostKey } = await import("../image/dropbear-key.ts");
     for (const type of t.types) {
@@ -90,3 +100,7 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
     }
   },
 };
+
+function noDropbearkey(t: KeygenInstruction, report: Reporter): void {
+  report.error(t.span, "NIFTY013", "KEYGEN at boot needs dropbearkey in the image", `FETCH dropbearkey into /bin or /usr/bin, or use KEYGEN … AT build (keys in ${KEY_DIR} shared by every copy)`);
+}

@@ -25,5 +25,7 @@ export const label: InstructionSpec<LabelInstruction> = {
     }
     return { kind: "LABEL", span: ins.span, pairs };
   },
-  async apply() {},
+  configure(t, config) {
+    for (const [k, v] of t.pairs) config.labels.set(k, v);
+  },
 };

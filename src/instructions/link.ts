@@ -18,6 +18,7 @@ const LINK_NAME = /^[^/\0]+$/;
 
 export const link: InstructionSpec<LinkInstruction> = {
   keyword: "LINK",
+  layer: "base",
   summary: "Make relative symlinks to a multicall binary such as BusyBox: one per applet it provides (APPLETS, read from the binary itself), or the names given. Links go in the binary's directory unless IN says otherwise; an existing file of the same name is left alone.",
   syntax: ["LINK <binary> APPLETS [IN <dir>]", "LINK <binary> <name>... [IN <dir>]"],
   example: "LINK /bin/busybox APPLETS",

@@ -5,6 +5,7 @@ import type { Span } from "../core/source.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Scope, Value } from "./scope.ts";
 import type { Tree } from "../image/tree.ts";
+import type { BindSpec, PortSpec } from "../image/config.ts";
 import type { InstructionKeyword } from "../../grammar/keywords.ts";
 import type { BuildContext } from "./context.ts";
 
@@ -33,14 +34,36 @@ export interface CheckModel {
   appletDirs: Set<string>;
   users: Map<string, Account & { gid: number }>;
   groups: Map<string, Account>;
+  /** Whether root may log in with a password (the last USER root line decides). */
+  rootPasswordLogin: boolean;
   /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */
   recipeDir: string;
   /** What a host path is (COPY sources), following symlinks; undefined when missing. */
   hostKind(hostPath: string): "file" | "dir" | "other" | undefined;
+  /** Everything under a host directory (COPY of a directory), paths relative to it with "/". */
+  hostEntries(hostDir: string): HostDirEntry[];
 }
+
+export type HostDirEntry = { relative: string; kind: "dir" | "file" } | { relative: string; kind: "symlink"; target: string };
 
 export interface Typed {
   kind: InstructionKeyword;
+  span: Span;
+}
+
+/** The run-time settings instructions contribute to, before niftyc adds what it derives from the tree. */
+export interface ConfigDraft {
+  env: Map<string, string>;
+  labels: Map<string, string>;
+  hostname?: string;
+  exposedPorts: PortSpec[];
+  binds: BindSpec[];
+  stopSignal?: { name: string; number: number };
+}
+
+/** A secret a step reads; the build refuses to start without it. */
+export interface SecretUse {
+  id: string;
   span: Span;
 }
 
@@ -50,10 +73,27 @@ export interface InstructionSpec<T extends Typed> {
   /** Usage lines, e.g. "DIR <path>... [MODE <octal>] [OWNER <user>:<group>]". */
   syntax: readonly string[];
   example: string;
+  /** Whether the instruction reads its content from a heredoc (`<<EOF`). */
+  heredoc?: boolean;
+  /**
+   * Which layer the paths it writes go to: "base" for fetched binaries and
+   * their links (shared between recipes that fetch the same files), else the rest.
+   */
+  layer?: "base";
   /** Words → typed form; reports problems, updates the model; undefined when unusable. */
   check(instruction: Expanded, report: Reporter, model: CheckModel): T | undefined;
-  /** Its effect on the image. */
-  apply(typed: T, context: BuildContext): Promise<void>;
+  /** Checks that need every line of the recipe, run after each line's own check. */
+  checkWhole?(typed: T, report: Reporter, model: CheckModel): void;
+  /** Its effect on the image's files. */
+  apply?(typed: T, context: BuildContext): Promise<void>;
+  /** Its part of the run-time settings (environment, ports, stop signal …). */
+  configure?(typed: T, config: ConfigDraft): void;
+  /** Checks on the finished image, before anything is written. */
+  verify?(typed: T, tree: Tree, report: Reporter): void;
+  /** Secrets the step reads: checked before the build starts. */
+  secrets?(typed: T): SecretUse[];
+  /** What build.json lists as the step's external inputs (pinned downloads). */
+  inputs?(typed: T): Array<Record<string, unknown>>;
   /**
    * Digests of what the step reads besides its own text (COPY sources, secret
    * derivations): they join its cache key. Never a secret's value.

@@ -24,5 +24,7 @@ export const stopsignal: InstructionSpec<StopsignalInstruction> = {
     }
     return { kind: "STOPSIGNAL", span: ins.span, name: signal.name, number: signal.number };
   },
-  async apply() {},
+  configure(t, config) {
+    config.stopSignal = { name: t.name, number: t.number };
+  },
 };

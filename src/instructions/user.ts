@@ -71,10 +71,19 @@ export const user: InstructionSpec<UserInstruction> = {
     if (shellWord && !provides(model, shell)) {
       report.error(shellWord.span, "NIFTY076", `SHELL ${shell} is not provided by any earlier instruction`, "FETCH, COPY or LINK the shell before the USER line");
     }
+    if (name === "root") model.rootPasswordLogin = password.kind === "secret" || (password.kind === "hash" && !/^[!*]/.test(password.hash));
     const privateGroup = gid.private;
     model.users.set(name, { id: uid, gid: gid.id, span: nameWord.span });
     if (privateGroup) model.groups.set(name, { id: gid.id, span: nameWord.span });
     return { kind: "USER", span: ins.span, name, uid, gid: gid.id, privateGroup, home, shell, groups, password };
+  },
+  secrets(t) {
+    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span }] : [];
+  },
+  verify(t, tree, report) {
+    if (tree.lookup(t.shell)?.node.type !== "file") {
+      report.error(t.span, "NIFTY223", `${t.name}'s shell ${t.shell} is not in the image`, "LINK or FETCH the shell, or give SHELL another path");
+    }
   },
   async keyInputs(t, context) {
     // The crypt hash is what lands in the image anyway; the secret itself never joins a key.
@@ -96,22 +105,15 @@ export const user: InstructionSpec<UserInstruction> = {
   },
 };
 
-/** Crypt hashes already made in a build: the key and the effect of a step both need one. */
-const hashed = new WeakMap<BuildContext, Map<string, string>>();
-
+/** The crypt hash of the password: made once per build (5000 rounds), shared by the step's key and its effect. */
 async function passwordHash(t: UserInstruction, context: BuildContext): Promise<string> {
-  if (t.password.kind === "locked") return "!";
-  if (t.password.kind === "hash") return t.password.hash;
-  const known = hashed.get(context)?.get(t.name);
-  if (known !== undefined) return known;
-  const secret = context.secrets.get(t.password.id);
-  if (secret === undefined) {
-    throw new StepError("NIFTY210", t.span, `the password secret "${t.password.id}" was not given`, `pass --secret ${t.password.id}=FILE (the file's content, without a final newline, is the password)`);
-  }
-  const hash = sha512Crypt(secret, deriveSalt(t.name, secret));
-  if (!hashed.has(context)) hashed.set(context, new Map());
-  hashed.get(context)!.set(t.name, hash);
-  return hash;
+  const password = t.password;
+  if (password.kind === "locked") return "!";
+  if (password.kind === "hash") return password.hash;
+  return context.memo(`password-hash:${t.name}:${password.id}`, async () => {
+    const secret = context.secret(password.id, t.span);
+    return sha512Crypt(secret, deriveSalt(t.name, secret));
+  });
 }
 
 function readGroupId(word: Value | undefined, name: string, uid: number, report: Reporter, model: CheckModel): { id: number; private: boolean } | undefined {

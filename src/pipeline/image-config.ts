@@ -5,6 +5,8 @@ import type { Recipe } from "../instructions/recipe.ts";
 import type { ImageConfig, InitKind } from "../image/config.ts";
 import type { Tree } from "../image/tree.ts";
 import { defaultStopSignal } from "../emit/signals.ts";
+import { specFor } from "../instructions/index.ts";
+import type { ConfigDraft } from "../instructions/spec.ts";
 
 const SYSTEMD_PATHS = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
 
@@ -23,50 +25,21 @@ export function detectInit(tree: Tree): { kind: InitKind; command: string[] } {
 }
 
 export function imageConfig(recipe: Recipe, tree: Tree, epoch: number): ImageConfig {
-  const env = new Map<string, string>();
-  const labels = new Map<string, string>();
-  const config: ImageConfig = {
+  const draft: ConfigDraft = { env: new Map(), labels: new Map(), exposedPorts: [], binds: [] };
+  for (const ins of recipe.instructions) specFor(ins).configure?.(ins, draft);
+  const init = detectInit(tree);
+  const chosen = draft.stopSignal ?? defaultStopSignal(init.kind);
+  return {
     name: recipe.name,
-    env: [],
-    exposedPorts: [],
-    binds: [],
-    labels: [],
-    stopSignal: { name: "", number: 0, source: "init" },
-    init: detectInit(tree),
+    env: [...draft.env],
+    exposedPorts: draft.exposedPorts,
+    binds: draft.binds,
+    labels: [...draft.labels],
+    stopSignal: { name: chosen.name, number: chosen.number, source: draft.stopSignal ? "recipe" : "init" },
+    init,
     architecture: "amd64",
     os: "linux",
     created: epoch,
+    ...(draft.hostname !== undefined ? { hostname: draft.hostname } : {}),
   };
-  let stop: { name: string; number: number } | undefined;
-  for (const ins of recipe.instructions) {
-    switch (ins.kind) {
-      case "ENV":
-        for (const [k, v] of ins.pairs) env.set(k, v);
-        break;
-      case "LABEL":
-        for (const [k, v] of ins.pairs) labels.set(k, v);
-        break;
-      case "HOSTNAME":
-        config.hostname = ins.name;
-        break;
-      case "EXPOSE":
-        for (const p of ins.ports) {
-          if (!config.exposedPorts.some((q) => q.port === p.port && q.protocol === p.protocol)) config.exposedPorts.push(p);
-        }
-        break;
-      case "BIND":
-        config.binds.push({ readOnly: ins.readOnly, hostPath: ins.hostPath, containerPath: ins.containerPath });
-        break;
-      case "STOPSIGNAL":
-        stop = { name: ins.name, number: ins.number };
-        break;
-      default:
-        break;
-    }
-  }
-  config.env = [...env];
-  config.labels = [...labels];
-  const chosen = stop ?? defaultStopSignal(config.init.kind);
-  config.stopSignal = { name: chosen.name, number: chosen.number, source: stop ? "recipe" : "init" };
-  return config;
 }

@@ -7,7 +7,7 @@ import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import { missingLibraries, readElfInfo, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
 import type { Tree, TreeNode } from "../image/tree.ts";
-import { INIT_PATH, programOf, programPaths } from "../instructions/inittab.ts";
+import { specFor, type Instruction } from "../instructions/index.ts";
 
 export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>, blobPath: (digest: string) => string, report: Reporter): Promise<void> {
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
@@ -54,16 +54,5 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     report.warn(last, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
   }
 
-  for (const ins of recipe.instructions) {
-    if (ins.kind === "INITTAB") {
-      const program = programOf(ins.command);
-      if (program !== "" && !programPaths(program).some((p) => tree.lookup(p)?.node.type === "file")) {
-        report.error(ins.commandSpan, "NIFTY222", `init cannot start ${program}: it is not in the image`, program.includes("/") ? "check the path, or FETCH/LINK the program" : `init searches ${INIT_PATH.join(":")}`);
-      }
-    } else if (ins.kind === "KEYGEN" && ins.at === "boot" && !programPaths("dropbearkey").some((p) => tree.lookup(p)?.node.type === "file")) {
-      report.error(ins.span, "NIFTY013", "KEYGEN at boot needs dropbearkey in the image", `its sysinit line runs dropbearkey from init's PATH (${INIT_PATH.join(":")})`);
-    } else if (ins.kind === "USER" && tree.lookup(ins.shell)?.node.type !== "file") {
-      report.error(ins.span, "NIFTY223", `${ins.name}'s shell ${ins.shell} is not in the image`, "LINK or FETCH the shell, or give SHELL another path");
-    }
-  }
+  for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
 }

@@ -9,7 +9,7 @@ import { busyboxRecipe, fileSha256, jsonOf, listTree, niftyc, readBuildJson, ROO
 let fixture: Fixture;
 let work: string;
 
-const HOOK = path.join(ROOT, "test/build/record-loads.ts");
+const HOOK = path.join(ROOT, "test/pipeline/record-loads.ts");
 
 test.before(async () => {
   fixture = await startFixture();

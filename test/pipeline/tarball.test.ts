@@ -74,7 +74,7 @@ async function planOf(cacheDir: string, keys: readonly string[]): Promise<Map<st
   const store = await openStore(cacheDir);
   const tree = new Tree();
   for (const key of keys) {
-    const record = await store.readJson<{ changes: TreeChange[] }>("steps", key);
+    const record = await store.readRecord<{ changes: TreeChange[] }>("steps", key);
     if (record === undefined) throw new Error(`step ${key} has no record`);
     tree.apply(record.changes);
   }

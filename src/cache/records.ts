@@ -1,0 +1,25 @@
+// Every kind of JSON record kept in the store, with its format version. A
+// record written in another format reads as a miss, so changing a shape means
+// bumping its number here, and nowhere else.
+export const RECORD_FORMATS = {
+  /** Checked recipes, keyed by text, place and --arg values (src/pipeline/compile.ts). */
+  recipes: 3,
+  /** One step's tree changes, keyed by the step's cache key. */
+  steps: 2,
+  /** The layer tarballs, image config and used blobs of one tree and epoch. */
+  outputs: 2,
+  /** The assembled output files of one fingerprint. */
+  assembled: 2,
+  /** One archive member taken out of a download, keyed by the archive and member. */
+  extracts: 2,
+  /** The applet names of a multicall binary, keyed by its digest. */
+  applets: 2,
+} as const;
+
+export type RecordKind = keyof typeof RECORD_FORMATS;
+
+/** What a record file holds: the format it was written in, then the record. */
+export interface RecordFile<T> {
+  format: number;
+  record: T;
+}

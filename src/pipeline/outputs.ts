@@ -1,0 +1,186 @@
+// The output formats, as one table: the files each writes and how. A build
+// assembles the chosen ones in staging from the store's tarballs; reproducible
+// outputs are kept in the store by their fingerprint, so a fresh --out copies
+// them instead of compressing and packing the layers again.
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { join } from "node:path";
+import type { Store } from "../cache/store.ts";
+import type { ImageConfig, LayerFile } from "../image/config.ts";
+import { NIFTYC_VERSION } from "../core/version.ts";
+import { hashText } from "./keys.ts";
+import { allPresent } from "./steps.ts";
+
+/** What a format's writer is given: the staging directory and the image. */
+export interface EmitInput {
+  dir: string;
+  name: string;
+  config: ImageConfig;
+  layers: LayerFile[];
+  digest: string;
+  /** rootfs.tar in staging: always written first, since several formats read it. */
+  rootfsTar: string;
+}
+
+interface Emitter {
+  /** Output name → path relative to the output directory. */
+  files(name: string): Record<string, string>;
+  write(input: EmitInput): Promise<void>;
+}
+
+const MACHINES_DIR = "/var/lib/machines";
+const repoTag = (input: EmitInput) => `${input.name}:${input.digest.slice(7, 19)}`;
+
+/** In the order they are written. */
+const EMITTERS = {
+  rootfs: { files: () => ({ rootfs: "rootfs.tar" }), async write() {} },
+  nspawn: {
+    files: (name) => ({ nspawn: `${name}.nspawn` }),
+    async write(input) {
+      const { renderNspawnFile } = await import("../emit/nspawn.ts");
+      await writeFile(join(input.dir, `${input.name}.nspawn`), renderNspawnFile(input.config, {}));
+    },
+  },
+  systemd: {
+    files: (name) => ({ service: `${name}.service`, template: `${name}@.service` }),
+    async write(input) {
+      const { renderServiceUnit, renderTemplateUnit } = await import("../emit/systemd.ts");
+      await writeFile(join(input.dir, `${input.name}.service`), renderServiceUnit(input.config, { machinesDir: MACHINES_DIR }));
+      await writeFile(join(input.dir, `${input.name}@.service`), renderTemplateUnit(input.config, { machinesDir: MACHINES_DIR }));
+    },
+  },
+  docker: {
+    files: () => ({ dockerfile: "Dockerfile", dockerRun: "docker-run.sh" }),
+    async write(input) {
+      const { renderDockerfile, renderDockerRun } = await import("../emit/docker.ts");
+      await writeFile(join(input.dir, "Dockerfile"), renderDockerfile(input.config));
+      await writeFile(join(input.dir, "docker-run.sh"), renderDockerRun(input.config, repoTag(input)), { mode: 0o755 });
+    },
+  },
+  oci: {
+    files: () => ({ oci: "oci" }),
+    async write(input) {
+      const { writeOciLayout } = await import("../emit/oci-layout.ts");
+      await writeOciLayout(join(input.dir, "oci"), { config: input.config, layers: input.layers, refName: "latest" });
+    },
+  },
+  "docker-archive": {
+    files: () => ({ dockerArchive: "image.tar" }),
+    async write(input) {
+      const { writeDockerArchive } = await import("../emit/docker-archive.ts");
+      await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input) });
+    },
+  },
+  bundle: {
+    files: () => ({ bundle: "bundle" }),
+    async write(input) {
+      const { writeRuntimeBundle } = await import("../emit/runtime-bundle.ts");
+      await writeRuntimeBundle(join(input.dir, "bundle"), { config: input.config, rootfsTar: input.rootfsTar });
+    },
+  },
+} as const satisfies Record<string, Emitter>;
+
+export type Format = keyof typeof EMITTERS;
+export const FORMATS = Object.keys(EMITTERS) as Format[];
+/** Everything but the runtime bundle, which unpacks the whole rootfs. */
+export const DEFAULT_FORMATS: readonly Format[] = FORMATS.filter((f) => f !== "bundle");
+
+export function outputFiles(outDir: string, name: string, formats: ReadonlySet<Format>): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const format of FORMATS) {
+    if (!formats.has(format)) continue;
+    for (const [key, rel] of Object.entries((EMITTERS[format] as Emitter).files(name))) files[key] = join(outDir, rel);
+  }
+  return files;
+}
+
+/** What out/ must have been built from to be up to date. */
+export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string }>): string {
+  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)));
+}
+
+export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {
+  try {
+    const previous = JSON.parse(await readFile(join(outDir, "build.json"), "utf8")) as { fingerprint?: string };
+    if (previous.fingerprint !== fingerprint) return false;
+    const { stat } = await import("node:fs/promises");
+    return (await stat(join(outDir, "rootfs.tar"))).size === rootfsSize;
+  } catch {
+    return false;
+  }
+}
+
+/** Write every chosen format into `dir`; rootfs.tar is removed again when not asked for. */
+export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar">, formats: ReadonlySet<Format>): Promise<void> {
+  const rootfsTar = join(input.dir, "rootfs.tar");
+  await copyFile(store.blobPath(input.digest), rootfsTar, constants.COPYFILE_FICLONE);
+  await chmod(rootfsTar, 0o644);
+  for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar });
+  if (!formats.has("rootfs")) await rm(rootfsTar);
+}
+
+/**
+ * The assembled output files of a fingerprint: every entry with its type and
+ * mode, file bytes as blobs, symlinks with their targets. Restoring it gives
+ * back exactly what was assembled, or it is not used.
+ */
+export interface AssembledRecord {
+  entries: Array<{ path: string; type: "dir"; mode: number } | { path: string; type: "file"; mode: number; digest: string } | { path: string; type: "symlink"; target: string }>;
+}
+
+/** Blobs an assembled record needs. */
+export function assembledBlobs(record: AssembledRecord): Array<{ digest: string }> {
+  return record.entries.flatMap((e) => (e.type === "file" ? [{ digest: e.digest }] : []));
+}
+
+/**
+ * Record what staging holds, or undefined when it holds what a record cannot
+ * restore exactly (files owned by another user, devices, hard links): such
+ * outputs are written afresh each time instead.
+ */
+export async function recordAssembled(staging: string, store: Store): Promise<AssembledRecord | undefined> {
+  const record: AssembledRecord = { entries: [] };
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const visit = async (rel: string): Promise<boolean> => {
+    const names = (await readdir(join(staging, rel))).sort();
+    for (const name of names) {
+      const path = rel === "" ? name : `${rel}/${name}`;
+      const st = await lstat(join(staging, path));
+      if (st.uid !== uid || st.gid !== gid) return false;
+      if (st.isDirectory()) {
+        record.entries.push({ path, type: "dir", mode: st.mode & 0o7777 });
+        if (!(await visit(path))) return false;
+      } else if (st.isSymbolicLink()) {
+        record.entries.push({ path, type: "symlink", target: await readlink(join(staging, path)) });
+      } else if (st.isFile() && st.nlink === 1) {
+        const blob = await store.putFile(join(staging, path));
+        record.entries.push({ path, type: "file", mode: st.mode & 0o7777, digest: blob.digest });
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  return (await visit("")) ? record : undefined;
+}
+
+export async function restoreAssembled(staging: string, store: Store, record: AssembledRecord): Promise<boolean> {
+  if (!(await allPresent(store, assembledBlobs(record)))) return false;
+  const dirs = record.entries.filter((e) => e.type === "dir");
+  for (const dir of dirs) await mkdir(join(staging, dir.path), { recursive: true });
+  await Promise.all(
+    record.entries.map(async (entry) => {
+      const dest = join(staging, entry.path);
+      if (entry.type === "file") {
+        await copyFile(store.blobPath(entry.digest), dest, constants.COPYFILE_FICLONE);
+        await chmod(dest, entry.mode);
+      } else if (entry.type === "symlink") {
+        await symlink(entry.target, dest);
+      }
+    }),
+  );
+  // Directory modes last: a read-only directory would refuse its own entries.
+  for (const dir of [...dirs].reverse()) await chmod(join(staging, dir.path), dir.mode);
+  return true;
+}

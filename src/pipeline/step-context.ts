@@ -1,0 +1,110 @@
+// The one BuildContext of a build: what an instruction's effect may use (the
+// tree, the store, downloads, secrets), made from the build's options. Nothing
+// here reads the environment or the clock.
+import { readFile } from "node:fs/promises";
+import type { Span, SourceFile } from "../core/source.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { bytesDigest } from "../core/hash.ts";
+import type { Store } from "../cache/store.ts";
+import type { Content, Tree } from "../image/tree.ts";
+import { StepError, missingSecret, type BuildContext, type FetchRequest } from "../instructions/context.ts";
+import type { Recipe } from "../instructions/recipe.ts";
+import { hashText } from "./keys.ts";
+import type { BuildEvent, BuildOptions } from "./types.ts";
+
+/** Generated files up to this size live inside step records instead of the store. */
+const INLINE_LIMIT = 4096;
+
+export interface StepContextInput {
+  tree: Tree;
+  store: Store;
+  recipe: Recipe;
+  source: SourceFile;
+  options: BuildOptions;
+  emit: (event: BuildEvent) => void;
+  /** Warnings the steps raise join the build's. */
+  warnings: Diagnostic[];
+  /** Why the output is not reproducible, one line per reason. */
+  notes: string[];
+}
+
+export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes }: StepContextInput): BuildContext {
+  const secrets = options.secrets ?? new Map<string, Buffer>();
+  const memos = new Map<string, Promise<unknown>>();
+  let mirrors: Promise<Record<string, string[]>> | undefined;
+  const readContent = async (content: Content): Promise<Buffer> =>
+    content.inline !== undefined ? Buffer.from(content.inline, "base64") : readFile(store.blobPath(content.digest));
+  return {
+    tree,
+    epoch: options.epoch,
+    recipeDir: recipe.dir,
+    secret(id, span) {
+      const value = secrets.get(id);
+      if (value === undefined) throw missingSecret(id, span);
+      return value;
+    },
+    optionalSecret: (id) => secrets.get(id),
+    memo<T>(key: string, make: () => Promise<T>): Promise<T> {
+      if (!memos.has(key)) memos.set(key, make());
+      return memos.get(key) as Promise<T>;
+    },
+    blobPath: (digest) => store.blobPath(digest),
+    async content(bytes) {
+      if (bytes.length <= INLINE_LIMIT) return { digest: bytesDigest(bytes), size: bytes.length, inline: bytes.toString("base64") };
+      const blob = await store.putBuffer(bytes);
+      return { digest: blob.digest, size: blob.size };
+    },
+    async importFile(hostPath) {
+      const blob = await store.putFile(hostPath);
+      return { digest: blob.digest, size: blob.size };
+    },
+    async fetch(request: FetchRequest) {
+      const { fetchBlob } = await import("../fetch/download.ts");
+      let urls: string[] = [];
+      if (!(await store.has(request.digest))) {
+        const { resolveSources } = await import("../fetch/mirrors.ts");
+        mirrors ??= options.mirrors();
+        urls = resolveSources(request.sources, await mirrors);
+      }
+      const blob = await fetchBlob(store, {
+        name: request.name,
+        sources: urls,
+        digest: request.digest,
+        offline: options.offline ?? false,
+        ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
+        onProgress: (progress) => emit({ type: "fetch-progress", progress }),
+      });
+      emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+      if (request.extract === undefined) return { digest: blob.digest, size: blob.size };
+      const extractKey = `${blob.digest.slice(7)}-${hashText(request.extract)}`;
+      const known = await store.readRecord<{ digest: string; size: number }>("extracts", extractKey);
+      if (known !== undefined && (await store.has(known.digest))) return known;
+      const { extractMember } = await import("../fetch/archive.ts");
+      const member = await extractMember(store, blob.path, request.extract);
+      await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
+      return { digest: member.digest, size: member.size };
+    },
+    async applets(content, span) {
+      const known = await store.readRecord<string[]>("applets", content.digest.slice(7));
+      if (known !== undefined) return known;
+      if (content.inline !== undefined) throw new StepError("NIFTY205", span, "this file is too small to be a multicall binary");
+      const { listApplets } = await import("../image/elf.ts");
+      // Read from the file, never run: a fetched binary does not execute on the build host.
+      const names = await listApplets(store.blobPath(content.digest), { method: "elf" });
+      if (names.length === 0) throw new StepError("NIFTY206", span, "found no applet list in this binary", "LINK … APPLETS works on BusyBox-style multicall binaries; name the links instead: LINK <binary> <name>...");
+      await store.writeRecord("applets", content.digest.slice(7), names);
+      return names;
+    },
+    async readText(path) {
+      const found = tree.lookup(path);
+      return found?.node.type === "file" ? (await readContent(found.node.content)).toString("utf8") : undefined;
+    },
+    warn(span, code, message, hint) {
+      warnings.push({ severity: "warning", code, message, source, span, ...(hint ? { hint } : {}) });
+    },
+    notReproducible(span: Span, reason: string) {
+      notes.push(`line ${span.start.line}: ${reason}`);
+      warnings.push({ severity: "warning", code: "NIFTY207", message: `not reproducible: ${reason}`, source, span });
+    },
+  };
+}

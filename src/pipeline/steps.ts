@@ -1,0 +1,110 @@
+// Steps with cache keys, then each step run or replayed from its record. A
+// key names the whole chain before it, so every record can be read at once.
+import type { Span, SourceFile } from "../core/source.ts";
+import type { Store } from "../cache/store.ts";
+import { Tree, type TreeChange } from "../image/tree.ts";
+import type { BuildContext } from "../instructions/context.ts";
+import { specFor, type Instruction } from "../instructions/index.ts";
+import type { Recipe } from "../instructions/recipe.ts";
+import { firstKey, stepKey } from "./keys.ts";
+import type { BuildEvent, StepRecord } from "./types.ts";
+
+export interface StepCacheRecord {
+  changes: TreeChange[];
+}
+
+export interface Plan {
+  keys: string[];
+  cacheable: boolean[];
+  /** The last step's key: what the finished tree is, before the epoch. */
+  finalKey: string;
+}
+
+/** Every step's key, from the recipe and the digests of what each step reads. */
+export async function planSteps(recipe: Recipe, context: BuildContext, fail: (error: unknown, span: Span) => never): Promise<Plan> {
+  const keys: string[] = [];
+  const cacheable: boolean[] = [];
+  let key = firstKey();
+  for (const instruction of recipe.instructions) {
+    const spec = specFor(instruction);
+    cacheable.push(spec.cacheable?.(instruction, context) ?? true);
+    let inputs: string[] = [];
+    try {
+      inputs = (await spec.keyInputs?.(instruction, context)) ?? [];
+    } catch (error) {
+      fail(error, instruction.span);
+    }
+    key = stepKey(key, instruction, inputs);
+    keys.push(key);
+  }
+  return { keys, cacheable, finalKey: key };
+}
+
+export interface StepsResult {
+  /** Which line last wrote each path: where image checks point. */
+  origins: Map<string, Span>;
+  /** Paths last written by base-layer instructions (fetched binaries and their links). */
+  basePaths: Set<string>;
+  /** Blobs the tree uses. */
+  used: Set<string>;
+}
+
+export interface RunInput {
+  recipe: Recipe;
+  source: SourceFile;
+  store: Store;
+  tree: Tree;
+  plan: Plan;
+  context: BuildContext;
+  fail: (error: unknown, span: Span) => never;
+  record: (index: number, reused: boolean, ms: number) => void;
+}
+
+/** Run each step, or replay its recorded changes when the record and its blobs are there. */
+export async function runSteps({ recipe, store, tree, plan, context, fail, record }: RunInput): Promise<StepsResult> {
+  const records = await Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
+  const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
+  for (const [index, instruction] of recipe.instructions.entries()) {
+    const started = performance.now();
+    const cached = records[index];
+    let reused = false;
+    let changes: TreeChange[];
+    if (cached !== undefined && (await blobsPresent(store, cached.changes))) {
+      tree.apply(cached.changes);
+      changes = tree.takeChanges();
+      reused = true;
+    } else {
+      try {
+        await specFor(instruction).apply?.(instruction, context);
+      } catch (error) {
+        fail(error, instruction.span);
+      }
+      changes = tree.takeChanges();
+      if (plan.cacheable[index]) await store.writeRecord("steps", plan.keys[index]!, { changes } satisfies StepCacheRecord);
+    }
+    track(result, instruction, changes);
+    record(index, reused, Math.round(performance.now() - started));
+  }
+  return result;
+}
+
+function track(result: StepsResult, instruction: Instruction, changes: readonly TreeChange[]): void {
+  const base = specFor(instruction).layer === "base";
+  for (const [path, node] of changes) {
+    result.origins.set(path, instruction.span);
+    if (base) result.basePaths.add(path);
+    else result.basePaths.delete(path);
+    if (node.type === "file" && node.content.inline === undefined) result.used.add(node.content.digest);
+  }
+}
+
+async function blobsPresent(store: Store, changes: readonly TreeChange[]): Promise<boolean> {
+  const blobs = changes.flatMap(([, node]) => (node.type === "file" && node.content.inline === undefined ? [node.content] : []));
+  return allPresent(store, blobs);
+}
+
+export async function allPresent(store: Store, blobs: ReadonlyArray<{ digest: string }>): Promise<boolean> {
+  return (await Promise.all(blobs.map((blob) => store.has(blob.digest)))).every(Boolean);
+}
+
+export type { BuildEvent, StepRecord };

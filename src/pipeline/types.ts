@@ -1,0 +1,60 @@
+// What the build takes and gives back: the library's interface to the CLI.
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { ImageConfig } from "../image/config.ts";
+import type { Format } from "./outputs.ts";
+
+export interface FetchProgressEvent {
+  name: string;
+  url: string;
+  received: number;
+  total?: number;
+}
+
+export type BuildEvent =
+  | { type: "step"; index: number; total: number; text: string; reused: boolean; ms: number }
+  | { type: "fetched"; name: string; digest: string; size: number; url?: string; fromCache: boolean }
+  | { type: "fetch-progress"; progress: FetchProgressEvent }
+  | { type: "note"; message: string };
+
+export interface BuildOptions {
+  /** Absolute path of the recipe: the library never resolves against the process's working directory. */
+  recipePath: string;
+  /** How messages and build.json name the recipe (the CLI: relative to its working directory). Default: recipePath. */
+  shownPath?: string;
+  args?: ReadonlyMap<string, string>;
+  secrets?: ReadonlyMap<string, Buffer>;
+  /** SOURCE_DATE_EPOCH, validated by the caller. */
+  epoch: number;
+  /** Absolute path of the content store. */
+  cacheDir: string;
+  /** Absolute output directory for a recipe of this name (the CLI: --out, or out/<name>). */
+  outDir: (recipeName: string) => string;
+  offline?: boolean;
+  /** Mirror URLs per scheme; loaded only when a download is needed. */
+  mirrors: () => Promise<Record<string, string[]>>;
+  formats?: readonly Format[];
+  strict?: boolean;
+  fetchTimeoutMs?: number;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface StepRecord {
+  index: number;
+  line: number;
+  instruction: string;
+  key: string;
+  reused: boolean;
+  ms: number;
+}
+
+export interface BuildResult {
+  digest: string;
+  outDir: string;
+  rootfs: string;
+  outputs: Record<string, string>;
+  steps: StepRecord[];
+  reproducible: boolean;
+  upToDate: boolean;
+  warnings: Diagnostic[];
+  config: ImageConfig;
+}

@@ -1,0 +1,69 @@
+// main(argv, io) in this process with io.cwd other than the process's: every
+// path is resolved against the injected cwd, never process.cwd(). And a blob
+// damaged in the store after a build gives a clear error with what to do,
+// not an internal error.
+import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import test from "ava";
+import { main } from "../../src/cli/main.ts";
+import type { CliIo } from "../../src/cli/io.ts";
+
+async function run(argv: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: false },
+    env: { SOURCE_DATE_EPOCH: "0" },
+    cwd,
+  };
+  return { code: await main(argv, io), stdout, stderr };
+}
+
+function project(t: import("ava").ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-inproc-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "files"));
+  // Larger than the inline limit, so it lives in the store as a blob.
+  writeFileSync(join(dir, "files", "big.txt"), "x".repeat(10_000));
+  writeFileSync(join(dir, "files", "a.txt"), "hello\n");
+  writeFileSync(join(dir, "app.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files/a.txt /srv/a.txt\nCOPY files/big.txt /srv/big.txt\n");
+  return dir;
+}
+
+test("build and check resolve the recipe, COPY sources, --out and --cache against io.cwd", async (t) => {
+  const dir = project(t);
+  t.not(process.cwd(), dir);
+  const checked = await run(["check", "app.nifty"], dir);
+  t.is(checked.code, 0, checked.stderr);
+  const built = await run(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs"], dir);
+  t.is(built.code, 0, built.stderr);
+  t.true(existsSync(join(dir, "o", "rootfs.tar")));
+  t.true(statSync(join(dir, "c", "blobs", "sha256")).isDirectory());
+  const listing = execFileSync("tar", ["-tf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" });
+  t.regex(listing, /srv\/a\.txt/);
+  t.regex(listing, /srv\/big\.txt/);
+  // The default output directory is out/<name> under io.cwd.
+  const defaults = await run(["build", "app.nifty", "--cache", "c", "--format", "rootfs"], dir);
+  t.is(defaults.code, 0, defaults.stderr);
+  t.true(existsSync(join(dir, "out", "app", "rootfs.tar")));
+});
+
+test("a blob truncated in the store after a build is reported as a damaged store, with the command that repairs it", async (t) => {
+  const dir = project(t);
+  t.is((await run(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs"], dir)).code, 0);
+  const blobs = join(dir, "c", "blobs", "sha256");
+  const big = readdirSync(blobs).find((name) => statSync(join(blobs, name)).size === 10_000);
+  t.truthy(big, "the 10,000-byte file is a blob");
+  truncateSync(join(blobs, big!), 100);
+  // Drop the tarballs so the next build writes them again from the (damaged) step records.
+  for (const name of readdirSync(blobs)) if (statSync(join(blobs, name)).size > 10_000) rmSync(join(blobs, name), { force: true });
+  const again = await run(["build", "app.nifty", "--cache", "c", "--out", "o2", "--format", "rootfs"], dir);
+  t.is(again.code, 1, again.stderr);
+  t.regex(again.stderr, /damaged/);
+  t.regex(again.stderr, /niftyc cache verify/);
+  t.notRegex(again.stderr, /internal error/);
+  t.false(existsSync(join(dir, "o2")), "nothing published");
+});
