@@ -227,6 +227,11 @@ export interface MissingLibraries {
   missing: Array<{ library: string; neededBy: string }>;
 }
 
+interface LibraryWalk extends MissingLibraries {
+  /** Paths of the interpreter and the libraries that were found, in load order. */
+  found: string[];
+}
+
 interface Loaded {
   path: string;
   info: ElfInfo;
@@ -268,8 +273,21 @@ function compatible(a: ElfInfo, b: ElfInfo): boolean {
  * ld.so.cache, which an image build cannot rely on).
  */
 export async function missingLibraries(program: string, info: ElfInfo, image: ImageView): Promise<MissingLibraries> {
-  const result: MissingLibraries = { missing: [] };
-  if (info.interpreter !== undefined && !image.exists(info.interpreter)) result.interpreter = info.interpreter;
+  const { found: _, ...missing } = await walkLibraries(program, info, image);
+  return missing;
+}
+
+/** The interpreter and every library `program` loads from `image`, in load order (what it misses is left out). */
+export async function loadedLibraries(program: string, info: ElfInfo, image: ImageView): Promise<string[]> {
+  return (await walkLibraries(program, info, image)).found;
+}
+
+async function walkLibraries(program: string, info: ElfInfo, image: ImageView): Promise<LibraryWalk> {
+  const result: LibraryWalk = { missing: [], found: [] };
+  if (info.interpreter !== undefined) {
+    if (image.exists(info.interpreter)) result.found.push(info.interpreter);
+    else result.interpreter = info.interpreter;
+  }
 
   const root: Loaded = { path: program, info };
   const loadedNames = new Set<string>();
@@ -307,6 +325,7 @@ export async function missingLibraries(program: string, info: ElfInfo, image: Im
       if (found.info.soname) loadedNames.add(found.info.soname);
       if (!loadedPaths.has(found.path)) {
         loadedPaths.add(found.path);
+        result.found.push(found.path);
         queue.push(found);
       }
     }
