@@ -60,6 +60,8 @@ export function packageNameProblem(name: string): string | undefined {
 const RELATION =
   /^([^\s:(\[<,|]+)(?::([^\s(\[<]*))?\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)?\s*([^\s)]*)\s*\))?\s*(?:\[([^\]]*)\])?\s*((?:<[^>]*>\s*)*)$/;
 
+const BARE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
+
 const OPS: Readonly<Record<string, RelationOp>> = { "<<": "<<", "<=": "<=", "=": "=", ">=": ">=", ">>": ">>", "<": "<=", ">": ">=" };
 
 function fail<T>(text: string, offset: number, message: string): Parsed<T> {
@@ -83,6 +85,8 @@ function parseOne(text: string, part: string, offset: number): Parsed<Relation> 
   const trimmed = part.trim();
   const at = offset + lead;
   if (trimmed === "") return fail(text, offset, "missing package name (an empty entry between separators)");
+  // Most entries are a bare name: skip the full pattern (the universe reads every Provides).
+  if (BARE_NAME.test(trimmed)) return { ok: true, value: { name: trimmed } };
   const m = RELATION.exec(trimmed);
   if (!m) return fail(text, at, `cannot read relation '${trimmed}': expected name[:arch] [(op version)]`);
   const name = m[1]!;

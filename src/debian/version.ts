@@ -90,12 +90,16 @@ export function compareVersions(a: string, b: string): number {
   return Math.sign(compareFragment(va.upstream, vb.upstream) || compareFragment(va.revision, vb.revision));
 }
 
+/** The usual shape, `[epoch:]upstream[-revision]` without colons or hyphens inside upstream: valid. */
+const COMMON_VALID = /^(?:[0-9]{1,9}:)?[0-9][A-Za-z0-9.+~]*(?:-[A-Za-z0-9.+~]+)?$/;
+
 /**
  * What is wrong with a version, in dpkg's words, or undefined when it is valid.
  * Stricter than dpkg's compare (which only warns about bad characters): a
  * version we pin or ask for must be one dpkg accepts without a warning.
  */
 export function versionProblem(text: string): string | undefined {
+  if (COMMON_VALID.test(text)) return undefined;
   if (text.trim() === "") return "version string is empty";
   if (text !== text.trim()) return "version string has leading or trailing spaces";
   if (/\s/.test(text)) return "version string has embedded spaces";
