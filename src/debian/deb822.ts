@@ -14,6 +14,8 @@ export interface Deb822Field {
   value: string;
   /** 1-based line of the field's name. */
   line: number;
+  /** For a multi-line value, the line of each of its lines (comment lines may sit between). */
+  lines?: number[];
 }
 
 export interface Deb822Stanza {
@@ -55,6 +57,7 @@ export function parseStanzas(text: string): { stanzas: Deb822Stanza[]; problems:
         continue;
       }
       field.value += "\n" + raw.slice(1).trimEnd();
+      (field.lines ??= [field.line]).push(line);
       continue;
     }
     const colon = raw.indexOf(":");

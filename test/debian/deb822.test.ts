@@ -5,7 +5,7 @@ import test from "ava";
 import { formatStanza, parseStanzas } from "../../src/debian/deb822.ts";
 
 test("stanzas, folded values and line numbers", (t) => {
-  const text = "Package: a\nDepends: b,\n c\nDescription: short\n long line\n  indented\n\n\n# a comment\nPackage: d\r\nList:\n x\n y\n";
+  const text = "Package: a\nDepends: b,\n c\nDescription: short\n long line\n  indented\n\n\n# a comment\nPackage: d\r\nList:\n x\n# between\n y\n";
   const { stanzas, problems } = parseStanzas(text);
   t.deepEqual(problems, []);
   t.deepEqual(stanzas, [
@@ -13,15 +13,15 @@ test("stanzas, folded values and line numbers", (t) => {
       line: 1,
       fields: [
         { name: "Package", value: "a", line: 1 },
-        { name: "Depends", value: "b,\nc", line: 2 },
-        { name: "Description", value: "short\nlong line\n indented", line: 4 },
+        { name: "Depends", value: "b,\nc", line: 2, lines: [2, 3] },
+        { name: "Description", value: "short\nlong line\n indented", line: 4, lines: [4, 5, 6] },
       ],
     },
     {
       line: 10,
       fields: [
         { name: "Package", value: "d", line: 10 },
-        { name: "List", value: "\nx\ny", line: 11 },
+        { name: "List", value: "\nx\ny", line: 11, lines: [11, 12, 14] },
       ],
     },
   ]);
