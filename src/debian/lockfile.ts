@@ -1,0 +1,422 @@
+// The lockfile next to a recipe: what its PACKAGE lines resolved to, pinned
+// by digest, in deb822 so Debian people can read it and diffs stay small.
+// It names suites by identity (archive, suite, component), never by mirror
+// URL, and holds no time but the InRelease's own Date:, so the same
+// resolution writes the same bytes on any machine.
+//
+//   # niftyc lock: …
+//   Lock-Format: 1
+//   Architecture: amd64
+//   Suites:
+//    debian bookworm main sha256:<InRelease digest> Sat, 11 Jul 2026 10:16:37 UTC
+//   Requests:
+//    dropbear-bin
+//
+//   Package: dropbear-bin
+//   Version: 2022.83-1+deb12u3
+//   Architecture: amd64
+//   Suite: debian bookworm main
+//   Filename: pool/main/d/dropbear/dropbear-bin_2022.83-1+deb12u3_amd64.deb
+//   Size: 155520
+//   SHA256: 44ac9aaa…
+//   Requested-By: dropbear-bin
+//
+// Suites stay in resolution order (the earlier wins a version tie); requests
+// are sorted by text, packages by name then architecture.
+import { formatStanza, parseStanzas, type Deb822Field, type Deb822Stanza } from "./deb822.ts";
+import { formatRelation, packageNameProblem, parseRelationField, type VersionConstraint } from "./relations.ts";
+import type { Resolution } from "./resolve.ts";
+import type { SuiteRef } from "./types.ts";
+import { suiteLabel } from "./universe.ts";
+import { versionProblem } from "./version.ts";
+import { suggest } from "../diagnostics/suggest.ts";
+
+export const LOCK_FORMAT = "1";
+
+const HEADER_COMMENT =
+  "# niftyc lock: the Debian packages this recipe's PACKAGE lines resolved to.\n" +
+  "# Written by niftyc; change the recipe and lock again rather than editing it.\n";
+
+/** A suite the lock was resolved against, and the InRelease that described it then. */
+export interface LockedSuite extends SuiteRef {
+  /** The InRelease's `Date:` field, verbatim. */
+  date: string;
+  /** "sha256:<hex>" of that InRelease file. */
+  inRelease: string;
+}
+
+/** One request the recipe makes, normalized: `name[:arch] [(op version)]`. */
+export interface LockRequest {
+  name: string;
+  arch?: string;
+  constraint?: VersionConstraint;
+}
+
+export interface LockedPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  from: SuiteRef;
+  /** Pool path relative to the archive root. */
+  filename: string;
+  size: number;
+  /** "sha256:<hex>" of the .deb. */
+  sha256: string;
+  /** Names of the requests whose closure holds it, sorted. */
+  requestedBy: string[];
+}
+
+export interface Lock {
+  architecture: string;
+  /** In resolution order. */
+  suites: LockedSuite[];
+  /** Sorted by their text. */
+  requests: LockRequest[];
+  /** Sorted by name, then architecture. */
+  packages: LockedPackage[];
+}
+
+export interface LockError {
+  code: "malformed-lock";
+  /** 1-based line in the lock file. */
+  line: number;
+  message: string;
+}
+
+export type LockParse = { ok: true; lock: Lock } | { ok: false; errors: LockError[] };
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function lockRequestText(r: LockRequest): string {
+  return formatRelation(r);
+}
+
+function normalizeRequest(r: LockRequest): LockRequest {
+  const out: LockRequest = { name: r.name };
+  if (r.arch !== undefined) out.arch = r.arch;
+  if (r.constraint !== undefined) out.constraint = { op: r.constraint.op, version: r.constraint.version };
+  return out;
+}
+
+/** The canonical form of a lock: what parse(serialize(lock)) gives back. */
+export function normalizeLock(lock: Lock): Lock {
+  const requests = new Map<string, LockRequest>();
+  for (const r of lock.requests) requests.set(lockRequestText(r), normalizeRequest(r));
+  return {
+    architecture: lock.architecture,
+    suites: lock.suites.map((s) => ({ archive: s.archive, suite: s.suite, component: s.component, date: s.date, inRelease: s.inRelease })),
+    requests: [...requests].sort(([a], [b]) => byteOrder(a, b)).map(([, r]) => r),
+    packages: lock.packages
+      .map((p) => ({
+        name: p.name,
+        version: p.version,
+        architecture: p.architecture,
+        from: { archive: p.from.archive, suite: p.from.suite, component: p.from.component },
+        filename: p.filename,
+        size: p.size,
+        sha256: p.sha256,
+        requestedBy: [...new Set(p.requestedBy)].sort(byteOrder),
+      }))
+      .sort((a, b) => byteOrder(a.name, b.name) || byteOrder(a.architecture, b.architecture)),
+  };
+}
+
+/** The lock for a resolution. */
+export function lockFromResolution(
+  resolution: Resolution,
+  context: { architecture: string; suites: readonly LockedSuite[]; requests: readonly LockRequest[] },
+): Lock {
+  return normalizeLock({
+    architecture: context.architecture,
+    suites: [...context.suites],
+    requests: [...context.requests],
+    packages: resolution.packages.map(({ record, requestedBy }) => ({
+      name: record.name,
+      version: record.version,
+      architecture: record.architecture,
+      from: record.from,
+      filename: record.filename,
+      size: record.size,
+      sha256: record.sha256,
+      requestedBy,
+    })),
+  });
+}
+
+function hex(digest: string): string {
+  return digest.startsWith("sha256:") ? digest.slice("sha256:".length) : digest;
+}
+
+/**
+ * The lock's text, canonical: the same lock (in any order) gives the same
+ * bytes, and parseLock gives the normalized lock back. The lock's values
+ * must be ones parseLock accepts (a resolution's are).
+ */
+export function serializeLock(lock: Lock): string {
+  const l = normalizeLock(lock);
+  const list = (lines: readonly string[]) => lines.map((x) => `\n${x}`).join("");
+  const header = formatStanza([
+    ["Lock-Format", LOCK_FORMAT],
+    ["Architecture", l.architecture],
+    ["Suites", list(l.suites.map((s) => `${suiteLabel(s)} ${s.inRelease} ${s.date}`))],
+    ["Requests", list(l.requests.map(lockRequestText))],
+  ]);
+  const packages = l.packages.map((p) =>
+    formatStanza([
+      ["Package", p.name],
+      ["Version", p.version],
+      ["Architecture", p.architecture],
+      ["Suite", suiteLabel(p.from)],
+      ["Filename", p.filename],
+      ["Size", String(p.size)],
+      ["SHA256", hex(p.sha256)],
+      ["Requested-By", p.requestedBy.join(", ")],
+    ]),
+  );
+  return HEADER_COMMENT + [header, ...packages].join("\n");
+}
+
+// ---- parsing
+
+const HEADER_FIELDS = ["Lock-Format", "Architecture", "Suites", "Requests"] as const;
+const PACKAGE_FIELDS = ["Package", "Version", "Architecture", "Suite", "Filename", "Size", "SHA256", "Requested-By"] as const;
+const ARCH = /^[a-z0-9][a-z0-9-]*$/;
+const WORD = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The lines of a field's value with the file line of each; a list's empty first line is skipped. */
+function valueLines(f: Deb822Field): Array<{ text: string; line: number }> {
+  const texts = f.value.split("\n");
+  const lines = f.lines ?? [f.line];
+  return texts.map((text, i) => ({ text, line: lines[i] ?? f.line })).filter((x, i) => !(i === 0 && x.text === "" && texts.length > 1));
+}
+
+class LockReader {
+  readonly errors: LockError[] = [];
+
+  error(line: number, message: string): void {
+    this.errors.push({ code: "malformed-lock", line, message });
+  }
+
+  /** The stanza's fields by canonical name; unknown ones are errors with a did-you-mean. */
+  fields<K extends string>(stanza: Deb822Stanza, known: readonly K[], what: string): Map<K, Deb822Field> {
+    const out = new Map<K, Deb822Field>();
+    for (const f of stanza.fields) {
+      const name = known.find((k) => k.toLowerCase() === f.name.toLowerCase());
+      if (name !== undefined) {
+        out.set(name, f);
+        continue;
+      }
+      const near = suggest(f.name, known);
+      this.error(f.line, `unknown field '${f.name}' in ${what}${near ? ` (did you mean '${near}'?)` : ""}`);
+    }
+    for (const k of known) if (!out.has(k)) this.error(stanza.line, `${what} has no ${k} field`);
+    return out;
+  }
+
+  /** A single-line value, or an error. */
+  single(f: Deb822Field | undefined, check: (v: string) => string | undefined): string | undefined {
+    if (f === undefined) return undefined;
+    if (f.value.includes("\n")) {
+      this.error(f.line, `${f.name} takes one line`);
+      return undefined;
+    }
+    const problem = f.value === "" ? "is empty" : check(f.value);
+    if (problem !== undefined) {
+      this.error(f.line, `${f.name} ${problem}`);
+      return undefined;
+    }
+    return f.value;
+  }
+}
+
+function suiteProblem(words: readonly string[]): string | undefined {
+  if (words.length < 5) return "expected 'archive suite component sha256:<hex> <InRelease Date>'";
+  const [archive, suite, component, digest] = words as [string, string, string, string];
+  for (const [what, w] of [["archive", archive], ["suite", suite], ["component", component]] as const) {
+    if (!WORD.test(w)) return `invalid ${what} name '${w}'`;
+  }
+  if (!digest.startsWith("sha256:") || !HEX64.test(digest.slice(7))) return `InRelease digest '${digest}' is not sha256:<64 lowercase hex digits>`;
+  return undefined;
+}
+
+function filenameProblem(v: string): string | undefined {
+  if (v.includes("://")) return `is a URL ('${v}'); the lock holds pool paths, never a mirror's URL`;
+  if (/\s/.test(v)) return "has whitespace";
+  if (v.startsWith("/")) return `is absolute ('${v}'); write the pool path relative to the archive root`;
+  if (v.split("/").some((part) => part === "" || part === "." || part === "..")) return `'${v}' has an empty, '.' or '..' part`;
+  return undefined;
+}
+
+/** Read a lock's text; every problem comes back with its line. */
+export function parseLock(text: string): LockParse {
+  const r = new LockReader();
+  const { stanzas, problems } = parseStanzas(text);
+  for (const p of problems) r.error(p.line, p.message);
+  const [headerStanza, ...packageStanzas] = stanzas;
+  if (headerStanza === undefined) {
+    r.error(1, "empty lock: expected a header stanza starting with Lock-Format");
+    return { ok: false, errors: r.errors };
+  }
+  const formatField = headerStanza.fields.find((f) => f.name.toLowerCase() === "lock-format");
+  if (formatField === undefined) {
+    r.error(headerStanza.line, "not a niftyc lock: the first stanza has no Lock-Format field");
+    return { ok: false, errors: r.errors };
+  }
+  if (formatField.value !== LOCK_FORMAT) {
+    r.error(formatField.line, `unsupported Lock-Format '${formatField.value}' (this niftyc reads ${LOCK_FORMAT})`);
+    return { ok: false, errors: r.errors };
+  }
+  const header = r.fields(headerStanza, HEADER_FIELDS, "the header");
+  const architecture = r.single(header.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+
+  const suites: LockedSuite[] = [];
+  const suiteLabels = new Set<string>();
+  let suitesBroken = false;
+  const suitesField = header.get("Suites");
+  if (suitesField !== undefined) {
+    for (const { text: raw, line } of valueLines(suitesField)) {
+      const lineText = raw.trim();
+      if (lineText === "") continue;
+      const words = lineText.split(/\s+/);
+      const problem = suiteProblem(words);
+      if (problem !== undefined) {
+        r.error(line, `Suites: ${problem}`);
+        // Packages naming the suite this line meant are not wrong too: one error per mistake.
+        suitesBroken = true;
+        continue;
+      }
+      const [archive, suite, component, inRelease] = words as [string, string, string, string];
+      const label = `${archive} ${suite} ${component}`;
+      if (suiteLabels.has(label)) {
+        r.error(line, `Suites: '${label}' is listed twice`);
+        continue;
+      }
+      suiteLabels.add(label);
+      // The date is the rest of the line, spaces and all, as the InRelease wrote it.
+      const date = /^(?:\S+\s+){4}(.*)$/.exec(lineText)![1]!;
+      suites.push({ archive, suite, component, date, inRelease });
+    }
+    if (suites.length === 0 && !r.errors.some((e) => e.line > suitesField.line && e.message.startsWith("Suites:"))) {
+      r.error(suitesField.line, "Suites lists no suite");
+    }
+  }
+
+  const requests: LockRequest[] = [];
+  const requestTexts = new Set<string>();
+  const requestNames = new Set<string>();
+  const requestsField = header.get("Requests");
+  // With the Requests list missing or broken, Requested-By names cannot be checked: one error per mistake.
+  let requestsBroken = requestsField === undefined;
+  if (requestsField !== undefined) {
+    for (const { text: lineText, line } of valueLines(requestsField)) {
+      if (lineText === "") continue;
+      const parsed = parseRelationField(lineText);
+      if (!parsed.ok) {
+        r.error(line, `Requests: ${parsed.error.message}`);
+        requestsBroken = true;
+        continue;
+      }
+      const [group, ...more] = parsed.value;
+      if (group === undefined || group.length !== 1 || more.length > 0 || group[0]!.archRestriction !== undefined) {
+        r.error(line, `Requests: one package per line, without alternatives or [architectures]: '${lineText}'`);
+        requestsBroken = true;
+        continue;
+      }
+      const request = normalizeRequest(group[0]!);
+      const canonical = lockRequestText(request);
+      if (requestTexts.has(canonical)) {
+        r.error(line, `Requests: '${canonical}' is listed twice`);
+        continue;
+      }
+      requestTexts.add(canonical);
+      requestNames.add(request.name);
+      requests.push(request);
+    }
+  }
+
+  const packages: LockedPackage[] = [];
+  const seen = new Map<string, number>();
+  for (const stanza of packageStanzas) {
+    const f = r.fields(stanza, PACKAGE_FIELDS, `the package stanza at line ${stanza.line}`);
+    const name = r.single(f.get("Package"), packageNameProblem);
+    const version = r.single(f.get("Version"), (v) => versionProblem(v));
+    const arch = r.single(f.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+    const suite = r.single(f.get("Suite"), (v) =>
+      suiteLabels.has(v) || (suitesBroken && v.split(" ").length === 3) ? undefined : `'${v}' is not one of the header's Suites`,
+    );
+    const filename = r.single(f.get("Filename"), filenameProblem);
+    const size = r.single(f.get("Size"), (v) => (/^(0|[1-9][0-9]*)$/.test(v) && Number.isSafeInteger(Number(v)) ? undefined : `'${v}' is not a size in bytes`));
+    const sha256 = r.single(f.get("SHA256"), (v) => (HEX64.test(v) ? undefined : `'${v}' is not 64 lowercase hex digits`));
+    const requestedByField = f.get("Requested-By");
+    const requestedBy = r.single(requestedByField, (v) => {
+      const names = v.split(",").map((n) => n.trim());
+      const stray = names.find((n) => n === "" || (!requestsBroken && !requestNames.has(n)));
+      if (stray === "") return "has an empty name in its list";
+      return stray === undefined ? undefined : `'${stray}' is not the name of a request in the header`;
+    });
+    if ([name, version, arch, suite, filename, size, sha256, requestedBy].some((v) => v === undefined)) continue;
+    const key = `${name}:${arch}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      r.error(stanza.line, `package ${name} (${arch}) is locked twice (first at line ${first})`);
+      continue;
+    }
+    seen.set(key, stanza.line);
+    const [archive, suiteName, component] = suite!.split(" ") as [string, string, string];
+    packages.push({
+      name: name!,
+      version: version!,
+      architecture: arch!,
+      from: { archive, suite: suiteName, component },
+      filename: filename!,
+      size: Number(size),
+      sha256: `sha256:${sha256}`,
+      requestedBy: requestedBy!.split(",").map((n) => n.trim()),
+    });
+  }
+  if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
+  return { ok: true, lock: normalizeLock({ architecture: architecture!, suites, requests, packages }) };
+}
+
+// ---- coverage
+
+export interface Coverage {
+  /** The lock was made for exactly these requests. */
+  covered: boolean;
+  /** Requested, and no request of that name is locked. */
+  missing: string[];
+  /** Locked, and no request of that name is made any more. */
+  extra: string[];
+  /** A name both sides have, asked for differently (constraint or architecture). */
+  changed: Array<{ name: string; locked: string[]; requested: string[] }>;
+}
+
+/** Whether `lock` covers `requests` exactly, and if not, what differs (by request text). */
+export function lockCovers(lock: Lock, requests: readonly LockRequest[]): Coverage {
+  const group = (list: readonly LockRequest[]) => {
+    const byName = new Map<string, Set<string>>();
+    for (const r of list) {
+      let set = byName.get(r.name);
+      if (set === undefined) byName.set(r.name, (set = new Set()));
+      set.add(lockRequestText(r));
+    }
+    return byName;
+  };
+  const locked = group(lock.requests);
+  const wanted = group(requests);
+  const sorted = (s: Iterable<string>) => [...s].sort(byteOrder);
+  const missing: string[] = [];
+  const extra: string[] = [];
+  const changed: Coverage["changed"] = [];
+  for (const name of sorted(new Set([...locked.keys(), ...wanted.keys()]))) {
+    const l = locked.get(name);
+    const w = wanted.get(name);
+    if (l === undefined) missing.push(...sorted(w!));
+    else if (w === undefined) extra.push(...sorted(l));
+    else if (l.size !== w.size || [...l].some((x) => !w.has(x))) changed.push({ name, locked: sorted(l), requested: sorted(w) });
+  }
+  return { covered: missing.length === 0 && extra.length === 0 && changed.length === 0, missing, extra, changed };
+}

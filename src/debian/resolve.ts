@@ -1,0 +1,677 @@
+// The dependency closure of what a recipe asks for: the fewest packages that
+// satisfy every Depends and Pre-Depends of every package selected, starting
+// from the requests and nothing else. The base system (Essential, Priority:
+// required) comes in only when something depends on it.
+//
+// The resolver is greedy and deterministic:
+// 1. every request is selected first, so alternatives prefer what was asked for;
+// 2. relations with one possible answer are followed breadth-first;
+// 3. only when none are left is a choice made (`a | b`, or a virtual name with
+//    several providers), the oldest pending one first, and step 2 resumes:
+//    a choice made late sees more of the selection and reuses it;
+// 4. a relation that needs another version of a selected package adds its
+//    constraint and starts over, so each name's candidate is always the highest
+//    version meeting every constraint seen; constraints no version meets
+//    together are an error naming both requesters.
+import type { PackageRecord } from "./types.ts";
+import { archSatisfies, slotKey } from "./multiarch.ts";
+import {
+  archRestrictionAllows,
+  formatRelation,
+  packageNameProblem,
+  parseRelationField,
+  satisfies,
+  type Relation,
+  type RelationGroup,
+  type VersionConstraint,
+} from "./relations.ts";
+import { suiteLabel, type Candidate, type Universe } from "./universe.ts";
+import { versionProblem } from "./version.ts";
+import { editDistance } from "../diagnostics/suggest.ts";
+
+/** One package the recipe asks for; `origin` (e.g. the recipe line) comes back in errors. */
+export interface PackageRequest<O = unknown> {
+  name: string;
+  /** "any", "native" or an architecture, as in `name:arch`. */
+  arch?: string;
+  constraint?: VersionConstraint;
+  origin: O;
+}
+
+export interface ResolveOptions {
+  /** The native architecture of the image: "amd64". */
+  arch: string;
+}
+
+export type RelationField = "Depends" | "Pre-Depends";
+
+export type Reason =
+  | { kind: "requested"; request: string }
+  | { kind: "dependency"; of: string; field: RelationField; relation: string };
+
+export interface ResolvedPackage {
+  record: PackageRecord;
+  /** Why it is in the closure: requested, and/or every selected package that depends on it. */
+  reasons: Reason[];
+  /** Names of the requests whose closure contains it. */
+  requestedBy: string[];
+}
+
+/** How a virtual name was satisfied, so the report can say which provider was picked and why. */
+export interface ProviderChoice {
+  virtual: string;
+  chosen: string;
+  /** Every provider that could have satisfied it, by name. */
+  among: string[];
+  rule: "only-provider" | "priority" | "name-order";
+  /** The request text or package name that needed it. */
+  neededBy: string;
+}
+
+export interface Resolution {
+  /** Sorted by name, then architecture. */
+  packages: ResolvedPackage[];
+  /** Sorted by virtual name, then who needed it. */
+  providerChoices: ProviderChoice[];
+}
+
+interface ErrorBase<O> {
+  message: string;
+  /** Origins of the requests whose closure met the problem. */
+  origins: O[];
+  /** Package names from a request to where the problem is. */
+  chain: string[];
+}
+
+export interface ConstraintSide<O> {
+  relation: string;
+  /** The request text or "package version" that wrote the constraint. */
+  by: string;
+  origins: O[];
+}
+
+export type ResolveError<O = unknown> =
+  | (ErrorBase<O> & { code: "invalid-request"; request: string })
+  | (ErrorBase<O> & { code: "unknown-package"; name: string; suggestions: string[] })
+  | (ErrorBase<O> & { code: "unsatisfiable"; relation: string; available: string[] })
+  | (ErrorBase<O> & { code: "conflicting-constraints"; name: string; constraints: ConstraintSide<O>[] })
+  | (ErrorBase<O> & { code: "malformed-relation"; package: string; version: string; field: RelationField; text: string; offset: number })
+  | (ErrorBase<O> & { code: "too-complex"; restarts: number });
+
+export type ResolveResult<O> = { ok: true; resolution: Resolution } | { ok: false; errors: ResolveError<O>[] };
+
+/** Enough for any real archive: each restart adds a distinct constraint. */
+const MAX_RESTARTS = 1000;
+
+const HIGH_PRIORITIES: ReadonlySet<string> = new Set(["required", "important", "standard"]);
+
+/** The canonical text of a request, as the lockfile records it. */
+export function requestText(r: Pick<PackageRequest, "name" | "arch" | "constraint">): string {
+  return formatRelation(r);
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A request, merged with identical ones. */
+interface Root<O> {
+  kind: "root";
+  text: string;
+  relation: Relation;
+  origins: O[];
+  deps: Sel<O>[];
+}
+
+/** A selected package. */
+interface Sel<O> {
+  kind: "sel";
+  cand: Candidate;
+  slot: string;
+  reasons: Map<string, Reason>;
+  /** Constraints on this name it was checked against, for conflict messages. */
+  constraints: Array<{ constraint: VersionConstraint; by: Node<O> }>;
+  /** The first node that pulled it in: one path back to a request. */
+  parent: Node<O>;
+  deps: Sel<O>[];
+}
+
+type Node<O> = Root<O> | Sel<O>;
+
+/** A constraint learned in an earlier round, applied from the start of the next. */
+interface Pin {
+  constraint: VersionConstraint;
+  by: string;
+}
+
+type Plan<O> =
+  | { kind: "select"; cand: Candidate; virtual?: { among: string[]; rule: ProviderChoice["rule"] } }
+  | { kind: "choice" }
+  | { kind: "conflict"; occupant: Sel<O> | undefined }
+  | { kind: "unknown" }
+  | { kind: "unsatisfiable"; available: string[] };
+
+/**
+ * Resolve the closure of `requests` in `universe` for `options.arch`. Output
+ * and errors are the same whatever the order of the requests or the records.
+ */
+export function resolve<O>(universe: Universe, requests: readonly PackageRequest<O>[], options: ResolveOptions): ResolveResult<O> {
+  const requestErrors: ResolveError<O>[] = [];
+  const byText = new Map<string, Root<O>>();
+  for (const r of requests) {
+    const text = requestText(r);
+    const problem = requestProblem(r);
+    if (problem !== undefined) {
+      requestErrors.push({ code: "invalid-request", message: `invalid package request '${text}': ${problem}`, request: text, origins: [r.origin], chain: [] });
+      continue;
+    }
+    const relation: Relation = { name: r.name };
+    if (r.arch !== undefined) relation.arch = r.arch;
+    if (r.constraint !== undefined) relation.constraint = r.constraint;
+    const root = byText.get(text);
+    if (root) root.origins.push(r.origin);
+    else byText.set(text, { kind: "root", text, relation, origins: [r.origin], deps: [] });
+  }
+  const roots = [...byText.values()].sort((a, b) => byteOrder(a.text, b.text));
+  const parsed = new Map<PackageRecord, Map<RelationField, ReturnType<typeof parseRelationField>>>();
+  const pins = new Map<string, Pin[]>();
+  for (let round = 0; round <= MAX_RESTARTS; round++) {
+    for (const root of roots) root.deps = [];
+    const outcome = new Round(universe, options.arch, roots, pins, parsed).run();
+    if (outcome.kind === "restart") {
+      const list = pins.get(outcome.name);
+      if (list) list.push(outcome.pin);
+      else pins.set(outcome.name, [outcome.pin]);
+      continue;
+    }
+    const errors = [...requestErrors, ...outcome.errors];
+    if (errors.length > 0) return { ok: false, errors: sortErrors(errors) };
+    return { ok: true, resolution: outcome.resolution };
+  }
+  const origins = roots.flatMap((r) => r.origins);
+  return {
+    ok: false,
+    errors: [{ code: "too-complex", message: `gave up after ${MAX_RESTARTS} restarts: version constraints keep changing the selection`, restarts: MAX_RESTARTS, origins, chain: [] }],
+  };
+}
+
+function requestProblem(r: PackageRequest<unknown>): string | undefined {
+  const name = packageNameProblem(r.name);
+  if (name !== undefined) return name;
+  if (r.arch !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(r.arch)) return `invalid architecture qualifier ':${r.arch}'`;
+  if (r.constraint !== undefined) return versionProblem(r.constraint.version);
+  return undefined;
+}
+
+function sortErrors<O>(errors: ResolveError<O>[]): ResolveError<O>[] {
+  const seen = new Set<string>();
+  return errors
+    .sort((a, b) => byteOrder(a.code, b.code) || byteOrder(a.message, b.message))
+    .filter((e) => {
+      const key = `${e.code}\0${e.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}
+
+type Outcome<O> = { kind: "restart"; name: string; pin: Pin } | { kind: "done"; errors: ResolveError<O>[]; resolution: Resolution };
+
+/** Restart signal, thrown from deep inside a round and caught by run(). */
+class Restart {
+  name: string;
+  pin: Pin;
+  constructor(name: string, pin: Pin) {
+    this.name = name;
+    this.pin = pin;
+  }
+}
+
+/** One attempt at the closure with a fixed set of learned constraints. */
+class Round<O> {
+  private readonly universe: Universe;
+  private readonly native: string;
+  private readonly roots: readonly Root<O>[];
+  private readonly pins: ReadonlyMap<string, readonly Pin[]>;
+  private readonly parsed: Map<PackageRecord, Map<RelationField, ReturnType<typeof parseRelationField>>>;
+  private readonly selected = new Map<string, Sel<O>>();
+  private readonly selectedByName = new Map<string, Sel<O>[]>();
+  private readonly selectedProviders = new Map<string, Array<{ sel: Sel<O>; version: string | undefined }>>();
+  private readonly queue: Sel<O>[] = [];
+  private readonly deferred: Array<{ from: Node<O>; group: RelationGroup; field: RelationField }> = [];
+  private readonly choices: ProviderChoice[] = [];
+  /** Built once the selection is final, so origins cover every path. */
+  private readonly errorThunks: Array<() => ResolveError<O>> = [];
+
+  constructor(
+    universe: Universe,
+    native: string,
+    roots: readonly Root<O>[],
+    pins: ReadonlyMap<string, readonly Pin[]>,
+    parsed: Map<PackageRecord, Map<RelationField, ReturnType<typeof parseRelationField>>>,
+  ) {
+    this.universe = universe;
+    this.native = native;
+    this.roots = roots;
+    this.pins = pins;
+    this.parsed = parsed;
+  }
+
+  run(): Outcome<O> {
+    try {
+      for (const root of this.roots) this.need(root, [root.relation], "Depends");
+      this.drain();
+      for (let next = this.deferred.shift(); next !== undefined; next = this.deferred.shift()) {
+        this.choose(next.from, next.group, next.field);
+        this.drain();
+      }
+    } catch (e) {
+      if (e instanceof Restart) return { kind: "restart", name: e.name, pin: e.pin };
+      throw e;
+    }
+    return { kind: "done", errors: this.errorThunks.map((f) => f()), resolution: this.resolution() };
+  }
+
+  // ---- walking
+
+  private drain(): void {
+    for (let sel = this.queue.shift(); sel !== undefined; sel = this.queue.shift()) {
+      this.visit(sel, "Pre-Depends", sel.cand.record.preDepends);
+      this.visit(sel, "Depends", sel.cand.record.depends);
+    }
+  }
+
+  private visit(sel: Sel<O>, field: RelationField, text: string): void {
+    if (text === "") return;
+    let fields = this.parsed.get(sel.cand.record);
+    if (fields === undefined) this.parsed.set(sel.cand.record, (fields = new Map()));
+    let groups = fields.get(field);
+    if (groups === undefined) fields.set(field, (groups = parseRelationField(text)));
+    if (!groups.ok) {
+      const { error } = groups;
+      const record = sel.cand.record;
+      this.fail(sel, (origins, chain) => ({
+        code: "malformed-relation",
+        message: `${record.name} ${record.version} (${suiteLabel(record.from)}) has a malformed ${field} field: ${error.message}`,
+        package: record.name,
+        version: record.version,
+        field,
+        text: error.text,
+        offset: error.offset,
+        origins,
+        chain,
+      }));
+      return;
+    }
+    for (const group of groups.value) this.need(sel, group, field);
+  }
+
+  /** A relation group of `from`: satisfied already, selected now, or deferred as a choice. */
+  private need(from: Node<O>, group: RelationGroup, field: RelationField): void {
+    const alts = group.filter((r) => archRestrictionAllows(r.archRestriction, this.native));
+    if (alts.length === 0) return;
+    for (const alt of alts) {
+      if (this.satisfiedBySelection(from, alt, field)) return;
+    }
+    if (alts.length > 1) {
+      this.deferred.push({ from, group: alts, field });
+      return;
+    }
+    const alt = alts[0]!;
+    const plan = this.plan(from, alt);
+    if (plan.kind === "choice") this.deferred.push({ from, group: alts, field });
+    else this.act(from, alt, field, plan);
+  }
+
+  /** A pending choice: the first alternative that can be selected without changing the selection. */
+  private choose(from: Node<O>, group: RelationGroup, field: RelationField): void {
+    for (const alt of group) {
+      if (this.satisfiedBySelection(from, alt, field)) return;
+    }
+    const plans = group.map((alt) => ({ alt, plan: this.plan(from, alt, true) }));
+    const pick = plans.find((p) => p.plan.kind === "select") ?? plans.find((p) => p.plan.kind === "conflict");
+    if (pick !== undefined) {
+      this.act(from, pick.alt, field, pick.plan);
+      return;
+    }
+    if (plans.length === 1) {
+      this.act(from, plans[0]!.alt, field, plans[0]!.plan);
+      return;
+    }
+    const text = group.map(formatRelation).join(" | ");
+    const available = plans.flatMap((p) => (p.plan.kind === "unsatisfiable" ? p.plan.available : []));
+    const why = plans.map((p) => `${formatRelation(p.alt)}: ${p.plan.kind === "unknown" ? "no such package" : "no version fits"}`).join("; ");
+    this.fail(from, (origins, chain) => ({
+      code: "unsatisfiable",
+      message: `${describe(from)} needs ${text}, and none can be installed (${why})`,
+      relation: text,
+      available,
+      origins,
+      chain,
+    }));
+  }
+
+  private act(from: Node<O>, alt: Relation, field: RelationField, plan: Plan<O>): void {
+    switch (plan.kind) {
+      case "select":
+        this.select(from, alt, field, plan.cand, plan.virtual);
+        return;
+      case "conflict":
+        this.conflict(from, alt, plan.occupant);
+        return;
+      case "unknown":
+        this.unknown(from, alt);
+        return;
+      case "unsatisfiable": {
+        const text = formatRelation(alt);
+        const list = plan.available.length > 0 ? `; available: ${plan.available.join(", ")}` : "";
+        this.fail(from, (origins, chain) => ({
+          code: "unsatisfiable",
+          message: `${describe(from)} needs ${text}, and no candidate fits${list}`,
+          relation: text,
+          available: plan.available,
+          origins,
+          chain,
+        }));
+        return;
+      }
+      case "choice":
+        throw new Error("unreachable: choices are decided before act()");
+    }
+  }
+
+  // ---- the selection
+
+  private dependerArch(from: Node<O>): string {
+    return from.kind === "root" ? this.native : from.cand.record.architecture;
+  }
+
+  private archOk(cand: Candidate, alt: Relation, from: Node<O>): boolean {
+    return archSatisfies(cand.record, alt.arch, this.dependerArch(from), this.native);
+  }
+
+  private pinsAllow(cand: Candidate): boolean {
+    const pins = this.pins.get(cand.record.name);
+    return pins === undefined || pins.every((p) => satisfies(cand.record.version, p.constraint));
+  }
+
+  /** Link `from` to a selected package that already satisfies `alt`, if there is one. */
+  private satisfiedBySelection(from: Node<O>, alt: Relation, field: RelationField): boolean {
+    for (const sel of this.selectedByName.get(alt.name) ?? []) {
+      if (this.archOk(sel.cand, alt, from) && satisfies(sel.cand.record.version, alt.constraint)) {
+        if (alt.constraint) sel.constraints.push({ constraint: alt.constraint, by: from });
+        this.link(from, sel, alt, field);
+        return true;
+      }
+    }
+    for (const { sel, version } of this.selectedProviders.get(alt.name) ?? []) {
+      if (!this.archOk(sel.cand, alt, from)) continue;
+      if (alt.constraint && (version === undefined || !satisfies(version, alt.constraint))) continue;
+      this.link(from, sel, alt, field);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * What would satisfy `alt`, the selection not having it: the best real
+   * package of that name; else a provider (the only one, or by the rule);
+   * `decide` false defers a choice between several providers.
+   */
+  private plan(from: Node<O>, alt: Relation, decide = false): Plan<O> {
+    const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) => this.archOk(c, alt, from));
+    const fitting = reals.filter((c) => satisfies(c.record.version, alt.constraint));
+    const best = fitting.find((c) => this.pinsAllow(c));
+    if (best !== undefined) {
+      const occupant = this.selected.get(slotKey(best.record.name, best.record.architecture, this.native));
+      return occupant !== undefined ? { kind: "conflict", occupant } : { kind: "select", cand: best };
+    }
+
+    const byProvider = new Map<string, Candidate>();
+    for (const p of this.universe.providers.get(alt.name) ?? []) {
+      const c = p.provider;
+      if (byProvider.has(c.record.name) || !this.archOk(c, alt, from) || !this.pinsAllow(c)) continue;
+      if (alt.constraint && (p.version === undefined || !satisfies(p.version, alt.constraint))) continue;
+      // A provider selected at another version does not provide this: that version would have matched.
+      if (this.selected.has(slotKey(c.record.name, c.record.architecture, this.native))) continue;
+      byProvider.set(c.record.name, c);
+    }
+    const providers = [...byProvider.values()];
+    if (providers.length === 1) return { kind: "select", cand: providers[0]!, virtual: { among: [providers[0]!.record.name], rule: "only-provider" } };
+    if (providers.length > 1) {
+      if (!decide) return { kind: "choice" };
+      return this.pickProvider(providers);
+    }
+    // Versions of that name would fit, but constraints learned earlier exclude them.
+    if (fitting.length > 0) return { kind: "conflict", occupant: this.selectedByName.get(alt.name)?.[0] };
+    const known = reals.length > 0 || this.universe.packages.has(alt.name) || this.universe.providers.has(alt.name);
+    if (!known) return { kind: "unknown" };
+    const all = this.universe.packages.get(alt.name) ?? [];
+    return { kind: "unsatisfiable", available: all.map((c) => describeCandidate(c)) };
+  }
+
+  /** Several providers: Priority required/important/standard first, then name order. */
+  private pickProvider(providers: readonly Candidate[]): Plan<O> {
+    const high = (c: Candidate) => HIGH_PRIORITIES.has(c.record.priority ?? "");
+    const sorted = [...providers].sort((a, b) => Number(high(b)) - Number(high(a)) || byteOrder(a.record.name, b.record.name));
+    const chosen = sorted[0]!;
+    const byName = [...providers].sort((a, b) => byteOrder(a.record.name, b.record.name));
+    const rule = high(chosen) && !providers.every(high) ? "priority" : "name-order";
+    return { kind: "select", cand: chosen, virtual: { among: byName.map((c) => c.record.name), rule } };
+  }
+
+  private select(from: Node<O>, alt: Relation, field: RelationField, cand: Candidate, virtual?: { among: string[]; rule: ProviderChoice["rule"] }): void {
+    const record = cand.record;
+    const sel: Sel<O> = {
+      kind: "sel",
+      cand,
+      slot: slotKey(record.name, record.architecture, this.native),
+      reasons: new Map(),
+      constraints: [],
+      parent: from,
+      deps: [],
+    };
+    this.selected.set(sel.slot, sel);
+    const named = this.selectedByName.get(record.name);
+    if (named) named.push(sel);
+    else this.selectedByName.set(record.name, [sel]);
+    for (const p of cand.provides) {
+      const list = this.selectedProviders.get(p.name);
+      const entry = { sel, version: p.version };
+      if (list) list.push(entry);
+      else this.selectedProviders.set(p.name, [entry]);
+    }
+    if (virtual === undefined && alt.constraint) sel.constraints.push({ constraint: alt.constraint, by: from });
+    if (virtual !== undefined) {
+      this.choices.push({ virtual: alt.name, chosen: record.name, among: virtual.among, rule: virtual.rule, neededBy: from.kind === "root" ? from.text : from.cand.record.name });
+    }
+    this.link(from, sel, alt, field);
+    this.queue.push(sel);
+  }
+
+  private link(from: Node<O>, to: Sel<O>, alt: Relation, field: RelationField): void {
+    if (!from.deps.includes(to)) from.deps.push(to);
+    const reason: Reason =
+      from.kind === "root" ? { kind: "requested", request: from.text } : { kind: "dependency", of: from.cand.record.name, field, relation: formatRelation(alt) };
+    const key = JSON.stringify(reason);
+    if (!to.reasons.has(key)) to.reasons.set(key, reason);
+  }
+
+  /**
+   * `alt` needs another version of a selected package (`occupant`), or one
+   * that constraints learned earlier exclude: learn its constraint and
+   * restart, or report the clash.
+   */
+  private conflict(from: Node<O>, alt: Relation, occupant: Sel<O> | undefined): void {
+    const name = alt.name;
+    const pins = this.pins.get(name) ?? [];
+    const earlier = occupant?.constraints ?? [];
+    const text = formatRelation(alt);
+    if (occupant !== undefined && alt.constraint === undefined) {
+      // Only the architecture rule failed: no version constraint to learn.
+      this.fail(from, (origins, chain) => ({
+        code: "unsatisfiable",
+        message: `${describe(from)} needs ${text}, but the selected ${describeCandidate(occupant.cand)} does not satisfy it (Multi-Arch: ${occupant.cand.record.multiArch ?? "no"})`,
+        relation: text,
+        available: [describeCandidate(occupant.cand)],
+        origins,
+        chain,
+      }));
+      return;
+    }
+    const candidates = (this.universe.packages.get(name) ?? []).filter((c) => this.archOk(c, alt, from));
+    const meets = (constraints: readonly (VersionConstraint | undefined)[]) =>
+      candidates.some((c) => constraints.every((k) => satisfies(c.record.version, k)));
+    const all = [alt.constraint, ...earlier.map((e) => e.constraint), ...pins.map((p) => p.constraint)];
+    if (alt.constraint !== undefined && meets(all)) {
+      const by = from.kind === "root" ? from.text : `${from.cand.record.name} ${from.cand.record.version}`;
+      throw new Restart(name, { constraint: alt.constraint, by });
+    }
+    const clash = earlier.find((e) => !meets([alt.constraint, e.constraint]));
+    const pinClash = clash === undefined ? pins.find((p) => !meets([alt.constraint, p.constraint])) : undefined;
+    this.fail(from, (origins, chain) => {
+      const sides: ConstraintSide<O>[] = [];
+      if (clash !== undefined) sides.push(this.side(clash.by, { name, constraint: clash.constraint }));
+      else if (pinClash !== undefined) sides.push(this.pinSide(name, pinClash));
+      else {
+        for (const e of earlier) sides.push(this.side(e.by, { name, constraint: e.constraint }));
+        for (const p of pins) sides.push(this.pinSide(name, p));
+      }
+      sides.push({ relation: text, by: describe(from), origins });
+      const others = sides.slice(0, -1).map((s) => `${s.relation} (from ${s.by})`).join(" and ");
+      return {
+        code: "conflicting-constraints",
+        message: `no version of ${name} meets both ${others} and ${text} (from ${describe(from)})${occupant ? `; selected: ${describeCandidate(occupant.cand)}` : ""}`,
+        name,
+        constraints: sides,
+        origins: [...new Set([...sides.flatMap((s) => s.origins)])],
+        chain,
+      };
+    });
+  }
+
+  private side(by: Node<O>, rel: Relation): ConstraintSide<O> {
+    return { relation: formatRelation(rel), by: describe(by), origins: this.originsOf(by) };
+  }
+
+  /** A constraint learned in an earlier round: its writer may be selected in this one. */
+  private pinSide(name: string, pin: Pin): ConstraintSide<O> {
+    const writer = [...this.selected.values()].find((s) => `${s.cand.record.name} ${s.cand.record.version}` === pin.by);
+    const root = this.roots.find((r) => r.text === pin.by);
+    const origins = writer ? this.originsOf(writer) : root ? root.origins : [];
+    return { relation: formatRelation({ name, constraint: pin.constraint }), by: pin.by, origins };
+  }
+
+  private unknown(from: Node<O>, alt: Relation): void {
+    const suggestions = suggestNames(this.universe, alt.name);
+    const hint = suggestions.length > 0 ? `; did you mean ${suggestions.join(", ")}?` : "";
+    const what = from.kind === "root" ? `unknown package '${alt.name}'` : `${describe(from)} depends on unknown package '${alt.name}'`;
+    this.fail(from, (origins, chain) => ({
+      code: "unknown-package",
+      message: `${what}: no suite offers it or provides it${hint}`,
+      name: alt.name,
+      suggestions,
+      origins,
+      chain,
+    }));
+  }
+
+  // ---- results
+
+  private fail(at: Node<O>, make: (origins: O[], chain: string[]) => ResolveError<O>): void {
+    this.errorThunks.push(() => make(this.originsOf(at), chainOf(at)));
+  }
+
+  /** Origins of every request whose closure reaches `node`. */
+  private originsOf(node: Node<O>): O[] {
+    if (node.kind === "root") return [...node.origins];
+    const out: O[] = [];
+    for (const root of this.roots) {
+      if (reaches(root, node)) out.push(...root.origins);
+    }
+    return out;
+  }
+
+  private resolution(): Resolution {
+    const requestedBy = new Map<Sel<O>, Set<string>>();
+    for (const root of this.roots) {
+      for (const sel of closure(root)) {
+        let set = requestedBy.get(sel);
+        if (set === undefined) requestedBy.set(sel, (set = new Set()));
+        set.add(root.relation.name);
+      }
+    }
+    const packages = [...this.selected.values()]
+      .sort((a, b) => byteOrder(a.cand.record.name, b.cand.record.name) || byteOrder(a.cand.record.architecture, b.cand.record.architecture))
+      .map((sel) => ({
+        record: sel.cand.record,
+        reasons: [...sel.reasons.values()].sort(compareReasons),
+        requestedBy: [...(requestedBy.get(sel) ?? [])].sort(byteOrder),
+      }));
+    const providerChoices = [...this.choices].sort((a, b) => byteOrder(a.virtual, b.virtual) || byteOrder(a.neededBy, b.neededBy) || byteOrder(a.chosen, b.chosen));
+    return { packages, providerChoices };
+  }
+}
+
+function closure<O>(root: Root<O>): Set<Sel<O>> {
+  const seen = new Set<Sel<O>>();
+  const stack = [...root.deps];
+  for (let s = stack.pop(); s !== undefined; s = stack.pop()) {
+    if (seen.has(s)) continue;
+    seen.add(s);
+    stack.push(...s.deps);
+  }
+  return seen;
+}
+
+function reaches<O>(root: Root<O>, node: Sel<O>): boolean {
+  return closure(root).has(node);
+}
+
+/** The request's name, then the packages on the first path from it to `node`. */
+function chainOf<O>(node: Node<O>): string[] {
+  const path: string[] = [];
+  const seen = new Set<Node<O>>();
+  let n: Node<O> = node;
+  while (n.kind === "sel" && !seen.has(n)) {
+    seen.add(n);
+    path.push(n.cand.record.name);
+    n = n.parent;
+  }
+  if (n.kind === "root") path.push(n.relation.name);
+  // A request for "x" selects the package x: name it once.
+  return path.reverse().filter((name, i, all) => i === 0 || name !== all[i - 1]);
+}
+
+function describe<O>(node: Node<O>): string {
+  return node.kind === "root" ? `request '${node.text}'` : `${node.cand.record.name} ${node.cand.record.version}`;
+}
+
+function describeCandidate(c: Candidate): string {
+  return `${c.record.name} ${c.record.version} ${c.record.architecture} (${suiteLabel(c.record.from)})`;
+}
+
+function compareReasons(a: Reason, b: Reason): number {
+  if (a.kind !== b.kind) return a.kind === "requested" ? -1 : 1;
+  if (a.kind === "requested" && b.kind === "requested") return byteOrder(a.request, b.request);
+  if (a.kind === "dependency" && b.kind === "dependency") return byteOrder(a.of, b.of) || byteOrder(a.field, b.field) || byteOrder(a.relation, b.relation);
+  return 0;
+}
+
+/** Up to three names, real or virtual, within max(1, ⌊len/3⌋) edits: nearest first, then by name. */
+export function suggestNames(universe: Universe, word: string): string[] {
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  const w = word.toLowerCase();
+  const hits: Array<{ name: string; distance: number }> = [];
+  const consider = (name: string) => {
+    if (Math.abs(name.length - w.length) > limit) return;
+    const distance = editDistance(w, name.toLowerCase());
+    if (distance <= limit) hits.push({ name, distance });
+  };
+  for (const name of universe.packages.keys()) consider(name);
+  for (const name of universe.providers.keys()) if (!universe.packages.has(name)) consider(name);
+  return hits
+    .sort((a, b) => a.distance - b.distance || byteOrder(a.name, b.name))
+    .slice(0, 3)
+    .map((h) => h.name);
+}
