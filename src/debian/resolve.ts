@@ -151,6 +151,9 @@ type Plan<O> =
   | { kind: "unknown" }
   | { kind: "unsatisfiable"; available: string[] };
 
+/** A plan once choices are made. */
+type Decided<O> = Exclude<Plan<O>, { kind: "choice" }>;
+
 /**
  * Resolve the closure of `requests` in `universe` for `options.arch`. Output
  * and errors are the same whatever the order of the requests or the records.
@@ -351,7 +354,7 @@ class Round<O> {
     }));
   }
 
-  private act(from: Node<O>, alt: Relation, field: RelationField, plan: Plan<O>): void {
+  private act(from: Node<O>, alt: Relation, field: RelationField, plan: Decided<O>): void {
     switch (plan.kind) {
       case "select":
         this.select(from, alt, field, plan.cand, plan.virtual);
@@ -375,8 +378,6 @@ class Round<O> {
         }));
         return;
       }
-      case "choice":
-        throw new Error("unreachable: choices are decided before act()");
     }
   }
 
@@ -418,6 +419,8 @@ class Round<O> {
    * package of that name; else a provider (the only one, or by the rule);
    * `decide` false defers a choice between several providers.
    */
+  private plan(from: Node<O>, alt: Relation, decide: true): Decided<O>;
+  private plan(from: Node<O>, alt: Relation, decide?: false): Plan<O>;
   private plan(from: Node<O>, alt: Relation, decide = false): Plan<O> {
     const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) => this.archOk(c, alt, from));
     const fitting = reals.filter((c) => satisfies(c.record.version, alt.constraint));
@@ -507,7 +510,8 @@ class Round<O> {
     const pins = this.pins.get(name) ?? [];
     const earlier = occupant?.constraints ?? [];
     const text = formatRelation(alt);
-    if (occupant !== undefined && alt.constraint === undefined) {
+    const knownPin = alt.constraint !== undefined && pins.some((p) => p.constraint.op === alt.constraint!.op && p.constraint.version === alt.constraint!.version);
+    if (occupant !== undefined && (alt.constraint === undefined || satisfies(occupant.cand.record.version, alt.constraint) || knownPin)) {
       // Only the architecture rule failed: no version constraint to learn.
       this.fail(from, (origins, chain) => ({
         code: "unsatisfiable",
@@ -523,7 +527,7 @@ class Round<O> {
     const meets = (constraints: readonly (VersionConstraint | undefined)[]) =>
       candidates.some((c) => constraints.every((k) => satisfies(c.record.version, k)));
     const all = [alt.constraint, ...earlier.map((e) => e.constraint), ...pins.map((p) => p.constraint)];
-    if (alt.constraint !== undefined && meets(all)) {
+    if (alt.constraint !== undefined && !knownPin && meets(all)) {
       const by = from.kind === "root" ? from.text : `${from.cand.record.name} ${from.cand.record.version}`;
       throw new Restart(name, { constraint: alt.constraint, by });
     }

@@ -274,6 +274,15 @@ test("`:any` needs Multi-Arch: allowed (or foreign)", (t) => {
   t.like(e, { code: "unsatisfiable", relation: "python3:any" });
 });
 
+test("a selected package that fits the version but not `:any` is an error, not a loop", (t) => {
+  // x selects foo 2 (Multi-Arch: no); y needs foo:any (>= 1), which only foo 1 meets.
+  const records = [pkg("x", "1", { depends: "foo" }), pkg("y", "1", { depends: "foo:any (>= 1)" }), pkg("foo", "2"), pkg("foo", "1", { multiArch: "allowed" })];
+  const [e, ...rest] = errors(t, run(records, [req("x"), req("y")]));
+  t.deepEqual(rest, []);
+  t.like(e, { code: "unsatisfiable", relation: "foo:any (>= 1)", chain: ["y"] });
+  t.regex(e!.message, /the selected foo 2 amd64 \(debian bookworm main\) does not satisfy it \(Multi-Arch: no\)/);
+});
+
 test("`:native` and an explicit architecture", (t) => {
   t.deepEqual(names(ok(t, run([pkg("x", "1", { depends: "lib:native" }), i386("lib", "2"), pkg("lib", "1")], [req("x")]))), ["lib=1", "x=1"]);
   t.deepEqual(names(ok(t, run([pkg("x", "1", { depends: "lib:i386" }), i386("lib", "2"), pkg("lib", "1")], [req("x")]))), ["lib=2", "x=1"]);
