@@ -9,7 +9,7 @@ import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 export interface BlobInfo {
   /** `sha256:<64 hex>` */

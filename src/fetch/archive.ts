@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import type { Extract, Header } from "tar-stream";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { editDistance } from "../diagnostics/suggest.ts";
 import type { Store } from "../cache/store.ts";
 

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 

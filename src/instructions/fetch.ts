@@ -2,7 +2,7 @@
 // A pinned download (or one member of a downloaded archive) placed in the image.
 import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { StepError } from "./context.ts";
 import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";

@@ -6,7 +6,7 @@ import { constants } from "node:fs";
 import { join, resolve } from "node:path";
 import type { SourceFile, Span } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { openStore, type Store } from "../cache/store.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { Tree, TreeError, type Content, type TreeChange } from "../image/tree.ts";
