@@ -2,7 +2,8 @@
 // severity, the section of docs/diagnostics.md that lists it, and the shape of
 // its message as that table words it. DiagnosticCode is the union of its keys,
 // so a misspelt or undocumented code at any call site is a type error;
-// docs/diagnostics.md documents them.
+// test/check/codes.test.ts checks the docs against this table both ways and
+// fails on a code that nothing raises.
 
 export type Severity = "error" | "warning";
 
@@ -30,7 +31,7 @@ export interface CodeEntry {
 
 export const DIAGNOSTIC_CODES = {
   // Syntax: the parser (grammar/), which takes each hint from here.
-  NIFTY001: { severity: "error", section: "syntax", title: "a line does not start with an instruction keyword", hint: "an instruction starts with its keyword (letters, digits, '-' and '_'), e.g. FETCH" },
+  NIFTY001: { severity: "error", section: "syntax", title: "a line does not start with an instruction keyword / cannot read recipe p", hint: "an instruction starts with its keyword (letters, digits, '-' and '_'), e.g. FETCH" },
   NIFTY002: { severity: "error", section: "syntax", title: "unterminated double-quoted string", hint: "close the string with \" on the same line" },
   NIFTY003: { severity: "error", section: "syntax", title: "unterminated single-quoted string", hint: "close the string with ' on the same line" },
   NIFTY004: { severity: "error", section: "syntax", title: "${ without a closing }", hint: "write ${NAME} or ${NAME:-default} on one line" },
@@ -42,7 +43,7 @@ export const DIAGNOSTIC_CODES = {
 
   // Fetch and cache: src/fetch/ and the content-addressed store.
   NIFTY100: { severity: "error", section: "fetch", title: "malformed digest" },
-  NIFTY101: { severity: "error", section: "fetch", title: "digest mismatch for a URL: expected one digest, got another" },
+  NIFTY101: { severity: "error", section: "fetch", title: "digest mismatch for a URL or blob: expected one digest, got another" },
   NIFTY102: { severity: "error", section: "fetch", title: "a blob is not in the cache, and offline mode forbids downloading it" },
   NIFTY103: { severity: "error", section: "fetch", title: "could not fetch a blob from any source (one line per URL with its reason)" },
   NIFTY104: { severity: "error", section: "fetch", title: "a blob has no source to fetch it from" },
@@ -52,7 +53,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY113: { severity: "error", section: "fetch", title: "invalid path in a mirror source (empty, or climbing with `..`)" },
   NIFTY120: { severity: "error", section: "fetch", title: "not an archive format niftyc reads" },
   NIFTY121: { severity: "error", section: "fetch", title: "member not in the archive" },
-  NIFTY122: { severity: "error", section: "fetch", title: "refused member name: absolute, or containing `..`" },
+  NIFTY122: { severity: "error", section: "fetch", title: "refused member name: empty, absolute, or containing `..`" },
   NIFTY123: { severity: "error", section: "fetch", title: "a symlink or hard link points outside the archive" },
   NIFTY124: { severity: "error", section: "fetch", title: "too many links while resolving a member (a loop)" },
   NIFTY125: { severity: "error", section: "fetch", title: "the member is a directory or special file, not a regular file" },
@@ -78,7 +79,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY035: { severity: "error", section: "checks", title: "bad owner \"o\"" },
   NIFTY036: { severity: "error", section: "checks", title: "unknown user u" },
   NIFTY037: { severity: "error", section: "checks", title: "unknown group g" },
-  NIFTY038: { severity: "error", section: "checks", title: "\"p\" is not an absolute path inside the image" },
+  NIFTY038: { severity: "error", section: "checks", title: "\"p\" is not an absolute path inside the image / path \"p\" contains a control character" },
   NIFTY039: { severity: "error", section: "checks", title: "\"p\" climbs out of the image with \"..\"" },
   NIFTY040: { severity: "error", section: "checks", title: "X needs …" },
   NIFTY041: { severity: "error", section: "checks", title: "unexpected \"w\": X takes n arguments" },
@@ -145,7 +146,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY223: { severity: "error", section: "build", title: "u's shell p is not in the image" },
   NIFTY224: { severity: "warning", section: "build", title: "the image has no /etc/os-release" },
   NIFTY225: { severity: "warning", section: "build", title: "the image has no /sbin/init" },
-  NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, or no rootfs.tar)" },
+  NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
 
   // Instances: niftyc instances.
@@ -160,7 +161,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY408: { severity: "error", section: "instances", title: "`instances a and b would both use port p`" },
   NIFTY409: { severity: "error", section: "instances", title: "`machine name \"…\" is not valid`" },
   NIFTY410: { severity: "error", section: "instances", title: "`the instances directory … has characters unit files would change`" },
-  NIFTY420: { severity: "error", section: "instances", title: "`… is not a build directory` / `has no rootfs.tar` / `does not exist`" },
+  NIFTY420: { severity: "error", section: "instances", title: "`… is not a build directory` / `build.json has no name, digest or config` / `has no rootfs.tar` / `does not exist`" },
   NIFTY421: { severity: "error", section: "instances", title: "`<dir>/rootfs holds <name> <digest>, not …`" },
   NIFTY422: { severity: "error", section: "instances", title: "`… exists and is not an instances directory` / `instances.json cannot be read`" },
   NIFTY423: { severity: "error", section: "instances", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
@@ -168,7 +169,7 @@ export const DIAGNOSTIC_CODES = {
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },
   NIFTY501: { severity: "error", section: "outputs", title: "`\"<name>\" is not a valid machine name`" },
-  NIFTY502: { severity: "error", section: "outputs", title: "`machines directory must be absolute`" },
+  NIFTY502: { severity: "error", section: "outputs", title: "`machines directory must be absolute` / `root directory …` / `environment file …`" },
   NIFTY503: { severity: "error", section: "outputs", title: "`ENV name … cannot be passed through a unit file`" },
   NIFTY504: { severity: "error", section: "outputs", title: "`invalid repository tag …` / `invalid image reference name …`" },
   NIFTY505: { severity: "error", section: "outputs", title: "`layer … is <digest>, but the build recorded <digest>`" },
