@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import sha256File from "sha256-file";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { isCode, listDir } from "./store.ts";
 import type { Store } from "./store.ts";
 

@@ -10,8 +10,9 @@ import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
-import { NiftyError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
+import type { ErrorCode } from "../diagnostics/codes.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 export interface BlobInfo {
   /** `sha256:<64 hex>` */
@@ -38,12 +39,34 @@ export function isDigest(value: string): boolean {
   return DIGEST_RE.test(value);
 }
 
+/**
+ * Which part of a request for a blob is at fault: the digest that names the
+ * bytes, the sources they come from, or the member taken out of them. A FETCH
+ * line points at the matching word; the code only says what went wrong.
+ */
+export type FetchBlame = "digest" | "sources" | "member";
+
+/**
+ * A failure to get the blob a request names, and the part of the request to
+ * blame. Defined with the store, the lowest layer that raises one (a digest
+ * that is malformed or does not match); src/fetch/ raises the rest.
+ */
+export class FetchError extends NiftyError {
+  readonly blame: FetchBlame;
+
+  constructor(code: ErrorCode, blame: FetchBlame, message: string, hint?: string) {
+    super(code, message, hint);
+    this.blame = blame;
+  }
+}
+
 /** The hex part of a digest; a malformed digest is a user mistake. */
 export function digestHex(digest: string): string {
   const m = DIGEST_RE.exec(digest);
   if (!m?.[1]) {
-    throw new NiftyError(
+    throw new FetchError(
       "NIFTY100",
+      "digest",
       `malformed digest ${JSON.stringify(digest)}`,
       "a digest is written sha256:<64 lowercase hex digits>, as printed by `sha256sum` with the sha256: prefix",
     );
@@ -52,13 +75,14 @@ export function digestHex(digest: string): string {
 }
 
 /** The stored blob did not hash to what the caller expected. */
-export class DigestMismatchError extends NiftyError {
+export class DigestMismatchError extends FetchError {
   expected: string;
   actual: string;
 
   constructor(expected: string, actual: string, what: string) {
     super(
       "NIFTY101",
+      "digest",
       `digest mismatch for ${what}: expected ${expected}, got ${actual}`,
       "the source changed or is corrupt; check the digest in the recipe, or use another source",
     );

@@ -6,7 +6,8 @@ import { readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { NiftyError } from "../core/errors.ts";
+import type { ErrorCode } from "../diagnostics/codes.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 
@@ -135,7 +136,7 @@ export interface Built {
 }
 
 /** What `niftyc build` left in an output directory; `code` is the calling command's. */
-export async function readBuildDir(dir: string, shown: string, code: string): Promise<Built> {
+export async function readBuildDir(dir: string, shown: string, code: ErrorCode): Promise<Built> {
   let record: { name?: string; digest?: string; config?: ImageConfig };
   try {
     record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;

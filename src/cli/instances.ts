@@ -3,7 +3,7 @@
 // in src/instances/.
 import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
 

@@ -1,13 +1,14 @@
 // One diagnostic shape for every stage: parser, checker, build. Stages return
 // these; only the CLI prints them.
 import type { SourceFile, Span } from "../core/source.ts";
+import type { DiagnosticCode, Severity } from "./codes.ts";
 
-export type Severity = "error" | "warning";
+export type { DiagnosticCode, Severity };
 
 export interface Diagnostic {
   severity: Severity;
-  /** Stable code such as NIFTY001; documented in docs/diagnostics.md. */
-  code: string;
+  /** Stable code such as NIFTY001, from the table in codes.ts (documented in docs/diagnostics.md). */
+  code: DiagnosticCode;
   message: string;
   /** Absent only for problems that belong to no place in a recipe. */
   source?: SourceFile;

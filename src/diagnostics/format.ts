@@ -1,6 +1,6 @@
 // Diagnostics for people (compiler-style text with the line and a caret) and
 // for machines (plain JSON data). Pure: the CLI decides where they go.
-import type { Diagnostic, Severity } from "./diagnostic.ts";
+import type { Diagnostic, DiagnosticCode, Severity } from "./diagnostic.ts";
 
 export interface FormatOptions {
   color: boolean;
@@ -75,7 +75,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
 /** Plain data for `--json`: every key always present, null when unknown. */
 export interface DiagnosticJson {
   severity: Severity;
-  code: string;
+  code: DiagnosticCode;
   message: string;
   file: string | null;
   line: number | null;

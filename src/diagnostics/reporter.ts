@@ -1,6 +1,7 @@
 // Collects the diagnostics of one recipe; checks report and carry on, so one
 // run shows every problem in the file.
 import type { SourceFile, Span } from "../core/source.ts";
+import type { ErrorCode, WarningCode } from "./codes.ts";
 import type { Diagnostic } from "./diagnostic.ts";
 
 export class Reporter {
@@ -11,11 +12,11 @@ export class Reporter {
     this.source = source;
   }
 
-  error(span: Span, code: string, message: string, hint?: string): void {
+  error(span: Span, code: ErrorCode, message: string, hint?: string): void {
     this.diagnostics.push({ severity: "error", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
   }
 
-  warn(span: Span, code: string, message: string, hint?: string): void {
+  warn(span: Span, code: WarningCode, message: string, hint?: string): void {
     this.diagnostics.push({ severity: "warning", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
   }
 

@@ -6,7 +6,7 @@ import { rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { commitFile, stagingFile } from "../core/atomic.ts";
 import { DigestStream } from "./digest-stream.ts";

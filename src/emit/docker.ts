@@ -1,6 +1,6 @@
 // A Dockerfile that rebuilds the image from rootfs.tar, and docker-run.sh that
 // runs it with what the image's init needs from the container manager.
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { assertOneLine, dockerfileValue, shellQuote } from "./quote.ts";
 import { spellSignal } from "./signals.ts";

@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
 import { DigestStream, deterministicGzip } from "./digest-stream.ts";

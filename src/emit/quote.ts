@@ -1,6 +1,6 @@
 // Quoting for the text formats the writers produce. Each function takes a value
 // that must reach its consumer unchanged and returns its spelling there.
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 /** Refuse values no line-based format can carry. */
 export function assertOneLine(what: string, value: string): void {

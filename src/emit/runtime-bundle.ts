@@ -5,7 +5,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, rm, symlink, unlink, utimes
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { replaceDir, stagingDir, writeExact, writeFileAtomic } from "../core/atomic.ts";
 

@@ -1,7 +1,7 @@
 // systemd units that run the image with systemd-nspawn, modelled on systemd's
 // own systemd-nspawn@.service: <name>.service for one machine and
 // <name>@.service for many instances sharing one read-only tree.
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { bindSpec, bootMode, portSpec } from "./nspawn.ts";
 import { unitWord } from "./quote.ts";

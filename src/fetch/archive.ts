@@ -10,9 +10,9 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import type { Extract, Header } from "tar-stream";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { editDistance } from "../diagnostics/suggest.ts";
-import type { Store } from "../cache/store.ts";
+import { FetchError, type Store } from "../cache/store.ts";
 
 export interface ExtractedMember {
   digest: string;
@@ -77,8 +77,9 @@ export async function extractMember(store: Store, archivePath: string, member: s
   const found = index.get(target);
   if (!found) throw notFound(member, archivePath, index);
   if (found.type !== "file") {
-    throw new NiftyError(
+    throw new FetchError(
       "NIFTY125",
+      "member",
       `${member} in ${archivePath} is a ${found.type}${target !== wanted ? ` (${target})` : ""}, not a regular file`,
       "name a regular file inside the archive",
     );
@@ -129,8 +130,9 @@ async function scanTar(
     return undefined;
   } catch (err) {
     if (err instanceof NiftyError) throw err;
-    throw new NiftyError(
+    throw new FetchError(
       "NIFTY127",
+      "member",
       `cannot read archive ${archivePath}: ${(err as Error).message}`,
       "the file is truncated or corrupt; fetch it again (`niftyc cache verify` finds damaged blobs)",
     );
@@ -206,8 +208,9 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string)
     }
     off += 60 + memberSize + (memberSize % 2);
   }
-  throw new NiftyError(
+  throw new FetchError(
     "NIFTY126",
+    "member",
     `${archivePath} is an ar archive without a data.tar member (members: ${names.join(", ") || "none"})`,
     "a .deb package holds debian-binary, control.tar.* and data.tar.*; check that the file is a Debian package",
   );
@@ -221,9 +224,10 @@ function sniffCompression(b: Buffer): Compression | undefined {
   return undefined;
 }
 
-function unknownFormat(archivePath: string, what: string): NiftyError {
-  return new NiftyError(
+function unknownFormat(archivePath: string, what: string): FetchError {
+  return new FetchError(
     "NIFTY120",
+    "member",
     `${archivePath}${what} is not an archive format niftyc reads`,
     "supported: .deb packages, and tar archives plain or compressed with gzip, xz or zstd (told by their content, not their name)",
   );
@@ -271,17 +275,18 @@ function entryKey(name: string): string {
 function requestedKey(member: string): string {
   const key = entryKey(member);
   if (key.split("/").includes("..")) {
-    throw new NiftyError("NIFTY122", `refusing member name ${JSON.stringify(member)}: it contains ".."`, "name the file by its plain path inside the archive, e.g. bin/busybox");
+    throw new FetchError("NIFTY122", "member", `refusing member name ${JSON.stringify(member)}: it contains ".."`, "name the file by its plain path inside the archive, e.g. bin/busybox");
   }
-  if (key === "") throw new NiftyError("NIFTY122", `empty member name ${JSON.stringify(member)}`, "name a file inside the archive, e.g. bin/busybox");
+  if (key === "") throw new FetchError("NIFTY122", "member", `empty member name ${JSON.stringify(member)}`, "name a file inside the archive, e.g. bin/busybox");
   return key;
 }
 
 /** The archive's own names must be relative and must not climb. */
 function refuseUnsafeName(name: string, archivePath: string): void {
   if (name.startsWith("/") || name.split("/").includes("..")) {
-    throw new NiftyError(
+    throw new FetchError(
       "NIFTY122",
+      "member",
       `refusing archive member ${JSON.stringify(name)} in ${archivePath}: ${name.startsWith("/") ? "its name is absolute" : 'its name contains ".."'}`,
       "the archive is malformed or hostile; use a trustworthy source",
     );
@@ -295,7 +300,7 @@ function normalizeInside(segments: string[], what: string, archivePath: string):
     if (s === "" || s === ".") continue;
     if (s === "..") {
       if (out.length === 0) {
-        throw new NiftyError("NIFTY123", `${what} in ${archivePath} points outside the archive`, "only links that stay inside the archive are followed");
+        throw new FetchError("NIFTY123", "member", `${what} in ${archivePath} points outside the archive`, "only links that stay inside the archive are followed");
       }
       out.pop();
     } else out.push(s);
@@ -339,14 +344,15 @@ function resolvePath(index: Map<string, IndexEntry>, wanted: string, archivePath
   return done.join("/");
 }
 
-function linkLoop(member: string, archivePath: string): NiftyError {
-  return new NiftyError("NIFTY124", `too many links while resolving ${member} in ${archivePath}`, "the archive has a symlink loop; name the file's real path");
+function linkLoop(member: string, archivePath: string): FetchError {
+  return new FetchError("NIFTY124", "member", `too many links while resolving ${member} in ${archivePath}`, "the archive has a symlink loop; name the file's real path");
 }
 
-function notFound(member: string, archivePath: string, index: Map<string, IndexEntry>): NiftyError {
+function notFound(member: string, archivePath: string, index: Map<string, IndexEntry>): FetchError {
   const close = closeNames(entryKey(member), [...index.entries()].filter(([, e]) => e.type !== "directory").map(([k]) => k));
-  return new NiftyError(
+  return new FetchError(
     "NIFTY121",
+    "member",
     `${member} is not in ${path.basename(archivePath)}`,
     close.length > 0 ? `similar names in the archive: ${close.join(", ")}` : `the archive has ${index.size} entries, none alike`,
   );

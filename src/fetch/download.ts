@@ -4,8 +4,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
-import { NiftyError } from "../core/errors.ts";
-import { DigestMismatchError, digestHex } from "../cache/store.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
+import { DigestMismatchError, FetchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 
 export interface FetchProgress {
@@ -78,14 +78,15 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
   const cached = await store.stat(digest);
   if (cached) return { ...cached, fromCache: true };
   if (request.offline) {
-    throw new NiftyError(
+    throw new FetchError(
       "NIFTY102",
+      "digest",
       `${name} (${digest}) is not in the cache, and offline mode forbids downloading it`,
       `copy the file to this machine and run \`niftyc cache import <file>\` (its sha256 must be ${digestHex(digest)}), then build with --offline again`,
     );
   }
   if (request.sources.length === 0) {
-    throw new NiftyError("NIFTY104", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
+    throw new FetchError("NIFTY104", "sources", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
   }
 
   // Loaded only when the network is needed: a cached build never pays for it.
@@ -126,8 +127,9 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
 
   const only = failures.length === 1 ? failures[0] : undefined;
   if (only && only.error instanceof DigestMismatchError) throw only.error;
-  throw new NiftyError(
+  throw new FetchError(
     "NIFTY103",
+    "sources",
     `could not fetch ${name} (${digest}) from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
     "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
   );

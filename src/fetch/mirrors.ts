@@ -3,7 +3,7 @@
 // Debian, from this machine's apt configuration. Never from the project.
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { NiftyError } from "../core/errors.ts";
+import { FetchError } from "../cache/store.ts";
 
 /** Schemes resolved against mirrors, besides plain http(s) URLs. */
 export const MIRROR_SCHEMES = ["debian"] as const;
@@ -167,7 +167,7 @@ export function parseMirrorSettings(settings: string[]): Record<string, string[]
   for (const s of settings) {
     const m = /^([a-z][a-z0-9-]*)=(.+)$/.exec(s.trim());
     if (!m) {
-      throw new NiftyError("NIFTY112", `invalid mirror setting ${JSON.stringify(s)}`, "write it as NAME=URL, e.g. debian=http://mirror.example/debian");
+      throw new FetchError("NIFTY112", "sources", `invalid mirror setting ${JSON.stringify(s)}`, "write it as NAME=URL, e.g. debian=http://mirror.example/debian");
     }
     checkHttpUrl(m[2]!, `mirror ${m[1]}`);
     (out[m[1]!] ??= []).push(m[2]!.replace(/\/+$/, ""));
@@ -195,12 +195,13 @@ export function resolveSources(sources: string[], mirrors: Record<string, string
     if (scheme !== undefined && (MIRROR_SCHEMES as readonly string[]).includes(scheme)) {
       const rest = m![2]!.replace(/^\/+/, "");
       if (rest === "" || rest.split("/").includes("..")) {
-        throw new NiftyError("NIFTY113", `invalid path in source ${JSON.stringify(src)}`, `write ${scheme}:<path inside the archive>, e.g. ${scheme}:pool/main/b/busybox/<file>.deb`);
+        throw new FetchError("NIFTY113", "sources", `invalid path in source ${JSON.stringify(src)}`, `write ${scheme}:<path inside the archive>, e.g. ${scheme}:pool/main/b/busybox/<file>.deb`);
       }
       const list = mirrors[scheme] ?? [];
       if (list.length === 0) {
-        throw new NiftyError(
+        throw new FetchError(
           "NIFTY111",
+          "sources",
           `no ${scheme} mirror for source ${src}`,
           `pass --mirror ${scheme}=<url> or set NIFTY_MIRROR_${scheme.toUpperCase()}${scheme === "debian" ? ", or add a Debian archive to apt's sources" : ""}`,
         );
@@ -208,8 +209,9 @@ export function resolveSources(sources: string[], mirrors: Record<string, string
       for (const base of list) add(`${base.replace(/\/+$/, "")}/${rest}`);
       continue;
     }
-    throw new NiftyError(
+    throw new FetchError(
       "NIFTY110",
+      "sources",
       `unsupported source ${JSON.stringify(src)}`,
       `supported sources: http://…, https://…, ${MIRROR_SCHEMES.map((s) => `${s}:<path>`).join(", ")}`,
     );
@@ -225,6 +227,6 @@ function checkHttpUrl(url: string, what: string): void {
     u = undefined;
   }
   if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") {
-    throw new NiftyError("NIFTY112", `invalid URL for ${what}: ${JSON.stringify(url)}`, "give an absolute http:// or https:// URL");
+    throw new FetchError("NIFTY112", "sources", `invalid URL for ${what}: ${JSON.stringify(url)}`, "give an absolute http:// or https:// URL");
   }
 }

@@ -1,7 +1,7 @@
 // The small arithmetic of `--set NAME=EXPR`: whole numbers, names, + - * / %,
 // unary minus and parentheses. Parsed here by recursive descent into a tree and
 // evaluated with plain numbers; nothing is handed to eval or a shell.
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 export type Expr =
   | { kind: "number"; value: number; at: number }

@@ -1,7 +1,7 @@
 // Which instances exist and what each one gets: machine name and the values of
 // `--set NAME=EXPR` for its number. Pure: no I/O, every mistake a NiftyError.
 import { suggest } from "../diagnostics/suggest.ts";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { instanceMachineName } from "../emit/systemd.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { EXPR_HINT, evalExpr, exprNames, parseExpr, type Expr } from "./expr.ts";

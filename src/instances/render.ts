@@ -1,7 +1,7 @@
 // The text of an instances directory: the template unit, the target that
 // starts and stops every instance, one environment file per instance and the
 // manifest. Pure: paths in, strings out.
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { INSTANCE_ARGS, renderTemplateUnit } from "../emit/systemd.ts";
 import type { ImageConfig } from "../image/config.ts";
 import type { InstancePlan, Instance } from "./plan.ts";

@@ -8,7 +8,7 @@ import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";

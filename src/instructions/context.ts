@@ -3,7 +3,8 @@
 // reach for the environment, the clock or the network on their own.
 import type { Span } from "../core/source.ts";
 import type { Content, Tree } from "../image/tree.ts";
-import { NiftyError } from "../core/errors.ts";
+import type { ErrorCode, WarningCode } from "../diagnostics/codes.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 export interface FetchRequest {
   name: string;
@@ -35,7 +36,7 @@ export interface BuildContext {
   applets(content: Content, span: Span): Promise<string[]>;
   /** Read a file of the tree (small text files: /etc/passwd, /etc/inittab). */
   readText(path: string): Promise<string | undefined>;
-  warn(span: Span, code: string, message: string, hint?: string): void;
+  warn(span: Span, code: WarningCode, message: string, hint?: string): void;
   /** Mark the output as not reproducible, with the reason. */
   notReproducible(span: Span, reason: string): void;
 }
@@ -48,7 +49,7 @@ export function missingSecret(id: string, span: Span): StepError {
 /** A failure while applying a step, pointing at its recipe line. */
 export class StepError extends NiftyError {
   readonly span: Span;
-  constructor(code: string, span: Span, message: string, hint?: string) {
+  constructor(code: ErrorCode, span: Span, message: string, hint?: string) {
     super(code, message, hint);
     this.span = span;
   }

@@ -2,7 +2,8 @@
 // A pinned download (or one member of a downloaded archive) placed in the image.
 import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
+import { FetchError, type FetchBlame } from "../cache/store.ts";
 import { StepError } from "./context.ts";
 import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";
@@ -19,6 +20,13 @@ export interface FetchInstruction extends Typed {
   sourcesSpan: Span;
   digestSpan: Span;
 }
+
+/** The part of a FETCH line that a fetch error's blame names. */
+const BLAMED: Record<FetchBlame, (t: FetchInstruction) => Span> = {
+  digest: (t) => t.digestSpan,
+  sources: (t) => t.sourcesSpan,
+  member: (t) => t.span,
+};
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const SCHEMES = ["https:", "http:", "debian:"];
@@ -113,9 +121,10 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     try {
       content = await context.fetch({ name: t.name, sources: t.sources, digest: t.digest, span: t.span, ...(t.extract ? { extract: t.extract } : {}) });
     } catch (error) {
-      // Point at the word at fault: the digest for a mismatch or a missing blob, the sources for the network.
+      // Point at the word the error blames: the digest (a mismatch, a blob missing offline), the
+      // sources (no source answers, no mirror); the line has no word of its own for the member.
       if (error instanceof NiftyError && !(error instanceof StepError)) {
-        const span = ["NIFTY101", "NIFTY102"].includes(error.code) ? t.digestSpan : /^NIFTY1[01]\d$/.test(error.code) ? t.sourcesSpan : t.span;
+        const span = error instanceof FetchError ? BLAMED[error.blame](t) : t.span;
         throw new StepError(error.code, span, error.message, error.hint);
       }
       throw error;

@@ -2,7 +2,7 @@
 // mistake already says where it is; an I/O failure of the host (a damaged
 // store, a full disk) is told as such, with what to do, instead of surfacing
 // as an internal error.
-import { NiftyError } from "../core/errors.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 import { BuildFailed } from "./failure.ts";
 import { STORE_DAMAGED_HINT as STORE_HINT } from "../cache/store.ts";
 

@@ -4,7 +4,7 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { cacheGc, cacheImport, cacheList, cacheVerify } from "../../src/cache/maintenance.ts";
 import { DigestMismatchError, openStore } from "../../src/cache/store.ts";
-import { NiftyError } from "../../src/core/errors.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { bytes, listFiles, sha256, tempDir } from "../fetch/helpers/util.ts";
 
 const DAY = 86_400_000;

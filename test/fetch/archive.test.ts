@@ -7,7 +7,7 @@ import { gzipSync, zstdCompressSync } from "node:zlib";
 import tar from "tar-stream";
 import type { Header } from "tar-stream";
 import { openStore } from "../../src/cache/store.ts";
-import { NiftyError } from "../../src/core/errors.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { extractMember } from "../../src/fetch/archive.ts";
 import { listFiles, sha256, tempDir } from "./helpers/util.ts";
 

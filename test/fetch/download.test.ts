@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { openStore } from "../../src/cache/store.ts";
 import { cacheGc } from "../../src/cache/maintenance.ts";
-import { NiftyError } from "../../src/core/errors.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { fetchBlob } from "../../src/fetch/download.ts";
 import type { FetchProgress } from "../../src/fetch/download.ts";
 import { halfThenStall, serve, startServer } from "./helpers/server.ts";

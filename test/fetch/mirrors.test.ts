@@ -1,7 +1,7 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { NiftyError } from "../../src/core/errors.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
 import {
   debianArchiveUris,
   loadMirrors,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
 import { INSTANCES_HELP } from "../../src/cli/instances.ts";
 import type { CliIo } from "../../src/cli/io.ts";
-import { NiftyError } from "../../src/core/errors.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { instanceCommand } from "../../src/instances/exec.ts";
 import { planInstances } from "../../src/instances/plan.ts";
 import { renderInstanceUnit, renderInstancesEnv, renderTarget } from "../../src/instances/render.ts";

@@ -2,7 +2,8 @@
 // mistake as a NiftyError with its code.
 import test from "ava";
 import fc from "fast-check";
-import { NiftyError } from "../../src/core/errors.ts";
+import type { ErrorCode } from "../../src/diagnostics/codes.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { evalExpr, exprNames, parseExpr } from "../../src/instances/expr.ts";
 import { planInstances, portVariables, type InstanceSetting } from "../../src/instances/plan.ts";
 import { sshConfig } from "./helpers.ts";
@@ -10,7 +11,7 @@ import { sshConfig } from "./helpers.ts";
 
 const value = (source: string, vars: Record<string, number> = {}): number => evalExpr(parseExpr(source), new Map(Object.entries(vars)), source);
 
-function code(t: import("ava").ExecutionContext, run: () => unknown, expected: string, message?: RegExp): NiftyError {
+function code(t: import("ava").ExecutionContext, run: () => unknown, expected: ErrorCode, message?: RegExp): NiftyError {
   const error = t.throws(run, { instanceOf: NiftyError })!;
   t.is(error.code, expected, error.message);
   if (message) t.regex(error.message, message);

@@ -1,0 +1,202 @@
+// Every diagnostic code niftyc raises, as data: one entry per code with its
+// severity, the section of docs/diagnostics.md that lists it, and the shape of
+// its message as that table words it. DiagnosticCode is the union of its keys,
+// so a misspelt or undocumented code at any call site is a type error;
+// test/check/codes.test.ts checks the docs against this table both ways and
+// fails on a code that nothing raises.
+
+export type Severity = "error" | "warning";
+
+/** The sections of docs/diagnostics.md, in their order: who raises a code, and the heading's anchor. */
+export const SECTIONS = {
+  syntax: { heading: "Syntax", anchor: "syntax" },
+  fetch: { heading: "Fetch and cache", anchor: "fetch-and-cache" },
+  checks: { heading: "Checks", anchor: "checks" },
+  build: { heading: "Build", anchor: "build" },
+  instances: { heading: "Instances", anchor: "instances" },
+  outputs: { heading: "Outputs", anchor: "outputs" },
+} as const;
+
+export type Section = keyof typeof SECTIONS;
+
+export interface CodeEntry {
+  /** What it is when raised; `--strict` makes a warning an error. */
+  readonly severity: Severity;
+  readonly section: Section;
+  /** The message's shape: the Message column of the docs table. */
+  readonly title: string;
+  /** The hint every diagnostic of the code carries, where the raiser takes it from here (the parser). */
+  readonly hint?: string;
+}
+
+export const DIAGNOSTIC_CODES = {
+  // Syntax: the parser (grammar/), which takes each hint from here.
+  NIFTY001: { severity: "error", section: "syntax", title: "a line does not start with an instruction keyword / cannot read recipe p", hint: "an instruction starts with its keyword (letters, digits, '-' and '_'), e.g. FETCH" },
+  NIFTY002: { severity: "error", section: "syntax", title: "unterminated double-quoted string", hint: "close the string with \" on the same line" },
+  NIFTY003: { severity: "error", section: "syntax", title: "unterminated single-quoted string", hint: "close the string with ' on the same line" },
+  NIFTY004: { severity: "error", section: "syntax", title: "${ without a closing }", hint: "write ${NAME} or ${NAME:-default} on one line" },
+  NIFTY005: { severity: "error", section: "syntax", title: "invalid variable reference", hint: "write ${NAME} or ${NAME:-default}; a NAME is letters, digits and _, not starting with a digit" },
+  NIFTY006: { severity: "error", section: "syntax", title: "heredoc without its closing delimiter line", hint: "end the heredoc with a line holding only its delimiter" },
+  NIFTY007: { severity: "warning", section: "syntax", title: "line continuation at the end of the file", hint: "remove the trailing \\" },
+  NIFTY008: { severity: "error", section: "syntax", title: "unexpected input (a parser fault: please report it)", hint: "the syntax layer accepts every input; this diagnostic means a bug in niftyc" },
+  NIFTY009: { severity: "warning", section: "syntax", title: "line continuation followed by an empty line", hint: "the empty line ends the instruction: remove the \\ or the empty line" },
+
+  // Fetch and cache: src/fetch/ and the content-addressed store.
+  NIFTY100: { severity: "error", section: "fetch", title: "malformed digest" },
+  NIFTY101: { severity: "error", section: "fetch", title: "digest mismatch for a URL or blob: expected one digest, got another" },
+  NIFTY102: { severity: "error", section: "fetch", title: "a blob is not in the cache, and offline mode forbids downloading it" },
+  NIFTY103: { severity: "error", section: "fetch", title: "could not fetch a blob from any source (one line per URL with its reason)" },
+  NIFTY104: { severity: "error", section: "fetch", title: "a blob has no source to fetch it from" },
+  NIFTY110: { severity: "error", section: "fetch", title: "unsupported source (unknown scheme)" },
+  NIFTY111: { severity: "error", section: "fetch", title: "no mirror for a `debian:` source" },
+  NIFTY112: { severity: "error", section: "fetch", title: "invalid URL or mirror setting" },
+  NIFTY113: { severity: "error", section: "fetch", title: "invalid path in a mirror source (empty, or climbing with `..`)" },
+  NIFTY120: { severity: "error", section: "fetch", title: "not an archive format niftyc reads" },
+  NIFTY121: { severity: "error", section: "fetch", title: "member not in the archive" },
+  NIFTY122: { severity: "error", section: "fetch", title: "refused member name: empty, absolute, or containing `..`" },
+  NIFTY123: { severity: "error", section: "fetch", title: "a symlink or hard link points outside the archive" },
+  NIFTY124: { severity: "error", section: "fetch", title: "too many links while resolving a member (a loop)" },
+  NIFTY125: { severity: "error", section: "fetch", title: "the member is a directory or special file, not a regular file" },
+  NIFTY126: { severity: "error", section: "fetch", title: "an ar archive without a data.tar member" },
+  NIFTY127: { severity: "error", section: "fetch", title: "cannot read an archive (truncated or corrupt)" },
+  NIFTY130: { severity: "error", section: "fetch", title: "invalid or reserved store namespace or key" },
+  NIFTY131: { severity: "error", section: "fetch", title: "invalid gc age" },
+  NIFTY132: { severity: "error", section: "fetch", title: "cannot read a file to import or extract" },
+
+  // Checks: src/check/ and the instructions' checks, before every build.
+  NIFTY010: { severity: "error", section: "checks", title: "unknown instruction X" },
+  NIFTY011: { severity: "error", section: "checks", title: "X does not take a heredoc" },
+  NIFTY012: { severity: "warning", section: "checks", title: "--arg N is given but the recipe declares no ARG N" },
+  NIFTY013: { severity: "error", section: "checks", title: "KEYGEN at boot needs dropbearkey in the image" },
+  NIFTY014: { severity: "warning", section: "checks", title: "root can log in over SSH with a password" },
+  NIFTY020: { severity: "error", section: "checks", title: "ARG N has no value" },
+  NIFTY021: { severity: "error", section: "checks", title: "undefined variable N" },
+  NIFTY030: { severity: "error", section: "checks", title: "unexpected \"w\" after the options of X" },
+  NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
+  NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },
+  NIFTY033: { severity: "error", section: "checks", title: "bad mode \"m\"" },
+  NIFTY034: { severity: "error", section: "checks", title: "bad UID/GID \"n\"" },
+  NIFTY035: { severity: "error", section: "checks", title: "bad owner \"o\"" },
+  NIFTY036: { severity: "error", section: "checks", title: "unknown user u" },
+  NIFTY037: { severity: "error", section: "checks", title: "unknown group g" },
+  NIFTY038: { severity: "error", section: "checks", title: "\"p\" is not an absolute path inside the image / path \"p\" contains a control character" },
+  NIFTY039: { severity: "error", section: "checks", title: "\"p\" climbs out of the image with \"..\"" },
+  NIFTY040: { severity: "error", section: "checks", title: "X needs …" },
+  NIFTY041: { severity: "error", section: "checks", title: "unexpected \"w\": X takes n arguments" },
+  NIFTY042: { severity: "error", section: "checks", title: "bad variable name \"n\"" },
+  NIFTY043: { severity: "error", section: "checks", title: "ENV needs NAME=value, got \"w\"" },
+  NIFTY044: { severity: "error", section: "checks", title: "bad FETCH name \"n\"" },
+  NIFTY045: { severity: "error", section: "checks", title: "FETCH needs the sha256 digest of what it downloads" },
+  NIFTY046: { severity: "error", section: "checks", title: "malformed digest \"d\"" },
+  NIFTY047: { severity: "error", section: "checks", title: "sources go before the digest" },
+  NIFTY048: { severity: "error", section: "checks", title: "FETCH needs at least one source before the digest" },
+  NIFTY049: { severity: "error", section: "checks", title: "unsupported source / bad mirror path" },
+  NIFTY050: { severity: "error", section: "checks", title: "FETCH needs TO <path> to place the file" },
+  NIFTY051: { severity: "error", section: "checks", title: "archive member \"m\" is absolute or climbs with \"..\"" },
+  NIFTY052: { severity: "error", section: "checks", title: "(what clashes)" },
+  NIFTY053: { severity: "error", section: "checks", title: "LINK names p, which no earlier instruction provides" },
+  NIFTY054: { severity: "error", section: "checks", title: "bad link name \"n\"" },
+  NIFTY055: { severity: "error", section: "checks", title: "empty or invalid link target" },
+  NIFTY056: { severity: "error", section: "checks", title: "FILE needs its content as a heredoc / takes exactly one heredoc" },
+  NIFTY057: { severity: "error", section: "checks", title: "COPY source \"s\" is outside the recipe's directory" },
+  NIFTY058: { severity: "error", section: "checks", title: "COPY source \"s\" does not exist" },
+  NIFTY070: { severity: "error", section: "checks", title: "bad group name \"n\"" },
+  NIFTY071: { severity: "error", section: "checks", title: "group g is declared twice" },
+  NIFTY072: { severity: "error", section: "checks", title: "GID n is already group g's" },
+  NIFTY073: { severity: "error", section: "checks", title: "bad user name \"n\"" },
+  NIFTY074: { severity: "error", section: "checks", title: "user u is declared twice" },
+  NIFTY075: { severity: "error", section: "checks", title: "UID n is already user u's" },
+  NIFTY076: { severity: "error", section: "checks", title: "SHELL p is not provided by any earlier instruction" },
+  NIFTY077: { severity: "error", section: "checks", title: "no group has GID n" },
+  NIFTY078: { severity: "error", section: "checks", title: "group g does not exist" },
+  NIFTY079: { severity: "error", section: "checks", title: "PASSWORD and LOCKED exclude each other" },
+  NIFTY080: { severity: "error", section: "checks", title: "PASSWORD takes a build secret, secret:<id>" },
+  NIFTY081: { severity: "error", section: "checks", title: "a crypt hash cannot contain ':' or a newline" },
+  NIFTY082: { severity: "error", section: "checks", title: "unknown SSH server \"s\" / KEYGEN needs the server" },
+  NIFTY083: { severity: "error", section: "checks", title: "DSS host keys are refused" },
+  NIFTY084: { severity: "error", section: "checks", title: "unknown key type \"t\"" },
+  NIFTY085: { severity: "error", section: "checks", title: "AT takes boot or build, not \"w\"" },
+  NIFTY086: { severity: "error", section: "checks", title: "unknown inittab action \"a\"" },
+  NIFTY087: { severity: "error", section: "checks", title: "TTY needs a terminal name such as console or tty1" },
+  NIFTY088: { severity: "error", section: "checks", title: "BusyBox init cuts an inittab line at #" },
+  NIFTY089: { severity: "error", section: "checks", title: "p is not provided by any earlier instruction" },
+  NIFTY090: { severity: "warning", section: "checks", title: "empty password: anyone can log in as this user without one" },
+  NIFTY091: { severity: "warning", section: "checks", title: "this does not look like a crypt hash" },
+  NIFTY092: { severity: "warning", section: "checks", title: "host keys made at build time are shared by every container made from this image" },
+  NIFTY093: { severity: "error", section: "checks", title: "unknown signal \"s\"" },
+  NIFTY094: { severity: "error", section: "checks", title: "bad host name \"h\"" },
+  NIFTY095: { severity: "error", section: "checks", title: "bad port \"p\"" },
+  NIFTY096: { severity: "error", section: "checks", title: "bad bind \"b\"" },
+  NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },
+  NIFTY098: { severity: "error", section: "checks", title: "LABEL needs key=value, got \"w\"" },
+
+  // Build: the pipeline and the instructions' effects, and niftyc install's input.
+  NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },
+  NIFTY201: { severity: "error", section: "build", title: "COPY source s disappeared" },
+  NIFTY202: { severity: "error", section: "build", title: "COPY source s leads outside the recipe's directory through a symbolic link" },
+  NIFTY203: { severity: "error", section: "build", title: "COPY cannot copy p: not a file, directory or symbolic link" },
+  NIFTY204: { severity: "error", section: "build", title: "(what clashes in the image tree)" },
+  NIFTY205: { severity: "error", section: "build", title: "this file is too small to be a multicall binary" },
+  NIFTY206: { severity: "error", section: "build", title: "found no applet list in this binary" },
+  NIFTY207: { severity: "warning", section: "build", title: "not reproducible: reason" },
+  NIFTY210: { severity: "error", section: "build", title: "the password secret \"id\" was not given" },
+  NIFTY220: { severity: "error", section: "build", title: "p needs its program loader l, which is not in the image" },
+  NIFTY221: { severity: "error", section: "build", title: "p needs lib, which is not in the image" },
+  NIFTY222: { severity: "error", section: "build", title: "init cannot start p: it is not in the image" },
+  NIFTY223: { severity: "error", section: "build", title: "u's shell p is not in the image" },
+  NIFTY224: { severity: "warning", section: "build", title: "the image has no /etc/os-release" },
+  NIFTY225: { severity: "warning", section: "build", title: "the image has no /sbin/init" },
+  NIFTY230: { severity: "error", section: "build", title: "doing failed: (the system's message)" },
+  NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
+  NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
+  NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
+
+  // Instances: niftyc instances.
+  NIFTY400: { severity: "error", section: "instances", title: "`--count must be a whole number from 1 to 100000`" },
+  NIFTY401: { severity: "error", section: "instances", title: "`--first must be a whole number from 0 up`" },
+  NIFTY402: { severity: "error", section: "instances", title: "`--set N: cannot read \"…\": … at column c`" },
+  NIFTY403: { severity: "error", section: "instances", title: "`--set N=…: unknown name x at column c`" },
+  NIFTY404: { severity: "error", section: "instances", title: "`--set N: the recipe has no ENV N`" },
+  NIFTY405: { severity: "error", section: "instances", title: "`--set N is given twice`" },
+  NIFTY406: { severity: "error", section: "instances", title: "`--set N (instance i): \"…\" divides by zero` / `overflows`" },
+  NIFTY407: { severity: "error", section: "instances", title: "`PORT=65536 for instance i is not a port (1–65535)`" },
+  NIFTY408: { severity: "error", section: "instances", title: "`instances a and b would both use port p`" },
+  NIFTY409: { severity: "error", section: "instances", title: "`machine name \"…\" is not valid`" },
+  NIFTY410: { severity: "error", section: "instances", title: "`the instances directory … has characters unit files would change`" },
+  NIFTY420: { severity: "error", section: "instances", title: "`… is not a build directory` / `build.json has no name, digest or config` / `has no rootfs.tar` / `does not exist`" },
+  NIFTY421: { severity: "error", section: "instances", title: "`<dir>/rootfs holds <name> <digest>, not …`" },
+  NIFTY422: { severity: "error", section: "instances", title: "`… exists and is not an instances directory` / `instances.json cannot be read`" },
+  NIFTY423: { severity: "error", section: "instances", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
+
+  // Outputs: the writers of run configs and image formats, niftyc install.
+  NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },
+  NIFTY501: { severity: "error", section: "outputs", title: "`\"<name>\" is not a valid machine name`" },
+  NIFTY502: { severity: "error", section: "outputs", title: "`machines directory must be absolute` / `root directory …` / `environment file …`" },
+  NIFTY503: { severity: "error", section: "outputs", title: "`ENV name … cannot be passed through a unit file`" },
+  NIFTY504: { severity: "error", section: "outputs", title: "`invalid repository tag …` / `invalid image reference name …`" },
+  NIFTY505: { severity: "error", section: "outputs", title: "`layer … is <digest>, but the build recorded <digest>`" },
+  NIFTY506: { severity: "error", section: "outputs", title: "`the image has no command to run as PID 1`" },
+  NIFTY510: { severity: "error", section: "outputs", title: "`refusing tar entry …`" },
+  NIFTY511: { severity: "error", section: "outputs", title: "`tar entry … has unsupported type …`" },
+  NIFTY520: { severity: "error", section: "outputs", title: "`… is not a valid machine name`" },
+  NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
+} as const satisfies Record<`NIFTY${number}`, CodeEntry>;
+
+export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
+
+type Entries = typeof DIAGNOSTIC_CODES;
+type CodesWhere<Shape> = { [C in DiagnosticCode]: Entries[C] extends Shape ? C : never }[DiagnosticCode];
+
+/** Codes raised as errors: what NiftyError, StepError and Reporter.error take. */
+export type ErrorCode = CodesWhere<{ severity: "error" }>;
+/** Codes raised as warnings: what Reporter.warn and BuildContext.warn take. */
+export type WarningCode = CodesWhere<{ severity: "warning" }>;
+/** The parser's codes (grammar/codes.ts names them). */
+export type SyntaxDiagnosticCode = CodesWhere<{ section: "syntax" }>;
+
+export const ALL_CODES = Object.keys(DIAGNOSTIC_CODES) as DiagnosticCode[];
+
+/** Where a code is documented: docs/diagnostics.md and the anchor of its section. */
+export function docAnchor(code: DiagnosticCode): string {
+  return `docs/diagnostics.md#${SECTIONS[DIAGNOSTIC_CODES[code].section].anchor}`;
+}
