@@ -88,6 +88,38 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
     throw new NiftyError("NIFTY104", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
   }
 
+  return download(store, request, digest);
+}
+
+export interface FetchLatestRequest {
+  /** What is fetched, for messages and progress. */
+  name: string;
+  /** Resolved http(s) URLs, tried in order. */
+  sources: string[];
+  timeoutMs?: number;
+  retries?: number;
+  retryDelayMs?: number;
+  onProgress?: (p: FetchProgress) => void;
+}
+
+/**
+ * Download what a URL serves now, whatever its digest, into the store: for
+ * the few files whose identity is not known in advance and is established
+ * another way (a signed Debian InRelease, checked by its signature). The
+ * result is never taken from the cache; the bytes are stored under the digest
+ * they turn out to have. Same retries and source order as fetchBlob.
+ */
+export async function fetchLatest(store: Store, request: FetchLatestRequest): Promise<FetchResult> {
+  if (request.sources.length === 0) {
+    throw new NiftyError("NIFTY104", `${request.name} has no source to fetch it from`, "give at least one URL");
+  }
+  return download(store, request, undefined);
+}
+
+/** The network part of fetchBlob and fetchLatest: each source in turn, with retries. */
+async function download(store: Store, request: FetchLatestRequest, digest: string | undefined): Promise<FetchResult> {
+  const { name } = request;
+  const what = digest === undefined ? name : `${name} (${digest})`;
   // Loaded only when the network is needed: a cached build never pays for it.
   const undici = await import("undici");
   const timeout = request.timeoutMs ?? 30_000;
@@ -102,7 +134,7 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
       for (let attempt = 0; ; attempt++) {
         if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
         try {
-          const info = await attemptOnce(undici.request, dispatcher, store, request, url);
+          const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
           return { ...info, fromCache: false, url };
         } catch (err) {
           if (err instanceof DigestMismatchError) {
@@ -117,7 +149,7 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
         }
       }
       // Another process may have stored it while this source failed.
-      const now = await store.stat(digest);
+      const now = digest === undefined ? undefined : await store.stat(digest);
       if (now) return { ...now, fromCache: true };
     }
   } finally {
@@ -128,8 +160,10 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
   if (only && only.error instanceof DigestMismatchError) throw only.error;
   throw new NiftyError(
     "NIFTY103",
-    `could not fetch ${name} (${digest}) from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
-    "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
+    `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
+    digest === undefined
+      ? "check the URLs and the network"
+      : "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
   );
 }
 
@@ -137,7 +171,8 @@ async function attemptOnce(
   request: typeof import("undici").request,
   dispatcher: Dispatcher,
   store: Store,
-  req: FetchRequest,
+  req: FetchLatestRequest,
+  digest: string | undefined,
   url: string,
 ): Promise<{ digest: string; path: string; size: number }> {
   const res = await request(url, {
@@ -174,7 +209,7 @@ async function attemptOnce(
     await writer.abort();
     throw err;
   }
-  return writer.commit(req.digest, url);
+  return writer.commit(digest, url);
 }
 
 function codeOf(err: unknown): string | undefined {
