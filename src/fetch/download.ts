@@ -43,6 +43,24 @@ export interface FetchResult {
   url?: string;
 }
 
+/** One source that failed, and why. */
+export interface SourceFailure {
+  url: string;
+  reason: string;
+  /** Set when the source answered, but with other bytes than the digest names. */
+  mismatch?: { expected: string; actual: string };
+}
+
+/** Every source failed (NIFTY103); the failures are kept for callers that explain them better. */
+export class FetchFailedError extends NiftyError {
+  failures: SourceFailure[];
+
+  constructor(message: string, hint: string, failures: SourceFailure[]) {
+    super("NIFTY103", message, hint);
+    this.failures = failures;
+  }
+}
+
 /** An HTTP status that is not a success. */
 class HttpStatusError extends Error {
   status: number;
@@ -158,12 +176,14 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
 
   const only = failures.length === 1 ? failures[0] : undefined;
   if (only && only.error instanceof DigestMismatchError) throw only.error;
-  throw new NiftyError(
-    "NIFTY103",
+  throw new FetchFailedError(
     `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
     digest === undefined
       ? "check the URLs and the network"
       : "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
+    failures.map((f) =>
+      f.error instanceof DigestMismatchError ? { url: f.url, reason: f.reason, mismatch: { expected: f.error.expected, actual: f.error.actual } } : { url: f.url, reason: f.reason },
+    ),
   );
 }
 
