@@ -113,8 +113,8 @@ function net(o: FetchOptions): { timeoutMs?: number; retries?: number; retryDela
 // ---------------------------------------------------------------------------
 // Parsing
 
-/** Decompress and decode a stored index as a stream of text chunks. */
-export async function openIndexText(file: string, compression: IndexCompression): Promise<AsyncIterable<string>> {
+/** Decompress a stored index as a stream of byte chunks. */
+export async function openIndex(file: string, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
   const input = createReadStream(file, { highWaterMark: 1 << 20 });
   let stream: Readable = input;
   if (compression === "gzip") stream = input.pipe(createGunzip());
@@ -124,14 +124,13 @@ export async function openIndexText(file: string, compression: IndexCompression)
     stream = input.pipe(lzma.createDecompressor());
   }
   if (stream !== input) input.on("error", (err) => stream.destroy(err));
-  stream.setEncoding("utf8");
   return stream;
 }
 
 /** Parse a Packages file on disk (compressed or not) into records. */
 export async function parsePackagesFile(file: string, compression: IndexCompression, from: SuiteRef, what: string): Promise<PackageRecord[]> {
   try {
-    return await parsePackages(await openIndexText(file, compression), from, what);
+    return await parsePackages(await openIndex(file, compression), from, what);
   } catch (err) {
     if (err instanceof NiftyError) throw err;
     throw new NiftyError("NIFTY324", `cannot read ${what}: ${(err as Error).message}`, "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again");
@@ -180,27 +179,35 @@ const KEPT_NAMES: readonly [string, Kept][] = [
   ["Maintainer", "maintainer"],
   ["Description", "description"],
 ];
-const BY_LENGTH: [string, Kept][][] = [];
-for (const entry of KEPT_NAMES) (BY_LENGTH[entry[0].length] ??= []).push(entry);
+const BY_LENGTH: [Buffer, Kept][][] = [];
+for (const [name, key] of KEPT_NAMES) (BY_LENGTH[name.length] ??= []).push([Buffer.from(name, "latin1"), key]);
 
-/** The kept field named by text[start, end), compared without regard to ASCII case, as deb822 says. */
-function keptField(text: string, start: number, end: number): Kept | undefined {
+/** The kept field named by buf[start, end), compared without regard to ASCII case, as deb822 says. */
+function keptField(buf: Buffer, start: number, end: number): Kept | undefined {
   const candidates = BY_LENGTH[end - start];
   if (candidates === undefined) return undefined;
-  for (const [name, key] of candidates) if (text.startsWith(name, start)) return key;
   for (const [name, key] of candidates) {
     let i = 0;
-    while (i < name.length && (text.charCodeAt(start + i) | 0x20) === (name.charCodeAt(i) | 0x20)) i++;
+    while (i < name.length && buf[start + i] === name[i]) i++;
+    if (i === name.length) return key;
+  }
+  for (const [name, key] of candidates) {
+    let i = 0;
+    while (i < name.length && (buf[start + i]! | 0x20) === (name[i]! | 0x20)) i++;
     if (i === name.length) return key;
   }
   return undefined;
 }
 
-/** text[start, stop) without the spaces and tabs around it. */
-function trimmed(text: string, start: number, stop: number): string {
-  while (start < stop && isBlank(text.charCodeAt(start))) start++;
-  while (stop > start && isBlank(text.charCodeAt(stop - 1))) stop--;
-  return text.slice(start, stop);
+/**
+ * buf[start, stop) without the spaces and tabs around it, as a new string
+ * (never a slice of a larger one: the records must not keep the index's text
+ * alive).
+ */
+function trimmed(buf: Buffer, start: number, stop: number): string {
+  while (start < stop && isBlank(buf[start]!)) start++;
+  while (stop > start && isBlank(buf[stop - 1]!)) stop--;
+  return buf.toString("utf8", start, stop);
 }
 
 function isBlank(c: number): boolean {
@@ -214,13 +221,13 @@ const SHA256_RE = /^[0-9a-f]{64}$/;
 const NUMBER_RE = /^\d+$/;
 
 /**
- * Parse deb822 Packages stanzas from a stream of text chunks. Only the fields
- * PackageRecord has are kept; relation fields keep their text, with
- * continuation lines folded into one line; Description keeps its first line.
- * A stanza without Package, Version, Architecture, Filename, Size or SHA256
- * is an error naming it.
+ * Parse deb822 Packages stanzas from a stream of byte chunks (strings are
+ * taken as UTF-8). Only the fields PackageRecord has are kept; relation
+ * fields keep their text, with continuation lines folded into one line;
+ * Description keeps its first line. A stanza without Package, Version,
+ * Architecture, Filename, Size or SHA256 is an error naming it.
  */
-export async function parsePackages(chunks: AsyncIterable<string>, from: SuiteRef, what: string): Promise<PackageRecord[]> {
+export async function parsePackages(chunks: AsyncIterable<Buffer | string>, from: SuiteRef, what: string): Promise<PackageRecord[]> {
   const out: PackageRecord[] = [];
   let st: Stanza = {};
   let fields = 0;
@@ -228,9 +235,9 @@ export async function parsePackages(chunks: AsyncIterable<string>, from: SuiteRe
   let lineNo = 0;
   let stanzaLine = 0;
 
-  const line = (text: string, start: number, stop: number): void => {
+  const line = (buf: Buffer, start: number, stop: number): void => {
     lineNo++;
-    if (stop > start && text.charCodeAt(stop - 1) === 13) stop--; // CRLF
+    if (stop > start && buf[stop - 1] === 13) stop--; // CRLF
     if (stop === start) {
       if (fields > 0) out.push(toRecord(st, from, what, stanzaLine));
       st = {};
@@ -238,36 +245,37 @@ export async function parsePackages(chunks: AsyncIterable<string>, from: SuiteRe
       last = undefined;
       return;
     }
-    const c = text.charCodeAt(start);
+    const c = buf[start];
     if (c === 32 || c === 9) {
       if (fields === 0) throw malformedIndex(what, lineNo, "a continuation line with no field before it");
       if (last !== undefined && FOLDED.has(last)) {
-        const more = trimmed(text, start, stop);
+        const more = trimmed(buf, start, stop);
         if (more !== "") st[last] = `${st[last]} ${more}`.trim();
       }
       return;
     }
-    const colon = text.indexOf(":", start);
-    if (colon < 0 || colon >= stop) throw malformedIndex(what, lineNo, `${JSON.stringify(text.slice(start, Math.min(stop, start + 60)))} is not "Field: value"`);
+    const colon = buf.indexOf(58, start);
+    if (colon < 0 || colon >= stop) throw malformedIndex(what, lineNo, `${JSON.stringify(buf.toString("utf8", start, Math.min(stop, start + 60)))} is not "Field: value"`);
     if (fields === 0) stanzaLine = lineNo;
     fields++;
-    const key = keptField(text, start, colon);
+    const key = keptField(buf, start, colon);
     last = key;
-    if (key !== undefined) st[key] = trimmed(text, colon + 1, stop);
+    if (key !== undefined) st[key] = trimmed(buf, colon + 1, stop);
   };
 
-  let carry = "";
-  for await (const chunk of chunks) {
-    const text = carry === "" ? chunk : carry + chunk;
+  let carry: Buffer | undefined;
+  for await (const raw of chunks) {
+    const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
+    const buf = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
     let start = 0;
-    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
-      line(text, start, nl);
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+      line(buf, start, nl);
       start = nl + 1;
     }
-    carry = start === 0 ? text : text.slice(start);
+    carry = start < buf.length ? buf.subarray(start) : undefined;
   }
-  if (carry !== "") line(carry, 0, carry.length);
-  line("", 0, 0);
+  if (carry !== undefined) line(carry, 0, carry.length);
+  line(Buffer.alloc(0), 0, 0);
   return out;
 }
 
@@ -385,9 +393,10 @@ interface ParsedIndexRecord {
 /**
  * The records as compact, ASCII-only JSON: rows instead of objects (no
  * repeated keys), the repeated strings through tables. Measured on bookworm
- * main (63,440 records; bench/debian-index.ts): 25 MB against 41 MB for JSON
- * objects, and faster to load (see docs/performance.md). ASCII only, because
- * a latin1 read of it is a plain copy where UTF-8 decoding is not.
+ * main (63,440 records; bench/debian-index.ts, docs/performance.md): 25 MB,
+ * loaded in about 0.6 s with a 200 MB peak, against 41 MB, 1.15 s and 340 MB
+ * for JSON of the record objects; v8.serialize was slower still. ASCII only,
+ * because a latin1 read of it is a plain copy where UTF-8 decoding is not.
  */
 export function encodeParsedIndex(records: readonly PackageRecord[]): string {
   const dicts = Object.fromEntries(DICT_FIELDS.map((k) => [k, [] as string[]])) as Record<DictField, string[]>;
