@@ -215,7 +215,7 @@ export async function fetchTestDebs(dir = TEST_DEBS_DIR, log: (line: string) => 
 // ---------------------------------------------------------------------------
 // Synthetic .debs
 
-interface SyntheticSpec {
+export interface SyntheticSpec {
   name: string;
   version: string;
   architecture?: string;
@@ -385,7 +385,8 @@ export const SYNTHETIC: readonly SyntheticSpec[] = [
   },
 ];
 
-async function buildSynthetic(spec: SyntheticSpec, workDir: string, outDir: string): Promise<string> {
+/** Build one synthetic package with dpkg-deb into outDir; the same spec gives the same bytes. */
+export async function buildSyntheticDeb(spec: SyntheticSpec, workDir: string, outDir: string): Promise<string> {
   const arch = spec.architecture ?? "amd64";
   const root = path.join(workDir, `${spec.name}_${spec.version}`);
   const debian = path.join(root, "DEBIAN");
@@ -478,11 +479,14 @@ async function build(): Promise<Built> {
     const st = await fsp.stat(target);
     packages.push({ name: f.Package!, version: f.Version!, architecture: f.Architecture!, from, filename, path: target, sha256: await fileSha256(target), size: st.size, real: isReal });
   };
-  for (const deb of real.values()) await place(deb, MAIN, "pool/main", true);
-  for (const spec of SYNTHETIC) {
-    const deb = await buildSynthetic(spec, work, path.join(work, "debs"));
-    await place(deb, spec.security ? SECURITY : MAIN, spec.security ? "pool/updates/main" : "pool/main", false);
-  }
+  // In parallel: each step is a short-lived tool run.
+  await Promise.all([
+    ...[...real.values()].map((deb) => place(deb, MAIN, "pool/main", true)),
+    ...SYNTHETIC.map(async (spec) => {
+      const deb = await buildSyntheticDeb(spec, work, path.join(work, "debs"));
+      await place(deb, spec.security ? SECURITY : MAIN, spec.security ? "pool/updates/main" : "pool/main", false);
+    }),
+  ]);
   packages.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
 
   // Keys: the archive's, one that expired in 2020 (also in the keyring), and a rogue one.
@@ -535,17 +539,22 @@ async function build(): Promise<Built> {
         await gpg([...extra, "--digest-algo", "SHA256", "--clearsign", "--output", `${src}.asc`, src]);
         return fsp.readFile(`${src}.asc`);
       };
-      const good = await sign(release, ["--local-user", fingerprint]);
+      const expiredText = withValidUntil(release, "Wed, 01 Jan 2020 00:00:00 UTC", "Wed, 08 Jan 2020 00:00:00 UTC");
+      const [good, unknownKey, expired, expiredKeySig, weak] = await Promise.all([
+        sign(release, ["--local-user", fingerprint]),
+        sign(release, ["--local-user", rogueKey]),
+        sign(expiredText, ["--local-user", fingerprint]),
+        sign(release, ["--local-user", expiredKey, "--faked-system-time", "20200101T060000"]),
+        signWeak(gpg, work, release, fingerprint),
+      ]);
       await fsp.writeFile(path.join(s.dir, "InRelease"), good);
       const rel = (p: string) => `${s.root}/${path.relative(archiveRoot, p)}`;
-      const inRelease = rel(path.join(s.dir, "InRelease"));
-      const expiredText = withValidUntil(release, "Wed, 01 Jan 2020 00:00:00 UTC", "Wed, 08 Jan 2020 00:00:00 UTC");
-      overrides.set(inRelease, {
+      overrides.set(rel(path.join(s.dir, "InRelease")), {
         "bad-signature": Buffer.from(good.toString("utf8").replace(/^Origin: .*$/m, "Origin: someone else")),
-        "unknown-key": await sign(release, ["--local-user", rogueKey]),
-        expired: await sign(expiredText, ["--local-user", fingerprint]),
-        "expired-key": await sign(release, ["--local-user", expiredKey, "--faked-system-time", "20200101T060000"]),
-        "weak-digest": await signWeak(gpg, work, release, fingerprint),
+        "unknown-key": unknownKey,
+        expired,
+        "expired-key": expiredKeySig,
+        "weak-digest": weak,
       });
       // A tampered index: one package's version changed, recompressed.
       const tampered = Buffer.from(packagesText.replace(/^Version: (.*)$/m, "Version: $1+evil"));
