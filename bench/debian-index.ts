@@ -90,7 +90,7 @@ const body = `## Debian index
 
 \`npx node bench/debian-index.ts\`: the real bookworm \`main/binary-amd64/Packages.xz\` (${mb(file.size)},
 ${records.length.toLocaleString("en")} stanzas) from this machine's apt mirror, pinned by the signed InRelease
-(verified with gpgv in ${fmtMs(verifyMs)}; downloaded in ${fmtMs(downloadMs)}${blob.fromCache ? ", from the store" : ""}).
+(InRelease downloaded and verified with gpgv in ${fmtMs(verifyMs)}; index downloaded in ${fmtMs(downloadMs)}${blob.fromCache ? ", from the store" : ""}).
 Median of ${RUNS} runs, each in a fresh process; "in process" excludes Node's start-up, peak RSS is the whole process.
 Measured with ${machine()}, load average ${load} (other work shared the machine).
 
