@@ -476,6 +476,10 @@ export function decodeParsedIndex(text: string, from: SuiteRef): PackageRecord[]
 
 /** The cached parse of the index with this digest, or undefined (a miss: never an error). */
 export async function readParsedIndex(store: Store, indexDigest: string, from: SuiteRef): Promise<PackageRecord[] | undefined> {
+  return (await readParsed(store, indexDigest, from))?.records;
+}
+
+async function readParsed(store: Store, indexDigest: string, from: SuiteRef): Promise<{ records: PackageRecord[]; blob: string } | undefined> {
   const rec = await store.readJson<ParsedIndexRecord>(NAMESPACE, digestHex(indexDigest));
   if (rec?.format !== PARSED_FORMAT || typeof rec.blob !== "string") return undefined;
   let text: string;
@@ -484,14 +488,16 @@ export async function readParsedIndex(store: Store, indexDigest: string, from: S
   } catch {
     return undefined; // the blob was collected: parse again
   }
-  return decodeParsedIndex(text, from);
+  const records = decodeParsedIndex(text, from);
+  return records ? { records, blob: rec.blob } : undefined;
 }
 
-/** Keep the parse of an index in the store, keyed by the index's digest. */
-export async function writeParsedIndex(store: Store, indexDigest: string, records: readonly PackageRecord[]): Promise<void> {
+/** Keep the parse of an index in the store, keyed by the index's digest; returns the blob holding it. */
+export async function writeParsedIndex(store: Store, indexDigest: string, records: readonly PackageRecord[]): Promise<string> {
   const blob = await store.putBuffer(Buffer.from(encodeParsedIndex(records), "latin1"));
   const rec: ParsedIndexRecord = { format: PARSED_FORMAT, blob: blob.digest, count: records.length };
   await store.writeJson(NAMESPACE, digestHex(indexDigest), rec);
+  return blob.digest;
 }
 
 export interface LoadedIndex {
@@ -502,7 +508,7 @@ export interface LoadedIndex {
   source: "cache" | "parsed";
   /** Whether the index itself had to be downloaded. */
   downloaded: boolean;
-  /** Digests of the blobs used, for the store's use records. */
+  /** Digests of the blobs used (the index when it was read, the parsed form), for the store's use records. */
   blobs: string[];
 }
 
@@ -514,12 +520,12 @@ export interface LoadedIndex {
 export async function loadPackages(store: Store, release: VerifiedRelease, arch: string, options: FetchOptions = {}): Promise<LoadedIndex> {
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
-  const cached = await readParsedIndex(store, index.sha256, release.ref);
-  if (cached) return { records: cached, index, source: "cache", downloaded: false, blobs: [index.sha256] };
+  const cached = await readParsed(store, index.sha256, release.ref);
+  if (cached) return { records: cached.records, index, source: "cache", downloaded: false, blobs: [cached.blob] };
   const blob = await fetchPackagesIndex(store, release, index, options);
   const records = await parsePackagesFile(blob.path, index.compression, release.ref, `${index.path} of ${release.ref.suite}`);
-  await writeParsedIndex(store, index.sha256, records);
-  return { records, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256] };
+  const parsed = await writeParsedIndex(store, index.sha256, records);
+  return { records, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, parsed] };
 }
 
 // ---------------------------------------------------------------------------
