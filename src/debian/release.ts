@@ -6,6 +6,7 @@
 //
 // The caller passes the current time; nothing here reads the clock.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { NiftyError } from "../errors.ts";
@@ -68,7 +69,7 @@ export interface VerifyOptions {
   keyring?: string;
   /** The gpgv program. Default: `gpgv` on PATH. */
   gpgv?: string;
-  /** A directory for gpgv's empty home and its output (removed after). */
+  /** A directory for gpgv's output (removed after), e.g. the store's tmp. */
   tmpDir: string;
   /** Names the file in errors: the suite and URL. */
   what: string;
@@ -95,9 +96,12 @@ export async function verifyClearSigned(file: string, options: VerifyOptions): P
   } catch {
     throw new NiftyError("NIFTY317", `cannot verify ${what}: the keyring ${keyring} is not readable`, keyring === DEFAULT_KEYRING ? "install Debian's keyring (apt-get install debian-archive-keyring), or name a keyring file" : "give the path of a keyring file in gpgv's format (gpg --export KEY > FILE)");
   }
-  const home = `${options.tmpDir}/gpgv-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await fsp.mkdir(home, { recursive: true, mode: 0o700 });
-  const output = `${home}/signed.txt`;
+  // Named like the store's temp files (pid first), so its gc leaves them to a live process.
+  // gpgv never creates its home: pointing it at a path that does not exist keeps any
+  // keyring or option file of the user's out of the check.
+  const base = `${options.tmpDir}/${process.pid}-${randomBytes(8).toString("hex")}`;
+  const home = `${base}-gpgv-home`;
+  const output = `${base}-signed.txt`;
   try {
     const result = await runGpgv(options.gpgv ?? "gpgv", ["--homedir", home, "--status-fd", "3", "--keyring", keyring, "--output", output, file], what);
     const signatures = judge(parseStatus(result.status), result.code, result.stderr, what, keyring);
@@ -105,7 +109,7 @@ export async function verifyClearSigned(file: string, options: VerifyOptions): P
     const text = await fsp.readFile(output, "utf8");
     return { text, signatures };
   } finally {
-    await fsp.rm(home, { recursive: true, force: true });
+    await fsp.rm(output, { force: true });
   }
 }
 
