@@ -25,16 +25,16 @@ export interface ExtractedMember {
   mode: number;
 }
 
-type Compression = "none" | "gzip" | "xz" | "zstd";
+export type Compression = "none" | "gzip" | "xz" | "zstd";
 
-interface TarLocation {
+export interface TarLocation {
   /** Byte range of the tar (compressed or not) inside the file; end exclusive. */
   start: number;
   end: number;
   compression: Compression;
 }
 
-interface IndexEntry {
+export interface IndexEntry {
   type: "file" | "symlink" | "link" | "directory" | "other";
   linkname: string;
 }
@@ -42,7 +42,7 @@ interface IndexEntry {
 const MAX_LINK_HOPS = 40;
 
 /** One entry of a tar being read: its header and a stream of its bytes. */
-type Entry = Extract extends AsyncIterable<infer S> ? S : never;
+export type Entry = Extract extends AsyncIterable<infer S> ? S : never;
 
 /**
  * Extract `member` (with or without a leading `/` or `./`) from the archive at
@@ -101,12 +101,13 @@ async function storeEntry(store: Store, entry: Entry, key: string, header: Heade
 /**
  * Run `visit` on each entry in order until it returns a result. Entries it
  * does not consume are drained. Stops reading the file as soon as it is done.
+ * Memory stays bounded: one entry's stream at a time, never the whole tar.
  */
-async function scanTar(
+export async function scanTar<T>(
   archivePath: string,
   loc: TarLocation,
-  visit: (entry: Entry, key: string, header: Header) => Promise<ExtractedMember | undefined>,
-): Promise<ExtractedMember | undefined> {
+  visit: (entry: Entry, key: string, header: Header) => Promise<T | undefined>,
+): Promise<T | undefined> {
   const streams: (Readable | Transform)[] = [
     createReadStream(archivePath, loc.end > loc.start ? { start: loc.start, end: loc.end - 1 } : { start: 0, end: -1 }),
   ];
@@ -160,6 +161,18 @@ async function decompressor(c: Compression): Promise<Transform | undefined> {
 
 /** Where the tar stream lives in the file, and how it is compressed. */
 async function locateTar(archivePath: string): Promise<TarLocation> {
+  return locate(archivePath, "data.tar", false);
+}
+
+/**
+ * Where a .deb's `data.tar.*` or `control.tar.*` member lives in the file,
+ * and how it is compressed. Anything but an ar archive is refused.
+ */
+export async function locateDebMember(archivePath: string, member: "data.tar" | "control.tar"): Promise<TarLocation> {
+  return locate(archivePath, member, true);
+}
+
+async function locate(archivePath: string, member: "data.tar" | "control.tar", requireAr: boolean): Promise<TarLocation> {
   let fh;
   try {
     fh = await fsp.open(archivePath, "r");
@@ -169,7 +182,8 @@ async function locateTar(archivePath: string): Promise<TarLocation> {
   try {
     const size = (await fh.stat()).size;
     const head = await readAt(fh, 0, 512);
-    if (head.subarray(0, 8).toString("latin1") === "!<arch>\n") return await locateInAr(fh, size, archivePath);
+    if (head.subarray(0, 8).toString("latin1") === "!<arch>\n") return await locateInAr(fh, size, archivePath, member);
+    if (requireAr) throw unknownFormat(archivePath, " (not a .deb: no ar header)");
     const compression = sniffCompression(head);
     if (!compression) throw unknownFormat(archivePath, "");
     return { start: 0, end: size, compression };
@@ -179,7 +193,7 @@ async function locateTar(archivePath: string): Promise<TarLocation> {
 }
 
 /** The ar format: an 8-byte magic, then per member a 60-byte header and its data, padded to even. */
-async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string): Promise<TarLocation> {
+async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string, wanted: "data.tar" | "control.tar"): Promise<TarLocation> {
   let off = 8;
   const names: string[] = [];
   while (off + 60 <= size) {
@@ -200,7 +214,7 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string)
     }
     name = name.replace(/\/$/, "");
     names.push(name);
-    if (name === "data.tar" || name.startsWith("data.tar.")) {
+    if (name === wanted || name.startsWith(`${wanted}.`)) {
       const head = await readAt(fh, dataStart, Math.min(512, dataSize));
       const compression = sniffCompression(head);
       if (!compression) throw unknownFormat(archivePath, ` (its member ${name})`);
@@ -211,7 +225,7 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string)
   throw new FetchError(
     "NIFTY126",
     "member",
-    `${archivePath} is an ar archive without a data.tar member (members: ${names.join(", ") || "none"})`,
+    `${archivePath} is an ar archive without a ${wanted} member (members: ${names.join(", ") || "none"})`,
     "a .deb package holds debian-binary, control.tar.* and data.tar.*; check that the file is a Debian package",
   );
 }
@@ -239,7 +253,7 @@ async function readAt(fh: fsp.FileHandle, pos: number, len: number): Promise<Buf
   return buf.subarray(0, bytesRead);
 }
 
-function entryType(h: Header): IndexEntry["type"] {
+export function entryType(h: Header): IndexEntry["type"] {
   switch (h.type) {
     case "file":
     case "contiguous-file":
@@ -262,7 +276,7 @@ function entryType(h: Header): IndexEntry["type"] {
  * A name with `..` is keyed by where it lands, so asking for that place finds
  * it and refuses it rather than missing it.
  */
-function entryKey(name: string): string {
+export function entryKey(name: string): string {
   const key = name
     .split("/")
     .filter((p) => p !== "" && p !== ".")
@@ -282,7 +296,7 @@ function requestedKey(member: string): string {
 }
 
 /** The archive's own names must be relative and must not climb. */
-function refuseUnsafeName(name: string, archivePath: string): void {
+export function refuseUnsafeName(name: string, archivePath: string): void {
   if (name.startsWith("/") || name.split("/").includes("..")) {
     throw new FetchError(
       "NIFTY122",
@@ -314,7 +328,7 @@ function followSymlink(key: string, linkname: string, archivePath: string): stri
   return normalizeInside([...base, ...linkname.split("/")], `symlink ${key} -> ${linkname}`, archivePath).join("/");
 }
 
-function hardLinkKey(linkname: string, archivePath: string): string {
+export function hardLinkKey(linkname: string, archivePath: string): string {
   return normalizeInside(linkname.split("/"), `hard link to ${linkname}`, archivePath).join("/");
 }
 

@@ -43,6 +43,24 @@ export interface FetchResult {
   url?: string;
 }
 
+/** One source that failed, and why. */
+export interface SourceFailure {
+  url: string;
+  reason: string;
+  /** Set when the source answered, but with other bytes than the digest names. */
+  mismatch?: { expected: string; actual: string };
+}
+
+/** Every source failed (NIFTY103); the failures are kept for callers that explain them better. */
+export class FetchFailedError extends FetchError {
+  failures: SourceFailure[];
+
+  constructor(message: string, hint: string, failures: SourceFailure[]) {
+    super("NIFTY103", "sources", message, hint);
+    this.failures = failures;
+  }
+}
+
 /** An HTTP status that is not a success. */
 class HttpStatusError extends Error {
   status: number;
@@ -89,6 +107,38 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
     throw new FetchError("NIFTY104", "sources", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
   }
 
+  return download(store, request, digest);
+}
+
+export interface FetchLatestRequest {
+  /** What is fetched, for messages and progress. */
+  name: string;
+  /** Resolved http(s) URLs, tried in order. */
+  sources: string[];
+  timeoutMs?: number;
+  retries?: number;
+  retryDelayMs?: number;
+  onProgress?: (p: FetchProgress) => void;
+}
+
+/**
+ * Download what a URL serves now, whatever its digest, into the store: for
+ * the few files whose identity is not known in advance and is established
+ * another way (a signed Debian InRelease, checked by its signature). The
+ * result is never taken from the cache; the bytes are stored under the digest
+ * they turn out to have. Same retries and source order as fetchBlob.
+ */
+export async function fetchLatest(store: Store, request: FetchLatestRequest): Promise<FetchResult> {
+  if (request.sources.length === 0) {
+    throw new NiftyError("NIFTY104", `${request.name} has no source to fetch it from`, "give at least one URL");
+  }
+  return download(store, request, undefined);
+}
+
+/** The network part of fetchBlob and fetchLatest: each source in turn, with retries. */
+async function download(store: Store, request: FetchLatestRequest, digest: string | undefined): Promise<FetchResult> {
+  const { name } = request;
+  const what = digest === undefined ? name : `${name} (${digest})`;
   // Loaded only when the network is needed: a cached build never pays for it.
   const undici = await import("undici");
   const timeout = request.timeoutMs ?? 30_000;
@@ -103,7 +153,7 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
       for (let attempt = 0; ; attempt++) {
         if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
         try {
-          const info = await attemptOnce(undici.request, dispatcher, store, request, url);
+          const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
           return { ...info, fromCache: false, url };
         } catch (err) {
           if (err instanceof DigestMismatchError) {
@@ -118,7 +168,7 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
         }
       }
       // Another process may have stored it while this source failed.
-      const now = await store.stat(digest);
+      const now = digest === undefined ? undefined : await store.stat(digest);
       if (now) return { ...now, fromCache: true };
     }
   } finally {
@@ -127,11 +177,14 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
 
   const only = failures.length === 1 ? failures[0] : undefined;
   if (only && only.error instanceof DigestMismatchError) throw only.error;
-  throw new FetchError(
-    "NIFTY103",
-    "sources",
-    `could not fetch ${name} (${digest}) from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
-    "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
+  throw new FetchFailedError(
+    `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
+    digest === undefined
+      ? "check the URLs and the network"
+      : "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
+    failures.map((f) =>
+      f.error instanceof DigestMismatchError ? { url: f.url, reason: f.reason, mismatch: { expected: f.error.expected, actual: f.error.actual } } : { url: f.url, reason: f.reason },
+    ),
   );
 }
 
@@ -139,7 +192,8 @@ async function attemptOnce(
   request: typeof import("undici").request,
   dispatcher: Dispatcher,
   store: Store,
-  req: FetchRequest,
+  req: FetchLatestRequest,
+  digest: string | undefined,
   url: string,
 ): Promise<{ digest: string; path: string; size: number }> {
   const res = await request(url, {
@@ -172,7 +226,7 @@ async function attemptOnce(
         },
         writer,
       ),
-    req.digest,
+    digest,
     url,
   );
 }

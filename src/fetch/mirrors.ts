@@ -121,6 +121,34 @@ export function debianArchiveUris(entries: AptSource[]): string[] {
   return out;
 }
 
+/**
+ * Archive URIs of Debian's security archive among apt entries: binary entries
+ * over http(s) whose path ends in `/debian-security`. Deduplicated, in file
+ * order. (Its suites are `<codename>-security`, its pool `pool/updates/…`.)
+ */
+export function debianSecurityUris(entries: AptSource[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of entries) {
+    if (!e.enabled || !e.types.includes("deb")) continue;
+    for (const uri of e.uris) {
+      let u: URL;
+      try {
+        u = new URL(uri);
+      } catch {
+        continue;
+      }
+      if ((u.protocol !== "http:" && u.protocol !== "https:") || !/\/debian-security\/?$/.test(u.pathname)) continue;
+      const norm = uri.replace(/\/+$/, "");
+      if (!seen.has(norm)) {
+        seen.add(norm);
+        out.push(norm);
+      }
+    }
+  }
+  return out;
+}
+
 /** Read apt's source files under `root` (`/` on a real machine). */
 export async function readAptSourceFiles(root = "/"): Promise<{ path: string; text: string }[]> {
   const files: string[] = [path.join(root, "etc/apt/sources.list")];
@@ -145,15 +173,21 @@ export async function readAptSourceFiles(root = "/"): Promise<{ path: string; te
 
 /**
  * The mirrors to use: those the caller gives (from flags or the environment),
- * and for Debian, when none are given, this machine's apt archive URIs.
+ * and for Debian and its security archive (`debian-security`, the archive
+ * name PACKAGE suites use; not a FETCH scheme), when none are given, this
+ * machine's apt archive URIs.
  */
 export async function loadMirrors(
   given: Record<string, string[]>,
   aptRoot = "/",
 ): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = { ...given };
-  if (!out.debian || out.debian.length === 0) {
-    out.debian = debianArchiveUris(parseAptSources(await readAptSourceFiles(aptRoot)));
+  const needDebian = !out.debian || out.debian.length === 0;
+  const needSecurity = !out["debian-security"] || out["debian-security"].length === 0;
+  if (needDebian || needSecurity) {
+    const entries = parseAptSources(await readAptSourceFiles(aptRoot));
+    if (needDebian) out.debian = debianArchiveUris(entries);
+    if (needSecurity) out["debian-security"] = debianSecurityUris(entries);
   }
   return out;
 }

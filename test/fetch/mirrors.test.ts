@@ -4,6 +4,7 @@ import path from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import {
   debianArchiveUris,
+  debianSecurityUris,
   loadMirrors,
   parseAptSources,
   parseMirrorSettings,
@@ -106,6 +107,16 @@ test("loadMirrors prefers given mirrors and falls back to apt under a root", asy
   t.deepEqual((await loadMirrors({}, root)).debian, ["http://three.example/debian", "https://four.example/debian", "http://one.example/debian"]);
   t.deepEqual((await loadMirrors({ debian: ["http://given.example/debian"] }, root)).debian, ["http://given.example/debian"]);
   t.deepEqual((await loadMirrors({}, path.join(root, "none"))).debian, []);
+  t.deepEqual((await loadMirrors({}, root))["debian-security"], ["http://three.example/debian-security"]);
+  t.deepEqual((await loadMirrors({ "debian-security": ["http://given.example/ds"] }, root))["debian-security"], ["http://given.example/ds"]);
+});
+
+test("the security archive's URIs, from both formats", (t) => {
+  const entries = parseAptSources([
+    { path: "/etc/apt/sources.list", text: ONE_LINE },
+    { path: "/etc/apt/sources.list.d/debian.sources", text: DEB822 },
+  ]);
+  t.deepEqual(debianSecurityUris(entries), ["http://one.example/debian-security", "http://three.example/debian-security"]);
 });
 
 test("resolveSources: URLs as they are, debian: against each mirror, in order, without duplicates", (t) => {

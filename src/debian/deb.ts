@@ -1,0 +1,232 @@
+// Reading a whole .deb without running anything in it: every entry of its
+// data.tar (file bytes streamed into the store, so each file is a blob), and
+// from its control.tar the control stanza, conffiles, md5sums and which
+// maintainer scripts it carries (recorded, never run). The result is kept as
+// a store record under the .deb's digest, so the next build does not read the
+// package again. Memory stays bounded: one entry's bytes flow at a time.
+import { createHash } from "node:crypto";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Header } from "tar-stream";
+import { NiftyError } from "../diagnostics/errors.ts";
+import { digestHex } from "../cache/store.ts";
+import type { Store } from "../cache/store.ts";
+import { entryType, hardLinkKey, locateDebMember, refuseUnsafeName, scanTar } from "../fetch/archive.ts";
+import type { Entry } from "../fetch/archive.ts";
+import { fieldValue, parseStanzas } from "./fields.ts";
+import type { Field } from "./fields.ts";
+
+export type DebEntryType = "file" | "dir" | "symlink" | "hardlink";
+
+/** One entry of a package's data.tar. */
+export interface DebEntry {
+  /** Relative to the root, without `./` or a trailing slash: usr/bin/foo */
+  path: string;
+  type: DebEntryType;
+  /** Permission bits, with setuid, setgid and sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Owner names recorded in the tar, when it has them (dpkg prefers them where the system knows them). */
+  uname?: string;
+  gname?: string;
+  /** Regular files: the blob of their bytes, size and MD5 (for dpkg's md5sums and Conffiles). Hard links: their target's. */
+  digest?: string;
+  size?: number;
+  md5?: string;
+  /** Symlinks: the target as written. Hard links: the normalized path of the earlier entry they name. */
+  target?: string;
+}
+
+/** A line of a package's conffiles: the path and its flags (remove-on-upgrade). */
+export interface Conffile {
+  path: string;
+  flags: string[];
+}
+
+export const MAINTAINER_SCRIPTS = ["preinst", "postinst", "prerm", "postrm", "config"] as const;
+export type MaintainerScript = (typeof MAINTAINER_SCRIPTS)[number];
+
+export interface DebContents {
+  /** Bumped when the reader changes what it records. */
+  format: string;
+  /** Digest of the .deb. */
+  deb: string;
+  /** The control stanza, fields in the package's order. */
+  control: Field[];
+  conffiles: Conffile[];
+  /** The conffiles and md5sums control members as they are, when present (dpkg's database copies them). */
+  conffilesText?: string;
+  md5sumsText?: string;
+  /** Maintainer scripts the package has (never run by niftyc). */
+  scripts: MaintainerScript[];
+  /** Whether the package declares triggers (a control member `triggers`). */
+  triggers: boolean;
+  /** Names of every control.tar member, e.g. control, md5sums, shlibs, postinst. */
+  controlFiles: string[];
+  /** data.tar entries in archive order, without the root directory. */
+  entries: DebEntry[];
+}
+
+export const DEB_FORMAT = "niftyc-deb/1";
+const NAMESPACE = "debian-deb";
+/** Control members are small; anything bigger is not a real package. */
+const MAX_CONTROL_MEMBER = 16 << 20;
+
+/**
+ * Read the .deb stored under `digest` (its entry list cached by that digest).
+ * `what` names it in errors, e.g. "busybox-static 1:1.35.0-4 (amd64)".
+ */
+export async function readDeb(store: Store, digest: string, what: string): Promise<DebContents & { fromCache: boolean }> {
+  const cached = await store.readJson<DebContents>(NAMESPACE, digestHex(digest));
+  if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached))) return { ...cached, fromCache: true };
+  const contents = await readDebFile(store, store.blobPath(digest), digest, what);
+  await store.writeJson(NAMESPACE, digestHex(digest), contents);
+  return { ...contents, fromCache: false };
+}
+
+/** A cached list is only good while the store still has every file it names. */
+async function blobsPresent(store: Store, contents: DebContents): Promise<boolean> {
+  const digests = new Set(contents.entries.flatMap((e) => (e.type === "file" && e.digest ? [e.digest] : [])));
+  for (const d of digests) if (!(await store.has(d))) return false;
+  return true;
+}
+
+/** Read a .deb file (not through the cache): control first, then every data entry into the store. */
+export async function readDebFile(store: Store, file: string, digest: string, what: string): Promise<DebContents> {
+  const control = await readControl(file, what);
+  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
+  if (!control.members.has("control") || stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) {
+    throw debError(what, control.members.has("control") ? "its control file is not one stanza with a Package field" : "it has no control file");
+  }
+  const conffilesText = control.members.get("conffiles");
+  const conffiles = parseConffiles(conffilesText ?? "", what);
+  const entries = await readData(store, file, what);
+  const contents: DebContents = {
+    format: DEB_FORMAT,
+    deb: digest,
+    control: stanzas[0]!,
+    conffiles,
+    scripts: MAINTAINER_SCRIPTS.filter((s) => control.names.includes(s)),
+    triggers: control.names.includes("triggers"),
+    controlFiles: control.names,
+    entries,
+  };
+  if (conffilesText !== undefined) contents.conffilesText = conffilesText;
+  const md5sums = control.members.get("md5sums");
+  if (md5sums !== undefined) contents.md5sumsText = md5sums;
+  return contents;
+}
+
+/** The control.tar members' names, and the text of the few niftyc reads. */
+async function readControl(file: string, what: string): Promise<{ names: string[]; members: Map<string, string> }> {
+  const loc = await locateDebMember(file, "control.tar");
+  const names: string[] = [];
+  const members = new Map<string, string>();
+  const wanted = new Set(["control", "conffiles", "md5sums"]);
+  await scanTar<never>(file, loc, async (entry, key, header) => {
+    refuseUnsafeName(header.name, what);
+    if (key === "" || entryType(header) === "directory") return undefined;
+    if (key.includes("/")) throw debError(what, `its control.tar has a member in a subdirectory: ${key}`);
+    names.push(key);
+    if (wanted.has(key) && entryType(header) === "file") members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
+    return undefined;
+  });
+  return { names: names.sort(), members };
+}
+
+async function readSmall(entry: Entry, what: string, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of entry as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_CONTROL_MEMBER) throw debError(what, `its control member ${name} is larger than ${MAX_CONTROL_MEMBER >> 20} MiB`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** conffiles: one absolute path a line, optionally after flags (dpkg ≥ 1.20.1: remove-on-upgrade). */
+export function parseConffiles(text: string, what: string): Conffile[] {
+  const out: Conffile[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "") continue;
+    const words = line.split(/\s+/);
+    const path = words.at(-1)!;
+    if (!path.startsWith("/")) throw debError(what, `its conffiles line ${JSON.stringify(line)} does not end with an absolute path`);
+    out.push({ path, flags: words.slice(0, -1) });
+  }
+  return out;
+}
+
+async function readData(store: Store, file: string, what: string): Promise<DebEntry[]> {
+  const loc = await locateDebMember(file, "data.tar");
+  const entries: DebEntry[] = [];
+  const byPath = new Map<string, DebEntry>();
+  await scanTar<never>(file, loc, async (entry, key, header) => {
+    refuseUnsafeName(header.name, what);
+    if (key === "") return undefined; // the root directory: the image's, not the package's
+    if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
+    const e = await toEntry(store, entry, key, header, byPath, what);
+    byPath.set(key, e);
+    entries.push(e);
+    return undefined;
+  });
+  return entries;
+}
+
+async function toEntry(store: Store, entry: Entry, key: string, header: Header, byPath: Map<string, DebEntry>, what: string): Promise<DebEntry> {
+  const base = { path: key, mode: (header.mode ?? 0) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
+  const names: { uname?: string; gname?: string } = {};
+  if (header.uname) names.uname = header.uname;
+  if (header.gname) names.gname = header.gname;
+  switch (entryType(header)) {
+    case "directory":
+      return { ...base, type: "dir", ...names };
+    case "symlink":
+      if (!header.linkname) throw debError(what, `its symlink ${key} has no target`);
+      return { ...base, type: "symlink", ...names, target: header.linkname };
+    case "link": {
+      const target = hardLinkKey(header.linkname ?? "", what);
+      const to = byPath.get(target);
+      if (to?.type !== "file") throw debError(what, `its hard link ${key} names ${target}, which is not an earlier regular file in the package`);
+      return { ...base, type: "hardlink", ...names, target, digest: to.digest!, size: to.size!, md5: to.md5! };
+    }
+    case "file": {
+      const { digest, size, md5 } = await storeWithMd5(store, entry);
+      return { ...base, type: "file", ...names, digest, size, md5 };
+    }
+    default:
+      throw debError(what, `its data.tar entry ${key} is a ${header.type} (only files, directories, symlinks and hard links are installed)`);
+  }
+}
+
+/** Stream one entry into the store, hashing MD5 on the way (dpkg's checksum). */
+async function storeWithMd5(store: Store, entry: Entry): Promise<{ digest: string; size: number; md5: string }> {
+  const md5 = createHash("md5");
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      md5.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const writer = store.createWriter();
+  try {
+    await pipeline(entry as unknown as NodeJS.ReadableStream, tap, writer);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const info = await writer.commit();
+  return { digest: info.digest, size: info.size, md5: md5.digest("hex") };
+}
+
+function debError(what: string, why: string): NiftyError {
+  return new NiftyError("NIFTY627", `cannot install ${what}: ${why}`, "the package is malformed or of a kind niftyc does not install; check its source");
+}
+
+/** The control field of a package, for callers that hold DebContents. */
+export function controlField(contents: DebContents, name: string): string | undefined {
+  return fieldValue(contents.control, name);
+}

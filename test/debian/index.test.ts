@@ -1,0 +1,251 @@
+// Packages indices and .debs from the fixture's archive: chosen from the
+// verified Release, pinned by its digests, parsed, cached by digest.
+import test from "ava";
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import { openStore } from "../../src/cache/store.ts";
+import type { Store } from "../../src/cache/store.ts";
+import { NiftyError } from "../../src/diagnostics/errors.ts";
+import {
+  decodeParsedIndex,
+  encodeParsedIndex,
+  fetchDeb,
+  loadPackages,
+  parsePackages,
+  parsePackagesFile,
+  pickPackagesIndex,
+  readParsedIndex,
+} from "../../src/debian/index.ts";
+import { fetchRelease } from "../../src/debian/release.ts";
+import type { PackageRecord, SuiteRef } from "../../src/debian/types.ts";
+import type { ArchiveView, DebianArchive, FixtureSuite } from "../support/debian-archive.ts";
+import { debianArchive, REAL_PACKAGES, requireArchive, SYNTHETIC } from "../support/debian-archive.ts";
+import { listFiles, tempDir } from "../fetch/helpers/util.ts";
+
+const MAIN: SuiteRef = { archive: "debian", suite: "bookworm", component: "main" };
+
+async function store(): Promise<Store> {
+  return openStore(await tempDir("niftyc-index-"));
+}
+
+async function release(a: DebianArchive, suite: FixtureSuite, view: ArchiveView, s: Store) {
+  return fetchRelease(s, suite.ref, { mirrors: view.mirrors, now: new Date(), keyring: a.keyring });
+}
+
+test("the fixture's Packages.xz parses into one record per package, with the fields of its stanza", async (t) => {
+  if (!requireArchive(t)) return;
+  const a = await debianArchive();
+  const view = a.view();
+  const s = await store();
+  const main = await loadPackages(s, await release(a, a.suites.main, view, s), "amd64");
+  t.is(main.index.path, "main/binary-amd64/Packages.xz");
+  t.is(main.index.compression, "xz");
+  t.is(main.source, "parsed");
+  t.true(main.downloaded);
+  const expected = a.packages.filter((p) => p.from.suite === "bookworm");
+  t.is(main.records.length, expected.length);
+  t.is(expected.length, REAL_PACKAGES.length + SYNTHETIC.filter((x) => !x.security).length);
+  for (const p of expected) {
+    const r = main.records.find((x) => x.name === p.name && x.version === p.version);
+    t.like(r, { architecture: p.architecture, filename: p.filename, size: p.size, sha256: p.sha256, from: MAIN }, p.name);
+  }
+  const by = (name: string) => main.records.find((r) => r.name === name)!;
+  t.like(by("nifty-app"), {
+    depends: "nifty-lib (>= 1.0), nifty-mail-transport, nifty-missing | nifty-pager",
+    preDepends: "nifty-base",
+    provides: "",
+    installedSize: 12,
+    section: "utils",
+    priority: "optional",
+    maintainer: "niftyc tests <tests@niftyc.invalid>",
+    description: "niftyc fixture: an application",
+  });
+  t.is(by("nifty-mta-b").provides, "nifty-mail-transport (= 2.0)");
+  t.is(by("nifty-essential").essential, true);
+  t.is(by("nifty-app").essential, undefined);
+  t.is(by("nifty-data").architecture, "all");
+  t.is(by("nifty-base").source, "nifty-base-src");
+  t.is(by("libc6").multiArch, "same");
+  t.is(by("libc6").source, "glibc");
+  t.is(by("gawk").preDepends, "libc6 (>= 2.34), libgmp10 (>= 2:6.2.1+dfsg1), libmpfr6 (>= 3.1.3), libreadline8 (>= 6.0), libsigsegv2 (>= 2.9)");
+  t.is(by("gawk").provides, "awk");
+  t.is(by("readline-common").depends, "dpkg (>= 1.15.4) | install-info");
+
+  // The security archive: Components "updates/main", files under main/, fetched by hash.
+  const sec = await loadPackages(s, await release(a, a.suites.security, view, s), "amd64");
+  t.is(sec.index.path, "main/binary-amd64/Packages.xz");
+  t.deepEqual(
+    sec.records.map((r) => [r.name, r.version, r.filename, r.from.archive]),
+    [["nifty-lib", "1.1-1", "pool/updates/main/n/nifty-lib/nifty-lib_1.1-1_amd64.deb", "debian-security"]],
+  );
+  t.true(view.requests().some((r) => r.startsWith("debian-security/dists/bookworm-security/main/binary-amd64/by-hash/SHA256/")));
+});
+
+test("Packages, Packages.gz and Packages.xz parse to the same records", async (t) => {
+  if (!requireArchive(t)) return;
+  const a = await debianArchive();
+  const dir = path.join(a.suites.main.dir, "main/binary-amd64");
+  const xz = await parsePackagesFile(path.join(dir, "Packages.xz"), "xz", MAIN, "xz");
+  t.deepEqual(await parsePackagesFile(path.join(dir, "Packages.gz"), "gzip", MAIN, "gz"), xz);
+  t.deepEqual(await parsePackagesFile(path.join(dir, "Packages"), "none", MAIN, "plain"), xz);
+});
+
+test("a second load of the same index takes the parsed form from the store: no download, no parse", async (t) => {
+  if (!requireArchive(t)) return;
+  const a = await debianArchive();
+  const view = a.view();
+  const s = await store();
+  const rel = await release(a, a.suites.main, view, s);
+  const first = await loadPackages(s, rel, "amd64");
+  const again = await loadPackages(s, await release(a, a.suites.main, view, s), "amd64");
+  t.is(again.source, "cache");
+  t.false(again.downloaded);
+  t.deepEqual(again.records, first.records);
+  // Two InRelease requests, one index request.
+  t.deepEqual(view.requests(), ["debian/dists/bookworm/InRelease", "debian/dists/bookworm/main/binary-amd64/Packages.xz", "debian/dists/bookworm/InRelease"]);
+  // The cache is keyed by the index's digest alone: found under another suite name too.
+  const other: SuiteRef = { archive: "debian", suite: "stable", component: "main" };
+  const records = await readParsedIndex(s, first.index.sha256, other);
+  t.is(records?.length, first.records.length);
+  t.deepEqual(records?.[0]?.from, other);
+});
+
+test("a tampered Packages is NIFTY623 naming the file and each URL's digest; nothing is cached", async (t) => {
+  if (!requireArchive(t)) return;
+  const a = await debianArchive();
+  const view = a.view("tampered-packages");
+  const s = await store();
+  for (const suite of [a.suites.main, a.suites.security]) {
+    const rel = await release(a, suite, view, s);
+    const err = await t.throwsAsync(loadPackages(s, rel, "amd64", { retries: 0 }), { instanceOf: NiftyError });
+    t.is(err?.code, "NIFTY623");
+    const file = rel.files.find((f) => f.path === "main/binary-amd64/Packages.xz")!;
+    t.true(err!.message.startsWith(`main/binary-amd64/Packages.xz of ${suite.ref.suite} does not match the SHA256 its signed InRelease gives: expected ${file.sha256}\n`), err!.message);
+    // The security suite's by-hash and plain URLs were both tried, both wrong.
+    t.is(err!.message.split("\n").length, suite.validUntil ? 3 : 2);
+  }
+  // Only the two InRelease files reached the store.
+  t.is((await listFiles(s.blobsDir)).length, 2);
+  t.deepEqual(await listFiles(path.join(s.dir, "debian-packages")), []);
+  t.deepEqual(await listFiles(s.tmpDir), []);
+});
+
+test("a .deb is fetched pinned by the index's digest; a tampered one is NIFTY625 naming the package", async (t) => {
+  if (!requireArchive(t)) return;
+  const a = await debianArchive();
+  const good = a.view();
+  const s = await store();
+  const { records } = await loadPackages(s, await release(a, a.suites.main, good, s), "amd64");
+  const busybox = records.find((r) => r.name === "busybox-static")!;
+  const deb = await fetchDeb(s, busybox, { mirrors: good.mirrors });
+  t.is(deb.digest, busybox.sha256);
+  t.deepEqual(await fsp.readFile(deb.path), await fsp.readFile(a.pkg("busybox-static").path));
+  t.true((await fetchDeb(s, busybox, { mirrors: good.mirrors })).fromCache);
+  t.is(good.requests().filter((r) => r.endsWith(".deb")).length, 1);
+
+  const bad = a.view("tampered-deb");
+  const fresh = await store();
+  const dropbear = records.find((r) => r.name === "dropbear-bin")!;
+  const err = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: bad.mirrors, retries: 0 }), { instanceOf: NiftyError });
+  t.is(err?.code, "NIFTY625");
+  t.true(err!.message.startsWith(`package dropbear-bin ${dropbear.version} (amd64, debian bookworm): the downloaded .deb does not match the SHA256 its index gives: expected ${dropbear.sha256}\n  ${bad.url}/debian/${dropbear.filename}: got sha256:`), err!.message);
+  t.false(await fresh.has(dropbear.sha256));
+
+  const offline = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: good.mirrors, offline: true }), { instanceOf: NiftyError });
+  t.is(offline?.code, "NIFTY102");
+  const noMirror = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: {} }), { instanceOf: NiftyError });
+  t.is(noMirror?.code, "NIFTY626");
+  const hostile = await t.throwsAsync(fetchDeb(fresh, { ...dropbear, filename: "../../etc/passwd" }, { mirrors: good.mirrors }), { instanceOf: NiftyError });
+  t.is(hostile?.code, "NIFTY624");
+});
+
+test("the index is picked .xz, else .gz, else plain; a missing component or architecture is NIFTY622", (t) => {
+  const sha = (c: string) => `sha256:${c.repeat(64)}`;
+  const rel = {
+    date: new Date(0),
+    architectures: ["amd64", "arm64"],
+    components: ["updates/main", "updates/contrib"],
+    acquireByHash: false,
+    files: [
+      { path: "main/binary-amd64/Packages", size: 10, sha256: sha("a") },
+      { path: "main/binary-amd64/Packages.gz", size: 5, sha256: sha("b") },
+      { path: "contrib/binary-amd64/Packages", size: 3, sha256: sha("c") },
+    ],
+  };
+  t.like(pickPackagesIndex(rel, "main", "amd64", "x"), { path: "main/binary-amd64/Packages.gz", compression: "gzip", sha256: sha("b"), size: 5 });
+  t.like(pickPackagesIndex(rel, "updates/contrib", "amd64", "x"), { path: "contrib/binary-amd64/Packages", compression: "none" });
+  for (const [component, arch] of [["non-free", "amd64"], ["main", "riscv64"], ["main", "arm64"]] as const) {
+    t.is(t.throws(() => pickPackagesIndex(rel, component, arch, "x"), { instanceOf: NiftyError })?.code, "NIFTY622", `${component} ${arch}`);
+  }
+});
+
+async function* chunksOf(text: string, size: number): AsyncIterable<string> {
+  for (let i = 0; i < text.length; i += size) yield text.slice(i, i + size);
+}
+
+const STANZAS = `Package: one
+Version: 1:2.0-1
+Architecture: amd64
+Depends: a (>= 1),
+ b | c,
+ d
+Provides: x
+Description: first line
+ more description, not kept
+Filename: pool/main/o/one/one_2.0-1_amd64.deb
+Size: 1234
+SHA256: ${"ab".repeat(32)}
+Multi-Arch: same
+Essential: yes
+
+package: two\r
+version: 3\r
+ARCHITECTURE: all\r
+filename: pool/main/t/two/two_3_all.deb\r
+size: 5\r
+sha256: ${"CD".repeat(32)}\r
+installed-size: 17\r
+`;
+
+test("parsing: continuation lines fold into relation fields, field names ignore case, CRLF, any chunking", async (t) => {
+  const want: PackageRecord[] = [
+    {
+      name: "one",
+      version: "1:2.0-1",
+      architecture: "amd64",
+      depends: "a (>= 1), b | c, d",
+      preDepends: "",
+      provides: "x",
+      filename: "pool/main/o/one/one_2.0-1_amd64.deb",
+      size: 1234,
+      sha256: `sha256:${"ab".repeat(32)}`,
+      from: MAIN,
+      multiArch: "same",
+      essential: true,
+      description: "first line",
+    },
+    { name: "two", version: "3", architecture: "all", depends: "", preDepends: "", provides: "", filename: "pool/main/t/two/two_3_all.deb", size: 5, sha256: `sha256:${"cd".repeat(32)}`, from: MAIN, installedSize: 17 },
+  ];
+  for (const size of [1, 7, 64, 100000]) t.deepEqual(await parsePackages(chunksOf(STANZAS, size), MAIN, "x"), want, `chunks of ${size}`);
+});
+
+test("parsing: a stanza missing a required field, or a line that is not a field, is NIFTY624 with its line", async (t) => {
+  const missing = STANZAS.replace(/^Size: 1234\n/m, "");
+  const e1 = await t.throwsAsync(parsePackages(chunksOf(missing, 50), MAIN, "Packages of bookworm"), { instanceOf: NiftyError });
+  t.is(e1?.code, "NIFTY624");
+  t.is(e1?.message, "Packages of bookworm, line 1: the stanza of one has no Size field");
+  const junk = STANZAS.replace("Provides: x\n", "this is not a field\n");
+  const e2 = await t.throwsAsync(parsePackages(chunksOf(junk, 50), MAIN, "Packages of bookworm"), { instanceOf: NiftyError });
+  t.is(e2?.message, 'Packages of bookworm, line 7: "this is not a field" is not "Field: value"');
+  const badSha = STANZAS.replace(`SHA256: ${"ab".repeat(32)}`, "SHA256: 1234");
+  t.is((await t.throwsAsync(parsePackages(chunksOf(badSha, 50), MAIN, "x"), { instanceOf: NiftyError }))?.code, "NIFTY624");
+});
+
+test("the cached form round-trips records, non-ASCII text included, and refuses anything else", async (t) => {
+  const records = await parsePackages(chunksOf(STANZAS.replace("Description: first line", "Description: Ünïcødé ✓ 😀"), 100), MAIN, "x");
+  const text = encodeParsedIndex(records);
+  t.regex(text, /^[\x00-\x7f]*$/);
+  t.deepEqual(decodeParsedIndex(text, MAIN), records);
+  t.is(decodeParsedIndex(text.replace("niftyc-packages/1", "niftyc-packages/0"), MAIN), undefined);
+  t.is(decodeParsedIndex(text.slice(0, 100), MAIN), undefined);
+});
