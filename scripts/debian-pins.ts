@@ -6,18 +6,21 @@
 //                        Debian replaces package versions over time).
 // Mirrors: --mirror debian=URL, NIFTY_MIRROR_DEBIAN, or this machine's apt sources.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { checkSource } from "../src/check/source.ts";
 import { openStore } from "../src/cache/store.ts";
+import { parseLock } from "../src/debian/lockfile.ts";
 import { fetchBlob } from "../src/fetch/download.ts";
 import { loadMirrors, parseMirrorSettings, resolveSources } from "../src/fetch/mirrors.ts";
 
 export interface DebianPin {
   recipe: string;
   line: number;
+  /** The archive (mirror name) the path is in: debian, or debian-security for locked security updates. */
+  archive: string;
   /** Path in the archive, e.g. pool/main/b/busybox/busybox-static_…_amd64.deb */
   path: string;
   digest: string;
@@ -35,8 +38,15 @@ export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<De
       if (ins.kind !== "FETCH") continue;
       for (const source of ins.sources.filter((s) => s.startsWith("debian:"))) {
         const archivePath = source.slice("debian:".length);
-        if (!pins.has(archivePath)) pins.set(archivePath, { recipe: file, line: ins.span.start.line, path: archivePath, digest: ins.digest });
+        if (!pins.has(archivePath)) pins.set(archivePath, { recipe: file, line: ins.span.start.line, archive: "debian", path: archivePath, digest: ins.digest });
       }
+    }
+    // Packages a lockfile pins (PACKAGE lines): every .deb of the closure.
+    const lockText = existsSync(`${path}.lock`) ? readFileSync(`${path}.lock`, "utf8") : undefined;
+    const parsed = lockText === undefined ? undefined : parseLock(lockText);
+    if (parsed?.ok === false) throw new Error(`${file}.lock is malformed: ${parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ")}`);
+    for (const pkg of parsed?.ok ? parsed.lock.packages : []) {
+      if (!pins.has(pkg.filename)) pins.set(pkg.filename, { recipe: `${file}.lock`, line: 0, archive: pkg.from.archive, path: pkg.filename, digest: pkg.sha256 });
     }
   }
   return [...pins.values()];
@@ -52,7 +62,7 @@ async function main(): Promise<number> {
   if (command === "fetch") {
     const store = await openStore(resolve(values.cache ?? process.env.NIFTY_CACHE ?? join(ROOT, "cache")));
     for (const pin of pins) {
-      const blob = await fetchBlob(store, { name: pin.path.split("/").pop()!, sources: resolveSources([`debian:${pin.path}`], mirrors), digest: pin.digest, offline: false });
+      const blob = await fetchBlob(store, { name: pin.path.split("/").pop()!, sources: pinSources(pin, mirrors), digest: pin.digest, offline: false });
       process.stdout.write(`${blob.fromCache ? "have" : "got "} ${pin.digest}  ${pin.path}\n`);
     }
     return 0;
@@ -62,7 +72,7 @@ async function main(): Promise<number> {
     for (const pin of pins) {
       const fresh = await openStore(mkdtempSync(join(tmpdir(), "niftyc-pins-")));
       try {
-        await fetchBlob(fresh, { name: pin.path, sources: resolveSources([`debian:${pin.path}`], mirrors), digest: pin.digest, offline: false, retries: 1 });
+        await fetchBlob(fresh, { name: pin.path, sources: pinSources(pin, mirrors), digest: pin.digest, offline: false, retries: 1 });
         process.stdout.write(`ok     ${pin.path}\n`);
       } catch (error) {
         moved++;
@@ -78,6 +88,12 @@ async function main(): Promise<number> {
   }
   process.stderr.write("usage: node scripts/debian-pins.ts fetch [--cache DIR] | check   [--mirror debian=URL]\n");
   return 2;
+}
+
+/** Where a pin is downloaded: its archive's mirrors (debian: sources, or a locked package's archive). */
+function pinSources(pin: DebianPin, mirrors: Record<string, string[]>): string[] {
+  if (pin.archive === "debian") return resolveSources([`debian:${pin.path}`], mirrors);
+  return (mirrors[pin.archive] ?? []).map((root) => `${root.replace(/\/+$/, "")}/${pin.path}`);
 }
 
 function aptCandidate(pkg: string): string {

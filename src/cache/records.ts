@@ -14,6 +14,10 @@ export const RECORD_FORMATS = {
   extracts: 2,
   /** The applet names of a multicall binary, keyed by its digest. */
   applets: 2,
+  /** A suite's parsed Packages index, keyed by the index's sha256. */
+  "debian-index": 1,
+  /** The entries and control data of a .deb, keyed by its sha256. */
+  "deb-contents": 1,
 } as const;
 
 export type RecordKind = keyof typeof RECORD_FORMATS;

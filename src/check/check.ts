@@ -65,6 +65,8 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
     appletDirs: new Set(),
     users: new Map(),
     groups: new Map(),
+    archives: new Map(),
+    opaquePackages: false,
     rootPasswordLogin: false,
     recipeDir: dir,
     hostKind: options.hostKind ?? hostKind,

@@ -11,7 +11,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 
-export const EXIT = { ok: 0, input: 1, usage: 2, bug: 70 } as const;
+export const EXIT = { ok: 0, input: 1, usage: 2, securityUpdates: 3, bug: 70 } as const;
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 export type ParsedValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
@@ -101,6 +101,7 @@ export const BUILD_FLAGS = {
   arg: { type: "string", multiple: true },
   secret: { type: "string", multiple: true },
   offline: { type: "boolean" },
+  locked: { type: "boolean" },
   mirror: { type: "string", multiple: true },
   timeout: { type: "string" },
   strict: { type: "boolean" },
@@ -111,13 +112,20 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, help);
   const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
-  if (io.env.NIFTY_MIRROR_DEBIAN) for (const url of io.env.NIFTY_MIRROR_DEBIAN.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`debian=${url}`);
+  // NIFTY_MIRROR_<NAME> for every archive name: NIFTY_MIRROR_DEBIAN_SECURITY is debian-security's.
+  for (const [key, value] of Object.entries(io.env).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const name = /^NIFTY_MIRROR_([A-Z0-9_]+)$/.exec(key)?.[1]?.toLowerCase().replaceAll("_", "-");
+    if (name !== undefined && value) for (const url of value.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`${name}=${url}`);
+  }
   return {
     args: keyValues(values.arg as string[] | undefined, "--arg", help),
     secrets: await readSecrets(values.secret as string[] | undefined, io, help),
     epoch: readEpoch(io.env),
     cacheDir: cacheDir(values.cache as string | undefined, io),
     offline: values.offline === true,
+    locked: values.locked === true,
+    // The one reading of the clock: an archive's Valid-Until is checked against it; it reaches no artifact.
+    now: new Date(),
     mirrors: async () => {
       const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
       return loadMirrors(parseMirrorSettings(mirrorFlags));

@@ -36,9 +36,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runInstall(rest, io);
       case "instances":
         return await (await import("./instances.ts")).runInstances(rest, io);
+      case "lock":
+        return await (await import("./packages.ts")).runLock(rest, io);
+      case "outdated":
+        return await (await import("./packages.ts")).runOutdated(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances"]);
+        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated"]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }

@@ -7,6 +7,8 @@ Usage:
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
   niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
+  niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)
+  niftyc outdated <recipe>             newer versions of locked packages; exit 3 for security fixes
 
   niftyc <command> --help              options of one command
   niftyc --version
@@ -18,10 +20,12 @@ Examples:
 Environment (read once, at start):
   SOURCE_DATE_EPOCH     time stamp of every file in the image (default 0)
   NIFTY_CACHE           the store (default ./cache)
-  NIFTY_MIRROR_DEBIAN   Debian archive URL(s) for debian: sources (default: this machine's apt sources)
+  NIFTY_MIRROR_DEBIAN   Debian archive URL(s) for debian: sources and ARCHIVE debian (default: apt's sources)
+  NIFTY_MIRROR_<NAME>   the same for any archive name (NIFTY_MIRROR_DEBIAN_SECURITY: debian-security)
   NO_COLOR              no colour in diagnostics
 
-Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line.
+Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line,
+3 (outdated only) security updates exist.
 Docs: docs/language.md (the language), docs/outputs.md (what a build writes), docs/cache.md.`;
 
 export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
@@ -35,7 +39,9 @@ Options:
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
   --secret ID=FILE      a build secret from a file (repeatable); ID=env:VAR reads variable VAR.
                         One final newline is dropped. Only crypt hashes and derived keys reach the image.
-  --offline             never use the network: every FETCH must already be in the store
+  --offline             never use the network: every FETCH and locked package must already be in the store
+  --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
+                        error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
   --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one

@@ -69,7 +69,6 @@ export interface DebContents {
 }
 
 export const DEB_FORMAT = "niftyc-deb/1";
-const NAMESPACE = "debian-deb";
 /** Control members are small; anything bigger is not a real package. */
 const MAX_CONTROL_MEMBER = 16 << 20;
 
@@ -78,10 +77,10 @@ const MAX_CONTROL_MEMBER = 16 << 20;
  * `what` names it in errors, e.g. "busybox-static 1:1.35.0-4 (amd64)".
  */
 export async function readDeb(store: Store, digest: string, what: string): Promise<DebContents & { fromCache: boolean }> {
-  const cached = await store.readJson<DebContents>(NAMESPACE, digestHex(digest));
+  const cached = await store.readRecord<DebContents>("deb-contents", digestHex(digest));
   if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached))) return { ...cached, fromCache: true };
   const contents = await readDebFile(store, store.blobPath(digest), digest, what);
-  await store.writeJson(NAMESPACE, digestHex(digest), contents);
+  await store.writeRecord("deb-contents", digestHex(digest), contents);
   return { ...contents, fromCache: false };
 }
 

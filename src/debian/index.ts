@@ -349,7 +349,6 @@ function malformedIndex(what: string, line: number, why: string): NiftyError {
  * digest, so a new parser must not read an old parser's output.
  */
 export const PARSED_FORMAT = "niftyc-packages/1";
-const NAMESPACE = "debian-packages";
 
 /** Fields stored through a per-index table of their distinct values (few values, long strings, repeated). */
 const DICT_FIELDS = ["architecture", "multiArch", "priority", "section", "source", "maintainer"] as const;
@@ -480,7 +479,7 @@ export async function readParsedIndex(store: Store, indexDigest: string, from: S
 }
 
 async function readParsed(store: Store, indexDigest: string, from: SuiteRef): Promise<{ records: PackageRecord[]; blob: string } | undefined> {
-  const rec = await store.readJson<ParsedIndexRecord>(NAMESPACE, digestHex(indexDigest));
+  const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
   if (rec?.format !== PARSED_FORMAT || typeof rec.blob !== "string") return undefined;
   let text: string;
   try {
@@ -496,7 +495,7 @@ async function readParsed(store: Store, indexDigest: string, from: SuiteRef): Pr
 export async function writeParsedIndex(store: Store, indexDigest: string, records: readonly PackageRecord[]): Promise<string> {
   const blob = await store.putBuffer(Buffer.from(encodeParsedIndex(records), "latin1"));
   const rec: ParsedIndexRecord = { format: PARSED_FORMAT, blob: blob.digest, count: records.length };
-  await store.writeJson(NAMESPACE, digestHex(indexDigest), rec);
+  await store.writeRecord("debian-index", digestHex(indexDigest), rec);
   return blob.digest;
 }
 
@@ -531,8 +530,11 @@ export async function loadPackages(store: Store, release: VerifiedRelease, arch:
 // ---------------------------------------------------------------------------
 // Packages
 
+/** Where a .deb is and what it must hash to: an index record, or a lockfile entry. */
+export type DebLocation = Pick<PackageRecord, "name" | "version" | "architecture" | "from" | "filename" | "sha256">;
+
 /** What a package is called in messages: name, version, architecture and suite. */
-export function describePackage(r: PackageRecord): string {
+export function describePackage(r: DebLocation): string {
   return `${r.name} ${r.version} (${r.architecture}, ${r.from.archive} ${r.from.suite})`;
 }
 
@@ -540,7 +542,7 @@ export function describePackage(r: PackageRecord): string {
  * Download a package's .deb from its archive's mirrors into the store,
  * pinned by the SHA256 its (verified) index gives.
  */
-export async function fetchDeb(store: Store, record: PackageRecord, options: FetchOptions & { mirrors: Record<string, string[]> }): Promise<FetchResult> {
+export async function fetchDeb(store: Store, record: DebLocation, options: FetchOptions & { mirrors: Record<string, string[]> }): Promise<FetchResult> {
   const pkg = describePackage(record);
   if (record.filename.startsWith("/") || record.filename.split("/").includes("..") || record.filename === "") {
     throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path ${JSON.stringify(record.filename)}`, "the index is malformed or hostile; use a trustworthy mirror");

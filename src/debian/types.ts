@@ -36,3 +36,4 @@ export interface PackageRecord {
   description?: string;
   from: SuiteRef;
 }
+

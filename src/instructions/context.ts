@@ -5,6 +5,8 @@ import type { Span } from "../core/source.ts";
 import type { Content, Tree } from "../image/tree.ts";
 import type { ErrorCode, WarningCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
+import type { DebContents } from "../debian/deb.ts";
+import type { LockedPackage } from "../debian/lockfile.ts";
 
 export interface FetchRequest {
   name: string;
@@ -36,6 +38,12 @@ export interface BuildContext {
   applets(content: Content, span: Span): Promise<string[]>;
   /** Read a file of the tree (small text files: /etc/passwd, /etc/inittab). */
   readText(path: string): Promise<string | undefined>;
+  /** The locked packages in the closure of these requests (PACKAGE): from the lock the build resolved. */
+  packages(requests: readonly string[], span: Span): LockedPackage[];
+  /** A locked package's files and control data, its .deb fetched through the store by digest. */
+  debContents(pkg: LockedPackage, span: Span): Promise<DebContents>;
+  /** Tell the user something the step did (printed with the build's progress). */
+  note(span: Span, message: string): void;
   warn(span: Span, code: WarningCode, message: string, hint?: string): void;
   /** Mark the output as not reproducible, with the reason. */
   notReproducible(span: Span, reason: string): void;

@@ -2,6 +2,8 @@
 import type { InstructionSpec, Typed } from "./spec.ts";
 import type { InstructionKeyword } from "../../grammar/keywords.ts";
 import { arg, type ArgInstruction } from "./arg.ts";
+import { archive, type ArchiveInstruction } from "./archive.ts";
+import { packageSpec, type PackageInstruction } from "./package.ts";
 import { bind, type BindInstruction } from "./bind.ts";
 import { copy, type CopyInstruction } from "./copy.ts";
 import { dir, type DirInstruction } from "./dir.ts";
@@ -23,13 +25,13 @@ export type Instruction =
   | ArgInstruction | BindInstruction | CopyInstruction | DirInstruction | EnvInstruction
   | ExposeInstruction | FetchInstruction | FileInstruction | GroupInstruction | HostnameInstruction
   | InittabInstruction | KeygenInstruction | LabelInstruction | LinkInstruction
-  | StopsignalInstruction | SymlinkInstruction | UserInstruction;
+  | StopsignalInstruction | SymlinkInstruction | UserInstruction | ArchiveInstruction | PackageInstruction;
 
 type SpecTable = { [K in InstructionKeyword]: InstructionSpec<Extract<Instruction, { kind: K }>> };
 
 /** In the order the reference documents them. */
 export const INSTRUCTIONS: SpecTable = {
-  ARG: arg, FETCH: fetch, LINK: link, SYMLINK: symlink, DIR: dir, FILE: file, COPY: copy,
+  ARG: arg, ARCHIVE: archive, PACKAGE: packageSpec, FETCH: fetch, LINK: link, SYMLINK: symlink, DIR: dir, FILE: file, COPY: copy,
   GROUP: group, USER: user, KEYGEN: keygen, INITTAB: inittab, STOPSIGNAL: stopsignal,
   ENV: env, HOSTNAME: hostname, EXPOSE: expose, BIND: bind, LABEL: label,
 };

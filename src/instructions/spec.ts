@@ -6,6 +6,8 @@ import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Scope, Value } from "./scope.ts";
 import type { Tree } from "../image/tree.ts";
 import type { BindSpec, PortSpec } from "../image/config.ts";
+import type { SuiteRef } from "../debian/types.ts";
+import type { LockRequest } from "../debian/lockfile.ts";
 import type { InstructionKeyword } from "../../grammar/keywords.ts";
 import type { BuildContext } from "./context.ts";
 
@@ -34,6 +36,10 @@ export interface CheckModel {
   appletDirs: Set<string>;
   users: Map<string, Account & { gid: number }>;
   groups: Map<string, Account>;
+  /** ARCHIVE names declared so far, with where. */
+  archives: Map<string, Span>;
+  /** A whole PACKAGE came before: its files are known only at build time, so "provided" checks trust it. */
+  opaquePackages: boolean;
   /** Whether root may log in with a password (the last USER root line decides). */
   rootPasswordLogin: boolean;
   /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */
@@ -59,6 +65,21 @@ export interface ConfigDraft {
   exposedPorts: PortSpec[];
   binds: BindSpec[];
   stopSignal?: { name: string; number: number };
+}
+
+/** A Debian archive an ARCHIVE line declares: where PACKAGE lines resolve. */
+export interface ArchiveDecl {
+  name: string;
+  suites: SuiteRef[];
+  url?: string;
+  keyring?: string;
+  span: Span;
+}
+
+/** What a PACKAGE line asks for: resolved, with every other line's, into the lock. */
+export interface PackageAsk {
+  requests: LockRequest[];
+  span: Span;
 }
 
 /** A secret a step reads; the build refuses to start without it. */
@@ -92,6 +113,10 @@ export interface InstructionSpec<T extends Typed> {
   verify?(typed: T, tree: Tree, report: Reporter): void;
   /** Secrets the step reads: checked before the build starts. */
   secrets?(typed: T): SecretUse[];
+  /** The archive it declares (ARCHIVE). */
+  archive?(typed: T): ArchiveDecl;
+  /** The packages it asks for (PACKAGE). */
+  packages?(typed: T): PackageAsk;
   /** What build.json lists as the step's external inputs (pinned downloads). */
   inputs?(typed: T): Array<Record<string, unknown>>;
   /**

@@ -176,7 +176,7 @@ function readPassword(opts: ReturnType<typeof readOptions>, report: Reporter): P
 
 /** Whether an earlier instruction provides `path` (exactly, or as one of a multicall binary's applets). */
 export function provides(model: CheckModel, path: string): boolean {
-  if (model.tree.lookup(path) !== undefined) return true;
+  if (model.tree.lookup(path) !== undefined || model.opaquePackages) return true;
   const resolved = model.tree.resolve(path);
   if (resolved === undefined) return false;
   const dir = resolved.slice(0, resolved.lastIndexOf("/")) || "/";

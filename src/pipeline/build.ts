@@ -48,9 +48,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw asBuildFailure(error, span, source, warnings);
   };
 
+  const packages = await stage("resolving the recipe's packages", async () => {
+    const { resolvePackages } = await import("./packages.ts");
+    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
+  });
   const notes: string[] = [];
   const tree = new Tree();
-  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes });
+  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages });
   const plan = await planSteps(recipe, context, fail);
   const outputsKey = hashText(plan.finalKey, String(options.epoch));
   const steps: StepRecord[] = [];

@@ -10,6 +10,7 @@ import type { Content, Tree } from "../image/tree.ts";
 import { StepError, missingSecret, type BuildContext, type FetchRequest } from "../instructions/context.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { hashText } from "./keys.ts";
+import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions } from "./types.ts";
 
 /** Generated files up to this size live inside step records instead of the store. */
@@ -26,9 +27,11 @@ export interface StepContextInput {
   warnings: Diagnostic[];
   /** Why the output is not reproducible, one line per reason. */
   notes: string[];
+  /** The recipe's packages, pinned by the lock (undefined: the recipe has no PACKAGE line). */
+  packages: ResolvedPackages | undefined;
 }
 
-export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes }: StepContextInput): BuildContext {
+export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages }: StepContextInput): BuildContext {
   const secrets = options.secrets ?? new Map<string, Buffer>();
   const memos = new Map<string, Promise<unknown>>();
   let mirrors: Promise<Record<string, string[]>> | undefined;
@@ -94,6 +97,26 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       if (names.length === 0) throw new StepError("NIFTY206", span, "found no applet list in this binary", "LINK … APPLETS works on BusyBox-style multicall binaries; name the links instead: LINK <binary> <name>...");
       await store.writeRecord("applets", content.digest.slice(7), names);
       return names;
+    },
+    packages(requests, span) {
+      if (packages === undefined) throw new StepError("NIFTY606", span, "no lock was resolved for this recipe's PACKAGE lines");
+      return packages.closure(requests);
+    },
+    async debContents(pkg, span) {
+      const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
+      if (!(await store.has(pkg.sha256))) {
+        const { fetchDeb } = await import("../debian/index.ts");
+        const mirrors = await packages!.mirrors();
+        if ((mirrors[pkg.from.archive] ?? []).length === 0) throw new StepError("NIFTY607", span, `no mirror for the archive ${pkg.from.archive}, to download ${what}`, `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`);
+        const blob = await fetchDeb(store, pkg, { mirrors, offline: options.offline ?? false, ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}) });
+        emit({ type: "fetched", name: pkg.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+      }
+      const { readDeb } = await import("../debian/deb.ts");
+      const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what);
+      return contents;
+    },
+    note(span, message) {
+      emit({ type: "note", message: `line ${span.start.line}: ${message}` });
     },
     async readText(path) {
       const found = tree.lookup(path);

@@ -30,6 +30,10 @@ export interface BuildOptions {
   /** Absolute output directory for a recipe of this name (the CLI: --out, or out/<name>). */
   outDir: (recipeName: string) => string;
   offline?: boolean;
+  /** Refuse to write or change the recipe's lockfile (CI). */
+  locked?: boolean;
+  /** The current time, read once by the caller: only checked against an archive's Valid-Until, never written anywhere. */
+  now: Date;
   /** Mirror URLs per scheme; loaded only when a download is needed. */
   mirrors: () => Promise<Record<string, string[]>>;
   formats?: readonly Format[];

@@ -126,7 +126,7 @@ test("a tampered Packages is NIFTY623 naming the file and each URL's digest; not
   }
   // Only the two InRelease files reached the store.
   t.is((await listFiles(s.blobsDir)).length, 2);
-  t.deepEqual(await listFiles(path.join(s.dir, "debian-packages")), []);
+  t.deepEqual(await listFiles(path.join(s.dir, "debian-index")), []);
   t.deepEqual(await listFiles(s.tmpDir), []);
 });
 

@@ -84,7 +84,7 @@ test.serial("docs/tutorial.md: every command runs, and prints what the tutorial 
   const bin = join(dir, "bin");
   for (const d of [work, state, bin, join(dir, "etc-upper"), join(dir, "etc-work")]) mkdirSync(d);
   writeWrappers(bin, state);
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, NIFTY_MIRROR_DEBIAN: mirror.url, NIFTY_FAKE_SYSTEMD_STATE: state, NO_COLOR: "1" };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, NIFTY_MIRROR_DEBIAN: mirror.url, NIFTY_MIRROR_DEBIAN_SECURITY: mirror.url, NIFTY_FAKE_SYSTEMD_STATE: state, NO_COLOR: "1" };
   delete env.NIFTY_CACHE;
 
   const shell = startSession(t, dir, work, env, state);

@@ -1,0 +1,114 @@
+// `niftyc lock` and `niftyc outdated`: the recipe's Debian packages without
+// a build. Parses options, calls src/pipeline/lock.ts, prints.
+import { UsageError, type CliIo } from "./io.ts";
+import { EXIT, buildOptions, parse, printDiagnostics, recipeLocation, relativeOrAbsolute } from "./common.ts";
+
+export const LOCK_HELP = `Usage: niftyc lock <recipe> [--update [PACKAGE...]] [options]
+
+Resolves the Debian packages the recipe's PACKAGE lines ask for, from the signed
+indices of its ARCHIVE suites, and writes <recipe>.lock beside it: every package of
+the closure with its version, pool path, size and sha256, and the InRelease each
+suite was resolved against. Commit the lock: builds then use it without fetching any
+index, and \`niftyc build --locked\` (for CI) refuses a lock that does not cover the recipe.
+
+A lock that already covers the recipe is left as it is, unless:
+  --update              re-resolve every package against the suites as they are now
+  --update PKG...       move only these packages (every other keeps its locked version)
+
+Options:
+  --cache DIR           content store (default $NIFTY_CACHE or ./cache)
+  --mirror NAME=URL     archive root for an ARCHIVE name, e.g. debian=http://deb.example/debian
+  --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
+  --timeout SECONDS     network timeout per request (default 30)
+  --json                print the lock's packages as JSON on stdout
+
+Example:
+  niftyc lock recipes/ssh.nifty && git add recipes/ssh.nifty.lock`;
+
+export const OUTDATED_HELP = `Usage: niftyc outdated <recipe> [options]
+
+Compares <recipe>.lock with the current signed indices of the recipe's suites: for
+every locked package with a newer version, the version and the suite it is in, and
+whether a newer version comes from a security suite (a suite named *-security).
+
+Exit status: 0 nothing newer, or only non-security updates; 3 security updates
+exist (a scheduled CI job can fail on them); 1 the recipe, lock or archive is wrong.
+Then: niftyc lock <recipe> --update [PACKAGE...] to move the lock forward.
+
+Options:
+  --cache DIR           content store (default $NIFTY_CACHE or ./cache)
+  --mirror NAME=URL     archive root for an ARCHIVE name (repeatable)
+  --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
+  --timeout SECONDS     network timeout per request (default 30)
+  --json                the report as JSON on stdout`;
+
+const FLAGS = {
+  cache: { type: "string" },
+  arg: { type: "string", multiple: true },
+  mirror: { type: "string", multiple: true },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+async function withDiagnostics(io: CliIo, work: () => Promise<number>): Promise<number> {
+  const { BuildFailed } = await import("../pipeline/failure.ts");
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof BuildFailed)) throw error;
+    await printDiagnostics(error.diagnostics, io);
+    return EXIT.input;
+  }
+}
+
+function note(io: CliIo) {
+  return (event: { type: string; message?: string }) => {
+    if (event.type === "note") io.stderr.write(`note: ${event.message}\n`);
+  };
+}
+
+export async function runLock(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { ...FLAGS, update: { type: "boolean" } }, LOCK_HELP);
+  if (values.help) {
+    io.stdout.write(LOCK_HELP + "\n");
+    return EXIT.ok;
+  }
+  const [recipe, ...names] = positionals;
+  if (recipe === undefined) throw new UsageError("lock needs a recipe", LOCK_HELP);
+  if (names.length > 0 && values.update !== true) throw new UsageError(`package names (${names.join(" ")}) go after --update`, LOCK_HELP);
+  const shared = await buildOptions(values, io, LOCK_HELP);
+  const { lockRecipe } = await import("../pipeline/lock.ts");
+  return withDiagnostics(io, async () => {
+    const result = await lockRecipe({ ...shared, ...recipeLocation(io.cwd, recipe), onEvent: note(io), ...(values.update === true ? { update: names.length > 0 ? names : true } : {}) });
+    const shown = relativeOrAbsolute(io.cwd, result.lockPath);
+    if (values.json) io.stdout.write(JSON.stringify({ lock: shown, written: result.written, packages: result.lock.packages }) + "\n");
+    else {
+      io.stdout.write(`${result.written ? "wrote" : "up to date:"} ${shown}: ${result.lock.packages.length} packages\n`);
+      for (const p of result.lock.packages) io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
+    }
+    return EXIT.ok;
+  });
+}
+
+export async function runOutdated(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, FLAGS, OUTDATED_HELP);
+  if (values.help) {
+    io.stdout.write(OUTDATED_HELP + "\n");
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError("outdated takes one recipe", OUTDATED_HELP);
+  const shared = await buildOptions(values, io, OUTDATED_HELP);
+  const { outdatedRecipe } = await import("../pipeline/lock.ts");
+  return withDiagnostics(io, async () => {
+    const { rows, summary } = await outdatedRecipe({ ...shared, ...recipeLocation(io.cwd, positionals[0]!), onEvent: note(io) });
+    if (values.json) io.stdout.write(JSON.stringify({ summary, packages: rows }) + "\n");
+    else {
+      for (const r of rows) {
+        const security = r.security ? `  SECURITY ${r.securityVersion} (${r.securityFrom!.archive} ${r.securityFrom!.suite})` : "";
+        io.stdout.write(`${r.name} ${r.locked} → ${r.newest} (${r.newestFrom.archive} ${r.newestFrom.suite})${security}\n`);
+      }
+      io.stdout.write(summary.updates === 0 ? `all ${summary.locked} locked packages are current\n` : `${summary.updates} of ${summary.locked} locked packages have newer versions, ${summary.securityUpdates} from a security suite\n`);
+    }
+    return summary.status === "security-updates" ? EXIT.securityUpdates : EXIT.ok;
+  });
+}

@@ -1,0 +1,139 @@
+// How PACKAGE puts packages into the image: whole, with the dpkg database
+// written for them, or only some files plus what their programs load. Paths
+// land through the image's own symlinks (a merged-/usr image gets /lib/… in
+// /usr/lib/…), never outside it. Nothing from a package is ever run.
+import { posix } from "node:path";
+import type { Span } from "../core/source.ts";
+import { suggest } from "../diagnostics/suggest.ts";
+import { loadedLibraries, readElfInfo, type ElfInfo } from "../image/elf.ts";
+import { Tree, type TreeNode } from "../image/tree.ts";
+import type { DebContents, DebEntry } from "../debian/deb.ts";
+import type { LockedPackage } from "../debian/lockfile.ts";
+import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
+import { fieldValue, formatStanza, parseStanzas } from "../debian/fields.ts";
+import type { BuildContext } from "./context.ts";
+import { notInPackages } from "./package.ts";
+
+/** Every package of the closure, whole, and the dpkg database that lists them. */
+export async function installWhole(closure: readonly LockedPackage[], context: BuildContext, span: Span): Promise<void> {
+  const installed: Array<{ pkg: LockedPackage; contents: DebContents }> = [];
+  for (const pkg of closure) {
+    const contents = await context.debContents(pkg, span);
+    const byPath = new Map(contents.entries.map((e) => [e.path, e]));
+    for (const entry of contents.entries) place(context.tree, entry, byPath);
+    installed.push({ pkg, contents });
+  }
+  // dpkg's own database, so dpkg-query and scanners see what is installed;
+  // the status of packages an earlier PACKAGE line installed is kept.
+  const packages = installed.map((i) => installedFromDeb(i.contents));
+  for (const entry of dpkgDatabase(packages)) {
+    if (entry.type === "dir") context.tree.mkdirp(entry.path);
+    else if (entry.path !== `${ADMIN_DIR}/status`) await writeText(context, entry.path, entry.content);
+  }
+  const status = new Map<string, string>();
+  const earlier = (await context.readText(`${ADMIN_DIR}/status`)) ?? "";
+  for (const stanza of parseStanzas(earlier, "the image's dpkg status")) {
+    const key = `${fieldValue(stanza, "Package")}\0${fieldValue(stanza, "Architecture")}`;
+    status.set(key, formatStanza(stanza));
+  }
+  for (const pkg of packages) status.set(`${fieldValue(pkg.control, "Package")}\0${fieldValue(pkg.control, "Architecture")}`, statusStanza(pkg));
+  const sorted = [...status].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, text]) => text);
+  await writeText(context, `${ADMIN_DIR}/status`, sorted.map((stanza) => `${stanza}\n`).join(""));
+  const scripted = installed.filter((i) => i.contents.scripts.length > 0);
+  if (scripted.length > 0) {
+    context.note(span, `maintainer scripts not run (niftyc never runs packaged code): ${scripted.map((i) => `${i.pkg.name} (${i.contents.scripts.join(", ")})`).join("; ")}`);
+  }
+}
+
+/**
+ * Only `files` from the packages named, plus the program loader and shared
+ * libraries the ELF programs among them load, found in the closure's files the
+ * way ld.so searches (DT_NEEDED, RUNPATH, the default directories).
+ */
+export async function installFiles(closure: readonly LockedPackage[], names: readonly string[], files: readonly string[], context: BuildContext, span: Span): Promise<void> {
+  const all = new Tree();
+  const owned = new Map<string, Set<string>>();
+  const byPath = new Map<string, DebEntry>();
+  for (const pkg of closure) {
+    const contents = await context.debContents(pkg, span);
+    for (const entry of contents.entries) {
+      byPath.set(entry.path, entry);
+      place(all, entry, byPath);
+      if (names.includes(pkg.name)) (owned.get(pkg.name) ?? owned.set(pkg.name, new Set()).get(pkg.name)!).add(`/${entry.path}`);
+    }
+  }
+  const elf = new Map<string, Promise<ElfInfo | null>>();
+  const elfOf = (node: TreeNode): Promise<ElfInfo | null> => {
+    if (node.type !== "file") return Promise.resolve(null);
+    const digest = node.content.digest;
+    if (!elf.has(digest)) elf.set(digest, readElfInfo(context.blobPath(digest)).catch(() => null));
+    return elf.get(digest)!;
+  };
+  const view = {
+    exists: (path: string) => all.lookup(path)?.node.type === "file",
+    elfInfo: async (path: string) => {
+      const found = all.lookup(path);
+      return found ? elfOf(found.node) : null;
+    },
+  };
+  const wanted = new Set<string>();
+  for (const file of files) {
+    const found = all.lookup(file);
+    const ownedBy = [...owned.values()].some((paths) => paths.has(file) || (found !== undefined && paths.has(found.path)));
+    if (found?.node.type !== "file" || !ownedBy) {
+      const near = suggest(file, [...owned.values()].flatMap((paths) => [...paths]).filter((p) => byPath.get(p.slice(1))?.type !== "dir"));
+      throw notInPackages(file, names, span, near);
+    }
+    wanted.add(file);
+    const info = await elfOf(found.node);
+    if (info !== null && !info.isStatic) for (const lib of await loadedLibraries(file, info, view)) wanted.add(lib);
+  }
+  for (const path of [...wanted].sort()) copyPath(all, context.tree, path);
+}
+
+/** One package entry into a tree, its parents through the tree's symlinks. */
+function place(tree: Tree, entry: DebEntry, byPath: ReadonlyMap<string, DebEntry>): void {
+  const path = `/${entry.path}`;
+  const owner = { uid: entry.uid, gid: entry.gid };
+  if (entry.type === "dir") {
+    // An existing directory keeps its mode and owner, as dpkg leaves it.
+    if (tree.lookup(path) === undefined) tree.set(tree.placement(path), { type: "dir", mode: entry.mode, ...owner });
+    else tree.mkdirp(path);
+    return;
+  }
+  const where = tree.placement(path);
+  if (entry.type === "symlink") tree.set(where, { type: "symlink", mode: 0o777, ...owner, target: entry.target! });
+  else {
+    // A hard link becomes a second file with the same bytes: one blob, two paths.
+    const source = entry.type === "hardlink" ? (byPath.get(entry.target!) ?? entry) : entry;
+    if (source.digest === undefined) return;
+    tree.set(where, { type: "file", mode: entry.mode, ...owner, content: { digest: source.digest, size: source.size ?? 0 } });
+  }
+}
+
+/** Copy `path` from one tree into another: every symlink met on the way, then the file. */
+function copyPath(from: Tree, to: Tree, path: string): void {
+  let pending = path;
+  for (let hops = 0; hops < 40; hops++) {
+    const parts = pending.split("/").filter(Boolean);
+    let restarted = false;
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = "/" + parts.slice(0, i).join("/");
+      const node = from.get(prefix);
+      if (node?.type !== "symlink") continue;
+      to.set(to.placement(prefix), node);
+      const target = node.target.startsWith("/") ? node.target : posix.join(posix.dirname(prefix), node.target);
+      pending = posix.join(posix.normalize(target), ...parts.slice(i));
+      restarted = true;
+      break;
+    }
+    if (restarted) continue;
+    const node = from.get(pending);
+    if (node?.type === "file") to.set(to.placement(pending), node);
+    return;
+  }
+}
+
+async function writeText(context: BuildContext, path: string, text: string): Promise<void> {
+  context.tree.set(context.tree.placement(path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: await context.content(Buffer.from(text)) });
+}

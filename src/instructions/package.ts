@@ -1,0 +1,93 @@
+// PACKAGE <name>[:<arch>][<op><version>]... [FILES <path>...]
+// Debian packages by name: the dependency closure from the ARCHIVE lines'
+// signed indices, pinned in the recipe's lockfile. Whole packages, or only
+// some of their files plus the libraries those programs load. Maintainer
+// scripts never run.
+import type { Span } from "../core/source.ts";
+import type { InstructionSpec, Typed } from "./spec.ts";
+import { readImagePath, readOptions } from "./args.ts";
+import { StepError } from "./context.ts";
+import { packageNameProblem, type VersionConstraint } from "../debian/relations.ts";
+import { versionProblem } from "../debian/version.ts";
+import { lockRequestText, type LockRequest } from "../debian/lockfile.ts";
+import { installFiles, installWhole } from "./package-install.ts";
+
+export interface PackageInstruction extends Typed {
+  kind: "PACKAGE";
+  requests: LockRequest[];
+  /** Only these paths (and the libraries the programs among them load); absent: whole packages. */
+  files?: string[];
+}
+
+const REQUEST = /^([^:<>=\s]+)(?::([a-z0-9-]+))?(?:(<<|<=|>=|>>|=)(.*))?$/;
+
+export const packageSpec: InstructionSpec<PackageInstruction> = {
+  keyword: "PACKAGE",
+  layer: "base",
+  summary: "Install Debian packages by name, with their Depends and Pre-Depends, from the ARCHIVE lines' suites; the lockfile beside the recipe pins every package by digest. With FILES, only those files and the shared libraries their programs load come from the closure. Maintainer scripts are never run.",
+  syntax: ["PACKAGE <name>[:<arch>][<op><version>]... [FILES <path>...]"],
+  example: "PACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey",
+  check(ins, report, model) {
+    const opts = readOptions(ins, report, { FILES: "list" });
+    if (opts.positional.length === 0) {
+      report.error(ins.keywordSpan, "NIFTY066", "PACKAGE needs at least one package name", `usage: ${this.syntax[0]}`);
+      return undefined;
+    }
+    if (model.archives.size === 0) {
+      report.error(ins.keywordSpan, "NIFTY068", "PACKAGE needs an ARCHIVE line before it", "declare where packages come from first, e.g. ARCHIVE debian bookworm");
+      return undefined;
+    }
+    const requests: LockRequest[] = [];
+    for (const word of opts.positional) {
+      const request = readRequest(word.text);
+      if (typeof request === "string") {
+        report.error(word.span, "NIFTY067", `bad package request ${JSON.stringify(word.text)}: ${request}`, "write a package name, optionally with :arch and a version: busybox-static, libc6>=2.36, gawk=1:5.2.1-2");
+        continue;
+      }
+      requests.push(request);
+    }
+    const fileWords = opts.lists.get("FILES");
+    const files: string[] = [];
+    for (const word of fileWords ?? []) {
+      const path = readImagePath(word, report);
+      if (path !== undefined) files.push(path);
+    }
+    if (requests.length !== opts.positional.length || files.length !== (fileWords?.length ?? 0)) return undefined;
+    if (fileWords === undefined) model.opaquePackages = true;
+    else for (const path of files) model.tree.set(model.tree.placement(path), { type: "file", mode: 0o755, uid: 0, gid: 0, content: { digest: "", size: 0 } });
+    return { kind: "PACKAGE", span: ins.span, requests, ...(fileWords ? { files } : {}) };
+  },
+  packages(t) {
+    return { requests: t.requests, span: t.span };
+  },
+  async keyInputs(t, context) {
+    // The closure, pinned by digest: a new lock entry rebuilds the step.
+    return context.packages(t.requests.map(lockRequestText), t.span).map((p) => `${p.name} ${p.architecture} ${p.sha256}`);
+  },
+  async apply(t, context) {
+    const closure = context.packages(t.requests.map(lockRequestText), t.span);
+    if (t.files === undefined) await installWhole(closure, context, t.span);
+    else await installFiles(closure, t.requests.map((r) => r.name), t.files, context, t.span);
+  },
+};
+
+/** `name[:arch][op version]`, or what is wrong with it. */
+export function readRequest(text: string): LockRequest | string {
+  const m = REQUEST.exec(text);
+  if (m === null) return "expected name[:arch][op version]";
+  const [, name, arch, op, version] = m;
+  const nameProblem = packageNameProblem(name!);
+  if (nameProblem) return nameProblem;
+  const request: LockRequest = { name: name! };
+  if (arch !== undefined) request.arch = arch;
+  if (op !== undefined) {
+    const problem = versionProblem(version ?? "");
+    if (problem) return problem;
+    request.constraint = { op, version: version! } as VersionConstraint;
+  }
+  return request;
+}
+
+export function notInPackages(path: string, names: readonly string[], span: Span, near: string | undefined): StepError {
+  return new StepError("NIFTY605", span, `${path} is in none of ${names.join(", ")}`, near ? `did you mean ${near}?` : "`dpkg -L <package>` lists a package's files");
+}

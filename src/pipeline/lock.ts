@@ -1,0 +1,71 @@
+// `niftyc lock` and `niftyc outdated`: the lockfile without a build. Lock
+// resolves (or moves forward) what the recipe's PACKAGE lines ask for and
+// writes <recipe>.lock; outdated compares the lock with the suites' current
+// signed indices and says which packages have newer versions, and whether
+// any of those come from a security suite.
+import { readFile } from "node:fs/promises";
+import type { SourceFile } from "../core/source.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
+import { openStore } from "../cache/store.ts";
+import type { Lock } from "../debian/lockfile.ts";
+import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
+import { compile } from "./compile.ts";
+import { archiveMirrors, fetchIndices, packageDeclarations, readLock, resolvePackages } from "./packages.ts";
+import type { BuildOptions } from "./types.ts";
+
+export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "onEvent">;
+
+async function open(options: LockOptions) {
+  const shown = options.shownPath ?? options.recipePath;
+  let text: string;
+  try {
+    text = await readFile(options.recipePath, "utf8");
+  } catch (error) {
+    throw new NiftyError("NIFTY001", `cannot read recipe ${shown}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const source: SourceFile = { path: shown, text };
+  const store = await openStore(options.cacheDir);
+  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
+  const declared = packageDeclarations(recipe);
+  if (declared.asks.length === 0) throw new NiftyError("NIFTY608", `${shown} has no PACKAGE lines: there is nothing to lock`, "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests");
+  return { source, store, recipe, warnings, declared };
+}
+
+/** Resolve and write the lock: `update` re-resolves every package (true) or only those named. */
+export async function lockRecipe(options: LockOptions & { update?: true | readonly string[] }): Promise<{ lock: Lock; lockPath: string; written: boolean }> {
+  const { source, store, recipe } = await open(options);
+  if (Array.isArray(options.update)) {
+    const known = new Set((await readLock(`${options.recipePath}.lock`, { path: `${source.path}.lock`, text: "" }))?.packages.map((p) => p.name) ?? []);
+    const unknown = options.update.filter((name) => !known.has(name));
+    if (unknown.length > 0) throw new NiftyError("NIFTY609", `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not in ${source.path}.lock`, "name packages the lock holds, or give --update alone to move every package");
+  }
+  const resolved = await resolvePackages(recipe, store, {
+    recipePath: options.recipePath,
+    source,
+    locked: false,
+    offline: false,
+    now: options.now,
+    mirrors: options.mirrors,
+    emit: options.onEvent ?? (() => {}),
+    ...(options.update !== undefined ? { update: options.update } : {}),
+    ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+  });
+  return { lock: resolved!.lock, lockPath: resolved!.lockPath, written: resolved!.written };
+}
+
+export interface OutdatedReport {
+  rows: OutdatedRow[];
+  summary: OutdatedSummary;
+}
+
+/** Newer versions of the locked packages in the suites as they are now. */
+export async function outdatedRecipe(options: LockOptions): Promise<OutdatedReport> {
+  const { source, store, declared } = await open(options);
+  const lock = await readLock(`${options.recipePath}.lock`, { path: `${source.path}.lock`, text: "" });
+  if (lock === undefined) throw new NiftyError("NIFTY603", `${source.path} has no lock yet`, `run \`niftyc lock ${source.path}\` first`);
+  const { buildUniverse } = await import("../debian/universe.ts");
+  const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
+  const { indices } = await fetchIndices(store, declared.archives, archiveMirrors(declared.archives, await options.mirrors()), options);
+  const rows = findOutdated(lock, buildUniverse(indices));
+  return { rows, summary: summarizeOutdated(lock, rows) };
+}

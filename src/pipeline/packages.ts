@@ -1,0 +1,210 @@
+// The stage between checking and planning for recipes with PACKAGE lines:
+// the lockfile beside the recipe says which packages, pinned by digest. When
+// it covers the recipe it is used as it is, without any index; otherwise the
+// suites' signed indices are fetched and verified, the closure resolved, and
+// the lock written (or, with --locked, the build refuses).
+import { readFile } from "node:fs/promises";
+import type { SourceFile, Span } from "../core/source.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { Store } from "../cache/store.ts";
+import { specFor } from "../instructions/index.ts";
+import type { Recipe } from "../instructions/recipe.ts";
+import type { ArchiveDecl, PackageAsk } from "../instructions/spec.ts";
+import { lockCovers, lockFromResolution, lockRequestText, parseLock, serializeLock, type Lock, type LockedPackage, type LockedSuite, type LockRequest } from "../debian/lockfile.ts";
+import type { PackageRecord, SuiteRef } from "../debian/types.ts";
+import { BuildFailed } from "./failure.ts";
+import type { BuildEvent } from "./types.ts";
+
+export const ARCHITECTURE = "amd64";
+
+export interface PackageOptions {
+  recipePath: string;
+  /** The recipe as read, named as messages show it. */
+  source: SourceFile;
+  /** Refuse to change the lock (CI). */
+  locked: boolean;
+  /** Re-resolve: every package (true), or these names, from the current indices. */
+  update?: true | readonly string[];
+  offline: boolean;
+  /** The time Valid-Until is checked against: read once by the CLI, never reaching an artifact. */
+  now: Date;
+  mirrors: () => Promise<Record<string, string[]>>;
+  fetchTimeoutMs?: number;
+  emit: (event: BuildEvent) => void;
+}
+
+export interface ResolvedPackages {
+  lock: Lock;
+  lockPath: string;
+  /** Whether this build wrote the lock. */
+  written: boolean;
+  /** Archive roots by archive name: the recipe's URL, else the mirrors. */
+  mirrors: () => Promise<Record<string, string[]>>;
+  /** The locked packages in the closure of these request texts. */
+  closure(requests: readonly string[]): LockedPackage[];
+}
+
+/** What the recipe declares: archives in order, and every PACKAGE line's requests. */
+export function packageDeclarations(recipe: Recipe): { archives: ArchiveDecl[]; asks: PackageAsk[] } {
+  return {
+    archives: recipe.instructions.flatMap((i) => (specFor(i).archive ? [specFor(i).archive!(i)] : [])),
+    asks: recipe.instructions.flatMap((i) => (specFor(i).packages ? [specFor(i).packages!(i)] : [])),
+  };
+}
+
+export async function resolvePackages(recipe: Recipe, store: Store, options: PackageOptions): Promise<ResolvedPackages | undefined> {
+  const { archives, asks } = packageDeclarations(recipe);
+  if (asks.length === 0) return undefined;
+  const lockPath = `${options.recipePath}.lock`;
+  const lockSource: SourceFile = { path: `${options.source.path}.lock`, text: "" };
+  const suites = archives.flatMap((a) => a.suites);
+  const requests = uniqueRequests(asks.flatMap((a) => a.requests));
+  let loaded: Promise<Record<string, string[]>> | undefined;
+  const mirrors = (): Promise<Record<string, string[]>> => (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
+
+  const previous = await readLock(lockPath, lockSource);
+  const fresh = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : "update";
+  const make = (lock: Lock, written: boolean): ResolvedPackages => ({
+    lock,
+    lockPath,
+    written,
+    mirrors,
+    closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
+  });
+  if (fresh === "covered") return make(previous!, false);
+  if (options.locked) {
+    const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fresh}`;
+    throw new BuildFailed([{ severity: "error", code: "NIFTY603", message: `--locked, but ${why}`, source: recipeSource(recipe, options), span: asks[0]!.span, hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked` }]);
+  }
+  const lock = await resolveLock(recipe, store, options, { archives, asks, suites, requests, mirrors, previous });
+  const text = serializeLock(lock);
+  await writeFileAtomic(lockPath, text);
+  const count = lock.packages.length;
+  options.emit({ type: "note", message: `${previous === undefined ? "wrote" : "updated"} ${lockSource.path}: ${count} package${count === 1 ? "" : "s"} from ${lock.suites.map((s) => s.suite).join(", ")}` });
+  return make(lock, true);
+}
+
+function uniqueRequests(requests: readonly LockRequest[]): LockRequest[] {
+  return [...new Map(requests.map((r) => [lockRequestText(r), r])).values()];
+}
+
+function sameSuites(a: readonly SuiteRef[], b: readonly SuiteRef[]): boolean {
+  return a.length === b.length && a.every((s, i) => s.archive === b[i]!.archive && s.suite === b[i]!.suite && s.component === b[i]!.component);
+}
+
+/** "covered", or why the lock no longer fits the recipe. */
+function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly SuiteRef[]): string {
+  if (!sameSuites(lock.suites, suites)) return "was resolved against other suites than the recipe's ARCHIVE lines";
+  const covers = lockCovers(lock, requests);
+  if (covers.covered) return "covered";
+  const parts = [covers.missing.length ? `lacks ${covers.missing.join(", ")}` : "", covers.extra.length ? `still has ${covers.extra.join(", ")}` : "", covers.changed.length ? `has other versions for ${covers.changed.map((c) => c.name).join(", ")}` : ""].filter(Boolean);
+  return parts.join("; ") || "does not match the recipe's PACKAGE lines";
+}
+
+/** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
+export async function readLock(path: string, source: SourceFile): Promise<Lock | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new NiftyError("NIFTY604", `cannot read ${source.path}: ${(error as Error).message}`);
+  }
+  const parsed = parseLock(text);
+  if (parsed.ok) return parsed.lock;
+  const lines = text.split("\n");
+  throw new BuildFailed(
+    parsed.errors.map((e): Diagnostic => {
+      const width = Math.max(1, (lines[e.line - 1] ?? "").length);
+      const offset = lines.slice(0, e.line - 1).reduce((n, l) => n + l.length + 1, 0);
+      return { severity: "error", code: "NIFTY604", message: e.message, source: { path: source.path, text }, span: { start: { offset, line: e.line, column: 1 }, end: { offset: offset + width, line: e.line, column: width + 1 } }, hint: "the lock is written by niftyc: delete it and run `niftyc lock` again" };
+    }),
+  );
+}
+
+function recipeSource(_recipe: Recipe, options: PackageOptions): SourceFile {
+  return options.source;
+}
+
+interface ResolveInput {
+  archives: ArchiveDecl[];
+  asks: PackageAsk[];
+  suites: SuiteRef[];
+  requests: LockRequest[];
+  mirrors: () => Promise<Record<string, string[]>>;
+  previous: Lock | undefined;
+}
+
+/** Fetch and verify every suite's index, resolve the closure, and make the lock. */
+async function resolveLock(recipe: Recipe, store: Store, options: PackageOptions, input: ResolveInput): Promise<Lock> {
+  const { buildUniverse } = await import("../debian/universe.ts");
+  const { resolve } = await import("../debian/resolve.ts");
+  if (options.offline) {
+    throw new NiftyError("NIFTY603", "--offline, but the lock does not cover the recipe's PACKAGE lines, so the archive's indices are needed", `resolve once with the network: \`niftyc lock ${options.source.path}\``);
+  }
+  const { locked, indices } = await fetchIndices(store, input.archives, await input.mirrors(), options);
+  const universe = buildUniverse(indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })));
+  const spans = new Map(input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)));
+  const result = resolve(universe, input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })), { arch: ARCHITECTURE });
+  if (!result.ok) {
+    const source = recipeSource(recipe, options);
+    throw new BuildFailed(
+      result.errors.map((e): Diagnostic => ({
+        severity: "error",
+        code: e.code === "unknown-package" ? "NIFTY600" : e.code === "conflicting-constraints" ? "NIFTY602" : "NIFTY601",
+        message: e.message,
+        source,
+        span: (e.origins[0] as Span | undefined) ?? input.asks[0]!.span,
+        ...(e.code === "unknown-package" && e.suggestions.length > 0 ? { hint: `did you mean ${e.suggestions.join(", ")}?` } : e.code === "unknown-package" ? { hint: `no suite of ${input.suites.map((s) => `${s.archive} ${s.suite}`).join(", ")} has it; check the name, or add the suite that has it to ARCHIVE` } : {}),
+      })),
+    );
+  }
+  return lockFromResolution(result.resolution, { architecture: ARCHITECTURE, suites: locked, requests: input.requests });
+}
+
+/** Every suite's verified InRelease and parsed index, in the recipe's order. */
+export async function fetchIndices(
+  store: Store,
+  archives: readonly ArchiveDecl[],
+  mirrors: Record<string, string[]>,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs">,
+): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
+  const { fetchRelease } = await import("../debian/release.ts");
+  const { loadPackages } = await import("../debian/index.ts");
+  const net = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
+  const locked: LockedSuite[] = [];
+  const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
+  for (const archive of archives) {
+    for (const ref of archive.suites) {
+      const release = await fetchRelease(store, ref, { mirrors, now: options.now, ...(archive.keyring ? { keyring: archive.keyring } : {}), ...net });
+      indices.push({ suite: ref, records: (await loadPackages(store, release, ARCHITECTURE, net)).records });
+      locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
+    }
+  }
+  return { locked, indices };
+}
+
+/** Archive roots by name: the mirrors, with each ARCHIVE line's own URL first. */
+export function archiveMirrors(archives: readonly ArchiveDecl[], known: Record<string, string[]>): Record<string, string[]> {
+  const out = { ...known };
+  for (const a of archives) if (a.url !== undefined) out[a.name] = [a.url];
+  return out;
+}
+
+/**
+ * `lock --update NAME…` moves only those packages: every other locked package
+ * keeps its version, where the index still has it.
+ */
+function keepLocked(records: PackageRecord[], previous: Lock | undefined, update: PackageOptions["update"]): PackageRecord[] {
+  if (previous === undefined || update === undefined || update === true) return records;
+  const pinned = new Map(previous.packages.filter((p) => !update.includes(p.name)).map((p) => [p.name, p.version]));
+  const available = new Set(records.filter((r) => pinned.get(r.name) === r.version).map((r) => r.name));
+  return records.filter((r) => !pinned.has(r.name) || !available.has(r.name) || pinned.get(r.name) === r.version);
+}
+
+/** A Release Date: as Debian writes it ("Sat, 11 Jul 2026 10:16:37 UTC"). */
+function debianDate(date: Date): string {
+  return date.toUTCString().replace(/GMT$/, "UTC");
+}
