@@ -65,7 +65,7 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   const mirrors = (): Promise<Record<string, string[]>> => (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
   const previous = await readLock(lockPath, lockSource);
-  const fresh = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : "update";
+  const fit = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : { covered: false as const, why: "update", names: [] };
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
     lockPath,
@@ -73,10 +73,12 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
     mirrors,
     closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
   });
-  if (fresh === "covered") return make(previous!, false);
+  if (fit.covered) return make(previous!, false);
   if (options.locked) {
-    const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fresh}`;
-    throw new BuildFailed([{ severity: "error", code: "NIFTY603", message: `--locked, but ${why}`, source: recipeSource(recipe, options), span: asks[0]!.span, hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked` }]);
+    const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fit.why}`;
+    // Point at the line that asks for what the lock lacks, else at the first PACKAGE line.
+    const ask = asks.find((a) => a.requests.some((r) => fit.names.includes(lockRequestText(r)))) ?? asks[0]!;
+    throw new BuildFailed([{ severity: "error", code: "NIFTY603", message: `--locked, but ${why}`, source: options.source, span: ask.span, hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked` }]);
   }
   const lock = await resolveLock(recipe, store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
@@ -94,13 +96,14 @@ function sameSuites(a: readonly SuiteRef[], b: readonly SuiteRef[]): boolean {
   return a.length === b.length && a.every((s, i) => s.archive === b[i]!.archive && s.suite === b[i]!.suite && s.component === b[i]!.component);
 }
 
-/** "covered", or why the lock no longer fits the recipe. */
-function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly SuiteRef[]): string {
-  if (!sameSuites(lock.suites, suites)) return "was resolved against other suites than the recipe's ARCHIVE lines";
+/** Whether the lock still fits the recipe, and if not why, with the requests at fault. */
+function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly SuiteRef[]): { covered: true } | { covered: false; why: string; names: string[] } {
+  if (!sameSuites(lock.suites, suites)) return { covered: false, why: "was resolved against other suites than the recipe's ARCHIVE lines", names: [] };
   const covers = lockCovers(lock, requests);
-  if (covers.covered) return "covered";
-  const parts = [covers.missing.length ? `lacks ${covers.missing.join(", ")}` : "", covers.extra.length ? `still has ${covers.extra.join(", ")}` : "", covers.changed.length ? `has other versions for ${covers.changed.map((c) => c.name).join(", ")}` : ""].filter(Boolean);
-  return parts.join("; ") || "does not match the recipe's PACKAGE lines";
+  if (covers.covered) return { covered: true };
+  const changed = covers.changed.map((c) => c.name);
+  const parts = [covers.missing.length ? `lacks ${covers.missing.join(", ")}` : "", covers.extra.length ? `still has ${covers.extra.join(", ")}` : "", changed.length ? `has other versions for ${changed.join(", ")}` : ""].filter(Boolean);
+  return { covered: false, why: parts.join("; "), names: [...covers.missing, ...covers.changed.flatMap((c) => c.requested)] };
 }
 
 /** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
@@ -124,10 +127,6 @@ export async function readLock(path: string, source: SourceFile): Promise<Lock |
   );
 }
 
-function recipeSource(_recipe: Recipe, options: PackageOptions): SourceFile {
-  return options.source;
-}
-
 interface ResolveInput {
   archives: ArchiveDecl[];
   asks: PackageAsk[];
@@ -149,7 +148,7 @@ async function resolveLock(recipe: Recipe, store: Store, options: PackageOptions
   const spans = new Map(input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)));
   const result = resolve(universe, input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })), { arch: ARCHITECTURE });
   if (!result.ok) {
-    const source = recipeSource(recipe, options);
+    const source = options.source;
     throw new BuildFailed(
       result.errors.map((e): Diagnostic => ({
         severity: "error",

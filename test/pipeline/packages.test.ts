@@ -1,0 +1,188 @@
+// PACKAGE end to end against a local signed Debian archive on loopback (real
+// .debs, apt-ftparchive indices, an InRelease signed with a throwaway key):
+// closure, lockfile, --locked, offline rebuilds, FILES with the libraries
+// programs load, the dpkg database read back by dpkg-query, what fails and
+// how it says so, and niftyc outdated.
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../src/cli/main.ts";
+import type { CliIo } from "../../src/cli/io.ts";
+import { parseLock } from "../../src/debian/lockfile.ts";
+import { CANARY, debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function niftyc(dir: string, argv: string[]): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: false },
+    env: { SOURCE_DATE_EPOCH: "0" },
+    cwd: dir,
+  };
+  return { code: await main(argv, io), stdout, stderr };
+}
+
+function mirrors(view: ArchiveView): string[] {
+  return ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+}
+
+async function project(t: import("ava").ExecutionContext, body: string): Promise<{ dir: string; keyring: string }> {
+  const archive = await debianArchive();
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const recipe = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\n${body}`;
+  writeFileSync(join(dir, "app.nifty"), recipe);
+  return { dir, keyring: archive.keyring };
+}
+
+function listing(dir: string, out = "o"): string[] {
+  return execFileSync("tar", ["-tf", join(dir, out, "rootfs.tar")], { encoding: "utf8" }).split("\n").filter(Boolean);
+}
+
+const build = (dir: string, view: ArchiveView, ...extra: string[]) => niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors(view), ...extra]);
+
+test("whole packages: the closure (Pre-Depends, a virtual package, an alternative, a version from the security suite) is locked, installed, and listed by dpkg-query; no maintainer script runs", async (t) => {
+  if (!requireArchive(t)) return;
+  rmSync(CANARY, { force: true });
+  const { dir } = await project(t, "PACKAGE nifty-app\n");
+  const view = (await debianArchive()).view();
+  const r = await build(dir, view);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /wrote app\.nifty\.lock: 5 packages/);
+  t.regex(r.stderr, /maintainer scripts not run .*nifty-base \(postinst, prerm\)/);
+  const lock = parseLock(readFileSync(join(dir, "app.nifty.lock"), "utf8"));
+  t.true(lock.ok);
+  const pinned = lock.ok ? Object.fromEntries(lock.lock.packages.map((p) => [p.name, `${p.version} ${p.from.suite}`])) : {};
+  t.deepEqual(pinned, {
+    "nifty-app": "1.0-1 bookworm",
+    "nifty-base": "1.0-1 bookworm",
+    "nifty-lib": "1.1-1 bookworm-security",
+    "nifty-mta-a": "1.0-1 bookworm",
+    "nifty-pager": "1.0-1 bookworm",
+  });
+  const files = listing(dir);
+  for (const path of ["usr/bin/nifty-app", "etc/nifty-app/app.conf", "usr/bin/nb", "usr/bin/nifty-base-again", "var/lib/dpkg/status", "var/lib/dpkg/info/nifty-lib:amd64.list"]) t.true(files.includes(path), path);
+  const root = join(dir, "root");
+  mkdirSync(root);
+  execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
+  const status = execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package} ${Version} ${Status}\n"], { encoding: "utf8" });
+  t.is(status, ["nifty-app 1.0-1", "nifty-base 1.0-1", "nifty-lib 1.1-1", "nifty-mta-a 1.0-1", "nifty-pager 1.0-1"].map((p) => `${p} install ok installed\n`).join(""));
+  t.regex(execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-L", "nifty-base"], { encoding: "utf8" }), /^\/usr\/bin\/nifty-base-again$/m);
+  t.false(existsSync(CANARY), "a maintainer script ran");
+});
+
+test("FILES: only the programs asked for, their loader and the libraries they load, followed through the packages' symlinks", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 0, r.stderr);
+  const files = listing(dir);
+  for (const path of ["usr/sbin/dropbear", "usr/bin/dropbearkey", "lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1", "lib/x86_64-linux-gnu/libz.so.1"]) {
+    t.true(files.includes(path), path);
+  }
+  // Nothing the programs do not load: no dbclient, no other libc6 library, no docs, no dpkg database.
+  for (const path of ["usr/bin/dbclient", "lib/x86_64-linux-gnu/libm.so.6", "usr/share/doc/libc6/copyright", "var/lib/dpkg/status"]) t.false(files.includes(path), path);
+  t.true(files.length < 40, `${files.length} entries`);
+});
+
+test("the lock is used as it is: no index is fetched, --offline rebuilds from the store, --locked refuses a lock that no longer covers the recipe", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  const first = await build(dir, (await debianArchive()).view());
+  t.is(first.code, 0, first.stderr);
+  const lockText = readFileSync(join(dir, "app.nifty.lock"), "utf8");
+  // A fresh store and out/: only the locked .deb is downloaded, no InRelease, no Packages.
+  const view = (await debianArchive()).view();
+  const again = await niftyc(dir, ["build", "app.nifty", "--cache", "c2", "--out", "o2", "--format", "rootfs", "--json", ...mirrors(view)]);
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(view.requests().filter((p) => /InRelease|Packages/.test(p)), []);
+  t.true(view.requests().some((p) => p.endsWith(".deb")));
+  t.is(JSON.parse(again.stdout).digest, JSON.parse((await niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", "--json", ...mirrors(view)])).stdout).digest);
+  const offline = await niftyc(dir, ["build", "app.nifty", "--cache", "c2", "--out", "o3", "--format", "rootfs", "--offline", ...mirrors(view)]);
+  t.is(offline.code, 0, offline.stderr);
+  t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lockText, "the lock is unchanged");
+  // The recipe asks for more: --locked refuses, pointing at the PACKAGE line; without it the lock is updated.
+  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n");
+  const locked = await build(dir, view, "--locked");
+  t.is(locked.code, 1);
+  t.regex(locked.stderr, /app\.nifty:7:1: error: --locked, but app\.nifty\.lock lacks nifty-data \[NIFTY603\]/);
+  t.regex(locked.stderr, /niftyc lock app\.nifty/);
+  t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lockText, "--locked wrote nothing");
+  const updated = await build(dir, view);
+  t.is(updated.code, 0, updated.stderr);
+  t.regex(updated.stderr, /updated app\.nifty\.lock: 2 packages/);
+  t.true(listing(dir).includes("usr/share/nifty-data/data.txt") || listing(dir).some((p) => p.startsWith("usr/share/nifty-data")));
+});
+
+test("an unknown package is an error at its line with what the index has that is close", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-ap\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 1);
+  t.regex(r.stderr, /app\.nifty:6:1: error: .*nifty-ap.* \[NIFTY600\]/);
+  t.regex(r.stderr, /did you mean nifty-app/);
+  t.false(existsSync(join(dir, "app.nifty.lock")));
+});
+
+for (const [variant, code] of [["bad-signature", "NIFTY611"], ["unknown-key", "NIFTY612"], ["expired", "NIFTY618"], ["tampered-packages", "NIFTY623"]] as const) {
+  test(`a ${variant} archive stops the build with ${code} and writes no lock`, async (t) => {
+    if (!requireArchive(t)) return;
+    const { dir } = await project(t, "PACKAGE nifty-pager\n");
+    const r = await build(dir, (await debianArchive()).view(variant));
+    t.is(r.code, 1, r.stderr);
+    t.regex(r.stderr, new RegExp(`\\[${code}\\]`));
+    t.notRegex(r.stderr, /internal error/);
+    t.false(existsSync(join(dir, "app.nifty.lock")));
+    t.false(existsSync(join(dir, "o")));
+  });
+}
+
+test("a tampered .deb is refused by its digest from the lock, naming the package", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  t.is((await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors((await debianArchive()).view())])).code, 0);
+  const r = await build(dir, (await debianArchive()).view("tampered-deb"));
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /nifty-pager.*\[NIFTY625\]/);
+  t.false(existsSync(join(dir, "o")));
+});
+
+test("niftyc outdated names the newer version from the security suite and exits 3; lock --update moves the lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-lib=1.0-1\n");
+  const view = (await debianArchive()).view();
+  const locked = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors(view)]);
+  t.is(locked.code, 0, locked.stderr);
+  t.regex(locked.stdout, /nifty-lib 1\.0-1 \(debian bookworm\)/);
+  const report = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(view)]);
+  t.is(report.code, 3, report.stderr);
+  t.regex(report.stdout, /^nifty-lib 1\.0-1 → 1\.1-1 \(debian-security bookworm-security\)\s+SECURITY 1\.1-1/m);
+  const json = JSON.parse((await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", "--json", ...mirrors(view)])).stdout);
+  t.is(json.summary.status, "security-updates");
+  // The recipe pins 1.0-1, so moving it forward is a recipe change: unpinned, --update takes 1.1-1.
+  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8").replace("nifty-lib=1.0-1", "nifty-lib"));
+  const moved = await niftyc(dir, ["lock", "app.nifty", "--update", "nifty-lib", "--cache", "c", ...mirrors(view)]);
+  t.is(moved.code, 0, moved.stderr);
+  t.regex(readFileSync(join(dir, "app.nifty.lock"), "utf8"), /Package: nifty-lib\nVersion: 1\.1-1/);
+  const after = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(view)]);
+  t.is(after.code, 0, after.stdout);
+  t.regex(after.stdout, /all 1 locked packages are current/);
+});
+
+test("a lock edited by hand into nonsense is an error at its line", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  writeFileSync(join(dir, "app.nifty.lock"), "Lock-Format: 1\nArchitecture: amd64\nSuites:\n debian bookworm main nonsense\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 1);
+  t.regex(r.stderr, /app\.nifty\.lock:\d+:1: error: .* \[NIFTY604\]/);
+});
