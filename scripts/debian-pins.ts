@@ -28,12 +28,19 @@ export interface DebianPin {
 
 const ROOT = resolve(import.meta.dirname, "..");
 
-/** Every debian: source of every recipe in recipes/, once per path. */
+/** The recipe docs/tutorial.md writes, step by step: every `cat > nifty.nifty` / `cat >> nifty.nifty` block, in order. */
+export function tutorialRecipe(markdown: string): string {
+  return [...markdown.matchAll(/^cat >>? nifty\.nifty <<'END'\n([\s\S]*?)^END$/gm)].map((m) => m[1]).join("");
+}
+
+/** Every debian: source and locked package of every recipe in recipes/ (and the tutorial's), once per path. */
 export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<DebianPin[]> {
   const pins = new Map<string, DebianPin>();
-  for (const file of readdirSync(recipesDir).filter((f) => f.endsWith(".nifty")).sort()) {
-    const path = join(recipesDir, file);
-    const checked = await checkSource({ path, text: readFileSync(path, "utf8") }, { args: new Map(), strict: false });
+  const recipes = readdirSync(recipesDir).filter((f) => f.endsWith(".nifty")).sort().map((file) => ({ file, path: join(recipesDir, file), text: readFileSync(join(recipesDir, file), "utf8") }));
+  const tutorial = join(ROOT, "docs", "tutorial.md");
+  if (recipesDir === join(ROOT, "recipes") && existsSync(tutorial)) recipes.push({ file: "docs/tutorial.md", path: join(ROOT, "docs", "nifty.nifty"), text: tutorialRecipe(readFileSync(tutorial, "utf8")) });
+  for (const { file, path, text } of recipes) {
+    const checked = await checkSource({ path, text }, { args: new Map(), strict: false });
     for (const ins of checked.recipe?.instructions ?? []) {
       if (ins.kind !== "FETCH") continue;
       for (const source of ins.sources.filter((s) => s.startsWith("debian:"))) {

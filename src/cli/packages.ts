@@ -83,7 +83,8 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
     const shown = relativeOrAbsolute(io.cwd, result.lockPath);
     if (values.json) io.stdout.write(JSON.stringify({ lock: shown, written: result.written, packages: result.lock.packages }) + "\n");
     else {
-      io.stdout.write(`${result.written ? "wrote" : "up to date:"} ${shown}: ${result.lock.packages.length} packages\n`);
+      const n = result.lock.packages.length;
+      io.stdout.write(`${result.written ? "wrote" : "up to date:"} ${shown}: ${n} package${n === 1 ? "" : "s"}\n`);
       for (const p of result.lock.packages) io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
     }
     return EXIT.ok;

@@ -50,3 +50,18 @@ test.serial("httpd.nifty: httpd serves the page from the image", async (t) => {
   const stopped = await container.stop("SIGTERM", 5_000);
   t.is(stopped.code, 0);
 });
+
+test.serial("awk.nifty: gawk, taken from its package with only the libraries it loads, computes 2^100 with GMP at boot", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/awk.nifty", mirror.url, {});
+  const listing = spawnSync("tar", ["-tf", built.rootfs], { encoding: "utf8" }).stdout.split("\n");
+  t.true(listing.includes("usr/lib/x86_64-linux-gnu/libmpfr.so.6.2.0"), "gawk's MPFR came along");
+  t.false(listing.some((p) => p.startsWith("usr/share/doc/") || p === "lib/x86_64-linux-gnu/libpthread.so.0"), "nothing gawk does not load");
+  const root = unpack(t, built.rootfs);
+  const console = boot(t, { root, machine: "awk", settings: built.outputs.nspawn!, pty: true });
+  await console.waitFor(/gawk 5\.[\d.]+: 2\^100 = 1267650600228229401496703205376/, 30_000);
+  await console.waitFor(/awk login: /, 30_000);
+  await console.stop("SIGTERM", 15_000);
+  t.pass();
+});
