@@ -95,3 +95,37 @@ test("SOURCE_DATE_EPOCH: a malformed value is a usage error, another valid one c
   t.not(later.digest, zero.digest);
   t.is((await readBuildJson(path.join(work, "out-epoch-1"))).epoch, 1700000000);
 });
+
+test("with Debian packages: once locked, the same digest whatever the clock, TZ, umask, locale, cwd and cache", async (t) => {
+  const { debianArchive, requireArchive } = await import("../support/debian-archive.ts");
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const view = archive.view();
+  const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  const dir = path.join(work, "packages");
+  await fsp.mkdir(dir);
+  const recipe = await writeRecipe(dir, "pkgs", `ARCHIVE debian bookworm KEYRING ${archive.keyring}
+ARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}
+PACKAGE busybox-static FILES /bin/busybox
+LINK /bin/busybox APPLETS
+PACKAGE nifty-app
+FILE /etc/os-release <<EOF
+ID=repro
+EOF
+`);
+  // Resolution reads the archive's signed dates against the real clock; the lock then frees every build from it.
+  const locked = await niftyc(["lock", recipe, "--cache", path.join(work, "cache-lock"), ...mirrors]);
+  t.is(locked.code, 0, locked.stderr);
+  const build = async (cache: string, out: string, options: CliOptions): Promise<string> => {
+    const result = await niftyc(["build", recipe, "--cache", path.join(work, cache), "--out", path.join(work, out), "--locked", "--json", "-q", ...mirrors], options);
+    if (result.code !== 0) throw new Error(`build failed (${result.code}):\n${result.stderr}`);
+    return jsonOf(result).digest;
+  };
+  const digests = [
+    await build("cache-p1", "out-p1", { cwd: dir, umask: "022", env: { TZ: "UTC", LANG: "C" }, faketime: "2001-02-03 04:05:06" }),
+    await build("cache-p1", "out-p2", { cwd: path.join(work, "elsewhere/deeper"), umask: "077", env: { TZ: "Pacific/Chatham", LC_ALL: "tr_TR.UTF-8" }, faketime: "2038-06-07 08:09:10" }),
+    await build("cache-p2", "out-p3", { cwd: "/", umask: "027", env: { TZ: "America/St_Johns" } }),
+  ];
+  t.is(new Set(digests).size, 1, digests.join(" "));
+  t.is(await fileSha256(path.join(work, "out-p2", "rootfs.tar")), digests[0]!);
+});
