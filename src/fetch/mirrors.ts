@@ -91,18 +91,12 @@ function parseDeb822(f: { path: string; text: string }): AptSource[] {
   return out;
 }
 
-/**
- * Archive URIs of the main Debian archive among apt entries: binary (`deb`)
- * entries over http(s) whose path ends in `/debian`, without security suites.
- * Deduplicated, in file order.
- */
-export function debianArchiveUris(entries: AptSource[]): string[] {
+/** Archive URIs among apt entries: binary (`deb`) entries over http(s) whose path ends as `path` does, deduplicated, in file order. */
+function archiveUris(entries: AptSource[], path: RegExp, keepSuite: (suite: string) => boolean): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of entries) {
-    if (!e.enabled || !e.types.includes("deb")) continue;
-    const suites = e.suites.filter((s) => !/-security$|\/updates$/.test(s));
-    if (suites.length === 0) continue;
+    if (!e.enabled || !e.types.includes("deb") || !e.suites.some(keepSuite)) continue;
     for (const uri of e.uris) {
       let u: URL;
       try {
@@ -110,8 +104,7 @@ export function debianArchiveUris(entries: AptSource[]): string[] {
       } catch {
         continue;
       }
-      if (u.protocol !== "http:" && u.protocol !== "https:") continue;
-      if (!/\/debian\/?$/.test(u.pathname)) continue;
+      if ((u.protocol !== "http:" && u.protocol !== "https:") || !path.test(u.pathname)) continue;
       const norm = uri.replace(/\/+$/, "");
       if (seen.has(norm)) continue;
       seen.add(norm);
@@ -121,32 +114,14 @@ export function debianArchiveUris(entries: AptSource[]): string[] {
   return out;
 }
 
-/**
- * Archive URIs of Debian's security archive among apt entries: binary entries
- * over http(s) whose path ends in `/debian-security`. Deduplicated, in file
- * order. (Its suites are `<codename>-security`, its pool `pool/updates/…`.)
- */
+/** The main Debian archive's URIs: paths ending in `/debian`, entries with a suite other than a security one. */
+export function debianArchiveUris(entries: AptSource[]): string[] {
+  return archiveUris(entries, /\/debian\/?$/, (s) => !/-security$|\/updates$/.test(s));
+}
+
+/** Debian's security archive's URIs: paths ending in `/debian-security` (suites `<codename>-security`, pool `pool/updates/…`). */
 export function debianSecurityUris(entries: AptSource[]): string[] {
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (const e of entries) {
-    if (!e.enabled || !e.types.includes("deb")) continue;
-    for (const uri of e.uris) {
-      let u: URL;
-      try {
-        u = new URL(uri);
-      } catch {
-        continue;
-      }
-      if ((u.protocol !== "http:" && u.protocol !== "https:") || !/\/debian-security\/?$/.test(u.pathname)) continue;
-      const norm = uri.replace(/\/+$/, "");
-      if (!seen.has(norm)) {
-        seen.add(norm);
-        out.push(norm);
-      }
-    }
-  }
-  return out;
+  return archiveUris(entries, /\/debian-security\/?$/, () => true);
 }
 
 /** Read apt's source files under `root` (`/` on a real machine). */

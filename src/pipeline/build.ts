@@ -124,6 +124,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       notes,
       fingerprint: reproducible ? fingerprint : undefined,
       inputs: recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
+      ...(packages ? { packages: packages.lock.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, suite: `${p.from.archive} ${p.from.suite} ${p.from.component}`, sha256: p.sha256 })) } : {}),
       layers: layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
       config,
       steps,

@@ -7,20 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import test from "ava";
-import { main } from "../../src/cli/main.ts";
-import type { CliIo } from "../../src/cli/io.ts";
+import { runMain } from "../support/cli.ts";
 
-async function run(argv: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: { SOURCE_DATE_EPOCH: "0" },
-    cwd,
-  };
-  return { code: await main(argv, io), stdout, stderr };
-}
+const run = (argv: string[], cwd: string) => runMain(argv, cwd);
 
 function project(t: import("ava").ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-inproc-"));

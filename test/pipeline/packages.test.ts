@@ -8,28 +8,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../src/cli/main.ts";
-import type { CliIo } from "../../src/cli/io.ts";
+import { runMain } from "../support/cli.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
 import { CANARY, debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function niftyc(dir: string, argv: string[]): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: { SOURCE_DATE_EPOCH: "0" },
-    cwd: dir,
-  };
-  return { code: await main(argv, io), stdout, stderr };
-}
+const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
 
 function mirrors(view: ArchiveView): string[] {
   return ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
@@ -69,6 +52,8 @@ test("whole packages: the closure (Pre-Depends, a virtual package, an alternativ
     "nifty-mta-a": "1.0-1 bookworm",
     "nifty-pager": "1.0-1 bookworm",
   });
+  const buildJson = JSON.parse(readFileSync(join(dir, "o", "build.json"), "utf8")) as { packages: Array<{ name: string; sha256: string }> };
+  t.deepEqual(buildJson.packages.map((p) => p.name), Object.keys(pinned), "build.json lists the locked packages");
   const files = listing(dir);
   for (const path of ["usr/bin/nifty-app", "etc/nifty-app/app.conf", "usr/bin/nb", "usr/bin/nifty-base-again", "var/lib/dpkg/status", "var/lib/dpkg/info/nifty-lib:amd64.list"]) t.true(files.includes(path), path);
   const root = join(dir, "root");
