@@ -150,6 +150,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY206: { severity: "error", section: "build", title: "found no applet list in this binary" },
   NIFTY207: { severity: "warning", section: "build", title: "not reproducible: reason" },
   NIFTY210: { severity: "error", section: "build", title: "the password secret \"id\" was not given" },
+  NIFTY211: { severity: "error", section: "build", title: "the secret \"id\" has n bytes, fewer than it needs" },
   NIFTY220: { severity: "error", section: "build", title: "p needs its program loader l, which is not in the image" },
   NIFTY221: { severity: "error", section: "build", title: "p needs lib, which is not in the image" },
   NIFTY222: { severity: "error", section: "build", title: "init cannot start p: it is not in the image" },

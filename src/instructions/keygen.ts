@@ -67,6 +67,9 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
     model.tree.mkdirp(KEY_DIR);
     return { kind: "KEYGEN", span: ins.span, server: "dropbear", types: types.length ? types : ["ed25519"], at };
   },
+  secrets(t) {
+    return t.at === "build" ? [{ id: KEYSEED_SECRET, span: t.span, optional: true, minBytes: 16, hint: "a key seed is at least 16 random bytes: head -c 32 /dev/urandom > keyseed" }] : [];
+  },
   checkWhole(t, report, model) {
     // Its sysinit line finds dropbearkey on init's PATH, as any inittab command.
     if (t.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p))) noDropbearkey(t, report);

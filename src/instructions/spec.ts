@@ -86,6 +86,12 @@ export interface PackageAsk {
 export interface SecretUse {
   id: string;
   span: Span;
+  /** The step can do without it (the key seed). */
+  optional?: boolean;
+  /** Fewer bytes than this is a mistake (an empty password file, a seed too short to be one). */
+  minBytes: number;
+  /** What a secret of the right length is, for the hint. */
+  hint: string;
 }
 
 export interface InstructionSpec<T extends Typed> {

@@ -78,7 +78,7 @@ export const user: InstructionSpec<UserInstruction> = {
     return { kind: "USER", span: ins.span, name, uid, gid: gid.id, privateGroup, home, shell, groups, password };
   },
   secrets(t) {
-    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span }] : [];
+    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span, minBytes: 1, hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH" }] : [];
   },
   verify(t, tree, report) {
     if (tree.lookup(t.shell)?.node.type !== "file") {

@@ -199,7 +199,11 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
   const missing: Diagnostic[] = [];
   for (const ins of recipe.instructions) {
     for (const use of specFor(ins).secrets?.(ins) ?? []) {
-      if (!secrets.has(use.id)) missing.push(asDiagnostic(missingSecretError(use.id, use.span), use.span, source));
+      const value = secrets.get(use.id);
+      if (value === undefined && !use.optional) missing.push(asDiagnostic(missingSecretError(use.id, use.span), use.span, source));
+      else if (value !== undefined && value.length < use.minBytes) {
+        missing.push({ severity: "error", code: "NIFTY211", message: `the secret "${use.id}" has ${value.length} byte${value.length === 1 ? "" : "s"}${use.minBytes > 1 ? `, fewer than the ${use.minBytes} it needs` : ""}`, source, span: use.span, hint: use.hint });
+      }
     }
   }
   if (missing.length > 0) throw new BuildFailed(missing);

@@ -97,3 +97,25 @@ test("dropbear without one of its libraries fails with NIFTY221 naming the progr
   const ok = await niftyc(["build", whole, "--cache", path.join(dir, "cache"), "--out", path.join(dir, "out-whole"), "--json", "-q"]);
   t.is(ok.code, 0, ok.stderr);
 });
+
+test("an empty password secret and a key seed too short to be one are refused before anything is built", async (t) => {
+  const dir = path.join(files.work, "empty-secret");
+  await fsp.mkdir(dir);
+  await fsp.writeFile(path.join(dir, "empty"), "\n");
+  await fsp.writeFile(path.join(dir, "short-seed"), "x");
+  const recipe = await writeRecipe(dir, "empty", busyboxRecipe(files.fixture, "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:pw\n"));
+  const out = path.join(dir, "out");
+  const viaFile = await niftyc(["build", recipe, "--cache", path.join(dir, "cache"), "--out", out, "--secret", `pw=${path.join(dir, "empty")}`]);
+  t.is(viaFile.code, 1, viaFile.stderr);
+  t.regex(viaFile.stderr, /empty\.nifty:\d+:1: error: the secret "pw" has 0 bytes \[NIFTY211\]/);
+  t.regex(viaFile.stderr, /an empty password would let anyone log in/);
+  const viaEnv = await niftyc(["build", recipe, "--cache", path.join(dir, "cache"), "--out", out, "--secret", "pw=env:NIFTY_EMPTY"], { env: { NIFTY_EMPTY: "" } });
+  t.is(viaEnv.code, 1, viaEnv.stderr);
+  t.regex(viaEnv.stderr, /\[NIFTY211\]/);
+  const keyed = await writeRecipe(dir, "keyed", busyboxRecipe(files.fixture, "FILE /bin/dropbearkey MODE 0755 <<EOF\nnot really\nEOF\nKEYGEN dropbear ed25519 AT build\n"));
+  const seed = await niftyc(["build", keyed, "--cache", path.join(dir, "cache"), "--out", out, "--secret", `keyseed=${path.join(dir, "short-seed")}`]);
+  t.is(seed.code, 1, seed.stderr);
+  t.regex(seed.stderr, /the secret "keyseed" has 1 byte, fewer than the 16 it needs \[NIFTY211\]/);
+  t.notRegex(seed.stderr, /internal error/);
+  await t.throwsAsync(fsp.stat(out), undefined, "nothing was published");
+});
