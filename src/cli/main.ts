@@ -261,6 +261,13 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
 
 // Run when executed directly (bin/niftyc imports this module).
 if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
+  // A reader that went away (`niftyc cache ls | head -1`) ends what we print, not the command:
+  // the rest of the output is dropped, as other Unix tools do, and the work finishes.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+    });
+  }
   const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
   process.exitCode = code;
 }
