@@ -29,7 +29,8 @@ function endOf(t: IToken): number {
 export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[]): InstructionNode[] {
   const instructions: InstructionNode[] = [];
   const top: Element[] = [];
-  for (const list of Object.values(recipe.children)) top.push(...(list as Element[]));
+  // A loop, not push(...list): a spread passes every element as an argument, and a long recipe overflows the stack.
+  for (const list of Object.values(recipe.children)) for (const element of list as Element[]) top.push(element);
   top.sort((a, b) => offsetOf(a) - offsetOf(b));
   let cursor = 0;
   let comment: string[] = [];

@@ -173,7 +173,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
       throw new NiftyError("NIFTY001", `cannot read recipe ${shown}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const result = await checkSource({ path: shown, text }, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, recipePath: resolve(io.cwd, path) });
-    all.push(...result.diagnostics);
+    for (const d of result.diagnostics) all.push(d);
   }
   const failed = all.some((d) => d.severity === "error");
   if (values.json) {

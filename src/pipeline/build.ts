@@ -95,7 +95,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const report = new Reporter(source);
       await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report);
       if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
-      warnings.push(...report.diagnostics);
+      for (const d of report.diagnostics) warnings.push(d);
     });
     const { writeTarballs } = await import("./layers.ts");
     tarballs = await stage("writing the layer tarballs", () => writeTarballs(store, tree, ran.basePaths, options.epoch));
