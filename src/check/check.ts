@@ -3,7 +3,7 @@
 import { readdirSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, join, posix, resolve, sep } from "node:path";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
-import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { Tree, TreeError } from "../image/tree.ts";
 import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructions/index.ts";
@@ -118,7 +118,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
     }
   }
   const diagnostics = options.strict ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : report.diagnostics;
-  const failed = diagnostics.some((d) => d.severity === "error");
+  const failed = hasErrors(diagnostics);
   return {
     diagnostics,
     ...(failed ? {} : { recipe: { name: recipeName(tree.source.path), path: tree.source.path, dir, instructions } }),

@@ -1,6 +1,7 @@
 // Recipe text → checked recipe or diagnostics: the whole front end in one call.
 import { dirname } from "node:path";
 import type { SourceFile } from "../core/source.ts";
+import { hasErrors } from "../diagnostics/diagnostic.ts";
 import type { CheckResult } from "./check.ts";
 
 export interface CompileOptions {
@@ -18,6 +19,6 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   const checked = checkTree(parsed.tree, { args: options.args, strict: options.strict, ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}) });
   const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;
   const diagnostics = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
-  const failed = diagnostics.some((d) => d.severity === "error");
+  const failed = hasErrors(diagnostics);
   return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
 }

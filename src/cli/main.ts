@@ -3,7 +3,7 @@
 // the exit status.
 import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
@@ -175,7 +175,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     const result = await checkSource({ path: shown, text }, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, recipePath: resolve(io.cwd, path) });
     for (const d of result.diagnostics) all.push(d);
   }
-  const failed = all.some((d) => d.severity === "error");
+  const failed = hasErrors(all);
   if (values.json) {
     const { diagnosticsToJson } = await import("../diagnostics/format.ts");
     io.stdout.write(JSON.stringify({ ok: !failed, diagnostics: diagnosticsToJson(all) }) + "\n");

@@ -8,7 +8,8 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { DebContents } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 
-export interface FetchRequest {
+/** A pinned download as a recipe line gives it: sources not yet resolved against mirrors. */
+export interface RecipeDownload {
   name: string;
   sources: string[];
   digest: string;
@@ -33,7 +34,7 @@ export interface BuildContext {
   /** Store a host file (COPY) and return its content reference. */
   importFile(hostPath: string): Promise<Content>;
   /** Download (or take from the store) and optionally extract one member. */
-  fetch(request: FetchRequest): Promise<Content>;
+  fetch(request: RecipeDownload): Promise<Content>;
   /** Applet names of a multicall binary, cached by its digest. */
   applets(content: Content, span: Span): Promise<string[]>;
   /** Read a file of the tree (small text files: /etc/passwd, /etc/inittab). */

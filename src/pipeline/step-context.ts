@@ -7,7 +7,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { bytesDigest } from "../core/hash.ts";
 import type { Store } from "../cache/store.ts";
 import type { Content, Tree } from "../image/tree.ts";
-import { StepError, missingSecret, type BuildContext, type FetchRequest } from "../instructions/context.ts";
+import { StepError, missingSecret, type BuildContext, type RecipeDownload } from "../instructions/context.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { hashText } from "./keys.ts";
 import type { ResolvedPackages } from "./packages.ts";
@@ -61,7 +61,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       const blob = await store.putFile(hostPath);
       return { digest: blob.digest, size: blob.size };
     },
-    async fetch(request: FetchRequest) {
+    async fetch(request: RecipeDownload) {
       const { fetchBlob } = await import("../fetch/download.ts");
       let urls: string[] = [];
       if (!(await store.has(request.digest))) {
