@@ -139,6 +139,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY096: { severity: "error", section: "checks", title: "bad bind \"b\"" },
   NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },
   NIFTY098: { severity: "error", section: "checks", title: "LABEL needs key=value, got \"w\"" },
+  NIFTY099: { severity: "warning", section: "checks", title: "MODE m makes the copied directories untraversable, even for their owner" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },

@@ -45,6 +45,9 @@ export const copy: InstructionSpec<CopyInstruction> = {
     const mode = modeWord ? readMode(modeWord, report) : undefined;
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (dest === undefined || (modeWord && mode === undefined) || owner === undefined) return undefined;
+    if (kind === "dir" && mode !== undefined && (directoryMode(mode) & 0o100) === 0) {
+      report.warn(modeWord!.span, "NIFTY099", `MODE ${mode.toString(8).padStart(4, "0")} makes the copied directories untraversable, even for their owner`, "give the owner read permission (e.g. MODE 0640: files 0640, directories 0750)");
+    }
     try {
       // A directory's contents land under dest, where later lines may use them.
       if (kind === "dir") declareDirectory(model, hostPath, dest, owner);
@@ -68,7 +71,7 @@ export const copy: InstructionSpec<CopyInstruction> = {
     for (const entry of await walk(t, context)) {
       const path = entry.relative === "" ? t.dest : posix.join(t.dest, entry.relative);
       const where = entry.kind === "dir" ? context.tree.mkdirp(path) : context.tree.placement(path);
-      if (entry.kind === "dir") context.tree.set(where, { type: "dir", mode: t.mode ?? 0o755, ...t.owner });
+      if (entry.kind === "dir") context.tree.set(where, { type: "dir", mode: t.mode === undefined ? 0o755 : directoryMode(t.mode), ...t.owner });
       else if (entry.kind === "symlink") context.tree.set(where, { type: "symlink", mode: 0o777, ...t.owner, target: entry.target! });
       else {
         const content = await context.importFile(entry.hostPath);
@@ -77,6 +80,14 @@ export const copy: InstructionSpec<CopyInstruction> = {
     }
   },
 };
+
+/**
+ * MODE as directories take it: each read bit brings its execute bit (as
+ * `chmod -R u=rwX`), so MODE 0640 gives files 0640 and directories 0750.
+ */
+export function directoryMode(mode: number): number {
+  return mode | ((mode & 0o444) >> 2);
+}
 
 /** Placeholders for a copied directory's entries, so later checks see them. */
 function declareDirectory(model: CheckModel, hostPath: string, dest: string, owner: Owner): void {

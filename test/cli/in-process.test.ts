@@ -56,3 +56,17 @@ test("a blob truncated in the store after a build is reported as a damaged store
   t.notRegex(again.stderr, /internal error/);
   t.false(existsSync(join(dir, "o2")), "nothing published");
 });
+
+test("COPY of a directory with MODE gives directories the matching execute bits", async (t) => {
+  const dir = project(t);
+  mkdirSync(join(dir, "files", "sub"));
+  writeFileSync(join(dir, "files", "sub", "b.txt"), "b\n");
+  writeFileSync(join(dir, "modes.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files /srv/files MODE 0640\n");
+  const built = await run(["build", "modes.nifty", "--cache", "c", "--out", "m", "--format", "rootfs"], dir);
+  t.is(built.code, 0, built.stderr);
+  const lines = execFileSync("tar", ["-tvf", join(dir, "m", "rootfs.tar")], { encoding: "utf8" }).split("\n");
+  const mode = (path: string) => lines.find((l) => l.endsWith(` ${path}`) || l.endsWith(` ${path}/`))?.split(" ")[0];
+  t.is(mode("srv/files"), "drwxr-x---");
+  t.is(mode("srv/files/sub"), "drwxr-x---");
+  t.is(mode("srv/files/sub/b.txt"), "-rw-r-----");
+});
