@@ -5,7 +5,7 @@ export const RECORD_FORMATS = {
   /** Checked recipes, keyed by text, place and --arg values (src/pipeline/compile.ts). */
   recipes: 3,
   /** One step's tree changes, keyed by the step's cache key. */
-  steps: 2,
+  steps: 3,
   /** The layer tarballs, image config and used blobs of one tree and epoch. */
   outputs: 2,
   /** The assembled output files of one fingerprint. */
@@ -14,6 +14,8 @@ export const RECORD_FORMATS = {
   extracts: 2,
   /** The applet names of a multicall binary, keyed by its digest. */
   applets: 2,
+  /** Where a downloaded blob came from: the recipe-level sources it was fetched for. */
+  origins: 1,
   /** A suite's parsed Packages index, keyed by the index's sha256. */
   "debian-index": 1,
   /** The entries and control data of a .deb, keyed by its sha256. */

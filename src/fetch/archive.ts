@@ -49,7 +49,7 @@ export type Entry = Extract extends AsyncIterable<infer S> ? S : never;
  * `archivePath` into the store, following symlinks and hard links inside the
  * archive.
  */
-export async function extractMember(store: Store, archivePath: string, member: string): Promise<ExtractedMember> {
+export async function extractMember(store: Store, archivePath: string, member: string, what = path.basename(archivePath)): Promise<ExtractedMember> {
   const wanted = requestedKey(member);
   const loc = await locateTar(archivePath);
   const index = new Map<string, IndexEntry>();
@@ -75,7 +75,7 @@ export async function extractMember(store: Store, archivePath: string, member: s
   // Pass 2: the file sits behind a directory symlink or before its link.
   const target = resolvePath(index, wanted, archivePath, member);
   const found = index.get(target);
-  if (!found) throw notFound(member, archivePath, index);
+  if (!found) throw notFound(member, what, index);
   if (found.type !== "file") {
     throw new FetchError(
       "NIFTY125",
@@ -89,7 +89,7 @@ export async function extractMember(store: Store, archivePath: string, member: s
     refuseUnsafeName(header.name, archivePath);
     return storeEntry(store, entry, key, header);
   });
-  if (!second) throw notFound(member, archivePath, index);
+  if (!second) throw notFound(member, what, index);
   return second;
 }
 
@@ -362,12 +362,13 @@ function linkLoop(member: string, archivePath: string): FetchError {
   return new FetchError("NIFTY124", "member", `too many links while resolving ${member} in ${archivePath}`, "the archive has a symlink loop; name the file's real path");
 }
 
-function notFound(member: string, archivePath: string, index: Map<string, IndexEntry>): FetchError {
+/** `what` names the archive: its file name where known, with its digest. */
+function notFound(member: string, what: string, index: Map<string, IndexEntry>): FetchError {
   const close = closeNames(entryKey(member), [...index.entries()].filter(([, e]) => e.type !== "directory").map(([k]) => k));
   return new FetchError(
     "NIFTY121",
     "member",
-    `${member} is not in ${path.basename(archivePath)}`,
+    `${member} is not in ${what}`,
     close.length > 0 ? `similar names in the archive: ${close.join(", ")}` : `the archive has ${index.size} entries, none alike`,
   );
 }

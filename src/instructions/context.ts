@@ -15,6 +15,8 @@ export interface RecipeDownload {
   digest: string;
   extract?: string;
   span: Span;
+  /** The sources' words, where a warning about them points. */
+  sourcesSpan?: Span;
 }
 
 export interface BuildContext {

@@ -119,7 +119,7 @@ export const fetch: InstructionSpec<FetchInstruction> = {
   async apply(t, context) {
     let content;
     try {
-      content = await context.fetch({ name: t.name, sources: t.sources, digest: t.digest, span: t.span, ...(t.extract ? { extract: t.extract } : {}) });
+      content = await context.fetch({ name: t.name, sources: t.sources, digest: t.digest, span: t.span, sourcesSpan: t.sourcesSpan, ...(t.extract ? { extract: t.extract } : {}) });
     } catch (error) {
       // Point at the word the error blames: the digest (a mismatch, a blob missing offline), the
       // sources (no source answers, no mirror); the line has no word of its own for the member.

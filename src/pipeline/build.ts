@@ -54,7 +54,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   });
   const notes: string[] = [];
   const tree = new Tree();
-  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages });
+  const stepNotes: string[] = [];
+  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes });
   const plan = await planSteps(recipe, context, fail);
   const outputsKey = hashText(plan.finalKey, String(options.epoch));
   const steps: StepRecord[] = [];
@@ -80,7 +81,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
 
-  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record });
+  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit });
+  refuseWarnings(options, warnings);
   const reproducible = notes.length === 0;
   const { imageConfig } = await import("./image-config.ts");
   const config = imageConfig(recipe, tree, options.epoch);
@@ -96,6 +98,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report);
       if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
       for (const d of report.diagnostics) warnings.push(d);
+      refuseWarnings(options, warnings);
     });
     const { writeTarballs } = await import("./layers.ts");
     tarballs = await stage("writing the layer tarballs", () => writeTarballs(store, tree, ran.basePaths, options.epoch));
@@ -172,6 +175,11 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     await discard(staging);
     throw error;
   }
+}
+
+/** --strict: a warning raised while building fails the build, as the checker's do. */
+function refuseWarnings(options: BuildOptions, warnings: readonly Diagnostic[]): void {
+  if (options.strict && warnings.length > 0) throw new BuildFailed(warnings.map((w) => ({ ...w, severity: "error" as const })));
 }
 
 function noteStopSignal(config: ImageConfig, emit: (event: BuildEvent) => void): void {

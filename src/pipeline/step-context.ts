@@ -29,9 +29,11 @@ export interface StepContextInput {
   notes: string[];
   /** The recipe's packages, pinned by the lock (undefined: the recipe has no PACKAGE line). */
   packages: ResolvedPackages | undefined;
+  /** What the running step told the user: kept with its record, so a replay says it again. */
+  stepNotes: string[];
 }
 
-export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages }: StepContextInput): BuildContext {
+export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes }: StepContextInput): BuildContext {
   const secrets = options.secrets ?? new Map<string, Buffer>();
   const memos = new Map<string, Promise<unknown>>();
   let mirrors: Promise<Record<string, string[]>> | undefined;
@@ -78,12 +80,21 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
         onProgress: (progress) => emit({ type: "fetch-progress", progress }),
       });
       emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+      // Where each blob was fetched from, so a recipe whose source changed but whose digest did not is told.
+      const origins = (await store.readRecord<{ sources: string[] }>("origins", blob.digest.slice(7)))?.sources ?? [];
+      if (!blob.fromCache) {
+        const sources = [...new Set([...origins, ...request.sources])].sort();
+        if (sources.length !== origins.length) await store.writeRecord("origins", blob.digest.slice(7), { sources });
+      } else if (origins.length > 0 && !request.sources.some((s) => origins.includes(s))) {
+        warnings.push({ severity: "warning", code: "NIFTY105", message: `${blob.digest} is taken from the store, where it came from ${origins.join(", ")}, not from this line's sources`, source, span: request.sourcesSpan ?? request.span, hint: "if the sources changed, the digest must change too: check it against the new file (a fresh --cache shows what a clean machine would get)" });
+      }
       if (request.extract === undefined) return { digest: blob.digest, size: blob.size };
       const extractKey = `${blob.digest.slice(7)}-${hashText(request.extract)}`;
       const known = await store.readRecord<{ digest: string; size: number }>("extracts", extractKey);
       if (known !== undefined && (await store.has(known.digest))) return known;
       const { extractMember } = await import("../fetch/archive.ts");
-      const member = await extractMember(store, blob.path, request.extract);
+      const fileName = origins[0]?.split("/").pop() ?? request.sources[0]?.split("/").pop() ?? request.name;
+      const member = await extractMember(store, blob.path, request.extract, `${fileName} (${blob.digest.slice(0, 19)}…)`);
       await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
       return { digest: member.digest, size: member.size };
     },
@@ -116,7 +127,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       return contents;
     },
     note(span, message) {
-      emit({ type: "note", message: `line ${span.start.line}: ${message}` });
+      stepNotes.push(`line ${span.start.line}: ${message}`);
     },
     async readText(path) {
       const found = tree.lookup(path);

@@ -1,6 +1,7 @@
 // Steps with cache keys, then each step run or replayed from its record. A
 // key names the whole chain before it, so every record can be read at once.
 import type { Span, SourceFile } from "../core/source.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Store } from "../cache/store.ts";
 import { Tree, type TreeChange } from "../image/tree.ts";
 import type { BuildContext } from "../instructions/context.ts";
@@ -11,6 +12,9 @@ import type { BuildEvent, StepRecord } from "./types.ts";
 
 export interface StepCacheRecord {
   changes: TreeChange[];
+  /** What the step warned about and noted when it ran: a replay repeats them. */
+  warnings: Array<Omit<Diagnostic, "source">>;
+  notes: string[];
 }
 
 export interface Plan {
@@ -58,10 +62,14 @@ export interface RunInput {
   context: BuildContext;
   fail: (error: unknown, span: Span) => never;
   record: (index: number, reused: boolean, ms: number) => void;
+  /** The build's warnings, which steps add to; and the running step's notes. */
+  warnings: Diagnostic[];
+  stepNotes: string[];
+  emit: (event: BuildEvent) => void;
 }
 
 /** Run each step, or replay its recorded changes when the record and its blobs are there. */
-export async function runSteps({ recipe, store, tree, plan, context, fail, record }: RunInput): Promise<StepsResult> {
+export async function runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit }: RunInput): Promise<StepsResult> {
   const records = await Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
   const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
   for (const [index, instruction] of recipe.instructions.entries()) {
@@ -69,19 +77,26 @@ export async function runSteps({ recipe, store, tree, plan, context, fail, recor
     const cached = records[index];
     let reused = false;
     let changes: TreeChange[];
+    let said: Pick<StepCacheRecord, "warnings" | "notes">;
     if (cached !== undefined && (await blobsPresent(store, cached.changes))) {
       tree.apply(cached.changes);
       changes = tree.takeChanges();
       reused = true;
+      said = cached;
+      for (const w of cached.warnings) warnings.push({ ...w, source });
     } else {
+      const before = warnings.length;
+      stepNotes.length = 0;
       try {
         await specFor(instruction).apply?.(instruction, context);
       } catch (error) {
         fail(error, instruction.span);
       }
       changes = tree.takeChanges();
-      if (plan.cacheable[index]) await store.writeRecord("steps", plan.keys[index]!, { changes } satisfies StepCacheRecord);
+      said = { warnings: warnings.slice(before).map(({ source: _, ...w }) => w), notes: [...stepNotes] };
+      if (plan.cacheable[index]) await store.writeRecord("steps", plan.keys[index]!, { changes, ...said } satisfies StepCacheRecord);
     }
+    for (const message of said.notes) emit({ type: "note", message });
     track(result, instruction, changes);
     record(index, reused, Math.round(performance.now() - started));
   }

@@ -39,3 +39,25 @@ test("no source answering points at the sources", async (t) => {
   t.is(diagnostic?.code, "NIFTY103");
   t.is((diagnostic as { column?: number })?.column, column(dead));
 });
+
+test("a digest already in the store, asked for from other sources, is warned about at the sources (an error with --strict)", async (t) => {
+  const cache = path.join(files.work, "cache-moved");
+  const first = await writeRecipe(files.work, "moved-a", `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\n`);
+  t.is((await niftyc(["build", first, "--cache", cache, "--out", path.join(files.work, "out-moved-a"), "--format", "rootfs"])).code, 0);
+  // The URL was bumped, the digest was not: this machine has the old file, a clean one would fetch the new.
+  const line = `FETCH busybox ${files.fixture.url}/files/busybox-1.36 ${files.fixture.busybox.digest} TO /bin/busybox`;
+  const moved = await writeRecipe(files.work, "moved-b", `${line}\n`);
+  const warned = await niftyc(["build", moved, "--cache", cache, "--out", path.join(files.work, "out-moved-b"), "--format", "rootfs"]);
+  t.is(warned.code, 0, warned.stderr);
+  t.regex(warned.stderr, new RegExp(`moved-b\\.nifty:1:${line.indexOf("http") + 1}: warning: ${files.fixture.busybox.digest} is taken from the store, where it came from ${files.fixture.url}/files/busybox, not from this line's sources \\[NIFTY105\\]`));
+  const strict = await niftyc(["build", moved, "--cache", cache, "--out", path.join(files.work, "out-moved-c"), "--format", "rootfs", "--strict"]);
+  t.is(strict.code, 1);
+  t.regex(strict.stderr, /error: .*\[NIFTY105\]/);
+});
+
+test("a member missing from a cached archive names the archive's file, not its digest", async (t) => {
+  const line = `FETCH hello ${files.fixture.url}/files/nifty-hello.deb ${files.fixture.deb.digest} EXTRACT usr/bin/nifty-bye TO /bin/bye`;
+  const { diagnostic } = await failingBuild("member", line);
+  t.is(diagnostic?.code, "NIFTY121");
+  t.regex(diagnostic!.message, /^usr\/bin\/nifty-bye is not in nifty-hello\.deb \(sha256:[0-9a-f]{12}…\)$/);
+});
