@@ -114,7 +114,8 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
 
   for (const name of options.args?.keys() ?? []) {
     if (!model.scope.args.has(name)) {
-      report.diagnostics.push({ severity: "warning", code: "NIFTY012", message: `--arg ${name} is given but the recipe declares no ARG ${name}`, source: tree.source });
+      const near = suggest(name, [...model.scope.args.keys()]);
+      report.diagnostics.push({ severity: "warning", code: "NIFTY012", message: `--arg ${name} is given but the recipe declares no ARG ${name}`, source: tree.source, ...(near ? { hint: `did you mean --arg ${near}=…?` } : {}) });
     }
   }
   const diagnostics = options.strict ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : report.diagnostics;

@@ -51,13 +51,13 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
     let value: Buffer;
     if (where.startsWith("env:")) {
       const variable = io.env[where.slice(4)];
-      if (variable === undefined) throw new UsageError(`--secret ${id}: environment variable ${where.slice(4)} is not set`, help);
+      if (variable === undefined) throw new NiftyError("NIFTY212", `--secret ${id}: environment variable ${where.slice(4)} is not set`, `export ${where.slice(4)}=… first, or give the secret as ${id}=FILE`);
       value = Buffer.from(variable);
     } else {
       try {
         value = await readFile(resolve(io.cwd, where));
       } catch (error) {
-        throw new UsageError(`--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, help);
+        throw new NiftyError("NIFTY212", `--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, "the file's content, without a final newline, is the secret; give a readable file or env:VARIABLE");
       }
     }
     // One final newline is dropped: `echo pw > file` means the password "pw".
@@ -84,9 +84,18 @@ export async function printDiagnostics(diagnostics: readonly Diagnostic[], io: C
   io.stderr.write(formatSummary(diagnostics) + "\n");
 }
 
-/** The recipe as the library takes it (absolute) and as messages show it (relative to the working directory). */
-export function recipeLocation(cwd: string, path: string): { recipePath: string; shownPath: string } {
-  return { recipePath: resolve(cwd, path), shownPath: relativeOrAbsolute(cwd, path) };
+/**
+ * The recipe as the library takes it (absolute) and as messages show it
+ * (relative to the working directory). A directory stands for its Niftyfile
+ * or its one .nifty file.
+ */
+export async function recipeLocation(cwd: string, path: string): Promise<{ recipePath: string; shownPath: string }> {
+  const absolute = resolve(cwd, path);
+  const isDir = await stat(absolute).then((s) => s.isDirectory(), () => false);
+  if (!isDir) return { recipePath: absolute, shownPath: relativeOrAbsolute(cwd, path) };
+  const { recipeInDirectory } = await import("../check/source.ts");
+  const found = await recipeInDirectory(absolute, relativeOrAbsolute(cwd, path));
+  return { recipePath: found, shownPath: relativeOrAbsolute(cwd, found) };
 }
 
 export function relativeOrAbsolute(cwd: string, path: string): string {

@@ -59,7 +59,7 @@ async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Bui
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, INSTANCES_HELP);
   try {
-    const result = await build({ ...shared, ...recipeLocation(io.cwd, path), outDir: (name) => resolve(io.cwd, "out", name) });
+    const result = await build({ ...shared, ...(await recipeLocation(io.cwd, path)), outDir: (name) => resolve(io.cwd, "out", name) });
     await printDiagnostics(result.warnings, io);
     return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir };
   } catch (error) {

@@ -84,7 +84,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   try {
     const result = await build({
       ...shared,
-      ...recipeLocation(io.cwd, positionals[0]!),
+      ...(await recipeLocation(io.cwd, positionals[0]!)),
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
       ...(formats ? { formats } : {}),
       ...(progress ? { onEvent: progress.onEvent } : {}),
@@ -162,17 +162,14 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length === 0) throw new UsageError("check needs at least one recipe", CHECK_HELP);
-  const { checkSource } = await import("../check/source.ts");
+  const { checkSource, readRecipe } = await import("../check/source.ts");
   const all: Diagnostic[] = [];
+  const shown: string[] = [];
   for (const path of positionals) {
-    const shown = relativeOrAbsolute(io.cwd, path);
-    let text: string;
-    try {
-      text = await readFile(resolve(io.cwd, path), "utf8");
-    } catch (error) {
-      throw new NiftyError("NIFTY001", `cannot read recipe ${shown}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    const result = await checkSource({ path: shown, text }, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, recipePath: resolve(io.cwd, path) });
+    const { recipePath, shownPath } = await recipeLocation(io.cwd, path);
+    shown.push(shownPath);
+    const source = await readRecipe(recipePath, shownPath);
+    const result = await checkSource(source, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, recipePath });
     for (const d of result.diagnostics) all.push(d);
   }
   const failed = hasErrors(all);
@@ -181,7 +178,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(JSON.stringify({ ok: !failed, diagnostics: diagnosticsToJson(all) }) + "\n");
   } else {
     await printDiagnostics(all, io);
-    if (!failed) io.stdout.write(`${positionals.length === 1 ? relativeOrAbsolute(io.cwd, positionals[0]!) : `${positionals.length} recipes`}: ok\n`);
+    if (!failed) io.stdout.write(`${shown.length === 1 ? shown[0] : `${shown.length} recipes`}: ok\n`);
   }
   return failed ? EXIT.input : EXIT.ok;
 }

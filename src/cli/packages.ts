@@ -79,7 +79,7 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
   const shared = await buildOptions(values, io, LOCK_HELP);
   const { lockRecipe } = await import("../pipeline/lock.ts");
   return withDiagnostics(io, async () => {
-    const result = await lockRecipe({ ...shared, ...recipeLocation(io.cwd, recipe), onEvent: note(io), ...(values.update === true ? { update: names.length > 0 ? names : true } : {}) });
+    const result = await lockRecipe({ ...shared, ...(await recipeLocation(io.cwd, recipe)), onEvent: note(io), ...(values.update === true ? { update: names.length > 0 ? names : true } : {}) });
     const shown = relativeOrAbsolute(io.cwd, result.lockPath);
     if (values.json) io.stdout.write(JSON.stringify({ lock: shown, written: result.written, packages: result.lock.packages }) + "\n");
     else {
@@ -101,7 +101,7 @@ export async function runOutdated(args: readonly string[], io: CliIo): Promise<n
   const shared = await buildOptions(values, io, OUTDATED_HELP);
   const { outdatedRecipe } = await import("../pipeline/lock.ts");
   return withDiagnostics(io, async () => {
-    const { rows, summary } = await outdatedRecipe({ ...shared, ...recipeLocation(io.cwd, positionals[0]!), onEvent: note(io) });
+    const { rows, summary } = await outdatedRecipe({ ...shared, ...(await recipeLocation(io.cwd, positionals[0]!)), onEvent: note(io) });
     if (values.json) io.stdout.write(JSON.stringify({ summary, packages: rows }) + "\n");
     else {
       for (const r of rows) {

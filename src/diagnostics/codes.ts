@@ -32,7 +32,7 @@ export interface CodeEntry {
 
 export const DIAGNOSTIC_CODES = {
   // Syntax: the parser (grammar/), which takes each hint from here.
-  NIFTY001: { severity: "error", section: "syntax", title: "a line does not start with an instruction keyword / cannot read recipe p", hint: "an instruction starts with its keyword (letters, digits, '-' and '_'), e.g. FETCH" },
+  NIFTY001: { severity: "error", section: "syntax", title: "a line does not start with an instruction keyword", hint: "an instruction starts with its keyword (letters, digits, '-' and '_'), e.g. FETCH" },
   NIFTY002: { severity: "error", section: "syntax", title: "unterminated double-quoted string", hint: "close the string with \" on the same line" },
   NIFTY003: { severity: "error", section: "syntax", title: "unterminated single-quoted string", hint: "close the string with ' on the same line" },
   NIFTY004: { severity: "error", section: "syntax", title: "${ without a closing }", hint: "write ${NAME} or ${NAME:-default} on one line" },
@@ -151,8 +151,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY205: { severity: "error", section: "build", title: "this file is too small to be a multicall binary" },
   NIFTY206: { severity: "error", section: "build", title: "found no applet list in this binary" },
   NIFTY207: { severity: "warning", section: "build", title: "not reproducible: reason" },
+  NIFTY208: { severity: "error", section: "build", title: "recipe p does not exist / cannot read recipe p" },
+  NIFTY209: { severity: "error", section: "build", title: "d is a directory with no recipe in it / d holds n recipes" },
   NIFTY210: { severity: "error", section: "build", title: "the password secret \"id\" was not given" },
   NIFTY211: { severity: "error", section: "build", title: "the secret \"id\" has n bytes, fewer than it needs" },
+  NIFTY212: { severity: "error", section: "build", title: "--secret id: cannot read f / environment variable v is not set" },
   NIFTY220: { severity: "error", section: "build", title: "p needs its program loader l, which is not in the image" },
   NIFTY221: { severity: "error", section: "build", title: "p needs lib, which is not in the image" },
   NIFTY222: { severity: "error", section: "build", title: "init cannot start p: it is not in the image" },

@@ -16,8 +16,9 @@ export class Reporter {
     this.diagnostics.push({ severity: "error", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
   }
 
-  warn(span: Span, code: WarningCode, message: string, hint?: string): void {
-    this.diagnostics.push({ severity: "warning", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
+  /** A warning about a line, or (span undefined) about the recipe as a whole: what it lacks is on no line. */
+  warn(span: Span | undefined, code: WarningCode, message: string, hint?: string): void {
+    this.diagnostics.push({ severity: "warning", code, message, source: this.source, ...(span ? { span } : {}), ...(hint ? { hint } : {}) });
   }
 
   get errorCount(): number {

@@ -1,6 +1,6 @@
 // ENV NAME=value ...: the container's environment at run time.
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { expectCount } from "./args.ts";
+import { expectCount, spanOf } from "./args.ts";
 import { NAME } from "./arg.ts";
 
 export interface EnvInstruction extends Typed {
@@ -15,6 +15,12 @@ export const env: InstructionSpec<EnvInstruction> = {
   example: "ENV PORT=2200",
   check(ins, report, model) {
     if (!expectCount(ins, ins.args, report, 1, Infinity, this.syntax[0]!)) return undefined;
+    // Dockerfile's old `ENV NAME value` form: one mistake, with the spelling that works.
+    const [first, second] = ins.args;
+    if (ins.args.length === 2 && !first!.text.includes("=") && !second!.text.includes("=") && NAME.test(first!.text)) {
+      report.error(spanOf(first!.span, second!.span), "NIFTY043", `ENV needs NAME=value, got ${JSON.stringify(`${first!.text} ${second!.text}`)}`, `write ${first!.text}=${second!.text}`);
+      return undefined;
+    }
     const pairs: Array<[string, string]> = [];
     for (const word of ins.args) {
       const eq = word.text.indexOf("=");

@@ -56,7 +56,8 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       report.error(rest.length > 0 ? spanOf(rest[0]!.span, rest[rest.length - 1]!.span) : nameWord.span, "NIFTY045", "FETCH needs the sha256 digest of what it downloads", "add sha256:<64 hex digits>; `sha256sum FILE` or `niftyc cache import FILE` prints it");
       ok = false;
     } else if (!DIGEST.test(digestWord.text)) {
-      const hint = /^[0-9a-fA-F]{64}$/.test(digestWord.text) ? `write sha256:${digestWord.text.toLowerCase()}` : "a digest is sha256: followed by 64 lower-case hex digits";
+      const hex = /^(?:sha256:)?([0-9a-fA-F]{64})$/i.exec(digestWord.text)?.[1];
+      const hint = hex !== undefined ? `write sha256:${hex.toLowerCase()}` : "a digest is sha256: followed by 64 lower-case hex digits";
       report.error(digestWord.span, "NIFTY046", `malformed digest ${JSON.stringify(digestWord.text)}`, hint);
       ok = false;
     } else if (digestIndex !== rest.length - 1) {

@@ -16,6 +16,7 @@ import { StepError, missingSecret as missingSecretError } from "../instructions/
 import { specFor } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { compile } from "./compile.ts";
+import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { DEFAULT_FORMATS, FORMATS, outputFiles, outputsFingerprint, upToDateOutputs, type Format } from "./outputs.ts";
@@ -37,7 +38,7 @@ interface OutputsRecord extends Tarballs {
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   const shown = options.shownPath ?? options.recipePath;
-  const source: SourceFile = { path: shown, text: await readRecipe(options.recipePath, shown) };
+  const source = await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
@@ -191,15 +192,6 @@ function noteStopSignal(config: ImageConfig, emit: (event: BuildEvent) => void):
 function firstLine(text: string, span: Span): string {
   const line = text.slice(span.start.offset, span.end.offset).split("\n")[0]!.replace(/\s*\\$/, "");
   return line.length > 72 ? line.slice(0, 71) + "…" : line;
-}
-
-async function readRecipe(path: string, shown: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new NiftyError("NIFTY001", code === "ENOENT" ? `recipe ${shown} does not exist` : `cannot read recipe ${shown}: ${(error as Error).message}`, code === "ENOENT" ? "recipes are files such as recipes/ssh.nifty" : undefined);
-  }
 }
 
 /** Every secret the steps read must be given before anything runs. */

@@ -3,13 +3,12 @@
 // writes <recipe>.lock; outdated compares the lock with the suites' current
 // signed indices and says which packages have newer versions, and whether
 // any of those come from a security suite.
-import { readFile } from "node:fs/promises";
-import type { SourceFile } from "../core/source.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { openStore } from "../cache/store.ts";
 import type { Lock } from "../debian/lockfile.ts";
 import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
 import { compile } from "./compile.ts";
+import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, packageDeclarations, readLock, resolvePackages } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 
@@ -17,13 +16,7 @@ export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args"
 
 async function open(options: LockOptions) {
   const shown = options.shownPath ?? options.recipePath;
-  let text: string;
-  try {
-    text = await readFile(options.recipePath, "utf8");
-  } catch (error) {
-    throw new NiftyError("NIFTY001", `cannot read recipe ${shown}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  const source: SourceFile = { path: shown, text };
+  const source = await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   const declared = packageDeclarations(recipe);

@@ -46,12 +46,11 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
   }
 
   // What a container manager needs to boot the image at all.
-  const last = recipe.instructions[recipe.instructions.length - 1]!.span;
   if (!["/etc/os-release", "/usr/lib/os-release"].some((p) => tree.lookup(p)?.node.type === "file")) {
-    report.warn(last, "NIFTY224", "the image has no /etc/os-release: systemd-nspawn --boot refuses to start it", "add FILE /etc/os-release <<EOF with NAME= and ID= lines (an empty file is enough)");
+    report.warn(undefined, "NIFTY224", "the image has no /etc/os-release: systemd-nspawn --boot refuses to start it", "add FILE /etc/os-release <<EOF with NAME= and ID= lines (an empty file is enough)");
   }
   if (tree.lookup("/sbin/init")?.node.type !== "file" && !["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file")) {
-    report.warn(last, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
+    report.warn(undefined, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
   }
 
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);

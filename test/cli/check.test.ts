@@ -184,11 +184,18 @@ test("a missing recipe: exit 1, one line naming it, no stack trace", async (t) =
   const cwd = recipes({});
   const r = await run(["check", "nothere.nifty"], { cwd });
   t.is(r.code, 1);
-  t.is(r.stderr, "niftyc: error: cannot read recipe nothere.nifty: ENOENT [NIFTY001]\n");
+  t.is(r.stderr, "niftyc: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n");
   mkdirSync(join(cwd, "sub"));
   const dir = await run(["check", "sub"], { cwd });
   t.is(dir.code, 1);
-  t.is(dir.stderr, "niftyc: error: cannot read recipe sub: EISDIR [NIFTY001]\n");
+  t.is(dir.stderr, "niftyc: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n");
+  // A directory with one recipe stands for it; with several, the error names them.
+  writeFileSync(join(cwd, "sub", "web.nifty"), "HOSTNAME web\n");
+  t.is((await run(["check", "sub"], { cwd })).stdout, "sub/web.nifty: ok\n");
+  writeFileSync(join(cwd, "sub", "db.nifty"), "HOSTNAME db\n");
+  const two = await run(["check", "sub"], { cwd });
+  t.is(two.code, 1);
+  t.regex(two.stderr, /sub holds 2 recipes: db\.nifty, web\.nifty \[NIFTY209\]/);
 });
 
 test("no input mistake produces a stack trace or an internal error", async (t) => {

@@ -34,6 +34,10 @@ test("build and check resolve the recipe, COPY sources, --out and --cache agains
   const listing = execFileSync("tar", ["-tf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" });
   t.regex(listing, /srv\/a\.txt/);
   t.regex(listing, /srv\/big\.txt/);
+  // A directory stands for its one recipe.
+  const byDir = await run(["build", ".", "--cache", "c", "--out", "d", "--format", "rootfs"], dir);
+  t.is(byDir.code, 0, byDir.stderr);
+  t.regex(byDir.stdout, /built app: sha256:/);
   // The default output directory is out/<name> under io.cwd.
   const defaults = await run(["build", "app.nifty", "--cache", "c", "--format", "rootfs"], dir);
   t.is(defaults.code, 0, defaults.stderr);
@@ -69,4 +73,16 @@ test("COPY of a directory with MODE gives directories the matching execute bits"
   t.is(mode("srv/files"), "drwxr-x---");
   t.is(mode("srv/files/sub"), "drwxr-x---");
   t.is(mode("srv/files/sub/b.txt"), "-rw-r-----");
+});
+
+test("a --secret whose file or variable is missing says so in one line, without the usage text", async (t) => {
+  const dir = project(t);
+  const file = await run(["build", "app.nifty", "--secret", "pw=missing.txt"], dir);
+  t.is(file.code, 1);
+  t.is(file.stderr.split("\n")[0], "niftyc: error: --secret pw: cannot read missing.txt: ENOENT [NIFTY212]");
+  t.notRegex(file.stderr, /Usage:/);
+  const env = await run(["build", "app.nifty", "--secret", "pw=env:NIFTY_NOT_SET"], dir);
+  t.is(env.code, 1);
+  t.regex(env.stderr, /environment variable NIFTY_NOT_SET is not set \[NIFTY212\]/);
+  t.notRegex(env.stderr, /Usage:/);
 });

@@ -10,7 +10,7 @@ test("an image without os-release or /sbin/init builds, with warnings that say w
   const recipe = await writeRecipe(files.work, "bare", text);
   const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out"), "-q"]);
   t.is(result.code, 0, result.stderr);
-  t.regex(result.stderr, /bare\.nifty:2:1: warning: the image has no \/etc\/os-release: systemd-nspawn --boot refuses to start it \[NIFTY224\]/);
+  t.regex(result.stderr, /bare\.nifty: warning: the image has no \/etc\/os-release: systemd-nspawn --boot refuses to start it \[NIFTY224\]/);
   t.regex(result.stderr, /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/);
 });
 
