@@ -23,6 +23,7 @@ const NAMES = {
   continuationAtEnd: "NIFTY007",
   unexpectedInput: "NIFTY008",
   continuationBeforeEmptyLine: "NIFTY009",
+  nearlyClosedHeredoc: "NIFTY017",
 } as const satisfies Record<string, SyntaxDiagnosticCode>;
 
 export type SyntaxCodeName = keyof typeof NAMES;

@@ -145,10 +145,13 @@ function heredoc(ctx: Context, marker: IToken, body: IToken | undefined): Heredo
     if (contentEnd > lineStart && text[contentEnd - 1] === "\r") contentEnd--;
     let contentStart = lineStart;
     if (info.stripTabs) while (contentStart < contentEnd && text[contentStart] === "\t") contentStart++;
-    if (text.slice(contentStart, contentEnd) === info.delimiter) {
+    const line = text.slice(contentStart, contentEnd);
+    if (line === info.delimiter) {
       closedAt = contentEnd;
       break;
     }
+    // A closing line with blanks around it closes nothing, and the heredoc runs on silently.
+    if (line.trim() === info.delimiter) report(ctx, "nearlyClosedHeredoc", `this line almost closes heredoc ${marker.image}, but has blanks around "${info.delimiter}"`, contentStart, contentEnd);
     if (info.quoted) out.text(text.slice(contentStart, contentEnd), contentStart, contentEnd);
     else scanExpanding(ctx, out, contentStart, contentEnd, "heredoc");
     out.text("\n", contentEnd, next);

@@ -41,6 +41,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY007: { severity: "warning", section: "syntax", title: "line continuation at the end of the file", hint: "remove the trailing \\" },
   NIFTY008: { severity: "error", section: "syntax", title: "unexpected input (a parser fault: please report it)", hint: "the syntax layer accepts every input; this diagnostic means a bug in niftyc" },
   NIFTY009: { severity: "warning", section: "syntax", title: "line continuation followed by an empty line", hint: "the empty line ends the instruction: remove the \\ or the empty line" },
+  NIFTY017: { severity: "warning", section: "syntax", title: "this line almost closes a heredoc, but has blanks around its delimiter", hint: "a closing line holds only the delimiter: remove the blanks, or the heredoc goes on to the next exact closing line" },
 
   // Fetch and cache: src/fetch/ and the content-addressed store.
   NIFTY100: { severity: "error", section: "fetch", title: "malformed digest" },
