@@ -113,6 +113,149 @@ test("alternatives: none installable is one error naming the group", (t) => {
   t.regex(e!.message, /x 1 needs b \(>= 2\) \| nope, and none can be installed \(b \(>= 2\): no version fits; nope: no such package\)/);
 });
 
+// ---- alternatives: the fewest new packages
+
+/** big pulls three more packages; small pulls none. */
+const bigAndSmall = [pkg("big", "1", { depends: "big-1, big-2" }), pkg("big-1", "1", { depends: "big-3" }), pkg("big-2", "1"), pkg("big-3", "1"), pkg("small", "1")];
+
+test("fewest new: the alternative that adds fewer packages wins, and the choice says why", (t) => {
+  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), ...bigAndSmall], [req("x")]));
+  t.deepEqual(names(r), ["small=1", "x=1"]);
+  t.deepEqual(r.alternativeChoices, [
+    {
+      relation: "big | small",
+      alternative: "small",
+      chosen: "small",
+      rule: "fewest-new",
+      sizes: [{ alternative: "big", package: "big", added: 4 }, { alternative: "small", package: "small", added: 1 }],
+      neededBy: "x",
+    },
+  ]);
+});
+
+test("fewest new: packages already selected are not counted", (t) => {
+  // y needs big-1 and big-2 anyway: then big adds only itself, and wins as the first.
+  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "big-1, big-2" }), ...bigAndSmall], [req("x"), req("y")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1", "y=1"]);
+  t.like(r.alternativeChoices[0], { chosen: "big", rule: "first", sizes: [{ alternative: "big", package: "big", added: 1 }, { alternative: "small", package: "small", added: 1, stopped: "cap" }] });
+});
+
+test("fewest new: a tie goes to the first alternative", (t) => {
+  const records = [pkg("x", "1", { depends: "one | two" }), pkg("one", "1", { depends: "one-lib" }), pkg("one-lib", "1"), pkg("two", "1", { depends: "two-lib" }), pkg("two-lib", "1")];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["one=1", "one-lib=1", "x=1"]);
+  t.like(r.alternativeChoices[0], { chosen: "one", rule: "first", sizes: [{ alternative: "one", package: "one", added: 2 }, { alternative: "two", package: "two", added: 2, stopped: "cap" }] });
+});
+
+test("fewest new: an already-selected alternative is used, however much it brought", (t) => {
+  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), ...bigAndSmall], [req("x"), req("big")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1"]);
+  t.deepEqual(r.alternativeChoices, []);
+});
+
+test("fewest new: the choice waits, so a later forced selection of big is reused", (t) => {
+  // x's choice is pending when y's chain (y -> mid -> big) is followed: big is selected by then.
+  const records = [pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "mid" }), pkg("mid", "1", { depends: "big" }), ...bigAndSmall];
+  const r = ok(t, run(records, [req("x"), req("y")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "mid=1", "x=1", "y=1"]);
+  t.deepEqual(r.alternativeChoices, []);
+  t.deepEqual(r.packages.find((p) => p.record.name === "big")!.reasons, [
+    { kind: "dependency", of: "mid", field: "Depends", relation: "big" },
+    { kind: "dependency", of: "x", field: "Depends", relation: "big" },
+  ]);
+});
+
+test("fewest new: choices inside a closure are counted as the resolver would take them", (t) => {
+  // big's own choice (tiny | huge) takes tiny, the first: big adds 2, less than mid's 3.
+  const records = [
+    pkg("x", "1", { depends: "mid | big" }),
+    pkg("mid", "1", { depends: "mid-1, mid-2" }),
+    pkg("mid-1", "1"),
+    pkg("mid-2", "1"),
+    pkg("big", "1", { depends: "tiny | huge" }),
+    pkg("tiny", "1"),
+    pkg("huge", "1", { depends: "mid-1, mid-2" }),
+  ];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["big=1", "tiny=1", "x=1"]);
+  t.like(r.alternativeChoices.find((c) => c.neededBy === "x"), { chosen: "big", sizes: [{ package: "mid", added: 3 }, { package: "big", added: 2 }] });
+});
+
+test("fewest new: an alternative whose closure cannot be installed is not taken for being small", (t) => {
+  const records = [pkg("x", "1", { depends: "big | small" }), ...bigAndSmall.filter((p) => p.name !== "small"), pkg("small", "1", { depends: "gone" })];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1"]);
+  t.like(r.alternativeChoices[0], { chosen: "big", rule: "first", sizes: [{ package: "big", added: 4 }, { package: "small", added: 1, stopped: "dead-end" }] });
+});
+
+test("fewest new: when every alternative is a dead end, the first is taken and its error is the one reported", (t) => {
+  const records = [pkg("x", "1", { depends: "p | q" }), pkg("p", "1", { depends: "gone-p" }), pkg("q", "1", { depends: "gone-q" })];
+  const all = errors(t, run(records, [req("x")]));
+  t.deepEqual(all.map((e) => [e.code, e.chain]), [["unknown-package", ["x", "p"]]]);
+  t.regex(all[0]!.message, /^p 1 depends on unknown package 'gone-p'/);
+});
+
+test("fewest new: several providers, the one adding fewest wins over Priority", (t) => {
+  const records = [
+    pkg("x", "1", { depends: "awk" }),
+    pkg("mawk", "1", { provides: "awk", priority: "required", depends: "libmawk-1, libmawk-2" }),
+    pkg("libmawk-1", "1"),
+    pkg("libmawk-2", "1"),
+    pkg("gawk", "1", { provides: "awk" }),
+  ];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["gawk=1", "x=1"]);
+  t.deepEqual(r.providerChoices, [
+    { virtual: "awk", chosen: "gawk", among: ["gawk", "mawk"], rule: "fewest-new", sizes: [{ package: "mawk", added: 3 }, { package: "gawk", added: 1 }], neededBy: "x" },
+  ]);
+});
+
+const choiceRecords = [
+  ...base,
+  pkg("app", "1", { depends: "big | small, awk, tool | helper" }),
+  ...bigAndSmall,
+  pkg("tool", "1", { depends: "libc6, zlib1g" }),
+  pkg("helper", "1", { depends: "gone" }),
+  pkg("mawk", "1", { provides: "awk", priority: "required", depends: "zlib1g, libtinfo6" }),
+  pkg("gawk", "1", { provides: "awk", depends: "libc6" }),
+  pkg("busybox", "1", { provides: "awk", depends: "big-2 | small" }),
+  pkg("svc", "1", { depends: "two | one" }),
+  pkg("one", "1", { depends: "libtinfo6" }),
+  pkg("two", "1", { depends: "libtinfo6, zlib1g" }),
+];
+
+test("fewest new: the same choices whatever the order of records and requests", (t) => {
+  const requests = [req("app"), req("svc"), req("libc6")];
+  const expected = ok(t, run(choiceRecords, requests));
+  // Choices in the order they wait: big | small takes small (1 against 4); awk takes busybox, whose
+  // big-2 | small small now satisfies (1 against mawk's 3); tool | helper takes tool (helper is a dead
+  // end), which brings zlib1g; so two | one is a tie (2 each) and takes two.
+  t.deepEqual(names(expected), [
+    "app=1",
+    "busybox=1",
+    "gcc-12-base=12.2.0-14",
+    "libc6=2.36-9+deb12u9",
+    "libgcc-s1=12.2.0-14",
+    "libtinfo6=6.4-4",
+    "small=1",
+    "svc=1",
+    "tool=1",
+    "two=1",
+    "zlib1g=1:1.2.13.dfsg-1",
+  ]);
+  t.deepEqual(
+    expected.alternativeChoices.map((c) => `${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule})`),
+    ["app: big | small -> small (fewest-new)", "app: tool | helper -> tool (first)", "svc: two | one -> two (first)"],
+  );
+  t.like(expected.providerChoices[0], { virtual: "awk", chosen: "busybox", rule: "fewest-new" });
+  fc.assert(
+    fc.property(fc.shuffledSubarray(choiceRecords, { minLength: choiceRecords.length }), fc.shuffledSubarray(requests, { minLength: requests.length }), (records, reqs) => {
+      t.deepEqual(resolve(universeOf(records), reqs, { arch: "amd64" }), { ok: true, resolution: expected });
+    }),
+    { numRuns: 100 },
+  );
+});
+
 // ---- virtual packages
 
 test("virtual: the only provider is chosen and the choice recorded", (t) => {
@@ -130,7 +273,17 @@ test("virtual: several providers, Priority required/important/standard first", (
   ];
   const r = ok(t, run([pkg("x", "1", { depends: "awk" }), ...providers], [req("x")]));
   t.deepEqual(names(r), ["mawk=1.3.4", "x=1"]);
-  t.deepEqual(r.providerChoices, [{ virtual: "awk", chosen: "mawk", among: ["busybox-awk", "gawk", "mawk"], rule: "priority", neededBy: "x" }]);
+  // All add only themselves: the tie goes to the first by Priority; the others stop counting at once.
+  t.deepEqual(r.providerChoices, [
+    {
+      virtual: "awk",
+      chosen: "mawk",
+      among: ["busybox-awk", "gawk", "mawk"],
+      rule: "priority",
+      sizes: [{ package: "mawk", added: 1 }, { package: "busybox-awk", added: 1, stopped: "cap" }, { package: "gawk", added: 1, stopped: "cap" }],
+      neededBy: "x",
+    },
+  ]);
 });
 
 test("virtual: several providers of equal standing, name order", (t) => {
