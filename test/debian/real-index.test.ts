@@ -1,6 +1,8 @@
 // A bonus check on this machine's real apt lists, when it has them: the
 // closure of dropbear-bin in bookworm (+ updates + security) is the few
-// libraries it links, not the base system. The hand-built tests are the proof.
+// libraries it links, not the base system; gawk's takes install-info for
+// readline-common's `dpkg | install-info`, not dpkg and what dpkg needs. The
+// hand-built tests are the proof.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -8,9 +10,10 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import test from "ava";
+import type { ExecutionContext } from "ava";
 import { resolve } from "../../src/debian/resolve.ts";
 import type { SuiteRef } from "../../src/debian/types.ts";
-import { buildUniverse, type SuiteIndex } from "../../src/debian/universe.ts";
+import { buildUniverse, type SuiteIndex, type Universe } from "../../src/debian/universe.ts";
 import { MAIN, SECURITY, UPDATES, readPackagesText } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -31,18 +34,16 @@ async function readList(suite: string): Promise<{ text: string } | { skip: strin
   }
 }
 
-test("real bookworm: dropbear-bin's closure is its libraries, not the base system", async (t) => {
+/** The three suites' universe, read once for the tests of this file; a reason when bookworm's list is missing. */
+const loaded: Promise<{ universe: Universe; notes: string[] } | { skip: string }> = (async () => {
   const suites: Array<[string, SuiteRef]> = [["bookworm", MAIN], ["bookworm-updates", UPDATES], ["bookworm-security", SECURITY]];
   const indices: SuiteIndex[] = [];
+  const notes: string[] = [];
   for (const [name, ref] of suites) {
     const list = await readList(name);
     if ("skip" in list) {
-      if (name === "bookworm") {
-        t.log(`SKIPPED: ${list.skip}`);
-        t.pass();
-        return;
-      }
-      t.log(`without ${name}: ${list.skip}`);
+      if (name === "bookworm") return { skip: list.skip };
+      notes.push(`without ${name}: ${list.skip}`);
       continue;
     }
     indices.push({ suite: ref, records: readPackagesText(list.text, ref) });
@@ -50,17 +51,47 @@ test("real bookworm: dropbear-bin's closure is its libraries, not the base syste
   const stanzas = indices.reduce((n, i) => n + i.records.length, 0);
   const t0 = performance.now();
   const universe = buildUniverse(indices);
+  notes.push(`${stanzas} stanzas from ${indices.length} suites; universe ${(performance.now() - t0).toFixed(1)} ms; problems: ${universe.problems.length}`);
+  return { universe, notes };
+})();
+
+/** The closure of `name`'s request, resolved twice (the same both times), with the times logged; undefined when skipped or failed. */
+async function closureOf(t: ExecutionContext, name: string): Promise<string[] | undefined> {
+  const data = await loaded;
+  if ("skip" in data) {
+    t.log(`SKIPPED: ${data.skip}`);
+    t.pass();
+    return undefined;
+  }
+  for (const note of data.notes) t.log(note);
+  const t0 = performance.now();
+  const result = resolve(data.universe, [{ name, origin: "test" }], { arch: "amd64" });
   const t1 = performance.now();
-  const result = resolve(universe, [{ name: "dropbear-bin", origin: "test" }], { arch: "amd64" });
+  const again = resolve(data.universe, [{ name, origin: "test" }], { arch: "amd64" });
   const t2 = performance.now();
-  const again = resolve(universe, [{ name: "dropbear-bin", origin: "test" }], { arch: "amd64" });
-  const t3 = performance.now();
-  t.log(`${stanzas} stanzas from ${indices.length} suites; universe ${(t1 - t0).toFixed(1)} ms; resolve ${(t2 - t1).toFixed(2)} ms, again ${(t3 - t2).toFixed(2)} ms`);
-  t.log(`universe problems: ${universe.problems.length}`);
-  if (!result.ok) return t.fail(JSON.stringify(result.errors, null, 2));
+  t.log(`resolve ${(t1 - t0).toFixed(2)} ms, again ${(t2 - t1).toFixed(2)} ms`);
+  if (!result.ok) {
+    t.fail(JSON.stringify(result.errors, null, 2));
+    return undefined;
+  }
   t.deepEqual(again, result);
-  const names = result.resolution.packages.map((p) => p.record.name);
-  t.log(result.resolution.packages.map((p) => `${p.record.name} ${p.record.version} (${p.record.from.suite})`).join("\n"));
+  const { packages, alternativeChoices, providerChoices } = result.resolution;
+  t.log(packages.map((p) => `${p.record.name} ${p.record.version} (${p.record.from.suite})`).join("\n"));
+  for (const c of alternativeChoices) t.log(`${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map((s) => `${s.package} ${s.stopped === "cap" ? ">=" : ""}${s.added}${s.stopped === "dead-end" ? ", dead end" : ""}`).join("; ")})`);
+  for (const c of providerChoices) t.log(`${c.neededBy}: ${c.virtual} -> ${c.chosen} (${c.rule})`);
+  return packages.map((p) => p.record.name);
+}
+
+test("real bookworm: dropbear-bin's closure is its libraries, not the base system", async (t) => {
+  const names = await closureOf(t, "dropbear-bin");
+  if (names === undefined) return;
   for (const lib of ["dropbear-bin", "libc6", "libtomcrypt1", "libtommath1", "zlib1g", "libcrypt1", "libgmp10"]) t.true(names.includes(lib), lib);
   for (const base of ["bash", "coreutils", "dpkg", "base-files", "perl-base"]) t.false(names.includes(base), base);
+});
+
+test("real bookworm: gawk's closure takes install-info for readline-common, not dpkg and tar", async (t) => {
+  const names = await closureOf(t, "gawk");
+  if (names === undefined) return;
+  for (const needed of ["gawk", "libreadline8", "readline-common", "install-info", "libmpfr6", "libgmp10", "libsigsegv2"]) t.true(names.includes(needed), needed);
+  for (const dragged of ["dpkg", "tar", "libselinux1", "libzstd1"]) t.false(names.includes(dragged), dragged);
 });
