@@ -1,4 +1,4 @@
-// The dependency closure of what a recipe asks for: the fewest packages that
+// The dependency closure of what a recipe asks for: the packages that
 // satisfy every Depends and Pre-Depends of every package selected, starting
 // from the requests and nothing else. The base system (Essential, Priority:
 // required) comes in only when something depends on it.
@@ -15,24 +15,29 @@
 //    together are an error naming both requesters.
 //
 // A choice (step 3) takes an alternative, or provider, the selection already
-// has. Failing that, "fewest new": the one whose tentative closure adds the
-// fewest packages to the selection as it is at that moment (itself included),
-// ties going to the first in the usual order: the relation's order for `a | b`,
+// has. Failing that, "smallest closure": the one whose tentative closure adds
+// the least Installed-Size to the selection as it is at that moment: the sum,
+// in KiB, over the packages it would add (itself included) of their
+// Installed-Size, a record without one counting as 1 KiB (MISSING_SIZE_KIB).
+// Ties go to the first in the usual order: the relation's order for `a | b`,
 // Priority required/important/standard then name for providers. apt takes the
 // first alternative because dpkg is always installed; an image has only what
 // its closure brings, and readline-common's `dpkg | install-info` should bring
-// install-info, not dpkg with tar and seven libraries. The tentative closure is
-// a probe that selects nothing: it follows Depends and Pre-Depends like steps 2
-// and 3, but a choice inside it takes the first installable alternative (the
-// provider by Priority, then name) instead of probing again, so a probe costs
-// one walk. A probe stops counting once it can no longer win (at the smallest
-// count seen so far), and its count is kept until the selection next grows, so
-// an alternative probed again at the same state (a virtual name's providers,
-// then the group it is in) is walked once. A probe that meets something not
+// install-info, not dpkg with tar and seven libraries. Sizes, not counts of
+// packages: a count would take locales-all (2 packages with libc-l10n, 231,717
+// KiB on bookworm) for `locales | locales-all` over locales (4 packages with
+// libc-l10n, libc-bin and debconf, 22,730 KiB). The tentative closure is a probe that
+// selects nothing: it follows Depends and Pre-Depends like steps 2 and 3, but a
+// choice inside it takes the first installable alternative (the provider by
+// Priority, then name) instead of probing again, so a probe costs one walk. A
+// probe stops summing once it can no longer win (at the smallest total seen so
+// far), and its total is kept until the selection next grows, so an
+// alternative probed again at the same state (a virtual name's providers, then
+// the group it is in) is walked once. A probe that meets something not
 // installable (an unknown name, no fitting version, another version of a
 // selected package) is a dead end and ranks last; when every option is one, the
 // first is taken as before and its error, or restart, follows. Each choice is
-// recorded with the counts compared (`alternativeChoices`, `providerChoices`).
+// recorded with the totals compared (`alternativeChoices`, `providerChoices`).
 import type { PackageRecord } from "./types.ts";
 import { archSatisfies, slotKey } from "./multiarch.ts";
 import {
@@ -77,13 +82,23 @@ export interface ResolvedPackage {
   requestedBy: string[];
 }
 
-/** What one option of a choice would add to the selection, as the fewest-new rule counted it. */
+/** A record without Installed-Size counts as this many KiB in the smallest-closure rule. */
+export const MISSING_SIZE_KIB = 1;
+
+/** What one option of a choice would add to the selection, as the smallest-closure rule measured it. */
 export interface Tally {
   /** The package the option would select. */
   package: string;
-  /** Packages its tentative closure adds, itself included; a lower bound when `stopped`. */
-  added: number;
-  /** "cap": counting stopped once it could no longer win; "dead-end": its closure needs something not installable. */
+  /**
+   * Installed-Size, in KiB, of the packages its tentative closure adds, itself
+   * included (MISSING_SIZE_KIB for a record without one). When `stopped` is
+   * "cap", the best total before it, which this one reached or passed; when
+   * "dead-end", what it added before meeting the dead end.
+   */
+  kib: number;
+  /** How many packages those are; absent when `stopped` is "cap". */
+  packages?: number;
+  /** "cap": summing stopped once it could no longer win; "dead-end": its closure needs something not installable. */
   stopped?: "cap" | "dead-end";
 }
 
@@ -93,8 +108,8 @@ export interface ProviderChoice {
   chosen: string;
   /** Every provider that could have satisfied it, by name. */
   among: string[];
-  /** "fewest-new" when it adds fewer packages than every provider the other rules put before it. */
-  rule: "only-provider" | "priority" | "name-order" | "fewest-new";
+  /** "smallest-closure" when it adds less Installed-Size than every provider the other rules put before it. */
+  rule: "only-provider" | "priority" | "name-order" | "smallest-closure";
   /** With several providers: what each would add, in the order ties are broken. */
   sizes?: Tally[];
   /** The request text or package name that needed it. */
@@ -108,8 +123,8 @@ export interface AlternativeChoice {
   /** The alternative taken, and the package it selected. */
   alternative: string;
   chosen: string;
-  /** "first": no other adds fewer packages; "fewest-new": it adds fewer than every alternative before it. */
-  rule: "first" | "fewest-new";
+  /** "first": no other adds less Installed-Size; "smallest-closure": it adds less than every alternative before it. */
+  rule: "first" | "smallest-closure";
   /** Each installable alternative, in the relation's order, with what it would add. */
   sizes: Array<Tally & { alternative: string }>;
   /** The request text or package name that needed it. */
@@ -213,12 +228,12 @@ type Decided<O> = Exclude<Plan<O>, { kind: "choice" }>;
 
 /**
  * How `plan` settles several providers: defer the choice, take the first by
- * Priority then name (inside a probe), or count what each adds (a real choice).
+ * Priority then name (inside a probe), or measure what each adds (a real choice).
  */
-type Decide = "defer" | "by-order" | "fewest-new";
+type Decide = "defer" | "by-order" | "smallest-closure";
 
-/** What a probe counted: the tally without the package's name. */
-type Count = Omit<Tally, "package">;
+/** What a probe measured: the tally without the package's name. */
+type Total = Omit<Tally, "package">;
 
 /** A selected or tentatively selected package, as `satisfier` looks at it. */
 interface Holder {
@@ -335,8 +350,8 @@ class Round<O> {
   private readonly deferred: Array<{ from: Node<O>; group: RelationGroup; field: RelationField }> = [];
   private readonly choices: ProviderChoice[] = [];
   private readonly alternativeChoices: AlternativeChoice[] = [];
-  /** Probe counts by candidate, good while the selection has `probedAt` packages (it only grows in a round). */
-  private readonly probes = new Map<Candidate, Count>();
+  /** Probe totals by candidate, good while the selection has `probedAt` packages (it only grows in a round). */
+  private readonly probes = new Map<Candidate, Total>();
   private probedAt = 0;
   /** Built once the selection is final, so origins cover every path. */
   private readonly errorThunks: Array<() => ResolveError<O>> = [];
@@ -429,25 +444,25 @@ class Round<O> {
 
   /**
    * A pending choice: an alternative the selection has; else, of those that
-   * can be selected without changing the selection, the one adding the fewest
-   * packages; else the first that needs another version of a selected one.
+   * can be selected without changing the selection, the one adding the least
+   * Installed-Size; else the first that needs another version of a selected one.
    */
   private choose(from: Node<O>, group: RelationGroup, field: RelationField): void {
     for (const alt of group) {
       if (this.satisfiedBySelection(from, alt, field)) return;
     }
     const arch = this.dependerArch(from);
-    const plans = group.map((alt) => ({ alt, plan: this.plan(arch, alt, "fewest-new") }));
+    const plans = group.map((alt) => ({ alt, plan: this.plan(arch, alt, "smallest-closure") }));
     const selectable = plans.flatMap((p) => (p.plan.kind === "select" ? [{ alt: p.alt, plan: p.plan }] : []));
     if (selectable.length > 1) {
-      const { winner, counts } = this.fewestNew(selectable.map((p) => p.plan.cand));
+      const { winner, totals } = this.smallestClosure(selectable.map((p) => p.plan.cand));
       const pick = selectable[winner]!;
       this.alternativeChoices.push({
         relation: group.map(formatRelation).join(" | "),
         alternative: formatRelation(pick.alt),
         chosen: pick.plan.cand.record.name,
-        rule: winner === 0 ? "first" : "fewest-new",
-        sizes: selectable.map((p, i) => ({ alternative: formatRelation(p.alt), package: p.plan.cand.record.name, ...counts[i]! })),
+        rule: winner === 0 ? "first" : "smallest-closure",
+        sizes: selectable.map((p, i) => ({ alternative: formatRelation(p.alt), package: p.plan.cand.record.name, ...totals[i]! })),
         neededBy: neededBy(from),
       });
       this.act(from, pick.alt, field, pick.plan);
@@ -549,7 +564,7 @@ class Round<O> {
    * (and `tentative`, in a probe) not having it: the best real package of
    * that name; else a provider (the only one, or as `decide` says).
    */
-  private plan(dependerArch: string, alt: Relation, decide: "by-order" | "fewest-new", tentative?: Tentative): Decided<O>;
+  private plan(dependerArch: string, alt: Relation, decide: "by-order" | "smallest-closure", tentative?: Tentative): Decided<O>;
   private plan(dependerArch: string, alt: Relation, decide: Decide, tentative?: Tentative): Plan<O>;
   private plan(dependerArch: string, alt: Relation, decide: Decide, tentative?: Tentative): Plan<O> {
     const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) => this.archOk(c, alt, dependerArch));
@@ -588,77 +603,79 @@ class Round<O> {
 
   /**
    * Several providers, in the order Priority required/important/standard
-   * first, then name; "fewest-new" takes the one adding the fewest packages,
-   * the earlier on a tie.
+   * first, then name; "smallest-closure" takes the one adding the least
+   * Installed-Size, the earlier on a tie.
    */
-  private pickProvider(providers: readonly Candidate[], decide: "by-order" | "fewest-new"): Decided<O> {
+  private pickProvider(providers: readonly Candidate[], decide: "by-order" | "smallest-closure"): Decided<O> {
     const high = (c: Candidate) => HIGH_PRIORITIES.has(c.record.priority ?? "");
     const sorted = [...providers].sort((a, b) => Number(high(b)) - Number(high(a)) || byteOrder(a.record.name, b.record.name));
     const among = [...providers].sort((a, b) => byteOrder(a.record.name, b.record.name)).map((c) => c.record.name);
     const ordered = high(sorted[0]!) && !providers.every(high) ? "priority" : "name-order";
     if (decide === "by-order") return { kind: "select", cand: sorted[0]!, virtual: { among, rule: ordered } };
-    const { winner, counts } = this.fewestNew(sorted);
-    const sizes = sorted.map((c, i) => ({ package: c.record.name, ...counts[i]! }));
-    return { kind: "select", cand: sorted[winner]!, virtual: { among, rule: winner === 0 ? ordered : "fewest-new", sizes } };
+    const { winner, totals } = this.smallestClosure(sorted);
+    const sizes = sorted.map((c, i) => ({ package: c.record.name, ...totals[i]! }));
+    return { kind: "select", cand: sorted[winner]!, virtual: { among, rule: winner === 0 ? ordered : "smallest-closure", sizes } };
   }
 
-  // ---- the fewest-new rule
+  // ---- the smallest-closure rule
 
   /**
    * Of `options` (in tie-break order), the index of the one whose tentative
-   * closure adds the fewest packages; dead ends last; the first on a tie or
-   * when all are dead ends. Each option is counted only as far as it could win.
+   * closure adds the least Installed-Size; dead ends last; the first on a tie
+   * or when all are dead ends. Each option is summed only as far as it could win.
    */
-  private fewestNew(options: readonly Candidate[]): { winner: number; counts: Count[] } {
+  private smallestClosure(options: readonly Candidate[]): { winner: number; totals: Total[] } {
     let winner = 0;
     let best = Infinity;
-    const counts: Count[] = [];
+    const totals: Total[] = [];
     options.forEach((cand, i) => {
-      const count = this.probe(cand, best);
-      counts.push(count);
-      if (count.stopped === undefined && count.added < best) {
-        best = count.added;
+      const total = this.probe(cand, best);
+      totals.push(total);
+      if (total.stopped === undefined && total.kib < best) {
+        best = total.kib;
         winner = i;
       }
     });
-    return { winner, counts };
+    return { winner, totals };
   }
 
   /**
-   * How many packages selecting `cand` would add to the selection, itself
-   * included, counting no further than `limit`. Selects nothing; a choice met
-   * on the way takes the first installable alternative (providers by order).
+   * The Installed-Size (KiB) selecting `cand` would add to the selection,
+   * itself included, summed no further than `limit`. Selects nothing; a choice
+   * met on the way takes the first installable alternative (providers by order).
    */
-  private probe(cand: Candidate, limit: number): Count {
+  private probe(cand: Candidate, limit: number): Total {
     if (this.probedAt !== this.selected.size) {
       this.probes.clear();
       this.probedAt = this.selected.size;
     }
-    // The walk is the same whatever the limit, which only stops it: a count
+    // The walk is the same whatever the limit, which only stops it: a total
     // kept from a walk that went at least as far answers as a new walk would.
     const known = this.probes.get(cand);
-    if (known !== undefined && (known.stopped !== "cap" || limit <= known.added)) {
-      return known.added < limit ? known : { added: limit, stopped: "cap" };
+    if (known !== undefined && (known.stopped !== "cap" || limit <= known.kib)) {
+      return known.kib < limit ? known : { kib: limit, stopped: "cap" };
     }
-    const count = this.walk(cand, limit);
-    this.probes.set(cand, count);
-    return count;
+    const total = this.walk(cand, limit);
+    this.probes.set(cand, total);
+    return total;
   }
 
-  private walk(start: Candidate, limit: number): Count {
+  private walk(start: Candidate, limit: number): Total {
     const tentative = new Tentative();
     const queue: Candidate[] = [];
     const pending: Array<{ arch: string; alts: RelationGroup }> = [];
+    let kib = 0;
     const add = (cand: Candidate): boolean => {
       tentative.add(cand, slotKey(cand.record.name, cand.record.architecture, this.native));
       queue.push(cand);
-      return tentative.slots.size >= limit;
+      kib += cand.record.installedSize ?? MISSING_SIZE_KIB;
+      return kib >= limit;
     };
     const satisfied = (alt: Relation, arch: string) =>
       this.satisfier(this.selectedByName, this.selectedProviders, alt, arch) !== undefined ||
       this.satisfier(tentative.byName, tentative.providers, alt, arch) !== undefined;
-    const capped = (): Count => ({ added: limit, stopped: "cap" });
-    const deadEnd = (): Count => ({ added: tentative.slots.size, stopped: "dead-end" });
+    const capped = (): Total => ({ kib: limit, stopped: "cap" });
+    const deadEnd = (): Total => ({ kib, packages: tentative.slots.size, stopped: "dead-end" });
 
     if (add(start)) return capped();
     let next = 0;
@@ -680,7 +697,7 @@ class Round<O> {
         }
       }
       const choice = pending.shift();
-      if (choice === undefined) return { added: tentative.slots.size };
+      if (choice === undefined) return { kib, packages: tentative.slots.size };
       if (choice.alts.some((alt) => satisfied(alt, choice.arch))) continue;
       const pick = choice.alts.map((alt) => this.plan(choice.arch, alt, "by-order", tentative)).find((p) => p.kind === "select");
       if (pick === undefined) return deadEnd();
