@@ -1,8 +1,9 @@
 // A bonus check on this machine's real apt lists, when it has them: the
 // closure of dropbear-bin in bookworm (+ updates + security) is the few
 // libraries it links, not the base system; gawk's takes install-info for
-// readline-common's `dpkg | install-info`, not dpkg and what dpkg needs. The
-// hand-built tests are the proof.
+// readline-common's `dpkg | install-info`, not dpkg and what dpkg needs;
+// postgresql-15's `locales | locales-all` takes locales, smaller by
+// Installed-Size though it is more packages. The hand-built tests are the proof.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -11,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { resolve } from "../../src/debian/resolve.ts";
+import { resolve, type Resolution, type Tally } from "../../src/debian/resolve.ts";
 import type { SuiteRef } from "../../src/debian/types.ts";
 import { buildUniverse, type SuiteIndex, type Universe } from "../../src/debian/universe.ts";
 import { MAIN, SECURITY, UPDATES, readPackagesText } from "./helpers.ts";
@@ -55,8 +56,18 @@ const loaded: Promise<{ universe: Universe; notes: string[] } | { skip: string }
   return { universe, notes };
 })();
 
-/** The closure of `name`'s request, resolved twice (the same both times), with the times logged; undefined when skipped or failed. */
-async function closureOf(t: ExecutionContext, name: string): Promise<string[] | undefined> {
+/** One option of a choice as the log shows it: "locales 22730 KiB in 4", "locales-all >=22730 KiB". */
+function tally(s: Tally): string {
+  const kib = `${s.stopped === "cap" ? ">=" : ""}${s.kib} KiB`;
+  return `${s.package} ${kib}${s.packages !== undefined ? ` in ${s.packages}` : ""}${s.stopped === "dead-end" ? ", dead end" : ""}`;
+}
+
+/**
+ * The resolution of requests for `names`, resolved twice (the same both
+ * times), with the times and choices logged, and the universe it came from;
+ * undefined when skipped or failed.
+ */
+async function resolved(t: ExecutionContext, names: string[]): Promise<{ resolution: Resolution; universe: Universe } | undefined> {
   const data = await loaded;
   if ("skip" in data) {
     t.log(`SKIPPED: ${data.skip}`);
@@ -64,12 +75,13 @@ async function closureOf(t: ExecutionContext, name: string): Promise<string[] | 
     return undefined;
   }
   for (const note of data.notes) t.log(note);
+  const requests = names.map((name) => ({ name, origin: "test" }));
   const t0 = performance.now();
-  const result = resolve(data.universe, [{ name, origin: "test" }], { arch: "amd64" });
+  const result = resolve(data.universe, requests, { arch: "amd64" });
   const t1 = performance.now();
-  const again = resolve(data.universe, [{ name, origin: "test" }], { arch: "amd64" });
+  const again = resolve(data.universe, requests, { arch: "amd64" });
   const t2 = performance.now();
-  t.log(`resolve ${(t1 - t0).toFixed(2)} ms, again ${(t2 - t1).toFixed(2)} ms`);
+  t.log(`${names.join(" + ")}: resolve ${(t1 - t0).toFixed(2)} ms, again ${(t2 - t1).toFixed(2)} ms`);
   if (!result.ok) {
     t.fail(JSON.stringify(result.errors, null, 2));
     return undefined;
@@ -77,9 +89,14 @@ async function closureOf(t: ExecutionContext, name: string): Promise<string[] | 
   t.deepEqual(again, result);
   const { packages, alternativeChoices, providerChoices } = result.resolution;
   t.log(packages.map((p) => `${p.record.name} ${p.record.version} (${p.record.from.suite})`).join("\n"));
-  for (const c of alternativeChoices) t.log(`${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map((s) => `${s.package} ${s.stopped === "cap" ? ">=" : ""}${s.added}${s.stopped === "dead-end" ? ", dead end" : ""}`).join("; ")})`);
-  for (const c of providerChoices) t.log(`${c.neededBy}: ${c.virtual} -> ${c.chosen} (${c.rule})`);
-  return packages.map((p) => p.record.name);
+  for (const c of alternativeChoices) t.log(`${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map(tally).join("; ")})`);
+  for (const c of providerChoices) t.log(`${c.neededBy}: ${c.virtual} -> ${c.chosen} (${c.rule}${c.sizes ? `: ${c.sizes.map(tally).join("; ")}` : ""})`);
+  return { resolution: result.resolution, universe: data.universe };
+}
+
+/** The names in the closure of `name`'s request, as `resolved` logs them. */
+async function closureOf(t: ExecutionContext, name: string): Promise<string[] | undefined> {
+  return (await resolved(t, [name]))?.resolution.packages.map((p) => p.record.name);
 }
 
 test("real bookworm: dropbear-bin's closure is its libraries, not the base system", async (t) => {
@@ -94,4 +111,34 @@ test("real bookworm: gawk's closure takes install-info for readline-common, not 
   if (names === undefined) return;
   for (const needed of ["gawk", "libreadline8", "readline-common", "install-info", "libmpfr6", "libgmp10", "libsigsegv2"]) t.true(names.includes(needed), needed);
   for (const dragged of ["dpkg", "tar", "libselinux1", "libzstd1"]) t.false(names.includes(dragged), dragged);
+});
+
+// postgresql-15 has `Depends: locales | locales-all`. locales brings libc-l10n,
+// libc-bin and debconf (4 packages, about 22 MiB); locales-all brings libc-l10n
+// (2 packages, about 226 MiB, 222 of them its own). Counting packages took
+// locales-all; Installed-Size takes locales.
+test("real bookworm: postgresql-15's `locales | locales-all` takes locales, the smaller by Installed-Size", async (t) => {
+  const got = await resolved(t, ["postgresql-15"]);
+  if (got === undefined) return;
+  const names = got.resolution.packages.map((p) => p.record.name);
+  for (const needed of ["postgresql-15", "locales", "libc-l10n"]) t.true(names.includes(needed), needed);
+  t.false(names.includes("locales-all"), "locales-all");
+  const choice = got.resolution.alternativeChoices.find((c) => c.neededBy === "postgresql-15" && c.relation === "locales | locales-all");
+  if (choice === undefined) {
+    t.fail("no recorded choice for locales | locales-all");
+    return;
+  }
+  const [locales, localesAll] = choice.sizes;
+  t.like(locales, { package: "locales" });
+  t.like(localesAll, { package: "locales-all", stopped: "cap" });
+  t.true(locales!.packages! > 2, `locales brings ${locales!.packages} packages, more than locales-all's 2`);
+  // locales-all alone is past all of locales' closure.
+  const localesAllSize = got.universe.packages.get("locales-all")?.[0]?.record.installedSize;
+  t.true(localesAllSize !== undefined && locales!.kib < localesAllSize, `locales ${locales!.kib} KiB < locales-all ${localesAllSize} KiB`);
+
+  // Asking for locales as well: it is selected, so the choice is not even measured.
+  const both = await resolved(t, ["locales", "postgresql-15"]);
+  if (both === undefined) return;
+  t.false(both.resolution.packages.some((p) => p.record.name === "locales-all"), "locales-all");
+  t.false(both.resolution.alternativeChoices.some((c) => c.relation === "locales | locales-all"));
 });
