@@ -1,4 +1,4 @@
-// The dependency closure of what a recipe asks for: the fewest packages that
+// The dependency closure of what a recipe asks for: the packages that
 // satisfy every Depends and Pre-Depends of every package selected, starting
 // from the requests and nothing else. The base system (Essential, Priority:
 // required) comes in only when something depends on it.
@@ -13,6 +13,31 @@
 //    constraint and starts over, so each name's candidate is always the highest
 //    version meeting every constraint seen; constraints no version meets
 //    together are an error naming both requesters.
+//
+// A choice (step 3) takes an alternative, or provider, the selection already
+// has. Failing that, "smallest closure": the one whose tentative closure adds
+// the least Installed-Size to the selection as it is at that moment: the sum,
+// in KiB, over the packages it would add (itself included) of their
+// Installed-Size, a record without one counting as 1 KiB (MISSING_SIZE_KIB).
+// Ties go to the first in the usual order: the relation's order for `a | b`,
+// Priority required/important/standard then name for providers. apt takes the
+// first alternative because dpkg is always installed; an image has only what
+// its closure brings, and readline-common's `dpkg | install-info` should bring
+// install-info, not dpkg with tar and seven libraries. Sizes, not counts of
+// packages: a count would take locales-all (2 packages with libc-l10n, 231,717
+// KiB on bookworm) for `locales | locales-all` over locales (4 packages with
+// libc-l10n, libc-bin and debconf, 22,730 KiB). The tentative closure is a probe that
+// selects nothing: it follows Depends and Pre-Depends like steps 2 and 3, but a
+// choice inside it takes the first installable alternative (the provider by
+// Priority, then name) instead of probing again, so a probe costs one walk. A
+// probe stops summing once it can no longer win (at the smallest total seen so
+// far), and its total is kept until the selection next grows, so an
+// alternative probed again at the same state (a virtual name's providers, then
+// the group it is in) is walked once. A probe that meets something not
+// installable (an unknown name, no fitting version, another version of a
+// selected package) is a dead end and ranks last; when every option is one, the
+// first is taken as before and its error, or restart, follows. Each choice is
+// recorded with the totals compared (`alternativeChoices`, `providerChoices`).
 import type { PackageRecord } from "./types.ts";
 import { archSatisfies, slotKey } from "./multiarch.ts";
 import {
@@ -57,13 +82,51 @@ export interface ResolvedPackage {
   requestedBy: string[];
 }
 
+/** A record without Installed-Size counts as this many KiB in the smallest-closure rule. */
+export const MISSING_SIZE_KIB = 1;
+
+/** What one option of a choice would add to the selection, as the smallest-closure rule measured it. */
+export interface Tally {
+  /** The package the option would select. */
+  package: string;
+  /**
+   * Installed-Size, in KiB, of the packages its tentative closure adds, itself
+   * included (MISSING_SIZE_KIB for a record without one). When `stopped` is
+   * "cap", the best total before it, which this one reached or passed; when
+   * "dead-end", what it added before meeting the dead end.
+   */
+  kib: number;
+  /** How many packages those are; absent when `stopped` is "cap". */
+  packages?: number;
+  /** "cap": summing stopped once it could no longer win; "dead-end": its closure needs something not installable. */
+  stopped?: "cap" | "dead-end";
+}
+
 /** How a virtual name was satisfied, so the report can say which provider was picked and why. */
 export interface ProviderChoice {
   virtual: string;
   chosen: string;
   /** Every provider that could have satisfied it, by name. */
   among: string[];
-  rule: "only-provider" | "priority" | "name-order";
+  /** "smallest-closure" when it adds less Installed-Size than every provider the other rules put before it. */
+  rule: "only-provider" | "priority" | "name-order" | "smallest-closure";
+  /** With several providers: what each would add, in the order ties are broken. */
+  sizes?: Tally[];
+  /** The request text or package name that needed it. */
+  neededBy: string;
+}
+
+/** How `a | b` was satisfied when more than one alternative could be installed and none was selected. */
+export interface AlternativeChoice {
+  /** The group as the resolver saw it (alternatives for other architectures left out). */
+  relation: string;
+  /** The alternative taken, and the package it selected. */
+  alternative: string;
+  chosen: string;
+  /** "first": no other adds less Installed-Size; "smallest-closure": it adds less than every alternative before it. */
+  rule: "first" | "smallest-closure";
+  /** Each installable alternative, in the relation's order, with what it would add. */
+  sizes: Array<Tally & { alternative: string }>;
   /** The request text or package name that needed it. */
   neededBy: string;
 }
@@ -73,6 +136,8 @@ export interface Resolution {
   packages: ResolvedPackage[];
   /** Sorted by virtual name, then who needed it. */
   providerChoices: ProviderChoice[];
+  /** Sorted by who needed it, then the relation. */
+  alternativeChoices: AlternativeChoice[];
 }
 
 interface ErrorBase<O> {
@@ -144,8 +209,15 @@ interface Pin {
   by: string;
 }
 
+/** How a provider was picked, for its ProviderChoice. */
+interface Virtual {
+  among: string[];
+  rule: ProviderChoice["rule"];
+  sizes?: Tally[];
+}
+
 type Plan<O> =
-  | { kind: "select"; cand: Candidate; virtual?: { among: string[]; rule: ProviderChoice["rule"] } }
+  | { kind: "select"; cand: Candidate; virtual?: Virtual }
   | { kind: "choice" }
   | { kind: "conflict"; occupant: Sel<O> | undefined }
   | { kind: "unknown" }
@@ -153,6 +225,40 @@ type Plan<O> =
 
 /** A plan once choices are made. */
 type Decided<O> = Exclude<Plan<O>, { kind: "choice" }>;
+
+/**
+ * How `plan` settles several providers: defer the choice, take the first by
+ * Priority then name (inside a probe), or measure what each adds (a real choice).
+ */
+type Decide = "defer" | "by-order" | "smallest-closure";
+
+/** What a probe measured: the tally without the package's name. */
+type Total = Omit<Tally, "package">;
+
+/** A selected or tentatively selected package, as `satisfier` looks at it. */
+interface Holder {
+  cand: Candidate;
+}
+
+/** Packages a probe would add on top of the selection, indexed the way the selection is. */
+class Tentative {
+  readonly slots = new Map<string, Candidate>();
+  readonly byName = new Map<string, Holder[]>();
+  readonly providers = new Map<string, Array<{ sel: Holder; version: string | undefined }>>();
+
+  add(cand: Candidate, slot: string): void {
+    this.slots.set(slot, cand);
+    const holder = { cand };
+    push(this.byName, cand.record.name, holder);
+    for (const p of cand.provides) push(this.providers, p.name, { sel: holder, version: p.version });
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
 
 /**
  * Resolve the closure of `requests` in `universe` for `options.arch`. Output
@@ -243,6 +349,10 @@ class Round<O> {
   private readonly queue: Sel<O>[] = [];
   private readonly deferred: Array<{ from: Node<O>; group: RelationGroup; field: RelationField }> = [];
   private readonly choices: ProviderChoice[] = [];
+  private readonly alternativeChoices: AlternativeChoice[] = [];
+  /** Probe totals by candidate, good while the selection has `probedAt` packages (it only grows in a round). */
+  private readonly probes = new Map<Candidate, Total>();
+  private probedAt = 0;
   /** Built once the selection is final, so origins cover every path. */
   private readonly errorThunks: Array<() => ResolveError<O>> = [];
 
@@ -284,12 +394,18 @@ class Round<O> {
     }
   }
 
-  private visit(sel: Sel<O>, field: RelationField, text: string): void {
-    if (text === "") return;
-    let fields = this.parsed.get(sel.cand.record);
-    if (fields === undefined) this.parsed.set(sel.cand.record, (fields = new Map()));
+  /** A record's relation field, parsed once per resolve call. */
+  private groupsOf(record: PackageRecord, field: RelationField, text: string): ReturnType<typeof parseRelationField> {
+    let fields = this.parsed.get(record);
+    if (fields === undefined) this.parsed.set(record, (fields = new Map()));
     let groups = fields.get(field);
     if (groups === undefined) fields.set(field, (groups = parseRelationField(text)));
+    return groups;
+  }
+
+  private visit(sel: Sel<O>, field: RelationField, text: string): void {
+    if (text === "") return;
+    const groups = this.groupsOf(sel.cand.record, field, text);
     if (!groups.ok) {
       const { error } = groups;
       const record = sel.cand.record;
@@ -321,18 +437,38 @@ class Round<O> {
       return;
     }
     const alt = alts[0]!;
-    const plan = this.plan(from, alt);
+    const plan = this.plan(this.dependerArch(from), alt, "defer");
     if (plan.kind === "choice") this.deferred.push({ from, group: alts, field });
     else this.act(from, alt, field, plan);
   }
 
-  /** A pending choice: the first alternative that can be selected without changing the selection. */
+  /**
+   * A pending choice: an alternative the selection has; else, of those that
+   * can be selected without changing the selection, the one adding the least
+   * Installed-Size; else the first that needs another version of a selected one.
+   */
   private choose(from: Node<O>, group: RelationGroup, field: RelationField): void {
     for (const alt of group) {
       if (this.satisfiedBySelection(from, alt, field)) return;
     }
-    const plans = group.map((alt) => ({ alt, plan: this.plan(from, alt, true) }));
-    const pick = plans.find((p) => p.plan.kind === "select") ?? plans.find((p) => p.plan.kind === "conflict");
+    const arch = this.dependerArch(from);
+    const plans = group.map((alt) => ({ alt, plan: this.plan(arch, alt, "smallest-closure") }));
+    const selectable = plans.flatMap((p) => (p.plan.kind === "select" ? [{ alt: p.alt, plan: p.plan }] : []));
+    if (selectable.length > 1) {
+      const { winner, totals } = this.smallestClosure(selectable.map((p) => p.plan.cand));
+      const pick = selectable[winner]!;
+      this.alternativeChoices.push({
+        relation: group.map(formatRelation).join(" | "),
+        alternative: formatRelation(pick.alt),
+        chosen: pick.plan.cand.record.name,
+        rule: winner === 0 ? "first" : "smallest-closure",
+        sizes: selectable.map((p, i) => ({ alternative: formatRelation(p.alt), package: p.plan.cand.record.name, ...totals[i]! })),
+        neededBy: neededBy(from),
+      });
+      this.act(from, pick.alt, field, pick.plan);
+      return;
+    }
+    const pick = selectable[0] ?? plans.find((p) => p.plan.kind === "conflict");
     if (pick !== undefined) {
       this.act(from, pick.alt, field, pick.plan);
       return;
@@ -387,8 +523,8 @@ class Round<O> {
     return from.kind === "root" ? this.native : from.cand.record.architecture;
   }
 
-  private archOk(cand: Candidate, alt: Relation, from: Node<O>): boolean {
-    return archSatisfies(cand.record, alt.arch, this.dependerArch(from), this.native);
+  private archOk(cand: Candidate, alt: Relation, dependerArch: string): boolean {
+    return archSatisfies(cand.record, alt.arch, dependerArch, this.native);
   }
 
   private pinsAllow(cand: Candidate): boolean {
@@ -398,52 +534,64 @@ class Round<O> {
 
   /** Link `from` to a selected package that already satisfies `alt`, if there is one. */
   private satisfiedBySelection(from: Node<O>, alt: Relation, field: RelationField): boolean {
-    for (const sel of this.selectedByName.get(alt.name) ?? []) {
-      if (this.archOk(sel.cand, alt, from) && satisfies(sel.cand.record.version, alt.constraint)) {
-        if (alt.constraint) sel.constraints.push({ constraint: alt.constraint, by: from });
-        this.link(from, sel, alt, field);
-        return true;
-      }
+    const found = this.satisfier(this.selectedByName, this.selectedProviders, alt, this.dependerArch(from));
+    if (found === undefined) return false;
+    if (found.byName && alt.constraint) found.sel.constraints.push({ constraint: alt.constraint, by: from });
+    this.link(from, found.sel, alt, field);
+    return true;
+  }
+
+  /** The first of `byName` (by its name) or `providers` (by Provides) that satisfies `alt` for a depender of `dependerArch`. */
+  private satisfier<H extends Holder>(
+    byName: ReadonlyMap<string, readonly H[]>,
+    providers: ReadonlyMap<string, ReadonlyArray<{ sel: H; version: string | undefined }>>,
+    alt: Relation,
+    dependerArch: string,
+  ): { sel: H; byName: boolean } | undefined {
+    for (const sel of byName.get(alt.name) ?? []) {
+      if (this.archOk(sel.cand, alt, dependerArch) && satisfies(sel.cand.record.version, alt.constraint)) return { sel, byName: true };
     }
-    for (const { sel, version } of this.selectedProviders.get(alt.name) ?? []) {
-      if (!this.archOk(sel.cand, alt, from)) continue;
+    for (const { sel, version } of providers.get(alt.name) ?? []) {
+      if (!this.archOk(sel.cand, alt, dependerArch)) continue;
       if (alt.constraint && (version === undefined || !satisfies(version, alt.constraint))) continue;
-      this.link(from, sel, alt, field);
-      return true;
+      return { sel, byName: false };
     }
-    return false;
+    return undefined;
   }
 
   /**
-   * What would satisfy `alt`, the selection not having it: the best real
-   * package of that name; else a provider (the only one, or by the rule);
-   * `decide` false defers a choice between several providers.
+   * What would satisfy `alt` for a depender of `dependerArch`, the selection
+   * (and `tentative`, in a probe) not having it: the best real package of
+   * that name; else a provider (the only one, or as `decide` says).
    */
-  private plan(from: Node<O>, alt: Relation, decide: true): Decided<O>;
-  private plan(from: Node<O>, alt: Relation, decide?: false): Plan<O>;
-  private plan(from: Node<O>, alt: Relation, decide = false): Plan<O> {
-    const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) => this.archOk(c, alt, from));
+  private plan(dependerArch: string, alt: Relation, decide: "by-order" | "smallest-closure", tentative?: Tentative): Decided<O>;
+  private plan(dependerArch: string, alt: Relation, decide: Decide, tentative?: Tentative): Plan<O>;
+  private plan(dependerArch: string, alt: Relation, decide: Decide, tentative?: Tentative): Plan<O> {
+    const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) => this.archOk(c, alt, dependerArch));
     const fitting = reals.filter((c) => satisfies(c.record.version, alt.constraint));
     const best = fitting.find((c) => this.pinsAllow(c));
     if (best !== undefined) {
-      const occupant = this.selected.get(slotKey(best.record.name, best.record.architecture, this.native));
-      return occupant !== undefined ? { kind: "conflict", occupant } : { kind: "select", cand: best };
+      const slot = slotKey(best.record.name, best.record.architecture, this.native);
+      const occupant = this.selected.get(slot);
+      if (occupant !== undefined || tentative?.slots.has(slot)) return { kind: "conflict", occupant };
+      return { kind: "select", cand: best };
     }
 
     const byProvider = new Map<string, Candidate>();
     for (const p of this.universe.providers.get(alt.name) ?? []) {
       const c = p.provider;
-      if (byProvider.has(c.record.name) || !this.archOk(c, alt, from) || !this.pinsAllow(c)) continue;
+      if (byProvider.has(c.record.name) || !this.archOk(c, alt, dependerArch) || !this.pinsAllow(c)) continue;
       if (alt.constraint && (p.version === undefined || !satisfies(p.version, alt.constraint))) continue;
       // A provider selected at another version does not provide this: that version would have matched.
-      if (this.selected.has(slotKey(c.record.name, c.record.architecture, this.native))) continue;
+      const slot = slotKey(c.record.name, c.record.architecture, this.native);
+      if (this.selected.has(slot) || tentative?.slots.has(slot)) continue;
       byProvider.set(c.record.name, c);
     }
     const providers = [...byProvider.values()];
     if (providers.length === 1) return { kind: "select", cand: providers[0]!, virtual: { among: [providers[0]!.record.name], rule: "only-provider" } };
     if (providers.length > 1) {
-      if (!decide) return { kind: "choice" };
-      return this.pickProvider(providers);
+      if (decide === "defer") return { kind: "choice" };
+      return this.pickProvider(providers, decide);
     }
     // Versions of that name would fit, but constraints learned earlier exclude them.
     if (fitting.length > 0) return { kind: "conflict", occupant: this.selectedByName.get(alt.name)?.[0] };
@@ -453,17 +601,113 @@ class Round<O> {
     return { kind: "unsatisfiable", available: all.map((c) => describeCandidate(c)) };
   }
 
-  /** Several providers: Priority required/important/standard first, then name order. */
-  private pickProvider(providers: readonly Candidate[]): Plan<O> {
+  /**
+   * Several providers, in the order Priority required/important/standard
+   * first, then name; "smallest-closure" takes the one adding the least
+   * Installed-Size, the earlier on a tie.
+   */
+  private pickProvider(providers: readonly Candidate[], decide: "by-order" | "smallest-closure"): Decided<O> {
     const high = (c: Candidate) => HIGH_PRIORITIES.has(c.record.priority ?? "");
     const sorted = [...providers].sort((a, b) => Number(high(b)) - Number(high(a)) || byteOrder(a.record.name, b.record.name));
-    const chosen = sorted[0]!;
-    const byName = [...providers].sort((a, b) => byteOrder(a.record.name, b.record.name));
-    const rule = high(chosen) && !providers.every(high) ? "priority" : "name-order";
-    return { kind: "select", cand: chosen, virtual: { among: byName.map((c) => c.record.name), rule } };
+    const among = [...providers].sort((a, b) => byteOrder(a.record.name, b.record.name)).map((c) => c.record.name);
+    const ordered = high(sorted[0]!) && !providers.every(high) ? "priority" : "name-order";
+    if (decide === "by-order") return { kind: "select", cand: sorted[0]!, virtual: { among, rule: ordered } };
+    const { winner, totals } = this.smallestClosure(sorted);
+    const sizes = sorted.map((c, i) => ({ package: c.record.name, ...totals[i]! }));
+    return { kind: "select", cand: sorted[winner]!, virtual: { among, rule: winner === 0 ? ordered : "smallest-closure", sizes } };
   }
 
-  private select(from: Node<O>, alt: Relation, field: RelationField, cand: Candidate, virtual?: { among: string[]; rule: ProviderChoice["rule"] }): void {
+  // ---- the smallest-closure rule
+
+  /**
+   * Of `options` (in tie-break order), the index of the one whose tentative
+   * closure adds the least Installed-Size; dead ends last; the first on a tie
+   * or when all are dead ends. Each option is summed only as far as it could win.
+   */
+  private smallestClosure(options: readonly Candidate[]): { winner: number; totals: Total[] } {
+    let winner = 0;
+    let best = Infinity;
+    const totals: Total[] = [];
+    options.forEach((cand, i) => {
+      const total = this.probe(cand, best);
+      totals.push(total);
+      if (total.stopped === undefined && total.kib < best) {
+        best = total.kib;
+        winner = i;
+      }
+    });
+    return { winner, totals };
+  }
+
+  /**
+   * The Installed-Size (KiB) selecting `cand` would add to the selection,
+   * itself included, summed no further than `limit`. Selects nothing; a choice
+   * met on the way takes the first installable alternative (providers by order).
+   */
+  private probe(cand: Candidate, limit: number): Total {
+    if (this.probedAt !== this.selected.size) {
+      this.probes.clear();
+      this.probedAt = this.selected.size;
+    }
+    // The walk is the same whatever the limit, which only stops it: a total
+    // kept from a walk that went at least as far answers as a new walk would.
+    const known = this.probes.get(cand);
+    if (known !== undefined && (known.stopped !== "cap" || limit <= known.kib)) {
+      return known.kib < limit ? known : { kib: limit, stopped: "cap" };
+    }
+    const total = this.walk(cand, limit);
+    this.probes.set(cand, total);
+    return total;
+  }
+
+  private walk(start: Candidate, limit: number): Total {
+    const tentative = new Tentative();
+    const queue: Candidate[] = [];
+    const pending: Array<{ arch: string; alts: RelationGroup }> = [];
+    let kib = 0;
+    const add = (cand: Candidate): boolean => {
+      tentative.add(cand, slotKey(cand.record.name, cand.record.architecture, this.native));
+      queue.push(cand);
+      kib += cand.record.installedSize ?? MISSING_SIZE_KIB;
+      return kib >= limit;
+    };
+    const satisfied = (alt: Relation, arch: string) =>
+      this.satisfier(this.selectedByName, this.selectedProviders, alt, arch) !== undefined ||
+      this.satisfier(tentative.byName, tentative.providers, alt, arch) !== undefined;
+    const capped = (): Total => ({ kib: limit, stopped: "cap" });
+    const deadEnd = (): Total => ({ kib, packages: tentative.slots.size, stopped: "dead-end" });
+
+    if (add(start)) return capped();
+    let next = 0;
+    for (;;) {
+      for (; next < queue.length; next++) {
+        const record = queue[next]!.record;
+        for (const [field, text] of [["Pre-Depends", record.preDepends], ["Depends", record.depends]] as const) {
+          if (text === "") continue;
+          const groups = this.groupsOf(record, field, text);
+          if (!groups.ok) return deadEnd();
+          for (const group of groups.value) {
+            const alts = group.filter((r) => archRestrictionAllows(r.archRestriction, this.native));
+            if (alts.length === 0 || alts.some((alt) => satisfied(alt, record.architecture))) continue;
+            const plan = alts.length === 1 ? this.plan(record.architecture, alts[0]!, "defer", tentative) : ({ kind: "choice" } as const);
+            if (plan.kind === "choice") pending.push({ arch: record.architecture, alts });
+            else if (plan.kind !== "select") return deadEnd();
+            else if (add(plan.cand)) return capped();
+          }
+        }
+      }
+      const choice = pending.shift();
+      if (choice === undefined) return { kib, packages: tentative.slots.size };
+      if (choice.alts.some((alt) => satisfied(alt, choice.arch))) continue;
+      const pick = choice.alts.map((alt) => this.plan(choice.arch, alt, "by-order", tentative)).find((p) => p.kind === "select");
+      if (pick === undefined) return deadEnd();
+      if (add(pick.cand)) return capped();
+    }
+  }
+
+  // ---- selecting
+
+  private select(from: Node<O>, alt: Relation, field: RelationField, cand: Candidate, virtual?: Virtual): void {
     const record = cand.record;
     const sel: Sel<O> = {
       kind: "sel",
@@ -486,7 +730,14 @@ class Round<O> {
     }
     if (virtual === undefined && alt.constraint) sel.constraints.push({ constraint: alt.constraint, by: from });
     if (virtual !== undefined) {
-      this.choices.push({ virtual: alt.name, chosen: record.name, among: virtual.among, rule: virtual.rule, neededBy: from.kind === "root" ? from.text : from.cand.record.name });
+      this.choices.push({
+        virtual: alt.name,
+        chosen: record.name,
+        among: virtual.among,
+        rule: virtual.rule,
+        ...(virtual.sizes !== undefined ? { sizes: virtual.sizes } : {}),
+        neededBy: neededBy(from),
+      });
     }
     this.link(from, sel, alt, field);
     this.queue.push(sel);
@@ -523,7 +774,7 @@ class Round<O> {
       }));
       return;
     }
-    const candidates = (this.universe.packages.get(name) ?? []).filter((c) => this.archOk(c, alt, from));
+    const candidates = (this.universe.packages.get(name) ?? []).filter((c) => this.archOk(c, alt, this.dependerArch(from)));
     const meets = (constraints: readonly (VersionConstraint | undefined)[]) =>
       candidates.some((c) => constraints.every((k) => satisfies(c.record.version, k)));
     const all = [alt.constraint, ...earlier.map((e) => e.constraint), ...pins.map((p) => p.constraint)];
@@ -613,7 +864,10 @@ class Round<O> {
         requestedBy: [...(requestedBy.get(sel) ?? [])].sort(byteOrder),
       }));
     const providerChoices = [...this.choices].sort((a, b) => byteOrder(a.virtual, b.virtual) || byteOrder(a.neededBy, b.neededBy) || byteOrder(a.chosen, b.chosen));
-    return { packages, providerChoices };
+    const alternativeChoices = [...this.alternativeChoices].sort(
+      (a, b) => byteOrder(a.neededBy, b.neededBy) || byteOrder(a.relation, b.relation) || byteOrder(a.chosen, b.chosen),
+    );
+    return { packages, providerChoices, alternativeChoices };
   }
 }
 
@@ -645,6 +899,11 @@ function chainOf<O>(node: Node<O>): string[] {
   if (n.kind === "root") path.push(n.relation.name);
   // A request for "x" selects the package x: name it once.
   return path.reverse().filter((name, i, all) => i === 0 || name !== all[i - 1]);
+}
+
+/** The request text or package name, as choices record who needed them. */
+function neededBy<O>(node: Node<O>): string {
+  return node.kind === "root" ? node.text : node.cand.record.name;
 }
 
 function describe<O>(node: Node<O>): string {

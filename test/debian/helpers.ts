@@ -65,6 +65,8 @@ export function readPackagesText(text: string, from: SuiteRef): PackageRecord[] 
     if (f.get("essential") === "yes") record.essential = true;
     const priority = f.get("priority");
     if (priority !== undefined) record.priority = priority;
+    const installedSize = f.get("installed-size");
+    if (installedSize !== undefined && /^\d+$/.test(installedSize)) record.installedSize = Number(installedSize);
     out.push(record);
   }
   return out;

@@ -1,6 +1,9 @@
 // A bonus check on this machine's real apt lists, when it has them: the
 // closure of dropbear-bin in bookworm (+ updates + security) is the few
-// libraries it links, not the base system. The hand-built tests are the proof.
+// libraries it links, not the base system; gawk's takes install-info for
+// readline-common's `dpkg | install-info`, not dpkg and what dpkg needs;
+// postgresql-15's `locales | locales-all` takes locales, smaller by
+// Installed-Size though it is more packages. The hand-built tests are the proof.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -8,9 +11,10 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import test from "ava";
-import { resolve } from "../../src/debian/resolve.ts";
+import type { ExecutionContext } from "ava";
+import { resolve, type Resolution, type Tally } from "../../src/debian/resolve.ts";
 import type { SuiteRef } from "../../src/debian/types.ts";
-import { buildUniverse, type SuiteIndex } from "../../src/debian/universe.ts";
+import { buildUniverse, type SuiteIndex, type Universe } from "../../src/debian/universe.ts";
 import { MAIN, SECURITY, UPDATES, readPackagesText } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -31,18 +35,16 @@ async function readList(suite: string): Promise<{ text: string } | { skip: strin
   }
 }
 
-test("real bookworm: dropbear-bin's closure is its libraries, not the base system", async (t) => {
+/** The three suites' universe, read once for the tests of this file; a reason when bookworm's list is missing. */
+const loaded: Promise<{ universe: Universe; notes: string[] } | { skip: string }> = (async () => {
   const suites: Array<[string, SuiteRef]> = [["bookworm", MAIN], ["bookworm-updates", UPDATES], ["bookworm-security", SECURITY]];
   const indices: SuiteIndex[] = [];
+  const notes: string[] = [];
   for (const [name, ref] of suites) {
     const list = await readList(name);
     if ("skip" in list) {
-      if (name === "bookworm") {
-        t.log(`SKIPPED: ${list.skip}`);
-        t.pass();
-        return;
-      }
-      t.log(`without ${name}: ${list.skip}`);
+      if (name === "bookworm") return { skip: list.skip };
+      notes.push(`without ${name}: ${list.skip}`);
       continue;
     }
     indices.push({ suite: ref, records: readPackagesText(list.text, ref) });
@@ -50,17 +52,93 @@ test("real bookworm: dropbear-bin's closure is its libraries, not the base syste
   const stanzas = indices.reduce((n, i) => n + i.records.length, 0);
   const t0 = performance.now();
   const universe = buildUniverse(indices);
+  notes.push(`${stanzas} stanzas from ${indices.length} suites; universe ${(performance.now() - t0).toFixed(1)} ms; problems: ${universe.problems.length}`);
+  return { universe, notes };
+})();
+
+/** One option of a choice as the log shows it: "locales 22730 KiB in 4", "locales-all >=22730 KiB". */
+function tally(s: Tally): string {
+  const kib = `${s.stopped === "cap" ? ">=" : ""}${s.kib} KiB`;
+  return `${s.package} ${kib}${s.packages !== undefined ? ` in ${s.packages}` : ""}${s.stopped === "dead-end" ? ", dead end" : ""}`;
+}
+
+/**
+ * The resolution of requests for `names`, resolved twice (the same both
+ * times), with the times and choices logged, and the universe it came from;
+ * undefined when skipped or failed.
+ */
+async function resolved(t: ExecutionContext, names: string[]): Promise<{ resolution: Resolution; universe: Universe } | undefined> {
+  const data = await loaded;
+  if ("skip" in data) {
+    t.log(`SKIPPED: ${data.skip}`);
+    t.pass();
+    return undefined;
+  }
+  for (const note of data.notes) t.log(note);
+  const requests = names.map((name) => ({ name, origin: "test" }));
+  const t0 = performance.now();
+  const result = resolve(data.universe, requests, { arch: "amd64" });
   const t1 = performance.now();
-  const result = resolve(universe, [{ name: "dropbear-bin", origin: "test" }], { arch: "amd64" });
+  const again = resolve(data.universe, requests, { arch: "amd64" });
   const t2 = performance.now();
-  const again = resolve(universe, [{ name: "dropbear-bin", origin: "test" }], { arch: "amd64" });
-  const t3 = performance.now();
-  t.log(`${stanzas} stanzas from ${indices.length} suites; universe ${(t1 - t0).toFixed(1)} ms; resolve ${(t2 - t1).toFixed(2)} ms, again ${(t3 - t2).toFixed(2)} ms`);
-  t.log(`universe problems: ${universe.problems.length}`);
-  if (!result.ok) return t.fail(JSON.stringify(result.errors, null, 2));
+  t.log(`${names.join(" + ")}: resolve ${(t1 - t0).toFixed(2)} ms, again ${(t2 - t1).toFixed(2)} ms`);
+  if (!result.ok) {
+    t.fail(JSON.stringify(result.errors, null, 2));
+    return undefined;
+  }
   t.deepEqual(again, result);
-  const names = result.resolution.packages.map((p) => p.record.name);
-  t.log(result.resolution.packages.map((p) => `${p.record.name} ${p.record.version} (${p.record.from.suite})`).join("\n"));
+  const { packages, alternativeChoices, providerChoices } = result.resolution;
+  t.log(packages.map((p) => `${p.record.name} ${p.record.version} (${p.record.from.suite})`).join("\n"));
+  for (const c of alternativeChoices) t.log(`${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map(tally).join("; ")})`);
+  for (const c of providerChoices) t.log(`${c.neededBy}: ${c.virtual} -> ${c.chosen} (${c.rule}${c.sizes ? `: ${c.sizes.map(tally).join("; ")}` : ""})`);
+  return { resolution: result.resolution, universe: data.universe };
+}
+
+/** The names in the closure of `name`'s request, as `resolved` logs them. */
+async function closureOf(t: ExecutionContext, name: string): Promise<string[] | undefined> {
+  return (await resolved(t, [name]))?.resolution.packages.map((p) => p.record.name);
+}
+
+test("real bookworm: dropbear-bin's closure is its libraries, not the base system", async (t) => {
+  const names = await closureOf(t, "dropbear-bin");
+  if (names === undefined) return;
   for (const lib of ["dropbear-bin", "libc6", "libtomcrypt1", "libtommath1", "zlib1g", "libcrypt1", "libgmp10"]) t.true(names.includes(lib), lib);
   for (const base of ["bash", "coreutils", "dpkg", "base-files", "perl-base"]) t.false(names.includes(base), base);
+});
+
+test("real bookworm: gawk's closure takes install-info for readline-common, not dpkg and tar", async (t) => {
+  const names = await closureOf(t, "gawk");
+  if (names === undefined) return;
+  for (const needed of ["gawk", "libreadline8", "readline-common", "install-info", "libmpfr6", "libgmp10", "libsigsegv2"]) t.true(names.includes(needed), needed);
+  for (const dragged of ["dpkg", "tar", "libselinux1", "libzstd1"]) t.false(names.includes(dragged), dragged);
+});
+
+// postgresql-15 has `Depends: locales | locales-all`. locales brings libc-l10n,
+// libc-bin and debconf (4 packages, about 22 MiB); locales-all brings libc-l10n
+// (2 packages, about 226 MiB, 222 of them its own). Counting packages took
+// locales-all; Installed-Size takes locales.
+test("real bookworm: postgresql-15's `locales | locales-all` takes locales, the smaller by Installed-Size", async (t) => {
+  const got = await resolved(t, ["postgresql-15"]);
+  if (got === undefined) return;
+  const names = got.resolution.packages.map((p) => p.record.name);
+  for (const needed of ["postgresql-15", "locales", "libc-l10n"]) t.true(names.includes(needed), needed);
+  t.false(names.includes("locales-all"), "locales-all");
+  const choice = got.resolution.alternativeChoices.find((c) => c.neededBy === "postgresql-15" && c.relation === "locales | locales-all");
+  if (choice === undefined) {
+    t.fail("no recorded choice for locales | locales-all");
+    return;
+  }
+  const [locales, localesAll] = choice.sizes;
+  t.like(locales, { package: "locales" });
+  t.like(localesAll, { package: "locales-all", stopped: "cap" });
+  t.true(locales!.packages! > 2, `locales brings ${locales!.packages} packages, more than locales-all's 2`);
+  // locales-all alone is past all of locales' closure.
+  const localesAllSize = got.universe.packages.get("locales-all")?.[0]?.record.installedSize;
+  t.true(localesAllSize !== undefined && locales!.kib < localesAllSize, `locales ${locales!.kib} KiB < locales-all ${localesAllSize} KiB`);
+
+  // Asking for locales as well: it is selected, so the choice is not even measured.
+  const both = await resolved(t, ["locales", "postgresql-15"]);
+  if (both === undefined) return;
+  t.false(both.resolution.packages.some((p) => p.record.name === "locales-all"), "locales-all");
+  t.false(both.resolution.alternativeChoices.some((c) => c.relation === "locales | locales-all"));
 });

@@ -2,7 +2,7 @@
 // why, and the errors (with codes, chains and the requests' origins).
 import fc from "fast-check";
 import test from "ava";
-import { resolve, type PackageRequest, type Resolution, type ResolveError } from "../../src/debian/resolve.ts";
+import { MISSING_SIZE_KIB, resolve, type PackageRequest, type Resolution, type ResolveError } from "../../src/debian/resolve.ts";
 import type { PackageRecord } from "../../src/debian/types.ts";
 import { buildUniverse } from "../../src/debian/universe.ts";
 import { MAIN, pkg, SECURITY, UPDATES, universeOf } from "./helpers.ts";
@@ -32,14 +32,14 @@ function errors(t: { fail(m: string): void }, result: ReturnType<typeof run>): R
 const names = (r: Resolution) => r.packages.map((p) => `${p.record.name}=${p.record.version}`);
 
 const base = [
-  pkg("libc6", "2.36-9+deb12u9", { depends: "libgcc-s1", multiArch: "same" }),
-  pkg("libgcc-s1", "12.2.0-14", { depends: "gcc-12-base (= 12.2.0-14), libc6 (>= 2.35)", multiArch: "same" }),
-  pkg("gcc-12-base", "12.2.0-14", { multiArch: "same" }),
-  pkg("bash", "5.2.15-2+b2", { essential: true, priority: "required", preDepends: "libc6 (>= 2.36), libtinfo6 (>= 6)" }),
-  pkg("coreutils", "9.1-1", { essential: true, priority: "required", preDepends: "libc6 (>= 2.34)" }),
-  pkg("dpkg", "1.21.22", { essential: true, priority: "required", preDepends: "libc6 (>= 2.34)" }),
-  pkg("libtinfo6", "6.4-4", { depends: "libc6 (>= 2.34)" }),
-  pkg("zlib1g", "1:1.2.13.dfsg-1", { depends: "libc6 (>= 2.14)", multiArch: "same", priority: "optional" }),
+  pkg("libc6", "2.36-9+deb12u9", { depends: "libgcc-s1", multiArch: "same", installedSize: 12000 }),
+  pkg("libgcc-s1", "12.2.0-14", { depends: "gcc-12-base (= 12.2.0-14), libc6 (>= 2.35)", multiArch: "same", installedSize: 140 }),
+  pkg("gcc-12-base", "12.2.0-14", { multiArch: "same", installedSize: 100 }),
+  pkg("bash", "5.2.15-2+b2", { essential: true, priority: "required", preDepends: "libc6 (>= 2.36), libtinfo6 (>= 6)", installedSize: 7000 }),
+  pkg("coreutils", "9.1-1", { essential: true, priority: "required", preDepends: "libc6 (>= 2.34)", installedSize: 18000 }),
+  pkg("dpkg", "1.21.22", { essential: true, priority: "required", preDepends: "libc6 (>= 2.34)", installedSize: 6000 }),
+  pkg("libtinfo6", "6.4-4", { depends: "libc6 (>= 2.34)", installedSize: 500 }),
+  pkg("zlib1g", "1:1.2.13.dfsg-1", { depends: "libc6 (>= 2.14)", multiArch: "same", priority: "optional", installedSize: 160 }),
 ];
 
 test("a closure: dependencies followed, nothing else, sorted by name, with reasons", (t) => {
@@ -113,6 +113,219 @@ test("alternatives: none installable is one error naming the group", (t) => {
   t.regex(e!.message, /x 1 needs b \(>= 2\) \| nope, and none can be installed \(b \(>= 2\): no version fits; nope: no such package\)/);
 });
 
+// ---- alternatives: the smallest closure, by Installed-Size
+
+/** KiB, as Installed-Size says. */
+const kib = (installedSize: number) => ({ installedSize });
+
+/** big pulls three more packages; small pulls none. 10 KiB each. */
+const bigAndSmall = [
+  pkg("big", "1", { depends: "big-1, big-2", ...kib(10) }),
+  pkg("big-1", "1", { depends: "big-3", ...kib(10) }),
+  pkg("big-2", "1", kib(10)),
+  pkg("big-3", "1", kib(10)),
+  pkg("small", "1", kib(10)),
+];
+
+test("smallest closure: the alternative that adds less Installed-Size wins, and the choice says why", (t) => {
+  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), ...bigAndSmall], [req("x")]));
+  t.deepEqual(names(r), ["small=1", "x=1"]);
+  t.deepEqual(r.alternativeChoices, [
+    {
+      relation: "big | small",
+      alternative: "small",
+      chosen: "small",
+      rule: "smallest-closure",
+      sizes: [{ alternative: "big", package: "big", kib: 40, packages: 4 }, { alternative: "small", package: "small", kib: 10, packages: 1 }],
+      neededBy: "x",
+    },
+  ]);
+});
+
+/** huge is one package of 200,000 KiB; three is three packages of 10 KiB. */
+const hugeAndThree = [
+  pkg("huge", "1", kib(200_000)),
+  pkg("three", "1", { depends: "three-1, three-2", ...kib(10) }),
+  pkg("three-1", "1", kib(10)),
+  pkg("three-2", "1", kib(10)),
+];
+
+test("smallest closure: fewer packages that are bigger in total lose", (t) => {
+  const r = ok(t, run([pkg("x", "1", { depends: "huge | three" }), ...hugeAndThree], [req("x")]));
+  t.deepEqual(names(r), ["three=1", "three-1=1", "three-2=1", "x=1"]);
+  t.like(r.alternativeChoices[0], {
+    chosen: "three",
+    rule: "smallest-closure",
+    sizes: [{ package: "huge", kib: 200_000, packages: 1 }, { package: "three", kib: 30, packages: 3 }],
+  });
+});
+
+test("smallest closure: an option stops summing once past the best total, and says so", (t) => {
+  // three comes first: 30 KiB; huge is past 30 with its first package and is not summed further.
+  const r = ok(t, run([pkg("x", "1", { depends: "three | huge" }), ...hugeAndThree], [req("x")]));
+  t.deepEqual(names(r), ["three=1", "three-1=1", "three-2=1", "x=1"]);
+  t.deepEqual(r.alternativeChoices[0]!.sizes, [
+    { alternative: "three", package: "three", kib: 30, packages: 3 },
+    { alternative: "huge", package: "huge", kib: 30, stopped: "cap" },
+  ]);
+  t.is(r.alternativeChoices[0]!.rule, "first");
+});
+
+test("smallest closure: a record without Installed-Size counts as 1 KiB (MISSING_SIZE_KIB)", (t) => {
+  t.is(MISSING_SIZE_KIB, 1);
+  // bare has no Installed-Size: 1 KiB, less than sized's 2.
+  const alone = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(2)), pkg("bare", "1")], [req("x")]));
+  t.deepEqual(names(alone), ["bare=1", "x=1"]);
+  t.deepEqual(alone.alternativeChoices[0]!.sizes, [
+    { alternative: "sized", package: "sized", kib: 2, packages: 1 },
+    { alternative: "bare", package: "bare", kib: 1, packages: 1 },
+  ]);
+  // With a dependency that has none either: 1 + 1 = 2, a tie with sized, which is first.
+  const pair = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(2)), pkg("bare", "1", { depends: "bare-lib" }), pkg("bare-lib", "1")], [req("x")]));
+  t.deepEqual(names(pair), ["sized=1", "x=1"]);
+  t.like(pair.alternativeChoices[0], { rule: "first", sizes: [{ package: "sized", kib: 2, packages: 1 }, { package: "bare", kib: 2, stopped: "cap" }] });
+});
+
+test("smallest closure: packages already selected are not counted", (t) => {
+  // y needs big-1 and big-2 anyway: then big adds only itself, and wins as the first.
+  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "big-1, big-2" }), ...bigAndSmall], [req("x"), req("y")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1", "y=1"]);
+  t.like(r.alternativeChoices[0], {
+    chosen: "big",
+    rule: "first",
+    sizes: [{ alternative: "big", package: "big", kib: 10, packages: 1 }, { alternative: "small", package: "small", kib: 10, stopped: "cap" }],
+  });
+});
+
+test("smallest closure: a tie goes to the first alternative", (t) => {
+  const records = [
+    pkg("x", "1", { depends: "one | two" }),
+    pkg("one", "1", { depends: "one-lib", ...kib(15) }),
+    pkg("one-lib", "1", kib(5)),
+    pkg("two", "1", { depends: "two-lib", ...kib(5) }),
+    pkg("two-lib", "1", kib(15)),
+  ];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["one=1", "one-lib=1", "x=1"]);
+  t.like(r.alternativeChoices[0], { chosen: "one", rule: "first", sizes: [{ alternative: "one", package: "one", kib: 20, packages: 2 }, { alternative: "two", package: "two", kib: 20, stopped: "cap" }] });
+});
+
+test("smallest closure: an already-selected alternative is used, however much it brought", (t) => {
+  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), ...bigAndSmall], [req("x"), req("big")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1"]);
+  t.deepEqual(r.alternativeChoices, []);
+});
+
+test("smallest closure: the choice waits, so a later forced selection of big is reused", (t) => {
+  // x's choice is pending when y's chain (y -> mid -> big) is followed: big is selected by then.
+  const records = [pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "mid" }), pkg("mid", "1", { depends: "big" }), ...bigAndSmall];
+  const r = ok(t, run(records, [req("x"), req("y")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "mid=1", "x=1", "y=1"]);
+  t.deepEqual(r.alternativeChoices, []);
+  t.deepEqual(r.packages.find((p) => p.record.name === "big")!.reasons, [
+    { kind: "dependency", of: "mid", field: "Depends", relation: "big" },
+    { kind: "dependency", of: "x", field: "Depends", relation: "big" },
+  ]);
+});
+
+test("smallest closure: choices inside a closure are summed as the resolver would take them", (t) => {
+  // big's own choice (tiny | huge) takes tiny, the first: big adds 20 KiB, less than mid's 30.
+  const records = [
+    pkg("x", "1", { depends: "mid | big" }),
+    pkg("mid", "1", { depends: "mid-1, mid-2", ...kib(10) }),
+    pkg("mid-1", "1", kib(10)),
+    pkg("mid-2", "1", kib(10)),
+    pkg("big", "1", { depends: "tiny | huge", ...kib(10) }),
+    pkg("tiny", "1", kib(10)),
+    pkg("huge", "1", { depends: "mid-1, mid-2", ...kib(10) }),
+  ];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["big=1", "tiny=1", "x=1"]);
+  t.like(r.alternativeChoices.find((c) => c.neededBy === "x"), { chosen: "big", sizes: [{ package: "mid", kib: 30, packages: 3 }, { package: "big", kib: 20, packages: 2 }] });
+});
+
+test("smallest closure: an alternative whose closure cannot be installed is not taken for being small", (t) => {
+  const records = [pkg("x", "1", { depends: "big | small" }), ...bigAndSmall.filter((p) => p.name !== "small"), pkg("small", "1", { depends: "gone", ...kib(10) })];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1"]);
+  t.like(r.alternativeChoices[0], { chosen: "big", rule: "first", sizes: [{ package: "big", kib: 40, packages: 4 }, { package: "small", kib: 10, packages: 1, stopped: "dead-end" }] });
+});
+
+test("smallest closure: when every alternative is a dead end, the first is taken and its error is the one reported", (t) => {
+  const records = [pkg("x", "1", { depends: "p | q" }), pkg("p", "1", { depends: "gone-p" }), pkg("q", "1", { depends: "gone-q" })];
+  const all = errors(t, run(records, [req("x")]));
+  t.deepEqual(all.map((e) => [e.code, e.chain]), [["unknown-package", ["x", "p"]]]);
+  t.regex(all[0]!.message, /^p 1 depends on unknown package 'gone-p'/);
+});
+
+test("smallest closure: several providers, the one adding least wins over Priority, though it brings more packages", (t) => {
+  const records = [
+    pkg("x", "1", { depends: "awk" }),
+    pkg("mawk", "1", { provides: "awk", priority: "required", ...kib(1000) }),
+    pkg("gawk", "1", { provides: "awk", depends: "libgawk", ...kib(600) }),
+    pkg("libgawk", "1", kib(300)),
+  ];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["gawk=1", "libgawk=1", "x=1"]);
+  t.deepEqual(r.providerChoices, [
+    {
+      virtual: "awk",
+      chosen: "gawk",
+      among: ["gawk", "mawk"],
+      rule: "smallest-closure",
+      sizes: [{ package: "mawk", kib: 1000, packages: 1 }, { package: "gawk", kib: 900, packages: 2 }],
+      neededBy: "x",
+    },
+  ]);
+});
+
+const choiceRecords = [
+  ...base,
+  pkg("app", "1", { depends: "big | small, awk, tool | helper" }),
+  ...bigAndSmall,
+  pkg("tool", "1", { depends: "libc6, zlib1g", ...kib(10) }),
+  pkg("helper", "1", { depends: "gone", ...kib(10) }),
+  pkg("mawk", "1", { provides: "awk", priority: "required", depends: "zlib1g, libtinfo6", ...kib(10) }),
+  pkg("gawk", "1", { provides: "awk", depends: "libc6", ...kib(10) }),
+  pkg("busybox", "1", { provides: "awk", depends: "big-2 | small", ...kib(10) }),
+  pkg("svc", "1", { depends: "two | one" }),
+  pkg("one", "1", { depends: "libtinfo6", ...kib(10) }),
+  pkg("two", "1", { depends: "libtinfo6, zlib1g", ...kib(10) }),
+];
+
+test("smallest closure: the same choices whatever the order of records and requests", (t) => {
+  const requests = [req("app"), req("svc"), req("libc6")];
+  const expected = ok(t, run(choiceRecords, requests));
+  // Choices in the order they wait: big | small takes small (10 KiB against 40); awk takes busybox,
+  // whose big-2 | small small now satisfies (10 against mawk's 670, with zlib1g and libtinfo6);
+  // tool | helper takes tool (helper is a dead end), which brings zlib1g; so two | one is a tie
+  // (510 each, with libtinfo6) and takes two.
+  t.deepEqual(names(expected), [
+    "app=1",
+    "busybox=1",
+    "gcc-12-base=12.2.0-14",
+    "libc6=2.36-9+deb12u9",
+    "libgcc-s1=12.2.0-14",
+    "libtinfo6=6.4-4",
+    "small=1",
+    "svc=1",
+    "tool=1",
+    "two=1",
+    "zlib1g=1:1.2.13.dfsg-1",
+  ]);
+  t.deepEqual(
+    expected.alternativeChoices.map((c) => `${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map((s) => s.kib).join(", ")})`),
+    ["app: big | small -> small (smallest-closure: 40, 10)", "app: tool | helper -> tool (first: 170, 10)", "svc: two | one -> two (first: 510, 510)"],
+  );
+  t.like(expected.providerChoices[0], { virtual: "awk", chosen: "busybox", rule: "smallest-closure", sizes: [{ package: "mawk", kib: 670 }, { package: "busybox", kib: 10 }, { package: "gawk", kib: 10, stopped: "cap" }] });
+  fc.assert(
+    fc.property(fc.shuffledSubarray(choiceRecords, { minLength: choiceRecords.length }), fc.shuffledSubarray(requests, { minLength: requests.length }), (records, reqs) => {
+      t.deepEqual(resolve(universeOf(records), reqs, { arch: "amd64" }), { ok: true, resolution: expected });
+    }),
+    { numRuns: 100 },
+  );
+});
+
 // ---- virtual packages
 
 test("virtual: the only provider is chosen and the choice recorded", (t) => {
@@ -130,7 +343,18 @@ test("virtual: several providers, Priority required/important/standard first", (
   ];
   const r = ok(t, run([pkg("x", "1", { depends: "awk" }), ...providers], [req("x")]));
   t.deepEqual(names(r), ["mawk=1.3.4", "x=1"]);
-  t.deepEqual(r.providerChoices, [{ virtual: "awk", chosen: "mawk", among: ["busybox-awk", "gawk", "mawk"], rule: "priority", neededBy: "x" }]);
+  // All add only themselves, with no Installed-Size (1 KiB each): the tie goes to the first by
+  // Priority; the others stop summing at once.
+  t.deepEqual(r.providerChoices, [
+    {
+      virtual: "awk",
+      chosen: "mawk",
+      among: ["busybox-awk", "gawk", "mawk"],
+      rule: "priority",
+      sizes: [{ package: "mawk", kib: 1, packages: 1 }, { package: "busybox-awk", kib: 1, stopped: "cap" }, { package: "gawk", kib: 1, stopped: "cap" }],
+      neededBy: "x",
+    },
+  ]);
 });
 
 test("virtual: several providers of equal standing, name order", (t) => {
