@@ -83,8 +83,9 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
     const shown = relativeOrAbsolute(io.cwd, result.lockPath);
     if (values.json) io.stdout.write(JSON.stringify({ lock: shown, written: result.written, packages: result.lock.packages }) + "\n");
     else {
+      // A written lock was announced by the build's note ("wrote …: N packages from …").
       const n = result.lock.packages.length;
-      io.stdout.write(`${result.written ? "wrote" : "up to date:"} ${shown}: ${n} package${n === 1 ? "" : "s"}\n`);
+      if (!result.written) io.stdout.write(`${shown} is up to date: ${n} package${n === 1 ? "" : "s"}\n`);
       for (const p of result.lock.packages) io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
     }
     return EXIT.ok;
