@@ -25,7 +25,7 @@ Options:
                         NAME must be an ENV of the recipe (only those reach the container).
   --out DIR             the instances directory (default out/<name>-instances)
   --replace             replace a shared tree of another build (stop its instances first)
-  --json                print one JSON object with the result on stdout
+  --json                print one JSON object with the result on stdout (absolute paths)
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
@@ -106,7 +106,8 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
 
   const show = (p: string): string => relative(io.cwd, p) || ".";
   if (values.json) {
-    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir: show(dir), count, first, reusedRootfs: result.reusedRootfs, files: Object.fromEntries(Object.entries(result.files).map(([k, v]) => [k, show(v)])) }) + "\n");
+    // Absolute paths: a program reading them may run anywhere.
+    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir, count, first, reusedRootfs: result.reusedRootfs, files: result.files }) + "\n");
     return EXIT.ok;
   }
   const last = first + count - 1;

@@ -47,7 +47,7 @@ Options:
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
   --timeout SECONDS     network timeout per request (default 30)
   --strict              warnings are errors
-  --json                print one JSON object with the result on stdout
+  --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
 
 Example:

@@ -160,7 +160,7 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   const ok = await cli(["instances", build.dir, "--count", "4", "--first", "0", "--set", "PORT=3000+i", "--out", "fleet", "--json"], cwd);
   t.is(ok.code, 0, ok.stderr);
   const result = JSON.parse(ok.stdout);
-  t.like(result, { name: "ssh", digest: build.digest, dir: "fleet", count: 4, first: 0, reusedRootfs: false });
+  t.like(result, { name: "ssh", digest: build.digest, dir: join(cwd, "fleet"), count: 4, first: 0, reusedRootfs: false });
   t.regex(readFileSync(join(cwd, "fleet", "systemd", "instances.env"), "utf8"), /^NIFTY_ARGS_3=--setenv=PORT=3003$/m);
   const text = await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet"], cwd);
   t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
