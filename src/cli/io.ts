@@ -4,6 +4,8 @@ export interface CliIo {
   stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
+  /** Ask for a secret without echoing it; present only when a person is at a terminal. */
+  askSecret?: (prompt: string) => Promise<string>;
 }
 
 /** A command-line mistake: exit status 2. */

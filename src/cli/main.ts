@@ -81,14 +81,29 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const shared = await buildOptions(values, io, BUILD_HELP);
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
-  try {
-    const result = await build({
+  const location = await recipeLocation(io.cwd, positionals[0]!);
+  const run = () =>
+    build({
       ...shared,
-      ...(await recipeLocation(io.cwd, positionals[0]!)),
+      ...location,
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
       ...(formats ? { formats } : {}),
       ...(progress ? { onEvent: progress.onEvent } : {}),
     });
+  try {
+    let result;
+    try {
+      result = await run();
+    } catch (error) {
+      // At a terminal, a missing password is asked for (hidden, twice) instead of failing.
+      if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined || values.json) throw error;
+      const secrets = new Map(shared.secrets);
+      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id));
+      shared.secrets = secrets;
+      result = await run();
+      const flags = error.missingSecrets.map((id) => `--secret ${id}=FILE`).join(" ");
+      io.stderr.write(`note: next time, without a terminal: ${flags} (or ${error.missingSecrets[0]}=env:VARIABLE)\n`);
+    }
     progress?.stop();
     await printDiagnostics(result.warnings, io);
     const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, relative(io.cwd, v) || "."]));
@@ -112,6 +127,16 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
+}
+
+/** A password typed twice, as passwd asks; an empty one or two that differ are asked again (three tries). */
+async function askTwice(ask: (prompt: string) => Promise<string>, id: string): Promise<Buffer> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const first = await ask(`Password for the secret "${id}": `);
+    if (first === "") continue;
+    if ((await ask("Again: ")) === first) return Buffer.from(first, "utf8");
+  }
+  throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, `type the same non-empty password twice, or pass --secret ${id}=FILE`);
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {
@@ -266,6 +291,35 @@ if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
       if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
     });
   }
-  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+  const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
+  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), ...(interactive ? { askSecret: askHidden } : {}) });
   process.exitCode = code;
+}
+
+/** Read one line from the terminal without echoing it. */
+function askHidden(prompt: string): Promise<string> {
+  return new Promise((done, fail) => {
+    const stdin = process.stdin;
+    process.stderr.write(prompt);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let typed = "";
+    const finish = (error?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off("data", onData);
+      process.stderr.write("\n");
+      if (error) fail(error);
+      else done(typed);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") return finish();
+        if (ch === "\u0003") return finish(new UsageError("interrupted"));
+        if (ch === "\u007f" || ch === "\b") typed = typed.slice(0, -1);
+        else typed += ch;
+      }
+    };
+    stdin.on("data", onData);
+  });
 }

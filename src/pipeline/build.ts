@@ -197,16 +197,20 @@ function firstLine(text: string, span: Span): string {
 /** Every secret the steps read must be given before anything runs. */
 function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, source: SourceFile): void {
   const missing: Diagnostic[] = [];
+  const absent = new Set<string>();
   for (const ins of recipe.instructions) {
     for (const use of specFor(ins).secrets?.(ins) ?? []) {
       const value = secrets.get(use.id);
-      if (value === undefined && !use.optional) missing.push(asDiagnostic(missingSecretError(use.id, use.span), use.span, source));
+      if (value === undefined && !use.optional) {
+        missing.push(asDiagnostic(missingSecretError(use.id, use.span), use.span, source));
+        absent.add(use.id);
+      }
       else if (value !== undefined && value.length < use.minBytes) {
         missing.push({ severity: "error", code: "NIFTY211", message: `the secret "${use.id}" has ${value.length} byte${value.length === 1 ? "" : "s"}${use.minBytes > 1 ? `, fewer than the ${use.minBytes} it needs` : ""}`, source, span: use.span, hint: use.hint });
       }
     }
   }
-  if (missing.length > 0) throw new BuildFailed(missing);
+  if (missing.length > 0) throw new BuildFailed(missing, missing.length === absent.size ? [...absent] : []);
 }
 
 function asDiagnostic(error: NiftyError, span: Span, source: SourceFile): Diagnostic {

@@ -86,3 +86,23 @@ test("a --secret whose file or variable is missing says so in one line, without 
   t.regex(env.stderr, /environment variable NIFTY_NOT_SET is not set \[NIFTY212\]/);
   t.notRegex(env.stderr, /Usage:/);
 });
+
+test("at a terminal a missing password secret is asked for, twice, and the build goes on; without one it is NIFTY210", async (t) => {
+  const dir = project(t);
+  writeFileSync(join(dir, "pw.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nFILE /bin/sh MODE 0755 <<EOF\nnot a shell\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n");
+  const asked: string[] = [];
+  const answers = ["one", "two", "hunter2", "hunter2"];
+  let stderr = "";
+  const io = { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) }, env: { SOURCE_DATE_EPOCH: "0" }, cwd: dir, askSecret: async (prompt: string) => (asked.push(prompt), answers.shift()!) };
+  const { main } = await import("../../src/cli/main.ts");
+  const code = await main(["build", "pw.nifty", "--cache", "c", "--out", "p", "--format", "rootfs", "-q"], io);
+  t.is(code, 0, stderr);
+  t.deepEqual(asked, ['Password for the secret "luser-password": ', "Again: ", 'Password for the secret "luser-password": ', "Again: "]);
+  t.regex(stderr, /next time, without a terminal: --secret luser-password=FILE/);
+  const shadow = execFileSync("tar", ["-xOf", join(dir, "p", "rootfs.tar"), "etc/shadow"], { encoding: "utf8" });
+  const hash = /^luser:([^:]+):/m.exec(shadow)![1]!;
+  t.is(execFileSync("openssl", ["passwd", "-6", "-salt", hash.split("$")[2]!, "hunter2"], { encoding: "utf8" }).trim(), hash);
+  const batch = await run(["build", "pw.nifty", "--cache", "c", "--out", "q", "--format", "rootfs"], dir);
+  t.is(batch.code, 1);
+  t.regex(batch.stderr, /the password secret "luser-password" was not given \[NIFTY210\]/);
+});
