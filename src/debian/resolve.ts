@@ -15,27 +15,35 @@
 //    together are an error naming both requesters.
 //
 // A choice (step 3) takes an alternative, or provider, the selection already
-// has. Failing that, "smallest closure": the one whose tentative closure adds
-// the least Installed-Size to the selection as it is at that moment: the sum,
-// in KiB, over the packages it would add (itself included) of their
+// has. Failing that, "smallest closure" measures each option by what its
+// tentative closure adds to the selection as it is at that moment: the sum, in
+// KiB, over the packages it would add (itself included) of their
 // Installed-Size, a record without one counting as 1 KiB (MISSING_SIZE_KIB).
-// Ties go to the first in the usual order: the relation's order for `a | b`,
-// Priority required/important/standard then name for providers. apt takes the
-// first alternative because dpkg is always installed; an image has only what
-// its closure brings, and readline-common's `dpkg | install-info` should bring
-// install-info, not dpkg with tar and seven libraries. Sizes, not counts of
-// packages: a count would take locales-all (2 packages with libc-l10n, 231,717
-// KiB on bookworm) for `locales | locales-all` over locales (4 packages with
-// libc-l10n, libc-bin and debconf, 22,730 KiB). The tentative closure is a probe that
-// selects nothing: it follows Depends and Pre-Depends like steps 2 and 3, but a
-// choice inside it takes the first installable alternative (the provider by
-// Priority, then name) instead of probing again, so a probe costs one walk. A
-// probe stops summing once it can no longer win (at the smallest total seen so
-// far), and its total is kept until the selection next grows, so an
-// alternative probed again at the same state (a virtual name's providers, then
-// the group it is in) is walked once. A probe that meets something not
-// installable (an unknown name, no fitting version, another version of a
-// selected package) is a dead end and ranks last; when every option is one, the
+// Debian's order stands unless the saving is an order of magnitude: the first
+// installable option in the usual order (the relation's order for `a | b`,
+// Priority required/important/standard then name for providers) is taken,
+// unless a later one adds at most 1/ORDER_MARGIN (a tenth) of what the one
+// taken so far adds, which it then replaces. apt takes the first alternative
+// because dpkg is always installed; an image has only what its closure brings,
+// and readline-common's `dpkg | install-info` should bring install-info (253
+// KiB on bookworm), not dpkg with tar and seven libraries (11,981 KiB). But
+// fontconfig-config's `fonts-dejavu-core | ttf-bitstream-vera | ...` should
+// keep the font Debian names first (2,960 KiB) over a smaller one (595 KiB):
+// the order says which is the better answer, and only a large saving beats it.
+// Sizes, not counts of packages: a count would take locales-all (2 packages
+// with libc-l10n, 231,717 KiB) for `locales | locales-all` over locales (4
+// packages with libc-l10n, libc-bin and debconf, 22,730 KiB), which is first
+// anyway. The tentative closure is a probe that selects nothing: it follows
+// Depends and Pre-Depends like steps 2 and 3, but a choice inside it takes the
+// first installable alternative (the provider by Priority, then name) instead
+// of probing again, so a probe costs one walk. A probe stops summing once it
+// can no longer win (past a tenth of the total of the option taken so far),
+// and its total is kept until the selection next grows, so an alternative
+// probed again at the same state (a virtual name's providers, then the group
+// it is in) is walked once. A probe that meets something not installable (an
+// unknown name, no fitting version, another version of a selected package) is
+// a dead end and is skipped: it is never taken, and a dead end first in the
+// order leaves the default to the next option. When every option is one, the
 // first is taken as before and its error, or restart, follows. Each choice is
 // recorded with the totals compared (`alternativeChoices`, `providerChoices`).
 import type { PackageRecord } from "./types.ts";
@@ -85,6 +93,12 @@ export interface ResolvedPackage {
 /** A record without Installed-Size counts as this many KiB in the smallest-closure rule. */
 export const MISSING_SIZE_KIB = 1;
 
+/**
+ * In the smallest-closure rule, a later option replaces the one taken so far
+ * only when it adds at most 1/ORDER_MARGIN of that one's Installed-Size.
+ */
+export const ORDER_MARGIN = 10;
+
 /** What one option of a choice would add to the selection, as the smallest-closure rule measured it. */
 export interface Tally {
   /** The package the option would select. */
@@ -92,8 +106,9 @@ export interface Tally {
   /**
    * Installed-Size, in KiB, of the packages its tentative closure adds, itself
    * included (MISSING_SIZE_KIB for a record without one). When `stopped` is
-   * "cap", the best total before it, which this one reached or passed; when
-   * "dead-end", what it added before meeting the dead end.
+   * "cap", the most it could add and still win (the total of the option
+   * winning before it, divided by ORDER_MARGIN and rounded down), which this
+   * one passed; when "dead-end", what it added before meeting the dead end.
    */
   kib: number;
   /** How many packages those are; absent when `stopped` is "cap". */
@@ -108,7 +123,10 @@ export interface ProviderChoice {
   chosen: string;
   /** Every provider that could have satisfied it, by name. */
   among: string[];
-  /** "smallest-closure" when it adds less Installed-Size than every provider the other rules put before it. */
+  /**
+   * "smallest-closure" when it adds at most 1/ORDER_MARGIN of the Installed-Size
+   * of the provider the other rules put first (or of the one that beat that).
+   */
   rule: "only-provider" | "priority" | "name-order" | "smallest-closure";
   /** With several providers: what each would add, in the order ties are broken. */
   sizes?: Tally[];
@@ -123,7 +141,11 @@ export interface AlternativeChoice {
   /** The alternative taken, and the package it selected. */
   alternative: string;
   chosen: string;
-  /** "first": no other adds less Installed-Size; "smallest-closure": it adds less than every alternative before it. */
+  /**
+   * "first": the first installable alternative, none after it adding 1/ORDER_MARGIN
+   * of its Installed-Size or less; "smallest-closure": a later one that does
+   * (and that none after it beats by the same margin).
+   */
   rule: "first" | "smallest-closure";
   /** Each installable alternative, in the relation's order, with what it would add. */
   sizes: Array<Tally & { alternative: string }>;
@@ -444,8 +466,9 @@ class Round<O> {
 
   /**
    * A pending choice: an alternative the selection has; else, of those that
-   * can be selected without changing the selection, the one adding the least
-   * Installed-Size; else the first that needs another version of a selected one.
+   * can be selected without changing the selection, the first, unless a later
+   * one adds at most 1/ORDER_MARGIN of its Installed-Size; else the first that
+   * needs another version of a selected one.
    */
   private choose(from: Node<O>, group: RelationGroup, field: RelationField): void {
     for (const alt of group) {
@@ -455,13 +478,13 @@ class Round<O> {
     const plans = group.map((alt) => ({ alt, plan: this.plan(arch, alt, "smallest-closure") }));
     const selectable = plans.flatMap((p) => (p.plan.kind === "select" ? [{ alt: p.alt, plan: p.plan }] : []));
     if (selectable.length > 1) {
-      const { winner, totals } = this.smallestClosure(selectable.map((p) => p.plan.cand));
+      const { winner, byOrder, totals } = this.smallestClosure(selectable.map((p) => p.plan.cand));
       const pick = selectable[winner]!;
       this.alternativeChoices.push({
         relation: group.map(formatRelation).join(" | "),
         alternative: formatRelation(pick.alt),
         chosen: pick.plan.cand.record.name,
-        rule: winner === 0 ? "first" : "smallest-closure",
+        rule: byOrder ? "first" : "smallest-closure",
         sizes: selectable.map((p, i) => ({ alternative: formatRelation(p.alt), package: p.plan.cand.record.name, ...totals[i]! })),
         neededBy: neededBy(from),
       });
@@ -603,45 +626,50 @@ class Round<O> {
 
   /**
    * Several providers, in the order Priority required/important/standard
-   * first, then name; "smallest-closure" takes the one adding the least
-   * Installed-Size, the earlier on a tie.
+   * first, then name; "smallest-closure" takes the first of them unless a
+   * later one adds at most 1/ORDER_MARGIN of its Installed-Size.
    */
   private pickProvider(providers: readonly Candidate[], decide: "by-order" | "smallest-closure"): Decided<O> {
     const high = (c: Candidate) => HIGH_PRIORITIES.has(c.record.priority ?? "");
     const sorted = [...providers].sort((a, b) => Number(high(b)) - Number(high(a)) || byteOrder(a.record.name, b.record.name));
     const among = [...providers].sort((a, b) => byteOrder(a.record.name, b.record.name)).map((c) => c.record.name);
-    const ordered = high(sorted[0]!) && !providers.every(high) ? "priority" : "name-order";
-    if (decide === "by-order") return { kind: "select", cand: sorted[0]!, virtual: { among, rule: ordered } };
-    const { winner, totals } = this.smallestClosure(sorted);
+    const ordered = (c: Candidate) => (high(c) && !providers.every(high) ? "priority" : "name-order");
+    if (decide === "by-order") return { kind: "select", cand: sorted[0]!, virtual: { among, rule: ordered(sorted[0]!) } };
+    const { winner, byOrder, totals } = this.smallestClosure(sorted);
+    const cand = sorted[winner]!;
     const sizes = sorted.map((c, i) => ({ package: c.record.name, ...totals[i]! }));
-    return { kind: "select", cand: sorted[winner]!, virtual: { among, rule: winner === 0 ? ordered : "smallest-closure", sizes } };
+    return { kind: "select", cand, virtual: { among, rule: byOrder ? ordered(cand) : "smallest-closure", sizes } };
   }
 
   // ---- the smallest-closure rule
 
   /**
-   * Of `options` (in tie-break order), the index of the one whose tentative
-   * closure adds the least Installed-Size; dead ends last; the first on a tie
-   * or when all are dead ends. Each option is summed only as far as it could win.
+   * Of `options` (in the usual order), the index of the one taken: the first
+   * that is not a dead end, unless a later one adds at most 1/ORDER_MARGIN of
+   * what the one taken so far adds; the first when all are dead ends. Each
+   * later option is summed only as far as it could win.
    */
-  private smallestClosure(options: readonly Candidate[]): { winner: number; totals: Total[] } {
+  private smallestClosure(options: readonly Candidate[]): { winner: number; byOrder: boolean; totals: Total[] } {
     let winner = 0;
-    let best = Infinity;
+    let first: number | undefined;
+    // The most a later option may add and still win; Installed-Size is whole KiB.
+    let limit = Infinity;
     const totals: Total[] = [];
     options.forEach((cand, i) => {
-      const total = this.probe(cand, best);
+      const total = this.probe(cand, limit);
       totals.push(total);
-      if (total.stopped === undefined && total.kib < best) {
-        best = total.kib;
+      if (total.stopped === undefined && total.kib <= limit) {
+        limit = Math.floor(total.kib / ORDER_MARGIN);
         winner = i;
+        first ??= i;
       }
     });
-    return { winner, totals };
+    return { winner, byOrder: winner === (first ?? 0), totals };
   }
 
   /**
    * The Installed-Size (KiB) selecting `cand` would add to the selection,
-   * itself included, summed no further than `limit`. Selects nothing; a choice
+   * itself included, summed no further than past `limit`. Selects nothing; a choice
    * met on the way takes the first installable alternative (providers by order).
    */
   private probe(cand: Candidate, limit: number): Total {
@@ -653,7 +681,7 @@ class Round<O> {
     // kept from a walk that went at least as far answers as a new walk would.
     const known = this.probes.get(cand);
     if (known !== undefined && (known.stopped !== "cap" || limit <= known.kib)) {
-      return known.kib < limit ? known : { kib: limit, stopped: "cap" };
+      return known.kib <= limit ? known : { kib: limit, stopped: "cap" };
     }
     const total = this.walk(cand, limit);
     this.probes.set(cand, total);
@@ -669,7 +697,7 @@ class Round<O> {
       tentative.add(cand, slotKey(cand.record.name, cand.record.architecture, this.native));
       queue.push(cand);
       kib += cand.record.installedSize ?? MISSING_SIZE_KIB;
-      return kib >= limit;
+      return kib > limit;
     };
     const satisfied = (alt: Relation, arch: string) =>
       this.satisfier(this.selectedByName, this.selectedProviders, alt, arch) !== undefined ||

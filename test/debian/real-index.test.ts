@@ -2,8 +2,10 @@
 // closure of dropbear-bin in bookworm (+ updates + security) is the few
 // libraries it links, not the base system; gawk's takes install-info for
 // readline-common's `dpkg | install-info`, not dpkg and what dpkg needs;
-// postgresql-15's `locales | locales-all` takes locales, smaller by
-// Installed-Size though it is more packages. The hand-built tests are the proof.
+// postgresql-15's `locales | locales-all` takes locales, the first and smaller
+// by Installed-Size though it is more packages; fontconfig-config's font keeps
+// fonts-dejavu-core, the first, over fonts a few times smaller (not ten).
+// The hand-built tests are the proof.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -12,7 +14,7 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { resolve, type Resolution, type Tally } from "../../src/debian/resolve.ts";
+import { ORDER_MARGIN, resolve, type Resolution, type Tally } from "../../src/debian/resolve.ts";
 import type { SuiteRef } from "../../src/debian/types.ts";
 import { buildUniverse, type SuiteIndex, type Universe } from "../../src/debian/universe.ts";
 import { MAIN, SECURITY, UPDATES, readPackagesText } from "./helpers.ts";
@@ -56,9 +58,9 @@ const loaded: Promise<{ universe: Universe; notes: string[] } | { skip: string }
   return { universe, notes };
 })();
 
-/** One option of a choice as the log shows it: "locales 22730 KiB in 4", "locales-all >=22730 KiB". */
+/** One option of a choice as the log shows it: "locales 22730 KiB in 4", "locales-all >2273 KiB". */
 function tally(s: Tally): string {
-  const kib = `${s.stopped === "cap" ? ">=" : ""}${s.kib} KiB`;
+  const kib = `${s.stopped === "cap" ? ">" : ""}${s.kib} KiB`;
   return `${s.package} ${kib}${s.packages !== undefined ? ` in ${s.packages}` : ""}${s.stopped === "dead-end" ? ", dead end" : ""}`;
 }
 
@@ -116,7 +118,7 @@ test("real bookworm: gawk's closure takes install-info for readline-common, not 
 // postgresql-15 has `Depends: locales | locales-all`. locales brings libc-l10n,
 // libc-bin and debconf (4 packages, about 22 MiB); locales-all brings libc-l10n
 // (2 packages, about 226 MiB, 222 of them its own). Counting packages took
-// locales-all; Installed-Size takes locales.
+// locales-all; Installed-Size keeps locales, the first (locales-all is not a tenth of it).
 test("real bookworm: postgresql-15's `locales | locales-all` takes locales, the smaller by Installed-Size", async (t) => {
   const got = await resolved(t, ["postgresql-15"]);
   if (got === undefined) return;
@@ -141,4 +143,29 @@ test("real bookworm: postgresql-15's `locales | locales-all` takes locales, the 
   if (both === undefined) return;
   t.false(both.resolution.packages.some((p) => p.record.name === "locales-all"), "locales-all");
   t.false(both.resolution.alternativeChoices.some((c) => c.relation === "locales | locales-all"));
+});
+
+// fontconfig-config has `Depends: fonts-dejavu-core | ttf-bitstream-vera |
+// fonts-liberation | ...`. ttf-bitstream-vera adds about a fifth of
+// fonts-dejavu-core (595 KiB against 2,960 on bookworm): smaller, but not by
+// ORDER_MARGIN, so Debian's first choice stands.
+test("real bookworm: fontconfig-config's font is fonts-dejavu-core, the first, not a smaller one", async (t) => {
+  const got = await resolved(t, ["fontconfig-config"]);
+  if (got === undefined) return;
+  const names = got.resolution.packages.map((p) => p.record.name);
+  t.true(names.includes("fonts-dejavu-core"), "fonts-dejavu-core");
+  for (const other of ["ttf-bitstream-vera", "fonts-liberation", "fonts-liberation2", "fonts-croscore", "fonts-freefont-otf", "fonts-freefont-ttf", "fonts-urw-base35", "fonts-texgyre"]) {
+    t.false(names.includes(other), other);
+  }
+  const choice = got.resolution.alternativeChoices.find((c) => c.neededBy === "fontconfig-config" && c.relation.startsWith("fonts-dejavu-core | "));
+  if (choice === undefined) {
+    t.fail("no recorded choice for fontconfig-config's fonts");
+    return;
+  }
+  t.like(choice, { chosen: "fonts-dejavu-core", rule: "first" });
+  t.like(choice.sizes[0], { package: "fonts-dejavu-core" });
+  // Some later font is smaller, yet none was taken: the margin, not the size, kept the first.
+  const dejavu = choice.sizes[0]!.kib;
+  const vera = got.universe.packages.get("ttf-bitstream-vera")?.[0]?.record.installedSize;
+  t.true(vera !== undefined && vera < dejavu && vera * ORDER_MARGIN > dejavu, `ttf-bitstream-vera ${vera} KiB against fonts-dejavu-core ${dejavu} KiB`);
 });

@@ -2,7 +2,7 @@
 // why, and the errors (with codes, chains and the requests' origins).
 import fc from "fast-check";
 import test from "ava";
-import { MISSING_SIZE_KIB, resolve, type PackageRequest, type Resolution, type ResolveError } from "../../src/debian/resolve.ts";
+import { MISSING_SIZE_KIB, ORDER_MARGIN, resolve, type PackageRequest, type Resolution, type ResolveError } from "../../src/debian/resolve.ts";
 import type { PackageRecord } from "../../src/debian/types.ts";
 import { buildUniverse } from "../../src/debian/universe.ts";
 import { MAIN, pkg, SECURITY, UPDATES, universeOf } from "./helpers.ts";
@@ -113,21 +113,25 @@ test("alternatives: none installable is one error naming the group", (t) => {
   t.regex(e!.message, /x 1 needs b \(>= 2\) \| nope, and none can be installed \(b \(>= 2\): no version fits; nope: no such package\)/);
 });
 
-// ---- alternatives: the smallest closure, by Installed-Size
+// ---- alternatives: the first, unless a later one is an order of magnitude smaller
 
 /** KiB, as Installed-Size says. */
 const kib = (installedSize: number) => ({ installedSize });
 
-/** big pulls three more packages; small pulls none. 10 KiB each. */
+/** big pulls three more packages, 100 KiB in all; small pulls none, 10 KiB: a tenth. */
 const bigAndSmall = [
-  pkg("big", "1", { depends: "big-1, big-2", ...kib(10) }),
+  pkg("big", "1", { depends: "big-1, big-2", ...kib(70) }),
   pkg("big-1", "1", { depends: "big-3", ...kib(10) }),
   pkg("big-2", "1", kib(10)),
   pkg("big-3", "1", kib(10)),
   pkg("small", "1", kib(10)),
 ];
 
-test("smallest closure: the alternative that adds less Installed-Size wins, and the choice says why", (t) => {
+test("smallest closure: ORDER_MARGIN is 10", (t) => {
+  t.is(ORDER_MARGIN, 10);
+});
+
+test("smallest closure: a later alternative adding a tenth of the first's Installed-Size wins, and the choice says why", (t) => {
   const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), ...bigAndSmall], [req("x")]));
   t.deepEqual(names(r), ["small=1", "x=1"]);
   t.deepEqual(r.alternativeChoices, [
@@ -136,10 +140,46 @@ test("smallest closure: the alternative that adds less Installed-Size wins, and 
       alternative: "small",
       chosen: "small",
       rule: "smallest-closure",
-      sizes: [{ alternative: "big", package: "big", kib: 40, packages: 4 }, { alternative: "small", package: "small", kib: 10, packages: 1 }],
+      sizes: [{ alternative: "big", package: "big", kib: 100, packages: 4 }, { alternative: "small", package: "small", kib: 10, packages: 1 }],
       neededBy: "x",
     },
   ]);
+});
+
+test("smallest closure: a later alternative that is smaller, but not by ORDER_MARGIN, loses to the first", (t) => {
+  // As fontconfig-config's `fonts-dejavu-core | ttf-bitstream-vera`: 2,960 KiB against 595.
+  const records = [pkg("x", "1", { depends: "dejavu | vera" }), pkg("dejavu", "1", kib(2960)), pkg("vera", "1", kib(595))];
+  const r = ok(t, run(records, [req("x")]));
+  t.deepEqual(names(r), ["dejavu=1", "x=1"]);
+  // vera may add at most 296 KiB to win; it is past that with itself.
+  t.deepEqual(r.alternativeChoices[0], {
+    relation: "dejavu | vera",
+    alternative: "dejavu",
+    chosen: "dejavu",
+    rule: "first",
+    sizes: [{ alternative: "dejavu", package: "dejavu", kib: 2960, packages: 1 }, { alternative: "vera", package: "vera", kib: 296, stopped: "cap" }],
+    neededBy: "x",
+  });
+  // One KiB more than a tenth is not enough either.
+  const near = ok(t, run([pkg("x", "1", { depends: "first | later" }), pkg("first", "1", kib(100)), pkg("later", "1", kib(11))], [req("x")]));
+  t.deepEqual(names(near), ["first=1", "x=1"]);
+  t.like(near.alternativeChoices[0], { rule: "first", sizes: [{ package: "first", kib: 100 }, { package: "later", kib: 10, stopped: "cap" }] });
+});
+
+test("smallest closure: a third alternative must beat the second's total by ORDER_MARGIN once the second has won", (t) => {
+  const records = (third: number) => [
+    pkg("x", "1", { depends: "a | b | c" }),
+    pkg("a", "1", kib(10_000)),
+    pkg("b", "1", kib(1_000)),
+    pkg("c", "1", kib(third)),
+  ];
+  // c is a tenth of a's total, but not of b's, which won before it.
+  const r = ok(t, run(records(500), [req("x")]));
+  t.deepEqual(names(r), ["b=1", "x=1"]);
+  t.like(r.alternativeChoices[0], { rule: "smallest-closure", sizes: [{ package: "a", kib: 10_000 }, { package: "b", kib: 1_000 }, { package: "c", kib: 100, stopped: "cap" }] });
+  const c = ok(t, run(records(100), [req("x")]));
+  t.deepEqual(names(c), ["c=1", "x=1"]);
+  t.like(c.alternativeChoices[0], { rule: "smallest-closure", sizes: [{ package: "a", kib: 10_000 }, { package: "b", kib: 1_000 }, { package: "c", kib: 100, packages: 1 }] });
 });
 
 /** huge is one package of 200,000 KiB; three is three packages of 10 KiB. */
@@ -160,40 +200,41 @@ test("smallest closure: fewer packages that are bigger in total lose", (t) => {
   });
 });
 
-test("smallest closure: an option stops summing once past the best total, and says so", (t) => {
-  // three comes first: 30 KiB; huge is past 30 with its first package and is not summed further.
+test("smallest closure: an option stops summing once past a tenth of the winner's total, and says so", (t) => {
+  // three comes first: 30 KiB; huge is past 3 with its first package and is not summed further.
   const r = ok(t, run([pkg("x", "1", { depends: "three | huge" }), ...hugeAndThree], [req("x")]));
   t.deepEqual(names(r), ["three=1", "three-1=1", "three-2=1", "x=1"]);
   t.deepEqual(r.alternativeChoices[0]!.sizes, [
     { alternative: "three", package: "three", kib: 30, packages: 3 },
-    { alternative: "huge", package: "huge", kib: 30, stopped: "cap" },
+    { alternative: "huge", package: "huge", kib: 3, stopped: "cap" },
   ]);
   t.is(r.alternativeChoices[0]!.rule, "first");
 });
 
 test("smallest closure: a record without Installed-Size counts as 1 KiB (MISSING_SIZE_KIB)", (t) => {
   t.is(MISSING_SIZE_KIB, 1);
-  // bare has no Installed-Size: 1 KiB, less than sized's 2.
-  const alone = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(2)), pkg("bare", "1")], [req("x")]));
+  // bare has no Installed-Size: 1 KiB, a tenth of sized's 10.
+  const alone = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(10)), pkg("bare", "1")], [req("x")]));
   t.deepEqual(names(alone), ["bare=1", "x=1"]);
   t.deepEqual(alone.alternativeChoices[0]!.sizes, [
-    { alternative: "sized", package: "sized", kib: 2, packages: 1 },
+    { alternative: "sized", package: "sized", kib: 10, packages: 1 },
     { alternative: "bare", package: "bare", kib: 1, packages: 1 },
   ]);
-  // With a dependency that has none either: 1 + 1 = 2, a tie with sized, which is first.
-  const pair = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(2)), pkg("bare", "1", { depends: "bare-lib" }), pkg("bare-lib", "1")], [req("x")]));
+  // With a dependency that has none either: 1 + 1 = 2, more than a tenth of sized's 10.
+  const pair = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(10)), pkg("bare", "1", { depends: "bare-lib" }), pkg("bare-lib", "1")], [req("x")]));
   t.deepEqual(names(pair), ["sized=1", "x=1"]);
-  t.like(pair.alternativeChoices[0], { rule: "first", sizes: [{ package: "sized", kib: 2, packages: 1 }, { package: "bare", kib: 2, stopped: "cap" }] });
+  t.like(pair.alternativeChoices[0], { rule: "first", sizes: [{ package: "sized", kib: 10, packages: 1 }, { package: "bare", kib: 1, stopped: "cap" }] });
 });
 
 test("smallest closure: packages already selected are not counted", (t) => {
-  // y needs big-1 and big-2 anyway: then big adds only itself, and wins as the first.
+  // y needs big-1 and big-2 anyway (and big-1 brings big-3): then big adds only itself, 70 KiB,
+  // and small's 10 is not a tenth of that: big stays, as the first.
   const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "big-1, big-2" }), ...bigAndSmall], [req("x"), req("y")]));
   t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1", "y=1"]);
   t.like(r.alternativeChoices[0], {
     chosen: "big",
     rule: "first",
-    sizes: [{ alternative: "big", package: "big", kib: 10, packages: 1 }, { alternative: "small", package: "small", kib: 10, stopped: "cap" }],
+    sizes: [{ alternative: "big", package: "big", kib: 70, packages: 1 }, { alternative: "small", package: "small", kib: 7, stopped: "cap" }],
   });
 });
 
@@ -207,7 +248,7 @@ test("smallest closure: a tie goes to the first alternative", (t) => {
   ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["one=1", "one-lib=1", "x=1"]);
-  t.like(r.alternativeChoices[0], { chosen: "one", rule: "first", sizes: [{ alternative: "one", package: "one", kib: 20, packages: 2 }, { alternative: "two", package: "two", kib: 20, stopped: "cap" }] });
+  t.like(r.alternativeChoices[0], { chosen: "one", rule: "first", sizes: [{ alternative: "one", package: "one", kib: 20, packages: 2 }, { alternative: "two", package: "two", kib: 2, stopped: "cap" }] });
 });
 
 test("smallest closure: an already-selected alternative is used, however much it brought", (t) => {
@@ -229,26 +270,44 @@ test("smallest closure: the choice waits, so a later forced selection of big is 
 });
 
 test("smallest closure: choices inside a closure are summed as the resolver would take them", (t) => {
-  // big's own choice (tiny | huge) takes tiny, the first: big adds 20 KiB, less than mid's 30.
+  // big's own choice (tiny | huge) takes tiny, the first: big adds 20 KiB, a tenth of mid's 210
+  // or less (with huge it would add 230).
   const records = [
     pkg("x", "1", { depends: "mid | big" }),
     pkg("mid", "1", { depends: "mid-1, mid-2", ...kib(10) }),
-    pkg("mid-1", "1", kib(10)),
-    pkg("mid-2", "1", kib(10)),
+    pkg("mid-1", "1", kib(100)),
+    pkg("mid-2", "1", kib(100)),
     pkg("big", "1", { depends: "tiny | huge", ...kib(10) }),
     pkg("tiny", "1", kib(10)),
     pkg("huge", "1", { depends: "mid-1, mid-2", ...kib(10) }),
   ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["big=1", "tiny=1", "x=1"]);
-  t.like(r.alternativeChoices.find((c) => c.neededBy === "x"), { chosen: "big", sizes: [{ package: "mid", kib: 30, packages: 3 }, { package: "big", kib: 20, packages: 2 }] });
+  t.like(r.alternativeChoices.find((c) => c.neededBy === "x"), { chosen: "big", sizes: [{ package: "mid", kib: 210, packages: 3 }, { package: "big", kib: 20, packages: 2 }] });
 });
 
 test("smallest closure: an alternative whose closure cannot be installed is not taken for being small", (t) => {
   const records = [pkg("x", "1", { depends: "big | small" }), ...bigAndSmall.filter((p) => p.name !== "small"), pkg("small", "1", { depends: "gone", ...kib(10) })];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1"]);
-  t.like(r.alternativeChoices[0], { chosen: "big", rule: "first", sizes: [{ package: "big", kib: 40, packages: 4 }, { package: "small", kib: 10, packages: 1, stopped: "dead-end" }] });
+  t.like(r.alternativeChoices[0], { chosen: "big", rule: "first", sizes: [{ package: "big", kib: 100, packages: 4 }, { package: "small", kib: 10, packages: 1, stopped: "dead-end" }] });
+});
+
+test("smallest closure: a dead end first leaves the default to the next alternative", (t) => {
+  const records = [
+    pkg("x", "1", { depends: "gone-first | mid | small" }),
+    pkg("gone-first", "1", { depends: "gone", ...kib(1) }),
+    pkg("mid", "1", kib(50)),
+    pkg("small", "1", kib(10)),
+  ];
+  const r = ok(t, run(records, [req("x")]));
+  // mid is the first installable: small is smaller, but not a tenth of it.
+  t.deepEqual(names(r), ["mid=1", "x=1"]);
+  t.like(r.alternativeChoices[0], {
+    chosen: "mid",
+    rule: "first",
+    sizes: [{ package: "gone-first", kib: 1, packages: 1, stopped: "dead-end" }, { package: "mid", kib: 50, packages: 1 }, { package: "small", kib: 5, stopped: "cap" }],
+  });
 });
 
 test("smallest closure: when every alternative is a dead end, the first is taken and its error is the one reported", (t) => {
@@ -258,14 +317,16 @@ test("smallest closure: when every alternative is a dead end, the first is taken
   t.regex(all[0]!.message, /^p 1 depends on unknown package 'gone-p'/);
 });
 
-test("smallest closure: several providers, the one adding least wins over Priority, though it brings more packages", (t) => {
-  const records = [
-    pkg("x", "1", { depends: "awk" }),
-    pkg("mawk", "1", { provides: "awk", priority: "required", ...kib(1000) }),
-    pkg("gawk", "1", { provides: "awk", depends: "libgawk", ...kib(600) }),
-    pkg("libgawk", "1", kib(300)),
-  ];
-  const r = ok(t, run(records, [req("x")]));
+/** mawk, Priority required, is one package of `mawkKiB`; gawk brings libgawk, 900 KiB in all. */
+const awks = (mawkKiB: number) => [
+  pkg("x", "1", { depends: "awk" }),
+  pkg("mawk", "1", { provides: "awk", priority: "required", ...kib(mawkKiB) }),
+  pkg("gawk", "1", { provides: "awk", depends: "libgawk", ...kib(600) }),
+  pkg("libgawk", "1", kib(300)),
+];
+
+test("smallest closure: several providers, one adding a tenth of what the first by Priority adds wins, though it brings more packages", (t) => {
+  const r = ok(t, run(awks(9000), [req("x")]));
   t.deepEqual(names(r), ["gawk=1", "libgawk=1", "x=1"]);
   t.deepEqual(r.providerChoices, [
     {
@@ -273,7 +334,22 @@ test("smallest closure: several providers, the one adding least wins over Priori
       chosen: "gawk",
       among: ["gawk", "mawk"],
       rule: "smallest-closure",
-      sizes: [{ package: "mawk", kib: 1000, packages: 1 }, { package: "gawk", kib: 900, packages: 2 }],
+      sizes: [{ package: "mawk", kib: 9000, packages: 1 }, { package: "gawk", kib: 900, packages: 2 }],
+      neededBy: "x",
+    },
+  ]);
+});
+
+test("smallest closure: several providers, one smaller but not by ORDER_MARGIN loses to the first by Priority", (t) => {
+  const r = ok(t, run(awks(8999), [req("x")]));
+  t.deepEqual(names(r), ["mawk=1", "x=1"]);
+  t.deepEqual(r.providerChoices, [
+    {
+      virtual: "awk",
+      chosen: "mawk",
+      among: ["gawk", "mawk"],
+      rule: "priority",
+      sizes: [{ package: "mawk", kib: 8999, packages: 1 }, { package: "gawk", kib: 899, stopped: "cap" }],
       neededBy: "x",
     },
   ]);
@@ -296,7 +372,7 @@ const choiceRecords = [
 test("smallest closure: the same choices whatever the order of records and requests", (t) => {
   const requests = [req("app"), req("svc"), req("libc6")];
   const expected = ok(t, run(choiceRecords, requests));
-  // Choices in the order they wait: big | small takes small (10 KiB against 40); awk takes busybox,
+  // Choices in the order they wait: big | small takes small (10 KiB against 100); awk takes busybox,
   // whose big-2 | small small now satisfies (10 against mawk's 670, with zlib1g and libtinfo6);
   // tool | helper takes tool (helper is a dead end), which brings zlib1g; so two | one is a tie
   // (510 each, with libtinfo6) and takes two.
@@ -315,9 +391,9 @@ test("smallest closure: the same choices whatever the order of records and reque
   ]);
   t.deepEqual(
     expected.alternativeChoices.map((c) => `${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map((s) => s.kib).join(", ")})`),
-    ["app: big | small -> small (smallest-closure: 40, 10)", "app: tool | helper -> tool (first: 170, 10)", "svc: two | one -> two (first: 510, 510)"],
+    ["app: big | small -> small (smallest-closure: 100, 10)", "app: tool | helper -> tool (first: 170, 10)", "svc: two | one -> two (first: 510, 51)"],
   );
-  t.like(expected.providerChoices[0], { virtual: "awk", chosen: "busybox", rule: "smallest-closure", sizes: [{ package: "mawk", kib: 670 }, { package: "busybox", kib: 10 }, { package: "gawk", kib: 10, stopped: "cap" }] });
+  t.like(expected.providerChoices[0], { virtual: "awk", chosen: "busybox", rule: "smallest-closure", sizes: [{ package: "mawk", kib: 670 }, { package: "busybox", kib: 10 }, { package: "gawk", kib: 1, stopped: "cap" }] });
   fc.assert(
     fc.property(fc.shuffledSubarray(choiceRecords, { minLength: choiceRecords.length }), fc.shuffledSubarray(requests, { minLength: requests.length }), (records, reqs) => {
       t.deepEqual(resolve(universeOf(records), reqs, { arch: "amd64" }), { ok: true, resolution: expected });
@@ -343,15 +419,15 @@ test("virtual: several providers, Priority required/important/standard first", (
   ];
   const r = ok(t, run([pkg("x", "1", { depends: "awk" }), ...providers], [req("x")]));
   t.deepEqual(names(r), ["mawk=1.3.4", "x=1"]);
-  // All add only themselves, with no Installed-Size (1 KiB each): the tie goes to the first by
-  // Priority; the others stop summing at once.
+  // All add only themselves, with no Installed-Size (1 KiB each): mawk, the first by Priority, is
+  // taken; the others would have to add at most 0 KiB, and stop summing at once.
   t.deepEqual(r.providerChoices, [
     {
       virtual: "awk",
       chosen: "mawk",
       among: ["busybox-awk", "gawk", "mawk"],
       rule: "priority",
-      sizes: [{ package: "mawk", kib: 1, packages: 1 }, { package: "busybox-awk", kib: 1, stopped: "cap" }, { package: "gawk", kib: 1, stopped: "cap" }],
+      sizes: [{ package: "mawk", kib: 1, packages: 1 }, { package: "busybox-awk", kib: 0, stopped: "cap" }, { package: "gawk", kib: 0, stopped: "cap" }],
       neededBy: "x",
     },
   ]);
