@@ -82,6 +82,8 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   }
   const lock = await resolveLock(recipe, store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
+  // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
+  if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
   await writeFileAtomic(lockPath, text);
   const count = lock.packages.length;
   options.emit({ type: "note", message: `${previous === undefined ? "wrote" : "updated"} ${lockSource.path}: ${count} package${count === 1 ? "" : "s"} from ${lock.suites.map((s) => s.suite).join(", ")}` });
