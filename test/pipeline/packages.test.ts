@@ -171,3 +171,15 @@ test("a lock edited by hand into nonsense is an error at its line", async (t) =>
   t.is(r.code, 1);
   t.regex(r.stderr, /app\.nifty\.lock:\d+:1: error: .* \[NIFTY604\]/);
 });
+
+test("two whole-package lines: the dpkg status lists the packages of both", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\nPACKAGE nifty-data\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 0, r.stderr);
+  const root = join(dir, "root");
+  mkdirSync(root);
+  execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
+  const listed = execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package}\n"], { encoding: "utf8" });
+  t.is(listed, "nifty-data\nnifty-pager\n");
+});
