@@ -170,3 +170,38 @@ export async function readBuildDir(dir: string, shown: string, code: ErrorCode):
   }
   return { name: record.name, digest: record.digest, config: record.config, rootfsTar: join(dir, "rootfs.tar"), buildDir: dir };
 }
+
+/** Build progress on stderr: a line per step, live download lines, notes. */
+export async function createBuildProgress(io: CliIo) {
+  const { createProgress } = await import("../fetch/progress.ts");
+  let fetches: ReturnType<typeof createProgress> | undefined;
+  return {
+    onEvent(event: import("../pipeline/build.ts").BuildEvent) {
+      switch (event.type) {
+        case "step": {
+          const n = String(event.total).length;
+          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${event.text}${event.reused ? "  (cached)" : ""}\n`);
+          break;
+        }
+        case "fetch-progress":
+          fetches ??= createProgress(io.stderr as never);
+          fetches.onProgress(event.progress);
+          break;
+        case "fetched":
+          if (!event.fromCache) {
+            fetches ??= createProgress(io.stderr as never);
+            fetches.finished(event.name, { digest: event.digest, size: event.size, path: "", fromCache: false, ...(event.url ? { url: event.url } : {}) });
+            fetches.stop();
+            fetches = undefined;
+          }
+          break;
+        case "note":
+          io.stderr.write(`note: ${event.message}\n`);
+          break;
+      }
+    },
+    stop() {
+      fetches?.stop();
+    },
+  };
+}

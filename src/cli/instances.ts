@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, createBuildProgress, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
 
@@ -26,6 +26,7 @@ Options:
   --out DIR             the instances directory (default out/<name>-instances)
   --replace             replace a shared tree of another build (stop its instances first)
   --json                print one JSON object with the result on stdout (absolute paths)
+  -q, --quiet           no build progress on stderr (when given a recipe)
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
@@ -58,11 +59,14 @@ type Values = ParsedValues;
 async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Built | number> {
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, INSTANCES_HELP);
+  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   try {
-    const result = await build({ ...shared, ...(await recipeLocation(io.cwd, path)), outDir: (name) => resolve(io.cwd, "out", name) });
+    const result = await build({ ...shared, ...(await recipeLocation(io.cwd, path)), outDir: (name) => resolve(io.cwd, "out", name), ...(progress ? { onEvent: progress.onEvent } : {}) });
+    progress?.stop();
     await printDiagnostics(result.warnings, io);
     return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir };
   } catch (error) {
+    progress?.stop();
     if (error instanceof BuildFailed) {
       await printDiagnostics(error.diagnostics, io);
       return EXIT.input;
@@ -74,7 +78,7 @@ async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Bui
 export async function runInstances(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(
     args,
-    { ...BUILD_FLAGS, count: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, json: { type: "boolean" } },
+    { ...BUILD_FLAGS, count: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
     INSTANCES_HELP,
   );
   if (values.help) {

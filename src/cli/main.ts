@@ -7,7 +7,7 @@ import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -147,39 +147,6 @@ function parseFormats(text: string | undefined, all: readonly string[]) {
   return list as never;
 }
 
-async function createBuildProgress(io: CliIo) {
-  const { createProgress } = await import("../fetch/progress.ts");
-  let fetches: ReturnType<typeof createProgress> | undefined;
-  return {
-    onEvent(event: import("../pipeline/build.ts").BuildEvent) {
-      switch (event.type) {
-        case "step": {
-          const n = String(event.total).length;
-          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${event.text}${event.reused ? "  (cached)" : ""}\n`);
-          break;
-        }
-        case "fetch-progress":
-          fetches ??= createProgress(io.stderr as never);
-          fetches.onProgress(event.progress);
-          break;
-        case "fetched":
-          if (!event.fromCache) {
-            fetches ??= createProgress(io.stderr as never);
-            fetches.finished(event.name, { digest: event.digest, size: event.size, path: "", fromCache: false, ...(event.url ? { url: event.url } : {}) });
-            fetches.stop();
-            fetches = undefined;
-          }
-          break;
-        case "note":
-          io.stderr.write(`note: ${event.message}\n`);
-          break;
-      }
-    },
-    stop() {
-      fetches?.stop();
-    },
-  };
-}
 
 async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { arg: { type: "string", multiple: true }, strict: { type: "boolean" }, json: { type: "boolean" } }, CHECK_HELP);

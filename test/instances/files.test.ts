@@ -162,6 +162,8 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   const result = JSON.parse(ok.stdout);
   t.like(result, { name: "ssh", digest: build.digest, dir: join(cwd, "fleet"), count: 4, first: 0, reusedRootfs: false });
   t.regex(readFileSync(join(cwd, "fleet", "systemd", "instances.env"), "utf8"), /^NIFTY_ARGS_3=--setenv=PORT=3003$/m);
+  // -q as build takes it (a recipe's build shows no progress then).
+  t.is((await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet", "-q"], cwd)).code, 0);
   const text = await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet"], cwd);
   t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
   t.regex(text.stdout, /systemctl start ssh\.target/);
