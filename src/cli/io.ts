@@ -4,6 +4,8 @@ export interface CliIo {
   stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
+  /** All of standard input, for `niftyc build -`. */
+  readStdin?: () => Promise<string>;
   /** Ask for a secret without echoing it; present only when a person is at a terminal. */
   askSecret?: (prompt: string) => Promise<string>;
 }

@@ -81,7 +81,10 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const shared = await buildOptions(values, io, BUILD_HELP);
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
-  const location = await recipeLocation(io.cwd, positionals[0]!);
+  // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
+  const fromStdin = positionals[0] === "-";
+  if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
+  const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!);
   const run = () =>
     build({
       ...shared,
@@ -259,7 +262,12 @@ if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
     });
   }
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
-  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), ...(interactive ? { askSecret: askHidden } : {}) });
+  const readStdin = async (): Promise<string> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString("utf8");
+  };
+  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), readStdin, ...(interactive ? { askSecret: askHidden } : {}) });
   process.exitCode = code;
 }
 

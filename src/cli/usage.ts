@@ -32,6 +32,9 @@ export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
 
 Builds <recipe> into out/<name>/ (rootfs.tar, build.json and the run configs).
 The rootfs tarball is reproducible: same recipe and inputs, same bytes.
+<recipe> is a file, a directory (its Niftyfile, or its one .nifty file), or - to read
+the recipe from standard input (named stdin; COPY sources and its lock are then in the
+working directory).
 
 Options:
   --out DIR             output directory (default out/<recipe name>); replaced whole when done

@@ -38,7 +38,7 @@ interface OutputsRecord extends Tarballs {
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   const shown = options.shownPath ?? options.recipePath;
-  const source = await readRecipe(options.recipePath, shown);
+  const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);

@@ -21,6 +21,8 @@ export interface BuildOptions {
   recipePath: string;
   /** How messages and build.json name the recipe (the CLI: relative to its working directory). Default: recipePath. */
   shownPath?: string;
+  /** The recipe's text when it is not read from recipePath (`niftyc build -` reads standard input). */
+  recipeText?: string;
   args?: ReadonlyMap<string, string>;
   secrets?: ReadonlyMap<string, Buffer>;
   /** SOURCE_DATE_EPOCH, validated by the caller. */

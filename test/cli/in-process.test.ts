@@ -5,7 +5,7 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import test from "ava";
 import { runMain } from "../support/cli.ts";
 
@@ -105,4 +105,17 @@ test("at a terminal a missing password secret is asked for, twice, and the build
   const batch = await run(["build", "pw.nifty", "--cache", "c", "--out", "q", "--format", "rootfs"], dir);
   t.is(batch.code, 1);
   t.regex(batch.stderr, /the password secret "luser-password" was not given \[NIFTY210\]/);
+});
+
+test("build - reads the recipe from standard input, named stdin, with COPY sources in the working directory", async (t) => {
+  const dir = project(t);
+  const recipe = "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files/a.txt /srv/a.txt\n";
+  const run = spawnSync(join(import.meta.dirname, "../../node_modules/.bin/node"), [join(import.meta.dirname, "../../bin/niftyc"), "build", "-", "--cache", "c", "--format", "rootfs", "--json", "-q"], { cwd: dir, input: recipe, encoding: "utf8" });
+  t.is(run.status, 0, run.stderr);
+  const result = JSON.parse(run.stdout) as { outDir: string; rootfs: string };
+  t.is(result.outDir, join(dir, "out", "stdin"));
+  t.regex(execFileSync("tar", ["-tf", result.rootfs], { encoding: "utf8" }), /srv\/a\.txt/);
+  const broken = spawnSync(join(import.meta.dirname, "../../node_modules/.bin/node"), [join(import.meta.dirname, "../../bin/niftyc"), "build", "-"], { cwd: dir, input: "FECTH x\n", encoding: "utf8" });
+  t.is(broken.status, 1);
+  t.regex(broken.stderr, /^stdin:1:1: error: unknown instruction FECTH/m);
 });
