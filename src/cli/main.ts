@@ -248,7 +248,9 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
     throw new NiftyError("NIFTY301", `${positionals[0]} has no ${build.name}.nspawn`, "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn");
   }
   await installMachine({ rootfsTar: build.rootfsTar, nspawnText, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
-  io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}; start it with: machinectl start ${build.name}\n`);
+  // machinectl only looks in /var/lib/machines (and its own search path); elsewhere nspawn is told where.
+  const start = machinesDir === "/var/lib/machines" ? `machinectl start ${build.name}` : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}`;
+  io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}; start it with: ${start}\n`);
   return EXIT.ok;
 }
 

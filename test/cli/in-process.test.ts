@@ -119,3 +119,18 @@ test("build - reads the recipe from standard input, named stdin, with COPY sourc
   t.is(broken.status, 1);
   t.regex(broken.stderr, /^stdin:1:1: error: unknown instruction FECTH/m);
 });
+
+test("install into another machines directory says how to boot from there, not machinectl", async (t) => {
+  if (process.getuid?.() !== 0) {
+    if (process.env.CI) t.fail("install keeps the image's owners: it needs root");
+    else t.log("SKIPPED outside CI: install needs root");
+    t.pass();
+    return;
+  }
+  const dir = project(t);
+  t.is((await run(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs,nspawn"], dir)).code, 0);
+  const installed = await run(["install", "o", "--machines-dir", "machines", "--settings-dir", "nspawn"], dir);
+  t.is(installed.code, 0, installed.stderr);
+  t.regex(installed.stdout, new RegExp(`start it with: systemd-nspawn --boot --directory=${join(dir, "machines", "app")} --machine=app\\n$`));
+  t.notRegex(installed.stdout, /machinectl/);
+});
