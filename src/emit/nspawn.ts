@@ -45,6 +45,10 @@ export function renderNspawnFile(config: ImageConfig, opts: NspawnOptions = {}):
     lines.push(`Hostname=${config.hostname}`);
   }
   for (const [key, value] of config.env) lines.push(`Environment=${nspawnWord(`${key}=${value}`)}`);
+  if (config.ownTimezone) {
+    lines.push("# The image sets its own /etc/localtime: keep it (nspawn's default is the host's zone).");
+    lines.push("Timezone=off");
+  }
 
   if (config.binds.length > 0) {
     lines.push("", "[Files]");

@@ -73,6 +73,8 @@ function commonExec(config: ImageConfig, notifyReady: boolean): { boot: boolean;
   const { boot, parameters } = bootMode(config);
   const args = ["systemd-nspawn", "--quiet", "--keep-unit"];
   if (boot) args.push("--boot");
+  // nspawn's default (--timezone=auto) would replace the image's own /etc/localtime with the host's zone.
+  if (config.ownTimezone) args.push("--timezone=off");
   return { boot, parameters, args: [...args, `--notify-ready=${notifyReady ? "yes" : "no"}`, `--kill-signal=${spellSignal(config.stopSignal, "nspawn")}`] };
 }
 

@@ -41,6 +41,8 @@ export interface ImageConfig {
   os: "linux";
   /** SOURCE_DATE_EPOCH, seconds. */
   created: number;
+  /** The image sets its own /etc/localtime: run configs must not replace it with the host's zone. */
+  ownTimezone?: true;
 }
 
 /** One uncompressed layer tarball written by the build. */

@@ -41,5 +41,6 @@ export function imageConfig(recipe: Recipe, tree: Tree, epoch: number): ImageCon
     os: "linux",
     created: epoch,
     ...(draft.hostname !== undefined ? { hostname: draft.hostname } : {}),
+    ...(tree.get("/etc/localtime") !== undefined ? { ownTimezone: true as const } : {}),
   };
 }

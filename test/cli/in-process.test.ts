@@ -2,7 +2,7 @@
 // path is resolved against the injected cwd, never process.cwd(). And a blob
 // damaged in the store after a build gives a clear error with what to do,
 // not an internal error.
-import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -133,4 +133,16 @@ test("install into another machines directory says how to boot from there, not m
   t.is(installed.code, 0, installed.stderr);
   t.regex(installed.stdout, new RegExp(`start it with: systemd-nspawn --boot --directory=${join(dir, "machines", "app")} --machine=app\\n$`));
   t.notRegex(installed.stdout, /machinectl/);
+});
+
+test("an image with its own /etc/localtime gets Timezone=off in .nspawn and --timezone=off in its units; one without, neither", async (t) => {
+  const dir = project(t);
+  writeFileSync(join(dir, "tz.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nSYMLINK /etc/localtime /usr/share/zoneinfo/Asia/Tokyo\n");
+  t.is((await run(["build", "tz.nifty", "--cache", "c", "--out", "tz", "--format", "nspawn,systemd"], dir)).code, 0);
+  t.regex(readFileSync(join(dir, "tz", "tz.nspawn"), "utf8"), /^Timezone=off$/m);
+  t.regex(readFileSync(join(dir, "tz", "tz.service"), "utf8"), / --timezone=off /);
+  t.regex(readFileSync(join(dir, "tz", "tz@.service"), "utf8"), / --timezone=off /);
+  t.is((await run(["build", "app.nifty", "--cache", "c", "--out", "plain", "--format", "nspawn,systemd"], dir)).code, 0);
+  t.notRegex(readFileSync(join(dir, "plain", "app.nspawn"), "utf8"), /Timezone/);
+  t.notRegex(readFileSync(join(dir, "plain", "app.service"), "utf8"), /--timezone/);
 });
