@@ -22,6 +22,7 @@ Options:
   --set NAME=EXPR       per-instance value of the recipe's ENV NAME (repeatable). EXPR is
                         arithmetic over i (the instance number), n (the count) and the
                         recipe's numeric ENV: whole numbers, + - * / % and parentheses.
+                        In double quotes it is text, expressions in braces: '"web-{i}"'.
                         NAME must be an ENV of the recipe (only those reach the container).
   --out DIR             the instances directory (default out/<name>-instances)
   --replace             replace a shared tree of another build (stop its instances first)

@@ -16,7 +16,7 @@ interface Token {
   at: number;
 }
 
-export const EXPR_HINT = "EXPR is whole numbers, i (the instance number), n (the count), names of the recipe's ENV with whole-number values, + - * / % and parentheses, e.g. 2200+i";
+export const EXPR_HINT = "EXPR is whole numbers, i (the instance number), n (the count), names of the recipe's ENV with whole-number values, + - * / % and parentheses, e.g. 2200+i; for text, quote it and put expressions in braces: '\"web-{i}\"'";
 
 /** Longest expression accepted: plenty for arithmetic, and it bounds the recursion. */
 const MAX_LENGTH = 200;

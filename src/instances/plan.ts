@@ -63,6 +63,31 @@ export function portVariables(config: ImageConfig): string[] {
   return config.env.filter(([key, value]) => /port$/i.test(key) || exposed.has(value)).map(([key]) => key);
 }
 
+/** A --set value: one expression, or (quoted) text with expressions in braces, as parts. */
+type SetValue = Array<string | Expr>;
+
+/** Text may hold what a unit's environment line carries unquoted: no blanks, quotes, $ or %. */
+const TEXT_PART = /^[A-Za-z0-9._:@\/+,=-]*$/;
+
+function parseSetValue(source: string): SetValue {
+  if (!(source.length >= 2 && source.startsWith('"') && source.endsWith('"'))) return [parseExpr(source)];
+  const parts: SetValue = [];
+  const inner = source.slice(1, -1);
+  let at = 0;
+  while (at < inner.length) {
+    const open = inner.indexOf("{", at);
+    const literal = inner.slice(at, open < 0 ? inner.length : open);
+    if (!TEXT_PART.test(literal)) throw new NiftyError("NIFTY402", `text ${JSON.stringify(literal)} has a character an instance's environment cannot carry`, "text may hold letters, digits and . _ : @ / + , = -; expressions go in braces: \"web-{i}\"");
+    if (literal !== "") parts.push(literal);
+    if (open < 0) break;
+    const close = inner.indexOf("}", open);
+    if (close < 0) throw new NiftyError("NIFTY402", `a { at column ${open + 2} has no closing }`, EXPR_HINT);
+    parts.push(parseExpr(inner.slice(open + 1, close)));
+    at = close + 1;
+  }
+  return parts;
+}
+
 export function planInstances(input: PlanInput): InstancePlan {
   const { config, count } = input;
   const first = input.first ?? 1;
@@ -82,7 +107,7 @@ export function planInstances(input: PlanInput): InstancePlan {
   const numericDefaults = new Map<string, number>();
   for (const [key, value] of config.env) if (/^-?[0-9]+$/.test(value) && Number.isSafeInteger(Number(value))) numericDefaults.set(key, Number(value));
 
-  const parsed: Array<{ setting: InstanceSetting; expr: Expr }> = [];
+  const parsed: Array<{ setting: InstanceSetting; value: SetValue }> = [];
   for (const setting of input.sets ?? []) {
     if (!defaults.has(setting.name)) {
       const near = suggest(setting.name, envNames);
@@ -94,13 +119,13 @@ export function planInstances(input: PlanInput): InstancePlan {
     if (parsed.some((p) => p.setting.name === setting.name)) {
       throw new NiftyError("NIFTY405", `--set ${setting.name} is given twice`, "give each variable one expression");
     }
-    const expr = labelled(setting.name, () => parseExpr(setting.expr));
-    for (const { name, at } of exprNames(expr)) {
+    const value = labelled(setting.name, () => parseSetValue(setting.expr));
+    for (const { name, at } of value.filter((p): p is Expr => typeof p !== "string").flatMap(exprNames)) {
       if (name === "i" || name === "n" || numericDefaults.has(name)) continue;
       const near = suggest(name, ["i", "n", ...numericDefaults.keys()]);
       throw new NiftyError("NIFTY403", `--set ${setting.name}=${setting.expr}: unknown name ${name} at column ${at + 1}${near ? ` — did you mean ${near}?` : ""}`, EXPR_HINT);
     }
-    parsed.push({ setting, expr });
+    parsed.push({ setting, value });
   }
 
   const ports = portVariables(config);
@@ -112,9 +137,9 @@ export function planInstances(input: PlanInput): InstancePlan {
     vars.set("n", count);
     const env: Array<[string, string]> = [];
     const machine = instanceMachineName(config.name, String(number));
-    for (const { setting, expr } of parsed) {
-      const value = labelled(`${setting.name} (instance ${number})`, () => evalExpr(expr, vars, setting.expr));
-      env.push([setting.name, String(value)]);
+    for (const { setting, value } of parsed) {
+      const text = labelled(`${setting.name} (instance ${number})`, () => value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""));
+      env.push([setting.name, text]);
     }
     const values = new Map([...defaults, ...env]);
     for (const port of ports) {

@@ -104,3 +104,14 @@ test("plan mistakes are NiftyErrors with hints", (t) => {
   code(t, () => plan([{ name: "PORT", expr: "2200+i" }], 1, 1, sshConfig({ name: "n".repeat(63) })), "NIFTY409");
   code(t, () => plan([{ name: "PORT", expr: "2200+i" }, { name: "WORKERS", expr: "1/(i-2)" }]), "NIFTY406", /--set WORKERS \(instance 2\)/);
 });
+
+test("a quoted --set value is text, with expressions in braces; unquoted text says how to quote it", (t) => {
+  const plan = planInstances({ config: sshConfig(), count: 2, sets: [{ name: "GREETING", expr: '"web-{i}.of-{n}"' }, { name: "PORT", expr: "2200+i" }] });
+  t.deepEqual(plan.instances.map((i) => Object.fromEntries(i.env)), [{ GREETING: "web-1.of-2", PORT: "2201" }, { GREETING: "web-2.of-2", PORT: "2202" }]);
+  t.deepEqual(Object.fromEntries(planInstances({ config: sshConfig(), count: 1, sets: [{ name: "GREETING", expr: '"hi"' }] }).instances[0]!.env), { GREETING: "hi" });
+  const bare = code(t, () => planInstances({ config: sshConfig(), count: 1, sets: [{ name: "GREETING", expr: "hi" }] }), "NIFTY403", /unknown name hi/);
+  t.regex(bare.hint ?? "", /for text, quote it/);
+  code(t, () => planInstances({ config: sshConfig(), count: 1, sets: [{ name: "GREETING", expr: '"two words"' }] }), "NIFTY402", /cannot carry/);
+  code(t, () => planInstances({ config: sshConfig(), count: 1, sets: [{ name: "GREETING", expr: '"web-{i"' }] }), "NIFTY402", /no closing \}/);
+  code(t, () => planInstances({ config: sshConfig(), count: 1, sets: [{ name: "GREETING", expr: '"web-{j}"' }] }), "NIFTY403", /unknown name j/);
+});
