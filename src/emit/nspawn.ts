@@ -38,7 +38,7 @@ export function renderNspawnFile(config: ImageConfig, opts: NspawnOptions = {}):
   lines.push("[Exec]");
   lines.push(`Boot=${boot ? "yes" : "no"}`);
   if (parameters.length > 0) lines.push(`Parameters=${parameters.map(nspawnWord).join(" ")}`);
-  lines.push(`# nspawn sends this to PID 1 when it gets SIGTERM (systemctl stop, machinectl poweroff).`);
+  lines.push(...stopComment(config));
   lines.push(`KillSignal=${spellSignal(config.stopSignal, "nspawn")}`);
   if (config.hostname !== undefined) {
     assertOneLine("hostname", config.hostname);
@@ -66,4 +66,12 @@ export function renderNspawnFile(config: ImageConfig, opts: NspawnOptions = {}):
     lines.push("VirtualEthernet=no");
   }
   return lines.join("\n") + "\n";
+}
+
+/** How the machine is stopped, truthfully for its init: machinectl poweroff signals PID 1 itself. */
+function stopComment(config: ImageConfig): string[] {
+  const how = "# nspawn sends this to PID 1 when it is stopped: systemctl stop (systemd-nspawn@<name> or the unit), or SIGTERM to nspawn.";
+  if (config.init.kind === "busybox") return [how, "# machinectl poweroff sends SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores: use systemctl stop."];
+  if (config.init.kind === "systemd") return [how, "# machinectl poweroff works too (systemd takes SIGRTMIN+4 as poweroff)."];
+  return [how];
 }
