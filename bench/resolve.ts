@@ -118,6 +118,7 @@ const arg = (name: string): string | undefined => {
 const RUNS = Number(arg("--runs") ?? 3);
 const WARM_RUNS = Math.max(RUNS, 5);
 
+const loadAtStart = os.loadavg()[0]!.toFixed(1);
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-resolve-"));
 try {
   const lockRecipe = path.join(work, "lock.nifty");
@@ -185,7 +186,7 @@ try {
   if ((await fsp.readFile(`${buildRecipe}.lock`, "utf8")) !== lockText) throw new Error("the build rewrote the lock");
   const nodeZero = summary(await series(WARM_RUNS, async () => {}, () => timed(NODE, ["-e", "0"])));
 
-  const load = os.loadavg()[0]!.toFixed(1);
+  const load = `${loadAtStart} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`;
   const mb = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`);
   const n = (x: number) => x.toLocaleString("en");
   const indexSize = f.loaded.reduce((s, l) => s + l.size, 0);
