@@ -32,11 +32,12 @@ async function sha256File(file: string): Promise<string> {
   return `sha256:${hash.digest("hex")}`;
 }
 
-function pinnedDebs(text: string): Pinned[] {
-  const pool = /^ARG POOL=debian:(\S+)/m.exec(text)?.[1] ?? "pool/main";
-  const found = new Map<string, string>();
-  for (const m of text.matchAll(/\$\{POOL\}\/(\S+\.deb)\s*\\?\s*\n\s*(sha256:[0-9a-f]{64})/g)) found.set(`${pool}/${m[1]}`, m[2]!);
-  return [...found].map(([p, digest]) => ({ pool: p, digest }));
+/** The .debs recipes/ssh.nifty's lock pins (its PACKAGE lines' closure), by pool path. */
+async function pinnedDebs(): Promise<Pinned[]> {
+  const { parseLock } = await import("../src/debian/lockfile.ts");
+  const parsed = parseLock(await fsp.readFile(`${RECIPE}.lock`, "utf8"));
+  if (!parsed.ok) throw new Error(`${RECIPE}.lock is malformed`);
+  return parsed.lock.packages.map((p) => ({ pool: p.filename, digest: p.sha256 }));
 }
 
 /** Each pinned .deb in DEBS, by `apt-get download <package>=<version>` (the version as apt knows it, epoch included). */
@@ -128,7 +129,7 @@ async function series(n: number, before: (i: number) => Promise<void>, run: (i: 
 const summary = (runs: Run[]): { ms: number; rss: number } => ({ ms: median(runs.map((r) => r.ms)), rss: Math.max(...runs.map((r) => r.maxRssKb)) });
 
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-build-"));
-const pins = pinnedDebs(await fsp.readFile(RECIPE, "utf8"));
+const pins = await pinnedDebs();
 const mirror = await serveMirror(await ensureDebs(pins));
 try {
   await fsp.writeFile(path.join(work, "pw"), "bench-password\n");
@@ -137,7 +138,7 @@ try {
   const compileCache = path.join(work, "node-compile-cache");
   // bin/niftyc turns on Node's compile cache; keep it inside the bench's work dir.
   const env = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: compileCache });
-  const args = (o: string, c: string) => [path.join(ROOT, "bin/niftyc"), "build", RECIPE, "--cache", c, "--out", o, "--secret", `luser-password=${path.join(work, "pw")}`, "--mirror", `debian=${mirror.url}`, "-q"];
+  const args = (o: string, c: string) => [path.join(ROOT, "bin/niftyc"), "build", RECIPE, "--cache", c, "--out", o, "--secret", `luser-password=${path.join(work, "pw")}`, "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`, "-q"];
 
   const cold = await series(Math.min(RUNS, 3), async (i) => void (await fsp.rm(path.join(work, `cold-${i}`), { recursive: true, force: true })), (i) => {
     const dir = path.join(work, `cold-${i}`);
