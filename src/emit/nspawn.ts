@@ -45,6 +45,11 @@ export function renderNspawnFile(config: ImageConfig, opts: NspawnOptions = {}):
     lines.push(`Hostname=${config.hostname}`);
   }
   for (const [key, value] of config.env) lines.push(`Environment=${nspawnWord(`${key}=${value}`)}`);
+  if (config.init.kind === "systemd") {
+    // The guest's journal (/var/log/journal/<machine-id>) is linked under the host's
+    // /var/log/journal, so journalctl -m / -D reads it from the host.
+    lines.push("LinkJournal=try-guest");
+  }
 
   if (config.binds.length > 0) {
     lines.push("", "[Files]");
