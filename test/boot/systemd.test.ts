@@ -1,0 +1,87 @@
+// systemd as PID 1: recipes/systemd-httpd.nifty, built from Debian's packages,
+// booted with systemd-nspawn and the generated .nspawn file, spoken to with
+// curl, systemctl (inside, through nsenter) and journalctl (from the host).
+import test from "ava";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
+
+/** Run a command in every namespace of the container's PID 1. */
+function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], { encoding: "utf8", timeout: 15_000 });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves the page, journals to the host and shuts down on SIGTERM", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {});
+  t.is(built.stopSignal.name, "SIGRTMIN+3");
+  const listing = spawnSync("tar", ["-tvf", built.rootfs], { encoding: "utf8" }).stdout;
+  t.regex(listing, /^-rw-r--r-- 0\/0 +0 [\d-]+ [\d:]+ etc\/machine-id$/m, "an empty machine-id ships in the image");
+  const settings = readFileSync(built.outputs.nspawn!, "utf8");
+  t.regex(settings, /^Boot=yes$/m);
+  t.regex(settings, /^KillSignal=SIGRTMIN\+3$/m);
+  t.regex(settings, /^LinkJournal=try-guest$/m);
+
+  const root = unpack(t, built.rootfs);
+  // The unit listens on $PORT (8080 in the image); a drop-in bound over the
+  // image moves it to a free port so tests sharing the machine do not collide.
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  const started = performance.now();
+  const container = boot(t, {
+    root,
+    machine: "systemd-httpd",
+    settings: built.outputs.nspawn!,
+    args: ["--console=read-only", `--bind-ro=${dropIn}:/etc/systemd/system/httpd.service.d/port.conf`],
+  });
+  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
+  const nspawn = container.pid()!;
+  const init = Number(spawnSync("pgrep", ["-P", String(nspawn)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+  t.true(init > 0, "found the container's PID 1");
+
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
+    if (state !== "starting" && state !== "initializing" && state !== "") break;
+  }
+  const bootMs = Math.round(performance.now() - started);
+  t.log(`is-system-running: ${state} after ${bootMs} ms`);
+  const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
+  t.true(state === "running" || state === "degraded", `system state ${state}; failed units:\n${failed}`);
+  t.false(/httpd\.service/.test(failed), `the recipe's unit failed:\n${failed}`);
+  t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
+
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  t.is(page.status, 0, page.stderr);
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd from a niftyc image/);
+
+  // LinkJournal=try-guest: the guest's journal sits in its tree, and nspawn
+  // links /var/log/journal/<machine-id> on the host to it.
+  const machineId = inside(init, ["busybox", "cat", "/etc/machine-id"]).stdout.trim();
+  t.regex(machineId, /^[0-9a-f]{32}$/);
+  const hostLink = `/var/log/journal/${machineId}`;
+  t.teardown(() => {
+    // Only the link this boot made, and only while it still points into our root.
+    try {
+      if (readlinkSync(hostLink).startsWith(root)) rmSync(hostLink);
+    } catch {
+      // Not there.
+    }
+  });
+  const journalDir = join(root, "var/log/journal", machineId);
+  t.true(existsSync(journalDir), `${journalDir} exists`);
+  inside(init, ["journalctl", "--flush"]);
+  const journal = spawnSync("journalctl", ["-D", journalDir, "--no-pager", "-o", "cat", "-u", "httpd.service"], { encoding: "utf8" });
+  t.regex(journal.stdout, /Started httpd\.service/, journal.stderr);
+
+  const stopped = await container.stop("SIGTERM", 10_000);
+  t.log(`shut down in ${stopped.ms} ms`);
+  t.is(stopped.code, 0);
+  // SIGRTMIN+3 is systemd's halt: every unit stopped, then nspawn sees the container exit.
+  t.regex(container.output(), /Reached target .*final\.target[\s\S]*Halting system[\s\S]*has been shut down/);
+});
