@@ -101,6 +101,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY056: { severity: "error", section: "checks", title: "FILE needs its content as a heredoc / takes exactly one heredoc" },
   NIFTY057: { severity: "error", section: "checks", title: "COPY source \"s\" is outside the recipe's directory" },
   NIFTY058: { severity: "error", section: "checks", title: "COPY source \"s\" does not exist" },
+  NIFTY059: { severity: "error", section: "checks", title: "SERVICE takes enable or mask / needs at least one unit / bad unit name \"u\"" },
   NIFTY060: { severity: "error", section: "checks", title: "ARCHIVE needs a name and at least one suite" },
   NIFTY061: { severity: "error", section: "checks", title: "bad archive name \"n\"" },
   NIFTY062: { severity: "error", section: "checks", title: "bad suite or component name \"n\"" },
@@ -139,6 +140,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY096: { severity: "error", section: "checks", title: "bad bind \"b\"" },
   NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },
   NIFTY098: { severity: "error", section: "checks", title: "LABEL needs key=value, got \"w\"" },
+  NIFTY099: { severity: "error", section: "checks", title: "unit u is not in the image" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },
@@ -160,6 +162,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY226: { severity: "warning", section: "build", title: "systemd is in the image, but /sbin/init leads to p" },
   NIFTY227: { severity: "warning", section: "build", title: "/etc/machine-id is not empty" },
   NIFTY228: { severity: "warning", section: "build", title: "p is under /run or /tmp, which a systemd image gets a tmpfs over" },
+  NIFTY229: { severity: "error", section: "build", title: "cannot enable/mask u: why" },
   NIFTY230: { severity: "error", section: "build", title: "doing failed: (the system's message)" },
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
   NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
