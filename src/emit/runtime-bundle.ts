@@ -56,7 +56,9 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
       // setuid programs (su) must keep working.
       noNewPrivileges: false,
     },
-    root: { path: "rootfs", readonly: true },
+    // systemd's own services write the root (sysusers to /etc, logind and the journal to /var):
+    // read-only, dbus and logind fail. The bundle's rootfs is its own unpacked copy.
+    root: { path: "rootfs", readonly: !systemd },
     hostname: config.hostname ?? config.name,
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },

@@ -2,7 +2,7 @@
 // booted with systemd-nspawn and the generated .nspawn file, spoken to with
 // curl, systemctl (inside, through nsenter) and journalctl (from the host).
 import test from "ava";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
@@ -84,4 +84,63 @@ test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves 
   t.is(stopped.code, 0);
   // SIGRTMIN+3 is systemd's halt: every unit stopped, then nspawn sees the container exit.
   t.regex(container.output(), /Reached target .*final\.target[\s\S]*Halting system[\s\S]*has been shut down/);
+});
+
+test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it", async (t) => {
+  if (!requireBoot(t)) return;
+  if (spawnSync("sh", ["-c", "command -v runc"]).status !== 0) {
+    if (process.env.CI) return t.fail("runc is not installed");
+    t.log("SKIPPED outside CI: runc is not installed");
+    return t.pass();
+  }
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "bundle"]);
+  const bundle = built.outputs.bundle!;
+  const configPath = join(bundle, "config.json");
+  const config = JSON.parse(readFileSync(configPath, "utf8")) as {
+    process: { env: string[] };
+    mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
+    linux: { cgroupsPath?: string };
+  };
+  t.true(config.process.env.includes("container=oci"));
+  t.truthy(config.linux.cgroupsPath);
+  t.deepEqual(config.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options?.includes("rw"), true);
+  for (const dir of ["/run", "/run/lock", "/tmp"]) t.is(config.mounts.find((m) => m.destination === dir)?.type, "tmpfs", dir);
+
+  // runc shares the host's network here: move httpd to a free port with a bound drop-in.
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  config.mounts.push({ destination: "/etc/systemd/system/httpd.service.d/port.conf", type: "bind", source: dropIn, options: ["bind", "ro"] });
+  writeFileSync(configPath, JSON.stringify(config));
+
+  const id = `niftyc-sd-${process.pid}`;
+  const run = spawn("runc", ["run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  run.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
+  run.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
+  const exited = new Promise<number | null>((done) => run.once("exit", (code) => done(code)));
+  t.teardown(() => {
+    spawnSync("runc", ["delete", "-f", id]);
+  });
+  let init = 0;
+  for (const until = Date.now() + 15_000; init === 0 && Date.now() < until; await sleep(100)) {
+    const state = spawnSync("runc", ["state", id], { encoding: "utf8" });
+    if (state.status === 0) init = (JSON.parse(state.stdout) as { pid: number }).pid;
+  }
+  t.true(init > 0, `runc started the container:\n${output}`);
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
+    if (state === "running" || state === "degraded" || state === "maintenance") break;
+  }
+  const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
+  t.is(state, "running", `failed units:\n${failed}\n${output}`);
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+  // runc kill refuses the name SIGRTMIN+3: the number.
+  t.is(spawnSync("runc", ["kill", id, "37"]).status, 0);
+  const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
+  t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
 });
