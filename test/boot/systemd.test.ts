@@ -144,3 +144,47 @@ test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serve
   const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
   t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
 });
+
+test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to running, and podman stop halts it", async (t) => {
+  if (!requireBoot(t)) return;
+  if (spawnSync("sh", ["-c", "command -v podman && command -v runc"]).status !== 0) {
+    if (process.env.CI) return t.fail("podman or runc is not installed");
+    t.log("SKIPPED outside CI: podman or runc is not installed");
+    return t.pass();
+  }
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "docker,docker-archive"]);
+  const loaded = spawnSync("podman", ["load", "-i", built.outputs.dockerArchive!], { encoding: "utf8" });
+  t.is(loaded.status, 0, loaded.stderr);
+  const image = /Loaded image: (\S+)/.exec(loaded.stdout)?.[1];
+  t.truthy(image, loaded.stdout);
+  const name = `niftyc-sd-${process.pid}`;
+  t.teardown(() => {
+    spawnSync("podman", ["rm", "-f", name]);
+    spawnSync("podman", ["rmi", "-f", image!]);
+  });
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  // The ulimits: podman asks for more than this host's hard limits (docs/systemd.md).
+  const run = spawnSync("sh", [built.outputs.dockerRun!, "-d", "--name", name, "--network", "host", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=20000:20000", "-v", `${dropIn}:/etc/systemd/system/httpd.service.d/port.conf:ro`], {
+    encoding: "utf8", env: { ...process.env, DOCKER: "podman --runtime runc" }, timeout: 60_000,
+  });
+  t.is(run.status, 0, run.stderr);
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = spawnSync("podman", ["exec", name, "systemctl", "is-system-running"], { encoding: "utf8" }).stdout.trim();
+    if (state === "running" || state === "degraded") break;
+  }
+  const failed = spawnSync("podman", ["exec", name, "systemctl", "list-units", "--failed", "--plain", "--no-legend"], { encoding: "utf8" }).stdout;
+  t.is(state, "running", failed);
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+  const started = performance.now();
+  const stop = spawnSync("podman", ["stop", "-t", "10", name], { encoding: "utf8" });
+  t.is(stop.status, 0, stop.stderr);
+  const ms = Math.round(performance.now() - started);
+  t.log(`podman stop took ${ms} ms`);
+  t.true(ms < 10_000, "halted by SIGRTMIN+3, not killed at the timeout");
+});
