@@ -49,6 +49,11 @@ export function renderNspawnFile(config: ImageConfig, opts: NspawnOptions = {}):
     lines.push("# The image sets its own /etc/localtime: keep it (nspawn's default is the host's zone).");
     lines.push("Timezone=off");
   }
+  if (config.init.kind === "systemd") {
+    // The guest's journal (/var/log/journal/<machine-id>) is linked under the host's
+    // /var/log/journal, so journalctl -m / -D reads it from the host.
+    lines.push("LinkJournal=try-guest");
+  }
 
   if (config.binds.length > 0) {
     lines.push("", "[Files]");

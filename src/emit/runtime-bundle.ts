@@ -39,6 +39,7 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
   const env = new Map<string, string>([["PATH", DEFAULT_PATH.slice(5)], ["container", "oci"]]);
   for (const [k, v] of config.env) env.set(k, v);
   const caps = capabilities(config);
+  const systemd = config.init.kind === "systemd";
   const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   if (opts.privateNetwork === true) namespaces.push({ type: "network" });
   return {
@@ -55,7 +56,9 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
       // setuid programs (su) must keep working.
       noNewPrivileges: false,
     },
-    root: { path: "rootfs", readonly: true },
+    // systemd's own services write the root (sysusers to /etc, logind and the journal to /var):
+    // read-only, dbus and logind fail. The bundle's rootfs is its own unpacked copy.
+    root: { path: "rootfs", readonly: !systemd },
     hostname: config.hostname ?? config.name,
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
@@ -64,12 +67,16 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
       { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
       { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+      // systemd creates its own init.scope below its cgroup: read-only, it exits 255.
+      { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", systemd ? "rw" : "ro"] },
       // init writes here, and the root is read-only.
       { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
+      ...(systemd ? [{ destination: "/run/lock", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "mode=1777", "size=5120k"] }] : []),
       { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
     ],
     linux: {
+      // systemd needs a cgroup of its own (only it is writable) to delegate below.
+      ...(systemd ? { cgroupsPath: `/niftyc/${config.name}` } : {}),
       namespaces,
       maskedPaths: [
         "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",

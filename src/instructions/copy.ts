@@ -46,7 +46,7 @@ export const copy: InstructionSpec<CopyInstruction> = {
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (dest === undefined || (modeWord && mode === undefined) || owner === undefined) return undefined;
     if (kind === "dir" && mode !== undefined && (directoryMode(mode) & 0o100) === 0) {
-      report.warn(modeWord!.span, "NIFTY099", `MODE ${mode.toString(8).padStart(4, "0")} makes the copied directories untraversable, even for their owner`, "give the owner read permission (e.g. MODE 0640: files 0640, directories 0750)");
+      report.warn(modeWord!.span, "NIFTY018", `MODE ${mode.toString(8).padStart(4, "0")} makes the copied directories untraversable, even for their owner`, "give the owner read permission (e.g. MODE 0640: files 0640, directories 0750)");
     }
     try {
       // A directory's contents land under dest, where later lines may use them.

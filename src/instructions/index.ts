@@ -18,6 +18,7 @@ import { keygen, type KeygenInstruction } from "./keygen.ts";
 import { label, type LabelInstruction } from "./label.ts";
 import { link, type LinkInstruction } from "./link.ts";
 import { stopsignal, type StopsignalInstruction } from "./stopsignal.ts";
+import { service, type ServiceInstruction } from "./service.ts";
 import { symlink, type SymlinkInstruction } from "./symlink.ts";
 import { user, type UserInstruction } from "./user.ts";
 
@@ -25,14 +26,15 @@ export type Instruction =
   | ArgInstruction | BindInstruction | CopyInstruction | DirInstruction | EnvInstruction
   | ExposeInstruction | FetchInstruction | FileInstruction | GroupInstruction | HostnameInstruction
   | InittabInstruction | KeygenInstruction | LabelInstruction | LinkInstruction
-  | StopsignalInstruction | SymlinkInstruction | UserInstruction | ArchiveInstruction | PackageInstruction;
+  | StopsignalInstruction | SymlinkInstruction | UserInstruction | ArchiveInstruction | PackageInstruction
+  | ServiceInstruction;
 
 type SpecTable = { [K in InstructionKeyword]: InstructionSpec<Extract<Instruction, { kind: K }>> };
 
 /** In the order the reference documents them. */
 export const INSTRUCTIONS: SpecTable = {
   ARG: arg, ARCHIVE: archive, PACKAGE: packageSpec, FETCH: fetch, LINK: link, SYMLINK: symlink, DIR: dir, FILE: file, COPY: copy,
-  GROUP: group, USER: user, KEYGEN: keygen, INITTAB: inittab, STOPSIGNAL: stopsignal,
+  GROUP: group, USER: user, KEYGEN: keygen, INITTAB: inittab, SERVICE: service, STOPSIGNAL: stopsignal,
   ENV: env, HOSTNAME: hostname, EXPOSE: expose, BIND: bind, LABEL: label,
 };
 

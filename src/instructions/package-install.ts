@@ -6,7 +6,7 @@ import { posix } from "node:path";
 import type { Span } from "../core/source.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { loadedLibraries, readElfInfo, type ElfInfo } from "../image/elf.ts";
-import { Tree, type TreeNode } from "../image/tree.ts";
+import { Tree, TreeError, type TreeNode } from "../image/tree.ts";
 import type { DebContents, DebEntry } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
@@ -96,10 +96,23 @@ function place(tree: Tree, entry: DebEntry, byPath: ReadonlyMap<string, DebEntry
   const path = `/${entry.path}`;
   const owner = { uid: entry.uid, gid: entry.gid };
   if (entry.type === "dir") {
-    // An existing directory keeps its mode and owner, as dpkg leaves it.
-    if (tree.lookup(path) === undefined) tree.set(tree.placement(path), { type: "dir", mode: entry.mode, ...owner });
-    else tree.mkdirp(path);
-    return;
+    // A symlink in the way is followed even when it leads nowhere yet: the
+    // merged-/usr link /bin → usr/bin, made before /usr/bin exists, stays a
+    // link and the package's ./bin/ becomes /usr/bin.
+    let target = path;
+    for (let hops = 0; hops < 40; hops++) {
+      const at = tree.placement(target);
+      const node = tree.get(at);
+      if (node?.type === "symlink") {
+        target = node.target.startsWith("/") ? node.target : posix.join(posix.dirname(at), node.target);
+        continue;
+      }
+      // An existing directory keeps its mode and owner, as dpkg leaves it.
+      if (node === undefined) tree.set(at, { type: "dir", mode: entry.mode, ...owner });
+      else tree.mkdirp(at);
+      return;
+    }
+    throw new TreeError(path, `too many levels of symbolic links in ${path}`);
   }
   const where = tree.placement(path);
   if (entry.type === "symlink") tree.set(where, { type: "symlink", mode: 0o777, ...owner, target: entry.target! });

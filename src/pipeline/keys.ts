@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import type { Instruction } from "../instructions/index.ts";
 
 /** Bumped when the meaning of a recorded step changes. */
-export const STEP_FORMAT = "niftyc-step-v1";
+export const STEP_FORMAT = "niftyc-step-v2";
 
 /** The instruction as data, without spans: equal meaning gives equal text. */
 export function canonical(instruction: Instruction): string {

@@ -8,6 +8,7 @@ import type { Reporter } from "../diagnostics/reporter.ts";
 import { missingLibraries, readElfInfo, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
 import type { Tree, TreeNode } from "../image/tree.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
+import { detectInit } from "./image-config.ts";
 
 export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>, blobPath: (digest: string) => string, report: Reporter): Promise<void> {
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
@@ -53,5 +54,28 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     report.warn(undefined, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
   }
 
+  verifySystemd(tree, origins, last, report);
+
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
+}
+
+/** What systemd as PID 1 needs of the tree (docs/systemd.md), beyond os-release. */
+function verifySystemd(tree: Tree, origins: ReadonlyMap<string, Span>, last: Span, report: Reporter): void {
+  const hasSystemd = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file");
+  if (!hasSystemd) return;
+  const init = tree.lookup("/sbin/init");
+  if (init !== undefined && detectInit(tree).kind !== "systemd") {
+    report.warn(origins.get("/sbin/init") ?? last, "NIFTY226", `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`, "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)");
+    // The rest matters only when systemd is what boots.
+    return;
+  }
+  const machineId = tree.lookup("/etc/machine-id");
+  if (machineId?.node.type === "file" && machineId.node.content.size > 0) {
+    report.warn(origins.get(machineId.path) ?? last, "NIFTY227", "/etc/machine-id is not empty: every container made from this image gets the same machine ID", "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot");
+  }
+  for (const dir of ["/run", "/tmp"]) {
+    const inside = tree.sortedPaths().filter((p) => p.startsWith(`${dir}/`));
+    if (inside.length === 0) continue;
+    report.warn(origins.get(inside[0]!) ?? last, "NIFTY228", `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`, "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)");
+  }
 }

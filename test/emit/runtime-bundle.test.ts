@@ -56,7 +56,7 @@ test.serial("with process.args replaced, runc prints the fixture's os-release", 
   await writeRuntimeBundle(bundle, { config: fixtureConfig(), rootfsTar: fixture.rootfsTar });
   const path = join(bundle, "config.json");
   const spec = JSON.parse(await readFile(path, "utf8")) as { process: { args: string[]; env: string[] }; root: { readonly: boolean }; hostname: string };
-  t.true(spec.root.readonly);
+  t.true(spec.root.readonly, "read-only for BusyBox (a systemd image gets a writable root: docs/outputs.md)");
   t.is(spec.hostname, "nifty-host");
   t.true(spec.process.env.includes("container=oci"));
   spec.process.args = ["/bin/cat", "/etc/os-release"];

@@ -31,3 +31,31 @@ test("KEYGEN at boot without dropbearkey passes the checks (any applet might be 
   t.is(result.code, 1);
   t.regex(result.stderr, new RegExp(`nokeygen\\.nifty:${text.split("\n").indexOf("KEYGEN dropbear ed25519") + 1}:1: error: KEYGEN at boot needs dropbearkey in the image \\[NIFTY013\\]`));
 });
+
+const systemdBase = (files: { fixture: { url: string; busybox: { digest: string } } }) =>
+  `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nFILE /lib/systemd/systemd MODE 0755 <<EOF\nnot really systemd\nEOF\nFILE /etc/os-release <<EOF\nID=nifty\nEOF\n`;
+
+test("a systemd image warns about what would break its boot: /sbin/init elsewhere, a machine ID, files under /run and /tmp", async (t) => {
+  const text = `${systemdBase(files)}SYMLINK /sbin/init /bin/busybox\nFILE /etc/machine-id <<EOF\n0123456789abcdef0123456789abcdef\nEOF\nDIR /run/app\nFILE /tmp/note <<EOF\nx\nEOF\n`;
+  const recipe = await writeRecipe(files.work, "sdbad", text);
+  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out4"), "-q"]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stderr, /sdbad\.nifty:8:1: warning: systemd is in the image, but \/sbin\/init leads to \/bin\/busybox: that boots instead of systemd \[NIFTY226\]/);
+  t.notRegex(result.stderr, /NIFTY22[78]/, "the rest applies only when systemd is what boots");
+  const booting = text.replace("SYMLINK /sbin/init /bin/busybox\n", "SYMLINK /sbin/init /lib/systemd/systemd\n");
+  const recipe2 = await writeRecipe(files.work, "sdbad2", booting);
+  const result2 = await niftyc(["build", recipe2, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out5"), "-q"]);
+  t.is(result2.code, 0, result2.stderr);
+  t.notRegex(result2.stderr, /NIFTY226/);
+  t.regex(result2.stderr, /sdbad2\.nifty:9:1: warning: \/etc\/machine-id is not empty: every container made from this image gets the same machine ID \[NIFTY227\]/);
+  t.regex(result2.stderr, /sdbad2\.nifty:12:1: warning: \/run\/app is under \/run, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot \[NIFTY228\]/);
+  t.regex(result2.stderr, /sdbad2\.nifty:13:1: warning: \/tmp\/note is under \/tmp, .* \[NIFTY228\]/);
+});
+
+test("a systemd image with an empty machine-id and nothing under /run or /tmp gets no systemd warning", async (t) => {
+  const text = `${systemdBase(files)}SYMLINK /sbin/init /lib/systemd/systemd\nFILE /etc/machine-id <<EOF\nEOF\nDIR /run /tmp MODE 1777\n`;
+  const recipe = await writeRecipe(files.work, "sdgood", text);
+  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out6"), "-q"]);
+  t.is(result.code, 0, result.stderr);
+  t.notRegex(result.stderr, /NIFTY22[4-8]/);
+});

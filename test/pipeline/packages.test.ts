@@ -79,6 +79,30 @@ test("FILES: only the programs asked for, their loader and the libraries they lo
   t.true(files.length < 40, `${files.length} entries`);
 });
 
+test("whole packages in a merged-/usr tree: the links made before PACKAGE stay links, and the packages' /lib and /bin files land under /usr", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 0, r.stderr);
+  const verbose = execFileSync("tar", ["-tvf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" });
+  for (const [link, target] of [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]]) {
+    t.regex(verbose, new RegExp(`^l.* ${link} -> ${target}$`, "m"), `${link} is still a link`);
+  }
+  const files = listing(dir);
+  t.true(files.includes("usr/lib/x86_64-linux-gnu/libc.so.6"), "libc6's /lib files under /usr/lib");
+  t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
+});
+
+test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do not ship is an error at its word, with the image's units to choose from", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 1, r.stderr);
+  // Line 11: two ARCHIVE lines, the os-release FILE (3), PACKAGE and the unit's FILE (4) come first.
+  t.regex(r.stderr, /app\.nifty:11:16: error: cannot enable wbe\.service: it is not in the image \[NIFTY229\]/);
+  t.regex(r.stderr, /did you mean web\.service\?/);
+});
+
 test("the lock is used as it is: no index is fetched, --offline rebuilds from the store, --locked refuses a lock that no longer covers the recipe", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-pager\n");

@@ -1,0 +1,197 @@
+// SERVICE enable|mask <unit>...: what `systemctl enable` and `systemctl mask`
+// do, as links in the image's /etc/systemd/system, made from the unit files'
+// [Install] sections at build time. No systemctl runs; the links are the ones
+// systemctl 252 makes (absolute, to the unit where the search path found it).
+import type { Span } from "../core/source.ts";
+import { suggest } from "../diagnostics/suggest.ts";
+import type { Tree } from "../image/tree.ts";
+import type { BuildContext } from "./context.ts";
+import { StepError } from "./context.ts";
+import { ROOT } from "./files.ts";
+import type { InstructionSpec, Typed } from "./spec.ts";
+
+export type ServiceVerb = "enable" | "mask";
+
+export interface ServiceInstruction extends Typed {
+  kind: "SERVICE";
+  verb: ServiceVerb;
+  units: Array<{ name: string; span: Span }>;
+}
+
+/** Where systemctl looks for unit files, in its order (Debian's systemd 252). */
+export const UNIT_PATH = ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"] as const;
+const CONFIG_DIR = "/etc/systemd/system";
+const SUFFIXES = ["service", "socket", "target", "timer", "path", "mount", "automount", "swap", "slice"];
+/** A unit name: a prefix, optionally @ and an instance, and a type suffix (systemd's unit_name_is_valid, simplified). */
+const UNIT_NAME = new RegExp(`^[A-Za-z0-9:_.\\\\-]+(@[A-Za-z0-9:_.\\\\-]*)?\\.(${SUFFIXES.join("|")})$`);
+
+export const service: InstructionSpec<ServiceInstruction> = {
+  keyword: "SERVICE",
+  summary: "Enable or mask systemd units as systemctl enable and systemctl mask would: links in /etc/systemd/system made from each unit's [Install] section, without running systemctl.",
+  syntax: ["SERVICE enable <unit>...", "SERVICE mask <unit>..."],
+  example: "SERVICE enable httpd.service",
+  check(ins, report, model) {
+    const [verbWord, ...unitWords] = ins.args;
+    if (verbWord === undefined || (verbWord.text !== "enable" && verbWord.text !== "mask")) {
+      report.error(verbWord?.span ?? ins.keywordSpan, "NIFTY059", `SERVICE takes enable or mask, not ${JSON.stringify(verbWord?.text ?? "")}`, `usage: ${this.syntax.join(" | ")}`);
+      return undefined;
+    }
+    if (unitWords.length === 0) {
+      report.error(verbWord.span, "NIFTY059", `SERVICE ${verbWord.text} needs at least one unit`, `usage: SERVICE ${verbWord.text} <unit>...`);
+      return undefined;
+    }
+    let ok = true;
+    for (const word of unitWords) {
+      if (!UNIT_NAME.test(word.text)) {
+        report.error(word.span, "NIFTY059", `bad unit name ${JSON.stringify(word.text)}`, `a unit name ends in its type: ${SUFFIXES.map((s) => `.${s}`).join(", ")}`);
+        ok = false;
+      } else if (!model.opaquePackages && findUnit(model.tree, word.text) === undefined) {
+        // Every file of the image so far is known: the unit must be among them.
+        const near = suggest(word.text, unitNames(model.tree));
+        report.error(word.span, "NIFTY099", `unit ${word.text} is not in the image`, near ? `did you mean ${near}?` : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`);
+        ok = false;
+      }
+    }
+    if (!ok) return undefined;
+    return { kind: "SERVICE", span: ins.span, verb: verbWord.text, units: unitWords.map((w) => ({ name: w.text, span: w.span })) };
+  },
+  async apply(t, context) {
+    for (const unit of t.units) {
+      if (t.verb === "mask") mask(context.tree, unit.name, unit.span);
+      else await enable(context, unit.name, unit.span, new Set());
+    }
+  },
+};
+
+/** A unit file as systemctl finds it: the search-path spelling of its path, and the file's own name. */
+interface FoundUnit {
+  /** e.g. /lib/systemd/system/getty@.service: the link target systemctl writes. */
+  path: string;
+  /** The name looked for, or its template (foo@.service for foo@bar.service). */
+  file: string;
+}
+
+export function findUnit(tree: Tree, name: string): FoundUnit | undefined {
+  const at = name.indexOf("@");
+  const dot = name.lastIndexOf(".");
+  // foo@bar.service is an instance of foo@.service when no file has its own name.
+  const templateName = at >= 0 && at + 1 < dot ? `${name.slice(0, at + 1)}${name.slice(dot)}` : undefined;
+  for (const file of templateName === undefined ? [name] : [name, templateName]) {
+    for (const dir of UNIT_PATH) {
+      const found = tree.lookup(`${dir}/${file}`);
+      const link = tree.get(tree.resolve(`${dir}/${file}`, false) ?? "");
+      if (found?.node.type === "file" || (link?.type === "symlink" && link.target === "/dev/null")) return { path: `${dir}/${file}`, file };
+    }
+  }
+  return undefined;
+}
+
+/** Every unit file name in the search path (for did-you-mean). */
+function unitNames(tree: Tree): string[] {
+  const names = new Set<string>();
+  const dirs = UNIT_PATH.map((d) => tree.resolve(d)).filter((d): d is string => d !== undefined);
+  for (const path of tree.sortedPaths()) {
+    const slash = path.lastIndexOf("/");
+    if (dirs.includes(path.slice(0, slash)) && UNIT_NAME.test(path.slice(slash + 1))) names.add(path.slice(slash + 1));
+  }
+  return [...names];
+}
+
+function fail(span: Span, name: string, verb: ServiceVerb, why: string, hint?: string): StepError {
+  return new StepError("NIFTY229", span, `cannot ${verb} ${name}: ${why}`, hint);
+}
+
+function isMasked(tree: Tree, name: string): boolean {
+  const node = tree.get(tree.resolve(`${CONFIG_DIR}/${name}`, false) ?? "");
+  return node?.type === "symlink" && node.target === "/dev/null";
+}
+
+function link(tree: Tree, path: string, target: string): void {
+  tree.set(tree.placement(path), { type: "symlink", mode: 0o777, ...ROOT, target });
+}
+
+function mask(tree: Tree, name: string, span: Span): void {
+  if (findUnit(tree, name) === undefined) {
+    const near = suggest(name, unitNames(tree));
+    throw fail(span, name, "mask", "it is not in the image", near ? `did you mean ${near}?` : undefined);
+  }
+  const existing = tree.get(tree.resolve(`${CONFIG_DIR}/${name}`, false) ?? "");
+  if (existing !== undefined && existing.type !== "symlink") {
+    throw fail(span, name, "mask", `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`, "systemctl refuses this too: write the unit elsewhere or drop the mask");
+  }
+  link(tree, `${CONFIG_DIR}/${name}`, "/dev/null");
+}
+
+async function enable(context: BuildContext, name: string, span: Span, seen: Set<string>): Promise<void> {
+  if (seen.has(name)) return;
+  seen.add(name);
+  const tree = context.tree;
+  const found = findUnit(tree, name);
+  if (found === undefined) {
+    const near = suggest(name, unitNames(tree));
+    throw fail(span, name, "enable", "it is not in the image", near ? `did you mean ${near}?` : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it`);
+  }
+  if (isMasked(tree, name) || isMasked(tree, found.file)) throw fail(span, name, "enable", "it is masked (a link to /dev/null)");
+  const text = await context.readText(found.path);
+  if (text === undefined) throw fail(span, name, "enable", `${found.path} is not a file`);
+  const install = parseInstall(text);
+  if (install.wantedBy.length + install.requiredBy.length + install.alias.length + install.also.length === 0) {
+    throw fail(span, name, "enable", `${found.path} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`, "give it an [Install] section, or SYMLINK it into a target's .wants directory");
+  }
+  // A template enabled by its own name gets its DefaultInstance=.
+  let linkName = name;
+  if (/@\./.test(name)) {
+    if (install.defaultInstance === undefined) throw fail(span, name, "enable", "it is a template without DefaultInstance=", `name an instance: SERVICE enable ${name.replace("@.", "@NAME.")}`);
+    linkName = name.replace("@.", `@${install.defaultInstance}.`);
+  }
+  const spec = (value: string): string => expandSpecifiers(value, linkName);
+  for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, found.path);
+  for (const target of install.wantedBy) link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, found.path);
+  for (const target of install.requiredBy) link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, found.path);
+  for (const also of install.also) await enable(context, spec(also), span, seen);
+}
+
+export interface InstallSection {
+  wantedBy: string[];
+  requiredBy: string[];
+  alias: string[];
+  also: string[];
+  defaultInstance?: string;
+}
+
+/** The [Install] section of a unit file, read as systemd does: continuation lines, comments, an empty value resets the list. */
+export function parseInstall(text: string): InstallSection {
+  const lists: Record<string, string[]> = { WantedBy: [], RequiredBy: [], Alias: [], Also: [] };
+  let defaultInstance: string | undefined;
+  let section = "";
+  const lines = text.replace(/\\\n/g, " ").split("\n");
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    if (line.startsWith("[")) {
+      section = line.replace(/^\[|\].*$/g, "");
+      continue;
+    }
+    if (section !== "Install") continue;
+    const eq = line.indexOf("=");
+    if (eq < 0) continue;
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    if (key === "DefaultInstance") defaultInstance = value === "" ? undefined : value;
+    const list = lists[key];
+    if (list === undefined) continue;
+    if (value === "") list.length = 0;
+    else list.push(...value.split(/\s+/));
+  }
+  return { wantedBy: lists.WantedBy!, requiredBy: lists.RequiredBy!, alias: lists.Alias!, also: lists.Also!, ...(defaultInstance !== undefined ? { defaultInstance } : {}) };
+}
+
+/** The specifiers [Install] values may use that depend only on the unit's name. */
+function expandSpecifiers(value: string, name: string): string {
+  const dot = name.lastIndexOf(".");
+  const stem = name.slice(0, dot);
+  const at = stem.indexOf("@");
+  const prefix = at >= 0 ? stem.slice(0, at) : stem;
+  const instance = at >= 0 ? stem.slice(at + 1) : "";
+  return value.replace(/%([%nNpi])/g, (_, c: string) => (c === "%" ? "%" : c === "n" ? name : c === "N" ? stem : c === "p" ? prefix : instance));
+}

@@ -1,0 +1,190 @@
+// systemd as PID 1: recipes/systemd-httpd.nifty, built from Debian's packages,
+// booted with systemd-nspawn and the generated .nspawn file, spoken to with
+// curl, systemctl (inside, through nsenter) and journalctl (from the host).
+import test from "ava";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
+
+/** Run a command in every namespace of the container's PID 1. */
+function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], { encoding: "utf8", timeout: 15_000 });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves the page, journals to the host and shuts down on SIGTERM", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {});
+  t.is(built.stopSignal.name, "SIGRTMIN+3");
+  const listing = spawnSync("tar", ["-tvf", built.rootfs], { encoding: "utf8" }).stdout;
+  t.regex(listing, /^-rw-r--r-- 0\/0 +0 [\d-]+ [\d:]+ etc\/machine-id$/m, "an empty machine-id ships in the image");
+  const settings = readFileSync(built.outputs.nspawn!, "utf8");
+  t.regex(settings, /^Boot=yes$/m);
+  t.regex(settings, /^KillSignal=SIGRTMIN\+3$/m);
+  t.regex(settings, /^LinkJournal=try-guest$/m);
+
+  const root = unpack(t, built.rootfs);
+  // The unit listens on $PORT (8080 in the image); a drop-in bound over the
+  // image moves it to a free port so tests sharing the machine do not collide.
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  const started = performance.now();
+  const container = boot(t, {
+    root,
+    machine: "systemd-httpd",
+    settings: built.outputs.nspawn!,
+    args: ["--console=read-only", `--bind-ro=${dropIn}:/etc/systemd/system/httpd.service.d/port.conf`],
+  });
+  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
+  const nspawn = container.pid()!;
+  const init = Number(spawnSync("pgrep", ["-P", String(nspawn)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+  t.true(init > 0, "found the container's PID 1");
+
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
+    if (state !== "starting" && state !== "initializing" && state !== "") break;
+  }
+  const bootMs = Math.round(performance.now() - started);
+  t.log(`is-system-running: ${state} after ${bootMs} ms`);
+  const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
+  t.true(state === "running" || state === "degraded", `system state ${state}; failed units:\n${failed}`);
+  t.false(/httpd\.service/.test(failed), `the recipe's unit failed:\n${failed}`);
+  t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
+
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  t.is(page.status, 0, page.stderr);
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd from a niftyc image/);
+
+  // LinkJournal=try-guest: the guest's journal sits in its tree, and nspawn
+  // links /var/log/journal/<machine-id> on the host to it.
+  const machineId = inside(init, ["busybox", "cat", "/etc/machine-id"]).stdout.trim();
+  t.regex(machineId, /^[0-9a-f]{32}$/);
+  const hostLink = `/var/log/journal/${machineId}`;
+  t.teardown(() => {
+    // Only the link this boot made, and only while it still points into our root.
+    try {
+      if (readlinkSync(hostLink).startsWith(root)) rmSync(hostLink);
+    } catch {
+      // Not there.
+    }
+  });
+  const journalDir = join(root, "var/log/journal", machineId);
+  t.true(existsSync(journalDir), `${journalDir} exists`);
+  inside(init, ["journalctl", "--flush"]);
+  const journal = spawnSync("journalctl", ["-D", journalDir, "--no-pager", "-o", "cat", "-u", "httpd.service"], { encoding: "utf8" });
+  t.regex(journal.stdout, /Started httpd\.service/, journal.stderr);
+
+  const stopped = await container.stop("SIGTERM", 10_000);
+  t.log(`shut down in ${stopped.ms} ms`);
+  t.is(stopped.code, 0);
+  // SIGRTMIN+3 is systemd's halt: every unit stopped, then nspawn sees the container exit.
+  t.regex(container.output(), /Reached target .*final\.target[\s\S]*Halting system[\s\S]*has been shut down/);
+});
+
+test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it", async (t) => {
+  if (!requireBoot(t)) return;
+  if (spawnSync("sh", ["-c", "command -v runc"]).status !== 0) {
+    if (process.env.CI) return t.fail("runc is not installed");
+    t.log("SKIPPED outside CI: runc is not installed");
+    return t.pass();
+  }
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "bundle"]);
+  const bundle = built.outputs.bundle!;
+  const configPath = join(bundle, "config.json");
+  const config = JSON.parse(readFileSync(configPath, "utf8")) as {
+    process: { env: string[] };
+    mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
+    linux: { cgroupsPath?: string };
+  };
+  t.true(config.process.env.includes("container=oci"));
+  t.truthy(config.linux.cgroupsPath);
+  t.deepEqual(config.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options?.includes("rw"), true);
+  for (const dir of ["/run", "/run/lock", "/tmp"]) t.is(config.mounts.find((m) => m.destination === dir)?.type, "tmpfs", dir);
+
+  // runc shares the host's network here: move httpd to a free port with a bound drop-in.
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  config.mounts.push({ destination: "/etc/systemd/system/httpd.service.d/port.conf", type: "bind", source: dropIn, options: ["bind", "ro"] });
+  writeFileSync(configPath, JSON.stringify(config));
+
+  const id = `niftyc-sd-${process.pid}`;
+  const run = spawn("runc", ["run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  run.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
+  run.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
+  const exited = new Promise<number | null>((done) => run.once("exit", (code) => done(code)));
+  t.teardown(() => {
+    spawnSync("runc", ["delete", "-f", id]);
+  });
+  let init = 0;
+  for (const until = Date.now() + 15_000; init === 0 && Date.now() < until; await sleep(100)) {
+    const state = spawnSync("runc", ["state", id], { encoding: "utf8" });
+    if (state.status === 0) init = (JSON.parse(state.stdout) as { pid: number }).pid;
+  }
+  t.true(init > 0, `runc started the container:\n${output}`);
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
+    if (state === "running" || state === "degraded" || state === "maintenance") break;
+  }
+  const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
+  t.is(state, "running", `failed units:\n${failed}\n${output}`);
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+  // runc kill refuses the name SIGRTMIN+3: the number.
+  t.is(spawnSync("runc", ["kill", id, "37"]).status, 0);
+  const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
+  t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
+});
+
+test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to running, and podman stop halts it", async (t) => {
+  if (!requireBoot(t)) return;
+  if (spawnSync("sh", ["-c", "command -v podman && command -v runc"]).status !== 0) {
+    if (process.env.CI) return t.fail("podman or runc is not installed");
+    t.log("SKIPPED outside CI: podman or runc is not installed");
+    return t.pass();
+  }
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "docker,docker-archive"]);
+  const loaded = spawnSync("podman", ["load", "-i", built.outputs.dockerArchive!], { encoding: "utf8" });
+  t.is(loaded.status, 0, loaded.stderr);
+  const image = /Loaded image: (\S+)/.exec(loaded.stdout)?.[1];
+  t.truthy(image, loaded.stdout);
+  const name = `niftyc-sd-${process.pid}`;
+  t.teardown(() => {
+    spawnSync("podman", ["rm", "-f", name]);
+    spawnSync("podman", ["rmi", "-f", image!]);
+  });
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  // The ulimits: podman asks for more than this host's hard limits (docs/systemd.md).
+  const run = spawnSync("sh", [built.outputs.dockerRun!, "-d", "--name", name, "--network", "host", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=20000:20000", "-v", `${dropIn}:/etc/systemd/system/httpd.service.d/port.conf:ro`], {
+    encoding: "utf8", env: { ...process.env, DOCKER: "podman --runtime runc" }, timeout: 60_000,
+  });
+  t.is(run.status, 0, run.stderr);
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = spawnSync("podman", ["exec", name, "systemctl", "is-system-running"], { encoding: "utf8" }).stdout.trim();
+    if (state === "running" || state === "degraded") break;
+  }
+  const failed = spawnSync("podman", ["exec", name, "systemctl", "list-units", "--failed", "--plain", "--no-legend"], { encoding: "utf8" }).stdout;
+  t.is(state, "running", failed);
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+  const started = performance.now();
+  const stop = spawnSync("podman", ["stop", "-t", "10", name], { encoding: "utf8" });
+  t.is(stop.status, 0, stop.stderr);
+  const ms = Math.round(performance.now() - started);
+  t.log(`podman stop took ${ms} ms`);
+  t.true(ms < 10_000, "halted by SIGRTMIN+3, not killed at the timeout");
+});
