@@ -54,28 +54,29 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     report.warn(undefined, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
   }
 
-  verifySystemd(tree, origins, last, report);
+  verifySystemd(tree, origins, report);
 
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
 }
 
 /** What systemd as PID 1 needs of the tree (docs/systemd.md), beyond os-release. */
-function verifySystemd(tree: Tree, origins: ReadonlyMap<string, Span>, last: Span, report: Reporter): void {
+/** Each warning points at the line that wrote the path at fault, or (undefined) at the recipe as a whole. */
+function verifySystemd(tree: Tree, origins: ReadonlyMap<string, Span>, report: Reporter): void {
   const hasSystemd = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file");
   if (!hasSystemd) return;
   const init = tree.lookup("/sbin/init");
   if (init !== undefined && detectInit(tree).kind !== "systemd") {
-    report.warn(origins.get("/sbin/init") ?? last, "NIFTY226", `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`, "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)");
+    report.warn(origins.get("/sbin/init"), "NIFTY226", `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`, "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)");
     // The rest matters only when systemd is what boots.
     return;
   }
   const machineId = tree.lookup("/etc/machine-id");
   if (machineId?.node.type === "file" && machineId.node.content.size > 0) {
-    report.warn(origins.get(machineId.path) ?? last, "NIFTY227", "/etc/machine-id is not empty: every container made from this image gets the same machine ID", "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot");
+    report.warn(origins.get(machineId.path), "NIFTY227", "/etc/machine-id is not empty: every container made from this image gets the same machine ID", "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot");
   }
   for (const dir of ["/run", "/tmp"]) {
     const inside = tree.sortedPaths().filter((p) => p.startsWith(`${dir}/`));
     if (inside.length === 0) continue;
-    report.warn(origins.get(inside[0]!) ?? last, "NIFTY228", `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`, "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)");
+    report.warn(origins.get(inside[0]!), "NIFTY228", `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`, "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)");
   }
 }
