@@ -72,8 +72,12 @@ function tally(s: Tally): string {
 async function resolved(t: ExecutionContext, names: string[]): Promise<{ resolution: Resolution; universe: Universe } | undefined> {
   const data = await loaded;
   if ("skip" in data) {
-    t.log(`SKIPPED: ${data.skip}`);
-    t.pass();
+    // CI runs apt-get update and installs lz4 (.ci/run): there the real index must be read.
+    if (process.env.CI) t.fail(`the real-index check cannot run in CI: ${data.skip}`);
+    else {
+      t.log(`SKIPPED outside CI: ${data.skip}`);
+      t.pass();
+    }
     return undefined;
   }
   for (const note of data.notes) t.log(note);
