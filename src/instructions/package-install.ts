@@ -11,8 +11,7 @@ import type { DebContents, DebEntry } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
 import { fieldValue, formatStanza, parseStanzas } from "../debian/fields.ts";
-import type { BuildContext } from "./context.ts";
-import { notInPackages } from "./package.ts";
+import { StepError, type BuildContext } from "./context.ts";
 
 /** Every package of the closure, whole, and the dpkg database that lists them. */
 export async function installWhole(closure: readonly LockedPackage[], context: BuildContext, span: Span): Promise<void> {
@@ -149,4 +148,8 @@ function copyPath(from: Tree, to: Tree, path: string): void {
 
 async function writeText(context: BuildContext, path: string, text: string): Promise<void> {
   context.tree.set(context.tree.placement(path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: await context.content(Buffer.from(text)) });
+}
+
+function notInPackages(path: string, names: readonly string[], span: Span, near: string | undefined): StepError {
+  return new StepError("NIFTY605", span, `${path} is in none of ${names.join(", ")}`, near ? `did you mean ${near}?` : "`dpkg -L <package>` lists a package's files");
 }

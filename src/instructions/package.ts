@@ -3,10 +3,8 @@
 // signed indices, pinned in the recipe's lockfile. Whole packages, or only
 // some of their files plus the libraries those programs load. Maintainer
 // scripts never run.
-import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed } from "./spec.ts";
 import { readImagePath, readOptions } from "./args.ts";
-import { StepError } from "./context.ts";
 import { packageNameProblem, type VersionConstraint } from "../debian/relations.ts";
 import { versionProblem } from "../debian/version.ts";
 import { lockRequestText, type LockRequest } from "../debian/lockfile.ts";
@@ -86,8 +84,4 @@ export function readRequest(text: string): LockRequest | string {
     request.constraint = { op, version: version! } as VersionConstraint;
   }
   return request;
-}
-
-export function notInPackages(path: string, names: readonly string[], span: Span, near: string | undefined): StepError {
-  return new StepError("NIFTY605", span, `${path} is in none of ${names.join(", ")}`, near ? `did you mean ${near}?` : "`dpkg -L <package>` lists a package's files");
 }

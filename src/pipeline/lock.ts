@@ -14,7 +14,8 @@ import type { BuildOptions } from "./types.ts";
 
 export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "onEvent">;
 
-async function open(options: LockOptions) {
+/** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
+async function openRecipe(options: LockOptions) {
   const shown = options.shownPath ?? options.recipePath;
   const source = await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
@@ -26,9 +27,9 @@ async function open(options: LockOptions) {
 
 /** Resolve and write the lock: `update` re-resolves every package (true) or only those named. */
 export async function lockRecipe(options: LockOptions & { update?: true | readonly string[] }): Promise<{ lock: Lock; lockPath: string; written: boolean }> {
-  const { source, store, recipe } = await open(options);
+  const { source, store, recipe } = await openRecipe(options);
   if (Array.isArray(options.update)) {
-    const known = new Set((await readLock(`${options.recipePath}.lock`, { path: `${source.path}.lock`, text: "" }))?.packages.map((p) => p.name) ?? []);
+    const known = new Set((await readLock(`${options.recipePath}.lock`, `${source.path}.lock`))?.packages.map((p) => p.name) ?? []);
     const unknown = options.update.filter((name) => !known.has(name));
     if (unknown.length > 0) throw new NiftyError("NIFTY609", `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not in ${source.path}.lock`, "name packages the lock holds, or give --update alone to move every package");
   }
@@ -53,8 +54,8 @@ export interface OutdatedReport {
 
 /** Newer versions of the locked packages in the suites as they are now. */
 export async function outdatedRecipe(options: LockOptions): Promise<OutdatedReport> {
-  const { source, store, declared } = await open(options);
-  const lock = await readLock(`${options.recipePath}.lock`, { path: `${source.path}.lock`, text: "" });
+  const { source, store, declared } = await openRecipe(options);
+  const lock = await readLock(`${options.recipePath}.lock`, `${source.path}.lock`);
   if (lock === undefined) throw new NiftyError("NIFTY603", `${source.path} has no lock yet`, `run \`niftyc lock ${source.path}\` first`);
   const { buildUniverse } = await import("../debian/universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");

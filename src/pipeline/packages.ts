@@ -49,8 +49,8 @@ export interface ResolvedPackages {
 /** What the recipe declares: archives in order, and every PACKAGE line's requests. */
 export function packageDeclarations(recipe: Recipe): { archives: ArchiveDecl[]; asks: PackageAsk[] } {
   return {
-    archives: recipe.instructions.flatMap((i) => (specFor(i).archive ? [specFor(i).archive!(i)] : [])),
-    asks: recipe.instructions.flatMap((i) => (specFor(i).packages ? [specFor(i).packages!(i)] : [])),
+    archives: recipe.instructions.flatMap((i) => specFor(i).archive?.(i) ?? []),
+    asks: recipe.instructions.flatMap((i) => specFor(i).packages?.(i) ?? []),
   };
 }
 
@@ -64,7 +64,7 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   let loaded: Promise<Record<string, string[]>> | undefined;
   const mirrors = (): Promise<Record<string, string[]>> => (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
-  const previous = await readLock(lockPath, lockSource);
+  const previous = await readLock(lockPath, lockSource.path);
   const fit = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : { covered: false as const, why: "update", names: [] };
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
@@ -80,7 +80,7 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
     const ask = asks.find((a) => a.requests.some((r) => fit.names.includes(lockRequestText(r)))) ?? asks[0]!;
     throw new BuildFailed([{ severity: "error", code: "NIFTY603", message: `--locked, but ${why}`, source: options.source, span: ask.span, hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked` }]);
   }
-  const lock = await resolveLock(recipe, store, options, { archives, asks, suites, requests, mirrors, previous });
+  const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
   // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
   if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
@@ -109,13 +109,13 @@ function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly
 }
 
 /** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
-export async function readLock(path: string, source: SourceFile): Promise<Lock | undefined> {
+export async function readLock(path: string, shown: string): Promise<Lock | undefined> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new NiftyError("NIFTY604", `cannot read ${source.path}: ${(error as Error).message}`);
+    throw new NiftyError("NIFTY604", `cannot read ${shown}: ${(error as Error).message}`);
   }
   const parsed = parseLock(text);
   if (parsed.ok) return parsed.lock;
@@ -124,7 +124,7 @@ export async function readLock(path: string, source: SourceFile): Promise<Lock |
     parsed.errors.map((e): Diagnostic => {
       const width = Math.max(1, (lines[e.line - 1] ?? "").length);
       const offset = lines.slice(0, e.line - 1).reduce((n, l) => n + l.length + 1, 0);
-      return { severity: "error", code: "NIFTY604", message: e.message, source: { path: source.path, text }, span: { start: { offset, line: e.line, column: 1 }, end: { offset: offset + width, line: e.line, column: width + 1 } }, hint: "the lock is written by niftyc: delete it and run `niftyc lock` again" };
+      return { severity: "error", code: "NIFTY604", message: e.message, source: { path: shown, text }, span: { start: { offset, line: e.line, column: 1 }, end: { offset: offset + width, line: e.line, column: width + 1 } }, hint: "the lock is written by niftyc: delete it and run `niftyc lock` again" };
     }),
   );
 }
@@ -139,7 +139,7 @@ interface ResolveInput {
 }
 
 /** Fetch and verify every suite's index, resolve the closure, and make the lock. */
-async function resolveLock(recipe: Recipe, store: Store, options: PackageOptions, input: ResolveInput): Promise<Lock> {
+async function resolveLock(store: Store, options: PackageOptions, input: ResolveInput): Promise<Lock> {
   const { buildUniverse } = await import("../debian/universe.ts");
   const { resolve } = await import("../debian/resolve.ts");
   if (options.offline) {
