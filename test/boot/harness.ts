@@ -5,11 +5,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { createServer as createNetServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ExecutionContext } from "ava";
 import { debianPins } from "../../scripts/debian-pins.ts";
+import { sleep } from "../support/net.ts";
+
+export { freePort, sleep, waitForPort } from "../support/net.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 const NIFTYC = join(ROOT, "bin", "niftyc");
@@ -115,50 +117,6 @@ export function unpack(t: ExecutionContext, tarball: string): string {
   const result = spawnSync("tar", ["-xpf", tarball, "-C", dir, "--numeric-owner"], { encoding: "utf8" });
   if (result.status !== 0) throw new Error(`tar -x failed: ${result.stderr}`);
   return dir;
-}
-
-/**
- * A port nothing listens on, below Linux's ephemeral range (32768+): an
- * ephemeral one could be taken as a source port by a client before the
- * container binds it.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 10_000 + Math.floor(Math.random() * 22_000);
-    const server = createNetServer();
-    const free = await new Promise<boolean>((done) => {
-      server.once("error", () => done(false));
-      server.listen(port, "0.0.0.0", () => done(true));
-    });
-    if (free) {
-      await new Promise<void>((done) => server.close(() => done()));
-      return port;
-    }
-  }
-}
-
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const open = await new Promise<boolean>((done) => {
-      const socket = connect(port, "127.0.0.1");
-      // A probe that never settles would stall the wait past its own deadline.
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.once("connect", () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once("error", () => done(false));
-      socket.once("close", () => done(false));
-    });
-    if (open) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
 }
 
 export interface Container {

@@ -1,10 +1,10 @@
 import test from "ava";
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort, waitForPort } from "../support/net.ts";
 import { makeDropbearHostKey, refuseDss, type HostKeyOptions, type HostKeyType } from "../../src/image/dropbear-key.ts";
 
 const run = promisify(execFile);
@@ -34,30 +34,10 @@ for (const seed of [undefined, SEED]) {
   );
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
 for (const c of CASES) {
   test.serial(`${c.name}: dropbearkey reads it, dropbear serves it, ssh verifies its signature`, async (t) => {
+    // Every wait below is bounded; this bounds the test, so a stall fails it by name.
+    t.timeout(120_000);
     const key = makeDropbearHostKey(c.type, c.opts);
     t.true(Math.abs(key.privateKey.length - c.size) <= (c.type === "ecdsa" ? 1 : c.type === "rsa" ? 2 : 0), `size ${key.privateKey.length}`);
     t.regex(key.fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
@@ -68,7 +48,7 @@ for (const c of CASES) {
     await writeFile(keyFile, key.privateKey, { mode: 0o600 });
     let server: ReturnType<typeof spawn> | undefined;
     try {
-      const { stdout } = await run("dropbearkey", ["-y", "-f", keyFile]);
+      const { stdout } = await run("dropbearkey", ["-y", "-f", keyFile], { timeout: 30_000, killSignal: "SIGKILL" });
       const lines = stdout.split("\n");
       const pubLine = lines.find((l) => l.startsWith("ssh-") || l.startsWith("ecdsa-"));
       t.is(pubLine?.split(" ").slice(0, 2).join(" "), key.publicKey);
@@ -81,12 +61,10 @@ for (const c of CASES) {
       let serverLog = "";
       server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
       const exited = new Promise<void>((resolve) => server?.once("exit", () => resolve()));
-      let up = false;
-      for (let i = 0; i < 200 && !up && server.exitCode === null; i++) {
-        up = await canConnect(port);
-        if (!up) await new Promise((r) => setTimeout(r, 25));
-      }
-      t.true(up, `dropbear did not listen: ${serverLog}`);
+      await Promise.race([
+        waitForPort(port, 10_000),
+        exited.then(() => Promise.reject(new Error(`dropbear exited before listening: ${serverLog}`))),
+      ]);
 
       const ssh = await run(
         "ssh",
@@ -96,7 +74,7 @@ for (const c of CASES) {
           "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
           "-o", "HashKnownHosts=no", "-o", "ConnectTimeout=20", "-p", String(port), "nobody@127.0.0.1", "true",
         ],
-        { timeout: 60_000 },
+        { timeout: 60_000, killSignal: "SIGKILL" },
       ).then(
         () => ({ ok: true, stderr: "" }),
         (e: { stderr?: string }) => ({ ok: false, stderr: String(e.stderr ?? e) }),
@@ -107,7 +85,7 @@ for (const c of CASES) {
       t.is(known.trim(), `[127.0.0.1]:${port} ${key.publicKey}`);
 
       server.kill("SIGTERM");
-      await exited;
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
     } finally {
       if (server && server.exitCode === null && server.signalCode === null && server.pid !== undefined) {
         process.kill(server.pid, "SIGKILL");

@@ -1,0 +1,47 @@
+// Loopback ports for tests that start servers: chosen where no client's
+// source port can land, and waited on with probes that cannot hang.
+import { createServer as createNetServer, connect } from "node:net";
+
+/**
+ * A port nothing listens on, below Linux's ephemeral range (32768+): an
+ * ephemeral one could be taken as a source port by a client before the
+ * container binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    const server = createNetServer();
+    const free = await new Promise<boolean>((done) => {
+      server.once("error", () => done(false));
+      server.listen(port, "0.0.0.0", () => done(true));
+    });
+    if (free) {
+      await new Promise<void>((done) => server.close(() => done()));
+      return port;
+    }
+  }
+}
+
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const open = await new Promise<boolean>((done) => {
+      const socket = connect(port, "127.0.0.1");
+      // A probe that never settles would stall the wait past its own deadline.
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.once("connect", () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once("error", () => done(false));
+      socket.once("close", () => done(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
