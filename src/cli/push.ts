@@ -1,0 +1,117 @@
+// niftyc push and build --push: where credentials come from (the environment
+// is read here, once), which flags mean what, and the progress lines.
+import { stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { NiftyError } from "../diagnostics/errors.ts";
+import { UsageError, type CliIo } from "./io.ts";
+import { EXIT, cacheDir, parse, relativeOrAbsolute, type OptionSpec, type ParsedValues } from "./common.ts";
+import { PUSH_HELP } from "./usage.ts";
+
+/** Flags of push that build --push takes too. */
+export const PUSH_FLAGS = {
+  username: { type: "string" },
+  "password-stdin": { type: "boolean" },
+  "ca-file": { type: "string" },
+  insecure: { type: "boolean" },
+} as const satisfies OptionSpec;
+
+/** containers-auth.json(5)'s order, then Docker's file. */
+export function authFiles(env: CliIo["env"]): string[] {
+  const files: string[] = [];
+  if (env.REGISTRY_AUTH_FILE) files.push(env.REGISTRY_AUTH_FILE);
+  if (env.XDG_RUNTIME_DIR) files.push(join(env.XDG_RUNTIME_DIR, "containers", "auth.json"));
+  const config = env.XDG_CONFIG_HOME || (env.HOME ? join(env.HOME, ".config") : undefined);
+  if (config) files.push(join(config, "containers", "auth.json"));
+  const docker = env.DOCKER_CONFIG || (env.HOME ? join(env.HOME, ".docker") : undefined);
+  if (docker) files.push(join(docker, "config.json"));
+  return files;
+}
+
+type BuildRunner = (args: readonly string[], io: CliIo) => Promise<number>;
+
+export async function runPush(args: readonly string[], io: CliIo, runBuild: BuildRunner): Promise<number> {
+  const { BUILD_FLAGS } = await import("./common.ts");
+  const options = { ...BUILD_FLAGS, ...PUSH_FLAGS, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } } as const satisfies OptionSpec;
+  const { values, positionals } = parse(args, options, PUSH_HELP);
+  if (values.help) {
+    io.stdout.write(PUSH_HELP + "\n");
+    return EXIT.ok;
+  }
+  if (positionals.length !== 2) throw new UsageError("push takes a build directory (or a recipe) and a REGISTRY/REPOSITORY:TAG", PUSH_HELP);
+  const [source, target] = positionals as [string, string];
+  const dir = resolve(io.cwd, source);
+  const isBuildDir = await stat(join(dir, "build.json")).then((s) => s.isFile(), () => false);
+  if (!isBuildDir) {
+    // A recipe: build it (with its flags), then push, as build --push does.
+    const { tokens } = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true, tokens: true });
+    const rest = args.filter((_, i) => !tokens.some((t) => t.kind === "positional" && t.index === i && t.value === target));
+    return runBuild([...rest, "--push", target], io);
+  }
+  const result = await pushBuildDir(dir, relativeOrAbsolute(io.cwd, source), target, values, io);
+  printPushed(result, values, io);
+  return EXIT.ok;
+}
+
+export function printPushed(result: import("../registry/push.ts").PushResult, values: ParsedValues, io: CliIo): void {
+  if (values.json) io.stdout.write(JSON.stringify(result) + "\n");
+  else io.stdout.write(`${result.pushed}\n`);
+}
+
+/** Push the OCI layout of a build directory; flags as push parses them. */
+export async function pushBuildDir(dir: string, shown: string, target: string, values: ParsedValues, io: CliIo) {
+  const { parseReference } = await import("../registry/reference.ts");
+  const { findCredentials } = await import("../registry/credentials.ts");
+  const { pushImage } = await import("../registry/push.ts");
+  const ref = parseReference(target);
+  const layout = join(dir, "oci");
+  if (!(await stat(join(layout, "index.json")).then(() => true, () => false))) {
+    throw new NiftyError("NIFTY704", `${shown}/oci is not an OCI image layout (no readable index.json)`, "build with the oci format (the default, or --format oci,...), or give the recipe to push");
+  }
+  const username = values.username as string | undefined;
+  let credentials: { username: string; password: string } | undefined;
+  if (values["password-stdin"] === true || username !== undefined) {
+    if (username === undefined || values["password-stdin"] !== true) {
+      throw new NiftyError("NIFTY706", "--password-stdin and --username go together", "echo \"$PASSWORD\" | niftyc push --username USER --password-stdin …");
+    }
+    if (io.readStdin === undefined) throw new UsageError("--password-stdin reads standard input, which this caller does not give", PUSH_HELP);
+    // One final newline is dropped, as docker login does.
+    const password = (await io.readStdin()).replace(/\r?\n$/, "");
+    if (password === "") throw new NiftyError("NIFTY706", "--password-stdin read an empty password", "pipe the password into niftyc: echo \"$PASSWORD\" | niftyc push …");
+    credentials = { username, password };
+  } else {
+    credentials = await findCredentials(ref.registry, authFiles(io.env));
+  }
+  const quiet = values.quiet === true;
+  let lastProgress = 0;
+  const cache = cacheDir(values.cache as string | undefined, io);
+  return pushImage({
+    layout,
+    target: ref,
+    ...(credentials ? { credentials } : {}),
+    insecure: values.insecure === true,
+    ...(values["ca-file"] !== undefined ? { caFile: resolve(io.cwd, values["ca-file"] as string) } : {}),
+    knownBlobsFile: join(cache, "registries", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`),
+    onEvent: (event) => {
+      if (quiet) return;
+      const short = (d: string) => d.slice(7, 19);
+      switch (event.type) {
+        case "blob":
+          io.stderr.write(`${short(event.digest)}  ${event.action === "exists" ? "already there" : event.action === "mounted" ? `mounted from ${event.from}` : "uploaded"} (${event.size} bytes)\n`);
+          break;
+        case "upload-progress":
+          if (event.sent === event.total || event.sent - lastProgress >= 16 * 1024 * 1024) {
+            lastProgress = event.sent;
+            io.stderr.write(`${short(event.digest)}  ${Math.floor((event.sent / event.total) * 100)}% of ${event.total} bytes\n`);
+          }
+          break;
+        case "retry":
+          io.stderr.write(`retrying (${event.attempt}): ${event.what}: ${event.reason}\n`);
+          break;
+        case "manifest":
+          io.stderr.write(`manifest ${short(event.digest)}  ${event.action === "exists" ? "already tagged" : "pushed"}\n`);
+          break;
+      }
+    },
+  });
+}
