@@ -32,7 +32,7 @@ type BuildRunner = (args: readonly string[], io: CliIo) => Promise<number>;
 
 export async function runPush(args: readonly string[], io: CliIo, runBuild: BuildRunner): Promise<number> {
   const { BUILD_FLAGS } = await import("./common.ts");
-  const options = { ...BUILD_FLAGS, ...PUSH_FLAGS, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } } as const satisfies OptionSpec;
+  const options = { ...BUILD_FLAGS, ...PUSH_FLAGS, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } } as const satisfies OptionSpec;
   const { values, positionals } = parse(args, options, PUSH_HELP);
   if (values.help) {
     io.stdout.write(PUSH_HELP + "\n");

@@ -145,6 +145,11 @@ async function pushBlob(client: RegistryClient, repository: string, blob: Layout
           headers: { "content-type": "application/octet-stream", "content-range": `${session.offset}-${end}`, "content-length": String(end - session.offset + 1) },
           body: () => fileRange(blob, session!.offset, end, options), scopes: [pushScope(repository)] };
         const res = await client.request(spec);
+        if (res.status === 416) {
+          // The registry holds other bytes than we thought: start this blob again.
+          session = { location: await startUpload(client, repository), offset: 0 };
+          continue;
+        }
         if (res.status !== 202) throw client.unexpected(spec, res);
         session = { location: header(res, "location") ?? session.location, offset: end + 1 };
       }
@@ -171,8 +176,10 @@ async function resume(client: RegistryClient, repository: string, session: { loc
   const spec = { method: "GET" as const, url: session.location, scopes: [pushScope(repository)] };
   const res = await client.request(spec);
   if (res.status === 204) {
+    // distribution says "0-0" for both nothing and one byte: take nothing; a wrong start is refused (416) and starts afresh.
     const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res, "range") ?? "");
-    return { location: header(res, "location") ?? session.location, offset: range ? Number(range[1]) + 1 : 0 };
+    const end = range ? Number(range[1]) : 0;
+    return { location: header(res, "location") ?? session.location, offset: end === 0 ? 0 : end + 1 };
   }
   return { location: await startUpload(client, repository), offset: 0 };
 }
