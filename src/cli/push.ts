@@ -111,6 +111,9 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
         case "manifest":
           io.stderr.write(`manifest ${short(event.digest)}  ${event.action === "exists" ? "already tagged" : "pushed"}\n`);
           break;
+        case "referrer":
+          io.stderr.write(`${event.artifactType} ${short(event.digest)}  ${event.action === "exists" ? "already there" : "pushed"} (as a referrer, ${event.via === "tag-schema" ? "listed in the sha256-… tag" : "through the referrers API"})\n`);
+          break;
       }
     },
   });

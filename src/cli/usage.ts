@@ -47,7 +47,7 @@ Options:
   --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
-  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,bundle
+  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
   --timeout SECONDS     network timeout per request (default 30)
   --strict              warnings are errors

@@ -72,8 +72,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
+  const sbom = await import("./sbom.ts");
+  const inputsKey = JSON.stringify(sbom.sbomInputs(recipe, packages));
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers]))) {
-    const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers);
+    const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
@@ -111,14 +113,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.map((l) => l.digest)]);
   const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment }));
   const digest = tarballs.rootfs.digest;
-  const fingerprint = outputsFingerprint(digest, config, formats, layers);
+  const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
     await store.recordUse([...used], useTag);
     return result(digest, config, true, true);
   }
 
+  const spdx = formats.has("sbom") || formats.has("oci")
+    ? await stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
+    : undefined;
   await stage("writing the outputs", () =>
-    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
+    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
       niftyc: NIFTYC_VERSION,
       recipe: shown,
       name: recipe.name,
@@ -151,6 +156,7 @@ interface AssembleInput {
   used: Set<string>;
   useTag: string;
   buildJson: Record<string, unknown>;
+  sbom: string | undefined;
 }
 
 /** Outputs: assembled in staging (or restored from the store), published whole. */
@@ -162,7 +168,7 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
-      await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest }, input.formats);
+      await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) }, input.formats);
       if (fingerprint !== undefined) {
         kept = await outputs.recordAssembled(staging, store);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);

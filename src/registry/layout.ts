@@ -22,8 +22,8 @@ export interface LayoutImage {
   manifest: { bytes: Buffer; digest: string; mediaType: string };
   config: LayoutBlob;
   layers: LayoutBlob[];
-  /** Every manifest of the index beside the image's (referrers such as an SBOM). */
-  others: Array<{ descriptor: Descriptor; bytes: Buffer; blobs: LayoutBlob[] }>;
+  /** Artifacts whose subject is the image (an SBOM), each with its manifest and blobs. */
+  referrers: Array<{ descriptor: Descriptor; bytes: Buffer; blobs: LayoutBlob[] }>;
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -32,7 +32,14 @@ function damaged(dir: string, why: string): never {
   throw new NiftyError("NIFTY708", `the OCI layout ${dir} is damaged: ${why}`, "build again to rewrite it");
 }
 
-async function readManifest(dir: string, d: Descriptor): Promise<{ bytes: Buffer; json: { config?: Descriptor; layers?: Descriptor[] } }> {
+interface ManifestJson {
+  config?: Descriptor;
+  layers?: Descriptor[];
+  subject?: Descriptor;
+  artifactType?: string;
+}
+
+async function readManifest(dir: string, d: Descriptor): Promise<{ bytes: Buffer; json: ManifestJson }> {
   if (!DIGEST.test(d.digest)) damaged(dir, `a descriptor has the digest ${JSON.stringify(d.digest)}`);
   let bytes: Buffer;
   try {
@@ -41,7 +48,7 @@ async function readManifest(dir: string, d: Descriptor): Promise<{ bytes: Buffer
     return damaged(dir, `the manifest ${d.digest} is missing`);
   }
   if (`sha256:${createHash("sha256").update(bytes).digest("hex")}` !== d.digest) damaged(dir, `the manifest ${d.digest} has other bytes`);
-  return { bytes, json: JSON.parse(bytes.toString("utf8")) as { config?: Descriptor; layers?: Descriptor[] } };
+  return { bytes, json: JSON.parse(bytes.toString("utf8")) as ManifestJson };
 }
 
 async function blob(dir: string, d: Descriptor | undefined): Promise<LayoutBlob> {
@@ -71,11 +78,13 @@ export async function readLayout(dir: string, refName?: string): Promise<LayoutI
   const { bytes, json } = await readManifest(dir, chosen);
   const config = await blob(dir, json.config);
   const layers = await Promise.all((json.layers ?? []).map((l) => blob(dir, l)));
-  const others: LayoutImage["others"] = [];
+  const referrers: LayoutImage["referrers"] = [];
   for (const d of manifests) {
-    if (d === chosen) continue;
+    if (d === chosen || d.artifactType === undefined) continue;
     const m = await readManifest(dir, d);
-    others.push({ descriptor: d, bytes: m.bytes, blobs: [await blob(dir, m.json.config), ...(await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l))))] });
+    if (m.json.subject?.digest !== chosen.digest) continue;
+    const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size, artifactType: d.artifactType };
+    referrers.push({ descriptor, bytes: m.bytes, blobs: [await blob(dir, m.json.config), ...(await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l))))] });
   }
-  return { manifest: { bytes, digest: chosen.digest, mediaType: chosen.mediaType }, config, layers, others };
+  return { manifest: { bytes, digest: chosen.digest, mediaType: chosen.mediaType }, config, layers, referrers };
 }

@@ -18,7 +18,8 @@ export type PushEvent =
   | { type: "blob"; digest: string; size: number; action: "exists" | "mounted" | "uploaded"; from?: string }
   | { type: "upload-progress"; digest: string; sent: number; total: number }
   | { type: "retry"; what: string; attempt: number; reason: string }
-  | { type: "manifest"; digest: string; action: "exists" | "uploaded" };
+  | { type: "manifest"; digest: string; action: "exists" | "uploaded" }
+  | { type: "referrer"; digest: string; artifactType: string; via: "referrers-api" | "tag-schema"; action: "exists" | "uploaded" };
 
 export interface PushOptions extends Omit<ClientOptions, "registry" | "onRetry"> {
   /** The OCI layout directory. */
@@ -39,6 +40,8 @@ export interface PushResult {
   digest: string;
   config: string;
   layers: string[];
+  /** Artifacts pushed with the image as subject (the SBOM): their manifest digests and how a client finds them. */
+  referrers: Array<{ digest: string; artifactType: string; via: "referrers-api" | "tag-schema" }>;
   /** Blobs sent in upload requests (0 when the registry had everything). */
   uploaded: number;
   mounted: number;
@@ -77,6 +80,7 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
   });
   const known = await readKnown(options.knownBlobsFile);
   const counts = { uploaded: 0, mounted: 0, existing: 0 };
+  const referrers: PushResult["referrers"] = [];
   try {
     for (const blob of [image.config, ...image.layers]) {
       const action = await pushBlob(client, target.repository, blob, options, known[blob.digest] ?? []);
@@ -86,8 +90,22 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
       repos.add(target.repository);
       known[blob.digest] = [...repos].sort();
     }
-    const action = await putManifest(client, target.repository, tagOrDigest!, image.manifest);
+    const { action } = await putManifest(client, target.repository, tagOrDigest!, image.manifest);
     options.onEvent?.({ type: "manifest", digest: image.manifest.digest, action });
+    // Referrers after their subject: a registry may refuse a subject it does not have.
+    for (const r of image.referrers) {
+      for (const blob of r.blobs) {
+        const a = await pushBlob(client, target.repository, blob, options, known[blob.digest] ?? []);
+        counts[a.action === "exists" ? "existing" : a.action]++;
+        options.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, ...a });
+        known[blob.digest] = [...new Set([...(known[blob.digest] ?? []), target.repository])].sort();
+      }
+      const manifest = { bytes: r.bytes, digest: r.descriptor.digest, mediaType: r.descriptor.mediaType };
+      const pushed = await putManifest(client, target.repository, r.descriptor.digest, manifest);
+      const via = await linkReferrer(client, target.repository, image.manifest.digest, r.descriptor, pushed.subjectHandled);
+      referrers.push({ digest: r.descriptor.digest, artifactType: r.descriptor.artifactType!, via: via.via });
+      options.onEvent?.({ type: "referrer", digest: r.descriptor.digest, artifactType: r.descriptor.artifactType!, via: via.via, action: pushed.action === "exists" && via.action === "exists" ? "exists" : "uploaded" });
+    }
   } finally {
     await client.close();
   }
@@ -101,6 +119,7 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
     digest: image.manifest.digest,
     config: image.config.digest,
     layers: image.layers.map((l) => l.digest),
+    referrers,
     ...counts,
   };
 }
@@ -212,11 +231,11 @@ function fileRange(blob: LayoutBlob, start: number, end: number, options: Pick<P
   return stream.pipe(counter);
 }
 
-async function putManifest(client: RegistryClient, repository: string, reference: string, manifest: { bytes: Buffer; digest: string; mediaType: string }): Promise<"exists" | "uploaded"> {
+async function putManifest(client: RegistryClient, repository: string, reference: string, manifest: { bytes: Buffer; digest: string; mediaType: string }): Promise<{ action: "exists" | "uploaded"; subjectHandled: boolean }> {
   return client.retrying(`pushing the manifest ${manifest.digest}`, async () => {
     const head = { method: "HEAD" as const, url: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifest.mediaType }, scopes: [pushScope(repository)] };
     const existing = await client.request(head);
-    if (existing.status === 200 && header(existing, "docker-content-digest") === manifest.digest) return "exists" as const;
+    if (existing.status === 200 && header(existing, "docker-content-digest") === manifest.digest) return { action: "exists" as const, subjectHandled: false };
     const spec = { method: "PUT" as const, url: `/v2/${repository}/manifests/${reference}`,
       headers: { "content-type": manifest.mediaType, "content-length": String(manifest.bytes.length) }, body: () => manifest.bytes, scopes: [pushScope(repository)] };
     const res = await client.request(spec);
@@ -225,6 +244,43 @@ async function putManifest(client: RegistryClient, repository: string, reference
     if (digest !== undefined && digest !== manifest.digest) {
       throw new NiftyError("NIFTY703", `${client.registry} stored the manifest as ${digest}, not ${manifest.digest}`, "the registry rewrote the manifest; push to a registry that keeps manifests as given");
     }
-    return "uploaded" as const;
+    // distribution-spec 1.1: OCI-Subject says the registry indexed the subject itself.
+    return { action: "uploaded" as const, subjectHandled: header(res, "oci-subject") !== undefined };
+  });
+}
+
+const INDEX = "application/vnd.oci.image.index.v1+json";
+
+/**
+ * Make a referrer findable: a registry with the referrers API lists it by
+ * itself; for others (distribution 2.8) the spec's fallback is an image index
+ * tagged sha256-<hex of the subject> that lists every referrer.
+ */
+async function linkReferrer(client: RegistryClient, repository: string, subject: string, referrer: import("./layout.ts").Descriptor, subjectHandled: boolean): Promise<{ via: "referrers-api" | "tag-schema"; action: "exists" | "uploaded" }> {
+  return client.retrying(`listing the referrer ${referrer.digest}`, async () => {
+    if (subjectHandled) return { via: "referrers-api" as const, action: "uploaded" as const };
+    const api = { method: "GET" as const, url: `/v2/${repository}/referrers/${subject}`, headers: { accept: INDEX }, scopes: [pushScope(repository)] };
+    const listed = await client.request(api);
+    if (listed.status === 200 && /application\/vnd\.oci\.image\.index\.v1\+json/.test(header(listed, "content-type") ?? "")) {
+      return { via: "referrers-api" as const, action: "exists" as const };
+    }
+    const tag = subject.replace(":", "-");
+    const get = { method: "GET" as const, url: `/v2/${repository}/manifests/${tag}`, headers: { accept: INDEX }, scopes: [pushScope(repository)] };
+    const current = await client.request(get);
+    let manifests: Array<Record<string, unknown>> = [];
+    if (current.status === 200) {
+      try {
+        manifests = (JSON.parse(current.text) as { manifests?: Array<Record<string, unknown>> }).manifests ?? [];
+      } catch {}
+    } else if (current.status !== 404) {
+      throw client.unexpected(get, current);
+    }
+    if (manifests.some((m) => m.digest === referrer.digest)) return { via: "tag-schema" as const, action: "exists" as const };
+    manifests.push({ mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size, artifactType: referrer.artifactType });
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests }));
+    const put = { method: "PUT" as const, url: `/v2/${repository}/manifests/${tag}`, headers: { "content-type": INDEX, "content-length": String(bytes.length) }, body: () => bytes, scopes: [pushScope(repository)] };
+    const res = await client.request(put);
+    if (res.status !== 201) throw client.unexpected(put, res);
+    return { via: "tag-schema" as const, action: "uploaded" as const };
   });
 }

@@ -10,6 +10,7 @@ import path from "node:path";
 import { pushImage, type PushEvent } from "../../src/registry/push.ts";
 import { parseReference } from "../../src/registry/reference.ts";
 import { NODE, NIFTYC, baseEnv, busyboxRecipe, startFixture, tempDir, writeRecipe, type Fixture } from "../pipeline/helpers.ts";
+import { checkSpdx, containers } from "./spdx.ts";
 import { registryUnavailable, requireTools, run, startProxy, startRegistry, type Proxy, type Registry } from "./helpers.ts";
 
 const unavailable = registryUnavailable(["docker-registry", "skopeo"]);
@@ -43,6 +44,7 @@ test.after.always(async () => {
 
 interface Pushed {
   pushed: string;
+  referrers: Array<{ digest: string; artifactType: string; via: string }>;
   digest: string;
   config: string;
   layers: string[];
@@ -68,7 +70,8 @@ test.serial("push: skopeo inspect and skopeo copy give back the manifest and lay
   t.is(r.code, 0, r.stderr);
   const pushed = r.json!;
   t.regex(pushed.pushed, new RegExp(`^${proxy.host}/app@sha256:[0-9a-f]{64}$`));
-  t.is(pushed.uploaded, 1 + pushed.layers.length);
+  // The config, the layers, and the SBOM's empty config and document.
+  t.is(pushed.uploaded, 1 + pushed.layers.length + 2);
   t.true(registry.uploads().length > before);
   // Progress went to stderr, the result alone to stdout.
   t.regex(r.stderr, /uploaded/);
@@ -101,10 +104,11 @@ test.serial("a second push of the same build uploads nothing and leaves the mani
   const r = await push(`${proxy.host}/app:v1`);
   t.is(r.code, 0, r.stderr);
   t.is(r.json!.uploaded, 0);
-  t.is(r.json!.existing, 1 + r.json!.layers.length);
+  t.is(r.json!.existing, 1 + r.json!.layers.length + 2);
   t.is(registry.uploads().length, uploads, "no upload request reached the registry");
   const sent = proxy.requests.slice(seen);
-  t.deepEqual(sent.filter((s) => !s.startsWith("HEAD ")), [], "only HEAD requests");
+  // Only looks: HEADs, and GETs of the referrer list.
+  t.deepEqual(sent.filter((s) => !s.startsWith("HEAD ") && !s.startsWith("GET ")), [], "nothing written");
   t.regex(r.stderr, /already tagged/);
 });
 
@@ -113,7 +117,7 @@ test.serial("another repository of the registry gets the blobs by cross-reposito
   const seen = proxy.requests.length;
   const r = await push(`${proxy.host}/team/mirror:latest`);
   t.is(r.code, 0, r.stderr);
-  t.is(r.json!.mounted, 1 + r.json!.layers.length);
+  t.is(r.json!.mounted, 1 + r.json!.layers.length + 2);
   t.is(r.json!.uploaded, 0);
   const posts = proxy.requests.slice(seen).filter((s) => s.startsWith("POST "));
   t.true(posts.length > 0 && posts.every((s) => /\?mount=sha256:[0-9a-f]{64}&from=app$/.test(s)), posts.join("\n"));
@@ -141,7 +145,7 @@ test.serial("a chunked upload whose connection drops mid-chunk asks the registry
   t.true(events.some((e) => e.type === "retry"), "the dropped chunk was retried");
   // After the drop the upload was asked where it stood, not started again.
   t.true(proxy.requests.slice(seen).some((s) => s.startsWith("GET ") && s.includes("/chunked/blobs/uploads/")));
-  t.is(result.uploaded, 1 + result.layers.length);
+  t.is(result.uploaded, 1 + result.layers.length + 2);
   // skopeo copy checks every blob's digest on the way.
   const copied = await run("skopeo", ["copy", "--src-tls-verify=false", `docker://${registry.host}/chunked:v1`, `oci:${path.join(work, "chunked")}:v1`]);
   t.is(copied.code, 0, copied.stderr);
@@ -200,4 +204,46 @@ test.serial("podman pulls the pushed image and runs it with runc", async (t) => 
   } finally {
     await run("podman", ["rmi", "-f", image], { timeoutMs: 60_000 });
   }
+});
+
+test.serial("the SBOM lists the FETCH with its digest, URL and purl, ties /bin/busybox to it, and is the same bytes from another cache", async (t) => {
+  if (!requireTools(t, unavailable)) return;
+  const text = await fsp.readFile(path.join(outDir, "sbom.spdx.json"), "utf8");
+  const doc = checkSpdx(t, text);
+  const busybox = doc.packages.find((p) => p.name === "busybox")!;
+  t.truthy(busybox, "the FETCH is listed");
+  t.is(busybox.downloadLocation, `${fixture!.url}/files/busybox`);
+  t.deepEqual(busybox.checksums, [{ algorithm: "SHA256", checksumValue: fixture!.busybox.digest.slice(7) }]);
+  t.regex(busybox.externalRefs![0]!.referenceLocator, /^pkg:generic\/busybox\?checksum=sha256:[0-9a-f]{64}&download_url=/);
+  const file = doc.files.find((f) => f.fileName === "./bin/busybox")!;
+  t.truthy(file);
+  t.deepEqual(containers(doc, file.SPDXID), [busybox.SPDXID]);
+  t.deepEqual(containers(doc, busybox.SPDXID), ["SPDXRef-Image"]);
+  // Only files that came from an input: FILE lines made /etc/os-release.
+  t.false(doc.files.some((f) => f.fileName === "./etc/os-release"));
+
+  const again = path.join(work, "out-again");
+  const r = await niftyc(["build", recipe, "--cache", path.join(work, "cache-again"), "--out", again, "-q"]);
+  t.is(r.code, 0, r.stderr);
+  t.is(await fsp.readFile(path.join(again, "sbom.spdx.json"), "utf8"), text);
+});
+
+test.serial("the SBOM is pushed as a referrer of the image: distribution 2.8 has no referrers API, so the sha256-<hex> tag lists it", async (t) => {
+  if (!requireTools(t, unavailable)) return;
+  const r = await push(`${proxy.host}/app:v1`);
+  t.is(r.code, 0, r.stderr);
+  const [referrer] = r.json!.referrers;
+  t.is(referrer?.artifactType, "application/spdx+json");
+  t.is(referrer?.via, "tag-schema");
+  const api = await fetch(`http://${registry.host}/v2/app/referrers/${r.json!.digest}`);
+  t.is(api.status, 404, "distribution 2.8 does not serve the referrers API");
+  const index = await fetch(`http://${registry.host}/v2/app/manifests/${r.json!.digest.replace(":", "-")}`, { headers: { accept: "application/vnd.oci.image.index.v1+json" } });
+  t.is(index.status, 200);
+  const listed = (await index.json()) as { manifests: Array<{ digest: string; artifactType: string }> };
+  t.deepEqual(listed.manifests.map((m) => [m.digest, m.artifactType]), [[referrer!.digest, "application/spdx+json"]]);
+  const manifest = (await (await fetch(`http://${registry.host}/v2/app/manifests/${referrer!.digest}`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } })).json()) as { subject: { digest: string }; layers: Array<{ digest: string; mediaType: string }> };
+  t.is(manifest.subject.digest, r.json!.digest);
+  t.is(manifest.layers[0]!.mediaType, "application/spdx+json");
+  const blob = await fetch(`http://${registry.host}/v2/app/blobs/${manifest.layers[0]!.digest}`);
+  t.is(await blob.text(), await fsp.readFile(path.join(outDir, "sbom.spdx.json"), "utf8"));
 });

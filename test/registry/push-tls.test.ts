@@ -9,6 +9,7 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { buildRecipe, debianMirror, type BuildOutput } from "../boot/harness.ts";
 import { NODE, NIFTYC, baseEnv, tempDir } from "../pipeline/helpers.ts";
+import { checkSpdx, containers } from "./spdx.ts";
 import { makeCertificates, registryUnavailable, requireTools, run, startRegistry, type Registry } from "./helpers.ts";
 
 const USER = "pusher";
@@ -97,6 +98,29 @@ test.serial("the console recipe pushed over TLS with --username and --password-s
   t.deepEqual(image.Layers, pushed.layers);
   const copied = await run("skopeo", ["copy", "--src-cert-dir", certDir, "--src-creds", `${USER}:${PASSWORD}`, `docker://${registry.host}/seed/console:1`, `oci:${path.join(work, "console-copy")}:1`]);
   t.is(copied.code, 0, copied.stderr);
+
+  // The SBOM: every locked package and suite, with version, digest, URL and purl; busybox's file tied to its package.
+  const doc = checkSpdx(t, await fsp.readFile(path.join(built.outDir, "sbom.spdx.json"), "utf8"));
+  const lock = await fsp.readFile(path.join(import.meta.dirname, "../../recipes/console.nifty.lock"), "utf8");
+  const locked = [...lock.matchAll(/^Package: (.+)\nVersion: (.+)\nArchitecture: (.+)\nSuite: \S+ (\S+) \S+\nFilename: (.+)\nSize: .+\nSHA256: (.+)$/gm)];
+  t.true(locked.length > 0);
+  for (const [, name, version, arch, suite, filename, sha256] of locked) {
+    const p = doc.packages.find((x) => x.name === name && x.versionInfo === version);
+    t.truthy(p, `${name} is listed`);
+    t.deepEqual(p!.checksums, [{ algorithm: "SHA256", checksumValue: sha256! }]);
+    t.is(p!.externalRefs![0]!.referenceLocator, `pkg:deb/debian/${name}@${encodeURIComponent(version!)}?arch=${arch}&distro=${suite}`);
+    t.true(p!.downloadLocation.startsWith("https://") && p!.downloadLocation.endsWith(`/${filename}`), p!.downloadLocation);
+  }
+  const suites = [...lock.matchAll(/^ (debian\S*) (\S+) (\S+) (sha256:[0-9a-f]{64})/gm)];
+  for (const [, archive, suite, component, digest] of suites) {
+    const p = doc.packages.find((x) => x.name === `${archive} ${suite} ${component}`);
+    t.truthy(p, `the suite ${archive} ${suite} is listed`);
+    t.is(p!.checksums![0]!.checksumValue, digest!.slice(7));
+  }
+  const busybox = doc.files.find((f) => f.fileName === "./bin/busybox")!;
+  t.truthy(busybox);
+  const owner = doc.packages.find((p) => p.SPDXID === containers(doc, busybox.SPDXID)[0]);
+  t.is(owner?.name, "busybox-static");
 
   t.false(r.stdout.includes(PASSWORD) || r.stderr.includes(PASSWORD), "the password is in no message");
   t.deepEqual(await filesContaining(cache, PASSWORD), []);
