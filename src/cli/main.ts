@@ -83,11 +83,13 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const { build, BuildFailed, FORMATS } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const pushTo = values.push as string | undefined;
-  if (pushTo !== undefined) {
-    if (formats && !(formats as string[]).includes("oci")) throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
-    // A bad reference fails before the build, not after it.
-    (await import("../registry/reference.ts")).parseReference(pushTo);
-  }
+  const cacheTo = values["cache-to"] as string | undefined;
+  const cacheFrom = values["cache-from"] as string | undefined;
+  if (pushTo !== undefined && formats && !(formats as string[]).includes("oci")) throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
+  // A bad reference fails before the build, not after it.
+  for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
+  const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;
+  if (cacheFrom !== undefined) await (await import("./push.ts")).pullSharedCache(cacheFrom, values, io, registries!);
   const shared = await buildOptions(values, io, BUILD_HELP);
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
@@ -119,7 +121,8 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     progress?.stop();
     await printDiagnostics(result.warnings, io);
     const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, relative(io.cwd, v) || "."]));
-    const pushed = pushTo === undefined ? undefined : await (await import("./push.ts")).pushBuildDir(result.outDir, relative(io.cwd, result.outDir) || ".", pushTo, values, io);
+    const pushed = pushTo === undefined ? undefined : await (await import("./push.ts")).pushBuildDir(result.outDir, relative(io.cwd, result.outDir) || ".", pushTo, values, io, registries);
+    if (cacheTo !== undefined) await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
     if (values.json) {
       // Absolute paths: a program reading them may run anywhere.
       io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps, ...(pushed ? { pushed } : {}) }) + "\n");

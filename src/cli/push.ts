@@ -14,6 +14,8 @@ export const PUSH_FLAGS = {
   "password-stdin": { type: "boolean" },
   "ca-file": { type: "string" },
   insecure: { type: "boolean" },
+  "cache-to": { type: "string" },
+  "cache-from": { type: "string" },
 } as const satisfies OptionSpec;
 
 /** containers-auth.json(5)'s order, then Docker's file. */
@@ -48,6 +50,7 @@ export async function runPush(args: readonly string[], io: CliIo, runBuild: Buil
     const rest = args.filter((_, i) => !tokens.some((t) => t.kind === "positional" && t.index === i && t.value === target));
     return runBuild([...rest, "--push", target], io);
   }
+  if (values["cache-to"] !== undefined || values["cache-from"] !== undefined) throw new UsageError("--cache-to and --cache-from go with a build: give the recipe, not its output directory", PUSH_HELP);
   const result = await pushBuildDir(dir, relativeOrAbsolute(io.cwd, source), target, values, io);
   printPushed(result, values, io);
   return EXIT.ok;
@@ -58,29 +61,44 @@ export function printPushed(result: import("../registry/push.ts").PushResult, va
   else io.stdout.write(`${result.pushed}\n`);
 }
 
+/** How to reach registries, from the flags: one stdin read for --password-stdin, whatever the number of registries. */
+export function registrySettings(values: ParsedValues, io: CliIo) {
+  let password: Promise<string> | undefined;
+  return async (registry: string) => {
+    const { findCredentials } = await import("../registry/credentials.ts");
+    const username = values.username as string | undefined;
+    let credentials: { username: string; password: string } | undefined;
+    if (values["password-stdin"] === true || username !== undefined) {
+      if (username === undefined || values["password-stdin"] !== true) {
+        throw new NiftyError("NIFTY706", "--password-stdin and --username go together", "echo \"$PASSWORD\" | niftyc push --username USER --password-stdin …");
+      }
+      if (io.readStdin === undefined) throw new UsageError("--password-stdin reads standard input, which this caller does not give", PUSH_HELP);
+      // One final newline is dropped, as docker login does.
+      password ??= io.readStdin().then((text) => text.replace(/\r?\n$/, ""));
+      const typed = await password;
+      if (typed === "") throw new NiftyError("NIFTY706", "--password-stdin read an empty password", "pipe the password into niftyc: echo \"$PASSWORD\" | niftyc push …");
+      credentials = { username, password: typed };
+    } else {
+      credentials = await findCredentials(registry, authFiles(io.env));
+    }
+    return {
+      ...(credentials ? { credentials } : {}),
+      insecure: values.insecure === true,
+      ...(values["ca-file"] !== undefined ? { caFile: resolve(io.cwd, values["ca-file"] as string) } : {}),
+    };
+  };
+}
+
+type Settings = ReturnType<typeof registrySettings>;
+
 /** Push the OCI layout of a build directory; flags as push parses them. */
-export async function pushBuildDir(dir: string, shown: string, target: string, values: ParsedValues, io: CliIo) {
+export async function pushBuildDir(dir: string, shown: string, target: string, values: ParsedValues, io: CliIo, settings: Settings = registrySettings(values, io)) {
   const { parseReference } = await import("../registry/reference.ts");
-  const { findCredentials } = await import("../registry/credentials.ts");
   const { pushImage } = await import("../registry/push.ts");
   const ref = parseReference(target);
   const layout = join(dir, "oci");
   if (!(await stat(join(layout, "index.json")).then(() => true, () => false))) {
     throw new NiftyError("NIFTY704", `${shown}/oci is not an OCI image layout (no readable index.json)`, "build with the oci format (the default, or --format oci,...), or give the recipe to push");
-  }
-  const username = values.username as string | undefined;
-  let credentials: { username: string; password: string } | undefined;
-  if (values["password-stdin"] === true || username !== undefined) {
-    if (username === undefined || values["password-stdin"] !== true) {
-      throw new NiftyError("NIFTY706", "--password-stdin and --username go together", "echo \"$PASSWORD\" | niftyc push --username USER --password-stdin …");
-    }
-    if (io.readStdin === undefined) throw new UsageError("--password-stdin reads standard input, which this caller does not give", PUSH_HELP);
-    // One final newline is dropped, as docker login does.
-    const password = (await io.readStdin()).replace(/\r?\n$/, "");
-    if (password === "") throw new NiftyError("NIFTY706", "--password-stdin read an empty password", "pipe the password into niftyc: echo \"$PASSWORD\" | niftyc push …");
-    credentials = { username, password };
-  } else {
-    credentials = await findCredentials(ref.registry, authFiles(io.env));
   }
   const quiet = values.quiet === true;
   let lastProgress = 0;
@@ -88,9 +106,7 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
   return pushImage({
     layout,
     target: ref,
-    ...(credentials ? { credentials } : {}),
-    insecure: values.insecure === true,
-    ...(values["ca-file"] !== undefined ? { caFile: resolve(io.cwd, values["ca-file"] as string) } : {}),
+    ...(await settings(ref.registry)),
     knownBlobsFile: join(cache, "registries", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`),
     onEvent: (event) => {
       if (quiet) return;
@@ -117,4 +133,28 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
       }
     },
   });
+}
+
+/** --cache-from: what the store lacks of a shared cache, before the build. */
+export async function pullSharedCache(target: string, values: ParsedValues, io: CliIo, settings: Settings): Promise<void> {
+  const { parseReference } = await import("../registry/reference.ts");
+  const { pullCache } = await import("../registry/cache-share.ts");
+  const { openStore } = await import("../cache/store.ts");
+  const ref = parseReference(target);
+  const store = await openStore(cacheDir(values.cache as string | undefined, io));
+  const pulled = await pullCache({ store, target: ref, ...(await settings(ref.registry)) });
+  if (values.quiet === true) return;
+  if (pulled === undefined) io.stderr.write(`note: --cache-from ${target}: no such cache yet; building without it\n`);
+  else io.stderr.write(`cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here, ${pulled.records} step records\n`);
+}
+
+/** --cache-to: the blobs and step records of a finished build, as one artifact. */
+export async function pushSharedCache(target: string, result: { used: string[]; steps: Array<{ key: string }> }, values: ParsedValues, io: CliIo, settings: Settings): Promise<void> {
+  const { parseReference } = await import("../registry/reference.ts");
+  const { pushCache } = await import("../registry/cache-share.ts");
+  const { openStore } = await import("../cache/store.ts");
+  const ref = parseReference(target);
+  const store = await openStore(cacheDir(values.cache as string | undefined, io));
+  const pushed = await pushCache({ store, target: ref, blobs: result.used, stepKeys: result.steps.map((s) => s.key), ...(await settings(ref.registry)) });
+  if (values.quiet !== true) io.stderr.write(`cache to ${ref.registry}/${ref.repository}@${pushed.digest}: ${pushed.blobs} blobs, ${pushed.records} step records\n`);
 }

@@ -55,6 +55,9 @@ Options:
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
                         for --username, --password-stdin, --ca-file, --insecure)
+  --cache-from REF      first fetch what the store lacks from a cache --cache-to pushed (a missing tag
+                        is only noted); with --offline, a fresh machine then rebuilds without downloading
+  --cache-to REF        then push the blobs and step records the build needs, as one OCI artifact
 
 Example:
   niftyc build recipes/ssh.nifty --secret luser-password=./password.txt --out out/ssh`;

@@ -245,6 +245,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY706: { severity: "error", section: "registries", title: "`cannot read the credentials file F: why` / `the credential helper … gave no credentials` / `--password-stdin …`" },
   NIFTY707: { severity: "error", section: "registries", title: "`TLS with R failed: CODE` / `cannot read the CA file F`" },
   NIFTY708: { severity: "error", section: "registries", title: "`the OCI layout … is damaged: why`" },
+  NIFTY709: { severity: "error", section: "registries", title: "`… is not a niftyc cache (its artifactType is …)`" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

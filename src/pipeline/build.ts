@@ -66,21 +66,24 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
-  const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean): BuildResult => ({
-    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible, upToDate, warnings, config,
+  const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>): BuildResult => ({
+    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(),
   });
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
   const sbom = await import("./sbom.ts");
-  const inputsKey = JSON.stringify(sbom.sbomInputs(recipe, packages));
+  const sbomInputs = sbom.sbomInputs(recipe, packages);
+  const inputsKey = JSON.stringify(sbomInputs);
+  // What another machine needs to run or replay these steps: the downloads and every file's bytes.
+  const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
       await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.map((l) => l.digest)], useTag);
-      return result(known.rootfs.digest, known.config, true, true);
+      return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []));
     }
   }
 
@@ -116,7 +119,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
     await store.recordUse([...used], useTag);
-    return result(digest, config, true, true);
+    return result(digest, config, true, true, shared(ran.used));
   }
 
   const spdx = formats.has("sbom") || formats.has("oci")
@@ -140,7 +143,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       outputs: Object.fromEntries(Object.entries(outputFiles("", recipe.name, formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
     } }),
   );
-  return result(digest, config, reproducible, false);
+  return result(digest, config, reproducible, false, shared(ran.used));
 }
 
 interface AssembleInput {

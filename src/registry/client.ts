@@ -44,6 +44,8 @@ interface RequestSpec {
   body?: Body;
   /** Token scopes the request needs, e.g. repository:app:pull,push. */
   scopes: string[];
+  /** Takes the body of a 200 answer as a stream (a blob download) instead of as text. */
+  sink?: (body: Readable) => Promise<void>;
 }
 
 /** Worth another try: a dropped connection or a server in trouble. */
@@ -170,6 +172,17 @@ export class RegistryClient {
     const body = spec.body?.();
     try {
       const res = await undici.request(url, { method: spec.method, headers, body: body ?? null, dispatcher });
+      if (spec.sink && res.statusCode === 200) {
+        try {
+          await spec.sink(res.body);
+        } catch (error) {
+          if (error instanceof NiftyError) throw error;
+          const code = errorCode(error);
+          if (code !== undefined && NETWORK_CODES.has(code)) throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${code}`);
+          throw error;
+        }
+        return { status: 200, headers: res.headers, text: "" };
+      }
       const text = spec.method === "HEAD" ? (await res.body.dump(), "") : await res.body.text();
       return { status: res.statusCode, headers: res.headers, text };
     } catch (error) {

@@ -132,7 +132,7 @@ async function blobExists(client: RegistryClient, repository: string, digest: st
   throw client.unexpected(spec, res);
 }
 
-async function pushBlob(client: RegistryClient, repository: string, blob: LayoutBlob, options: PushOptions, knownIn: string[]): Promise<{ action: "exists" | "mounted" | "uploaded"; from?: string }> {
+export async function pushBlob(client: RegistryClient, repository: string, blob: LayoutBlob, options: Pick<PushOptions, "chunkSize" | "onEvent">, knownIn: string[]): Promise<{ action: "exists" | "mounted" | "uploaded"; from?: string }> {
   const chunkSize = options.chunkSize ?? 32 * 1024 * 1024;
   // An upload session outlives a dropped chunk: the next attempt resumes it.
   let session: { location: string; offset: number } | undefined;
@@ -231,7 +231,7 @@ function fileRange(blob: LayoutBlob, start: number, end: number, options: Pick<P
   return stream.pipe(counter);
 }
 
-async function putManifest(client: RegistryClient, repository: string, reference: string, manifest: { bytes: Buffer; digest: string; mediaType: string }): Promise<{ action: "exists" | "uploaded"; subjectHandled: boolean }> {
+export async function putManifest(client: RegistryClient, repository: string, reference: string, manifest: { bytes: Buffer; digest: string; mediaType: string }): Promise<{ action: "exists" | "uploaded"; subjectHandled: boolean }> {
   return client.retrying(`pushing the manifest ${manifest.digest}`, async () => {
     const head = { method: "HEAD" as const, url: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifest.mediaType }, scopes: [pushScope(repository)] };
     const existing = await client.request(head);

@@ -197,3 +197,23 @@ test.serial("credentials come from $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/contain
   t.regex(broken.stderr, /cannot read the credentials file .*broken\.json.*NIFTY706/);
   t.deepEqual(await filesContaining(path.join(work, "cache"), PASSWORD), []);
 });
+
+test.serial("the console recipe's cache through the TLS registry: a fresh store with --cache-from --offline rebuilds the same digest, .debs included", async (t) => {
+  if (!requireTools(t, unavailable)) return;
+  t.timeout(300_000);
+  const mirror = await debianMirror(t);
+  const recipe = path.join(import.meta.dirname, "../../recipes/console.nifty");
+  const authFile = path.join(work, "cache-auth.json");
+  await fsp.writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString("base64") } } }));
+  const env = { REGISTRY_AUTH_FILE: authFile, ROOT_PASSWORD: "toor-secret" };
+  const common = ["--secret", "root-password=env:ROOT_PASSWORD", "--ca-file", certs.ca, "--json", "--locked"];
+  const a = await niftyc(["build", recipe, "--cache", path.join(work, "cache-console-a"), "--out", path.join(work, "console-a"), "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`, "--cache-to", `${registry.host}/seed/cache:console`, ...common], { env });
+  t.is(a.code, 0, a.stderr);
+  const requests = mirror.requests.length;
+  const b = await niftyc(["build", recipe, "--cache", path.join(work, "cache-console-b"), "--out", path.join(work, "console-b"), "--offline", "--cache-from", `${registry.host}/seed/cache:console`, ...common], { env });
+  t.is(b.code, 0, b.stderr);
+  t.is((JSON.parse(b.stdout) as { digest: string }).digest, (JSON.parse(a.stdout) as { digest: string }).digest);
+  t.is(mirror.requests.length, requests, "nothing from the Debian mirror");
+  t.is(await fsp.readFile(path.join(work, "console-b/sbom.spdx.json"), "utf8"), await fsp.readFile(path.join(work, "console-a/sbom.spdx.json"), "utf8"));
+  t.false(a.stderr.includes(PASSWORD) || b.stderr.includes(PASSWORD));
+});
