@@ -23,6 +23,8 @@ export interface Registry {
 export interface RegistryOptions {
   tls?: { cert: string; key: string };
   htpasswd?: string;
+  /** Bearer tokens from this realm, signed by the key of `rootCert` (distribution's token auth). */
+  token?: { realm: string; service: string; issuer: string; rootCert: string };
 }
 
 export async function startRegistry(dir: string, options: RegistryOptions = {}): Promise<Registry> {
@@ -41,6 +43,7 @@ export async function startRegistry(dir: string, options: RegistryOptions = {}):
     `  addr: 127.0.0.1:${port}`,
     ...(options.tls ? ["  tls:", `    certificate: ${options.tls.cert}`, `    key: ${options.tls.key}`] : []),
     ...(options.htpasswd ? ["auth:", "  htpasswd:", "    realm: niftyc-test", `    path: ${options.htpasswd}`] : []),
+    ...(options.token ? ["auth:", "  token:", `    realm: ${options.token.realm}`, `    service: ${options.token.service}`, `    issuer: ${options.token.issuer}`, `    rootcertbundle: ${options.token.rootCert}`] : []),
     "",
   ].join("\n"));
   let log = "";
