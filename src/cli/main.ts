@@ -94,6 +94,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
   const fromStdin = positionals[0] === "-";
+  if (fromStdin && values["password-stdin"] === true) throw new UsageError("build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file", BUILD_HELP);
   if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
   const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!);
   const run = () =>
