@@ -40,9 +40,11 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./packages.ts")).runLock(rest, io);
       case "outdated":
         return await (await import("./packages.ts")).runOutdated(rest, io);
+      case "push":
+        return await (await import("./push.ts")).runPush(rest, io, runBuild);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated"]);
+        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated", "push"]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }
@@ -71,7 +73,8 @@ function reportFailure(error: unknown, io: CliIo): number {
 }
 
 async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { ...BUILD_FLAGS, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } }, BUILD_HELP);
+  const { PUSH_FLAGS } = await import("./push.ts");
+  const { values, positionals } = parse(args, { ...BUILD_FLAGS, ...PUSH_FLAGS, push: { type: "string" }, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } }, BUILD_HELP);
   if (values.help) {
     io.stdout.write(BUILD_HELP + "\n");
     return EXIT.ok;
@@ -79,10 +82,19 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
   const { build, BuildFailed, FORMATS } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
+  const pushTo = values.push as string | undefined;
+  const cacheTo = values["cache-to"] as string | undefined;
+  const cacheFrom = values["cache-from"] as string | undefined;
+  if (pushTo !== undefined && formats && !(formats as string[]).includes("oci")) throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
+  // A bad reference fails before the build, not after it.
+  for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
+  const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;
+  if (cacheFrom !== undefined) await (await import("./push.ts")).pullSharedCache(cacheFrom, values, io, registries!);
   const shared = await buildOptions(values, io, BUILD_HELP);
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
   const fromStdin = positionals[0] === "-";
+  if (fromStdin && values["password-stdin"] === true) throw new UsageError("build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file", BUILD_HELP);
   if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
   const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!);
   const run = () =>
@@ -110,12 +122,15 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     progress?.stop();
     await printDiagnostics(result.warnings, io);
     const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, relative(io.cwd, v) || "."]));
+    const pushed = pushTo === undefined ? undefined : await (await import("./push.ts")).pushBuildDir(result.outDir, relative(io.cwd, result.outDir) || ".", pushTo, values, io, registries);
+    if (cacheTo !== undefined) await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
     if (values.json) {
       // Absolute paths: a program reading them may run anywhere.
-      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps }) + "\n");
+      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps, ...(pushed ? { pushed } : {}) }) + "\n");
     } else {
       io.stdout.write(`${result.upToDate ? "up to date" : "built"} ${result.config.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`);
       for (const path of Object.values(outputs)) io.stdout.write(`  ${path}\n`);
+      if (pushed) io.stdout.write(`pushed ${pushed.pushed}\n`);
     }
     return EXIT.ok;
   } catch (error) {

@@ -7,6 +7,7 @@ Usage:
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
   niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
+  niftyc push <build|recipe> <ref>     push the OCI image to a registry (REGISTRY/REPOSITORY:TAG)
   niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)
   niftyc outdated <recipe>             newer versions of locked packages; exit 3 for security fixes
 
@@ -46,12 +47,17 @@ Options:
   --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
-  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,bundle
+  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
   --timeout SECONDS     network timeout per request (default 30)
   --strict              warnings are errors
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
+  --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
+                        for --username, --password-stdin, --ca-file, --insecure)
+  --cache-from REF      first fetch what the store lacks from a cache --cache-to pushed (a missing tag
+                        is only noted); with --offline, a fresh machine then rebuilds without downloading
+  --cache-to REF        then push the blobs and step records the build needs, as one OCI artifact
 
 Example:
   niftyc build recipes/ssh.nifty --secret luser-password=./password.txt --out out/ssh`;
@@ -88,3 +94,32 @@ Options:
   --machines-dir DIR    default /var/lib/machines
   --settings-dir DIR    default /etc/systemd/nspawn
   --replace             replace an installed machine of the same name`;
+
+
+export const PUSH_HELP = `Usage: niftyc push <build-dir|recipe> <registry>/<repository>:<tag> [options]
+
+Pushes the OCI image of a build (<build-dir>/oci, from niftyc build) to a registry over
+the OCI distribution API and prints where it is: registry/repository@sha256:…
+Blobs the registry has are not sent again, blobs this cache pushed to another repository
+of the same registry are mounted from there, and the manifest goes last, so a failed push
+never leaves a tag pointing at a missing blob. Given a recipe, it is built first (the
+build options of niftyc build apply).
+
+Options:
+  --username USER       log in as USER, with the password read from standard input...
+  --password-stdin      ...(one final newline dropped). Without these, credentials come from
+                        $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+                        ~/.config/containers/auth.json, then ~/.docker/config.json
+                        ("auths", "credHelpers", "credsStore"), as podman login and docker login write them
+  --ca-file FILE        trust the CAs in FILE (PEM) beside the system's
+  --insecure            plain http, allowed only for a registry on this machine (127.0.0.1, ::1, localhost)
+  --cache DIR           the store (default $NIFTY_CACHE or ./cache); remembers pushed blobs for mounts
+  --json                print the result as JSON (digest, config, layers, uploaded, mounted, existing)
+  -q, --quiet           no progress on stderr
+
+Examples:
+  niftyc push out/ssh registry.example.com/team/ssh:1.0
+  echo "$TOKEN" | niftyc push out/ssh ghcr.io/me/ssh:latest --username me --password-stdin
+  niftyc push out/ssh 127.0.0.1:5000/ssh:dev --insecure
+
+Docs: docs/distribution.md.`;

@@ -16,6 +16,7 @@ export const SECTIONS = {
   packages: { heading: "Debian packages", anchor: "debian-packages" },
   instances: { heading: "Instances", anchor: "instances" },
   outputs: { heading: "Outputs", anchor: "outputs" },
+  registries: { heading: "Registries", anchor: "registries" },
 } as const;
 
 export type Section = keyof typeof SECTIONS;
@@ -233,6 +234,18 @@ export const DIAGNOSTIC_CODES = {
   NIFTY511: { severity: "error", section: "outputs", title: "`tar entry … has unsupported type …`" },
   NIFTY520: { severity: "error", section: "outputs", title: "`… is not a valid machine name`" },
   NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
+
+  // Registries: niftyc push and the OCI distribution client (src/registry/).
+  NIFTY700: { severity: "error", section: "registries", title: "`\"…\" is not an image reference: why` / `… names the digest D, but the image is D`" },
+  NIFTY701: { severity: "error", section: "registries", title: "`pushing … failed after n attempts: why`" },
+  NIFTY702: { severity: "error", section: "registries", title: "`R refused METHOD PATH as \"user\": HTTP 401 …` / `the token server … refused a token`" },
+  NIFTY703: { severity: "error", section: "registries", title: "`R answered METHOD PATH with HTTP n: …`" },
+  NIFTY704: { severity: "error", section: "registries", title: "`… is not an OCI image layout (no readable index.json)`" },
+  NIFTY705: { severity: "error", section: "registries", title: "`--insecure sends everything in plain http, which niftyc allows only to a registry on this machine, not R`" },
+  NIFTY706: { severity: "error", section: "registries", title: "`cannot read the credentials file F: why` / `the credential helper … gave no credentials` / `--password-stdin …`" },
+  NIFTY707: { severity: "error", section: "registries", title: "`TLS with R failed: CODE` / `cannot read the CA file F`" },
+  NIFTY708: { severity: "error", section: "registries", title: "`the OCI layout … is damaged: why`" },
+  NIFTY709: { severity: "error", section: "registries", title: "`… is not a niftyc cache (its artifactType is …)`" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

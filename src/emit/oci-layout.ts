@@ -15,6 +15,8 @@ export const MEDIA_TYPE = {
   manifest: "application/vnd.oci.image.manifest.v1+json",
   config: "application/vnd.oci.image.config.v1+json",
   layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  empty: "application/vnd.oci.empty.v1+json",
+  spdx: "application/spdx+json",
 } as const;
 
 export interface OciLayoutInput {
@@ -23,12 +25,16 @@ export interface OciLayoutInput {
   layers: LayerFile[];
   /** The tag: org.opencontainers.image.ref.name, e.g. "latest". */
   refName: string;
+  /** SPDX JSON: stored as an artifact whose subject is the image (an OCI 1.1 referrer). */
+  sbom?: string;
 }
 
 export interface OciLayoutResult {
   manifestDigest: string;
   configDigest: string;
   layers: Array<{ digest: string; diffId: string; size: number }>;
+  /** The SBOM artifact's manifest, when there is one. */
+  sbomManifestDigest?: string;
 }
 
 const REF_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/;
@@ -84,20 +90,32 @@ export async function writeOciLayout(dir: string, input: OciLayoutInput): Promis
       config: { mediaType: MEDIA_TYPE.config, digest: config.digest, size: config.size },
       layers: layers.map((l) => ({ mediaType: MEDIA_TYPE.layerGzip, digest: l.digest, size: l.size })),
     }));
-    const index = {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE.index,
-      manifests: [{
+    const manifests: Array<Record<string, unknown>> = [{
+      mediaType: MEDIA_TYPE.manifest,
+      digest: manifest.digest,
+      size: manifest.size,
+      annotations: { "org.opencontainers.image.ref.name": input.refName },
+    }];
+    let sbomManifest: { digest: string; size: number } | undefined;
+    if (input.sbom !== undefined) {
+      // image-spec 1.1's artifact form: an empty config, the document as the one layer, the image as subject.
+      const empty = await putBlob(blobs, "{}");
+      const doc = await putBlob(blobs, input.sbom);
+      sbomManifest = await putBlob(blobs, JSON.stringify({
+        schemaVersion: 2,
         mediaType: MEDIA_TYPE.manifest,
-        digest: manifest.digest,
-        size: manifest.size,
-        annotations: { "org.opencontainers.image.ref.name": input.refName },
-      }],
-    };
+        artifactType: MEDIA_TYPE.spdx,
+        config: { mediaType: MEDIA_TYPE.empty, digest: empty.digest, size: empty.size },
+        layers: [{ mediaType: MEDIA_TYPE.spdx, digest: doc.digest, size: doc.size }],
+        subject: { mediaType: MEDIA_TYPE.manifest, digest: manifest.digest, size: manifest.size },
+      }));
+      manifests.push({ mediaType: MEDIA_TYPE.manifest, digest: sbomManifest.digest, size: sbomManifest.size, artifactType: MEDIA_TYPE.spdx });
+    }
+    const index = { schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests };
     await writeExact(join(staging, "index.json"), JSON.stringify(index));
     await writeExact(join(staging, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     await replaceDir(staging, dir, true);
-    return { manifestDigest: manifest.digest, configDigest: config.digest, layers };
+    return { manifestDigest: manifest.digest, configDigest: config.digest, layers, ...(sbomManifest ? { sbomManifestDigest: sbomManifest.digest } : {}) };
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;

@@ -66,19 +66,24 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
-  const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean): BuildResult => ({
-    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible, upToDate, warnings, config,
+  const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>): BuildResult => ({
+    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(),
   });
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
+  const sbom = await import("./sbom.ts");
+  const sbomInputs = sbom.sbomInputs(recipe, packages);
+  const inputsKey = JSON.stringify(sbomInputs);
+  // What another machine needs to run or replay these steps: the downloads and every file's bytes.
+  const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers]))) {
-    const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers);
+    const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
       await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.map((l) => l.digest)], useTag);
-      return result(known.rootfs.digest, known.config, true, true);
+      return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []));
     }
   }
 
@@ -111,14 +116,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.map((l) => l.digest)]);
   const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment }));
   const digest = tarballs.rootfs.digest;
-  const fingerprint = outputsFingerprint(digest, config, formats, layers);
+  const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
     await store.recordUse([...used], useTag);
-    return result(digest, config, true, true);
+    return result(digest, config, true, true, shared(ran.used));
   }
 
+  const spdx = formats.has("sbom") || formats.has("oci")
+    ? await stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
+    : undefined;
   await stage("writing the outputs", () =>
-    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
+    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
       niftyc: NIFTYC_VERSION,
       recipe: shown,
       name: recipe.name,
@@ -135,7 +143,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       outputs: Object.fromEntries(Object.entries(outputFiles("", recipe.name, formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
     } }),
   );
-  return result(digest, config, reproducible, false);
+  return result(digest, config, reproducible, false, shared(ran.used));
 }
 
 interface AssembleInput {
@@ -151,6 +159,7 @@ interface AssembleInput {
   used: Set<string>;
   useTag: string;
   buildJson: Record<string, unknown>;
+  sbom: string | undefined;
 }
 
 /** Outputs: assembled in staging (or restored from the store), published whole. */
@@ -162,7 +171,7 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
-      await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest }, input.formats);
+      await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) }, input.formats);
       if (fingerprint !== undefined) {
         kept = await outputs.recordAssembled(staging, store);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);

@@ -20,6 +20,8 @@ export interface EmitInput {
   digest: string;
   /** rootfs.tar in staging: always written first, since several formats read it. */
   rootfsTar: string;
+  /** The SPDX SBOM (src/emit/sbom.ts), for the sbom file and the OCI layout. */
+  sbom?: string;
 }
 
 interface Emitter {
@@ -61,7 +63,7 @@ const EMITTERS = {
     files: () => ({ oci: "oci" }),
     async write(input) {
       const { writeOciLayout } = await import("../emit/oci-layout.ts");
-      await writeOciLayout(join(input.dir, "oci"), { config: input.config, layers: input.layers, refName: "latest" });
+      await writeOciLayout(join(input.dir, "oci"), { config: input.config, layers: input.layers, refName: "latest", ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) });
     },
   },
   "docker-archive": {
@@ -69,6 +71,12 @@ const EMITTERS = {
     async write(input) {
       const { writeDockerArchive } = await import("../emit/docker-archive.ts");
       await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input) });
+    },
+  },
+  sbom: {
+    files: () => ({ sbom: "sbom.spdx.json" }),
+    async write(input) {
+      if (input.sbom !== undefined) await writeFile(join(input.dir, "sbom.spdx.json"), input.sbom);
     },
   },
   bundle: {
@@ -95,8 +103,9 @@ export function outputFiles(outDir: string, name: string, formats: ReadonlySet<F
 }
 
 /** What out/ must have been built from to be up to date. */
-export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string }>): string {
-  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)));
+export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string }>, inputs = ""): string {
+  // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
+  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)), inputs);
 }
 
 export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {

@@ -63,4 +63,6 @@ export interface BuildResult {
   upToDate: boolean;
   warnings: Diagnostic[];
   config: ImageConfig;
+  /** The blobs the steps need (FETCH downloads, locked .debs, every file's bytes; not tarballs or outputs), sorted: what --cache-to shares. Some may be absent from the store. */
+  used: string[];
 }

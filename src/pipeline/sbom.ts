@@ -1,0 +1,92 @@
+// What the SBOM says, gathered from the finished build: the recipe's FETCH
+// inputs, the lock's suites and packages, and the image's files whose last
+// writer was a FETCH or PACKAGE step, each tied to the input it came from
+// (a package's file by its path and bytes in that package's .deb).
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import type { Span } from "../core/source.ts";
+import type { Store } from "../cache/store.ts";
+import type { Tree } from "../image/tree.ts";
+import type { BuildContext } from "../instructions/context.ts";
+import type { Recipe } from "../instructions/recipe.ts";
+import { NIFTYC_VERSION } from "../core/version.ts";
+import type { SbomInput } from "../emit/sbom.ts";
+import { canonicalArchiveUrl } from "../emit/sbom.ts";
+import type { ResolvedPackages } from "./packages.ts";
+
+export interface SbomSources {
+  recipe: Recipe;
+  tree: Tree;
+  /** Each path's last writer, by the span of its instruction. */
+  origins: ReadonlyMap<string, Span>;
+  packages: ResolvedPackages | undefined;
+  context: BuildContext;
+  store: Store;
+  epoch: number;
+  rootfsDigest: string;
+}
+
+/** The inputs alone (no files): what decides the SBOM beside the tree, for the outputs' fingerprint. */
+export function sbomInputs(recipe: Recipe, packages: ResolvedPackages | undefined): Pick<SbomInput, "fetches" | "archives" | "packages"> {
+  const fetches: SbomInput["fetches"] = [];
+  const urls = new Map<string, string>();
+  for (const ins of recipe.instructions) {
+    if (ins.kind === "FETCH") fetches.push({ name: ins.name, digest: ins.digest, sources: [...ins.sources], ...(ins.extract ? { extract: ins.extract } : {}) });
+    if (ins.kind === "ARCHIVE" && ins.url) urls.set(ins.name, ins.url);
+  }
+  const root = (archive: string) => urls.get(archive) ?? canonicalArchiveUrl(archive);
+  const lock = packages?.lock;
+  return {
+    fetches,
+    archives: (lock?.suites ?? []).map((s) => {
+      const url = root(s.archive);
+      return { archive: s.archive, suite: s.suite, component: s.component, inRelease: s.inRelease, ...(url ? { url } : {}) };
+    }),
+    packages: (lock?.packages ?? []).map((p) => {
+      const url = root(p.from.archive);
+      return { name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256, archive: p.from.archive, suite: p.from.suite, component: p.from.component, filename: p.filename, ...(url ? { url: `${url}/${p.filename}` } : {}) };
+    }),
+  };
+}
+
+async function sha1Of(store: Store, content: { digest: string; inline?: string }): Promise<string> {
+  const hash = createHash("sha1");
+  if (content.inline !== undefined) return hash.update(Buffer.from(content.inline, "base64")).digest("hex");
+  for await (const chunk of createReadStream(store.blobPath(content.digest))) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+export async function collectSbom(s: SbomSources): Promise<SbomInput> {
+  const inputs = sbomInputs(s.recipe, s.packages);
+  const bySpan = new Map(s.recipe.instructions.map((i) => [i.span, i]));
+  // Every file of the lock's packages, by its bytes: a .deb the store no longer holds is skipped
+  // rather than downloaded, so writing an SBOM never needs the network.
+  const inDebs = new Map<string, Array<{ path: string; name: string; architecture: string }>>();
+  for (const pkg of s.packages?.lock.packages ?? []) {
+    if (!(await s.store.has(pkg.sha256))) continue;
+    const contents = await s.context.debContents(pkg, s.recipe.instructions[0]!.span);
+    for (const e of contents.entries) {
+      if (e.type !== "file" || e.digest === undefined) continue;
+      const list = inDebs.get(e.digest) ?? [];
+      list.push({ path: `/${e.path}`, name: pkg.name, architecture: pkg.architecture });
+      inDebs.set(e.digest, list);
+    }
+  }
+  const files: SbomInput["files"] = [];
+  for (const [path, node] of s.tree.nodes) {
+    if (node.type !== "file") continue;
+    const span = s.origins.get(path);
+    const ins = span ? bySpan.get(span) : undefined;
+    let from: SbomInput["files"][number]["from"] | undefined;
+    if (ins?.kind === "FETCH") from = { fetch: `${ins.name}@${ins.digest}` };
+    if (ins?.kind === "PACKAGE") {
+      const candidates = inDebs.get(node.content.digest) ?? [];
+      const base = path.slice(path.lastIndexOf("/"));
+      // The same path first (an image with merged /usr moves /lib/… to /usr/lib/…), then the same name.
+      const hit = candidates.find((c) => c.path === path) ?? candidates.find((c) => path.endsWith(c.path)) ?? candidates.find((c) => c.path.endsWith(base));
+      if (hit) from = { package: hit.name, architecture: hit.architecture };
+    }
+    if (from) files.push({ path, sha256: node.content.digest, sha1: await sha1Of(s.store, node.content), from });
+  }
+  return { name: s.recipe.name, rootfsDigest: s.rootfsDigest, epoch: s.epoch, niftycVersion: NIFTYC_VERSION, ...inputs, files };
+}
