@@ -7,7 +7,7 @@ import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import { BUILD_FLAGS, EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -36,13 +36,15 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runInstall(rest, io);
       case "instances":
         return await (await import("./instances.ts")).runInstances(rest, io);
+      case "run":
+        return await (await import("./run.ts")).runRun(rest, io);
       case "lock":
         return await (await import("./packages.ts")).runLock(rest, io);
       case "outdated":
         return await (await import("./packages.ts")).runOutdated(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated"]);
+        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated", "run"]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }
@@ -130,16 +132,6 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
-}
-
-/** A password typed twice, as passwd asks; an empty one or two that differ are asked again (three tries). */
-async function askTwice(ask: (prompt: string) => Promise<string>, id: string): Promise<Buffer> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const first = await ask(`Password for the secret "${id}": `);
-    if (first === "") continue;
-    if ((await ask("Again: ")) === first) return Buffer.from(first, "utf8");
-  }
-  throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, `type the same non-empty password twice, or pass --secret ${id}=FILE`);
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {
