@@ -216,6 +216,7 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
     publish,
     bindHostTools: values["bind-host-tools"] === true,
     detached: values.detach === true,
+    terminal: io.stdout.isTTY === true,
     privilege: p.privilege,
     path: p.path,
     treeCache: p.treeCache,

@@ -67,6 +67,8 @@ export interface RunSpec {
   /** Drop CAP_SYS_ADMIN so root inside cannot remount the host's directories writable. */
   dropSysAdmin: boolean;
   detached: boolean;
+  /** niftyc's output is a terminal (so nspawn gives the container one; else a command's output passes unchanged). */
+  terminal: boolean;
   /** podman needs runc on these hosts (crun cannot run with hybrid cgroups). */
   runc?: boolean;
 }
@@ -107,8 +109,10 @@ function nspawnArgv(spec: RunSpec): string[] {
     args.push("--network-veth");
     for (const p of spec.publish) args.push(`--port=${p.protocol}:${p.host}:${p.container}`);
   }
-  if (spec.detached) args.push("--console=read-only");
   const { boot, argv } = pid1(spec);
+  // A command's output through a pipe stays byte for byte (a console pty would turn \n into \r\n).
+  if (spec.detached) args.push("--console=read-only");
+  else if (!boot && !spec.terminal) args.push("--console=pipe");
   if (boot) {
     const mode = bootMode(spec.config);
     if (mode.boot) args.push("--boot", "--", ...mode.parameters);

@@ -29,6 +29,8 @@ export interface RunInput {
   publish: readonly Publish[];
   bindHostTools: boolean;
   detached: boolean;
+  /** niftyc's output is a terminal. */
+  terminal: boolean;
   privilege: Privilege;
   /** PATH, to find the engines. */
   path: string;
@@ -182,6 +184,7 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
       mounts,
       dropSysAdmin: input.bindHostTools,
       detached: input.detached,
+      terminal: input.terminal,
       runc: findTool("runc", input.path) !== undefined,
     };
     return { engine, dir, record, argv: engineArgv(spec), tree, unpacked, notes };

@@ -1,0 +1,120 @@
+// `niftyc run` driven as a user would: the real CLI as root, and as an
+// ordinary user created for the test (useradd; run through runuser), against
+// the loopback Debian mirror. Every run a test starts is stopped (or killed by
+// PID) in teardown.
+import { spawn, spawnSync } from "node:child_process";
+import { chownSync, existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { ExecutionContext } from "ava";
+import { ROOT, bootUnavailable, tempDir } from "../boot/harness.ts";
+
+const NIFTYC = join(ROOT, "bin", "niftyc");
+export const RUN_USER = "niftyc-run-test";
+
+/** Why run tests cannot run here, or undefined. */
+function runUnavailable(): string | undefined {
+  const boot = bootUnavailable();
+  if (boot !== undefined) return boot;
+  for (const tool of ["bwrap", "podman", "newuidmap", "runuser", "useradd"]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not installed (packages bubblewrap, podman, uidmap)`;
+  }
+  return undefined;
+}
+
+/** Skip outside CI with the reason; in CI a missing part is a failure. */
+export function requireRun(t: ExecutionContext): boolean {
+  const why = runUnavailable();
+  if (why === undefined) return true;
+  if (process.env.CI) {
+    t.fail(`run tests cannot run in CI: ${why}`);
+    return false;
+  }
+  t.log(`SKIPPED outside CI: ${why}`);
+  t.pass();
+  return false;
+}
+
+export interface User {
+  name: string;
+  uid: number;
+  home: string;
+}
+
+/** The test's ordinary user: made with useradd -m, which also gives it a /etc/subuid range. */
+export function ensureUser(): User {
+  if (spawnSync("id", ["-u", RUN_USER]).status !== 0) {
+    const made = spawnSync("useradd", ["-m", "-s", "/bin/sh", RUN_USER], { encoding: "utf8" });
+    if (made.status !== 0 && spawnSync("id", ["-u", RUN_USER]).status !== 0) throw new Error(`useradd failed: ${made.stderr}`);
+  }
+  const uid = Number(spawnSync("id", ["-u", RUN_USER], { encoding: "utf8" }).stdout.trim());
+  const home = spawnSync("sh", ["-c", `getent passwd ${RUN_USER} | cut -d: -f6`], { encoding: "utf8" }).stdout.trim();
+  if (!readFileSync("/etc/subuid", "utf8").split("\n").some((l) => l.startsWith(`${RUN_USER}:`))) throw new Error(`${RUN_USER} has no /etc/subuid range`);
+  return { name: RUN_USER, uid, home };
+}
+
+/** A temp directory the user owns. */
+export function userDir(t: ExecutionContext, user: User | undefined, prefix: string): string {
+  const dir = tempDir(t, prefix);
+  if (user !== undefined) chownSync(dir, user.uid, user.uid);
+  return dir;
+}
+
+export interface Result {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The real CLI, as root or (through runuser) as the user, with a bounded wait. */
+export function niftycAs(user: User | undefined, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Result> {
+  const base = [process.execPath, NIFTYC, ...args];
+  const envWords = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const argv = user === undefined ? ["env", ...envWords, ...base] : ["runuser", "-u", user.name, "--", "env", `HOME=${user.home}`, ...envWords, ...base];
+  return new Promise((done, fail) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", fail);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      done({ status: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** Lines of /proc/mounts (the host's mount namespace) that mention `path`. */
+export function mountsUnder(path: string): string[] {
+  return readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(path));
+}
+
+/** PIDs of processes whose command line mentions `text`. */
+export function processesWith(text: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) found.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Kill what a failed test left running: every process that mentions `text`. */
+export function killAll(text: string): void {
+  for (const pid of processesWith(text)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone.
+    }
+  }
+}
+
+export function exists(path: string): boolean {
+  return existsSync(path);
+}
