@@ -49,6 +49,8 @@ export function ensureUser(): User {
   const uid = Number(spawnSync("id", ["-u", RUN_USER], { encoding: "utf8" }).stdout.trim());
   const home = spawnSync("sh", ["-c", `getent passwd ${RUN_USER} | cut -d: -f6`], { encoding: "utf8" }).stdout.trim();
   if (!readFileSync("/etc/subuid", "utf8").split("\n").some((l) => l.startsWith(`${RUN_USER}:`))) throw new Error(`${RUN_USER} has no /etc/subuid range`);
+  const reach = spawnSync("runuser", ["-u", RUN_USER, "--", "sh", "-c", 'test -x "$1" && test -r "$2"', "sh", process.execPath, NIFTYC]);
+  if (reach.status !== 0) throw new Error(`${RUN_USER} cannot run ${process.execPath} ${NIFTYC}: the checkout must be readable by other users for these tests`);
   return { name: RUN_USER, uid, home };
 }
 
@@ -67,22 +69,44 @@ export interface Result {
 
 /** The real CLI, as root or (through runuser) as the user, with a bounded wait. */
 export function niftycAs(user: User | undefined, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Result> {
+  return startNiftycAs(user, args, env, timeoutMs).done;
+}
+
+export interface Started {
+  done: Promise<Result>;
+  /** PID of niftyc itself (runuser's child as the user: runuser kills its child 2 s after forwarding SIGTERM). */
+  niftycPid: () => number | undefined;
+  output: () => string;
+}
+
+export function startNiftycAs(user: User | undefined, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Started {
   const base = [process.execPath, NIFTYC, ...args];
   const envWords = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  // env execs node in place; runuser forks it.
   const argv = user === undefined ? ["env", ...envWords, ...base] : ["runuser", "-u", user.name, "--", "env", `HOME=${user.home}`, ...envWords, ...base];
-  return new Promise((done, fail) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+  const done = new Promise<Result>((resolve, fail) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.once("error", fail);
     child.once("close", (code) => {
       clearTimeout(timer);
-      done({ status: code ?? -1, stdout, stderr });
+      resolve({ status: code ?? -1, stdout, stderr });
     });
   });
+  const niftycPid = (): number | undefined => {
+    if (child.pid === undefined || user === undefined) return child.pid;
+    try {
+      const first = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0];
+      return first ? Number(first) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { done, niftycPid, output: () => stdout + stderr };
 }
 
 /** Lines of /proc/mounts (the host's mount namespace) that mention `path`. */

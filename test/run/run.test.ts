@@ -3,10 +3,10 @@
 // mirror by run itself, SSH logins to a detached run, stops, exit statuses, the
 // host's tools bound read-only, and failures that leave nothing behind.
 import test, { type ExecutionContext } from "ava";
-import { writeFileSync } from "node:fs";
+import { statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
-import { ensureUser, exists, killAll, mountsUnder, niftycAs, processesWith, requireRun, userDir, type User } from "./helpers.ts";
+import { ensureUser, exists, killAll, mountsUnder, niftycAs, processesWith, requireRun, startNiftycAs, userDir, type User } from "./helpers.ts";
 
 const PASSWORD = "correct horse battery";
 const SECRETS = { NIFTY_TEST_LUSER: PASSWORD, NIFTY_TEST_ROOT: PASSWORD };
@@ -98,10 +98,31 @@ for (const mode of MODES) {
     const listed = await niftycAs(s.user, ["run", "--list"], s.env);
     t.regex(listed.stdout, new RegExp(`^${name}  ${mode.engine}  running`, "m"));
 
-    const stopped = await niftycAs(s.user, ["run", "--stop", name], s.env);
+    // A run is found again by its name, or by what it was started from.
+    const stopped = await niftycAs(s.user, ["run", "--stop", mode.asUser ? "recipes/ssh.nifty" : name], s.env);
     t.is(stopped.status, 0, stopped.stderr);
     t.is(stopped.stdout, `stopped ${name} (${mode.engine}, SIGUSR2), exit status 0\n`, "BusyBox init powered off on its stop signal");
     t.false(processesWith(s.trees).length > 0 || exists(`/proc/${pid}`), "the engine is gone");
+    assertNothingLeft(t, s, name);
+  });
+}
+
+for (const mode of MODES) {
+  test.serial(`ssh.nifty attached, ${mode.label}: the console is niftyc's; SIGTERM to niftyc stops it with the image's signal, exit 0`, async (t) => {
+    if (!requireRun(t)) return;
+    const s = await setup(t, mode.asUser);
+    const name = `nrt-attached-${process.pid}`;
+    const port = await freePort();
+    const run = startNiftycAs(s.user, ["run", "recipes/ssh.nifty", ...s.args, "--name", name, "--set", `PORT=${port}`], s.env);
+    await waitForPort(port, 120_000);
+    const session = ssh(t, port, "luser", PASSWORD, "hostname");
+    t.is(session.status, 0, session.stderr);
+    const pid = run.niftycPid();
+    t.truthy(pid);
+    process.kill(pid!, "SIGTERM");
+    const result = await run.done;
+    t.is(result.status, 0, result.stderr);
+    t.regex(result.stdout + result.stderr, /Requesting system poweroff/, "BusyBox init powered off, its console on niftyc's output");
     assertNothingLeft(t, s, name);
   });
 }
@@ -188,5 +209,17 @@ test.serial("as an ordinary user: a missing engine names its package; --publish 
   const publish = await niftycAs(s.user, ["run", "recipes/console.nifty", ...s.args, "--name", name, "--engine", "bwrap", "-p", "8080:80"], s.env);
   t.is(publish.status, 1);
   t.regex(publish.stderr, /--publish: bwrap has no network of its own.*\[NIFTY758\]/);
+  assertNothingLeft(t, s, name);
+
+  // An image whose init is systemd: said before anything is unpacked or started, with the reason.
+  const build = userDir(t, s.user, "systemd-build");
+  const config = { name: "sd", env: [], exposedPorts: [], binds: [], labels: [], stopSignal: { name: "SIGRTMIN+3", number: 37, source: "init" }, init: { kind: "systemd", command: ["/sbin/init"] }, architecture: "amd64", os: "linux", created: 0 };
+  writeFileSync(join(build, "build.json"), JSON.stringify({ name: "sd", digest: `sha256:${"0".repeat(64)}`, config }));
+  writeFileSync(join(build, "rootfs.tar"), "");
+  const systemd = await niftycAs(s.user, ["run", build, "--tree-cache", s.trees, "--name", name], s.env);
+  t.is(systemd.status, 1);
+  if (Number(statfsSync("/sys/fs/cgroup").type) === 0x63677270) t.regex(systemd.stderr, /NIFTY750/, "cgroup v2: systemd may run; the fake rootfs is refused");
+  else t.regex(systemd.stderr, /sd boots systemd, which cannot run unprivileged here: this host has cgroup v1.*\[NIFTY757\]/);
+  t.false(exists(s.trees), "nothing was unpacked");
   assertNothingLeft(t, s, name);
 });
