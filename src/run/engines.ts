@@ -141,7 +141,11 @@ function bwrapArgv(spec: RunSpec): string[] {
   const { boot, argv } = pid1(spec);
   if (boot) args.push("--as-pid-1");
   args.push("--", ...argv);
-  return inUserNamespace(spec.privilege, args);
+  if (!boot) return inUserNamespace(spec.privilege, args);
+  // Ctrl-C reaches the terminal's whole process group. bwrap would die of it and take the
+  // container with it (--die-with-parent); ignoring SIGINT (inherited through exec) leaves the
+  // stop to niftyc, which sends the image's stop signal. BusyBox and systemd set their own.
+  return ignoringInterrupt(inUserNamespace(spec.privilege, args));
 }
 
 /**
@@ -159,9 +163,22 @@ function podmanArgv(spec: RunSpec): string[] {
   for (const [key, value] of spec.env) args.push("--env", `${key}=${value}`);
   for (const m of spec.mounts) args.push("--volume", `${m.source}:${m.target}${m.readOnly ? ":ro" : ""}`);
   if (spec.dropSysAdmin) args.push("--cap-drop", "SYS_ADMIN");
-  args.push("--rootfs", `${spec.root}:O`);
-  args.push(...pid1(spec).argv);
+  args.push("--rootfs", `${spec.root}:O`, ...pid1(spec).argv);
   return args;
+}
+
+/**
+ * podman exits on SIGINT (leaving the container running), ignored or not, so it is started in a
+ * session of its own: a terminal's Ctrl-C reaches only niftyc, which runs podman stop. podman
+ * gets no terminal (no -t), so it loses nothing by it.
+ */
+export function ownSession(engine: EngineName): boolean {
+  return engine === "podman";
+}
+
+/** argv with SIGINT ignored (inherited through exec), so a terminal's Ctrl-C reaches only niftyc. */
+function ignoringInterrupt(argv: readonly string[]): string[] {
+  return ["sh", "-c", 'trap "" INT; exec "$@"', "niftyc-run", ...argv];
 }
 
 export function podmanName(name: string): string {

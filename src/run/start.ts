@@ -9,7 +9,7 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { shellQuote } from "../emit/quote.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { containerStatus, podmanName, type EngineName } from "./engines.ts";
+import { containerStatus, ownSession, podmanName, type EngineName } from "./engines.ts";
 import type { Privilege } from "./privilege.ts";
 import { FILES, alive, readRun, removeRun, type RunRecord, type RunState } from "./rundir.ts";
 import { removeArgv } from "./trees.ts";
@@ -32,7 +32,7 @@ function signalStatus(code: number | null, signal: NodeJS.Signals | null): numbe
 /** Run attached to this terminal; resolves with the container's exit status once everything is cleared. */
 export async function runAttached(input: StartInput): Promise<number> {
   const infoFd = input.record.engine === "bwrap" ? openSync(join(input.dir, FILES.info), "w", 0o600) : undefined;
-  const child = spawn(input.argv[0]!, input.argv.slice(1), { stdio: ["inherit", "inherit", "inherit", ...(infoFd !== undefined ? [infoFd] : [])], env: input.env });
+  const child = spawn(input.argv[0]!, input.argv.slice(1), { stdio: ["inherit", "inherit", "inherit", ...(infoFd !== undefined ? [infoFd] : [])], env: input.env, detached: ownSession(input.record.engine) });
   if (infoFd !== undefined) closeSync(infoFd);
   const exited = new Promise<number>((done) => {
     child.once("error", () => done(127));

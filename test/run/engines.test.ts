@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import type { ImageConfig } from "../../src/image/config.ts";
-import { containerStatus, engineArgv, type RunSpec } from "../../src/run/engines.ts";
+import { containerStatus, engineArgv, ownSession, type RunSpec } from "../../src/run/engines.ts";
 import { chooseEngine, runEnv, runMounts, unprivilegedSystemdProblem } from "../../src/run/prepare.ts";
 
 const CONFIG: ImageConfig = {
@@ -47,16 +47,21 @@ test("nspawn: a command replaces the boot, its output passes through a pipe; --p
 
 test("bwrap: in a user namespace of the user's subordinate ids, the image's init as PID 1, its environment only", (t) => {
   const argv = engineArgv(spec({ engine: "bwrap", privilege: { root: false, uid: 1000 }, root: "/runs/ssh/root" }));
-  t.deepEqual(argv.slice(0, 4), ["unshare", "--map-auto", "--map-root-user", "bwrap"]);
+  t.deepEqual(argv.slice(0, 4), ["sh", "-c", 'trap "" INT; exec "$@"', "niftyc-run"], "Ctrl-C is niftyc's to turn into the stop signal");
+  t.deepEqual(argv.slice(4, 8), ["unshare", "--map-auto", "--map-root-user", "bwrap"]);
   const joined = argv.join(" ");
   for (const piece of ["--info-fd 3", "--die-with-parent", "--unshare-pid", "--bind /runs/ssh/root /", "--proc /proc", "--dev /dev", "--clearenv", "--setenv PORT 2200", "--hostname nifty", "--as-pid-1 -- /sbin/init"]) t.true(joined.includes(piece), piece);
   t.false(joined.includes("--unshare-net"), "the host's network");
   t.false(joined.includes("--unshare-user"), "the namespace unshare made maps 65536 ids; bwrap's own would map one");
+  const command = engineArgv(spec({ engine: "bwrap", privilege: { root: false, uid: 1000 }, command: ["/bin/sh"] }));
+  t.is(command[0], "unshare", "a command gets Ctrl-C as usual");
+  t.false(command.includes("--as-pid-1"));
 });
 
 test("podman: the cached tree with an overlay of its own, the image's stop signal, host network unless ports are published", (t) => {
   const argv = engineArgv(spec({ engine: "podman", privilege: { root: false, uid: 1000 }, runc: true, mounts: [{ source: "/usr/share/zoneinfo", target: "/usr/share/zoneinfo", readOnly: true }] }));
   const joined = argv.join(" ");
+  t.true(ownSession("podman") && !ownSession("bwrap") && !ownSession("nspawn"), "Ctrl-C is niftyc's, which runs podman stop");
   for (const piece of ["podman --runtime runc run --rm --name niftyc-ssh", "--stop-signal SIGUSR2", "--network=host", "--env PORT=2200", "--rootfs /trees/abc:O", "--volume /usr/share/zoneinfo:/usr/share/zoneinfo:ro"]) t.true(joined.includes(piece), piece);
   t.is(argv.at(-1), "/sbin/init");
   const published = engineArgv(spec({ engine: "podman", privilege: { root: false, uid: 1000 }, publish: [{ host: 8080, container: 80, protocol: "tcp" }] })).join(" ");

@@ -1,5 +1,5 @@
 // `niftyc run` driven as a user would: the real CLI as root, and as an
-// ordinary user created for the test (useradd; run through runuser), against
+// ordinary user created for the test (useradd; run through setpriv), against
 // the loopback Debian mirror. Every run a test starts is stopped (or killed by
 // PID) in teardown.
 import { spawn, spawnSync } from "node:child_process";
@@ -15,7 +15,7 @@ export const RUN_USER = "niftyc-run-test";
 function runUnavailable(): string | undefined {
   const boot = bootUnavailable();
   if (boot !== undefined) return boot;
-  for (const tool of ["bwrap", "podman", "newuidmap", "runuser", "useradd"]) {
+  for (const tool of ["bwrap", "podman", "newuidmap", "setpriv", "useradd"]) {
     if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not installed (packages bubblewrap, podman, uidmap)`;
   }
   return undefined;
@@ -37,6 +37,7 @@ export function requireRun(t: ExecutionContext): boolean {
 export interface User {
   name: string;
   uid: number;
+  gid: number;
   home: string;
 }
 
@@ -47,17 +48,18 @@ export function ensureUser(): User {
     if (made.status !== 0 && spawnSync("id", ["-u", RUN_USER]).status !== 0) throw new Error(`useradd failed: ${made.stderr}`);
   }
   const uid = Number(spawnSync("id", ["-u", RUN_USER], { encoding: "utf8" }).stdout.trim());
+  const gid = Number(spawnSync("id", ["-g", RUN_USER], { encoding: "utf8" }).stdout.trim());
   const home = spawnSync("sh", ["-c", `getent passwd ${RUN_USER} | cut -d: -f6`], { encoding: "utf8" }).stdout.trim();
   if (!readFileSync("/etc/subuid", "utf8").split("\n").some((l) => l.startsWith(`${RUN_USER}:`))) throw new Error(`${RUN_USER} has no /etc/subuid range`);
-  const reach = spawnSync("runuser", ["-u", RUN_USER, "--", "sh", "-c", 'test -x "$1" && test -r "$2"', "sh", process.execPath, NIFTYC]);
+  const reach = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--init-groups", "--", "sh", "-c", 'test -x "$1" && test -r "$2"', "sh", process.execPath, NIFTYC]);
   if (reach.status !== 0) throw new Error(`${RUN_USER} cannot run ${process.execPath} ${NIFTYC}: the checkout must be readable by other users for these tests`);
-  return { name: RUN_USER, uid, home };
+  return { name: RUN_USER, uid, gid, home };
 }
 
 /** A temp directory the user owns. */
 export function userDir(t: ExecutionContext, user: User | undefined, prefix: string): string {
   const dir = tempDir(t, prefix);
-  if (user !== undefined) chownSync(dir, user.uid, user.uid);
+  if (user !== undefined) chownSync(dir, user.uid, user.gid);
   return dir;
 }
 
@@ -74,17 +76,16 @@ export function niftycAs(user: User | undefined, args: string[], env: Record<str
 
 export interface Started {
   done: Promise<Result>;
-  /** PID of niftyc itself (runuser's child as the user: runuser kills its child 2 s after forwarding SIGTERM). */
-  niftycPid: () => number | undefined;
-  output: () => string;
+  /** PID of niftyc itself, which leads its own process group. */
+  pid: number;
 }
 
 export function startNiftycAs(user: User | undefined, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Started {
   const base = [process.execPath, NIFTYC, ...args];
   const envWords = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  // env execs node in place; runuser forks it.
-  const argv = user === undefined ? ["env", ...envWords, ...base] : ["runuser", "-u", user.name, "--", "env", `HOME=${user.home}`, ...envWords, ...base];
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  // env and setpriv exec in place: the PID is niftyc's. Its own process group, as a terminal's job.
+  const argv = user === undefined ? ["env", ...envWords, ...base] : ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", "env", `HOME=${user.home}`, `USER=${user.name}`, ...envWords, ...base];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
@@ -97,16 +98,7 @@ export function startNiftycAs(user: User | undefined, args: string[], env: Recor
       resolve({ status: code ?? -1, stdout, stderr });
     });
   });
-  const niftycPid = (): number | undefined => {
-    if (child.pid === undefined || user === undefined) return child.pid;
-    try {
-      const first = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0];
-      return first ? Number(first) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  return { done, niftycPid, output: () => stdout + stderr };
+  return { done, pid: child.pid! };
 }
 
 /** Lines of /proc/mounts (the host's mount namespace) that mention `path`. */

@@ -107,19 +107,27 @@ for (const mode of MODES) {
   });
 }
 
-for (const mode of MODES) {
-  test.serial(`ssh.nifty attached, ${mode.label}: the console is niftyc's; SIGTERM to niftyc stops it with the image's signal, exit 0`, async (t) => {
+const ATTACHED_MODES = [...MODES, { label: "as an ordinary user (podman)", asUser: true, engine: "podman" }] as const;
+
+for (const mode of ATTACHED_MODES) {
+  test.serial(`ssh.nifty attached, ${mode.label}: the console is niftyc's; Ctrl-C (SIGINT to its process group) stops it with the image's signal, exit 0`, async (t) => {
     if (!requireRun(t)) return;
     const s = await setup(t, mode.asUser);
     const name = `nrt-attached-${process.pid}`;
     const port = await freePort();
-    const run = startNiftycAs(s.user, ["run", "recipes/ssh.nifty", ...s.args, "--name", name, "--set", `PORT=${port}`], s.env);
+    const engine = mode.engine === "podman" ? ["--engine", "podman"] : [];
+    const run = startNiftycAs(s.user, ["run", "recipes/ssh.nifty", ...s.args, ...engine, "--name", name, "--set", `PORT=${port}`], s.env);
+    t.teardown(() => {
+      try {
+        process.kill(-run.pid, "SIGKILL");
+      } catch {
+        // Gone.
+      }
+    });
     await waitForPort(port, 120_000);
     const session = ssh(t, port, "luser", PASSWORD, "hostname");
     t.is(session.status, 0, session.stderr);
-    const pid = run.niftycPid();
-    t.truthy(pid);
-    process.kill(pid!, "SIGTERM");
+    process.kill(-run.pid, "SIGINT");
     const result = await run.done;
     t.is(result.status, 0, result.stderr);
     t.regex(result.stdout + result.stderr, /Requesting system poweroff/, "BusyBox init powered off, its console on niftyc's output");
