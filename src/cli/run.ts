@@ -17,8 +17,8 @@ given a build directory (out/<name>), uses its rootfs. The rootfs is unpacked on
 digest into the unpack cache and shared read-only by every run; each run writes to an
 overlay (nspawn, podman) or a throw-away copy (bwrap), so the tree never changes.
 
-  as root:            systemd-nspawn, with the settings of the build's <name>.nspawn
-  as an ordinary user: bubblewrap (bwrap, in a user namespace mapping your /etc/subuid
+  as root             systemd-nspawn, with the settings of the build's <name>.nspawn
+  as an ordinary user bubblewrap (bwrap, in a user namespace mapping your /etc/subuid
                       range) or rootless podman (host network), the first found
 
 With a command after --, that command runs instead of the image's init (as root inside).

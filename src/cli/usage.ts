@@ -7,7 +7,7 @@ Usage:
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
   niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
-  niftyc run <recipe|build> [-- cmd]  build if needed and boot it (nspawn as root; bwrap or podman as a user)
+  niftyc run <recipe|build> [-- cmd]   build if needed and boot it: nspawn as root, bwrap or podman as a user
   niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)
   niftyc outdated <recipe>             newer versions of locked packages; exit 3 for security fixes
 
