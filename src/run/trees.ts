@@ -5,11 +5,12 @@
 // staging directory beside it and renamed into place.
 import { chmod, lstat, mkdir, rename, rm, stat } from "node:fs/promises";
 import { spawn } from "node:child_process";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stagingDir } from "../core/atomic.ts";
 import { fileDigest } from "../core/hash.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
+import { syncPath, syncTree } from "../instances/write.ts";
 import { inUserNamespace, type Privilege } from "./privilege.ts";
 
 export interface TreeInput {
@@ -51,8 +52,11 @@ export async function unpackInto(rootfsTar: string, target: string): Promise<voi
   try {
     await unpackRootfs(rootfsTar, join(staging, "rootfs"));
     await ensureUsr(join(staging, "rootfs"));
+    // Synced before the rename: after a crash the tree is whole or absent.
+    await syncTree(join(staging, "rootfs"));
     try {
       await rename(join(staging, "rootfs"), target);
+      await syncPath(dirname(target));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;

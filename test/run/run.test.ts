@@ -88,6 +88,9 @@ for (const mode of MODES) {
     t.true(pid > 0, started.stdout);
     t.regex(started.stdout, new RegExp(`stop it with: niftyc run --stop ${name}`));
     t.teardown(() => killAll(s.trees));
+    const twice = await niftycAs(s.user, ["run", "recipes/ssh.nifty", ...s.args, "--name", name, "--detach"], s.env);
+    t.is(twice.status, 1);
+    t.regex(twice.stderr, new RegExp(`a run named ${name} is already running.*\\[NIFTY752\\]`));
 
     await waitForPort(port, 30_000);
     const session = ssh(t, port, "luser", PASSWORD, "id; hostname");
@@ -202,6 +205,10 @@ test.serial("failed runs leave nothing mounted and nothing running: a bad recipe
   const notThere = await niftycAs(undefined, ["run", "recipes/console.nifty", ...s.args, "--name", name, "--", "/no/such/program"], s.env);
   t.not(notThere.status, 0);
   assertNothingLeft(t, s, name);
+
+  const unknown = await niftycAs(undefined, ["run", "--stop", name], s.env);
+  t.is(unknown.status, 1);
+  t.regex(unknown.stderr, new RegExp(`no run named ${name} in /run/niftyc/runs \\[NIFTY755\\]`));
 });
 
 test.serial("as an ordinary user: a missing engine names its package; --publish without a network of its own is refused before anything starts", async (t) => {
