@@ -131,6 +131,21 @@ export function killAll(text: string): void {
   }
 }
 
+/**
+ * Kill every process whose environment has XDG_RUNTIME_DIR=`dir`: rootless podman leaves a pause
+ * process holding its user namespace for as long as that runtime directory lives.
+ */
+export function killByRuntimeDir(dir: string): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`XDG_RUNTIME_DIR=${dir}`)) process.kill(Number(entry), "SIGKILL");
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+}
+
 export function exists(path: string): boolean {
   return existsSync(path);
 }

@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from "ava";
 import { statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
-import { ensureUser, exists, killAll, mountsUnder, niftycAs, processesWith, requireRun, startNiftycAs, userDir, type User } from "./helpers.ts";
+import { ensureUser, exists, killAll, killByRuntimeDir, mountsUnder, niftycAs, processesWith, requireRun, startNiftycAs, userDir, type User } from "./helpers.ts";
 
 const PASSWORD = "correct horse battery";
 const SECRETS = { NIFTY_TEST_LUSER: PASSWORD, NIFTY_TEST_ROOT: PASSWORD };
@@ -34,7 +34,10 @@ async function setup(t: ExecutionContext, asUser: boolean): Promise<Setup> {
     writeFileSync(join(dir, ".keep"), "");
     const xdg = userDir(t, user, "xdg");
     env.XDG_RUNTIME_DIR = xdg;
-    t.teardown(() => killAll(xdg));
+    t.teardown(() => {
+      killAll(xdg);
+      killByRuntimeDir(xdg);
+    });
   }
   t.teardown(() => killAll(trees));
   const args = ["--cache", join(dir, "cache"), "--out", join(dir, "out"), "--locked", "--quiet", "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`,
