@@ -205,3 +205,13 @@ export async function createBuildProgress(io: CliIo) {
     },
   };
 }
+
+/** A password typed twice, as passwd asks; an empty one or two that differ are asked again (three tries). */
+export async function askTwice(ask: (prompt: string) => Promise<string>, id: string): Promise<Buffer> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const first = await ask(`Password for the secret "${id}": `);
+    if (first === "") continue;
+    if ((await ask("Again: ")) === first) return Buffer.from(first, "utf8");
+  }
+  throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, `type the same non-empty password twice, or pass --secret ${id}=FILE`);
+}

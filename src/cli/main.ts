@@ -7,7 +7,7 @@ import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import { BUILD_FLAGS, EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -36,6 +36,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runInstall(rest, io);
       case "instances":
         return await (await import("./instances.ts")).runInstances(rest, io);
+      case "run":
+        return await (await import("./run.ts")).runRun(rest, io);
       case "lock":
         return await (await import("./packages.ts")).runLock(rest, io);
       case "outdated":
@@ -44,7 +46,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./push.ts")).runPush(rest, io, runBuild);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated", "push"]);
+        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated", "push", "run"]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }
@@ -145,16 +147,6 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
-}
-
-/** A password typed twice, as passwd asks; an empty one or two that differ are asked again (three tries). */
-async function askTwice(ask: (prompt: string) => Promise<string>, id: string): Promise<Buffer> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const first = await ask(`Password for the secret "${id}": `);
-    if (first === "") continue;
-    if ((await ask("Again: ")) === first) return Buffer.from(first, "utf8");
-  }
-  throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, `type the same non-empty password twice, or pass --secret ${id}=FILE`);
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {

@@ -8,6 +8,7 @@ Usage:
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
   niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
   niftyc push <build|recipe> <ref>     push the OCI image to a registry (REGISTRY/REPOSITORY:TAG)
+  niftyc run <recipe|build> [-- cmd]   build if needed and boot it: nspawn as root, bwrap or podman as a user
   niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)
   niftyc outdated <recipe>             newer versions of locked packages; exit 3 for security fixes
 
@@ -16,7 +17,8 @@ Usage:
 
 Examples:
   niftyc build recipes/ssh.nifty --secret luser-password=./password.txt
-  systemd-nspawn -bD out/ssh/rootfs     (after: mkdir out/ssh/rootfs && tar -xf out/ssh/rootfs.tar -C out/ssh/rootfs)
+  niftyc run recipes/ssh.nifty --secret luser-password=./password.txt --detach
+  niftyc run --stop ssh
 
 Environment (read once, at start):
   SOURCE_DATE_EPOCH     time stamp of every file in the image (default 0)
@@ -27,7 +29,7 @@ Environment (read once, at start):
 
 Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line,
 3 (outdated only) security updates exist.
-Docs: docs/language.md (the language), docs/outputs.md (what a build writes), docs/cache.md.`;
+Docs: docs/language.md (the language), docs/outputs.md (what a build writes), docs/run.md, docs/cache.md.`;
 
 export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
 

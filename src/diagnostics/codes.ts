@@ -17,6 +17,7 @@ export const SECTIONS = {
   instances: { heading: "Instances", anchor: "instances" },
   outputs: { heading: "Outputs", anchor: "outputs" },
   registries: { heading: "Registries", anchor: "registries" },
+  run: { heading: "Run", anchor: "run" },
 } as const;
 
 export type Section = keyof typeof SECTIONS;
@@ -246,6 +247,18 @@ export const DIAGNOSTIC_CODES = {
   NIFTY707: { severity: "error", section: "registries", title: "`TLS with R failed: CODE` / `cannot read the CA file F`" },
   NIFTY708: { severity: "error", section: "registries", title: "`the OCI layout … is damaged: why`" },
   NIFTY709: { severity: "error", section: "registries", title: "`… is not a niftyc cache (its artifactType is …)`" },
+
+  // Run: niftyc run (src/run/).
+  NIFTY750: { severity: "error", section: "run", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
+  NIFTY751: { severity: "error", section: "run", title: "`unpacking … in a user namespace failed` / `copying … for this run failed`" },
+  NIFTY752: { severity: "error", section: "run", title: "`a run named N is already running` / `is starting`" },
+  NIFTY753: { severity: "error", section: "run", title: "`\"…\" is not a valid run name`" },
+  NIFTY754: { severity: "error", section: "run", title: "`the runs directory … belongs to uid U, not to this user`" },
+  NIFTY755: { severity: "error", section: "run", title: "`no run named N in …`" },
+  NIFTY756: { severity: "error", section: "run", title: "`no engine to run with: E needs T, not found on PATH` / `E needs root` / `unknown engine`" },
+  NIFTY757: { severity: "error", section: "run", title: "`N boots systemd, which cannot run unprivileged here: …`" },
+  NIFTY758: { severity: "error", section: "run", title: "`--publish: E has no network of its own`" },
+  NIFTY759: { severity: "error", section: "run", title: "`… does not exist` / `… is not a build directory`" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -78,7 +78,7 @@ async function existingTree(input: WriteInput): Promise<"reuse" | "write"> {
  * after a crash it is whole or absent, and its pages are clean page cache that
  * every instance maps (Shared_Clean) rather than dirty pages awaiting writeback.
  */
-async function syncTree(dir: string): Promise<void> {
+export async function syncTree(dir: string): Promise<void> {
   const paths = [dir];
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (entry.isFile() || entry.isDirectory()) paths.push(join(entry.parentPath, entry.name));
@@ -87,7 +87,7 @@ async function syncTree(dir: string): Promise<void> {
   for (let at = 0; at < paths.length; at += BATCH) await Promise.all(paths.slice(at, at + BATCH).map(syncPath));
 }
 
-async function syncPath(path: string): Promise<void> {
+export async function syncPath(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
     await handle.sync();

@@ -1,0 +1,195 @@
+// Everything before a run starts, in order: pick the engine (refusing what
+// cannot work here, before anything is unpacked), the values of --set, the
+// mounts, the cached tree, the run directory and the copy, then the command
+// line. Each refusal is a NiftyError that says why and what to do.
+import { spawnSync } from "node:child_process";
+import { lstatSync, realpathSync, statfsSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { NiftyError } from "../diagnostics/errors.ts";
+import type { ImageConfig } from "../image/config.ts";
+import { planInstances, type InstanceSetting } from "../instances/plan.ts";
+import { ENGINES, ENGINE_NAMES, engineArgv, engineOrder, pid1, type EngineName, type Mount, type Publish, type RunSpec } from "./engines.ts";
+import { findTool, inUserNamespace, type Privilege } from "./privilege.ts";
+import { FILES, claimRun, removeRun, type RunRecord } from "./rundir.ts";
+import { saveRecord } from "./start.ts";
+import { ensureTree } from "./trees.ts";
+
+export interface RunInput {
+  config: ImageConfig;
+  digest: string;
+  rootfsTar: string;
+  /** The build's <name>.nspawn, if it wrote one. */
+  nspawnFile?: string;
+  /** Absolute path of the recipe or build directory, to find the run again. */
+  input: string;
+  name: string;
+  engine?: EngineName;
+  command?: readonly string[];
+  sets: readonly InstanceSetting[];
+  publish: readonly Publish[];
+  bindHostTools: boolean;
+  detached: boolean;
+  /** niftyc's output is a terminal. */
+  terminal: boolean;
+  privilege: Privilege;
+  /** PATH, to find the engines. */
+  path: string;
+  treeCache: string;
+  runsBase: string;
+}
+
+export interface PreparedRun {
+  engine: EngineName;
+  dir: string;
+  record: RunRecord;
+  argv: string[];
+  tree: string;
+  unpacked: boolean;
+  /** What to tell the user before it starts. */
+  notes: string[];
+}
+
+/** The host's directories of programs and libraries, bound read-only with --bind-host-tools. */
+export const HOST_TOOLS = ["/usr", "/bin", "/sbin", "/lib", "/lib64"] as const;
+
+function missingTools(engine: EngineName, path: string): string[] {
+  return ENGINES[engine].tools.filter((tool) => findTool(tool, path) === undefined);
+}
+
+/** The engine to use: the one named, or the first of the order whose tools are here. */
+export function chooseEngine(named: EngineName | undefined, privilege: Privilege, path: string): EngineName {
+  if (named !== undefined) {
+    if (!ENGINE_NAMES.includes(named)) throw new NiftyError("NIFTY756", `unknown engine ${JSON.stringify(named)}`, `engines: ${ENGINE_NAMES.join(", ")}`);
+    if (!privilege.root && !ENGINES[named].unprivileged) {
+      throw new NiftyError("NIFTY756", `${named} needs root`, `as an ordinary user, use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].unprivileged).join(" or --engine ")}`);
+    }
+    const missing = missingTools(named, path);
+    if (missing.length > 0) throw missingEngine([named], missing);
+    return named;
+  }
+  const order = engineOrder(privilege);
+  for (const engine of order) if (missingTools(engine, path).length === 0) return engine;
+  throw missingEngine(order, order.flatMap((e) => missingTools(e, path)));
+}
+
+function missingEngine(engines: readonly EngineName[], missing: readonly string[]): NiftyError {
+  const packages = [...new Set(engines.flatMap((e) => ENGINES[e].packages))];
+  const which = engines.length === 1 ? engines[0]! : engines.join(" or ");
+  return new NiftyError("NIFTY756", `no engine to run with: ${which} needs ${[...new Set(missing)].join(", ")}, not found on PATH`,
+    `install it: apt-get install ${engines.length === 1 ? packages.join(" ") : ENGINES[engines[0]!].packages.join(" ")}${engines.length > 1 ? ` (or for ${engines.slice(1).join(", ")}: ${engines.slice(1).map((e) => ENGINES[e].packages.join(" ")).join("; ")})` : ""}`);
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** systemd as PID 1 without root needs a delegated cgroup v2 tree; on v1 (or hybrid) it cannot create init.scope. */
+export function unprivilegedSystemdProblem(config: ImageConfig, boot: boolean, privilege: Privilege): string | undefined {
+  if (privilege.root || !boot || config.init.kind !== "systemd") return undefined;
+  let type: number;
+  try {
+    type = Number(statfsSync("/sys/fs/cgroup").type);
+  } catch {
+    return "no /sys/fs/cgroup on this host";
+  }
+  if (type === CGROUP2_SUPER_MAGIC) return undefined;
+  return "this host has cgroup v1 (or hybrid) hierarchies, and systemd as PID 1 without root cannot create its own control group there (\"Failed to create /init.scope control group: Permission denied\")";
+}
+
+/** The user's values for the recipe's ENV: instance 1 of a one-instance plan, so --set reads as in niftyc instances. */
+export function runEnv(config: ImageConfig, sets: readonly InstanceSetting[]): Array<[string, string]> {
+  const values = new Map(config.env);
+  if (sets.length > 0) {
+    const plan = planInstances({ config, count: 1, first: 1, sets });
+    for (const [key, value] of plan.instances[0]!.env) values.set(key, value);
+  }
+  return [...values];
+}
+
+/** The recipe's BIND lines whose host path exists, then the host's tools where the image has no symlink of its own. */
+export function runMounts(config: ImageConfig, tree: string, bindHostTools: boolean): { mounts: Mount[]; notes: string[] } {
+  const mounts: Mount[] = [];
+  const notes: string[] = [];
+  for (const bind of config.binds) {
+    if (existsSync(bind.hostPath)) mounts.push({ source: bind.hostPath, target: bind.containerPath, readOnly: bind.readOnly });
+    else notes.push(`BIND ${bind.hostPath} skipped: it does not exist on this host`);
+  }
+  if (bindHostTools) {
+    for (const dir of HOST_TOOLS) {
+      if (!existsSync(dir)) continue;
+      // A symlink in the image (SYMLINK /sbin bin) leads to a directory bound anyway; mounting
+      // through it would stack a second directory on the first.
+      const inImage = (() => {
+        try {
+          return lstatSync(join(tree, dir));
+        } catch {
+          return undefined;
+        }
+      })();
+      if (inImage?.isSymbolicLink()) continue;
+      mounts.push({ source: realpathSync(dir), target: dir, readOnly: true });
+    }
+  }
+  return { mounts, notes };
+}
+
+export async function prepareRun(input: RunInput): Promise<PreparedRun> {
+  const engine = chooseEngine(input.engine, input.privilege, input.path);
+  const { boot } = pid1({ config: input.config, ...(input.command ? { command: input.command } : {}) });
+  const systemd = unprivilegedSystemdProblem(input.config, boot, input.privilege);
+  if (systemd !== undefined) {
+    throw new NiftyError("NIFTY757", `${input.config.name} boots systemd, which cannot run unprivileged here: ${systemd}`,
+      "run it as root (systemd-nspawn), or give a command to run instead of booting: niftyc run … -- /bin/sh");
+  }
+  if (input.publish.length > 0 && !ENGINES[engine].ownNetwork) {
+    throw new NiftyError("NIFTY758", `--publish: ${engine} has no network of its own; the container uses the host's ports directly`,
+      `drop --publish (a port the image listens on is the host's port), move it with --set PORT=…, or use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].ownNetwork && (input.privilege.root || ENGINES[e].unprivileged)).join(" or ")}`);
+  }
+  const env = runEnv(input.config, input.sets);
+  const notes: string[] = [];
+
+  const { dir: tree, unpacked } = await ensureTree({ base: input.treeCache, rootfsTar: input.rootfsTar, digest: input.digest, privilege: input.privilege });
+  const { mounts, notes: mountNotes } = runMounts(input.config, tree, input.bindHostTools);
+  notes.push(...mountNotes);
+
+  const record: RunRecord = {
+    name: input.name,
+    engine,
+    input: input.input,
+    digest: input.digest,
+    stopSignal: { name: input.config.stopSignal.name, number: input.config.stopSignal.number },
+    boot,
+    detached: input.detached,
+  };
+  const dir = await claimRun(input.runsBase, record, input.privilege);
+  try {
+    let root = tree;
+    if (engine === "bwrap") {
+      // bwrap 0.8 cannot overlay: this run writes to its own copy (inside the namespace, so owners stay).
+      root = join(dir, FILES.copy);
+      const argv = inUserNamespace(input.privilege, ["cp", "-a", "--reflink=auto", "--", tree, root]);
+      const copied = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: 600_000, killSignal: "SIGKILL" });
+      if (copied.status !== 0) throw new NiftyError("NIFTY751", `copying ${tree} for this run failed: ${(copied.stderr ?? "").trim() || copied.error?.message}`, "check free space where the runs directory is ($XDG_RUNTIME_DIR), and the user's /etc/subuid range");
+      record.copy = root;
+      await saveRecord(dir, record);
+    }
+    const spec: RunSpec = {
+      engine,
+      privilege: input.privilege,
+      config: input.config,
+      name: input.name,
+      root,
+      ...(input.nspawnFile !== undefined ? { nspawnFile: input.nspawnFile } : {}),
+      ...(input.command !== undefined ? { command: input.command } : {}),
+      env,
+      publish: input.publish,
+      mounts,
+      dropSysAdmin: input.bindHostTools,
+      detached: input.detached,
+      terminal: input.terminal,
+      runc: findTool("runc", input.path) !== undefined,
+    };
+    return { engine, dir, record, argv: engineArgv(spec), tree, unpacked, notes };
+  } catch (error) {
+    await removeRun(dir, input.privilege);
+    throw error;
+  }
+}
