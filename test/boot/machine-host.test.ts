@@ -8,7 +8,7 @@
 // Outside CI, without root or nspawn, every test skips and says so (requireBoot).
 import test, { type ExecutionContext } from "ava";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { boot, bootUnavailable, debianMirror, freePort, niftyc, requireBoot, sleep, tempDir, unpack, waitForPort, type BuildOutput, type Scope } from "./harness.ts";
@@ -24,6 +24,8 @@ interface Host {
   /** Instance i of httpd@ listens on base + i. */
   instanceBase: number;
   systemdPort: number;
+  /** Instance i of systemd-httpd@ listens on systemdBase + i. */
+  systemdBase: number;
 }
 
 // Hooks may not register teardowns with ava: the fixture keeps its own, run after the file.
@@ -119,19 +121,20 @@ test.before(async (t) => {
   const base = await instanceBase();
   t.regex(await niftycOk(["instances", httpd.outDir, "--root", root, "--count", "2", "--set", `PORT=${base}+i`]), /in \/var\/lib\/niftyc\/httpd of the machine at /);
 
-  // The systemd machine; its httpd.service moved off 8080 by a drop-in in its tree.
+  // The systemd machine, its port set the same way (its httpd.service passes PORT on from systemd).
   const systemdPort = await freePort();
   await niftycOk(["install", systemdHttpd.outDir, "--root", root]);
   copyFileSync(systemdHttpd.outputs.service!, join(root, "etc/systemd/system/systemd-httpd.service"));
-  const dropIns = join(root, "var/lib/machines/systemd-httpd/etc/systemd/system/httpd.service.d");
-  mkdirSync(dropIns, { recursive: true });
-  writeFileSync(join(dropIns, "port.conf"), `[Service]\nEnvironment=PORT=${systemdPort}\n`);
+  const systemdSettings = join(root, "etc/systemd/nspawn/systemd-httpd.nspawn");
+  writeFileSync(systemdSettings, readFileSync(systemdSettings, "utf8").replace(/^Environment=PORT=8080$/m, `Environment=PORT=${systemdPort}`));
+  const systemdBase = await instanceBase();
+  await niftycOk(["instances", systemdHttpd.outDir, "--root", root, "--count", "2", "--set", `PORT=${systemdBase}+i`]);
 
   const container = boot(scope, { root, machine: `nifty-host-${process.pid}`, args: ["--console=read-only"] });
   await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
   const init = Number(run(["pgrep", "-P", String(container.pid()!)]).stdout.trim().split("\n")[0]);
   if (!(init > 0)) throw new Error(`no PID 1 under nspawn:\n${container.output()}`);
-  host = { root, init, httpd, httpdPort, instanceBase: base, systemdPort };
+  host = { root, init, httpd, httpdPort, instanceBase: base, systemdPort, systemdBase };
   let state = "";
   await until("the host reaching running", 30_000, () => {
     state = inside(["systemctl", "is-system-running"]).stdout.trim();
@@ -232,4 +235,34 @@ test.serial("a systemd machine inside: systemctl start systemd-httpd returns onc
   t.is(poweroff.status, 0, poweroff.stderr);
   await until("systemd-httpd powering off", 20_000, () => show("systemd-httpd.service", "ActiveState").ActiveState === "inactive");
   t.deepEqual(show("systemd-httpd.service", "Result", "ExecMainStatus"), { Result: "success", ExecMainStatus: "0" });
+});
+
+test.serial("niftyc instances of a systemd image: systemd-httpd@1 and @2 boot the shared tree ready, each with its own machine-id, hostname and port; the tree keeps its empty machine-id", async (t) => {
+  if (!ready(t)) return;
+  const h = host!;
+  const tree = join(h.root, "var/lib/niftyc/systemd-httpd/rootfs");
+  const before = snapshot(tree);
+  const link = inside(["systemctl", "link", "/var/lib/niftyc/systemd-httpd/systemd/systemd-httpd@.service", "/var/lib/niftyc/systemd-httpd/systemd/systemd-httpd.target"]);
+  t.is(link.status, 0, link.stderr);
+  const start = inside(["systemctl", "start", "systemd-httpd@1", "systemd-httpd@2"], 60_000);
+  t.is(start.status, 0, start.stderr);
+  const ids: string[] = [];
+  for (const i of [1, 2]) {
+    t.is(show(`systemd-httpd@${i}.service`, "ActiveState").ActiveState, "active", `instance ${i} reported ready`);
+    await waitForPort(h.systemdBase + i, 15_000);
+    t.regex(curl(h.systemdBase + i), /Served by BusyBox httpd under systemd/, `instance ${i} on port ${h.systemdBase + i}`);
+    const leader = inside(["machinectl", "show", `systemd-httpd-${i}`, "--property=Leader", "--value"]).stdout.trim();
+    t.regex(leader, /^\d+$/);
+    t.is(inside(["busybox", "nsenter", "-t", leader, "-u", "busybox", "hostname"]).stdout.trim(), `systemd-httpd-${i}`);
+    // The guest's own view of /etc/machine-id, with the guest's BusyBox.
+    ids.push(inside(["busybox", "nsenter", "-t", leader, "-m", "busybox", "cat", "/etc/machine-id"]).stdout.trim());
+  }
+  for (const id of ids) t.regex(id, /^[0-9a-f]{32}$/);
+  t.not(ids[0], ids[1]);
+  const stop = inside(["systemctl", "stop", "systemd-httpd.target"]);
+  t.is(stop.status, 0, stop.stderr);
+  await until("both instances stopping", 30_000, () => [1, 2].every((i) => show(`systemd-httpd@${i}.service`, "ActiveState").ActiveState === "inactive"));
+  for (const i of [1, 2]) t.deepEqual(show(`systemd-httpd@${i}.service`, "Result", "ExecMainStatus"), { Result: "success", ExecMainStatus: "0" });
+  t.is(readFileSync(join(tree, "etc/machine-id"), "utf8"), "");
+  t.is(snapshot(tree), before, "no boot wrote into the shared tree");
 });

@@ -365,3 +365,12 @@ test("docker-run.sh passes every argument to the client unchanged", async (t) =>
     await dir.remove();
   }
 });
+
+test("a systemd image's template gives each instance its hostname with systemd.hostname=, which wins over the tree's /etc/hostname; BusyBox's does not need it", (t) => {
+  const sdTemplate = renderTemplateUnit({ ...systemd, hostname: "from-recipe" }, { machinesDir: "/var/lib/machines" });
+  const exec = sdTemplate.split("\n").find((l) => l.startsWith("ExecStart="))!;
+  t.true(exec.endsWith(" -D /var/lib/machines/sd --log-level=info systemd.hostname=sd-%i"), exec);
+  t.regex(sdTemplate, /^# systemd\.hostname= at the end: /m);
+  const bbTemplate = renderTemplateUnit(fixtureConfig(), { machinesDir: "/var/lib/machines" });
+  t.notRegex(bbTemplate, /systemd\.hostname/);
+});
