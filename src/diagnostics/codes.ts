@@ -144,6 +144,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },
   NIFTY098: { severity: "error", section: "checks", title: "LABEL needs key=value, got \"w\"" },
   NIFTY099: { severity: "error", section: "checks", title: "unit u is not in the image" },
+  NIFTY303: { severity: "error", section: "checks", title: "SERVICE disable cannot remove links" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },
