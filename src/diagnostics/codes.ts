@@ -222,6 +222,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY421: { severity: "error", section: "instances", title: "`<dir>/rootfs holds <name> <digest>, not …`" },
   NIFTY422: { severity: "error", section: "instances", title: "`… exists and is not an instances directory` / `instances.json cannot be read`" },
   NIFTY423: { severity: "error", section: "instances", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
+  NIFTY424: { severity: "error", section: "instances", title: "`<dir>/rootfs is no longer the image it was unpacked from: … changed`" },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },

@@ -8,7 +8,7 @@
 // Outside CI, without root or nspawn, every test skips and says so (requireBoot).
 import test, { type ExecutionContext } from "ava";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { boot, bootUnavailable, debianMirror, freePort, niftyc, requireBoot, sleep, tempDir, unpack, waitForPort, type BuildOutput, type Scope } from "./harness.ts";
@@ -227,6 +227,16 @@ test.serial("machinectl start httpd boots it through systemd-nspawn@.service and
   await until("systemd-nspawn@httpd stopping", 15_000, () => show("systemd-nspawn@httpd.service", "ActiveState").ActiveState === "inactive");
   t.deepEqual(show("systemd-nspawn@httpd.service", "Result", "ExecMainStatus"), { Result: "success", ExecMainStatus: "0" });
   t.regex(inside(["journalctl", "-u", "systemd-nspawn@httpd.service", "-o", "cat", "--no-pager"]).stdout, /Requesting system poweroff/);
+
+  // Booted without --volatile, nspawn wrote into the machine's tree (and -U of
+  // systemd-nspawn@.service moved its owners): niftyc install --replace puts the image back,
+  // the same tree as the instances' untouched copy of that image.
+  const installed = join(h.root, "var/lib/machines/httpd");
+  const image = snapshot(join(h.root, "var/lib/niftyc/httpd/rootfs"));
+  t.true(existsSync(join(installed, "etc/resolv.conf")) || existsSync(join(installed, "etc/localtime")), "the boots wrote etc/resolv.conf or etc/localtime");
+  t.not(snapshot(installed), image);
+  await niftycOk(["install", h.httpd.outDir, "--root", h.root, "--replace"]);
+  t.is(snapshot(installed), image);
 });
 
 test.serial("a systemd machine inside: systemctl start systemd-httpd returns once its systemd reports ready, it serves, and machinectl poweroff stops it cleanly", async (t) => {
