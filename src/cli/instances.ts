@@ -28,7 +28,8 @@ Options:
   --root DIR            write for the machine whose / is DIR (like systemctl --root): --out
                         (default /var/lib/niftyc/<name>) is that machine's path, and
                         the units name it; the files land under DIR
-  --replace             replace a shared tree of another build (stop its instances first)
+  --replace             replace a shared tree of another build, or one something wrote into
+                        since it was unpacked (stop its instances first)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no build progress on stderr (when given a recipe)
 
