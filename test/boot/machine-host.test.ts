@@ -47,6 +47,11 @@ function inside(command: string[], timeout = 30_000): { status: number; stdout: 
   return run(["nsenter", "-t", String(host!.init), "-a", ...command], timeout);
 }
 
+/** Why a start failed, for the assertion's message: the unit's status and last journal lines. */
+function why(unit: string): string {
+  return `${inside(["systemctl", "status", "--no-pager", "--lines=40", unit]).stdout}`;
+}
+
 function show(unit: string, ...props: string[]): Record<string, string> {
   const out = inside(["systemctl", "show", unit, ...props.map((p) => `--property=${p}`)]).stdout;
   return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
@@ -161,7 +166,7 @@ test.serial("systemctl start httpd boots the installed BusyBox machine, its port
   if (!ready(t)) return;
   const h = host!;
   const start = inside(["systemctl", "start", "httpd.service"]);
-  t.is(start.status, 0, start.stderr);
+  t.is(start.status, 0, `${start.stderr}\n${why("httpd.service")}`);
   await waitForPort(h.httpdPort, 15_000);
   t.regex(curl(h.httpdPort), /Served by BusyBox httpd from a niftyc image/);
   t.regex(inside(["machinectl", "list", "--no-legend"]).stdout, /^httpd\s+container\s+systemd-nspawn\b/m);
@@ -182,7 +187,7 @@ test.serial("systemctl start httpd@1 httpd@2 runs two instances on the overlay w
   const link = inside(["systemctl", "link", "/var/lib/niftyc/httpd/systemd/httpd@.service", "/var/lib/niftyc/httpd/systemd/httpd.target"]);
   t.is(link.status, 0, link.stderr);
   const start = inside(["systemctl", "start", "httpd@1", "httpd@2"]);
-  t.is(start.status, 0, start.stderr);
+  t.is(start.status, 0, `${start.stderr}\n${why("httpd@1.service")}\n${why("httpd@2.service")}`);
   for (const i of [1, 2]) {
     await waitForPort(h.instanceBase + i, 15_000);
     t.regex(curl(h.instanceBase + i), /Served by BusyBox httpd/, `instance ${i} on port ${h.instanceBase + i}`);
@@ -207,7 +212,7 @@ test.serial("machinectl start httpd boots it through systemd-nspawn@.service and
   if (!ready(t)) return;
   const h = host!;
   const start = inside(["machinectl", "start", "httpd"]);
-  t.is(start.status, 0, start.stderr);
+  t.is(start.status, 0, `${start.stderr}\n${why("systemd-nspawn@httpd.service")}`);
   await waitForPort(h.httpdPort, 15_000);
   t.regex(curl(h.httpdPort), /Served by BusyBox httpd/);
   t.regex(inside(["machinectl", "list", "--no-legend"]).stdout, /^httpd\s+container\s+systemd-nspawn\b/m);
@@ -244,7 +249,7 @@ test.serial("a systemd machine inside: systemctl start systemd-httpd returns onc
   const h = host!;
   // Type=notify with --notify-ready=yes: start returns only after the guest's READY=1.
   const start = inside(["systemctl", "start", "systemd-httpd.service"], 60_000);
-  t.is(start.status, 0, start.stderr);
+  t.is(start.status, 0, `${start.stderr}\n${why("systemd-httpd.service")}`);
   t.is(show("systemd-httpd.service", "ActiveState").ActiveState, "active");
   t.regex(inside(["machinectl", "list", "--no-legend"]).stdout, /^systemd-httpd\s+container\s+systemd-nspawn\b/m);
   await waitForPort(h.systemdPort, 15_000);
@@ -264,7 +269,7 @@ test.serial("niftyc instances of a systemd image: systemd-httpd@1 and @2 boot th
   const link = inside(["systemctl", "link", "/var/lib/niftyc/systemd-httpd/systemd/systemd-httpd@.service", "/var/lib/niftyc/systemd-httpd/systemd/systemd-httpd.target"]);
   t.is(link.status, 0, link.stderr);
   const start = inside(["systemctl", "start", "systemd-httpd@1", "systemd-httpd@2"], 60_000);
-  t.is(start.status, 0, start.stderr);
+  t.is(start.status, 0, `${start.stderr}\n${why("systemd-httpd@1.service")}\n${why("systemd-httpd@2.service")}`);
   const ids: string[] = [];
   for (const i of [1, 2]) {
     t.is(show(`systemd-httpd@${i}.service`, "ActiveState").ActiveState, "active", `instance ${i} reported ready`);
