@@ -25,7 +25,11 @@ Options:
                         In double quotes it is text, expressions in braces: '"web-{i}"'.
                         NAME must be an ENV of the recipe (only those reach the container).
   --out DIR             the instances directory (default out/<name>-instances)
-  --replace             replace a shared tree of another build (stop its instances first)
+  --root DIR            write for the machine whose / is DIR (like systemctl --root): --out
+                        (default /var/lib/niftyc/<name>) is that machine's path, and
+                        the units name it; the files land under DIR
+  --replace             replace a shared tree of another build, or one something wrote into
+                        since it was unpacked (stop its instances first)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no build progress on stderr (when given a recipe)
 
@@ -79,7 +83,7 @@ async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Bui
 export async function runInstances(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(
     args,
-    { ...BUILD_FLAGS, count: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
+    { ...BUILD_FLAGS, count: { type: "string" }, root: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
     INSTANCES_HELP,
   );
   if (values.help) {
@@ -91,6 +95,8 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   const first = wholeNumber(values.first as string | undefined, "--first", 1);
   const sets = pairs(values.set as string[] | undefined, "--set", "NAME=EXPR").map(([name, expr]) => ({ name, expr }));
 
+  const { rootOption, insideRoot } = await import("./root.ts");
+  const root = await rootOption(io.cwd, values.root as string | undefined);
   const input = positionals[0]!;
   const inputPath = resolve(io.cwd, input);
   let isDir: boolean;
@@ -106,18 +112,23 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   const { writeInstances } = await import("../instances/write.ts");
   const { NIFTYC_VERSION } = await import("../core/version.ts");
   const plan = planInstances({ config: built.config, count, first, sets });
-  const dir = resolve(io.cwd, (values.out as string | undefined) ?? join("out", `${built.name}-instances`));
-  const result = await writeInstances({ dir, config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION });
+  const out = values.out as string | undefined;
+  // Under --root the directory is the other machine's path: the units it boots name it.
+  const dir = root === undefined ? resolve(io.cwd, out ?? join("out", `${built.name}-instances`)) : insideRoot(root, out ?? `/var/lib/niftyc/${built.name}`, "--out", INSTANCES_HELP);
+  const result = await writeInstances({ dir, ...(root === undefined ? {} : { root }), config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION });
+  // The commands to run where the units are used: on that machine, its own paths.
+  const used = (p: string): string => (root === undefined ? p : p.slice(root.length));
 
   const show = (p: string): string => relative(io.cwd, p) || ".";
   if (values.json) {
     // Absolute paths: a program reading them may run anywhere.
-    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir, count, first, reusedRootfs: result.reusedRootfs, files: result.files }) + "\n");
+    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir: result.dir, ...(root === undefined ? {} : { root, dirInRoot: dir }), count, first, reusedRootfs: result.reusedRootfs, files: result.files }) + "\n");
     return EXIT.ok;
   }
   const last = first + count - 1;
-  io.stdout.write(`wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${show(dir)}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
-  io.stdout.write(`  systemctl link ${result.files.unit} ${result.files.target}\n`);
+  io.stdout.write(`wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${root === undefined ? show(dir) : `${dir} of the machine at ${root}`}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
+  if (root !== undefined) io.stdout.write("then, on that machine:\n");
+  io.stdout.write(`  systemctl link ${used(result.files.unit)} ${used(result.files.target)}\n`);
   io.stdout.write(`  systemctl start ${built.name}.target      # or one: systemctl start ${built.name}@${first}\n`);
   return EXIT.ok;
 }

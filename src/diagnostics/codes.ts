@@ -146,6 +146,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },
   NIFTY098: { severity: "error", section: "checks", title: "LABEL needs key=value, got \"w\"" },
   NIFTY099: { severity: "error", section: "checks", title: "unit u is not in the image" },
+  NIFTY303: { severity: "error", section: "checks", title: "SERVICE disable cannot remove links" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },
@@ -176,6 +177,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
   NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
+  NIFTY302: { severity: "error", section: "build", title: "the root directory … does not exist or is not a directory" },
 
   // Instances: niftyc instances.
   NIFTY600: { severity: "error", section: "packages", title: "no package n in the suites" },
@@ -222,6 +224,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY421: { severity: "error", section: "instances", title: "`<dir>/rootfs holds <name> <digest>, not …`" },
   NIFTY422: { severity: "error", section: "instances", title: "`… exists and is not an instances directory` / `instances.json cannot be read`" },
   NIFTY423: { severity: "error", section: "instances", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
+  NIFTY424: { severity: "error", section: "instances", title: "`<dir>/rootfs is no longer the image it was unpacked from: … changed`" },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },

@@ -76,7 +76,13 @@ export function renderNspawnFile(config: ImageConfig, opts: NspawnOptions = {}):
 /** How the machine is stopped, truthfully for its init: machinectl poweroff signals PID 1 itself. */
 function stopComment(config: ImageConfig): string[] {
   const how = "# nspawn sends this to PID 1 when it is stopped: systemctl stop (systemd-nspawn@<name> or the unit), or SIGTERM to nspawn.";
-  if (config.init.kind === "busybox") return [how, "# machinectl poweroff sends SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores: use systemctl stop."];
+  if (config.init.kind === "busybox") {
+    return [
+      how,
+      "# machinectl poweroff (and stop) send SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores:",
+      "# use systemctl stop, or machinectl terminate, which stops the unit the same way.",
+    ];
+  }
   if (config.init.kind === "systemd") return [how, "# machinectl poweroff works too (systemd takes SIGRTMIN+4 as poweroff)."];
   return [how];
 }

@@ -83,6 +83,11 @@ export interface Manifest {
   name: string;
   /** sha256 of the rootfs tar the shared tree was unpacked from. */
   digest: string;
+  /**
+   * sha256 of the shared tree's listing as unpacked (every entry's path, type, mode, owner,
+   * size and mtime): a later run keeps the tree only while it still matches.
+   */
+  tree?: string;
   count: number;
   first: number;
   sets: Record<string, string>;
@@ -92,11 +97,12 @@ export interface Manifest {
   instances: Array<{ instance: number; machine: string; env: Record<string, string> }>;
 }
 
-export function manifest(plan: InstancePlan, digest: string, version: string): Manifest {
+export function manifest(plan: InstancePlan, digest: string, version: string, tree?: string): Manifest {
   return {
     niftyc: version,
     name: plan.name,
     digest,
+    ...(tree === undefined ? {} : { tree }),
     count: plan.count,
     first: plan.first,
     sets: Object.fromEntries(plan.sets.map((s) => [s.name, s.expr])),

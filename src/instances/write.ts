@@ -4,8 +4,9 @@
 //                kept as it is when the manifest says it holds the same digest;
 //   2. systemd/  template unit, target and the instances' env file (staging, rename);
 //   3. instances.json, last: the manifest says what the directory holds.
-import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -15,8 +16,10 @@ import type { InstancePlan } from "./plan.ts";
 import { LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
 
 export interface WriteInput {
-  /** Absolute instances directory. */
+  /** Absolute instances directory, as the machine that runs the units sees it. */
   dir: string;
+  /** Where that machine's / is on this one (default /): files go to <root><dir>, units name <dir>. */
+  root?: string;
   config: ImageConfig;
   plan: InstancePlan;
   rootfsTar: string;
@@ -28,10 +31,16 @@ export interface WriteInput {
 }
 
 export interface WriteResult {
+  /** Where the directory was written on this machine (<root><dir>). */
   dir: string;
   /** True when an existing tree of the same digest was kept. */
   reusedRootfs: boolean;
   files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string };
+}
+
+/** <root><dir>: where the files go on this machine. */
+function onDisk(input: WriteInput): string {
+  return input.root === undefined || input.root === "/" ? input.dir : join(input.root, input.dir);
 }
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {
@@ -52,25 +61,76 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
+type TreeAction = { action: "reuse"; tree: string } | { action: "write" };
+
 /** Decide whether the tree already there can be kept, and refuse to clobber what is not ours. */
-async function existingTree(input: WriteInput): Promise<"reuse" | "write"> {
-  const present = await entries(input.dir);
-  const previous = await readManifest(input.dir);
+async function existingTree(input: WriteInput): Promise<TreeAction> {
+  const disk = onDisk(input);
+  const present = await entries(disk);
+  const previous = await readManifest(disk);
   const hasTree = present.includes(LAYOUT.rootfs);
   if (previous === undefined) {
     const foreign = present.filter((name) => !name.startsWith("."));
     if (foreign.length > 0 && input.replace !== true) {
-      throw new NiftyError("NIFTY422", `${input.dir} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
+      throw new NiftyError("NIFTY422", `${disk} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
         "choose another --out, or pass --replace to overwrite rootfs/ and systemd/ in it");
     }
-    return "write";
+    return { action: "write" };
   }
-  if (previous.digest === input.digest && previous.name === input.config.name && hasTree) return "reuse";
+  if (previous.digest === input.digest && previous.name === input.config.name && hasTree) {
+    const root = join(disk, LAYOUT.rootfs);
+    const now = await treeFingerprint(root);
+    // A manifest from before trees were fingerprinted: take the tree as it is, as then.
+    if (previous.tree === undefined || previous.tree === now) return { action: "reuse", tree: now };
+    // Still this image's tree, but something wrote into it: a boot without --volatile
+    // (nspawn's /etc/localtime and /etc/resolv.conf, systemd's machine-id), or a hand.
+    if (input.replace === true) return { action: "write" };
+    const changed = await changedSince(root, input.config.created);
+    throw new NiftyError("NIFTY424", `${root} is no longer the image it was unpacked from: ${changed}`,
+      `something booted or edited it without --volatile, and every instance would boot those files (a machine-id there would be every instance's); stop what runs from it (systemctl stop ${targetName(previous.name)}), then pass --replace to unpack the image again`);
+  }
   if (hasTree && input.replace !== true) {
-    throw new NiftyError("NIFTY421", `${input.dir}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
+    throw new NiftyError("NIFTY421", `${disk}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
       `running instances boot from that tree: stop them (systemctl stop ${targetName(previous.name)}), then pass --replace`);
   }
-  return "write";
+  return { action: "write" };
+}
+
+async function walk(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).sort();
+}
+
+/** sha256 over every entry's path, type, mode, owner, size (files), mtime and link target. */
+export async function treeFingerprint(dir: string): Promise<string> {
+  const hash = createHash("sha256");
+  const paths = ["", ...(await walk(dir))];
+  const BATCH = 64;
+  for (let at = 0; at < paths.length; at += BATCH) {
+    const lines = await Promise.all(paths.slice(at, at + BATCH).map(async (rel) => {
+      const st = await lstat(join(dir, rel));
+      const kind = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : "o";
+      const target = kind === "l" ? await readlink(join(dir, rel)) : "";
+      return `${rel}\0${kind}\0${st.mode}\0${st.uid}:${st.gid}\0${kind === "f" ? st.size : 0}\0${Math.floor(st.mtimeMs / 1000)}\0${target}\n`;
+    }));
+    for (const line of lines) hash.update(line);
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/**
+ * What changed, for the message: entries whose mtime is not the image's (every entry of a
+ * niftyc rootfs has the build's epoch), files before directories.
+ */
+async function changedSince(dir: string, epoch: number): Promise<string> {
+  const changed: Array<{ rel: string; dir: boolean }> = [];
+  for (const rel of await walk(dir)) {
+    const st = await lstat(join(dir, rel));
+    if (Math.floor(st.mtimeMs / 1000) !== epoch) changed.push({ rel, dir: st.isDirectory() });
+  }
+  const files = changed.filter((c) => !c.dir);
+  const shown = (files.length > 0 ? files : changed).map((c) => c.rel);
+  if (shown.length === 0) return "owners or modes changed";
+  return `${shown.slice(0, 4).join(", ")}${shown.length > 4 ? ` and ${shown.length - 4} more` : ""} changed`;
 }
 
 /**
@@ -96,18 +156,22 @@ export async function syncPath(path: string): Promise<void> {
   }
 }
 
-async function writeTree(input: WriteInput): Promise<void> {
+/** Unpack, sync and publish the shared tree; its fingerprint, taken before anything can boot it. */
+async function writeTree(input: WriteInput): Promise<string> {
   const actual = await fileDigest(input.rootfsTar);
   if (actual !== input.digest) {
     throw new NiftyError("NIFTY423", `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`, "the build directory changed after the build: build again");
   }
-  const target = join(input.dir, LAYOUT.rootfs);
+  const disk = onDisk(input);
+  const target = join(disk, LAYOUT.rootfs);
   const staging = await stagingDir(target);
   try {
     await unpackRootfs(input.rootfsTar, join(staging, LAYOUT.rootfs));
     await syncTree(join(staging, LAYOUT.rootfs));
+    const tree = await treeFingerprint(join(staging, LAYOUT.rootfs));
     await replaceDir(join(staging, LAYOUT.rootfs), target, true);
-    await syncPath(input.dir); // the rename itself
+    await syncPath(disk); // the rename itself
+    return tree;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -118,7 +182,8 @@ async function writeAll(files: Array<[string, string]>): Promise<void> {
 }
 
 async function writeSystemd(input: WriteInput): Promise<void> {
-  const target = join(input.dir, LAYOUT.systemd);
+  const disk = onDisk(input);
+  const target = join(disk, LAYOUT.systemd);
   const staging = await stagingDir(target);
   try {
     const root = join(staging, LAYOUT.systemd);
@@ -136,22 +201,24 @@ async function writeSystemd(input: WriteInput): Promise<void> {
 
 export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   checkDirectory(input.dir);
+  if (input.root !== undefined && !isAbsolute(input.root)) throw new Error("the root directory must be absolute");
+  const disk = onDisk(input);
   if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
-  await mkdir(input.dir, { recursive: true });
-  const tree = await existingTree(input);
-  if (tree === "write") await writeTree(input);
+  await mkdir(disk, { recursive: true });
+  const existing = await existingTree(input);
+  const tree = existing.action === "reuse" ? existing.tree : await writeTree(input);
   await writeSystemd(input);
-  await writeFileAtomic(join(input.dir, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version)));
-  const systemd = join(input.dir, LAYOUT.systemd);
+  await writeFileAtomic(join(disk, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, tree)));
+  const systemd = join(disk, LAYOUT.systemd);
   return {
-    dir: input.dir,
-    reusedRootfs: tree === "reuse",
+    dir: disk,
+    reusedRootfs: existing.action === "reuse",
     files: {
-      rootfs: join(input.dir, LAYOUT.rootfs),
+      rootfs: join(disk, LAYOUT.rootfs),
       unit: join(systemd, unitName(input.plan.name)),
       target: join(systemd, targetName(input.plan.name)),
       envFile: join(systemd, ENV_FILE),
-      manifest: join(input.dir, LAYOUT.manifest),
+      manifest: join(disk, LAYOUT.manifest),
     },
   };
 }

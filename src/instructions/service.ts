@@ -32,6 +32,14 @@ export const service: InstructionSpec<ServiceInstruction> = {
   example: "SERVICE enable httpd.service",
   check(ins, report, model) {
     const [verbWord, ...unitWords] = ins.args;
+    if (verbWord?.text === "disable") {
+      // The tree only grows: a step adds or replaces paths and no layer can carry a removal,
+      // so a link made by an earlier line cannot be unmade; and no package's postinst ran
+      // to make links of its own.
+      report.error(verbWord.span, "NIFTY303", "SERVICE disable cannot remove links: an image's tree only gains paths, step by step",
+        "links come only from this recipe's SERVICE enable lines: drop the line that enables the unit; to keep a unit from starting at all, even as a dependency, use SERVICE mask");
+      return undefined;
+    }
     if (verbWord === undefined || (verbWord.text !== "enable" && verbWord.text !== "mask")) {
       report.error(verbWord?.span ?? ins.keywordSpan, "NIFTY059", `SERVICE takes enable or mask, not ${JSON.stringify(verbWord?.text ?? "")}`, `usage: ${this.syntax.join(" | ")}`);
       return undefined;

@@ -1,6 +1,8 @@
 // systemd as PID 1: recipes/systemd-httpd.nifty, built from Debian's packages,
 // booted with systemd-nspawn and the generated .nspawn file, spoken to with
 // curl, systemctl (inside, through nsenter) and journalctl (from the host).
+// Its instances (niftyc instances: own machine-id, hostname, port) run under a
+// real systemd in machine-host.test.ts, from the files as written.
 import test from "ava";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -143,6 +145,10 @@ test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serve
   t.is(spawnSync("runc", ["kill", id, "37"]).status, 0);
   const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
   t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
+  // runc run exits as the container's PID 1 ended. systemd halts by calling reboot(2), which
+  // in a PID namespace ends PID 1 with SIGINT (halt, poweroff; SIGHUP for reboot): 128 + 2.
+  // A crash, a re-exec gone wrong or a SIGKILL after a timeout would give another status.
+  t.is(code, 130, output);
 });
 
 test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to running, and podman stop halts it", async (t) => {
@@ -187,28 +193,4 @@ test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to r
   const ms = Math.round(performance.now() - started);
   t.log(`podman stop took ${ms} ms`);
   t.true(ms < 10_000, "halted by SIGRTMIN+3, not killed at the timeout");
-});
-
-test.serial("systemd-httpd.nifty: two machines booted from one tree with the instances' --volatile=overlay get different machine IDs, and the tree keeps its empty one", async (t) => {
-  if (!requireBoot(t)) return;
-  const mirror = await debianMirror(t);
-  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "rootfs,nspawn"]);
-  const root = unpack(t, built.rootfs);
-  const ids: string[] = [];
-  const machines = [];
-  for (const n of [1, 2]) {
-    const dropIn = join(tempDir(t, `dropin-${n}`), "port.conf");
-    writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${await freePort()}\n`);
-    // The template unit's options (src/emit/systemd.ts): every instance boots the shared tree through an overlay.
-    const machine = boot(t, { root, machine: `systemd-httpd-${n}`, settings: built.outputs.nspawn!, args: ["--console=read-only", "--volatile=overlay", "--link-journal=no", `--bind-ro=${dropIn}:/etc/systemd/system/httpd.service.d/port.conf`] });
-    machines.push(machine);
-    await machine.waitFor(/Reached target .*multi-user\.target/, 60_000);
-    const init = Number(spawnSync("pgrep", ["-P", String(machine.pid()!)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
-    ids.push(inside(init, ["busybox", "cat", "/etc/machine-id"]).stdout.trim());
-  }
-  t.log(`machine IDs: ${ids.join(" ")}`);
-  for (const id of ids) t.regex(id, /^[0-9a-f]{32}$/);
-  t.not(ids[0], ids[1]);
-  for (const machine of machines) t.is((await machine.stop("SIGTERM", 15_000)).code, 0);
-  t.is(readFileSync(join(root, "etc/machine-id"), "utf8"), "", "the shared tree's machine-id stays empty");
 });

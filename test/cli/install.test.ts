@@ -1,14 +1,16 @@
 // niftyc install refuses what is not a build directory, before touching any machine.
 import test from "ava";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
 
-async function run(argv: string[], cwd: string): Promise<{ code: number; stderr: string }> {
+async function run(argv: string[], cwd: string): Promise<{ code: number; stderr: string; stdout: string }> {
   let stderr = "";
-  const code = await main(argv, { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) }, env: {}, cwd });
-  return { code, stderr };
+  let stdout = "";
+  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {}, cwd });
+  return { code, stderr, stdout };
 }
 
 test("install: no build.json, or a build.json without rootfs.tar, is NIFTY300 and installs nothing", async (t) => {
@@ -23,4 +25,32 @@ test("install: no build.json, or a build.json without rootfs.tar, is NIFTY300 an
   t.is(noTar.code, 1);
   t.regex(noTar.stderr, /has no rootfs\.tar \[NIFTY300\]/);
   t.deepEqual(readdirSync(dir).sort(), ["build.json"]);
+});
+
+test("install --root: the machine and its .nspawn go into that machine's /var/lib/machines and /etc/systemd/nspawn; the hint is for that machine", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-install-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const tree = join(dir, "tree");
+  mkdirSync(join(tree, "etc"), { recursive: true });
+  writeFileSync(join(tree, "etc", "os-release"), "ID=x\n");
+  const build = join(dir, "out");
+  mkdirSync(build);
+  execFileSync("tar", ["--owner=0", "--group=0", "--numeric-owner", "-cf", join(build, "rootfs.tar"), "-C", tree, "."]);
+  writeFileSync(join(build, "build.json"), JSON.stringify({ name: "x", digest: "sha256:00", config: { name: "x" } }));
+  writeFileSync(join(build, "x.nspawn"), "[Exec]\nBoot=yes\n");
+  const root = join(dir, "host");
+  mkdirSync(root);
+
+  const missing = await run(["install", build, "--root", join(dir, "nope")], dir);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /does not exist or is not a directory \[NIFTY302\]/);
+  const relative = await run(["install", build, "--root", root, "--machines-dir", "machines"], dir);
+  t.is(relative.code, 2);
+  t.regex(relative.stderr, /with --root, --machines-dir takes a path as that machine sees it/);
+
+  const ok = await run(["install", build, "--root", root], dir);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /^installed x in \/var\/lib\/machines\/x of the machine at .*host; start it there with: machinectl start x\n$/);
+  t.is(readFileSync(join(root, "var/lib/machines/x/etc/os-release"), "utf8"), "ID=x\n");
+  t.is(readFileSync(join(root, "etc/systemd/nspawn/x.nspawn"), "utf8"), "[Exec]\nBoot=yes\n");
 });

@@ -1,5 +1,9 @@
 // The nearest honest stand-in for `systemctl` and `machinectl` on a machine
 // whose PID 1 is not systemd (see the comment at the top of tutorial.test.ts).
+// What the generated units do under the real systemd (start, stop, instances,
+// machinectl, a systemd guest) is proved in test/boot/machine-host.test.ts; this
+// stays only so that docs/tutorial.md's own commands run as a reader types them,
+// in one session on this machine, and does no more than those commands need.
 // It reads the real unit files, runs their ExecStart= as systemd would spell
 // it out, and stops them with their KillSignal=. State lives in
 // $NIFTY_FAKE_SYSTEMD_STATE: <unit>.pid (the main process), <unit>.supervisor,

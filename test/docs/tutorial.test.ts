@@ -28,7 +28,8 @@
 //     until something listens on the `-p` port: the reader waits the second it
 //     takes a container to boot.
 //   - `systemctl` and `machinectl` (test/docs/fake-systemd.ts): no systemd is
-//     PID 1 here, so they do the nearest honest thing with the real unit files:
+//     PID 1 here (the real one runs the same units in test/boot/machine-host.test.ts),
+//     so they do the nearest honest thing with the real unit files:
 //     `systemctl start U` reads U from /etc/systemd/system or /lib/systemd/system
 //     (a template for `name@inst`), substitutes %i and the unit's Environment= and
 //     EnvironmentFile= into ExecStart= and runs it in the background with only

@@ -30,7 +30,8 @@ const nspawnBusybox = [
   "[Exec]",
   "Boot=yes",
   "# nspawn sends this to PID 1 when it is stopped: systemctl stop (systemd-nspawn@<name> or the unit), or SIGTERM to nspawn.",
-  "# machinectl poweroff sends SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores: use systemctl stop.",
+  "# machinectl poweroff (and stop) send SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores:",
+  "# use systemctl stop, or machinectl terminate, which stops the unit the same way.",
   "KillSignal=SIGUSR2",
   "Hostname=nifty-host",
   "Environment='GREETING=it'\"'\"'s \"quoted\" \\ 100% $HOME'",
@@ -51,7 +52,8 @@ const nspawnPrivate = [
   "[Exec]",
   "Boot=yes",
   "# nspawn sends this to PID 1 when it is stopped: systemctl stop (systemd-nspawn@<name> or the unit), or SIGTERM to nspawn.",
-  "# machinectl poweroff sends SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores: use systemctl stop.",
+  "# machinectl poweroff (and stop) send SIGRTMIN+4 to PID 1 instead, which BusyBox init ignores:",
+  "# use systemctl stop, or machinectl terminate, which stops the unit the same way.",
   "KillSignal=SIGUSR2",
   "Hostname=nifty-host",
   "Environment='GREETING=it'\"'\"'s \"quoted\" \\ 100% $HOME'",
@@ -364,4 +366,13 @@ test("docker-run.sh passes every argument to the client unchanged", async (t) =>
   } finally {
     await dir.remove();
   }
+});
+
+test("a systemd image's template gives each instance its hostname with systemd.hostname=, which wins over the tree's /etc/hostname; BusyBox's does not need it", (t) => {
+  const sdTemplate = renderTemplateUnit({ ...systemd, hostname: "from-recipe" }, { machinesDir: "/var/lib/machines" });
+  const exec = sdTemplate.split("\n").find((l) => l.startsWith("ExecStart="))!;
+  t.true(exec.endsWith(" -D /var/lib/machines/sd --log-level=info systemd.hostname=sd-%i"), exec);
+  t.regex(sdTemplate, /^# systemd\.hostname= at the end: /m);
+  const bbTemplate = renderTemplateUnit(fixtureConfig(), { machinesDir: "/var/lib/machines" });
+  t.notRegex(bbTemplate, /systemd\.hostname/);
 });

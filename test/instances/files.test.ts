@@ -168,3 +168,48 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
   t.regex(text.stdout, /systemctl start ssh\.target/);
 });
+
+test("a shared tree a writable boot wrote into is still the image's: refused with what changed (NIFTY424), unpacked again with --replace", async (t) => {
+  const one = await buildDir(t, "one");
+  const dir = join(temp(t), "fleet");
+  const write = (replace = false) =>
+    writeInstances({ dir, config: sshConfig(), plan: PLAN(), rootfsTar: join(one.dir, "rootfs.tar"), digest: one.digest, version: "test", ...(replace ? { replace: true } : {}) });
+  await write();
+  const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8")) as { tree?: string };
+  t.regex(manifest.tree ?? "", /^sha256:[0-9a-f]{64}$/);
+  t.true((await write()).reusedRootfs, "an untouched tree is kept");
+
+  // What systemd-nspawn writes on a boot without --volatile, and a machine-id systemd would write.
+  writeFileSync(join(dir, "rootfs", "etc", "resolv.conf"), "nameserver 192.0.2.1\n");
+  writeFileSync(join(dir, "rootfs", "etc", "machine-id"), "0123456789abcdef0123456789abcdef\n");
+  const refused = await t.throwsAsync(write(), { instanceOf: NiftyError });
+  t.is(refused.code, "NIFTY424");
+  t.regex(refused.message, /rootfs is no longer the image it was unpacked from: etc\/machine-id, etc\/resolv\.conf changed$/);
+  t.regex(refused.hint!, /systemctl stop ssh\.target\), then pass --replace/);
+  t.true(statSync(join(dir, "rootfs", "etc", "resolv.conf")).isFile(), "nothing touched");
+
+  const again = await write(true);
+  t.false(again.reusedRootfs);
+  t.deepEqual(readdirSync(join(dir, "rootfs", "etc")).sort(), ["os-release"], "the image's files only");
+  t.true((await write()).reusedRootfs);
+});
+
+test("--root: the files land under the root, the units and the printed commands name the paths that machine sees", async (t) => {
+  const one = await buildDir(t);
+  const root = temp(t);
+  const relative = await cli(["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", root, "--out", "srv/ssh"], one.dir);
+  t.is(relative.code, 2);
+  t.regex(relative.stderr, /with --root, --out takes a path as that machine sees it, starting with \//);
+  const missing = await cli(["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", join(root, "nope")], one.dir);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /the root directory .*nope does not exist or is not a directory \[NIFTY302\]/);
+
+  const ok = await cli(["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", root], one.dir);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /in \/var\/lib\/niftyc\/ssh of the machine at .*\nthen, on that machine:\n  systemctl link \/var\/lib\/niftyc\/ssh\/systemd\/ssh@\.service \/var\/lib\/niftyc\/ssh\/systemd\/ssh\.target\n/);
+  const unit = readFileSync(join(root, "var/lib/niftyc/ssh/systemd/ssh@.service"), "utf8");
+  t.regex(unit, / -D \/var\/lib\/niftyc\/ssh\/rootfs(\s|$)/m);
+  t.regex(unit, /^EnvironmentFile=-\/var\/lib\/niftyc\/ssh\/systemd\/instances\.env$/m);
+  t.false(unit.includes(root), "no path of this machine in the unit");
+  t.is(readFileSync(join(root, "var/lib/niftyc/ssh/rootfs/etc/os-release"), "utf8"), "ID=one\n");
+});
