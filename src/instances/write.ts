@@ -12,7 +12,8 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";
-import { LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
+import { listenerUnit } from "../emit/systemd.ts";
+import { DEFAULT_IDLE_STOP, LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderOnDemandUnits, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
 
 export interface WriteInput {
   /** Absolute instances directory. */
@@ -25,16 +26,18 @@ export interface WriteInput {
   /** Replace a shared tree of another digest (its instances must be stopped). */
   replace?: boolean;
   version: string;
+  /** On-demand plans: the forwarder's idle time (a systemd time span). */
+  idleStop?: string;
 }
 
 export interface WriteResult {
   dir: string;
   /** True when an existing tree of the same digest was kept. */
   reusedRootfs: boolean;
-  files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string };
+  files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string; listener?: string; forwarder?: string };
 }
 
-async function readManifest(dir: string): Promise<Manifest | undefined> {
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
     return JSON.parse(await readFile(join(dir, LAYOUT.manifest), "utf8")) as Manifest;
   } catch (error) {
@@ -124,9 +127,10 @@ async function writeSystemd(input: WriteInput): Promise<void> {
     const root = join(staging, LAYOUT.systemd);
     await mkdir(root, { recursive: true, mode: 0o755 });
     await writeAll([
-      [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir)],
+      [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir, input.plan.onDemand !== undefined)],
       [join(root, targetName(input.plan.name)), renderTarget(input.plan)],
       [join(root, ENV_FILE), renderInstancesEnv(input.plan)],
+      ...renderOnDemandUnits(input.config, input.plan, input.idleStop ?? DEFAULT_IDLE_STOP).map(([file, text]): [string, string] => [join(root, file), text]),
     ]);
     await replaceDir(root, target, true);
   } finally {
@@ -141,7 +145,7 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   const tree = await existingTree(input);
   if (tree === "write") await writeTree(input);
   await writeSystemd(input);
-  await writeFileAtomic(join(input.dir, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version)));
+  await writeFileAtomic(join(input.dir, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, input.idleStop)));
   const systemd = join(input.dir, LAYOUT.systemd);
   return {
     dir: input.dir,
@@ -152,6 +156,9 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
       target: join(systemd, targetName(input.plan.name)),
       envFile: join(systemd, ENV_FILE),
       manifest: join(input.dir, LAYOUT.manifest),
+      ...(input.plan.onDemand === undefined
+        ? {}
+        : { listener: join(systemd, listenerUnit(input.plan.name, "socket")), forwarder: join(systemd, listenerUnit(input.plan.name, "service")) }),
     },
   };
 }
