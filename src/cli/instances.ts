@@ -34,6 +34,9 @@ Options:
   --idle-stop SPAN      on demand: stop an instance after SPAN without a connection
                         (a systemd time span: 90s, 10min, 1h; default 10min; infinity: never)
   --out DIR             the instances directory (default out/<name>-instances)
+  --root DIR            write for the machine whose / is DIR (like systemctl --root): --out
+                        (default /var/lib/niftyc/<name>) is that machine's path, and
+                        the units name it; the files land under DIR
   --replace             replace a shared tree of another build (stop its instances first)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no build progress on stderr (when given a recipe)
@@ -131,7 +134,7 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   if (args[0] === "status" && (args.length > 1 || !(await stat(resolve(io.cwd, "status")).then(() => true, () => false)))) return runStatus(args.slice(1), io);
   const { values, positionals } = parse(
     args,
-    { ...BUILD_FLAGS, count: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, "on-demand": { type: "boolean" }, "idle-stop": { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
+    { ...BUILD_FLAGS, count: { type: "string" }, root: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, "on-demand": { type: "boolean" }, "idle-stop": { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
     INSTANCES_HELP,
   );
   if (values.help) {
@@ -146,6 +149,8 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   const first = wholeNumber(values.first as string | undefined, "--first", 1);
   const sets = pairs(values.set as string[] | undefined, "--set", "NAME=EXPR").map(([name, expr]) => ({ name, expr }));
 
+  const { rootOption, insideRoot } = await import("./root.ts");
+  const root = await rootOption(io.cwd, values.root as string | undefined);
   const input = positionals[0]!;
   const inputPath = resolve(io.cwd, input);
   let isDir: boolean;
@@ -163,26 +168,33 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   const { NIFTYC_VERSION } = await import("../core/version.ts");
   const idleStop = onDemand ? checkIdleStop(idleStopFlag ?? DEFAULT_IDLE_STOP) : undefined;
   const plan = planInstances({ config: built.config, count, first, sets, onDemand });
-  const dir = resolve(io.cwd, (values.out as string | undefined) ?? join("out", `${built.name}-instances`));
-  const result = await writeInstances({ dir, config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION, ...(idleStop ? { idleStop } : {}) });
+  const out = values.out as string | undefined;
+  // Under --root the directory is the other machine's path: the units it boots name it.
+  const dir = root === undefined ? resolve(io.cwd, out ?? join("out", `${built.name}-instances`)) : insideRoot(root, out ?? `/var/lib/niftyc/${built.name}`, "--out", INSTANCES_HELP);
+  const result = await writeInstances({ dir, ...(root === undefined ? {} : { root }), config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION, ...(idleStop ? { idleStop } : {}) });
+  // The commands to run where the units are used: on that machine, its own paths.
+  const used = (p: string): string => (root === undefined ? p : p.slice(root.length));
 
   const show = (p: string): string => relative(io.cwd, p) || ".";
   if (values.json) {
     // Absolute paths: a program reading them may run anywhere.
-    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir, count, first, onDemand, reusedRootfs: result.reusedRootfs, files: result.files }) + "\n");
+    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir: result.dir, ...(root === undefined ? {} : { root, dirInRoot: dir }), count, first, onDemand, reusedRootfs: result.reusedRootfs, files: result.files }) + "\n");
     return EXIT.ok;
   }
+  const where = root === undefined ? show(dir) : `${dir} of the machine at ${root}`;
   if (plan.onDemand !== undefined) {
     const ids = plan.instances.map((i) => i.id);
-    io.stdout.write(`wrote ${count} on-demand instance${count === 1 ? "" : "s"} of ${built.name} (ports ${ids[0]}${count > 1 ? ` … ${ids.at(-1)}` : ""}, stopped after ${idleStop} idle) in ${show(dir)}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
-    io.stdout.write(`  systemctl link ${result.files.unit} ${result.files.forwarder} ${result.files.listener} ${result.files.target}\n`);
+    io.stdout.write(`wrote ${count} on-demand instance${count === 1 ? "" : "s"} of ${built.name} (ports ${ids[0]}${count > 1 ? ` … ${ids.at(-1)}` : ""}, stopped after ${idleStop} idle) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
+    if (root !== undefined) io.stdout.write("then, on that machine:\n");
+    io.stdout.write(`  systemctl link ${used(result.files.unit)} ${used(result.files.forwarder!)} ${used(result.files.listener!)} ${used(result.files.target)}\n`);
     io.stdout.write(`  systemctl start ${built.name}.target      # listens on every port; ssh -p ${ids[0]} … boots ${built.name}@${ids[0]}\n`);
-    io.stdout.write(`  niftyc instances status ${show(dir)}\n`);
+    io.stdout.write(`  niftyc instances status ${root === undefined ? show(dir) : dir}\n`);
     return EXIT.ok;
   }
   const last = first + count - 1;
-  io.stdout.write(`wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${show(dir)}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
-  io.stdout.write(`  systemctl link ${result.files.unit} ${result.files.target}\n`);
+  io.stdout.write(`wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
+  if (root !== undefined) io.stdout.write("then, on that machine:\n");
+  io.stdout.write(`  systemctl link ${used(result.files.unit)} ${used(result.files.target)}\n`);
   io.stdout.write(`  systemctl start ${built.name}.target      # or one: systemctl start ${built.name}@${first}\n`);
   return EXIT.ok;
 }

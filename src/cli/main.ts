@@ -230,27 +230,35 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { "machines-dir": { type: "string" }, "settings-dir": { type: "string" }, replace: { type: "boolean" } }, INSTALL_HELP);
+  const { values, positionals } = parse(args, { "machines-dir": { type: "string" }, "settings-dir": { type: "string" }, root: { type: "string" }, replace: { type: "boolean" } }, INSTALL_HELP);
   if (values.help) {
     io.stdout.write(INSTALL_HELP + "\n");
     return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError("install takes one build directory (e.g. out/ssh)", INSTALL_HELP);
   const dir = resolve(io.cwd, positionals[0]!);
+  const { rootOption, insideRoot, onThisMachine } = await import("./root.ts");
+  const root = await rootOption(io.cwd, values.root as string | undefined);
   const build = await readBuildDir(dir, positionals[0]!, "NIFTY300");
   const { installMachine } = await import("../emit/runtime-bundle.ts");
-  const machinesDir = resolve(io.cwd, (values["machines-dir"] as string | undefined) ?? "/var/lib/machines");
-  const settingsDir = resolve(io.cwd, (values["settings-dir"] as string | undefined) ?? "/etc/systemd/nspawn");
+  // As the machine that boots it sees them; under --root they are written below the root.
+  const inside = (flag: string, fallback: string): string => {
+    const given = values[flag] as string | undefined;
+    return given === undefined ? fallback : root === undefined ? resolve(io.cwd, given) : insideRoot(root, given, `--${flag}`, INSTALL_HELP);
+  };
+  const machinesDir = inside("machines-dir", "/var/lib/machines");
+  const settingsDir = inside("settings-dir", "/etc/systemd/nspawn");
   let nspawnText: string;
   try {
     nspawnText = await readFile(`${dir}/${build.name}.nspawn`, "utf8");
   } catch {
     throw new NiftyError("NIFTY301", `${positionals[0]} has no ${build.name}.nspawn`, "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn");
   }
-  await installMachine({ rootfsTar: build.rootfsTar, nspawnText, name: build.name, machinesDir, settingsDir, replace: values.replace === true });
+  await installMachine({ rootfsTar: build.rootfsTar, nspawnText, name: build.name, machinesDir: onThisMachine(root, machinesDir), settingsDir: onThisMachine(root, settingsDir), replace: values.replace === true });
   // machinectl only looks in /var/lib/machines (and its own search path); elsewhere nspawn is told where.
   const start = machinesDir === "/var/lib/machines" ? `machinectl start ${build.name}` : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}`;
-  io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}; start it with: ${start}\n`);
+  const where = root === undefined ? "" : ` of the machine at ${root}`;
+  io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}${where}; start it ${root === undefined ? "" : "there "}with: ${start}\n`);
   return EXIT.ok;
 }
 

@@ -87,4 +87,9 @@ in <settings-dir>, where systemd-nspawn trusts it; then: machinectl start <name>
 Options:
   --machines-dir DIR    default /var/lib/machines
   --settings-dir DIR    default /etc/systemd/nspawn
-  --replace             replace an installed machine of the same name`;
+  --root DIR            install into the machine whose / is DIR (like systemctl --root):
+                        the two directories above are that machine's, written under DIR
+  --replace             replace an installed machine of the same name
+
+Example:
+  niftyc install out/ssh --root /var/lib/machines/host    (then, in host: machinectl start ssh)`;

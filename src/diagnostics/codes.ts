@@ -174,6 +174,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
   NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
+  NIFTY302: { severity: "error", section: "build", title: "the root directory … does not exist or is not a directory" },
 
   // Instances: niftyc instances.
   NIFTY600: { severity: "error", section: "packages", title: "no package n in the suites" },

@@ -5,7 +5,7 @@
 //   2. systemd/  template unit, target and the instances' env file (staging, rename);
 //   3. instances.json, last: the manifest says what the directory holds.
 import { mkdir, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
 import { unpackRootfs } from "../emit/runtime-bundle.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -16,8 +16,10 @@ import { listenerUnit } from "../emit/systemd.ts";
 import { DEFAULT_IDLE_STOP, LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderOnDemandUnits, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
 
 export interface WriteInput {
-  /** Absolute instances directory. */
+  /** Absolute instances directory, as the machine that runs the units sees it. */
   dir: string;
+  /** Where that machine's / is on this one (default /): files go to <root><dir>, units name <dir>. */
+  root?: string;
   config: ImageConfig;
   plan: InstancePlan;
   rootfsTar: string;
@@ -31,10 +33,16 @@ export interface WriteInput {
 }
 
 export interface WriteResult {
+  /** Where the directory was written on this machine (<root><dir>). */
   dir: string;
   /** True when an existing tree of the same digest was kept. */
   reusedRootfs: boolean;
   files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string; listener?: string; forwarder?: string };
+}
+
+/** <root><dir>: where the files go on this machine. */
+function onDisk(input: WriteInput): string {
+  return input.root === undefined || input.root === "/" ? input.dir : join(input.root, input.dir);
 }
 
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
@@ -57,20 +65,21 @@ async function entries(dir: string): Promise<string[]> {
 
 /** Decide whether the tree already there can be kept, and refuse to clobber what is not ours. */
 async function existingTree(input: WriteInput): Promise<"reuse" | "write"> {
-  const present = await entries(input.dir);
-  const previous = await readManifest(input.dir);
+  const disk = onDisk(input);
+  const present = await entries(disk);
+  const previous = await readManifest(disk);
   const hasTree = present.includes(LAYOUT.rootfs);
   if (previous === undefined) {
     const foreign = present.filter((name) => !name.startsWith("."));
     if (foreign.length > 0 && input.replace !== true) {
-      throw new NiftyError("NIFTY422", `${input.dir} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
+      throw new NiftyError("NIFTY422", `${disk} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
         "choose another --out, or pass --replace to overwrite rootfs/ and systemd/ in it");
     }
     return "write";
   }
   if (previous.digest === input.digest && previous.name === input.config.name && hasTree) return "reuse";
   if (hasTree && input.replace !== true) {
-    throw new NiftyError("NIFTY421", `${input.dir}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
+    throw new NiftyError("NIFTY421", `${disk}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
       `running instances boot from that tree: stop them (systemctl stop ${targetName(previous.name)}), then pass --replace`);
   }
   return "write";
@@ -104,13 +113,14 @@ async function writeTree(input: WriteInput): Promise<void> {
   if (actual !== input.digest) {
     throw new NiftyError("NIFTY423", `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`, "the build directory changed after the build: build again");
   }
-  const target = join(input.dir, LAYOUT.rootfs);
+  const disk = onDisk(input);
+  const target = join(disk, LAYOUT.rootfs);
   const staging = await stagingDir(target);
   try {
     await unpackRootfs(input.rootfsTar, join(staging, LAYOUT.rootfs));
     await syncTree(join(staging, LAYOUT.rootfs));
     await replaceDir(join(staging, LAYOUT.rootfs), target, true);
-    await syncPath(input.dir); // the rename itself
+    await syncPath(disk); // the rename itself
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -121,7 +131,8 @@ async function writeAll(files: Array<[string, string]>): Promise<void> {
 }
 
 async function writeSystemd(input: WriteInput): Promise<void> {
-  const target = join(input.dir, LAYOUT.systemd);
+  const disk = onDisk(input);
+  const target = join(disk, LAYOUT.systemd);
   const staging = await stagingDir(target);
   try {
     const root = join(staging, LAYOUT.systemd);
@@ -140,22 +151,24 @@ async function writeSystemd(input: WriteInput): Promise<void> {
 
 export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   checkDirectory(input.dir);
+  if (input.root !== undefined && !isAbsolute(input.root)) throw new Error("the root directory must be absolute");
+  const disk = onDisk(input);
   if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
-  await mkdir(input.dir, { recursive: true });
+  await mkdir(disk, { recursive: true });
   const tree = await existingTree(input);
   if (tree === "write") await writeTree(input);
   await writeSystemd(input);
-  await writeFileAtomic(join(input.dir, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, input.idleStop)));
-  const systemd = join(input.dir, LAYOUT.systemd);
+  await writeFileAtomic(join(disk, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, input.idleStop)));
+  const systemd = join(disk, LAYOUT.systemd);
   return {
-    dir: input.dir,
+    dir: disk,
     reusedRootfs: tree === "reuse",
     files: {
-      rootfs: join(input.dir, LAYOUT.rootfs),
+      rootfs: join(disk, LAYOUT.rootfs),
       unit: join(systemd, unitName(input.plan.name)),
       target: join(systemd, targetName(input.plan.name)),
       envFile: join(systemd, ENV_FILE),
-      manifest: join(input.dir, LAYOUT.manifest),
+      manifest: join(disk, LAYOUT.manifest),
       ...(input.plan.onDemand === undefined
         ? {}
         : { listener: join(systemd, listenerUnit(input.plan.name, "socket")), forwarder: join(systemd, listenerUnit(input.plan.name, "service")) }),

@@ -13,6 +13,9 @@ import { sleep } from "../support/net.ts";
 
 export { freePort, sleep, waitForPort } from "../support/net.ts";
 
+/** What the helpers need of a test: somewhere to register clean-up (a test, or a file's shared fixture). */
+export type Scope = Pick<ExecutionContext, "teardown">;
+
 export const ROOT = resolve(import.meta.dirname, "../..");
 const NIFTYC = join(ROOT, "bin", "niftyc");
 /** Where `node scripts/debian-pins.ts fetch` put the pinned Debian files. */
@@ -40,14 +43,14 @@ export function requireBoot(t: ExecutionContext): boolean {
   return false;
 }
 
-export function tempDir(t: ExecutionContext, prefix: string): string {
+export function tempDir(t: Scope, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `niftyc-${prefix}-`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
 /** A loopback HTTP server answering pool/… paths with the pinned files. */
-export async function debianMirror(t: ExecutionContext): Promise<{ url: string; requests: string[] }> {
+export async function debianMirror(t: Scope): Promise<{ url: string; requests: string[] }> {
   const pins = new Map((await debianPins()).map((p) => [`/${p.path}`, p.digest]));
   for (const [path, digest] of pins) {
     if (!existsSync(blobPath(digest))) throw new Error(`pinned file ${path} is not in ${PIN_STORE}: run node scripts/debian-pins.ts fetch`);
@@ -98,7 +101,7 @@ export function niftyc(args: string[], options: { cwd?: string; env?: NodeJS.Pro
   });
 }
 
-export async function buildRecipe(t: ExecutionContext, recipe: string, mirror: string, secrets: Record<string, string>, extra: string[] = []): Promise<BuildOutput> {
+export async function buildRecipe(t: Scope, recipe: string, mirror: string, secrets: Record<string, string>, extra: string[] = []): Promise<BuildOutput> {
   const dir = tempDir(t, "build");
   const args = ["build", join(ROOT, recipe), "--json", "--quiet", "--cache", join(dir, "cache"), "--out", join(dir, "out"), "--mirror", `debian=${mirror}`, "--mirror", `debian-security=${mirror}`, ...extra];
   for (const [id, value] of Object.entries(secrets)) args.push("--secret", `${id}=env:NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`);
@@ -110,7 +113,7 @@ export async function buildRecipe(t: ExecutionContext, recipe: string, mirror: s
 }
 
 /** Unpack with GNU tar, keeping owners and modes, as a user would. */
-export function unpack(t: ExecutionContext, tarball: string): string {
+export function unpack(t: Scope, tarball: string): string {
   // A subdirectory: nspawn leaves its .#<root>.lck beside the root, inside our temp dir.
   const dir = join(tempDir(t, "root"), "root");
   mkdirSync(dir);
@@ -144,7 +147,7 @@ export interface BootOptions {
 }
 
 /** Boot a tree with the real systemd-nspawn, in a private mount namespace with a tmpfs /run. */
-export function boot(t: ExecutionContext, options: BootOptions): Container {
+export function boot(t: Scope, options: BootOptions): Container {
   const nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", `--machine=${options.machine}`, ...(options.args ?? []), "-bD", options.root].map(shellQuote).join(" ");
   const install = options.settings ? `mkdir -p /run/systemd/nspawn && cp ${shellQuote(options.settings)} /run/systemd/nspawn/${shellQuote(options.machine)}.nspawn && ` : "";
   const mountRun = options.run === undefined ? "mount -t tmpfs tmpfs /run" : `mount --bind ${shellQuote(options.run)} /run`;

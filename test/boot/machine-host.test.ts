@@ -1,0 +1,235 @@
+// niftyc's units and .nspawn files under a real systemd. recipes/systemd-host.nifty
+// (systemd with systemd-container) is booted ONCE for this file with
+// systemd-nspawn and is the "host"; recipes/httpd.nifty (BusyBox init) and
+// recipes/systemd-httpd.nifty (systemd) are put into its tree beforehand with
+// `niftyc install --root` and `niftyc instances --root`, as an administrator
+// would put them on a machine. Then, from inside the host (nsenter into its
+// PID 1), what that administrator types: systemctl and machinectl.
+// Outside CI, without root or nspawn, every test skips and says so (requireBoot).
+import test, { type ExecutionContext } from "ava";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { boot, bootUnavailable, debianMirror, freePort, niftyc, requireBoot, sleep, tempDir, unpack, waitForPort, type BuildOutput, type Scope } from "./harness.ts";
+
+interface Host {
+  /** The host's tree on this machine. */
+  root: string;
+  /** Its PID 1 (systemd), as this machine sees it. */
+  init: number;
+  httpd: BuildOutput;
+  /** Port of the single BusyBox machine (set in its installed .nspawn). */
+  httpdPort: number;
+  /** Instance i of httpd@ listens on base + i. */
+  instanceBase: number;
+  systemdPort: number;
+}
+
+// Hooks may not register teardowns with ava: the fixture keeps its own, run after the file.
+const cleanups: Array<() => unknown> = [];
+const scope: Scope = { teardown: (fn) => void cleanups.push(fn) };
+let host: Host | undefined;
+
+test.after.always(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+});
+
+function run(command: string[], timeout = 30_000): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout, killSignal: "SIGKILL" });
+  return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+}
+
+/** A command in every namespace of the host's PID 1: what a shell on the host would run. */
+function inside(command: string[], timeout = 30_000): { status: number; stdout: string; stderr: string } {
+  return run(["nsenter", "-t", String(host!.init), "-a", ...command], timeout);
+}
+
+function show(unit: string, ...props: string[]): Record<string, string> {
+  const out = inside(["systemctl", "show", unit, ...props.map((p) => `--property=${p}`)]).stdout;
+  return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !check(); await sleep(200)) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once("error", () => done(false));
+    server.listen(port, "0.0.0.0", () => server.close(() => done(true)));
+  });
+}
+
+/** A base for --set PORT=base+i with base+1 and base+2 both free. */
+async function instanceBase(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (await portFree(port + 1)) return port - 1;
+  }
+}
+
+function curl(port: number): string {
+  return run(["curl", "-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], 15_000).stdout;
+}
+
+/** Every entry of a tree with its type, size, mode, owner and mtime: what a boot would change. */
+function snapshot(dir: string): string {
+  return run(["find", dir, "-printf", "%P %y %s %m %U %T@\\n"]).stdout.split("\n").sort().join("\n");
+}
+
+async function build(cache: string, out: string, mirror: string, recipe: string, formats: string): Promise<BuildOutput> {
+  const result = await niftyc(["build", recipe, "--json", "--quiet", "--cache", cache, "--out", out, "--mirror", `debian=${mirror}`, "--mirror", `debian-security=${mirror}`, "--format", formats]);
+  if (result.status !== 0) throw new Error(`niftyc build ${recipe} failed (${result.status}):\n${result.stderr}`);
+  return JSON.parse(result.stdout) as BuildOutput;
+}
+
+async function niftycOk(args: string[]): Promise<string> {
+  const result = await niftyc(args);
+  if (result.status !== 0) throw new Error(`niftyc ${args.join(" ")} failed (${result.status}):\n${result.stderr}`);
+  return result.stdout;
+}
+
+test.before(async (t) => {
+  if (bootUnavailable() !== undefined) return; // each test says why (requireBoot)
+  t.timeout(300_000);
+  const mirror = await debianMirror(scope);
+  const dir = tempDir(scope, "machine-host");
+  const cache = join(dir, "cache");
+  // One store for the three builds: the packages they share are fetched and unpacked once.
+  const [hostBuild, httpd, systemdHttpd] = await Promise.all([
+    build(cache, join(dir, "host"), mirror.url, "recipes/systemd-host.nifty", "rootfs"),
+    build(cache, join(dir, "httpd"), mirror.url, "recipes/httpd.nifty", "rootfs,nspawn,systemd"),
+    build(cache, join(dir, "systemd-httpd"), mirror.url, "recipes/systemd-httpd.nifty", "rootfs,nspawn,systemd"),
+  ]);
+  const root = unpack(scope, hostBuild.rootfs);
+
+  // The BusyBox machine: its tree and .nspawn, its unit where units go. Its port is
+  // a setting of the machine, so it is changed where an administrator would: the .nspawn
+  // file, which wins over the unit's command line (--settings=override).
+  const httpdPort = await freePort();
+  t.regex(await niftycOk(["install", httpd.outDir, "--root", root]), /installed httpd in \/var\/lib\/machines\/httpd of the machine at /);
+  copyFileSync(httpd.outputs.service!, join(root, "etc/systemd/system/httpd.service"));
+  const settings = join(root, "etc/systemd/nspawn/httpd.nspawn");
+  writeFileSync(settings, readFileSync(settings, "utf8").replace(/^Environment=PORT=8080$/m, `Environment=PORT=${httpdPort}`));
+  // Two instances on one shared tree, at the instances' default place on that machine.
+  const base = await instanceBase();
+  t.regex(await niftycOk(["instances", httpd.outDir, "--root", root, "--count", "2", "--set", `PORT=${base}+i`]), /in \/var\/lib\/niftyc\/httpd of the machine at /);
+
+  // The systemd machine; its httpd.service moved off 8080 by a drop-in in its tree.
+  const systemdPort = await freePort();
+  await niftycOk(["install", systemdHttpd.outDir, "--root", root]);
+  copyFileSync(systemdHttpd.outputs.service!, join(root, "etc/systemd/system/systemd-httpd.service"));
+  const dropIns = join(root, "var/lib/machines/systemd-httpd/etc/systemd/system/httpd.service.d");
+  mkdirSync(dropIns, { recursive: true });
+  writeFileSync(join(dropIns, "port.conf"), `[Service]\nEnvironment=PORT=${systemdPort}\n`);
+
+  const container = boot(scope, { root, machine: `nifty-host-${process.pid}`, args: ["--console=read-only"] });
+  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
+  const init = Number(run(["pgrep", "-P", String(container.pid()!)]).stdout.trim().split("\n")[0]);
+  if (!(init > 0)) throw new Error(`no PID 1 under nspawn:\n${container.output()}`);
+  host = { root, init, httpd, httpdPort, instanceBase: base, systemdPort };
+  let state = "";
+  await until("the host reaching running", 30_000, () => {
+    state = inside(["systemctl", "is-system-running"]).stdout.trim();
+    return state !== "initializing" && state !== "starting" && state !== "";
+  });
+});
+
+function ready(t: ExecutionContext): boolean {
+  if (!requireBoot(t)) return false;
+  t.timeout(120_000);
+  return true;
+}
+
+test.serial("the host: systemd with systemd-container, booted under nspawn, is running with no failed unit", (t) => {
+  if (!ready(t)) return;
+  const state = inside(["systemctl", "is-system-running"]).stdout.trim();
+  t.is(state, "running", inside(["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout);
+  t.is(inside(["systemctl", "is-active", "dbus.service"]).stdout.trim(), "active");
+  // systemd-machined starts on demand, when machinectl or nspawn first asks for it.
+  t.is(inside(["systemctl", "is-enabled", "systemd-machined.service"]).stdout.trim(), "static");
+});
+
+test.serial("systemctl start httpd boots the installed BusyBox machine, its port answers, and systemctl stop powers it off cleanly", async (t) => {
+  if (!ready(t)) return;
+  const h = host!;
+  const start = inside(["systemctl", "start", "httpd.service"]);
+  t.is(start.status, 0, start.stderr);
+  await waitForPort(h.httpdPort, 15_000);
+  t.regex(curl(h.httpdPort), /Served by BusyBox httpd from a niftyc image/);
+  t.regex(inside(["machinectl", "list", "--no-legend"]).stdout, /^httpd\s+container\s+systemd-nspawn\b/m);
+
+  const stop = inside(["systemctl", "stop", "httpd.service"]);
+  t.is(stop.status, 0, stop.stderr);
+  t.deepEqual(show("httpd.service", "ActiveState", "Result", "ExecMainStatus"), { ActiveState: "inactive", Result: "success", ExecMainStatus: "0" });
+  // SIGTERM to nspawn, --kill-signal=SIGUSR2 to BusyBox init: its own poweroff ran.
+  const journal = inside(["journalctl", "-u", "httpd.service", "-o", "cat", "--no-pager"]).stdout;
+  t.regex(journal, /Requesting system poweroff/);
+});
+
+test.serial("systemctl start httpd@1 httpd@2 runs two instances on the overlay with their own ports and hostnames; the shared tree is unchanged", async (t) => {
+  if (!ready(t)) return;
+  const h = host!;
+  const tree = join(h.root, "var/lib/niftyc/httpd/rootfs");
+  const before = snapshot(tree);
+  const link = inside(["systemctl", "link", "/var/lib/niftyc/httpd/systemd/httpd@.service", "/var/lib/niftyc/httpd/systemd/httpd.target"]);
+  t.is(link.status, 0, link.stderr);
+  const start = inside(["systemctl", "start", "httpd@1", "httpd@2"]);
+  t.is(start.status, 0, start.stderr);
+  for (const i of [1, 2]) {
+    await waitForPort(h.instanceBase + i, 15_000);
+    t.regex(curl(h.instanceBase + i), /Served by BusyBox httpd/, `instance ${i} on port ${h.instanceBase + i}`);
+    const leader = inside(["machinectl", "show", `httpd-${i}`, "--property=Leader", "--value"]).stdout.trim();
+    t.regex(leader, /^\d+$/);
+    // The instance's own UTS namespace, read with the host's BusyBox.
+    t.is(inside(["busybox", "nsenter", "-t", leader, "-u", "busybox", "hostname"]).stdout.trim(), `httpd-${i}`);
+  }
+  const machines = inside(["machinectl", "list", "--no-legend"]).stdout;
+  t.regex(machines, /^httpd-1\s/m);
+  t.regex(machines, /^httpd-2\s/m);
+
+  // Stopping the target stops both (PartOf=); systemctl waits for the target's own job only.
+  const stop = inside(["systemctl", "stop", "httpd.target"]);
+  t.is(stop.status, 0, stop.stderr);
+  await until("both instances stopping", 20_000, () => [1, 2].every((i) => show(`httpd@${i}.service`, "ActiveState").ActiveState === "inactive"));
+  for (const i of [1, 2]) t.deepEqual(show(`httpd@${i}.service`, "ActiveState", "Result", "ExecMainStatus"), { ActiveState: "inactive", Result: "success", ExecMainStatus: "0" });
+  t.is(snapshot(tree), before, "no boot wrote into the shared tree");
+});
+
+test.serial("machinectl start httpd boots it through systemd-nspawn@.service and machinectl list shows it; machinectl terminate stops it cleanly", async (t) => {
+  if (!ready(t)) return;
+  const h = host!;
+  const start = inside(["machinectl", "start", "httpd"]);
+  t.is(start.status, 0, start.stderr);
+  await waitForPort(h.httpdPort, 15_000);
+  t.regex(curl(h.httpdPort), /Served by BusyBox httpd/);
+  t.regex(inside(["machinectl", "list", "--no-legend"]).stdout, /^httpd\s+container\s+systemd-nspawn\b/m);
+  // terminate stops systemd-nspawn@httpd.service: nspawn gets SIGTERM and sends the
+  // image's KillSignal=SIGUSR2 from the installed .nspawn, as systemctl stop does.
+  const terminate = inside(["machinectl", "terminate", "httpd"]);
+  t.is(terminate.status, 0, terminate.stderr);
+  await until("systemd-nspawn@httpd stopping", 15_000, () => show("systemd-nspawn@httpd.service", "ActiveState").ActiveState === "inactive");
+  t.deepEqual(show("systemd-nspawn@httpd.service", "Result", "ExecMainStatus"), { Result: "success", ExecMainStatus: "0" });
+  t.regex(inside(["journalctl", "-u", "systemd-nspawn@httpd.service", "-o", "cat", "--no-pager"]).stdout, /Requesting system poweroff/);
+});
+
+test.serial("a systemd machine inside: systemctl start systemd-httpd returns once its systemd reports ready, it serves, and machinectl poweroff stops it cleanly", async (t) => {
+  if (!ready(t)) return;
+  const h = host!;
+  // Type=notify with --notify-ready=yes: start returns only after the guest's READY=1.
+  const start = inside(["systemctl", "start", "systemd-httpd.service"], 60_000);
+  t.is(start.status, 0, start.stderr);
+  t.is(show("systemd-httpd.service", "ActiveState").ActiveState, "active");
+  t.regex(inside(["machinectl", "list", "--no-legend"]).stdout, /^systemd-httpd\s+container\s+systemd-nspawn\b/m);
+  await waitForPort(h.systemdPort, 15_000);
+  t.regex(curl(h.systemdPort), /Served by BusyBox httpd under systemd/);
+
+  const poweroff = inside(["machinectl", "poweroff", "systemd-httpd"]);
+  t.is(poweroff.status, 0, poweroff.stderr);
+  await until("systemd-httpd powering off", 20_000, () => show("systemd-httpd.service", "ActiveState").ActiveState === "inactive");
+  t.deepEqual(show("systemd-httpd.service", "Result", "ExecMainStatus"), { Result: "success", ExecMainStatus: "0" });
+});
