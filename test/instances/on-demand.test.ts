@@ -63,7 +63,7 @@ test("the listener listens on its instance name, the forwarder joins the instanc
   }
   // The wait for the image to listen, as bash runs it once systemd has unquoted the line.
   const pre = forwarder.split("\n").find((l) => l.startsWith("ExecStartPre="))!;
-  t.regex(pre, /^ExecStartPre=\/bin\/bash -c "for t in \$\$\(seq 600\); do \(exec 3<>\/dev\/tcp\/127\.0\.0\.1\/2200\)/);
+  t.regex(pre, /^ExecStartPre=\/bin\/bash -c "for \(\(t = 0; t < 600; t\+\+\)\); do \(exec 3<>\/dev\/tcp\/127\.0\.0\.1\/2200\)/);
   const template = renderInstanceUnit(sshConfig(), "/srv/fleet", true);
   t.regex(template, /^StopWhenUnneeded=yes$/m);
   t.regex(template, /^\[Service\]\nPrivateNetwork=yes$/m);
