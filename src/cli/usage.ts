@@ -6,7 +6,9 @@ Usage:
   niftyc check <recipe>... [options]   parse and check recipes; no network, no writes
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
-  niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
+  niftyc instances <build> --count N  N machines booting one shared tree (systemd units);
+                                       --on-demand: each boots on its first connection
+  niftyc instances status <dir>        which instances run, which are idle
   niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)
   niftyc outdated <recipe>             newer versions of locked packages; exit 3 for security fixes
 
