@@ -6,7 +6,9 @@ Usage:
   niftyc check <recipe>... [options]   parse and check recipes; no network, no writes
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
-  niftyc instances <build> --count N  N machines booting one shared tree (systemd units)
+  niftyc instances <build> --count N  N machines booting one shared tree (systemd units);
+                                       --on-demand: each boots on its first connection
+  niftyc instances status <dir>        which instances run, which are idle
   niftyc push <build|recipe> <ref>     push the OCI image to a registry (REGISTRY/REPOSITORY:TAG)
   niftyc run <recipe|build> [-- cmd]   build if needed and boot it: nspawn as root, bwrap or podman as a user
   niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)

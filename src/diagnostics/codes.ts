@@ -225,6 +225,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY422: { severity: "error", section: "instances", title: "`… exists and is not an instances directory` / `instances.json cannot be read`" },
   NIFTY423: { severity: "error", section: "instances", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
   NIFTY424: { severity: "error", section: "instances", title: "`<dir>/rootfs is no longer the image it was unpacked from: … changed`" },
+  NIFTY430: { severity: "error", section: "instances", title: "`on-demand instances listen on a host port each` / `… need a port to listen on`" },
+  NIFTY431: { severity: "error", section: "instances", title: "`on-demand instances have one listener each, but --set gives …`" },
+  NIFTY432: { severity: "error", section: "instances", title: "`the recipe's PORT=… is not a port (1–65535): on-demand instances listen on it inside`" },
+  NIFTY433: { severity: "error", section: "instances", title: "`--idle-stop takes a systemd time span` / `--idle-stop needs --on-demand`" },
+  NIFTY434: { severity: "error", section: "instances", title: "`instances status needs systemctl` / `systemctl list-units failed`" },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },

@@ -21,15 +21,33 @@ export interface PlanInput {
   /** Number of the first instance (default 1, as nifty1 … in the seed). */
   first?: number;
   sets?: readonly InstanceSetting[];
+  /** Each instance started by the first connection to its own host port (see OnDemand). */
+  onDemand?: boolean;
 }
 
 export interface Instance {
-  /** The template's %i. */
+  /** Its place in the plan: first … first+count-1. */
   number: number;
-  /** Machine and host name: <name>-<number>. */
+  /** The template's %i: the number, or for on-demand instances the host port. */
+  id: string;
+  /** Machine and host name: <name>-<id>. */
   machine: string;
-  /** Values of the --set variables, in --set order. */
+  /** Values of the --set variables that reach the container, in --set order. */
   env: Array<[string, string]>;
+  /** On demand: the host port its listener binds. */
+  port?: number;
+}
+
+/**
+ * On-demand instances: systemd derives a socket's address only from its unit's name, so the
+ * listener of an instance is named by its port, and so is the instance it starts. Inside its own
+ * network namespace every instance listens on the recipe's port.
+ */
+export interface OnDemand {
+  /** The port ENV given per instance by --set: the host port of each listener. */
+  variable: string;
+  /** The recipe's value of that ENV: where every instance listens, inside. */
+  innerPort: number;
 }
 
 export interface InstancePlan {
@@ -40,6 +58,7 @@ export interface InstancePlan {
   /** ENV names the plan treats as host ports (checked for range and clashes). */
   ports: string[];
   instances: Instance[];
+  onDemand?: OnDemand;
 }
 
 const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -129,6 +148,9 @@ export function planInstances(input: PlanInput): InstancePlan {
   }
 
   const ports = portVariables(config);
+  const onDemand = input.onDemand === true ? onDemandPort(config, ports, parsed.map((p) => p.setting.name), defaults) : undefined;
+  // On demand, every instance has a network of its own: only the listeners' ports share the host's.
+  const checked = onDemand === undefined ? ports : [onDemand.variable];
   const instances: Instance[] = [];
   const portOwner = new Map<string, string>();
   for (let number = first; number < first + count; number++) {
@@ -136,13 +158,13 @@ export function planInstances(input: PlanInput): InstancePlan {
     vars.set("i", number);
     vars.set("n", count);
     const env: Array<[string, string]> = [];
-    const machine = instanceMachineName(config.name, String(number));
+    let machine = instanceMachineName(config.name, String(number));
     for (const { setting, value } of parsed) {
       const text = labelled(`${setting.name} (instance ${number})`, () => value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""));
       env.push([setting.name, text]);
     }
     const values = new Map([...defaults, ...env]);
-    for (const port of ports) {
+    for (const port of checked) {
       const value = values.get(port)!;
       const n = Number(value);
       if (!/^[0-9]+$/.test(value) || n < 1 || n > 65535) {
@@ -151,11 +173,48 @@ export function planInstances(input: PlanInput): InstancePlan {
       const owner = portOwner.get(value);
       if (owner !== undefined && owner !== machine) {
         throw new NiftyError("NIFTY408", `instances ${owner} and ${machine} would both use port ${value} (${port})`,
-          `instances share the host's network; give each its own port, e.g. --set ${port}=${defaults.get(port)}+i`);
+          onDemand === undefined
+            ? `instances share the host's network; give each its own port, e.g. --set ${port}=${defaults.get(port)}+i`
+            : `each instance's listener needs a host port of its own, e.g. --set ${port}=${defaults.get(port)}+i`);
       }
       portOwner.set(value, machine);
     }
-    instances.push({ number, machine, env });
+    if (onDemand === undefined) {
+      instances.push({ number, id: String(number), machine, env });
+      continue;
+    }
+    const port = values.get(onDemand.variable)!;
+    machine = instanceMachineName(config.name, port);
+    if (!MACHINE_NAME.test(machine)) {
+      throw new NiftyError("NIFTY409", `machine name ${JSON.stringify(machine)} is not valid`, "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name");
+    }
+    // The listener's port stays outside: inside, the image keeps the recipe's value.
+    instances.push({ number, id: port, machine, env: env.filter(([key]) => key !== onDemand.variable), port: Number(port) });
   }
-  return { name: config.name, count, first, sets: parsed.map((p) => p.setting), ports, instances };
+  return { name: config.name, count, first, sets: parsed.map((p) => p.setting), ports, instances, ...(onDemand ? { onDemand } : {}) };
+}
+
+/** The one port ENV that --set gives per instance: the listener's host port. */
+function onDemandPort(config: ImageConfig, ports: readonly string[], setNames: readonly string[], defaults: Map<string, string>): OnDemand {
+  const given = ports.filter((port) => setNames.includes(port));
+  if (given.length === 0) {
+    const example = ports[0] ?? "PORT";
+    throw new NiftyError("NIFTY430", ports.length === 0
+      ? `on-demand instances need a port to listen on, and ${config.name} has no port ENV`
+      : `on-demand instances listen on a host port each: give ${ports.join(" or ")} per instance`,
+    ports.length === 0
+      ? "declare the port the image listens on as ENV PORT=… (and read it where the service starts), then --set PORT=2200+i"
+      : `e.g. --set ${example}=${defaults.get(example)}+i; each instance listens on the recipe's ${example} inside its own network`);
+  }
+  if (given.length > 1) {
+    throw new NiftyError("NIFTY431", `on-demand instances have one listener each, but --set gives ${given.join(" and ")}`,
+      `set only the port clients connect to; inside its own network every instance keeps the recipe's ${given.filter((g) => g !== given[0]).join(", ")}`);
+  }
+  const variable = given[0]!;
+  const inner = defaults.get(variable)!;
+  const innerPort = Number(inner);
+  if (!/^[0-9]+$/.test(inner) || innerPort < 1 || innerPort > 65535) {
+    throw new NiftyError("NIFTY432", `the recipe's ${variable}=${inner} is not a port (1–65535): on-demand instances listen on it inside`, `give ENV ${variable} the port the image's service listens on`);
+  }
+  return { variable, innerPort };
 }

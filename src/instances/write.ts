@@ -13,7 +13,8 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";
-import { LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
+import { listenerUnit } from "../emit/systemd.ts";
+import { DEFAULT_IDLE_STOP, LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderOnDemandUnits, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
 
 export interface WriteInput {
   /** Absolute instances directory, as the machine that runs the units sees it. */
@@ -28,6 +29,8 @@ export interface WriteInput {
   /** Replace a shared tree of another digest (its instances must be stopped). */
   replace?: boolean;
   version: string;
+  /** On-demand plans: the forwarder's idle time (a systemd time span). */
+  idleStop?: string;
 }
 
 export interface WriteResult {
@@ -35,7 +38,7 @@ export interface WriteResult {
   dir: string;
   /** True when an existing tree of the same digest was kept. */
   reusedRootfs: boolean;
-  files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string };
+  files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string; listener?: string; forwarder?: string };
 }
 
 /** <root><dir>: where the files go on this machine. */
@@ -43,7 +46,7 @@ function onDisk(input: WriteInput): string {
   return input.root === undefined || input.root === "/" ? input.dir : join(input.root, input.dir);
 }
 
-async function readManifest(dir: string): Promise<Manifest | undefined> {
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
     return JSON.parse(await readFile(join(dir, LAYOUT.manifest), "utf8")) as Manifest;
   } catch (error) {
@@ -189,9 +192,10 @@ async function writeSystemd(input: WriteInput): Promise<void> {
     const root = join(staging, LAYOUT.systemd);
     await mkdir(root, { recursive: true, mode: 0o755 });
     await writeAll([
-      [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir)],
+      [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir, input.plan.onDemand !== undefined)],
       [join(root, targetName(input.plan.name)), renderTarget(input.plan)],
       [join(root, ENV_FILE), renderInstancesEnv(input.plan)],
+      ...renderOnDemandUnits(input.config, input.plan, input.idleStop ?? DEFAULT_IDLE_STOP).map(([file, text]): [string, string] => [join(root, file), text]),
     ]);
     await replaceDir(root, target, true);
   } finally {
@@ -208,7 +212,7 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   const existing = await existingTree(input);
   const tree = existing.action === "reuse" ? existing.tree : await writeTree(input);
   await writeSystemd(input);
-  await writeFileAtomic(join(disk, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, tree)));
+  await writeFileAtomic(join(disk, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, tree, input.idleStop)));
   const systemd = join(disk, LAYOUT.systemd);
   return {
     dir: disk,
@@ -219,6 +223,9 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
       target: join(systemd, targetName(input.plan.name)),
       envFile: join(systemd, ENV_FILE),
       manifest: join(disk, LAYOUT.manifest),
+      ...(input.plan.onDemand === undefined
+        ? {}
+        : { listener: join(systemd, listenerUnit(input.plan.name, "socket")), forwarder: join(systemd, listenerUnit(input.plan.name, "service")) }),
     },
   };
 }

@@ -2,9 +2,8 @@
 // text; systemd-analyze accepts them; the shared tree is kept per digest and
 // never clobbered; and the command line through main() with fake streams.
 import test from "ava";
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
 import { INSTANCES_HELP } from "../../src/cli/instances.ts";
@@ -14,28 +13,7 @@ import { instanceCommand } from "../../src/instances/exec.ts";
 import { planInstances } from "../../src/instances/plan.ts";
 import { renderInstanceUnit, renderInstancesEnv, renderTarget } from "../../src/instances/render.ts";
 import { writeInstances } from "../../src/instances/write.ts";
-import { fileDigest } from "../../src/core/hash.ts";
-import { sshConfig } from "./helpers.ts";
-
-function temp(t: import("ava").ExecutionContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A small build directory: a rootfs.tar made by GNU tar, and its build.json. */
-async function buildDir(t: import("ava").ExecutionContext, marker = "one"): Promise<{ dir: string; digest: string }> {
-  const dir = temp(t);
-  const tree = join(dir, "tree");
-  mkdirSync(join(tree, "etc"), { recursive: true });
-  mkdirSync(join(tree, "bin"));
-  writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
-  writeFileSync(join(tree, "bin", "busybox"), "not really\n", { mode: 0o755 });
-  execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", join(dir, "rootfs.tar"), "-C", tree, "."]);
-  const digest = await fileDigest(join(dir, "rootfs.tar"));
-  writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "ssh", digest, config: sshConfig() }));
-  return { dir, digest };
-}
+import { buildDir, sshConfig, temp } from "./helpers.ts";
 
 const PLAN = () => planInstances({ config: sshConfig(), count: 3, first: 7, sets: [{ name: "PORT", expr: "2200+i" }] });
 
@@ -84,7 +62,7 @@ test("writeInstances: the layout, a manifest, and systemd-analyze verify accepts
   t.is(readFileSync(join(dir, "rootfs", "etc", "os-release"), "utf8"), "ID=one\n");
   const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8"));
   t.like(manifest, { name: "ssh", digest: build.digest, count: 3, first: 7, sets: { PORT: "2200+i" }, rootfs: "rootfs", unit: "systemd/ssh@.service", target: "systemd/ssh.target" });
-  t.deepEqual(manifest.instances[0], { instance: 7, machine: "ssh-7", env: { PORT: "2207" } });
+  t.deepEqual(manifest.instances[0], { instance: 7, machine: "ssh-7", env: { PORT: "2207" }, unit: "ssh@7.service" });
 
   const verify = spawnSync("systemd-analyze", ["verify", join(dir, "systemd", "ssh@7.service"), join(dir, "systemd", "ssh.target")], { encoding: "utf8" });
   t.is(verify.status, 0, verify.stderr);

@@ -1,4 +1,11 @@
-// The image config of recipes/ssh.nifty, with one more numeric and one text ENV.
+// The image config of recipes/ssh.nifty, with one more numeric and one text ENV,
+// and a small build directory to make instances of.
+import type { ExecutionContext } from "ava";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileDigest } from "../../src/core/hash.ts";
 import type { ImageConfig } from "../../src/image/config.ts";
 
 export function sshConfig(overrides: Partial<ImageConfig> = {}): ImageConfig {
@@ -16,4 +23,24 @@ export function sshConfig(overrides: Partial<ImageConfig> = {}): ImageConfig {
     created: 0,
     ...overrides,
   };
+}
+
+export function temp(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A small build directory: a rootfs.tar made by GNU tar, and its build.json. */
+export async function buildDir(t: ExecutionContext, marker = "one"): Promise<{ dir: string; digest: string }> {
+  const dir = temp(t);
+  const tree = join(dir, "tree");
+  mkdirSync(join(tree, "etc"), { recursive: true });
+  mkdirSync(join(tree, "bin"));
+  writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
+  writeFileSync(join(tree, "bin", "busybox"), "not really\n", { mode: 0o755 });
+  execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", join(dir, "rootfs.tar"), "-C", tree, "."]);
+  const digest = await fileDigest(join(dir, "rootfs.tar"));
+  writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "ssh", digest, config: sshConfig() }));
+  return { dir, digest };
 }

@@ -69,9 +69,9 @@ const plan = (sets: InstanceSetting[], count = 3, first?: number, config = sshCo
 test("a plan numbers instances from --first and evaluates each --set", (t) => {
   const p = plan([{ name: "PORT", expr: "2200+i" }, { name: "WORKERS", expr: "WORKERS*n" }], 3);
   t.deepEqual(p.instances, [
-    { number: 1, machine: "ssh-1", env: [["PORT", "2201"], ["WORKERS", "12"]] },
-    { number: 2, machine: "ssh-2", env: [["PORT", "2202"], ["WORKERS", "12"]] },
-    { number: 3, machine: "ssh-3", env: [["PORT", "2203"], ["WORKERS", "12"]] },
+    { number: 1, id: "1", machine: "ssh-1", env: [["PORT", "2201"], ["WORKERS", "12"]] },
+    { number: 2, id: "2", machine: "ssh-2", env: [["PORT", "2202"], ["WORKERS", "12"]] },
+    { number: 3, id: "3", machine: "ssh-3", env: [["PORT", "2203"], ["WORKERS", "12"]] },
   ]);
   t.deepEqual(p.ports, ["PORT"]);
   const zero = plan([{ name: "PORT", expr: "PORT+i" }], 2, 0);
