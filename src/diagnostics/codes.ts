@@ -16,6 +16,7 @@ export const SECTIONS = {
   packages: { heading: "Debian packages", anchor: "debian-packages" },
   instances: { heading: "Instances", anchor: "instances" },
   outputs: { heading: "Outputs", anchor: "outputs" },
+  limits: { heading: "Hostile input and limits", anchor: "hostile-input-and-limits" },
 } as const;
 
 export type Section = keyof typeof SECTIONS;
@@ -233,6 +234,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY511: { severity: "error", section: "outputs", title: "`tar entry … has unsupported type …`" },
   NIFTY520: { severity: "error", section: "outputs", title: "`… is not a valid machine name`" },
   NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
+  NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -2,6 +2,7 @@
 // tree, the store, downloads, secrets), made from the build's options. Nothing
 // here reads the environment or the clock.
 import { readFile } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import type { Span, SourceFile } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { bytesDigest } from "../core/hash.ts";
@@ -59,8 +60,8 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       const blob = await store.putBuffer(bytes);
       return { digest: blob.digest, size: blob.size };
     },
-    async importFile(hostPath) {
-      const blob = await store.putFile(hostPath);
+    async importFile(file) {
+      const blob = await store.putStream((writer) => pipeline(file.createReadStream({ start: 0, autoClose: false }), writer));
       return { digest: blob.digest, size: blob.size };
     },
     async fetch(request: RecipeDownload) {
