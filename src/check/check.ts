@@ -13,6 +13,7 @@ import type { CheckModel, Expanded, HostDirEntry } from "../instructions/spec.ts
 import { Reporter } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
+import { checkValue } from "./values.ts";
 
 
 export interface CheckOptions {
@@ -95,9 +96,13 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`);
       continue;
     }
+    const before = report.diagnostics.length;
     try {
       const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
       if (typed !== undefined) instructions.push(typed);
+      // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
+      const told = new Set(report.diagnostics.slice(before).map((d) => d.span?.start.offset));
+      expanded.args.forEach((value, i) => told.has(value.span.start.offset) || checkValue(node.args[i]!, value, model.scope, report));
     } catch (error) {
       // A path that clashes with what earlier lines made (a symlink loop, a file
       // where a directory is needed) is the recipe's mistake, not a crash.

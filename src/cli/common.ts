@@ -8,6 +8,7 @@ import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { escapeControls } from "../diagnostics/escape.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 
@@ -180,7 +181,7 @@ export async function createBuildProgress(io: CliIo) {
       switch (event.type) {
         case "step": {
           const n = String(event.total).length;
-          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${event.text}${event.reused ? "  (cached)" : ""}\n`);
+          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${escapeControls(event.text)}${event.reused ? "  (cached)" : ""}\n`);
           break;
         }
         case "fetch-progress":
@@ -196,7 +197,7 @@ export async function createBuildProgress(io: CliIo) {
           }
           break;
         case "note":
-          io.stderr.write(`note: ${event.message}\n`);
+          io.stderr.write(`note: ${escapeControls(event.message)}\n`);
           break;
       }
     },

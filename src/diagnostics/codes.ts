@@ -76,6 +76,8 @@ export const DIAGNOSTIC_CODES = {
   NIFTY018: { severity: "warning", section: "checks", title: "MODE m makes the copied directories untraversable, even for their owner" },
   NIFTY020: { severity: "error", section: "checks", title: "ARG N has no value" },
   NIFTY021: { severity: "error", section: "checks", title: "undefined variable N" },
+  NIFTY022: { severity: "error", section: "checks", title: "\"v\" holds the control character U+XXXX (from where)" },
+  NIFTY023: { severity: "error", section: "checks", title: "p cannot hold c, which separates the fields of f" },
   NIFTY030: { severity: "error", section: "checks", title: "unexpected \"w\" after the options of X" },
   NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
   NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },

@@ -1,6 +1,7 @@
 // Diagnostics for people (compiler-style text with the line and a caret) and
 // for machines (plain JSON data). Pure: the CLI decides where they go.
 import type { Diagnostic, DiagnosticCode, Severity } from "./diagnostic.ts";
+import { CONTROL_CHARACTER, escapeControl, escapeControls } from "./escape.ts";
 
 export interface FormatOptions {
   color: boolean;
@@ -36,13 +37,13 @@ function sourceLine(text: string, line: number): { text: string; start: number }
   return { text: text.slice(start, end), start };
 }
 
-/** Expands tabs to spaces; `columns[i]` is where character i starts on screen. */
+/** Expands tabs to spaces and control characters to escapes; `columns[i]` is where character i starts on screen. */
 function expandTabs(line: string): { shown: string; columns: number[] } {
   let shown = "";
   const columns: number[] = [];
   for (const c of line) {
     for (let k = 0; k < c.length; k++) columns.push(shown.length);
-    shown += c === "\t" ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH)) : c;
+    shown += c === "\t" ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH)) : CONTROL_CHARACTER.test(c) ? escapeControl(c) : c;
   }
   columns.push(shown.length);
   return { shown, columns };
@@ -51,9 +52,9 @@ function expandTabs(line: string): { shown: string; columns: number[] } {
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   const c = opts.color;
   const where =
-    d.source === undefined ? "niftyc" : d.span === undefined ? d.source.path : `${d.source.path}:${d.span.start.line}:${d.span.start.column}`;
+    d.source === undefined ? "niftyc" : d.span === undefined ? escapeControls(d.source.path) : `${escapeControls(d.source.path)}:${d.span.start.line}:${d.span.start.column}`;
   const lines = [
-    `${paint(c, "bold", `${where}:`)} ${paint(c, d.severity, `${d.severity}:`)} ${d.message} [${d.code}]`,
+    `${paint(c, "bold", `${where}:`)} ${paint(c, d.severity, `${d.severity}:`)} ${escapeControls(d.message)} [${d.code}]`,
   ];
   if (d.source !== undefined && d.span !== undefined) {
     const { start, end } = d.span;
@@ -68,7 +69,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
     lines.push(`${String(start.line).padStart(GUTTER_WIDTH)} | ${shown}`.trimEnd());
     lines.push(`${gutter} | ${" ".repeat(caretStart)}${paint(c, "caret", caret)}`);
   }
-  if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${d.hint}`);
+  if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${escapeControls(d.hint)}`);
   return lines.join("\n");
 }
 

@@ -68,6 +68,11 @@ export const user: InstructionSpec<UserInstruction> = {
     const shell = shellWord ? readImagePath(shellWord, report) : "/bin/sh";
     const password = readPassword(opts, report);
     if (groups === undefined || home === undefined || shell === undefined || password === undefined) return undefined;
+    for (const [option, path] of [["HOME", home], ["SHELL", shell]] as const) {
+      if (!path.includes(":")) continue;
+      report.error(opts.values.get(option)!.span, "NIFTY023", `${option} ${JSON.stringify(path)} cannot hold ":", which separates the fields of /etc/passwd`, "give a path without a colon");
+      return undefined;
+    }
     if (shellWord && !provides(model, shell)) {
       report.error(shellWord.span, "NIFTY076", `SHELL ${shell} is not provided by any earlier instruction`, "FETCH, COPY or LINK the shell before the USER line");
     }
