@@ -32,6 +32,9 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
 }
 
+/** All the values of a recipe after substitution, in characters: what checking may hold in memory. */
+export const MAX_RECIPE_EXPANSION = 64 << 20;
+
 const HEREDOC_KEYWORDS = INSTRUCTION_KEYWORDS.filter((k) => INSTRUCTIONS[k].heredoc === true);
 
 function hostEntries(dir: string): HostDirEntry[] {
@@ -78,6 +81,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   model.groups.set("root", { id: 0, span: none, implicit: true });
 
   const instructions: Instruction[] = [];
+  let expandedChars = 0;
   for (const node of tree.instructions) {
     const keyword = node.keyword.toUpperCase();
     if (!isKeyword(keyword)) {
@@ -92,6 +96,11 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       args: node.args.map((w) => expandWord(w, model.scope, report)),
       heredocs: node.heredocs.map((h) => ({ text: expandParts(h.body, model.scope, report), span: h.span, markerSpan: h.markerSpan })),
     };
+    expandedChars += expanded.args.reduce((n, v) => n + v.text.length + v.shell.length, 0) + expanded.heredocs.reduce((n, h) => n + h.text.length, 0);
+    if (expandedChars > MAX_RECIPE_EXPANSION) {
+      report.error(node.span, "NIFTY024", `substitution makes the recipe's values longer than ${MAX_RECIPE_EXPANSION.toLocaleString("en-US")} characters in all`, "a large value used many times would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)");
+      break;
+    }
     if (INSTRUCTIONS[keyword].heredoc !== true && expanded.heredocs.length > 0) {
       report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`);
       continue;

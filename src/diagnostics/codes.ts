@@ -78,6 +78,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY021: { severity: "error", section: "checks", title: "undefined variable N" },
   NIFTY022: { severity: "error", section: "checks", title: "\"v\" holds the control character U+XXXX (from where)" },
   NIFTY023: { severity: "error", section: "checks", title: "p cannot hold c, which separates the fields of f" },
+  NIFTY024: { severity: "error", section: "checks", title: "substitution makes this word / this heredoc / the recipe's values longer than n characters" },
   NIFTY030: { severity: "error", section: "checks", title: "unexpected \"w\" after the options of X" },
   NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
   NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },
@@ -236,6 +237,8 @@ export const DIAGNOSTIC_CODES = {
   NIFTY511: { severity: "error", section: "outputs", title: "`tar entry … has unsupported type …`" },
   NIFTY520: { severity: "error", section: "outputs", title: "`… is not a valid machine name`" },
   NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
+  NIFTY801: { severity: "error", section: "limits", title: "recipe p is not valid UTF-8 (line n, byte b)" },
+  NIFTY802: { severity: "error", section: "limits", title: "the recipe has n characters, more than the limit of m" },
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
