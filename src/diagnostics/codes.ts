@@ -239,6 +239,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
   NIFTY801: { severity: "error", section: "limits", title: "recipe p is not valid UTF-8 (line n, byte b)" },
   NIFTY802: { severity: "error", section: "limits", title: "the recipe has n characters, more than the limit of m" },
+  NIFTY803: { severity: "error", section: "limits", title: "tar entry e would replace the directory of the same name / is too long to unpack" },
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
