@@ -240,6 +240,9 @@ export const DIAGNOSTIC_CODES = {
   NIFTY801: { severity: "error", section: "limits", title: "recipe p is not valid UTF-8 (line n, byte b)" },
   NIFTY802: { severity: "error", section: "limits", title: "the recipe has n characters, more than the limit of m" },
   NIFTY803: { severity: "error", section: "limits", title: "tar entry e would replace the directory of the same name / is too long to unpack" },
+  NIFTY804: { severity: "error", section: "limits", title: "archive a has more entries / a longer entry name / a larger entry than the limit" },
+  NIFTY805: { severity: "error", section: "limits", title: "a is a malformed ar archive: why" },
+  NIFTY806: { severity: "error", section: "limits", title: "u sent more than the download limit of n" },
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
