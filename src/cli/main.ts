@@ -212,7 +212,7 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
       const days = values.days === undefined ? 30 : Number(values.days);
       if (!(days >= 0)) throw new UsageError(`--days takes a number, got ${JSON.stringify(values.days)}`, CACHE_HELP);
       const report = await maintenance.cacheGc(store, { olderThanDays: days });
-      io.stdout.write(json ? JSON.stringify(report) + "\n" : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`);
+      io.stdout.write(json ? JSON.stringify(report) + "\n" : report.runningBuilds > 0 ? `${report.runningBuilds} build${report.runningBuilds === 1 ? " is" : "s are"} running: no blob removed (run gc again when they are done)\n` : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`);
       return EXIT.ok;
     }
     case "verify": {

@@ -35,7 +35,18 @@ interface OutputsRecord extends Tarballs {
   used?: string[];
 }
 
+/** Build under a lease on the store, so `cache gc` removes nothing the build may reuse while it runs. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const { takeLease } = await import("../cache/lease.ts");
+  const lease = await takeLease(await openStore(options.cacheDir));
+  try {
+    return await buildLeased(options);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   const shown = options.shownPath ?? options.recipePath;
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
