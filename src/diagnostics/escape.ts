@@ -21,3 +21,20 @@ export function escapeControls(text: string): string {
 export function codePoint(c: string): string {
   return `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
 }
+
+/** `scheme://user:password@host` → `scheme://***@host`: credentials in a URL are never shown. */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s\/?#@"']+@/gi;
+
+export function redactCredentials(text: string): string {
+  return text.replace(URL_CREDENTIALS, "$1***@");
+}
+
+/** What a terminal may be shown of a message: credentials redacted, control characters escaped. */
+export function forTerminal(text: string): string {
+  return escapeControls(redactCredentials(text));
+}
+
+/** The same with the credentials starred out character for character, so columns in a shown line stay where they were. */
+export function maskCredentials(text: string): string {
+  return text.replace(URL_CREDENTIALS, (all: string, scheme: string) => `${scheme}${"*".repeat(all.length - scheme.length - 1)}@`);
+}

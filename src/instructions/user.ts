@@ -31,6 +31,8 @@ export interface UserInstruction extends Typed {
 }
 
 const SECRET_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** SHA-512 crypt hashes the password once per byte of it: 4 KiB keeps that to milliseconds. */
+const MAX_PASSWORD_BYTES = 4096;
 
 export const user: InstructionSpec<UserInstruction> = {
   keyword: "USER",
@@ -83,7 +85,7 @@ export const user: InstructionSpec<UserInstruction> = {
     return { kind: "USER", span: ins.span, name, uid, gid: gid.id, privateGroup, home, shell, groups, password };
   },
   secrets(t) {
-    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span, minBytes: 1, hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH" }] : [];
+    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span, minBytes: 1, maxBytes: MAX_PASSWORD_BYTES, hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH" }] : [];
   },
   verify(t, tree, report) {
     if (tree.lookup(t.shell)?.node.type !== "file") {

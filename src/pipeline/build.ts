@@ -219,6 +219,9 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
       else if (value !== undefined && value.length < use.minBytes) {
         missing.push({ severity: "error", code: "NIFTY211", message: `the secret "${use.id}" has ${value.length} byte${value.length === 1 ? "" : "s"}${use.minBytes > 1 ? `, fewer than the ${use.minBytes} it needs` : ""}`, source, span: use.span, hint: use.hint });
       }
+      else if (value !== undefined && use.maxBytes !== undefined && value.length > use.maxBytes) {
+        missing.push({ severity: "error", code: "NIFTY807", message: `the secret "${use.id}" has ${value.length.toLocaleString("en-US")} bytes, more than the ${use.maxBytes.toLocaleString("en-US")} it may have`, source, span: use.span, hint: "a password is hashed once per byte of its length; give a shorter one" });
+      }
     }
   }
   if (missing.length > 0) throw new BuildFailed(missing, missing.length === absent.size ? [...absent] : []);
