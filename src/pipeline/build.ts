@@ -167,8 +167,9 @@ interface AssembleInput {
 /** Outputs: assembled in staging (or restored from the store), published whole. */
 async function assembleAndPublish(input: AssembleInput): Promise<void> {
   const { store, fingerprint } = input;
-  const [{ createStaging, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
-  const staging = await createStaging(input.outDir);
+  const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
+  // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
+  const staging = await stagingDir(input.outDir);
   try {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
