@@ -31,7 +31,7 @@ Options:
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
-  --timeout SECONDS  --strict
+  --timeout SECONDS  --limit NAME=VALUE  --strict
 
 Example:
   niftyc instances out/ssh --count 1000 --set PORT=2200+i --out /var/lib/niftyc/ssh
