@@ -57,14 +57,24 @@ export async function extractMember(store: Store, archivePath: string, member: s
 
   // Pass 1: index every entry, and stream the member out if it (or the file
   // a link names) comes after everything it depends on.
+  // The whole archive is read, not only up to the member: a later entry of
+  // the same name is what tar and dpkg would unpack, so one is refused.
   let current = wanted;
   let hops = 0;
-  const first = await scanTar(archivePath, loc, async (entry, key, header) => {
+  let first: ExtractedMember | undefined;
+  await scanTar(archivePath, loc, async (entry, key, header) => {
     const type = entryType(header);
+    const earlier = index.get(key);
+    if (earlier !== undefined && !(earlier.type === "directory" && type === "directory")) {
+      throw new FetchError("NIFTY808", "member", `${what} has two entries named ${JSON.stringify(key.slice(0, 200))}`, "tar unpacks the last of them and a reader that stops at the first sees another file; the archive is broken or hostile: use another source");
+    }
     index.set(key, { type, linkname: header.linkname ?? "" });
-    if (key !== current) return undefined;
+    if (key !== current || first !== undefined) return undefined;
     refuseUnsafeName(header.name, archivePath);
-    if (type === "file") return storeEntry(store, entry, key, header);
+    if (type === "file") {
+      first = await storeEntry(store, entry, key, header);
+      return undefined;
+    }
     if (type === "symlink" || type === "link") {
       if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
       current = type === "symlink" ? followSymlink(key, header.linkname ?? "", archivePath) : hardLinkKey(header.linkname ?? "", archivePath);

@@ -111,3 +111,10 @@ test("BSD ar name lengths past the member or absurdly large are NIFTY805, not a 
     t.is((error as NiftyError).code, "NIFTY805", `${length}: ${error?.message}`);
   }
 });
+
+test("a member named twice is NIFTY808: tar would take the last copy, a reader stopping early the first", async (t) => {
+  const { dir, store } = await setup(t);
+  const archive = await zstTar(path.join(dir, "twice.tar.zst"), [{ name: "d/f", size: 10 }, { name: "d/f", size: 20 }]);
+  const error = await t.throwsAsync(extractMember(store, archive, "d/f", "twice"));
+  t.is((error as NiftyError).code, "NIFTY808", error?.message);
+});
