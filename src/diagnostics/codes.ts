@@ -245,6 +245,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY806: { severity: "error", section: "limits", title: "u sent more than the download limit of n" },
   NIFTY807: { severity: "error", section: "limits", title: "the secret \"id\" has n bytes, more than the m it may have" },
   NIFTY808: { severity: "error", section: "limits", title: "archive a has two entries named e" },
+  NIFTY809: { severity: "error", section: "limits", title: "the recipe's name \"n\", from its file name, cannot name what" },
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 

@@ -19,6 +19,7 @@ import { compile } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
+import { recipeNameProblem } from "./name-check.ts";
 import { DEFAULT_FORMATS, FORMATS, outputFiles, outputsFingerprint, upToDateOutputs, type Format } from "./outputs.ts";
 import { stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
@@ -55,6 +56,8 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   const outDir = options.outDir(recipe.name);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
+  const badName = recipeNameProblem(recipe.name, formats, source);
+  if (badName !== undefined) throw new BuildFailed([...warnings, badName]);
   const useTag = `build:${options.recipePath}`;
   const fail = (error: unknown, span: Span): never => {
     throw asBuildFailure(error, span, source, warnings);
