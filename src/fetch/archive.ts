@@ -2,10 +2,11 @@
 // the extracted file is itself a content-addressed blob. Formats are told by
 // magic bytes, never by name: a .deb (ar holding data.tar[.xz|.zst|.gz]), or
 // a tar, plain or compressed with gzip, xz or zstd.
+import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import type { Readable, Transform } from "node:stream";
+import { Duplex, type Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
@@ -175,12 +176,31 @@ async function decompressor(c: Compression): Promise<Transform | undefined> {
       return createGunzip();
     case "zstd":
       return createZstdDecompress();
-    case "xz": {
-      // A native addon: loaded only when an xz archive is read.
-      const { default: lzma } = await import("lzma-native");
-      return lzma.createDecompressor();
-    }
+    case "xz":
+      return xzDecompressor();
   }
+}
+
+/**
+ * xz through the xz tool (xz-utils), whose pipes give back-pressure: the
+ * lzma-native addon decodes ahead of its reader, so draining past a large
+ * member held about as much memory as the member. The decoder's own memory is
+ * capped, so a hostile dictionary size is an error rather than gigabytes.
+ */
+function xzDecompressor(): Transform {
+  const child = spawn("xz", ["--decompress", "--stdout", "--memlimit-decompress=512MiB", "--quiet", "--quiet"], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (text: string) => {
+    if (stderr.length < 2000) stderr += text;
+  });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.once("error", (error) => duplex.destroy(error));
+  child.once("close", (code, signal) => {
+    if (code !== 0 && signal === null) duplex.destroy(new Error(`xz: ${stderr.trim() || `exit status ${code}`}`));
+  });
+  duplex.once("close", () => child.kill("SIGKILL"));
+  return duplex as unknown as Transform;
 }
 
 /** Where the tar stream lives in the file, and how it is compressed. */
