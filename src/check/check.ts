@@ -38,10 +38,25 @@ export const MAX_RECIPE_EXPANSION = 64 << 20;
 const HEREDOC_KEYWORDS = INSTRUCTION_KEYWORDS.filter((k) => INSTRUCTIONS[k].heredoc === true);
 
 function hostEntries(dir: string): HostDirEntry[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((entry) => {
+  let listed;
+  try {
+    listed = readdirSync(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return []; // changed while listed: the build reads the source again and tells
+  }
+  return listed.map((entry) => {
     const relative = posix.join(entry.parentPath.slice(dir.length).split(sep).join("/"), entry.name);
     if (entry.isDirectory()) return { relative, kind: "dir" as const };
-    if (entry.isSymbolicLink()) return { relative, kind: "symlink" as const, target: readlinkSync(join(entry.parentPath, entry.name)) };
+    if (entry.isSymbolicLink()) {
+      // Replaced since it was listed: the build reads it again, through descriptors, and says so.
+      let target: string;
+      try {
+        target = readlinkSync(join(entry.parentPath, entry.name));
+      } catch {
+        return { relative, kind: "file" as const };
+      }
+      return { relative, kind: "symlink" as const, target };
+    }
     return { relative, kind: "file" as const };
   });
 }
