@@ -8,7 +8,7 @@ import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { escapeControls } from "../diagnostics/escape.ts";
+import { forTerminal } from "../diagnostics/escape.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
@@ -190,7 +190,7 @@ export async function createBuildProgress(io: CliIo) {
       switch (event.type) {
         case "step": {
           const n = String(event.total).length;
-          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${escapeControls(event.text)}${event.reused ? "  (cached)" : ""}\n`);
+          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${forTerminal(event.text)}${event.reused ? "  (cached)" : ""}\n`);
           break;
         }
         case "fetch-progress":
@@ -206,7 +206,7 @@ export async function createBuildProgress(io: CliIo) {
           }
           break;
         case "note":
-          io.stderr.write(`note: ${escapeControls(event.message)}\n`);
+          io.stderr.write(`note: ${forTerminal(event.message)}\n`);
           break;
       }
     },
