@@ -54,3 +54,42 @@ test("a file flipped to a symbolic link during COPY never brings the link's targ
   t.log(outcomes);
   t.true(outcomes.built + outcomes.refused === 40);
 });
+
+test("the source directory itself flipped to a symbolic link to a directory outside never copies from there", async (t) => {
+  t.timeout(120_000);
+  const root = await tempDir();
+  t.teardown(() => fsp.rm(root, { recursive: true, force: true }));
+  const recipeDir = path.join(root, "recipe");
+  const outside = path.join(root, "outside");
+  await fsp.mkdir(outside);
+  await fsp.writeFile(path.join(outside, "f"), "HOST SECRET\n");
+  await fsp.mkdir(path.join(recipeDir, "ctx/dir"), { recursive: true });
+  await fsp.writeFile(path.join(recipeDir, "ctx/dir/f"), "inside\n");
+  const recipe = path.join(recipeDir, "race.nifty");
+  await fsp.writeFile(recipe, "COPY ctx/dir /srv/dir\n");
+  const d = path.join(recipeDir, "ctx/dir");
+  const flipper = spawn("bash", ["-c", `mkdir -p "$D.real"; printf 'inside\\n' > "$D.real/f"; while :; do ln -sfn "$O" "$D.l"; mv -Tf "$D.l" "$D"; ln -sfn "$D.real" "$D.r"; mv -Tf "$D.r" "$D"; done`], {
+    env: { ...process.env, O: outside, D: d },
+    stdio: "ignore",
+  });
+  const stop = setTimeout(() => flipper.kill("SIGKILL"), 110_000);
+  t.teardown(() => {
+    clearTimeout(stop);
+    flipper.kill("SIGKILL");
+  });
+  let built = 0;
+  for (let i = 0; i < 20; i++) {
+    const dir = path.join(root, `b${i}`);
+    const outcome = await tryBuild(recipe, dir);
+    if (!outcome.ok) {
+      for (const e of outcome.errors) t.true(["NIFTY800", "NIFTY201", "NIFTY202", "NIFTY058", "NIFTY052"].includes(e.code), `${e.code} ${e.message}`);
+      continue;
+    }
+    built++;
+    const member = await tarMember(outcome.result.rootfs, "srv/dir/f");
+    if (member?.type === "-") t.is(member.bytes.toString(), "inside\n", `build ${i} copied from outside`);
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+  t.log({ built });
+  t.pass();
+});
