@@ -1,6 +1,7 @@
 // The long hostile runs, beyond what CI's corpus (test/security/) does in a
 // minute: 200 COPY builds against a flipping symlink, 100,000 generated
-// recipes through the front end, and a zstd bomb against the default limits.
+// recipes through the front end, a zstd bomb against the default limits, and
+// draining past a 1 GiB member of an xz tarball (peak memory, in a child).
 // Writes its last figures into docs/security.md between its markers.
 //   npx node scripts/hostile.ts [--copy N] [--fuzz N]
 import { spawn } from "node:child_process";
@@ -15,7 +16,43 @@ import { BuildFailed } from "../src/pipeline/failure.ts";
 import { recipeArbitraries } from "../test/support/arbitrary-recipes.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
-const { values } = parseArgs({ options: { copy: { type: "string", default: "200" }, fuzz: { type: "string", default: "100000" } } });
+const { values } = parseArgs({ options: { copy: { type: "string", default: "200" }, fuzz: { type: "string", default: "100000" }, drain: { type: "string" } } });
+
+// Child mode: extract the member after a large one, then report this process's peak memory.
+if (values.drain !== undefined) {
+  const { openStore } = await import("../src/cache/store.ts");
+  const { extractMember } = await import("../src/fetch/archive.ts");
+  await extractMember(await openStore(path.join(path.dirname(values.drain), "cache")), values.drain, "small");
+  console.log(process.resourceUsage().maxRSS);
+  process.exit(0);
+}
+
+async function xzDrain(): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-xz-"));
+  try {
+    await fsp.mkdir(path.join(dir, "t"));
+    await fsp.writeFile(path.join(dir, "t/big"), "");
+    await fsp.truncate(path.join(dir, "t/big"), 1024 ** 3);
+    await fsp.writeFile(path.join(dir, "t/small"), "hi\n");
+    const archive = path.join(dir, "bomb.tar.xz");
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn("bash", ["-c", `tar -C "$D/t" -cf - big small | xz -T2 -1 > "$A"`], { env: { ...process.env, D: dir, A: archive }, stdio: "inherit" });
+      p.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`tar | xz: ${code}`))));
+    });
+    await fsp.rm(path.join(dir, "t"), { recursive: true });
+    const size = (await fsp.stat(archive)).size;
+    const started = performance.now();
+    const out = await new Promise<string>((resolve, reject) => {
+      let text = "";
+      const p = spawn(process.execPath, [import.meta.filename, "--drain", archive], { stdio: ["ignore", "pipe", "inherit"] });
+      p.stdout.on("data", (c: Buffer) => (text += c.toString()));
+      p.once("exit", (code) => (code === 0 ? resolve(text.trim()) : reject(new Error(`drain: ${code}`))));
+    });
+    return `| Extract the member after a 1 GiB one from a ${Math.round(size / 1024)} KB xz tarball | ${((performance.now() - started) / 1000).toFixed(1)} s, peak ${Math.round(Number(out) / 1024)} MB RSS |`;
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
 
 async function copyRace(runs: number): Promise<string> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-race-"));
@@ -96,7 +133,7 @@ async function bomb(): Promise<string> {
   }
 }
 
-const rows = [await copyRace(Number(values.copy)), await fuzz(Number(values.fuzz)), await bomb()];
+const rows = [await copyRace(Number(values.copy)), await fuzz(Number(values.fuzz)), await bomb(), await xzDrain()];
 const body = ["| Run | Result |", "| --- | --- |", ...rows, "", `Measured with Node ${process.versions.node} on ${os.cpus()[0]?.model.trim() ?? "unknown CPU"}, ${new Date().toISOString().slice(0, 10)}.`].join("\n");
 const file = path.join(ROOT, "docs/security.md");
 const text = await fsp.readFile(file, "utf8");
