@@ -24,18 +24,27 @@ test("builds running beside a looping gc --days 0 all succeed; gc frees the blob
   // Warm the store, so the builds below replay records whose blobs gc would remove.
   t.true((await tryBuild(recipe, path.join(root, "warm"), { cacheDir: cache })).ok);
 
-  const gc = spawn("bash", ["-c", `while :; do "$NODE" "$NIFTYC" cache gc --days 0 --cache "$CACHE" >/dev/null 2>&1; done`], { env: { ...process.env, NODE, NIFTYC, CACHE: cache }, stdio: "ignore" });
-  const stop = setTimeout(() => gc.kill("SIGKILL"), 170_000);
+  const gc = spawn("bash", ["-c", `while :; do "$NODE" "$NIFTYC" cache gc --days 0 --cache "$CACHE" >/dev/null 2>&1; done`], { env: { ...process.env, NODE, NIFTYC, CACHE: cache }, stdio: "ignore", detached: true });
+  // The loop and the gc it is running, as one process group: a gc left running would race the checks below.
+  const killLoop = () => {
+    try {
+      process.kill(-gc.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const stop = setTimeout(killLoop, 170_000);
   t.teardown(() => {
     clearTimeout(stop);
-    gc.kill("SIGKILL");
+    killLoop();
   });
   for (let round = 0; round < 4; round++) {
     const outcomes = await Promise.all([0, 1, 2, 3].map((i) => tryBuild(recipe, path.join(root, `b${round}-${i}`), { cacheDir: cache })));
     for (const o of outcomes) t.true(o.ok, o.ok ? "" : o.errors.map((e) => `${e.code} ${e.message}`).join("; "));
   }
-  gc.kill("SIGKILL");
-  await new Promise((resolve) => gc.once("exit", resolve));
+  const exited = new Promise((resolve) => gc.once("exit", resolve));
+  killLoop();
+  await exited;
   // The loop may have emptied the store between rounds: one more build, then gc with no build running.
   t.true((await tryBuild(recipe, path.join(root, "last"), { cacheDir: cache })).ok);
   const { stdout } = await execFileP(NODE, [NIFTYC, "cache", "gc", "--days", "0", "--cache", cache, "--json"], { timeout: 60_000, killSignal: "SIGKILL" });
