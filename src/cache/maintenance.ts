@@ -6,6 +6,7 @@ import path from "node:path";
 import sha256File from "sha256-file";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { isCode, listDir } from "./store.ts";
+import { asGc } from "./lease.ts";
 import type { Store } from "./store.ts";
 
 const HEX_RE = /^[0-9a-f]{64}$/;
@@ -88,6 +89,8 @@ export interface GcReport {
   freedBytes: number;
   removedTempFiles: string[];
   removedUseRecords: number;
+  /** Builds were running (holding leases): no blob or use record was removed. */
+  runningBuilds: number;
 }
 
 /**
@@ -102,8 +105,26 @@ export async function cacheGc(store: Store, options: GcOptions): Promise<GcRepor
   }
   const now = (options.now ?? new Date()).getTime();
   const cutoff = now - days * DAY_MS;
-  const report: GcReport = { removed: [], kept: 0, freedBytes: 0, removedTempFiles: [], removedUseRecords: 0 };
+  const report: GcReport = { removed: [], kept: 0, freedBytes: 0, removedTempFiles: [], removedUseRecords: 0, runningBuilds: 0 };
 
+  // While builds run, any blob may be one they are about to reuse.
+  const { runningBuilds } = await asGc(store, (mayRemoveBlobs) => (mayRemoveBlobs ? removeBlobs(store, cutoff, report) : Promise.resolve()));
+  report.runningBuilds = runningBuilds;
+
+  for (const name of await listDir(store.tmpDir)) {
+    const file = path.join(store.tmpDir, name);
+    const st = await statOrUndefined(file);
+    if (!st) continue;
+    const pid = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
+    const writerAlive = Number.isInteger(pid) && pid > 0 && processAlive(pid);
+    if (writerAlive && now - st.mtimeMs < DAY_MS) continue;
+    await fsp.rm(file, { force: true });
+    report.removedTempFiles.push(name);
+  }
+  return report;
+}
+
+async function removeBlobs(store: Store, cutoff: number, report: GcReport): Promise<void> {
   const keep = new Set<string>();
   for (const { file, record } of await store.readUseRecords()) {
     const t = Date.parse(record.lastUsed);
@@ -129,18 +150,6 @@ export async function cacheGc(store: Store, options: GcOptions): Promise<GcRepor
     report.removed.push({ digest, size: st.size });
     report.freedBytes += st.size;
   }
-
-  for (const name of await listDir(store.tmpDir)) {
-    const file = path.join(store.tmpDir, name);
-    const st = await statOrUndefined(file);
-    if (!st) continue;
-    const pid = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
-    const writerAlive = Number.isInteger(pid) && pid > 0 && processAlive(pid);
-    if (writerAlive && now - st.mtimeMs < DAY_MS) continue;
-    await fsp.rm(file, { force: true });
-    report.removedTempFiles.push(name);
-  }
-  return report;
 }
 
 /** Add local files to the store (for air-gapped builds). */

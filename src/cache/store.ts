@@ -33,7 +33,7 @@ export interface UseRecord {
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,199}$/;
 /** Directories the store itself owns; JSON namespaces may not use them. */
-const RESERVED = new Set(["blobs", "tmp", "quarantine", "uses"]);
+const RESERVED = new Set(["blobs", "tmp", "quarantine", "uses", "leases"]);
 
 export function isDigest(value: string): boolean {
   return DIGEST_RE.test(value);

@@ -13,6 +13,7 @@ import type { CheckModel, Expanded, HostDirEntry } from "../instructions/spec.ts
 import { Reporter } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
+import { checkValue } from "./values.ts";
 
 
 export interface CheckOptions {
@@ -31,13 +32,31 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
 }
 
+/** All the values of a recipe after substitution, in characters: what checking may hold in memory. */
+export const MAX_RECIPE_EXPANSION = 64 << 20;
+
 const HEREDOC_KEYWORDS = INSTRUCTION_KEYWORDS.filter((k) => INSTRUCTIONS[k].heredoc === true);
 
 function hostEntries(dir: string): HostDirEntry[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((entry) => {
+  let listed;
+  try {
+    listed = readdirSync(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return []; // changed while listed: the build reads the source again and tells
+  }
+  return listed.map((entry) => {
     const relative = posix.join(entry.parentPath.slice(dir.length).split(sep).join("/"), entry.name);
     if (entry.isDirectory()) return { relative, kind: "dir" as const };
-    if (entry.isSymbolicLink()) return { relative, kind: "symlink" as const, target: readlinkSync(join(entry.parentPath, entry.name)) };
+    if (entry.isSymbolicLink()) {
+      // Replaced since it was listed: the build reads it again, through descriptors, and says so.
+      let target: string;
+      try {
+        target = readlinkSync(join(entry.parentPath, entry.name));
+      } catch {
+        return { relative, kind: "file" as const };
+      }
+      return { relative, kind: "symlink" as const, target };
+    }
     return { relative, kind: "file" as const };
   });
 }
@@ -77,6 +96,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   model.groups.set("root", { id: 0, span: none, implicit: true });
 
   const instructions: Instruction[] = [];
+  let expandedChars = 0;
   for (const node of tree.instructions) {
     const keyword = node.keyword.toUpperCase();
     if (!isKeyword(keyword)) {
@@ -91,13 +111,22 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       args: node.args.map((w) => expandWord(w, model.scope, report)),
       heredocs: node.heredocs.map((h) => ({ text: expandParts(h.body, model.scope, report), span: h.span, markerSpan: h.markerSpan })),
     };
+    expandedChars += expanded.args.reduce((n, v) => n + v.text.length + v.shell.length, 0) + expanded.heredocs.reduce((n, h) => n + h.text.length, 0);
+    if (expandedChars > MAX_RECIPE_EXPANSION) {
+      report.error(node.span, "NIFTY024", `substitution makes the recipe's values longer than ${MAX_RECIPE_EXPANSION.toLocaleString("en-US")} characters in all`, "a large value used many times would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)");
+      break;
+    }
     if (INSTRUCTIONS[keyword].heredoc !== true && expanded.heredocs.length > 0) {
       report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`);
       continue;
     }
+    const before = report.diagnostics.length;
     try {
       const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
       if (typed !== undefined) instructions.push(typed);
+      // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
+      const told = new Set(report.diagnostics.slice(before).map((d) => d.span?.start.offset));
+      expanded.args.forEach((value, i) => told.has(value.span.start.offset) || checkValue(node.args[i]!, value, model.scope, report));
     } catch (error) {
       // A path that clashes with what earlier lines made (a symlink loop, a file
       // where a directory is needed) is the recipe's mistake, not a crash.

@@ -6,6 +6,9 @@ import type { SourceFile } from "../core/source.ts";
 import { hasErrors } from "../diagnostics/diagnostic.ts";
 import type { CheckResult } from "./check.ts";
 
+/** The longest recipe niftyc parses (see docs/security.md): parsing and checking hold it whole, with a syntax node per word. */
+export const MAX_RECIPE_CHARS = 1 << 20;
+
 export interface CompileOptions {
   args: ReadonlyMap<string, string>;
   strict: boolean;
@@ -15,6 +18,9 @@ export interface CompileOptions {
 
 /** Parse and check, reporting every problem of the file. Loads the parser. */
 export async function checkSource(source: SourceFile, options: CompileOptions): Promise<CheckResult> {
+  if (source.text.length > MAX_RECIPE_CHARS) {
+    return { diagnostics: [{ severity: "error", code: "NIFTY802", message: `the recipe has ${source.text.length.toLocaleString("en-US")} characters, more than the limit of ${MAX_RECIPE_CHARS.toLocaleString("en-US")}`, source: { path: source.path, text: "" }, hint: "a recipe is a short list of instructions; put large content in files it COPYs" }] };
+  }
   const { parseNiftyfile } = await import("../../grammar/parse.ts");
   const { checkTree } = await import("./check.ts");
   const parsed = parseNiftyfile(source);
@@ -27,12 +33,44 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
 
 /** The recipe at an absolute path, named `shown` in messages. */
 export async function readRecipe(path: string, shown: string): Promise<SourceFile> {
+  let bytes: Buffer;
   try {
-    return { path: shown, text: await readFile(path, "utf8") };
+    bytes = await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new NiftyError("NIFTY208", `recipe ${shown} does not exist`, "recipes are files such as recipes/ssh.nifty");
     throw new NiftyError("NIFTY208", `cannot read recipe ${shown}: ${code ?? (error as Error).message}`);
+  }
+  return { path: shown, text: decodeRecipe(bytes, shown) };
+}
+
+/** A recipe's bytes as text: invalid UTF-8 is refused, never silently read as U+FFFD. */
+export function decodeRecipe(bytes: Uint8Array, shown: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // The longest prefix with no invalid sequence (a character cut at its end is not one).
+    let good = 0;
+    for (let n = 1 << 20; n > 0 && good < bytes.length; n >>= 1) {
+      while (good + n <= bytes.length && validSoFar(bytes.subarray(0, good + n))) good += n;
+    }
+    // A sequence the valid prefix leaves unfinished is where the bad bytes begin.
+    let lead = good;
+    while (lead > 0 && good - lead < 3 && (bytes[lead - 1]! & 0xc0) === 0x80) lead--;
+    const first = bytes[lead - 1] ?? 0;
+    const needs = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 0;
+    if (lead > 0 && needs > good - (lead - 1)) good = lead - 1;
+    const line = new TextDecoder("utf-8").decode(bytes.subarray(0, good)).split("\n").length;
+    throw new NiftyError("NIFTY801", `recipe ${shown} is not valid UTF-8 (line ${line}, byte ${good + 1})`, "save the recipe as UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)");
+  }
+}
+
+function validSoFar(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
+    return true;
+  } catch {
+    return false;
   }
 }
 

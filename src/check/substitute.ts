@@ -2,10 +2,19 @@
 // everywhere at build time; ENV names are replaced by their declared value in
 // paths and metadata, but inside INITTAB commands they are left for the shell
 // at boot, so a per-container value (nspawn Environment=, docker run -e) wins.
+import type { Span } from "../core/source.ts";
 import type { Word, WordPart } from "../../grammar/syntax.ts";
 import type { Scope, Value } from "../instructions/scope.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import { suggest } from "../diagnostics/suggest.ts";
+
+/** The longest a word may grow by substitution, and a heredoc body (see docs/security.md). */
+export const MAX_VALUE_CHARS = 1 << 20;
+export const MAX_HEREDOC_CHARS = 16 << 20;
+
+function tooLong(span: Span, what: string, limit: number, report: Reporter): void {
+  report.error(span, "NIFTY024", `substitution makes ${what} longer than ${limit.toLocaleString("en-US")} characters`, "a variable that doubles itself, or a large value used many times, would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)");
+}
 
 const SHELL_HINT = "to leave it for the shell at boot, write \\$NAME or put it in single quotes";
 
@@ -43,6 +52,10 @@ export function expandWord(word: Word, scope: Scope, report: Reporter): Value {
     }
     const found = lookup(part, scope, report);
     const value = found?.value ?? "";
+    if (text.length + value.length > MAX_VALUE_CHARS) {
+      tooLong(part.span, "this word", MAX_VALUE_CHARS, report);
+      return { text, shell: "", span: word.span };
+    }
     text += value;
     // The shell form keeps the raw text, with ARG references replaced in place.
     const start = part.span.start.offset - origin;
@@ -59,7 +72,12 @@ export function expandWord(word: Word, scope: Scope, report: Reporter): Value {
 export function expandParts(parts: readonly WordPart[], scope: Scope, report: Reporter): string {
   let text = "";
   for (const part of parts) {
-    text += part.kind === "text" ? part.value : (lookup(part, scope, report)?.value ?? "");
+    const value = part.kind === "text" ? part.value : (lookup(part, scope, report)?.value ?? "");
+    if (text.length + value.length > MAX_HEREDOC_CHARS) {
+      tooLong(part.span, "this heredoc", MAX_HEREDOC_CHARS, report);
+      return text;
+    }
+    text += value;
   }
   return text;
 }

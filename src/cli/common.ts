@@ -8,6 +8,8 @@ import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { forTerminal } from "../diagnostics/escape.ts";
+import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 
@@ -113,6 +115,7 @@ export const BUILD_FLAGS = {
   locked: { type: "boolean" },
   mirror: { type: "string", multiple: true },
   timeout: { type: "string" },
+  limit: { type: "string", multiple: true },
   strict: { type: "boolean" },
 } as const satisfies OptionSpec;
 
@@ -120,6 +123,12 @@ export const BUILD_FLAGS = {
 export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, help);
+  let limits: Limits = { ...DEFAULT_LIMITS };
+  for (const spec of (values.limit as string[] | undefined) ?? []) {
+    const next = withLimit(limits, spec);
+    if (typeof next === "string") throw new UsageError(next, help);
+    limits = next;
+  }
   const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
   // NIFTY_MIRROR_<NAME> for every archive name: NIFTY_MIRROR_DEBIAN_SECURITY is debian-security's.
   for (const [key, value] of Object.entries(io.env).sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -141,6 +150,7 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
     },
     strict: values.strict === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
+    limits,
   };
 }
 
@@ -180,7 +190,7 @@ export async function createBuildProgress(io: CliIo) {
       switch (event.type) {
         case "step": {
           const n = String(event.total).length;
-          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${event.text}${event.reused ? "  (cached)" : ""}\n`);
+          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${forTerminal(event.text)}${event.reused ? "  (cached)" : ""}\n`);
           break;
         }
         case "fetch-progress":
@@ -196,7 +206,7 @@ export async function createBuildProgress(io: CliIo) {
           }
           break;
         case "note":
-          io.stderr.write(`note: ${event.message}\n`);
+          io.stderr.write(`note: ${forTerminal(event.message)}\n`);
           break;
       }
     },

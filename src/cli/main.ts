@@ -1,6 +1,7 @@
 // The command line: parses argv, reads the environment once, calls the
 // library and prints. The only place that writes to the terminal or decides
 // the exit status.
+import { forTerminal } from "../diagnostics/escape.ts";
 import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -57,20 +58,20 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
 function reportFailure(error: unknown, io: CliIo): number {
   if (error instanceof UsageError) {
-    io.stderr.write(`niftyc: ${error.message}\n`);
+    io.stderr.write(`niftyc: ${forTerminal(error.message)}\n`);
     io.stderr.write(error.help ? `\n${error.help}\n` : "Run niftyc --help for usage.\n");
     return EXIT.usage;
   }
   if (error instanceof NiftyError) {
-    io.stderr.write(`niftyc: error: ${error.message} [${error.code}]\n${error.hint ? `  hint: ${error.hint}\n` : ""}`);
+    io.stderr.write(`niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`);
     return EXIT.input;
   }
   const e = error as NodeJS.ErrnoException;
   if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS" || e?.code === "EDQUOT") {
-    io.stderr.write(`niftyc: error: ${e.message}\n  hint: nothing was published under its final name; free space or fix permissions and build again\n`);
+    io.stderr.write(`niftyc: error: ${forTerminal(e.message)}\n  hint: nothing was published under its final name; free space or fix permissions and build again\n`);
     return EXIT.input;
   }
-  io.stderr.write(`niftyc: internal error (a bug in niftyc, please report it):\n${e?.stack ?? String(error)}\n`);
+  io.stderr.write(`niftyc: internal error (a bug in niftyc, please report it):\n${forTerminal(e?.stack ?? String(error))}\n`);
   return EXIT.bug;
 }
 
@@ -219,7 +220,7 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
       const days = values.days === undefined ? 30 : Number(values.days);
       if (!(days >= 0)) throw new UsageError(`--days takes a number, got ${JSON.stringify(values.days)}`, CACHE_HELP);
       const report = await maintenance.cacheGc(store, { olderThanDays: days });
-      io.stdout.write(json ? JSON.stringify(report) + "\n" : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`);
+      io.stdout.write(json ? JSON.stringify(report) + "\n" : report.runningBuilds > 0 ? `${report.runningBuilds} build${report.runningBuilds === 1 ? " is" : "s are"} running: no blob removed (run gc again when they are done)\n` : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`);
       return EXIT.ok;
     }
     case "verify": {

@@ -1,5 +1,6 @@
 // `niftyc lock` and `niftyc outdated`: the recipe's Debian packages without
 // a build. Parses options, calls src/pipeline/lock.ts, prints.
+import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { EXIT, buildOptions, parse, printDiagnostics, recipeLocation, relativeOrAbsolute } from "./common.ts";
 
@@ -63,7 +64,7 @@ async function withDiagnostics(io: CliIo, work: () => Promise<number>): Promise<
 
 function note(io: CliIo) {
   return (event: { type: string; message?: string }) => {
-    if (event.type === "note") io.stderr.write(`note: ${event.message}\n`);
+    if (event.type === "note") io.stderr.write(`note: ${forTerminal(event.message ?? "")}\n`);
   };
 }
 

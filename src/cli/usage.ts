@@ -54,6 +54,10 @@ Options:
   --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
   --timeout SECONDS     network timeout per request (default 30)
+  --limit NAME=VALUE    raise a limit on what a download or archive may bring (repeatable):
+                        download-size (default 8G), member-size (one file from an archive, 4G),
+                        entry-name (characters of an entry's path or link target, 4096),
+                        entries (of one archive, 1000000). See docs/security.md
   --strict              warnings are errors
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Header } from "tar-stream";
+import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
@@ -76,10 +77,10 @@ const MAX_CONTROL_MEMBER = 16 << 20;
  * Read the .deb stored under `digest` (its entry list cached by that digest).
  * `what` names it in errors, e.g. "busybox-static 1:1.35.0-4 (amd64)".
  */
-export async function readDeb(store: Store, digest: string, what: string): Promise<DebContents & { fromCache: boolean }> {
+export async function readDeb(store: Store, digest: string, what: string, limits?: Limits): Promise<DebContents & { fromCache: boolean }> {
   const cached = await store.readRecord<DebContents>("deb-contents", digestHex(digest));
   if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached))) return { ...cached, fromCache: true };
-  const contents = await readDebFile(store, store.blobPath(digest), digest, what);
+  const contents = await readDebFile(store, store.blobPath(digest), digest, what, limits);
   await store.writeRecord("deb-contents", digestHex(digest), contents);
   return { ...contents, fromCache: false };
 }
@@ -92,7 +93,7 @@ async function blobsPresent(store: Store, contents: DebContents): Promise<boolea
 }
 
 /** Read a .deb file (not through the cache): control first, then every data entry into the store. */
-export async function readDebFile(store: Store, file: string, digest: string, what: string): Promise<DebContents> {
+export async function readDebFile(store: Store, file: string, digest: string, what: string, limits?: Limits): Promise<DebContents> {
   const control = await readControl(file, what);
   const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
   if (!control.members.has("control") || stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) {
@@ -100,7 +101,7 @@ export async function readDebFile(store: Store, file: string, digest: string, wh
   }
   const conffilesText = control.members.get("conffiles");
   const conffiles = parseConffiles(conffilesText ?? "", what);
-  const entries = await readData(store, file, what);
+  const entries = await readData(store, file, what, limits);
   const contents: DebContents = {
     format: DEB_FORMAT,
     deb: digest,
@@ -159,7 +160,7 @@ export function parseConffiles(text: string, what: string): Conffile[] {
   return out;
 }
 
-async function readData(store: Store, file: string, what: string): Promise<DebEntry[]> {
+async function readData(store: Store, file: string, what: string, limits?: Limits): Promise<DebEntry[]> {
   const loc = await locateDebMember(file, "data.tar");
   const entries: DebEntry[] = [];
   const byPath = new Map<string, DebEntry>();
@@ -171,7 +172,7 @@ async function readData(store: Store, file: string, what: string): Promise<DebEn
     byPath.set(key, e);
     entries.push(e);
     return undefined;
-  });
+  }, limits);
   return entries;
 }
 

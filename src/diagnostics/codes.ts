@@ -18,6 +18,7 @@ export const SECTIONS = {
   outputs: { heading: "Outputs", anchor: "outputs" },
   registries: { heading: "Registries", anchor: "registries" },
   run: { heading: "Run", anchor: "run" },
+  limits: { heading: "Hostile input and limits", anchor: "hostile-input-and-limits" },
 } as const;
 
 export type Section = keyof typeof SECTIONS;
@@ -77,6 +78,9 @@ export const DIAGNOSTIC_CODES = {
   NIFTY018: { severity: "warning", section: "checks", title: "MODE m makes the copied directories untraversable, even for their owner" },
   NIFTY020: { severity: "error", section: "checks", title: "ARG N has no value" },
   NIFTY021: { severity: "error", section: "checks", title: "undefined variable N" },
+  NIFTY022: { severity: "error", section: "checks", title: "\"v\" holds the control character U+XXXX (from where)" },
+  NIFTY023: { severity: "error", section: "checks", title: "p cannot hold c, which separates the fields of f" },
+  NIFTY024: { severity: "error", section: "checks", title: "substitution makes this word / this heredoc / the recipe's values longer than n characters" },
   NIFTY030: { severity: "error", section: "checks", title: "unexpected \"w\" after the options of X" },
   NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
   NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },
@@ -267,6 +271,18 @@ export const DIAGNOSTIC_CODES = {
   NIFTY757: { severity: "error", section: "run", title: "`N boots systemd, which cannot run unprivileged here: …`" },
   NIFTY758: { severity: "error", section: "run", title: "`--publish: E has no network of its own`" },
   NIFTY759: { severity: "error", section: "run", title: "`… does not exist` / `… is not a build directory`" },
+
+  // Hostile input and limits.
+  NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },
+  NIFTY801: { severity: "error", section: "limits", title: "recipe p is not valid UTF-8 (line n, byte b)" },
+  NIFTY802: { severity: "error", section: "limits", title: "the recipe has n characters, more than the limit of m" },
+  NIFTY803: { severity: "error", section: "limits", title: "tar entry e would replace the directory of the same name / is too long to unpack" },
+  NIFTY804: { severity: "error", section: "limits", title: "archive a has more entries / a longer entry name / a larger entry than the limit" },
+  NIFTY805: { severity: "error", section: "limits", title: "a is a malformed ar archive: why" },
+  NIFTY806: { severity: "error", section: "limits", title: "u sent more than the download limit of n" },
+  NIFTY807: { severity: "error", section: "limits", title: "the secret \"id\" has n bytes, more than the m it may have" },
+  NIFTY808: { severity: "error", section: "limits", title: "archive a has two entries named e" },
+  NIFTY809: { severity: "error", section: "limits", title: "the recipe's name \"n\", from its file name, cannot name what" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -1,6 +1,7 @@
 // Diagnostics for people (compiler-style text with the line and a caret) and
 // for machines (plain JSON data). Pure: the CLI decides where they go.
 import type { Diagnostic, DiagnosticCode, Severity } from "./diagnostic.ts";
+import { CONTROL_CHARACTER, escapeControl, escapeControls, forTerminal, maskCredentials, redactCredentials } from "./escape.ts";
 
 export interface FormatOptions {
   color: boolean;
@@ -36,13 +37,13 @@ function sourceLine(text: string, line: number): { text: string; start: number }
   return { text: text.slice(start, end), start };
 }
 
-/** Expands tabs to spaces; `columns[i]` is where character i starts on screen. */
+/** Expands tabs to spaces and control characters to escapes; `columns[i]` is where character i starts on screen. */
 function expandTabs(line: string): { shown: string; columns: number[] } {
   let shown = "";
   const columns: number[] = [];
   for (const c of line) {
     for (let k = 0; k < c.length; k++) columns.push(shown.length);
-    shown += c === "\t" ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH)) : c;
+    shown += c === "\t" ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH)) : CONTROL_CHARACTER.test(c) ? escapeControl(c) : c;
   }
   columns.push(shown.length);
   return { shown, columns };
@@ -51,14 +52,14 @@ function expandTabs(line: string): { shown: string; columns: number[] } {
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   const c = opts.color;
   const where =
-    d.source === undefined ? "niftyc" : d.span === undefined ? d.source.path : `${d.source.path}:${d.span.start.line}:${d.span.start.column}`;
+    d.source === undefined ? "niftyc" : d.span === undefined ? escapeControls(d.source.path) : `${escapeControls(d.source.path)}:${d.span.start.line}:${d.span.start.column}`;
   const lines = [
-    `${paint(c, "bold", `${where}:`)} ${paint(c, d.severity, `${d.severity}:`)} ${d.message} [${d.code}]`,
+    `${paint(c, "bold", `${where}:`)} ${paint(c, d.severity, `${d.severity}:`)} ${forTerminal(d.message)} [${d.code}]`,
   ];
   if (d.source !== undefined && d.span !== undefined) {
     const { start, end } = d.span;
     const line = sourceLine(d.source.text, start.line);
-    const { shown, columns } = expandTabs(line.text);
+    const { shown, columns } = expandTabs(maskCredentials(line.text));
     const from = Math.min(start.column - 1, line.text.length);
     const to = end.line === start.line ? Math.min(end.column - 1, line.text.length) : line.text.length;
     const caretStart = columns[from] ?? shown.length;
@@ -68,7 +69,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
     lines.push(`${String(start.line).padStart(GUTTER_WIDTH)} | ${shown}`.trimEnd());
     lines.push(`${gutter} | ${" ".repeat(caretStart)}${paint(c, "caret", caret)}`);
   }
-  if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${d.hint}`);
+  if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${forTerminal(d.hint)}`);
   return lines.join("\n");
 }
 
@@ -89,13 +90,13 @@ export function diagnosticsToJson(ds: readonly Diagnostic[]): DiagnosticJson[] {
   return ds.map((d) => ({
     severity: d.severity,
     code: d.code,
-    message: d.message,
+    message: redactCredentials(d.message),
     file: d.source?.path ?? null,
     line: d.span?.start.line ?? null,
     column: d.span?.start.column ?? null,
     endLine: d.span?.end.line ?? null,
     endColumn: d.span?.end.column ?? null,
-    hint: d.hint ?? null,
+    hint: d.hint === undefined ? null : redactCredentials(d.hint),
   }));
 }
 

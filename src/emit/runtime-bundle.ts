@@ -114,6 +114,20 @@ function entryPath(name: string): string {
   return parts.join("/");
 }
 
+/** A uid or gid from a pax record, when it holds a whole number. */
+function paxId(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,10}$/.test(value) ? Number(value) : undefined;
+}
+
+/** Linux's limits on a path (PATH_MAX 4096 with its NUL) and a name (NAME_MAX 255 bytes): told, not ENAMETOOLONG. */
+function refuseLongName(name: string, rel: string): void {
+  const bytes = Buffer.byteLength(rel);
+  const longest = Math.max(0, ...rel.split("/").map((p) => Buffer.byteLength(p)));
+  if (bytes > 4000 || longest > 255) {
+    throw new NiftyError("NIFTY803", `tar entry ${JSON.stringify(name.length > 80 ? `${name.slice(0, 77)}...` : name)} is too long to unpack (${bytes > 4000 ? `${bytes} bytes of path` : `a name of ${longest} bytes`})`, "Linux allows names of 255 bytes and paths of 4095; shorten the path in the recipe");
+  }
+}
+
 function isCode(error: unknown, code: string): boolean {
   return typeof error === "object" && error !== null && (error as { code?: string }).code === code;
 }
@@ -140,10 +154,13 @@ export async function unpackRootfs(tarPath: string, dir: string): Promise<void> 
     const parent = posix.dirname(rel);
     if (parent !== ".") await mkdir(join(dir, parent), { recursive: true, mode: 0o755 });
   };
-  const clear = async (abs: string, rel: string): Promise<void> => {
+  const clear = async (abs: string, rel: string, directory: boolean): Promise<void> => {
     // A later entry of the same name replaces the earlier one (directories merge).
     try {
       const st = await lstat(abs);
+      if (st.isDirectory() && !directory) {
+        throw new NiftyError("NIFTY803", `tar entry ${JSON.stringify(rel)} would replace the directory of the same name unpacked before it`, "a rootfs tar names each path once, or only as directories; rebuild it with niftyc");
+      }
       if (!st.isDirectory()) await unlink(abs);
     } catch (error) {
       if (!isCode(error, "ENOENT")) throw error;
@@ -157,12 +174,17 @@ export async function unpackRootfs(tarPath: string, dir: string): Promise<void> 
   try {
     for await (const entry of extract) {
       const h = entry.header;
+      // Owners beyond ustar's six octal digits travel in pax records.
+      const pax = (h.pax ?? {}) as Record<string, string | undefined>;
+      h.uid = paxId(pax["uid"]) ?? h.uid;
+      h.gid = paxId(pax["gid"]) ?? h.gid;
       const rel = entryPath(h.name);
       const abs = rel === "" ? dir : join(dir, rel);
+      refuseLongName(h.name, rel);
       if (rel !== "" && throughSymlink(rel)) throw unsafe(h.name, "a parent directory is a symlink");
       if (rel !== "") {
         await ensureParent(rel);
-        await clear(abs, rel);
+        await clear(abs, rel, h.type === "directory");
       }
       const mtime = h.mtime ?? new Date(0);
       switch (h.type) {

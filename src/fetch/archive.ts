@@ -2,10 +2,11 @@
 // the extracted file is itself a content-addressed blob. Formats are told by
 // magic bytes, never by name: a .deb (ar holding data.tar[.xz|.zst|.gz]), or
 // a tar, plain or compressed with gzip, xz or zstd.
+import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import type { Readable, Transform } from "node:stream";
+import { Duplex, type Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
@@ -13,6 +14,7 @@ import type { Extract, Header } from "tar-stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { editDistance } from "../diagnostics/suggest.ts";
 import { FetchError, type Store } from "../cache/store.ts";
+import { DEFAULT_LIMITS, showSize, type Limits } from "../core/limits.ts";
 
 export interface ExtractedMember {
   digest: string;
@@ -49,27 +51,37 @@ export type Entry = Extract extends AsyncIterable<infer S> ? S : never;
  * `archivePath` into the store, following symlinks and hard links inside the
  * archive.
  */
-export async function extractMember(store: Store, archivePath: string, member: string, what = path.basename(archivePath)): Promise<ExtractedMember> {
+export async function extractMember(store: Store, archivePath: string, member: string, what = path.basename(archivePath), limits: Limits = DEFAULT_LIMITS): Promise<ExtractedMember> {
   const wanted = requestedKey(member);
   const loc = await locateTar(archivePath);
   const index = new Map<string, IndexEntry>();
 
   // Pass 1: index every entry, and stream the member out if it (or the file
   // a link names) comes after everything it depends on.
+  // The whole archive is read, not only up to the member: a later entry of
+  // the same name is what tar and dpkg would unpack, so one is refused.
   let current = wanted;
   let hops = 0;
-  const first = await scanTar(archivePath, loc, async (entry, key, header) => {
+  let first: ExtractedMember | undefined;
+  await scanTar(archivePath, loc, async (entry, key, header) => {
     const type = entryType(header);
+    const earlier = index.get(key);
+    if (earlier !== undefined && !(earlier.type === "directory" && type === "directory")) {
+      throw new FetchError("NIFTY808", "member", `${what} has two entries named ${JSON.stringify(key.slice(0, 200))}`, "tar unpacks the last of them and a reader that stops at the first sees another file; the archive is broken or hostile: use another source");
+    }
     index.set(key, { type, linkname: header.linkname ?? "" });
-    if (key !== current) return undefined;
+    if (key !== current || first !== undefined) return undefined;
     refuseUnsafeName(header.name, archivePath);
-    if (type === "file") return storeEntry(store, entry, key, header);
+    if (type === "file") {
+      first = await storeEntry(store, entry, key, header);
+      return undefined;
+    }
     if (type === "symlink" || type === "link") {
       if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
       current = type === "symlink" ? followSymlink(key, header.linkname ?? "", archivePath) : hardLinkKey(header.linkname ?? "", archivePath);
     }
     return undefined;
-  });
+  }, limits);
   if (first) return first;
 
   // Pass 2: the file sits behind a directory symlink or before its link.
@@ -88,7 +100,7 @@ export async function extractMember(store: Store, archivePath: string, member: s
     if (key !== target || entryType(header) !== "file") return undefined;
     refuseUnsafeName(header.name, archivePath);
     return storeEntry(store, entry, key, header);
-  });
+  }, limits);
   if (!second) throw notFound(member, what, index);
   return second;
 }
@@ -107,6 +119,7 @@ export async function scanTar<T>(
   archivePath: string,
   loc: TarLocation,
   visit: (entry: Entry, key: string, header: Header) => Promise<T | undefined>,
+  limits: Limits = DEFAULT_LIMITS,
 ): Promise<T | undefined> {
   const streams: (Readable | Transform)[] = [
     createReadStream(archivePath, loc.end > loc.start ? { start: loc.start, end: loc.end - 1 } : { start: 0, end: -1 }),
@@ -122,7 +135,9 @@ export async function scanTar<T>(
     s.pipe(next);
   }
   try {
+    let count = 0;
     for await (const entry of extract) {
+      refuseOverLimits(entry.header, ++count, limits, archivePath);
       const key = entryKey(entry.header.name);
       const result = await visit(entry, key, entry.header);
       if (result) return result;
@@ -143,6 +158,16 @@ export async function scanTar<T>(
   }
 }
 
+/** An entry past --limit entries, with a longer name or link target than --limit entry-name, or larger than --limit member-size. */
+function refuseOverLimits(header: Header, count: number, limits: Limits, archivePath: string): void {
+  const over = (what: string, limit: string, flag: string) =>
+    new FetchError("NIFTY804", "member", `${archivePath} ${what}, more than the limit of ${limit}`, `a hostile or broken archive; if it is right, raise the limit with --limit ${flag} (see docs/security.md)`);
+  if (count > limits.entries) throw over(`has more than ${limits.entries.toLocaleString("en-US")} entries`, limits.entries.toLocaleString("en-US"), `entries=${limits.entries * 2}`);
+  const longest = Math.max(header.name.length, header.linkname?.length ?? 0);
+  if (longest > limits.entryName) throw over(`has an entry whose name or link target has ${longest.toLocaleString("en-US")} characters`, limits.entryName.toLocaleString("en-US"), `entry-name=${Math.max(longest, limits.entryName * 2)}`);
+  if ((header.size ?? 0) > limits.memberBytes) throw over(`has an entry of ${(header.size ?? 0).toLocaleString("en-US")} bytes (${JSON.stringify(header.name.slice(0, 100))})`, showSize(limits.memberBytes), `member-size=${Math.ceil(Math.max(header.size ?? 0, limits.memberBytes * 2) / 1024 ** 3)}G`);
+}
+
 async function decompressor(c: Compression): Promise<Transform | undefined> {
   switch (c) {
     case "none":
@@ -151,12 +176,31 @@ async function decompressor(c: Compression): Promise<Transform | undefined> {
       return createGunzip();
     case "zstd":
       return createZstdDecompress();
-    case "xz": {
-      // A native addon: loaded only when an xz archive is read.
-      const { default: lzma } = await import("lzma-native");
-      return lzma.createDecompressor();
-    }
+    case "xz":
+      return xzDecompressor();
   }
+}
+
+/**
+ * xz through the xz tool (xz-utils), whose pipes give back-pressure: the
+ * lzma-native addon decodes ahead of its reader, so draining past a large
+ * member held about as much memory as the member. The decoder's own memory is
+ * capped, so a hostile dictionary size is an error rather than gigabytes.
+ */
+function xzDecompressor(): Transform {
+  const child = spawn("xz", ["--decompress", "--stdout", "--memlimit-decompress=512MiB", "--quiet", "--quiet"], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (text: string) => {
+    if (stderr.length < 2000) stderr += text;
+  });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.once("error", (error) => duplex.destroy(error));
+  child.once("close", (code, signal) => {
+    if (code !== 0 && signal === null) duplex.destroy(new Error(`xz: ${stderr.trim() || `exit status ${code}`}`));
+  });
+  duplex.once("close", () => child.kill("SIGKILL"));
+  return duplex as unknown as Transform;
 }
 
 /** Where the tar stream lives in the file, and how it is compressed. */
@@ -204,10 +248,12 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string,
     if (!Number.isFinite(memberSize) || memberSize < 0) break;
     let dataStart = off + 60;
     let dataSize = memberSize;
+    if (off + 60 + memberSize > size) throw badAr(archivePath, `its member ${JSON.stringify(name)} claims ${memberSize} bytes, past the end of the file`);
     const bsd = /^#1\/(\d+)$/.exec(name);
     if (bsd) {
       // BSD ar: the long name sits before the data and counts in its size.
       const n = Number(bsd[1]);
+      if (n > memberSize || n > 4096) throw badAr(archivePath, `its member name length ${bsd[1]} is larger than ${n > memberSize ? "the member" : "4096 bytes"}`);
       name = (await readAt(fh, dataStart, n)).toString("latin1").replace(/\0+$/, "");
       dataStart += n;
       dataSize -= n;
@@ -228,6 +274,10 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string,
     `${archivePath} is an ar archive without a ${wanted} member (members: ${names.join(", ") || "none"})`,
     "a .deb package holds debian-binary, control.tar.* and data.tar.*; check that the file is a Debian package",
   );
+}
+
+function badAr(archivePath: string, why: string): FetchError {
+  return new FetchError("NIFTY805", "member", `${archivePath} is a malformed ar archive: ${why}`, "the package is truncated, corrupt or hostile; use another source");
 }
 
 function sniffCompression(b: Buffer): Compression | undefined {
@@ -377,7 +427,10 @@ function notFound(member: string, what: string, index: Map<string, IndexEntry>):
 function closeNames(wanted: string, names: string[]): string[] {
   const base = wanted.split("/").pop() ?? wanted;
   const limit = Math.max(3, Math.floor(wanted.length / 3));
+  // Edit distance is quadratic: only names near in length, and none very long, are compared.
+  if (wanted.length > 512) return [];
   return names
+    .filter((n) => n.length <= 512 && (Math.abs(n.length - wanted.length) <= limit || n.split("/").pop() === base))
     .map((n) => ({ n, same: n.split("/").pop() === base, d: editDistance(wanted, n) }))
     .filter((x) => x.same || x.d <= limit)
     .sort((a, b) => Number(b.same) - Number(a.same) || a.d - b.d || a.n.localeCompare(b.n))

@@ -7,6 +7,7 @@ import type { Dispatcher } from "undici";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, FetchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
+import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 
 export interface FetchProgress {
   name: string;
@@ -32,6 +33,8 @@ export interface FetchRequest {
   /** First backoff delay; doubled for each further retry. Default 500 ms. */
   retryDelayMs?: number;
   onProgress?: (p: FetchProgress) => void;
+  /** The most bytes one download may bring (--limit download-size). */
+  maxBytes?: number;
 }
 
 export interface FetchResult {
@@ -119,6 +122,14 @@ export interface FetchLatestRequest {
   retries?: number;
   retryDelayMs?: number;
   onProgress?: (p: FetchProgress) => void;
+  maxBytes?: number;
+}
+
+/** A source that sends (or announces) more than the download limit: the download stops there. */
+class TooLargeError extends FetchError {
+  constructor(url: string, limit: number) {
+    super("NIFTY806", "sources", `${url} sent more than the download limit of ${showSize(limit)}`, "raise the limit if the file is that large: --limit download-size=<size> (see docs/security.md)");
+  }
 }
 
 /**
@@ -160,6 +171,10 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
             failures.push({ url, reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`, error: err });
             break;
           }
+          if (err instanceof TooLargeError) {
+            failures.push({ url, reason: err.message.slice(url.length + 1), error: err });
+            break;
+          }
           if (isLocal(err)) throw err;
           if (isRetryable(err) && attempt < retries) continue;
           const tries = attempt + 1;
@@ -176,7 +191,7 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
   }
 
   const only = failures.length === 1 ? failures[0] : undefined;
-  if (only && only.error instanceof DigestMismatchError) throw only.error;
+  if (only && (only.error instanceof DigestMismatchError || only.error instanceof TooLargeError)) throw only.error;
   throw new FetchFailedError(
     `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
     digest === undefined
@@ -208,6 +223,11 @@ async function attemptOnce(
   const lengthHeader = res.headers["content-length"];
   const length = typeof lengthHeader === "string" ? Number(lengthHeader) : NaN;
   const total = Number.isFinite(length) ? length : undefined;
+  const limit = req.maxBytes ?? DEFAULT_LIMITS.downloadBytes;
+  if (total !== undefined && total > limit) {
+    await res.body.destroy();
+    throw new TooLargeError(url, limit);
+  }
   const progress = req.onProgress;
   let received = 0;
   const report = () => progress?.(total === undefined ? { name: req.name, url, received } : { name: req.name, url, received, total });
@@ -216,10 +236,11 @@ async function attemptOnce(
   return store.putStream(
     (writer) =>
       pipeline(
-        res.body,
+        flowing(res.body),
         async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             received += chunk.length;
+            if (received > limit) throw new TooLargeError(url, limit);
             report();
             yield chunk;
           }
@@ -229,6 +250,56 @@ async function attemptOnce(
     digest,
     url,
   );
+}
+
+/**
+ * A response body read in flowing mode into a queue of at most `highWater`
+ * bytes. undici 7's HTTP/1 parser, paused by a body's backpressure, fails an
+ * uncatchable assertion when the server then closes the connection
+ * (nodejs/undici#5360, fixed in undici 8): reading as bytes arrive keeps it
+ * from pausing unless the disk falls that far behind.
+ */
+async function* flowing(body: NodeJS.ReadableStream & { destroy(): unknown }, highWater = 64 << 20): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failed: unknown;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    wake?.();
+    wake = undefined;
+  };
+  body.on("data", (chunk: Buffer) => {
+    queue.push(chunk);
+    queued += chunk.length;
+    if (queued > highWater) body.pause();
+    poke();
+  });
+  body.once("end", () => {
+    ended = true;
+    poke();
+  });
+  body.once("error", (error: unknown) => {
+    failed = error;
+    ended = true;
+    poke();
+  });
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        queued -= chunk.length;
+        if (body.isPaused() && queued < highWater / 2) body.resume();
+        yield chunk;
+        continue;
+      }
+      if (failed !== undefined) throw failed;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    body.destroy();
+  }
 }
 
 function codeOf(err: unknown): string | undefined {

@@ -3,6 +3,7 @@
 // the stream (the CLI gives process.stderr); nothing here picks one itself.
 import cliProgress from "cli-progress";
 import type { FetchProgress, FetchResult } from "./download.ts";
+import { forTerminal } from "../diagnostics/escape.ts";
 
 export interface ProgressStream extends NodeJS.WritableStream {
   isTTY?: boolean;
@@ -47,7 +48,7 @@ class QuietProgress implements ProgressReporter {
   onProgress(): void {}
 
   finished(name: string, r: FetchResult): void {
-    const where = r.fromCache ? "cached" : `fetched from ${r.url ?? "?"}`;
+    const where = r.fromCache ? "cached" : `fetched from ${forTerminal(r.url ?? "?")}`;
     this.#stream.write(`${name}: ${formatBytes(r.size)} ${shortDigest(r.digest)} ${where}\n`);
   }
 

@@ -20,6 +20,9 @@ export type TreeNode =
 /** One recorded change: a path and what it now is. */
 export type TreeChange = [path: string, node: TreeNode];
 
+/** The root and what init and every runtime mount over: a file or link there would break every boot. */
+const MOUNT_POINTS = new Set(["/", "/dev", "/proc", "/sys", "/run", "/tmp"]);
+
 export class TreeError extends Error {
   readonly path: string;
   constructor(path: string, message: string) {
@@ -132,6 +135,9 @@ export class Tree {
 
   /** Put a node at an exact, already-resolved path and record the change. */
   set(path: string, node: TreeNode): void {
+    if (node.type !== "dir" && MOUNT_POINTS.has(path)) {
+      throw new TreeError(path, path === "/" ? `the image's root / is always a directory; it cannot become a ${node.type}` : `${path} must stay a directory: every runtime mounts over it when the image runs; it cannot become a ${node.type}`);
+    }
     const existing = this.nodes.get(path);
     if (existing?.type === "dir" && node.type !== "dir" && this.hasChildren(path)) {
       throw new TreeError(path, `${path} is a directory with contents; it cannot become a ${node.type}`);

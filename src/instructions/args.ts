@@ -5,6 +5,7 @@ import type { Span } from "../core/source.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Value } from "./scope.ts";
 import { suggest } from "../diagnostics/suggest.ts";
+import { CONTROL_CHARACTER } from "../diagnostics/escape.ts";
 import { imagePath } from "../image/tree.ts";
 import type { CheckModel, Expanded } from "./spec.ts";
 
@@ -114,7 +115,7 @@ export function readImagePath(value: Value, report: Reporter): string | undefine
     report.error(value.span, "NIFTY039", `${JSON.stringify(value.text)} climbs out of the image with ".."`, "paths inside the image are absolute and never use ..");
     return undefined;
   }
-  if (value.text.includes("\0") || value.text.includes("\n")) {
+  if (CONTROL_CHARACTER.test(value.text)) {
     report.error(value.span, "NIFTY038", `path ${JSON.stringify(value.text)} contains a control character`);
     return undefined;
   }

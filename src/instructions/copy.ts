@@ -1,13 +1,13 @@
 // COPY <path-relative-to-recipe> <dest> [MODE <octal>] [OWNER <u>:<g>]
-import { createHash } from "node:crypto";
-import { lstat, readdir, readlink, realpath } from "node:fs/promises";
-import { join, posix, resolve, sep } from "node:path";
+import { createHash, type Hash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
+import { posix, resolve, sep } from "node:path";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
 import { StepError } from "./context.ts";
 import type { BuildContext } from "./context.ts";
 import { ROOT } from "./files.ts";
-import { fileDigest } from "../core/hash.ts";
+import { HostWalkError, walkHost, type HostEntry } from "./host-files.ts";
 
 export interface CopyInstruction extends Typed {
   kind: "COPY";
@@ -60,23 +60,23 @@ export const copy: InstructionSpec<CopyInstruction> = {
     return { kind: "COPY", span: ins.span, source, dest, ...(mode !== undefined ? { mode } : {}), owner };
   },
   async keyInputs(t, context) {
-    const hash = createHash("sha256");
-    for (const entry of await walk(t, context)) {
-      hash.update(`${entry.relative}\0${entry.kind}\0${entry.executable}\0${entry.target ?? ""}\0`);
-      if (entry.kind === "file") hash.update(await fileDigest(entry.hostPath));
-    }
-    return [`sha256:${hash.digest("hex")}`];
+    return [await sourceDigest(t, context)];
   },
   async apply(t, context) {
-    for (const entry of await walk(t, context)) {
+    // The entries are read again from descriptors: what lands in the image must be what the key named.
+    const found = await readSource(t, context, async (entry, hash) => {
       const path = entry.relative === "" ? t.dest : posix.join(t.dest, entry.relative);
       const where = entry.kind === "dir" ? context.tree.mkdirp(path) : context.tree.placement(path);
       if (entry.kind === "dir") context.tree.set(where, { type: "dir", mode: t.mode === undefined ? 0o755 : directoryMode(t.mode), ...t.owner });
       else if (entry.kind === "symlink") context.tree.set(where, { type: "symlink", mode: 0o777, ...t.owner, target: entry.target! });
       else {
-        const content = await context.importFile(entry.hostPath);
+        const content = await context.importFile(entry.handle!);
+        hash.update(content.digest);
         context.tree.set(where, { type: "file", mode: t.mode ?? (entry.executable ? 0o755 : 0o644), ...t.owner, content });
       }
+    });
+    if (found !== (await sourceDigest(t, context))) {
+      throw new StepError("NIFTY800", t.span, `COPY source ${t.source} changed while it was read`, "something changed the files while niftyc built; build again when nothing writes to them");
     }
   },
 };
@@ -100,39 +100,40 @@ function declareDirectory(model: CheckModel, hostPath: string, dest: string, own
   }
 }
 
-interface HostEntry {
-  relative: string;
-  hostPath: string;
-  kind: "file" | "dir" | "symlink";
-  executable: boolean;
-  target?: string;
+/** The digest of the source's entries (names, kinds, modes, link targets, file digests), taken once per build. */
+function sourceDigest(t: CopyInstruction, context: BuildContext): Promise<string> {
+  return context.memo(`COPY ${t.span.start.offset}`, () =>
+    readSource(t, context, async (entry, hash) => {
+      if (entry.kind === "file") hash.update(await handleDigest(entry.handle!));
+    }),
+  );
 }
 
-/** The source's entries in a fixed order, refusing anything that leads outside the recipe's directory. */
-async function walk(t: CopyInstruction, context: BuildContext): Promise<HostEntry[]> {
-  const root = resolve(context.recipeDir, t.source);
-  const realRoot = await realpath(root).catch(() => undefined);
-  const realDir = await realpath(context.recipeDir);
-  if (realRoot === undefined) throw new StepError("NIFTY201", t.span, `COPY source ${t.source} disappeared`);
-  if (!(realRoot === realDir || realRoot.startsWith(realDir + sep))) {
-    throw new StepError("NIFTY202", t.span, `COPY source ${t.source} leads outside the recipe's directory through a symbolic link`);
+/** Walk the source, hashing each entry's description and whatever `visit` adds; host failures become the recipe line's errors. */
+async function readSource(t: CopyInstruction, context: BuildContext, visit: (entry: HostEntry, hash: Hash) => Promise<void>): Promise<string> {
+  const hash = createHash("sha256");
+  try {
+    await walkHost(context.recipeDir, t.source, async (entry) => {
+      hash.update(`${entry.relative}\0${entry.kind}\0${entry.executable}\0${entry.target ?? ""}\0`);
+      await visit(entry, hash);
+    });
+  } catch (error) {
+    if (!(error instanceof HostWalkError)) throw error;
+    const code = ({ missing: "NIFTY201", outside: "NIFTY202", special: "NIFTY203", changed: "NIFTY800" } as const)[error.reason];
+    throw new StepError(code, t.span, `COPY source ${error.message.startsWith(t.source) ? "" : `${t.source}: `}${error.message}`, error.reason === "changed" ? "something changed the files while niftyc built; build again when nothing writes to them" : undefined);
   }
-  const entries: HostEntry[] = [];
-  const visit = async (hostPath: string, relative: string): Promise<void> => {
-    const info = await lstat(hostPath);
-    const executable = (info.mode & 0o111) !== 0;
-    if (info.isSymbolicLink()) {
-      entries.push({ relative, hostPath, kind: "symlink", executable, target: await readlink(hostPath) });
-    } else if (info.isDirectory()) {
-      entries.push({ relative, hostPath, kind: "dir", executable });
-      const names = (await readdir(hostPath)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-      for (const name of names) await visit(`${hostPath}/${name}`, relative === "" ? name : `${relative}/${name}`);
-    } else if (info.isFile()) {
-      entries.push({ relative, hostPath, kind: "file", executable });
-    } else {
-      throw new StepError("NIFTY203", t.span, `COPY cannot copy ${hostPath}: not a file, directory or symbolic link`);
-    }
-  };
-  await visit(realRoot, "");
-  return entries;
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** sha256 of an open file, read from its descriptor from the start. */
+async function handleDigest(handle: FileHandle): Promise<string> {
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(1 << 16);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return `sha256:${hash.digest("hex")}`;
 }

@@ -90,6 +90,8 @@ export interface SecretUse {
   optional?: boolean;
   /** Fewer bytes than this is a mistake (an empty password file, a seed too short to be one). */
   minBytes: number;
+  /** More bytes than this is refused (a password's crypt hash takes time quadratic in its length). */
+  maxBytes?: number;
   /** What a secret of the right length is, for the hint. */
   hint: string;
 }

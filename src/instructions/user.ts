@@ -31,6 +31,8 @@ export interface UserInstruction extends Typed {
 }
 
 const SECRET_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** SHA-512 crypt hashes the password once per byte of it: 4 KiB keeps that to milliseconds. */
+const MAX_PASSWORD_BYTES = 4096;
 
 export const user: InstructionSpec<UserInstruction> = {
   keyword: "USER",
@@ -68,6 +70,11 @@ export const user: InstructionSpec<UserInstruction> = {
     const shell = shellWord ? readImagePath(shellWord, report) : "/bin/sh";
     const password = readPassword(opts, report);
     if (groups === undefined || home === undefined || shell === undefined || password === undefined) return undefined;
+    for (const [option, path] of [["HOME", home], ["SHELL", shell]] as const) {
+      if (!path.includes(":")) continue;
+      report.error(opts.values.get(option)!.span, "NIFTY023", `${option} ${JSON.stringify(path)} cannot hold ":", which separates the fields of /etc/passwd`, "give a path without a colon");
+      return undefined;
+    }
     if (shellWord && !provides(model, shell)) {
       report.error(shellWord.span, "NIFTY076", `SHELL ${shell} is not provided by any earlier instruction`, "FETCH, COPY or LINK the shell before the USER line");
     }
@@ -78,7 +85,7 @@ export const user: InstructionSpec<UserInstruction> = {
     return { kind: "USER", span: ins.span, name, uid, gid: gid.id, privateGroup, home, shell, groups, password };
   },
   secrets(t) {
-    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span, minBytes: 1, hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH" }] : [];
+    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span, minBytes: 1, maxBytes: MAX_PASSWORD_BYTES, hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH" }] : [];
   },
   verify(t, tree, report) {
     if (tree.lookup(t.shell)?.node.type !== "file") {

@@ -19,6 +19,7 @@ import { compile } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
+import { recipeNameProblem } from "./name-check.ts";
 import { DEFAULT_FORMATS, FORMATS, outputFiles, outputsFingerprint, upToDateOutputs, type Format } from "./outputs.ts";
 import { stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
@@ -35,7 +36,18 @@ interface OutputsRecord extends Tarballs {
   used?: string[];
 }
 
+/** Build under a lease on the store, so `cache gc` removes nothing the build may reuse while it runs. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  const { takeLease } = await import("../cache/lease.ts");
+  const lease = await takeLease(await openStore(options.cacheDir));
+  try {
+    return await buildLeased(options);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   const shown = options.shownPath ?? options.recipePath;
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
@@ -44,6 +56,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   const outDir = options.outDir(recipe.name);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
+  const badName = recipeNameProblem(recipe.name, formats, source);
+  if (badName !== undefined) throw new BuildFailed([...warnings, badName]);
   const useTag = `build:${options.recipePath}`;
   const fail = (error: unknown, span: Span): never => {
     throw asBuildFailure(error, span, source, warnings);
@@ -165,8 +179,9 @@ interface AssembleInput {
 /** Outputs: assembled in staging (or restored from the store), published whole. */
 async function assembleAndPublish(input: AssembleInput): Promise<void> {
   const { store, fingerprint } = input;
-  const [{ createStaging, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
-  const staging = await createStaging(input.outDir);
+  const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
+  // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
+  const staging = await stagingDir(input.outDir);
   try {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
@@ -216,6 +231,9 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
       }
       else if (value !== undefined && value.length < use.minBytes) {
         missing.push({ severity: "error", code: "NIFTY211", message: `the secret "${use.id}" has ${value.length} byte${value.length === 1 ? "" : "s"}${use.minBytes > 1 ? `, fewer than the ${use.minBytes} it needs` : ""}`, source, span: use.span, hint: use.hint });
+      }
+      else if (value !== undefined && use.maxBytes !== undefined && value.length > use.maxBytes) {
+        missing.push({ severity: "error", code: "NIFTY807", message: `the secret "${use.id}" has ${value.length.toLocaleString("en-US")} bytes, more than the ${use.maxBytes.toLocaleString("en-US")} it may have`, source, span: use.span, hint: "a password is hashed once per byte of its length; give a shorter one" });
       }
     }
   }

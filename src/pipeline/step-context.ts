@@ -2,6 +2,7 @@
 // tree, the store, downloads, secrets), made from the build's options. Nothing
 // here reads the environment or the clock.
 import { readFile } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import type { Span, SourceFile } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { bytesDigest } from "../core/hash.ts";
@@ -59,8 +60,8 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       const blob = await store.putBuffer(bytes);
       return { digest: blob.digest, size: blob.size };
     },
-    async importFile(hostPath) {
-      const blob = await store.putFile(hostPath);
+    async importFile(file) {
+      const blob = await store.putStream((writer) => pipeline(file.createReadStream({ start: 0, autoClose: false }), writer));
       return { digest: blob.digest, size: blob.size };
     },
     async fetch(request: RecipeDownload) {
@@ -77,6 +78,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
         digest: request.digest,
         offline: options.offline ?? false,
         ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
+        ...(options.limits ? { maxBytes: options.limits.downloadBytes } : {}),
         onProgress: (progress) => emit({ type: "fetch-progress", progress }),
       });
       emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
@@ -94,7 +96,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       if (known !== undefined && (await store.has(known.digest))) return known;
       const { extractMember } = await import("../fetch/archive.ts");
       const fileName = origins[0]?.split("/").pop() ?? request.sources[0]?.split("/").pop() ?? request.name;
-      const member = await extractMember(store, blob.path, request.extract, `${fileName} (${blob.digest.slice(0, 19)}…)`);
+      const member = await extractMember(store, blob.path, request.extract, `${fileName} (${blob.digest.slice(0, 19)}…)`, options.limits);
       await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
       return { digest: member.digest, size: member.size };
     },
@@ -123,7 +125,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
         emit({ type: "fetched", name: pkg.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
       }
       const { readDeb } = await import("../debian/deb.ts");
-      const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what);
+      const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what, options.limits);
       return contents;
     },
     note(span, message) {

@@ -2,6 +2,7 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ImageConfig } from "../image/config.ts";
 import type { Format } from "./outputs.ts";
+import type { Limits } from "../core/limits.ts";
 
 export interface FetchProgressEvent {
   name: string;
@@ -41,6 +42,8 @@ export interface BuildOptions {
   formats?: readonly Format[];
   strict?: boolean;
   fetchTimeoutMs?: number;
+  /** How much an archive or download may bring (--limit); default DEFAULT_LIMITS. */
+  limits?: Limits;
   onEvent?: (event: BuildEvent) => void;
 }
 
