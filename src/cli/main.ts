@@ -112,7 +112,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, relative(io.cwd, v) || "."]));
     if (values.json) {
       // Absolute paths: a program reading them may run anywhere.
-      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps }) + "\n");
+      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps, stages: result.stages }) + "\n");
     } else {
       io.stdout.write(`${result.upToDate ? "up to date" : "built"} ${result.config.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`);
       for (const path of Object.values(outputs)) io.stdout.write(`  ${path}\n`);

@@ -24,10 +24,10 @@ import { stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
 import { allPresent, planSteps, runSteps } from "./steps.ts";
 import type { Tarballs } from "./layers.ts";
-import type { BuildEvent, BuildOptions, BuildResult, StepRecord } from "./types.ts";
+import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
 
 export { BuildFailed, DEFAULT_FORMATS, FORMATS, outputFiles };
-export type { BuildEvent, BuildOptions, BuildResult, Format, StepRecord };
+export type { BuildEvent, BuildOptions, BuildResult, Format, StageTime, StepRecord };
 
 /** The tarballs of one tree and epoch, and (for reproducible builds) enough to skip replaying it. */
 interface OutputsRecord extends Tarballs {
@@ -37,11 +37,20 @@ interface OutputsRecord extends Tarballs {
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
+  // Wall time of each named stage, for --json and the benches.
+  const stages: StageTime[] = [];
+  let mark = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    stages.push({ name, ms: Math.round((now - mark) * 10) / 10 });
+    mark = now;
+  };
   const shown = options.shownPath ?? options.recipePath;
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
+  lap("compile");
   const outDir = options.outDir(recipe.name);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
   const useTag = `build:${options.recipePath}`;
@@ -53,12 +62,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const { resolvePackages } = await import("./packages.ts");
     return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
   });
+  lap("packages");
   const notes: string[] = [];
   const tree = new Tree();
   const stepNotes: string[] = [];
   const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes });
   const plan = await planSteps(recipe, context, fail);
   const outputsKey = hashText(plan.finalKey, String(options.epoch));
+  lap("keys");
   const steps: StepRecord[] = [];
   const record = (index: number, reused: boolean, ms: number): void => {
     const instruction = recipe.instructions[index]!;
@@ -67,7 +78,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
   const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean): BuildResult => ({
-    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible, upToDate, warnings, config,
+    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config,
   });
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
@@ -78,16 +89,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
       await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.map((l) => l.digest)], useTag);
+      lap("up to date");
       return result(known.rootfs.digest, known.config, true, true);
     }
   }
 
   const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit });
   refuseWarnings(options, warnings);
+  lap("steps");
   const reproducible = notes.length === 0;
   const { imageConfig } = await import("./image-config.ts");
   const config = imageConfig(recipe, tree, options.epoch);
   noteStopSignal(config, emit);
+  lap("image config");
 
   // Layer tarballs: written once per tree and epoch, then taken from the store.
   let tarballs = await store.readRecord<OutputsRecord>("outputs", outputsKey);
@@ -101,8 +115,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       for (const d of report.diagnostics) warnings.push(d);
       refuseWarnings(options, warnings);
     });
+    lap("verify");
     const { writeTarballs } = await import("./layers.ts");
     tarballs = await stage("writing the layer tarballs", () => writeTarballs(store, tree, ran.basePaths, options.epoch));
+    lap("tarballs");
   }
   if (reproducible && tarballs.config === undefined) {
     tarballs = { ...tarballs, config, used: [...ran.used].sort() };
@@ -114,6 +130,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const fingerprint = outputsFingerprint(digest, config, formats, layers);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
     await store.recordUse([...used], useTag);
+    lap("up to date");
     return result(digest, config, true, true);
   }
 
@@ -135,6 +152,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       outputs: Object.fromEntries(Object.entries(outputFiles("", recipe.name, formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
     } }),
   );
+  lap("outputs");
   return result(digest, config, reproducible, false);
 }
 

@@ -53,12 +53,19 @@ export interface StepRecord {
   ms: number;
 }
 
+/** One named stage of a build and its wall time (what --json reports; never part of an artifact). */
+export interface StageTime {
+  name: string;
+  ms: number;
+}
+
 export interface BuildResult {
   digest: string;
   outDir: string;
   rootfs: string;
   outputs: Record<string, string>;
   steps: StepRecord[];
+  stages: StageTime[];
   reproducible: boolean;
   upToDate: boolean;
   warnings: Diagnostic[];
