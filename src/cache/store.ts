@@ -5,6 +5,7 @@
 import { RECORD_FORMATS, type RecordFile, type RecordKind } from "./records.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
+import { writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -311,7 +312,15 @@ export class BlobWriter extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.#hash.update(chunk);
     this.#size += chunk.length;
-    writeAll(this.#fh!, chunk).then(() => callback(), callback);
+    // Synchronous, as the tar writer's reads: a local file's write lands in the
+    // page cache, and a thread-pool round trip per chunk cost more than the copy.
+    try {
+      writeAllSync(this.#fh!.fd, chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -384,12 +393,8 @@ export class BlobWriter extends Writable {
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let off = 0;
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
-  }
+function writeAllSync(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
 async function linkInto(tmp: string, final: string): Promise<void> {

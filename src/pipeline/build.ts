@@ -83,12 +83,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
-  if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers]))) {
+  if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers);
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
-      await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.map((l) => l.digest)], useTag);
+      await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
       lap("up to date");
       return result(known.rootfs.digest, known.config, true, true);
     }
@@ -105,7 +105,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   // Layer tarballs: written once per tree and epoch, then taken from the store.
   let tarballs = await store.readRecord<OutputsRecord>("outputs", outputsKey);
-  if (tarballs === undefined || !(await allPresent(store, [tarballs.rootfs, ...tarballs.layers]))) {
+  if (tarballs === undefined || !(await allPresent(store, [tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)]))) {
     await stage("checking the finished image", async () => {
       const { Reporter } = await import("../diagnostics/reporter.ts");
       const { verifyImage } = await import("./verify-image.ts");
@@ -124,8 +124,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     tarballs = { ...tarballs, config, used: [...ran.used].sort() };
     await store.writeRecord("outputs", outputsKey, tarballs);
   }
-  const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.map((l) => l.digest)]);
-  const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment }));
+  const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.flatMap((l) => [l.digest, l.gzip.digest])]);
+  const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
   const digest = tarballs.rootfs.digest;
   const fingerprint = outputsFingerprint(digest, config, formats, layers);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
@@ -180,9 +180,9 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
-      await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest }, input.formats);
+      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest }, input.formats);
       if (fingerprint !== undefined) {
-        kept = await outputs.recordAssembled(staging, store);
+        kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);
       }
     }

@@ -95,8 +95,9 @@ export function outputFiles(outDir: string, name: string, formats: ReadonlySet<F
 }
 
 /** What out/ must have been built from to be up to date. */
-export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string }>): string {
-  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)));
+export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string; gzip?: { digest: string } }>): string {
+  // The gzip digests too: out/ written with another compression is not up to date.
+  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null])));
 }
 
 export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {
@@ -110,13 +111,21 @@ export async function upToDateOutputs(outDir: string, fingerprint: string, rootf
   }
 }
 
-/** Write every chosen format into `dir`; rootfs.tar is removed again when not asked for. */
-export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar">, formats: ReadonlySet<Format>): Promise<void> {
+/**
+ * Write every chosen format into `dir`; rootfs.tar is removed again when not
+ * asked for. Returns the written files that are copies of store blobs (path
+ * relative to `dir` → digest), which recordAssembled need not hash again.
+ */
+export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar">, formats: ReadonlySet<Format>): Promise<Map<string, string>> {
   const rootfsTar = join(input.dir, "rootfs.tar");
   await copyFile(store.blobPath(input.digest), rootfsTar, constants.COPYFILE_FICLONE);
   await chmod(rootfsTar, 0o644);
   for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar });
-  if (!formats.has("rootfs")) await rm(rootfsTar);
+  const copies = new Map<string, string>();
+  if (formats.has("rootfs")) copies.set("rootfs.tar", input.digest);
+  else await rm(rootfsTar);
+  if (formats.has("oci")) for (const layer of input.layers) if (layer.gzip) copies.set(`oci/blobs/sha256/${layer.gzip.digest.slice("sha256:".length)}`, layer.gzip.digest);
+  return copies;
 }
 
 /**
@@ -138,7 +147,7 @@ export function assembledBlobs(record: AssembledRecord): Array<{ digest: string 
  * restore exactly (files owned by another user, devices, hard links): such
  * outputs are written afresh each time instead.
  */
-export async function recordAssembled(staging: string, store: Store): Promise<AssembledRecord | undefined> {
+export async function recordAssembled(staging: string, store: Store, copies: ReadonlyMap<string, string> = new Map()): Promise<AssembledRecord | undefined> {
   const record: AssembledRecord = { entries: [] };
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -154,8 +163,8 @@ export async function recordAssembled(staging: string, store: Store): Promise<As
       } else if (st.isSymbolicLink()) {
         record.entries.push({ path, type: "symlink", target: await readlink(join(staging, path)) });
       } else if (st.isFile() && st.nlink === 1) {
-        const blob = await store.putFile(join(staging, path));
-        record.entries.push({ path, type: "file", mode: st.mode & 0o7777, digest: blob.digest });
+        const digest = copies.get(path) ?? (await store.putFile(join(staging, path))).digest;
+        record.entries.push({ path, type: "file", mode: st.mode & 0o7777, digest });
       } else {
         return false;
       }
