@@ -66,7 +66,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const notes: string[] = [];
   const tree = new Tree();
   const stepNotes: string[] = [];
-  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes });
+  const secretStamps = options.secretStamps?.size ? await (await import("./secret-stamps.ts")).readSecretStamps(outDir, options.secretStamps) : undefined;
+  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, ...(secretStamps ? { secretStamps } : {}) });
   const plan = await planSteps(recipe, context, fail);
   const outputsKey = hashText(plan.finalKey, String(options.epoch));
   lap("keys");
@@ -77,9 +78,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
-  const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean): BuildResult => ({
+  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean): Promise<BuildResult> => {
+    // Beside out/, which exists by now: what the next build may recall of the secrets' files.
+    await secretStamps?.save();
+    return {
     digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config,
-  });
+    };
+  };
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;

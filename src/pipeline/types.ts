@@ -25,6 +25,12 @@ export interface BuildOptions {
   recipeText?: string;
   args?: ReadonlyMap<string, string>;
   secrets?: ReadonlyMap<string, Buffer>;
+  /**
+   * For each secret read from a file, that file's identity (device, inode,
+   * size, mtime, ctime, path; never its content): an unchanged file lets a
+   * rebuild reuse the step-key input derived from it (src/pipeline/secret-stamps.ts).
+   */
+  secretStamps?: ReadonlyMap<string, string>;
   /** SOURCE_DATE_EPOCH, validated by the caller. */
   epoch: number;
   /** Absolute path of the content store. */
