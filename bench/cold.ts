@@ -11,56 +11,15 @@ import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { RECIPE, startMirror } from "./mirror.ts";
+import { coldStore, inputDigests, RECIPE, startMirror } from "./mirror.ts";
 import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
 
 const execFileP = promisify(execFile);
 const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 7;
 
-/** Records that make a build warm; the blobs they name are removed with them. */
-const WARM_RECORDS = ["steps", "outputs", "assembled", "uses"];
-
 interface BuildJson {
   steps: Array<{ ms: number }>;
   stages: Array<{ name: string; ms: number }>;
-}
-
-/** Every sha256 digest named in the JSON files under `dir`. */
-async function digestsUnder(dir: string): Promise<Set<string>> {
-  const found = new Set<string>();
-  const walk = async (d: string): Promise<void> => {
-    for (const entry of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = path.join(d, entry.name);
-      if (entry.isDirectory()) await walk(p);
-      else for (const m of (await fsp.readFile(p, "utf8")).matchAll(/sha256:([0-9a-f]{64})/g)) found.add(m[1]!);
-    }
-  };
-  await walk(dir);
-  return found;
-}
-
-/**
- * A store holding only the build's inputs: `seed` hard-linked, minus the warm
- * records and the blobs only they name (the tarballs, assembled outputs,
- * step-written files).
- */
-export async function coldStore(seed: string, dest: string, inputs: ReadonlySet<string>): Promise<void> {
-  await fsp.rm(dest, { recursive: true, force: true });
-  await execFileP("cp", ["-al", seed, dest]);
-  const outputs = new Set<string>();
-  for (const kind of WARM_RECORDS) for (const d of await digestsUnder(path.join(dest, kind))) outputs.add(d);
-  for (const d of outputs) if (!inputs.has(d)) await fsp.rm(path.join(dest, "blobs/sha256", d), { force: true });
-  for (const kind of WARM_RECORDS) await fsp.rm(path.join(dest, kind), { recursive: true, force: true });
-}
-
-/** Digests the inputs' records name: what a cold build finds in the store. */
-export async function inputDigests(seed: string): Promise<Set<string>> {
-  const inputs = new Set<string>();
-  for (const entry of await fsp.readdir(seed, { withFileTypes: true })) {
-    if (!entry.isDirectory() || WARM_RECORDS.includes(entry.name) || ["blobs", "tmp", "quarantine"].includes(entry.name)) continue;
-    for (const d of await digestsUnder(path.join(seed, entry.name))) inputs.add(d);
-  }
-  return inputs;
 }
 
 interface Profile {
