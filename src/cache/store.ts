@@ -31,6 +31,8 @@ export interface UseRecord {
   lastUsed: string;
 }
 
+/** How old a use record may be before a build that repeats it writes it again. */
+const USE_REFRESH_MS = 60 * 60 * 1000;
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,199}$/;
 /** Directories the store itself owns; JSON namespaces may not use them. */
@@ -220,8 +222,12 @@ export class Store {
     for (const d of sorted) digestHex(d);
     const setId = createHash("sha256").update(tag + "\n" + sorted.join("\n")).digest("hex").slice(0, 16);
     const safeTag = tag.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+    const file = path.join(this.usesDir, `${safeTag}--${setId}.json`);
+    // gc ages are whole days: a record refreshed within the hour needs no new synced write.
+    const previous = await fsp.readFile(file, "utf8").then((text) => Date.parse((JSON.parse(text) as UseRecord).lastUsed), () => NaN);
+    if (at.getTime() - previous >= 0 && at.getTime() - previous < USE_REFRESH_MS) return;
     const record: UseRecord = { tag, digests: sorted, lastUsed: at.toISOString() };
-    await this.writeFileAtomic(path.join(this.usesDir, `${safeTag}--${setId}.json`), JSON.stringify(record) + "\n");
+    await this.writeFileAtomic(file, JSON.stringify(record) + "\n");
   }
 
   async readUseRecords(): Promise<{ file: string; record: UseRecord }[]> {
