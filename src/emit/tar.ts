@@ -161,6 +161,15 @@ function coalesce(size: number): Transform {
   let length = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      // A chunk of file bytes as large as a read passes as it is, after what was pending: no copy.
+      if (chunk.length >= CHUNK) {
+        if (length === 0) return callback(null, chunk);
+        const batch = Buffer.concat(pending, length);
+        pending = [];
+        length = 0;
+        this.push(batch);
+        return callback(null, chunk);
+      }
       pending.push(chunk);
       length += chunk.length;
       if (length >= size) {
