@@ -11,6 +11,8 @@ import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { GZIP_LEVEL } from "../src/emit/digest-stream.ts";
 import { coldStore, inputDigests, RECIPE, startMirror } from "./mirror.ts";
 import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
 
@@ -74,6 +76,23 @@ try {
   const sources = bySource(profile);
   const profiled = sources.reduce((a, s) => a + s.ms, 0);
 
+  // gzip levels on this image's two layer tars, in process (zlib's deflate, as the build runs it).
+  const [record] = await fsp.readdir(path.join(seed, "outputs"));
+  const layers = (JSON.parse(await fsp.readFile(path.join(seed, "outputs", record!), "utf8")) as { record: { layers: Array<{ digest: string }> } }).record.layers;
+  const tars = await Promise.all(layers.map((l) => fsp.readFile(path.join(seed, "blobs/sha256", l.digest.slice(7)))));
+  const rawBytes = tars.reduce((a, b) => a + b.length, 0);
+  const levels = [1, 2, 3, 4, 5, 6, 9].map((level) => {
+    const times: number[] = [];
+    let bytes = 0;
+    for (let r = 0; r < 5; r++) {
+      const started = performance.now();
+      bytes = tars.reduce((a, tar) => a + gzipSync(tar, { level, memLevel: 8, windowBits: 15 }).length, 0);
+      times.push(performance.now() - started);
+    }
+    return { level, bytes, ms: median(times) };
+  });
+  const six = levels.find((l) => l.level === 6)!;
+
   const stageNames = runs[0]!.json.stages.map((s) => s.name);
   const stageRows = stageNames.map((name) => `| ${name} | ${fmtMs(median(runs.map((r) => r.json.stages.find((s) => s.name === name)?.ms ?? 0)))} |`);
   const inBuild = median(runs.map((r) => r.json.stages.reduce((a, s) => a + s.ms, 0)));
@@ -101,8 +120,15 @@ Self time of one profiled run (\`node --cpu-prof\`, ${fmtMs(profiled)} sampled),
 | --- | --- |
 ${sources.slice(0, 12).map((s) => `| ${s.where} | ${fmtMs(s.ms)} |`).join("\n")}
 
+gzip of the two layer tars (${(rawBytes / 1048576).toFixed(1)} MiB), each level in process, median of 5 (the build uses
+level ${GZIP_LEVEL}, \`GZIP_LEVEL\` in src/emit/digest-stream.ts):
+
+| Level | Compressed | vs level 6 | Time | vs level 6 |
+| --- | --- | --- | --- | --- |
+${levels.map((l) => `| ${l.level}${l.level === GZIP_LEVEL ? " (used)" : ""} | ${(l.bytes / 1048576).toFixed(2)} MiB | ${((l.bytes / six.bytes - 1) * 100).toFixed(1)}% | ${fmtMs(l.ms)} | ${(l.ms / six.ms).toFixed(2)}× |`).join("\n")}
+
 Measured with ${machine()}, load average ${os.loadavg()[0]!.toFixed(1)} (other work may share the machine).`;
-  await writeSection(process.argv.includes("--before") ? "cold-before" : "cold", body);
+  await writeSection("cold", body);
   process.stdout.write(body + "\n");
 } finally {
   await mirror.close();
