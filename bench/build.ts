@@ -102,7 +102,7 @@ try {
   const n = summary(noop);
   const rows = [
     `| warm build, fresh \`--out\` | ${fmtMs(w.ms)} | ${fmtMb(w.rss)} | ${(s.ms / w.ms).toFixed(2)}× faster than the shell procedure (target ≥ 3×) |`,
-    `| no-op rebuild | ${fmtMs(n.ms)} | ${fmtMb(n.rss)} | ${(n.ms / z.ms).toFixed(2)}× \`node -e 0\` (target ≤ 2×) |`,
+    `| no-op rebuild | ${fmtMs(n.ms)} | ${fmtMb(n.rss)} | ${(n.ms / z.ms).toFixed(2)}× \`node -e 0\` (target ≤ 1.5×) |`,
   ];
   const body = `## Build
 
@@ -120,9 +120,9 @@ ${rows.join("\n")}
 
 Measured with ${machine()}. A warm build replays every step from its record and copies outputs
 kept in the store by fingerprint; a no-op rebuild computes the step keys, finds out/ up to date
-and reads no step record. Neither loads chevrotain or undici. What is left is Node's start-up,
-loading niftyc's own modules (the launcher turns on Node's compile cache) and the SHA-512 crypt
-of the password secret (about 10 ms), whose digest is the step's cache key instead of the secret.`;
+and reads no step record. Neither loads chevrotain or undici. What is left is Node's start-up and
+loading niftyc's own modules (the launcher turns on Node's compile cache): the password secret's
+file is unchanged, so its SHA-512 crypt is not made again (the secret stamps beside out/).`;
   await writeSection("build", body);
   process.stdout.write(body + "\n");
 } finally {

@@ -185,7 +185,7 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest }, input.formats);
+      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest }, input.formats, fingerprint !== undefined);
       if (fingerprint !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);

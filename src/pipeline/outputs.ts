@@ -5,7 +5,8 @@
 import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
-import type { Store } from "../cache/store.ts";
+import type { BlobWriter, Store } from "../cache/store.ts";
+import type { Writable } from "node:stream";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { hashText } from "./keys.ts";
@@ -20,6 +21,8 @@ export interface EmitInput {
   digest: string;
   /** rootfs.tar in staging: always written first, since several formats read it. */
   rootfsTar: string;
+  /** A store writer for a file the format writes (path relative to `dir`), when outputs are kept in the store. */
+  keep?: (rel: string) => Writable;
 }
 
 interface Emitter {
@@ -68,7 +71,9 @@ const EMITTERS = {
     files: () => ({ dockerArchive: "image.tar" }),
     async write(input) {
       const { writeDockerArchive } = await import("../emit/docker-archive.ts");
-      await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input) });
+      // Kept in the store while written, so recordAssembled need not read and hash it again.
+      const copyTo = input.keep?.("image.tar");
+      await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input), ...(copyTo ? { copyTo } : {}) });
     },
   },
   bundle: {
@@ -116,12 +121,24 @@ export async function upToDateOutputs(outDir: string, fingerprint: string, rootf
  * asked for. Returns the written files that are copies of store blobs (path
  * relative to `dir` → digest), which recordAssembled need not hash again.
  */
-export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar">, formats: ReadonlySet<Format>): Promise<Map<string, string>> {
+export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar" | "keep">, formats: ReadonlySet<Format>, keepInStore = false): Promise<Map<string, string>> {
   const rootfsTar = join(input.dir, "rootfs.tar");
   await copyFile(store.blobPath(input.digest), rootfsTar, constants.COPYFILE_FICLONE);
   await chmod(rootfsTar, 0o644);
-  for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar });
+  const kept = new Map<string, BlobWriter>();
+  const keep = (rel: string): Writable => {
+    const writer = store.createWriter();
+    kept.set(rel, writer);
+    return writer;
+  };
   const copies = new Map<string, string>();
+  try {
+    for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar, ...(keepInStore ? { keep } : {}) });
+    for (const [rel, writer] of kept) copies.set(rel, (await writer.commit()).digest);
+  } catch (error) {
+    await Promise.all([...kept.values()].map((w) => w.abort()));
+    throw error;
+  }
   if (formats.has("rootfs")) copies.set("rootfs.tar", input.digest);
   else await rm(rootfsTar);
   if (formats.has("oci")) for (const layer of input.layers) if (layer.gzip) copies.set(`oci/blobs/sha256/${layer.gzip.digest.slice("sha256:".length)}`, layer.gzip.digest);
