@@ -57,14 +57,14 @@ try {
   await execFileP(NODE, args(path.join(work, "seed-out"), seed), { env });
   const inputs = await inputDigests(seed);
 
-  const runs: Array<{ ms: number; rss: number; json: BuildJson }> = [];
+  const runs: Array<{ ms: number; cpu: number; rss: number; json: BuildJson }> = [];
   for (let i = 0; i < RUNS; i++) {
     const cache = path.join(work, "cache");
     await coldStore(seed, cache, inputs);
     await fsp.rm(path.join(work, "out"), { recursive: true, force: true });
     const json = path.join(work, "build.json");
     const run = await timed("/bin/sh", ["-c", `exec "$0" "$@" > ${json}`, NODE, ...args(path.join(work, "out"), cache)], { env });
-    runs.push({ ms: run.ms, rss: run.maxRssKb, json: JSON.parse(await fsp.readFile(json, "utf8")) as BuildJson });
+    runs.push({ ms: run.ms, cpu: run.cpuMs, rss: run.maxRssKb, json: JSON.parse(await fsp.readFile(json, "utf8")) as BuildJson });
   }
   // One more, profiled (not counted in the times: the profiler slows it).
   const profDir = path.join(work, "prof");
@@ -111,7 +111,7 @@ store. Median of ${RUNS} runs through \`bin/niftyc --json\` (its \`stages\`), ea
 ${stageRows.join("\n")}
 | **all stages** | **${fmtMs(inBuild)}** |
 | start-up, argument parsing, loading the CLI and build modules, exit | ${fmtMs(wall - inBuild)} |
-| **wall** | **${fmtMs(wall)}** (peak RSS ${fmtMb(Math.max(...runs.map((r) => r.rss)))}) |
+| **wall** | **${fmtMs(wall)}** (CPU time ${fmtMs(median(runs.map((r) => r.cpu)))}, peak RSS ${fmtMb(Math.max(...runs.map((r) => r.rss)))}) |
 
 The steps' own times (their \`--json\` \`ms\`, inside "steps") add up to ${fmtMs(stepsMs)}.
 
