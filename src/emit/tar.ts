@@ -19,7 +19,7 @@ const USTAR_MAX_ID = 0o777777;
  * made small files cost five times GNU tar.
  */
 const CHUNK = 1 << 16;
-/** Bytes handed to the output per write. */
+/** Bytes handed to the output per write, and read per chunk of a large file (passed on without a copy). */
 const WRITE_SIZE = 1 << 18;
 /** File-type bits: tar-stream replaces a mode of 0 by its default, so the type keeps it non-zero. */
 const TYPE_BITS = { dir: 0o040000, file: 0o100000, symlink: 0o120000 } as const;
@@ -125,7 +125,7 @@ async function addEntry(entries: ReadonlyArray<{ pack: tarStream.Pack; node: Tre
         const sinks = files.map(({ pack, h }) => pack.entry(h));
         const finished = sinks.map((sink) => new Promise<void>((resolve, reject) => sink.once("error", reject).once("close", resolve)));
         for (let left = size; left > 0; ) {
-          const chunk = readExactly(fd, Math.min(left, CHUNK), size, file, path);
+          const chunk = readExactly(fd, Math.min(left, WRITE_SIZE), size, file, path);
           left -= chunk.length;
           const full = sinks.filter((sink) => !sink.write(chunk));
           await Promise.all(full.map((sink) => once(sink, "drain")));
@@ -161,8 +161,8 @@ function coalesce(size: number): Transform {
   let length = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      // A chunk of file bytes as large as a read passes as it is, after what was pending: no copy.
-      if (chunk.length >= CHUNK) {
+      // A chunk of file bytes as large as a write passes as it is, after what was pending: no copy.
+      if (chunk.length >= size) {
         if (length === 0) return callback(null, chunk);
         const batch = Buffer.concat(pending, length);
         pending = [];
