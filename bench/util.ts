@@ -11,13 +11,15 @@ export const NODE = path.join(ROOT, "node_modules/.bin/node");
 export interface Run {
   ms: number;
   maxRssKb: number;
+  /** User + system CPU time of the process and the children it waited for, from /usr/bin/time. */
+  cpuMs: number;
 }
 
 /** Run a command to completion; fails loudly when it does. Wall time measured here, peak RSS by /usr/bin/time. */
 export async function timed(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const report = path.join(os.tmpdir(), `niftyc-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const started = performance.now();
-  const child = spawn("/usr/bin/time", ["-f", "%M", "-o", report, command, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("/usr/bin/time", ["-f", "%M %U %S", "-o", report, command, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const code = await new Promise<number | null>((resolve, reject) => {
@@ -25,10 +27,10 @@ export async function timed(command: string, args: readonly string[], options: {
     child.on("close", resolve);
   });
   const ms = performance.now() - started;
-  const rss = Number((await fsp.readFile(report, "utf8")).trim().split("\n").at(-1));
+  const [rss, user, system] = (await fsp.readFile(report, "utf8")).trim().split("\n").at(-1)!.split(" ").map(Number) as [number, number, number];
   await fsp.rm(report, { force: true });
   if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${code}:\n${stderr}`);
-  return { ms, maxRssKb: rss };
+  return { ms, maxRssKb: rss, cpuMs: (user + system) * 1000 };
 }
 
 export function median(values: readonly number[]): number {

@@ -3,7 +3,7 @@
 // the contents (the staleness test compares them with the committed files);
 // running this file writes them next to it.
 import { writeFileSync } from "node:fs";
-import { createSyntaxDiagramsCode } from "chevrotain";
+import { createSyntaxDiagramsCode } from "./chevrotain.ts";
 import { INSTRUCTION_KEYWORDS, OPTION_KEYWORDS } from "./keywords.ts";
 import { niftyParser } from "./parser.ts";
 

@@ -2,7 +2,7 @@
 // token stream the lexer can produce: a line that does not start with a
 // keyword is a `strayLine`, and to-syntax.ts reports it. Recovery stays on
 // so that anything unforeseen still yields a tree and all the errors.
-import { CstParser } from "chevrotain";
+import { CstParser } from "./chevrotain.ts";
 import {
   allTokens,
   Blank,
@@ -20,8 +20,13 @@ import {
 } from "./tokens.ts";
 
 export class NiftyParser extends CstParser {
-  constructor() {
-    super(allTokens, { recoveryEnabled: true, nodeLocationTracking: "onlyOffset" });
+  /**
+   * `validate` runs chevrotain's grammar validations (ambiguities, left
+   * recursion): a fixed grammar passes or fails them the same way every time,
+   * so test/grammar/validations.test.ts runs them and start-up skips them.
+   */
+  constructor(options: { validate?: boolean } = {}) {
+    super(allTokens, { recoveryEnabled: true, nodeLocationTracking: "onlyOffset", skipValidations: options.validate !== true });
     this.performSelfAnalysis();
   }
 

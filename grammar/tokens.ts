@@ -4,7 +4,7 @@
 //
 // Context (start of line, pending heredocs) is read from the tokens matched
 // so far, because Dockerfile-like lexing is line-oriented.
-import { createToken, Lexer } from "chevrotain";
+import { createToken, Lexer } from "./chevrotain.ts";
 import type { CustomPatternMatcherReturn, IToken, TokenType } from "chevrotain";
 
 const BLANK_RE = /[ \t]/;
@@ -270,7 +270,13 @@ export const allTokens: TokenType[] = [
   Text,
 ];
 
-export const niftyLexer = new Lexer(allTokens, {
-  positionTracking: "onlyOffset",
-  ensureOptimizations: false,
-});
+/**
+ * The lexer. `validate` runs chevrotain's checks of the token definitions;
+ * they cost start-up on every run and cannot fail for a fixed token set, so
+ * test/grammar/validations.test.ts runs them once and the CLI skips them.
+ */
+export function createLexer(validate = false): InstanceType<typeof Lexer> {
+  return new Lexer(allTokens, { positionTracking: "onlyOffset", ensureOptimizations: false, skipValidations: !validate });
+}
+
+export const niftyLexer = createLexer();

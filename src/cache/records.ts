@@ -6,10 +6,10 @@ export const RECORD_FORMATS = {
   recipes: 3,
   /** One step's tree changes, keyed by the step's cache key. */
   steps: 3,
-  /** The layer tarballs, image config and used blobs of one tree and epoch. */
-  outputs: 2,
+  /** The layer tarballs (and their gzip), image config and used blobs of one tree and epoch. */
+  outputs: 3,
   /** The assembled output files of one fingerprint. */
-  assembled: 2,
+  assembled: 3,
   /** One archive member taken out of a download, keyed by the archive and member. */
   extracts: 2,
   /** The applet names of a multicall binary, keyed by its digest. */

@@ -5,6 +5,7 @@
 import { RECORD_FORMATS, type RecordFile, type RecordKind } from "./records.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
+import { writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -30,6 +31,8 @@ export interface UseRecord {
   lastUsed: string;
 }
 
+/** How old a use record may be before a build that repeats it writes it again. */
+const USE_REFRESH_MS = 60 * 60 * 1000;
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,199}$/;
 /** Directories the store itself owns; JSON namespaces may not use them. */
@@ -219,8 +222,12 @@ export class Store {
     for (const d of sorted) digestHex(d);
     const setId = createHash("sha256").update(tag + "\n" + sorted.join("\n")).digest("hex").slice(0, 16);
     const safeTag = tag.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+    const file = path.join(this.usesDir, `${safeTag}--${setId}.json`);
+    // gc ages are whole days: a record refreshed within the hour needs no new synced write.
+    const previous = await fsp.readFile(file, "utf8").then((text) => Date.parse((JSON.parse(text) as UseRecord).lastUsed), () => NaN);
+    if (at.getTime() - previous >= 0 && at.getTime() - previous < USE_REFRESH_MS) return;
     const record: UseRecord = { tag, digests: sorted, lastUsed: at.toISOString() };
-    await this.writeFileAtomic(path.join(this.usesDir, `${safeTag}--${setId}.json`), JSON.stringify(record) + "\n");
+    await this.writeFileAtomic(file, JSON.stringify(record) + "\n");
   }
 
   async readUseRecords(): Promise<{ file: string; record: UseRecord }[]> {
@@ -311,7 +318,15 @@ export class BlobWriter extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.#hash.update(chunk);
     this.#size += chunk.length;
-    writeAll(this.#fh!, chunk).then(() => callback(), callback);
+    // Synchronous, as the tar writer's reads: a local file's write lands in the
+    // page cache, and a thread-pool round trip per chunk cost more than the copy.
+    try {
+      writeAllSync(this.#fh!.fd, chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -384,12 +399,8 @@ export class BlobWriter extends Writable {
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let off = 0;
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
-  }
+function writeAllSync(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
 async function linkInto(tmp: string, final: string): Promise<void> {

@@ -2,7 +2,8 @@
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
 import { parseArgs } from "node:util";
-import { readFile, stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -47,8 +48,13 @@ export function readEpoch(env: CliIo["env"]): number {
   return Number(raw.trim());
 }
 
-export async function readSecrets(list: readonly string[] | undefined, io: CliIo, help: string): Promise<Map<string, Buffer>> {
+/**
+ * The secrets' values, and for those read from a file that did not change
+ * while it was read, the file's identity (src/pipeline/secret-stamps.ts).
+ */
+export async function readSecrets(list: readonly string[] | undefined, io: CliIo, help: string): Promise<{ secrets: Map<string, Buffer>; stamps: Map<string, string> }> {
   const secrets = new Map<string, Buffer>();
+  const stamps = new Map<string, string>();
   for (const [id, where] of keyValues(list, "--secret", help)) {
     let value: Buffer;
     if (where.startsWith("env:")) {
@@ -57,7 +63,18 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
       value = Buffer.from(variable);
     } else {
       try {
-        value = await readFile(resolve(io.cwd, where));
+        const file = resolve(io.cwd, where);
+        const fh = await open(file, "r");
+        try {
+          // Stat before and after the read on the same descriptor: a write in between changes ctime.
+          const before = await fh.stat({ bigint: true });
+          value = await fh.readFile();
+          const after = await fh.stat({ bigint: true });
+          const identity = (s: BigIntStats) => [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(":");
+          if (before.isFile() && identity(before) === identity(after)) stamps.set(id, `${identity(after)}:${file}`);
+        } finally {
+          await fh.close();
+        }
       } catch (error) {
         throw new NiftyError("NIFTY212", `--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, "the file's content, without a final newline, is the secret; give a readable file or env:VARIABLE");
       }
@@ -66,7 +83,7 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
     if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
     secrets.set(id, value);
   }
-  return secrets;
+  return { secrets, stamps };
 }
 
 export function cacheDir(flag: string | undefined, io: CliIo): string {
@@ -137,7 +154,7 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
   }
   return {
     args: keyValues(values.arg as string[] | undefined, "--arg", help),
-    secrets: await readSecrets(values.secret as string[] | undefined, io, help),
+    ...(await readSecrets(values.secret as string[] | undefined, io, help).then(({ secrets, stamps }) => ({ secrets, secretStamps: stamps }))),
     epoch: readEpoch(io.env),
     cacheDir: cacheDir(values.cache as string | undefined, io),
     offline: values.offline === true,

@@ -129,7 +129,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     if (cacheTo !== undefined) await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
     if (values.json) {
       // Absolute paths: a program reading them may run anywhere.
-      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps, ...(pushed ? { pushed } : {}) }) + "\n");
+      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps, stages: result.stages, ...(pushed ? { pushed } : {}) }) + "\n");
     } else {
       io.stdout.write(`${result.upToDate ? "up to date" : "built"} ${result.config.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`);
       for (const path of Object.values(outputs)) io.stdout.write(`  ${path}\n`);

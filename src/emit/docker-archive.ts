@@ -9,7 +9,8 @@ import tarStream from "tar-stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { commitFile, stagingFile } from "../core/atomic.ts";
-import { DigestStream } from "./digest-stream.ts";
+import { DigestStream, Tee } from "./digest-stream.ts";
+import type { Writable } from "node:stream";
 import { chainIds, imageConfigJson, rfc3339, sha256Hex } from "./oci-config.ts";
 import { checkLayer } from "./oci-layout.ts";
 
@@ -18,6 +19,8 @@ export interface DockerArchiveInput {
   layers: LayerFile[];
   /** "name:tag", e.g. "nifty:latest" (docker load refuses a tag without ":tag"). */
   repoTag: string;
+  /** Also given every byte of the archive as it is written (a store writer), and ended with it. */
+  copyTo?: Writable;
 }
 
 export interface DockerArchiveResult {
@@ -76,7 +79,8 @@ export async function writeDockerArchive(file: string, input: DockerArchiveInput
   const staged = await stagingFile(file);
   try {
     const pack = tarStream.pack();
-    const written = pipeline(pack, createWriteStream(staged, { mode: 0o644 }));
+    const sink: Writable = createWriteStream(staged, { mode: 0o644 });
+    const written = input.copyTo === undefined ? pipeline(pack, sink) : pipeline(pack, new Tee(input.copyTo), sink);
     const mtime = new Date(config.created * 1000);
     const base = { uid: 0, gid: 0, mtime };
     try {

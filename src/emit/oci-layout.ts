@@ -1,7 +1,8 @@
 // OCI image layout (image-spec 1.1): oci-layout, index.json tagging one
 // manifest, and blobs/sha256/ with the config, the manifest and gzip layers.
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, mkdir, rename, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
+import { constants } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -49,6 +50,16 @@ export async function compressLayer(layer: LayerFile, dest: string): Promise<{ d
   return { digest: packed.digest(), size: packed.size };
 }
 
+/** A layer gzipped when it was written: copied (a reflink where the file system has them), its size checked. */
+async function copyCompressed(gzip: NonNullable<LayerFile["gzip"]>, dest: string): Promise<{ digest: string; size: number }> {
+  await copyFile(gzip.path, dest, constants.COPYFILE_FICLONE);
+  const { size } = await stat(dest);
+  if (size !== gzip.size) {
+    throw new NiftyError("NIFTY505", `compressed layer ${gzip.path} has ${size} bytes, but the build recorded ${gzip.size}`, "the layer file changed after it was built; rebuild");
+  }
+  return { digest: gzip.digest, size };
+}
+
 export function checkLayer(layer: LayerFile, digest: string, size: number): void {
   if (digest !== layer.digest || size !== layer.size) {
     throw new NiftyError("NIFTY505",
@@ -78,7 +89,7 @@ export async function writeOciLayout(dir: string, input: OciLayoutInput): Promis
     const layers: OciLayoutResult["layers"] = [];
     for (const [i, layer] of input.layers.entries()) {
       const tmp = join(staging, `layer-${i}.tmp`);
-      const { digest, size } = await compressLayer(layer, tmp);
+      const { digest, size } = layer.gzip === undefined ? await compressLayer(layer, tmp) : await copyCompressed(layer.gzip, tmp);
       await chmod(tmp, 0o644);
       await rename(tmp, join(blobs, digest.slice("sha256:".length)));
       layers.push({ digest, diffId: layer.digest, size });

@@ -19,7 +19,7 @@ const USTAR_MAX_ID = 0o777777;
  * made small files cost five times GNU tar.
  */
 const CHUNK = 1 << 16;
-/** Bytes handed to the output per write. */
+/** Bytes handed to the output per write, and read per chunk of a large file (passed on without a copy). */
 const WRITE_SIZE = 1 << 18;
 /** File-type bits: tar-stream replaces a mode of 0 by its default, so the type keeps it non-zero. */
 const TYPE_BITS = { dir: 0o040000, file: 0o100000, symlink: 0o120000 } as const;
@@ -35,17 +35,37 @@ export interface TarOptions {
 
 /** Write `paths` of `tree` (already sorted) as a tar stream into `out`, then end it. */
 export async function writeTar(out: Writable, tree: Tree, paths: readonly string[], options: TarOptions): Promise<void> {
-  const pack = tarStream.pack();
-  const done = pipeline(pack, coalesce(WRITE_SIZE), out);
+  await writeTars([{ out, pick: (path) => tree.get(path) }], paths, options);
+}
+
+/**
+ * One of several tarballs written together: `pick` gives the node a path has
+ * in this tarball, or undefined to leave it out.
+ */
+export interface TarTarget {
+  out: Writable;
+  pick: (path: string) => TreeNode | undefined;
+}
+
+/**
+ * Write several tarballs in one pass over `paths` (sorted): each file's bytes
+ * are read from the store once and handed to every tarball that holds it.
+ */
+export async function writeTars(targets: readonly TarTarget[], paths: readonly string[], options: TarOptions): Promise<void> {
+  const packs = targets.map(() => tarStream.pack());
+  const done = Promise.all(packs.map((pack, i) => pipeline(pack, coalesce(WRITE_SIZE), targets[i]!.out)));
   try {
     for (const path of paths) {
-      const node = tree.get(path);
-      if (node === undefined) continue;
-      await addEntry(pack, path, node, options);
+      const entries: Array<{ pack: tarStream.Pack; node: TreeNode }> = [];
+      targets.forEach((target, i) => {
+        const node = target.pick(path);
+        if (node !== undefined) entries.push({ pack: packs[i]!, node });
+      });
+      if (entries.length > 0) await addEntry(entries, path, options);
     }
-    pack.finalize();
+    for (const pack of packs) pack.finalize();
   } catch (error) {
-    pack.destroy(error as Error);
+    for (const pack of packs) pack.destroy(error as Error);
     await done.catch(() => undefined);
     throw error;
   }
@@ -81,27 +101,43 @@ function entry(pack: tarStream.Pack, h: TarHeader, bytes?: Buffer): Promise<void
   });
 }
 
-async function addEntry(pack: tarStream.Pack, path: string, node: TreeNode, options: TarOptions): Promise<void> {
-  const h = header(path, node, options.mtime);
-  if (node.type !== "file") return entry(pack, h);
-  if (node.content.inline !== undefined) return entry(pack, h, Buffer.from(node.content.inline, "base64"));
-  const file = options.blobPath(node.content.digest);
-  const size = node.content.size;
-  const fd = openSync(file, "r");
-  try {
-    if (size <= CHUNK) return await entry(pack, h, readExactly(fd, size, size, file, path));
-    const sink = pack.entry(h);
-    const finished = new Promise<void>((resolve, reject) => sink.once("error", reject).once("close", resolve));
-    for (let left = size; left > 0; ) {
-      const chunk = readExactly(fd, Math.min(left, CHUNK), size, file, path);
-      left -= chunk.length;
-      if (!sink.write(chunk)) await once(sink, "drain");
-    }
-    sink.end(null);
-    await finished;
-  } finally {
-    closeSync(fd);
+/** One path's entry in each tarball that holds it; a file's bytes are read once for all of them. */
+async function addEntry(entries: ReadonlyArray<{ pack: tarStream.Pack; node: TreeNode }>, path: string, options: TarOptions): Promise<void> {
+  const files: Array<{ pack: tarStream.Pack; h: TarHeader }> = [];
+  const pending: Promise<void>[] = [];
+  for (const { pack, node } of entries) {
+    const h = header(path, node, options.mtime);
+    if (node.type !== "file") pending.push(entry(pack, h));
+    else if (node.content.inline !== undefined) pending.push(entry(pack, h, Buffer.from(node.content.inline, "base64")));
+    else files.push({ pack, h });
   }
+  if (files.length > 0) {
+    // Every tarball picking a file gets the same content (a layer never changes a file's bytes).
+    const node = entries.find((e) => e.node.type === "file" && e.node.content.inline === undefined)!.node as Extract<TreeNode, { type: "file" }>;
+    const file = options.blobPath(node.content.digest!);
+    const size = node.content.size;
+    const fd = openSync(file, "r");
+    try {
+      if (size <= CHUNK) {
+        const bytes = readExactly(fd, size, size, file, path);
+        for (const { pack, h } of files) pending.push(entry(pack, h, bytes));
+      } else {
+        const sinks = files.map(({ pack, h }) => pack.entry(h));
+        const finished = sinks.map((sink) => new Promise<void>((resolve, reject) => sink.once("error", reject).once("close", resolve)));
+        for (let left = size; left > 0; ) {
+          const chunk = readExactly(fd, Math.min(left, WRITE_SIZE), size, file, path);
+          left -= chunk.length;
+          const full = sinks.filter((sink) => !sink.write(chunk));
+          await Promise.all(full.map((sink) => once(sink, "drain")));
+        }
+        for (const sink of sinks) sink.end(null);
+        pending.push(...finished);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  await Promise.all(pending);
 }
 
 /** Read `length` bytes at the fd's position; a short blob is an error, never a corrupt archive. */
@@ -125,6 +161,15 @@ function coalesce(size: number): Transform {
   let length = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      // A chunk of file bytes as large as a write passes as it is, after what was pending: no copy.
+      if (chunk.length >= size) {
+        if (length === 0) return callback(null, chunk);
+        const batch = Buffer.concat(pending, length);
+        pending = [];
+        length = 0;
+        this.push(batch);
+        return callback(null, chunk);
+      }
       pending.push(chunk);
       length += chunk.length;
       if (length >= size) {

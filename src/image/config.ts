@@ -54,4 +54,6 @@ export interface LayerFile {
   size: number;
   /** What the layer holds, for history entries: e.g. "fetched binaries and links". */
   comment: string;
+  /** The layer already gzipped (written with the tar, in the store): copied, not compressed again. */
+  gzip?: { path: string; digest: string; size: number };
 }

@@ -29,6 +29,12 @@ export interface BuildContext {
   secret(id: string, span: Span): Buffer;
   /** A secret the recipe may do without (the key seed), or undefined. */
   optionalSecret(id: string): Buffer | undefined;
+  /**
+   * A step-key input derived from secret `id` (a digest of its crypt hash):
+   * recalled from the record beside the output when the secret's file is
+   * unchanged, else `make()`. `use` names the derivation (user and purpose).
+   */
+  secretInput(use: string, id: string, make: () => Promise<string>): Promise<string>;
   /** A value computed once per build (a crypt hash both a key and an effect need). */
   memo<T>(key: string, make: () => Promise<T>): Promise<T>;
   blobPath(digest: string): string;

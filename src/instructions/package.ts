@@ -8,7 +8,6 @@ import { readImagePath, readOptions } from "./args.ts";
 import { packageNameProblem, type VersionConstraint } from "../debian/relations.ts";
 import { versionProblem } from "../debian/version.ts";
 import { lockRequestText, type LockRequest } from "../debian/lockfile.ts";
-import { installFiles, installWhole } from "./package-install.ts";
 
 export interface PackageInstruction extends Typed {
   kind: "PACKAGE";
@@ -64,6 +63,8 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
   },
   async apply(t, context) {
     const closure = context.packages(t.requests.map(lockRequestText), t.span);
+    // Loaded when a package is installed (with ELF reading and the dpkg database), not for a replay.
+    const { installFiles, installWhole } = await import("./package-install.ts");
     if (t.files === undefined) await installWhole(closure, context, t.span);
     else await installFiles(closure, t.requests.map((r) => r.name), t.files, context, t.span);
   },

@@ -6,7 +6,6 @@ import { ACCOUNT_NAME, nextFreeId } from "./group.ts";
 import { addMember, addShell, ensureRoot, hasEntry, shadowLine, shadowOwner, upsert } from "./accounts.ts";
 import { editText } from "./files.ts";
 import { StepError, type BuildContext } from "./context.ts";
-import { deriveSalt, sha512Crypt } from "../image/sha512-crypt.ts";
 import { bytesDigest } from "../core/hash.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import type { Value } from "./scope.ts";
@@ -94,7 +93,9 @@ export const user: InstructionSpec<UserInstruction> = {
   },
   async keyInputs(t, context) {
     // The crypt hash is what lands in the image anyway; the secret itself never joins a key.
-    return t.password.kind === "secret" ? [bytesDigest(await passwordHash(t, context))] : [];
+    // An unchanged secret file gives back the digest recorded beside the output, without the crypt.
+    const password = t.password;
+    return password.kind === "secret" ? [await context.secretInput(`password-key:${t.name}`, password.id, async () => bytesDigest(await passwordHash(t, context)))] : [];
   },
   async apply(t, context) {
     await ensureRoot(context);
@@ -119,6 +120,8 @@ async function passwordHash(t: UserInstruction, context: BuildContext): Promise<
   if (password.kind === "hash") return password.hash;
   return context.memo(`password-hash:${t.name}:${password.id}`, async () => {
     const secret = context.secret(password.id, t.span);
+    // Loaded only when a crypt is made: a rebuild with an unchanged secret file needs none.
+    const { deriveSalt, sha512Crypt } = await import("../image/sha512-crypt.ts");
     return sha512Crypt(secret, deriveSalt(t.name, secret));
   });
 }

@@ -25,10 +25,10 @@ import { stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
 import { allPresent, planSteps, runSteps } from "./steps.ts";
 import type { Tarballs } from "./layers.ts";
-import type { BuildEvent, BuildOptions, BuildResult, StepRecord } from "./types.ts";
+import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
 
 export { BuildFailed, DEFAULT_FORMATS, FORMATS, outputFiles };
-export type { BuildEvent, BuildOptions, BuildResult, Format, StepRecord };
+export type { BuildEvent, BuildOptions, BuildResult, Format, StageTime, StepRecord };
 
 /** The tarballs of one tree and epoch, and (for reproducible builds) enough to skip replaying it. */
 interface OutputsRecord extends Tarballs {
@@ -49,11 +49,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
 async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
+  // Wall time of each named stage, for --json and the benches.
+  const stages: StageTime[] = [];
+  let mark = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    stages.push({ name, ms: Math.round((now - mark) * 10) / 10 });
+    mark = now;
+  };
   const shown = options.shownPath ?? options.recipePath;
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
+  lap("compile");
   const outDir = options.outDir(recipe.name);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
   const badName = recipeNameProblem(recipe.name, formats, source);
@@ -67,12 +76,15 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     const { resolvePackages } = await import("./packages.ts");
     return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
   });
+  lap("packages");
   const notes: string[] = [];
   const tree = new Tree();
   const stepNotes: string[] = [];
-  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes });
+  const secretStamps = options.secretStamps?.size ? await (await import("./secret-stamps.ts")).readSecretStamps(outDir, options.secretStamps) : undefined;
+  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, ...(secretStamps ? { secretStamps } : {}) });
   const plan = await planSteps(recipe, context, fail);
   const outputsKey = hashText(plan.finalKey, String(options.epoch));
+  lap("keys");
   const steps: StepRecord[] = [];
   const record = (index: number, reused: boolean, ms: number): void => {
     const instruction = recipe.instructions[index]!;
@@ -80,9 +92,13 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
-  const result = (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>): BuildResult => ({
-    digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(),
-  });
+  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>): Promise<BuildResult> => {
+    // Beside out/, which exists by now: what the next build may recall of the secrets' files.
+    await secretStamps?.save();
+    return {
+      digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(),
+    };
+  };
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
@@ -91,26 +107,29 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const inputsKey = JSON.stringify(sbomInputs);
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
   const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
-  if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers]))) {
+  if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
-      await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.map((l) => l.digest)], useTag);
+      await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
+      lap("up to date");
       return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []));
     }
   }
 
   const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit });
   refuseWarnings(options, warnings);
+  lap("steps");
   const reproducible = notes.length === 0;
   const { imageConfig } = await import("./image-config.ts");
   const config = imageConfig(recipe, tree, options.epoch);
   noteStopSignal(config, emit);
+  lap("image config");
 
   // Layer tarballs: written once per tree and epoch, then taken from the store.
   let tarballs = await store.readRecord<OutputsRecord>("outputs", outputsKey);
-  if (tarballs === undefined || !(await allPresent(store, [tarballs.rootfs, ...tarballs.layers]))) {
+  if (tarballs === undefined || !(await allPresent(store, [tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)]))) {
     await stage("checking the finished image", async () => {
       const { Reporter } = await import("../diagnostics/reporter.ts");
       const { verifyImage } = await import("./verify-image.ts");
@@ -120,19 +139,22 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
       for (const d of report.diagnostics) warnings.push(d);
       refuseWarnings(options, warnings);
     });
+    lap("verify");
     const { writeTarballs } = await import("./layers.ts");
     tarballs = await stage("writing the layer tarballs", () => writeTarballs(store, tree, ran.basePaths, options.epoch));
+    lap("tarballs");
   }
   if (reproducible && tarballs.config === undefined) {
     tarballs = { ...tarballs, config, used: [...ran.used].sort() };
     await store.writeRecord("outputs", outputsKey, tarballs);
   }
-  const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.map((l) => l.digest)]);
-  const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment }));
+  const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.flatMap((l) => [l.digest, l.gzip.digest])]);
+  const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
   const digest = tarballs.rootfs.digest;
   const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
     await store.recordUse([...used], useTag);
+    lap("up to date");
     return result(digest, config, true, true, shared(ran.used));
   }
 
@@ -157,6 +179,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
       outputs: Object.fromEntries(Object.entries(outputFiles("", recipe.name, formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
     } }),
   );
+  lap("outputs");
   return result(digest, config, reproducible, false, shared(ran.used));
 }
 
@@ -186,9 +209,9 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
-      await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) }, input.formats);
+      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) }, input.formats, fingerprint !== undefined);
       if (fingerprint !== undefined) {
-        kept = await outputs.recordAssembled(staging, store);
+        kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);
       }
     }

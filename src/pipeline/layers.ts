@@ -4,6 +4,8 @@
 import { posix } from "node:path";
 import { DEFAULT_DIR, Tree } from "../image/tree.ts";
 import type { Store } from "../cache/store.ts";
+import type { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 /**
  * Split `tree` into two trees. `base` holds the paths last written by FETCH
@@ -31,21 +33,51 @@ export function splitLayers(tree: Tree, basePaths: ReadonlySet<string>): { base:
 
 export interface Tarballs {
   rootfs: { digest: string; size: number };
-  layers: Array<{ digest: string; size: number; comment: string }>;
+  /** Each layer's tar, and its gzip (the OCI layout's layer blob), both in the store. */
+  layers: Array<{ digest: string; size: number; comment: string; gzip: { digest: string; size: number } }>;
 }
 
-/** rootfs.tar and the two layer tarballs, streamed into the store. */
+/**
+ * rootfs.tar and the two layer tarballs, streamed into the store in one pass
+ * over the tree (each file read once), the layers gzipped as they are written.
+ */
 export async function writeTarballs(store: Store, tree: Tree, basePaths: ReadonlySet<string>, epoch: number): Promise<Tarballs> {
-  const { writeTar } = await import("../emit/tar.ts");
-  const toStore = async (source: Tree): Promise<{ digest: string; size: number }> => {
-    const blob = await store.putStream((writer) => writeTar(writer, source, source.sortedPaths(), { mtime: epoch, blobPath: (d) => store.blobPath(d) }));
-    return { digest: blob.digest, size: blob.size };
-  };
+  const [{ writeTars }, { deterministicGzip, Tee }] = await Promise.all([import("../emit/tar.ts"), import("../emit/digest-stream.ts")]);
   const { base, rest } = splitLayers(tree, basePaths);
-  const rootfs = await toStore(tree);
-  const layers = [
-    { ...(await toStore(base)), comment: "fetched binaries and links" },
-    { ...(await toStore(rest)), comment: "files, accounts and configuration" },
-  ];
-  return { rootfs, layers };
+  const rootfs = store.createWriter();
+  const raws = [store.createWriter(), store.createWriter()];
+  const gzips = [store.createWriter(), store.createWriter()];
+  const writers = [rootfs, ...raws, ...gzips];
+  // Each layer's tar goes to its blob and, through gzip, to its gzip blob
+  // (zlib compresses on the thread pool while this thread writes the tars).
+  const compressed: Promise<void>[] = [];
+  const layerOut = (i: number): Writable => {
+    const tee = new Tee(raws[i]!);
+    const [gzip, fixHeader] = deterministicGzip();
+    const done = pipeline(tee, gzip, fixHeader, gzips[i]!);
+    done.catch(() => {}); // awaited below; a failure here also fails the tar's own pipeline
+    compressed.push(done);
+    return tee;
+  };
+  try {
+    await writeTars([
+      { out: rootfs, pick: (path) => tree.get(path) },
+      { out: layerOut(0), pick: (path) => (path === "/" ? undefined : base.nodes.get(path)) },
+      { out: layerOut(1), pick: (path) => (path === "/" ? undefined : rest.nodes.get(path)) },
+    ], tree.sortedPaths(), { mtime: epoch, blobPath: (d) => store.blobPath(d) });
+    await Promise.all(compressed);
+    const [r, b, o, bz, oz] = await Promise.all(writers.map((w) => w.commit()));
+    const blob = (x: { digest: string; size: number }) => ({ digest: x.digest, size: x.size });
+    return {
+      rootfs: blob(r!),
+      layers: [
+        { ...blob(b!), comment: "fetched binaries and links", gzip: blob(bz!) },
+        { ...blob(o!), comment: "files, accounts and configuration", gzip: blob(oz!) },
+      ],
+    };
+  } catch (error) {
+    await Promise.allSettled(compressed);
+    await Promise.all(writers.map((w) => w.abort()));
+    throw error;
+  }
 }

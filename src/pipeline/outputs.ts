@@ -5,7 +5,8 @@
 import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
-import type { Store } from "../cache/store.ts";
+import type { BlobWriter, Store } from "../cache/store.ts";
+import type { Writable } from "node:stream";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { hashText } from "./keys.ts";
@@ -22,6 +23,8 @@ export interface EmitInput {
   rootfsTar: string;
   /** The SPDX SBOM (src/emit/sbom.ts), for the sbom file and the OCI layout. */
   sbom?: string;
+  /** A store writer for a file the format writes (path relative to `dir`), when outputs are kept in the store. */
+  keep?: (rel: string) => Writable;
 }
 
 interface Emitter {
@@ -70,7 +73,9 @@ const EMITTERS = {
     files: () => ({ dockerArchive: "image.tar" }),
     async write(input) {
       const { writeDockerArchive } = await import("../emit/docker-archive.ts");
-      await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input) });
+      // Kept in the store while written, so recordAssembled need not read and hash it again.
+      const copyTo = input.keep?.("image.tar");
+      await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input), ...(copyTo ? { copyTo } : {}) });
     },
   },
   sbom: {
@@ -103,9 +108,10 @@ export function outputFiles(outDir: string, name: string, formats: ReadonlySet<F
 }
 
 /** What out/ must have been built from to be up to date. */
-export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string }>, inputs = ""): string {
+export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string; gzip?: { digest: string } }>, inputs = ""): string {
+  // The gzip digests too: out/ written with another compression is not up to date.
   // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
-  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => l.digest)), inputs);
+  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null])), inputs);
 }
 
 export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {
@@ -119,13 +125,33 @@ export async function upToDateOutputs(outDir: string, fingerprint: string, rootf
   }
 }
 
-/** Write every chosen format into `dir`; rootfs.tar is removed again when not asked for. */
-export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar">, formats: ReadonlySet<Format>): Promise<void> {
+/**
+ * Write every chosen format into `dir`; rootfs.tar is removed again when not
+ * asked for. Returns the written files that are copies of store blobs (path
+ * relative to `dir` → digest), which recordAssembled need not hash again.
+ */
+export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar" | "keep">, formats: ReadonlySet<Format>, keepInStore = false): Promise<Map<string, string>> {
   const rootfsTar = join(input.dir, "rootfs.tar");
   await copyFile(store.blobPath(input.digest), rootfsTar, constants.COPYFILE_FICLONE);
   await chmod(rootfsTar, 0o644);
-  for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar });
-  if (!formats.has("rootfs")) await rm(rootfsTar);
+  const kept = new Map<string, BlobWriter>();
+  const keep = (rel: string): Writable => {
+    const writer = store.createWriter();
+    kept.set(rel, writer);
+    return writer;
+  };
+  const copies = new Map<string, string>();
+  try {
+    for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar, ...(keepInStore ? { keep } : {}) });
+    for (const [rel, writer] of kept) copies.set(rel, (await writer.commit()).digest);
+  } catch (error) {
+    await Promise.all([...kept.values()].map((w) => w.abort()));
+    throw error;
+  }
+  if (formats.has("rootfs")) copies.set("rootfs.tar", input.digest);
+  else await rm(rootfsTar);
+  if (formats.has("oci")) for (const layer of input.layers) if (layer.gzip) copies.set(`oci/blobs/sha256/${layer.gzip.digest.slice("sha256:".length)}`, layer.gzip.digest);
+  return copies;
 }
 
 /**
@@ -147,7 +173,7 @@ export function assembledBlobs(record: AssembledRecord): Array<{ digest: string 
  * restore exactly (files owned by another user, devices, hard links): such
  * outputs are written afresh each time instead.
  */
-export async function recordAssembled(staging: string, store: Store): Promise<AssembledRecord | undefined> {
+export async function recordAssembled(staging: string, store: Store, copies: ReadonlyMap<string, string> = new Map()): Promise<AssembledRecord | undefined> {
   const record: AssembledRecord = { entries: [] };
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -163,8 +189,8 @@ export async function recordAssembled(staging: string, store: Store): Promise<As
       } else if (st.isSymbolicLink()) {
         record.entries.push({ path, type: "symlink", target: await readlink(join(staging, path)) });
       } else if (st.isFile() && st.nlink === 1) {
-        const blob = await store.putFile(join(staging, path));
-        record.entries.push({ path, type: "file", mode: st.mode & 0o7777, digest: blob.digest });
+        const digest = copies.get(path) ?? (await store.putFile(join(staging, path))).digest;
+        record.entries.push({ path, type: "file", mode: st.mode & 0o7777, digest });
       } else {
         return false;
       }

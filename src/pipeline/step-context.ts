@@ -12,6 +12,7 @@ import { StepError, missingSecret, type BuildContext, type RecipeDownload } from
 import type { Recipe } from "../instructions/recipe.ts";
 import { hashText } from "./keys.ts";
 import type { ResolvedPackages } from "./packages.ts";
+import type { SecretStamps } from "./secret-stamps.ts";
 import type { BuildEvent, BuildOptions } from "./types.ts";
 
 /** Generated files up to this size live inside step records instead of the store. */
@@ -32,9 +33,11 @@ export interface StepContextInput {
   packages: ResolvedPackages | undefined;
   /** What the running step told the user: kept with its record, so a replay says it again. */
   stepNotes: string[];
+  /** The secret stamps beside the output, when a secret came from a file. */
+  secretStamps?: SecretStamps;
 }
 
-export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes }: StepContextInput): BuildContext {
+export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, secretStamps }: StepContextInput): BuildContext {
   const secrets = options.secrets ?? new Map<string, Buffer>();
   const memos = new Map<string, Promise<unknown>>();
   let mirrors: Promise<Record<string, string[]>> | undefined;
@@ -50,6 +53,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       return value;
     },
     optionalSecret: (id) => secrets.get(id),
+    secretInput: (use, id, make) => (secretStamps ? secretStamps.input(use, id, make) : make()),
     memo<T>(key: string, make: () => Promise<T>): Promise<T> {
       if (!memos.has(key)) memos.set(key, make());
       return memos.get(key) as Promise<T>;

@@ -26,6 +26,12 @@ export interface BuildOptions {
   recipeText?: string;
   args?: ReadonlyMap<string, string>;
   secrets?: ReadonlyMap<string, Buffer>;
+  /**
+   * For each secret read from a file, that file's identity (device, inode,
+   * size, mtime, ctime, path; never its content): an unchanged file lets a
+   * rebuild reuse the step-key input derived from it (src/pipeline/secret-stamps.ts).
+   */
+  secretStamps?: ReadonlyMap<string, string>;
   /** SOURCE_DATE_EPOCH, validated by the caller. */
   epoch: number;
   /** Absolute path of the content store. */
@@ -56,12 +62,19 @@ export interface StepRecord {
   ms: number;
 }
 
+/** One named stage of a build and its wall time (what --json reports; never part of an artifact). */
+export interface StageTime {
+  name: string;
+  ms: number;
+}
+
 export interface BuildResult {
   digest: string;
   outDir: string;
   rootfs: string;
   outputs: Record<string, string>;
   steps: StepRecord[];
+  stages: StageTime[];
   reproducible: boolean;
   upToDate: boolean;
   warnings: Diagnostic[];

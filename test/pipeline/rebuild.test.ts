@@ -80,6 +80,9 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   t.notRegex(noopLoads, /chevrotain/);
   t.notRegex(noopLoads, /undici/);
   t.notRegex(noopLoads, /tar-stream/);
+  // Nor any output writer, nor the crypt (this recipe has no password).
+  t.notRegex(noopLoads, /src\/emit\/(tar|oci-layout|docker-archive|digest-stream)\.ts/);
+  t.notRegex(noopLoads, /sha512-crypt/);
 
   // A fresh output directory from a warm cache: nothing re-runs, nothing downloads.
   const hits = fixture.server.hits();
@@ -100,6 +103,48 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   const warmLoads = await fsp.readFile(loads, "utf8");
   t.notRegex(warmLoads, /chevrotain/);
   t.notRegex(warmLoads, /undici/);
+});
+
+test("an unchanged secret file is recognised by its identity: the no-op rebuild makes no crypt, a changed file does", async (t) => {
+  const dir = path.join(work, "secret-stamp");
+  await fsp.mkdir(dir);
+  const cache = path.join(dir, "cache");
+  const out = path.join(dir, "out");
+  const pw = path.join(dir, "pw");
+  await fsp.writeFile(pw, "first-password\n");
+  const recipe = await writeRecipe(dir, "stamp", recipeWith("USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password"));
+  const loads = path.join(dir, "loads.txt");
+  const build = () => niftyc(["build", recipe, "--cache", cache, "--out", out, "--secret", `luser-password=${pw}`, "--json", "-q"], { nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads } });
+  const crypted = async () => /src\/image\/sha512-crypt\.ts/.test(await fsp.readFile(loads, "utf8"));
+
+  const cold = await build();
+  t.is(cold.code, 0, cold.stderr);
+  t.true(await crypted(), "the first build makes the crypt hash");
+  // The record beside out/ holds digests only: neither the password nor the file's path.
+  const stamps = await fsp.readFile(path.join(dir, ".out.secret-stamps.json"), "utf8");
+  t.false(stamps.includes("first-password") || stamps.includes(pw));
+  t.is((await fsp.stat(path.join(dir, ".out.secret-stamps.json"))).mode & 0o777, 0o600);
+
+  const noop = await build();
+  t.is(noop.code, 0, noop.stderr);
+  t.true(jsonOf(noop).upToDate);
+  t.false(await crypted(), "an unchanged secret file needs no crypt");
+
+  // Rewritten with the same bytes: its identity changed, so the crypt runs again, and the build is still up to date.
+  await fsp.writeFile(pw, "first-password\n");
+  const same = await build();
+  t.true(jsonOf(same).upToDate);
+  t.true(await crypted());
+
+  // Another password of the same length, the mtime put back: ctime and inode still tell.
+  const { mtime } = await fsp.stat(pw);
+  await fsp.rm(pw);
+  await fsp.writeFile(pw, "other-password\n");
+  await fsp.utimes(pw, mtime, mtime);
+  const changed = await build();
+  t.is(changed.code, 0, changed.stderr);
+  t.false(jsonOf(changed).upToDate);
+  t.deepEqual(jsonOf(changed).steps.filter((s) => !s.reused).map((s) => s.instruction), ["USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password"]);
 });
 
 test("build.json names the inputs with their digests, the steps with their keys, and the outputs", async (t) => {
