@@ -54,6 +54,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(): Promise<void> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-on-demand-"));
   let host: ChildProcess | undefined;
+  let init: string | undefined;
   try {
     const pw = path.join(work, "pw");
     await fsp.writeFile(pw, "bench\n");
@@ -90,9 +91,10 @@ async function main(): Promise<void> {
     let log = "";
     host.stdout!.on("data", (d: Buffer) => (log += d));
     for (const end = Date.now() + 60_000; !/Reached target .*multi-user\.target/.test(log); await sleep(100)) if (Date.now() > end) throw new Error(`the host did not boot:\n${log}`);
-    const init = sh(["pgrep", "-P", String(host.pid)]).trim().split("\n")[0]!;
-    const inside = (command: string[]) => sh(["nsenter", "-t", init, "-a", ...command]);
-    for (let k = 0; k < 100 && !/running|degraded/.test(spawnSync("nsenter", ["-t", init, "-a", "systemctl", "is-system-running"], { encoding: "utf8" }).stdout); k++) await sleep(200);
+    init = sh(["pgrep", "-P", String(host.pid)]).trim().split("\n")[0]!;
+    const pid1 = init;
+    const inside = (command: string[]) => sh(["nsenter", "-t", pid1, "-a", ...command]);
+    for (let k = 0; k < 100 && !/running|degraded/.test(spawnSync("nsenter", ["-t", pid1, "-a", "systemctl", "is-system-running"], { encoding: "utf8" }).stdout); k++) await sleep(200);
     inside(["systemctl", "link", ...["ssh@.service", "ssh-listen@.service", "ssh-listen@.socket", "ssh.target"].map((f) => `/var/lib/niftyc/ssh/systemd/${f}`)]);
     await sleep(2000);
     const pid1Before = Number(/VmRSS:\s+(\d+)/.exec(inside(["cat", "/proc/1/status"]))![1]);
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     // --no-block: loading 10,000 units can outlast systemctl's D-Bus timeout on a busy machine.
     inside(["systemctl", "start", "--no-block", "ssh.target"]);
-    const countListening = () => spawnSync("nsenter", ["-t", init, "-a", "systemctl", "list-units", "--plain", "--no-legend", "--state=listening", "ssh-listen@*.socket"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }).stdout.trim().split("\n").filter(Boolean).length;
+    const countListening = () => spawnSync("nsenter", ["-t", pid1, "-a", "systemctl", "list-units", "--plain", "--no-legend", "--state=listening", "ssh-listen@*.socket"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }).stdout.trim().split("\n").filter(Boolean).length;
     for (const end = Date.now() + 300_000; countListening() < COUNT; await sleep(500)) if (Date.now() > end) throw new Error("the listeners did not all listen within 5 min");
     const startMs = performance.now() - started;
     await sleep(2000);
@@ -133,12 +135,12 @@ async function main(): Promise<void> {
       `| peak RSS of niftyc | ${mb(rss)} |`,
       `| \`systemctl start ssh.target\` until ${listening.toLocaleString("en")} listeners listen, in a systemd booted under nspawn | ${fmtMs(startMs)} |`,
       `| that systemd's RSS, before → after | ${mb(pid1Before)} → ${mb(pid1After)} (${((pid1After - pid1Before) / COUNT).toFixed(1)} kB a listener) |`,
-      `| the machine's MemAvailable fall (systemd, socket units, kernel sockets) | ${mb(availBefore - availAfter)} (${((availBefore - availAfter) / COUNT).toFixed(1)} kB a declared instance) |`,
+      `| the machine's MemAvailable fall (systemd, socket units, kernel sockets; other work on the machine adds noise) | ${mb(availBefore - availAfter)} (${((availBefore - availAfter) / COUNT).toFixed(1)} kB a declared instance) |`,
       `| first byte of the SSH banner, cold instance (boot on the first connection), median of ${COLD} | ${fmtMs(median(cold))} (${fmtMs(Math.min(...cold))} – ${fmtMs(Math.max(...cold))}) |`,
       `| the same instances once running, through the forwarder | ${fmtMs(median(warm))} |`,
       "",
       `Compared with running machines (the Instances section above: about 2 MB each), ${COUNT.toLocaleString("en")} idle declared instances`,
-      `cost ${mb(availBefore - availAfter)} in all, less than ${Math.max(1, Math.ceil((availBefore - availAfter) / 1024 / 2))} running ones would.`,
+      `cost systemd ${mb(pid1After - pid1Before)} in all, what about ${Math.max(1, Math.ceil((pid1After - pid1Before) / 1024 / 2))} running ones would.`,
       `Targets: the files of 10,000 instances in under 2 s — ${fmtMs(median(fresh))} with the tree unpacked, ${median(fresh) < 2000 ? "met" : "missed"};`,
       `under 20 MB — ${mb(perInstanceKb + treeKb)} with the shared tree, ${perInstanceKb + treeKb < 20 * 1024 ? "met" : "missed"}. Enabling all sockets costs "only the listening`,
       `sockets" — not quite: the kernel's part is small, but systemd keeps a unit per listener, ${((pid1After - pid1Before) / COUNT).toFixed(0)} kB each in its RSS,`,
@@ -149,13 +151,18 @@ async function main(): Promise<void> {
     await writeSection("on-demand", lines.join("\n"));
     console.log(lines.join("\n"));
   } finally {
-    if (host?.pid !== undefined) {
-      try {
-        process.kill(host.pid, "SIGTERM");
-        await sleep(5000);
-        process.kill(-host.pid, "SIGKILL");
-      } catch {
-        // Gone already.
+    if (host?.pid !== undefined && host.exitCode === null) {
+      // SIGTERM: nspawn shuts the host down cleanly. Killing nspawn alone would orphan the
+      // container, so whatever still runs after 30 s is killed by its init's PID.
+      const exited = new Promise((r) => host!.once("exit", r));
+      process.kill(host.pid, "SIGTERM");
+      await Promise.race([exited, sleep(30_000)]);
+      for (const pid of [init, String(host.pid)]) {
+        try {
+          if (pid !== undefined) process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // Gone already.
+        }
       }
     }
     await fsp.rm(work, { recursive: true, force: true });
