@@ -242,3 +242,39 @@ export async function askTwice(ask: (prompt: string) => Promise<string>, id: str
   }
   throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, `type the same non-empty password twice, or pass --secret ${id}=FILE`);
 }
+
+/**
+ * Build a recipe for a command that then uses the build (instances, run): build's options,
+ * progress and diagnostics; at a terminal a missing password is asked for, as build does.
+ * Returns the exit status when the recipe is wrong.
+ */
+export async function buildForCommand(path: string, values: ParsedValues, io: CliIo, help: string, outDir?: string): Promise<(Built & { nspawnFile?: string }) | number> {
+  const { build, BuildFailed } = await import("../pipeline/build.ts");
+  const shared = await buildOptions(values, io, help);
+  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
+  const location = await recipeLocation(io.cwd, path);
+  const run = () => build({ ...shared, ...location, outDir: (name) => resolve(io.cwd, outDir ?? join("out", name)), ...(progress ? { onEvent: progress.onEvent } : {}) });
+  try {
+    let result;
+    try {
+      result = await run();
+    } catch (error) {
+      if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined) throw error;
+      const secrets = new Map(shared.secrets);
+      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id));
+      shared.secrets = secrets;
+      result = await run();
+    }
+    progress?.stop();
+    await printDiagnostics(result.warnings, io);
+    const nspawn = result.outputs.nspawn;
+    return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir, ...(nspawn ? { nspawnFile: nspawn } : {}) };
+  } catch (error) {
+    progress?.stop();
+    if (error instanceof BuildFailed) {
+      await printDiagnostics(error.diagnostics, io);
+      return EXIT.input;
+    }
+    throw error;
+  }
+}

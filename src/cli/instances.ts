@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildOptions, createBuildProgress, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute, type Built, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildForCommand, parse, readBuildDir } from "./common.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
        niftyc instances status <instances-dir> [--all] [--json]
@@ -78,27 +78,6 @@ function pairs(list: readonly string[] | undefined, flag: string, what: string):
   });
 }
 
-type Values = ParsedValues;
-
-async function buildRecipe(path: string, values: Values, io: CliIo): Promise<Built | number> {
-  const { build, BuildFailed } = await import("../pipeline/build.ts");
-  const shared = await buildOptions(values, io, INSTANCES_HELP);
-  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
-  try {
-    const result = await build({ ...shared, ...(await recipeLocation(io.cwd, path)), outDir: (name) => resolve(io.cwd, "out", name), ...(progress ? { onEvent: progress.onEvent } : {}) });
-    progress?.stop();
-    await printDiagnostics(result.warnings, io);
-    return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir };
-  } catch (error) {
-    progress?.stop();
-    if (error instanceof BuildFailed) {
-      await printDiagnostics(error.diagnostics, io);
-      return EXIT.input;
-    }
-    throw error;
-  }
-}
-
 async function runStatus(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { all: { type: "boolean" }, json: { type: "boolean" } }, INSTANCES_HELP);
   if (values.help) {
@@ -160,7 +139,7 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   } catch {
     throw new NiftyError("NIFTY420", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
   }
-  const built = isDir ? await readBuildDir(inputPath, input, "NIFTY420") : await buildRecipe(input, values, io);
+  const built = isDir ? await readBuildDir(inputPath, input, "NIFTY420") : await buildForCommand(input, values, io, INSTANCES_HELP);
   if (typeof built === "number") return built;
 
   const { planInstances } = await import("../instances/plan.ts");

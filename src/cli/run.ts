@@ -6,7 +6,7 @@ import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, askTwice, buildOptions, createBuildProgress, parse, printDiagnostics, readBuildDir, recipeLocation, type Built, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS, EXIT, buildForCommand, parse, readBuildDir, type Built, type ParsedValues } from "./common.ts";
 
 export const RUN_HELP = `Usage: niftyc run <recipe | build-dir> [options] [-- command…]
        niftyc run --stop <name | recipe | build-dir>
@@ -89,37 +89,6 @@ function parsePublish(list: readonly string[] | undefined): Array<import("../run
   });
 }
 
-async function buildRecipe(path: string, values: ParsedValues, io: CliIo): Promise<(Built & { nspawnFile?: string }) | number> {
-  const { build, BuildFailed } = await import("../pipeline/build.ts");
-  const shared = await buildOptions(values, io, RUN_HELP);
-  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
-  const location = await recipeLocation(io.cwd, path);
-  const run = () => build({ ...shared, ...location, outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)), ...(progress ? { onEvent: progress.onEvent } : {}) });
-  try {
-    let result;
-    try {
-      result = await run();
-    } catch (error) {
-      if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined) throw error;
-      const secrets = new Map(shared.secrets);
-      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id));
-      shared.secrets = secrets;
-      result = await run();
-    }
-    progress?.stop();
-    await printDiagnostics(result.warnings, io);
-    const nspawn = result.outputs.nspawn;
-    return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir, ...(nspawn ? { nspawnFile: nspawn } : {}) };
-  } catch (error) {
-    progress?.stop();
-    if (error instanceof BuildFailed) {
-      await printDiagnostics(error.diagnostics, io);
-      return EXIT.input;
-    }
-    throw error;
-  }
-}
-
 async function runStop(what: string | undefined, p: Paths, io: CliIo): Promise<number> {
   if (what === undefined) throw new UsageError("--stop needs the run's name (or the recipe or build directory it was started from)", RUN_HELP);
   const { findRun } = await import("../run/rundir.ts");
@@ -199,7 +168,7 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
     const b = await readBuildDir(inputPath, input, "NIFTY759");
     const nspawnFile = join(inputPath, `${b.name}.nspawn`);
     built = { ...b, ...((await stat(nspawnFile).then(() => true, () => false)) ? { nspawnFile } : {}) };
-  } else built = await buildRecipe(input, values, io);
+  } else built = await buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
   if (typeof built === "number") return built;
 
   const name = (values.name as string | undefined) ?? built.name;

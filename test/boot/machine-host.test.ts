@@ -7,11 +7,11 @@
 // PID 1), what that administrator types: systemctl and machinectl.
 // Outside CI, without root or nspawn, every test skips and says so (requireBoot).
 import test, { type ExecutionContext } from "ava";
-import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { boot, bootUnavailable, debianMirror, freePort, niftyc, requireBoot, sleep, tempDir, unpack, waitForPort, type BuildOutput, type Scope } from "./harness.ts";
+import { boot, bootUnavailable, debianMirror, freePort, niftyc, requireBoot, sleep, tempDir, unpack, waitForPort, type BuildOutput } from "./harness.ts";
+import { fileScope, inHost, run, showUnit, until, type Ran } from "./machine-host.ts";
+import { freePorts } from "../support/net.ts";
 
 interface Host {
   /** The host's tree on this machine. */
@@ -28,23 +28,12 @@ interface Host {
   systemdBase: number;
 }
 
-// Hooks may not register teardowns with ava: the fixture keeps its own, run after the file.
-const cleanups: Array<() => unknown> = [];
-const scope: Scope = { teardown: (fn) => void cleanups.push(fn) };
+const scope = fileScope(test);
 let host: Host | undefined;
 
-test.after.always(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
-
-function run(command: string[], timeout = 30_000): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout, killSignal: "SIGKILL" });
-  return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
-}
-
 /** A command in every namespace of the host's PID 1: what a shell on the host would run. */
-function inside(command: string[], timeout = 30_000): { status: number; stdout: string; stderr: string } {
-  return run(["nsenter", "-t", String(host!.init), "-a", ...command], timeout);
+function inside(command: string[], timeout = 30_000): Ran {
+  return inHost(host!.init, command, timeout);
 }
 
 /** Why a start failed, for the assertion's message: the unit's status and last journal lines. */
@@ -53,30 +42,7 @@ function why(unit: string): string {
 }
 
 function show(unit: string, ...props: string[]): Record<string, string> {
-  const out = inside(["systemctl", "show", unit, ...props.map((p) => `--property=${p}`)]).stdout;
-  return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
-
-async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !check(); await sleep(200)) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-  }
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once("error", () => done(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => done(true)));
-  });
-}
-
-/** A base for --set PORT=base+i with base+1 and base+2 both free. */
-async function instanceBase(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (await portFree(port + 1)) return port - 1;
-  }
+  return showUnit(host!.init, unit, ...props);
 }
 
 function curl(port: number): string {
@@ -123,7 +89,7 @@ test.before(async (t) => {
   const settings = join(root, "etc/systemd/nspawn/httpd.nspawn");
   writeFileSync(settings, readFileSync(settings, "utf8").replace(/^Environment=PORT=8080$/m, `Environment=PORT=${httpdPort}`));
   // Two instances on one shared tree, at the instances' default place on that machine.
-  const base = await instanceBase();
+  const base = await freePorts(2);
   t.regex(await niftycOk(["instances", httpd.outDir, "--root", root, "--count", "2", "--set", `PORT=${base}+i`]), /in \/var\/lib\/niftyc\/httpd of the machine at /);
 
   // The systemd machine, its port set the same way (its httpd.service passes PORT on from systemd).
@@ -132,7 +98,7 @@ test.before(async (t) => {
   copyFileSync(systemdHttpd.outputs.service!, join(root, "etc/systemd/system/systemd-httpd.service"));
   const systemdSettings = join(root, "etc/systemd/nspawn/systemd-httpd.nspawn");
   writeFileSync(systemdSettings, readFileSync(systemdSettings, "utf8").replace(/^Environment=PORT=8080$/m, `Environment=PORT=${systemdPort}`));
-  const systemdBase = await instanceBase();
+  const systemdBase = await freePorts(2);
   await niftycOk(["instances", systemdHttpd.outDir, "--root", root, "--count", "2", "--set", `PORT=${systemdBase}+i`]);
 
   const container = boot(scope, { root, machine: `nifty-host-${process.pid}`, args: ["--console=read-only"] });

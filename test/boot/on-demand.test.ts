@@ -7,11 +7,12 @@
 // (nsenter into its PID 1) what runs.
 // Outside CI, without root or nspawn, every test skips and says so (requireBoot).
 import test, { type ExecutionContext } from "ava";
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { boot, bootUnavailable, buildRecipe, debianMirror, niftyc, requireBoot, shellQuote, sleep, tempDir, unpack, type Scope } from "./harness.ts";
+import { boot, bootUnavailable, buildRecipe, debianMirror, niftyc, requireBoot, shellQuote, tempDir, unpack } from "./harness.ts";
+import { fileScope, inHost, run, until, type Ran } from "./machine-host.ts";
+import { freePorts, portFree } from "../support/net.ts";
 
 const PASSWORD = "on demand, at once";
 const COUNT = 200;
@@ -28,50 +29,15 @@ interface Host {
   hostSystemctl: string;
 }
 
-// Hooks may not register teardowns with ava: the fixture keeps its own, run after the file.
-const cleanups: Array<() => unknown> = [];
-const scope: Scope = { teardown: (fn) => void cleanups.push(fn) };
+const scope = fileScope(test);
 let host: Host | undefined;
 
-test.after.always(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
-
-function run(command: string[], timeout = 30_000): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout, killSignal: "SIGKILL" });
-  return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
-}
-
-function inside(command: string[], timeout = 30_000): { status: number; stdout: string; stderr: string } {
-  return run(["nsenter", "-t", String(host!.init), "-a", ...command], timeout);
+function inside(command: string[], timeout = 30_000): Ran {
+  return inHost(host!.init, command, timeout);
 }
 
 function machines(): string[] {
   return inside(["machinectl", "list", "--no-legend"]).stdout.split("\n").map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean).sort();
-}
-
-async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !check(); await sleep(200)) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-  }
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once("error", () => done(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => done(true)));
-  });
-}
-
-/** base such that base+1 … base+COUNT are free and below the ephemeral range. */
-async function portBase(): Promise<number> {
-  for (;;) {
-    const base = 10_000 + Math.floor(Math.random() * (32_000 - 10_000 - COUNT));
-    let free = true;
-    for (let i = 1; i <= COUNT && free; i++) free = await portFree(base + i);
-    if (free) return base;
-  }
 }
 
 /** Log in as luser with the real OpenSSH client (password through sshpass) and run `command`. */
@@ -103,7 +69,7 @@ test.before(async (t) => {
     buildRecipe(scope, "recipes/ssh.nifty", mirror.url, { "luser-password": PASSWORD }),
   ]);
   const root = unpack(scope, hostBuild.rootfs);
-  const base = await portBase();
+  const base = await freePorts(COUNT);
   const written = await niftyc(["instances", ssh.outDir, "--root", root, "--count", String(COUNT), "--set", `PORT=${base}+i`, "--on-demand", "--idle-stop", `${IDLE}s`, "--json"]);
   if (written.status !== 0) throw new Error(`niftyc instances failed:\n${written.stderr}`);
   const dir = (JSON.parse(written.stdout) as { dir: string }).dir;

@@ -7,22 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import type { ImageConfig } from "../../src/image/config.ts";
+import { sshConfig } from "../instances/helpers.ts";
 import { containerStatus, engineArgv, ownSession, type RunSpec } from "../../src/run/engines.ts";
 import { chooseEngine, runEnv, runMounts, unprivilegedSystemdProblem } from "../../src/run/prepare.ts";
 
-const CONFIG: ImageConfig = {
-  name: "ssh",
-  env: [["PORT", "2200"], ["GREETING", "hi"]],
-  hostname: "nifty",
-  exposedPorts: [{ port: 2200, protocol: "tcp" }],
-  binds: [{ readOnly: true, hostPath: "/usr/share/zoneinfo", containerPath: "/usr/share/zoneinfo" }],
-  labels: [],
-  stopSignal: { name: "SIGUSR2", number: 12, source: "recipe" },
-  init: { kind: "busybox", command: ["/sbin/init"] },
-  architecture: "amd64",
-  os: "linux",
-  created: 0,
-};
+const CONFIG: ImageConfig = sshConfig({ env: [["PORT", "2200"], ["GREETING", "hi"]] });
 
 function spec(over: Partial<RunSpec>): RunSpec {
   return { engine: "nspawn", privilege: { root: true, uid: 0 }, config: CONFIG, name: "ssh", root: "/trees/abc", nspawnFile: "/out/ssh/ssh.nspawn", env: CONFIG.env, publish: [], mounts: [], dropSysAdmin: false, detached: false, terminal: false, ...over };

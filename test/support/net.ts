@@ -2,24 +2,32 @@
 // source port can land, and waited on with probes that cannot hang.
 import { createServer as createNetServer, connect } from "node:net";
 
-/**
- * A port nothing listens on, below Linux's ephemeral range (32768+): an
- * ephemeral one could be taken as a source port by a client before the
- * container binds it.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 10_000 + Math.floor(Math.random() * 22_000);
+/** Whether nothing listens on `port` (on any address) right now. */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
     const server = createNetServer();
-    const free = await new Promise<boolean>((done) => {
-      server.once("error", () => done(false));
-      server.listen(port, "0.0.0.0", () => done(true));
-    });
-    if (free) {
-      await new Promise<void>((done) => server.close(() => done()));
-      return port;
-    }
+    server.once("error", () => done(false));
+    server.listen(port, "0.0.0.0", () => server.close(() => done(true)));
+  });
+}
+
+/**
+ * A base such that base+1 … base+count are free, all below Linux's ephemeral
+ * range (32768+): an ephemeral port could be taken as a source port by a
+ * client before the container binds it.
+ */
+export async function freePorts(count: number): Promise<number> {
+  for (;;) {
+    const base = 10_000 + Math.floor(Math.random() * (22_000 - count));
+    let free = true;
+    for (let i = 1; i <= count && free; i++) free = await portFree(base + i);
+    if (free) return base;
   }
+}
+
+/** One free port below the ephemeral range (see freePorts). */
+export async function freePort(): Promise<number> {
+  return (await freePorts(1)) + 1;
 }
 
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
