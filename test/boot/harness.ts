@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import type { ExecutionContext } from "ava";
 import { debianPins } from "../../scripts/debian-pins.ts";
 import { sleep } from "../support/net.ts";
+import { requireParts } from "../support/skip.ts";
 
 export { freePort, sleep, waitForPort } from "../support/net.ts";
 
@@ -32,15 +33,7 @@ export function bootUnavailable(): string | undefined {
 
 /** Skip outside CI with the reason; in CI a missing part is a failure. */
 export function requireBoot(t: ExecutionContext): boolean {
-  const why = bootUnavailable();
-  if (why === undefined) return true;
-  if (process.env.CI) {
-    t.fail(`boot tests cannot run in CI: ${why}`);
-    return false;
-  }
-  t.log(`SKIPPED outside CI: ${why}`);
-  t.pass();
-  return false;
+  return requireParts(t, "boot tests", bootUnavailable());
 }
 
 export function tempDir(t: Scope, prefix: string): string {

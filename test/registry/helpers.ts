@@ -7,6 +7,7 @@ import * as fsp from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { freePort, waitForPort } from "../support/net.ts";
+import { requireParts } from "../support/skip.ts";
 
 export interface Registry {
   host: string;
@@ -182,12 +183,5 @@ export function registryUnavailable(tools: readonly string[] = ["docker-registry
 
 /** Skip outside CI with the reason; in CI a missing tool is a failure. */
 export function requireTools(t: import("ava").ExecutionContext, why: string | undefined): boolean {
-  if (why === undefined) return true;
-  if (process.env.CI) {
-    t.fail(`registry tests cannot run in CI: ${why}`);
-    return false;
-  }
-  t.log(`SKIPPED outside CI: ${why}`);
-  t.pass();
-  return false;
+  return requireParts(t, "registry tests", why);
 }

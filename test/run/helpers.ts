@@ -7,6 +7,7 @@ import { chownSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecutionContext } from "ava";
 import { ROOT, bootUnavailable, tempDir } from "../boot/harness.ts";
+import { requireParts } from "../support/skip.ts";
 
 const NIFTYC = join(ROOT, "bin", "niftyc");
 export const RUN_USER = "niftyc-run-test";
@@ -23,15 +24,7 @@ function runUnavailable(): string | undefined {
 
 /** Skip outside CI with the reason; in CI a missing part is a failure. */
 export function requireRun(t: ExecutionContext): boolean {
-  const why = runUnavailable();
-  if (why === undefined) return true;
-  if (process.env.CI) {
-    t.fail(`run tests cannot run in CI: ${why}`);
-    return false;
-  }
-  t.log(`SKIPPED outside CI: ${why}`);
-  t.pass();
-  return false;
+  return requireParts(t, "run tests", runUnavailable());
 }
 
 export interface User {
