@@ -177,6 +177,9 @@ test.serial("systemctl start httpd@1 httpd@2 runs two instances on the overlay w
 test.serial("machinectl start httpd boots it through systemd-nspawn@.service and machinectl list shows it; machinectl poweroff does not stop BusyBox init, machinectl terminate stops it cleanly", async (t) => {
   if (!ready(t)) return;
   const h = host!;
+  // The machine the previous test stopped may still be leaving machined's list: a name
+  // still registered would make this start fail for a reason that is not the one tested.
+  await until("machine httpd leaving machinectl list", 15_000, () => !/^httpd\s/m.test(inside(["machinectl", "list", "--no-legend"]).stdout));
   const start = inside(["machinectl", "start", "httpd"]);
   t.is(start.status, 0, `${start.stderr}\n${why("systemd-nspawn@httpd.service")}`);
   await waitForPort(h.httpdPort, 15_000);
