@@ -82,7 +82,7 @@ export async function startMirror(): Promise<{ url: string; close(): Promise<voi
 }
 
 /** Records that make a build warm; the blobs they name are removed with them. */
-const WARM_RECORDS = ["steps", "outputs", "assembled", "uses"];
+export const WARM_RECORDS = ["steps", "outputs", "assembled", "uses"];
 
 
 /** Every sha256 digest named in the JSON files under `dir`. */

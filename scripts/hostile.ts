@@ -1,9 +1,10 @@
 // The long hostile runs, beyond what CI's corpus (test/security/) does in a
 // minute: 200 COPY builds against a flipping symlink, 100,000 generated
-// recipes through the front end, a zstd bomb against the default limits, and
-// draining past a 1 GiB member of an xz tarball (peak memory, in a child).
+// recipes through the front end, a zstd bomb against the default limits,
+// draining past a 1 GiB member of an xz tarball (peak memory, in a child), and
+// 200 builds of recipes/ssh.nifty killed with SIGKILL at random on one store.
 // Writes its last figures into docs/security.md between its markers.
-//   npx node scripts/hostile.ts [--copy N] [--fuzz N]
+//   npx node scripts/hostile.ts [--copy N] [--fuzz N] [--kill N] [--only copy|fuzz|bomb|drain|kill]
 import { spawn } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
@@ -16,7 +17,7 @@ import { BuildFailed } from "../src/pipeline/failure.ts";
 import { recipeArbitraries } from "../test/support/arbitrary-recipes.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
-const { values } = parseArgs({ options: { copy: { type: "string", default: "200" }, fuzz: { type: "string", default: "100000" }, drain: { type: "string" } } });
+const { values } = parseArgs({ options: { copy: { type: "string", default: "200" }, fuzz: { type: "string", default: "100000" }, kill: { type: "string", default: "200" }, only: { type: "string" }, drain: { type: "string" } } });
 
 // Child mode: extract the member after a large one, then report this process's peak memory.
 if (values.drain !== undefined) {
@@ -85,6 +86,81 @@ async function copyRace(runs: number): Promise<string> {
   return `| COPY while a file flips to a symlink to a host file (${runs} builds) | ${counts.built} built, ${counts.refused} refused (NIFTY800), ${counts.leaked} with the host file, ${counts.internal} internal errors |`;
 }
 
+/** Run bin/niftyc to its end, or SIGKILL it after `killAfterMs`; its exit code or signal and output. */
+function niftyc(args: string[], killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [path.join(ROOT, "bin/niftyc"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
+
+/**
+ * Builds killed with SIGKILL at a random moment, one after another on one store and one output
+ * directory: afterwards `cache verify` finds nothing damaged and a build to the end gives the digest
+ * of a build on a fresh store. Three runs in four start without the store's step and output records
+ * (its blobs stay), so they run every step and write every output again: the kills land in work,
+ * not in an up-to-date check.
+ */
+async function killRuns(runs: number): Promise<string> {
+  const { startMirror } = await import("../bench/mirror.ts");
+  const mirror = await startMirror();
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-kill-"));
+  try {
+    const pw = path.join(root, "pw");
+    await fsp.writeFile(pw, "killed builds\n");
+    const args = (cache: string, out: string) => ["build", "recipes/ssh.nifty", "--cache", cache, "--out", out, "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`, "--secret", `luser-password=${pw}`, "--json", "-q"];
+    const reference = await niftyc(args(path.join(root, "fresh-cache"), path.join(root, "fresh-out")));
+    if (reference.code !== 0) throw new Error(`the reference build failed:\n${reference.stderr}`);
+    const digest = (JSON.parse(reference.stdout) as { digest: string }).digest;
+    const cache = path.join(root, "cache");
+    const out = path.join(root, "out");
+    const { WARM_RECORDS } = await import("../bench/mirror.ts");
+    const dropRecords = async () => {
+      for (const records of WARM_RECORDS) await fsp.rm(path.join(cache, records), { recursive: true, force: true });
+    };
+    // How long each kind of run takes when nothing kills it: a kill lands anywhere in that time.
+    const first = await niftyc(args(cache, out));
+    await dropRecords();
+    const again = await niftyc(args(cache, out));
+    const upToDate = await niftyc(args(cache, out));
+    if ([first, again, upToDate].some((r) => r.code !== 0)) throw new Error("a build that nothing killed failed");
+    const counts = { killed: 0, finished: 0, failed: 0 };
+    let firstFailure = "";
+    for (let i = 0; i < runs; i++) {
+      // The first tenth on an empty store (killed while fetching), then three in four without records.
+      const kind = i < runs / 10 ? "cold" : i % 4 !== 3 ? "steps" : "warm";
+      if (kind === "cold") await fsp.rm(cache, { recursive: true, force: true });
+      if (kind === "steps") await dropRecords();
+      const window = kind === "cold" ? first.ms : kind === "steps" ? again.ms : upToDate.ms;
+      const run = await niftyc(args(cache, out), Math.random() * window);
+      if (run.signal === "SIGKILL") counts.killed++;
+      else if (run.code === 0 && (JSON.parse(run.stdout) as { digest: string }).digest === digest) counts.finished++;
+      else {
+        counts.failed++;
+        firstFailure ||= run.stderr.split("\n")[0] ?? "";
+      }
+    }
+    const verify = await niftyc(["cache", "verify", "--cache", cache, "--json"]);
+    const corrupt = verify.code === 0 ? 0 : ((JSON.parse(verify.stdout) as { corrupt: unknown[] }).corrupt.length);
+    const last = await niftyc(args(cache, out));
+    const same = last.code === 0 && (JSON.parse(last.stdout) as { digest: string }).digest === digest;
+    return `| recipes/ssh.nifty built ${runs} times on one store and one --out, each SIGKILLed at a random moment within such a build's time (a tenth on an empty store, then 3 in 4 without step and output records) | ${counts.killed} killed, ${counts.finished} finished first, ${counts.failed} failed${firstFailure ? ` (first: ${firstFailure})` : ""}; cache verify: ${corrupt} damaged blobs; the next build: ${same ? "the fresh store's digest" : `FAILED (${last.stderr.split("\n")[0]})`} |`;
+  } finally {
+    await mirror.close();
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+}
+
 async function fuzz(runs: number): Promise<string> {
   const valid = ["DIR /srv", "FILE /etc/motd <<EOF\nhi\nEOF", "ARG A=x", "ENV B=${A}", "INITTAB once /bin/sh", "USER u HOME /home/u", "LABEL a=b", "BIND RO /x"];
   const fragments = ["${", "}", "\"", "'", "\\", "\n", "\r", "\x1b", "\x00", "<<EOF", "EOF", "#", ":", "$A", "${A:-x}", "é", "\u{1F600}"];
@@ -133,8 +209,20 @@ async function bomb(): Promise<string> {
   }
 }
 
-const rows = [await copyRace(Number(values.copy)), await fuzz(Number(values.fuzz)), await bomb(), await xzDrain()];
-const body = ["| Run | Result |", "| --- | --- |", ...rows, "", `Measured with Node ${process.versions.node} on ${os.cpus()[0]?.model.trim() ?? "unknown CPU"}, ${new Date().toISOString().slice(0, 10)}.`].join("\n");
+/** How each run's row begins, to keep it when another run is measured alone. */
+const ROW_NAMES = { copy: /^\| COPY /, fuzz: /^\| Generated /, bomb: /^\| A \d+ KB zstd/, drain: /xz/, kill: /^\| recipes\/ssh\.nifty built / } as const;
+
+const RUNS = {
+  copy: () => copyRace(Number(values.copy)),
+  fuzz: () => fuzz(Number(values.fuzz)),
+  bomb,
+  drain: xzDrain,
+  kill: () => killRuns(Number(values.kill)),
+} as const;
+const chosen = values.only === undefined ? (Object.keys(RUNS) as Array<keyof typeof RUNS>) : [values.only as keyof typeof RUNS];
+if (chosen.some((name) => !(name in RUNS))) throw new Error(`--only takes one of ${Object.keys(RUNS).join(", ")}`);
+const fresh = new Map<string, string>();
+for (const name of chosen) fresh.set(name, await RUNS[name]());
 const file = path.join(ROOT, "docs/security.md");
 const text = await fsp.readFile(file, "utf8");
 const open = "<!-- hostile:figures -->";
@@ -142,5 +230,10 @@ const close = "<!-- /hostile:figures -->";
 const start = text.indexOf(open);
 const end = text.indexOf(close);
 if (start < 0 || end < start) throw new Error("docs/security.md has no figures markers");
+// With --only, the other runs keep their last rows; a row is known by its run's name in the first cell.
+const kept = text.slice(start + open.length, end).split("\n").filter((l) => /^\| (?!Run |---)/.test(l));
+const rowOf = (name: string) => kept.find((l) => ROW_NAMES[name as keyof typeof RUNS].test(l));
+const rows = (Object.keys(RUNS) as Array<keyof typeof RUNS>).map((name) => fresh.get(name) ?? rowOf(name)).filter((r): r is string => r !== undefined);
+const body = ["| Run | Result |", "| --- | --- |", ...rows, "", `Measured with Node ${process.versions.node} on ${os.cpus()[0]?.model.trim() ?? "unknown CPU"}, ${new Date().toISOString().slice(0, 10)}${values.only === undefined ? "" : ` (the ${values.only} row; the others as last measured)`}.`].join("\n");
 await fsp.writeFile(file, text.slice(0, start) + `${open}\n${body}\n${close}` + text.slice(end + close.length));
 console.log(body);
