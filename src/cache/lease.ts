@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { processAlive } from "../core/process.ts";
 import { isCode, listDir, type Store } from "./store.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -21,15 +22,6 @@ function leasesDir(store: Store): string {
   return path.join(store.dir, "leases");
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return isCode(error, "EPERM");
-  }
-}
-
 /** The pid a marker names, when that process still runs and the marker is under a day old. */
 async function liveOwner(file: string, now: number): Promise<number | undefined> {
   let text: string;
@@ -41,7 +33,7 @@ async function liveOwner(file: string, now: number): Promise<number | undefined>
     throw error;
   }
   const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && now - mtime < DAY_MS ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid) && now - mtime < DAY_MS ? pid : undefined;
 }
 
 async function writeMarker(file: string): Promise<void> {
@@ -63,7 +55,7 @@ export async function takeLease(store: Store, maxWaitMs = 10 * 60_000): Promise<
 async function sweepDeadWriters(store: Store): Promise<void> {
   for (const name of await listDir(store.tmpDir)) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) await fsp.rm(path.join(store.tmpDir, name), { force: true, recursive: true });
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await fsp.rm(path.join(store.tmpDir, name), { force: true, recursive: true });
   }
 }
 

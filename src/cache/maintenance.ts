@@ -5,6 +5,7 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import sha256File from "sha256-file";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { processAlive } from "../core/process.ts";
 import { isCode, listDir } from "./store.ts";
 import { asGc } from "./lease.ts";
 import type { Store } from "./store.ts";
@@ -194,15 +195,6 @@ async function statOrUndefined(file: string) {
   } catch (err) {
     if (isCode(err, "ENOENT")) return undefined;
     throw err;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isCode(err, "EPERM");
   }
 }
 

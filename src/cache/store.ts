@@ -14,6 +14,9 @@ import { finished, pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../core/atomic.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { isCode } from "../core/process.ts";
+
+export { isCode };
 
 export interface BlobInfo {
   /** `sha256:<64 hex>` */
@@ -433,6 +436,3 @@ export async function listDir(dir: string): Promise<string[]> {
   }
 }
 
-export function isCode(err: unknown, code: string): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
-}

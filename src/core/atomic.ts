@@ -4,6 +4,7 @@
 // staging names carry the writer's PID so what a killed run left is swept.
 import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { isCode, processAlive } from "./process.ts";
 
 /** A fresh staging directory beside `target` (mode 0700, as mkdtemp makes it), after sweeping abandoned ones. */
 export async function createStaging(target: string): Promise<string> {
@@ -31,21 +32,8 @@ async function sweepAbandoned(parent: string, name: string): Promise<void> {
   for (const entry of await readdir(parent).catch(() => [] as string[])) {
     if (!entry.startsWith(prefix)) continue;
     const pid = Number(/^(\d+)-/.exec(entry.slice(prefix.length))?.[1]);
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) await rm(join(parent, entry), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await rm(join(parent, entry), { recursive: true, force: true });
   }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-function isCode(error: unknown, ...codes: string[]): boolean {
-  return typeof error === "object" && error !== null && codes.includes((error as { code?: string }).code ?? "");
 }
 
 /**

@@ -14,6 +14,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { EngineName } from "./engines.ts";
 import type { Privilege } from "./privilege.ts";
 import { removeArgv } from "./trees.ts";
+import { processAlive } from "../core/process.ts";
 
 export interface RunRecord {
   name: string;
@@ -35,15 +36,6 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkRunName(name: string): void {
   if (!NAME.test(name)) throw new NiftyError("NIFTY753", `${JSON.stringify(name)} is not a valid run name`, "letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit");
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function readNumber(path: string): Promise<number | undefined> {
@@ -73,7 +65,7 @@ export async function readRun(dir: string): Promise<RunState | undefined> {
   }
   const pid = await readNumber(join(dir, FILES.pid));
   const exit = await readNumber(join(dir, FILES.exit));
-  return { dir, record, ...(pid !== undefined ? { pid } : {}), ...(exit !== undefined ? { exit } : {}), running: exit === undefined && pid !== undefined && alive(pid) };
+  return { dir, record, ...(pid !== undefined ? { pid } : {}), ...(exit !== undefined ? { exit } : {}), running: exit === undefined && pid !== undefined && processAlive(pid) };
 }
 
 /** The runs base, created private to its owner. */
@@ -110,7 +102,7 @@ export async function claimRun(base: string, record: RunRecord, privilege: Privi
   }
   if (existing !== undefined || (await stat(dir).then(() => true, () => false))) {
     // A directory without a live engine: a run that ended or whose starter died.
-    if (existing === undefined || existing.pid === undefined || !alive(existing.pid)) await removeRun(dir, privilege);
+    if (existing === undefined || existing.pid === undefined || !processAlive(existing.pid)) await removeRun(dir, privilege);
   }
   try {
     await mkdir(dir, { mode: 0o700 });

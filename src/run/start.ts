@@ -11,7 +11,8 @@ import { shellQuote } from "../emit/quote.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containerStatus, ownSession, podmanName, type EngineName } from "./engines.ts";
 import type { Privilege } from "./privilege.ts";
-import { FILES, alive, readRun, removeRun, type RunRecord, type RunState } from "./rundir.ts";
+import { processAlive } from "../core/process.ts";
+import { FILES, readRun, removeRun, type RunRecord, type RunState } from "./rundir.ts";
 import { removeArgv } from "./trees.ts";
 
 export interface StartInput {
@@ -127,15 +128,15 @@ export async function stopRun(run: RunState, privilege: Privilege, env: NodeJS.P
   if (run.running && run.pid !== undefined) {
     await signalStop(run.record, run.pid, run.dir, env);
     let waited = 0;
-    while (alive(run.pid) && waited < timeoutMs) {
+    while (processAlive(run.pid) && waited < timeoutMs) {
       await sleep(100);
       waited += 100;
     }
-    if (alive(run.pid)) {
+    if (processAlive(run.pid)) {
       killed = true;
       const init = run.record.engine === "bwrap" ? await bwrapInit(run.dir) : undefined;
       for (const pid of [init, run.pid]) if (pid !== undefined) process.kill(pid, "SIGKILL");
-      for (let w = 0; alive(run.pid) && w < 10_000; w += 100) await sleep(100);
+      for (let w = 0; processAlive(run.pid) && w < 10_000; w += 100) await sleep(100);
     }
   }
   // A detached supervisor removes the copy, then records the status; an attached niftyc clears the directory itself.
