@@ -8,11 +8,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import * as fsp from "node:fs/promises";
-import { connect, createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { instanceCommand } from "../src/instances/exec.ts";
 import { fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
+import { freePorts, listening } from "../test/support/net.ts";
 
 const COUNTS = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const NS = COUNTS.length > 0 ? COUNTS : [10, 100, 1000];
@@ -33,39 +33,6 @@ function diskKb(dir: string): number {
 
 function memAvailableKb(): number {
   return Number(/MemAvailable:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))![1]);
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once("error", () => done(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => done(true)));
-  });
-}
-
-async function freeRun(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    // Below Linux's ephemeral range (32768+): our own probes' source ports must never take an instance's port.
-    const base = 10_000 + Math.floor(Math.random() * (32_768 - count - 10_000));
-    let free = true;
-    for (let i = 1; i <= count && free; i++) free = await portFree(base + i);
-    if (free) return base;
-  }
-  throw new Error(`no ${count} free ports in a row`);
-}
-
-/** One TCP connect, given up after a second: a probe that never settles would stall the whole poll. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.setTimeout(1000, () => socket.destroy());
-    socket.once("connect", () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once("error", () => done(false));
-    socket.once("close", () => done(false));
-  });
 }
 
 /** Parent → children over every process, read from /proc once (pgrep per PID is far too slow at 5000 processes). */
@@ -283,7 +250,7 @@ async function main(): Promise<void> {
     for (const n of NS) {
       const dir = path.join(work, `boot-${n}`);
       try {
-        const base = await freeRun(n);
+        const base = await freePorts(n);
         await timed(NODE, [path.join(ROOT, "bin/niftyc"), "instances", buildDir, "--count", String(n), "--set", `PORT=${base}+i`, "--out", dir]);
         const b = await bootAll(dir, n, base);
         booted.set(n, b);

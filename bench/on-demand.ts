@@ -4,10 +4,11 @@
 // Writes the bench:on-demand section of docs/performance.md.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fsp from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
+import { portFree } from "../test/support/net.ts";
 
 const COUNT = 10_000;
 const BASE = 20_000;
@@ -24,14 +25,6 @@ function sh(command: string[]): string {
 
 const diskKb = (...paths: string[]) => paths.reduce((sum, p) => sum + Number(sh(["du", "-sk", p]).split("\t")[0]), 0);
 const meminfoKb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(sh(["cat", "/proc/meminfo"]))![1]);
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once("error", () => done(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => done(true)));
-  });
-}
 
 /** Milliseconds from connect to the first bytes of the SSH banner. */
 function firstByte(port: number): Promise<number> {

@@ -17,12 +17,13 @@ export function portFree(port: number): Promise<boolean> {
  * client before the container binds it.
  */
 export async function freePorts(count: number): Promise<number> {
-  for (;;) {
+  for (let attempt = 0; attempt < 100; attempt++) {
     const base = 10_000 + Math.floor(Math.random() * (22_000 - count));
     let free = true;
     for (let i = 1; i <= count && free; i++) free = await portFree(base + i);
     if (free) return base;
   }
+  throw new Error(`no ${count} free ports in a row below 32000`);
 }
 
 /** One free port below the ephemeral range (see freePorts). */
@@ -30,21 +31,24 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1)) + 1;
 }
 
+/** One TCP connect to 127.0.0.1:port, given up after a second: a probe that never settles would stall any wait. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("error", () => done(false));
+    socket.once("close", () => done(false));
+  });
+}
+
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const open = await new Promise<boolean>((done) => {
-      const socket = connect(port, "127.0.0.1");
-      // A probe that never settles would stall the wait past its own deadline.
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.once("connect", () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once("error", () => done(false));
-      socket.once("close", () => done(false));
-    });
-    if (open) return;
+    if (await listening(port)) return;
     await sleep(100);
   }
   throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
