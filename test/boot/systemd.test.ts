@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
+import { requireParts } from "../support/skip.ts";
 
 /** Run a command in every namespace of the container's PID 1. */
 function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
@@ -90,11 +91,7 @@ test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves 
 
 test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it", async (t) => {
   if (!requireBoot(t)) return;
-  if (spawnSync("sh", ["-c", "command -v runc"]).status !== 0) {
-    if (process.env.CI) return t.fail("runc is not installed");
-    t.log("SKIPPED outside CI: runc is not installed");
-    return t.pass();
-  }
+  if (!requireParts(t, "the runc boot", spawnSync("sh", ["-c", "command -v runc"]).status !== 0 ? "runc is not installed" : undefined)) return;
   const mirror = await debianMirror(t);
   const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "bundle"]);
   const bundle = built.outputs.bundle!;
@@ -153,11 +150,7 @@ test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serve
 
 test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to running, and podman stop halts it", async (t) => {
   if (!requireBoot(t)) return;
-  if (spawnSync("sh", ["-c", "command -v podman && command -v runc"]).status !== 0) {
-    if (process.env.CI) return t.fail("podman or runc is not installed");
-    t.log("SKIPPED outside CI: podman or runc is not installed");
-    return t.pass();
-  }
+  if (!requireParts(t, "the podman boot", spawnSync("sh", ["-c", "command -v podman && command -v runc"]).status !== 0 ? "podman or runc is not installed" : undefined)) return;
   const mirror = await debianMirror(t);
   const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "docker,docker-archive"]);
   const loaded = spawnSync("podman", ["load", "-i", built.outputs.dockerArchive!], { encoding: "utf8" });
