@@ -90,14 +90,17 @@ export interface GcReport {
   freedBytes: number;
   removedTempFiles: string[];
   removedUseRecords: number;
+  /** Up-to-date stamps whose build's use record was removed. */
+  removedStamps: number;
   /** Builds were running (holding leases): no blob or use record was removed. */
   runningBuilds: number;
 }
 
 /**
  * Remove blobs that no build recorded within the window used and that were
- * not added within it, use records older than the window, and temp files
- * whose writer died (or that are over a day old).
+ * not added within it, use records older than the window, the up-to-date
+ * stamps of those records, and temp files whose writer died (or that are over
+ * a day old).
  */
 export async function cacheGc(store: Store, options: GcOptions): Promise<GcReport> {
   const days = options.olderThanDays;
@@ -106,11 +109,21 @@ export async function cacheGc(store: Store, options: GcOptions): Promise<GcRepor
   }
   const now = (options.now ?? new Date()).getTime();
   const cutoff = now - days * DAY_MS;
-  const report: GcReport = { removed: [], kept: 0, freedBytes: 0, removedTempFiles: [], removedUseRecords: 0, runningBuilds: 0 };
+  const report: GcReport = { removed: [], kept: 0, freedBytes: 0, removedTempFiles: [], removedUseRecords: 0, removedStamps: 0, runningBuilds: 0 };
 
   // While builds run, any blob may be one they are about to reuse.
   const { runningBuilds } = await asGc(store, (mayRemoveBlobs) => (mayRemoveBlobs ? removeBlobs(store, cutoff, report) : Promise.resolve()));
   report.runningBuilds = runningBuilds;
+
+  // An up-to-date stamp (src/cli/build-stamp.ts) whose use record is gone can answer nothing again.
+  const stampsDir = path.join(store.dir, "stamps");
+  for (const name of await listDir(stampsDir)) {
+    const file = path.join(stampsDir, name);
+    const useRecord = await fsp.readFile(file, "utf8").then((text) => (JSON.parse(text) as { useRecord?: unknown }).useRecord, () => undefined);
+    if (typeof useRecord === "string" && (await statOrUndefined(useRecord)) !== undefined) continue;
+    await fsp.rm(file, { force: true });
+    report.removedStamps++;
+  }
 
   for (const name of await listDir(store.tmpDir)) {
     const file = path.join(store.tmpDir, name);

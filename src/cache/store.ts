@@ -35,11 +35,11 @@ export interface UseRecord {
 }
 
 /** How old a use record may be before a build that repeats it writes it again. */
-const USE_REFRESH_MS = 60 * 60 * 1000;
+export const USE_REFRESH_MS = 60 * 60 * 1000;
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,199}$/;
 /** Directories the store itself owns; JSON namespaces may not use them. */
-const RESERVED = new Set(["blobs", "tmp", "quarantine", "uses", "leases"]);
+const RESERVED = new Set(["blobs", "tmp", "quarantine", "uses", "leases", "stamps"]);
 
 export function isDigest(value: string): boolean {
   return DIGEST_RE.test(value);
@@ -219,8 +219,9 @@ export class Store {
   /**
    * Remember that a build used these blobs, so gc keeps them. One record per
    * tag and set of digests: repeating the same build only refreshes its time.
+   * Returns the record's path.
    */
-  async recordUse(digests: string[], tag: string, at: Date = new Date()): Promise<void> {
+  async recordUse(digests: string[], tag: string, at: Date = new Date()): Promise<string> {
     const sorted = [...new Set(digests)].sort();
     for (const d of sorted) digestHex(d);
     const setId = createHash("sha256").update(tag + "\n" + sorted.join("\n")).digest("hex").slice(0, 16);
@@ -228,9 +229,10 @@ export class Store {
     const file = path.join(this.usesDir, `${safeTag}--${setId}.json`);
     // gc ages are whole days: a record refreshed within the hour needs no new synced write.
     const previous = await fsp.readFile(file, "utf8").then((text) => Date.parse((JSON.parse(text) as UseRecord).lastUsed), () => NaN);
-    if (at.getTime() - previous >= 0 && at.getTime() - previous < USE_REFRESH_MS) return;
+    if (at.getTime() - previous >= 0 && at.getTime() - previous < USE_REFRESH_MS) return file;
     const record: UseRecord = { tag, digests: sorted, lastUsed: at.toISOString() };
     await this.writeFileAtomic(file, JSON.stringify(record) + "\n");
+    return file;
   }
 
   async readUseRecords(): Promise<{ file: string; record: UseRecord }[]> {

@@ -1,8 +1,9 @@
 // Recipe text → checked recipe or diagnostics: the whole front end in one call.
-import { readdir, readFile } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { SourceFile } from "../core/source.ts";
+import type { HostInputs } from "../core/host-inputs.ts";
 import { hasErrors } from "../diagnostics/diagnostic.ts";
 import type { CheckResult } from "./check.ts";
 
@@ -31,11 +32,17 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
 }
 
-/** The recipe at an absolute path, named `shown` in messages. */
-export async function readRecipe(path: string, shown: string): Promise<SourceFile> {
+/** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */
+export async function readRecipe(path: string, shown: string, inputs?: HostInputs): Promise<SourceFile> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    const fh = await open(path, "r");
+    try {
+      if (inputs) inputs.file(path, await fh.stat({ bigint: true }));
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new NiftyError("NIFTY208", `recipe ${shown} does not exist`, "recipes are files such as recipes/ssh.nifty");

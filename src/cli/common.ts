@@ -9,10 +9,11 @@ import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { forTerminal } from "../diagnostics/escape.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
+import { eventLine } from "./build-report.ts";
+import { HostInputs } from "../core/host-inputs.ts";
 
 export const EXIT = { ok: 0, input: 1, usage: 2, securityUpdates: 3, bug: 70 } as const;
 
@@ -52,7 +53,7 @@ export function readEpoch(env: CliIo["env"]): number {
  * The secrets' values, and for those read from a file that did not change
  * while it was read, the file's identity (src/pipeline/secret-stamps.ts).
  */
-export async function readSecrets(list: readonly string[] | undefined, io: CliIo, help: string): Promise<{ secrets: Map<string, Buffer>; stamps: Map<string, string> }> {
+export async function readSecrets(list: readonly string[] | undefined, io: CliIo, help: string, inputs?: HostInputs): Promise<{ secrets: Map<string, Buffer>; stamps: Map<string, string> }> {
   const secrets = new Map<string, Buffer>();
   const stamps = new Map<string, string>();
   for (const [id, where] of keyValues(list, "--secret", help)) {
@@ -61,6 +62,7 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
       const variable = io.env[where.slice(4)];
       if (variable === undefined) throw new NiftyError("NIFTY212", `--secret ${id}: environment variable ${where.slice(4)} is not set`, `export ${where.slice(4)}=… first, or give the secret as ${id}=FILE`);
       value = Buffer.from(variable);
+      inputs?.distrust(`the secret ${id} came from the environment`);
     } else {
       try {
         const file = resolve(io.cwd, where);
@@ -71,7 +73,10 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
           value = await fh.readFile();
           const after = await fh.stat({ bigint: true });
           const identity = (s: BigIntStats) => [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(":");
-          if (before.isFile() && identity(before) === identity(after)) stamps.set(id, `${identity(after)}:${file}`);
+          if (before.isFile() && identity(before) === identity(after)) {
+            stamps.set(id, `${identity(after)}:${file}`);
+            inputs?.file(file, before);
+          } else inputs?.distrust(`the secret file ${where} changed while it was read`);
         } finally {
           await fh.close();
         }
@@ -108,10 +113,12 @@ export async function printDiagnostics(diagnostics: readonly Diagnostic[], io: C
  * (relative to the working directory). A directory stands for its Niftyfile
  * or its one .nifty file.
  */
-export async function recipeLocation(cwd: string, path: string): Promise<{ recipePath: string; shownPath: string }> {
+export async function recipeLocation(cwd: string, path: string, inputs?: HostInputs): Promise<{ recipePath: string; shownPath: string }> {
   const absolute = resolve(cwd, path);
-  const isDir = await stat(absolute).then((s) => s.isDirectory(), () => false);
-  if (!isDir) return { recipePath: absolute, shownPath: relativeOrAbsolute(cwd, path) };
+  const info = await stat(absolute, { bigint: true }).catch(() => undefined);
+  if (!info?.isDirectory()) return { recipePath: absolute, shownPath: relativeOrAbsolute(cwd, path) };
+  // Which recipe a directory stands for changes only when its entries do, and so does its mtime.
+  inputs?.file(absolute, info);
   const { recipeInDirectory } = await import("../check/source.ts");
   const found = await recipeInDirectory(absolute, relativeOrAbsolute(cwd, path));
   return { recipePath: found, shownPath: relativeOrAbsolute(cwd, found) };
@@ -123,18 +130,7 @@ export function relativeOrAbsolute(cwd: string, path: string): string {
 }
 
 
-/** The options `niftyc build` shares with commands that build first (instances). */
-export const BUILD_FLAGS = {
-  cache: { type: "string" },
-  arg: { type: "string", multiple: true },
-  secret: { type: "string", multiple: true },
-  offline: { type: "boolean" },
-  locked: { type: "boolean" },
-  mirror: { type: "string", multiple: true },
-  timeout: { type: "string" },
-  limit: { type: "string", multiple: true },
-  strict: { type: "boolean" },
-} as const satisfies OptionSpec;
+export { BUILD_FLAGS } from "./build-flags.ts";
 
 /** Build options from those flags and the environment. */
 export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {
@@ -146,6 +142,7 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
     if (typeof next === "string") throw new UsageError(next, help);
     limits = next;
   }
+  const hostInputs = new HostInputs();
   const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
   // NIFTY_MIRROR_<NAME> for every archive name: NIFTY_MIRROR_DEBIAN_SECURITY is debian-security's.
   for (const [key, value] of Object.entries(io.env).sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -154,7 +151,8 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
   }
   return {
     args: keyValues(values.arg as string[] | undefined, "--arg", help),
-    ...(await readSecrets(values.secret as string[] | undefined, io, help).then(({ secrets, stamps }) => ({ secrets, secretStamps: stamps }))),
+    ...(await readSecrets(values.secret as string[] | undefined, io, help, hostInputs).then(({ secrets, stamps }) => ({ secrets, secretStamps: stamps }))),
+    hostInputs,
     epoch: readEpoch(io.env),
     cacheDir: cacheDir(values.cache as string | undefined, io),
     offline: values.offline === true,
@@ -205,11 +203,10 @@ export async function createBuildProgress(io: CliIo) {
   return {
     onEvent(event: import("../pipeline/build.ts").BuildEvent) {
       switch (event.type) {
-        case "step": {
-          const n = String(event.total).length;
-          io.stderr.write(`[${String(event.index + 1).padStart(n)}/${event.total}] ${forTerminal(event.text)}${event.reused ? "  (cached)" : ""}\n`);
+        case "step":
+        case "note":
+          io.stderr.write(eventLine(event));
           break;
-        }
         case "fetch-progress":
           fetches ??= createProgress(io.stderr as never);
           fetches.onProgress(event.progress);
@@ -221,9 +218,6 @@ export async function createBuildProgress(io: CliIo) {
             fetches.stop();
             fetches = undefined;
           }
-          break;
-        case "note":
-          io.stderr.write(`note: ${forTerminal(event.message)}\n`);
           break;
       }
     },

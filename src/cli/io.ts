@@ -18,3 +18,20 @@ export class UsageError extends Error {
     if (help !== undefined) this.help = help;
   }
 }
+
+let closedReadersIgnored = false;
+
+/**
+ * A reader that went away (`niftyc cache ls | head -1`) ends what we print,
+ * not the command: the rest of the output is dropped, as other Unix tools do,
+ * and the work finishes.
+ */
+export function ignoreClosedReaders(): void {
+  if (closedReadersIgnored) return;
+  closedReadersIgnored = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+    });
+  }
+}

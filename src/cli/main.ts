@@ -7,8 +7,10 @@ import { join, relative, resolve } from "node:path";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
-import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import { UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
+import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
+import { resultText, type ReportEvent } from "./build-report.ts";
+import { EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -76,8 +78,7 @@ function reportFailure(error: unknown, io: CliIo): number {
 }
 
 async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
-  const { PUSH_FLAGS } = await import("./push.ts");
-  const { values, positionals } = parse(args, { ...BUILD_FLAGS, ...PUSH_FLAGS, push: { type: "string" }, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } }, BUILD_HELP);
+  const { values, positionals } = parse(args, BUILD_COMMAND_FLAGS, BUILD_HELP);
   if (values.help) {
     io.stdout.write(BUILD_HELP + "\n");
     return EXIT.ok;
@@ -99,15 +100,23 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const fromStdin = positionals[0] === "-";
   if (fromStdin && values["password-stdin"] === true) throw new UsageError("build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file", BUILD_HELP);
   if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
-  const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!);
-  const run = () =>
-    build({
+  const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!, shared.hostInputs);
+  // What stderr showed, for the stamp an up-to-date build leaves (src/cli/build-stamp.ts).
+  let shown: ReportEvent[] = [];
+  const run = () => {
+    shown = [];
+    return build({
       ...shared,
       ...location,
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
       ...(formats ? { formats } : {}),
-      ...(progress ? { onEvent: progress.onEvent } : {}),
+      onEvent: (event) => {
+        if (event.type === "step") shown.push({ type: "step", index: event.index, total: event.total, text: event.text, reused: event.reused });
+        else if (event.type === "note") shown.push(event);
+        progress?.onEvent(event);
+      },
     });
+  };
   try {
     let result;
     try {
@@ -118,22 +127,21 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       const secrets = new Map(shared.secrets);
       for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id));
       shared.secrets = secrets;
+      shared.hostInputs?.distrust("a secret was typed at the terminal");
       result = await run();
       const flags = error.missingSecrets.map((id) => `--secret ${id}=FILE`).join(" ");
       io.stderr.write(`note: next time, without a terminal: ${flags} (or ${error.missingSecrets[0]}=env:VARIABLE)\n`);
     }
     progress?.stop();
     await printDiagnostics(result.warnings, io);
-    const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, relative(io.cwd, v) || "."]));
     const pushed = pushTo === undefined ? undefined : await (await import("./push.ts")).pushBuildDir(result.outDir, relative(io.cwd, result.outDir) || ".", pushTo, values, io, registries);
     if (cacheTo !== undefined) await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
-    if (values.json) {
-      // Absolute paths: a program reading them may run anywhere.
-      io.stdout.write(JSON.stringify({ digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: result.upToDate, stopSignal: result.config.stopSignal, steps: result.steps, stages: result.stages, ...(pushed ? { pushed } : {}) }) + "\n");
-    } else {
-      io.stdout.write(`${result.upToDate ? "up to date" : "built"} ${result.config.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`);
-      for (const path of Object.values(outputs)) io.stdout.write(`  ${path}\n`);
-      if (pushed) io.stdout.write(`pushed ${pushed.pushed}\n`);
+    const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
+    io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
+    if (result.unchangedAs && result.warnings.length === 0 && shared.hostInputs) {
+      const { digest, rootfs, outDir, outputs, reproducible, upToDate, steps, name, stopSignal } = reported;
+      const { writeStamp } = await import("./build-stamp.ts");
+      await writeStamp({ args, io, cacheDir: shared.cacheDir, values, inputs: shared.hostInputs, unchangedAs: result.unchangedAs, events: shown, result: { digest, rootfs, outDir, outputs, reproducible, upToDate, steps, name, stopSignal } });
     }
     return EXIT.ok;
   } catch (error) {
@@ -272,13 +280,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
 
 // Run when executed directly (bin/niftyc imports this module).
 if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
-  // A reader that went away (`niftyc cache ls | head -1`) ends what we print, not the command:
-  // the rest of the output is dropped, as other Unix tools do, and the work finishes.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
-    });
-  }
+  ignoreClosedReaders();
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
   const readStdin = async (): Promise<string> => {
     const chunks: Buffer[] = [];

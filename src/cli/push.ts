@@ -8,15 +8,7 @@ import { UsageError, type CliIo } from "./io.ts";
 import { EXIT, cacheDir, parse, relativeOrAbsolute, type OptionSpec, type ParsedValues } from "./common.ts";
 import { PUSH_HELP } from "./usage.ts";
 
-/** Flags of push that build --push takes too. */
-export const PUSH_FLAGS = {
-  username: { type: "string" },
-  "password-stdin": { type: "boolean" },
-  "ca-file": { type: "string" },
-  insecure: { type: "boolean" },
-  "cache-to": { type: "string" },
-  "cache-from": { type: "string" },
-} as const satisfies OptionSpec;
+import { PUSH_FLAGS } from "./build-flags.ts";
 
 /** containers-auth.json(5)'s order, then Docker's file. */
 export function authFiles(env: CliIo["env"]): string[] {

@@ -8,6 +8,7 @@ import type { ErrorCode, WarningCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { DebContents } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
+import type { HostInputs } from "../core/host-inputs.ts";
 
 /** A pinned download as a recipe line gives it: sources not yet resolved against mirrors. */
 export interface RecipeDownload {
@@ -25,6 +26,8 @@ export interface BuildContext {
   /** SOURCE_DATE_EPOCH in seconds. */
   epoch: number;
   recipeDir: string;
+  /** Told every host file COPY reads, as it was when read (src/core/host-inputs.ts). */
+  hostInputs?: HostInputs;
   /** A secret's bytes, from --secret (only crypt hashes and keys derived from them reach the image); throws missingSecret. */
   secret(id: string, span: Span): Buffer;
   /** A secret the recipe may do without (the key seed), or undefined. */

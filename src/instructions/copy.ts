@@ -116,7 +116,7 @@ async function readSource(t: CopyInstruction, context: BuildContext, visit: (ent
     await walkHost(context.recipeDir, t.source, async (entry) => {
       hash.update(`${entry.relative}\0${entry.kind}\0${entry.executable}\0${entry.target ?? ""}\0`);
       await visit(entry, hash);
-    });
+    }, context.hostInputs);
   } catch (error) {
     if (!(error instanceof HostWalkError)) throw error;
     const code = ({ missing: "NIFTY201", outside: "NIFTY202", special: "NIFTY203", changed: "NIFTY800" } as const)[error.reason];

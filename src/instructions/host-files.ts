@@ -4,9 +4,10 @@
 // could be re-resolved, with O_NOFOLLOW, and what was opened is fstat'ed and
 // read from that one descriptor. A symbolic link swapped in after the listing
 // is therefore never followed: the open fails and the entry is told as changed.
-import { constants } from "node:fs";
+import { constants, type BigIntStats } from "node:fs";
 import { open, readdir, readlink, realpath, type FileHandle } from "node:fs/promises";
 import { relative as relativePath, sep } from "node:path";
+import type { HostInputs } from "../core/host-inputs.ts";
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
 
@@ -56,8 +57,9 @@ async function openBeneath(dir: FileHandle, name: string, relative: string, dire
  * paths, parents first. A file's handle is open while `visit` runs and closed
  * after it. The source itself may be reached through symbolic links that stay
  * inside `dir`; below it, symbolic links are entries, never followed.
+ * `inputs` is told each file and directory as fstat saw it before it was read.
  */
-export async function walkHost(dir: string, source: string, visit: (entry: HostEntry) => Promise<void>): Promise<void> {
+export async function walkHost(dir: string, source: string, visit: (entry: HostEntry) => Promise<void>, inputs?: HostInputs): Promise<void> {
   const realDir = await realpath(dir);
   let realRoot: string;
   try {
@@ -65,6 +67,7 @@ export async function walkHost(dir: string, source: string, visit: (entry: HostE
   } catch {
     throw new HostWalkError("missing", "", `${source} disappeared`);
   }
+  inputs?.resolved(`${dir}/${source}`, realRoot);
   if (!(realRoot === realDir || realRoot.startsWith(realDir + sep))) throw new HostWalkError("outside", "", `${source} leads outside the recipe's directory through a symbolic link`);
   // Down from the recipe's directory, one component at a time: the resolved
   // path has no links left, so a link met now was swapped in since.
@@ -86,19 +89,20 @@ export async function walkHost(dir: string, source: string, visit: (entry: HostE
     }
     const root: FileHandle = current;
     current = undefined;
-    await visitOpen(root, "", visit);
+    await visitOpen(root, "", visit, inputs === undefined ? undefined : (relative, stats) => inputs.file(relative === "" ? realRoot : `${realRoot}/${relative}`, stats));
   } finally {
     await current?.close().catch(() => {});
   }
 }
 
 /** Visit an opened entry (and its children); closes the handle. */
-async function visitOpen(handle: FileHandle, relative: string, visit: (entry: HostEntry) => Promise<void>): Promise<void> {
+async function visitOpen(handle: FileHandle, relative: string, visit: (entry: HostEntry) => Promise<void>, seen?: (relative: string, stats: BigIntStats) => void): Promise<void> {
   try {
-    const info = await handle.stat();
-    const executable = (info.mode & 0o111) !== 0;
+    const info = await handle.stat({ bigint: true });
+    seen?.(relative, info);
+    const executable = (info.mode & 0o111n) !== 0n;
     if (info.isFile()) {
-      await visit({ relative, kind: "file", executable, handle, size: info.size });
+      await visit({ relative, kind: "file", executable, handle, size: Number(info.size) });
       return;
     }
     if (!info.isDirectory()) throw new HostWalkError("special", relative, `${relative || "the source"} is not a file, directory or symbolic link`);
@@ -111,7 +115,7 @@ async function visitOpen(handle: FileHandle, relative: string, visit: (entry: Ho
       if (!(dirent.isFile() || dirent.isDirectory() || dirent.isSymbolicLink())) throw new HostWalkError("special", child, `${child} is not a file, directory or symbolic link`);
       const opened = await openBeneath(handle, name, child, false);
       if (opened !== undefined) {
-        await visitOpen(opened, child, visit);
+        await visitOpen(opened, child, visit, seen);
         continue;
       }
       let target: string;

@@ -11,6 +11,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { openStore, type Store } from "../cache/store.ts";
 import { Tree, TreeError } from "../image/tree.ts";
+import { treeIdentities } from "../core/host-inputs.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
@@ -58,7 +59,8 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     mark = now;
   };
   const shown = options.shownPath ?? options.recipePath;
-  const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
+  if (options.recipeText !== undefined) options.hostInputs?.distrust("the recipe came from standard input");
+  const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown, options.hostInputs);
   const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
@@ -74,7 +76,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
 
   const packages = await stage("resolving the recipe's packages", async () => {
     const { resolvePackages } = await import("./packages.ts");
-    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
+    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
   });
   lap("packages");
   const notes: string[] = [];
@@ -92,11 +94,11 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
-  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>): Promise<BuildResult> => {
+  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>, unchangedAs?: BuildResult["unchangedAs"]): Promise<BuildResult> => {
     // Beside out/, which exists by now: what the next build may recall of the secrets' files.
     await secretStamps?.save();
     return {
-      digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(),
+      digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(), ...(unchangedAs ? { unchangedAs } : {}),
     };
   };
 
@@ -109,12 +111,13 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
+    const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
-      await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
+      const useRecord = await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
       lap("up to date");
-      return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []));
+      return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []), seen && { useRecord, outputs: seen });
     }
   }
 
@@ -152,10 +155,11 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
   const digest = tarballs.rootfs.digest;
   const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
+  const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
-    await store.recordUse([...used], useTag);
+    const useRecord = await store.recordUse([...used], useTag);
     lap("up to date");
-    return result(digest, config, true, true, shared(ran.used));
+    return result(digest, config, true, true, shared(ran.used), seen && { useRecord, outputs: seen });
   }
 
   const spdx = formats.has("sbom") || formats.has("oci")

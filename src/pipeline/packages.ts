@@ -3,8 +3,9 @@
 // it covers the recipe it is used as it is, without any index; otherwise the
 // suites' signed indices are fetched and verified, the closure resolved, and
 // the lock written (or, with --locked, the build refuses).
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import type { SourceFile, Span } from "../core/source.ts";
+import type { HostInputs } from "../core/host-inputs.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -33,6 +34,8 @@ export interface PackageOptions {
   mirrors: () => Promise<Record<string, string[]>>;
   fetchTimeoutMs?: number;
   emit: (event: BuildEvent) => void;
+  /** Told how the lock was when read; a build that resolves against the archive is not one to recall. */
+  hostInputs?: HostInputs;
 }
 
 export interface ResolvedPackages {
@@ -64,7 +67,7 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   let loaded: Promise<Record<string, string[]>> | undefined;
   const mirrors = (): Promise<Record<string, string[]>> => (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
-  const previous = await readLock(lockPath, lockSource.path);
+  const previous = await readLock(lockPath, lockSource.path, options.hostInputs);
   const fit = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : { covered: false as const, why: "update", names: [] };
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
@@ -74,6 +77,7 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
     closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
   });
   if (fit.covered) return make(previous!, false);
+  options.hostInputs?.distrust("the packages were resolved against the archive");
   if (options.locked) {
     const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fit.why}`;
     // Point at the line that asks for what the lock lacks, else at the first PACKAGE line.
@@ -109,12 +113,21 @@ function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly
 }
 
 /** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
-export async function readLock(path: string, shown: string): Promise<Lock | undefined> {
+export async function readLock(path: string, shown: string, inputs?: HostInputs): Promise<Lock | undefined> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    const fh = await open(path, "r");
+    try {
+      if (inputs) inputs.file(path, await fh.stat({ bigint: true }));
+      text = await fh.readFile("utf8");
+    } finally {
+      await fh.close();
+    }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      inputs?.absent(path);
+      return undefined;
+    }
     throw new NiftyError("NIFTY604", `cannot read ${shown}: ${(error as Error).message}`);
   }
   const parsed = parseLock(text);

@@ -47,6 +47,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
     tree,
     epoch: options.epoch,
     recipeDir: recipe.dir,
+    ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
     secret(id, span) {
       const value = secrets.get(id);
       if (value === undefined) throw missingSecret(id, span);

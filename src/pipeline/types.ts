@@ -3,6 +3,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ImageConfig } from "../image/config.ts";
 import type { Format } from "./outputs.ts";
 import type { Limits } from "../core/limits.ts";
+import type { HostInput, HostInputs } from "../core/host-inputs.ts";
 
 export interface FetchProgressEvent {
   name: string;
@@ -51,6 +52,8 @@ export interface BuildOptions {
   /** How much an archive or download may bring (--limit); default DEFAULT_LIMITS. */
   limits?: Limits;
   onEvent?: (event: BuildEvent) => void;
+  /** Told every file the build reads from the host (recipe, lock, COPY sources) as it was when read. */
+  hostInputs?: HostInputs;
 }
 
 export interface StepRecord {
@@ -81,4 +84,10 @@ export interface BuildResult {
   config: ImageConfig;
   /** The blobs the steps need (FETCH downloads, locked .debs, every file's bytes; not tarballs or outputs), sorted: what --cache-to shares. Some may be absent from the store. */
   used: string[];
+  /**
+   * Up to date, when the options asked for hostInputs: what a later run needs to tell that nothing
+   * changed since: the use record this build found fresh or refreshed (what keeps the blobs from gc),
+   * and the output directory's files as they were before the build found them up to date.
+   */
+  unchangedAs?: { useRecord: string; outputs: HostInput[] };
 }

@@ -1,0 +1,32 @@
+// What `niftyc build` prints about a build: the step and note lines on
+// stderr, the answer on stdout (a line and the outputs, or one JSON object).
+// One renderer, so a build recalled by the up-to-date short cut
+// (src/cli/build-stamp.ts) prints what the build itself printed.
+import { relative } from "node:path";
+import { forTerminal } from "../diagnostics/escape.ts";
+import type { BuildResult } from "../pipeline/types.ts";
+
+/** The progress events a report repeats: a step's line, a note. */
+export type ReportEvent = { type: "step"; index: number; total: number; text: string; reused: boolean } | { type: "note"; message: string };
+
+/** The line stderr shows for one event. */
+export function eventLine(event: ReportEvent): string {
+  if (event.type === "note") return `note: ${forTerminal(event.message)}\n`;
+  const n = String(event.total).length;
+  return `[${String(event.index + 1).padStart(n)}/${event.total}] ${forTerminal(event.text)}${event.reused ? "  (cached)" : ""}\n`;
+}
+
+/** What the answer is made of. */
+export type ReportedResult = Pick<BuildResult, "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"> & { name: string; stopSignal: BuildResult["config"]["stopSignal"] };
+
+/** The answer on stdout: the JSON object (absolute paths: a program reading them may run anywhere), or a line and the outputs relative to `cwd`. */
+export function resultText(result: ReportedResult, cwd: string, json: boolean, pushed?: { pushed: string }): string {
+  if (json) {
+    const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages } = result;
+    return JSON.stringify({ digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages, ...(pushed ? { pushed } : {}) }) + "\n";
+  }
+  let text = `${result.upToDate ? "up to date" : "built"} ${result.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`;
+  for (const path of Object.values(result.outputs)) text += `  ${relative(cwd, path) || "."}\n`;
+  if (pushed) text += `pushed ${pushed.pushed}\n`;
+  return text;
+}

@@ -1,0 +1,142 @@
+// The up-to-date short cut. A `niftyc build` that finds its outputs up to date
+// leaves a stamp in the store (stamps/<key>.json), keyed by the command line,
+// the working directory and the environment a build reads: what it read from
+// the host and how each file was (src/core/host-inputs.ts), every file of its
+// output directory as it was, and what it printed. The same command run again
+// finds every one of them unchanged and prints the same answer without
+// loading the compiler; bin/niftyc tries this before anything else loads.
+// Anything else (a changed input or output, no stamp, other flags or
+// environment) runs the build, which checks for itself.
+import { NIFTYC_VERSION } from "../core/version.ts";
+import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.ts";
+import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
+import type { CliIo } from "./io.ts";
+import type { BuildResult } from "../pipeline/types.ts";
+
+// Builtins through process.getBuiltinModule, as in src/core/host-inputs.ts: an
+// ESM import of node:fs costs more than all the rest of the short cut.
+const { readFileSync } = process.getBuiltinModule("node:fs");
+const { join, resolve } = process.getBuiltinModule("node:path");
+
+const STAMP_FORMAT = 1;
+/** As long as the store's use record of the build stays fresh without being written again (USE_REFRESH_MS in src/cache/store.ts). */
+const USE_FRESH_MS = 60 * 60 * 1000;
+
+interface Stamp {
+  format: number;
+  /** The command line, working directory and environment it answers, compared whole (the file name is only a hash of it). */
+  invocation: string;
+  json: boolean;
+  quiet: boolean;
+  inputs: HostInput[];
+  /** Every file and directory of the output directory. */
+  outputs: HostInput[];
+  /** The store's use record the build refreshed: past its hour, the build runs, to refresh it so gc keeps the blobs. */
+  useRecord: string;
+  events: ReportEvent[];
+  result: Omit<ReportedResult, "stages">;
+}
+
+/**
+ * The command line, working directory and the environment a build reads
+ * (src/cli/common.ts), as one string. NO_COLOR and TERM are left out: they
+ * colour only diagnostics, and a stamped build had none.
+ */
+function invocationOf(args: readonly string[], io: Pick<CliIo, "env" | "cwd">): string {
+  const env = Object.entries(io.env).filter(([k]) => k === "SOURCE_DATE_EPOCH" || k === "NIFTY_CACHE" || k.startsWith("NIFTY_MIRROR_")).sort(([a], [b]) => (a < b ? -1 : 1));
+  return JSON.stringify([STAMP_FORMAT, NIFTYC_VERSION, io.cwd, args, env]);
+}
+
+/**
+ * Where the stamps of a command line are: in the store, found as the build
+ * finds it, from --cache, NIFTY_CACHE or ./cache (the last --cache wins, as in
+ * parseArgs). A stamp is written only where this agrees with the build's own
+ * parse, and answers only the exact invocation it holds.
+ */
+function stampsDir(args: readonly string[], io: Pick<CliIo, "env" | "cwd">): string {
+  let cache = io.env.NIFTY_CACHE ?? "cache";
+  for (const [i, arg] of args.entries()) {
+    if (arg === "--") break;
+    if (arg === "--cache" && i + 1 < args.length) cache = args[i + 1]!;
+    else if (arg.startsWith("--cache=")) cache = arg.slice("--cache=".length);
+  }
+  return join(resolve(io.cwd, cache), "stamps");
+}
+
+/** A file name for a string: two 32-bit FNV-1a hashes (node:crypto alone would take 10 ms to load; the stamp is compared whole). */
+function nameHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193) >>> 0;
+    b = (b ^ (b >>> 15)) >>> 0;
+  }
+  return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
+}
+
+/**
+ * Answer `niftyc build ARGS` from its stamp: the exit status when every input
+ * and output is as recorded, else undefined (run the build).
+ */
+export function upToDateFromStamp(args: readonly string[], io: Pick<CliIo, "env" | "cwd" | "stdout" | "stderr">): number | undefined {
+  const started = performance.now();
+  const invocation = invocationOf(args, io);
+  let stamp: Stamp;
+  try {
+    stamp = JSON.parse(readFileSync(join(stampsDir(args, io), `${nameHash(invocation)}.json`), "utf8")) as Stamp;
+    if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
+    // Read as the store reads it (Store.recordUse): the time it holds, not the file's.
+    const lastUsed = Date.parse((JSON.parse(readFileSync(stamp.useRecord, "utf8")) as { lastUsed: string }).lastUsed);
+    if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_FRESH_MS)) return undefined;
+    // The directories' identities cover entries added since.
+    if (!unchanged(stamp.inputs) || !unchanged(stamp.outputs)) return undefined;
+  } catch {
+    return undefined;
+  }
+  if (!stamp.quiet) for (const event of stamp.events) io.stderr.write(eventLine(event));
+  const stages = [{ name: "up to date", ms: Math.round((performance.now() - started) * 10) / 10 }];
+  io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json));
+  return 0;
+}
+
+/** What a build that found its outputs up to date leaves for the next identical command. */
+export interface StampInput {
+  args: readonly string[];
+  io: Pick<CliIo, "env" | "cwd">;
+  /** The store the build used. */
+  cacheDir: string;
+  /** The parsed command line: only a plain build is answered from a stamp. */
+  values: { json?: unknown; quiet?: unknown; push?: unknown; "cache-to"?: unknown; "cache-from"?: unknown };
+  inputs: HostInputs;
+  unchangedAs: NonNullable<BuildResult["unchangedAs"]>;
+  events: ReportEvent[];
+  result: Omit<ReportedResult, "stages">;
+}
+
+/**
+ * Leave the stamp. None for a build whose inputs cannot all be recorded, or
+ * that pushes or shares its cache (each run talks to the registry); an older
+ * stamp of the same command line is then removed.
+ */
+export async function writeStamp(input: StampInput): Promise<void> {
+  const { rm, mkdir } = await import("node:fs/promises");
+  const { writeFileAtomic } = await import("../core/atomic.ts");
+  const invocation = invocationOf(input.args, input.io);
+  const dir = stampsDir(input.args, input.io);
+  if (dir !== join(input.cacheDir, "stamps")) return;
+  const file = join(dir, `${nameHash(invocation)}.json`);
+  const inputs = input.inputs.list();
+  const { values } = input;
+  if (inputs === undefined || values.push !== undefined || values["cache-to"] !== undefined || values["cache-from"] !== undefined) {
+    await rm(file, { force: true });
+    return;
+  }
+  const stamp: Stamp = {
+    format: STAMP_FORMAT, invocation, json: values.json === true, quiet: values.quiet === true, inputs,
+    outputs: input.unchangedAs.outputs, useRecord: input.unchangedAs.useRecord, events: input.events, result: input.result,
+  };
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(file, JSON.stringify(stamp) + "\n");
+}

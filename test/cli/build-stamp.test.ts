@@ -1,0 +1,259 @@
+// The up-to-date short cut (src/cli/build-stamp.ts), through the real bin/niftyc:
+// a repeated up-to-date build is answered from its stamp with only the short
+// cut's modules loaded and the same output, and every change to what the build
+// read or wrote, to its flags, environment or store, runs the build again.
+import test, { type ExecutionContext } from "ava";
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import { spawn } from "node:child_process";
+import { NIFTYC, NODE, ROOT, baseEnv, busyboxRecipe, collect, dropbearLines, jsonOf, niftyc, readBuildJson, useFixture, type CliResult } from "../pipeline/helpers.ts";
+import { debianArchive, requireArchive } from "../support/debian-archive.ts";
+
+const ctx = useFixture(test);
+const HOOK = path.join(ROOT, "test/pipeline/record-loads.ts");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Past the second within which a file read after a change is not trusted (src/core/host-inputs.ts). */
+const SETTLE_MS = 1100;
+
+/** What the short cut may load: the launcher and a handful of small modules (builtins come through process.getBuiltinModule). */
+const SHORT_CUT = new Set(["bin/niftyc", "src/cli/io.ts", "src/cli/build-stamp.ts", "src/core/version.ts", "src/core/host-inputs.ts", "src/cli/build-report.ts", "src/diagnostics/escape.ts"]);
+
+interface Project {
+  dir: string;
+  recipe: string;
+  run(extra?: string[], env?: Record<string, string>): Promise<CliResult & { loads: string[]; recalled: boolean }>;
+}
+
+/** A recipe with a FETCH, a COPY of a directory and a password from a secret file, in its own directory and store. */
+async function project(t: ExecutionContext, name: string, tail = ""): Promise<Project> {
+  const dir = path.join(ctx.work, name);
+  await fsp.mkdir(path.join(dir, "site/css"), { recursive: true });
+  await fsp.writeFile(path.join(dir, "site/index.html"), "<h1>hello</h1>\n");
+  await fsp.writeFile(path.join(dir, "site/css/a.css"), "h1 { color: red }\n");
+  await fsp.writeFile(path.join(dir, "pw"), "first-password\n");
+  const recipe = path.join(dir, `${name}.nifty`);
+  await fsp.writeFile(recipe, busyboxRecipe(ctx.fixture, `${dropbearLines(ctx.fixture)}\nCOPY site /srv/www\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\nENV PORT=2200\n${tail}`));
+  const loads = path.join(dir, "loads.txt");
+  return {
+    dir,
+    recipe,
+    async run(extra = [], env = {}) {
+      const result = await niftyc(["build", `${name}.nifty`, "--secret", "luser-password=pw", ...extra], { cwd: dir, nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads, ...env } });
+      const list = (await fsp.readFile(loads, "utf8")).split("\n").filter(Boolean).filter((u) => u.startsWith("file://")).map((u) => path.relative(ROOT, new URL(u).pathname));
+      return { ...result, loads: list, recalled: !list.includes("src/pipeline/build.ts") };
+    },
+  };
+}
+
+/**
+ * Built, then found up to date once its inputs settled (which leaves the
+ * stamp), then answered from the stamp. Returns what the build itself prints
+ * when up to date (NIFTY_NO_STAMPS: the short cut is not tried).
+ */
+async function stamped(t: ExecutionContext, p: Project, extra: string[] = [], env: Record<string, string> = {}): Promise<CliResult> {
+  const first = await p.run(extra, env);
+  t.is(first.code, 0, first.stderr);
+  await sleep(SETTLE_MS);
+  const found = await p.run(extra, { ...env, NIFTY_NO_STAMPS: "1" });
+  t.is(found.code, 0, found.stderr);
+  t.false(found.recalled, "NIFTY_NO_STAMPS runs the build");
+  t.true(jsonOrText(found).upToDate);
+  const recalled = await p.run(extra, env);
+  t.is(recalled.code, 0, recalled.stderr);
+  t.true(recalled.recalled, `answered from the stamp; loaded ${recalled.loads.join(", ")}`);
+  return found;
+}
+
+function jsonOrText(r: CliResult): { upToDate: boolean } {
+  return r.stdout.startsWith("{") ? jsonOf(r) : { upToDate: r.stdout.startsWith("up to date ") };
+}
+
+test("a repeated up-to-date build is answered from its stamp: only the short cut loads, and it prints what the build printed", async (t) => {
+  const p = await project(t, "same");
+  const found = await stamped(t, p);
+  const recalled = await p.run();
+  t.true(recalled.recalled);
+  t.deepEqual(recalled.loads.filter((l) => !SHORT_CUT.has(l)), [], "nothing but the short cut's modules");
+  t.is(recalled.stdout, found.stdout);
+  t.is(recalled.stderr, found.stderr);
+  t.regex(recalled.stdout, /^up to date same: sha256:[0-9a-f]{64}\n  out\/same\/rootfs\.tar\n/);
+  t.regex(recalled.stderr, /\[ *1\/\d+\] ARG BASE=.*\(cached\)/);
+
+  // --json: the same object, the stages aside.
+  const foundJson = await stamped(t, p, ["--json", "-q"]);
+  const recalledJson = await p.run(["--json", "-q"]);
+  t.true(recalledJson.recalled);
+  t.is(recalledJson.stderr, "");
+  const { stages: s1, ...a } = JSON.parse(foundJson.stdout) as Record<string, unknown>;
+  const { stages: s2, ...b } = JSON.parse(recalledJson.stdout) as Record<string, unknown>;
+  t.deepEqual(b, a);
+  t.true(jsonOf(recalledJson).upToDate);
+  t.like((s2 as Array<{ name: string }>)[0], { name: "up to date" });
+  t.true(Array.isArray(s1));
+
+  // The stamp holds identities, never the password or a hash of it.
+  const stamps = await fsp.readdir(path.join(p.dir, "cache/stamps"));
+  t.is(stamps.length, 2);
+  for (const s of stamps) t.false((await fsp.readFile(path.join(p.dir, "cache/stamps", s), "utf8")).includes("first-password"));
+});
+
+/** Each change: the next build runs (and says what it found), and once settled the stamp answers again. */
+const changes: Array<{ title: string; change(p: Project): Promise<void>; expect: "rebuilt" | "up to date"; extra?: string[]; env?: Record<string, string> }> = [
+  {
+    title: "a COPY file rewritten with the same size, its mtime put back",
+    async change(p) {
+      const file = path.join(p.dir, "site/index.html");
+      const { mtime } = await fsp.stat(file);
+      await fsp.writeFile(file, "<h1>HELLO</h1>\n");
+      await fsp.utimes(file, mtime, mtime);
+    },
+    expect: "rebuilt",
+  },
+  { title: "a file added in a COPY subdirectory", change: (p) => fsp.writeFile(path.join(p.dir, "site/css/b.css"), "p {}\n"), expect: "rebuilt" },
+  { title: "another password in the secret file", change: (p) => fsp.writeFile(path.join(p.dir, "pw"), "other-password\n"), expect: "rebuilt" },
+  { title: "the recipe rewritten with the same text", change: async (p) => fsp.writeFile(p.recipe, await fsp.readFile(p.recipe)), expect: "up to date" },
+  { title: "an output file edited", change: (p) => fsp.appendFile(path.join(p.dir, "out/edited/edited.service"), "# edited\n"), expect: "up to date" },
+  { title: "the output directory removed", change: (p) => fsp.rm(path.join(p.dir, "out"), { recursive: true }), expect: "rebuilt" },
+  {
+    title: "the store's use record past its hour",
+    async change(p) {
+      // As an hour and more later: the time a use record holds is what the store reads.
+      const uses = path.join(p.dir, "cache/uses");
+      const old = new Date(Date.now() - 2 * 3600_000).toISOString();
+      for (const f of await fsp.readdir(uses)) {
+        const record = JSON.parse(await fsp.readFile(path.join(uses, f), "utf8")) as { lastUsed: string };
+        await fsp.writeFile(path.join(uses, f), JSON.stringify({ ...record, lastUsed: old }) + "\n");
+      }
+    },
+    expect: "up to date",
+  },
+];
+
+for (const [i, c] of changes.entries()) {
+  test(`the build runs again after ${c.title}`, async (t) => {
+    const name = ["copy", "added", "secret", "recipe", "edited", "removed", "uses"][i]!;
+    const p = await project(t, name);
+    await stamped(t, p);
+    await c.change(p);
+    const after = await p.run();
+    t.is(after.code, 0, after.stderr);
+    t.false(after.recalled, "not answered from the stamp");
+    t.true(after.stdout.startsWith(c.expect === "rebuilt" ? `built ${name}:` : `up to date ${name}:`), after.stdout);
+    if (name === "uses") {
+      const uses = path.join(p.dir, "cache/uses");
+      const times = await Promise.all((await fsp.readdir(uses)).map(async (f) => Date.parse((JSON.parse(await fsp.readFile(path.join(uses, f), "utf8")) as { lastUsed: string }).lastUsed)));
+      t.true(times.some((m) => Date.now() - m < 3600_000), "the build refreshed its use record");
+    }
+    // Settled, the same command is answered from a stamp again (left by this run or the next).
+    await sleep(SETTLE_MS);
+    t.is((await p.run()).code, 0);
+    t.true((await p.run()).recalled);
+  });
+}
+
+test("another --arg, SOURCE_DATE_EPOCH or --format is another command: the build runs", async (t) => {
+  const p = await project(t, "flags", "ARG GREETING=hi\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\n");
+  await stamped(t, p);
+  const arg = await p.run(["--arg", "GREETING=hello"]);
+  t.false(arg.recalled);
+  t.regex(arg.stdout, /^built flags:/);
+  const epoch = await p.run([], { SOURCE_DATE_EPOCH: "1700000000" });
+  t.false(epoch.recalled);
+  t.regex(epoch.stdout, /^built flags:/);
+  t.is((await readBuildJson(path.join(p.dir, "out/flags")) as unknown as { epoch: number }).epoch, 1700000000);
+  const formats = await p.run(["--format", "rootfs,nspawn"]);
+  t.false(formats.recalled);
+  t.regex(formats.stdout, /^built flags:/);
+});
+
+test("a secret from the environment is never answered from a stamp", async (t) => {
+  const p = await project(t, "env");
+  const env = { PW: "first-password" };
+  const args = ["build", "env.nifty", "--secret", "luser-password=env:PW", "-q"];
+  const loads = path.join(p.dir, "env-loads.txt");
+  const run = async () => {
+    const r = await niftyc(args, { cwd: p.dir, nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads, ...env } });
+    t.is(r.code, 0, r.stderr);
+    return (await fsp.readFile(loads, "utf8")).includes("src/pipeline/build.ts");
+  };
+  t.true(await run());
+  await sleep(SETTLE_MS);
+  for (let i = 0; i < 3; i++) t.true(await run(), "the build ran");
+  t.deepEqual(await fsp.readdir(path.join(p.dir, "cache/stamps")).catch(() => []), []);
+});
+
+// Serial: other tests' builds loading the machine would stretch the second the check needs.
+test.serial("a recipe read within a second of its last change leaves no stamp", async (t) => {
+  const p = await project(t, "racy");
+  await stamped(t, p);
+  const started = Date.now();
+  await fsp.writeFile(p.recipe, await fsp.readFile(p.recipe));
+  const next = await p.run();
+  t.false(next.recalled);
+  if (Date.now() - started < 1000) {
+    // The build read the recipe less than a second after the write: it may not vouch for it.
+    t.deepEqual(await fsp.readdir(path.join(p.dir, "cache/stamps")), []);
+  } else t.log("the build took over a second to start: the window was missed, nothing to check");
+});
+
+test("cache gc removes the stamps of the use records it removes", async (t) => {
+  const p = await project(t, "gc");
+  await stamped(t, p);
+  const gc = await niftyc(["cache", "gc", "--days", "0", "--cache", "cache"], { cwd: p.dir });
+  t.is(gc.code, 0, gc.stderr);
+  t.deepEqual(await fsp.readdir(path.join(p.dir, "cache/stamps")), []);
+  t.false((await p.run()).recalled);
+});
+
+test("a recipe on standard input is never answered from a stamp", async (t) => {
+  const p = await project(t, "stdin");
+  const text = await fsp.readFile(p.recipe);
+  const run = async () => {
+    const child = spawn(NODE, [NIFTYC, "build", "-", "--secret", "luser-password=pw", "-q"], { cwd: p.dir, env: baseEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin!.end(text);
+    const r = await collect(child);
+    t.is(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  t.regex(await run(), /^built stdin:/);
+  await sleep(SETTLE_MS);
+  t.regex(await run(), /^up to date stdin:/);
+  t.regex(await run(), /^up to date stdin:/);
+  t.deepEqual(await fsp.readdir(path.join(p.dir, "cache/stamps")).catch(() => []), []);
+});
+
+test("the lock is an input: rewritten, the build runs; gone, the build resolves again and leaves no stamp", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const view = archive.view();
+  const dir = path.join(ctx.work, "lock");
+  await fsp.mkdir(dir);
+  await fsp.writeFile(path.join(dir, "app.nifty"), `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE nifty-app\n`);
+  const loads = path.join(dir, "loads.txt");
+  const args = ["build", "app.nifty", "--format", "rootfs", "--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  const run = async () => {
+    const r = await niftyc(args, { cwd: dir, nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads } });
+    t.is(r.code, 0, r.stderr);
+    return { ...r, recalled: !(await fsp.readFile(loads, "utf8")).includes("src/pipeline/build.ts") };
+  };
+  t.regex((await run()).stderr, /wrote app\.nifty\.lock/);
+  await sleep(SETTLE_MS);
+  t.false((await run()).recalled);
+  t.true((await run()).recalled);
+
+  const lock = path.join(dir, "app.nifty.lock");
+  await fsp.writeFile(lock, await fsp.readFile(lock));
+  const rewritten = await run();
+  t.false(rewritten.recalled);
+  t.regex(rewritten.stdout, /^up to date app:/);
+
+  await sleep(SETTLE_MS);
+  await run();
+  t.true((await run()).recalled);
+  await fsp.rm(lock);
+  const resolved = await run();
+  t.false(resolved.recalled);
+  t.regex(resolved.stderr, /wrote app\.nifty\.lock/);
+  // Resolved against the archive: nothing to vouch for the lock it wrote until a build reads it.
+  t.deepEqual(await fsp.readdir(path.join(dir, "cache/stamps")), []);
+});
