@@ -1,10 +1,10 @@
-// The up-to-date short cut. A `niftyc build` that finds its outputs up to date
-// leaves a stamp in the store (stamps/<key>.json), keyed by the command line,
-// the working directory and the environment a build reads: what it read from
-// the host and how each file was (src/core/host-inputs.ts), every file of its
-// output directory as it was, and what it printed. The same command run again
-// finds every one of them unchanged and prints the same answer without
-// loading the compiler; bin/niftyc tries this before anything else loads.
+// The up-to-date short cut. A `niftyc build` with reproducible outputs leaves
+// a stamp in the store (stamps/<hash>.json), keyed by the command line, the
+// working directory and the environment a build reads: what it read from the
+// host and how each file was (src/core/host-inputs.ts), every file of its
+// output directory as it was, and what the build prints when up to date. The
+// same command run again finds every one of them unchanged and prints that
+// answer without loading the compiler; bin/niftyc tries this first.
 // Anything else (a changed input or output, no stamp, other flags or
 // environment) runs the build, which checks for itself.
 import { NIFTYC_VERSION } from "../core/version.ts";
@@ -101,7 +101,7 @@ export function upToDateFromStamp(args: readonly string[], io: Pick<CliIo, "env"
   return 0;
 }
 
-/** What a build that found its outputs up to date leaves for the next identical command. */
+/** What a build leaves for the next identical command. */
 export interface StampInput {
   args: readonly string[];
   io: Pick<CliIo, "env" | "cwd">;
@@ -110,7 +110,7 @@ export interface StampInput {
   /** The parsed command line: only a plain build is answered from a stamp. */
   values: { json?: unknown; quiet?: unknown; push?: unknown; "cache-to"?: unknown; "cache-from"?: unknown };
   inputs: HostInputs;
-  unchangedAs: NonNullable<BuildResult["unchangedAs"]>;
+  recall: NonNullable<BuildResult["recall"]>;
   events: ReportEvent[];
   result: Omit<ReportedResult, "stages">;
 }
@@ -135,7 +135,7 @@ export async function writeStamp(input: StampInput): Promise<void> {
   }
   const stamp: Stamp = {
     format: STAMP_FORMAT, invocation, json: values.json === true, quiet: values.quiet === true, inputs,
-    outputs: input.unchangedAs.outputs, useRecord: input.unchangedAs.useRecord, events: input.events, result: input.result,
+    outputs: input.recall.outputs, useRecord: input.recall.useRecord, events: input.events, result: input.result,
   };
   await mkdir(dir, { recursive: true });
   await writeFileAtomic(file, JSON.stringify(stamp) + "\n");

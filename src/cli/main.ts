@@ -9,7 +9,8 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
-import { resultText, type ReportEvent } from "./build-report.ts";
+import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
+import type { BuildResult } from "../pipeline/types.ts";
 import { EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
@@ -84,7 +85,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
-  const { build, BuildFailed, FORMATS } = await import("../pipeline/build.ts");
+  const { build, BuildFailed, FORMATS, stopSignalNote } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const pushTo = values.push as string | undefined;
   const cacheTo = values["cache-to"] as string | undefined;
@@ -101,22 +102,14 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   if (fromStdin && values["password-stdin"] === true) throw new UsageError("build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file", BUILD_HELP);
   if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
   const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!, shared.hostInputs);
-  // What stderr showed, for the stamp an up-to-date build leaves (src/cli/build-stamp.ts).
-  let shown: ReportEvent[] = [];
-  const run = () => {
-    shown = [];
-    return build({
+  const run = () =>
+    build({
       ...shared,
       ...location,
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
       ...(formats ? { formats } : {}),
-      onEvent: (event) => {
-        if (event.type === "step") shown.push({ type: "step", index: event.index, total: event.total, text: event.text, reused: event.reused });
-        else if (event.type === "note") shown.push(event);
-        progress?.onEvent(event);
-      },
+      ...(progress ? { onEvent: progress.onEvent } : {}),
     });
-  };
   try {
     let result;
     try {
@@ -138,10 +131,9 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     if (cacheTo !== undefined) await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
     const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
     io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
-    if (result.unchangedAs && result.warnings.length === 0 && shared.hostInputs) {
-      const { digest, rootfs, outDir, outputs, reproducible, upToDate, steps, name, stopSignal } = reported;
+    if (result.recall && result.warnings.length === 0 && shared.hostInputs) {
       const { writeStamp } = await import("./build-stamp.ts");
-      await writeStamp({ args, io, cacheDir: shared.cacheDir, values, inputs: shared.hostInputs, unchangedAs: result.unchangedAs, events: shown, result: { digest, rootfs, outDir, outputs, reproducible, upToDate, steps, name, stopSignal } });
+      await writeStamp({ args, io, cacheDir: shared.cacheDir, values, inputs: shared.hostInputs, recall: result.recall, ...upToDateReport(result, stopSignalNote(result.config)) });
     }
     return EXIT.ok;
   } catch (error) {
@@ -156,6 +148,15 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
+}
+
+/** What `build` prints when it next finds this build up to date: every step cached, and the one note such a build gives. */
+function upToDateReport(result: BuildResult, note: string | undefined): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
+  const steps = result.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
+  return {
+    events: [...steps.map((s) => ({ type: "step" as const, index: s.index, total: steps.length, text: s.instruction, reused: true })), ...(note ? [{ type: "note" as const, message: note }] : [])],
+    result: { digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: true, steps, name: result.config.name, stopSignal: result.config.stopSignal },
+  };
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {

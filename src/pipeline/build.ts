@@ -94,11 +94,11 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
     emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
   };
-  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>, unchangedAs?: BuildResult["unchangedAs"]): Promise<BuildResult> => {
+  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>, recall?: BuildResult["recall"]): Promise<BuildResult> => {
     // Beside out/, which exists by now: what the next build may recall of the secrets' files.
     await secretStamps?.save();
     return {
-      digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(), ...(unchangedAs ? { unchangedAs } : {}),
+      digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(), ...(recall ? { recall } : {}),
     };
   };
 
@@ -165,7 +165,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const spdx = formats.has("sbom") || formats.has("oci")
     ? await stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
     : undefined;
-  await stage("writing the outputs", () =>
+  const useRecord = await stage("writing the outputs", () =>
     assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
       niftyc: NIFTYC_VERSION,
       recipe: shown,
@@ -184,7 +184,9 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     } }),
   );
   lap("outputs");
-  return result(digest, config, reproducible, false, shared(ran.used));
+  // As published: a later run that finds them so, and the inputs unchanged, may recall this build.
+  const written = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
+  return result(digest, config, reproducible, false, shared(ran.used), written && { useRecord, outputs: written });
 }
 
 interface AssembleInput {
@@ -204,7 +206,8 @@ interface AssembleInput {
 }
 
 /** Outputs: assembled in staging (or restored from the store), published whole. */
-async function assembleAndPublish(input: AssembleInput): Promise<void> {
+/** Returns the path of the use record it refreshed. */
+async function assembleAndPublish(input: AssembleInput): Promise<string> {
   const { store, fingerprint } = input;
   const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
   // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
@@ -220,9 +223,10 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
       }
     }
     for (const blob of kept ? outputs.assembledBlobs(kept) : []) input.used.add(blob.digest);
-    await store.recordUse([...input.used], input.useTag);
+    const useRecord = await store.recordUse([...input.used], input.useTag);
     await writeFile(join(staging, "build.json"), JSON.stringify(input.buildJson, null, 2) + "\n");
     await publish(staging, input.outDir);
+    return useRecord;
   } catch (error) {
     await discard(staging);
     throw error;
@@ -235,9 +239,15 @@ function refuseWarnings(options: BuildOptions, warnings: readonly Diagnostic[]):
 }
 
 function noteStopSignal(config: ImageConfig, emit: (event: BuildEvent) => void): void {
-  if (config.stopSignal.source !== "init") return;
+  const message = stopSignalNote(config);
+  if (message !== undefined) emit({ type: "note", message });
+}
+
+/** The note an image whose stop signal niftyc chose gets on every build, up to date or not. */
+export function stopSignalNote(config: ImageConfig): string | undefined {
+  if (config.stopSignal.source !== "init") return undefined;
   const init = config.init.kind === "other" ? "an unknown" : config.init.kind;
-  emit({ type: "note", message: `stop signal ${config.stopSignal.name} chosen for ${init} init (set STOPSIGNAL to choose another)` });
+  return `stop signal ${config.stopSignal.name} chosen for ${init} init (set STOPSIGNAL to choose another)`;
 }
 
 function firstLine(text: string, span: Span): string {

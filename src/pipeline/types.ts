@@ -85,9 +85,10 @@ export interface BuildResult {
   /** The blobs the steps need (FETCH downloads, locked .debs, every file's bytes; not tarballs or outputs), sorted: what --cache-to shares. Some may be absent from the store. */
   used: string[];
   /**
-   * Up to date, when the options asked for hostInputs: what a later run needs to tell that nothing
-   * changed since: the use record this build found fresh or refreshed (what keeps the blobs from gc),
-   * and the output directory's files as they were before the build found them up to date.
+   * With hostInputs in the options and reproducible outputs: what a later run needs to tell that
+   * nothing changed since (src/cli/build-stamp.ts). The use record this build found fresh or
+   * refreshed (what keeps the blobs from gc), and the output directory's files: as this build
+   * published them, or as they were before it found them up to date.
    */
-  unchangedAs?: { useRecord: string; outputs: HostInput[] };
+  recall?: { useRecord: string; outputs: HostInput[] };
 }

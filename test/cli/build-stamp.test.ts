@@ -97,6 +97,28 @@ test("a repeated up-to-date build is answered from its stamp: only the short cut
   for (const s of stamps) t.false((await fsp.readFile(path.join(p.dir, "cache/stamps", s), "utf8")).includes("first-password"));
 });
 
+test("a build leaves a stamp too: the first rebuild after it is answered, as the build would answer it", async (t) => {
+  const p = await project(t, "fresh");
+  await sleep(SETTLE_MS);
+  for (const extra of [[], ["--json"]]) {
+    await fsp.rm(path.join(p.dir, "out"), { recursive: true, force: true });
+    const built = await p.run(extra);
+    t.is(built.code, 0, built.stderr);
+    t.false(jsonOrText(built).upToDate);
+    const recalled = await p.run(extra);
+    t.true(recalled.recalled, "answered from the stamp the build left");
+    const full = await p.run(extra, { NIFTY_NO_STAMPS: "1" });
+    t.false(full.recalled);
+    t.is(recalled.stderr, full.stderr);
+    if (extra.length === 0) t.is(recalled.stdout, full.stdout);
+    else {
+      const { stages: _a, ...a } = JSON.parse(full.stdout) as Record<string, unknown>;
+      const { stages: _b, ...b } = JSON.parse(recalled.stdout) as Record<string, unknown>;
+      t.deepEqual(b, a);
+    }
+  }
+});
+
 /** Each change: the next build runs (and says what it found), and once settled the stamp answers again. */
 const changes: Array<{ title: string; change(p: Project): Promise<void>; expect: "rebuilt" | "up to date"; extra?: string[]; env?: Record<string, string> }> = [
   {
