@@ -28,6 +28,7 @@ Environment (read once, at start):
   NIFTY_MIRROR_DEBIAN   Debian archive URL(s) for debian: sources and ARCHIVE debian (default: apt's sources)
   NIFTY_MIRROR_<NAME>   the same for any archive name (NIFTY_MIRROR_DEBIAN_SECURITY: debian-security)
   NO_COLOR              no colour in diagnostics
+  NIFTY_NO_STAMPS       build even when a stamp shows nothing changed (docs/cache.md)
 
 Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line,
 3 (outdated only) security updates exist.
@@ -37,6 +38,8 @@ export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
 
 Builds <recipe> into out/<name>/ (rootfs.tar, build.json and the run configs).
 The rootfs tarball is reproducible: same recipe and inputs, same bytes.
+Run again with nothing changed, it answers "up to date" from a stamp in the store,
+which records each file it read by identity (docs/cache.md, "Up-to-date stamps").
 <recipe> is a file, a directory (its Niftyfile, or its one .nifty file), or - to read
 the recipe from standard input (named stdin; COPY sources and its lock are then in the
 working directory).
