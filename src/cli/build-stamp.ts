@@ -130,13 +130,17 @@ export async function writeStamp(input: StampInput): Promise<void> {
   const inputs = input.inputs.list();
   const { values } = input;
   if (inputs === undefined || values.push !== undefined || values["cache-to"] !== undefined || values["cache-from"] !== undefined) {
-    await rm(file, { force: true });
+    await rm(file, { force: true }).catch(() => {});
     return;
   }
   const stamp: Stamp = {
     format: STAMP_FORMAT, invocation, json: values.json === true, quiet: values.quiet === true, inputs,
     outputs: input.recall.outputs, useRecord: input.recall.useRecord, events: input.events, result: input.result,
   };
-  await mkdir(dir, { recursive: true });
-  await writeFileAtomic(file, JSON.stringify(stamp) + "\n");
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFileAtomic(file, JSON.stringify(stamp) + "\n");
+  } catch {
+    // A store this user may read but not write (a shared one): the next build runs in full, as without stamps.
+  }
 }
