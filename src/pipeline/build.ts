@@ -158,9 +158,10 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     return result(digest, config, true, true, shared(ran.used));
   }
 
+  // Only when the outputs are written afresh: outputs kept in the store already hold the SBOM.
   const spdx = formats.has("sbom") || formats.has("oci")
-    ? await stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
-    : undefined;
+    ? () => stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
+    : async () => undefined;
   await stage("writing the outputs", () =>
     assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
       niftyc: NIFTYC_VERSION,
@@ -196,7 +197,8 @@ interface AssembleInput {
   used: Set<string>;
   useTag: string;
   buildJson: Record<string, unknown>;
-  sbom: string | undefined;
+  /** The SPDX SBOM, made only when the outputs are written rather than restored. */
+  sbom: () => Promise<string | undefined>;
 }
 
 /** Outputs: assembled in staging (or restored from the store), published whole. */
@@ -209,7 +211,8 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) }, input.formats, fingerprint !== undefined);
+      const sbom = await input.sbom();
+      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, fingerprint !== undefined);
       if (fingerprint !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);
