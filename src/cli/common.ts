@@ -136,6 +136,16 @@ export const BUILD_FLAGS = {
   strict: { type: "boolean" },
 } as const satisfies OptionSpec;
 
+/** Flags of push that build --push takes too (here, so that a build need not load push.ts to parse them). */
+export const PUSH_FLAGS = {
+  username: { type: "string" },
+  "password-stdin": { type: "boolean" },
+  "ca-file": { type: "string" },
+  insecure: { type: "boolean" },
+  "cache-to": { type: "string" },
+  "cache-from": { type: "string" },
+} as const satisfies OptionSpec;
+
 /** Build options from those flags and the environment. */
 export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);

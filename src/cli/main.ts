@@ -8,7 +8,7 @@ import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import { BUILD_FLAGS, EXIT, PUSH_FLAGS, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -76,7 +76,6 @@ function reportFailure(error: unknown, io: CliIo): number {
 }
 
 async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
-  const { PUSH_FLAGS } = await import("./push.ts");
   const { values, positionals } = parse(args, { ...BUILD_FLAGS, ...PUSH_FLAGS, push: { type: "string" }, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } }, BUILD_HELP);
   if (values.help) {
     io.stdout.write(BUILD_HELP + "\n");
