@@ -9,7 +9,7 @@ import type { SourceFile, Span } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
-import { openStore, type Store } from "../cache/store.ts";
+import { damagedBlob, openStore, type Store } from "../cache/store.ts";
 import { Tree, TreeError } from "../image/tree.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
@@ -20,11 +20,12 @@ import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
-import { DEFAULT_FORMATS, FORMATS, outputFiles, outputsFingerprint, upToDateOutputs, type Format } from "./outputs.ts";
+import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outputFiles, outputsFingerprint, upToDateOutputs, type AssembledRecord, type Format } from "./outputs.ts";
 import { stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
-import { allPresent, planSteps, runSteps } from "./steps.ts";
+import { allPresent, planSteps, readStepRecords, runSteps, type StepCacheRecord } from "./steps.ts";
 import type { Tarballs } from "./layers.ts";
+import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
 
 export { BuildFailed, DEFAULT_FORMATS, FORMATS, outputFiles };
@@ -107,6 +108,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const inputsKey = JSON.stringify(sbomInputs);
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
   const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
+  let records: Array<StepCacheRecord | undefined> | undefined;
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
@@ -116,9 +118,33 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
       lap("up to date");
       return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []));
     }
+    // Every step recorded and out/'s files kept in the store under the fingerprint: out/ is
+    // restored without replaying a step, since nothing the tree gives is needed.
+    records = await readStepRecords(store, plan);
+    const assembled = records.every((r) => r !== undefined) ? await store.readRecord<AssembledRecord>("assembled", fingerprint) : undefined;
+    if (assembled !== undefined && (await allPresent(store, assembledBlobs(assembled)))) {
+      for (const [index, cached] of records.entries()) {
+        for (const w of cached!.warnings) warnings.push({ ...w, source });
+        for (const message of cached!.notes) emit({ type: "note", message });
+        record(index, true, 0);
+      }
+      refuseWarnings(options, warnings);
+      lap("steps");
+      noteStopSignal(known.config, emit);
+      const layers = layerFiles(store, known);
+      const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
+      await stage("writing the outputs", () =>
+        assembleAndPublish({ store, recipe, config: known.config!, layers, digest: known.rootfs.digest, formats, outDir, fingerprint, assembled, used, useTag,
+          sbom: () => missingOutput(store, assembled),
+          buildJson: buildJson({ shown, recipe, packages, digest: known.rootfs.digest, epoch: options.epoch, reproducible: true, notes, fingerprint, layers, config: known.config!, steps, formats }),
+        }),
+      );
+      lap("outputs");
+      return result(known.rootfs.digest, known.config, true, false, shared(known.used ?? []));
+    }
   }
 
-  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit });
+  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...(records ? { records } : {}) });
   refuseWarnings(options, warnings);
   lap("steps");
   const reproducible = notes.length === 0;
@@ -149,7 +175,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     await store.writeRecord("outputs", outputsKey, tarballs);
   }
   const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.flatMap((l) => [l.digest, l.gzip.digest])]);
-  const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
+  const layers = layerFiles(store, tarballs);
   const digest = tarballs.rootfs.digest;
   const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
@@ -163,25 +189,52 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     ? () => stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
     : async () => undefined;
   await stage("writing the outputs", () =>
-    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
-      niftyc: NIFTYC_VERSION,
-      recipe: shown,
-      name: recipe.name,
-      digest,
-      epoch: options.epoch,
-      reproducible,
-      notes,
-      fingerprint: reproducible ? fingerprint : undefined,
-      inputs: recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
-      ...(packages ? { packages: packages.lock.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, suite: `${p.from.archive} ${p.from.suite} ${p.from.component}`, sha256: p.sha256 })) } : {}),
-      layers: layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
-      config,
-      steps,
-      outputs: Object.fromEntries(Object.entries(outputFiles("", recipe.name, formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
-    } }),
+    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag,
+      buildJson: buildJson({ shown, recipe, packages, digest, epoch: options.epoch, reproducible, notes, fingerprint: reproducible ? fingerprint : undefined, layers, config, steps, formats }),
+    }),
   );
   lap("outputs");
   return result(digest, config, reproducible, false, shared(ran.used));
+}
+
+/** The layer tarballs as the writers take them: files in the store. */
+function layerFiles(store: Store, tarballs: Tarballs): LayerFile[] {
+  return tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
+}
+
+interface BuildJsonInput {
+  shown: string;
+  recipe: Recipe;
+  packages: ResolvedPackages | undefined;
+  digest: string;
+  epoch: number;
+  reproducible: boolean;
+  notes: string[];
+  fingerprint: string | undefined;
+  layers: LayerFile[];
+  config: ImageConfig;
+  steps: StepRecord[];
+  formats: ReadonlySet<Format>;
+}
+
+/** out/build.json: what was built, from what, and which files hold it. */
+function buildJson(b: BuildJsonInput): Record<string, unknown> {
+  return {
+    niftyc: NIFTYC_VERSION,
+    recipe: b.shown,
+    name: b.recipe.name,
+    digest: b.digest,
+    epoch: b.epoch,
+    reproducible: b.reproducible,
+    notes: b.notes,
+    fingerprint: b.fingerprint,
+    inputs: b.recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
+    ...(b.packages ? { packages: b.packages.lock.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, suite: `${p.from.archive} ${p.from.suite} ${p.from.component}`, sha256: p.sha256 })) } : {}),
+    layers: b.layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
+    config: b.config,
+    steps: b.steps,
+    outputs: Object.fromEntries(Object.entries(outputFiles("", b.recipe.name, b.formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
+  };
 }
 
 interface AssembleInput {
@@ -194,6 +247,8 @@ interface AssembleInput {
   outDir: string;
   /** Set for reproducible builds: the assembled files are then kept in the store under it. */
   fingerprint: string | undefined;
+  /** The assembled record of the fingerprint, when the caller has read it already. */
+  assembled?: AssembledRecord;
   used: Set<string>;
   useTag: string;
   buildJson: Record<string, unknown>;
@@ -208,7 +263,7 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
   // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
   const staging = await stagingDir(input.outDir);
   try {
-    const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
+    const assembled = input.assembled ?? (fingerprint === undefined ? undefined : await store.readRecord<AssembledRecord>("assembled", fingerprint));
     let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
     if (kept === undefined) {
       const sbom = await input.sbom();
@@ -226,6 +281,13 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     await discard(staging);
     throw error;
   }
+}
+
+/** Restoring failed although every blob was there a moment before: the store was changed under the build's lease. */
+async function missingOutput(store: Store, assembled: AssembledRecord): Promise<never> {
+  const blobs = assembledBlobs(assembled);
+  const present = await Promise.all(blobs.map((b) => store.has(b.digest)));
+  throw damagedBlob(blobs[present.indexOf(false)]?.digest ?? "an output", "it went missing while the build restored it");
 }
 
 /** --strict: a warning raised while building fails the build, as the checker's do. */

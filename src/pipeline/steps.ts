@@ -66,11 +66,18 @@ export interface RunInput {
   warnings: Diagnostic[];
   stepNotes: string[];
   emit: (event: BuildEvent) => void;
+  /** The step records, when the caller has read them already. */
+  records?: Array<StepCacheRecord | undefined>;
+}
+
+/** Each step's record (undefined: none, or the step is never cached), all read at once. */
+export function readStepRecords(store: Store, plan: Plan): Promise<Array<StepCacheRecord | undefined>> {
+  return Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
 }
 
 /** Run each step, or replay its recorded changes when the record and its blobs are there. */
-export async function runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit }: RunInput): Promise<StepsResult> {
-  const records = await Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
+export async function runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...read }: RunInput): Promise<StepsResult> {
+  const records = read.records ?? (await readStepRecords(store, plan));
   const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
   for (const [index, instruction] of recipe.instructions.entries()) {
     const started = performance.now();

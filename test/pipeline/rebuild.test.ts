@@ -105,7 +105,11 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   const warmLoads = await fsp.readFile(loads, "utf8");
   t.notRegex(warmLoads, /chevrotain/);
   t.notRegex(warmLoads, /undici/);
-  // Nothing a build without a push or a download needs.
+  // The outputs are restored from the store: no step replayed into a tree, no image config
+  // made, no writer; and nothing a build without a push or a download needs.
+  t.notRegex(warmLoads, /tar-stream/);
+  t.notRegex(warmLoads, /src\/emit\/(tar|oci-layout|docker-archive|digest-stream)\.ts/);
+  t.notRegex(warmLoads, /src\/pipeline\/(image-config|layers|verify-image)\.ts/);
   t.notRegex(warmLoads, /src\/cli\/push\.ts/);
   t.notRegex(warmLoads, /cli-progress/);
   t.notRegex(warmLoads, /sha256-file/);
