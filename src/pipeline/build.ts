@@ -21,7 +21,7 @@ import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
 import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outputFiles, outputsFingerprint, upToDateOutputs, type AssembledRecord, type Format } from "./outputs.ts";
-import { stage } from "./stage.ts";
+import { clockMs, stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
 import { allPresent, planSteps, readStepRecords, runSteps, type StepCacheRecord } from "./steps.ts";
 import type { Tarballs } from "./layers.ts";
@@ -52,9 +52,9 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   // Wall time of each named stage, for --json and the benches.
   const stages: StageTime[] = [];
-  let mark = performance.now();
+  let mark = clockMs();
   const lap = (name: string): void => {
-    const now = performance.now();
+    const now = clockMs();
     stages.push({ name, ms: Math.round((now - mark) * 10) / 10 });
     mark = now;
   };

@@ -8,6 +8,7 @@ import type { BuildContext } from "../instructions/context.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { firstKey, stepKey } from "./keys.ts";
+import { clockMs } from "./stage.ts";
 import type { BuildEvent, StepRecord } from "./types.ts";
 
 export interface StepCacheRecord {
@@ -80,7 +81,7 @@ export async function runSteps({ recipe, source, store, tree, plan, context, fai
   const records = read.records ?? (await readStepRecords(store, plan));
   const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
   for (const [index, instruction] of recipe.instructions.entries()) {
-    const started = performance.now();
+    const started = clockMs();
     const cached = records[index];
     let reused = false;
     let changes: TreeChange[];
@@ -105,7 +106,7 @@ export async function runSteps({ recipe, source, store, tree, plan, context, fai
     }
     for (const message of said.notes) emit({ type: "note", message });
     track(result, instruction, changes);
-    record(index, reused, Math.round(performance.now() - started));
+    record(index, reused, Math.round(clockMs() - started));
   }
   return result;
 }
