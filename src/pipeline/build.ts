@@ -119,29 +119,40 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
       return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []));
     }
     // Every step recorded and out/'s files kept in the store under the fingerprint: out/ is
-    // restored without replaying a step, since nothing the tree gives is needed.
-    records = await readStepRecords(store, plan);
-    const assembled = records.every((r) => r !== undefined) ? await store.readRecord<AssembledRecord>("assembled", fingerprint) : undefined;
+    // restored without replaying a step into a tree, since nothing the tree gives is needed.
+    const reading = readStepRecords(store, plan);
+    reading.catch(() => {}); // awaited below on every path: this only keeps an early failure from going unhandled
+    const assembled = await store.readRecord<AssembledRecord>("assembled", fingerprint);
     if (assembled !== undefined && (await allPresent(store, assembledBlobs(assembled)))) {
-      for (const [index, cached] of records.entries()) {
-        for (const w of cached!.warnings) warnings.push({ ...w, source });
-        for (const message of cached!.notes) emit({ type: "note", message });
-        record(index, true, 0);
-      }
-      refuseWarnings(options, warnings);
-      lap("steps");
-      noteStopSignal(known.config, emit);
+      const config = known.config;
       const layers = layerFiles(store, known);
       const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
-      await stage("writing the outputs", () =>
-        assembleAndPublish({ store, recipe, config: known.config!, layers, digest: known.rootfs.digest, formats, outDir, fingerprint, assembled, used, useTag,
+      // While out/'s files are copied: what each step said when it ran, said again.
+      const replay = async (): Promise<boolean> => {
+        records = await reading;
+        if (!records.every((r) => r !== undefined)) return false;
+        for (const [index, cached] of records.entries()) {
+          for (const w of cached!.warnings) warnings.push({ ...w, source });
+          for (const message of cached!.notes) emit({ type: "note", message });
+          record(index, true, 0);
+        }
+        refuseWarnings(options, warnings);
+        lap("steps");
+        noteStopSignal(config, emit);
+        return true;
+      };
+      const published = await stage("writing the outputs", () =>
+        assembleAndPublish({ store, recipe, config, layers, digest: known.rootfs.digest, formats, outDir, fingerprint, assembled, used, useTag, alongside: replay,
           sbom: () => missingOutput(store, assembled),
-          buildJson: buildJson({ shown, recipe, packages, digest: known.rootfs.digest, epoch: options.epoch, reproducible: true, notes, fingerprint, layers, config: known.config!, steps, formats }),
+          buildJson: buildJson({ shown, recipe, packages, digest: known.rootfs.digest, epoch: options.epoch, reproducible: true, notes, fingerprint, layers, config, steps, formats }),
         }),
       );
-      lap("outputs");
-      return result(known.rootfs.digest, known.config, true, false, shared(known.used ?? []));
+      if (published) {
+        lap("outputs");
+        return result(known.rootfs.digest, config, true, false, shared(known.used ?? []));
+      }
     }
+    records = await reading;
   }
 
   const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...(records ? { records } : {}) });
@@ -254,17 +265,27 @@ interface AssembleInput {
   buildJson: Record<string, unknown>;
   /** The SPDX SBOM, made only when the outputs are written rather than restored. */
   sbom: () => Promise<string | undefined>;
+  /** Work done while the files are restored; false: nothing is to be published after all. */
+  alongside?: () => Promise<boolean>;
 }
 
-/** Outputs: assembled in staging (or restored from the store), published whole. */
-async function assembleAndPublish(input: AssembleInput): Promise<void> {
+/** Outputs: assembled in staging (or restored from the store), published whole; false when `alongside` gave up. */
+async function assembleAndPublish(input: AssembleInput): Promise<boolean> {
   const { store, fingerprint } = input;
   const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
   // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
   const staging = await stagingDir(input.outDir);
   try {
     const assembled = input.assembled ?? (fingerprint === undefined ? undefined : await store.readRecord<AssembledRecord>("assembled", fingerprint));
-    let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
+    // Both settled before anything else: staging is never removed under copies still running.
+    const [restored, going] = await Promise.allSettled([assembled !== undefined && outputs.restoreAssembled(staging, store, assembled), input.alongside?.() ?? true]);
+    if (going.status === "rejected") throw going.reason;
+    if (restored.status === "rejected") throw restored.reason;
+    if (!going.value) {
+      await discard(staging);
+      return false;
+    }
+    let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
       const sbom = await input.sbom();
       const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, fingerprint !== undefined);
@@ -277,6 +298,7 @@ async function assembleAndPublish(input: AssembleInput): Promise<void> {
     await store.recordUse([...input.used], input.useTag);
     await writeFile(join(staging, "build.json"), JSON.stringify(input.buildJson, null, 2) + "\n");
     await publish(staging, input.outDir);
+    return true;
   } catch (error) {
     await discard(staging);
     throw error;
