@@ -277,9 +277,8 @@ export class Store {
 
 export async function openStore(dir: string): Promise<Store> {
   const store = new Store(dir);
-  for (const d of [store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir]) {
-    await fsp.mkdir(d, { recursive: true });
-  }
+  // At once: every build opens the store, and each of these is a round trip to the thread pool.
+  await Promise.all([store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) => fsp.mkdir(d, { recursive: true })));
   return store;
 }
 

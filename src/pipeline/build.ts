@@ -40,15 +40,17 @@ interface OutputsRecord extends Tarballs {
 /** Build under a lease on the store, so `cache gc` removes nothing the build may reuse while it runs. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { takeLease } = await import("../cache/lease.ts");
-  const lease = await takeLease(await openStore(options.cacheDir));
+  // Opened once, for the lease and the build.
+  const store = await openStore(options.cacheDir);
+  const lease = await takeLease(store);
   try {
-    return await buildLeased(options);
+    return await buildLeased(options, store);
   } finally {
     await lease.release();
   }
 }
 
-async function buildLeased(options: BuildOptions): Promise<BuildResult> {
+async function buildLeased(options: BuildOptions, store: Store): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   // Wall time of each named stage, for --json and the benches.
   const stages: StageTime[] = [];
@@ -60,7 +62,6 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   };
   const shown = options.shownPath ?? options.recipePath;
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown);
-  const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   lap("compile");
