@@ -226,7 +226,12 @@ export class Store {
     const safeTag = tag.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
     const file = path.join(this.usesDir, `${safeTag}--${setId}.json`);
     // gc ages are whole days: a record refreshed within the hour needs no new synced write.
-    const previous = await fsp.readFile(file, "utf8").then((text) => Date.parse((JSON.parse(text) as UseRecord).lastUsed), () => NaN);
+    let previous = NaN;
+    try {
+      previous = Date.parse((JSON.parse(readFileSync(file, "utf8")) as UseRecord).lastUsed);
+    } catch {
+      // None yet, or unreadable: written below.
+    }
     if (at.getTime() - previous >= 0 && at.getTime() - previous < USE_REFRESH_MS) return;
     const record: UseRecord = { tag, digests: sorted, lastUsed: at.toISOString() };
     await this.writeFileAtomic(file, JSON.stringify(record) + "\n");
