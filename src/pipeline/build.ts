@@ -121,8 +121,6 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
     }
     // Every step recorded and out/'s files kept in the store under the fingerprint: out/ is
     // restored without replaying a step into a tree, since nothing the tree gives is needed.
-    const reading = readStepRecords(store, plan);
-    reading.catch(() => {}); // awaited below on every path: this only keeps an early failure from going unhandled
     const assembled = await store.readRecord<AssembledRecord>("assembled", fingerprint);
     if (assembled !== undefined && (await allPresent(store, assembledBlobs(assembled)))) {
       const config = known.config;
@@ -130,7 +128,9 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
       const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
       // While out/'s files are copied: what each step said when it ran, said again.
       const replay = async (): Promise<boolean> => {
-        records = await reading;
+        // A turn of the event loop first, so that the copies are under way before the records are read.
+        await new Promise((resolve) => setImmediate(resolve));
+        records = await readStepRecords(store, plan);
         if (!records.every((r) => r !== undefined)) return false;
         for (const [index, cached] of records.entries()) {
           for (const w of cached!.warnings) warnings.push({ ...w, source });
@@ -153,7 +153,6 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
         return result(known.rootfs.digest, config, true, false, shared(known.used ?? []));
       }
     }
-    records = await reading;
   }
 
   const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...(records ? { records } : {}) });
