@@ -5,7 +5,7 @@
 import { RECORD_FORMATS, type RecordFile, type RecordKind } from "./records.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
-import { writeSync } from "node:fs";
+import { readFileSync, statSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -134,13 +134,10 @@ export class Store {
 
   async stat(digest: string): Promise<BlobInfo | undefined> {
     const p = this.blobPath(digest);
-    try {
-      const st = await fsp.stat(p);
-      return st.isFile() ? { digest, size: st.size, path: p } : undefined;
-    } catch (err) {
-      if (isCode(err, "ENOENT")) return undefined;
-      throw err;
-    }
+    // Synchronous, as the reads below: one system call on a local file costs less than
+    // a trip through the thread pool, and a warm build checks its blobs by the dozen.
+    const st = statSync(p, { throwIfNoEntry: false });
+    return st?.isFile() ? { digest, size: st.size, path: p } : undefined;
   }
 
   createWriter(): BlobWriter {
@@ -188,7 +185,9 @@ export class Store {
     const file = this.#recordPath(namespace, key);
     let text;
     try {
-      text = await fsp.readFile(file, "utf8");
+      // Synchronous: a record is a small local file, and fs.promises.readFile takes four
+      // thread-pool round trips (open, stat, read, close); a warm build reads a record per step.
+      text = readFileSync(file, "utf8");
     } catch (err) {
       if (isCode(err, "ENOENT")) return undefined;
       throw err;
@@ -228,7 +227,12 @@ export class Store {
     const safeTag = tag.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
     const file = path.join(this.usesDir, `${safeTag}--${setId}.json`);
     // gc ages are whole days: a record refreshed within the hour needs no new synced write.
-    const previous = await fsp.readFile(file, "utf8").then((text) => Date.parse((JSON.parse(text) as UseRecord).lastUsed), () => NaN);
+    let previous = NaN;
+    try {
+      previous = Date.parse((JSON.parse(readFileSync(file, "utf8")) as UseRecord).lastUsed);
+    } catch {
+      // None yet, or unreadable: written below.
+    }
     if (at.getTime() - previous >= 0 && at.getTime() - previous < USE_REFRESH_MS) return file;
     const record: UseRecord = { tag, digests: sorted, lastUsed: at.toISOString() };
     await this.writeFileAtomic(file, JSON.stringify(record) + "\n");
@@ -279,9 +283,8 @@ export class Store {
 
 export async function openStore(dir: string): Promise<Store> {
   const store = new Store(dir);
-  for (const d of [store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir]) {
-    await fsp.mkdir(d, { recursive: true });
-  }
+  // At once: every build opens the store, and each of these is a round trip to the thread pool.
+  await Promise.all([store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) => fsp.mkdir(d, { recursive: true })));
   return store;
 }
 

@@ -1,7 +1,6 @@
 // Pieces every command shares: argument parsing, the environment read once
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
-import { parseArgs } from "node:util";
 import { open, readFile, stat } from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -14,6 +13,10 @@ import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
 import { HostInputs } from "../core/host-inputs.ts";
+
+// Taken from the module itself, not `import … from "node:util"`: node:util's ES module
+// face reads every export, which loads worker_threads and the diff machinery on every start.
+const { parseArgs } = process.getBuiltinModule("node:util");
 
 export const EXIT = { ok: 0, input: 1, usage: 2, securityUpdates: 3, bug: 70 } as const;
 
@@ -130,7 +133,8 @@ export function relativeOrAbsolute(cwd: string, path: string): string {
 }
 
 
-export { BUILD_FLAGS } from "./build-flags.ts";
+export { BUILD_FLAGS, PUSH_FLAGS } from "./build-flags.ts";
+
 
 /** Build options from those flags and the environment. */
 export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {

@@ -5,10 +5,9 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, cacheDir, parse, relativeOrAbsolute, type OptionSpec, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS, EXIT, PUSH_FLAGS, cacheDir, parse, relativeOrAbsolute, type OptionSpec, type ParsedValues } from "./common.ts";
 import { PUSH_HELP } from "./usage.ts";
 
-import { PUSH_FLAGS } from "./build-flags.ts";
 
 /** containers-auth.json(5)'s order, then Docker's file. */
 export function authFiles(env: CliIo["env"]): string[] {
@@ -25,7 +24,6 @@ export function authFiles(env: CliIo["env"]): string[] {
 type BuildRunner = (args: readonly string[], io: CliIo) => Promise<number>;
 
 export async function runPush(args: readonly string[], io: CliIo, runBuild: BuildRunner): Promise<number> {
-  const { BUILD_FLAGS } = await import("./common.ts");
   const options = { ...BUILD_FLAGS, ...PUSH_FLAGS, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } } as const satisfies OptionSpec;
   const { values, positionals } = parse(args, options, PUSH_HELP);
   if (values.help) {

@@ -1,13 +1,15 @@
 // File and byte digests in the "sha256:<hex>" form used everywhere in niftyc.
 import { createHash } from "node:crypto";
-import { promisify } from "node:util";
-import sha256File from "sha256-file";
 
-const hashFile = promisify(sha256File as (path: string, callback: (error: Error | null, hex: string | null) => void) => void);
+type Sha256File = (path: string, callback: (error: Error | null, hex: string | null) => void) => void;
 
 /** Streams the file; never reads it whole. */
 export async function fileDigest(path: string): Promise<string> {
-  return `sha256:${(await hashFile(path)) as string}`;
+  // Loaded here, not at the top: builds import this module for bytesDigest
+  // and need not load a CommonJS package (and node:util) they do not call.
+  const sha256File = (await import("sha256-file")).default as Sha256File;
+  const hex = await new Promise<string | null>((done, fail) => sha256File(path, (error, sum) => (error ? fail(error) : done(sum))));
+  return `sha256:${hex as string}`;
 }
 
 export function bytesDigest(bytes: Buffer | string): string {

@@ -1,7 +1,8 @@
 // Download progress for people: a live line per download on a terminal,
 // one quiet line per finished fetch otherwise (CI logs). The caller passes
 // the stream (the CLI gives process.stderr); nothing here picks one itself.
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgress from "cli-progress";
 import type { FetchProgress, FetchResult } from "./download.ts";
 import { forTerminal } from "../diagnostics/escape.ts";
 
@@ -65,7 +66,10 @@ class LiveProgress implements ProgressReporter {
   #bars = new Map<string, LiveBar>();
 
   constructor(stream: ProgressStream) {
-    this.#multi = new cliProgress.MultiBar(
+    // Required here, when the first live bar is drawn: cli-progress is some twenty
+    // CommonJS modules that a build downloading nothing, or writing to a log, never needs.
+    const { MultiBar, Presets } = createRequire(import.meta.url)("cli-progress") as typeof cliProgress;
+    this.#multi = new MultiBar(
       {
         stream,
         format: "{name} |{bar}| {done} / {size}  {rate}  ETA {eta_formatted}",
@@ -75,7 +79,7 @@ class LiveProgress implements ProgressReporter {
         autopadding: true,
         etaBuffer: 50,
       },
-      cliProgress.Presets.shades_classic,
+      Presets.shades_classic,
     );
   }
 

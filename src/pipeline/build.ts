@@ -9,7 +9,7 @@ import type { SourceFile, Span } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
-import { openStore, type Store } from "../cache/store.ts";
+import { damagedBlob, openStore, type Store } from "../cache/store.ts";
 import { Tree, TreeError } from "../image/tree.ts";
 import { treeIdentities } from "../core/host-inputs.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
@@ -21,11 +21,12 @@ import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
-import { DEFAULT_FORMATS, FORMATS, outputFiles, outputsFingerprint, upToDateOutputs, type Format } from "./outputs.ts";
-import { stage } from "./stage.ts";
+import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outputFiles, outputsFingerprint, upToDateOutputs, type AssembledRecord, type Format } from "./outputs.ts";
+import { clockMs, stage } from "./stage.ts";
 import { createStepContext } from "./step-context.ts";
-import { allPresent, planSteps, runSteps } from "./steps.ts";
+import { allPresent, planSteps, readStepRecords, runSteps, type StepCacheRecord } from "./steps.ts";
 import type { Tarballs } from "./layers.ts";
+import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
 
 export { BuildFailed, DEFAULT_FORMATS, FORMATS, outputFiles };
@@ -40,28 +41,29 @@ interface OutputsRecord extends Tarballs {
 /** Build under a lease on the store, so `cache gc` removes nothing the build may reuse while it runs. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { takeLease } = await import("../cache/lease.ts");
-  const lease = await takeLease(await openStore(options.cacheDir));
+  // Opened once, for the lease and the build.
+  const store = await openStore(options.cacheDir);
+  const lease = await takeLease(store);
   try {
-    return await buildLeased(options);
+    return await buildLeased(options, store);
   } finally {
     await lease.release();
   }
 }
 
-async function buildLeased(options: BuildOptions): Promise<BuildResult> {
+async function buildLeased(options: BuildOptions, store: Store): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   // Wall time of each named stage, for --json and the benches.
   const stages: StageTime[] = [];
-  let mark = performance.now();
+  let mark = clockMs();
   const lap = (name: string): void => {
-    const now = performance.now();
+    const now = clockMs();
     stages.push({ name, ms: Math.round((now - mark) * 10) / 10 });
     mark = now;
   };
   const shown = options.shownPath ?? options.recipePath;
   if (options.recipeText !== undefined) options.hostInputs?.distrust("the recipe came from standard input");
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown, options.hostInputs);
-  const store = await openStore(options.cacheDir);
   const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   lap("compile");
@@ -109,6 +111,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
   const inputsKey = JSON.stringify(sbomInputs);
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
   const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
+  let records: Array<StepCacheRecord | undefined> | undefined;
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
@@ -119,9 +122,44 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
       lap("up to date");
       return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []), seen && { useRecord, outputs: seen });
     }
+    // Every step recorded and out/'s files kept in the store under the fingerprint: out/ is
+    // restored without replaying a step into a tree, since nothing the tree gives is needed.
+    const assembled = await store.readRecord<AssembledRecord>("assembled", fingerprint);
+    if (assembled !== undefined && (await allPresent(store, assembledBlobs(assembled)))) {
+      const config = known.config;
+      const layers = layerFiles(store, known);
+      const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
+      // While out/'s files are copied: what each step said when it ran, said again.
+      const replay = async (): Promise<boolean> => {
+        // A turn of the event loop first, so that the copies are under way before the records are read.
+        await new Promise((resolve) => setImmediate(resolve));
+        records = await readStepRecords(store, plan);
+        if (!records.every((r) => r !== undefined)) return false;
+        for (const [index, cached] of records.entries()) {
+          for (const w of cached!.warnings) warnings.push({ ...w, source });
+          for (const message of cached!.notes) emit({ type: "note", message });
+          record(index, true, 0);
+        }
+        refuseWarnings(options, warnings);
+        lap("steps");
+        noteStopSignal(config, emit);
+        return true;
+      };
+      const published = await stage("writing the outputs", () =>
+        assembleAndPublish({ store, recipe, config, layers, digest: known.rootfs.digest, formats, outDir, fingerprint, assembled, used, useTag, alongside: replay,
+          sbom: () => missingOutput(store, assembled),
+          buildJson: buildJson({ shown, recipe, packages, digest: known.rootfs.digest, epoch: options.epoch, reproducible: true, notes, fingerprint, layers, config, steps, formats }),
+        }),
+      );
+      if (published !== undefined) {
+        lap("outputs");
+        const written = options.hostInputs ? treeIdentities(outDir) : undefined;
+        return result(known.rootfs.digest, config, true, false, shared(known.used ?? []), written && { useRecord: published, outputs: written });
+      }
+    }
   }
 
-  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit });
+  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...(records ? { records } : {}) });
   refuseWarnings(options, warnings);
   lap("steps");
   const reproducible = notes.length === 0;
@@ -152,7 +190,7 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     await store.writeRecord("outputs", outputsKey, tarballs);
   }
   const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.flatMap((l) => [l.digest, l.gzip.digest])]);
-  const layers: LayerFile[] = tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
+  const layers = layerFiles(store, tarballs);
   const digest = tarballs.rootfs.digest;
   const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
@@ -162,31 +200,59 @@ async function buildLeased(options: BuildOptions): Promise<BuildResult> {
     return result(digest, config, true, true, shared(ran.used), seen && { useRecord, outputs: seen });
   }
 
+  // Only when the outputs are written afresh: outputs kept in the store already hold the SBOM.
   const spdx = formats.has("sbom") || formats.has("oci")
-    ? await stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
-    : undefined;
+    ? () => stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
+    : async () => undefined;
   const useRecord = await stage("writing the outputs", () =>
-    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag, buildJson: {
-      niftyc: NIFTYC_VERSION,
-      recipe: shown,
-      name: recipe.name,
-      digest,
-      epoch: options.epoch,
-      reproducible,
-      notes,
-      fingerprint: reproducible ? fingerprint : undefined,
-      inputs: recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
-      ...(packages ? { packages: packages.lock.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, suite: `${p.from.archive} ${p.from.suite} ${p.from.component}`, sha256: p.sha256 })) } : {}),
-      layers: layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
-      config,
-      steps,
-      outputs: Object.fromEntries(Object.entries(outputFiles("", recipe.name, formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
-    } }),
+    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag,
+      buildJson: buildJson({ shown, recipe, packages, digest, epoch: options.epoch, reproducible, notes, fingerprint: reproducible ? fingerprint : undefined, layers, config, steps, formats }),
+    }),
   );
   lap("outputs");
   // As published: a later run that finds them so, and the inputs unchanged, may recall this build.
-  const written = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
-  return result(digest, config, reproducible, false, shared(ran.used), written && { useRecord, outputs: written });
+  const written = reproducible && useRecord !== undefined && options.hostInputs ? treeIdentities(outDir) : undefined;
+  return result(digest, config, reproducible, false, shared(ran.used), written && useRecord !== undefined ? { useRecord, outputs: written } : undefined);
+}
+
+/** The layer tarballs as the writers take them: files in the store. */
+function layerFiles(store: Store, tarballs: Tarballs): LayerFile[] {
+  return tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
+}
+
+interface BuildJsonInput {
+  shown: string;
+  recipe: Recipe;
+  packages: ResolvedPackages | undefined;
+  digest: string;
+  epoch: number;
+  reproducible: boolean;
+  notes: string[];
+  fingerprint: string | undefined;
+  layers: LayerFile[];
+  config: ImageConfig;
+  steps: StepRecord[];
+  formats: ReadonlySet<Format>;
+}
+
+/** out/build.json: what was built, from what, and which files hold it. */
+function buildJson(b: BuildJsonInput): Record<string, unknown> {
+  return {
+    niftyc: NIFTYC_VERSION,
+    recipe: b.shown,
+    name: b.recipe.name,
+    digest: b.digest,
+    epoch: b.epoch,
+    reproducible: b.reproducible,
+    notes: b.notes,
+    fingerprint: b.fingerprint,
+    inputs: b.recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
+    ...(b.packages ? { packages: b.packages.lock.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, suite: `${p.from.archive} ${p.from.suite} ${p.from.component}`, sha256: p.sha256 })) } : {}),
+    layers: b.layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
+    config: b.config,
+    steps: b.steps,
+    outputs: Object.fromEntries(Object.entries(outputFiles("", b.recipe.name, b.formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
+  };
 }
 
 interface AssembleInput {
@@ -199,24 +265,40 @@ interface AssembleInput {
   outDir: string;
   /** Set for reproducible builds: the assembled files are then kept in the store under it. */
   fingerprint: string | undefined;
+  /** The assembled record of the fingerprint, when the caller has read it already. */
+  assembled?: AssembledRecord;
   used: Set<string>;
   useTag: string;
   buildJson: Record<string, unknown>;
-  sbom: string | undefined;
+  /** The SPDX SBOM, made only when the outputs are written rather than restored. */
+  sbom: () => Promise<string | undefined>;
+  /** Work done while the files are restored; false: nothing is to be published after all. */
+  alongside?: () => Promise<boolean>;
 }
 
-/** Outputs: assembled in staging (or restored from the store), published whole. */
-/** Returns the path of the use record it refreshed. */
-async function assembleAndPublish(input: AssembleInput): Promise<string> {
+/**
+ * Outputs: assembled in staging (or restored from the store), published whole. Returns the path
+ * of the use record it refreshed, or undefined when `alongside` gave up.
+ */
+async function assembleAndPublish(input: AssembleInput): Promise<string | undefined> {
   const { store, fingerprint } = input;
   const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
   // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
   const staging = await stagingDir(input.outDir);
   try {
-    const assembled = fingerprint === undefined ? undefined : await store.readRecord<import("./outputs.ts").AssembledRecord>("assembled", fingerprint);
-    let kept = assembled !== undefined && (await outputs.restoreAssembled(staging, store, assembled)) ? assembled : undefined;
+    const assembled = input.assembled ?? (fingerprint === undefined ? undefined : await store.readRecord<AssembledRecord>("assembled", fingerprint));
+    // Both settled before anything else: staging is never removed under copies still running.
+    const [restored, going] = await Promise.allSettled([assembled !== undefined && outputs.restoreAssembled(staging, store, assembled), input.alongside?.() ?? true]);
+    if (going.status === "rejected") throw going.reason;
+    if (restored.status === "rejected") throw restored.reason;
+    if (!going.value) {
+      await discard(staging);
+      return undefined;
+    }
+    let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) }, input.formats, fingerprint !== undefined);
+      const sbom = await input.sbom();
+      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, fingerprint !== undefined);
       if (fingerprint !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);
@@ -231,6 +313,13 @@ async function assembleAndPublish(input: AssembleInput): Promise<string> {
     await discard(staging);
     throw error;
   }
+}
+
+/** Restoring failed although every blob was there a moment before: the store was changed under the build's lease. */
+async function missingOutput(store: Store, assembled: AssembledRecord): Promise<never> {
+  const blobs = assembledBlobs(assembled);
+  const present = await Promise.all(blobs.map((b) => store.has(b.digest)));
+  throw damagedBlob(blobs[present.indexOf(false)]?.digest ?? "an output", "it went missing while the build restored it");
 }
 
 /** --strict: a warning raised while building fails the build, as the checker's do. */

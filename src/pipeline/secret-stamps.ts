@@ -6,7 +6,7 @@
 // the step-key input derived from it: a digest of the crypt hash, which is in
 // the image anyway. Never the secret, never a fast hash of it; never in the
 // content store, so no cache entry can serve as an oracle for guesses.
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { hashText } from "./keys.ts";
@@ -54,7 +54,8 @@ export async function readSecretStamps(outDir: string, stamps: ReadonlyMap<strin
   const file = join(dirname(outDir), `.${basename(outDir)}.secret-stamps.json`);
   let known: Record<string, string> = {};
   try {
-    const parsed = JSON.parse(await readFile(file, "utf8")) as StampFile;
+    // Synchronous, as the store's records: a small local file.
+    const parsed = JSON.parse(readFileSync(file, "utf8")) as StampFile;
     if (parsed.format === FORMAT && typeof parsed.inputs === "object" && parsed.inputs !== null) known = parsed.inputs;
   } catch {
     // Absent or unreadable: every secret-derived input is computed again.

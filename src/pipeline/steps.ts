@@ -8,6 +8,7 @@ import type { BuildContext } from "../instructions/context.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { firstKey, stepKey } from "./keys.ts";
+import { clockMs } from "./stage.ts";
 import type { BuildEvent, StepRecord } from "./types.ts";
 
 export interface StepCacheRecord {
@@ -66,14 +67,21 @@ export interface RunInput {
   warnings: Diagnostic[];
   stepNotes: string[];
   emit: (event: BuildEvent) => void;
+  /** The step records, when the caller has read them already. */
+  records?: Array<StepCacheRecord | undefined>;
+}
+
+/** Each step's record (undefined: none, or the step is never cached), all read at once. */
+export function readStepRecords(store: Store, plan: Plan): Promise<Array<StepCacheRecord | undefined>> {
+  return Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
 }
 
 /** Run each step, or replay its recorded changes when the record and its blobs are there. */
-export async function runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit }: RunInput): Promise<StepsResult> {
-  const records = await Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
+export async function runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...read }: RunInput): Promise<StepsResult> {
+  const records = read.records ?? (await readStepRecords(store, plan));
   const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
   for (const [index, instruction] of recipe.instructions.entries()) {
-    const started = performance.now();
+    const started = clockMs();
     const cached = records[index];
     let reused = false;
     let changes: TreeChange[];
@@ -98,7 +106,7 @@ export async function runSteps({ recipe, source, store, tree, plan, context, fai
     }
     for (const message of said.notes) emit({ type: "note", message });
     track(result, instruction, changes);
-    record(index, reused, Math.round(performance.now() - started));
+    record(index, reused, Math.round(clockMs() - started));
   }
   return result;
 }

@@ -4,11 +4,12 @@
 // programs load, the dpkg database read back by dpkg-query, what fails and
 // how it says so, and niftyc outdated.
 import test from "ava";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
+import { baseEnv, NIFTYC, NODE, ROOT } from "./helpers.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
 import { CANARY, debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
 
@@ -206,4 +207,36 @@ test("two whole-package lines: the dpkg status lists the packages of both", asyn
   execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
   const listed = execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package}\n"], { encoding: "utf8" });
   t.is(listed, "nifty-data\nnifty-pager\n");
+});
+
+test("a warm build into a fresh --out restores the SBOM without reading a package, and says the steps' notes again; with the kept outputs gone the same SBOM is made anew", async (t) => {
+  if (!requireArchive(t)) return;
+  t.timeout(120_000);
+  const { dir } = await project(t, "PACKAGE nifty-app\n");
+  const view = (await debianArchive()).view();
+  const sbomBuild = (out: string, ...extra: string[]) => niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", out, "--format", "rootfs,oci,sbom", ...mirrors(view), ...extra]);
+  const cold = await sbomBuild("o");
+  t.is(cold.code, 0, cold.stderr);
+  const sbom = readFileSync(join(dir, "o", "sbom.spdx.json"), "utf8");
+  t.regex(sbom, /nifty-base/, "the SBOM names the packages");
+  const notes = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("note: ") && l.includes("maintainer scripts not run"));
+  t.is(notes(cold.stderr).length, 1);
+
+  // In a child process, to see which modules it loads.
+  const loads = join(dir, "loads.txt");
+  const warm = spawnSync(NODE, ["--import", join(ROOT, "test/pipeline/record-loads.ts"), NIFTYC, "build", "app.nifty", "--cache", "c", "--out", "o2", "--format", "rootfs,oci,sbom", ...mirrors(view)], { cwd: dir, env: baseEnv({ NIFTY_TEST_LOADS: loads }), encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+  t.is(warm.status, 0, warm.stderr);
+  t.deepEqual(notes(warm.stderr), notes(cold.stderr), "the step's note is said again");
+  t.is(readFileSync(join(dir, "o2", "sbom.spdx.json"), "utf8"), sbom);
+  const warmLoads = readFileSync(loads, "utf8");
+  t.notRegex(warmLoads, /src\/debian\/deb\.ts/, "no package's contents were read");
+  t.notRegex(warmLoads, /tar-stream/);
+
+  // Without the assembled outputs the steps replay and the SBOM is collected again: the same bytes.
+  rmSync(join(dir, "c", "assembled"), { recursive: true });
+  const again = await sbomBuild("o3");
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(notes(again.stderr), notes(cold.stderr));
+  t.is(readFileSync(join(dir, "o3", "sbom.spdx.json"), "utf8"), sbom);
+  t.deepEqual(listing(dir, "o3"), listing(dir, "o"));
 });

@@ -85,8 +85,9 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   t.notRegex(noopLoads, /sha512-crypt/);
 
   // A fresh output directory from a warm cache: nothing re-runs, nothing downloads.
+  // (Not -q: the step lines are drawn, and still no progress bar library loads.)
   const hits = fixture.server.hits();
-  const warm = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, "out-warm"), "--json", "-q"], { nodeArgs, env: { NIFTY_TEST_LOADS: loads } });
+  const warm = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, "out-warm"), "--json"], { nodeArgs, env: { NIFTY_TEST_LOADS: loads } });
   t.is(warm.code, 0, warm.stderr);
   t.false(jsonOf(warm).upToDate);
   t.true(jsonOf(warm).steps.every((s) => s.reused));
@@ -100,9 +101,18 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
     t.is(await fileSha256(path.join(dir, "out-warm", f)), await fileSha256(path.join(out, f)), f);
     t.is((await fsp.stat(path.join(dir, "out-warm", f))).mode, st.mode, f);
   }
+  t.regex(warm.stderr, /\(cached\)/);
   const warmLoads = await fsp.readFile(loads, "utf8");
   t.notRegex(warmLoads, /chevrotain/);
   t.notRegex(warmLoads, /undici/);
+  // The outputs are restored from the store: no step replayed into a tree, no image config
+  // made, no writer; and nothing a build without a push or a download needs.
+  t.notRegex(warmLoads, /tar-stream/);
+  t.notRegex(warmLoads, /src\/emit\/(tar|oci-layout|docker-archive|digest-stream)\.ts/);
+  t.notRegex(warmLoads, /src\/pipeline\/(image-config|layers|verify-image)\.ts/);
+  t.notRegex(warmLoads, /src\/cli\/push\.ts/);
+  t.notRegex(warmLoads, /cli-progress/);
+  t.notRegex(warmLoads, /sha256-file/);
 });
 
 test("an unchanged secret file is recognised by its identity: the no-op rebuild makes no crypt, a changed file does", async (t) => {

@@ -47,4 +47,11 @@ test("every format, restored from a warm cache into a fresh --out, matches the c
   t.is(warm.code, 0, warm.stderr);
   t.is(jsonOf(warm).digest, jsonOf(cold).digest);
   t.deepEqual(await describeTree(path.join(dir, "a")), first);
+
+  // Without the step records the outputs are not restored on their own: the steps run again.
+  await fsp.rm(path.join(cache, "steps"), { recursive: true });
+  const rerun = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, "b"), "--format", formats, "--json", "-q"]);
+  t.is(rerun.code, 0, rerun.stderr);
+  t.false(jsonOf(rerun).steps.some((s) => s.reused));
+  t.deepEqual(await describeTree(path.join(dir, "b")), first);
 });
