@@ -118,11 +118,12 @@ ${rows.join("\n")}
 | seed's shell procedure (\`cp\`, one \`ln -s\` per applet, file writes, \`tar cf\`) | ${fmtMs(s.ms)} | ${fmtMb(s.rss)} | |
 | \`node -e 0\` | ${fmtMs(z.ms)} | ${fmtMb(z.rss)} | |
 
-Measured with ${machine()}. A warm build replays every step from its record and copies outputs
-kept in the store by fingerprint; a no-op rebuild computes the step keys, finds out/ up to date
-and reads no step record. Neither loads chevrotain or undici. What is left is Node's start-up and
-loading niftyc's own modules (the launcher turns on Node's compile cache): the password secret's
-file is unchanged, so its SHA-512 crypt is not made again (the secret stamps beside out/).`;
+Measured with ${machine()}. A warm build computes the step keys and, every step recorded,
+copies the outputs kept in the store by fingerprint without replaying a step into a tree; it
+loads neither chevrotain nor undici, and the password's crypt is not made again while its file is
+unchanged (the secret stamps beside out/). A no-op rebuild is answered from the stamp the previous
+build left in the store (docs/cache.md, "Up-to-date stamps"): Node's start-up, eight small modules,
+and a stat of each file the build read and wrote.`;
   await writeSection("build", body);
   process.stdout.write(body + "\n");
 } finally {
