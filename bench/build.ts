@@ -122,7 +122,7 @@ Measured with ${machine()}. A warm build computes the step keys and, every step 
 copies the outputs kept in the store by fingerprint without replaying a step into a tree; it
 loads neither chevrotain nor undici, and the password's crypt is not made again while its file is
 unchanged (the secret stamps beside out/). A no-op rebuild is answered from the stamp the previous
-build left in the store (docs/cache.md, "Up-to-date stamps"): Node's start-up, eight small modules,
+build left in the store (docs/cache.md, "Up-to-date stamps"): Node's start-up, ten small modules,
 and a stat of each file the build read and wrote.`;
   await writeSection("build", body);
   process.stdout.write(body + "\n");

@@ -29,3 +29,10 @@ export interface RecordFile<T> {
   format: number;
   record: T;
 }
+
+/**
+ * How old a use record (uses/, which blobs a build used and when) may be before
+ * a build that repeats it writes it again. gc counts in days; the up-to-date
+ * short cut (src/cli/build-stamp.ts) answers only while its build's record is fresher.
+ */
+export const USE_REFRESH_MS = 60 * 60 * 1000;

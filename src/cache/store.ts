@@ -2,7 +2,7 @@
 // temp file in the same directory tree and published with link(2), which is
 // atomic and never replaces, so no reader ever sees a partial blob under a
 // final name, whatever process writes or dies beside it.
-import { RECORD_FORMATS, type RecordFile, type RecordKind } from "./records.ts";
+import { RECORD_FORMATS, USE_REFRESH_MS, type RecordFile, type RecordKind } from "./records.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
 import { readFileSync, statSync, writeSync } from "node:fs";
@@ -34,8 +34,6 @@ export interface UseRecord {
   lastUsed: string;
 }
 
-/** How old a use record may be before a build that repeats it writes it again. */
-export const USE_REFRESH_MS = 60 * 60 * 1000;
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@+-]{0,199}$/;
 /** Directories the store itself owns; JSON namespaces may not use them. */

@@ -8,6 +8,8 @@
 // Anything else (a changed input or output, no stamp, other flags or
 // environment) runs the build, which checks for itself.
 import { NIFTYC_VERSION } from "../core/version.ts";
+import { clockMs } from "../core/clock.ts";
+import { USE_REFRESH_MS } from "../cache/records.ts";
 import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.ts";
 import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { CliIo } from "./io.ts";
@@ -19,8 +21,6 @@ const { readFileSync } = process.getBuiltinModule("node:fs");
 const { join, resolve } = process.getBuiltinModule("node:path");
 
 const STAMP_FORMAT = 1;
-/** As long as the store's use record of the build stays fresh without being written again (USE_REFRESH_MS in src/cache/store.ts). */
-const USE_FRESH_MS = 60 * 60 * 1000;
 
 interface Stamp {
   format: number;
@@ -81,7 +81,7 @@ function nameHash(text: string): string {
  * and output is as recorded, else undefined (run the build).
  */
 export function upToDateFromStamp(args: readonly string[], io: Pick<CliIo, "env" | "cwd" | "stdout" | "stderr">): number | undefined {
-  const started = performance.now();
+  const started = clockMs();
   const invocation = invocationOf(args, io);
   let stamp: Stamp;
   try {
@@ -89,14 +89,14 @@ export function upToDateFromStamp(args: readonly string[], io: Pick<CliIo, "env"
     if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
     // Read as the store reads it (Store.recordUse): the time it holds, not the file's.
     const lastUsed = Date.parse((JSON.parse(readFileSync(stamp.useRecord, "utf8")) as { lastUsed: string }).lastUsed);
-    if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_FRESH_MS)) return undefined;
+    if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_REFRESH_MS)) return undefined;
     // The directories' identities cover entries added since.
     if (!unchanged(stamp.inputs) || !unchanged(stamp.outputs)) return undefined;
   } catch {
     return undefined;
   }
   if (!stamp.quiet) for (const event of stamp.events) io.stderr.write(eventLine(event));
-  const stages = [{ name: "up to date", ms: Math.round((performance.now() - started) * 10) / 10 }];
+  const stages = [{ name: "up to date", ms: Math.round((clockMs() - started) * 10) / 10 }];
   io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json));
   return 0;
 }

@@ -2,7 +2,6 @@
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
 import { open, readFile, stat } from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { BuildOptions } from "../pipeline/build.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -12,7 +11,7 @@ import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
-import { HostInputs } from "../core/host-inputs.ts";
+import { HostInputs, identityOf } from "../core/host-inputs.ts";
 
 // Taken from the module itself, not `import … from "node:util"`: node:util's ES module
 // face reads every export, which loads worker_threads and the diff machinery on every start.
@@ -75,9 +74,8 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
           const before = await fh.stat({ bigint: true });
           value = await fh.readFile();
           const after = await fh.stat({ bigint: true });
-          const identity = (s: BigIntStats) => [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(":");
-          if (before.isFile() && identity(before) === identity(after)) {
-            stamps.set(id, `${identity(after)}:${file}`);
+          if (before.isFile() && identityOf(before) === identityOf(after)) {
+            stamps.set(id, `${identityOf(after)}:${file}`);
             inputs?.file(file, before);
           } else inputs?.distrust(`the secret file ${where} changed while it was read`);
         } finally {

@@ -5,7 +5,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, PUSH_FLAGS, cacheDir, parse, relativeOrAbsolute, type OptionSpec, type ParsedValues } from "./common.ts";
+import { EXIT, cacheDir, parse, relativeOrAbsolute, type ParsedValues } from "./common.ts";
+import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { PUSH_HELP } from "./usage.ts";
 
 
@@ -24,7 +25,8 @@ export function authFiles(env: CliIo["env"]): string[] {
 type BuildRunner = (args: readonly string[], io: CliIo) => Promise<number>;
 
 export async function runPush(args: readonly string[], io: CliIo, runBuild: BuildRunner): Promise<number> {
-  const options = { ...BUILD_FLAGS, ...PUSH_FLAGS, out: { type: "string" }, format: { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } } as const satisfies OptionSpec;
+  // build's flags but --push: push takes its target as a positional.
+  const { push: _, ...options } = BUILD_COMMAND_FLAGS;
   const { values, positionals } = parse(args, options, PUSH_HELP);
   if (values.help) {
     io.stdout.write(PUSH_HELP + "\n");

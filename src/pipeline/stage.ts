@@ -13,14 +13,6 @@ const HINTS: Record<string, string> = {
   EROFS: "the cache or output directory is on a read-only file system",
 };
 
-/**
- * Milliseconds on a monotonic clock, for the times of stages and steps. Not
- * performance.now(): the performance global loads perf_hooks, ~2 ms of every build.
- */
-export function clockMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
 export async function stage<T>(doing: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();

@@ -8,7 +8,7 @@ import type { BuildContext } from "../instructions/context.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { firstKey, stepKey } from "./keys.ts";
-import { clockMs } from "./stage.ts";
+import { clockMs } from "../core/clock.ts";
 import type { BuildEvent, StepRecord } from "./types.ts";
 
 export interface StepCacheRecord {

@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SETTLE_MS = 1100;
 
 /** What the short cut may load: the launcher and a handful of small modules (builtins come through process.getBuiltinModule). */
-const SHORT_CUT = new Set(["bin/niftyc", "src/cli/io.ts", "src/cli/build-stamp.ts", "src/core/version.ts", "src/core/host-inputs.ts", "src/cli/build-report.ts", "src/diagnostics/escape.ts"]);
+const SHORT_CUT = new Set(["bin/niftyc", "src/cli/io.ts", "src/cli/build-stamp.ts", "src/core/version.ts", "src/core/host-inputs.ts", "src/core/clock.ts", "src/cache/records.ts", "src/cli/build-report.ts", "src/diagnostics/escape.ts"]);
 
 interface Project {
   dir: string;
