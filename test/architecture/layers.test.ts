@@ -2,29 +2,15 @@
 // import only from its own layer or the layers below it. The order is written
 // once, in docs/architecture.md, and read from there.
 import test from "ava";
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, normalize, relative } from "node:path";
-
-const ROOT = join(import.meta.dirname, "../..");
+import { readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { imports, ROOT, sources } from "./imports.ts";
 
 /** Layers from the top down, as the ```layers block of docs/architecture.md lists them. */
 export function readLayers(doc: string): string[] {
   const block = /```layers\n([\s\S]*?)```/.exec(doc)?.[1];
   if (block === undefined) throw new Error("docs/architecture.md has no ```layers block");
   return block.split("\n").map((l) => l.replace(/#.*/, "").trim().split(/\s+/)[0] ?? "").filter(Boolean);
-}
-
-function sources(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })
-    .filter((f) => f.endsWith(".ts"))
-    .map((f) => join(dir, f));
-}
-
-const IMPORT = /(?:from\s+|import\(\s*|import\s+)["'](\.{1,2}\/[^"']+)["']/g;
-
-function imports(file: string): string[] {
-  const text = readFileSync(join(ROOT, file), "utf8");
-  return [...text.matchAll(IMPORT)].map((m) => normalize(join(dirname(file), m[1]!)));
 }
 
 const layers = readLayers(readFileSync(join(ROOT, "docs/architecture.md"), "utf8"));
