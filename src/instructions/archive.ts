@@ -74,6 +74,11 @@ export const archive: InstructionSpec<ArchiveInstruction> = {
   archive(t) {
     return { name: t.name, suites: archiveSuites(t), ...(t.url ? { url: t.url } : {}), ...(t.keyring ? { keyring: t.keyring } : {}), span: t.span };
   },
+  sbom: {
+    inputs(typed, into) {
+      if (typed.url) into.archiveUrls.set(typed.name, typed.url);
+    },
+  },
 };
 
 /** Every suite × component an ARCHIVE line declares, in its order. */

@@ -132,4 +132,11 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     }
     context.tree.set(context.tree.placement(t.to), { type: "file", mode: t.mode, ...ROOT, content });
   },
+  sbom: {
+    inputs(typed, into) {
+      const { name, digest, sources, extract } = typed;
+      into.fetches.push({ name, digest, sources: [...sources], ...(extract ? { extract } : {}) });
+    },
+    origin: (typed) => ({ fetch: `${typed.name}@${typed.digest}` }),
+  },
 };

@@ -68,6 +68,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
     if (t.files === undefined) await installWhole(closure, context, t.span);
     else await installFiles(closure, t.requests.map((r) => r.name), t.files, context, t.span);
   },
+  sbom: { origin: (_typed, file, packageOf) => packageOf(file) },
 };
 
 /** `name[:arch][op version]`, or what is wrong with it. */

@@ -10,6 +10,7 @@ import type { SuiteRef } from "../debian/types.ts";
 import type { LockRequest } from "../debian/lockfile.ts";
 import type { InstructionKeyword } from "../../grammar/keywords.ts";
 import type { BuildContext } from "./context.ts";
+import type { SbomInput } from "../emit/sbom.ts";
 
 /** An instruction after variable substitution, before its own checks. */
 export interface Expanded {
@@ -96,6 +97,25 @@ export interface SecretUse {
   hint: string;
 }
 
+/** The SBOM's inputs that instructions name, gathered over the recipe. */
+export interface SbomInputs {
+  fetches: SbomInput["fetches"];
+  /** An archive's URL by its name, where the recipe gives one. */
+  archiveUrls: Map<string, string>;
+}
+
+/** Where a file of the image came from, as the SBOM relates it. */
+export type SbomOrigin = SbomInput["files"][number]["from"];
+
+/** The lock's package that shipped a file with these bytes at (or near) this path. */
+export type PackageOfFile = (file: { path: string; digest: string }) => SbomOrigin | undefined;
+
+/** What an instruction tells the SBOM: the inputs it names, and where a file it wrote last came from. */
+export interface SbomPart<T> {
+  inputs?(typed: T, into: SbomInputs): void;
+  origin?(typed: T, file: { path: string; digest: string }, packageOf: PackageOfFile): SbomOrigin | undefined;
+}
+
 export interface InstructionSpec<T extends Typed> {
   keyword: InstructionKeyword;
   summary: string;
@@ -134,4 +154,6 @@ export interface InstructionSpec<T extends Typed> {
   keyInputs?(typed: T, context: BuildContext): Promise<string[]>;
   /** False when the step's result must never be reused (random host keys). */
   cacheable?(typed: T, context: BuildContext): boolean;
+  /** Its part of the SBOM. */
+  sbom?: SbomPart<T>;
 }

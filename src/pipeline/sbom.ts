@@ -9,6 +9,8 @@ import type { Store } from "../cache/store.ts";
 import type { Tree } from "../image/tree.ts";
 import type { BuildContext } from "../instructions/context.ts";
 import type { Recipe } from "../instructions/recipe.ts";
+import { specFor } from "../instructions/index.ts";
+import type { PackageOfFile, SbomInputs } from "../instructions/spec.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import type { SbomInput } from "../emit/sbom.ts";
 import { canonicalArchiveUrl } from "../emit/sbom.ts";
@@ -28,13 +30,10 @@ export interface SbomSources {
 
 /** The inputs alone (no files): what decides the SBOM beside the tree, for the outputs' fingerprint. */
 export function sbomInputs(recipe: Recipe, packages: ResolvedPackages | undefined): Pick<SbomInput, "fetches" | "archives" | "packages"> {
-  const fetches: SbomInput["fetches"] = [];
-  const urls = new Map<string, string>();
-  for (const ins of recipe.instructions) {
-    if (ins.kind === "FETCH") fetches.push({ name: ins.name, digest: ins.digest, sources: [...ins.sources], ...(ins.extract ? { extract: ins.extract } : {}) });
-    if (ins.kind === "ARCHIVE" && ins.url) urls.set(ins.name, ins.url);
-  }
-  const root = (archive: string) => urls.get(archive) ?? canonicalArchiveUrl(archive);
+  const named: SbomInputs = { fetches: [], archiveUrls: new Map() };
+  for (const ins of recipe.instructions) specFor(ins).sbom?.inputs?.(ins, named);
+  const { fetches } = named;
+  const root = (archive: string) => named.archiveUrls.get(archive) ?? canonicalArchiveUrl(archive);
   const lock = packages?.lock;
   return {
     fetches,
@@ -72,20 +71,22 @@ export async function collectSbom(s: SbomSources): Promise<SbomInput> {
       inDebs.set(e.digest, list);
     }
   }
+  const packageOf: PackageOfFile = ({ path, digest }) => {
+    const candidates = inDebs.get(digest) ?? [];
+    const base = path.slice(path.lastIndexOf("/"));
+    // The same path first (an image with merged /usr moves /lib/… to /usr/lib/…), then the same name.
+    const hit =
+      candidates.find((c) => c.path === path) ??
+      candidates.find((c) => path.endsWith(c.path)) ??
+      candidates.find((c) => c.path.endsWith(base));
+    return hit ? { package: hit.name, architecture: hit.architecture } : undefined;
+  };
   const files: SbomInput["files"] = [];
   for (const [path, node] of s.tree.nodes) {
     if (node.type !== "file") continue;
     const span = s.origins.get(path);
     const ins = span ? bySpan.get(span) : undefined;
-    let from: SbomInput["files"][number]["from"] | undefined;
-    if (ins?.kind === "FETCH") from = { fetch: `${ins.name}@${ins.digest}` };
-    if (ins?.kind === "PACKAGE") {
-      const candidates = inDebs.get(node.content.digest) ?? [];
-      const base = path.slice(path.lastIndexOf("/"));
-      // The same path first (an image with merged /usr moves /lib/… to /usr/lib/…), then the same name.
-      const hit = candidates.find((c) => c.path === path) ?? candidates.find((c) => path.endsWith(c.path)) ?? candidates.find((c) => c.path.endsWith(base));
-      if (hit) from = { package: hit.name, architecture: hit.architecture };
-    }
+    const from = ins && specFor(ins).sbom?.origin?.(ins, { path, digest: node.content.digest }, packageOf);
     if (from) files.push({ path, sha256: node.content.digest, sha1: await sha1Of(s.store, node.content), from });
   }
   return { name: s.recipe.name, rootfsDigest: s.rootfsDigest, epoch: s.epoch, niftycVersion: NIFTYC_VERSION, ...inputs, files };
