@@ -130,6 +130,11 @@ export class Store {
     return (await this.stat(digest)) !== undefined;
   }
 
+  /** Whether the store holds every one of these blobs. */
+  async hasAll(blobs: ReadonlyArray<{ digest: string }>): Promise<boolean> {
+    return (await Promise.all(blobs.map((blob) => this.has(blob.digest)))).every(Boolean);
+  }
+
   async stat(digest: string): Promise<BlobInfo | undefined> {
     const p = this.blobPath(digest);
     // Synchronous, as the reads below: one system call on a local file costs less than

@@ -131,7 +131,6 @@ export function relativeOrAbsolute(cwd: string, path: string): string {
 }
 
 
-export { BUILD_FLAGS, PUSH_FLAGS } from "./build-flags.ts";
 
 
 /** Build options from those flags and the environment. */

@@ -5,7 +5,8 @@ import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildForCommand, parse, readBuildDir } from "./common.ts";
+import { EXIT, buildForCommand, parse, readBuildDir } from "./common.ts";
+import { BUILD_FLAGS } from "./build-flags.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
        niftyc instances status <instances-dir> [--all] [--json]

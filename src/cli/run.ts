@@ -6,7 +6,8 @@ import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { BUILD_FLAGS, EXIT, buildForCommand, parse, readBuildDir, type Built, type ParsedValues } from "./common.ts";
+import { EXIT, buildForCommand, parse, readBuildDir, type Built, type ParsedValues } from "./common.ts";
+import { BUILD_FLAGS } from "./build-flags.ts";
 
 export const RUN_HELP = `Usage: niftyc run <recipe | build-dir> [options] [-- command…]
        niftyc run --stop <name | recipe | build-dir>

@@ -25,7 +25,7 @@ import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outputFiles, outputsFingerpri
 import { stage } from "./stage.ts";
 import { clockMs } from "../core/clock.ts";
 import { createStepContext } from "./step-context.ts";
-import { allPresent, planSteps, readStepRecords, runSteps, type StepCacheRecord } from "./steps.ts";
+import { planSteps, readStepRecords, runSteps, type StepCacheRecord } from "./steps.ts";
 import type { Tarballs } from "./layers.ts";
 import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
@@ -113,7 +113,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
   const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
   let records: Array<StepCacheRecord | undefined> | undefined;
-  if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
+  if (known?.config !== undefined && (await store.hasAll([known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
@@ -126,7 +126,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
     // Every step recorded and out/'s files kept in the store under the fingerprint: out/ is
     // restored without replaying a step into a tree, since nothing the tree gives is needed.
     const assembled = await store.readRecord<AssembledRecord>("assembled", fingerprint);
-    if (assembled !== undefined && (await allPresent(store, assembledBlobs(assembled)))) {
+    if (assembled !== undefined && (await store.hasAll(assembledBlobs(assembled)))) {
       const config = known.config;
       const layers = layerFiles(store, known);
       const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
@@ -171,7 +171,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
 
   // Layer tarballs: written once per tree and epoch, then taken from the store.
   let tarballs = await store.readRecord<OutputsRecord>("outputs", outputsKey);
-  if (tarballs === undefined || !(await allPresent(store, [tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)]))) {
+  if (tarballs === undefined || !(await store.hasAll([tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)]))) {
     await stage("checking the finished image", async () => {
       const { Reporter } = await import("../diagnostics/reporter.ts");
       const { verifyImage } = await import("./verify-image.ts");

@@ -10,7 +10,6 @@ import type { Writable } from "node:stream";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { hashText } from "./keys.ts";
-import { allPresent } from "./steps.ts";
 
 /** What a format's writer is given: the staging directory and the image. */
 export interface EmitInput {
@@ -201,7 +200,7 @@ export async function recordAssembled(staging: string, store: Store, copies: Rea
 }
 
 export async function restoreAssembled(staging: string, store: Store, record: AssembledRecord): Promise<boolean> {
-  if (!(await allPresent(store, assembledBlobs(record)))) return false;
+  if (!(await store.hasAll(assembledBlobs(record)))) return false;
   const dirs = record.entries.filter((e) => e.type === "dir");
   for (const dir of dirs) await mkdir(join(staging, dir.path), { recursive: true });
   await Promise.all(

@@ -123,11 +123,7 @@ function track(result: StepsResult, instruction: Instruction, changes: readonly 
 
 async function blobsPresent(store: Store, changes: readonly TreeChange[]): Promise<boolean> {
   const blobs = changes.flatMap(([, node]) => (node.type === "file" && node.content.inline === undefined ? [node.content] : []));
-  return allPresent(store, blobs);
-}
-
-export async function allPresent(store: Store, blobs: ReadonlyArray<{ digest: string }>): Promise<boolean> {
-  return (await Promise.all(blobs.map((blob) => store.has(blob.digest)))).every(Boolean);
+  return store.hasAll(blobs);
 }
 
 export type { BuildEvent, StepRecord };
