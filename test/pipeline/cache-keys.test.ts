@@ -194,6 +194,23 @@ test("a recipe read from standard input, then the same text from a file, writes 
   t.deepEqual(await namedFor(path.join(root, "o2"), myssh, "p/myssh.nifty"), []);
 });
 
+test("instances of a copied recipe, after the original's, are named for the copy: units, target and what it says", async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), "niftyc-keys-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  await fsp.mkdir(path.join(root, "x"));
+  await fsp.writeFile(path.join(root, "ssh.nifty"), RECIPE);
+  await fsp.writeFile(path.join(root, "x/myssh.nifty"), RECIPE);
+  const ssh = await cli(["instances", "ssh.nifty", "--count", "2", "--cache", "cache", "--out", "i1"], root, "0");
+  t.is(ssh.code, 0, ssh.stderr);
+  const myssh = await cli(["instances", "x/myssh.nifty", "--count", "2", "--cache", "cache", "--out", "i2"], root, "0");
+  t.is(myssh.code, 0, myssh.stderr);
+  t.deepEqual((await fsp.readdir(path.join(root, "i2/systemd"))).filter((f) => f !== "instances.env").sort(), ["myssh.target", "myssh@.service"]);
+  t.regex(myssh.stdout, /systemctl start myssh\.target/);
+  const unit = await fsp.readFile(path.join(root, "i2/systemd/myssh@.service"), "utf8").catch(() => "");
+  t.regex(unit, /machine myssh-%i/);
+  t.notRegex(unit, /\bssh-%i/);
+});
+
 test("the compile cache keys the checked recipe by how the recipe is shown, which names it", async (t) => {
   const root = mkdtempSync(path.join(tmpdir(), "niftyc-keys-"));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
