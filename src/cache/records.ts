@@ -6,10 +6,10 @@ export const RECORD_FORMATS = {
   recipes: 3,
   /** One step's tree changes, keyed by the step's cache key. */
   steps: 3,
-  /** The layer tarballs (and their gzip), image config and used blobs of one tree and epoch. */
-  outputs: 3,
-  /** The assembled output files of one fingerprint. */
-  assembled: 3,
+  /** The layer tarballs (and their gzip), image config (without the recipe's name) and used blobs of one tree and epoch. */
+  outputs: 4,
+  /** The assembled output files of one key (the recipe's name, formats, tree, step chain, SBOM inputs). */
+  assembled: 4,
   /** One archive member taken out of a download, keyed by the archive and member. */
   extracts: 2,
   /** The applet names of a multicall binary, keyed by its digest. */

@@ -21,7 +21,7 @@ import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
-import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outputFiles, outputsFingerprint, upToDateOutputs, type AssembledRecord, type Format } from "./outputs.ts";
+import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outDirFingerprint, outputFiles, outputsFingerprint, upToDateOutputs, type AssembledRecord, type Format } from "./outputs.ts";
 import { stage } from "./stage.ts";
 import { clockMs } from "../core/clock.ts";
 import { createStepContext } from "./step-context.ts";
@@ -33,9 +33,13 @@ import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } fro
 export { BuildFailed, DEFAULT_FORMATS, FORMATS, outputFiles };
 export type { BuildEvent, BuildOptions, BuildResult, Format, StageTime, StepRecord };
 
-/** The tarballs of one tree and epoch, and (for reproducible builds) enough to skip replaying it. */
+/**
+ * The tarballs of one tree and epoch, and (for reproducible builds) enough to skip replaying it.
+ * Keyed by the last step's key and the epoch, so it holds nothing else: the config without the
+ * recipe's name, which a copy of the recipe under another name changes and the tree does not.
+ */
 interface OutputsRecord extends Tarballs {
-  config?: ImageConfig;
+  config?: Omit<ImageConfig, "name">;
   used?: string[];
 }
 
@@ -89,6 +93,8 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, ...(secretStamps ? { secretStamps } : {}) });
   const plan = await planSteps(recipe, context, fail);
   const outputsKey = hashText(plan.finalKey, String(options.epoch));
+  // What build.json says of each step beside the files: a moved line changes it, not the files.
+  const described = recipe.instructions.map((ins, i) => [ins.span.start.line, firstLine(source.text, ins.span), plan.keys[i]!] as const);
   lap("keys");
   const steps: StepRecord[] = [];
   const record = (index: number, reused: boolean, ms: number): void => {
@@ -107,27 +113,29 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
 
   // Nothing changed: the tarballs are in the store and out/ already holds them.
   const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
+  const knownConfig: ImageConfig | undefined = known?.config && { name: recipe.name, ...known.config };
   const sbom = await import("./sbom.ts");
   const sbomInputs = sbom.sbomInputs(recipe, packages);
   const inputsKey = JSON.stringify(sbomInputs);
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
   const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
   let records: Array<StepCacheRecord | undefined> | undefined;
-  if (known?.config !== undefined && (await store.hasAll([known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
-    const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
+  if (known !== undefined && knownConfig !== undefined && (await store.hasAll([known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
+    const assembledKey = outputsFingerprint(plan.finalKey, known.rootfs.digest, knownConfig, formats, known.layers, inputsKey);
+    const fingerprint = outDirFingerprint(assembledKey, shown, described);
     const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
     if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
-      noteStopSignal(known.config, emit);
+      noteStopSignal(knownConfig, emit);
       const useRecord = await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
       lap("up to date");
-      return result(known.rootfs.digest, known.config, true, true, shared(known.used ?? []), seen && { useRecord, outputs: seen });
+      return result(known.rootfs.digest, knownConfig, true, true, shared(known.used ?? []), seen && { useRecord, outputs: seen });
     }
-    // Every step recorded and out/'s files kept in the store under the fingerprint: out/ is
+    // Every step recorded and out/'s files kept in the store under their key: out/ is
     // restored without replaying a step into a tree, since nothing the tree gives is needed.
-    const assembled = await store.readRecord<AssembledRecord>("assembled", fingerprint);
+    const assembled = await store.readRecord<AssembledRecord>("assembled", assembledKey);
     if (assembled !== undefined && (await store.hasAll(assembledBlobs(assembled)))) {
-      const config = known.config;
+      const config = knownConfig;
       const layers = layerFiles(store, known);
       const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
       // While out/'s files are copied: what each step said when it ran, said again.
@@ -147,7 +155,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
         return true;
       };
       const published = await stage("writing the outputs", () =>
-        assembleAndPublish({ store, recipe, config, layers, digest: known.rootfs.digest, formats, outDir, fingerprint, assembled, used, useTag, alongside: replay,
+        assembleAndPublish({ store, recipe, config, layers, digest: known.rootfs.digest, formats, outDir, assembledKey, assembled, used, useTag, alongside: replay,
           sbom: () => missingOutput(store, assembled),
           buildJson: buildJson({ shown, recipe, packages, digest: known.rootfs.digest, epoch: options.epoch, reproducible: true, notes, fingerprint, layers, config, steps, formats }),
         }),
@@ -187,13 +195,15 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
     lap("tarballs");
   }
   if (reproducible && tarballs.config === undefined) {
-    tarballs = { ...tarballs, config, used: [...ran.used].sort() };
+    const { name: _, ...unnamed } = config;
+    tarballs = { ...tarballs, config: unnamed, used: [...ran.used].sort() };
     await store.writeRecord("outputs", outputsKey, tarballs);
   }
   const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.flatMap((l) => [l.digest, l.gzip.digest])]);
   const layers = layerFiles(store, tarballs);
   const digest = tarballs.rootfs.digest;
-  const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
+  const assembledKey = outputsFingerprint(plan.finalKey, digest, config, formats, layers, inputsKey);
+  const fingerprint = outDirFingerprint(assembledKey, shown, described);
   const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
   if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
     const useRecord = await store.recordUse([...used], useTag);
@@ -206,7 +216,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
     ? () => stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
     : async () => undefined;
   const useRecord = await stage("writing the outputs", () =>
-    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, fingerprint: reproducible ? fingerprint : undefined, used, useTag,
+    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, assembledKey: reproducible ? assembledKey : undefined, used, useTag,
       buildJson: buildJson({ shown, recipe, packages, digest, epoch: options.epoch, reproducible, notes, fingerprint: reproducible ? fingerprint : undefined, layers, config, steps, formats }),
     }),
   );
@@ -265,8 +275,8 @@ interface AssembleInput {
   formats: ReadonlySet<Format>;
   outDir: string;
   /** Set for reproducible builds: the assembled files are then kept in the store under it. */
-  fingerprint: string | undefined;
-  /** The assembled record of the fingerprint, when the caller has read it already. */
+  assembledKey: string | undefined;
+  /** The assembled record of that key, when the caller has read it already. */
   assembled?: AssembledRecord;
   used: Set<string>;
   useTag: string;
@@ -282,12 +292,12 @@ interface AssembleInput {
  * of the use record it refreshed, or undefined when `alongside` gave up.
  */
 async function assembleAndPublish(input: AssembleInput): Promise<string | undefined> {
-  const { store, fingerprint } = input;
+  const { store, assembledKey } = input;
   const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
   // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
   const staging = await stagingDir(input.outDir);
   try {
-    const assembled = input.assembled ?? (fingerprint === undefined ? undefined : await store.readRecord<AssembledRecord>("assembled", fingerprint));
+    const assembled = input.assembled ?? (assembledKey === undefined ? undefined : await store.readRecord<AssembledRecord>("assembled", assembledKey));
     // Both settled before anything else: staging is never removed under copies still running.
     const [restored, going] = await Promise.allSettled([assembled !== undefined && outputs.restoreAssembled(staging, store, assembled), input.alongside?.() ?? true]);
     if (going.status === "rejected") throw going.reason;
@@ -299,10 +309,10 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
       const sbom = await input.sbom();
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, fingerprint !== undefined);
-      if (fingerprint !== undefined) {
+      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, assembledKey !== undefined);
+      if (assembledKey !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
-        if (kept !== undefined) await store.writeRecord("assembled", fingerprint, kept);
+        if (kept !== undefined) await store.writeRecord("assembled", assembledKey, kept);
       }
     }
     for (const blob of kept ? outputs.assembledBlobs(kept) : []) input.used.add(blob.digest);

@@ -1,5 +1,5 @@
-// Recipe text → checked recipe, cached by the text, the recipe's place and
-// the --arg values: a rebuild of an unchanged recipe neither loads the parser
+// Recipe text → checked recipe, cached by the text, the recipe's place (and
+// how it is shown, which names it), --strict and the --arg values: a rebuild of an unchanged recipe neither loads the parser
 // nor re-checks anything.
 import { resolve } from "node:path";
 import type { SourceFile } from "../core/source.ts";
@@ -22,7 +22,9 @@ interface CompiledRecord {
 
 export async function compile(store: Store, source: SourceFile, options: CompileOptions): Promise<{ recipe: Recipe; warnings: Diagnostic[] }> {
   const args = JSON.stringify([...options.args].sort(([a], [b]) => (a < b ? -1 : 1)));
-  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, options.recipePath ?? resolve(source.path), source.text, args, String(options.strict));
+  // source.path too: the recipe's name and path are taken from how it is shown, not from recipePath.
+  const place = options.recipePath ?? resolve(source.path);
+  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, place, source.path, source.text, args, String(options.strict));
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {
     return { recipe: cached.recipe, warnings: cached.warnings.map((w) => ({ ...w, source })) };

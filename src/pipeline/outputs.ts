@@ -106,11 +106,26 @@ export function outputFiles(outDir: string, name: string, formats: ReadonlySet<F
   return files;
 }
 
-/** What out/ must have been built from to be up to date. */
-export function outputsFingerprint(digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string; gzip?: { digest: string } }>, inputs = ""): string {
+/**
+ * The key of the assembled output files: everything that shapes them. The config holds the
+ * recipe's name, which names the files and is written in them (units, docker-run.sh, the SBOM,
+ * image.tar's tag) though it never reaches the tree; `finalKey`, the last step's key, says which
+ * line last wrote each path, which the SBOM tells and the tree's digest does not.
+ */
+export function outputsFingerprint(finalKey: string, digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string; gzip?: { digest: string } }>, inputs = ""): string {
   // The gzip digests too: out/ written with another compression is not up to date.
   // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
-  return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null])), inputs);
+  const layerDigests = JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null]));
+  return hashText("assembled-v2", NIFTYC_VERSION, finalKey, digest, JSON.stringify(config), [...formats].sort().join(","), layerDigests, inputs);
+}
+
+/**
+ * What out/ must have been built from to be up to date (build.json's fingerprint): the assembled
+ * files' key and what build.json says beside them, the recipe as shown and each step's line,
+ * text and key (a moved line or a renamed recipe keeps the files but changes build.json).
+ */
+export function outDirFingerprint(assembledKey: string, shownRecipe: string, steps: ReadonlyArray<readonly [number, string, string]>): string {
+  return hashText("out-v1", assembledKey, shownRecipe, JSON.stringify(steps));
 }
 
 export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {
