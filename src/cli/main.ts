@@ -94,8 +94,10 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   // A bad reference fails before the build, not after it.
   for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
   const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;
-  if (cacheFrom !== undefined) await (await import("./push.ts")).pullSharedCache(cacheFrom, values, io, registries!);
   const shared = await buildOptions(values, io, BUILD_HELP);
+  // A pulled cache gives blobs only, each no larger than a download may be.
+  const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");
+  if (cacheFrom !== undefined) await pullSharedCache!(cacheFrom, values, io, registries!, shared.limits!.downloadBytes);
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
   const fromStdin = positionals[0] === "-";
