@@ -186,6 +186,8 @@ test.serial("a malformed cache artifact is a warning with a code and a hint, and
     ["huge", cache([], { annotations: { pad: "x".repeat(5 * 1024 * 1024) } }), /NIFTY720/, /over 4 MiB/],
     ["missing-blob", cache([blob(sha256(good), good.length), blob(absent, 10)]), /NIFTY721/, /not in the registry/],
     ["wrong-bytes", cache([blob(named, other.length)]), /NIFTY721/, /do not match/],
+    ["longer-than-said", cache([blob(sha256(good), 5)]), /NIFTY721/, /digest or size/],
+    ["over-the-limit", cache([blob(sha256(good), 9 * 1024 ** 3)]), /NIFTY721/, /over the download limit/],
     ["null-records", cache([blob(sha256(Buffer.from("null")), 4, RECORDS)]), /NIFTY722/, /not trusted/],
   ];
   const hostile = await hostileRegistry(new Map(cases.map(([tag, manifest]) => [tag, manifest])), blobs);
@@ -204,4 +206,7 @@ test.serial("a malformed cache artifact is a warning with a code and a hint, and
   t.true(await store.has(sha256(good)));
   t.false(await store.has(named));
   t.false(await openStore(path.join(work, "cache-hostile-wrong-bytes")).then((s) => s.has(named)));
+  for (const tag of ["longer-than-said", "over-the-limit"]) {
+    t.false(await openStore(path.join(work, `cache-hostile-${tag}`)).then((s) => s.has(sha256(good))), tag);
+  }
 });
