@@ -97,7 +97,10 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const shared = await buildOptions(values, io, BUILD_HELP);
   // A pulled cache gives blobs only, each no larger than a download may be.
   const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");
-  if (cacheFrom !== undefined) await pullSharedCache!(cacheFrom, values, io, registries!, shared.limits!.downloadBytes);
+  const maxBlob = shared.limits!.downloadBytes;
+  if (cacheFrom !== undefined && (await pullSharedCache!(cacheFrom, values, io, registries!, maxBlob))) {
+    return EXIT.input;
+  }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
   const fromStdin = positionals[0] === "-";

@@ -127,20 +127,35 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
   });
 }
 
-/** --cache-from: what the store lacks of a shared cache, before the build; what cannot be used is a warning. */
+/**
+ * --cache-from: what the store lacks of a shared cache, before the build. What cannot be used is a
+ * warning; true when --strict makes it an error, and the build should stop.
+ */
 export async function pullSharedCache(
   target: string, values: ParsedValues, io: CliIo, settings: Settings, maxBlobBytes: number,
-): Promise<void> {
+): Promise<boolean> {
   const { parseReference } = await import("../registry/reference.ts");
   const { pullCache } = await import("../registry/cache-share.ts");
   const { openStore } = await import("../cache/store.ts");
   const ref = parseReference(target);
   const store = await openStore(cacheDir(values.cache as string | undefined, io));
   const pulled = await pullCache({ store, target: ref, maxBlobBytes, ...(await settings(ref.registry)) });
-  if (pulled !== undefined) await printDiagnostics(pulled.warnings, io);
-  if (values.quiet === true) return;
+  // --strict: as any warning of a build, one about its cache fails it.
+  const strict = values.strict === true;
+  const said = (pulled?.warnings ?? []).map((w) => (strict ? { ...w, severity: "error" as const } : w));
+  await printDiagnostics(said, io);
+  if (strict && said.length > 0) {
+    if (values.json === true) {
+      const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+      const failed = { error: `the cache ${target} cannot be used`, diagnostics: diagnosticsToJson(said) };
+      io.stdout.write(JSON.stringify(failed) + "\n");
+    }
+    return true;
+  }
+  if (values.quiet === true) return false;
   if (pulled === undefined) io.stderr.write(`note: --cache-from ${target}: no such cache yet; building without it\n`);
   else io.stderr.write(`cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here\n`);
+  return false;
 }
 
 /** --cache-to: the blobs a finished build's steps need, as one artifact. */

@@ -119,7 +119,9 @@ export async function pullCache(
     const digest = body === undefined ? "" : `sha256:${createHash("sha256").update(body).digest("hex")}`;
     const result: PullResult = { digest, downloaded: 0, present: 0, ignoredRecords: 0, warnings: [] };
     const over = { why: `its manifest is over ${MAX_MANIFEST_BYTES / 1024 ** 2} MiB` };
-    const parsed = body === undefined ? over : parseManifest(body);
+    const other = { why: `its manifest is ${digest}, not the ${target.digest} asked for` };
+    const pinnedElsewhere = target.digest !== undefined && digest !== target.digest;
+    const parsed = body === undefined ? over : pinnedElsewhere ? other : parseManifest(body);
     if ("why" in parsed) {
       result.warnings.push(unusable(shown, parsed.why));
       return result;

@@ -190,7 +190,11 @@ test.serial("a malformed cache artifact is a warning with a code and a hint, and
     ["over-the-limit", cache([blob(sha256(good), 9 * 1024 ** 3)]), /NIFTY721/, /over the download limit/],
     ["null-records", cache([blob(sha256(Buffer.from("null")), 4, RECORDS)]), /NIFTY722/, /not trusted/],
   ];
-  const hostile = await hostileRegistry(new Map(cases.map(([tag, manifest]) => [tag, manifest])), blobs);
+  // A reference by digest gets another manifest (a valid one): not used either.
+  const pinned = sha256(Buffer.from(cache([])));
+  const served = new Map<string, string | Buffer>(cases.map(([tag, manifest]) => [tag, manifest]));
+  served.set(pinned, cache([blob(sha256(good), good.length)]));
+  const hostile = await hostileRegistry(served, blobs);
   t.teardown(() => hostile.close());
   for (const [tag, , code, why] of cases) {
     const r = await build(`hostile-${tag}`, ["--cache-from", `${hostile.host}/hostile:${tag}`, "--insecure", "--json"]);
@@ -201,6 +205,20 @@ test.serial("a malformed cache artifact is a warning with a code and a hint, and
     t.notRegex(r.stderr, /internal error|\n\s+at /, `${tag}: no stack`);
     t.is(jsonOf(r).digest, clean, `${tag}: the clean build's digest`);
   }
+  const byDigestFrom = ["--cache-from", `${hostile.host}/hostile@${pinned}`, "--insecure"];
+  const byDigest = await build("hostile-by-digest", byDigestFrom);
+  t.is(byDigest.code, 0, byDigest.stderr);
+  t.regex(byDigest.stderr, /its manifest is sha256:[0-9a-f]{64}, not the sha256:[0-9a-f]{64} asked for.*NIFTY720/);
+  t.false(await openStore(path.join(work, "cache-hostile-by-digest")).then((s) => s.has(sha256(good))));
+
+  // --strict: a cache that cannot be used fails the build, as any warning does, before a step runs.
+  const strictFrom = ["--cache-from", `${hostile.host}/hostile:null`, "--insecure", "--strict", "--json"];
+  const strict = await build("hostile-strict", strictFrom);
+  t.is(strict.code, 1, strict.stderr);
+  t.regex(strict.stderr, /error: the cache .* cannot be used: its manifest is not a JSON object.*NIFTY720/);
+  t.deepEqual(JSON.parse(strict.stdout).diagnostics.map((d: { code: string }) => d.code), ["NIFTY720"]);
+  await t.throwsAsync(fsp.access(path.join(work, "out-hostile-strict")));
+
   // What the cache held and matched its digest was kept; nothing else was.
   const store = await openStore(path.join(work, "cache-hostile-missing-blob"));
   t.true(await store.has(sha256(good)));
