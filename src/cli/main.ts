@@ -94,8 +94,13 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   // A bad reference fails before the build, not after it.
   for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
   const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;
-  if (cacheFrom !== undefined) await (await import("./push.ts")).pullSharedCache(cacheFrom, values, io, registries!);
   const shared = await buildOptions(values, io, BUILD_HELP);
+  // A pulled cache gives blobs only, each no larger than a download may be.
+  const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");
+  const maxBlob = shared.limits!.downloadBytes;
+  if (cacheFrom !== undefined && (await pullSharedCache!(cacheFrom, values, io, registries!, maxBlob))) {
+    return EXIT.input;
+  }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
   const fromStdin = positionals[0] === "-";

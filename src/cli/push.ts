@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, cacheDir, parse, relativeOrAbsolute, type ParsedValues } from "./common.ts";
+import { EXIT, cacheDir, parse, printDiagnostics, relativeOrAbsolute, type ParsedValues } from "./common.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { PUSH_HELP } from "./usage.ts";
 
@@ -127,26 +127,47 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
   });
 }
 
-/** --cache-from: what the store lacks of a shared cache, before the build. */
-export async function pullSharedCache(target: string, values: ParsedValues, io: CliIo, settings: Settings): Promise<void> {
+/**
+ * --cache-from: what the store lacks of a shared cache, before the build. What cannot be used is a
+ * warning; true when --strict makes it an error, and the build should stop.
+ */
+export async function pullSharedCache(
+  target: string, values: ParsedValues, io: CliIo, settings: Settings, maxBlobBytes: number,
+): Promise<boolean> {
   const { parseReference } = await import("../registry/reference.ts");
   const { pullCache } = await import("../registry/cache-share.ts");
   const { openStore } = await import("../cache/store.ts");
   const ref = parseReference(target);
   const store = await openStore(cacheDir(values.cache as string | undefined, io));
-  const pulled = await pullCache({ store, target: ref, ...(await settings(ref.registry)) });
-  if (values.quiet === true) return;
+  const pulled = await pullCache({ store, target: ref, maxBlobBytes, ...(await settings(ref.registry)) });
+  // --strict: as any warning of a build, one about its cache fails it.
+  const strict = values.strict === true;
+  const said = (pulled?.warnings ?? []).map((w) => (strict ? { ...w, severity: "error" as const } : w));
+  await printDiagnostics(said, io);
+  if (strict && said.length > 0) {
+    if (values.json === true) {
+      const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+      const failed = { error: `the cache ${target} cannot be used`, diagnostics: diagnosticsToJson(said) };
+      io.stdout.write(JSON.stringify(failed) + "\n");
+    }
+    return true;
+  }
+  if (values.quiet === true) return false;
   if (pulled === undefined) io.stderr.write(`note: --cache-from ${target}: no such cache yet; building without it\n`);
-  else io.stderr.write(`cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here, ${pulled.records} step records\n`);
+  else io.stderr.write(`cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here\n`);
+  return false;
 }
 
-/** --cache-to: the blobs and step records of a finished build, as one artifact. */
-export async function pushSharedCache(target: string, result: { used: string[]; steps: Array<{ key: string }> }, values: ParsedValues, io: CliIo, settings: Settings): Promise<void> {
+/** --cache-to: the blobs a finished build's steps need, as one artifact. */
+export async function pushSharedCache(
+  target: string, result: { used: string[] }, values: ParsedValues, io: CliIo, settings: Settings,
+): Promise<void> {
   const { parseReference } = await import("../registry/reference.ts");
   const { pushCache } = await import("../registry/cache-share.ts");
   const { openStore } = await import("../cache/store.ts");
   const ref = parseReference(target);
   const store = await openStore(cacheDir(values.cache as string | undefined, io));
-  const pushed = await pushCache({ store, target: ref, blobs: result.used, stepKeys: result.steps.map((s) => s.key), ...(await settings(ref.registry)) });
-  if (values.quiet !== true) io.stderr.write(`cache to ${ref.registry}/${ref.repository}@${pushed.digest}: ${pushed.blobs} blobs, ${pushed.records} step records\n`);
+  const pushed = await pushCache({ store, target: ref, blobs: result.used, ...(await settings(ref.registry)) });
+  if (values.quiet === true) return;
+  io.stderr.write(`cache to ${ref.registry}/${ref.repository}@${pushed.digest}: ${pushed.blobs} blobs\n`);
 }

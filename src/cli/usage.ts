@@ -67,8 +67,11 @@ Options:
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
                         for --username, --password-stdin, --ca-file, --insecure)
   --cache-from REF      first fetch what the store lacks from a cache --cache-to pushed (a missing tag
-                        is only noted); with --offline, a fresh machine then rebuilds without downloading
-  --cache-to REF        then push the blobs and step records the build needs, as one OCI artifact
+                        is only noted; a malformed one is a warning, and the build goes on without it);
+                        only blobs that match their digests are taken, and every step runs here from
+                        them, so with --offline a fresh machine builds the same digest without downloading
+  --cache-to REF        then push the blobs the build's steps need (downloads, .debs, file bytes), as
+                        one OCI artifact; no step records: other machines could not check them
 
 Example:
   niftyc build recipes/ssh.nifty --secret luser-password=./password.txt --out out/ssh`;

@@ -259,6 +259,19 @@ export const DIAGNOSTIC_CODES = {
   NIFTY707: { severity: "error", section: "registries", title: "`TLS with R failed: CODE` / `cannot read the CA file F`" },
   NIFTY708: { severity: "error", section: "registries", title: "`the OCI layout … is damaged: why`" },
   NIFTY709: { severity: "error", section: "registries", title: "`… is not a niftyc cache (its artifactType is …)`" },
+  NIFTY720: {
+    severity: "warning", section: "registries",
+    title: "`the cache … cannot be used: why; building without it`",
+  },
+  NIFTY721: {
+    severity: "warning", section: "registries",
+    title: "`the cache … is used in part: n blobs it lists are not in the registry` / `… do not match"
+      + " their digest or size`",
+  },
+  NIFTY722: {
+    severity: "warning", section: "registries",
+    title: "`… holds step records, which are not trusted: every step runs here, from the cache's blobs`",
+  },
 
   // Run: niftyc run (src/run/).
   NIFTY750: { severity: "error", section: "run", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },

@@ -1,11 +1,13 @@
 // A build cache in a registry: the blobs a build's steps need (downloads,
-// .debs, every file's bytes) and its step records, as one OCI artifact
-// (artifactType application/vnd.niftyc.cache.v1). --cache-to pushes it after
-// a build; --cache-from pulls what the local store lacks before one, so
-// another machine replays the steps offline and gets the same digest.
+// .debs, every file's bytes), as one OCI artifact (artifactType
+// application/vnd.niftyc.cache.v1). --cache-to pushes it after a build;
+// --cache-from pulls what the local store lacks before one, so another machine
+// runs the steps offline from those blobs and gets the same digest. Each blob
+// is checked against its digest; nothing else of the artifact is trusted.
 import { pipeline } from "node:stream/promises";
-import type { Readable } from "node:stream";
-import type { Store } from "../cache/store.ts";
+import { Transform, type Readable } from "node:stream";
+import { DigestMismatchError, type Store } from "../cache/store.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { RegistryClient, type ClientOptions } from "./client.ts";
 import type { LayoutBlob } from "./layout.ts";
@@ -13,6 +15,7 @@ import { pushBlob, putManifest, type PushEvent } from "./push.ts";
 import type { ImageReference } from "./reference.ts";
 
 export const CACHE_ARTIFACT_TYPE = "application/vnd.niftyc.cache.v1";
+/** Step records an older --cache-to pushed: recognised, never read. */
 const RECORDS_TYPE = "application/vnd.niftyc.cache.records.v1+json";
 const BLOB_TYPE = "application/octet-stream";
 const EMPTY = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 };
@@ -24,21 +27,16 @@ export interface CacheShareOptions extends Omit<ClientOptions, "registry" | "onR
   onEvent?: (event: PushEvent) => void;
 }
 
-/** Step records travel as their files are: the format number inside, read back only if it matches. */
-interface RecordsLayer {
-  steps: Record<string, unknown>;
-}
-
-export async function pushCache(options: CacheShareOptions & { blobs: readonly string[]; stepKeys: readonly string[] }): Promise<{ digest: string; blobs: number; records: number }> {
+/**
+ * Push the blobs a build's steps need. Step records are not pushed: another
+ * machine could not check them, so it runs the steps from these blobs.
+ */
+export async function pushCache(
+  options: CacheShareOptions & { blobs: readonly string[] },
+): Promise<{ digest: string; blobs: number }> {
   const { store, target } = options;
-  const records: RecordsLayer = { steps: {} };
-  for (const key of [...new Set(options.stepKeys)].sort()) {
-    const raw = await store.readJson("steps", key);
-    if (raw !== undefined) records.steps[key] = raw;
-  }
-  const recordsBlob = await store.putBuffer(Buffer.from(JSON.stringify(records)));
-  const blobs: LayoutBlob[] = [{ mediaType: EMPTY.mediaType, digest: EMPTY.digest, size: 2, path: (await store.putBuffer(Buffer.from("{}"))).path },
-    { mediaType: RECORDS_TYPE, digest: recordsBlob.digest, size: recordsBlob.size, path: recordsBlob.path }];
+  const empty = (await store.putBuffer(Buffer.from("{}"))).path;
+  const blobs: LayoutBlob[] = [{ mediaType: EMPTY.mediaType, digest: EMPTY.digest, size: 2, path: empty }];
   for (const digest of [...new Set(options.blobs)].sort()) {
     const info = await store.stat(digest);
     if (info) blobs.push({ mediaType: BLOB_TYPE, digest, size: info.size, path: info.path });
@@ -63,59 +61,213 @@ export async function pushCache(options: CacheShareOptions & { blobs: readonly s
   } finally {
     await client.close();
   }
-  return { digest, blobs: blobs.length - 2, records: Object.keys(records.steps).length };
+  return { digest, blobs: blobs.length - 1 };
 }
 
 export type PullEvent = { type: "cache-blob"; digest: string; size: number; action: "have" | "downloaded" } | { type: "retry"; what: string; attempt: number; reason: string };
 
-/** Bring the artifact's blobs and records into the store; undefined when the tag does not exist. */
-export async function pullCache(options: Omit<CacheShareOptions, "onEvent"> & { onEvent?: (e: PullEvent) => void }): Promise<{ digest: string; downloaded: number; present: number; records: number } | undefined> {
+/** A registry's limit on a manifest (distribution's), and so niftyc's on reading one. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export interface PullResult {
+  digest: string;
+  downloaded: number;
+  present: number;
+  /** Step records an older --cache-to put in the artifact: never read, since nothing proves them. */
+  ignoredRecords: number;
+  /** Why some or all of the artifact was not used; the build goes on without that part. */
+  warnings: Diagnostic[];
+}
+
+interface CacheLayer {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+/** A blob's body went on past the size its manifest gave. */
+class LongerThanSaid extends Error {}
+
+/**
+ * Bring the artifact's blobs into the store; undefined when the tag does not exist.
+ *
+ * Only blobs are taken, each stored only if its bytes match its digest, so the
+ * artifact decides what is downloaded, never what a build makes: the steps run
+ * here from those blobs. A malformed artifact is a warning (NIFTY720) and
+ * nothing of it is used; a blob missing or not matching its digest (NIFTY721)
+ * is left out.
+ */
+export async function pullCache(
+  options: Omit<CacheShareOptions, "onEvent"> & { onEvent?: (e: PullEvent) => void; maxBlobBytes: number },
+): Promise<PullResult | undefined> {
   const { store, target } = options;
   const client = new RegistryClient({ ...options, registry: target.registry, onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }) });
   try {
     const reference = target.digest ?? target.tag!;
-    const spec = { method: "GET" as const, url: `/v2/${target.repository}/manifests/${reference}`, headers: { accept: MANIFEST }, scopes: [`repository:${target.repository}:pull`] };
+    const shown = `${target.registry}/${target.repository}${target.digest ? "@" : ":"}${reference}`;
+    let body: Buffer | undefined;
+    const scopes = [`repository:${target.repository}:pull`];
+    const spec = {
+      method: "GET" as const, url: `/v2/${target.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST }, scopes,
+      sink: async (stream: Readable) => void (body = await readAtMost(stream, MAX_MANIFEST_BYTES)),
+    };
     const res = await client.retrying(`reading the cache ${reference}`, () => client.request(spec));
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw client.unexpected(spec, res);
-    const manifest = JSON.parse(res.text) as { artifactType?: string; layers?: Array<{ mediaType: string; digest: string; size: number }> };
-    if (manifest.artifactType !== CACHE_ARTIFACT_TYPE) {
-      throw new NiftyError("NIFTY709", `${target.registry}/${target.repository}:${reference} is not a niftyc cache (its artifactType is ${JSON.stringify(manifest.artifactType ?? null)})`,
+    const { createHash } = await import("node:crypto");
+    const digest = body === undefined ? "" : `sha256:${createHash("sha256").update(body).digest("hex")}`;
+    const result: PullResult = { digest, downloaded: 0, present: 0, ignoredRecords: 0, warnings: [] };
+    const over = { why: `its manifest is over ${MAX_MANIFEST_BYTES / 1024 ** 2} MiB` };
+    const other = { why: `its manifest is ${digest}, not the ${target.digest} asked for` };
+    const pinnedElsewhere = target.digest !== undefined && digest !== target.digest;
+    const parsed = body === undefined ? over : pinnedElsewhere ? other : parseManifest(body);
+    if ("why" in parsed) {
+      result.warnings.push(unusable(shown, parsed.why));
+      return result;
+    }
+    if (parsed.artifactType !== CACHE_ARTIFACT_TYPE) {
+      const type = JSON.stringify(parsed.artifactType ?? null);
+      throw new NiftyError("NIFTY709", `${shown} is not a niftyc cache (its artifactType is ${type})`,
         "give --cache-from the reference a --cache-to wrote, not an image's");
     }
-    let downloaded = 0;
-    let present = 0;
-    let records = 0;
-    for (const layer of manifest.layers ?? []) {
-      if (!/^sha256:[0-9a-f]{64}$/.test(layer.digest)) throw client.unexpected(spec, { ...res, text: `a layer has the digest ${JSON.stringify(layer.digest)}` });
-      if (await store.has(layer.digest)) {
-        present++;
-        options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "have" });
-      } else {
-        await client.retrying(`downloading ${layer.digest}`, async () => {
-          const get = { method: "GET" as const, url: `/v2/${target.repository}/blobs/${layer.digest}`, scopes: [`repository:${target.repository}:pull`],
-            // The store checks the digest as it writes; a mismatch keeps nothing.
-            sink: async (body: Readable) => void (await store.putStream((writer) => pipeline(body, writer), layer.digest)) };
-          const r = await client.request(get);
-          if (r.status !== 200) throw client.unexpected(get, r);
-        });
-        downloaded++;
-        options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "downloaded" });
-      }
+    const missing: string[] = [];
+    const mismatched: string[] = [];
+    for (const layer of parsed.layers) {
       if (layer.mediaType === RECORDS_TYPE) {
-        const { readFile } = await import("node:fs/promises");
-        const parsed = JSON.parse(await readFile(store.blobPath(layer.digest), "utf8")) as RecordsLayer;
-        for (const [key, raw] of Object.entries(parsed.steps ?? {})) {
-          // A local record wins: it was made here.
-          if ((await store.readJson("steps", key)) !== undefined) continue;
-          await store.writeJson("steps", key, raw);
-          records++;
-        }
+        result.ignoredRecords++;
+        continue;
       }
+      if (await store.has(layer.digest)) {
+        result.present++;
+        options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "have" });
+        continue;
+      }
+      if (layer.size > options.maxBlobBytes) {
+        mismatched.push(`${layer.digest} (${layer.size} bytes, over the download limit)`);
+        continue;
+      }
+      const get = {
+        method: "GET" as const, url: `/v2/${target.repository}/blobs/${layer.digest}`, scopes,
+        // The store checks the digest as it writes; a mismatch keeps nothing. A body is cut at its size.
+        sink: async (stream: Readable) =>
+          void (await store.putStream((writer) => pipeline(stream, atMost(layer.size), writer), layer.digest)),
+      };
+      try {
+        const r = await client.retrying(`downloading ${layer.digest}`, () => client.request(get));
+        if (r.status === 404) {
+          missing.push(layer.digest);
+          continue;
+        }
+        if (r.status !== 200) throw client.unexpected(get, r);
+      } catch (error) {
+        if (!(error instanceof DigestMismatchError) && !(error instanceof LongerThanSaid)) throw error;
+        mismatched.push(layer.digest);
+        continue;
+      }
+      result.downloaded++;
+      options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "downloaded" });
     }
-    return { digest: `sha256:${(await import("node:crypto")).createHash("sha256").update(res.text).digest("hex")}`, downloaded, present, records };
+    if (missing.length > 0) {
+      const are = missing.length === 1 ? "is" : "are";
+      const why = `it lists ${are} not in the registry (${listed(missing)})`;
+      result.warnings.push(blobsLeftOut(shown, missing.length, why));
+    }
+    if (mismatched.length > 0) {
+      const their = mismatched.length === 1 ? "its" : "their";
+      const why = `do not match ${their} digest or size (${listed(mismatched)})`;
+      result.warnings.push(blobsLeftOut(shown, mismatched.length, why));
+    }
+    if (result.ignoredRecords > 0) {
+      result.warnings.push({
+        severity: "warning", code: "NIFTY722",
+        message: `${shown} holds step records, which are not trusted: every step runs here, from the cache's blobs`,
+        hint: "nothing to do: a shared cache gives downloads, not results; this niftyc's --cache-to leaves them out",
+      });
+    }
+    return result;
   } finally {
     await client.close();
   }
 }
 
+/** The manifest of a cache, or why it is not one (a wrong artifactType is told apart: NIFTY709). */
+function parseManifest(body: Buffer): { artifactType?: unknown; layers: CacheLayer[] } | { why: string } {
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(body.toString("utf8"));
+  } catch {
+    return { why: "its manifest is not JSON" };
+  }
+  if (typeof manifest !== "object" || manifest === null || Array.isArray(manifest)) {
+    return { why: "its manifest is not a JSON object" };
+  }
+  const m = manifest as { mediaType?: unknown; artifactType?: unknown; layers?: unknown };
+  if (m.mediaType !== undefined && m.mediaType !== MANIFEST) {
+    return { why: `its manifest has the media type ${shortJson(m.mediaType)}, not ${MANIFEST}` };
+  }
+  if (m.artifactType !== CACHE_ARTIFACT_TYPE) return { artifactType: m.artifactType, layers: [] };
+  if (!Array.isArray(m.layers)) return { why: "its manifest has no list of layers" };
+  const layers: CacheLayer[] = [];
+  for (const [i, layer] of (m.layers as unknown[]).entries()) {
+    const l = (typeof layer === "object" && layer !== null ? layer : {}) as Partial<Record<keyof CacheLayer, unknown>>;
+    if (typeof l.digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(l.digest)) {
+      return { why: `layer ${i + 1} has no sha256 digest (${shortJson(l.digest)})` };
+    }
+    if (typeof l.size !== "number" || !Number.isSafeInteger(l.size) || l.size < 0) {
+      return { why: `layer ${i + 1} has no size` };
+    }
+    if (l.mediaType !== BLOB_TYPE && l.mediaType !== RECORDS_TYPE) {
+      return { why: `layer ${i + 1} has the media type ${shortJson(l.mediaType)}, which a cache does not hold` };
+    }
+    layers.push({ mediaType: l.mediaType, digest: l.digest, size: l.size });
+  }
+  return { artifactType: m.artifactType, layers };
+}
+
+function unusable(shown: string, why: string): Diagnostic {
+  return {
+    severity: "warning", code: "NIFTY720", message: `the cache ${shown} cannot be used: ${why}; building without it`,
+    hint: "push the cache again with --cache-to; if nobody should have changed it, find out who can push there",
+  };
+}
+
+function blobsLeftOut(shown: string, n: number, why: string): Diagnostic {
+  const blobs = n === 1 ? "1 blob" : `${n} blobs`;
+  return {
+    severity: "warning", code: "NIFTY721",
+    message: `the cache ${shown} is used in part: ${blobs} ${why}; building without ${n === 1 ? "it" : "them"}`,
+    hint: "the build fetches what is left out from its sources (or fails with --offline); push the cache again",
+  };
+}
+
+/** A value from the registry, for a message: JSON, cut short. */
+const shortJson = (value: unknown) => (JSON.stringify(value ?? null) ?? "null").slice(0, 80);
+const listed = (items: string[]) =>
+  items.slice(0, 3).join(", ") + (items.length > 3 ? `, and ${items.length - 3} more` : "");
+
+/** The whole body, or undefined when it is longer than `max` bytes (then no more is read). */
+async function readAtMost(stream: Readable, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      stream.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Passes `size` bytes and fails on one more. */
+function atMost(size: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      done(seen > size ? new LongerThanSaid() : null, chunk);
+    },
+  });
+}
