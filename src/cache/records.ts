@@ -8,8 +8,8 @@ export const RECORD_FORMATS = {
   steps: 3,
   /** The layer tarballs (and their gzip), image config and used blobs of one tree and epoch. */
   outputs: 3,
-  /** The assembled output files of one fingerprint. */
-  assembled: 3,
+  /** The assembled output files of one fingerprint (4: a bundle's directory is 0700). */
+  assembled: 4,
   /** One archive member taken out of a download, keyed by the archive and member. */
   extracts: 2,
   /** The applet names of a multicall binary, keyed by its digest. */

@@ -247,6 +247,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY511: { severity: "error", section: "outputs", title: "`tar entry … has unsupported type …`" },
   NIFTY520: { severity: "error", section: "outputs", title: "`… is not a valid machine name`" },
   NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
+  NIFTY522: { severity: "error", section: "outputs", title: "`… belongs to uid …` / `… is not a directory`: the tree unpacked below it would not be private" },
 
   // Registries: niftyc push and the OCI distribution client (src/registry/).
   NIFTY700: { severity: "error", section: "registries", title: "`\"…\" is not an image reference: why` / `… names the digest D, but the image is D`" },

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
-import { unpackRootfs } from "../emit/runtime-bundle.ts";
+import { privateDir, unpackRootfs } from "../emit/runtime-bundle.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
@@ -208,7 +208,8 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   if (input.root !== undefined && !isAbsolute(input.root)) throw new Error("the root directory must be absolute");
   const disk = onDisk(input);
   if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
-  await mkdir(disk, { recursive: true });
+  // 0700: rootfs/ keeps the image's setuid programs (the units run systemd-nspawn as root).
+  await privateDir(disk);
   const existing = await existingTree(input);
   const tree = existing.action === "reuse" ? existing.tree : await writeTree(input);
   await writeSystemd(input);

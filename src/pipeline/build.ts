@@ -116,7 +116,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   if (known?.config !== undefined && (await allPresent(store, [known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
     const fingerprint = outputsFingerprint(known.rootfs.digest, known.config, formats, known.layers, inputsKey);
     const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
-    if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
+    if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size, formats)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(known.config, emit);
       const useRecord = await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
@@ -195,7 +195,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   const digest = tarballs.rootfs.digest;
   const fingerprint = outputsFingerprint(digest, config, formats, layers, inputsKey);
   const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
-  if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
+  if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size, formats))) {
     const useRecord = await store.recordUse([...used], useTag);
     lap("up to date");
     return result(digest, config, true, true, shared(ran.used), seen && { useRecord, outputs: seen });

@@ -114,11 +114,13 @@ export function outputsFingerprint(digest: string, config: ImageConfig, formats:
   return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null])), inputs);
 }
 
-export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {
+export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number, formats?: ReadonlySet<Format>): Promise<boolean> {
   try {
     const previous = JSON.parse(await readFile(join(outDir, "build.json"), "utf8")) as { fingerprint?: string };
     if (previous.fingerprint !== fingerprint) return false;
     const { stat } = await import("node:fs/promises");
+    // A bundle an older niftyc left open to every user (0755, its setuid programs reachable) is written again.
+    if (formats?.has("bundle") === true && ((await stat(join(outDir, "bundle"))).mode & 0o077) !== 0) return false;
     return (await stat(join(outDir, "rootfs.tar"))).size === rootfsSize;
   } catch {
     return false;
