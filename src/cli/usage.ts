@@ -62,6 +62,9 @@ Options:
                         entry-name (characters of an entry's path or link target, 4096),
                         entries (of one archive, 1000000). See docs/security.md
   --strict              warnings are errors
+  --allow-writable-setuid
+                        let a setuid or setgid file every user may write into the image (NIFTY233
+                        otherwise); every setuid or setgid file is listed in one warning (NIFTY232)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
