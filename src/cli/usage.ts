@@ -105,10 +105,12 @@ Unpacks <build-dir>/rootfs.tar as <machines-dir>/<name> and puts <name>.nspawn
 in <settings-dir>, where systemd-nspawn trusts it; then: machinectl start <name>.
 
 Options:
-  --machines-dir DIR    default /var/lib/machines
+  --machines-dir DIR    default /var/lib/machines; made 0700 (the tree keeps the image's
+                        setuid programs), refused when another user owns it
   --settings-dir DIR    default /etc/systemd/nspawn
   --root DIR            install into the machine whose / is DIR (like systemctl --root):
-                        the two directories above are that machine's, written under DIR
+                        the two directories above are that machine's (without '..' or '.'),
+                        written under DIR
   --replace             replace an installed machine of the same name
 
 Example:

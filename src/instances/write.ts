@@ -41,9 +41,17 @@ export interface WriteResult {
   files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string; listener?: string; forwarder?: string };
 }
 
-/** <root><dir>: where the files go on this machine. */
+/**
+ * <root><dir>: where the files go on this machine. A `..` of the directory is refused rather than
+ * joined: join() would resolve it against this machine's tree and leave the root.
+ */
 function onDisk(input: WriteInput): string {
-  return input.root === undefined || input.root === "/" ? input.dir : join(input.root, input.dir);
+  if (input.root === undefined || input.root === "/") return input.dir;
+  if (input.dir.split("/").some((part) => part === ".." || part === ".")) {
+    throw new NiftyError("NIFTY436", `the instances directory ${input.dir} leaves the root ${input.root}: this machine would write it at ${join(input.root, input.dir)}`,
+      "with --root, give --out as that machine's absolute path without '..' or '.' components, e.g. --out /var/lib/niftyc/ssh");
+  }
+  return join(input.root, input.dir);
 }
 
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
