@@ -26,7 +26,8 @@ export function insideRoot(root: string | undefined, value: string, flag: string
   if (root !== undefined && !isAbsolute(value)) throw new UsageError(`with --root, ${flag} takes a path as that machine sees it, starting with /; got ${JSON.stringify(value)}`, help);
   // Joined to the root on this machine, a '..' would climb out of it (/var/lib/../../../x is /x).
   if (root !== undefined && value.split("/").some((part) => part === ".." || part === ".")) {
-    throw new UsageError(`with --root, ${flag} takes a plain path of that machine, without '..' or '.': ${JSON.stringify(value)} would be written outside ${root}`, help);
+    throw new UsageError(`with --root, ${flag} takes a plain path of that machine, without '..' or '.': `
+      + `${JSON.stringify(value)} would be written outside ${root}`, help);
   }
   return value;
 }

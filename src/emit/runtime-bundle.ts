@@ -100,7 +100,8 @@ export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
   const st = await stat(dir);
   const uid = process.getuid?.() ?? 0;
   if (!st.isDirectory() || st.uid !== uid) {
-    throw new NiftyError("NIFTY522", `${dir} ${st.isDirectory() ? `belongs to uid ${st.uid}, not to uid ${uid}` : "is not a directory"}: the tree unpacked below it would not be private`,
+    const what = st.isDirectory() ? `belongs to uid ${st.uid}, not to uid ${uid}` : "is not a directory";
+    throw new NiftyError("NIFTY522", `${dir} ${what}: the tree unpacked below it would not be private`,
       "give a directory of your own (or let niftyc create it); whoever owns it could open it to every user");
   }
   if ((st.mode & 0o077) === 0) return { repaired: false };

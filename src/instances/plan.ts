@@ -170,8 +170,10 @@ export function planInstances(input: PlanInput): InstancePlan {
       const text = labelled(`${setting.name} (instance ${number})`, () => value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""));
       total += text.length;
       if (total > MAX_VALUES) {
-        throw new NiftyError("NIFTY435", `--set: the values of ${count} instances come to over ${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
-          "every value is written to instances.env and the manifest once per instance: keep --set values short (a large value belongs in a FILE of the recipe), or use fewer instances");
+        throw new NiftyError("NIFTY435", `--set: the values of ${count} instances come to over `
+          + `${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
+          "every value is written to instances.env and the manifest once per instance: keep --set values short "
+          + "(a large value belongs in a FILE of the recipe), or use fewer instances");
       }
       env.push([setting.name, text]);
     }

@@ -48,8 +48,9 @@ export interface WriteResult {
 function onDisk(input: WriteInput): string {
   if (input.root === undefined || input.root === "/") return input.dir;
   if (input.dir.split("/").some((part) => part === ".." || part === ".")) {
-    throw new NiftyError("NIFTY436", `the instances directory ${input.dir} leaves the root ${input.root}: this machine would write it at ${join(input.root, input.dir)}`,
-      "with --root, give --out as that machine's absolute path without '..' or '.' components, e.g. --out /var/lib/niftyc/ssh");
+    throw new NiftyError("NIFTY436", `the instances directory ${input.dir} leaves the root ${input.root}: `
+      + `this machine would write it at ${join(input.root, input.dir)}`,
+      "with --root, give --out as that machine's absolute path without '..' or '.', e.g. --out /var/lib/niftyc/ssh");
   }
   return join(input.root, input.dir);
 }

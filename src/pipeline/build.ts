@@ -88,7 +88,9 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   const secretStamps = options.secretStamps?.size ? await (await import("./secret-stamps.ts")).readSecretStamps(outDir, options.secretStamps) : undefined;
   const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, ...(secretStamps ? { secretStamps } : {}) });
   const plan = await planSteps(recipe, context, fail);
-  const outputsKey = hashText(plan.finalKey, String(options.epoch), ...(options.allowWritableSetuid === true ? ["allow-writable-setuid"] : []));
+  const allowWritableSetuid = options.allowWritableSetuid === true;
+  const outputsKey = hashText(plan.finalKey, String(options.epoch),
+    ...(allowWritableSetuid ? ["allow-writable-setuid"] : []));
   lap("keys");
   const steps: StepRecord[] = [];
   const record = (index: number, reused: boolean, ms: number): void => {
@@ -176,7 +178,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
       const { Reporter } = await import("../diagnostics/reporter.ts");
       const { verifyImage } = await import("./verify-image.ts");
       const report = new Reporter(source);
-      await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report, { allowWritableSetuid: options.allowWritableSetuid === true });
+      await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report, { allowWritableSetuid });
       if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
       for (const d of report.diagnostics) warnings.push(d);
       refuseWarnings(options, warnings);

@@ -114,7 +114,8 @@ export function outputsFingerprint(digest: string, config: ImageConfig, formats:
   return hashText(NIFTYC_VERSION, digest, JSON.stringify(config), [...formats].sort().join(","), JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null])), inputs);
 }
 
-export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number, formats?: ReadonlySet<Format>): Promise<boolean> {
+export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number,
+  formats?: ReadonlySet<Format>): Promise<boolean> {
   try {
     const previous = JSON.parse(await readFile(join(outDir, "build.json"), "utf8")) as { fingerprint?: string };
     if (previous.fingerprint !== fingerprint) return false;

@@ -17,7 +17,8 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
   const root = join(parent, "root");
   mkdirSync(root);
   const escape = "/var/lib/../../../escaped";
-  const run = await runMain(["instances", build.dir, "--root", root, "--count", "2", "--set", "PORT=2200+i", "--out", escape], parent);
+  const argv = ["instances", build.dir, "--root", root, "--count", "2", "--set", "PORT=2200+i", "--out", escape];
+  const run = await runMain(argv, parent);
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /--out takes a plain path of that machine, without '\.\.' or '\.'/);
   t.false(existsSync(join(parent, "escaped")), "nothing at R/../escaped");
@@ -30,7 +31,10 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
 
   // The library refuses it too, whoever calls it.
   const plan = planInstances({ config: sshConfig(), count: 1, sets: [] });
-  const refused = await t.throwsAsync(writeInstances({ dir: escape, root, config: sshConfig(), plan, rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test" }), { instanceOf: NiftyError });
+  const rootfsTar = join(build.dir, "rootfs.tar");
+  const digest = build.digest;
+  const writing = writeInstances({ dir: escape, root, config: sshConfig(), plan, rootfsTar, digest, version: "test" });
+  const refused = await t.throwsAsync(writing, { instanceOf: NiftyError });
   t.is(refused?.code, "NIFTY436");
   t.false(existsSync(join(parent, "escaped")));
 });
@@ -40,9 +44,12 @@ test("100,000 instances of a 100 KB --set value: a clear error, not out of memor
   const cwd = temp(t);
   const value = `"${"x".repeat(100_000)}{i}"`;
   // A heap of 512 MB: the plan alone would need 10 GB before the values were bounded.
-  const run = spawnSync(process.execPath, [join(ROOT, "bin", "niftyc"), "instances", build.dir, "--count", "100000", "--set", `GREETING=${value}`, "--set", "PORT=0+i", "--out", "fleet"],
-    { cwd, encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "--max-old-space-size=512" }, timeout: 300_000, killSignal: "SIGKILL" });
+  const sets = ["--set", `GREETING=${value}`, "--set", "PORT=0+i"];
+  const argv = ["instances", build.dir, "--count", "100000", ...sets, "--out", "fleet"];
+  const env = { ...process.env, NODE_OPTIONS: "--max-old-space-size=512" };
+  const run = spawnSync(process.execPath, [join(ROOT, "bin", "niftyc"), ...argv],
+    { cwd, encoding: "utf8", env, timeout: 300_000, killSignal: "SIGKILL" });
   t.is(run.status, 1, `${run.signal ?? ""} ${run.stderr.slice(-2000)}`);
-  t.regex(run.stderr, /--set: the values of 100000 instances come to over 64 MiB characters .*\[NIFTY435\]/);
+  t.regex(run.stderr, /--set: the values of 100000 instances come to over 64 MiB characters .*\[NIFTY435\]/s);
   t.false(existsSync(join(cwd, "fleet")), "nothing written");
 });

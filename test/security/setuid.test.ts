@@ -13,7 +13,8 @@ async function recipeWith(lines: string): Promise<{ dir: string; recipe: string 
   return { dir, recipe };
 }
 
-test("a world-writable setuid program is refused at its line; allowed only with allowWritableSetuid, which no later build inherits", async (t) => {
+test("a world-writable setuid program is refused at its line; allowed only with allowWritableSetuid, "
+  + "which no later build inherits", async (t) => {
   const { dir, recipe } = await recipeWith("COPY prog /usr/bin/rootme MODE 4777\n");
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   const refused = await tryBuild(recipe, dir);
@@ -26,7 +27,8 @@ test("a world-writable setuid program is refused at its line; allowed only with 
 
   const allowed = await tryBuild(recipe, dir, { allowWritableSetuid: true });
   t.true(allowed.ok, allowed.ok ? "" : JSON.stringify(allowed.errors));
-  if (allowed.ok) t.true(allowed.result.warnings.some((w) => w.code === "NIFTY232" && w.message.includes("/usr/bin/rootme (0:0 4777, line 4)")));
+  const listed = allowed.ok ? allowed.result.warnings.filter((w) => w.code === "NIFTY232") : [];
+  t.true(listed.some((w) => w.message.includes("/usr/bin/rootme (0:0 4777, line 4)")));
 
   // The tarballs of the allowed build are in the store now: a build without the flag still refuses.
   const again = await tryBuild(recipe, dir);
@@ -35,13 +37,15 @@ test("a world-writable setuid program is refused at its line; allowed only with 
 });
 
 test("every setuid or setgid file is listed once, with owner, mode and line", async (t) => {
-  const { dir, recipe } = await recipeWith("COPY prog /usr/bin/a MODE 4755\nCOPY prog /usr/bin/b MODE 2755\nCOPY prog /usr/bin/c MODE 0755\n");
+  const lines = "COPY prog /usr/bin/a MODE 4755\nCOPY prog /usr/bin/b MODE 2755\nCOPY prog /usr/bin/c MODE 0755\n";
+  const { dir, recipe } = await recipeWith(lines);
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   const built = await tryBuild(recipe, dir);
   t.true(built.ok, built.ok ? "" : JSON.stringify(built.errors));
   if (!built.ok) return;
   const listed = built.result.warnings.filter((w) => w.code === "NIFTY232");
   t.is(listed.length, 1, "one warning for all of them");
-  t.regex(listed[0]?.message ?? "", /has 2 setuid or setgid files.*\/usr\/bin\/a \(0:0 4755, line 4\), \/usr\/bin\/b \(0:0 2755, line 5\)$/);
+  t.regex(listed[0]?.message ?? "", /has 2 setuid or setgid files.*\/usr\/bin\/a \(0:0 4755, line 4\), /);
+  t.regex(listed[0]?.message ?? "", /, \/usr\/bin\/b \(0:0 2755, line 5\)$/);
   t.is(listed[0]?.span?.start.line, 4);
 });

@@ -58,10 +58,15 @@ async function setuidImage(dir: string): Promise<{ tar: string; digest: string }
   copyFileSync("/usr/bin/id", join(src, "usr/bin/id"));
   chmodSync(join(src, "usr/bin/id"), 0o4755);
   const tar = join(dir, "rootfs.tar");
-  const made = spawnSync("tar", ["-cf", tar, "--owner=0", "--group=0", "--numeric-owner", "-C", src, "."], { encoding: "utf8" });
+  const made = spawnSync("tar", ["-cf", tar, "--owner=0", "--group=0", "--numeric-owner", "-C", src, "."],
+    { encoding: "utf8" });
   if (made.status !== 0) throw new Error(made.stderr);
   rmSync(src, { recursive: true });
   return { tar, digest: await fileDigest(tar) };
+}
+
+function asUser(): string[] {
+  return [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--"];
 }
 
 /** The setuid program is in the tree as unpacked, and the local user can neither run it as root nor reach it. */
@@ -72,18 +77,22 @@ function assertUnreachable(t: ExecutionContext, tree: string): void {
   t.is(st.uid, 0);
   // Through sh: setpriv keeps root's capabilities until its own execve (CAP_DAC_OVERRIDE finds the
   // path), so the shell, with none left, looks the program up as the user would.
-  const ran = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", "sh", "-c", '"$0" -u', program], { encoding: "utf8", timeout: 30_000 });
+  const ran = spawnSync("setpriv", [...asUser(), "sh", "-c", '"$0" -u', program],
+    { encoding: "utf8", timeout: 30_000 });
   t.notRegex(ran.stdout, /^0$/m, `${USER} ran ${program} as root`);
   t.not(ran.status, 0, `${USER} ran ${program}: ${ran.stdout}`);
-  const reach = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", "test", "-e", program]);
+  const reach = spawnSync("setpriv", [...asUser(), "test", "-e", program]);
   t.is(reach.status, 1, `${USER} can reach ${program}`);
 }
 
-test("niftyc run's unpack cache: closed to other users, and closed again when an older niftyc left it open", async (t) => {
+test("niftyc run's unpack cache: closed to other users, and closed again when an older niftyc left it open",
+  async (t) => {
   if (!requireParts(t, "trees", unavailable())) return;
   const dir = openDir(t);
   const image = await setuidImage(dir);
-  const fresh = await ensureTree({ base: join(dir, "fresh"), rootfsTar: image.tar, digest: image.digest, privilege: { root: true, uid: 0 } });
+  const privilege = { root: true, uid: 0 };
+  const tree = (base: string) => ensureTree({ base, rootfsTar: image.tar, digest: image.digest, privilege });
+  const fresh = await tree(join(dir, "fresh"));
   assertUnreachable(t, fresh.dir);
   t.is(statSync(join(dir, "fresh")).mode & 0o777, 0o700);
 
@@ -91,8 +100,8 @@ test("niftyc run's unpack cache: closed to other users, and closed again when an
   const old = join(dir, "old");
   mkdirSync(old, { mode: 0o755 });
   chmodSync(old, 0o755);
-  const kept = await ensureTree({ base: old, rootfsTar: image.tar, digest: image.digest, privilege: { root: true, uid: 0 } });
-  const again = await ensureTree({ base: old, rootfsTar: image.tar, digest: image.digest, privilege: { root: true, uid: 0 } });
+  const kept = await tree(old);
+  const again = await tree(old);
   t.false(again.unpacked, "the kept tree is used");
   assertUnreachable(t, kept.dir);
   t.is(statSync(old).mode & 0o777, 0o700);
@@ -103,7 +112,8 @@ test("an instances directory's shared rootfs is closed to other users; one anoth
   const dir = openDir(t);
   const image = await setuidImage(dir);
   const plan = planInstances({ config: sshConfig(), count: 2, first: 1, sets: [{ name: "PORT", expr: "2200+i" }] });
-  const write = (out: string) => writeInstances({ dir: out, config: sshConfig(), plan, rootfsTar: image.tar, digest: image.digest, version: "test" });
+  const write = (out: string) =>
+    writeInstances({ dir: out, config: sshConfig(), plan, rootfsTar: image.tar, digest: image.digest, version: "t" });
   const result = await write(join(dir, "fleet"));
   assertUnreachable(t, result.files.rootfs);
   t.is(statSync(result.dir).mode & 0o777, 0o700);
@@ -121,14 +131,16 @@ test("niftyc install: a machines directory it creates is 0700, and an open one i
   if (!requireParts(t, "trees", unavailable())) return;
   const dir = openDir(t);
   const image = await setuidImage(dir);
-  const made = await installMachine({ rootfsTar: image.tar, nspawnText: "[Exec]\n", name: "m1", machinesDir: join(dir, "machines"), settingsDir: join(dir, "nspawn") });
+  const install = (name: string, machinesDir: string) =>
+    installMachine({ rootfsTar: image.tar, nspawnText: "", name, machinesDir, settingsDir: join(dir, "nspawn") });
+  const made = await install("m1", join(dir, "machines"));
   assertUnreachable(t, made.root);
   t.is(statSync(join(dir, "machines")).mode & 0o777, 0o700);
 
   const open = join(dir, "open");
   mkdirSync(open, { mode: 0o755 });
   chmodSync(open, 0o755);
-  const second = await installMachine({ rootfsTar: image.tar, nspawnText: "[Exec]\n", name: "m2", machinesDir: open, settingsDir: join(dir, "nspawn") });
+  const second = await install("m2", open);
   assertUnreachable(t, second.root);
   t.is(statSync(open).mode & 0o777, 0o700);
 });
