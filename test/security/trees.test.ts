@@ -15,6 +15,7 @@ import { writeInstances } from "../../src/instances/write.ts";
 import { ensureTree } from "../../src/run/trees.ts";
 import { sshConfig } from "../instances/helpers.ts";
 import { requireParts } from "../support/skip.ts";
+import { tempDir, tryBuild } from "./helpers.ts";
 
 const USER = "nfttree1";
 
@@ -154,4 +155,22 @@ test("--format bundle: the bundle directory above its rootfs is 0700", async (t)
   assertUnreachable(t, join(bundle, "rootfs"));
   t.is(statSync(bundle).mode & 0o777, 0o700);
   t.is(statSync(join(bundle, "rootfs")).mode & 0o777, 0o755, "the rootfs itself is the container's /, 0755");
+});
+
+test("a bundle an older niftyc left open (0755) is written again by the next build, 0700", async (t) => {
+  if (!requireParts(t, "trees", unavailable())) return;
+  const dir = await tempDir("niftyc-bundle-open-");
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "init"), "#!/bin/sh\n");
+  const recipe = join(dir, "b.nifty");
+  writeFileSync(recipe, "FILE /etc/os-release <<EOF\nID=nifty\nEOF\nCOPY init /sbin/init MODE 0755\n");
+  const first = await tryBuild(recipe, dir, { formats: ["rootfs", "bundle"] });
+  t.true(first.ok, first.ok ? "" : JSON.stringify(first.errors));
+  const bundle = join(dir, "out", "bundle");
+  t.is(statSync(bundle).mode & 0o777, 0o700);
+  chmodSync(bundle, 0o755);
+  const second = await tryBuild(recipe, dir, { formats: ["rootfs", "bundle"] });
+  t.true(second.ok);
+  if (second.ok) t.false(second.result.upToDate, "an open bundle is not up to date");
+  t.is(statSync(bundle).mode & 0o777, 0o700);
 });
