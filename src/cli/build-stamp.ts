@@ -20,7 +20,7 @@ import type { BuildResult } from "../pipeline/types.ts";
 const { readFileSync } = process.getBuiltinModule("node:fs");
 const { join, resolve } = process.getBuiltinModule("node:path");
 
-const STAMP_FORMAT = 1;
+const STAMP_FORMAT = 2; // 2: stamps of open bundles (before they were 0700) no longer answer
 
 interface Stamp {
   format: number;

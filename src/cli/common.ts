@@ -165,6 +165,7 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
       return loadMirrors(parseMirrorSettings(mirrorFlags));
     },
     strict: values.strict === true,
+    allowWritableSetuid: values["allow-writable-setuid"] === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
     limits,
   };

@@ -26,6 +26,7 @@ Options:
                         recipe's numeric ENV: whole numbers, + - * / % and parentheses.
                         In double quotes it is text, expressions in braces: '"web-{i}"'.
                         NAME must be an ENV of the recipe (only those reach the container).
+                        All instances' values together: at most 64 MiB characters.
   --on-demand           start each instance on the first connection to its port: a listening
                         socket per instance (<name>-listen@PORT.socket) and a forwarder
                         (systemd-socket-proxyd) that boots it. Needs --set of one port ENV,
@@ -34,10 +35,11 @@ Options:
                         where it listens on the recipe's port
   --idle-stop SPAN      on demand: stop an instance after SPAN without a connection
                         (a systemd time span: 90s, 10min, 1h; default 10min; infinity: never)
-  --out DIR             the instances directory (default out/<name>-instances)
+  --out DIR             the instances directory (default out/<name>-instances), made 0700:
+                        its shared tree keeps the image's setuid programs
   --root DIR            write for the machine whose / is DIR (like systemctl --root): --out
-                        (default /var/lib/niftyc/<name>) is that machine's path, and
-                        the units name it; the files land under DIR
+                        (default /var/lib/niftyc/<name>) is that machine's path, without
+                        '..' or '.', and the units name it; the files land under DIR
   --replace             replace a shared tree of another build, or one something wrote into
                         since it was unpacked (stop its instances first)
   --json                print one JSON object with the result on stdout (absolute paths)
@@ -45,7 +47,7 @@ Options:
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
-  --timeout SECONDS  --limit NAME=VALUE  --strict
+  --timeout SECONDS  --limit NAME=VALUE  --strict  --allow-writable-setuid
 
 status asks the running systemd which instances of an instances directory are
 running, starting, failed, idle (on demand: listening, not booted) or stopped; it

@@ -24,6 +24,11 @@ export async function rootOption(cwd: string, value: string | undefined): Promis
 /** A path as the machine under the root sees it: absolute, required when a root is given. */
 export function insideRoot(root: string | undefined, value: string, flag: string, help: string): string {
   if (root !== undefined && !isAbsolute(value)) throw new UsageError(`with --root, ${flag} takes a path as that machine sees it, starting with /; got ${JSON.stringify(value)}`, help);
+  // Joined to the root on this machine, a '..' would climb out of it (/var/lib/../../../x is /x).
+  if (root !== undefined && value.split("/").some((part) => part === ".." || part === ".")) {
+    throw new UsageError(`with --root, ${flag} takes a plain path of that machine, without '..' or '.': `
+      + `${JSON.stringify(value)} would be written outside ${root}`, help);
+  }
   return value;
 }
 

@@ -62,6 +62,9 @@ Options:
                         entry-name (characters of an entry's path or link target, 4096),
                         entries (of one archive, 1000000). See docs/security.md
   --strict              warnings are errors
+  --allow-writable-setuid
+                        let a setuid or setgid file every user may write into the image (NIFTY233
+                        otherwise); every setuid or setgid file is listed in one warning (NIFTY232)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
@@ -105,10 +108,12 @@ Unpacks <build-dir>/rootfs.tar as <machines-dir>/<name> and puts <name>.nspawn
 in <settings-dir>, where systemd-nspawn trusts it; then: machinectl start <name>.
 
 Options:
-  --machines-dir DIR    default /var/lib/machines
+  --machines-dir DIR    default /var/lib/machines; made 0700 (the tree keeps the image's
+                        setuid programs), refused when another user owns it
   --settings-dir DIR    default /etc/systemd/nspawn
   --root DIR            install into the machine whose / is DIR (like systemctl --root):
-                        the two directories above are that machine's, written under DIR
+                        the two directories above are that machine's (without '..' or '.'),
+                        written under DIR
   --replace             replace an installed machine of the same name
 
 Example:

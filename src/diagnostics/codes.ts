@@ -179,6 +179,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY229: { severity: "error", section: "build", title: "cannot enable/mask u: why" },
   NIFTY230: { severity: "error", section: "build", title: "doing failed: (the system's message)" },
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
+  NIFTY232: {
+    severity: "warning", section: "build",
+    title: "the image has n setuid or setgid files, which run with their owner's rights for any user: …",
+  },
+  NIFTY233: { severity: "error", section: "build", title: "p is setuid and every user may write it (mode m)" },
   NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
   NIFTY302: { severity: "error", section: "build", title: "the root directory … does not exist or is not a directory" },
@@ -234,6 +239,10 @@ export const DIAGNOSTIC_CODES = {
   NIFTY432: { severity: "error", section: "instances", title: "`the recipe's PORT=… is not a port (1–65535): on-demand instances listen on it inside`" },
   NIFTY433: { severity: "error", section: "instances", title: "`--idle-stop takes a systemd time span` / `--idle-stop needs --on-demand`" },
   NIFTY434: { severity: "error", section: "instances", title: "`instances status needs systemctl` / `systemctl list-units failed`" },
+  NIFTY435: {
+    severity: "error", section: "instances", title: "`--set: the values of n instances come to over 64 MiB characters`",
+  },
+  NIFTY436: { severity: "error", section: "instances", title: "`the instances directory … leaves the root …`" },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },
@@ -247,6 +256,10 @@ export const DIAGNOSTIC_CODES = {
   NIFTY511: { severity: "error", section: "outputs", title: "`tar entry … has unsupported type …`" },
   NIFTY520: { severity: "error", section: "outputs", title: "`… is not a valid machine name`" },
   NIFTY521: { severity: "error", section: "outputs", title: "`machine … already exists at …`" },
+  NIFTY522: {
+    severity: "error", section: "outputs",
+    title: "`… belongs to uid …` / `… is not a directory`: the tree unpacked below it would not be private",
+  },
 
   // Registries: niftyc push and the OCI distribution client (src/registry/).
   NIFTY700: { severity: "error", section: "registries", title: "`\"…\" is not an image reference: why` / `… names the digest D, but the image is D`" },

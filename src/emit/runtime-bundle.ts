@@ -1,13 +1,13 @@
 // OCI runtime bundle (runtime-spec 1.x) for runc/crun, the rootfs unpacker it
 // shares with `niftyc install`, and the install itself.
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, rm, symlink, unlink, utimes } from "node:fs/promises";
+import { chmod, lchown, link, lstat, lutimes, mkdir, rm, stat, symlink, unlink, utimes } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
-import { replaceDir, stagingDir, writeExact, writeFileAtomic } from "../core/atomic.ts";
+import { createStaging, replaceDir, stagingDir, writeExact, writeFileAtomic } from "../core/atomic.ts";
 
 export interface RuntimeBundleInput {
   config: ImageConfig;
@@ -87,10 +87,33 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
   };
 }
 
-/** Write `dir/config.json` and `dir/rootfs/` (replacing a previous bundle as a whole). */
+/**
+ * The directory above every tree niftyc unpacks (the unpack cache, an instances directory, the
+ * machines directory of `install`, a bundle): created 0700, and made 0700 again when it is open
+ * (an older niftyc made such directories 0755). A tree keeps the image's owners and modes, so a
+ * setuid-root program in it would run as root for any local user who could reach it; behind this
+ * directory only its owner (root, and the engines root runs: systemd-nspawn, runc, podman) can.
+ * One the caller does not own is refused: its owner could open it again.
+ */
+export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== uid) {
+    const what = st.isDirectory() ? `belongs to uid ${st.uid}, not to uid ${uid}` : "is not a directory";
+    throw new NiftyError("NIFTY522", `${dir} ${what}: the tree unpacked below it would not be private`,
+      "give a directory of your own (or let niftyc create it); whoever owns it could open it to every user");
+  }
+  if ((st.mode & 0o077) === 0) return { repaired: false };
+  await chmod(dir, 0o700);
+  return { repaired: true };
+}
+
+/** Write `dir/config.json` and `dir/rootfs/` (replacing a previous bundle as a whole); `dir` is 0700. */
 export async function writeRuntimeBundle(dir: string, input: RuntimeBundleInput): Promise<void> {
   const json = JSON.stringify(runtimeConfig(input.config, { privateNetwork: input.privateNetwork ?? false }), null, 2) + "\n";
-  const staging = await stagingDir(dir);
+  // 0700, as mkdtemp makes it: the rootfs keeps the image's setuid programs (runc runs as root).
+  const staging = await createStaging(dir);
   try {
     await unpackRootfs(input.rootfsTar, join(staging, "rootfs"));
     await writeExact(join(staging, "config.json"), json);
@@ -263,6 +286,7 @@ export async function installMachine(input: InstallInput): Promise<{ root: strin
       if (!isCode(error, "ENOENT")) throw error;
     }
   }
+  await privateDir(input.machinesDir);
   const staging = await stagingDir(root);
   try {
     await unpackRootfs(input.rootfsTar, join(staging, "root"));

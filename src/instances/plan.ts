@@ -9,6 +9,12 @@ import { EXPR_HINT, evalExpr, exprNames, parseExpr, type Expr } from "./expr.ts"
 /** More than this is a typo, not a fleet: the template's specifiers, the manifest and the target all grow with it. */
 export const MAX_COUNT = 100_000;
 
+/**
+ * Characters of every instance's --set values together. They are held in the plan, then written
+ * to instances.env and the manifest: 100,000 instances of a 100 KB value would be 10 GB.
+ */
+export const MAX_VALUES = 64 * 1024 * 1024;
+
 export interface InstanceSetting {
   name: string;
   /** The expression as given, e.g. "2200+i". */
@@ -153,6 +159,7 @@ export function planInstances(input: PlanInput): InstancePlan {
   const checked = onDemand === undefined ? ports : [onDemand.variable];
   const instances: Instance[] = [];
   const portOwner = new Map<string, string>();
+  let total = 0;
   for (let number = first; number < first + count; number++) {
     const vars = new Map(numericDefaults);
     vars.set("i", number);
@@ -161,6 +168,13 @@ export function planInstances(input: PlanInput): InstancePlan {
     let machine = instanceMachineName(config.name, String(number));
     for (const { setting, value } of parsed) {
       const text = labelled(`${setting.name} (instance ${number})`, () => value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""));
+      total += text.length;
+      if (total > MAX_VALUES) {
+        throw new NiftyError("NIFTY435", `--set: the values of ${count} instances come to over `
+          + `${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
+          "every value is written to instances.env and the manifest once per instance: keep --set values short "
+          + "(a large value belongs in a FILE of the recipe), or use fewer instances");
+      }
       env.push([setting.name, text]);
     }
     const values = new Map([...defaults, ...env]);

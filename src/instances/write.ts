@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
-import { unpackRootfs } from "../emit/runtime-bundle.ts";
+import { privateDir, unpackRootfs } from "../emit/runtime-bundle.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
@@ -41,9 +41,18 @@ export interface WriteResult {
   files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string; listener?: string; forwarder?: string };
 }
 
-/** <root><dir>: where the files go on this machine. */
+/**
+ * <root><dir>: where the files go on this machine. A `..` of the directory is refused rather than
+ * joined: join() would resolve it against this machine's tree and leave the root.
+ */
 function onDisk(input: WriteInput): string {
-  return input.root === undefined || input.root === "/" ? input.dir : join(input.root, input.dir);
+  if (input.root === undefined || input.root === "/") return input.dir;
+  if (input.dir.split("/").some((part) => part === ".." || part === ".")) {
+    throw new NiftyError("NIFTY436", `the instances directory ${input.dir} leaves the root ${input.root}: `
+      + `this machine would write it at ${join(input.root, input.dir)}`,
+      "with --root, give --out as that machine's absolute path without '..' or '.', e.g. --out /var/lib/niftyc/ssh");
+  }
+  return join(input.root, input.dir);
 }
 
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
@@ -208,7 +217,8 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   if (input.root !== undefined && !isAbsolute(input.root)) throw new Error("the root directory must be absolute");
   const disk = onDisk(input);
   if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
-  await mkdir(disk, { recursive: true });
+  // 0700: rootfs/ keeps the image's setuid programs (the units run systemd-nspawn as root).
+  await privateDir(disk);
   const existing = await existingTree(input);
   const tree = existing.action === "reuse" ? existing.tree : await writeTree(input);
   await writeSystemd(input);

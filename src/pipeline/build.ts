@@ -92,7 +92,8 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   const secretStamps = options.secretStamps?.size ? await (await import("./secret-stamps.ts")).readSecretStamps(outDir, options.secretStamps) : undefined;
   const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, ...(secretStamps ? { secretStamps } : {}) });
   const plan = await planSteps(recipe, context, fail);
-  const outputsKey = hashText(plan.finalKey, String(options.epoch));
+  const allowWritableSetuid = options.allowWritableSetuid === true;
+  const outputsKey = hashText(plan.finalKey, String(options.epoch), ...(allowWritableSetuid ? ["allow-writable-setuid"] : []));
   // What build.json says of each step beside the files: a moved line changes it, not the files.
   const described = recipe.instructions.map((ins, i) => [ins.span.start.line, firstLine(source.text, ins.span), plan.keys[i]!] as const);
   lap("keys");
@@ -124,7 +125,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
     const assembledKey = outputsFingerprint(plan.finalKey, known.rootfs.digest, knownConfig, formats, known.layers, inputsKey);
     const fingerprint = outDirFingerprint(assembledKey, shown, described);
     const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
-    if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size)) {
+    if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size, formats)) {
       for (const index of recipe.instructions.keys()) record(index, true, 0);
       noteStopSignal(knownConfig, emit);
       const useRecord = await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
@@ -184,7 +185,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
       const { Reporter } = await import("../diagnostics/reporter.ts");
       const { verifyImage } = await import("./verify-image.ts");
       const report = new Reporter(source);
-      await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report);
+      await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report, { allowWritableSetuid });
       if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
       for (const d of report.diagnostics) warnings.push(d);
       refuseWarnings(options, warnings);
@@ -205,7 +206,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   const assembledKey = outputsFingerprint(plan.finalKey, digest, config, formats, layers, inputsKey);
   const fingerprint = outDirFingerprint(assembledKey, shown, described);
   const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
-  if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size))) {
+  if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size, formats))) {
     const useRecord = await store.recordUse([...used], useTag);
     lap("up to date");
     return result(digest, config, true, true, shared(ran.used), seen && { useRecord, outputs: seen });

@@ -128,11 +128,14 @@ export function outDirFingerprint(assembledKey: string, shownRecipe: string, ste
   return hashText("out-v1", assembledKey, shownRecipe, JSON.stringify(steps));
 }
 
-export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number): Promise<boolean> {
+export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number,
+  formats?: ReadonlySet<Format>): Promise<boolean> {
   try {
     const previous = JSON.parse(await readFile(join(outDir, "build.json"), "utf8")) as { fingerprint?: string };
     if (previous.fingerprint !== fingerprint) return false;
     const { stat } = await import("node:fs/promises");
+    // A bundle an older niftyc left open to every user (0755, its setuid programs reachable) is written again.
+    if (formats?.has("bundle") === true && ((await stat(join(outDir, "bundle"))).mode & 0o077) !== 0) return false;
     return (await stat(join(outDir, "rootfs.tar"))).size === rootfsSize;
   } catch {
     return false;

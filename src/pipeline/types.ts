@@ -48,6 +48,12 @@ export interface BuildOptions {
   mirrors: () => Promise<Record<string, string[]>>;
   formats?: readonly Format[];
   strict?: boolean;
+  /**
+   * A world-writable setuid or setgid file in the image is an error (NIFTY233) unless this is set
+   * (--allow-writable-setuid). It joins the key of the checked tarballs only when set, so a build
+   * without it checks a tree that one with it let through.
+   */
+  allowWritableSetuid?: boolean;
   fetchTimeoutMs?: number;
   /** How much an archive or download may bring (--limit); default DEFAULT_LIMITS. */
   limits?: Limits;

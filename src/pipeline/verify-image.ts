@@ -10,7 +10,9 @@ import type { Tree, TreeNode } from "../image/tree.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
 
-export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>, blobPath: (digest: string) => string, report: Reporter): Promise<void> {
+export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>,
+  blobPath: (digest: string) => string, report: Reporter,
+  options: { allowWritableSetuid?: boolean } = {}): Promise<void> {
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
   const elfOf = (node: Extract<TreeNode, { type: "file" }>): Promise<ElfInfo | null> => {
     const key = node.content.digest;
@@ -55,8 +57,46 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
   }
 
   verifySystemd(tree, origins, report);
+  const allowWritable = options.allowWritableSetuid === true;
+  verifySetuid(tree, origins, report, allowWritable, recipe.instructions[0]!.span);
 
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
+}
+
+/**
+ * setuid and setgid files run with their owner's or group's rights for whoever runs them, in
+ * every container and in every tree root unpacks: one warning lists them all (path, owner,
+ * mode, the line that wrote each), at the line of the first. One every user may write is a
+ * program anyone could replace: an error at its line unless the build allows it.
+ */
+function verifySetuid(tree: Tree, origins: ReadonlyMap<string, Span>, report: Reporter, allowWritable: boolean,
+  recipeSpan: Span): void {
+  const found: string[] = [];
+  let first: Span | undefined;
+  for (const path of tree.sortedPaths()) {
+    const node = tree.get(path);
+    if (node?.type !== "file" || (node.mode & 0o6000) === 0) continue;
+    const span = origins.get(path);
+    first ??= span;
+    const mode = (node.mode & 0o7777).toString(8).padStart(4, "0");
+    const kind = (node.mode & 0o4000) !== 0 ? "setuid" : "setgid";
+    found.push(`${path} (${node.uid}:${node.gid} ${mode}${span === undefined ? "" : `, line ${span.start.line}`})`);
+    if ((node.mode & 0o002) !== 0 && !allowWritable) {
+      const as = kind === "setuid" ? `uid ${node.uid}` : `gid ${node.gid}`;
+      const safe = (node.mode & 0o7775).toString(8).padStart(4, "0");
+      report.error(span ?? recipeSpan, "NIFTY233",
+        `${path} is ${kind} and every user may write it (mode ${mode}): `
+        + `anyone could replace a program that runs as ${as}`,
+        `drop the write bit for others (e.g. MODE ${safe}), `
+        + "or build with --allow-writable-setuid if that is what you mean");
+    }
+  }
+  if (found.length === 0) return;
+  const files = `${found.length} setuid or setgid file${found.length === 1 ? "" : "s"}`;
+  report.warn(first, "NIFTY232",
+    `the image has ${files}, which run with their owner's rights for any user: ${found.join(", ")}`,
+    "keep only those the image needs (COPY … MODE 0755 drops the bit); "
+    + "niftyc run, instances, install and bundles keep their trees in 0700 directories");
 }
 
 /** What systemd as PID 1 needs of the tree (docs/systemd.md), beyond os-release. */

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { stagingDir } from "../core/atomic.ts";
 import { fileDigest } from "../core/hash.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { unpackRootfs } from "../emit/runtime-bundle.ts";
+import { privateDir, unpackRootfs } from "../emit/runtime-bundle.ts";
 import { syncPath, syncTree } from "../instances/write.ts";
 import { inUserNamespace, type Privilege } from "./privilege.ts";
 
@@ -33,6 +33,8 @@ async function exists(path: string): Promise<boolean> {
 /** The cached tree for `digest`, unpacked first if no earlier run did. */
 export async function ensureTree(input: TreeInput): Promise<{ dir: string; unpacked: boolean }> {
   const dir = treePath(input.base, input.digest);
+  // Before a tree is looked for: one kept by an older niftyc under an open directory is closed too.
+  await privateDir(input.base);
   if (await exists(dir)) return { dir, unpacked: false };
   const actual = await fileDigest(input.rootfsTar);
   if (actual !== input.digest) {
