@@ -4,7 +4,8 @@ import { dirname, join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { SourceFile } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
-import { hasErrors } from "../diagnostics/diagnostic.ts";
+import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
+import { MAX_DIAGNOSTICS, type Omitted } from "../diagnostics/reporter.ts";
 import type { CheckResult } from "./check.ts";
 
 /** The longest recipe niftyc parses (see docs/security.md): parsing and checking hold it whole, with a syntax node per word. */
@@ -24,12 +25,32 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   }
   const { parseNiftyfile } = await import("../../grammar/parse.ts");
   const { checkTree } = await import("./check.ts");
-  const parsed = parseNiftyfile(source);
+  const parsed = parseNiftyfile(source, MAX_DIAGNOSTICS);
   const checked = checkTree(parsed.tree, { args: options.args, strict: options.strict, ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}) });
   const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;
-  const diagnostics = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
+  const found = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
+  const diagnostics = found.slice(0, MAX_DIAGNOSTICS);
+  const omitted = { errors: 0, warnings: 0 };
+  for (const d of found.slice(MAX_DIAGNOSTICS)) omitted[options.strict || d.severity === "error" ? "errors" : "warnings"]++;
+  omitted.errors += checked.omitted?.errors ?? 0;
+  omitted.warnings += checked.omitted?.warnings ?? 0;
+  omitted.errors += parsed.omitted.errors + (options.strict ? parsed.omitted.warnings : 0);
+  omitted.warnings += options.strict ? 0 : parsed.omitted.warnings;
+  if (omitted.errors + omitted.warnings > 0) diagnostics.push(omittedDiagnostic(source, omitted));
   const failed = hasErrors(diagnostics);
   return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
+}
+
+/** The line that stands for the diagnostics past the bound: an error when any of them is one. */
+function omittedDiagnostic(source: SourceFile, omitted: Omitted): Diagnostic {
+  const parts = [];
+  if (omitted.errors > 0) parts.push(`${omitted.errors.toLocaleString("en-US")} more error${omitted.errors === 1 ? "" : "s"}`);
+  if (omitted.warnings > 0) parts.push(`${omitted.warnings.toLocaleString("en-US")} more warning${omitted.warnings === 1 ? "" : "s"}`);
+  const message = `${parts.join(" and ")} not shown: at most ${MAX_DIAGNOSTICS} diagnostics are shown per recipe`;
+  const hint = "fix these and check again";
+  return omitted.errors > 0
+    ? { severity: "error", code: "NIFTY815", message, source, hint, omitted }
+    : { severity: "warning", code: "NIFTY816", message, source, hint, omitted };
 }
 
 /** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */

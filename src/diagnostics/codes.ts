@@ -283,6 +283,8 @@ export const DIAGNOSTIC_CODES = {
   NIFTY807: { severity: "error", section: "limits", title: "the secret \"id\" has n bytes, more than the m it may have" },
   NIFTY808: { severity: "error", section: "limits", title: "archive a has two entries named e" },
   NIFTY809: { severity: "error", section: "limits", title: "the recipe's name \"n\", from its file name, cannot name what" },
+  NIFTY815: { severity: "error", section: "limits", title: "n more errors (and m more warnings) not shown: at most 100 diagnostics are shown per recipe" },
+  NIFTY816: { severity: "warning", section: "limits", title: "m more warnings not shown: at most 100 diagnostics are shown per recipe" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

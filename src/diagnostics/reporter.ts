@@ -1,27 +1,65 @@
 // Collects the diagnostics of one recipe; checks report and carry on, so one
-// run shows every problem in the file.
+// run shows every problem in the file, up to a bound: past MAX_DIAGNOSTICS a
+// file's further diagnostics are only counted, and a hint given as a function
+// (a did-you-mean search) is never computed.
 import type { SourceFile, Span } from "../core/source.ts";
 import type { ErrorCode, WarningCode } from "./codes.ts";
 import type { Diagnostic } from "./diagnostic.ts";
 
+/** How many diagnostics of one file are kept and shown; the rest are counted (see docs/diagnostics.md). */
+export const MAX_DIAGNOSTICS = 100;
+
+/** A hint, or how to find it: worked out only for a diagnostic that is kept. */
+export type Hint = string | undefined | (() => string | undefined);
+
+/** Diagnostics counted but not kept, by severity. */
+export interface Omitted {
+  errors: number;
+  warnings: number;
+}
+
 export class Reporter {
   readonly source: SourceFile;
   readonly diagnostics: Diagnostic[] = [];
+  readonly omitted: Omitted = { errors: 0, warnings: 0 };
+  readonly limit: number;
+  /** Where the diagnostics since the last `startLine()` begin, kept or not. */
+  lineOffsets = new Set<number | undefined>();
 
-  constructor(source: SourceFile) {
+  constructor(source: SourceFile, limit: number = MAX_DIAGNOSTICS) {
     this.source = source;
+    this.limit = limit;
   }
 
-  error(span: Span, code: ErrorCode, message: string, hint?: string): void {
-    this.diagnostics.push({ severity: "error", code, message, source: this.source, span, ...(hint ? { hint } : {}) });
+  /** Whether a further diagnostic would only be counted. */
+  get full(): boolean {
+    return this.diagnostics.length >= this.limit;
+  }
+
+  startLine(): void {
+    this.lineOffsets = new Set();
+  }
+
+  /** Keeps `d` while under the bound, else counts it. */
+  add(d: Diagnostic): void {
+    this.lineOffsets.add(d.span?.start.offset);
+    if (!this.full) this.diagnostics.push(d);
+    else if (d.severity === "error") this.omitted.errors++;
+    else this.omitted.warnings++;
+  }
+
+  error(span: Span, code: ErrorCode, message: string, hint?: Hint): void {
+    const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
+    this.add({ severity: "error", code, message, source: this.source, span, ...(shown ? { hint: shown } : {}) });
   }
 
   /** A warning about a line, or (span undefined) about the recipe as a whole: what it lacks is on no line. */
-  warn(span: Span | undefined, code: WarningCode, message: string, hint?: string): void {
-    this.diagnostics.push({ severity: "warning", code, message, source: this.source, ...(span ? { span } : {}), ...(hint ? { hint } : {}) });
+  warn(span: Span | undefined, code: WarningCode, message: string, hint?: Hint): void {
+    const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
+    this.add({ severity: "warning", code, message, source: this.source, ...(span ? { span } : {}), ...(shown ? { hint: shown } : {}) });
   }
 
   get errorCount(): number {
-    return this.diagnostics.filter((d) => d.severity === "error").length;
+    return this.diagnostics.filter((d) => d.severity === "error").length + this.omitted.errors;
   }
 }
