@@ -66,7 +66,8 @@ function reportFailure(error: unknown, io: CliIo): number {
     return EXIT.usage;
   }
   if (error instanceof NiftyError) {
-    io.stderr.write(`niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`);
+    const details = (error.details ?? []).map((line) => `  ${forTerminal(line)}\n`).join("");
+    io.stderr.write(`niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${details}${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`);
     return EXIT.input;
   }
   const e = error as NodeJS.ErrnoException;

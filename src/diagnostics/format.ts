@@ -64,6 +64,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
     lines.push(`${String(start.line).padStart(GUTTER_WIDTH)} | ${shown}`.trimEnd());
     lines.push(`${gutter} | ${" ".repeat(caretStart)}${paint(c, "caret", caret)}`);
   }
+  for (const detail of d.details ?? []) lines.push(`  ${forTerminal(detail)}`);
   if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${forTerminal(d.hint)}`);
   return lines.join("\n");
 }
@@ -85,7 +86,7 @@ export function diagnosticsToJson(ds: readonly Diagnostic[]): DiagnosticJson[] {
   return ds.map((d) => ({
     severity: d.severity,
     code: d.code,
-    message: redactCredentials(d.message),
+    message: redactCredentials([d.message, ...(d.details ?? [])].join("\n")),
     file: d.source?.path ?? null,
     line: d.span?.start.line ?? null,
     column: d.span?.start.column ?? null,

@@ -59,7 +59,7 @@ export class FetchFailedError extends FetchError {
   failures: SourceFailure[];
 
   constructor(message: string, hint: string, failures: SourceFailure[]) {
-    super("NIFTY103", "sources", message, hint);
+    super("NIFTY103", "sources", message, hint, failures.map((f) => `${f.url}: ${f.reason}`));
     this.failures = failures;
   }
 }
@@ -193,7 +193,7 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
   const only = failures.length === 1 ? failures[0] : undefined;
   if (only && (only.error instanceof DigestMismatchError || only.error instanceof TooLargeError)) throw only.error;
   throw new FetchFailedError(
-    `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
+    `could not fetch ${what} from any source`,
     digest === undefined
       ? "check the URLs and the network"
       : "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",

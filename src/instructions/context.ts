@@ -70,8 +70,8 @@ export function missingSecret(id: string, span: Span): StepError {
 /** A failure while applying a step, pointing at its recipe line. */
 export class StepError extends NiftyError {
   readonly span: Span;
-  constructor(code: ErrorCode, span: Span, message: string, hint?: string) {
-    super(code, message, hint);
+  constructor(code: ErrorCode, span: Span, message: string, hint?: string, details?: string[]) {
+    super(code, message, hint, details);
     this.span = span;
   }
 }

@@ -369,7 +369,7 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
 
 function asDiagnostic(error: NiftyError, span: Span, source: SourceFile): Diagnostic {
   const where = error instanceof StepError ? error.span : span;
-  return { severity: "error", code: error.code, message: error.message, source, span: where, ...(error.hint ? { hint: error.hint } : {}) };
+  return { severity: "error", code: error.code, message: error.message, source, span: where, ...(error.hint ? { hint: error.hint } : {}), ...(error.details ? { details: error.details } : {}) };
 }
 
 function asBuildFailure(error: unknown, span: Span, source: SourceFile, warnings: Diagnostic[]): BuildFailed {
