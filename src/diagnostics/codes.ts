@@ -167,6 +167,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY211: { severity: "error", section: "build", title: "the secret \"id\" has n bytes, fewer than it needs" },
   NIFTY212: { severity: "error", section: "build", title: "--secret id: cannot read f / environment variable v is not set" },
   NIFTY213: { severity: "error", section: "build", title: "no password was given for the secret \"id\"" },
+  NIFTY214: { severity: "error", section: "build", title: "the passwords typed for the secret \"id\" did not match in 3 tries" },
   NIFTY220: { severity: "error", section: "build", title: "p needs its program loader l, which is not in the image" },
   NIFTY221: { severity: "error", section: "build", title: "p needs lib, which is not in the image" },
   NIFTY222: { severity: "error", section: "build", title: "init cannot start p: it is not in the image" },
