@@ -4,8 +4,8 @@ import { dirname, join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { SourceFile } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
-import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
-import { MAX_DIAGNOSTICS, type Omitted } from "../diagnostics/reporter.ts";
+import { hasErrors } from "../diagnostics/diagnostic.ts";
+import { MAX_DIAGNOSTICS, omittedDiagnostic } from "../diagnostics/reporter.ts";
 import type { CheckResult } from "./check.ts";
 
 /** The longest recipe niftyc parses (see docs/security.md): parsing and checking hold it whole, with a syntax node per word. */
@@ -36,21 +36,10 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   omitted.warnings += checked.omitted?.warnings ?? 0;
   omitted.errors += parsed.omitted.errors + (options.strict ? parsed.omitted.warnings : 0);
   omitted.warnings += options.strict ? 0 : parsed.omitted.warnings;
-  if (omitted.errors + omitted.warnings > 0) diagnostics.push(omittedDiagnostic(source, omitted));
+  const more = omittedDiagnostic(source, omitted);
+  if (more) diagnostics.push(more);
   const failed = hasErrors(diagnostics);
   return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
-}
-
-/** The line that stands for the diagnostics past the bound: an error when any of them is one. */
-function omittedDiagnostic(source: SourceFile, omitted: Omitted): Diagnostic {
-  const parts = [];
-  if (omitted.errors > 0) parts.push(`${omitted.errors.toLocaleString("en-US")} more error${omitted.errors === 1 ? "" : "s"}`);
-  if (omitted.warnings > 0) parts.push(`${omitted.warnings.toLocaleString("en-US")} more warning${omitted.warnings === 1 ? "" : "s"}`);
-  const message = `${parts.join(" and ")} not shown: at most ${MAX_DIAGNOSTICS} diagnostics are shown per recipe`;
-  const hint = "fix these and check again";
-  return omitted.errors > 0
-    ? { severity: "error", code: "NIFTY815", message, source, hint, omitted }
-    : { severity: "warning", code: "NIFTY816", message, source, hint, omitted };
 }
 
 /** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */

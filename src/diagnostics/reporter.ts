@@ -18,6 +18,20 @@ export interface Omitted {
   warnings: number;
 }
 
+/** The line that stands for the diagnostics past the bound (an error when any of them is one), or none. */
+export function omittedDiagnostic(source: SourceFile, omitted: Omitted): Diagnostic | undefined {
+  if (omitted.errors + omitted.warnings === 0) return undefined;
+  const parts = [];
+  if (omitted.errors > 0) parts.push(`${omitted.errors.toLocaleString("en-US")} more error${omitted.errors === 1 ? "" : "s"}`);
+  if (omitted.warnings > 0) parts.push(`${omitted.warnings.toLocaleString("en-US")} more warning${omitted.warnings === 1 ? "" : "s"}`);
+  const message = `${parts.join(" and ")} not shown: at most ${MAX_DIAGNOSTICS} diagnostics are shown per recipe`;
+  const hint = "fix these and check again";
+  const counts = { ...omitted };
+  return omitted.errors > 0
+    ? { severity: "error", code: "NIFTY815", message, source, hint, omitted: counts }
+    : { severity: "warning", code: "NIFTY816", message, source, hint, omitted: counts };
+}
+
 export class Reporter {
   readonly source: SourceFile;
   readonly diagnostics: Diagnostic[] = [];
@@ -57,6 +71,12 @@ export class Reporter {
   warn(span: Span | undefined, code: WarningCode, message: string, hint?: Hint): void {
     const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
     this.add({ severity: "warning", code, message, source: this.source, ...(span ? { span } : {}), ...(shown ? { hint: shown } : {}) });
+  }
+
+  /** The diagnostics kept, then the line that counts the rest (if any). */
+  all(): Diagnostic[] {
+    const more = omittedDiagnostic(this.source, this.omitted);
+    return more ? [...this.diagnostics, more] : this.diagnostics;
   }
 
   get errorCount(): number {

@@ -177,8 +177,8 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
       const { verifyImage } = await import("./verify-image.ts");
       const report = new Reporter(source);
       await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report);
-      if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
-      for (const d of report.diagnostics) warnings.push(d);
+      if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.all()]);
+      for (const d of report.all()) warnings.push(d);
       refuseWarnings(options, warnings);
     });
     lap("verify");

@@ -68,6 +68,10 @@ test("past the bound a diagnostic is counted, and its hint is never worked out",
   t.is(searched, 2);
   t.deepEqual(report.omitted, { errors: 3, warnings: 1 });
   t.is(report.errorCount, 5);
+  // What a build reports of its image checks: the kept ones, then the line that counts the rest.
+  const all = report.all();
+  t.is(all.length, 3);
+  t.like(all[2], { severity: "error", code: "NIFTY815", message: "3 more errors and 1 more warning not shown: at most 100 diagnostics are shown per recipe" });
 });
 
 test("a recipe whose diagnostics past the bound are all warnings does not fail for them", async (t) => {
