@@ -9,8 +9,15 @@ import { toSyntax } from "./to-syntax.ts";
 import { report } from "./words.ts";
 import type { Context } from "./words.ts";
 
-export function parseNiftyfile(source: SourceFile): { tree: SyntaxTree; diagnostics: Diagnostic[] } {
-  const ctx: Context = { source, lines: new LineIndex(source.text), diagnostics: [] };
+/**
+ * `limit`: how many diagnostics to keep, in the order found (lexer, parser, then
+ * words); the rest are counted in `omitted`.
+ */
+export function parseNiftyfile(
+  source: SourceFile,
+  limit = Infinity,
+): { tree: SyntaxTree; diagnostics: Diagnostic[]; omitted: { errors: number; warnings: number } } {
+  const ctx: Context = { source, lines: new LineIndex(source.text), diagnostics: [], limit, omitted: { errors: 0, warnings: 0 } };
   const tree: SyntaxTree = { source, instructions: [] };
   try {
     const lexed = niftyLexer.tokenize(source.text);
@@ -30,5 +37,5 @@ export function parseNiftyfile(source: SourceFile): { tree: SyntaxTree; diagnost
     report(ctx, "unexpectedInput", `the parser failed: ${error instanceof Error ? error.message : String(error)}`, end, end);
   }
   ctx.diagnostics.sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
-  return { tree, diagnostics: ctx.diagnostics };
+  return { tree, diagnostics: ctx.diagnostics, omitted: ctx.omitted };
 }

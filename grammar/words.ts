@@ -13,6 +13,9 @@ export interface Context {
   source: SourceFile;
   lines: LineIndex;
   diagnostics: Diagnostic[];
+  /** Past this many diagnostics, further ones are only counted here. */
+  limit: number;
+  omitted: { errors: number; warnings: number };
 }
 
 export function report(
@@ -23,6 +26,10 @@ export function report(
   end: number,
 ): void {
   const { code, severity, hint } = SYNTAX_CODES[name];
+  if (ctx.diagnostics.length >= ctx.limit) {
+    ctx.omitted[severity === "error" ? "errors" : "warnings"]++;
+    return;
+  }
   ctx.diagnostics.push({
     severity,
     code,

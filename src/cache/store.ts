@@ -58,8 +58,8 @@ export type FetchBlame = "digest" | "sources" | "member";
 export class FetchError extends NiftyError {
   readonly blame: FetchBlame;
 
-  constructor(code: ErrorCode, blame: FetchBlame, message: string, hint?: string) {
-    super(code, message, hint);
+  constructor(code: ErrorCode, blame: FetchBlame, message: string, hint?: string, details?: string[]) {
+    super(code, message, hint, details);
     this.blame = blame;
   }
 }

@@ -10,7 +10,7 @@ import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructi
 import type { Recipe } from "../instructions/recipe.ts";
 import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
 import type { CheckModel, Expanded, HostDirEntry } from "../instructions/spec.ts";
-import { Reporter } from "../diagnostics/reporter.ts";
+import { Reporter, type Omitted } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
 import { checkValue } from "./values.ts";
@@ -29,7 +29,10 @@ export interface CheckOptions {
 
 export interface CheckResult {
   recipe?: Recipe;
+  /** The first diagnostics found, at most MAX_DIAGNOSTICS (src/diagnostics/reporter.ts). */
   diagnostics: Diagnostic[];
+  /** How many more were found and only counted. */
+  omitted?: Omitted;
 }
 
 /** All the values of a recipe after substitution, in characters: what checking may hold in memory. */
@@ -100,8 +103,11 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   for (const node of tree.instructions) {
     const keyword = node.keyword.toUpperCase();
     if (!isKeyword(keyword)) {
-      const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
-      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`);
+      const hint = () => {
+        const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
+        return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
+      };
+      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint);
       continue;
     }
     const expanded: Expanded = {
@@ -120,12 +126,12 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`);
       continue;
     }
-    const before = report.diagnostics.length;
+    report.startLine();
     try {
       const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
       if (typed !== undefined) instructions.push(typed);
       // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
-      const told = new Set(report.diagnostics.slice(before).map((d) => d.span?.start.offset));
+      const told = new Set(report.lineOffsets);
       expanded.args.forEach((value, i) => told.has(value.span.start.offset) || checkValue(node.args[i]!, value, model.scope, report));
     } catch (error) {
       // A path that clashes with what earlier lines made (a symlink loop, a file
@@ -144,13 +150,16 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   for (const name of options.args?.keys() ?? []) {
     if (!model.scope.args.has(name)) {
       const near = suggest(name, [...model.scope.args.keys()]);
-      report.diagnostics.push({ severity: "warning", code: "NIFTY012", message: `--arg ${name} is given but the recipe declares no ARG ${name}`, source: tree.source, ...(near ? { hint: `did you mean --arg ${near}=…?` } : {}) });
+      report.add({ severity: "warning", code: "NIFTY012", message: `--arg ${name} is given but the recipe declares no ARG ${name}`, source: tree.source, ...(near ? { hint: `did you mean --arg ${near}=…?` } : {}) });
     }
   }
   const diagnostics = options.strict ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : report.diagnostics;
-  const failed = hasErrors(diagnostics);
+  const { errors, warnings } = report.omitted;
+  const omitted = options.strict ? { errors: errors + warnings, warnings: 0 } : { errors, warnings };
+  const failed = hasErrors(diagnostics) || omitted.errors > 0;
   return {
     diagnostics,
+    omitted,
     ...(failed ? {} : { recipe: { name: recipeName(tree.source.path), path: tree.source.path, dir, instructions } }),
   };
 }

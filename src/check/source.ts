@@ -5,6 +5,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { SourceFile } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
 import { hasErrors } from "../diagnostics/diagnostic.ts";
+import { MAX_DIAGNOSTICS, omittedDiagnostic } from "../diagnostics/reporter.ts";
 import type { CheckResult } from "./check.ts";
 
 /** The longest recipe niftyc parses (see docs/security.md): parsing and checking hold it whole, with a syntax node per word. */
@@ -24,10 +25,19 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   }
   const { parseNiftyfile } = await import("../../grammar/parse.ts");
   const { checkTree } = await import("./check.ts");
-  const parsed = parseNiftyfile(source);
+  const parsed = parseNiftyfile(source, MAX_DIAGNOSTICS);
   const checked = checkTree(parsed.tree, { args: options.args, strict: options.strict, ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}) });
   const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;
-  const diagnostics = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
+  const found = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
+  const diagnostics = found.slice(0, MAX_DIAGNOSTICS);
+  const omitted = { errors: 0, warnings: 0 };
+  for (const d of found.slice(MAX_DIAGNOSTICS)) omitted[options.strict || d.severity === "error" ? "errors" : "warnings"]++;
+  omitted.errors += checked.omitted?.errors ?? 0;
+  omitted.warnings += checked.omitted?.warnings ?? 0;
+  omitted.errors += parsed.omitted.errors + (options.strict ? parsed.omitted.warnings : 0);
+  omitted.warnings += options.strict ? 0 : parsed.omitted.warnings;
+  const more = omittedDiagnostic(source, omitted);
+  if (more) diagnostics.push(more);
   const failed = hasErrors(diagnostics);
   return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
 }

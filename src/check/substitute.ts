@@ -35,8 +35,11 @@ function lookup(part: Extract<WordPart, { kind: "var" }>, scope: Scope, report: 
     return undefined;
   }
   if (part.default !== undefined) return { value: part.default, from: "default" };
-  const near = suggest(part.name, [...scope.args.keys(), ...scope.env.keys()]);
-  report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, near ? `did you mean ${near}?` : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`);
+  const hint = () => {
+    const near = suggest(part.name, [...scope.args.keys(), ...scope.env.keys()]);
+    return near ? `did you mean ${near}?` : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`;
+  };
+  report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, hint);
   return undefined;
 }
 

@@ -17,7 +17,7 @@ import { HostInputs, identityOf } from "../core/host-inputs.ts";
 // face reads every export, which loads worker_threads and the diff machinery on every start.
 const { parseArgs } = process.getBuiltinModule("node:util");
 
-export const EXIT = { ok: 0, input: 1, usage: 2, securityUpdates: 3, bug: 70 } as const;
+export const EXIT = { ok: 0, input: 1, usage: 2, securityUpdates: 3, bug: 70, interrupted: 130 } as const;
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 export type ParsedValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
@@ -229,14 +229,25 @@ export async function createBuildProgress(io: CliIo) {
   };
 }
 
-/** A password typed twice, as passwd asks; an empty one or two that differ are asked again (three tries). */
-export async function askTwice(ask: (prompt: string) => Promise<string>, id: string): Promise<Buffer> {
+/**
+ * A password typed twice, as passwd asks; an empty one or two that differ are asked again (three
+ * tries), and `say` tells why before asking again.
+ */
+export async function askTwice(ask: (prompt: string) => Promise<string>, id: string, say: (line: string) => void): Promise<Buffer> {
+  let mismatched = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     const first = await ask(`Password for the secret "${id}": `);
-    if (first === "") continue;
+    if (first === "") {
+      say("the password is empty\n");
+      continue;
+    }
     if ((await ask("Again: ")) === first) return Buffer.from(first, "utf8");
+    mismatched = true;
+    say("the passwords do not match\n");
   }
-  throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, `type the same non-empty password twice, or pass --secret ${id}=FILE`);
+  const hint = `type the same non-empty password twice, or pass --secret ${id}=FILE or --secret ${id}=env:VARIABLE`;
+  if (mismatched) throw new NiftyError("NIFTY214", `the passwords typed for the secret "${id}" did not match in 3 tries`, hint);
+  throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, hint);
 }
 
 /**
@@ -257,7 +268,7 @@ export async function buildForCommand(path: string, values: ParsedValues, io: Cl
     } catch (error) {
       if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined) throw error;
       const secrets = new Map(shared.secrets);
-      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id));
+      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
       shared.secrets = secrets;
       result = await run();
     }

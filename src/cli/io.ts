@@ -19,6 +19,13 @@ export class UsageError extends Error {
   }
 }
 
+/** The user pressed Ctrl-C at a prompt: not a mistake on the command line (exit 130, as a shell reports SIGINT). */
+export class Interrupted extends Error {
+  constructor() {
+    super("interrupted");
+  }
+}
+
 let closedReadersIgnored = false;
 
 /**

@@ -7,7 +7,7 @@ import { join, relative, resolve } from "node:path";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
-import { UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
+import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { BuildResult } from "../pipeline/types.ts";
@@ -60,13 +60,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 }
 
 function reportFailure(error: unknown, io: CliIo): number {
+  if (error instanceof Interrupted) {
+    io.stderr.write("niftyc: interrupted\n");
+    return EXIT.interrupted;
+  }
   if (error instanceof UsageError) {
     io.stderr.write(`niftyc: ${forTerminal(error.message)}\n`);
     io.stderr.write(error.help ? `\n${error.help}\n` : "Run niftyc --help for usage.\n");
     return EXIT.usage;
   }
   if (error instanceof NiftyError) {
-    io.stderr.write(`niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`);
+    const details = (error.details ?? []).map((line) => `  ${forTerminal(line)}\n`).join("");
+    io.stderr.write(`niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${details}${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`);
     return EXIT.input;
   }
   const e = error as NodeJS.ErrnoException;
@@ -123,7 +128,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       // At a terminal, a missing password is asked for (hidden, twice) instead of failing.
       if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined || values.json) throw error;
       const secrets = new Map(shared.secrets);
-      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id));
+      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
       shared.secrets = secrets;
       shared.hostInputs?.distrust("a secret was typed at the terminal");
       result = await run();
@@ -316,7 +321,7 @@ function askHidden(prompt: string): Promise<string> {
     const onData = (chunk: Buffer) => {
       for (const ch of chunk.toString("utf8")) {
         if (ch === "\r" || ch === "\n") return finish();
-        if (ch === "\u0003") return finish(new UsageError("interrupted"));
+        if (ch === "\u0003") return finish(new Interrupted());
         if (ch === "\u007f" || ch === "\b") typed = typed.slice(0, -1);
         else typed += ch;
       }

@@ -75,6 +75,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY012: { severity: "warning", section: "checks", title: "--arg N is given but the recipe declares no ARG N" },
   NIFTY013: { severity: "error", section: "checks", title: "KEYGEN at boot needs dropbearkey in the image" },
   NIFTY014: { severity: "warning", section: "checks", title: "root can log in over SSH with a password" },
+  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: the image is amd64" },
   NIFTY018: { severity: "warning", section: "checks", title: "MODE m makes the copied directories untraversable, even for their owner" },
   NIFTY020: { severity: "error", section: "checks", title: "ARG N has no value" },
   NIFTY021: { severity: "error", section: "checks", title: "undefined variable N" },
@@ -167,6 +168,8 @@ export const DIAGNOSTIC_CODES = {
   NIFTY211: { severity: "error", section: "build", title: "the secret \"id\" has n bytes, fewer than it needs" },
   NIFTY212: { severity: "error", section: "build", title: "--secret id: cannot read f / environment variable v is not set" },
   NIFTY213: { severity: "error", section: "build", title: "no password was given for the secret \"id\"" },
+  NIFTY214: { severity: "error", section: "build", title: "the passwords typed for the secret \"id\" did not match in 3 tries" },
+  NIFTY215: { severity: "error", section: "build", title: "p is a program for m, not for this image's amd64 (x86-64, 64-bit)" },
   NIFTY220: { severity: "error", section: "build", title: "p needs its program loader l, which is not in the image" },
   NIFTY221: { severity: "error", section: "build", title: "p needs lib, which is not in the image" },
   NIFTY222: { severity: "error", section: "build", title: "init cannot start p: it is not in the image" },
@@ -309,6 +312,8 @@ export const DIAGNOSTIC_CODES = {
   NIFTY807: { severity: "error", section: "limits", title: "the secret \"id\" has n bytes, more than the m it may have" },
   NIFTY808: { severity: "error", section: "limits", title: "archive a has two entries named e" },
   NIFTY809: { severity: "error", section: "limits", title: "the recipe's name \"n\", from its file name, cannot name what" },
+  NIFTY815: { severity: "error", section: "limits", title: "n more errors (and m more warnings) not shown: at most 100 diagnostics are shown per recipe" },
+  NIFTY816: { severity: "warning", section: "limits", title: "m more warnings not shown: at most 100 diagnostics are shown per recipe" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

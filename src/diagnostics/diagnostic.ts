@@ -14,6 +14,10 @@ export interface Diagnostic {
   source?: SourceFile;
   span?: Span;
   hint?: string;
+  /** Lines under the message, one fact each (NiftyError.details): printed each on its own line. */
+  details?: readonly string[];
+  /** On the one diagnostic that stands for those past the bound (NIFTY815, NIFTY816): how many it stands for. */
+  omitted?: { errors: number; warnings: number };
 }
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {

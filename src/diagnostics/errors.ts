@@ -8,12 +8,15 @@ import type { ErrorCode } from "./codes.ts";
 export class NiftyError extends Error {
   readonly code: ErrorCode;
   hint?: string;
+  /** Lines under the message, one fact each (a URL tried and why it failed); shown each on its own line. */
+  details?: string[];
 
-  constructor(code: ErrorCode, message: string, hint?: string) {
+  constructor(code: ErrorCode, message: string, hint?: string, details?: string[]) {
     super(message);
     this.name = "NiftyError";
     this.code = code;
     if (hint !== undefined) this.hint = hint;
+    if (details !== undefined && details.length > 0) this.details = details;
   }
 }
 

@@ -23,14 +23,9 @@ function paint(on: boolean, style: keyof typeof ANSI, text: string): string {
   return on ? `${ANSI[style]}${text}${ANSI.reset}` : text;
 }
 
-/** The physical line `line` (1-based) without its line break. */
-function sourceLine(text: string, line: number): { text: string; start: number } {
-  let start = 0;
-  for (let n = 1; n < line; n++) {
-    const nl = text.indexOf("\n", start);
-    if (nl === -1) return { text: "", start: text.length };
-    start = nl + 1;
-  }
+/** The physical line around `offset` without its line break: found from the offset, not by counting lines from the top. */
+function sourceLine(text: string, offset: number): { text: string; start: number } {
+  const start = offset <= 0 ? 0 : text.lastIndexOf("\n", Math.min(offset, text.length) - 1) + 1;
   let end = text.indexOf("\n", start);
   if (end === -1) end = text.length;
   if (end > start && text[end - 1] === "\r") end--;
@@ -58,7 +53,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   ];
   if (d.source !== undefined && d.span !== undefined) {
     const { start, end } = d.span;
-    const line = sourceLine(d.source.text, start.line);
+    const line = sourceLine(d.source.text, start.offset);
     const { shown, columns } = expandTabs(maskCredentials(line.text));
     const from = Math.min(start.column - 1, line.text.length);
     const to = end.line === start.line ? Math.min(end.column - 1, line.text.length) : line.text.length;
@@ -69,6 +64,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
     lines.push(`${String(start.line).padStart(GUTTER_WIDTH)} | ${shown}`.trimEnd());
     lines.push(`${gutter} | ${" ".repeat(caretStart)}${paint(c, "caret", caret)}`);
   }
+  for (const detail of d.details ?? []) lines.push(`  ${forTerminal(detail)}`);
   if (d.hint !== undefined) lines.push(`  ${paint(c, "hint", "hint:")} ${forTerminal(d.hint)}`);
   return lines.join("\n");
 }
@@ -90,7 +86,7 @@ export function diagnosticsToJson(ds: readonly Diagnostic[]): DiagnosticJson[] {
   return ds.map((d) => ({
     severity: d.severity,
     code: d.code,
-    message: redactCredentials(d.message),
+    message: redactCredentials([d.message, ...(d.details ?? [])].join("\n")),
     file: d.source?.path ?? null,
     line: d.span?.start.line ?? null,
     column: d.span?.start.column ?? null,
@@ -106,8 +102,15 @@ function count(n: number, noun: string): string {
 
 /** `2 errors, 1 warning`; counts of zero are left out, and none at all is `no problems`. */
 export function formatSummary(ds: readonly Diagnostic[]): string {
-  const errors = ds.filter((d) => d.severity === "error").length;
-  const warnings = ds.length - errors;
+  let errors = 0;
+  let warnings = 0;
+  for (const d of ds) {
+    if (d.omitted !== undefined) {
+      errors += d.omitted.errors;
+      warnings += d.omitted.warnings;
+    } else if (d.severity === "error") errors++;
+    else warnings++;
+  }
   const parts: string[] = [];
   if (errors > 0) parts.push(count(errors, "error"));
   if (warnings > 0) parts.push(count(warnings, "warning"));

@@ -59,7 +59,7 @@ export class FetchFailedError extends FetchError {
   failures: SourceFailure[];
 
   constructor(message: string, hint: string, failures: SourceFailure[]) {
-    super("NIFTY103", "sources", message, hint);
+    super("NIFTY103", "sources", message, hint, failures.map((f) => `${f.url}: ${f.reason}`));
     this.failures = failures;
   }
 }
@@ -110,7 +110,20 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
     throw new FetchError("NIFTY104", "sources", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
   }
 
-  return download(store, request, digest);
+  const fetched = await download(store, request, digest);
+  if (fetched.url !== undefined) await noteOrigins(store, digest, [fetched.url]);
+  return fetched;
+}
+
+/**
+ * Where a blob came from, kept beside it (the `origins` record: URLs, and a FETCH's sources as the
+ * recipe writes them), whoever fetched it: a FETCH, a PACKAGE's .deb, an index. A blob later found in
+ * the store by its digest is named and reported by these, never by the sources of the line that found it.
+ */
+export async function noteOrigins(store: Store, digest: string, sources: readonly string[]): Promise<void> {
+  const known = (await store.readRecord<{ sources: string[] }>("origins", digestHex(digest)))?.sources ?? [];
+  const all = [...new Set([...known, ...sources])].sort();
+  if (all.length !== known.length) await store.writeRecord("origins", digestHex(digest), { sources: all });
 }
 
 export interface FetchLatestRequest {
@@ -193,7 +206,7 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
   const only = failures.length === 1 ? failures[0] : undefined;
   if (only && (only.error instanceof DigestMismatchError || only.error instanceof TooLargeError)) throw only.error;
   throw new FetchFailedError(
-    `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
+    `could not fetch ${what} from any source`,
     digest === undefined
       ? "check the URLs and the network"
       : "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",

@@ -1,6 +1,9 @@
 // The image's run-time description: everything the run-config writers need,
 // derived from the recipe (ENV, HOSTNAME, EXPOSE, BIND, LABEL, STOPSIGNAL, init).
 
+/** The one architecture niftyc builds images for, as Debian and OCI name it (until multi-platform images). */
+export const IMAGE_ARCHITECTURE = "amd64";
+
 export interface StopSignal {
   /** Canonical name, e.g. "SIGUSR2", "SIGRTMIN+3". */
   name: string;
@@ -37,7 +40,7 @@ export interface ImageConfig {
   labels: Array<[string, string]>;
   stopSignal: StopSignal;
   init: { kind: InitKind; /** argv of PID 1, e.g. ["/sbin/init"] */ command: string[] };
-  architecture: "amd64";
+  architecture: typeof IMAGE_ARCHITECTURE;
   os: "linux";
   /** SOURCE_DATE_EPOCH, seconds. */
   created: number;

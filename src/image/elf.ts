@@ -23,6 +23,20 @@ export interface ElfInfo {
 
 export const EM_X86_64 = 62;
 
+/** e_machine values a Debian port uses, by the name Debian gives the architecture. */
+const MACHINES: Readonly<Record<number, string>> = { 3: "i386", 8: "mips", 20: "powerpc", 21: "ppc64", 22: "s390x", 40: "arm", 62: "x86-64", 183: "arm64 (aarch64)", 243: "riscv64", 258: "loong64" };
+
+/** Whether an ELF runs on the image's architecture: x86-64, 64-bit, little-endian (amd64). */
+export function runsOnAmd64(info: Pick<ElfInfo, "class" | "endian" | "machine">): boolean {
+  return info.machine === EM_X86_64 && info.class === 64 && info.endian === "little";
+}
+
+/** What machine an ELF is for, as a message says it: `arm64 (aarch64), 64-bit`. */
+export function describeMachine(info: Pick<ElfInfo, "class" | "endian" | "machine">): string {
+  const name = MACHINES[info.machine] ?? `machine ${info.machine}`;
+  return `${name}, ${info.class}-bit${info.endian === "big" ? " big-endian" : ""}`;
+}
+
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
 const PT_INTERP = 3;

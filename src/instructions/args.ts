@@ -95,12 +95,18 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
   const uid = /^\d+$/.test(user) ? Number(user) : user === "root" ? 0 : model.users.get(user)?.id;
   const gid = /^\d+$/.test(group) ? Number(group) : group === "root" ? 0 : model.groups.get(group)?.id;
   if (uid === undefined) {
-    const near = suggest(user, [...model.users.keys()]);
-    report.error(value.span, "NIFTY036", `unknown user ${user}`, near ? `did you mean ${near}?` : "declare it with USER before this line, or give a number");
+    const hint = () => {
+      const near = suggest(user, [...model.users.keys()]);
+      return near ? `did you mean ${near}?` : "declare it with USER before this line, or give a number";
+    };
+    report.error(value.span, "NIFTY036", `unknown user ${user}`, hint);
   }
   if (gid === undefined) {
-    const near = suggest(group, [...model.groups.keys()]);
-    report.error(value.span, "NIFTY037", `unknown group ${group}`, near ? `did you mean ${near}?` : "declare it with GROUP (or USER) before this line, or give a number");
+    const hint = () => {
+      const near = suggest(group, [...model.groups.keys()]);
+      return near ? `did you mean ${near}?` : "declare it with GROUP (or USER) before this line, or give a number";
+    };
+    report.error(value.span, "NIFTY037", `unknown group ${group}`, hint);
   }
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }

@@ -64,14 +64,14 @@ export interface BuildContext {
 
 /** A secret the recipe reads was not passed with --secret. */
 export function missingSecret(id: string, span: Span): StepError {
-  return new StepError("NIFTY210", span, `the password secret "${id}" was not given`, `pass --secret ${id}=FILE (the file's content, without a final newline, is the password)`);
+  return new StepError("NIFTY210", span, `the password secret "${id}" was not given`, `pass --secret ${id}=FILE (the file's content, without a final newline, is the password) or --secret ${id}=env:VARIABLE`);
 }
 
 /** A failure while applying a step, pointing at its recipe line. */
 export class StepError extends NiftyError {
   readonly span: Span;
-  constructor(code: ErrorCode, span: Span, message: string, hint?: string) {
-    super(code, message, hint);
+  constructor(code: ErrorCode, span: Span, message: string, hint?: string, details?: string[]) {
+    super(code, message, hint, details);
     this.span = span;
   }
 }

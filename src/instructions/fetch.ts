@@ -126,7 +126,7 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       // sources (no source answers, no mirror); the line has no word of its own for the member.
       if (error instanceof NiftyError && !(error instanceof StepError)) {
         const span = error instanceof FetchError ? BLAMED[error.blame](t) : t.span;
-        throw new StepError(error.code, span, error.message, error.hint);
+        throw new StepError(error.code, span, error.message, error.hint, error.details);
       }
       throw error;
     }

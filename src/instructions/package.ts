@@ -8,6 +8,8 @@ import { readImagePath, readOptions } from "./args.ts";
 import { packageNameProblem, type VersionConstraint } from "../debian/relations.ts";
 import { versionProblem } from "../debian/version.ts";
 import { lockRequestText, type LockRequest } from "../debian/lockfile.ts";
+import { IMAGE_ARCHITECTURE } from "../image/config.ts";
+import type { Span } from "../core/source.ts";
 
 export interface PackageInstruction extends Typed {
   kind: "PACKAGE";
@@ -17,6 +19,20 @@ export interface PackageInstruction extends Typed {
 }
 
 const REQUEST = /^([^:<>=\s]+)(?::([a-z0-9-]+))?(?:(<<|<=|>=|>>|=)(.*))?$/;
+
+/** The qualifiers a build can honour: the image's own architecture, and Debian's `native` and `any`. */
+const HONOURED_QUALIFIERS: readonly string[] = [IMAGE_ARCHITECTURE, "native", "any"];
+
+/** The span of `:arch` in a word written as it reads; the whole word when quoting or substitution moved it. */
+function qualifierSpan(span: Span, text: string, name: string, arch: string): Span {
+  if (span.start.line !== span.end.line || span.end.offset - span.start.offset !== text.length) return span;
+  const from = name.length;
+  const to = from + 1 + arch.length;
+  return {
+    start: { offset: span.start.offset + from, line: span.start.line, column: span.start.column + from },
+    end: { offset: span.start.offset + to, line: span.start.line, column: span.start.column + to },
+  };
+}
 
 export const packageSpec: InstructionSpec<PackageInstruction> = {
   keyword: "PACKAGE",
@@ -39,6 +55,13 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       const request = readRequest(word.text);
       if (typeof request === "string") {
         report.error(word.span, "NIFTY067", `bad package request ${JSON.stringify(word.text)}: ${request}`, "write a package name, optionally with :arch and a version: busybox-static, libc6>=2.36, gawk=1:5.2.1-2");
+        continue;
+      }
+      if (request.arch !== undefined && !HONOURED_QUALIFIERS.includes(request.arch)) {
+        const hint = request.arch === "all"
+          ? `an Architecture: all package is installed as the image's own: write ${request.name} without :all`
+          : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} (images of other architectures are not built yet)`;
+        report.error(qualifierSpan(word.span, word.text, request.name, request.arch), "NIFTY015", `PACKAGE cannot install ${request.name}:${request.arch}: the image is ${IMAGE_ARCHITECTURE}`, hint);
         continue;
       }
       requests.push(request);

@@ -55,8 +55,11 @@ export const service: InstructionSpec<ServiceInstruction> = {
         ok = false;
       } else if (!model.opaquePackages && findUnit(model.tree, word.text) === undefined) {
         // Every file of the image so far is known: the unit must be among them.
-        const near = suggest(word.text, unitNames(model.tree));
-        report.error(word.span, "NIFTY099", `unit ${word.text} is not in the image`, near ? `did you mean ${near}?` : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`);
+        const hint = () => {
+          const near = suggest(word.text, unitNames(model.tree));
+          return near ? `did you mean ${near}?` : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`;
+        };
+        report.error(word.span, "NIFTY099", `unit ${word.text} is not in the image`, hint);
         ok = false;
       }
     }

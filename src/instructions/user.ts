@@ -147,8 +147,11 @@ function readGroups(word: Value | undefined, report: Reporter, model: CheckModel
   const names = word.text.split(",").filter(Boolean);
   for (const g of names) {
     if (!model.groups.has(g)) {
-      const near = suggest(g, [...model.groups.keys()]);
-      report.error(word.span, "NIFTY078", `group ${g} does not exist`, near ? `did you mean ${near}?` : `declare it first: GROUP ${g}`);
+      const hint = () => {
+        const near = suggest(g, [...model.groups.keys()]);
+        return near ? `did you mean ${near}?` : `declare it first: GROUP ${g}`;
+      };
+      report.error(word.span, "NIFTY078", `group ${g} does not exist`, hint);
       return undefined;
     }
   }

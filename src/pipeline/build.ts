@@ -186,8 +186,8 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
       const { verifyImage } = await import("./verify-image.ts");
       const report = new Reporter(source);
       await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report, { allowWritableSetuid });
-      if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.diagnostics]);
-      for (const d of report.diagnostics) warnings.push(d);
+      if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.all()]);
+      for (const d of report.all()) warnings.push(d);
       refuseWarnings(options, warnings);
     });
     lap("verify");
@@ -380,7 +380,7 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
 
 function asDiagnostic(error: NiftyError, span: Span, source: SourceFile): Diagnostic {
   const where = error instanceof StepError ? error.span : span;
-  return { severity: "error", code: error.code, message: error.message, source, span: where, ...(error.hint ? { hint: error.hint } : {}) };
+  return { severity: "error", code: error.code, message: error.message, source, span: where, ...(error.hint ? { hint: error.hint } : {}), ...(error.details ? { details: error.details } : {}) };
 }
 
 function asBuildFailure(error: unknown, span: Span, source: SourceFile, warnings: Diagnostic[]): BuildFailed {

@@ -41,6 +41,18 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
   const secrets = options.secrets ?? new Map<string, Buffer>();
   const memos = new Map<string, Promise<unknown>>();
   let mirrors: Promise<Record<string, string[]>> | undefined;
+  /** Whether a FETCH's sources name a place the blob came from: as written, or (debian:…) through the mirrors. */
+  const sameSources = async (sources: readonly string[], origins: readonly string[]): Promise<boolean> => {
+    if (sources.some((s) => origins.includes(s))) return true;
+    if (sources.every((s) => /^https?:\/\//.test(s))) return false;
+    const { resolveSources } = await import("../fetch/mirrors.ts");
+    mirrors ??= options.mirrors();
+    try {
+      return resolveSources([...sources], await mirrors).some((url) => origins.includes(url));
+    } catch {
+      return false; // no mirror for it: it cannot be where the blob came from
+    }
+  };
   const readContent = async (content: Content): Promise<Buffer> =>
     content.inline !== undefined ? Buffer.from(content.inline, "base64") : readFile(store.blobPath(content.digest));
   return {
@@ -70,7 +82,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       return { digest: blob.digest, size: blob.size };
     },
     async fetch(request: RecipeDownload) {
-      const { fetchBlob } = await import("../fetch/download.ts");
+      const { fetchBlob, noteOrigins } = await import("../fetch/download.ts");
       let urls: string[] = [];
       if (!(await store.has(request.digest))) {
         const { resolveSources } = await import("../fetch/mirrors.ts");
@@ -87,12 +99,11 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
         onProgress: (progress) => emit({ type: "fetch-progress", progress }),
       });
       emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
-      // Where each blob was fetched from, so a recipe whose source changed but whose digest did not is told.
+      // Where each blob was fetched from (by this line, another FETCH or a PACKAGE), so a recipe whose
+      // source changed but whose digest did not is told.
+      if (!blob.fromCache) await noteOrigins(store, blob.digest, request.sources);
       const origins = (await store.readRecord<{ sources: string[] }>("origins", blob.digest.slice(7)))?.sources ?? [];
-      if (!blob.fromCache) {
-        const sources = [...new Set([...origins, ...request.sources])].sort();
-        if (sources.length !== origins.length) await store.writeRecord("origins", blob.digest.slice(7), { sources });
-      } else if (origins.length > 0 && !request.sources.some((s) => origins.includes(s))) {
+      if (blob.fromCache && origins.length > 0 && !(await sameSources(request.sources, origins))) {
         warnings.push({ severity: "warning", code: "NIFTY105", message: `${blob.digest} is taken from the store, where it came from ${origins.join(", ")}, not from this line's sources`, source, span: request.sourcesSpan ?? request.span, hint: "if the sources changed, the digest must change too: check it against the new file (a fresh --cache shows what a clean machine would get)" });
       }
       if (request.extract === undefined) return { digest: blob.digest, size: blob.size };
@@ -100,8 +111,10 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       const known = await store.readRecord<{ digest: string; size: number }>("extracts", extractKey);
       if (known !== undefined && (await store.has(known.digest))) return known;
       const { extractMember } = await import("../fetch/archive.ts");
-      const fileName = origins[0]?.split("/").pop() ?? request.sources[0]?.split("/").pop() ?? request.name;
-      const member = await extractMember(store, blob.path, request.extract, `${fileName} (${blob.digest.slice(0, 19)}…)`, options.limits);
+      // The archive is named by where its bytes came from: for a blob found in the store, not this line's sources.
+      const fileName = (blob.fromCache ? origins[0] : (blob.url ?? request.sources[0]))?.split("/").pop();
+      const what = fileName ? `${fileName} (${blob.digest.slice(0, 19)}…)` : `the stored blob ${blob.digest.slice(0, 19)}…`;
+      const member = await extractMember(store, blob.path, request.extract, what, options.limits);
       await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
       return { digest: member.digest, size: member.size };
     },

@@ -5,7 +5,7 @@
 import type { Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
-import { missingLibraries, readElfInfo, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
+import { describeMachine, missingLibraries, readElfInfo, runsOnAmd64, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
 import type { Tree, TreeNode } from "../image/tree.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
@@ -36,9 +36,15 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     const node = tree.get(path);
     if (node?.type !== "file" || (node.mode & 0o111) === 0) continue;
     const info = await elfOf(node);
-    if (info === null || info.isStatic) continue;
-    const result = await missingLibraries(path, info, view);
+    if (info === null) continue;
     const span = origins.get(path) ?? recipe.instructions[0]!.span;
+    // Until images of other platforms exist, every program is one an amd64 kernel runs.
+    if (!runsOnAmd64(info)) {
+      report.error(span, "NIFTY215", `${path} is a program for ${describeMachine(info)}, not for this image's amd64 (x86-64, 64-bit)`, "fetch the amd64 build of it (Debian's _amd64.deb, or the x86_64 release file): niftyc builds amd64 images only");
+      continue;
+    }
+    if (info.isStatic) continue;
+    const result = await missingLibraries(path, info, view);
     if (result.interpreter !== undefined) {
       report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`, "FETCH it too (for Debian binaries: libc6's ld-linux-x86-64.so.2, and SYMLINK /lib64/ld-linux-x86-64.so.2 to it)");
     }

@@ -74,6 +74,11 @@ function registryErrors(text: string): string {
   return text.trim().slice(0, 200);
 }
 
+/** `HTTP 401`, followed by what the registry said when it said anything: no empty part joined in. */
+function httpStatus(status: number, text: string): string {
+  return [`HTTP ${status}`, registryErrors(text)].filter(Boolean).join(" ");
+}
+
 export class RegistryClient {
   readonly registry: string;
   readonly base: string;
@@ -147,12 +152,12 @@ export class RegistryClient {
     }
     if (res.status === 401 || res.status === 403) {
       const who = this.options.credentials ? `as ${JSON.stringify(this.options.credentials.username)}` : "without credentials";
-      throw new NiftyError("NIFTY702", `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: HTTP ${res.status} ${registryErrors(res.text)}`,
+      throw new NiftyError("NIFTY702", `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: ${httpStatus(res.status, res.text)}`,
         this.options.credentials
           ? "check the user name and password (and that the user may push to this repository)"
           : `log in (podman login ${this.registry} or docker login), or give --username and --password-stdin`);
     }
-    if (res.status >= 500 || res.status === 429 || res.status === 408) throw new Transient(`${spec.method} ${this.shown(spec.url)}: HTTP ${res.status} ${registryErrors(res.text)}`);
+    if (res.status >= 500 || res.status === 429 || res.status === 408) throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${httpStatus(res.status, res.text)}`);
     return res;
   }
 

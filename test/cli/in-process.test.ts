@@ -98,6 +98,7 @@ test("at a terminal a missing password secret is asked for, twice, and the build
   const code = await main(["build", "pw.nifty", "--cache", "c", "--out", "p", "--format", "rootfs", "-q"], io);
   t.is(code, 0, stderr);
   t.deepEqual(asked, ['Password for the secret "luser-password": ', "Again: ", 'Password for the secret "luser-password": ', "Again: "]);
+  t.regex(stderr, /the passwords do not match\n/);
   t.regex(stderr, /next time, without a terminal: --secret luser-password=FILE/);
   const shadow = execFileSync("tar", ["-xOf", join(dir, "p", "rootfs.tar"), "etc/shadow"], { encoding: "utf8" });
   const hash = /^luser:([^:]+):/m.exec(shadow)![1]!;

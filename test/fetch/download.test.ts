@@ -109,7 +109,7 @@ test("a stalled server hits the timeout, is retried, then reported", async (t) =
     { instanceOf: NiftyError },
   );
   t.is(err?.code, "NIFTY103");
-  t.regex(err!.message, /stalled: no data for 200 ms \(after 2 attempts\)/);
+  t.regex(err!.details?.[0] ?? "", /stalled: no data for 200 ms \(after 2 attempts\)/);
   t.is(server.hits("/bb"), 2);
   t.deepEqual(await listFiles(store.blobsDir), []);
   t.deepEqual(await listFiles(store.tmpDir), []);
@@ -149,9 +149,8 @@ test("when every source fails, one error lists each URL and why", async (t) => {
     { instanceOf: NiftyError },
   );
   t.is(err?.code, "NIFTY103");
-  t.true(err!.message.includes(`${server.url}/missing: HTTP 404`));
-  t.true(err!.message.includes(`${server.url}/boom: HTTP 503 (after 3 attempts)`));
-  t.true(err!.message.includes(`${closed.url}/x: connection refused (after 3 attempts)`));
+  t.deepEqual(err!.details, [`${server.url}/missing: HTTP 404`, `${server.url}/boom: HTTP 503 (after 3 attempts)`, `${closed.url}/x: connection refused (after 3 attempts)`]);
+  t.false(err!.message.includes("\n"));
   t.regex(err!.hint ?? "", /cache import/);
 });
 

@@ -40,6 +40,24 @@ test("no source answering points at the sources", async (t) => {
   t.is((diagnostic as { column?: number })?.column, column(dead));
 });
 
+test("two unreachable sources: each URL on its own line under the message, no literal \\n (text and --json)", async (t) => {
+  const dead = ["http://127.0.0.1:9/busybox", "http://127.0.0.1:9/mirror/busybox"];
+  const line = `FETCH busybox ${dead.join(" ")} ${files.fixture.busybox.digest} TO /bin/busybox`;
+  const recipe = await writeRecipe(files.work, "two-dead", `${line}\n`);
+  const args = ["build", recipe, "--cache", path.join(files.work, "cache-two-dead"), "--out", path.join(files.work, "out-two-dead"), "--timeout", "2"];
+  const shown = await niftyc(args);
+  t.is(shown.code, 1);
+  t.false(shown.stderr.includes("\\n"), shown.stderr);
+  const lines = shown.stderr.split("\n");
+  const first = lines.findIndex((l) => l.includes("[NIFTY103]"));
+  t.regex(lines[first]!, /two-dead\.nifty:1:\d+: error: could not fetch busybox \(sha256:[0-9a-f]{64}\) from any source \[NIFTY103\]$/);
+  const tried = lines.filter((l) => /^  http:\/\/127\.0\.0\.1:9\//.test(l));
+  t.deepEqual(tried.map((l) => l.slice(2, l.indexOf(": "))), dead);
+  const { diagnostic } = await failingBuild("two-dead-json", line);
+  t.is(diagnostic?.code, "NIFTY103");
+  t.deepEqual(diagnostic!.message.split("\n").slice(1).map((l) => l.slice(0, l.indexOf(": "))), dead);
+});
+
 test("a digest already in the store, asked for from other sources, is warned about at the sources (an error with --strict)", async (t) => {
   const cache = path.join(files.work, "cache-moved");
   const first = await writeRecipe(files.work, "moved-a", `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\n`);

@@ -70,6 +70,8 @@ test("a missing secret is an error naming the id and the flag", async (t) => {
   t.regex(result.stderr, /--secret luser-password=FILE/);
   const json = jsonOf(result);
   t.deepEqual(json.diagnostics?.map((d) => d.code), ["NIFTY210"]);
+  // Both forms the README shows: a file, and an environment variable (its first command uses env:).
+  t.regex(json.diagnostics?.[0]?.hint ?? "", /--secret luser-password=FILE .*--secret luser-password=env:VARIABLE/);
   t.is(json.diagnostics?.[0]?.line, busyboxRecipe(files.fixture).split("\n").length);
   await t.throwsAsync(fsp.stat(path.join(dir, "out")), { code: "ENOENT" });
 });
