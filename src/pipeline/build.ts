@@ -3,7 +3,7 @@
 //   verify → layer tarballs → outputs in staging → publish.
 // Each stage is its own module; this one only orders them and says, when one
 // fails, what it was doing.
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SourceFile, Span } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -25,7 +25,10 @@ import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outDirFingerprint, outputFile
 import { stage } from "./stage.ts";
 import { clockMs } from "../core/clock.ts";
 import { createStepContext } from "./step-context.ts";
-import { planSteps, readStepRecords, runSteps, type StepCacheRecord } from "./steps.ts";
+import { planSteps, readStepRecords, runSteps, type Plan, type StepCacheRecord, type StepsResult } from "./steps.ts";
+import type { BuildContext } from "../instructions/context.ts";
+import type { SecretStamps } from "./secret-stamps.ts";
+import type { sbomInputs as sbomInputsOf } from "./sbom.ts";
 import type { Tarballs } from "./layers.ts";
 import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
@@ -56,9 +59,68 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/** What every stage of one build shares: its options and store, and the time each stage took. */
+interface BuildRun {
+  options: BuildOptions;
+  store: Store;
+  emit: (event: BuildEvent) => void;
+  /** Wall time of each named stage, for --json and the benches. */
+  stages: StageTime[];
+  /** Ends the stage running since the last lap, under this name. */
+  lap(name: string): void;
+  /** The recipe's path as the user wrote it. */
+  shown: string;
+}
+
+/** The checked recipe, and where its build goes. */
+interface Compiled extends BuildRun {
+  source: SourceFile;
+  recipe: Recipe;
+  warnings: Diagnostic[];
+  outDir: string;
+  formats: Set<Format>;
+  useTag: string;
+  /** Turns a step's failure into the build's, pointing at the line. */
+  fail: (error: unknown, span: Span) => never;
+}
+
+/** The steps with their keys, the tree they will fill, and what the build has said of them. */
+interface Planned extends Compiled {
+  packages: ResolvedPackages | undefined;
+  tree: Tree;
+  context: BuildContext;
+  plan: Plan;
+  notes: string[];
+  stepNotes: string[];
+  secretStamps: SecretStamps | undefined;
+  /** The key of the tarballs of this tree and epoch. */
+  outputsKey: string;
+  /** What build.json says of each step beside the files: a moved line changes it, not the files. */
+  described: ReadonlyArray<readonly [number, string, string]>;
+  steps: StepRecord[];
+  sbomInputs: ReturnType<typeof sbomInputsOf>;
+  inputsKey: string;
+}
+
+/** The tree built, and the image config made from it. */
+interface Built extends Planned {
+  ran: StepsResult;
+  config: ImageConfig;
+  reproducible: boolean;
+}
+
+type StepRecords = Array<StepCacheRecord | undefined>;
+
 async function buildLeased(options: BuildOptions, store: Store): Promise<BuildResult> {
-  const emit = options.onEvent ?? (() => {});
-  // Wall time of each named stage, for --json and the benches.
+  const compiled = await compileRecipe(startRun(options, store));
+  const planned = await planBuild(compiled, await resolveRecipePackages(compiled));
+  const kept = await reuseKeptOutputs(planned);
+  if (kept.result !== undefined) return kept.result;
+  const built = await buildTree(planned, kept.records);
+  return writeBuildOutputs(built, await layerTarballs(built));
+}
+
+function startRun(options: BuildOptions, store: Store): BuildRun {
   const stages: StageTime[] = [];
   let mark = clockMs();
   const lap = (name: string): void => {
@@ -66,165 +128,268 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
     stages.push({ name, ms: Math.round((now - mark) * 10) / 10 });
     mark = now;
   };
-  const shown = options.shownPath ?? options.recipePath;
+  const emit = options.onEvent ?? (() => {});
+  return { options, store, emit, stages, lap, shown: options.shownPath ?? options.recipePath };
+}
+
+async function compileRecipe(run: BuildRun): Promise<Compiled> {
+  const { options, store, shown } = run;
   if (options.recipeText !== undefined) options.hostInputs?.distrust("the recipe came from standard input");
-  const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown, options.hostInputs);
-  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
+  const source =
+    options.recipeText !== undefined
+      ? { path: shown, text: options.recipeText }
+      : await readRecipe(options.recipePath, shown, options.hostInputs);
+  const { recipe, warnings } = await compile(store, source, {
+    args: options.args ?? new Map(),
+    strict: options.strict ?? false,
+    recipePath: options.recipePath,
+  });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
-  lap("compile");
+  run.lap("compile");
   const outDir = options.outDir(recipe.name);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
   const badName = recipeNameProblem(recipe.name, formats, source);
   if (badName !== undefined) throw new BuildFailed([...warnings, badName]);
-  const useTag = `build:${options.recipePath}`;
   const fail = (error: unknown, span: Span): never => {
     throw asBuildFailure(error, span, source, warnings);
   };
+  return { ...run, source, recipe, warnings, outDir, formats, useTag: `build:${options.recipePath}`, fail };
+}
 
+async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | undefined> {
+  const { options } = c;
   const packages = await stage("resolving the recipe's packages", async () => {
     const { resolvePackages } = await import("./packages.ts");
-    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
-  });
-  lap("packages");
-  const notes: string[] = [];
-  const tree = new Tree();
-  const stepNotes: string[] = [];
-  const secretStamps = options.secretStamps?.size ? await (await import("./secret-stamps.ts")).readSecretStamps(outDir, options.secretStamps) : undefined;
-  const context = createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, ...(secretStamps ? { secretStamps } : {}) });
-  const plan = await planSteps(recipe, context, fail);
-  const allowWritableSetuid = options.allowWritableSetuid === true;
-  const outputsKey = hashText(plan.finalKey, String(options.epoch), ...(allowWritableSetuid ? ["allow-writable-setuid"] : []));
-  // What build.json says of each step beside the files: a moved line changes it, not the files.
-  const described = recipe.instructions.map((ins, i) => [ins.span.start.line, firstLine(source.text, ins.span), plan.keys[i]!] as const);
-  lap("keys");
-  const steps: StepRecord[] = [];
-  const record = (index: number, reused: boolean, ms: number): void => {
-    const instruction = recipe.instructions[index]!;
-    const text = firstLine(source.text, instruction.span);
-    steps.push({ index, line: instruction.span.start.line, instruction: text, key: plan.keys[index]!, reused, ms });
-    emit({ type: "step", index, total: recipe.instructions.length, text, reused, ms });
-  };
-  const result = async (digest: string, config: ImageConfig, reproducible: boolean, upToDate: boolean, used: Iterable<string>, recall?: BuildResult["recall"]): Promise<BuildResult> => {
-    // Beside out/, which exists by now: what the next build may recall of the secrets' files.
-    await secretStamps?.save();
-    return {
-      digest, outDir, rootfs: join(outDir, "rootfs.tar"), outputs: outputFiles(outDir, recipe.name, formats), steps, stages, reproducible, upToDate, warnings, config, used: [...new Set(used)].sort(), ...(recall ? { recall } : {}),
-    };
-  };
-
-  // Nothing changed: the tarballs are in the store and out/ already holds them.
-  const known = plan.cacheable.every(Boolean) ? await store.readRecord<OutputsRecord>("outputs", outputsKey) : undefined;
-  const knownConfig: ImageConfig | undefined = known?.config && { name: recipe.name, ...known.config };
-  const sbom = await import("./sbom.ts");
-  const sbomInputs = sbom.sbomInputs(recipe, packages);
-  const inputsKey = JSON.stringify(sbomInputs);
-  // What another machine needs to run or replay these steps: the downloads and every file's bytes.
-  const shared = (fromSteps: Iterable<string>) => [...fromSteps, ...sbomInputs.fetches.map((f) => f.digest), ...sbomInputs.packages.map((p) => p.sha256)];
-  let records: Array<StepCacheRecord | undefined> | undefined;
-  if (known !== undefined && knownConfig !== undefined && (await store.hasAll([known.rootfs, ...known.layers, ...known.layers.map((l) => l.gzip)]))) {
-    const assembledKey = outputsFingerprint(plan.finalKey, known.rootfs.digest, knownConfig, formats, known.layers, inputsKey);
-    const fingerprint = outDirFingerprint(assembledKey, shown, described);
-    const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
-    if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size, formats)) {
-      for (const index of recipe.instructions.keys()) record(index, true, 0);
-      noteStopSignal(knownConfig, emit);
-      const useRecord = await store.recordUse([...(known.used ?? []), known.rootfs.digest, ...known.layers.flatMap((l) => [l.digest, l.gzip.digest])], useTag);
-      lap("up to date");
-      return result(known.rootfs.digest, knownConfig, true, true, shared(known.used ?? []), seen && { useRecord, outputs: seen });
-    }
-    // Every step recorded and out/'s files kept in the store under their key: out/ is
-    // restored without replaying a step into a tree, since nothing the tree gives is needed.
-    const assembled = await store.readRecord<AssembledRecord>("assembled", assembledKey);
-    if (assembled !== undefined && (await store.hasAll(assembledBlobs(assembled)))) {
-      const config = knownConfig;
-      const layers = layerFiles(store, known);
-      const used = new Set([...(known.used ?? []), known.rootfs.digest, ...layers.flatMap((l) => [l.digest, l.gzip!.digest])]);
-      // While out/'s files are copied: what each step said when it ran, said again.
-      const replay = async (): Promise<boolean> => {
-        // A turn of the event loop first, so that the copies are under way before the records are read.
-        await new Promise((resolve) => setImmediate(resolve));
-        records = await readStepRecords(store, plan);
-        if (!records.every((r) => r !== undefined)) return false;
-        for (const [index, cached] of records.entries()) {
-          for (const w of cached!.warnings) warnings.push({ ...w, source });
-          for (const message of cached!.notes) emit({ type: "note", message });
-          record(index, true, 0);
-        }
-        refuseWarnings(options, warnings);
-        lap("steps");
-        noteStopSignal(config, emit);
-        return true;
-      };
-      const published = await stage("writing the outputs", () =>
-        assembleAndPublish({ store, recipe, config, layers, digest: known.rootfs.digest, formats, outDir, assembledKey, assembled, used, useTag, alongside: replay,
-          sbom: () => missingOutput(store, assembled),
-          buildJson: buildJson({ shown, recipe, packages, digest: known.rootfs.digest, epoch: options.epoch, reproducible: true, notes, fingerprint, layers, config, steps, formats }),
-        }),
-      );
-      if (published !== undefined) {
-        lap("outputs");
-        const written = options.hostInputs ? treeIdentities(outDir) : undefined;
-        return result(known.rootfs.digest, config, true, false, shared(known.used ?? []), written && { useRecord: published, outputs: written });
-      }
-    }
-  }
-
-  const ran = await runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...(records ? { records } : {}) });
-  refuseWarnings(options, warnings);
-  lap("steps");
-  const reproducible = notes.length === 0;
-  const { imageConfig } = await import("./image-config.ts");
-  const config = imageConfig(recipe, tree, options.epoch);
-  noteStopSignal(config, emit);
-  lap("image config");
-
-  // Layer tarballs: written once per tree and epoch, then taken from the store.
-  let tarballs = await store.readRecord<OutputsRecord>("outputs", outputsKey);
-  if (tarballs === undefined || !(await store.hasAll([tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)]))) {
-    await stage("checking the finished image", async () => {
-      const { Reporter } = await import("../diagnostics/reporter.ts");
-      const { verifyImage } = await import("./verify-image.ts");
-      const report = new Reporter(source);
-      await verifyImage(recipe, tree, ran.origins, (d) => store.blobPath(d), report, { allowWritableSetuid });
-      if (report.errorCount > 0) throw new BuildFailed([...warnings, ...report.all()]);
-      for (const d of report.all()) warnings.push(d);
-      refuseWarnings(options, warnings);
+    return resolvePackages(c.recipe, c.store, {
+      recipePath: options.recipePath,
+      source: c.source,
+      locked: options.locked ?? false,
+      offline: options.offline ?? false,
+      now: options.now,
+      mirrors: options.mirrors,
+      emit: c.emit,
+      ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
+      ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
     });
-    lap("verify");
-    const { writeTarballs } = await import("./layers.ts");
-    tarballs = await stage("writing the layer tarballs", () => writeTarballs(store, tree, ran.basePaths, options.epoch));
-    lap("tarballs");
-  }
-  if (reproducible && tarballs.config === undefined) {
-    const { name: _, ...unnamed } = config;
-    tarballs = { ...tarballs, config: unnamed, used: [...ran.used].sort() };
-    await store.writeRecord("outputs", outputsKey, tarballs);
-  }
-  const used = new Set([...ran.used, tarballs.rootfs.digest, ...tarballs.layers.flatMap((l) => [l.digest, l.gzip.digest])]);
-  const layers = layerFiles(store, tarballs);
-  const digest = tarballs.rootfs.digest;
-  const assembledKey = outputsFingerprint(plan.finalKey, digest, config, formats, layers, inputsKey);
-  const fingerprint = outDirFingerprint(assembledKey, shown, described);
-  const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
-  if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size, formats))) {
-    const useRecord = await store.recordUse([...used], useTag);
-    lap("up to date");
-    return result(digest, config, true, true, shared(ran.used), seen && { useRecord, outputs: seen });
-  }
+  });
+  c.lap("packages");
+  return packages;
+}
 
-  // Only when the outputs are written afresh: outputs kept in the store already hold the SBOM.
-  const spdx = formats.has("sbom") || formats.has("oci")
-    ? () => stage("writing the SBOM", async () => (await import("../emit/sbom.ts")).renderSpdx(await sbom.collectSbom({ recipe, tree, origins: ran.origins, packages, context, store, epoch: options.epoch, rootfsDigest: digest })))
-    : async () => undefined;
-  const useRecord = await stage("writing the outputs", () =>
-    assembleAndPublish({ store, recipe, config, layers, digest, formats, outDir, sbom: spdx, assembledKey: reproducible ? assembledKey : undefined, used, useTag,
-      buildJson: buildJson({ shown, recipe, packages, digest, epoch: options.epoch, reproducible, notes, fingerprint: reproducible ? fingerprint : undefined, layers, config, steps, formats }),
+async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): Promise<Planned> {
+  const { options, store, recipe, source } = c;
+  const notes: string[] = [];
+  const stepNotes: string[] = [];
+  const tree = new Tree();
+  const secretStamps = options.secretStamps?.size
+    ? await (await import("./secret-stamps.ts")).readSecretStamps(c.outDir, options.secretStamps)
+    : undefined;
+  const context = createStepContext({
+    tree, store, recipe, source, options, emit: c.emit, warnings: c.warnings, notes, packages, stepNotes,
+    ...(secretStamps ? { secretStamps } : {}),
+  });
+  const plan = await planSteps(recipe, context, c.fail);
+  const setuid = options.allowWritableSetuid === true ? ["allow-writable-setuid"] : [];
+  const outputsKey = hashText(plan.finalKey, String(options.epoch), ...setuid);
+  const described = recipe.instructions.map(
+    (ins, i) => [ins.span.start.line, firstLine(source.text, ins.span), plan.keys[i]!] as const,
+  );
+  c.lap("keys");
+  const { sbomInputs } = await import("./sbom.ts");
+  const inputs = sbomInputs(recipe, packages);
+  return {
+    ...c, packages, tree, context, plan, notes, stepNotes, secretStamps, outputsKey, described,
+    steps: [], sbomInputs: inputs, inputsKey: JSON.stringify(inputs),
+  };
+}
+
+function recordStep(p: Planned, index: number, reused: boolean, ms: number): void {
+  const instruction = p.recipe.instructions[index]!;
+  const text = firstLine(p.source.text, instruction.span);
+  p.steps.push({ index, line: instruction.span.start.line, instruction: text, key: p.plan.keys[index]!, reused, ms });
+  p.emit({ type: "step", index, total: p.recipe.instructions.length, text, reused, ms });
+}
+
+/** The build's answer. */
+async function finish(
+  p: Planned,
+  image: { digest: string; config: ImageConfig; reproducible: boolean; upToDate: boolean },
+  fromSteps: Iterable<string>,
+  recall?: BuildResult["recall"],
+): Promise<BuildResult> {
+  // Beside out/, which exists by now: what the next build may recall of the secrets' files.
+  await p.secretStamps?.save();
+  // What another machine needs to run or replay these steps: the downloads and every file's bytes.
+  const { fetches, packages } = p.sbomInputs;
+  const used = [...fromSteps, ...fetches.map((f) => f.digest), ...packages.map((pkg) => pkg.sha256)];
+  return {
+    ...image,
+    outDir: p.outDir,
+    rootfs: join(p.outDir, "rootfs.tar"),
+    outputs: outputFiles(p.outDir, p.recipe.name, p.formats),
+    steps: p.steps,
+    stages: p.stages,
+    warnings: p.warnings,
+    used: [...new Set(used)].sort(),
+    ...(recall ? { recall } : {}),
+  };
+}
+
+/**
+ * Nothing changed (out/ already holds the outputs), or out/'s files are kept in the store: the answer
+ * without building a tree. Otherwise the step records read on the way, for the steps to replay.
+ */
+async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; records?: StepRecords }> {
+  const { store, recipe, outDir, formats, options } = p;
+  const known = p.plan.cacheable.every(Boolean)
+    ? await store.readRecord<OutputsRecord>("outputs", p.outputsKey)
+    : undefined;
+  const config: ImageConfig | undefined = known?.config && { name: recipe.name, ...known.config };
+  if (known === undefined || config === undefined || !(await store.hasAll(tarballBlobs(known)))) return {};
+  const digest = known.rootfs.digest;
+  const fromSteps = known.used ?? [];
+  const assembledKey = outputsFingerprint(p.plan.finalKey, digest, config, formats, known.layers, p.inputsKey);
+  const fingerprint = outDirFingerprint(assembledKey, p.shown, p.described);
+  const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
+  if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size, formats)) {
+    for (const index of recipe.instructions.keys()) recordStep(p, index, true, 0);
+    noteStopSignal(config, p.emit);
+    const useRecord = await store.recordUse([...fromSteps, ...tarballBlobs(known).map((b) => b.digest)], p.useTag);
+    p.lap("up to date");
+    const image = { digest, config, reproducible: true, upToDate: true };
+    return { result: await finish(p, image, fromSteps, seen && { useRecord, outputs: seen }) };
+  }
+  // Every step recorded and out/'s files kept in the store under their key: out/ is
+  // restored without replaying a step into a tree, since nothing the tree gives is needed.
+  const assembled = await store.readRecord<AssembledRecord>("assembled", assembledKey);
+  if (assembled === undefined || !(await store.hasAll(assembledBlobs(assembled)))) return {};
+  const layers = layerFiles(store, known);
+  const used = new Set([...fromSteps, ...tarballBlobs(known).map((b) => b.digest)]);
+  let records: StepRecords | undefined;
+  // While out/'s files are copied: what each step said when it ran, said again.
+  const replay = async (): Promise<boolean> => {
+    // A turn of the event loop first, so that the copies are under way before the records are read.
+    await new Promise((resolve) => setImmediate(resolve));
+    records = await readStepRecords(store, p.plan);
+    if (!records.every((r) => r !== undefined)) return false;
+    for (const [index, cached] of records.entries()) {
+      for (const w of cached!.warnings) p.warnings.push({ ...w, source: p.source });
+      for (const message of cached!.notes) p.emit({ type: "note", message });
+      recordStep(p, index, true, 0);
+    }
+    refuseWarnings(options, p.warnings);
+    p.lap("steps");
+    noteStopSignal(config, p.emit);
+    return true;
+  };
+  const image = { digest, config, reproducible: true, upToDate: false };
+  const published = await stage("writing the outputs", () =>
+    assembleAndPublish({
+      store, recipe, config, layers, digest, formats, outDir, assembledKey, assembled, used, useTag: p.useTag,
+      alongside: replay,
+      sbom: () => missingOutput(store, assembled),
+      buildJson: buildJson(p, { ...image, layers, fingerprint }),
     }),
   );
-  lap("outputs");
+  if (published === undefined) return records ? { records } : {};
+  p.lap("outputs");
+  const written = options.hostInputs ? treeIdentities(outDir) : undefined;
+  return { result: await finish(p, image, fromSteps, written && { useRecord: published, outputs: written }) };
+}
+
+async function buildTree(p: Planned, records: StepRecords | undefined): Promise<Built> {
+  const ran = await runSteps({
+    recipe: p.recipe, source: p.source, store: p.store, tree: p.tree, plan: p.plan, context: p.context,
+    fail: p.fail, warnings: p.warnings, stepNotes: p.stepNotes, emit: p.emit,
+    record: (index, reused, ms) => recordStep(p, index, reused, ms),
+    ...(records ? { records } : {}),
+  });
+  refuseWarnings(p.options, p.warnings);
+  p.lap("steps");
+  const reproducible = p.notes.length === 0;
+  const { imageConfig } = await import("./image-config.ts");
+  const config = imageConfig(p.recipe, p.tree, p.options.epoch);
+  noteStopSignal(config, p.emit);
+  p.lap("image config");
+  return { ...p, ran, config, reproducible };
+}
+
+/** Layer tarballs: written once per tree and epoch, after the image's checks, then taken from the store. */
+async function layerTarballs(b: Built): Promise<OutputsRecord> {
+  const { store, options } = b;
+  let tarballs = await store.readRecord<OutputsRecord>("outputs", b.outputsKey);
+  if (tarballs === undefined || !(await store.hasAll(tarballBlobs(tarballs)))) {
+    await stage("checking the finished image", () => verifyFinishedImage(b));
+    b.lap("verify");
+    const { writeTarballs } = await import("./layers.ts");
+    tarballs = await stage("writing the layer tarballs", () =>
+      writeTarballs(store, b.tree, b.ran.basePaths, options.epoch),
+    );
+    b.lap("tarballs");
+  }
+  if (b.reproducible && tarballs.config === undefined) {
+    const { name: _, ...unnamed } = b.config;
+    tarballs = { ...tarballs, config: unnamed, used: [...b.ran.used].sort() };
+    await store.writeRecord("outputs", b.outputsKey, tarballs);
+  }
+  return tarballs;
+}
+
+async function verifyFinishedImage(b: Built): Promise<void> {
+  const { Reporter } = await import("../diagnostics/reporter.ts");
+  const { verifyImage } = await import("./verify-image.ts");
+  const report = new Reporter(b.source);
+  const allowWritableSetuid = b.options.allowWritableSetuid === true;
+  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, { allowWritableSetuid });
+  if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
+  for (const d of report.all()) b.warnings.push(d);
+  refuseWarnings(b.options, b.warnings);
+}
+
+async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<BuildResult> {
+  const { store, options, formats, outDir, config, reproducible } = b;
+  const used = new Set([...b.ran.used, ...tarballBlobs(tarballs).map((blob) => blob.digest)]);
+  const layers = layerFiles(store, tarballs);
+  const digest = tarballs.rootfs.digest;
+  const assembledKey = outputsFingerprint(b.plan.finalKey, digest, config, formats, layers, b.inputsKey);
+  const fingerprint = outDirFingerprint(assembledKey, b.shown, b.described);
+  const seen = reproducible && options.hostInputs ? treeIdentities(outDir) : undefined;
+  if (reproducible && (await upToDateOutputs(outDir, fingerprint, tarballs.rootfs.size, formats))) {
+    const useRecord = await store.recordUse([...used], b.useTag);
+    b.lap("up to date");
+    const image = { digest, config, reproducible: true, upToDate: true };
+    return finish(b, image, b.ran.used, seen && { useRecord, outputs: seen });
+  }
+  // Only when the outputs are written afresh: outputs kept in the store already hold the SBOM.
+  const sbom =
+    formats.has("sbom") || formats.has("oci")
+      ? () => stage("writing the SBOM", () => renderSbom(b, digest))
+      : async () => undefined;
+  const image = { digest, config, reproducible, upToDate: false };
+  const useRecord = await stage("writing the outputs", () =>
+    assembleAndPublish({
+      store, recipe: b.recipe, config, layers, digest, formats, outDir, sbom, used, useTag: b.useTag,
+      assembledKey: reproducible ? assembledKey : undefined,
+      buildJson: buildJson(b, { ...image, layers, fingerprint: reproducible ? fingerprint : undefined }),
+    }),
+  );
+  b.lap("outputs");
   // As published: a later run that finds them so, and the inputs unchanged, may recall this build.
   const written = reproducible && useRecord !== undefined && options.hostInputs ? treeIdentities(outDir) : undefined;
-  return result(digest, config, reproducible, false, shared(ran.used), written && useRecord !== undefined ? { useRecord, outputs: written } : undefined);
+  return finish(b, image, b.ran.used, written && useRecord !== undefined ? { useRecord, outputs: written } : undefined);
+}
+
+async function renderSbom(b: Built, rootfsDigest: string): Promise<string> {
+  const [{ renderSpdx }, { collectSbom }] = await Promise.all([import("../emit/sbom.ts"), import("./sbom.ts")]);
+  const { recipe, tree, packages, context, store } = b;
+  return renderSpdx(
+    await collectSbom({ recipe, tree, origins: b.ran.origins, packages, context, store, epoch: b.options.epoch, rootfsDigest }),
+  );
+}
+
+/** Every blob of a tree's tarballs: rootfs.tar, the layers and their gzip. */
+function tarballBlobs(tarballs: Tarballs): Array<{ digest: string }> {
+  return [tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)];
 }
 
 /** The layer tarballs as the writers take them: files in the store. */
@@ -232,39 +397,35 @@ function layerFiles(store: Store, tarballs: Tarballs): LayerFile[] {
   return tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
 }
 
-interface BuildJsonInput {
-  shown: string;
-  recipe: Recipe;
-  packages: ResolvedPackages | undefined;
-  digest: string;
-  epoch: number;
-  reproducible: boolean;
-  notes: string[];
-  fingerprint: string | undefined;
-  layers: LayerFile[];
-  config: ImageConfig;
-  steps: StepRecord[];
-  formats: ReadonlySet<Format>;
-}
-
 /** out/build.json: what was built, from what, and which files hold it. */
-function buildJson(b: BuildJsonInput): Record<string, unknown> {
+function buildJson(
+  p: Planned,
+  image: { digest: string; config: ImageConfig; reproducible: boolean; layers: LayerFile[]; fingerprint: string | undefined },
+): Record<string, unknown> {
+  const { recipe, packages } = p;
   return {
     niftyc: NIFTYC_VERSION,
-    recipe: b.shown,
-    name: b.recipe.name,
-    digest: b.digest,
-    epoch: b.epoch,
-    reproducible: b.reproducible,
-    notes: b.notes,
-    fingerprint: b.fingerprint,
-    inputs: b.recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
-    ...(b.packages ? { packages: b.packages.lock.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, suite: `${p.from.archive} ${p.from.suite} ${p.from.component}`, sha256: p.sha256 })) } : {}),
-    layers: b.layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
-    config: b.config,
-    steps: b.steps,
-    outputs: Object.fromEntries(Object.entries(outputFiles("", b.recipe.name, b.formats)).map(([k, v]) => [k, v.replace(/^\//, "")])),
+    recipe: p.shown,
+    name: recipe.name,
+    digest: image.digest,
+    epoch: p.options.epoch,
+    reproducible: image.reproducible,
+    notes: p.notes,
+    fingerprint: image.fingerprint,
+    inputs: recipe.instructions.flatMap((i) => specFor(i).inputs?.(i) ?? []),
+    ...(packages ? { packages: packages.lock.packages.map(lockedPackageSummary) } : {}),
+    layers: image.layers.map((l) => ({ digest: l.digest, size: l.size, comment: l.comment })),
+    config: image.config,
+    steps: p.steps,
+    outputs: Object.fromEntries(
+      Object.entries(outputFiles("", recipe.name, p.formats)).map(([k, v]) => [k, v.replace(/^\//, "")]),
+    ),
   };
+}
+
+function lockedPackageSummary(p: ResolvedPackages["lock"]["packages"][number]): Record<string, string> {
+  const suite = `${p.from.archive} ${p.from.suite} ${p.from.component}`;
+  return { name: p.name, version: p.version, architecture: p.architecture, suite, sha256: p.sha256 };
 }
 
 interface AssembleInput {
