@@ -182,7 +182,6 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
       env,
       publish: input.publish,
       mounts,
-      dropSysAdmin: input.bindHostTools,
       detached: input.detached,
       terminal: input.terminal,
       runc: findTool("runc", input.path) !== undefined,
