@@ -13,6 +13,7 @@ export const BUILD_FLAGS = {
   timeout: { type: "string" },
   limit: { type: "string", multiple: true },
   strict: { type: "boolean" },
+  "allow-system-binds": { type: "boolean" },
 } as const satisfies OptionSpec;
 
 /** Registry access, for push, build --push and the shared cache. */

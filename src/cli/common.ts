@@ -166,6 +166,7 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
       return loadMirrors(parseMirrorSettings(mirrorFlags));
     },
     strict: values.strict === true,
+    allowSystemBinds: values["allow-system-binds"] === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
     limits,
   };

@@ -44,7 +44,7 @@ Options:
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
-  --timeout SECONDS  --limit NAME=VALUE  --strict
+  --timeout SECONDS  --limit NAME=VALUE  --strict  --allow-system-binds
 
 status asks the running systemd which instances of an instances directory are
 running, starting, failed, idle (on demand: listening, not booted) or stopped; it

@@ -48,7 +48,8 @@ Options:
 
 Given a recipe, it is built as niftyc build does, with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline  --locked
-  --timeout SECONDS  --strict        (at a terminal, missing passwords are asked for)
+  --timeout SECONDS  --strict  --allow-system-binds
+  (at a terminal, missing passwords are asked for)
 
 Runs are kept in $XDG_RUNTIME_DIR/niftyc/runs/<name> (root: /run/niftyc/runs/<name>).
 
@@ -184,6 +185,7 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
     sets,
     publish,
     bindHostTools: values["bind-host-tools"] === true,
+    allowSystemBinds: values["allow-system-binds"] === true,
     detached: values.detach === true,
     terminal: io.stdout.isTTY === true,
     privilege: p.privilege,

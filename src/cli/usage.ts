@@ -62,6 +62,8 @@ Options:
                         entry-name (characters of an entry's path or link target, 4096),
                         entries (of one archive, 1000000). See docs/security.md
   --strict              warnings are errors
+  --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025;
+                        see docs/language.md#bind)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
@@ -81,6 +83,7 @@ reports every problem of a file at once, as file:line:col.
 Options:
   --arg NAME=VALUE      value for an ARG (repeatable)
   --strict              warnings are errors
+  --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025)
   --json                diagnostics as JSON on stdout`;
 
 export const CACHE_HELP = `Usage: niftyc cache <command> [--cache DIR]

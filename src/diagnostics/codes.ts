@@ -81,6 +81,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY022: { severity: "error", section: "checks", title: "\"v\" holds the control character U+XXXX (from where)" },
   NIFTY023: { severity: "error", section: "checks", title: "p cannot hold c, which separates the fields of f" },
   NIFTY024: { severity: "error", section: "checks", title: "substitution makes this word / this heredoc / the recipe's values longer than n characters" },
+  NIFTY025: { severity: "error", section: "checks", title: "binding p gives the container the host's d" },
   NIFTY030: { severity: "error", section: "checks", title: "unexpected \"w\" after the options of X" },
   NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
   NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },
@@ -271,6 +272,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY757: { severity: "error", section: "run", title: "`N boots systemd, which cannot run unprivileged here: …`" },
   NIFTY758: { severity: "error", section: "run", title: "`--publish: E has no network of its own`" },
   NIFTY759: { severity: "error", section: "run", title: "`… does not exist` / `… is not a build directory`" },
+  NIFTY760: { severity: "error", section: "run", title: "`BIND p (r on this host) would give the container the host's d`" },
 
   // Hostile input and limits.
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },

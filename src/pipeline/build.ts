@@ -65,7 +65,7 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   const shown = options.shownPath ?? options.recipePath;
   if (options.recipeText !== undefined) options.hostInputs?.distrust("the recipe came from standard input");
   const source = options.recipeText !== undefined ? { path: shown, text: options.recipeText } : await readRecipe(options.recipePath, shown, options.hostInputs);
-  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
+  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, allowSystemBinds: options.allowSystemBinds === true, recipePath: options.recipePath });
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   lap("compile");
   const outDir = options.outDir(recipe.name);

@@ -22,7 +22,7 @@ interface CompiledRecord {
 
 export async function compile(store: Store, source: SourceFile, options: CompileOptions): Promise<{ recipe: Recipe; warnings: Diagnostic[] }> {
   const args = JSON.stringify([...options.args].sort(([a], [b]) => (a < b ? -1 : 1)));
-  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, options.recipePath ?? resolve(source.path), source.text, args, String(options.strict));
+  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, options.recipePath ?? resolve(source.path), source.text, args, String(options.strict), String(options.allowSystemBinds === true));
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {
     return { recipe: cached.recipe, warnings: cached.warnings.map((w) => ({ ...w, source })) };

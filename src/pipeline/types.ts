@@ -48,6 +48,8 @@ export interface BuildOptions {
   mirrors: () => Promise<Record<string, string[]>>;
   formats?: readonly Format[];
   strict?: boolean;
+  /** --allow-system-binds: a BIND of the host's / or a system directory is let through (NIFTY025). */
+  allowSystemBinds?: boolean;
   fetchTimeoutMs?: number;
   /** How much an archive or download may bring (--limit); default DEFAULT_LIMITS. */
   limits?: Limits;

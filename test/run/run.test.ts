@@ -3,7 +3,7 @@
 // mirror by run itself, SSH logins to a detached run, stops, exit statuses, the
 // host's tools bound read-only, and failures that leave nothing behind.
 import test, { type ExecutionContext } from "ava";
-import { chownSync, copyFileSync, readFileSync, readdirSync, statfsSync, writeFileSync } from "node:fs";
+import { chownSync, copyFileSync, readFileSync, readdirSync, statfsSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
 import { ensureUser, exists, killAll, killByRuntimeDir, mountsUnder, niftycAs, processesWith, requireRun, startNiftycAs, userDir, type User } from "./helpers.ts";
@@ -239,6 +239,24 @@ for (const mode of HOST_TOOLS_MODES) {
     assertNothingLeft(t, s, name);
   });
 }
+
+test.serial("a BIND whose host path is a symlink to the host's /etc is refused before anything starts (NIFTY760); --allow-system-binds lets it through", async (t) => {
+  if (!requireRun(t)) return;
+  const s = await setup(t, false);
+  const name = `nrt-bindsys-${process.pid}`;
+  const link = join(tempDir(t, "bind-link"), "innocent");
+  symlinkSync("/etc", link);
+  const recipe = recipeWithBind(t, undefined, link);
+  const refused = await niftycAs(undefined, ["run", recipe, ...s.args, "--name", name, "--", "/bin/cat", "/mnt/ro/hostname"], s.env);
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, new RegExp(`BIND ${link} \\(/etc on this host\\) would give the container the host's /etc \\[NIFTY760\\]`));
+  t.notRegex(refused.stderr, /\n\s+at /, "no stack trace");
+  assertNothingLeft(t, s, name);
+  const allowed = await niftycAs(undefined, ["run", recipe, ...s.args, "--name", name, "--allow-system-binds", "--", "/bin/cat", "/mnt/ro/hostname"], s.env);
+  t.is(allowed.status, 0, allowed.stderr);
+  t.is(allowed.stdout, readFileSync("/etc/hostname", "utf8"));
+  assertNothingLeft(t, s, name);
+});
 
 test.serial("failed runs leave nothing mounted and nothing running: a bad recipe, a missing engine, a command that is not there", async (t) => {
   if (!requireRun(t)) return;
