@@ -39,8 +39,8 @@ Options:
   -p, --publish H:C[/udp]  forward host port H to container port C (engines with their own
                         network: nspawn gets --network-veth; bwrap shares the host's ports)
   --bind-host-tools     bind the host's /usr, /bin, /sbin, /lib, /lib64 read-only over the image's
-                        (host programs run inside); root inside loses CAP_SYS_ADMIN, so it cannot
-                        remount them writable
+                        (host programs run inside); root inside cannot remount them writable
+                        (it loses CAP_SYS_ADMIN; systemd booted under nspawn gets a user namespace)
   --tree-cache DIR      the unpack cache (default /var/cache/niftyc/trees as root,
                         \${XDG_CACHE_HOME:-~/.cache}/niftyc/trees otherwise)
   --out DIR             where a recipe is built (default out/<name>)
