@@ -38,7 +38,8 @@ Options:
                         (default /var/lib/niftyc/<name>) is that machine's path, and
                         the units name it; the files land under DIR
   --replace             replace a shared tree of another build, or one something wrote into
-                        since it was unpacked (stop its instances first)
+                        since it was unpacked (stop its instances first; it waits up to 30 s
+                        for machines still running from the tree to exit, NIFTY440 if they do not)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no build progress on stderr (when given a recipe)
 

@@ -235,6 +235,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY432: { severity: "error", section: "instances", title: "`the recipe's PORT=… is not a port (1–65535): on-demand instances listen on it inside`" },
   NIFTY433: { severity: "error", section: "instances", title: "`--idle-stop takes a systemd time span` / `--idle-stop needs --on-demand`" },
   NIFTY434: { severity: "error", section: "instances", title: "`instances status needs systemctl` / `systemctl list-units failed`" },
+  NIFTY440: { severity: "error", section: "instances", title: "`N machines still run from <dir>/rootfs after S s`" },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },
