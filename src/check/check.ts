@@ -21,6 +21,8 @@ export interface CheckOptions {
   args?: ReadonlyMap<string, string>;
   /** Warnings count as errors. */
   strict?: boolean;
+  /** --allow-system-binds: BIND may name the host's / and system directories (NIFTY025). */
+  allowSystemBinds?: boolean;
   hostKind?: CheckModel["hostKind"];
   hostEntries?: CheckModel["hostEntries"];
   /** Absolute directory COPY sources are relative to; default: the source path's directory. */
@@ -91,6 +93,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
     opaquePackages: false,
     rootPasswordLogin: false,
     recipeDir: dir,
+    allowSystemBinds: options.allowSystemBinds === true,
     hostKind: options.hostKind ?? hostKind,
     hostEntries: options.hostEntries ?? hostEntries,
   };

@@ -14,6 +14,8 @@ export const MAX_RECIPE_CHARS = 1 << 20;
 export interface CompileOptions {
   args: ReadonlyMap<string, string>;
   strict: boolean;
+  /** --allow-system-binds (NIFTY025). */
+  allowSystemBinds?: boolean;
   /** Absolute path of the recipe, when source.path is how it is shown: COPY sources are relative to its directory. */
   recipePath?: string;
 }
@@ -26,7 +28,12 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   const { parseNiftyfile } = await import("../../grammar/parse.ts");
   const { checkTree } = await import("./check.ts");
   const parsed = parseNiftyfile(source, MAX_DIAGNOSTICS);
-  const checked = checkTree(parsed.tree, { args: options.args, strict: options.strict, ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}) });
+  const checked = checkTree(parsed.tree, {
+    args: options.args,
+    strict: options.strict,
+    allowSystemBinds: options.allowSystemBinds === true,
+    ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}),
+  });
   const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;
   const found = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
   const diagnostics = found.slice(0, MAX_DIAGNOSTICS);

@@ -14,6 +14,7 @@ export const BUILD_FLAGS = {
   limit: { type: "string", multiple: true },
   strict: { type: "boolean" },
   "allow-writable-setuid": { type: "boolean" },
+  "allow-system-binds": { type: "boolean" },
 } as const satisfies OptionSpec;
 
 /** Registry access, for push, build --push and the shared cache. */

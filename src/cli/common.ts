@@ -166,6 +166,7 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
     },
     strict: values.strict === true,
     allowWritableSetuid: values["allow-writable-setuid"] === true,
+    allowSystemBinds: values["allow-system-binds"] === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
     limits,
   };

@@ -41,13 +41,14 @@ Options:
                         (default /var/lib/niftyc/<name>) is that machine's path, without
                         '..' or '.', and the units name it; the files land under DIR
   --replace             replace a shared tree of another build, or one something wrote into
-                        since it was unpacked (stop its instances first)
+                        since it was unpacked (stop its instances first; it waits up to 30 s
+                        for machines still running from the tree to exit, NIFTY440 if they do not)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no build progress on stderr (when given a recipe)
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
-  --timeout SECONDS  --limit NAME=VALUE  --strict  --allow-writable-setuid
+  --timeout SECONDS  --limit NAME=VALUE  --strict  --allow-writable-setuid  --allow-system-binds
 
 status asks the running systemd which instances of an instances directory are
 running, starting, failed, idle (on demand: listening, not booted) or stopped; it

@@ -179,7 +179,7 @@ function parseFormats(text: string | undefined, all: readonly string[]) {
 
 
 async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { arg: { type: "string", multiple: true }, strict: { type: "boolean" }, json: { type: "boolean" } }, CHECK_HELP);
+  const { values, positionals } = parse(args, { arg: { type: "string", multiple: true }, strict: { type: "boolean" }, "allow-system-binds": { type: "boolean" }, json: { type: "boolean" } }, CHECK_HELP);
   if (values.help) {
     io.stdout.write(CHECK_HELP + "\n");
     return EXIT.ok;
@@ -192,7 +192,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     const { recipePath, shownPath } = await recipeLocation(io.cwd, path);
     shown.push(shownPath);
     const source = await readRecipe(recipePath, shownPath);
-    const result = await checkSource(source, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, recipePath });
+    const result = await checkSource(source, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, allowSystemBinds: values["allow-system-binds"] === true, recipePath });
     for (const d of result.diagnostics) all.push(d);
   }
   const failed = hasErrors(all);

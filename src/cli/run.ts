@@ -40,8 +40,8 @@ Options:
   -p, --publish H:C[/udp]  forward host port H to container port C (engines with their own
                         network: nspawn gets --network-veth; bwrap shares the host's ports)
   --bind-host-tools     bind the host's /usr, /bin, /sbin, /lib, /lib64 read-only over the image's
-                        (host programs run inside); root inside loses CAP_SYS_ADMIN, so it cannot
-                        remount them writable
+                        (host programs run inside); root inside cannot remount them writable
+                        (it loses CAP_SYS_ADMIN; systemd booted under nspawn gets a user namespace)
   --tree-cache DIR      the unpack cache (default /var/cache/niftyc/trees as root,
                         \${XDG_CACHE_HOME:-~/.cache}/niftyc/trees otherwise)
   --out DIR             where a recipe is built (default out/<name>)
@@ -49,7 +49,8 @@ Options:
 
 Given a recipe, it is built as niftyc build does, with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline  --locked
-  --timeout SECONDS  --strict        (at a terminal, missing passwords are asked for)
+  --timeout SECONDS  --strict  --allow-system-binds
+  (at a terminal, missing passwords are asked for)
 
 Runs are kept in $XDG_RUNTIME_DIR/niftyc/runs/<name> (root: /run/niftyc/runs/<name>).
 
@@ -185,6 +186,7 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
     sets,
     publish,
     bindHostTools: values["bind-host-tools"] === true,
+    allowSystemBinds: values["allow-system-binds"] === true,
     detached: values.detach === true,
     terminal: io.stdout.isTTY === true,
     privilege: p.privilege,

@@ -65,6 +65,8 @@ Options:
   --allow-writable-setuid
                         let a setuid or setgid file every user may write into the image (NIFTY233
                         otherwise); every setuid or setgid file is listed in one warning (NIFTY232)
+  --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025;
+                        see docs/language.md#bind)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
@@ -87,6 +89,7 @@ reports every problem of a file at once, as file:line:col.
 Options:
   --arg NAME=VALUE      value for an ARG (repeatable)
   --strict              warnings are errors
+  --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025)
   --json                diagnostics as JSON on stdout`;
 
 export const CACHE_HELP = `Usage: niftyc cache <command> [--cache DIR]

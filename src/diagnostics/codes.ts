@@ -82,6 +82,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY022: { severity: "error", section: "checks", title: "\"v\" holds the control character U+XXXX (from where)" },
   NIFTY023: { severity: "error", section: "checks", title: "p cannot hold c, which separates the fields of f" },
   NIFTY024: { severity: "error", section: "checks", title: "substitution makes this word / this heredoc / the recipe's values longer than n characters" },
+  NIFTY025: { severity: "error", section: "checks", title: "binding p gives the container the host's d" },
   NIFTY030: { severity: "error", section: "checks", title: "unexpected \"w\" after the options of X" },
   NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
   NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },
@@ -246,6 +247,7 @@ export const DIAGNOSTIC_CODES = {
     severity: "error", section: "instances", title: "`--set: the values of n instances come to over 64 MiB characters`",
   },
   NIFTY436: { severity: "error", section: "instances", title: "`the instances directory … leaves the root …`" },
+  NIFTY440: { severity: "error", section: "instances", title: "`N machines still run from <dir>/rootfs after S s`" },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: { severity: "error", section: "outputs", title: "`… contains a newline or NUL byte` / `… cannot be written to a Dockerfile` / `docker -v cannot take a path with ':'`" },
@@ -300,6 +302,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY757: { severity: "error", section: "run", title: "`N boots systemd, which cannot run unprivileged here: …`" },
   NIFTY758: { severity: "error", section: "run", title: "`--publish: E has no network of its own`" },
   NIFTY759: { severity: "error", section: "run", title: "`… does not exist` / `… is not a build directory`" },
+  NIFTY760: { severity: "error", section: "run", title: "`BIND p (r on this host) would give the container the host's d`" },
 
   // Hostile input and limits.
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },

@@ -3,7 +3,7 @@
 // <name>@.service for many instances sharing one read-only tree.
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
-import { bindSpec, bootMode, portSpec } from "./nspawn.ts";
+import { bindArg, bootMode, guardArgs, imageBindGuard, portSpec } from "./nspawn.ts";
 import { unitWord } from "./quote.ts";
 import { spellSignal } from "./signals.ts";
 
@@ -112,7 +112,9 @@ export function renderServiceUnit(config: ImageConfig, opts: UnitOptions): strin
   args.push("--link-journal=try-guest", "--settings=override", `--machine=${config.name}`);
   if (config.hostname !== undefined) args.push(`--hostname=${config.hostname}`);
   for (const [key, value] of config.env) args.push(`--setenv=${key}=${value}`);
-  for (const bind of config.binds) args.push(`${bind.readOnly ? "--bind-ro" : "--bind"}=${bindSpec(bind)}`);
+  const guard = imageBindGuard(config);
+  args.push(...guardArgs(guard));
+  for (const bind of config.binds) args.push(bindArg(bind, guard));
   if (opts.privateNetwork === true) {
     args.push("--network-veth");
     for (const port of config.exposedPorts) args.push(`--port=${portSpec(port)}`);
@@ -177,7 +179,9 @@ export function renderTemplateUnit(config: ImageConfig, opts: UnitOptions): stri
   // Later --setenv= wins in nspawn: the instance's own values come after the defaults.
   if (shared !== undefined) out.push(`$${INSTANCE_ARGS}_%i`);
   out.push("--setenv=NIFTY_INSTANCE=%i");
-  for (const bind of config.binds) out.push(unitWord(`${bind.readOnly ? "--bind-ro" : "--bind"}=${bindSpec(bind)}`, true));
+  const guard = imageBindGuard(config);
+  for (const arg of guardArgs(guard)) out.push(arg);
+  for (const bind of config.binds) out.push(unitWord(bindArg(bind, guard), true));
   out.push("-D", unitWord(dir, true));
   if (!boot) out.push("--");
   for (const p of parameters) out.push(unitWord(p, true));

@@ -5,8 +5,9 @@
 //   2. systemd/  template unit, target and the instances' env file (staging, rename);
 //   3. instances.json, last: the manifest says what the directory holds.
 import { createHash } from "node:crypto";
-import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
+import { lstat, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
 import { privateDir, unpackRootfs } from "../emit/runtime-bundle.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -28,6 +29,8 @@ export interface WriteInput {
   digest: string;
   /** Replace a shared tree of another digest (its instances must be stopped). */
   replace?: boolean;
+  /** With replace: how long to wait for machines still running from the tree to exit (default 30 s). */
+  stopWaitMs?: number;
   version: string;
   /** On-demand plans: the forwarder's idle time (a systemd time span). */
   idleStop?: string;
@@ -70,6 +73,49 @@ async function entries(dir: string): Promise<string[]> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
+  }
+}
+
+/** The lock file systemd-nspawn keeps beside a directory it runs (`.#<name>.lck`) while it runs. */
+export function treeLockFile(tree: string): string {
+  return join(dirname(tree), `.#${basename(tree)}.lck`);
+}
+
+/**
+ * How many locks the kernel holds on the tree's lock file: one per systemd-nspawn running from it
+ * (an open file description lock, shared under --volatile), whoever started it and in whatever
+ * namespace. Read from /proc/locks, which lists every lock by device and inode.
+ */
+export async function treeHolders(tree: string): Promise<number> {
+  let st;
+  try {
+    st = await stat(treeLockFile(tree), { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw error;
+  }
+  // The kernel's dev_t encoding, as /proc/locks prints it: major:minor in hex, then the inode.
+  const major = ((st.dev >> 8n) & 0xfffn) | ((st.dev >> 32n) & ~0xfffn);
+  const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & ~0xffn);
+  const id = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}:${st.ino}`;
+  const locks = await readFile("/proc/locks", "utf8");
+  return locks.split("\n").filter((line) => !line.includes("->") && line.split(/\s+/).includes(id)).length;
+}
+
+/**
+ * Before a tree is replaced: `systemctl stop <name>.target` returns while machines are still
+ * shutting down, so wait (polling) until no nspawn runs from it; refuse if some still do.
+ */
+async function waitForMachines(tree: string, name: string, waitMs: number): Promise<void> {
+  const polls = Math.ceil(waitMs / 100);
+  for (let i = 0; ; i++) {
+    const holders = await treeHolders(tree);
+    if (holders === 0) return;
+    if (i >= polls) {
+      throw new NiftyError("NIFTY440", `${holders} machine${holders === 1 ? "" : "s"} still run${holders === 1 ? "s" : ""} from ${tree} after ${waitMs / 1000} s`,
+        `stop them first (systemctl stop ${targetName(name)}) and wait for niftyc instances status to show none running, then pass --replace again`);
+    }
+    await sleep(100);
   }
 }
 
@@ -220,6 +266,9 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   // 0700: rootfs/ keeps the image's setuid programs (the units run systemd-nspawn as root).
   await privateDir(disk);
   const existing = await existingTree(input);
+  if (existing.action === "write" && input.replace === true) {
+    await waitForMachines(join(disk, LAYOUT.rootfs), input.config.name, input.stopWaitMs ?? 30_000);
+  }
   const tree = existing.action === "reuse" ? existing.tree : await writeTree(input);
   await writeSystemd(input);
   await writeFileAtomic(join(disk, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, tree, input.idleStop)));

@@ -45,6 +45,8 @@ export interface CheckModel {
   rootPasswordLogin: boolean;
   /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */
   recipeDir: string;
+  /** --allow-system-binds: BIND may name the host's / and system directories (NIFTY025). */
+  allowSystemBinds: boolean;
   /** What a host path is (COPY sources), following symlinks; undefined when missing. */
   hostKind(hostPath: string): "file" | "dir" | "other" | undefined;
   /** Everything under a host directory (COPY of a directory), paths relative to it with "/". */

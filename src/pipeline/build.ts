@@ -142,6 +142,7 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
   const { recipe, warnings } = await compile(store, source, {
     args: options.args ?? new Map(),
     strict: options.strict ?? false,
+    allowSystemBinds: options.allowSystemBinds === true,
     recipePath: options.recipePath,
   });
   requireSecrets(recipe, options.secrets ?? new Map(), source);

@@ -24,7 +24,8 @@ export async function compile(store: Store, source: SourceFile, options: Compile
   const args = JSON.stringify([...options.args].sort(([a], [b]) => (a < b ? -1 : 1)));
   // source.path too: the recipe's name and path are taken from how it is shown, not from recipePath.
   const place = options.recipePath ?? resolve(source.path);
-  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, place, source.path, source.text, args, String(options.strict));
+  const binds = String(options.allowSystemBinds === true);
+  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, place, source.path, source.text, args, String(options.strict), binds);
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {
     return { recipe: cached.recipe, warnings: cached.warnings.map((w) => ({ ...w, source })) };

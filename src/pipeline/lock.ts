@@ -12,14 +12,14 @@ import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, packageDeclarations, readLock, resolvePackages } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 
-export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "onEvent">;
+export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "allowSystemBinds" | "onEvent">;
 
 /** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
 async function openRecipe(options: LockOptions) {
   const shown = options.shownPath ?? options.recipePath;
   const source = await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
-  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, recipePath: options.recipePath });
+  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, allowSystemBinds: options.allowSystemBinds === true, recipePath: options.recipePath });
   const declared = packageDeclarations(recipe);
   if (declared.asks.length === 0) throw new NiftyError("NIFTY608", `${shown} has no PACKAGE lines: there is nothing to lock`, "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests");
   return { source, store, recipe, warnings, declared };

@@ -54,6 +54,8 @@ export interface BuildOptions {
    * without it checks a tree that one with it let through.
    */
   allowWritableSetuid?: boolean;
+  /** --allow-system-binds: a BIND of the host's / or a system directory is let through (NIFTY025). */
+  allowSystemBinds?: boolean;
   fetchTimeoutMs?: number;
   /** How much an archive or download may bring (--limit); default DEFAULT_LIMITS. */
   limits?: Limits;

@@ -2,7 +2,7 @@
 // a run's description in, argv out; nothing here starts a process. niftyc
 // never builds namespaces itself: root gets systemd-nspawn (with the settings
 // of the build's .nspawn file), an ordinary user bubblewrap or rootless podman.
-import { bootMode } from "../emit/nspawn.ts";
+import { bindArg, bindGuard, bootMode, guardArgs, type BindGuard } from "../emit/nspawn.ts";
 import { spellSignal } from "../emit/signals.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { inUserNamespace, type Privilege } from "./privilege.ts";
@@ -64,8 +64,6 @@ export interface RunSpec {
   publish: readonly Publish[];
   /** The recipe's BIND lines and, with --bind-host-tools, the host's /usr, /lib, /bin…. */
   mounts: readonly Mount[];
-  /** Drop CAP_SYS_ADMIN so root inside cannot remount the host's directories writable. */
-  dropSysAdmin: boolean;
   detached: boolean;
   /** niftyc's output is a terminal (so nspawn gives the container one; else a command's output passes unchanged). */
   terminal: boolean;
@@ -77,6 +75,16 @@ export interface RunSpec {
 export function pid1(spec: Pick<RunSpec, "config" | "command">): { boot: boolean; argv: string[] } {
   if (spec.command !== undefined && spec.command.length > 0) return { boot: false, argv: [...spec.command] };
   return { boot: true, argv: [...spec.config.init.command] };
+}
+
+/**
+ * How root inside is kept from remounting a read-only mount writable (a BIND RO line, the host's
+ * tools): the rule of the build's own .nspawn file and units (nspawn.ts), for what this run boots.
+ * bwrap and podman have no user namespace to offer systemd here, so they only ever drop.
+ */
+export function runGuard(spec: Pick<RunSpec, "engine" | "config" | "command" | "mounts">): BindGuard {
+  const guard = bindGuard(spec.config, spec.mounts.some((m) => m.readOnly), pid1(spec).boot);
+  return spec.engine !== "nspawn" && guard === "userns" ? "drop" : guard;
 }
 
 /** The full command line of a run. */
@@ -103,8 +111,9 @@ function nspawnArgv(spec: RunSpec): string[] {
   if (spec.config.hostname !== undefined) args.push(`--hostname=${spec.config.hostname}`);
   if (spec.config.ownTimezone) args.push("--timezone=off");
   for (const [key, value] of spec.env) args.push(`--setenv=${key}=${value}`);
-  for (const m of spec.mounts) args.push(`${m.readOnly ? "--bind-ro" : "--bind"}=${m.source}:${m.target}`);
-  if (spec.dropSysAdmin) args.push("--drop-capability=CAP_SYS_ADMIN");
+  const guard = runGuard(spec);
+  args.push(...guardArgs(guard));
+  for (const m of spec.mounts) args.push(bindArg({ readOnly: m.readOnly, hostPath: m.source, containerPath: m.target }, guard));
   if (spec.publish.length > 0) {
     args.push("--network-veth");
     for (const p of spec.publish) args.push(`--port=${p.protocol}:${p.host}:${p.container}`);
@@ -134,7 +143,7 @@ function bwrapArgv(spec: RunSpec): string[] {
   args.push("--hostname", spec.config.hostname ?? spec.name);
   args.push("--bind", spec.root, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--ro-bind", "/sys", "/sys");
   for (const m of spec.mounts) args.push(m.readOnly ? "--ro-bind" : "--bind", m.source, m.target);
-  if (spec.dropSysAdmin) args.push("--cap-drop", "CAP_SYS_ADMIN");
+  if (runGuard(spec) !== "none") args.push("--cap-drop", "CAP_SYS_ADMIN");
   args.push("--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "HOME", "/root", "--setenv", "container", "bwrap");
   for (const [key, value] of spec.env) args.push("--setenv", key, value);
   args.push("--chdir", "/");
@@ -162,7 +171,7 @@ function podmanArgv(spec: RunSpec): string[] {
   args.push("--tmpfs", "/run");
   for (const [key, value] of spec.env) args.push("--env", `${key}=${value}`);
   for (const m of spec.mounts) args.push("--volume", `${m.source}:${m.target}${m.readOnly ? ":ro" : ""}`);
-  if (spec.dropSysAdmin) args.push("--cap-drop", "SYS_ADMIN");
+  if (runGuard(spec) !== "none") args.push("--cap-drop", "SYS_ADMIN");
   args.push("--rootfs", `${spec.root}:O`, ...pid1(spec).argv);
   return args;
 }

@@ -13,6 +13,7 @@ import { findTool, inUserNamespace, type Privilege } from "./privilege.ts";
 import { FILES, claimRun, removeRun, type RunRecord } from "./rundir.ts";
 import { saveRecord } from "./start.ts";
 import { ensureTree } from "./trees.ts";
+import { systemBindProblem } from "../instructions/bind.ts";
 
 export interface RunInput {
   config: ImageConfig;
@@ -28,6 +29,8 @@ export interface RunInput {
   sets: readonly InstanceSetting[];
   publish: readonly Publish[];
   bindHostTools: boolean;
+  /** --allow-system-binds: a BIND that leads to the host's / or a system directory is let through. */
+  allowSystemBinds?: boolean;
   detached: boolean;
   /** niftyc's output is a terminal. */
   terminal: boolean;
@@ -105,12 +108,23 @@ export function runEnv(config: ImageConfig, sets: readonly InstanceSetting[]): A
 }
 
 /** The recipe's BIND lines whose host path exists, then the host's tools where the image has no symlink of its own. */
-export function runMounts(config: ImageConfig, tree: string, bindHostTools: boolean): { mounts: Mount[]; notes: string[] } {
+export function runMounts(config: ImageConfig, tree: string, bindHostTools: boolean, allowSystemBinds = false): { mounts: Mount[]; notes: string[] } {
   const mounts: Mount[] = [];
   const notes: string[] = [];
   for (const bind of config.binds) {
-    if (existsSync(bind.hostPath)) mounts.push({ source: bind.hostPath, target: bind.containerPath, readOnly: bind.readOnly });
-    else notes.push(`BIND ${bind.hostPath} skipped: it does not exist on this host`);
+    if (!existsSync(bind.hostPath)) {
+      notes.push(`BIND ${bind.hostPath} skipped: it does not exist on this host`);
+      continue;
+    }
+    // The recipe's check saw only the path as written; on this host it may be a symlink to /etc
+    // (nspawn, bwrap and podman follow it), and a build directory may come from a build that allowed it.
+    const real = realpathSync(bind.hostPath);
+    const system = allowSystemBinds ? undefined : systemBindProblem(real, bind.readOnly);
+    if (system !== undefined) {
+      throw new NiftyError("NIFTY760", `BIND ${bind.hostPath}${real === bind.hostPath ? "" : ` (${real} on this host)`} would give the container ${system}`,
+        "bind a directory of its own, or pass --allow-system-binds if the container is to have it");
+    }
+    mounts.push({ source: bind.hostPath, target: bind.containerPath, readOnly: bind.readOnly });
   }
   if (bindHostTools) {
     for (const dir of HOST_TOOLS) {
@@ -147,7 +161,7 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
   const notes: string[] = [];
 
   const { dir: tree, unpacked } = await ensureTree({ base: input.treeCache, rootfsTar: input.rootfsTar, digest: input.digest, privilege: input.privilege });
-  const { mounts, notes: mountNotes } = runMounts(input.config, tree, input.bindHostTools);
+  const { mounts, notes: mountNotes } = runMounts(input.config, tree, input.bindHostTools, input.allowSystemBinds === true);
   notes.push(...mountNotes);
 
   const record: RunRecord = {
@@ -182,7 +196,6 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
       env,
       publish: input.publish,
       mounts,
-      dropSysAdmin: input.bindHostTools,
       detached: input.detached,
       terminal: input.terminal,
       runc: findTool("runc", input.path) !== undefined,

@@ -5,9 +5,9 @@
 // real systemd in machine-host.test.ts, from the files as written.
 import test from "ava";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
+import { copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { ROOT, boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
 import { requireParts } from "../support/skip.ts";
 
 /** Run a command in every namespace of the container's PID 1. */
@@ -186,4 +186,47 @@ test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to r
   const ms = Math.round(performance.now() - started);
   t.log(`podman stop took ${ms} ms`);
   t.true(ms < 10_000, "halted by SIGRTMIN+3, not killed at the timeout");
+});
+
+test.serial("systemd-httpd.nifty with a BIND RO: systemd boots in a user namespace of its own; root inside cannot remount, rebind or write the bind", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const host = tempDir(t, "bind-host");
+  writeFileSync(join(host, "file"), "original\n");
+  const dir = tempDir(t, "bind-recipe");
+  const recipe = join(dir, "systemd-httpd.nifty");
+  writeFileSync(recipe, `${readFileSync(join(ROOT, "recipes/systemd-httpd.nifty"), "utf8")}BIND RO ${host}:/mnt/ro\n`);
+  copyFileSync(join(ROOT, "recipes/systemd-httpd.nifty.lock"), `${recipe}.lock`);
+  const built = await buildRecipe(t, relative(ROOT, recipe), mirror.url, {});
+  const settings = readFileSync(built.outputs.nspawn!, "utf8");
+  t.regex(settings, /^PrivateUsers=pick$/m);
+  t.regex(settings, new RegExp(`^BindReadOnly=${host}:/mnt/ro:idmap$`, "m"));
+
+  const root = unpack(t, built.rootfs);
+  const port = await freePort();
+  const container = boot(t, { root, machine: `sd-bindro-${process.pid}`, settings: built.outputs.nspawn!, args: ["--console=read-only", `--setenv=PORT=${port}`] });
+  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
+  const init = Number(spawnSync("pgrep", ["-P", String(container.pid()!)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+  t.true(init > 0, "found the container's PID 1");
+  t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active", "the recipe's unit runs in the user namespace");
+  t.is(inside(init, ["busybox", "cat", "/mnt/ro/file"]).stdout, "original\n", "the bind is readable, id-mapped");
+
+  const b = "busybox";
+  const attack = [
+    `${b} mount -o remount,rw /mnt/ro; echo remount=$?`,
+    `${b} mount -o remount,bind,rw /mnt/ro; echo rebind=$?`,
+    "echo pwned > /mnt/ro/file; echo write=$?",
+    `${b} mkdir -p /tmp/again && ${b} mount --bind /mnt/ro /tmp/again; ${b} mount -o remount,bind,rw /tmp/again; echo again=$?`,
+    "echo pwned > /tmp/again/file; echo againwrite=$?",
+    `${b} umount /mnt/ro; echo umount=$?`,
+    "echo pwned > /mnt/ro/file; echo umountwrite=$?",
+  ].join("; ");
+  const result = inside(init, [b, "sh", "-c", attack]);
+  for (const step of ["remount", "rebind", "write", "again", "againwrite", "umount", "umountwrite"]) {
+    t.not(Number(new RegExp(`^${step}=(\\d+)$`, "m").exec(result.stdout)?.[1] ?? 0), 0, `${step} is refused:\n${result.stdout}${result.stderr}`);
+  }
+  t.is(readFileSync(join(host, "file"), "utf8"), "original\n", "the host's file is unchanged");
+  t.deepEqual(readdirSync(host), ["file"]);
+  const stopped = await container.stop("SIGTERM", 20_000);
+  t.is(stopped.code, 0);
 });

@@ -106,6 +106,35 @@ test("warnings: exit 0 and printed; --strict makes them errors, exit 1", async (
   t.is(strict.stdout, "");
 });
 
+test("BIND of the host's / or a system directory: an error at the host path's line and column; --allow-system-binds lets it through", async (t) => {
+  const system = [
+    "BIND RW /",
+    "BIND RO /etc/",
+    "BIND RW /usr/./lib//:/mnt/lib",
+    "BIND RO /var",
+    "BIND RO /root/.ssh:/keys",
+    "BIND RO /run/docker.sock:/run/docker.sock",
+    "BIND /proc/sys/kernel",
+    "BIND RW /var/lib/machines",
+  ];
+  const fine = ["BIND RO /usr/share/zoneinfo", "BIND RW /srv/data", "BIND RO /etc/ssl/certs", "BIND RW /variable"];
+  const cwd = recipes({ "sys.nifty": [...system, ...fine].join("\n") + "\n" });
+  const r = await run(["check", "sys.nifty"], { cwd });
+  t.is(r.code, 1);
+  const errors = [...r.stderr.matchAll(/^sys\.nifty:(\d+):(\d+): error: (.*) \[NIFTY025\]$/gm)].map((m) => [Number(m[1]), Number(m[2]), m[3]]);
+  t.deepEqual(errors.map(([line]) => line), [1, 2, 3, 4, 5, 6, 7, 8], r.stderr);
+  t.deepEqual(errors[0], [1, 9, "binding / gives the container the host's whole file system"]);
+  t.deepEqual(errors[1], [2, 9, "binding /etc gives the container the host's /etc"], "the trailing slash is resolved");
+  t.deepEqual(errors[2], [3, 9, "binding /usr/lib gives the container part of the host's /usr, writable"]);
+  t.deepEqual(errors[3], [4, 9, "binding /var gives the container the host's /var/run, which is under it"]);
+  t.deepEqual(errors[6], [7, 6, "binding /proc/sys/kernel gives the container part of the host's /proc"], "BIND without RO or RW");
+  t.regex(r.stderr, /hint: bind a directory of its own, or pass --allow-system-binds/);
+  t.regex(r.stderr, /^8 errors/m, "the fine binds raise nothing");
+  const allowed = await run(["check", "--allow-system-binds", "sys.nifty"], { cwd });
+  t.is(allowed.code, 0, allowed.stderr);
+  t.notRegex(allowed.stderr, /NIFTY025/);
+});
+
 test("--arg values reach the recipe; a malformed --arg is a usage error", async (t) => {
   const cwd = recipes({ "a.nifty": "ARG PORT\nEXPOSE ${PORT}\n" });
   t.is((await run(["check", "a.nifty"], { cwd })).code, 1);

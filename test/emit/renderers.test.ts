@@ -36,6 +36,8 @@ const nspawnBusybox = [
   "Hostname=nifty-host",
   "Environment='GREETING=it'\"'\"'s \"quoted\" \\ 100% $HOME'",
   "Environment=PORT=2200",
+  "# Read-only binds: without CAP_SYS_ADMIN root inside cannot remount them writable.",
+  "DropCapability=CAP_SYS_ADMIN",
   "",
   "[Files]",
   "BindReadOnly=/srv/nifty data:/data",
@@ -58,6 +60,8 @@ const nspawnPrivate = [
   "Hostname=nifty-host",
   "Environment='GREETING=it'\"'\"'s \"quoted\" \\ 100% $HOME'",
   "Environment=PORT=2200",
+  "# Read-only binds: without CAP_SYS_ADMIN root inside cannot remount them writable.",
+  "DropCapability=CAP_SYS_ADMIN",
   "",
   "[Files]",
   "BindReadOnly=/srv/nifty data:/data",
@@ -103,7 +107,7 @@ const serviceBusybox = [
   "RequiresMountsFor=/var/lib/machines/nifty",
   "",
   "[Service]",
-  "ExecStart=systemd-nspawn --quiet --keep-unit --boot --notify-ready=no --kill-signal=SIGUSR2 --link-journal=try-guest --settings=override --machine=nifty --hostname=nifty-host \"--setenv=GREETING=it's \\\"quoted\\\" \\\\ 100%% $$HOME\" --setenv=PORT=2200 \"--bind-ro=/srv/nifty data:/data\" \"--bind=/srv/a\\\\:b:/mnt/x\" -D /var/lib/machines/nifty",
+  "ExecStart=systemd-nspawn --quiet --keep-unit --boot --notify-ready=no --kill-signal=SIGUSR2 --link-journal=try-guest --settings=override --machine=nifty --hostname=nifty-host \"--setenv=GREETING=it's \\\"quoted\\\" \\\\ 100%% $$HOME\" --setenv=PORT=2200 --drop-capability=CAP_SYS_ADMIN \"--bind-ro=/srv/nifty data:/data\" \"--bind=/srv/a\\\\:b:/mnt/x\" -D /var/lib/machines/nifty",
   "KillMode=mixed",
   "KillSignal=SIGTERM",
   "Type=notify",
@@ -218,7 +222,7 @@ const templateBusybox = [
   "Environment=\"GREETING=it's \\\"quoted\\\" \\\\ 100%% $HOME\"",
   "Environment=PORT=2200",
   "EnvironmentFile=-/etc/niftyc/nifty/%i.env",
-  "ExecStart=systemd-nspawn --quiet --keep-unit --boot --notify-ready=no --kill-signal=SIGUSR2 --link-journal=no --settings=override --volatile=overlay --machine=nifty-%i --setenv=GREETING=${GREETING} --setenv=PORT=${PORT} --setenv=NIFTY_INSTANCE=%i \"--bind-ro=/srv/nifty data:/data\" \"--bind=/srv/a\\\\:b:/mnt/x\" -D /var/lib/machines/nifty",
+  "ExecStart=systemd-nspawn --quiet --keep-unit --boot --notify-ready=no --kill-signal=SIGUSR2 --link-journal=no --settings=override --volatile=overlay --machine=nifty-%i --setenv=GREETING=${GREETING} --setenv=PORT=${PORT} --setenv=NIFTY_INSTANCE=%i --drop-capability=CAP_SYS_ADMIN \"--bind-ro=/srv/nifty data:/data\" \"--bind=/srv/a\\\\:b:/mnt/x\" -D /var/lib/machines/nifty",
   "KillMode=mixed",
   "KillSignal=SIGTERM",
   "Type=notify",
@@ -375,4 +379,21 @@ test("a systemd image's template gives each instance its hostname with systemd.h
   t.regex(sdTemplate, /^# systemd\.hostname= at the end: /m);
   const bbTemplate = renderTemplateUnit(fixtureConfig(), { machinesDir: "/var/lib/machines" });
   t.notRegex(bbTemplate, /systemd\.hostname/);
+});
+
+test("read-only binds: BusyBox loses CAP_SYS_ADMIN; systemd, which needs it to boot, gets a user namespace and id-mapped binds", (t) => {
+  const sdBinds: ImageConfig = { ...systemd, binds: busybox.binds };
+  const file = renderNspawnFile(sdBinds);
+  for (const line of ["PrivateUsers=pick", "PrivateUsersOwnership=auto", "BindReadOnly=/srv/nifty data:/data:idmap", "Bind=/srv/a\\:b:/mnt/x:idmap"]) {
+    t.true(file.split("\n").includes(line), line);
+  }
+  t.false(file.includes("DropCapability"));
+  for (const unit of [renderServiceUnit(sdBinds, { machinesDir: "/m" }), renderTemplateUnit(sdBinds, { machinesDir: "/m" })]) {
+    t.true(unit.includes(" --private-users=pick --private-users-ownership=auto "), unit);
+    t.true(unit.includes('"--bind-ro=/srv/nifty data:/data:idmap"'), unit);
+  }
+  // Only read-write binds: nothing to guard, nspawn's defaults stay.
+  const rwOnly: ImageConfig = { ...busybox, binds: busybox.binds.slice(1) };
+  t.false(/DropCapability|PrivateUsers/.test(renderNspawnFile(rwOnly)));
+  t.false(/drop-capability|private-users/.test(renderServiceUnit(rwOnly, { machinesDir: "/m" })));
 });

@@ -14,7 +14,7 @@ import { chooseEngine, runEnv, runMounts, unprivilegedSystemdProblem } from "../
 const CONFIG: ImageConfig = sshConfig({ env: [["PORT", "2200"], ["GREETING", "hi"]] });
 
 function spec(over: Partial<RunSpec>): RunSpec {
-  return { engine: "nspawn", privilege: { root: true, uid: 0 }, config: CONFIG, name: "ssh", root: "/trees/abc", nspawnFile: "/out/ssh/ssh.nspawn", env: CONFIG.env, publish: [], mounts: [], dropSysAdmin: false, detached: false, terminal: false, ...over };
+  return { engine: "nspawn", privilege: { root: true, uid: 0 }, config: CONFIG, name: "ssh", root: "/trees/abc", nspawnFile: "/out/ssh/ssh.nspawn", env: CONFIG.env, publish: [], mounts: [], detached: false, terminal: false, ...over };
 }
 
 test("nspawn: a private mount namespace with a tmpfs /run, the build's .nspawn trusted there, the tree booted through an overlay", (t) => {
@@ -28,7 +28,7 @@ test("nspawn: a private mount namespace with a tmpfs /run, the build's .nspawn t
 });
 
 test("nspawn: a command replaces the boot, its output passes through a pipe; --publish gives a veth and forwards", (t) => {
-  const args = engineArgv(spec({ command: ["/bin/cat", "/etc/os-release"], publish: [{ host: 8022, container: 2200, protocol: "tcp" }], dropSysAdmin: true, mounts: [{ source: "/usr", target: "/usr", readOnly: true }] }));
+  const args = engineArgv(spec({ command: ["/bin/cat", "/etc/os-release"], publish: [{ host: 8022, container: 2200, protocol: "tcp" }], mounts: [{ source: "/usr", target: "/usr", readOnly: true }] }));
   t.deepEqual(args.slice(-3), ["--", "/bin/cat", "/etc/os-release"]);
   for (const a of ["--console=pipe", "--quiet", "--network-veth", "--port=tcp:8022:2200", "--drop-capability=CAP_SYS_ADMIN", "--bind-ro=/usr:/usr"]) t.true(args.includes(a), a);
   t.false(args.includes("--boot"));

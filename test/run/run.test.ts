@@ -3,9 +3,9 @@
 // mirror by run itself, SSH logins to a detached run, stops, exit statuses, the
 // host's tools bound read-only, and failures that leave nothing behind.
 import test, { type ExecutionContext } from "ava";
-import { statfsSync, writeFileSync } from "node:fs";
+import { chownSync, copyFileSync, readFileSync, readdirSync, statfsSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
+import { ROOT, debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
 import { ensureUser, exists, killAll, killByRuntimeDir, mountsUnder, niftycAs, processesWith, requireRun, startNiftycAs, userDir, type User } from "./helpers.ts";
 
 const PASSWORD = "correct horse battery";
@@ -187,6 +187,76 @@ for (const mode of HOST_TOOLS_MODES) {
     assertNothingLeft(t, s, name);
   });
 }
+
+/** What a hostile image tries on a read-only bind at /mnt/ro, each step's status on a line of its own. */
+const BIND_ATTACK = [
+  "mount -o remount,rw /mnt/ro; echo remount=$?",
+  "mount -o remount,bind,rw /mnt/ro; echo rebind=$?",
+  "echo pwned > /mnt/ro/file; echo write=$?",
+  // A second bind of it elsewhere, remounted writable there.
+  "mkdir -p /tmp/again && mount --bind /mnt/ro /tmp/again; mount -o remount,bind,rw /tmp/again; echo again=$?",
+  "echo pwned > /tmp/again/file; echo againwrite=$?",
+  // A user namespace of its own gives every capability there, but the mounts it inherits are locked.
+  "unshare -Urm sh -c 'mount -o remount,rw /mnt/ro; echo nested=$?; echo pwned > /mnt/ro/file; echo nestedwrite=$?'",
+  "echo new > /mnt/ro/new; echo create=$?",
+  // Gone from under the container, the host's directory is out of reach; writes go to the image's.
+  "umount /mnt/ro; echo pwned > /mnt/ro/file; echo umountwrite=$?",
+].join("; ");
+// againwrite is left to the host's file: where the second bind fails, /tmp/again is a directory of the image.
+const BIND_REFUSED = ["remount", "rebind", "write", "again", "nested", "nestedwrite", "create"];
+
+/** The attack's statuses by step. */
+function attackStatuses(stdout: string): Map<string, number> {
+  return new Map([...stdout.matchAll(/^(\w+)=(\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+/** console.nifty with a read-only bind of `host` on /mnt/ro, beside its lock. */
+function recipeWithBind(t: ExecutionContext, user: User | undefined, host: string): string {
+  const dir = userDir(t, user, "bind-recipe");
+  const recipe = join(dir, "console.nifty");
+  writeFileSync(recipe, `${readFileSync(join(ROOT, "recipes/console.nifty"), "utf8")}BIND RO ${host}:/mnt/ro\n`);
+  copyFileSync(join(ROOT, "recipes/console.nifty.lock"), `${recipe}.lock`);
+  if (user !== undefined) for (const f of [recipe, `${recipe}.lock`]) chownSync(f, user.uid, user.gid);
+  return recipe;
+}
+
+for (const mode of HOST_TOOLS_MODES) {
+  test.serial(`BIND RO ${mode.label}: root inside cannot remount, rebind or write it; the host's file is unchanged`, async (t) => {
+    if (!requireRun(t)) return;
+    const s = await setup(t, mode.asUser);
+    const name = `nrt-bindro-${process.pid}`;
+    // The host's directory is writable by whoever runs the engine: only the bind's read-only flag stands in the way.
+    const host = userDir(t, s.user, "bind-host");
+    writeFileSync(join(host, "file"), "original\n");
+    if (s.user !== undefined) chownSync(join(host, "file"), s.user.uid, s.user.gid);
+    const recipe = recipeWithBind(t, s.user, host);
+    const run = await niftycAs(s.user, ["run", recipe, ...s.args, "--name", name, ...mode.engine, "--", "/bin/sh", "-c", BIND_ATTACK], s.env);
+    t.is(run.status, 0, run.stderr);
+    const statuses = attackStatuses(run.stdout);
+    for (const step of BIND_REFUSED) t.not(statuses.get(step) ?? 0, 0, `${step} is refused:\n${run.stdout}`);
+    t.is(readFileSync(join(host, "file"), "utf8"), "original\n", "the host's file is unchanged");
+    t.deepEqual(readdirSync(host), ["file"], "nothing was created in the host's directory");
+    assertNothingLeft(t, s, name);
+  });
+}
+
+test.serial("a BIND whose host path is a symlink to the host's /etc is refused before anything starts (NIFTY760); --allow-system-binds lets it through", async (t) => {
+  if (!requireRun(t)) return;
+  const s = await setup(t, false);
+  const name = `nrt-bindsys-${process.pid}`;
+  const link = join(tempDir(t, "bind-link"), "innocent");
+  symlinkSync("/etc", link);
+  const recipe = recipeWithBind(t, undefined, link);
+  const refused = await niftycAs(undefined, ["run", recipe, ...s.args, "--name", name, "--", "/bin/cat", "/mnt/ro/hostname"], s.env);
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, new RegExp(`BIND ${link} \\(/etc on this host\\) would give the container the host's /etc \\[NIFTY760\\]`));
+  t.notRegex(refused.stderr, /\n\s+at /, "no stack trace");
+  assertNothingLeft(t, s, name);
+  const allowed = await niftycAs(undefined, ["run", recipe, ...s.args, "--name", name, "--allow-system-binds", "--", "/bin/cat", "/mnt/ro/hostname"], s.env);
+  t.is(allowed.status, 0, allowed.stderr);
+  t.is(allowed.stdout, readFileSync("/etc/hostname", "utf8"));
+  assertNothingLeft(t, s, name);
+});
 
 test.serial("failed runs leave nothing mounted and nothing running: a bad recipe, a missing engine, a command that is not there", async (t) => {
   if (!requireRun(t)) return;
