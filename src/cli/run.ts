@@ -112,28 +112,25 @@ async function runList(p: Paths, io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
+const RUN_FLAGS = {
+  ...BUILD_FLAGS,
+  engine: { type: "string" },
+  detach: { type: "boolean", short: "d" },
+  stop: { type: "boolean" },
+  list: { type: "boolean" },
+  name: { type: "string" },
+  set: { type: "string", multiple: true },
+  publish: { type: "string", multiple: true, short: "p" },
+  "bind-host-tools": { type: "boolean" },
+  "tree-cache": { type: "string" },
+  out: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+} as const;
+
 export async function runRun(argv: readonly string[], io: CliIo): Promise<number> {
   const dash = argv.indexOf("--");
-  const args = dash < 0 ? argv : argv.slice(0, dash);
   const command = dash < 0 ? undefined : argv.slice(dash + 1);
-  const { values, positionals } = parse(
-    args,
-    {
-      ...BUILD_FLAGS,
-      engine: { type: "string" },
-      detach: { type: "boolean", short: "d" },
-      stop: { type: "boolean" },
-      list: { type: "boolean" },
-      name: { type: "string" },
-      set: { type: "string", multiple: true },
-      publish: { type: "string", multiple: true, short: "p" },
-      "bind-host-tools": { type: "boolean" },
-      "tree-cache": { type: "string" },
-      out: { type: "string" },
-      quiet: { type: "boolean", short: "q" },
-    },
-    RUN_HELP,
-  );
+  const { values, positionals } = parse(dash < 0 ? argv : argv.slice(0, dash), RUN_FLAGS, RUN_HELP);
   if (values.help) {
     io.stdout.write(RUN_HELP + "\n");
     return EXIT.ok;
@@ -143,36 +140,13 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
   await openRunsBase(p.runsBase);
   if (values.list) return runList(p, io);
   if (values.stop) return runStop(positionals[0], p, io);
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "run needs a recipe or a build directory" : "run takes one recipe or build directory (a command goes after --)", RUN_HELP);
-  if (command !== undefined && command.length === 0) throw new UsageError("nothing after --: give the command to run, or leave -- out to boot the image", RUN_HELP);
-  const { ENGINE_NAMES } = await import("../run/engines.ts");
-  const engine = values.engine as string | undefined;
-  if (engine !== undefined && !(ENGINE_NAMES as readonly string[]).includes(engine)) throw new UsageError(`--engine takes ${ENGINE_NAMES.join(", ")}, got ${JSON.stringify(engine)}`, RUN_HELP);
-  const publish = parsePublish(values.publish as string[] | undefined);
-  const sets = ((values.set as string[] | undefined) ?? []).map((item) => {
-    const eq = item.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${JSON.stringify(item)}`, RUN_HELP);
-    return { name: item.slice(0, eq), expr: item.slice(eq + 1) };
-  });
-
+  const request = await runRequest(values, positionals, command);
   // Refuse a missing engine before building anything.
   const { chooseEngine, prepareRun } = await import("../run/prepare.ts");
-  const chosen = chooseEngine(engine as never, p.privilege, p.path);
-
-  const input = positionals[0]!;
-  const inputPath = resolve(io.cwd, input);
-  const isBuildDir = await stat(join(inputPath, "build.json")).then(() => true, () => false);
-  if (!isBuildDir && !(await stat(inputPath).then(() => true, () => false))) {
-    throw new NiftyError("NIFTY759", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
-  }
-  let built: (Built & { nspawnFile?: string }) | number;
-  if (isBuildDir) {
-    const b = await readBuildDir(inputPath, input, "NIFTY759");
-    const nspawnFile = join(inputPath, `${b.name}.nspawn`);
-    built = { ...b, ...((await stat(nspawnFile).then(() => true, () => false)) ? { nspawnFile } : {}) };
-  } else built = await buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
+  const chosen = chooseEngine(request.engine as never, p.privilege, p.path);
+  const inputPath = resolve(io.cwd, request.input);
+  const built = await imageToRun(request.input, inputPath, values, io);
   if (typeof built === "number") return built;
-
   const name = (values.name as string | undefined) ?? built.name;
   const prepared = await prepareRun({
     config: built.config,
@@ -183,8 +157,8 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
     name,
     engine: chosen,
     ...(command !== undefined ? { command } : {}),
-    sets,
-    publish,
+    sets: request.sets,
+    publish: request.publish,
     bindHostTools: values["bind-host-tools"] === true,
     allowSystemBinds: values["allow-system-binds"] === true,
     detached: values.detach === true,
@@ -196,12 +170,72 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
   });
   const { ENGINES } = await import("../run/engines.ts");
   for (const note of prepared.notes) io.stderr.write(`note: ${note}\n`);
-  const why = engine !== undefined ? "--engine" : p.privilege.root ? "root" : "an ordinary user: the first unprivileged engine found";
-  io.stderr.write(`niftyc: ${prepared.record.boot ? "booting" : "running a command in"} ${built.name} ${built.digest.slice(0, 19)}… as ${name} with ${prepared.engine} (${why}); tree ${prepared.unpacked ? "unpacked into" : "from"} ${prepared.tree}, written through ${ENGINES[prepared.engine].writable}\n`);
+  const why =
+    request.engine !== undefined
+      ? "--engine"
+      : p.privilege.root
+        ? "root"
+        : "an ordinary user: the first unprivileged engine found";
+  const doing = prepared.record.boot ? "booting" : "running a command in";
+  const tree = `${prepared.unpacked ? "unpacked into" : "from"} ${prepared.tree}`;
+  io.stderr.write(
+    `niftyc: ${doing} ${built.name} ${built.digest.slice(0, 19)}… as ${name} with ${prepared.engine} (${why}); ` +
+      `tree ${tree}, written through ${ENGINES[prepared.engine].writable}\n`,
+  );
+  return start(prepared, name, values.detach === true, p, io);
+}
 
+/** What the command line asks to run, checked before anything is built. */
+async function runRequest(values: ParsedValues, positionals: string[], command: string[] | undefined) {
+  if (positionals.length !== 1) {
+    const why =
+      positionals.length === 0
+        ? "run needs a recipe or a build directory"
+        : "run takes one recipe or build directory (a command goes after --)";
+    throw new UsageError(why, RUN_HELP);
+  }
+  if (command !== undefined && command.length === 0) {
+    throw new UsageError("nothing after --: give the command to run, or leave -- out to boot the image", RUN_HELP);
+  }
+  const { ENGINE_NAMES } = await import("../run/engines.ts");
+  const engine = values.engine as string | undefined;
+  if (engine !== undefined && !(ENGINE_NAMES as readonly string[]).includes(engine)) {
+    throw new UsageError(`--engine takes ${ENGINE_NAMES.join(", ")}, got ${JSON.stringify(engine)}`, RUN_HELP);
+  }
+  const sets = ((values.set as string[] | undefined) ?? []).map((item) => {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${JSON.stringify(item)}`, RUN_HELP);
+    return { name: item.slice(0, eq), expr: item.slice(eq + 1) };
+  });
+  return { input: positionals[0]!, engine, sets, publish: parsePublish(values.publish as string[] | undefined) };
+}
+
+/** A build directory as it is, or a recipe built first; a number is the build's exit status. */
+async function imageToRun(
+  input: string,
+  inputPath: string,
+  values: ParsedValues,
+  io: CliIo,
+): Promise<(Built & { nspawnFile?: string }) | number> {
+  const exists = (path: string) => stat(path).then(() => true, () => false);
+  if (!(await exists(join(inputPath, "build.json")))) {
+    if (!(await exists(inputPath))) {
+      throw new NiftyError("NIFTY759", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
+    }
+    return buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
+  }
+  const b = await readBuildDir(inputPath, input, "NIFTY759");
+  const nspawnFile = join(inputPath, `${b.name}.nspawn`);
+  return { ...b, ...((await exists(nspawnFile)) ? { nspawnFile } : {}) };
+}
+
+type Prepared = Awaited<ReturnType<typeof import("../run/prepare.ts").prepareRun>>;
+
+/** Attached: the run's status. Detached: started, or its console when it ended at once. */
+async function start(prepared: Prepared, name: string, detach: boolean, p: Paths, io: CliIo): Promise<number> {
   const { runAttached, runDetached } = await import("../run/start.ts");
   const startInput = { dir: prepared.dir, record: prepared.record, argv: prepared.argv, privilege: p.privilege, env: { ...io.env } };
-  if (values.detach !== true) return runAttached(startInput);
+  if (!detach) return runAttached(startInput);
   const started = await runDetached(startInput);
   if (started.exit !== undefined) {
     io.stderr.write(`niftyc: ${name} ended at once with status ${started.exit}; its console:\n`);
@@ -211,7 +245,8 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
     await removeRun(prepared.dir, p.privilege);
     return started.exit === 0 ? EXIT.ok : started.exit;
   }
-  io.stdout.write(`${name} is running (${prepared.engine}${started.pid !== undefined ? `, PID ${started.pid}` : ""}); console: ${started.log}\n`);
+  const pid = started.pid !== undefined ? `, PID ${started.pid}` : "";
+  io.stdout.write(`${name} is running (${prepared.engine}${pid}); console: ${started.log}\n`);
   io.stdout.write(`stop it with: niftyc run --stop ${name}\n`);
   return EXIT.ok;
 }
