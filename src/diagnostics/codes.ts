@@ -260,6 +260,10 @@ export const DIAGNOSTIC_CODES = {
   NIFTY707: { severity: "error", section: "registries", title: "`TLS with R failed: CODE` / `cannot read the CA file F`" },
   NIFTY708: { severity: "error", section: "registries", title: "`the OCI layout … is damaged: why`" },
   NIFTY709: { severity: "error", section: "registries", title: "`… is not a niftyc cache (its artifactType is …)`" },
+  NIFTY710: { severity: "error", section: "registries", title: "`R sent METHOD PATH to U: why`" },
+  NIFTY711: { severity: "error", section: "registries", title: "`R's answer to METHOD PATH is too large: …`" },
+  NIFTY712: { severity: "error", section: "registries", title: "`R's answer to METHOD PATH cannot be read: why`" },
+  NIFTY713: { severity: "error", section: "registries", title: "`R sent METHOD PATH too slowly: …`" },
 
   // Run: niftyc run (src/run/).
   NIFTY750: { severity: "error", section: "run", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },
