@@ -74,7 +74,9 @@ export function registrySettings(values: ParsedValues, io: CliIo) {
       credentials = await findCredentials(registry, authFiles(io.env));
     }
     const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-    if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, PUSH_HELP);
+    if (timeout !== undefined && !(timeout > 0)) {
+      throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, PUSH_HELP);
+    }
     return {
       ...(credentials ? { credentials } : {}),
       ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),

@@ -53,7 +53,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY103: { severity: "error", section: "fetch", title: "could not fetch a blob from any source (one line per URL with its reason)" },
   NIFTY104: { severity: "error", section: "fetch", title: "a blob has no source to fetch it from" },
   NIFTY105: { severity: "warning", section: "fetch", title: "d is taken from the store, where it came from s, not from this line's sources" },
-  NIFTY106: { severity: "error", section: "fetch", title: "a source sent too slowly: the download did not end within the timeout plus 1 s per 16 KiB" },
+  NIFTY106: {
+    severity: "error",
+    section: "fetch",
+    title: "a source sent too slowly: the download did not end within the timeout plus 1 s per 16 KiB",
+  },
   NIFTY110: { severity: "error", section: "fetch", title: "unsupported source (unknown scheme)" },
   NIFTY111: { severity: "error", section: "fetch", title: "no mirror for a `debian:` source" },
   NIFTY112: { severity: "error", section: "fetch", title: "invalid URL or mirror setting" },

@@ -203,9 +203,9 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
   }
 
   const only = failures.length === 1 ? failures[0] : undefined;
-  if (only && (only.error instanceof DigestMismatchError || only.error instanceof TooLargeError || only.error instanceof TooSlowError)) {
-    throw only.error;
-  }
+  const own = (e: unknown) =>
+    e instanceof DigestMismatchError || e instanceof TooLargeError || e instanceof TooSlowError;
+  if (only && own(only.error)) throw only.error;
   throw new FetchFailedError(
     `could not fetch ${what} from any source:\n` + failures.map((f) => `  ${f.url}: ${f.reason}`).join("\n"),
     digest === undefined
@@ -303,7 +303,11 @@ async function attemptWithin(
  * from pausing unless the disk falls that far behind. Reading starts at the
  * call; `onBytes` hears of each chunk as it arrives.
  */
-function flowing(body: NodeJS.ReadableStream & { destroy(): unknown }, onBytes: (n: number) => void, highWater = 64 << 20): AsyncGenerator<Buffer> {
+function flowing(
+  body: NodeJS.ReadableStream & { destroy(): unknown },
+  onBytes: (n: number) => void,
+  highWater = 64 << 20,
+): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let queued = 0;
   let ended = false;

@@ -49,6 +49,9 @@ const MAX_ERROR_READ = 64 << 10;
 const MAX_ERROR_SHOWN = 2 << 10;
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const CHECK_REGISTRY = "check the registry, or that the address is a registry";
+const CHECK_TOKENS = "check the registry's token service";
+const CHECK_CONFIG = "check the registry's configuration (its external URL, and the scheme its proxy forwards)";
 
 type Body = () => Buffer | Readable | undefined;
 
@@ -94,7 +97,11 @@ function registryWords(text: string): string {
 }
 
 /** At most `max` bytes of a body (the rest is not read); whether there was more. */
-async function readBounded(body: AsyncIterable<Buffer>, max: number, deadline: Deadline): Promise<{ bytes: Buffer; over: boolean }> {
+async function readBounded(
+  body: AsyncIterable<Buffer>,
+  max: number,
+  deadline: Deadline,
+): Promise<{ bytes: Buffer; over: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -191,12 +198,18 @@ export class RegistryClient {
     }
     if (res.status === 401 || res.status === 403) {
       const who = this.options.credentials ? `as ${JSON.stringify(this.options.credentials.username)}` : "without credentials";
-      throw new NiftyError("NIFTY702", `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: HTTP ${res.status} ${this.registryErrors(res.text)}`,
+      const said = this.registryErrors(res.text);
+      throw new NiftyError(
+        "NIFTY702",
+        `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: HTTP ${res.status} ${said}`,
         this.options.credentials
           ? "check the user name and password (and that the user may push to this repository)"
           : `log in (podman login ${this.registry} or docker login), or give --username and --password-stdin`);
     }
-    if (res.status >= 500 || res.status === 429 || res.status === 408) throw new Transient(`${spec.method} ${this.shown(spec.url)}: HTTP ${res.status} ${this.registryErrors(res.text)}`);
+    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      const said = this.registryErrors(res.text);
+      throw new Transient(`${spec.method} ${this.shown(spec.url)}: HTTP ${res.status} ${said}`);
+    }
     return res;
   }
 
@@ -215,9 +228,13 @@ export class RegistryClient {
     const creds = this.options.credentials;
     const secrets = [...this.tokens.values()];
     if (creds) secrets.push(creds.password, Buffer.from(`${creds.username}:${creds.password}`).toString("base64"));
-    for (const secret of secrets.filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(secret).join("***");
+    // Longest first, so a password inside the basic string does not leave the rest of it.
+    for (const secret of secrets.filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) {
+      out = out.split(secret).join("***");
+    }
     out = out.replace(/\b(basic|bearer)(\s+|%20|\+)[^\s"',;\\]+/gi, "$1 ***");
-    return out.length > MAX_ERROR_SHOWN ? `${out.slice(0, MAX_ERROR_SHOWN)}… (${out.length - MAX_ERROR_SHOWN} more characters cut)` : out;
+    if (out.length <= MAX_ERROR_SHOWN) return out;
+    return `${out.slice(0, MAX_ERROR_SHOWN)}… (${out.length - MAX_ERROR_SHOWN} more characters cut)`;
   }
 
   /**
@@ -225,16 +242,21 @@ export class RegistryClient {
    * against `from`: http(s) only, and never from https down to plain http.
    */
   resolve(location: string, method: string, from: string = this.base): URL {
-    const refuse = (why: string) => new NiftyError("NIFTY710", `${this.registry} sent ${method} ${this.shown(from)} to ${JSON.stringify(location.slice(0, 200))}: ${why}`,
-      "check the registry's configuration (its external URL, and the scheme its proxy forwards)");
+    const to = JSON.stringify(location.slice(0, 200));
+    const refuse = (why: string) => new NiftyError(
+      "NIFTY710", `${this.registry} sent ${method} ${this.shown(from)} to ${to}: ${why}`,
+      CHECK_CONFIG,
+    );
     let url: URL;
     try {
       url = new URL(location, from);
     } catch {
       throw refuse("not a URL");
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") throw refuse("niftyc speaks only http(s) to a registry");
-    if (url.protocol === "http:" && this.base.startsWith("https:")) throw refuse("from https down to plain http, which would show credentials and images to the network");
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw refuse("niftyc speaks only http(s) there");
+    if (url.protocol === "http:" && this.base.startsWith("https:")) {
+      throw refuse("from https down to plain http, which would show credentials and images to the network");
+    }
     url.username = "";
     url.password = "";
     return url;
@@ -243,7 +265,10 @@ export class RegistryClient {
   /** An error of undici or of the server's answer, as a diagnostic; Transient when worth another try. */
   private failure(error: unknown, what: string, deadline: Deadline): Error {
     if (deadline.expired) {
-      return new NiftyError("NIFTY713", `${this.registry} sent ${what} too slowly: the request did not end within ${deadlineRule(this.timeout())}`,
+      const within = deadlineRule(this.timeout());
+      return new NiftyError(
+        "NIFTY713",
+        `${this.registry} sent ${what} too slowly: the request did not end within ${within}`,
         "check the registry; give a slow network more time with --timeout SECONDS");
     }
     if (error instanceof NiftyError) return error;
@@ -255,12 +280,19 @@ export class RegistryClient {
           : "trust the registry's CA with --ca-file CA.pem (or install it in the system's CA store)");
     }
     if (code !== undefined && NETWORK_CODES.has(code)) return new Transient(`${what}: ${code}`);
-    if ((error as Error).name === "SocketError" || (error as Error).name === "RequestAbortedError") return new Transient(`${what}: ${(error as Error).message}`);
+    const name = (error as Error).name;
+    if (name === "SocketError" || name === "RequestAbortedError") {
+      return new Transient(`${what}: ${(error as Error).message}`);
+    }
     if (code === "UND_ERR_HEADERS_OVERFLOW") {
-      return new NiftyError("NIFTY711", `${this.registry}'s answer to ${what} is too large: its headers are over 16 KiB`, "check the registry, or that the address is a registry");
+      return new NiftyError(
+        "NIFTY711", `${this.registry}'s answer to ${what} is too large: its headers are over 16 KiB`,
+        CHECK_REGISTRY,
+      );
     }
     if (code !== undefined && /^(UND_ERR|HPE_|ERR_INVALID)/.test(code)) {
-      return new NiftyError("NIFTY712", `${this.registry}'s answer to ${what} cannot be read: ${code}`, "check the registry, or that the address is a registry");
+      const why = `${this.registry}'s answer to ${what} cannot be read: ${code}`;
+      return new NiftyError("NIFTY712", why, CHECK_REGISTRY);
     }
     return error as Error;
   }
@@ -275,10 +307,14 @@ export class RegistryClient {
     for (let hop = 0; ; hop++) {
       const res = await this.sendOnce(spec, url);
       const location = res.headers.location;
-      if (!REDIRECTS.has(res.status) || (spec.method !== "GET" && spec.method !== "HEAD") || typeof location !== "string") return res;
+      const follows = spec.method === "GET" || spec.method === "HEAD";
+      if (!REDIRECTS.has(res.status) || !follows || typeof location !== "string") return res;
       if (hop >= MAX_REDIRECTS) {
-        throw new NiftyError("NIFTY710", `${this.registry} sent ${spec.method} ${this.shown(spec.url)} through more than ${MAX_REDIRECTS} redirects`,
-          "check the registry's configuration (its external URL, and the scheme its proxy forwards)");
+        const what = `${spec.method} ${this.shown(spec.url)}`;
+        throw new NiftyError(
+          "NIFTY710", `${this.registry} sent ${what} through more than ${MAX_REDIRECTS} redirects`,
+          CHECK_CONFIG,
+        );
       }
       url = this.resolve(location, spec.method, url.toString());
     }
@@ -295,7 +331,9 @@ export class RegistryClient {
     const made = spec.body?.();
     const body = made === undefined ? null : Buffer.isBuffer(made) ? pieces(made) : made;
     try {
-      const res = await undici.request(url, { method: spec.method, headers, body: body && Readable.from(deadline.counted(body)), dispatcher, signal: deadline.signal });
+      const counted = body && Readable.from(deadline.counted(body));
+      const { signal } = deadline;
+      const res = await undici.request(url, { method: spec.method, headers, body: counted, dispatcher, signal });
       if (spec.sink && res.statusCode === 200) {
         await spec.sink(Readable.from(deadline.counted(res.body)));
         return { status: 200, headers: res.headers, text: "", origin: url.origin };
@@ -308,7 +346,10 @@ export class RegistryClient {
       const { bytes, over } = await readBounded(res.body, ok ? MAX_ANSWER : MAX_ERROR_READ, deadline);
       if (over) res.body.destroy();
       if (over && ok) {
-        throw new NiftyError("NIFTY711", `${this.registry}'s answer to ${what} is too large: over ${MAX_ANSWER >> 20} MiB`, "check the registry, or that the address is a registry");
+        throw new NiftyError(
+          "NIFTY711", `${this.registry}'s answer to ${what} is too large: over ${MAX_ANSWER >> 20} MiB`,
+          CHECK_REGISTRY,
+        );
       }
       return { status: res.statusCode, headers: res.headers, text: bytes.toString("utf8"), origin: url.origin };
     } catch (error) {
@@ -355,12 +396,16 @@ export class RegistryClient {
     }
     const shownRealm = JSON.stringify(c.realm.slice(0, 200));
     if (url.protocol !== "https:" && url.protocol !== "http:") {
-      throw new NiftyError("NIFTY712", `${this.registry}'s answer cannot be read: its Bearer realm ${shownRealm} is not an http(s) URL`, "check the registry's token service");
+      throw new NiftyError(
+        "NIFTY712",
+        `${this.registry}'s answer cannot be read: its Bearer realm ${shownRealm} is not an http(s) URL`,
+        CHECK_TOKENS);
     }
     // Plain http only beside a registry on this machine that is itself reached in plain http.
     if (url.protocol === "http:" && (!isLoopback(url.host) || !this.base.startsWith("http:"))) {
       throw new NiftyError("NIFTY705", `${this.registry} sends for tokens to ${url.origin}, over plain http`,
-        "niftyc sends credentials over plain http only to a registry and token server on this machine reached with --insecure; the token server must use https");
+        "niftyc sends credentials over plain http only to a registry and token server on this machine " +
+          "reached with --insecure; the token server must use https");
     }
     url.username = "";
     url.password = "";
@@ -379,7 +424,10 @@ export class RegistryClient {
       const { bytes, over } = await readBounded(r.body, MAX_ANSWER, deadline);
       if (over) {
         r.body.destroy();
-        throw new NiftyError("NIFTY711", `the token server ${where}'s answer is too large: over ${MAX_ANSWER >> 20} MiB`, "check the registry's token service");
+        throw new NiftyError(
+          "NIFTY711", `the token server ${where}'s answer is too large: over ${MAX_ANSWER >> 20} MiB`,
+          CHECK_TOKENS,
+        );
       }
       text = bytes.toString("utf8");
     } catch (error) {
@@ -389,7 +437,9 @@ export class RegistryClient {
     }
     if (status >= 500 || status === 429) throw new Transient(`token from ${where}: HTTP ${status}`);
     if (status !== 200) {
-      throw new NiftyError("NIFTY702", `the token server ${where} refused a token for ${scopes.join(" ")}: HTTP ${status}`,
+      throw new NiftyError(
+        "NIFTY702",
+        `the token server ${where} refused a token for ${scopes.join(" ")}: HTTP ${status}`,
         creds ? "check the user name and password" : `log in (podman login ${this.registry}), or give --username and --password-stdin`);
     }
     let parsed: { token?: unknown; access_token?: unknown } | undefined;
@@ -397,19 +447,31 @@ export class RegistryClient {
       parsed = JSON.parse(text) as typeof parsed;
     } catch {}
     if (parsed === null || typeof parsed !== "object") {
-      throw new NiftyError("NIFTY712", `the token server ${where}'s answer cannot be read: it is not JSON`, "check the registry's token service");
+      throw new NiftyError(
+        "NIFTY712", `the token server ${where}'s answer cannot be read: it is not JSON`,
+        CHECK_TOKENS,
+      );
     }
     const token = parsed.token ?? parsed.access_token;
-    if (token === undefined || token === "") throw new NiftyError("NIFTY703", `the token server ${where} answered without a token`, "check the registry's token service");
+    if (token === undefined || token === "") throw new NiftyError(
+      "NIFTY703", `the token server ${where} answered without a token`,
+      CHECK_TOKENS,
+    );
     // A token goes into a header: visible ASCII only, so it cannot add a line to the request.
     if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) {
-      throw new NiftyError("NIFTY712", `the token server ${where}'s answer cannot be read: its token is not a string of visible ASCII`, "check the registry's token service");
+      throw new NiftyError(
+        "NIFTY712",
+        `the token server ${where}'s answer cannot be read: its token is not a string of visible ASCII`,
+        CHECK_TOKENS);
     }
     this.tokens.set(scopes.join(" "), token);
   }
 
   unexpected(spec: { method: string; url: string }, res: Response): NiftyError {
-    return new NiftyError("NIFTY703", `${this.registry} answered ${spec.method} ${this.shown(spec.url)} with HTTP ${res.status}: ${this.registryErrors(res.text) || "(no message)"}`,
+    const said = this.registryErrors(res.text) || "(no message)";
+    return new NiftyError(
+      "NIFTY703",
+      `${this.registry} answered ${spec.method} ${this.shown(spec.url)} with HTTP ${res.status}: ${said}`,
       "the registry refused the request; its message says why (a full disk, a size limit, an unsupported media type)");
   }
 }

@@ -275,7 +275,9 @@ async function linkReferrer(client: RegistryClient, repository: string, subject:
       } catch {}
       const list = parsed !== null && typeof parsed === "object" ? (parsed.manifests ?? []) : undefined;
       if (!Array.isArray(list) || !list.every((m) => m !== null && typeof m === "object")) {
-        throw new NiftyError("NIFTY712", `${client.registry}'s answer to GET /v2/${repository}/manifests/${tag} cannot be read: not an image index`,
+        throw new NiftyError(
+          "NIFTY712",
+          `${client.registry}'s answer to GET /v2/${repository}/manifests/${tag} cannot be read: not an image index`,
           "check the registry; delete the tag if it holds something else than the referrers' index");
       }
       manifests = list as Array<Record<string, unknown>>;

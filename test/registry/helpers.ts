@@ -220,7 +220,8 @@ export async function startFakeRegistry(handler: Handler, tls?: { cert: string; 
     fake.handler(req, res, scheme);
   };
   const plain = http.createServer(answer("http"));
-  const secure = tls ? https.createServer({ cert: await fsp.readFile(tls.cert), key: await fsp.readFile(tls.key) }, answer("https")) : undefined;
+  const keys = tls ? { cert: await fsp.readFile(tls.cert), key: await fsp.readFile(tls.key) } : undefined;
+  const secure = keys ? https.createServer(keys, answer("https")) : undefined;
   const sockets = new Set<import("node:net").Socket>();
   const front = net.createServer((socket) => {
     sockets.add(socket);
