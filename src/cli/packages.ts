@@ -20,7 +20,8 @@ Options:
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --mirror NAME=URL     archive root for an ARCHIVE name, e.g. debian=http://deb.example/debian
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
-  --timeout SECONDS     network timeout per request (default 30)
+  --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
+                        long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                print the lock's packages as JSON on stdout
 
 Example:
@@ -40,7 +41,8 @@ Options:
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --mirror NAME=URL     archive root for an ARCHIVE name (repeatable)
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
-  --timeout SECONDS     network timeout per request (default 30)
+  --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
+                        long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                the report as JSON on stdout`;
 
 const FLAGS = {

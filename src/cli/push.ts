@@ -73,8 +73,13 @@ export function registrySettings(values: ParsedValues, io: CliIo) {
     } else {
       credentials = await findCredentials(registry, authFiles(io.env));
     }
+    const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+    if (timeout !== undefined && !(timeout > 0)) {
+      throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, PUSH_HELP);
+    }
     return {
       ...(credentials ? { credentials } : {}),
+      ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
       insecure: values.insecure === true,
       ...(values["ca-file"] !== undefined ? { caFile: resolve(io.cwd, values["ca-file"] as string) } : {}),
     };

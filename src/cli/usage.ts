@@ -56,7 +56,10 @@ Options:
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
   --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
-  --timeout SECONDS     network timeout per request (default 30)
+  --timeout SECONDS     network timeout (default 30; 60 for registries): connecting and each wait for
+                        data may take this long, and a whole request (headers and body) must end
+                        within it plus 1 s per 16 KiB moved, so a slow link that averages 16 KiB/s
+                        finishes and a server that dribbles is cut after about SECONDS
   --limit NAME=VALUE    raise a limit on what a download or archive may bring (repeatable):
                         download-size (default 8G), member-size (one file from an archive, 4G),
                         entry-name (characters of an entry's path or link target, 4096),
@@ -140,6 +143,8 @@ Options:
                         ("auths", "credHelpers", "credsStore"), as podman login and docker login write them
   --ca-file FILE        trust the CAs in FILE (PEM) beside the system's
   --insecure            plain http, allowed only for a registry on this machine (127.0.0.1, ::1, localhost)
+  --timeout SECONDS     connecting and each wait for data may take this long (default 60), and each
+                        request (headers and body) must end within it plus 1 s per 16 KiB moved
   --cache DIR           the store (default $NIFTY_CACHE or ./cache); remembers pushed blobs for mounts
   --json                print the result as JSON (digest, config, layers, uploaded, mounted, existing)
   -q, --quiet           no progress on stderr

@@ -53,6 +53,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY103: { severity: "error", section: "fetch", title: "could not fetch a blob from any source (one line per URL with its reason)" },
   NIFTY104: { severity: "error", section: "fetch", title: "a blob has no source to fetch it from" },
   NIFTY105: { severity: "warning", section: "fetch", title: "d is taken from the store, where it came from s, not from this line's sources" },
+  NIFTY106: {
+    severity: "error",
+    section: "fetch",
+    title: "a source sent too slowly: the download did not end within the timeout plus 1 s per 16 KiB",
+  },
   NIFTY110: { severity: "error", section: "fetch", title: "unsupported source (unknown scheme)" },
   NIFTY111: { severity: "error", section: "fetch", title: "no mirror for a `debian:` source" },
   NIFTY112: { severity: "error", section: "fetch", title: "invalid URL or mirror setting" },
@@ -290,6 +295,10 @@ export const DIAGNOSTIC_CODES = {
     severity: "warning", section: "registries",
     title: "`… holds step records, which are not trusted: every step runs here, from the cache's blobs`",
   },
+  NIFTY710: { severity: "error", section: "registries", title: "`R sent METHOD PATH to U: why`" },
+  NIFTY711: { severity: "error", section: "registries", title: "`R's answer to METHOD PATH is too large: …`" },
+  NIFTY712: { severity: "error", section: "registries", title: "`R's answer to METHOD PATH cannot be read: why`" },
+  NIFTY713: { severity: "error", section: "registries", title: "`R sent METHOD PATH too slowly: …`" },
 
   // Run: niftyc run (src/run/).
   NIFTY750: { severity: "error", section: "run", title: "`rootfs.tar is <digest>, but the build recorded <digest>`" },

@@ -8,6 +8,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, FetchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
+import { Deadline, deadlineRule } from "./deadline.ts";
 
 export interface FetchProgress {
   name: string;
@@ -26,7 +27,10 @@ export interface FetchRequest {
   digest: string;
   /** Never touch the network; a blob not in the store is an error. */
   offline: boolean;
-  /** Connect, response-headers and body-idle timeout. Default 30 s. */
+  /**
+   * Connect, response-headers and body-idle timeout, and the whole request's deadline: it must end
+   * within this plus 1 s per 16 KiB received (src/fetch/deadline.ts). Default 30 s.
+   */
   timeoutMs?: number;
   /** Retries per source after the first attempt. Default 3. */
   retries?: number;
@@ -145,6 +149,14 @@ class TooLargeError extends FetchError {
   }
 }
 
+/** A source that sends too slowly to end within the deadline: cut, and the next source is tried. */
+class TooSlowError extends FetchError {
+  constructor(url: string, timeoutMs: number) {
+    super("NIFTY106", "sources", `${url} sent too slowly: the download did not end within ${deadlineRule(timeoutMs)}`,
+      "use another mirror, or give a slow network more time with --timeout SECONDS");
+  }
+}
+
 /**
  * Download what a URL serves now, whatever its digest, into the store: for
  * the few files whose identity is not known in advance and is established
@@ -184,7 +196,7 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
             failures.push({ url, reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`, error: err });
             break;
           }
-          if (err instanceof TooLargeError) {
+          if (err instanceof TooLargeError || err instanceof TooSlowError) {
             failures.push({ url, reason: err.message.slice(url.length + 1), error: err });
             break;
           }
@@ -204,7 +216,9 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
   }
 
   const only = failures.length === 1 ? failures[0] : undefined;
-  if (only && (only.error instanceof DigestMismatchError || only.error instanceof TooLargeError)) throw only.error;
+  const own = (e: unknown) =>
+    e instanceof DigestMismatchError || e instanceof TooLargeError || e instanceof TooSlowError;
+  if (only && own(only.error)) throw only.error;
   throw new FetchFailedError(
     `could not fetch ${what} from any source`,
     digest === undefined
@@ -224,10 +238,32 @@ async function attemptOnce(
   digest: string | undefined,
   url: string,
 ): Promise<{ digest: string; path: string; size: number }> {
+  const timeout = req.timeoutMs ?? 30_000;
+  const deadline = new Deadline(timeout);
+  try {
+    return await attemptWithin(deadline, request, dispatcher, store, req, digest, url);
+  } catch (error) {
+    if (deadline.expired) throw new TooSlowError(url, timeout);
+    throw error;
+  } finally {
+    deadline.done();
+  }
+}
+
+async function attemptWithin(
+  deadline: Deadline,
+  request: typeof import("undici").request,
+  dispatcher: Dispatcher,
+  store: Store,
+  req: FetchLatestRequest,
+  digest: string | undefined,
+  url: string,
+): Promise<{ digest: string; path: string; size: number }> {
   const res = await request(url, {
     dispatcher,
     method: "GET",
     headers: { "accept-encoding": "identity" },
+    signal: deadline.signal,
   });
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => {});
@@ -245,24 +281,31 @@ async function attemptOnce(
   let received = 0;
   const report = () => progress?.(total === undefined ? { name: req.name, url, received } : { name: req.name, url, received, total });
   report();
+  // Read from now on, counted for the deadline as bytes arrive (not once the store is ready for them).
+  const body = flowing(res.body, (n) => deadline.count(n));
 
-  return store.putStream(
-    (writer) =>
-      pipeline(
-        flowing(res.body),
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            received += chunk.length;
-            if (received > limit) throw new TooLargeError(url, limit);
-            report();
-            yield chunk;
-          }
-        },
-        writer,
-      ),
-    digest,
-    url,
-  );
+  try {
+    return await store.putStream(
+      (writer) =>
+        pipeline(
+          body,
+          async function* (source: AsyncIterable<Buffer>) {
+            for await (const chunk of source) {
+              received += chunk.length;
+              if (received > limit) throw new TooLargeError(url, limit);
+              report();
+              yield chunk;
+            }
+          },
+          writer,
+        ),
+      digest,
+      url,
+    );
+  } finally {
+    // Also when the store failed before reading it: the connection is not left open.
+    res.body.destroy();
+  }
 }
 
 /**
@@ -270,9 +313,14 @@ async function attemptOnce(
  * bytes. undici 7's HTTP/1 parser, paused by a body's backpressure, fails an
  * uncatchable assertion when the server then closes the connection
  * (nodejs/undici#5360, fixed in undici 8): reading as bytes arrive keeps it
- * from pausing unless the disk falls that far behind.
+ * from pausing unless the disk falls that far behind. Reading starts at the
+ * call; `onBytes` hears of each chunk as it arrives.
  */
-async function* flowing(body: NodeJS.ReadableStream & { destroy(): unknown }, highWater = 64 << 20): AsyncGenerator<Buffer> {
+function flowing(
+  body: NodeJS.ReadableStream & { destroy(): unknown },
+  onBytes: (n: number) => void,
+  highWater = 64 << 20,
+): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let queued = 0;
   let ended = false;
@@ -283,6 +331,7 @@ async function* flowing(body: NodeJS.ReadableStream & { destroy(): unknown }, hi
     wake = undefined;
   };
   body.on("data", (chunk: Buffer) => {
+    onBytes(chunk.length);
     queue.push(chunk);
     queued += chunk.length;
     if (queued > highWater) body.pause();
@@ -297,21 +346,24 @@ async function* flowing(body: NodeJS.ReadableStream & { destroy(): unknown }, hi
     ended = true;
     poke();
   });
-  try {
-    for (;;) {
-      const chunk = queue.shift();
-      if (chunk !== undefined) {
-        queued -= chunk.length;
-        if (body.isPaused() && queued < highWater / 2) body.resume();
-        yield chunk;
-        continue;
+  return drain();
+  async function* drain(): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk !== undefined) {
+          queued -= chunk.length;
+          if (body.isPaused() && queued < highWater / 2) body.resume();
+          yield chunk;
+          continue;
+        }
+        if (failed !== undefined) throw failed;
+        if (ended) return;
+        await new Promise<void>((resolve) => (wake = resolve));
       }
-      if (failed !== undefined) throw failed;
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
+    } finally {
+      body.destroy();
     }
-  } finally {
-    body.destroy();
   }
 }
 

@@ -2,14 +2,19 @@
 // and chunked uploads (resumed from the registry's Range after a dropped
 // chunk), manifests; basic and bearer auth from the WWW-Authenticate
 // challenge; retries with backoff on 5xx, 429 and dropped connections.
-// Messages never carry credentials or tokens: only methods, URLs without
-// userinfo, statuses and the registry's own error codes.
+// Credentials go only to the registry's origin (scheme, host and port): a
+// Location or redirect elsewhere gets none, and one from https to plain http
+// is refused. Basic credentials go to a Bearer realm, as the token protocol
+// says, only over https. Messages never carry credentials or tokens: what a
+// registry echoes is redacted and cut. What is read of an answer is bounded
+// (headers by undici, bodies here), and each request by a deadline.
 import { readFileSync } from "node:fs";
 import { getCACertificates } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { Deadline, deadlineRule } from "../fetch/deadline.ts";
 import { parseChallenge, type Credentials } from "./credentials.ts";
 import { isLoopback } from "./reference.ts";
 
@@ -20,6 +25,7 @@ export interface ClientOptions {
   /** A PEM file of extra CAs, trusted beside the system's. */
   caFile?: string;
   credentials?: Credentials;
+  /** Connect and idle timeout, and each request's deadline: this plus 1 s per 16 KiB moved. Default 60 s. */
   timeoutMs?: number;
   /** Retries after the first attempt. Default 4. */
   retries?: number;
@@ -32,7 +38,20 @@ export interface Response {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The origin that answered (after redirects). */
+  origin?: string;
 }
+
+/** The most of a manifest, token or other answer held in memory. */
+export const MAX_ANSWER = 4 << 20;
+/** The most of an error answer read, and of it shown. */
+const MAX_ERROR_READ = 64 << 10;
+const MAX_ERROR_SHOWN = 2 << 10;
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const CHECK_REGISTRY = "check the registry, or that the address is a registry";
+const CHECK_TOKENS = "check the registry's token service";
+const CHECK_CONFIG = "check the registry's configuration (its external URL, and the scheme its proxy forwards)";
 
 type Body = () => Buffer | Readable | undefined;
 
@@ -64,19 +83,42 @@ function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/** The registry's own words: {"errors":[{"code","message"}]}. */
-function registryErrors(text: string): string {
+/** The registry's own words: {"errors":[{"code","message"}]}, else its text. */
+function registryWords(text: string): string {
   try {
-    const parsed = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
-    const list = (parsed.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(": ")).filter(Boolean);
-    if (list.length > 0) return list.join("; ");
+    const parsed = JSON.parse(text) as { errors?: unknown };
+    if (Array.isArray(parsed.errors)) {
+      const list = parsed.errors.map((e: { code?: unknown; message?: unknown } | null) =>
+        [e?.code, e?.message].filter((w) => typeof w === "string" && w !== "").join(": ")).filter(Boolean);
+      if (list.length > 0) return list.join("; ");
+    }
   } catch {}
-  return text.trim().slice(0, 200);
+  return text.trim();
 }
 
-/** `HTTP 401`, followed by what the registry said when it said anything: no empty part joined in. */
-function httpStatus(status: number, text: string): string {
-  return [`HTTP ${status}`, registryErrors(text)].filter(Boolean).join(" ");
+/** At most `max` bytes of a body (the rest is not read); whether there was more. */
+async function readBounded(
+  body: AsyncIterable<Buffer>,
+  max: number,
+  deadline: Deadline,
+): Promise<{ bytes: Buffer; over: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    deadline.count(chunk.length);
+    if (size + chunk.length > max) {
+      chunks.push(chunk.subarray(0, max - size));
+      return { bytes: Buffer.concat(chunks), over: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { bytes: Buffer.concat(chunks), over: false };
+}
+
+/** A Buffer body in pieces, so the deadline counts what the socket took. */
+function* pieces(buffer: Buffer): Generator<Buffer> {
+  for (let i = 0; i < buffer.length; i += 64 << 10) yield buffer.subarray(i, i + (64 << 10));
 }
 
 export class RegistryClient {
@@ -88,6 +130,8 @@ export class RegistryClient {
   /** How the registry asked to be authenticated, learnt from its first 401. */
   private challenge: { scheme: "basic" } | { scheme: "bearer"; realm: string; service?: string } | undefined;
   private readonly tokens = new Map<string, string>();
+  /** The registry's origin: the only one that gets credentials or tokens. */
+  private readonly origin: string;
 
   constructor(options: ClientOptions) {
     if (options.insecure && !isLoopback(options.registry)) {
@@ -97,6 +141,7 @@ export class RegistryClient {
     this.options = options;
     this.registry = options.registry;
     this.base = `${options.insecure ? "http" : "https"}://${options.registry}`;
+    this.origin = new URL(this.base).origin;
   }
 
   private async client(): Promise<{ undici: typeof import("undici"); dispatcher: Dispatcher }> {
@@ -146,63 +191,175 @@ export class RegistryClient {
   /** One request with authentication; transient failures throw Transient. */
   async request(spec: RequestSpec): Promise<Response> {
     let res = await this.send(spec);
-    if (res.status === 401) {
+    // Only the registry's own origin may ask for credentials: another's challenge is its refusal.
+    if (res.status === 401 && res.origin === this.origin) {
       await this.authenticate(spec, res);
       res = await this.send(spec);
     }
     if (res.status === 401 || res.status === 403) {
       const who = this.options.credentials ? `as ${JSON.stringify(this.options.credentials.username)}` : "without credentials";
-      throw new NiftyError("NIFTY702", `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: ${httpStatus(res.status, res.text)}`,
+      throw new NiftyError(
+        "NIFTY702",
+        `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: ${this.httpStatus(res.status, res.text)}`,
         this.options.credentials
           ? "check the user name and password (and that the user may push to this repository)"
           : `log in (podman login ${this.registry} or docker login), or give --username and --password-stdin`);
     }
-    if (res.status >= 500 || res.status === 429 || res.status === 408) throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${httpStatus(res.status, res.text)}`);
+    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${this.httpStatus(res.status, res.text)}`);
+    }
     return res;
   }
 
   /** A URL for messages: the path only, without query (upload state, digests stay). */
   private shown(url: string): string {
-    const u = new URL(url, this.base);
-    return u.pathname;
+    try {
+      return new URL(url, this.base).pathname;
+    } catch {
+      return "(a URL the registry gave)";
+    }
   }
 
-  private async send(spec: RequestSpec): Promise<Response> {
-    const { undici, dispatcher } = await this.client();
-    const url = new URL(spec.url, this.base);
-    const headers: Record<string, string> = { "user-agent": "niftyc", ...spec.headers };
-    // A Location on another host (a storage redirect) gets no credentials.
-    const auth = url.host === new URL(this.base).host ? this.authorization(spec.scopes) : undefined;
-    if (auth) headers.authorization = auth;
-    const body = spec.body?.();
+  /** `HTTP 401`, followed by what the registry said when it said anything: no empty part joined in. */
+  httpStatus(status: number, text: string): string {
+    return [`HTTP ${status}`, this.registryErrors(text)].filter(Boolean).join(" ");
+  }
+
+  /** What a registry said, fit to print: credentials and tokens it echoes starred out, a few KiB at most. */
+  registryErrors(text: string): string {
+    let out = registryWords(text);
+    const creds = this.options.credentials;
+    const secrets = [...this.tokens.values()];
+    if (creds) secrets.push(creds.password, Buffer.from(`${creds.username}:${creds.password}`).toString("base64"));
+    // Longest first, so a password inside the basic string does not leave the rest of it.
+    for (const secret of secrets.filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) {
+      out = out.split(secret).join("***");
+    }
+    out = out.replace(/\b(basic|bearer)(\s+|%20|\+)[^\s"',;\\]+/gi, "$1 ***");
+    if (out.length <= MAX_ERROR_SHOWN) return out;
+    return `${out.slice(0, MAX_ERROR_SHOWN)}… (${out.length - MAX_ERROR_SHOWN} more characters cut)`;
+  }
+
+  /**
+   * A URL of the registry or one it gave (a Location, a redirect), resolved
+   * against `from`: http(s) only, and never from https down to plain http.
+   */
+  resolve(location: string, method: string, from: string = this.base): URL {
+    const to = JSON.stringify(location.slice(0, 200));
+    const refuse = (why: string) => new NiftyError(
+      "NIFTY710", `${this.registry} sent ${method} ${this.shown(from)} to ${to}: ${why}`,
+      CHECK_CONFIG,
+    );
+    let url: URL;
     try {
-      const res = await undici.request(url, { method: spec.method, headers, body: body ?? null, dispatcher });
+      url = new URL(location, from);
+    } catch {
+      throw refuse("not a URL");
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw refuse("niftyc speaks only http(s) there");
+    if (url.protocol === "http:" && this.base.startsWith("https:")) {
+      throw refuse("from https down to plain http, which would show credentials and images to the network");
+    }
+    url.username = "";
+    url.password = "";
+    return url;
+  }
+
+  /** An error of undici or of the server's answer, as a diagnostic; Transient when worth another try. */
+  private failure(error: unknown, what: string, deadline: Deadline): Error {
+    if (deadline.expired) {
+      const within = deadlineRule(this.timeout());
+      return new NiftyError(
+        "NIFTY713",
+        `${this.registry} sent ${what} too slowly: the request did not end within ${within}`,
+        "check the registry; give a slow network more time with --timeout SECONDS");
+    }
+    if (error instanceof NiftyError) return error;
+    const code = errorCode(error);
+    if (code !== undefined && TLS_CODES.has(code)) {
+      return new NiftyError("NIFTY707", `TLS with ${this.registry} failed: ${code}`,
+        code.startsWith("ERR_SSL")
+          ? "the registry may speak plain http; for a registry on this machine use --insecure"
+          : "trust the registry's CA with --ca-file CA.pem (or install it in the system's CA store)");
+    }
+    if (code !== undefined && NETWORK_CODES.has(code)) return new Transient(`${what}: ${code}`);
+    const name = (error as Error).name;
+    if (name === "SocketError" || name === "RequestAbortedError") {
+      return new Transient(`${what}: ${(error as Error).message}`);
+    }
+    if (code === "UND_ERR_HEADERS_OVERFLOW") {
+      return new NiftyError(
+        "NIFTY711", `${this.registry}'s answer to ${what} is too large: its headers are over 16 KiB`,
+        CHECK_REGISTRY,
+      );
+    }
+    if (code !== undefined && /^(UND_ERR|HPE_|ERR_INVALID)/.test(code)) {
+      const why = `${this.registry}'s answer to ${what} cannot be read: ${code}`;
+      return new NiftyError("NIFTY712", why, CHECK_REGISTRY);
+    }
+    return error as Error;
+  }
+
+  private timeout(): number {
+    return this.options.timeoutMs ?? 60_000;
+  }
+
+  /** A request and the redirects of a GET or HEAD (a registry sends blobs to its storage), each hop checked. */
+  private async send(spec: RequestSpec): Promise<Response> {
+    let url = this.resolve(spec.url, spec.method);
+    for (let hop = 0; ; hop++) {
+      const res = await this.sendOnce(spec, url);
+      const location = res.headers.location;
+      const follows = spec.method === "GET" || spec.method === "HEAD";
+      if (!REDIRECTS.has(res.status) || !follows || typeof location !== "string") return res;
+      if (hop >= MAX_REDIRECTS) {
+        const what = `${spec.method} ${this.shown(spec.url)}`;
+        throw new NiftyError(
+          "NIFTY710", `${this.registry} sent ${what} through more than ${MAX_REDIRECTS} redirects`,
+          CHECK_CONFIG,
+        );
+      }
+      url = this.resolve(location, spec.method, url.toString());
+    }
+  }
+
+  private async sendOnce(spec: RequestSpec, url: URL): Promise<Response> {
+    const { undici, dispatcher } = await this.client();
+    const headers: Record<string, string> = { "user-agent": "niftyc", ...spec.headers };
+    // Another origin (a storage redirect, an upload Location elsewhere) gets no credentials.
+    const auth = url.origin === this.origin ? this.authorization(spec.scopes) : undefined;
+    if (auth) headers.authorization = auth;
+    const what = `${spec.method} ${this.shown(spec.url)}`;
+    const deadline = new Deadline(this.timeout());
+    const made = spec.body?.();
+    const body = made === undefined ? null : Buffer.isBuffer(made) ? pieces(made) : made;
+    try {
+      const counted = body && Readable.from(deadline.counted(body));
+      const { signal } = deadline;
+      const res = await undici.request(url, { method: spec.method, headers, body: counted, dispatcher, signal });
       if (spec.sink && res.statusCode === 200) {
-        try {
-          await spec.sink(res.body);
-        } catch (error) {
-          if (error instanceof NiftyError) throw error;
-          const code = errorCode(error);
-          if (code !== undefined && NETWORK_CODES.has(code)) throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${code}`);
-          throw error;
-        }
-        return { status: 200, headers: res.headers, text: "" };
+        await spec.sink(Readable.from(deadline.counted(res.body)));
+        return { status: 200, headers: res.headers, text: "", origin: url.origin };
       }
-      const text = spec.method === "HEAD" ? (await res.body.dump(), "") : await res.body.text();
-      return { status: res.statusCode, headers: res.headers, text };
+      if (spec.method === "HEAD" || REDIRECTS.has(res.statusCode)) {
+        await res.body.dump();
+        return { status: res.statusCode, headers: res.headers, text: "", origin: url.origin };
+      }
+      const ok = res.statusCode < 300;
+      const { bytes, over } = await readBounded(res.body, ok ? MAX_ANSWER : MAX_ERROR_READ, deadline);
+      if (over) res.body.destroy();
+      if (over && ok) {
+        throw new NiftyError(
+          "NIFTY711", `${this.registry}'s answer to ${what} is too large: over ${MAX_ANSWER >> 20} MiB`,
+          CHECK_REGISTRY,
+        );
+      }
+      return { status: res.statusCode, headers: res.headers, text: bytes.toString("utf8"), origin: url.origin };
     } catch (error) {
-      if (body && typeof (body as Readable).destroy === "function") (body as Readable).destroy();
-      const code = errorCode(error);
-      if (code !== undefined && TLS_CODES.has(code)) {
-        throw new NiftyError("NIFTY707", `TLS with ${this.registry} failed: ${code}`,
-          code.startsWith("ERR_SSL")
-            ? "the registry may speak plain http; for a registry on this machine use --insecure"
-            : "trust the registry's CA with --ca-file CA.pem (or install it in the system's CA store)");
-      }
-      if (error instanceof NiftyError) throw error;
-      if (code !== undefined && NETWORK_CODES.has(code)) throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${code}`);
-      if ((error as Error).name === "SocketError" || (error as Error).name === "RequestAbortedError") throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${(error as Error).message}`);
-      throw error;
+      if (made && typeof (made as Readable).destroy === "function") (made as Readable).destroy();
+      throw this.failure(error, what, deadline);
+    } finally {
+      deadline.done();
     }
   }
 
@@ -234,42 +391,90 @@ export class RegistryClient {
     const c = this.challenge;
     if (c?.scheme !== "bearer") return;
     const { undici, dispatcher } = await this.client();
-    const url = new URL(c.realm);
-    if (url.protocol === "http:" && !isLoopback(url.host)) {
-      throw new NiftyError("NIFTY705", `${this.registry} sends for tokens to ${url.origin}, over plain http`, "niftyc sends credentials over plain http only on this machine; the token server must use https");
+    let url: URL;
+    try {
+      url = new URL(c.realm);
+    } catch {
+      url = new URL("about:blank");
     }
+    const shownRealm = JSON.stringify(c.realm.slice(0, 200));
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new NiftyError(
+        "NIFTY712",
+        `${this.registry}'s answer cannot be read: its Bearer realm ${shownRealm} is not an http(s) URL`,
+        CHECK_TOKENS);
+    }
+    // Plain http only beside a registry on this machine that is itself reached in plain http.
+    if (url.protocol === "http:" && (!isLoopback(url.host) || !this.base.startsWith("http:"))) {
+      throw new NiftyError("NIFTY705", `${this.registry} sends for tokens to ${url.origin}, over plain http`,
+        "niftyc sends credentials over plain http only to a registry and token server on this machine " +
+          "reached with --insecure; the token server must use https");
+    }
+    url.username = "";
+    url.password = "";
     if (c.service) url.searchParams.set("service", c.service);
     for (const s of scopes) url.searchParams.append("scope", s);
     const creds = this.options.credentials;
     const headers: Record<string, string> = { "user-agent": "niftyc" };
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
+    const where = `${url.origin}${url.pathname}`;
     let status: number;
     let text: string;
+    const deadline = new Deadline(this.timeout());
     try {
-      const r = await undici.request(url, { method: "GET", headers, dispatcher });
+      const r = await undici.request(url, { method: "GET", headers, dispatcher, signal: deadline.signal });
       status = r.statusCode;
-      text = await r.body.text();
+      const { bytes, over } = await readBounded(r.body, MAX_ANSWER, deadline);
+      if (over) {
+        r.body.destroy();
+        throw new NiftyError(
+          "NIFTY711", `the token server ${where}'s answer is too large: over ${MAX_ANSWER >> 20} MiB`,
+          CHECK_TOKENS,
+        );
+      }
+      text = bytes.toString("utf8");
     } catch (error) {
-      const code = errorCode(error);
-      if (code !== undefined && NETWORK_CODES.has(code)) throw new Transient(`token from ${url.origin}${url.pathname}: ${code}`);
-      throw error;
+      throw this.failure(error, `a token from ${where}`, deadline);
+    } finally {
+      deadline.done();
     }
-    if (status >= 500 || status === 429) throw new Transient(`token from ${url.origin}${url.pathname}: HTTP ${status}`);
+    if (status >= 500 || status === 429) throw new Transient(`token from ${where}: HTTP ${status}`);
     if (status !== 200) {
-      throw new NiftyError("NIFTY702", `the token server ${url.origin}${url.pathname} refused a token for ${scopes.join(" ")}: HTTP ${status}`,
+      throw new NiftyError(
+        "NIFTY702",
+        `the token server ${where} refused a token for ${scopes.join(" ")}: HTTP ${status}`,
         creds ? "check the user name and password" : `log in (podman login ${this.registry}), or give --username and --password-stdin`);
     }
-    let token: string | undefined;
+    let parsed: { token?: unknown; access_token?: unknown } | undefined;
     try {
-      const parsed = JSON.parse(text) as { token?: string; access_token?: string };
-      token = parsed.token ?? parsed.access_token;
+      parsed = JSON.parse(text) as typeof parsed;
     } catch {}
-    if (!token) throw new NiftyError("NIFTY703", `the token server ${url.origin}${url.pathname} answered without a token`, "check the registry's token service");
+    if (parsed === null || typeof parsed !== "object") {
+      throw new NiftyError(
+        "NIFTY712", `the token server ${where}'s answer cannot be read: it is not JSON`,
+        CHECK_TOKENS,
+      );
+    }
+    const token = parsed.token ?? parsed.access_token;
+    if (token === undefined || token === "") throw new NiftyError(
+      "NIFTY703", `the token server ${where} answered without a token`,
+      CHECK_TOKENS,
+    );
+    // A token goes into a header: visible ASCII only, so it cannot add a line to the request.
+    if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new NiftyError(
+        "NIFTY712",
+        `the token server ${where}'s answer cannot be read: its token is not a string of visible ASCII`,
+        CHECK_TOKENS);
+    }
     this.tokens.set(scopes.join(" "), token);
   }
 
   unexpected(spec: { method: string; url: string }, res: Response): NiftyError {
-    return new NiftyError("NIFTY703", `${this.registry} answered ${spec.method} ${this.shown(spec.url)} with HTTP ${res.status}: ${registryErrors(res.text) || "(no message)"}`,
+    const said = this.registryErrors(res.text) || "(no message)";
+    return new NiftyError(
+      "NIFTY703",
+      `${this.registry} answered ${spec.method} ${this.shown(spec.url)} with HTTP ${res.status}: ${said}`,
       "the registry refused the request; its message says why (a full disk, a size limit, an unsupported media type)");
   }
 }

@@ -205,7 +205,7 @@ async function resume(client: RegistryClient, repository: string, session: { loc
 
 /** PUT ?digest=: with the whole blob (monolithic) or, after chunks, with none. */
 async function finish(client: RegistryClient, repository: string, location: string, blob: LayoutBlob, from: number): Promise<void> {
-  const url = new URL(location, client.base);
+  const url = client.resolve(location, "PUT");
   url.searchParams.set("digest", blob.digest);
   const rest = blob.size - from;
   const spec = { method: "PUT" as const, url: url.toString(),
@@ -269,9 +269,18 @@ async function linkReferrer(client: RegistryClient, repository: string, subject:
     const current = await client.request(get);
     let manifests: Array<Record<string, unknown>> = [];
     if (current.status === 200) {
+      let parsed: { manifests?: unknown } | undefined;
       try {
-        manifests = (JSON.parse(current.text) as { manifests?: Array<Record<string, unknown>> }).manifests ?? [];
+        parsed = JSON.parse(current.text) as typeof parsed;
       } catch {}
+      const list = parsed !== null && typeof parsed === "object" ? (parsed.manifests ?? []) : undefined;
+      if (!Array.isArray(list) || !list.every((m) => m !== null && typeof m === "object")) {
+        throw new NiftyError(
+          "NIFTY712",
+          `${client.registry}'s answer to GET /v2/${repository}/manifests/${tag} cannot be read: not an image index`,
+          "check the registry; delete the tag if it holds something else than the referrers' index");
+      }
+      manifests = list as Array<Record<string, unknown>>;
     } else if (current.status !== 404) {
       throw client.unexpected(get, current);
     }

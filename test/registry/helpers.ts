@@ -185,3 +185,93 @@ export function registryUnavailable(tools: readonly string[] = ["docker-registry
 export function requireTools(t: import("ava").ExecutionContext, why: string | undefined): boolean {
   return requireParts(t, "registry tests", why);
 }
+
+export interface Seen {
+  /** "http" for a plain request on a TLS registry's port (or any request to a plain one). */
+  scheme: "http" | "https";
+  method: string;
+  url: string;
+  authorization: string | undefined;
+}
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, scheme: "http" | "https") => void;
+
+export interface FakeRegistry {
+  host: string;
+  /** Every request, as it came. */
+  seen: Seen[];
+  handler: Handler;
+  close(): Promise<void>;
+}
+
+/**
+ * A scripted registry on loopback for attacks a real one would not make: its
+ * `handler` answers every request. With `tls`, the same port also answers
+ * plain http (told by the first byte), as an attacker on the path could.
+ */
+export async function startFakeRegistry(handler: Handler, tls?: { cert: string; key: string }): Promise<FakeRegistry> {
+  const net = await import("node:net");
+  const https = await import("node:https");
+  const port = await freePort();
+  const seen: Seen[] = [];
+  const fake: FakeRegistry = { host: `127.0.0.1:${port}`, seen, handler, close: async () => {} };
+  const answer = (scheme: "http" | "https") => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    seen.push({ scheme, method: req.method!, url: req.url!, authorization: req.headers.authorization });
+    fake.handler(req, res, scheme);
+  };
+  const plain = http.createServer(answer("http"));
+  const keys = tls ? { cert: await fsp.readFile(tls.cert), key: await fsp.readFile(tls.key) } : undefined;
+  const secure = keys ? https.createServer(keys, answer("https")) : undefined;
+  const sockets = new Set<import("node:net").Socket>();
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    socket.once("data", (first: Buffer) => {
+      if (first[0] !== 0x16 || !secure) {
+        socket.pause();
+        socket.unshift(first);
+        plain.emit("connection", socket);
+        socket.resume();
+        return;
+      }
+      // TLS reads the socket's handle, not what was unshifted: relay to the https server instead.
+      const inner = net.connect(innerPort, "127.0.0.1");
+      sockets.add(inner);
+      inner.on("close", () => sockets.delete(inner));
+      inner.on("error", () => socket.destroy());
+      socket.on("close", () => inner.destroy());
+      inner.write(first);
+      socket.pipe(inner).pipe(socket);
+    });
+  });
+  let innerPort = 0;
+  if (secure) {
+    await new Promise<void>((done) => secure.listen(0, "127.0.0.1", done));
+    innerPort = (secure.address() as import("node:net").AddressInfo).port;
+  }
+  await new Promise<void>((done) => front.listen(port, "127.0.0.1", done));
+  fake.close = () => new Promise<void>((done) => {
+    for (const s of sockets) s.destroy();
+    secure?.closeAllConnections();
+    secure?.close();
+    front.close(() => done());
+  });
+  return fake;
+}
+
+/** Send `total` bytes of `fill` after `prefix`, as fast as the client reads, stopping when it goes away. */
+export function streamHuge(res: http.ServerResponse, total: number, prefix = "", fill = "a"): void {
+  const chunk = Buffer.alloc(1 << 20, fill);
+  let sent = 0;
+  res.on("close", () => (sent = total));
+  res.write(prefix);
+  const pump = () => {
+    while (sent < total) {
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once("drain", pump);
+    }
+    res.end();
+  };
+  pump();
+}

@@ -64,3 +64,18 @@ export function announces(length: number): Behaviour {
     socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`);
   };
 }
+
+/** A 200 announcing `length` bytes, then `chunk` bytes every `everyMs` until done or the client goes away. */
+export function dribble(length: number, everyMs: number, chunk = 1): Behaviour {
+  return (socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`);
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (socket.destroyed || sent >= length) return void clearInterval(timer);
+      const n = Math.min(chunk, length - sent);
+      sent += n;
+      socket.write(Buffer.alloc(n, 0x61));
+    }, everyMs);
+    socket.on("close", () => clearInterval(timer));
+  };
+}
