@@ -118,6 +118,14 @@ export async function readDebFile(store: Store, file: string, digest: string, wh
   return contents;
 }
 
+/** Only the control stanza of a .deb file: what the package says it is, without reading its data. */
+export async function readDebControl(file: string, what: string): Promise<Field[]> {
+  const control = await readControl(file, what);
+  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
+  if (stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) throw debError(what, "its control file is not one stanza with a Package field");
+  return stanzas[0]!;
+}
+
 /** The control.tar members' names, and the text of the few niftyc reads. */
 async function readControl(file: string, what: string): Promise<{ names: string[]; members: Map<string, string> }> {
   const loc = await locateDebMember(file, "control.tar");

@@ -83,7 +83,10 @@ export interface LockError {
   message: string;
 }
 
-export type LockParse = { ok: true; lock: Lock } | { ok: false; errors: LockError[] };
+/** Where each package's stanza and fields are in the lock's text, by `name:architecture`. */
+export type LockLines = Map<string, { stanza: number; fields: Partial<Record<(typeof PACKAGE_FIELDS)[number], number>> }>;
+
+export type LockParse = { ok: true; lock: Lock; lines: LockLines } | { ok: false; errors: LockError[] };
 
 function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -338,6 +341,7 @@ export function parseLock(text: string): LockParse {
   }
 
   const packages: LockedPackage[] = [];
+  const lines: LockLines = new Map();
   const seen = new Map<string, number>();
   for (const stanza of packageStanzas) {
     const f = r.fields(stanza, PACKAGE_FIELDS, `the package stanza at line ${stanza.line}`);
@@ -365,6 +369,7 @@ export function parseLock(text: string): LockParse {
       continue;
     }
     seen.set(key, stanza.line);
+    lines.set(key, { stanza: stanza.line, fields: Object.fromEntries([...f].map(([k, field]) => [k, field.line])) });
     const [archive, suiteName, component] = suite!.split(" ") as [string, string, string];
     packages.push({
       name: name!,
@@ -378,7 +383,7 @@ export function parseLock(text: string): LockParse {
     });
   }
   if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
-  return { ok: true, lock: normalizeLock({ architecture: architecture!, suites, requests, packages }) };
+  return { ok: true, lock: normalizeLock({ architecture: architecture!, suites, requests, packages }), lines };
 }
 
 // ---- coverage
