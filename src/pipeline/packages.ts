@@ -95,6 +95,8 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   }
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
+  // Made now from the verified indices: what checkLock would find, so a build using it as it is need not read a package.
+  await store.writeRecord("debian-lock-checked", (await lockCheckKey(store, lock, text)).key, true);
   // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
   if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
   await writeFileAtomic(lockPath, text);
@@ -173,8 +175,7 @@ async function readLockFile(path: string, shown: string, inputs?: HostInputs): P
  */
 async function checkLock(store: Store, file: LockFile, shown: string, options: PackageOptions): Promise<void> {
   const { lock, lines, text } = file;
-  const indices = await Promise.all(lock.suites.map(async (s) => (await store.readRecord<{ index: string }>("debian-release-index", hashText(s.inRelease, s.component, lock.architecture)))?.index));
-  const key = hashText(text, ...indices.map((i) => i ?? ""));
+  const { key, indices } = await lockCheckKey(store, lock, text);
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
@@ -201,6 +202,16 @@ async function checkLock(store: Store, file: LockFile, shown: string, options: P
     throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
   }
   await store.writeRecord("debian-lock-checked", key, true);
+}
+
+/** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
+async function lockCheckKey(store: Store, lock: Lock, text: string): Promise<{ key: string; indices: Array<string | undefined> }> {
+  const indexOf = async (s: LockedSuite) => {
+    const record = await store.readRecord<{ index: string }>("debian-release-index", hashText(s.inRelease, s.component, lock.architecture));
+    return record?.index;
+  };
+  const indices = await Promise.all(lock.suites.map(indexOf));
+  return { key: hashText(text, ...indices.map((i) => i ?? "")), indices };
 }
 
 /** A locked package's control stanza: from the store's record, else read from its .deb (downloaded when absent). */
