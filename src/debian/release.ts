@@ -343,7 +343,7 @@ function badRelease(what: string, why: string): NiftyError {
  * suite asked for (so a signed InRelease of another suite cannot be replayed
  * in its place) and it is current at `now`.
  */
-export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: string): void {
+export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: string, notBefore?: Date): void {
   if (release.codename !== ref.suite && release.suite !== ref.suite) {
     throw new NiftyError(
       "NIFTY621",
@@ -356,6 +356,15 @@ export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: s
       "NIFTY618",
       `${what} expired: it was valid until ${release.validUntil.toISOString()}, and it is now ${now.toISOString()}`,
       "the mirror serves stale metadata (an attacker can replay old, signed files this way); use an up-to-date mirror, or check this machine's clock",
+    );
+  }
+  // As apt refuses a Release older than the one it has: a mirror replaying an
+  // older, still validly signed InRelease would otherwise roll packages back.
+  if (notBefore !== undefined && release.date.getTime() < notBefore.getTime()) {
+    throw new NiftyError(
+      "NIFTY632",
+      `${what} is dated ${release.date.toUTCString()}, older than the ${notBefore.toUTCString()} the lock was resolved against`,
+      "the mirror serves an older InRelease than the archive already published (a rollback, or a mirror that is behind); use an up-to-date mirror",
     );
   }
   if (release.date.getTime() > now.getTime() + MAX_FUTURE_MS) {
@@ -372,6 +381,8 @@ export interface FetchReleaseOptions {
   mirrors: Record<string, string[]>;
   /** The current time, for Valid-Until. */
   now: Date;
+  /** The Date of the InRelease the lock was resolved against: an older one is refused. */
+  notBefore?: Date;
   keyring?: string;
   gpgv?: string;
   timeoutMs?: number;
@@ -412,7 +423,7 @@ export async function fetchRelease(store: Store, ref: SuiteRef, options: FetchRe
   if (options.gpgv !== undefined) verifyOptions.gpgv = options.gpgv;
   const { text, signatures } = await verifyClearSigned(blob.path, verifyOptions);
   const release = parseRelease(text, what);
-  checkRelease(release, ref, options.now, what);
+  checkRelease(release, ref, options.now, what, options.notBefore);
   const served = roots.find((r) => url === `${r}/dists/${ref.suite}/InRelease`);
   const ordered = served ? [served, ...roots.filter((r) => r !== served)] : roots;
   return { ...release, ref, url, mirrors: ordered, inRelease: blob.digest, signatures };

@@ -59,7 +59,7 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
   if (lock === undefined) throw new NiftyError("NIFTY603", `${source.path} has no lock yet`, `run \`niftyc lock ${source.path}\` first`);
   const { buildUniverse } = await import("../debian/universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
-  const { indices } = await fetchIndices(store, declared.archives, archiveMirrors(declared.archives, await options.mirrors()), options);
+  const { indices } = await fetchIndices(store, declared.archives, archiveMirrors(declared.archives, await options.mirrors()), options, lock);
   const rows = findOutdated(lock, buildUniverse(indices));
   return { rows, summary: summarizeOutdated(lock, rows) };
 }
