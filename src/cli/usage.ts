@@ -60,7 +60,8 @@ Options:
   --limit NAME=VALUE    raise a limit on what a download or archive may bring (repeatable):
                         download-size (default 8G), member-size (one file from an archive, 4G),
                         entry-name (characters of an entry's path or link target, 4096),
-                        entries (of one archive, 1000000). See docs/security.md
+                        entries (of one archive, 1000000), inrelease-size (a suite's InRelease, 8M),
+                        index-size (a Packages index, 256M). See docs/security.md
   --strict              warnings are errors
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr

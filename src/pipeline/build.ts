@@ -79,7 +79,8 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
 
   const packages = await stage("resolving the recipe's packages", async () => {
     const { resolvePackages } = await import("./packages.ts");
-    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
+    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+      ...(options.limits ? { limits: options.limits } : {}) });
   });
   lap("packages");
   const notes: string[] = [];

@@ -12,7 +12,7 @@ import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, packageDeclarations, readLock, resolvePackages } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 
-export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "onEvent">;
+export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "onEvent" | "limits">;
 
 /** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
 async function openRecipe(options: LockOptions) {
@@ -43,6 +43,7 @@ export async function lockRecipe(options: LockOptions & { update?: true | readon
     emit: options.onEvent ?? (() => {}),
     ...(options.update !== undefined ? { update: options.update } : {}),
     ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
   return { lock: resolved!.lock, lockPath: resolved!.lockPath, written: resolved!.written };
 }

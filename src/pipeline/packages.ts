@@ -6,6 +6,7 @@
 import { open } from "node:fs/promises";
 import type { SourceFile, Span } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
+import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -38,6 +39,8 @@ export interface PackageOptions {
   now: Date;
   mirrors: () => Promise<Record<string, string[]>>;
   fetchTimeoutMs?: number;
+  /** --limit: the InRelease's and the Packages index's sizes. */
+  limits?: Limits;
   emit: (event: BuildEvent) => void;
   /** Told how the lock was when read; a build that resolves against the archive is not one to recall. */
   hostInputs?: HostInputs;
@@ -270,7 +273,7 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits">,
   previous?: Lock,
 ): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
@@ -283,8 +286,10 @@ export async function fetchIndices(
       const was = previous?.suites.find((s) => s.archive === ref.archive && s.suite === ref.suite && s.component === ref.component);
       const notBefore = was === undefined ? undefined : parseReleaseDate(was.date);
       const keyring = archive.keyring ? { keyring: archive.keyring } : {};
-      const release = await fetchRelease(store, ref, { mirrors, now: options.now, ...(notBefore ? { notBefore } : {}), ...keyring, ...net });
-      const loaded = await loadPackages(store, release, ARCHITECTURE, net);
+      const limit = options.limits ? { maxBytes: options.limits.inReleaseBytes } : {};
+      const release = await fetchRelease(store, ref, { mirrors, now: options.now, ...(notBefore ? { notBefore } : {}), ...keyring, ...limit, ...net });
+      const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
+      const loaded = await loadPackages(store, release, ARCHITECTURE, { ...net, ...indexLimit });
       // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
       const indexKey = hashText(release.inRelease, ref.component, ARCHITECTURE);
       await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
