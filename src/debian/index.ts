@@ -14,6 +14,7 @@ import type { Store } from "../cache/store.ts";
 import { FetchFailedError, fetchBlob } from "../fetch/download.ts";
 import type { FetchResult, SourceFailure } from "../fetch/download.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
+import { poolPathProblem } from "./lockfile.ts";
 import { archiveMirrors } from "./release.ts";
 import type { Release, VerifiedRelease } from "./release.ts";
 import type { PackageRecord, SuiteRef } from "./types.ts";
@@ -369,6 +370,8 @@ function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): Packa
     sha = sha.toLowerCase();
     if (!SHA256_RE.test(sha)) throw malformedIndex(what, line, `${st.package}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
   }
+  const unsafe = poolPathProblem(need("filename"));
+  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.package}: Filename ${unsafe}`);
   const record: PackageRecord = {
     name: need("package"),
     version: need("version"),
@@ -603,8 +606,9 @@ export function describePackage(r: DebLocation): string {
  */
 export async function fetchDeb(store: Store, record: DebLocation, options: FetchOptions & { mirrors: Record<string, string[]> }): Promise<FetchResult> {
   const pkg = describePackage(record);
-  if (record.filename.startsWith("/") || record.filename.split("/").includes("..") || record.filename === "") {
-    throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path ${JSON.stringify(record.filename)}`, "the index is malformed or hostile; use a trustworthy mirror");
+  const unsafe = poolPathProblem(record.filename);
+  if (unsafe !== undefined) {
+    throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path: ${unsafe}`, "the index is malformed or hostile; use a trustworthy mirror");
   }
   const sources = archiveMirrors(record.from, options.mirrors).map((root) => `${root}/${record.filename}`);
   try {

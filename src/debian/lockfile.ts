@@ -248,8 +248,29 @@ function suiteProblem(words: readonly string[]): string | undefined {
 function filenameProblem(v: string): string | undefined {
   if (v.includes("://")) return `is a URL ('${v}'); the lock holds pool paths, never a mirror's URL`;
   if (/\s/.test(v)) return "has whitespace";
-  if (v.startsWith("/")) return `is absolute ('${v}'); write the pool path relative to the archive root`;
-  if (v.split("/").some((part) => part === "" || part === "." || part === "..")) return `'${v}' has an empty, '.' or '..' part`;
+  return poolPathProblem(v);
+}
+
+/**
+ * Why a pool path (an index's or a lock's Filename) could name something
+ * outside the archive root once made into a URL, or undefined. A URL parser
+ * reads `%2e%2e` as `..` and `\` as `/`, so the path is judged as the URL
+ * will read it: decoded, backslashes as slashes; `?` and `#` would end it.
+ */
+export function poolPathProblem(v: string): string | undefined {
+  if (/[\x00-\x1f\x7f]/.test(v)) return `${JSON.stringify(v)} has a control character`;
+  const separator = /[\\?#]/.exec(v)?.[0];
+  if (separator !== undefined) return `'${v}' has a '${separator}', which a URL reads as a separator`;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(v);
+  } catch {
+    return `'${v}' has a malformed %-escape`;
+  }
+  const shown = decoded === v ? `'${v}'` : `'${v}' (read in a URL as '${decoded}')`;
+  if (/[\\?#\x00-\x1f\x7f]/.test(decoded)) return `${shown} has an escaped separator or control character`;
+  if (v === "" || decoded.startsWith("/")) return `is absolute or empty (${shown}); write the pool path relative to the archive root`;
+  if (decoded.split("/").some((part) => part === "" || part === "." || part === "..")) return `${shown} has an empty, '.' or '..' part`;
   return undefined;
 }
 

@@ -9,7 +9,7 @@ import path from "node:path";
 import { openStore } from "../../src/cache/store.ts";
 import type { Store } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
-import { parsePackages } from "../../src/debian/index.ts";
+import { fetchDeb, parsePackages } from "../../src/debian/index.ts";
 import { fetchRelease } from "../../src/debian/release.ts";
 import type { SuiteRef } from "../../src/debian/types.ts";
 import { debianArchive, requireArchive } from "../support/debian-archive.ts";
@@ -116,3 +116,20 @@ test("a Packages file larger than the index limit once decompressed is refused, 
   t.regex(err!.message, /^Packages of bookworm: it is larger than the limit of 4 KiB once decompressed$/);
   t.regex(err!.hint ?? "", /--limit index-size=/);
 });
+
+for (const filename of ["pool/main/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "pool/main/..\\..\\..\\x.deb", "pool/main/%2E%2E/x.deb", "pool/x.deb?/../../y", "pool/main/a%2fb/../../../x.deb"]) {
+  test(`a Filename a URL would read as climbing out of the archive is refused: ${filename}`, async (t) => {
+    const text = `Package: evil\nVersion: 1\nArchitecture: all\nFilename: ${filename}\nSize: 1\nSHA256: ${"0".repeat(64)}\n`;
+    const err = await t.throwsAsync(parsePackages(chunked([Buffer.from(text)]), REF, "Packages of bookworm"), { instanceOf: NiftyError });
+    t.is(err?.code, "NIFTY624");
+    t.regex(err!.message, /^Packages of bookworm, line 1: evil: Filename .*(\.\.|separator)/);
+    // And the same path from a lock, or a record that did not come through the parser, is never fetched.
+    const store = await openStore(await tempDir("niftyc-hostile-index-"));
+    const fetchErr = await t.throwsAsync(
+      fetchDeb(store, { name: "evil", version: "1", architecture: "all", from: REF, filename, sha256: `sha256:${"0".repeat(64)}` }, { mirrors: { debian: ["http://127.0.0.1:9/debian"] }, retries: 0 }),
+      { instanceOf: NiftyError },
+    );
+    t.is(fetchErr?.code, "NIFTY624");
+    t.regex(fetchErr!.message, /unsafe pool path/);
+  });
+}
