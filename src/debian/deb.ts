@@ -122,7 +122,9 @@ export async function readDebFile(store: Store, file: string, digest: string, wh
 export async function readDebControl(file: string, what: string): Promise<Field[]> {
   const control = await readControl(file, what);
   const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
-  if (stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) throw debError(what, "its control file is not one stanza with a Package field");
+  if (stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) {
+    throw debError(what, "its control file is not one stanza with a Package field");
+  }
   return stanzas[0]!;
 }
 
@@ -176,7 +178,9 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
     refuseUnsafeName(header.name, what);
     if (key === "") return undefined; // the root directory: the image's, not the package's
     // dpkg's .list and md5sums hold one path a line: a newline would add a line, an ESC drive a terminal.
-    if (/[\x00-\x1f\x7f]/.test(key)) throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
+    if (/[\x00-\x1f\x7f]/.test(key)) {
+      throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
+    }
     if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
     const e = await toEntry(store, entry, key, header, byPath, what);
     byPath.set(key, e);

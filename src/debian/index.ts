@@ -288,7 +288,9 @@ export async function parsePackages(
   for await (const raw of chunks) {
     const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
     total += chunk.length;
-    if (total > maxBytes) throw indexTooLarge(what, `it is larger than the limit of ${showSize(maxBytes)} once decompressed`, true);
+    if (total > maxBytes) {
+      throw indexTooLarge(what, `it is larger than the limit of ${showSize(maxBytes)} once decompressed`, true);
+    }
     let start = 0;
     let nl = chunk.indexOf(10);
     if (pending.length > 0) {
@@ -330,7 +332,8 @@ export const MAX_LINE = 1 << 20;
 
 function indexTooLarge(what: string, why: string, limit = false): NiftyError {
   const hint = limit
-    ? "Debian's largest indices are under 100 MiB: the mirror serves something else; use another mirror, or raise the limit: --limit index-size=<size>"
+    ? "Debian's largest indices are under 100 MiB: the mirror serves something else; " +
+      "use another mirror, or raise the limit: --limit index-size=<size>"
     : "no Packages file has lines that long: the index is hostile or not a Packages file; use another mirror";
   return new NiftyError("NIFTY811", `${what}: ${why}`, hint);
 }
@@ -574,7 +577,12 @@ export interface LoadedIndex {
  * parsed form when this exact index (by its signed digest) was read before,
  * else downloaded, parsed and cached.
  */
-export async function loadPackages(store: Store, release: VerifiedRelease, arch: string, options: FetchOptions & { maxBytes?: number } = {}): Promise<LoadedIndex> {
+export async function loadPackages(
+  store: Store,
+  release: VerifiedRelease,
+  arch: string,
+  options: FetchOptions & { maxBytes?: number } = {},
+): Promise<LoadedIndex> {
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
   const cached = await readParsed(store, index.sha256, release.ref);
@@ -582,7 +590,9 @@ export async function loadPackages(store: Store, release: VerifiedRelease, arch:
   const limit = options.maxBytes ?? DEFAULT_LIMITS.indexBytes;
   const name = `${index.path} of ${release.ref.suite}`;
   // The signed size says how much would be downloaded: too much is refused before a byte is.
-  if (index.size > limit) throw indexTooLarge(name, `its signed size, ${index.size} bytes, is over the limit of ${showSize(limit)}`, true);
+  if (index.size > limit) {
+    throw indexTooLarge(name, `its signed size, ${index.size} bytes, is over the limit of ${showSize(limit)}`, true);
+  }
   const blob = await fetchPackagesIndex(store, release, index, options);
   const records = await parsePackagesFile(blob.path, index.compression, release.ref, name, limit);
   const parsed = await writeParsedIndex(store, index.sha256, records);
@@ -608,7 +618,8 @@ export async function fetchDeb(store: Store, record: DebLocation, options: Fetch
   const pkg = describePackage(record);
   const unsafe = poolPathProblem(record.filename);
   if (unsafe !== undefined) {
-    throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path: ${unsafe}`, "the index is malformed or hostile; use a trustworthy mirror");
+    const hint = "the index is malformed or hostile; use a trustworthy mirror";
+    throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path: ${unsafe}`, hint);
   }
   const sources = archiveMirrors(record.from, options.mirrors).map((root) => `${root}/${record.filename}`);
   try {

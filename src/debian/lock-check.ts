@@ -32,17 +32,23 @@ export function lockKey(p: Pick<LockedPackage, "name" | "architecture">): string
 
 /** The control fields that name a package, against its lock stanza. */
 export function identityProblem(p: LockedPackage, control: readonly Field[]): LockProblem | undefined {
-  for (const [field, locked] of [["Package", p.name], ["Version", p.version], ["Architecture", p.architecture]] as const) {
-    const actual = fieldValue(control as Field[], field)?.trim();
-    if (actual !== locked) {
-      return {
-        key: lockKey(p),
-        field: field === "Package" ? "SHA256" : field,
-        message: `the .deb this stanza pins (${p.sha256}) is ${fieldValue(control as Field[], "Package") ?? "?"} ` +
-          `${fieldValue(control as Field[], "Version") ?? "?"} (${fieldValue(control as Field[], "Architecture") ?? "?"}), ` +
-          `not ${p.name} ${p.version} (${p.architecture}): its ${field} is ${JSON.stringify(actual ?? "")}`,
-      };
-    }
+  const get = (name: string) => fieldValue(control as Field[], name)?.trim();
+  const locked = [
+    ["Package", p.name],
+    ["Version", p.version],
+    ["Architecture", p.architecture],
+  ] as const;
+  for (const [field, value] of locked) {
+    const actual = get(field);
+    if (actual === value) continue;
+    const is = `${get("Package") ?? "?"} ${get("Version") ?? "?"} (${get("Architecture") ?? "?"})`;
+    return {
+      key: lockKey(p),
+      field: field === "Package" ? "SHA256" : field,
+      message:
+        `the .deb this stanza pins (${p.sha256}) is ${is}, ` +
+        `not ${p.name} ${p.version} (${p.architecture}): its ${field} is ${JSON.stringify(actual ?? "")}`,
+    };
   }
   return undefined;
 }
@@ -65,7 +71,8 @@ export function recordFromControl(p: LockedPackage, control: readonly Field[]): 
     from: p.from,
   };
   const multiArch = get("Multi-Arch")?.trim();
-  if (multiArch === "same" || multiArch === "foreign" || multiArch === "allowed" || multiArch === "no") record.multiArch = multiArch;
+  if (multiArch === "same" || multiArch === "foreign" || multiArch === "allowed" || multiArch === "no")
+    record.multiArch = multiArch;
   const essential = get("Essential");
   if (essential !== undefined) record.essential = essential.trim().toLowerCase() === "yes";
   const size = get("Installed-Size")?.trim();
@@ -81,11 +88,22 @@ export function recordFromControl(p: LockedPackage, control: readonly Field[]): 
  */
 export function closureProblems(lock: Lock, controls: ReadonlyMap<string, readonly Field[]>): LockProblem[] {
   const records = lock.packages.map((p) => recordFromControl(p, controls.get(lockKey(p)) ?? []));
-  const same = (a: SuiteRef, b: SuiteRef) => a.archive === b.archive && a.suite === b.suite && a.component === b.component;
-  const universe = buildUniverse(lock.suites.map((s) => ({ suite: s, records: records.filter((r) => same(r.from, s)) })));
-  const result = resolve(universe, lock.requests.map((r) => ({ ...r, origin: undefined })), { arch: lock.architecture });
+  const same = (a: SuiteRef, b: SuiteRef) =>
+    a.archive === b.archive && a.suite === b.suite && a.component === b.component;
+  const universe = buildUniverse(
+    lock.suites.map((s) => ({ suite: s, records: records.filter((r) => same(r.from, s)) })),
+  );
+  const result = resolve(
+    universe,
+    lock.requests.map((r) => ({ ...r, origin: undefined })),
+    { arch: lock.architecture },
+  );
   if (!result.ok) {
-    return result.errors.map((e) => ({ key: "", field: "Requests", message: `the locked packages do not meet the requests: ${e.message}` }));
+    return result.errors.map((e) => ({
+      key: "",
+      field: "Requests",
+      message: `the locked packages do not meet the requests: ${e.message}`,
+    }));
   }
   const reached = new Map(result.resolution.packages.map((p) => [lockKey(p.record), p]));
   const problems: LockProblem[] = [];
@@ -95,14 +113,19 @@ export function closureProblems(lock: Lock, controls: ReadonlyMap<string, readon
       problems.push({
         key: lockKey(p),
         field: "Package",
-        message: `${p.name} ${p.version} (${p.architecture}) is needed by no PACKAGE line: ` +
+        message:
+          `${p.name} ${p.version} (${p.architecture}) is needed by no PACKAGE line: ` +
           "no request reaches it through the locked packages' Depends and Pre-Depends",
       });
       continue;
     }
     const want = [...got.requestedBy].sort().join(", ");
     if (want !== [...p.requestedBy].sort().join(", ")) {
-      problems.push({ key: lockKey(p), field: "Requested-By", message: `${p.name} is reached by ${want}, not by ${p.requestedBy.join(", ")} as the lock says` });
+      problems.push({
+        key: lockKey(p),
+        field: "Requested-By",
+        message: `${p.name} is reached by ${want}, not by ${p.requestedBy.join(", ")} as the lock says`,
+      });
     }
   }
   return problems;
@@ -124,13 +147,29 @@ export function indexProblems(packages: readonly LockedPackage[], records: reado
     const suite = `${p.from.archive} ${p.from.suite}`;
     if (r === undefined) {
       const field = candidates.length === 0 ? "Package" : "Version";
-      const has = candidates.length === 0 ? "has no such package" : `has ${candidates.map((c) => c.version).join(", ")}`;
-      problems.push({ key: lockKey(p), field, message: `${p.name} ${p.version} (${p.architecture}) is not in the signed index of ${suite} the lock was resolved against: it ${has}` });
+      const has =
+        candidates.length === 0 ? "has no such package" : `has ${candidates.map((c) => c.version).join(", ")}`;
+      problems.push({
+        key: lockKey(p),
+        field,
+        message:
+          `${p.name} ${p.version} (${p.architecture}) is not in the signed index of ${suite} ` +
+          `the lock was resolved against: it ${has}`,
+      });
       continue;
     }
-    for (const [field, locked, signed] of [["Filename", p.filename, r.filename], ["Size", String(p.size), String(r.size)], ["SHA256", p.sha256, r.sha256]] as const) {
+    for (const [field, locked, signed] of [
+      ["Filename", p.filename, r.filename],
+      ["Size", String(p.size), String(r.size)],
+      ["SHA256", p.sha256, r.sha256],
+    ] as const) {
       if (locked !== signed) {
-        problems.push({ key: lockKey(p), field, message: `${p.name} ${p.version}: the lock's ${field} ${locked} is not the signed index's ${signed} (${suite})` });
+        problems.push({
+          key: lockKey(p),
+          field,
+          message:
+            `${p.name} ${p.version}: the lock's ${field} ${locked} is not the signed index's ${signed} (${suite})`,
+        });
         break;
       }
     }

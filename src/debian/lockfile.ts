@@ -84,7 +84,8 @@ export interface LockError {
 }
 
 /** Where each package's stanza and fields are in the lock's text, by `name:architecture`. */
-export type LockLines = Map<string, { stanza: number; fields: Partial<Record<(typeof PACKAGE_FIELDS)[number], number>> }>;
+export type LockLines = Map<string, { stanza: number; fields: Partial<Record<PackageField, number>> }>;
+type PackageField = (typeof PACKAGE_FIELDS)[number];
 
 export type LockParse = { ok: true; lock: Lock; lines: LockLines } | { ok: false; errors: LockError[] };
 
@@ -269,8 +270,12 @@ export function poolPathProblem(v: string): string | undefined {
   }
   const shown = decoded === v ? `'${v}'` : `'${v}' (read in a URL as '${decoded}')`;
   if (/[\\?#\x00-\x1f\x7f]/.test(decoded)) return `${shown} has an escaped separator or control character`;
-  if (v === "" || decoded.startsWith("/")) return `is absolute or empty (${shown}); write the pool path relative to the archive root`;
-  if (decoded.split("/").some((part) => part === "" || part === "." || part === "..")) return `${shown} has an empty, '.' or '..' part`;
+  if (v === "" || decoded.startsWith("/")) {
+    return `is absolute or empty (${shown}); write the pool path relative to the archive root`;
+  }
+  if (decoded.split("/").some((part) => part === "" || part === "." || part === "..")) {
+    return `${shown} has an empty, '.' or '..' part`;
+  }
   return undefined;
 }
 

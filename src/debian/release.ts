@@ -364,8 +364,10 @@ export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: s
   if (notBefore !== undefined && release.date.getTime() < notBefore.getTime()) {
     throw new NiftyError(
       "NIFTY632",
-      `${what} is dated ${release.date.toUTCString()}, older than the ${notBefore.toUTCString()} the lock was resolved against`,
-      "the mirror serves an older InRelease than the archive already published (a rollback, or a mirror that is behind); use an up-to-date mirror",
+      `${what} is dated ${release.date.toUTCString()}, ` +
+        `older than the ${notBefore.toUTCString()} the lock was resolved against`,
+      "the mirror serves an older InRelease than the archive already published " +
+        "(a rollback, or a mirror that is behind); use an up-to-date mirror",
     );
   }
   if (release.date.getTime() > now.getTime() + MAX_FUTURE_MS) {
@@ -452,7 +454,9 @@ function tooLarge(err: unknown, ref: SuiteRef, limit: number): NiftyError | unde
   const failures = err instanceof FetchFailedError ? err.failures.map((f) => `${f.url}: ${f.reason}`) : [];
   const single = err instanceof NiftyError && err.code === "NIFTY806";
   if (!single && (failures.length === 0 || !failures.every(over))) return undefined;
-  const urls = single ? (err as NiftyError).message.replace(/ sent more than .*$/s, "") : failures.map((f) => f.replace(/: .*$/s, "")).join(", ");
+  const urls = single
+    ? (err as NiftyError).message.replace(/ sent more than .*$/s, "")
+    : failures.map((f) => f.replace(/: .*$/s, "")).join(", ");
   return new NiftyError(
     "NIFTY810",
     `the InRelease of ${ref.suite} (${urls}) is larger than the limit of ${showSize(limit)}`,

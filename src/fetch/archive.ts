@@ -147,7 +147,8 @@ export async function scanTar<T>(
   } catch (err) {
     if (err instanceof NiftyError) throw err;
     if (err instanceof DecompressorError) {
-      throw new FetchError("NIFTY114", "member", `cannot decompress ${archivePath}: ${err.message}`, "the archive is corrupt or not what its format says; fetch it from another source");
+      const hint = "the archive is corrupt or not what its format says; fetch it from another source";
+      throw new FetchError("NIFTY114", "member", `cannot decompress ${archivePath}: ${err.message}`, hint);
     }
     throw new FetchError(
       "NIFTY127",

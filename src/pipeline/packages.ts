@@ -98,7 +98,8 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   }
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
-  // Made now from the verified indices: what checkLock would find, so a build using it as it is need not read a package.
+  // Made now from the verified indices: what checkLock would find, so a build that uses it as it is
+  // need not read a package.
   await store.writeRecord("debian-lock-checked", (await lockCheckKey(store, lock, text)).key, true);
   // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
   if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
@@ -138,7 +139,14 @@ interface LockFile {
 }
 
 /** A diagnostic at a line of the lock. */
-function lockDiagnostic(code: Diagnostic["code"], line: number, message: string, text: string, shown: string, hint: string): Diagnostic {
+function lockDiagnostic(
+  code: Diagnostic["code"],
+  line: number,
+  message: string,
+  text: string,
+  shown: string,
+  hint: string,
+): Diagnostic {
   const lines = text.split("\n");
   const width = Math.max(1, (lines[line - 1] ?? "").length);
   const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
@@ -186,7 +194,7 @@ async function checkLock(store: Store, file: LockFile, shown: string, options: P
   for (const [i, suite] of lock.suites.entries()) {
     const records = indices[i] === undefined ? undefined : await readParsedIndex(store, indices[i]!, suite);
     if (records === undefined) continue;
-    const mine = lock.packages.filter((p) => p.from.archive === suite.archive && p.from.suite === suite.suite && p.from.component === suite.component);
+    const mine = lock.packages.filter((p) => sameSuites([p.from], [suite]));
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
@@ -196,11 +204,16 @@ async function checkLock(store: Store, file: LockFile, shown: string, options: P
     const wrong = check.identityProblem(p, control);
     if (wrong) problems.push({ ...wrong, code: "NIFTY629" });
   }
-  if (problems.length === 0) problems.push(...check.closureProblems(lock, controls).map((p) => ({ ...p, code: "NIFTY630" as const })));
+  if (problems.length === 0) {
+    problems.push(...check.closureProblems(lock, controls).map((p) => ({ ...p, code: "NIFTY630" as const })));
+  }
   if (problems.length > 0) {
     const requestsLine = text.split("\n").findIndex((l) => l.startsWith("Requests:")) + 1;
-    const hint = "the lock no longer says what its packages are (edited by hand, or tampered with): restore it from version control, or delete it and run `niftyc lock` again";
-    const fieldLine = (p: LockProblem) => (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
+    const hint =
+      "the lock no longer says what its packages are (edited by hand, or tampered with): " +
+      "restore it from version control, or delete it and run `niftyc lock` again";
+    const fieldLine = (p: LockProblem) =>
+      (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
     const at = (p: LockProblem) => (p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1));
     throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
   }
@@ -208,9 +221,14 @@ async function checkLock(store: Store, file: LockFile, shown: string, options: P
 }
 
 /** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
-async function lockCheckKey(store: Store, lock: Lock, text: string): Promise<{ key: string; indices: Array<string | undefined> }> {
+async function lockCheckKey(
+  store: Store,
+  lock: Lock,
+  text: string,
+): Promise<{ key: string; indices: Array<string | undefined> }> {
   const indexOf = async (s: LockedSuite) => {
-    const record = await store.readRecord<{ index: string }>("debian-release-index", hashText(s.inRelease, s.component, lock.architecture));
+    const key = hashText(s.inRelease, s.component, lock.architecture);
+    const record = await store.readRecord<{ index: string }>("debian-release-index", key);
     return record?.index;
   };
   const indices = await Promise.all(lock.suites.map(indexOf));
@@ -224,7 +242,8 @@ async function debControl(store: Store, p: LockedPackage, options: PackageOption
   if (!(await store.has(p.sha256))) {
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
-    await fetchDeb(store, p, { mirrors, offline: options.offline, ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}) });
+    const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
+    await fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout });
   }
   const { readDebControl } = await import("../debian/deb.ts");
   const control = await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`);
@@ -283,11 +302,19 @@ export async function fetchIndices(
   const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
   for (const archive of archives) {
     for (const ref of archive.suites) {
-      const was = previous?.suites.find((s) => s.archive === ref.archive && s.suite === ref.suite && s.component === ref.component);
+      const was = previous?.suites.find((s) => sameSuites([s], [ref]));
       const notBefore = was === undefined ? undefined : parseReleaseDate(was.date);
       const keyring = archive.keyring ? { keyring: archive.keyring } : {};
       const limit = options.limits ? { maxBytes: options.limits.inReleaseBytes } : {};
-      const release = await fetchRelease(store, ref, { mirrors, now: options.now, ...(notBefore ? { notBefore } : {}), ...keyring, ...limit, ...net });
+      const floor = notBefore ? { notBefore } : {};
+      const release = await fetchRelease(store, ref, {
+        mirrors,
+        now: options.now,
+        ...floor,
+        ...keyring,
+        ...limit,
+        ...net,
+      });
       const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
       const loaded = await loadPackages(store, release, ARCHITECTURE, { ...net, ...indexLimit });
       // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).

@@ -12,18 +12,39 @@ import { openStore } from "../../src/cache/store.ts";
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
 
 function mirrors(view: ArchiveView): string[] {
-  return ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  return [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
 }
 
 /** A project whose lock was made against the good archive, with its store in c/. */
-async function locked(t: import("ava").ExecutionContext, body: string): Promise<{ dir: string; lock: string; view: ArchiveView }> {
+async function locked(
+  t: import("ava").ExecutionContext,
+  body: string,
+): Promise<{ dir: string; lock: string; view: ArchiveView }> {
   const archive = await debianArchive();
   const dir = mkdtempSync(join(tmpdir(), "niftyc-lock-tamper-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const k = archive.keyring;
-  writeFileSync(join(dir, "app.nifty"), `ARCHIVE debian bookworm KEYRING ${k}\nARCHIVE debian-security bookworm-security KEYRING ${k}\n${body}`);
+  writeFileSync(
+    join(dir, "app.nifty"),
+    `ARCHIVE debian bookworm KEYRING ${k}\nARCHIVE debian-security bookworm-security KEYRING ${k}\n${body}`,
+  );
   const view = archive.view();
-  const r = await niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors(view)]);
+  const r = await niftyc(dir, [
+    "build",
+    "app.nifty",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    ...mirrors(view),
+  ]);
   t.is(r.code, 0, r.stderr);
   return { dir, lock: readFileSync(join(dir, "app.nifty.lock"), "utf8"), view };
 }
@@ -42,7 +63,18 @@ function lineOf(text: string, re: RegExp): number {
 }
 
 const lockedBuild = (dir: string, view: ArchiveView, cache: string) =>
-  niftyc(dir, ["build", "app.nifty", "--locked", "--cache", cache, "--out", "o2", "--format", "rootfs", ...mirrors(view)]);
+  niftyc(dir, [
+    "build",
+    "app.nifty",
+    "--locked",
+    "--cache",
+    cache,
+    "--out",
+    "o2",
+    "--format",
+    "rootfs",
+    ...mirrors(view),
+  ]);
 
 test("a lock stanza whose SHA256, Size and Filename point at another package's .deb is refused at its SHA256 line", async (t) => {
   if (!requireArchive(t)) return;
@@ -58,7 +90,12 @@ test("a lock stanza whose SHA256, Size and Filename point at another package's .
   // A fresh store, as CI's would be: the .deb is downloaded by the lock's digest, and its control read.
   const r = await lockedBuild(dir, view, "c2");
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`app\\.nifty\\.lock:${lineOf(tampered, /^SHA256: /)}:1: error: the \\.deb this stanza pins .* is nifty-data .*not nifty-pager .*\\[NIFTY629\\]`));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `app\\.nifty\\.lock:${lineOf(tampered, /^SHA256: /)}:1: error: the \\.deb this stanza pins .* is nifty-data .*not nifty-pager .*\\[NIFTY629\\]`,
+    ),
+  );
   t.notRegex(r.stderr, /internal error/);
 });
 
@@ -69,14 +106,25 @@ test("a lock stanza whose Version was edited is refused at its Version line", as
   writeFileSync(join(dir, "app.nifty.lock"), tampered);
   const r = await lockedBuild(dir, view, "c2");
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`app\\.nifty\\.lock:${lineOf(tampered, /^Version: 9\.9-1/)}:1: error: .*its Version is "1\\.0-1" \\[NIFTY629\\]`));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `app\\.nifty\\.lock:${lineOf(tampered, /^Version: 9\.9-1/)}:1: error: .*its Version is "1\\.0-1" \\[NIFTY629\\]`,
+    ),
+  );
 });
 
 test("a lock stanza whose Package was renamed, with its digest, is refused", async (t) => {
   if (!requireArchive(t)) return;
   const { dir, lock, view } = await locked(t, "PACKAGE nifty-pager\n");
-  const tampered = lock.replace(/^Requests:\n nifty-pager$/m, "Requests:\n nifty-data").replace(/^Package: nifty-pager$/m, "Package: nifty-data").replace(/^Requested-By: nifty-pager$/m, "Requested-By: nifty-data");
-  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8").replace("PACKAGE nifty-pager", "PACKAGE nifty-data"));
+  const tampered = lock
+    .replace(/^Requests:\n nifty-pager$/m, "Requests:\n nifty-data")
+    .replace(/^Package: nifty-pager$/m, "Package: nifty-data")
+    .replace(/^Requested-By: nifty-pager$/m, "Requested-By: nifty-data");
+  writeFileSync(
+    join(dir, "app.nifty"),
+    readFileSync(join(dir, "app.nifty"), "utf8").replace("PACKAGE nifty-pager", "PACKAGE nifty-data"),
+  );
   writeFileSync(join(dir, "app.nifty.lock"), tampered);
   const r = await lockedBuild(dir, view, "c");
   t.is(r.code, 1, r.stderr);
@@ -102,7 +150,12 @@ test("a stanza no PACKAGE line needs, added to the lock, is refused at its Packa
   writeFileSync(join(dir, "app.nifty.lock"), tampered);
   const r = await lockedBuild(dir, view, "c");
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`app\\.nifty\\.lock:${lineOf(tampered, /^Package: nifty-data/)}:1: error: nifty-data 1\\.0-1 \\(all\\) is needed by no PACKAGE line.* \\[NIFTY630\\]`));
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `app\\.nifty\\.lock:${lineOf(tampered, /^Package: nifty-data/)}:1: error: nifty-data 1\\.0-1 \\(all\\) is needed by no PACKAGE line.* \\[NIFTY630\\]`,
+    ),
+  );
 });
 
 test("with the suite's signed index in the store, a stanza naming a version that index does not list is refused (no download for it)", async (t) => {
@@ -121,13 +174,28 @@ test("with the suite's signed index in the store, a stanza naming a version that
       .replace(/^Size: .*$/m, `Size: ${old.size}`)
       .replace(/^SHA256: .*$/m, `SHA256: ${old.sha256.slice(7)}`),
   );
-  t.regex(tampered, /Package: nifty-lib\nVersion: 1\.0-1\nArchitecture: amd64\nSuite: debian-security bookworm-security main/);
+  t.regex(
+    tampered,
+    /Package: nifty-lib\nVersion: 1\.0-1\nArchitecture: amd64\nSuite: debian-security bookworm-security main/,
+  );
   writeFileSync(join(dir, "app.nifty.lock"), tampered);
   const before = view.requests().length;
   const r = await lockedBuild(dir, view, "c");
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`app\\.nifty\\.lock:${lineOf(tampered, /^Package: nifty-lib$/) + 1}:1: error: nifty-lib 1\\.0-1 \\(amd64\\) is not in the signed index of debian-security bookworm-security .*has 1\\.1-1 \\[NIFTY631\\]`));
-  t.deepEqual(view.requests().slice(before).filter((p) => /InRelease|Packages/.test(p)), [], "the index came from the store");
+  t.regex(
+    r.stderr,
+    new RegExp(
+      `app\\.nifty\\.lock:${lineOf(tampered, /^Package: nifty-lib$/) + 1}:1: error: nifty-lib 1\\.0-1 \\(amd64\\) is not in the signed index of debian-security bookworm-security .*has 1\\.1-1 \\[NIFTY631\\]`,
+    ),
+  );
+  t.deepEqual(
+    view
+      .requests()
+      .slice(before)
+      .filter((p) => /InRelease|Packages/.test(p)),
+    [],
+    "the index came from the store",
+  );
 });
 
 test("an untouched lock still builds with --locked, in the store that made it and in a fresh one", async (t) => {

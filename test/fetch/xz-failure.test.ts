@@ -25,7 +25,9 @@ test("an xz tarball whose stream header is damaged is a decompression error with
   await fsp.writeFile(path.join(dir, "bad.tar.xz"), bad);
   const store = await openStore(path.join(dir, "c"));
   t.truthy((await extractMember(store, path.join(dir, "good.tar.xz"), "hello")).digest);
-  const err = await t.throwsAsync(extractMember(store, path.join(dir, "bad.tar.xz"), "hello"), { instanceOf: NiftyError });
+  const err = await t.throwsAsync(extractMember(store, path.join(dir, "bad.tar.xz"), "hello"), {
+    instanceOf: NiftyError,
+  });
   t.is(err?.code, "NIFTY114", err?.message);
   t.regex(err!.message, /^cannot decompress \S+bad\.tar\.xz: xz: .+/);
   t.notRegex(err!.message, /not in/);
