@@ -20,6 +20,12 @@ export const RECORD_FORMATS = {
   "debian-index": 1,
   /** The entries and control data of a .deb, keyed by its sha256. */
   "deb-contents": 1,
+  /** Which Packages index a verified InRelease names, keyed by the InRelease's sha256, component and architecture. */
+  "debian-release-index": 1,
+  /** A .deb's control stanza (what the package says it is), keyed by its sha256. */
+  "deb-control": 1,
+  /** A lock found to say what its packages are, keyed by its text and the signed indices it was checked against. */
+  "debian-lock-checked": 1,
 } as const;
 
 export type RecordKind = keyof typeof RECORD_FORMATS;

@@ -63,7 +63,8 @@ Options:
   --limit NAME=VALUE    raise a limit on what a download or archive may bring (repeatable):
                         download-size (default 8G), member-size (one file from an archive, 4G),
                         entry-name (characters of an entry's path or link target, 4096),
-                        entries (of one archive, 1000000). See docs/security.md
+                        entries (of one archive, 1000000), inrelease-size (a suite's InRelease, 8M),
+                        index-size (a Packages index, 256M). See docs/security.md
   --strict              warnings are errors
   --allow-writable-setuid
                         let a setuid or setgid file every user may write into the image (NIFTY233

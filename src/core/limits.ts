@@ -12,6 +12,10 @@ export interface Limits {
   entryName: number;
   /** Entries of one archive. */
   entries: number;
+  /** Bytes of a suite's InRelease, refused while downloading, before gpgv reads it. */
+  inReleaseBytes: number;
+  /** Bytes of a Packages index: its signed size, and its text once decompressed. */
+  indexBytes: number;
 }
 
 const GiB = 1024 ** 3;
@@ -21,6 +25,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   downloadBytes: 8 * GiB,
   entryName: 4096,
   entries: 1_000_000,
+  inReleaseBytes: 8 * 1024 ** 2,
+  indexBytes: 256 * 1024 ** 2,
 };
 
 /** The names `--limit` takes, and whether the value is a size (with K, M, G, T suffixes) or a count. */
@@ -29,6 +35,8 @@ export const LIMIT_NAMES = {
   "download-size": { key: "downloadBytes", size: true },
   "entry-name": { key: "entryName", size: false },
   entries: { key: "entries", size: false },
+  "inrelease-size": { key: "inReleaseBytes", size: true },
+  "index-size": { key: "indexBytes", size: true },
 } as const satisfies Record<string, { key: keyof Limits; size: boolean }>;
 
 export type LimitName = keyof typeof LIMIT_NAMES;

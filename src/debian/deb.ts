@@ -49,7 +49,7 @@ export const MAINTAINER_SCRIPTS = ["preinst", "postinst", "prerm", "postrm", "co
 export type MaintainerScript = (typeof MAINTAINER_SCRIPTS)[number];
 
 export interface DebContents {
-  /** Bumped when the reader changes what it records. */
+  /** Bumped when the reader changes what it records or refuses (2: control characters in paths). */
   format: string;
   /** Digest of the .deb. */
   deb: string;
@@ -69,7 +69,7 @@ export interface DebContents {
   entries: DebEntry[];
 }
 
-export const DEB_FORMAT = "niftyc-deb/1";
+export const DEB_FORMAT = "niftyc-deb/2";
 /** Control members are small; anything bigger is not a real package. */
 const MAX_CONTROL_MEMBER = 16 << 20;
 
@@ -116,6 +116,16 @@ export async function readDebFile(store: Store, file: string, digest: string, wh
   const md5sums = control.members.get("md5sums");
   if (md5sums !== undefined) contents.md5sumsText = md5sums;
   return contents;
+}
+
+/** Only the control stanza of a .deb file: what the package says it is, without reading its data. */
+export async function readDebControl(file: string, what: string): Promise<Field[]> {
+  const control = await readControl(file, what);
+  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
+  if (stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) {
+    throw debError(what, "its control file is not one stanza with a Package field");
+  }
+  return stanzas[0]!;
 }
 
 /** The control.tar members' names, and the text of the few niftyc reads. */
@@ -167,6 +177,10 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
   await scanTar<never>(file, loc, async (entry, key, header) => {
     refuseUnsafeName(header.name, what);
     if (key === "") return undefined; // the root directory: the image's, not the package's
+    // dpkg's .list and md5sums hold one path a line: a newline would add a line, an ESC drive a terminal.
+    if (/[\x00-\x1f\x7f]/.test(key)) {
+      throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
+    }
     if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
     const e = await toEntry(store, entry, key, header, byPath, what);
     byPath.set(key, e);

@@ -13,6 +13,8 @@ import { DigestMismatchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 import { FetchFailedError, fetchBlob } from "../fetch/download.ts";
 import type { FetchResult, SourceFailure } from "../fetch/download.ts";
+import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
+import { poolPathProblem } from "./lockfile.ts";
 import { archiveMirrors } from "./release.ts";
 import type { Release, VerifiedRelease } from "./release.ts";
 import type { PackageRecord, SuiteRef } from "./types.ts";
@@ -128,9 +130,15 @@ export async function openIndex(file: string, compression: IndexCompression): Pr
 }
 
 /** Parse a Packages file on disk (compressed or not) into records. */
-export async function parsePackagesFile(file: string, compression: IndexCompression, from: SuiteRef, what: string): Promise<PackageRecord[]> {
+export async function parsePackagesFile(
+  file: string,
+  compression: IndexCompression,
+  from: SuiteRef,
+  what: string,
+  maxBytes: number = DEFAULT_LIMITS.indexBytes,
+): Promise<PackageRecord[]> {
   try {
-    return await parsePackages(await openIndex(file, compression), from, what);
+    return await parsePackages(await openIndex(file, compression), from, what, maxBytes);
   } catch (err) {
     if (err instanceof NiftyError) throw err;
     throw new NiftyError("NIFTY624", `cannot read ${what}: ${(err as Error).message}`, "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again");
@@ -227,7 +235,12 @@ const NUMBER_RE = /^\d+$/;
  * Description keeps its first line. A stanza without Package, Version,
  * Architecture, Filename, Size or SHA256 is an error naming it.
  */
-export async function parsePackages(chunks: AsyncIterable<Buffer | string>, from: SuiteRef, what: string): Promise<PackageRecord[]> {
+export async function parsePackages(
+  chunks: AsyncIterable<Buffer | string>,
+  from: SuiteRef,
+  what: string,
+  maxBytes: number = DEFAULT_LIMITS.indexBytes,
+): Promise<PackageRecord[]> {
   const out: PackageRecord[] = [];
   let st: Stanza = {};
   let fields = 0;
@@ -250,7 +263,8 @@ export async function parsePackages(chunks: AsyncIterable<Buffer | string>, from
       if (fields === 0) throw malformedIndex(what, lineNo, "a continuation line with no field before it");
       if (last !== undefined && FOLDED.has(last)) {
         const more = trimmed(buf, start, stop);
-        if (more !== "") st[last] = `${st[last]} ${more}`.trim();
+        // Appended without trimming the whole value again: many continuation lines stay linear.
+        if (more !== "") st[last] = st[last] === "" ? more : `${st[last]} ${more}`;
       }
       return;
     }
@@ -263,20 +277,65 @@ export async function parsePackages(chunks: AsyncIterable<Buffer | string>, from
     if (key !== undefined) st[key] = trimmed(buf, colon + 1, stop);
   };
 
-  let carry: Buffer | undefined;
+  // A line's pieces across chunks are joined once, when its end arrives: one
+  // line as long as the index stays linear to read (never re-copied per chunk).
+  let pending: Buffer[] = [];
+  let pendingLength = 0;
+  let total = 0;
+  const tooLong = (length: number) => {
+    if (length > MAX_LINE) throw indexTooLarge(what, `line ${lineNo + 1} is longer than ${showSize(MAX_LINE)}`);
+  };
   for await (const raw of chunks) {
     const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
-    const buf = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
+    total += chunk.length;
+    if (total > maxBytes) {
+      throw indexTooLarge(what, `it is larger than the limit of ${showSize(maxBytes)} once decompressed`, true);
+    }
     let start = 0;
-    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
-      line(buf, start, nl);
+    let nl = chunk.indexOf(10);
+    if (pending.length > 0) {
+      tooLong(pendingLength + (nl < 0 ? chunk.length : nl));
+      if (nl < 0) {
+        pending.push(chunk);
+        pendingLength += chunk.length;
+        continue;
+      }
+      pending.push(chunk.subarray(0, nl));
+      const joined = Buffer.concat(pending);
+      pending = [];
+      pendingLength = 0;
+      line(joined, 0, joined.length);
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    for (; nl >= 0; nl = chunk.indexOf(10, start)) {
+      tooLong(nl - start);
+      line(chunk, start, nl);
       start = nl + 1;
     }
-    carry = start < buf.length ? buf.subarray(start) : undefined;
+    if (start < chunk.length) {
+      tooLong(chunk.length - start);
+      pending.push(chunk.subarray(start));
+      pendingLength = chunk.length - start;
+    }
   }
-  if (carry !== undefined) line(carry, 0, carry.length);
+  if (pending.length > 0) {
+    const joined = Buffer.concat(pending);
+    line(joined, 0, joined.length);
+  }
   line(Buffer.alloc(0), 0, 0);
   return out;
+}
+
+/** The longest line an index may have: real ones stay under a few KiB (long Depends, Provides). */
+export const MAX_LINE = 1 << 20;
+
+function indexTooLarge(what: string, why: string, limit = false): NiftyError {
+  const hint = limit
+    ? "Debian's largest indices are under 100 MiB: the mirror serves something else; " +
+      "use another mirror, or raise the limit: --limit index-size=<size>"
+    : "no Packages file has lines that long: the index is hostile or not a Packages file; use another mirror";
+  return new NiftyError("NIFTY811", `${what}: ${why}`, hint);
 }
 
 const LABELS: Record<Kept, string> = {
@@ -314,6 +373,8 @@ function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): Packa
     sha = sha.toLowerCase();
     if (!SHA256_RE.test(sha)) throw malformedIndex(what, line, `${st.package}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
   }
+  const unsafe = poolPathProblem(need("filename"));
+  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.package}: Filename ${unsafe}`);
   const record: PackageRecord = {
     name: need("package"),
     version: need("version"),
@@ -516,13 +577,24 @@ export interface LoadedIndex {
  * parsed form when this exact index (by its signed digest) was read before,
  * else downloaded, parsed and cached.
  */
-export async function loadPackages(store: Store, release: VerifiedRelease, arch: string, options: FetchOptions = {}): Promise<LoadedIndex> {
+export async function loadPackages(
+  store: Store,
+  release: VerifiedRelease,
+  arch: string,
+  options: FetchOptions & { maxBytes?: number } = {},
+): Promise<LoadedIndex> {
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
   const cached = await readParsed(store, index.sha256, release.ref);
   if (cached) return { records: cached.records, index, source: "cache", downloaded: false, blobs: [cached.blob] };
+  const limit = options.maxBytes ?? DEFAULT_LIMITS.indexBytes;
+  const name = `${index.path} of ${release.ref.suite}`;
+  // The signed size says how much would be downloaded: too much is refused before a byte is.
+  if (index.size > limit) {
+    throw indexTooLarge(name, `its signed size, ${index.size} bytes, is over the limit of ${showSize(limit)}`, true);
+  }
   const blob = await fetchPackagesIndex(store, release, index, options);
-  const records = await parsePackagesFile(blob.path, index.compression, release.ref, `${index.path} of ${release.ref.suite}`);
+  const records = await parsePackagesFile(blob.path, index.compression, release.ref, name, limit);
   const parsed = await writeParsedIndex(store, index.sha256, records);
   return { records, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, parsed] };
 }
@@ -544,8 +616,10 @@ export function describePackage(r: DebLocation): string {
  */
 export async function fetchDeb(store: Store, record: DebLocation, options: FetchOptions & { mirrors: Record<string, string[]> }): Promise<FetchResult> {
   const pkg = describePackage(record);
-  if (record.filename.startsWith("/") || record.filename.split("/").includes("..") || record.filename === "") {
-    throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path ${JSON.stringify(record.filename)}`, "the index is malformed or hostile; use a trustworthy mirror");
+  const unsafe = poolPathProblem(record.filename);
+  if (unsafe !== undefined) {
+    const hint = "the index is malformed or hostile; use a trustworthy mirror";
+    throw new NiftyError("NIFTY624", `package ${pkg} has an unsafe pool path: ${unsafe}`, hint);
   }
   const sources = archiveMirrors(record.from, options.mirrors).map((root) => `${root}/${record.filename}`);
   try {

@@ -83,7 +83,11 @@ export interface LockError {
   message: string;
 }
 
-export type LockParse = { ok: true; lock: Lock } | { ok: false; errors: LockError[] };
+/** Where each package's stanza and fields are in the lock's text, by `name:architecture`. */
+export type LockLines = Map<string, { stanza: number; fields: Partial<Record<PackageField, number>> }>;
+type PackageField = (typeof PACKAGE_FIELDS)[number];
+
+export type LockParse = { ok: true; lock: Lock; lines: LockLines } | { ok: false; errors: LockError[] };
 
 function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -245,8 +249,33 @@ function suiteProblem(words: readonly string[]): string | undefined {
 function filenameProblem(v: string): string | undefined {
   if (v.includes("://")) return `is a URL ('${v}'); the lock holds pool paths, never a mirror's URL`;
   if (/\s/.test(v)) return "has whitespace";
-  if (v.startsWith("/")) return `is absolute ('${v}'); write the pool path relative to the archive root`;
-  if (v.split("/").some((part) => part === "" || part === "." || part === "..")) return `'${v}' has an empty, '.' or '..' part`;
+  return poolPathProblem(v);
+}
+
+/**
+ * Why a pool path (an index's or a lock's Filename) could name something
+ * outside the archive root once made into a URL, or undefined. A URL parser
+ * reads `%2e%2e` as `..` and `\` as `/`, so the path is judged as the URL
+ * will read it: decoded, backslashes as slashes; `?` and `#` would end it.
+ */
+export function poolPathProblem(v: string): string | undefined {
+  if (/[\x00-\x1f\x7f]/.test(v)) return `${JSON.stringify(v)} has a control character`;
+  const separator = /[\\?#]/.exec(v)?.[0];
+  if (separator !== undefined) return `'${v}' has a '${separator}', which a URL reads as a separator`;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(v);
+  } catch {
+    return `'${v}' has a malformed %-escape`;
+  }
+  const shown = decoded === v ? `'${v}'` : `'${v}' (read in a URL as '${decoded}')`;
+  if (/[\\?#\x00-\x1f\x7f]/.test(decoded)) return `${shown} has an escaped separator or control character`;
+  if (v === "" || decoded.startsWith("/")) {
+    return `is absolute or empty (${shown}); write the pool path relative to the archive root`;
+  }
+  if (decoded.split("/").some((part) => part === "" || part === "." || part === "..")) {
+    return `${shown} has an empty, '.' or '..' part`;
+  }
   return undefined;
 }
 
@@ -338,6 +367,7 @@ export function parseLock(text: string): LockParse {
   }
 
   const packages: LockedPackage[] = [];
+  const lines: LockLines = new Map();
   const seen = new Map<string, number>();
   for (const stanza of packageStanzas) {
     const f = r.fields(stanza, PACKAGE_FIELDS, `the package stanza at line ${stanza.line}`);
@@ -365,6 +395,7 @@ export function parseLock(text: string): LockParse {
       continue;
     }
     seen.set(key, stanza.line);
+    lines.set(key, { stanza: stanza.line, fields: Object.fromEntries([...f].map(([k, field]) => [k, field.line])) });
     const [archive, suiteName, component] = suite!.split(" ") as [string, string, string];
     packages.push({
       name: name!,
@@ -378,7 +409,7 @@ export function parseLock(text: string): LockParse {
     });
   }
   if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
-  return { ok: true, lock: normalizeLock({ architecture: architecture!, suites, requests, packages }) };
+  return { ok: true, lock: normalizeLock({ architecture: architecture!, suites, requests, packages }), lines };
 }
 
 // ---- coverage

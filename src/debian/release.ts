@@ -11,7 +11,8 @@ import * as fsp from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { Store } from "../cache/store.ts";
-import { fetchLatest } from "../fetch/download.ts";
+import { FetchFailedError, fetchLatest } from "../fetch/download.ts";
+import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { fieldValue, parseStanzas } from "./fields.ts";
 import type { SuiteRef } from "./types.ts";
 
@@ -343,7 +344,7 @@ function badRelease(what: string, why: string): NiftyError {
  * suite asked for (so a signed InRelease of another suite cannot be replayed
  * in its place) and it is current at `now`.
  */
-export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: string): void {
+export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: string, notBefore?: Date): void {
   if (release.codename !== ref.suite && release.suite !== ref.suite) {
     throw new NiftyError(
       "NIFTY621",
@@ -356,6 +357,17 @@ export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: s
       "NIFTY618",
       `${what} expired: it was valid until ${release.validUntil.toISOString()}, and it is now ${now.toISOString()}`,
       "the mirror serves stale metadata (an attacker can replay old, signed files this way); use an up-to-date mirror, or check this machine's clock",
+    );
+  }
+  // As apt refuses a Release older than the one it has: a mirror replaying an
+  // older, still validly signed InRelease would otherwise roll packages back.
+  if (notBefore !== undefined && release.date.getTime() < notBefore.getTime()) {
+    throw new NiftyError(
+      "NIFTY632",
+      `${what} is dated ${release.date.toUTCString()}, ` +
+        `older than the ${notBefore.toUTCString()} the lock was resolved against`,
+      "the mirror serves an older InRelease than the archive already published " +
+        "(a rollback, or a mirror that is behind); use an up-to-date mirror",
     );
   }
   if (release.date.getTime() > now.getTime() + MAX_FUTURE_MS) {
@@ -372,6 +384,10 @@ export interface FetchReleaseOptions {
   mirrors: Record<string, string[]>;
   /** The current time, for Valid-Until. */
   now: Date;
+  /** The Date of the InRelease the lock was resolved against: an older one is refused. */
+  notBefore?: Date;
+  /** The most bytes the InRelease may have (--limit inrelease-size). */
+  maxBytes?: number;
   keyring?: string;
   gpgv?: string;
   timeoutMs?: number;
@@ -398,22 +414,53 @@ export function archiveMirrors(ref: SuiteRef, mirrors: Record<string, string[]>)
  */
 export async function fetchRelease(store: Store, ref: SuiteRef, options: FetchReleaseOptions): Promise<VerifiedRelease> {
   const roots = archiveMirrors(ref, options.mirrors);
-  const blob = await fetchLatest(store, {
-    name: `InRelease of ${ref.archive} ${ref.suite}`,
-    sources: roots.map((r) => `${r}/dists/${ref.suite}/InRelease`),
-    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-    ...(options.retries !== undefined ? { retries: options.retries } : {}),
-    ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
-  });
+  const limit = options.maxBytes ?? DEFAULT_LIMITS.inReleaseBytes;
+  let checked: { release: Release; signatures: GoodSignature[] } | undefined;
+  // Checked as downloaded, before it is stored: bytes no signature vouches for never get a name in the store.
+  const accept = async (file: string, url: string) => {
+    const what = `the InRelease of ${ref.suite} (${url})`;
+    const verifyOptions: VerifyOptions = { tmpDir: store.tmpDir, what };
+    if (options.keyring !== undefined) verifyOptions.keyring = options.keyring;
+    if (options.gpgv !== undefined) verifyOptions.gpgv = options.gpgv;
+    const { text, signatures } = await verifyClearSigned(file, verifyOptions);
+    const release = parseRelease(text, what);
+    checkRelease(release, ref, options.now, what, options.notBefore);
+    checked = { release, signatures };
+  };
+  let blob;
+  try {
+    blob = await fetchLatest(store, {
+      name: `InRelease of ${ref.archive} ${ref.suite}`,
+      sources: roots.map((r) => `${r}/dists/${ref.suite}/InRelease`),
+      maxBytes: limit,
+      accept,
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.retries !== undefined ? { retries: options.retries } : {}),
+      ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
+    });
+  } catch (err) {
+    throw tooLarge(err, ref, limit) ?? err;
+  }
   const url = blob.url ?? "";
-  const what = `the InRelease of ${ref.suite} (${url})`;
-  const verifyOptions: VerifyOptions = { tmpDir: store.tmpDir, what };
-  if (options.keyring !== undefined) verifyOptions.keyring = options.keyring;
-  if (options.gpgv !== undefined) verifyOptions.gpgv = options.gpgv;
-  const { text, signatures } = await verifyClearSigned(blob.path, verifyOptions);
-  const release = parseRelease(text, what);
-  checkRelease(release, ref, options.now, what);
+  const { release, signatures } = checked!;
   const served = roots.find((r) => url === `${r}/dists/${ref.suite}/InRelease`);
   const ordered = served ? [served, ...roots.filter((r) => r !== served)] : roots;
   return { ...release, ref, url, mirrors: ordered, inRelease: blob.digest, signatures };
+}
+
+/** The download limit's error, said of the InRelease and its own limit (every source sent too much). */
+function tooLarge(err: unknown, ref: SuiteRef, limit: number): NiftyError | undefined {
+  const over = (m: string) => / sent more than the download limit /.test(m);
+  const failures = err instanceof FetchFailedError ? err.failures.map((f) => `${f.url}: ${f.reason}`) : [];
+  const single = err instanceof NiftyError && err.code === "NIFTY806";
+  if (!single && (failures.length === 0 || !failures.every(over))) return undefined;
+  const urls = single
+    ? (err as NiftyError).message.replace(/ sent more than .*$/s, "")
+    : failures.map((f) => f.replace(/: .*$/s, "")).join(", ");
+  return new NiftyError(
+    "NIFTY810",
+    `the InRelease of ${ref.suite} (${urls}) is larger than the limit of ${showSize(limit)}`,
+    "Debian's InRelease files are a few hundred KiB: the mirror serves something else; use another mirror, " +
+      "or raise the limit if this archive's really is that large: --limit inrelease-size=<size>",
+  );
 }

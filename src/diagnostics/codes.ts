@@ -62,6 +62,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY111: { severity: "error", section: "fetch", title: "no mirror for a `debian:` source" },
   NIFTY112: { severity: "error", section: "fetch", title: "invalid URL or mirror setting" },
   NIFTY113: { severity: "error", section: "fetch", title: "invalid path in a mirror source (empty, or climbing with `..`)" },
+  NIFTY114: { severity: "error", section: "fetch", title: "cannot decompress a: the decompressor failed" },
   NIFTY120: { severity: "error", section: "fetch", title: "not an archive format niftyc reads" },
   NIFTY121: { severity: "error", section: "fetch", title: "member not in the archive" },
   NIFTY122: { severity: "error", section: "fetch", title: "refused member name: empty, absolute, or containing `..`" },
@@ -227,6 +228,10 @@ export const DIAGNOSTIC_CODES = {
   NIFTY626: { severity: "error", section: "packages", title: "no mirror for the archive X (suite S)" },
   NIFTY627: { severity: "error", section: "packages", title: "cannot install P: why" },
   NIFTY628: { severity: "error", section: "packages", title: "the package P:A is installed twice" },
+  NIFTY629: { severity: "error", section: "packages", title: "the .deb this lock stanza pins is P V (A), not what the stanza says" },
+  NIFTY630: { severity: "error", section: "packages", title: "P V (A) is needed by no PACKAGE line / the locked packages do not meet the requests" },
+  NIFTY631: { severity: "error", section: "packages", title: "P V (A) is not in the signed index of S the lock was resolved against / its F differs" },
+  NIFTY632: { severity: "error", section: "packages", title: "the InRelease of S (URL) is dated D, older than the D' the lock was resolved against" },
   NIFTY400: { severity: "error", section: "instances", title: "`--count must be a whole number from 1 to 100000`" },
   NIFTY401: { severity: "error", section: "instances", title: "`--first must be a whole number from 0 up`" },
   NIFTY402: { severity: "error", section: "instances", title: "`--set N: cannot read \"…\": … at column c`" },
@@ -326,6 +331,8 @@ export const DIAGNOSTIC_CODES = {
   NIFTY809: { severity: "error", section: "limits", title: "the recipe's name \"n\", from its file name, cannot name what" },
   NIFTY815: { severity: "error", section: "limits", title: "n more errors (and m more warnings) not shown: at most 100 diagnostics are shown per recipe" },
   NIFTY816: { severity: "warning", section: "limits", title: "m more warnings not shown: at most 100 diagnostics are shown per recipe" },
+  NIFTY810: { severity: "error", section: "limits", title: "the InRelease of S (URL) is larger than the limit of n" },
+  NIFTY811: { severity: "error", section: "limits", title: "F of S is larger than the limit of n / has a line longer than m" },
 } as const satisfies Record<`NIFTY${number}`, CodeEntry>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { Duplex, type Readable, type Transform } from "node:stream";
+import { Duplex, Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
@@ -146,6 +146,10 @@ export async function scanTar<T>(
     return undefined;
   } catch (err) {
     if (err instanceof NiftyError) throw err;
+    if (err instanceof DecompressorError) {
+      const hint = "the archive is corrupt or not what its format says; fetch it from another source";
+      throw new FetchError("NIFTY114", "member", `cannot decompress ${archivePath}: ${err.message}`, hint);
+    }
     throw new FetchError(
       "NIFTY127",
       "member",
@@ -167,6 +171,9 @@ function refuseOverLimits(header: Header, count: number, limits: Limits, archive
   if (longest > limits.entryName) throw over(`has an entry whose name or link target has ${longest.toLocaleString("en-US")} characters`, limits.entryName.toLocaleString("en-US"), `entry-name=${Math.max(longest, limits.entryName * 2)}`);
   if ((header.size ?? 0) > limits.memberBytes) throw over(`has an entry of ${(header.size ?? 0).toLocaleString("en-US")} bytes (${JSON.stringify(header.name.slice(0, 100))})`, showSize(limits.memberBytes), `member-size=${Math.ceil(Math.max(header.size ?? 0, limits.memberBytes * 2) / 1024 ** 3)}G`);
 }
+
+/** A decompressor program that failed: its own message, not a missing member. */
+class DecompressorError extends Error {}
 
 async function decompressor(c: Compression): Promise<Transform | undefined> {
   switch (c) {
@@ -194,11 +201,21 @@ function xzDecompressor(): Transform {
   child.stderr.on("data", (text: string) => {
     if (stderr.length < 2000) stderr += text;
   });
-  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
-  child.once("error", (error) => duplex.destroy(error));
-  child.once("close", (code, signal) => {
-    if (code !== 0 && signal === null) duplex.destroy(new Error(`xz: ${stderr.trim() || `exit status ${code}`}`));
+  // The output ends only once xz has said how it went: an xz that fails before (or
+  // after) writing anything must not look like a tar that simply lacks the member.
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      if (code === 0 || signal !== null) resolve();
+      else reject(new DecompressorError(`xz: ${stderr.trim() || `exit status ${code}`}`));
+    });
   });
+  exited.catch(() => {});
+  async function* output(): AsyncGenerator<Buffer> {
+    yield* child.stdout as AsyncIterable<Buffer>;
+    await exited;
+  }
+  const duplex = Duplex.from({ writable: child.stdin, readable: Readable.from(output(), { objectMode: false }) });
   duplex.once("close", () => child.kill("SIGKILL"));
   return duplex as unknown as Transform;
 }

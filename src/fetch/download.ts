@@ -140,6 +140,8 @@ export interface FetchLatestRequest {
   retryDelayMs?: number;
   onProgress?: (p: FetchProgress) => void;
   maxBytes?: number;
+  /** Judges the complete download before it is stored (a signature check): throwing leaves nothing in the store. */
+  accept?: (file: string, url: string) => Promise<void>;
 }
 
 /** A source that sends (or announces) more than the download limit: the download stops there. */
@@ -298,7 +300,7 @@ async function attemptWithin(
             }
           },
           writer,
-        ),
+        ).then(() => req.accept?.(writer.tempPath, url)),
       digest,
       url,
     );

@@ -171,6 +171,7 @@ async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | un
       emit: c.emit,
       ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
       ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
     });
   });
   c.lap("packages");

@@ -12,7 +12,11 @@ import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, packageDeclarations, readLock, resolvePackages } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 
-export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "allowSystemBinds" | "onEvent">;
+export type LockOptions = Pick<
+  BuildOptions,
+  "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "allowSystemBinds"
+  | "onEvent" | "limits"
+>;
 
 /** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
 async function openRecipe(options: LockOptions) {
@@ -43,6 +47,7 @@ export async function lockRecipe(options: LockOptions & { update?: true | readon
     emit: options.onEvent ?? (() => {}),
     ...(options.update !== undefined ? { update: options.update } : {}),
     ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
   return { lock: resolved!.lock, lockPath: resolved!.lockPath, written: resolved!.written };
 }
@@ -59,7 +64,7 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
   if (lock === undefined) throw new NiftyError("NIFTY603", `${source.path} has no lock yet`, `run \`niftyc lock ${source.path}\` first`);
   const { buildUniverse } = await import("../debian/universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
-  const { indices } = await fetchIndices(store, declared.archives, archiveMirrors(declared.archives, await options.mirrors()), options);
+  const { indices } = await fetchIndices(store, declared.archives, archiveMirrors(declared.archives, await options.mirrors()), options, lock);
   const rows = findOutdated(lock, buildUniverse(indices));
   return { rows, summary: summarizeOutdated(lock, rows) };
 }

@@ -6,6 +6,7 @@
 import { open } from "node:fs/promises";
 import type { SourceFile, Span } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
+import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -13,7 +14,12 @@ import type { Store } from "../cache/store.ts";
 import { specFor } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { ArchiveDecl, PackageAsk } from "../instructions/spec.ts";
-import { lockCovers, lockFromResolution, lockRequestText, parseLock, serializeLock, type Lock, type LockedPackage, type LockedSuite, type LockRequest } from "../debian/lockfile.ts";
+import { lockCovers, lockFromResolution, lockRequestText, parseLock, serializeLock } from "../debian/lockfile.ts";
+import type { Lock, LockedPackage, LockedSuite, LockLines, LockRequest } from "../debian/lockfile.ts";
+import type { LockProblem } from "../debian/lock-check.ts";
+import type { Field } from "../debian/fields.ts";
+import { digestHex } from "../cache/store.ts";
+import { hashText } from "./keys.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import { BuildFailed } from "./failure.ts";
 import type { BuildEvent } from "./types.ts";
@@ -33,6 +39,8 @@ export interface PackageOptions {
   now: Date;
   mirrors: () => Promise<Record<string, string[]>>;
   fetchTimeoutMs?: number;
+  /** --limit: the InRelease's and the Packages index's sizes. */
+  limits?: Limits;
   emit: (event: BuildEvent) => void;
   /** Told how the lock was when read; a build that resolves against the archive is not one to recall. */
   hostInputs?: HostInputs;
@@ -67,7 +75,8 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   let loaded: Promise<Record<string, string[]>> | undefined;
   const mirrors = (): Promise<Record<string, string[]>> => (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
-  const previous = await readLock(lockPath, lockSource.path, options.hostInputs);
+  const read = await readLockFile(lockPath, lockSource.path, options.hostInputs);
+  const previous = read?.lock;
   const fit = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : { covered: false as const, why: "update", names: [] };
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
@@ -76,7 +85,10 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
     mirrors,
     closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
   });
-  if (fit.covered) return make(previous!, false);
+  if (fit.covered) {
+    await checkLock(store, read!, lockSource.path, { ...options, mirrors });
+    return make(previous!, false);
+  }
   options.hostInputs?.distrust("the packages were resolved against the archive");
   if (options.locked) {
     const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fit.why}`;
@@ -86,6 +98,9 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   }
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
+  // Made now from the verified indices: what checkLock would find, so a build that uses it as it is
+  // need not read a package.
+  await store.writeRecord("debian-lock-checked", (await lockCheckKey(store, lock, text)).key, true);
   // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
   if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
   await writeFileAtomic(lockPath, text);
@@ -114,6 +129,32 @@ function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly
 
 /** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
 export async function readLock(path: string, shown: string, inputs?: HostInputs): Promise<Lock | undefined> {
+  return (await readLockFile(path, shown, inputs))?.lock;
+}
+
+interface LockFile {
+  lock: Lock;
+  lines: LockLines;
+  text: string;
+}
+
+/** A diagnostic at a line of the lock. */
+function lockDiagnostic(
+  code: Diagnostic["code"],
+  line: number,
+  message: string,
+  text: string,
+  shown: string,
+  hint: string,
+): Diagnostic {
+  const lines = text.split("\n");
+  const width = Math.max(1, (lines[line - 1] ?? "").length);
+  const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+  const span = { start: { offset, line, column: 1 }, end: { offset: offset + width, line, column: width + 1 } };
+  return { severity: "error", code, message, source: { path: shown, text }, span, hint };
+}
+
+async function readLockFile(path: string, shown: string, inputs?: HostInputs): Promise<LockFile | undefined> {
   let text: string;
   try {
     const fh = await open(path, "r");
@@ -131,15 +172,83 @@ export async function readLock(path: string, shown: string, inputs?: HostInputs)
     throw new NiftyError("NIFTY604", `cannot read ${shown}: ${(error as Error).message}`);
   }
   const parsed = parseLock(text);
-  if (parsed.ok) return parsed.lock;
-  const lines = text.split("\n");
-  throw new BuildFailed(
-    parsed.errors.map((e): Diagnostic => {
-      const width = Math.max(1, (lines[e.line - 1] ?? "").length);
-      const offset = lines.slice(0, e.line - 1).reduce((n, l) => n + l.length + 1, 0);
-      return { severity: "error", code: "NIFTY604", message: e.message, source: { path: shown, text }, span: { start: { offset, line: e.line, column: 1 }, end: { offset: offset + width, line: e.line, column: width + 1 } }, hint: "the lock is written by niftyc: delete it and run `niftyc lock` again" };
-    }),
-  );
+  if (parsed.ok) return { lock: parsed.lock, lines: parsed.lines, text };
+  const hint = "the lock is written by niftyc: delete it and run `niftyc lock` again";
+  throw new BuildFailed(parsed.errors.map((e) => lockDiagnostic("NIFTY604", e.line, e.message, text, shown, hint)));
+}
+
+/**
+ * A lock used as it is must name what the image gets (src/debian/lock-check.ts):
+ * each .deb's control against its stanza, the closure from the requests, and
+ * each stanza against its suite's signed index when that is in the store. A
+ * lock found good is remembered by its text and the indices it was checked
+ * against, so a warm build reads no package again.
+ */
+async function checkLock(store: Store, file: LockFile, shown: string, options: PackageOptions): Promise<void> {
+  const { lock, lines, text } = file;
+  const { key, indices } = await lockCheckKey(store, lock, text);
+  if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
+  const check = await import("../debian/lock-check.ts");
+  const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
+  const { readParsedIndex } = await import("../debian/index.ts");
+  for (const [i, suite] of lock.suites.entries()) {
+    const records = indices[i] === undefined ? undefined : await readParsedIndex(store, indices[i]!, suite);
+    if (records === undefined) continue;
+    const mine = lock.packages.filter((p) => sameSuites([p.from], [suite]));
+    problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
+  }
+  const controls = new Map<string, Field[]>();
+  for (const p of lock.packages) {
+    const control = await debControl(store, p, options);
+    controls.set(check.lockKey(p), control);
+    const wrong = check.identityProblem(p, control);
+    if (wrong) problems.push({ ...wrong, code: "NIFTY629" });
+  }
+  if (problems.length === 0) {
+    problems.push(...check.closureProblems(lock, controls).map((p) => ({ ...p, code: "NIFTY630" as const })));
+  }
+  if (problems.length > 0) {
+    const requestsLine = text.split("\n").findIndex((l) => l.startsWith("Requests:")) + 1;
+    const hint =
+      "the lock no longer says what its packages are (edited by hand, or tampered with): " +
+      "restore it from version control, or delete it and run `niftyc lock` again";
+    const fieldLine = (p: LockProblem) =>
+      (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
+    const at = (p: LockProblem) => (p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1));
+    throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
+  }
+  await store.writeRecord("debian-lock-checked", key, true);
+}
+
+/** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
+async function lockCheckKey(
+  store: Store,
+  lock: Lock,
+  text: string,
+): Promise<{ key: string; indices: Array<string | undefined> }> {
+  const indexOf = async (s: LockedSuite) => {
+    const key = hashText(s.inRelease, s.component, lock.architecture);
+    const record = await store.readRecord<{ index: string }>("debian-release-index", key);
+    return record?.index;
+  };
+  const indices = await Promise.all(lock.suites.map(indexOf));
+  return { key: hashText(text, ...indices.map((i) => i ?? "")), indices };
+}
+
+/** A locked package's control stanza: from the store's record, else read from its .deb (downloaded when absent). */
+async function debControl(store: Store, p: LockedPackage, options: PackageOptions): Promise<Field[]> {
+  const known = await store.readRecord<Field[]>("deb-control", digestHex(p.sha256));
+  if (known !== undefined) return known;
+  if (!(await store.has(p.sha256))) {
+    const { fetchDeb } = await import("../debian/index.ts");
+    const mirrors = await options.mirrors();
+    const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
+    await fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout });
+  }
+  const { readDebControl } = await import("../debian/deb.ts");
+  const control = await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`);
+  await store.writeRecord("deb-control", digestHex(p.sha256), control);
+  return control;
 }
 
 interface ResolveInput {
@@ -158,7 +267,7 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   if (options.offline) {
     throw new NiftyError("NIFTY603", "--offline, but the lock does not cover the recipe's PACKAGE lines, so the archive's indices are needed", `resolve once with the network: \`niftyc lock ${options.source.path}\``);
   }
-  const { locked, indices } = await fetchIndices(store, input.archives, await input.mirrors(), options);
+  const { locked, indices } = await fetchIndices(store, input.archives, await input.mirrors(), options, input.previous);
   const universe = buildUniverse(indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })));
   const spans = new Map(input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)));
   const result = resolve(universe, input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })), { arch: ARCHITECTURE });
@@ -183,17 +292,35 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits">,
+  previous?: Lock,
 ): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
-  const { fetchRelease } = await import("../debian/release.ts");
+  const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
   const { loadPackages } = await import("../debian/index.ts");
   const net = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
   const locked: LockedSuite[] = [];
   const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
   for (const archive of archives) {
     for (const ref of archive.suites) {
-      const release = await fetchRelease(store, ref, { mirrors, now: options.now, ...(archive.keyring ? { keyring: archive.keyring } : {}), ...net });
-      indices.push({ suite: ref, records: (await loadPackages(store, release, ARCHITECTURE, net)).records });
+      const was = previous?.suites.find((s) => sameSuites([s], [ref]));
+      const notBefore = was === undefined ? undefined : parseReleaseDate(was.date);
+      const keyring = archive.keyring ? { keyring: archive.keyring } : {};
+      const limit = options.limits ? { maxBytes: options.limits.inReleaseBytes } : {};
+      const floor = notBefore ? { notBefore } : {};
+      const release = await fetchRelease(store, ref, {
+        mirrors,
+        now: options.now,
+        ...floor,
+        ...keyring,
+        ...limit,
+        ...net,
+      });
+      const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
+      const loaded = await loadPackages(store, release, ARCHITECTURE, { ...net, ...indexLimit });
+      // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
+      const indexKey = hashText(release.inRelease, ref.component, ARCHITECTURE);
+      await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
+      indices.push({ suite: ref, records: loaded.records });
       locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
     }
   }

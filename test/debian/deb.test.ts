@@ -193,6 +193,9 @@ test("hostile or unsupported packages are refused with a clear error", async (t)
     ["dangling hard link", [{ header: { name: "./a", type: "link", linkname: "./b" } }], CONTROL, "NIFTY627", /its hard link a names b, which is not an earlier regular file/],
     ["no control file", [{ header: { name: "./a" }, body: "x" }], null, "NIFTY627", /it has no control file/],
     ["twice the same path", [{ header: { name: "./a" }, body: "x" }, { header: { name: "./a" }, body: "y" }], CONTROL, "NIFTY627", /its data\.tar has a twice/],
+    // A newline would split dpkg's .list line in two (the second a path the package never had); ESC drives terminals.
+    ["newline in a file name", [{ header: { name: "./usr/a\n/etc/shadow" }, body: "x" }], CONTROL, "NIFTY627", /its data\.tar has a path with a control character: "usr\/a\\n\/etc\/shadow"/],
+    ["ESC in a directory name", [{ header: { name: "./usr/\u001b[2J/", type: "directory", mode: 0o755 } }], CONTROL, "NIFTY627", /a path with a control character: "usr\/\\u001b\[2J"/],
   ];
   for (const [what, data, control, code, message] of cases) {
     const err = await t.throwsAsync(hostile(data, control), { instanceOf: NiftyError }, what);

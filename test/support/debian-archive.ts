@@ -79,9 +79,11 @@ export type Variant =
   /** InRelease signed in 2020 by a key of the keyring that expired a day later (gpgv: EXPKEYSIG). */
   | "expired-key"
   /** InRelease signed with SHA-1 (gpgv: GOODSIG, hash algorithm 2). */
-  | "weak-digest";
+  | "weak-digest"
+  /** InRelease, correctly signed and still valid, dated a day before the good one's Date (a replayed older one). */
+  | "older";
 
-export const VARIANTS: readonly Variant[] = ["good", "tampered-packages", "tampered-deb", "bad-signature", "unknown-key", "expired", "expired-key", "weak-digest"];
+export const VARIANTS: readonly Variant[] = ["good", "tampered-packages", "tampered-deb", "bad-signature", "unknown-key", "expired", "expired-key", "weak-digest", "older"];
 
 export interface FixturePackage {
   name: string;
@@ -540,12 +542,13 @@ async function build(): Promise<Built> {
         return fsp.readFile(`${src}.asc`);
       };
       const expiredText = withValidUntil(release, "Wed, 01 Jan 2020 00:00:00 UTC", "Wed, 08 Jan 2020 00:00:00 UTC");
-      const [good, unknownKey, expired, expiredKeySig, weak] = await Promise.all([
+      const [good, unknownKey, expired, expiredKeySig, weak, older] = await Promise.all([
         sign(release, ["--local-user", fingerprint]),
         sign(release, ["--local-user", rogueKey]),
         sign(expiredText, ["--local-user", fingerprint]),
         sign(release, ["--local-user", expiredKey, "--faked-system-time", "20200101T060000"]),
         signWeak(gpg, work, release, fingerprint),
+        sign(dayEarlier(release), ["--local-user", fingerprint]),
       ]);
       await fsp.writeFile(path.join(s.dir, "InRelease"), good);
       const rel = (p: string) => `${s.root}/${path.relative(archiveRoot, p)}`;
@@ -555,6 +558,7 @@ async function build(): Promise<Built> {
         expired,
         "expired-key": expiredKeySig,
         "weak-digest": weak,
+        older,
       });
       // A tampered index: one package's version changed, recompressed.
       const tampered = Buffer.from(packagesText.replace(/^Version: (.*)$/m, "Version: $1+evil"));
@@ -621,6 +625,11 @@ async function releaseText(suiteDir: string, ref: SuiteRef, o: { validFor: numbe
 function withValidUntil(release: string, date: string, validUntil: string): string {
   const lines = release.split("\n").filter((l) => !l.startsWith("Valid-Until:"));
   return lines.map((l) => (l.startsWith("Date:") ? `Date: ${date}\nValid-Until: ${validUntil}` : l)).join("\n");
+}
+
+/** The Release text with its Date a day earlier (Valid-Until, if any, kept): the "older" variant. */
+function dayEarlier(release: string): string {
+  return release.replace(/^Date: (.*)$/m, (_, d: string) => `Date: ${new Date(Date.parse(d) - 86_400_000).toUTCString().replace(/GMT$/, "UTC")}`);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,75 @@
+// A mirror that replays an older InRelease, still validly signed and not yet
+// expired, must not move a lock backwards: apt refuses a Release older than
+// the one it has, and the lock records the Date of the one it was resolved
+// against. Served by the loopback archive's "older" variant (the same text
+// dated a day earlier, signed with the archive key).
+import test from "ava";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runMain } from "../support/cli.ts";
+import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+
+const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
+
+function mirrors(view: ArchiveView): string[] {
+  return [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
+}
+
+test("lock --update, outdated and a re-resolving build refuse an InRelease older than the lock's, and leave the lock as it was", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-rollback-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const k = archive.keyring;
+  writeFileSync(
+    join(dir, "app.nifty"),
+    `ARCHIVE debian bookworm KEYRING ${k}\nARCHIVE debian-security bookworm-security KEYRING ${k}\nPACKAGE nifty-lib\n`,
+  );
+  const good = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors(archive.view())]);
+  t.is(good.code, 0, good.stderr);
+  const lock = readFileSync(join(dir, "app.nifty.lock"), "utf8");
+
+  const older = archive.view("older");
+  for (const argv of [
+    ["lock", "app.nifty", "--update"],
+    ["outdated", "app.nifty"],
+  ]) {
+    const r = await niftyc(dir, [...argv, "--cache", "c", ...mirrors(older)]);
+    t.is(r.code, 1, `${argv.join(" ")}: ${r.stdout}${r.stderr}`);
+    t.regex(
+      r.stderr,
+      /the InRelease of bookworm \(.*\) is dated .*, older than the .* the lock was resolved against \[NIFTY632\]/,
+      argv.join(" "),
+    );
+    t.notRegex(r.stdout, /current/);
+  }
+  // A recipe change makes a build resolve again: still refused.
+  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n");
+  const build = await niftyc(dir, [
+    "build",
+    "app.nifty",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    ...mirrors(older),
+  ]);
+  t.is(build.code, 1, build.stderr);
+  t.regex(build.stderr, /\[NIFTY632\]/);
+  t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lock, "the lock did not move");
+
+  // The same InRelease as the lock's is fine, and without a lock an older one is all there is to go by.
+  const same = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(archive.view())]);
+  t.not(same.code, 1, same.stderr);
+  rmSync(join(dir, "app.nifty.lock"));
+  const fresh = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors(older)]);
+  t.is(fresh.code, 0, fresh.stderr);
+});
