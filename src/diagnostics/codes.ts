@@ -179,6 +179,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY229: { severity: "error", section: "build", title: "cannot enable/mask u: why" },
   NIFTY230: { severity: "error", section: "build", title: "doing failed: (the system's message)" },
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
+  NIFTY250: { severity: "error", section: "build", title: "p: too many levels of symbolic links in l" },
   NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
   NIFTY302: { severity: "error", section: "build", title: "the root directory … does not exist or is not a directory" },
