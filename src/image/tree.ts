@@ -142,11 +142,10 @@ export class Tree {
       let next = current === "/" ? `/${name}` : `${current}/${name}`;
       let node = this.nodes.get(next);
       if (node?.type === "symlink") {
-        const target = this.resolve(next);
-        if (target === undefined) throw new TreeError(path, `${next} is a symbolic link to a missing directory`);
+        // A link to a directory not made yet leads where it will be (merged /usr: /sbin → usr/sbin).
+        const target = this.walk(next, { followLast: true, create: true }).path;
+        if (target === undefined) throw new TreeError(path, `${next} is a symbolic link through a file`);
         next = target;
-        node = this.nodes.get(target);
-        if (node === undefined) this.mkdirp(target);
         node = this.nodes.get(target);
       }
       if (node === undefined) this.set(next, DEFAULT_DIR);

@@ -94,6 +94,27 @@ test("whole packages in a merged-/usr tree: the links made before PACKAGE stay l
   t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
 });
 
+test("FILES in a merged-/usr tree: the programs, their loader and libraries land under /usr through the image's links, which stay links", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin FILES /sbin/dropbear /usr/bin/dropbearkey\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 0, r.stderr);
+  const files = listing(dir);
+  for (const path of ["usr/sbin/dropbear", "usr/bin/dropbearkey", "usr/lib64/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libz.so.1"]) {
+    t.true(files.includes(path), path);
+  }
+  t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
+});
+
+test("a program whose loader is behind a link loop of the image is NIFTY250 at the line that wrote it, not a hang", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE dropbear-bin FILES /usr/bin/dropbearkey\nSYMLINK /lib64/ld-linux-x86-64.so.2 ld-linux-x86-64.so.2\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /app\.nifty:6:1: error: \/usr\/bin\/dropbearkey: too many levels of symbolic links in \/lib64\/ld-linux-x86-64\.so\.2 \[NIFTY250\]/);
+  t.notRegex(r.stderr, /internal error/);
+});
+
 test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do not ship is an error at its word, with the image's units to choose from", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n");
