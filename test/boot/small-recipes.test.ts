@@ -65,3 +65,25 @@ test.serial("awk.nifty: gawk, taken from its package with only the libraries it 
   await console.stop("SIGTERM", 15_000);
   t.pass();
 });
+
+test.serial("awk-trixie.nifty: on Debian 13 (merged /usr), FILES finds gawk's loader and libraries through the image's links, and gawk computes 2^100 at boot", async (t) => {
+  if (!requireBoot(t)) return;
+  const mirror = await debianMirror(t);
+  const built = await buildRecipe(t, "recipes/awk-trixie.nifty", mirror.url, {});
+  t.true(mirror.requests.some((p) => p.includes("/gawk_") && p.includes("+b1_amd64.deb")), "trixie's gawk came from the loopback mirror");
+  const verbose = spawnSync("tar", ["-tvf", built.rootfs], { encoding: "utf8" }).stdout;
+  // The loader gawk names, /lib64/ld-linux-x86-64.so.2, is there through /lib64 → usr/lib64 and libc6's link.
+  t.regex(verbose, /^l.* lib64 -> usr\/lib64$/m);
+  t.regex(verbose, /^l.* usr\/lib64\/ld-linux-x86-64\.so\.2 -> \.\.\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2$/m);
+  const listing = verbose.split("\n").map((l) => l.split(" ").find((w) => /^(usr|lib|bin)/.test(w)) ?? "");
+  for (const lib of ["ld-linux-x86-64.so.2", "libc.so.6", "libmpfr.so.6", "libgmp.so.10", "libreadline.so.8"]) {
+    t.true(listing.includes(`usr/lib/x86_64-linux-gnu/${lib}`), lib);
+  }
+  t.false(listing.some((p) => p.startsWith("usr/share/doc/") || p === "usr/lib/x86_64-linux-gnu/libpthread.so.0"), "nothing gawk does not load");
+  const root = unpack(t, built.rootfs);
+  const console = boot(t, { root, machine: "awk-trixie", settings: built.outputs.nspawn!, pty: true });
+  await console.waitFor(/gawk 5\.[\d.]+: 2\^100 = 1267650600228229401496703205376/, 30_000);
+  await console.waitFor(/awk login: /, 30_000);
+  await console.stop("SIGTERM", 15_000);
+  t.pass();
+});

@@ -113,6 +113,12 @@ test("a program whose loader is behind a link loop of the image is NIFTY250 at t
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /app\.nifty:6:1: error: \/usr\/bin\/dropbearkey: too many levels of symbolic links in \/lib64\/ld-linux-x86-64\.so\.2 \[NIFTY250\]/);
   t.notRegex(r.stderr, /internal error/);
+  // A loop met while the FILES closure places libc6's /lib64 is an error at the PACKAGE line.
+  const looped = await project(t, "SYMLINK /lib64 lib64\nPACKAGE dropbear-bin FILES /usr/bin/dropbearkey\n");
+  const r2 = await build(looped.dir, (await debianArchive()).view());
+  t.is(r2.code, 1, r2.stderr);
+  t.regex(r2.stderr, /app\.nifty:7:1: error: too many levels of symbolic links in \/lib64 \[NIFTY204\]/);
+  t.notRegex(r2.stderr, /internal error/);
 });
 
 test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do not ship is an error at its word, with the image's units to choose from", async (t) => {
