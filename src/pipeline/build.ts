@@ -16,7 +16,7 @@ import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
-import { compile } from "./compile.ts";
+import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
@@ -78,8 +78,9 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
   };
 
   const packages = await stage("resolving the recipe's packages", async () => {
-    const { resolvePackages } = await import("./packages.ts");
-    return resolvePackages(recipe, store, { recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
+    const { lockSuffix, resolvePackages } = await import("./packages.ts");
+    const suffix = await lockSuffix(recipe, options.args, () => compileWithDefaults(store, source, options.recipePath));
+    return resolvePackages(recipe, store, { lockSuffix: suffix, recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
   });
   lap("packages");
   const notes: string[] = [];

@@ -121,6 +121,37 @@ test("a program whose loader is behind a link loop of the image is NIFTY250 at t
   t.notRegex(r2.stderr, /internal error/);
 });
 
+test("suites chosen by an --arg have a lock of their own: switching suites never rewrites the other's lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The default suite is bookworm; --arg ROOT=debian-security --arg SUITE=bookworm-security chooses the other.
+  writeFileSync(join(dir, "app.nifty"), `ARG ROOT=debian\nARG SUITE=bookworm\nARCHIVE \${ROOT} \${SUITE} KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-lib\n`);
+  const security = ["--arg", "ROOT=debian-security", "--arg", "SUITE=bookworm-security"];
+  const first = await build(dir, archive.view());
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stderr, /wrote app\.nifty\.lock: 1 package from bookworm\b/);
+  const bookworm = readFileSync(join(dir, "app.nifty.lock"), "utf8");
+  const second = await build(dir, archive.view(), ...security);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stderr, /wrote app\.nifty\.bookworm-security\.lock: 1 package from bookworm-security/);
+  t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), bookworm, "the default suites' lock is untouched");
+  const pinned = parseLock(readFileSync(join(dir, "app.nifty.bookworm-security.lock"), "utf8"));
+  t.deepEqual(pinned.ok ? pinned.lock.packages.map((p) => `${p.name} ${p.version}`) : [], ["nifty-lib 1.1-1"]);
+  // Each lock serves its suites as it is, with --locked, and fetches no index.
+  for (const extra of [[], security]) {
+    const view = archive.view();
+    const again = await build(dir, view, "--locked", ...extra);
+    t.is(again.code, 0, again.stderr);
+    t.deepEqual(view.requests().filter((p) => /InRelease|Packages/.test(p)), []);
+  }
+  // --arg values that name the default suites use the default lock.
+  const same = await build(dir, archive.view(), "--locked", "--arg", "SUITE=bookworm");
+  t.is(same.code, 0, same.stderr);
+  t.false(existsSync(join(dir, "app.nifty.bookworm.lock")));
+});
+
 test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do not ship is an error at its word, with the image's units to choose from", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n");
