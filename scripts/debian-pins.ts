@@ -53,9 +53,13 @@ export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<De
     for (const lockPath of recipeLocks(path)) {
       const lockName = basename(lockPath);
       const parsed = parseLock(readFileSync(lockPath, "utf8"));
-      if (!parsed.ok) throw new Error(`${lockName} is malformed: ${parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ")}`);
+      if (!parsed.ok) {
+        const where = parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ");
+        throw new Error(`${lockName} is malformed: ${where}`);
+      }
       for (const pkg of parsed.lock.packages) {
-        if (!pins.has(pkg.filename)) pins.set(pkg.filename, { recipe: lockName, line: 0, archive: pkg.from.archive, path: pkg.filename, digest: pkg.sha256 });
+        const pin = { recipe: lockName, line: 0, archive: pkg.from.archive, path: pkg.filename, digest: pkg.sha256 };
+        if (!pins.has(pkg.filename)) pins.set(pkg.filename, pin);
       }
     }
   }
@@ -67,7 +71,9 @@ function recipeLocks(recipePath: string): string[] {
   const dir = dirname(recipePath);
   const name = basename(recipePath);
   if (!existsSync(dir)) return [];
-  const others = readdirSync(dir).filter((f) => f.startsWith(`${name}.`) && f.endsWith(".lock") && f !== `${name}.lock`).sort();
+  const others = readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}.`) && f.endsWith(".lock") && f !== `${name}.lock`)
+    .sort();
   return [...(existsSync(`${recipePath}.lock`) ? [`${recipePath}.lock`] : []), ...others.map((f) => join(dir, f))];
 }
 

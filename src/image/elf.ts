@@ -226,7 +226,10 @@ export interface ImageView {
  * The image view of a tree: every path goes through the tree's own links (Tree.resolve),
  * never the host's; `elfOf` reads a file node's ELF facts (null when not ELF).
  */
-export function treeView(tree: Tree, elfOf: (node: Extract<TreeNode, { type: "file" }>) => Promise<ElfInfo | null>): ImageView {
+export function treeView(
+  tree: Tree,
+  elfOf: (node: Extract<TreeNode, { type: "file" }>) => Promise<ElfInfo | null>,
+): ImageView {
   return {
     exists: (path) => tree.lookup(path)?.node.type === "file",
     elfInfo: async (path) => {
@@ -322,7 +325,9 @@ async function walkLibraries(program: string, info: ElfInfo, image: ImageView): 
       if (loadedNames.has(name)) continue;
       let found: Loaded | undefined;
       // Joined, not cleaned up: the image resolves `..` after its links the way the kernel does.
-      const candidates = name.includes("/") ? [absolute(name)] : searchDirs(obj).map((d) => `${absolute(d).replace(/\/+$/, "")}/${name}`);
+      const candidates = name.includes("/")
+        ? [absolute(name)]
+        : searchDirs(obj).map((d) => `${absolute(d).replace(/\/+$/, "")}/${name}`);
       for (const path of candidates) {
         if (!image.exists(path)) continue;
         const libInfo = await image.elfInfo(path);

@@ -45,6 +45,12 @@ export function imagePath(path: string): string {
   return "/" + parts.join("/");
 }
 
+/** Where a walk ended (undefined: a directory on the way is missing or not one) and the links it met. */
+export interface WalkResult {
+  path: string | undefined;
+  links: string[];
+}
+
 export const DEFAULT_DIR: TreeNode = { type: "dir", mode: 0o755, uid: 0, gid: 0 };
 
 export class Tree {
@@ -79,7 +85,7 @@ export class Tree {
    * the way (a link's target too) is made as a 0755 root directory; the last
    * component is never made.
    */
-  walk(path: string, options: { followLast: boolean; create?: boolean }): { path: string | undefined; links: string[] } {
+  walk(path: string, options: { followLast: boolean; create?: boolean }): WalkResult {
     // ".." is taken as the kernel takes it, at its place in the walk (RUNPATH's $ORIGIN/../lib).
     if (!path.startsWith("/")) throw new TreeError(path, `path ${path} is not absolute`);
     let pending = path.split("/").filter(Boolean);

@@ -89,7 +89,8 @@ export async function installFiles(closure: readonly LockedPackage[], names: rea
     wanted.add(file);
     const info = await elfOf(found.node);
     // The program's $ORIGIN is where it is, its links followed (ld.so reads /proc/self/exe).
-    if (info !== null && !info.isStatic) for (const lib of await loadedLibraries(found.path, info, view)) wanted.add(lib);
+    if (info === null || info.isStatic) continue;
+    for (const lib of await loadedLibraries(found.path, info, view)) wanted.add(lib);
   }
   for (const path of [...wanted].sort()) copyPath(all, context.tree, path);
 }
@@ -115,7 +116,8 @@ function place(tree: Tree, entry: DebEntry, byPath: ReadonlyMap<string, DebEntry
     // A hard link becomes a second file with the same bytes: one blob, two paths.
     const source = entry.type === "hardlink" ? (byPath.get(entry.target!) ?? entry) : entry;
     if (source.digest !== undefined) {
-      tree.set(where, { type: "file", mode: entry.mode, ...owner, content: { digest: source.digest, size: source.size ?? 0 } });
+      const content = { digest: source.digest, size: source.size ?? 0 };
+      tree.set(where, { type: "file", mode: entry.mode, ...owner, content });
     }
   }
   return where;

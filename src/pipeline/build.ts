@@ -79,8 +79,21 @@ async function buildLeased(options: BuildOptions, store: Store): Promise<BuildRe
 
   const packages = await stage("resolving the recipe's packages", async () => {
     const { lockSuffix, resolvePackages } = await import("./packages.ts");
-    const suffix = await lockSuffix(recipe, options.args, () => compileWithDefaults(store, source, options.recipePath));
-    return resolvePackages(recipe, store, { lockSuffix: suffix, recipePath: options.recipePath, source, locked: options.locked ?? false, offline: options.offline ?? false, now: options.now, mirrors: options.mirrors, emit, ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}), ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}) });
+    // Suites an --arg chose have a lock of their own.
+    const defaults = () => compileWithDefaults(store, source, options.recipePath);
+    const suffix = await lockSuffix(recipe, options.args, defaults);
+    return resolvePackages(recipe, store, {
+      lockSuffix: suffix,
+      recipePath: options.recipePath,
+      source,
+      locked: options.locked ?? false,
+      offline: options.offline ?? false,
+      now: options.now,
+      mirrors: options.mirrors,
+      emit,
+      ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
+      ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
+    });
   });
   lap("packages");
   const notes: string[] = [];

@@ -36,7 +36,11 @@ export async function compile(store: Store, source: SourceFile, options: Compile
 
 
 /** The recipe checked with its ARG defaults only (no --arg), or undefined when it does not check that way. */
-export async function compileWithDefaults(store: Store, source: SourceFile, recipePath: string): Promise<Recipe | undefined> {
+export async function compileWithDefaults(
+  store: Store,
+  source: SourceFile,
+  recipePath: string,
+): Promise<Recipe | undefined> {
   try {
     return (await compile(store, source, { args: new Map(), strict: false, recipePath })).recipe;
   } catch (error) {

@@ -1,6 +1,7 @@
 // `niftyc lock` and `niftyc outdated`: the lockfile without a build. Lock
 // resolves (or moves forward) what the recipe's PACKAGE lines ask for and
-// writes <recipe>.lock (<recipe>.<suite>.lock for suites an --arg chose); outdated compares the lock with the suites' current
+// writes <recipe>.lock (<recipe>.<suite>.lock for suites an --arg chose);
+// outdated compares the lock with the suites' current
 // signed indices and says which packages have newer versions, and whether
 // any of those come from a security suite.
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -9,7 +10,8 @@ import type { Lock } from "../debian/lockfile.ts";
 import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
-import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations, readLock, resolvePackages } from "./packages.ts";
+import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations } from "./packages.ts";
+import { readLock, resolvePackages } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 
 export type LockOptions = Pick<BuildOptions, "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "onEvent">;
@@ -23,7 +25,8 @@ async function openRecipe(options: LockOptions) {
   const declared = packageDeclarations(recipe);
   if (declared.asks.length === 0) throw new NiftyError("NIFTY608", `${shown} has no PACKAGE lines: there is nothing to lock`, "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests");
   // Suites an --arg chose have a lock of their own (lockSuffix).
-  const suffix = await lockSuffix(recipe, options.args, () => compileWithDefaults(store, source, options.recipePath));
+  const defaults = () => compileWithDefaults(store, source, options.recipePath);
+  const suffix = await lockSuffix(recipe, options.args, defaults);
   const lockFile = { path: `${options.recipePath}${suffix}.lock`, shown: `${source.path}${suffix}.lock` };
   return { source, store, recipe, warnings, declared, suffix, lockFile };
 }
@@ -34,7 +37,11 @@ export async function lockRecipe(options: LockOptions & { update?: true | readon
   if (Array.isArray(options.update)) {
     const known = new Set((await readLock(lockFile.path, lockFile.shown))?.packages.map((p) => p.name) ?? []);
     const unknown = options.update.filter((name) => !known.has(name));
-    if (unknown.length > 0) throw new NiftyError("NIFTY609", `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not in ${lockFile.shown}`, "name packages the lock holds, or give --update alone to move every package");
+    if (unknown.length > 0) {
+      const what = `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not in ${lockFile.shown}`;
+      const hint = "name packages the lock holds, or give --update alone to move every package";
+      throw new NiftyError("NIFTY609", what, hint);
+    }
   }
   const resolved = await resolvePackages(recipe, store, {
     lockSuffix: suffix,

@@ -103,11 +103,16 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
  * their own, `<recipe>.<first suite>.lock`, so switching suites never rewrites the other's lock.
  * `defaults` checks the recipe without any --arg (undefined when it does not check that way).
  */
-export async function lockSuffix(recipe: Recipe, args: ReadonlyMap<string, string> | undefined, defaults: () => Promise<Recipe | undefined>): Promise<string> {
-  const suites = packageDeclarations(recipe).archives.flatMap((a) => a.suites);
+export async function lockSuffix(
+  recipe: Recipe,
+  args: ReadonlyMap<string, string> | undefined,
+  defaults: () => Promise<Recipe | undefined>,
+): Promise<string> {
+  const suitesOf = (r: Recipe): SuiteRef[] => packageDeclarations(r).archives.flatMap((a) => a.suites);
+  const suites = suitesOf(recipe);
   if (args === undefined || args.size === 0 || suites.length === 0) return "";
   const plain = await defaults();
-  if (plain !== undefined && sameSuites(packageDeclarations(plain).archives.flatMap((a) => a.suites), suites)) return "";
+  if (plain !== undefined && sameSuites(suitesOf(plain), suites)) return "";
   return `.${suites[0]!.suite.replace(/[^A-Za-z0-9.+~-]/g, "_")}`;
 }
 

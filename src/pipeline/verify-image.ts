@@ -35,7 +35,8 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
       result = await missingLibraries(path, info, view);
     } catch (error) {
       if (!(error instanceof TreeError)) throw error;
-      report.error(span, "NIFTY250", `${path}: ${error.message}`, "fix the SYMLINK that leads back to itself (merged /usr: SYMLINK /lib64 usr/lib64)");
+      const hint = "fix the SYMLINK that leads back to itself (merged /usr: SYMLINK /lib64 usr/lib64)";
+      report.error(span, "NIFTY250", `${path}: ${error.message}`, hint);
       continue;
     }
     if (result.interpreter !== undefined) {
