@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { checkSource } from "../src/check/source.ts";
 import { openStore } from "../src/cache/store.ts";
@@ -48,15 +48,33 @@ export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<De
         if (!pins.has(archivePath)) pins.set(archivePath, { recipe: file, line: ins.span.start.line, archive: "debian", path: archivePath, digest: ins.digest });
       }
     }
-    // Packages a lockfile pins (PACKAGE lines): every .deb of the closure.
-    const lockText = existsSync(`${path}.lock`) ? readFileSync(`${path}.lock`, "utf8") : undefined;
-    const parsed = lockText === undefined ? undefined : parseLock(lockText);
-    if (parsed?.ok === false) throw new Error(`${file}.lock is malformed: ${parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ")}`);
-    for (const pkg of parsed?.ok ? parsed.lock.packages : []) {
-      if (!pins.has(pkg.filename)) pins.set(pkg.filename, { recipe: `${file}.lock`, line: 0, archive: pkg.from.archive, path: pkg.filename, digest: pkg.sha256 });
+    // Packages a lockfile pins (PACKAGE lines): every .deb of the closure, from <recipe>.lock and
+    // from the locks of suites an --arg chooses (<recipe>.<suite>.lock).
+    for (const lockPath of recipeLocks(path)) {
+      const lockName = basename(lockPath);
+      const parsed = parseLock(readFileSync(lockPath, "utf8"));
+      if (!parsed.ok) {
+        const where = parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ");
+        throw new Error(`${lockName} is malformed: ${where}`);
+      }
+      for (const pkg of parsed.lock.packages) {
+        const pin = { recipe: lockName, line: 0, archive: pkg.from.archive, path: pkg.filename, digest: pkg.sha256 };
+        if (!pins.has(pkg.filename)) pins.set(pkg.filename, pin);
+      }
     }
   }
   return [...pins.values()];
+}
+
+/** A recipe's locks: `<recipe>.lock`, then `<recipe>.<suite>.lock` files, sorted. */
+function recipeLocks(recipePath: string): string[] {
+  const dir = dirname(recipePath);
+  const name = basename(recipePath);
+  if (!existsSync(dir)) return [];
+  const others = readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}.`) && f.endsWith(".lock") && f !== `${name}.lock`)
+    .sort();
+  return [...(existsSync(`${recipePath}.lock`) ? [`${recipePath}.lock`] : []), ...others.map((f) => join(dir, f))];
 }
 
 async function main(): Promise<number> {

@@ -194,6 +194,7 @@ export const DIAGNOSTIC_CODES = {
     title: "the image has n setuid or setgid files, which run with their owner's rights for any user: …",
   },
   NIFTY233: { severity: "error", section: "build", title: "p is setuid and every user may write it (mode m)" },
+  NIFTY250: { severity: "error", section: "build", title: "p: too many levels of symbolic links in l" },
   NIFTY300: { severity: "error", section: "build", title: "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)" },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
   NIFTY302: { severity: "error", section: "build", title: "the root directory … does not exist or is not a directory" },

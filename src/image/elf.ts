@@ -3,6 +3,7 @@
 import { execFile } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
 import { posix } from "node:path";
+import type { Tree, TreeNode } from "./tree.ts";
 
 export interface ElfInfo {
   class: 32 | 64;
@@ -235,6 +236,23 @@ export interface ImageView {
   elfInfo(path: string): Promise<ElfInfo | null>;
 }
 
+/**
+ * The image view of a tree: every path goes through the tree's own links (Tree.resolve),
+ * never the host's; `elfOf` reads a file node's ELF facts (null when not ELF).
+ */
+export function treeView(
+  tree: Tree,
+  elfOf: (node: Extract<TreeNode, { type: "file" }>) => Promise<ElfInfo | null>,
+): ImageView {
+  return {
+    exists: (path) => tree.lookup(path)?.node.type === "file",
+    elfInfo: async (path) => {
+      const found = tree.lookup(path);
+      return found?.node.type === "file" ? elfOf(found.node) : null;
+    },
+  };
+}
+
 export interface MissingLibraries {
   /** The program's interpreter, when the image lacks it. */
   interpreter?: string;
@@ -276,6 +294,11 @@ function searchDirs(obj: Loaded): string[] {
   return dirs;
 }
 
+/** ld.so opens a relative path from its working directory, which is / for init's programs. */
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `/${path}`;
+}
+
 function compatible(a: ElfInfo, b: ElfInfo): boolean {
   return a.class === b.class && a.endian === b.endian && a.machine === b.machine;
 }
@@ -315,9 +338,10 @@ async function walkLibraries(program: string, info: ElfInfo, image: ImageView): 
       // ld.so reuses an object already loaded under that name.
       if (loadedNames.has(name)) continue;
       let found: Loaded | undefined;
+      // Joined, not cleaned up: the image resolves `..` after its links the way the kernel does.
       const candidates = name.includes("/")
-        ? [posix.resolve("/", name)]
-        : searchDirs(obj).map((d) => posix.resolve("/", d, name));
+        ? [absolute(name)]
+        : searchDirs(obj).map((d) => `${absolute(d).replace(/\/+$/, "")}/${name}`);
       for (const path of candidates) {
         if (!image.exists(path)) continue;
         const libInfo = await image.elfInfo(path);

@@ -45,6 +45,12 @@ export function imagePath(path: string): string {
   return "/" + parts.join("/");
 }
 
+/** Where a walk ended (undefined: a directory on the way is missing or not one) and the links it met. */
+export interface WalkResult {
+  path: string | undefined;
+  links: string[];
+}
+
 export const DEFAULT_DIR: TreeNode = { type: "dir", mode: 0o755, uid: 0, gid: 0 };
 
 export class Tree {
@@ -58,36 +64,59 @@ export class Tree {
 
   /**
    * Resolve symlinks in every component of `path` (the last one too when
-   * `followLast`), inside the image: an absolute target restarts at the image
-   * root, never the host's. Returns undefined when a component is missing.
+   * `followLast`), inside the image, the way the kernel would inside it: an
+   * absolute target restarts at the image root (never the host's), a relative
+   * one at the link's directory, and `..` goes to the parent of the directory
+   * reached so far (a link's target's parent, not the link's), never above the
+   * root. Returns undefined when a component before the last is missing or not
+   * a directory; a loop (more than 40 links) is a TreeError.
    */
   resolve(path: string, followLast = true): string | undefined {
-    let pending = imagePath(path).split("/").filter(Boolean);
+    return this.walk(path, { followLast }).path;
+  }
+
+  /** The symbolic links met, in order, on the way to `path` (the last component's too). */
+  linksOn(path: string): string[] {
+    return this.walk(path, { followLast: true }).links;
+  }
+
+  /**
+   * The one walk every lookup goes through. With `create`, a missing directory on
+   * the way (a link's target too) is made as a 0755 root directory; the last
+   * component is never made.
+   */
+  walk(path: string, options: { followLast: boolean; create?: boolean }): WalkResult {
+    // ".." is taken as the kernel takes it, at its place in the walk (RUNPATH's $ORIGIN/../lib).
+    if (!path.startsWith("/")) throw new TreeError(path, `path ${path} is not absolute`);
+    let pending = path.split("/").filter(Boolean);
     let current = "/";
-    let hops = 0;
+    const links: string[] = [];
     while (pending.length > 0) {
       const name = pending.shift()!;
-      const next = current === "/" ? `/${name}` : `${current}/${name}`;
-      const node = this.nodes.get(next);
-      if (node === undefined) return pending.length === 0 ? next : undefined;
-      if (node.type === "symlink" && (followLast || pending.length > 0)) {
-        if (++hops > MAX_SYMLINK_HOPS) throw new TreeError(path, `too many levels of symbolic links in ${path}`);
-        const target = node.target.startsWith("/") ? node.target : posix.join(current, node.target);
-        pending = [...posix.normalize(target).split("/").filter((p) => p !== "" && p !== "."), ...pending];
-        current = "/";
-        // ".." inside a link target may not climb above the image root.
-        const clean: string[] = [];
-        for (const p of pending) {
-          if (p === "..") clean.pop();
-          else clean.push(p);
-        }
-        pending = clean;
+      if (name === ".") continue;
+      if (name === "..") {
+        current = posix.dirname(current);
         continue;
       }
-      if (node.type !== "dir" && pending.length > 0) return undefined;
+      const next = current === "/" ? `/${name}` : `${current}/${name}`;
+      let node = this.nodes.get(next);
+      if (node === undefined) {
+        if (pending.length === 0) return { path: next, links };
+        if (!options.create) return { path: undefined, links };
+        this.set(next, DEFAULT_DIR);
+        node = DEFAULT_DIR;
+      }
+      if (node.type === "symlink" && (options.followLast || pending.length > 0)) {
+        if (links.length >= MAX_SYMLINK_HOPS) throw new TreeError(path, `too many levels of symbolic links in ${path}`);
+        links.push(next);
+        if (node.target.startsWith("/")) current = "/";
+        pending = [...node.target.split("/").filter(Boolean), ...pending];
+        continue;
+      }
+      if (node.type !== "dir" && pending.length > 0) return { path: undefined, links };
       current = next;
     }
-    return current;
+    return { path: current, links };
   }
 
   /** The node a path leads to after following symlinks, if any. */
@@ -119,11 +148,10 @@ export class Tree {
       let next = current === "/" ? `/${name}` : `${current}/${name}`;
       let node = this.nodes.get(next);
       if (node?.type === "symlink") {
-        const target = this.resolve(next);
-        if (target === undefined) throw new TreeError(path, `${next} is a symbolic link to a missing directory`);
+        // A link to a directory not made yet leads where it will be (merged /usr: /sbin → usr/sbin).
+        const target = this.walk(next, { followLast: true, create: true }).path;
+        if (target === undefined) throw new TreeError(path, `${next} is a symbolic link through a file`);
         next = target;
-        node = this.nodes.get(target);
-        if (node === undefined) this.mkdirp(target);
         node = this.nodes.get(target);
       }
       if (node === undefined) this.set(next, DEFAULT_DIR);

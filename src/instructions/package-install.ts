@@ -2,11 +2,10 @@
 // written for them, or only some files plus what their programs load. Paths
 // land through the image's own symlinks (a merged-/usr image gets /lib/… in
 // /usr/lib/…), never outside it. Nothing from a package is ever run.
-import { posix } from "node:path";
 import type { Span } from "../core/source.ts";
 import { suggest } from "../diagnostics/suggest.ts";
-import { loadedLibraries, readElfInfo, type ElfInfo } from "../image/elf.ts";
-import { Tree, TreeError, type TreeNode } from "../image/tree.ts";
+import { loadedLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
+import { Tree, type TreeNode } from "../image/tree.ts";
 import type { DebContents, DebEntry } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
@@ -50,15 +49,25 @@ export async function installWhole(closure: readonly LockedPackage[], context: B
  * way ld.so searches (DT_NEEDED, RUNPATH, the default directories).
  */
 export async function installFiles(closure: readonly LockedPackage[], names: readonly string[], files: readonly string[], context: BuildContext, span: Span): Promise<void> {
+  // The closure's files as they would land in this image: its directories and links
+  // first, so a merged-/usr image's /lib64 → usr/lib64 leads where libc6 puts the loader.
   const all = new Tree();
+  for (const path of context.tree.sortedPaths()) {
+    const node = context.tree.get(path)!;
+    if (node.type !== "file") all.set(path, node);
+  }
   const owned = new Map<string, Set<string>>();
   const byPath = new Map<string, DebEntry>();
   for (const pkg of closure) {
     const contents = await context.debContents(pkg, span);
     for (const entry of contents.entries) {
       byPath.set(entry.path, entry);
-      place(all, entry, byPath);
-      if (names.includes(pkg.name)) (owned.get(pkg.name) ?? owned.set(pkg.name, new Set()).get(pkg.name)!).add(`/${entry.path}`);
+      const landed = place(all, entry, byPath);
+      if (names.includes(pkg.name)) {
+        const paths = owned.get(pkg.name) ?? owned.set(pkg.name, new Set()).get(pkg.name)!;
+        paths.add(`/${entry.path}`);
+        paths.add(landed);
+      }
     }
   }
   const elf = new Map<string, Promise<ElfInfo | null>>();
@@ -68,13 +77,7 @@ export async function installFiles(closure: readonly LockedPackage[], names: rea
     if (!elf.has(digest)) elf.set(digest, readElfInfo(context.blobPath(digest)).catch(() => null));
     return elf.get(digest)!;
   };
-  const view = {
-    exists: (path: string) => all.lookup(path)?.node.type === "file",
-    elfInfo: async (path: string) => {
-      const found = all.lookup(path);
-      return found ? elfOf(found.node) : null;
-    },
-  };
+  const view = treeView(all, elfOf);
   const wanted = new Set<string>();
   for (const file of files) {
     const found = all.lookup(file);
@@ -85,65 +88,59 @@ export async function installFiles(closure: readonly LockedPackage[], names: rea
     }
     wanted.add(file);
     const info = await elfOf(found.node);
-    if (info !== null && !info.isStatic) for (const lib of await loadedLibraries(file, info, view)) wanted.add(lib);
+    // The program's $ORIGIN is where it is, its links followed (ld.so reads /proc/self/exe).
+    if (info === null || info.isStatic) continue;
+    for (const lib of await loadedLibraries(found.path, info, view)) wanted.add(lib);
   }
   for (const path of [...wanted].sort()) copyPath(all, context.tree, path);
 }
 
-/** One package entry into a tree, its parents through the tree's symlinks. */
-function place(tree: Tree, entry: DebEntry, byPath: ReadonlyMap<string, DebEntry>): void {
+/** One package entry into a tree, its parents through the tree's symlinks; returns where it landed. */
+function place(tree: Tree, entry: DebEntry, byPath: ReadonlyMap<string, DebEntry>): string {
   const path = `/${entry.path}`;
   const owner = { uid: entry.uid, gid: entry.gid };
   if (entry.type === "dir") {
     // A symlink in the way is followed even when it leads nowhere yet: the
     // merged-/usr link /bin → usr/bin, made before /usr/bin exists, stays a
     // link and the package's ./bin/ becomes /usr/bin.
-    let target = path;
-    for (let hops = 0; hops < 40; hops++) {
-      const at = tree.placement(target);
-      const node = tree.get(at);
-      if (node?.type === "symlink") {
-        target = node.target.startsWith("/") ? node.target : posix.join(posix.dirname(at), node.target);
-        continue;
-      }
-      // An existing directory keeps its mode and owner, as dpkg leaves it.
-      if (node === undefined) tree.set(at, { type: "dir", mode: entry.mode, ...owner });
-      else tree.mkdirp(at);
-      return;
-    }
-    throw new TreeError(path, `too many levels of symbolic links in ${path}`);
+    const at = tree.walk(path, { followLast: true, create: true }).path!;
+    const node = tree.get(at);
+    // An existing directory keeps its mode and owner, as dpkg leaves it.
+    if (node === undefined) tree.set(at, { type: "dir", mode: entry.mode, ...owner });
+    else tree.mkdirp(at);
+    return at;
   }
   const where = tree.placement(path);
   if (entry.type === "symlink") tree.set(where, { type: "symlink", mode: 0o777, ...owner, target: entry.target! });
   else {
     // A hard link becomes a second file with the same bytes: one blob, two paths.
     const source = entry.type === "hardlink" ? (byPath.get(entry.target!) ?? entry) : entry;
-    if (source.digest === undefined) return;
-    tree.set(where, { type: "file", mode: entry.mode, ...owner, content: { digest: source.digest, size: source.size ?? 0 } });
+    if (source.digest !== undefined) {
+      const content = { digest: source.digest, size: source.size ?? 0 };
+      tree.set(where, { type: "file", mode: entry.mode, ...owner, content });
+    }
   }
+  return where;
 }
 
-/** Copy `path` from one tree into another: every symlink met on the way, then the file. */
+/**
+ * Copy `path` from one tree into another: every symlink met on the way (those the
+ * image already has as they are stay untouched), then what it leads to.
+ */
 function copyPath(from: Tree, to: Tree, path: string): void {
-  let pending = path;
-  for (let hops = 0; hops < 40; hops++) {
-    const parts = pending.split("/").filter(Boolean);
-    let restarted = false;
-    for (let i = 1; i <= parts.length; i++) {
-      const prefix = "/" + parts.slice(0, i).join("/");
-      const node = from.get(prefix);
-      if (node?.type !== "symlink") continue;
-      to.set(to.placement(prefix), node);
-      const target = node.target.startsWith("/") ? node.target : posix.join(posix.dirname(prefix), node.target);
-      pending = posix.join(posix.normalize(target), ...parts.slice(i));
-      restarted = true;
-      break;
-    }
-    if (restarted) continue;
-    const node = from.get(pending);
-    if (node?.type === "file") to.set(to.placement(pending), node);
-    return;
-  }
+  for (const link of from.linksOn(path)) copyNode(from, to, link);
+  const resolved = from.resolve(path);
+  if (resolved !== undefined && from.get(resolved)?.type === "file") copyNode(from, to, resolved);
+}
+
+function copyNode(from: Tree, to: Tree, path: string): void {
+  const node = from.get(path)!;
+  const where = to.placement(path);
+  if (!sameNode(to.get(where), node)) to.set(where, node);
+}
+
+function sameNode(a: TreeNode | undefined, b: TreeNode): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
 
 async function writeText(context: BuildContext, path: string, text: string): Promise<void> {

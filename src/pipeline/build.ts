@@ -16,7 +16,7 @@ import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
-import { compile } from "./compile.ts";
+import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
@@ -160,8 +160,12 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
 async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | undefined> {
   const { options } = c;
   const packages = await stage("resolving the recipe's packages", async () => {
-    const { resolvePackages } = await import("./packages.ts");
+    const { lockSuffix, resolvePackages } = await import("./packages.ts");
+    // Suites an --arg chose have a lock of their own.
+    const defaults = () => compileWithDefaults(c.store, c.source, options.recipePath);
+    const suffix = await lockSuffix(c.recipe, options.args, defaults);
     return resolvePackages(c.recipe, c.store, {
+      lockSuffix: suffix,
       recipePath: options.recipePath,
       source: c.source,
       locked: options.locked ?? false,

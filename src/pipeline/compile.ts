@@ -37,3 +37,17 @@ export async function compile(store: Store, source: SourceFile, options: Compile
   return { recipe: checked.recipe, warnings };
 }
 
+
+/** The recipe checked with its ARG defaults only (no --arg), or undefined when it does not check that way. */
+export async function compileWithDefaults(
+  store: Store,
+  source: SourceFile,
+  recipePath: string,
+): Promise<Recipe | undefined> {
+  try {
+    return (await compile(store, source, { args: new Map(), strict: false, recipePath })).recipe;
+  } catch (error) {
+    if (error instanceof BuildFailed) return undefined;
+    throw error;
+  }
+}

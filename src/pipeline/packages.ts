@@ -44,6 +44,8 @@ export interface PackageOptions {
   emit: (event: BuildEvent) => void;
   /** Told how the lock was when read; a build that resolves against the archive is not one to recall. */
   hostInputs?: HostInputs;
+  /** Between the recipe's name and ".lock": "" or, for suites an --arg chose, ".<suite>" (see `lockSuffix`). */
+  lockSuffix?: string;
 }
 
 export interface ResolvedPackages {
@@ -68,8 +70,8 @@ export function packageDeclarations(recipe: Recipe): { archives: ArchiveDecl[]; 
 export async function resolvePackages(recipe: Recipe, store: Store, options: PackageOptions): Promise<ResolvedPackages | undefined> {
   const { archives, asks } = packageDeclarations(recipe);
   if (asks.length === 0) return undefined;
-  const lockPath = `${options.recipePath}.lock`;
-  const lockSource: SourceFile = { path: `${options.source.path}.lock`, text: "" };
+  const lockPath = `${options.recipePath}${options.lockSuffix ?? ""}.lock`;
+  const lockSource: SourceFile = { path: `${options.source.path}${options.lockSuffix ?? ""}.lock`, text: "" };
   const suites = archives.flatMap((a) => a.suites);
   const requests = uniqueRequests(asks.flatMap((a) => a.requests));
   let loaded: Promise<Record<string, string[]>> | undefined;
@@ -107,6 +109,26 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   const count = lock.packages.length;
   options.emit({ type: "note", message: `${previous === undefined ? "wrote" : "updated"} ${lockSource.path}: ${count} package${count === 1 ? "" : "s"} from ${lock.suites.map((s) => s.suite).join(", ")}` });
   return make(lock, true);
+}
+
+/**
+ * Which lock a build uses, as the part between the recipe's name and ".lock". `<recipe>.lock`
+ * pins the suites the ARCHIVE lines name with the recipe's ARG defaults; when `--arg` values make
+ * them name other suites (ARG SUITE=bookworm, built with --arg SUITE=trixie), those have a lock of
+ * their own, `<recipe>.<first suite>.lock`, so switching suites never rewrites the other's lock.
+ * `defaults` checks the recipe without any --arg (undefined when it does not check that way).
+ */
+export async function lockSuffix(
+  recipe: Recipe,
+  args: ReadonlyMap<string, string> | undefined,
+  defaults: () => Promise<Recipe | undefined>,
+): Promise<string> {
+  const suitesOf = (r: Recipe): SuiteRef[] => packageDeclarations(r).archives.flatMap((a) => a.suites);
+  const suites = suitesOf(recipe);
+  if (args === undefined || args.size === 0 || suites.length === 0) return "";
+  const plain = await defaults();
+  if (plain !== undefined && sameSuites(suitesOf(plain), suites)) return "";
+  return `.${suites[0]!.suite.replace(/[^A-Za-z0-9.+~-]/g, "_")}`;
 }
 
 function uniqueRequests(requests: readonly LockRequest[]): LockRequest[] {

@@ -5,8 +5,10 @@
 import type { Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
-import { describeMachine, missingLibraries, readElfInfo, runsOnAmd64, DEFAULT_LIBRARY_DIRS, type ElfInfo } from "../image/elf.ts";
-import type { Tree, TreeNode } from "../image/tree.ts";
+import {
+  describeMachine, missingLibraries, readElfInfo, runsOnAmd64, treeView, DEFAULT_LIBRARY_DIRS, type ElfInfo,
+} from "../image/elf.ts";
+import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
 import { specFor, type Instruction } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
 
@@ -24,13 +26,7 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     }
     return info;
   };
-  const view = {
-    exists: (path: string) => tree.lookup(path)?.node.type === "file",
-    elfInfo: async (path: string) => {
-      const found = tree.lookup(path);
-      return found?.node.type === "file" ? elfOf(found.node) : null;
-    },
-  };
+  const view = treeView(tree, elfOf);
 
   for (const path of tree.sortedPaths()) {
     const node = tree.get(path);
@@ -44,7 +40,15 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
       continue;
     }
     if (info.isStatic) continue;
-    const result = await missingLibraries(path, info, view);
+    let result: Awaited<ReturnType<typeof missingLibraries>>;
+    try {
+      result = await missingLibraries(path, info, view);
+    } catch (error) {
+      if (!(error instanceof TreeError)) throw error;
+      const hint = "fix the SYMLINK that leads back to itself (merged /usr: SYMLINK /lib64 usr/lib64)";
+      report.error(span, "NIFTY250", `${path}: ${error.message}`, hint);
+      continue;
+    }
     if (result.interpreter !== undefined) {
       report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`, "FETCH it too (for Debian binaries: libc6's ld-linux-x86-64.so.2, and SYMLINK /lib64/ld-linux-x86-64.so.2 to it)");
     }

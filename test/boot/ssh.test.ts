@@ -1,15 +1,15 @@
 // recipes/ssh.nifty, proven by booting it with the real systemd-nspawn and
 // logging in with the real OpenSSH client.
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
 import { boot, buildRecipe, debianMirror, dropbearPublicKey, freePort, requireBoot, ssh, unpack, waitForPort } from "./harness.ts";
 
 const PASSWORD = "correct horse battery";
 
-test.serial("ssh.nifty boots; luser logs in; root and wrong passwords are refused; SIGTERM powers it off", async (t) => {
-  if (!requireBoot(t)) return;
+/** Build `recipe`, boot it, log in as luser over SSH; root and wrong passwords are refused; SIGTERM powers it off. */
+async function bootsAndLetsLuserIn(t: ExecutionContext, recipe: string): Promise<void> {
   const mirror = await debianMirror(t);
-  const built = await buildRecipe(t, "recipes/ssh.nifty", mirror.url, { "luser-password": PASSWORD });
+  const built = await buildRecipe(t, recipe, mirror.url, { "luser-password": PASSWORD });
   t.is(built.stopSignal.name, "SIGUSR2");
   const root = unpack(t, built.rootfs);
   const port = await freePort();
@@ -41,6 +41,16 @@ test.serial("ssh.nifty boots; luser logs in; root and wrong passwords are refuse
   t.log(`stopped ${stopped.ms} ms after SIGTERM (KillSignal=SIGUSR2), exit ${stopped.code}`);
   t.regex(container.output(), /Requesting system poweroff/, "BusyBox init powered off (not a reboot)");
   t.is(stopped.code, 0);
+}
+
+test.serial("ssh.nifty boots; luser logs in; root and wrong passwords are refused; SIGTERM powers it off", async (t) => {
+  if (!requireBoot(t)) return;
+  await bootsAndLetsLuserIn(t, "recipes/ssh.nifty");
+});
+
+test.serial("ssh-trixie.nifty (Debian 13, merged /usr) boots the same way: Dropbear finds its loader and libraries through /lib64 → usr/lib64", async (t) => {
+  if (!requireBoot(t)) return;
+  await bootsAndLetsLuserIn(t, "recipes/ssh-trixie.nifty");
 });
 
 test.serial("two instances of ssh.nifty make two different host keys at first boot", async (t) => {

@@ -3,7 +3,7 @@
 // curl, systemctl (inside, through nsenter) and journalctl (from the host).
 // Its instances (niftyc instances: own machine-id, hostname, port) run under a
 // real systemd in machine-host.test.ts, from the files as written.
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -16,10 +16,10 @@ function inside(init: number, command: string[]): { status: number; stdout: stri
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves the page, journals to the host and shuts down on SIGTERM", async (t) => {
-  if (!requireBoot(t)) return;
+/** Build systemd-httpd.nifty (with `extra` build arguments), boot it, see it serve and journal, stop it. */
+async function bootsServesJournals(t: ExecutionContext, machine: string, extra: string[]): Promise<void> {
   const mirror = await debianMirror(t);
-  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {});
+  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, extra);
   t.is(built.stopSignal.name, "SIGRTMIN+3");
   const listing = spawnSync("tar", ["-tvf", built.rootfs], { encoding: "utf8" }).stdout;
   t.regex(listing, /^-rw-r--r-- 0\/0 +0 [\d-]+ [\d:]+ etc\/machine-id$/m, "an empty machine-id ships in the image");
@@ -37,7 +37,7 @@ test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves 
   const started = performance.now();
   const container = boot(t, {
     root,
-    machine: "systemd-httpd",
+    machine,
     settings: built.outputs.nspawn!,
     args: ["--console=read-only", `--bind-ro=${dropIn}:/etc/systemd/system/httpd.service.d/port.conf`],
   });
@@ -54,6 +54,7 @@ test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves 
   const bootMs = Math.round(performance.now() - started);
   t.log(`is-system-running: ${state} after ${bootMs} ms`);
   const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
+  if (failed !== "") t.log(`failed units: ${failed}`);
   t.true(state === "running" || state === "degraded", `system state ${state}; failed units:\n${failed}`);
   t.false(/httpd\.service/.test(failed), `the recipe's unit failed:\n${failed}`);
   t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
@@ -87,6 +88,16 @@ test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves 
   t.is(stopped.code, 0);
   // SIGRTMIN+3 is systemd's halt: every unit stopped, then nspawn sees the container exit.
   t.regex(container.output(), /Reached target .*final\.target[\s\S]*Halting system[\s\S]*has been shut down/);
+}
+
+test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves the page, journals to the host and shuts down on SIGTERM", async (t) => {
+  if (!requireBoot(t)) return;
+  await bootsServesJournals(t, "systemd-httpd", []);
+});
+
+test.serial("systemd-httpd.nifty --arg SUITE=trixie: Debian 13's systemd boots the same way, from the trixie lock", async (t) => {
+  if (!requireBoot(t)) return;
+  await bootsServesJournals(t, "systemd-httpd-trixie", ["--locked", "--arg", "SUITE=trixie"]);
 });
 
 test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it", async (t) => {

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { promisify } from "node:util";
 import {
   listApplets,
@@ -11,8 +11,10 @@ import {
   readElfInfo,
   scanAppletTable,
   type ElfInfo,
+  treeView,
   type ImageView,
 } from "../../src/image/elf.ts";
+import { Tree, type TreeNode } from "../../src/image/tree.ts";
 
 const run = promisify(execFile);
 
@@ -257,7 +259,8 @@ test("missingLibraries: search order, $ORIGIN, RPATH inheritance, skipping other
     ["/lib/libtext.so.1", null],
     ["/usr/lib/libtext.so.1", lib([])],
   ]);
-  const image: ImageView = { exists: (p) => files.has(p), elfInfo: async (p) => files.get(p) ?? null };
+  // A host without links: a path's `..` is its lexical parent.
+  const image: ImageView = { exists: (p) => files.has(posix.normalize(p)), elfInfo: async (p) => files.get(posix.normalize(p)) ?? null };
 
   // DT_RPATH of the program also serves its libraries' own DT_NEEDED.
   const prog = lib(["libfoo.so.1", "libtext.so.1"], { type: "exec", rpath: ["$ORIGIN/../lib", "${ORIGIN}/../private"] });
@@ -266,7 +269,8 @@ test("missingLibraries: search order, $ORIGIN, RPATH inheritance, skipping other
   // DT_RUNPATH applies to the object's own needs only.
   const prog2 = lib(["libfoo.so.1"], { type: "exec", runpath: ["$ORIGIN/../lib", "$ORIGIN/../private"] });
   t.deepEqual(await missingLibraries("/app/bin/prog", prog2, image), {
-    missing: [{ library: "libbar.so.1", neededBy: "/app/lib/libfoo.so.1" }],
+    // The library is named by the path ld.so opened (as ldd shows it).
+    missing: [{ library: "libbar.so.1", neededBy: "/app/bin/../lib/libfoo.so.1" }],
   });
 
   // A 32-bit file of the same name is passed over, as ld.so does.
@@ -277,6 +281,37 @@ test("missingLibraries: search order, $ORIGIN, RPATH inheritance, skipping other
   t.deepEqual(await missingLibraries("/bin/x", lib(["/app/private/libbar.so.1", "/nope/libz.so"]), image), {
     missing: [{ library: "/nope/libz.so", neededBy: "/bin/x" }],
   });
+});
+
+test("missingLibraries over a tree: the loader and libraries are found through the image's links (merged /usr, $ORIGIN/../lib after a linked directory); a loop is an error", async (t) => {
+  const lib = (needed: string[], extra: Partial<ElfInfo> = {}): ElfInfo => ({
+    class: 64, endian: "little", machine: 62, type: "dyn", needed, runpath: [], rpath: [], isStatic: false, ...extra,
+  });
+  const infos = new Map<string, ElfInfo>();
+  const tree = new Tree();
+  const dir: TreeNode = { type: "dir", mode: 0o755, uid: 0, gid: 0 };
+  const link = (path: string, target: string) => tree.set(path, { type: "symlink", mode: 0o777, uid: 0, gid: 0, target });
+  const file = (path: string, info: ElfInfo) => {
+    infos.set(path, info);
+    tree.set(path, { type: "file", mode: 0o755, uid: 0, gid: 0, content: { digest: path, size: 0 } });
+  };
+  for (const d of ["/usr", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/srv", "/srv/app", "/srv/app/bin", "/srv/app/lib", "/opt"]) tree.set(d, dir);
+  // Debian 13: /lib64 → usr/lib64, whose loader is a relative link into /usr/lib; /lib → usr/lib.
+  link("/lib64", "usr/lib64");
+  link("/lib", "usr/lib");
+  link("/usr/lib64/ld-linux-x86-64.so.2", "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+  file("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", lib([]));
+  file("/usr/lib/x86_64-linux-gnu/libc.so.6", lib([]));
+  // /opt/bin → /srv/app/bin: the kernel takes $ORIGIN/../lib from /srv/app/bin, to /srv/app/lib.
+  link("/opt/bin", "/srv/app/bin");
+  file("/srv/app/lib/libapp.so.1", lib(["libc.so.6"]));
+  const image = treeView(tree, async (node) => infos.get(node.content.digest) ?? null);
+  const prog = lib(["libapp.so.1"], { type: "exec", interpreter: "/lib64/ld-linux-x86-64.so.2", runpath: ["$ORIGIN/../lib"] });
+  t.deepEqual(await missingLibraries("/opt/bin/prog", prog, image), { missing: [] });
+  t.deepEqual(await missingLibraries("/srv/app/bin/prog", prog, image), { missing: [] });
+
+  link("/lib64", "lib64");
+  await t.throwsAsync(missingLibraries("/srv/app/bin/prog", prog, image), { message: /too many levels of symbolic links/ });
 });
 
 test("listApplets: the table read from the ELF equals busybox --list (269 applets)", async (t) => {

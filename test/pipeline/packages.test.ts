@@ -94,6 +94,64 @@ test("whole packages in a merged-/usr tree: the links made before PACKAGE stay l
   t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
 });
 
+test("FILES in a merged-/usr tree: the programs, their loader and libraries land under /usr through the image's links, which stay links", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin FILES /sbin/dropbear /usr/bin/dropbearkey\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 0, r.stderr);
+  const files = listing(dir);
+  for (const path of ["usr/sbin/dropbear", "usr/bin/dropbearkey", "usr/lib64/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libz.so.1"]) {
+    t.true(files.includes(path), path);
+  }
+  t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
+});
+
+test("a program whose loader is behind a link loop of the image is NIFTY250 at the line that wrote it, not a hang", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE dropbear-bin FILES /usr/bin/dropbearkey\nSYMLINK /lib64/ld-linux-x86-64.so.2 ld-linux-x86-64.so.2\n");
+  const r = await build(dir, (await debianArchive()).view());
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /app\.nifty:6:1: error: \/usr\/bin\/dropbearkey: too many levels of symbolic links in \/lib64\/ld-linux-x86-64\.so\.2 \[NIFTY250\]/);
+  t.notRegex(r.stderr, /internal error/);
+  // A loop met while the FILES closure places libc6's /lib64 is an error at the PACKAGE line.
+  const looped = await project(t, "SYMLINK /lib64 lib64\nPACKAGE dropbear-bin FILES /usr/bin/dropbearkey\n");
+  const r2 = await build(looped.dir, (await debianArchive()).view());
+  t.is(r2.code, 1, r2.stderr);
+  t.regex(r2.stderr, /app\.nifty:7:1: error: too many levels of symbolic links in \/lib64 \[NIFTY204\]/);
+  t.notRegex(r2.stderr, /internal error/);
+});
+
+test("suites chosen by an --arg have a lock of their own: switching suites never rewrites the other's lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The default suite is bookworm; --arg ROOT=debian-security --arg SUITE=bookworm-security chooses the other.
+  writeFileSync(join(dir, "app.nifty"), `ARG ROOT=debian\nARG SUITE=bookworm\nARCHIVE \${ROOT} \${SUITE} KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-lib\n`);
+  const security = ["--arg", "ROOT=debian-security", "--arg", "SUITE=bookworm-security"];
+  const first = await build(dir, archive.view());
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stderr, /wrote app\.nifty\.lock: 1 package from bookworm\b/);
+  const bookworm = readFileSync(join(dir, "app.nifty.lock"), "utf8");
+  const second = await build(dir, archive.view(), ...security);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stderr, /wrote app\.nifty\.bookworm-security\.lock: 1 package from bookworm-security/);
+  t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), bookworm, "the default suites' lock is untouched");
+  const pinned = parseLock(readFileSync(join(dir, "app.nifty.bookworm-security.lock"), "utf8"));
+  t.deepEqual(pinned.ok ? pinned.lock.packages.map((p) => `${p.name} ${p.version}`) : [], ["nifty-lib 1.1-1"]);
+  // Each lock serves its suites as it is, with --locked, and fetches no index.
+  for (const extra of [[], security]) {
+    const view = archive.view();
+    const again = await build(dir, view, "--locked", ...extra);
+    t.is(again.code, 0, again.stderr);
+    t.deepEqual(view.requests().filter((p) => /InRelease|Packages/.test(p)), []);
+  }
+  // --arg values that name the default suites use the default lock.
+  const same = await build(dir, archive.view(), "--locked", "--arg", "SUITE=bookworm");
+  t.is(same.code, 0, same.stderr);
+  t.false(existsSync(join(dir, "app.nifty.bookworm.lock")));
+});
+
 test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do not ship is an error at its word, with the image's units to choose from", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n");
