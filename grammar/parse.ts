@@ -18,7 +18,7 @@ export function parseNiftyfile(
   limit = Infinity,
 ): { tree: SyntaxTree; diagnostics: Diagnostic[]; omitted: { errors: number; warnings: number } } {
   const ctx: Context = { source, lines: new LineIndex(source.text), diagnostics: [], limit, omitted: { errors: 0, warnings: 0 } };
-  const tree: SyntaxTree = { source, instructions: [] };
+  const tree: SyntaxTree = { source, instructions: [], comments: [] };
   try {
     const lexed = niftyLexer.tokenize(source.text);
     for (const e of lexed.errors) {
@@ -30,7 +30,7 @@ export function parseNiftyfile(
       const at = Number.isNaN(e.token.startOffset) ? source.text.length : e.token.startOffset;
       report(ctx, "unexpectedInput", e.message, at, at + (e.token.image?.length ?? 0));
     }
-    tree.instructions = toSyntax(ctx, cst, lexed.tokens);
+    tree.instructions = toSyntax(ctx, cst, lexed.tokens, tree.comments);
   } catch (error) {
     // A fault in the parser itself must still reach the user as a diagnostic.
     const end = source.text.length;
