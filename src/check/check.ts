@@ -35,6 +35,8 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
   /** How many more were found and only counted. */
   omitted?: Omitted;
+  /** The syntax tree it was checked from (checkSource gives it, for editors). */
+  tree?: SyntaxTree;
 }
 
 /** All the values of a recipe after substitution, in characters: what checking may hold in memory. */
@@ -110,7 +112,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
         const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
         return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
       };
-      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint);
+      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint, () => suggest(node.keyword, INSTRUCTION_KEYWORDS));
       continue;
     }
     const expanded: Expanded = {

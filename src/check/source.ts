@@ -46,7 +46,7 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   const more = omittedDiagnostic(source, omitted);
   if (more) diagnostics.push(more);
   const failed = hasErrors(diagnostics);
-  return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
+  return failed ? { diagnostics, tree: parsed.tree } : { diagnostics, tree: parsed.tree, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
 }
 
 /** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */

@@ -113,7 +113,12 @@ export const LSP_HELP = `Usage: niftyc lsp
 
 The language server (LSP over stdin and stdout) for editors: the diagnostics of
 niftyc check as you type, completion, hover, go to definition, symbols,
-formatting and quick fixes. See docs/editors.md.`;
+formatting and quick fixes. See docs/editors.md.
+
+Options:
+  --cache DIR           the store whose Debian indices give package names (default
+                        $NIFTY_CACHE or ./cache); read only, nothing is downloaded
+  --stdio               accepted for editors that pass it: stdio is the only transport`;
 
 export const CACHE_HELP = `Usage: niftyc cache <command> [--cache DIR]
 

@@ -62,9 +62,11 @@ export class Reporter {
     else this.omitted.warnings++;
   }
 
-  error(span: Span, code: ErrorCode, message: string, hint?: Hint): void {
+  /** `replacement`: the word that would fix the span (did-you-mean), worked out only when kept. */
+  error(span: Span, code: ErrorCode, message: string, hint?: Hint, replacement?: () => string | undefined): void {
     const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
-    this.add({ severity: "error", code, message, source: this.source, span, ...(shown ? { hint: shown } : {}) });
+    const fix = this.full ? undefined : replacement?.();
+    this.add({ severity: "error", code, message, source: this.source, span, ...(shown ? { hint: shown } : {}), ...(fix ? { replacement: fix } : {}) });
   }
 
   /** A warning about a line, or (span undefined) about the recipe as a whole: what it lacks is on no line. */
