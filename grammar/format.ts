@@ -29,7 +29,8 @@ interface Item {
 export function formatTree(tree: SyntaxTree): string {
   const text = tree.source.text;
   const items: Item[] = [];
-  for (const c of tree.comments) items.push({ start: c.span.start.offset, end: c.span.end.offset, lines: c.text });
+  for (const c of tree.comments)
+    items.push({ start: c.span.start.offset, end: c.span.end.offset, lines: c.text });
   for (const ins of tree.instructions) items.push(instructionItem(text, ins));
   items.sort((a, b) => a.start - b.start);
   let out = "";
@@ -62,23 +63,32 @@ function continuationComments(text: string, span: Span): string[] {
 function instructionItem(text: string, ins: InstructionNode): Item {
   const elements = [
     ...ins.args.map((a) => ({ start: a.span.start.offset, end: a.span.end.offset, raw: a.raw })),
-    ...ins.heredocs.map((h) => ({ start: h.markerSpan.start.offset, end: h.markerSpan.end.offset, raw: text.slice(h.markerSpan.start.offset, h.markerSpan.end.offset) })),
+    ...ins.heredocs.map((h) => ({
+      start: h.markerSpan.start.offset,
+      end: h.markerSpan.end.offset,
+      raw: text.slice(h.markerSpan.start.offset, h.markerSpan.end.offset),
+    })),
   ].sort((a, b) => a.start - b.start);
   let out = ins.keyword.toUpperCase();
   let previousEnd = ins.keywordSpan.end.offset;
   let after: string[] = [];
   for (const element of elements) {
-    const between = ins.continuations.filter((c) => c.start.offset >= previousEnd && c.start.offset < element.start);
+    const between = ins.continuations.filter(
+      (c) => c.start.offset >= previousEnd && c.start.offset < element.start,
+    );
     if (between.length === 0) out += ` ${element.raw}`;
     else {
       out += " \\\n";
-      for (const c of between) for (const comment of continuationComments(text, c)) out += `${CONTINUATION_INDENT}${comment}\n`;
+      for (const c of between)
+        for (const comment of continuationComments(text, c)) out += `${CONTINUATION_INDENT}${comment}\n`;
       out += `${CONTINUATION_INDENT}${element.raw}`;
     }
     previousEnd = element.end;
   }
-  // A continuation after the last word continues nothing (an empty line or the end follows): it goes, its comments stay.
-  for (const c of ins.continuations) if (c.start.offset >= previousEnd) after = after.concat(continuationComments(text, c));
+  // A continuation after the last word continues nothing (an empty line or the end follows):
+  // it goes, its comments stay.
+  for (const c of ins.continuations)
+    if (c.start.offset >= previousEnd) after = after.concat(continuationComments(text, c));
   let end = ins.span.end.offset;
   if (ins.heredocs.length > 0) {
     const first = ins.heredocs[0]!.span.start.offset;

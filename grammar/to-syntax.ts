@@ -26,7 +26,12 @@ function endOf(t: IToken): number {
  * taken from the lexer's ordered token list by the node's offsets, rather
  * than re-sorted from the CST (which groups children by name).
  */
-export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[], comments: CommentLine[] = []): InstructionNode[] {
+export function toSyntax(
+  ctx: Context,
+  recipe: CstNode,
+  tokens: readonly IToken[],
+  comments: CommentLine[] = [],
+): InstructionNode[] {
   const instructions: InstructionNode[] = [];
   const top: Element[] = [];
   // A loop, not push(...list): a spread passes every element as an argument, and a long recipe overflows the stack.
@@ -43,7 +48,8 @@ export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[
       const t = e.children["Comment"]?.[0] as IToken | undefined;
       if (t !== undefined && t.tokenType === Comment) {
         comment.push(commentText(t.image));
-        comments.push({ text: t.image.replace(/[ \t\r]+$/, ""), span: ctx.lines.span(t.startOffset, endOf(t)) });
+        const span = ctx.lines.span(t.startOffset, endOf(t));
+        comments.push({ text: t.image.replace(/[ \t\r]+$/, ""), span });
       }
       continue;
     }
@@ -117,7 +123,9 @@ function instruction(ctx: Context, tokens: IToken[], comment: string[]): Instruc
     heredocs,
     span: ctx.lines.span(keywordToken.startOffset, spanEnd),
     comment,
-    continuations: tokens.filter((t) => t.tokenType === Continuation).map((t) => ctx.lines.span(t.startOffset, endOf(t))),
+    continuations: tokens
+      .filter((t) => t.tokenType === Continuation)
+      .map((t) => ctx.lines.span(t.startOffset, endOf(t))),
   };
 }
 

@@ -112,7 +112,8 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
         const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
         return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
       };
-      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint, () => suggest(node.keyword, INSTRUCTION_KEYWORDS));
+      const replacement = () => suggest(node.keyword, INSTRUCTION_KEYWORDS);
+      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint, replacement);
       continue;
     }
     const expanded: Expanded = {

@@ -17,7 +17,11 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
   const { formatNiftyfile } = await import("../../grammar/format.ts");
   const { readRecipe } = await import("../check/source.ts");
   if (positionals.length === 0) {
-    if (io.readStdin === undefined) throw new UsageError("fmt without a file reads standard input, which this caller does not give", FMT_HELP);
+    if (io.readStdin === undefined)
+      throw new UsageError(
+        "fmt without a file reads standard input, which this caller does not give",
+        FMT_HELP,
+      );
     const text = await io.readStdin();
     const formatted = formatNiftyfile({ path: "stdin", text });
     if (formatted.errors) return failed(formatted.errors, io);

@@ -13,7 +13,9 @@ export async function runLsp(args: readonly string[], io: CliIo): Promise<number
     return EXIT.ok;
   }
   const { startServer } = await import("../lsp/server.ts");
-  const connection = startServer(process.stdin, process.stdout, { storeDir: cacheDir(values.cache as string | undefined, io) });
+  const connection = startServer(process.stdin, process.stdout, {
+    storeDir: cacheDir(values.cache as string | undefined, io),
+  });
   await new Promise<void>((resolve) => connection.onExit(() => resolve()));
   return EXIT.ok;
 }

@@ -54,7 +54,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./lsp.ts")).runLsp(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "fmt", "install", "instances", "lock", "lsp", "outdated", "push", "run"]);
+        const commands = ["build", "check", "cache", "fmt", "install", "instances"];
+        commands.push("lock", "lsp", "outdated", "push", "run");
+        const near = suggest(command, commands);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }

@@ -13,12 +13,19 @@ function lines(text: string): string[] {
 }
 
 function middleOps(a: readonly string[], b: readonly string[]): Op[] {
-  if (a.length * b.length > MAX_CELLS) return [...a.map((line) => ({ kind: "-" as const, line })), ...b.map((line) => ({ kind: "+" as const, line }))];
+  if (a.length * b.length > MAX_CELLS)
+    return [
+      ...a.map((line) => ({ kind: "-" as const, line })),
+      ...b.map((line) => ({ kind: "+" as const, line })),
+    ];
   const cols = b.length + 1;
   const lcs = new Uint32Array((a.length + 1) * cols);
   for (let i = a.length - 1; i >= 0; i--) {
     for (let j = b.length - 1; j >= 0; j--) {
-      lcs[i * cols + j] = a[i] === b[j] ? lcs[(i + 1) * cols + j + 1]! + 1 : Math.max(lcs[(i + 1) * cols + j]!, lcs[i * cols + j + 1]!);
+      lcs[i * cols + j] =
+        a[i] === b[j]
+          ? lcs[(i + 1) * cols + j + 1]! + 1
+          : Math.max(lcs[(i + 1) * cols + j]!, lcs[i * cols + j + 1]!);
     }
   }
   const ops: Op[] = [];
@@ -36,14 +43,25 @@ function middleOps(a: readonly string[], b: readonly string[]): Op[] {
 }
 
 /** `--- a`/`+++ b` and hunks with three lines of context; "" when the texts are equal. */
-export function unifiedDiff(before: string, after: string, nameA: string, nameB: string, context = 3): string {
+export function unifiedDiff(
+  before: string,
+  after: string,
+  nameA: string,
+  nameB: string,
+  context = 3,
+): string {
   if (before === after) return "";
   const a = lines(before);
   const b = lines(after);
   let head = 0;
   while (head < a.length && head < b.length && a[head] === b[head]) head++;
   let tail = 0;
-  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+  while (
+    tail < a.length - head &&
+    tail < b.length - head &&
+    a[a.length - 1 - tail] === b[b.length - 1 - tail]
+  )
+    tail++;
   const ops: Op[] = [
     ...a.slice(0, head).map((line) => ({ kind: " " as const, line })),
     ...middleOps(a.slice(head, a.length - tail), b.slice(head, b.length - tail)),
@@ -76,7 +94,9 @@ export function unifiedDiff(before: string, after: string, nameA: string, nameB:
     const hunk = ops.slice(start, end);
     const aCount = hunk.filter((o) => o.kind !== "+").length;
     const bCount = hunk.filter((o) => o.kind !== "-").length;
-    out += `@@ -${aCount === 0 ? aLine - 1 : aLine},${aCount} +${bCount === 0 ? bLine - 1 : bLine},${bCount} @@\n`;
+    const from = aCount === 0 ? aLine - 1 : aLine;
+    const to = bCount === 0 ? bLine - 1 : bLine;
+    out += `@@ -${from},${aCount} +${to},${bCount} @@\n`;
     for (const o of hunk) out += `${o.kind}${o.line}\n`;
     k = end;
     start = end;

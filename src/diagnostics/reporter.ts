@@ -63,10 +63,11 @@ export class Reporter {
   }
 
   /** `replacement`: the word that would fix the span (did-you-mean), worked out only when kept. */
-  error(span: Span, code: ErrorCode, message: string, hint?: Hint, replacement?: () => string | undefined): void {
+  error(span: Span, code: ErrorCode, message: string, hint?: Hint, replacement?: () => string | undefined) {
     const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
     const fix = this.full ? undefined : replacement?.();
-    this.add({ severity: "error", code, message, source: this.source, span, ...(shown ? { hint: shown } : {}), ...(fix ? { replacement: fix } : {}) });
+    const extra = { ...(shown ? { hint: shown } : {}), ...(fix ? { replacement: fix } : {}) };
+    this.add({ severity: "error", code, message, source: this.source, span, ...extra });
   }
 
   /** A warning about a line, or (span undefined) about the recipe as a whole: what it lacks is on no line. */

@@ -36,7 +36,10 @@ const ORIGIN: Position = { offset: 0, line: 1, column: 1 };
 
 export function toRange(span: Span | undefined): Range {
   const s = span ?? { start: ORIGIN, end: ORIGIN };
-  return { start: { line: s.start.line - 1, character: s.start.column - 1 }, end: { line: s.end.line - 1, character: s.end.column - 1 } };
+  return {
+    start: { line: s.start.line - 1, character: s.start.column - 1 },
+    end: { line: s.end.line - 1, character: s.end.column - 1 },
+  };
 }
 
 /** A diagnostic as `niftyc check` words it: the code, the message, the hint and details under it. */
@@ -103,7 +106,10 @@ function keywordItems(): CompletionItem[] {
       label: spec.keyword,
       kind: COMPLETION.keyword,
       detail: spec.syntax.join("\n"),
-      documentation: { kind: "markdown", value: `${spec.summary}\n\n\`\`\`niftyfile\n${spec.example}\n\`\`\`` },
+      documentation: {
+        kind: "markdown",
+        value: `${spec.summary}\n\n\`\`\`niftyfile\n${spec.example}\n\`\`\``,
+      },
       insertText: syntaxSnippet(spec),
       insertTextFormat: 2,
     };
@@ -122,7 +128,9 @@ export function declaredNames(tree: SyntaxTree): Array<{ name: string; span: Spa
       if (m === null) continue;
       const start = word.span.start;
       const plain = word.raw.startsWith(m[0]);
-      const end = plain ? { offset: start.offset + m[0].length, line: start.line, column: start.column + m[0].length } : word.span.end;
+      const end = plain
+        ? { offset: start.offset + m[0].length, line: start.line, column: start.column + m[0].length }
+        : word.span.end;
       names.push({ name: m[0], span: { start, end } });
     }
   }
@@ -138,7 +146,8 @@ export function declaredArchives(tree: SyntaxTree): Array<{ archive: string; sui
     const options = new Set(optionWords(spec));
     const words = ins.args.map((w) => w.raw);
     const end = words.findIndex((w, i) => i > 0 && options.has(w.toUpperCase()));
-    if (words.length > 1) out.push({ archive: words[0]!, suites: words.slice(1, end === -1 ? undefined : end) });
+    if (words.length > 1)
+      out.push({ archive: words[0]!, suites: words.slice(1, end === -1 ? undefined : end) });
   }
   return out;
 }
@@ -169,7 +178,9 @@ export interface CompletionInput {
 }
 
 /** What may be typed at the offset: a keyword, an option, a declared name after `${`, a package. */
-export async function complete(input: CompletionInput): Promise<{ items: CompletionItem[]; isIncomplete: boolean }> {
+export async function complete(
+  input: CompletionInput,
+): Promise<{ items: CompletionItem[]; isIncomplete: boolean }> {
   const { tree, text, offset } = input;
   const lineStart = text.lastIndexOf("\n", offset - 1) + 1;
   const before = text.slice(lineStart, offset);
@@ -180,38 +191,58 @@ export async function complete(input: CompletionInput): Promise<{ items: Complet
     for (const d of declaredNames(tree)) {
       if (seen.has(d.name)) continue;
       seen.add(d.name);
-      items.push({ label: d.name, kind: COMPLETION.variable, detail: `declared on line ${d.span.start.line}` });
+      items.push({
+        label: d.name,
+        kind: COMPLETION.variable,
+        detail: `declared on line ${d.span.start.line}`,
+      });
     }
     return { items, isIncomplete: false };
   }
   const ins = instructionAt(tree, text, offset);
   if (ins === undefined || offset <= ins.keywordSpan.end.offset) {
-    return /^[ \t]*[A-Za-z0-9_-]*$/.test(before) ? { items: keywordItems(), isIncomplete: false } : { items: [], isIncomplete: false };
+    return /^[ \t]*[A-Za-z0-9_-]*$/.test(before)
+      ? { items: keywordItems(), isIncomplete: false }
+      : { items: [], isIncomplete: false };
   }
   const spec = specOf(ins.keyword);
   if (spec === undefined) return { items: [], isIncomplete: false };
-  const options: CompletionItem[] = optionWords(spec).map((o) => ({ label: o, kind: COMPLETION.property, detail: spec.syntax.join("\n") }));
-  if (spec.editor !== "packages" || input.packages === undefined) return { items: options, isIncomplete: false };
+  const options: CompletionItem[] = optionWords(spec).map((o) => ({
+    label: o,
+    kind: COMPLETION.property,
+    detail: spec.syntax.join("\n"),
+  }));
+  if (spec.editor !== "packages" || input.packages === undefined)
+    return { items: options, isIncomplete: false };
   const typed = wordAt(ins, offset);
   const prefix = typed ? text.slice(typed.span.start.offset, offset) : "";
   const matches = (await input.packages()).filter((p) => p.name.startsWith(prefix));
   const LIMIT = 200;
-  const items = matches.slice(0, LIMIT).map((p): CompletionItem => ({
-    label: p.name,
-    kind: COMPLETION.module,
-    detail: p.version,
-    ...(p.description ? { documentation: p.description } : {}),
-  }));
-  return { items: [...items, ...options.filter((o) => o.label.startsWith(prefix.toUpperCase()))], isIncomplete: matches.length > LIMIT };
+  const items = matches.slice(0, LIMIT).map(
+    (p): CompletionItem => ({
+      label: p.name,
+      kind: COMPLETION.module,
+      detail: p.version,
+      ...(p.description ? { documentation: p.description } : {}),
+    }),
+  );
+  return {
+    items: [...items, ...options.filter((o) => o.label.startsWith(prefix.toUpperCase()))],
+    isIncomplete: matches.length > LIMIT,
+  };
 }
 
 /** The spec's summary, syntax and example, over the keyword. */
 export function hover(tree: SyntaxTree, offset: number): Hover | null {
-  const ins = tree.instructions.find((i) => i.keywordSpan.start.offset <= offset && offset <= i.keywordSpan.end.offset);
+  const ins = tree.instructions.find(
+    (i) => i.keywordSpan.start.offset <= offset && offset <= i.keywordSpan.end.offset,
+  );
   if (ins === undefined) return null;
   const spec = specOf(ins.keyword);
   if (spec === undefined) return null;
-  const value = `**${spec.keyword}**: ${spec.summary}\n\n\`\`\`niftyfile\n${spec.syntax.join("\n")}\n\`\`\`\n\nExample:\n\n\`\`\`niftyfile\n${spec.example}\n\`\`\``;
+  const block = (code: string) => `\`\`\`niftyfile\n${code}\n\`\`\``;
+  const syntax = block(spec.syntax.join("\n"));
+  const value = `**${spec.keyword}**: ${spec.summary}\n\n${syntax}\n\nExample:\n\n${block(spec.example)}`;
   return { contents: { kind: "markdown", value }, range: toRange(ins.keywordSpan) };
 }
 
@@ -220,10 +251,14 @@ export function definition(tree: SyntaxTree, uri: string, offset: number): Locat
   let name: string | undefined;
   for (const ins of tree.instructions) {
     for (const word of ins.args) {
-      for (const part of word.parts) if (part.kind === "var" && part.span.start.offset <= offset && offset <= part.span.end.offset) name = part.name;
+      for (const part of word.parts)
+        if (part.kind === "var" && part.span.start.offset <= offset && offset <= part.span.end.offset)
+          name = part.name;
     }
     for (const h of ins.heredocs) {
-      for (const part of h.body) if (part.kind === "var" && part.span.start.offset <= offset && offset <= part.span.end.offset) name = part.name;
+      for (const part of h.body)
+        if (part.kind === "var" && part.span.start.offset <= offset && offset <= part.span.end.offset)
+          name = part.name;
     }
   }
   if (name === undefined) return null;
@@ -239,8 +274,16 @@ export function symbols(tree: SyntaxTree): DocumentSymbol[] {
   return tree.instructions.map((ins) => {
     const spec = specOf(ins.keyword);
     const first = ins.args[0]?.raw ?? "";
-    const kind = spec?.editor === "variables" ? SYMBOL.variable : spec?.editor === "archive" ? SYMBOL.module : spec?.editor === "packages" ? SYMBOL.package : SYMBOL.key;
-    let name = `${ins.keyword.toUpperCase()} ${first.length > 60 ? `${first.slice(0, 57)}...` : first}`.trim();
+    const kind =
+      spec?.editor === "variables"
+        ? SYMBOL.variable
+        : spec?.editor === "archive"
+          ? SYMBOL.module
+          : spec?.editor === "packages"
+            ? SYMBOL.package
+            : SYMBOL.key;
+    let name =
+      `${ins.keyword.toUpperCase()} ${first.length > 60 ? `${first.slice(0, 57)}...` : first}`.trim();
     if (name === "") name = "?";
     return { name, kind, range: toRange(ins.span), selectionRange: toRange(ins.keywordSpan) };
   });

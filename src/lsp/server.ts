@@ -17,7 +17,16 @@ import { TextDocument } from "vscode-languageserver-textdocument";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
 import { checkSource, MAX_RECIPE_CHARS } from "../check/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import { codeActions, complete, declaredArchives, definition, hover, symbols, toLspDiagnostic, type PackageHint } from "./features.ts";
+import {
+  codeActions,
+  complete,
+  declaredArchives,
+  definition,
+  hover,
+  symbols,
+  toLspDiagnostic,
+  type PackageHint,
+} from "./features.ts";
 
 export interface ServerOptions {
   /** The content store, for package names (read only); absent: no package completion beyond the lock. */
@@ -45,7 +54,7 @@ function faultDiagnostic(error: unknown): LspDiagnostic {
   const d: Diagnostic = {
     severity: "error",
     code: "NIFTY790",
-    message: `niftyc could not check this document: ${error instanceof Error ? error.message : String(error)}`,
+    message: `niftyc could not check this document: ${error instanceof Error ? error.message : error}`,
     hint: "a bug in niftyc lsp: please report it with the recipe",
   };
   return toLspDiagnostic(d);
@@ -56,27 +65,46 @@ async function analyze(doc: TextDocument): Promise<Analysis> {
   const recipePath = recipePathOf(doc.uri);
   const source = { path: recipePath ?? doc.uri, text };
   try {
-    const result = await checkSource(source, { args: new Map(), strict: false, ...(recipePath ? { recipePath } : {}) });
+    const result = await checkSource(source, {
+      args: new Map(),
+      strict: false,
+      ...(recipePath ? { recipePath } : {}),
+    });
     const tree = result.tree ?? { source, instructions: [], comments: [] };
     return { version: doc.version, tree, diagnostics: result.diagnostics.map(toLspDiagnostic) };
   } catch (error) {
-    return { version: doc.version, tree: { source, instructions: [], comments: [] }, diagnostics: [faultDiagnostic(error)] };
+    return {
+      version: doc.version,
+      tree: { source, instructions: [], comments: [] },
+      diagnostics: [faultDiagnostic(error)],
+    };
   }
 }
 
 /** Answers a request, or logs its failure and answers `fallback`. */
-function guarded<P, R>(connection: Connection, what: string, fallback: R, run: (params: P) => Promise<R> | R) {
+function guarded<P, R>(
+  connection: Connection,
+  what: string,
+  fallback: R,
+  run: (params: P) => Promise<R> | R,
+) {
   return async (params: P): Promise<R> => {
     try {
       return await run(params);
     } catch (error) {
-      connection.console.error(`niftyc lsp: ${what} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      connection.console.error(
+        `niftyc lsp: ${what} failed: ${error instanceof Error ? (error.stack ?? error.message) : error}`,
+      );
       return fallback;
     }
   };
 }
 
-export function startServer(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options: ServerOptions = {}): Connection {
+export function startServer(
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+  options: ServerOptions = {},
+): Connection {
   const connection = createConnection(new StreamMessageReader(input), new StreamMessageWriter(output));
   const documents = new TextDocuments(TextDocument);
   const analyses = new Map<string, Promise<Analysis>>();
@@ -107,7 +135,9 @@ export function startServer(input: NodeJS.ReadableStream, output: NodeJS.Writabl
       uri,
       setTimeout(() => {
         timers.delete(uri);
-        publish(uri).catch((error: unknown) => connection.console.error(`niftyc lsp: diagnostics failed: ${String(error)}`));
+        publish(uri).catch((error: unknown) =>
+          connection.console.error(`niftyc lsp: diagnostics failed: ${String(error)}`),
+        );
       }, delay),
     );
   };
@@ -119,7 +149,9 @@ export function startServer(input: NodeJS.ReadableStream, output: NodeJS.Writabl
     const key = JSON.stringify([recipePath, archives]);
     let hints = packageCache.get(key);
     if (hints === undefined) {
-      hints = import("./packages.ts").then((m) => m.packageHints(options.storeDir, recipePath, archives)).catch(() => []);
+      hints = import("./packages.ts")
+        .then((m) => m.packageHints(options.storeDir, recipePath, archives))
+        .catch(() => []);
       packageCache.set(key, hints);
     }
     return hints;
@@ -170,7 +202,12 @@ function registerRequests(
       const found = await at(p.textDocument.uri, p.position);
       if (found === undefined) return { items: [], isIncomplete: false };
       const { doc, analysis, offset } = found;
-      return complete({ tree: analysis.tree, text: doc.getText(), offset, packages: packagesFor(doc.uri, analysis.tree) });
+      return complete({
+        tree: analysis.tree,
+        text: doc.getText(),
+        offset,
+        packages: packagesFor(doc.uri, analysis.tree),
+      });
     }),
   );
   connection.onHover(
@@ -200,7 +237,12 @@ function registerRequests(
       if (text.length > MAX_RECIPE_CHARS) return [];
       const formatted = formatNiftyfile({ path: doc.uri, text });
       if (formatted.errors || formatted.text === text) return [];
-      return [{ range: { start: { line: 0, character: 0 }, end: doc.positionAt(text.length) }, newText: formatted.text }];
+      return [
+        {
+          range: { start: { line: 0, character: 0 }, end: doc.positionAt(text.length) },
+          newText: formatted.text,
+        },
+      ];
     }),
   );
   connection.onCodeAction(

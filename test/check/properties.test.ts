@@ -2,7 +2,12 @@
 // diagnostic it hands out points inside the text, with line and column
 // matching the offset.
 import fc from "fast-check";
-import { CHECK_FRAGMENTS as fragments, CHECK_VALID_LINES as validLines, checkSpan, recipeArbitraries } from "../support/arbitrary-recipes.ts";
+import {
+  CHECK_FRAGMENTS as fragments,
+  CHECK_VALID_LINES as validLines,
+  checkSpan,
+  recipeArbitraries,
+} from "../support/arbitrary-recipes.ts";
 import test from "ava";
 import { checkSource } from "../../src/check/source.ts";
 

@@ -16,19 +16,28 @@ const RECIPES = resolve(import.meta.dirname, "../../recipes");
 
 /** The typed recipe as data without positions, or undefined when it does not check. */
 async function meaning(text: string, recipePath?: string): Promise<string | undefined> {
-  const result = await checkSource({ path: "r.nifty", text }, { args: new Map(), strict: false, ...(recipePath ? { recipePath } : {}) });
+  const result = await checkSource(
+    { path: "r.nifty", text },
+    { args: new Map(), strict: false, ...(recipePath ? { recipePath } : {}) },
+  );
   if (result.recipe === undefined) return undefined;
-  return JSON.stringify(result.recipe, (key, value) => (key === "span" || key.endsWith("Span") ? undefined : value));
+  return JSON.stringify(result.recipe, (key, value) =>
+    key === "span" || key.endsWith("Span") ? undefined : value,
+  );
 }
 
 async function sameMeaning(text: string, recipePath?: string): Promise<boolean> {
   const formatted = formatNiftyfile({ path: "r.nifty", text });
   if (formatted.errors) return true;
   const again = formatNiftyfile({ path: "r.nifty", text: formatted.text });
-  if (again.text !== formatted.text) throw new Error(`not idempotent:\n${JSON.stringify(formatted.text)}\n${JSON.stringify(again.text)}`);
+  if (again.text !== formatted.text)
+    throw new Error(`not idempotent:\n${JSON.stringify(formatted.text)}\n${JSON.stringify(again.text)}`);
   const before = await meaning(text, recipePath);
   const after = await meaning(formatted.text, recipePath);
-  if (before !== after) throw new Error(`meaning changed:\n${JSON.stringify(text)}\n${JSON.stringify(formatted.text)}\n${before}\n${after}`);
+  if (before !== after)
+    throw new Error(
+      `meaning changed:\n${JSON.stringify(text)}\n${JSON.stringify(formatted.text)}\n${before}\n${after}`,
+    );
   return true;
 }
 
@@ -54,35 +63,55 @@ test("every shipped recipe checks to the same typed recipe after fmt, and fmt is
 });
 
 const { recipe, mutated } = recipeArbitraries(
-  [...CHECK_VALID_LINES, "DIR /a \\", "   # inside", "  /b MODE 0755\\", "OWNER root:root", "ENV A=1 \\", "arg   x=1   "],
+  [
+    ...CHECK_VALID_LINES,
+    "DIR /a \\",
+    "   # inside",
+    "  /b MODE 0755\\",
+    "OWNER root:root",
+    "ENV A=1 \\",
+    "arg   x=1   ",
+  ],
   CHECK_FRAGMENTS,
   { validWeight: 3, maxMutatedLines: 14 },
 );
 
 test("generated recipes: fmt keeps the checked recipe and is idempotent", async (t) => {
-  await fc.assert(fc.asyncProperty(recipe, (text) => sameMeaning(text)), { numRuns: 2000 });
+  await fc.assert(
+    fc.asyncProperty(recipe, (text) => sameMeaning(text)),
+    { numRuns: 2000 },
+  );
   t.pass();
 });
 
 test("mutated valid recipes: fmt keeps the checked recipe and is idempotent", async (t) => {
-  await fc.assert(fc.asyncProperty(mutated, (text) => sameMeaning(text)), { numRuns: 2000 });
+  await fc.assert(
+    fc.asyncProperty(mutated, (text) => sameMeaning(text)),
+    { numRuns: 2000 },
+  );
   t.pass();
 });
 
-test("the one layout: keywords upper case, single spaces, continuations indented, heredocs and comments kept", (t) => {
-  const text = "\n\n  # top   \narg  PORT=22   \n\n\n\nfile /x   MODE 0644 <<EOF  \n  body  \n\tkept \nEOF\ndir /a \\\n   # inner\n      /b   MODE 0755\\\n  OWNER root:root\nenv A=1 \\\n\n# after\n";
+test("one layout: upper-case keywords, single spaces, indented continuations, heredocs, comments", (t) => {
+  const text =
+    "\n\n  # top   \narg  PORT=22   \n\n\n\nfile /x   MODE 0644 <<EOF  \n  body  \n\tkept \nEOF\n" +
+    "dir /a \\\n   # inner\n      /b   MODE 0755\\\n  OWNER root:root\nenv A=1 \\\n\n# after\n";
   t.is(
     formatNiftyfile({ path: "m.nifty", text }).text,
-    "# top\nARG PORT=22\n\nFILE /x MODE 0644 <<EOF\n  body  \n\tkept \nEOF\nDIR /a \\\n    # inner\n    /b MODE 0755 \\\n    OWNER root:root\nENV A=1\n\n# after\n",
+    "# top\nARG PORT=22\n\nFILE /x MODE 0644 <<EOF\n  body  \n\tkept \nEOF\n" +
+      "DIR /a \\\n    # inner\n    /b MODE 0755 \\\n    OWNER root:root\nENV A=1\n\n# after\n",
   );
 });
 
-test("niftyc fmt --check prints a unified diff and exits 1; fmt rewrites; syntax errors leave the file alone", async (t) => {
+test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors leave it alone", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "niftyc-fmt-"));
   await writeFile(join(dir, "a.nifty"), "hostname   box\n");
   const checked = await runMain(["fmt", "--check", "a.nifty"], dir);
   t.is(checked.code, 1);
-  t.is(checked.stdout, "--- a.nifty\n+++ a.nifty (formatted)\n@@ -1,1 +1,1 @@\n-hostname   box\n+HOSTNAME box\n");
+  t.is(
+    checked.stdout,
+    "--- a.nifty\n+++ a.nifty (formatted)\n@@ -1,1 +1,1 @@\n-hostname   box\n+HOSTNAME box\n",
+  );
   t.is(await readFile(join(dir, "a.nifty"), "utf8"), "hostname   box\n");
   t.is((await runMain(["fmt", "a.nifty"], dir)).code, 0);
   t.is(await readFile(join(dir, "a.nifty"), "utf8"), "HOSTNAME box\n");

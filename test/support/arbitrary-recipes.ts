@@ -57,7 +57,10 @@ export function checkSpan(text: string, s: Span, what: string): void {
 
 const D = `sha256:${"0123456789abcdef".repeat(4)}`;
 
-/** The checker's property tests' lines (and the formatter's): lines that mean something to the checker, valid and not, so mutations reach deep checks. */
+/**
+ * Lines that mean something to the checker, valid and not, so mutations reach deep checks
+ * (the checker's and the formatter's property tests).
+ */
 export const CHECK_VALID_LINES = [
   "ARG PORT=2200",
   "ARG NAME",

@@ -3,14 +3,25 @@
 // publishes, waited for by document version.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
+import {
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from "vscode-jsonrpc/node";
 
 const BIN = fileURLToPath(new URL("../../bin/niftyc", import.meta.url));
 
 export interface Published {
   uri: string;
   version?: number;
-  diagnostics: Array<{ range: { start: { line: number; character: number }; end: { line: number; character: number } }; severity: number; code: string; message: string; data?: unknown }>;
+  diagnostics: Array<{
+    range: { start: { line: number; character: number }; end: { line: number; character: number } };
+    severity: number;
+    code: string;
+    message: string;
+    data?: unknown;
+  }>;
 }
 
 export interface LspChild {
@@ -27,7 +38,10 @@ export async function startLsp(args: string[] = []): Promise<LspChild> {
   const child = spawn(process.execPath, [BIN, "lsp", ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-  const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+  const connection = createMessageConnection(
+    new StreamMessageReader(child.stdout),
+    new StreamMessageWriter(child.stdin),
+  );
   const published: Published[] = [];
   const waiters: Array<() => void> = [];
   connection.onNotification("textDocument/publishDiagnostics", (p: Published) => {
@@ -50,12 +64,17 @@ export async function startLsp(args: string[] = []): Promise<LspChild> {
       }
     },
     async open(uri, text, version = 1) {
-      await connection.sendNotification("textDocument/didOpen", { textDocument: { uri, languageId: "niftyfile", version, text } });
+      await connection.sendNotification("textDocument/didOpen", {
+        textDocument: { uri, languageId: "niftyfile", version, text },
+      });
     },
     async close() {
       await connection.sendRequest("shutdown").catch(() => undefined);
       await connection.sendNotification("exit").catch(() => undefined);
-      const exited = child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.on("exit", () => resolve()));
+      const exited =
+        child.exitCode !== null
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => child.on("exit", () => resolve()));
       await exited;
       connection.dispose();
     },

@@ -11,7 +11,8 @@ end
 
 vim.cmd("edit " .. vim.fn.fnameescape(recipe))
 local buf = vim.api.nvim_get_current_buf()
-local client = vim.lsp.start_client({ name = "niftyc", cmd = cmd, root_dir = vim.fn.fnamemodify(recipe, ":h") })
+local root = vim.fn.fnamemodify(recipe, ":h")
+local client = vim.lsp.start_client({ name = "niftyc", cmd = cmd, root_dir = root })
 if client == nil then
   finish({ error = "start_client failed" })
 end
@@ -22,7 +23,9 @@ local ok = vim.wait(20000, function()
 end, 50)
 local diagnostics = {}
 for _, d in ipairs(vim.diagnostic.get(buf)) do
-  table.insert(diagnostics, { lnum = d.lnum, col = d.col, severity = d.severity, message = d.message, code = d.code })
+  table.insert(diagnostics, {
+    lnum = d.lnum, col = d.col, severity = d.severity, message = d.message, code = d.code,
+  })
 end
 
 local uri = vim.uri_from_bufnr(buf)
