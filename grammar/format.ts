@@ -89,6 +89,9 @@ function instructionItem(text: string, ins: InstructionNode): Item {
   // it goes, its comments stay.
   for (const c of ins.continuations)
     if (c.start.offset >= previousEnd) after = after.concat(continuationComments(text, c));
+  // Except after an escaped blank (`\ `): at the end of a line, that would be a continuation itself.
+  const last = elements[elements.length - 1]?.raw ?? "";
+  if (/(^|[^\\])(\\\\)*\\[ \t]$/.test(last)) out += " \\";
   let end = ins.span.end.offset;
   if (ins.heredocs.length > 0) {
     const first = ins.heredocs[0]!.span.start.offset;

@@ -96,7 +96,9 @@ export function unifiedDiff(
     const bCount = hunk.filter((o) => o.kind !== "-").length;
     const from = aCount === 0 ? aLine - 1 : aLine;
     const to = bCount === 0 ? bLine - 1 : bLine;
-    out += `@@ -${from},${aCount} +${to},${bCount} @@\n`;
+    // As diff -u writes it: a count of 1 is left out.
+    const range = (at: number, count: number) => (count === 1 ? `${at}` : `${at},${count}`);
+    out += `@@ -${range(from, aCount)} +${range(to, bCount)} @@\n`;
     for (const o of hunk) out += `${o.kind}${o.line}\n`;
     k = end;
     start = end;

@@ -110,7 +110,7 @@ test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors le
   t.is(checked.code, 1);
   t.is(
     checked.stdout,
-    "--- a.nifty\n+++ a.nifty (formatted)\n@@ -1,1 +1,1 @@\n-hostname   box\n+HOSTNAME box\n",
+    "--- a.nifty\n+++ a.nifty (formatted)\n@@ -1 +1 @@\n-hostname   box\n+HOSTNAME box\n",
   );
   t.is(await readFile(join(dir, "a.nifty"), "utf8"), "hostname   box\n");
   t.is((await runMain(["fmt", "a.nifty"], dir)).code, 0);
@@ -121,4 +121,11 @@ test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors le
   t.is(bad.code, 1);
   t.regex(bad.stderr, /b\.nifty:1:9: error: unterminated double-quoted string \[NIFTY002\]/);
   t.is(await readFile(join(dir, "b.nifty"), "utf8"), 'label   "a=b\n');
+});
+
+test("a word ending in an escaped blank keeps the continuation after it (found by the fuzzer)", async (t) => {
+  // Without it, `\ ` and the line break would make a continuation of their own.
+  const formatted = formatNiftyfile({ path: "e.nifty", text: "DIR /\\ \\" }).text!;
+  t.is(formatted, "DIR /\\  \\\n");
+  t.true(await sameMeaning("DIR /\\ \\\n\nHOSTNAME x\n"));
 });
