@@ -108,10 +108,7 @@ test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors le
   await writeFile(join(dir, "a.nifty"), "hostname   box\n");
   const checked = await runMain(["fmt", "--check", "a.nifty"], dir);
   t.is(checked.code, 1);
-  t.is(
-    checked.stdout,
-    "--- a.nifty\n+++ a.nifty (formatted)\n@@ -1 +1 @@\n-hostname   box\n+HOSTNAME box\n",
-  );
+  t.is(checked.stdout, "--- a.nifty\n+++ a.nifty (formatted)\n@@ -1 +1 @@\n-hostname   box\n+HOSTNAME box\n");
   t.is(await readFile(join(dir, "a.nifty"), "utf8"), "hostname   box\n");
   t.is((await runMain(["fmt", "a.nifty"], dir)).code, 0);
   t.is(await readFile(join(dir, "a.nifty"), "utf8"), "HOSTNAME box\n");
