@@ -24,7 +24,7 @@ export function parseNiftyfile(
     limit,
     omitted: { errors: 0, warnings: 0 },
   };
-  const tree: SyntaxTree = { source, instructions: [] };
+  const tree: SyntaxTree = { source, instructions: [], comments: [] };
   try {
     const lexed = niftyLexer.tokenize(source.text);
     for (const e of lexed.errors) {
@@ -42,7 +42,7 @@ export function parseNiftyfile(
       const at = Number.isNaN(e.token.startOffset) ? source.text.length : e.token.startOffset;
       report(ctx, "unexpectedInput", e.message, at, at + (e.token.image?.length ?? 0));
     }
-    tree.instructions = toSyntax(ctx, cst, lexed.tokens);
+    tree.instructions = toSyntax(ctx, cst, lexed.tokens, tree.comments);
   } catch (error) {
     // A fault in the parser itself must still reach the user as a diagnostic.
     const end = source.text.length;

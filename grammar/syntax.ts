@@ -52,9 +52,19 @@ export interface InstructionNode {
   span: Span;
   /** Comment lines directly above the instruction, without the `#`. */
   comment: string[];
+  /** Each line continuation (`\\`, the line break and the comment lines it skips), in order. */
+  continuations: Span[];
+}
+
+/** A `#` line between instructions, as written from the `#` (blanks after it trimmed). */
+export interface CommentLine {
+  text: string;
+  span: Span;
 }
 
 export interface SyntaxTree {
   source: SourceFile;
   instructions: InstructionNode[];
+  /** Every comment line outside instructions, in order (the formatter keeps them). */
+  comments: CommentLine[];
 }

@@ -3,7 +3,7 @@
 // variables, heredocs without their closing line, dangling continuations.
 import type { CstNode, IToken } from "chevrotain";
 import { markerInfo, Blank, Comment, Continuation, HeredocBody, HeredocMarker, Newline } from "./tokens.ts";
-import type { Heredoc, InstructionNode, Span, Word } from "./syntax.ts";
+import type { CommentLine, Heredoc, InstructionNode, Span, Word } from "./syntax.ts";
 import { addPiece, PartsBuilder, report, scanExpanding } from "./words.ts";
 import type { Context } from "./words.ts";
 
@@ -26,7 +26,12 @@ function endOf(t: IToken): number {
  * taken from the lexer's ordered token list by the node's offsets, rather
  * than re-sorted from the CST (which groups children by name).
  */
-export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[]): InstructionNode[] {
+export function toSyntax(
+  ctx: Context,
+  recipe: CstNode,
+  tokens: readonly IToken[],
+  comments: CommentLine[] = [],
+): InstructionNode[] {
   const instructions: InstructionNode[] = [];
   const top: Element[] = [];
   // A loop, not push(...list): a spread passes every element as an argument, and a long recipe overflows the stack.
@@ -42,7 +47,11 @@ export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[
     }
     if (e.name === "commentLine") {
       const t = e.children["Comment"]?.[0] as IToken | undefined;
-      if (t !== undefined && t.tokenType === Comment) comment.push(commentText(t.image));
+      if (t !== undefined && t.tokenType === Comment) {
+        comment.push(commentText(t.image));
+        const span = ctx.lines.span(t.startOffset, endOf(t));
+        comments.push({ text: t.image.replace(/[ \t\r]+$/, ""), span });
+      }
       continue;
     }
     // A line's tokens run up to where the next top-level element starts.
@@ -118,6 +127,9 @@ function instruction(ctx: Context, tokens: IToken[], comment: string[]): Instruc
     heredocs,
     span: ctx.lines.span(keywordToken.startOffset, spanEnd),
     comment,
+    continuations: tokens
+      .filter((t) => t.tokenType === Continuation)
+      .map((t) => ctx.lines.span(t.startOffset, endOf(t))),
   };
 }
 

@@ -34,6 +34,8 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
   /** How many more were found and only counted. */
   omitted?: Omitted;
+  /** The syntax tree it was checked from (checkSource gives it, for editors). */
+  tree?: SyntaxTree;
 }
 
 /** All the values of a recipe after substitution, in characters: what checking may hold in memory. */
@@ -116,7 +118,8 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
         const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
         return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
       };
-      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint);
+      const replacement = () => suggest(node.keyword, INSTRUCTION_KEYWORDS);
+      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint, replacement);
       continue;
     }
     const expanded: Expanded = {

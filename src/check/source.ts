@@ -61,7 +61,9 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
   const more = omittedDiagnostic(source, omitted);
   if (more) diagnostics.push(more);
   const failed = hasErrors(diagnostics);
-  return failed ? { diagnostics } : { diagnostics, ...(checked.recipe ? { recipe: checked.recipe } : {}) };
+  const tree = parsed.tree;
+  if (failed || checked.recipe === undefined) return { diagnostics, tree };
+  return { diagnostics, tree, recipe: checked.recipe };
 }
 
 /** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */

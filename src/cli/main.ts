@@ -59,19 +59,15 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./packages.ts")).runOutdated(rest, io);
       case "push":
         return await (await import("./push.ts")).runPush(rest, io, runBuild);
+      case "fmt":
+        return await (await import("./fmt.ts")).runFmt(rest, io);
+      case "lsp":
+        return await (await import("./lsp.ts")).runLsp(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, [
-          "build",
-          "check",
-          "cache",
-          "install",
-          "instances",
-          "lock",
-          "outdated",
-          "push",
-          "run",
-        ]);
+        const commands = ["build", "check", "cache", "fmt", "install", "instances"];
+        commands.push("lock", "lsp", "outdated", "push", "run");
+        const near = suggest(command, commands);
         throw new UsageError(
           `unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`,
           MAIN_HELP,

@@ -4,6 +4,8 @@ export const MAIN_HELP = `niftyc — compile Niftyfile recipes into reproducible
 Usage:
   niftyc build <recipe> [options]      build the rootfs tarball and its run configs
   niftyc check <recipe>... [options]   parse and check recipes; no network, no writes
+  niftyc fmt [--check] [recipe...]     rewrite recipes in the one layout (--check: show the diff)
+  niftyc lsp                           the language server for editors, on stdio
   niftyc cache <import|ls|gc|verify>   look after the content-addressed store
   niftyc install <build-dir> [options] unpack a build into /var/lib/machines for machinectl
   niftyc instances <build> --count N  N machines booting one shared tree (systemd units);
@@ -95,6 +97,28 @@ Options:
   --strict              warnings are errors
   --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025)
   --json                diagnostics as JSON on stdout`;
+
+export const FMT_HELP = `Usage: niftyc fmt [--check] [recipe...]
+
+Rewrites recipes in the one layout: keywords in upper case, one space between
+words, continuation lines indented by four spaces, comments kept, at most one
+blank line, no trailing blanks; heredoc bodies are left as they are. Only the
+layout changes, never what the recipe builds. A recipe with syntax errors is
+not rewritten. Without a recipe, formats standard input to standard output.
+
+Options:
+  --check               change nothing: print a unified diff, exit 1 if a recipe would change`;
+
+export const LSP_HELP = `Usage: niftyc lsp
+
+The language server (LSP over stdin and stdout) for editors: the diagnostics of
+niftyc check as you type, completion, hover, go to definition, symbols,
+formatting and quick fixes. See docs/editors.md.
+
+Options:
+  --cache DIR           the store whose Debian indices give package names (default
+                        $NIFTY_CACHE or ./cache); read only, nothing is downloaded
+  --stdio               accepted for editors that pass it: stdio is the only transport`;
 
 export const CACHE_HELP = `Usage: niftyc cache <command> [--cache DIR]
 

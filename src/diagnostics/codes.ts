@@ -19,6 +19,7 @@ export const SECTIONS = {
   registries: { heading: "Registries", anchor: "registries" },
   run: { heading: "Run", anchor: "run" },
   limits: { heading: "Hostile input and limits", anchor: "hostile-input-and-limits" },
+  editor: { heading: "Editor", anchor: "editor" },
 } as const;
 
 export type Section = keyof typeof SECTIONS;
@@ -771,6 +772,9 @@ export const DIAGNOSTIC_CODES = {
     section: "run",
     title: "`BIND p (r on this host) would give the container the host's d`",
   },
+
+  // Editor: niftyc lsp (src/lsp/).
+  NIFTY790: { severity: "error", section: "editor", title: "niftyc could not check this document: why" },
 
   // Hostile input and limits.
   NIFTY800: { severity: "error", section: "limits", title: "COPY source s changed while it was read" },

@@ -14,6 +14,8 @@ export interface Diagnostic {
   source?: SourceFile;
   span?: Span;
   hint?: string;
+  /** The text that would fix `span` (a did-you-mean suggestion): an editor offers it as a quick fix. */
+  replacement?: string;
   /** Lines under the message, one fact each (NiftyError.details): printed each on its own line. */
   details?: readonly string[];
   /** On the one diagnostic that stands for those past the bound (NIFTY815, NIFTY816): how many it stands for. */

@@ -66,16 +66,12 @@ export class Reporter {
     else this.omitted.warnings++;
   }
 
-  error(span: Span, code: ErrorCode, message: string, hint?: Hint): void {
+  /** `replacement`: the word that would fix the span (did-you-mean), worked out only when kept. */
+  error(span: Span, code: ErrorCode, message: string, hint?: Hint, replacement?: () => string | undefined) {
     const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
-    this.add({
-      severity: "error",
-      code,
-      message,
-      source: this.source,
-      span,
-      ...(shown ? { hint: shown } : {}),
-    });
+    const fix = this.full ? undefined : replacement?.();
+    const extra = { ...(shown ? { hint: shown } : {}), ...(fix ? { replacement: fix } : {}) };
+    this.add({ severity: "error", code, message, source: this.source, span, ...extra });
   }
 
   /** A warning about a line, or (span undefined) about the recipe as a whole: what it lacks is on no line. */

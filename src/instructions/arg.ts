@@ -14,6 +14,7 @@ export const arg: InstructionSpec<ArgInstruction> = {
   keyword: "ARG",
   summary: "Declare a build-time variable, optionally with a default; --arg NAME=VALUE overrides it.",
   syntax: ["ARG <name>[=<default>] ..."],
+  editor: "variables",
   example: "ARG DEBIAN_POOL=debian:pool/main",
   check(ins, report, model) {
     if (!expectCount(ins, ins.args, report, 1, Infinity, this.syntax[0]!)) return undefined;

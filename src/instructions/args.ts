@@ -43,12 +43,10 @@ export function readOptions(
     if (kind === undefined) {
       if (seenOption) {
         const near = suggest(word.text, Object.keys(spec));
-        report.error(
-          word.span,
-          "NIFTY030",
-          `unexpected ${JSON.stringify(word.text)} after the options of ${ins.keyword.toUpperCase()}`,
-          near ? `did you mean ${near}?` : `options here: ${Object.keys(spec).join(", ")}`,
-        );
+        const keyword = ins.keyword.toUpperCase();
+        const message = `unexpected ${JSON.stringify(word.text)} after the options of ${keyword}`;
+        const hint = near ? `did you mean ${near}?` : `options here: ${Object.keys(spec).join(", ")}`;
+        report.error(word.span, "NIFTY030", message, hint, () => near);
       } else {
         result.positional.push(word);
       }

@@ -13,6 +13,7 @@ export const env: InstructionSpec<EnvInstruction> = {
   summary:
     "Set environment variables of the running container (nspawn Environment=, OCI Env, docker -e). INITTAB commands see them at boot, so a per-container value wins.",
   syntax: ["ENV <name>=<value> ..."],
+  editor: "variables",
   example: "ENV PORT=2200",
   check(ins, report, model) {
     if (!expectCount(ins, ins.args, report, 1, Infinity, this.syntax[0]!)) return undefined;

@@ -65,12 +65,9 @@ export const inittab: InstructionSpec<InittabInstruction> = {
     const action = actionWord.text.toLowerCase() as InittabAction;
     if (!ACTIONS.includes(action)) {
       const near = suggest(actionWord.text, ACTIONS);
-      report.error(
-        actionWord.span,
-        "NIFTY086",
-        `unknown inittab action ${JSON.stringify(actionWord.text)}`,
-        near ? `did you mean ${near}?` : `actions: ${ACTIONS.join(", ")}`,
-      );
+      const hint = near ? `did you mean ${near}?` : `actions: ${ACTIONS.join(", ")}`;
+      const message = `unknown inittab action ${JSON.stringify(actionWord.text)}`;
+      report.error(actionWord.span, "NIFTY086", message, hint, () => near);
       return undefined;
     }
     let words = rest;

@@ -40,6 +40,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
   summary:
     "Install Debian packages by name, with their Depends and Pre-Depends, from the ARCHIVE lines' suites; the lockfile beside the recipe pins every package by digest. With FILES, only those files and the shared libraries their programs load come from the closure. Maintainer scripts are never run.",
   syntax: ["PACKAGE <name>[:<arch>][<op><version>]... [FILES <path>...]"],
+  editor: "packages",
   example: "PACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { FILES: "list" });

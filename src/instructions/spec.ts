@@ -129,6 +129,11 @@ export interface InstructionSpec<T extends Typed> {
   /** Whether the instruction reads its content from a heredoc (`<<EOF`). */
   heredoc?: boolean;
   /**
+   * What an editor makes of its words (niftyc lsp): "variables", each `NAME[=…]` declares a
+   * variable; "archive", an archive's name then its suites; "packages", Debian package names.
+   */
+  editor?: "variables" | "archive" | "packages";
+  /**
    * Which layer the paths it writes go to: "base" for fetched binaries and
    * their links (shared between recipes that fetch the same files), else the rest.
    */

@@ -2,88 +2,14 @@
 // diagnostic it hands out points inside the text, with line and column
 // matching the offset.
 import fc from "fast-check";
-import { checkSpan, recipeArbitraries } from "../support/arbitrary-recipes.ts";
+import {
+  CHECK_FRAGMENTS as fragments,
+  CHECK_VALID_LINES as validLines,
+  checkSpan,
+  recipeArbitraries,
+} from "../support/arbitrary-recipes.ts";
 import test from "ava";
 import { checkSource } from "../../src/check/source.ts";
-
-const D = `sha256:${"0123456789abcdef".repeat(4)}`;
-
-/** Lines that mean something to the checker, valid and not, so mutations reach deep checks. */
-const validLines = [
-  "ARG PORT=2200",
-  "ARG NAME",
-  `FETCH busybox https://example.test/busybox ${D} TO /bin/busybox`,
-  `FETCH db debian:pool/main/d/db.deb ${D} EXTRACT usr/sbin/dropbear TO /bin/dropbear MODE 0755`,
-  `FETCH dropbearkey https://example.test/k ${D} TO /bin/dropbearkey`,
-  "LINK /bin/busybox APPLETS",
-  "LINK /bin/busybox sh ls IN /usr/bin",
-  "SYMLINK /sbin bin",
-  "SYMLINK /a /b",
-  "SYMLINK /b /a",
-  "DIR /tmp /var/tmp MODE 1777 OWNER root:root",
-  "FILE /etc/motd MODE 0644 OWNER luser:luser <<EOF",
-  "hello ${PORT:-22} $NAME",
-  "EOF",
-  "COPY files/x /x MODE 0600",
-  "GROUP wheel GID 10",
-  "USER luser UID 1000 GID 10 HOME /home/luser SHELL /bin/sh GROUPS wheel PASSWORD secret:pw",
-  "USER root PASSWORD-HASH ''",
-  "KEYGEN dropbear ed25519 rsa AT boot",
-  "KEYGEN dropbear dss AT build",
-  "INITTAB respawn TTY console /bin/dropbear -F -p ${PORT}",
-  "INITTAB once /bin/sh -c 'echo $HOME' # x",
-  "STOPSIGNAL SIGRTMIN+3",
-  "ENV PORT=2222 A=${B:-c}",
-  "HOSTNAME nifty",
-  "EXPOSE 2200/tcp 53/udp",
-  "BIND RW /srv:/data",
-  "LABEL \"a b\"=c d='$e'",
-  "# a comment",
-  "",
-];
-
-const fragments = [
-  '"',
-  "'",
-  "\\",
-  "$",
-  "${",
-  "}",
-  "${A",
-  "${A:-",
-  "<<EOF",
-  "EOF",
-  "#",
-  " ",
-  "\t",
-  "\n",
-  "\r\n",
-  "\\\n",
-  "\uFEFF",
-  "é",
-  "😀",
-  "\u0000",
-  "/",
-  "..",
-  ":",
-  "=",
-  ",",
-  "MODE",
-  "OWNER",
-  "TO",
-  "APPLETS",
-  "AT",
-  "TTY",
-  "RW",
-  "0",
-  "999",
-  "root",
-  "x",
-  "FETCH",
-  "USER",
-  "INITTAB",
-  "sha256:",
-];
 
 const { recipe, mutated } = recipeArbitraries(validLines, fragments, { validWeight: 3, maxMutatedLines: 14 });
 
