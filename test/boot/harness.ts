@@ -176,6 +176,28 @@ export interface BootOptions {
   run?: string;
 }
 
+let boots = 0;
+
+/** The cgroup hierarchies nspawn uses: systemd's and the unified one (hybrid), or the one of cgroup v2. */
+function cgroupRoots(): string[] {
+  if (existsSync("/sys/fs/cgroup/systemd")) return ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"];
+  return existsSync("/sys/fs/cgroup/cgroup.procs") ? ["/sys/fs/cgroup"] : [];
+}
+
+/** Shell that moves itself into a new cgroup `name` of each hierarchy (where it can) before nspawn starts. */
+function ownCgroup(name: string): string {
+  return cgroupRoots()
+    .map((root) => `{ mkdir -p ${root}/${name} && echo $$ > ${root}/${name}/cgroup.procs; } 2>/dev/null; `)
+    .join("");
+}
+
+function removeCgroup(name: string): void {
+  for (const root of cgroupRoots()) {
+    const dir = join(root, name);
+    if (existsSync(dir)) spawnSync("find", [dir, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"]);
+  }
+}
+
 /** Boot a tree with the real systemd-nspawn, in a private mount namespace with a tmpfs /run. */
 export function boot(t: Scope, options: BootOptions): Container {
   const nspawn = [
@@ -194,7 +216,10 @@ export function boot(t: Scope, options: BootOptions): Container {
     : "";
   const mountRun =
     options.run === undefined ? "mount -t tmpfs tmpfs /run" : `mount --bind ${shellQuote(options.run)} /run`;
-  const inner = `${mountRun} && ${install}exec ${nspawn}`;
+  // A cgroup of its own: with --keep-unit nspawn puts the container under the caller's cgroup, and a
+  // user-namespaced boot hands that "payload" cgroup to its uid range, which would shut the next one out.
+  const cgroup = `niftyc-test-${options.machine}-${process.pid}-${++boots}`;
+  const inner = `${ownCgroup(cgroup)}${mountRun} && ${install}exec ${nspawn}`;
   const command = ["unshare", "-m", "sh", "-c", inner];
   const child: ChildProcess = options.pty
     ? spawn("script", ["-qfec", command.map(shellQuote).join(" "), "/dev/null"], {
@@ -240,6 +265,7 @@ export function boot(t: Scope, options: BootOptions): Container {
     }
     await Promise.race([exited, sleep(5000)]);
   });
+  t.teardown(() => removeCgroup(cgroup));
   return {
     pid: nspawnPid,
     output: () => output,
