@@ -210,6 +210,10 @@ export function statusDFiles(
 ): { stanzaPath: string; stanza: string; md5sumsPath: string; md5sums: string } {
   const pkg: InstalledPackage = { control, paths: [], fileMd5s: [], conffiles: [] };
   const name = required(pkg, "Package");
+  // The name becomes a file name: only what Debian Policy allows (§5.6.1), never "/" or "..".
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name) || name.includes("..")) {
+    throw new NiftyError("NIFTY627", `a package's control stanza names it ${JSON.stringify(name)}`, "the package is malformed; check its source");
+  }
   const lines = new Map<string, string>();
   for (const line of earlierMd5sums.split("\n")) {
     const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line);
