@@ -212,7 +212,8 @@ export function statusDFiles(
   const name = required(pkg, "Package");
   // The name becomes a file name: only what Debian Policy allows (§5.6.1), never "/" or "..".
   if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name) || name.includes("..")) {
-    throw new NiftyError("NIFTY627", `a package's control stanza names it ${JSON.stringify(name)}`, "the package is malformed; check its source");
+    const message = `a package's control stanza names it ${JSON.stringify(name)}`;
+    throw new NiftyError("NIFTY627", message, "the package is malformed; check its source");
   }
   const lines = new Map<string, string>();
   for (const line of earlierMd5sums.split("\n")) {
@@ -220,8 +221,10 @@ export function statusDFiles(
     if (m) lines.set(m[2]!, m[1]!);
   }
   for (const [path, md5] of md5s) lines.set(path.replace(/^\/+/, ""), md5);
-  const md5sums = [...lines].sort(([a], [b]) => compare(a, b)).map(([path, md5]) => `${md5}  ${path}\n`).join("");
-  return { stanzaPath: `${STATUS_D}/${name}`, stanza: `${statusStanza(pkg)}\n`, md5sumsPath: `${STATUS_D}/${name}.md5sums`, md5sums };
+  const sorted = [...lines].sort(([a], [b]) => compare(a, b));
+  const md5sums = sorted.map(([path, md5]) => `${md5}  ${path}\n`).join("");
+  const stanza = `${statusStanza(pkg)}\n`;
+  return { stanzaPath: `${STATUS_D}/${name}`, stanza, md5sumsPath: `${STATUS_D}/${name}.md5sums`, md5sums };
 }
 
 /** Bytewise order, as dpkg's strcmp. */

@@ -19,7 +19,11 @@ const NAMESPACE_URL = "6ba7b8119dad11d180b400c04fd430c8";
 
 /** A version 5 UUID of `name` in the URL namespace: the same name gives the same UUID everywhere. */
 export function uuidV5(name: string): string {
-  const bytes = createHash("sha1").update(Buffer.from(NAMESPACE_URL, "hex")).update(name).digest().subarray(0, 16);
+  const bytes = createHash("sha1")
+    .update(Buffer.from(NAMESPACE_URL, "hex"))
+    .update(name)
+    .digest()
+    .subarray(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x50;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const h = bytes.toString("hex");
@@ -33,12 +37,18 @@ function sha256(component: Models.Component, digest: string): Models.Component {
 
 function distribution(url: string | undefined, comment?: string): Models.ExternalReference[] {
   if (url === undefined) return [];
-  return [new Models.ExternalReference(url, Enums.ExternalReferenceType.Distribution, comment ? { comment } : {})];
+  return [
+    new Models.ExternalReference(url, Enums.ExternalReferenceType.Distribution, comment ? { comment } : {}),
+  ];
 }
 
 function fetchComponent(f: SbomInput["fetches"][number]): Models.Component {
-  const c = new Models.Component(Enums.ComponentType.File, f.name, { bomRef: genericPurl(f), purl: genericPurl(f) });
-  for (const [i, url] of f.sources.entries()) c.externalReferences.add(distribution(url, i > 0 ? "also at" : undefined)[0]!);
+  const c = new Models.Component(Enums.ComponentType.File, f.name, {
+    bomRef: genericPurl(f),
+    purl: genericPurl(f),
+  });
+  for (const [i, url] of f.sources.entries())
+    c.externalReferences.add(distribution(url, i > 0 ? "also at" : undefined)[0]!);
   if (f.extract) c.properties.add(new Models.Property("niftyc:extract", f.extract));
   return sha256(c, f.digest);
 }
@@ -49,14 +59,18 @@ function archiveComponent(a: SbomInput["archives"][number]): Models.Component {
     bomRef: `suite:${a.archive}/${a.suite}/${a.component}`,
     description: "the suite's signed InRelease, which pins the digests of its packages",
   });
-  for (const ref of distribution(a.url && `${a.url}/dists/${a.suite}/InRelease`)) c.externalReferences.add(ref);
+  for (const ref of distribution(a.url && `${a.url}/dists/${a.suite}/InRelease`))
+    c.externalReferences.add(ref);
   return sha256(c, a.inRelease);
 }
 
 function packageComponent(p: SbomInput["packages"][number]): Models.Component {
   const purl = debPurl(p);
   const c = new Models.Component(Enums.ComponentType.Library, p.name, {
-    bomRef: purl, purl, version: p.version, supplier: new Models.OrganizationalEntity({ name: "Debian" }),
+    bomRef: purl,
+    purl,
+    version: p.version,
+    supplier: new Models.OrganizationalEntity({ name: "Debian" }),
   });
   for (const ref of distribution(p.url)) c.externalReferences.add(ref);
   c.properties.add(new Models.Property("niftyc:suite", `${p.archive} ${p.suite} ${p.component}`));
@@ -73,7 +87,8 @@ function fileComponent(f: SbomInput["files"][number]): Models.Component {
 /** The image's CycloneDX 1.6 document: a pure function of what the SPDX document is made from. */
 export function renderCycloneDx(input: SbomInput): string {
   const image = new Models.Component(Enums.ComponentType.Container, input.name, {
-    bomRef: "image", description: "the image's rootfs.tar",
+    bomRef: "image",
+    description: "the image's rootfs.tar",
   });
   sha256(image, input.rootfsDigest);
   const bom = new Models.Bom({
@@ -92,7 +107,8 @@ export function renderCycloneDx(input: SbomInput): string {
   }
   for (const a of input.archives) bom.components.add(archiveComponent(a));
   for (const f of [...input.files].sort((a, b) => byText(a.path, b.path))) {
-    const key = "fetch" in f.from ? `fetch ${f.from.fetch}` : `package ${f.from.package}:${f.from.architecture}`;
+    const key =
+      "fetch" in f.from ? `fetch ${f.from.fetch}` : `package ${f.from.package}:${f.from.architecture}`;
     inputs.get(key)?.components.add(fileComponent(f));
   }
   const serializer = new Serialize.JsonSerializer(new Serialize.JSON.Normalize.Factory(Spec.Spec1dot6));

@@ -8,7 +8,8 @@ import { loadedLibraries, readElfInfo, treeView, type ElfInfo } from "../image/e
 import { Tree, type TreeNode } from "../image/tree.ts";
 import type { DebContents, DebEntry } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
-import { ADMIN_DIR, STATUS_D, dpkgDatabase, installedFromDeb, statusDFiles, statusStanza } from "../debian/dpkg-db.ts";
+import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
+import { STATUS_D, statusDFiles } from "../debian/dpkg-db.ts";
 import { fieldValue, formatStanza, parseStanzas } from "../debian/fields.ts";
 import { StepError, type BuildContext } from "./context.ts";
 

@@ -394,7 +394,9 @@ async function renderSbom(b: Built, rootfsDigest: string, formats: ReadonlySet<F
   });
   const sboms: Sboms = {};
   if (formats.has("sbom") || formats.has("oci")) sboms.sbom = renderSpdx(facts);
-  if (formats.has("cyclonedx")) sboms.cyclonedx = (await import("../emit/cyclonedx.ts")).renderCycloneDx(facts);
+  if (formats.has("cyclonedx")) {
+    sboms.cyclonedx = (await import("../emit/cyclonedx.ts")).renderCycloneDx(facts);
+  }
   return sboms;
 }
 
@@ -484,7 +486,8 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
       const sboms = await input.sbom();
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...sboms }, input.formats, assembledKey !== undefined);
+      const image = { name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest };
+      const copies = await outputs.writeOutputs(store, { dir: staging, ...image, ...sboms }, input.formats, assembledKey !== undefined);
       if (assembledKey !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", assembledKey, kept);

@@ -10,7 +10,8 @@ import { promisify } from "node:util";
 import { openStore } from "../../src/cache/store.ts";
 import type { Store } from "../../src/cache/store.ts";
 import { readDeb } from "../../src/debian/deb.ts";
-import { ADMIN_DIR, dpkgDatabase, formatRelations, installedFromDeb, statusDFiles, statusStanza } from "../../src/debian/dpkg-db.ts";
+import { ADMIN_DIR, dpkgDatabase, formatRelations, installedFromDeb, statusStanza } from "../../src/debian/dpkg-db.ts";
+import { statusDFiles } from "../../src/debian/dpkg-db.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
 import { debianArchive, requireArchive } from "../support/debian-archive.ts";
 import type { FixturePackage } from "../support/debian-archive.ts";
@@ -161,13 +162,19 @@ test("status stanzas: dpkg's field order, booleans only when yes, relations resp
 });
 
 test("status.d: the stanza, md5sums merged with an earlier list by path and sorted; a name that is not a package name is refused", (t) => {
-  const control = [{ name: "Package", value: "libfoo1" }, { name: "Version", value: "1:2.0-1" }, { name: "Architecture", value: "amd64" }, { name: "Source", value: "foo" }];
-  const files = statusDFiles(control, new Map([["/usr/lib/libfoo.so.1", "b".repeat(32)], ["/bin/foo", "c".repeat(32)]]), `${"a".repeat(32)}  usr/lib/libfoo.so.1\n${"d".repeat(32)}  etc/foo\n`);
+  const control = [
+    { name: "Package", value: "libfoo1" }, { name: "Version", value: "1:2.0-1" },
+    { name: "Architecture", value: "amd64" }, { name: "Source", value: "foo" },
+  ];
+  const [a, b, c, d] = ["a", "b", "c", "d"].map((x) => x.repeat(32));
+  const files = statusDFiles(control, new Map([["/usr/lib/libfoo.so.1", b!], ["/bin/foo", c!]]), `${a}  usr/lib/libfoo.so.1\n${d}  etc/foo\n`);
   t.is(files.stanzaPath, "/var/lib/dpkg/status.d/libfoo1");
-  t.is(files.stanza, "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\nSource: foo\nVersion: 1:2.0-1\n\n");
+  const stanza = "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\nSource: foo\nVersion: 1:2.0-1\n\n";
+  t.is(files.stanza, stanza);
   t.is(files.md5sumsPath, "/var/lib/dpkg/status.d/libfoo1.md5sums");
-  t.is(files.md5sums, `${"c".repeat(32)}  bin/foo\n${"d".repeat(32)}  etc/foo\n${"b".repeat(32)}  usr/lib/libfoo.so.1\n`);
+  t.is(files.md5sums, `${c}  bin/foo\n${d}  etc/foo\n${b}  usr/lib/libfoo.so.1\n`);
   for (const name of ["../../etc/passwd", "a/b", "..", "x"]) {
-    t.throws(() => statusDFiles([{ name: "Package", value: name }, { name: "Architecture", value: "amd64" }], new Map()), { message: /control stanza names it/ }, name);
+    const named = [{ name: "Package", value: name }, { name: "Architecture", value: "amd64" }];
+    t.throws(() => statusDFiles(named, new Map()), { message: /control stanza names it/ }, name);
   }
 });

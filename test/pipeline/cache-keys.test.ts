@@ -112,7 +112,8 @@ async function namedFor(out: string, b: Build, shown: string): Promise<string[]>
   }
   if (b.formats.includes("cyclonedx")) {
     const cdx = JSON.parse(await read("sbom.cdx.json")) as { metadata: { component: { name: string } } };
-    if (cdx.metadata.component.name !== name) problems.push(`the CycloneDX SBOM names ${cdx.metadata.component.name}`);
+    const named = cdx.metadata.component.name;
+    if (named !== name) problems.push(`the CycloneDX SBOM names ${named}`);
   }
   if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`)) problems.push(`${name}.nspawn is not written for ${name}`);
   if (b.formats.includes("systemd")) {
@@ -191,7 +192,8 @@ test("two builds differing only in the SBOM formats (SPDX alone, then SPDX and C
     await run(second, root, path.join(root, `cold-${second.formats.length}`), path.join(root, "o3"));
     for (const out of ["o1", "o2"]) {
       t.deepEqual(await namedFor(path.join(root, out), second, shownAs(second)), [], `${out} for ${second.formats}`);
-      t.deepEqual(await describe(path.join(root, out)), await describe(path.join(root, "o3")), `${out} as from an empty store`);
+      const cold = await describe(path.join(root, "o3"));
+      t.deepEqual(await describe(path.join(root, out)), cold, `${out} as from an empty store`);
     }
   }
 });

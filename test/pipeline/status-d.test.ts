@@ -30,15 +30,29 @@ function stanza(text: string): Map<string, string> {
   return fields;
 }
 
-async function buildImage(t: import("ava").ExecutionContext, body: string): Promise<{ dir: string; root: string }> {
+async function buildImage(
+  t: import("ava").ExecutionContext,
+  body: string,
+): Promise<{ dir: string; root: string }> {
   const archive = await debianArchive();
   const view: ArchiveView = archive.view();
   const dir = mkdtempSync(join(tmpdir(), "niftyc-status-d-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const keyring = `KEYRING ${archive.keyring}`;
-  writeFileSync(join(dir, "app.nifty"), `ARCHIVE debian bookworm ${keyring}\nARCHIVE debian-security bookworm-security ${keyring}\n${body}`);
-  const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
-  const r = await runMain(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors], dir);
+  writeFileSync(
+    join(dir, "app.nifty"),
+    `ARCHIVE debian bookworm ${keyring}\nARCHIVE debian-security bookworm-security ${keyring}\n${body}`,
+  );
+  const mirrors = [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
+  const r = await runMain(
+    ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors],
+    dir,
+  );
   t.is(r.code, 0, r.stderr);
   const root = join(dir, "root");
   mkdirSync(root);
@@ -50,13 +64,21 @@ const md5 = (file: string) => createHash("md5").update(readFileSync(file)).diges
 
 test("a FILES image lists in status.d every package it holds a file of, with its stanza and the MD5 of each such file", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir, root } = await buildImage(t, "FILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE busybox-static FILES /bin/busybox\nSYMLINK /usr/sbin ../bin\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey\n");
+  const { dir, root } = await buildImage(
+    t,
+    "FILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE busybox-static FILES /bin/busybox\nSYMLINK /usr/sbin ../bin\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey\n",
+  );
   const lock = parseLock(readFileSync(join(dir, "app.nifty.lock"), "utf8"));
   if (!lock.ok) return t.fail("the lock does not parse");
   const locked = new Map(lock.lock.packages.map((p) => [p.name, p]));
   const statusD = join(root, "var/lib/dpkg/status.d");
-  const names = readdirSync(statusD).filter((n) => !n.endsWith(".md5sums")).sort();
-  t.true(names.includes("busybox-static") && names.includes("dropbear-bin") && names.includes("libc6"), names.join(" "));
+  const names = readdirSync(statusD)
+    .filter((n) => !n.endsWith(".md5sums"))
+    .sort();
+  t.true(
+    names.includes("busybox-static") && names.includes("dropbear-bin") && names.includes("libc6"),
+    names.join(" "),
+  );
   const listed = new Map<string, string>();
   for (const name of names) {
     const fields = stanza(readFileSync(join(statusD, name), "utf8"));
@@ -66,19 +88,33 @@ test("a FILES image lists in status.d every package it holds a file of, with its
     t.is(fields.get("Version"), pkg?.version);
     t.is(fields.get("Architecture"), pkg?.architecture);
     t.is(fields.get("Status"), "install ok installed");
-    for (const line of readFileSync(join(statusD, `${name}.md5sums`), "utf8").split("\n").filter(Boolean)) {
+    for (const line of readFileSync(join(statusD, `${name}.md5sums`), "utf8")
+      .split("\n")
+      .filter(Boolean)) {
       const [sum, path] = line.split("  ") as [string, string];
       t.true(lstatSync(join(root, path)).isFile(), `${path} of ${name} is a file of the image`);
       t.is(md5(join(root, path)), sum, `${path}'s MD5`);
       listed.set(path, name);
     }
   }
-  t.is(stanza(readFileSync(join(statusD, "dropbear-bin"), "utf8")).get("Source"), "dropbear", "Source, for the scanners' advisories");
-  t.is(listed.get("bin/dropbear"), "dropbear-bin", "the program as the image holds it, through /usr/sbin → ../bin");
+  t.is(
+    stanza(readFileSync(join(statusD, "dropbear-bin"), "utf8")).get("Source"),
+    "dropbear",
+    "Source, for the scanners' advisories",
+  );
+  t.is(
+    listed.get("bin/dropbear"),
+    "dropbear-bin",
+    "the program as the image holds it, through /usr/sbin → ../bin",
+  );
   // Every file of the image but the recipe's own and the database itself belongs to a listed package.
-  const files = execFileSync("tar", ["-tvf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" }).split("\n")
-    .filter((l) => l.startsWith("-")).map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, ""));
-  const unlisted = files.filter((f) => !listed.has(f) && f !== "etc/os-release" && !f.startsWith("var/lib/dpkg/status.d/"));
+  const files = execFileSync("tar", ["-tvf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.startsWith("-"))
+    .map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, ""));
+  const unlisted = files.filter(
+    (f) => !listed.has(f) && f !== "etc/os-release" && !f.startsWith("var/lib/dpkg/status.d/"),
+  );
   t.deepEqual(unlisted, []);
 });
 
@@ -86,7 +122,9 @@ test("a whole-package image keeps dpkg's own database, which dpkg-query reads, a
   if (!requireArchive(t)) return;
   const { root } = await buildImage(t, "PACKAGE nifty-pager\n");
   const admin = join(root, "var/lib/dpkg");
-  const listed = execFileSync("dpkg-query", [`--admindir=${admin}`, "-W", "-f=${Package} ${Status}\n"], { encoding: "utf8" });
+  const listed = execFileSync("dpkg-query", [`--admindir=${admin}`, "-W", "-f=${Package} ${Status}\n"], {
+    encoding: "utf8",
+  });
   t.regex(listed, /^nifty-pager install ok installed$/m);
   t.throws(() => lstatSync(join(admin, "status.d")));
 });
