@@ -56,8 +56,10 @@ Options:
   --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
-  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,bundle
-                        (default: all but bundle, which unpacks the rootfs); "all" for every one
+  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,
+                        cyclonedx,bundle (default: all but bundle, which unpacks the rootfs, and cyclonedx,
+                        the CycloneDX 1.6 SBOM beside the SPDX one: add it, e.g. --format all or
+                        --format rootfs,sbom,cyclonedx); "all" for every one
   --timeout SECONDS     network timeout (default 30; 60 for registries): connecting and each wait for
                         data may take this long, and a whole request (headers and body) must end
                         within it plus 1 s per 16 KiB moved, so a slow link that averages 16 KiB/s

@@ -255,6 +255,39 @@ export function dpkgDatabase(packages: readonly InstalledPackage[]): DpkgDbEntry
   return entries.sort((a, b) => compare(a.path, b.path));
 }
 
+/**
+ * The distroless convention, for an image that holds only some files of its packages and so no
+ * dpkg database: `status.d/<package>`, the package's stanza as in status, and
+ * `status.d/<package>.md5sums`, the MD5 of each file of it the image holds (relative paths,
+ * sorted), which scanners (syft, trivy) read as installed packages and their files.
+ */
+export const STATUS_D = `${ADMIN_DIR}/status.d`;
+
+/** The status.d files of one package: its stanza, and md5sums merged with an earlier one (by path). */
+export function statusDFiles(
+  control: readonly Field[],
+  md5s: ReadonlyMap<string, string>,
+  earlierMd5sums = "",
+): { stanzaPath: string; stanza: string; md5sumsPath: string; md5sums: string } {
+  const pkg: InstalledPackage = { control, paths: [], fileMd5s: [], conffiles: [] };
+  const name = required(pkg, "Package");
+  // The name becomes a file name: only what Debian Policy allows (§5.6.1), never "/" or "..".
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name) || name.includes("..")) {
+    const message = `a package's control stanza names it ${JSON.stringify(name)}`;
+    throw new NiftyError("NIFTY627", message, "the package is malformed; check its source");
+  }
+  const lines = new Map<string, string>();
+  for (const line of earlierMd5sums.split("\n")) {
+    const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line);
+    if (m) lines.set(m[2]!, m[1]!);
+  }
+  for (const [path, md5] of md5s) lines.set(path.replace(/^\/+/, ""), md5);
+  const sorted = [...lines].sort(([a], [b]) => compare(a, b));
+  const md5sums = sorted.map(([path, md5]) => `${md5}  ${path}\n`).join("");
+  const stanza = `${statusStanza(pkg)}\n`;
+  return { stanzaPath: `${STATUS_D}/${name}`, stanza, md5sumsPath: `${STATUS_D}/${name}.md5sums`, md5sums };
+}
+
 /** Bytewise order, as dpkg's strcmp. */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

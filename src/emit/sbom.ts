@@ -51,9 +51,14 @@ export function debPurl(p: { name: string; version: string; architecture: string
   return `pkg:deb/debian/${purlPart(p.name)}@${purlPart(p.version)}?arch=${purlPart(p.architecture)}&distro=${purlPart(p.suite)}`;
 }
 
-function genericPurl(f: { name: string; digest: string; sources: string[] }): string {
+export function genericPurl(f: { name: string; digest: string; sources: string[] }): string {
   const url = f.sources[0];
   return `pkg:generic/${purlPart(f.name)}?checksum=sha256:${hex(f.digest)}${url ? `&download_url=${purlPart(url)}` : ""}`;
+}
+
+/** The image's SBOM namespace: unique per image name and rootfs digest, the same on every build. */
+export function documentNamespace(input: { name: string; rootfsDigest: string }): string {
+  return `https://spdx.niftyc.invalid/image/${encodeURIComponent(input.name)}/${hex(input.rootfsDigest)}`;
 }
 
 /** SPDX IDs allow letters, digits, "." and "-". */
@@ -94,7 +99,7 @@ export function renderSpdx(input: SbomInput): string {
     SPDXID: "SPDXRef-DOCUMENT",
     name: input.name,
     // Unique per image and reproducible: named by the image's digest.
-    documentNamespace: `https://spdx.niftyc.invalid/image/${encodeURIComponent(input.name)}/${hex(input.rootfsDigest)}`,
+    documentNamespace: documentNamespace(input),
     creationInfo: { created, creators: [`Tool: niftyc-${input.niftycVersion}`] },
     documentDescribes: [image],
     packages: [

@@ -9,6 +9,7 @@ import { Tree, type TreeNode } from "../image/tree.ts";
 import type { DebContents, DebEntry } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
+import { STATUS_D, statusDFiles } from "../debian/dpkg-db.ts";
 import { fieldValue, formatStanza, parseStanzas } from "../debian/fields.ts";
 import { StepError, type BuildContext } from "./context.ts";
 
@@ -75,11 +76,14 @@ export async function installFiles(
   }
   const owned = new Map<string, Set<string>>();
   const byPath = new Map<string, DebEntry>();
+  const origin = new FileOrigins();
   for (const pkg of closure) {
     const contents = await context.debContents(pkg, span);
+    origin.controls.set(pkg.name, contents.control);
     for (const entry of contents.entries) {
       byPath.set(entry.path, entry);
       const landed = place(all, entry, byPath);
+      origin.placed(pkg.name, entry, landed, byPath);
       if (names.includes(pkg.name)) {
         const paths = owned.get(pkg.name) ?? owned.set(pkg.name, new Set()).get(pkg.name)!;
         paths.add(`/${entry.path}`);
@@ -120,7 +124,49 @@ export async function installFiles(
     if (info === null || info.isStatic) continue;
     for (const lib of await loadedLibraries(found.path, info, view)) wanted.add(lib);
   }
-  for (const path of [...wanted].sort()) copyPath(all, context.tree, path);
+  for (const path of [...wanted].sort()) {
+    copyPath(all, context.tree, path);
+    origin.held(all.resolve(path));
+  }
+  await writeStatusD(context, origin);
+}
+
+/** Which package each file of the closure came from (the last to place it), and which the image holds. */
+class FileOrigins {
+  readonly controls = new Map<string, DebContents["control"]>();
+  /** Landed path → package name and MD5. */
+  readonly #placed = new Map<string, { name: string; md5: string }>();
+  /** Package name → path in the image → MD5. */
+  readonly holds = new Map<string, Map<string, string>>();
+
+  placed(name: string, entry: DebEntry, landed: string, byPath: ReadonlyMap<string, DebEntry>): void {
+    const source = entry.type === "hardlink" ? byPath.get(entry.target!) : entry;
+    if ((entry.type === "file" || entry.type === "hardlink") && source?.md5 !== undefined) {
+      this.#placed.set(landed, { name, md5: source.md5 });
+    } else this.#placed.delete(landed);
+  }
+
+  held(path: string | undefined): void {
+    const from = path === undefined ? undefined : this.#placed.get(path);
+    if (path === undefined || from === undefined) return;
+    const paths = this.holds.get(from.name) ?? this.holds.set(from.name, new Map()).get(from.name)!;
+    paths.set(path, from.md5);
+  }
+}
+
+/**
+ * Some files of a package are not the package, so no dpkg database lists them; the distroless
+ * convention does: status.d/<package> and status.d/<package>.md5sums for every package the image
+ * now holds a file of, merged with what an earlier FILES line wrote there.
+ */
+async function writeStatusD(context: BuildContext, origin: FileOrigins): Promise<void> {
+  for (const [name, md5s] of [...origin.holds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const earlier = (await context.readText(`${STATUS_D}/${name}.md5sums`)) ?? "";
+    const files = statusDFiles(origin.controls.get(name)!, md5s, earlier);
+    context.tree.mkdirp(STATUS_D);
+    await writeText(context, files.stanzaPath, files.stanza);
+    await writeText(context, files.md5sumsPath, files.md5sums);
+  }
 }
 
 /** One package entry into a tree, its parents through the tree's symlinks; returns where it landed. */

@@ -114,9 +114,10 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
   },
   async keyInputs(t, context) {
     // The closure, pinned by digest: a new lock entry rebuilds the step.
-    return context
-      .packages(t.requests.map(lockRequestText), t.span)
-      .map((p) => `${p.name} ${p.architecture} ${p.sha256}`);
+    const locked = context.packages(t.requests.map(lockRequestText), t.span);
+    const closure = locked.map((p) => `${p.name} ${p.architecture} ${p.sha256}`);
+    // FILES steps write status.d since it came: one recorded before must not be replayed.
+    return t.files === undefined ? closure : ["files: with status.d", ...closure];
   },
   async apply(t, context) {
     const closure = context.packages(t.requests.map(lockRequestText), t.span);

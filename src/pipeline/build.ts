@@ -442,9 +442,9 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
   }
   // Only when the outputs are written afresh: outputs kept in the store already hold the SBOM.
   const sbom =
-    formats.has("sbom") || formats.has("oci")
-      ? () => stage("writing the SBOM", () => renderSbom(b, digest))
-      : async () => undefined;
+    formats.has("sbom") || formats.has("oci") || formats.has("cyclonedx")
+      ? () => stage("writing the SBOM", () => renderSbom(b, digest, formats))
+      : async () => ({});
   const image = { digest, config, reproducible, upToDate: false };
   const useRecord = await stage("writing the outputs", () =>
     assembleAndPublish({
@@ -474,25 +474,32 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
   );
 }
 
-async function renderSbom(b: Built, rootfsDigest: string): Promise<string> {
+/** The SBOMs the formats ask for, both from one collection of the same facts. */
+async function renderSbom(b: Built, rootfsDigest: string, formats: ReadonlySet<Format>): Promise<Sboms> {
   const [{ renderSpdx }, { collectSbom }] = await Promise.all([
     import("../emit/sbom.ts"),
     import("./sbom.ts"),
   ]);
   const { recipe, tree, packages, context, store } = b;
-  return renderSpdx(
-    await collectSbom({
-      recipe,
-      tree,
-      origins: b.ran.origins,
-      packages,
-      context,
-      store,
-      epoch: b.options.epoch,
-      rootfsDigest,
-    }),
-  );
+  const facts = await collectSbom({
+    recipe,
+    tree,
+    origins: b.ran.origins,
+    packages,
+    context,
+    store,
+    epoch: b.options.epoch,
+    rootfsDigest,
+  });
+  const sboms: Sboms = {};
+  if (formats.has("sbom") || formats.has("oci")) sboms.sbom = renderSpdx(facts);
+  if (formats.has("cyclonedx")) {
+    sboms.cyclonedx = (await import("../emit/cyclonedx.ts")).renderCycloneDx(facts);
+  }
+  return sboms;
 }
+
+type Sboms = { sbom?: string; cyclonedx?: string };
 
 /** Every blob of a tree's tarballs: rootfs.tar, the layers and their gzip. */
 function tarballBlobs(tarballs: Tarballs): Array<{ digest: string }> {
@@ -562,8 +569,8 @@ interface AssembleInput {
   used: Set<string>;
   useTag: string;
   buildJson: Record<string, unknown>;
-  /** The SPDX SBOM, made only when the outputs are written rather than restored. */
-  sbom: () => Promise<string | undefined>;
+  /** The SBOMs (SPDX, CycloneDX), made only when the outputs are written rather than restored. */
+  sbom: () => Promise<Sboms>;
   /** Work done while the files are restored; false: nothing is to be published after all. */
   alongside?: () => Promise<boolean>;
 }
@@ -599,17 +606,16 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     }
     let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
-      const sbom = await input.sbom();
+      const sboms = await input.sbom();
+      const image = {
+        name: input.recipe.name,
+        config: input.config,
+        layers: input.layers,
+        digest: input.digest,
+      };
       const copies = await outputs.writeOutputs(
         store,
-        {
-          dir: staging,
-          name: input.recipe.name,
-          config: input.config,
-          layers: input.layers,
-          digest: input.digest,
-          ...(sbom !== undefined ? { sbom } : {}),
-        },
+        { dir: staging, ...image, ...sboms },
         input.formats,
         assembledKey !== undefined,
       );

@@ -33,6 +33,8 @@ export interface EmitInput {
   rootfsTar: string;
   /** The SPDX SBOM (src/emit/sbom.ts), for the sbom file and the OCI layout. */
   sbom?: string;
+  /** The CycloneDX SBOM (src/emit/cyclonedx.ts), of the same facts, for the cyclonedx file. */
+  cyclonedx?: string;
   /** A store writer for a file the format writes (path relative to `dir`), when outputs are kept in the store. */
   keep?: (rel: string) => Writable;
 }
@@ -112,6 +114,12 @@ const EMITTERS = {
       if (input.sbom !== undefined) await writeFile(join(input.dir, "sbom.spdx.json"), input.sbom);
     },
   },
+  cyclonedx: {
+    files: () => ({ cyclonedx: "sbom.cdx.json" }),
+    async write(input) {
+      if (input.cyclonedx !== undefined) await writeFile(join(input.dir, "sbom.cdx.json"), input.cyclonedx);
+    },
+  },
   bundle: {
     files: () => ({ bundle: "bundle" }),
     async write(input) {
@@ -126,8 +134,11 @@ const EMITTERS = {
 
 export type Format = keyof typeof EMITTERS;
 export const FORMATS = Object.keys(EMITTERS) as Format[];
-/** Everything but the runtime bundle, which unpacks the whole rootfs. */
-export const DEFAULT_FORMATS: readonly Format[] = FORMATS.filter((f) => f !== "bundle");
+/**
+ * Everything but the runtime bundle, which unpacks the whole rootfs, and the CycloneDX SBOM,
+ * asked for beside the SPDX one (`--format …,cyclonedx`), so the default outputs stay as they were.
+ */
+export const DEFAULT_FORMATS: readonly Format[] = FORMATS.filter((f) => f !== "bundle" && f !== "cyclonedx");
 
 export function outputFiles(
   outDir: string,

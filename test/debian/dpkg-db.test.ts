@@ -17,6 +17,7 @@ import {
   installedFromDeb,
   statusStanza,
 } from "../../src/debian/dpkg-db.ts";
+import { statusDFiles } from "../../src/debian/dpkg-db.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
 import { debianArchive, requireArchive } from "../support/debian-archive.ts";
 import type { FixturePackage } from "../support/debian-archive.ts";
@@ -214,4 +215,35 @@ test("status stanzas: dpkg's field order, booleans only when yes, relations resp
   t.is(formatRelations("x:any  (  >>  2 )"), "x:any (>> 2)");
   t.is(formatRelations("weird [amd64]"), "weird [amd64]");
   t.throws(() => dpkgDatabase([pkg, pkg]), { message: "the package p:amd64 is installed twice" });
+});
+
+test("status.d: the stanza, md5sums merged with an earlier list by path and sorted; a name that is not a package name is refused", (t) => {
+  const control = [
+    { name: "Package", value: "libfoo1" },
+    { name: "Version", value: "1:2.0-1" },
+    { name: "Architecture", value: "amd64" },
+    { name: "Source", value: "foo" },
+  ];
+  const [a, b, c, d] = ["a", "b", "c", "d"].map((x) => x.repeat(32));
+  const files = statusDFiles(
+    control,
+    new Map([
+      ["/usr/lib/libfoo.so.1", b!],
+      ["/bin/foo", c!],
+    ]),
+    `${a}  usr/lib/libfoo.so.1\n${d}  etc/foo\n`,
+  );
+  t.is(files.stanzaPath, "/var/lib/dpkg/status.d/libfoo1");
+  const stanza =
+    "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\nSource: foo\nVersion: 1:2.0-1\n\n";
+  t.is(files.stanza, stanza);
+  t.is(files.md5sumsPath, "/var/lib/dpkg/status.d/libfoo1.md5sums");
+  t.is(files.md5sums, `${c}  bin/foo\n${d}  etc/foo\n${b}  usr/lib/libfoo.so.1\n`);
+  for (const name of ["../../etc/passwd", "a/b", "..", "x"]) {
+    const named = [
+      { name: "Package", value: name },
+      { name: "Architecture", value: "amd64" },
+    ];
+    t.throws(() => statusDFiles(named, new Map()), { message: /control stanza names it/ }, name);
+  }
 });

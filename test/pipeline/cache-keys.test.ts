@@ -19,7 +19,9 @@ const RECIPE =
   "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
 /** Every format but the runtime bundle (which unpacks the whole tree): the default set. */
 const ALL = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "sbom"] as const;
-type Fmt = (typeof ALL)[number];
+/** What two builds may differ in: the default set, and the CycloneDX SBOM one asks for beside it. */
+const CHOSEN = [...ALL, "cyclonedx"] as const;
+type Fmt = (typeof CHOSEN)[number];
 
 /** A build as the CLI takes it: where from, the recipe's file (or stdin), and its flags. */
 interface Build {
@@ -111,6 +113,7 @@ function expectedFiles(name: string, formats: readonly Fmt[]): string[] {
     oci: ["oci"],
     "docker-archive": ["image.tar"],
     sbom: ["sbom.spdx.json"],
+    cyclonedx: ["sbom.cdx.json"],
   };
   return ["build.json", ...formats.flatMap((f) => files[f])].sort();
 }
@@ -141,6 +144,11 @@ async function namedFor(out: string, b: Build, shown: string): Promise<string[]>
     const sbom = JSON.parse(await read("sbom.spdx.json")) as { name: string };
     if (sbom.name !== name) problems.push(`the SBOM is named ${sbom.name}, not ${name}`);
   }
+  if (b.formats.includes("cyclonedx")) {
+    const cdx = JSON.parse(await read("sbom.cdx.json")) as { metadata: { component: { name: string } } };
+    const named = cdx.metadata.component.name;
+    if (named !== name) problems.push(`the CycloneDX SBOM names ${named}`);
+  }
   if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`))
     problems.push(`${name}.nspawn is not written for ${name}`);
   if (b.formats.includes("systemd")) {
@@ -160,7 +168,9 @@ const recipeFile = fc
   .stringMatching(/^[a-z][a-z0-9-]{0,8}$/)
   .filter((n) => n !== "stdin")
   .map((n) => `${n}.nifty`);
-const formatSet = fc.subarray([...ALL], { minLength: 1 }).map((fs) => ALL.filter((f) => fs.includes(f)));
+const formatSet = fc
+  .subarray([...CHOSEN], { minLength: 1 })
+  .map((fs) => CHOSEN.filter((f) => fs.includes(f)));
 const base: fc.Arbitrary<Build> = fc.record({
   dir: fc.constant("a"),
   file: recipeFile,
@@ -228,6 +238,39 @@ test("two builds that differ in one input, in either order into one store, each 
     { numRuns: 24, seed: Number(process.env.NIFTY_TEST_SEED ?? 1), endOnFailure: true },
   );
   t.true(runs >= 24);
+});
+
+test("two builds differing only in the SBOM formats (SPDX alone, then SPDX and CycloneDX) into one store each get their own out/", async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), "niftyc-keys-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const cache = path.join(root, "cache");
+  const spdx: Build = {
+    dir: "a",
+    file: "sbom.nifty",
+    formats: ["rootfs", "sbom"],
+    epoch: "0",
+    greeting: "hello",
+  };
+  const both: Build = { ...spdx, formats: ["rootfs", "sbom", "cyclonedx"] };
+  // Each order, each into a fresh out/ after the other has filled the store, then over the other's out/.
+  for (const [first, second] of [
+    [spdx, both],
+    [both, spdx],
+  ] as const) {
+    await run(first, root, cache, path.join(root, "o1"));
+    await run(second, root, cache, path.join(root, "o2"));
+    await run(second, root, cache, path.join(root, "o1"));
+    await run(second, root, path.join(root, `cold-${second.formats.length}`), path.join(root, "o3"));
+    for (const out of ["o1", "o2"]) {
+      t.deepEqual(
+        await namedFor(path.join(root, out), second, shownAs(second)),
+        [],
+        `${out} for ${second.formats}`,
+      );
+      const cold = await describe(path.join(root, "o3"));
+      t.deepEqual(await describe(path.join(root, out)), cold, `${out} as from an empty store`);
+    }
+  }
 });
 
 test("a copied recipe built into a fresh --out after the original writes its own name's files", async (t) => {

@@ -1,0 +1,130 @@
+// Scanners see every package of an image, also one that takes only some files of its
+// packages (PACKAGE … FILES) and so has no dpkg database: status.d is read here the way
+// syft and trivy document it for distroless images. Each file of
+// /var/lib/dpkg/status.d/ but *.md5sums is one deb822 stanza (Package, Version,
+// Architecture, Source…); <package>.md5sums lists "md5  path" for the files of it the
+// image holds. A whole-package image is read by dpkg-query itself.
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runMain } from "../support/cli.ts";
+import { parseLock } from "../../src/debian/lockfile.ts";
+import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+
+/** A deb822 stanza as the scanners read one: "Field: value", continuation lines folded in. */
+function stanza(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  let last = "";
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    if (/^\s/.test(line)) fields.set(last, `${fields.get(last)}\n${line.trim()}`);
+    else {
+      const i = line.indexOf(":");
+      last = line.slice(0, i);
+      fields.set(last, line.slice(i + 1).trim());
+    }
+  }
+  return fields;
+}
+
+async function buildImage(
+  t: import("ava").ExecutionContext,
+  body: string,
+): Promise<{ dir: string; root: string }> {
+  const archive = await debianArchive();
+  const view: ArchiveView = archive.view();
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-status-d-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const keyring = `KEYRING ${archive.keyring}`;
+  writeFileSync(
+    join(dir, "app.nifty"),
+    `ARCHIVE debian bookworm ${keyring}\nARCHIVE debian-security bookworm-security ${keyring}\n${body}`,
+  );
+  const mirrors = [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
+  const r = await runMain(
+    ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors],
+    dir,
+  );
+  t.is(r.code, 0, r.stderr);
+  const root = join(dir, "root");
+  mkdirSync(root);
+  execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
+  return { dir, root };
+}
+
+const md5 = (file: string) => createHash("md5").update(readFileSync(file)).digest("hex");
+
+test("a FILES image lists in status.d every package it holds a file of, with its stanza and the MD5 of each such file", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, root } = await buildImage(
+    t,
+    "FILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE busybox-static FILES /bin/busybox\nSYMLINK /usr/sbin ../bin\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey\n",
+  );
+  const lock = parseLock(readFileSync(join(dir, "app.nifty.lock"), "utf8"));
+  if (!lock.ok) return t.fail("the lock does not parse");
+  const locked = new Map(lock.lock.packages.map((p) => [p.name, p]));
+  const statusD = join(root, "var/lib/dpkg/status.d");
+  const names = readdirSync(statusD)
+    .filter((n) => !n.endsWith(".md5sums"))
+    .sort();
+  t.true(
+    names.includes("busybox-static") && names.includes("dropbear-bin") && names.includes("libc6"),
+    names.join(" "),
+  );
+  const listed = new Map<string, string>();
+  for (const name of names) {
+    const fields = stanza(readFileSync(join(statusD, name), "utf8"));
+    const pkg = locked.get(name);
+    t.truthy(pkg, `${name} is a locked package`);
+    t.is(fields.get("Package"), name);
+    t.is(fields.get("Version"), pkg?.version);
+    t.is(fields.get("Architecture"), pkg?.architecture);
+    t.is(fields.get("Status"), "install ok installed");
+    for (const line of readFileSync(join(statusD, `${name}.md5sums`), "utf8")
+      .split("\n")
+      .filter(Boolean)) {
+      const [sum, path] = line.split("  ") as [string, string];
+      t.true(lstatSync(join(root, path)).isFile(), `${path} of ${name} is a file of the image`);
+      t.is(md5(join(root, path)), sum, `${path}'s MD5`);
+      listed.set(path, name);
+    }
+  }
+  t.is(
+    stanza(readFileSync(join(statusD, "dropbear-bin"), "utf8")).get("Source"),
+    "dropbear",
+    "Source, for the scanners' advisories",
+  );
+  t.is(
+    listed.get("bin/dropbear"),
+    "dropbear-bin",
+    "the program as the image holds it, through /usr/sbin → ../bin",
+  );
+  // Every file of the image but the recipe's own and the database itself belongs to a listed package.
+  const files = execFileSync("tar", ["-tvf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.startsWith("-"))
+    .map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, ""));
+  const unlisted = files.filter(
+    (f) => !listed.has(f) && f !== "etc/os-release" && !f.startsWith("var/lib/dpkg/status.d/"),
+  );
+  t.deepEqual(unlisted, []);
+});
+
+test("a whole-package image keeps dpkg's own database, which dpkg-query reads, and no status.d", async (t) => {
+  if (!requireArchive(t)) return;
+  const { root } = await buildImage(t, "PACKAGE nifty-pager\n");
+  const admin = join(root, "var/lib/dpkg");
+  const listed = execFileSync("dpkg-query", [`--admindir=${admin}`, "-W", "-f=${Package} ${Status}\n"], {
+    encoding: "utf8",
+  });
+  t.regex(listed, /^nifty-pager install ok installed$/m);
+  t.throws(() => lstatSync(join(admin, "status.d")));
+});
