@@ -100,7 +100,10 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
   const quiet = values.quiet === true;
   let lastProgress = 0;
   const cache = cacheDir(values.cache as string | undefined, io);
-  return pushImage({
+  // The key (and its passphrase) before anything is pushed: a wrong one leaves the registry as it was.
+  const { signingKey, signPushed } = await import("./sign.ts");
+  const key = await signingKey(values, io, PUSH_HELP);
+  const pushed = await pushImage({
     layout,
     target: ref,
     ...(await settings(ref.registry)),
@@ -130,6 +133,9 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
       }
     },
   });
+  if (key === undefined) return pushed;
+  const signature = await signPushed(key, target, pushed.digest, values, io, settings);
+  return { ...pushed, signature };
 }
 
 /**
