@@ -49,7 +49,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case "push":
         return await (await import("./push.ts")).runPush(rest, io, runBuild);
       case "sign":
-        return await (await import("./sign.ts")).runSign(rest, io);
+        return await (await import("./sign.ts")).runSign(rest, io, (await import("./push.ts")).registrySettings);
       case "keygen-signing":
         return await (await import("./sign.ts")).runKeygenSigning(rest, io);
       default: {

@@ -67,7 +67,9 @@ export async function signPushed(key: SigningKey, target: string, digest: string
 }
 
 /** niftyc sign REF --key KEY: sign what a tag (or digest) names now. */
-export async function runSign(args: readonly string[], io: CliIo): Promise<number> {
+export async function runSign(
+  args: readonly string[], io: CliIo, registrySettings: (values: ParsedValues, io: CliIo) => Settings,
+): Promise<number> {
   const { PUSH_FLAGS } = await import("./build-flags.ts");
   const { "cache-to": _a, "cache-from": _b, sign: _c, ...registryFlags } = PUSH_FLAGS;
   const flags = { ...registryFlags, key: { type: "string" }, timeout: { type: "string" }, quiet: { type: "boolean", short: "q" } } as const;
@@ -79,7 +81,6 @@ export async function runSign(args: readonly string[], io: CliIo): Promise<numbe
   if (positionals.length !== 1) throw new UsageError("sign takes one REGISTRY/REPOSITORY:TAG (or @sha256:…)", SIGN_HELP);
   if (values.key === undefined) throw new UsageError("sign needs --key KEY", SIGN_HELP);
   const key = (await signingKey(values, io, SIGN_HELP, "key"))!;
-  const { registrySettings } = await import("./push.ts");
   const settings = registrySettings(values, io);
   const { parseReference } = await import("../registry/reference.ts");
   const { resolveDigest } = await import("../registry/signature.ts");
