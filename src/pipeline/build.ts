@@ -29,6 +29,7 @@ import { planSteps, readStepRecords, runSteps, type Plan, type StepCacheRecord, 
 import type { BuildContext } from "../instructions/context.ts";
 import type { SecretStamps } from "./secret-stamps.ts";
 import type { sbomInputs as sbomInputsOf } from "./sbom.ts";
+import type { ProvenanceInput } from "../emit/provenance.ts";
 import type { Tarballs } from "./layers.ts";
 import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
@@ -99,6 +100,8 @@ interface Planned extends Compiled {
   described: ReadonlyArray<readonly [number, string, string]>;
   steps: StepRecord[];
   sbomInputs: ReturnType<typeof sbomInputsOf>;
+  /** What provenance.json says beside its subjects, when it is among the formats. */
+  provenance: ProvenanceInput | undefined;
   inputsKey: string;
 }
 
@@ -203,9 +206,17 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
   c.lap("keys");
   const { sbomInputs } = await import("./sbom.ts");
   const inputs = sbomInputs(recipe, packages);
+  const provenance = c.formats.has("provenance")
+    ? await (await import("./provenance.ts")).provenanceInput({
+      recipe, recipeText: source.text, recipePath: options.recipePath, shownPath: c.shown, packages,
+      args: options.args ?? new Map(), epoch: options.epoch, inputs,
+    })
+    : undefined;
+  // Everything the SBOM and the provenance say beside the tree joins the outputs' key.
+  const inputsKey = JSON.stringify(inputs) + (provenance ? JSON.stringify(provenance) : "");
   return {
     ...c, packages, tree, context, plan, notes, stepNotes, secretStamps, outputsKey, described,
-    steps: [], sbomInputs: inputs, inputsKey: JSON.stringify(inputs),
+    steps: [], sbomInputs: inputs, provenance, inputsKey,
   };
 }
 
@@ -294,6 +305,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
       store, recipe, config, layers, digest, formats, outDir, assembledKey, assembled, used, useTag: p.useTag,
       alongside: replay,
       sbom: () => missingOutput(store, assembled),
+      provenance: p.provenance,
       buildJson: buildJson(p, { ...image, layers, fingerprint }),
     }),
   );
@@ -375,6 +387,7 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
   const useRecord = await stage("writing the outputs", () =>
     assembleAndPublish({
       store, recipe: b.recipe, config, layers, digest, formats, outDir, sbom, used, useTag: b.useTag,
+      provenance: b.provenance,
       assembledKey: reproducible ? assembledKey : undefined,
       buildJson: buildJson(b, { ...image, layers, fingerprint: reproducible ? fingerprint : undefined }),
     }),
@@ -451,6 +464,7 @@ interface AssembleInput {
   buildJson: Record<string, unknown>;
   /** The SPDX SBOM, made only when the outputs are written rather than restored. */
   sbom: () => Promise<string | undefined>;
+  provenance: ProvenanceInput | undefined;
   /** Work done while the files are restored; false: nothing is to be published after all. */
   alongside?: () => Promise<boolean>;
 }
@@ -477,7 +491,11 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
       const sbom = await input.sbom();
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, assembledKey !== undefined);
+      const emitted = {
+        dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest,
+        ...(sbom !== undefined ? { sbom } : {}), ...(input.provenance ? { provenance: input.provenance } : {}),
+      };
+      const copies = await outputs.writeOutputs(store, emitted, input.formats, assembledKey !== undefined);
       if (assembledKey !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", assembledKey, kept);

@@ -22,6 +22,8 @@ export interface EmitInput {
   rootfsTar: string;
   /** The SPDX SBOM (src/emit/sbom.ts), for the sbom file and the OCI layout. */
   sbom?: string;
+  /** What provenance.json says beside its subjects (src/emit/provenance.ts). */
+  provenance?: import("../emit/provenance.ts").ProvenanceInput;
   /** A store writer for a file the format writes (path relative to `dir`), when outputs are kept in the store. */
   keep?: (rel: string) => Writable;
 }
@@ -81,6 +83,20 @@ const EMITTERS = {
     files: () => ({ sbom: "sbom.spdx.json" }),
     async write(input) {
       if (input.sbom !== undefined) await writeFile(join(input.dir, "sbom.spdx.json"), input.sbom);
+    },
+  },
+  provenance: {
+    files: () => ({ provenance: "provenance.json" }),
+    async write(input) {
+      if (input.provenance === undefined) return;
+      const { renderProvenance } = await import("../emit/provenance.ts");
+      // The subjects: the OCI image's manifest when the layout was written (just before), and rootfs.tar.
+      const index = await readFile(join(input.dir, "oci", "index.json"), "utf8").then((t) => JSON.parse(t) as {
+        manifests?: Array<{ digest: string; artifactType?: string }>;
+      }, () => undefined);
+      const images = (index?.manifests ?? []).filter((m) => m.artifactType === undefined);
+      const subjects = [...images.map((m) => ({ name: input.name, digest: m.digest })), { name: "rootfs.tar", digest: input.digest }];
+      await writeFile(join(input.dir, "provenance.json"), renderProvenance(input.provenance, subjects));
     },
   },
   bundle: {
