@@ -57,7 +57,7 @@ Options:
   --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
-  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,bundle
+  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,provenance,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
   --timeout SECONDS     network timeout (default 30; 60 for registries): connecting and each wait for
                         data may take this long, and a whole request (headers and body) must end

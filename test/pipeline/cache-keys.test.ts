@@ -17,7 +17,7 @@ import { openStore } from "../../src/cache/store.ts";
 
 const RECIPE = "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
 /** Every format but the runtime bundle (which unpacks the whole tree): the default set. */
-const ALL = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "sbom"] as const;
+const ALL = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "sbom", "provenance"] as const;
 type Fmt = (typeof ALL)[number];
 
 /** A build as the CLI takes it: where from, the recipe's file (or stdin), and its flags. */
@@ -86,6 +86,7 @@ function expectedFiles(name: string, formats: readonly Fmt[]): string[] {
   const files: Record<Fmt, string[]> = {
     rootfs: ["rootfs.tar"], nspawn: [`${name}.nspawn`], systemd: [`${name}.service`, `${name}@.service`],
     docker: ["Dockerfile", "docker-run.sh"], oci: ["oci"], "docker-archive": ["image.tar"], sbom: ["sbom.spdx.json"],
+    provenance: ["provenance.json"],
   };
   return ["build.json", ...formats.flatMap((f) => files[f])].sort();
 }
@@ -106,6 +107,15 @@ async function namedFor(out: string, b: Build, shown: string): Promise<string[]>
   if (b.formats.includes("sbom")) {
     const sbom = JSON.parse(await read("sbom.spdx.json")) as { name: string };
     if (sbom.name !== name) problems.push(`the SBOM is named ${sbom.name}, not ${name}`);
+  }
+  if (b.formats.includes("provenance")) {
+    // The provenance names the recipe as shown, the --arg and the epoch: each joins the outputs' key.
+    type Params = { recipe: { path: string }; args: Record<string, string>; sourceDateEpoch: number };
+    const said = (JSON.parse(await read("provenance.json")) as { predicate: { buildDefinition: { externalParameters: Params } } })
+      .predicate.buildDefinition.externalParameters;
+    if (said.recipe.path !== json.recipe) problems.push(`the provenance names the recipe ${said.recipe.path}, not ${json.recipe}`);
+    if (said.args.GREETING !== b.greeting) problems.push(`the provenance says GREETING=${said.args.GREETING}, not ${b.greeting}`);
+    if (String(said.sourceDateEpoch) !== b.epoch) problems.push(`the provenance's epoch is ${said.sourceDateEpoch}, not ${b.epoch}`);
   }
   if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`)) problems.push(`${name}.nspawn is not written for ${name}`);
   if (b.formats.includes("systemd")) {
