@@ -50,11 +50,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./push.ts")).runPush(rest, io, runBuild);
       case "sign":
         return await (await import("./sign.ts")).runSign(rest, io, (await import("./push.ts")).registrySettings);
+      case "verify":
+        return await (await import("./verify.ts")).runVerify(rest, io, (await import("./push.ts")).registrySettings);
       case "keygen-signing":
         return await (await import("./sign.ts")).runKeygenSigning(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances", "keygen-signing", "lock", "outdated", "push", "run", "sign"]);
+        const near = suggest(command, ["build", "check", "cache", "install", "instances", "keygen-signing", "lock", "outdated", "push", "run", "sign", "verify"]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }

@@ -195,3 +195,23 @@ Options:
   --no-passphrase       write the key unencrypted
 
 Docs: docs/distribution.md.`;
+
+export const VERIFY_HELP = `Usage: niftyc verify <registry>/<repository>:<tag>|<build-dir> --recipe RECIPE [options]
+
+Rebuilds an image from what its provenance names and compares. The provenance is the
+pushed image's in-toto referrer, or provenance.json of a build directory. RECIPE (and the
+lock beside it) must have the digests it names. The rebuild runs in a fresh store with the
+provenance's --arg values and SOURCE_DATE_EPOCH, --locked. Prints "reproduced: sha256:…"
+(exit 0), or "not reproduced: …" with the first file that differs: its path, type, size,
+mode and digest in the original and in the rebuild (exit 1).
+
+Options:
+  --recipe RECIPE       the recipe to rebuild from (its lock is RECIPE.lock, as built)
+  --key PUB             first check the image's cosign signature with this public key
+  --cache-from REF      take downloads from a --cache-to artifact (with --offline: nothing else)
+  --offline             download nothing from the recipe's sources
+  --secret ID=FILE      secrets the recipe reads (the provenance names them, never their values)
+  --mirror NAME=URL     as for build
+  --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
+
+Docs: docs/distribution.md.`;

@@ -187,6 +187,10 @@ export const DIAGNOSTIC_CODES = {
   NIFTY227: { severity: "warning", section: "build", title: "/etc/machine-id is not empty" },
   NIFTY228: { severity: "warning", section: "build", title: "p is under /run or /tmp, which a systemd image gets a tmpfs over" },
   NIFTY229: { severity: "error", section: "build", title: "cannot enable/mask u: why" },
+  NIFTY270: {
+    severity: "error", section: "build",
+    title: "`the recipe F is D, but the provenance names D` / `the lock F is D, but the provenance names D`",
+  },
   NIFTY230: { severity: "error", section: "build", title: "doing failed: (the system's message)" },
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
   NIFTY232: {
@@ -308,6 +312,8 @@ export const DIAGNOSTIC_CODES = {
     title: "`the passphrase for the signing key F is wrong` / `the signing key F is encrypted and no passphrase was given`",
   },
   NIFTY733: { severity: "error", section: "registries", title: "`the signature tag T of R is not a cosign signature: why`" },
+  NIFTY734: { severity: "error", section: "registries", title: "`R@D has no signature by the key F: why`" },
+  NIFTY735: { severity: "error", section: "registries", title: "`the provenance … cannot be read: why` / `… has no provenance`" },
   NIFTY710: { severity: "error", section: "registries", title: "`R sent METHOD PATH to U: why`" },
   NIFTY711: { severity: "error", section: "registries", title: "`R's answer to METHOD PATH is too large: …`" },
   NIFTY712: { severity: "error", section: "registries", title: "`R's answer to METHOD PATH cannot be read: why`" },
