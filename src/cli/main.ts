@@ -49,14 +49,19 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case "push":
         return await (await import("./push.ts")).runPush(rest, io, runBuild);
       case "sign":
-        return await (await import("./sign.ts")).runSign(rest, io, (await import("./push.ts")).registrySettings);
+        return await (await import("./sign.ts")).runSign(rest, io,
+          (await import("./push.ts")).registrySettings);
       case "verify":
-        return await (await import("./verify.ts")).runVerify(rest, io, (await import("./push.ts")).registrySettings);
+        return await (await import("./verify.ts")).runVerify(rest, io,
+          (await import("./push.ts")).registrySettings);
       case "keygen-signing":
         return await (await import("./sign.ts")).runKeygenSigning(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances", "keygen-signing", "lock", "outdated", "push", "run", "sign", "verify"]);
+        const near = suggest(command, [
+          "build", "check", "cache", "install", "instances", "keygen-signing", "lock", "outdated", "push", "run", "sign",
+          "verify",
+        ]);
         throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
       }
     }
@@ -102,6 +107,9 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const cacheTo = values["cache-to"] as string | undefined;
   const cacheFrom = values["cache-from"] as string | undefined;
   if (pushTo !== undefined && formats && !(formats as string[]).includes("oci")) throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
+  if (pushTo === undefined && (values.sign ?? values["key-passphrase"]) !== undefined) {
+    throw new UsageError("--sign signs what --push pushes: add --push REF", BUILD_HELP);
+  }
   // A bad reference fails before the build, not after it.
   for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
   const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;

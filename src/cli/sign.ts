@@ -10,7 +10,11 @@ import type { SigningKey } from "../trust/keys.ts";
 import { KEYGEN_SIGNING_HELP, SIGN_HELP } from "./usage.ts";
 
 /** --key-passphrase file:PATH or env:VARIABLE, else the terminal; one final newline dropped. */
-export function passphraseSource(values: ParsedValues, io: CliIo, help: string): () => Promise<Buffer | undefined> {
+export function passphraseSource(
+  values: ParsedValues,
+  io: CliIo,
+  help: string,
+): () => Promise<Buffer | undefined> {
   const where = values["key-passphrase"] as string | undefined;
   return async () => {
     if (where === undefined) {
@@ -20,37 +24,64 @@ export function passphraseSource(values: ParsedValues, io: CliIo, help: string):
     if (where.startsWith("env:")) {
       const value = io.env[where.slice(4)];
       if (value === undefined) {
-        throw new NiftyError("NIFTY732", `--key-passphrase: the environment variable ${where.slice(4)} is not set`,
-          `export ${where.slice(4)}=… first, or give --key-passphrase file:PATH`);
+        throw new NiftyError(
+          "NIFTY732",
+          `--key-passphrase: the environment variable ${where.slice(4)} is not set`,
+          `export ${where.slice(4)}=… first, or give --key-passphrase file:PATH`,
+        );
       }
       return Buffer.from(value);
     }
-    if (!where.startsWith("file:")) throw new UsageError("--key-passphrase takes file:PATH or env:VARIABLE (never the passphrase itself)", help);
+    if (!where.startsWith("file:"))
+      throw new UsageError(
+        "--key-passphrase takes file:PATH or env:VARIABLE (never the passphrase itself)",
+        help,
+      );
     const path = resolve(io.cwd, where.slice(5));
     try {
       return Buffer.from((await readFile(path, "utf8")).replace(/\r?\n$/, ""));
     } catch (error) {
-      throw new NiftyError("NIFTY732", `--key-passphrase: cannot read ${where.slice(5)}: ${(error as NodeJS.ErrnoException).code ?? "unreadable"}`,
-        "give a readable file whose content is the passphrase");
+      throw new NiftyError(
+        "NIFTY732",
+        `--key-passphrase: cannot read ${where.slice(5)}: ${(error as NodeJS.ErrnoException).code ?? "unreadable"}`,
+        "give a readable file whose content is the passphrase",
+      );
     }
   };
 }
 
 /** The key of --sign, loaded (and its passphrase asked) before anything is pushed. */
-export async function signingKey(values: ParsedValues, io: CliIo, help: string, flag = "sign"): Promise<SigningKey | undefined> {
+export async function signingKey(
+  values: ParsedValues,
+  io: CliIo,
+  help: string,
+  flag = "sign",
+): Promise<SigningKey | undefined> {
   const file = values[flag] as string | undefined;
   if (file === undefined) {
-    if (values["key-passphrase"] !== undefined) throw new UsageError(`--key-passphrase goes with --${flag}`, help);
+    if (values["key-passphrase"] !== undefined)
+      throw new UsageError(`--key-passphrase goes with --${flag}`, help);
     return undefined;
   }
   const { loadSigningKey } = await import("../trust/keys.ts");
-  return loadSigningKey(resolve(io.cwd, file), relativeOrAbsolute(io.cwd, file), passphraseSource(values, io, help));
+  return loadSigningKey(
+    resolve(io.cwd, file),
+    relativeOrAbsolute(io.cwd, file),
+    passphraseSource(values, io, help),
+  );
 }
 
 type Settings = (registry: string) => Promise<Record<string, unknown>>;
 
 /** Sign `digest` in the repository of `target`; prints where the signature went (stderr). */
-export async function signPushed(key: SigningKey, target: string, digest: string, values: ParsedValues, io: CliIo, settings: Settings): Promise<string> {
+export async function signPushed(
+  key: SigningKey,
+  target: string,
+  digest: string,
+  values: ParsedValues,
+  io: CliIo,
+  settings: Settings,
+): Promise<string> {
   const { parseReference } = await import("../registry/reference.ts");
   const { pushSignature } = await import("../registry/signature.ts");
   const { checkSignature, signPayload, signaturePayload } = await import("../trust/signature.ts");
@@ -59,26 +90,43 @@ export async function signPushed(key: SigningKey, target: string, digest: string
   const payload = signaturePayload(`${ref.registry}/${ref.repository}`, digest);
   const repository = `${ref.registry}/${ref.repository}`;
   const publicKey = createPublicKey(key.publicPem);
-  const isOurs = (signature: string) => checkSignature(payload, signature, publicKey, repository, digest) === undefined;
+  const isOurs = (signature: string) =>
+    checkSignature(payload, signature, publicKey, repository, digest) === undefined;
   const signature = { payload, signature: signPayload(payload, key.privateKey) };
-  const signed = await pushSignature({ target: ref, ...(await settings(ref.registry)) }, digest, signature, isOurs);
-  if (values.quiet !== true) io.stderr.write(`signature ${signed.manifest.slice(7, 19)}  ${signed.action === "exists" ? "already there" : "pushed"} (tag ${signed.tag})\n`);
+  const signed = await pushSignature(
+    { target: ref, ...(await settings(ref.registry)) },
+    digest,
+    signature,
+    isOurs,
+  );
+  if (values.quiet !== true)
+    io.stderr.write(
+      `signature ${signed.manifest.slice(7, 19)}  ${signed.action === "exists" ? "already there" : "pushed"} (tag ${signed.tag})\n`,
+    );
   return `${ref.registry}/${ref.repository}:${signed.tag}`;
 }
 
 /** niftyc sign REF --key KEY: sign what a tag (or digest) names now. */
 export async function runSign(
-  args: readonly string[], io: CliIo, registrySettings: (values: ParsedValues, io: CliIo) => Settings,
+  args: readonly string[],
+  io: CliIo,
+  registrySettings: (values: ParsedValues, io: CliIo) => Settings,
 ): Promise<number> {
   const { PUSH_FLAGS } = await import("./build-flags.ts");
   const { "cache-to": _a, "cache-from": _b, sign: _c, ...registryFlags } = PUSH_FLAGS;
-  const flags = { ...registryFlags, key: { type: "string" }, timeout: { type: "string" }, quiet: { type: "boolean", short: "q" } } as const;
+  const flags = {
+    ...registryFlags,
+    key: { type: "string" },
+    timeout: { type: "string" },
+    quiet: { type: "boolean", short: "q" },
+  } as const;
   const { values, positionals } = parse(args, flags, SIGN_HELP);
   if (values.help) {
     io.stdout.write(SIGN_HELP + "\n");
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError("sign takes one REGISTRY/REPOSITORY:TAG (or @sha256:…)", SIGN_HELP);
+  if (positionals.length !== 1)
+    throw new UsageError("sign takes one REGISTRY/REPOSITORY:TAG (or @sha256:…)", SIGN_HELP);
   if (values.key === undefined) throw new UsageError("sign needs --key KEY", SIGN_HELP);
   const key = (await signingKey(values, io, SIGN_HELP, "key"))!;
   const settings = registrySettings(values, io);
@@ -99,13 +147,17 @@ export async function runKeygenSigning(args: readonly string[], io: CliIo): Prom
     io.stdout.write(KEYGEN_SIGNING_HELP + "\n");
     return EXIT.ok;
   }
-  if (positionals.length > 1) throw new UsageError("keygen-signing takes at most one PREFIX", KEYGEN_SIGNING_HELP);
+  if (positionals.length > 1)
+    throw new UsageError("keygen-signing takes at most one PREFIX", KEYGEN_SIGNING_HELP);
   const prefix = positionals[0] ?? "cosign";
   let passphrase: Buffer | undefined;
   if (values["no-passphrase"] !== true) {
     passphrase = await passphraseSource(values, io, KEYGEN_SIGNING_HELP)();
     if (passphrase === undefined || passphrase.length === 0) {
-      throw new UsageError("keygen-signing encrypts the key: give --key-passphrase file:PATH or env:VARIABLE, run it at a terminal, or say --no-passphrase", KEYGEN_SIGNING_HELP);
+      throw new UsageError(
+        "keygen-signing encrypts the key: give --key-passphrase file:PATH or env:VARIABLE, run it at a terminal, or say --no-passphrase",
+        KEYGEN_SIGNING_HELP,
+      );
     }
   }
   const { generateSigningKey } = await import("../trust/keys.ts");
@@ -113,8 +165,17 @@ export async function runKeygenSigning(args: readonly string[], io: CliIo): Prom
   const keyFile = resolve(io.cwd, `${prefix}.key`);
   const pubFile = resolve(io.cwd, `${prefix}.pub`);
   for (const file of [keyFile, pubFile]) {
-    if (await lstat(file).then(() => true, () => false)) {
-      throw new NiftyError("NIFTY731", `${relativeOrAbsolute(io.cwd, file)} exists; niftyc never replaces a key`, "remove it first, or give another PREFIX");
+    if (
+      await lstat(file).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new NiftyError(
+        "NIFTY731",
+        `${relativeOrAbsolute(io.cwd, file)} exists; niftyc never replaces a key`,
+        "remove it first, or give another PREFIX",
+      );
     }
   }
   await writeFile(keyFile, privatePem, { mode: 0o600, flag: "wx" });

@@ -57,7 +57,8 @@ Options:
   --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
-  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,provenance,bundle
+  --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,
+                        provenance,bundle
                         (default: all but bundle, which unpacks the rootfs); "all" for every one
   --timeout SECONDS     network timeout (default 30; 60 for registries): connecting and each wait for
                         data may take this long, and a whole request (headers and body) must end
@@ -182,7 +183,7 @@ Options:
 
 Docs: docs/distribution.md.`;
 
-export const KEYGEN_SIGNING_HELP = `Usage: niftyc keygen-signing [PREFIX] [--key-passphrase SRC | --no-passphrase]
+export const KEYGEN_SIGNING_HELP = `Usage: niftyc keygen-signing [PREFIX] [--key-passphrase SRC|--no-passphrase]
 
 Writes a new ECDSA P-256 key pair for --sign: PREFIX.key (PKCS#8 PEM, AES-256 encrypted
 under the passphrase, mode 0600) and PREFIX.pub (what policy.json's keyPath names).
@@ -196,7 +197,7 @@ Options:
 
 Docs: docs/distribution.md.`;
 
-export const VERIFY_HELP = `Usage: niftyc verify <registry>/<repository>:<tag>|<build-dir> --recipe RECIPE [options]
+export const VERIFY_HELP = `Usage: niftyc verify <registry>/<repo>:<tag>|<build-dir> --recipe RECIPE [options]
 
 Rebuilds an image from what its provenance names and compares. The provenance is the
 pushed image's in-toto referrer, or provenance.json of a build directory. RECIPE (and the

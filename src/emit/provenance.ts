@@ -35,21 +35,33 @@ const hex = (digest: string) => digest.replace(/^sha256:/, "");
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function dependencies(input: ProvenanceInput): Array<Record<string, unknown>> {
-  const fetches = [...input.fetches].sort((a, b) => byText(a.name, b.name) || byText(a.digest, b.digest)).map((f) => ({
-    name: f.name,
-    ...(f.sources[0] !== undefined ? { uri: f.sources[0] } : {}),
-    digest: { sha256: hex(f.digest) },
-    annotations: { kind: "fetch", ...(f.extract !== undefined ? { extract: f.extract } : {}) },
-  }));
-  const packages = [...input.packages].sort((a, b) => byText(a.filename, b.filename)).map((p) => ({
-    name: `${p.name}_${p.version}_${p.architecture}.deb`,
-    uri: p.url ?? `${p.archive}/${p.filename}`,
-    digest: { sha256: hex(p.sha256) },
-    annotations: { kind: "debian-package", package: p.name, version: p.version, architecture: p.architecture, suite: `${p.archive} ${p.suite} ${p.component}` },
-  }));
+  const fetches = [...input.fetches]
+    .sort((a, b) => byText(a.name, b.name) || byText(a.digest, b.digest))
+    .map((f) => ({
+      name: f.name,
+      ...(f.sources[0] !== undefined ? { uri: f.sources[0] } : {}),
+      digest: { sha256: hex(f.digest) },
+      annotations: { kind: "fetch", ...(f.extract !== undefined ? { extract: f.extract } : {}) },
+    }));
+  const packages = [...input.packages]
+    .sort((a, b) => byText(a.filename, b.filename))
+    .map((p) => ({
+      name: `${p.name}_${p.version}_${p.architecture}.deb`,
+      uri: p.url ?? `${p.archive}/${p.filename}`,
+      digest: { sha256: hex(p.sha256) },
+      annotations: {
+        kind: "debian-package",
+        package: p.name,
+        version: p.version,
+        architecture: p.architecture,
+        suite: `${p.archive} ${p.suite} ${p.component}`,
+      },
+    }));
   const sources = [
     { name: "recipe", uri: input.recipe.path, digest: { sha256: hex(input.recipe.sha256) } },
-    ...(input.lock ? [{ name: "lock", uri: input.lock.path, digest: { sha256: hex(input.lock.sha256) } }] : []),
+    ...(input.lock
+      ? [{ name: "lock", uri: input.lock.path, digest: { sha256: hex(input.lock.sha256) } }]
+      : []),
   ];
   return [...sources, ...fetches, ...packages];
 }
@@ -72,12 +84,18 @@ export function renderProvenance(input: ProvenanceInput, subjects: readonly Subj
           sourceDateEpoch: input.epoch,
         },
         internalParameters: {
-          niftyc: { version: input.niftyc.version, packageLock: { sha256: hex(input.niftyc.packageLockSha256) } },
+          niftyc: {
+            version: input.niftyc.version,
+            packageLock: { sha256: hex(input.niftyc.packageLockSha256) },
+          },
         },
         resolvedDependencies: dependencies(input),
       },
       runDetails: {
-        builder: { id: `${BUILD_TYPE}#niftyc@${input.niftyc.version}`, version: { niftyc: input.niftyc.version } },
+        builder: {
+          id: `${BUILD_TYPE}#niftyc@${input.niftyc.version}`,
+          version: { niftyc: input.niftyc.version },
+        },
         metadata: {},
       },
     },

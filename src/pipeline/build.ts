@@ -492,8 +492,9 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     if (kept === undefined) {
       const sbom = await input.sbom();
       const emitted = {
-        dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest,
-        ...(sbom !== undefined ? { sbom } : {}), ...(input.provenance ? { provenance: input.provenance } : {}),
+        dir: staging, name: input.recipe.name, config: input.config, layers: input.layers,
+        digest: input.digest, ...(sbom !== undefined ? { sbom } : {}),
+        ...(input.provenance ? { provenance: input.provenance } : {}),
       };
       const copies = await outputs.writeOutputs(store, emitted, input.formats, assembledKey !== undefined);
       if (assembledKey !== undefined) {

@@ -91,11 +91,14 @@ const EMITTERS = {
       if (input.provenance === undefined) return;
       const { renderProvenance } = await import("../emit/provenance.ts");
       // The subjects: the OCI image's manifest when the layout was written (just before), and rootfs.tar.
-      const index = await readFile(join(input.dir, "oci", "index.json"), "utf8").then((t) => JSON.parse(t) as {
-        manifests?: Array<{ digest: string; artifactType?: string }>;
-      }, () => undefined);
+      type Index = { manifests?: Array<{ digest: string; artifactType?: string }> };
+      const index = await readFile(join(input.dir, "oci", "index.json"), "utf8")
+        .then((t) => JSON.parse(t) as Index, () => undefined);
       const images = (index?.manifests ?? []).filter((m) => m.artifactType === undefined);
-      const subjects = [...images.map((m) => ({ name: input.name, digest: m.digest })), { name: "rootfs.tar", digest: input.digest }];
+      const subjects = [
+        ...images.map((m) => ({ name: input.name, digest: m.digest })),
+        { name: "rootfs.tar", digest: input.digest },
+      ];
       await writeFile(join(input.dir, "provenance.json"), renderProvenance(input.provenance, subjects));
     },
   },

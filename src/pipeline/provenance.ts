@@ -20,7 +20,9 @@ let packageLock: Promise<string> | undefined;
 
 /** The digest of niftyc's own package-lock.json: which libraries this niftyc ran with. */
 export function niftycPackageLock(): Promise<string> {
-  packageLock ??= readFile(new URL("../../package-lock.json", import.meta.url)).then(sha256, () => sha256(""));
+  packageLock ??= readFile(new URL("../../package-lock.json", import.meta.url)).then(sha256, () =>
+    sha256(""),
+  );
   return packageLock;
 }
 
@@ -37,11 +39,14 @@ export interface ProvenanceSources {
 
 export async function provenanceInput(s: ProvenanceSources): Promise<ProvenanceInput> {
   const secrets = new Set<string>();
-  for (const ins of s.recipe.instructions) for (const use of specFor(ins).secrets?.(ins) ?? []) secrets.add(use.id);
+  for (const ins of s.recipe.instructions)
+    for (const use of specFor(ins).secrets?.(ins) ?? []) secrets.add(use.id);
   let lock: ProvenanceInput["lock"];
   if (s.packages !== undefined) {
     const suffix = s.packages.lockPath.slice(s.recipePath.length);
-    const shown = s.packages.lockPath.startsWith(s.recipePath) ? `${s.shownPath}${suffix}` : s.packages.lockPath;
+    const shown = s.packages.lockPath.startsWith(s.recipePath)
+      ? `${s.shownPath}${suffix}`
+      : s.packages.lockPath;
     lock = { path: shown, sha256: sha256(await readFile(s.packages.lockPath)) };
   }
   return {

@@ -19,7 +19,8 @@ const sha256 = (bytes: Buffer | string) => `sha256:${createHash("sha256").update
 
 /** The attachments as referrers of `subject`; `dispose` removes the scratch files once pushed. */
 export async function attachments(
-  list: readonly Attachment[], subject: LayoutImage["manifest"],
+  list: readonly Attachment[],
+  subject: LayoutImage["manifest"],
 ): Promise<{ referrers: LayoutImage["referrers"]; dispose: () => Promise<void> }> {
   if (list.length === 0) return { referrers: [], dispose: async () => {} };
   const dir = await mkdtemp(join(tmpdir(), "niftyc-attach-"));
@@ -29,13 +30,22 @@ export async function attachments(
   for (const a of list) {
     const bytes = await readFile(a.path);
     const layer = { mediaType: a.artifactType, digest: sha256(bytes), size: bytes.length, path: a.path };
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MANIFEST, artifactType: a.artifactType,
-      config: { mediaType: EMPTY, digest: empty.digest, size: 2 },
-      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
-      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length },
-    }));
-    const descriptor = { mediaType: MANIFEST, digest: sha256(manifest), size: manifest.length, artifactType: a.artifactType };
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        artifactType: a.artifactType,
+        config: { mediaType: EMPTY, digest: empty.digest, size: 2 },
+        layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length },
+      }),
+    );
+    const descriptor = {
+      mediaType: MANIFEST,
+      digest: sha256(manifest),
+      size: manifest.length,
+      artifactType: a.artifactType,
+    };
     referrers.push({ descriptor, bytes: manifest, blobs: [empty, layer] });
   }
   return { referrers, dispose: () => rm(dir, { recursive: true, force: true }) };

@@ -21,12 +21,25 @@ export interface ReadOptions extends Omit<ClientOptions, "registry" | "onRetry">
 const sha256 = (bytes: Buffer) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
 function unreadable(client: RegistryClient, what: string, why: string): NiftyError {
-  return new NiftyError("NIFTY712", `${client.registry}'s answer to GET ${what} cannot be read: ${why}`,
-    "check the registry; the image may not have been pushed by niftyc");
+  return new NiftyError(
+    "NIFTY712",
+    `${client.registry}'s answer to GET ${what} cannot be read: ${why}`,
+    "check the registry; the image may not have been pushed by niftyc",
+  );
 }
 
-async function getJson(client: RegistryClient, repo: string, path: string, accept: string): Promise<{ status: number; json?: unknown; bytes?: Buffer }> {
-  const spec = { method: "GET" as const, url: `/v2/${repo}/${path}`, headers: { accept }, scopes: [`repository:${repo}:pull`] };
+async function getJson(
+  client: RegistryClient,
+  repo: string,
+  path: string,
+  accept: string,
+): Promise<{ status: number; json?: unknown; bytes?: Buffer }> {
+  const spec = {
+    method: "GET" as const,
+    url: `/v2/${repo}/${path}`,
+    headers: { accept },
+    scopes: [`repository:${repo}:pull`],
+  };
   const res = await client.retrying(`reading ${path}`, () => client.request(spec));
   if (res.status === 404) return { status: 404 };
   if (res.status !== 200) throw client.unexpected(spec, res);
@@ -38,14 +51,30 @@ async function getJson(client: RegistryClient, repo: string, path: string, accep
   }
 }
 
-function descriptors(value: unknown, key: "manifests" | "layers"): Array<{ digest: string; artifactType?: unknown; mediaType?: unknown; size?: unknown }> | undefined {
+function descriptors(
+  value: unknown,
+  key: "manifests" | "layers",
+): Array<{ digest: string; artifactType?: unknown; mediaType?: unknown; size?: unknown }> | undefined {
   const list = (value as Record<string, unknown> | null)?.[key];
   if (!Array.isArray(list)) return undefined;
-  return list.filter((d): d is { digest: string } => d !== null && typeof d === "object" && typeof (d as { digest?: unknown }).digest === "string" && DIGEST.test((d as { digest: string }).digest));
+  return list.filter(
+    (d): d is { digest: string } =>
+      d !== null &&
+      typeof d === "object" &&
+      typeof (d as { digest?: unknown }).digest === "string" &&
+      DIGEST.test((d as { digest: string }).digest),
+  );
 }
 
-/** The one layer of the newest referrer of `subject` with this artifactType, checked against its digest; undefined when there is none. */
-export async function readReferrer(options: ReadOptions, subject: string, artifactType: string): Promise<Buffer | undefined> {
+/**
+ * The one layer of the newest referrer of `subject` with this artifactType, checked against its
+ * digest; undefined when there is none.
+ */
+export async function readReferrer(
+  options: ReadOptions,
+  subject: string,
+  artifactType: string,
+): Promise<Buffer | undefined> {
   const { target } = options;
   const repo = target.repository;
   const client = new RegistryClient({ ...options, registry: target.registry });
@@ -56,33 +85,51 @@ export async function readReferrer(options: ReadOptions, subject: string, artifa
     }
     if (index.status !== 200) return undefined;
     const listed = descriptors(index.json, "manifests");
-    if (listed === undefined) throw unreadable(client, `/v2/${repo}/manifests/${subject.replace(":", "-")}`, "not an image index");
+    if (listed === undefined)
+      throw unreadable(client, `/v2/${repo}/manifests/${subject.replace(":", "-")}`, "not an image index");
     const found = listed.filter((d) => d.artifactType === artifactType).at(-1);
     if (found === undefined) return undefined;
     const manifest = await getJson(client, repo, `manifests/${found.digest}`, MANIFEST);
-    if (manifest.status !== 200 || sha256(manifest.bytes!) !== found.digest) throw unreadable(client, `/v2/${repo}/manifests/${found.digest}`, "missing, or other bytes than its digest");
+    if (manifest.status !== 200 || sha256(manifest.bytes!) !== found.digest)
+      throw unreadable(
+        client,
+        `/v2/${repo}/manifests/${found.digest}`,
+        "missing, or other bytes than its digest",
+      );
     const layer = descriptors(manifest.json, "layers")?.[0];
     const subjectOf = (manifest.json as { subject?: { digest?: unknown } }).subject?.digest;
-    if (layer === undefined || subjectOf !== subject) throw unreadable(client, `/v2/${repo}/manifests/${found.digest}`, "no layer, or another subject");
-    const spec = { method: "GET" as const, url: `/v2/${repo}/blobs/${layer.digest}`, scopes: [`repository:${repo}:pull`] };
+    if (layer === undefined || subjectOf !== subject)
+      throw unreadable(client, `/v2/${repo}/manifests/${found.digest}`, "no layer, or another subject");
+    const spec = {
+      method: "GET" as const,
+      url: `/v2/${repo}/blobs/${layer.digest}`,
+      scopes: [`repository:${repo}:pull`],
+    };
     const res = await client.retrying(`reading ${layer.digest}`, () => client.request(spec));
     if (res.status !== 200) throw client.unexpected(spec, res);
     const bytes = Buffer.from(res.text, "utf8");
-    if (sha256(bytes) !== layer.digest) throw unreadable(client, `/v2/${repo}/blobs/${layer.digest}`, "other bytes than its digest");
+    if (sha256(bytes) !== layer.digest)
+      throw unreadable(client, `/v2/${repo}/blobs/${layer.digest}`, "other bytes than its digest");
     return bytes;
   } finally {
     await client.close();
   }
 }
 
-/** The image's layer blobs (as its manifest lists them, each checked against its digest) as files in `dir`. */
-export async function downloadLayers(options: ReadOptions, digest: string, dir: string, maxBytes: number): Promise<string[]> {
+/** The image's layer blobs (as its manifest lists them, each checked against its digest), as files in `dir`. */
+export async function downloadLayers(
+  options: ReadOptions,
+  digest: string,
+  dir: string,
+  maxBytes: number,
+): Promise<string[]> {
   const { target } = options;
   const repo = target.repository;
   const client = new RegistryClient({ ...options, registry: target.registry });
   try {
     const manifest = await getJson(client, repo, `manifests/${digest}`, MANIFEST);
-    if (manifest.status !== 200 || sha256(manifest.bytes!) !== digest) throw unreadable(client, `/v2/${repo}/manifests/${digest}`, "missing, or other bytes than its digest");
+    if (manifest.status !== 200 || sha256(manifest.bytes!) !== digest)
+      throw unreadable(client, `/v2/${repo}/manifests/${digest}`, "missing, or other bytes than its digest");
     const layers = descriptors(manifest.json, "layers") ?? [];
     const files: string[] = [];
     for (const [i, layer] of layers.entries()) {
@@ -93,14 +140,28 @@ export async function downloadLayers(options: ReadOptions, digest: string, dir: 
         transform(chunk: Buffer, _e, done) {
           seen += chunk.length;
           hash.update(chunk);
-          done(seen > maxBytes ? new NiftyError("NIFTY711", `the layer ${layer.digest} is over the download limit`, "raise --limit download-size") : null, chunk);
+          done(
+            seen > maxBytes
+              ? new NiftyError(
+                  "NIFTY711",
+                  `the layer ${layer.digest} is over the download limit`,
+                  "raise --limit download-size",
+                )
+              : null,
+            chunk,
+          );
         },
       });
-      const spec = { method: "GET" as const, url: `/v2/${repo}/blobs/${layer.digest}`, scopes: [`repository:${repo}:pull`],
-        sink: (body: Readable) => pipeline(body, count, createWriteStream(file)) };
+      const spec = {
+        method: "GET" as const,
+        url: `/v2/${repo}/blobs/${layer.digest}`,
+        scopes: [`repository:${repo}:pull`],
+        sink: (body: Readable) => pipeline(body, count, createWriteStream(file)),
+      };
       const res = await client.retrying(`downloading ${layer.digest}`, () => client.request(spec));
       if (res.status !== 200) throw client.unexpected(spec, res);
-      if (`sha256:${hash.digest("hex")}` !== layer.digest) throw unreadable(client, `/v2/${repo}/blobs/${layer.digest}`, "other bytes than its digest");
+      if (`sha256:${hash.digest("hex")}` !== layer.digest)
+        throw unreadable(client, `/v2/${repo}/blobs/${layer.digest}`, "other bytes than its digest");
       files.push(file);
     }
     return files;

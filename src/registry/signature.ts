@@ -54,31 +54,52 @@ function parseSignatureManifest(text: string): Layer[] | string {
     return "it is not JSON";
   }
   if (m === null || typeof m !== "object" || Array.isArray(m)) return "it is not a JSON object";
-  if (m.mediaType !== undefined && m.mediaType !== MANIFEST) return `its media type is ${JSON.stringify(m.mediaType).slice(0, 80)}`;
+  if (m.mediaType !== undefined && m.mediaType !== MANIFEST)
+    return `its media type is ${JSON.stringify(m.mediaType).slice(0, 80)}`;
   if (!Array.isArray(m.layers)) return "it has no list of layers";
   const layers: Layer[] = [];
   for (const [i, l] of (m.layers as unknown[]).entries()) {
     const layer = (l ?? {}) as Partial<Record<keyof Layer, unknown>>;
-    if (typeof layer.digest !== "string" || !DIGEST.test(layer.digest)) return `layer ${i + 1} has no sha256 digest`;
-    if (typeof layer.size !== "number" || !Number.isSafeInteger(layer.size) || layer.size < 0) return `layer ${i + 1} has no size`;
+    if (typeof layer.digest !== "string" || !DIGEST.test(layer.digest))
+      return `layer ${i + 1} has no sha256 digest`;
+    if (typeof layer.size !== "number" || !Number.isSafeInteger(layer.size) || layer.size < 0)
+      return `layer ${i + 1} has no size`;
     const annotations = layer.annotations;
-    const valid = annotations === undefined || (typeof annotations === "object" && annotations !== null
-      && Object.values(annotations).every((v) => typeof v === "string"));
+    const valid =
+      annotations === undefined ||
+      (typeof annotations === "object" &&
+        annotations !== null &&
+        Object.values(annotations).every((v) => typeof v === "string"));
     if (!valid) return `layer ${i + 1} has annotations that are not strings`;
-    layers.push({ mediaType: String(layer.mediaType), digest: layer.digest, size: layer.size,
-      ...(annotations ? { annotations: annotations as Record<string, string> } : {}) });
+    layers.push({
+      mediaType: String(layer.mediaType),
+      digest: layer.digest,
+      size: layer.size,
+      ...(annotations ? { annotations: annotations as Record<string, string> } : {}),
+    });
   }
   return layers;
 }
 
 function junk(shown: string, tag: string, why: string): NiftyError {
-  return new NiftyError("NIFTY733", `the signature tag ${tag} of ${shown} is not a cosign signature: ${why}`,
-    "find out who pushed it; delete the tag, then sign again");
+  return new NiftyError(
+    "NIFTY733",
+    `the signature tag ${tag} of ${shown} is not a cosign signature: ${why}`,
+    "find out who pushed it; delete the tag, then sign again",
+  );
 }
 
-async function readManifestLayers(client: RegistryClient, target: ImageReference, tag: string): Promise<Layer[] | undefined> {
-  const spec = { method: "GET" as const, url: `/v2/${target.repository}/manifests/${tag}`, headers: { accept: MANIFEST },
-    scopes: [`repository:${target.repository}:pull`] };
+async function readManifestLayers(
+  client: RegistryClient,
+  target: ImageReference,
+  tag: string,
+): Promise<Layer[] | undefined> {
+  const spec = {
+    method: "GET" as const,
+    url: `/v2/${target.repository}/manifests/${tag}`,
+    headers: { accept: MANIFEST },
+    scopes: [`repository:${target.repository}:pull`],
+  };
   const res = await client.retrying(`reading the signatures ${tag}`, () => client.request(spec));
   if (res.status === 404) return undefined;
   if (res.status !== 200) throw client.unexpected(spec, res);
@@ -87,7 +108,7 @@ async function readManifestLayers(client: RegistryClient, target: ImageReference
   return layers;
 }
 
-/** Every signature stored for `digest` (none when the tag does not exist); each payload checked against its digest. */
+/** Every signature stored for `digest` (none without the tag); each payload checked against its digest. */
 export async function readSignatures(options: SignatureOptions, digest: string): Promise<SignatureLayer[]> {
   const { target } = options;
   const client = new RegistryClient({ ...options, registry: target.registry });
@@ -100,11 +121,16 @@ export async function readSignatures(options: SignatureOptions, digest: string):
       const signature = layer.annotations?.[SIGNATURE_ANNOTATION];
       if (layer.mediaType !== SIMPLE_SIGNING || signature === undefined) continue;
       if (layer.size > MAX_PAYLOAD) throw junk(shown, tag, `a payload of ${layer.size} bytes`);
-      const spec = { method: "GET" as const, url: `/v2/${target.repository}/blobs/${layer.digest}`, scopes: [`repository:${target.repository}:pull`] };
+      const spec = {
+        method: "GET" as const,
+        url: `/v2/${target.repository}/blobs/${layer.digest}`,
+        scopes: [`repository:${target.repository}:pull`],
+      };
       const res = await client.retrying(`reading the signature ${layer.digest}`, () => client.request(spec));
       if (res.status !== 200) throw client.unexpected(spec, res);
       const payload = Buffer.from(res.text, "utf8");
-      if (sha256(payload) !== layer.digest) throw junk(shown, tag, `the payload ${layer.digest} has other bytes`);
+      if (sha256(payload) !== layer.digest)
+        throw junk(shown, tag, `the payload ${layer.digest} has other bytes`);
       found.push({ payload, signature });
     }
     return found;
@@ -115,26 +141,52 @@ export async function readSignatures(options: SignatureOptions, digest: string):
 
 /** Add a signature of `digest` to its signature tag (blobs first, the manifest last). */
 export async function pushSignature(
-  options: SignatureOptions, digest: string, added: SignatureLayer, isOurs: (signature: string) => boolean = () => false,
+  options: SignatureOptions,
+  digest: string,
+  added: SignatureLayer,
+  isOurs: (signature: string) => boolean = () => false,
 ): Promise<{ tag: string; manifest: string; action: "exists" | "uploaded" }> {
   const { target } = options;
-  const client = new RegistryClient({ ...options, registry: target.registry,
-    onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }) });
+  const client = new RegistryClient({
+    ...options,
+    registry: target.registry,
+    onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }),
+  });
   const tag = signatureTag(digest);
   const dir = await mkdtemp(join(tmpdir(), "niftyc-signature-"));
   try {
     const layers = (await readManifestLayers(client, target, tag)) ?? [];
     const payloadDigest = sha256(added.payload);
-    // The payload is the same each time, its ECDSA signature is not: one that verifies with this key is enough.
-    const already = layers.some((l) => l.digest === payloadDigest && isOurs(l.annotations?.[SIGNATURE_ANNOTATION] ?? ""));
-    if (!already) layers.push({ mediaType: SIMPLE_SIGNING, digest: payloadDigest, size: added.payload.length, annotations: { [SIGNATURE_ANNOTATION]: added.signature } });
+    // The payload is the same each time, its ECDSA signature is not: one that verifies with the key is enough.
+    const already = layers.some(
+      (l) => l.digest === payloadDigest && isOurs(l.annotations?.[SIGNATURE_ANNOTATION] ?? ""),
+    );
+    if (!already)
+      layers.push({
+        mediaType: SIMPLE_SIGNING,
+        digest: payloadDigest,
+        size: added.payload.length,
+        annotations: { [SIGNATURE_ANNOTATION]: added.signature },
+      });
     // cosign's config: an empty image whose one diff_id per layer is the payload's digest.
-    const config = Buffer.from(JSON.stringify({ architecture: "", config: {}, created: "0001-01-01T00:00:00Z",
-      history: layers.map(() => ({ created: "0001-01-01T00:00:00Z" })), os: "",
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) } }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: "",
+        config: {},
+        created: "0001-01-01T00:00:00Z",
+        history: layers.map(() => ({ created: "0001-01-01T00:00:00Z" })),
+        os: "",
+        rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+      }),
+    );
     const blobs: LayoutBlob[] = [
       { mediaType: CONFIG, digest: sha256(config), size: config.length, path: join(dir, "config") },
-      { mediaType: SIMPLE_SIGNING, digest: payloadDigest, size: added.payload.length, path: join(dir, "payload") },
+      {
+        mediaType: SIMPLE_SIGNING,
+        digest: payloadDigest,
+        size: added.payload.length,
+        path: join(dir, "payload"),
+      },
     ];
     await writeFile(blobs[0]!.path, config);
     await writeFile(blobs[1]!.path, added.payload);
@@ -142,10 +194,20 @@ export async function pushSignature(
       const action = await pushBlob(client, target.repository, blob, options, []);
       options.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, ...action });
     }
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST,
-      config: { mediaType: CONFIG, size: config.length, digest: blobs[0]!.digest }, layers }));
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        config: { mediaType: CONFIG, size: config.length, digest: blobs[0]!.digest },
+        layers,
+      }),
+    );
     const manifest = sha256(bytes);
-    const { action } = await putManifest(client, target.repository, tag, { bytes, digest: manifest, mediaType: MANIFEST });
+    const { action } = await putManifest(client, target.repository, tag, {
+      bytes,
+      digest: manifest,
+      mediaType: MANIFEST,
+    });
     return { tag, manifest, action };
   } finally {
     await client.close();
@@ -159,13 +221,22 @@ export async function resolveDigest(options: SignatureOptions): Promise<string> 
   if (target.digest !== undefined) return target.digest;
   const client = new RegistryClient({ ...options, registry: target.registry });
   try {
-    const accept = [MANIFEST, "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.v2+json",
-      "application/vnd.docker.distribution.manifest.list.v2+json"].join(", ");
-    const spec = { method: "HEAD" as const, url: `/v2/${target.repository}/manifests/${target.tag}`, headers: { accept },
-      scopes: [`repository:${target.repository}:pull`] };
+    const accept = [
+      MANIFEST,
+      "application/vnd.oci.image.index.v1+json",
+      "application/vnd.docker.distribution.manifest.v2+json",
+      "application/vnd.docker.distribution.manifest.list.v2+json",
+    ].join(", ");
+    const spec = {
+      method: "HEAD" as const,
+      url: `/v2/${target.repository}/manifests/${target.tag}`,
+      headers: { accept },
+      scopes: [`repository:${target.repository}:pull`],
+    };
     const res = await client.retrying(`looking up ${target.tag}`, () => client.request(spec));
     const digest = res.headers["docker-content-digest"];
-    if (res.status !== 200 || typeof digest !== "string" || !DIGEST.test(digest)) throw client.unexpected(spec, res);
+    if (res.status !== 200 || typeof digest !== "string" || !DIGEST.test(digest))
+      throw client.unexpected(spec, res);
     return digest;
   } finally {
     await client.close();

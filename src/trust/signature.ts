@@ -12,23 +12,29 @@ export const SIGNATURE_TYPE = "cosign container image signature";
  * wants exactly these fields in `critical`, and `optional` present.
  */
 export function signaturePayload(repository: string, manifestDigest: string): Buffer {
-  return Buffer.from(JSON.stringify({
-    critical: {
-      identity: { "docker-reference": repository },
-      image: { "docker-manifest-digest": manifestDigest },
-      type: SIGNATURE_TYPE,
-    },
-    optional: { creator: `niftyc ${NIFTYC_VERSION}` },
-  }));
+  return Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { "docker-reference": repository },
+        image: { "docker-manifest-digest": manifestDigest },
+        type: SIGNATURE_TYPE,
+      },
+      optional: { creator: `niftyc ${NIFTYC_VERSION}` },
+    }),
+  );
 }
 
 export function signPayload(payload: Buffer, key: KeyObject): string {
   return sign("sha256", payload, key).toString("base64");
 }
 
-/** Why a signature does not stand for `manifestDigest` in `repository` under `key`, or undefined when it does. */
+/** Why a signature does not stand for `manifestDigest` in `repository` under `key`; undefined when it does. */
 export function checkSignature(
-  payload: Buffer, signature: string, key: KeyObject, repository: string, manifestDigest: string,
+  payload: Buffer,
+  signature: string,
+  key: KeyObject,
+  repository: string,
+  manifestDigest: string,
 ): string | undefined {
   let ok = false;
   try {
@@ -37,7 +43,9 @@ export function checkSignature(
     ok = false;
   }
   if (!ok) return "the signature does not verify with this key";
-  let parsed: { critical?: { identity?: Record<string, unknown>; image?: Record<string, unknown>; type?: unknown } };
+  let parsed: {
+    critical?: { identity?: Record<string, unknown>; image?: Record<string, unknown>; type?: unknown };
+  };
   try {
     parsed = JSON.parse(payload.toString("utf8")) as typeof parsed;
   } catch {

@@ -19,7 +19,8 @@ export interface ReadProvenance {
 }
 
 type Json = Record<string, unknown>;
-const obj = (v: unknown): Json | undefined => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined);
+const obj = (v: unknown): Json | undefined =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined;
 const digestOf = (v: unknown): string | undefined => {
   const hex = obj(obj(v)?.digest)?.sha256;
   return typeof hex === "string" && /^[0-9a-f]{64}$/.test(hex) ? `sha256:${hex}` : undefined;
@@ -27,8 +28,11 @@ const digestOf = (v: unknown): string | undefined => {
 
 export function parseProvenance(bytes: Buffer, where: string): ReadProvenance {
   const bad = (why: string): never => {
-    throw new NiftyError("NIFTY735", `the provenance ${where} cannot be read: ${why}`,
-      "give a build directory niftyc wrote, or an image pushed by niftyc push (its provenance is a referrer)");
+    throw new NiftyError(
+      "NIFTY735",
+      `the provenance ${where} cannot be read: ${why}`,
+      "give a build directory niftyc wrote, or an image pushed by niftyc push (its provenance is a referrer)",
+    );
   };
   let statement: Json | undefined;
   try {
@@ -36,7 +40,8 @@ export function parseProvenance(bytes: Buffer, where: string): ReadProvenance {
   } catch {}
   if (statement === undefined) return bad("not a JSON object");
   if (statement._type !== STATEMENT_TYPE) return bad(`its _type is not ${STATEMENT_TYPE}`);
-  if (statement.predicateType !== PROVENANCE_PREDICATE) return bad(`its predicateType is not ${PROVENANCE_PREDICATE}`);
+  if (statement.predicateType !== PROVENANCE_PREDICATE)
+    return bad(`its predicateType is not ${PROVENANCE_PREDICATE}`);
   const subjects = (Array.isArray(statement.subject) ? statement.subject : []).flatMap((s) => {
     const digest = digestOf(s);
     const name = obj(s)?.name;
@@ -47,16 +52,30 @@ export function parseProvenance(bytes: Buffer, where: string): ReadProvenance {
   if (params === undefined) return bad("it has no buildDefinition.externalParameters");
   const recipe = obj(params.recipe);
   const recipeDigest = digestOf(recipe);
-  if (typeof recipe?.path !== "string" || recipeDigest === undefined) return bad("it names no recipe with a digest");
+  if (typeof recipe?.path !== "string" || recipeDigest === undefined)
+    return bad("it names no recipe with a digest");
   const lockJson = obj(params.lock);
   const lockDigest = digestOf(lockJson);
-  const lock = typeof lockJson?.path === "string" && lockDigest !== undefined ? { path: lockJson.path, digest: lockDigest } : undefined;
+  const lock =
+    typeof lockJson?.path === "string" && lockDigest !== undefined
+      ? { path: lockJson.path, digest: lockDigest }
+      : undefined;
   const args = obj(params.args) ?? {};
   if (!Object.values(args).every((v) => typeof v === "string")) return bad("an --arg value is not a string");
-  const secrets = (Array.isArray(params.secrets) ? params.secrets : []).map((s) => obj(s)?.name).filter((n): n is string => typeof n === "string");
+  const secrets = (Array.isArray(params.secrets) ? params.secrets : [])
+    .map((s) => obj(s)?.name)
+    .filter((n): n is string => typeof n === "string");
   const epoch = params.sourceDateEpoch;
-  if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0) return bad("it has no sourceDateEpoch");
-  return { subjects, recipe: { path: recipe.path, digest: recipeDigest }, lock, args: args as Record<string, string>, secrets, epoch };
+  if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0)
+    return bad("it has no sourceDateEpoch");
+  return {
+    subjects,
+    recipe: { path: recipe.path, digest: recipeDigest },
+    lock,
+    args: args as Record<string, string>,
+    secrets,
+    epoch,
+  };
 }
 
 export interface FileEntry {
@@ -67,8 +86,11 @@ export interface FileEntry {
   link: string;
 }
 
-/** Every entry of a tarball (gzip or not): a later entry of a path replaces an earlier one, as unpacking layers does. */
-export async function tarEntries(files: readonly string[], into = new Map<string, FileEntry>()): Promise<Map<string, FileEntry>> {
+/** Every entry of tarballs (gzip or not): a later entry of a path replaces an earlier one, as unpacking does. */
+export async function tarEntries(
+  files: readonly string[],
+  into = new Map<string, FileEntry>(),
+): Promise<Map<string, FileEntry>> {
   const tarStream = (await import("tar-stream")).default;
   for (const file of files) {
     const extract = tarStream.extract();
@@ -81,7 +103,13 @@ export async function tarEntries(files: readonly string[], into = new Map<string
       });
       stream.on("end", () => {
         const path = `/${header.name.replace(/^\.?\/+/, "").replace(/\/+$/, "")}`;
-        into.set(path, { type: header.type ?? "file", size, mode: (header.mode ?? 0) & 0o7777, digest: `sha256:${hash.digest("hex")}`, link: header.linkname ?? "" });
+        into.set(path, {
+          type: header.type ?? "file",
+          size,
+          mode: (header.mode ?? 0) & 0o7777,
+          digest: `sha256:${hash.digest("hex")}`,
+          link: header.linkname ?? "",
+        });
         next();
       });
       stream.resume();
@@ -97,16 +125,32 @@ export async function tarEntries(files: readonly string[], into = new Map<string
   return into;
 }
 
-/** The first path (in byte order) whose entry differs between the original and the rebuild, described; undefined when none does. */
-export function firstDifference(original: ReadonlyMap<string, FileEntry>, rebuilt: ReadonlyMap<string, FileEntry>): string | undefined {
-  const paths = [...new Set([...original.keys(), ...rebuilt.keys()])].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+/** The first path (in byte order) whose entry differs between original and rebuild, described; else undefined. */
+export function firstDifference(
+  original: ReadonlyMap<string, FileEntry>,
+  rebuilt: ReadonlyMap<string, FileEntry>,
+): string | undefined {
+  const paths = [...new Set([...original.keys(), ...rebuilt.keys()])].sort((a, b) =>
+    Buffer.compare(Buffer.from(a), Buffer.from(b)),
+  );
   const show = (e: FileEntry | undefined) =>
-    e === undefined ? "absent" : `${e.type}, ${e.size} bytes, mode ${e.mode.toString(8).padStart(4, "0")}, ${e.link ? `-> ${e.link}` : e.digest}`;
+    e === undefined
+      ? "absent"
+      : `${e.type}, ${e.size} bytes, mode ${e.mode.toString(8).padStart(4, "0")}, ${e.link ? `-> ${e.link}` : e.digest}`;
   // The root: rootfs.tar has it, the layers do not; it is always a 0755 directory.
   for (const path of paths.filter((p) => p !== "/")) {
     const a = original.get(path);
     const b = rebuilt.get(path);
-    if (a && b && a.type === b.type && a.size === b.size && a.mode === b.mode && a.digest === b.digest && a.link === b.link) continue;
+    if (
+      a &&
+      b &&
+      a.type === b.type &&
+      a.size === b.size &&
+      a.mode === b.mode &&
+      a.digest === b.digest &&
+      a.link === b.link
+    )
+      continue;
     return `${path}: the original is ${show(a)}; the rebuild is ${show(b)}`;
   }
   return undefined;

@@ -111,11 +111,12 @@ async function namedFor(out: string, b: Build, shown: string): Promise<string[]>
   if (b.formats.includes("provenance")) {
     // The provenance names the recipe as shown, the --arg and the epoch: each joins the outputs' key.
     type Params = { recipe: { path: string }; args: Record<string, string>; sourceDateEpoch: number };
-    const said = (JSON.parse(await read("provenance.json")) as { predicate: { buildDefinition: { externalParameters: Params } } })
-      .predicate.buildDefinition.externalParameters;
-    if (said.recipe.path !== json.recipe) problems.push(`the provenance names the recipe ${said.recipe.path}, not ${json.recipe}`);
-    if (said.args.GREETING !== b.greeting) problems.push(`the provenance says GREETING=${said.args.GREETING}, not ${b.greeting}`);
-    if (String(said.sourceDateEpoch) !== b.epoch) problems.push(`the provenance's epoch is ${said.sourceDateEpoch}, not ${b.epoch}`);
+    type Statement = { predicate: { buildDefinition: { externalParameters: Params } } };
+    const said = (JSON.parse(await read("provenance.json")) as Statement).predicate.buildDefinition.externalParameters;
+    const { recipe, args, sourceDateEpoch: epoch } = said;
+    if (recipe.path !== json.recipe) problems.push(`the provenance names the recipe ${recipe.path}, not ${json.recipe}`);
+    if (args.GREETING !== b.greeting) problems.push(`the provenance says GREETING=${args.GREETING}, not ${b.greeting}`);
+    if (String(epoch) !== b.epoch) problems.push(`the provenance's epoch is ${epoch}, not ${b.epoch}`);
   }
   if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`)) problems.push(`${name}.nspawn is not written for ${name}`);
   if (b.formats.includes("systemd")) {

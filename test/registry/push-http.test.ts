@@ -70,7 +70,7 @@ test.serial("push: skopeo inspect and skopeo copy give back the manifest and lay
   t.is(r.code, 0, r.stderr);
   const pushed = r.json!;
   t.regex(pushed.pushed, new RegExp(`^${proxy.host}/app@sha256:[0-9a-f]{64}$`));
-  // The config, the layers, the SBOM's empty config and document, and the provenance (whose empty config is the SBOM's).
+  // The config, the layers, the SBOM's empty config and document, and the provenance (its empty config is the same).
   t.is(pushed.uploaded, 1 + pushed.layers.length + 3);
   t.true(registry.uploads().length > before);
   // Progress went to stderr, the result alone to stdout.
