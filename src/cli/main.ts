@@ -113,6 +113,8 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   // A bad reference fails before the build, not after it.
   for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
   const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;
+  // A signing key that will not open fails before the build, not after it.
+  if (pushTo !== undefined) await (await import("./sign.ts")).signingKey(values, io, BUILD_HELP);
   const shared = await buildOptions(values, io, BUILD_HELP);
   // A pulled cache gives blobs only, each no larger than a download may be.
   const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");

@@ -50,8 +50,27 @@ export function passphraseSource(
   };
 }
 
-/** The key of --sign, loaded (and its passphrase asked) before anything is pushed. */
-export async function signingKey(
+const loaded = new WeakMap<ParsedValues, Promise<SigningKey | undefined>>();
+
+/**
+ * The key of --sign, loaded (and its passphrase asked) before anything is pushed: once per
+ * command line, so build --push loads it before the build and the push takes it from there.
+ */
+export function signingKey(
+  values: ParsedValues,
+  io: CliIo,
+  help: string,
+  flag = "sign",
+): Promise<SigningKey | undefined> {
+  let key = loaded.get(values);
+  if (key === undefined) {
+    key = loadKey(values, io, help, flag);
+    loaded.set(values, key);
+  }
+  return key;
+}
+
+async function loadKey(
   values: ParsedValues,
   io: CliIo,
   help: string,

@@ -78,7 +78,7 @@ Options:
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
-                        for --username, --password-stdin, --ca-file, --insecure)
+                        for --username, --password-stdin, --ca-file, --insecure, --sign, --key-passphrase)
   --cache-from REF      first fetch what the store lacks from a cache --cache-to pushed (a missing tag
                         is only noted; a malformed one is a warning, and the build goes on without it);
                         only blobs that match their digests are taken, and every step runs here from

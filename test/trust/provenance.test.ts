@@ -120,6 +120,12 @@ test.serial(
     t.deepEqual(fetch.digest, { sha256: hex(TOOL_A) });
     t.is(fetch.uri, `${base}/files/tool-a`);
     const swapped = await build("same-2", "tool-b", TOOL_B);
+    // niftyc verify of a build directory: its provenance.json, the recipe it names, a fresh store.
+    const recipe = path.join(s.work, "same-1", "app.nifty");
+    const note = `note=${path.join(s.work, "note.txt")}`;
+    const verified = await niftyc(s, ["verify", fresh, "--recipe", recipe, "--secret", note]);
+    t.is(verified.code, 0, verified.stderr);
+    t.is(verified.stdout, `reproduced: sha256:${p.subject[0]!.digest.sha256}\n`);
     const other = JSON.parse(await fsp.readFile(path.join(swapped, "provenance.json"), "utf8")) as Statement;
     t.deepEqual(other.predicate.buildDefinition.resolvedDependencies.find((d) => d.name === "tool")!.digest, {
       sha256: hex(TOOL_B),
