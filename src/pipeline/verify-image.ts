@@ -9,7 +9,7 @@ import {
   describeMachine, missingLibraries, readElfInfo, runsOnAmd64, treeView, DEFAULT_LIBRARY_DIRS, type ElfInfo,
 } from "../image/elf.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
-import { specFor, type Instruction } from "../instructions/index.ts";
+import { specFor, } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
 
 export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>,
