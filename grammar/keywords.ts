@@ -2,16 +2,52 @@
 // did-you-mean suggestions read them from here.
 
 export const INSTRUCTION_KEYWORDS = [
-  "ARG", "FETCH", "LINK", "SYMLINK", "DIR", "FILE", "COPY", "GROUP", "USER",
-  "KEYGEN", "INITTAB", "STOPSIGNAL", "ENV", "HOSTNAME", "EXPOSE", "BIND", "LABEL",
-  "ARCHIVE", "PACKAGE", "SERVICE",
+  "ARG",
+  "FETCH",
+  "LINK",
+  "SYMLINK",
+  "DIR",
+  "FILE",
+  "COPY",
+  "GROUP",
+  "USER",
+  "KEYGEN",
+  "INITTAB",
+  "STOPSIGNAL",
+  "ENV",
+  "HOSTNAME",
+  "EXPOSE",
+  "BIND",
+  "LABEL",
+  "ARCHIVE",
+  "PACKAGE",
+  "SERVICE",
 ] as const;
 
 /** Option words that appear inside instructions (MODE 0755, OWNER a:b, TO /path …). */
 export const OPTION_KEYWORDS = [
-  "EXTRACT", "TO", "MODE", "OWNER", "APPLETS", "IN", "UID", "GID", "HOME", "SHELL",
-  "GROUPS", "PASSWORD", "PASSWORD-HASH", "LOCKED", "AT", "TTY", "RO", "RW",
-  "COMPONENTS", "URL", "KEYRING", "FILES",
+  "EXTRACT",
+  "TO",
+  "MODE",
+  "OWNER",
+  "APPLETS",
+  "IN",
+  "UID",
+  "GID",
+  "HOME",
+  "SHELL",
+  "GROUPS",
+  "PASSWORD",
+  "PASSWORD-HASH",
+  "LOCKED",
+  "AT",
+  "TTY",
+  "RO",
+  "RW",
+  "COMPONENTS",
+  "URL",
+  "KEYRING",
+  "FILES",
 ] as const;
 
 export type InstructionKeyword = (typeof INSTRUCTION_KEYWORDS)[number];

@@ -7,7 +7,9 @@ import { forTerminal } from "../diagnostics/escape.ts";
 import type { BuildResult } from "../pipeline/types.ts";
 
 /** The progress events a report repeats: a step's line, a note. */
-export type ReportEvent = { type: "step"; index: number; total: number; text: string; reused: boolean } | { type: "note"; message: string };
+export type ReportEvent =
+  | { type: "step"; index: number; total: number; text: string; reused: boolean }
+  | { type: "note"; message: string };
 
 /** The line stderr shows for one event. */
 export function eventLine(event: ReportEvent): string {
@@ -17,13 +19,34 @@ export function eventLine(event: ReportEvent): string {
 }
 
 /** What the answer is made of. */
-export type ReportedResult = Pick<BuildResult, "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"> & { name: string; stopSignal: BuildResult["config"]["stopSignal"] };
+export type ReportedResult = Pick<
+  BuildResult,
+  "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"
+> & { name: string; stopSignal: BuildResult["config"]["stopSignal"] };
 
 /** The answer on stdout: the JSON object (absolute paths: a program reading them may run anywhere), or a line and the outputs relative to `cwd`. */
-export function resultText(result: ReportedResult, cwd: string, json: boolean, pushed?: { pushed: string }): string {
+export function resultText(
+  result: ReportedResult,
+  cwd: string,
+  json: boolean,
+  pushed?: { pushed: string },
+): string {
   if (json) {
     const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages } = result;
-    return JSON.stringify({ digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages, ...(pushed ? { pushed } : {}) }) + "\n";
+    return (
+      JSON.stringify({
+        digest,
+        rootfs,
+        outDir,
+        outputs,
+        reproducible,
+        upToDate,
+        stopSignal,
+        steps,
+        stages,
+        ...(pushed ? { pushed } : {}),
+      }) + "\n"
+    );
   }
   let text = `${result.upToDate ? "up to date" : "built"} ${result.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`;
   for (const path of Object.values(result.outputs)) text += `  ${relative(cwd, path) || "."}\n`;

@@ -130,7 +130,6 @@ Options:
 Example:
   niftyc install out/ssh --root /var/lib/machines/host    (then, in host: machinectl start ssh)`;
 
-
 export const PUSH_HELP = `Usage: niftyc push <build-dir|recipe> <registry>/<repository>:<tag> [options]
 
 Pushes the OCI image of a build (<build-dir>/oci, from niftyc build) to a registry over
@@ -164,7 +163,6 @@ Examples:
   niftyc push out/ssh 127.0.0.1:5000/ssh:dev --insecure
 
 Docs: docs/distribution.md.`;
-
 
 export const SIGN_HELP = `Usage: niftyc sign <registry>/<repository>:<tag>|@sha256:… --key KEY [options]
 

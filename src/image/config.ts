@@ -39,7 +39,7 @@ export interface ImageConfig {
   /** LABEL in recipe order. */
   labels: Array<[string, string]>;
   stopSignal: StopSignal;
-  init: { kind: InitKind; /** argv of PID 1, e.g. ["/sbin/init"] */ command: string[] };
+  init: { kind: InitKind /** argv of PID 1, e.g. ["/sbin/init"] */; command: string[] };
   architecture: typeof IMAGE_ARCHITECTURE;
   os: "linux";
   /** SOURCE_DATE_EPOCH, seconds. */

@@ -16,8 +16,17 @@ import type { BuildOptions } from "./types.ts";
 
 export type LockOptions = Pick<
   BuildOptions,
-  "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "allowSystemBinds"
-  | "onEvent" | "limits"
+  | "recipePath"
+  | "shownPath"
+  | "args"
+  | "cacheDir"
+  | "mirrors"
+  | "now"
+  | "fetchTimeoutMs"
+  | "strict"
+  | "allowSystemBinds"
+  | "onEvent"
+  | "limits"
 >;
 
 /** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
@@ -25,9 +34,19 @@ async function openRecipe(options: LockOptions) {
   const shown = options.shownPath ?? options.recipePath;
   const source = await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
-  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, allowSystemBinds: options.allowSystemBinds === true, recipePath: options.recipePath });
+  const { recipe, warnings } = await compile(store, source, {
+    args: options.args ?? new Map(),
+    strict: options.strict ?? false,
+    allowSystemBinds: options.allowSystemBinds === true,
+    recipePath: options.recipePath,
+  });
   const declared = packageDeclarations(recipe);
-  if (declared.asks.length === 0) throw new NiftyError("NIFTY608", `${shown} has no PACKAGE lines: there is nothing to lock`, "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests");
+  if (declared.asks.length === 0)
+    throw new NiftyError(
+      "NIFTY608",
+      `${shown} has no PACKAGE lines: there is nothing to lock`,
+      "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests",
+    );
   // Suites an --arg chose have a lock of their own (lockSuffix).
   const defaults = () => compileWithDefaults(store, source, options.recipePath);
   const suffix = await lockSuffix(recipe, options.args, defaults);
@@ -36,7 +55,9 @@ async function openRecipe(options: LockOptions) {
 }
 
 /** Resolve and write the lock: `update` re-resolves every package (true) or only those named. */
-export async function lockRecipe(options: LockOptions & { update?: true | readonly string[] }): Promise<{ lock: Lock; lockPath: string; written: boolean }> {
+export async function lockRecipe(
+  options: LockOptions & { update?: true | readonly string[] },
+): Promise<{ lock: Lock; lockPath: string; written: boolean }> {
   const { source, store, recipe, suffix, lockFile } = await openRecipe(options);
   if (Array.isArray(options.update)) {
     const known = new Set((await readLock(lockFile.path, lockFile.shown))?.packages.map((p) => p.name) ?? []);
@@ -72,10 +93,21 @@ export interface OutdatedReport {
 export async function outdatedRecipe(options: LockOptions): Promise<OutdatedReport> {
   const { source, store, declared, lockFile } = await openRecipe(options);
   const lock = await readLock(lockFile.path, lockFile.shown);
-  if (lock === undefined) throw new NiftyError("NIFTY603", `${source.path} has no lock yet`, `run \`niftyc lock ${source.path}\` first`);
+  if (lock === undefined)
+    throw new NiftyError(
+      "NIFTY603",
+      `${source.path} has no lock yet`,
+      `run \`niftyc lock ${source.path}\` first`,
+    );
   const { buildUniverse } = await import("../debian/universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
-  const { indices } = await fetchIndices(store, declared.archives, archiveMirrors(declared.archives, await options.mirrors()), options, lock);
+  const { indices } = await fetchIndices(
+    store,
+    declared.archives,
+    archiveMirrors(declared.archives, await options.mirrors()),
+    options,
+    lock,
+  );
   const rows = findOutdated(lock, buildUniverse(indices));
   return { rows, summary: summarizeOutdated(lock, rows) };
 }

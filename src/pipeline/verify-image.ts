@@ -6,21 +6,35 @@ import type { Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import {
-  describeMachine, missingLibraries, readElfInfo, runsOnAmd64, treeView, DEFAULT_LIBRARY_DIRS, type ElfInfo,
+  describeMachine,
+  missingLibraries,
+  readElfInfo,
+  runsOnAmd64,
+  treeView,
+  DEFAULT_LIBRARY_DIRS,
+  type ElfInfo,
 } from "../image/elf.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
-import { specFor, } from "../instructions/index.ts";
+import { specFor } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
 
-export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>,
-  blobPath: (digest: string) => string, report: Reporter,
-  options: { allowWritableSetuid?: boolean } = {}): Promise<void> {
+export async function verifyImage(
+  recipe: Recipe,
+  tree: Tree,
+  origins: ReadonlyMap<string, Span>,
+  blobPath: (digest: string) => string,
+  report: Reporter,
+  options: { allowWritableSetuid?: boolean } = {},
+): Promise<void> {
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
   const elfOf = (node: Extract<TreeNode, { type: "file" }>): Promise<ElfInfo | null> => {
     const key = node.content.digest;
     let info = elfCache.get(key);
     if (info === undefined) {
-      const source = node.content.inline !== undefined ? Buffer.from(node.content.inline, "base64") : blobPath(node.content.digest);
+      const source =
+        node.content.inline !== undefined
+          ? Buffer.from(node.content.inline, "base64")
+          : blobPath(node.content.digest);
       info = readElfInfo(source).catch(() => null);
       elfCache.set(key, info);
     }
@@ -36,7 +50,12 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     const span = origins.get(path) ?? recipe.instructions[0]!.span;
     // Until images of other platforms exist, every program is one an amd64 kernel runs.
     if (!runsOnAmd64(info)) {
-      report.error(span, "NIFTY215", `${path} is a program for ${describeMachine(info)}, not for this image's amd64 (x86-64, 64-bit)`, "fetch the amd64 build of it (Debian's _amd64.deb, or the x86_64 release file): niftyc builds amd64 images only");
+      report.error(
+        span,
+        "NIFTY215",
+        `${path} is a program for ${describeMachine(info)}, not for this image's amd64 (x86-64, 64-bit)`,
+        "fetch the amd64 build of it (Debian's _amd64.deb, or the x86_64 release file): niftyc builds amd64 images only",
+      );
       continue;
     }
     if (info.isStatic) continue;
@@ -50,20 +69,43 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
       continue;
     }
     if (result.interpreter !== undefined) {
-      report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`, "FETCH it too (for Debian binaries: libc6's ld-linux-x86-64.so.2, and SYMLINK /lib64/ld-linux-x86-64.so.2 to it)");
+      report.error(
+        span,
+        "NIFTY220",
+        `${path} needs its program loader ${result.interpreter}, which is not in the image`,
+        "FETCH it too (for Debian binaries: libc6's ld-linux-x86-64.so.2, and SYMLINK /lib64/ld-linux-x86-64.so.2 to it)",
+      );
     }
     for (const miss of result.missing) {
       const via = miss.neededBy === path ? "" : ` (through ${miss.neededBy})`;
-      report.error(span, "NIFTY221", `${path} needs ${miss.library}${via}, which is not in the image`, `FETCH it into one of ${DEFAULT_LIBRARY_DIRS.slice(0, 2).join(" or ")}`);
+      report.error(
+        span,
+        "NIFTY221",
+        `${path} needs ${miss.library}${via}, which is not in the image`,
+        `FETCH it into one of ${DEFAULT_LIBRARY_DIRS.slice(0, 2).join(" or ")}`,
+      );
     }
   }
 
   // What a container manager needs to boot the image at all.
   if (!["/etc/os-release", "/usr/lib/os-release"].some((p) => tree.lookup(p)?.node.type === "file")) {
-    report.warn(undefined, "NIFTY224", "the image has no /etc/os-release: systemd-nspawn --boot refuses to start it", "add FILE /etc/os-release <<EOF with NAME= and ID= lines (an empty file is enough)");
+    report.warn(
+      undefined,
+      "NIFTY224",
+      "the image has no /etc/os-release: systemd-nspawn --boot refuses to start it",
+      "add FILE /etc/os-release <<EOF with NAME= and ID= lines (an empty file is enough)",
+    );
   }
-  if (tree.lookup("/sbin/init")?.node.type !== "file" && !["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file")) {
-    report.warn(undefined, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
+  if (
+    tree.lookup("/sbin/init")?.node.type !== "file" &&
+    !["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file")
+  ) {
+    report.warn(
+      undefined,
+      "NIFTY225",
+      "the image has no /sbin/init: it cannot boot as a container",
+      "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin",
+    );
   }
 
   verifySystemd(tree, origins, report);
@@ -79,8 +121,13 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
  * mode, the line that wrote each), at the line of the first. One every user may write is a
  * program anyone could replace: an error at its line unless the build allows it.
  */
-function verifySetuid(tree: Tree, origins: ReadonlyMap<string, Span>, report: Reporter, allowWritable: boolean,
-  recipeSpan: Span): void {
+function verifySetuid(
+  tree: Tree,
+  origins: ReadonlyMap<string, Span>,
+  report: Reporter,
+  allowWritable: boolean,
+  recipeSpan: Span,
+): void {
   const found: string[] = [];
   let first: Span | undefined;
   for (const path of tree.sortedPaths()) {
@@ -90,43 +137,68 @@ function verifySetuid(tree: Tree, origins: ReadonlyMap<string, Span>, report: Re
     first ??= span;
     const mode = (node.mode & 0o7777).toString(8).padStart(4, "0");
     const kind = (node.mode & 0o4000) !== 0 ? "setuid" : "setgid";
-    found.push(`${path} (${node.uid}:${node.gid} ${mode}${span === undefined ? "" : `, line ${span.start.line}`})`);
+    found.push(
+      `${path} (${node.uid}:${node.gid} ${mode}${span === undefined ? "" : `, line ${span.start.line}`})`,
+    );
     if ((node.mode & 0o002) !== 0 && !allowWritable) {
       const as = kind === "setuid" ? `uid ${node.uid}` : `gid ${node.gid}`;
       const safe = (node.mode & 0o7775).toString(8).padStart(4, "0");
-      report.error(span ?? recipeSpan, "NIFTY233",
-        `${path} is ${kind} and every user may write it (mode ${mode}): `
-        + `anyone could replace a program that runs as ${as}`,
-        `drop the write bit for others (e.g. MODE ${safe}), `
-        + "or build with --allow-writable-setuid if that is what you mean");
+      report.error(
+        span ?? recipeSpan,
+        "NIFTY233",
+        `${path} is ${kind} and every user may write it (mode ${mode}): ` +
+          `anyone could replace a program that runs as ${as}`,
+        `drop the write bit for others (e.g. MODE ${safe}), ` +
+          "or build with --allow-writable-setuid if that is what you mean",
+      );
     }
   }
   if (found.length === 0) return;
   const files = `${found.length} setuid or setgid file${found.length === 1 ? "" : "s"}`;
-  report.warn(first, "NIFTY232",
+  report.warn(
+    first,
+    "NIFTY232",
     `the image has ${files}, which run with their owner's rights for any user: ${found.join(", ")}`,
-    "keep only those the image needs (COPY … MODE 0755 drops the bit); "
-    + "niftyc run, instances, install and bundles keep their trees in 0700 directories");
+    "keep only those the image needs (COPY … MODE 0755 drops the bit); " +
+      "niftyc run, instances, install and bundles keep their trees in 0700 directories",
+  );
 }
 
 /** What systemd as PID 1 needs of the tree (docs/systemd.md), beyond os-release. */
 /** Each warning points at the line that wrote the path at fault, or (undefined) at the recipe as a whole. */
 function verifySystemd(tree: Tree, origins: ReadonlyMap<string, Span>, report: Reporter): void {
-  const hasSystemd = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file");
+  const hasSystemd = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some(
+    (p) => tree.lookup(p)?.node.type === "file",
+  );
   if (!hasSystemd) return;
   const init = tree.lookup("/sbin/init");
   if (init !== undefined && detectInit(tree).kind !== "systemd") {
-    report.warn(origins.get("/sbin/init"), "NIFTY226", `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`, "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)");
+    report.warn(
+      origins.get("/sbin/init"),
+      "NIFTY226",
+      `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`,
+      "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)",
+    );
     // The rest matters only when systemd is what boots.
     return;
   }
   const machineId = tree.lookup("/etc/machine-id");
   if (machineId?.node.type === "file" && machineId.node.content.size > 0) {
-    report.warn(origins.get(machineId.path), "NIFTY227", "/etc/machine-id is not empty: every container made from this image gets the same machine ID", "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot");
+    report.warn(
+      origins.get(machineId.path),
+      "NIFTY227",
+      "/etc/machine-id is not empty: every container made from this image gets the same machine ID",
+      "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot",
+    );
   }
   for (const dir of ["/run", "/tmp"]) {
     const inside = tree.sortedPaths().filter((p) => p.startsWith(`${dir}/`));
     if (inside.length === 0) continue;
-    report.warn(origins.get(inside[0]!), "NIFTY228", `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`, "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)");
+    report.warn(
+      origins.get(inside[0]!),
+      "NIFTY228",
+      `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`,
+      "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)",
+    );
   }
 }
