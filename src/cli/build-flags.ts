@@ -25,6 +25,9 @@ export const PUSH_FLAGS = {
   insecure: { type: "boolean" },
   "cache-to": { type: "string" },
   "cache-from": { type: "string" },
+  /** A signing key: the pushed manifest is signed the way cosign and containers/image read. */
+  sign: { type: "string" },
+  "key-passphrase": { type: "string" },
 } as const satisfies OptionSpec;
 
 /** Everything `niftyc build` takes. */

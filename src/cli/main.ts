@@ -63,10 +63,24 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./fmt.ts")).runFmt(rest, io);
       case "lsp":
         return await (await import("./lsp.ts")).runLsp(rest, io);
+      case "sign":
+        return await (await import("./sign.ts")).runSign(
+          rest,
+          io,
+          (await import("./push.ts")).registrySettings,
+        );
+      case "verify":
+        return await (await import("./verify.ts")).runVerify(
+          rest,
+          io,
+          (await import("./push.ts")).registrySettings,
+        );
+      case "keygen-signing":
+        return await (await import("./sign.ts")).runKeygenSigning(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const commands = ["build", "check", "cache", "fmt", "install", "instances"];
-        commands.push("lock", "lsp", "outdated", "push", "run");
+        const commands = ["build", "check", "cache", "fmt", "install", "instances", "keygen-signing"];
+        commands.push("lock", "lsp", "outdated", "push", "run", "sign", "verify");
         const near = suggest(command, commands);
         throw new UsageError(
           `unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`,
@@ -127,11 +141,16 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const cacheFrom = values["cache-from"] as string | undefined;
   if (pushTo !== undefined && formats && !(formats as string[]).includes("oci"))
     throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
+  if (pushTo === undefined && (values.sign ?? values["key-passphrase"]) !== undefined) {
+    throw new UsageError("--sign signs what --push pushes: add --push REF", BUILD_HELP);
+  }
   // A bad reference fails before the build, not after it.
   for (const ref of [pushTo, cacheTo, cacheFrom])
     if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
   const registries =
     (pushTo ?? cacheTo ?? cacheFrom) ? (await import("./push.ts")).registrySettings(values, io) : undefined;
+  // A signing key that will not open fails before the build, not after it.
+  if (pushTo !== undefined) await (await import("./sign.ts")).signingKey(values, io, BUILD_HELP);
   const shared = await buildOptions(values, io, BUILD_HELP);
   // A pulled cache gives blobs only, each no larger than a download may be.
   const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");

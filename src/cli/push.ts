@@ -154,9 +154,22 @@ export async function pushBuildDir(
   const quiet = values.quiet === true;
   let lastProgress = 0;
   const cache = cacheDir(values.cache as string | undefined, io);
-  return pushImage({
+  // The key (and its passphrase) before anything is pushed: a wrong one leaves the registry as it was.
+  const { signingKey, signPushed } = await import("./sign.ts");
+  const key = await signingKey(values, io, PUSH_HELP);
+  // provenance.json beside the build goes with the image, as a referrer.
+  const provenance = join(dir, "provenance.json");
+  const { PROVENANCE_MEDIA_TYPE } = await import("../emit/provenance.ts");
+  const attach = (await stat(provenance).then(
+    (st) => st.isFile(),
+    () => false,
+  ))
+    ? [{ artifactType: PROVENANCE_MEDIA_TYPE, path: provenance }]
+    : [];
+  const pushed = await pushImage({
     layout,
     target: ref,
+    attach,
     ...(await settings(ref.registry)),
     knownBlobsFile: join(cache, "registries", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`),
     onEvent: (event) => {
@@ -192,6 +205,9 @@ export async function pushBuildDir(
       }
     },
   });
+  if (key === undefined) return pushed;
+  const signature = await signPushed(key, target, pushed.digest, values, io, settings);
+  return { ...pushed, signature };
 }
 
 /**

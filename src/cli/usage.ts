@@ -12,6 +12,9 @@ Usage:
                                        --on-demand: each boots on its first connection
   niftyc instances status <dir>        which instances run, which are idle
   niftyc push <build|recipe> <ref>     push the OCI image to a registry (REGISTRY/REPOSITORY:TAG)
+  niftyc sign <ref> --key KEY          sign an image in a registry (cosign's layout)
+  niftyc keygen-signing [PREFIX]       make PREFIX.key and PREFIX.pub (default cosign.key, cosign.pub)
+  niftyc verify <ref|build> --recipe R rebuild from the provenance's inputs; print "reproduced: sha256:…"
   niftyc run <recipe|build> [-- cmd]   build if needed and boot it: nspawn as root, bwrap or podman as a user
   niftyc lock <recipe> [--update]      resolve PACKAGE lines into <recipe>.lock (pinned by digest)
   niftyc outdated <recipe>             newer versions of locked packages; exit 3 for security fixes
@@ -57,9 +60,9 @@ Options:
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
   --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,
-                        cyclonedx,bundle (default: all but bundle, which unpacks the rootfs, and cyclonedx,
-                        the CycloneDX 1.6 SBOM beside the SPDX one: add it, e.g. --format all or
-                        --format rootfs,sbom,cyclonedx); "all" for every one
+                        cyclonedx,provenance,bundle (default: all but bundle, which unpacks the rootfs,
+                        and cyclonedx, the CycloneDX 1.6 SBOM beside the SPDX one: add it, e.g. --format all
+                        or --format rootfs,sbom,cyclonedx); "all" for every one
   --timeout SECONDS     network timeout (default 30; 60 for registries): connecting and each wait for
                         data may take this long, and a whole request (headers and body) must end
                         within it plus 1 s per 16 KiB moved, so a slow link that averages 16 KiB/s
@@ -78,7 +81,7 @@ Options:
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no progress on stderr
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
-                        for --username, --password-stdin, --ca-file, --insecure)
+                        for --username, --password-stdin, --ca-file, --insecure, --sign, --key-passphrase)
   --cache-from REF      first fetch what the store lacks from a cache --cache-to pushed (a missing tag
                         is only noted; a malformed one is a warning, and the build goes on without it);
                         only blobs that match their digests are taken, and every step runs here from
@@ -172,12 +175,67 @@ Options:
   --timeout SECONDS     connecting and each wait for data may take this long (default 60), and each
                         request (headers and body) must end within it plus 1 s per 16 KiB moved
   --cache DIR           the store (default $NIFTY_CACHE or ./cache); remembers pushed blobs for mounts
+  --sign KEY            sign the pushed manifest with KEY (ECDSA P-256, PKCS#8 PEM, mode 0600) as cosign
+                        does: tag sha256-<hex>.sig, verified by skopeo/podman's sigstoreSigned policy
+  --key-passphrase SRC  the key's passphrase from file:PATH or env:VARIABLE (else asked at a terminal)
   --json                print the result as JSON (digest, config, layers, uploaded, mounted, existing)
   -q, --quiet           no progress on stderr
 
 Examples:
   niftyc push out/ssh registry.example.com/team/ssh:1.0
+  niftyc push out/ssh registry.example.com/team/ssh:1.0 --sign cosign.key --key-passphrase env:KEY_PASS
   echo "$TOKEN" | niftyc push out/ssh ghcr.io/me/ssh:latest --username me --password-stdin
   niftyc push out/ssh 127.0.0.1:5000/ssh:dev --insecure
+
+Docs: docs/distribution.md.`;
+
+export const SIGN_HELP = `Usage: niftyc sign <registry>/<repository>:<tag>|@sha256:… --key KEY [options]
+
+Signs the manifest (or index) the reference names now, in cosign's key-pair format: the
+simple-signing payload ({"critical":{"identity":{"docker-reference":…},"image":
+{"docker-manifest-digest":…},"type":"cosign container image signature"},"optional":…}),
+an ECDSA P-256 signature in the dev.cosignproject.cosign/signature annotation, pushed
+under the tag sha256-<hex>.sig. skopeo and podman verify it with a policy.json requirement
+{"type":"sigstoreSigned","keyPath":"cosign.pub","signedIdentity":{"type":"matchRepository"}}
+and use-sigstore-attachments: true in registries.d. Prints the signature's tag.
+
+Options:
+  --key KEY             the private key: PEM, PKCS#8 (encrypted or not) or SEC1; mode 0600
+  --key-passphrase SRC  file:PATH or env:VARIABLE (never the passphrase itself); else asked at a terminal
+  --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
+
+Docs: docs/distribution.md.`;
+
+export const KEYGEN_SIGNING_HELP = `Usage: niftyc keygen-signing [PREFIX] [--key-passphrase SRC|--no-passphrase]
+
+Writes a new ECDSA P-256 key pair for --sign: PREFIX.key (PKCS#8 PEM, AES-256 encrypted
+under the passphrase, mode 0600) and PREFIX.pub (what policy.json's keyPath names).
+PREFIX defaults to cosign. An existing file is never replaced. The same with openssl:
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes256 -out cosign.key
+  openssl pkey -in cosign.key -pubout -out cosign.pub
+
+Options:
+  --key-passphrase SRC  file:PATH or env:VARIABLE; else asked at a terminal
+  --no-passphrase       write the key unencrypted
+
+Docs: docs/distribution.md.`;
+
+export const VERIFY_HELP = `Usage: niftyc verify <registry>/<repo>:<tag>|<build-dir> --recipe RECIPE [options]
+
+Rebuilds an image from what its provenance names and compares. The provenance is the
+pushed image's in-toto referrer, or provenance.json of a build directory. RECIPE (and the
+lock beside it) must have the digests it names. The rebuild runs in a fresh store with the
+provenance's --arg values and SOURCE_DATE_EPOCH, --locked. Prints "reproduced: sha256:…"
+(exit 0), or "not reproduced: …" with the first file that differs: its path, type, size,
+mode and digest in the original and in the rebuild (exit 1).
+
+Options:
+  --recipe RECIPE       the recipe to rebuild from (its lock is RECIPE.lock, as built)
+  --key PUB             first check the image's cosign signature with this public key
+  --cache-from REF      take downloads from a --cache-to artifact (with --offline: nothing else)
+  --offline             download nothing from the recipe's sources
+  --secret ID=FILE      secrets the recipe reads (the provenance names them, never their values)
+  --mirror NAME=URL     as for build
+  --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
 
 Docs: docs/distribution.md.`;

@@ -386,6 +386,11 @@ export const DIAGNOSTIC_CODES = {
     title: "p is under /run or /tmp, which a systemd image gets a tmpfs over",
   },
   NIFTY229: { severity: "error", section: "build", title: "cannot enable/mask u: why" },
+  NIFTY270: {
+    severity: "error",
+    section: "build",
+    title: "`the recipe F is D, but the provenance names D` / `the lock F is D, but the provenance names D`",
+  },
   NIFTY230: { severity: "error", section: "build", title: "doing failed: (the system's message)" },
   NIFTY231: { severity: "error", section: "build", title: "the store's copy of d is damaged: detail" },
   NIFTY232: {
@@ -718,6 +723,34 @@ export const DIAGNOSTIC_CODES = {
     severity: "warning",
     section: "registries",
     title: "`… holds step records, which are not trusted: every step runs here, from the cache's blobs`",
+  },
+  NIFTY730: {
+    severity: "error",
+    section: "registries",
+    title: "`the signing key F may be read by other users (mode m)`",
+  },
+  NIFTY731: {
+    severity: "error",
+    section: "registries",
+    title: "`F is not a usable signing key: why` / `F is not a usable public key: why`",
+  },
+  NIFTY732: {
+    severity: "error",
+    section: "registries",
+    title:
+      "`the passphrase for the signing key F is wrong` / `the signing key F is encrypted and no passphrase" +
+      " was given`",
+  },
+  NIFTY733: {
+    severity: "error",
+    section: "registries",
+    title: "`the signature tag T of R is not a cosign signature: why`",
+  },
+  NIFTY734: { severity: "error", section: "registries", title: "`R@D has no signature by the key F: why`" },
+  NIFTY735: {
+    severity: "error",
+    section: "registries",
+    title: "`the provenance … cannot be read: why` / `… has no provenance`",
   },
   NIFTY710: { severity: "error", section: "registries", title: "`R sent METHOD PATH to U: why`" },
   NIFTY711: {

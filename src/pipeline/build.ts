@@ -46,6 +46,7 @@ import {
 import type { BuildContext } from "../instructions/context.ts";
 import type { SecretStamps } from "./secret-stamps.ts";
 import type { sbomInputs as sbomInputsOf } from "./sbom.ts";
+import type { ProvenanceInput } from "../emit/provenance.ts";
 import type { Tarballs } from "./layers.ts";
 import type { ResolvedPackages } from "./packages.ts";
 import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
@@ -116,6 +117,8 @@ interface Planned extends Compiled {
   described: ReadonlyArray<readonly [number, string, string]>;
   steps: StepRecord[];
   sbomInputs: ReturnType<typeof sbomInputsOf>;
+  /** What provenance.json says beside its subjects, when it is among the formats. */
+  provenance: ProvenanceInput | undefined;
   inputsKey: string;
 }
 
@@ -229,6 +232,20 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
   c.lap("keys");
   const { sbomInputs } = await import("./sbom.ts");
   const inputs = sbomInputs(recipe, packages);
+  const provenance = c.formats.has("provenance")
+    ? await (await import("./provenance.ts")).provenanceInput({
+        recipe,
+        recipeText: source.text,
+        recipePath: options.recipePath,
+        shownPath: c.shown,
+        packages,
+        args: options.args ?? new Map(),
+        epoch: options.epoch,
+        inputs,
+      })
+    : undefined;
+  // Everything the SBOM and the provenance say beside the tree joins the outputs' key.
+  const inputsKey = JSON.stringify(inputs) + (provenance ? JSON.stringify(provenance) : "");
   return {
     ...c,
     packages,
@@ -242,7 +259,8 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
     described,
     steps: [],
     sbomInputs: inputs,
-    inputsKey: JSON.stringify(inputs),
+    provenance,
+    inputsKey,
   };
 }
 
@@ -358,6 +376,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
       useTag: p.useTag,
       alongside: replay,
       sbom: () => missingOutput(store, assembled),
+      provenance: p.provenance,
       buildJson: buildJson(p, { ...image, layers, fingerprint }),
     }),
   );
@@ -458,6 +477,7 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
       sbom,
       used,
       useTag: b.useTag,
+      provenance: b.provenance,
       assembledKey: reproducible ? assembledKey : undefined,
       buildJson: buildJson(b, { ...image, layers, fingerprint: reproducible ? fingerprint : undefined }),
     }),
@@ -571,6 +591,7 @@ interface AssembleInput {
   buildJson: Record<string, unknown>;
   /** The SBOMs (SPDX, CycloneDX), made only when the outputs are written rather than restored. */
   sbom: () => Promise<Sboms>;
+  provenance: ProvenanceInput | undefined;
   /** Work done while the files are restored; false: nothing is to be published after all. */
   alongside?: () => Promise<boolean>;
 }
@@ -613,12 +634,13 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
         layers: input.layers,
         digest: input.digest,
       };
-      const copies = await outputs.writeOutputs(
-        store,
-        { dir: staging, ...image, ...sboms },
-        input.formats,
-        assembledKey !== undefined,
-      );
+      const emitted = {
+        dir: staging,
+        ...image,
+        ...sboms,
+        ...(input.provenance ? { provenance: input.provenance } : {}),
+      };
+      const copies = await outputs.writeOutputs(store, emitted, input.formats, assembledKey !== undefined);
       if (assembledKey !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", assembledKey, kept);

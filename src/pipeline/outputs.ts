@@ -35,6 +35,8 @@ export interface EmitInput {
   sbom?: string;
   /** The CycloneDX SBOM (src/emit/cyclonedx.ts), of the same facts, for the cyclonedx file. */
   cyclonedx?: string;
+  /** What provenance.json says beside its subjects (src/emit/provenance.ts). */
+  provenance?: import("../emit/provenance.ts").ProvenanceInput;
   /** A store writer for a file the format writes (path relative to `dir`), when outputs are kept in the store. */
   keep?: (rel: string) => Writable;
 }
@@ -118,6 +120,25 @@ const EMITTERS = {
     files: () => ({ cyclonedx: "sbom.cdx.json" }),
     async write(input) {
       if (input.cyclonedx !== undefined) await writeFile(join(input.dir, "sbom.cdx.json"), input.cyclonedx);
+    },
+  },
+  provenance: {
+    files: () => ({ provenance: "provenance.json" }),
+    async write(input) {
+      if (input.provenance === undefined) return;
+      const { renderProvenance } = await import("../emit/provenance.ts");
+      // The subjects: the OCI image's manifest when the layout was written (just before), and rootfs.tar.
+      type Index = { manifests?: Array<{ digest: string; artifactType?: string }> };
+      const index = await readFile(join(input.dir, "oci", "index.json"), "utf8").then(
+        (t) => JSON.parse(t) as Index,
+        () => undefined,
+      );
+      const images = (index?.manifests ?? []).filter((m) => m.artifactType === undefined);
+      const subjects = [
+        ...images.map((m) => ({ name: input.name, digest: m.digest })),
+        { name: "rootfs.tar", digest: input.digest },
+      ];
+      await writeFile(join(input.dir, "provenance.json"), renderProvenance(input.provenance, subjects));
     },
   },
   bundle: {

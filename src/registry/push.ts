@@ -37,6 +37,8 @@ export interface PushOptions extends Omit<ClientOptions, "registry" | "onRetry">
   chunkSize?: number;
   /** A file remembering which repositories of this registry hold which blobs, for mounts. */
   knownBlobsFile?: string;
+  /** Files pushed as referrers of the image beside the layout's own (the provenance). */
+  attach?: import("./attach.ts").Attachment[];
   onEvent?: (event: PushEvent) => void;
 }
 
@@ -90,6 +92,8 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
   const known = await readKnown(options.knownBlobsFile);
   const counts = { uploaded: 0, mounted: 0, existing: 0 };
   const referrers: PushResult["referrers"] = [];
+  const attached = await (await import("./attach.ts")).attachments(options.attach ?? [], image.manifest);
+  image.referrers.push(...attached.referrers);
   try {
     for (const blob of [image.config, ...image.layers]) {
       const action = await pushBlob(client, target.repository, blob, options, known[blob.digest] ?? []);
@@ -129,6 +133,7 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
     }
   } finally {
     await client.close();
+    await attached.dispose();
   }
   if (options.knownBlobsFile !== undefined) {
     // Only digests and repository names: nothing about credentials.

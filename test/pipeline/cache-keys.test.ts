@@ -18,7 +18,7 @@ import { openStore } from "../../src/cache/store.ts";
 const RECIPE =
   "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
 /** Every format but the runtime bundle (which unpacks the whole tree): the default set. */
-const ALL = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "sbom"] as const;
+const ALL = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "sbom", "provenance"] as const;
 /** What two builds may differ in: the default set, and the CycloneDX SBOM one asks for beside it. */
 const CHOSEN = [...ALL, "cyclonedx"] as const;
 type Fmt = (typeof CHOSEN)[number];
@@ -114,6 +114,7 @@ function expectedFiles(name: string, formats: readonly Fmt[]): string[] {
     "docker-archive": ["image.tar"],
     sbom: ["sbom.spdx.json"],
     cyclonedx: ["sbom.cdx.json"],
+    provenance: ["provenance.json"],
   };
   return ["build.json", ...formats.flatMap((f) => files[f])].sort();
 }
@@ -148,6 +149,19 @@ async function namedFor(out: string, b: Build, shown: string): Promise<string[]>
     const cdx = JSON.parse(await read("sbom.cdx.json")) as { metadata: { component: { name: string } } };
     const named = cdx.metadata.component.name;
     if (named !== name) problems.push(`the CycloneDX SBOM names ${named}`);
+  }
+  if (b.formats.includes("provenance")) {
+    // The provenance names the recipe as shown, the --arg and the epoch: each joins the outputs' key.
+    type Params = { recipe: { path: string }; args: Record<string, string>; sourceDateEpoch: number };
+    type Statement = { predicate: { buildDefinition: { externalParameters: Params } } };
+    const said = (JSON.parse(await read("provenance.json")) as Statement).predicate.buildDefinition
+      .externalParameters;
+    const { recipe, args, sourceDateEpoch: epoch } = said;
+    if (recipe.path !== json.recipe)
+      problems.push(`the provenance names the recipe ${recipe.path}, not ${json.recipe}`);
+    if (args.GREETING !== b.greeting)
+      problems.push(`the provenance says GREETING=${args.GREETING}, not ${b.greeting}`);
+    if (String(epoch) !== b.epoch) problems.push(`the provenance's epoch is ${epoch}, not ${b.epoch}`);
   }
   if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`))
     problems.push(`${name}.nspawn is not written for ${name}`);

@@ -105,8 +105,8 @@ test.serial(
     t.is(r.code, 0, r.stderr);
     const pushed = r.json!;
     t.regex(pushed.pushed, new RegExp(`^${proxy.host}/app@sha256:[0-9a-f]{64}$`));
-    // The config, the layers, and the SBOM's empty config and document.
-    t.is(pushed.uploaded, 1 + pushed.layers.length + 2);
+    // The config, the layers, the SBOM's empty config and document, and the provenance (its empty config is the same).
+    t.is(pushed.uploaded, 1 + pushed.layers.length + 3);
     t.true(registry.uploads().length > before);
     // Progress went to stderr, the result alone to stdout.
     t.regex(r.stderr, /uploaded/);
@@ -151,7 +151,8 @@ test.serial("a second push of the same build uploads nothing and leaves the mani
   const r = await push(`${proxy.host}/app:v1`);
   t.is(r.code, 0, r.stderr);
   t.is(r.json!.uploaded, 0);
-  t.is(r.json!.existing, 1 + r.json!.layers.length + 2);
+  // The empty config is looked at for each of the two referrers.
+  t.is(r.json!.existing, 1 + r.json!.layers.length + 4);
   t.is(registry.uploads().length, uploads, "no upload request reached the registry");
   const sent = proxy.requests.slice(seen);
   // Only looks: HEADs, and GETs of the referrer list.
@@ -168,7 +169,7 @@ test.serial("another repository of the registry gets the blobs by cross-reposito
   const seen = proxy.requests.length;
   const r = await push(`${proxy.host}/team/mirror:latest`);
   t.is(r.code, 0, r.stderr);
-  t.is(r.json!.mounted, 1 + r.json!.layers.length + 2);
+  t.is(r.json!.mounted, 1 + r.json!.layers.length + 3);
   t.is(r.json!.uploaded, 0);
   const posts = proxy.requests.slice(seen).filter((s) => s.startsWith("POST "));
   t.true(
@@ -419,9 +420,14 @@ test.serial(
     );
     t.is(index.status, 200);
     const listed = (await index.json()) as { manifests: Array<{ digest: string; artifactType: string }> };
+    const provenance = r.json!.referrers[1];
+    t.is(provenance?.artifactType, "application/vnd.in-toto+json");
     t.deepEqual(
       listed.manifests.map((m) => [m.digest, m.artifactType]),
-      [[referrer!.digest, "application/spdx+json"]],
+      [
+        [referrer!.digest, "application/spdx+json"],
+        [provenance!.digest, "application/vnd.in-toto+json"],
+      ],
     );
     const manifest = (await (
       await fetch(`http://${registry.host}/v2/app/manifests/${referrer!.digest}`, {
