@@ -8,7 +8,7 @@ import { suggest } from "../diagnostics/suggest.ts";
 import { Tree, TreeError } from "../image/tree.ts";
 import { INSTRUCTIONS, isKeyword, specFor, type Instruction } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
-import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
+import { INSTRUCTION_KEYWORDS, type InstructionKeyword } from "../../grammar/keywords.ts";
 import type { CheckModel, Expanded, HostDirEntry } from "../instructions/spec.ts";
 import { Reporter, type Omitted } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
@@ -88,6 +88,15 @@ export function recipeName(path: string): string {
 export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckResult {
   const report = new Reporter(tree.source);
   const dir = options.recipeDir ?? resolve(dirname(tree.source.path));
+  const model = startModel(tree, options, dir);
+  const instructions = checkLines(tree, report, model);
+  checkWholeRecipe(tree, instructions, report, model);
+  warnUndeclaredArgs(tree, options, report, model);
+  return checkResult(tree, options, report, dir, instructions);
+}
+
+/** What checking knows before the first line: the --args, an empty tree, and root's user and group. */
+function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): CheckModel {
   const model: CheckModel = {
     scope: new Scope(options.args ?? new Map()),
     tree: new Tree(),
@@ -108,79 +117,141 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   };
   model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });
   model.groups.set("root", { id: 0, span: none, implicit: true });
+  return model;
+}
 
+type InstructionNode = SyntaxTree["instructions"][number];
+
+/** Each line in order: its keyword, its values substituted, then its instruction's own checks. */
+function checkLines(tree: SyntaxTree, report: Reporter, model: CheckModel): Instruction[] {
   const instructions: Instruction[] = [];
   let expandedChars = 0;
   for (const node of tree.instructions) {
     const keyword = node.keyword.toUpperCase();
     if (!isKeyword(keyword)) {
-      const hint = () => {
-        const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
-        return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
-      };
-      const replacement = () => suggest(node.keyword, INSTRUCTION_KEYWORDS);
-      report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint, replacement);
+      reportUnknownInstruction(node, report);
       continue;
     }
-    const expanded: Expanded = {
-      keyword,
-      keywordSpan: node.keywordSpan,
-      span: node.span,
-      args: node.args.map((w) => expandWord(w, model.scope, report)),
-      heredocs: node.heredocs.map((h) => ({
-        text: expandParts(h.body, model.scope, report),
-        span: h.span,
-        markerSpan: h.markerSpan,
-      })),
-    };
-    expandedChars +=
-      expanded.args.reduce((n, v) => n + v.text.length + v.shell.length, 0) +
-      expanded.heredocs.reduce((n, h) => n + h.text.length, 0);
+    const expanded = expandLine(node, keyword, report, model);
+    expandedChars += expandedLength(expanded);
     if (expandedChars > MAX_RECIPE_EXPANSION) {
-      report.error(
-        node.span,
-        "NIFTY024",
-        `substitution makes the recipe's values longer than ${MAX_RECIPE_EXPANSION.toLocaleString("en-US")} characters in all`,
-        "a large value used many times would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)",
-      );
+      reportTooLongExpansion(node, report);
       break;
     }
     if (INSTRUCTIONS[keyword].heredoc !== true && expanded.heredocs.length > 0) {
-      report.error(
-        expanded.heredocs[0]!.markerSpan,
-        "NIFTY011",
-        `${keyword} does not take a heredoc`,
-        `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`,
-      );
+      reportUnwantedHeredoc(keyword, expanded, report);
       continue;
     }
-    report.startLine();
-    try {
-      const typed = (
-        INSTRUCTIONS[keyword] as {
-          check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined;
-        }
-      ).check(expanded, report, model);
-      if (typed !== undefined) instructions.push(typed);
-      // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
-      const told = new Set(report.lineOffsets);
-      for (const [i, value] of expanded.args.entries()) {
-        if (!told.has(value.span.start.offset)) checkValue(node.args[i]!, value, model.scope, report);
-      }
-    } catch (error) {
-      // A path that clashes with what earlier lines made (a symlink loop, a file
-      // where a directory is needed) is the recipe's mistake, not a crash.
-      if (!(error instanceof TreeError)) throw error;
-      report.error(node.span, "NIFTY052", error.message);
-    }
+    checkLine(node, keyword, expanded, instructions, report, model);
   }
+  return instructions;
+}
+
+function reportUnknownInstruction(node: InstructionNode, report: Reporter): void {
+  const hint = () => {
+    const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
+    return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
+  };
+  const replacement = () => suggest(node.keyword, INSTRUCTION_KEYWORDS);
+  report.error(node.keywordSpan, "NIFTY010", `unknown instruction ${node.keyword}`, hint, replacement);
+}
+
+function expandLine(
+  node: InstructionNode,
+  keyword: InstructionKeyword,
+  report: Reporter,
+  model: CheckModel,
+): Expanded {
+  return {
+    keyword,
+    keywordSpan: node.keywordSpan,
+    span: node.span,
+    args: node.args.map((w) => expandWord(w, model.scope, report)),
+    heredocs: node.heredocs.map((h) => ({
+      text: expandParts(h.body, model.scope, report),
+      span: h.span,
+      markerSpan: h.markerSpan,
+    })),
+  };
+}
+
+/** The characters a line's values take after substitution. */
+function expandedLength(expanded: Expanded): number {
+  return (
+    expanded.args.reduce((n, v) => n + v.text.length + v.shell.length, 0) +
+    expanded.heredocs.reduce((n, h) => n + h.text.length, 0)
+  );
+}
+
+function reportTooLongExpansion(node: InstructionNode, report: Reporter): void {
+  report.error(
+    node.span,
+    "NIFTY024",
+    `substitution makes the recipe's values longer than ${MAX_RECIPE_EXPANSION.toLocaleString("en-US")} characters in all`,
+    "a large value used many times would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)",
+  );
+}
+
+function reportUnwantedHeredoc(keyword: InstructionKeyword, expanded: Expanded, report: Reporter): void {
+  report.error(
+    expanded.heredocs[0]!.markerSpan,
+    "NIFTY011",
+    `${keyword} does not take a heredoc`,
+    `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`,
+  );
+}
+
+/** One line's instruction checks, then its values' own; a typed instruction joins `instructions`. */
+function checkLine(
+  node: InstructionNode,
+  keyword: InstructionKeyword,
+  expanded: Expanded,
+  instructions: Instruction[],
+  report: Reporter,
+  model: CheckModel,
+): void {
+  report.startLine();
+  try {
+    const typed = (
+      INSTRUCTIONS[keyword] as {
+        check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined;
+      }
+    ).check(expanded, report, model);
+    if (typed !== undefined) instructions.push(typed);
+    // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
+    const told = new Set(report.lineOffsets);
+    for (const [i, value] of expanded.args.entries()) {
+      if (!told.has(value.span.start.offset)) checkValue(node.args[i]!, value, model.scope, report);
+    }
+  } catch (error) {
+    // A path that clashes with what earlier lines made (a symlink loop, a file
+    // where a directory is needed) is the recipe's mistake, not a crash.
+    if (!(error instanceof TreeError)) throw error;
+    report.error(node.span, "NIFTY052", error.message);
+  }
+}
+
+function checkWholeRecipe(
+  tree: SyntaxTree,
+  instructions: Instruction[],
+  report: Reporter,
+  model: CheckModel,
+): void {
   try {
     checkWhole(instructions, report, model);
   } catch (error) {
     if (!(error instanceof TreeError)) throw error;
     report.error(tree.instructions.at(-1)!.span, "NIFTY052", error.message);
   }
+}
 
+/** NIFTY012: an --arg the recipe never declares. */
+function warnUndeclaredArgs(
+  tree: SyntaxTree,
+  options: CheckOptions,
+  report: Reporter,
+  model: CheckModel,
+): void {
   for (const name of options.args?.keys() ?? []) {
     if (!model.scope.args.has(name)) {
       const near = suggest(name, [...model.scope.args.keys()]);
@@ -193,6 +264,16 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       });
     }
   }
+}
+
+/** The diagnostics (all errors under --strict), and the recipe when none is an error. */
+function checkResult(
+  tree: SyntaxTree,
+  options: CheckOptions,
+  report: Reporter,
+  dir: string,
+  instructions: Instruction[],
+): CheckResult {
   const diagnostics = options.strict
     ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const }))
     : report.diagnostics;

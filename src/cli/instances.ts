@@ -5,7 +5,17 @@ import { stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, buildForCommand, parse, readBuildDir } from "./common.ts";
+import {
+  EXIT,
+  buildForCommand,
+  parse,
+  readBuildDir,
+  type Built,
+  type OptionSpec,
+  type ParsedValues,
+} from "./common.ts";
+import type { InstancePlan, InstanceSetting } from "../instances/plan.ts";
+import type { WriteResult } from "../instances/write.ts";
 import { BUILD_FLAGS } from "./build-flags.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
@@ -149,38 +159,76 @@ async function runStatus(args: readonly string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
+const INSTANCES_FLAGS: OptionSpec = {
+  ...BUILD_FLAGS,
+  count: { type: "string" },
+  root: { type: "string" },
+  first: { type: "string" },
+  set: { type: "string", multiple: true },
+  out: { type: "string" },
+  replace: { type: "boolean" },
+  "on-demand": { type: "boolean" },
+  "idle-stop": { type: "string" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+};
+
+/** What the command line asks for, checked before anything is built. */
+interface InstancesRequest {
+  input: string;
+  count: number;
+  first: number;
+  sets: InstanceSetting[];
+  onDemand: boolean;
+  idleStopFlag: string | undefined;
+  out: string | undefined;
+  replace: boolean;
+}
+
+/** The instances written, and what the messages about them need. */
+interface Written {
+  request: InstancesRequest;
+  built: Built;
+  root: string | undefined;
+  /** The instances directory as the machine that runs the units sees it. */
+  dir: string;
+  plan: InstancePlan;
+  idleStop: string | undefined;
+  result: WriteResult;
+}
+
 export async function runInstances(args: readonly string[], io: CliIo): Promise<number> {
-  // "status" is a subcommand unless it names the one input that exists (a build directory called status).
-  if (
+  if (await isStatusCommand(args, io)) return runStatus(args.slice(1), io);
+  const { values, positionals } = parse(args, INSTANCES_FLAGS, INSTANCES_HELP);
+  if (values.help) {
+    io.stdout.write(INSTANCES_HELP + "\n");
+    return EXIT.ok;
+  }
+  const request = readRequest(values, positionals);
+  const { rootOption } = await import("./root.ts");
+  const root = await rootOption(io.cwd, values.root as string | undefined);
+  const built = await buildOrRead(request.input, values, io);
+  if (typeof built === "number") return built;
+  const written = await planAndWrite(request, built, root, io);
+  if (values.json) printJson(written, io);
+  else if (written.plan.onDemand !== undefined) printOnDemand(written, io);
+  else printNumbered(written, io);
+  return EXIT.ok;
+}
+
+/** "status" is a subcommand unless it names the one input that exists (a build directory called status). */
+async function isStatusCommand(args: readonly string[], io: CliIo): Promise<boolean> {
+  return (
     args[0] === "status" &&
     (args.length > 1 ||
       !(await stat(resolve(io.cwd, "status")).then(
         () => true,
         () => false,
       )))
-  )
-    return runStatus(args.slice(1), io);
-  const { values, positionals } = parse(
-    args,
-    {
-      ...BUILD_FLAGS,
-      count: { type: "string" },
-      root: { type: "string" },
-      first: { type: "string" },
-      set: { type: "string", multiple: true },
-      out: { type: "string" },
-      replace: { type: "boolean" },
-      "on-demand": { type: "boolean" },
-      "idle-stop": { type: "string" },
-      json: { type: "boolean" },
-      quiet: { type: "boolean", short: "q" },
-    },
-    INSTANCES_HELP,
   );
-  if (values.help) {
-    io.stdout.write(INSTANCES_HELP + "\n");
-    return EXIT.ok;
-  }
+}
+
+function readRequest(values: ParsedValues, positionals: readonly string[]): InstancesRequest {
   const onDemand = values["on-demand"] === true;
   const idleStopFlag = values["idle-stop"] as string | undefined;
   if (idleStopFlag !== undefined && !onDemand)
@@ -202,10 +250,21 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
     name,
     expr,
   }));
+  const out = values.out as string | undefined;
+  return {
+    input: positionals[0]!,
+    count,
+    first,
+    sets,
+    onDemand,
+    idleStopFlag,
+    out,
+    replace: values.replace === true,
+  };
+}
 
-  const { rootOption, insideRoot } = await import("./root.ts");
-  const root = await rootOption(io.cwd, values.root as string | undefined);
-  const input = positionals[0]!;
+/** The build directory given, or the recipe given built first. */
+async function buildOrRead(input: string, values: ParsedValues, io: CliIo): Promise<Built | number> {
   const inputPath = resolve(io.cwd, input);
   let isDir: boolean;
   try {
@@ -217,18 +276,25 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
       "give a recipe (.nifty) or a build directory (out/<name>)",
     );
   }
-  const built = isDir
+  return isDir
     ? await readBuildDir(inputPath, input, "NIFTY420")
     : await buildForCommand(input, values, io, INSTANCES_HELP);
-  if (typeof built === "number") return built;
+}
 
+async function planAndWrite(
+  request: InstancesRequest,
+  built: Built,
+  root: string | undefined,
+  io: CliIo,
+): Promise<Written> {
+  const { count, first, sets, onDemand, out } = request;
+  const { insideRoot } = await import("./root.ts");
   const { planInstances } = await import("../instances/plan.ts");
   const { writeInstances } = await import("../instances/write.ts");
   const { checkIdleStop, DEFAULT_IDLE_STOP } = await import("../instances/render.ts");
   const { NIFTYC_VERSION } = await import("../core/version.ts");
-  const idleStop = onDemand ? checkIdleStop(idleStopFlag ?? DEFAULT_IDLE_STOP) : undefined;
+  const idleStop = onDemand ? checkIdleStop(request.idleStopFlag ?? DEFAULT_IDLE_STOP) : undefined;
   const plan = planInstances({ config: built.config, count, first, sets, onDemand });
-  const out = values.out as string | undefined;
   // Under --root the directory is the other machine's path: the units it boots name it.
   const dir =
     root === undefined
@@ -241,55 +307,75 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
     plan,
     rootfsTar: built.rootfsTar,
     digest: built.digest,
-    replace: values.replace === true,
+    replace: request.replace,
     version: NIFTYC_VERSION,
     ...(idleStop ? { idleStop } : {}),
   });
-  // The commands to run where the units are used: on that machine, its own paths.
-  const used = (p: string): string => (root === undefined ? p : p.slice(root.length));
+  return { request, built, root, dir, plan, idleStop, result };
+}
 
-  const show = (p: string): string => relative(io.cwd, p) || ".";
-  if (values.json) {
-    // Absolute paths: a program reading them may run anywhere.
-    io.stdout.write(
-      JSON.stringify({
-        name: built.name,
-        digest: built.digest,
-        dir: result.dir,
-        ...(root === undefined ? {} : { root, dirInRoot: dir }),
-        count,
-        first,
-        onDemand,
-        reusedRootfs: result.reusedRootfs,
-        files: result.files,
-      }) + "\n",
-    );
-    return EXIT.ok;
-  }
-  const where = root === undefined ? show(dir) : `${dir} of the machine at ${root}`;
-  if (plan.onDemand !== undefined) {
-    const ids = plan.instances.map((i) => i.id);
-    io.stdout.write(
-      `wrote ${count} on-demand instance${count === 1 ? "" : "s"} of ${built.name} (ports ${ids[0]}${count > 1 ? ` … ${ids.at(-1)}` : ""}, stopped after ${idleStop} idle) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`,
-    );
-    if (root !== undefined) io.stdout.write("then, on that machine:\n");
-    io.stdout.write(
-      `  systemctl link ${used(result.files.unit)} ${used(result.files.forwarder!)} ${used(result.files.listener!)} ${used(result.files.target)}\n`,
-    );
-    io.stdout.write(
-      `  systemctl start ${built.name}.target      # listens on every port; ssh -p ${ids[0]} … boots ${built.name}@${ids[0]}\n`,
-    );
-    io.stdout.write(`  niftyc instances status ${root === undefined ? show(dir) : dir}\n`);
-    return EXIT.ok;
-  }
+function printJson(w: Written, io: CliIo): void {
+  const { built, root, dir, result } = w;
+  const { count, first, onDemand } = w.request;
+  // Absolute paths: a program reading them may run anywhere.
+  io.stdout.write(
+    JSON.stringify({
+      name: built.name,
+      digest: built.digest,
+      dir: result.dir,
+      ...(root === undefined ? {} : { root, dirInRoot: dir }),
+      count,
+      first,
+      onDemand,
+      reusedRootfs: result.reusedRootfs,
+      files: result.files,
+    }) + "\n",
+  );
+}
+
+/** The commands to run where the units are used: on that machine, its own paths. */
+function usedPath(root: string | undefined, p: string): string {
+  return root === undefined ? p : p.slice(root.length);
+}
+
+function shown(io: CliIo, p: string): string {
+  return relative(io.cwd, p) || ".";
+}
+
+/** Where the instances are, for the first line of the message. */
+function shownDir(w: Written, io: CliIo): string {
+  return w.root === undefined ? shown(io, w.dir) : `${w.dir} of the machine at ${w.root}`;
+}
+
+function printOnDemand(w: Written, io: CliIo): void {
+  const { built, root, dir, plan, idleStop, result } = w;
+  const { count } = w.request;
+  const used = (p: string): string => usedPath(root, p);
+  const ids = plan.instances.map((i) => i.id);
+  io.stdout.write(
+    `wrote ${count} on-demand instance${count === 1 ? "" : "s"} of ${built.name} (ports ${ids[0]}${count > 1 ? ` … ${ids.at(-1)}` : ""}, stopped after ${idleStop} idle) in ${shownDir(w, io)}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`,
+  );
+  if (root !== undefined) io.stdout.write("then, on that machine:\n");
+  io.stdout.write(
+    `  systemctl link ${used(result.files.unit)} ${used(result.files.forwarder!)} ${used(result.files.listener!)} ${used(result.files.target)}\n`,
+  );
+  io.stdout.write(
+    `  systemctl start ${built.name}.target      # listens on every port; ssh -p ${ids[0]} … boots ${built.name}@${ids[0]}\n`,
+  );
+  io.stdout.write(`  niftyc instances status ${root === undefined ? shown(io, dir) : dir}\n`);
+}
+
+function printNumbered(w: Written, io: CliIo): void {
+  const { built, root, result } = w;
+  const { count, first } = w.request;
+  const used = (p: string): string => usedPath(root, p);
   const last = first + count - 1;
   io.stdout.write(
-    `wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`,
+    `wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${shownDir(w, io)}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`,
   );
   if (root !== undefined) io.stdout.write("then, on that machine:\n");
   io.stdout.write(`  systemctl link ${used(result.files.unit)} ${used(result.files.target)}\n`);
   io.stdout.write(
     `  systemctl start ${built.name}.target      # or one: systemctl start ${built.name}@${first}\n`,
   );
-  return EXIT.ok;
 }

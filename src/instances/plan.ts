@@ -121,6 +121,35 @@ function parseSetValue(source: string): SetValue {
 export function planInstances(input: PlanInput): InstancePlan {
   const { config, count } = input;
   const first = input.first ?? 1;
+  checkCounts(config, count, first);
+  const recipe = recipeEnv(config);
+  const parsed = parseSets(input.sets ?? [], recipe);
+  const ports = portVariables(config);
+  const onDemand =
+    input.onDemand === true
+      ? onDemandPort(
+          config,
+          ports,
+          parsed.map((p) => p.setting.name),
+          recipe.defaults,
+        )
+      : undefined;
+  // On demand, every instance has a network of its own: only the listeners' ports share the host's.
+  const checked = onDemand === undefined ? ports : [onDemand.variable];
+  const instances = planEach({ config, count, first, recipe, parsed, onDemand, checked });
+  return {
+    name: config.name,
+    count,
+    first,
+    sets: parsed.map((p) => p.setting),
+    ports,
+    instances,
+    ...(onDemand ? { onDemand } : {}),
+  };
+}
+
+/** --count and --first in range, and the last instance's machine name valid. */
+function checkCounts(config: ImageConfig, count: number, first: number): void {
   if (!Number.isSafeInteger(count) || count < 1 || count > MAX_COUNT) {
     throw new NiftyError(
       "NIFTY400",
@@ -143,16 +172,35 @@ export function planInstances(input: PlanInput): InstancePlan {
       "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name or lower --first/--count",
     );
   }
+}
 
-  const envNames = config.env.map(([key]) => key);
+/** The recipe's ENV: its names, its values, and those values that are whole numbers (for expressions). */
+interface RecipeEnv {
+  names: string[];
+  defaults: Map<string, string>;
+  numericDefaults: Map<string, number>;
+}
+
+function recipeEnv(config: ImageConfig): RecipeEnv {
+  const names = config.env.map(([key]) => key);
   const defaults = new Map(config.env.map(([key, value]) => [key, value]));
   const numericDefaults = new Map<string, number>();
   for (const [key, value] of config.env)
     if (/^-?[0-9]+$/.test(value) && Number.isSafeInteger(Number(value)))
       numericDefaults.set(key, Number(value));
+  return { names, defaults, numericDefaults };
+}
 
-  const parsed: Array<{ setting: InstanceSetting; value: SetValue }> = [];
-  for (const setting of input.sets ?? []) {
+interface ParsedSet {
+  setting: InstanceSetting;
+  value: SetValue;
+}
+
+/** Each --set parsed, in order: an ENV of the recipe, given once, naming only i, n and numeric ENV. */
+function parseSets(sets: readonly InstanceSetting[], recipe: RecipeEnv): ParsedSet[] {
+  const { names: envNames, defaults, numericDefaults } = recipe;
+  const parsed: ParsedSet[] = [];
+  for (const setting of sets) {
     if (!defaults.has(setting.name)) {
       const near = suggest(setting.name, envNames);
       throw new NiftyError(
@@ -182,97 +230,123 @@ export function planInstances(input: PlanInput): InstancePlan {
     }
     parsed.push({ setting, value });
   }
+  return parsed;
+}
 
-  const ports = portVariables(config);
-  const onDemand =
-    input.onDemand === true
-      ? onDemandPort(
-          config,
-          ports,
-          parsed.map((p) => p.setting.name),
-          defaults,
-        )
-      : undefined;
-  // On demand, every instance has a network of its own: only the listeners' ports share the host's.
-  const checked = onDemand === undefined ? ports : [onDemand.variable];
+/** What every instance's plan is made from. */
+interface Fleet {
+  config: ImageConfig;
+  count: number;
+  first: number;
+  recipe: RecipeEnv;
+  parsed: ParsedSet[];
+  onDemand: OnDemand | undefined;
+  /** The port ENV that must differ between instances. */
+  checked: string[];
+}
+
+/** Every instance in turn: its values, its ports checked against the others', its name. */
+function planEach(fleet: Fleet): Instance[] {
+  const { config, count, first, recipe, onDemand } = fleet;
   const instances: Instance[] = [];
   const portOwner = new Map<string, string>();
-  let total = 0;
+  const total = { chars: 0 };
   for (let number = first; number < first + count; number++) {
-    const vars = new Map(numericDefaults);
-    vars.set("i", number);
-    vars.set("n", count);
-    const env: Array<[string, string]> = [];
-    let machine = instanceMachineName(config.name, String(number));
-    for (const { setting, value } of parsed) {
-      const text = labelled(`${setting.name} (instance ${number})`, () =>
-        value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""),
-      );
-      total += text.length;
-      if (total > MAX_VALUES) {
-        throw new NiftyError(
-          "NIFTY435",
-          `--set: the values of ${count} instances come to over ` +
-            `${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
-          "every value is written to instances.env and the manifest once per instance: keep --set values short " +
-            "(a large value belongs in a FILE of the recipe), or use fewer instances",
-        );
-      }
-      env.push([setting.name, text]);
-    }
-    const values = new Map([...defaults, ...env]);
-    for (const port of checked) {
-      const value = values.get(port)!;
-      const n = Number(value);
-      if (!/^[0-9]+$/.test(value) || n < 1 || n > 65535) {
-        throw new NiftyError(
-          "NIFTY407",
-          `${port}=${value} for instance ${number} is not a port (1–65535)`,
-          `instance numbers run from ${first} to ${first + count - 1}: choose a base that keeps the last one at 65535 or below, e.g. --set ${port}=${Math.max(1, Math.min(2200, 65535 - (first + count - 1)))}+i`,
-        );
-      }
-      const owner = portOwner.get(value);
-      if (owner !== undefined && owner !== machine) {
-        throw new NiftyError(
-          "NIFTY408",
-          `instances ${owner} and ${machine} would both use port ${value} (${port})`,
-          onDemand === undefined
-            ? `instances share the host's network; give each its own port, e.g. --set ${port}=${defaults.get(port)}+i`
-            : `each instance's listener needs a host port of its own, e.g. --set ${port}=${defaults.get(port)}+i`,
-        );
-      }
-      portOwner.set(value, machine);
-    }
-    if (onDemand === undefined) {
-      instances.push({ number, id: String(number), machine, env });
-      continue;
-    }
-    const port = values.get(onDemand.variable)!;
-    machine = instanceMachineName(config.name, port);
-    if (!MACHINE_NAME.test(machine)) {
-      throw new NiftyError(
-        "NIFTY409",
-        `machine name ${JSON.stringify(machine)} is not valid`,
-        "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name",
-      );
-    }
-    // The listener's port stays outside: inside, the image keeps the recipe's value.
-    instances.push({
-      number,
-      id: port,
-      machine,
-      env: env.filter(([key]) => key !== onDemand.variable),
-      port: Number(port),
-    });
+    const env = instanceValues(fleet, number, total);
+    const values = new Map([...recipe.defaults, ...env]);
+    const machine = instanceMachineName(config.name, String(number));
+    checkPorts(fleet, number, machine, values, portOwner);
+    instances.push(
+      onDemand === undefined
+        ? { number, id: String(number), machine, env }
+        : onDemandInstance(config, onDemand, number, env, values),
+    );
   }
+  return instances;
+}
+
+/** One instance's --set values, in --set order; `total` counts the characters of all instances'. */
+function instanceValues(fleet: Fleet, number: number, total: { chars: number }): Array<[string, string]> {
+  const vars = new Map(fleet.recipe.numericDefaults);
+  vars.set("i", number);
+  vars.set("n", fleet.count);
+  const env: Array<[string, string]> = [];
+  for (const { setting, value } of fleet.parsed) {
+    const text = labelled(`${setting.name} (instance ${number})`, () =>
+      value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""),
+    );
+    total.chars += text.length;
+    if (total.chars > MAX_VALUES) {
+      throw new NiftyError(
+        "NIFTY435",
+        `--set: the values of ${fleet.count} instances come to over ` +
+          `${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
+        "every value is written to instances.env and the manifest once per instance: keep --set values short " +
+          "(a large value belongs in a FILE of the recipe), or use fewer instances",
+      );
+    }
+    env.push([setting.name, text]);
+  }
+  return env;
+}
+
+/** Each checked port of one instance is a port, and no earlier instance's. */
+function checkPorts(
+  fleet: Fleet,
+  number: number,
+  machine: string,
+  values: Map<string, string>,
+  portOwner: Map<string, string>,
+): void {
+  const { count, first, recipe, onDemand } = fleet;
+  for (const port of fleet.checked) {
+    const value = values.get(port)!;
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || n < 1 || n > 65535) {
+      throw new NiftyError(
+        "NIFTY407",
+        `${port}=${value} for instance ${number} is not a port (1–65535)`,
+        `instance numbers run from ${first} to ${first + count - 1}: choose a base that keeps the last one at 65535 or below, e.g. --set ${port}=${Math.max(1, Math.min(2200, 65535 - (first + count - 1)))}+i`,
+      );
+    }
+    const owner = portOwner.get(value);
+    if (owner !== undefined && owner !== machine) {
+      throw new NiftyError(
+        "NIFTY408",
+        `instances ${owner} and ${machine} would both use port ${value} (${port})`,
+        onDemand === undefined
+          ? `instances share the host's network; give each its own port, e.g. --set ${port}=${recipe.defaults.get(port)}+i`
+          : `each instance's listener needs a host port of its own, e.g. --set ${port}=${recipe.defaults.get(port)}+i`,
+      );
+    }
+    portOwner.set(value, machine);
+  }
+}
+
+/** An on-demand instance: named by its listener's port, which its environment leaves out. */
+function onDemandInstance(
+  config: ImageConfig,
+  onDemand: OnDemand,
+  number: number,
+  env: Array<[string, string]>,
+  values: Map<string, string>,
+): Instance {
+  const port = values.get(onDemand.variable)!;
+  const machine = instanceMachineName(config.name, port);
+  if (!MACHINE_NAME.test(machine)) {
+    throw new NiftyError(
+      "NIFTY409",
+      `machine name ${JSON.stringify(machine)} is not valid`,
+      "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name",
+    );
+  }
+  // The listener's port stays outside: inside, the image keeps the recipe's value.
   return {
-    name: config.name,
-    count,
-    first,
-    sets: parsed.map((p) => p.setting),
-    ports,
-    instances,
-    ...(onDemand ? { onDemand } : {}),
+    number,
+    id: port,
+    machine,
+    env: env.filter(([key]) => key !== onDemand.variable),
+    port: Number(port),
   };
 }
 

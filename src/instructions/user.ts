@@ -30,6 +30,17 @@ const SECRET_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** SHA-512 crypt hashes the password once per byte of it: 4 KiB keeps that to milliseconds. */
 const MAX_PASSWORD_BYTES = 4096;
 
+const USER_OPTIONS = {
+  UID: "value",
+  GID: "value",
+  HOME: "value",
+  SHELL: "value",
+  GROUPS: "value",
+  PASSWORD: "value",
+  "PASSWORD-HASH": "value",
+  LOCKED: "flag",
+} as const;
+
 export const user: InstructionSpec<UserInstruction> = {
   keyword: "USER",
   summary:
@@ -39,82 +50,23 @@ export const user: InstructionSpec<UserInstruction> = {
   ],
   example: "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password",
   check(ins, report, model) {
-    const opts = readOptions(ins, report, {
-      UID: "value",
-      GID: "value",
-      HOME: "value",
-      SHELL: "value",
-      GROUPS: "value",
-      PASSWORD: "value",
-      "PASSWORD-HASH": "value",
-      LOCKED: "flag",
-    });
+    const opts = readOptions(ins, report, USER_OPTIONS);
     if (!expectCount(ins, opts.positional, report, 1, 1, this.syntax[0]!)) return undefined;
     const nameWord = opts.positional[0]!;
     const name = nameWord.text;
-    if (!ACCOUNT_NAME.test(name)) {
-      report.error(
-        nameWord.span,
-        "NIFTY073",
-        `bad user name ${JSON.stringify(name)}`,
-        "lower-case letters, digits, _ and -, starting with a letter or _, at most 32",
-      );
-      return undefined;
-    }
-    const previous = model.users.get(name);
-    if (previous !== undefined && !previous.implicit) {
-      report.error(
-        nameWord.span,
-        "NIFTY074",
-        `user ${name} is declared twice`,
-        `first declared on line ${previous.span.start.line}`,
-      );
-      return undefined;
-    }
-    const uidWord = opts.values.get("UID");
-    const others = [...model.users].filter(([n]) => n !== name);
-    const uid = uidWord
-      ? readId(uidWord, report, "UID")
-      : name === "root"
-        ? 0
-        : nextFreeId(others.map(([, u]) => u.id));
+    if (!checkUserName(nameWord, report, model)) return undefined;
+    const uid = readUserId(opts.values.get("UID"), nameWord, report, model);
     if (uid === undefined) return undefined;
-    const clash = others.find(([, u]) => u.id === uid);
-    if (clash) {
-      report.error(
-        uidWord?.span ?? nameWord.span,
-        "NIFTY075",
-        `UID ${uid} is already user ${clash[0]}'s`,
-        clash[1].implicit ? "root always has UID 0" : `declared on line ${clash[1].span.start.line}`,
-      );
-      return undefined;
-    }
     const gid = readGroupId(opts.values.get("GID"), name, uid, report, model);
     if (gid === undefined) return undefined;
     const groups = readGroups(opts.values.get("GROUPS"), report, model);
-    const home = opts.values.get("HOME")
-      ? readImagePath(opts.values.get("HOME")!, report)
-      : name === "root"
-        ? "/root"
-        : `/home/${name}`;
+    const home = readHome(opts.values.get("HOME"), name, report);
     const shellWord = opts.values.get("SHELL");
     const shell = shellWord ? readImagePath(shellWord, report) : "/bin/sh";
     const password = readPassword(opts, report);
     if (groups === undefined || home === undefined || shell === undefined || password === undefined)
       return undefined;
-    for (const [option, path] of [
-      ["HOME", home],
-      ["SHELL", shell],
-    ] as const) {
-      if (!path.includes(":")) continue;
-      report.error(
-        opts.values.get(option)!.span,
-        "NIFTY023",
-        `${option} ${JSON.stringify(path)} cannot hold ":", which separates the fields of /etc/passwd`,
-        "give a path without a colon",
-      );
-      return undefined;
-    }
+    if (!checkPasswdFields(opts, home, shell, report)) return undefined;
     if (shellWord && !provides(model, shell)) {
       report.error(
         shellWord.span,
@@ -123,12 +75,8 @@ export const user: InstructionSpec<UserInstruction> = {
         "FETCH, COPY or LINK the shell before the USER line",
       );
     }
-    if (name === "root")
-      model.rootPasswordLogin =
-        password.kind === "secret" || (password.kind === "hash" && !/^[!*]/.test(password.hash));
     const privateGroup = gid.private;
-    model.users.set(name, { id: uid, gid: gid.id, span: nameWord.span });
-    if (privateGroup) model.groups.set(name, { id: gid.id, span: nameWord.span });
+    declareUser(model, nameWord, uid, gid, password);
     return {
       kind: "USER",
       span: ins.span,
@@ -222,6 +170,102 @@ async function passwordHash(t: UserInstruction, context: BuildContext): Promise<
     const { deriveSalt, sha512Crypt } = await import("../image/sha512-crypt.ts");
     return sha512Crypt(secret, deriveSalt(t.name, secret));
   });
+}
+
+/** A valid account name, not declared before (root's implicit account may be declared once). */
+function checkUserName(nameWord: Value, report: Reporter, model: CheckModel): boolean {
+  const name = nameWord.text;
+  if (!ACCOUNT_NAME.test(name)) {
+    report.error(
+      nameWord.span,
+      "NIFTY073",
+      `bad user name ${JSON.stringify(name)}`,
+      "lower-case letters, digits, _ and -, starting with a letter or _, at most 32",
+    );
+    return false;
+  }
+  const previous = model.users.get(name);
+  if (previous !== undefined && !previous.implicit) {
+    report.error(
+      nameWord.span,
+      "NIFTY074",
+      `user ${name} is declared twice`,
+      `first declared on line ${previous.span.start.line}`,
+    );
+    return false;
+  }
+  return true;
+}
+
+/** UID as given, else root's 0 or the next free one; no other user's. */
+function readUserId(
+  uidWord: Value | undefined,
+  nameWord: Value,
+  report: Reporter,
+  model: CheckModel,
+): number | undefined {
+  const name = nameWord.text;
+  const others = [...model.users].filter(([n]) => n !== name);
+  const uid = uidWord
+    ? readId(uidWord, report, "UID")
+    : name === "root"
+      ? 0
+      : nextFreeId(others.map(([, u]) => u.id));
+  if (uid === undefined) return undefined;
+  const clash = others.find(([, u]) => u.id === uid);
+  if (clash) {
+    report.error(
+      uidWord?.span ?? nameWord.span,
+      "NIFTY075",
+      `UID ${uid} is already user ${clash[0]}'s`,
+      clash[1].implicit ? "root always has UID 0" : `declared on line ${clash[1].span.start.line}`,
+    );
+    return undefined;
+  }
+  return uid;
+}
+
+function readHome(word: Value | undefined, name: string, report: Reporter): string | undefined {
+  return word ? readImagePath(word, report) : name === "root" ? "/root" : `/home/${name}`;
+}
+
+/** HOME and SHELL go in /etc/passwd, whose fields a colon separates. */
+function checkPasswdFields(
+  opts: ReturnType<typeof readOptions>,
+  home: string,
+  shell: string,
+  report: Reporter,
+): boolean {
+  for (const [option, path] of [
+    ["HOME", home],
+    ["SHELL", shell],
+  ] as const) {
+    if (!path.includes(":")) continue;
+    report.error(
+      opts.values.get(option)!.span,
+      "NIFTY023",
+      `${option} ${JSON.stringify(path)} cannot hold ":", which separates the fields of /etc/passwd`,
+      "give a path without a colon",
+    );
+    return false;
+  }
+  return true;
+}
+
+/** The user (and its private group) as later lines see them; whether root can log in with a password. */
+function declareUser(
+  model: CheckModel,
+  nameWord: Value,
+  uid: number,
+  gid: { id: number; private: boolean },
+  password: Password,
+): void {
+  const name = nameWord.text;
+  if (name === "root")
+    model.rootPasswordLogin =
+      password.kind === "secret" || (password.kind === "hash" && !/^[!*]/.test(password.hash));
+  model.users.set(name, { id: uid, gid: gid.id, span: nameWord.span });
+  if (gid.private) model.groups.set(name, { id: gid.id, span: nameWord.span });
 }
 
 function readGroupId(

@@ -113,10 +113,8 @@ class LongerThanSaid extends Error {}
  * nothing of it is used; a blob missing or not matching its digest (NIFTY721)
  * is left out.
  */
-export async function pullCache(
-  options: Omit<CacheShareOptions, "onEvent"> & { onEvent?: (e: PullEvent) => void; maxBlobBytes: number },
-): Promise<PullResult | undefined> {
-  const { store, target } = options;
+export async function pullCache(options: PullOptions): Promise<PullResult | undefined> {
+  const { target } = options;
   const client = new RegistryClient({
     ...options,
     registry: target.registry,
@@ -125,101 +123,161 @@ export async function pullCache(
   try {
     const reference = target.digest ?? target.tag!;
     const shown = `${target.registry}/${target.repository}${target.digest ? "@" : ":"}${reference}`;
-    let body: Buffer | undefined;
-    const scopes = [`repository:${target.repository}:pull`];
-    const spec = {
-      method: "GET" as const,
-      url: `/v2/${target.repository}/manifests/${reference}`,
-      headers: { accept: MANIFEST },
-      scopes,
-      sink: async (stream: Readable) => void (body = await readAtMost(stream, MAX_MANIFEST_BYTES)),
-    };
-    const res = await client.retrying(`reading the cache ${reference}`, () => client.request(spec));
-    if (res.status === 404) return undefined;
-    if (res.status !== 200) throw client.unexpected(spec, res);
-    const { createHash } = await import("node:crypto");
-    const digest = body === undefined ? "" : `sha256:${createHash("sha256").update(body).digest("hex")}`;
+    const read = await readManifest(client, target, reference);
+    if (read === undefined) return undefined;
+    const { digest, parsed } = await judgeManifest(read.body, target);
     const result: PullResult = { digest, downloaded: 0, present: 0, ignoredRecords: 0, warnings: [] };
-    const over = { why: `its manifest is over ${MAX_MANIFEST_BYTES / 1024 ** 2} MiB` };
-    const other = { why: `its manifest is ${digest}, not the ${target.digest} asked for` };
-    const pinnedElsewhere = target.digest !== undefined && digest !== target.digest;
-    const parsed = body === undefined ? over : pinnedElsewhere ? other : parseManifest(body);
     if ("why" in parsed) {
       result.warnings.push(unusable(shown, parsed.why));
       return result;
     }
-    if (parsed.artifactType !== CACHE_ARTIFACT_TYPE) {
-      const type = JSON.stringify(parsed.artifactType ?? null);
-      throw new NiftyError(
-        "NIFTY709",
-        `${shown} is not a niftyc cache (its artifactType is ${type})`,
-        "give --cache-from the reference a --cache-to wrote, not an image's",
-      );
-    }
-    const missing: string[] = [];
-    const mismatched: string[] = [];
-    for (const layer of parsed.layers) {
-      if (layer.mediaType === RECORDS_TYPE) {
-        result.ignoredRecords++;
-        continue;
-      }
-      if (await store.has(layer.digest)) {
-        result.present++;
-        options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "have" });
-        continue;
-      }
-      if (layer.size > options.maxBlobBytes) {
-        mismatched.push(`${layer.digest} (${layer.size} bytes, over the download limit)`);
-        continue;
-      }
-      const get = {
-        method: "GET" as const,
-        url: `/v2/${target.repository}/blobs/${layer.digest}`,
-        scopes,
-        // The store checks the digest as it writes; a mismatch keeps nothing. A body is cut at its size.
-        sink: async (stream: Readable) =>
-          void (await store.putStream(
-            (writer) => pipeline(stream, atMost(layer.size), writer),
-            layer.digest,
-          )),
-      };
-      try {
-        const r = await client.retrying(`downloading ${layer.digest}`, () => client.request(get));
-        if (r.status === 404) {
-          missing.push(layer.digest);
-          continue;
-        }
-        if (r.status !== 200) throw client.unexpected(get, r);
-      } catch (error) {
-        if (!(error instanceof DigestMismatchError) && !(error instanceof LongerThanSaid)) throw error;
-        mismatched.push(layer.digest);
-        continue;
-      }
-      result.downloaded++;
-      options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "downloaded" });
-    }
-    if (missing.length > 0) {
-      const are = missing.length === 1 ? "is" : "are";
-      const why = `it lists ${are} not in the registry (${listed(missing)})`;
-      result.warnings.push(blobsLeftOut(shown, missing.length, why));
-    }
-    if (mismatched.length > 0) {
-      const their = mismatched.length === 1 ? "its" : "their";
-      const why = `do not match ${their} digest or size (${listed(mismatched)})`;
-      result.warnings.push(blobsLeftOut(shown, mismatched.length, why));
-    }
-    if (result.ignoredRecords > 0) {
-      result.warnings.push({
-        severity: "warning",
-        code: "NIFTY722",
-        message: `${shown} holds step records, which are not trusted: every step runs here, from the cache's blobs`,
-        hint: "nothing to do: a shared cache gives downloads, not results; this niftyc's --cache-to leaves them out",
-      });
-    }
+    requireCacheArtifact(parsed.artifactType, shown);
+    const left = await pullLayers(client, options, parsed.layers, result);
+    result.warnings.push(...leftOutWarnings(shown, left, result.ignoredRecords));
     return result;
   } finally {
     await client.close();
   }
+}
+
+type PullOptions = Omit<CacheShareOptions, "onEvent"> & {
+  onEvent?: (e: PullEvent) => void;
+  maxBlobBytes: number;
+};
+
+/** The manifest's bytes (undefined when over MAX_MANIFEST_BYTES), or undefined when the tag does not exist. */
+async function readManifest(
+  client: RegistryClient,
+  target: ImageReference,
+  reference: string,
+): Promise<{ body: Buffer | undefined } | undefined> {
+  let body: Buffer | undefined;
+  const spec = {
+    method: "GET" as const,
+    url: `/v2/${target.repository}/manifests/${reference}`,
+    headers: { accept: MANIFEST },
+    scopes: [`repository:${target.repository}:pull`],
+    sink: async (stream: Readable) => void (body = await readAtMost(stream, MAX_MANIFEST_BYTES)),
+  };
+  const res = await client.retrying(`reading the cache ${reference}`, () => client.request(spec));
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw client.unexpected(spec, res);
+  return { body };
+}
+
+/** The manifest's digest, and its layers or why it cannot be used: too large, not the digest pinned, malformed. */
+async function judgeManifest(
+  body: Buffer | undefined,
+  target: ImageReference,
+): Promise<{ digest: string; parsed: ReturnType<typeof parseManifest> }> {
+  const { createHash } = await import("node:crypto");
+  const digest = body === undefined ? "" : `sha256:${createHash("sha256").update(body).digest("hex")}`;
+  const over = { why: `its manifest is over ${MAX_MANIFEST_BYTES / 1024 ** 2} MiB` };
+  const other = { why: `its manifest is ${digest}, not the ${target.digest} asked for` };
+  const pinnedElsewhere = target.digest !== undefined && digest !== target.digest;
+  const parsed = body === undefined ? over : pinnedElsewhere ? other : parseManifest(body);
+  return { digest, parsed };
+}
+
+/** Another artifact (an image) is a mistake in the reference, not a damaged cache: an error, NIFTY709. */
+function requireCacheArtifact(artifactType: unknown, shown: string): void {
+  if (artifactType !== CACHE_ARTIFACT_TYPE) {
+    const type = JSON.stringify(artifactType ?? null);
+    throw new NiftyError(
+      "NIFTY709",
+      `${shown} is not a niftyc cache (its artifactType is ${type})`,
+      "give --cache-from the reference a --cache-to wrote, not an image's",
+    );
+  }
+}
+
+/** The blobs the registry did not have, and those whose bytes did not match their digest or size. */
+interface LeftOut {
+  missing: string[];
+  mismatched: string[];
+}
+
+/** Each layer the store lacks, downloaded; `result` counts what was there, downloaded or ignored. */
+async function pullLayers(
+  client: RegistryClient,
+  options: PullOptions,
+  layers: readonly CacheLayer[],
+  result: PullResult,
+): Promise<LeftOut> {
+  const left: LeftOut = { missing: [], mismatched: [] };
+  for (const layer of layers) {
+    if (layer.mediaType === RECORDS_TYPE) {
+      result.ignoredRecords++;
+      continue;
+    }
+    if (await options.store.has(layer.digest)) {
+      result.present++;
+      options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "have" });
+      continue;
+    }
+    if (layer.size > options.maxBlobBytes) {
+      left.mismatched.push(`${layer.digest} (${layer.size} bytes, over the download limit)`);
+      continue;
+    }
+    const pulled = await pullLayer(client, options, layer);
+    if (pulled !== "downloaded") {
+      left[pulled].push(layer.digest);
+      continue;
+    }
+    result.downloaded++;
+    options.onEvent?.({ type: "cache-blob", digest: layer.digest, size: layer.size, action: "downloaded" });
+  }
+  return left;
+}
+
+async function pullLayer(
+  client: RegistryClient,
+  options: PullOptions,
+  layer: CacheLayer,
+): Promise<"downloaded" | keyof LeftOut> {
+  const { store, target } = options;
+  const get = {
+    method: "GET" as const,
+    url: `/v2/${target.repository}/blobs/${layer.digest}`,
+    scopes: [`repository:${target.repository}:pull`],
+    // The store checks the digest as it writes; a mismatch keeps nothing. A body is cut at its size.
+    sink: async (stream: Readable) =>
+      void (await store.putStream((writer) => pipeline(stream, atMost(layer.size), writer), layer.digest)),
+  };
+  try {
+    const r = await client.retrying(`downloading ${layer.digest}`, () => client.request(get));
+    if (r.status === 404) return "missing";
+    if (r.status !== 200) throw client.unexpected(get, r);
+  } catch (error) {
+    if (!(error instanceof DigestMismatchError) && !(error instanceof LongerThanSaid)) throw error;
+    return "mismatched";
+  }
+  return "downloaded";
+}
+
+/** NIFTY721 for the blobs left out, NIFTY722 for step records an older --cache-to pushed. */
+function leftOutWarnings(shown: string, left: LeftOut, ignoredRecords: number): Diagnostic[] {
+  const warnings: Diagnostic[] = [];
+  const { missing, mismatched } = left;
+  if (missing.length > 0) {
+    const are = missing.length === 1 ? "is" : "are";
+    const why = `it lists ${are} not in the registry (${listed(missing)})`;
+    warnings.push(blobsLeftOut(shown, missing.length, why));
+  }
+  if (mismatched.length > 0) {
+    const their = mismatched.length === 1 ? "its" : "their";
+    const why = `do not match ${their} digest or size (${listed(mismatched)})`;
+    warnings.push(blobsLeftOut(shown, mismatched.length, why));
+  }
+  if (ignoredRecords > 0) {
+    warnings.push({
+      severity: "warning",
+      code: "NIFTY722",
+      message: `${shown} holds step records, which are not trusted: every step runs here, from the cache's blobs`,
+      hint: "nothing to do: a shared cache gives downloads, not results; this niftyc's --cache-to leaves them out",
+    });
+  }
+  return warnings;
 }
 
 /** The manifest of a cache, or why it is not one (a wrong artifactType is told apart: NIFTY709). */
