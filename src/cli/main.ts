@@ -22,6 +22,7 @@ import {
   printDiagnostics,
   readBuildDir,
   recipeLocation,
+  type ParsedValues,
 } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
@@ -134,12 +135,54 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       positionals.length === 0 ? "build needs a recipe" : "build takes one recipe",
       BUILD_HELP,
     );
-  const { build, BuildFailed, FORMATS, stopSignalNote } = await import("../pipeline/build.ts");
+  const { build, BuildFailed, FORMATS } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
+  const shipping = await registryWork(values, formats, io);
+  const shared = await buildOptions(values, io, BUILD_HELP);
+  // A pulled cache gives blobs only, each no larger than a download may be.
+  if (shipping.cacheFrom !== undefined) {
+    const { pullSharedCache } = await import("./push.ts");
+    const maxBlob = shared.limits!.downloadBytes;
+    if (await pullSharedCache(shipping.cacheFrom, values, io, shipping.registries!, maxBlob))
+      return EXIT.input;
+  }
+  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
+  const location = await recipeInput(positionals[0]!, values, io, shared.hostInputs);
+  const run = () =>
+    build({
+      ...shared,
+      ...location,
+      outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
+      ...(formats ? { formats } : {}),
+      ...(progress ? { onEvent: progress.onEvent } : {}),
+    });
+  try {
+    const result = await buildAskingSecrets(run, shared, values, io);
+    progress?.stop();
+    await printDiagnostics(result.warnings, io);
+    await shipAndReport(result, shipping, { args, values, io, shared });
+    return EXIT.ok;
+  } catch (error) {
+    progress?.stop();
+    if (!(error instanceof BuildFailed)) throw error;
+    await printDiagnostics(error.diagnostics, io);
+    if (values.json) {
+      const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+      const json = { error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) };
+      io.stdout.write(JSON.stringify(json) + "\n");
+    }
+    return EXIT.input;
+  }
+}
+
+type SharedOptions = Awaited<ReturnType<typeof buildOptions>>;
+
+/** What goes to registries around the build (--push, --cache-to, --cache-from), checked before it starts. */
+async function registryWork(values: ParsedValues, formats: readonly string[] | undefined, io: CliIo) {
   const pushTo = values.push as string | undefined;
   const cacheTo = values["cache-to"] as string | undefined;
   const cacheFrom = values["cache-from"] as string | undefined;
-  if (pushTo !== undefined && formats && !(formats as string[]).includes("oci"))
+  if (pushTo !== undefined && formats && !formats.includes("oci"))
     throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
   if (pushTo === undefined && (values.sign ?? values["key-passphrase"]) !== undefined) {
     throw new UsageError("--sign signs what --push pushes: add --push REF", BUILD_HELP);
@@ -151,104 +194,89 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     (pushTo ?? cacheTo ?? cacheFrom) ? (await import("./push.ts")).registrySettings(values, io) : undefined;
   // A signing key that will not open fails before the build, not after it.
   if (pushTo !== undefined) await (await import("./sign.ts")).signingKey(values, io, BUILD_HELP);
-  const shared = await buildOptions(values, io, BUILD_HELP);
-  // A pulled cache gives blobs only, each no larger than a download may be.
-  const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");
-  const maxBlob = shared.limits!.downloadBytes;
-  if (cacheFrom !== undefined && (await pullSharedCache!(cacheFrom, values, io, registries!, maxBlob))) {
-    return EXIT.input;
-  }
-  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
-  // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
-  const fromStdin = positionals[0] === "-";
-  if (fromStdin && values["password-stdin"] === true)
+  return { pushTo, cacheTo, cacheFrom, registries };
+}
+
+/** The recipe's file, or `-`: a recipe on standard input, named stdin (relative paths are the working directory's). */
+async function recipeInput(
+  given: string,
+  values: ParsedValues,
+  io: CliIo,
+  hostInputs: SharedOptions["hostInputs"],
+) {
+  if (given !== "-") return recipeLocation(io.cwd, given, hostInputs);
+  if (values["password-stdin"] === true)
     throw new UsageError(
       "build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file",
       BUILD_HELP,
     );
-  if (fromStdin && io.readStdin === undefined)
+  if (io.readStdin === undefined)
     throw new UsageError(
       "build - reads the recipe from standard input, which this caller does not give",
       BUILD_HELP,
     );
-  const location = fromStdin
-    ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() }
-    : await recipeLocation(io.cwd, positionals[0]!, shared.hostInputs);
-  const run = () =>
-    build({
-      ...shared,
-      ...location,
-      outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
-      ...(formats ? { formats } : {}),
-      ...(progress ? { onEvent: progress.onEvent } : {}),
-    });
+  return { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin() };
+}
+
+/** The build; at a terminal, a missing password is asked for (hidden, twice) instead of failing. */
+async function buildAskingSecrets(
+  run: () => Promise<BuildResult>,
+  shared: SharedOptions,
+  values: ParsedValues,
+  io: CliIo,
+): Promise<BuildResult> {
+  const { BuildFailed } = await import("../pipeline/build.ts");
   try {
-    let result;
-    try {
-      result = await run();
-    } catch (error) {
-      // At a terminal, a missing password is asked for (hidden, twice) instead of failing.
-      if (
-        !(error instanceof BuildFailed) ||
-        error.missingSecrets.length === 0 ||
-        io.askSecret === undefined ||
-        values.json
-      )
-        throw error;
-      const secrets = new Map(shared.secrets);
-      for (const id of error.missingSecrets)
-        secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
-      shared.secrets = secrets;
-      shared.hostInputs?.distrust("a secret was typed at the terminal");
-      result = await run();
-      const flags = error.missingSecrets.map((id) => `--secret ${id}=FILE`).join(" ");
-      io.stderr.write(
-        `note: next time, without a terminal: ${flags} (or ${error.missingSecrets[0]}=env:VARIABLE)\n`,
-      );
-    }
-    progress?.stop();
-    await printDiagnostics(result.warnings, io);
-    const pushed =
-      pushTo === undefined
-        ? undefined
-        : await (await import("./push.ts")).pushBuildDir(
-            result.outDir,
-            relative(io.cwd, result.outDir) || ".",
-            pushTo,
-            values,
-            io,
-            registries,
-          );
-    if (cacheTo !== undefined)
-      await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
-    const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
-    io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
-    if (result.recall && result.warnings.length === 0 && shared.hostInputs) {
-      const { writeStamp } = await import("./build-stamp.ts");
-      await writeStamp({
-        args,
-        io,
-        cacheDir: shared.cacheDir,
-        values,
-        inputs: shared.hostInputs,
-        recall: result.recall,
-        ...upToDateReport(result, stopSignalNote(result.config)),
-      });
-    }
-    return EXIT.ok;
+    return await run();
   } catch (error) {
-    progress?.stop();
-    if (error instanceof BuildFailed) {
-      await printDiagnostics(error.diagnostics, io);
-      if (values.json) {
-        const { diagnosticsToJson } = await import("../diagnostics/format.ts");
-        io.stdout.write(
-          JSON.stringify({ error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) }) + "\n",
-        );
-      }
-      return EXIT.input;
-    }
-    throw error;
+    const ask = io.askSecret;
+    if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || !ask || values.json)
+      throw error;
+    const secrets = new Map(shared.secrets);
+    for (const id of error.missingSecrets)
+      secrets.set(id, await askTwice(ask, id, (line) => io.stderr.write(line)));
+    shared.secrets = secrets;
+    shared.hostInputs?.distrust("a secret was typed at the terminal");
+    const result = await run();
+    const flags = error.missingSecrets.map((id) => `--secret ${id}=FILE`).join(" ");
+    io.stderr.write(
+      `note: next time, without a terminal: ${flags} (or ${error.missingSecrets[0]}=env:VARIABLE)\n`,
+    );
+    return result;
+  }
+}
+
+/** After a build: push it and its cache where asked, say what was built, and leave the up-to-date stamp. */
+async function shipAndReport(
+  result: BuildResult,
+  shipping: Awaited<ReturnType<typeof registryWork>>,
+  call: { args: readonly string[]; values: ParsedValues; io: CliIo; shared: SharedOptions },
+): Promise<void> {
+  const { args, values, io, shared } = call;
+  const { pushTo, cacheTo, registries } = shipping;
+  const shown = relative(io.cwd, result.outDir) || ".";
+  const pushed =
+    pushTo === undefined
+      ? undefined
+      : await (await import("./push.ts")).pushBuildDir(result.outDir, shown, pushTo, values, io, registries);
+  if (cacheTo !== undefined)
+    await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
+  const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
+  io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
+  if (result.recall && result.warnings.length === 0 && shared.hostInputs) {
+    const [{ writeStamp }, { stopSignalNote }] = await Promise.all([
+      import("./build-stamp.ts"),
+      import("../pipeline/build.ts"),
+    ]);
+    await writeStamp({
+      args,
+      io,
+      cacheDir: shared.cacheDir,
+      values,
+      inputs: shared.hostInputs,
+      recall: result.recall,
+      ...upToDateReport(result, stopSignalNote(result.config)),
+    });
   }
 }
 
@@ -496,8 +524,9 @@ if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
 function askHidden(prompt: string): Promise<string> {
   return new Promise((done, fail) => {
     const stdin = process.stdin;
-    process.stderr.write(prompt);
+    // Echo off before the prompt shows: what is typed as soon as it appears must not be echoed.
     stdin.setRawMode(true);
+    process.stderr.write(prompt);
     stdin.resume();
     let typed = "";
     const finish = (error?: Error) => {
