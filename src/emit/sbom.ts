@@ -66,9 +66,10 @@ function spdxId(kind: string, text: string): string {
   return `SPDXRef-${kind}-${text.replace(/[^A-Za-z0-9.-]+/g, "-")}`;
 }
 
-export function renderSpdx(input: SbomInput): string {
-  const image = "SPDXRef-Image";
-  const created = new Date(input.epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+const IMAGE_ID = "SPDXRef-Image";
+
+/** The SBOM's inputs in their one order, each with its SPDX ID. */
+function spdxElements(input: SbomInput) {
   const fetches = [...input.fetches].sort((a, b) => byText(a.name, b.name) || byText(a.digest, b.digest));
   const archives = [...input.archives].sort((a, b) =>
     byText(`${a.archive} ${a.suite} ${a.component}`, `${b.archive} ${b.suite} ${b.component}`),
@@ -87,12 +88,14 @@ export function renderSpdx(input: SbomInput): string {
       spdxId("Package", `${i}-${p.name}-${p.architecture}`),
     ]),
   );
-  const relationships: Array<{
-    spdxElementId: string;
-    relationshipType: string;
-    relatedSpdxElement: string;
-    comment?: string;
-  }> = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: image }];
+  return { fetches, archives, packages, files, fetchIds, archiveIds, packageIds };
+}
+
+type SpdxElements = ReturnType<typeof spdxElements>;
+
+export function renderSpdx(input: SbomInput): string {
+  const created = new Date(input.epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const el = spdxElements(input);
   const doc = {
     spdxVersion: "SPDX-2.3",
     dataLicense: "CC0-1.0",
@@ -101,63 +104,9 @@ export function renderSpdx(input: SbomInput): string {
     // Unique per image and reproducible: named by the image's digest.
     documentNamespace: documentNamespace(input),
     creationInfo: { created, creators: [`Tool: niftyc-${input.niftycVersion}`] },
-    documentDescribes: [image],
-    packages: [
-      {
-        SPDXID: image,
-        name: input.name,
-        downloadLocation: "NOASSERTION",
-        filesAnalyzed: false,
-        primaryPackagePurpose: "CONTAINER",
-        checksums: [{ algorithm: "SHA256", checksumValue: hex(input.rootfsDigest) }],
-        comment: "the image's rootfs.tar",
-      },
-      ...fetches.map((f) => ({
-        SPDXID: fetchIds.get(`${f.name}@${f.digest}`)!,
-        name: f.name,
-        downloadLocation: f.sources[0] ?? "NOASSERTION",
-        filesAnalyzed: false,
-        primaryPackagePurpose: "FILE",
-        checksums: [{ algorithm: "SHA256", checksumValue: hex(f.digest) }],
-        externalRefs: [
-          { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: genericPurl(f) },
-        ],
-        ...(f.sources.length > 1 || f.extract
-          ? {
-              comment: [
-                f.sources.length > 1 ? `also at ${f.sources.slice(1).join(" ")}` : "",
-                f.extract ? `member ${f.extract} extracted` : "",
-              ]
-                .filter(Boolean)
-                .join("; "),
-            }
-          : {}),
-      })),
-      ...archives.map((a, i) => ({
-        SPDXID: archiveIds[i]!,
-        name: `${a.archive} ${a.suite} ${a.component}`,
-        downloadLocation: a.url ? `${a.url}/dists/${a.suite}/InRelease` : "NOASSERTION",
-        filesAnalyzed: false,
-        primaryPackagePurpose: "SOURCE",
-        checksums: [{ algorithm: "SHA256", checksumValue: hex(a.inRelease) }],
-        comment: "the suite's signed InRelease, which pins the digests of its packages",
-      })),
-      ...packages.map((p) => ({
-        SPDXID: packageIds.get(`${p.name}:${p.architecture}`)!,
-        name: p.name,
-        versionInfo: p.version,
-        supplier: "Organization: Debian",
-        downloadLocation: p.url ?? "NOASSERTION",
-        filesAnalyzed: false,
-        primaryPackagePurpose: "LIBRARY",
-        checksums: [{ algorithm: "SHA256", checksumValue: hex(p.sha256) }],
-        externalRefs: [
-          { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: debPurl(p) },
-        ],
-        comment: `${p.archive} ${p.suite} ${p.component}: ${p.filename}`,
-      })),
-    ],
-    files: files.map((f, i) => ({
+    documentDescribes: [IMAGE_ID],
+    packages: spdxPackages(input, el),
+    files: el.files.map((f, i) => ({
       SPDXID: spdxId("File", String(i)),
       fileName: `.${f.path}`,
       checksums: [
@@ -165,37 +114,98 @@ export function renderSpdx(input: SbomInput): string {
         { algorithm: "SHA256", checksumValue: hex(f.sha256) },
       ],
     })),
-    relationships,
+    relationships: spdxRelationships(el),
   };
-  for (const id of fetchIds.values())
-    relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
-  for (const id of packageIds.values())
-    relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
-  for (const p of packages) {
-    const a = archives.findIndex(
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/** The image, then every FETCH, signed suite and Debian package. */
+function spdxPackages(input: SbomInput, el: SpdxElements) {
+  const image = {
+    SPDXID: IMAGE_ID,
+    name: input.name,
+    downloadLocation: "NOASSERTION",
+    filesAnalyzed: false,
+    primaryPackagePurpose: "CONTAINER",
+    checksums: [{ algorithm: "SHA256", checksumValue: hex(input.rootfsDigest) }],
+    comment: "the image's rootfs.tar",
+  };
+  const fetches = el.fetches.map((f) => {
+    const also = [
+      f.sources.length > 1 ? `also at ${f.sources.slice(1).join(" ")}` : "",
+      f.extract ? `member ${f.extract} extracted` : "",
+    ].filter(Boolean);
+    return {
+      SPDXID: el.fetchIds.get(`${f.name}@${f.digest}`)!,
+      name: f.name,
+      downloadLocation: f.sources[0] ?? "NOASSERTION",
+      filesAnalyzed: false,
+      primaryPackagePurpose: "FILE",
+      checksums: [{ algorithm: "SHA256", checksumValue: hex(f.digest) }],
+      externalRefs: [
+        { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: genericPurl(f) },
+      ],
+      ...(also.length > 0 ? { comment: also.join("; ") } : {}),
+    };
+  });
+  const archives = el.archives.map((a, i) => ({
+    SPDXID: el.archiveIds[i]!,
+    name: `${a.archive} ${a.suite} ${a.component}`,
+    downloadLocation: a.url ? `${a.url}/dists/${a.suite}/InRelease` : "NOASSERTION",
+    filesAnalyzed: false,
+    primaryPackagePurpose: "SOURCE",
+    checksums: [{ algorithm: "SHA256", checksumValue: hex(a.inRelease) }],
+    comment: "the suite's signed InRelease, which pins the digests of its packages",
+  }));
+  const packages = el.packages.map((p) => ({
+    SPDXID: el.packageIds.get(`${p.name}:${p.architecture}`)!,
+    name: p.name,
+    versionInfo: p.version,
+    supplier: "Organization: Debian",
+    downloadLocation: p.url ?? "NOASSERTION",
+    filesAnalyzed: false,
+    primaryPackagePurpose: "LIBRARY",
+    checksums: [{ algorithm: "SHA256", checksumValue: hex(p.sha256) }],
+    externalRefs: [
+      { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: debPurl(p) },
+    ],
+    comment: `${p.archive} ${p.suite} ${p.component}: ${p.filename}`,
+  }));
+  return [image, ...fetches, ...archives, ...packages];
+}
+
+/** The document describes the image; the image contains its inputs; suites pin packages; inputs contain files. */
+function spdxRelationships(el: SpdxElements) {
+  const relationships: Array<{
+    spdxElementId: string;
+    relationshipType: string;
+    relatedSpdxElement: string;
+    comment?: string;
+  }> = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: IMAGE_ID }];
+  const contains = (from: string, id: string) =>
+    relationships.push({ spdxElementId: from, relationshipType: "CONTAINS", relatedSpdxElement: id });
+  for (const id of el.fetchIds.values()) contains(IMAGE_ID, id);
+  for (const id of el.packageIds.values()) contains(IMAGE_ID, id);
+  for (const p of el.packages) {
+    const a = el.archives.findIndex(
       (s) => s.archive === p.archive && s.suite === p.suite && s.component === p.component,
     );
     if (a >= 0)
       relationships.push({
-        spdxElementId: archiveIds[a]!,
+        spdxElementId: el.archiveIds[a]!,
         relationshipType: "OTHER",
-        relatedSpdxElement: packageIds.get(`${p.name}:${p.architecture}`)!,
+        relatedSpdxElement: el.packageIds.get(`${p.name}:${p.architecture}`)!,
         comment: "lists and pins the package",
       });
   }
-  for (const [i, f] of files.entries()) {
+  for (const [i, f] of el.files.entries()) {
     const from =
       "fetch" in f.from
-        ? fetchIds.get(f.from.fetch)
-        : packageIds.get(`${f.from.package}:${f.from.architecture}`);
-    if (from)
-      relationships.push({
-        spdxElementId: from,
-        relationshipType: "CONTAINS",
-        relatedSpdxElement: spdxId("File", String(i)),
-      });
+        ? el.fetchIds.get(f.from.fetch)
+        : el.packageIds.get(`${f.from.package}:${f.from.architecture}`);
+    if (from) contains(from, spdxId("File", String(i)));
   }
-  return JSON.stringify(doc, null, 2) + "\n";
+  return relationships;
 }
 
 /** Where an archive's packages are published, when the recipe names no URL: Debian's own. */
