@@ -285,18 +285,25 @@ export async function parsePackages(
   what: string,
   maxBytes: number = DEFAULT_LIMITS.indexBytes,
 ): Promise<PackageRecord[]> {
-  const out: PackageRecord[] = [];
+  const reader = stanzaReader(from, what);
+  await eachLine(chunks, what, maxBytes, reader.line);
+  reader.line(Buffer.alloc(0), 0, 0);
+  return reader.records;
+}
+
+/** Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded. */
+function stanzaReader(from: SuiteRef, what: string) {
+  const records: PackageRecord[] = [];
   let st: Stanza = {};
   let fields = 0;
   let last: Kept | undefined;
   let lineNo = 0;
   let stanzaLine = 0;
-
   const line = (buf: Buffer, start: number, stop: number): void => {
     lineNo++;
     if (stop > start && buf[stop - 1] === 13) stop--; // CRLF
     if (stop === start) {
-      if (fields > 0) out.push(toRecord(st, from, what, stanzaLine));
+      if (fields > 0) records.push(toRecord(st, from, what, stanzaLine));
       st = {};
       fields = 0;
       last = undefined;
@@ -325,15 +332,31 @@ export async function parsePackages(
     last = key;
     if (key !== undefined) st[key] = trimmed(buf, colon + 1, stop);
   };
+  return { records, line };
+}
 
-  // A line's pieces across chunks are joined once, when its end arrives: one
-  // line as long as the index stays linear to read (never re-copied per chunk).
+/**
+ * Each line of a stream of byte chunks, given as (buffer, start, stop) without its newline. A line's
+ * pieces across chunks are joined once, when its end arrives: one line as long as the index stays
+ * linear to read (never re-copied per chunk). The whole stream and each line are bounded.
+ */
+async function eachLine(
+  chunks: AsyncIterable<Buffer | string>,
+  what: string,
+  maxBytes: number,
+  line: (buf: Buffer, start: number, stop: number) => void,
+): Promise<void> {
   let pending: Buffer[] = [];
   let pendingLength = 0;
   let total = 0;
+  let lines = 0;
+  const deliver = (buf: Buffer, start: number, stop: number) => {
+    lines++;
+    line(buf, start, stop);
+  };
   const tooLong = (length: number) => {
     if (length > MAX_LINE)
-      throw indexTooLarge(what, `line ${lineNo + 1} is longer than ${showSize(MAX_LINE)}`);
+      throw indexTooLarge(what, `line ${lines + 1} is longer than ${showSize(MAX_LINE)}`);
   };
   for await (const raw of chunks) {
     const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
@@ -358,13 +381,13 @@ export async function parsePackages(
       const joined = Buffer.concat(pending);
       pending = [];
       pendingLength = 0;
-      line(joined, 0, joined.length);
+      deliver(joined, 0, joined.length);
       start = nl + 1;
       nl = chunk.indexOf(10, start);
     }
     for (; nl >= 0; nl = chunk.indexOf(10, start)) {
       tooLong(nl - start);
-      line(chunk, start, nl);
+      deliver(chunk, start, nl);
       start = nl + 1;
     }
     if (start < chunk.length) {
@@ -375,10 +398,8 @@ export async function parsePackages(
   }
   if (pending.length > 0) {
     const joined = Buffer.concat(pending);
-    line(joined, 0, joined.length);
+    deliver(joined, 0, joined.length);
   }
-  line(Buffer.alloc(0), 0, 0);
-  return out;
 }
 
 /** The longest line an index may have: real ones stay under a few KiB (long Depends, Provides). */
