@@ -9,6 +9,8 @@ import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
+import { findPlatform, PLATFORM_NAMES, type Platform } from "../image/platform.ts";
+import { suggest } from "../diagnostics/suggest.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
@@ -169,7 +171,25 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
     allowSystemBinds: values["allow-system-binds"] === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
     limits,
+    ...parsePlatforms(values.platform as string | undefined, help),
   };
+}
+
+/** --platform linux/amd64,linux/arm64,…: the first is `platform`, every one `platforms`; none is amd64 alone. */
+function parsePlatforms(text: string | undefined, help: string): { platform?: Platform; platforms?: Platform[] } {
+  if (text === undefined) return {};
+  const platforms: Platform[] = [];
+  for (const word of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const p = findPlatform(word);
+    if (p === undefined) {
+      const near = suggest(word, PLATFORM_NAMES);
+      const hint = near !== undefined ? `did you mean ${near}? ` : "";
+      throw new UsageError(`unknown platform ${JSON.stringify(word)} (${hint}platforms: ${PLATFORM_NAMES.join(", ")})`, help);
+    }
+    if (!platforms.includes(p)) platforms.push(p);
+  }
+  if (platforms.length === 0) throw new UsageError("--platform needs at least one platform, e.g. linux/arm64", help);
+  return { platform: platforms[0]!, platforms };
 }
 
 export interface Built {

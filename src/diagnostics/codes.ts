@@ -176,7 +176,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY212: { severity: "error", section: "build", title: "--secret id: cannot read f / environment variable v is not set" },
   NIFTY213: { severity: "error", section: "build", title: "no password was given for the secret \"id\"" },
   NIFTY214: { severity: "error", section: "build", title: "the passwords typed for the secret \"id\" did not match in 3 tries" },
-  NIFTY215: { severity: "error", section: "build", title: "p is a program for m, not for this image's amd64 (x86-64, 64-bit)" },
+  NIFTY215: { severity: "error", section: "build", title: "p is a program for m, not for this image's platform" },
   NIFTY220: { severity: "error", section: "build", title: "p needs its program loader l, which is not in the image" },
   NIFTY221: { severity: "error", section: "build", title: "p needs lib, which is not in the image" },
   NIFTY222: { severity: "error", section: "build", title: "init cannot start p: it is not in the image" },

@@ -40,7 +40,10 @@ export interface ImageConfig {
   labels: Array<[string, string]>;
   stopSignal: StopSignal;
   init: { kind: InitKind; /** argv of PID 1, e.g. ["/sbin/init"] */ command: string[] };
-  architecture: typeof IMAGE_ARCHITECTURE;
+  /** OCI's name of the platform's CPU: amd64, arm64, arm, … */
+  architecture: string;
+  /** OCI's variant, where the platform has one: v8 (arm64), v7 (arm). */
+  variant?: string;
   os: "linux";
   /** SOURCE_DATE_EPOCH, seconds. */
   created: number;

@@ -11,6 +11,7 @@ import type { LockedPackage } from "../debian/lockfile.ts";
 import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
 import { fieldValue, formatStanza, parseStanzas } from "../debian/fields.ts";
 import { StepError, type BuildContext } from "./context.ts";
+import { libraryDirs } from "../image/platform.ts";
 
 /** Every package of the closure, whole, and the dpkg database that lists them. */
 export async function installWhole(closure: readonly LockedPackage[], context: BuildContext, span: Span): Promise<void> {
@@ -77,7 +78,10 @@ export async function installFiles(closure: readonly LockedPackage[], names: rea
     if (!elf.has(digest)) elf.set(digest, readElfInfo(context.blobPath(digest)).catch(() => null));
     return elf.get(digest)!;
   };
-  const view = treeView(all, elfOf);
+  const view = {
+    ...treeView(all, elfOf),
+    platform: { libraryDirs: libraryDirs(context.platform), triplet: context.platform.triplet },
+  };
   const wanted = new Set<string>();
   for (const file of files) {
     const found = all.lookup(file);

@@ -176,6 +176,7 @@ async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | un
       ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
       ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.platform ? { platform: options.platform } : {}),
     });
   });
   c.lap("packages");
@@ -314,7 +315,7 @@ async function buildTree(p: Planned, records: StepRecords | undefined): Promise<
   p.lap("steps");
   const reproducible = p.notes.length === 0;
   const { imageConfig } = await import("./image-config.ts");
-  const config = imageConfig(p.recipe, p.tree, p.options.epoch);
+  const config = imageConfig(p.recipe, p.tree, p.options.epoch, p.context.platform);
   noteStopSignal(config, p.emit);
   p.lap("image config");
   return { ...p, ran, config, reproducible };
@@ -346,7 +347,7 @@ async function verifyFinishedImage(b: Built): Promise<void> {
   const { verifyImage } = await import("./verify-image.ts");
   const report = new Reporter(b.source);
   const allowWritableSetuid = b.options.allowWritableSetuid === true;
-  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, { allowWritableSetuid });
+  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, { allowWritableSetuid, platform: b.context.platform });
   if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
   for (const d of report.all()) b.warnings.push(d);
   refuseWarnings(b.options, b.warnings);

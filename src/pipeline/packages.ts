@@ -23,8 +23,23 @@ import { hashText } from "./keys.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import { BuildFailed } from "./failure.ts";
 import type { BuildEvent } from "./types.ts";
+import type { Platform } from "../image/platform.ts";
 
+/** The default image's Debian architecture. */
 export const ARCHITECTURE = "amd64";
+
+/** The Debian architecture a build resolves for. */
+function archOf(options: { platform?: Platform }): string {
+  return options.platform?.debian ?? ARCHITECTURE;
+}
+
+/**
+ * The lock of one platform: `<recipe>[.<suite>].lock` for linux/amd64 (as it always was), and
+ * `<recipe>[.<suite>].<debian arch>.lock` (ssh.nifty.arm64.lock) for each other platform.
+ */
+export function platformLockSuffix(suffix: string, platform?: Platform): string {
+  return platform === undefined || platform.debian === ARCHITECTURE ? suffix : `${suffix}.${platform.debian}`;
+}
 
 export interface PackageOptions {
   recipePath: string;
@@ -46,6 +61,8 @@ export interface PackageOptions {
   hostInputs?: HostInputs;
   /** Between the recipe's name and ".lock": "" or, for suites an --arg chose, ".<suite>" (see `lockSuffix`). */
   lockSuffix?: string;
+  /** The platform whose packages are resolved (default linux/amd64); its lock is its own (platformLockSuffix). */
+  platform?: Platform;
 }
 
 export interface ResolvedPackages {
@@ -70,8 +87,9 @@ export function packageDeclarations(recipe: Recipe): { archives: ArchiveDecl[]; 
 export async function resolvePackages(recipe: Recipe, store: Store, options: PackageOptions): Promise<ResolvedPackages | undefined> {
   const { archives, asks } = packageDeclarations(recipe);
   if (asks.length === 0) return undefined;
-  const lockPath = `${options.recipePath}${options.lockSuffix ?? ""}.lock`;
-  const lockSource: SourceFile = { path: `${options.source.path}${options.lockSuffix ?? ""}.lock`, text: "" };
+  const suffix = platformLockSuffix(options.lockSuffix ?? "", options.platform);
+  const lockPath = `${options.recipePath}${suffix}.lock`;
+  const lockSource: SourceFile = { path: `${options.source.path}${suffix}.lock`, text: "" };
   const suites = archives.flatMap((a) => a.suites);
   const requests = uniqueRequests(asks.flatMap((a) => a.requests));
   let loaded: Promise<Record<string, string[]>> | undefined;
@@ -292,21 +310,24 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const { locked, indices } = await fetchIndices(store, input.archives, await input.mirrors(), options, input.previous);
   const universe = buildUniverse(indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })));
   const spans = new Map(input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)));
-  const result = resolve(universe, input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })), { arch: ARCHITECTURE });
+  const arch = archOf(options);
+  const result = resolve(universe, input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })), { arch });
   if (!result.ok) {
     const source = options.source;
+    // Which platform could not be resolved, when it is not the default one.
+    const on = options.platform && arch !== ARCHITECTURE ? `${options.platform.name} (${arch}): ` : "";
     throw new BuildFailed(
       result.errors.map((e): Diagnostic => ({
         severity: "error",
         code: e.code === "unknown-package" ? "NIFTY600" : e.code === "conflicting-constraints" ? "NIFTY602" : "NIFTY601",
-        message: e.message,
+        message: `${on}${e.message}`,
         source,
         span: (e.origins[0] as Span | undefined) ?? input.asks[0]!.span,
         ...(e.code === "unknown-package" && e.suggestions.length > 0 ? { hint: `did you mean ${e.suggestions.join(", ")}?` } : e.code === "unknown-package" ? { hint: `no suite of ${input.suites.map((s) => `${s.archive} ${s.suite}`).join(", ")} has it; check the name, or add the suite that has it to ARCHIVE` } : {}),
       })),
     );
   }
-  return lockFromResolution(result.resolution, { architecture: ARCHITECTURE, suites: locked, requests: input.requests });
+  return lockFromResolution(result.resolution, { architecture: arch, suites: locked, requests: input.requests });
 }
 
 /** Every suite's verified InRelease and parsed index, in the recipe's order. */
@@ -314,7 +335,7 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform">,
   previous?: Lock,
 ): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
@@ -338,9 +359,9 @@ export async function fetchIndices(
         ...net,
       });
       const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
-      const loaded = await loadPackages(store, release, ARCHITECTURE, { ...net, ...indexLimit });
+      const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
       // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
-      const indexKey = hashText(release.inRelease, ref.component, ARCHITECTURE);
+      const indexKey = hashText(release.inRelease, ref.component, archOf(options));
       await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
       indices.push({ suite: ref, records: loaded.records });
       locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });

@@ -14,6 +14,7 @@ import { hashText } from "./keys.ts";
 import type { ResolvedPackages } from "./packages.ts";
 import type { SecretStamps } from "./secret-stamps.ts";
 import type { BuildEvent, BuildOptions } from "./types.ts";
+import { DEFAULT_PLATFORM } from "../image/platform.ts";
 
 /** Generated files up to this size live inside step records instead of the store. */
 const INLINE_LIMIT = 4096;
@@ -57,6 +58,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
     content.inline !== undefined ? Buffer.from(content.inline, "base64") : readFile(store.blobPath(content.digest));
   return {
     tree,
+    platform: options.platform ?? DEFAULT_PLATFORM,
     epoch: options.epoch,
     recipeDir: recipe.dir,
     ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),

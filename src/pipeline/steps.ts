@@ -29,7 +29,7 @@ export interface Plan {
 export async function planSteps(recipe: Recipe, context: BuildContext, fail: (error: unknown, span: Span) => never): Promise<Plan> {
   const keys: string[] = [];
   const cacheable: boolean[] = [];
-  let key = firstKey();
+  let key = firstKey(context.platform.name);
   for (const instruction of recipe.instructions) {
     const spec = specFor(instruction);
     cacheable.push(spec.cacheable?.(instruction, context) ?? true);
