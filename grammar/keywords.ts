@@ -4,7 +4,7 @@
 export const INSTRUCTION_KEYWORDS = [
   "ARG", "FETCH", "LINK", "SYMLINK", "DIR", "FILE", "COPY", "GROUP", "USER",
   "KEYGEN", "INITTAB", "STOPSIGNAL", "ENV", "HOSTNAME", "EXPOSE", "BIND", "LABEL",
-  "ARCHIVE", "PACKAGE", "SERVICE",
+  "ARCHIVE", "PACKAGE", "SERVICE", "PLATFORM",
 ] as const;
 
 /** Option words that appear inside instructions (MODE 0755, OWNER a:b, TO /path …). */

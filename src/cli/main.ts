@@ -112,8 +112,9 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   if (fromStdin && values["password-stdin"] === true) throw new UsageError("build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file", BUILD_HELP);
   if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
   const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!, shared.hostInputs);
+  const { buildPlatforms } = await import("../pipeline/platforms.ts");
   const run = () =>
-    build({
+    buildPlatforms({
       ...shared,
       ...location,
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),

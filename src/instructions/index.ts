@@ -21,19 +21,20 @@ import { stopsignal, type StopsignalInstruction } from "./stopsignal.ts";
 import { service, type ServiceInstruction } from "./service.ts";
 import { symlink, type SymlinkInstruction } from "./symlink.ts";
 import { user, type UserInstruction } from "./user.ts";
+import { platform, type PlatformInstruction } from "./platform.ts";
 
 export type Instruction =
   | ArgInstruction | BindInstruction | CopyInstruction | DirInstruction | EnvInstruction
   | ExposeInstruction | FetchInstruction | FileInstruction | GroupInstruction | HostnameInstruction
   | InittabInstruction | KeygenInstruction | LabelInstruction | LinkInstruction
   | StopsignalInstruction | SymlinkInstruction | UserInstruction | ArchiveInstruction | PackageInstruction
-  | ServiceInstruction;
+  | ServiceInstruction | PlatformInstruction;
 
 type SpecTable = { [K in InstructionKeyword]: InstructionSpec<Extract<Instruction, { kind: K }>> };
 
 /** In the order the reference documents them. */
 export const INSTRUCTIONS: SpecTable = {
-  ARG: arg, ARCHIVE: archive, PACKAGE: packageSpec, FETCH: fetch, LINK: link, SYMLINK: symlink, DIR: dir, FILE: file, COPY: copy,
+  ARG: arg, PLATFORM: platform, ARCHIVE: archive, PACKAGE: packageSpec, FETCH: fetch, LINK: link, SYMLINK: symlink, DIR: dir, FILE: file, COPY: copy,
   GROUP: group, USER: user, KEYGEN: keygen, INITTAB: inittab, SERVICE: service, STOPSIGNAL: stopsignal,
   ENV: env, HOSTNAME: hostname, EXPOSE: expose, BIND: bind, LABEL: label,
 };

@@ -15,6 +15,8 @@ import { treeIdentities } from "../core/host-inputs.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
+import { forPlatform } from "../instructions/platform-select.ts";
+import { DEFAULT_PLATFORM } from "../image/platform.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
@@ -139,12 +141,16 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     options.recipeText !== undefined
       ? { path: shown, text: options.recipeText }
       : await readRecipe(options.recipePath, shown, options.hostInputs);
-  const { recipe, warnings } = await compile(store, source, {
+  const compiled = await compile(store, source, {
     args: options.args ?? new Map(),
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
     recipePath: options.recipePath,
   });
+  const { warnings } = compiled;
+  // The recipe as this platform's build sees it: its own FETCH lines, a platform the recipe supports.
+  const { recipe, errors } = forPlatform(compiled.recipe, options.platform ?? DEFAULT_PLATFORM);
+  if (errors.length > 0) throw new BuildFailed([...warnings, ...errors.map((e) => ({ ...e, source }))]);
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   run.lap("compile");
   const outDir = options.outDir(recipe.name);

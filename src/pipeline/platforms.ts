@@ -1,0 +1,116 @@
+// One recipe, several platforms: one build per platform (each with its own keys, lock and
+// outputs under out/<name>/<os>-<arch>[-<variant>]/), the same version of every package on
+// each, and an OCI image index at out/<name>/oci/ naming each platform's manifest.
+// One platform alone is the plain build: out/<name>/ as it always was.
+import { copyFile, link, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
+import { DEFAULT_PLATFORM, platformDir, type Platform } from "../image/platform.ts";
+import { BuildFailed } from "./failure.ts";
+import type { BuildOptions, BuildResult } from "./types.ts";
+
+const INDEX = "application/vnd.oci.image.index.v1+json";
+
+export interface PlatformsResult extends BuildResult {
+  /** Each platform's build, in the order asked (only for several platforms). */
+  platforms?: Array<{ platform: string; result: BuildResult; manifest: string }>;
+  /** The image index's digest: what a registry tag names (only for several platforms). */
+  index?: string;
+}
+
+/** Build the recipe for every platform of `options.platforms` (or the one `options.platform`). */
+export async function buildPlatforms(options: BuildOptions): Promise<PlatformsResult> {
+  const { build } = await import("./build.ts");
+  const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
+  if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
+  const built: NonNullable<PlatformsResult["platforms"]> = [];
+  let top = "";
+  for (const platform of platforms) {
+    const result = await build({
+      ...options,
+      platform,
+      outDir: (name) => join((top = options.outDir(name)), platformDir(platform)),
+    });
+    await mkdir(top, { recursive: true });
+    built.push({ platform: platform.name, result, manifest: "" });
+  }
+  await sameVersions(options, platforms);
+  const index = await writeIndex(top, built, platforms);
+  const first = built[0]!.result;
+  const { recall: _, ...rest } = first;
+  return { ...rest, outDir: top, platforms: built, index };
+}
+
+/** Every platform's lock must hold the same version of each package it shares with another (as apko does). */
+async function sameVersions(options: BuildOptions, platforms: readonly Platform[]): Promise<void> {
+  const { platformLockSuffix, readLock } = await import("./packages.ts");
+  const versions = new Map<string, Map<string, string[]>>();
+  for (const platform of platforms) {
+    // The locks the builds used: the default suites' (an --arg's suites have theirs, checked the same way).
+    const suffix = platformLockSuffix("", platform);
+    const lock = await readLock(`${options.recipePath}${suffix}.lock`, `${options.recipePath}${suffix}.lock`);
+    for (const p of lock?.packages ?? []) {
+      const byVersion = versions.get(p.name) ?? versions.set(p.name, new Map()).get(p.name)!;
+      byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), platform.name]);
+    }
+  }
+  const differ = [...versions].filter(([, byVersion]) => byVersion.size > 1);
+  if (differ.length === 0) return;
+  const shown = options.shownPath ?? options.recipePath;
+  throw new BuildFailed(differ.map(([name, byVersion]) => ({
+    severity: "error" as const,
+    code: "NIFTY640" as const,
+    message: `${name} has another version on each platform: ` +
+      [...byVersion].map(([version, on]) => `${version} on ${on.join(", ")}`).join("; "),
+    hint: `every platform gets the same version of a package: \`niftyc lock ${shown} --platform ` +
+      `${platforms.map((p) => p.name).join(",")} --update ${name}\` once the suites agree, or pin it (PACKAGE ${name} (= …))`,
+  })));
+}
+
+async function addBlob(blobs: string, from: string, hex: string): Promise<void> {
+  await link(join(from, hex), join(blobs, hex)).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === "EEXIST") return;
+    await copyFile(join(from, hex), join(blobs, hex));
+  });
+}
+
+/** out/<name>/oci/: every platform's blobs, and an image index (tagged latest) of their manifests. */
+async function writeIndex(top: string, built: NonNullable<PlatformsResult["platforms"]>,
+  platforms: readonly Platform[]): Promise<string | undefined> {
+  const dir = join(top, "oci");
+  const staging = await stagingDir(dir);
+  try {
+    const blobs = join(staging, "blobs", "sha256");
+    await mkdir(blobs, { recursive: true, mode: 0o755 });
+    const entries: Array<Record<string, unknown>> = [];
+    for (const [i, b] of built.entries()) {
+      const from = join(b.result.outDir, "oci");
+      const own = JSON.parse(await readFile(join(from, "index.json"), "utf8")) as { manifests: Array<Record<string, unknown>> };
+      const image = own.manifests.find((m) => m.artifactType === undefined);
+      if (image === undefined) return undefined;
+      const p = platforms[i]!;
+      for (const hex of await readdir(join(from, "blobs", "sha256"))) await addBlob(blobs, join(from, "blobs", "sha256"), hex);
+      b.manifest = image.digest as string;
+      entries.push({
+        mediaType: image.mediaType, digest: image.digest, size: image.size,
+        platform: { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) },
+      });
+    }
+    const indexJson = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: entries });
+    const hex = createHash("sha256").update(indexJson).digest("hex");
+    await writeExact(join(blobs, hex), indexJson);
+    const top = {
+      schemaVersion: 2, mediaType: INDEX,
+      manifests: [{ mediaType: INDEX, digest: `sha256:${hex}`, size: Buffer.byteLength(indexJson),
+        annotations: { "org.opencontainers.image.ref.name": "latest" } }],
+    };
+    await writeExact(join(staging, "index.json"), JSON.stringify(top));
+    await writeExact(join(staging, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    await replaceDir(staging, dir, true);
+    return `sha256:${hex}`;
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
