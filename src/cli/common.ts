@@ -279,6 +279,9 @@ export async function askTwice(ask: (prompt: string) => Promise<string>, id: str
 export async function buildForCommand(path: string, values: ParsedValues, io: CliIo, help: string, outDir?: string): Promise<(Built & { nspawnFile?: string }) | number> {
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, help);
+  if ((shared.platforms?.length ?? 1) > 1) {
+    throw new UsageError("this command builds and runs one platform: give one --platform (a foreign one runs through qemu-user)", help);
+  }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   const location = await recipeLocation(io.cwd, path);
   const run = () => build({ ...shared, ...location, outDir: (name) => resolve(io.cwd, outDir ?? join("out", name)), ...(progress ? { onEvent: progress.onEvent } : {}) });

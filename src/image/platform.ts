@@ -64,7 +64,7 @@ export const PLATFORM_NAMES: readonly string[] = PLATFORMS.map((p) => p.name);
 /** The platform a name means (`linux/arm64`, `arm64`, `linux/arm/v7`, `armhf`), or undefined. */
 export function findPlatform(text: string): Platform | undefined {
   const lower = text.toLowerCase();
-  const full = lower.includes("/") ? lower : `linux/${lower}`;
+  const full = lower.startsWith("linux/") ? lower : `linux/${lower}`;
   const name = ALIASES[full] ?? full;
   return PLATFORMS.find((p) => p.name === name || `linux/${p.debian}` === name);
 }

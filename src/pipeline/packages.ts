@@ -76,6 +76,31 @@ export interface ResolvedPackages {
   closure(requests: readonly string[]): LockedPackage[];
 }
 
+/**
+ * Every platform's lock must hold the same version of each package it shares with another (as
+ * apko does): NIFTY640 for each that differs, naming the versions and the platforms.
+ */
+export function sameVersions(locks: ReadonlyArray<{ platform: Platform; lock: Lock }>, shown: string): void {
+  const versions = new Map<string, Map<string, string[]>>();
+  for (const { platform, lock } of locks) {
+    for (const p of lock.packages) {
+      const byVersion = versions.get(p.name) ?? versions.set(p.name, new Map()).get(p.name)!;
+      byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), platform.name]);
+    }
+  }
+  const differ = [...versions].filter(([, byVersion]) => byVersion.size > 1);
+  if (differ.length === 0) return;
+  const all = locks.map((l) => l.platform.name).join(",");
+  throw new BuildFailed(differ.map(([name, byVersion]): Diagnostic => ({
+    severity: "error",
+    code: "NIFTY640",
+    message: `${name} has another version on each platform: ` +
+      [...byVersion].map(([version, on]) => `${version} on ${on.join(", ")}`).join("; "),
+    hint: `every platform gets the same version of a package: \`niftyc lock ${shown} --platform ${all} ` +
+      `--update ${name}\` once the suites agree, or pin it: PACKAGE ${name} (= <version>)`,
+  })));
+}
+
 /** What the recipe declares: archives in order, and every PACKAGE line's requests. */
 export function packageDeclarations(recipe: Recipe): { archives: ArchiveDecl[]; asks: PackageAsk[] } {
   return {

@@ -7,7 +7,6 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
 import { DEFAULT_PLATFORM, platformDir, type Platform } from "../image/platform.ts";
-import { BuildFailed } from "./failure.ts";
 import type { BuildOptions, BuildResult } from "./types.ts";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
@@ -35,37 +34,19 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     await mkdir(top, { recursive: true });
     built.push({ platform: platform.name, result, manifest: "" });
   }
-  await sameVersions(options, platforms);
+  const { readLock, platformLockSuffix, sameVersions } = await import("./packages.ts");
+  const locks = [];
+  for (const platform of platforms) {
+    // The locks the builds used: the default suites' (an --arg's suites have theirs, checked the same way).
+    const path = `${options.recipePath}${platformLockSuffix("", platform)}.lock`;
+    const lock = await readLock(path, path);
+    if (lock !== undefined) locks.push({ platform, lock });
+  }
+  sameVersions(locks, options.shownPath ?? options.recipePath);
   const index = await writeIndex(top, built, platforms);
   const first = built[0]!.result;
   const { recall: _, ...rest } = first;
   return { ...rest, outDir: top, platforms: built, index };
-}
-
-/** Every platform's lock must hold the same version of each package it shares with another (as apko does). */
-async function sameVersions(options: BuildOptions, platforms: readonly Platform[]): Promise<void> {
-  const { platformLockSuffix, readLock } = await import("./packages.ts");
-  const versions = new Map<string, Map<string, string[]>>();
-  for (const platform of platforms) {
-    // The locks the builds used: the default suites' (an --arg's suites have theirs, checked the same way).
-    const suffix = platformLockSuffix("", platform);
-    const lock = await readLock(`${options.recipePath}${suffix}.lock`, `${options.recipePath}${suffix}.lock`);
-    for (const p of lock?.packages ?? []) {
-      const byVersion = versions.get(p.name) ?? versions.set(p.name, new Map()).get(p.name)!;
-      byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), platform.name]);
-    }
-  }
-  const differ = [...versions].filter(([, byVersion]) => byVersion.size > 1);
-  if (differ.length === 0) return;
-  const shown = options.shownPath ?? options.recipePath;
-  throw new BuildFailed(differ.map(([name, byVersion]) => ({
-    severity: "error" as const,
-    code: "NIFTY640" as const,
-    message: `${name} has another version on each platform: ` +
-      [...byVersion].map(([version, on]) => `${version} on ${on.join(", ")}`).join("; "),
-    hint: `every platform gets the same version of a package: \`niftyc lock ${shown} --platform ` +
-      `${platforms.map((p) => p.name).join(",")} --update ${name}\` once the suites agree, or pin it (PACKAGE ${name} (= …))`,
-  })));
 }
 
 async function addBlob(blobs: string, from: string, hex: string): Promise<void> {
