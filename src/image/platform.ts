@@ -94,5 +94,5 @@ export function runsOn(p: Platform, info: { class: 32 | 64; endian: "little" | "
 
 /** How a message names a platform's CPU: `arm64 (aarch64, 64-bit)`. */
 export function describePlatform(p: Platform): string {
-  return `${p.name} (${p.triplet.split("-")[0]}, ${p.elfClass}-bit)`;
+  return `${p.name} (${p.triplet.split("-")[0]!.replace("_", "-")}, ${p.elfClass}-bit)`;
 }
