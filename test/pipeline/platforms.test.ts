@@ -9,33 +9,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
-import { BUSYBOX_ARM64, cachedForeignDeb } from "../support/foreign-debs.ts";
+import { busyboxes } from "../support/platform-busybox.ts";
 import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
-import { serve, startServer } from "../fetch/helpers/server.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
 
 function workDir(t: import("ava").ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-platforms-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** The host's amd64 BusyBox and Debian's arm64 one, served from loopback: the FETCH lines of each platform. */
-async function busyboxes(t: import("ava").ExecutionContext): Promise<{ amd64: string; arm64: string } | undefined> {
-  const deb = cachedForeignDeb(BUSYBOX_ARM64);
-  if (deb === undefined) {
-    if (process.env.CI) t.fail("the arm64 test .deb is not cached: run node scripts/test-debs.ts");
-    else t.pass("the arm64 test .deb is not cached (node scripts/test-debs.ts)");
-    return undefined;
-  }
-  const host = readFileSync("/bin/busybox");
-  const server = await startServer({ "/arm64.deb": serve(deb), "/busybox": serve(host) });
-  t.teardown(() => server.close());
-  const digest = execFileSync("sha256sum", ["/bin/busybox"], { encoding: "utf8" }).split(" ")[0];
-  return {
-    amd64: `FETCH busybox ${server.url}/busybox sha256:${digest} TO /bin/busybox PLATFORM linux/amd64`,
-    arm64: `FETCH busybox ${server.url}/arm64.deb sha256:${BUSYBOX_ARM64.sha256} EXTRACT bin/busybox PLATFORM linux/arm64`,
-  };
 }
 
 const HEAD = "FILE /etc/os-release <<EOF\nID=t\nEOF\n";
