@@ -44,6 +44,12 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   }
   sameVersions(locks, options.shownPath ?? options.recipePath);
   const index = await writeIndex(top, built, platforms);
+  // The run configs are each platform's; the first platform's are the ones to use here.
+  for (const p of platforms.slice(1)) {
+    options.onEvent?.({ type: "note", message:
+      `${platformDir(p)}/'s .nspawn file and units boot ${p.name}: on another machine, through qemu-user ` +
+      `(binfmt_misc handler qemu-${p.qemu}, docs/outputs.md#several-platforms)` });
+  }
   const first = built[0]!.result;
   const { recall: _, ...rest } = first;
   return { ...rest, outDir: top, platforms: built, index };
