@@ -1,6 +1,6 @@
 // The store's keys hold everything that shapes what they give back: two builds that differ
 // only in the recipe's name, its path, how it was given (a file or standard input), the
-// formats, the epoch or an --arg, made in either order into one store, each give the outputs
+// formats, the epoch, an --arg or the --platform, made in either order into one store, each give the outputs
 // a build into an empty store gives, named for themselves. And the name, which never reaches
 // the tree, leaves the rootfs digest (and so the layers' sharing) alone.
 import test from "ava";
@@ -28,6 +28,8 @@ interface Build {
   formats: readonly Fmt[];
   epoch: string;
   greeting: string;
+  /** --platform, when given. */
+  platform?: string;
 }
 
 /** The recipe as given on the command line, from the root of the test's directory, and so as build.json shows it. */
@@ -51,7 +53,8 @@ async function run(b: Build, root: string, cache: string, out: string): Promise<
   const dir = path.join(root, b.dir);
   await fsp.mkdir(dir, { recursive: true });
   if (b.file !== "-") await fsp.writeFile(path.join(dir, b.file), RECIPE);
-  const argv = ["build", shownAs(b), "--cache", cache, "--out", out, "--format", b.formats.join(","), "--arg", `GREETING=${b.greeting}`, "-q"];
+  const argv = ["build", shownAs(b), "--cache", cache, "--out", out, "--format", b.formats.join(","), "--arg", `GREETING=${b.greeting}`, "-q",
+    ...(b.platform ? ["--platform", b.platform] : [])];
   const r = await cli(argv, root, b.epoch, b.file === "-" ? RECIPE : undefined);
   if (r.code !== 0) throw new Error(`niftyc ${argv.join(" ")} exited ${r.code}:\n${r.stdout}${r.stderr}`);
 }
@@ -131,6 +134,8 @@ const pairs: fc.Arbitrary<{ what: string; x: Build; y: Build }> = fc.oneof(
   fc.tuple(base, formatSet, formatSet).map(([x, f1, f2]) => ({ what: "formats", x: { ...x, formats: f1 }, y: { ...x, formats: f2 } })),
   fc.tuple(base, fc.integer({ min: 1, max: 2_000_000_000 })).map(([x, e]) => ({ what: "epoch", x, y: { ...x, epoch: String(e) } })),
   base.map((x) => ({ what: "arg", x, y: { ...x, greeting: "bye" } })),
+  fc.tuple(base, fc.constantFrom("linux/arm64", "linux/arm/v7", "linux/riscv64"))
+    .map(([x, platform]) => ({ what: "platform", x, y: { ...x, platform } })),
 );
 
 test("two builds that differ in one input, in either order into one store, each give their own outputs, as an empty store would", async (t) => {
