@@ -2,7 +2,7 @@
 // outputs under out/<name>/<os>-<arch>[-<variant>]/), the same version of every package on
 // each, and an OCI image index at out/<name>/oci/ naming each platform's manifest.
 // One platform alone is the plain build: out/<name>/ as it always was.
-import { copyFile, link, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
@@ -13,7 +13,7 @@ const INDEX = "application/vnd.oci.image.index.v1+json";
 
 export interface PlatformsResult extends BuildResult {
   /** Each platform's build, in the order asked (only for several platforms). */
-  platforms?: Array<{ platform: string; result: BuildResult; manifest: string }>;
+  platforms?: Array<{ platform: string; outDir: string; digest: string; manifest: string }>;
   /** The image index's digest: what a registry tag names (only for several platforms). */
   index?: string;
 }
@@ -23,7 +23,7 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   const { build } = await import("./build.ts");
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
-  const built: NonNullable<PlatformsResult["platforms"]> = [];
+  const built: Array<{ platform: string; result: BuildResult; manifest: string }> = [];
   let top = "";
   for (const platform of platforms) {
     const result = await build({
@@ -52,7 +52,10 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   }
   const first = built[0]!.result;
   const { recall: _, ...rest } = first;
-  return { ...rest, outDir: top, platforms: built, index };
+  // What the steps of every platform need, for --cache-to.
+  const used = [...new Set(built.flatMap((b) => b.result.used))].sort();
+  const platformsOut = built.map((b) => ({ platform: b.platform, outDir: b.result.outDir, digest: b.result.digest, manifest: b.manifest }));
+  return { ...rest, used, outDir: top, platforms: platformsOut, ...(index ? { index } : {}) };
 }
 
 async function addBlob(blobs: string, from: string, hex: string): Promise<void> {
@@ -63,9 +66,12 @@ async function addBlob(blobs: string, from: string, hex: string): Promise<void> 
 }
 
 /** out/<name>/oci/: every platform's blobs, and an image index (tagged latest) of their manifests. */
-async function writeIndex(top: string, built: NonNullable<PlatformsResult["platforms"]>,
+async function writeIndex(top: string, built: Array<{ platform: string; result: BuildResult; manifest: string }>,
   platforms: readonly Platform[]): Promise<string | undefined> {
   const dir = join(top, "oci");
+  // Without the oci format there is no manifest to index.
+  const layouts = await Promise.all(built.map((b) => stat(join(b.result.outDir, "oci", "index.json")).catch(() => undefined)));
+  if (layouts.some((s) => s === undefined)) return undefined;
   const staging = await stagingDir(dir);
   try {
     const blobs = join(staging, "blobs", "sha256");

@@ -12,6 +12,9 @@ import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
 import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
+import { sameVersions } from "../../src/pipeline/packages.ts";
+import type { BuildFailed } from "../../src/pipeline/failure.ts";
+import { findPlatform } from "../../src/image/platform.ts";
 
 function workDir(t: import("ava").ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-platforms-"));
@@ -127,4 +130,23 @@ test("PACKAGE per platform: a lock each, the same versions, --locked and outdate
   const missing = await build();
   t.is(missing.code, 1, missing.stderr);
   t.regex(missing.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+});
+
+test("a package at another version on one platform is NIFTY640, naming the package, each version and its platforms", (t) => {
+  const pkg = (architecture: string, version: string) => ({
+    name: "libfoo1", version, architecture, from: { archive: "debian", suite: "bookworm", component: "main" },
+    filename: `pool/main/f/foo/libfoo1_${version}_${architecture}.deb`, size: 1, sha256: `sha256:${"0".repeat(64)}`, requestedBy: ["libfoo1"],
+  });
+  const lock = (architecture: string, version: string) => ({ architecture, suites: [], requests: [{ name: "libfoo1" }], packages: [pkg(architecture, version)] });
+  const [amd64, arm64, armhf] = ["linux/amd64", "linux/arm64", "linux/arm/v7"].map((n) => findPlatform(n)!);
+  t.notThrows(() => sameVersions([{ platform: amd64!, lock: lock("amd64", "1.0-1") }, { platform: arm64!, lock: lock("arm64", "1.0-1") }], "app.nifty"));
+  const error = t.throws(() => sameVersions([
+    { platform: amd64!, lock: lock("amd64", "1.0-1") },
+    { platform: arm64!, lock: lock("arm64", "1.0-1+b1") },
+    { platform: armhf!, lock: lock("armhf", "1.0-1") },
+  ], "app.nifty")) as BuildFailed;
+  t.deepEqual(error.diagnostics.map((d) => [d.code, d.message]), [[
+    "NIFTY640", "libfoo1 has another version on each platform: 1.0-1 on linux/amd64, linux/arm/v7; 1.0-1+b1 on linux/arm64",
+  ]]);
+  t.regex(error.diagnostics[0]!.hint!, /niftyc lock app\.nifty --platform linux\/amd64,linux\/arm64,linux\/arm\/v7 --update libfoo1/);
 });
