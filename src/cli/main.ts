@@ -90,7 +90,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
-  const { build, BuildFailed, FORMATS, stopSignalNote } = await import("../pipeline/build.ts");
+  const { BuildFailed, FORMATS, stopSignalNote } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const pushTo = values.push as string | undefined;
   const cacheTo = values["cache-to"] as string | undefined;
