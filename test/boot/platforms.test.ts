@@ -3,7 +3,7 @@
 // luser in over SSH, and the image index is reproducible and holds the amd64-only image as it is.
 import test, { type ExecutionContext } from "ava";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { boot, buildRecipe, debianMirror, freePort, requireBoot, ssh, unpack, waitForPort } from "./harness.ts";
 import { registerQemu } from "../support/binfmt.ts";
@@ -44,17 +44,24 @@ async function bootsUnderQemu(t: ExecutionContext, dir: string, cpu: string): Pr
   t.is(stopped.code, 0);
 }
 
-test.serial("ssh.nifty for amd64, arm64 and arm/v7: each tree's machine; arm64 and armhf boot under qemu and let luser in over SSH", async (t) => {
+test.serial("ssh.nifty for amd64, arm64 and arm/v7: each tree's machine and applets; arm64 and armhf boot under qemu and let luser in over SSH", async (t) => {
   if (!requireBoot(t)) return;
   for (const cpu of ["aarch64", "arm"]) if (!requireParts(t, "qemu-user boots", registerQemu(cpu))) return;
   t.timeout(900_000);
   const mirror = await debianMirror(t);
   const built = await buildRecipe(t, "recipes/ssh.nifty", mirror.url, { "luser-password": PASSWORD }, PLATFORMS);
   const machines: Record<string, string> = { "linux-amd64": "Advanced Micro Devices X86-64", "linux-arm64": "AArch64", "linux-arm-v7": "ARM" };
+  const applets: Record<string, string[]> = {};
   for (const [dir, machine] of Object.entries(machines)) {
     const root = unpack(t, join(built.outDir, dir, "rootfs.tar"));
     for (const program of ["bin/busybox", "usr/sbin/dropbear"]) t.is(machineOf(join(root, program)), machine, `${dir}/${program}`);
+    t.is(machineOf(join(root, "lib", dir === "linux-amd64" ? "x86_64-linux-gnu" : dir === "linux-arm64" ? "aarch64-linux-gnu" : "arm-linux-gnueabihf", "libc.so.6")), machine);
+    applets[dir] = readdirSync(join(root, "bin")).sort();
   }
+  // LINK … APPLETS read each foreign BusyBox's own table (without running it): the same applets.
+  t.true(applets["linux-amd64"]!.length > 250);
+  t.deepEqual(applets["linux-arm64"], applets["linux-amd64"]);
+  t.deepEqual(applets["linux-arm-v7"], applets["linux-amd64"]);
   t.deepEqual(Object.keys(indexOf(built.outDir).manifests), ["amd64", "arm64/v8", "arm/v7"]);
   await bootsUnderQemu(t, join(built.outDir, "linux-arm64"), "aarch64");
   await bootsUnderQemu(t, join(built.outDir, "linux-arm-v7"), "arm");
