@@ -245,6 +245,7 @@ async function finish(
     warnings: p.warnings,
     used: [...new Set(used)].sort(),
     ...(recall ? { recall } : {}),
+    ...(p.packages ? { lock: p.packages.lock } : {}),
   };
 }
 

@@ -34,14 +34,9 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     await mkdir(top, { recursive: true });
     built.push({ platform: platform.name, result, manifest: "" });
   }
-  const { readLock, platformLockSuffix, sameVersions } = await import("./packages.ts");
-  const locks = [];
-  for (const platform of platforms) {
-    // The locks the builds used: the default suites' (an --arg's suites have theirs, checked the same way).
-    const path = `${options.recipePath}${platformLockSuffix("", platform)}.lock`;
-    const lock = await readLock(path, path);
-    if (lock !== undefined) locks.push({ platform, lock });
-  }
+  // The locks the builds used (an --arg's suites have their own): one version of each package.
+  const { sameVersions } = await import("./packages.ts");
+  const locks = built.flatMap((b, i) => (b.result.lock ? [{ platform: platforms[i]!, lock: b.result.lock }] : []));
   sameVersions(locks, options.shownPath ?? options.recipePath);
   const index = await writeIndex(top, built, platforms);
   // The run configs are each platform's; the first platform's are the ones to use here.
@@ -51,7 +46,7 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
       `(binfmt_misc handler qemu-${p.qemu}, docs/outputs.md#several-platforms)` });
   }
   const first = built[0]!.result;
-  const { recall: _, ...rest } = first;
+  const { recall: _, lock: __, ...rest } = first;
   // What the steps of every platform need, for --cache-to.
   const used = [...new Set(built.flatMap((b) => b.result.used))].sort();
   const platformsOut = built.map((b) => ({ platform: b.platform, outDir: b.result.outDir, digest: b.result.digest, manifest: b.manifest }));
