@@ -61,6 +61,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/**
+ * The lock a build with these options uses, resolved (and written) as the build would, before any
+ * step runs: a multi-platform build compares its platforms' locks first (src/pipeline/platforms.ts).
+ */
+export async function resolveBuildLock(options: BuildOptions): Promise<ResolvedPackages["lock"] | undefined> {
+  const { takeLease } = await import("../cache/lease.ts");
+  const store = await openStore(options.cacheDir);
+  const lease = await takeLease(store);
+  try {
+    return (await resolveRecipePackages(await compileRecipe(startRun(options, store))))?.lock;
+  } finally {
+    await lease.release();
+  }
+}
+
 /** What every stage of one build shares: its options and store, and the time each stage took. */
 interface BuildRun {
   options: BuildOptions;
@@ -245,7 +260,6 @@ async function finish(
     warnings: p.warnings,
     used: [...new Set(used)].sort(),
     ...(recall ? { recall } : {}),
-    ...(p.packages ? { lock: p.packages.lock } : {}),
   };
 }
 

@@ -20,9 +20,17 @@ export interface PlatformsResult extends BuildResult {
 
 /** Build the recipe for every platform of `options.platforms` (or the one `options.platform`). */
 export async function buildPlatforms(options: BuildOptions): Promise<PlatformsResult> {
-  const { build } = await import("./build.ts");
+  const { build, resolveBuildLock } = await import("./build.ts");
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
+  // Every platform's packages first, so versions that differ stop the build before any image is made.
+  const { sameVersions } = await import("./packages.ts");
+  const locks = [];
+  for (const platform of platforms) {
+    const lock = await resolveBuildLock({ ...options, platform });
+    if (lock !== undefined) locks.push({ platform, lock });
+  }
+  sameVersions(locks, options.shownPath ?? options.recipePath);
   const built: Array<{ platform: string; result: BuildResult; manifest: string }> = [];
   let top = "";
   for (const platform of platforms) {
@@ -34,10 +42,6 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     await mkdir(top, { recursive: true });
     built.push({ platform: platform.name, result, manifest: "" });
   }
-  // The locks the builds used (an --arg's suites have their own): one version of each package.
-  const { sameVersions } = await import("./packages.ts");
-  const locks = built.flatMap((b, i) => (b.result.lock ? [{ platform: platforms[i]!, lock: b.result.lock }] : []));
-  sameVersions(locks, options.shownPath ?? options.recipePath);
   const index = await writeIndex(top, built, platforms);
   // The run configs are each platform's; the first platform's are the ones to use here.
   for (const p of platforms.slice(1)) {
@@ -46,7 +50,7 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
       `(binfmt_misc handler qemu-${p.qemu}, docs/outputs.md#several-platforms)` });
   }
   const first = built[0]!.result;
-  const { recall: _, lock: __, ...rest } = first;
+  const { recall: _, ...rest } = first;
   // What the steps of every platform need, for --cache-to.
   const used = [...new Set(built.flatMap((b) => b.result.used))].sort();
   const platformsOut = built.map((b) => ({ platform: b.platform, outDir: b.result.outDir, digest: b.result.digest, manifest: b.manifest }));

@@ -4,7 +4,6 @@ import type { ImageConfig } from "../image/config.ts";
 import type { Format } from "./outputs.ts";
 import type { Limits } from "../core/limits.ts";
 import type { Platform } from "../image/platform.ts";
-import type { Lock } from "../debian/lockfile.ts";
 import type { HostInput, HostInputs } from "../core/host-inputs.ts";
 
 export interface FetchProgressEvent {
@@ -105,6 +104,4 @@ export interface BuildResult {
    * published them, or as they were before it found them up to date.
    */
   recall?: { useRecord: string; outputs: HostInput[] };
-  /** The lock the build's PACKAGE lines used (its platform's), when it has any. */
-  lock?: Lock;
 }
