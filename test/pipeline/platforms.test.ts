@@ -98,7 +98,7 @@ function mirrors(view: ArchiveView): string[] {
   return ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
 }
 
-test("PACKAGE per platform: a lock each, the same versions, --locked and outdated per platform; a package one platform lacks is an error at its line", async (t) => {
+test("PACKAGE per platform: a lock each, the same versions, --locked, outdated and lock --update per platform; a package one platform lacks is an error at its line", async (t) => {
   if (!requireArchive(t)) return;
   const archive = await debianArchive();
   const view = archive.view();
@@ -125,6 +125,10 @@ test("PACKAGE per platform: a lock each, the same versions, --locked and outdate
   const outdated = await runMain(["outdated", "app.nifty", "--cache", "c", ...mirrors(view), ...both], dir);
   t.is(outdated.code, 0, outdated.stderr);
   t.regex(outdated.stdout, /all 2 locked packages are current/);
+  const update = await runMain(["lock", "app.nifty", "--update", "--cache", "c", ...mirrors(view), ...both], dir);
+  t.is(update.code, 0, update.stderr);
+  t.regex(update.stdout, /^app\.nifty\.lock is up to date: 1 package\n[^]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m);
+  t.deepEqual(lockOf("app.nifty.arm64.lock"), arm64, "re-resolved to the same lock, the file is as it was");
 
   writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\nPACKAGE nifty-app\n`);
   const missing = await build();
