@@ -76,11 +76,14 @@ async function writeIndex(top: string, built: Array<{ platform: string; result: 
     const blobs = join(staging, "blobs", "sha256");
     await mkdir(blobs, { recursive: true, mode: 0o755 });
     const entries: Array<Record<string, unknown>> = [];
+    // Each platform's SBOM artifact (its subject that platform's manifest), listed after the index.
+    const artifacts: Array<Record<string, unknown>> = [];
     for (const [i, b] of built.entries()) {
       const from = join(b.result.outDir, "oci");
       const own = JSON.parse(await readFile(join(from, "index.json"), "utf8")) as { manifests: Array<Record<string, unknown>> };
       const image = own.manifests.find((m) => m.artifactType === undefined);
       if (image === undefined) return undefined;
+      artifacts.push(...own.manifests.filter((m) => m.artifactType !== undefined));
       const p = platforms[i]!;
       for (const hex of await readdir(join(from, "blobs", "sha256"))) await addBlob(blobs, join(from, "blobs", "sha256"), hex);
       b.manifest = image.digest as string;
@@ -95,7 +98,7 @@ async function writeIndex(top: string, built: Array<{ platform: string; result: 
     const top = {
       schemaVersion: 2, mediaType: INDEX,
       manifests: [{ mediaType: INDEX, digest: `sha256:${hex}`, size: Buffer.byteLength(indexJson),
-        annotations: { "org.opencontainers.image.ref.name": "latest" } }],
+        annotations: { "org.opencontainers.image.ref.name": "latest" } }, ...artifacts],
     };
     await writeExact(join(staging, "index.json"), JSON.stringify(top));
     await writeExact(join(staging, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));

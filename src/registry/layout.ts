@@ -76,7 +76,7 @@ export async function readLayoutIndex(dir: string, refName?: string): Promise<La
   } catch {
     return undefined;
   }
-  const entries = top.manifests ?? [];
+  const entries = (top.manifests ?? []).filter((m) => m.artifactType === undefined);
   const chosen = refName === undefined && entries.length === 1
     ? entries[0]
     : entries.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refName);
@@ -88,9 +88,24 @@ export async function readLayoutIndex(dir: string, refName?: string): Promise<La
     const { bytes: manifest, json } = await readManifest(dir, d);
     const config = await blob(dir, json.config);
     const layers = await Promise.all((json.layers ?? []).map((l) => blob(dir, l)));
-    images.push({ manifest: { bytes: manifest, digest: d.digest, mediaType: d.mediaType }, config, layers, referrers: [] });
+    const referrers = await referrersOf(dir, top.manifests ?? [], d.digest);
+    images.push({ manifest: { bytes: manifest, digest: d.digest, mediaType: d.mediaType }, config, layers, referrers });
   }
   return { index: { bytes, digest: chosen.digest, mediaType: INDEX }, images };
+}
+
+/** The artifacts index.json lists whose subject is `subject` (an image's SBOM), with their blobs. */
+async function referrersOf(dir: string, listed: readonly Descriptor[], subject: string): Promise<LayoutImage["referrers"]> {
+  const referrers: LayoutImage["referrers"] = [];
+  for (const d of listed) {
+    if (d.artifactType === undefined) continue;
+    const m = await readManifest(dir, d);
+    if (m.json.subject?.digest !== subject) continue;
+    const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size, artifactType: d.artifactType };
+    const blobs = [await blob(dir, m.json.config), ...(await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l))))];
+    referrers.push({ descriptor, bytes: m.bytes, blobs });
+  }
+  return referrers;
 }
 
 /** The image manifest tagged `refName` (or the index's only image), with its blobs. */

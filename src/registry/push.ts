@@ -83,6 +83,7 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
   }
   const counts = { uploaded: 0, mounted: 0, existing: 0 };
   const layers: string[] = [];
+  const referrers: PushResult["referrers"] = [];
   for (const image of index.images) {
     const { tag: _, ...byDigest } = target;
     const one = await pushLayoutImage({ ...options, target: { ...byDigest, digest: image.manifest.digest } }, image);
@@ -90,6 +91,7 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
     counts.mounted += one.mounted;
     counts.existing += one.existing;
     layers.push(...one.layers);
+    referrers.push(...one.referrers);
   }
   const client = new RegistryClient({ ...options, registry: target.registry });
   try {
@@ -103,7 +105,7 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
     digest: index.index.digest,
     config: index.images[0]?.config.digest ?? "",
     layers,
-    referrers: [],
+    referrers,
     ...counts,
   };
 }

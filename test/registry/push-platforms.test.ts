@@ -32,12 +32,14 @@ test("niftyc push of a linux/amd64,linux/arm64 build: skopeo inspect --raw shows
   await fsp.writeFile(recipe, `FILE /etc/os-release <<EOF\nID=t\nEOF\n${lines.amd64}\n${lines.arm64}\nLINK /bin/busybox APPLETS\n`);
   const out = path.join(work, "out");
   const built = await niftyc(["build", recipe, "--cache", path.join(work, "cache"), "--out", out, "-q",
-    "--format", "oci", "--platform", "linux/amd64,linux/arm64"]);
+    "--format", "oci,sbom", "--platform", "linux/amd64,linux/arm64"]);
   t.is(built.code, 0, built.stderr);
   const ref = `${registry.host}/bb:multi`;
   const pushed = await niftyc(["push", out, ref, "--insecure", "--json", "--cache", path.join(work, "cache")]);
   t.is(pushed.code, 0, pushed.stderr);
-  const result = JSON.parse(pushed.stdout) as { digest: string; pushed: string };
+  const result = JSON.parse(pushed.stdout) as { digest: string; pushed: string; referrers: Array<{ artifactType: string }> };
+  // Each platform's SBOM, a referrer of that platform's image.
+  t.deepEqual(result.referrers.map((r) => r.artifactType), ["application/spdx+json", "application/spdx+json"]);
   const raw = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`]);
   t.is(raw.code, 0, raw.stderr);
   const index = JSON.parse(raw.stdout) as { mediaType: string; manifests: Array<{ digest: string; platform: { architecture: string; os: string; variant?: string } }> };
