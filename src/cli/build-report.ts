@@ -25,10 +25,12 @@ export interface ReportedPlatform {
 }
 
 /** What the answer is made of. */
-export type ReportedResult = Pick<BuildResult, "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"> & {
+export type ReportedResult = Pick<
+  BuildResult, "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"
+> & {
   name: string;
   stopSignal: BuildResult["config"]["stopSignal"];
-  /** A multi-platform build: the image index's digest and each platform (the rest is the first platform's). */
+  /** A multi-platform build: the index's digest and each platform (the rest is the first platform's). */
   index?: string;
   platforms?: ReportedPlatform[];
 };
@@ -36,13 +38,17 @@ export type ReportedResult = Pick<BuildResult, "digest" | "rootfs" | "outDir" | 
 /** The answer on stdout: the JSON object (absolute paths: a program reading them may run anywhere), or a line and the outputs relative to `cwd`. */
 export function resultText(result: ReportedResult, cwd: string, json: boolean, pushed?: { pushed: string }): string {
   if (json) {
-    const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages, index, platforms } = result;
-    const several = platforms ? { index, platforms } : {};
-    return JSON.stringify({ digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages, ...several, ...(pushed ? { pushed } : {}) }) + "\n";
+    const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages } = result;
+    const several = result.platforms ? { index: result.index, platforms: result.platforms } : {};
+    const answer = { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages, ...several };
+    return JSON.stringify({ ...answer, ...(pushed ? { pushed } : {}) }) + "\n";
   }
   if (result.platforms) {
-    let text = `built ${result.name} for ${result.platforms.length} platforms: image index ${result.index ?? "(no oci format)"}\n`;
-    for (const p of result.platforms) text += `  ${p.platform}: ${p.digest}  ${relative(cwd, p.outDir) || "."}\n`;
+    const index = result.index ?? "(no oci format)";
+    let text = `built ${result.name} for ${result.platforms.length} platforms: image index ${index}\n`;
+    for (const p of result.platforms) {
+      text += `  ${p.platform}: ${p.digest}  ${relative(cwd, p.outDir) || "."}\n`;
+    }
     if (result.index !== undefined) text += `  ${relative(cwd, `${result.outDir}/oci`)}\n`;
     if (pushed) text += `pushed ${pushed.pushed}\n`;
     return text;

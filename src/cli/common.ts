@@ -175,8 +175,11 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
   };
 }
 
-/** --platform linux/amd64,linux/arm64,…: the first is `platform`, every one `platforms`; none is amd64 alone. */
-function parsePlatforms(text: string | undefined, help: string): { platform?: Platform; platforms?: Platform[] } {
+/** --platform linux/amd64,linux/arm64,…: the first is `platform`, all are `platforms`; none: amd64 alone. */
+function parsePlatforms(
+  text: string | undefined,
+  help: string,
+): { platform?: Platform; platforms?: Platform[] } {
   if (text === undefined) return {};
   const platforms: Platform[] = [];
   for (const word of text.split(",").map((s) => s.trim()).filter(Boolean)) {
@@ -184,11 +187,14 @@ function parsePlatforms(text: string | undefined, help: string): { platform?: Pl
     if (p === undefined) {
       const near = suggest(word, PLATFORM_NAMES);
       const hint = near !== undefined ? `did you mean ${near}? ` : "";
-      throw new UsageError(`unknown platform ${JSON.stringify(word)} (${hint}platforms: ${PLATFORM_NAMES.join(", ")})`, help);
+      const known = `platforms: ${PLATFORM_NAMES.join(", ")}`;
+      throw new UsageError(`unknown platform ${JSON.stringify(word)} (${hint}${known})`, help);
     }
     if (!platforms.includes(p)) platforms.push(p);
   }
-  if (platforms.length === 0) throw new UsageError("--platform needs at least one platform, e.g. linux/arm64", help);
+  if (platforms.length === 0) {
+    throw new UsageError("--platform needs at least one platform, e.g. linux/arm64", help);
+  }
   return { platform: platforms[0]!, platforms };
 }
 
@@ -280,7 +286,8 @@ export async function buildForCommand(path: string, values: ParsedValues, io: Cl
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, help);
   if ((shared.platforms?.length ?? 1) > 1) {
-    throw new UsageError("this command builds and runs one platform: give one --platform (a foreign one runs through qemu-user)", help);
+    const why = "this command builds and runs one platform: give one --platform";
+    throw new UsageError(`${why} (a foreign one runs through qemu-user)`, help);
   }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   const location = await recipeLocation(io.cwd, path);

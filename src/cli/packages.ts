@@ -88,16 +88,28 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
   const shared = await buildOptions(values, io, LOCK_HELP);
   const { lockRecipe } = await import("../pipeline/lock.ts");
   return withDiagnostics(io, async () => {
-    const results = await lockRecipe({ ...shared, ...(await recipeLocation(io.cwd, recipe)), onEvent: note(io), ...(values.update === true ? { update: names.length > 0 ? names : true } : {}) });
-    const json = results.map((result) => ({ lock: relativeOrAbsolute(io.cwd, result.lockPath), platform: result.platform, written: result.written, packages: result.lock.packages }));
+    const update: { update?: true | string[] } =
+      values.update === true ? { update: names.length > 0 ? names : true } : {};
+    const location = await recipeLocation(io.cwd, recipe);
+    const results = await lockRecipe({ ...shared, ...location, onEvent: note(io), ...update });
+    const json = results.map((result) => ({
+      lock: relativeOrAbsolute(io.cwd, result.lockPath),
+      platform: result.platform,
+      written: result.written,
+      packages: result.lock.packages,
+    }));
     // One platform: the object it always was; several: one per platform.
-    if (values.json) io.stdout.write(JSON.stringify(json.length === 1 ? (({ platform: _, ...one }) => one)(json[0]!) : json) + "\n");
+    const one = ({ platform: _, ...rest }: (typeof json)[number]) => rest;
+    if (values.json) io.stdout.write(JSON.stringify(json.length === 1 ? one(json[0]!) : json) + "\n");
     else {
       for (const [i, result] of results.entries()) {
         // A written lock was announced by the build's note ("wrote …: N packages from …").
         const n = result.lock.packages.length;
-        if (!result.written) io.stdout.write(`${json[i]!.lock} is up to date: ${n} package${n === 1 ? "" : "s"}\n`);
-        for (const p of result.lock.packages) io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
+        const packages = `${n} package${n === 1 ? "" : "s"}`;
+        if (!result.written) io.stdout.write(`${json[i]!.lock} is up to date: ${packages}\n`);
+        for (const p of result.lock.packages) {
+          io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
+        }
       }
     }
     return EXIT.ok;
@@ -119,7 +131,8 @@ export async function runOutdated(args: readonly string[], io: CliIo): Promise<n
     else {
       for (const r of rows) {
         const security = r.security ? `  SECURITY ${r.securityVersion} (${r.securityFrom!.archive} ${r.securityFrom!.suite})` : "";
-        const name = r.architecture === "amd64" || r.architecture === "all" ? r.name : `${r.name}:${r.architecture}`;
+        const plain = r.architecture === "amd64" || r.architecture === "all";
+        const name = plain ? r.name : `${r.name}:${r.architecture}`;
         io.stdout.write(`${name} ${r.locked} → ${r.newest} (${r.newestFrom.archive} ${r.newestFrom.suite})${security}\n`);
       }
       io.stdout.write(summary.updates === 0 ? `all ${summary.locked} locked packages are current\n` : `${summary.updates} of ${summary.locked} locked packages have newer versions, ${summary.securityUpdates} from a security suite\n`);

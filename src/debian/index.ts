@@ -58,7 +58,8 @@ export function pickPackagesIndex(release: Release, component: string, arch: str
     throw new NiftyError("NIFTY622", `${what} has no component ${component} (it has ${release.components.join(", ")})`, "check the component in the recipe; Debian's are main, contrib, non-free, non-free-firmware");
   }
   if (release.architectures.length > 0 && !release.architectures.includes(arch)) {
-    throw new NiftyError("NIFTY622", `${what} has no architecture ${arch} (it has ${release.architectures.join(", ")})`, "the suite does not publish that architecture: build without that --platform, or use a suite that has it");
+    throw new NiftyError("NIFTY622", `${what} has no architecture ${arch} (it has ${release.architectures.join(", ")})`,
+      "the suite does not publish that architecture: build without that --platform, or use a suite that has it");
   }
   const byPath = new Map(release.files.map((f) => [f.path, f]));
   for (const dir of [...new Set([component, bare, `updates/${bare}`])]) {

@@ -26,22 +26,92 @@ export interface Platform {
 }
 
 const PLATFORMS: readonly Platform[] = [
-  { name: "linux/amd64", os: "linux", architecture: "amd64", debian: "amd64", machine: 62, elfClass: 64,
-    endian: "little", triplet: "x86_64-linux-gnu", loader: "/lib64/ld-linux-x86-64.so.2", qemu: "x86_64" },
-  { name: "linux/arm64", os: "linux", architecture: "arm64", variant: "v8", debian: "arm64", machine: 183,
-    elfClass: 64, endian: "little", triplet: "aarch64-linux-gnu", loader: "/lib/ld-linux-aarch64.so.1",
-    qemu: "aarch64" },
-  { name: "linux/arm/v7", os: "linux", architecture: "arm", variant: "v7", debian: "armhf", machine: 40,
-    elfClass: 32, endian: "little", triplet: "arm-linux-gnueabihf", loader: "/lib/ld-linux-armhf.so.3",
-    qemu: "arm" },
-  { name: "linux/ppc64le", os: "linux", architecture: "ppc64le", debian: "ppc64el", machine: 21, elfClass: 64,
-    endian: "little", triplet: "powerpc64le-linux-gnu", loader: "/lib64/ld64.so.2", qemu: "ppc64le" },
-  { name: "linux/riscv64", os: "linux", architecture: "riscv64", debian: "riscv64", machine: 243, elfClass: 64,
-    endian: "little", triplet: "riscv64-linux-gnu", loader: "/lib/ld-linux-riscv64-lp64d.so.1", qemu: "riscv64" },
-  { name: "linux/386", os: "linux", architecture: "386", debian: "i386", machine: 3, elfClass: 32,
-    endian: "little", triplet: "i386-linux-gnu", loader: "/lib/ld-linux.so.2", qemu: "i386" },
-  { name: "linux/s390x", os: "linux", architecture: "s390x", debian: "s390x", machine: 22, elfClass: 64,
-    endian: "big", triplet: "s390x-linux-gnu", loader: "/lib/ld64.so.1", qemu: "s390x" },
+  {
+    name: "linux/amd64",
+    os: "linux",
+    architecture: "amd64",
+    debian: "amd64",
+    machine: 62,
+    elfClass: 64,
+    endian: "little",
+    triplet: "x86_64-linux-gnu",
+    loader: "/lib64/ld-linux-x86-64.so.2",
+    qemu: "x86_64",
+  },
+  {
+    name: "linux/arm64",
+    os: "linux",
+    architecture: "arm64",
+    variant: "v8",
+    debian: "arm64",
+    machine: 183,
+    elfClass: 64,
+    endian: "little",
+    triplet: "aarch64-linux-gnu",
+    loader: "/lib/ld-linux-aarch64.so.1",
+    qemu: "aarch64",
+  },
+  {
+    name: "linux/arm/v7",
+    os: "linux",
+    architecture: "arm",
+    variant: "v7",
+    debian: "armhf",
+    machine: 40,
+    elfClass: 32,
+    endian: "little",
+    triplet: "arm-linux-gnueabihf",
+    loader: "/lib/ld-linux-armhf.so.3",
+    qemu: "arm",
+  },
+  {
+    name: "linux/ppc64le",
+    os: "linux",
+    architecture: "ppc64le",
+    debian: "ppc64el",
+    machine: 21,
+    elfClass: 64,
+    endian: "little",
+    triplet: "powerpc64le-linux-gnu",
+    loader: "/lib64/ld64.so.2",
+    qemu: "ppc64le",
+  },
+  {
+    name: "linux/riscv64",
+    os: "linux",
+    architecture: "riscv64",
+    debian: "riscv64",
+    machine: 243,
+    elfClass: 64,
+    endian: "little",
+    triplet: "riscv64-linux-gnu",
+    loader: "/lib/ld-linux-riscv64-lp64d.so.1",
+    qemu: "riscv64",
+  },
+  {
+    name: "linux/386",
+    os: "linux",
+    architecture: "386",
+    debian: "i386",
+    machine: 3,
+    elfClass: 32,
+    endian: "little",
+    triplet: "i386-linux-gnu",
+    loader: "/lib/ld-linux.so.2",
+    qemu: "i386",
+  },
+  {
+    name: "linux/s390x",
+    os: "linux",
+    architecture: "s390x",
+    debian: "s390x",
+    machine: 22,
+    elfClass: 64,
+    endian: "big",
+    triplet: "s390x-linux-gnu",
+    loader: "/lib/ld64.so.1",
+    qemu: "s390x",
+  },
 ];
 
 /** Other spellings of a platform: Docker's long forms and Debian's names. */
@@ -88,7 +158,10 @@ export function libraryDirs(p: Platform): string[] {
 }
 
 /** Whether an ELF's machine, class and byte order are this platform's. */
-export function runsOn(p: Platform, info: { class: 32 | 64; endian: "little" | "big"; machine: number }): boolean {
+export function runsOn(
+  p: Platform,
+  info: { class: 32 | 64; endian: "little" | "big"; machine: number },
+): boolean {
   return info.machine === p.machine && info.class === p.elfClass && info.endian === p.endian;
 }
 

@@ -60,7 +60,8 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       if (request.arch !== undefined && !HONOURED_QUALIFIERS.includes(request.arch)) {
         const hint = request.arch === "all"
           ? `an Architecture: all package is installed as the image's own: write ${request.name} without :all`
-          : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} (for another platform, name it alone and build with --platform: each resolves its own)`;
+          : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} ` +
+            "(for another platform, name it alone and build with --platform: each resolves its own)";
         report.error(qualifierSpan(word.span, word.text, request.name, request.arch), "NIFTY015", `PACKAGE cannot install ${request.name}:${request.arch}: the image is ${IMAGE_ARCHITECTURE}`, hint);
         continue;
       }

@@ -29,7 +29,8 @@ export function readPlatform(word: Value, report: Reporter): Platform | undefine
 
 export const platform: InstructionSpec<PlatformInstruction> = {
   keyword: "PLATFORM",
-  summary: "The platforms the recipe supports (Docker's names: linux/amd64, linux/arm64, linux/arm/v7, linux/ppc64le, linux/riscv64, linux/386, linux/s390x). `--platform` may ask only for these (a build without it makes linux/amd64). Without the line, any platform may be asked for.",
+  summary:
+    "The platforms the recipe supports (Docker's names: linux/amd64, linux/arm64, linux/arm/v7, linux/ppc64le, linux/riscv64, linux/386, linux/s390x). `--platform` may ask only for these (a build without it makes linux/amd64). Without the line, any platform may be asked for.",
   syntax: ["PLATFORM <platform>..."],
   example: "PLATFORM linux/amd64 linux/arm64 linux/arm/v7",
   check(ins, report) {

@@ -368,7 +368,8 @@ async function verifyFinishedImage(b: Built): Promise<void> {
   const { verifyImage } = await import("./verify-image.ts");
   const report = new Reporter(b.source);
   const allowWritableSetuid = b.options.allowWritableSetuid === true;
-  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, { allowWritableSetuid, platform: b.context.platform });
+  const checks = { allowWritableSetuid, platform: b.context.platform };
+  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, checks);
   if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
   for (const d of report.all()) b.warnings.push(d);
   refuseWarnings(b.options, b.warnings);

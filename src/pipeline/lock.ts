@@ -56,13 +56,16 @@ export interface LockResult {
  * Resolve and write each platform's lock: `update` re-resolves every package (true) or only those
  * named. Several platforms must agree on every package's version (NIFTY640).
  */
-export async function lockRecipe(options: LockOptions & { update?: true | readonly string[] }): Promise<LockResult[]> {
+export async function lockRecipe(
+  options: LockOptions & { update?: true | readonly string[] },
+): Promise<LockResult[]> {
   const opened = await openRecipe(options);
   const results: LockResult[] = [];
   for (const platform of platformsOf(options)) {
     results.push({ ...(await lockPlatform(options, opened, platform)), platform: platform.name });
   }
-  sameVersions(results.map((r, i) => ({ platform: platformsOf(options)[i]!, lock: r.lock })), opened.source.path);
+  const locks = results.map((r, i) => ({ platform: platformsOf(options)[i]!, lock: r.lock }));
+  sameVersions(locks, opened.source.path);
   return results;
 }
 
@@ -115,16 +118,20 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
     const lock = await readLock(lockFile.path, lockFile.shown);
     if (lock === undefined) {
       const flag = platform === DEFAULT_PLATFORM ? "" : ` --platform ${platform.name}`;
-      throw new NiftyError("NIFTY603", `${lockFile.shown} does not exist yet`, `run \`niftyc lock ${opened.source.path}${flag}\` first`);
+      const hint = `run \`niftyc lock ${opened.source.path}${flag}\` first`;
+      throw new NiftyError("NIFTY603", `${lockFile.shown} does not exist yet`, hint);
     }
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
-    const { indices } = await fetchIndices(opened.store, opened.declared.archives, mirrors, { ...options, platform }, lock);
+    const archives = opened.declared.archives;
+    const { indices } = await fetchIndices(opened.store, archives, mirrors, { ...options, platform }, lock);
     const found = findOutdated(lock, buildUniverse(indices));
     rows.push(...found);
     summaries.push(summarizeOutdated(lock, found));
   }
-  const worst = summaries.find((s) => s.status === "security-updates") ?? summaries.find((s) => s.status === "updates");
+  const worst =
+    summaries.find((s) => s.status === "security-updates") ?? summaries.find((s) => s.status === "updates");
   const sum = (k: "locked" | "updates" | "securityUpdates") => summaries.reduce((n, s) => n + s[k], 0);
-  const summary = { status: worst?.status ?? "current", locked: sum("locked"), updates: sum("updates"), securityUpdates: sum("securityUpdates") };
+  const status = worst?.status ?? "current";
+  const summary = { status, locked: sum("locked"), updates: sum("updates"), securityUpdates: sum("securityUpdates") };
   return { rows, summary };
 }

@@ -61,7 +61,7 @@ export interface PackageOptions {
   hostInputs?: HostInputs;
   /** Between the recipe's name and ".lock": "" or, for suites an --arg chose, ".<suite>" (see `lockSuffix`). */
   lockSuffix?: string;
-  /** The platform whose packages are resolved (default linux/amd64); its lock is its own (platformLockSuffix). */
+  /** The platform whose packages are resolved (default linux/amd64), into its own lock (platformLockSuffix). */
   platform?: Platform;
 }
 
@@ -336,7 +336,8 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const universe = buildUniverse(indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })));
   const spans = new Map(input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)));
   const arch = archOf(options);
-  const result = resolve(universe, input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })), { arch });
+  const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));
+  const result = resolve(universe, asked, { arch });
   if (!result.ok) {
     const source = options.source;
     // Which platform could not be resolved, when it is not the default one.

@@ -56,11 +56,14 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
       continue;
     }
     if (result.interpreter !== undefined) {
-      report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`, `FETCH it too (for Debian binaries: libc6's ${platform.loader.split("/").pop()}, at ${platform.loader})`);
+      const loader = `libc6's ${platform.loader.split("/").pop()}, and SYMLINK ${platform.loader} to it`;
+      report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`,
+        `FETCH it too (for Debian binaries: ${loader})`);
     }
     for (const miss of result.missing) {
       const via = miss.neededBy === path ? "" : ` (through ${miss.neededBy})`;
-      report.error(span, "NIFTY221", `${path} needs ${miss.library}${via}, which is not in the image`, `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`);
+      report.error(span, "NIFTY221", `${path} needs ${miss.library}${via}, which is not in the image`,
+        `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`);
     }
   }
 

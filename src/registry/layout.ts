@@ -68,7 +68,7 @@ export interface LayoutIndex {
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 
-/** The image index tagged `refName` (or the layout's only entry), when that entry is an index; else undefined. */
+/** The image index tagged `refName` (or the layout's only image entry), when it is an index; else undefined. */
 export async function readLayoutIndex(dir: string, refName?: string): Promise<LayoutIndex | undefined> {
   let top: { manifests?: Descriptor[] };
   try {
@@ -89,20 +89,27 @@ export async function readLayoutIndex(dir: string, refName?: string): Promise<La
     const config = await blob(dir, json.config);
     const layers = await Promise.all((json.layers ?? []).map((l) => blob(dir, l)));
     const referrers = await referrersOf(dir, top.manifests ?? [], d.digest);
-    images.push({ manifest: { bytes: manifest, digest: d.digest, mediaType: d.mediaType }, config, layers, referrers });
+    const own = { bytes: manifest, digest: d.digest, mediaType: d.mediaType };
+    images.push({ manifest: own, config, layers, referrers });
   }
   return { index: { bytes, digest: chosen.digest, mediaType: INDEX }, images };
 }
 
 /** The artifacts index.json lists whose subject is `subject` (an image's SBOM), with their blobs. */
-async function referrersOf(dir: string, listed: readonly Descriptor[], subject: string): Promise<LayoutImage["referrers"]> {
+async function referrersOf(
+  dir: string,
+  listed: readonly Descriptor[],
+  subject: string,
+): Promise<LayoutImage["referrers"]> {
   const referrers: LayoutImage["referrers"] = [];
   for (const d of listed) {
     if (d.artifactType === undefined) continue;
     const m = await readManifest(dir, d);
     if (m.json.subject?.digest !== subject) continue;
-    const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size, artifactType: d.artifactType };
-    const blobs = [await blob(dir, m.json.config), ...(await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l))))];
+    const { mediaType, digest, size, artifactType } = d;
+    const descriptor: Descriptor = { mediaType, digest, size, artifactType };
+    const layers = await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l)));
+    const blobs = [await blob(dir, m.json.config), ...layers];
     referrers.push({ descriptor, bytes: m.bytes, blobs });
   }
   return referrers;

@@ -78,7 +78,8 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
 async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<PushResult> {
   const { target } = options;
   if (target.digest !== undefined && target.digest !== index.index.digest) {
-    throw new NiftyError("NIFTY700", `${formatReference(target)} names the digest ${target.digest}, but the image index is ${index.index.digest}`,
+    const names = `${formatReference(target)} names the digest ${target.digest}`;
+    throw new NiftyError("NIFTY700", `${names}, but the image index is ${index.index.digest}`,
       "push to a tag (REGISTRY/REPOSITORY:TAG), or name the index's own digest");
   }
   const counts = { uploaded: 0, mounted: 0, existing: 0 };
@@ -86,7 +87,8 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
   const referrers: PushResult["referrers"] = [];
   for (const image of index.images) {
     const { tag: _, ...byDigest } = target;
-    const one = await pushLayoutImage({ ...options, target: { ...byDigest, digest: image.manifest.digest } }, image);
+    const byItsDigest = { ...byDigest, digest: image.manifest.digest };
+    const one = await pushLayoutImage({ ...options, target: byItsDigest }, image);
     counts.uploaded += one.uploaded;
     counts.mounted += one.mounted;
     counts.existing += one.existing;
@@ -95,7 +97,8 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
   }
   const client = new RegistryClient({ ...options, registry: target.registry });
   try {
-    const { action } = await putManifest(client, target.repository, target.tag ?? target.digest!, index.index);
+    const reference = target.tag ?? target.digest!;
+    const { action } = await putManifest(client, target.repository, reference, index.index);
     options.onEvent?.({ type: "manifest", digest: index.index.digest, action });
   } finally {
     await client.close();

@@ -29,7 +29,9 @@ function machine(dir: string, tar: string, path: string): string {
   const root = join(dir, `root-${Math.random().toString(36).slice(2)}`);
   execFileSync("mkdir", ["-p", root]);
   execFileSync("tar", ["-xf", tar, "-C", root, path]);
-  return /Machine:\s+(.*)/.exec(execFileSync("readelf", ["-h", join(root, path)], { encoding: "utf8" }))![1]!.trim();
+  return /Machine:\s+(.*)/
+    .exec(execFileSync("readelf", ["-h", join(root, path)], { encoding: "utf8" }))![1]!
+    .trim();
 }
 
 test("FETCH … PLATFORM: each platform gets its own file, its own keys in one store, and its own image in the index", async (t) => {
@@ -38,23 +40,52 @@ test("FETCH … PLATFORM: each platform gets its own file, its own keys in one s
   const dir = workDir(t);
   writeFileSync(join(dir, "bb.nifty"), `${HEAD}${lines.amd64}\n${lines.arm64}\n${TAIL}`);
   const build = (out: string, platform: string) =>
-    runMain(["build", "bb.nifty", "--cache", "c", "--out", out, "--format", "rootfs,oci", "--json", "-q", "--platform", platform], dir);
+    runMain(
+      [
+        "build",
+        "bb.nifty",
+        "--cache",
+        "c",
+        "--out",
+        out,
+        "--format",
+        "rootfs,oci",
+        "--json",
+        "-q",
+        "--platform",
+        platform,
+      ],
+      dir,
+    );
   const amd = await build("amd", "linux/amd64");
   t.is(amd.code, 0, amd.stderr);
   // The same recipe for arm64 into the same store: none of amd64's steps or outputs is taken for it.
   const arm = await build("arm", "linux/arm64");
   t.is(arm.code, 0, arm.stderr);
-  const amdJson = JSON.parse(amd.stdout) as { digest: string; steps: Array<{ reused: boolean; instruction: string }> };
+  const amdJson = JSON.parse(amd.stdout) as {
+    digest: string;
+    steps: Array<{ reused: boolean; instruction: string }>;
+  };
   const armJson = JSON.parse(arm.stdout) as typeof amdJson;
-  t.deepEqual(armJson.steps.map((s) => s.reused), armJson.steps.map(() => false), "no step of the arm64 build was reused from amd64's");
+  t.deepEqual(
+    armJson.steps.map((s) => s.reused),
+    armJson.steps.map(() => false),
+    "no step of the arm64 build was reused from amd64's",
+  );
   t.not(armJson.digest, amdJson.digest);
   t.is(machine(dir, join(dir, "amd", "rootfs.tar"), "bin/busybox"), "Advanced Micro Devices X86-64");
   t.is(machine(dir, join(dir, "arm", "rootfs.tar"), "bin/busybox"), "AArch64");
   const config = (out: string) => {
     const layout = join(dir, out, "oci");
-    const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
-    const manifest = JSON.parse(readFileSync(join(layout, "blobs/sha256", index.manifests[0]!.digest.slice(7)), "utf8")) as { config: { digest: string } };
-    return JSON.parse(readFileSync(join(layout, "blobs/sha256", manifest.config.digest.slice(7)), "utf8")) as { architecture: string; variant?: string };
+    const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const manifest = JSON.parse(
+      readFileSync(join(layout, "blobs/sha256", index.manifests[0]!.digest.slice(7)), "utf8"),
+    ) as { config: { digest: string } };
+    return JSON.parse(
+      readFileSync(join(layout, "blobs/sha256", manifest.config.digest.slice(7)), "utf8"),
+    ) as { architecture: string; variant?: string };
   };
   t.like(config("amd"), { architecture: "amd64" });
   t.like(config("arm"), { architecture: "arm64", variant: "v8" });
@@ -63,8 +94,12 @@ test("FETCH … PLATFORM: each platform gets its own file, its own keys in one s
   t.is(both.code, 0, both.stderr);
   t.is(JSON.parse(both.stdout).digest, amdJson.digest);
   t.is(machine(dir, join(dir, "both", "linux-arm64", "rootfs.tar"), "bin/busybox"), "AArch64");
-  const skopeo = execFileSync("skopeo", ["inspect", "--raw", `oci:${join(dir, "both", "oci")}:latest`], { encoding: "utf8" });
-  const platforms = (JSON.parse(skopeo) as { manifests: Array<{ platform: { architecture: string } }> }).manifests.map((m) => m.platform.architecture);
+  const skopeo = execFileSync("skopeo", ["inspect", "--raw", `oci:${join(dir, "both", "oci")}:latest`], {
+    encoding: "utf8",
+  });
+  const platforms = (
+    JSON.parse(skopeo) as { manifests: Array<{ platform: { architecture: string } }> }
+  ).manifests.map((m) => m.platform.architecture);
   t.deepEqual(platforms, ["amd64", "arm64"]);
 });
 
@@ -73,21 +108,45 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
   if (lines === undefined) return;
   const dir = workDir(t);
   writeFileSync(join(dir, "bb.nifty"), `${HEAD}${lines.amd64}\n${lines.arm64}\n${TAIL}`);
-  const riscv = await runMain(["build", "bb.nifty", "--cache", "c", "--out", "o", "--platform", "linux/riscv64"], dir);
+  const riscv = await runMain(
+    ["build", "bb.nifty", "--cache", "c", "--out", "o", "--platform", "linux/riscv64"],
+    dir,
+  );
   t.is(riscv.code, 1, riscv.stderr);
-  t.true(riscv.stderr.includes("bb.nifty:4:1: error: FETCH busybox has no source and digest for platform linux/riscv64 (it has linux/amd64, linux/arm64) [NIFTY255]"), riscv.stderr);
+  t.true(
+    riscv.stderr.includes(
+      "bb.nifty:4:1: error: FETCH busybox has no source and digest for platform linux/riscv64 (it has linux/amd64, linux/arm64) [NIFTY255]",
+    ),
+    riscv.stderr,
+  );
 
   writeFileSync(join(dir, "only.nifty"), `PLATFORM linux/amd64 linux/arm/v7\n${HEAD}${lines.amd64}\n${TAIL}`);
-  const unsupported = await runMain(["build", "only.nifty", "--cache", "c", "--out", "o", "--platform", "linux/arm64"], dir);
+  const unsupported = await runMain(
+    ["build", "only.nifty", "--cache", "c", "--out", "o", "--platform", "linux/arm64"],
+    dir,
+  );
   t.is(unsupported.code, 1, unsupported.stderr);
-  t.true(unsupported.stderr.includes("only.nifty:1:1: error: the recipe does not support platform linux/arm64 (its PLATFORM line lists linux/amd64, linux/arm/v7) [NIFTY256]"), unsupported.stderr);
+  t.true(
+    unsupported.stderr.includes(
+      "only.nifty:1:1: error: the recipe does not support platform linux/arm64 (its PLATFORM line lists linux/amd64, linux/arm/v7) [NIFTY256]",
+    ),
+    unsupported.stderr,
+  );
 
   // The host's amd64 BusyBox, for every platform: in an arm64 image it is the wrong machine.
   const everywhere = lines.amd64.replace(" PLATFORM linux/amd64", "");
   writeFileSync(join(dir, "wrong.nifty"), `${HEAD}${everywhere}\n${TAIL}`);
-  const wrong = await runMain(["build", "wrong.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", "--platform", "linux/arm64"], dir);
+  const wrong = await runMain(
+    ["build", "wrong.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", "--platform", "linux/arm64"],
+    dir,
+  );
   t.is(wrong.code, 1, wrong.stderr);
-  t.true(wrong.stderr.includes("wrong.nifty:4:1: error: /bin/busybox is a program for x86-64, 64-bit, not for this image's linux/arm64 (aarch64, 64-bit) [NIFTY215]"), wrong.stderr);
+  t.true(
+    wrong.stderr.includes(
+      "wrong.nifty:4:1: error: /bin/busybox is a program for x86-64, 64-bit, not for this image's linux/arm64 (aarch64, 64-bit) [NIFTY215]",
+    ),
+    wrong.stderr,
+  );
 
   const unknown = await runMain(["build", "bb.nifty", "--platform", "linux/amd64,linux/arm65"], dir);
   t.is(unknown.code, 2);
@@ -95,7 +154,12 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
 });
 
 function mirrors(view: ArchiveView): string[] {
-  return ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  return [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
 }
 
 test("PACKAGE per platform: a lock each, the same versions, --locked, outdated and lock --update per platform; a package one platform lacks is an error at its line", async (t) => {
@@ -107,7 +171,23 @@ test("PACKAGE per platform: a lock each, the same versions, --locked, outdated a
   writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\n`);
   const both = ["--platform", "linux/amd64,linux/arm64"];
   const build = (...extra: string[]) =>
-    runMain(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs,oci", "-q", ...mirrors(view), ...both, ...extra], dir);
+    runMain(
+      [
+        "build",
+        "app.nifty",
+        "--cache",
+        "c",
+        "--out",
+        "o",
+        "--format",
+        "rootfs,oci",
+        "-q",
+        ...mirrors(view),
+        ...both,
+        ...extra,
+      ],
+      dir,
+    );
   const first = await build();
   t.is(first.code, 0, first.stderr);
   const lockOf = (name: string) => {
@@ -119,15 +199,24 @@ test("PACKAGE per platform: a lock each, the same versions, --locked, outdated a
   const arm64 = lockOf("app.nifty.arm64.lock");
   t.is(amd64.architecture, "amd64");
   t.is(arm64.architecture, "arm64");
-  t.deepEqual(arm64.packages.map((p) => [p.name, p.version, p.sha256]), amd64.packages.map((p) => [p.name, p.version, p.sha256]));
+  t.deepEqual(
+    arm64.packages.map((p) => [p.name, p.version, p.sha256]),
+    amd64.packages.map((p) => [p.name, p.version, p.sha256]),
+  );
   const locked = await build("--locked");
   t.is(locked.code, 0, locked.stderr);
   const outdated = await runMain(["outdated", "app.nifty", "--cache", "c", ...mirrors(view), ...both], dir);
   t.is(outdated.code, 0, outdated.stderr);
   t.regex(outdated.stdout, /all 2 locked packages are current/);
-  const update = await runMain(["lock", "app.nifty", "--update", "--cache", "c", ...mirrors(view), ...both], dir);
+  const update = await runMain(
+    ["lock", "app.nifty", "--update", "--cache", "c", ...mirrors(view), ...both],
+    dir,
+  );
   t.is(update.code, 0, update.stderr);
-  t.regex(update.stdout, /^app\.nifty\.lock is up to date: 1 package\n[^]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m);
+  t.regex(
+    update.stdout,
+    /^app\.nifty\.lock is up to date: 1 package\n[^]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m,
+  );
   t.deepEqual(lockOf("app.nifty.arm64.lock"), arm64, "re-resolved to the same lock, the file is as it was");
 
   writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\nPACKAGE nifty-app\n`);
@@ -138,19 +227,52 @@ test("PACKAGE per platform: a lock each, the same versions, --locked, outdated a
 
 test("a package at another version on one platform is NIFTY640, naming the package, each version and its platforms", (t) => {
   const pkg = (architecture: string, version: string) => ({
-    name: "libfoo1", version, architecture, from: { archive: "debian", suite: "bookworm", component: "main" },
-    filename: `pool/main/f/foo/libfoo1_${version}_${architecture}.deb`, size: 1, sha256: `sha256:${"0".repeat(64)}`, requestedBy: ["libfoo1"],
+    name: "libfoo1",
+    version,
+    architecture,
+    from: { archive: "debian", suite: "bookworm", component: "main" },
+    filename: `pool/main/f/foo/libfoo1_${version}_${architecture}.deb`,
+    size: 1,
+    sha256: `sha256:${"0".repeat(64)}`,
+    requestedBy: ["libfoo1"],
   });
-  const lock = (architecture: string, version: string) => ({ architecture, suites: [], requests: [{ name: "libfoo1" }], packages: [pkg(architecture, version)] });
+  const lock = (architecture: string, version: string) => ({
+    architecture,
+    suites: [],
+    requests: [{ name: "libfoo1" }],
+    packages: [pkg(architecture, version)],
+  });
   const [amd64, arm64, armhf] = ["linux/amd64", "linux/arm64", "linux/arm/v7"].map((n) => findPlatform(n)!);
-  t.notThrows(() => sameVersions([{ platform: amd64!, lock: lock("amd64", "1.0-1") }, { platform: arm64!, lock: lock("arm64", "1.0-1") }], "app.nifty"));
-  const error = t.throws(() => sameVersions([
-    { platform: amd64!, lock: lock("amd64", "1.0-1") },
-    { platform: arm64!, lock: lock("arm64", "1.0-1+b1") },
-    { platform: armhf!, lock: lock("armhf", "1.0-1") },
-  ], "app.nifty")) as BuildFailed;
-  t.deepEqual(error.diagnostics.map((d) => [d.code, d.message]), [[
-    "NIFTY640", "libfoo1 has another version on each platform: 1.0-1 on linux/amd64, linux/arm/v7; 1.0-1+b1 on linux/arm64",
-  ]]);
-  t.regex(error.diagnostics[0]!.hint!, /niftyc lock app\.nifty --platform linux\/amd64,linux\/arm64,linux\/arm\/v7 --update libfoo1/);
+  t.notThrows(() =>
+    sameVersions(
+      [
+        { platform: amd64!, lock: lock("amd64", "1.0-1") },
+        { platform: arm64!, lock: lock("arm64", "1.0-1") },
+      ],
+      "app.nifty",
+    ),
+  );
+  const error = t.throws(() =>
+    sameVersions(
+      [
+        { platform: amd64!, lock: lock("amd64", "1.0-1") },
+        { platform: arm64!, lock: lock("arm64", "1.0-1+b1") },
+        { platform: armhf!, lock: lock("armhf", "1.0-1") },
+      ],
+      "app.nifty",
+    ),
+  ) as BuildFailed;
+  t.deepEqual(
+    error.diagnostics.map((d) => [d.code, d.message]),
+    [
+      [
+        "NIFTY640",
+        "libfoo1 has another version on each platform: 1.0-1 on linux/amd64, linux/arm/v7; 1.0-1+b1 on linux/arm64",
+      ],
+    ],
+  );
+  t.regex(
+    error.diagnostics[0]!.hint!,
+    /niftyc lock app\.nifty --platform linux\/amd64,linux\/arm64,linux\/arm\/v7 --update libfoo1/,
+  );
 });

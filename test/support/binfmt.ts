@@ -18,7 +18,9 @@ export function registerQemu(cpu: string): string | undefined {
     if (mounted.status !== 0) return `cannot mount binfmt_misc: ${mounted.stderr.trim()}`;
   }
   if (existsSync(`${MISC}/qemu-${cpu}`)) return undefined;
-  const line = readFileSync(conf, "utf8").split("\n").find((l) => l.startsWith(":"));
+  const line = readFileSync(conf, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(":"));
   if (line === undefined) return `${conf} has no handler line`;
   try {
     writeFileSync(`${MISC}/register`, line);

@@ -6,7 +6,9 @@ import { BUSYBOX_ARM64, cachedForeignDeb } from "./foreign-debs.ts";
 import { serve, startServer } from "../fetch/helpers/server.ts";
 
 /** The host's amd64 BusyBox and Debian's arm64 one, served from loopback: the FETCH lines of each platform. */
-export async function busyboxes(t: import("ava").ExecutionContext): Promise<{ amd64: string; arm64: string } | undefined> {
+export async function busyboxes(
+  t: import("ava").ExecutionContext,
+): Promise<{ amd64: string; arm64: string } | undefined> {
   const deb = cachedForeignDeb(BUSYBOX_ARM64);
   if (deb === undefined) {
     if (process.env.CI) t.fail("the arm64 test .deb is not cached: run node scripts/test-debs.ts");
@@ -22,4 +24,3 @@ export async function busyboxes(t: import("ava").ExecutionContext): Promise<{ am
     arm64: `FETCH busybox ${server.url}/arm64.deb sha256:${BUSYBOX_ARM64.sha256} EXTRACT bin/busybox PLATFORM linux/arm64`,
   };
 }
-
