@@ -5,7 +5,7 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
@@ -101,6 +101,11 @@ test("FETCH … PLATFORM: each platform gets its own file, its own keys in one s
     JSON.parse(skopeo) as { manifests: Array<{ platform: { architecture: string } }> }
   ).manifests.map((m) => m.platform.architecture);
   t.deepEqual(platforms, ["amd64", "arm64"]);
+  // Into the directory a one-platform build wrote: what that build left there goes, as --out promises.
+  const over = await build("amd", "linux/amd64,linux/arm64");
+  t.is(over.code, 0, over.stderr);
+  const left = readdirSync(join(dir, "amd")).filter((n) => !n.startsWith("."));
+  t.deepEqual(left.sort(), ["linux-amd64", "linux-arm64", "oci"]);
 });
 
 test("errors at their lines: no FETCH for the platform, a platform the recipe does not support, a program of another machine, an unknown platform", async (t) => {
