@@ -1,7 +1,7 @@
 // The image's run-time description: everything the run-config writers need,
 // derived from the recipe (ENV, HOSTNAME, EXPOSE, BIND, LABEL, STOPSIGNAL, init).
 
-/** The one architecture niftyc builds images for, as Debian and OCI name it (until multi-platform images). */
+/** The default platform's architecture, as Debian and OCI name it: what PACKAGE qualifiers are checked against. */
 export const IMAGE_ARCHITECTURE = "amd64";
 
 export interface StopSignal {
