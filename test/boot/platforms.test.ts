@@ -6,6 +6,8 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  niftyc,
+  tempDir,
   boot,
   buildRecipe,
   debianMirror,
@@ -16,6 +18,8 @@ import {
   waitForPort,
 } from "./harness.ts";
 import { registerQemu } from "../support/binfmt.ts";
+import { registryUnavailable, startRegistry } from "../registry/helpers.ts";
+import { createHash } from "node:crypto";
 import { requireParts } from "../support/skip.ts";
 
 const PASSWORD = "correct horse battery";
@@ -116,7 +120,7 @@ test.serial(
 );
 
 test.serial(
-  "two builds of the multi-platform recipe give the same index; its amd64 manifest is the amd64-only build's",
+  "two builds of the multi-platform recipe give the same index; its amd64 manifest is the amd64-only build's; pushed, skopeo inspect --raw shows all three platforms",
   async (t) => {
     if (!requireBoot(t)) return;
     t.timeout(600_000);
@@ -131,5 +135,31 @@ test.serial(
     };
     t.is(indexOf(first.outDir).manifests.amd64, single.manifests[0]!.digest);
     t.not(indexOf(first.outDir).manifests["arm64/v8"], single.manifests[0]!.digest);
+
+    // Pushed to a registry on loopback: the tag names that index, with every platform.
+    if (!requireParts(t, "the registry", registryUnavailable(["docker-registry", "skopeo"]))) return;
+    const work = tempDir(t, "registry");
+    const registry = await startRegistry(work);
+    t.teardown(() => registry.stop());
+    const ref = `${registry.host}/ssh:multi`;
+    const pushed = await niftyc(["push", first.outDir, ref, "--insecure", "--cache", join(work, "cache")]);
+    t.is(pushed.status, 0, pushed.stderr);
+    const raw = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`], {
+      encoding: "utf8",
+    });
+    t.is(raw.status, 0, raw.stderr);
+    const index = JSON.parse(raw.stdout) as {
+      manifests: Array<{ digest: string; platform: Record<string, string> }>;
+    };
+    t.is(`sha256:${createHash("sha256").update(raw.stdout).digest("hex")}`, indexOf(first.outDir).digest);
+    const built = indexOf(first.outDir).manifests;
+    t.deepEqual(
+      index.manifests.map((m) => [m.platform.architecture, m.platform.variant ?? "", m.digest]),
+      [
+        ["amd64", "", built.amd64],
+        ["arm64", "v8", built["arm64/v8"]],
+        ["arm", "v7", built["arm/v7"]],
+      ],
+    );
   },
 );
