@@ -152,7 +152,7 @@ async function bootAll(dir: string, n: number, base: number): Promise<Boot> {
       for (let at = 0; at < pending.length; at += 200) {
         const batch = pending.slice(at, at + 200);
         const open = await Promise.all(batch.map((i) => listening(base + i)));
-        batch.forEach((i, k) => open[k] && up.add(i));
+        for (const [k, i] of batch.entries()) if (open[k]) up.add(i);
       }
       if (up.size === n) {
         allMs = performance.now() - started;

@@ -135,7 +135,9 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       if (typed !== undefined) instructions.push(typed);
       // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
       const told = new Set(report.lineOffsets);
-      expanded.args.forEach((value, i) => told.has(value.span.start.offset) || checkValue(node.args[i]!, value, model.scope, report));
+      for (const [i, value] of expanded.args.entries()) {
+        if (!told.has(value.span.start.offset)) checkValue(node.args[i]!, value, model.scope, report);
+      }
     } catch (error) {
       // A path that clashes with what earlier lines made (a symlink loop, a file
       // where a directory is needed) is the recipe's mistake, not a crash.

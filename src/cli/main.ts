@@ -11,7 +11,7 @@ import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.t
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { BuildResult } from "../pipeline/types.ts";
-import { EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import { EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, } from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };

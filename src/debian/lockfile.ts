@@ -285,26 +285,51 @@ export function parseLock(text: string): LockParse {
   const { stanzas, problems } = parseStanzas(text);
   for (const p of problems) r.error(p.line, p.message);
   const [headerStanza, ...packageStanzas] = stanzas;
+  if (!isLockHeader(r, headerStanza)) return { ok: false, errors: r.errors };
+  const header = r.fields(headerStanza, HEADER_FIELDS, "the header");
+  const architecture = r.single(header.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+  const suites = readSuites(r, header.get("Suites"));
+  const requests = readRequests(r, header.get("Requests"));
+  const { packages, lines } = readPackages(r, packageStanzas, suites, requests);
+  if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
+  const lock = normalizeLock({
+    architecture: architecture!,
+    suites: suites.suites,
+    requests: requests.requests,
+    packages,
+  });
+  return { ok: true, lock, lines };
+}
+
+/** Whether the first stanza is a header of the Lock-Format this niftyc reads; if not, says why. */
+function isLockHeader(r: LockReader, headerStanza: Deb822Stanza | undefined): headerStanza is Deb822Stanza {
   if (headerStanza === undefined) {
     r.error(1, "empty lock: expected a header stanza starting with Lock-Format");
-    return { ok: false, errors: r.errors };
+    return false;
   }
   const formatField = headerStanza.fields.find((f) => f.name.toLowerCase() === "lock-format");
   if (formatField === undefined) {
     r.error(headerStanza.line, "not a niftyc lock: the first stanza has no Lock-Format field");
-    return { ok: false, errors: r.errors };
+    return false;
   }
   if (formatField.value !== LOCK_FORMAT) {
     r.error(formatField.line, `unsupported Lock-Format '${formatField.value}' (this niftyc reads ${LOCK_FORMAT})`);
-    return { ok: false, errors: r.errors };
+    return false;
   }
-  const header = r.fields(headerStanza, HEADER_FIELDS, "the header");
-  const architecture = r.single(header.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+  return true;
+}
 
+/** The header's Suites, the labels they go by, and whether a line of them was broken. */
+interface HeaderSuites {
+  suites: LockedSuite[];
+  labels: Set<string>;
+  broken: boolean;
+}
+
+function readSuites(r: LockReader, suitesField: Deb822Field | undefined): HeaderSuites {
   const suites: LockedSuite[] = [];
   const suiteLabels = new Set<string>();
   let suitesBroken = false;
-  const suitesField = header.get("Suites");
   if (suitesField !== undefined) {
     for (const { text: raw, line } of valueLines(suitesField)) {
       const lineText = raw.trim();
@@ -332,11 +357,20 @@ export function parseLock(text: string): LockParse {
       r.error(suitesField.line, "Suites lists no suite");
     }
   }
+  return { suites, labels: suiteLabels, broken: suitesBroken };
+}
 
+/** The header's Requests, their names, and whether the list is missing or broken. */
+interface HeaderRequests {
+  requests: LockRequest[];
+  names: Set<string>;
+  broken: boolean;
+}
+
+function readRequests(r: LockReader, requestsField: Deb822Field | undefined): HeaderRequests {
   const requests: LockRequest[] = [];
   const requestTexts = new Set<string>();
   const requestNames = new Set<string>();
-  const requestsField = header.get("Requests");
   // With the Requests list missing or broken, Requested-By names cannot be checked: one error per mistake.
   let requestsBroken = requestsField === undefined;
   if (requestsField !== undefined) {
@@ -365,29 +399,24 @@ export function parseLock(text: string): LockParse {
       requests.push(request);
     }
   }
+  return { requests, names: requestNames, broken: requestsBroken };
+}
 
+/** The package stanzas, each checked against the header; a package locked twice is an error. */
+function readPackages(
+  r: LockReader,
+  packageStanzas: readonly Deb822Stanza[],
+  suites: HeaderSuites,
+  requests: HeaderRequests,
+): { packages: LockedPackage[]; lines: LockLines } {
   const packages: LockedPackage[] = [];
   const lines: LockLines = new Map();
   const seen = new Map<string, number>();
   for (const stanza of packageStanzas) {
-    const f = r.fields(stanza, PACKAGE_FIELDS, `the package stanza at line ${stanza.line}`);
-    const name = r.single(f.get("Package"), packageNameProblem);
-    const version = r.single(f.get("Version"), (v) => versionProblem(v));
-    const arch = r.single(f.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
-    const suite = r.single(f.get("Suite"), (v) =>
-      suiteLabels.has(v) || (suitesBroken && v.split(" ").length === 3) ? undefined : `'${v}' is not one of the header's Suites`,
-    );
-    const filename = r.single(f.get("Filename"), filenameProblem);
-    const size = r.single(f.get("Size"), (v) => (/^(0|[1-9][0-9]*)$/.test(v) && Number.isSafeInteger(Number(v)) ? undefined : `'${v}' is not a size in bytes`));
-    const sha256 = r.single(f.get("SHA256"), (v) => (HEX64.test(v) ? undefined : `'${v}' is not 64 lowercase hex digits`));
-    const requestedByField = f.get("Requested-By");
-    const requestedBy = r.single(requestedByField, (v) => {
-      const names = v.split(",").map((n) => n.trim());
-      const stray = names.find((n) => n === "" || (!requestsBroken && !requestNames.has(n)));
-      if (stray === "") return "has an empty name in its list";
-      return stray === undefined ? undefined : `'${stray}' is not the name of a request in the header`;
-    });
-    if ([name, version, arch, suite, filename, size, sha256, requestedBy].some((v) => v === undefined)) continue;
+    const read = readPackageStanza(r, stanza, suites, requests);
+    if (read === undefined) continue;
+    const { pkg, f } = read;
+    const { name, architecture: arch } = pkg;
     const key = `${name}:${arch}`;
     const first = seen.get(key);
     if (first !== undefined) {
@@ -396,20 +425,51 @@ export function parseLock(text: string): LockParse {
     }
     seen.set(key, stanza.line);
     lines.set(key, { stanza: stanza.line, fields: Object.fromEntries([...f].map(([k, field]) => [k, field.line])) });
-    const [archive, suiteName, component] = suite!.split(" ") as [string, string, string];
-    packages.push({
-      name: name!,
-      version: version!,
-      architecture: arch!,
-      from: { archive, suite: suiteName, component },
-      filename: filename!,
-      size: Number(size),
-      sha256: `sha256:${sha256}`,
-      requestedBy: requestedBy!.split(",").map((n) => n.trim()),
-    });
+    packages.push(pkg);
   }
-  if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
-  return { ok: true, lock: normalizeLock({ architecture: architecture!, suites, requests, packages }), lines };
+  return { packages, lines };
+}
+
+/** One package stanza as a locked package with its fields, or undefined once its errors are said. */
+function readPackageStanza(
+  r: LockReader,
+  stanza: Deb822Stanza,
+  suites: HeaderSuites,
+  requests: HeaderRequests,
+): { pkg: LockedPackage; f: Map<PackageField, Deb822Field> } | undefined {
+  const { labels: suiteLabels, broken: suitesBroken } = suites;
+  const { names: requestNames, broken: requestsBroken } = requests;
+  const f = r.fields(stanza, PACKAGE_FIELDS, `the package stanza at line ${stanza.line}`);
+  const name = r.single(f.get("Package"), packageNameProblem);
+  const version = r.single(f.get("Version"), (v) => versionProblem(v));
+  const arch = r.single(f.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+  const suite = r.single(f.get("Suite"), (v) =>
+    suiteLabels.has(v) || (suitesBroken && v.split(" ").length === 3) ? undefined : `'${v}' is not one of the header's Suites`,
+  );
+  const filename = r.single(f.get("Filename"), filenameProblem);
+  const size = r.single(f.get("Size"), (v) => (/^(0|[1-9][0-9]*)$/.test(v) && Number.isSafeInteger(Number(v)) ? undefined : `'${v}' is not a size in bytes`));
+  const sha256 = r.single(f.get("SHA256"), (v) => (HEX64.test(v) ? undefined : `'${v}' is not 64 lowercase hex digits`));
+  const requestedByField = f.get("Requested-By");
+  const requestedBy = r.single(requestedByField, (v) => {
+    const names = v.split(",").map((n) => n.trim());
+    const stray = names.find((n) => n === "" || (!requestsBroken && !requestNames.has(n)));
+    if (stray === "") return "has an empty name in its list";
+    return stray === undefined ? undefined : `'${stray}' is not the name of a request in the header`;
+  });
+  const read = [name, version, arch, suite, filename, size, sha256, requestedBy];
+  if (read.some((v) => v === undefined)) return undefined;
+  const [archive, suiteName, component] = suite!.split(" ") as [string, string, string];
+  const pkg: LockedPackage = {
+    name: name!,
+    version: version!,
+    architecture: arch!,
+    from: { archive, suite: suiteName, component },
+    filename: filename!,
+    size: Number(size),
+    sha256: `sha256:${sha256}`,
+    requestedBy: requestedBy!.split(",").map((n) => n.trim()),
+  };
+  return { pkg, f };
 }
 
 // ---- coverage

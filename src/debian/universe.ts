@@ -50,7 +50,8 @@ export function suiteLabel(ref: SuiteRef): string {
   return `${ref.archive} ${ref.suite} ${ref.component}`;
 }
 
-function byteOrder(a: string, b: string): number {
+/** Code-unit order, the same whatever the locale; the resolver sorts with it too. */
+export function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

@@ -5,6 +5,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, rm, stat, symlink, unlink, 
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
+import type { Extract, Header } from "tar-stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { createStaging, replaceDir, stagingDir, writeExact, writeFileAtomic } from "../core/atomic.ts";
@@ -164,99 +165,137 @@ function isCode(error: unknown, code: string): boolean {
 export async function unpackRootfs(tarPath: string, dir: string): Promise<void> {
   await mkdir(dir);
   await chmod(dir, 0o755); // unless the tar has an entry for the root
-  const symlinks = new Set<string>();
-  const files = new Set<string>();
-  const dirs: Array<{ path: string; mtime: Date }> = [];
+  const unpacking: Unpacking = { dir, symlinks: new Set(), files: new Set(), dirs: [] };
+  await unpackEntries(tarPath, unpacking);
+  // Children changed the directories' mtimes: set them last, deepest first.
+  for (const { path, mtime } of unpacking.dirs.reverse()) await utimes(path, mtime, mtime);
+}
 
-  const throughSymlink = (rel: string): boolean => {
-    const parts = rel.split("/");
-    for (let i = 1; i < parts.length; i++) if (symlinks.has(parts.slice(0, i).join("/"))) return true;
-    return false;
-  };
-  const ensureParent = async (rel: string): Promise<void> => {
-    const parent = posix.dirname(rel);
-    if (parent !== ".") await mkdir(join(dir, parent), { recursive: true, mode: 0o755 });
-  };
-  const clear = async (abs: string, rel: string, directory: boolean): Promise<void> => {
-    // A later entry of the same name replaces the earlier one (directories merge).
-    try {
-      const st = await lstat(abs);
-      if (st.isDirectory() && !directory) {
-        throw new NiftyError("NIFTY803", `tar entry ${JSON.stringify(rel)} would replace the directory of the same name unpacked before it`, "a rootfs tar names each path once, or only as directories; rebuild it with niftyc");
-      }
-      if (!st.isDirectory()) await unlink(abs);
-    } catch (error) {
-      if (!isCode(error, "ENOENT")) throw error;
-    }
-    symlinks.delete(rel);
-    files.delete(rel);
-  };
+/** One entry of the tar: its header and a stream of its bytes. */
+type TarEntry = Extract extends AsyncIterable<infer S> ? S : never;
 
+/** An entry's path, relative to the root and under it. */
+interface EntryPlace {
+  rel: string;
+  abs: string;
+}
+
+/** What unpacking has made so far: the paths later entries are checked against. */
+interface Unpacking {
+  dir: string;
+  symlinks: Set<string>;
+  files: Set<string>;
+  dirs: Array<{ path: string; mtime: Date }>;
+}
+
+/** Unpack every entry in order; on failure, stop reading and remove the half-unpacked tree. */
+async function unpackEntries(tarPath: string, u: Unpacking): Promise<void> {
   const extract = tarStream.extract();
   const reading = pipeline(createReadStream(tarPath), extract);
   try {
     for await (const entry of extract) {
-      const h = entry.header;
-      // Owners beyond ustar's six octal digits travel in pax records.
-      const pax = (h.pax ?? {}) as Record<string, string | undefined>;
-      h.uid = paxId(pax["uid"]) ?? h.uid;
-      h.gid = paxId(pax["gid"]) ?? h.gid;
-      const rel = entryPath(h.name);
-      const abs = rel === "" ? dir : join(dir, rel);
-      refuseLongName(h.name, rel);
-      if (rel !== "" && throughSymlink(rel)) throw unsafe(h.name, "a parent directory is a symlink");
-      if (rel !== "") {
-        await ensureParent(rel);
-        await clear(abs, rel, h.type === "directory");
-      }
-      const mtime = h.mtime ?? new Date(0);
-      switch (h.type) {
-        case "directory":
-          await mkdir(abs, { recursive: true, mode: 0o700 });
-          await lchown(abs, h.uid, h.gid);
-          await chmod(abs, h.mode);
-          dirs.push({ path: abs, mtime });
-          entry.resume();
-          break;
-        case "file":
-        case "contiguous-file":
-          await pipeline(entry, createWriteStream(abs, { flags: "wx", mode: 0o600 }));
-          await lchown(abs, h.uid, h.gid);
-          await chmod(abs, h.mode); // after chown, which clears setuid bits
-          await utimes(abs, mtime, mtime);
-          files.add(rel);
-          break;
-        case "symlink":
-          await symlink(h.linkname, abs);
-          await lchown(abs, h.uid, h.gid);
-          await lutimes(abs, mtime, mtime);
-          symlinks.add(rel);
-          entry.resume();
-          break;
-        case "link": {
-          const target = entryPath(h.linkname ?? "");
-          if (target === "" || !files.has(target) || throughSymlink(target)) {
-            throw unsafe(h.name, `hard link to ${JSON.stringify(h.linkname)}, which is no regular file unpacked before it`);
-          }
-          await link(join(dir, target), abs);
-          files.add(rel);
-          entry.resume();
-          break;
-        }
-        default:
-          throw new NiftyError("NIFTY511", `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
-            "a niftyc rootfs holds only directories, files, symlinks and hard links");
-      }
+      const h = entryHeader(entry);
+      await writeEntry(u, entry, h, await makeRoomFor(u, h));
     }
     await reading;
   } catch (error) {
     extract.destroy();
     await reading.catch(() => undefined);
-    await rm(dir, { recursive: true, force: true }); // no half-unpacked tree
+    await rm(u.dir, { recursive: true, force: true }); // no half-unpacked tree
     throw error;
   }
-  // Children changed the directories' mtimes: set them last, deepest first.
-  for (const { path, mtime } of dirs.reverse()) await utimes(path, mtime, mtime);
+}
+
+/** The entry's header, with the owners pax records hold in place of ustar's. */
+function entryHeader(entry: TarEntry): Header {
+  const h = entry.header;
+  // Owners beyond ustar's six octal digits travel in pax records.
+  const pax = (h.pax ?? {}) as Record<string, string | undefined>;
+  h.uid = paxId(pax["uid"]) ?? h.uid;
+  h.gid = paxId(pax["gid"]) ?? h.gid;
+  return h;
+}
+
+/** The entry's checked path in the tree, its parents made and an earlier entry of its name cleared. */
+async function makeRoomFor(u: Unpacking, h: Header): Promise<EntryPlace> {
+  const rel = entryPath(h.name);
+  const abs = rel === "" ? u.dir : join(u.dir, rel);
+  refuseLongName(h.name, rel);
+  if (rel !== "" && throughSymlink(u, rel)) throw unsafe(h.name, "a parent directory is a symlink");
+  if (rel !== "") {
+    await ensureParent(u.dir, rel);
+    await clear(u, abs, rel, h.type === "directory");
+  }
+  return { rel, abs };
+}
+
+function throughSymlink(u: Unpacking, rel: string): boolean {
+  const parts = rel.split("/");
+  for (let i = 1; i < parts.length; i++) if (u.symlinks.has(parts.slice(0, i).join("/"))) return true;
+  return false;
+}
+
+async function ensureParent(dir: string, rel: string): Promise<void> {
+  const parent = posix.dirname(rel);
+  if (parent !== ".") await mkdir(join(dir, parent), { recursive: true, mode: 0o755 });
+}
+
+async function clear(u: Unpacking, abs: string, rel: string, directory: boolean): Promise<void> {
+  // A later entry of the same name replaces the earlier one (directories merge).
+  try {
+    const st = await lstat(abs);
+    if (st.isDirectory() && !directory) {
+      throw new NiftyError("NIFTY803", `tar entry ${JSON.stringify(rel)} would replace the directory of the same name unpacked before it`, "a rootfs tar names each path once, or only as directories; rebuild it with niftyc");
+    }
+    if (!st.isDirectory()) await unlink(abs);
+  } catch (error) {
+    if (!isCode(error, "ENOENT")) throw error;
+  }
+  u.symlinks.delete(rel);
+  u.files.delete(rel);
+}
+
+/** Write one entry at its place with its exact owner, mode and mtime. */
+async function writeEntry(u: Unpacking, entry: TarEntry, h: Header, at: EntryPlace): Promise<void> {
+  const { rel, abs } = at;
+  const mtime = h.mtime ?? new Date(0);
+  switch (h.type) {
+    case "directory":
+      await mkdir(abs, { recursive: true, mode: 0o700 });
+      await lchown(abs, h.uid, h.gid);
+      await chmod(abs, h.mode);
+      u.dirs.push({ path: abs, mtime });
+      entry.resume();
+      break;
+    case "file":
+    case "contiguous-file":
+      await pipeline(entry, createWriteStream(abs, { flags: "wx", mode: 0o600 }));
+      await lchown(abs, h.uid, h.gid);
+      await chmod(abs, h.mode); // after chown, which clears setuid bits
+      await utimes(abs, mtime, mtime);
+      u.files.add(rel);
+      break;
+    case "symlink":
+      await symlink(h.linkname, abs);
+      await lchown(abs, h.uid, h.gid);
+      await lutimes(abs, mtime, mtime);
+      u.symlinks.add(rel);
+      entry.resume();
+      break;
+    case "link": {
+      const target = entryPath(h.linkname ?? "");
+      if (target === "" || !u.files.has(target) || throughSymlink(u, target)) {
+        throw unsafe(h.name, `hard link to ${JSON.stringify(h.linkname)}, which is no regular file unpacked before it`);
+      }
+      await link(join(u.dir, target), abs);
+      u.files.add(rel);
+      entry.resume();
+      break;
+    }
+    default:
+      throw new NiftyError("NIFTY511", `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
+        "a niftyc rootfs holds only directories, files, symlinks and hard links");
+  }
 }
 
 export interface InstallInput {

@@ -84,11 +84,45 @@ interface Segment {
 }
 
 async function parse(read: ReadAt): Promise<ElfInfo | null> {
+  const ident = await readIdent(read);
+  if (ident === null) return null;
+  const r = fieldReader(read, ident);
+  const header = await readFileHeader(r);
+  const segments = await readSegments(r, header);
+  const interpreter = await readInterpreter(r, segments);
+  const dynamic = await readDynamic(r, segments);
+  const strings = await readDynamicStrings(r, segments, dynamic);
+  return elfInfo(ident, header, interpreter, dynamic, strings);
+}
+
+/** What the identification bytes say: the file's class and data encoding. */
+interface Ident {
+  klass: 32 | 64;
+  endian: "little" | "big";
+}
+
+/** The identification bytes, or null when the file is not ELF (no magic). */
+async function readIdent(read: ReadAt): Promise<Ident | null> {
   const ident = await read(0, 16);
   if (ident.length < 4 || ident.readUInt32BE(0) !== 0x7f454c46) return null;
   if (ident.length < 16) fail("file truncated in the identification bytes");
   const klass = ident[4] === 1 ? 32 : ident[4] === 2 ? 64 : fail(`unknown class ${ident[4]}`);
   const endian = ident[5] === 1 ? "little" : ident[5] === 2 ? "big" : fail(`unknown data encoding ${ident[5]}`);
+  return { klass, endian };
+}
+
+/** Reads the file's fields in its own byte order and word size. */
+interface FieldReader {
+  read: ReadAt;
+  is64: boolean;
+  u16(b: Buffer, o: number): number;
+  u32(b: Buffer, o: number): number;
+  u64n(b: Buffer, o: number): bigint;
+  /** An address or size: a word of the file's class, refused beyond 2^53. */
+  addr(b: Buffer, o: number): number;
+}
+
+function fieldReader(read: ReadAt, { klass, endian }: Ident): FieldReader {
   const le = endian === "little";
   const is64 = klass === 64;
 
@@ -100,7 +134,19 @@ async function parse(read: ReadAt): Promise<ElfInfo | null> {
     const v = u64n(b, o);
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? fail("address or size beyond 2^53") : Number(v);
   };
+  return { read, is64, u16, u32, u64n, addr };
+}
 
+/** What the file header says: the file's type and machine, and where its program headers are. */
+interface FileHeader {
+  type: ElfInfo["type"];
+  machine: number;
+  phoff: number;
+  phentsize: number;
+  phnum: number;
+}
+
+async function readFileHeader({ read, is64, u16, addr }: FieldReader): Promise<FileHeader> {
   const hdr = await readExact(read, 0, is64 ? 64 : 52, "the file header");
   const eType = u16(hdr, 16);
   const type =
@@ -109,7 +155,11 @@ async function parse(read: ReadAt): Promise<ElfInfo | null> {
   const phoff = addr(hdr, is64 ? 32 : 28);
   const phentsize = u16(hdr, is64 ? 54 : 42);
   const phnum = u16(hdr, is64 ? 56 : 44);
+  return { type, machine, phoff, phentsize, phnum };
+}
 
+async function readSegments(r: FieldReader, { phoff, phentsize, phnum }: FileHeader): Promise<Segment[]> {
+  const { read, is64, u32, addr } = r;
   const segments: Segment[] = [];
   if (phnum > 0) {
     if (phnum === 0xffff) fail("extended program header count is not supported");
@@ -124,7 +174,11 @@ async function parse(read: ReadAt): Promise<ElfInfo | null> {
       );
     }
   }
+  return segments;
+}
 
+/** PT_INTERP's path, if there is one. */
+async function readInterpreter({ read }: FieldReader, segments: Segment[]): Promise<string | undefined> {
   let interpreter: string | undefined;
   const interp = segments.find((s) => s.type === PT_INTERP);
   if (interp) {
@@ -133,7 +187,21 @@ async function parse(read: ReadAt): Promise<ElfInfo | null> {
     const end = b.indexOf(0);
     interpreter = b.toString("latin1", 0, end < 0 ? b.length : end);
   }
+  return interpreter;
+}
 
+/** The dynamic section's entries niftyc reads: string offsets, and where the string table is. */
+interface Dynamic {
+  neededOff: number[];
+  rpathOff: number[];
+  runpathOff: number[];
+  sonameOff: number | undefined;
+  strtab: number | undefined;
+  strsz: number | undefined;
+}
+
+async function readDynamic(r: FieldReader, segments: Segment[]): Promise<Dynamic> {
+  const { read, is64, u32, u64n } = r;
   const neededOff: number[] = [];
   const rpathOff: number[] = [];
   const runpathOff: number[] = [];
@@ -159,7 +227,16 @@ async function parse(read: ReadAt): Promise<ElfInfo | null> {
       else if (tag === DT_RUNPATH) runpathOff.push(num);
     }
   }
+  return { neededOff, rpathOff, runpathOff, sonameOff, strtab, strsz };
+}
 
+/** The dynamic string table, found through the PT_LOAD segment that maps it; read only when needed. */
+async function readDynamicStrings(
+  r: FieldReader,
+  segments: Segment[],
+  dynamic: Dynamic,
+): Promise<Buffer | undefined> {
+  const { neededOff, rpathOff, runpathOff, sonameOff, strtab, strsz } = dynamic;
   let strings: Buffer | undefined;
   const anyString = neededOff.length + rpathOff.length + runpathOff.length > 0 || sonameOff !== undefined;
   if (anyString) {
@@ -169,8 +246,19 @@ async function parse(read: ReadAt): Promise<ElfInfo | null> {
     const available = load.vaddr + load.filesz - strtab;
     const size = Math.min(strsz !== undefined && strsz >= 0 ? strsz : available, available);
     if (size > MAX_STRTAB) fail(`string table size ${size}`);
-    strings = await readExact(read, load.offset + (strtab - load.vaddr), size, "the dynamic string table");
+    strings = await readExact(r.read, load.offset + (strtab - load.vaddr), size, "the dynamic string table");
   }
+  return strings;
+}
+
+/** The run-time needs, their names read from the string table. */
+function elfInfo(
+  { klass, endian }: Ident,
+  { machine, type }: FileHeader,
+  interpreter: string | undefined,
+  { neededOff, rpathOff, runpathOff, sonameOff }: Dynamic,
+  strings: Buffer | undefined,
+): ElfInfo {
   const str = (off: number, what: string): string => cString(strings!, off, what);
   const paths = (offs: number[], what: string): string[] =>
     offs.flatMap((o) => str(o, what).split(":")).filter((p) => p !== "");

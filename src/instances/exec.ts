@@ -48,7 +48,7 @@ function specifiers(word: string, instance: string): string {
 
 /** $$ → $, ${NAME} → its value (empty when unset), as in Exec lines. */
 function variables(word: string, env: ReadonlyMap<string, string>): string {
-  return word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (all, name: string | undefined) => (name === undefined ? "$" : env.get(name) ?? ""));
+  return word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string | undefined) => (name === undefined ? "$" : env.get(name) ?? ""));
 }
 
 /** KEY=value lines; # and ; start comments (systemd's EnvironmentFile= format, unquoted values). */

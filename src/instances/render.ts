@@ -4,7 +4,7 @@
 import { NiftyError } from "../diagnostics/errors.ts";
 import { INSTANCE_ARGS, listenerUnit, renderForwarder, renderListenSocket, renderTemplateUnit, type OnDemandOptions } from "../emit/systemd.ts";
 import type { ImageConfig } from "../image/config.ts";
-import type { InstancePlan, Instance } from "./plan.ts";
+import type { InstancePlan, } from "./plan.ts";
 
 /** Where each file goes, relative to the instances directory. */
 export const LAYOUT = {

@@ -5,7 +5,7 @@ import { expectCount, readId, readImagePath, readOptions } from "./args.ts";
 import { ACCOUNT_NAME, nextFreeId } from "./group.ts";
 import { addMember, addShell, ensureRoot, hasEntry, shadowLine, shadowOwner, upsert } from "./accounts.ts";
 import { editText } from "./files.ts";
-import { StepError, type BuildContext } from "./context.ts";
+import type { BuildContext } from "./context.ts";
 import { bytesDigest } from "../core/hash.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import type { Value } from "./scope.ts";

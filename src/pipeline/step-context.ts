@@ -8,6 +8,9 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { bytesDigest } from "../core/hash.ts";
 import type { Store } from "../cache/store.ts";
 import type { Content, Tree } from "../image/tree.ts";
+import type { DebContents } from "../debian/deb.ts";
+import type { LockedPackage } from "../debian/lockfile.ts";
+import type { FetchResult } from "../fetch/download.ts";
 import { StepError, missingSecret, type BuildContext, type RecipeDownload } from "../instructions/context.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { hashText } from "./keys.ts";
@@ -38,22 +41,28 @@ export interface StepContextInput {
   secretStamps?: SecretStamps;
 }
 
-export function createStepContext({ tree, store, recipe, source, options, emit, warnings, notes, packages, stepNotes, secretStamps }: StepContextInput): BuildContext {
+type StepEnvInput = Pick<
+  StepContextInput,
+  "store" | "options" | "emit" | "source" | "warnings" | "packages"
+>;
+
+/** What the steps' downloads share: the store, the options, where to tell, and the mirrors once asked. */
+interface StepEnv extends StepEnvInput {
+  /** The build's mirrors, asked for once, when a download first needs them. */
+  mirrors(): Promise<Record<string, string[]>>;
+}
+
+function stepEnv({ store, options, emit, source, warnings, packages }: StepContextInput): StepEnv {
+  let mirrors: Promise<Record<string, string[]>> | undefined;
+  const askMirrors = () => (mirrors ??= options.mirrors());
+  return { store, options, emit, source, warnings, packages, mirrors: askMirrors };
+}
+
+export function createStepContext(input: StepContextInput): BuildContext {
+  const env = stepEnv(input);
+  const { tree, store, recipe, source, options, warnings, notes, packages, stepNotes, secretStamps } = input;
   const secrets = options.secrets ?? new Map<string, Buffer>();
   const memos = new Map<string, Promise<unknown>>();
-  let mirrors: Promise<Record<string, string[]>> | undefined;
-  /** Whether a FETCH's sources name a place the blob came from: as written, or (debian:…) through the mirrors. */
-  const sameSources = async (sources: readonly string[], origins: readonly string[]): Promise<boolean> => {
-    if (sources.some((s) => origins.includes(s))) return true;
-    if (sources.every((s) => /^https?:\/\//.test(s))) return false;
-    const { resolveSources } = await import("../fetch/mirrors.ts");
-    mirrors ??= options.mirrors();
-    try {
-      return resolveSources([...sources], await mirrors).some((url) => origins.includes(url));
-    } catch {
-      return false; // no mirror for it: it cannot be where the blob came from
-    }
-  };
   const readContent = async (content: Content): Promise<Buffer> =>
     content.inline !== undefined ? Buffer.from(content.inline, "base64") : readFile(store.blobPath(content.digest));
   return {
@@ -83,43 +92,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       const blob = await store.putStream((writer) => pipeline(file.createReadStream({ start: 0, autoClose: false }), writer));
       return { digest: blob.digest, size: blob.size };
     },
-    async fetch(request: RecipeDownload) {
-      const { fetchBlob, noteOrigins } = await import("../fetch/download.ts");
-      let urls: string[] = [];
-      if (!(await store.has(request.digest))) {
-        const { resolveSources } = await import("../fetch/mirrors.ts");
-        mirrors ??= options.mirrors();
-        urls = resolveSources(request.sources, await mirrors);
-      }
-      const blob = await fetchBlob(store, {
-        name: request.name,
-        sources: urls,
-        digest: request.digest,
-        offline: options.offline ?? false,
-        ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
-        ...(options.limits ? { maxBytes: options.limits.downloadBytes } : {}),
-        onProgress: (progress) => emit({ type: "fetch-progress", progress }),
-      });
-      emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
-      // Where each blob was fetched from (by this line, another FETCH or a PACKAGE), so a recipe whose
-      // source changed but whose digest did not is told.
-      if (!blob.fromCache) await noteOrigins(store, blob.digest, request.sources);
-      const origins = (await store.readRecord<{ sources: string[] }>("origins", blob.digest.slice(7)))?.sources ?? [];
-      if (blob.fromCache && origins.length > 0 && !(await sameSources(request.sources, origins))) {
-        warnings.push({ severity: "warning", code: "NIFTY105", message: `${blob.digest} is taken from the store, where it came from ${origins.join(", ")}, not from this line's sources`, source, span: request.sourcesSpan ?? request.span, hint: "if the sources changed, the digest must change too: check it against the new file (a fresh --cache shows what a clean machine would get)" });
-      }
-      if (request.extract === undefined) return { digest: blob.digest, size: blob.size };
-      const extractKey = `${blob.digest.slice(7)}-${hashText(request.extract)}`;
-      const known = await store.readRecord<{ digest: string; size: number }>("extracts", extractKey);
-      if (known !== undefined && (await store.has(known.digest))) return known;
-      const { extractMember } = await import("../fetch/archive.ts");
-      // The archive is named by where its bytes came from: for a blob found in the store, not this line's sources.
-      const fileName = (blob.fromCache ? origins[0] : (blob.url ?? request.sources[0]))?.split("/").pop();
-      const what = fileName ? `${fileName} (${blob.digest.slice(0, 19)}…)` : `the stored blob ${blob.digest.slice(0, 19)}…`;
-      const member = await extractMember(store, blob.path, request.extract, what, options.limits);
-      await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
-      return { digest: member.digest, size: member.size };
-    },
+    fetch: (request) => fetchDownload(env, request),
     async applets(content, span) {
       const known = await store.readRecord<string[]>("applets", content.digest.slice(7));
       if (known !== undefined) return known;
@@ -135,19 +108,7 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       if (packages === undefined) throw new StepError("NIFTY606", span, "no lock was resolved for this recipe's PACKAGE lines");
       return packages.closure(requests);
     },
-    async debContents(pkg, span) {
-      const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
-      if (!(await store.has(pkg.sha256))) {
-        const { fetchDeb } = await import("../debian/index.ts");
-        const mirrors = await packages!.mirrors();
-        if ((mirrors[pkg.from.archive] ?? []).length === 0) throw new StepError("NIFTY607", span, `no mirror for the archive ${pkg.from.archive}, to download ${what}`, `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`);
-        const blob = await fetchDeb(store, pkg, { mirrors, offline: options.offline ?? false, ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}) });
-        emit({ type: "fetched", name: pkg.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
-      }
-      const { readDeb } = await import("../debian/deb.ts");
-      const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what, options.limits);
-      return contents;
-    },
+    debContents: (pkg, span) => debContents(env, pkg, span),
     note(span, message) {
       stepNotes.push(`line ${span.start.line}: ${message}`);
     },
@@ -163,4 +124,104 @@ export function createStepContext({ tree, store, recipe, source, options, emit, 
       warnings.push({ severity: "warning", code: "NIFTY207", message: `not reproducible: ${reason}`, source, span });
     },
   };
+}
+
+/**
+ * A FETCH line's blob, from the store or its sources, and the member it names when it extracts one.
+ * Tells when the store's blob came from somewhere other than this line's sources.
+ */
+async function fetchDownload(env: StepEnv, request: RecipeDownload): Promise<Content> {
+  const blob = await downloadBlob(env, request);
+  const origins = await checkOrigins(env, request, blob);
+  if (request.extract === undefined) return { digest: blob.digest, size: blob.size };
+  return extractDownload(env, request, request.extract, blob, origins);
+}
+
+/** The line's blob: from the store when there, else from its sources resolved through the mirrors. */
+async function downloadBlob(env: StepEnv, request: RecipeDownload): Promise<FetchResult> {
+  const { store, options, emit, mirrors } = env;
+  const { fetchBlob } = await import("../fetch/download.ts");
+  let urls: string[] = [];
+  if (!(await store.has(request.digest))) {
+    const { resolveSources } = await import("../fetch/mirrors.ts");
+    urls = resolveSources(request.sources, await mirrors());
+  }
+  const blob = await fetchBlob(store, {
+    name: request.name,
+    sources: urls,
+    digest: request.digest,
+    offline: options.offline ?? false,
+    ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
+    ...(options.limits ? { maxBytes: options.limits.downloadBytes } : {}),
+    onProgress: (progress) => emit({ type: "fetch-progress", progress }),
+  });
+  emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+  return blob;
+}
+
+/** Where the blob came from (this line's sources, noted when it downloads it); warns when they differ. */
+async function checkOrigins(env: StepEnv, request: RecipeDownload, blob: FetchResult): Promise<string[]> {
+  const { store, warnings, source } = env;
+  const { noteOrigins } = await import("../fetch/download.ts");
+  // Where each blob was fetched from (by this line, another FETCH or a PACKAGE), so a recipe whose
+  // source changed but whose digest did not is told.
+  if (!blob.fromCache) await noteOrigins(store, blob.digest, request.sources);
+  const origins = (await store.readRecord<{ sources: string[] }>("origins", blob.digest.slice(7)))?.sources ?? [];
+  if (blob.fromCache && origins.length > 0 && !(await sameSources(env, request.sources, origins))) {
+    warnings.push({ severity: "warning", code: "NIFTY105", message: `${blob.digest} is taken from the store, where it came from ${origins.join(", ")}, not from this line's sources`, source, span: request.sourcesSpan ?? request.span, hint: "if the sources changed, the digest must change too: check it against the new file (a fresh --cache shows what a clean machine would get)" });
+  }
+  return origins;
+}
+
+/** Whether a FETCH's sources name a place the blob came from: as written, or (debian:…) through the mirrors. */
+async function sameSources(
+  env: StepEnv,
+  sources: readonly string[],
+  origins: readonly string[],
+): Promise<boolean> {
+  if (sources.some((s) => origins.includes(s))) return true;
+  if (sources.every((s) => /^https?:\/\//.test(s))) return false;
+  const { resolveSources } = await import("../fetch/mirrors.ts");
+  const mirrors = env.mirrors();
+  try {
+    return resolveSources([...sources], await mirrors).some((url) => origins.includes(url));
+  } catch {
+    return false; // no mirror for it: it cannot be where the blob came from
+  }
+}
+
+/** The member of the fetched archive the line names, extracted once and remembered by archive and member. */
+async function extractDownload(
+  { store, options }: StepEnv,
+  request: RecipeDownload,
+  extract: string,
+  blob: FetchResult,
+  origins: readonly string[],
+): Promise<Content> {
+  const extractKey = `${blob.digest.slice(7)}-${hashText(extract)}`;
+  const known = await store.readRecord<{ digest: string; size: number }>("extracts", extractKey);
+  if (known !== undefined && (await store.has(known.digest))) return known;
+  const { extractMember } = await import("../fetch/archive.ts");
+  // The archive is named by where its bytes came from: for a blob found in the store, not this line's sources.
+  const fileName = (blob.fromCache ? origins[0] : (blob.url ?? request.sources[0]))?.split("/").pop();
+  const what = fileName ? `${fileName} (${blob.digest.slice(0, 19)}…)` : `the stored blob ${blob.digest.slice(0, 19)}…`;
+  const member = await extractMember(store, blob.path, extract, what, options.limits);
+  await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
+  return { digest: member.digest, size: member.size };
+}
+
+/** A locked package's files and scripts, its .deb downloaded through the lock's mirrors when not stored. */
+async function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
+  const { store, options, emit, packages } = env;
+  const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
+  if (!(await store.has(pkg.sha256))) {
+    const { fetchDeb } = await import("../debian/index.ts");
+    const mirrors = await packages!.mirrors();
+    if ((mirrors[pkg.from.archive] ?? []).length === 0) throw new StepError("NIFTY607", span, `no mirror for the archive ${pkg.from.archive}, to download ${what}`, `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`);
+    const blob = await fetchDeb(store, pkg, { mirrors, offline: options.offline ?? false, ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}) });
+    emit({ type: "fetched", name: pkg.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+  }
+  const { readDeb } = await import("../debian/deb.ts");
+  const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what, options.limits);
+  return contents;
 }

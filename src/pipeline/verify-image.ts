@@ -10,7 +10,7 @@ import {
 } from "../image/elf.ts";
 import { DEFAULT_PLATFORM, describePlatform, libraryDirs, runsOn, type Platform } from "../image/platform.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
-import { specFor, type Instruction } from "../instructions/index.ts";
+import { specFor, } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
 
 export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>,

@@ -97,7 +97,7 @@ export function niftyc(args: string[], options: { cwd?: string; env?: NodeJS.Pro
 export async function buildRecipe(t: Scope, recipe: string, mirror: string, secrets: Record<string, string>, extra: string[] = []): Promise<BuildOutput> {
   const dir = tempDir(t, "build");
   const args = ["build", join(ROOT, recipe), "--json", "--quiet", "--cache", join(dir, "cache"), "--out", join(dir, "out"), "--mirror", `debian=${mirror}`, "--mirror", `debian-security=${mirror}`, ...extra];
-  for (const [id, value] of Object.entries(secrets)) args.push("--secret", `${id}=env:NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`);
+  for (const id of Object.keys(secrets)) args.push("--secret", `${id}=env:NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`);
   const env = Object.fromEntries(Object.entries(secrets).map(([id, value]) => [`NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`, value]));
   const result = await niftyc(args, { env });
   if (result.status !== 0) throw new Error(`niftyc build ${recipe} failed (${result.status}):\n${result.stderr}`);

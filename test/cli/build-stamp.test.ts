@@ -25,7 +25,7 @@ interface Project {
 }
 
 /** A recipe with a FETCH, a COPY of a directory and a password from a secret file, in its own directory and store. */
-async function project(t: ExecutionContext, name: string, tail = ""): Promise<Project> {
+async function project(_t: ExecutionContext, name: string, tail = ""): Promise<Project> {
   const dir = path.join(ctx.work, name);
   await fsp.mkdir(path.join(dir, "site/css"), { recursive: true });
   await fsp.writeFile(path.join(dir, "site/index.html"), "<h1>hello</h1>\n");

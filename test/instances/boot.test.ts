@@ -3,7 +3,7 @@
 // env file expanded, all in one shared /run (so nspawn's locks are shared too).
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { instanceCommand } from "../../src/instances/exec.ts";

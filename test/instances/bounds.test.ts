@@ -16,8 +16,8 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
   const parent = temp(t);
   const root = join(parent, "root");
   mkdirSync(root);
-  const escape = "/var/lib/../../../escaped";
-  const argv = ["instances", build.dir, "--root", root, "--count", "2", "--set", "PORT=2200+i", "--out", escape];
+  const outside = "/var/lib/../../../escaped";
+  const argv = ["instances", build.dir, "--root", root, "--count", "2", "--set", "PORT=2200+i", "--out", outside];
   const run = await runMain(argv, parent);
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /--out takes a plain path of that machine, without '\.\.' or '\.'/);
@@ -33,7 +33,7 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
   const plan = planInstances({ config: sshConfig(), count: 1, sets: [] });
   const rootfsTar = join(build.dir, "rootfs.tar");
   const digest = build.digest;
-  const writing = writeInstances({ dir: escape, root, config: sshConfig(), plan, rootfsTar, digest, version: "test" });
+  const writing = writeInstances({ dir: outside, root, config: sshConfig(), plan, rootfsTar, digest, version: "test" });
   const refused = await t.throwsAsync(writing, { instanceOf: NiftyError });
   t.is(refused?.code, "NIFTY436");
   t.false(existsSync(join(parent, "escaped")));

@@ -85,7 +85,7 @@ export function makeCertificates(dir: string): { ca: string; cert: string; key: 
   return { ca: p("ca.pem"), cert: p("server.pem"), key: p("server.key") };
 }
 
-export interface Proxy {
+export interface RegistryProxy {
   host: string;
   /** Requests seen, as "METHOD path". */
   requests: string[];
@@ -98,7 +98,7 @@ export interface Proxy {
 }
 
 /** An HTTP proxy to `target` (host:port) that keeps the Host header, so Locations point back through it. */
-export async function startProxy(target: string): Promise<Proxy> {
+export async function startProxy(target: string): Promise<RegistryProxy> {
   const [targetHost, targetPort] = target.split(":") as [string, string];
   const port = await freePort();
   const requests: string[] = [];

@@ -11,12 +11,12 @@ import { pushImage, type PushEvent } from "../../src/registry/push.ts";
 import { parseReference } from "../../src/registry/reference.ts";
 import { NODE, NIFTYC, baseEnv, busyboxRecipe, startFixture, tempDir, writeRecipe, type Fixture } from "../pipeline/helpers.ts";
 import { checkSpdx, containers } from "./spdx.ts";
-import { registryUnavailable, requireTools, run, startProxy, startRegistry, type Proxy, type Registry } from "./helpers.ts";
+import { registryUnavailable, requireTools, run, startProxy, startRegistry, type RegistryProxy, type Registry } from "./helpers.ts";
 
 const unavailable = registryUnavailable(["docker-registry", "skopeo"]);
 let fixture: Fixture | undefined;
 let registry: Registry;
-let proxy: Proxy;
+let proxy: RegistryProxy;
 let work: string;
 let recipe: string;
 let outDir: string;

@@ -27,7 +27,6 @@ async function setup(t: ExecutionContext, asUser: boolean): Promise<Setup> {
   const user = asUser ? ensureUser() : undefined;
   const dir = userDir(t, user, "run");
   const trees = join(dir, "trees");
-  const runs = join(dir, "xdg");
   const env: Record<string, string> = { ...SECRETS };
   if (user !== undefined) {
     // The user's own runtime directory, as a login would give it (rootless podman needs one too).

@@ -468,8 +468,58 @@ async function build(): Promise<Built> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-archive-"));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
 
-  const real = await fetchTestDebs();
   const work = path.join(dir, "work");
+  const packages = await placePackages(dir, work);
+
+  // Keys: the archive's, one that expired in 2020 (also in the keyring), and a rogue one.
+  const gnupg = path.join(dir, "gnupg");
+  await fsp.mkdir(gnupg, { mode: 0o700 });
+  const gpg: Gpg = (args) =>
+    run("gpg", ["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "", ...args], {
+      env: { ...process.env, GNUPGHOME: gnupg },
+    });
+  const keyring = path.join(dir, "keyring.gpg");
+  const fullKeyring = path.join(dir, "keyring-all.gpg");
+  const overrides: Overrides = new Map();
+  try {
+    const keys = await makeKeys(gpg, keyring, fullKeyring);
+    const suites = {
+      main: { ref: MAIN, root: "debian", dir: path.join(dir, "debian/dists/bookworm"), validUntil: false },
+      security: { ref: SECURITY, root: "debian-security", dir: path.join(dir, "debian-security/dists/bookworm-security"), validUntil: true },
+    };
+    const archive: ArchiveWork = { dir, work, gpg, keys, overrides };
+    for (const s of [suites.main, suites.security]) await publishSuite(archive, s);
+    await tamperDebs(packages, overrides);
+    await fsp.rm(work, { recursive: true, force: true });
+    return { dir, keyring, fullKeyring, fingerprint: keys.fingerprint, suites, packages, overrides };
+  } finally {
+    // The agent gpg started for the key generation: ours, stopped by its home.
+    spawnSync("gpgconf", ["--homedir", gnupg, "--kill", "gpg-agent"]);
+  }
+}
+
+type Gpg = (args: string[]) => Promise<{ stdout: string }>;
+type Overrides = Built["overrides"];
+
+/** The archive's signing key, a key that expired in 2020, and a rogue key outside the keyring. */
+interface Keys {
+  fingerprint: string;
+  expiredKey: string;
+  rogueKey: string;
+}
+
+/** What publishing the suites shares: where they go, the keys, and the variants' bytes they add to. */
+interface ArchiveWork {
+  dir: string;
+  work: string;
+  gpg: Gpg;
+  keys: Keys;
+  overrides: Overrides;
+}
+
+/** The real and synthetic .debs, copied into their archive's pool, sorted by name and version. */
+async function placePackages(dir: string, work: string): Promise<FixturePackage[]> {
+  const real = await fetchTestDebs();
   const packages: FixturePackage[] = [];
   const place = async (deb: string, from: SuiteRef, pool: string, isReal: boolean) => {
     const f = await debFields(deb);
@@ -490,105 +540,128 @@ async function build(): Promise<Built> {
     }),
   ]);
   packages.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
+  return packages;
+}
 
-  // Keys: the archive's, one that expired in 2020 (also in the keyring), and a rogue one.
-  const gnupg = path.join(dir, "gnupg");
-  await fsp.mkdir(gnupg, { mode: 0o700 });
-  const gpg = (args: string[]) => run("gpg", ["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "", ...args], { env: { ...process.env, GNUPGHOME: gnupg } });
+/** Generate the three keys; the keyring holds the archive's and the expired one, the full one all three. */
+async function makeKeys(gpg: Gpg, keyring: string, fullKeyring: string): Promise<Keys> {
   const genKey = async (uid: string, extra: string[], expire: string) => {
     await gpg([...extra, "--quick-gen-key", uid, "ed25519", "sign", expire]);
     const { stdout } = await gpg(["--with-colons", "--list-keys", uid]);
     return /^fpr:+([0-9A-F]{40}):/m.exec(stdout)![1]!;
   };
-  let fingerprint: string;
-  let expiredKey: string;
-  let rogueKey: string;
-  const keyring = path.join(dir, "keyring.gpg");
-  const fullKeyring = path.join(dir, "keyring-all.gpg");
-  const overrides = new Map<string, Partial<Record<Variant, Buffer>>>();
-  try {
-    fingerprint = await genKey("niftyc test archive <archive@niftyc.invalid>", [], "never");
-    expiredKey = await genKey("niftyc expired key <expired@niftyc.invalid>", ["--faked-system-time", "20200101T000000"], "1d");
-    rogueKey = await genKey("niftyc rogue key <rogue@niftyc.invalid>", [], "never");
-    await gpg(["--output", keyring, "--export", fingerprint, expiredKey]);
-    await gpg(["--output", fullKeyring, "--export", fingerprint, expiredKey, rogueKey]);
+  const fingerprint = await genKey("niftyc test archive <archive@niftyc.invalid>", [], "never");
+  const expiredUid = "niftyc expired key <expired@niftyc.invalid>";
+  const expiredKey = await genKey(expiredUid, ["--faked-system-time", "20200101T000000"], "1d");
+  const rogueKey = await genKey("niftyc rogue key <rogue@niftyc.invalid>", [], "never");
+  await gpg(["--output", keyring, "--export", fingerprint, expiredKey]);
+  await gpg(["--output", fullKeyring, "--export", fingerprint, expiredKey, rogueKey]);
+  return { fingerprint, expiredKey, rogueKey };
+}
 
-    const suites = {
-      main: { ref: MAIN, root: "debian", dir: path.join(dir, "debian/dists/bookworm"), validUntil: false },
-      security: { ref: SECURITY, root: "debian-security", dir: path.join(dir, "debian-security/dists/bookworm-security"), validUntil: true },
-    };
-    for (const s of [suites.main, suites.security]) {
-      const archiveRoot = path.join(dir, s.root);
-      const binDir = path.join(s.dir, "main/binary-amd64");
-      await fsp.mkdir(binDir, { recursive: true });
-      const { stdout: packagesText } = await run("apt-ftparchive", ["packages", s.root === "debian" ? "pool/main" : "pool/updates/main"], { cwd: archiveRoot, maxBuffer: 64 << 20 });
-      const plain = Buffer.from(packagesText);
-      await writeIndexFiles(binDir, plain);
-      // arm64 has only the architecture-independent packages: what a multi-platform build finds
-      // missing on one platform (test/pipeline/platforms.test.ts).
-      const armDir = path.join(s.dir, "main/binary-arm64");
-      await fsp.mkdir(armDir, { recursive: true });
-      const allOnly = packagesText.split(/\n\n+/).filter((st) => /^Architecture: all$/m.test(st));
-      await writeIndexFiles(armDir, Buffer.from(allOnly.map((st) => `${st.trim()}\n`).join("\n")));
-      const byHash = s.validUntil; // the security suite also serves by-hash, like Debian's
-      if (byHash) {
-        const hashDir = path.join(binDir, "by-hash/SHA256");
-        await fsp.mkdir(hashDir, { recursive: true });
-        for (const f of ["Packages", "Packages.xz", "Packages.gz"]) {
-          const bytes = await fsp.readFile(path.join(binDir, f));
-          await fsp.writeFile(path.join(hashDir, createHash("sha256").update(bytes).digest("hex")), bytes);
-        }
-      }
-      const release = await releaseText(s.dir, s.ref, { validFor: s.validUntil ? 7 * 86400 : undefined, byHash });
-      await fsp.writeFile(path.join(s.dir, "Release"), release);
-      const sign = async (text: string, extra: string[]) => {
-        const src = path.join(work, `release-${randomBytes(4).toString("hex")}`);
-        await fsp.writeFile(src, text);
-        await gpg([...extra, "--digest-algo", "SHA256", "--clearsign", "--output", `${src}.asc`, src]);
-        return fsp.readFile(`${src}.asc`);
-      };
-      const expiredText = withValidUntil(release, "Wed, 01 Jan 2020 00:00:00 UTC", "Wed, 08 Jan 2020 00:00:00 UTC");
-      const [good, unknownKey, expired, expiredKeySig, weak, older] = await Promise.all([
-        sign(release, ["--local-user", fingerprint]),
-        sign(release, ["--local-user", rogueKey]),
-        sign(expiredText, ["--local-user", fingerprint]),
-        sign(release, ["--local-user", expiredKey, "--faked-system-time", "20200101T060000"]),
-        signWeak(gpg, work, release, fingerprint),
-        sign(dayEarlier(release), ["--local-user", fingerprint]),
-      ]);
-      await fsp.writeFile(path.join(s.dir, "InRelease"), good);
-      const rel = (p: string) => `${s.root}/${path.relative(archiveRoot, p)}`;
-      overrides.set(rel(path.join(s.dir, "InRelease")), {
-        "bad-signature": Buffer.from(good.toString("utf8").replace(/^Origin: .*$/m, "Origin: someone else")),
-        "unknown-key": unknownKey,
-        expired,
-        "expired-key": expiredKeySig,
-        "weak-digest": weak,
-        older,
-      });
-      // A tampered index: one package's version changed, recompressed.
-      const tampered = Buffer.from(packagesText.replace(/^Version: (.*)$/m, "Version: $1+evil"));
-      const tamperedDir = path.join(work, `tampered-${s.root}`);
-      await fsp.mkdir(tamperedDir, { recursive: true });
-      await writeIndexFiles(tamperedDir, tampered);
-      for (const f of ["Packages", "Packages.xz", "Packages.gz"]) {
-        const bytes = await fsp.readFile(path.join(tamperedDir, f));
-        overrides.set(rel(path.join(binDir, f)), { "tampered-packages": bytes });
-        const real = createHash("sha256").update(await fsp.readFile(path.join(binDir, f))).digest("hex");
-        if (byHash) overrides.set(rel(path.join(binDir, "by-hash/SHA256", real)), { "tampered-packages": bytes });
-      }
+/** One suite's dists: its index, its Release and InRelease, and the variants' InRelease and index. */
+async function publishSuite(archive: ArchiveWork, s: FixtureSuite): Promise<void> {
+  const archiveRoot = path.join(archive.dir, s.root);
+  const binDir = path.join(s.dir, "main/binary-amd64");
+  const byHash = s.validUntil; // the security suite also serves by-hash, like Debian's
+  const packagesText = await writeSuiteIndex(s, archiveRoot, binDir, byHash);
+  const release = await releaseText(s.dir, s.ref, { validFor: s.validUntil ? 7 * 86400 : undefined, byHash });
+  await fsp.writeFile(path.join(s.dir, "Release"), release);
+  const rel = (p: string) => `${s.root}/${path.relative(archiveRoot, p)}`;
+  await signRelease(archive, s, release, rel);
+  await tamperIndex(archive, s, packagesText, { binDir, byHash, rel });
+}
+
+/** The suite's Packages index, plain and compressed (and by hash when asked); returns its text. */
+async function writeSuiteIndex(
+  s: FixtureSuite,
+  archiveRoot: string,
+  binDir: string,
+  byHash: boolean,
+): Promise<string> {
+  await fsp.mkdir(binDir, { recursive: true });
+  const { stdout: packagesText } = await run("apt-ftparchive", ["packages", s.root === "debian" ? "pool/main" : "pool/updates/main"], { cwd: archiveRoot, maxBuffer: 64 << 20 });
+  const plain = Buffer.from(packagesText);
+  await writeIndexFiles(binDir, plain);
+  // arm64 has only the architecture-independent packages: what a multi-platform build finds
+  // missing on one platform (test/pipeline/platforms.test.ts).
+  const armDir = path.join(s.dir, "main/binary-arm64");
+  await fsp.mkdir(armDir, { recursive: true });
+  const allOnly = packagesText.split(/\n\n+/).filter((st) => /^Architecture: all$/m.test(st));
+  await writeIndexFiles(armDir, Buffer.from(allOnly.map((st) => `${st.trim()}\n`).join("\n")));
+  if (byHash) {
+    const hashDir = path.join(binDir, "by-hash/SHA256");
+    await fsp.mkdir(hashDir, { recursive: true });
+    for (const f of ["Packages", "Packages.xz", "Packages.gz"]) {
+      const bytes = await fsp.readFile(path.join(binDir, f));
+      await fsp.writeFile(path.join(hashDir, createHash("sha256").update(bytes).digest("hex")), bytes);
     }
-    for (const p of packages) {
-      const bytes = await fsp.readFile(p.path);
-      const i = bytes.length >> 1;
-      bytes[i] = bytes[i]! ^ 0xff;
-      overrides.set(`${p.from.archive}/${p.filename}`, { "tampered-deb": bytes });
-    }
-    await fsp.rm(work, { recursive: true, force: true });
-    return { dir, keyring, fullKeyring, fingerprint, suites, packages, overrides };
-  } finally {
-    // The agent gpg started for the key generation: ours, stopped by its home.
-    spawnSync("gpgconf", ["--homedir", gnupg, "--kill", "gpg-agent"]);
+  }
+  return packagesText;
+}
+
+/** The InRelease, signed by the archive's key; the signature variants' InRelease go into the overrides. */
+async function signRelease(
+  archive: ArchiveWork,
+  s: FixtureSuite,
+  release: string,
+  rel: (p: string) => string,
+): Promise<void> {
+  const { work, gpg, overrides } = archive;
+  const { fingerprint, expiredKey, rogueKey } = archive.keys;
+  const sign = async (text: string, extra: string[]) => {
+    const src = path.join(work, `release-${randomBytes(4).toString("hex")}`);
+    await fsp.writeFile(src, text);
+    await gpg([...extra, "--digest-algo", "SHA256", "--clearsign", "--output", `${src}.asc`, src]);
+    return fsp.readFile(`${src}.asc`);
+  };
+  const expiredText = withValidUntil(release, "Wed, 01 Jan 2020 00:00:00 UTC", "Wed, 08 Jan 2020 00:00:00 UTC");
+  const [good, unknownKey, expired, expiredKeySig, weak, older] = await Promise.all([
+    sign(release, ["--local-user", fingerprint]),
+    sign(release, ["--local-user", rogueKey]),
+    sign(expiredText, ["--local-user", fingerprint]),
+    sign(release, ["--local-user", expiredKey, "--faked-system-time", "20200101T060000"]),
+    signWeak(gpg, work, release, fingerprint),
+    sign(dayEarlier(release), ["--local-user", fingerprint]),
+  ]);
+  await fsp.writeFile(path.join(s.dir, "InRelease"), good);
+  overrides.set(rel(path.join(s.dir, "InRelease")), {
+    "bad-signature": Buffer.from(good.toString("utf8").replace(/^Origin: .*$/m, "Origin: someone else")),
+    "unknown-key": unknownKey,
+    expired,
+    "expired-key": expiredKeySig,
+    "weak-digest": weak,
+    older,
+  });
+}
+
+/** The tampered-packages variant of the suite's index, plain, compressed and by hash. */
+async function tamperIndex(
+  { work, overrides }: ArchiveWork,
+  s: FixtureSuite,
+  packagesText: string,
+  { binDir, byHash, rel }: { binDir: string; byHash: boolean; rel: (p: string) => string },
+): Promise<void> {
+  // A tampered index: one package's version changed, recompressed.
+  const tampered = Buffer.from(packagesText.replace(/^Version: (.*)$/m, "Version: $1+evil"));
+  const tamperedDir = path.join(work, `tampered-${s.root}`);
+  await fsp.mkdir(tamperedDir, { recursive: true });
+  await writeIndexFiles(tamperedDir, tampered);
+  for (const f of ["Packages", "Packages.xz", "Packages.gz"]) {
+    const bytes = await fsp.readFile(path.join(tamperedDir, f));
+    overrides.set(rel(path.join(binDir, f)), { "tampered-packages": bytes });
+    const real = createHash("sha256").update(await fsp.readFile(path.join(binDir, f))).digest("hex");
+    if (byHash) overrides.set(rel(path.join(binDir, "by-hash/SHA256", real)), { "tampered-packages": bytes });
+  }
+}
+
+/** The tampered-deb variant: each .deb with one byte flipped. */
+async function tamperDebs(packages: readonly FixturePackage[], overrides: Overrides): Promise<void> {
+  for (const p of packages) {
+    const bytes = await fsp.readFile(p.path);
+    const i = bytes.length >> 1;
+    bytes[i] = bytes[i]! ^ 0xff;
+    overrides.set(`${p.from.archive}/${p.filename}`, { "tampered-deb": bytes });
   }
 }
 
