@@ -52,7 +52,11 @@ chown 1000:1000 "$R/home/luser"
 tar cf "$W/rootfs.tar" -C "$R" .
 `;
 
-async function series(n: number, before: (i: number) => Promise<void>, run: (i: number) => Promise<Run>): Promise<Run[]> {
+async function series(
+  n: number,
+  before: (i: number) => Promise<void>,
+  run: (i: number) => Promise<Run>,
+): Promise<Run[]> {
   const out: Run[] = [];
   for (let i = 0; i < n; i++) {
     await before(i);
@@ -61,7 +65,10 @@ async function series(n: number, before: (i: number) => Promise<void>, run: (i: 
   return out;
 }
 
-const summary = (runs: Run[]): { ms: number; rss: number } => ({ ms: median(runs.map((r) => r.ms)), rss: Math.max(...runs.map((r) => r.maxRssKb)) });
+const summary = (runs: Run[]): { ms: number; rss: number } => ({
+  ms: median(runs.map((r) => r.ms)),
+  rss: Math.max(...runs.map((r) => r.maxRssKb)),
+});
 
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-build-"));
 const mirror = await startMirror();
@@ -71,29 +78,82 @@ try {
   const out = path.join(work, "out");
   const compileCache = path.join(work, "node-compile-cache");
   // bin/niftyc turns on Node's compile cache; keep it inside the bench's work dir.
-  const env = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: compileCache });
-  const args = (o: string, c: string) => [path.join(ROOT, "bin/niftyc"), "build", RECIPE, "--cache", c, "--out", o, "--secret", `luser-password=${path.join(work, "pw")}`, "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`, "-q"];
-
-  const cold = await series(Math.min(RUNS, 3), async (i) => void (await fsp.rm(path.join(work, `cold-${i}`), { recursive: true, force: true })), (i) => {
-    const dir = path.join(work, `cold-${i}`);
-    return timed(NODE, args(path.join(dir, "out"), path.join(dir, "cache")), { env: env() });
+  const env = (): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_COMPILE_CACHE: compileCache,
   });
+  const args = (o: string, c: string) => [
+    path.join(ROOT, "bin/niftyc"),
+    "build",
+    RECIPE,
+    "--cache",
+    c,
+    "--out",
+    o,
+    "--secret",
+    `luser-password=${path.join(work, "pw")}`,
+    "--mirror",
+    `debian=${mirror.url}`,
+    "--mirror",
+    `debian-security=${mirror.url}`,
+    "-q",
+  ];
+
+  const cold = await series(
+    Math.min(RUNS, 3),
+    async (i) => void (await fsp.rm(path.join(work, `cold-${i}`), { recursive: true, force: true })),
+    (i) => {
+      const dir = path.join(work, `cold-${i}`);
+      return timed(NODE, args(path.join(dir, "out"), path.join(dir, "cache")), { env: env() });
+    },
+  );
   // The cache every warm run starts from.
   await timed(NODE, args(out, cache), { env: env() });
-  const warm = await series(RUNS, async () => void (await fsp.rm(path.join(work, "warm"), { recursive: true, force: true })), () => timed(NODE, args(path.join(work, "warm"), cache), { env: env() }));
-  const noop = await series(RUNS, async () => {}, () => timed(NODE, args(out, cache), { env: env() }));
-  const nodeZero = await series(RUNS, async () => {}, () => timed(NODE, ["-e", "0"]));
+  const warm = await series(
+    RUNS,
+    async () => void (await fsp.rm(path.join(work, "warm"), { recursive: true, force: true })),
+    () => timed(NODE, args(path.join(work, "warm"), cache), { env: env() }),
+  );
+  const noop = await series(
+    RUNS,
+    async () => {},
+    () => timed(NODE, args(out, cache), { env: env() }),
+  );
+  const nodeZero = await series(
+    RUNS,
+    async () => {},
+    () => timed(NODE, ["-e", "0"]),
+  );
 
   // The shell procedure, on the same binaries unpacked from the same .debs.
   const binaries = path.join(work, "binaries");
-  for (const file of await fsp.readdir(DEBS)) await execFileP("dpkg-deb", ["-x", path.join(DEBS, file), binaries]);
+  for (const file of await fsp.readdir(DEBS))
+    await execFileP("dpkg-deb", ["-x", path.join(DEBS, file), binaries]);
   await fsp.mkdir(path.join(binaries, "lib"), { recursive: true });
-  for (const lib of ["libtomcrypt.so.1", "libtommath.so.1", "libgmp.so.10"]) await fsp.copyFile(path.join(binaries, "usr/lib/x86_64-linux-gnu", lib), path.join(binaries, "lib/x86_64-linux-gnu", lib));
-  for (const lib of ["ld-linux-x86-64.so.2", "libc.so.6", "libcrypt.so.1", "libz.so.1", "libtomcrypt.so.1", "libtommath.so.1", "libgmp.so.10"]) await fsp.copyFile(path.join(binaries, "lib/x86_64-linux-gnu", lib), path.join(binaries, "lib", lib));
+  for (const lib of ["libtomcrypt.so.1", "libtommath.so.1", "libgmp.so.10"])
+    await fsp.copyFile(
+      path.join(binaries, "usr/lib/x86_64-linux-gnu", lib),
+      path.join(binaries, "lib/x86_64-linux-gnu", lib),
+    );
+  for (const lib of [
+    "ld-linux-x86-64.so.2",
+    "libc.so.6",
+    "libcrypt.so.1",
+    "libz.so.1",
+    "libtomcrypt.so.1",
+    "libtommath.so.1",
+    "libgmp.so.10",
+  ])
+    await fsp.copyFile(path.join(binaries, "lib/x86_64-linux-gnu", lib), path.join(binaries, "lib", lib));
   const script = path.join(work, "seed.sh");
   await fsp.writeFile(script, SHELL_PROCEDURE);
   const hash = "$6$benchsalt$" + "x".repeat(86);
-  const shell = await series(RUNS, async () => {}, () => timed("/bin/sh", [script, binaries, path.join(work, "shell"), hash]));
+  const shell = await series(
+    RUNS,
+    async () => {},
+    () => timed("/bin/sh", [script, binaries, path.join(work, "shell"), hash]),
+  );
 
   const c = summary(cold);
   const s = summary(shell);

@@ -31,13 +31,24 @@ function recipe(lines: number): string {
     i++;
     switch (i % 12) {
       case 0:
-        out.push(`# step ${i}`, `FETCH tool${i} https://mirror.example.test/tool-${i}.tar.gz \\`, `      ${DIGEST} EXTRACT bin/tool TO /opt/tools/tool${i} MODE 0755`);
+        out.push(
+          `# step ${i}`,
+          `FETCH tool${i} https://mirror.example.test/tool-${i}.tar.gz \\`,
+          `      ${DIGEST} EXTRACT bin/tool TO /opt/tools/tool${i} MODE 0755`,
+        );
         break;
       case 1:
-        out.push(`FILE /etc/motd.d/${i} MODE 0644 <<EOF`, `Welcome to \${HOSTNAME:-nifty} on port \${PORT}, step ${i}`, "EOF");
+        out.push(
+          `FILE /etc/motd.d/${i} MODE 0644 <<EOF`,
+          `Welcome to \${HOSTNAME:-nifty} on port \${PORT}, step ${i}`,
+          "EOF",
+        );
         break;
       case 2:
-        out.push(`USER user${i} UID ${10000 + i} HOME /home/user${i} SHELL /bin/sh GROUPS wheel \\`, `     PASSWORD-HASH '!'`);
+        out.push(
+          `USER user${i} UID ${10000 + i} HOME /home/user${i} SHELL /bin/sh GROUPS wheel \\`,
+          `     PASSWORD-HASH '!'`,
+        );
         break;
       case 3:
         out.push(`DIR /var/lib/app${i} /var/cache/app${i} MODE 0750 OWNER user${i - 1}:user${i - 1}`);
@@ -64,7 +75,11 @@ function recipe(lines: number): string {
         out.push(`EXPOSE ${1024 + i}/tcp ${1024 + i}/udp`, `BIND RO /srv/share${i}:/mnt/share${i}`);
         break;
       default:
-        out.push(`INITTAB once TTY console /bin/sh -c 'echo $APP${i - 7} > /dev/console'`, "HOSTNAME nifty", "STOPSIGNAL SIGUSR2");
+        out.push(
+          `INITTAB once TTY console /bin/sh -c 'echo $APP${i - 7} > /dev/console'`,
+          "HOSTNAME nifty",
+          "STOPSIGNAL SIGUSR2",
+        );
     }
   }
   return `${out.slice(0, lines).join("\n")}\n`;
@@ -82,7 +97,12 @@ const { checkSource } = await import("../src/check/source.ts");
 const first = await checkSource(source, options);
 const cold = performance.now() - coldStart;
 if (first.recipe === undefined || first.diagnostics.length > 0) {
-  throw new Error(`the bench recipe has diagnostics: ${first.diagnostics.slice(0, 3).map((d) => `${d.span?.start.line}: ${d.message}`).join("; ")}`);
+  throw new Error(
+    `the bench recipe has diagnostics: ${first.diagnostics
+      .slice(0, 3)
+      .map((d) => `${d.span?.start.line}: ${d.message}`)
+      .join("; ")}`,
+  );
 }
 
 // The checker alone, on an already parsed tree.

@@ -25,7 +25,11 @@ interface BuildJson {
 }
 
 interface Profile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    hitCount?: number;
+  }>;
   samples: number[];
   timeDeltas: number[];
 }
@@ -38,9 +42,16 @@ function bySource(profile: Profile): Array<{ where: string; ms: number }> {
     const frame = nodes.get(id)!.callFrame;
     const url = frame.url.replace(/^file:\/\//, "");
     let where: string;
-    if (url === "") where = frame.functionName === "(garbage collector)" ? "(garbage collector)" : frame.functionName.startsWith("(") ? frame.functionName : "(native)";
+    if (url === "")
+      where =
+        frame.functionName === "(garbage collector)"
+          ? "(garbage collector)"
+          : frame.functionName.startsWith("(")
+            ? frame.functionName
+            : "(native)";
     else if (url.startsWith("node:")) where = "Node's own modules";
-    else if (url.includes("/node_modules/")) where = `node_modules/${url.split("/node_modules/").at(-1)!.split("/")[0]}`;
+    else if (url.includes("/node_modules/"))
+      where = `node_modules/${url.split("/node_modules/").at(-1)!.split("/")[0]}`;
     else where = path.relative(ROOT, url);
     totals.set(where, (totals.get(where) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
   });
@@ -52,8 +63,28 @@ const mirror = await startMirror();
 try {
   await fsp.writeFile(path.join(work, "pw"), "bench-password\n");
   const seed = path.join(work, "seed");
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: path.join(work, "node-compile-cache") };
-  const args = (out: string, cache: string, extra: string[] = []) => [...extra, path.join(ROOT, "bin/niftyc"), "build", RECIPE, "--cache", cache, "--out", out, "--secret", `luser-password=${path.join(work, "pw")}`, "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`, "--json"];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_COMPILE_CACHE: path.join(work, "node-compile-cache"),
+  };
+  const args = (out: string, cache: string, extra: string[] = []) => [
+    ...extra,
+    path.join(ROOT, "bin/niftyc"),
+    "build",
+    RECIPE,
+    "--cache",
+    cache,
+    "--out",
+    out,
+    "--secret",
+    `luser-password=${path.join(work, "pw")}`,
+    "--mirror",
+    `debian=${mirror.url}`,
+    "--mirror",
+    `debian-security=${mirror.url}`,
+    "--json",
+  ];
   await execFileP(NODE, args(path.join(work, "seed-out"), seed), { env });
   const inputs = await inputDigests(seed);
 
@@ -63,14 +94,27 @@ try {
     await coldStore(seed, cache, inputs);
     await fsp.rm(path.join(work, "out"), { recursive: true, force: true });
     const json = path.join(work, "build.json");
-    const run = await timed("/bin/sh", ["-c", `exec "$0" "$@" > ${json}`, NODE, ...args(path.join(work, "out"), cache)], { env });
-    runs.push({ ms: run.ms, cpu: run.cpuMs, rss: run.maxRssKb, json: JSON.parse(await fsp.readFile(json, "utf8")) as BuildJson });
+    const run = await timed(
+      "/bin/sh",
+      ["-c", `exec "$0" "$@" > ${json}`, NODE, ...args(path.join(work, "out"), cache)],
+      { env },
+    );
+    runs.push({
+      ms: run.ms,
+      cpu: run.cpuMs,
+      rss: run.maxRssKb,
+      json: JSON.parse(await fsp.readFile(json, "utf8")) as BuildJson,
+    });
   }
   // One more, profiled (not counted in the times: the profiler slows it).
   const profDir = path.join(work, "prof");
   await coldStore(seed, path.join(work, "cache"), inputs);
   await fsp.rm(path.join(work, "out"), { recursive: true, force: true });
-  await execFileP(NODE, args(path.join(work, "out"), path.join(work, "cache"), ["--cpu-prof", "--cpu-prof-dir", profDir]), { env });
+  await execFileP(
+    NODE,
+    args(path.join(work, "out"), path.join(work, "cache"), ["--cpu-prof", "--cpu-prof-dir", profDir]),
+    { env },
+  );
   const [profFile] = await fsp.readdir(profDir);
   const profile = JSON.parse(await fsp.readFile(path.join(profDir, profFile!), "utf8")) as Profile;
   const sources = bySource(profile);
@@ -78,15 +122,24 @@ try {
 
   // gzip levels on this image's two layer tars, in process (zlib's deflate, as the build runs it).
   const [record] = await fsp.readdir(path.join(seed, "outputs"));
-  const layers = (JSON.parse(await fsp.readFile(path.join(seed, "outputs", record!), "utf8")) as { record: { layers: Array<{ digest: string }> } }).record.layers;
-  const tars = await Promise.all(layers.map((l) => fsp.readFile(path.join(seed, "blobs/sha256", l.digest.slice(7)))));
+  const layers = (
+    JSON.parse(await fsp.readFile(path.join(seed, "outputs", record!), "utf8")) as {
+      record: { layers: Array<{ digest: string }> };
+    }
+  ).record.layers;
+  const tars = await Promise.all(
+    layers.map((l) => fsp.readFile(path.join(seed, "blobs/sha256", l.digest.slice(7)))),
+  );
   const rawBytes = tars.reduce((a, b) => a + b.length, 0);
   // CPU time, not wall time (other work on the machine moves wall time far more), levels interleaved.
   const levels = [1, 2, 3, 4, 5, 6, 9].map((level) => ({ level, bytes: 0, times: [] as number[], ms: 0 }));
   for (let r = 0; r < 7; r++) {
     for (const l of levels) {
       const started = process.cpuUsage();
-      l.bytes = tars.reduce((a, tar) => a + gzipSync(tar, { level: l.level, memLevel: 8, windowBits: 15 }).length, 0);
+      l.bytes = tars.reduce(
+        (a, tar) => a + gzipSync(tar, { level: l.level, memLevel: 8, windowBits: 15 }).length,
+        0,
+      );
       const used = process.cpuUsage(started);
       l.times.push((used.user + used.system) / 1000);
     }
@@ -95,7 +148,10 @@ try {
   const six = levels.find((l) => l.level === 6)!;
 
   const stageNames = runs[0]!.json.stages.map((s) => s.name);
-  const stageRows = stageNames.map((name) => `| ${name} | ${fmtMs(median(runs.map((r) => r.json.stages.find((s) => s.name === name)?.ms ?? 0)))} |`);
+  const stageRows = stageNames.map(
+    (name) =>
+      `| ${name} | ${fmtMs(median(runs.map((r) => r.json.stages.find((s) => s.name === name)?.ms ?? 0)))} |`,
+  );
   const inBuild = median(runs.map((r) => r.json.stages.reduce((a, s) => a + s.ms, 0)));
   const wall = median(runs.map((r) => r.ms));
   const stepsMs = median(runs.map((r) => r.json.steps.reduce((a, s) => a + s.ms, 0)));
@@ -119,7 +175,10 @@ Self time of one profiled run (\`node --cpu-prof\`, ${fmtMs(profiled)} sampled),
 
 | Where | Self time |
 | --- | --- |
-${sources.slice(0, 12).map((s) => `| ${s.where} | ${fmtMs(s.ms)} |`).join("\n")}
+${sources
+  .slice(0, 12)
+  .map((s) => `| ${s.where} | ${fmtMs(s.ms)} |`)
+  .join("\n")}
 
 gzip of the two layer tars (${(rawBytes / 1048576).toFixed(1)} MiB), each level in process, CPU time, median of 7 rounds (the build uses
 level ${GZIP_LEVEL}, \`GZIP_LEVEL\` in src/emit/digest-stream.ts):

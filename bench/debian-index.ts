@@ -15,13 +15,22 @@ const MAIN = { archive: "debian", suite: "bookworm", component: "main" };
 
 // Child mode: do one thing, write how long it took (inside the process) to a file.
 if (process.argv[2] === "--child") {
-  const [, , , what, storeDir, indexDigest, out] = process.argv as [string, string, string, string, string, string, string];
+  const [, , , what, storeDir, indexDigest, out] = process.argv as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const { openStore } = await import("../src/cache/store.ts");
   const index = await import("../src/debian/index.ts");
   const store = await openStore(storeDir);
   const started = performance.now();
   let count = 0;
-  if (what === "cold") count = (await index.parsePackagesFile(store.blobPath(indexDigest), "xz", MAIN, "bookworm main")).length;
+  if (what === "cold")
+    count = (await index.parsePackagesFile(store.blobPath(indexDigest), "xz", MAIN, "bookworm main")).length;
   if (what === "xz-only") {
     let bytes = 0;
     for await (const chunk of await index.openIndex(store.blobPath(indexDigest), "xz")) bytes += chunk.length;
@@ -29,7 +38,9 @@ if (process.argv[2] === "--child") {
   }
   if (what === "warm") count = (await index.readParsedIndex(store, indexDigest, MAIN))!.length;
   if (what === "json-objects") {
-    const records = JSON.parse(await fsp.readFile(path.join(storeDir, "bench-objects.json"), "utf8")) as { from?: unknown }[];
+    const records = JSON.parse(await fsp.readFile(path.join(storeDir, "bench-objects.json"), "utf8")) as {
+      from?: unknown;
+    }[];
     for (const r of records) r.from = MAIN;
     count = records.length;
   }
@@ -45,9 +56,12 @@ const RUNS = Number(arg("--runs") ?? 5);
 const { openStore } = await import("../src/cache/store.ts");
 const { loadMirrors } = await import("../src/fetch/mirrors.ts");
 const { fetchRelease } = await import("../src/debian/release.ts");
-const { fetchPackagesIndex, parsePackagesFile, pickPackagesIndex, writeParsedIndex, encodeParsedIndex } = await import("../src/debian/index.ts");
+const { fetchPackagesIndex, parsePackagesFile, pickPackagesIndex, writeParsedIndex, encodeParsedIndex } =
+  await import("../src/debian/index.ts");
 
-const storeDir = path.resolve(arg("--cache") ?? (await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-index-"))));
+const storeDir = path.resolve(
+  arg("--cache") ?? (await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-index-"))),
+);
 const store = await openStore(storeDir);
 const mirrors = await loadMirrors({});
 let started = performance.now();
@@ -71,7 +85,8 @@ async function measure(what: string): Promise<{ wall: number; inside: number; rs
     const out = path.join(storeDir, `bench-${what}-${i}.json`);
     const run = await timed(NODE, [import.meta.filename, "--child", what, storeDir, file.sha256, out]);
     const result = JSON.parse(await fsp.readFile(out, "utf8")) as { ms: number; count: number };
-    if (result.count !== records.length && !(what === "xz-only" && result.count === -1)) throw new Error(`${what} gave ${result.count} records, not ${records.length}`);
+    if (result.count !== records.length && !(what === "xz-only" && result.count === -1))
+      throw new Error(`${what} gave ${result.count} records, not ${records.length}`);
     wall.push(run.ms);
     inside.push(result.ms);
     rss.push(run.maxRssKb);
@@ -84,7 +99,8 @@ const xzOnly = await measure("xz-only");
 const warm = await measure("warm");
 const json = await measure("json-objects");
 const load = os.loadavg()[0]!.toFixed(1);
-const row = (name: string, size: string, m: { wall: number; inside: number; rssKb: number }) => `| ${name} | ${size} | ${fmtMs(m.inside)} | ${fmtMs(m.wall)} | ${fmtMb(m.rssKb)} |`;
+const row = (name: string, size: string, m: { wall: number; inside: number; rssKb: number }) =>
+  `| ${name} | ${size} | ${fmtMs(m.inside)} | ${fmtMs(m.wall)} | ${fmtMb(m.rssKb)} |`;
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 const body = `## Debian index
 

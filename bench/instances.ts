@@ -14,7 +14,10 @@ import { instanceCommand } from "../src/instances/exec.ts";
 import { fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
 import { freePorts, listening } from "../test/support/net.ts";
 
-const COUNTS = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const COUNTS = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const NS = COUNTS.length > 0 ? COUNTS : [10, 100, 1000];
 /** How long all instances may take to listen before the run is called off. */
 const BOOT_LIMIT_MS = Number(process.env.BENCH_INSTANCES_BOOT_LIMIT_S ?? 900) * 1000;
@@ -90,7 +93,11 @@ interface Creation {
   copyKb: number;
 }
 
-async function create(work: string, buildDir: string, n: number): Promise<Omit<Creation, "copyMs" | "copyKb">> {
+async function create(
+  work: string,
+  buildDir: string,
+  n: number,
+): Promise<Omit<Creation, "copyMs" | "copyKb">> {
   // niftyc: a fresh directory each run (the tree unpacked too), through the shipped launcher.
   const times: number[] = [];
   let oursKb = 0;
@@ -98,7 +105,17 @@ async function create(work: string, buildDir: string, n: number): Promise<Omit<C
   sh("sync"); // the previous copies' writeback and deletes would otherwise land in niftyc's fsyncs
   for (let run = 0; run < RUNS; run++) {
     const out = path.join(work, `ours-${n}-${run}`);
-    const r = await timed(NODE, [path.join(ROOT, "bin/niftyc"), "instances", buildDir, "--count", String(n), "--set", "PORT=20000+i", "--out", out]);
+    const r = await timed(NODE, [
+      path.join(ROOT, "bin/niftyc"),
+      "instances",
+      buildDir,
+      "--count",
+      String(n),
+      "--set",
+      "PORT=20000+i",
+      "--out",
+      out,
+    ]);
     times.push(r.ms);
     oursKb = diskKb(out);
     treeKb = diskKb(path.join(out, "rootfs"));
@@ -107,7 +124,11 @@ async function create(work: string, buildDir: string, n: number): Promise<Omit<C
   return { oursMs: median(times), oursKb, treeKb };
 }
 
-async function seedCopies(work: string, buildDir: string, n: number): Promise<Pick<Creation, "copyMs" | "copyKb">> {
+async function seedCopies(
+  work: string,
+  buildDir: string,
+  n: number,
+): Promise<Pick<Creation, "copyMs" | "copyKb">> {
   // The seed: an unpacked /home/nifty to start from (not timed), then a copy and a sed per instance.
   const home = path.join(work, `home-${n}`);
   await fsp.mkdir(path.join(home, "nifty"), { recursive: true });
@@ -142,8 +163,15 @@ async function bootAll(dir: string, n: number, base: number): Promise<Boot> {
   try {
     for (let i = 1; i <= n; i++) {
       const { argv } = instanceCommand(unit, String(i));
-      const nspawn = [argv[0]!, "--register=no", ...argv.slice(1)].map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
-      procs.push(spawn("unshare", ["-m", "sh", "-c", `mount --bind ${run} /run && exec ${nspawn}`], { detached: true, stdio: "ignore" }));
+      const nspawn = [argv[0]!, "--register=no", ...argv.slice(1)]
+        .map((w) => `'${w.replaceAll("'", `'\\''`)}'`)
+        .join(" ");
+      procs.push(
+        spawn("unshare", ["-m", "sh", "-c", `mount --bind ${run} /run && exec ${nspawn}`], {
+          detached: true,
+          stdio: "ignore",
+        }),
+      );
     }
     const up = new Set<number>();
     let allMs: number | undefined;
@@ -165,7 +193,9 @@ async function bootAll(dir: string, n: number, base: number): Promise<Boot> {
     const table = processTable();
     const pids = procs.flatMap((p) => (p.pid ? tree(table, p.pid) : []));
     const pss = pids.reduce((sum, pid) => sum + pssKb(pid), 0);
-    const inits = procs.map((p) => (p.pid ? table.get(p.pid)?.[0] : undefined)).filter((p): p is number => p !== undefined);
+    const inits = procs
+      .map((p) => (p.pid ? table.get(p.pid)?.[0] : undefined))
+      .filter((p): p is number => p !== undefined);
     const textPss = inits[0] !== undefined ? busyboxTextPss(inits[0]) : undefined;
     result = {
       n,
@@ -189,7 +219,13 @@ async function bootAll(dir: string, n: number, base: number): Promise<Boot> {
       }
     }
     const exited = await Promise.race([
-      Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((done) => p.once("exit", done))))).then(() => true),
+      Promise.all(
+        procs.map((p) =>
+          p.exitCode !== null || p.signalCode !== null
+            ? Promise.resolve()
+            : new Promise((done) => p.once("exit", done)),
+        ),
+      ).then(() => true),
       sleep(180_000, false).then(() => false),
     ]);
     if (!exited) {
@@ -220,7 +256,7 @@ function targets(rows: Array<{ n: number; c: Creation; b?: Boot }>): string[] {
   const mb = (r.c.oursKb * 1024) / 1e6;
   return [
     `Targets for 1000 instances: creating their files in under 1 s — ${fmtMs(r.c.oursMs)}, ${r.c.oursMs < 1000 ? "met" : "missed"};`,
-    `under 10 MB of disk — ${mb.toFixed(1)} MB (${(r.c.treeKb * 1024 / 1e6).toFixed(1)} MB of it the one shared tree, ${((r.c.oursKb - r.c.treeKb) * 1024 / 1e6).toFixed(1)} MB`,
+    `under 10 MB of disk — ${mb.toFixed(1)} MB (${((r.c.treeKb * 1024) / 1e6).toFixed(1)} MB of it the one shared tree, ${(((r.c.oursKb - r.c.treeKb) * 1024) / 1e6).toFixed(1)} MB`,
     `the env file, the manifest and units), ${mb < 10 ? "met" : "missed"}; the seed's copies take ${((r.c.copyKb * 1024) / 1e9).toFixed(1)} GB.`,
     r.b?.allMs !== undefined
       ? `All 1000 booted and listened; memory held easily (${(r.b.pssMb / 1000).toFixed(2)} MB of Pss per instance), and all stopped cleanly on SIGTERM.`
@@ -235,7 +271,19 @@ async function main(): Promise<void> {
     await fsp.writeFile(pw, "bench\n");
     const buildDir = path.join(work, "build");
     // The pinned .debs are in the repository's store (node scripts/debian-pins.ts fetch).
-    await timed(NODE, [path.join(ROOT, "bin/niftyc"), "build", "recipes/ssh.nifty", "--offline", "--cache", path.join(ROOT, "cache"), "--out", buildDir, "--secret", `luser-password=${pw}`, "-q"]);
+    await timed(NODE, [
+      path.join(ROOT, "bin/niftyc"),
+      "build",
+      "recipes/ssh.nifty",
+      "--offline",
+      "--cache",
+      path.join(ROOT, "cache"),
+      "--out",
+      buildDir,
+      "--secret",
+      `luser-password=${pw}`,
+      "-q",
+    ]);
     const tarKb = Math.round((await fsp.stat(path.join(buildDir, "rootfs.tar"))).size / 1024);
     // niftyc's runs first, the boots next, and the seed's gigabytes of copies last, so their
     // writeback and deletes do not land in the other measurements.
@@ -251,10 +299,22 @@ async function main(): Promise<void> {
       const dir = path.join(work, `boot-${n}`);
       try {
         const base = await freePorts(n);
-        await timed(NODE, [path.join(ROOT, "bin/niftyc"), "instances", buildDir, "--count", String(n), "--set", `PORT=${base}+i`, "--out", dir]);
+        await timed(NODE, [
+          path.join(ROOT, "bin/niftyc"),
+          "instances",
+          buildDir,
+          "--count",
+          String(n),
+          "--set",
+          `PORT=${base}+i`,
+          "--out",
+          dir,
+        ]);
         const b = await bootAll(dir, n, base);
         booted.set(n, b);
-        console.error(`N=${n}: ${b.listening}/${n} listening${b.allMs ? ` after ${fmtMs(b.allMs)}` : ""}; Pss ${b.pssMb.toFixed(0)} MB; MemAvailable −${b.memDropMb.toFixed(0)} MB; stop ${fmtMs(b.stopMs)}`);
+        console.error(
+          `N=${n}: ${b.listening}/${n} listening${b.allMs ? ` after ${fmtMs(b.allMs)}` : ""}; Pss ${b.pssMb.toFixed(0)} MB; MemAvailable −${b.memDropMb.toFixed(0)} MB; stop ${fmtMs(b.stopMs)}`,
+        );
       } catch (e) {
         booted.set(n, (e as Error).message.split("\n")[0]!);
         console.error(`N=${n}: boot failed: ${booted.get(n)}`);
@@ -266,13 +326,19 @@ async function main(): Promise<void> {
       const copies = await seedCopies(work, buildDir, n);
       console.error(`N=${n}: seed copies ${fmtMs(copies.copyMs)} ${copies.copyKb} KiB`);
       const b = booted.get(n);
-      rows.push({ n, c: { ...made.get(n)!, ...copies }, ...(typeof b === "object" ? { b } : { error: b ?? "not run" }) });
+      rows.push({
+        n,
+        c: { ...made.get(n)!, ...copies },
+        ...(typeof b === "object" ? { b } : { error: b ?? "not run" }),
+      });
     }
     const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
     const lines = [
       "## Instances",
       "",
-      "`npx node bench/instances.ts`: N instances of `recipes/ssh.nifty` (rootfs.tar " + `${mib(tarKb)}). ` + "Creating: `niftyc instances <build> --count N",
+      "`npx node bench/instances.ts`: N instances of `recipes/ssh.nifty` (rootfs.tar " +
+        `${mib(tarKb)}). ` +
+        "Creating: `niftyc instances <build> --count N",
       "--set PORT=20000+i --out DIR` into a fresh directory (the shared tree unpacked and fsynced, the template,",
       `the target, the env file, the manifest), median of ${RUNS} runs through \`bin/niftyc\` (Node start-up included);`,
       "beside the seed's procedure from an unpacked tree: per instance `mkdir`, `(cd nifty; tar cf - .) | (cd niftyX; tar xpf -)`",
@@ -280,20 +346,25 @@ async function main(): Promise<void> {
       "",
       "| N | niftyc: time | niftyc: disk (shared tree + per-instance files) | seed: time | seed: disk | disk ratio |",
       "| --- | --- | --- | --- | --- | --- |",
-      ...rows.map(({ n, c }) => `| ${n} | ${fmtMs(c.oursMs)} | ${mib(c.oursKb)} (${mib(c.treeKb)} + ${mib(c.oursKb - c.treeKb)}) | ${fmtMs(c.copyMs)} | ${mib(c.copyKb)} | ${(c.copyKb / c.oursKb).toFixed(0)}× |`),
+      ...rows.map(
+        ({ n, c }) =>
+          `| ${n} | ${fmtMs(c.oursMs)} | ${mib(c.oursKb)} (${mib(c.treeKb)} + ${mib(c.oursKb - c.treeKb)}) | ${fmtMs(c.copyMs)} | ${mib(c.copyKb)} | ${(c.copyKb / c.oursKb).toFixed(0)}× |`,
+      ),
       "",
       "Booting: every instance runs the generated `ssh@.service` command line for its `%i` (env file",
       "expanded, `--register=no` added: no systemd as PID 1 here), each in its own mount namespace with",
-      "one shared `/run`, all started at once as `systemctl start ssh.target` would. \"Listening\" is a",
+      'one shared `/run`, all started at once as `systemctl start ssh.target` would. "Listening" is a',
       "TCP connect to every instance's port; memory is the sum of `Pss` over every process of the",
       "instances (nspawn, init, syslogd, dropbear, getty) from `smaps_rollup`, and the fall of",
       "`MemAvailable` (which also counts the kernel's share: overlay and tmpfs mounts, namespaces, page tables).",
       "",
       "| N | all listening | Pss, all processes | MemAvailable fall | per instance | BusyBox text of one init (Rss / Pss) | clean stop of all |",
       "| --- | --- | --- | --- | --- | --- | --- |",
-      ...rows.map(({ n, b, error }) => b
-        ? `| ${n} | ${b.allMs !== undefined ? fmtMs(b.allMs) : `${b.listening}/${n} within ${fmtMs(BOOT_LIMIT_MS)}`} | ${b.pssMb.toFixed(0)} MB (${b.processes} processes) | ${b.memDropMb > b.pssMb ? `${b.memDropMb.toFixed(0)} MB` : "below the noise of other work"} | ${(Math.max(b.memDropMb, b.pssMb) / n).toFixed(1)} MB | ${b.textPss ? `${b.textPss.rss} / ${b.textPss.pss} kB` : "—"} | ${fmtMs(b.stopMs)}${b.note ? ` (${b.note})` : ""} |`
-        : `| ${n} | failed: ${error} | | | | | |`),
+      ...rows.map(({ n, b, error }) =>
+        b
+          ? `| ${n} | ${b.allMs !== undefined ? fmtMs(b.allMs) : `${b.listening}/${n} within ${fmtMs(BOOT_LIMIT_MS)}`} | ${b.pssMb.toFixed(0)} MB (${b.processes} processes) | ${b.memDropMb > b.pssMb ? `${b.memDropMb.toFixed(0)} MB` : "below the noise of other work"} | ${(Math.max(b.memDropMb, b.pssMb) / n).toFixed(1)} MB | ${b.textPss ? `${b.textPss.rss} / ${b.textPss.pss} kB` : "—"} | ${fmtMs(b.stopMs)}${b.note ? ` (${b.note})` : ""} |`
+          : `| ${n} | failed: ${error} | | | | | |`,
+      ),
       "",
       ...targets(rows),
       "",

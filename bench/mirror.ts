@@ -46,20 +46,28 @@ export async function ensureDebs(pins: Pinned[]): Promise<Map<string, string>> {
     if (!(await fsp.stat(local).catch(() => undefined)) || (await sha256File(local)) !== pin.digest) {
       const [name, version] = base.replace(/_amd64\.deb$/, "").split("_") as [string, string];
       const { stdout } = await execFileP("apt-cache", ["madison", name]);
-      const full = stdout.split("\n").map((l) => l.split("|")[1]?.trim()).find((v) => v === version || v?.endsWith(`:${version}`));
+      const full = stdout
+        .split("\n")
+        .map((l) => l.split("|")[1]?.trim())
+        .find((v) => v === version || v?.endsWith(`:${version}`));
       if (full === undefined) throw new Error(`apt does not know ${name} ${version}; run apt-get update`);
       await execFileP("apt-get", ["download", `${name}=${full}`], { cwd: DEBS });
-      const downloaded = (await fsp.readdir(DEBS)).find((f) => f.startsWith(`${name}_`) && decodeURIComponent(f).replace(/_\d+:/, "_") === base);
+      const downloaded = (await fsp.readdir(DEBS)).find(
+        (f) => f.startsWith(`${name}_`) && decodeURIComponent(f).replace(/_\d+:/, "_") === base,
+      );
       if (downloaded === undefined) throw new Error(`apt-get download ${name}=${full} left no file`);
       if (downloaded !== base) await fsp.rename(path.join(DEBS, downloaded), local);
     }
-    if ((await sha256File(local)) !== pin.digest) throw new Error(`${base} does not match the digest pinned in the recipe`);
+    if ((await sha256File(local)) !== pin.digest)
+      throw new Error(`${base} does not match the digest pinned in the recipe`);
     files.set(`/${pin.pool}`, local);
   }
   return files;
 }
 
-export async function serveMirror(files: Map<string, string>): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveMirror(
+  files: Map<string, string>,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const file = files.get(new URL(req.url ?? "/", "http://x").pathname);
     if (!file) return void res.writeHead(404).end();
@@ -69,10 +77,11 @@ export async function serveMirror(files: Map<string, string>): Promise<{ url: st
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -84,7 +93,6 @@ export async function startMirror(): Promise<{ url: string; close(): Promise<voi
 /** Records that make a build warm; the blobs they name are removed with them. */
 export const WARM_RECORDS = ["steps", "outputs", "assembled", "uses"];
 
-
 /** Every sha256 digest named in the JSON files under `dir`. */
 async function digestsUnder(dir: string): Promise<Set<string>> {
   const found = new Set<string>();
@@ -92,7 +100,8 @@ async function digestsUnder(dir: string): Promise<Set<string>> {
     for (const entry of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) await walk(p);
-      else for (const m of (await fsp.readFile(p, "utf8")).matchAll(/sha256:([0-9a-f]{64})/g)) found.add(m[1]!);
+      else
+        for (const m of (await fsp.readFile(p, "utf8")).matchAll(/sha256:([0-9a-f]{64})/g)) found.add(m[1]!);
     }
   };
   await walk(dir);
@@ -109,7 +118,8 @@ export async function coldStore(seed: string, dest: string, inputs: ReadonlySet<
   await execFileP("cp", ["-al", seed, dest]);
   const outputs = new Set<string>();
   for (const kind of WARM_RECORDS) for (const d of await digestsUnder(path.join(dest, kind))) outputs.add(d);
-  for (const d of outputs) if (!inputs.has(d)) await fsp.rm(path.join(dest, "blobs/sha256", d), { force: true });
+  for (const d of outputs)
+    if (!inputs.has(d)) await fsp.rm(path.join(dest, "blobs/sha256", d), { force: true });
   for (const kind of WARM_RECORDS) await fsp.rm(path.join(dest, kind), { recursive: true, force: true });
 }
 
@@ -117,7 +127,12 @@ export async function coldStore(seed: string, dest: string, inputs: ReadonlySet<
 export async function inputDigests(seed: string): Promise<Set<string>> {
   const inputs = new Set<string>();
   for (const entry of await fsp.readdir(seed, { withFileTypes: true })) {
-    if (!entry.isDirectory() || WARM_RECORDS.includes(entry.name) || ["blobs", "tmp", "quarantine"].includes(entry.name)) continue;
+    if (
+      !entry.isDirectory() ||
+      WARM_RECORDS.includes(entry.name) ||
+      ["blobs", "tmp", "quarantine"].includes(entry.name)
+    )
+      continue;
     for (const d of await digestsUnder(path.join(seed, entry.name))) inputs.add(d);
   }
   return inputs;

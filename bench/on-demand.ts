@@ -18,13 +18,19 @@ const COLD = 7;
 const niftyc = (args: string[]) => timed(NODE, [path.join(ROOT, "bin/niftyc"), ...args]);
 
 function sh(command: string[]): string {
-  const r = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(command[0]!, command.slice(1), {
+    encoding: "utf8",
+    timeout: 300_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (r.status !== 0) throw new Error(`${command.join(" ")} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }
 
-const diskKb = (...paths: string[]) => paths.reduce((sum, p) => sum + Number(sh(["du", "-sk", p]).split("\t")[0]), 0);
-const meminfoKb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(sh(["cat", "/proc/meminfo"]))![1]);
+const diskKb = (...paths: string[]) =>
+  paths.reduce((sum, p) => sum + Number(sh(["du", "-sk", p]).split("\t")[0]), 0);
+const meminfoKb = (key: string) =>
+  Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(sh(["cat", "/proc/meminfo"]))![1]);
 
 /** Milliseconds from connect to the first bytes of the SSH banner. */
 function firstByte(port: number): Promise<number> {
@@ -35,7 +41,8 @@ function firstByte(port: number): Promise<number> {
     socket.once("data", (chunk: Buffer) => {
       const ms = performance.now() - started;
       socket.destroy();
-      if (!chunk.toString("latin1").startsWith("SSH-")) fail(new Error(`port ${port} answered ${JSON.stringify(chunk.toString("latin1").slice(0, 40))}`));
+      if (!chunk.toString("latin1").startsWith("SSH-"))
+        fail(new Error(`port ${port} answered ${JSON.stringify(chunk.toString("latin1").slice(0, 40))}`));
       else done(ms);
     });
     socket.once("error", fail);
@@ -67,8 +74,30 @@ async function buildRecipes(work: string): Promise<void> {
   await fsp.writeFile(pw, "bench\n");
   const cache = path.join(ROOT, "cache");
   // The pinned .debs are in the repository's store (node scripts/debian-pins.ts fetch).
-  await niftyc(["build", "recipes/ssh.nifty", "--offline", "--cache", cache, "--out", path.join(work, "ssh"), "--secret", `luser-password=${pw}`, "-q"]);
-  await niftyc(["build", "recipes/systemd-host.nifty", "--offline", "--cache", cache, "--out", path.join(work, "host"), "--format", "rootfs", "-q"]);
+  await niftyc([
+    "build",
+    "recipes/ssh.nifty",
+    "--offline",
+    "--cache",
+    cache,
+    "--out",
+    path.join(work, "ssh"),
+    "--secret",
+    `luser-password=${pw}`,
+    "-q",
+  ]);
+  await niftyc([
+    "build",
+    "recipes/systemd-host.nifty",
+    "--offline",
+    "--cache",
+    cache,
+    "--out",
+    path.join(work, "host"),
+    "--format",
+    "rootfs",
+    "-q",
+  ]);
 }
 
 interface FileFigures {
@@ -81,7 +110,17 @@ interface FileFigures {
 
 /** 1. The files: into a fresh directory (the shared tree unpacked too), and again over it (tree kept). */
 async function measureFiles(work: string): Promise<FileFigures> {
-  const args = (dir: string) => ["instances", path.join(work, "ssh"), "--count", String(COUNT), "--set", `PORT=${BASE}+i`, "--on-demand", "--out", dir];
+  const args = (dir: string) => [
+    "instances",
+    path.join(work, "ssh"),
+    "--count",
+    String(COUNT),
+    "--set",
+    `PORT=${BASE}+i`,
+    "--on-demand",
+    "--out",
+    dir,
+  ];
   const fresh: number[] = [];
   const again: number[] = [];
   let rss = 0;
@@ -96,7 +135,9 @@ async function measureFiles(work: string): Promise<FileFigures> {
   const files = path.join(work, "files-0");
   const perInstanceKb = diskKb(path.join(files, "systemd"), path.join(files, "instances.json"));
   const treeKb = diskKb(path.join(files, "rootfs"));
-  console.error(`files: ${fmtMs(median(fresh))} fresh, ${fmtMs(median(again))} over a kept tree; ${perInstanceKb} KiB + tree ${treeKb} KiB`);
+  console.error(
+    `files: ${fmtMs(median(fresh))} fresh, ${fmtMs(median(again))} over a kept tree; ${perInstanceKb} KiB + tree ${treeKb} KiB`,
+  );
   return { fresh, again, rss, perInstanceKb, treeKb };
 }
 
@@ -115,24 +156,52 @@ interface InHost {
 
 /** 2. The host: its own systemd, our 10,000 listeners in its tree. */
 async function bootHost(work: string, running: RunningHost): Promise<InHost> {
-  for (let i = 1; i <= COUNT; i++) if (!(await portFree(BASE + i))) throw new Error(`port ${BASE + i} is taken: the bench needs ${BASE + 1}…${BASE + COUNT}`);
+  for (let i = 1; i <= COUNT; i++)
+    if (!(await portFree(BASE + i)))
+      throw new Error(`port ${BASE + i} is taken: the bench needs ${BASE + 1}…${BASE + COUNT}`);
   const root = path.join(work, "root");
   await fsp.mkdir(root);
   sh(["tar", "-xpf", path.join(work, "host", "rootfs.tar"), "-C", root]);
-  await niftyc(["instances", path.join(work, "ssh"), "--root", root, "--count", String(COUNT), "--set", `PORT=${BASE}+i`, "--on-demand", "--idle-stop", "1min"]);
+  await niftyc([
+    "instances",
+    path.join(work, "ssh"),
+    "--root",
+    root,
+    "--count",
+    String(COUNT),
+    "--set",
+    `PORT=${BASE}+i`,
+    "--on-demand",
+    "--idle-stop",
+    "1min",
+  ]);
   const boot = [
     "mount -t tmpfs tmpfs /run && exec systemd-nspawn --register=no --keep-unit --console=read-only",
     `--capability=CAP_NET_ADMIN -M nifty-bench-od -bD ${root}`,
   ].join(" ");
-  const host = spawn("unshare", ["-m", "sh", "-c", boot], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const host = spawn("unshare", ["-m", "sh", "-c", boot], {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   running.host = host;
   let log = "";
   host.stdout!.on("data", (d: Buffer) => (log += d));
-  for (const end = Date.now() + 60_000; !/Reached target .*multi-user\.target/.test(log); await sleep(100)) if (Date.now() > end) throw new Error(`the host did not boot:\n${log}`);
-  running.init = sh(["pgrep", "-P", String(host.pid)]).trim().split("\n")[0]!;
+  for (const end = Date.now() + 60_000; !/Reached target .*multi-user\.target/.test(log); await sleep(100))
+    if (Date.now() > end) throw new Error(`the host did not boot:\n${log}`);
+  running.init = sh(["pgrep", "-P", String(host.pid)])
+    .trim()
+    .split("\n")[0]!;
   const pid1 = running.init;
   const inside = (command: string[]) => sh(["nsenter", "-t", pid1, "-a", ...command]);
-  for (let k = 0; k < 100 && !/running|degraded/.test(spawnSync("nsenter", ["-t", pid1, "-a", "systemctl", "is-system-running"], { encoding: "utf8" }).stdout); k++) await sleep(200);
+  for (
+    let k = 0;
+    k < 100 &&
+    !/running|degraded/.test(
+      spawnSync("nsenter", ["-t", pid1, "-a", "systemctl", "is-system-running"], { encoding: "utf8" }).stdout,
+    );
+    k++
+  )
+    await sleep(200);
   return { pid1, inside };
 }
 
@@ -147,21 +216,48 @@ interface ListenerFigures {
 
 /** Start the listeners in the host; what it took, in time and memory. */
 async function startListeners({ pid1, inside }: InHost): Promise<ListenerFigures> {
-  inside(["systemctl", "link", ...["ssh@.service", "ssh-listen@.service", "ssh-listen@.socket", "ssh.target"].map((f) => `/var/lib/niftyc/ssh/systemd/${f}`)]);
+  inside([
+    "systemctl",
+    "link",
+    ...["ssh@.service", "ssh-listen@.service", "ssh-listen@.socket", "ssh.target"].map(
+      (f) => `/var/lib/niftyc/ssh/systemd/${f}`,
+    ),
+  ]);
   await sleep(2000);
   const pid1Before = Number(/VmRSS:\s+(\d+)/.exec(inside(["cat", "/proc/1/status"]))![1]);
   const availBefore = meminfoKb("MemAvailable");
   const started = performance.now();
   // --no-block: loading 10,000 units can outlast systemctl's D-Bus timeout on a busy machine.
   inside(["systemctl", "start", "--no-block", "ssh.target"]);
-  const countListening = () => spawnSync("nsenter", ["-t", pid1, "-a", "systemctl", "list-units", "--plain", "--no-legend", "--state=listening", "ssh-listen@*.socket"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }).stdout.trim().split("\n").filter(Boolean).length;
-  for (const end = Date.now() + 300_000; countListening() < COUNT; await sleep(500)) if (Date.now() > end) throw new Error("the listeners did not all listen within 5 min");
+  const countListening = () =>
+    spawnSync(
+      "nsenter",
+      [
+        "-t",
+        pid1,
+        "-a",
+        "systemctl",
+        "list-units",
+        "--plain",
+        "--no-legend",
+        "--state=listening",
+        "ssh-listen@*.socket",
+      ],
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+    )
+      .stdout.trim()
+      .split("\n")
+      .filter(Boolean).length;
+  for (const end = Date.now() + 300_000; countListening() < COUNT; await sleep(500))
+    if (Date.now() > end) throw new Error("the listeners did not all listen within 5 min");
   const startMs = performance.now() - started;
   await sleep(2000);
   const pid1After = Number(/VmRSS:\s+(\d+)/.exec(inside(["cat", "/proc/1/status"]))![1]);
   const availAfter = meminfoKb("MemAvailable");
   const listening = countListening();
-  console.error(`listeners: ${listening} in ${fmtMs(startMs)}; PID 1 ${pid1Before} → ${pid1After} kB; MemAvailable −${availBefore - availAfter} kB`);
+  console.error(
+    `listeners: ${listening} in ${fmtMs(startMs)}; PID 1 ${pid1Before} → ${pid1After} kB; MemAvailable −${availBefore - availAfter} kB`,
+  );
   return { startMs, listening, pid1Before, pid1After, availBefore, availAfter };
 }
 
@@ -176,7 +272,9 @@ async function measureFirstBytes(): Promise<FirstByteFigures> {
   for (let k = 1; k <= COLD; k++) cold.push(await firstByte(BASE + k * 1111));
   const warm: number[] = [];
   for (let k = 1; k <= COLD; k++) warm.push(await firstByte(BASE + k * 1111));
-  console.error(`first byte: cold ${cold.map((ms) => fmtMs(ms)).join(" ")}; running ${warm.map((ms) => fmtMs(ms)).join(" ")}`);
+  console.error(
+    `first byte: cold ${cold.map((ms) => fmtMs(ms)).join(" ")}; running ${warm.map((ms) => fmtMs(ms)).join(" ")}`,
+  );
   return { cold, warm };
 }
 

@@ -16,13 +16,23 @@ function recipe(lines: number): string {
     switch (i % 8) {
       case 0:
         out.push(`# step ${i}: fetch a static binary`);
-        out.push(`FETCH tool${i} https://mirror.example.test/pool/tool-${i}.tar.gz sha256:${"0123456789abcdef".repeat(4)} EXTRACT bin/tool TO /bin/tool${i}`);
+        out.push(
+          `FETCH tool${i} https://mirror.example.test/pool/tool-${i}.tar.gz sha256:${"0123456789abcdef".repeat(4)} EXTRACT bin/tool TO /bin/tool${i}`,
+        );
         break;
       case 1:
-        out.push(`FILE /etc/motd.d/${i} MODE 0644 <<EOF`, `Welcome to \${HOSTNAME:-nifty} number ${i}`, "served by $USER", "EOF");
+        out.push(
+          `FILE /etc/motd.d/${i} MODE 0644 <<EOF`,
+          `Welcome to \${HOSTNAME:-nifty} number ${i}`,
+          "served by $USER",
+          "EOF",
+        );
         break;
       case 2:
-        out.push(`USER user${i} UID ${1000 + i} GID ${1000 + i} \\`, `    HOME /home/user${i} SHELL /bin/sh GROUPS wheel,users`);
+        out.push(
+          `USER user${i} UID ${1000 + i} GID ${1000 + i} \\`,
+          `    HOME /home/user${i} SHELL /bin/sh GROUPS wheel,users`,
+        );
         break;
       case 3:
         out.push(`DIR /var/lib/app${i} MODE 0750 OWNER user${i}:user${i}`);
@@ -37,7 +47,12 @@ function recipe(lines: number): string {
         out.push(`LABEL org.example.step="${i}" org.example.note="quoted \\"text\\" with \${VERSION}"`);
         break;
       default:
-        out.push(`FILE /etc/inittab <<-'END'`, "\t::sysinit:/etc/init.d/rcS", "\t::respawn:/sbin/getty 38400 tty1", "\tEND");
+        out.push(
+          `FILE /etc/inittab <<-'END'`,
+          "\t::sysinit:/etc/init.d/rcS",
+          "\t::respawn:/sbin/getty 38400 tty1",
+          "\tEND",
+        );
     }
   }
   return `${out.slice(0, lines).join("\n")}\n`;
@@ -52,7 +67,8 @@ const coldStart = performance.now();
 const { parseNiftyfile } = await import("../grammar/parse.ts");
 const first = parseNiftyfile(source);
 const cold = performance.now() - coldStart;
-if (first.diagnostics.length > 0) throw new Error(`the bench recipe has diagnostics: ${first.diagnostics[0]!.message}`);
+if (first.diagnostics.length > 0)
+  throw new Error(`the bench recipe has diagnostics: ${first.diagnostics[0]!.message}`);
 
 for (let i = 0; i < 3; i++) parseNiftyfile(source);
 const times: number[] = [];

@@ -25,13 +25,21 @@ const TAG = "localhost/niftyc-bench-ssh:latest";
 /** What the recipe takes from the .debs, as paths in the unpacked tree. */
 const FROM_DEBS = [
   "bin/busybox",
-  "usr/sbin/dropbear", "usr/bin/dbclient", "usr/bin/dropbearkey",
-  "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/libc.so.6",
-  "lib/x86_64-linux-gnu/libcrypt.so.1", "lib/x86_64-linux-gnu/libcrypt.so.1.1.0",
-  "lib/x86_64-linux-gnu/libz.so.1", "lib/x86_64-linux-gnu/libz.so.1.2.13",
-  "usr/lib/x86_64-linux-gnu/libgmp.so.10", "usr/lib/x86_64-linux-gnu/libgmp.so.10.4.1",
-  "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1", "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1.0.1",
-  "usr/lib/x86_64-linux-gnu/libtommath.so.1", "usr/lib/x86_64-linux-gnu/libtommath.so.1.2.0",
+  "usr/sbin/dropbear",
+  "usr/bin/dbclient",
+  "usr/bin/dropbearkey",
+  "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+  "lib/x86_64-linux-gnu/libc.so.6",
+  "lib/x86_64-linux-gnu/libcrypt.so.1",
+  "lib/x86_64-linux-gnu/libcrypt.so.1.1.0",
+  "lib/x86_64-linux-gnu/libz.so.1",
+  "lib/x86_64-linux-gnu/libz.so.1.2.13",
+  "usr/lib/x86_64-linux-gnu/libgmp.so.10",
+  "usr/lib/x86_64-linux-gnu/libgmp.so.10.4.1",
+  "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1",
+  "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1.0.1",
+  "usr/lib/x86_64-linux-gnu/libtommath.so.1",
+  "usr/lib/x86_64-linux-gnu/libtommath.so.1.2.0",
 ];
 
 /** recipes/ssh.nifty, line for line where Docker has a word for it, RUN steps where it does not. */
@@ -58,7 +66,8 @@ STOPSIGNAL SIGUSR2
 
 async function podmanContext(dir: string): Promise<void> {
   const unpacked = path.join(dir, "debs");
-  for (const file of await fsp.readdir(DEBS)) await execFileP("dpkg-deb", ["-x", path.join(DEBS, file), unpacked]);
+  for (const file of await fsp.readdir(DEBS))
+    await execFileP("dpkg-deb", ["-x", path.join(DEBS, file), unpacked]);
   for (const rel of FROM_DEBS) {
     const part = rel === "bin/busybox" ? "busybox" : "dropbear";
     const dest = path.join(dir, "ctx", part, rel);
@@ -81,9 +90,38 @@ try {
   await podmanContext(work);
   const ctx = path.join(work, "ctx");
   const seed = path.join(work, "seed");
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: path.join(work, "node-compile-cache") };
-  const niftyc = (out: string, cache: string) => [path.join(ROOT, "bin/niftyc"), "build", RECIPE, "--cache", cache, "--out", out, "--secret", `luser-password=${pw}`, "--mirror", `debian=${mirror.url}`, "--mirror", `debian-security=${mirror.url}`, "-q"];
-  const podman = (cold: boolean) => [...PODMAN, "build", ...(cold ? ["--no-cache"] : []), "-q", "--secret", `id=luser-password,src=${pw}`, "-t", TAG, ctx];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_COMPILE_CACHE: path.join(work, "node-compile-cache"),
+  };
+  const niftyc = (out: string, cache: string) => [
+    path.join(ROOT, "bin/niftyc"),
+    "build",
+    RECIPE,
+    "--cache",
+    cache,
+    "--out",
+    out,
+    "--secret",
+    `luser-password=${pw}`,
+    "--mirror",
+    `debian=${mirror.url}`,
+    "--mirror",
+    `debian-security=${mirror.url}`,
+    "-q",
+  ];
+  const podman = (cold: boolean) => [
+    ...PODMAN,
+    "build",
+    ...(cold ? ["--no-cache"] : []),
+    "-q",
+    "--secret",
+    `id=luser-password,src=${pw}`,
+    "-t",
+    TAG,
+    ctx,
+  ];
   await execFileP(NODE, niftyc(path.join(work, "seed-out"), seed), { env });
   const inputs = await inputDigests(seed);
   // Warm-up of both, so the first timed run pays no one-off cost (podman's storage, Node's compile cache).
@@ -91,7 +129,16 @@ try {
   const warmCache = path.join(work, "warm-cache");
   await execFileP("cp", ["-al", seed, warmCache]);
 
-  const runs = { niftycCold: [] as Run[], podmanCold: [] as Run[], niftycWarm: [] as Run[], podmanWarm: [] as Run[], noop: [] as Run[], node: [] as Run[], check: [] as Run[], version: [] as Run[] };
+  const runs = {
+    niftycCold: [] as Run[],
+    podmanCold: [] as Run[],
+    niftycWarm: [] as Run[],
+    podmanWarm: [] as Run[],
+    noop: [] as Run[],
+    node: [] as Run[],
+    check: [] as Run[],
+    version: [] as Run[],
+  };
   for (let i = 0; i < RUNS; i++) {
     const cache = path.join(work, "cache");
     await coldStore(seed, cache, inputs);
@@ -107,11 +154,15 @@ try {
     runs.version.push(await timed(NODE, [path.join(ROOT, "bin/niftyc"), "--version"], { env }));
   }
   await execFileP("podman", ["rmi", "-f", TAG]).catch(() => undefined);
-  const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v.map((r) => r.ms))])) as Record<keyof typeof runs, number>;
-  const cpu = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v.map((r) => r.cpuMs))])) as Record<keyof typeof runs, number>;
+  const m = Object.fromEntries(
+    Object.entries(runs).map(([k, v]) => [k, median(v.map((r) => r.ms))]),
+  ) as Record<keyof typeof runs, number>;
+  const cpu = Object.fromEntries(
+    Object.entries(runs).map(([k, v]) => [k, median(v.map((r) => r.cpuMs))]),
+  ) as Record<keyof typeof runs, number>;
   const rss = (v: Run[]) => fmtMb(Math.max(...v.map((r) => r.maxRssKb)));
   const row = (what: string, a: number, b: number, peer: string, goal: string, met: string, rssA: string) =>
-    `| ${what} | ${fmtMs(a)} | ${fmtMs(b)} (${peer}) | ${(b / a >= 1 ? `${(b / a).toFixed(1)}× faster` : `${(a / b).toFixed(2)}× the peer`)} | ${goal} | ${met} | ${rssA} |`;
+    `| ${what} | ${fmtMs(a)} | ${fmtMs(b)} (${peer}) | ${b / a >= 1 ? `${(b / a).toFixed(1)}× faster` : `${(a / b).toFixed(2)}× the peer`} | ${goal} | ${met} | ${rssA} |`;
   const body = `## Beside podman build
 
 \`npx node bench/podman.ts\`: \`recipes/ssh.nifty\` (default formats) beside \`podman build\` (${(await execFileP("podman", ["--version"])).stdout.trim()}, \`--runtime runc\`)

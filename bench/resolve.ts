@@ -41,7 +41,10 @@ if (process.argv[2] === "--child") {
   const now = new Date();
   let releaseMs = 0;
   let loadMs = 0;
-  const indices: Array<{ suite: (typeof suites)[number]; records: Awaited<ReturnType<typeof loadPackages>>["records"] }> = [];
+  const indices: Array<{
+    suite: (typeof suites)[number];
+    records: Awaited<ReturnType<typeof loadPackages>>["records"];
+  }> = [];
   const loaded: Array<{ suite: string; path: string; size: number; records: number; source: string }> = [];
   for (const ref of suites) {
     let started = performance.now();
@@ -51,7 +54,13 @@ if (process.argv[2] === "--child") {
     const index = await loadPackages(store, release, ARCH);
     loadMs += performance.now() - started;
     indices.push({ suite: ref, records: index.records });
-    loaded.push({ suite: `${ref.archive} ${ref.suite}`, path: index.index.path, size: index.index.size, records: index.records.length, source: index.source });
+    loaded.push({
+      suite: `${ref.archive} ${ref.suite}`,
+      path: index.index.path,
+      size: index.index.size,
+      records: index.records.length,
+      source: index.source,
+    });
   }
 
   const time = <T>(f: () => T): { ms: number; value: T } => {
@@ -65,9 +74,11 @@ if (process.argv[2] === "--child") {
   const universe = universeCold.value;
   const requests = [{ name: REQUEST, origin: "bench" }];
   const resolveCold = time(() => resolve(universe, requests, { arch: ARCH }));
-  if (!resolveCold.value.ok) throw new Error(`resolve ${REQUEST}: ${resolveCold.value.errors.map((e) => e.message).join("; ")}`);
+  if (!resolveCold.value.ok)
+    throw new Error(`resolve ${REQUEST}: ${resolveCold.value.errors.map((e) => e.message).join("; ")}`);
   const resolveWarm: number[] = [];
-  for (let i = 0; i < repeats * 10; i++) resolveWarm.push(time(() => resolve(universe, requests, { arch: ARCH })).ms);
+  for (let i = 0; i < repeats * 10; i++)
+    resolveWarm.push(time(() => resolve(universe, requests, { arch: ARCH })).ms);
 
   let candidates = 0;
   for (const list of universe.packages.values()) candidates += list.length;
@@ -127,9 +138,18 @@ try {
   await fsp.writeFile(buildRecipe, `${ARCHIVES}PACKAGE ${REQUEST} FILES /usr/sbin/dropbear\n`);
   const compileCache = path.join(work, "node-compile-cache");
   // bin/niftyc turns on Node's compile cache; keep it inside the bench's work dir.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: compileCache };
-  const niftyc = (...args: string[]) => timed(NODE, [path.join(ROOT, "bin/niftyc"), ...args], { env, cwd: work });
-  const series = async (n: number, before: (i: number) => Promise<void>, run: (i: number) => Promise<Run>): Promise<Run[]> => {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_COMPILE_CACHE: compileCache,
+  };
+  const niftyc = (...args: string[]) =>
+    timed(NODE, [path.join(ROOT, "bin/niftyc"), ...args], { env, cwd: work });
+  const series = async (
+    n: number,
+    before: (i: number) => Promise<void>,
+    run: (i: number) => Promise<Run>,
+  ): Promise<Run[]> => {
     const out: Run[] = [];
     for (let i = 0; i < n; i++) {
       await before(i);
@@ -137,7 +157,11 @@ try {
     }
     return out;
   };
-  const summary = (runs: Run[]) => ({ ms: median(runs.map((r) => r.ms)), rss: Math.max(...runs.map((r) => r.maxRssKb)), n: runs.length });
+  const summary = (runs: Run[]) => ({
+    ms: median(runs.map((r) => r.ms)),
+    rss: Math.max(...runs.map((r) => r.maxRssKb)),
+    n: runs.length,
+  });
 
   // 1. Cold: each run with a fresh, empty store and no lock.
   const lockCold = await series(
@@ -150,9 +174,17 @@ try {
   const lockText = await fsp.readFile(`${lockRecipe}.lock`, "utf8");
 
   // 2. Warm: the same store, re-resolved; 2b. a lock that already covers the recipe.
-  const lockWarm = await series(WARM_RUNS, async () => {}, () => niftyc("lock", lockRecipe, "--update", "--cache", store));
+  const lockWarm = await series(
+    WARM_RUNS,
+    async () => {},
+    () => niftyc("lock", lockRecipe, "--update", "--cache", store),
+  );
   const lockSame = (await fsp.readFile(`${lockRecipe}.lock`, "utf8")) === lockText;
-  const lockCovered = await series(WARM_RUNS, async () => {}, () => niftyc("lock", lockRecipe, "--cache", store));
+  const lockCovered = await series(
+    WARM_RUNS,
+    async () => {},
+    () => niftyc("lock", lockRecipe, "--cache", store),
+  );
 
   // 3. In process, in a child of its own, on the warm store.
   const figuresFile = path.join(work, "child.json");
@@ -172,19 +204,59 @@ try {
       await fsp.rm(path.join(work, `first-${i}`), { recursive: true, force: true });
       await fsp.cp(lockOnly, path.join(work, `first-${i}`, "cache"), { recursive: true });
     },
-    (i) => niftyc("build", buildRecipe, "--format", "rootfs", "--cache", path.join(work, `first-${i}`, "cache"), "--out", path.join(work, `first-${i}`, "out"), "-q"),
+    (i) =>
+      niftyc(
+        "build",
+        buildRecipe,
+        "--format",
+        "rootfs",
+        "--cache",
+        path.join(work, `first-${i}`, "cache"),
+        "--out",
+        path.join(work, `first-${i}`, "out"),
+        "-q",
+      ),
   );
   const built = path.join(work, "first-0", "cache");
   const buildWarm = await series(
     WARM_RUNS,
     async () => void (await fsp.rm(path.join(work, "warm-out"), { recursive: true, force: true })),
-    () => niftyc("build", buildRecipe, "--format", "rootfs", "--cache", built, "--out", path.join(work, "warm-out"), "-q"),
+    () =>
+      niftyc(
+        "build",
+        buildRecipe,
+        "--format",
+        "rootfs",
+        "--cache",
+        built,
+        "--out",
+        path.join(work, "warm-out"),
+        "-q",
+      ),
   );
   // Not timed: the same build with the network forbidden, to show it needs no index (nor anything else).
   await fsp.rm(path.join(work, "warm-out"), { recursive: true, force: true });
-  await niftyc("build", buildRecipe, "--format", "rootfs", "--cache", built, "--out", path.join(work, "warm-out"), "-q", "--offline");
-  if ((await fsp.readFile(`${buildRecipe}.lock`, "utf8")) !== lockText) throw new Error("the build rewrote the lock");
-  const nodeZero = summary(await series(WARM_RUNS, async () => {}, () => timed(NODE, ["-e", "0"])));
+  await niftyc(
+    "build",
+    buildRecipe,
+    "--format",
+    "rootfs",
+    "--cache",
+    built,
+    "--out",
+    path.join(work, "warm-out"),
+    "-q",
+    "--offline",
+  );
+  if ((await fsp.readFile(`${buildRecipe}.lock`, "utf8")) !== lockText)
+    throw new Error("the build rewrote the lock");
+  const nodeZero = summary(
+    await series(
+      WARM_RUNS,
+      async () => {},
+      () => timed(NODE, ["-e", "0"]),
+    ),
+  );
 
   const load = `${loadAtStart} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`;
   const mb = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`);

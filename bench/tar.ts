@@ -23,7 +23,10 @@ if (process.argv[2] === "--write") {
   const store = await openStore(storeDir);
   const tree = new Tree();
   tree.apply(JSON.parse(await fsp.readFile(treeFile, "utf8")));
-  await writeTar(createWriteStream(out), tree, tree.sortedPaths(), { mtime: 0, blobPath: (d) => store.blobPath(d) });
+  await writeTar(createWriteStream(out), tree, tree.sortedPaths(), {
+    mtime: 0,
+    blobPath: (d) => store.blobPath(d),
+  });
   process.exit(0);
 }
 
@@ -52,11 +55,15 @@ try {
   }
   const smallBudget = total - largeSize * LARGE;
   const smallSize = Math.floor(smallBudget / SMALL);
-  for (let d = 0; d < 100; d++) await fsp.mkdir(path.join(src, "small", `d${String(d).padStart(3, "0")}`), { recursive: true });
+  for (let d = 0; d < 100; d++)
+    await fsp.mkdir(path.join(src, "small", `d${String(d).padStart(3, "0")}`), { recursive: true });
   for (let f = 0; f < SMALL; f++) {
     const size = Math.max(1024, (f * 7919) % (2 * smallSize));
     const body = chunk.subarray(f % 1024, (f % 1024) + size);
-    await fsp.writeFile(path.join(src, "small", `d${String(f % 100).padStart(3, "0")}`, `file-${f}.dat`), body);
+    await fsp.writeFile(
+      path.join(src, "small", `d${String(f % 100).padStart(3, "0")}`, `file-${f}.dat`),
+      body,
+    );
   }
 
   // The same tree in the store and as a Tree description (import not timed: a build does it once).
@@ -66,7 +73,9 @@ try {
   const store = await openStore(storeDir);
   const tree = new Tree();
   const visit = async (host: string, image: string): Promise<void> => {
-    for (const entry of (await fsp.readdir(host, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const entry of (await fsp.readdir(host, { withFileTypes: true })).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    )) {
       const h = path.join(host, entry.name);
       const p = image === "/" ? `/${entry.name}` : `${image}/${entry.name}`;
       if (entry.isDirectory()) {
@@ -74,7 +83,13 @@ try {
         await visit(h, p);
       } else {
         const blob = await store.putFile(h);
-        tree.set(p, { type: "file", mode: 0o644, uid: 0, gid: 0, content: { digest: blob.digest, size: blob.size } });
+        tree.set(p, {
+          type: "file",
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          content: { digest: blob.digest, size: blob.size },
+        });
       }
     }
   };
@@ -92,7 +107,24 @@ try {
     await fsp.rm(ours, { force: true });
     runsOurs.push(await timed(NODE, [import.meta.filename, "--write", treeFile, storeDir, ours]));
     await fsp.rm(gnu, { force: true });
-    runsGnu.push(await timed("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", gnu, "-C", src, "."], { env: { PATH: process.env.PATH, LC_ALL: "C" } }));
+    runsGnu.push(
+      await timed(
+        "tar",
+        [
+          "--sort=name",
+          "--owner=0",
+          "--group=0",
+          "--numeric-owner",
+          "--mtime=@0",
+          "-cf",
+          gnu,
+          "-C",
+          src,
+          ".",
+        ],
+        { env: { PATH: process.env.PATH, LC_ALL: "C" } },
+      ),
+    );
   }
   const size = (await fsp.stat(ours)).size;
   const o = { ms: median(runsOurs.map((r) => r.ms)), rss: Math.max(...runsOurs.map((r) => r.maxRssKb)) };

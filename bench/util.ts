@@ -16,10 +16,21 @@ export interface Run {
 }
 
 /** Run a command to completion; fails loudly when it does. Wall time measured here, peak RSS by /usr/bin/time. */
-export async function timed(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  const report = path.join(os.tmpdir(), `niftyc-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+export async function timed(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
+  const report = path.join(
+    os.tmpdir(),
+    `niftyc-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
+  );
   const started = performance.now();
-  const child = spawn("/usr/bin/time", ["-f", "%M %U %S", "-o", report, command, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("/usr/bin/time", ["-f", "%M %U %S", "-o", report, command, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? process.env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const code = await new Promise<number | null>((resolve, reject) => {
@@ -27,7 +38,12 @@ export async function timed(command: string, args: readonly string[], options: {
     child.on("close", resolve);
   });
   const ms = performance.now() - started;
-  const [rss, user, system] = (await fsp.readFile(report, "utf8")).trim().split("\n").at(-1)!.split(" ").map(Number) as [number, number, number];
+  const [rss, user, system] = (await fsp.readFile(report, "utf8"))
+    .trim()
+    .split("\n")
+    .at(-1)!
+    .split(" ")
+    .map(Number) as [number, number, number];
   await fsp.rm(report, { force: true });
   if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${code}:\n${stderr}`);
   return { ms, maxRssKb: rss, cpuMs: (user + system) * 1000 };
@@ -60,7 +76,10 @@ export async function writeSection(name: string, body: string): Promise<void> {
   const section = `${open}\n${body.trimEnd()}\n${close}`;
   const start = text.indexOf(open);
   const end = text.indexOf(close);
-  const next = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + close.length) : `${text.trimEnd()}\n\n${section}\n`;
+  const next =
+    start >= 0 && end > start
+      ? text.slice(0, start) + section + text.slice(end + close.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
   await fsp.writeFile(`${file}.tmp-${process.pid}`, next);
   await fsp.rename(`${file}.tmp-${process.pid}`, file);
 }

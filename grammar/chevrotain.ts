@@ -14,6 +14,8 @@ type Chevrotain = typeof import("chevrotain");
 const entry = createRequire(import.meta.url).resolve("chevrotain");
 const bundle = join(dirname(entry), "..", "chevrotain.mjs");
 
-const chevrotain: Chevrotain = existsSync(bundle) ? ((await import(pathToFileURL(bundle).href)) as Chevrotain) : await import("chevrotain");
+const chevrotain: Chevrotain = existsSync(bundle)
+  ? ((await import(pathToFileURL(bundle).href)) as Chevrotain)
+  : await import("chevrotain");
 
 export const { CstParser, Lexer, createToken, createSyntaxDiagramsCode } = chevrotain;

@@ -89,7 +89,11 @@ function textmateGrammar(): object {
         captures: { "1": { name: "keyword.control.instruction.niftyfile" } },
       },
       heredoc: {
-        patterns: [heredoc("quoted", "'", false), heredoc("double-quoted", '"', false), heredoc("plain", "", true)],
+        patterns: [
+          heredoc("quoted", "'", false),
+          heredoc("double-quoted", '"', false),
+          heredoc("plain", "", true),
+        ],
       },
       arguments: {
         patterns: [

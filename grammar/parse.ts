@@ -17,12 +17,24 @@ export function parseNiftyfile(
   source: SourceFile,
   limit = Infinity,
 ): { tree: SyntaxTree; diagnostics: Diagnostic[]; omitted: { errors: number; warnings: number } } {
-  const ctx: Context = { source, lines: new LineIndex(source.text), diagnostics: [], limit, omitted: { errors: 0, warnings: 0 } };
+  const ctx: Context = {
+    source,
+    lines: new LineIndex(source.text),
+    diagnostics: [],
+    limit,
+    omitted: { errors: 0, warnings: 0 },
+  };
   const tree: SyntaxTree = { source, instructions: [] };
   try {
     const lexed = niftyLexer.tokenize(source.text);
     for (const e of lexed.errors) {
-      report(ctx, "unexpectedInput", `unexpected character ${JSON.stringify(source.text.slice(e.offset, e.offset + e.length))}`, e.offset, e.offset + e.length);
+      report(
+        ctx,
+        "unexpectedInput",
+        `unexpected character ${JSON.stringify(source.text.slice(e.offset, e.offset + e.length))}`,
+        e.offset,
+        e.offset + e.length,
+      );
     }
     niftyParser.input = lexed.tokens;
     const cst = niftyParser.recipe();
@@ -34,7 +46,13 @@ export function parseNiftyfile(
   } catch (error) {
     // A fault in the parser itself must still reach the user as a diagnostic.
     const end = source.text.length;
-    report(ctx, "unexpectedInput", `the parser failed: ${error instanceof Error ? error.message : String(error)}`, end, end);
+    report(
+      ctx,
+      "unexpectedInput",
+      `the parser failed: ${error instanceof Error ? error.message : String(error)}`,
+      end,
+      end,
+    );
   }
   ctx.diagnostics.sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
   return { tree, diagnostics: ctx.diagnostics, omitted: ctx.omitted };

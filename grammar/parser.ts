@@ -26,7 +26,11 @@ export class NiftyParser extends CstParser {
    * so test/grammar/validations.test.ts runs them and start-up skips them.
    */
   constructor(options: { validate?: boolean } = {}) {
-    super(allTokens, { recoveryEnabled: true, nodeLocationTracking: "onlyOffset", skipValidations: options.validate !== true });
+    super(allTokens, {
+      recoveryEnabled: true,
+      nodeLocationTracking: "onlyOffset",
+      skipValidations: options.validate !== true,
+    });
     this.performSelfAnalysis();
   }
 

@@ -30,7 +30,8 @@ export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[
   const instructions: InstructionNode[] = [];
   const top: Element[] = [];
   // A loop, not push(...list): a spread passes every element as an argument, and a long recipe overflows the stack.
-  for (const list of Object.values(recipe.children)) for (const element of list as Element[]) top.push(element);
+  for (const list of Object.values(recipe.children))
+    for (const element of list as Element[]) top.push(element);
   top.sort((a, b) => offsetOf(a) - offsetOf(b));
   let cursor = 0;
   let comment: string[] = [];
@@ -62,7 +63,10 @@ export function toSyntax(ctx: Context, recipe: CstNode, tokens: readonly IToken[
 
 /** `# text` → `text`: the `#`, one blank after it and trailing blanks go. */
 function commentText(image: string): string {
-  return image.slice(1).replace(/^[ \t]/, "").replace(/[ \t\r]+$/, "");
+  return image
+    .slice(1)
+    .replace(/^[ \t]/, "")
+    .replace(/[ \t\r]+$/, "");
 }
 
 interface LineWords {
@@ -151,7 +155,14 @@ function heredoc(ctx: Context, marker: IToken, body: IToken | undefined): Heredo
       break;
     }
     // A closing line with blanks around it closes nothing, and the heredoc runs on silently.
-    if (line.trim() === info.delimiter) report(ctx, "nearlyClosedHeredoc", `this line almost closes heredoc ${marker.image}, but has blanks around "${info.delimiter}"`, contentStart, contentEnd);
+    if (line.trim() === info.delimiter)
+      report(
+        ctx,
+        "nearlyClosedHeredoc",
+        `this line almost closes heredoc ${marker.image}, but has blanks around "${info.delimiter}"`,
+        contentStart,
+        contentEnd,
+      );
     if (info.quoted) out.text(text.slice(contentStart, contentEnd), contentStart, contentEnd);
     else scanExpanding(ctx, out, contentStart, contentEnd, "heredoc");
     out.text("\n", contentEnd, next);
@@ -182,7 +193,13 @@ function strayLine(ctx: Context, tokens: readonly IToken[]): void {
   const first = splitWords(tokens).words[0]?.tokens;
   if (first === undefined) {
     const t = tokens[0]!;
-    report(ctx, "notKeyword", "expected an instruction keyword, found a line continuation", t.startOffset, t.startOffset + 1);
+    report(
+      ctx,
+      "notKeyword",
+      "expected an instruction keyword, found a line continuation",
+      t.startOffset,
+      t.startOffset + 1,
+    );
     return;
   }
   const start = first[0]!.startOffset;
@@ -208,9 +225,21 @@ function checkContinuations(ctx: Context, tokens: readonly IToken[]): void {
     const after = endOf(t);
     const span: Span = ctx.lines.span(t.startOffset, t.startOffset + 1);
     if (!t.image.includes("\n") || test(BLANKS_TO_END_RE, text, after)) {
-      report(ctx, "continuationAtEnd", "line continuation at the end of the file", span.start.offset, span.end.offset);
+      report(
+        ctx,
+        "continuationAtEnd",
+        "line continuation at the end of the file",
+        span.start.offset,
+        span.end.offset,
+      );
     } else if (test(EMPTY_LINE_RE, text, after)) {
-      report(ctx, "continuationBeforeEmptyLine", "line continuation followed by an empty line", span.start.offset, span.end.offset);
+      report(
+        ctx,
+        "continuationBeforeEmptyLine",
+        "line continuation followed by an empty line",
+        span.start.offset,
+        span.end.offset,
+      );
     }
   }
 }

@@ -276,7 +276,11 @@ export const allTokens: TokenType[] = [
  * test/grammar/validations.test.ts runs them once and the CLI skips them.
  */
 export function createLexer(validate = false): InstanceType<typeof Lexer> {
-  return new Lexer(allTokens, { positionTracking: "onlyOffset", ensureOptimizations: false, skipValidations: !validate });
+  return new Lexer(allTokens, {
+    positionTracking: "onlyOffset",
+    ensureOptimizations: false,
+    skipValidations: !validate,
+  });
 }
 
 export const niftyLexer = createLexer();

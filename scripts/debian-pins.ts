@@ -36,16 +36,35 @@ export function tutorialRecipe(markdown: string): string {
 /** Every debian: source and locked package of every recipe in recipes/ (and the tutorial's), once per path. */
 export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<DebianPin[]> {
   const pins = new Map<string, DebianPin>();
-  const recipes = readdirSync(recipesDir).filter((f) => f.endsWith(".nifty")).sort().map((file) => ({ file, path: join(recipesDir, file), text: readFileSync(join(recipesDir, file), "utf8") }));
+  const recipes = readdirSync(recipesDir)
+    .filter((f) => f.endsWith(".nifty"))
+    .sort()
+    .map((file) => ({
+      file,
+      path: join(recipesDir, file),
+      text: readFileSync(join(recipesDir, file), "utf8"),
+    }));
   const tutorial = join(ROOT, "docs", "tutorial.md");
-  if (recipesDir === join(ROOT, "recipes") && existsSync(tutorial)) recipes.push({ file: "docs/tutorial.md", path: join(ROOT, "docs", "nifty.nifty"), text: tutorialRecipe(readFileSync(tutorial, "utf8")) });
+  if (recipesDir === join(ROOT, "recipes") && existsSync(tutorial))
+    recipes.push({
+      file: "docs/tutorial.md",
+      path: join(ROOT, "docs", "nifty.nifty"),
+      text: tutorialRecipe(readFileSync(tutorial, "utf8")),
+    });
   for (const { file, path, text } of recipes) {
     const checked = await checkSource({ path, text }, { args: new Map(), strict: false });
     for (const ins of checked.recipe?.instructions ?? []) {
       if (ins.kind !== "FETCH") continue;
       for (const source of ins.sources.filter((s) => s.startsWith("debian:"))) {
         const archivePath = source.slice("debian:".length);
-        if (!pins.has(archivePath)) pins.set(archivePath, { recipe: file, line: ins.span.start.line, archive: "debian", path: archivePath, digest: ins.digest });
+        if (!pins.has(archivePath))
+          pins.set(archivePath, {
+            recipe: file,
+            line: ins.span.start.line,
+            archive: "debian",
+            path: archivePath,
+            digest: ins.digest,
+          });
       }
     }
     // Packages a lockfile pins (PACKAGE lines): every .deb of the closure, from <recipe>.lock and
@@ -58,7 +77,13 @@ export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<De
         throw new Error(`${lockName} is malformed: ${where}`);
       }
       for (const pkg of parsed.lock.packages) {
-        const pin = { recipe: lockName, line: 0, archive: pkg.from.archive, path: pkg.filename, digest: pkg.sha256 };
+        const pin = {
+          recipe: lockName,
+          line: 0,
+          archive: pkg.from.archive,
+          path: pkg.filename,
+          digest: pkg.sha256,
+        };
         if (!pins.has(pkg.filename)) pins.set(pkg.filename, pin);
       }
     }
@@ -74,11 +99,17 @@ function recipeLocks(recipePath: string): string[] {
   const others = readdirSync(dir)
     .filter((f) => f.startsWith(`${name}.`) && f.endsWith(".lock") && f !== `${name}.lock`)
     .sort();
-  return [...(existsSync(`${recipePath}.lock`) ? [`${recipePath}.lock`] : []), ...others.map((f) => join(dir, f))];
+  return [
+    ...(existsSync(`${recipePath}.lock`) ? [`${recipePath}.lock`] : []),
+    ...others.map((f) => join(dir, f)),
+  ];
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({ options: { cache: { type: "string" }, mirror: { type: "string", multiple: true } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { cache: { type: "string" }, mirror: { type: "string", multiple: true } },
+    allowPositionals: true,
+  });
   const settings = [...(values.mirror ?? [])];
   if (process.env.NIFTY_MIRROR_DEBIAN) settings.push(`debian=${process.env.NIFTY_MIRROR_DEBIAN}`);
   const mirrors = await loadMirrors(parseMirrorSettings(settings));
@@ -87,7 +118,12 @@ async function main(): Promise<number> {
   if (command === "fetch") {
     const store = await openStore(resolve(values.cache ?? process.env.NIFTY_CACHE ?? join(ROOT, "cache")));
     for (const pin of pins) {
-      const blob = await fetchBlob(store, { name: pin.path.split("/").pop()!, sources: pinSources(pin, mirrors), digest: pin.digest, offline: false });
+      const blob = await fetchBlob(store, {
+        name: pin.path.split("/").pop()!,
+        sources: pinSources(pin, mirrors),
+        digest: pin.digest,
+        offline: false,
+      });
       process.stdout.write(`${blob.fromCache ? "have" : "got "} ${pin.digest}  ${pin.path}\n`);
     }
     return 0;
@@ -97,12 +133,20 @@ async function main(): Promise<number> {
     for (const pin of pins) {
       const fresh = await openStore(mkdtempSync(join(tmpdir(), "niftyc-pins-")));
       try {
-        await fetchBlob(fresh, { name: pin.path, sources: pinSources(pin, mirrors), digest: pin.digest, offline: false, retries: 1 });
+        await fetchBlob(fresh, {
+          name: pin.path,
+          sources: pinSources(pin, mirrors),
+          digest: pin.digest,
+          offline: false,
+          retries: 1,
+        });
         process.stdout.write(`ok     ${pin.path}\n`);
       } catch (error) {
         moved++;
         const pkg = pin.path.split("/").pop()!.split("_")[0]!;
-        process.stdout.write(`moved  ${pin.path} (${pin.recipe}:${pin.line}): ${(error as Error).message.split("\n")[0]}\n`);
+        process.stdout.write(
+          `moved  ${pin.path} (${pin.recipe}:${pin.line}): ${(error as Error).message.split("\n")[0]}\n`,
+        );
         process.stdout.write(`       apt now offers: ${aptCandidate(pkg)}\n`);
       } finally {
         rmSync(fresh.dir, { recursive: true, force: true });
@@ -111,7 +155,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${pins.length - moved} of ${pins.length} pins resolve\n`);
     return moved === 0 ? 0 : 1;
   }
-  process.stderr.write("usage: node scripts/debian-pins.ts fetch [--cache DIR] | check   [--mirror debian=URL]\n");
+  process.stderr.write(
+    "usage: node scripts/debian-pins.ts fetch [--cache DIR] | check   [--mirror debian=URL]\n",
+  );
   return 2;
 }
 

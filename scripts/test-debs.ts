@@ -12,4 +12,7 @@ const { values } = parseArgs({ options: { dir: { type: "string" } } });
 const debs = await fetchTestDebs(values.dir ?? TEST_DEBS_DIR, (line) => process.stdout.write(`${line}\n`));
 for (const file of debs.values()) process.stdout.write(`have ${file}\n`);
 // Packages of another architecture, for the tests that refuse their programs.
-for (const file of await fetchForeignDebs(values.dir ?? TEST_DEBS_DIR, (line) => process.stdout.write(`${line}\n`))) process.stdout.write(`have ${file}\n`);
+for (const file of await fetchForeignDebs(values.dir ?? TEST_DEBS_DIR, (line) =>
+  process.stdout.write(`${line}\n`),
+))
+  process.stdout.write(`have ${file}\n`);

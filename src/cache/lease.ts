@@ -33,7 +33,9 @@ async function liveOwner(file: string, now: number): Promise<number | undefined>
     throw error;
   }
   const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid) && now - mtime < DAY_MS ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid) && now - mtime < DAY_MS
+    ? pid
+    : undefined;
 }
 
 async function writeMarker(file: string): Promise<void> {
@@ -46,7 +48,11 @@ export async function takeLease(store: Store, maxWaitMs = 10 * 60_000): Promise<
   const file = path.join(leasesDir(store), `${process.pid}-${randomBytes(8).toString("hex")}.lease`);
   await writeMarker(file);
   const until = Date.now() + maxWaitMs;
-  while ((await liveOwner(path.join(leasesDir(store), GC_MARKER), Date.now())) !== undefined && Date.now() < until) await sleep(100);
+  while (
+    (await liveOwner(path.join(leasesDir(store), GC_MARKER), Date.now())) !== undefined &&
+    Date.now() < until
+  )
+    await sleep(100);
   await sweepDeadWriters(store);
   return { release: () => fsp.rm(file, { force: true }) };
 }
@@ -55,7 +61,8 @@ export async function takeLease(store: Store, maxWaitMs = 10 * 60_000): Promise<
 async function sweepDeadWriters(store: Store): Promise<void> {
   for (const name of await listDir(store.tmpDir)) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1] ?? NaN);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await fsp.rm(path.join(store.tmpDir, name), { force: true, recursive: true });
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid))
+      await fsp.rm(path.join(store.tmpDir, name), { force: true, recursive: true });
   }
 }
 
@@ -64,7 +71,10 @@ async function sweepDeadWriters(store: Store): Promise<void> {
  * count is returned). Stale leases (their process gone, or over a day old)
  * are removed.
  */
-export async function asGc<T>(store: Store, work: (mayRemoveBlobs: boolean) => Promise<T>): Promise<{ result: T; runningBuilds: number }> {
+export async function asGc<T>(
+  store: Store,
+  work: (mayRemoveBlobs: boolean) => Promise<T>,
+): Promise<{ result: T; runningBuilds: number }> {
   const marker = path.join(leasesDir(store), GC_MARKER);
   await writeMarker(marker);
   try {

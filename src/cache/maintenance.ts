@@ -105,21 +105,38 @@ export interface GcReport {
 export async function cacheGc(store: Store, options: GcOptions): Promise<GcReport> {
   const days = options.olderThanDays;
   if (!Number.isFinite(days) || days < 0) {
-    throw new NiftyError("NIFTY131", `invalid gc age ${String(days)} days`, "give a number of days, 0 or more");
+    throw new NiftyError(
+      "NIFTY131",
+      `invalid gc age ${String(days)} days`,
+      "give a number of days, 0 or more",
+    );
   }
   const now = (options.now ?? new Date()).getTime();
   const cutoff = now - days * DAY_MS;
-  const report: GcReport = { removed: [], kept: 0, freedBytes: 0, removedTempFiles: [], removedUseRecords: 0, removedStamps: 0, runningBuilds: 0 };
+  const report: GcReport = {
+    removed: [],
+    kept: 0,
+    freedBytes: 0,
+    removedTempFiles: [],
+    removedUseRecords: 0,
+    removedStamps: 0,
+    runningBuilds: 0,
+  };
 
   // While builds run, any blob may be one they are about to reuse.
-  const { runningBuilds } = await asGc(store, (mayRemoveBlobs) => (mayRemoveBlobs ? removeBlobs(store, cutoff, report) : Promise.resolve()));
+  const { runningBuilds } = await asGc(store, (mayRemoveBlobs) =>
+    mayRemoveBlobs ? removeBlobs(store, cutoff, report) : Promise.resolve(),
+  );
   report.runningBuilds = runningBuilds;
 
   // An up-to-date stamp (src/cli/build-stamp.ts) whose use record is gone can answer nothing again.
   const stampsDir = path.join(store.dir, "stamps");
   for (const name of await listDir(stampsDir)) {
     const file = path.join(stampsDir, name);
-    const useRecord = await fsp.readFile(file, "utf8").then((text) => (JSON.parse(text) as { useRecord?: unknown }).useRecord, () => undefined);
+    const useRecord = await fsp.readFile(file, "utf8").then(
+      (text) => (JSON.parse(text) as { useRecord?: unknown }).useRecord,
+      () => undefined,
+    );
     if (typeof useRecord === "string" && (await statOrUndefined(useRecord)) !== undefined) continue;
     await fsp.rm(file, { force: true });
     report.removedStamps++;
@@ -167,7 +184,10 @@ async function removeBlobs(store: Store, cutoff: number, report: GcReport): Prom
 }
 
 /** Add local files to the store (for air-gapped builds). */
-export async function cacheImport(store: Store, files: string[]): Promise<{ digest: string; file: string; size: number }[]> {
+export async function cacheImport(
+  store: Store,
+  files: string[],
+): Promise<{ digest: string; file: string; size: number }[]> {
   const out: { digest: string; file: string; size: number }[] = [];
   for (const file of files) {
     const info = await store.putFile(file);
@@ -198,7 +218,9 @@ async function quarantine(store: Store, file: string, name: string): Promise<str
 
 function hashWithSha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    sha256File(file, (err, hex) => (err || hex === null ? reject(err ?? new Error("no hash")) : resolve(hex)));
+    sha256File(file, (err, hex) =>
+      err || hex === null ? reject(err ?? new Error("no hash")) : resolve(hex),
+    );
   });
 }
 
@@ -210,4 +232,3 @@ async function statOrUndefined(file: string) {
     throw err;
   }
 }
-

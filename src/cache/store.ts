@@ -95,11 +95,16 @@ export class DigestMismatchError extends FetchError {
   }
 }
 
-export const STORE_DAMAGED_HINT = "the content store may be damaged: `niftyc cache verify` checks every blob and sets bad ones aside; then build again";
+export const STORE_DAMAGED_HINT =
+  "the content store may be damaged: `niftyc cache verify` checks every blob and sets bad ones aside; then build again";
 
 /** A blob the store holds with fewer or other bytes than were recorded: damaged since it was written. */
 export function damagedBlob(digest: string, detail: string): NiftyError {
-  return new NiftyError("NIFTY231", `the store's copy of ${digest} is damaged: ${detail}`, STORE_DAMAGED_HINT);
+  return new NiftyError(
+    "NIFTY231",
+    `the store's copy of ${digest} is damaged: ${detail}`,
+    STORE_DAMAGED_HINT,
+  );
 }
 
 export class Store {
@@ -166,7 +171,11 @@ export class Store {
    * Store what `write` streams into the writer it is given: nothing appears in
    * the store unless it completes (and matches `expected`, when given).
    */
-  async putStream(write: (writer: BlobWriter) => Promise<unknown>, expected?: string, source?: string): Promise<BlobInfo> {
+  async putStream(
+    write: (writer: BlobWriter) => Promise<unknown>,
+    expected?: string,
+    source?: string,
+  ): Promise<BlobInfo> {
     const writer = this.createWriter();
     try {
       await write(writer);
@@ -226,7 +235,10 @@ export class Store {
   async recordUse(digests: string[], tag: string, at: Date = new Date()): Promise<string> {
     const sorted = [...new Set(digests)].sort();
     for (const d of sorted) digestHex(d);
-    const setId = createHash("sha256").update(tag + "\n" + sorted.join("\n")).digest("hex").slice(0, 16);
+    const setId = createHash("sha256")
+      .update(tag + "\n" + sorted.join("\n"))
+      .digest("hex")
+      .slice(0, 16);
     const safeTag = tag.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
     const file = path.join(this.usesDir, `${safeTag}--${setId}.json`);
     // gc ages are whole days: a record refreshed within the hour needs no new synced write.
@@ -268,7 +280,10 @@ export class Store {
   }
 
   #recordPath(namespace: string, key: string): string {
-    for (const [what, v] of [["namespace", namespace], ["key", key]] as const) {
+    for (const [what, v] of [
+      ["namespace", namespace],
+      ["key", key],
+    ] as const) {
       if (!NAME_RE.test(v) || v.includes("..")) {
         throw new NiftyError(
           "NIFTY130",
@@ -278,7 +293,11 @@ export class Store {
       }
     }
     if (RESERVED.has(namespace)) {
-      throw new NiftyError("NIFTY130", `store namespace ${JSON.stringify(namespace)} is reserved`, `choose a name other than ${[...RESERVED].join(", ")}`);
+      throw new NiftyError(
+        "NIFTY130",
+        `store namespace ${JSON.stringify(namespace)} is reserved`,
+        `choose a name other than ${[...RESERVED].join(", ")}`,
+      );
     }
     return path.join(this.dir, namespace, `${key}.json`);
   }
@@ -287,7 +306,11 @@ export class Store {
 export async function openStore(dir: string): Promise<Store> {
   const store = new Store(dir);
   // At once: every build opens the store, and each of these is a round trip to the thread pool.
-  await Promise.all([store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) => fsp.mkdir(d, { recursive: true })));
+  await Promise.all(
+    [store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) =>
+      fsp.mkdir(d, { recursive: true }),
+    ),
+  );
   return store;
 }
 
@@ -357,7 +380,10 @@ export class BlobWriter extends Writable {
     (async () => {
       if (fh) await fh.close().catch(() => {});
       if (!this.#flushed) await fsp.rm(this.tempPath, { force: true });
-    })().then(() => callback(error), () => callback(error));
+    })().then(
+      () => callback(error),
+      () => callback(error),
+    );
   }
 
   /**
@@ -443,4 +469,3 @@ export async function listDir(dir: string): Promise<string[]> {
     throw err;
   }
 }
-

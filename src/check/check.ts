@@ -15,7 +15,6 @@ import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
 import { checkValue } from "./values.ts";
 
-
 export interface CheckOptions {
   /** --arg NAME=VALUE */
   args?: ReadonlyMap<string, string>;
@@ -77,7 +76,11 @@ function hostKind(path: string): "file" | "dir" | "other" | undefined {
 }
 
 export function recipeName(path: string): string {
-  return basename(path).replace(/\.nifty$/i, "").replace(/^Niftyfile$/i, "nifty") || "nifty";
+  return (
+    basename(path)
+      .replace(/\.nifty$/i, "")
+      .replace(/^Niftyfile$/i, "nifty") || "nifty"
+  );
 }
 
 export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckResult {
@@ -97,7 +100,10 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
     hostKind: options.hostKind ?? hostKind,
     hostEntries: options.hostEntries ?? hostEntries,
   };
-  const none = tree.instructions[0]?.keywordSpan ?? { start: { offset: 0, line: 1, column: 1 }, end: { offset: 0, line: 1, column: 1 } };
+  const none = tree.instructions[0]?.keywordSpan ?? {
+    start: { offset: 0, line: 1, column: 1 },
+    end: { offset: 0, line: 1, column: 1 },
+  };
   model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });
   model.groups.set("root", { id: 0, span: none, implicit: true });
 
@@ -118,20 +124,40 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
       keywordSpan: node.keywordSpan,
       span: node.span,
       args: node.args.map((w) => expandWord(w, model.scope, report)),
-      heredocs: node.heredocs.map((h) => ({ text: expandParts(h.body, model.scope, report), span: h.span, markerSpan: h.markerSpan })),
+      heredocs: node.heredocs.map((h) => ({
+        text: expandParts(h.body, model.scope, report),
+        span: h.span,
+        markerSpan: h.markerSpan,
+      })),
     };
-    expandedChars += expanded.args.reduce((n, v) => n + v.text.length + v.shell.length, 0) + expanded.heredocs.reduce((n, h) => n + h.text.length, 0);
+    expandedChars +=
+      expanded.args.reduce((n, v) => n + v.text.length + v.shell.length, 0) +
+      expanded.heredocs.reduce((n, h) => n + h.text.length, 0);
     if (expandedChars > MAX_RECIPE_EXPANSION) {
-      report.error(node.span, "NIFTY024", `substitution makes the recipe's values longer than ${MAX_RECIPE_EXPANSION.toLocaleString("en-US")} characters in all`, "a large value used many times would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)");
+      report.error(
+        node.span,
+        "NIFTY024",
+        `substitution makes the recipe's values longer than ${MAX_RECIPE_EXPANSION.toLocaleString("en-US")} characters in all`,
+        "a large value used many times would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)",
+      );
       break;
     }
     if (INSTRUCTIONS[keyword].heredoc !== true && expanded.heredocs.length > 0) {
-      report.error(expanded.heredocs[0]!.markerSpan, "NIFTY011", `${keyword} does not take a heredoc`, `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`);
+      report.error(
+        expanded.heredocs[0]!.markerSpan,
+        "NIFTY011",
+        `${keyword} does not take a heredoc`,
+        `only ${HEREDOC_KEYWORDS.join(", ")} ${HEREDOC_KEYWORDS.length === 1 ? "reads its" : "read their"} content from a heredoc`,
+      );
       continue;
     }
     report.startLine();
     try {
-      const typed = (INSTRUCTIONS[keyword] as { check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined }).check(expanded, report, model);
+      const typed = (
+        INSTRUCTIONS[keyword] as {
+          check: (i: Expanded, r: Reporter, m: CheckModel) => Instruction | undefined;
+        }
+      ).check(expanded, report, model);
       if (typed !== undefined) instructions.push(typed);
       // After the line's own checks, so a path keeps its own diagnostic (NIFTY038).
       const told = new Set(report.lineOffsets);
@@ -155,17 +181,27 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   for (const name of options.args?.keys() ?? []) {
     if (!model.scope.args.has(name)) {
       const near = suggest(name, [...model.scope.args.keys()]);
-      report.add({ severity: "warning", code: "NIFTY012", message: `--arg ${name} is given but the recipe declares no ARG ${name}`, source: tree.source, ...(near ? { hint: `did you mean --arg ${near}=…?` } : {}) });
+      report.add({
+        severity: "warning",
+        code: "NIFTY012",
+        message: `--arg ${name} is given but the recipe declares no ARG ${name}`,
+        source: tree.source,
+        ...(near ? { hint: `did you mean --arg ${near}=…?` } : {}),
+      });
     }
   }
-  const diagnostics = options.strict ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : report.diagnostics;
+  const diagnostics = options.strict
+    ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const }))
+    : report.diagnostics;
   const { errors, warnings } = report.omitted;
   const omitted = options.strict ? { errors: errors + warnings, warnings: 0 } : { errors, warnings };
   const failed = hasErrors(diagnostics) || omitted.errors > 0;
   return {
     diagnostics,
     omitted,
-    ...(failed ? {} : { recipe: { name: recipeName(tree.source.path), path: tree.source.path, dir, instructions } }),
+    ...(failed
+      ? {}
+      : { recipe: { name: recipeName(tree.source.path), path: tree.source.path, dir, instructions } }),
   };
 }
 

@@ -23,7 +23,17 @@ export interface CompileOptions {
 /** Parse and check, reporting every problem of the file. Loads the parser. */
 export async function checkSource(source: SourceFile, options: CompileOptions): Promise<CheckResult> {
   if (source.text.length > MAX_RECIPE_CHARS) {
-    return { diagnostics: [{ severity: "error", code: "NIFTY802", message: `the recipe has ${source.text.length.toLocaleString("en-US")} characters, more than the limit of ${MAX_RECIPE_CHARS.toLocaleString("en-US")}`, source: { path: source.path, text: "" }, hint: "a recipe is a short list of instructions; put large content in files it COPYs" }] };
+    return {
+      diagnostics: [
+        {
+          severity: "error",
+          code: "NIFTY802",
+          message: `the recipe has ${source.text.length.toLocaleString("en-US")} characters, more than the limit of ${MAX_RECIPE_CHARS.toLocaleString("en-US")}`,
+          source: { path: source.path, text: "" },
+          hint: "a recipe is a short list of instructions; put large content in files it COPYs",
+        },
+      ],
+    };
   }
   const { parseNiftyfile } = await import("../../grammar/parse.ts");
   const { checkTree } = await import("./check.ts");
@@ -34,11 +44,16 @@ export async function checkSource(source: SourceFile, options: CompileOptions): 
     allowSystemBinds: options.allowSystemBinds === true,
     ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}),
   });
-  const syntax = options.strict ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const })) : parsed.diagnostics;
-  const found = [...syntax, ...checked.diagnostics].sort((a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0));
+  const syntax = options.strict
+    ? parsed.diagnostics.map((d) => ({ ...d, severity: "error" as const }))
+    : parsed.diagnostics;
+  const found = [...syntax, ...checked.diagnostics].sort(
+    (a, b) => (a.span?.start.offset ?? 0) - (b.span?.start.offset ?? 0),
+  );
   const diagnostics = found.slice(0, MAX_DIAGNOSTICS);
   const omitted = { errors: 0, warnings: 0 };
-  for (const d of found.slice(MAX_DIAGNOSTICS)) omitted[options.strict || d.severity === "error" ? "errors" : "warnings"]++;
+  for (const d of found.slice(MAX_DIAGNOSTICS))
+    omitted[options.strict || d.severity === "error" ? "errors" : "warnings"]++;
   omitted.errors += checked.omitted?.errors ?? 0;
   omitted.warnings += checked.omitted?.warnings ?? 0;
   omitted.errors += parsed.omitted.errors + (options.strict ? parsed.omitted.warnings : 0);
@@ -62,7 +77,12 @@ export async function readRecipe(path: string, shown: string, inputs?: HostInput
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new NiftyError("NIFTY208", `recipe ${shown} does not exist`, "recipes are files such as recipes/ssh.nifty");
+    if (code === "ENOENT")
+      throw new NiftyError(
+        "NIFTY208",
+        `recipe ${shown} does not exist`,
+        "recipes are files such as recipes/ssh.nifty",
+      );
     throw new NiftyError("NIFTY208", `cannot read recipe ${shown}: ${code ?? (error as Error).message}`);
   }
   return { path: shown, text: decodeRecipe(bytes, shown) };
@@ -85,7 +105,11 @@ export function decodeRecipe(bytes: Uint8Array, shown: string): string {
     const needs = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 0;
     if (lead > 0 && needs > good - (lead - 1)) good = lead - 1;
     const line = new TextDecoder("utf-8").decode(bytes.subarray(0, good)).split("\n").length;
-    throw new NiftyError("NIFTY801", `recipe ${shown} is not valid UTF-8 (line ${line}, byte ${good + 1})`, "save the recipe as UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)");
+    throw new NiftyError(
+      "NIFTY801",
+      `recipe ${shown} is not valid UTF-8 (line ${line}, byte ${good + 1})`,
+      "save the recipe as UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)",
+    );
   }
 }
 
@@ -109,7 +133,11 @@ export async function recipeInDirectory(dir: string, shown: string): Promise<str
   if (recipes.length === 1) return join(dir, recipes[0]!);
   throw new NiftyError(
     "NIFTY209",
-    recipes.length === 0 ? `${shown} is a directory with no recipe in it` : `${shown} holds ${recipes.length} recipes: ${recipes.join(", ")}`,
-    recipes.length === 0 ? "give a recipe file, or put a Niftyfile (or one .nifty file) in the directory" : `name one: ${join(shown, recipes[0]!)}`,
+    recipes.length === 0
+      ? `${shown} is a directory with no recipe in it`
+      : `${shown} holds ${recipes.length} recipes: ${recipes.join(", ")}`,
+    recipes.length === 0
+      ? "give a recipe file, or put a Niftyfile (or one .nifty file) in the directory"
+      : `name one: ${join(shown, recipes[0]!)}`,
   );
 }

@@ -13,13 +13,22 @@ export const MAX_VALUE_CHARS = 1 << 20;
 export const MAX_HEREDOC_CHARS = 16 << 20;
 
 function tooLong(span: Span, what: string, limit: number, report: Reporter): void {
-  report.error(span, "NIFTY024", `substitution makes ${what} longer than ${limit.toLocaleString("en-US")} characters`, "a variable that doubles itself, or a large value used many times, would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)");
+  report.error(
+    span,
+    "NIFTY024",
+    `substitution makes ${what} longer than ${limit.toLocaleString("en-US")} characters`,
+    "a variable that doubles itself, or a large value used many times, would take gigabytes; shorten the values (large content belongs in a file the recipe COPYs)",
+  );
 }
 
 const SHELL_HINT = "to leave it for the shell at boot, write \\$NAME or put it in single quotes";
 
 /** Resolve one variable reference; undefined after reporting an error. */
-function lookup(part: Extract<WordPart, { kind: "var" }>, scope: Scope, report: Reporter): { value: string; from: "arg" | "env" | "default" } | undefined {
+function lookup(
+  part: Extract<WordPart, { kind: "var" }>,
+  scope: Scope,
+  report: Reporter,
+): { value: string; from: "arg" | "env" | "default" } | undefined {
   // ENV wins over an ARG of the same name (as in Dockerfiles), so `ARG P=22` then
   // `ENV P=${P}` leaves $P in INITTAB commands for the container's environment.
   if (scope.env.has(part.name)) {
@@ -31,13 +40,20 @@ function lookup(part: Extract<WordPart, { kind: "var" }>, scope: Scope, report: 
     if (value !== undefined && value !== "") return { value, from: "arg" };
     if (part.default !== undefined) return { value: part.default, from: "default" };
     if (value === "") return { value, from: "arg" };
-    report.error(part.span, "NIFTY020", `ARG ${part.name} has no value`, `give it a default (ARG ${part.name}=…) or pass --arg ${part.name}=VALUE`);
+    report.error(
+      part.span,
+      "NIFTY020",
+      `ARG ${part.name} has no value`,
+      `give it a default (ARG ${part.name}=…) or pass --arg ${part.name}=VALUE`,
+    );
     return undefined;
   }
   if (part.default !== undefined) return { value: part.default, from: "default" };
   const hint = () => {
     const near = suggest(part.name, [...scope.args.keys(), ...scope.env.keys()]);
-    return near ? `did you mean ${near}?` : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`;
+    return near
+      ? `did you mean ${near}?`
+      : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`;
   };
   report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, hint);
   return undefined;

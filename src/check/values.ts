@@ -26,7 +26,11 @@ export function checkValue(word: Word, value: Value, scope: Scope, report: Repor
     }
     const v = scope.env.get(part.name) ?? scope.args.get(part.name) ?? part.default ?? "";
     if (!CONTROL_CHARACTER.test(v)) continue;
-    from = scope.env.has(part.name) ? `from ENV ${part.name}` : scope.overrides.has(part.name) ? `from --arg ${part.name}` : `from ARG ${part.name}`;
+    from = scope.env.has(part.name)
+      ? `from ENV ${part.name}`
+      : scope.overrides.has(part.name)
+        ? `from --arg ${part.name}`
+        : `from ARG ${part.name}`;
     break;
   }
   report.error(

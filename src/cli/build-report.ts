@@ -7,7 +7,9 @@ import { forTerminal } from "../diagnostics/escape.ts";
 import type { BuildResult } from "../pipeline/types.ts";
 
 /** The progress events a report repeats: a step's line, a note. */
-export type ReportEvent = { type: "step"; index: number; total: number; text: string; reused: boolean } | { type: "note"; message: string };
+export type ReportEvent =
+  | { type: "step"; index: number; total: number; text: string; reused: boolean }
+  | { type: "note"; message: string };
 
 /** The line stderr shows for one event. */
 export function eventLine(event: ReportEvent): string {
@@ -26,7 +28,8 @@ export interface ReportedPlatform {
 
 /** What the answer is made of. */
 export type ReportedResult = Pick<
-  BuildResult, "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"
+  BuildResult,
+  "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"
 > & {
   name: string;
   stopSignal: BuildResult["config"]["stopSignal"];
@@ -36,11 +39,27 @@ export type ReportedResult = Pick<
 };
 
 /** The answer on stdout: the JSON object (absolute paths: a program reading them may run anywhere), or a line and the outputs relative to `cwd`. */
-export function resultText(result: ReportedResult, cwd: string, json: boolean, pushed?: { pushed: string }): string {
+export function resultText(
+  result: ReportedResult,
+  cwd: string,
+  json: boolean,
+  pushed?: { pushed: string },
+): string {
   if (json) {
     const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages } = result;
     const several = result.platforms ? { index: result.index, platforms: result.platforms } : {};
-    const answer = { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages, ...several };
+    const answer = {
+      digest,
+      rootfs,
+      outDir,
+      outputs,
+      reproducible,
+      upToDate,
+      stopSignal,
+      steps,
+      stages,
+      ...several,
+    };
     return JSON.stringify({ ...answer, ...(pushed ? { pushed } : {}) }) + "\n";
   }
   if (result.platforms) {

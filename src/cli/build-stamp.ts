@@ -43,7 +43,9 @@ interface Stamp {
  * colour only diagnostics, and a stamped build had none.
  */
 function invocationOf(args: readonly string[], io: Pick<CliIo, "env" | "cwd">): string {
-  const env = Object.entries(io.env).filter(([k]) => k === "SOURCE_DATE_EPOCH" || k === "NIFTY_CACHE" || k.startsWith("NIFTY_MIRROR_")).sort(([a], [b]) => (a < b ? -1 : 1));
+  const env = Object.entries(io.env)
+    .filter(([k]) => k === "SOURCE_DATE_EPOCH" || k === "NIFTY_CACHE" || k.startsWith("NIFTY_MIRROR_"))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
   return JSON.stringify([STAMP_FORMAT, NIFTYC_VERSION, io.cwd, args, env]);
 }
 
@@ -80,15 +82,22 @@ function nameHash(text: string): string {
  * Answer `niftyc build ARGS` from its stamp: the exit status when every input
  * and output is as recorded, else undefined (run the build).
  */
-export function upToDateFromStamp(args: readonly string[], io: Pick<CliIo, "env" | "cwd" | "stdout" | "stderr">): number | undefined {
+export function upToDateFromStamp(
+  args: readonly string[],
+  io: Pick<CliIo, "env" | "cwd" | "stdout" | "stderr">,
+): number | undefined {
   const started = clockMs();
   const invocation = invocationOf(args, io);
   let stamp: Stamp;
   try {
-    stamp = JSON.parse(readFileSync(join(stampsDir(args, io), `${nameHash(invocation)}.json`), "utf8")) as Stamp;
+    stamp = JSON.parse(
+      readFileSync(join(stampsDir(args, io), `${nameHash(invocation)}.json`), "utf8"),
+    ) as Stamp;
     if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
     // Read as the store reads it (Store.recordUse): the time it holds, not the file's.
-    const lastUsed = Date.parse((JSON.parse(readFileSync(stamp.useRecord, "utf8")) as { lastUsed: string }).lastUsed);
+    const lastUsed = Date.parse(
+      (JSON.parse(readFileSync(stamp.useRecord, "utf8")) as { lastUsed: string }).lastUsed,
+    );
     if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_REFRESH_MS)) return undefined;
     // The directories' identities cover entries added since.
     if (!unchanged(stamp.inputs) || !unchanged(stamp.outputs)) return undefined;
@@ -129,13 +138,25 @@ export async function writeStamp(input: StampInput): Promise<void> {
   const file = join(dir, `${nameHash(invocation)}.json`);
   const inputs = input.inputs.list();
   const { values } = input;
-  if (inputs === undefined || values.push !== undefined || values["cache-to"] !== undefined || values["cache-from"] !== undefined) {
+  if (
+    inputs === undefined ||
+    values.push !== undefined ||
+    values["cache-to"] !== undefined ||
+    values["cache-from"] !== undefined
+  ) {
     await rm(file, { force: true }).catch(() => {});
     return;
   }
   const stamp: Stamp = {
-    format: STAMP_FORMAT, invocation, json: values.json === true, quiet: values.quiet === true, inputs,
-    outputs: input.recall.outputs, useRecord: input.recall.useRecord, events: input.events, result: input.result,
+    format: STAMP_FORMAT,
+    invocation,
+    json: values.json === true,
+    quiet: values.quiet === true,
+    inputs,
+    outputs: input.recall.outputs,
+    useRecord: input.recall.useRecord,
+    events: input.events,
+    result: input.result,
   };
   try {
     await mkdir(dir, { recursive: true });

@@ -24,16 +24,32 @@ export const EXIT = { ok: 0, input: 1, usage: 2, securityUpdates: 3, bug: 70, in
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 export type ParsedValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
 
-export function parse(args: readonly string[], options: OptionSpec, help: string): { values: ParsedValues; positionals: string[] } {
+export function parse(
+  args: readonly string[],
+  options: OptionSpec,
+  help: string,
+): { values: ParsedValues; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({
+      args: [...args],
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""), help);
+    throw new UsageError(
+      (error as Error).message.replace(/\. To specify a positional argument.*$/s, ""),
+      help,
+    );
   }
 }
 
-export function keyValues(list: readonly string[] | undefined, flag: string, help: string): Map<string, string> {
+export function keyValues(
+  list: readonly string[] | undefined,
+  flag: string,
+  help: string,
+): Map<string, string> {
   const map = new Map<string, string>();
   for (const item of list ?? []) {
     const eq = item.indexOf("=");
@@ -48,7 +64,9 @@ export function readEpoch(env: CliIo["env"]): number {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === "") return 0;
   if (!/^\d{1,12}$/.test(raw.trim())) {
-    throw new UsageError(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`);
+    throw new UsageError(
+      `SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`,
+    );
   }
   return Number(raw.trim());
 }
@@ -57,14 +75,24 @@ export function readEpoch(env: CliIo["env"]): number {
  * The secrets' values, and for those read from a file that did not change
  * while it was read, the file's identity (src/pipeline/secret-stamps.ts).
  */
-export async function readSecrets(list: readonly string[] | undefined, io: CliIo, help: string, inputs?: HostInputs): Promise<{ secrets: Map<string, Buffer>; stamps: Map<string, string> }> {
+export async function readSecrets(
+  list: readonly string[] | undefined,
+  io: CliIo,
+  help: string,
+  inputs?: HostInputs,
+): Promise<{ secrets: Map<string, Buffer>; stamps: Map<string, string> }> {
   const secrets = new Map<string, Buffer>();
   const stamps = new Map<string, string>();
   for (const [id, where] of keyValues(list, "--secret", help)) {
     let value: Buffer;
     if (where.startsWith("env:")) {
       const variable = io.env[where.slice(4)];
-      if (variable === undefined) throw new NiftyError("NIFTY212", `--secret ${id}: environment variable ${where.slice(4)} is not set`, `export ${where.slice(4)}=… first, or give the secret as ${id}=FILE`);
+      if (variable === undefined)
+        throw new NiftyError(
+          "NIFTY212",
+          `--secret ${id}: environment variable ${where.slice(4)} is not set`,
+          `export ${where.slice(4)}=… first, or give the secret as ${id}=FILE`,
+        );
       value = Buffer.from(variable);
       inputs?.distrust(`the secret ${id} came from the environment`);
     } else {
@@ -84,7 +112,11 @@ export async function readSecrets(list: readonly string[] | undefined, io: CliIo
           await fh.close();
         }
       } catch (error) {
-        throw new NiftyError("NIFTY212", `--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, "the file's content, without a final newline, is the secret; give a readable file or env:VARIABLE");
+        throw new NiftyError(
+          "NIFTY212",
+          `--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+          "the file's content, without a final newline, is the secret; give a readable file or env:VARIABLE",
+        );
       }
     }
     // One final newline is dropped: `echo pw > file` means the password "pw".
@@ -116,7 +148,11 @@ export async function printDiagnostics(diagnostics: readonly Diagnostic[], io: C
  * (relative to the working directory). A directory stands for its Niftyfile
  * or its one .nifty file.
  */
-export async function recipeLocation(cwd: string, path: string, inputs?: HostInputs): Promise<{ recipePath: string; shownPath: string }> {
+export async function recipeLocation(
+  cwd: string,
+  path: string,
+  inputs?: HostInputs,
+): Promise<{ recipePath: string; shownPath: string }> {
   const absolute = resolve(cwd, path);
   const info = await stat(absolute, { bigint: true }).catch(() => undefined);
   if (!info?.isDirectory()) return { recipePath: absolute, shownPath: relativeOrAbsolute(cwd, path) };
@@ -132,13 +168,15 @@ export function relativeOrAbsolute(cwd: string, path: string): string {
   return rel === "" ? "." : rel.startsWith("..") ? resolve(cwd, path) : rel;
 }
 
-
-
-
 /** Build options from those flags and the environment. */
-export async function buildOptions(values: ParsedValues, io: CliIo, help: string): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {
+export async function buildOptions(
+  values: ParsedValues,
+  io: CliIo,
+  help: string,
+): Promise<Omit<BuildOptions, "recipePath" | "outDir">> {
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, help);
+  if (timeout !== undefined && !(timeout > 0))
+    throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, help);
   let limits: Limits = { ...DEFAULT_LIMITS };
   for (const spec of (values.limit as string[] | undefined) ?? []) {
     const next = withLimit(limits, spec);
@@ -150,11 +188,14 @@ export async function buildOptions(values: ParsedValues, io: CliIo, help: string
   // NIFTY_MIRROR_<NAME> for every archive name: NIFTY_MIRROR_DEBIAN_SECURITY is debian-security's.
   for (const [key, value] of Object.entries(io.env).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const name = /^NIFTY_MIRROR_([A-Z0-9_]+)$/.exec(key)?.[1]?.toLowerCase().replaceAll("_", "-");
-    if (name !== undefined && value) for (const url of value.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`${name}=${url}`);
+    if (name !== undefined && value)
+      for (const url of value.split(/[\s,]+/).filter(Boolean)) mirrorFlags.push(`${name}=${url}`);
   }
   return {
     args: keyValues(values.arg as string[] | undefined, "--arg", help),
-    ...(await readSecrets(values.secret as string[] | undefined, io, help, hostInputs).then(({ secrets, stamps }) => ({ secrets, secretStamps: stamps }))),
+    ...(await readSecrets(values.secret as string[] | undefined, io, help, hostInputs).then(
+      ({ secrets, stamps }) => ({ secrets, secretStamps: stamps }),
+    )),
     hostInputs,
     epoch: readEpoch(io.env),
     cacheDir: cacheDir(values.cache as string | undefined, io),
@@ -182,7 +223,10 @@ function parsePlatforms(
 ): { platform?: Platform; platforms?: Platform[] } {
   if (text === undefined) return {};
   const platforms: Platform[] = [];
-  for (const word of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const word of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const p = findPlatform(word);
     if (p === undefined) {
       const near = suggest(word, PLATFORM_NAMES);
@@ -212,17 +256,31 @@ export async function readBuildDir(dir: string, shown: string, code: ErrorCode):
   try {
     record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
   } catch {
-    throw new NiftyError(code, `${shown} is not a build directory (no readable build.json)`, "give a recipe, or the output directory of niftyc build (out/<name>)");
+    throw new NiftyError(
+      code,
+      `${shown} is not a build directory (no readable build.json)`,
+      "give a recipe, or the output directory of niftyc build (out/<name>)",
+    );
   }
   if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {
-    throw new NiftyError(code, `${shown}/build.json has no name, digest or config`, "build again with this version of niftyc");
+    throw new NiftyError(
+      code,
+      `${shown}/build.json has no name, digest or config`,
+      "build again with this version of niftyc",
+    );
   }
   try {
     await stat(join(dir, "rootfs.tar"));
   } catch {
     throw new NiftyError(code, `${shown} has no rootfs.tar`, "build with the rootfs format (the default)");
   }
-  return { name: record.name, digest: record.digest, config: record.config, rootfsTar: join(dir, "rootfs.tar"), buildDir: dir };
+  return {
+    name: record.name,
+    digest: record.digest,
+    config: record.config,
+    rootfsTar: join(dir, "rootfs.tar"),
+    buildDir: dir,
+  };
 }
 
 /** Build progress on stderr: a line per step, live download lines, notes. */
@@ -243,7 +301,13 @@ export async function createBuildProgress(io: CliIo) {
         case "fetched":
           if (!event.fromCache) {
             fetches ??= createProgress(io.stderr as never);
-            fetches.finished(event.name, { digest: event.digest, size: event.size, path: "", fromCache: false, ...(event.url ? { url: event.url } : {}) });
+            fetches.finished(event.name, {
+              digest: event.digest,
+              size: event.size,
+              path: "",
+              fromCache: false,
+              ...(event.url ? { url: event.url } : {}),
+            });
             fetches.stop();
             fetches = undefined;
           }
@@ -260,7 +324,11 @@ export async function createBuildProgress(io: CliIo) {
  * A password typed twice, as passwd asks; an empty one or two that differ are asked again (three
  * tries), and `say` tells why before asking again.
  */
-export async function askTwice(ask: (prompt: string) => Promise<string>, id: string, say: (line: string) => void): Promise<Buffer> {
+export async function askTwice(
+  ask: (prompt: string) => Promise<string>,
+  id: string,
+  say: (line: string) => void,
+): Promise<Buffer> {
   let mismatched = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     const first = await ask(`Password for the secret "${id}": `);
@@ -273,7 +341,12 @@ export async function askTwice(ask: (prompt: string) => Promise<string>, id: str
     say("the passwords do not match\n");
   }
   const hint = `type the same non-empty password twice, or pass --secret ${id}=FILE or --secret ${id}=env:VARIABLE`;
-  if (mismatched) throw new NiftyError("NIFTY214", `the passwords typed for the secret "${id}" did not match in 3 tries`, hint);
+  if (mismatched)
+    throw new NiftyError(
+      "NIFTY214",
+      `the passwords typed for the secret "${id}" did not match in 3 tries`,
+      hint,
+    );
   throw new NiftyError("NIFTY213", `no password was given for the secret "${id}"`, hint);
 }
 
@@ -282,7 +355,13 @@ export async function askTwice(ask: (prompt: string) => Promise<string>, id: str
  * progress and diagnostics; at a terminal a missing password is asked for, as build does.
  * Returns the exit status when the recipe is wrong.
  */
-export async function buildForCommand(path: string, values: ParsedValues, io: CliIo, help: string, outDir?: string): Promise<(Built & { nspawnFile?: string }) | number> {
+export async function buildForCommand(
+  path: string,
+  values: ParsedValues,
+  io: CliIo,
+  help: string,
+  outDir?: string,
+): Promise<(Built & { nspawnFile?: string }) | number> {
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, help);
   if ((shared.platforms?.length ?? 1) > 1) {
@@ -291,22 +370,37 @@ export async function buildForCommand(path: string, values: ParsedValues, io: Cl
   }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   const location = await recipeLocation(io.cwd, path);
-  const run = () => build({ ...shared, ...location, outDir: (name) => resolve(io.cwd, outDir ?? join("out", name)), ...(progress ? { onEvent: progress.onEvent } : {}) });
+  const run = () =>
+    build({
+      ...shared,
+      ...location,
+      outDir: (name) => resolve(io.cwd, outDir ?? join("out", name)),
+      ...(progress ? { onEvent: progress.onEvent } : {}),
+    });
   try {
     let result;
     try {
       result = await run();
     } catch (error) {
-      if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined) throw error;
+      if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined)
+        throw error;
       const secrets = new Map(shared.secrets);
-      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
+      for (const id of error.missingSecrets)
+        secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
       shared.secrets = secrets;
       result = await run();
     }
     progress?.stop();
     await printDiagnostics(result.warnings, io);
     const nspawn = result.outputs.nspawn;
-    return { name: result.config.name, digest: result.digest, config: result.config, rootfsTar: result.rootfs, buildDir: result.outDir, ...(nspawn ? { nspawnFile: nspawn } : {}) };
+    return {
+      name: result.config.name,
+      digest: result.digest,
+      config: result.config,
+      rootfsTar: result.rootfs,
+      buildDir: result.outDir,
+      ...(nspawn ? { nspawnFile: nspawn } : {}),
+    };
   } catch (error) {
     progress?.stop();
     if (error instanceof BuildFailed) {

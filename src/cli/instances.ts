@@ -70,7 +70,8 @@ function wholeNumber(value: string | undefined, flag: string, fallback?: number)
     if (fallback !== undefined) return fallback;
     throw new UsageError(`${flag} is required`, INSTANCES_HELP);
   }
-  if (!/^\s*-?\d+\s*$/.test(value)) throw new UsageError(`${flag} takes a whole number, got ${JSON.stringify(value)}`, INSTANCES_HELP);
+  if (!/^\s*-?\d+\s*$/.test(value))
+    throw new UsageError(`${flag} takes a whole number, got ${JSON.stringify(value)}`, INSTANCES_HELP);
   return Number(value);
 }
 
@@ -83,42 +84,97 @@ function pairs(list: readonly string[] | undefined, flag: string, what: string):
 }
 
 async function runStatus(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { all: { type: "boolean" }, json: { type: "boolean" } }, INSTANCES_HELP);
+  const { values, positionals } = parse(
+    args,
+    { all: { type: "boolean" }, json: { type: "boolean" } },
+    INSTANCES_HELP,
+  );
   if (values.help) {
     io.stdout.write(INSTANCES_HELP + "\n");
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError("instances status takes one instances directory", INSTANCES_HELP);
+  if (positionals.length !== 1)
+    throw new UsageError("instances status takes one instances directory", INSTANCES_HELP);
   const dir = resolve(io.cwd, positionals[0]!);
   const { readManifest } = await import("../instances/write.ts");
   const { queryStatus } = await import("../instances/status.ts");
   const manifest = await readManifest(dir);
-  if (manifest === undefined) throw new NiftyError("NIFTY422", `${positionals[0]} is not an instances directory (no instances.json)`, "give the --out directory of niftyc instances");
+  if (manifest === undefined)
+    throw new NiftyError(
+      "NIFTY422",
+      `${positionals[0]} is not an instances directory (no instances.json)`,
+      "give the --out directory of niftyc instances",
+    );
   const states = await queryStatus(manifest);
   if (values.json) {
-    io.stdout.write(JSON.stringify({ name: manifest.name, dir, onDemand: manifest.onDemand !== undefined, instances: states }) + "\n");
+    io.stdout.write(
+      JSON.stringify({
+        name: manifest.name,
+        dir,
+        onDemand: manifest.onDemand !== undefined,
+        instances: states,
+      }) + "\n",
+    );
     return EXIT.ok;
   }
   const counts = new Map<string, number>();
   for (const s of states) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
   const order = ["running", "starting", "stopping", "failed", "idle", "stopped"];
-  const summary = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} ${k}`).join(", ");
-  io.stdout.write(`${manifest.name}: ${states.length} instance${states.length === 1 ? "" : "s"}${manifest.onDemand ? " on demand" : ""}: ${summary}\n`);
-  const shown = values.all === true ? states : states.filter((s) => s.state !== "idle" && s.state !== "stopped");
+  const summary = order
+    .filter((k) => counts.has(k))
+    .map((k) => `${counts.get(k)} ${k}`)
+    .join(", ");
+  io.stdout.write(
+    `${manifest.name}: ${states.length} instance${states.length === 1 ? "" : "s"}${manifest.onDemand ? " on demand" : ""}: ${summary}\n`,
+  );
+  const shown =
+    values.all === true ? states : states.filter((s) => s.state !== "idle" && s.state !== "stopped");
   if (shown.length > 0) {
-    const rows = [["INSTANCE", "UNIT", "MACHINE", ...(manifest.onDemand ? ["PORT"] : []), "STATE"], ...shown.map((s) => [String(s.instance), s.unit, s.machine, ...(manifest.onDemand ? [String(s.port ?? "")] : []), s.state])];
+    const rows = [
+      ["INSTANCE", "UNIT", "MACHINE", ...(manifest.onDemand ? ["PORT"] : []), "STATE"],
+      ...shown.map((s) => [
+        String(s.instance),
+        s.unit,
+        s.machine,
+        ...(manifest.onDemand ? [String(s.port ?? "")] : []),
+        s.state,
+      ]),
+    ];
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-    for (const r of rows) io.stdout.write(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ") + "\n");
+    for (const r of rows)
+      io.stdout.write(
+        r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join("  ") + "\n",
+      );
   }
   return EXIT.ok;
 }
 
 export async function runInstances(args: readonly string[], io: CliIo): Promise<number> {
   // "status" is a subcommand unless it names the one input that exists (a build directory called status).
-  if (args[0] === "status" && (args.length > 1 || !(await stat(resolve(io.cwd, "status")).then(() => true, () => false)))) return runStatus(args.slice(1), io);
+  if (
+    args[0] === "status" &&
+    (args.length > 1 ||
+      !(await stat(resolve(io.cwd, "status")).then(
+        () => true,
+        () => false,
+      )))
+  )
+    return runStatus(args.slice(1), io);
   const { values, positionals } = parse(
     args,
-    { ...BUILD_FLAGS, count: { type: "string" }, root: { type: "string" }, first: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" }, replace: { type: "boolean" }, "on-demand": { type: "boolean" }, "idle-stop": { type: "string" }, json: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
+    {
+      ...BUILD_FLAGS,
+      count: { type: "string" },
+      root: { type: "string" },
+      first: { type: "string" },
+      set: { type: "string", multiple: true },
+      out: { type: "string" },
+      replace: { type: "boolean" },
+      "on-demand": { type: "boolean" },
+      "idle-stop": { type: "string" },
+      json: { type: "boolean" },
+      quiet: { type: "boolean", short: "q" },
+    },
     INSTANCES_HELP,
   );
   if (values.help) {
@@ -127,11 +183,25 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   }
   const onDemand = values["on-demand"] === true;
   const idleStopFlag = values["idle-stop"] as string | undefined;
-  if (idleStopFlag !== undefined && !onDemand) throw new NiftyError("NIFTY433", "--idle-stop needs --on-demand", "only on-demand instances stop by themselves; others stop with systemctl stop");
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "instances needs a recipe or a build directory" : "instances takes one recipe or build directory", INSTANCES_HELP);
+  if (idleStopFlag !== undefined && !onDemand)
+    throw new NiftyError(
+      "NIFTY433",
+      "--idle-stop needs --on-demand",
+      "only on-demand instances stop by themselves; others stop with systemctl stop",
+    );
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length === 0
+        ? "instances needs a recipe or a build directory"
+        : "instances takes one recipe or build directory",
+      INSTANCES_HELP,
+    );
   const count = wholeNumber(values.count as string | undefined, "--count");
   const first = wholeNumber(values.first as string | undefined, "--first", 1);
-  const sets = pairs(values.set as string[] | undefined, "--set", "NAME=EXPR").map(([name, expr]) => ({ name, expr }));
+  const sets = pairs(values.set as string[] | undefined, "--set", "NAME=EXPR").map(([name, expr]) => ({
+    name,
+    expr,
+  }));
 
   const { rootOption, insideRoot } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
@@ -141,9 +211,15 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   try {
     isDir = (await stat(inputPath)).isDirectory();
   } catch {
-    throw new NiftyError("NIFTY420", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
+    throw new NiftyError(
+      "NIFTY420",
+      `${input} does not exist`,
+      "give a recipe (.nifty) or a build directory (out/<name>)",
+    );
   }
-  const built = isDir ? await readBuildDir(inputPath, input, "NIFTY420") : await buildForCommand(input, values, io, INSTANCES_HELP);
+  const built = isDir
+    ? await readBuildDir(inputPath, input, "NIFTY420")
+    : await buildForCommand(input, values, io, INSTANCES_HELP);
   if (typeof built === "number") return built;
 
   const { planInstances } = await import("../instances/plan.ts");
@@ -154,31 +230,66 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   const plan = planInstances({ config: built.config, count, first, sets, onDemand });
   const out = values.out as string | undefined;
   // Under --root the directory is the other machine's path: the units it boots name it.
-  const dir = root === undefined ? resolve(io.cwd, out ?? join("out", `${built.name}-instances`)) : insideRoot(root, out ?? `/var/lib/niftyc/${built.name}`, "--out", INSTANCES_HELP);
-  const result = await writeInstances({ dir, ...(root === undefined ? {} : { root }), config: built.config, plan, rootfsTar: built.rootfsTar, digest: built.digest, replace: values.replace === true, version: NIFTYC_VERSION, ...(idleStop ? { idleStop } : {}) });
+  const dir =
+    root === undefined
+      ? resolve(io.cwd, out ?? join("out", `${built.name}-instances`))
+      : insideRoot(root, out ?? `/var/lib/niftyc/${built.name}`, "--out", INSTANCES_HELP);
+  const result = await writeInstances({
+    dir,
+    ...(root === undefined ? {} : { root }),
+    config: built.config,
+    plan,
+    rootfsTar: built.rootfsTar,
+    digest: built.digest,
+    replace: values.replace === true,
+    version: NIFTYC_VERSION,
+    ...(idleStop ? { idleStop } : {}),
+  });
   // The commands to run where the units are used: on that machine, its own paths.
   const used = (p: string): string => (root === undefined ? p : p.slice(root.length));
 
   const show = (p: string): string => relative(io.cwd, p) || ".";
   if (values.json) {
     // Absolute paths: a program reading them may run anywhere.
-    io.stdout.write(JSON.stringify({ name: built.name, digest: built.digest, dir: result.dir, ...(root === undefined ? {} : { root, dirInRoot: dir }), count, first, onDemand, reusedRootfs: result.reusedRootfs, files: result.files }) + "\n");
+    io.stdout.write(
+      JSON.stringify({
+        name: built.name,
+        digest: built.digest,
+        dir: result.dir,
+        ...(root === undefined ? {} : { root, dirInRoot: dir }),
+        count,
+        first,
+        onDemand,
+        reusedRootfs: result.reusedRootfs,
+        files: result.files,
+      }) + "\n",
+    );
     return EXIT.ok;
   }
   const where = root === undefined ? show(dir) : `${dir} of the machine at ${root}`;
   if (plan.onDemand !== undefined) {
     const ids = plan.instances.map((i) => i.id);
-    io.stdout.write(`wrote ${count} on-demand instance${count === 1 ? "" : "s"} of ${built.name} (ports ${ids[0]}${count > 1 ? ` … ${ids.at(-1)}` : ""}, stopped after ${idleStop} idle) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
+    io.stdout.write(
+      `wrote ${count} on-demand instance${count === 1 ? "" : "s"} of ${built.name} (ports ${ids[0]}${count > 1 ? ` … ${ids.at(-1)}` : ""}, stopped after ${idleStop} idle) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`,
+    );
     if (root !== undefined) io.stdout.write("then, on that machine:\n");
-    io.stdout.write(`  systemctl link ${used(result.files.unit)} ${used(result.files.forwarder!)} ${used(result.files.listener!)} ${used(result.files.target)}\n`);
-    io.stdout.write(`  systemctl start ${built.name}.target      # listens on every port; ssh -p ${ids[0]} … boots ${built.name}@${ids[0]}\n`);
+    io.stdout.write(
+      `  systemctl link ${used(result.files.unit)} ${used(result.files.forwarder!)} ${used(result.files.listener!)} ${used(result.files.target)}\n`,
+    );
+    io.stdout.write(
+      `  systemctl start ${built.name}.target      # listens on every port; ssh -p ${ids[0]} … boots ${built.name}@${ids[0]}\n`,
+    );
     io.stdout.write(`  niftyc instances status ${root === undefined ? show(dir) : dir}\n`);
     return EXIT.ok;
   }
   const last = first + count - 1;
-  io.stdout.write(`wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`);
+  io.stdout.write(
+    `wrote ${count} instance${count === 1 ? "" : "s"} of ${built.name} (${built.name}-${first}${count > 1 ? ` … ${built.name}-${last}` : ""}) in ${where}; shared tree ${result.reusedRootfs ? "kept" : "unpacked"}\n`,
+  );
   if (root !== undefined) io.stdout.write("then, on that machine:\n");
   io.stdout.write(`  systemctl link ${used(result.files.unit)} ${used(result.files.target)}\n`);
-  io.stdout.write(`  systemctl start ${built.name}.target      # or one: systemctl start ${built.name}@${first}\n`);
+  io.stdout.write(
+    `  systemctl start ${built.name}.target      # or one: systemctl start ${built.name}@${first}\n`,
+  );
   return EXIT.ok;
 }

@@ -11,7 +11,18 @@ import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.t
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { BuildResult } from "../pipeline/types.ts";
-import { EXIT, askTwice, buildOptions, createBuildProgress, cacheDir, keyValues, parse, printDiagnostics, readBuildDir, recipeLocation, } from "./common.ts";
+import {
+  EXIT,
+  askTwice,
+  buildOptions,
+  createBuildProgress,
+  cacheDir,
+  keyValues,
+  parse,
+  printDiagnostics,
+  readBuildDir,
+  recipeLocation,
+} from "./common.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };
@@ -50,8 +61,21 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./push.ts")).runPush(rest, io, runBuild);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const near = suggest(command, ["build", "check", "cache", "install", "instances", "lock", "outdated", "push", "run"]);
-        throw new UsageError(`unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`, MAIN_HELP);
+        const near = suggest(command, [
+          "build",
+          "check",
+          "cache",
+          "install",
+          "instances",
+          "lock",
+          "outdated",
+          "push",
+          "run",
+        ]);
+        throw new UsageError(
+          `unknown command ${JSON.stringify(command)}${near ? ` — did you mean ${near}?` : ""}`,
+          MAIN_HELP,
+        );
       }
     }
   } catch (error) {
@@ -71,15 +95,21 @@ function reportFailure(error: unknown, io: CliIo): number {
   }
   if (error instanceof NiftyError) {
     const details = (error.details ?? []).map((line) => `  ${forTerminal(line)}\n`).join("");
-    io.stderr.write(`niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${details}${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`);
+    io.stderr.write(
+      `niftyc: error: ${forTerminal(error.message)} [${error.code}]\n${details}${error.hint ? `  hint: ${forTerminal(error.hint)}\n` : ""}`,
+    );
     return EXIT.input;
   }
   const e = error as NodeJS.ErrnoException;
   if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS" || e?.code === "EDQUOT") {
-    io.stderr.write(`niftyc: error: ${forTerminal(e.message)}\n  hint: nothing was published under its final name; free space or fix permissions and build again\n`);
+    io.stderr.write(
+      `niftyc: error: ${forTerminal(e.message)}\n  hint: nothing was published under its final name; free space or fix permissions and build again\n`,
+    );
     return EXIT.input;
   }
-  io.stderr.write(`niftyc: internal error (a bug in niftyc, please report it):\n${forTerminal(e?.stack ?? String(error))}\n`);
+  io.stderr.write(
+    `niftyc: internal error (a bug in niftyc, please report it):\n${forTerminal(e?.stack ?? String(error))}\n`,
+  );
   return EXIT.bug;
 }
 
@@ -89,16 +119,23 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(BUILD_HELP + "\n");
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "build needs a recipe" : "build takes one recipe", BUILD_HELP);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length === 0 ? "build needs a recipe" : "build takes one recipe",
+      BUILD_HELP,
+    );
   const { BuildFailed, FORMATS, stopSignalNote } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const pushTo = values.push as string | undefined;
   const cacheTo = values["cache-to"] as string | undefined;
   const cacheFrom = values["cache-from"] as string | undefined;
-  if (pushTo !== undefined && formats && !(formats as string[]).includes("oci")) throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
+  if (pushTo !== undefined && formats && !(formats as string[]).includes("oci"))
+    throw new UsageError("--push pushes the OCI image: add oci to --format", BUILD_HELP);
   // A bad reference fails before the build, not after it.
-  for (const ref of [pushTo, cacheTo, cacheFrom]) if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
-  const registries = pushTo ?? cacheTo ?? cacheFrom ? (await import("./push.ts")).registrySettings(values, io) : undefined;
+  for (const ref of [pushTo, cacheTo, cacheFrom])
+    if (ref !== undefined) (await import("../registry/reference.ts")).parseReference(ref);
+  const registries =
+    (pushTo ?? cacheTo ?? cacheFrom) ? (await import("./push.ts")).registrySettings(values, io) : undefined;
   const shared = await buildOptions(values, io, BUILD_HELP);
   // A pulled cache gives blobs only, each no larger than a download may be.
   const { pullSharedCache } = cacheFrom === undefined ? {} : await import("./push.ts");
@@ -109,9 +146,19 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   // `-` is a recipe on standard input, named stdin: relative paths (COPY, its lock) are the working directory's.
   const fromStdin = positionals[0] === "-";
-  if (fromStdin && values["password-stdin"] === true) throw new UsageError("build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file", BUILD_HELP);
-  if (fromStdin && io.readStdin === undefined) throw new UsageError("build - reads the recipe from standard input, which this caller does not give", BUILD_HELP);
-  const location = fromStdin ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() } : await recipeLocation(io.cwd, positionals[0]!, shared.hostInputs);
+  if (fromStdin && values["password-stdin"] === true)
+    throw new UsageError(
+      "build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file",
+      BUILD_HELP,
+    );
+  if (fromStdin && io.readStdin === undefined)
+    throw new UsageError(
+      "build - reads the recipe from standard input, which this caller does not give",
+      BUILD_HELP,
+    );
+  const location = fromStdin
+    ? { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin!() }
+    : await recipeLocation(io.cwd, positionals[0]!, shared.hostInputs);
   const { buildPlatforms } = await import("../pipeline/platforms.ts");
   const run = () =>
     buildPlatforms({
@@ -127,24 +174,52 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       result = await run();
     } catch (error) {
       // At a terminal, a missing password is asked for (hidden, twice) instead of failing.
-      if (!(error instanceof BuildFailed) || error.missingSecrets.length === 0 || io.askSecret === undefined || values.json) throw error;
+      if (
+        !(error instanceof BuildFailed) ||
+        error.missingSecrets.length === 0 ||
+        io.askSecret === undefined ||
+        values.json
+      )
+        throw error;
       const secrets = new Map(shared.secrets);
-      for (const id of error.missingSecrets) secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
+      for (const id of error.missingSecrets)
+        secrets.set(id, await askTwice(io.askSecret, id, (line) => io.stderr.write(line)));
       shared.secrets = secrets;
       shared.hostInputs?.distrust("a secret was typed at the terminal");
       result = await run();
       const flags = error.missingSecrets.map((id) => `--secret ${id}=FILE`).join(" ");
-      io.stderr.write(`note: next time, without a terminal: ${flags} (or ${error.missingSecrets[0]}=env:VARIABLE)\n`);
+      io.stderr.write(
+        `note: next time, without a terminal: ${flags} (or ${error.missingSecrets[0]}=env:VARIABLE)\n`,
+      );
     }
     progress?.stop();
     await printDiagnostics(result.warnings, io);
-    const pushed = pushTo === undefined ? undefined : await (await import("./push.ts")).pushBuildDir(result.outDir, relative(io.cwd, result.outDir) || ".", pushTo, values, io, registries);
-    if (cacheTo !== undefined) await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
+    const pushed =
+      pushTo === undefined
+        ? undefined
+        : await (await import("./push.ts")).pushBuildDir(
+            result.outDir,
+            relative(io.cwd, result.outDir) || ".",
+            pushTo,
+            values,
+            io,
+            registries,
+          );
+    if (cacheTo !== undefined)
+      await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
     const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
     io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
     if (result.recall && result.warnings.length === 0 && shared.hostInputs) {
       const { writeStamp } = await import("./build-stamp.ts");
-      await writeStamp({ args, io, cacheDir: shared.cacheDir, values, inputs: shared.hostInputs, recall: result.recall, ...upToDateReport(result, stopSignalNote(result.config)) });
+      await writeStamp({
+        args,
+        io,
+        cacheDir: shared.cacheDir,
+        values,
+        inputs: shared.hostInputs,
+        recall: result.recall,
+        ...upToDateReport(result, stopSignalNote(result.config)),
+      });
     }
     return EXIT.ok;
   } catch (error) {
@@ -153,7 +228,9 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       await printDiagnostics(error.diagnostics, io);
       if (values.json) {
         const { diagnosticsToJson } = await import("../diagnostics/format.ts");
-        io.stdout.write(JSON.stringify({ error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) }) + "\n");
+        io.stdout.write(
+          JSON.stringify({ error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) }) + "\n",
+        );
       }
       return EXIT.input;
     }
@@ -162,25 +239,60 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** What `build` prints when it next finds this build up to date: every step cached, and the one note such a build gives. */
-function upToDateReport(result: BuildResult, note: string | undefined): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
+function upToDateReport(
+  result: BuildResult,
+  note: string | undefined,
+): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
   const steps = result.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
   return {
-    events: [...steps.map((s) => ({ type: "step" as const, index: s.index, total: steps.length, text: s.instruction, reused: true })), ...(note ? [{ type: "note" as const, message: note }] : [])],
-    result: { digest: result.digest, rootfs: result.rootfs, outDir: result.outDir, outputs: result.outputs, reproducible: result.reproducible, upToDate: true, steps, name: result.config.name, stopSignal: result.config.stopSignal },
+    events: [
+      ...steps.map((s) => ({
+        type: "step" as const,
+        index: s.index,
+        total: steps.length,
+        text: s.instruction,
+        reused: true,
+      })),
+      ...(note ? [{ type: "note" as const, message: note }] : []),
+    ],
+    result: {
+      digest: result.digest,
+      rootfs: result.rootfs,
+      outDir: result.outDir,
+      outputs: result.outputs,
+      reproducible: result.reproducible,
+      upToDate: true,
+      steps,
+      name: result.config.name,
+      stopSignal: result.config.stopSignal,
+    },
   };
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {
   if (text === undefined) return undefined;
   if (text === "all") return all as never;
-  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const f of list) if (!all.includes(f)) throw new UsageError(`unknown format ${JSON.stringify(f)}; formats: ${all.join(", ")}`, BUILD_HELP);
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const f of list)
+    if (!all.includes(f))
+      throw new UsageError(`unknown format ${JSON.stringify(f)}; formats: ${all.join(", ")}`, BUILD_HELP);
   return list as never;
 }
 
-
 async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { arg: { type: "string", multiple: true }, strict: { type: "boolean" }, "allow-system-binds": { type: "boolean" }, json: { type: "boolean" } }, CHECK_HELP);
+  const { values, positionals } = parse(
+    args,
+    {
+      arg: { type: "string", multiple: true },
+      strict: { type: "boolean" },
+      "allow-system-binds": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+    CHECK_HELP,
+  );
   if (values.help) {
     io.stdout.write(CHECK_HELP + "\n");
     return EXIT.ok;
@@ -193,7 +305,12 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     const { recipePath, shownPath } = await recipeLocation(io.cwd, path);
     shown.push(shownPath);
     const source = await readRecipe(recipePath, shownPath);
-    const result = await checkSource(source, { args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP), strict: values.strict === true, allowSystemBinds: values["allow-system-binds"] === true, recipePath });
+    const result = await checkSource(source, {
+      args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP),
+      strict: values.strict === true,
+      allowSystemBinds: values["allow-system-binds"] === true,
+      recipePath,
+    });
     for (const d of result.diagnostics) all.push(d);
   }
   const failed = hasErrors(all);
@@ -208,7 +325,11 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function runCache(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { cache: { type: "string" }, days: { type: "string" }, json: { type: "boolean" } }, CACHE_HELP);
+  const { values, positionals } = parse(
+    args,
+    { cache: { type: "string" }, days: { type: "string" }, json: { type: "boolean" } },
+    CACHE_HELP,
+  );
   const [sub, ...files] = positionals;
   if (values.help || sub === undefined) {
     io.stdout.write(CACHE_HELP + "\n");
@@ -222,8 +343,12 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
   switch (sub) {
     case "import": {
       if (files.length === 0) throw new UsageError("cache import needs files", CACHE_HELP);
-      const imported = await maintenance.cacheImport(store, files.map((f) => resolve(io.cwd, f)));
-      for (const [i, entry] of imported.entries()) io.stdout.write(json ? JSON.stringify(entry) + "\n" : `${entry.digest}  ${files[i]}\n`);
+      const imported = await maintenance.cacheImport(
+        store,
+        files.map((f) => resolve(io.cwd, f)),
+      );
+      for (const [i, entry] of imported.entries())
+        io.stdout.write(json ? JSON.stringify(entry) + "\n" : `${entry.digest}  ${files[i]}\n`);
       return EXIT.ok;
     }
     case "ls":
@@ -231,23 +356,36 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
       const entries = await maintenance.cacheList(store);
       if (json) io.stdout.write(JSON.stringify(entries) + "\n");
       else {
-        for (const e of entries) io.stdout.write(`${e.digest}  ${formatBytes(e.size).padStart(10)}  ${e.lastUse.toISOString().slice(0, 10)}\n`);
+        for (const e of entries)
+          io.stdout.write(
+            `${e.digest}  ${formatBytes(e.size).padStart(10)}  ${e.lastUse.toISOString().slice(0, 10)}\n`,
+          );
         io.stdout.write(`${entries.length} blobs, ${formatBytes(entries.reduce((n, e) => n + e.size, 0))}\n`);
       }
       return EXIT.ok;
     }
     case "gc": {
       const days = values.days === undefined ? 30 : Number(values.days);
-      if (!(days >= 0)) throw new UsageError(`--days takes a number, got ${JSON.stringify(values.days)}`, CACHE_HELP);
+      if (!(days >= 0))
+        throw new UsageError(`--days takes a number, got ${JSON.stringify(values.days)}`, CACHE_HELP);
       const report = await maintenance.cacheGc(store, { olderThanDays: days });
-      io.stdout.write(json ? JSON.stringify(report) + "\n" : report.runningBuilds > 0 ? `${report.runningBuilds} build${report.runningBuilds === 1 ? " is" : "s are"} running: no blob removed (run gc again when they are done)\n` : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`);
+      io.stdout.write(
+        json
+          ? JSON.stringify(report) + "\n"
+          : report.runningBuilds > 0
+            ? `${report.runningBuilds} build${report.runningBuilds === 1 ? " is" : "s are"} running: no blob removed (run gc again when they are done)\n`
+            : `removed ${report.removed.length} blobs (${formatBytes(report.freedBytes)}), kept ${report.kept}\n`,
+      );
       return EXIT.ok;
     }
     case "verify": {
       const report = await maintenance.cacheVerify(store);
       if (json) io.stdout.write(JSON.stringify(report) + "\n");
       else {
-        for (const bad of report.corrupt) io.stdout.write(`corrupt: ${bad.digest} (now hashes to ${bad.actual}), moved to ${bad.quarantinedTo}\n`);
+        for (const bad of report.corrupt)
+          io.stdout.write(
+            `corrupt: ${bad.digest} (now hashes to ${bad.actual}), moved to ${bad.quarantinedTo}\n`,
+          );
         io.stdout.write(`${report.checked} blobs checked, ${report.corrupt.length} corrupt\n`);
       }
       return report.corrupt.length > 0 ? EXIT.input : EXIT.ok;
@@ -258,12 +396,22 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { "machines-dir": { type: "string" }, "settings-dir": { type: "string" }, root: { type: "string" }, replace: { type: "boolean" } }, INSTALL_HELP);
+  const { values, positionals } = parse(
+    args,
+    {
+      "machines-dir": { type: "string" },
+      "settings-dir": { type: "string" },
+      root: { type: "string" },
+      replace: { type: "boolean" },
+    },
+    INSTALL_HELP,
+  );
   if (values.help) {
     io.stdout.write(INSTALL_HELP + "\n");
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError("install takes one build directory (e.g. out/ssh)", INSTALL_HELP);
+  if (positionals.length !== 1)
+    throw new UsageError("install takes one build directory (e.g. out/ssh)", INSTALL_HELP);
   const dir = resolve(io.cwd, positionals[0]!);
   const { rootOption, insideRoot, onThisMachine } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
@@ -272,7 +420,11 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   // As the machine that boots it sees them; under --root they are written below the root.
   const inside = (flag: string, fallback: string): string => {
     const given = values[flag] as string | undefined;
-    return given === undefined ? fallback : root === undefined ? resolve(io.cwd, given) : insideRoot(root, given, `--${flag}`, INSTALL_HELP);
+    return given === undefined
+      ? fallback
+      : root === undefined
+        ? resolve(io.cwd, given)
+        : insideRoot(root, given, `--${flag}`, INSTALL_HELP);
   };
   const machinesDir = inside("machines-dir", "/var/lib/machines");
   const settingsDir = inside("settings-dir", "/etc/systemd/nspawn");
@@ -280,13 +432,29 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   try {
     nspawnText = await readFile(`${dir}/${build.name}.nspawn`, "utf8");
   } catch {
-    throw new NiftyError("NIFTY301", `${positionals[0]} has no ${build.name}.nspawn`, "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn");
+    throw new NiftyError(
+      "NIFTY301",
+      `${positionals[0]} has no ${build.name}.nspawn`,
+      "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn",
+    );
   }
-  await installMachine({ rootfsTar: build.rootfsTar, nspawnText, name: build.name, machinesDir: onThisMachine(root, machinesDir), settingsDir: onThisMachine(root, settingsDir), replace: values.replace === true });
+  await installMachine({
+    rootfsTar: build.rootfsTar,
+    nspawnText,
+    name: build.name,
+    machinesDir: onThisMachine(root, machinesDir),
+    settingsDir: onThisMachine(root, settingsDir),
+    replace: values.replace === true,
+  });
   // machinectl only looks in /var/lib/machines (and its own search path); elsewhere nspawn is told where.
-  const start = machinesDir === "/var/lib/machines" ? `machinectl start ${build.name}` : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}`;
+  const start =
+    machinesDir === "/var/lib/machines"
+      ? `machinectl start ${build.name}`
+      : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}`;
   const where = root === undefined ? "" : ` of the machine at ${root}`;
-  io.stdout.write(`installed ${build.name} in ${machinesDir}/${build.name}${where}; start it ${root === undefined ? "" : "there "}with: ${start}\n`);
+  io.stdout.write(
+    `installed ${build.name} in ${machinesDir}/${build.name}${where}; start it ${root === undefined ? "" : "there "}with: ${start}\n`,
+  );
   return EXIT.ok;
 }
 
@@ -299,7 +467,14 @@ if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString("utf8");
   };
-  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), readStdin, ...(interactive ? { askSecret: askHidden } : {}) });
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    readStdin,
+    ...(interactive ? { askSecret: askHidden } : {}),
+  });
   process.exitCode = code;
 }
 

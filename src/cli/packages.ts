@@ -84,7 +84,8 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
   }
   const [recipe, ...names] = positionals;
   if (recipe === undefined) throw new UsageError("lock needs a recipe", LOCK_HELP);
-  if (names.length > 0 && values.update !== true) throw new UsageError(`package names (${names.join(" ")}) go after --update`, LOCK_HELP);
+  if (names.length > 0 && values.update !== true)
+    throw new UsageError(`package names (${names.join(" ")}) go after --update`, LOCK_HELP);
   const shared = await buildOptions(values, io, LOCK_HELP);
   const { lockRecipe } = await import("../pipeline/lock.ts");
   return withDiagnostics(io, async () => {
@@ -126,16 +127,28 @@ export async function runOutdated(args: readonly string[], io: CliIo): Promise<n
   const shared = await buildOptions(values, io, OUTDATED_HELP);
   const { outdatedRecipe } = await import("../pipeline/lock.ts");
   return withDiagnostics(io, async () => {
-    const { rows, summary } = await outdatedRecipe({ ...shared, ...(await recipeLocation(io.cwd, positionals[0]!)), onEvent: note(io) });
+    const { rows, summary } = await outdatedRecipe({
+      ...shared,
+      ...(await recipeLocation(io.cwd, positionals[0]!)),
+      onEvent: note(io),
+    });
     if (values.json) io.stdout.write(JSON.stringify({ summary, packages: rows }) + "\n");
     else {
       for (const r of rows) {
-        const security = r.security ? `  SECURITY ${r.securityVersion} (${r.securityFrom!.archive} ${r.securityFrom!.suite})` : "";
+        const security = r.security
+          ? `  SECURITY ${r.securityVersion} (${r.securityFrom!.archive} ${r.securityFrom!.suite})`
+          : "";
         const plain = r.architecture === "amd64" || r.architecture === "all";
         const name = plain ? r.name : `${r.name}:${r.architecture}`;
-        io.stdout.write(`${name} ${r.locked} → ${r.newest} (${r.newestFrom.archive} ${r.newestFrom.suite})${security}\n`);
+        io.stdout.write(
+          `${name} ${r.locked} → ${r.newest} (${r.newestFrom.archive} ${r.newestFrom.suite})${security}\n`,
+        );
       }
-      io.stdout.write(summary.updates === 0 ? `all ${summary.locked} locked packages are current\n` : `${summary.updates} of ${summary.locked} locked packages have newer versions, ${summary.securityUpdates} from a security suite\n`);
+      io.stdout.write(
+        summary.updates === 0
+          ? `all ${summary.locked} locked packages are current\n`
+          : `${summary.updates} of ${summary.locked} locked packages have newer versions, ${summary.securityUpdates} from a security suite\n`,
+      );
     }
     return summary.status === "security-updates" ? EXIT.securityUpdates : EXIT.ok;
   });

@@ -9,7 +9,6 @@ import { EXIT, cacheDir, parse, printDiagnostics, relativeOrAbsolute, type Parse
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { PUSH_HELP } from "./usage.ts";
 
-
 /** containers-auth.json(5)'s order, then Docker's file. */
 export function authFiles(env: CliIo["env"]): string[] {
   const files: string[] = [];
@@ -32,25 +31,49 @@ export async function runPush(args: readonly string[], io: CliIo, runBuild: Buil
     io.stdout.write(PUSH_HELP + "\n");
     return EXIT.ok;
   }
-  if (positionals.length !== 2) throw new UsageError("push takes a build directory (or a recipe) and a REGISTRY/REPOSITORY:TAG", PUSH_HELP);
+  if (positionals.length !== 2)
+    throw new UsageError(
+      "push takes a build directory (or a recipe) and a REGISTRY/REPOSITORY:TAG",
+      PUSH_HELP,
+    );
   const [source, target] = positionals as [string, string];
   const dir = resolve(io.cwd, source);
-  const isFile = (p: string) => stat(join(dir, p)).then((s) => s.isFile(), () => false);
+  const isFile = (p: string) =>
+    stat(join(dir, p)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   // A multi-platform build's directory has no build.json of its own, but the index at oci/.
   const isBuildDir = (await isFile("build.json")) || (await isFile("oci/index.json"));
   if (!isBuildDir) {
     // A recipe: build it (with its flags), then push, as build --push does.
-    const { tokens } = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true, tokens: true });
-    const rest = args.filter((_, i) => !tokens.some((t) => t.kind === "positional" && t.index === i && t.value === target));
+    const { tokens } = parseArgs({
+      args: [...args],
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
+    const rest = args.filter(
+      (_, i) => !tokens.some((t) => t.kind === "positional" && t.index === i && t.value === target),
+    );
     return runBuild([...rest, "--push", target], io);
   }
-  if (values["cache-to"] !== undefined || values["cache-from"] !== undefined) throw new UsageError("--cache-to and --cache-from go with a build: give the recipe, not its output directory", PUSH_HELP);
+  if (values["cache-to"] !== undefined || values["cache-from"] !== undefined)
+    throw new UsageError(
+      "--cache-to and --cache-from go with a build: give the recipe, not its output directory",
+      PUSH_HELP,
+    );
   const result = await pushBuildDir(dir, relativeOrAbsolute(io.cwd, source), target, values, io);
   printPushed(result, values, io);
   return EXIT.ok;
 }
 
-export function printPushed(result: import("../registry/push.ts").PushResult, values: ParsedValues, io: CliIo): void {
+export function printPushed(
+  result: import("../registry/push.ts").PushResult,
+  values: ParsedValues,
+  io: CliIo,
+): void {
   if (values.json) io.stdout.write(JSON.stringify(result) + "\n");
   else io.stdout.write(`${result.pushed}\n`);
 }
@@ -64,20 +87,36 @@ export function registrySettings(values: ParsedValues, io: CliIo) {
     let credentials: { username: string; password: string } | undefined;
     if (values["password-stdin"] === true || username !== undefined) {
       if (username === undefined || values["password-stdin"] !== true) {
-        throw new NiftyError("NIFTY706", "--password-stdin and --username go together", "echo \"$PASSWORD\" | niftyc push --username USER --password-stdin …");
+        throw new NiftyError(
+          "NIFTY706",
+          "--password-stdin and --username go together",
+          'echo "$PASSWORD" | niftyc push --username USER --password-stdin …',
+        );
       }
-      if (io.readStdin === undefined) throw new UsageError("--password-stdin reads standard input, which this caller does not give", PUSH_HELP);
+      if (io.readStdin === undefined)
+        throw new UsageError(
+          "--password-stdin reads standard input, which this caller does not give",
+          PUSH_HELP,
+        );
       // One final newline is dropped, as docker login does.
       password ??= io.readStdin().then((text) => text.replace(/\r?\n$/, ""));
       const typed = await password;
-      if (typed === "") throw new NiftyError("NIFTY706", "--password-stdin read an empty password", "pipe the password into niftyc: echo \"$PASSWORD\" | niftyc push …");
+      if (typed === "")
+        throw new NiftyError(
+          "NIFTY706",
+          "--password-stdin read an empty password",
+          'pipe the password into niftyc: echo "$PASSWORD" | niftyc push …',
+        );
       credentials = { username, password: typed };
     } else {
       credentials = await findCredentials(registry, authFiles(io.env));
     }
     const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
     if (timeout !== undefined && !(timeout > 0)) {
-      throw new UsageError(`--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`, PUSH_HELP);
+      throw new UsageError(
+        `--timeout takes a number of seconds, got ${JSON.stringify(values.timeout)}`,
+        PUSH_HELP,
+      );
     }
     return {
       ...(credentials ? { credentials } : {}),
@@ -91,13 +130,29 @@ export function registrySettings(values: ParsedValues, io: CliIo) {
 type Settings = ReturnType<typeof registrySettings>;
 
 /** Push the OCI layout of a build directory; flags as push parses them. */
-export async function pushBuildDir(dir: string, shown: string, target: string, values: ParsedValues, io: CliIo, settings: Settings = registrySettings(values, io)) {
+export async function pushBuildDir(
+  dir: string,
+  shown: string,
+  target: string,
+  values: ParsedValues,
+  io: CliIo,
+  settings: Settings = registrySettings(values, io),
+) {
   const { parseReference } = await import("../registry/reference.ts");
   const { pushImage } = await import("../registry/push.ts");
   const ref = parseReference(target);
   const layout = join(dir, "oci");
-  if (!(await stat(join(layout, "index.json")).then(() => true, () => false))) {
-    throw new NiftyError("NIFTY704", `${shown}/oci is not an OCI image layout (no readable index.json)`, "build with the oci format (the default, or --format oci,...), or give the recipe to push");
+  if (
+    !(await stat(join(layout, "index.json")).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new NiftyError(
+      "NIFTY704",
+      `${shown}/oci is not an OCI image layout (no readable index.json)`,
+      "build with the oci format (the default, or --format oci,...), or give the recipe to push",
+    );
   }
   const quiet = values.quiet === true;
   let lastProgress = 0;
@@ -112,22 +167,30 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
       const short = (d: string) => d.slice(7, 19);
       switch (event.type) {
         case "blob":
-          io.stderr.write(`${short(event.digest)}  ${event.action === "exists" ? "already there" : event.action === "mounted" ? `mounted from ${event.from}` : "uploaded"} (${event.size} bytes)\n`);
+          io.stderr.write(
+            `${short(event.digest)}  ${event.action === "exists" ? "already there" : event.action === "mounted" ? `mounted from ${event.from}` : "uploaded"} (${event.size} bytes)\n`,
+          );
           break;
         case "upload-progress":
           if (event.sent === event.total || event.sent - lastProgress >= 16 * 1024 * 1024) {
             lastProgress = event.sent;
-            io.stderr.write(`${short(event.digest)}  ${Math.floor((event.sent / event.total) * 100)}% of ${event.total} bytes\n`);
+            io.stderr.write(
+              `${short(event.digest)}  ${Math.floor((event.sent / event.total) * 100)}% of ${event.total} bytes\n`,
+            );
           }
           break;
         case "retry":
           io.stderr.write(`retrying (${event.attempt}): ${event.what}: ${event.reason}\n`);
           break;
         case "manifest":
-          io.stderr.write(`manifest ${short(event.digest)}  ${event.action === "exists" ? "already tagged" : "pushed"}\n`);
+          io.stderr.write(
+            `manifest ${short(event.digest)}  ${event.action === "exists" ? "already tagged" : "pushed"}\n`,
+          );
           break;
         case "referrer":
-          io.stderr.write(`${event.artifactType} ${short(event.digest)}  ${event.action === "exists" ? "already there" : "pushed"} (as a referrer, ${event.via === "tag-schema" ? "listed in the sha256-… tag" : "through the referrers API"})\n`);
+          io.stderr.write(
+            `${event.artifactType} ${short(event.digest)}  ${event.action === "exists" ? "already there" : "pushed"} (as a referrer, ${event.via === "tag-schema" ? "listed in the sha256-… tag" : "through the referrers API"})\n`,
+          );
           break;
       }
     },
@@ -139,7 +202,11 @@ export async function pushBuildDir(dir: string, shown: string, target: string, v
  * warning; true when --strict makes it an error, and the build should stop.
  */
 export async function pullSharedCache(
-  target: string, values: ParsedValues, io: CliIo, settings: Settings, maxBlobBytes: number,
+  target: string,
+  values: ParsedValues,
+  io: CliIo,
+  settings: Settings,
+  maxBlobBytes: number,
 ): Promise<boolean> {
   const { parseReference } = await import("../registry/reference.ts");
   const { pullCache } = await import("../registry/cache-share.ts");
@@ -160,21 +227,34 @@ export async function pullSharedCache(
     return true;
   }
   if (values.quiet === true) return false;
-  if (pulled === undefined) io.stderr.write(`note: --cache-from ${target}: no such cache yet; building without it\n`);
-  else io.stderr.write(`cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here\n`);
+  if (pulled === undefined)
+    io.stderr.write(`note: --cache-from ${target}: no such cache yet; building without it\n`);
+  else
+    io.stderr.write(
+      `cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here\n`,
+    );
   return false;
 }
 
 /** --cache-to: the blobs a finished build's steps need, as one artifact. */
 export async function pushSharedCache(
-  target: string, result: { used: string[] }, values: ParsedValues, io: CliIo, settings: Settings,
+  target: string,
+  result: { used: string[] },
+  values: ParsedValues,
+  io: CliIo,
+  settings: Settings,
 ): Promise<void> {
   const { parseReference } = await import("../registry/reference.ts");
   const { pushCache } = await import("../registry/cache-share.ts");
   const { openStore } = await import("../cache/store.ts");
   const ref = parseReference(target);
   const store = await openStore(cacheDir(values.cache as string | undefined, io));
-  const pushed = await pushCache({ store, target: ref, blobs: result.used, ...(await settings(ref.registry)) });
+  const pushed = await pushCache({
+    store,
+    target: ref,
+    blobs: result.used,
+    ...(await settings(ref.registry)),
+  });
   if (values.quiet === true) return;
   io.stderr.write(`cache to ${ref.registry}/${ref.repository}@${pushed.digest}: ${pushed.blobs} blobs\n`);
 }

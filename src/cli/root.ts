@@ -17,17 +17,29 @@ export async function rootOption(cwd: string, value: string | undefined): Promis
   } catch {
     // Reported below.
   }
-  if (!isDir) throw new NiftyError("NIFTY302", `the root directory ${value} does not exist or is not a directory`, "--root names the tree of the machine the files are for, e.g. --root /var/lib/machines/host");
+  if (!isDir)
+    throw new NiftyError(
+      "NIFTY302",
+      `the root directory ${value} does not exist or is not a directory`,
+      "--root names the tree of the machine the files are for, e.g. --root /var/lib/machines/host",
+    );
   return root === "/" ? undefined : root;
 }
 
 /** A path as the machine under the root sees it: absolute, required when a root is given. */
 export function insideRoot(root: string | undefined, value: string, flag: string, help: string): string {
-  if (root !== undefined && !isAbsolute(value)) throw new UsageError(`with --root, ${flag} takes a path as that machine sees it, starting with /; got ${JSON.stringify(value)}`, help);
+  if (root !== undefined && !isAbsolute(value))
+    throw new UsageError(
+      `with --root, ${flag} takes a path as that machine sees it, starting with /; got ${JSON.stringify(value)}`,
+      help,
+    );
   // Joined to the root on this machine, a '..' would climb out of it (/var/lib/../../../x is /x).
   if (root !== undefined && value.split("/").some((part) => part === ".." || part === ".")) {
-    throw new UsageError(`with --root, ${flag} takes a plain path of that machine, without '..' or '.': `
-      + `${JSON.stringify(value)} would be written outside ${root}`, help);
+    throw new UsageError(
+      `with --root, ${flag} takes a plain path of that machine, without '..' or '.': ` +
+        `${JSON.stringify(value)} would be written outside ${root}`,
+      help,
+    );
   }
   return value;
 }

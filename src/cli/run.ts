@@ -77,10 +77,24 @@ function paths(values: ParsedValues, io: CliIo): Paths {
   const root = uid === 0;
   const home = io.env.HOME ?? "/";
   const runtime = io.env.XDG_RUNTIME_DIR;
-  const runsBase = root ? "/run/niftyc/runs" : runtime ? join(runtime, "niftyc", "runs") : `/tmp/niftyc-runs-${uid}`;
+  const runsBase = root
+    ? "/run/niftyc/runs"
+    : runtime
+      ? join(runtime, "niftyc", "runs")
+      : `/tmp/niftyc-runs-${uid}`;
   const treeFlag = values["tree-cache"] as string | undefined;
-  const treeCache = treeFlag !== undefined ? resolve(io.cwd, treeFlag) : root ? "/var/cache/niftyc/trees" : join(io.env.XDG_CACHE_HOME ?? join(home, ".cache"), "niftyc", "trees");
-  return { privilege: { root, uid }, runsBase, treeCache, path: io.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
+  const treeCache =
+    treeFlag !== undefined
+      ? resolve(io.cwd, treeFlag)
+      : root
+        ? "/var/cache/niftyc/trees"
+        : join(io.env.XDG_CACHE_HOME ?? join(home, ".cache"), "niftyc", "trees");
+  return {
+    privilege: { root, uid },
+    runsBase,
+    treeCache,
+    path: io.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+  };
 }
 
 function parsePublish(list: readonly string[] | undefined): Array<import("../run/engines.ts").Publish> {
@@ -88,28 +102,44 @@ function parsePublish(list: readonly string[] | undefined): Array<import("../run
     const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(item);
     const host = Number(m?.[1]);
     const container = Number(m?.[2]);
-    if (!m || host < 1 || host > 65535 || container < 1 || container > 65535) throw new UsageError(`--publish takes HOST:CONTAINER[/tcp|/udp] with ports 1–65535, got ${JSON.stringify(item)}`, RUN_HELP);
+    if (!m || host < 1 || host > 65535 || container < 1 || container > 65535)
+      throw new UsageError(
+        `--publish takes HOST:CONTAINER[/tcp|/udp] with ports 1–65535, got ${JSON.stringify(item)}`,
+        RUN_HELP,
+      );
     return { host, container, protocol: (m[3] ?? "tcp") as "tcp" | "udp" };
   });
 }
 
 async function runStop(what: string | undefined, p: Paths, io: CliIo): Promise<number> {
-  if (what === undefined) throw new UsageError("--stop needs the run's name (or the recipe or build directory it was started from)", RUN_HELP);
+  if (what === undefined)
+    throw new UsageError(
+      "--stop needs the run's name (or the recipe or build directory it was started from)",
+      RUN_HELP,
+    );
   const { findRun } = await import("../run/rundir.ts");
   const { stopRun } = await import("../run/start.ts");
   const run = await findRun(p.runsBase, what, io.cwd);
   const result = await stopRun(run, p.privilege, { ...io.env }, STOP_TIMEOUT_MS);
   const status = result.status === undefined ? "" : `, exit status ${result.status}`;
   if (result.wasStopped) io.stdout.write(`${run.record.name} had already ended${status}\n`);
-  else if (result.killed) io.stdout.write(`${run.record.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s after ${run.record.stopSignal.name}: killed${status}\n`);
-  else io.stdout.write(`stopped ${run.record.name} (${run.record.engine}, ${run.record.stopSignal.name})${status}\n`);
+  else if (result.killed)
+    io.stdout.write(
+      `${run.record.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s after ${run.record.stopSignal.name}: killed${status}\n`,
+    );
+  else
+    io.stdout.write(
+      `stopped ${run.record.name} (${run.record.engine}, ${run.record.stopSignal.name})${status}\n`,
+    );
   return EXIT.ok;
 }
 
 async function runList(p: Paths, io: CliIo): Promise<number> {
   const { listRuns } = await import("../run/rundir.ts");
   for (const run of await listRuns(p.runsBase)) {
-    io.stdout.write(`${run.record.name}  ${run.record.engine}  ${run.running ? `running (PID ${run.pid})` : `ended${run.exit === undefined ? "" : ` (${run.exit})`}`}  ${run.record.detached ? "detached" : "attached"}  ${run.record.input}\n`);
+    io.stdout.write(
+      `${run.record.name}  ${run.record.engine}  ${run.running ? `running (PID ${run.pid})` : `ended${run.exit === undefined ? "" : ` (${run.exit})`}`}  ${run.record.detached ? "detached" : "attached"}  ${run.record.input}\n`,
+    );
   }
   return EXIT.ok;
 }
@@ -197,19 +227,30 @@ async function runRequest(values: ParsedValues, positionals: string[], command: 
     throw new UsageError(why, RUN_HELP);
   }
   if (command !== undefined && command.length === 0) {
-    throw new UsageError("nothing after --: give the command to run, or leave -- out to boot the image", RUN_HELP);
+    throw new UsageError(
+      "nothing after --: give the command to run, or leave -- out to boot the image",
+      RUN_HELP,
+    );
   }
   const { ENGINE_NAMES } = await import("../run/engines.ts");
   const engine = values.engine as string | undefined;
   if (engine !== undefined && !(ENGINE_NAMES as readonly string[]).includes(engine)) {
-    throw new UsageError(`--engine takes ${ENGINE_NAMES.join(", ")}, got ${JSON.stringify(engine)}`, RUN_HELP);
+    throw new UsageError(
+      `--engine takes ${ENGINE_NAMES.join(", ")}, got ${JSON.stringify(engine)}`,
+      RUN_HELP,
+    );
   }
   const sets = ((values.set as string[] | undefined) ?? []).map((item) => {
     const eq = item.indexOf("=");
     if (eq <= 0) throw new UsageError(`--set takes NAME=VALUE, got ${JSON.stringify(item)}`, RUN_HELP);
     return { name: item.slice(0, eq), expr: item.slice(eq + 1) };
   });
-  return { input: positionals[0]!, engine, sets, publish: parsePublish(values.publish as string[] | undefined) };
+  return {
+    input: positionals[0]!,
+    engine,
+    sets,
+    publish: parsePublish(values.publish as string[] | undefined),
+  };
 }
 
 /** A build directory as it is, or a recipe built first; a number is the build's exit status. */
@@ -219,10 +260,18 @@ async function imageToRun(
   values: ParsedValues,
   io: CliIo,
 ): Promise<(Built & { nspawnFile?: string }) | number> {
-  const exists = (path: string) => stat(path).then(() => true, () => false);
+  const exists = (path: string) =>
+    stat(path).then(
+      () => true,
+      () => false,
+    );
   if (!(await exists(join(inputPath, "build.json")))) {
     if (!(await exists(inputPath))) {
-      throw new NiftyError("NIFTY759", `${input} does not exist`, "give a recipe (.nifty) or a build directory (out/<name>)");
+      throw new NiftyError(
+        "NIFTY759",
+        `${input} does not exist`,
+        "give a recipe (.nifty) or a build directory (out/<name>)",
+      );
     }
     return buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
   }
@@ -234,9 +283,21 @@ async function imageToRun(
 type Prepared = Awaited<ReturnType<typeof import("../run/prepare.ts").prepareRun>>;
 
 /** Attached: the run's status. Detached: started, or its console when it ended at once. */
-async function start(prepared: Prepared, name: string, detach: boolean, p: Paths, io: CliIo): Promise<number> {
+async function start(
+  prepared: Prepared,
+  name: string,
+  detach: boolean,
+  p: Paths,
+  io: CliIo,
+): Promise<number> {
   const { runAttached, runDetached } = await import("../run/start.ts");
-  const startInput = { dir: prepared.dir, record: prepared.record, argv: prepared.argv, privilege: p.privilege, env: { ...io.env } };
+  const startInput = {
+    dir: prepared.dir,
+    record: prepared.record,
+    argv: prepared.argv,
+    privilege: p.privilege,
+    env: { ...io.env },
+  };
   if (!detach) return runAttached(startInput);
   const started = await runDetached(startInput);
   if (started.exit !== undefined) {

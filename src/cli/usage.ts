@@ -132,7 +132,6 @@ Options:
 Example:
   niftyc install out/ssh --root /var/lib/machines/host    (then, in host: machinectl start ssh)`;
 
-
 export const PUSH_HELP = `Usage: niftyc push <build-dir|recipe> <registry>/<repository>:<tag> [options]
 
 Pushes the OCI image of a build (<build-dir>/oci, from niftyc build) to a registry over

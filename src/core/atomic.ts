@@ -32,7 +32,8 @@ async function sweepAbandoned(parent: string, name: string): Promise<void> {
   for (const entry of await readdir(parent).catch(() => [] as string[])) {
     if (!entry.startsWith(prefix)) continue;
     const pid = Number(/^(\d+)-/.exec(entry.slice(prefix.length))?.[1]);
-    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await rm(join(parent, entry), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid))
+      await rm(join(parent, entry), { recursive: true, force: true });
   }
 }
 
@@ -85,7 +86,11 @@ export async function commitFile(staged: string, target: string): Promise<void> 
  * names the temp file (the store keeps its own in cache/tmp); by default it
  * goes in a staging directory beside the target.
  */
-export async function writeFileAtomic(target: string, data: string | Uint8Array, options: { mode?: number; tempPath?: string } = {}): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  options: { mode?: number; tempPath?: string } = {},
+): Promise<void> {
   const temp = options.tempPath ?? (await stagingFile(target));
   try {
     const fh = await open(temp, "wx", options.mode ?? 0o644);

@@ -8,7 +8,9 @@ export async function fileDigest(path: string): Promise<string> {
   // Loaded here, not at the top: builds import this module for bytesDigest
   // and need not load a CommonJS package (and node:util) they do not call.
   const sha256File = (await import("sha256-file")).default as Sha256File;
-  const hex = await new Promise<string | null>((done, fail) => sha256File(path, (error, sum) => (error ? fail(error) : done(sum))));
+  const hex = await new Promise<string | null>((done, fail) =>
+    sha256File(path, (error, sum) => (error ? fail(error) : done(sum))),
+  );
   return `sha256:${hex as string}`;
 }
 

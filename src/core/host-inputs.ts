@@ -37,7 +37,8 @@ export class HostInputs {
 
   /** `stats` taken from the open descriptor before its content was read. */
   file(path: string, stats: BigIntStats): void {
-    if (stats.ctimeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS) this.distrust(`${path} changed less than a second before it was read`);
+    if (stats.ctimeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS)
+      this.distrust(`${path} changed less than a second before it was read`);
     this.#add(`stat ${path}`, { path, identity: identityOf(stats) });
   }
 
@@ -67,7 +68,8 @@ export class HostInputs {
   #add(key: string, input: HostInput): void {
     const previous = this.#inputs.get(key);
     // Read twice in one build and seen differently: it changed while the build ran.
-    if (previous !== undefined && JSON.stringify(previous) !== JSON.stringify(input)) this.distrust(`${input.path} changed while the build read it`);
+    if (previous !== undefined && JSON.stringify(previous) !== JSON.stringify(input))
+      this.distrust(`${input.path} changed while the build read it`);
     this.#inputs.set(key, input);
   }
 }
@@ -81,7 +83,12 @@ export function unchanged(inputs: readonly HostInput[]): boolean {
         continue;
       }
       const stats = statSync(input.path, { bigint: true, throwIfNoEntry: false });
-      if (stats === undefined ? !("absent" in input) : !("identity" in input) || identityOf(stats) !== input.identity) return false;
+      if (
+        stats === undefined
+          ? !("absent" in input)
+          : !("identity" in input) || identityOf(stats) !== input.identity
+      )
+        return false;
     } catch {
       return false;
     }

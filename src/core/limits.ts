@@ -48,16 +48,23 @@ export function withLimit(limits: Limits, spec: string): Limits | string {
   const eq = spec.indexOf("=");
   const name = spec.slice(0, eq === -1 ? spec.length : eq);
   const entry = (LIMIT_NAMES as Record<string, { key: keyof Limits; size: boolean } | undefined>)[name];
-  if (entry === undefined || eq === -1) return `--limit takes NAME=VALUE with NAME one of ${Object.keys(LIMIT_NAMES).join(", ")}; got ${JSON.stringify(spec)}`;
+  if (entry === undefined || eq === -1)
+    return `--limit takes NAME=VALUE with NAME one of ${Object.keys(LIMIT_NAMES).join(", ")}; got ${JSON.stringify(spec)}`;
   const m = (entry.size ? /^(\d+)([KMGT]?)i?B?$/i : /^(\d+)()$/).exec(spec.slice(eq + 1));
   const value = m ? Number(m[1]) * SUFFIX[m[2]!.toUpperCase()]! : NaN;
-  if (!Number.isSafeInteger(value) || value <= 0) return `--limit ${name} takes ${entry.size ? "a size such as 8G or 512M" : "a whole number"}, got ${JSON.stringify(spec.slice(eq + 1))}`;
+  if (!Number.isSafeInteger(value) || value <= 0)
+    return `--limit ${name} takes ${entry.size ? "a size such as 8G or 512M" : "a whole number"}, got ${JSON.stringify(spec.slice(eq + 1))}`;
   return { ...limits, [entry.key]: value };
 }
 
 /** 4294967296 → "4 GiB": how a message shows a limit. */
 export function showSize(bytes: number): string {
-  for (const [unit, n] of [["TiB", 1024 ** 4], ["GiB", GiB], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+  for (const [unit, n] of [
+    ["TiB", 1024 ** 4],
+    ["GiB", GiB],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const) {
     if (bytes >= n && bytes % n === 0) return `${bytes / n} ${unit}`;
   }
   return `${bytes} bytes`;

@@ -81,10 +81,17 @@ export class Planner<O> extends Selection<O> {
    * (and `tentative`, in a probe) not having it: the best real package of
    * that name; else a provider (the only one, or as `decide` says).
    */
-  protected plan(dependerArch: string, alt: Relation, decide: "by-order" | "smallest-closure", tentative?: Tentative): Decided<O>;
+  protected plan(
+    dependerArch: string,
+    alt: Relation,
+    decide: "by-order" | "smallest-closure",
+    tentative?: Tentative,
+  ): Decided<O>;
   protected plan(dependerArch: string, alt: Relation, decide: Decide, tentative?: Tentative): Plan<O>;
   protected plan(dependerArch: string, alt: Relation, decide: Decide, tentative?: Tentative): Plan<O> {
-    const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) => this.archOk(c, alt, dependerArch));
+    const reals = (this.universe.packages.get(alt.name) ?? []).filter((c) =>
+      this.archOk(c, alt, dependerArch),
+    );
     const fitting = reals.filter((c) => satisfies(c.record.version, alt.constraint));
     const best = fitting.find((c) => this.pinsAllow(c));
     if (best !== undefined) {
@@ -105,14 +112,20 @@ export class Planner<O> extends Selection<O> {
       byProvider.set(c.record.name, c);
     }
     const providers = [...byProvider.values()];
-    if (providers.length === 1) return { kind: "select", cand: providers[0]!, virtual: { among: [providers[0]!.record.name], rule: "only-provider" } };
+    if (providers.length === 1)
+      return {
+        kind: "select",
+        cand: providers[0]!,
+        virtual: { among: [providers[0]!.record.name], rule: "only-provider" },
+      };
     if (providers.length > 1) {
       if (decide === "defer") return { kind: "choice" };
       return this.pickProvider(providers, decide);
     }
     // Versions of that name would fit, but constraints learned earlier exclude them.
     if (fitting.length > 0) return { kind: "conflict", occupant: this.selectedByName.get(alt.name)?.[0] };
-    const known = reals.length > 0 || this.universe.packages.has(alt.name) || this.universe.providers.has(alt.name);
+    const known =
+      reals.length > 0 || this.universe.packages.has(alt.name) || this.universe.providers.has(alt.name);
     if (!known) return { kind: "unknown" };
     const all = this.universe.packages.get(alt.name) ?? [];
     return { kind: "unsatisfiable", available: all.map((c) => describeCandidate(c)) };
@@ -125,14 +138,23 @@ export class Planner<O> extends Selection<O> {
    */
   private pickProvider(providers: readonly Candidate[], decide: "by-order" | "smallest-closure"): Decided<O> {
     const high = (c: Candidate) => HIGH_PRIORITIES.has(c.record.priority ?? "");
-    const sorted = [...providers].sort((a, b) => Number(high(b)) - Number(high(a)) || byteOrder(a.record.name, b.record.name));
-    const among = [...providers].sort((a, b) => byteOrder(a.record.name, b.record.name)).map((c) => c.record.name);
+    const sorted = [...providers].sort(
+      (a, b) => Number(high(b)) - Number(high(a)) || byteOrder(a.record.name, b.record.name),
+    );
+    const among = [...providers]
+      .sort((a, b) => byteOrder(a.record.name, b.record.name))
+      .map((c) => c.record.name);
     const ordered = (c: Candidate) => (high(c) && !providers.every(high) ? "priority" : "name-order");
-    if (decide === "by-order") return { kind: "select", cand: sorted[0]!, virtual: { among, rule: ordered(sorted[0]!) } };
+    if (decide === "by-order")
+      return { kind: "select", cand: sorted[0]!, virtual: { among, rule: ordered(sorted[0]!) } };
     const { winner, byOrder, totals } = this.smallestClosure(sorted);
     const cand = sorted[winner]!;
     const sizes = sorted.map((c, i) => ({ package: c.record.name, ...totals[i]! }));
-    return { kind: "select", cand, virtual: { among, rule: byOrder ? ordered(cand) : "smallest-closure", sizes } };
+    return {
+      kind: "select",
+      cand,
+      virtual: { among, rule: byOrder ? ordered(cand) : "smallest-closure", sizes },
+    };
   }
 
   // ---- the smallest-closure rule
@@ -143,7 +165,11 @@ export class Planner<O> extends Selection<O> {
    * what the one taken so far adds; the first when all are dead ends. Each
    * later option is summed only as far as it could win.
    */
-  protected smallestClosure(options: readonly Candidate[]): { winner: number; byOrder: boolean; totals: Total[] } {
+  protected smallestClosure(options: readonly Candidate[]): {
+    winner: number;
+    byOrder: boolean;
+    totals: Total[];
+  } {
     let winner = 0;
     let first: number | undefined;
     // The most a later option may add and still win; Installed-Size is whole KiB.
@@ -204,14 +230,20 @@ export class Planner<O> extends Selection<O> {
     for (;;) {
       for (; next < queue.length; next++) {
         const record = queue[next]!.record;
-        for (const [field, text] of [["Pre-Depends", record.preDepends], ["Depends", record.depends]] as const) {
+        for (const [field, text] of [
+          ["Pre-Depends", record.preDepends],
+          ["Depends", record.depends],
+        ] as const) {
           if (text === "") continue;
           const groups = this.groupsOf(record, field, text);
           if (!groups.ok) return deadEnd();
           for (const group of groups.value) {
             const alts = group.filter((r) => archRestrictionAllows(r.archRestriction, this.native));
             if (alts.length === 0 || alts.some((alt) => satisfied(alt, record.architecture))) continue;
-            const plan = alts.length === 1 ? this.plan(record.architecture, alts[0]!, "defer", tentative) : ({ kind: "choice" } as const);
+            const plan =
+              alts.length === 1
+                ? this.plan(record.architecture, alts[0]!, "defer", tentative)
+                : ({ kind: "choice" } as const);
             if (plan.kind === "choice") pending.push({ arch: record.architecture, alts });
             else if (plan.kind !== "select") return deadEnd();
             else if (add(plan.cand)) return capped();
@@ -221,7 +253,9 @@ export class Planner<O> extends Selection<O> {
       const choice = pending.shift();
       if (choice === undefined) return { kib, packages: tentative.slots.size };
       if (choice.alts.some((alt) => satisfied(alt, choice.arch))) continue;
-      const pick = choice.alts.map((alt) => this.plan(choice.arch, alt, "by-order", tentative)).find((p) => p.kind === "select");
+      const pick = choice.alts
+        .map((alt) => this.plan(choice.arch, alt, "by-order", tentative))
+        .find((p) => p.kind === "select");
       if (pick === undefined) return deadEnd();
       if (add(pick.cand)) return capped();
     }

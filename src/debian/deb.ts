@@ -77,9 +77,15 @@ const MAX_CONTROL_MEMBER = 16 << 20;
  * Read the .deb stored under `digest` (its entry list cached by that digest).
  * `what` names it in errors, e.g. "busybox-static 1:1.35.0-4 (amd64)".
  */
-export async function readDeb(store: Store, digest: string, what: string, limits?: Limits): Promise<DebContents & { fromCache: boolean }> {
+export async function readDeb(
+  store: Store,
+  digest: string,
+  what: string,
+  limits?: Limits,
+): Promise<DebContents & { fromCache: boolean }> {
   const cached = await store.readRecord<DebContents>("deb-contents", digestHex(digest));
-  if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached))) return { ...cached, fromCache: true };
+  if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached)))
+    return { ...cached, fromCache: true };
   const contents = await readDebFile(store, store.blobPath(digest), digest, what, limits);
   await store.writeRecord("deb-contents", digestHex(digest), contents);
   return { ...contents, fromCache: false };
@@ -93,11 +99,28 @@ async function blobsPresent(store: Store, contents: DebContents): Promise<boolea
 }
 
 /** Read a .deb file (not through the cache): control first, then every data entry into the store. */
-export async function readDebFile(store: Store, file: string, digest: string, what: string, limits?: Limits): Promise<DebContents> {
+export async function readDebFile(
+  store: Store,
+  file: string,
+  digest: string,
+  what: string,
+  limits?: Limits,
+): Promise<DebContents> {
   const control = await readControl(file, what);
-  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
-  if (!control.members.has("control") || stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) {
-    throw debError(what, control.members.has("control") ? "its control file is not one stanza with a Package field" : "it has no control file");
+  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, {
+    comments: true,
+  });
+  if (
+    !control.members.has("control") ||
+    stanzas.length !== 1 ||
+    fieldValue(stanzas[0]!, "Package") === undefined
+  ) {
+    throw debError(
+      what,
+      control.members.has("control")
+        ? "its control file is not one stanza with a Package field"
+        : "it has no control file",
+    );
   }
   const conffilesText = control.members.get("conffiles");
   const conffiles = parseConffiles(conffilesText ?? "", what);
@@ -121,7 +144,9 @@ export async function readDebFile(store: Store, file: string, digest: string, wh
 /** Only the control stanza of a .deb file: what the package says it is, without reading its data. */
 export async function readDebControl(file: string, what: string): Promise<Field[]> {
   const control = await readControl(file, what);
-  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, { comments: true });
+  const stanzas = parseStanzas(control.members.get("control") ?? "", `the control file of ${what}`, {
+    comments: true,
+  });
   if (stanzas.length !== 1 || fieldValue(stanzas[0]!, "Package") === undefined) {
     throw debError(what, "its control file is not one stanza with a Package field");
   }
@@ -129,7 +154,10 @@ export async function readDebControl(file: string, what: string): Promise<Field[
 }
 
 /** The control.tar members' names, and the text of the few niftyc reads. */
-async function readControl(file: string, what: string): Promise<{ names: string[]; members: Map<string, string> }> {
+async function readControl(
+  file: string,
+  what: string,
+): Promise<{ names: string[]; members: Map<string, string> }> {
   const loc = await locateDebMember(file, "control.tar");
   const names: string[] = [];
   const members = new Map<string, string>();
@@ -139,7 +167,8 @@ async function readControl(file: string, what: string): Promise<{ names: string[
     if (key === "" || entryType(header) === "directory") return undefined;
     if (key.includes("/")) throw debError(what, `its control.tar has a member in a subdirectory: ${key}`);
     names.push(key);
-    if (wanted.has(key) && entryType(header) === "file") members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
+    if (wanted.has(key) && entryType(header) === "file")
+      members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
     return undefined;
   });
   return { names: names.sort(), members };
@@ -150,7 +179,8 @@ async function readSmall(entry: Entry, what: string, name: string): Promise<Buff
   let size = 0;
   for await (const chunk of entry as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_CONTROL_MEMBER) throw debError(what, `its control member ${name} is larger than ${MAX_CONTROL_MEMBER >> 20} MiB`);
+    if (size > MAX_CONTROL_MEMBER)
+      throw debError(what, `its control member ${name} is larger than ${MAX_CONTROL_MEMBER >> 20} MiB`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -164,7 +194,8 @@ export function parseConffiles(text: string, what: string): Conffile[] {
     if (line === "") continue;
     const words = line.split(/\s+/);
     const path = words.at(-1)!;
-    if (!path.startsWith("/")) throw debError(what, `its conffiles line ${JSON.stringify(line)} does not end with an absolute path`);
+    if (!path.startsWith("/"))
+      throw debError(what, `its conffiles line ${JSON.stringify(line)} does not end with an absolute path`);
     out.push({ path, flags: words.slice(0, -1) });
   }
   return out;
@@ -174,23 +205,35 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
   const loc = await locateDebMember(file, "data.tar");
   const entries: DebEntry[] = [];
   const byPath = new Map<string, DebEntry>();
-  await scanTar<never>(file, loc, async (entry, key, header) => {
-    refuseUnsafeName(header.name, what);
-    if (key === "") return undefined; // the root directory: the image's, not the package's
-    // dpkg's .list and md5sums hold one path a line: a newline would add a line, an ESC drive a terminal.
-    if (/[\x00-\x1f\x7f]/.test(key)) {
-      throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
-    }
-    if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
-    const e = await toEntry(store, entry, key, header, byPath, what);
-    byPath.set(key, e);
-    entries.push(e);
-    return undefined;
-  }, limits);
+  await scanTar<never>(
+    file,
+    loc,
+    async (entry, key, header) => {
+      refuseUnsafeName(header.name, what);
+      if (key === "") return undefined; // the root directory: the image's, not the package's
+      // dpkg's .list and md5sums hold one path a line: a newline would add a line, an ESC drive a terminal.
+      if (/[\x00-\x1f\x7f]/.test(key)) {
+        throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
+      }
+      if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
+      const e = await toEntry(store, entry, key, header, byPath, what);
+      byPath.set(key, e);
+      entries.push(e);
+      return undefined;
+    },
+    limits,
+  );
   return entries;
 }
 
-async function toEntry(store: Store, entry: Entry, key: string, header: Header, byPath: Map<string, DebEntry>, what: string): Promise<DebEntry> {
+async function toEntry(
+  store: Store,
+  entry: Entry,
+  key: string,
+  header: Header,
+  byPath: Map<string, DebEntry>,
+  what: string,
+): Promise<DebEntry> {
   const base = { path: key, mode: (header.mode ?? 0) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
   const names: { uname?: string; gname?: string } = {};
   if (header.uname) names.uname = header.uname;
@@ -204,20 +247,38 @@ async function toEntry(store: Store, entry: Entry, key: string, header: Header, 
     case "link": {
       const target = hardLinkKey(header.linkname ?? "", what);
       const to = byPath.get(target);
-      if (to?.type !== "file") throw debError(what, `its hard link ${key} names ${target}, which is not an earlier regular file in the package`);
-      return { ...base, type: "hardlink", ...names, target, digest: to.digest!, size: to.size!, md5: to.md5! };
+      if (to?.type !== "file")
+        throw debError(
+          what,
+          `its hard link ${key} names ${target}, which is not an earlier regular file in the package`,
+        );
+      return {
+        ...base,
+        type: "hardlink",
+        ...names,
+        target,
+        digest: to.digest!,
+        size: to.size!,
+        md5: to.md5!,
+      };
     }
     case "file": {
       const { digest, size, md5 } = await storeWithMd5(store, entry);
       return { ...base, type: "file", ...names, digest, size, md5 };
     }
     default:
-      throw debError(what, `its data.tar entry ${key} is a ${header.type} (only files, directories, symlinks and hard links are installed)`);
+      throw debError(
+        what,
+        `its data.tar entry ${key} is a ${header.type} (only files, directories, symlinks and hard links are installed)`,
+      );
   }
 }
 
 /** Stream one entry into the store, hashing MD5 on the way (dpkg's checksum). */
-async function storeWithMd5(store: Store, entry: Entry): Promise<{ digest: string; size: number; md5: string }> {
+async function storeWithMd5(
+  store: Store,
+  entry: Entry,
+): Promise<{ digest: string; size: number; md5: string }> {
   const md5 = createHash("md5");
   const tap = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -237,7 +298,11 @@ async function storeWithMd5(store: Store, entry: Entry): Promise<{ digest: strin
 }
 
 function debError(what: string, why: string): NiftyError {
-  return new NiftyError("NIFTY627", `cannot install ${what}: ${why}`, "the package is malformed or of a kind niftyc does not install; check its source");
+  return new NiftyError(
+    "NIFTY627",
+    `cannot install ${what}: ${why}`,
+    "the package is malformed or of a kind niftyc does not install; check its source",
+  );
 }
 
 /** The control field of a package, for callers that hold DebContents. */

@@ -53,7 +53,10 @@ export function parseStanzas(text: string): { stanzas: Deb822Stanza[]; problems:
     const first = raw.charCodeAt(0);
     if (first === 32 || first === 9) {
       if (field === undefined) {
-        problems.push({ line, message: "continuation line (starting with a space) without a field before it" });
+        problems.push({
+          line,
+          message: "continuation line (starting with a space) without a field before it",
+        });
         continue;
       }
       field.value += "\n" + raw.slice(1).trimEnd();
@@ -99,10 +102,13 @@ export function parseStanzas(text: string): { stanzas: Deb822Stanza[]; problems:
 export function formatStanza(fields: ReadonlyArray<readonly [name: string, value: string]>): string {
   let out = "";
   for (const [name, value] of fields) {
-    if (!FIELD_NAME.test(name) || name.startsWith("-") || name.startsWith("#")) throw new TypeError(`deb822: invalid field name '${name}'`);
+    if (!FIELD_NAME.test(name) || name.startsWith("-") || name.startsWith("#"))
+      throw new TypeError(`deb822: invalid field name '${name}'`);
     const [head = "", ...rest] = value.split("\n");
-    if (head !== head.trim()) throw new TypeError(`deb822: field ${name}: first line has surrounding whitespace`);
-    if (rest.some((l) => l.trim() === "" || l !== l.trimEnd())) throw new TypeError(`deb822: field ${name}: a continuation line is empty or ends in whitespace`);
+    if (head !== head.trim())
+      throw new TypeError(`deb822: field ${name}: first line has surrounding whitespace`);
+    if (rest.some((l) => l.trim() === "" || l !== l.trimEnd()))
+      throw new TypeError(`deb822: field ${name}: a continuation line is empty or ends in whitespace`);
     out += head === "" ? `${name}:\n` : `${name}: ${head}\n`;
     for (const l of rest) out += ` ${l}\n`;
   }

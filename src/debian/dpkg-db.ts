@@ -72,22 +72,52 @@ const DPKG_FIELD_ORDER = [
 ] as const;
 const KNOWN = new Map<string, string>(DPKG_FIELD_ORDER.map((f) => [f.toLowerCase(), f]));
 /** Known fields dpkg keeps only in the available file, or never writes for an installed package. */
-const NOT_IN_STATUS = new Set(["filename", "size", "md5sum", "msdos-filename", "status", "config-version", "conffiles", "triggers-pending", "triggers-awaited", "revision"]);
+const NOT_IN_STATUS = new Set([
+  "filename",
+  "size",
+  "md5sum",
+  "msdos-filename",
+  "status",
+  "config-version",
+  "conffiles",
+  "triggers-pending",
+  "triggers-awaited",
+  "revision",
+]);
 /** Booleans dpkg writes only when yes. */
 const BOOLEANS = new Set(["essential", "protected"]);
-const RELATIONS = new Set(["replaces", "provides", "depends", "pre-depends", "recommends", "suggests", "breaks", "conflicts", "enhances"]);
+const RELATIONS = new Set([
+  "replaces",
+  "provides",
+  "depends",
+  "pre-depends",
+  "recommends",
+  "suggests",
+  "breaks",
+  "conflicts",
+  "enhances",
+]);
 
 /** The parts of a read .deb the database needs. */
 export function installedFromDeb(contents: DebContents): InstalledPackage {
-  const md5ByPath = new Map<string, string>(contents.entries.flatMap((e) => (e.type === "file" && e.md5 ? [[`/${e.path}`, e.md5] as const] : [])));
+  const md5ByPath = new Map<string, string>(
+    contents.entries.flatMap((e) => (e.type === "file" && e.md5 ? [[`/${e.path}`, e.md5] as const] : [])),
+  );
   const name = fieldValue(contents.control, "Package") ?? "?";
   const pkg: InstalledPackage = {
     control: contents.control,
     paths: contents.entries.map((e) => e.path),
-    fileMd5s: contents.entries.flatMap((e) => ((e.type === "file" || e.type === "hardlink") && e.md5 ? [{ path: e.path, md5: e.md5 }] : [])),
+    fileMd5s: contents.entries.flatMap((e) =>
+      (e.type === "file" || e.type === "hardlink") && e.md5 ? [{ path: e.path, md5: e.md5 }] : [],
+    ),
     conffiles: contents.conffiles.map((c) => {
       const md5 = md5ByPath.get(c.path);
-      if (md5 === undefined) throw new NiftyError("NIFTY627", `cannot install ${name}: its conffile ${c.path} is not a regular file in the package`, "the package is malformed; check its source");
+      if (md5 === undefined)
+        throw new NiftyError(
+          "NIFTY627",
+          `cannot install ${name}: its conffile ${c.path} is not a regular file in the package`,
+          "the package is malformed; check its source",
+        );
       return { path: c.path, md5, flags: c.flags };
     }),
   };
@@ -98,7 +128,12 @@ export function installedFromDeb(contents: DebContents): InstalledPackage {
 
 function required(pkg: InstalledPackage, field: string): string {
   const v = fieldValue(pkg.control, field);
-  if (v === undefined || v === "") throw new NiftyError("NIFTY627", `a package's control stanza has no ${field} field`, "the package is malformed; check its source");
+  if (v === undefined || v === "")
+    throw new NiftyError(
+      "NIFTY627",
+      `a package's control stanza has no ${field} field`,
+      "the package is malformed; check its source",
+    );
   return v;
 }
 
@@ -121,7 +156,8 @@ export function statusStanza(pkg: InstalledPackage): string {
     if (canonical === undefined) others.push(f);
     else if (BOOLEANS.has(lower)) {
       if (f.value.toLowerCase() === "yes") known.set(canonical, { name: canonical, value: "yes" });
-    } else if (RELATIONS.has(lower)) known.set(canonical, { name: canonical, value: formatRelations(f.value) });
+    } else if (RELATIONS.has(lower))
+      known.set(canonical, { name: canonical, value: formatRelations(f.value) });
     else known.set(canonical, { name: canonical, value: f.value });
   }
   known.set("Status", { name: "Status", value: "install ok installed" });
@@ -148,7 +184,10 @@ export function formatRelations(value: string): string {
   for (const group of flat.split(",")) {
     const alts: string[] = [];
     for (const alt of group.split("|")) {
-      const m = /^\s*([a-z0-9][a-z0-9+.-]*(?::[a-z0-9-]+)?)\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)\s*([^\s()]+)\s*\))?\s*$/i.exec(alt);
+      const m =
+        /^\s*([a-z0-9][a-z0-9+.-]*(?::[a-z0-9-]+)?)\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)\s*([^\s()]+)\s*\))?\s*$/i.exec(
+          alt,
+        );
       if (!m) return flat;
       const op = m[2] === "<" ? "<=" : m[2] === ">" ? ">=" : m[2];
       alts.push(op ? `${m[1]} (${op} ${m[3]})` : m[1]!);
@@ -174,25 +213,45 @@ export function md5sumsFile(pkg: InstalledPackage): string {
  * path (parents first). Two packages of one name and architecture are an error.
  */
 export function dpkgDatabase(packages: readonly InstalledPackage[]): DpkgDbEntry[] {
-  const sorted = [...packages].sort((a, b) => compare(required(a, "Package"), required(b, "Package")) || compare(required(a, "Architecture"), required(b, "Architecture")));
+  const sorted = [...packages].sort(
+    (a, b) =>
+      compare(required(a, "Package"), required(b, "Package")) ||
+      compare(required(a, "Architecture"), required(b, "Architecture")),
+  );
   const seen = new Set<string>();
   const files = new Map<string, string>();
   for (const pkg of sorted) {
     const id = `${required(pkg, "Package")}:${required(pkg, "Architecture")}`;
-    if (seen.has(id)) throw new NiftyError("NIFTY628", `the package ${id} is installed twice`, "install one version of each package");
+    if (seen.has(id))
+      throw new NiftyError(
+        "NIFTY628",
+        `the package ${id} is installed twice`,
+        "install one version of each package",
+      );
     seen.add(id);
     const info = `${ADMIN_DIR}/info/${infoName(pkg)}`;
     files.set(`${info}.list`, listFile(pkg.paths));
     const md5sums = md5sumsFile(pkg);
     if (md5sums !== "") files.set(`${info}.md5sums`, md5sums);
-    if (pkg.conffilesText !== undefined && pkg.conffiles.length > 0) files.set(`${info}.conffiles`, pkg.conffilesText);
+    if (pkg.conffilesText !== undefined && pkg.conffiles.length > 0)
+      files.set(`${info}.conffiles`, pkg.conffilesText);
   }
   files.set(`${ADMIN_DIR}/status`, sorted.map((p) => `${statusStanza(p)}\n`).join(""));
   files.set(`${ADMIN_DIR}/available`, "");
   files.set(`${ADMIN_DIR}/info/format`, "1\n");
   files.set(`${ADMIN_DIR}/triggers/Unincorp`, "");
-  const dirs = ["/var", "/var/lib", ADMIN_DIR, `${ADMIN_DIR}/info`, `${ADMIN_DIR}/triggers`, `${ADMIN_DIR}/updates`];
-  const entries: DpkgDbEntry[] = [...dirs.map((path) => ({ path, type: "dir" as const })), ...[...files].map(([path, content]) => ({ path, type: "file" as const, content }))];
+  const dirs = [
+    "/var",
+    "/var/lib",
+    ADMIN_DIR,
+    `${ADMIN_DIR}/info`,
+    `${ADMIN_DIR}/triggers`,
+    `${ADMIN_DIR}/updates`,
+  ];
+  const entries: DpkgDbEntry[] = [
+    ...dirs.map((path) => ({ path, type: "dir" as const })),
+    ...[...files].map(([path, content]) => ({ path, type: "file" as const, content })),
+  ];
   return entries.sort((a, b) => compare(a.path, b.path));
 }
 

@@ -29,7 +29,14 @@ export type ResolveError<O = unknown> =
   | (ErrorBase<O> & { code: "unknown-package"; name: string; suggestions: string[] })
   | (ErrorBase<O> & { code: "unsatisfiable"; relation: string; available: string[] })
   | (ErrorBase<O> & { code: "conflicting-constraints"; name: string; constraints: ConstraintSide<O>[] })
-  | (ErrorBase<O> & { code: "malformed-relation"; package: string; version: string; field: RelationField; text: string; offset: number })
+  | (ErrorBase<O> & {
+      code: "malformed-relation";
+      package: string;
+      version: string;
+      field: RelationField;
+      text: string;
+      offset: number;
+    })
   | (ErrorBase<O> & { code: "too-complex"; restarts: number });
 
 /** An error, built once the selection is final so that its origins cover every path. */
@@ -67,7 +74,9 @@ export function chainOf<O>(node: Node<O>): string[] {
 }
 
 export function describe<O>(node: Node<O>): string {
-  return node.kind === "root" ? `request '${node.text}'` : `${node.cand.record.name} ${node.cand.record.version}`;
+  return node.kind === "root"
+    ? `request '${node.text}'`
+    : `${node.cand.record.name} ${node.cand.record.version}`;
 }
 
 export function describeCandidate(c: Candidate): string {
@@ -114,7 +123,9 @@ export function pinSide<O>(
   name: string,
   pin: Pin,
 ): ConstraintSide<O> {
-  const writer = [...selected.values()].find((s) => `${s.cand.record.name} ${s.cand.record.version}` === pin.by);
+  const writer = [...selected.values()].find(
+    (s) => `${s.cand.record.name} ${s.cand.record.version}` === pin.by,
+  );
   const root = roots.find((r) => r.text === pin.by);
   const origins = writer ? originsOf(roots, writer) : root ? root.origins : [];
   return { relation: formatRelation({ name, constraint: pin.constraint }), by: pin.by, origins };
@@ -131,7 +142,10 @@ export function conflictingConstraints<O>(
   chain: string[],
 ): ResolveError<O> {
   sides.push({ relation: text, by: describe(from), origins });
-  const others = sides.slice(0, -1).map((s) => `${s.relation} (from ${s.by})`).join(" and ");
+  const others = sides
+    .slice(0, -1)
+    .map((s) => `${s.relation} (from ${s.by})`)
+    .join(" and ");
   return {
     code: "conflicting-constraints",
     message: `no version of ${name} meets both ${others} and ${text} (from ${describe(from)})${occupant ? `; selected: ${describeCandidate(occupant.cand)}` : ""}`,
@@ -193,7 +207,10 @@ export function noneInstallable<O>(
 export function unknownPackage<O>(universe: Universe, from: Node<O>, alt: Relation): MakeError<O> {
   const suggestions = suggestNames(universe, alt.name);
   const hint = suggestions.length > 0 ? `; did you mean ${suggestions.join(", ")}?` : "";
-  const what = from.kind === "root" ? `unknown package '${alt.name}'` : `${describe(from)} depends on unknown package '${alt.name}'`;
+  const what =
+    from.kind === "root"
+      ? `unknown package '${alt.name}'`
+      : `${describe(from)} depends on unknown package '${alt.name}'`;
   return (origins, chain) => ({
     code: "unknown-package",
     message: `${what}: no suite offers it or provides it${hint}`,

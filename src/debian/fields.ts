@@ -43,8 +43,10 @@ export function parseStanzas(text: string, what: string, options: { comments?: b
     }
     const colon = line.indexOf(":");
     const name = colon > 0 ? line.slice(0, colon) : "";
-    if (!/^[!-9;-~][!-9;-~]*$/.test(name) || name.startsWith("-")) throw malformed(what, i + 1, `${JSON.stringify(line.slice(0, 60))} is not "Field: value"`);
-    if (current.some((f) => f.name.toLowerCase() === name.toLowerCase())) throw malformed(what, i + 1, `field ${name} is given twice in one stanza`);
+    if (!/^[!-9;-~][!-9;-~]*$/.test(name) || name.startsWith("-"))
+      throw malformed(what, i + 1, `${JSON.stringify(line.slice(0, 60))} is not "Field: value"`);
+    if (current.some((f) => f.name.toLowerCase() === name.toLowerCase()))
+      throw malformed(what, i + 1, `field ${name} is given twice in one stanza`);
     current.push({ name, value: line.slice(colon + 1).trim() });
   }
   if (current.length > 0) stanzas.push(current);
@@ -59,9 +61,15 @@ export function fieldValue(stanza: readonly Field[], name: string): string | und
 
 /** A stanza as text, one field a line, ending with a newline. */
 export function formatStanza(stanza: readonly Field[]): string {
-  return stanza.map((f) => `${f.name}:${f.value.startsWith("\n") || f.value === "" ? "" : " "}${f.value}\n`).join("");
+  return stanza
+    .map((f) => `${f.name}:${f.value.startsWith("\n") || f.value === "" ? "" : " "}${f.value}\n`)
+    .join("");
 }
 
 function malformed(what: string, line: number, why: string): NiftyError {
-  return new NiftyError("NIFTY624", `${what}, line ${line}: ${why}`, "the file is not valid Debian control data (deb822); it may be truncated or not what it claims to be");
+  return new NiftyError(
+    "NIFTY624",
+    `${what}, line ${line}: ${why}`,
+    "the file is not valid Debian control data (deb822); it may be truncated or not what it claims to be",
+  );
 }

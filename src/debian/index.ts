@@ -51,15 +51,29 @@ const SUFFIXES: readonly [string, IndexCompression][] = [
  * .gz, else plain. Debian's security archive names its components
  * `updates/main` but lists the files under `main/`; either spelling works.
  */
-export function pickPackagesIndex(release: Release, component: string, arch: string, what: string): IndexFile {
+export function pickPackagesIndex(
+  release: Release,
+  component: string,
+  arch: string,
+  what: string,
+): IndexFile {
   const bare = component.replace(/^updates\//, "");
-  const known = release.components.length === 0 || release.components.some((c) => c === component || c.replace(/^updates\//, "") === bare);
+  const known =
+    release.components.length === 0 ||
+    release.components.some((c) => c === component || c.replace(/^updates\//, "") === bare);
   if (!known) {
-    throw new NiftyError("NIFTY622", `${what} has no component ${component} (it has ${release.components.join(", ")})`, "check the component in the recipe; Debian's are main, contrib, non-free, non-free-firmware");
+    throw new NiftyError(
+      "NIFTY622",
+      `${what} has no component ${component} (it has ${release.components.join(", ")})`,
+      "check the component in the recipe; Debian's are main, contrib, non-free, non-free-firmware",
+    );
   }
   if (release.architectures.length > 0 && !release.architectures.includes(arch)) {
-    throw new NiftyError("NIFTY622", `${what} has no architecture ${arch} (it has ${release.architectures.join(", ")})`,
-      "the suite does not publish that architecture: build without that --platform, or use a suite that has it");
+    throw new NiftyError(
+      "NIFTY622",
+      `${what} has no architecture ${arch} (it has ${release.architectures.join(", ")})`,
+      "the suite does not publish that architecture: build without that --platform, or use a suite that has it",
+    );
   }
   const byPath = new Map(release.files.map((f) => [f.path, f]));
   for (const dir of [...new Set([component, bare, `updates/${bare}`])]) {
@@ -68,7 +82,11 @@ export function pickPackagesIndex(release: Release, component: string, arch: str
       if (f) return { path: f.path, sha256: f.sha256, size: f.size, compression };
     }
   }
-  throw new NiftyError("NIFTY622", `${what} lists no Packages index for ${component}/binary-${arch}`, "the suite does not publish this component for this architecture");
+  throw new NiftyError(
+    "NIFTY622",
+    `${what} lists no Packages index for ${component}/binary-${arch}`,
+    "the suite does not publish this component for this architecture",
+  );
 }
 
 /** Where an index can be downloaded: by-hash first where the archive offers it (immune to a mirror updating mid-way). */
@@ -76,23 +94,36 @@ export function indexSources(release: VerifiedRelease, file: IndexFile): string[
   const out: string[] = [];
   for (const root of release.mirrors) {
     const base = `${root}/dists/${release.ref.suite}`;
-    if (release.acquireByHash) out.push(`${base}/${file.path.replace(/[^/]+$/, "")}by-hash/SHA256/${digestHex(file.sha256)}`);
+    if (release.acquireByHash)
+      out.push(`${base}/${file.path.replace(/[^/]+$/, "")}by-hash/SHA256/${digestHex(file.sha256)}`);
     out.push(`${base}/${file.path}`);
   }
   return out;
 }
 
 /** Download the index into the store, pinned by its signed digest (no request when it is already there). */
-export async function fetchPackagesIndex(store: Store, release: VerifiedRelease, file: IndexFile, options: FetchOptions = {}): Promise<FetchResult> {
+export async function fetchPackagesIndex(
+  store: Store,
+  release: VerifiedRelease,
+  file: IndexFile,
+  options: FetchOptions = {},
+): Promise<FetchResult> {
   const name = `${file.path} of ${release.ref.suite}`;
   try {
-    return await fetchBlob(store, { name, sources: indexSources(release, file), digest: file.sha256, offline: options.offline ?? false, ...net(options) });
+    return await fetchBlob(store, {
+      name,
+      sources: indexSources(release, file),
+      digest: file.sha256,
+      offline: options.offline ?? false,
+      ...net(options),
+    });
   } catch (err) {
     const mismatches = mismatchesOf(err);
     if (mismatches.length === 0) throw err;
     throw new NiftyError(
       "NIFTY623",
-      `${name} does not match the SHA256 its signed InRelease gives: expected ${file.sha256}\n` + mismatches.map((m) => `  ${m.url}: got ${m.mismatch!.actual}`).join("\n"),
+      `${name} does not match the SHA256 its signed InRelease gives: expected ${file.sha256}\n` +
+        mismatches.map((m) => `  ${m.url}: got ${m.mismatch!.actual}`).join("\n"),
       "the mirror's copy was changed or is out of step with its InRelease; try again later, or use another mirror",
     );
   }
@@ -100,7 +131,14 @@ export async function fetchPackagesIndex(store: Store, release: VerifiedRelease,
 
 /** The source failures that were digest mismatches, from either error fetchBlob throws for them. */
 function mismatchesOf(err: unknown): SourceFailure[] {
-  if (err instanceof DigestMismatchError) return [{ url: err.message.replace(/^digest mismatch for (\S+):.*$/s, "$1"), reason: err.message, mismatch: { expected: err.expected, actual: err.actual } }];
+  if (err instanceof DigestMismatchError)
+    return [
+      {
+        url: err.message.replace(/^digest mismatch for (\S+):.*$/s, "$1"),
+        reason: err.message,
+        mismatch: { expected: err.expected, actual: err.actual },
+      },
+    ];
   if (err instanceof FetchFailedError) return err.failures.filter((f) => f.mismatch);
   return [];
 }
@@ -142,7 +180,11 @@ export async function parsePackagesFile(
     return await parsePackages(await openIndex(file, compression), from, what, maxBytes);
   } catch (err) {
     if (err instanceof NiftyError) throw err;
-    throw new NiftyError("NIFTY624", `cannot read ${what}: ${(err as Error).message}`, "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again");
+    throw new NiftyError(
+      "NIFTY624",
+      `cannot read ${what}: ${(err as Error).message}`,
+      "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
+    );
   }
 }
 
@@ -189,7 +231,8 @@ const KEPT_NAMES: readonly [string, Kept][] = [
   ["Description", "description"],
 ];
 const BY_LENGTH: [Buffer, Kept][][] = [];
-for (const [name, key] of KEPT_NAMES) (BY_LENGTH[name.length] ??= []).push([Buffer.from(name, "latin1"), key]);
+for (const [name, key] of KEPT_NAMES)
+  (BY_LENGTH[name.length] ??= []).push([Buffer.from(name, "latin1"), key]);
 
 /** The kept field named by buf[start, end), compared without regard to ASCII case, as deb822 says. */
 function keptField(buf: Buffer, start: number, end: number): Kept | undefined {
@@ -270,7 +313,12 @@ export async function parsePackages(
       return;
     }
     const colon = buf.indexOf(58, start);
-    if (colon < 0 || colon >= stop) throw malformedIndex(what, lineNo, `${JSON.stringify(buf.toString("utf8", start, Math.min(stop, start + 60)))} is not "Field: value"`);
+    if (colon < 0 || colon >= stop)
+      throw malformedIndex(
+        what,
+        lineNo,
+        `${JSON.stringify(buf.toString("utf8", start, Math.min(stop, start + 60)))} is not "Field: value"`,
+      );
     if (fields === 0) stanzaLine = lineNo;
     fields++;
     const key = keptField(buf, start, colon);
@@ -284,13 +332,18 @@ export async function parsePackages(
   let pendingLength = 0;
   let total = 0;
   const tooLong = (length: number) => {
-    if (length > MAX_LINE) throw indexTooLarge(what, `line ${lineNo + 1} is longer than ${showSize(MAX_LINE)}`);
+    if (length > MAX_LINE)
+      throw indexTooLarge(what, `line ${lineNo + 1} is longer than ${showSize(MAX_LINE)}`);
   };
   for await (const raw of chunks) {
     const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
     total += chunk.length;
     if (total > maxBytes) {
-      throw indexTooLarge(what, `it is larger than the limit of ${showSize(maxBytes)} once decompressed`, true);
+      throw indexTooLarge(
+        what,
+        `it is larger than the limit of ${showSize(maxBytes)} once decompressed`,
+        true,
+      );
     }
     let start = 0;
     let nl = chunk.indexOf(10);
@@ -362,17 +415,28 @@ const LABELS: Record<Kept, string> = {
 function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): PackageRecord {
   const need = (k: Kept): string => {
     const v = st[k];
-    if (v === undefined || v === "") throw malformedIndex(what, line, `the stanza${st.package ? ` of ${st.package}` : ""} has no ${LABELS[k]} field`);
+    if (v === undefined || v === "")
+      throw malformedIndex(
+        what,
+        line,
+        `the stanza${st.package ? ` of ${st.package}` : ""} has no ${LABELS[k]} field`,
+      );
     return v;
   };
   const num = (k: Kept, v: string): number => {
-    if (!NUMBER_RE.test(v)) throw malformedIndex(what, line, `${st.package}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`);
+    if (!NUMBER_RE.test(v))
+      throw malformedIndex(
+        what,
+        line,
+        `${st.package}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`,
+      );
     return Number(v);
   };
   let sha = need("sha256");
   if (!SHA256_RE.test(sha)) {
     sha = sha.toLowerCase();
-    if (!SHA256_RE.test(sha)) throw malformedIndex(what, line, `${st.package}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
+    if (!SHA256_RE.test(sha))
+      throw malformedIndex(what, line, `${st.package}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
   }
   const unsafe = poolPathProblem(need("filename"));
   if (unsafe !== undefined) throw malformedIndex(what, line, `${st.package}: Filename ${unsafe}`);
@@ -388,9 +452,11 @@ function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): Packa
     sha256: `sha256:${sha}`,
     from,
   };
-  if (st.multiArch !== undefined && MULTI_ARCH.has(st.multiArch)) record.multiArch = st.multiArch as NonNullable<PackageRecord["multiArch"]>;
+  if (st.multiArch !== undefined && MULTI_ARCH.has(st.multiArch))
+    record.multiArch = st.multiArch as NonNullable<PackageRecord["multiArch"]>;
   if (st.essential !== undefined) record.essential = st.essential.toLowerCase() === "yes";
-  if (st.installedSize !== undefined && st.installedSize !== "") record.installedSize = num("installedSize", st.installedSize);
+  if (st.installedSize !== undefined && st.installedSize !== "")
+    record.installedSize = num("installedSize", st.installedSize);
   if (st.priority !== undefined) record.priority = st.priority;
   if (st.section !== undefined) record.section = st.section;
   if (st.source !== undefined) record.source = st.source;
@@ -400,7 +466,11 @@ function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): Packa
 }
 
 function malformedIndex(what: string, line: number, why: string): NiftyError {
-  return new NiftyError("NIFTY624", `${what}, line ${line}: ${why}`, "the index is not valid Debian control data; it may be truncated, or not a Packages file");
+  return new NiftyError(
+    "NIFTY624",
+    `${what}, line ${line}: ${why}`,
+    "the index is not valid Debian control data; it may be truncated, or not a Packages file",
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -460,8 +530,14 @@ interface ParsedIndexRecord {
  * because a latin1 read of it is a plain copy where UTF-8 decoding is not.
  */
 export function encodeParsedIndex(records: readonly PackageRecord[]): string {
-  const dicts = Object.fromEntries(DICT_FIELDS.map((k) => [k, [] as string[]])) as Record<DictField, string[]>;
-  const index = Object.fromEntries(DICT_FIELDS.map((k) => [k, new Map<string, number>()])) as Record<DictField, Map<string, number>>;
+  const dicts = Object.fromEntries(DICT_FIELDS.map((k) => [k, [] as string[]])) as Record<
+    DictField,
+    string[]
+  >;
+  const index = Object.fromEntries(DICT_FIELDS.map((k) => [k, new Map<string, number>()])) as Record<
+    DictField,
+    Map<string, number>
+  >;
   const code = (k: DictField, v: string | undefined): number | null => {
     if (v === undefined) return null;
     let i = index[k].get(v);
@@ -472,27 +548,32 @@ export function encodeParsedIndex(records: readonly PackageRecord[]): string {
     }
     return i;
   };
-  const rows = records.map((r): Row => [
-    r.name,
-    r.version,
-    code("architecture", r.architecture)!,
-    code("multiArch", r.multiArch),
-    r.depends,
-    r.preDepends,
-    r.provides,
-    r.essential ?? null,
-    code("priority", r.priority),
-    code("section", r.section),
-    code("source", r.source),
-    r.filename,
-    r.size,
-    digestHex(r.sha256),
-    r.installedSize ?? null,
-    code("maintainer", r.maintainer),
-    r.description ?? null,
-  ]);
+  const rows = records.map(
+    (r): Row => [
+      r.name,
+      r.version,
+      code("architecture", r.architecture)!,
+      code("multiArch", r.multiArch),
+      r.depends,
+      r.preDepends,
+      r.provides,
+      r.essential ?? null,
+      code("priority", r.priority),
+      code("section", r.section),
+      code("source", r.source),
+      r.filename,
+      r.size,
+      digestHex(r.sha256),
+      r.installedSize ?? null,
+      code("maintainer", r.maintainer),
+      r.description ?? null,
+    ],
+  );
   const file: ParsedIndexFile = { format: PARSED_FORMAT, count: rows.length, dicts, rows };
-  return JSON.stringify(file).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(file).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Records from encodeParsedIndex's text; undefined when it is not that (an old format, a damaged file). */
@@ -503,9 +584,17 @@ export function decodeParsedIndex(text: string, from: SuiteRef): PackageRecord[]
   } catch {
     return undefined;
   }
-  if (file?.format !== PARSED_FORMAT || !Array.isArray(file.rows) || file.rows.length !== file.count) return undefined;
+  if (file?.format !== PARSED_FORMAT || !Array.isArray(file.rows) || file.rows.length !== file.count)
+    return undefined;
   const d = file.dicts;
-  const [dArch, dMulti, dPrio, dSect, dSrc, dMaint] = [d.architecture, d.multiArch, d.priority, d.section, d.source, d.maintainer];
+  const [dArch, dMulti, dPrio, dSect, dSrc, dMaint] = [
+    d.architecture,
+    d.multiArch,
+    d.priority,
+    d.section,
+    d.source,
+    d.maintainer,
+  ];
   const out = new Array<PackageRecord>(file.rows.length);
   for (let i = 0; i < file.rows.length; i++) {
     const r = file.rows[i]!;
@@ -536,11 +625,19 @@ export function decodeParsedIndex(text: string, from: SuiteRef): PackageRecord[]
 }
 
 /** The cached parse of the index with this digest, or undefined (a miss: never an error). */
-export async function readParsedIndex(store: Store, indexDigest: string, from: SuiteRef): Promise<PackageRecord[] | undefined> {
+export async function readParsedIndex(
+  store: Store,
+  indexDigest: string,
+  from: SuiteRef,
+): Promise<PackageRecord[] | undefined> {
   return (await readParsed(store, indexDigest, from))?.records;
 }
 
-async function readParsed(store: Store, indexDigest: string, from: SuiteRef): Promise<{ records: PackageRecord[]; blob: string } | undefined> {
+async function readParsed(
+  store: Store,
+  indexDigest: string,
+  from: SuiteRef,
+): Promise<{ records: PackageRecord[]; blob: string } | undefined> {
   const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
   if (rec?.format !== PARSED_FORMAT || typeof rec.blob !== "string") return undefined;
   let text: string;
@@ -554,7 +651,11 @@ async function readParsed(store: Store, indexDigest: string, from: SuiteRef): Pr
 }
 
 /** Keep the parse of an index in the store, keyed by the index's digest; returns the blob holding it. */
-export async function writeParsedIndex(store: Store, indexDigest: string, records: readonly PackageRecord[]): Promise<string> {
+export async function writeParsedIndex(
+  store: Store,
+  indexDigest: string,
+  records: readonly PackageRecord[],
+): Promise<string> {
   const blob = await store.putBuffer(Buffer.from(encodeParsedIndex(records), "latin1"));
   const rec: ParsedIndexRecord = { format: PARSED_FORMAT, blob: blob.digest, count: records.length };
   await store.writeRecord("debian-index", digestHex(indexDigest), rec);
@@ -587,12 +688,17 @@ export async function loadPackages(
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
   const cached = await readParsed(store, index.sha256, release.ref);
-  if (cached) return { records: cached.records, index, source: "cache", downloaded: false, blobs: [cached.blob] };
+  if (cached)
+    return { records: cached.records, index, source: "cache", downloaded: false, blobs: [cached.blob] };
   const limit = options.maxBytes ?? DEFAULT_LIMITS.indexBytes;
   const name = `${index.path} of ${release.ref.suite}`;
   // The signed size says how much would be downloaded: too much is refused before a byte is.
   if (index.size > limit) {
-    throw indexTooLarge(name, `its signed size, ${index.size} bytes, is over the limit of ${showSize(limit)}`, true);
+    throw indexTooLarge(
+      name,
+      `its signed size, ${index.size} bytes, is over the limit of ${showSize(limit)}`,
+      true,
+    );
   }
   const blob = await fetchPackagesIndex(store, release, index, options);
   const records = await parsePackagesFile(blob.path, index.compression, release.ref, name, limit);
@@ -604,7 +710,10 @@ export async function loadPackages(
 // Packages
 
 /** Where a .deb is and what it must hash to: an index record, or a lockfile entry. */
-export type DebLocation = Pick<PackageRecord, "name" | "version" | "architecture" | "from" | "filename" | "sha256">;
+export type DebLocation = Pick<
+  PackageRecord,
+  "name" | "version" | "architecture" | "from" | "filename" | "sha256"
+>;
 
 /** What a package is called in messages: name, version, architecture and suite. */
 export function describePackage(r: DebLocation): string {
@@ -615,7 +724,11 @@ export function describePackage(r: DebLocation): string {
  * Download a package's .deb from its archive's mirrors into the store,
  * pinned by the SHA256 its (verified) index gives.
  */
-export async function fetchDeb(store: Store, record: DebLocation, options: FetchOptions & { mirrors: Record<string, string[]> }): Promise<FetchResult> {
+export async function fetchDeb(
+  store: Store,
+  record: DebLocation,
+  options: FetchOptions & { mirrors: Record<string, string[]> },
+): Promise<FetchResult> {
   const pkg = describePackage(record);
   const unsafe = poolPathProblem(record.filename);
   if (unsafe !== undefined) {
@@ -624,13 +737,20 @@ export async function fetchDeb(store: Store, record: DebLocation, options: Fetch
   }
   const sources = archiveMirrors(record.from, options.mirrors).map((root) => `${root}/${record.filename}`);
   try {
-    return await fetchBlob(store, { name: `${record.name}_${record.version}_${record.architecture}.deb`, sources, digest: record.sha256, offline: options.offline ?? false, ...net(options) });
+    return await fetchBlob(store, {
+      name: `${record.name}_${record.version}_${record.architecture}.deb`,
+      sources,
+      digest: record.sha256,
+      offline: options.offline ?? false,
+      ...net(options),
+    });
   } catch (err) {
     const mismatches = mismatchesOf(err);
     if (mismatches.length === 0) throw err;
     throw new NiftyError(
       "NIFTY625",
-      `package ${pkg}: the downloaded .deb does not match the SHA256 its index gives: expected ${record.sha256}\n` + mismatches.map((m) => `  ${m.url}: got ${m.mismatch!.actual}`).join("\n"),
+      `package ${pkg}: the downloaded .deb does not match the SHA256 its index gives: expected ${record.sha256}\n` +
+        mismatches.map((m) => `  ${m.url}: got ${m.mismatch!.actual}`).join("\n"),
       "the mirror's copy was changed or damaged; try another mirror, and resolve again if the archive replaced the package",
     );
   }

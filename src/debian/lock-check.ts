@@ -17,7 +17,14 @@ import { resolve } from "./resolve.ts";
 import type { PackageRecord, SuiteRef } from "./types.ts";
 import { buildUniverse } from "./universe.ts";
 
-export type LockField = "Package" | "Version" | "Architecture" | "Filename" | "Size" | "SHA256" | "Requested-By";
+export type LockField =
+  | "Package"
+  | "Version"
+  | "Architecture"
+  | "Filename"
+  | "Size"
+  | "SHA256"
+  | "Requested-By";
 
 /** A lock stanza (by `name:architecture`, or "" for the header's Requests) that is not what it says. */
 export interface LockProblem {
@@ -132,7 +139,10 @@ export function closureProblems(lock: Lock, controls: ReadonlyMap<string, readon
 }
 
 /** The locked packages of `suite` that are not records of its signed index, as the lock pins them. */
-export function indexProblems(packages: readonly LockedPackage[], records: readonly PackageRecord[]): LockProblem[] {
+export function indexProblems(
+  packages: readonly LockedPackage[],
+  records: readonly PackageRecord[],
+): LockProblem[] {
   const byKey = new Map<string, PackageRecord[]>();
   for (const r of records) {
     const k = lockKey(r);
@@ -148,7 +158,9 @@ export function indexProblems(packages: readonly LockedPackage[], records: reado
     if (r === undefined) {
       const field = candidates.length === 0 ? "Package" : "Version";
       const has =
-        candidates.length === 0 ? "has no such package" : `has ${candidates.map((c) => c.version).join(", ")}`;
+        candidates.length === 0
+          ? "has no such package"
+          : `has ${candidates.map((c) => c.version).join(", ")}`;
       problems.push({
         key: lockKey(p),
         field,
@@ -167,8 +179,7 @@ export function indexProblems(packages: readonly LockedPackage[], records: reado
         problems.push({
           key: lockKey(p),
           field,
-          message:
-            `${p.name} ${p.version}: the lock's ${field} ${locked} is not the signed index's ${signed} (${suite})`,
+          message: `${p.name} ${p.version}: the lock's ${field} ${locked} is not the signed index's ${signed} (${suite})`,
         });
         break;
       }

@@ -24,7 +24,12 @@
 // Suites stay in resolution order (the earlier wins a version tie); requests
 // are sorted by text, packages by name then architecture.
 import { formatStanza, parseStanzas, type Deb822Field, type Deb822Stanza } from "./deb822.ts";
-import { formatRelation, packageNameProblem, parseRelationField, type VersionConstraint } from "./relations.ts";
+import {
+  formatRelation,
+  packageNameProblem,
+  parseRelationField,
+  type VersionConstraint,
+} from "./relations.ts";
 import type { Resolution } from "./resolve.ts";
 import type { SuiteRef } from "./types.ts";
 import { suiteLabel } from "./universe.ts";
@@ -110,7 +115,13 @@ export function normalizeLock(lock: Lock): Lock {
   for (const r of lock.requests) requests.set(lockRequestText(r), normalizeRequest(r));
   return {
     architecture: lock.architecture,
-    suites: lock.suites.map((s) => ({ archive: s.archive, suite: s.suite, component: s.component, date: s.date, inRelease: s.inRelease })),
+    suites: lock.suites.map((s) => ({
+      archive: s.archive,
+      suite: s.suite,
+      component: s.component,
+      date: s.date,
+      inRelease: s.inRelease,
+    })),
     requests: [...requests].sort(([a], [b]) => byteOrder(a, b)).map(([, r]) => r),
     packages: lock.packages
       .map((p) => ({
@@ -185,7 +196,16 @@ export function serializeLock(lock: Lock): string {
 // ---- parsing
 
 const HEADER_FIELDS = ["Lock-Format", "Architecture", "Suites", "Requests"] as const;
-const PACKAGE_FIELDS = ["Package", "Version", "Architecture", "Suite", "Filename", "Size", "SHA256", "Requested-By"] as const;
+const PACKAGE_FIELDS = [
+  "Package",
+  "Version",
+  "Architecture",
+  "Suite",
+  "Filename",
+  "Size",
+  "SHA256",
+  "Requested-By",
+] as const;
 const ARCH = /^[a-z0-9][a-z0-9-]*$/;
 const WORD = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -194,7 +214,9 @@ const HEX64 = /^[0-9a-f]{64}$/;
 function valueLines(f: Deb822Field): Array<{ text: string; line: number }> {
   const texts = f.value.split("\n");
   const lines = f.lines ?? [f.line];
-  return texts.map((text, i) => ({ text, line: lines[i] ?? f.line })).filter((x, i) => !(i === 0 && x.text === "" && texts.length > 1));
+  return texts
+    .map((text, i) => ({ text, line: lines[i] ?? f.line }))
+    .filter((x, i) => !(i === 0 && x.text === "" && texts.length > 1));
 }
 
 class LockReader {
@@ -239,10 +261,15 @@ class LockReader {
 function suiteProblem(words: readonly string[]): string | undefined {
   if (words.length < 5) return "expected 'archive suite component sha256:<hex> <InRelease Date>'";
   const [archive, suite, component, digest] = words as [string, string, string, string];
-  for (const [what, w] of [["archive", archive], ["suite", suite], ["component", component]] as const) {
+  for (const [what, w] of [
+    ["archive", archive],
+    ["suite", suite],
+    ["component", component],
+  ] as const) {
     if (!WORD.test(w)) return `invalid ${what} name '${w}'`;
   }
-  if (!digest.startsWith("sha256:") || !HEX64.test(digest.slice(7))) return `InRelease digest '${digest}' is not sha256:<64 lowercase hex digits>`;
+  if (!digest.startsWith("sha256:") || !HEX64.test(digest.slice(7)))
+    return `InRelease digest '${digest}' is not sha256:<64 lowercase hex digits>`;
   return undefined;
 }
 
@@ -287,7 +314,9 @@ export function parseLock(text: string): LockParse {
   const [headerStanza, ...packageStanzas] = stanzas;
   if (!isLockHeader(r, headerStanza)) return { ok: false, errors: r.errors };
   const header = r.fields(headerStanza, HEADER_FIELDS, "the header");
-  const architecture = r.single(header.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+  const architecture = r.single(header.get("Architecture"), (v) =>
+    ARCH.test(v) ? undefined : `'${v}' is not an architecture name`,
+  );
   const suites = readSuites(r, header.get("Suites"));
   const requests = readRequests(r, header.get("Requests"));
   const { packages, lines } = readPackages(r, packageStanzas, suites, requests);
@@ -313,7 +342,10 @@ function isLockHeader(r: LockReader, headerStanza: Deb822Stanza | undefined): he
     return false;
   }
   if (formatField.value !== LOCK_FORMAT) {
-    r.error(formatField.line, `unsupported Lock-Format '${formatField.value}' (this niftyc reads ${LOCK_FORMAT})`);
+    r.error(
+      formatField.line,
+      `unsupported Lock-Format '${formatField.value}' (this niftyc reads ${LOCK_FORMAT})`,
+    );
     return false;
   }
   return true;
@@ -353,7 +385,10 @@ function readSuites(r: LockReader, suitesField: Deb822Field | undefined): Header
       const date = /^(?:\S+\s+){4}(.*)$/.exec(lineText)![1]!;
       suites.push({ archive, suite, component, date, inRelease });
     }
-    if (suites.length === 0 && !r.errors.some((e) => e.line > suitesField.line && e.message.startsWith("Suites:"))) {
+    if (
+      suites.length === 0 &&
+      !r.errors.some((e) => e.line > suitesField.line && e.message.startsWith("Suites:"))
+    ) {
       r.error(suitesField.line, "Suites lists no suite");
     }
   }
@@ -383,8 +418,16 @@ function readRequests(r: LockReader, requestsField: Deb822Field | undefined): He
         continue;
       }
       const [group, ...more] = parsed.value;
-      if (group === undefined || group.length !== 1 || more.length > 0 || group[0]!.archRestriction !== undefined) {
-        r.error(line, `Requests: one package per line, without alternatives or [architectures]: '${lineText}'`);
+      if (
+        group === undefined ||
+        group.length !== 1 ||
+        more.length > 0 ||
+        group[0]!.archRestriction !== undefined
+      ) {
+        r.error(
+          line,
+          `Requests: one package per line, without alternatives or [architectures]: '${lineText}'`,
+        );
         requestsBroken = true;
         continue;
       }
@@ -424,7 +467,10 @@ function readPackages(
       continue;
     }
     seen.set(key, stanza.line);
-    lines.set(key, { stanza: stanza.line, fields: Object.fromEntries([...f].map(([k, field]) => [k, field.line])) });
+    lines.set(key, {
+      stanza: stanza.line,
+      fields: Object.fromEntries([...f].map(([k, field]) => [k, field.line])),
+    });
     packages.push(pkg);
   }
   return { packages, lines };
@@ -442,13 +488,23 @@ function readPackageStanza(
   const f = r.fields(stanza, PACKAGE_FIELDS, `the package stanza at line ${stanza.line}`);
   const name = r.single(f.get("Package"), packageNameProblem);
   const version = r.single(f.get("Version"), (v) => versionProblem(v));
-  const arch = r.single(f.get("Architecture"), (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+  const arch = r.single(f.get("Architecture"), (v) =>
+    ARCH.test(v) ? undefined : `'${v}' is not an architecture name`,
+  );
   const suite = r.single(f.get("Suite"), (v) =>
-    suiteLabels.has(v) || (suitesBroken && v.split(" ").length === 3) ? undefined : `'${v}' is not one of the header's Suites`,
+    suiteLabels.has(v) || (suitesBroken && v.split(" ").length === 3)
+      ? undefined
+      : `'${v}' is not one of the header's Suites`,
   );
   const filename = r.single(f.get("Filename"), filenameProblem);
-  const size = r.single(f.get("Size"), (v) => (/^(0|[1-9][0-9]*)$/.test(v) && Number.isSafeInteger(Number(v)) ? undefined : `'${v}' is not a size in bytes`));
-  const sha256 = r.single(f.get("SHA256"), (v) => (HEX64.test(v) ? undefined : `'${v}' is not 64 lowercase hex digits`));
+  const size = r.single(f.get("Size"), (v) =>
+    /^(0|[1-9][0-9]*)$/.test(v) && Number.isSafeInteger(Number(v))
+      ? undefined
+      : `'${v}' is not a size in bytes`,
+  );
+  const sha256 = r.single(f.get("SHA256"), (v) =>
+    HEX64.test(v) ? undefined : `'${v}' is not 64 lowercase hex digits`,
+  );
   const requestedByField = f.get("Requested-By");
   const requestedBy = r.single(requestedByField, (v) => {
     const names = v.split(",").map((n) => n.trim());
@@ -507,7 +563,13 @@ export function lockCovers(lock: Lock, requests: readonly LockRequest[]): Covera
     const w = wanted.get(name);
     if (l === undefined) missing.push(...sorted(w!));
     else if (w === undefined) extra.push(...sorted(l));
-    else if (l.size !== w.size || [...l].some((x) => !w.has(x))) changed.push({ name, locked: sorted(l), requested: sorted(w) });
+    else if (l.size !== w.size || [...l].some((x) => !w.has(x)))
+      changed.push({ name, locked: sorted(l), requested: sorted(w) });
   }
-  return { covered: missing.length === 0 && extra.length === 0 && changed.length === 0, missing, extra, changed };
+  return {
+    covered: missing.length === 0 && extra.length === 0 && changed.length === 0,
+    missing,
+    extra,
+    changed,
+  };
 }

@@ -28,9 +28,19 @@ export function slotKey(name: string, architecture: string, native: string): str
  * - `:any` needs Multi-Arch: allowed (or foreign);
  * - otherwise the architectures must match, `all` counting as native.
  */
-export function archSatisfies(candidate: ArchFacts, qualifier: string | undefined, dependerArch: string, native: string): boolean {
+export function archSatisfies(
+  candidate: ArchFacts,
+  qualifier: string | undefined,
+  dependerArch: string,
+  native: string,
+): boolean {
   if (candidate.multiArch === "foreign") return true;
   if (qualifier === "any") return candidate.multiArch === "allowed";
-  const wanted = qualifier === undefined ? effectiveArch(dependerArch, native) : qualifier === "native" ? native : qualifier;
+  const wanted =
+    qualifier === undefined
+      ? effectiveArch(dependerArch, native)
+      : qualifier === "native"
+        ? native
+        : qualifier;
   return effectiveArch(candidate.architecture, native) === wanted;
 }

@@ -51,7 +51,9 @@ export function findOutdated(lock: Lock, universe: Universe, options: OutdatedOp
     const slot = slotKey(p.name, p.architecture, native);
     // Candidates come best first, so the first newer one is the newest.
     const newer = (universe.packages.get(p.name) ?? []).filter(
-      (c) => slotKey(c.record.name, c.record.architecture, native) === slot && compareVersions(c.record.version, p.version) > 0,
+      (c) =>
+        slotKey(c.record.name, c.record.architecture, native) === slot &&
+        compareVersions(c.record.version, p.version) > 0,
     );
     const newest = newer[0];
     if (newest === undefined) continue;
@@ -72,7 +74,17 @@ export function findOutdated(lock: Lock, universe: Universe, options: OutdatedOp
     }
     rows.push(row);
   }
-  return rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0));
+  return rows.sort((a, b) =>
+    a.name < b.name
+      ? -1
+      : a.name > b.name
+        ? 1
+        : a.architecture < b.architecture
+          ? -1
+          : a.architecture > b.architecture
+            ? 1
+            : 0,
+  );
 }
 
 export function summarizeOutdated(lock: Lock, rows: readonly OutdatedRow[]): OutdatedSummary {

@@ -62,7 +62,15 @@ const RELATION =
 
 const BARE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
 
-const OPS: Readonly<Record<string, RelationOp>> = { "<<": "<<", "<=": "<=", "=": "=", ">=": ">=", ">>": ">>", "<": "<=", ">": ">=" };
+const OPS: Readonly<Record<string, RelationOp>> = {
+  "<<": "<<",
+  "<=": "<=",
+  "=": "=",
+  ">=": ">=",
+  ">>": ">>",
+  "<": "<=",
+  ">": ">=",
+};
 
 function fail<T>(text: string, offset: number, message: string): Parsed<T> {
   return { ok: false, error: { code: "malformed-relation", message, text, offset } };
@@ -94,12 +102,14 @@ function parseOne(text: string, part: string, offset: number): Parsed<Relation> 
   if (nameProblem) return fail(text, at, `${nameProblem}: '${name}'`);
   const rel: Relation = { name };
   if (m[2] !== undefined) {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(m[2])) return fail(text, at, `invalid architecture qualifier ':${m[2]}' in '${trimmed}'`);
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(m[2]))
+      return fail(text, at, `invalid architecture qualifier ':${m[2]}' in '${trimmed}'`);
     rel.arch = m[2];
   }
   if (m[4] !== undefined) {
     const rawOp = m[3];
-    if (rawOp === undefined) return fail(text, at, `missing relation operator in '${trimmed}' (one of << <= = >= >>)`);
+    if (rawOp === undefined)
+      return fail(text, at, `missing relation operator in '${trimmed}' (one of << <= = >= >>)`);
     const version = m[4];
     const problem = versionProblem(version);
     if (problem) return fail(text, at, `${problem}: '${version}' in '${trimmed}'`);
@@ -108,12 +118,17 @@ function parseOne(text: string, part: string, offset: number): Parsed<Relation> 
     rel.constraint = { op, version };
   }
   if (m[5] !== undefined) {
-    const words = m[5].trim().split(/\s+/).filter((w) => w !== "");
+    const words = m[5]
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== "");
     if (words.length === 0) return fail(text, at, `empty architecture list in '${trimmed}'`);
     const negated = words[0]!.startsWith("!");
-    if (words.some((w) => w.startsWith("!") !== negated)) return fail(text, at, `architecture list mixes negated and plain entries in '${trimmed}'`);
+    if (words.some((w) => w.startsWith("!") !== negated))
+      return fail(text, at, `architecture list mixes negated and plain entries in '${trimmed}'`);
     const arches = words.map((w) => (negated ? w.slice(1) : w));
-    if (arches.some((a) => !/^[a-z0-9][a-z0-9-]*$/.test(a))) return fail(text, at, `invalid architecture in '[${m[5]}]'`);
+    if (arches.some((a) => !/^[a-z0-9][a-z0-9-]*$/.test(a)))
+      return fail(text, at, `invalid architecture in '[${m[5]}]'`);
     rel.archRestriction = { negated, arches };
   }
   // Build profiles (<!nocheck>) matter only when building from source: accepted and dropped.
@@ -151,7 +166,11 @@ export function parseProvides(text: string): Parsed<Provided[]> {
       return fail(text, at, `Provides takes no architecture: '${part.trim()}'`);
     }
     if (rel.constraint !== undefined && rel.constraint.op !== "=") {
-      return fail(text, at, `Provides takes only '(= version)', not '${rel.constraint.op}': '${part.trim()}'`);
+      return fail(
+        text,
+        at,
+        `Provides takes only '(= version)', not '${rel.constraint.op}': '${part.trim()}'`,
+      );
     }
     out.push(rel.constraint ? { name: rel.name, version: rel.constraint.version } : { name: rel.name });
   }

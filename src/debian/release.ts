@@ -88,14 +88,23 @@ const WEAK_HASHES = new Map([
  * gpgv extracted it. At least one signature must be good (GOODSIG with its
  * VALIDSIG, by a key in the keyring, over a strong hash) and none bad.
  */
-export async function verifyClearSigned(file: string, options: VerifyOptions): Promise<{ text: string; signatures: GoodSignature[] }> {
+export async function verifyClearSigned(
+  file: string,
+  options: VerifyOptions,
+): Promise<{ text: string; signatures: GoodSignature[] }> {
   const { what } = options;
   const keyring = options.keyring ?? DEFAULT_KEYRING;
   checkSingleMessage(await fsp.readFile(file), what);
   try {
     await fsp.access(keyring, fsp.constants.R_OK);
   } catch {
-    throw new NiftyError("NIFTY617", `cannot verify ${what}: the keyring ${keyring} is not readable`, keyring === DEFAULT_KEYRING ? "install Debian's keyring (apt-get install debian-archive-keyring), or name a keyring file" : "give the path of a keyring file in gpgv's format (gpg --export KEY > FILE)");
+    throw new NiftyError(
+      "NIFTY617",
+      `cannot verify ${what}: the keyring ${keyring} is not readable`,
+      keyring === DEFAULT_KEYRING
+        ? "install Debian's keyring (apt-get install debian-archive-keyring), or name a keyring file"
+        : "give the path of a keyring file in gpgv's format (gpg --export KEY > FILE)",
+    );
   }
   // Named like the store's temp files (pid first), so its gc leaves them to a live process.
   // gpgv never creates its home: pointing it at a path that does not exist keeps any
@@ -104,7 +113,11 @@ export async function verifyClearSigned(file: string, options: VerifyOptions): P
   const home = `${base}-gpgv-home`;
   const output = `${base}-signed.txt`;
   try {
-    const result = await runGpgv(options.gpgv ?? "gpgv", ["--homedir", home, "--status-fd", "3", "--keyring", keyring, "--output", output, file], what);
+    const result = await runGpgv(
+      options.gpgv ?? "gpgv",
+      ["--homedir", home, "--status-fd", "3", "--keyring", keyring, "--output", output, file],
+      what,
+    );
     const signatures = judge(parseStatus(result.status), result.code, result.stderr, what, keyring);
     // Only now, with the signature good, is the text gpgv wrote trusted.
     const text = await fsp.readFile(output, "utf8");
@@ -215,7 +228,11 @@ export function parseStatus(status: string): { signatures: SigStatus[]; noData: 
       }
       case "VALIDSIG": {
         const sig = current ?? fresh();
-        sig.valid = { fingerprint: words[0] ?? "", primary: words[9] ?? words[0] ?? "", hashAlgorithm: Number(words[7]) };
+        sig.valid = {
+          fingerprint: words[0] ?? "",
+          primary: words[9] ?? words[0] ?? "",
+          hashAlgorithm: Number(words[7]),
+        };
         break;
       }
       case "NO_PUBKEY": {
@@ -233,49 +250,96 @@ export function parseStatus(status: string): { signatures: SigStatus[]; noData: 
 }
 
 /** Decide from the status lines, the way apt does; each failure has its own code. */
-function judge(parsed: { signatures: SigStatus[]; noData: boolean }, code: number | null, stderr: string, what: string, keyring: string): GoodSignature[] {
+function judge(
+  parsed: { signatures: SigStatus[]; noData: boolean },
+  code: number | null,
+  stderr: string,
+  what: string,
+  keyring: string,
+): GoodSignature[] {
   const sigs = parsed.signatures;
-  const good = sigs.filter((s) => s.result === "GOODSIG" && s.valid && !WEAK_HASHES.has(s.valid.hashAlgorithm));
+  const good = sigs.filter(
+    (s) => s.result === "GOODSIG" && s.valid && !WEAK_HASHES.has(s.valid.hashAlgorithm),
+  );
   const first = (r: SigStatus["result"]) => sigs.find((s) => s.result === r);
   const who = (s: SigStatus) => `key ${s.keyid ?? "?"}${s.uid ? ` (${s.uid})` : ""}`;
   const bad = first("BADSIG");
   if (bad) {
-    throw new NiftyError("NIFTY611", `bad signature on ${what}: ${who(bad)} did not sign this text`, "the file was changed after it was signed, or damaged on the way; try another mirror, and distrust this one");
+    throw new NiftyError(
+      "NIFTY611",
+      `bad signature on ${what}: ${who(bad)} did not sign this text`,
+      "the file was changed after it was signed, or damaged on the way; try another mirror, and distrust this one",
+    );
   }
   // Debian signs with several keys; a keyring may hold only some of them, and
   // gpgv then exits non-zero for the others. That is fine, as for apt, when
   // the only other failures are missing keys.
   const missingKey = (s: SigStatus) => s.noPubkey === true || (s.result === "ERRSIG" && s.errCode === "9");
-  if (good.length > 0 && (code === 0 || sigs.every((s) => good.includes(s) || missingKey(s)))) return good.map((s) => s.valid!);
+  if (good.length > 0 && (code === 0 || sigs.every((s) => good.includes(s) || missingKey(s))))
+    return good.map((s) => s.valid!);
   const expiredKey = first("EXPKEYSIG");
   if (expiredKey) {
-    throw new NiftyError("NIFTY613", `${what} is signed by an expired key: ${who(expiredKey)}`, "update the keyring (apt-get install debian-archive-keyring, or a newer keyring file); a mirror serving an old InRelease can also cause this");
+    throw new NiftyError(
+      "NIFTY613",
+      `${what} is signed by an expired key: ${who(expiredKey)}`,
+      "update the keyring (apt-get install debian-archive-keyring, or a newer keyring file); a mirror serving an old InRelease can also cause this",
+    );
   }
   const revoked = first("REVKEYSIG");
   if (revoked) {
-    throw new NiftyError("NIFTY614", `${what} is signed by a revoked key: ${who(revoked)}`, "the key was withdrawn by its owner; do not use this archive until it is signed again with a valid key");
+    throw new NiftyError(
+      "NIFTY614",
+      `${what} is signed by a revoked key: ${who(revoked)}`,
+      "the key was withdrawn by its owner; do not use this archive until it is signed again with a valid key",
+    );
   }
   const expiredSig = first("EXPSIG");
   if (expiredSig) {
-    throw new NiftyError("NIFTY613", `${what} has an expired signature by ${who(expiredSig)}`, "the mirror serves an old InRelease; try another mirror");
+    throw new NiftyError(
+      "NIFTY613",
+      `${what} has an expired signature by ${who(expiredSig)}`,
+      "the mirror serves an old InRelease; try another mirror",
+    );
   }
   const weak = sigs.find((s) => s.result === "GOODSIG" && s.valid && WEAK_HASHES.has(s.valid.hashAlgorithm));
   if (weak) {
-    throw new NiftyError("NIFTY616", `${what} is signed with the weak hash ${WEAK_HASHES.get(weak.valid!.hashAlgorithm)} by ${who(weak)}`, "an InRelease must be signed over SHA-256 or stronger, as apt requires; the archive needs re-signing");
+    throw new NiftyError(
+      "NIFTY616",
+      `${what} is signed with the weak hash ${WEAK_HASHES.get(weak.valid!.hashAlgorithm)} by ${who(weak)}`,
+      "an InRelease must be signed over SHA-256 or stronger, as apt requires; the archive needs re-signing",
+    );
   }
   const noKey = sigs.find(missingKey);
   if (noKey) {
-    throw new NiftyError("NIFTY612", `${what} is signed by key ${noKey.keyid ?? "?"}, which is not in the keyring ${keyring}`, "give the keyring of this archive's signing key, or check that the URL is the archive you mean");
+    throw new NiftyError(
+      "NIFTY612",
+      `${what} is signed by key ${noKey.keyid ?? "?"}, which is not in the keyring ${keyring}`,
+      "give the keyring of this archive's signing key, or check that the URL is the archive you mean",
+    );
   }
   const err = first("ERRSIG");
   if (err) {
-    throw new NiftyError("NIFTY615", `cannot check the signature on ${what} by key ${err.keyid ?? "?"} (gpgv error code ${err.errCode ?? "?"}): ${lastLine(stderr)}`, "the signature uses an algorithm this gpgv does not know, or is damaged; update gpgv or try another mirror");
+    throw new NiftyError(
+      "NIFTY615",
+      `cannot check the signature on ${what} by key ${err.keyid ?? "?"} (gpgv error code ${err.errCode ?? "?"}): ${lastLine(stderr)}`,
+      "the signature uses an algorithm this gpgv does not know, or is damaged; update gpgv or try another mirror",
+    );
   }
-  throw new NiftyError("NIFTY610", `${what} has no signature gpgv accepts${parsed.noData ? " (no signed data found)" : ""}: ${lastLine(stderr)}`, "the mirror served something other than an InRelease file; try another mirror");
+  throw new NiftyError(
+    "NIFTY610",
+    `${what} has no signature gpgv accepts${parsed.noData ? " (no signed data found)" : ""}: ${lastLine(stderr)}`,
+    "the mirror served something other than an InRelease file; try another mirror",
+  );
 }
 
 function lastLine(s: string): string {
-  return s.trim().split("\n").at(-1)?.replace(/^gpgv: /, "") || "no message from gpgv";
+  return (
+    s
+      .trim()
+      .split("\n")
+      .at(-1)
+      ?.replace(/^gpgv: /, "") || "no message from gpgv"
+  );
 }
 
 /** Parse the signed text of a Release or InRelease. */
@@ -290,14 +354,17 @@ export function parseRelease(text: string, what: string): Release {
   if (!date) throw badRelease(what, `its Date ${JSON.stringify(dateText)} is not an RFC 2822 date`);
   const validText = get("Valid-Until");
   const validUntil = validText === undefined ? undefined : parseReleaseDate(validText);
-  if (validText !== undefined && !validUntil) throw badRelease(what, `its Valid-Until ${JSON.stringify(validText)} is not an RFC 2822 date`);
+  if (validText !== undefined && !validUntil)
+    throw badRelease(what, `its Valid-Until ${JSON.stringify(validText)} is not an RFC 2822 date`);
   const sums = get("SHA256");
-  if (sums === undefined) throw badRelease(what, "it has no SHA256 file list (apt refuses Release files with weaker hashes only)");
+  if (sums === undefined)
+    throw badRelease(what, "it has no SHA256 file list (apt refuses Release files with weaker hashes only)");
   const files: ReleaseFile[] = [];
   for (const line of sums.split("\n")) {
     if (line.trim() === "") continue;
     const m = /^\s*([0-9a-fA-F]{64})\s+(\d+)\s+(\S+)\s*$/.exec(line);
-    if (!m) throw badRelease(what, `SHA256 line ${JSON.stringify(line.trim())} is not "<sha256> <size> <path>"`);
+    if (!m)
+      throw badRelease(what, `SHA256 line ${JSON.stringify(line.trim())} is not "<sha256> <size> <path>"`);
     files.push({ sha256: `sha256:${m[1]!.toLowerCase()}`, size: Number(m[2]), path: m[3]! });
   }
   const words = (name: string) => (get(name) ?? "").split(/\s+/).filter(Boolean);
@@ -320,7 +387,10 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 /** RFC 2822 dates as Debian writes them: "Sat, 11 Jul 2026 10:16:37 UTC" (or +0000). */
 export function parseReleaseDate(text: string): Date | undefined {
-  const m = /^(?:[A-Z][a-z]{2},\s+)?(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+(UTC|GMT|Z|[+-]\d{4})$/.exec(text.trim());
+  const m =
+    /^(?:[A-Z][a-z]{2},\s+)?(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+(UTC|GMT|Z|[+-]\d{4})$/.exec(
+      text.trim(),
+    );
   if (!m) return undefined;
   const month = MONTHS.indexOf(m[2]!);
   if (month < 0) return undefined;
@@ -336,7 +406,11 @@ export function parseReleaseDate(text: string): Date | undefined {
 }
 
 function badRelease(what: string, why: string): NiftyError {
-  return new NiftyError("NIFTY620", `${what} is not a valid Release file: ${why}`, "the archive's metadata is malformed; try another mirror");
+  return new NiftyError(
+    "NIFTY620",
+    `${what} is not a valid Release file: ${why}`,
+    "the archive's metadata is malformed; try another mirror",
+  );
 }
 
 /**
@@ -344,7 +418,13 @@ function badRelease(what: string, why: string): NiftyError {
  * suite asked for (so a signed InRelease of another suite cannot be replayed
  * in its place) and it is current at `now`.
  */
-export function checkRelease(release: Release, ref: SuiteRef, now: Date, what: string, notBefore?: Date): void {
+export function checkRelease(
+  release: Release,
+  ref: SuiteRef,
+  now: Date,
+  what: string,
+  notBefore?: Date,
+): void {
   if (release.codename !== ref.suite && release.suite !== ref.suite) {
     throw new NiftyError(
       "NIFTY621",
@@ -412,7 +492,11 @@ export function archiveMirrors(ref: SuiteRef, mirrors: Record<string, string[]>)
  * Download a suite's InRelease (always afresh: it is how the archive says
  * what is current), verify it, parse the signed text and check it.
  */
-export async function fetchRelease(store: Store, ref: SuiteRef, options: FetchReleaseOptions): Promise<VerifiedRelease> {
+export async function fetchRelease(
+  store: Store,
+  ref: SuiteRef,
+  options: FetchReleaseOptions,
+): Promise<VerifiedRelease> {
   const roots = archiveMirrors(ref, options.mirrors);
   const limit = options.maxBytes ?? DEFAULT_LIMITS.inReleaseBytes;
   let checked: { release: Release; signatures: GoodSignature[] } | undefined;

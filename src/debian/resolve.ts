@@ -43,7 +43,9 @@ export interface ResolveOptions {
   arch: string;
 }
 
-export type ResolveResult<O> = { ok: true; resolution: Resolution } | { ok: false; errors: ResolveError<O>[] };
+export type ResolveResult<O> =
+  | { ok: true; resolution: Resolution }
+  | { ok: false; errors: ResolveError<O>[] };
 
 /** Enough for any real archive: each restart adds a distinct constraint. */
 const MAX_RESTARTS = 1000;
@@ -57,14 +59,24 @@ export function requestText(r: Pick<PackageRequest, "name" | "arch" | "constrain
  * Resolve the closure of `requests` in `universe` for `options.arch`. Output
  * and errors are the same whatever the order of the requests or the records.
  */
-export function resolve<O>(universe: Universe, requests: readonly PackageRequest<O>[], options: ResolveOptions): ResolveResult<O> {
+export function resolve<O>(
+  universe: Universe,
+  requests: readonly PackageRequest<O>[],
+  options: ResolveOptions,
+): ResolveResult<O> {
   const requestErrors: ResolveError<O>[] = [];
   const byText = new Map<string, Root<O>>();
   for (const r of requests) {
     const text = requestText(r);
     const problem = requestProblem(r);
     if (problem !== undefined) {
-      requestErrors.push({ code: "invalid-request", message: `invalid package request '${text}': ${problem}`, request: text, origins: [r.origin], chain: [] });
+      requestErrors.push({
+        code: "invalid-request",
+        message: `invalid package request '${text}': ${problem}`,
+        request: text,
+        origins: [r.origin],
+        chain: [],
+      });
       continue;
     }
     const relation: Relation = { name: r.name };
@@ -93,14 +105,23 @@ export function resolve<O>(universe: Universe, requests: readonly PackageRequest
   const origins = roots.flatMap((r) => r.origins);
   return {
     ok: false,
-    errors: [{ code: "too-complex", message: `gave up after ${MAX_RESTARTS} restarts: version constraints keep changing the selection`, restarts: MAX_RESTARTS, origins, chain: [] }],
+    errors: [
+      {
+        code: "too-complex",
+        message: `gave up after ${MAX_RESTARTS} restarts: version constraints keep changing the selection`,
+        restarts: MAX_RESTARTS,
+        origins,
+        chain: [],
+      },
+    ],
   };
 }
 
 function requestProblem(r: PackageRequest<unknown>): string | undefined {
   const name = packageNameProblem(r.name);
   if (name !== undefined) return name;
-  if (r.arch !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(r.arch)) return `invalid architecture qualifier ':${r.arch}'`;
+  if (r.arch !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(r.arch))
+    return `invalid architecture qualifier ':${r.arch}'`;
   if (r.constraint !== undefined) return versionProblem(r.constraint.version);
   return undefined;
 }

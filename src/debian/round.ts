@@ -32,7 +32,9 @@ import {
   type ResolveError,
 } from "./explain.ts";
 
-type Outcome<O> = { kind: "restart"; name: string; pin: Pin } | { kind: "done"; errors: ResolveError<O>[]; resolution: Resolution };
+type Outcome<O> =
+  | { kind: "restart"; name: string; pin: Pin }
+  | { kind: "done"; errors: ResolveError<O>[]; resolution: Resolution };
 
 /** Restart signal, thrown from deep inside a round and caught by run(). */
 class Restart {
@@ -125,7 +127,11 @@ export class Round<O> extends Planner<O> {
         alternative: formatRelation(pick.alt),
         chosen: pick.plan.cand.record.name,
         rule: byOrder ? "first" : "smallest-closure",
-        sizes: selectable.map((p, i) => ({ alternative: formatRelation(p.alt), package: p.plan.cand.record.name, ...totals[i]! })),
+        sizes: selectable.map((p, i) => ({
+          alternative: formatRelation(p.alt),
+          package: p.plan.cand.record.name,
+          ...totals[i]!,
+        })),
         neededBy: neededBy(from),
       });
       this.act(from, pick.alt, field, pick.plan);
@@ -173,7 +179,13 @@ export class Round<O> extends Planner<O> {
 
   // ---- selecting
 
-  private select(from: Node<O>, alt: Relation, field: RelationField, cand: Candidate, virtual?: Virtual): void {
+  private select(
+    from: Node<O>,
+    alt: Relation,
+    field: RelationField,
+    cand: Candidate,
+    virtual?: Virtual,
+  ): void {
     const record = cand.record;
     const sel: Sel<O> = {
       kind: "sel",
@@ -194,7 +206,8 @@ export class Round<O> extends Planner<O> {
       if (list) list.push(entry);
       else this.selectedProviders.set(p.name, [entry]);
     }
-    if (virtual === undefined && alt.constraint) sel.constraints.push({ constraint: alt.constraint, by: from });
+    if (virtual === undefined && alt.constraint)
+      sel.constraints.push({ constraint: alt.constraint, by: from });
     if (virtual !== undefined) {
       this.choices.push({
         virtual: alt.name,
@@ -212,7 +225,9 @@ export class Round<O> extends Planner<O> {
   private link(from: Node<O>, to: Sel<O>, alt: Relation, field: RelationField): void {
     if (!from.deps.includes(to)) from.deps.push(to);
     const reason: Reason =
-      from.kind === "root" ? { kind: "requested", request: from.text } : { kind: "dependency", of: from.cand.record.name, field, relation: formatRelation(alt) };
+      from.kind === "root"
+        ? { kind: "requested", request: from.text }
+        : { kind: "dependency", of: from.cand.record.name, field, relation: formatRelation(alt) };
     const key = JSON.stringify(reason);
     if (!to.reasons.has(key)) to.reasons.set(key, reason);
   }
@@ -227,13 +242,22 @@ export class Round<O> extends Planner<O> {
     const pins = this.pins.get(name) ?? [];
     const earlier = occupant?.constraints ?? [];
     const text = formatRelation(alt);
-    const knownPin = alt.constraint !== undefined && pins.some((p) => p.constraint.op === alt.constraint!.op && p.constraint.version === alt.constraint!.version);
-    if (occupant !== undefined && (alt.constraint === undefined || satisfies(occupant.cand.record.version, alt.constraint) || knownPin)) {
+    const knownPin =
+      alt.constraint !== undefined &&
+      pins.some(
+        (p) => p.constraint.op === alt.constraint!.op && p.constraint.version === alt.constraint!.version,
+      );
+    if (
+      occupant !== undefined &&
+      (alt.constraint === undefined || satisfies(occupant.cand.record.version, alt.constraint) || knownPin)
+    ) {
       // Only the architecture rule failed: no version constraint to learn.
       this.fail(from, wrongArchitecture(from, text, occupant));
       return;
     }
-    const candidates = (this.universe.packages.get(name) ?? []).filter((c) => this.archOk(c, alt, this.dependerArch(from)));
+    const candidates = (this.universe.packages.get(name) ?? []).filter((c) =>
+      this.archOk(c, alt, this.dependerArch(from)),
+    );
     const meets = (constraints: readonly (VersionConstraint | undefined)[]) =>
       candidates.some((c) => constraints.every((k) => satisfies(c.record.version, k)));
     const all = [alt.constraint, ...earlier.map((e) => e.constraint), ...pins.map((p) => p.constraint)];
@@ -242,7 +266,8 @@ export class Round<O> extends Planner<O> {
       throw new Restart(name, { constraint: alt.constraint, by });
     }
     const clash = earlier.find((e) => !meets([alt.constraint, e.constraint]));
-    const pinClash = clash === undefined ? pins.find((p) => !meets([alt.constraint, p.constraint])) : undefined;
+    const pinClash =
+      clash === undefined ? pins.find((p) => !meets([alt.constraint, p.constraint])) : undefined;
     const { roots, selected } = this;
     this.fail(from, (origins, chain) => {
       const sides: ConstraintSide<O>[] = [];
@@ -274,15 +299,25 @@ export class Round<O> extends Planner<O> {
       }
     }
     const packages = [...this.selected.values()]
-      .sort((a, b) => byteOrder(a.cand.record.name, b.cand.record.name) || byteOrder(a.cand.record.architecture, b.cand.record.architecture))
+      .sort(
+        (a, b) =>
+          byteOrder(a.cand.record.name, b.cand.record.name) ||
+          byteOrder(a.cand.record.architecture, b.cand.record.architecture),
+      )
       .map((sel) => ({
         record: sel.cand.record,
         reasons: [...sel.reasons.values()].sort(compareReasons),
         requestedBy: [...(requestedBy.get(sel) ?? [])].sort(byteOrder),
       }));
-    const providerChoices = [...this.choices].sort((a, b) => byteOrder(a.virtual, b.virtual) || byteOrder(a.neededBy, b.neededBy) || byteOrder(a.chosen, b.chosen));
+    const providerChoices = [...this.choices].sort(
+      (a, b) =>
+        byteOrder(a.virtual, b.virtual) || byteOrder(a.neededBy, b.neededBy) || byteOrder(a.chosen, b.chosen),
+    );
     const alternativeChoices = [...this.alternativeChoices].sort(
-      (a, b) => byteOrder(a.neededBy, b.neededBy) || byteOrder(a.relation, b.relation) || byteOrder(a.chosen, b.chosen),
+      (a, b) =>
+        byteOrder(a.neededBy, b.neededBy) ||
+        byteOrder(a.relation, b.relation) ||
+        byteOrder(a.chosen, b.chosen),
     );
     return { packages, providerChoices, alternativeChoices };
   }
@@ -291,6 +326,7 @@ export class Round<O> extends Planner<O> {
 function compareReasons(a: Reason, b: Reason): number {
   if (a.kind !== b.kind) return a.kind === "requested" ? -1 : 1;
   if (a.kind === "requested" && b.kind === "requested") return byteOrder(a.request, b.request);
-  if (a.kind === "dependency" && b.kind === "dependency") return byteOrder(a.of, b.of) || byteOrder(a.field, b.field) || byteOrder(a.relation, b.relation);
+  if (a.kind === "dependency" && b.kind === "dependency")
+    return byteOrder(a.of, b.of) || byteOrder(a.field, b.field) || byteOrder(a.relation, b.relation);
   return 0;
 }

@@ -93,7 +93,10 @@ export class Selection<O> {
   private readonly parsed: ParsedFields;
   protected readonly selected = new Map<string, Sel<O>>();
   protected readonly selectedByName = new Map<string, Sel<O>[]>();
-  protected readonly selectedProviders = new Map<string, Array<{ sel: Sel<O>; version: string | undefined }>>();
+  protected readonly selectedProviders = new Map<
+    string,
+    Array<{ sel: Sel<O>; version: string | undefined }>
+  >();
 
   constructor(
     universe: Universe,
@@ -110,7 +113,11 @@ export class Selection<O> {
   }
 
   /** A record's relation field, parsed once per resolve call. */
-  protected groupsOf(record: PackageRecord, field: RelationField, text: string): ReturnType<typeof parseRelationField> {
+  protected groupsOf(
+    record: PackageRecord,
+    field: RelationField,
+    text: string,
+  ): ReturnType<typeof parseRelationField> {
     let fields = this.parsed.get(record);
     if (fields === undefined) this.parsed.set(record, (fields = new Map()));
     let groups = fields.get(field);
@@ -139,7 +146,8 @@ export class Selection<O> {
     dependerArch: string,
   ): { sel: H; byName: boolean } | undefined {
     for (const sel of byName.get(alt.name) ?? []) {
-      if (this.archOk(sel.cand, alt, dependerArch) && satisfies(sel.cand.record.version, alt.constraint)) return { sel, byName: true };
+      if (this.archOk(sel.cand, alt, dependerArch) && satisfies(sel.cand.record.version, alt.constraint))
+        return { sel, byName: true };
     }
     for (const { sel, version } of providers.get(alt.name) ?? []) {
       if (!this.archOk(sel.cand, alt, dependerArch)) continue;

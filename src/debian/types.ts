@@ -36,4 +36,3 @@ export interface PackageRecord {
   description?: string;
   from: SuiteRef;
 }
-

@@ -67,7 +67,11 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
 }
 
 function compareProvisions(a: Provision, b: Provision): number {
-  return byteOrder(a.provider.record.name, b.provider.record.name) || compareCandidates(a.provider, b.provider) || byteOrder(a.version ?? "", b.version ?? "");
+  return (
+    byteOrder(a.provider.record.name, b.provider.record.name) ||
+    compareCandidates(a.provider, b.provider) ||
+    byteOrder(a.version ?? "", b.version ?? "")
+  );
 }
 
 export function buildUniverse(indices: readonly SuiteIndex[]): Universe {
@@ -78,21 +82,33 @@ export function buildUniverse(indices: readonly SuiteIndex[]): Universe {
     for (const record of records) {
       const bad = versionProblem(record.version);
       if (bad !== undefined) {
-        problems.push({ suite, package: record.name, version: record.version, message: `${bad}; the record is left out` });
+        problems.push({
+          suite,
+          package: record.name,
+          version: record.version,
+          message: `${bad}; the record is left out`,
+        });
         continue;
       }
       let provides: readonly Provided[] = [];
       if (record.provides !== "") {
         const parsed = parseProvides(record.provides);
         if (parsed.ok) provides = parsed.value;
-        else problems.push({ suite, package: record.name, version: record.version, message: `Provides: ${parsed.error.message}; ignored` });
+        else
+          problems.push({
+            suite,
+            package: record.name,
+            version: record.version,
+            message: `Provides: ${parsed.error.message}; ignored`,
+          });
       }
       const candidate: Candidate = { record, suiteIndex, provides };
       const list = packages.get(record.name);
       if (list === undefined) packages.set(record.name, [candidate]);
       else list.push(candidate);
       for (const p of provides) {
-        const provision: Provision = p.version === undefined ? { provider: candidate } : { provider: candidate, version: p.version };
+        const provision: Provision =
+          p.version === undefined ? { provider: candidate } : { provider: candidate, version: p.version };
         const plist = providers.get(p.name);
         if (plist === undefined) providers.set(p.name, [provision]);
         else plist.push(provision);
@@ -103,7 +119,10 @@ export function buildUniverse(indices: readonly SuiteIndex[]): Universe {
   for (const list of providers.values()) if (list.length > 1) list.sort(compareProvisions);
   problems.sort(
     (a, b) =>
-      byteOrder(a.package, b.package) || compareVersions(a.version, b.version) || byteOrder(suiteLabel(a.suite), suiteLabel(b.suite)) || byteOrder(a.message, b.message),
+      byteOrder(a.package, b.package) ||
+      compareVersions(a.version, b.version) ||
+      byteOrder(suiteLabel(a.suite), suiteLabel(b.suite)) ||
+      byteOrder(a.message, b.message),
   );
   return { suites: indices.map((i) => i.suite), packages, providers, problems };
 }

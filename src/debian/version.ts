@@ -119,7 +119,8 @@ export function versionProblem(text: string): string | undefined {
   if (revision === "") return "revision number is empty";
   if (!isDigit(upstream.charCodeAt(0))) return "version number does not start with digit";
   if (!/^[A-Za-z0-9.+~:-]*$/.test(upstream)) return "invalid character in version number";
-  if (revision !== undefined && !/^[A-Za-z0-9.+~]*$/.test(revision)) return "invalid character in revision number";
+  if (revision !== undefined && !/^[A-Za-z0-9.+~]*$/.test(revision))
+    return "invalid character in revision number";
   return undefined;
 }
 

@@ -36,5 +36,8 @@ export function forTerminal(text: string): string {
 
 /** The same with the credentials starred out character for character, so columns in a shown line stay where they were. */
 export function maskCredentials(text: string): string {
-  return text.replace(URL_CREDENTIALS, (all: string, scheme: string) => `${scheme}${"*".repeat(all.length - scheme.length - 1)}@`);
+  return text.replace(
+    URL_CREDENTIALS,
+    (all: string, scheme: string) => `${scheme}${"*".repeat(all.length - scheme.length - 1)}@`,
+  );
 }

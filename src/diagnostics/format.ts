@@ -1,7 +1,14 @@
 // Diagnostics for people (compiler-style text with the line and a caret) and
 // for machines (plain JSON data). Pure: the CLI decides where they go.
 import type { Diagnostic, DiagnosticCode, Severity } from "./diagnostic.ts";
-import { CONTROL_CHARACTER, escapeControl, escapeControls, forTerminal, maskCredentials, redactCredentials } from "./escape.ts";
+import {
+  CONTROL_CHARACTER,
+  escapeControl,
+  escapeControls,
+  forTerminal,
+  maskCredentials,
+  redactCredentials,
+} from "./escape.ts";
 
 export interface FormatOptions {
   color: boolean;
@@ -38,7 +45,12 @@ function expandTabs(line: string): { shown: string; columns: number[] } {
   const columns: number[] = [];
   for (const c of line) {
     for (let k = 0; k < c.length; k++) columns.push(shown.length);
-    shown += c === "\t" ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH)) : CONTROL_CHARACTER.test(c) ? escapeControl(c) : c;
+    shown +=
+      c === "\t"
+        ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH))
+        : CONTROL_CHARACTER.test(c)
+          ? escapeControl(c)
+          : c;
   }
   columns.push(shown.length);
   return { shown, columns };
@@ -47,7 +59,11 @@ function expandTabs(line: string): { shown: string; columns: number[] } {
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   const c = opts.color;
   const where =
-    d.source === undefined ? "niftyc" : d.span === undefined ? escapeControls(d.source.path) : `${escapeControls(d.source.path)}:${d.span.start.line}:${d.span.start.column}`;
+    d.source === undefined
+      ? "niftyc"
+      : d.span === undefined
+        ? escapeControls(d.source.path)
+        : `${escapeControls(d.source.path)}:${d.span.start.line}:${d.span.start.column}`;
   const lines = [
     `${paint(c, "bold", `${where}:`)} ${paint(c, d.severity, `${d.severity}:`)} ${forTerminal(d.message)} [${d.code}]`,
   ];

@@ -22,8 +22,12 @@ export interface Omitted {
 export function omittedDiagnostic(source: SourceFile, omitted: Omitted): Diagnostic | undefined {
   if (omitted.errors + omitted.warnings === 0) return undefined;
   const parts = [];
-  if (omitted.errors > 0) parts.push(`${omitted.errors.toLocaleString("en-US")} more error${omitted.errors === 1 ? "" : "s"}`);
-  if (omitted.warnings > 0) parts.push(`${omitted.warnings.toLocaleString("en-US")} more warning${omitted.warnings === 1 ? "" : "s"}`);
+  if (omitted.errors > 0)
+    parts.push(`${omitted.errors.toLocaleString("en-US")} more error${omitted.errors === 1 ? "" : "s"}`);
+  if (omitted.warnings > 0)
+    parts.push(
+      `${omitted.warnings.toLocaleString("en-US")} more warning${omitted.warnings === 1 ? "" : "s"}`,
+    );
   const message = `${parts.join(" and ")} not shown: at most ${MAX_DIAGNOSTICS} diagnostics are shown per recipe`;
   const hint = "fix these and check again";
   const counts = { ...omitted };
@@ -64,13 +68,27 @@ export class Reporter {
 
   error(span: Span, code: ErrorCode, message: string, hint?: Hint): void {
     const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
-    this.add({ severity: "error", code, message, source: this.source, span, ...(shown ? { hint: shown } : {}) });
+    this.add({
+      severity: "error",
+      code,
+      message,
+      source: this.source,
+      span,
+      ...(shown ? { hint: shown } : {}),
+    });
   }
 
   /** A warning about a line, or (span undefined) about the recipe as a whole: what it lacks is on no line. */
   warn(span: Span | undefined, code: WarningCode, message: string, hint?: Hint): void {
     const shown = this.full ? undefined : typeof hint === "function" ? hint() : hint;
-    this.add({ severity: "warning", code, message, source: this.source, ...(span ? { span } : {}), ...(shown ? { hint: shown } : {}) });
+    this.add({
+      severity: "warning",
+      code,
+      message,
+      source: this.source,
+      ...(span ? { span } : {}),
+      ...(shown ? { hint: shown } : {}),
+    });
   }
 
   /** The diagnostics kept, then the line that counts the rest (if any). */

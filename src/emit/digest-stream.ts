@@ -81,6 +81,12 @@ export const GZIP_LEVEL = 1;
 /** gzip at GZIP_LEVEL (every zlib parameter written out so none can drift), mtime 0, OS Unix. */
 export function deterministicGzip(): [Gzip, Transform] {
   // chunkSize only sets how much output each thread-pool call hands back: the bytes do not depend on it.
-  const gzip = createGzip({ level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: constants.Z_DEFAULT_STRATEGY, chunkSize: 1 << 18 });
+  const gzip = createGzip({
+    level: GZIP_LEVEL,
+    memLevel: 8,
+    windowBits: 15,
+    strategy: constants.Z_DEFAULT_STRATEGY,
+    chunkSize: 1 << 18,
+  });
   return [gzip, new FixGzipHeader()];
 }

@@ -28,12 +28,19 @@ export interface DockerArchiveResult {
   configDigest: string;
 }
 
-type Entry = { name: string; kind: "dir" } | { name: string; kind: "text"; text: string } | { name: string; kind: "layer"; layer: LayerFile };
+type Entry =
+  | { name: string; kind: "dir" }
+  | { name: string; kind: "text"; text: string }
+  | { name: string; kind: "layer"; layer: LayerFile };
 
 function splitRepoTag(repoTag: string): { repo: string; tag: string } {
   const m = /^([a-z0-9][a-z0-9._/:-]*?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))$/.exec(repoTag);
   if (m === null || m[1] === undefined || m[2] === undefined || m[1].endsWith("/")) {
-    throw new NiftyError("NIFTY504", `invalid repository tag ${JSON.stringify(repoTag)}`, 'write it as "name:tag", e.g. "nifty:latest"');
+    throw new NiftyError(
+      "NIFTY504",
+      `invalid repository tag ${JSON.stringify(repoTag)}`,
+      'write it as "name:tag", e.g. "nifty:latest"',
+    );
   }
   return { repo: m[1], tag: m[2] };
 }
@@ -47,7 +54,10 @@ function bytewise(a: Entry, b: Entry): number {
 }
 
 /** Write the archive to `file` (via a staging file beside it). */
-export async function writeDockerArchive(file: string, input: DockerArchiveInput): Promise<DockerArchiveResult> {
+export async function writeDockerArchive(
+  file: string,
+  input: DockerArchiveInput,
+): Promise<DockerArchiveResult> {
   const { repo, tag } = splitRepoTag(input.repoTag);
   const { config, layers } = input;
   const created = rfc3339(config.created);
@@ -57,7 +67,17 @@ export async function writeDockerArchive(file: string, input: DockerArchiveInput
   const ids = chainIds(layers.map((l) => l.digest)).map(hex);
   const entries: Entry[] = [
     { name: `${configHex}.json`, kind: "text", text: configJson },
-    { name: "manifest.json", kind: "text", text: JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [input.repoTag], Layers: ids.map((id) => `${id}/layer.tar`) }]) },
+    {
+      name: "manifest.json",
+      kind: "text",
+      text: JSON.stringify([
+        {
+          Config: `${configHex}.json`,
+          RepoTags: [input.repoTag],
+          Layers: ids.map((id) => `${id}/layer.tar`),
+        },
+      ]),
+    },
   ];
   for (const [i, layer] of layers.entries()) {
     const id = ids[i] as string;
@@ -73,14 +93,16 @@ export async function writeDockerArchive(file: string, input: DockerArchiveInput
     entries.push({ name: `${id}/layer.tar`, kind: "layer", layer });
   }
   const top = ids.at(-1);
-  if (top !== undefined) entries.push({ name: "repositories", kind: "text", text: JSON.stringify({ [repo]: { [tag]: top } }) });
+  if (top !== undefined)
+    entries.push({ name: "repositories", kind: "text", text: JSON.stringify({ [repo]: { [tag]: top } }) });
   entries.sort(bytewise);
 
   const staged = await stagingFile(file);
   try {
     const pack = tarStream.pack();
     const sink: Writable = createWriteStream(staged, { mode: 0o644 });
-    const written = input.copyTo === undefined ? pipeline(pack, sink) : pipeline(pack, new Tee(input.copyTo), sink);
+    const written =
+      input.copyTo === undefined ? pipeline(pack, sink) : pipeline(pack, new Tee(input.copyTo), sink);
     const mtime = new Date(config.created * 1000);
     const base = { uid: 0, gid: 0, mtime };
     try {
@@ -88,11 +110,25 @@ export async function writeDockerArchive(file: string, input: DockerArchiveInput
         if (entry.kind === "dir") {
           await addEntry(pack, { ...base, name: entry.name, type: "directory", mode: 0o755 });
         } else if (entry.kind === "text") {
-          await addEntry(pack, { ...base, name: entry.name, type: "file", mode: 0o644 }, Buffer.from(entry.text));
+          await addEntry(
+            pack,
+            { ...base, name: entry.name, type: "file", mode: 0o644 },
+            Buffer.from(entry.text),
+          );
         } else {
           const digest = new DigestStream();
-          const sink = pack.entry({ ...base, name: entry.name, type: "file", mode: 0o644, size: entry.layer.size });
-          await pipeline(createReadStream(entry.layer.path, { end: Math.max(0, entry.layer.size - 1) }), digest, sink);
+          const sink = pack.entry({
+            ...base,
+            name: entry.name,
+            type: "file",
+            mode: 0o644,
+            size: entry.layer.size,
+          });
+          await pipeline(
+            createReadStream(entry.layer.path, { end: Math.max(0, entry.layer.size - 1) }),
+            digest,
+            sink,
+          );
           checkLayer(entry.layer, digest.digest(), digest.size);
         }
       }
@@ -111,7 +147,11 @@ export async function writeDockerArchive(file: string, input: DockerArchiveInput
   }
 }
 
-function addEntry(pack: tarStream.Pack, header: Parameters<tarStream.Pack["entry"]>[0], body?: Buffer): Promise<void> {
+function addEntry(
+  pack: tarStream.Pack,
+  header: Parameters<tarStream.Pack["entry"]>[0],
+  body?: Buffer,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (error?: Error | null): void => (error ? reject(error) : resolve());
     if (body === undefined) pack.entry(header, done);

@@ -9,7 +9,10 @@ const DOCKERFILE_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 function key(what: string, name: string): string {
   if (!DOCKERFILE_KEY.test(name)) {
-    throw new NiftyError("NIFTY500", `${what} name ${JSON.stringify(name)} cannot be written to a Dockerfile`);
+    throw new NiftyError(
+      "NIFTY500",
+      `${what} name ${JSON.stringify(name)} cannot be written to a Dockerfile`,
+    );
   }
   return name;
 }
@@ -47,7 +50,10 @@ export function dockerRunArgs(config: ImageConfig): string[] {
   for (const port of config.exposedPorts) args.push("-p", `${port.port}:${port.port}/${port.protocol}`);
   for (const bind of config.binds) {
     if (bind.hostPath.includes(":") || bind.containerPath.includes(":")) {
-      throw new NiftyError("NIFTY500", `bind ${bind.hostPath} → ${bind.containerPath}: docker -v cannot take a path with ':'`);
+      throw new NiftyError(
+        "NIFTY500",
+        `bind ${bind.hostPath} → ${bind.containerPath}: docker -v cannot take a path with ':'`,
+      );
     }
     args.push("-v", `${bind.hostPath}:${bind.containerPath}${bind.readOnly ? ":ro" : ""}`);
   }
@@ -72,7 +78,7 @@ export function renderDockerRun(config: ImageConfig, imageRef: string): string {
       'case "${DOCKER:-docker}" in *podman*) set -- --systemd=always "$@" ;; esac',
     );
   }
-  lines.push('exec ${DOCKER:-docker} run \\');
+  lines.push("exec ${DOCKER:-docker} run \\");
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const next = args[i + 1];

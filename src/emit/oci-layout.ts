@@ -41,30 +41,49 @@ export interface OciLayoutResult {
 const REF_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/;
 
 /** Check a layer file against its recorded diff_id while gzip-compressing it into `dest`. */
-export async function compressLayer(layer: LayerFile, dest: string): Promise<{ digest: string; size: number }> {
+export async function compressLayer(
+  layer: LayerFile,
+  dest: string,
+): Promise<{ digest: string; size: number }> {
   const raw = new DigestStream();
   const packed = new DigestStream();
   const [gzip, fixHeader] = deterministicGzip();
-  await pipeline(createReadStream(layer.path), raw, gzip, fixHeader, packed, createWriteStream(dest, { mode: 0o644 }));
+  await pipeline(
+    createReadStream(layer.path),
+    raw,
+    gzip,
+    fixHeader,
+    packed,
+    createWriteStream(dest, { mode: 0o644 }),
+  );
   checkLayer(layer, raw.digest(), raw.size);
   return { digest: packed.digest(), size: packed.size };
 }
 
 /** A layer gzipped when it was written: copied (a reflink where the file system has them), its size checked. */
-async function copyCompressed(gzip: NonNullable<LayerFile["gzip"]>, dest: string): Promise<{ digest: string; size: number }> {
+async function copyCompressed(
+  gzip: NonNullable<LayerFile["gzip"]>,
+  dest: string,
+): Promise<{ digest: string; size: number }> {
   await copyFile(gzip.path, dest, constants.COPYFILE_FICLONE);
   const { size } = await stat(dest);
   if (size !== gzip.size) {
-    throw new NiftyError("NIFTY505", `compressed layer ${gzip.path} has ${size} bytes, but the build recorded ${gzip.size}`, "the layer file changed after it was built; rebuild");
+    throw new NiftyError(
+      "NIFTY505",
+      `compressed layer ${gzip.path} has ${size} bytes, but the build recorded ${gzip.size}`,
+      "the layer file changed after it was built; rebuild",
+    );
   }
   return { digest: gzip.digest, size };
 }
 
 export function checkLayer(layer: LayerFile, digest: string, size: number): void {
   if (digest !== layer.digest || size !== layer.size) {
-    throw new NiftyError("NIFTY505",
+    throw new NiftyError(
+      "NIFTY505",
       `layer ${layer.path} is ${digest} (${size} bytes), but the build recorded ${layer.digest} (${layer.size} bytes)`,
-      "the layer file changed after it was built; rebuild");
+      "the layer file changed after it was built; rebuild",
+    );
   }
 }
 
@@ -77,8 +96,11 @@ async function putBlob(blobs: string, json: string): Promise<{ digest: string; s
 /** Write the layout to `dir` (replacing a previous one as a whole). */
 export async function writeOciLayout(dir: string, input: OciLayoutInput): Promise<OciLayoutResult> {
   if (!REF_NAME.test(input.refName)) {
-    throw new NiftyError("NIFTY504", `invalid image reference name ${JSON.stringify(input.refName)}`,
-      "use A-Z a-z 0-9 and - . _ : @ / +");
+    throw new NiftyError(
+      "NIFTY504",
+      `invalid image reference name ${JSON.stringify(input.refName)}`,
+      "use A-Z a-z 0-9 and - . _ : @ / +",
+    );
   }
   const staging = await stagingDir(dir);
   try {
@@ -89,44 +111,63 @@ export async function writeOciLayout(dir: string, input: OciLayoutInput): Promis
     const layers: OciLayoutResult["layers"] = [];
     for (const [i, layer] of input.layers.entries()) {
       const tmp = join(staging, `layer-${i}.tmp`);
-      const { digest, size } = layer.gzip === undefined ? await compressLayer(layer, tmp) : await copyCompressed(layer.gzip, tmp);
+      const { digest, size } =
+        layer.gzip === undefined ? await compressLayer(layer, tmp) : await copyCompressed(layer.gzip, tmp);
       await chmod(tmp, 0o644);
       await rename(tmp, join(blobs, digest.slice("sha256:".length)));
       layers.push({ digest, diffId: layer.digest, size });
     }
     const config = await putBlob(blobs, imageConfigJson(input.config, input.layers));
-    const manifest = await putBlob(blobs, JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE.manifest,
-      config: { mediaType: MEDIA_TYPE.config, digest: config.digest, size: config.size },
-      layers: layers.map((l) => ({ mediaType: MEDIA_TYPE.layerGzip, digest: l.digest, size: l.size })),
-    }));
-    const manifests: Array<Record<string, unknown>> = [{
-      mediaType: MEDIA_TYPE.manifest,
-      digest: manifest.digest,
-      size: manifest.size,
-      annotations: { "org.opencontainers.image.ref.name": input.refName },
-    }];
+    const manifest = await putBlob(
+      blobs,
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPE.manifest,
+        config: { mediaType: MEDIA_TYPE.config, digest: config.digest, size: config.size },
+        layers: layers.map((l) => ({ mediaType: MEDIA_TYPE.layerGzip, digest: l.digest, size: l.size })),
+      }),
+    );
+    const manifests: Array<Record<string, unknown>> = [
+      {
+        mediaType: MEDIA_TYPE.manifest,
+        digest: manifest.digest,
+        size: manifest.size,
+        annotations: { "org.opencontainers.image.ref.name": input.refName },
+      },
+    ];
     let sbomManifest: { digest: string; size: number } | undefined;
     if (input.sbom !== undefined) {
       // image-spec 1.1's artifact form: an empty config, the document as the one layer, the image as subject.
       const empty = await putBlob(blobs, "{}");
       const doc = await putBlob(blobs, input.sbom);
-      sbomManifest = await putBlob(blobs, JSON.stringify({
-        schemaVersion: 2,
+      sbomManifest = await putBlob(
+        blobs,
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MEDIA_TYPE.manifest,
+          artifactType: MEDIA_TYPE.spdx,
+          config: { mediaType: MEDIA_TYPE.empty, digest: empty.digest, size: empty.size },
+          layers: [{ mediaType: MEDIA_TYPE.spdx, digest: doc.digest, size: doc.size }],
+          subject: { mediaType: MEDIA_TYPE.manifest, digest: manifest.digest, size: manifest.size },
+        }),
+      );
+      manifests.push({
         mediaType: MEDIA_TYPE.manifest,
+        digest: sbomManifest.digest,
+        size: sbomManifest.size,
         artifactType: MEDIA_TYPE.spdx,
-        config: { mediaType: MEDIA_TYPE.empty, digest: empty.digest, size: empty.size },
-        layers: [{ mediaType: MEDIA_TYPE.spdx, digest: doc.digest, size: doc.size }],
-        subject: { mediaType: MEDIA_TYPE.manifest, digest: manifest.digest, size: manifest.size },
-      }));
-      manifests.push({ mediaType: MEDIA_TYPE.manifest, digest: sbomManifest.digest, size: sbomManifest.size, artifactType: MEDIA_TYPE.spdx });
+      });
     }
     const index = { schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests };
     await writeExact(join(staging, "index.json"), JSON.stringify(index));
     await writeExact(join(staging, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     await replaceDir(staging, dir, true);
-    return { manifestDigest: manifest.digest, configDigest: config.digest, layers, ...(sbomManifest ? { sbomManifestDigest: sbomManifest.digest } : {}) };
+    return {
+      manifestDigest: manifest.digest,
+      configDigest: config.digest,
+      layers,
+      ...(sbomManifest ? { sbomManifestDigest: sbomManifest.digest } : {}),
+    };
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;

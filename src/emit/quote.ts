@@ -5,8 +5,11 @@ import { NiftyError } from "../diagnostics/errors.ts";
 /** Refuse values no line-based format can carry. */
 export function assertOneLine(what: string, value: string): void {
   if (/[\n\r\0]/.test(value)) {
-    throw new NiftyError("NIFTY500", `${what} contains a newline or NUL byte: ${JSON.stringify(value)}`,
-      "run configs are line based; remove the line break from the value");
+    throw new NiftyError(
+      "NIFTY500",
+      `${what} contains a newline or NUL byte: ${JSON.stringify(value)}`,
+      "run configs are line based; remove the line break from the value",
+    );
   }
 }
 

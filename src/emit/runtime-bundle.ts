@@ -1,7 +1,19 @@
 // OCI runtime bundle (runtime-spec 1.x) for runc/crun, the rootfs unpacker it
 // shares with `niftyc install`, and the install itself.
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, rm, stat, symlink, unlink, utimes } from "node:fs/promises";
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  utimes,
+} from "node:fs/promises";
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
@@ -20,8 +32,18 @@ export interface RuntimeBundleInput {
 
 /** What BusyBox init needs to boot on a read-only root (checked with runc here). */
 const CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-  "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_SYS_BOOT",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_AUDIT_WRITE",
+  "CAP_SYS_BOOT",
 ];
 
 /** systemd's container interface: keep SYS_ADMIN and MKNOD, pass no CAP_AUDIT_*. */
@@ -33,11 +55,17 @@ function capabilities(config: ImageConfig): string[] {
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The config.json of the bundle; root is "rootfs", read-only. */
-export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: boolean } = {}): Record<string, unknown> {
+export function runtimeConfig(
+  config: ImageConfig,
+  opts: { privateNetwork?: boolean } = {},
+): Record<string, unknown> {
   if (config.init.command.length === 0) {
     throw new NiftyError("NIFTY506", "the image has no command to run as PID 1");
   }
-  const env = new Map<string, string>([["PATH", DEFAULT_PATH.slice(5)], ["container", "oci"]]);
+  const env = new Map<string, string>([
+    ["PATH", DEFAULT_PATH.slice(5)],
+    ["container", "oci"],
+  ]);
   for (const [k, v] of config.env) env.set(k, v);
   const caps = capabilities(config);
   const systemd = config.init.kind === "systemd";
@@ -63,16 +91,50 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
     hostname: config.hostname ?? config.name,
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
-      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-      { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+      {
+        destination: "/dev",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+      },
+      {
+        destination: "/dev/pts",
+        type: "devpts",
+        source: "devpts",
+        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+      },
+      {
+        destination: "/dev/shm",
+        type: "tmpfs",
+        source: "shm",
+        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+      },
+      {
+        destination: "/dev/mqueue",
+        type: "mqueue",
+        source: "mqueue",
+        options: ["nosuid", "noexec", "nodev"],
+      },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
       // systemd creates its own init.scope below its cgroup: read-only, it exits 255.
-      { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", systemd ? "rw" : "ro"] },
+      {
+        destination: "/sys/fs/cgroup",
+        type: "cgroup",
+        source: "cgroup",
+        options: ["nosuid", "noexec", "nodev", "relatime", systemd ? "rw" : "ro"],
+      },
       // init writes here, and the root is read-only.
       { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
-      ...(systemd ? [{ destination: "/run/lock", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "mode=1777", "size=5120k"] }] : []),
+      ...(systemd
+        ? [
+            {
+              destination: "/run/lock",
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["nosuid", "nodev", "noexec", "mode=1777", "size=5120k"],
+            },
+          ]
+        : []),
       { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
     ],
     linux: {
@@ -80,8 +142,16 @@ export function runtimeConfig(config: ImageConfig, opts: { privateNetwork?: bool
       ...(systemd ? { cgroupsPath: `/niftyc/${config.name}` } : {}),
       namespaces,
       maskedPaths: [
-        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/sys/firmware",
+        "/proc/scsi",
       ],
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
@@ -102,8 +172,11 @@ export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
   const uid = process.getuid?.() ?? 0;
   if (!st.isDirectory() || st.uid !== uid) {
     const what = st.isDirectory() ? `belongs to uid ${st.uid}, not to uid ${uid}` : "is not a directory";
-    throw new NiftyError("NIFTY522", `${dir} ${what}: the tree unpacked below it would not be private`,
-      "give a directory of your own (or let niftyc create it); whoever owns it could open it to every user");
+    throw new NiftyError(
+      "NIFTY522",
+      `${dir} ${what}: the tree unpacked below it would not be private`,
+      "give a directory of your own (or let niftyc create it); whoever owns it could open it to every user",
+    );
   }
   if ((st.mode & 0o077) === 0) return { repaired: false };
   await chmod(dir, 0o700);
@@ -112,7 +185,9 @@ export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
 
 /** Write `dir/config.json` and `dir/rootfs/` (replacing a previous bundle as a whole); `dir` is 0700. */
 export async function writeRuntimeBundle(dir: string, input: RuntimeBundleInput): Promise<void> {
-  const json = JSON.stringify(runtimeConfig(input.config, { privateNetwork: input.privateNetwork ?? false }), null, 2) + "\n";
+  const json =
+    JSON.stringify(runtimeConfig(input.config, { privateNetwork: input.privateNetwork ?? false }), null, 2) +
+    "\n";
   // 0700, as mkdtemp makes it: the rootfs keeps the image's setuid programs (runc runs as root).
   const staging = await createStaging(dir);
   try {
@@ -126,8 +201,11 @@ export async function writeRuntimeBundle(dir: string, input: RuntimeBundleInput)
 }
 
 function unsafe(name: string, why: string): NiftyError {
-  return new NiftyError("NIFTY510", `refusing tar entry ${JSON.stringify(name)}: ${why}`,
-    "the rootfs tar must hold relative paths inside the root only");
+  return new NiftyError(
+    "NIFTY510",
+    `refusing tar entry ${JSON.stringify(name)}: ${why}`,
+    "the rootfs tar must hold relative paths inside the root only",
+  );
 }
 
 /** "./a/b/" → "a/b"; refuses absolute names and "..". Returns "" for the root itself. */
@@ -148,7 +226,11 @@ function refuseLongName(name: string, rel: string): void {
   const bytes = Buffer.byteLength(rel);
   const longest = Math.max(0, ...rel.split("/").map((p) => Buffer.byteLength(p)));
   if (bytes > 4000 || longest > 255) {
-    throw new NiftyError("NIFTY803", `tar entry ${JSON.stringify(name.length > 80 ? `${name.slice(0, 77)}...` : name)} is too long to unpack (${bytes > 4000 ? `${bytes} bytes of path` : `a name of ${longest} bytes`})`, "Linux allows names of 255 bytes and paths of 4095; shorten the path in the recipe");
+    throw new NiftyError(
+      "NIFTY803",
+      `tar entry ${JSON.stringify(name.length > 80 ? `${name.slice(0, 77)}...` : name)} is too long to unpack (${bytes > 4000 ? `${bytes} bytes of path` : `a name of ${longest} bytes`})`,
+      "Linux allows names of 255 bytes and paths of 4095; shorten the path in the recipe",
+    );
   }
 }
 
@@ -245,7 +327,11 @@ async function clear(u: Unpacking, abs: string, rel: string, directory: boolean)
   try {
     const st = await lstat(abs);
     if (st.isDirectory() && !directory) {
-      throw new NiftyError("NIFTY803", `tar entry ${JSON.stringify(rel)} would replace the directory of the same name unpacked before it`, "a rootfs tar names each path once, or only as directories; rebuild it with niftyc");
+      throw new NiftyError(
+        "NIFTY803",
+        `tar entry ${JSON.stringify(rel)} would replace the directory of the same name unpacked before it`,
+        "a rootfs tar names each path once, or only as directories; rebuild it with niftyc",
+      );
     }
     if (!st.isDirectory()) await unlink(abs);
   } catch (error) {
@@ -285,7 +371,10 @@ async function writeEntry(u: Unpacking, entry: TarEntry, h: Header, at: EntryPla
     case "link": {
       const target = entryPath(h.linkname ?? "");
       if (target === "" || !u.files.has(target) || throughSymlink(u, target)) {
-        throw unsafe(h.name, `hard link to ${JSON.stringify(h.linkname)}, which is no regular file unpacked before it`);
+        throw unsafe(
+          h.name,
+          `hard link to ${JSON.stringify(h.linkname)}, which is no regular file unpacked before it`,
+        );
       }
       await link(join(u.dir, target), abs);
       u.files.add(rel);
@@ -293,8 +382,11 @@ async function writeEntry(u: Unpacking, entry: TarEntry, h: Header, at: EntryPla
       break;
     }
     default:
-      throw new NiftyError("NIFTY511", `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
-        "a niftyc rootfs holds only directories, files, symlinks and hard links");
+      throw new NiftyError(
+        "NIFTY511",
+        `tar entry ${JSON.stringify(h.name)} has unsupported type ${h.type}`,
+        "a niftyc rootfs holds only directories, files, symlinks and hard links",
+      );
   }
 }
 
@@ -319,8 +411,11 @@ export async function installMachine(input: InstallInput): Promise<{ root: strin
   if (input.replace !== true) {
     try {
       await lstat(root);
-      throw new NiftyError("NIFTY521", `machine ${input.name} already exists at ${root}`,
-        "remove it first, or run niftyc install --replace");
+      throw new NiftyError(
+        "NIFTY521",
+        `machine ${input.name} already exists at ${root}`,
+        "remove it first, or run niftyc install --replace",
+      );
     } catch (error) {
       if (!isCode(error, "ENOENT")) throw error;
     }

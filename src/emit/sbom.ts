@@ -14,9 +14,24 @@ export interface SbomInput {
   niftycVersion: string;
   fetches: Array<{ name: string; digest: string; sources: string[]; extract?: string }>;
   archives: Array<{ archive: string; suite: string; component: string; inRelease: string; url?: string }>;
-  packages: Array<{ name: string; version: string; architecture: string; sha256: string; archive: string; suite: string; component: string; filename: string; url?: string }>;
+  packages: Array<{
+    name: string;
+    version: string;
+    architecture: string;
+    sha256: string;
+    archive: string;
+    suite: string;
+    component: string;
+    filename: string;
+    url?: string;
+  }>;
   /** `from.fetch` is the FETCH's name and digest, as "name@sha256:…". */
-  files: Array<{ path: string; sha256: string; sha1: string; from: { fetch: string } | { package: string; architecture: string } }>;
+  files: Array<{
+    path: string;
+    sha256: string;
+    sha1: string;
+    from: { fetch: string } | { package: string; architecture: string };
+  }>;
 }
 
 export const SPDX_MEDIA_TYPE = "application/spdx+json";
@@ -26,7 +41,10 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** purl's percent-encoding of a version: Debian's epoch colon and plus signs. */
 function purlPart(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }
 
 export function debPurl(p: { name: string; version: string; architecture: string; suite: string }): string {
@@ -47,15 +65,29 @@ export function renderSpdx(input: SbomInput): string {
   const image = "SPDXRef-Image";
   const created = new Date(input.epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
   const fetches = [...input.fetches].sort((a, b) => byText(a.name, b.name) || byText(a.digest, b.digest));
-  const archives = [...input.archives].sort((a, b) => byText(`${a.archive} ${a.suite} ${a.component}`, `${b.archive} ${b.suite} ${b.component}`));
-  const packages = [...input.packages].sort((a, b) => byText(`${a.name}:${a.architecture}`, `${b.name}:${b.architecture}`));
+  const archives = [...input.archives].sort((a, b) =>
+    byText(`${a.archive} ${a.suite} ${a.component}`, `${b.archive} ${b.suite} ${b.component}`),
+  );
+  const packages = [...input.packages].sort((a, b) =>
+    byText(`${a.name}:${a.architecture}`, `${b.name}:${b.architecture}`),
+  );
   const files = [...input.files].sort((a, b) => byText(a.path, b.path));
-  const fetchIds = new Map(fetches.map((f, i) => [`${f.name}@${f.digest}`, spdxId("Fetch", `${i}-${f.name}`)]));
+  const fetchIds = new Map(
+    fetches.map((f, i) => [`${f.name}@${f.digest}`, spdxId("Fetch", `${i}-${f.name}`)]),
+  );
   const archiveIds = archives.map((a, i) => spdxId("Archive", `${i}-${a.archive}-${a.suite}-${a.component}`));
-  const packageIds = new Map(packages.map((p, i) => [`${p.name}:${p.architecture}`, spdxId("Package", `${i}-${p.name}-${p.architecture}`)]));
-  const relationships: Array<{ spdxElementId: string; relationshipType: string; relatedSpdxElement: string; comment?: string }> = [
-    { spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: image },
-  ];
+  const packageIds = new Map(
+    packages.map((p, i) => [
+      `${p.name}:${p.architecture}`,
+      spdxId("Package", `${i}-${p.name}-${p.architecture}`),
+    ]),
+  );
+  const relationships: Array<{
+    spdxElementId: string;
+    relationshipType: string;
+    relatedSpdxElement: string;
+    comment?: string;
+  }> = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: image }];
   const doc = {
     spdxVersion: "SPDX-2.3",
     dataLicense: "CC0-1.0",
@@ -67,46 +99,96 @@ export function renderSpdx(input: SbomInput): string {
     documentDescribes: [image],
     packages: [
       {
-        SPDXID: image, name: input.name, downloadLocation: "NOASSERTION", filesAnalyzed: false, primaryPackagePurpose: "CONTAINER",
+        SPDXID: image,
+        name: input.name,
+        downloadLocation: "NOASSERTION",
+        filesAnalyzed: false,
+        primaryPackagePurpose: "CONTAINER",
         checksums: [{ algorithm: "SHA256", checksumValue: hex(input.rootfsDigest) }],
         comment: "the image's rootfs.tar",
       },
       ...fetches.map((f) => ({
-        SPDXID: fetchIds.get(`${f.name}@${f.digest}`)!, name: f.name, downloadLocation: f.sources[0] ?? "NOASSERTION", filesAnalyzed: false, primaryPackagePurpose: "FILE",
+        SPDXID: fetchIds.get(`${f.name}@${f.digest}`)!,
+        name: f.name,
+        downloadLocation: f.sources[0] ?? "NOASSERTION",
+        filesAnalyzed: false,
+        primaryPackagePurpose: "FILE",
         checksums: [{ algorithm: "SHA256", checksumValue: hex(f.digest) }],
-        externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: genericPurl(f) }],
-        ...(f.sources.length > 1 || f.extract ? { comment: [f.sources.length > 1 ? `also at ${f.sources.slice(1).join(" ")}` : "", f.extract ? `member ${f.extract} extracted` : ""].filter(Boolean).join("; ") } : {}),
+        externalRefs: [
+          { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: genericPurl(f) },
+        ],
+        ...(f.sources.length > 1 || f.extract
+          ? {
+              comment: [
+                f.sources.length > 1 ? `also at ${f.sources.slice(1).join(" ")}` : "",
+                f.extract ? `member ${f.extract} extracted` : "",
+              ]
+                .filter(Boolean)
+                .join("; "),
+            }
+          : {}),
       })),
       ...archives.map((a, i) => ({
-        SPDXID: archiveIds[i]!, name: `${a.archive} ${a.suite} ${a.component}`, downloadLocation: a.url ? `${a.url}/dists/${a.suite}/InRelease` : "NOASSERTION",
-        filesAnalyzed: false, primaryPackagePurpose: "SOURCE",
+        SPDXID: archiveIds[i]!,
+        name: `${a.archive} ${a.suite} ${a.component}`,
+        downloadLocation: a.url ? `${a.url}/dists/${a.suite}/InRelease` : "NOASSERTION",
+        filesAnalyzed: false,
+        primaryPackagePurpose: "SOURCE",
         checksums: [{ algorithm: "SHA256", checksumValue: hex(a.inRelease) }],
         comment: "the suite's signed InRelease, which pins the digests of its packages",
       })),
       ...packages.map((p) => ({
-        SPDXID: packageIds.get(`${p.name}:${p.architecture}`)!, name: p.name, versionInfo: p.version, supplier: "Organization: Debian",
-        downloadLocation: p.url ?? "NOASSERTION", filesAnalyzed: false, primaryPackagePurpose: "LIBRARY",
+        SPDXID: packageIds.get(`${p.name}:${p.architecture}`)!,
+        name: p.name,
+        versionInfo: p.version,
+        supplier: "Organization: Debian",
+        downloadLocation: p.url ?? "NOASSERTION",
+        filesAnalyzed: false,
+        primaryPackagePurpose: "LIBRARY",
         checksums: [{ algorithm: "SHA256", checksumValue: hex(p.sha256) }],
-        externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: debPurl(p) }],
+        externalRefs: [
+          { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: debPurl(p) },
+        ],
         comment: `${p.archive} ${p.suite} ${p.component}: ${p.filename}`,
       })),
     ],
     files: files.map((f, i) => ({
       SPDXID: spdxId("File", String(i)),
       fileName: `.${f.path}`,
-      checksums: [{ algorithm: "SHA1", checksumValue: f.sha1 }, { algorithm: "SHA256", checksumValue: hex(f.sha256) }],
+      checksums: [
+        { algorithm: "SHA1", checksumValue: f.sha1 },
+        { algorithm: "SHA256", checksumValue: hex(f.sha256) },
+      ],
     })),
     relationships,
   };
-  for (const id of fetchIds.values()) relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
-  for (const id of packageIds.values()) relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
+  for (const id of fetchIds.values())
+    relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
+  for (const id of packageIds.values())
+    relationships.push({ spdxElementId: image, relationshipType: "CONTAINS", relatedSpdxElement: id });
   for (const p of packages) {
-    const a = archives.findIndex((s) => s.archive === p.archive && s.suite === p.suite && s.component === p.component);
-    if (a >= 0) relationships.push({ spdxElementId: archiveIds[a]!, relationshipType: "OTHER", relatedSpdxElement: packageIds.get(`${p.name}:${p.architecture}`)!, comment: "lists and pins the package" });
+    const a = archives.findIndex(
+      (s) => s.archive === p.archive && s.suite === p.suite && s.component === p.component,
+    );
+    if (a >= 0)
+      relationships.push({
+        spdxElementId: archiveIds[a]!,
+        relationshipType: "OTHER",
+        relatedSpdxElement: packageIds.get(`${p.name}:${p.architecture}`)!,
+        comment: "lists and pins the package",
+      });
   }
   for (const [i, f] of files.entries()) {
-    const from = "fetch" in f.from ? fetchIds.get(f.from.fetch) : packageIds.get(`${f.from.package}:${f.from.architecture}`);
-    if (from) relationships.push({ spdxElementId: from, relationshipType: "CONTAINS", relatedSpdxElement: spdxId("File", String(i)) });
+    const from =
+      "fetch" in f.from
+        ? fetchIds.get(f.from.fetch)
+        : packageIds.get(`${f.from.package}:${f.from.architecture}`);
+    if (from)
+      relationships.push({
+        spdxElementId: from,
+        relationshipType: "CONTAINS",
+        relatedSpdxElement: spdxId("File", String(i)),
+      });
   }
   return JSON.stringify(doc, null, 2) + "\n";
 }

@@ -10,16 +10,45 @@ export interface Signal {
 
 /** Standard signals, numbers from the kernel's x86-64 uapi signal.h. */
 const STANDARD: ReadonlyArray<readonly [string, number]> = [
-  ["SIGHUP", 1], ["SIGINT", 2], ["SIGQUIT", 3], ["SIGILL", 4], ["SIGTRAP", 5], ["SIGABRT", 6],
-  ["SIGBUS", 7], ["SIGFPE", 8], ["SIGKILL", 9], ["SIGUSR1", 10], ["SIGSEGV", 11], ["SIGUSR2", 12],
-  ["SIGPIPE", 13], ["SIGALRM", 14], ["SIGTERM", 15], ["SIGSTKFLT", 16], ["SIGCHLD", 17],
-  ["SIGCONT", 18], ["SIGSTOP", 19], ["SIGTSTP", 20], ["SIGTTIN", 21], ["SIGTTOU", 22], ["SIGURG", 23],
-  ["SIGXCPU", 24], ["SIGXFSZ", 25], ["SIGVTALRM", 26], ["SIGPROF", 27], ["SIGWINCH", 28], ["SIGIO", 29],
-  ["SIGPWR", 30], ["SIGSYS", 31],
+  ["SIGHUP", 1],
+  ["SIGINT", 2],
+  ["SIGQUIT", 3],
+  ["SIGILL", 4],
+  ["SIGTRAP", 5],
+  ["SIGABRT", 6],
+  ["SIGBUS", 7],
+  ["SIGFPE", 8],
+  ["SIGKILL", 9],
+  ["SIGUSR1", 10],
+  ["SIGSEGV", 11],
+  ["SIGUSR2", 12],
+  ["SIGPIPE", 13],
+  ["SIGALRM", 14],
+  ["SIGTERM", 15],
+  ["SIGSTKFLT", 16],
+  ["SIGCHLD", 17],
+  ["SIGCONT", 18],
+  ["SIGSTOP", 19],
+  ["SIGTSTP", 20],
+  ["SIGTTIN", 21],
+  ["SIGTTOU", 22],
+  ["SIGURG", 23],
+  ["SIGXCPU", 24],
+  ["SIGXFSZ", 25],
+  ["SIGVTALRM", 26],
+  ["SIGPROF", 27],
+  ["SIGWINCH", 28],
+  ["SIGIO", 29],
+  ["SIGPWR", 30],
+  ["SIGSYS", 31],
 ];
 
 /** Other spellings of the same numbers (accepted, never written). */
-const ALIASES: ReadonlyArray<readonly [string, number]> = [["SIGIOT", 6], ["SIGPOLL", 29], ["SIGCLD", 17]];
+const ALIASES: ReadonlyArray<readonly [string, number]> = [
+  ["SIGIOT", 6],
+  ["SIGPOLL", 29],
+  ["SIGCLD", 17],
+];
 
 /** glibc's SIGRTMIN: the kernel's 32 and 33 are reserved by the C library (and systemd counts from 34). */
 export const SIGRTMIN = 34;
@@ -34,7 +63,10 @@ function rtName(number: number): string {
 /** Every signal a stop signal may be, in number order. */
 export const SIGNALS: readonly Signal[] = [
   ...STANDARD.map(([name, number]) => ({ name, number })),
-  ...Array.from({ length: SIGRTMAX - SIGRTMIN + 1 }, (_, i) => ({ name: rtName(SIGRTMIN + i), number: SIGRTMIN + i })),
+  ...Array.from({ length: SIGRTMAX - SIGRTMIN + 1 }, (_, i) => ({
+    name: rtName(SIGRTMIN + i),
+    number: SIGRTMIN + i,
+  })),
 ];
 
 const BY_NAME = new Map<string, number>([...STANDARD, ...ALIASES]);

@@ -47,11 +47,15 @@ export function instanceMachineName(name: string, instance: string): string {
 
 function rootDir(config: ImageConfig, opts: UnitOptions): string {
   if (!MACHINE_NAME.test(config.name)) {
-    throw new NiftyError("NIFTY501", `${JSON.stringify(config.name)} is not a valid machine name`,
-      "use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 64 characters)");
+    throw new NiftyError(
+      "NIFTY501",
+      `${JSON.stringify(config.name)} is not a valid machine name`,
+      "use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 64 characters)",
+    );
   }
   if (opts.rootDir !== undefined) {
-    if (!opts.rootDir.startsWith("/")) throw new NiftyError("NIFTY502", `root directory must be absolute: ${opts.rootDir}`);
+    if (!opts.rootDir.startsWith("/"))
+      throw new NiftyError("NIFTY502", `root directory must be absolute: ${opts.rootDir}`);
     return opts.rootDir.replace(/(.)\/+$/, "$1");
   }
   if (!opts.machinesDir.startsWith("/")) {
@@ -74,13 +78,24 @@ function header(config: ImageConfig, notifyReady: boolean): string[] {
   ];
 }
 
-function commonExec(config: ImageConfig, notifyReady: boolean): { boot: boolean; parameters: string[]; args: string[] } {
+function commonExec(
+  config: ImageConfig,
+  notifyReady: boolean,
+): { boot: boolean; parameters: string[]; args: string[] } {
   const { boot, parameters } = bootMode(config);
   const args = ["systemd-nspawn", "--quiet", "--keep-unit"];
   if (boot) args.push("--boot");
   // nspawn's default (--timezone=auto) would replace the image's own /etc/localtime with the host's zone.
   if (config.ownTimezone) args.push("--timezone=off");
-  return { boot, parameters, args: [...args, `--notify-ready=${notifyReady ? "yes" : "no"}`, `--kill-signal=${spellSignal(config.stopSignal, "nspawn")}`] };
+  return {
+    boot,
+    parameters,
+    args: [
+      ...args,
+      `--notify-ready=${notifyReady ? "yes" : "no"}`,
+      `--kill-signal=${spellSignal(config.stopSignal, "nspawn")}`,
+    ],
+  };
 }
 
 const SERVICE_SETTINGS = [
@@ -155,7 +170,8 @@ export function renderTemplateUnit(config: ImageConfig, opts: UnitOptions): stri
   const envDir = (opts.envDir ?? "/etc/niftyc").replace(/\/+$/, "");
   const shared = opts.instancesEnvFile;
   const envFile = shared ?? opts.envFile ?? `${envDir}/${config.name}/%i.env`;
-  if (!envFile.startsWith("/")) throw new NiftyError("NIFTY502", `environment file must be absolute: ${envFile}`);
+  if (!envFile.startsWith("/"))
+    throw new NiftyError("NIFTY502", `environment file must be absolute: ${envFile}`);
 
   const target = opts.target === undefined ? [] : [`PartOf=${unitWord(opts.target, false)}`];
   const notifyReady = isNotifyReady(config);
@@ -166,8 +182,11 @@ export function renderTemplateUnit(config: ImageConfig, opts: UnitOptions): stri
   const env: string[] = [];
   for (const [key, value] of config.env) {
     if (!ENV_NAME.test(key)) {
-      throw new NiftyError("NIFTY503", `ENV name ${JSON.stringify(key)} cannot be passed through a unit file`,
-        "use letters, digits and underscores, not starting with a digit");
+      throw new NiftyError(
+        "NIFTY503",
+        `ENV name ${JSON.stringify(key)} cannot be passed through a unit file`,
+        "use letters, digits and underscores, not starting with a digit",
+      );
     }
     env.push(`Environment=${unitWord(`${key}=${value}`, false)}`);
   }
@@ -207,7 +226,9 @@ export function renderTemplateUnit(config: ImageConfig, opts: UnitOptions): stri
           "# The hostname is the machine name, so each instance reports its own. Ports are the host's:",
           "# give each instance its own (for example through an ENV read by the service it starts).",
         ]),
-    ...(boot && config.init.kind === "systemd" ? ["# systemd.hostname= at the end: systemd would otherwise set the shared tree's /etc/hostname."] : []),
+    ...(boot && config.init.kind === "systemd"
+      ? ["# systemd.hostname= at the end: systemd would otherwise set the shared tree's /etc/hostname."]
+      : []),
     ...header(config, notifyReady),
     "[Unit]",
     `Description=Container ${unitWord(config.name, false)}-%i (niftyc)`,

@@ -34,7 +34,12 @@ export interface TarOptions {
 }
 
 /** Write `paths` of `tree` (already sorted) as a tar stream into `out`, then end it. */
-export async function writeTar(out: Writable, tree: Tree, paths: readonly string[], options: TarOptions): Promise<void> {
+export async function writeTar(
+  out: Writable,
+  tree: Tree,
+  paths: readonly string[],
+  options: TarOptions,
+): Promise<void> {
   await writeTars([{ out, pick: (path) => tree.get(path) }], paths, options);
 }
 
@@ -51,7 +56,11 @@ export interface TarTarget {
  * Write several tarballs in one pass over `paths` (sorted): each file's bytes
  * are read from the store once and handed to every tarball that holds it.
  */
-export async function writeTars(targets: readonly TarTarget[], paths: readonly string[], options: TarOptions): Promise<void> {
+export async function writeTars(
+  targets: readonly TarTarget[],
+  paths: readonly string[],
+  options: TarOptions,
+): Promise<void> {
   const packs = targets.map(() => tarStream.pack());
   const done = Promise.all(packs.map((pack, i) => pipeline(pack, coalesce(WRITE_SIZE), targets[i]!.out)));
   try {
@@ -102,18 +111,24 @@ function entry(pack: tarStream.Pack, h: TarHeader, bytes?: Buffer): Promise<void
 }
 
 /** One path's entry in each tarball that holds it; a file's bytes are read once for all of them. */
-async function addEntry(entries: ReadonlyArray<{ pack: tarStream.Pack; node: TreeNode }>, path: string, options: TarOptions): Promise<void> {
+async function addEntry(
+  entries: ReadonlyArray<{ pack: tarStream.Pack; node: TreeNode }>,
+  path: string,
+  options: TarOptions,
+): Promise<void> {
   const files: Array<{ pack: tarStream.Pack; h: TarHeader }> = [];
   const pending: Promise<void>[] = [];
   for (const { pack, node } of entries) {
     const h = header(path, node, options.mtime);
     if (node.type !== "file") pending.push(entry(pack, h));
-    else if (node.content.inline !== undefined) pending.push(entry(pack, h, Buffer.from(node.content.inline, "base64")));
+    else if (node.content.inline !== undefined)
+      pending.push(entry(pack, h, Buffer.from(node.content.inline, "base64")));
     else files.push({ pack, h });
   }
   if (files.length > 0) {
     // Every tarball picking a file gets the same content (a layer never changes a file's bytes).
-    const node = entries.find((e) => e.node.type === "file" && e.node.content.inline === undefined)!.node as Extract<TreeNode, { type: "file" }>;
+    const node = entries.find((e) => e.node.type === "file" && e.node.content.inline === undefined)!
+      .node as Extract<TreeNode, { type: "file" }>;
     const file = options.blobPath(node.content.digest!);
     const size = node.content.size;
     const fd = openSync(file, "r");
@@ -123,7 +138,9 @@ async function addEntry(entries: ReadonlyArray<{ pack: tarStream.Pack; node: Tre
         for (const { pack, h } of files) pending.push(entry(pack, h, bytes));
       } else {
         const sinks = files.map(({ pack, h }) => pack.entry(h));
-        const finished = sinks.map((sink) => new Promise<void>((resolve, reject) => sink.once("error", reject).once("close", resolve)));
+        const finished = sinks.map(
+          (sink) => new Promise<void>((resolve, reject) => sink.once("error", reject).once("close", resolve)),
+        );
         for (let left = size; left > 0; ) {
           const chunk = readExactly(fd, Math.min(left, WRITE_SIZE), size, file, path);
           left -= chunk.length;
@@ -146,7 +163,11 @@ function readExactly(fd: number, length: number, size: number, file: string, pat
   let filled = 0;
   while (filled < length) {
     const n = readSync(fd, buffer, filled, length - filled, null);
-    if (n === 0) throw damagedBlob(`sha256:${basename(file)}`, `${path} in the image is shorter than its recorded ${size} bytes`);
+    if (n === 0)
+      throw damagedBlob(
+        `sha256:${basename(file)}`,
+        `${path} in the image is shorter than its recorded ${size} bytes`,
+      );
     filled += n;
   }
   return buffer;

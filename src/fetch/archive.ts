@@ -51,7 +51,13 @@ export type Entry = Extract extends AsyncIterable<infer S> ? S : never;
  * `archivePath` into the store, following symlinks and hard links inside the
  * archive.
  */
-export async function extractMember(store: Store, archivePath: string, member: string, what = path.basename(archivePath), limits: Limits = DEFAULT_LIMITS): Promise<ExtractedMember> {
+export async function extractMember(
+  store: Store,
+  archivePath: string,
+  member: string,
+  what = path.basename(archivePath),
+  limits: Limits = DEFAULT_LIMITS,
+): Promise<ExtractedMember> {
   const wanted = requestedKey(member);
   const loc = await locateTar(archivePath);
   const index = new Map<string, IndexEntry>();
@@ -63,25 +69,38 @@ export async function extractMember(store: Store, archivePath: string, member: s
   let current = wanted;
   let hops = 0;
   let first: ExtractedMember | undefined;
-  await scanTar(archivePath, loc, async (entry, key, header) => {
-    const type = entryType(header);
-    const earlier = index.get(key);
-    if (earlier !== undefined && !(earlier.type === "directory" && type === "directory")) {
-      throw new FetchError("NIFTY808", "member", `${what} has two entries named ${JSON.stringify(key.slice(0, 200))}`, "tar unpacks the last of them and a reader that stops at the first sees another file; the archive is broken or hostile: use another source");
-    }
-    index.set(key, { type, linkname: header.linkname ?? "" });
-    if (key !== current || first !== undefined) return undefined;
-    refuseUnsafeName(header.name, archivePath);
-    if (type === "file") {
-      first = await storeEntry(store, entry, key, header);
+  await scanTar(
+    archivePath,
+    loc,
+    async (entry, key, header) => {
+      const type = entryType(header);
+      const earlier = index.get(key);
+      if (earlier !== undefined && !(earlier.type === "directory" && type === "directory")) {
+        throw new FetchError(
+          "NIFTY808",
+          "member",
+          `${what} has two entries named ${JSON.stringify(key.slice(0, 200))}`,
+          "tar unpacks the last of them and a reader that stops at the first sees another file; the archive is broken or hostile: use another source",
+        );
+      }
+      index.set(key, { type, linkname: header.linkname ?? "" });
+      if (key !== current || first !== undefined) return undefined;
+      refuseUnsafeName(header.name, archivePath);
+      if (type === "file") {
+        first = await storeEntry(store, entry, key, header);
+        return undefined;
+      }
+      if (type === "symlink" || type === "link") {
+        if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
+        current =
+          type === "symlink"
+            ? followSymlink(key, header.linkname ?? "", archivePath)
+            : hardLinkKey(header.linkname ?? "", archivePath);
+      }
       return undefined;
-    }
-    if (type === "symlink" || type === "link") {
-      if (++hops > MAX_LINK_HOPS) throw linkLoop(member, archivePath);
-      current = type === "symlink" ? followSymlink(key, header.linkname ?? "", archivePath) : hardLinkKey(header.linkname ?? "", archivePath);
-    }
-    return undefined;
-  }, limits);
+    },
+    limits,
+  );
   if (first) return first;
 
   // Pass 2: the file sits behind a directory symlink or before its link.
@@ -96,11 +115,16 @@ export async function extractMember(store: Store, archivePath: string, member: s
       "name a regular file inside the archive",
     );
   }
-  const second = await scanTar(archivePath, loc, async (entry, key, header) => {
-    if (key !== target || entryType(header) !== "file") return undefined;
-    refuseUnsafeName(header.name, archivePath);
-    return storeEntry(store, entry, key, header);
-  }, limits);
+  const second = await scanTar(
+    archivePath,
+    loc,
+    async (entry, key, header) => {
+      if (key !== target || entryType(header) !== "file") return undefined;
+      refuseUnsafeName(header.name, archivePath);
+      return storeEntry(store, entry, key, header);
+    },
+    limits,
+  );
   if (!second) throw notFound(member, what, index);
   return second;
 }
@@ -122,7 +146,10 @@ export async function scanTar<T>(
   limits: Limits = DEFAULT_LIMITS,
 ): Promise<T | undefined> {
   const streams: (Readable | Transform)[] = [
-    createReadStream(archivePath, loc.end > loc.start ? { start: loc.start, end: loc.end - 1 } : { start: 0, end: -1 }),
+    createReadStream(
+      archivePath,
+      loc.end > loc.start ? { start: loc.start, end: loc.end - 1 } : { start: 0, end: -1 },
+    ),
   ];
   const dec = await decompressor(loc.compression);
   if (dec) streams.push(dec);
@@ -131,7 +158,8 @@ export async function scanTar<T>(
     const s = streams[i]!;
     s.on("error", (err: Error) => extract.destroy(err));
     // tar-stream's extractor is a streamx Writable, which pipe() feeds like a Node one.
-    const next: NodeJS.WritableStream = i + 1 < streams.length ? (streams[i + 1] as Transform) : (extract as unknown as NodeJS.WritableStream);
+    const next: NodeJS.WritableStream =
+      i + 1 < streams.length ? (streams[i + 1] as Transform) : (extract as unknown as NodeJS.WritableStream);
     s.pipe(next);
   }
   try {
@@ -165,11 +193,31 @@ export async function scanTar<T>(
 /** An entry past --limit entries, with a longer name or link target than --limit entry-name, or larger than --limit member-size. */
 function refuseOverLimits(header: Header, count: number, limits: Limits, archivePath: string): void {
   const over = (what: string, limit: string, flag: string) =>
-    new FetchError("NIFTY804", "member", `${archivePath} ${what}, more than the limit of ${limit}`, `a hostile or broken archive; if it is right, raise the limit with --limit ${flag} (see docs/security.md)`);
-  if (count > limits.entries) throw over(`has more than ${limits.entries.toLocaleString("en-US")} entries`, limits.entries.toLocaleString("en-US"), `entries=${limits.entries * 2}`);
+    new FetchError(
+      "NIFTY804",
+      "member",
+      `${archivePath} ${what}, more than the limit of ${limit}`,
+      `a hostile or broken archive; if it is right, raise the limit with --limit ${flag} (see docs/security.md)`,
+    );
+  if (count > limits.entries)
+    throw over(
+      `has more than ${limits.entries.toLocaleString("en-US")} entries`,
+      limits.entries.toLocaleString("en-US"),
+      `entries=${limits.entries * 2}`,
+    );
   const longest = Math.max(header.name.length, header.linkname?.length ?? 0);
-  if (longest > limits.entryName) throw over(`has an entry whose name or link target has ${longest.toLocaleString("en-US")} characters`, limits.entryName.toLocaleString("en-US"), `entry-name=${Math.max(longest, limits.entryName * 2)}`);
-  if ((header.size ?? 0) > limits.memberBytes) throw over(`has an entry of ${(header.size ?? 0).toLocaleString("en-US")} bytes (${JSON.stringify(header.name.slice(0, 100))})`, showSize(limits.memberBytes), `member-size=${Math.ceil(Math.max(header.size ?? 0, limits.memberBytes * 2) / 1024 ** 3)}G`);
+  if (longest > limits.entryName)
+    throw over(
+      `has an entry whose name or link target has ${longest.toLocaleString("en-US")} characters`,
+      limits.entryName.toLocaleString("en-US"),
+      `entry-name=${Math.max(longest, limits.entryName * 2)}`,
+    );
+  if ((header.size ?? 0) > limits.memberBytes)
+    throw over(
+      `has an entry of ${(header.size ?? 0).toLocaleString("en-US")} bytes (${JSON.stringify(header.name.slice(0, 100))})`,
+      showSize(limits.memberBytes),
+      `member-size=${Math.ceil(Math.max(header.size ?? 0, limits.memberBytes * 2) / 1024 ** 3)}G`,
+    );
 }
 
 /** A decompressor program that failed: its own message, not a missing member. */
@@ -195,7 +243,11 @@ async function decompressor(c: Compression): Promise<Transform | undefined> {
  * capped, so a hostile dictionary size is an error rather than gigabytes.
  */
 function xzDecompressor(): Transform {
-  const child = spawn("xz", ["--decompress", "--stdout", "--memlimit-decompress=512MiB", "--quiet", "--quiet"], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(
+    "xz",
+    ["--decompress", "--stdout", "--memlimit-decompress=512MiB", "--quiet", "--quiet"],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (text: string) => {
@@ -215,7 +267,10 @@ function xzDecompressor(): Transform {
     yield* child.stdout as AsyncIterable<Buffer>;
     await exited;
   }
-  const duplex = Duplex.from({ writable: child.stdin, readable: Readable.from(output(), { objectMode: false }) });
+  const duplex = Duplex.from({
+    writable: child.stdin,
+    readable: Readable.from(output(), { objectMode: false }),
+  });
   duplex.once("close", () => child.kill("SIGKILL"));
   return duplex as unknown as Transform;
 }
@@ -229,21 +284,33 @@ async function locateTar(archivePath: string): Promise<TarLocation> {
  * Where a .deb's `data.tar.*` or `control.tar.*` member lives in the file,
  * and how it is compressed. Anything but an ar archive is refused.
  */
-export async function locateDebMember(archivePath: string, member: "data.tar" | "control.tar"): Promise<TarLocation> {
+export async function locateDebMember(
+  archivePath: string,
+  member: "data.tar" | "control.tar",
+): Promise<TarLocation> {
   return locate(archivePath, member, true);
 }
 
-async function locate(archivePath: string, member: "data.tar" | "control.tar", requireAr: boolean): Promise<TarLocation> {
+async function locate(
+  archivePath: string,
+  member: "data.tar" | "control.tar",
+  requireAr: boolean,
+): Promise<TarLocation> {
   let fh;
   try {
     fh = await fsp.open(archivePath, "r");
   } catch (err) {
-    throw new NiftyError("NIFTY132", `cannot read ${archivePath}: ${(err as Error).message}`, "give the path of an existing, readable file");
+    throw new NiftyError(
+      "NIFTY132",
+      `cannot read ${archivePath}: ${(err as Error).message}`,
+      "give the path of an existing, readable file",
+    );
   }
   try {
     const size = (await fh.stat()).size;
     const head = await readAt(fh, 0, 512);
-    if (head.subarray(0, 8).toString("latin1") === "!<arch>\n") return await locateInAr(fh, size, archivePath, member);
+    if (head.subarray(0, 8).toString("latin1") === "!<arch>\n")
+      return await locateInAr(fh, size, archivePath, member);
     if (requireAr) throw unknownFormat(archivePath, " (not a .deb: no ar header)");
     const compression = sniffCompression(head);
     if (!compression) throw unknownFormat(archivePath, "");
@@ -254,7 +321,12 @@ async function locate(archivePath: string, member: "data.tar" | "control.tar", r
 }
 
 /** The ar format: an 8-byte magic, then per member a 60-byte header and its data, padded to even. */
-async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string, wanted: "data.tar" | "control.tar"): Promise<TarLocation> {
+async function locateInAr(
+  fh: fsp.FileHandle,
+  size: number,
+  archivePath: string,
+  wanted: "data.tar" | "control.tar",
+): Promise<TarLocation> {
   let off = 8;
   const names: string[] = [];
   while (off + 60 <= size) {
@@ -265,12 +337,20 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string,
     if (!Number.isFinite(memberSize) || memberSize < 0) break;
     let dataStart = off + 60;
     let dataSize = memberSize;
-    if (off + 60 + memberSize > size) throw badAr(archivePath, `its member ${JSON.stringify(name)} claims ${memberSize} bytes, past the end of the file`);
+    if (off + 60 + memberSize > size)
+      throw badAr(
+        archivePath,
+        `its member ${JSON.stringify(name)} claims ${memberSize} bytes, past the end of the file`,
+      );
     const bsd = /^#1\/(\d+)$/.exec(name);
     if (bsd) {
       // BSD ar: the long name sits before the data and counts in its size.
       const n = Number(bsd[1]);
-      if (n > memberSize || n > 4096) throw badAr(archivePath, `its member name length ${bsd[1]} is larger than ${n > memberSize ? "the member" : "4096 bytes"}`);
+      if (n > memberSize || n > 4096)
+        throw badAr(
+          archivePath,
+          `its member name length ${bsd[1]} is larger than ${n > memberSize ? "the member" : "4096 bytes"}`,
+        );
       name = (await readAt(fh, dataStart, n)).toString("latin1").replace(/\0+$/, "");
       dataStart += n;
       dataSize -= n;
@@ -294,11 +374,17 @@ async function locateInAr(fh: fsp.FileHandle, size: number, archivePath: string,
 }
 
 function badAr(archivePath: string, why: string): FetchError {
-  return new FetchError("NIFTY805", "member", `${archivePath} is a malformed ar archive: ${why}`, "the package is truncated, corrupt or hostile; use another source");
+  return new FetchError(
+    "NIFTY805",
+    "member",
+    `${archivePath} is a malformed ar archive: ${why}`,
+    "the package is truncated, corrupt or hostile; use another source",
+  );
 }
 
 function sniffCompression(b: Buffer): Compression | undefined {
-  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
+  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
+    return "xz";
   if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return "zstd";
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return "gzip";
   if (b.length >= 262 && b.subarray(257, 262).toString("latin1") === "ustar") return "none";
@@ -356,9 +442,20 @@ export function entryKey(name: string): string {
 function requestedKey(member: string): string {
   const key = entryKey(member);
   if (key.split("/").includes("..")) {
-    throw new FetchError("NIFTY122", "member", `refusing member name ${JSON.stringify(member)}: it contains ".."`, "name the file by its plain path inside the archive, e.g. bin/busybox");
+    throw new FetchError(
+      "NIFTY122",
+      "member",
+      `refusing member name ${JSON.stringify(member)}: it contains ".."`,
+      "name the file by its plain path inside the archive, e.g. bin/busybox",
+    );
   }
-  if (key === "") throw new FetchError("NIFTY122", "member", `empty member name ${JSON.stringify(member)}`, "name a file inside the archive, e.g. bin/busybox");
+  if (key === "")
+    throw new FetchError(
+      "NIFTY122",
+      "member",
+      `empty member name ${JSON.stringify(member)}`,
+      "name a file inside the archive, e.g. bin/busybox",
+    );
   return key;
 }
 
@@ -381,7 +478,12 @@ function normalizeInside(segments: string[], what: string, archivePath: string):
     if (s === "" || s === ".") continue;
     if (s === "..") {
       if (out.length === 0) {
-        throw new FetchError("NIFTY123", "member", `${what} in ${archivePath} points outside the archive`, "only links that stay inside the archive are followed");
+        throw new FetchError(
+          "NIFTY123",
+          "member",
+          `${what} in ${archivePath} points outside the archive`,
+          "only links that stay inside the archive are followed",
+        );
       }
       out.pop();
     } else out.push(s);
@@ -392,7 +494,11 @@ function normalizeInside(segments: string[], what: string, archivePath: string):
 /** Absolute link targets are taken from the archive root, as in the rootfs it holds. */
 function followSymlink(key: string, linkname: string, archivePath: string): string {
   const base = linkname.startsWith("/") ? [] : key.split("/").slice(0, -1);
-  return normalizeInside([...base, ...linkname.split("/")], `symlink ${key} -> ${linkname}`, archivePath).join("/");
+  return normalizeInside(
+    [...base, ...linkname.split("/")],
+    `symlink ${key} -> ${linkname}`,
+    archivePath,
+  ).join("/");
 }
 
 export function hardLinkKey(linkname: string, archivePath: string): string {
@@ -400,7 +506,12 @@ export function hardLinkKey(linkname: string, archivePath: string): string {
 }
 
 /** Resolve every component of `wanted` through the archive's symlinks. */
-function resolvePath(index: Map<string, IndexEntry>, wanted: string, archivePath: string, member: string): string {
+function resolvePath(
+  index: Map<string, IndexEntry>,
+  wanted: string,
+  archivePath: string,
+  member: string,
+): string {
   let todo = wanted.split("/");
   let done: string[] = [];
   let hops = 0;
@@ -426,17 +537,27 @@ function resolvePath(index: Map<string, IndexEntry>, wanted: string, archivePath
 }
 
 function linkLoop(member: string, archivePath: string): FetchError {
-  return new FetchError("NIFTY124", "member", `too many links while resolving ${member} in ${archivePath}`, "the archive has a symlink loop; name the file's real path");
+  return new FetchError(
+    "NIFTY124",
+    "member",
+    `too many links while resolving ${member} in ${archivePath}`,
+    "the archive has a symlink loop; name the file's real path",
+  );
 }
 
 /** `what` names the archive: its file name where known, with its digest. */
 function notFound(member: string, what: string, index: Map<string, IndexEntry>): FetchError {
-  const close = closeNames(entryKey(member), [...index.entries()].filter(([, e]) => e.type !== "directory").map(([k]) => k));
+  const close = closeNames(
+    entryKey(member),
+    [...index.entries()].filter(([, e]) => e.type !== "directory").map(([k]) => k),
+  );
   return new FetchError(
     "NIFTY121",
     "member",
     `${member} is not in ${what}`,
-    close.length > 0 ? `similar names in the archive: ${close.join(", ")}` : `the archive has ${index.size} entries, none alike`,
+    close.length > 0
+      ? `similar names in the archive: ${close.join(", ")}`
+      : `the archive has ${index.size} entries, none alike`,
   );
 }
 
@@ -447,11 +568,12 @@ function closeNames(wanted: string, names: string[]): string[] {
   // Edit distance is quadratic: only names near in length, and none very long, are compared.
   if (wanted.length > 512) return [];
   return names
-    .filter((n) => n.length <= 512 && (Math.abs(n.length - wanted.length) <= limit || n.split("/").pop() === base))
+    .filter(
+      (n) => n.length <= 512 && (Math.abs(n.length - wanted.length) <= limit || n.split("/").pop() === base),
+    )
     .map((n) => ({ n, same: n.split("/").pop() === base, d: editDistance(wanted, n) }))
     .filter((x) => x.same || x.d <= limit)
     .sort((a, b) => Number(b.same) - Number(a.same) || a.d - b.d || a.n.localeCompare(b.n))
     .slice(0, 5)
     .map((x) => x.n);
 }
-

@@ -63,7 +63,13 @@ export class FetchFailedError extends FetchError {
   failures: SourceFailure[];
 
   constructor(message: string, hint: string, failures: SourceFailure[]) {
-    super("NIFTY103", "sources", message, hint, failures.map((f) => `${f.url}: ${f.reason}`));
+    super(
+      "NIFTY103",
+      "sources",
+      message,
+      hint,
+      failures.map((f) => `${f.url}: ${f.reason}`),
+    );
     this.failures = failures;
   }
 }
@@ -111,7 +117,12 @@ export async function fetchBlob(store: Store, request: FetchRequest): Promise<Fe
     );
   }
   if (request.sources.length === 0) {
-    throw new FetchError("NIFTY104", "sources", `${name} (${digest}) has no source to fetch it from`, "give at least one URL, or import the file with `niftyc cache import <file>`");
+    throw new FetchError(
+      "NIFTY104",
+      "sources",
+      `${name} (${digest}) has no source to fetch it from`,
+      "give at least one URL, or import the file with `niftyc cache import <file>`",
+    );
   }
 
   const fetched = await download(store, request, digest);
@@ -147,15 +158,24 @@ export interface FetchLatestRequest {
 /** A source that sends (or announces) more than the download limit: the download stops there. */
 class TooLargeError extends FetchError {
   constructor(url: string, limit: number) {
-    super("NIFTY806", "sources", `${url} sent more than the download limit of ${showSize(limit)}`, "raise the limit if the file is that large: --limit download-size=<size> (see docs/security.md)");
+    super(
+      "NIFTY806",
+      "sources",
+      `${url} sent more than the download limit of ${showSize(limit)}`,
+      "raise the limit if the file is that large: --limit download-size=<size> (see docs/security.md)",
+    );
   }
 }
 
 /** A source that sends too slowly to end within the deadline: cut, and the next source is tried. */
 class TooSlowError extends FetchError {
   constructor(url: string, timeoutMs: number) {
-    super("NIFTY106", "sources", `${url} sent too slowly: the download did not end within ${deadlineRule(timeoutMs)}`,
-      "use another mirror, or give a slow network more time with --timeout SECONDS");
+    super(
+      "NIFTY106",
+      "sources",
+      `${url} sent too slowly: the download did not end within ${deadlineRule(timeoutMs)}`,
+      "use another mirror, or give a slow network more time with --timeout SECONDS",
+    );
   }
 }
 
@@ -168,13 +188,21 @@ class TooSlowError extends FetchError {
  */
 export async function fetchLatest(store: Store, request: FetchLatestRequest): Promise<FetchResult> {
   if (request.sources.length === 0) {
-    throw new NiftyError("NIFTY104", `${request.name} has no source to fetch it from`, "give at least one URL");
+    throw new NiftyError(
+      "NIFTY104",
+      `${request.name} has no source to fetch it from`,
+      "give at least one URL",
+    );
   }
   return download(store, request, undefined);
 }
 
 /** The network part of fetchBlob and fetchLatest: each source in turn, with retries. */
-async function download(store: Store, request: FetchLatestRequest, digest: string | undefined): Promise<FetchResult> {
+async function download(
+  store: Store,
+  request: FetchLatestRequest,
+  digest: string | undefined,
+): Promise<FetchResult> {
   const { name } = request;
   const what = digest === undefined ? name : `${name} (${digest})`;
   // Loaded only when the network is needed: a cached build never pays for it.
@@ -195,7 +223,11 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
           return { ...info, fromCache: false, url };
         } catch (err) {
           if (err instanceof DigestMismatchError) {
-            failures.push({ url, reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`, error: err });
+            failures.push({
+              url,
+              reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`,
+              error: err,
+            });
             break;
           }
           if (err instanceof TooLargeError || err instanceof TooSlowError) {
@@ -205,7 +237,11 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
           if (isLocal(err)) throw err;
           if (isRetryable(err) && attempt < retries) continue;
           const tries = attempt + 1;
-          failures.push({ url, reason: describe(err, timeout) + (tries > 1 ? ` (after ${tries} attempts)` : ""), error: err });
+          failures.push({
+            url,
+            reason: describe(err, timeout) + (tries > 1 ? ` (after ${tries} attempts)` : ""),
+            error: err,
+          });
           break;
         }
       }
@@ -227,7 +263,9 @@ async function download(store: Store, request: FetchLatestRequest, digest: strin
       ? "check the URLs and the network"
       : "check the URLs and the network; on a machine without access, copy the file here, run `niftyc cache import <file>`, then build with --offline",
     failures.map((f) =>
-      f.error instanceof DigestMismatchError ? { url: f.url, reason: f.reason, mismatch: { expected: f.error.expected, actual: f.error.actual } } : { url: f.url, reason: f.reason },
+      f.error instanceof DigestMismatchError
+        ? { url: f.url, reason: f.reason, mismatch: { expected: f.error.expected, actual: f.error.actual } }
+        : { url: f.url, reason: f.reason },
     ),
   );
 }
@@ -281,7 +319,10 @@ async function attemptWithin(
   }
   const progress = req.onProgress;
   let received = 0;
-  const report = () => progress?.(total === undefined ? { name: req.name, url, received } : { name: req.name, url, received, total });
+  const report = () =>
+    progress?.(
+      total === undefined ? { name: req.name, url, received } : { name: req.name, url, received, total },
+    );
   report();
   // Read from now on, counted for the deadline as bytes arrive (not once the store is ready for them).
   const body = flowing(res.body, (n) => deadline.count(n));

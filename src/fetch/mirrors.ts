@@ -176,7 +176,12 @@ export function parseMirrorSettings(settings: string[]): Record<string, string[]
   for (const s of settings) {
     const m = /^([a-z][a-z0-9-]*)=(.+)$/.exec(s.trim());
     if (!m) {
-      throw new FetchError("NIFTY112", "sources", `invalid mirror setting ${JSON.stringify(s)}`, "write it as NAME=URL, e.g. debian=http://mirror.example/debian");
+      throw new FetchError(
+        "NIFTY112",
+        "sources",
+        `invalid mirror setting ${JSON.stringify(s)}`,
+        "write it as NAME=URL, e.g. debian=http://mirror.example/debian",
+      );
     }
     checkHttpUrl(m[2]!, `mirror ${m[1]}`);
     (out[m[1]!] ??= []).push(m[2]!.replace(/\/+$/, ""));
@@ -204,7 +209,12 @@ export function resolveSources(sources: string[], mirrors: Record<string, string
     if (scheme !== undefined && (MIRROR_SCHEMES as readonly string[]).includes(scheme)) {
       const rest = m![2]!.replace(/^\/+/, "");
       if (rest === "" || rest.split("/").includes("..")) {
-        throw new FetchError("NIFTY113", "sources", `invalid path in source ${JSON.stringify(src)}`, `write ${scheme}:<path inside the archive>, e.g. ${scheme}:pool/main/b/busybox/<file>.deb`);
+        throw new FetchError(
+          "NIFTY113",
+          "sources",
+          `invalid path in source ${JSON.stringify(src)}`,
+          `write ${scheme}:<path inside the archive>, e.g. ${scheme}:pool/main/b/busybox/<file>.deb`,
+        );
       }
       const list = mirrors[scheme] ?? [];
       if (list.length === 0) {
@@ -236,6 +246,11 @@ function checkHttpUrl(url: string, what: string): void {
     u = undefined;
   }
   if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") {
-    throw new FetchError("NIFTY112", "sources", `invalid URL for ${what}: ${JSON.stringify(url)}`, "give an absolute http:// or https:// URL");
+    throw new FetchError(
+      "NIFTY112",
+      "sources",
+      `invalid URL for ${what}: ${JSON.stringify(url)}`,
+      "give an absolute http:// or https:// URL",
+    );
   }
 }

@@ -114,7 +114,10 @@ class LiveProgress implements ProgressReporter {
       live.bar.setTotal(Math.max(r.size, 1));
       live.bar.update(Math.max(r.size, 1), payload);
     } else {
-      this.#bars.set(name, { bar: this.#multi.create(Math.max(r.size, 1), Math.max(r.size, 1), payload), started: Date.now() });
+      this.#bars.set(name, {
+        bar: this.#multi.create(Math.max(r.size, 1), Math.max(r.size, 1), payload),
+        started: Date.now(),
+      });
     }
   }
 

@@ -39,7 +39,7 @@ export interface ImageConfig {
   /** LABEL in recipe order. */
   labels: Array<[string, string]>;
   stopSignal: StopSignal;
-  init: { kind: InitKind; /** argv of PID 1, e.g. ["/sbin/init"] */ command: string[] };
+  init: { kind: InitKind /** argv of PID 1, e.g. ["/sbin/init"] */; command: string[] };
   /** OCI's name of the platform's CPU: amd64, arm64, arm, … */
   architecture: string;
   /** OCI's variant, where the platform has one: v8 (arm64), v7 (arm). */

@@ -129,7 +129,11 @@ function ed25519Key(seed: Buffer | undefined): DropbearHostKey {
     x = b64u(jwk.x, "x");
   } else {
     d = new HmacDrbg(seed, `${LABEL} ed25519`).generate(32);
-    const key = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, d]), format: "der", type: "pkcs8" });
+    const key = createPrivateKey({
+      key: Buffer.concat([ED25519_PKCS8_PREFIX, d]),
+      format: "der",
+      type: "pkcs8",
+    });
     x = b64u(key.export({ format: "jwk" }).x, "x");
   }
   const priv = Buffer.concat([sshString("ssh-ed25519"), sshString(Buffer.concat([d, x]))]);
@@ -140,7 +144,12 @@ function ed25519Key(seed: Buffer | undefined): DropbearHostKey {
 // ---- ECDSA ---------------------------------------------------------------------------------
 
 const CURVES = {
-  256: { jwk: "P-256", openssl: "prime256v1", bytes: 32, n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n },
+  256: {
+    jwk: "P-256",
+    openssl: "prime256v1",
+    bytes: 32,
+    n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  },
   384: {
     jwk: "P-384",
     openssl: "secp384r1",
@@ -306,7 +315,11 @@ function rsaKey(bits: number, seed: Buffer | undefined): DropbearHostKey {
       format: "jwk",
     });
     [e, n, d, p, q] = (["e", "n", "d", "p", "q"] as const).map((f) => bytesToBig(b64u(jwk[f], f))) as [
-      bigint, bigint, bigint, bigint, bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
     ];
   } else {
     const drbg = new HmacDrbg(seed, `${LABEL} rsa-${bits}`);
@@ -331,7 +344,12 @@ function rsaKey(bits: number, seed: Buffer | undefined): DropbearHostKey {
   const eB = mpintBytes(bigToBytes(e));
   const nB = mpintBytes(bigToBytes(n));
   const priv = Buffer.concat([
-    sshString("ssh-rsa"), eB, nB, mpintBytes(bigToBytes(d)), mpintBytes(bigToBytes(p)), mpintBytes(bigToBytes(q)),
+    sshString("ssh-rsa"),
+    eB,
+    nB,
+    mpintBytes(bigToBytes(d)),
+    mpintBytes(bigToBytes(p)),
+    mpintBytes(bigToBytes(q)),
   ]);
   const pub = Buffer.concat([sshString("ssh-rsa"), eB, nB]);
   return finish(priv, pub, "ssh-rsa");

@@ -25,7 +25,18 @@ export interface ElfInfo {
 export const EM_X86_64 = 62;
 
 /** e_machine values a Debian port uses, by the name Debian gives the architecture. */
-const MACHINES: Readonly<Record<number, string>> = { 3: "i386", 8: "mips", 20: "powerpc", 21: "ppc64", 22: "s390x", 40: "arm", 62: "x86-64", 183: "arm64 (aarch64)", 243: "riscv64", 258: "loong64" };
+const MACHINES: Readonly<Record<number, string>> = {
+  3: "i386",
+  8: "mips",
+  20: "powerpc",
+  21: "ppc64",
+  22: "s390x",
+  40: "arm",
+  62: "x86-64",
+  183: "arm64 (aarch64)",
+  243: "riscv64",
+  258: "loong64",
+};
 
 /** Whether an ELF runs on the image's architecture: x86-64, 64-bit, little-endian (amd64). */
 export function runsOnAmd64(info: Pick<ElfInfo, "class" | "endian" | "machine">): boolean {
@@ -107,7 +118,8 @@ async function readIdent(read: ReadAt): Promise<Ident | null> {
   if (ident.length < 4 || ident.readUInt32BE(0) !== 0x7f454c46) return null;
   if (ident.length < 16) fail("file truncated in the identification bytes");
   const klass = ident[4] === 1 ? 32 : ident[4] === 2 ? 64 : fail(`unknown class ${ident[4]}`);
-  const endian = ident[5] === 1 ? "little" : ident[5] === 2 ? "big" : fail(`unknown data encoding ${ident[5]}`);
+  const endian =
+    ident[5] === 1 ? "little" : ident[5] === 2 ? "big" : fail(`unknown data encoding ${ident[5]}`);
   return { klass, endian };
 }
 
@@ -150,7 +162,15 @@ async function readFileHeader({ read, is64, u16, addr }: FieldReader): Promise<F
   const hdr = await readExact(read, 0, is64 ? 64 : 52, "the file header");
   const eType = u16(hdr, 16);
   const type =
-    eType === 1 ? "rel" : eType === 2 ? "exec" : eType === 3 ? "dyn" : eType === 4 ? "core" : fail(`unknown e_type ${eType}`);
+    eType === 1
+      ? "rel"
+      : eType === 2
+        ? "exec"
+        : eType === 3
+          ? "dyn"
+          : eType === 4
+            ? "core"
+            : fail(`unknown e_type ${eType}`);
   const machine = u16(hdr, 18);
   const phoff = addr(hdr, is64 ? 32 : 28);
   const phentsize = u16(hdr, is64 ? 54 : 42);
@@ -241,7 +261,9 @@ async function readDynamicStrings(
   const anyString = neededOff.length + rpathOff.length + runpathOff.length > 0 || sonameOff !== undefined;
   if (anyString) {
     if (strtab === undefined || strtab < 0) fail("dynamic strings without DT_STRTAB");
-    const load = segments.find((s) => s.type === PT_LOAD && strtab! >= s.vaddr && strtab! < s.vaddr + s.filesz);
+    const load = segments.find(
+      (s) => s.type === PT_LOAD && strtab! >= s.vaddr && strtab! < s.vaddr + s.filesz,
+    );
     if (!load) fail(`DT_STRTAB 0x${strtab.toString(16)} lies in no PT_LOAD segment`);
     const available = load.vaddr + load.filesz - strtab;
     const size = Math.min(strsz !== undefined && strsz >= 0 ? strsz : available, available);
@@ -377,7 +399,8 @@ function searchDirs(obj: Loaded, platform?: ImageView["platform"]): string[] {
   // DT_RPATH of the object and of every object that loaded it, unless it has DT_RUNPATH
   // (an object's DT_RPATH is ignored when it has DT_RUNPATH).
   if (obj.info.runpath.length === 0) {
-    for (let l: Loaded | undefined = obj; l; l = l.loader) if (l.info.runpath.length === 0) add(l, l.info.rpath);
+    for (let l: Loaded | undefined = obj; l; l = l.loader)
+      if (l.info.runpath.length === 0) add(l, l.info.rpath);
   }
   add(obj, obj.info.runpath);
   dirs.push(...(platform?.libraryDirs ?? DEFAULT_LIBRARY_DIRS));
@@ -399,7 +422,11 @@ function compatible(a: ElfInfo, b: ElfInfo): boolean {
  * libraries' own DT_NEEDED, searched the way glibc's ld.so does (minus LD_LIBRARY_PATH and
  * ld.so.cache, which an image build cannot rely on).
  */
-export async function missingLibraries(program: string, info: ElfInfo, image: ImageView): Promise<MissingLibraries> {
+export async function missingLibraries(
+  program: string,
+  info: ElfInfo,
+  image: ImageView,
+): Promise<MissingLibraries> {
   const { found: _, ...missing } = await walkLibraries(program, info, image);
   return missing;
 }
@@ -517,7 +544,8 @@ export function scanAppletTable(data: Buffer): string[] {
     const len = i - tokStart;
     if (len === 0) {
       // "\0\0": a run that ends here is a candidate table.
-      if (runCount > 0 && (!best || runCount > best.count)) best = { start: runStart, count: runCount, end: prevEnd };
+      if (runCount > 0 && (!best || runCount > best.count))
+        best = { start: runStart, count: runCount, end: prevEnd };
       runCount = 0;
     } else {
       let valid = len <= 64;
@@ -527,7 +555,10 @@ export function scanAppletTable(data: Buffer): string[] {
       }
       if (!valid) {
         runCount = 0;
-      } else if (runCount > 0 && /* this name sorts after the previous one */ data.compare(data, prevStart, prevEnd, tokStart, i) > 0) {
+      } else if (
+        runCount > 0 &&
+        /* this name sorts after the previous one */ data.compare(data, prevStart, prevEnd, tokStart, i) > 0
+      ) {
         runCount++;
       } else {
         runStart = tokStart;
@@ -560,7 +591,9 @@ export async function listApplets(binaryPath: string, opts: ListAppletsOptions =
   }
   const names = scanAppletTable(await readFile(binaryPath));
   if (names.length === 0) {
-    throw new Error(`${binaryPath}: no BusyBox applet name table found (not BusyBox, packed, or a single-applet build)`);
+    throw new Error(
+      `${binaryPath}: no BusyBox applet name table found (not BusyBox, packed, or a single-applet build)`,
+    );
   }
   return names;
 }

@@ -9,10 +9,27 @@ const SALT_MAX = 16;
 
 // Byte triples of the final digest in the order the format encodes them.
 const PERMUTATION: ReadonlyArray<readonly [number, number, number]> = [
-  [0, 21, 42], [22, 43, 1], [44, 2, 23], [3, 24, 45], [25, 46, 4], [47, 5, 26], [6, 27, 48],
-  [28, 49, 7], [50, 8, 29], [9, 30, 51], [31, 52, 10], [53, 11, 32], [12, 33, 54],
-  [34, 55, 13], [56, 14, 35], [15, 36, 57], [37, 58, 16], [59, 17, 38], [18, 39, 60],
-  [40, 61, 19], [62, 20, 41],
+  [0, 21, 42],
+  [22, 43, 1],
+  [44, 2, 23],
+  [3, 24, 45],
+  [25, 46, 4],
+  [47, 5, 26],
+  [6, 27, 48],
+  [28, 49, 7],
+  [50, 8, 29],
+  [9, 30, 51],
+  [31, 52, 10],
+  [53, 11, 32],
+  [12, 33, 54],
+  [34, 55, 13],
+  [56, 14, 35],
+  [15, 36, 57],
+  [37, 58, 16],
+  [59, 17, 38],
+  [18, 39, 60],
+  [40, 61, 19],
+  [62, 20, 41],
 ];
 
 function sha512(...parts: Buffer[]): Buffer {
@@ -24,7 +41,8 @@ function sha512(...parts: Buffer[]): Buffer {
 /** `len` bytes of `block` repeated. */
 function repeatTo(block: Buffer, len: number): Buffer {
   const out = Buffer.alloc(len);
-  for (let off = 0; off < len; off += block.length) block.copy(out, off, 0, Math.min(block.length, len - off));
+  for (let off = 0; off < len; off += block.length)
+    block.copy(out, off, 0, Math.min(block.length, len - off));
   return out;
 }
 

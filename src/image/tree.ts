@@ -107,7 +107,8 @@ export class Tree {
         node = DEFAULT_DIR;
       }
       if (node.type === "symlink" && (options.followLast || pending.length > 0)) {
-        if (links.length >= MAX_SYMLINK_HOPS) throw new TreeError(path, `too many levels of symbolic links in ${path}`);
+        if (links.length >= MAX_SYMLINK_HOPS)
+          throw new TreeError(path, `too many levels of symbolic links in ${path}`);
         links.push(next);
         if (node.target.startsWith("/")) current = "/";
         pending = [...node.target.split("/").filter(Boolean), ...pending];
@@ -164,7 +165,12 @@ export class Tree {
   /** Put a node at an exact, already-resolved path and record the change. */
   set(path: string, node: TreeNode): void {
     if (node.type !== "dir" && MOUNT_POINTS.has(path)) {
-      throw new TreeError(path, path === "/" ? `the image's root / is always a directory; it cannot become a ${node.type}` : `${path} must stay a directory: every runtime mounts over it when the image runs; it cannot become a ${node.type}`);
+      throw new TreeError(
+        path,
+        path === "/"
+          ? `the image's root / is always a directory; it cannot become a ${node.type}`
+          : `${path} must stay a directory: every runtime mounts over it when the image runs; it cannot become a ${node.type}`,
+      );
     }
     const existing = this.nodes.get(path);
     if (existing?.type === "dir" && node.type !== "dir" && this.hasChildren(path)) {

@@ -48,7 +48,9 @@ function specifiers(word: string, instance: string): string {
 
 /** $$ → $, ${NAME} → its value (empty when unset), as in Exec lines. */
 function variables(word: string, env: ReadonlyMap<string, string>): string {
-  return word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string | undefined) => (name === undefined ? "$" : env.get(name) ?? ""));
+  return word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string | undefined) =>
+    name === undefined ? "$" : (env.get(name) ?? ""),
+  );
 }
 
 /** KEY=value lines; # and ; start comments (systemd's EnvironmentFile= format, unquoted values). */
@@ -64,7 +66,11 @@ export function parseEnvFile(text: string): Array<[string, string]> {
   return out;
 }
 
-export function instanceCommand(unit: string, instance: string, readEnvFile: (path: string) => string | undefined = readOptional): InstanceCommand {
+export function instanceCommand(
+  unit: string,
+  instance: string,
+  readEnvFile: (path: string) => string | undefined = readOptional,
+): InstanceCommand {
   const env = new Map<string, string>();
   let exec: string | undefined;
   for (const line of unit.split("\n")) {

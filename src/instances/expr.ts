@@ -16,13 +16,18 @@ interface Token {
   at: number;
 }
 
-export const EXPR_HINT = "EXPR is whole numbers, i (the instance number), n (the count), names of the recipe's ENV with whole-number values, + - * / % and parentheses, e.g. 2200+i; for text, quote it and put expressions in braces: '\"web-{i}\"'";
+export const EXPR_HINT =
+  "EXPR is whole numbers, i (the instance number), n (the count), names of the recipe's ENV with whole-number values, + - * / % and parentheses, e.g. 2200+i; for text, quote it and put expressions in braces: '\"web-{i}\"'";
 
 /** Longest expression accepted: plenty for arithmetic, and it bounds the recursion. */
 const MAX_LENGTH = 200;
 
 function syntaxError(source: string, at: number, what: string): NiftyError {
-  return new NiftyError("NIFTY402", `cannot read ${JSON.stringify(source)}: ${what} at column ${at + 1}`, EXPR_HINT);
+  return new NiftyError(
+    "NIFTY402",
+    `cannot read ${JSON.stringify(source)}: ${what} at column ${at + 1}`,
+    EXPR_HINT,
+  );
 }
 
 function tokenize(source: string): Token[] {
@@ -37,7 +42,8 @@ function tokenize(source: string): Token[] {
     }
     const number = /^[0-9]+/.exec(rest);
     if (number) {
-      if (/^[A-Za-z_]/.test(rest.slice(number[0].length))) throw syntaxError(source, at, "a number runs into a name");
+      if (/^[A-Za-z_]/.test(rest.slice(number[0].length)))
+        throw syntaxError(source, at, "a number runs into a name");
       tokens.push({ kind: "number", text: number[0], at });
       at += number[0].length;
       continue;
@@ -61,12 +67,14 @@ function tokenize(source: string): Token[] {
 
 /** Parse EXPR; throws NIFTY402 pointing at the column where it goes wrong. */
 export function parseExpr(source: string): Expr {
-  if (source.length > MAX_LENGTH) throw new NiftyError("NIFTY402", `expression is longer than ${MAX_LENGTH} characters`, EXPR_HINT);
+  if (source.length > MAX_LENGTH)
+    throw new NiftyError("NIFTY402", `expression is longer than ${MAX_LENGTH} characters`, EXPR_HINT);
   const tokens = tokenize(source);
   let pos = 0;
   const peek = (): Token => tokens[pos]!;
   const next = (): Token => tokens[pos++]!;
-  const describe = (t: Token): string => (t.kind === "end" ? "the expression ends" : `unexpected ${JSON.stringify(t.text)}`);
+  const describe = (t: Token): string =>
+    t.kind === "end" ? "the expression ends" : `unexpected ${JSON.stringify(t.text)}`;
 
   // sum := product (("+" | "-") product)*
   const sum = (): Expr => {
@@ -108,7 +116,8 @@ export function parseExpr(source: string): Expr {
     if (t.kind === "op" && t.text === "(") {
       const inner = sum();
       const close = next();
-      if (close.kind !== "op" || close.text !== ")") throw syntaxError(source, close.at, `${describe(close)} where ")" was expected`);
+      if (close.kind !== "op" || close.text !== ")")
+        throw syntaxError(source, close.at, `${describe(close)} where ")" was expected`);
       return inner;
     }
     throw syntaxError(source, t.at, `${describe(t)} where a number, a name or "(" was expected`);
@@ -116,7 +125,8 @@ export function parseExpr(source: string): Expr {
 
   if (peek().kind === "end") throw syntaxError(source, 0, "the expression is empty");
   const tree = sum();
-  if (peek().kind !== "end") throw syntaxError(source, peek().at, `${describe(peek())} after a complete expression`);
+  if (peek().kind !== "end")
+    throw syntaxError(source, peek().at, `${describe(peek())} after a complete expression`);
   return tree;
 }
 
@@ -142,7 +152,12 @@ export function exprNames(expr: Expr): Array<{ name: string; at: number }> {
  */
 export function evalExpr(expr: Expr, vars: ReadonlyMap<string, number>, source: string): number {
   const check = (value: number, at: number): number => {
-    if (!Number.isSafeInteger(value)) throw new NiftyError("NIFTY406", `${JSON.stringify(source)} overflows at column ${at + 1}`, "keep values within ±9007199254740991");
+    if (!Number.isSafeInteger(value))
+      throw new NiftyError(
+        "NIFTY406",
+        `${JSON.stringify(source)} overflows at column ${at + 1}`,
+        "keep values within ±9007199254740991",
+      );
     return value;
   };
   const walk = (e: Expr): number => {
@@ -151,7 +166,12 @@ export function evalExpr(expr: Expr, vars: ReadonlyMap<string, number>, source: 
         return e.value;
       case "name": {
         const value = vars.get(e.name);
-        if (value === undefined) throw new NiftyError("NIFTY403", `${JSON.stringify(source)} reads ${e.name}, which has no value`, EXPR_HINT);
+        if (value === undefined)
+          throw new NiftyError(
+            "NIFTY403",
+            `${JSON.stringify(source)} reads ${e.name}, which has no value`,
+            EXPR_HINT,
+          );
         return value;
       }
       case "negate":
@@ -168,7 +188,12 @@ export function evalExpr(expr: Expr, vars: ReadonlyMap<string, number>, source: 
             return check(left * right, e.at) || 0;
           case "/":
           case "%":
-            if (right === 0) throw new NiftyError("NIFTY406", `${JSON.stringify(source)} divides by zero at column ${e.at + 1}`, "check the right side of / and %");
+            if (right === 0)
+              throw new NiftyError(
+                "NIFTY406",
+                `${JSON.stringify(source)} divides by zero at column ${e.at + 1}`,
+                "check the right side of / and %",
+              );
             return (e.op === "/" ? Math.trunc(left / right) : left % right) || 0;
         }
       }

@@ -102,7 +102,12 @@ function parseSetValue(source: string): SetValue {
   while (at < inner.length) {
     const open = inner.indexOf("{", at);
     const literal = inner.slice(at, open < 0 ? inner.length : open);
-    if (!TEXT_PART.test(literal)) throw new NiftyError("NIFTY402", `text ${JSON.stringify(literal)} has a character an instance's environment cannot carry`, "text may hold letters, digits and . _ : @ / + , = -; expressions go in braces: \"web-{i}\"");
+    if (!TEXT_PART.test(literal))
+      throw new NiftyError(
+        "NIFTY402",
+        `text ${JSON.stringify(literal)} has a character an instance's environment cannot carry`,
+        'text may hold letters, digits and . _ : @ / + , = -; expressions go in braces: "web-{i}"',
+      );
     if (literal !== "") parts.push(literal);
     if (open < 0) break;
     const close = inner.indexOf("}", open);
@@ -117,44 +122,77 @@ export function planInstances(input: PlanInput): InstancePlan {
   const { config, count } = input;
   const first = input.first ?? 1;
   if (!Number.isSafeInteger(count) || count < 1 || count > MAX_COUNT) {
-    throw new NiftyError("NIFTY400", `--count must be a whole number from 1 to ${MAX_COUNT}, got ${count}`, "e.g. --count 20");
+    throw new NiftyError(
+      "NIFTY400",
+      `--count must be a whole number from 1 to ${MAX_COUNT}, got ${count}`,
+      "e.g. --count 20",
+    );
   }
   if (!Number.isSafeInteger(first) || first < 0) {
-    throw new NiftyError("NIFTY401", `--first must be a whole number from 0 up, got ${first}`, "instances are numbered first, first+1, …; the default is 1");
+    throw new NiftyError(
+      "NIFTY401",
+      `--first must be a whole number from 0 up, got ${first}`,
+      "instances are numbered first, first+1, …; the default is 1",
+    );
   }
   const last = instanceMachineName(config.name, String(first + count - 1));
   if (!MACHINE_NAME.test(last)) {
-    throw new NiftyError("NIFTY409", `machine name ${JSON.stringify(last)} is not valid`, "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name or lower --first/--count");
+    throw new NiftyError(
+      "NIFTY409",
+      `machine name ${JSON.stringify(last)} is not valid`,
+      "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name or lower --first/--count",
+    );
   }
 
   const envNames = config.env.map(([key]) => key);
   const defaults = new Map(config.env.map(([key, value]) => [key, value]));
   const numericDefaults = new Map<string, number>();
-  for (const [key, value] of config.env) if (/^-?[0-9]+$/.test(value) && Number.isSafeInteger(Number(value))) numericDefaults.set(key, Number(value));
+  for (const [key, value] of config.env)
+    if (/^-?[0-9]+$/.test(value) && Number.isSafeInteger(Number(value)))
+      numericDefaults.set(key, Number(value));
 
   const parsed: Array<{ setting: InstanceSetting; value: SetValue }> = [];
   for (const setting of input.sets ?? []) {
     if (!defaults.has(setting.name)) {
       const near = suggest(setting.name, envNames);
-      throw new NiftyError("NIFTY404", `--set ${setting.name}: the recipe has no ENV ${setting.name}${near ? ` — did you mean ${near}?` : ""}`,
+      throw new NiftyError(
+        "NIFTY404",
+        `--set ${setting.name}: the recipe has no ENV ${setting.name}${near ? ` — did you mean ${near}?` : ""}`,
         envNames.length > 0
           ? `only the recipe's ENV reach the container (the template passes --setenv for each): ${envNames.join(", ")}`
-          : "the recipe declares no ENV; add ENV NAME=default to it so instances can set NAME");
+          : "the recipe declares no ENV; add ENV NAME=default to it so instances can set NAME",
+      );
     }
     if (parsed.some((p) => p.setting.name === setting.name)) {
-      throw new NiftyError("NIFTY405", `--set ${setting.name} is given twice`, "give each variable one expression");
+      throw new NiftyError(
+        "NIFTY405",
+        `--set ${setting.name} is given twice`,
+        "give each variable one expression",
+      );
     }
     const value = labelled(setting.name, () => parseSetValue(setting.expr));
     for (const { name, at } of value.filter((p): p is Expr => typeof p !== "string").flatMap(exprNames)) {
       if (name === "i" || name === "n" || numericDefaults.has(name)) continue;
       const near = suggest(name, ["i", "n", ...numericDefaults.keys()]);
-      throw new NiftyError("NIFTY403", `--set ${setting.name}=${setting.expr}: unknown name ${name} at column ${at + 1}${near ? ` — did you mean ${near}?` : ""}`, EXPR_HINT);
+      throw new NiftyError(
+        "NIFTY403",
+        `--set ${setting.name}=${setting.expr}: unknown name ${name} at column ${at + 1}${near ? ` — did you mean ${near}?` : ""}`,
+        EXPR_HINT,
+      );
     }
     parsed.push({ setting, value });
   }
 
   const ports = portVariables(config);
-  const onDemand = input.onDemand === true ? onDemandPort(config, ports, parsed.map((p) => p.setting.name), defaults) : undefined;
+  const onDemand =
+    input.onDemand === true
+      ? onDemandPort(
+          config,
+          ports,
+          parsed.map((p) => p.setting.name),
+          defaults,
+        )
+      : undefined;
   // On demand, every instance has a network of its own: only the listeners' ports share the host's.
   const checked = onDemand === undefined ? ports : [onDemand.variable];
   const instances: Instance[] = [];
@@ -167,13 +205,18 @@ export function planInstances(input: PlanInput): InstancePlan {
     const env: Array<[string, string]> = [];
     let machine = instanceMachineName(config.name, String(number));
     for (const { setting, value } of parsed) {
-      const text = labelled(`${setting.name} (instance ${number})`, () => value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""));
+      const text = labelled(`${setting.name} (instance ${number})`, () =>
+        value.map((p) => (typeof p === "string" ? p : String(evalExpr(p, vars, setting.expr)))).join(""),
+      );
       total += text.length;
       if (total > MAX_VALUES) {
-        throw new NiftyError("NIFTY435", `--set: the values of ${count} instances come to over `
-          + `${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
-          "every value is written to instances.env and the manifest once per instance: keep --set values short "
-          + "(a large value belongs in a FILE of the recipe), or use fewer instances");
+        throw new NiftyError(
+          "NIFTY435",
+          `--set: the values of ${count} instances come to over ` +
+            `${MAX_VALUES / 1024 / 1024} MiB characters (reached at ${setting.name} of instance ${number})`,
+          "every value is written to instances.env and the manifest once per instance: keep --set values short " +
+            "(a large value belongs in a FILE of the recipe), or use fewer instances",
+        );
       }
       env.push([setting.name, text]);
     }
@@ -182,14 +225,21 @@ export function planInstances(input: PlanInput): InstancePlan {
       const value = values.get(port)!;
       const n = Number(value);
       if (!/^[0-9]+$/.test(value) || n < 1 || n > 65535) {
-        throw new NiftyError("NIFTY407", `${port}=${value} for instance ${number} is not a port (1–65535)`, `instance numbers run from ${first} to ${first + count - 1}: choose a base that keeps the last one at 65535 or below, e.g. --set ${port}=${Math.max(1, Math.min(2200, 65535 - (first + count - 1)))}+i`);
+        throw new NiftyError(
+          "NIFTY407",
+          `${port}=${value} for instance ${number} is not a port (1–65535)`,
+          `instance numbers run from ${first} to ${first + count - 1}: choose a base that keeps the last one at 65535 or below, e.g. --set ${port}=${Math.max(1, Math.min(2200, 65535 - (first + count - 1)))}+i`,
+        );
       }
       const owner = portOwner.get(value);
       if (owner !== undefined && owner !== machine) {
-        throw new NiftyError("NIFTY408", `instances ${owner} and ${machine} would both use port ${value} (${port})`,
+        throw new NiftyError(
+          "NIFTY408",
+          `instances ${owner} and ${machine} would both use port ${value} (${port})`,
           onDemand === undefined
             ? `instances share the host's network; give each its own port, e.g. --set ${port}=${defaults.get(port)}+i`
-            : `each instance's listener needs a host port of its own, e.g. --set ${port}=${defaults.get(port)}+i`);
+            : `each instance's listener needs a host port of its own, e.g. --set ${port}=${defaults.get(port)}+i`,
+        );
       }
       portOwner.set(value, machine);
     }
@@ -200,35 +250,68 @@ export function planInstances(input: PlanInput): InstancePlan {
     const port = values.get(onDemand.variable)!;
     machine = instanceMachineName(config.name, port);
     if (!MACHINE_NAME.test(machine)) {
-      throw new NiftyError("NIFTY409", `machine name ${JSON.stringify(machine)} is not valid`, "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name");
+      throw new NiftyError(
+        "NIFTY409",
+        `machine name ${JSON.stringify(machine)} is not valid`,
+        "machine names are at most 64 letters, digits, '.', '_' and '-': shorten the recipe's name",
+      );
     }
     // The listener's port stays outside: inside, the image keeps the recipe's value.
-    instances.push({ number, id: port, machine, env: env.filter(([key]) => key !== onDemand.variable), port: Number(port) });
+    instances.push({
+      number,
+      id: port,
+      machine,
+      env: env.filter(([key]) => key !== onDemand.variable),
+      port: Number(port),
+    });
   }
-  return { name: config.name, count, first, sets: parsed.map((p) => p.setting), ports, instances, ...(onDemand ? { onDemand } : {}) };
+  return {
+    name: config.name,
+    count,
+    first,
+    sets: parsed.map((p) => p.setting),
+    ports,
+    instances,
+    ...(onDemand ? { onDemand } : {}),
+  };
 }
 
 /** The one port ENV that --set gives per instance: the listener's host port. */
-function onDemandPort(config: ImageConfig, ports: readonly string[], setNames: readonly string[], defaults: Map<string, string>): OnDemand {
+function onDemandPort(
+  config: ImageConfig,
+  ports: readonly string[],
+  setNames: readonly string[],
+  defaults: Map<string, string>,
+): OnDemand {
   const given = ports.filter((port) => setNames.includes(port));
   if (given.length === 0) {
     const example = ports[0] ?? "PORT";
-    throw new NiftyError("NIFTY430", ports.length === 0
-      ? `on-demand instances need a port to listen on, and ${config.name} has no port ENV`
-      : `on-demand instances listen on a host port each: give ${ports.join(" or ")} per instance`,
-    ports.length === 0
-      ? "declare the port the image listens on as ENV PORT=… (and read it where the service starts), then --set PORT=2200+i"
-      : `e.g. --set ${example}=${defaults.get(example)}+i; each instance listens on the recipe's ${example} inside its own network`);
+    throw new NiftyError(
+      "NIFTY430",
+      ports.length === 0
+        ? `on-demand instances need a port to listen on, and ${config.name} has no port ENV`
+        : `on-demand instances listen on a host port each: give ${ports.join(" or ")} per instance`,
+      ports.length === 0
+        ? "declare the port the image listens on as ENV PORT=… (and read it where the service starts), then --set PORT=2200+i"
+        : `e.g. --set ${example}=${defaults.get(example)}+i; each instance listens on the recipe's ${example} inside its own network`,
+    );
   }
   if (given.length > 1) {
-    throw new NiftyError("NIFTY431", `on-demand instances have one listener each, but --set gives ${given.join(" and ")}`,
-      `set only the port clients connect to; inside its own network every instance keeps the recipe's ${given.filter((g) => g !== given[0]).join(", ")}`);
+    throw new NiftyError(
+      "NIFTY431",
+      `on-demand instances have one listener each, but --set gives ${given.join(" and ")}`,
+      `set only the port clients connect to; inside its own network every instance keeps the recipe's ${given.filter((g) => g !== given[0]).join(", ")}`,
+    );
   }
   const variable = given[0]!;
   const inner = defaults.get(variable)!;
   const innerPort = Number(inner);
   if (!/^[0-9]+$/.test(inner) || innerPort < 1 || innerPort > 65535) {
-    throw new NiftyError("NIFTY432", `the recipe's ${variable}=${inner} is not a port (1–65535): on-demand instances listen on it inside`, `give ENV ${variable} the port the image's service listens on`);
+    throw new NiftyError(
+      "NIFTY432",
+      `the recipe's ${variable}=${inner} is not a port (1–65535): on-demand instances listen on it inside`,
+      `give ENV ${variable} the port the image's service listens on`,
+    );
   }
   return { variable, innerPort };
 }

@@ -32,7 +32,11 @@ export function parseListUnits(text: string): Map<string, UnitState> {
   return units;
 }
 
-export function classify(container: UnitState | undefined, listener: UnitState | undefined, onDemand: boolean): InstanceState {
+export function classify(
+  container: UnitState | undefined,
+  listener: UnitState | undefined,
+  onDemand: boolean,
+): InstanceState {
   switch (container?.active) {
     case "active":
     case "reloading":
@@ -69,13 +73,28 @@ export function instanceStates(m: Manifest, units: Map<string, UnitState>): Inst
 export async function queryStatus(m: Manifest, command = "systemctl"): Promise<InstanceStatus[]> {
   const patterns = [`${m.name}@*.service`, ...(m.onDemand ? [listenerUnit(m.name, "socket", "*")] : [])];
   const text = await new Promise<string>((resolve, reject) => {
-    execFile(command, ["list-units", "--all", "--plain", "--no-legend", "--full", "--no-pager", ...patterns], { maxBuffer: 256 * 1024 * 1024, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error === null) return resolve(stdout);
-      const code = (error as NodeJS.ErrnoException).code;
-      reject(code === "ENOENT"
-        ? new NiftyError("NIFTY434", `instances status needs systemctl, and there is none on PATH`, "run it on the host whose systemd runs the instances")
-        : new NiftyError("NIFTY434", `systemctl list-units failed: ${(stderr || error.message).trim()}`, "run it on the host whose systemd runs the instances (systemd as PID 1, as root or with access to its bus)"));
-    });
+    execFile(
+      command,
+      ["list-units", "--all", "--plain", "--no-legend", "--full", "--no-pager", ...patterns],
+      { maxBuffer: 256 * 1024 * 1024, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        if (error === null) return resolve(stdout);
+        const code = (error as NodeJS.ErrnoException).code;
+        reject(
+          code === "ENOENT"
+            ? new NiftyError(
+                "NIFTY434",
+                `instances status needs systemctl, and there is none on PATH`,
+                "run it on the host whose systemd runs the instances",
+              )
+            : new NiftyError(
+                "NIFTY434",
+                `systemctl list-units failed: ${(stderr || error.message).trim()}`,
+                "run it on the host whose systemd runs the instances (systemd as PID 1, as root or with access to its bus)",
+              ),
+        );
+      },
+    );
   });
   return instanceStates(m, parseListUnits(text));
 }

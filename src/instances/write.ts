@@ -15,7 +15,21 @@ import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";
 import { listenerUnit } from "../emit/systemd.ts";
-import { DEFAULT_IDLE_STOP, LAYOUT, checkDirectory, ENV_FILE, manifest, renderInstancesEnv, renderInstanceUnit, renderManifest, renderOnDemandUnits, renderTarget, targetName, unitName, type Manifest } from "./render.ts";
+import {
+  DEFAULT_IDLE_STOP,
+  LAYOUT,
+  checkDirectory,
+  ENV_FILE,
+  manifest,
+  renderInstancesEnv,
+  renderInstanceUnit,
+  renderManifest,
+  renderOnDemandUnits,
+  renderTarget,
+  targetName,
+  unitName,
+  type Manifest,
+} from "./render.ts";
 
 export interface WriteInput {
   /** Absolute instances directory, as the machine that runs the units sees it. */
@@ -41,7 +55,15 @@ export interface WriteResult {
   dir: string;
   /** True when an existing tree of the same digest was kept. */
   reusedRootfs: boolean;
-  files: { rootfs: string; unit: string; target: string; envFile: string; manifest: string; listener?: string; forwarder?: string };
+  files: {
+    rootfs: string;
+    unit: string;
+    target: string;
+    envFile: string;
+    manifest: string;
+    listener?: string;
+    forwarder?: string;
+  };
 }
 
 /**
@@ -51,9 +73,12 @@ export interface WriteResult {
 function onDisk(input: WriteInput): string {
   if (input.root === undefined || input.root === "/") return input.dir;
   if (input.dir.split("/").some((part) => part === ".." || part === ".")) {
-    throw new NiftyError("NIFTY436", `the instances directory ${input.dir} leaves the root ${input.root}: `
-      + `this machine would write it at ${join(input.root, input.dir)}`,
-      "with --root, give --out as that machine's absolute path without '..' or '.', e.g. --out /var/lib/niftyc/ssh");
+    throw new NiftyError(
+      "NIFTY436",
+      `the instances directory ${input.dir} leaves the root ${input.root}: ` +
+        `this machine would write it at ${join(input.root, input.dir)}`,
+      "with --root, give --out as that machine's absolute path without '..' or '.', e.g. --out /var/lib/niftyc/ssh",
+    );
   }
   return join(input.root, input.dir);
 }
@@ -63,7 +88,11 @@ export async function readManifest(dir: string): Promise<Manifest | undefined> {
     return JSON.parse(await readFile(join(dir, LAYOUT.manifest), "utf8")) as Manifest;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new NiftyError("NIFTY422", `${join(dir, LAYOUT.manifest)} cannot be read: ${(error as Error).message}`, "remove the directory or pass --replace");
+    throw new NiftyError(
+      "NIFTY422",
+      `${join(dir, LAYOUT.manifest)} cannot be read: ${(error as Error).message}`,
+      "remove the directory or pass --replace",
+    );
   }
 }
 
@@ -112,8 +141,11 @@ async function waitForMachines(tree: string, name: string, waitMs: number): Prom
     const holders = await treeHolders(tree);
     if (holders === 0) return;
     if (i >= polls) {
-      throw new NiftyError("NIFTY440", `${holders} machine${holders === 1 ? "" : "s"} still run${holders === 1 ? "s" : ""} from ${tree} after ${waitMs / 1000} s`,
-        `stop them first (systemctl stop ${targetName(name)}) and wait for niftyc instances status to show none running, then pass --replace again`);
+      throw new NiftyError(
+        "NIFTY440",
+        `${holders} machine${holders === 1 ? "" : "s"} still run${holders === 1 ? "s" : ""} from ${tree} after ${waitMs / 1000} s`,
+        `stop them first (systemctl stop ${targetName(name)}) and wait for niftyc instances status to show none running, then pass --replace again`,
+      );
     }
     await sleep(100);
   }
@@ -130,8 +162,11 @@ async function existingTree(input: WriteInput): Promise<TreeAction> {
   if (previous === undefined) {
     const foreign = present.filter((name) => !name.startsWith("."));
     if (foreign.length > 0 && input.replace !== true) {
-      throw new NiftyError("NIFTY422", `${disk} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
-        "choose another --out, or pass --replace to overwrite rootfs/ and systemd/ in it");
+      throw new NiftyError(
+        "NIFTY422",
+        `${disk} exists and is not an instances directory (no ${LAYOUT.manifest}); it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}`,
+        "choose another --out, or pass --replace to overwrite rootfs/ and systemd/ in it",
+      );
     }
     return { action: "write" };
   }
@@ -144,12 +179,18 @@ async function existingTree(input: WriteInput): Promise<TreeAction> {
     // (nspawn's /etc/localtime and /etc/resolv.conf, systemd's machine-id), or a hand.
     if (input.replace === true) return { action: "write" };
     const changed = await changedSince(root, input.config.created);
-    throw new NiftyError("NIFTY424", `${root} is no longer the image it was unpacked from: ${changed}`,
-      `something booted or edited it without --volatile, and every instance would boot those files (a machine-id there would be every instance's); stop what runs from it (systemctl stop ${targetName(previous.name)}), then pass --replace to unpack the image again`);
+    throw new NiftyError(
+      "NIFTY424",
+      `${root} is no longer the image it was unpacked from: ${changed}`,
+      `something booted or edited it without --volatile, and every instance would boot those files (a machine-id there would be every instance's); stop what runs from it (systemctl stop ${targetName(previous.name)}), then pass --replace to unpack the image again`,
+    );
   }
   if (hasTree && input.replace !== true) {
-    throw new NiftyError("NIFTY421", `${disk}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
-      `running instances boot from that tree: stop them (systemctl stop ${targetName(previous.name)}), then pass --replace`);
+    throw new NiftyError(
+      "NIFTY421",
+      `${disk}/${LAYOUT.rootfs} holds ${previous.name} ${previous.digest}, not ${input.config.name} ${input.digest}`,
+      `running instances boot from that tree: stop them (systemctl stop ${targetName(previous.name)}), then pass --replace`,
+    );
   }
   return { action: "write" };
 }
@@ -164,12 +205,14 @@ export async function treeFingerprint(dir: string): Promise<string> {
   const paths = ["", ...(await walk(dir))];
   const BATCH = 64;
   for (let at = 0; at < paths.length; at += BATCH) {
-    const lines = await Promise.all(paths.slice(at, at + BATCH).map(async (rel) => {
-      const st = await lstat(join(dir, rel));
-      const kind = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : "o";
-      const target = kind === "l" ? await readlink(join(dir, rel)) : "";
-      return `${rel}\0${kind}\0${st.mode}\0${st.uid}:${st.gid}\0${kind === "f" ? st.size : 0}\0${Math.floor(st.mtimeMs / 1000)}\0${target}\n`;
-    }));
+    const lines = await Promise.all(
+      paths.slice(at, at + BATCH).map(async (rel) => {
+        const st = await lstat(join(dir, rel));
+        const kind = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : "o";
+        const target = kind === "l" ? await readlink(join(dir, rel)) : "";
+        return `${rel}\0${kind}\0${st.mode}\0${st.uid}:${st.gid}\0${kind === "f" ? st.size : 0}\0${Math.floor(st.mtimeMs / 1000)}\0${target}\n`;
+      }),
+    );
     for (const line of lines) hash.update(line);
   }
   return `sha256:${hash.digest("hex")}`;
@@ -202,7 +245,8 @@ export async function syncTree(dir: string): Promise<void> {
     if (entry.isFile() || entry.isDirectory()) paths.push(join(entry.parentPath, entry.name));
   }
   const BATCH = 32;
-  for (let at = 0; at < paths.length; at += BATCH) await Promise.all(paths.slice(at, at + BATCH).map(syncPath));
+  for (let at = 0; at < paths.length; at += BATCH)
+    await Promise.all(paths.slice(at, at + BATCH).map(syncPath));
 }
 
 export async function syncPath(path: string): Promise<void> {
@@ -218,7 +262,11 @@ export async function syncPath(path: string): Promise<void> {
 async function writeTree(input: WriteInput): Promise<string> {
   const actual = await fileDigest(input.rootfsTar);
   if (actual !== input.digest) {
-    throw new NiftyError("NIFTY423", `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`, "the build directory changed after the build: build again");
+    throw new NiftyError(
+      "NIFTY423",
+      `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`,
+      "the build directory changed after the build: build again",
+    );
   }
   const disk = onDisk(input);
   const target = join(disk, LAYOUT.rootfs);
@@ -247,10 +295,15 @@ async function writeSystemd(input: WriteInput): Promise<void> {
     const root = join(staging, LAYOUT.systemd);
     await mkdir(root, { recursive: true, mode: 0o755 });
     await writeAll([
-      [join(root, unitName(input.plan.name)), renderInstanceUnit(input.config, input.dir, input.plan.onDemand !== undefined)],
+      [
+        join(root, unitName(input.plan.name)),
+        renderInstanceUnit(input.config, input.dir, input.plan.onDemand !== undefined),
+      ],
       [join(root, targetName(input.plan.name)), renderTarget(input.plan)],
       [join(root, ENV_FILE), renderInstancesEnv(input.plan)],
-      ...renderOnDemandUnits(input.config, input.plan, input.idleStop ?? DEFAULT_IDLE_STOP).map(([file, text]): [string, string] => [join(root, file), text]),
+      ...renderOnDemandUnits(input.config, input.plan, input.idleStop ?? DEFAULT_IDLE_STOP).map(
+        ([file, text]): [string, string] => [join(root, file), text],
+      ),
     ]);
     await replaceDir(root, target, true);
   } finally {
@@ -260,7 +313,8 @@ async function writeSystemd(input: WriteInput): Promise<void> {
 
 export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   checkDirectory(input.dir);
-  if (input.root !== undefined && !isAbsolute(input.root)) throw new Error("the root directory must be absolute");
+  if (input.root !== undefined && !isAbsolute(input.root))
+    throw new Error("the root directory must be absolute");
   const disk = onDisk(input);
   if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
   // 0700: rootfs/ keeps the image's setuid programs (the units run systemd-nspawn as root).
@@ -271,7 +325,10 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
   }
   const tree = existing.action === "reuse" ? existing.tree : await writeTree(input);
   await writeSystemd(input);
-  await writeFileAtomic(join(disk, LAYOUT.manifest), renderManifest(manifest(input.plan, input.digest, input.version, tree, input.idleStop)));
+  await writeFileAtomic(
+    join(disk, LAYOUT.manifest),
+    renderManifest(manifest(input.plan, input.digest, input.version, tree, input.idleStop)),
+  );
   const systemd = join(disk, LAYOUT.systemd);
   return {
     dir: disk,
@@ -284,7 +341,10 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
       manifest: join(disk, LAYOUT.manifest),
       ...(input.plan.onDemand === undefined
         ? {}
-        : { listener: join(systemd, listenerUnit(input.plan.name, "socket")), forwarder: join(systemd, listenerUnit(input.plan.name, "service")) }),
+        : {
+            listener: join(systemd, listenerUnit(input.plan.name, "socket")),
+            forwarder: join(systemd, listenerUnit(input.plan.name, "service")),
+          }),
     },
   };
 }

@@ -41,7 +41,12 @@ export async function shadowOwner(context: BuildContext): Promise<{ mode: number
 
 export async function writeGroup(context: BuildContext, name: string, gid: number): Promise<void> {
   await ensureRoot(context);
-  await editText(context, "/etc/group", (t) => (hasEntry(t, name) ? t : upsert(t, name, `${name}:x:${gid}:`)), 0o644);
+  await editText(
+    context,
+    "/etc/group",
+    (t) => (hasEntry(t, name) ? t : upsert(t, name, `${name}:x:${gid}:`)),
+    0o644,
+  );
 }
 
 /**
@@ -51,9 +56,17 @@ export async function writeGroup(context: BuildContext, name: string, gid: numbe
 export async function ensureRoot(context: BuildContext): Promise<void> {
   if (context.tree.lookup("/etc/passwd") !== undefined) return;
   await editText(context, "/etc/passwd", (t) => upsert(t, "root", "root:x:0:0:root:/root:/bin/sh"), 0o644);
-  await editText(context, "/etc/group", (t) => (hasEntry(t, "root") ? t : upsert(t, "root", "root:x:0:")), 0o644);
+  await editText(
+    context,
+    "/etc/group",
+    (t) => (hasEntry(t, "root") ? t : upsert(t, "root", "root:x:0:")),
+    0o644,
+  );
   const shadow = await shadowOwner(context);
-  await editText(context, "/etc/shadow", (t) => upsert(t, "root", shadowLine("root", "!")), shadow.mode, { uid: 0, gid: shadow.gid });
+  await editText(context, "/etc/shadow", (t) => upsert(t, "root", shadowLine("root", "!")), shadow.mode, {
+    uid: 0,
+    gid: shadow.gid,
+  });
 }
 
 export function shadowLine(name: string, hash: string): string {
@@ -62,5 +75,10 @@ export function shadowLine(name: string, hash: string): string {
 }
 
 export async function addShell(context: BuildContext, shell: string): Promise<void> {
-  await editText(context, "/etc/shells", (t) => (t.split("\n").includes(shell) ? t : appendLine(t, shell)), 0o644);
+  await editText(
+    context,
+    "/etc/shells",
+    (t) => (t.split("\n").includes(shell) ? t : appendLine(t, shell)),
+    0o644,
+  );
 }

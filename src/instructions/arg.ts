@@ -22,7 +22,12 @@ export const arg: InstructionSpec<ArgInstruction> = {
       const eq = word.text.indexOf("=");
       const name = eq < 0 ? word.text : word.text.slice(0, eq);
       if (!NAME.test(name)) {
-        report.error(word.span, "NIFTY042", `bad variable name ${JSON.stringify(name)}`, "names are letters, digits and _, not starting with a digit");
+        report.error(
+          word.span,
+          "NIFTY042",
+          `bad variable name ${JSON.stringify(name)}`,
+          "names are letters, digits and _, not starting with a digit",
+        );
         continue;
       }
       model.scope.declareArg(name, eq < 0 ? undefined : word.text.slice(eq + 1));

@@ -27,7 +27,12 @@ export interface Options {
  * Split words into positional arguments and OPTION value pairs. Options may
  * come in any order after the positional words; each at most once.
  */
-export function readOptions(ins: Expanded, report: Reporter, spec: Record<string, OptionKind>, from = 0): Options {
+export function readOptions(
+  ins: Expanded,
+  report: Reporter,
+  spec: Record<string, OptionKind>,
+  from = 0,
+): Options {
   const result: Options = { positional: [], values: new Map(), flags: new Set(), lists: new Map() };
   const args = ins.args.slice(from);
   let seenOption = false;
@@ -38,7 +43,12 @@ export function readOptions(ins: Expanded, report: Reporter, spec: Record<string
     if (kind === undefined) {
       if (seenOption) {
         const near = suggest(word.text, Object.keys(spec));
-        report.error(word.span, "NIFTY030", `unexpected ${JSON.stringify(word.text)} after the options of ${ins.keyword.toUpperCase()}`, near ? `did you mean ${near}?` : `options here: ${Object.keys(spec).join(", ")}`);
+        report.error(
+          word.span,
+          "NIFTY030",
+          `unexpected ${JSON.stringify(word.text)} after the options of ${ins.keyword.toUpperCase()}`,
+          near ? `did you mean ${near}?` : `options here: ${Object.keys(spec).join(", ")}`,
+        );
       } else {
         result.positional.push(word);
       }
@@ -62,7 +72,8 @@ export function readOptions(ins: Expanded, report: Reporter, spec: Record<string
       result.values.set(name, next);
     } else {
       const items: Value[] = [next];
-      while (i + 1 < args.length && spec[args[i + 1]!.text.toUpperCase()] === undefined) items.push(args[++i]!);
+      while (i + 1 < args.length && spec[args[i + 1]!.text.toUpperCase()] === undefined)
+        items.push(args[++i]!);
       result.lists.set(name, items);
     }
   }
@@ -71,7 +82,12 @@ export function readOptions(ins: Expanded, report: Reporter, spec: Record<string
 
 export function readMode(value: Value, report: Reporter): number | undefined {
   if (!/^0?[0-7]{3,4}$/.test(value.text)) {
-    report.error(value.span, "NIFTY033", `bad mode ${JSON.stringify(value.text)}`, "write an octal mode such as 0755, 0644 or 1777");
+    report.error(
+      value.span,
+      "NIFTY033",
+      `bad mode ${JSON.stringify(value.text)}`,
+      "write an octal mode such as 0755, 0644 or 1777",
+    );
     return undefined;
   }
   return parseInt(value.text, 8);
@@ -79,7 +95,12 @@ export function readMode(value: Value, report: Reporter): number | undefined {
 
 export function readId(value: Value, report: Reporter, what: string): number | undefined {
   if (!/^\d+$/.test(value.text) || Number(value.text) > 0xfffffffe) {
-    report.error(value.span, "NIFTY034", `bad ${what} ${JSON.stringify(value.text)}`, `a ${what} is a number from 0 to 4294967294`);
+    report.error(
+      value.span,
+      "NIFTY034",
+      `bad ${what} ${JSON.stringify(value.text)}`,
+      `a ${what} is a number from 0 to 4294967294`,
+    );
     return undefined;
   }
   return Number(value.text);
@@ -89,7 +110,12 @@ export function readId(value: Value, report: Reporter, what: string): number | u
 export function readOwner(value: Value, report: Reporter, model: CheckModel): Owner | undefined {
   const [user, group, ...rest] = value.text.split(":");
   if (!user || !group || rest.length > 0) {
-    report.error(value.span, "NIFTY035", `bad owner ${JSON.stringify(value.text)}`, "write <user>:<group>, by name or number, e.g. luser:luser or 1000:1000");
+    report.error(
+      value.span,
+      "NIFTY035",
+      `bad owner ${JSON.stringify(value.text)}`,
+      "write <user>:<group>, by name or number, e.g. luser:luser or 1000:1000",
+    );
     return undefined;
   }
   const uid = /^\d+$/.test(user) ? Number(user) : user === "root" ? 0 : model.users.get(user)?.id;
@@ -104,7 +130,9 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
   if (gid === undefined) {
     const hint = () => {
       const near = suggest(group, [...model.groups.keys()]);
-      return near ? `did you mean ${near}?` : "declare it with GROUP (or USER) before this line, or give a number";
+      return near
+        ? `did you mean ${near}?`
+        : "declare it with GROUP (or USER) before this line, or give a number";
     };
     report.error(value.span, "NIFTY037", `unknown group ${group}`, hint);
   }
@@ -114,11 +142,21 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
 /** An absolute path inside the image, normalised; `..` and relative paths refused. */
 export function readImagePath(value: Value, report: Reporter): string | undefined {
   if (!value.text.startsWith("/")) {
-    report.error(value.span, "NIFTY038", `${JSON.stringify(value.text)} is not an absolute path inside the image`, `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`);
+    report.error(
+      value.span,
+      "NIFTY038",
+      `${JSON.stringify(value.text)} is not an absolute path inside the image`,
+      `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`,
+    );
     return undefined;
   }
   if (value.text.split("/").includes("..")) {
-    report.error(value.span, "NIFTY039", `${JSON.stringify(value.text)} climbs out of the image with ".."`, "paths inside the image are absolute and never use ..");
+    report.error(
+      value.span,
+      "NIFTY039",
+      `${JSON.stringify(value.text)} climbs out of the image with ".."`,
+      "paths inside the image are absolute and never use ..",
+    );
     return undefined;
   }
   if (CONTROL_CHARACTER.test(value.text)) {
@@ -129,14 +167,31 @@ export function readImagePath(value: Value, report: Reporter): string | undefine
 }
 
 /** Report missing or surplus positional words. */
-export function expectCount(ins: Expanded, words: Value[], report: Reporter, min: number, max: number, usage: string): boolean {
+export function expectCount(
+  ins: Expanded,
+  words: Value[],
+  report: Reporter,
+  min: number,
+  max: number,
+  usage: string,
+): boolean {
   if (words.length < min) {
-    report.error(words.length > 0 ? words[words.length - 1]!.span : ins.keywordSpan, "NIFTY040", `${ins.keyword.toUpperCase()} needs ${describe(min, max)}`, `usage: ${usage}`);
+    report.error(
+      words.length > 0 ? words[words.length - 1]!.span : ins.keywordSpan,
+      "NIFTY040",
+      `${ins.keyword.toUpperCase()} needs ${describe(min, max)}`,
+      `usage: ${usage}`,
+    );
     return false;
   }
   if (words.length > max) {
     const extra = words[max]!;
-    report.error(extra.span, "NIFTY041", `unexpected ${JSON.stringify(extra.text)}: ${ins.keyword.toUpperCase()} takes ${describe(min, max)}`, `usage: ${usage}`);
+    report.error(
+      extra.span,
+      "NIFTY041",
+      `unexpected ${JSON.stringify(extra.text)}: ${ins.keyword.toUpperCase()} takes ${describe(min, max)}`,
+      `usage: ${usage}`,
+    );
     return false;
   }
   return true;

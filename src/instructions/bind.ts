@@ -10,7 +10,18 @@ import { imagePath } from "../image/tree.ts";
  */
 export const SYSTEM_BIND_ANY = ["/root", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run"] as const;
 /** Any bind of one of these; a read-write bind of anything under them (the host's programs and settings). */
-export const SYSTEM_BIND_WRITE = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib", "/var/spool"] as const;
+export const SYSTEM_BIND_WRITE = [
+  "/etc",
+  "/usr",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/var/lib",
+  "/var/spool",
+] as const;
 
 const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
 
@@ -31,7 +42,8 @@ export function systemBindProblem(hostPath: string, readOnly: boolean): string |
     if (within(dir, path)) return dir === path ? `the host's ${dir}` : `the host's ${dir}, which is under it`;
   }
   for (const dir of SYSTEM_BIND_ANY) if (within(path, dir)) return `part of the host's ${dir}`;
-  if (!readOnly) for (const dir of SYSTEM_BIND_WRITE) if (within(path, dir)) return `part of the host's ${dir}, writable`;
+  if (!readOnly)
+    for (const dir of SYSTEM_BIND_WRITE) if (within(path, dir)) return `part of the host's ${dir}, writable`;
   return undefined;
 }
 
@@ -44,7 +56,8 @@ export interface BindInstruction extends Typed {
 
 export const bind: InstructionSpec<BindInstruction> = {
   keyword: "BIND",
-  summary: "Mount a host directory or file into the container at run time (nspawn BindReadOnly=/Bind=, docker -v, OCI bind mounts). Read-only unless RW; the container path defaults to the host path. The directory is created empty in the image as the mount point.",
+  summary:
+    "Mount a host directory or file into the container at run time (nspawn BindReadOnly=/Bind=, docker -v, OCI bind mounts). Read-only unless RW; the container path defaults to the host path. The directory is created empty in the image as the mount point.",
   syntax: ["BIND [RO|RW] <host-path>[:<container-path>]"],
   example: "BIND RO /usr/share/zoneinfo",
   check(ins, report, model) {
@@ -58,19 +71,34 @@ export const bind: InstructionSpec<BindInstruction> = {
     if (!expectCount(ins, words, report, 1, 1, this.syntax[0]!)) return undefined;
     const word = words[0]!;
     const [host, container, ...rest] = word.text.split(":");
-    const bad = (p: string | undefined) => p === undefined || !p.startsWith("/") || p.split("/").includes("..");
+    const bad = (p: string | undefined) =>
+      p === undefined || !p.startsWith("/") || p.split("/").includes("..");
     if (rest.length > 0 || bad(host) || (container !== undefined && bad(container))) {
-      report.error(word.span, "NIFTY096", `bad bind ${JSON.stringify(word.text)}`, "write /host/path or /host/path:/container/path (absolute, without ..)");
+      report.error(
+        word.span,
+        "NIFTY096",
+        `bad bind ${JSON.stringify(word.text)}`,
+        "write /host/path or /host/path:/container/path (absolute, without ..)",
+      );
       return undefined;
     }
     const system = model.allowSystemBinds ? undefined : systemBindProblem(host!, readOnly);
     if (system !== undefined) {
-      report.error(word.span, "NIFTY025", `binding ${normalBindPath(host!)} gives the container ${system}`,
-        "bind a directory of its own, or pass --allow-system-binds if the container is to have it");
+      report.error(
+        word.span,
+        "NIFTY025",
+        `binding ${normalBindPath(host!)} gives the container ${system}`,
+        "bind a directory of its own, or pass --allow-system-binds if the container is to have it",
+      );
       return undefined;
     }
     if (!readOnly) {
-      report.warn(ins.args[0]!.span, "NIFTY097", `the container can write to the host's ${host}`, "use BIND RO unless the container must change host files");
+      report.warn(
+        ins.args[0]!.span,
+        "NIFTY097",
+        `the container can write to the host's ${host}`,
+        "use BIND RO unless the container must change host files",
+      );
     }
     const containerPath = imagePath(container ?? host!);
     model.tree.mkdirp(containerPath);

@@ -67,7 +67,12 @@ export interface BuildContext {
 
 /** A secret the recipe reads was not passed with --secret. */
 export function missingSecret(id: string, span: Span): StepError {
-  return new StepError("NIFTY210", span, `the password secret "${id}" was not given`, `pass --secret ${id}=FILE (the file's content, without a final newline, is the password) or --secret ${id}=env:VARIABLE`);
+  return new StepError(
+    "NIFTY210",
+    span,
+    `the password secret "${id}" was not given`,
+    `pass --secret ${id}=FILE (the file's content, without a final newline, is the password) or --secret ${id}=env:VARIABLE`,
+  );
 }
 
 /** A failure while applying a step, pointing at its recipe line. */

@@ -21,21 +21,38 @@ export interface CopyInstruction extends Typed {
 
 export const copy: InstructionSpec<CopyInstruction> = {
   keyword: "COPY",
-  summary: "Copy a file or directory from beside the recipe into the image. Sources may not leave the recipe's directory. A destination ending in / receives the source under its own name. Modes are normalised (0755 if executable, else 0644) unless MODE is given, so the host's umask never reaches the image.",
+  summary:
+    "Copy a file or directory from beside the recipe into the image. Sources may not leave the recipe's directory. A destination ending in / receives the source under its own name. Modes are normalised (0755 if executable, else 0644) unless MODE is given, so the host's umask never reaches the image.",
   syntax: ["COPY <source> <dest> [MODE <octal>] [OWNER <user|uid>:<group|gid>]"],
   example: "COPY files/index.html /srv/www/index.html",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { MODE: "value", OWNER: "value" });
     if (!expectCount(ins, opts.positional, report, 2, 2, this.syntax[0]!)) return undefined;
-    const [srcWord, destWord] = opts.positional as [typeof opts.positional[0] & {}, typeof opts.positional[0] & {}];
+    const [srcWord, destWord] = opts.positional as [
+      (typeof opts.positional)[0] & {},
+      (typeof opts.positional)[0] & {},
+    ];
     const hostPath = resolve(model.recipeDir, srcWord.text);
-    if (srcWord.text.startsWith("/") || !(hostPath === model.recipeDir || hostPath.startsWith(model.recipeDir + sep))) {
-      report.error(srcWord.span, "NIFTY057", `COPY source ${JSON.stringify(srcWord.text)} is outside the recipe's directory`, "COPY reads only files beside the recipe (a relative path that stays inside its directory)");
+    if (
+      srcWord.text.startsWith("/") ||
+      !(hostPath === model.recipeDir || hostPath.startsWith(model.recipeDir + sep))
+    ) {
+      report.error(
+        srcWord.span,
+        "NIFTY057",
+        `COPY source ${JSON.stringify(srcWord.text)} is outside the recipe's directory`,
+        "COPY reads only files beside the recipe (a relative path that stays inside its directory)",
+      );
       return undefined;
     }
     const kind = model.hostKind(hostPath);
     if (kind === undefined) {
-      report.error(srcWord.span, "NIFTY058", `COPY source ${JSON.stringify(srcWord.text)} does not exist`, `looked for ${hostPath}`);
+      report.error(
+        srcWord.span,
+        "NIFTY058",
+        `COPY source ${JSON.stringify(srcWord.text)} does not exist`,
+        `looked for ${hostPath}`,
+      );
       return undefined;
     }
     let dest = readImagePath(destWord, report);
@@ -46,12 +63,23 @@ export const copy: InstructionSpec<CopyInstruction> = {
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (dest === undefined || (modeWord && mode === undefined) || owner === undefined) return undefined;
     if (kind === "dir" && mode !== undefined && (directoryMode(mode) & 0o100) === 0) {
-      report.warn(modeWord!.span, "NIFTY018", `MODE ${mode.toString(8).padStart(4, "0")} makes the copied directories untraversable, even for their owner`, "give the owner read permission (e.g. MODE 0640: files 0640, directories 0750)");
+      report.warn(
+        modeWord!.span,
+        "NIFTY018",
+        `MODE ${mode.toString(8).padStart(4, "0")} makes the copied directories untraversable, even for their owner`,
+        "give the owner read permission (e.g. MODE 0640: files 0640, directories 0750)",
+      );
     }
     try {
       // A directory's contents land under dest, where later lines may use them.
       if (kind === "dir") declareDirectory(model, hostPath, dest, owner);
-      else model.tree.set(model.tree.placement(dest), { type: "file", mode: mode ?? 0o644, ...owner, content: { digest: "", size: 0 } });
+      else
+        model.tree.set(model.tree.placement(dest), {
+          type: "file",
+          mode: mode ?? 0o644,
+          ...owner,
+          content: { digest: "", size: 0 },
+        });
     } catch (error) {
       report.error(destWord.span, "NIFTY052", (error as Error).message);
       return undefined;
@@ -67,16 +95,32 @@ export const copy: InstructionSpec<CopyInstruction> = {
     const found = await readSource(t, context, async (entry, hash) => {
       const path = entry.relative === "" ? t.dest : posix.join(t.dest, entry.relative);
       const where = entry.kind === "dir" ? context.tree.mkdirp(path) : context.tree.placement(path);
-      if (entry.kind === "dir") context.tree.set(where, { type: "dir", mode: t.mode === undefined ? 0o755 : directoryMode(t.mode), ...t.owner });
-      else if (entry.kind === "symlink") context.tree.set(where, { type: "symlink", mode: 0o777, ...t.owner, target: entry.target! });
+      if (entry.kind === "dir")
+        context.tree.set(where, {
+          type: "dir",
+          mode: t.mode === undefined ? 0o755 : directoryMode(t.mode),
+          ...t.owner,
+        });
+      else if (entry.kind === "symlink")
+        context.tree.set(where, { type: "symlink", mode: 0o777, ...t.owner, target: entry.target! });
       else {
         const content = await context.importFile(entry.handle!);
         hash.update(content.digest);
-        context.tree.set(where, { type: "file", mode: t.mode ?? (entry.executable ? 0o755 : 0o644), ...t.owner, content });
+        context.tree.set(where, {
+          type: "file",
+          mode: t.mode ?? (entry.executable ? 0o755 : 0o644),
+          ...t.owner,
+          content,
+        });
       }
     });
     if (found !== (await sourceDigest(t, context))) {
-      throw new StepError("NIFTY800", t.span, `COPY source ${t.source} changed while it was read`, "something changed the files while niftyc built; build again when nothing writes to them");
+      throw new StepError(
+        "NIFTY800",
+        t.span,
+        `COPY source ${t.source} changed while it was read`,
+        "something changed the files while niftyc built; build again when nothing writes to them",
+      );
     }
   },
 };
@@ -95,8 +139,20 @@ function declareDirectory(model: CheckModel, hostPath: string, dest: string, own
   for (const entry of model.hostEntries(hostPath)) {
     const path = posix.join(dest, entry.relative);
     if (entry.kind === "dir") model.tree.mkdirp(path);
-    else if (entry.kind === "symlink") model.tree.set(model.tree.placement(path), { type: "symlink", mode: 0o777, ...owner, target: entry.target });
-    else model.tree.set(model.tree.placement(path), { type: "file", mode: 0o644, ...owner, content: { digest: "", size: 0 } });
+    else if (entry.kind === "symlink")
+      model.tree.set(model.tree.placement(path), {
+        type: "symlink",
+        mode: 0o777,
+        ...owner,
+        target: entry.target,
+      });
+    else
+      model.tree.set(model.tree.placement(path), {
+        type: "file",
+        mode: 0o644,
+        ...owner,
+        content: { digest: "", size: 0 },
+      });
   }
 }
 
@@ -110,17 +166,35 @@ function sourceDigest(t: CopyInstruction, context: BuildContext): Promise<string
 }
 
 /** Walk the source, hashing each entry's description and whatever `visit` adds; host failures become the recipe line's errors. */
-async function readSource(t: CopyInstruction, context: BuildContext, visit: (entry: HostEntry, hash: Hash) => Promise<void>): Promise<string> {
+async function readSource(
+  t: CopyInstruction,
+  context: BuildContext,
+  visit: (entry: HostEntry, hash: Hash) => Promise<void>,
+): Promise<string> {
   const hash = createHash("sha256");
   try {
-    await walkHost(context.recipeDir, t.source, async (entry) => {
-      hash.update(`${entry.relative}\0${entry.kind}\0${entry.executable}\0${entry.target ?? ""}\0`);
-      await visit(entry, hash);
-    }, context.hostInputs);
+    await walkHost(
+      context.recipeDir,
+      t.source,
+      async (entry) => {
+        hash.update(`${entry.relative}\0${entry.kind}\0${entry.executable}\0${entry.target ?? ""}\0`);
+        await visit(entry, hash);
+      },
+      context.hostInputs,
+    );
   } catch (error) {
     if (!(error instanceof HostWalkError)) throw error;
-    const code = ({ missing: "NIFTY201", outside: "NIFTY202", special: "NIFTY203", changed: "NIFTY800" } as const)[error.reason];
-    throw new StepError(code, t.span, `COPY source ${error.message.startsWith(t.source) ? "" : `${t.source}: `}${error.message}`, error.reason === "changed" ? "something changed the files while niftyc built; build again when nothing writes to them" : undefined);
+    const code = (
+      { missing: "NIFTY201", outside: "NIFTY202", special: "NIFTY203", changed: "NIFTY800" } as const
+    )[error.reason];
+    throw new StepError(
+      code,
+      t.span,
+      `COPY source ${error.message.startsWith(t.source) ? "" : `${t.source}: `}${error.message}`,
+      error.reason === "changed"
+        ? "something changed the files while niftyc built; build again when nothing writes to them"
+        : undefined,
+    );
   }
   return `sha256:${hash.digest("hex")}`;
 }

@@ -38,50 +38,104 @@ const FETCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 export const fetch: InstructionSpec<FetchInstruction> = {
   keyword: "FETCH",
   layer: "base",
-  summary: "Download a file pinned by its sha256 (from the first source that works; the content store is asked first), or one member of a downloaded archive (.deb, .tar, .tar.gz, .tar.xz, .tar.zst), and place it in the image.",
-  syntax: ["FETCH <name> <source>... sha256:<64 hex> [EXTRACT <member>] [TO <path>] [MODE <octal>] [PLATFORM <platform>]"],
-  example: "FETCH busybox debian:pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb \\\n      sha256:3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744 \\\n      EXTRACT bin/busybox TO /bin/busybox",
+  summary:
+    "Download a file pinned by its sha256 (from the first source that works; the content store is asked first), or one member of a downloaded archive (.deb, .tar, .tar.gz, .tar.xz, .tar.zst), and place it in the image.",
+  syntax: [
+    "FETCH <name> <source>... sha256:<64 hex> [EXTRACT <member>] [TO <path>] [MODE <octal>] [PLATFORM <platform>]",
+  ],
+  example:
+    "FETCH busybox debian:pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb \\\n      sha256:3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744 \\\n      EXTRACT bin/busybox TO /bin/busybox",
   check(ins, report, model) {
-    const opts = readOptions(ins, report, { EXTRACT: "value", TO: "value", MODE: "value", PLATFORM: "value" });
+    const opts = readOptions(ins, report, {
+      EXTRACT: "value",
+      TO: "value",
+      MODE: "value",
+      PLATFORM: "value",
+    });
     const platformWord = opts.values.get("PLATFORM");
     const platform = platformWord === undefined ? undefined : readPlatform(platformWord, report);
     if (platformWord !== undefined && platform === undefined) return undefined;
     const [nameWord, ...rest] = opts.positional;
     if (nameWord === undefined) {
-      report.error(ins.keywordSpan, "NIFTY040", "FETCH needs a name, at least one source and a sha256 digest", `usage: ${this.syntax[0]}`);
+      report.error(
+        ins.keywordSpan,
+        "NIFTY040",
+        "FETCH needs a name, at least one source and a sha256 digest",
+        `usage: ${this.syntax[0]}`,
+      );
       return undefined;
     }
     let ok = true;
     if (!FETCH_NAME.test(nameWord.text)) {
-      report.error(nameWord.span, "NIFTY044", `bad FETCH name ${JSON.stringify(nameWord.text)}`, "the name labels the download in messages; use letters, digits, . _ + -");
+      report.error(
+        nameWord.span,
+        "NIFTY044",
+        `bad FETCH name ${JSON.stringify(nameWord.text)}`,
+        "the name labels the download in messages; use letters, digits, . _ + -",
+      );
       ok = false;
     }
-    const digestIndex = rest.findIndex((w) => w.text.toLowerCase().startsWith("sha256:") || /^[0-9a-fA-F]{64}$/.test(w.text));
+    const digestIndex = rest.findIndex(
+      (w) => w.text.toLowerCase().startsWith("sha256:") || /^[0-9a-fA-F]{64}$/.test(w.text),
+    );
     const digestWord = digestIndex < 0 ? undefined : rest[digestIndex];
     if (digestWord === undefined) {
-      report.error(rest.length > 0 ? spanOf(rest[0]!.span, rest[rest.length - 1]!.span) : nameWord.span, "NIFTY045", "FETCH needs the sha256 digest of what it downloads", "add sha256:<64 hex digits>; `sha256sum FILE` or `niftyc cache import FILE` prints it");
+      report.error(
+        rest.length > 0 ? spanOf(rest[0]!.span, rest[rest.length - 1]!.span) : nameWord.span,
+        "NIFTY045",
+        "FETCH needs the sha256 digest of what it downloads",
+        "add sha256:<64 hex digits>; `sha256sum FILE` or `niftyc cache import FILE` prints it",
+      );
       ok = false;
     } else if (!DIGEST.test(digestWord.text)) {
       const hex = /^(?:sha256:)?([0-9a-fA-F]{64})$/i.exec(digestWord.text)?.[1];
-      const hint = hex !== undefined ? `write sha256:${hex.toLowerCase()}` : "a digest is sha256: followed by 64 lower-case hex digits";
+      const hint =
+        hex !== undefined
+          ? `write sha256:${hex.toLowerCase()}`
+          : "a digest is sha256: followed by 64 lower-case hex digits";
       report.error(digestWord.span, "NIFTY046", `malformed digest ${JSON.stringify(digestWord.text)}`, hint);
       ok = false;
     } else if (digestIndex !== rest.length - 1) {
-      report.error(rest[digestIndex + 1]!.span, "NIFTY047", "sources go before the digest", `usage: ${this.syntax[0]}`);
+      report.error(
+        rest[digestIndex + 1]!.span,
+        "NIFTY047",
+        "sources go before the digest",
+        `usage: ${this.syntax[0]}`,
+      );
       ok = false;
     }
     const sources = rest.slice(0, digestIndex < 0 ? rest.length : digestIndex);
     if (sources.length === 0 && digestWord !== undefined) {
-      report.error(digestWord.span, "NIFTY048", "FETCH needs at least one source before the digest", "a source is https://…, http://… or debian:<path in the Debian archive>");
+      report.error(
+        digestWord.span,
+        "NIFTY048",
+        "FETCH needs at least one source before the digest",
+        "a source is https://…, http://… or debian:<path in the Debian archive>",
+      );
       ok = false;
     }
     for (const source of sources) {
       const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(source.text)?.[0].toLowerCase();
       if (scheme === undefined || !SCHEMES.includes(scheme)) {
-        report.error(source.span, "NIFTY049", `unsupported source ${JSON.stringify(source.text)}`, "a source is https://…, http://… or debian:<path in the Debian archive>");
+        report.error(
+          source.span,
+          "NIFTY049",
+          `unsupported source ${JSON.stringify(source.text)}`,
+          "a source is https://…, http://… or debian:<path in the Debian archive>",
+        );
         ok = false;
-      } else if (scheme === "debian:" && (source.text.length <= 7 || source.text.startsWith("debian:/") || source.text.split("/").includes(".."))) {
-        report.error(source.span, "NIFTY049", `bad mirror path ${JSON.stringify(source.text)}`, "write debian:pool/main/… — a path relative to the archive root");
+      } else if (
+        scheme === "debian:" &&
+        (source.text.length <= 7 ||
+          source.text.startsWith("debian:/") ||
+          source.text.split("/").includes(".."))
+      ) {
+        report.error(
+          source.span,
+          "NIFTY049",
+          `bad mirror path ${JSON.stringify(source.text)}`,
+          "write debian:pool/main/… — a path relative to the archive root",
+        );
         ok = false;
       }
     }
@@ -91,18 +145,33 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     if (toWord !== undefined) to = readImagePath(toWord, report);
     else if (extract !== undefined) to = "/" + extract.text.replace(/^(\.\/|\/)+/, "");
     else {
-      report.error(ins.keywordSpan, "NIFTY050", "FETCH needs TO <path> to place the file", "add TO /bin/<name>, or EXTRACT <member> to take a file out of an archive");
+      report.error(
+        ins.keywordSpan,
+        "NIFTY050",
+        "FETCH needs TO <path> to place the file",
+        "add TO /bin/<name>, or EXTRACT <member> to take a file out of an archive",
+      );
       ok = false;
     }
     if (extract !== undefined && (extract.text.startsWith("/") || extract.text.split("/").includes(".."))) {
-      report.error(extract.span, "NIFTY051", `archive member ${JSON.stringify(extract.text)} is absolute or climbs with ".."`, "name the member as the archive lists it, e.g. bin/busybox");
+      report.error(
+        extract.span,
+        "NIFTY051",
+        `archive member ${JSON.stringify(extract.text)} is absolute or climbs with ".."`,
+        "name the member as the archive lists it, e.g. bin/busybox",
+      );
       ok = false;
     }
     const modeWord = opts.values.get("MODE");
     const mode = modeWord === undefined ? 0o755 : readMode(modeWord, report);
     if (!ok || to === undefined || mode === undefined || digestWord === undefined) return undefined;
     try {
-      model.tree.set(model.tree.placement(to), { type: "file", mode, ...ROOT, content: { digest: digestWord.text, size: 0 } });
+      model.tree.set(model.tree.placement(to), {
+        type: "file",
+        mode,
+        ...ROOT,
+        content: { digest: digestWord.text, size: 0 },
+      });
     } catch (error) {
       report.error((toWord ?? ins).span, "NIFTY052", (error as Error).message);
       return undefined;
@@ -122,12 +191,21 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     };
   },
   inputs(t) {
-    return [{ name: t.name, sources: t.sources, digest: t.digest, ...(t.extract ? { extract: t.extract } : {}) }];
+    return [
+      { name: t.name, sources: t.sources, digest: t.digest, ...(t.extract ? { extract: t.extract } : {}) },
+    ];
   },
   async apply(t, context) {
     let content;
     try {
-      content = await context.fetch({ name: t.name, sources: t.sources, digest: t.digest, span: t.span, sourcesSpan: t.sourcesSpan, ...(t.extract ? { extract: t.extract } : {}) });
+      content = await context.fetch({
+        name: t.name,
+        sources: t.sources,
+        digest: t.digest,
+        span: t.span,
+        sourcesSpan: t.sourcesSpan,
+        ...(t.extract ? { extract: t.extract } : {}),
+      });
     } catch (error) {
       // Point at the word the error blames: the digest (a mismatch, a blob missing offline), the
       // sources (no source answers, no mirror); the line has no word of its own for the member.

@@ -15,15 +15,22 @@ export interface FileInstruction extends Typed {
 export const file: InstructionSpec<FileInstruction> = {
   keyword: "FILE",
   heredoc: true,
-  summary: "Write a file whose content is the heredoc that follows. Variables are replaced in the body unless the delimiter is quoted (<<'EOF'); <<-EOF strips leading tabs.",
+  summary:
+    "Write a file whose content is the heredoc that follows. Variables are replaced in the body unless the delimiter is quoted (<<'EOF'); <<-EOF strips leading tabs.",
   syntax: ["FILE <path> [MODE <octal>] [OWNER <user|uid>:<group|gid>] <<EOF", "…", "EOF"],
   example: "FILE /etc/os-release <<EOF\nNAME=nifty\nID=nifty\nEOF",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { MODE: "value", OWNER: "value" });
-    if (!expectCount(ins, opts.positional, report, 1, 1, "FILE <path> [MODE <octal>] [OWNER <u>:<g>] <<EOF")) return undefined;
+    if (!expectCount(ins, opts.positional, report, 1, 1, "FILE <path> [MODE <octal>] [OWNER <u>:<g>] <<EOF"))
+      return undefined;
     if (ins.heredocs.length !== 1) {
       const span = ins.heredocs[1]?.markerSpan ?? ins.span;
-      report.error(span, "NIFTY056", ins.heredocs.length === 0 ? "FILE needs its content as a heredoc" : "FILE takes exactly one heredoc", "end the line with <<EOF, write the content, then a line EOF");
+      report.error(
+        span,
+        "NIFTY056",
+        ins.heredocs.length === 0 ? "FILE needs its content as a heredoc" : "FILE takes exactly one heredoc",
+        "end the line with <<EOF, write the content, then a line EOF",
+      );
       return undefined;
     }
     const path = readImagePath(opts.positional[0]!, report);
@@ -33,7 +40,12 @@ export const file: InstructionSpec<FileInstruction> = {
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (path === undefined || mode === undefined || owner === undefined) return undefined;
     try {
-      model.tree.set(model.tree.placement(path), { type: "file", mode, ...owner, content: { digest: "", size: 0 } });
+      model.tree.set(model.tree.placement(path), {
+        type: "file",
+        mode,
+        ...owner,
+        content: { digest: "", size: 0 },
+      });
     } catch (error) {
       report.error(opts.positional[0]!.span, "NIFTY052", (error as Error).message);
       return undefined;

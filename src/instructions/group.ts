@@ -29,20 +29,41 @@ export const group: InstructionSpec<GroupInstruction> = {
     if (!expectCount(ins, opts.positional, report, 1, 1, this.syntax[0]!)) return undefined;
     const nameWord = opts.positional[0]!;
     if (!ACCOUNT_NAME.test(nameWord.text)) {
-      report.error(nameWord.span, "NIFTY070", `bad group name ${JSON.stringify(nameWord.text)}`, "lower-case letters, digits, _ and -, starting with a letter or _, at most 32");
+      report.error(
+        nameWord.span,
+        "NIFTY070",
+        `bad group name ${JSON.stringify(nameWord.text)}`,
+        "lower-case letters, digits, _ and -, starting with a letter or _, at most 32",
+      );
       return undefined;
     }
     const previous = model.groups.get(nameWord.text);
     if (previous !== undefined && !previous.implicit) {
-      report.error(nameWord.span, "NIFTY071", `group ${nameWord.text} is declared twice`, `first declared on line ${previous.span.start.line}`);
+      report.error(
+        nameWord.span,
+        "NIFTY071",
+        `group ${nameWord.text} is declared twice`,
+        `first declared on line ${previous.span.start.line}`,
+      );
       return undefined;
     }
     const gidWord = opts.values.get("GID");
-    const gid = gidWord ? readId(gidWord, report, "GID") : nameWord.text === "root" ? 0 : nextFreeId([...model.groups.values()].map((g) => g.id));
+    const gid = gidWord
+      ? readId(gidWord, report, "GID")
+      : nameWord.text === "root"
+        ? 0
+        : nextFreeId([...model.groups.values()].map((g) => g.id));
     if (gid === undefined) return undefined;
-    const clash = [...model.groups].find(([name, g]) => g.id === gid && !(g.implicit && name === nameWord.text));
+    const clash = [...model.groups].find(
+      ([name, g]) => g.id === gid && !(g.implicit && name === nameWord.text),
+    );
     if (clash) {
-      report.error(gidWord?.span ?? nameWord.span, "NIFTY072", `GID ${gid} is already group ${clash[0]}'s`, clash[1].implicit ? "root always has GID 0" : `declared on line ${clash[1].span.start.line}`);
+      report.error(
+        gidWord?.span ?? nameWord.span,
+        "NIFTY072",
+        `GID ${gid} is already group ${clash[0]}'s`,
+        clash[1].implicit ? "root always has GID 0" : `declared on line ${clash[1].span.start.line}`,
+      );
       return undefined;
     }
     model.groups.set(nameWord.text, { id: gid, span: nameWord.span });

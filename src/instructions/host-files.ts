@@ -42,12 +42,22 @@ function code(error: unknown): string | undefined {
 }
 
 /** Opens `name` inside `dir` without following a final symbolic link; undefined when it is one. */
-async function openBeneath(dir: FileHandle, name: string, relative: string, directory: boolean): Promise<FileHandle | undefined> {
+async function openBeneath(
+  dir: FileHandle,
+  name: string,
+  relative: string,
+  directory: boolean,
+): Promise<FileHandle | undefined> {
   try {
     return await open(fdPath(dir, name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (directory ? O_DIRECTORY : 0));
   } catch (error) {
     if (code(error) === "ELOOP") return undefined;
-    if (code(error) === "ENOENT" || code(error) === "ENOTDIR") throw new HostWalkError("changed", relative, `${relative || "the source"} changed while it was read (it is gone or no longer a ${directory ? "directory" : "file"})`);
+    if (code(error) === "ENOENT" || code(error) === "ENOTDIR")
+      throw new HostWalkError(
+        "changed",
+        relative,
+        `${relative || "the source"} changed while it was read (it is gone or no longer a ${directory ? "directory" : "file"})`,
+      );
     throw error;
   }
 }
@@ -59,7 +69,12 @@ async function openBeneath(dir: FileHandle, name: string, relative: string, dire
  * inside `dir`; below it, symbolic links are entries, never followed.
  * `inputs` is told each file and directory as fstat saw it before it was read.
  */
-export async function walkHost(dir: string, source: string, visit: (entry: HostEntry) => Promise<void>, inputs?: HostInputs): Promise<void> {
+export async function walkHost(
+  dir: string,
+  source: string,
+  visit: (entry: HostEntry) => Promise<void>,
+  inputs?: HostInputs,
+): Promise<void> {
   const realDir = await realpath(dir);
   let realRoot: string;
   try {
@@ -68,35 +83,60 @@ export async function walkHost(dir: string, source: string, visit: (entry: HostE
     throw new HostWalkError("missing", "", `${source} disappeared`);
   }
   inputs?.resolved(`${dir}/${source}`, realRoot);
-  if (!(realRoot === realDir || realRoot.startsWith(realDir + sep))) throw new HostWalkError("outside", "", `${source} leads outside the recipe's directory through a symbolic link`);
+  if (!(realRoot === realDir || realRoot.startsWith(realDir + sep)))
+    throw new HostWalkError(
+      "outside",
+      "",
+      `${source} leads outside the recipe's directory through a symbolic link`,
+    );
   // Down from the recipe's directory, one component at a time: the resolved
   // path has no links left, so a link met now was swapped in since.
   let current: FileHandle | undefined = await open(realDir, O_RDONLY | O_DIRECTORY);
   try {
-    const parts = relativePath(realDir, realRoot).split(sep).filter((p) => p !== "");
+    const parts = relativePath(realDir, realRoot)
+      .split(sep)
+      .filter((p) => p !== "");
     for (const [i, part] of parts.entries()) {
       const last = i === parts.length - 1;
       let next: FileHandle | undefined;
       try {
         next = await openBeneath(current, part, "", !last);
       } catch (error) {
-        if (code(error) === "ENOTDIR" || error instanceof HostWalkError) throw new HostWalkError("changed", "", `${source} changed while it was read`);
+        if (code(error) === "ENOTDIR" || error instanceof HostWalkError)
+          throw new HostWalkError("changed", "", `${source} changed while it was read`);
         throw error;
       }
-      if (next === undefined) throw new HostWalkError("changed", "", `${source} changed while it was read (a symbolic link appeared on its path)`);
+      if (next === undefined)
+        throw new HostWalkError(
+          "changed",
+          "",
+          `${source} changed while it was read (a symbolic link appeared on its path)`,
+        );
       await current.close();
       current = next;
     }
     const root: FileHandle = current;
     current = undefined;
-    await visitOpen(root, "", visit, inputs === undefined ? undefined : (relative, stats) => inputs.file(relative === "" ? realRoot : `${realRoot}/${relative}`, stats));
+    await visitOpen(
+      root,
+      "",
+      visit,
+      inputs === undefined
+        ? undefined
+        : (relative, stats) => inputs.file(relative === "" ? realRoot : `${realRoot}/${relative}`, stats),
+    );
   } finally {
     await current?.close().catch(() => {});
   }
 }
 
 /** Visit an opened entry (and its children); closes the handle. */
-async function visitOpen(handle: FileHandle, relative: string, visit: (entry: HostEntry) => Promise<void>, seen?: (relative: string, stats: BigIntStats) => void): Promise<void> {
+async function visitOpen(
+  handle: FileHandle,
+  relative: string,
+  visit: (entry: HostEntry) => Promise<void>,
+  seen?: (relative: string, stats: BigIntStats) => void,
+): Promise<void> {
   try {
     const info = await handle.stat({ bigint: true });
     seen?.(relative, info);
@@ -105,14 +145,22 @@ async function visitOpen(handle: FileHandle, relative: string, visit: (entry: Ho
       await visit({ relative, kind: "file", executable, handle, size: Number(info.size) });
       return;
     }
-    if (!info.isDirectory()) throw new HostWalkError("special", relative, `${relative || "the source"} is not a file, directory or symbolic link`);
+    if (!info.isDirectory())
+      throw new HostWalkError(
+        "special",
+        relative,
+        `${relative || "the source"} is not a file, directory or symbolic link`,
+      );
     await visit({ relative, kind: "dir", executable });
-    const entries = (await readdir(fdPath(handle, "."), { withFileTypes: true })).sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    const entries = (await readdir(fdPath(handle, "."), { withFileTypes: true })).sort((a, b) =>
+      Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)),
+    );
     for (const dirent of entries) {
       const name = dirent.name;
       const child = relative === "" ? name : `${relative}/${name}`;
       // A device or FIFO is never opened (opening one can block or act); one swapped in later is caught by fstat.
-      if (!(dirent.isFile() || dirent.isDirectory() || dirent.isSymbolicLink())) throw new HostWalkError("special", child, `${child} is not a file, directory or symbolic link`);
+      if (!(dirent.isFile() || dirent.isDirectory() || dirent.isSymbolicLink()))
+        throw new HostWalkError("special", child, `${child} is not a file, directory or symbolic link`);
       const opened = await openBeneath(handle, name, child, false);
       if (opened !== undefined) {
         await visitOpen(opened, child, visit, seen);
@@ -122,7 +170,12 @@ async function visitOpen(handle: FileHandle, relative: string, visit: (entry: Ho
       try {
         target = await readlink(fdPath(handle, name));
       } catch (error) {
-        if (code(error) === "EINVAL" || code(error) === "ENOENT") throw new HostWalkError("changed", child, `${child} changed while it was read (it is gone or no longer a symbolic link)`);
+        if (code(error) === "EINVAL" || code(error) === "ENOENT")
+          throw new HostWalkError(
+            "changed",
+            child,
+            `${child} changed while it was read (it is gone or no longer a symbolic link)`,
+          );
         throw error;
       }
       await visit({ relative: child, kind: "symlink", executable: true, target });

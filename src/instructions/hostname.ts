@@ -8,7 +8,8 @@ export interface HostnameInstruction extends Typed {
   name: string;
 }
 
-const HOST = /^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOST =
+  /^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const hostname: InstructionSpec<HostnameInstruction> = {
   keyword: "HOSTNAME",
@@ -19,7 +20,12 @@ export const hostname: InstructionSpec<HostnameInstruction> = {
     if (!expectCount(ins, ins.args, report, 1, 1, this.syntax[0]!)) return undefined;
     const word = ins.args[0]!;
     if (!HOST.test(word.text)) {
-      report.error(word.span, "NIFTY094", `bad host name ${JSON.stringify(word.text)}`, "letters, digits and -, in dot-separated labels, at most 64 characters");
+      report.error(
+        word.span,
+        "NIFTY094",
+        `bad host name ${JSON.stringify(word.text)}`,
+        "letters, digits and -, in dot-separated labels, at most 64 characters",
+      );
       return undefined;
     }
     return { kind: "HOSTNAME", span: ins.span, name: word.text };

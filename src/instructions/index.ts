@@ -24,19 +24,53 @@ import { user, type UserInstruction } from "./user.ts";
 import { platform, type PlatformInstruction } from "./platform.ts";
 
 export type Instruction =
-  | ArgInstruction | BindInstruction | CopyInstruction | DirInstruction | EnvInstruction
-  | ExposeInstruction | FetchInstruction | FileInstruction | GroupInstruction | HostnameInstruction
-  | InittabInstruction | KeygenInstruction | LabelInstruction | LinkInstruction
-  | StopsignalInstruction | SymlinkInstruction | UserInstruction | ArchiveInstruction | PackageInstruction
-  | ServiceInstruction | PlatformInstruction;
+  | ArgInstruction
+  | BindInstruction
+  | CopyInstruction
+  | DirInstruction
+  | EnvInstruction
+  | ExposeInstruction
+  | FetchInstruction
+  | FileInstruction
+  | GroupInstruction
+  | HostnameInstruction
+  | InittabInstruction
+  | KeygenInstruction
+  | LabelInstruction
+  | LinkInstruction
+  | StopsignalInstruction
+  | SymlinkInstruction
+  | UserInstruction
+  | ArchiveInstruction
+  | PackageInstruction
+  | ServiceInstruction
+  | PlatformInstruction;
 
 type SpecTable = { [K in InstructionKeyword]: InstructionSpec<Extract<Instruction, { kind: K }>> };
 
 /** In the order the reference documents them. */
 export const INSTRUCTIONS: SpecTable = {
-  ARG: arg, PLATFORM: platform, ARCHIVE: archive, PACKAGE: packageSpec, FETCH: fetch, LINK: link, SYMLINK: symlink, DIR: dir, FILE: file, COPY: copy,
-  GROUP: group, USER: user, KEYGEN: keygen, INITTAB: inittab, SERVICE: service, STOPSIGNAL: stopsignal,
-  ENV: env, HOSTNAME: hostname, EXPOSE: expose, BIND: bind, LABEL: label,
+  ARG: arg,
+  PLATFORM: platform,
+  ARCHIVE: archive,
+  PACKAGE: packageSpec,
+  FETCH: fetch,
+  LINK: link,
+  SYMLINK: symlink,
+  DIR: dir,
+  FILE: file,
+  COPY: copy,
+  GROUP: group,
+  USER: user,
+  KEYGEN: keygen,
+  INITTAB: inittab,
+  SERVICE: service,
+  STOPSIGNAL: stopsignal,
+  ENV: env,
+  HOSTNAME: hostname,
+  EXPOSE: expose,
+  BIND: bind,
+  LABEL: label,
 };
 
 export function specFor<T extends Instruction>(instruction: T): InstructionSpec<T> {

@@ -26,31 +26,51 @@ export function keyPath(type: HostKeyType): string {
 
 /** The inittab line that makes missing host keys before any server starts. */
 export function bootKeygenLine(types: readonly HostKeyType[]): string {
-  const make = types.map((t) => `[ -s ${keyPath(t)} ] || dropbearkey -t ${t} -f ${keyPath(t)} >/dev/null 2>&1`).join("; ");
+  const make = types
+    .map((t) => `[ -s ${keyPath(t)} ] || dropbearkey -t ${t} -f ${keyPath(t)} >/dev/null 2>&1`)
+    .join("; ");
   return `::sysinit:/bin/sh -c 'mkdir -p ${KEY_DIR} && ${make}'`;
 }
 
 export const keygen: InstructionSpec<KeygenInstruction> = {
   keyword: "KEYGEN",
-  summary: "Give Dropbear host keys. AT boot (the default) puts no private key in the image: a sysinit entry runs dropbearkey at first boot, so every container, and every clone, has its own keys. AT build writes keys into the image — shared by every copy — deterministic only with --secret keyseed=FILE.",
+  summary:
+    "Give Dropbear host keys. AT boot (the default) puts no private key in the image: a sysinit entry runs dropbearkey at first boot, so every container, and every clone, has its own keys. AT build writes keys into the image — shared by every copy — deterministic only with --secret keyseed=FILE.",
   syntax: ["KEYGEN dropbear [ed25519|ecdsa|rsa ...] [AT boot|build]"],
   example: "KEYGEN dropbear ed25519 ecdsa",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { AT: "value" });
     const [server, ...typeWords] = opts.positional;
     if (server === undefined || server.text.toLowerCase() !== "dropbear") {
-      report.error(server?.span ?? ins.keywordSpan, "NIFTY082", server ? `unknown SSH server ${JSON.stringify(server.text)}` : "KEYGEN needs the server it makes keys for", "KEYGEN dropbear [ed25519|ecdsa|rsa ...]");
+      report.error(
+        server?.span ?? ins.keywordSpan,
+        "NIFTY082",
+        server
+          ? `unknown SSH server ${JSON.stringify(server.text)}`
+          : "KEYGEN needs the server it makes keys for",
+        "KEYGEN dropbear [ed25519|ecdsa|rsa ...]",
+      );
       return undefined;
     }
     const types: HostKeyType[] = [];
     for (const word of typeWords) {
       const type = word.text.toLowerCase();
       if (type === "dss" || type === "dsa") {
-        report.error(word.span, "NIFTY083", "DSS host keys are refused", "Dropbear disables DSS since 2024.84 and it is weak; use ed25519 (or ecdsa, rsa)");
+        report.error(
+          word.span,
+          "NIFTY083",
+          "DSS host keys are refused",
+          "Dropbear disables DSS since 2024.84 and it is weak; use ed25519 (or ecdsa, rsa)",
+        );
         return undefined;
       }
       if (!TYPES.includes(type)) {
-        report.error(word.span, "NIFTY084", `unknown key type ${JSON.stringify(word.text)}`, "choose from ed25519, ecdsa, rsa");
+        report.error(
+          word.span,
+          "NIFTY084",
+          `unknown key type ${JSON.stringify(word.text)}`,
+          "choose from ed25519, ecdsa, rsa",
+        );
         return undefined;
       }
       if (!types.includes(type as HostKeyType)) types.push(type as HostKeyType);
@@ -62,20 +82,43 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
       return undefined;
     }
     if (at === "build") {
-      report.warn(atWord!.span, "NIFTY092", "host keys made at build time are shared by every container made from this image", "leave out AT build so each container makes its own keys at first boot");
+      report.warn(
+        atWord!.span,
+        "NIFTY092",
+        "host keys made at build time are shared by every container made from this image",
+        "leave out AT build so each container makes its own keys at first boot",
+      );
     }
     model.tree.mkdirp(KEY_DIR);
-    return { kind: "KEYGEN", span: ins.span, server: "dropbear", types: types.length ? types : ["ed25519"], at };
+    return {
+      kind: "KEYGEN",
+      span: ins.span,
+      server: "dropbear",
+      types: types.length ? types : ["ed25519"],
+      at,
+    };
   },
   secrets(t) {
-    return t.at === "build" ? [{ id: KEYSEED_SECRET, span: t.span, optional: true, minBytes: 16, hint: "a key seed is at least 16 random bytes: head -c 32 /dev/urandom > keyseed" }] : [];
+    return t.at === "build"
+      ? [
+          {
+            id: KEYSEED_SECRET,
+            span: t.span,
+            optional: true,
+            minBytes: 16,
+            hint: "a key seed is at least 16 random bytes: head -c 32 /dev/urandom > keyseed",
+          },
+        ]
+      : [];
   },
   checkWhole(t, report, model) {
     // Its sysinit line finds dropbearkey on init's PATH, as any inittab command.
-    if (t.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p))) noDropbearkey(t, report);
+    if (t.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p)))
+      noDropbearkey(t, report);
   },
   verify(t, tree, report) {
-    if (t.at === "boot" && !programPaths("dropbearkey").some((p) => tree.lookup(p)?.node.type === "file")) noDropbearkey(t, report);
+    if (t.at === "boot" && !programPaths("dropbearkey").some((p) => tree.lookup(p)?.node.type === "file"))
+      noDropbearkey(t, report);
   },
   cacheable(t, context) {
     return t.at === "boot" || context.optionalSecret(KEYSEED_SECRET) !== undefined;
@@ -83,7 +126,9 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
   async keyInputs(t, context) {
     const seed = context.optionalSecret(KEYSEED_SECRET);
     // A one-way tag of the seed: a new seed rebuilds, the seed itself never joins a key.
-    return t.at === "build" && seed ? [createHmac("sha256", seed).update("niftyc keyseed tag").digest("hex")] : [];
+    return t.at === "build" && seed
+      ? [createHmac("sha256", seed).update("niftyc keyseed tag").digest("hex")]
+      : [];
   },
   async apply(t, context) {
     const dir = context.tree.mkdirp(KEY_DIR);
@@ -94,7 +139,8 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
       return;
     }
     const seed = context.optionalSecret(KEYSEED_SECRET);
-    if (seed === undefined) context.notReproducible(t.span, "KEYGEN AT build without --secret keyseed=FILE makes random host keys");
+    if (seed === undefined)
+      context.notReproducible(t.span, "KEYGEN AT build without --secret keyseed=FILE makes random host keys");
     const { makeDropbearHostKey } = await import("../image/dropbear-key.ts");
     for (const type of t.types) {
       const key = makeDropbearHostKey(type, seed ? { seed } : {});
@@ -105,5 +151,10 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
 };
 
 function noDropbearkey(t: KeygenInstruction, report: Reporter): void {
-  report.error(t.span, "NIFTY013", "KEYGEN at boot needs dropbearkey in the image", `FETCH dropbearkey into /bin or /usr/bin, or use KEYGEN … AT build (keys in ${KEY_DIR} shared by every copy)`);
+  report.error(
+    t.span,
+    "NIFTY013",
+    "KEYGEN at boot needs dropbearkey in the image",
+    `FETCH dropbearkey into /bin or /usr/bin, or use KEYGEN … AT build (keys in ${KEY_DIR} shared by every copy)`,
+  );
 }

@@ -18,7 +18,12 @@ export const label: InstructionSpec<LabelInstruction> = {
     for (const word of ins.args) {
       const eq = word.text.indexOf("=");
       if (eq <= 0) {
-        report.error(word.span, "NIFTY098", `LABEL needs key=value, got ${JSON.stringify(word.text)}`, "write <key>=<value>; quote a value with spaces");
+        report.error(
+          word.span,
+          "NIFTY098",
+          `LABEL needs key=value, got ${JSON.stringify(word.text)}`,
+          "write <key>=<value>; quote a value with spaces",
+        );
         continue;
       }
       pairs.push([word.text.slice(0, eq), word.text.slice(eq + 1)]);

@@ -19,14 +19,20 @@ const LINK_NAME = /^[^/\0]+$/;
 export const link: InstructionSpec<LinkInstruction> = {
   keyword: "LINK",
   layer: "base",
-  summary: "Make relative symlinks to a multicall binary such as BusyBox: one per applet it provides (APPLETS, read from the binary itself), or the names given. Links go in the binary's directory unless IN says otherwise; an existing file of the same name is left alone.",
+  summary:
+    "Make relative symlinks to a multicall binary such as BusyBox: one per applet it provides (APPLETS, read from the binary itself), or the names given. Links go in the binary's directory unless IN says otherwise; an existing file of the same name is left alone.",
   syntax: ["LINK <binary> APPLETS [IN <dir>]", "LINK <binary> <name>... [IN <dir>]"],
   example: "LINK /bin/busybox APPLETS",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { IN: "value" }, 0);
     const [binWord, ...names] = opts.positional;
     if (binWord === undefined || names.length === 0) {
-      report.error(binWord?.span ?? ins.keywordSpan, "NIFTY040", "LINK needs a binary and APPLETS or link names", `usage: ${this.syntax.join("  |  ")}`);
+      report.error(
+        binWord?.span ?? ins.keywordSpan,
+        "NIFTY040",
+        "LINK needs a binary and APPLETS or link names",
+        `usage: ${this.syntax.join("  |  ")}`,
+      );
       return undefined;
     }
     const binary = readImagePath(binWord, report);
@@ -34,7 +40,12 @@ export const link: InstructionSpec<LinkInstruction> = {
     const dir = inWord ? readImagePath(inWord, report) : binary && posix.dirname(binary);
     if (binary === undefined || dir === undefined) return undefined;
     if (model.tree.lookup(binary)?.node.type !== "file") {
-      report.error(binWord.span, "NIFTY053", `LINK names ${binary}, which no earlier instruction provides`, "FETCH or COPY the binary before linking to it");
+      report.error(
+        binWord.span,
+        "NIFTY053",
+        `LINK names ${binary}, which no earlier instruction provides`,
+        "FETCH or COPY the binary before linking to it",
+      );
       return undefined;
     }
     const applets = names.length === 1 && names[0]!.text.toUpperCase() === "APPLETS";
@@ -43,7 +54,12 @@ export const link: InstructionSpec<LinkInstruction> = {
       linkNames = [];
       for (const word of names) {
         if (!LINK_NAME.test(word.text) || word.text === "." || word.text === "..") {
-          report.error(word.span, "NIFTY054", `bad link name ${JSON.stringify(word.text)}`, "a link name is a file name without /");
+          report.error(
+            word.span,
+            "NIFTY054",
+            `bad link name ${JSON.stringify(word.text)}`,
+            "a link name is a file name without /",
+          );
           return undefined;
         }
         linkNames.push(word.text);
@@ -51,12 +67,20 @@ export const link: InstructionSpec<LinkInstruction> = {
     }
     const where = model.tree.mkdirp(dir);
     if (linkNames === undefined) model.appletDirs.add(where);
-    else for (const name of linkNames) model.tree.set(model.tree.placement(`${where}/${name}`), { type: "symlink", mode: 0o777, ...ROOT, target: binary });
+    else
+      for (const name of linkNames)
+        model.tree.set(model.tree.placement(`${where}/${name}`), {
+          type: "symlink",
+          mode: 0o777,
+          ...ROOT,
+          target: binary,
+        });
     return { kind: "LINK", span: ins.span, binary, dir, ...(linkNames ? { names: linkNames } : {}) };
   },
   async apply(t, context) {
     const found = context.tree.lookup(t.binary);
-    if (found?.node.type !== "file") throw new StepError("NIFTY200", t.span, `${t.binary} is not a file in the image`);
+    if (found?.node.type !== "file")
+      throw new StepError("NIFTY200", t.span, `${t.binary} is not a file in the image`);
     const names = t.names ?? (await context.applets(found.node.content, t.span));
     const dir = context.tree.mkdirp(t.dir);
     const target = posix.relative(dir, found.path) || posix.basename(found.path);

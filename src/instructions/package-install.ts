@@ -14,7 +14,11 @@ import { StepError, type BuildContext } from "./context.ts";
 import { libraryDirs } from "../image/platform.ts";
 
 /** Every package of the closure, whole, and the dpkg database that lists them. */
-export async function installWhole(closure: readonly LockedPackage[], context: BuildContext, span: Span): Promise<void> {
+export async function installWhole(
+  closure: readonly LockedPackage[],
+  context: BuildContext,
+  span: Span,
+): Promise<void> {
   const installed: Array<{ pkg: LockedPackage; contents: DebContents }> = [];
   for (const pkg of closure) {
     const contents = await context.debContents(pkg, span);
@@ -35,12 +39,19 @@ export async function installWhole(closure: readonly LockedPackage[], context: B
     const key = `${fieldValue(stanza, "Package")}\0${fieldValue(stanza, "Architecture")}`;
     status.set(key, formatStanza(stanza));
   }
-  for (const pkg of packages) status.set(`${fieldValue(pkg.control, "Package")}\0${fieldValue(pkg.control, "Architecture")}`, statusStanza(pkg));
+  for (const pkg of packages)
+    status.set(
+      `${fieldValue(pkg.control, "Package")}\0${fieldValue(pkg.control, "Architecture")}`,
+      statusStanza(pkg),
+    );
   const sorted = [...status].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, text]) => text);
   await writeText(context, `${ADMIN_DIR}/status`, sorted.map((stanza) => `${stanza}\n`).join(""));
   const scripted = installed.filter((i) => i.contents.scripts.length > 0);
   if (scripted.length > 0) {
-    context.note(span, `maintainer scripts not run (niftyc never runs packaged code): ${scripted.map((i) => `${i.pkg.name} (${i.contents.scripts.join(", ")})`).join("; ")}`);
+    context.note(
+      span,
+      `maintainer scripts not run (niftyc never runs packaged code): ${scripted.map((i) => `${i.pkg.name} (${i.contents.scripts.join(", ")})`).join("; ")}`,
+    );
   }
 }
 
@@ -49,7 +60,13 @@ export async function installWhole(closure: readonly LockedPackage[], context: B
  * libraries the ELF programs among them load, found in the closure's files the
  * way ld.so searches (DT_NEEDED, RUNPATH, the default directories).
  */
-export async function installFiles(closure: readonly LockedPackage[], names: readonly string[], files: readonly string[], context: BuildContext, span: Span): Promise<void> {
+export async function installFiles(
+  closure: readonly LockedPackage[],
+  names: readonly string[],
+  files: readonly string[],
+  context: BuildContext,
+  span: Span,
+): Promise<void> {
   // The closure's files as they would land in this image: its directories and links
   // first, so a merged-/usr image's /lib64 → usr/lib64 leads where libc6 puts the loader.
   const all = new Tree();
@@ -75,7 +92,11 @@ export async function installFiles(closure: readonly LockedPackage[], names: rea
   const elfOf = (node: TreeNode): Promise<ElfInfo | null> => {
     if (node.type !== "file") return Promise.resolve(null);
     const digest = node.content.digest;
-    if (!elf.has(digest)) elf.set(digest, readElfInfo(context.blobPath(digest)).catch(() => null));
+    if (!elf.has(digest))
+      elf.set(
+        digest,
+        readElfInfo(context.blobPath(digest)).catch(() => null),
+      );
     return elf.get(digest)!;
   };
   const view = {
@@ -85,9 +106,16 @@ export async function installFiles(closure: readonly LockedPackage[], names: rea
   const wanted = new Set<string>();
   for (const file of files) {
     const found = all.lookup(file);
-    const ownedBy = [...owned.values()].some((paths) => paths.has(file) || (found !== undefined && paths.has(found.path)));
+    const ownedBy = [...owned.values()].some(
+      (paths) => paths.has(file) || (found !== undefined && paths.has(found.path)),
+    );
     if (found?.node.type !== "file" || !ownedBy) {
-      const near = suggest(file, [...owned.values()].flatMap((paths) => [...paths]).filter((p) => byPath.get(p.slice(1))?.type !== "dir"));
+      const near = suggest(
+        file,
+        [...owned.values()]
+          .flatMap((paths) => [...paths])
+          .filter((p) => byPath.get(p.slice(1))?.type !== "dir"),
+      );
       throw notInPackages(file, names, span, near);
     }
     wanted.add(file);
@@ -115,7 +143,8 @@ function place(tree: Tree, entry: DebEntry, byPath: ReadonlyMap<string, DebEntry
     return at;
   }
   const where = tree.placement(path);
-  if (entry.type === "symlink") tree.set(where, { type: "symlink", mode: 0o777, ...owner, target: entry.target! });
+  if (entry.type === "symlink")
+    tree.set(where, { type: "symlink", mode: 0o777, ...owner, target: entry.target! });
   else {
     // A hard link becomes a second file with the same bytes: one blob, two paths.
     const source = entry.type === "hardlink" ? (byPath.get(entry.target!) ?? entry) : entry;
@@ -148,9 +177,25 @@ function sameNode(a: TreeNode | undefined, b: TreeNode): boolean {
 }
 
 async function writeText(context: BuildContext, path: string, text: string): Promise<void> {
-  context.tree.set(context.tree.placement(path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: await context.content(Buffer.from(text)) });
+  context.tree.set(context.tree.placement(path), {
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    content: await context.content(Buffer.from(text)),
+  });
 }
 
-function notInPackages(path: string, names: readonly string[], span: Span, near: string | undefined): StepError {
-  return new StepError("NIFTY605", span, `${path} is in none of ${names.join(", ")}`, near ? `did you mean ${near}?` : "`dpkg -L <package>` lists a package's files");
+function notInPackages(
+  path: string,
+  names: readonly string[],
+  span: Span,
+  near: string | undefined,
+): StepError {
+  return new StepError(
+    "NIFTY605",
+    span,
+    `${path} is in none of ${names.join(", ")}`,
+    near ? `did you mean ${near}?` : "`dpkg -L <package>` lists a package's files",
+  );
 }

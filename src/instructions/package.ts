@@ -37,32 +37,54 @@ function qualifierSpan(span: Span, text: string, name: string, arch: string): Sp
 export const packageSpec: InstructionSpec<PackageInstruction> = {
   keyword: "PACKAGE",
   layer: "base",
-  summary: "Install Debian packages by name, with their Depends and Pre-Depends, from the ARCHIVE lines' suites; the lockfile beside the recipe pins every package by digest. With FILES, only those files and the shared libraries their programs load come from the closure. Maintainer scripts are never run.",
+  summary:
+    "Install Debian packages by name, with their Depends and Pre-Depends, from the ARCHIVE lines' suites; the lockfile beside the recipe pins every package by digest. With FILES, only those files and the shared libraries their programs load come from the closure. Maintainer scripts are never run.",
   syntax: ["PACKAGE <name>[:<arch>][<op><version>]... [FILES <path>...]"],
   example: "PACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { FILES: "list" });
     if (opts.positional.length === 0) {
-      report.error(ins.keywordSpan, "NIFTY066", "PACKAGE needs at least one package name", `usage: ${this.syntax[0]}`);
+      report.error(
+        ins.keywordSpan,
+        "NIFTY066",
+        "PACKAGE needs at least one package name",
+        `usage: ${this.syntax[0]}`,
+      );
       return undefined;
     }
     if (model.archives.size === 0) {
-      report.error(ins.keywordSpan, "NIFTY068", "PACKAGE needs an ARCHIVE line before it", "declare where packages come from first, e.g. ARCHIVE debian bookworm");
+      report.error(
+        ins.keywordSpan,
+        "NIFTY068",
+        "PACKAGE needs an ARCHIVE line before it",
+        "declare where packages come from first, e.g. ARCHIVE debian bookworm",
+      );
       return undefined;
     }
     const requests: LockRequest[] = [];
     for (const word of opts.positional) {
       const request = readRequest(word.text);
       if (typeof request === "string") {
-        report.error(word.span, "NIFTY067", `bad package request ${JSON.stringify(word.text)}: ${request}`, "write a package name, optionally with :arch and a version: busybox-static, libc6>=2.36, gawk=1:5.2.1-2");
+        report.error(
+          word.span,
+          "NIFTY067",
+          `bad package request ${JSON.stringify(word.text)}: ${request}`,
+          "write a package name, optionally with :arch and a version: busybox-static, libc6>=2.36, gawk=1:5.2.1-2",
+        );
         continue;
       }
       if (request.arch !== undefined && !HONOURED_QUALIFIERS.includes(request.arch)) {
-        const hint = request.arch === "all"
-          ? `an Architecture: all package is installed as the image's own: write ${request.name} without :all`
-          : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} ` +
-            "(for another platform, name it alone and build with --platform: each resolves its own)";
-        report.error(qualifierSpan(word.span, word.text, request.name, request.arch), "NIFTY015", `PACKAGE cannot install ${request.name}:${request.arch}: the image is ${IMAGE_ARCHITECTURE}`, hint);
+        const hint =
+          request.arch === "all"
+            ? `an Architecture: all package is installed as the image's own: write ${request.name} without :all`
+            : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} ` +
+              "(for another platform, name it alone and build with --platform: each resolves its own)";
+        report.error(
+          qualifierSpan(word.span, word.text, request.name, request.arch),
+          "NIFTY015",
+          `PACKAGE cannot install ${request.name}:${request.arch}: the image is ${IMAGE_ARCHITECTURE}`,
+          hint,
+        );
         continue;
       }
       requests.push(request);
@@ -73,9 +95,18 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       const path = readImagePath(word, report);
       if (path !== undefined) files.push(path);
     }
-    if (requests.length !== opts.positional.length || files.length !== (fileWords?.length ?? 0)) return undefined;
+    if (requests.length !== opts.positional.length || files.length !== (fileWords?.length ?? 0))
+      return undefined;
     if (fileWords === undefined) model.opaquePackages = true;
-    else for (const path of files) model.tree.set(model.tree.placement(path), { type: "file", mode: 0o755, uid: 0, gid: 0, content: { digest: "", size: 0 } });
+    else
+      for (const path of files)
+        model.tree.set(model.tree.placement(path), {
+          type: "file",
+          mode: 0o755,
+          uid: 0,
+          gid: 0,
+          content: { digest: "", size: 0 },
+        });
     return { kind: "PACKAGE", span: ins.span, requests, ...(fileWords ? { files } : {}) };
   },
   packages(t) {
@@ -83,14 +114,23 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
   },
   async keyInputs(t, context) {
     // The closure, pinned by digest: a new lock entry rebuilds the step.
-    return context.packages(t.requests.map(lockRequestText), t.span).map((p) => `${p.name} ${p.architecture} ${p.sha256}`);
+    return context
+      .packages(t.requests.map(lockRequestText), t.span)
+      .map((p) => `${p.name} ${p.architecture} ${p.sha256}`);
   },
   async apply(t, context) {
     const closure = context.packages(t.requests.map(lockRequestText), t.span);
     // Loaded when a package is installed (with ELF reading and the dpkg database), not for a replay.
     const { installFiles, installWhole } = await import("./package-install.ts");
     if (t.files === undefined) await installWhole(closure, context, t.span);
-    else await installFiles(closure, t.requests.map((r) => r.name), t.files, context, t.span);
+    else
+      await installFiles(
+        closure,
+        t.requests.map((r) => r.name),
+        t.files,
+        context,
+        t.span,
+      );
   },
   sbom: { origin: (_typed, file, packageOf) => packageOf(file) },
 };

@@ -27,7 +27,8 @@ const UNIT_NAME = new RegExp(`^[A-Za-z0-9:_.\\\\-]+(@[A-Za-z0-9:_.\\\\-]*)?\\.($
 
 export const service: InstructionSpec<ServiceInstruction> = {
   keyword: "SERVICE",
-  summary: "Enable or mask systemd units as systemctl enable and systemctl mask would: links in /etc/systemd/system made from each unit's [Install] section, without running systemctl.",
+  summary:
+    "Enable or mask systemd units as systemctl enable and systemctl mask would: links in /etc/systemd/system made from each unit's [Install] section, without running systemctl.",
   syntax: ["SERVICE enable <unit>...", "SERVICE mask <unit>..."],
   example: "SERVICE enable httpd.service",
   check(ins, report, model) {
@@ -36,35 +37,61 @@ export const service: InstructionSpec<ServiceInstruction> = {
       // The tree only grows: a step adds or replaces paths and no layer can carry a removal,
       // so a link made by an earlier line cannot be unmade; and no package's postinst ran
       // to make links of its own.
-      report.error(verbWord.span, "NIFTY303", "SERVICE disable cannot remove links: an image's tree only gains paths, step by step",
-        "links come only from this recipe's SERVICE enable lines: drop the line that enables the unit; to keep a unit from starting at all, even as a dependency, use SERVICE mask");
+      report.error(
+        verbWord.span,
+        "NIFTY303",
+        "SERVICE disable cannot remove links: an image's tree only gains paths, step by step",
+        "links come only from this recipe's SERVICE enable lines: drop the line that enables the unit; to keep a unit from starting at all, even as a dependency, use SERVICE mask",
+      );
       return undefined;
     }
     if (verbWord === undefined || (verbWord.text !== "enable" && verbWord.text !== "mask")) {
-      report.error(verbWord?.span ?? ins.keywordSpan, "NIFTY059", `SERVICE takes enable or mask, not ${JSON.stringify(verbWord?.text ?? "")}`, `usage: ${this.syntax.join(" | ")}`);
+      report.error(
+        verbWord?.span ?? ins.keywordSpan,
+        "NIFTY059",
+        `SERVICE takes enable or mask, not ${JSON.stringify(verbWord?.text ?? "")}`,
+        `usage: ${this.syntax.join(" | ")}`,
+      );
       return undefined;
     }
     if (unitWords.length === 0) {
-      report.error(verbWord.span, "NIFTY059", `SERVICE ${verbWord.text} needs at least one unit`, `usage: SERVICE ${verbWord.text} <unit>...`);
+      report.error(
+        verbWord.span,
+        "NIFTY059",
+        `SERVICE ${verbWord.text} needs at least one unit`,
+        `usage: SERVICE ${verbWord.text} <unit>...`,
+      );
       return undefined;
     }
     let ok = true;
     for (const word of unitWords) {
       if (!UNIT_NAME.test(word.text)) {
-        report.error(word.span, "NIFTY059", `bad unit name ${JSON.stringify(word.text)}`, `a unit name ends in its type: ${SUFFIXES.map((s) => `.${s}`).join(", ")}`);
+        report.error(
+          word.span,
+          "NIFTY059",
+          `bad unit name ${JSON.stringify(word.text)}`,
+          `a unit name ends in its type: ${SUFFIXES.map((s) => `.${s}`).join(", ")}`,
+        );
         ok = false;
       } else if (!model.opaquePackages && findUnit(model.tree, word.text) === undefined) {
         // Every file of the image so far is known: the unit must be among them.
         const hint = () => {
           const near = suggest(word.text, unitNames(model.tree));
-          return near ? `did you mean ${near}?` : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`;
+          return near
+            ? `did you mean ${near}?`
+            : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`;
         };
         report.error(word.span, "NIFTY099", `unit ${word.text} is not in the image`, hint);
         ok = false;
       }
     }
     if (!ok) return undefined;
-    return { kind: "SERVICE", span: ins.span, verb: verbWord.text, units: unitWords.map((w) => ({ name: w.text, span: w.span })) };
+    return {
+      kind: "SERVICE",
+      span: ins.span,
+      verb: verbWord.text,
+      units: unitWords.map((w) => ({ name: w.text, span: w.span })),
+    };
   },
   async apply(t, context) {
     for (const unit of t.units) {
@@ -91,7 +118,8 @@ export function findUnit(tree: Tree, name: string): FoundUnit | undefined {
     for (const dir of UNIT_PATH) {
       const found = tree.lookup(`${dir}/${file}`);
       const link = tree.get(tree.resolve(`${dir}/${file}`, false) ?? "");
-      if (found?.node.type === "file" || (link?.type === "symlink" && link.target === "/dev/null")) return { path: `${dir}/${file}`, file };
+      if (found?.node.type === "file" || (link?.type === "symlink" && link.target === "/dev/null"))
+        return { path: `${dir}/${file}`, file };
     }
   }
   return undefined;
@@ -103,7 +131,8 @@ function unitNames(tree: Tree): string[] {
   const dirs = UNIT_PATH.map((d) => tree.resolve(d)).filter((d): d is string => d !== undefined);
   for (const path of tree.sortedPaths()) {
     const slash = path.lastIndexOf("/");
-    if (dirs.includes(path.slice(0, slash)) && UNIT_NAME.test(path.slice(slash + 1))) names.add(path.slice(slash + 1));
+    if (dirs.includes(path.slice(0, slash)) && UNIT_NAME.test(path.slice(slash + 1)))
+      names.add(path.slice(slash + 1));
   }
   return [...names];
 }
@@ -128,7 +157,13 @@ function mask(tree: Tree, name: string, span: Span): void {
   }
   const existing = tree.get(tree.resolve(`${CONFIG_DIR}/${name}`, false) ?? "");
   if (existing !== undefined && existing.type !== "symlink") {
-    throw fail(span, name, "mask", `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`, "systemctl refuses this too: write the unit elsewhere or drop the mask");
+    throw fail(
+      span,
+      name,
+      "mask",
+      `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`,
+      "systemctl refuses this too: write the unit elsewhere or drop the mask",
+    );
   }
   link(tree, `${CONFIG_DIR}/${name}`, "/dev/null");
 }
@@ -140,25 +175,52 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
   const found = findUnit(tree, name);
   if (found === undefined) {
     const near = suggest(name, unitNames(tree));
-    throw fail(span, name, "enable", "it is not in the image", near ? `did you mean ${near}?` : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it`);
+    throw fail(
+      span,
+      name,
+      "enable",
+      "it is not in the image",
+      near
+        ? `did you mean ${near}?`
+        : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it`,
+    );
   }
-  if (isMasked(tree, name) || isMasked(tree, found.file)) throw fail(span, name, "enable", "it is masked (a link to /dev/null)");
+  if (isMasked(tree, name) || isMasked(tree, found.file))
+    throw fail(span, name, "enable", "it is masked (a link to /dev/null)");
   const text = await context.readText(found.path);
   if (text === undefined) throw fail(span, name, "enable", `${found.path} is not a file`);
   const install = parseInstall(text);
-  if (install.wantedBy.length + install.requiredBy.length + install.alias.length + install.also.length === 0) {
-    throw fail(span, name, "enable", `${found.path} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`, "give it an [Install] section, or SYMLINK it into a target's .wants directory");
+  if (
+    install.wantedBy.length + install.requiredBy.length + install.alias.length + install.also.length ===
+    0
+  ) {
+    throw fail(
+      span,
+      name,
+      "enable",
+      `${found.path} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`,
+      "give it an [Install] section, or SYMLINK it into a target's .wants directory",
+    );
   }
   // A template enabled by its own name gets its DefaultInstance=.
   let linkName = name;
   if (/@\./.test(name)) {
-    if (install.defaultInstance === undefined) throw fail(span, name, "enable", "it is a template without DefaultInstance=", `name an instance: SERVICE enable ${name.replace("@.", "@NAME.")}`);
+    if (install.defaultInstance === undefined)
+      throw fail(
+        span,
+        name,
+        "enable",
+        "it is a template without DefaultInstance=",
+        `name an instance: SERVICE enable ${name.replace("@.", "@NAME.")}`,
+      );
     linkName = name.replace("@.", `@${install.defaultInstance}.`);
   }
   const spec = (value: string): string => expandSpecifiers(value, linkName);
   for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, found.path);
-  for (const target of install.wantedBy) link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, found.path);
-  for (const target of install.requiredBy) link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, found.path);
+  for (const target of install.wantedBy)
+    link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, found.path);
+  for (const target of install.requiredBy)
+    link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, found.path);
   for (const also of install.also) await enable(context, spec(also), span, seen);
 }
 
@@ -194,7 +256,13 @@ export function parseInstall(text: string): InstallSection {
     if (value === "") list.length = 0;
     else list.push(...value.split(/\s+/));
   }
-  return { wantedBy: lists.WantedBy!, requiredBy: lists.RequiredBy!, alias: lists.Alias!, also: lists.Also!, ...(defaultInstance !== undefined ? { defaultInstance } : {}) };
+  return {
+    wantedBy: lists.WantedBy!,
+    requiredBy: lists.RequiredBy!,
+    alias: lists.Alias!,
+    also: lists.Also!,
+    ...(defaultInstance !== undefined ? { defaultInstance } : {}),
+  };
 }
 
 /** The specifiers [Install] values may use that depend only on the unit's name. */
@@ -204,5 +272,7 @@ function expandSpecifiers(value: string, name: string): string {
   const at = stem.indexOf("@");
   const prefix = at >= 0 ? stem.slice(0, at) : stem;
   const instance = at >= 0 ? stem.slice(at + 1) : "";
-  return value.replace(/%([%nNpi])/g, (_, c: string) => (c === "%" ? "%" : c === "n" ? name : c === "N" ? stem : c === "p" ? prefix : instance));
+  return value.replace(/%([%nNpi])/g, (_, c: string) =>
+    c === "%" ? "%" : c === "n" ? name : c === "N" ? stem : c === "p" ? prefix : instance,
+  );
 }

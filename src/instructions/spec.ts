@@ -53,7 +53,9 @@ export interface CheckModel {
   hostEntries(hostDir: string): HostDirEntry[];
 }
 
-export type HostDirEntry = { relative: string; kind: "dir" | "file" } | { relative: string; kind: "symlink"; target: string };
+export type HostDirEntry =
+  | { relative: string; kind: "dir" | "file" }
+  | { relative: string; kind: "symlink"; target: string };
 
 export interface Typed {
   kind: InstructionKeyword;

@@ -11,7 +11,8 @@ export interface SymlinkInstruction extends Typed {
 
 export const symlink: InstructionSpec<SymlinkInstruction> = {
   keyword: "SYMLINK",
-  summary: "Make a symbolic link. The target is kept as written (relative or absolute); inside the image an absolute target means the image's root.",
+  summary:
+    "Make a symbolic link. The target is kept as written (relative or absolute); inside the image an absolute target means the image's root.",
   syntax: ["SYMLINK <link-path> <target>"],
   example: "SYMLINK /sbin bin",
   check(ins, report, model) {
@@ -32,6 +33,11 @@ export const symlink: InstructionSpec<SymlinkInstruction> = {
     return { kind: "SYMLINK", span: ins.span, path, target };
   },
   async apply(t, context) {
-    context.tree.set(context.tree.placement(t.path), { type: "symlink", mode: 0o777, ...ROOT, target: t.target });
+    context.tree.set(context.tree.placement(t.path), {
+      type: "symlink",
+      mode: 0o777,
+      ...ROOT,
+      target: t.target,
+    });
   },
 };

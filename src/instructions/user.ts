@@ -11,10 +11,7 @@ import { suggest } from "../diagnostics/suggest.ts";
 import type { Value } from "./scope.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 
-export type Password =
-  | { kind: "secret"; id: string }
-  | { kind: "hash"; hash: string }
-  | { kind: "locked" };
+export type Password = { kind: "secret"; id: string } | { kind: "hash"; hash: string } | { kind: "locked" };
 
 export interface UserInstruction extends Typed {
   kind: "USER";
@@ -35,81 +32,182 @@ const MAX_PASSWORD_BYTES = 4096;
 
 export const user: InstructionSpec<UserInstruction> = {
   keyword: "USER",
-  summary: "Add a user to /etc/passwd and /etc/shadow, with a home directory it owns and its shell in /etc/shells. Without GID the user gets a private group of its own name. PASSWORD secret:<id> takes the password from --secret <id>=FILE and stores only a SHA-512 crypt hash; without a password option the account is locked.",
-  syntax: ["USER <name> [UID <n>] [GID <n>] [HOME <path>] [SHELL <path>] [GROUPS <group>,...] [PASSWORD secret:<id> | PASSWORD-HASH <crypt> | LOCKED]"],
+  summary:
+    "Add a user to /etc/passwd and /etc/shadow, with a home directory it owns and its shell in /etc/shells. Without GID the user gets a private group of its own name. PASSWORD secret:<id> takes the password from --secret <id>=FILE and stores only a SHA-512 crypt hash; without a password option the account is locked.",
+  syntax: [
+    "USER <name> [UID <n>] [GID <n>] [HOME <path>] [SHELL <path>] [GROUPS <group>,...] [PASSWORD secret:<id> | PASSWORD-HASH <crypt> | LOCKED]",
+  ],
   example: "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password",
   check(ins, report, model) {
-    const opts = readOptions(ins, report, { UID: "value", GID: "value", HOME: "value", SHELL: "value", GROUPS: "value", PASSWORD: "value", "PASSWORD-HASH": "value", LOCKED: "flag" });
+    const opts = readOptions(ins, report, {
+      UID: "value",
+      GID: "value",
+      HOME: "value",
+      SHELL: "value",
+      GROUPS: "value",
+      PASSWORD: "value",
+      "PASSWORD-HASH": "value",
+      LOCKED: "flag",
+    });
     if (!expectCount(ins, opts.positional, report, 1, 1, this.syntax[0]!)) return undefined;
     const nameWord = opts.positional[0]!;
     const name = nameWord.text;
     if (!ACCOUNT_NAME.test(name)) {
-      report.error(nameWord.span, "NIFTY073", `bad user name ${JSON.stringify(name)}`, "lower-case letters, digits, _ and -, starting with a letter or _, at most 32");
+      report.error(
+        nameWord.span,
+        "NIFTY073",
+        `bad user name ${JSON.stringify(name)}`,
+        "lower-case letters, digits, _ and -, starting with a letter or _, at most 32",
+      );
       return undefined;
     }
     const previous = model.users.get(name);
     if (previous !== undefined && !previous.implicit) {
-      report.error(nameWord.span, "NIFTY074", `user ${name} is declared twice`, `first declared on line ${previous.span.start.line}`);
+      report.error(
+        nameWord.span,
+        "NIFTY074",
+        `user ${name} is declared twice`,
+        `first declared on line ${previous.span.start.line}`,
+      );
       return undefined;
     }
     const uidWord = opts.values.get("UID");
     const others = [...model.users].filter(([n]) => n !== name);
-    const uid = uidWord ? readId(uidWord, report, "UID") : name === "root" ? 0 : nextFreeId(others.map(([, u]) => u.id));
+    const uid = uidWord
+      ? readId(uidWord, report, "UID")
+      : name === "root"
+        ? 0
+        : nextFreeId(others.map(([, u]) => u.id));
     if (uid === undefined) return undefined;
     const clash = others.find(([, u]) => u.id === uid);
     if (clash) {
-      report.error(uidWord?.span ?? nameWord.span, "NIFTY075", `UID ${uid} is already user ${clash[0]}'s`, clash[1].implicit ? "root always has UID 0" : `declared on line ${clash[1].span.start.line}`);
+      report.error(
+        uidWord?.span ?? nameWord.span,
+        "NIFTY075",
+        `UID ${uid} is already user ${clash[0]}'s`,
+        clash[1].implicit ? "root always has UID 0" : `declared on line ${clash[1].span.start.line}`,
+      );
       return undefined;
     }
     const gid = readGroupId(opts.values.get("GID"), name, uid, report, model);
     if (gid === undefined) return undefined;
     const groups = readGroups(opts.values.get("GROUPS"), report, model);
-    const home = opts.values.get("HOME") ? readImagePath(opts.values.get("HOME")!, report) : name === "root" ? "/root" : `/home/${name}`;
+    const home = opts.values.get("HOME")
+      ? readImagePath(opts.values.get("HOME")!, report)
+      : name === "root"
+        ? "/root"
+        : `/home/${name}`;
     const shellWord = opts.values.get("SHELL");
     const shell = shellWord ? readImagePath(shellWord, report) : "/bin/sh";
     const password = readPassword(opts, report);
-    if (groups === undefined || home === undefined || shell === undefined || password === undefined) return undefined;
-    for (const [option, path] of [["HOME", home], ["SHELL", shell]] as const) {
+    if (groups === undefined || home === undefined || shell === undefined || password === undefined)
+      return undefined;
+    for (const [option, path] of [
+      ["HOME", home],
+      ["SHELL", shell],
+    ] as const) {
       if (!path.includes(":")) continue;
-      report.error(opts.values.get(option)!.span, "NIFTY023", `${option} ${JSON.stringify(path)} cannot hold ":", which separates the fields of /etc/passwd`, "give a path without a colon");
+      report.error(
+        opts.values.get(option)!.span,
+        "NIFTY023",
+        `${option} ${JSON.stringify(path)} cannot hold ":", which separates the fields of /etc/passwd`,
+        "give a path without a colon",
+      );
       return undefined;
     }
     if (shellWord && !provides(model, shell)) {
-      report.error(shellWord.span, "NIFTY076", `SHELL ${shell} is not provided by any earlier instruction`, "FETCH, COPY or LINK the shell before the USER line");
+      report.error(
+        shellWord.span,
+        "NIFTY076",
+        `SHELL ${shell} is not provided by any earlier instruction`,
+        "FETCH, COPY or LINK the shell before the USER line",
+      );
     }
-    if (name === "root") model.rootPasswordLogin = password.kind === "secret" || (password.kind === "hash" && !/^[!*]/.test(password.hash));
+    if (name === "root")
+      model.rootPasswordLogin =
+        password.kind === "secret" || (password.kind === "hash" && !/^[!*]/.test(password.hash));
     const privateGroup = gid.private;
     model.users.set(name, { id: uid, gid: gid.id, span: nameWord.span });
     if (privateGroup) model.groups.set(name, { id: gid.id, span: nameWord.span });
-    return { kind: "USER", span: ins.span, name, uid, gid: gid.id, privateGroup, home, shell, groups, password };
+    return {
+      kind: "USER",
+      span: ins.span,
+      name,
+      uid,
+      gid: gid.id,
+      privateGroup,
+      home,
+      shell,
+      groups,
+      password,
+    };
   },
   secrets(t) {
-    return t.password.kind === "secret" ? [{ id: t.password.id, span: t.span, minBytes: 1, maxBytes: MAX_PASSWORD_BYTES, hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH" }] : [];
+    return t.password.kind === "secret"
+      ? [
+          {
+            id: t.password.id,
+            span: t.span,
+            minBytes: 1,
+            maxBytes: MAX_PASSWORD_BYTES,
+            hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH",
+          },
+        ]
+      : [];
   },
   verify(t, tree, report) {
     if (tree.lookup(t.shell)?.node.type !== "file") {
-      report.error(t.span, "NIFTY223", `${t.name}'s shell ${t.shell} is not in the image`, "LINK or FETCH the shell, or give SHELL another path");
+      report.error(
+        t.span,
+        "NIFTY223",
+        `${t.name}'s shell ${t.shell} is not in the image`,
+        "LINK or FETCH the shell, or give SHELL another path",
+      );
     }
   },
   async keyInputs(t, context) {
     // The crypt hash is what lands in the image anyway; the secret itself never joins a key.
     // An unchanged secret file gives back the digest recorded beside the output, without the crypt.
     const password = t.password;
-    return password.kind === "secret" ? [await context.secretInput(`password-key:${t.name}`, password.id, async () => bytesDigest(await passwordHash(t, context)))] : [];
+    return password.kind === "secret"
+      ? [
+          await context.secretInput(`password-key:${t.name}`, password.id, async () =>
+            bytesDigest(await passwordHash(t, context)),
+          ),
+        ]
+      : [];
   },
   async apply(t, context) {
     await ensureRoot(context);
     const hash = await passwordHash(t, context);
     if (t.privateGroup) {
-      await editText(context, "/etc/group", (text) => (hasEntry(text, t.name) ? text : upsert(text, t.name, `${t.name}:x:${t.gid}:`)), 0o644);
+      await editText(
+        context,
+        "/etc/group",
+        (text) => (hasEntry(text, t.name) ? text : upsert(text, t.name, `${t.name}:x:${t.gid}:`)),
+        0o644,
+      );
     }
-    for (const g of t.groups) await editText(context, "/etc/group", (text) => addMember(text, g, t.name), 0o644);
-    await editText(context, "/etc/passwd", (text) => upsert(text, t.name, `${t.name}:x:${t.uid}:${t.gid}:${t.name}:${t.home}:${t.shell}`), 0o644);
+    for (const g of t.groups)
+      await editText(context, "/etc/group", (text) => addMember(text, g, t.name), 0o644);
+    await editText(
+      context,
+      "/etc/passwd",
+      (text) => upsert(text, t.name, `${t.name}:x:${t.uid}:${t.gid}:${t.name}:${t.home}:${t.shell}`),
+      0o644,
+    );
     const shadow = await shadowOwner(context);
-    await editText(context, "/etc/shadow", (text) => upsert(text, t.name, shadowLine(t.name, hash)), shadow.mode, { uid: 0, gid: shadow.gid });
+    await editText(
+      context,
+      "/etc/shadow",
+      (text) => upsert(text, t.name, shadowLine(t.name, hash)),
+      shadow.mode,
+      { uid: 0, gid: shadow.gid },
+    );
     await addShell(context, t.shell);
     const home = context.tree.mkdirp(t.home);
-    if (home !== "/") context.tree.set(home, { type: "dir", mode: t.uid === 0 ? 0o700 : 0o755, uid: t.uid, gid: t.gid });
+    if (home !== "/")
+      context.tree.set(home, { type: "dir", mode: t.uid === 0 ? 0o700 : 0o755, uid: t.uid, gid: t.gid });
   },
 };
 
@@ -126,12 +224,23 @@ async function passwordHash(t: UserInstruction, context: BuildContext): Promise<
   });
 }
 
-function readGroupId(word: Value | undefined, name: string, uid: number, report: Reporter, model: CheckModel): { id: number; private: boolean } | undefined {
+function readGroupId(
+  word: Value | undefined,
+  name: string,
+  uid: number,
+  report: Reporter,
+  model: CheckModel,
+): { id: number; private: boolean } | undefined {
   if (word !== undefined) {
     const gid = readId(word, report, "GID");
     if (gid === undefined) return undefined;
     if (![...model.groups.values()].some((g) => g.id === gid)) {
-      report.error(word.span, "NIFTY077", `no group has GID ${gid}`, `declare it first: GROUP <name> GID ${gid}`);
+      report.error(
+        word.span,
+        "NIFTY077",
+        `no group has GID ${gid}`,
+        `declare it first: GROUP <name> GID ${gid}`,
+      );
       return undefined;
     }
     return { id: gid, private: false };
@@ -159,17 +268,29 @@ function readGroups(word: Value | undefined, report: Reporter, model: CheckModel
 }
 
 function readPassword(opts: ReturnType<typeof readOptions>, report: Reporter): Password | undefined {
-  const given = ["PASSWORD", "PASSWORD-HASH", "LOCKED"].filter((o) => opts.values.has(o) || opts.flags.has(o));
+  const given = ["PASSWORD", "PASSWORD-HASH", "LOCKED"].filter(
+    (o) => opts.values.has(o) || opts.flags.has(o),
+  );
   if (given.length > 1) {
     const word = opts.values.get("PASSWORD-HASH") ?? opts.values.get("PASSWORD");
-    report.error(word!.span, "NIFTY079", `${given.join(" and ")} exclude each other`, "give one of PASSWORD secret:<id>, PASSWORD-HASH <crypt> or LOCKED");
+    report.error(
+      word!.span,
+      "NIFTY079",
+      `${given.join(" and ")} exclude each other`,
+      "give one of PASSWORD secret:<id>, PASSWORD-HASH <crypt> or LOCKED",
+    );
     return undefined;
   }
   const secret = opts.values.get("PASSWORD");
   if (secret !== undefined) {
     const id = secret.text.startsWith("secret:") ? secret.text.slice(7) : undefined;
     if (id === undefined || !SECRET_ID.test(id)) {
-      report.error(secret.span, "NIFTY080", "PASSWORD takes a build secret, secret:<id>", "passwords never appear in a recipe: write PASSWORD secret:<id> and build with --secret <id>=FILE, or use PASSWORD-HASH <crypt>");
+      report.error(
+        secret.span,
+        "NIFTY080",
+        "PASSWORD takes a build secret, secret:<id>",
+        "passwords never appear in a recipe: write PASSWORD secret:<id> and build with --secret <id>=FILE, or use PASSWORD-HASH <crypt>",
+      );
       return undefined;
     }
     return { kind: "secret", id };
@@ -180,8 +301,20 @@ function readPassword(opts: ReturnType<typeof readOptions>, report: Reporter): P
       report.error(hash.span, "NIFTY081", "a crypt hash cannot contain ':' or a newline");
       return undefined;
     }
-    if (hash.text === "") report.warn(hash.span, "NIFTY090", "empty password: anyone can log in as this user without one", "use PASSWORD secret:<id>, or LOCKED");
-    else if (!/^(\$[0-9a-z]+\$|[!*])/.test(hash.text)) report.warn(hash.span, "NIFTY091", "this does not look like a crypt hash ($6$…, $5$…, $y$…, ! or *)", "make one with `openssl passwd -6`");
+    if (hash.text === "")
+      report.warn(
+        hash.span,
+        "NIFTY090",
+        "empty password: anyone can log in as this user without one",
+        "use PASSWORD secret:<id>, or LOCKED",
+      );
+    else if (!/^(\$[0-9a-z]+\$|[!*])/.test(hash.text))
+      report.warn(
+        hash.span,
+        "NIFTY091",
+        "this does not look like a crypt hash ($6$…, $5$…, $y$…, ! or *)",
+        "make one with `openssl passwd -6`",
+      );
     return { kind: "hash", hash: hash.text };
   }
   return { kind: "locked" };

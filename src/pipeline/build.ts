@@ -23,11 +23,28 @@ import { readRecipe } from "../check/source.ts";
 import { BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
-import { DEFAULT_FORMATS, FORMATS, assembledBlobs, outDirFingerprint, outputFiles, outputsFingerprint, upToDateOutputs, type AssembledRecord, type Format } from "./outputs.ts";
+import {
+  DEFAULT_FORMATS,
+  FORMATS,
+  assembledBlobs,
+  outDirFingerprint,
+  outputFiles,
+  outputsFingerprint,
+  upToDateOutputs,
+  type AssembledRecord,
+  type Format,
+} from "./outputs.ts";
 import { stage } from "./stage.ts";
 import { clockMs } from "../core/clock.ts";
 import { createStepContext } from "./step-context.ts";
-import { planSteps, readStepRecords, runSteps, type Plan, type StepCacheRecord, type StepsResult } from "./steps.ts";
+import {
+  planSteps,
+  readStepRecords,
+  runSteps,
+  type Plan,
+  type StepCacheRecord,
+  type StepsResult,
+} from "./steps.ts";
 import type { BuildContext } from "../instructions/context.ts";
 import type { SecretStamps } from "./secret-stamps.ts";
 import type { sbomInputs as sbomInputsOf } from "./sbom.ts";
@@ -213,7 +230,16 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
     ? await (await import("./secret-stamps.ts")).readSecretStamps(c.outDir, options.secretStamps)
     : undefined;
   const context = createStepContext({
-    tree, store, recipe, source, options, emit: c.emit, warnings: c.warnings, notes, packages, stepNotes,
+    tree,
+    store,
+    recipe,
+    source,
+    options,
+    emit: c.emit,
+    warnings: c.warnings,
+    notes,
+    packages,
+    stepNotes,
     ...(secretStamps ? { secretStamps } : {}),
   });
   const plan = await planSteps(recipe, context, c.fail);
@@ -226,15 +252,33 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
   const { sbomInputs } = await import("./sbom.ts");
   const inputs = sbomInputs(recipe, packages);
   return {
-    ...c, packages, tree, context, plan, notes, stepNotes, secretStamps, outputsKey, described,
-    steps: [], sbomInputs: inputs, inputsKey: JSON.stringify(inputs),
+    ...c,
+    packages,
+    tree,
+    context,
+    plan,
+    notes,
+    stepNotes,
+    secretStamps,
+    outputsKey,
+    described,
+    steps: [],
+    sbomInputs: inputs,
+    inputsKey: JSON.stringify(inputs),
   };
 }
 
 function recordStep(p: Planned, index: number, reused: boolean, ms: number): void {
   const instruction = p.recipe.instructions[index]!;
   const text = firstLine(p.source.text, instruction.span);
-  p.steps.push({ index, line: instruction.span.start.line, instruction: text, key: p.plan.keys[index]!, reused, ms });
+  p.steps.push({
+    index,
+    line: instruction.span.start.line,
+    instruction: text,
+    key: p.plan.keys[index]!,
+    reused,
+    ms,
+  });
   p.emit({ type: "step", index, total: p.recipe.instructions.length, text, reused, ms });
 }
 
@@ -276,13 +320,23 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
   if (known === undefined || config === undefined || !(await store.hasAll(tarballBlobs(known)))) return {};
   const digest = known.rootfs.digest;
   const fromSteps = known.used ?? [];
-  const assembledKey = outputsFingerprint(p.plan.finalKey, digest, config, formats, known.layers, p.inputsKey);
+  const assembledKey = outputsFingerprint(
+    p.plan.finalKey,
+    digest,
+    config,
+    formats,
+    known.layers,
+    p.inputsKey,
+  );
   const fingerprint = outDirFingerprint(assembledKey, p.shown, p.described);
   const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
   if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size, formats)) {
     for (const index of recipe.instructions.keys()) recordStep(p, index, true, 0);
     noteStopSignal(config, p.emit);
-    const useRecord = await store.recordUse([...fromSteps, ...tarballBlobs(known).map((b) => b.digest)], p.useTag);
+    const useRecord = await store.recordUse(
+      [...fromSteps, ...tarballBlobs(known).map((b) => b.digest)],
+      p.useTag,
+    );
     p.lap("up to date");
     const image = { digest, config, reproducible: true, upToDate: true };
     return { result: await finish(p, image, fromSteps, seen && { useRecord, outputs: seen }) };
@@ -313,7 +367,17 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
   const image = { digest, config, reproducible: true, upToDate: false };
   const published = await stage("writing the outputs", () =>
     assembleAndPublish({
-      store, recipe, config, layers, digest, formats, outDir, assembledKey, assembled, used, useTag: p.useTag,
+      store,
+      recipe,
+      config,
+      layers,
+      digest,
+      formats,
+      outDir,
+      assembledKey,
+      assembled,
+      used,
+      useTag: p.useTag,
       alongside: replay,
       sbom: () => missingOutput(store, assembled),
       buildJson: buildJson(p, { ...image, layers, fingerprint }),
@@ -327,8 +391,16 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
 
 async function buildTree(p: Planned, records: StepRecords | undefined): Promise<Built> {
   const ran = await runSteps({
-    recipe: p.recipe, source: p.source, store: p.store, tree: p.tree, plan: p.plan, context: p.context,
-    fail: p.fail, warnings: p.warnings, stepNotes: p.stepNotes, emit: p.emit,
+    recipe: p.recipe,
+    source: p.source,
+    store: p.store,
+    tree: p.tree,
+    plan: p.plan,
+    context: p.context,
+    fail: p.fail,
+    warnings: p.warnings,
+    stepNotes: p.stepNotes,
+    emit: p.emit,
     record: (index, reused, ms) => recordStep(p, index, reused, ms),
     ...(records ? { records } : {}),
   });
@@ -397,22 +469,49 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
   const image = { digest, config, reproducible, upToDate: false };
   const useRecord = await stage("writing the outputs", () =>
     assembleAndPublish({
-      store, recipe: b.recipe, config, layers, digest, formats, outDir, sbom, used, useTag: b.useTag,
+      store,
+      recipe: b.recipe,
+      config,
+      layers,
+      digest,
+      formats,
+      outDir,
+      sbom,
+      used,
+      useTag: b.useTag,
       assembledKey: reproducible ? assembledKey : undefined,
       buildJson: buildJson(b, { ...image, layers, fingerprint: reproducible ? fingerprint : undefined }),
     }),
   );
   b.lap("outputs");
   // As published: a later run that finds them so, and the inputs unchanged, may recall this build.
-  const written = reproducible && useRecord !== undefined && options.hostInputs ? treeIdentities(outDir) : undefined;
-  return finish(b, image, b.ran.used, written && useRecord !== undefined ? { useRecord, outputs: written } : undefined);
+  const written =
+    reproducible && useRecord !== undefined && options.hostInputs ? treeIdentities(outDir) : undefined;
+  return finish(
+    b,
+    image,
+    b.ran.used,
+    written && useRecord !== undefined ? { useRecord, outputs: written } : undefined,
+  );
 }
 
 async function renderSbom(b: Built, rootfsDigest: string): Promise<string> {
-  const [{ renderSpdx }, { collectSbom }] = await Promise.all([import("../emit/sbom.ts"), import("./sbom.ts")]);
+  const [{ renderSpdx }, { collectSbom }] = await Promise.all([
+    import("../emit/sbom.ts"),
+    import("./sbom.ts"),
+  ]);
   const { recipe, tree, packages, context, store } = b;
   return renderSpdx(
-    await collectSbom({ recipe, tree, origins: b.ran.origins, packages, context, store, epoch: b.options.epoch, rootfsDigest }),
+    await collectSbom({
+      recipe,
+      tree,
+      origins: b.ran.origins,
+      packages,
+      context,
+      store,
+      epoch: b.options.epoch,
+      rootfsDigest,
+    }),
   );
 }
 
@@ -423,13 +522,25 @@ function tarballBlobs(tarballs: Tarballs): Array<{ digest: string }> {
 
 /** The layer tarballs as the writers take them: files in the store. */
 function layerFiles(store: Store, tarballs: Tarballs): LayerFile[] {
-  return tarballs.layers.map((l) => ({ path: store.blobPath(l.digest), digest: l.digest, size: l.size, comment: l.comment, gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }));
+  return tarballs.layers.map((l) => ({
+    path: store.blobPath(l.digest),
+    digest: l.digest,
+    size: l.size,
+    comment: l.comment,
+    gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) },
+  }));
 }
 
 /** out/build.json: what was built, from what, and which files hold it. */
 function buildJson(
   p: Planned,
-  image: { digest: string; config: ImageConfig; reproducible: boolean; layers: LayerFile[]; fingerprint: string | undefined },
+  image: {
+    digest: string;
+    config: ImageConfig;
+    reproducible: boolean;
+    layers: LayerFile[];
+    fingerprint: string | undefined;
+  },
 ): Record<string, unknown> {
   const { recipe, packages } = p;
   return {
@@ -484,13 +595,23 @@ interface AssembleInput {
  */
 async function assembleAndPublish(input: AssembleInput): Promise<string | undefined> {
   const { store, assembledKey } = input;
-  const [{ stagingDir, discard, publish }, outputs] = await Promise.all([import("../core/atomic.ts"), import("./outputs.ts")]);
+  const [{ stagingDir, discard, publish }, outputs] = await Promise.all([
+    import("../core/atomic.ts"),
+    import("./outputs.ts"),
+  ]);
   // 0755, as any published directory: mkdtemp's 0700 would keep other users (a machine manager, a CI job) out.
   const staging = await stagingDir(input.outDir);
   try {
-    const assembled = input.assembled ?? (assembledKey === undefined ? undefined : await store.readRecord<AssembledRecord>("assembled", assembledKey));
+    const assembled =
+      input.assembled ??
+      (assembledKey === undefined
+        ? undefined
+        : await store.readRecord<AssembledRecord>("assembled", assembledKey));
     // Both settled before anything else: staging is never removed under copies still running.
-    const [restored, going] = await Promise.allSettled([assembled !== undefined && outputs.restoreAssembled(staging, store, assembled), input.alongside?.() ?? true]);
+    const [restored, going] = await Promise.allSettled([
+      assembled !== undefined && outputs.restoreAssembled(staging, store, assembled),
+      input.alongside?.() ?? true,
+    ]);
     if (going.status === "rejected") throw going.reason;
     if (restored.status === "rejected") throw restored.reason;
     if (!going.value) {
@@ -500,7 +621,19 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     let kept = restored.value ? assembled : undefined;
     if (kept === undefined) {
       const sbom = await input.sbom();
-      const copies = await outputs.writeOutputs(store, { dir: staging, name: input.recipe.name, config: input.config, layers: input.layers, digest: input.digest, ...(sbom !== undefined ? { sbom } : {}) }, input.formats, assembledKey !== undefined);
+      const copies = await outputs.writeOutputs(
+        store,
+        {
+          dir: staging,
+          name: input.recipe.name,
+          config: input.config,
+          layers: input.layers,
+          digest: input.digest,
+          ...(sbom !== undefined ? { sbom } : {}),
+        },
+        input.formats,
+        assembledKey !== undefined,
+      );
       if (assembledKey !== undefined) {
         kept = await outputs.recordAssembled(staging, store, copies);
         if (kept !== undefined) await store.writeRecord("assembled", assembledKey, kept);
@@ -521,12 +654,16 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
 async function missingOutput(store: Store, assembled: AssembledRecord): Promise<never> {
   const blobs = assembledBlobs(assembled);
   const present = await Promise.all(blobs.map((b) => store.has(b.digest)));
-  throw damagedBlob(blobs[present.indexOf(false)]?.digest ?? "an output", "it went missing while the build restored it");
+  throw damagedBlob(
+    blobs[present.indexOf(false)]?.digest ?? "an output",
+    "it went missing while the build restored it",
+  );
 }
 
 /** --strict: a warning raised while building fails the build, as the checker's do. */
 function refuseWarnings(options: BuildOptions, warnings: readonly Diagnostic[]): void {
-  if (options.strict && warnings.length > 0) throw new BuildFailed(warnings.map((w) => ({ ...w, severity: "error" as const })));
+  if (options.strict && warnings.length > 0)
+    throw new BuildFailed(warnings.map((w) => ({ ...w, severity: "error" as const })));
 }
 
 function noteStopSignal(config: ImageConfig, emit: (event: BuildEvent) => void): void {
@@ -542,7 +679,10 @@ export function stopSignalNote(config: ImageConfig): string | undefined {
 }
 
 function firstLine(text: string, span: Span): string {
-  const line = text.slice(span.start.offset, span.end.offset).split("\n")[0]!.replace(/\s*\\$/, "");
+  const line = text
+    .slice(span.start.offset, span.end.offset)
+    .split("\n")[0]!
+    .replace(/\s*\\$/, "");
   return line.length > 72 ? line.slice(0, 71) + "…" : line;
 }
 
@@ -556,12 +696,24 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
       if (value === undefined && !use.optional) {
         missing.push(asDiagnostic(missingSecretError(use.id, use.span), use.span, source));
         absent.add(use.id);
-      }
-      else if (value !== undefined && value.length < use.minBytes) {
-        missing.push({ severity: "error", code: "NIFTY211", message: `the secret "${use.id}" has ${value.length} byte${value.length === 1 ? "" : "s"}${use.minBytes > 1 ? `, fewer than the ${use.minBytes} it needs` : ""}`, source, span: use.span, hint: use.hint });
-      }
-      else if (value !== undefined && use.maxBytes !== undefined && value.length > use.maxBytes) {
-        missing.push({ severity: "error", code: "NIFTY807", message: `the secret "${use.id}" has ${value.length.toLocaleString("en-US")} bytes, more than the ${use.maxBytes.toLocaleString("en-US")} it may have`, source, span: use.span, hint: "a password is hashed once per byte of its length; give a shorter one" });
+      } else if (value !== undefined && value.length < use.minBytes) {
+        missing.push({
+          severity: "error",
+          code: "NIFTY211",
+          message: `the secret "${use.id}" has ${value.length} byte${value.length === 1 ? "" : "s"}${use.minBytes > 1 ? `, fewer than the ${use.minBytes} it needs` : ""}`,
+          source,
+          span: use.span,
+          hint: use.hint,
+        });
+      } else if (value !== undefined && use.maxBytes !== undefined && value.length > use.maxBytes) {
+        missing.push({
+          severity: "error",
+          code: "NIFTY807",
+          message: `the secret "${use.id}" has ${value.length.toLocaleString("en-US")} bytes, more than the ${use.maxBytes.toLocaleString("en-US")} it may have`,
+          source,
+          span: use.span,
+          hint: "a password is hashed once per byte of its length; give a shorter one",
+        });
       }
     }
   }
@@ -570,12 +722,24 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
 
 function asDiagnostic(error: NiftyError, span: Span, source: SourceFile): Diagnostic {
   const where = error instanceof StepError ? error.span : span;
-  return { severity: "error", code: error.code, message: error.message, source, span: where, ...(error.hint ? { hint: error.hint } : {}), ...(error.details ? { details: error.details } : {}) };
+  return {
+    severity: "error",
+    code: error.code,
+    message: error.message,
+    source,
+    span: where,
+    ...(error.hint ? { hint: error.hint } : {}),
+    ...(error.details ? { details: error.details } : {}),
+  };
 }
 
 function asBuildFailure(error: unknown, span: Span, source: SourceFile, warnings: Diagnostic[]): BuildFailed {
   if (error instanceof BuildFailed) return error;
   if (error instanceof NiftyError) return new BuildFailed([...warnings, asDiagnostic(error, span, source)]);
-  if (error instanceof TreeError) return new BuildFailed([...warnings, { severity: "error", code: "NIFTY204", message: error.message, source, span }]);
+  if (error instanceof TreeError)
+    return new BuildFailed([
+      ...warnings,
+      { severity: "error", code: "NIFTY204", message: error.message, source, span },
+    ]);
   throw error;
 }

@@ -19,13 +19,25 @@ interface CompiledRecord {
   warnings: Array<Omit<Diagnostic, "source">>;
 }
 
-
-export async function compile(store: Store, source: SourceFile, options: CompileOptions): Promise<{ recipe: Recipe; warnings: Diagnostic[] }> {
+export async function compile(
+  store: Store,
+  source: SourceFile,
+  options: CompileOptions,
+): Promise<{ recipe: Recipe; warnings: Diagnostic[] }> {
   const args = JSON.stringify([...options.args].sort(([a], [b]) => (a < b ? -1 : 1)));
   // source.path too: the recipe's name and path are taken from how it is shown, not from recipePath.
   const place = options.recipePath ?? resolve(source.path);
   const binds = String(options.allowSystemBinds === true);
-  const key = hashText(COMPILED_FORMAT, NIFTYC_VERSION, place, source.path, source.text, args, String(options.strict), binds);
+  const key = hashText(
+    COMPILED_FORMAT,
+    NIFTYC_VERSION,
+    place,
+    source.path,
+    source.text,
+    args,
+    String(options.strict),
+    binds,
+  );
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {
     return { recipe: cached.recipe, warnings: cached.warnings.map((w) => ({ ...w, source })) };
@@ -33,10 +45,12 @@ export async function compile(store: Store, source: SourceFile, options: Compile
   const checked = await checkSource(source, options);
   if (checked.recipe === undefined) throw new BuildFailed(checked.diagnostics);
   const warnings = checked.diagnostics;
-  await store.writeJson("recipes", key, { recipe: checked.recipe, warnings: warnings.map(({ source: _, ...rest }) => rest) } satisfies CompiledRecord);
+  await store.writeJson("recipes", key, {
+    recipe: checked.recipe,
+    warnings: warnings.map(({ source: _, ...rest }) => rest),
+  } satisfies CompiledRecord);
   return { recipe: checked.recipe, warnings };
 }
-
 
 /** The recipe checked with its ARG defaults only (no --arg), or undefined when it does not check that way. */
 export async function compileWithDefaults(

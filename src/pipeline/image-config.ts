@@ -25,8 +25,12 @@ export function detectInit(tree: Tree): { kind: InitKind; command: string[] } {
   return { kind: "other", command: ["/sbin/init"] };
 }
 
-export function imageConfig(recipe: Recipe, tree: Tree, epoch: number,
-  platform: Pick<Platform, "architecture" | "variant"> = DEFAULT_PLATFORM): ImageConfig {
+export function imageConfig(
+  recipe: Recipe,
+  tree: Tree,
+  epoch: number,
+  platform: Pick<Platform, "architecture" | "variant"> = DEFAULT_PLATFORM,
+): ImageConfig {
   const draft: ConfigDraft = { env: new Map(), labels: new Map(), exposedPorts: [], binds: [] };
   for (const ins of recipe.instructions) specFor(ins).configure?.(ins, draft);
   const init = detectInit(tree);

@@ -9,7 +9,9 @@ export const STEP_FORMAT = "niftyc-step-v2";
 
 /** The instruction as data, without spans: equal meaning gives equal text. */
 export function canonical(instruction: Instruction): string {
-  return JSON.stringify(instruction, (key, value) => (key === "span" || key.endsWith("Span") ? undefined : value));
+  return JSON.stringify(instruction, (key, value) =>
+    key === "span" || key.endsWith("Span") ? undefined : value,
+  );
 }
 
 export function stepKey(previous: string, instruction: Instruction, inputs: readonly string[]): string {

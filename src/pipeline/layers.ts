@@ -41,8 +41,16 @@ export interface Tarballs {
  * rootfs.tar and the two layer tarballs, streamed into the store in one pass
  * over the tree (each file read once), the layers gzipped as they are written.
  */
-export async function writeTarballs(store: Store, tree: Tree, basePaths: ReadonlySet<string>, epoch: number): Promise<Tarballs> {
-  const [{ writeTars }, { deterministicGzip, Tee }] = await Promise.all([import("../emit/tar.ts"), import("../emit/digest-stream.ts")]);
+export async function writeTarballs(
+  store: Store,
+  tree: Tree,
+  basePaths: ReadonlySet<string>,
+  epoch: number,
+): Promise<Tarballs> {
+  const [{ writeTars }, { deterministicGzip, Tee }] = await Promise.all([
+    import("../emit/tar.ts"),
+    import("../emit/digest-stream.ts"),
+  ]);
   const { base, rest } = splitLayers(tree, basePaths);
   const rootfs = store.createWriter();
   const raws = [store.createWriter(), store.createWriter()];
@@ -60,11 +68,15 @@ export async function writeTarballs(store: Store, tree: Tree, basePaths: Readonl
     return tee;
   };
   try {
-    await writeTars([
-      { out: rootfs, pick: (path) => tree.get(path) },
-      { out: layerOut(0), pick: (path) => (path === "/" ? undefined : base.nodes.get(path)) },
-      { out: layerOut(1), pick: (path) => (path === "/" ? undefined : rest.nodes.get(path)) },
-    ], tree.sortedPaths(), { mtime: epoch, blobPath: (d) => store.blobPath(d) });
+    await writeTars(
+      [
+        { out: rootfs, pick: (path) => tree.get(path) },
+        { out: layerOut(0), pick: (path) => (path === "/" ? undefined : base.nodes.get(path)) },
+        { out: layerOut(1), pick: (path) => (path === "/" ? undefined : rest.nodes.get(path)) },
+      ],
+      tree.sortedPaths(),
+      { mtime: epoch, blobPath: (d) => store.blobPath(d) },
+    );
     await Promise.all(compressed);
     const [r, b, o, bz, oz] = await Promise.all(writers.map((w) => w.commit()));
     const blob = (x: { digest: string; size: number }) => ({ digest: x.digest, size: x.size });

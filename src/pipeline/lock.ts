@@ -18,8 +18,19 @@ import { platformLockSuffix, sameVersions } from "./packages.ts";
 
 export type LockOptions = Pick<
   BuildOptions,
-  "recipePath" | "shownPath" | "args" | "cacheDir" | "mirrors" | "now" | "fetchTimeoutMs" | "strict" | "allowSystemBinds"
-  | "onEvent" | "limits" | "platform" | "platforms"
+  | "recipePath"
+  | "shownPath"
+  | "args"
+  | "cacheDir"
+  | "mirrors"
+  | "now"
+  | "fetchTimeoutMs"
+  | "strict"
+  | "allowSystemBinds"
+  | "onEvent"
+  | "limits"
+  | "platform"
+  | "platforms"
 >;
 
 /** The platforms a lock command covers: --platform's, else linux/amd64. */
@@ -32,9 +43,19 @@ async function openRecipe(options: LockOptions) {
   const shown = options.shownPath ?? options.recipePath;
   const source = await readRecipe(options.recipePath, shown);
   const store = await openStore(options.cacheDir);
-  const { recipe, warnings } = await compile(store, source, { args: options.args ?? new Map(), strict: options.strict ?? false, allowSystemBinds: options.allowSystemBinds === true, recipePath: options.recipePath });
+  const { recipe, warnings } = await compile(store, source, {
+    args: options.args ?? new Map(),
+    strict: options.strict ?? false,
+    allowSystemBinds: options.allowSystemBinds === true,
+    recipePath: options.recipePath,
+  });
   const declared = packageDeclarations(recipe);
-  if (declared.asks.length === 0) throw new NiftyError("NIFTY608", `${shown} has no PACKAGE lines: there is nothing to lock`, "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests");
+  if (declared.asks.length === 0)
+    throw new NiftyError(
+      "NIFTY608",
+      `${shown} has no PACKAGE lines: there is nothing to lock`,
+      "a lock pins the Debian packages PACKAGE lines ask for; FETCH lines pin their own digests",
+    );
   // Suites an --arg chose have a lock of their own (lockSuffix).
   const defaults = () => compileWithDefaults(store, source, options.recipePath);
   const suffix = await lockSuffix(recipe, options.args, defaults);
@@ -132,6 +153,11 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
     summaries.find((s) => s.status === "security-updates") ?? summaries.find((s) => s.status === "updates");
   const sum = (k: "locked" | "updates" | "securityUpdates") => summaries.reduce((n, s) => n + s[k], 0);
   const status = worst?.status ?? "current";
-  const summary = { status, locked: sum("locked"), updates: sum("updates"), securityUpdates: sum("securityUpdates") };
+  const summary = {
+    status,
+    locked: sum("locked"),
+    updates: sum("updates"),
+    securityUpdates: sum("securityUpdates"),
+  };
   return { rows, summary };
 }

@@ -9,7 +9,11 @@ import type { Format } from "./outputs.ts";
 const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const REPOSITORY = /^[a-z0-9][a-z0-9._-]*$/;
 
-export function recipeNameProblem(name: string, formats: ReadonlySet<Format>, source: SourceFile): Diagnostic | undefined {
+export function recipeNameProblem(
+  name: string,
+  formats: ReadonlySet<Format>,
+  source: SourceFile,
+): Diagnostic | undefined {
   const problem =
     (formats.has("nspawn") || formats.has("systemd")) && !MACHINE_NAME.test(name)
       ? "a machine name (letters, digits, '.', '_' and '-', at most 64 characters)"
@@ -22,6 +26,11 @@ export function recipeNameProblem(name: string, formats: ReadonlySet<Format>, so
     code: "NIFTY809",
     message: `the recipe's name ${JSON.stringify(name)}, from its file name, cannot name ${problem}`,
     source,
-    hint: `rename the recipe file (e.g. ${name.toLowerCase().replace(/[^a-z0-9._-]/g, "-").replace(/^[^a-z0-9]+/, "") || "nifty"}.nifty), or leave out the formats that need the name`,
+    hint: `rename the recipe file (e.g. ${
+      name
+        .toLowerCase()
+        .replace(/[^a-z0-9._-]/g, "-")
+        .replace(/^[^a-z0-9]+/, "") || "nifty"
+    }.nifty), or leave out the formats that need the name`,
   };
 }

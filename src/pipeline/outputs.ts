@@ -2,7 +2,18 @@
 // assembles the chosen ones in staging from the store's tarballs; reproducible
 // outputs are kept in the store by their fingerprint, so a fresh --out copies
 // them instead of compressing and packing the layers again.
-import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
 import type { BlobWriter, Store } from "../cache/store.ts";
@@ -49,8 +60,14 @@ const EMITTERS = {
     files: (name) => ({ service: `${name}.service`, template: `${name}@.service` }),
     async write(input) {
       const { renderServiceUnit, renderTemplateUnit } = await import("../emit/systemd.ts");
-      await writeFile(join(input.dir, `${input.name}.service`), renderServiceUnit(input.config, { machinesDir: MACHINES_DIR }));
-      await writeFile(join(input.dir, `${input.name}@.service`), renderTemplateUnit(input.config, { machinesDir: MACHINES_DIR }));
+      await writeFile(
+        join(input.dir, `${input.name}.service`),
+        renderServiceUnit(input.config, { machinesDir: MACHINES_DIR }),
+      );
+      await writeFile(
+        join(input.dir, `${input.name}@.service`),
+        renderTemplateUnit(input.config, { machinesDir: MACHINES_DIR }),
+      );
     },
   },
   docker: {
@@ -58,14 +75,21 @@ const EMITTERS = {
     async write(input) {
       const { renderDockerfile, renderDockerRun } = await import("../emit/docker.ts");
       await writeFile(join(input.dir, "Dockerfile"), renderDockerfile(input.config));
-      await writeFile(join(input.dir, "docker-run.sh"), renderDockerRun(input.config, repoTag(input)), { mode: 0o755 });
+      await writeFile(join(input.dir, "docker-run.sh"), renderDockerRun(input.config, repoTag(input)), {
+        mode: 0o755,
+      });
     },
   },
   oci: {
     files: () => ({ oci: "oci" }),
     async write(input) {
       const { writeOciLayout } = await import("../emit/oci-layout.ts");
-      await writeOciLayout(join(input.dir, "oci"), { config: input.config, layers: input.layers, refName: "latest", ...(input.sbom !== undefined ? { sbom: input.sbom } : {}) });
+      await writeOciLayout(join(input.dir, "oci"), {
+        config: input.config,
+        layers: input.layers,
+        refName: "latest",
+        ...(input.sbom !== undefined ? { sbom: input.sbom } : {}),
+      });
     },
   },
   "docker-archive": {
@@ -74,7 +98,12 @@ const EMITTERS = {
       const { writeDockerArchive } = await import("../emit/docker-archive.ts");
       // Kept in the store while written, so recordAssembled need not read and hash it again.
       const copyTo = input.keep?.("image.tar");
-      await writeDockerArchive(join(input.dir, "image.tar"), { config: input.config, layers: input.layers, repoTag: repoTag(input), ...(copyTo ? { copyTo } : {}) });
+      await writeDockerArchive(join(input.dir, "image.tar"), {
+        config: input.config,
+        layers: input.layers,
+        repoTag: repoTag(input),
+        ...(copyTo ? { copyTo } : {}),
+      });
     },
   },
   sbom: {
@@ -87,7 +116,10 @@ const EMITTERS = {
     files: () => ({ bundle: "bundle" }),
     async write(input) {
       const { writeRuntimeBundle } = await import("../emit/runtime-bundle.ts");
-      await writeRuntimeBundle(join(input.dir, "bundle"), { config: input.config, rootfsTar: input.rootfsTar });
+      await writeRuntimeBundle(join(input.dir, "bundle"), {
+        config: input.config,
+        rootfsTar: input.rootfsTar,
+      });
     },
   },
 } as const satisfies Record<string, Emitter>;
@@ -97,11 +129,16 @@ export const FORMATS = Object.keys(EMITTERS) as Format[];
 /** Everything but the runtime bundle, which unpacks the whole rootfs. */
 export const DEFAULT_FORMATS: readonly Format[] = FORMATS.filter((f) => f !== "bundle");
 
-export function outputFiles(outDir: string, name: string, formats: ReadonlySet<Format>): Record<string, string> {
+export function outputFiles(
+  outDir: string,
+  name: string,
+  formats: ReadonlySet<Format>,
+): Record<string, string> {
   const files: Record<string, string> = {};
   for (const format of FORMATS) {
     if (!formats.has(format)) continue;
-    for (const [key, rel] of Object.entries((EMITTERS[format] as Emitter).files(name))) files[key] = join(outDir, rel);
+    for (const [key, rel] of Object.entries((EMITTERS[format] as Emitter).files(name)))
+      files[key] = join(outDir, rel);
   }
   return files;
 }
@@ -112,11 +149,27 @@ export function outputFiles(outDir: string, name: string, formats: ReadonlySet<F
  * image.tar's tag) though it never reaches the tree; `finalKey`, the last step's key, says which
  * line last wrote each path, which the SBOM tells and the tree's digest does not.
  */
-export function outputsFingerprint(finalKey: string, digest: string, config: ImageConfig, formats: ReadonlySet<Format>, layers: ReadonlyArray<{ digest: string; gzip?: { digest: string } }>, inputs = ""): string {
+export function outputsFingerprint(
+  finalKey: string,
+  digest: string,
+  config: ImageConfig,
+  formats: ReadonlySet<Format>,
+  layers: ReadonlyArray<{ digest: string; gzip?: { digest: string } }>,
+  inputs = "",
+): string {
   // The gzip digests too: out/ written with another compression is not up to date.
   // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
   const layerDigests = JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null]));
-  return hashText("assembled-v2", NIFTYC_VERSION, finalKey, digest, JSON.stringify(config), [...formats].sort().join(","), layerDigests, inputs);
+  return hashText(
+    "assembled-v2",
+    NIFTYC_VERSION,
+    finalKey,
+    digest,
+    JSON.stringify(config),
+    [...formats].sort().join(","),
+    layerDigests,
+    inputs,
+  );
 }
 
 /**
@@ -124,18 +177,29 @@ export function outputsFingerprint(finalKey: string, digest: string, config: Ima
  * files' key and what build.json says beside them, the recipe as shown and each step's line,
  * text and key (a moved line or a renamed recipe keeps the files but changes build.json).
  */
-export function outDirFingerprint(assembledKey: string, shownRecipe: string, steps: ReadonlyArray<readonly [number, string, string]>): string {
+export function outDirFingerprint(
+  assembledKey: string,
+  shownRecipe: string,
+  steps: ReadonlyArray<readonly [number, string, string]>,
+): string {
   return hashText("out-v1", assembledKey, shownRecipe, JSON.stringify(steps));
 }
 
-export async function upToDateOutputs(outDir: string, fingerprint: string, rootfsSize: number,
-  formats?: ReadonlySet<Format>): Promise<boolean> {
+export async function upToDateOutputs(
+  outDir: string,
+  fingerprint: string,
+  rootfsSize: number,
+  formats?: ReadonlySet<Format>,
+): Promise<boolean> {
   try {
-    const previous = JSON.parse(await readFile(join(outDir, "build.json"), "utf8")) as { fingerprint?: string };
+    const previous = JSON.parse(await readFile(join(outDir, "build.json"), "utf8")) as {
+      fingerprint?: string;
+    };
     if (previous.fingerprint !== fingerprint) return false;
     const { stat } = await import("node:fs/promises");
     // A bundle an older niftyc left open to every user (0755, its setuid programs reachable) is written again.
-    if (formats?.has("bundle") === true && ((await stat(join(outDir, "bundle"))).mode & 0o077) !== 0) return false;
+    if (formats?.has("bundle") === true && ((await stat(join(outDir, "bundle"))).mode & 0o077) !== 0)
+      return false;
     return (await stat(join(outDir, "rootfs.tar"))).size === rootfsSize;
   } catch {
     return false;
@@ -147,7 +211,12 @@ export async function upToDateOutputs(outDir: string, fingerprint: string, rootf
  * asked for. Returns the written files that are copies of store blobs (path
  * relative to `dir` → digest), which recordAssembled need not hash again.
  */
-export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsTar" | "keep">, formats: ReadonlySet<Format>, keepInStore = false): Promise<Map<string, string>> {
+export async function writeOutputs(
+  store: Store,
+  input: Omit<EmitInput, "rootfsTar" | "keep">,
+  formats: ReadonlySet<Format>,
+  keepInStore = false,
+): Promise<Map<string, string>> {
   const rootfsTar = join(input.dir, "rootfs.tar");
   await copyFile(store.blobPath(input.digest), rootfsTar, constants.COPYFILE_FICLONE);
   await chmod(rootfsTar, 0o644);
@@ -159,7 +228,9 @@ export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsT
   };
   const copies = new Map<string, string>();
   try {
-    for (const format of FORMATS) if (formats.has(format)) await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar, ...(keepInStore ? { keep } : {}) });
+    for (const format of FORMATS)
+      if (formats.has(format))
+        await (EMITTERS[format] as Emitter).write({ ...input, rootfsTar, ...(keepInStore ? { keep } : {}) });
     for (const [rel, writer] of kept) copies.set(rel, (await writer.commit()).digest);
   } catch (error) {
     await Promise.all([...kept.values()].map((w) => w.abort()));
@@ -167,7 +238,10 @@ export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsT
   }
   if (formats.has("rootfs")) copies.set("rootfs.tar", input.digest);
   else await rm(rootfsTar);
-  if (formats.has("oci")) for (const layer of input.layers) if (layer.gzip) copies.set(`oci/blobs/sha256/${layer.gzip.digest.slice("sha256:".length)}`, layer.gzip.digest);
+  if (formats.has("oci"))
+    for (const layer of input.layers)
+      if (layer.gzip)
+        copies.set(`oci/blobs/sha256/${layer.gzip.digest.slice("sha256:".length)}`, layer.gzip.digest);
   return copies;
 }
 
@@ -177,7 +251,11 @@ export async function writeOutputs(store: Store, input: Omit<EmitInput, "rootfsT
  * back exactly what was assembled, or it is not used.
  */
 export interface AssembledRecord {
-  entries: Array<{ path: string; type: "dir"; mode: number } | { path: string; type: "file"; mode: number; digest: string } | { path: string; type: "symlink"; target: string }>;
+  entries: Array<
+    | { path: string; type: "dir"; mode: number }
+    | { path: string; type: "file"; mode: number; digest: string }
+    | { path: string; type: "symlink"; target: string }
+  >;
 }
 
 /** Blobs an assembled record needs. */
@@ -190,7 +268,11 @@ export function assembledBlobs(record: AssembledRecord): Array<{ digest: string 
  * restore exactly (files owned by another user, devices, hard links): such
  * outputs are written afresh each time instead.
  */
-export async function recordAssembled(staging: string, store: Store, copies: ReadonlyMap<string, string> = new Map()): Promise<AssembledRecord | undefined> {
+export async function recordAssembled(
+  staging: string,
+  store: Store,
+  copies: ReadonlyMap<string, string> = new Map(),
+): Promise<AssembledRecord | undefined> {
   const record: AssembledRecord = { entries: [] };
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -217,7 +299,11 @@ export async function recordAssembled(staging: string, store: Store, copies: Rea
   return (await visit("")) ? record : undefined;
 }
 
-export async function restoreAssembled(staging: string, store: Store, record: AssembledRecord): Promise<boolean> {
+export async function restoreAssembled(
+  staging: string,
+  store: Store,
+  record: AssembledRecord,
+): Promise<boolean> {
   if (!(await store.hasAll(assembledBlobs(record)))) return false;
   const dirs = record.entries.filter((e) => e.type === "dir");
   for (const dir of dirs) await mkdir(join(staging, dir.path), { recursive: true });

@@ -14,7 +14,13 @@ import type { Store } from "../cache/store.ts";
 import { specFor } from "../instructions/index.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { ArchiveDecl, PackageAsk } from "../instructions/spec.ts";
-import { lockCovers, lockFromResolution, lockRequestText, parseLock, serializeLock } from "../debian/lockfile.ts";
+import {
+  lockCovers,
+  lockFromResolution,
+  lockRequestText,
+  parseLock,
+  serializeLock,
+} from "../debian/lockfile.ts";
 import type { Lock, LockedPackage, LockedSuite, LockLines, LockRequest } from "../debian/lockfile.ts";
 import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
@@ -91,14 +97,20 @@ export function sameVersions(locks: ReadonlyArray<{ platform: Platform; lock: Lo
   const differ = [...versions].filter(([, byVersion]) => byVersion.size > 1);
   if (differ.length === 0) return;
   const all = locks.map((l) => l.platform.name).join(",");
-  throw new BuildFailed(differ.map(([name, byVersion]): Diagnostic => ({
-    severity: "error",
-    code: "NIFTY640",
-    message: `${name} has another version on each platform: ` +
-      [...byVersion].map(([version, on]) => `${version} on ${on.join(", ")}`).join("; "),
-    hint: `every platform gets the same version of a package: \`niftyc lock ${shown} --platform ${all} ` +
-      `--update ${name}\` once the suites agree, or pin it: PACKAGE ${name} (= <version>)`,
-  })));
+  throw new BuildFailed(
+    differ.map(
+      ([name, byVersion]): Diagnostic => ({
+        severity: "error",
+        code: "NIFTY640",
+        message:
+          `${name} has another version on each platform: ` +
+          [...byVersion].map(([version, on]) => `${version} on ${on.join(", ")}`).join("; "),
+        hint:
+          `every platform gets the same version of a package: \`niftyc lock ${shown} --platform ${all} ` +
+          `--update ${name}\` once the suites agree, or pin it: PACKAGE ${name} (= <version>)`,
+      }),
+    ),
+  );
 }
 
 /** What the recipe declares: archives in order, and every PACKAGE line's requests. */
@@ -109,7 +121,11 @@ export function packageDeclarations(recipe: Recipe): { archives: ArchiveDecl[]; 
   };
 }
 
-export async function resolvePackages(recipe: Recipe, store: Store, options: PackageOptions): Promise<ResolvedPackages | undefined> {
+export async function resolvePackages(
+  recipe: Recipe,
+  store: Store,
+  options: PackageOptions,
+): Promise<ResolvedPackages | undefined> {
   const { archives, asks } = packageDeclarations(recipe);
   if (asks.length === 0) return undefined;
   const suffix = platformLockSuffix(options.lockSuffix ?? "", options.platform);
@@ -118,11 +134,15 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   const suites = archives.flatMap((a) => a.suites);
   const requests = uniqueRequests(asks.flatMap((a) => a.requests));
   let loaded: Promise<Record<string, string[]>> | undefined;
-  const mirrors = (): Promise<Record<string, string[]>> => (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
+  const mirrors = (): Promise<Record<string, string[]>> =>
+    (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
   const read = await readLockFile(lockPath, lockSource.path, options.hostInputs);
   const previous = read?.lock;
-  const fit = previous !== undefined && options.update === undefined ? coverage(previous, requests, suites) : { covered: false as const, why: "update", names: [] };
+  const fit =
+    previous !== undefined && options.update === undefined
+      ? coverage(previous, requests, suites)
+      : { covered: false as const, why: "update", names: [] };
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
     lockPath,
@@ -139,7 +159,16 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
     const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fit.why}`;
     // Point at the line that asks for what the lock lacks, else at the first PACKAGE line.
     const ask = asks.find((a) => a.requests.some((r) => fit.names.includes(lockRequestText(r)))) ?? asks[0]!;
-    throw new BuildFailed([{ severity: "error", code: "NIFTY603", message: `--locked, but ${why}`, source: options.source, span: ask.span, hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked` }]);
+    throw new BuildFailed([
+      {
+        severity: "error",
+        code: "NIFTY603",
+        message: `--locked, but ${why}`,
+        source: options.source,
+        span: ask.span,
+        hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked`,
+      },
+    ]);
   }
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   const text = serializeLock(lock);
@@ -150,7 +179,10 @@ export async function resolvePackages(recipe: Recipe, store: Store, options: Pac
   if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
   await writeFileAtomic(lockPath, text);
   const count = lock.packages.length;
-  options.emit({ type: "note", message: `${previous === undefined ? "wrote" : "updated"} ${lockSource.path}: ${count} package${count === 1 ? "" : "s"} from ${lock.suites.map((s) => s.suite).join(", ")}` });
+  options.emit({
+    type: "note",
+    message: `${previous === undefined ? "wrote" : "updated"} ${lockSource.path}: ${count} package${count === 1 ? "" : "s"} from ${lock.suites.map((s) => s.suite).join(", ")}`,
+  });
   return make(lock, true);
 }
 
@@ -179,17 +211,39 @@ function uniqueRequests(requests: readonly LockRequest[]): LockRequest[] {
 }
 
 function sameSuites(a: readonly SuiteRef[], b: readonly SuiteRef[]): boolean {
-  return a.length === b.length && a.every((s, i) => s.archive === b[i]!.archive && s.suite === b[i]!.suite && s.component === b[i]!.component);
+  return (
+    a.length === b.length &&
+    a.every(
+      (s, i) => s.archive === b[i]!.archive && s.suite === b[i]!.suite && s.component === b[i]!.component,
+    )
+  );
 }
 
 /** Whether the lock still fits the recipe, and if not why, with the requests at fault. */
-function coverage(lock: Lock, requests: readonly LockRequest[], suites: readonly SuiteRef[]): { covered: true } | { covered: false; why: string; names: string[] } {
-  if (!sameSuites(lock.suites, suites)) return { covered: false, why: "was resolved against other suites than the recipe's ARCHIVE lines", names: [] };
+function coverage(
+  lock: Lock,
+  requests: readonly LockRequest[],
+  suites: readonly SuiteRef[],
+): { covered: true } | { covered: false; why: string; names: string[] } {
+  if (!sameSuites(lock.suites, suites))
+    return {
+      covered: false,
+      why: "was resolved against other suites than the recipe's ARCHIVE lines",
+      names: [],
+    };
   const covers = lockCovers(lock, requests);
   if (covers.covered) return { covered: true };
   const changed = covers.changed.map((c) => c.name);
-  const parts = [covers.missing.length ? `lacks ${covers.missing.join(", ")}` : "", covers.extra.length ? `still has ${covers.extra.join(", ")}` : "", changed.length ? `has other versions for ${changed.join(", ")}` : ""].filter(Boolean);
-  return { covered: false, why: parts.join("; "), names: [...covers.missing, ...covers.changed.flatMap((c) => c.requested)] };
+  const parts = [
+    covers.missing.length ? `lacks ${covers.missing.join(", ")}` : "",
+    covers.extra.length ? `still has ${covers.extra.join(", ")}` : "",
+    changed.length ? `has other versions for ${changed.join(", ")}` : "",
+  ].filter(Boolean);
+  return {
+    covered: false,
+    why: parts.join("; "),
+    names: [...covers.missing, ...covers.changed.flatMap((c) => c.requested)],
+  };
 }
 
 /** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
@@ -215,7 +269,10 @@ function lockDiagnostic(
   const lines = text.split("\n");
   const width = Math.max(1, (lines[line - 1] ?? "").length);
   const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
-  const span = { start: { offset, line, column: 1 }, end: { offset: offset + width, line, column: width + 1 } };
+  const span = {
+    start: { offset, line, column: 1 },
+    end: { offset: offset + width, line, column: width + 1 },
+  };
   return { severity: "error", code, message, source: { path: shown, text }, span, hint };
 }
 
@@ -239,7 +296,9 @@ async function readLockFile(path: string, shown: string, inputs?: HostInputs): P
   const parsed = parseLock(text);
   if (parsed.ok) return { lock: parsed.lock, lines: parsed.lines, text };
   const hint = "the lock is written by niftyc: delete it and run `niftyc lock` again";
-  throw new BuildFailed(parsed.errors.map((e) => lockDiagnostic("NIFTY604", e.line, e.message, text, shown, hint)));
+  throw new BuildFailed(
+    parsed.errors.map((e) => lockDiagnostic("NIFTY604", e.line, e.message, text, shown, hint)),
+  );
 }
 
 /**
@@ -249,7 +308,12 @@ async function readLockFile(path: string, shown: string, inputs?: HostInputs): P
  * lock found good is remembered by its text and the indices it was checked
  * against, so a warm build reads no package again.
  */
-async function checkLock(store: Store, file: LockFile, shown: string, options: PackageOptions): Promise<void> {
+async function checkLock(
+  store: Store,
+  file: LockFile,
+  shown: string,
+  options: PackageOptions,
+): Promise<void> {
   const { lock, lines, text } = file;
   const { key, indices } = await lockCheckKey(store, lock, text);
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
@@ -279,7 +343,8 @@ async function checkLock(store: Store, file: LockFile, shown: string, options: P
       "restore it from version control, or delete it and run `niftyc lock` again";
     const fieldLine = (p: LockProblem) =>
       (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
-    const at = (p: LockProblem) => (p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1));
+    const at = (p: LockProblem) =>
+      p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1);
     throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
   }
   await store.writeRecord("debian-lock-checked", key, true);
@@ -311,7 +376,10 @@ async function debControl(store: Store, p: LockedPackage, options: PackageOption
     await fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout });
   }
   const { readDebControl } = await import("../debian/deb.ts");
-  const control = await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`);
+  const control = await readDebControl(
+    store.blobPath(p.sha256),
+    `the .deb of ${p.name} ${p.version} (${p.sha256})`,
+  );
   await store.writeRecord("deb-control", digestHex(p.sha256), control);
   return control;
 }
@@ -330,11 +398,25 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const { buildUniverse } = await import("../debian/universe.ts");
   const { resolve } = await import("../debian/resolve.ts");
   if (options.offline) {
-    throw new NiftyError("NIFTY603", "--offline, but the lock does not cover the recipe's PACKAGE lines, so the archive's indices are needed", `resolve once with the network: \`niftyc lock ${options.source.path}\``);
+    throw new NiftyError(
+      "NIFTY603",
+      "--offline, but the lock does not cover the recipe's PACKAGE lines, so the archive's indices are needed",
+      `resolve once with the network: \`niftyc lock ${options.source.path}\``,
+    );
   }
-  const { locked, indices } = await fetchIndices(store, input.archives, await input.mirrors(), options, input.previous);
-  const universe = buildUniverse(indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })));
-  const spans = new Map(input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)));
+  const { locked, indices } = await fetchIndices(
+    store,
+    input.archives,
+    await input.mirrors(),
+    options,
+    input.previous,
+  );
+  const universe = buildUniverse(
+    indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })),
+  );
+  const spans = new Map(
+    input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)),
+  );
   const arch = archOf(options);
   const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));
   const result = resolve(universe, asked, { arch });
@@ -343,17 +425,34 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
     // Which platform could not be resolved, when it is not the default one.
     const on = options.platform && arch !== ARCHITECTURE ? `${options.platform.name} (${arch}): ` : "";
     throw new BuildFailed(
-      result.errors.map((e): Diagnostic => ({
-        severity: "error",
-        code: e.code === "unknown-package" ? "NIFTY600" : e.code === "conflicting-constraints" ? "NIFTY602" : "NIFTY601",
-        message: `${on}${e.message}`,
-        source,
-        span: (e.origins[0] as Span | undefined) ?? input.asks[0]!.span,
-        ...(e.code === "unknown-package" && e.suggestions.length > 0 ? { hint: `did you mean ${e.suggestions.join(", ")}?` } : e.code === "unknown-package" ? { hint: `no suite of ${input.suites.map((s) => `${s.archive} ${s.suite}`).join(", ")} has it; check the name, or add the suite that has it to ARCHIVE` } : {}),
-      })),
+      result.errors.map(
+        (e): Diagnostic => ({
+          severity: "error",
+          code:
+            e.code === "unknown-package"
+              ? "NIFTY600"
+              : e.code === "conflicting-constraints"
+                ? "NIFTY602"
+                : "NIFTY601",
+          message: `${on}${e.message}`,
+          source,
+          span: (e.origins[0] as Span | undefined) ?? input.asks[0]!.span,
+          ...(e.code === "unknown-package" && e.suggestions.length > 0
+            ? { hint: `did you mean ${e.suggestions.join(", ")}?` }
+            : e.code === "unknown-package"
+              ? {
+                  hint: `no suite of ${input.suites.map((s) => `${s.archive} ${s.suite}`).join(", ")} has it; check the name, or add the suite that has it to ARCHIVE`,
+                }
+              : {}),
+        }),
+      ),
     );
   }
-  return lockFromResolution(result.resolution, { architecture: arch, suites: locked, requests: input.requests });
+  return lockFromResolution(result.resolution, {
+    architecture: arch,
+    suites: locked,
+    requests: input.requests,
+  });
 }
 
 /** Every suite's verified InRelease and parsed index, in the recipe's order. */
@@ -397,7 +496,10 @@ export async function fetchIndices(
 }
 
 /** Archive roots by name: the mirrors, with each ARCHIVE line's own URL first. */
-export function archiveMirrors(archives: readonly ArchiveDecl[], known: Record<string, string[]>): Record<string, string[]> {
+export function archiveMirrors(
+  archives: readonly ArchiveDecl[],
+  known: Record<string, string[]>,
+): Record<string, string[]> {
   const out = { ...known };
   for (const a of archives) if (a.url !== undefined) out[a.name] = [a.url];
   return out;
@@ -407,11 +509,19 @@ export function archiveMirrors(archives: readonly ArchiveDecl[], known: Record<s
  * `lock --update NAME…` moves only those packages: every other locked package
  * keeps its version, where the index still has it.
  */
-function keepLocked(records: PackageRecord[], previous: Lock | undefined, update: PackageOptions["update"]): PackageRecord[] {
+function keepLocked(
+  records: PackageRecord[],
+  previous: Lock | undefined,
+  update: PackageOptions["update"],
+): PackageRecord[] {
   if (previous === undefined || update === undefined || update === true) return records;
-  const pinned = new Map(previous.packages.filter((p) => !update.includes(p.name)).map((p) => [p.name, p.version]));
+  const pinned = new Map(
+    previous.packages.filter((p) => !update.includes(p.name)).map((p) => [p.name, p.version]),
+  );
   const available = new Set(records.filter((r) => pinned.get(r.name) === r.version).map((r) => r.name));
-  return records.filter((r) => !pinned.has(r.name) || !available.has(r.name) || pinned.get(r.name) === r.version);
+  return records.filter(
+    (r) => !pinned.has(r.name) || !available.has(r.name) || pinned.get(r.name) === r.version,
+  );
 }
 
 /** A Release Date: as Debian writes it ("Sat, 11 Jul 2026 10:16:37 UTC"). */

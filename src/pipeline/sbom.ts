@@ -29,7 +29,10 @@ export interface SbomSources {
 }
 
 /** The inputs alone (no files): what decides the SBOM beside the tree, for the outputs' fingerprint. */
-export function sbomInputs(recipe: Recipe, packages: ResolvedPackages | undefined): Pick<SbomInput, "fetches" | "archives" | "packages"> {
+export function sbomInputs(
+  recipe: Recipe,
+  packages: ResolvedPackages | undefined,
+): Pick<SbomInput, "fetches" | "archives" | "packages"> {
   const named: SbomInputs = { fetches: [], archiveUrls: new Map() };
   for (const ins of recipe.instructions) specFor(ins).sbom?.inputs?.(ins, named);
   const { fetches } = named;
@@ -39,11 +42,27 @@ export function sbomInputs(recipe: Recipe, packages: ResolvedPackages | undefine
     fetches,
     archives: (lock?.suites ?? []).map((s) => {
       const url = root(s.archive);
-      return { archive: s.archive, suite: s.suite, component: s.component, inRelease: s.inRelease, ...(url ? { url } : {}) };
+      return {
+        archive: s.archive,
+        suite: s.suite,
+        component: s.component,
+        inRelease: s.inRelease,
+        ...(url ? { url } : {}),
+      };
     }),
     packages: (lock?.packages ?? []).map((p) => {
       const url = root(p.from.archive);
-      return { name: p.name, version: p.version, architecture: p.architecture, sha256: p.sha256, archive: p.from.archive, suite: p.from.suite, component: p.from.component, filename: p.filename, ...(url ? { url: `${url}/${p.filename}` } : {}) };
+      return {
+        name: p.name,
+        version: p.version,
+        architecture: p.architecture,
+        sha256: p.sha256,
+        archive: p.from.archive,
+        suite: p.from.suite,
+        component: p.from.component,
+        filename: p.filename,
+        ...(url ? { url: `${url}/${p.filename}` } : {}),
+      };
     }),
   };
 }
@@ -87,7 +106,15 @@ export async function collectSbom(s: SbomSources): Promise<SbomInput> {
     const span = s.origins.get(path);
     const ins = span ? bySpan.get(span) : undefined;
     const from = ins && specFor(ins).sbom?.origin?.(ins, { path, digest: node.content.digest }, packageOf);
-    if (from) files.push({ path, sha256: node.content.digest, sha1: await sha1Of(s.store, node.content), from });
+    if (from)
+      files.push({ path, sha256: node.content.digest, sha1: await sha1Of(s.store, node.content), from });
   }
-  return { name: s.recipe.name, rootfsDigest: s.rootfsDigest, epoch: s.epoch, niftycVersion: NIFTYC_VERSION, ...inputs, files };
+  return {
+    name: s.recipe.name,
+    rootfsDigest: s.rootfsDigest,
+    epoch: s.epoch,
+    niftycVersion: NIFTYC_VERSION,
+    ...inputs,
+    files,
+  };
 }

@@ -43,20 +43,30 @@ export class SecretStamps {
   /** Keep the entries this build used (and only those), when they differ from the file's. */
   async save(): Promise<void> {
     const used = Object.keys(this.#used).sort();
-    if (used.length === Object.keys(this.#known).length && used.every((k) => this.#known[k] === this.#used[k])) return;
+    if (
+      used.length === Object.keys(this.#known).length &&
+      used.every((k) => this.#known[k] === this.#used[k])
+    )
+      return;
     const inputs = Object.fromEntries(used.map((k) => [k, this.#used[k]!]));
-    await writeFileAtomic(this.file, JSON.stringify({ format: FORMAT, inputs } satisfies StampFile) + "\n", { mode: 0o600 });
+    await writeFileAtomic(this.file, JSON.stringify({ format: FORMAT, inputs } satisfies StampFile) + "\n", {
+      mode: 0o600,
+    });
   }
 }
 
 /** The stamps beside `outDir` (`.<name>.secret-stamps.json` in its parent); none when unreadable. */
-export async function readSecretStamps(outDir: string, stamps: ReadonlyMap<string, string>): Promise<SecretStamps> {
+export async function readSecretStamps(
+  outDir: string,
+  stamps: ReadonlyMap<string, string>,
+): Promise<SecretStamps> {
   const file = join(dirname(outDir), `.${basename(outDir)}.secret-stamps.json`);
   let known: Record<string, string> = {};
   try {
     // Synchronous, as the store's records: a small local file.
     const parsed = JSON.parse(readFileSync(file, "utf8")) as StampFile;
-    if (parsed.format === FORMAT && typeof parsed.inputs === "object" && parsed.inputs !== null) known = parsed.inputs;
+    if (parsed.format === FORMAT && typeof parsed.inputs === "object" && parsed.inputs !== null)
+      known = parsed.inputs;
   } catch {
     // Absent or unreadable: every secret-derived input is computed again.
   }

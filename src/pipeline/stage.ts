@@ -7,7 +7,8 @@ import { BuildFailed } from "./failure.ts";
 import { STORE_DAMAGED_HINT as STORE_HINT } from "../cache/store.ts";
 
 const HINTS: Record<string, string> = {
-  ENOSPC: "the disk is full: free space (`niftyc cache gc` removes blobs no recent build used) and build again",
+  ENOSPC:
+    "the disk is full: free space (`niftyc cache gc` removes blobs no recent build used) and build again",
   EDQUOT: "the disk quota is used up: free space and build again",
   EACCES: "niftyc may not write there: check the permissions of the cache and output directories",
   EROFS: "the cache or output directory is on a read-only file system",
@@ -25,6 +26,7 @@ function explain(doing: string, error: unknown): unknown {
   if (error instanceof NiftyError || error instanceof BuildFailed) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = (error as Error | undefined)?.message ?? String(error);
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return new NiftyError("NIFTY230", `${doing} failed: ${message}`, HINTS[code] ?? STORE_HINT);
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code))
+    return new NiftyError("NIFTY230", `${doing} failed: ${message}`, HINTS[code] ?? STORE_HINT);
   return error;
 }

@@ -41,10 +41,7 @@ export interface StepContextInput {
   secretStamps?: SecretStamps;
 }
 
-type StepEnvInput = Pick<
-  StepContextInput,
-  "store" | "options" | "emit" | "source" | "warnings" | "packages"
->;
+type StepEnvInput = Pick<StepContextInput, "store" | "options" | "emit" | "source" | "warnings" | "packages">;
 
 /** What the steps' downloads share: the store, the options, where to tell, and the mirrors once asked. */
 interface StepEnv extends StepEnvInput {
@@ -64,7 +61,9 @@ export function createStepContext(input: StepContextInput): BuildContext {
   const secrets = options.secrets ?? new Map<string, Buffer>();
   const memos = new Map<string, Promise<unknown>>();
   const readContent = async (content: Content): Promise<Buffer> =>
-    content.inline !== undefined ? Buffer.from(content.inline, "base64") : readFile(store.blobPath(content.digest));
+    content.inline !== undefined
+      ? Buffer.from(content.inline, "base64")
+      : readFile(store.blobPath(content.digest));
   return {
     tree,
     platform: options.platform ?? DEFAULT_PLATFORM,
@@ -84,28 +83,39 @@ export function createStepContext(input: StepContextInput): BuildContext {
     },
     blobPath: (digest) => store.blobPath(digest),
     async content(bytes) {
-      if (bytes.length <= INLINE_LIMIT) return { digest: bytesDigest(bytes), size: bytes.length, inline: bytes.toString("base64") };
+      if (bytes.length <= INLINE_LIMIT)
+        return { digest: bytesDigest(bytes), size: bytes.length, inline: bytes.toString("base64") };
       const blob = await store.putBuffer(bytes);
       return { digest: blob.digest, size: blob.size };
     },
     async importFile(file) {
-      const blob = await store.putStream((writer) => pipeline(file.createReadStream({ start: 0, autoClose: false }), writer));
+      const blob = await store.putStream((writer) =>
+        pipeline(file.createReadStream({ start: 0, autoClose: false }), writer),
+      );
       return { digest: blob.digest, size: blob.size };
     },
     fetch: (request) => fetchDownload(env, request),
     async applets(content, span) {
       const known = await store.readRecord<string[]>("applets", content.digest.slice(7));
       if (known !== undefined) return known;
-      if (content.inline !== undefined) throw new StepError("NIFTY205", span, "this file is too small to be a multicall binary");
+      if (content.inline !== undefined)
+        throw new StepError("NIFTY205", span, "this file is too small to be a multicall binary");
       const { listApplets } = await import("../image/elf.ts");
       // Read from the file, never run: a fetched binary does not execute on the build host.
       const names = await listApplets(store.blobPath(content.digest), { method: "elf" });
-      if (names.length === 0) throw new StepError("NIFTY206", span, "found no applet list in this binary", "LINK … APPLETS works on BusyBox-style multicall binaries; name the links instead: LINK <binary> <name>...");
+      if (names.length === 0)
+        throw new StepError(
+          "NIFTY206",
+          span,
+          "found no applet list in this binary",
+          "LINK … APPLETS works on BusyBox-style multicall binaries; name the links instead: LINK <binary> <name>...",
+        );
       await store.writeRecord("applets", content.digest.slice(7), names);
       return names;
     },
     packages(requests, span) {
-      if (packages === undefined) throw new StepError("NIFTY606", span, "no lock was resolved for this recipe's PACKAGE lines");
+      if (packages === undefined)
+        throw new StepError("NIFTY606", span, "no lock was resolved for this recipe's PACKAGE lines");
       return packages.closure(requests);
     },
     debContents: (pkg, span) => debContents(env, pkg, span),
@@ -114,14 +124,22 @@ export function createStepContext(input: StepContextInput): BuildContext {
     },
     async readText(path) {
       const found = tree.lookup(path);
-      return found?.node.type === "file" ? (await readContent(found.node.content)).toString("utf8") : undefined;
+      return found?.node.type === "file"
+        ? (await readContent(found.node.content)).toString("utf8")
+        : undefined;
     },
     warn(span, code, message, hint) {
       warnings.push({ severity: "warning", code, message, source, span, ...(hint ? { hint } : {}) });
     },
     notReproducible(span: Span, reason: string) {
       notes.push(`line ${span.start.line}: ${reason}`);
-      warnings.push({ severity: "warning", code: "NIFTY207", message: `not reproducible: ${reason}`, source, span });
+      warnings.push({
+        severity: "warning",
+        code: "NIFTY207",
+        message: `not reproducible: ${reason}`,
+        source,
+        span,
+      });
     },
   };
 }
@@ -155,7 +173,14 @@ async function downloadBlob(env: StepEnv, request: RecipeDownload): Promise<Fetc
     ...(options.limits ? { maxBytes: options.limits.downloadBytes } : {}),
     onProgress: (progress) => emit({ type: "fetch-progress", progress }),
   });
-  emit({ type: "fetched", name: request.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+  emit({
+    type: "fetched",
+    name: request.name,
+    digest: blob.digest,
+    size: blob.size,
+    fromCache: blob.fromCache,
+    ...(blob.url ? { url: blob.url } : {}),
+  });
   return blob;
 }
 
@@ -166,9 +191,17 @@ async function checkOrigins(env: StepEnv, request: RecipeDownload, blob: FetchRe
   // Where each blob was fetched from (by this line, another FETCH or a PACKAGE), so a recipe whose
   // source changed but whose digest did not is told.
   if (!blob.fromCache) await noteOrigins(store, blob.digest, request.sources);
-  const origins = (await store.readRecord<{ sources: string[] }>("origins", blob.digest.slice(7)))?.sources ?? [];
+  const origins =
+    (await store.readRecord<{ sources: string[] }>("origins", blob.digest.slice(7)))?.sources ?? [];
   if (blob.fromCache && origins.length > 0 && !(await sameSources(env, request.sources, origins))) {
-    warnings.push({ severity: "warning", code: "NIFTY105", message: `${blob.digest} is taken from the store, where it came from ${origins.join(", ")}, not from this line's sources`, source, span: request.sourcesSpan ?? request.span, hint: "if the sources changed, the digest must change too: check it against the new file (a fresh --cache shows what a clean machine would get)" });
+    warnings.push({
+      severity: "warning",
+      code: "NIFTY105",
+      message: `${blob.digest} is taken from the store, where it came from ${origins.join(", ")}, not from this line's sources`,
+      source,
+      span: request.sourcesSpan ?? request.span,
+      hint: "if the sources changed, the digest must change too: check it against the new file (a fresh --cache shows what a clean machine would get)",
+    });
   }
   return origins;
 }
@@ -204,7 +237,9 @@ async function extractDownload(
   const { extractMember } = await import("../fetch/archive.ts");
   // The archive is named by where its bytes came from: for a blob found in the store, not this line's sources.
   const fileName = (blob.fromCache ? origins[0] : (blob.url ?? request.sources[0]))?.split("/").pop();
-  const what = fileName ? `${fileName} (${blob.digest.slice(0, 19)}…)` : `the stored blob ${blob.digest.slice(0, 19)}…`;
+  const what = fileName
+    ? `${fileName} (${blob.digest.slice(0, 19)}…)`
+    : `the stored blob ${blob.digest.slice(0, 19)}…`;
   const member = await extractMember(store, blob.path, extract, what, options.limits);
   await store.writeRecord("extracts", extractKey, { digest: member.digest, size: member.size });
   return { digest: member.digest, size: member.size };
@@ -217,9 +252,26 @@ async function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promis
   if (!(await store.has(pkg.sha256))) {
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await packages!.mirrors();
-    if ((mirrors[pkg.from.archive] ?? []).length === 0) throw new StepError("NIFTY607", span, `no mirror for the archive ${pkg.from.archive}, to download ${what}`, `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`);
-    const blob = await fetchDeb(store, pkg, { mirrors, offline: options.offline ?? false, ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}) });
-    emit({ type: "fetched", name: pkg.name, digest: blob.digest, size: blob.size, fromCache: blob.fromCache, ...(blob.url ? { url: blob.url } : {}) });
+    if ((mirrors[pkg.from.archive] ?? []).length === 0)
+      throw new StepError(
+        "NIFTY607",
+        span,
+        `no mirror for the archive ${pkg.from.archive}, to download ${what}`,
+        `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`,
+      );
+    const blob = await fetchDeb(store, pkg, {
+      mirrors,
+      offline: options.offline ?? false,
+      ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
+    });
+    emit({
+      type: "fetched",
+      name: pkg.name,
+      digest: blob.digest,
+      size: blob.size,
+      fromCache: blob.fromCache,
+      ...(blob.url ? { url: blob.url } : {}),
+    });
   }
   const { readDeb } = await import("../debian/deb.ts");
   const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what, options.limits);

@@ -26,7 +26,11 @@ export interface Plan {
 }
 
 /** Every step's key, from the recipe and the digests of what each step reads. */
-export async function planSteps(recipe: Recipe, context: BuildContext, fail: (error: unknown, span: Span) => never): Promise<Plan> {
+export async function planSteps(
+  recipe: Recipe,
+  context: BuildContext,
+  fail: (error: unknown, span: Span) => never,
+): Promise<Plan> {
   const keys: string[] = [];
   const cacheable: boolean[] = [];
   let key = firstKey(context.platform.name);
@@ -73,11 +77,26 @@ export interface RunInput {
 
 /** Each step's record (undefined: none, or the step is never cached), all read at once. */
 export function readStepRecords(store: Store, plan: Plan): Promise<Array<StepCacheRecord | undefined>> {
-  return Promise.all(plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)));
+  return Promise.all(
+    plan.keys.map((k, i) => (plan.cacheable[i] ? store.readRecord<StepCacheRecord>("steps", k) : undefined)),
+  );
 }
 
 /** Run each step, or replay its recorded changes when the record and its blobs are there. */
-export async function runSteps({ recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...read }: RunInput): Promise<StepsResult> {
+export async function runSteps({
+  recipe,
+  source,
+  store,
+  tree,
+  plan,
+  context,
+  fail,
+  record,
+  warnings,
+  stepNotes,
+  emit,
+  ...read
+}: RunInput): Promise<StepsResult> {
   const records = read.records ?? (await readStepRecords(store, plan));
   const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
   for (const [index, instruction] of recipe.instructions.entries()) {
@@ -102,7 +121,8 @@ export async function runSteps({ recipe, source, store, tree, plan, context, fai
       }
       changes = tree.takeChanges();
       said = { warnings: warnings.slice(before).map(({ source: _, ...w }) => w), notes: [...stepNotes] };
-      if (plan.cacheable[index]) await store.writeRecord("steps", plan.keys[index]!, { changes, ...said } satisfies StepCacheRecord);
+      if (plan.cacheable[index])
+        await store.writeRecord("steps", plan.keys[index]!, { changes, ...said } satisfies StepCacheRecord);
     }
     for (const message of said.notes) emit({ type: "note", message });
     track(result, instruction, changes);
@@ -122,7 +142,9 @@ function track(result: StepsResult, instruction: Instruction, changes: readonly 
 }
 
 async function blobsPresent(store: Store, changes: readonly TreeChange[]): Promise<boolean> {
-  const blobs = changes.flatMap(([, node]) => (node.type === "file" && node.content.inline === undefined ? [node.content] : []));
+  const blobs = changes.flatMap(([, node]) =>
+    node.type === "file" && node.content.inline === undefined ? [node.content] : [],
+  );
   return store.hasAll(blobs);
 }
 

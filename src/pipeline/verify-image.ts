@@ -5,17 +5,20 @@
 import type { Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
-import {
-  describeMachine, missingLibraries, readElfInfo, treeView, type ElfInfo,
-} from "../image/elf.ts";
+import { describeMachine, missingLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
 import { DEFAULT_PLATFORM, describePlatform, libraryDirs, runsOn, type Platform } from "../image/platform.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
-import { specFor, } from "../instructions/index.ts";
+import { specFor } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
 
-export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyMap<string, Span>,
-  blobPath: (digest: string) => string, report: Reporter,
-  options: { allowWritableSetuid?: boolean; platform?: Platform } = {}): Promise<void> {
+export async function verifyImage(
+  recipe: Recipe,
+  tree: Tree,
+  origins: ReadonlyMap<string, Span>,
+  blobPath: (digest: string) => string,
+  report: Reporter,
+  options: { allowWritableSetuid?: boolean; platform?: Platform } = {},
+): Promise<void> {
   const platform = options.platform ?? DEFAULT_PLATFORM;
   const dirs = libraryDirs(platform);
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
@@ -23,7 +26,10 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     const key = node.content.digest;
     let info = elfCache.get(key);
     if (info === undefined) {
-      const source = node.content.inline !== undefined ? Buffer.from(node.content.inline, "base64") : blobPath(node.content.digest);
+      const source =
+        node.content.inline !== undefined
+          ? Buffer.from(node.content.inline, "base64")
+          : blobPath(node.content.digest);
       info = readElfInfo(source).catch(() => null);
       elfCache.set(key, info);
     }
@@ -39,10 +45,15 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     const span = origins.get(path) ?? recipe.instructions[0]!.span;
     // Every program is one the platform's kernel runs: its machine, class and byte order.
     if (!runsOn(platform, info)) {
-      const hint = `fetch the ${platform.debian} build of it (Debian's _${platform.debian}.deb, or the ` +
+      const hint =
+        `fetch the ${platform.debian} build of it (Debian's _${platform.debian}.deb, or the ` +
         `${platform.triplet.split("-")[0]} release file; FETCH … PLATFORM ${platform.name} for one file per platform)`;
-      report.error(span, "NIFTY215",
-        `${path} is a program for ${describeMachine(info)}, not for this image's ${describePlatform(platform)}`, hint);
+      report.error(
+        span,
+        "NIFTY215",
+        `${path} is a program for ${describeMachine(info)}, not for this image's ${describePlatform(platform)}`,
+        hint,
+      );
       continue;
     }
     if (info.isStatic) continue;
@@ -57,22 +68,43 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
     }
     if (result.interpreter !== undefined) {
       const loader = `libc6's ${platform.loader.split("/").pop()}, and SYMLINK ${platform.loader} to it`;
-      report.error(span, "NIFTY220", `${path} needs its program loader ${result.interpreter}, which is not in the image`,
-        `FETCH it too (for Debian binaries: ${loader})`);
+      report.error(
+        span,
+        "NIFTY220",
+        `${path} needs its program loader ${result.interpreter}, which is not in the image`,
+        `FETCH it too (for Debian binaries: ${loader})`,
+      );
     }
     for (const miss of result.missing) {
       const via = miss.neededBy === path ? "" : ` (through ${miss.neededBy})`;
-      report.error(span, "NIFTY221", `${path} needs ${miss.library}${via}, which is not in the image`,
-        `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`);
+      report.error(
+        span,
+        "NIFTY221",
+        `${path} needs ${miss.library}${via}, which is not in the image`,
+        `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`,
+      );
     }
   }
 
   // What a container manager needs to boot the image at all.
   if (!["/etc/os-release", "/usr/lib/os-release"].some((p) => tree.lookup(p)?.node.type === "file")) {
-    report.warn(undefined, "NIFTY224", "the image has no /etc/os-release: systemd-nspawn --boot refuses to start it", "add FILE /etc/os-release <<EOF with NAME= and ID= lines (an empty file is enough)");
+    report.warn(
+      undefined,
+      "NIFTY224",
+      "the image has no /etc/os-release: systemd-nspawn --boot refuses to start it",
+      "add FILE /etc/os-release <<EOF with NAME= and ID= lines (an empty file is enough)",
+    );
   }
-  if (tree.lookup("/sbin/init")?.node.type !== "file" && !["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file")) {
-    report.warn(undefined, "NIFTY225", "the image has no /sbin/init: it cannot boot as a container", "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin");
+  if (
+    tree.lookup("/sbin/init")?.node.type !== "file" &&
+    !["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file")
+  ) {
+    report.warn(
+      undefined,
+      "NIFTY225",
+      "the image has no /sbin/init: it cannot boot as a container",
+      "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin",
+    );
   }
 
   verifySystemd(tree, origins, report);
@@ -88,8 +120,13 @@ export async function verifyImage(recipe: Recipe, tree: Tree, origins: ReadonlyM
  * mode, the line that wrote each), at the line of the first. One every user may write is a
  * program anyone could replace: an error at its line unless the build allows it.
  */
-function verifySetuid(tree: Tree, origins: ReadonlyMap<string, Span>, report: Reporter, allowWritable: boolean,
-  recipeSpan: Span): void {
+function verifySetuid(
+  tree: Tree,
+  origins: ReadonlyMap<string, Span>,
+  report: Reporter,
+  allowWritable: boolean,
+  recipeSpan: Span,
+): void {
   const found: string[] = [];
   let first: Span | undefined;
   for (const path of tree.sortedPaths()) {
@@ -99,43 +136,68 @@ function verifySetuid(tree: Tree, origins: ReadonlyMap<string, Span>, report: Re
     first ??= span;
     const mode = (node.mode & 0o7777).toString(8).padStart(4, "0");
     const kind = (node.mode & 0o4000) !== 0 ? "setuid" : "setgid";
-    found.push(`${path} (${node.uid}:${node.gid} ${mode}${span === undefined ? "" : `, line ${span.start.line}`})`);
+    found.push(
+      `${path} (${node.uid}:${node.gid} ${mode}${span === undefined ? "" : `, line ${span.start.line}`})`,
+    );
     if ((node.mode & 0o002) !== 0 && !allowWritable) {
       const as = kind === "setuid" ? `uid ${node.uid}` : `gid ${node.gid}`;
       const safe = (node.mode & 0o7775).toString(8).padStart(4, "0");
-      report.error(span ?? recipeSpan, "NIFTY233",
-        `${path} is ${kind} and every user may write it (mode ${mode}): `
-        + `anyone could replace a program that runs as ${as}`,
-        `drop the write bit for others (e.g. MODE ${safe}), `
-        + "or build with --allow-writable-setuid if that is what you mean");
+      report.error(
+        span ?? recipeSpan,
+        "NIFTY233",
+        `${path} is ${kind} and every user may write it (mode ${mode}): ` +
+          `anyone could replace a program that runs as ${as}`,
+        `drop the write bit for others (e.g. MODE ${safe}), ` +
+          "or build with --allow-writable-setuid if that is what you mean",
+      );
     }
   }
   if (found.length === 0) return;
   const files = `${found.length} setuid or setgid file${found.length === 1 ? "" : "s"}`;
-  report.warn(first, "NIFTY232",
+  report.warn(
+    first,
+    "NIFTY232",
     `the image has ${files}, which run with their owner's rights for any user: ${found.join(", ")}`,
-    "keep only those the image needs (COPY … MODE 0755 drops the bit); "
-    + "niftyc run, instances, install and bundles keep their trees in 0700 directories");
+    "keep only those the image needs (COPY … MODE 0755 drops the bit); " +
+      "niftyc run, instances, install and bundles keep their trees in 0700 directories",
+  );
 }
 
 /** What systemd as PID 1 needs of the tree (docs/systemd.md), beyond os-release. */
 /** Each warning points at the line that wrote the path at fault, or (undefined) at the recipe as a whole. */
 function verifySystemd(tree: Tree, origins: ReadonlyMap<string, Span>, report: Reporter): void {
-  const hasSystemd = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some((p) => tree.lookup(p)?.node.type === "file");
+  const hasSystemd = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"].some(
+    (p) => tree.lookup(p)?.node.type === "file",
+  );
   if (!hasSystemd) return;
   const init = tree.lookup("/sbin/init");
   if (init !== undefined && detectInit(tree).kind !== "systemd") {
-    report.warn(origins.get("/sbin/init"), "NIFTY226", `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`, "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)");
+    report.warn(
+      origins.get("/sbin/init"),
+      "NIFTY226",
+      `systemd is in the image, but /sbin/init leads to ${init.path}: that boots instead of systemd`,
+      "SYMLINK /sbin/init /lib/systemd/systemd (what systemd-sysv ships)",
+    );
     // The rest matters only when systemd is what boots.
     return;
   }
   const machineId = tree.lookup("/etc/machine-id");
   if (machineId?.node.type === "file" && machineId.node.content.size > 0) {
-    report.warn(origins.get(machineId.path), "NIFTY227", "/etc/machine-id is not empty: every container made from this image gets the same machine ID", "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot");
+    report.warn(
+      origins.get(machineId.path),
+      "NIFTY227",
+      "/etc/machine-id is not empty: every container made from this image gets the same machine ID",
+      "ship it empty (FILE /etc/machine-id with an empty heredoc): systemd makes one per container at boot",
+    );
   }
   for (const dir of ["/run", "/tmp"]) {
     const inside = tree.sortedPaths().filter((p) => p.startsWith(`${dir}/`));
     if (inside.length === 0) continue;
-    report.warn(origins.get(inside[0]!), "NIFTY228", `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`, "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)");
+    report.warn(
+      origins.get(inside[0]!),
+      "NIFTY228",
+      `${inside[0]} is under ${dir}, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot`,
+      "make it at boot instead (a tmpfiles.d line, or RuntimeDirectory= in the unit)",
+    );
   }
 }

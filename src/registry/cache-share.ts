@@ -18,7 +18,11 @@ export const CACHE_ARTIFACT_TYPE = "application/vnd.niftyc.cache.v1";
 /** Step records an older --cache-to pushed: recognised, never read. */
 const RECORDS_TYPE = "application/vnd.niftyc.cache.records.v1+json";
 const BLOB_TYPE = "application/octet-stream";
-const EMPTY = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 };
+const EMPTY = {
+  mediaType: "application/vnd.oci.empty.v1+json",
+  digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+  size: 2,
+};
 const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 export interface CacheShareOptions extends Omit<ClientOptions, "registry" | "onRetry"> {
@@ -41,22 +45,32 @@ export async function pushCache(
     const info = await store.stat(digest);
     if (info) blobs.push({ mediaType: BLOB_TYPE, digest, size: info.size, path: info.path });
   }
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MANIFEST,
-    artifactType: CACHE_ARTIFACT_TYPE,
-    config: EMPTY,
-    layers: blobs.slice(1).map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size })),
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST,
+      artifactType: CACHE_ARTIFACT_TYPE,
+      config: EMPTY,
+      layers: blobs.slice(1).map((b) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size })),
+    }),
+  );
   const { createHash } = await import("node:crypto");
   const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
-  const client = new RegistryClient({ ...options, registry: target.registry, onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }) });
+  const client = new RegistryClient({
+    ...options,
+    registry: target.registry,
+    onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }),
+  });
   try {
     for (const blob of blobs) {
       const action = await pushBlob(client, target.repository, blob, options, []);
       options.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, ...action });
     }
-    const { action } = await putManifest(client, target.repository, target.tag ?? digest, { bytes: manifest, digest, mediaType: MANIFEST });
+    const { action } = await putManifest(client, target.repository, target.tag ?? digest, {
+      bytes: manifest,
+      digest,
+      mediaType: MANIFEST,
+    });
     options.onEvent?.({ type: "manifest", digest, action });
   } finally {
     await client.close();
@@ -64,7 +78,9 @@ export async function pushCache(
   return { digest, blobs: blobs.length - 1 };
 }
 
-export type PullEvent = { type: "cache-blob"; digest: string; size: number; action: "have" | "downloaded" } | { type: "retry"; what: string; attempt: number; reason: string };
+export type PullEvent =
+  | { type: "cache-blob"; digest: string; size: number; action: "have" | "downloaded" }
+  | { type: "retry"; what: string; attempt: number; reason: string };
 
 /** A registry's limit on a manifest (distribution's), and so niftyc's on reading one. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -101,15 +117,21 @@ export async function pullCache(
   options: Omit<CacheShareOptions, "onEvent"> & { onEvent?: (e: PullEvent) => void; maxBlobBytes: number },
 ): Promise<PullResult | undefined> {
   const { store, target } = options;
-  const client = new RegistryClient({ ...options, registry: target.registry, onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }) });
+  const client = new RegistryClient({
+    ...options,
+    registry: target.registry,
+    onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }),
+  });
   try {
     const reference = target.digest ?? target.tag!;
     const shown = `${target.registry}/${target.repository}${target.digest ? "@" : ":"}${reference}`;
     let body: Buffer | undefined;
     const scopes = [`repository:${target.repository}:pull`];
     const spec = {
-      method: "GET" as const, url: `/v2/${target.repository}/manifests/${reference}`,
-      headers: { accept: MANIFEST }, scopes,
+      method: "GET" as const,
+      url: `/v2/${target.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST },
+      scopes,
       sink: async (stream: Readable) => void (body = await readAtMost(stream, MAX_MANIFEST_BYTES)),
     };
     const res = await client.retrying(`reading the cache ${reference}`, () => client.request(spec));
@@ -128,8 +150,11 @@ export async function pullCache(
     }
     if (parsed.artifactType !== CACHE_ARTIFACT_TYPE) {
       const type = JSON.stringify(parsed.artifactType ?? null);
-      throw new NiftyError("NIFTY709", `${shown} is not a niftyc cache (its artifactType is ${type})`,
-        "give --cache-from the reference a --cache-to wrote, not an image's");
+      throw new NiftyError(
+        "NIFTY709",
+        `${shown} is not a niftyc cache (its artifactType is ${type})`,
+        "give --cache-from the reference a --cache-to wrote, not an image's",
+      );
     }
     const missing: string[] = [];
     const mismatched: string[] = [];
@@ -148,10 +173,15 @@ export async function pullCache(
         continue;
       }
       const get = {
-        method: "GET" as const, url: `/v2/${target.repository}/blobs/${layer.digest}`, scopes,
+        method: "GET" as const,
+        url: `/v2/${target.repository}/blobs/${layer.digest}`,
+        scopes,
         // The store checks the digest as it writes; a mismatch keeps nothing. A body is cut at its size.
         sink: async (stream: Readable) =>
-          void (await store.putStream((writer) => pipeline(stream, atMost(layer.size), writer), layer.digest)),
+          void (await store.putStream(
+            (writer) => pipeline(stream, atMost(layer.size), writer),
+            layer.digest,
+          )),
       };
       try {
         const r = await client.retrying(`downloading ${layer.digest}`, () => client.request(get));
@@ -180,7 +210,8 @@ export async function pullCache(
     }
     if (result.ignoredRecords > 0) {
       result.warnings.push({
-        severity: "warning", code: "NIFTY722",
+        severity: "warning",
+        code: "NIFTY722",
         message: `${shown} holds step records, which are not trusted: every step runs here, from the cache's blobs`,
         hint: "nothing to do: a shared cache gives downloads, not results; this niftyc's --cache-to leaves them out",
       });
@@ -210,7 +241,9 @@ function parseManifest(body: Buffer): { artifactType?: unknown; layers: CacheLay
   if (!Array.isArray(m.layers)) return { why: "its manifest has no list of layers" };
   const layers: CacheLayer[] = [];
   for (const [i, layer] of (m.layers as unknown[]).entries()) {
-    const l = (typeof layer === "object" && layer !== null ? layer : {}) as Partial<Record<keyof CacheLayer, unknown>>;
+    const l = (typeof layer === "object" && layer !== null ? layer : {}) as Partial<
+      Record<keyof CacheLayer, unknown>
+    >;
     if (typeof l.digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(l.digest)) {
       return { why: `layer ${i + 1} has no sha256 digest (${shortJson(l.digest)})` };
     }
@@ -218,7 +251,9 @@ function parseManifest(body: Buffer): { artifactType?: unknown; layers: CacheLay
       return { why: `layer ${i + 1} has no size` };
     }
     if (l.mediaType !== BLOB_TYPE && l.mediaType !== RECORDS_TYPE) {
-      return { why: `layer ${i + 1} has the media type ${shortJson(l.mediaType)}, which a cache does not hold` };
+      return {
+        why: `layer ${i + 1} has the media type ${shortJson(l.mediaType)}, which a cache does not hold`,
+      };
     }
     layers.push({ mediaType: l.mediaType, digest: l.digest, size: l.size });
   }
@@ -227,7 +262,9 @@ function parseManifest(body: Buffer): { artifactType?: unknown; layers: CacheLay
 
 function unusable(shown: string, why: string): Diagnostic {
   return {
-    severity: "warning", code: "NIFTY720", message: `the cache ${shown} cannot be used: ${why}; building without it`,
+    severity: "warning",
+    code: "NIFTY720",
+    message: `the cache ${shown} cannot be used: ${why}; building without it`,
     hint: "push the cache again with --cache-to; if nobody should have changed it, find out who can push there",
   };
 }
@@ -235,7 +272,8 @@ function unusable(shown: string, why: string): Diagnostic {
 function blobsLeftOut(shown: string, n: number, why: string): Diagnostic {
   const blobs = n === 1 ? "1 blob" : `${n} blobs`;
   return {
-    severity: "warning", code: "NIFTY721",
+    severity: "warning",
+    code: "NIFTY721",
     message: `the cache ${shown} is used in part: ${blobs} ${why}; building without ${n === 1 ? "it" : "them"}`,
     hint: "the build fetches what is left out from its sources (or fails with --offline); push the cache again",
   };

@@ -51,7 +51,8 @@ const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const CHECK_REGISTRY = "check the registry, or that the address is a registry";
 const CHECK_TOKENS = "check the registry's token service";
-const CHECK_CONFIG = "check the registry's configuration (its external URL, and the scheme its proxy forwards)";
+const CHECK_CONFIG =
+  "check the registry's configuration (its external URL, and the scheme its proxy forwards)";
 
 type Body = () => Buffer | Readable | undefined;
 
@@ -70,16 +71,40 @@ interface RequestSpec {
 /** Worth another try: a dropped connection or a server in trouble. */
 class Transient extends Error {}
 
-const NETWORK_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED",
-  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH", "UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT",
-  "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
-const TLS_CODES = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT", "ERR_SSL_WRONG_VERSION_NUMBER",
-  "ERR_SSL_PACKET_LENGTH_TOO_LONG", "EPROTO"]);
+const NETWORK_CODES = new Set([
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+const TLS_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "ERR_SSL_PACKET_LENGTH_TOO_LONG",
+  "EPROTO",
+]);
 
 function errorCode(error: unknown): string | undefined {
   let e = error as { code?: string; cause?: unknown } | undefined;
-  for (let i = 0; e && i < 4; i++, e = e.cause as typeof e) if (typeof e.code === "string" && e.code !== "UND_ERR") return e.code;
+  for (let i = 0; e && i < 4; i++, e = e.cause as typeof e)
+    if (typeof e.code === "string" && e.code !== "UND_ERR") return e.code;
   return undefined;
 }
 
@@ -88,8 +113,11 @@ function registryWords(text: string): string {
   try {
     const parsed = JSON.parse(text) as { errors?: unknown };
     if (Array.isArray(parsed.errors)) {
-      const list = parsed.errors.map((e: { code?: unknown; message?: unknown } | null) =>
-        [e?.code, e?.message].filter((w) => typeof w === "string" && w !== "").join(": ")).filter(Boolean);
+      const list = parsed.errors
+        .map((e: { code?: unknown; message?: unknown } | null) =>
+          [e?.code, e?.message].filter((w) => typeof w === "string" && w !== "").join(": "),
+        )
+        .filter(Boolean);
       if (list.length > 0) return list.join("; ");
     }
   } catch {}
@@ -135,8 +163,11 @@ export class RegistryClient {
 
   constructor(options: ClientOptions) {
     if (options.insecure && !isLoopback(options.registry)) {
-      throw new NiftyError("NIFTY705", `--insecure sends everything in plain http, which niftyc allows only to a registry on this machine, not ${options.registry}`,
-        "use https (trust its CA with --ca-file if it is private), or run the registry on 127.0.0.1");
+      throw new NiftyError(
+        "NIFTY705",
+        `--insecure sends everything in plain http, which niftyc allows only to a registry on this machine, not ${options.registry}`,
+        "use https (trust its CA with --ca-file if it is private), or run the registry on 127.0.0.1",
+      );
     }
     this.options = options;
     this.registry = options.registry;
@@ -154,13 +185,22 @@ export class RegistryClient {
         try {
           extra = readFileSync(this.options.caFile, "utf8");
         } catch (error) {
-          throw new NiftyError("NIFTY707", `cannot read the CA file ${this.options.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, "give a readable PEM file with --ca-file");
+          throw new NiftyError(
+            "NIFTY707",
+            `cannot read the CA file ${this.options.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+            "give a readable PEM file with --ca-file",
+          );
         }
         ca = [...getCACertificates("system"), ...getCACertificates("bundled"), extra];
       } else {
         ca = [...getCACertificates("system"), ...getCACertificates("bundled")];
       }
-      this.dispatcher = new this.undici.Agent({ connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout, connect: { ca } });
+      this.dispatcher = new this.undici.Agent({
+        connectTimeout: timeout,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        connect: { ca },
+      });
     }
     return { undici: this.undici, dispatcher: this.dispatcher };
   }
@@ -179,8 +219,11 @@ export class RegistryClient {
       } catch (error) {
         if (!(error instanceof Transient)) throw error;
         if (attempt >= retries) {
-          throw new NiftyError("NIFTY701", `${what} failed after ${attempt + 1} attempts: ${error.message}`,
-            `check that the registry ${this.registry} is up and reachable, then push again (what was uploaded is kept, and no manifest was written)`);
+          throw new NiftyError(
+            "NIFTY701",
+            `${what} failed after ${attempt + 1} attempts: ${error.message}`,
+            `check that the registry ${this.registry} is up and reachable, then push again (what was uploaded is kept, and no manifest was written)`,
+          );
         }
         this.options.onRetry?.(what, attempt + 1, error.message);
         await sleep(delay * 2 ** attempt);
@@ -197,13 +240,16 @@ export class RegistryClient {
       res = await this.send(spec);
     }
     if (res.status === 401 || res.status === 403) {
-      const who = this.options.credentials ? `as ${JSON.stringify(this.options.credentials.username)}` : "without credentials";
+      const who = this.options.credentials
+        ? `as ${JSON.stringify(this.options.credentials.username)}`
+        : "without credentials";
       throw new NiftyError(
         "NIFTY702",
         `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: ${this.httpStatus(res.status, res.text)}`,
         this.options.credentials
           ? "check the user name and password (and that the user may push to this repository)"
-          : `log in (podman login ${this.registry} or docker login), or give --username and --password-stdin`);
+          : `log in (podman login ${this.registry} or docker login), or give --username and --password-stdin`,
+      );
     }
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
       throw new Transient(`${spec.method} ${this.shown(spec.url)}: ${this.httpStatus(res.status, res.text)}`);
@@ -230,7 +276,8 @@ export class RegistryClient {
     let out = registryWords(text);
     const creds = this.options.credentials;
     const secrets = [...this.tokens.values()];
-    if (creds) secrets.push(creds.password, Buffer.from(`${creds.username}:${creds.password}`).toString("base64"));
+    if (creds)
+      secrets.push(creds.password, Buffer.from(`${creds.username}:${creds.password}`).toString("base64"));
     // Longest first, so a password inside the basic string does not leave the rest of it.
     for (const secret of secrets.filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) {
       out = out.split(secret).join("***");
@@ -246,17 +293,20 @@ export class RegistryClient {
    */
   resolve(location: string, method: string, from: string = this.base): URL {
     const to = JSON.stringify(location.slice(0, 200));
-    const refuse = (why: string) => new NiftyError(
-      "NIFTY710", `${this.registry} sent ${method} ${this.shown(from)} to ${to}: ${why}`,
-      CHECK_CONFIG,
-    );
+    const refuse = (why: string) =>
+      new NiftyError(
+        "NIFTY710",
+        `${this.registry} sent ${method} ${this.shown(from)} to ${to}: ${why}`,
+        CHECK_CONFIG,
+      );
     let url: URL;
     try {
       url = new URL(location, from);
     } catch {
       throw refuse("not a URL");
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") throw refuse("niftyc speaks only http(s) there");
+    if (url.protocol !== "https:" && url.protocol !== "http:")
+      throw refuse("niftyc speaks only http(s) there");
     if (url.protocol === "http:" && this.base.startsWith("https:")) {
       throw refuse("from https down to plain http, which would show credentials and images to the network");
     }
@@ -272,15 +322,19 @@ export class RegistryClient {
       return new NiftyError(
         "NIFTY713",
         `${this.registry} sent ${what} too slowly: the request did not end within ${within}`,
-        "check the registry; give a slow network more time with --timeout SECONDS");
+        "check the registry; give a slow network more time with --timeout SECONDS",
+      );
     }
     if (error instanceof NiftyError) return error;
     const code = errorCode(error);
     if (code !== undefined && TLS_CODES.has(code)) {
-      return new NiftyError("NIFTY707", `TLS with ${this.registry} failed: ${code}`,
+      return new NiftyError(
+        "NIFTY707",
+        `TLS with ${this.registry} failed: ${code}`,
         code.startsWith("ERR_SSL")
           ? "the registry may speak plain http; for a registry on this machine use --insecure"
-          : "trust the registry's CA with --ca-file CA.pem (or install it in the system's CA store)");
+          : "trust the registry's CA with --ca-file CA.pem (or install it in the system's CA store)",
+      );
     }
     if (code !== undefined && NETWORK_CODES.has(code)) return new Transient(`${what}: ${code}`);
     const name = (error as Error).name;
@@ -289,7 +343,8 @@ export class RegistryClient {
     }
     if (code === "UND_ERR_HEADERS_OVERFLOW") {
       return new NiftyError(
-        "NIFTY711", `${this.registry}'s answer to ${what} is too large: its headers are over 16 KiB`,
+        "NIFTY711",
+        `${this.registry}'s answer to ${what} is too large: its headers are over 16 KiB`,
         CHECK_REGISTRY,
       );
     }
@@ -315,7 +370,8 @@ export class RegistryClient {
       if (hop >= MAX_REDIRECTS) {
         const what = `${spec.method} ${this.shown(spec.url)}`;
         throw new NiftyError(
-          "NIFTY710", `${this.registry} sent ${what} through more than ${MAX_REDIRECTS} redirects`,
+          "NIFTY710",
+          `${this.registry} sent ${what} through more than ${MAX_REDIRECTS} redirects`,
           CHECK_CONFIG,
         );
       }
@@ -336,7 +392,13 @@ export class RegistryClient {
     try {
       const counted = body && Readable.from(deadline.counted(body));
       const { signal } = deadline;
-      const res = await undici.request(url, { method: spec.method, headers, body: counted, dispatcher, signal });
+      const res = await undici.request(url, {
+        method: spec.method,
+        headers,
+        body: counted,
+        dispatcher,
+        signal,
+      });
       if (spec.sink && res.statusCode === 200) {
         await spec.sink(Readable.from(deadline.counted(res.body)));
         return { status: 200, headers: res.headers, text: "", origin: url.origin };
@@ -350,11 +412,17 @@ export class RegistryClient {
       if (over) res.body.destroy();
       if (over && ok) {
         throw new NiftyError(
-          "NIFTY711", `${this.registry}'s answer to ${what} is too large: over ${MAX_ANSWER >> 20} MiB`,
+          "NIFTY711",
+          `${this.registry}'s answer to ${what} is too large: over ${MAX_ANSWER >> 20} MiB`,
           CHECK_REGISTRY,
         );
       }
-      return { status: res.statusCode, headers: res.headers, text: bytes.toString("utf8"), origin: url.origin };
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        text: bytes.toString("utf8"),
+        origin: url.origin,
+      };
     } catch (error) {
       if (made && typeof (made as Readable).destroy === "function") (made as Readable).destroy();
       throw this.failure(error, what, deadline);
@@ -368,7 +436,9 @@ export class RegistryClient {
     if (!c) return undefined;
     if (c.scheme === "basic") {
       const creds = this.options.credentials;
-      return creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` : undefined;
+      return creds
+        ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`
+        : undefined;
     }
     const token = this.tokens.get(scopes.join(" "));
     return token ? `Bearer ${token}` : undefined;
@@ -376,13 +446,17 @@ export class RegistryClient {
 
   private async authenticate(spec: RequestSpec, res: Response): Promise<void> {
     const header = res.headers["www-authenticate"];
-    const challenge = parseChallenge(Array.isArray(header) ? header[0]! : header ?? "");
+    const challenge = parseChallenge(Array.isArray(header) ? header[0]! : (header ?? ""));
     if (challenge?.scheme === "basic") {
       this.challenge = { scheme: "basic" };
       return;
     }
     if (challenge?.scheme !== "bearer" || !challenge.params.realm) return;
-    this.challenge = { scheme: "bearer", realm: challenge.params.realm, ...(challenge.params.service ? { service: challenge.params.service } : {}) };
+    this.challenge = {
+      scheme: "bearer",
+      realm: challenge.params.realm,
+      ...(challenge.params.service ? { service: challenge.params.service } : {}),
+    };
     await this.fetchToken(spec.scopes);
   }
 
@@ -402,13 +476,17 @@ export class RegistryClient {
       throw new NiftyError(
         "NIFTY712",
         `${this.registry}'s answer cannot be read: its Bearer realm ${shownRealm} is not an http(s) URL`,
-        CHECK_TOKENS);
+        CHECK_TOKENS,
+      );
     }
     // Plain http only beside a registry on this machine that is itself reached in plain http.
     if (url.protocol === "http:" && (!isLoopback(url.host) || !this.base.startsWith("http:"))) {
-      throw new NiftyError("NIFTY705", `${this.registry} sends for tokens to ${url.origin}, over plain http`,
+      throw new NiftyError(
+        "NIFTY705",
+        `${this.registry} sends for tokens to ${url.origin}, over plain http`,
         "niftyc sends credentials over plain http only to a registry and token server on this machine " +
-          "reached with --insecure; the token server must use https");
+          "reached with --insecure; the token server must use https",
+      );
     }
     url.username = "";
     url.password = "";
@@ -416,7 +494,8 @@ export class RegistryClient {
     for (const s of scopes) url.searchParams.append("scope", s);
     const creds = this.options.credentials;
     const headers: Record<string, string> = { "user-agent": "niftyc" };
-    if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
+    if (creds)
+      headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
     const where = `${url.origin}${url.pathname}`;
     let status: number;
     let text: string;
@@ -428,7 +507,8 @@ export class RegistryClient {
       if (over) {
         r.body.destroy();
         throw new NiftyError(
-          "NIFTY711", `the token server ${where}'s answer is too large: over ${MAX_ANSWER >> 20} MiB`,
+          "NIFTY711",
+          `the token server ${where}'s answer is too large: over ${MAX_ANSWER >> 20} MiB`,
           CHECK_TOKENS,
         );
       }
@@ -443,7 +523,10 @@ export class RegistryClient {
       throw new NiftyError(
         "NIFTY702",
         `the token server ${where} refused a token for ${scopes.join(" ")}: HTTP ${status}`,
-        creds ? "check the user name and password" : `log in (podman login ${this.registry}), or give --username and --password-stdin`);
+        creds
+          ? "check the user name and password"
+          : `log in (podman login ${this.registry}), or give --username and --password-stdin`,
+      );
     }
     let parsed: { token?: unknown; access_token?: unknown } | undefined;
     try {
@@ -451,21 +534,21 @@ export class RegistryClient {
     } catch {}
     if (parsed === null || typeof parsed !== "object") {
       throw new NiftyError(
-        "NIFTY712", `the token server ${where}'s answer cannot be read: it is not JSON`,
+        "NIFTY712",
+        `the token server ${where}'s answer cannot be read: it is not JSON`,
         CHECK_TOKENS,
       );
     }
     const token = parsed.token ?? parsed.access_token;
-    if (token === undefined || token === "") throw new NiftyError(
-      "NIFTY703", `the token server ${where} answered without a token`,
-      CHECK_TOKENS,
-    );
+    if (token === undefined || token === "")
+      throw new NiftyError("NIFTY703", `the token server ${where} answered without a token`, CHECK_TOKENS);
     // A token goes into a header: visible ASCII only, so it cannot add a line to the request.
     if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) {
       throw new NiftyError(
         "NIFTY712",
         `the token server ${where}'s answer cannot be read: its token is not a string of visible ASCII`,
-        CHECK_TOKENS);
+        CHECK_TOKENS,
+      );
     }
     this.tokens.set(scopes.join(" "), token);
   }
@@ -475,7 +558,8 @@ export class RegistryClient {
     return new NiftyError(
       "NIFTY703",
       `${this.registry} answered ${spec.method} ${this.shown(spec.url)} with HTTP ${res.status}: ${said}`,
-      "the registry refused the request; its message says why (a full disk, a size limit, an unsupported media type)");
+      "the registry refused the request; its message says why (a full disk, a size limit, an unsupported media type)",
+    );
   }
 }
 

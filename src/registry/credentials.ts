@@ -29,7 +29,11 @@ function registryKey(key: string): string {
  * silently pushing without the credentials it holds would fail later and
  * more obscurely.
  */
-export async function findCredentials(registry: string, files: readonly string[], helperTimeoutMs = 20_000): Promise<Credentials | undefined> {
+export async function findCredentials(
+  registry: string,
+  files: readonly string[],
+  helperTimeoutMs = 20_000,
+): Promise<Credentials | undefined> {
   for (const file of files) {
     let text: string;
     try {
@@ -42,8 +46,11 @@ export async function findCredentials(registry: string, files: readonly string[]
       parsed = JSON.parse(text) as AuthFile;
       if (parsed === null || typeof parsed !== "object") throw new Error("not an object");
     } catch (error) {
-      throw new NiftyError("NIFTY706", `cannot read the credentials file ${file}: ${(error as Error).message}`,
-        "fix the JSON, or point REGISTRY_AUTH_FILE at another file, or give --username and --password-stdin");
+      throw new NiftyError(
+        "NIFTY706",
+        `cannot read the credentials file ${file}: ${(error as Error).message}`,
+        "fix the JSON, or point REGISTRY_AUTH_FILE at another file, or give --username and --password-stdin",
+      );
     }
     const helper = Object.entries(parsed.credHelpers ?? {}).find(([k]) => registryKey(k) === registry)?.[1];
     if (helper) return runHelper(helper, registry, helperTimeoutMs);
@@ -53,12 +60,16 @@ export async function findCredentials(registry: string, files: readonly string[]
         const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
         const colon = decoded.indexOf(":");
         if (colon < 0) {
-          throw new NiftyError("NIFTY706", `the credentials file ${file} has an "auth" for ${registry} that is not base64 of USER:PASSWORD`,
-            `log in again (podman login ${registry}), or give --username and --password-stdin`);
+          throw new NiftyError(
+            "NIFTY706",
+            `the credentials file ${file} has an "auth" for ${registry} that is not base64 of USER:PASSWORD`,
+            `log in again (podman login ${registry}), or give --username and --password-stdin`,
+          );
         }
         return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
       }
-      if (typeof entry.username === "string" && typeof entry.password === "string") return { username: entry.username, password: entry.password };
+      if (typeof entry.username === "string" && typeof entry.password === "string")
+        return { username: entry.username, password: entry.password };
     }
     if (parsed.credsStore) {
       const found = await runHelper(parsed.credsStore, registry, helperTimeoutMs, true);
@@ -69,22 +80,39 @@ export async function findCredentials(registry: string, files: readonly string[]
 }
 
 /** docker-credential-NAME get: the server on stdin, {Username, Secret} on stdout. */
-function runHelper(name: string, registry: string, timeoutMs: number, optional = false): Promise<Credentials | undefined> {
+function runHelper(
+  name: string,
+  registry: string,
+  timeoutMs: number,
+  optional = false,
+): Promise<Credentials | undefined> {
   const program = `docker-credential-${name}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    const child = spawn(program, ["get"], {
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+    });
     const out: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.resume();
     const fail = (why: string) =>
-      optional ? resolve(undefined) : reject(new NiftyError("NIFTY706", `the credential helper ${program} gave no credentials for ${registry}: ${why}`,
-        `check that ${program} is installed and logged in, or give --username and --password-stdin`));
+      optional
+        ? resolve(undefined)
+        : reject(
+            new NiftyError(
+              "NIFTY706",
+              `the credential helper ${program} gave no credentials for ${registry}: ${why}`,
+              `check that ${program} is installed and logged in, or give --username and --password-stdin`,
+            ),
+          );
     child.on("error", (e) => fail((e as NodeJS.ErrnoException).code ?? e.message));
     child.on("close", (code) => {
       if (code !== 0) return fail(`exit status ${code}`);
       try {
         const r = JSON.parse(Buffer.concat(out).toString("utf8")) as { Username?: string; Secret?: string };
-        if (typeof r.Username !== "string" || typeof r.Secret !== "string") return fail("its answer has no Username and Secret");
+        if (typeof r.Username !== "string" || typeof r.Secret !== "string")
+          return fail("its answer has no Username and Secret");
         resolve({ username: r.Username, password: r.Secret });
       } catch {
         fail("its answer is not JSON");

@@ -47,7 +47,8 @@ async function readManifest(dir: string, d: Descriptor): Promise<{ bytes: Buffer
   } catch {
     return damaged(dir, `the manifest ${d.digest} is missing`);
   }
-  if (`sha256:${createHash("sha256").update(bytes).digest("hex")}` !== d.digest) damaged(dir, `the manifest ${d.digest} has other bytes`);
+  if (`sha256:${createHash("sha256").update(bytes).digest("hex")}` !== d.digest)
+    damaged(dir, `the manifest ${d.digest} has other bytes`);
   return { bytes, json: JSON.parse(bytes.toString("utf8")) as ManifestJson };
 }
 
@@ -77,9 +78,10 @@ export async function readLayoutIndex(dir: string, refName?: string): Promise<La
     return undefined;
   }
   const entries = (top.manifests ?? []).filter((m) => m.artifactType === undefined);
-  const chosen = refName === undefined && entries.length === 1
-    ? entries[0]
-    : entries.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refName);
+  const chosen =
+    refName === undefined && entries.length === 1
+      ? entries[0]
+      : entries.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refName);
   if (chosen?.mediaType !== INDEX) return undefined;
   const { bytes } = await readManifest(dir, chosen);
   const parsed = JSON.parse(bytes.toString("utf8")) as { manifests?: Descriptor[] };
@@ -121,15 +123,23 @@ export async function readLayout(dir: string, refName?: string): Promise<LayoutI
   try {
     index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as typeof index;
   } catch {
-    throw new NiftyError("NIFTY704", `${dir} is not an OCI image layout (no readable index.json)`,
-      "build with the oci format (the default; --format oci,...) or give the recipe to push");
+    throw new NiftyError(
+      "NIFTY704",
+      `${dir} is not an OCI image layout (no readable index.json)`,
+      "build with the oci format (the default; --format oci,...) or give the recipe to push",
+    );
   }
   const manifests = index.manifests ?? [];
   const images = manifests.filter((m) => m.artifactType === undefined);
-  const chosen = refName === undefined && images.length === 1
-    ? images[0]
-    : images.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refName);
-  if (!chosen) damaged(dir, refName === undefined ? "it has no single image manifest" : `it has no image tagged ${refName}`);
+  const chosen =
+    refName === undefined && images.length === 1
+      ? images[0]
+      : images.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refName);
+  if (!chosen)
+    damaged(
+      dir,
+      refName === undefined ? "it has no single image manifest" : `it has no image tagged ${refName}`,
+    );
   const { bytes, json } = await readManifest(dir, chosen);
   const config = await blob(dir, json.config);
   const layers = await Promise.all((json.layers ?? []).map((l) => blob(dir, l)));
@@ -138,8 +148,25 @@ export async function readLayout(dir: string, refName?: string): Promise<LayoutI
     if (d === chosen || d.artifactType === undefined) continue;
     const m = await readManifest(dir, d);
     if (m.json.subject?.digest !== chosen.digest) continue;
-    const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size, artifactType: d.artifactType };
-    referrers.push({ descriptor, bytes: m.bytes, blobs: [await blob(dir, m.json.config), ...(await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l))))] });
+    const descriptor: Descriptor = {
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
+      artifactType: d.artifactType,
+    };
+    referrers.push({
+      descriptor,
+      bytes: m.bytes,
+      blobs: [
+        await blob(dir, m.json.config),
+        ...(await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l)))),
+      ],
+    });
   }
-  return { manifest: { bytes, digest: chosen.digest, mediaType: chosen.mediaType }, config, layers, referrers };
+  return {
+    manifest: { bytes, digest: chosen.digest, mediaType: chosen.mediaType },
+    config,
+    layers,
+    referrers,
+  };
 }

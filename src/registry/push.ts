@@ -19,7 +19,13 @@ export type PushEvent =
   | { type: "upload-progress"; digest: string; sent: number; total: number }
   | { type: "retry"; what: string; attempt: number; reason: string }
   | { type: "manifest"; digest: string; action: "exists" | "uploaded" }
-  | { type: "referrer"; digest: string; artifactType: string; via: "referrers-api" | "tag-schema"; action: "exists" | "uploaded" };
+  | {
+      type: "referrer";
+      digest: string;
+      artifactType: string;
+      via: "referrers-api" | "tag-schema";
+      action: "exists" | "uploaded";
+    };
 
 export interface PushOptions extends Omit<ClientOptions, "registry" | "onRetry"> {
   /** The OCI layout directory. */
@@ -79,8 +85,11 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
   const { target } = options;
   if (target.digest !== undefined && target.digest !== index.index.digest) {
     const names = `${formatReference(target)} names the digest ${target.digest}`;
-    throw new NiftyError("NIFTY700", `${names}, but the image index is ${index.index.digest}`,
-      "push to a tag (REGISTRY/REPOSITORY:TAG), or name the index's own digest");
+    throw new NiftyError(
+      "NIFTY700",
+      `${names}, but the image index is ${index.index.digest}`,
+      "push to a tag (REGISTRY/REPOSITORY:TAG), or name the index's own digest",
+    );
   }
   const counts = { uploaded: 0, mounted: 0, existing: 0 };
   const layers: string[] = [];
@@ -117,8 +126,11 @@ async function pushLayoutImage(options: PushOptions, image: LayoutImage): Promis
   const { target } = options;
   const tagOrDigest = target.tag ?? target.digest;
   if (target.digest !== undefined && target.digest !== image.manifest.digest) {
-    throw new NiftyError("NIFTY700", `${formatReference(target)} names the digest ${target.digest}, but the image is ${image.manifest.digest}`,
-      "push to a tag (REGISTRY/REPOSITORY:TAG), or name the image's own digest");
+    throw new NiftyError(
+      "NIFTY700",
+      `${formatReference(target)} names the digest ${target.digest}, but the image is ${image.manifest.digest}`,
+      "push to a tag (REGISTRY/REPOSITORY:TAG), or name the image's own digest",
+    );
   }
   const client = new RegistryClient({
     ...options,
@@ -149,9 +161,21 @@ async function pushLayoutImage(options: PushOptions, image: LayoutImage): Promis
       }
       const manifest = { bytes: r.bytes, digest: r.descriptor.digest, mediaType: r.descriptor.mediaType };
       const pushed = await putManifest(client, target.repository, r.descriptor.digest, manifest);
-      const via = await linkReferrer(client, target.repository, image.manifest.digest, r.descriptor, pushed.subjectHandled);
+      const via = await linkReferrer(
+        client,
+        target.repository,
+        image.manifest.digest,
+        r.descriptor,
+        pushed.subjectHandled,
+      );
       referrers.push({ digest: r.descriptor.digest, artifactType: r.descriptor.artifactType!, via: via.via });
-      options.onEvent?.({ type: "referrer", digest: r.descriptor.digest, artifactType: r.descriptor.artifactType!, via: via.via, action: pushed.action === "exists" && via.action === "exists" ? "exists" : "uploaded" });
+      options.onEvent?.({
+        type: "referrer",
+        digest: r.descriptor.digest,
+        artifactType: r.descriptor.artifactType!,
+        via: via.via,
+        action: pushed.action === "exists" && via.action === "exists" ? "exists" : "uploaded",
+      });
     }
   } finally {
     await client.close();
@@ -172,65 +196,94 @@ async function pushLayoutImage(options: PushOptions, image: LayoutImage): Promis
 }
 
 async function blobExists(client: RegistryClient, repository: string, digest: string): Promise<boolean> {
-  const spec = { method: "HEAD" as const, url: `/v2/${repository}/blobs/${digest}`, scopes: [pushScope(repository)] };
+  const spec = {
+    method: "HEAD" as const,
+    url: `/v2/${repository}/blobs/${digest}`,
+    scopes: [pushScope(repository)],
+  };
   const res = await client.request(spec);
   if (res.status === 200) return true;
   if (res.status === 404) return false;
   throw client.unexpected(spec, res);
 }
 
-export async function pushBlob(client: RegistryClient, repository: string, blob: LayoutBlob, options: Pick<PushOptions, "chunkSize" | "onEvent">, knownIn: string[]): Promise<{ action: "exists" | "mounted" | "uploaded"; from?: string }> {
+export async function pushBlob(
+  client: RegistryClient,
+  repository: string,
+  blob: LayoutBlob,
+  options: Pick<PushOptions, "chunkSize" | "onEvent">,
+  knownIn: string[],
+): Promise<{ action: "exists" | "mounted" | "uploaded"; from?: string }> {
   const chunkSize = options.chunkSize ?? 32 * 1024 * 1024;
   // An upload session outlives a dropped chunk: the next attempt resumes it.
   let session: { location: string; offset: number } | undefined;
-  return client.retrying(`pushing ${blob.digest}`, async () => {
-    if (session === undefined) {
-      if (await blobExists(client, repository, blob.digest)) return { action: "exists" as const };
-      for (const from of knownIn.filter((r) => r !== repository)) {
-        const spec = { method: "POST" as const, url: `/v2/${repository}/blobs/uploads/?mount=${blob.digest}&from=${encodeURIComponent(from)}`,
-          headers: { "content-length": "0" }, scopes: [pushScope(repository), `repository:${from}:pull`] };
-        const res = await client.request(spec);
-        if (res.status === 201) return { action: "mounted" as const, from };
-        if (res.status === 202 && header(res, "location")) {
-          // Not mountable after all: the registry opened an ordinary upload instead.
-          session = { location: header(res, "location")!, offset: 0 };
-          break;
+  return client
+    .retrying(`pushing ${blob.digest}`, async () => {
+      if (session === undefined) {
+        if (await blobExists(client, repository, blob.digest)) return { action: "exists" as const };
+        for (const from of knownIn.filter((r) => r !== repository)) {
+          const spec = {
+            method: "POST" as const,
+            url: `/v2/${repository}/blobs/uploads/?mount=${blob.digest}&from=${encodeURIComponent(from)}`,
+            headers: { "content-length": "0" },
+            scopes: [pushScope(repository), `repository:${from}:pull`],
+          };
+          const res = await client.request(spec);
+          if (res.status === 201) return { action: "mounted" as const, from };
+          if (res.status === 202 && header(res, "location")) {
+            // Not mountable after all: the registry opened an ordinary upload instead.
+            session = { location: header(res, "location")!, offset: 0 };
+            break;
+          }
+          if (res.status !== 404 && res.status !== 403) throw client.unexpected(spec, res);
         }
-        if (res.status !== 404 && res.status !== 403) throw client.unexpected(spec, res);
+        session ??= { location: await startUpload(client, repository), offset: 0 };
+      } else {
+        session = await resume(client, repository, session);
       }
-      session ??= { location: await startUpload(client, repository), offset: 0 };
-    } else {
-      session = await resume(client, repository, session);
-    }
-    if (blob.size <= chunkSize && session.offset === 0) {
-      await finish(client, repository, session.location, blob, 0);
-    } else {
-      while (session.offset < blob.size) {
-        const end: number = Math.min(session.offset + chunkSize, blob.size) - 1;
-        const spec = { method: "PATCH" as const, url: session.location,
-          headers: { "content-type": "application/octet-stream", "content-range": `${session.offset}-${end}`, "content-length": String(end - session.offset + 1) },
-          body: () => fileRange(blob, session!.offset, end, options), scopes: [pushScope(repository)] };
-        const res = await client.request(spec);
-        if (res.status === 416) {
-          // The registry holds other bytes than we thought: start this blob again.
-          session = { location: await startUpload(client, repository), offset: 0 };
-          continue;
+      if (blob.size <= chunkSize && session.offset === 0) {
+        await finish(client, repository, session.location, blob, 0);
+      } else {
+        while (session.offset < blob.size) {
+          const end: number = Math.min(session.offset + chunkSize, blob.size) - 1;
+          const spec = {
+            method: "PATCH" as const,
+            url: session.location,
+            headers: {
+              "content-type": "application/octet-stream",
+              "content-range": `${session.offset}-${end}`,
+              "content-length": String(end - session.offset + 1),
+            },
+            body: () => fileRange(blob, session!.offset, end, options),
+            scopes: [pushScope(repository)],
+          };
+          const res = await client.request(spec);
+          if (res.status === 416) {
+            // The registry holds other bytes than we thought: start this blob again.
+            session = { location: await startUpload(client, repository), offset: 0 };
+            continue;
+          }
+          if (res.status !== 202) throw client.unexpected(spec, res);
+          session = { location: header(res, "location") ?? session.location, offset: end + 1 };
         }
-        if (res.status !== 202) throw client.unexpected(spec, res);
-        session = { location: header(res, "location") ?? session.location, offset: end + 1 };
+        await finish(client, repository, session.location, blob, blob.size);
       }
-      await finish(client, repository, session.location, blob, blob.size);
-    }
-    session = undefined;
-    return { action: "uploaded" as const };
-  }).catch((error) => {
-    session = undefined;
-    throw error;
-  });
+      session = undefined;
+      return { action: "uploaded" as const };
+    })
+    .catch((error) => {
+      session = undefined;
+      throw error;
+    });
 }
 
 async function startUpload(client: RegistryClient, repository: string): Promise<string> {
-  const spec = { method: "POST" as const, url: `/v2/${repository}/blobs/uploads/`, headers: { "content-length": "0" }, scopes: [pushScope(repository)] };
+  const spec = {
+    method: "POST" as const,
+    url: `/v2/${repository}/blobs/uploads/`,
+    headers: { "content-length": "0" },
+    scopes: [pushScope(repository)],
+  };
   const res = await client.request(spec);
   const location = header(res, "location");
   if (res.status !== 202 || !location) throw client.unexpected(spec, res);
@@ -238,7 +291,11 @@ async function startUpload(client: RegistryClient, repository: string): Promise<
 }
 
 /** Where a dropped upload stands: the registry's Range, or a fresh session when it forgot it. */
-async function resume(client: RegistryClient, repository: string, session: { location: string; offset: number }): Promise<{ location: string; offset: number }> {
+async function resume(
+  client: RegistryClient,
+  repository: string,
+  session: { location: string; offset: number },
+): Promise<{ location: string; offset: number }> {
   const spec = { method: "GET" as const, url: session.location, scopes: [pushScope(repository)] };
   const res = await client.request(spec);
   if (res.status === 204) {
@@ -251,18 +308,33 @@ async function resume(client: RegistryClient, repository: string, session: { loc
 }
 
 /** PUT ?digest=: with the whole blob (monolithic) or, after chunks, with none. */
-async function finish(client: RegistryClient, repository: string, location: string, blob: LayoutBlob, from: number): Promise<void> {
+async function finish(
+  client: RegistryClient,
+  repository: string,
+  location: string,
+  blob: LayoutBlob,
+  from: number,
+): Promise<void> {
   const url = client.resolve(location, "PUT");
   url.searchParams.set("digest", blob.digest);
   const rest = blob.size - from;
-  const spec = { method: "PUT" as const, url: url.toString(),
+  const spec = {
+    method: "PUT" as const,
+    url: url.toString(),
     headers: { "content-type": "application/octet-stream", "content-length": String(rest) },
-    body: () => (rest > 0 ? fileRange(blob, from, blob.size - 1, undefined) : undefined), scopes: [pushScope(repository)] };
+    body: () => (rest > 0 ? fileRange(blob, from, blob.size - 1, undefined) : undefined),
+    scopes: [pushScope(repository)],
+  };
   const res = await client.request(spec);
   if (res.status !== 201) throw client.unexpected(spec, res);
 }
 
-function fileRange(blob: LayoutBlob, start: number, end: number, options: Pick<PushOptions, "onEvent"> | undefined) {
+function fileRange(
+  blob: LayoutBlob,
+  start: number,
+  end: number,
+  options: Pick<PushOptions, "onEvent"> | undefined,
+) {
   let sent = start;
   const stream = createReadStream(blob.path, { start, end });
   if (!options?.onEvent) return stream;
@@ -278,18 +350,38 @@ function fileRange(blob: LayoutBlob, start: number, end: number, options: Pick<P
   return stream.pipe(counter);
 }
 
-export async function putManifest(client: RegistryClient, repository: string, reference: string, manifest: { bytes: Buffer; digest: string; mediaType: string }): Promise<{ action: "exists" | "uploaded"; subjectHandled: boolean }> {
+export async function putManifest(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  manifest: { bytes: Buffer; digest: string; mediaType: string },
+): Promise<{ action: "exists" | "uploaded"; subjectHandled: boolean }> {
   return client.retrying(`pushing the manifest ${manifest.digest}`, async () => {
-    const head = { method: "HEAD" as const, url: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifest.mediaType }, scopes: [pushScope(repository)] };
+    const head = {
+      method: "HEAD" as const,
+      url: `/v2/${repository}/manifests/${reference}`,
+      headers: { accept: manifest.mediaType },
+      scopes: [pushScope(repository)],
+    };
     const existing = await client.request(head);
-    if (existing.status === 200 && header(existing, "docker-content-digest") === manifest.digest) return { action: "exists" as const, subjectHandled: false };
-    const spec = { method: "PUT" as const, url: `/v2/${repository}/manifests/${reference}`,
-      headers: { "content-type": manifest.mediaType, "content-length": String(manifest.bytes.length) }, body: () => manifest.bytes, scopes: [pushScope(repository)] };
+    if (existing.status === 200 && header(existing, "docker-content-digest") === manifest.digest)
+      return { action: "exists" as const, subjectHandled: false };
+    const spec = {
+      method: "PUT" as const,
+      url: `/v2/${repository}/manifests/${reference}`,
+      headers: { "content-type": manifest.mediaType, "content-length": String(manifest.bytes.length) },
+      body: () => manifest.bytes,
+      scopes: [pushScope(repository)],
+    };
     const res = await client.request(spec);
     if (res.status !== 201) throw client.unexpected(spec, res);
     const digest = header(res, "docker-content-digest");
     if (digest !== undefined && digest !== manifest.digest) {
-      throw new NiftyError("NIFTY703", `${client.registry} stored the manifest as ${digest}, not ${manifest.digest}`, "the registry rewrote the manifest; push to a registry that keeps manifests as given");
+      throw new NiftyError(
+        "NIFTY703",
+        `${client.registry} stored the manifest as ${digest}, not ${manifest.digest}`,
+        "the registry rewrote the manifest; push to a registry that keeps manifests as given",
+      );
     }
     // distribution-spec 1.1: OCI-Subject says the registry indexed the subject itself.
     return { action: "uploaded" as const, subjectHandled: header(res, "oci-subject") !== undefined };
@@ -303,16 +395,35 @@ const INDEX = "application/vnd.oci.image.index.v1+json";
  * itself; for others (distribution 2.8) the spec's fallback is an image index
  * tagged sha256-<hex of the subject> that lists every referrer.
  */
-async function linkReferrer(client: RegistryClient, repository: string, subject: string, referrer: import("./layout.ts").Descriptor, subjectHandled: boolean): Promise<{ via: "referrers-api" | "tag-schema"; action: "exists" | "uploaded" }> {
+async function linkReferrer(
+  client: RegistryClient,
+  repository: string,
+  subject: string,
+  referrer: import("./layout.ts").Descriptor,
+  subjectHandled: boolean,
+): Promise<{ via: "referrers-api" | "tag-schema"; action: "exists" | "uploaded" }> {
   return client.retrying(`listing the referrer ${referrer.digest}`, async () => {
     if (subjectHandled) return { via: "referrers-api" as const, action: "uploaded" as const };
-    const api = { method: "GET" as const, url: `/v2/${repository}/referrers/${subject}`, headers: { accept: INDEX }, scopes: [pushScope(repository)] };
+    const api = {
+      method: "GET" as const,
+      url: `/v2/${repository}/referrers/${subject}`,
+      headers: { accept: INDEX },
+      scopes: [pushScope(repository)],
+    };
     const listed = await client.request(api);
-    if (listed.status === 200 && /application\/vnd\.oci\.image\.index\.v1\+json/.test(header(listed, "content-type") ?? "")) {
+    if (
+      listed.status === 200 &&
+      /application\/vnd\.oci\.image\.index\.v1\+json/.test(header(listed, "content-type") ?? "")
+    ) {
       return { via: "referrers-api" as const, action: "exists" as const };
     }
     const tag = subject.replace(":", "-");
-    const get = { method: "GET" as const, url: `/v2/${repository}/manifests/${tag}`, headers: { accept: INDEX }, scopes: [pushScope(repository)] };
+    const get = {
+      method: "GET" as const,
+      url: `/v2/${repository}/manifests/${tag}`,
+      headers: { accept: INDEX },
+      scopes: [pushScope(repository)],
+    };
     const current = await client.request(get);
     let manifests: Array<Record<string, unknown>> = [];
     if (current.status === 200) {
@@ -325,16 +436,29 @@ async function linkReferrer(client: RegistryClient, repository: string, subject:
         throw new NiftyError(
           "NIFTY712",
           `${client.registry}'s answer to GET /v2/${repository}/manifests/${tag} cannot be read: not an image index`,
-          "check the registry; delete the tag if it holds something else than the referrers' index");
+          "check the registry; delete the tag if it holds something else than the referrers' index",
+        );
       }
       manifests = list as Array<Record<string, unknown>>;
     } else if (current.status !== 404) {
       throw client.unexpected(get, current);
     }
-    if (manifests.some((m) => m.digest === referrer.digest)) return { via: "tag-schema" as const, action: "exists" as const };
-    manifests.push({ mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size, artifactType: referrer.artifactType });
+    if (manifests.some((m) => m.digest === referrer.digest))
+      return { via: "tag-schema" as const, action: "exists" as const };
+    manifests.push({
+      mediaType: referrer.mediaType,
+      digest: referrer.digest,
+      size: referrer.size,
+      artifactType: referrer.artifactType,
+    });
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests }));
-    const put = { method: "PUT" as const, url: `/v2/${repository}/manifests/${tag}`, headers: { "content-type": INDEX, "content-length": String(bytes.length) }, body: () => bytes, scopes: [pushScope(repository)] };
+    const put = {
+      method: "PUT" as const,
+      url: `/v2/${repository}/manifests/${tag}`,
+      headers: { "content-type": INDEX, "content-length": String(bytes.length) },
+      body: () => bytes,
+      scopes: [pushScope(repository)],
+    };
     const res = await client.request(put);
     if (res.status !== 201) throw client.unexpected(put, res);
     return { via: "tag-schema" as const, action: "uploaded" as const };

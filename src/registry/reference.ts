@@ -15,12 +15,16 @@ export interface ImageReference {
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]{1,5})?$/;
+const HOST =
+  /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]{1,5})?$/;
 
 export function parseReference(text: string): ImageReference {
   const bad = (why: string): never => {
-    throw new NiftyError("NIFTY700", `${JSON.stringify(text)} is not an image reference: ${why}`,
-      "write REGISTRY/REPOSITORY:TAG, e.g. registry.example.com/team/app:1.0 or 127.0.0.1:5000/app:latest");
+    throw new NiftyError(
+      "NIFTY700",
+      `${JSON.stringify(text)} is not an image reference: ${why}`,
+      "write REGISTRY/REPOSITORY:TAG, e.g. registry.example.com/team/app:1.0 or 127.0.0.1:5000/app:latest",
+    );
   };
   let rest = text;
   let digest: string | undefined;
@@ -34,7 +38,10 @@ export function parseReference(text: string): ImageReference {
   if (slash <= 0) bad("it names no registry host");
   const registry = rest.slice(0, slash);
   // Docker's rule: the first component is a host when it has a dot or a port, or is localhost.
-  if (!HOST.test(registry) || !(registry.includes(".") || registry.includes(":") || registry === "localhost")) {
+  if (
+    !HOST.test(registry) ||
+    !(registry.includes(".") || registry.includes(":") || registry === "localhost")
+  ) {
     bad(`${JSON.stringify(registry)} is not a registry host (it needs a dot or a port, or is localhost)`);
   }
   let path = rest.slice(slash + 1);
@@ -43,13 +50,23 @@ export function parseReference(text: string): ImageReference {
   if (colon >= 0) {
     tag = path.slice(colon + 1);
     path = path.slice(0, colon);
-    if (!TAG.test(tag)) bad(`the tag ${JSON.stringify(tag)} may have only A-Z a-z 0-9 _ . - (at most 128, not starting with . or -)`);
+    if (!TAG.test(tag))
+      bad(
+        `the tag ${JSON.stringify(tag)} may have only A-Z a-z 0-9 _ . - (at most 128, not starting with . or -)`,
+      );
   }
   if (path === "" || !path.split("/").every((c) => COMPONENT.test(c))) {
-    bad(`the repository ${JSON.stringify(path)} must be lower-case components (a-z 0-9, separated by . _ __ -) joined by /`);
+    bad(
+      `the repository ${JSON.stringify(path)} must be lower-case components (a-z 0-9, separated by . _ __ -) joined by /`,
+    );
   }
   if (tag === undefined && digest === undefined) bad("it has no :TAG");
-  return { registry, repository: path, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+  return {
+    registry,
+    repository: path,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest !== undefined ? { digest } : {}),
+  };
 }
 
 export function formatReference(ref: ImageReference): string {

@@ -24,10 +24,28 @@ export interface EngineInfo {
 }
 
 export const ENGINES: Readonly<Record<EngineName, EngineInfo>> = {
-  nspawn: { tools: ["systemd-nspawn", "unshare"], packages: ["systemd-container"], unprivileged: false, ownNetwork: true, writable: "an overlay (--volatile=overlay: writes go to a tmpfs)" },
+  nspawn: {
+    tools: ["systemd-nspawn", "unshare"],
+    packages: ["systemd-container"],
+    unprivileged: false,
+    ownNetwork: true,
+    writable: "an overlay (--volatile=overlay: writes go to a tmpfs)",
+  },
   // bubblewrap 0.8 has no overlay option: each run gets a copy of the tree, removed after.
-  bwrap: { tools: ["bwrap", "unshare", "newuidmap"], packages: ["bubblewrap", "uidmap"], unprivileged: true, ownNetwork: false, writable: "a throw-away copy (bwrap 0.8 has no overlay), removed when it ends" },
-  podman: { tools: ["podman", "newuidmap"], packages: ["podman", "uidmap"], unprivileged: true, ownNetwork: true, writable: "an overlay (--rootfs DIR:O)" },
+  bwrap: {
+    tools: ["bwrap", "unshare", "newuidmap"],
+    packages: ["bubblewrap", "uidmap"],
+    unprivileged: true,
+    ownNetwork: false,
+    writable: "a throw-away copy (bwrap 0.8 has no overlay), removed when it ends",
+  },
+  podman: {
+    tools: ["podman", "newuidmap"],
+    packages: ["podman", "uidmap"],
+    unprivileged: true,
+    ownNetwork: true,
+    writable: "an overlay (--rootfs DIR:O)",
+  },
 };
 
 /** Order in which an engine is picked when none is named. */
@@ -83,7 +101,11 @@ export function pid1(spec: Pick<RunSpec, "config" | "command">): { boot: boolean
  * bwrap and podman have no user namespace to offer systemd here, so they only ever drop.
  */
 export function runGuard(spec: Pick<RunSpec, "engine" | "config" | "command" | "mounts">): BindGuard {
-  const guard = bindGuard(spec.config, spec.mounts.some((m) => m.readOnly), pid1(spec).boot);
+  const guard = bindGuard(
+    spec.config,
+    spec.mounts.some((m) => m.readOnly),
+    pid1(spec).boot,
+  );
   return spec.engine !== "nspawn" && guard === "userns" ? "drop" : guard;
 }
 
@@ -106,14 +128,21 @@ export function engineArgv(spec: RunSpec): string[] {
  * stop signal are passed in full here too.
  */
 function nspawnArgv(spec: RunSpec): string[] {
-  const args = ["--register=no", "--keep-unit", `--machine=${spec.name}`, `--directory=${spec.root}`, "--volatile=overlay"];
+  const args = [
+    "--register=no",
+    "--keep-unit",
+    `--machine=${spec.name}`,
+    `--directory=${spec.root}`,
+    "--volatile=overlay",
+  ];
   args.push(`--kill-signal=${spellSignal(spec.config.stopSignal, "nspawn")}`);
   if (spec.config.hostname !== undefined) args.push(`--hostname=${spec.config.hostname}`);
   if (spec.config.ownTimezone) args.push("--timezone=off");
   for (const [key, value] of spec.env) args.push(`--setenv=${key}=${value}`);
   const guard = runGuard(spec);
   args.push(...guardArgs(guard));
-  for (const m of spec.mounts) args.push(bindArg({ readOnly: m.readOnly, hostPath: m.source, containerPath: m.target }, guard));
+  for (const m of spec.mounts)
+    args.push(bindArg({ readOnly: m.readOnly, hostPath: m.source, containerPath: m.target }, guard));
   if (spec.publish.length > 0) {
     args.push("--network-veth");
     for (const p of spec.publish) args.push(`--port=${p.protocol}:${p.host}:${p.container}`);
@@ -127,9 +156,24 @@ function nspawnArgv(spec: RunSpec): string[] {
     if (mode.boot) args.push("--boot", "--", ...mode.parameters);
     else args.push("--", ...mode.parameters);
   } else args.push("--quiet", "--", ...argv);
-  const install = spec.nspawnFile === undefined ? "" : `mkdir -p /run/systemd/nspawn && cp -- "$1" "/run/systemd/nspawn/$2.nspawn" && `;
+  const install =
+    spec.nspawnFile === undefined
+      ? ""
+      : `mkdir -p /run/systemd/nspawn && cp -- "$1" "/run/systemd/nspawn/$2.nspawn" && `;
   const script = `mount -t tmpfs tmpfs /run && ${install}shift 2 && exec systemd-nspawn "$@"`;
-  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "niftyc-run", spec.nspawnFile ?? "", spec.name, ...args];
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    script,
+    "niftyc-run",
+    spec.nspawnFile ?? "",
+    spec.name,
+    ...args,
+  ];
 }
 
 /**
@@ -139,12 +183,45 @@ function nspawnArgv(spec: RunSpec): string[] {
  * is what a stop signals. The environment is the image's, not niftyc's.
  */
 function bwrapArgv(spec: RunSpec): string[] {
-  const args = ["bwrap", "--info-fd", "3", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"];
+  const args = [
+    "bwrap",
+    "--info-fd",
+    "3",
+    "--die-with-parent",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+  ];
   args.push("--hostname", spec.config.hostname ?? spec.name);
-  args.push("--bind", spec.root, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--ro-bind", "/sys", "/sys");
+  args.push(
+    "--bind",
+    spec.root,
+    "/",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/run",
+    "--ro-bind",
+    "/sys",
+    "/sys",
+  );
   for (const m of spec.mounts) args.push(m.readOnly ? "--ro-bind" : "--bind", m.source, m.target);
   if (runGuard(spec) !== "none") args.push("--cap-drop", "CAP_SYS_ADMIN");
-  args.push("--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "HOME", "/root", "--setenv", "container", "bwrap");
+  args.push(
+    "--clearenv",
+    "--setenv",
+    "PATH",
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "--setenv",
+    "HOME",
+    "/root",
+    "--setenv",
+    "container",
+    "bwrap",
+  );
   for (const [key, value] of spec.env) args.push("--setenv", key, value);
   args.push("--chdir", "/");
   const { boot, argv } = pid1(spec);
@@ -163,10 +240,23 @@ function bwrapArgv(spec: RunSpec): string[] {
  * these hosts allow (podman asks for more nofile/nproc than the hard limits).
  */
 function podmanArgv(spec: RunSpec): string[] {
-  const args = ["podman", ...(spec.runc ? ["--runtime", "runc"] : []), "run", "--rm", "--name", podmanName(spec.name)];
+  const args = [
+    "podman",
+    ...(spec.runc ? ["--runtime", "runc"] : []),
+    "run",
+    "--rm",
+    "--name",
+    podmanName(spec.name),
+  ];
   args.push("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096");
-  args.push("--stop-signal", spellSignal(spec.config.stopSignal, "docker-run"), "--hostname", spec.config.hostname ?? spec.name);
-  if (spec.publish.length > 0) for (const p of spec.publish) args.push("--publish", `${p.host}:${p.container}/${p.protocol}`);
+  args.push(
+    "--stop-signal",
+    spellSignal(spec.config.stopSignal, "docker-run"),
+    "--hostname",
+    spec.config.hostname ?? spec.name,
+  );
+  if (spec.publish.length > 0)
+    for (const p of spec.publish) args.push("--publish", `${p.host}:${p.container}/${p.protocol}`);
   else args.push("--network=host");
   args.push("--tmpfs", "/run");
   for (const [key, value] of spec.env) args.push("--env", `${key}=${value}`);

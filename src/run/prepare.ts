@@ -8,7 +8,17 @@ import { join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { planInstances, type InstanceSetting } from "../instances/plan.ts";
-import { ENGINES, ENGINE_NAMES, engineArgv, engineOrder, pid1, type EngineName, type Mount, type Publish, type RunSpec } from "./engines.ts";
+import {
+  ENGINES,
+  ENGINE_NAMES,
+  engineArgv,
+  engineOrder,
+  pid1,
+  type EngineName,
+  type Mount,
+  type Publish,
+  type RunSpec,
+} from "./engines.ts";
 import { findTool, inUserNamespace, type Privilege } from "./privilege.ts";
 import { FILES, claimRun, removeRun, type RunRecord } from "./rundir.ts";
 import { saveRecord } from "./start.ts";
@@ -62,9 +72,18 @@ function missingTools(engine: EngineName, path: string): string[] {
 /** The engine to use: the one named, or the first of the order whose tools are here. */
 export function chooseEngine(named: EngineName | undefined, privilege: Privilege, path: string): EngineName {
   if (named !== undefined) {
-    if (!ENGINE_NAMES.includes(named)) throw new NiftyError("NIFTY756", `unknown engine ${JSON.stringify(named)}`, `engines: ${ENGINE_NAMES.join(", ")}`);
+    if (!ENGINE_NAMES.includes(named))
+      throw new NiftyError(
+        "NIFTY756",
+        `unknown engine ${JSON.stringify(named)}`,
+        `engines: ${ENGINE_NAMES.join(", ")}`,
+      );
     if (!privilege.root && !ENGINES[named].unprivileged) {
-      throw new NiftyError("NIFTY756", `${named} needs root`, `as an ordinary user, use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].unprivileged).join(" or --engine ")}`);
+      throw new NiftyError(
+        "NIFTY756",
+        `${named} needs root`,
+        `as an ordinary user, use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].unprivileged).join(" or --engine ")}`,
+      );
     }
     const missing = missingTools(named, path);
     if (missing.length > 0) throw missingEngine([named], missing);
@@ -72,20 +91,37 @@ export function chooseEngine(named: EngineName | undefined, privilege: Privilege
   }
   const order = engineOrder(privilege);
   for (const engine of order) if (missingTools(engine, path).length === 0) return engine;
-  throw missingEngine(order, order.flatMap((e) => missingTools(e, path)));
+  throw missingEngine(
+    order,
+    order.flatMap((e) => missingTools(e, path)),
+  );
 }
 
 function missingEngine(engines: readonly EngineName[], missing: readonly string[]): NiftyError {
   const packages = [...new Set(engines.flatMap((e) => ENGINES[e].packages))];
   const which = engines.length === 1 ? engines[0]! : engines.join(" or ");
-  return new NiftyError("NIFTY756", `no engine to run with: ${which} needs ${[...new Set(missing)].join(", ")}, not found on PATH`,
-    `install it: apt-get install ${engines.length === 1 ? packages.join(" ") : ENGINES[engines[0]!].packages.join(" ")}${engines.length > 1 ? ` (or for ${engines.slice(1).join(", ")}: ${engines.slice(1).map((e) => ENGINES[e].packages.join(" ")).join("; ")})` : ""}`);
+  return new NiftyError(
+    "NIFTY756",
+    `no engine to run with: ${which} needs ${[...new Set(missing)].join(", ")}, not found on PATH`,
+    `install it: apt-get install ${engines.length === 1 ? packages.join(" ") : ENGINES[engines[0]!].packages.join(" ")}${
+      engines.length > 1
+        ? ` (or for ${engines.slice(1).join(", ")}: ${engines
+            .slice(1)
+            .map((e) => ENGINES[e].packages.join(" "))
+            .join("; ")})`
+        : ""
+    }`,
+  );
 }
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** systemd as PID 1 without root needs a delegated cgroup v2 tree; on v1 (or hybrid) it cannot create init.scope. */
-export function unprivilegedSystemdProblem(config: ImageConfig, boot: boolean, privilege: Privilege): string | undefined {
+export function unprivilegedSystemdProblem(
+  config: ImageConfig,
+  boot: boolean,
+  privilege: Privilege,
+): string | undefined {
   if (privilege.root || !boot || config.init.kind !== "systemd") return undefined;
   let type: number;
   try {
@@ -94,7 +130,7 @@ export function unprivilegedSystemdProblem(config: ImageConfig, boot: boolean, p
     return "no /sys/fs/cgroup on this host";
   }
   if (type === CGROUP2_SUPER_MAGIC) return undefined;
-  return "this host has cgroup v1 (or hybrid) hierarchies, and systemd as PID 1 without root cannot create its own control group there (\"Failed to create /init.scope control group: Permission denied\")";
+  return 'this host has cgroup v1 (or hybrid) hierarchies, and systemd as PID 1 without root cannot create its own control group there ("Failed to create /init.scope control group: Permission denied")';
 }
 
 /** The user's values for the recipe's ENV: instance 1 of a one-instance plan, so --set reads as in niftyc instances. */
@@ -108,7 +144,12 @@ export function runEnv(config: ImageConfig, sets: readonly InstanceSetting[]): A
 }
 
 /** The recipe's BIND lines whose host path exists, then the host's tools where the image has no symlink of its own. */
-export function runMounts(config: ImageConfig, tree: string, bindHostTools: boolean, allowSystemBinds = false): { mounts: Mount[]; notes: string[] } {
+export function runMounts(
+  config: ImageConfig,
+  tree: string,
+  bindHostTools: boolean,
+  allowSystemBinds = false,
+): { mounts: Mount[]; notes: string[] } {
   const mounts: Mount[] = [];
   const notes: string[] = [];
   for (const bind of config.binds) {
@@ -121,8 +162,11 @@ export function runMounts(config: ImageConfig, tree: string, bindHostTools: bool
     const real = realpathSync(bind.hostPath);
     const system = allowSystemBinds ? undefined : systemBindProblem(real, bind.readOnly);
     if (system !== undefined) {
-      throw new NiftyError("NIFTY760", `BIND ${bind.hostPath}${real === bind.hostPath ? "" : ` (${real} on this host)`} would give the container ${system}`,
-        "bind a directory of its own, or pass --allow-system-binds if the container is to have it");
+      throw new NiftyError(
+        "NIFTY760",
+        `BIND ${bind.hostPath}${real === bind.hostPath ? "" : ` (${real} on this host)`} would give the container ${system}`,
+        "bind a directory of its own, or pass --allow-system-binds if the container is to have it",
+      );
     }
     mounts.push({ source: bind.hostPath, target: bind.containerPath, readOnly: bind.readOnly });
   }
@@ -150,18 +194,34 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
   const { boot } = pid1({ config: input.config, ...(input.command ? { command: input.command } : {}) });
   const systemd = unprivilegedSystemdProblem(input.config, boot, input.privilege);
   if (systemd !== undefined) {
-    throw new NiftyError("NIFTY757", `${input.config.name} boots systemd, which cannot run unprivileged here: ${systemd}`,
-      "run it as root (systemd-nspawn), or give a command to run instead of booting: niftyc run … -- /bin/sh");
+    throw new NiftyError(
+      "NIFTY757",
+      `${input.config.name} boots systemd, which cannot run unprivileged here: ${systemd}`,
+      "run it as root (systemd-nspawn), or give a command to run instead of booting: niftyc run … -- /bin/sh",
+    );
   }
   if (input.publish.length > 0 && !ENGINES[engine].ownNetwork) {
-    throw new NiftyError("NIFTY758", `--publish: ${engine} has no network of its own; the container uses the host's ports directly`,
-      `drop --publish (a port the image listens on is the host's port), move it with --set PORT=…, or use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].ownNetwork && (input.privilege.root || ENGINES[e].unprivileged)).join(" or ")}`);
+    throw new NiftyError(
+      "NIFTY758",
+      `--publish: ${engine} has no network of its own; the container uses the host's ports directly`,
+      `drop --publish (a port the image listens on is the host's port), move it with --set PORT=…, or use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].ownNetwork && (input.privilege.root || ENGINES[e].unprivileged)).join(" or ")}`,
+    );
   }
   const env = runEnv(input.config, input.sets);
   const notes: string[] = [];
 
-  const { dir: tree, unpacked } = await ensureTree({ base: input.treeCache, rootfsTar: input.rootfsTar, digest: input.digest, privilege: input.privilege });
-  const { mounts, notes: mountNotes } = runMounts(input.config, tree, input.bindHostTools, input.allowSystemBinds === true);
+  const { dir: tree, unpacked } = await ensureTree({
+    base: input.treeCache,
+    rootfsTar: input.rootfsTar,
+    digest: input.digest,
+    privilege: input.privilege,
+  });
+  const { mounts, notes: mountNotes } = runMounts(
+    input.config,
+    tree,
+    input.bindHostTools,
+    input.allowSystemBinds === true,
+  );
   notes.push(...mountNotes);
 
   const record: RunRecord = {
@@ -180,8 +240,17 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
       // bwrap 0.8 cannot overlay: this run writes to its own copy (inside the namespace, so owners stay).
       root = join(dir, FILES.copy);
       const argv = inUserNamespace(input.privilege, ["cp", "-a", "--reflink=auto", "--", tree, root]);
-      const copied = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: 600_000, killSignal: "SIGKILL" });
-      if (copied.status !== 0) throw new NiftyError("NIFTY751", `copying ${tree} for this run failed: ${(copied.stderr ?? "").trim() || copied.error?.message}`, "check free space where the runs directory is ($XDG_RUNTIME_DIR), and the user's /etc/subuid range");
+      const copied = spawnSync(argv[0]!, argv.slice(1), {
+        encoding: "utf8",
+        timeout: 600_000,
+        killSignal: "SIGKILL",
+      });
+      if (copied.status !== 0)
+        throw new NiftyError(
+          "NIFTY751",
+          `copying ${tree} for this run failed: ${(copied.stderr ?? "").trim() || copied.error?.message}`,
+          "check free space where the runs directory is ($XDG_RUNTIME_DIR), and the user's /etc/subuid range",
+        );
       record.copy = root;
       await saveRecord(dir, record);
     }

@@ -30,12 +30,24 @@ export interface RunRecord {
   copy?: string;
 }
 
-export const FILES = { record: "run.json", pid: "pid", info: "info.json", exit: "exit", log: "console.log", copy: "root" } as const;
+export const FILES = {
+  record: "run.json",
+  pid: "pid",
+  info: "info.json",
+  exit: "exit",
+  log: "console.log",
+  copy: "root",
+} as const;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkRunName(name: string): void {
-  if (!NAME.test(name)) throw new NiftyError("NIFTY753", `${JSON.stringify(name)} is not a valid run name`, "letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit");
+  if (!NAME.test(name))
+    throw new NiftyError(
+      "NIFTY753",
+      `${JSON.stringify(name)} is not a valid run name`,
+      "letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit",
+    );
 }
 
 async function readNumber(path: string): Promise<number | undefined> {
@@ -65,7 +77,13 @@ export async function readRun(dir: string): Promise<RunState | undefined> {
   }
   const pid = await readNumber(join(dir, FILES.pid));
   const exit = await readNumber(join(dir, FILES.exit));
-  return { dir, record, ...(pid !== undefined ? { pid } : {}), ...(exit !== undefined ? { exit } : {}), running: exit === undefined && pid !== undefined && processAlive(pid) };
+  return {
+    dir,
+    record,
+    ...(pid !== undefined ? { pid } : {}),
+    ...(exit !== undefined ? { exit } : {}),
+    running: exit === undefined && pid !== undefined && processAlive(pid),
+  };
 }
 
 /** The runs base, created private to its owner. */
@@ -73,7 +91,11 @@ export async function openRunsBase(base: string): Promise<string> {
   await mkdir(base, { recursive: true, mode: 0o700 });
   const info = await stat(base);
   if (info.uid !== process.getuid?.()) {
-    throw new NiftyError("NIFTY754", `the runs directory ${base} belongs to uid ${info.uid}, not to this user`, "set XDG_RUNTIME_DIR to a directory of your own");
+    throw new NiftyError(
+      "NIFTY754",
+      `the runs directory ${base} belongs to uid ${info.uid}, not to this user`,
+      "set XDG_RUNTIME_DIR to a directory of your own",
+    );
   }
   return base;
 }
@@ -81,7 +103,12 @@ export async function openRunsBase(base: string): Promise<string> {
 /** Remove a run's directory, its copy first (with the namespace's help when its files belong to mapped ids). */
 export async function removeRun(dir: string, privilege: Privilege): Promise<void> {
   const copy = join(dir, FILES.copy);
-  if (await stat(copy).then(() => true, () => false)) {
+  if (
+    await stat(copy).then(
+      () => true,
+      () => false,
+    )
+  ) {
     const argv = removeArgv(privilege, copy);
     spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore", timeout: 120_000, killSignal: "SIGKILL" });
   }
@@ -97,18 +124,32 @@ export async function claimRun(base: string, record: RunRecord, privilege: Privi
   const dir = join(base, record.name);
   const existing = await readRun(dir);
   if (existing?.running) {
-    throw new NiftyError("NIFTY752", `a run named ${record.name} is already running (${existing.record.engine}, PID ${existing.pid})`,
-      `stop it with niftyc run --stop ${record.name}, or give this one another --name`);
+    throw new NiftyError(
+      "NIFTY752",
+      `a run named ${record.name} is already running (${existing.record.engine}, PID ${existing.pid})`,
+      `stop it with niftyc run --stop ${record.name}, or give this one another --name`,
+    );
   }
-  if (existing !== undefined || (await stat(dir).then(() => true, () => false))) {
+  if (
+    existing !== undefined ||
+    (await stat(dir).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     // A directory without a live engine: a run that ended or whose starter died.
-    if (existing === undefined || existing.pid === undefined || !processAlive(existing.pid)) await removeRun(dir, privilege);
+    if (existing === undefined || existing.pid === undefined || !processAlive(existing.pid))
+      await removeRun(dir, privilege);
   }
   try {
     await mkdir(dir, { mode: 0o700 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new NiftyError("NIFTY752", `a run named ${record.name} is starting in ${dir}`, `give this one another --name`);
+      throw new NiftyError(
+        "NIFTY752",
+        `a run named ${record.name} is starting in ${dir}`,
+        `give this one another --name`,
+      );
     }
     throw error;
   }
@@ -134,7 +175,13 @@ export async function findRun(base: string, what: string, cwd: string): Promise<
   const found = runs.find((r) => r.record.name === what) ?? runs.find((r) => r.record.input === path);
   if (found === undefined) {
     const names = runs.map((r) => r.record.name);
-    throw new NiftyError("NIFTY755", `no run named ${what} in ${base}`, names.length > 0 ? `runs here: ${names.join(", ")}` : "nothing started by niftyc run is running as this user");
+    throw new NiftyError(
+      "NIFTY755",
+      `no run named ${what} in ${base}`,
+      names.length > 0
+        ? `runs here: ${names.join(", ")}`
+        : "nothing started by niftyc run is running as this user",
+    );
   }
   return found;
 }

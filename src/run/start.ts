@@ -32,8 +32,13 @@ function signalStatus(code: number | null, signal: NodeJS.Signals | null): numbe
 
 /** Run attached to this terminal; resolves with the container's exit status once everything is cleared. */
 export async function runAttached(input: StartInput): Promise<number> {
-  const infoFd = input.record.engine === "bwrap" ? openSync(join(input.dir, FILES.info), "w", 0o600) : undefined;
-  const child = spawn(input.argv[0]!, input.argv.slice(1), { stdio: ["inherit", "inherit", "inherit", ...(infoFd !== undefined ? [infoFd] : [])], env: input.env, detached: ownSession(input.record.engine) });
+  const infoFd =
+    input.record.engine === "bwrap" ? openSync(join(input.dir, FILES.info), "w", 0o600) : undefined;
+  const child = spawn(input.argv[0]!, input.argv.slice(1), {
+    stdio: ["inherit", "inherit", "inherit", ...(infoFd !== undefined ? [infoFd] : [])],
+    env: input.env,
+    detached: ownSession(input.record.engine),
+  });
   if (infoFd !== undefined) closeSync(infoFd);
   const exited = new Promise<number>((done) => {
     child.once("error", () => done(127));
@@ -65,13 +70,21 @@ export async function runAttached(input: StartInput): Promise<number> {
  */
 export async function runDetached(input: StartInput): Promise<{ pid?: number; exit?: number; log: string }> {
   const file = (name: string) => shellQuote(join(input.dir, name));
-  const remove = input.record.copy === undefined ? "" : `; ${removeArgv(input.privilege, input.record.copy).map(shellQuote).join(" ")} >/dev/null 2>&1`;
+  const remove =
+    input.record.copy === undefined
+      ? ""
+      : `; ${removeArgv(input.privilege, input.record.copy).map(shellQuote).join(" ")} >/dev/null 2>&1`;
   const script = `"$@" & echo $! > ${file(FILES.pid)}.new && mv ${file(FILES.pid)}.new ${file(FILES.pid)}; wait $!; status=$?${remove}; echo $status > ${file(FILES.exit)}.new && mv ${file(FILES.exit)}.new ${file(FILES.exit)}`;
   const log = join(input.dir, FILES.log);
   const out = openSync(log, "a", 0o600);
-  const infoFd = input.record.engine === "bwrap" ? openSync(join(input.dir, FILES.info), "w", 0o600) : undefined;
+  const infoFd =
+    input.record.engine === "bwrap" ? openSync(join(input.dir, FILES.info), "w", 0o600) : undefined;
   try {
-    const child = spawn("sh", ["-c", script, "niftyc-run", ...input.argv], { detached: true, stdio: ["ignore", out, out, ...(infoFd !== undefined ? [infoFd] : [])], env: input.env });
+    const child = spawn("sh", ["-c", script, "niftyc-run", ...input.argv], {
+      detached: true,
+      stdio: ["ignore", out, out, ...(infoFd !== undefined ? [infoFd] : [])],
+      env: input.env,
+    });
     child.unref();
   } finally {
     closeSync(out);
@@ -79,7 +92,8 @@ export async function runDetached(input: StartInput): Promise<{ pid?: number; ex
   }
   for (let waited = 0; waited < 10_000; waited += 50) {
     const state = await readRun(input.dir);
-    if (state?.exit !== undefined) return { exit: containerStatus(input.record.engine, input.record.boot, state.exit), log };
+    if (state?.exit !== undefined)
+      return { exit: containerStatus(input.record.engine, input.record.boot, state.exit), log };
     if (state?.pid !== undefined) return { pid: state.pid, log };
     await sleep(50);
   }
@@ -87,7 +101,12 @@ export async function runDetached(input: StartInput): Promise<{ pid?: number; ex
 }
 
 /** Ask the container to stop the way its init wants. */
-async function signalStop(record: RunRecord, enginePid: number, dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function signalStop(
+  record: RunRecord,
+  enginePid: number,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const engine: EngineName = record.engine;
   if (engine === "nspawn") {
     // nspawn turns SIGTERM into --kill-signal (the image's stop signal) for PID 1.
@@ -98,7 +117,12 @@ async function signalStop(record: RunRecord, enginePid: number, dir: string, env
     else process.kill(enginePid, "SIGTERM");
   } else {
     // podman stop sends the --stop-signal given at start, then SIGKILL after the timeout.
-    spawnSync("podman", ["stop", "--time", "20", podmanName(record.name)], { stdio: "ignore", env, timeout: 60_000, killSignal: "SIGKILL" });
+    spawnSync("podman", ["stop", "--time", "20", podmanName(record.name)], {
+      stdio: "ignore",
+      env,
+      timeout: 60_000,
+      killSignal: "SIGKILL",
+    });
   }
 }
 
@@ -122,7 +146,12 @@ export interface StopResult {
 }
 
 /** Stop a run found by its directory: the image's stop signal, then wait; SIGKILL after `timeoutMs`. */
-export async function stopRun(run: RunState, privilege: Privilege, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<StopResult> {
+export async function stopRun(
+  run: RunState,
+  privilege: Privilege,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<StopResult> {
   const wasStopped = !run.running;
   let killed = false;
   if (run.running && run.pid !== undefined) {

@@ -27,7 +27,10 @@ export function treePath(base: string, digest: string): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The cached tree for `digest`, unpacked first if no earlier run did. */
@@ -38,7 +41,11 @@ export async function ensureTree(input: TreeInput): Promise<{ dir: string; unpac
   if (await exists(dir)) return { dir, unpacked: false };
   const actual = await fileDigest(input.rootfsTar);
   if (actual !== input.digest) {
-    throw new NiftyError("NIFTY750", `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`, "the build directory changed after the build: build again");
+    throw new NiftyError(
+      "NIFTY750",
+      `${input.rootfsTar} is ${actual}, but the build recorded ${input.digest}`,
+      "the build directory changed after the build: build again",
+    );
   }
   if (input.privilege.root) await unpackInto(input.rootfsTar, dir);
   else await unpackUnprivileged(input.rootfsTar, dir, input.privilege);
@@ -89,7 +96,12 @@ async function ensureUsr(root: string): Promise<void> {
  * files belong to luser inside every run.
  */
 async function unpackUnprivileged(rootfsTar: string, target: string, privilege: Privilege): Promise<void> {
-  const argv = inUserNamespace(privilege, [process.execPath, join(import.meta.dirname, "unpack-main.ts"), rootfsTar, target]);
+  const argv = inUserNamespace(privilege, [
+    process.execPath,
+    join(import.meta.dirname, "unpack-main.ts"),
+    rootfsTar,
+    target,
+  ]);
   const result = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
@@ -99,8 +111,11 @@ async function unpackUnprivileged(rootfsTar: string, target: string, privilege: 
   });
   if (result.code !== 0) {
     const refused = /\[(NIFTY5\d\d)\]/.exec(result.stderr);
-    throw new NiftyError("NIFTY751", `unpacking ${rootfsTar} in a user namespace failed${refused ? "" : ` (exit ${result.code})`}: ${result.stderr.trim().split("\n").slice(-3).join(" ")}`,
-      "the user needs a range in /etc/subuid and /etc/subgid and the newuidmap tool (package uidmap)");
+    throw new NiftyError(
+      "NIFTY751",
+      `unpacking ${rootfsTar} in a user namespace failed${refused ? "" : ` (exit ${result.code})`}: ${result.stderr.trim().split("\n").slice(-3).join(" ")}`,
+      "the user needs a range in /etc/subuid and /etc/subgid and the newuidmap tool (package uidmap)",
+    );
   }
 }
 

@@ -11,6 +11,8 @@ try {
   await unpackInto(tar, target);
 } catch (error) {
   const e = error as { message?: string; code?: string };
-  process.stderr.write(`${e.message ?? String(error)}${typeof e.code === "string" && e.code.startsWith("NIFTY") ? ` [${e.code}]` : ""}\n`);
+  process.stderr.write(
+    `${e.message ?? String(error)}${typeof e.code === "string" && e.code.startsWith("NIFTY") ? ` [${e.code}]` : ""}\n`,
+  );
   process.exit(1);
 }

@@ -45,14 +45,30 @@ test("a circle through a type-only import is found", (t) => {
   const a = imports("src/x/a.ts", 'import type { B } from "./b.ts";');
   const b = imports("src/x/b.ts", 'import { c } from "../y/c.ts";');
   const c = imports("src/y/c.ts", 'const a = await import("../x/a.ts");');
-  const found = circles(new Map([["src/x/a.ts", a], ["src/x/b.ts", b], ["src/y/c.ts", c]]));
+  const found = circles(
+    new Map([
+      ["src/x/a.ts", a],
+      ["src/x/b.ts", b],
+      ["src/y/c.ts", c],
+    ]),
+  );
   t.deepEqual(found, [["src/x/a.ts", "src/x/b.ts", "src/y/c.ts"]]);
-  t.deepEqual(circles(new Map([["src/x/a.ts", a], ["src/x/b.ts", []]])), []);
+  t.deepEqual(
+    circles(
+      new Map([
+        ["src/x/a.ts", a],
+        ["src/x/b.ts", []],
+      ]),
+    ),
+    [],
+  );
 });
 
 const KEYWORDS = Object.keys(INSTRUCTIONS).join("|");
 /** `.kind === "FETCH"`, `kind !== 'USER'`, `case "COPY":` — a test of an instruction's kind. */
-const KIND_TEST = new RegExp(`kind\\s*[!=]==?\\s*["'](?:${KEYWORDS})["']|case\\s+["'](?:${KEYWORDS})["']\\s*:`);
+const KIND_TEST = new RegExp(
+  `kind\\s*[!=]==?\\s*["'](?:${KEYWORDS})["']|case\\s+["'](?:${KEYWORDS})["']\\s*:`,
+);
 
 export function kindTests(file: string, text: string): string[] {
   return text

@@ -46,7 +46,8 @@ export function tempDir(t: Scope, prefix: string): string {
 export async function debianMirror(t: Scope): Promise<{ url: string; requests: string[] }> {
   const pins = new Map((await debianPins()).map((p) => [`/${p.path}`, p.digest]));
   for (const [path, digest] of pins) {
-    if (!existsSync(blobPath(digest))) throw new Error(`pinned file ${path} is not in ${PIN_STORE}: run node scripts/debian-pins.ts fetch`);
+    if (!existsSync(blobPath(digest)))
+      throw new Error(`pinned file ${path} is not in ${PIN_STORE}: run node scripts/debian-pins.ts fetch`);
   }
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -78,9 +79,16 @@ export interface BuildOutput {
 }
 
 /** Run the real CLI as a child process (asynchronously: the loopback mirror lives in this process). */
-export function niftyc(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+export function niftyc(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [NIFTYC, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [NIFTYC, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
@@ -94,15 +102,44 @@ export function niftyc(args: string[], options: { cwd?: string; env?: NodeJS.Pro
   });
 }
 
-export async function buildRecipe(t: Scope, recipe: string, mirror: string, secrets: Record<string, string>, extra: string[] = []): Promise<BuildOutput> {
+export async function buildRecipe(
+  t: Scope,
+  recipe: string,
+  mirror: string,
+  secrets: Record<string, string>,
+  extra: string[] = [],
+): Promise<BuildOutput> {
   const dir = tempDir(t, "build");
-  const args = ["build", join(ROOT, recipe), "--json", "--quiet", "--cache", join(dir, "cache"), "--out", join(dir, "out"), "--mirror", `debian=${mirror}`, "--mirror", `debian-security=${mirror}`, ...extra];
-  for (const id of Object.keys(secrets)) args.push("--secret", `${id}=env:NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`);
-  const env = Object.fromEntries(Object.entries(secrets).map(([id, value]) => [`NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`, value]));
+  const args = [
+    "build",
+    join(ROOT, recipe),
+    "--json",
+    "--quiet",
+    "--cache",
+    join(dir, "cache"),
+    "--out",
+    join(dir, "out"),
+    "--mirror",
+    `debian=${mirror}`,
+    "--mirror",
+    `debian-security=${mirror}`,
+    ...extra,
+  ];
+  for (const id of Object.keys(secrets))
+    args.push("--secret", `${id}=env:NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`);
+  const env = Object.fromEntries(
+    Object.entries(secrets).map(([id, value]) => [`NIFTY_TEST_SECRET_${id.replace(/\W/g, "_")}`, value]),
+  );
   const result = await niftyc(args, { env });
-  if (result.status !== 0) throw new Error(`niftyc build ${recipe} failed (${result.status}):\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`niftyc build ${recipe} failed (${result.status}):\n${result.stderr}`);
   const parsed = JSON.parse(result.stdout) as BuildOutput;
-  return { ...parsed, rootfs: resolve(ROOT, parsed.rootfs), outDir: resolve(ROOT, parsed.outDir), outputs: Object.fromEntries(Object.entries(parsed.outputs).map(([k, v]) => [k, resolve(ROOT, v)])) };
+  return {
+    ...parsed,
+    rootfs: resolve(ROOT, parsed.rootfs),
+    outDir: resolve(ROOT, parsed.outDir),
+    outputs: Object.fromEntries(Object.entries(parsed.outputs).map(([k, v]) => [k, resolve(ROOT, v)])),
+  };
 }
 
 /** Unpack with GNU tar, keeping owners and modes, as a user would. */
@@ -141,13 +178,29 @@ export interface BootOptions {
 
 /** Boot a tree with the real systemd-nspawn, in a private mount namespace with a tmpfs /run. */
 export function boot(t: Scope, options: BootOptions): Container {
-  const nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", `--machine=${options.machine}`, ...(options.args ?? []), "-bD", options.root].map(shellQuote).join(" ");
-  const install = options.settings ? `mkdir -p /run/systemd/nspawn && cp ${shellQuote(options.settings)} /run/systemd/nspawn/${shellQuote(options.machine)}.nspawn && ` : "";
-  const mountRun = options.run === undefined ? "mount -t tmpfs tmpfs /run" : `mount --bind ${shellQuote(options.run)} /run`;
+  const nspawn = [
+    "systemd-nspawn",
+    "--register=no",
+    "--keep-unit",
+    `--machine=${options.machine}`,
+    ...(options.args ?? []),
+    "-bD",
+    options.root,
+  ]
+    .map(shellQuote)
+    .join(" ");
+  const install = options.settings
+    ? `mkdir -p /run/systemd/nspawn && cp ${shellQuote(options.settings)} /run/systemd/nspawn/${shellQuote(options.machine)}.nspawn && `
+    : "";
+  const mountRun =
+    options.run === undefined ? "mount -t tmpfs tmpfs /run" : `mount --bind ${shellQuote(options.run)} /run`;
   const inner = `${mountRun} && ${install}exec ${nspawn}`;
   const command = ["unshare", "-m", "sh", "-c", inner];
   const child: ChildProcess = options.pty
-    ? spawn("script", ["-qfec", command.map(shellQuote).join(" "), "/dev/null"], { detached: true, stdio: ["pipe", "pipe", "pipe"] })
+    ? spawn("script", ["-qfec", command.map(shellQuote).join(" "), "/dev/null"], {
+        detached: true,
+        stdio: ["pipe", "pipe", "pipe"],
+      })
     : spawn(command[0]!, command.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   let exitCode: number | null | undefined;
@@ -156,7 +209,9 @@ export function boot(t: Scope, options: BootOptions): Container {
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done((exitCode = code))));
   const nspawnPid = (): number | undefined => {
     if (!options.pty) return child.pid;
-    const found = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+    const found = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")[0];
     return found ? Number(found) : undefined;
   };
   t.teardown(async () => {
@@ -164,7 +219,12 @@ export function boot(t: Scope, options: BootOptions): Container {
     // Killing nspawn alone would orphan the container: kill its init, which
     // takes every process of the container's PID namespace with it.
     const pid = nspawnPid();
-    const init = pid ? spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean) : [];
+    const init = pid
+      ? spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+          .stdout.trim()
+          .split("\n")
+          .filter(Boolean)
+      : [];
     for (const p of [...init, pid]) {
       if (!p) continue;
       try {
@@ -188,7 +248,8 @@ export function boot(t: Scope, options: BootOptions): Container {
     async waitFor(pattern, timeoutMs) {
       const until = Date.now() + timeoutMs;
       while (!pattern.test(output)) {
-        if (exitCode !== undefined) throw new Error(`container exited (${exitCode}) before ${pattern}:\n${output}`);
+        if (exitCode !== undefined)
+          throw new Error(`container exited (${exitCode}) before ${pattern}:\n${output}`);
         if (Date.now() > until) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`);
         await sleep(50);
       }
@@ -199,7 +260,8 @@ export function boot(t: Scope, options: BootOptions): Container {
       const started = performance.now();
       process.kill(pid, signal);
       const code = await Promise.race([exited, sleep(timeoutMs).then(() => "timeout" as const)]);
-      if (code === "timeout") throw new Error(`nspawn did not exit within ${timeoutMs} ms after ${signal}:\n${output}`);
+      if (code === "timeout")
+        throw new Error(`nspawn did not exit within ${timeoutMs} ms after ${signal}:\n${output}`);
       return { ms: Math.round(performance.now() - started), code };
     },
   };
@@ -218,12 +280,38 @@ export interface SshResult {
 }
 
 /** Log in with the real OpenSSH client, password through sshpass. */
-export function ssh(t: ExecutionContext, port: number, user: string, password: string, command: string): SshResult {
+export function ssh(
+  t: ExecutionContext,
+  port: number,
+  user: string,
+  password: string,
+  command: string,
+): SshResult {
   const dir = tempDir(t, "ssh");
   const knownHosts = join(dir, "known_hosts");
   const result = spawnSync(
     "sshpass",
-    ["-p", password, "ssh", "-p", String(port), "-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "ConnectTimeout=10", "-o", "NumberOfPasswordPrompts=1", `${user}@127.0.0.1`, command],
+    [
+      "-p",
+      password,
+      "ssh",
+      "-p",
+      String(port),
+      "-o",
+      "StrictHostKeyChecking=accept-new",
+      "-o",
+      `UserKnownHostsFile=${knownHosts}`,
+      "-o",
+      "PreferredAuthentications=password",
+      "-o",
+      "PubkeyAuthentication=no",
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "NumberOfPasswordPrompts=1",
+      `${user}@127.0.0.1`,
+      command,
+    ],
     { encoding: "utf8", timeout: 30_000 },
   );
   let hostKey: string | undefined;
@@ -231,7 +319,12 @@ export function ssh(t: ExecutionContext, port: number, user: string, password: s
     const line = spawnSync("cat", [knownHosts], { encoding: "utf8" }).stdout.trim().split("\n")[0];
     hostKey = line?.split(" ").slice(1, 3).join(" ");
   }
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, ...(hostKey ? { hostKey } : {}) };
+  return {
+    status: result.status ?? -1,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    ...(hostKey ? { hostKey } : {}),
+  };
 }
 
 /** The public half of a Dropbear key file, as `dropbearkey -y` prints it. */

@@ -12,7 +12,12 @@ export interface Ran {
 
 /** Run a command to its end, killed after `timeout` ms. */
 export function run(command: string[], timeout = 30_000): Ran {
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(command[0]!, command.slice(1), {
+    encoding: "utf8",
+    timeout,
+    killSignal: "SIGKILL",
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
 }
 
@@ -36,7 +41,12 @@ export function inHost(init: number, command: string[], timeout = 30_000): Ran {
 /** `systemctl show` of one unit on the host, as a record of the properties asked for. */
 export function showUnit(init: number, unit: string, ...props: string[]): Record<string, string> {
   const out = inHost(init, ["systemctl", "show", unit, ...props.map((p) => `--property=${p}`)]).stdout;
-  return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split("\n")
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 }
 
 /** Poll `check` every 200 ms; fail naming `what` after `timeoutMs`. */

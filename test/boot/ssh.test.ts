@@ -2,7 +2,17 @@
 // logging in with the real OpenSSH client.
 import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
-import { boot, buildRecipe, debianMirror, dropbearPublicKey, freePort, requireBoot, ssh, unpack, waitForPort } from "./harness.ts";
+import {
+  boot,
+  buildRecipe,
+  debianMirror,
+  dropbearPublicKey,
+  freePort,
+  requireBoot,
+  ssh,
+  unpack,
+  waitForPort,
+} from "./harness.ts";
 
 const PASSWORD = "correct horse battery";
 
@@ -14,13 +24,25 @@ async function bootsAndLetsLuserIn(t: ExecutionContext, recipe: string): Promise
   const root = unpack(t, built.rootfs);
   const port = await freePort();
   // The recipe says ENV PORT=2200; the container's environment decides at boot.
-  const container = boot(t, { root, machine: "nifty-ssh", settings: built.outputs.nspawn!, args: [`--setenv=PORT=${port}`] });
+  const container = boot(t, {
+    root,
+    machine: "nifty-ssh",
+    settings: built.outputs.nspawn!,
+    args: [`--setenv=PORT=${port}`],
+  });
   await waitForPort(port, 30_000);
 
-  const session = ssh(t, port, "luser", PASSWORD, "id; ps; touch /tmp/probe && ls -ld /tmp /tmp/probe; hostname; cat /etc/os-release");
+  const session = ssh(
+    t,
+    port,
+    "luser",
+    PASSWORD,
+    "id; ps; touch /tmp/probe && ls -ld /tmp /tmp/probe; hostname; cat /etc/os-release",
+  );
   t.is(session.status, 0, session.stderr);
   t.regex(session.stdout, /uid=1000\(luser\) gid=1000\(luser\)/);
-  for (const process of [/\binit\b/, /syslogd/, new RegExp(`dropbear -F -w -p ${port}`)]) t.regex(session.stdout, process);
+  for (const process of [/\binit\b/, /syslogd/, new RegExp(`dropbear -F -w -p ${port}`)])
+    t.regex(session.stdout, process);
   t.regex(session.stdout, /^drwxrwxrwt .* \/tmp$/m, "/tmp is writable by all and sticky");
   t.regex(session.stdout, /^-rw-r--r-- +1 luser +luser .* \/tmp\/probe$/m);
   t.regex(session.stdout, /^nifty$/m);
@@ -43,15 +65,21 @@ async function bootsAndLetsLuserIn(t: ExecutionContext, recipe: string): Promise
   t.is(stopped.code, 0);
 }
 
-test.serial("ssh.nifty boots; luser logs in; root and wrong passwords are refused; SIGTERM powers it off", async (t) => {
-  if (!requireBoot(t)) return;
-  await bootsAndLetsLuserIn(t, "recipes/ssh.nifty");
-});
+test.serial(
+  "ssh.nifty boots; luser logs in; root and wrong passwords are refused; SIGTERM powers it off",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    await bootsAndLetsLuserIn(t, "recipes/ssh.nifty");
+  },
+);
 
-test.serial("ssh-trixie.nifty (Debian 13, merged /usr) boots the same way: Dropbear finds its loader and libraries through /lib64 → usr/lib64", async (t) => {
-  if (!requireBoot(t)) return;
-  await bootsAndLetsLuserIn(t, "recipes/ssh-trixie.nifty");
-});
+test.serial(
+  "ssh-trixie.nifty (Debian 13, merged /usr) boots the same way: Dropbear finds its loader and libraries through /lib64 → usr/lib64",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    await bootsAndLetsLuserIn(t, "recipes/ssh-trixie.nifty");
+  },
+);
 
 test.serial("two instances of ssh.nifty make two different host keys at first boot", async (t) => {
   if (!requireBoot(t)) return;
@@ -61,7 +89,12 @@ test.serial("two instances of ssh.nifty make two different host keys at first bo
   for (const name of ["nifty-a", "nifty-b"]) {
     const root = unpack(t, built.rootfs);
     const port = await freePort();
-    const container = boot(t, { root, machine: name, settings: built.outputs.nspawn!, args: [`--setenv=PORT=${port}`] });
+    const container = boot(t, {
+      root,
+      machine: name,
+      settings: built.outputs.nspawn!,
+      args: [`--setenv=PORT=${port}`],
+    });
     await waitForPort(port, 30_000);
     const session = ssh(t, port, "luser", PASSWORD, "true");
     t.is(session.status, 0, session.stderr);

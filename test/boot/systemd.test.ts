@@ -5,14 +5,36 @@
 // real systemd in machine-host.test.ts, from the files as written.
 import test, { type ExecutionContext } from "ava";
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative } from "node:path";
-import { ROOT, boot, buildRecipe, debianMirror, freePort, requireBoot, sleep, tempDir, unpack, waitForPort } from "./harness.ts";
+import {
+  ROOT,
+  boot,
+  buildRecipe,
+  debianMirror,
+  freePort,
+  requireBoot,
+  sleep,
+  tempDir,
+  unpack,
+  waitForPort,
+} from "./harness.ts";
 import { requireParts } from "../support/skip.ts";
 
 /** Run a command in every namespace of the container's PID 1. */
 function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], { encoding: "utf8", timeout: 15_000 });
+  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], {
+    encoding: "utf8",
+    timeout: 15_000,
+  });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -22,7 +44,11 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
   const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, extra);
   t.is(built.stopSignal.name, "SIGRTMIN+3");
   const listing = spawnSync("tar", ["-tvf", built.rootfs], { encoding: "utf8" }).stdout;
-  t.regex(listing, /^-rw-r--r-- 0\/0 +0 [\d-]+ [\d:]+ etc\/machine-id$/m, "an empty machine-id ships in the image");
+  t.regex(
+    listing,
+    /^-rw-r--r-- 0\/0 +0 [\d-]+ [\d:]+ etc\/machine-id$/m,
+    "an empty machine-id ships in the image",
+  );
   const settings = readFileSync(built.outputs.nspawn!, "utf8");
   t.regex(settings, /^Boot=yes$/m);
   t.regex(settings, /^KillSignal=SIGRTMIN\+3$/m);
@@ -43,7 +69,11 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
   });
   await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
   const nspawn = container.pid()!;
-  const init = Number(spawnSync("pgrep", ["-P", String(nspawn)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+  const init = Number(
+    spawnSync("pgrep", ["-P", String(nspawn)], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")[0],
+  );
   t.true(init > 0, "found the container's PID 1");
 
   let state = "";
@@ -53,14 +83,22 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
   }
   const bootMs = Math.round(performance.now() - started);
   t.log(`is-system-running: ${state} after ${bootMs} ms`);
-  const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
+  const failed = inside(init, [
+    "systemctl",
+    "list-units",
+    "--failed",
+    "--plain",
+    "--no-legend",
+  ]).stdout.trim();
   if (failed !== "") t.log(`failed units: ${failed}`);
   t.true(state === "running" || state === "degraded", `system state ${state}; failed units:\n${failed}`);
   t.false(/httpd\.service/.test(failed), `the recipe's unit failed:\n${failed}`);
   t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
 
   await waitForPort(port, 15_000);
-  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], {
+    encoding: "utf8",
+  });
   t.is(page.status, 0, page.stderr);
   t.regex(page.stdout, /Served by BusyBox httpd under systemd from a niftyc image/);
 
@@ -80,7 +118,11 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
   const journalDir = join(root, "var/log/journal", machineId);
   t.true(existsSync(journalDir), `${journalDir} exists`);
   inside(init, ["journalctl", "--flush"]);
-  const journal = spawnSync("journalctl", ["-D", journalDir, "--no-pager", "-o", "cat", "-u", "httpd.service"], { encoding: "utf8" });
+  const journal = spawnSync(
+    "journalctl",
+    ["-D", journalDir, "--no-pager", "-o", "cat", "-u", "httpd.service"],
+    { encoding: "utf8" },
+  );
   t.regex(journal.stdout, /Started httpd\.service/, journal.stderr);
 
   const stopped = await container.stop("SIGTERM", 10_000);
@@ -90,154 +132,253 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
   t.regex(container.output(), /Reached target .*final\.target[\s\S]*Halting system[\s\S]*has been shut down/);
 }
 
-test.serial("systemd-httpd.nifty: systemd boots to running under nspawn, serves the page, journals to the host and shuts down on SIGTERM", async (t) => {
-  if (!requireBoot(t)) return;
-  await bootsServesJournals(t, "systemd-httpd", []);
-});
+test.serial(
+  "systemd-httpd.nifty: systemd boots to running under nspawn, serves the page, journals to the host and shuts down on SIGTERM",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    await bootsServesJournals(t, "systemd-httpd", []);
+  },
+);
 
-test.serial("systemd-httpd.nifty --arg SUITE=trixie: Debian 13's systemd boots the same way, from the trixie lock", async (t) => {
-  if (!requireBoot(t)) return;
-  await bootsServesJournals(t, "systemd-httpd-trixie", ["--locked", "--arg", "SUITE=trixie"]);
-});
+test.serial(
+  "systemd-httpd.nifty --arg SUITE=trixie: Debian 13's systemd boots the same way, from the trixie lock",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    await bootsServesJournals(t, "systemd-httpd-trixie", ["--locked", "--arg", "SUITE=trixie"]);
+  },
+);
 
-test.serial("systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it", async (t) => {
-  if (!requireBoot(t)) return;
-  if (!requireParts(t, "the runc boot", spawnSync("sh", ["-c", "command -v runc"]).status !== 0 ? "runc is not installed" : undefined)) return;
-  const mirror = await debianMirror(t);
-  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "bundle"]);
-  const bundle = built.outputs.bundle!;
-  const configPath = join(bundle, "config.json");
-  const config = JSON.parse(readFileSync(configPath, "utf8")) as {
-    process: { env: string[] };
-    mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
-    linux: { cgroupsPath?: string };
-  };
-  t.true(config.process.env.includes("container=oci"));
-  t.truthy(config.linux.cgroupsPath);
-  t.deepEqual(config.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options?.includes("rw"), true);
-  for (const dir of ["/run", "/run/lock", "/tmp"]) t.is(config.mounts.find((m) => m.destination === dir)?.type, "tmpfs", dir);
+test.serial(
+  "systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    if (
+      !requireParts(
+        t,
+        "the runc boot",
+        spawnSync("sh", ["-c", "command -v runc"]).status !== 0 ? "runc is not installed" : undefined,
+      )
+    )
+      return;
+    const mirror = await debianMirror(t);
+    const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "bundle"]);
+    const bundle = built.outputs.bundle!;
+    const configPath = join(bundle, "config.json");
+    const config = JSON.parse(readFileSync(configPath, "utf8")) as {
+      process: { env: string[] };
+      mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
+      linux: { cgroupsPath?: string };
+    };
+    t.true(config.process.env.includes("container=oci"));
+    t.truthy(config.linux.cgroupsPath);
+    t.deepEqual(config.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options?.includes("rw"), true);
+    for (const dir of ["/run", "/run/lock", "/tmp"])
+      t.is(config.mounts.find((m) => m.destination === dir)?.type, "tmpfs", dir);
 
-  // runc shares the host's network here: move httpd to a free port with a bound drop-in.
-  const port = await freePort();
-  const dropIn = join(tempDir(t, "dropin"), "port.conf");
-  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
-  config.mounts.push({ destination: "/etc/systemd/system/httpd.service.d/port.conf", type: "bind", source: dropIn, options: ["bind", "ro"] });
-  writeFileSync(configPath, JSON.stringify(config));
+    // runc shares the host's network here: move httpd to a free port with a bound drop-in.
+    const port = await freePort();
+    const dropIn = join(tempDir(t, "dropin"), "port.conf");
+    writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+    config.mounts.push({
+      destination: "/etc/systemd/system/httpd.service.d/port.conf",
+      type: "bind",
+      source: dropIn,
+      options: ["bind", "ro"],
+    });
+    writeFileSync(configPath, JSON.stringify(config));
 
-  const id = `niftyc-sd-${process.pid}`;
-  const run = spawn("runc", ["run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  run.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  run.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
-  const exited = new Promise<number | null>((done) => run.once("exit", (code) => done(code)));
-  t.teardown(() => {
-    spawnSync("runc", ["delete", "-f", id]);
-  });
-  let init = 0;
-  for (const until = Date.now() + 15_000; init === 0 && Date.now() < until; await sleep(100)) {
-    const state = spawnSync("runc", ["state", id], { encoding: "utf8" });
-    if (state.status === 0) init = (JSON.parse(state.stdout) as { pid: number }).pid;
-  }
-  t.true(init > 0, `runc started the container:\n${output}`);
-  let state = "";
-  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
-    state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
-    if (state === "running" || state === "degraded" || state === "maintenance") break;
-  }
-  const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
-  t.is(state, "running", `failed units:\n${failed}\n${output}`);
-  await waitForPort(port, 15_000);
-  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
-  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
-  // runc kill refuses the name SIGRTMIN+3: the number.
-  t.is(spawnSync("runc", ["kill", id, "37"]).status, 0);
-  const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
-  t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
-  // runc run exits as the container's PID 1 ended. systemd halts by calling reboot(2), which
-  // in a PID namespace ends PID 1 with SIGINT (halt, poweroff; SIGHUP for reboot): 128 + 2.
-  // A crash, a re-exec gone wrong or a SIGKILL after a timeout would give another status.
-  t.is(code, 130, output);
-});
+    const id = `niftyc-sd-${process.pid}`;
+    const run = spawn("runc", ["run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    run.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
+    run.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
+    const exited = new Promise<number | null>((done) => run.once("exit", (code) => done(code)));
+    t.teardown(() => {
+      spawnSync("runc", ["delete", "-f", id]);
+    });
+    let init = 0;
+    for (const until = Date.now() + 15_000; init === 0 && Date.now() < until; await sleep(100)) {
+      const state = spawnSync("runc", ["state", id], { encoding: "utf8" });
+      if (state.status === 0) init = (JSON.parse(state.stdout) as { pid: number }).pid;
+    }
+    t.true(init > 0, `runc started the container:\n${output}`);
+    let state = "";
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+      state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
+      if (state === "running" || state === "degraded" || state === "maintenance") break;
+    }
+    const failed = inside(init, [
+      "systemctl",
+      "list-units",
+      "--failed",
+      "--plain",
+      "--no-legend",
+    ]).stdout.trim();
+    t.is(state, "running", `failed units:\n${failed}\n${output}`);
+    await waitForPort(port, 15_000);
+    const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], {
+      encoding: "utf8",
+    });
+    t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+    // runc kill refuses the name SIGRTMIN+3: the number.
+    t.is(spawnSync("runc", ["kill", id, "37"]).status, 0);
+    const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
+    t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
+    // runc run exits as the container's PID 1 ended. systemd halts by calling reboot(2), which
+    // in a PID namespace ends PID 1 with SIGINT (halt, poweroff; SIGHUP for reboot): 128 + 2.
+    // A crash, a re-exec gone wrong or a SIGKILL after a timeout would give another status.
+    t.is(code, 130, output);
+  },
+);
 
-test.serial("systemd-httpd.nifty: podman runs it with docker-run.sh's flags to running, and podman stop halts it", async (t) => {
-  if (!requireBoot(t)) return;
-  if (!requireParts(t, "the podman boot", spawnSync("sh", ["-c", "command -v podman && command -v runc"]).status !== 0 ? "podman or runc is not installed" : undefined)) return;
-  const mirror = await debianMirror(t);
-  const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "docker,docker-archive"]);
-  const loaded = spawnSync("podman", ["load", "-i", built.outputs.dockerArchive!], { encoding: "utf8" });
-  t.is(loaded.status, 0, loaded.stderr);
-  const image = /Loaded image: (\S+)/.exec(loaded.stdout)?.[1];
-  t.truthy(image, loaded.stdout);
-  const name = `niftyc-sd-${process.pid}`;
-  t.teardown(() => {
-    spawnSync("podman", ["rm", "-f", name]);
-    spawnSync("podman", ["rmi", "-f", image!]);
-  });
-  const port = await freePort();
-  const dropIn = join(tempDir(t, "dropin"), "port.conf");
-  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
-  // The ulimits: podman asks for more than this host's hard limits (docs/systemd.md).
-  const run = spawnSync("sh", [built.outputs.dockerRun!, "-d", "--name", name, "--network", "host", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=20000:20000", "-v", `${dropIn}:/etc/systemd/system/httpd.service.d/port.conf:ro`], {
-    encoding: "utf8", env: { ...process.env, DOCKER: "podman --runtime runc" }, timeout: 60_000,
-  });
-  t.is(run.status, 0, run.stderr);
-  let state = "";
-  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
-    state = spawnSync("podman", ["exec", name, "systemctl", "is-system-running"], { encoding: "utf8" }).stdout.trim();
-    if (state === "running" || state === "degraded") break;
-  }
-  const failed = spawnSync("podman", ["exec", name, "systemctl", "list-units", "--failed", "--plain", "--no-legend"], { encoding: "utf8" }).stdout;
-  t.is(state, "running", failed);
-  await waitForPort(port, 15_000);
-  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
-  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
-  const started = performance.now();
-  const stop = spawnSync("podman", ["stop", "-t", "10", name], { encoding: "utf8" });
-  t.is(stop.status, 0, stop.stderr);
-  const ms = Math.round(performance.now() - started);
-  t.log(`podman stop took ${ms} ms`);
-  t.true(ms < 10_000, "halted by SIGRTMIN+3, not killed at the timeout");
-});
+test.serial(
+  "systemd-httpd.nifty: podman runs it with docker-run.sh's flags to running, and podman stop halts it",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    if (
+      !requireParts(
+        t,
+        "the podman boot",
+        spawnSync("sh", ["-c", "command -v podman && command -v runc"]).status !== 0
+          ? "podman or runc is not installed"
+          : undefined,
+      )
+    )
+      return;
+    const mirror = await debianMirror(t);
+    const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, [
+      "--format",
+      "docker,docker-archive",
+    ]);
+    const loaded = spawnSync("podman", ["load", "-i", built.outputs.dockerArchive!], { encoding: "utf8" });
+    t.is(loaded.status, 0, loaded.stderr);
+    const image = /Loaded image: (\S+)/.exec(loaded.stdout)?.[1];
+    t.truthy(image, loaded.stdout);
+    const name = `niftyc-sd-${process.pid}`;
+    t.teardown(() => {
+      spawnSync("podman", ["rm", "-f", name]);
+      spawnSync("podman", ["rmi", "-f", image!]);
+    });
+    const port = await freePort();
+    const dropIn = join(tempDir(t, "dropin"), "port.conf");
+    writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+    // The ulimits: podman asks for more than this host's hard limits (docs/systemd.md).
+    const run = spawnSync(
+      "sh",
+      [
+        built.outputs.dockerRun!,
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=20000:20000",
+        "-v",
+        `${dropIn}:/etc/systemd/system/httpd.service.d/port.conf:ro`,
+      ],
+      {
+        encoding: "utf8",
+        env: { ...process.env, DOCKER: "podman --runtime runc" },
+        timeout: 60_000,
+      },
+    );
+    t.is(run.status, 0, run.stderr);
+    let state = "";
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+      state = spawnSync("podman", ["exec", name, "systemctl", "is-system-running"], {
+        encoding: "utf8",
+      }).stdout.trim();
+      if (state === "running" || state === "degraded") break;
+    }
+    const failed = spawnSync(
+      "podman",
+      ["exec", name, "systemctl", "list-units", "--failed", "--plain", "--no-legend"],
+      { encoding: "utf8" },
+    ).stdout;
+    t.is(state, "running", failed);
+    await waitForPort(port, 15_000);
+    const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], {
+      encoding: "utf8",
+    });
+    t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+    const started = performance.now();
+    const stop = spawnSync("podman", ["stop", "-t", "10", name], { encoding: "utf8" });
+    t.is(stop.status, 0, stop.stderr);
+    const ms = Math.round(performance.now() - started);
+    t.log(`podman stop took ${ms} ms`);
+    t.true(ms < 10_000, "halted by SIGRTMIN+3, not killed at the timeout");
+  },
+);
 
-test.serial("systemd-httpd.nifty with a BIND RO: systemd boots in a user namespace of its own; root inside cannot remount, rebind or write the bind", async (t) => {
-  if (!requireBoot(t)) return;
-  const mirror = await debianMirror(t);
-  const host = tempDir(t, "bind-host");
-  writeFileSync(join(host, "file"), "original\n");
-  const dir = tempDir(t, "bind-recipe");
-  const recipe = join(dir, "systemd-httpd.nifty");
-  writeFileSync(recipe, `${readFileSync(join(ROOT, "recipes/systemd-httpd.nifty"), "utf8")}BIND RO ${host}:/mnt/ro\n`);
-  copyFileSync(join(ROOT, "recipes/systemd-httpd.nifty.lock"), `${recipe}.lock`);
-  const built = await buildRecipe(t, relative(ROOT, recipe), mirror.url, {});
-  const settings = readFileSync(built.outputs.nspawn!, "utf8");
-  t.regex(settings, /^PrivateUsers=pick$/m);
-  t.regex(settings, new RegExp(`^BindReadOnly=${host}:/mnt/ro:idmap$`, "m"));
+test.serial(
+  "systemd-httpd.nifty with a BIND RO: systemd boots in a user namespace of its own; root inside cannot remount, rebind or write the bind",
+  async (t) => {
+    if (!requireBoot(t)) return;
+    const mirror = await debianMirror(t);
+    const host = tempDir(t, "bind-host");
+    writeFileSync(join(host, "file"), "original\n");
+    const dir = tempDir(t, "bind-recipe");
+    const recipe = join(dir, "systemd-httpd.nifty");
+    writeFileSync(
+      recipe,
+      `${readFileSync(join(ROOT, "recipes/systemd-httpd.nifty"), "utf8")}BIND RO ${host}:/mnt/ro\n`,
+    );
+    copyFileSync(join(ROOT, "recipes/systemd-httpd.nifty.lock"), `${recipe}.lock`);
+    const built = await buildRecipe(t, relative(ROOT, recipe), mirror.url, {});
+    const settings = readFileSync(built.outputs.nspawn!, "utf8");
+    t.regex(settings, /^PrivateUsers=pick$/m);
+    t.regex(settings, new RegExp(`^BindReadOnly=${host}:/mnt/ro:idmap$`, "m"));
 
-  const root = unpack(t, built.rootfs);
-  const port = await freePort();
-  const container = boot(t, { root, machine: `sd-bindro-${process.pid}`, settings: built.outputs.nspawn!, args: ["--console=read-only", `--setenv=PORT=${port}`] });
-  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
-  const init = Number(spawnSync("pgrep", ["-P", String(container.pid()!)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
-  t.true(init > 0, "found the container's PID 1");
-  t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active", "the recipe's unit runs in the user namespace");
-  t.is(inside(init, ["busybox", "cat", "/mnt/ro/file"]).stdout, "original\n", "the bind is readable, id-mapped");
+    const root = unpack(t, built.rootfs);
+    const port = await freePort();
+    const container = boot(t, {
+      root,
+      machine: `sd-bindro-${process.pid}`,
+      settings: built.outputs.nspawn!,
+      args: ["--console=read-only", `--setenv=PORT=${port}`],
+    });
+    await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
+    const init = Number(
+      spawnSync("pgrep", ["-P", String(container.pid()!)], { encoding: "utf8" })
+        .stdout.trim()
+        .split("\n")[0],
+    );
+    t.true(init > 0, "found the container's PID 1");
+    t.is(
+      inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(),
+      "active",
+      "the recipe's unit runs in the user namespace",
+    );
+    t.is(
+      inside(init, ["busybox", "cat", "/mnt/ro/file"]).stdout,
+      "original\n",
+      "the bind is readable, id-mapped",
+    );
 
-  const b = "busybox";
-  const attack = [
-    `${b} mount -o remount,rw /mnt/ro; echo remount=$?`,
-    `${b} mount -o remount,bind,rw /mnt/ro; echo rebind=$?`,
-    "echo pwned > /mnt/ro/file; echo write=$?",
-    `${b} mkdir -p /tmp/again && ${b} mount --bind /mnt/ro /tmp/again; ${b} mount -o remount,bind,rw /tmp/again; echo again=$?`,
-    "echo pwned > /tmp/again/file; echo againwrite=$?",
-    `${b} umount /mnt/ro; echo umount=$?`,
-    "echo pwned > /mnt/ro/file; echo umountwrite=$?",
-  ].join("; ");
-  const result = inside(init, [b, "sh", "-c", attack]);
-  for (const step of ["remount", "rebind", "write", "again", "againwrite", "umount", "umountwrite"]) {
-    t.not(Number(new RegExp(`^${step}=(\\d+)$`, "m").exec(result.stdout)?.[1] ?? 0), 0, `${step} is refused:\n${result.stdout}${result.stderr}`);
-  }
-  t.is(readFileSync(join(host, "file"), "utf8"), "original\n", "the host's file is unchanged");
-  t.deepEqual(readdirSync(host), ["file"]);
-  const stopped = await container.stop("SIGTERM", 20_000);
-  t.is(stopped.code, 0);
-});
+    const b = "busybox";
+    const attack = [
+      `${b} mount -o remount,rw /mnt/ro; echo remount=$?`,
+      `${b} mount -o remount,bind,rw /mnt/ro; echo rebind=$?`,
+      "echo pwned > /mnt/ro/file; echo write=$?",
+      `${b} mkdir -p /tmp/again && ${b} mount --bind /mnt/ro /tmp/again; ${b} mount -o remount,bind,rw /tmp/again; echo again=$?`,
+      "echo pwned > /tmp/again/file; echo againwrite=$?",
+      `${b} umount /mnt/ro; echo umount=$?`,
+      "echo pwned > /mnt/ro/file; echo umountwrite=$?",
+    ].join("; ");
+    const result = inside(init, [b, "sh", "-c", attack]);
+    for (const step of ["remount", "rebind", "write", "again", "againwrite", "umount", "umountwrite"]) {
+      t.not(
+        Number(new RegExp(`^${step}=(\\d+)$`, "m").exec(result.stdout)?.[1] ?? 0),
+        0,
+        `${step} is refused:\n${result.stdout}${result.stderr}`,
+      );
+    }
+    t.is(readFileSync(join(host, "file"), "utf8"), "original\n", "the host's file is unchanged");
+    t.deepEqual(readdirSync(host), ["file"]);
+    const stopped = await container.stop("SIGTERM", 20_000);
+    t.is(stopped.code, 0);
+  },
+);

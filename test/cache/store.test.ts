@@ -81,7 +81,10 @@ test("JSON records round-trip atomically; missing ones read as undefined; bad ke
   await store.writeJson("steps", "sha256:0123", { layer: "y" });
   t.deepEqual(await store.readJson("steps", "sha256:0123"), { layer: "y" });
   t.deepEqual(await listFiles(store.tmpDir), []);
-  await t.throwsAsync(store.readJson("steps", "../evil"), { instanceOf: NiftyError, message: /invalid store key/ });
+  await t.throwsAsync(store.readJson("steps", "../evil"), {
+    instanceOf: NiftyError,
+    message: /invalid store key/,
+  });
   await t.throwsAsync(store.writeJson("blobs", "x", {}), { instanceOf: NiftyError, message: /reserved/ });
 });
 
@@ -164,5 +167,8 @@ test("gc keeps blobs recent builds used or recently added, and removes the rest 
   t.false(await store.has(neverUsed.digest));
   t.deepEqual(await listFiles(store.tmpDir), [liveTemp]);
 
-  await t.throwsAsync(cacheGc(store, { olderThanDays: -1 }), { instanceOf: NiftyError, message: /invalid gc age/ });
+  await t.throwsAsync(cacheGc(store, { olderThanDays: -1 }), {
+    instanceOf: NiftyError,
+    message: /invalid gc age/,
+  });
 });

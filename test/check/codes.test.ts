@@ -6,7 +6,13 @@
 import { readdirSync, readFileSync } from "node:fs";
 import test from "ava";
 import { INSTRUCTION_KEYWORDS } from "../../grammar/keywords.ts";
-import { ALL_CODES, DIAGNOSTIC_CODES, SECTIONS, docAnchor, type CodeEntry } from "../../src/diagnostics/codes.ts";
+import {
+  ALL_CODES,
+  DIAGNOSTIC_CODES,
+  SECTIONS,
+  docAnchor,
+  type CodeEntry,
+} from "../../src/diagnostics/codes.ts";
 
 const root = new URL("../../", import.meta.url);
 const doc = readFileSync(new URL("docs/diagnostics.md", root), "utf8");
@@ -35,7 +41,13 @@ function docRows(text: string): Row[] {
     if (cells[0] === "Code") columns = cells;
     if (!/^NIFTY\d{3}$/.test(cells[0]!)) continue;
     const cell = (name: string) => cells[columns.indexOf(name)] ?? "";
-    rows.push({ code: cells[0]!, heading, severity: cell("Severity"), title: cell("Message"), hint: cell("Hint") });
+    rows.push({
+      code: cells[0]!,
+      heading,
+      severity: cell("Severity"),
+      title: cell("Message"),
+      hint: cell("Hint"),
+    });
   }
   return rows;
 }
@@ -56,7 +68,9 @@ const rows = docRows(doc);
 /** The table looked up by any string, as the docs give them. */
 const table: Readonly<Record<string, CodeEntry | undefined>> = DIAGNOSTIC_CODES;
 // What raises codes: the source and the parser, not the table itself.
-const raised = codesIn([...sources("src"), ...sources("grammar")].filter((s) => s.file !== "src/diagnostics/codes.ts"));
+const raised = codesIn(
+  [...sources("src"), ...sources("grammar")].filter((s) => s.file !== "src/diagnostics/codes.ts"),
+);
 
 test("the table and the docs are not empty (a broken reader would make the tests below vacuous)", (t) => {
   t.true(ALL_CODES.length > 120);
@@ -71,13 +85,21 @@ test("the docs have each section's heading, in the table's order, with the ancho
     headings.filter((h) => sections.some((s) => s.heading === h)),
     sections.map((s) => s.heading),
   );
-  for (const s of sections) t.is(s.heading.toLowerCase().replace(/[^a-z0-9 -]/g, "").replace(/ /g, "-"), s.anchor);
+  for (const s of sections)
+    t.is(
+      s.heading
+        .toLowerCase()
+        .replace(/[^a-z0-9 -]/g, "")
+        .replace(/ /g, "-"),
+      s.anchor,
+    );
 });
 
 for (const row of rows) {
   test(`${row.code}: the table has the docs row's severity, title and section`, (t) => {
     const entry = table[row.code];
-    if (entry === undefined) return t.fail(`${row.code} is in docs/diagnostics.md but not in src/diagnostics/codes.ts`);
+    if (entry === undefined)
+      return t.fail(`${row.code} is in docs/diagnostics.md but not in src/diagnostics/codes.ts`);
     t.is(row.severity, entry.severity);
     t.is(row.title, entry.title);
     t.is(row.heading, SECTIONS[entry.section].heading);
@@ -88,17 +110,25 @@ for (const row of rows) {
 for (const code of ALL_CODES) {
   test(`${code}: one row in docs/diagnostics.md, and something raises it`, (t) => {
     t.is(rows.filter((r) => r.code === code).length, 1);
-    t.true(raised.has(code), `nothing in src/ or grammar/ raises ${code}: remove it from the table and the docs, or use it`);
+    t.true(
+      raised.has(code),
+      `nothing in src/ or grammar/ raises ${code}: remove it from the table and the docs, or use it`,
+    );
     t.regex(docAnchor(code), /^docs\/diagnostics\.md#[a-z-]+$/);
   });
 }
 
 test("every code written in src/ and grammar/ is in the table", (t) => {
-  t.deepEqual([...raised].filter((c) => table[c] === undefined), []);
+  t.deepEqual(
+    [...raised].filter((c) => table[c] === undefined),
+    [],
+  );
 });
 
 const negative = new URL("test/check/fixtures-negative/", root);
-const printed = readdirSync(negative).map((name) => readFileSync(new URL(`${name}/expected.txt`, negative), "utf8")).join("\n");
+const printed = readdirSync(negative)
+  .map((name) => readFileSync(new URL(`${name}/expected.txt`, negative), "utf8"))
+  .join("\n");
 const checkerCodes = ALL_CODES.filter((c) => DIAGNOSTIC_CODES[c].section === "checks");
 
 for (const code of checkerCodes) {
@@ -110,7 +140,9 @@ for (const code of checkerCodes) {
 const positive = new URL("test/check/fixtures/", root);
 const kinds = new Set(
   readdirSync(positive).flatMap((name) => {
-    const json = JSON.parse(readFileSync(new URL(`${name}/expected.json`, positive), "utf8")) as { recipe: { instructions: Array<{ kind: string }> } };
+    const json = JSON.parse(readFileSync(new URL(`${name}/expected.json`, positive), "utf8")) as {
+      recipe: { instructions: Array<{ kind: string }> };
+    };
     return json.recipe.instructions.map((i) => i.kind);
   }),
 );

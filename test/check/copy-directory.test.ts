@@ -19,7 +19,10 @@ test("a copied directory's files and subdirectories are known to later checks", 
     "INITTAB once /srv/www/bin/missing",
     "",
   ].join("\n");
-  const result = await checkSource({ path: join(dir, "web.nifty"), text }, { args: new Map(), strict: false });
+  const result = await checkSource(
+    { path: join(dir, "web.nifty"), text },
+    { args: new Map(), strict: false },
+  );
   t.deepEqual(
     result.diagnostics.map((d) => `${d.span?.start.line}: ${d.code} ${d.message}`),
     ["4: NIFTY089 /srv/www/bin/missing is not provided by any earlier instruction"],

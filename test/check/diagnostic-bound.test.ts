@@ -44,14 +44,22 @@ test("check of a recipe with 300,000 errors shows the first 100 and counts the r
   const located = shown.stderr.split("\n").filter((l) => /^huge\.nifty:\d+:\d+: error: /.test(l));
   t.is(located.length, MAX_DIAGNOSTICS);
   t.true(located[0]!.startsWith("huge.nifty:2001:15: error: unknown group h0 [NIFTY037]"), located[0]);
-  t.true(shown.stderr.includes(`huge.nifty: error: ${more} more errors not shown: at most 100 diagnostics are shown per recipe [NIFTY815]\n`), shown.stderr.slice(-400));
+  t.true(
+    shown.stderr.includes(
+      `huge.nifty: error: ${more} more errors not shown: at most 100 diagnostics are shown per recipe [NIFTY815]\n`,
+    ),
+    shown.stderr.slice(-400),
+  );
   t.true(shown.stderr.endsWith(`\n${errors} errors\n`), shown.stderr.slice(-200));
   t.true(shown.stderr.includes("hint: did you mean g0?"));
   t.true(shown.stderr.length < 100_000);
 
   const json = await runMain(["check", "--json", "huge.nifty"], dir);
   t.is(json.code, 1);
-  const { ok, diagnostics } = JSON.parse(json.stdout) as { ok: boolean; diagnostics: Array<{ code: string; message: string; line: number | null }> };
+  const { ok, diagnostics } = JSON.parse(json.stdout) as {
+    ok: boolean;
+    diagnostics: Array<{ code: string; message: string; line: number | null }>;
+  };
   t.false(ok);
   t.is(diagnostics.length, MAX_DIAGNOSTICS + 1);
   t.deepEqual(diagnostics.at(-1), { ...diagnostics.at(-1)!, code: "NIFTY815", line: null });
@@ -71,7 +79,11 @@ test("past the bound a diagnostic is counted, and its hint is never worked out",
   // What a build reports of its image checks: the kept ones, then the line that counts the rest.
   const all = report.all();
   t.is(all.length, 3);
-  t.like(all[2], { severity: "error", code: "NIFTY815", message: "3 more errors and 1 more warning not shown: at most 100 diagnostics are shown per recipe" });
+  t.like(all[2], {
+    severity: "error",
+    code: "NIFTY815",
+    message: "3 more errors and 1 more warning not shown: at most 100 diagnostics are shown per recipe",
+  });
 });
 
 test("a recipe whose diagnostics past the bound are all warnings does not fail for them", async (t) => {
@@ -81,6 +93,11 @@ test("a recipe whose diagnostics past the bound are all warnings does not fail f
   writeFileSync(join(dir, "w.nifty"), "DIR /a \\\n\n".repeat(MAX_DIAGNOSTICS + 5));
   const run = await runMain(["check", "w.nifty"], dir);
   t.is(run.code, 0, run.stderr.slice(-300));
-  t.true(run.stderr.includes("w.nifty: warning: 5 more warnings not shown: at most 100 diagnostics are shown per recipe [NIFTY816]\n"), run.stderr.slice(-300));
+  t.true(
+    run.stderr.includes(
+      "w.nifty: warning: 5 more warnings not shown: at most 100 diagnostics are shown per recipe [NIFTY816]\n",
+    ),
+    run.stderr.slice(-300),
+  );
   t.true(run.stderr.endsWith("\n105 warnings\n"));
 });

@@ -21,11 +21,16 @@ interface CaseOptions {
 async function checkCase(set: "fixtures" | "fixtures-negative", name: string) {
   const root = set === "fixtures" ? positive : negative;
   const optionsFile = new URL(`${name}/options.json`, root);
-  const options = (existsSync(optionsFile) ? JSON.parse(readFileSync(optionsFile, "utf8")) : {}) as CaseOptions;
+  const options = (
+    existsSync(optionsFile) ? JSON.parse(readFileSync(optionsFile, "utf8")) : {}
+  ) as CaseOptions;
   // A path relative to the repository, as the CLI shows it; COPY resolves against its folder.
   const path = `test/check/${set}/${name}/recipe.nifty`;
   const text = readFileSync(new URL(`${name}/recipe.nifty`, root), "utf8");
-  return checkSource({ path, text }, { args: new Map(Object.entries(options.args ?? {})), strict: options.strict === true });
+  return checkSource(
+    { path, text },
+    { args: new Map(Object.entries(options.args ?? {})), strict: options.strict === true },
+  );
 }
 
 /**
@@ -51,9 +56,15 @@ function portable(text: string): string {
 for (const name of caseDirs(positive)) {
   test(`fixture ${name}`, async (t) => {
     const result = await checkCase("fixtures", name);
-    t.not(result.recipe, undefined, result.diagnostics.map((d) => formatDiagnostic(d, { color: false })).join("\n"));
+    t.not(
+      result.recipe,
+      undefined,
+      result.diagnostics.map((d) => formatDiagnostic(d, { color: false })).join("\n"),
+    );
     const { dir: _, path: __, ...recipe } = result.recipe ?? { dir: "", path: "" };
-    const actual = portable(`${JSON.stringify(stable({ recipe, diagnostics: result.diagnostics }), null, 2)}\n`);
+    const actual = portable(
+      `${JSON.stringify(stable({ recipe, diagnostics: result.diagnostics }), null, 2)}\n`,
+    );
     const want = expected(new URL(`${name}/expected.json`, positive), actual);
     t.not(want, undefined, "expected.json is missing (run with UPDATE_GOLDEN=1)");
     t.deepEqual(JSON.parse(actual), JSON.parse(want ?? "null"));
@@ -69,6 +80,9 @@ for (const name of caseDirs(negative)) {
     const want = expected(new URL(`${name}/expected.txt`, negative), actual);
     t.is(actual as string | undefined, want);
     // No recipe comes back when any diagnostic is an error.
-    t.is(result.recipe === undefined, result.diagnostics.some((d) => d.severity === "error"));
+    t.is(
+      result.recipe === undefined,
+      result.diagnostics.some((d) => d.severity === "error"),
+    );
   });
 }

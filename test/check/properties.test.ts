@@ -37,15 +37,52 @@ const validLines = [
   "HOSTNAME nifty",
   "EXPOSE 2200/tcp 53/udp",
   "BIND RW /srv:/data",
-  'LABEL "a b"=c d=\'$e\'',
+  "LABEL \"a b\"=c d='$e'",
   "# a comment",
   "",
 ];
 
 const fragments = [
-  '"', "'", "\\", "$", "${", "}", "${A", "${A:-", "<<EOF", "EOF", "#", " ", "\t", "\n", "\r\n", "\\\n",
-  "\uFEFF", "é", "😀", "\u0000", "/", "..", ":", "=", ",", "MODE", "OWNER", "TO", "APPLETS", "AT", "TTY",
-  "RW", "0", "999", "root", "x", "FETCH", "USER", "INITTAB", "sha256:",
+  '"',
+  "'",
+  "\\",
+  "$",
+  "${",
+  "}",
+  "${A",
+  "${A:-",
+  "<<EOF",
+  "EOF",
+  "#",
+  " ",
+  "\t",
+  "\n",
+  "\r\n",
+  "\\\n",
+  "\uFEFF",
+  "é",
+  "😀",
+  "\u0000",
+  "/",
+  "..",
+  ":",
+  "=",
+  ",",
+  "MODE",
+  "OWNER",
+  "TO",
+  "APPLETS",
+  "AT",
+  "TTY",
+  "RW",
+  "0",
+  "999",
+  "root",
+  "x",
+  "FETCH",
+  "USER",
+  "INITTAB",
+  "sha256:",
 ];
 
 const { recipe, mutated } = recipeArbitraries(validLines, fragments, { validWeight: 3, maxMutatedLines: 14 });
@@ -55,7 +92,10 @@ const options = fc.record({
   strict: fc.boolean(),
 });
 
-async function checkAll(text: string, opts: { args: Map<string, string>; strict: boolean }): Promise<boolean> {
+async function checkAll(
+  text: string,
+  opts: { args: Map<string, string>; strict: boolean },
+): Promise<boolean> {
   const result = await checkSource({ path: "fuzz.nifty", text }, opts);
   for (const d of result.diagnostics) {
     if (d.span === undefined) {
@@ -67,7 +107,8 @@ async function checkAll(text: string, opts: { args: Map<string, string>; strict:
     if (opts.strict && d.severity !== "error") throw new Error(`--strict left a ${d.severity}`);
   }
   const failed = result.diagnostics.some((d) => d.severity === "error");
-  if (failed === (result.recipe !== undefined)) throw new Error("a recipe must come back exactly when there is no error");
+  if (failed === (result.recipe !== undefined))
+    throw new Error("a recipe must come back exactly when there is no error");
   return true;
 }
 
@@ -84,7 +125,10 @@ test("mutated valid recipes: checkSource never throws; spans inside the text", a
 test("the property sees real diagnostics (the generators reach the checker)", async (t) => {
   const samples = fc.sample(mutated, { numRuns: 300, seed: 1 });
   const codes = new Set<string>();
-  for (const text of samples) for (const d of (await checkSource({ path: "s.nifty", text }, { args: new Map(), strict: false })).diagnostics) codes.add(d.code);
+  for (const text of samples)
+    for (const d of (await checkSource({ path: "s.nifty", text }, { args: new Map(), strict: false }))
+      .diagnostics)
+      codes.add(d.code);
   // Checker codes (010+), not only syntax ones.
   t.true([...codes].filter((c) => c >= "NIFTY010").length >= 10, [...codes].join(" "));
 });

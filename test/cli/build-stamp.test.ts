@@ -6,7 +6,20 @@ import test, { type ExecutionContext } from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { NIFTYC, NODE, ROOT, baseEnv, busyboxRecipe, collect, dropbearLines, jsonOf, niftyc, readBuildJson, useFixture, type CliResult } from "../pipeline/helpers.ts";
+import {
+  NIFTYC,
+  NODE,
+  ROOT,
+  baseEnv,
+  busyboxRecipe,
+  collect,
+  dropbearLines,
+  jsonOf,
+  niftyc,
+  readBuildJson,
+  useFixture,
+  type CliResult,
+} from "../pipeline/helpers.ts";
 import { debianArchive, requireArchive } from "../support/debian-archive.ts";
 
 const ctx = useFixture(test);
@@ -16,12 +29,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SETTLE_MS = 1100;
 
 /** What the short cut may load: the launcher and a handful of small modules (builtins come through process.getBuiltinModule). */
-const SHORT_CUT = new Set(["bin/niftyc", "src/cli/io.ts", "src/cli/build-stamp.ts", "src/core/version.ts", "src/core/host-inputs.ts", "src/core/clock.ts", "src/cache/records.ts", "src/cli/build-report.ts", "src/diagnostics/escape.ts"]);
+const SHORT_CUT = new Set([
+  "bin/niftyc",
+  "src/cli/io.ts",
+  "src/cli/build-stamp.ts",
+  "src/core/version.ts",
+  "src/core/host-inputs.ts",
+  "src/core/clock.ts",
+  "src/cache/records.ts",
+  "src/cli/build-report.ts",
+  "src/diagnostics/escape.ts",
+]);
 
 interface Project {
   dir: string;
   recipe: string;
-  run(extra?: string[], env?: Record<string, string>): Promise<CliResult & { loads: string[]; recalled: boolean }>;
+  run(
+    extra?: string[],
+    env?: Record<string, string>,
+  ): Promise<CliResult & { loads: string[]; recalled: boolean }>;
 }
 
 /** A recipe with a FETCH, a COPY of a directory and a password from a secret file, in its own directory and store. */
@@ -32,14 +58,28 @@ async function project(_t: ExecutionContext, name: string, tail = ""): Promise<P
   await fsp.writeFile(path.join(dir, "site/css/a.css"), "h1 { color: red }\n");
   await fsp.writeFile(path.join(dir, "pw"), "first-password\n");
   const recipe = path.join(dir, `${name}.nifty`);
-  await fsp.writeFile(recipe, busyboxRecipe(ctx.fixture, `${dropbearLines(ctx.fixture)}\nCOPY site /srv/www\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\nENV PORT=2200\n${tail}`));
+  await fsp.writeFile(
+    recipe,
+    busyboxRecipe(
+      ctx.fixture,
+      `${dropbearLines(ctx.fixture)}\nCOPY site /srv/www\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\nENV PORT=2200\n${tail}`,
+    ),
+  );
   const loads = path.join(dir, "loads.txt");
   return {
     dir,
     recipe,
     async run(extra = [], env = {}) {
-      const result = await niftyc(["build", `${name}.nifty`, "--secret", "luser-password=pw", ...extra], { cwd: dir, nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads, ...env } });
-      const list = (await fsp.readFile(loads, "utf8")).split("\n").filter(Boolean).filter((u) => u.startsWith("file://")).map((u) => path.relative(ROOT, new URL(u).pathname));
+      const result = await niftyc(["build", `${name}.nifty`, "--secret", "luser-password=pw", ...extra], {
+        cwd: dir,
+        nodeArgs: ["--import", HOOK],
+        env: { NIFTY_TEST_LOADS: loads, ...env },
+      });
+      const list = (await fsp.readFile(loads, "utf8"))
+        .split("\n")
+        .filter(Boolean)
+        .filter((u) => u.startsWith("file://"))
+        .map((u) => path.relative(ROOT, new URL(u).pathname));
       return { ...result, loads: list, recalled: !list.includes("src/pipeline/build.ts") };
     },
   };
@@ -50,7 +90,12 @@ async function project(_t: ExecutionContext, name: string, tail = ""): Promise<P
  * stamp), then answered from the stamp. Returns what the build itself prints
  * when up to date (NIFTY_NO_STAMPS: the short cut is not tried).
  */
-async function stamped(t: ExecutionContext, p: Project, extra: string[] = [], env: Record<string, string> = {}): Promise<CliResult> {
+async function stamped(
+  t: ExecutionContext,
+  p: Project,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const first = await p.run(extra, env);
   t.is(first.code, 0, first.stderr);
   await sleep(SETTLE_MS);
@@ -73,7 +118,11 @@ test("a repeated up-to-date build is answered from its stamp: only the short cut
   const found = await stamped(t, p);
   const recalled = await p.run();
   t.true(recalled.recalled);
-  t.deepEqual(recalled.loads.filter((l) => !SHORT_CUT.has(l)), [], "nothing but the short cut's modules");
+  t.deepEqual(
+    recalled.loads.filter((l) => !SHORT_CUT.has(l)),
+    [],
+    "nothing but the short cut's modules",
+  );
   t.is(recalled.stdout, found.stdout);
   t.is(recalled.stderr, found.stderr);
   t.regex(recalled.stdout, /^up to date same: sha256:[0-9a-f]{64}\n  out\/same\/rootfs\.tar\n/);
@@ -94,7 +143,8 @@ test("a repeated up-to-date build is answered from its stamp: only the short cut
   // The stamp holds identities, never the password or a hash of it.
   const stamps = await fsp.readdir(path.join(p.dir, "cache/stamps"));
   t.is(stamps.length, 2);
-  for (const s of stamps) t.false((await fsp.readFile(path.join(p.dir, "cache/stamps", s), "utf8")).includes("first-password"));
+  for (const s of stamps)
+    t.false((await fsp.readFile(path.join(p.dir, "cache/stamps", s), "utf8")).includes("first-password"));
 });
 
 test("a build leaves a stamp too: the first rebuild after it is answered, as the build would answer it", async (t) => {
@@ -120,7 +170,13 @@ test("a build leaves a stamp too: the first rebuild after it is answered, as the
 });
 
 /** Each change: the next build runs (and says what it found), and once settled the stamp answers again. */
-const changes: Array<{ title: string; change(p: Project): Promise<void>; expect: "rebuilt" | "up to date"; extra?: string[]; env?: Record<string, string> }> = [
+const changes: Array<{
+  title: string;
+  change(p: Project): Promise<void>;
+  expect: "rebuilt" | "up to date";
+  extra?: string[];
+  env?: Record<string, string>;
+}> = [
   {
     title: "a COPY file rewritten with the same size, its mtime put back",
     async change(p) {
@@ -131,11 +187,31 @@ const changes: Array<{ title: string; change(p: Project): Promise<void>; expect:
     },
     expect: "rebuilt",
   },
-  { title: "a file added in a COPY subdirectory", change: (p) => fsp.writeFile(path.join(p.dir, "site/css/b.css"), "p {}\n"), expect: "rebuilt" },
-  { title: "another password in the secret file", change: (p) => fsp.writeFile(path.join(p.dir, "pw"), "other-password\n"), expect: "rebuilt" },
-  { title: "the recipe rewritten with the same text", change: async (p) => fsp.writeFile(p.recipe, await fsp.readFile(p.recipe)), expect: "up to date" },
-  { title: "an output file edited", change: (p) => fsp.appendFile(path.join(p.dir, "out/edited/edited.service"), "# edited\n"), expect: "up to date" },
-  { title: "the output directory removed", change: (p) => fsp.rm(path.join(p.dir, "out"), { recursive: true }), expect: "rebuilt" },
+  {
+    title: "a file added in a COPY subdirectory",
+    change: (p) => fsp.writeFile(path.join(p.dir, "site/css/b.css"), "p {}\n"),
+    expect: "rebuilt",
+  },
+  {
+    title: "another password in the secret file",
+    change: (p) => fsp.writeFile(path.join(p.dir, "pw"), "other-password\n"),
+    expect: "rebuilt",
+  },
+  {
+    title: "the recipe rewritten with the same text",
+    change: async (p) => fsp.writeFile(p.recipe, await fsp.readFile(p.recipe)),
+    expect: "up to date",
+  },
+  {
+    title: "an output file edited",
+    change: (p) => fsp.appendFile(path.join(p.dir, "out/edited/edited.service"), "# edited\n"),
+    expect: "up to date",
+  },
+  {
+    title: "the output directory removed",
+    change: (p) => fsp.rm(path.join(p.dir, "out"), { recursive: true }),
+    expect: "rebuilt",
+  },
   {
     title: "the store's use record past its hour",
     async change(p) {
@@ -160,11 +236,23 @@ for (const [i, c] of changes.entries()) {
     const after = await p.run();
     t.is(after.code, 0, after.stderr);
     t.false(after.recalled, "not answered from the stamp");
-    t.true(after.stdout.startsWith(c.expect === "rebuilt" ? `built ${name}:` : `up to date ${name}:`), after.stdout);
+    t.true(
+      after.stdout.startsWith(c.expect === "rebuilt" ? `built ${name}:` : `up to date ${name}:`),
+      after.stdout,
+    );
     if (name === "uses") {
       const uses = path.join(p.dir, "cache/uses");
-      const times = await Promise.all((await fsp.readdir(uses)).map(async (f) => Date.parse((JSON.parse(await fsp.readFile(path.join(uses, f), "utf8")) as { lastUsed: string }).lastUsed)));
-      t.true(times.some((m) => Date.now() - m < 3600_000), "the build refreshed its use record");
+      const times = await Promise.all(
+        (await fsp.readdir(uses)).map(async (f) =>
+          Date.parse(
+            (JSON.parse(await fsp.readFile(path.join(uses, f), "utf8")) as { lastUsed: string }).lastUsed,
+          ),
+        ),
+      );
+      t.true(
+        times.some((m) => Date.now() - m < 3600_000),
+        "the build refreshed its use record",
+      );
     }
     // Settled, the same command is answered from a stamp again (left by this run or the next).
     await sleep(SETTLE_MS);
@@ -182,7 +270,10 @@ test("another --arg, SOURCE_DATE_EPOCH or --format is another command: the build
   const epoch = await p.run([], { SOURCE_DATE_EPOCH: "1700000000" });
   t.false(epoch.recalled);
   t.regex(epoch.stdout, /^built flags:/);
-  t.is((await readBuildJson(path.join(p.dir, "out/flags")) as unknown as { epoch: number }).epoch, 1700000000);
+  t.is(
+    ((await readBuildJson(path.join(p.dir, "out/flags"))) as unknown as { epoch: number }).epoch,
+    1700000000,
+  );
   const formats = await p.run(["--format", "rootfs,nspawn"]);
   t.false(formats.recalled);
   t.regex(formats.stdout, /^built flags:/);
@@ -194,7 +285,11 @@ test("a secret from the environment is never answered from a stamp", async (t) =
   const args = ["build", "env.nifty", "--secret", "luser-password=env:PW", "-q"];
   const loads = path.join(p.dir, "env-loads.txt");
   const run = async () => {
-    const r = await niftyc(args, { cwd: p.dir, nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads, ...env } });
+    const r = await niftyc(args, {
+      cwd: p.dir,
+      nodeArgs: ["--import", HOOK],
+      env: { NIFTY_TEST_LOADS: loads, ...env },
+    });
     t.is(r.code, 0, r.stderr);
     return (await fsp.readFile(loads, "utf8")).includes("src/pipeline/build.ts");
   };
@@ -231,7 +326,11 @@ test("a recipe on standard input is never answered from a stamp", async (t) => {
   const p = await project(t, "stdin");
   const text = await fsp.readFile(p.recipe);
   const run = async () => {
-    const child = spawn(NODE, [NIFTYC, "build", "-", "--secret", "luser-password=pw", "-q"], { cwd: p.dir, env: baseEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(NODE, [NIFTYC, "build", "-", "--secret", "luser-password=pw", "-q"], {
+      cwd: p.dir,
+      env: baseEnv(),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     child.stdin!.end(text);
     const r = await collect(child);
     t.is(r.code, 0, r.stderr);
@@ -250,11 +349,27 @@ test("the lock is an input: rewritten, the build runs; gone, the build resolves 
   const view = archive.view();
   const dir = path.join(ctx.work, "lock");
   await fsp.mkdir(dir);
-  await fsp.writeFile(path.join(dir, "app.nifty"), `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE nifty-app\n`);
+  await fsp.writeFile(
+    path.join(dir, "app.nifty"),
+    `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE nifty-app\n`,
+  );
   const loads = path.join(dir, "loads.txt");
-  const args = ["build", "app.nifty", "--format", "rootfs", "--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  const args = [
+    "build",
+    "app.nifty",
+    "--format",
+    "rootfs",
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
   const run = async () => {
-    const r = await niftyc(args, { cwd: dir, nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads } });
+    const r = await niftyc(args, {
+      cwd: dir,
+      nodeArgs: ["--import", HOOK],
+      env: { NIFTY_TEST_LOADS: loads },
+    });
     t.is(r.code, 0, r.stderr);
     return { ...r, recalled: !(await fsp.readFile(loads, "utf8")).includes("src/pipeline/build.ts") };
   };

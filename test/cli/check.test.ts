@@ -20,7 +20,10 @@ interface Run {
   stderr: string;
 }
 
-async function run(argv: string[], options: { cwd?: string; tty?: boolean; env?: Record<string, string> } = {}): Promise<Run> {
+async function run(
+  argv: string[],
+  options: { cwd?: string; tty?: boolean; env?: Record<string, string> } = {},
+): Promise<Run> {
   let stdout = "";
   let stderr = "";
   const io: CliIo = {
@@ -117,17 +120,38 @@ test("BIND of the host's / or a system directory: an error at the host path's li
     "BIND /proc/sys/kernel",
     "BIND RW /var/lib/machines",
   ];
-  const fine = ["BIND RO /usr/share/zoneinfo", "BIND RW /srv/data", "BIND RO /etc/ssl/certs", "BIND RW /variable"];
+  const fine = [
+    "BIND RO /usr/share/zoneinfo",
+    "BIND RW /srv/data",
+    "BIND RO /etc/ssl/certs",
+    "BIND RW /variable",
+  ];
   const cwd = recipes({ "sys.nifty": [...system, ...fine].join("\n") + "\n" });
   const r = await run(["check", "sys.nifty"], { cwd });
   t.is(r.code, 1);
-  const errors = [...r.stderr.matchAll(/^sys\.nifty:(\d+):(\d+): error: (.*) \[NIFTY025\]$/gm)].map((m) => [Number(m[1]), Number(m[2]), m[3]]);
-  t.deepEqual(errors.map(([line]) => line), [1, 2, 3, 4, 5, 6, 7, 8], r.stderr);
+  const errors = [...r.stderr.matchAll(/^sys\.nifty:(\d+):(\d+): error: (.*) \[NIFTY025\]$/gm)].map((m) => [
+    Number(m[1]),
+    Number(m[2]),
+    m[3],
+  ]);
+  t.deepEqual(
+    errors.map(([line]) => line),
+    [1, 2, 3, 4, 5, 6, 7, 8],
+    r.stderr,
+  );
   t.deepEqual(errors[0], [1, 9, "binding / gives the container the host's whole file system"]);
-  t.deepEqual(errors[1], [2, 9, "binding /etc gives the container the host's /etc"], "the trailing slash is resolved");
+  t.deepEqual(
+    errors[1],
+    [2, 9, "binding /etc gives the container the host's /etc"],
+    "the trailing slash is resolved",
+  );
   t.deepEqual(errors[2], [3, 9, "binding /usr/lib gives the container part of the host's /usr, writable"]);
   t.deepEqual(errors[3], [4, 9, "binding /var gives the container the host's /var/run, which is under it"]);
-  t.deepEqual(errors[6], [7, 6, "binding /proc/sys/kernel gives the container part of the host's /proc"], "BIND without RO or RW");
+  t.deepEqual(
+    errors[6],
+    [7, 6, "binding /proc/sys/kernel gives the container part of the host's /proc"],
+    "BIND without RO or RW",
+  );
   t.regex(r.stderr, /hint: bind a directory of its own, or pass --allow-system-binds/);
   t.regex(r.stderr, /^8 errors/m, "the fine binds raise nothing");
   const allowed = await run(["check", "--allow-system-binds", "sys.nifty"], { cwd });
@@ -153,17 +177,45 @@ test("--json: one object on stdout with every key of every diagnostic", async (t
   t.deepEqual(JSON.parse(r.stdout), {
     ok: false,
     diagnostics: [
-      { severity: "error", code: "NIFTY010", message: "unknown instruction FECTH", file: "bad.nifty", line: 1, column: 1, endLine: 1, endColumn: 6, hint: "did you mean FETCH?" },
-      { severity: "error", code: "NIFTY033", message: 'bad mode "999"', file: "bad.nifty", line: 2, column: 15, endLine: 2, endColumn: 18, hint: "write an octal mode such as 0755, 0644 or 1777" },
+      {
+        severity: "error",
+        code: "NIFTY010",
+        message: "unknown instruction FECTH",
+        file: "bad.nifty",
+        line: 1,
+        column: 1,
+        endLine: 1,
+        endColumn: 6,
+        hint: "did you mean FETCH?",
+      },
+      {
+        severity: "error",
+        code: "NIFTY033",
+        message: 'bad mode "999"',
+        file: "bad.nifty",
+        line: 2,
+        column: 15,
+        endLine: 2,
+        endColumn: 18,
+        hint: "write an octal mode such as 0755, 0644 or 1777",
+      },
     ],
   });
   const ok = await run(["check", "--json", "w.nifty"], { cwd });
   t.is(ok.code, 0);
-  const parsed = JSON.parse(ok.stdout) as { ok: boolean; diagnostics: Array<{ severity: string; code: string }> };
+  const parsed = JSON.parse(ok.stdout) as {
+    ok: boolean;
+    diagnostics: Array<{ severity: string; code: string }>;
+  };
   t.true(parsed.ok);
-  t.deepEqual(parsed.diagnostics.map((d) => [d.severity, d.code]), [["warning", "NIFTY097"]]);
+  t.deepEqual(
+    parsed.diagnostics.map((d) => [d.severity, d.code]),
+    [["warning", "NIFTY097"]],
+  );
   const unused = await run(["check", "--json", "w.nifty", "--arg", "X=1"], { cwd });
-  const spanless = (JSON.parse(unused.stdout) as { diagnostics: Array<Record<string, unknown>> }).diagnostics.find((d) => d["code"] === "NIFTY012");
+  const spanless = (
+    JSON.parse(unused.stdout) as { diagnostics: Array<Record<string, unknown>> }
+  ).diagnostics.find((d) => d["code"] === "NIFTY012");
   t.like(spanless, { file: "w.nifty", line: null, column: null, endLine: null, endColumn: null, hint: null });
 });
 
@@ -213,11 +265,17 @@ test("a missing recipe: exit 1, one line naming it, no stack trace", async (t) =
   const cwd = recipes({});
   const r = await run(["check", "nothere.nifty"], { cwd });
   t.is(r.code, 1);
-  t.is(r.stderr, "niftyc: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n");
+  t.is(
+    r.stderr,
+    "niftyc: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n",
+  );
   mkdirSync(join(cwd, "sub"));
   const dir = await run(["check", "sub"], { cwd });
   t.is(dir.code, 1);
-  t.is(dir.stderr, "niftyc: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n");
+  t.is(
+    dir.stderr,
+    "niftyc: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n",
+  );
   // A directory with one recipe stands for it; with several, the error names them.
   writeFileSync(join(cwd, "sub", "web.nifty"), "HOSTNAME web\n");
   t.is((await run(["check", "sub"], { cwd })).stdout, "sub/web.nifty: ok\n");
@@ -247,9 +305,15 @@ test("no input mistake produces a stack trace or an internal error", async (t) =
 test("the real binary: npx niftyc check", async (t) => {
   const cwd = recipes({ "bad.nifty": BAD });
   const exec = promisify(execFile);
-  const good = await exec("npx", ["niftyc", "check", "recipes/ssh.nifty"], { cwd: repo, env: { ...process.env, NO_COLOR: "1" } });
+  const good = await exec("npx", ["niftyc", "check", "recipes/ssh.nifty"], {
+    cwd: repo,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   t.is(good.stdout, "recipes/ssh.nifty: ok\n");
-  const bad = await exec("npx", ["--prefix", repo, "niftyc", "check", "bad.nifty"], { cwd, env: { ...process.env, NO_COLOR: "1" } }).then(
+  const bad = await exec("npx", ["--prefix", repo, "niftyc", "check", "bad.nifty"], {
+    cwd,
+    env: { ...process.env, NO_COLOR: "1" },
+  }).then(
     () => undefined,
     (error: { code: number; stdout: string; stderr: string }) => error,
   );

@@ -18,8 +18,16 @@ test("npm ci --dry-run under the system's Node prints no EBADENGINE warning", (t
     t.pass();
     return;
   }
-  const npm = spawnSync("npm", ["ci", "--dry-run", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PATH: `/usr/local/bin:/usr/bin:/bin` } });
+  const npm = spawnSync("npm", ["ci", "--dry-run", "--ignore-scripts", "--no-audit", "--no-fund"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, PATH: `/usr/local/bin:/usr/bin:/bin` },
+  });
   t.log(`system Node ${version}`);
   t.notRegex(npm.stderr + npm.stdout, /EBADENGINE/);
-  t.regex(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).devDependencies.node, /^\^24\./, "Node 24 comes with the package");
+  t.regex(
+    JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).devDependencies.node,
+    /^\^24\./,
+    "Node 24 comes with the package",
+  );
 });

@@ -2,7 +2,17 @@
 // path is resolved against the injected cwd, never process.cwd(). And a blob
 // damaged in the store after a build gives a clear error with what to do,
 // not an internal error.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  mkdirSync,
+  existsSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -18,7 +28,10 @@ function project(t: import("ava").ExecutionContext): string {
   // Larger than the inline limit, so it lives in the store as a blob.
   writeFileSync(join(dir, "files", "big.txt"), "x".repeat(10_000));
   writeFileSync(join(dir, "files", "a.txt"), "hello\n");
-  writeFileSync(join(dir, "app.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files/a.txt /srv/a.txt\nCOPY files/big.txt /srv/big.txt\n");
+  writeFileSync(
+    join(dir, "app.nifty"),
+    "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files/a.txt /srv/a.txt\nCOPY files/big.txt /srv/big.txt\n",
+  );
   return dir;
 }
 
@@ -52,7 +65,8 @@ test("a blob truncated in the store after a build is reported as a damaged store
   t.truthy(big, "the 10,000-byte file is a blob");
   truncateSync(join(blobs, big!), 100);
   // Drop the tarballs so the next build writes them again from the (damaged) step records.
-  for (const name of readdirSync(blobs)) if (statSync(join(blobs, name)).size > 10_000) rmSync(join(blobs, name), { force: true });
+  for (const name of readdirSync(blobs))
+    if (statSync(join(blobs, name)).size > 10_000) rmSync(join(blobs, name), { force: true });
   const again = await run(["build", "app.nifty", "--cache", "c", "--out", "o2", "--format", "rootfs"], dir);
   t.is(again.code, 1, again.stderr);
   t.regex(again.stderr, /damaged/);
@@ -65,11 +79,15 @@ test("COPY of a directory with MODE gives directories the matching execute bits"
   const dir = project(t);
   mkdirSync(join(dir, "files", "sub"));
   writeFileSync(join(dir, "files", "sub", "b.txt"), "b\n");
-  writeFileSync(join(dir, "modes.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files /srv/files MODE 0640\n");
+  writeFileSync(
+    join(dir, "modes.nifty"),
+    "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files /srv/files MODE 0640\n",
+  );
   const built = await run(["build", "modes.nifty", "--cache", "c", "--out", "m", "--format", "rootfs"], dir);
   t.is(built.code, 0, built.stderr);
   const lines = execFileSync("tar", ["-tvf", join(dir, "m", "rootfs.tar")], { encoding: "utf8" }).split("\n");
-  const mode = (path: string) => lines.find((l) => l.endsWith(` ${path}`) || l.endsWith(` ${path}/`))?.split(" ")[0];
+  const mode = (path: string) =>
+    lines.find((l) => l.endsWith(` ${path}`) || l.endsWith(` ${path}/`))?.split(" ")[0];
   t.is(mode("srv/files"), "drwxr-x---");
   t.is(mode("srv/files/sub"), "drwxr-x---");
   t.is(mode("srv/files/sub/b.txt"), "-rw-r-----");
@@ -89,20 +107,44 @@ test("a --secret whose file or variable is missing says so in one line, without 
 
 test("at a terminal a missing password secret is asked for, twice, and the build goes on; without one it is NIFTY210", async (t) => {
   const dir = project(t);
-  writeFileSync(join(dir, "pw.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nFILE /bin/sh MODE 0755 <<EOF\nnot a shell\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n");
+  writeFileSync(
+    join(dir, "pw.nifty"),
+    "FILE /etc/os-release <<EOF\nID=t\nEOF\nFILE /bin/sh MODE 0755 <<EOF\nnot a shell\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password\n",
+  );
   const asked: string[] = [];
   const answers = ["one", "two", "hunter2", "hunter2"];
   let stderr = "";
-  const io = { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) }, env: { SOURCE_DATE_EPOCH: "0" }, cwd: dir, askSecret: async (prompt: string) => (asked.push(prompt), answers.shift()!) };
+  const io = {
+    stdout: { write: () => true },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { SOURCE_DATE_EPOCH: "0" },
+    cwd: dir,
+    askSecret: async (prompt: string) => (asked.push(prompt), answers.shift()!),
+  };
   const { main } = await import("../../src/cli/main.ts");
-  const code = await main(["build", "pw.nifty", "--cache", "c", "--out", "p", "--format", "rootfs", "-q"], io);
+  const code = await main(
+    ["build", "pw.nifty", "--cache", "c", "--out", "p", "--format", "rootfs", "-q"],
+    io,
+  );
   t.is(code, 0, stderr);
-  t.deepEqual(asked, ['Password for the secret "luser-password": ', "Again: ", 'Password for the secret "luser-password": ', "Again: "]);
+  t.deepEqual(asked, [
+    'Password for the secret "luser-password": ',
+    "Again: ",
+    'Password for the secret "luser-password": ',
+    "Again: ",
+  ]);
   t.regex(stderr, /the passwords do not match\n/);
   t.regex(stderr, /next time, without a terminal: --secret luser-password=FILE/);
-  const shadow = execFileSync("tar", ["-xOf", join(dir, "p", "rootfs.tar"), "etc/shadow"], { encoding: "utf8" });
+  const shadow = execFileSync("tar", ["-xOf", join(dir, "p", "rootfs.tar"), "etc/shadow"], {
+    encoding: "utf8",
+  });
   const hash = /^luser:([^:]+):/m.exec(shadow)![1]!;
-  t.is(execFileSync("openssl", ["passwd", "-6", "-salt", hash.split("$")[2]!, "hunter2"], { encoding: "utf8" }).trim(), hash);
+  t.is(
+    execFileSync("openssl", ["passwd", "-6", "-salt", hash.split("$")[2]!, "hunter2"], {
+      encoding: "utf8",
+    }).trim(),
+    hash,
+  );
   const batch = await run(["build", "pw.nifty", "--cache", "c", "--out", "q", "--format", "rootfs"], dir);
   t.is(batch.code, 1);
   t.regex(batch.stderr, /the password secret "luser-password" was not given \[NIFTY210\]/);
@@ -111,12 +153,30 @@ test("at a terminal a missing password secret is asked for, twice, and the build
 test("build - reads the recipe from standard input, named stdin, with COPY sources in the working directory", async (t) => {
   const dir = project(t);
   const recipe = "FILE /etc/os-release <<EOF\nID=t\nEOF\nCOPY files/a.txt /srv/a.txt\n";
-  const run = spawnSync(join(import.meta.dirname, "../../node_modules/.bin/node"), [join(import.meta.dirname, "../../bin/niftyc"), "build", "-", "--cache", "c", "--format", "rootfs", "--json", "-q"], { cwd: dir, input: recipe, encoding: "utf8" });
+  const run = spawnSync(
+    join(import.meta.dirname, "../../node_modules/.bin/node"),
+    [
+      join(import.meta.dirname, "../../bin/niftyc"),
+      "build",
+      "-",
+      "--cache",
+      "c",
+      "--format",
+      "rootfs",
+      "--json",
+      "-q",
+    ],
+    { cwd: dir, input: recipe, encoding: "utf8" },
+  );
   t.is(run.status, 0, run.stderr);
   const result = JSON.parse(run.stdout) as { outDir: string; rootfs: string };
   t.is(result.outDir, join(dir, "out", "stdin"));
   t.regex(execFileSync("tar", ["-tf", result.rootfs], { encoding: "utf8" }), /srv\/a\.txt/);
-  const broken = spawnSync(join(import.meta.dirname, "../../node_modules/.bin/node"), [join(import.meta.dirname, "../../bin/niftyc"), "build", "-"], { cwd: dir, input: "FECTH x\n", encoding: "utf8" });
+  const broken = spawnSync(
+    join(import.meta.dirname, "../../node_modules/.bin/node"),
+    [join(import.meta.dirname, "../../bin/niftyc"), "build", "-"],
+    { cwd: dir, input: "FECTH x\n", encoding: "utf8" },
+  );
   t.is(broken.status, 1);
   t.regex(broken.stderr, /^stdin:1:1: error: unknown instruction FECTH/m);
 });
@@ -129,21 +189,42 @@ test("install into another machines directory says how to boot from there, not m
     return;
   }
   const dir = project(t);
-  t.is((await run(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs,nspawn"], dir)).code, 0);
-  const installed = await run(["install", "o", "--machines-dir", "machines", "--settings-dir", "nspawn"], dir);
+  t.is(
+    (await run(["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs,nspawn"], dir)).code,
+    0,
+  );
+  const installed = await run(
+    ["install", "o", "--machines-dir", "machines", "--settings-dir", "nspawn"],
+    dir,
+  );
   t.is(installed.code, 0, installed.stderr);
-  t.regex(installed.stdout, new RegExp(`start it with: systemd-nspawn --boot --directory=${join(dir, "machines", "app")} --machine=app\\n$`));
+  t.regex(
+    installed.stdout,
+    new RegExp(
+      `start it with: systemd-nspawn --boot --directory=${join(dir, "machines", "app")} --machine=app\\n$`,
+    ),
+  );
   t.notRegex(installed.stdout, /machinectl/);
 });
 
 test("an image with its own /etc/localtime gets Timezone=off in .nspawn and --timezone=off in its units; one without, neither", async (t) => {
   const dir = project(t);
-  writeFileSync(join(dir, "tz.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nSYMLINK /etc/localtime /usr/share/zoneinfo/Asia/Tokyo\n");
-  t.is((await run(["build", "tz.nifty", "--cache", "c", "--out", "tz", "--format", "nspawn,systemd"], dir)).code, 0);
+  writeFileSync(
+    join(dir, "tz.nifty"),
+    "FILE /etc/os-release <<EOF\nID=t\nEOF\nSYMLINK /etc/localtime /usr/share/zoneinfo/Asia/Tokyo\n",
+  );
+  t.is(
+    (await run(["build", "tz.nifty", "--cache", "c", "--out", "tz", "--format", "nspawn,systemd"], dir)).code,
+    0,
+  );
   t.regex(readFileSync(join(dir, "tz", "tz.nspawn"), "utf8"), /^Timezone=off$/m);
   t.regex(readFileSync(join(dir, "tz", "tz.service"), "utf8"), / --timezone=off /);
   t.regex(readFileSync(join(dir, "tz", "tz@.service"), "utf8"), / --timezone=off /);
-  t.is((await run(["build", "app.nifty", "--cache", "c", "--out", "plain", "--format", "nspawn,systemd"], dir)).code, 0);
+  t.is(
+    (await run(["build", "app.nifty", "--cache", "c", "--out", "plain", "--format", "nspawn,systemd"], dir))
+      .code,
+    0,
+  );
   t.notRegex(readFileSync(join(dir, "plain", "app.nspawn"), "utf8"), /Timezone/);
   t.notRegex(readFileSync(join(dir, "plain", "app.service"), "utf8"), /--timezone/);
 });

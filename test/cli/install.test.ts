@@ -9,7 +9,12 @@ import { main } from "../../src/cli/main.ts";
 async function run(argv: string[], cwd: string): Promise<{ code: number; stderr: string; stdout: string }> {
   let stderr = "";
   let stdout = "";
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {}, cwd });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    cwd,
+  });
   return { code, stderr, stdout };
 }
 
@@ -17,11 +22,17 @@ test("install: no build.json, or a build.json without rootfs.tar, is NIFTY300 an
   const dir = mkdtempSync(join(tmpdir(), "niftyc-install-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const machines = join(dir, "machines");
-  const empty = await run(["install", ".", "--machines-dir", machines, "--settings-dir", join(dir, "nspawn")], dir);
+  const empty = await run(
+    ["install", ".", "--machines-dir", machines, "--settings-dir", join(dir, "nspawn")],
+    dir,
+  );
   t.is(empty.code, 1);
   t.regex(empty.stderr, /is not a build directory \(no readable build\.json\) \[NIFTY300\]/);
   writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "x", digest: "sha256:00", config: {} }));
-  const noTar = await run(["install", ".", "--machines-dir", machines, "--settings-dir", join(dir, "nspawn")], dir);
+  const noTar = await run(
+    ["install", ".", "--machines-dir", machines, "--settings-dir", join(dir, "nspawn")],
+    dir,
+  );
   t.is(noTar.code, 1);
   t.regex(noTar.stderr, /has no rootfs\.tar \[NIFTY300\]/);
   t.deepEqual(readdirSync(dir).sort(), ["build.json"]);
@@ -35,8 +46,20 @@ test("install --root: the machine and its .nspawn go into that machine's /var/li
   writeFileSync(join(tree, "etc", "os-release"), "ID=x\n");
   const build = join(dir, "out");
   mkdirSync(build);
-  execFileSync("tar", ["--owner=0", "--group=0", "--numeric-owner", "-cf", join(build, "rootfs.tar"), "-C", tree, "."]);
-  writeFileSync(join(build, "build.json"), JSON.stringify({ name: "x", digest: "sha256:00", config: { name: "x" } }));
+  execFileSync("tar", [
+    "--owner=0",
+    "--group=0",
+    "--numeric-owner",
+    "-cf",
+    join(build, "rootfs.tar"),
+    "-C",
+    tree,
+    ".",
+  ]);
+  writeFileSync(
+    join(build, "build.json"),
+    JSON.stringify({ name: "x", digest: "sha256:00", config: { name: "x" } }),
+  );
   writeFileSync(join(build, "x.nspawn"), "[Exec]\nBoot=yes\n");
   const root = join(dir, "host");
   mkdirSync(root);
@@ -50,7 +73,10 @@ test("install --root: the machine and its .nspawn go into that machine's /var/li
 
   const ok = await run(["install", build, "--root", root], dir);
   t.is(ok.code, 0, ok.stderr);
-  t.regex(ok.stdout, /^installed x in \/var\/lib\/machines\/x of the machine at .*host; start it there with: machinectl start x\n$/);
+  t.regex(
+    ok.stdout,
+    /^installed x in \/var\/lib\/machines\/x of the machine at .*host; start it there with: machinectl start x\n$/,
+  );
   t.is(readFileSync(join(root, "var/lib/machines/x/etc/os-release"), "utf8"), "ID=x\n");
   t.is(readFileSync(join(root, "etc/systemd/nspawn/x.nspawn"), "utf8"), "[Exec]\nBoot=yes\n");
 });

@@ -17,14 +17,21 @@ test("at a terminal, build asks for a missing password twice without echoing it"
   }
   const dir = mkdtempSync(join(tmpdir(), "niftyc-tty-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "r.nifty"), "FILE /etc/os-release <<EOF\nID=t\nEOF\nFILE /bin/sh MODE 0755 <<EOF\nx\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:pw\n");
+  writeFileSync(
+    join(dir, "r.nifty"),
+    "FILE /etc/os-release <<EOF\nID=t\nEOF\nFILE /bin/sh MODE 0755 <<EOF\nx\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:pw\n",
+  );
   const command = `${join(ROOT, "node_modules/.bin/node")} ${join(ROOT, "bin/niftyc")} build r.nifty --cache c --out o --format rootfs -q`;
-  const child = spawn("script", ["-qfc", command, "/dev/null"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn("script", ["-qfc", command, "/dev/null"], {
+    cwd: dir,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => {
     output += chunk.toString("utf8");
     // Answer each prompt as it appears, as a person would.
-    if (/Password for the secret "pw": $/.test(output) || /Again: $/.test(output)) child.stdin.write("s3cret-typed\r");
+    if (/Password for the secret "pw": $/.test(output) || /Again: $/.test(output))
+      child.stdin.write("s3cret-typed\r");
   });
   const code = await new Promise<number | null>((done) => child.once("close", done));
   t.is(code, 0, output);
@@ -34,7 +41,10 @@ test("at a terminal, build asks for a missing password twice without echoing it"
 });
 
 /** Runs a build of a recipe needing the secret "pw" at a pseudo-terminal; `answer` types at each prompt. */
-async function atTerminal(t: import("ava").ExecutionContext, answer: (prompt: "first" | "again", count: number) => string): Promise<{ code: number | null; output: string } | undefined> {
+async function atTerminal(
+  t: import("ava").ExecutionContext,
+  answer: (prompt: "first" | "again", count: number) => string,
+): Promise<{ code: number | null; output: string } | undefined> {
   if (spawnSync("sh", ["-c", "command -v script"]).status !== 0) {
     if (process.env.CI) t.fail("script (util-linux) is not installed");
     else t.log("SKIPPED outside CI: script (util-linux) is not installed");
@@ -43,10 +53,16 @@ async function atTerminal(t: import("ava").ExecutionContext, answer: (prompt: "f
   }
   const dir = mkdtempSync(join(tmpdir(), "niftyc-tty-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "r.nifty"), "FILE /bin/sh MODE 0755 <<EOF\nx\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:pw\n");
+  writeFileSync(
+    join(dir, "r.nifty"),
+    "FILE /bin/sh MODE 0755 <<EOF\nx\nEOF\nUSER luser UID 1000 SHELL /bin/sh PASSWORD secret:pw\n",
+  );
   const command = `${join(ROOT, "node_modules/.bin/node")} ${join(ROOT, "bin/niftyc")} build r.nifty --cache c --out o --format rootfs -q`;
   // -e: script exits with the command's status.
-  const child = spawn("script", ["-qefc", command, "/dev/null"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn("script", ["-qefc", command, "/dev/null"], {
+    cwd: dir,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   let output = "";
   let prompts = 0;
   child.stdout.on("data", (chunk: Buffer) => {

@@ -107,7 +107,13 @@ test("treeIdentities lists a directory, its subdirectories and files, and sees a
   await fsp.writeFile(path.join(d, "rootfs.tar"), "tar");
   await fsp.writeFile(path.join(d, "oci/blobs/x"), "blob");
   const seen = treeIdentities(d)!;
-  t.deepEqual(seen.map((s) => path.relative(d, s.path)).sort(), ["", "oci", "oci/blobs", "oci/blobs/x", "rootfs.tar"]);
+  t.deepEqual(seen.map((s) => path.relative(d, s.path)).sort(), [
+    "",
+    "oci",
+    "oci/blobs",
+    "oci/blobs/x",
+    "rootfs.tar",
+  ]);
   t.true(unchanged(seen));
   await fsp.appendFile(path.join(d, "oci/blobs/x"), "!");
   t.false(unchanged(seen));

@@ -23,7 +23,10 @@ import { tempDir } from "../fetch/helpers/util.ts";
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 
-async function readPackage(name: string, s?: Store): Promise<{ store: Store; contents: DebContents & { fromCache: boolean }; deb: string }> {
+async function readPackage(
+  name: string,
+  s?: Store,
+): Promise<{ store: Store; contents: DebContents & { fromCache: boolean }; deb: string }> {
   const a = await debianArchive();
   const store = s ?? (await openStore(await tempDir("niftyc-deb-")));
   const p = a.pkg(name, name === "nifty-lib" ? "1.0-1" : undefined);
@@ -32,10 +35,36 @@ async function readPackage(name: string, s?: Store): Promise<{ store: Store; con
 }
 
 /** What dpkg-deb -x unpacked, as DebEntry-like records, in path order. */
-async function unpacked(deb: string): Promise<Map<string, { type: DebEntry["type"]; mode: number; uid: number; gid: number; size?: number; target?: string; sha256?: string; ino: number }>> {
+async function unpacked(deb: string): Promise<
+  Map<
+    string,
+    {
+      type: DebEntry["type"];
+      mode: number;
+      uid: number;
+      gid: number;
+      size?: number;
+      target?: string;
+      sha256?: string;
+      ino: number;
+    }
+  >
+> {
   const dir = await tempDir("niftyc-deb-x-");
   await run("dpkg-deb", ["-x", deb, dir]);
-  const out = new Map<string, { type: DebEntry["type"]; mode: number; uid: number; gid: number; size?: number; target?: string; sha256?: string; ino: number }>();
+  const out = new Map<
+    string,
+    {
+      type: DebEntry["type"];
+      mode: number;
+      uid: number;
+      gid: number;
+      size?: number;
+      target?: string;
+      sha256?: string;
+      ino: number;
+    }
+  >();
   const walk = async (rel: string) => {
     for (const name of (await fsp.readdir(path.join(dir, rel))).sort()) {
       const p = rel ? `${rel}/${name}` : name;
@@ -44,8 +73,17 @@ async function unpacked(deb: string): Promise<Map<string, { type: DebEntry["type
       if (st.isDirectory()) {
         out.set(p, { ...base, type: "dir" });
         await walk(p);
-      } else if (st.isSymbolicLink()) out.set(p, { ...base, type: "symlink", target: await fsp.readlink(path.join(dir, p)) });
-      else out.set(p, { ...base, type: "file", size: st.size, sha256: `sha256:${createHash("sha256").update(await fsp.readFile(path.join(dir, p))).digest("hex")}` });
+      } else if (st.isSymbolicLink())
+        out.set(p, { ...base, type: "symlink", target: await fsp.readlink(path.join(dir, p)) });
+      else
+        out.set(p, {
+          ...base,
+          type: "file",
+          size: st.size,
+          sha256: `sha256:${createHash("sha256")
+            .update(await fsp.readFile(path.join(dir, p)))
+            .digest("hex")}`,
+        });
     }
   };
   await walk("");
@@ -89,7 +127,10 @@ test("libc6 holds its loader and libc.so.6 under lib/ (bookworm is not usr-merge
   const { contents } = await readPackage("libc6");
   const at = (p: string) => contents.entries.find((e) => e.path === p);
   t.like(at("lib/x86_64-linux-gnu/libc.so.6"), { type: "file", mode: 0o755, uid: 0, gid: 0 });
-  t.like(at("lib64/ld-linux-x86-64.so.2"), { type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" });
+  t.like(at("lib64/ld-linux-x86-64.so.2"), {
+    type: "symlink",
+    target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+  });
   t.is(fieldValue(contents.control, "Multi-Arch"), "same");
   t.deepEqual(contents.conffiles, [{ path: "/etc/ld.so.conf.d/x86_64-linux-gnu.conf", flags: [] }]);
 });
@@ -116,8 +157,14 @@ test("control members: the stanza, conffiles, md5sums as dpkg-deb -e gives them,
     const p = a.pkg(name);
     t.is(fieldValue(contents.control, "Package"), p.name);
     t.is(fieldValue(contents.control, "Version"), p.version);
-    t.is(contents.md5sumsText, members.includes("md5sums") ? await fsp.readFile(path.join(dir, "md5sums"), "utf8") : undefined);
-    t.is(contents.conffilesText, members.includes("conffiles") ? await fsp.readFile(path.join(dir, "conffiles"), "utf8") : undefined);
+    t.is(
+      contents.md5sumsText,
+      members.includes("md5sums") ? await fsp.readFile(path.join(dir, "md5sums"), "utf8") : undefined,
+    );
+    t.is(
+      contents.conffilesText,
+      members.includes("conffiles") ? await fsp.readFile(path.join(dir, "conffiles"), "utf8") : undefined,
+    );
     // Each file's MD5 is the one md5sums records.
     for (const line of (contents.md5sumsText ?? "").split("\n").filter(Boolean)) {
       const [md5, file] = [line.slice(0, 32), line.slice(34)];
@@ -125,8 +172,14 @@ test("control members: the stanza, conffiles, md5sums as dpkg-deb -e gives them,
     }
   }
   const { contents } = await readPackage("nifty-base");
-  t.is(fieldValue(contents.control, "Description"), "niftyc fixture: a base package with maintainer scripts\n Its postinst and prerm fail loudly if anything runs them.\n .\n The line above is an empty paragraph line.");
-  t.like(contents.entries.find((e) => e.path === "usr/bin/nifty-base-again"), { type: "hardlink", target: "usr/bin/nifty-base" });
+  t.is(
+    fieldValue(contents.control, "Description"),
+    "niftyc fixture: a base package with maintainer scripts\n Its postinst and prerm fail loudly if anything runs them.\n .\n The line above is an empty paragraph line.",
+  );
+  t.like(
+    contents.entries.find((e) => e.path === "usr/bin/nifty-base-again"),
+    { type: "hardlink", target: "usr/bin/nifty-base" },
+  );
   t.false(existsSync(CANARY), "no maintainer script ran");
 });
 
@@ -147,14 +200,20 @@ test("the entry list is cached under the .deb's digest, and read again when a fi
 // ---------------------------------------------------------------------------
 // Hand-made hostile packages
 
-async function tarGz(entries: { header: Partial<Header> & { name: string }; body?: string }[]): Promise<Buffer> {
+async function tarGz(
+  entries: { header: Partial<Header> & { name: string }; body?: string }[],
+): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = (async () => {
     for await (const c of pack) chunks.push(c as Buffer);
   })();
   for (const e of entries) {
-    await new Promise<void>((resolve, reject) => pack.entry({ mode: 0o644, ...e.header } as Header, e.body ?? "", (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry({ mode: 0o644, ...e.header } as Header, e.body ?? "", (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
   }
   pack.finalize();
   await done;
@@ -171,11 +230,19 @@ function ar(members: [string, Buffer][]): Buffer {
   return Buffer.concat(parts);
 }
 
-const CONTROL = "Package: hostile\nVersion: 1\nArchitecture: all\nMaintainer: x <x@invalid>\nDescription: x\n";
+const CONTROL =
+  "Package: hostile\nVersion: 1\nArchitecture: all\nMaintainer: x <x@invalid>\nDescription: x\n";
 
-async function hostile(data: { header: Partial<Header> & { name: string }; body?: string }[], control: string | null) {
+async function hostile(
+  data: { header: Partial<Header> & { name: string }; body?: string }[],
+  control: string | null,
+) {
   const store = await openStore(await tempDir("niftyc-deb-"));
-  const controlTar = await tarGz(control === null ? [{ header: { name: "./", type: "directory", mode: 0o755 } }] : [{ header: { name: "./control" }, body: control }]);
+  const controlTar = await tarGz(
+    control === null
+      ? [{ header: { name: "./", type: "directory", mode: 0o755 } }]
+      : [{ header: { name: "./control" }, body: control }],
+  );
   const deb = ar([
     ["debian-binary", Buffer.from("2.0\n")],
     ["control.tar.gz", controlTar],
@@ -186,25 +253,94 @@ async function hostile(data: { header: Partial<Header> & { name: string }; body?
 }
 
 test("hostile or unsupported packages are refused with a clear error", async (t) => {
-  const cases: [string, { header: Partial<Header> & { name: string }; body?: string }[], string | null, string, RegExp][] = [
-    ["climbing name", [{ header: { name: "./../../etc/evil" }, body: "x" }], CONTROL, "NIFTY122", /refusing archive member "\.\/\.\.\/\.\.\/etc\/evil" in hostile 1: its name contains "\.\."/],
-    ["absolute name", [{ header: { name: "/etc/evil" }, body: "x" }], CONTROL, "NIFTY122", /its name is absolute/],
-    ["device", [{ header: { name: "./dev/null", type: "character-device", devmajor: 1, devminor: 3 } }], CONTROL, "NIFTY627", /^cannot install hostile 1: its data\.tar entry dev\/null is a character-device/],
-    ["dangling hard link", [{ header: { name: "./a", type: "link", linkname: "./b" } }], CONTROL, "NIFTY627", /its hard link a names b, which is not an earlier regular file/],
+  const cases: [
+    string,
+    { header: Partial<Header> & { name: string }; body?: string }[],
+    string | null,
+    string,
+    RegExp,
+  ][] = [
+    [
+      "climbing name",
+      [{ header: { name: "./../../etc/evil" }, body: "x" }],
+      CONTROL,
+      "NIFTY122",
+      /refusing archive member "\.\/\.\.\/\.\.\/etc\/evil" in hostile 1: its name contains "\.\."/,
+    ],
+    [
+      "absolute name",
+      [{ header: { name: "/etc/evil" }, body: "x" }],
+      CONTROL,
+      "NIFTY122",
+      /its name is absolute/,
+    ],
+    [
+      "device",
+      [{ header: { name: "./dev/null", type: "character-device", devmajor: 1, devminor: 3 } }],
+      CONTROL,
+      "NIFTY627",
+      /^cannot install hostile 1: its data\.tar entry dev\/null is a character-device/,
+    ],
+    [
+      "dangling hard link",
+      [{ header: { name: "./a", type: "link", linkname: "./b" } }],
+      CONTROL,
+      "NIFTY627",
+      /its hard link a names b, which is not an earlier regular file/,
+    ],
     ["no control file", [{ header: { name: "./a" }, body: "x" }], null, "NIFTY627", /it has no control file/],
-    ["twice the same path", [{ header: { name: "./a" }, body: "x" }, { header: { name: "./a" }, body: "y" }], CONTROL, "NIFTY627", /its data\.tar has a twice/],
+    [
+      "twice the same path",
+      [
+        { header: { name: "./a" }, body: "x" },
+        { header: { name: "./a" }, body: "y" },
+      ],
+      CONTROL,
+      "NIFTY627",
+      /its data\.tar has a twice/,
+    ],
     // A newline would split dpkg's .list line in two (the second a path the package never had); ESC drives terminals.
-    ["newline in a file name", [{ header: { name: "./usr/a\n/etc/shadow" }, body: "x" }], CONTROL, "NIFTY627", /its data\.tar has a path with a control character: "usr\/a\\n\/etc\/shadow"/],
-    ["ESC in a directory name", [{ header: { name: "./usr/\u001b[2J/", type: "directory", mode: 0o755 } }], CONTROL, "NIFTY627", /a path with a control character: "usr\/\\u001b\[2J"/],
+    [
+      "newline in a file name",
+      [{ header: { name: "./usr/a\n/etc/shadow" }, body: "x" }],
+      CONTROL,
+      "NIFTY627",
+      /its data\.tar has a path with a control character: "usr\/a\\n\/etc\/shadow"/,
+    ],
+    [
+      "ESC in a directory name",
+      [{ header: { name: "./usr/\u001b[2J/", type: "directory", mode: 0o755 } }],
+      CONTROL,
+      "NIFTY627",
+      /a path with a control character: "usr\/\\u001b\[2J"/,
+    ],
   ];
   for (const [what, data, control, code, message] of cases) {
     const err = await t.throwsAsync(hostile(data, control), { instanceOf: NiftyError }, what);
     t.is(err?.code as string | undefined, code, what);
     t.regex(err?.message ?? "", message, what);
   }
-  const ok = await hostile([{ header: { name: "./", type: "directory", mode: 0o755 } }, { header: { name: "./usr/", type: "directory", mode: 0o755 } }, { header: { name: "./usr/a", mode: 0o4755, uid: 5, gid: 6, uname: "u", gname: "g" }, body: "hi" }], CONTROL);
+  const ok = await hostile(
+    [
+      { header: { name: "./", type: "directory", mode: 0o755 } },
+      { header: { name: "./usr/", type: "directory", mode: 0o755 } },
+      { header: { name: "./usr/a", mode: 0o4755, uid: 5, gid: 6, uname: "u", gname: "g" }, body: "hi" },
+    ],
+    CONTROL,
+  );
   t.deepEqual(ok.entries, [
     { path: "usr", type: "dir", mode: 0o755, uid: 0, gid: 0 },
-    { path: "usr/a", type: "file", mode: 0o4755, uid: 5, gid: 6, uname: "u", gname: "g", digest: `sha256:${createHash("sha256").update("hi").digest("hex")}`, size: 2, md5: createHash("md5").update("hi").digest("hex") },
+    {
+      path: "usr/a",
+      type: "file",
+      mode: 0o4755,
+      uid: 5,
+      gid: 6,
+      uname: "u",
+      gname: "g",
+      digest: `sha256:${createHash("sha256").update("hi").digest("hex")}`,
+      size: 2,
+      md5: createHash("md5").update("hi").digest("hex"),
+    },
   ]);
 });

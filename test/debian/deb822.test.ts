@@ -5,7 +5,8 @@ import test from "ava";
 import { formatStanza, parseStanzas } from "../../src/debian/deb822.ts";
 
 test("stanzas, folded values and line numbers", (t) => {
-  const text = "Package: a\nDepends: b,\n c\nDescription: short\n long line\n  indented\n\n\n# a comment\nPackage: d\r\nList:\n x\n# between\n y\n";
+  const text =
+    "Package: a\nDepends: b,\n c\nDescription: short\n long line\n  indented\n\n\n# a comment\nPackage: d\r\nList:\n x\n# between\n y\n";
   const { stanzas, problems } = parseStanzas(text);
   t.deepEqual(problems, []);
   t.deepEqual(stanzas, [
@@ -36,11 +37,16 @@ test("problems name their line, and reading goes on", (t) => {
     { line: 5, message: "invalid field name 'B c'" },
     { line: 6, message: "invalid field name '-C'" },
   ]);
-  t.deepEqual(stanzas.map((s) => s.fields.map((f) => f.name)), [["A", "D"]]);
+  t.deepEqual(
+    stanzas.map((s) => s.fields.map((f) => f.name)),
+    [["A", "D"]],
+  );
 });
 
 test("field names are unique case-insensitively", (t) => {
-  t.deepEqual(parseStanzas("Version: 1\nversion: 2\n").problems, [{ line: 2, message: "field 'version' appears twice in one stanza" }]);
+  t.deepEqual(parseStanzas("Version: 1\nversion: 2\n").problems, [
+    { line: 2, message: "field 'version' appears twice in one stanza" },
+  ]);
 });
 
 test("formatStanza refuses values it could not give back", (t) => {
@@ -48,7 +54,13 @@ test("formatStanza refuses values it could not give back", (t) => {
   t.throws(() => formatStanza([["A", "x\n\ny"]]), { instanceOf: TypeError });
   t.throws(() => formatStanza([["A", "x\ny "]]), { instanceOf: TypeError });
   t.throws(() => formatStanza([["A:B", "x"]]), { instanceOf: TypeError });
-  t.is(formatStanza([["A", ""], ["B", "\nx\n y"]]), "A:\nB:\n x\n  y\n");
+  t.is(
+    formatStanza([
+      ["A", ""],
+      ["B", "\nx\n y"],
+    ]),
+    "A:\nB:\n x\n  y\n",
+  );
 });
 
 const fieldName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,10}$/);
@@ -56,11 +68,21 @@ const valueLine = fc.stringMatching(/^[!-~]([ -~]{0,12}[!-~])?$/);
 const value = fc.oneof(
   fc.constant(""),
   valueLine,
-  fc.tuple(fc.option(valueLine, { nil: "" }), fc.array(fc.tuple(fc.constantFrom("", " "), valueLine).map(([a, b]) => a + b), { minLength: 1, maxLength: 3 })).map(
-    ([head, rest]) => [head, ...rest].join("\n"),
-  ),
+  fc
+    .tuple(
+      fc.option(valueLine, { nil: "" }),
+      fc.array(
+        fc.tuple(fc.constantFrom("", " "), valueLine).map(([a, b]) => a + b),
+        { minLength: 1, maxLength: 3 },
+      ),
+    )
+    .map(([head, rest]) => [head, ...rest].join("\n")),
 );
-const stanza = fc.uniqueArray(fc.tuple(fieldName, value), { minLength: 1, maxLength: 6, selector: ([n]) => n.toLowerCase() });
+const stanza = fc.uniqueArray(fc.tuple(fieldName, value), {
+  minLength: 1,
+  maxLength: 6,
+  selector: ([n]) => n.toLowerCase(),
+});
 
 test("parseStanzas gives back what formatStanza wrote (generated stanzas)", (t) => {
   fc.assert(

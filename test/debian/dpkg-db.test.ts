@@ -10,7 +10,13 @@ import { promisify } from "node:util";
 import { openStore } from "../../src/cache/store.ts";
 import type { Store } from "../../src/cache/store.ts";
 import { readDeb } from "../../src/debian/deb.ts";
-import { ADMIN_DIR, dpkgDatabase, formatRelations, installedFromDeb, statusStanza } from "../../src/debian/dpkg-db.ts";
+import {
+  ADMIN_DIR,
+  dpkgDatabase,
+  formatRelations,
+  installedFromDeb,
+  statusStanza,
+} from "../../src/debian/dpkg-db.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
 import { debianArchive, requireArchive } from "../support/debian-archive.ts";
 import type { FixturePackage } from "../support/debian-archive.ts";
@@ -45,25 +51,37 @@ test("dpkg-query reads back the database of real packages: names, versions, stat
   const a = await debianArchive();
   const s = await openStore(await tempDir("niftyc-dpkgdb-"));
   const names = ["libc6", "busybox-static", "dropbear-bin", "nifty-base"];
-  const pkgs = await installed(s, names.map((n) => a.pkg(n)));
+  const pkgs = await installed(
+    s,
+    names.map((n) => a.pkg(n)),
+  );
   const root = await tempDir("niftyc-dpkgdb-root-");
   await writeDb(root, pkgs);
   const admin = path.join(root, ADMIN_DIR);
 
   const listed = await dpkgQuery(admin, "-W", "-f=${Package} ${Version} ${Status}\\n");
-  t.is(listed, [...names].sort().map((n) => `${n} ${a.pkg(n).version} install ok installed\n`).join(""));
+  t.is(
+    listed,
+    [...names]
+      .sort()
+      .map((n) => `${n} ${a.pkg(n).version} install ok installed\n`)
+      .join(""),
+  );
 
   const libcFiles = (await dpkgQuery(admin, "-L", "libc6")).split("\n").filter(Boolean);
   t.is(libcFiles[0], "/.");
   t.true(libcFiles.includes("/lib/x86_64-linux-gnu/libc.so.6"));
   t.true(libcFiles.includes("/lib64/ld-linux-x86-64.so.2"));
-  t.deepEqual(
-    (await dpkgQuery(admin, "-L", "busybox-static")).split("\n").filter(Boolean),
-    ["/.", ...(await readDeb(s, a.pkg("busybox-static").sha256, "busybox-static")).entries.map((e) => `/${e.path}`)],
-  );
+  t.deepEqual((await dpkgQuery(admin, "-L", "busybox-static")).split("\n").filter(Boolean), [
+    "/.",
+    ...(await readDeb(s, a.pkg("busybox-static").sha256, "busybox-static")).entries.map((e) => `/${e.path}`),
+  ]);
   // Multi-Arch: same is filed as name:arch, and dpkg-query finds it by either name.
   t.true((await fsp.readdir(path.join(admin, "info"))).includes("libc6:amd64.list"));
-  t.is(await dpkgQuery(admin, "-W", "-f=${Package}:${Architecture} ${Conffiles}\\n", "libc6"), "libc6:amd64  /etc/ld.so.conf.d/x86_64-linux-gnu.conf d4e7a7b88a71b5ffd9e2644e71a0cfab\n");
+  t.is(
+    await dpkgQuery(admin, "-W", "-f=${Package}:${Architecture} ${Conffiles}\\n", "libc6"),
+    "libc6:amd64  /etc/ld.so.conf.d/x86_64-linux-gnu.conf d4e7a7b88a71b5ffd9e2644e71a0cfab\n",
+  );
   t.is((await dpkgQuery(admin, "-S", "/bin/busybox")).trim(), "busybox-static: /bin/busybox");
   // dpkg's own consistency check finds nothing missing (lists, md5sums).
   const audit = await run("dpkg", [`--admindir=${admin}`, "--audit"]);
@@ -81,7 +99,16 @@ function requireRoot(t: ExecutionContext): boolean {
 }
 
 /** Packages without maintainer scripts: the real dpkg can install them here without running anything of theirs. */
-const SCRIPTLESS = ["dropbear-bin", "gcc-12-base", "nifty-app", "nifty-awk", "nifty-data", "nifty-essential", "nifty-lib", "nifty-mta-b"];
+const SCRIPTLESS = [
+  "dropbear-bin",
+  "gcc-12-base",
+  "nifty-app",
+  "nifty-awk",
+  "nifty-data",
+  "nifty-essential",
+  "nifty-lib",
+  "nifty-mta-b",
+];
 
 test("the database is what the real dpkg writes for the same packages, byte for byte", async (t) => {
   if (!requireArchive(t) || !requireRoot(t)) return;
@@ -90,7 +117,14 @@ test("the database is what the real dpkg writes for the same packages, byte for 
   const pkgs = SCRIPTLESS.map((n) => (n === "nifty-lib" ? a.pkg(n, "1.0-1") : a.pkg(n)));
   const ref = await tempDir("niftyc-dpkgdb-ref-");
   await fsp.mkdir(path.join(ref, ADMIN_DIR), { recursive: true });
-  await run("dpkg", [`--root=${ref}`, "--force-depends", "--force-not-root", "--no-triggers", "-i", ...pkgs.map((p) => p.path)]);
+  await run("dpkg", [
+    `--root=${ref}`,
+    "--force-depends",
+    "--force-not-root",
+    "--no-triggers",
+    "-i",
+    ...pkgs.map((p) => p.path),
+  ]);
 
   const ours = dpkgDatabase(await installed(s, pkgs));
   for (const e of ours) {
@@ -117,9 +151,16 @@ test("the real dpkg takes the database as its own: it installs another package o
   await writeDb(root, await installed(s, [a.pkg("libc6"), a.pkg("nifty-base"), a.pkg("nifty-app")]));
   await run("dpkg", [`--root=${root}`, "--force-depends", "--no-triggers", "-i", a.pkg("nifty-pager").path]);
   const admin = path.join(root, ADMIN_DIR);
-  t.is(await dpkgQuery(admin, "-W", "-f=${Package} ${db:Status-Abbrev}\\n"), "libc6 ii \nnifty-app ii \nnifty-base ii \nnifty-pager ii \n");
+  t.is(
+    await dpkgQuery(admin, "-W", "-f=${Package} ${db:Status-Abbrev}\\n"),
+    "libc6 ii \nnifty-app ii \nnifty-base ii \nnifty-pager ii \n",
+  );
   const status = await fsp.readFile(path.join(admin, "status"), "utf8");
-  t.true(status.includes("Package: nifty-app\nStatus: install ok installed\nPriority: optional\nSection: utils\nInstalled-Size: 12\nOrigin: niftyc\n"));
+  t.true(
+    status.includes(
+      "Package: nifty-app\nStatus: install ok installed\nPriority: optional\nSection: utils\nInstalled-Size: 12\nOrigin: niftyc\n",
+    ),
+  );
 });
 
 test("status stanzas: dpkg's field order, booleans only when yes, relations respelt, Conffiles with their MD5", (t) => {
@@ -150,9 +191,24 @@ test("status stanzas: dpkg's field order, booleans only when yes, relations resp
   const db = dpkgDatabase([pkg]);
   t.deepEqual(
     db.map((e) => e.path),
-    ["/var", "/var/lib", "/var/lib/dpkg", "/var/lib/dpkg/available", "/var/lib/dpkg/info", "/var/lib/dpkg/info/format", "/var/lib/dpkg/info/p:amd64.conffiles", "/var/lib/dpkg/info/p:amd64.list", "/var/lib/dpkg/info/p:amd64.md5sums", "/var/lib/dpkg/status", "/var/lib/dpkg/triggers", "/var/lib/dpkg/triggers/Unincorp", "/var/lib/dpkg/updates"],
+    [
+      "/var",
+      "/var/lib",
+      "/var/lib/dpkg",
+      "/var/lib/dpkg/available",
+      "/var/lib/dpkg/info",
+      "/var/lib/dpkg/info/format",
+      "/var/lib/dpkg/info/p:amd64.conffiles",
+      "/var/lib/dpkg/info/p:amd64.list",
+      "/var/lib/dpkg/info/p:amd64.md5sums",
+      "/var/lib/dpkg/status",
+      "/var/lib/dpkg/triggers",
+      "/var/lib/dpkg/triggers/Unincorp",
+      "/var/lib/dpkg/updates",
+    ],
   );
-  const file = (p: string) => db.find((e) => e.path === p && e.type === "file") as { content: string } | undefined;
+  const file = (p: string) =>
+    db.find((e) => e.path === p && e.type === "file") as { content: string } | undefined;
   t.is(file("/var/lib/dpkg/info/p:amd64.list")?.content, "/.\n/etc\n/etc/p.conf\n");
   t.is(file("/var/lib/dpkg/info/p:amd64.md5sums")?.content, `${"0".repeat(32)}  etc/p.conf\n`);
   t.is(formatRelations("x:any  (  >>  2 )"), "x:any (>> 2)");

@@ -19,12 +19,31 @@ async function apt(variant: Variant, ...commands: string[][]): Promise<{ code: n
   const a = await debianArchive();
   const view = a.view(variant);
   const d = await tempDir("niftyc-apt-");
-  for (const sub of ["lists/partial", "cache/archives/partial", "etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d"]) await fsp.mkdir(path.join(d, sub), { recursive: true });
+  for (const sub of [
+    "lists/partial",
+    "cache/archives/partial",
+    "etc/apt.conf.d",
+    "etc/preferences.d",
+    "etc/sources.list.d",
+  ])
+    await fsp.mkdir(path.join(d, sub), { recursive: true });
   await fsp.writeFile(path.join(d, "status"), "");
   const opt = `[signed-by=${a.keyring} check-valid-until=yes check-date=yes]`;
-  await fsp.writeFile(path.join(d, "etc/sources.list"), `deb ${opt} ${view.url}/debian bookworm main\ndeb ${opt} ${view.url}/debian-security bookworm-security main\n`);
+  await fsp.writeFile(
+    path.join(d, "etc/sources.list"),
+    `deb ${opt} ${view.url}/debian bookworm main\ndeb ${opt} ${view.url}/debian-security bookworm-security main\n`,
+  );
   const o = (k: string, v: string) => ["-o", `${k}=${v}`];
-  const opts = [...o("Dir::Etc", `${d}/etc`), ...o("Dir::State::Lists", `${d}/lists`), ...o("Dir::Cache", `${d}/cache`), ...o("Dir::State::status", `${d}/status`), ...o("APT::Sandbox::User", "root"), ...o("Debug::NoLocking", "1"), ...o("APT::Architecture", "amd64"), ...o("APT::Architectures", "amd64")];
+  const opts = [
+    ...o("Dir::Etc", `${d}/etc`),
+    ...o("Dir::State::Lists", `${d}/lists`),
+    ...o("Dir::Cache", `${d}/cache`),
+    ...o("Dir::State::status", `${d}/status`),
+    ...o("APT::Sandbox::User", "root"),
+    ...o("Debug::NoLocking", "1"),
+    ...o("APT::Architecture", "amd64"),
+    ...o("APT::Architectures", "amd64"),
+  ];
   const out: { code: number; out: string }[] = [];
   for (const [tool, ...args] of commands) {
     // Asynchronous: the fixture's server runs in this process.
@@ -39,7 +58,12 @@ async function apt(variant: Variant, ...commands: string[][]): Promise<{ code: n
 
 test("apt-get update takes the good archive without a warning, and resolves against both suites", async (t) => {
   if (!requireArchive(t)) return;
-  const [update, policy, install] = await apt("good", ["apt-get", "update"], ["apt-cache", "policy", "nifty-lib"], ["apt-get", "-s", "install", "nifty-app", "nifty-secure", "dropbear-bin"]);
+  const [update, policy, install] = await apt(
+    "good",
+    ["apt-get", "update"],
+    ["apt-cache", "policy", "nifty-lib"],
+    ["apt-get", "-s", "install", "nifty-app", "nifty-secure", "dropbear-bin"],
+  );
   t.is(update!.code, 0, update!.out);
   t.notRegex(update!.out, /^(W|E):/m);
   t.regex(policy!.out, /Candidate: 1\.1-1/);
@@ -73,7 +97,13 @@ test("synthetic packages are reproducible: built again, the same bytes", async (
   const dir = await tempDir("niftyc-synthetic-");
   for (const spec of SYNTHETIC.filter((s) => s.name === "nifty-base" || s.name === "nifty-app")) {
     const deb = await buildSyntheticDeb(spec, path.join(dir, "work"), path.join(dir, "out"));
-    t.is(`sha256:${createHash("sha256").update(await fsp.readFile(deb)).digest("hex")}`, a.pkg(spec.name).sha256, spec.name);
+    t.is(
+      `sha256:${createHash("sha256")
+        .update(await fsp.readFile(deb))
+        .digest("hex")}`,
+      a.pkg(spec.name).sha256,
+      spec.name,
+    );
   }
 });
 
@@ -87,5 +117,9 @@ test("the tampered .deb variant changes every package, one byte each", async (t)
   const real = await fsp.readFile(p.path);
   t.is(served.length, real.length);
   t.is([...served].filter((b, i) => b !== real[i]).length, 1);
-  t.is((await fetch(`${view.url}/gnupg/pubring.kbx`)).status, 404, "the keys beside the archive are never served");
+  t.is(
+    (await fetch(`${view.url}/gnupg/pubring.kbx`)).status,
+    404,
+    "the keys beside the archive are never served",
+  );
 });

@@ -7,7 +7,11 @@ import { parseStanzas } from "../../src/debian/deb822.ts";
 
 export const MAIN: SuiteRef = { archive: "debian", suite: "bookworm", component: "main" };
 export const UPDATES: SuiteRef = { archive: "debian", suite: "bookworm-updates", component: "main" };
-export const SECURITY: SuiteRef = { archive: "debian-security", suite: "bookworm-security", component: "main" };
+export const SECURITY: SuiteRef = {
+  archive: "debian-security",
+  suite: "bookworm-security",
+  component: "main",
+};
 
 export type Extra = Partial<Omit<PackageRecord, "name" | "version">>;
 
@@ -33,8 +37,14 @@ export function pkg(name: string, version: string, extra: Extra = {}): PackageRe
 }
 
 /** Records grouped by their suite, suites in the order given (the tie-break order). */
-export function universeOf(records: readonly PackageRecord[], suites: readonly SuiteRef[] = [MAIN, UPDATES, SECURITY]): Universe {
-  const indices: SuiteIndex[] = suites.map((suite) => ({ suite, records: records.filter((r) => r.from === suite) }));
+export function universeOf(
+  records: readonly PackageRecord[],
+  suites: readonly SuiteRef[] = [MAIN, UPDATES, SECURITY],
+): Universe {
+  const indices: SuiteIndex[] = suites.map((suite) => ({
+    suite,
+    records: records.filter((r) => r.from === suite),
+  }));
   return buildUniverse(indices);
 }
 
@@ -66,7 +76,8 @@ export function readPackagesText(text: string, from: SuiteRef): PackageRecord[] 
     const priority = f.get("priority");
     if (priority !== undefined) record.priority = priority;
     const installedSize = f.get("installed-size");
-    if (installedSize !== undefined && /^\d+$/.test(installedSize)) record.installedSize = Number(installedSize);
+    if (installedSize !== undefined && /^\d+$/.test(installedSize))
+      record.installedSize = Number(installedSize);
     out.push(record);
   }
   return out;

@@ -39,7 +39,9 @@ test("a 64 MiB InRelease is refused at the InRelease limit while downloading, be
   );
   let sent = 0;
   const server = await hostileServer((socket) => {
-    socket.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n");
+    socket.write(
+      "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n",
+    );
     const pump = () => {
       while (!socket.destroyed && sent < 64 << 20) {
         sent += line.length;
@@ -99,14 +101,19 @@ function* stream(head: string, chunk: Buffer, count: number, tail: string): Gene
   yield Buffer.from(tail);
 }
 
-const STANZA_END = "\nVersion: 1\nArchitecture: all\nFilename: pool/a.deb\nSize: 1\nSHA256: " + "0".repeat(64) + "\n\n";
+const STANZA_END =
+  "\nVersion: 1\nArchitecture: all\nFilename: pool/a.deb\nSize: 1\nSHA256: " + "0".repeat(64) + "\n\n";
 
 test("a Packages file with one 40 MB line is refused at that line by the line limit, in linear time", async (t) => {
   // Before, each 64 KiB chunk re-copied the line read so far: 40 MB took most of a minute.
   t.timeout(20_000);
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const err = await t.throwsAsync(
-    parsePackages(chunked(stream("Package: a\nDescription: ", chunk, 640, STANZA_END)), REF, "Packages of bookworm"),
+    parsePackages(
+      chunked(stream("Package: a\nDescription: ", chunk, 640, STANZA_END)),
+      REF,
+      "Packages of bookworm",
+    ),
     { instanceOf: NiftyError },
   );
   t.is(err?.code, "NIFTY811");
@@ -155,9 +162,12 @@ for (const filename of [
 ]) {
   test(`a Filename a URL would read as climbing out of the archive is refused: ${filename}`, async (t) => {
     const text = `Package: evil\nVersion: 1\nArchitecture: all\nFilename: ${filename}\nSize: 1\nSHA256: ${"0".repeat(64)}\n`;
-    const err = await t.throwsAsync(parsePackages(chunked([Buffer.from(text)]), REF, "Packages of bookworm"), {
-      instanceOf: NiftyError,
-    });
+    const err = await t.throwsAsync(
+      parsePackages(chunked([Buffer.from(text)]), REF, "Packages of bookworm"),
+      {
+        instanceOf: NiftyError,
+      },
+    );
     t.is(err?.code, "NIFTY624");
     t.regex(err!.message, /^Packages of bookworm, line 1: evil: Filename .*(\.\.|separator)/);
     // And the same path from a lock, or a record that did not come through the parser, is never fetched.
@@ -165,7 +175,14 @@ for (const filename of [
     const fetchErr = await t.throwsAsync(
       fetchDeb(
         store,
-        { name: "evil", version: "1", architecture: "all", from: REF, filename, sha256: `sha256:${"0".repeat(64)}` },
+        {
+          name: "evil",
+          version: "1",
+          architecture: "all",
+          from: REF,
+          filename,
+          sha256: `sha256:${"0".repeat(64)}`,
+        },
         { mirrors: { debian: ["http://127.0.0.1:9/debian"] }, retries: 0 },
       ),
       { instanceOf: NiftyError },

@@ -47,7 +47,11 @@ test("the fixture's Packages.xz parses into one record per package, with the fie
   t.is(expected.length, REAL_PACKAGES.length + SYNTHETIC.filter((x) => !x.security).length);
   for (const p of expected) {
     const r = main.records.find((x) => x.name === p.name && x.version === p.version);
-    t.like(r, { architecture: p.architecture, filename: p.filename, size: p.size, sha256: p.sha256, from: MAIN }, p.name);
+    t.like(
+      r,
+      { architecture: p.architecture, filename: p.filename, size: p.size, sha256: p.sha256, from: MAIN },
+      p.name,
+    );
   }
   const by = (name: string) => main.records.find((r) => r.name === name)!;
   t.like(by("nifty-app"), {
@@ -67,7 +71,10 @@ test("the fixture's Packages.xz parses into one record per package, with the fie
   t.is(by("nifty-base").source, "nifty-base-src");
   t.is(by("libc6").multiArch, "same");
   t.is(by("libc6").source, "glibc");
-  t.is(by("gawk").preDepends, "libc6 (>= 2.34), libgmp10 (>= 2:6.2.1+dfsg1), libmpfr6 (>= 3.1.3), libreadline8 (>= 6.0), libsigsegv2 (>= 2.9)");
+  t.is(
+    by("gawk").preDepends,
+    "libc6 (>= 2.34), libgmp10 (>= 2:6.2.1+dfsg1), libmpfr6 (>= 3.1.3), libreadline8 (>= 6.0), libsigsegv2 (>= 2.9)",
+  );
   t.is(by("gawk").provides, "awk");
   t.is(by("readline-common").depends, "dpkg (>= 1.15.4) | install-info");
 
@@ -78,7 +85,11 @@ test("the fixture's Packages.xz parses into one record per package, with the fie
     sec.records.map((r) => [r.name, r.version, r.filename, r.from.archive]),
     [["nifty-lib", "1.1-1", "pool/updates/main/n/nifty-lib/nifty-lib_1.1-1_amd64.deb", "debian-security"]],
   );
-  t.true(view.requests().some((r) => r.startsWith("debian-security/dists/bookworm-security/main/binary-amd64/by-hash/SHA256/")));
+  t.true(
+    view
+      .requests()
+      .some((r) => r.startsWith("debian-security/dists/bookworm-security/main/binary-amd64/by-hash/SHA256/")),
+  );
 });
 
 test("Packages, Packages.gz and Packages.xz parse to the same records", async (t) => {
@@ -102,7 +113,11 @@ test("a second load of the same index takes the parsed form from the store: no d
   t.false(again.downloaded);
   t.deepEqual(again.records, first.records);
   // Two InRelease requests, one index request.
-  t.deepEqual(view.requests(), ["debian/dists/bookworm/InRelease", "debian/dists/bookworm/main/binary-amd64/Packages.xz", "debian/dists/bookworm/InRelease"]);
+  t.deepEqual(view.requests(), [
+    "debian/dists/bookworm/InRelease",
+    "debian/dists/bookworm/main/binary-amd64/Packages.xz",
+    "debian/dists/bookworm/InRelease",
+  ]);
   // The cache is keyed by the index's digest alone: found under another suite name too.
   const other: SuiteRef = { archive: "debian", suite: "stable", component: "main" };
   const records = await readParsedIndex(s, first.index.sha256, other);
@@ -117,10 +132,17 @@ test("a tampered Packages is NIFTY623 naming the file and each URL's digest; not
   const s = await store();
   for (const suite of [a.suites.main, a.suites.security]) {
     const rel = await release(a, suite, view, s);
-    const err = await t.throwsAsync(loadPackages(s, rel, "amd64", { retries: 0 }), { instanceOf: NiftyError });
+    const err = await t.throwsAsync(loadPackages(s, rel, "amd64", { retries: 0 }), {
+      instanceOf: NiftyError,
+    });
     t.is(err?.code, "NIFTY623");
     const file = rel.files.find((f) => f.path === "main/binary-amd64/Packages.xz")!;
-    t.true(err!.message.startsWith(`main/binary-amd64/Packages.xz of ${suite.ref.suite} does not match the SHA256 its signed InRelease gives: expected ${file.sha256}\n`), err!.message);
+    t.true(
+      err!.message.startsWith(
+        `main/binary-amd64/Packages.xz of ${suite.ref.suite} does not match the SHA256 its signed InRelease gives: expected ${file.sha256}\n`,
+      ),
+      err!.message,
+    );
     // The security suite's by-hash and plain URLs were both tried, both wrong.
     t.is(err!.message.split("\n").length, suite.validUntil ? 3 : 2);
   }
@@ -146,16 +168,30 @@ test("a .deb is fetched pinned by the index's digest; a tampered one is NIFTY625
   const bad = a.view("tampered-deb");
   const fresh = await store();
   const dropbear = records.find((r) => r.name === "dropbear-bin")!;
-  const err = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: bad.mirrors, retries: 0 }), { instanceOf: NiftyError });
+  const err = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: bad.mirrors, retries: 0 }), {
+    instanceOf: NiftyError,
+  });
   t.is(err?.code, "NIFTY625");
-  t.true(err!.message.startsWith(`package dropbear-bin ${dropbear.version} (amd64, debian bookworm): the downloaded .deb does not match the SHA256 its index gives: expected ${dropbear.sha256}\n  ${bad.url}/debian/${dropbear.filename}: got sha256:`), err!.message);
+  t.true(
+    err!.message.startsWith(
+      `package dropbear-bin ${dropbear.version} (amd64, debian bookworm): the downloaded .deb does not match the SHA256 its index gives: expected ${dropbear.sha256}\n  ${bad.url}/debian/${dropbear.filename}: got sha256:`,
+    ),
+    err!.message,
+  );
   t.false(await fresh.has(dropbear.sha256));
 
-  const offline = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: good.mirrors, offline: true }), { instanceOf: NiftyError });
+  const offline = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: good.mirrors, offline: true }), {
+    instanceOf: NiftyError,
+  });
   t.is(offline?.code, "NIFTY102");
-  const noMirror = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: {} }), { instanceOf: NiftyError });
+  const noMirror = await t.throwsAsync(fetchDeb(fresh, dropbear, { mirrors: {} }), {
+    instanceOf: NiftyError,
+  });
   t.is(noMirror?.code, "NIFTY626");
-  const hostile = await t.throwsAsync(fetchDeb(fresh, { ...dropbear, filename: "../../etc/passwd" }, { mirrors: good.mirrors }), { instanceOf: NiftyError });
+  const hostile = await t.throwsAsync(
+    fetchDeb(fresh, { ...dropbear, filename: "../../etc/passwd" }, { mirrors: good.mirrors }),
+    { instanceOf: NiftyError },
+  );
   t.is(hostile?.code, "NIFTY624");
 });
 
@@ -172,10 +208,26 @@ test("the index is picked .xz, else .gz, else plain; a missing component or arch
       { path: "contrib/binary-amd64/Packages", size: 3, sha256: sha("c") },
     ],
   };
-  t.like(pickPackagesIndex(rel, "main", "amd64", "x"), { path: "main/binary-amd64/Packages.gz", compression: "gzip", sha256: sha("b"), size: 5 });
-  t.like(pickPackagesIndex(rel, "updates/contrib", "amd64", "x"), { path: "contrib/binary-amd64/Packages", compression: "none" });
-  for (const [component, arch] of [["non-free", "amd64"], ["main", "riscv64"], ["main", "arm64"]] as const) {
-    t.is(t.throws(() => pickPackagesIndex(rel, component, arch, "x"), { instanceOf: NiftyError })?.code, "NIFTY622", `${component} ${arch}`);
+  t.like(pickPackagesIndex(rel, "main", "amd64", "x"), {
+    path: "main/binary-amd64/Packages.gz",
+    compression: "gzip",
+    sha256: sha("b"),
+    size: 5,
+  });
+  t.like(pickPackagesIndex(rel, "updates/contrib", "amd64", "x"), {
+    path: "contrib/binary-amd64/Packages",
+    compression: "none",
+  });
+  for (const [component, arch] of [
+    ["non-free", "amd64"],
+    ["main", "riscv64"],
+    ["main", "arm64"],
+  ] as const) {
+    t.is(
+      t.throws(() => pickPackagesIndex(rel, component, arch, "x"), { instanceOf: NiftyError })?.code,
+      "NIFTY622",
+      `${component} ${arch}`,
+    );
   }
 });
 
@@ -224,25 +276,49 @@ test("parsing: continuation lines fold into relation fields, field names ignore 
       essential: true,
       description: "first line",
     },
-    { name: "two", version: "3", architecture: "all", depends: "", preDepends: "", provides: "", filename: "pool/main/t/two/two_3_all.deb", size: 5, sha256: `sha256:${"cd".repeat(32)}`, from: MAIN, installedSize: 17 },
+    {
+      name: "two",
+      version: "3",
+      architecture: "all",
+      depends: "",
+      preDepends: "",
+      provides: "",
+      filename: "pool/main/t/two/two_3_all.deb",
+      size: 5,
+      sha256: `sha256:${"cd".repeat(32)}`,
+      from: MAIN,
+      installedSize: 17,
+    },
   ];
-  for (const size of [1, 7, 64, 100000]) t.deepEqual(await parsePackages(chunksOf(STANZAS, size), MAIN, "x"), want, `chunks of ${size}`);
+  for (const size of [1, 7, 64, 100000])
+    t.deepEqual(await parsePackages(chunksOf(STANZAS, size), MAIN, "x"), want, `chunks of ${size}`);
 });
 
 test("parsing: a stanza missing a required field, or a line that is not a field, is NIFTY624 with its line", async (t) => {
   const missing = STANZAS.replace(/^Size: 1234\n/m, "");
-  const e1 = await t.throwsAsync(parsePackages(chunksOf(missing, 50), MAIN, "Packages of bookworm"), { instanceOf: NiftyError });
+  const e1 = await t.throwsAsync(parsePackages(chunksOf(missing, 50), MAIN, "Packages of bookworm"), {
+    instanceOf: NiftyError,
+  });
   t.is(e1?.code, "NIFTY624");
   t.is(e1?.message, "Packages of bookworm, line 1: the stanza of one has no Size field");
   const junk = STANZAS.replace("Provides: x\n", "this is not a field\n");
-  const e2 = await t.throwsAsync(parsePackages(chunksOf(junk, 50), MAIN, "Packages of bookworm"), { instanceOf: NiftyError });
+  const e2 = await t.throwsAsync(parsePackages(chunksOf(junk, 50), MAIN, "Packages of bookworm"), {
+    instanceOf: NiftyError,
+  });
   t.is(e2?.message, 'Packages of bookworm, line 7: "this is not a field" is not "Field: value"');
   const badSha = STANZAS.replace(`SHA256: ${"ab".repeat(32)}`, "SHA256: 1234");
-  t.is((await t.throwsAsync(parsePackages(chunksOf(badSha, 50), MAIN, "x"), { instanceOf: NiftyError }))?.code, "NIFTY624");
+  t.is(
+    (await t.throwsAsync(parsePackages(chunksOf(badSha, 50), MAIN, "x"), { instanceOf: NiftyError }))?.code,
+    "NIFTY624",
+  );
 });
 
 test("the cached form round-trips records, non-ASCII text included, and refuses anything else", async (t) => {
-  const records = await parsePackages(chunksOf(STANZAS.replace("Description: first line", "Description: Ünïcødé ✓ 😀"), 100), MAIN, "x");
+  const records = await parsePackages(
+    chunksOf(STANZAS.replace("Description: first line", "Description: Ünïcødé ✓ 😀"), 100),
+    MAIN,
+    "x",
+  );
   const text = encodeParsedIndex(records);
   t.regex(text, /^[\x00-\x7f]*$/);
   t.deepEqual(decodeParsedIndex(text, MAIN), records);

@@ -30,8 +30,15 @@ function exampleLock(): Lock {
     pkg("zlib1g", "1:1.2.13.dfsg-1+deb12u1", { from: SECURITY }),
     pkg("busybox-static", "1:1.35.0-4+b3"),
   ];
-  const requests: LockRequest[] = [{ name: "dropbear-bin" }, { name: "busybox-static", constraint: { op: ">=", version: "1:1.35" } }];
-  const result = resolve(universeOf(records), requests.map((r) => ({ ...r, origin: null })), { arch: "amd64" });
+  const requests: LockRequest[] = [
+    { name: "dropbear-bin" },
+    { name: "busybox-static", constraint: { op: ">=", version: "1:1.35" } },
+  ];
+  const result = resolve(
+    universeOf(records),
+    requests.map((r) => ({ ...r, origin: null })),
+    { arch: "amd64" },
+  );
   if (!result.ok) throw new Error(JSON.stringify(result.errors));
   return lockFromResolution(result.resolution, { architecture: "amd64", suites, requests });
 }
@@ -116,7 +123,11 @@ test("serialization does not depend on the order of requests, packages or reques
 
 const word = fc.stringMatching(/^[a-z0-9][a-z0-9.+-]{0,8}$/);
 const versionArb = fc
-  .tuple(fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }), fc.stringMatching(/^[0-9][a-z0-9.+~]{0,6}$/), fc.option(fc.stringMatching(/^[a-z0-9.+~]{1,5}$/), { nil: undefined }))
+  .tuple(
+    fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+    fc.stringMatching(/^[0-9][a-z0-9.+~]{0,6}$/),
+    fc.option(fc.stringMatching(/^[a-z0-9.+~]{1,5}$/), { nil: undefined }),
+  )
   .map(([e, u, r]) => `${e === undefined ? "" : `${e}:`}${u}${r === undefined ? "" : `-${r}`}`);
 const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
 const suiteArb = fc.record({
@@ -127,13 +138,25 @@ const suiteArb = fc.record({
   inRelease: hex64.map((h) => `sha256:${h}`),
 });
 const requestArb = fc.record(
-  { name: word, arch: fc.constantFrom("any", "native", "amd64"), constraint: fc.record({ op: fc.constantFrom("<<", "<=", "=", ">=", ">>" as const), version: versionArb }) },
+  {
+    name: word,
+    arch: fc.constantFrom("any", "native", "amd64"),
+    constraint: fc.record({ op: fc.constantFrom("<<", "<=", "=", ">=", ">>" as const), version: versionArb }),
+  },
   { requiredKeys: ["name"] },
 );
 const lockArb = fc
   .tuple(
-    fc.uniqueArray(suiteArb, { minLength: 1, maxLength: 4, selector: (s) => `${s.archive} ${s.suite} ${s.component}` }),
-    fc.uniqueArray(requestArb, { minLength: 1, maxLength: 5, selector: (r) => JSON.stringify([r.name, r.arch, r.constraint]) }),
+    fc.uniqueArray(suiteArb, {
+      minLength: 1,
+      maxLength: 4,
+      selector: (s) => `${s.archive} ${s.suite} ${s.component}`,
+    }),
+    fc.uniqueArray(requestArb, {
+      minLength: 1,
+      maxLength: 5,
+      selector: (r) => JSON.stringify([r.name, r.arch, r.constraint]),
+    }),
   )
   .chain(([suites, requests]) =>
     fc
@@ -142,11 +165,18 @@ const lockArb = fc
           name: word,
           version: versionArb,
           architecture: fc.constantFrom("amd64", "all", "i386"),
-          from: fc.constantFrom(...suites).map((s) => ({ archive: s.archive, suite: s.suite, component: s.component })),
-          filename: fc.array(fc.stringMatching(/^[a-z0-9][a-z0-9._+~-]{0,8}$/), { minLength: 1, maxLength: 4 }).map((parts) => `pool/${parts.join("/")}.deb`),
+          from: fc
+            .constantFrom(...suites)
+            .map((s) => ({ archive: s.archive, suite: s.suite, component: s.component })),
+          filename: fc
+            .array(fc.stringMatching(/^[a-z0-9][a-z0-9._+~-]{0,8}$/), { minLength: 1, maxLength: 4 })
+            .map((parts) => `pool/${parts.join("/")}.deb`),
           size: fc.nat({ max: 2 ** 40 }),
           sha256: hex64.map((h) => `sha256:${h}`),
-          requestedBy: fc.subarray(requests.map((r) => r.name), { minLength: 1 }),
+          requestedBy: fc.subarray(
+            requests.map((r) => r.name),
+            { minLength: 1 },
+          ),
         }),
         { maxLength: 8, selector: (p) => `${p.name}:${p.architecture}` },
       )
@@ -188,44 +218,81 @@ test("malformed: each problem names its line", (t) => {
   // Line numbers of the example text: 3 Lock-Format, 4 Architecture, 6-7 suites, 9-10 requests,
   // 12 Package: busybox-static … 19 Requested-By, 21 Package: dropbear-bin, 22 Version.
   t.deepEqual(errorsOf(withLine(22, "Version: 2022.83-")), ["22: Version revision number is empty"]);
-  t.deepEqual(errorsOf(withLine(22, "Verison: 2022.83-1")), ["21: the package stanza at line 21 has no Version field", "22: unknown field 'Verison' in the package stanza at line 21 (did you mean 'Version'?)"]);
-  t.deepEqual(errorsOf(withLine(15, "Suite: debian trixie main")), ["15: Suite 'debian trixie main' is not one of the header's Suites"]);
+  t.deepEqual(errorsOf(withLine(22, "Verison: 2022.83-1")), [
+    "21: the package stanza at line 21 has no Version field",
+    "22: unknown field 'Verison' in the package stanza at line 21 (did you mean 'Version'?)",
+  ]);
+  t.deepEqual(errorsOf(withLine(15, "Suite: debian trixie main")), [
+    "15: Suite 'debian trixie main' is not one of the header's Suites",
+  ]);
   t.deepEqual(errorsOf(withLine(16, "Filename: http://deb.debian.org/debian/pool/main/b/busybox.deb")), [
     "16: Filename is a URL ('http://deb.debian.org/debian/pool/main/b/busybox.deb'); the lock holds pool paths, never a mirror's URL",
   ]);
-  t.deepEqual(errorsOf(withLine(16, "Filename: ../etc/passwd")), ["16: Filename '../etc/passwd' has an empty, '.' or '..' part"]);
+  t.deepEqual(errorsOf(withLine(16, "Filename: ../etc/passwd")), [
+    "16: Filename '../etc/passwd' has an empty, '.' or '..' part",
+  ]);
   t.deepEqual(errorsOf(withLine(17, "Size: 12k")), ["17: Size '12k' is not a size in bytes"]);
   t.deepEqual(errorsOf(withLine(18, "SHA256: ABC")), ["18: SHA256 'ABC' is not 64 lowercase hex digits"]);
-  t.deepEqual(errorsOf(withLine(19, "Requested-By: busybox")), ["19: Requested-By 'busybox' is not the name of a request in the header"]);
-  t.deepEqual(errorsOf(withLine(19, "Requested-By: busybox-static,")), ["19: Requested-By has an empty name in its list"]);
-  t.deepEqual(errorsOf(withLine(7, " debian-security bookworm-security main md5:abc Tue")), ["7: Suites: InRelease digest 'md5:abc' is not sha256:<64 lowercase hex digits>"]);
-  t.deepEqual(errorsOf(withLine(6, " debian bookworm")), ["6: Suites: expected 'archive suite component sha256:<hex> <InRelease Date>'"]);
-  t.deepEqual(errorsOf(withLine(10, " dropbear-bin | dropbear")), ["10: Requests: one package per line, without alternatives or [architectures]: 'dropbear-bin | dropbear'"]);
-  t.deepEqual(errorsOf(withLine(10, " dropbear-bin (>= x)")), ["10: Requests: version number does not start with digit: 'x' in 'dropbear-bin (>= x)'"]);
-  t.deepEqual(errorsOf(withLine(3, "Lock-Format: 2")), ["3: unsupported Lock-Format '2' (this niftyc reads 1)"]);
-  t.deepEqual(errorsOf(withLine(12, "Package busybox-static")), ["12: expected 'Field: value', found 'Package busybox-static'", "13: the package stanza at line 13 has no Package field"]);
+  t.deepEqual(errorsOf(withLine(19, "Requested-By: busybox")), [
+    "19: Requested-By 'busybox' is not the name of a request in the header",
+  ]);
+  t.deepEqual(errorsOf(withLine(19, "Requested-By: busybox-static,")), [
+    "19: Requested-By has an empty name in its list",
+  ]);
+  t.deepEqual(errorsOf(withLine(7, " debian-security bookworm-security main md5:abc Tue")), [
+    "7: Suites: InRelease digest 'md5:abc' is not sha256:<64 lowercase hex digits>",
+  ]);
+  t.deepEqual(errorsOf(withLine(6, " debian bookworm")), [
+    "6: Suites: expected 'archive suite component sha256:<hex> <InRelease Date>'",
+  ]);
+  t.deepEqual(errorsOf(withLine(10, " dropbear-bin | dropbear")), [
+    "10: Requests: one package per line, without alternatives or [architectures]: 'dropbear-bin | dropbear'",
+  ]);
+  t.deepEqual(errorsOf(withLine(10, " dropbear-bin (>= x)")), [
+    "10: Requests: version number does not start with digit: 'x' in 'dropbear-bin (>= x)'",
+  ]);
+  t.deepEqual(errorsOf(withLine(3, "Lock-Format: 2")), [
+    "3: unsupported Lock-Format '2' (this niftyc reads 1)",
+  ]);
+  t.deepEqual(errorsOf(withLine(12, "Package busybox-static")), [
+    "12: expected 'Field: value', found 'Package busybox-static'",
+    "13: the package stanza at line 13 has no Package field",
+  ]);
 });
 
 test("malformed: several problems at once, in line order", (t) => {
   const lines = good().split("\n");
   lines[21] = "Version: -1";
   lines[3] = "Architecture: AMD64";
-  t.deepEqual(errorsOf(lines.join("\n")), ["4: Architecture 'AMD64' is not an architecture name", "22: Version version number is empty"]);
+  t.deepEqual(errorsOf(lines.join("\n")), [
+    "4: Architecture 'AMD64' is not an architecture name",
+    "22: Version version number is empty",
+  ]);
 });
 
 test("malformed: duplicates, empty files, other files", (t) => {
   const text = good();
   const stanza = text.slice(text.indexOf("Package: libc6"), text.indexOf("Package: zlib1g"));
   const lineOfCopy = text.split("\n").length;
-  t.deepEqual(errorsOf(`${text}\n${stanza}`), [`${lineOfCopy + 1}: package libc6 (amd64) is locked twice (first at line 30)`]);
+  t.deepEqual(errorsOf(`${text}\n${stanza}`), [
+    `${lineOfCopy + 1}: package libc6 (amd64) is locked twice (first at line 30)`,
+  ]);
   t.deepEqual(errorsOf(""), ["1: empty lock: expected a header stanza starting with Lock-Format"]);
-  t.deepEqual(errorsOf("Package: x\nVersion: 1\n"), ["1: not a niftyc lock: the first stanza has no Lock-Format field"]);
-  t.deepEqual(errorsOf(text.replace("Requests:", "Request:")), ["3: the header has no Requests field", "8: unknown field 'Request' in the header (did you mean 'Requests'?)"]);
+  t.deepEqual(errorsOf("Package: x\nVersion: 1\n"), [
+    "1: not a niftyc lock: the first stanza has no Lock-Format field",
+  ]);
+  t.deepEqual(errorsOf(text.replace("Requests:", "Request:")), [
+    "3: the header has no Requests field",
+    "8: unknown field 'Request' in the header (did you mean 'Requests'?)",
+  ]);
 });
 
 test("a hand edit that keeps the meaning parses to the same lock (order, spacing, comments, case)", (t) => {
   const text = good()
-    .replace("Requests:\n busybox-static (>= 1:1.35)\n dropbear-bin", "requests:\n dropbear-bin\n# the static one\n busybox-static (>=1:1.35)")
+    .replace(
+      "Requests:\n busybox-static (>= 1:1.35)\n dropbear-bin",
+      "requests:\n dropbear-bin\n# the static one\n busybox-static (>=1:1.35)",
+    )
     .replace("Requested-By: dropbear-bin\n", "Requested-By:   dropbear-bin  \n");
   const parsed = parseLock(text);
   if (!parsed.ok) return t.fail(JSON.stringify(parsed.errors));
@@ -236,7 +303,13 @@ test("a hand edit that keeps the meaning parses to the same lock (order, spacing
 
 test("lockCovers: exactly the same requests, in any order", (t) => {
   const lock = exampleLock();
-  t.deepEqual(lockCovers(lock, [{ name: "dropbear-bin" }, { name: "busybox-static", constraint: { op: ">=", version: "1:1.35" } }]), { covered: true, missing: [], extra: [], changed: [] });
+  t.deepEqual(
+    lockCovers(lock, [
+      { name: "dropbear-bin" },
+      { name: "busybox-static", constraint: { op: ">=", version: "1:1.35" } },
+    ]),
+    { covered: true, missing: [], extra: [], changed: [] },
+  );
 });
 
 test("lockCovers: missing, extra and changed requests", (t) => {
@@ -245,6 +318,8 @@ test("lockCovers: missing, extra and changed requests", (t) => {
     covered: false,
     missing: ["tini"],
     extra: ["dropbear-bin"],
-    changed: [{ name: "busybox-static", locked: ["busybox-static (>= 1:1.35)"], requested: ["busybox-static"] }],
+    changed: [
+      { name: "busybox-static", locked: ["busybox-static (>= 1:1.35)"], requested: ["busybox-static"] },
+    ],
   });
 });

@@ -10,12 +10,25 @@ const H = "c".repeat(64);
 
 function locked(name: string, version: string, from: SuiteRef = MAIN, architecture = "amd64") {
   const r = pkg(name, version, { from, architecture });
-  return { name, version, architecture, from, filename: r.filename, size: r.size, sha256: r.sha256, requestedBy: ["app"] };
+  return {
+    name,
+    version,
+    architecture,
+    from,
+    filename: r.filename,
+    size: r.size,
+    sha256: r.sha256,
+    requestedBy: ["app"],
+  };
 }
 
 const lock: Lock = {
   architecture: "amd64",
-  suites: [MAIN, UPDATES, SECURITY].map((s) => ({ ...s, date: "Sat, 11 Jul 2026 10:16:37 UTC", inRelease: `sha256:${H}` })),
+  suites: [MAIN, UPDATES, SECURITY].map((s) => ({
+    ...s,
+    date: "Sat, 11 Jul 2026 10:16:37 UTC",
+    inRelease: `sha256:${H}`,
+  })),
   requests: [{ name: "app" }],
   packages: [
     locked("app", "1.0-1"),
@@ -53,7 +66,15 @@ test("newer versions, and whether a security suite has one", (t) => {
       securityVersion: "2.36-9+deb12u14",
       securityFrom: SECURITY,
     },
-    { name: "tzdata", architecture: "all", locked: "2024a-0+deb12u1", lockedFrom: MAIN, newest: "2025b-0+deb12u1", newestFrom: UPDATES, security: false },
+    {
+      name: "tzdata",
+      architecture: "all",
+      locked: "2024a-0+deb12u1",
+      lockedFrom: MAIN,
+      newest: "2025b-0+deb12u1",
+      newestFrom: UPDATES,
+      security: false,
+    },
     {
       // The newest is in updates, but a security fix lies between: flagged.
       name: "zlib1g",
@@ -67,7 +88,12 @@ test("newer versions, and whether a security suite has one", (t) => {
       securityFrom: SECURITY,
     },
   ]);
-  t.deepEqual(summarizeOutdated(lock, rows), { status: "security-updates", locked: 5, updates: 3, securityUpdates: 2 });
+  t.deepEqual(summarizeOutdated(lock, rows), {
+    status: "security-updates",
+    locked: 5,
+    updates: 3,
+    securityUpdates: 2,
+  });
 });
 
 test("a suite the caller marks as security counts as one", (t) => {
@@ -80,9 +106,19 @@ test("a suite the caller marks as security counts as one", (t) => {
 });
 
 test("up to date, and updates without security ones", (t) => {
-  t.deepEqual(summarizeOutdated(lock, findOutdated(lock, universeOf([pkg("app", "1.0-1")]))), { status: "current", locked: 5, updates: 0, securityUpdates: 0 });
+  t.deepEqual(summarizeOutdated(lock, findOutdated(lock, universeOf([pkg("app", "1.0-1")]))), {
+    status: "current",
+    locked: 5,
+    updates: 0,
+    securityUpdates: 0,
+  });
   const rows = findOutdated(lock, universeOf([pkg("app", "1.1-1", { from: UPDATES })]));
-  t.deepEqual(summarizeOutdated(lock, rows), { status: "updates", locked: 5, updates: 1, securityUpdates: 0 });
+  t.deepEqual(summarizeOutdated(lock, rows), {
+    status: "updates",
+    locked: 5,
+    updates: 1,
+    securityUpdates: 0,
+  });
 });
 
 test("rows are sorted whatever the lock's order", (t) => {

@@ -39,7 +39,11 @@ async function readList(suite: string): Promise<{ text: string } | { skip: strin
 
 /** The three suites' universe, read once for the tests of this file; a reason when bookworm's list is missing. */
 const loaded: Promise<{ universe: Universe; notes: string[] } | { skip: string }> = (async () => {
-  const suites: Array<[string, SuiteRef]> = [["bookworm", MAIN], ["bookworm-updates", UPDATES], ["bookworm-security", SECURITY]];
+  const suites: Array<[string, SuiteRef]> = [
+    ["bookworm", MAIN],
+    ["bookworm-updates", UPDATES],
+    ["bookworm-security", SECURITY],
+  ];
   const indices: SuiteIndex[] = [];
   const notes: string[] = [];
   for (const [name, ref] of suites) {
@@ -54,7 +58,9 @@ const loaded: Promise<{ universe: Universe; notes: string[] } | { skip: string }
   const stanzas = indices.reduce((n, i) => n + i.records.length, 0);
   const t0 = performance.now();
   const universe = buildUniverse(indices);
-  notes.push(`${stanzas} stanzas from ${indices.length} suites; universe ${(performance.now() - t0).toFixed(1)} ms; problems: ${universe.problems.length}`);
+  notes.push(
+    `${stanzas} stanzas from ${indices.length} suites; universe ${(performance.now() - t0).toFixed(1)} ms; problems: ${universe.problems.length}`,
+  );
   return { universe, notes };
 })();
 
@@ -69,7 +75,10 @@ function tally(s: Tally): string {
  * times), with the times and choices logged, and the universe it came from;
  * undefined when skipped or failed.
  */
-async function resolved(t: ExecutionContext, names: string[]): Promise<{ resolution: Resolution; universe: Universe } | undefined> {
+async function resolved(
+  t: ExecutionContext,
+  names: string[],
+): Promise<{ resolution: Resolution; universe: Universe } | undefined> {
   const data = await loaded;
   if ("skip" in data) {
     // CI runs apt-get update and installs lz4 (.ci/run): there the real index must be read.
@@ -95,8 +104,12 @@ async function resolved(t: ExecutionContext, names: string[]): Promise<{ resolut
   t.deepEqual(again, result);
   const { packages, alternativeChoices, providerChoices } = result.resolution;
   t.log(packages.map((p) => `${p.record.name} ${p.record.version} (${p.record.from.suite})`).join("\n"));
-  for (const c of alternativeChoices) t.log(`${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map(tally).join("; ")})`);
-  for (const c of providerChoices) t.log(`${c.neededBy}: ${c.virtual} -> ${c.chosen} (${c.rule}${c.sizes ? `: ${c.sizes.map(tally).join("; ")}` : ""})`);
+  for (const c of alternativeChoices)
+    t.log(`${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map(tally).join("; ")})`);
+  for (const c of providerChoices)
+    t.log(
+      `${c.neededBy}: ${c.virtual} -> ${c.chosen} (${c.rule}${c.sizes ? `: ${c.sizes.map(tally).join("; ")}` : ""})`,
+    );
   return { resolution: result.resolution, universe: data.universe };
 }
 
@@ -108,14 +121,33 @@ async function closureOf(t: ExecutionContext, name: string): Promise<string[] | 
 test("real bookworm: dropbear-bin's closure is its libraries, not the base system", async (t) => {
   const names = await closureOf(t, "dropbear-bin");
   if (names === undefined) return;
-  for (const lib of ["dropbear-bin", "libc6", "libtomcrypt1", "libtommath1", "zlib1g", "libcrypt1", "libgmp10"]) t.true(names.includes(lib), lib);
-  for (const base of ["bash", "coreutils", "dpkg", "base-files", "perl-base"]) t.false(names.includes(base), base);
+  for (const lib of [
+    "dropbear-bin",
+    "libc6",
+    "libtomcrypt1",
+    "libtommath1",
+    "zlib1g",
+    "libcrypt1",
+    "libgmp10",
+  ])
+    t.true(names.includes(lib), lib);
+  for (const base of ["bash", "coreutils", "dpkg", "base-files", "perl-base"])
+    t.false(names.includes(base), base);
 });
 
 test("real bookworm: gawk's closure takes install-info for readline-common, not dpkg and tar", async (t) => {
   const names = await closureOf(t, "gawk");
   if (names === undefined) return;
-  for (const needed of ["gawk", "libreadline8", "readline-common", "install-info", "libmpfr6", "libgmp10", "libsigsegv2"]) t.true(names.includes(needed), needed);
+  for (const needed of [
+    "gawk",
+    "libreadline8",
+    "readline-common",
+    "install-info",
+    "libmpfr6",
+    "libgmp10",
+    "libsigsegv2",
+  ])
+    t.true(names.includes(needed), needed);
   for (const dragged of ["dpkg", "tar", "libselinux1", "libzstd1"]) t.false(names.includes(dragged), dragged);
 });
 
@@ -129,7 +161,9 @@ test("real bookworm: postgresql-15's `locales | locales-all` takes locales, the 
   const names = got.resolution.packages.map((p) => p.record.name);
   for (const needed of ["postgresql-15", "locales", "libc-l10n"]) t.true(names.includes(needed), needed);
   t.false(names.includes("locales-all"), "locales-all");
-  const choice = got.resolution.alternativeChoices.find((c) => c.neededBy === "postgresql-15" && c.relation === "locales | locales-all");
+  const choice = got.resolution.alternativeChoices.find(
+    (c) => c.neededBy === "postgresql-15" && c.relation === "locales | locales-all",
+  );
   if (choice === undefined) {
     t.fail("no recorded choice for locales | locales-all");
     return;
@@ -140,12 +174,18 @@ test("real bookworm: postgresql-15's `locales | locales-all` takes locales, the 
   t.true(locales!.packages! > 2, `locales brings ${locales!.packages} packages, more than locales-all's 2`);
   // locales-all alone is past all of locales' closure.
   const localesAllSize = got.universe.packages.get("locales-all")?.[0]?.record.installedSize;
-  t.true(localesAllSize !== undefined && locales!.kib < localesAllSize, `locales ${locales!.kib} KiB < locales-all ${localesAllSize} KiB`);
+  t.true(
+    localesAllSize !== undefined && locales!.kib < localesAllSize,
+    `locales ${locales!.kib} KiB < locales-all ${localesAllSize} KiB`,
+  );
 
   // Asking for locales as well: it is selected, so the choice is not even measured.
   const both = await resolved(t, ["locales", "postgresql-15"]);
   if (both === undefined) return;
-  t.false(both.resolution.packages.some((p) => p.record.name === "locales-all"), "locales-all");
+  t.false(
+    both.resolution.packages.some((p) => p.record.name === "locales-all"),
+    "locales-all",
+  );
   t.false(both.resolution.alternativeChoices.some((c) => c.relation === "locales | locales-all"));
 });
 
@@ -158,10 +198,21 @@ test("real bookworm: fontconfig-config's font is fonts-dejavu-core, the first, n
   if (got === undefined) return;
   const names = got.resolution.packages.map((p) => p.record.name);
   t.true(names.includes("fonts-dejavu-core"), "fonts-dejavu-core");
-  for (const other of ["ttf-bitstream-vera", "fonts-liberation", "fonts-liberation2", "fonts-croscore", "fonts-freefont-otf", "fonts-freefont-ttf", "fonts-urw-base35", "fonts-texgyre"]) {
+  for (const other of [
+    "ttf-bitstream-vera",
+    "fonts-liberation",
+    "fonts-liberation2",
+    "fonts-croscore",
+    "fonts-freefont-otf",
+    "fonts-freefont-ttf",
+    "fonts-urw-base35",
+    "fonts-texgyre",
+  ]) {
     t.false(names.includes(other), other);
   }
-  const choice = got.resolution.alternativeChoices.find((c) => c.neededBy === "fontconfig-config" && c.relation.startsWith("fonts-dejavu-core | "));
+  const choice = got.resolution.alternativeChoices.find(
+    (c) => c.neededBy === "fontconfig-config" && c.relation.startsWith("fonts-dejavu-core | "),
+  );
   if (choice === undefined) {
     t.fail("no recorded choice for fontconfig-config's fonts");
     return;
@@ -171,5 +222,8 @@ test("real bookworm: fontconfig-config's font is fonts-dejavu-core, the first, n
   // Some later font is smaller, yet none was taken: the margin, not the size, kept the first.
   const dejavu = choice.sizes[0]!.kib;
   const vera = got.universe.packages.get("ttf-bitstream-vera")?.[0]?.record.installedSize;
-  t.true(vera !== undefined && vera < dejavu && vera * ORDER_MARGIN > dejavu, `ttf-bitstream-vera ${vera} KiB against fonts-dejavu-core ${dejavu} KiB`);
+  t.true(
+    vera !== undefined && vera < dejavu && vera * ORDER_MARGIN > dejavu,
+    `ttf-bitstream-vera ${vera} KiB against fonts-dejavu-core ${dejavu} KiB`,
+  );
 });

@@ -1,14 +1,25 @@
 // Relation fields as Packages indices write them, and the malformed ones an
 // index could carry: errors come back as data with the offset of the bad part.
 import test from "ava";
-import { archRestrictionAllows, formatRelation, parseProvides, parseRelationField, satisfies } from "../../src/debian/relations.ts";
+import {
+  archRestrictionAllows,
+  formatRelation,
+  parseProvides,
+  parseRelationField,
+  satisfies,
+} from "../../src/debian/relations.ts";
 
 test("Depends: groups, alternatives, versions, arch qualifiers", (t) => {
-  const parsed = parseRelationField("a (>= 1.2) | b:any, c [amd64], d:native (<< 2:1.0~), e:amd64 (=1.0-1), f (<=3), g (>>4)");
+  const parsed = parseRelationField(
+    "a (>= 1.2) | b:any, c [amd64], d:native (<< 2:1.0~), e:amd64 (=1.0-1), f (<=3), g (>>4)",
+  );
   t.deepEqual(parsed, {
     ok: true,
     value: [
-      [{ name: "a", constraint: { op: ">=", version: "1.2" } }, { name: "b", arch: "any" }],
+      [
+        { name: "a", constraint: { op: ">=", version: "1.2" } },
+        { name: "b", arch: "any" },
+      ],
       [{ name: "c", archRestriction: { negated: false, arches: ["amd64"] } }],
       [{ name: "d", arch: "native", constraint: { op: "<<", version: "2:1.0~" } }],
       [{ name: "e", arch: "amd64", constraint: { op: "=", version: "1.0-1" } }],
@@ -19,19 +30,39 @@ test("Depends: groups, alternatives, versions, arch qualifiers", (t) => {
 });
 
 test("a real Depends line from bookworm", (t) => {
-  const parsed = parseRelationField("libc6 (>= 2.34), libcrypt1 (>= 1:4.1.0), libtomcrypt1 (>= 1.18.2), libtommath1 (>= 1.2.0), zlib1g (>= 1:1.1.4)");
+  const parsed = parseRelationField(
+    "libc6 (>= 2.34), libcrypt1 (>= 1:4.1.0), libtomcrypt1 (>= 1.18.2), libtommath1 (>= 1.2.0), zlib1g (>= 1:1.1.4)",
+  );
   t.true(parsed.ok);
-  if (parsed.ok) t.deepEqual(parsed.value.map((g) => g.map(formatRelation).join(" | ")), ["libc6 (>= 2.34)", "libcrypt1 (>= 1:4.1.0)", "libtomcrypt1 (>= 1.18.2)", "libtommath1 (>= 1.2.0)", "zlib1g (>= 1:1.1.4)"]);
+  if (parsed.ok)
+    t.deepEqual(
+      parsed.value.map((g) => g.map(formatRelation).join(" | ")),
+      [
+        "libc6 (>= 2.34)",
+        "libcrypt1 (>= 1:4.1.0)",
+        "libtomcrypt1 (>= 1.18.2)",
+        "libtommath1 (>= 1.2.0)",
+        "zlib1g (>= 1:1.1.4)",
+      ],
+    );
 });
 
 test("build profiles are dropped, arch restrictions kept; folded lines are whitespace", (t) => {
-  const parsed = parseRelationField("a <!nocheck> <stage1 cross>,\n b [!i386 !armel] <!nodoc>, c (>= 1) [linux-any]");
+  const parsed = parseRelationField(
+    "a <!nocheck> <stage1 cross>,\n b [!i386 !armel] <!nodoc>, c (>= 1) [linux-any]",
+  );
   t.deepEqual(parsed, {
     ok: true,
     value: [
       [{ name: "a" }],
       [{ name: "b", archRestriction: { negated: true, arches: ["i386", "armel"] } }],
-      [{ name: "c", constraint: { op: ">=", version: "1" }, archRestriction: { negated: false, arches: ["linux-any"] } }],
+      [
+        {
+          name: "c",
+          constraint: { op: ">=", version: "1" },
+          archRestriction: { negated: false, arches: ["linux-any"] },
+        },
+      ],
     ],
   });
 });
@@ -39,7 +70,10 @@ test("build profiles are dropped, arch restrictions kept; folded lines are white
 test("the obsolete < and > mean <= and >=, as dpkg reads them", (t) => {
   t.deepEqual(parseRelationField("a (< 1), b (> 2)"), {
     ok: true,
-    value: [[{ name: "a", constraint: { op: "<=", version: "1" } }], [{ name: "b", constraint: { op: ">=", version: "2" } }]],
+    value: [
+      [{ name: "a", constraint: { op: "<=", version: "1" } }],
+      [{ name: "b", constraint: { op: ">=", version: "2" } }],
+    ],
   });
 });
 

@@ -7,7 +7,15 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { openStore } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
-import { checkRelease, DEFAULT_KEYRING, fetchRelease, parseRelease, parseReleaseDate, parseStatus, verifyClearSigned } from "../../src/debian/release.ts";
+import {
+  checkRelease,
+  DEFAULT_KEYRING,
+  fetchRelease,
+  parseRelease,
+  parseReleaseDate,
+  parseStatus,
+  verifyClearSigned,
+} from "../../src/debian/release.ts";
 import type { Variant } from "../support/debian-archive.ts";
 import { debianArchive, requireArchive } from "../support/debian-archive.ts";
 import { tempDir } from "../fetch/helpers/util.ts";
@@ -23,7 +31,11 @@ test("a good signature verifies, and the signed text gives the suite's dates and
   const a = await debianArchive();
   const view = a.view();
   const s = await store();
-  const main = await fetchRelease(s, a.suites.main.ref, { mirrors: view.mirrors, now: now(), keyring: a.keyring });
+  const main = await fetchRelease(s, a.suites.main.ref, {
+    mirrors: view.mirrors,
+    now: now(),
+    keyring: a.keyring,
+  });
   t.is(main.codename, "bookworm");
   t.is(main.suite, "stable");
   t.deepEqual(main.components, ["main"]);
@@ -46,20 +58,47 @@ test("a good signature verifies, and the signed text gives the suite's dates and
   }
   t.true(Math.abs(main.date.getTime() - Date.now()) < 3600_000);
 
-  const security = await fetchRelease(s, a.suites.security.ref, { mirrors: view.mirrors, now: now(), keyring: a.keyring });
+  const security = await fetchRelease(s, a.suites.security.ref, {
+    mirrors: view.mirrors,
+    now: now(),
+    keyring: a.keyring,
+  });
   t.is(security.codename, "bookworm-security");
   t.deepEqual(security.components, ["updates/main"]);
   t.true(security.acquireByHash);
   t.is(security.validUntil!.getTime() - security.date.getTime(), 7 * 86400_000);
-  t.deepEqual(view.requests(), ["debian/dists/bookworm/InRelease", "debian-security/dists/bookworm-security/InRelease"]);
+  t.deepEqual(view.requests(), [
+    "debian/dists/bookworm/InRelease",
+    "debian-security/dists/bookworm-security/InRelease",
+  ]);
 });
 
 const failures: [Variant, string, RegExp][] = [
-  ["bad-signature", "NIFTY611", /^bad signature on the InRelease of bookworm \(http:\/\/127\.0\.0\.1:\d+\/\S+\/debian\/dists\/bookworm\/InRelease\): key [0-9A-F]{16} \(niftyc test archive <archive@niftyc\.invalid>\) did not sign this text$/],
-  ["unknown-key", "NIFTY612", /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) is signed by key [0-9A-F]{16}, which is not in the keyring \S+keyring\.gpg$/],
-  ["expired-key", "NIFTY613", /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) is signed by an expired key: key [0-9A-F]{16} \(niftyc expired key <expired@niftyc\.invalid>\)$/],
-  ["weak-digest", "NIFTY616", /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) is signed with the weak hash SHA-1 by key [0-9A-F]{16} \(niftyc test archive/],
-  ["expired", "NIFTY618", /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) expired: it was valid until 2020-01-08T00:00:00\.000Z, and it is now 20\d\d-/],
+  [
+    "bad-signature",
+    "NIFTY611",
+    /^bad signature on the InRelease of bookworm \(http:\/\/127\.0\.0\.1:\d+\/\S+\/debian\/dists\/bookworm\/InRelease\): key [0-9A-F]{16} \(niftyc test archive <archive@niftyc\.invalid>\) did not sign this text$/,
+  ],
+  [
+    "unknown-key",
+    "NIFTY612",
+    /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) is signed by key [0-9A-F]{16}, which is not in the keyring \S+keyring\.gpg$/,
+  ],
+  [
+    "expired-key",
+    "NIFTY613",
+    /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) is signed by an expired key: key [0-9A-F]{16} \(niftyc expired key <expired@niftyc\.invalid>\)$/,
+  ],
+  [
+    "weak-digest",
+    "NIFTY616",
+    /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) is signed with the weak hash SHA-1 by key [0-9A-F]{16} \(niftyc test archive/,
+  ],
+  [
+    "expired",
+    "NIFTY618",
+    /^the InRelease of bookworm \(http:\/\/\S+\/InRelease\) expired: it was valid until 2020-01-08T00:00:00\.000Z, and it is now 20\d\d-/,
+  ],
 ];
 
 for (const [variant, code, message] of failures) {
@@ -67,7 +106,14 @@ for (const [variant, code, message] of failures) {
     if (!requireArchive(t)) return;
     const a = await debianArchive();
     const view = a.view(variant);
-    const err = await t.throwsAsync(fetchRelease(await store(), a.suites.main.ref, { mirrors: view.mirrors, now: now(), keyring: a.keyring }), { instanceOf: NiftyError });
+    const err = await t.throwsAsync(
+      fetchRelease(await store(), a.suites.main.ref, {
+        mirrors: view.mirrors,
+        now: now(),
+        keyring: a.keyring,
+      }),
+      { instanceOf: NiftyError },
+    );
     t.is(err?.code as string | undefined, code);
     t.regex(err?.message ?? "", message);
     t.true(err?.message.includes(view.url));
@@ -82,13 +128,26 @@ test("the security suite's Valid-Until is checked against the caller's now, not 
   const a = await debianArchive();
   const view = a.view();
   const s = await store();
-  const ok = await fetchRelease(s, a.suites.security.ref, { mirrors: view.mirrors, now: now(), keyring: a.keyring });
+  const ok = await fetchRelease(s, a.suites.security.ref, {
+    mirrors: view.mirrors,
+    now: now(),
+    keyring: a.keyring,
+  });
   const later = new Date(ok.validUntil!.getTime() + 1000);
-  const err = await t.throwsAsync(fetchRelease(s, a.suites.security.ref, { mirrors: view.mirrors, now: later, keyring: a.keyring }), { instanceOf: NiftyError });
+  const err = await t.throwsAsync(
+    fetchRelease(s, a.suites.security.ref, { mirrors: view.mirrors, now: later, keyring: a.keyring }),
+    { instanceOf: NiftyError },
+  );
   t.is(err?.code, "NIFTY618");
-  t.regex(err?.message ?? "", /^the InRelease of bookworm-security \(http:\S+debian-security\/dists\/bookworm-security\/InRelease\) expired/);
+  t.regex(
+    err?.message ?? "",
+    /^the InRelease of bookworm-security \(http:\S+debian-security\/dists\/bookworm-security\/InRelease\) expired/,
+  );
   const before = new Date(ok.date.getTime() - 86400_000);
-  const future = await t.throwsAsync(fetchRelease(s, a.suites.security.ref, { mirrors: view.mirrors, now: before, keyring: a.keyring }), { instanceOf: NiftyError });
+  const future = await t.throwsAsync(
+    fetchRelease(s, a.suites.security.ref, { mirrors: view.mirrors, now: before, keyring: a.keyring }),
+    { instanceOf: NiftyError },
+  );
   t.is(future?.code, "NIFTY619");
 });
 
@@ -106,7 +165,10 @@ test("what is parsed is what gpgv verified: text outside the signed message is r
   for (const [name, text] of cases) {
     const file = path.join(dir, name);
     await fsp.writeFile(file, text);
-    const err = await t.throwsAsync(verifyClearSigned(file, { keyring: a.keyring, tmpDir: dir, what: name }), { instanceOf: NiftyError });
+    const err = await t.throwsAsync(
+      verifyClearSigned(file, { keyring: a.keyring, tmpDir: dir, what: name }),
+      { instanceOf: NiftyError },
+    );
     t.is(err?.code, "NIFTY610", name);
   }
   // The good file's signed text is exactly the Release that was signed.
@@ -122,19 +184,47 @@ test("a missing gpgv or keyring is NIFTY617 saying what to install", async (t) =
   const a = await debianArchive();
   const dir = await tempDir("niftyc-release-");
   const file = path.join(a.suites.main.dir, "InRelease");
-  const noGpgv = await t.throwsAsync(verifyClearSigned(file, { keyring: a.keyring, gpgv: "/nonexistent/gpgv", tmpDir: dir, what: "bookworm" }), { instanceOf: NiftyError });
+  const noGpgv = await t.throwsAsync(
+    verifyClearSigned(file, { keyring: a.keyring, gpgv: "/nonexistent/gpgv", tmpDir: dir, what: "bookworm" }),
+    { instanceOf: NiftyError },
+  );
   t.is(noGpgv?.code, "NIFTY617");
   t.regex(noGpgv?.message ?? "", /cannot run \/nonexistent\/gpgv: not installed/);
-  const noKeyring = await t.throwsAsync(verifyClearSigned(file, { keyring: path.join(dir, "none.gpg"), tmpDir: dir, what: "bookworm" }), { instanceOf: NiftyError });
+  const noKeyring = await t.throwsAsync(
+    verifyClearSigned(file, { keyring: path.join(dir, "none.gpg"), tmpDir: dir, what: "bookworm" }),
+    { instanceOf: NiftyError },
+  );
   t.is(noKeyring?.code, "NIFTY617");
 });
 
 test("a suite whose signed Release names another suite is refused (no replay under another name)", (t) => {
-  const release = parseRelease("Suite: stable-security\nCodename: bookworm-security\nDate: Wed, 02 Dec 2026 01:08:08 +0000\nSHA256:\n", "x");
-  const err = t.throws(() => checkRelease(release, { archive: "debian", suite: "bookworm", component: "main" }, new Date("2026-12-02T02:00:00Z"), "the InRelease of bookworm (http://m/x)"), { instanceOf: NiftyError });
+  const release = parseRelease(
+    "Suite: stable-security\nCodename: bookworm-security\nDate: Wed, 02 Dec 2026 01:08:08 +0000\nSHA256:\n",
+    "x",
+  );
+  const err = t.throws(
+    () =>
+      checkRelease(
+        release,
+        { archive: "debian", suite: "bookworm", component: "main" },
+        new Date("2026-12-02T02:00:00Z"),
+        "the InRelease of bookworm (http://m/x)",
+      ),
+    { instanceOf: NiftyError },
+  );
   t.is(err?.code, "NIFTY621");
-  t.is(err?.message, "the InRelease of bookworm (http://m/x) is for bookworm-security / stable-security, not bookworm");
-  t.notThrows(() => checkRelease(release, { archive: "debian", suite: "stable-security", component: "main" }, new Date("2026-12-02T02:00:00Z"), "x"));
+  t.is(
+    err?.message,
+    "the InRelease of bookworm (http://m/x) is for bookworm-security / stable-security, not bookworm",
+  );
+  t.notThrows(() =>
+    checkRelease(
+      release,
+      { archive: "debian", suite: "stable-security", component: "main" },
+      new Date("2026-12-02T02:00:00Z"),
+      "x",
+    ),
+  );
 });
 
 test("Release dates as Debian and apt-ftparchive write them; malformed Releases are NIFTY620", (t) => {
@@ -142,7 +232,12 @@ test("Release dates as Debian and apt-ftparchive write them; malformed Releases 
   t.is(parseReleaseDate("Wed, 02 Dec 2026 01:08:08 +0000")?.toISOString(), "2026-12-02T01:08:08.000Z");
   t.is(parseReleaseDate("Wed, 02 Dec 2026 03:08:08 +0200")?.toISOString(), "2026-12-02T01:08:08.000Z");
   t.is(parseReleaseDate("2026-12-02"), undefined);
-  for (const text of ["Suite: x\nSHA256:\n", "Date: tomorrow\nSHA256:\n", "Date: Sat, 11 Jul 2026 10:16:37 UTC\n", "Date: Sat, 11 Jul 2026 10:16:37 UTC\nSHA256:\n abc 12 main/x\n"]) {
+  for (const text of [
+    "Suite: x\nSHA256:\n",
+    "Date: tomorrow\nSHA256:\n",
+    "Date: Sat, 11 Jul 2026 10:16:37 UTC\n",
+    "Date: Sat, 11 Jul 2026 10:16:37 UTC\nSHA256:\n abc 12 main/x\n",
+  ]) {
     t.is(t.throws(() => parseRelease(text, "x"), { instanceOf: NiftyError })?.code, "NIFTY620", text);
   }
 });
@@ -159,7 +254,16 @@ test("gpgv status lines: one record per signature", (t) => {
   const { signatures } = parseStatus(status);
   t.is(signatures.length, 2);
   t.like(signatures[0], { result: "ERRSIG", keyid: "E74ADB265801F0D4", errCode: "9", noPubkey: true });
-  t.like(signatures[1], { result: "GOODSIG", keyid: "7A18386B51847979", uid: "niftyc test <t@invalid>", valid: { fingerprint: "91B971988D06FB145EE2F25B7A18386B51847979", primary: "91B971988D06FB145EE2F25B7A18386B51847979", hashAlgorithm: 8 } });
+  t.like(signatures[1], {
+    result: "GOODSIG",
+    keyid: "7A18386B51847979",
+    uid: "niftyc test <t@invalid>",
+    valid: {
+      fingerprint: "91B971988D06FB145EE2F25B7A18386B51847979",
+      primary: "91B971988D06FB145EE2F25B7A18386B51847979",
+      hashAlgorithm: 8,
+    },
+  });
 });
 
 const APT_INRELEASE = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease";

@@ -2,12 +2,23 @@
 // why, and the errors (with codes, chains and the requests' origins).
 import fc from "fast-check";
 import test from "ava";
-import { MISSING_SIZE_KIB, ORDER_MARGIN, resolve, type PackageRequest, type Resolution, type ResolveError } from "../../src/debian/resolve.ts";
+import {
+  MISSING_SIZE_KIB,
+  ORDER_MARGIN,
+  resolve,
+  type PackageRequest,
+  type Resolution,
+  type ResolveError,
+} from "../../src/debian/resolve.ts";
 import type { PackageRecord } from "../../src/debian/types.ts";
 import { buildUniverse } from "../../src/debian/universe.ts";
 import { MAIN, pkg, SECURITY, UPDATES, universeOf } from "./helpers.ts";
 
-const req = (name: string, extra: Partial<PackageRequest<string>> = {}): PackageRequest<string> => ({ name, origin: `line of ${name}`, ...extra });
+const req = (name: string, extra: Partial<PackageRequest<string>> = {}): PackageRequest<string> => ({
+  name,
+  origin: `line of ${name}`,
+  ...extra,
+});
 
 function run(records: readonly PackageRecord[], requests: readonly PackageRequest<string>[]) {
   return resolve(universeOf(records), requests, { arch: "amd64" });
@@ -33,18 +44,51 @@ const names = (r: Resolution) => r.packages.map((p) => `${p.record.name}=${p.rec
 
 const base = [
   pkg("libc6", "2.36-9+deb12u9", { depends: "libgcc-s1", multiArch: "same", installedSize: 12000 }),
-  pkg("libgcc-s1", "12.2.0-14", { depends: "gcc-12-base (= 12.2.0-14), libc6 (>= 2.35)", multiArch: "same", installedSize: 140 }),
+  pkg("libgcc-s1", "12.2.0-14", {
+    depends: "gcc-12-base (= 12.2.0-14), libc6 (>= 2.35)",
+    multiArch: "same",
+    installedSize: 140,
+  }),
   pkg("gcc-12-base", "12.2.0-14", { multiArch: "same", installedSize: 100 }),
-  pkg("bash", "5.2.15-2+b2", { essential: true, priority: "required", preDepends: "libc6 (>= 2.36), libtinfo6 (>= 6)", installedSize: 7000 }),
-  pkg("coreutils", "9.1-1", { essential: true, priority: "required", preDepends: "libc6 (>= 2.34)", installedSize: 18000 }),
-  pkg("dpkg", "1.21.22", { essential: true, priority: "required", preDepends: "libc6 (>= 2.34)", installedSize: 6000 }),
+  pkg("bash", "5.2.15-2+b2", {
+    essential: true,
+    priority: "required",
+    preDepends: "libc6 (>= 2.36), libtinfo6 (>= 6)",
+    installedSize: 7000,
+  }),
+  pkg("coreutils", "9.1-1", {
+    essential: true,
+    priority: "required",
+    preDepends: "libc6 (>= 2.34)",
+    installedSize: 18000,
+  }),
+  pkg("dpkg", "1.21.22", {
+    essential: true,
+    priority: "required",
+    preDepends: "libc6 (>= 2.34)",
+    installedSize: 6000,
+  }),
   pkg("libtinfo6", "6.4-4", { depends: "libc6 (>= 2.34)", installedSize: 500 }),
-  pkg("zlib1g", "1:1.2.13.dfsg-1", { depends: "libc6 (>= 2.14)", multiArch: "same", priority: "optional", installedSize: 160 }),
+  pkg("zlib1g", "1:1.2.13.dfsg-1", {
+    depends: "libc6 (>= 2.14)",
+    multiArch: "same",
+    priority: "optional",
+    installedSize: 160,
+  }),
 ];
 
 test("a closure: dependencies followed, nothing else, sorted by name, with reasons", (t) => {
-  const r = ok(t, run([...base, pkg("tool", "1.0-1", { depends: "libc6 (>= 2.34), zlib1g (>= 1:1.1.4)" })], [req("tool")]));
-  t.deepEqual(names(r), ["gcc-12-base=12.2.0-14", "libc6=2.36-9+deb12u9", "libgcc-s1=12.2.0-14", "tool=1.0-1", "zlib1g=1:1.2.13.dfsg-1"]);
+  const r = ok(
+    t,
+    run([...base, pkg("tool", "1.0-1", { depends: "libc6 (>= 2.34), zlib1g (>= 1:1.1.4)" })], [req("tool")]),
+  );
+  t.deepEqual(names(r), [
+    "gcc-12-base=12.2.0-14",
+    "libc6=2.36-9+deb12u9",
+    "libgcc-s1=12.2.0-14",
+    "tool=1.0-1",
+    "zlib1g=1:1.2.13.dfsg-1",
+  ]);
   const byName = new Map(r.packages.map((p) => [p.record.name, p]));
   t.deepEqual(byName.get("tool")!.reasons, [{ kind: "requested", request: "tool" }]);
   t.deepEqual(byName.get("libc6")!.reasons, [
@@ -59,7 +103,12 @@ test("a closure: dependencies followed, nothing else, sorted by name, with reaso
 test("Essential and Priority: required packages are not pulled in by themselves", (t) => {
   const r = ok(t, run([...base, pkg("hello", "2.10-3", { depends: "libc6 (>= 2.34)" })], [req("hello")]));
   t.false(r.packages.some((p) => p.record.essential === true || p.record.priority === "required"));
-  t.deepEqual(names(r), ["gcc-12-base=12.2.0-14", "hello=2.10-3", "libc6=2.36-9+deb12u9", "libgcc-s1=12.2.0-14"]);
+  t.deepEqual(names(r), [
+    "gcc-12-base=12.2.0-14",
+    "hello=2.10-3",
+    "libc6=2.36-9+deb12u9",
+    "libgcc-s1=12.2.0-14",
+  ]);
 });
 
 test("...but they are when something depends on them; Pre-Depends are followed", (t) => {
@@ -67,50 +116,99 @@ test("...but they are when something depends on them; Pre-Depends are followed",
   t.true(names(r).includes("bash=5.2.15-2+b2"));
   t.true(names(r).includes("libtinfo6=6.4-4"));
   const bash = r.packages.find((p) => p.record.name === "bash")!;
-  t.deepEqual(bash.reasons, [{ kind: "dependency", of: "script", field: "Pre-Depends", relation: "bash (>= 5)" }]);
+  t.deepEqual(bash.reasons, [
+    { kind: "dependency", of: "script", field: "Pre-Depends", relation: "bash (>= 5)" },
+  ]);
 });
 
 test("requestedBy lists each request whose closure holds the package", (t) => {
-  const r = ok(t, run([...base, pkg("a", "1", { depends: "zlib1g" }), pkg("b", "1", { depends: "libc6" })], [req("b"), req("a")]));
+  const r = ok(
+    t,
+    run(
+      [...base, pkg("a", "1", { depends: "zlib1g" }), pkg("b", "1", { depends: "libc6" })],
+      [req("b"), req("a")],
+    ),
+  );
   const by = Object.fromEntries(r.packages.map((p) => [p.record.name, p.requestedBy]));
-  t.deepEqual(by, { a: ["a"], b: ["b"], "gcc-12-base": ["a", "b"], libc6: ["a", "b"], "libgcc-s1": ["a", "b"], zlib1g: ["a"] });
+  t.deepEqual(by, {
+    a: ["a"],
+    b: ["b"],
+    "gcc-12-base": ["a", "b"],
+    libc6: ["a", "b"],
+    "libgcc-s1": ["a", "b"],
+    zlib1g: ["a"],
+  });
 });
 
 test("cycles: a depends on b depends on a", (t) => {
-  const r = ok(t, run([pkg("a", "1", { depends: "b" }), pkg("b", "1", { depends: "a (>= 1)" }), pkg("c", "1", { depends: "a" })], [req("a")]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("a", "1", { depends: "b" }),
+        pkg("b", "1", { depends: "a (>= 1)" }),
+        pkg("c", "1", { depends: "a" }),
+      ],
+      [req("a")],
+    ),
+  );
   t.deepEqual(names(r), ["a=1", "b=1"]);
-  t.deepEqual(r.packages[0]!.reasons, [{ kind: "requested", request: "a" }, { kind: "dependency", of: "b", field: "Depends", relation: "a (>= 1)" }]);
+  t.deepEqual(r.packages[0]!.reasons, [
+    { kind: "requested", request: "a" },
+    { kind: "dependency", of: "b", field: "Depends", relation: "a (>= 1)" },
+  ]);
 });
 
 // ---- alternatives
 
 test("alternatives: the first satisfiable when none is selected", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "gone | b | c" }), pkg("b", "1"), pkg("c", "1")], [req("x")]));
+  const r = ok(
+    t,
+    run([pkg("x", "1", { depends: "gone | b | c" }), pkg("b", "1"), pkg("c", "1")], [req("x")]),
+  );
   t.deepEqual(names(r), ["b=1", "x=1"]);
 });
 
 test("alternatives: a requested one wins, wherever it is in the list", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "b | c" }), pkg("b", "1"), pkg("c", "1")], [req("x"), req("c")]));
+  const r = ok(
+    t,
+    run([pkg("x", "1", { depends: "b | c" }), pkg("b", "1"), pkg("c", "1")], [req("x"), req("c")]),
+  );
   t.deepEqual(names(r), ["c=1", "x=1"]);
 });
 
 test("alternatives: one that something else needs anyway wins (choices wait for hard dependencies)", (t) => {
   // x is visited first, but its choice is made after y's plain dependency on c.
-  const r = ok(t, run([pkg("x", "1", { depends: "b | c" }), pkg("y", "1", { depends: "c" }), pkg("b", "1"), pkg("c", "1")], [req("x"), req("y")]));
+  const r = ok(
+    t,
+    run(
+      [pkg("x", "1", { depends: "b | c" }), pkg("y", "1", { depends: "c" }), pkg("b", "1"), pkg("c", "1")],
+      [req("x"), req("y")],
+    ),
+  );
   t.deepEqual(names(r), ["c=1", "x=1", "y=1"]);
 });
 
 test("alternatives: a version that does not fit moves on to the next", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "b (>= 2) | c" }), pkg("b", "1"), pkg("c", "1")], [req("x")]));
+  const r = ok(
+    t,
+    run([pkg("x", "1", { depends: "b (>= 2) | c" }), pkg("b", "1"), pkg("c", "1")], [req("x")]),
+  );
   t.deepEqual(names(r), ["c=1", "x=1"]);
 });
 
 test("alternatives: none installable is one error naming the group", (t) => {
-  const [e, ...rest] = errors(t, run([pkg("x", "1", { depends: "b (>= 2) | nope" }), pkg("b", "1")], [req("x")]));
+  const [e, ...rest] = errors(
+    t,
+    run([pkg("x", "1", { depends: "b (>= 2) | nope" }), pkg("b", "1")], [req("x")]),
+  );
   t.deepEqual(rest, []);
   t.is(e!.code, "unsatisfiable");
   t.like(e, { relation: "b (>= 2) | nope", origins: ["line of x"], chain: ["x"] });
-  t.regex(e!.message, /x 1 needs b \(>= 2\) \| nope, and none can be installed \(b \(>= 2\): no version fits; nope: no such package\)/);
+  t.regex(
+    e!.message,
+    /x 1 needs b \(>= 2\) \| nope, and none can be installed \(b \(>= 2\): no version fits; nope: no such package\)/,
+  );
 });
 
 // ---- alternatives: the first, unless a later one is an order of magnitude smaller
@@ -140,7 +238,10 @@ test("smallest closure: a later alternative adding a tenth of the first's Instal
       alternative: "small",
       chosen: "small",
       rule: "smallest-closure",
-      sizes: [{ alternative: "big", package: "big", kib: 100, packages: 4 }, { alternative: "small", package: "small", kib: 10, packages: 1 }],
+      sizes: [
+        { alternative: "big", package: "big", kib: 100, packages: 4 },
+        { alternative: "small", package: "small", kib: 10, packages: 1 },
+      ],
       neededBy: "x",
     },
   ]);
@@ -148,7 +249,11 @@ test("smallest closure: a later alternative adding a tenth of the first's Instal
 
 test("smallest closure: a later alternative that is smaller, but not by ORDER_MARGIN, loses to the first", (t) => {
   // As fontconfig-config's `fonts-dejavu-core | ttf-bitstream-vera`: 2,960 KiB against 595.
-  const records = [pkg("x", "1", { depends: "dejavu | vera" }), pkg("dejavu", "1", kib(2960)), pkg("vera", "1", kib(595))];
+  const records = [
+    pkg("x", "1", { depends: "dejavu | vera" }),
+    pkg("dejavu", "1", kib(2960)),
+    pkg("vera", "1", kib(595)),
+  ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["dejavu=1", "x=1"]);
   // vera may add at most 296 KiB to win; it is past that with itself.
@@ -157,13 +262,28 @@ test("smallest closure: a later alternative that is smaller, but not by ORDER_MA
     alternative: "dejavu",
     chosen: "dejavu",
     rule: "first",
-    sizes: [{ alternative: "dejavu", package: "dejavu", kib: 2960, packages: 1 }, { alternative: "vera", package: "vera", kib: 296, stopped: "cap" }],
+    sizes: [
+      { alternative: "dejavu", package: "dejavu", kib: 2960, packages: 1 },
+      { alternative: "vera", package: "vera", kib: 296, stopped: "cap" },
+    ],
     neededBy: "x",
   });
   // One KiB more than a tenth is not enough either.
-  const near = ok(t, run([pkg("x", "1", { depends: "first | later" }), pkg("first", "1", kib(100)), pkg("later", "1", kib(11))], [req("x")]));
+  const near = ok(
+    t,
+    run(
+      [pkg("x", "1", { depends: "first | later" }), pkg("first", "1", kib(100)), pkg("later", "1", kib(11))],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(near), ["first=1", "x=1"]);
-  t.like(near.alternativeChoices[0], { rule: "first", sizes: [{ package: "first", kib: 100 }, { package: "later", kib: 10, stopped: "cap" }] });
+  t.like(near.alternativeChoices[0], {
+    rule: "first",
+    sizes: [
+      { package: "first", kib: 100 },
+      { package: "later", kib: 10, stopped: "cap" },
+    ],
+  });
 });
 
 test("smallest closure: a third alternative must beat the second's total by ORDER_MARGIN once the second has won", (t) => {
@@ -176,10 +296,24 @@ test("smallest closure: a third alternative must beat the second's total by ORDE
   // c is a tenth of a's total, but not of b's, which won before it.
   const r = ok(t, run(records(500), [req("x")]));
   t.deepEqual(names(r), ["b=1", "x=1"]);
-  t.like(r.alternativeChoices[0], { rule: "smallest-closure", sizes: [{ package: "a", kib: 10_000 }, { package: "b", kib: 1_000 }, { package: "c", kib: 100, stopped: "cap" }] });
+  t.like(r.alternativeChoices[0], {
+    rule: "smallest-closure",
+    sizes: [
+      { package: "a", kib: 10_000 },
+      { package: "b", kib: 1_000 },
+      { package: "c", kib: 100, stopped: "cap" },
+    ],
+  });
   const c = ok(t, run(records(100), [req("x")]));
   t.deepEqual(names(c), ["c=1", "x=1"]);
-  t.like(c.alternativeChoices[0], { rule: "smallest-closure", sizes: [{ package: "a", kib: 10_000 }, { package: "b", kib: 1_000 }, { package: "c", kib: 100, packages: 1 }] });
+  t.like(c.alternativeChoices[0], {
+    rule: "smallest-closure",
+    sizes: [
+      { package: "a", kib: 10_000 },
+      { package: "b", kib: 1_000 },
+      { package: "c", kib: 100, packages: 1 },
+    ],
+  });
 });
 
 /** huge is one package of 200,000 KiB; three is three packages of 10 KiB. */
@@ -196,7 +330,10 @@ test("smallest closure: fewer packages that are bigger in total lose", (t) => {
   t.like(r.alternativeChoices[0], {
     chosen: "three",
     rule: "smallest-closure",
-    sizes: [{ package: "huge", kib: 200_000, packages: 1 }, { package: "three", kib: 30, packages: 3 }],
+    sizes: [
+      { package: "huge", kib: 200_000, packages: 1 },
+      { package: "three", kib: 30, packages: 3 },
+    ],
   });
 });
 
@@ -214,27 +351,59 @@ test("smallest closure: an option stops summing once past a tenth of the winner'
 test("smallest closure: a record without Installed-Size counts as 1 KiB (MISSING_SIZE_KIB)", (t) => {
   t.is(MISSING_SIZE_KIB, 1);
   // bare has no Installed-Size: 1 KiB, a tenth of sized's 10.
-  const alone = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(10)), pkg("bare", "1")], [req("x")]));
+  const alone = ok(
+    t,
+    run(
+      [pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(10)), pkg("bare", "1")],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(alone), ["bare=1", "x=1"]);
   t.deepEqual(alone.alternativeChoices[0]!.sizes, [
     { alternative: "sized", package: "sized", kib: 10, packages: 1 },
     { alternative: "bare", package: "bare", kib: 1, packages: 1 },
   ]);
   // With a dependency that has none either: 1 + 1 = 2, more than a tenth of sized's 10.
-  const pair = ok(t, run([pkg("x", "1", { depends: "sized | bare" }), pkg("sized", "1", kib(10)), pkg("bare", "1", { depends: "bare-lib" }), pkg("bare-lib", "1")], [req("x")]));
+  const pair = ok(
+    t,
+    run(
+      [
+        pkg("x", "1", { depends: "sized | bare" }),
+        pkg("sized", "1", kib(10)),
+        pkg("bare", "1", { depends: "bare-lib" }),
+        pkg("bare-lib", "1"),
+      ],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(pair), ["sized=1", "x=1"]);
-  t.like(pair.alternativeChoices[0], { rule: "first", sizes: [{ package: "sized", kib: 10, packages: 1 }, { package: "bare", kib: 1, stopped: "cap" }] });
+  t.like(pair.alternativeChoices[0], {
+    rule: "first",
+    sizes: [
+      { package: "sized", kib: 10, packages: 1 },
+      { package: "bare", kib: 1, stopped: "cap" },
+    ],
+  });
 });
 
 test("smallest closure: packages already selected are not counted", (t) => {
   // y needs big-1 and big-2 anyway (and big-1 brings big-3): then big adds only itself, 70 KiB,
   // and small's 10 is not a tenth of that: big stays, as the first.
-  const r = ok(t, run([pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "big-1, big-2" }), ...bigAndSmall], [req("x"), req("y")]));
+  const r = ok(
+    t,
+    run(
+      [pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "big-1, big-2" }), ...bigAndSmall],
+      [req("x"), req("y")],
+    ),
+  );
   t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1", "y=1"]);
   t.like(r.alternativeChoices[0], {
     chosen: "big",
     rule: "first",
-    sizes: [{ alternative: "big", package: "big", kib: 70, packages: 1 }, { alternative: "small", package: "small", kib: 7, stopped: "cap" }],
+    sizes: [
+      { alternative: "big", package: "big", kib: 70, packages: 1 },
+      { alternative: "small", package: "small", kib: 7, stopped: "cap" },
+    ],
   });
 });
 
@@ -248,7 +417,14 @@ test("smallest closure: a tie goes to the first alternative", (t) => {
   ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["one=1", "one-lib=1", "x=1"]);
-  t.like(r.alternativeChoices[0], { chosen: "one", rule: "first", sizes: [{ alternative: "one", package: "one", kib: 20, packages: 2 }, { alternative: "two", package: "two", kib: 2, stopped: "cap" }] });
+  t.like(r.alternativeChoices[0], {
+    chosen: "one",
+    rule: "first",
+    sizes: [
+      { alternative: "one", package: "one", kib: 20, packages: 2 },
+      { alternative: "two", package: "two", kib: 2, stopped: "cap" },
+    ],
+  });
 });
 
 test("smallest closure: an already-selected alternative is used, however much it brought", (t) => {
@@ -259,7 +435,12 @@ test("smallest closure: an already-selected alternative is used, however much it
 
 test("smallest closure: the choice waits, so a later forced selection of big is reused", (t) => {
   // x's choice is pending when y's chain (y -> mid -> big) is followed: big is selected by then.
-  const records = [pkg("x", "1", { depends: "big | small" }), pkg("y", "1", { depends: "mid" }), pkg("mid", "1", { depends: "big" }), ...bigAndSmall];
+  const records = [
+    pkg("x", "1", { depends: "big | small" }),
+    pkg("y", "1", { depends: "mid" }),
+    pkg("mid", "1", { depends: "big" }),
+    ...bigAndSmall,
+  ];
   const r = ok(t, run(records, [req("x"), req("y")]));
   t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "mid=1", "x=1", "y=1"]);
   t.deepEqual(r.alternativeChoices, []);
@@ -283,14 +464,34 @@ test("smallest closure: choices inside a closure are summed as the resolver woul
   ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["big=1", "tiny=1", "x=1"]);
-  t.like(r.alternativeChoices.find((c) => c.neededBy === "x"), { chosen: "big", sizes: [{ package: "mid", kib: 210, packages: 3 }, { package: "big", kib: 20, packages: 2 }] });
+  t.like(
+    r.alternativeChoices.find((c) => c.neededBy === "x"),
+    {
+      chosen: "big",
+      sizes: [
+        { package: "mid", kib: 210, packages: 3 },
+        { package: "big", kib: 20, packages: 2 },
+      ],
+    },
+  );
 });
 
 test("smallest closure: an alternative whose closure cannot be installed is not taken for being small", (t) => {
-  const records = [pkg("x", "1", { depends: "big | small" }), ...bigAndSmall.filter((p) => p.name !== "small"), pkg("small", "1", { depends: "gone", ...kib(10) })];
+  const records = [
+    pkg("x", "1", { depends: "big | small" }),
+    ...bigAndSmall.filter((p) => p.name !== "small"),
+    pkg("small", "1", { depends: "gone", ...kib(10) }),
+  ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["big=1", "big-1=1", "big-2=1", "big-3=1", "x=1"]);
-  t.like(r.alternativeChoices[0], { chosen: "big", rule: "first", sizes: [{ package: "big", kib: 100, packages: 4 }, { package: "small", kib: 10, packages: 1, stopped: "dead-end" }] });
+  t.like(r.alternativeChoices[0], {
+    chosen: "big",
+    rule: "first",
+    sizes: [
+      { package: "big", kib: 100, packages: 4 },
+      { package: "small", kib: 10, packages: 1, stopped: "dead-end" },
+    ],
+  });
 });
 
 test("smallest closure: a dead end first leaves the default to the next alternative", (t) => {
@@ -306,14 +507,25 @@ test("smallest closure: a dead end first leaves the default to the next alternat
   t.like(r.alternativeChoices[0], {
     chosen: "mid",
     rule: "first",
-    sizes: [{ package: "gone-first", kib: 1, packages: 1, stopped: "dead-end" }, { package: "mid", kib: 50, packages: 1 }, { package: "small", kib: 5, stopped: "cap" }],
+    sizes: [
+      { package: "gone-first", kib: 1, packages: 1, stopped: "dead-end" },
+      { package: "mid", kib: 50, packages: 1 },
+      { package: "small", kib: 5, stopped: "cap" },
+    ],
   });
 });
 
 test("smallest closure: when every alternative is a dead end, the first is taken and its error is the one reported", (t) => {
-  const records = [pkg("x", "1", { depends: "p | q" }), pkg("p", "1", { depends: "gone-p" }), pkg("q", "1", { depends: "gone-q" })];
+  const records = [
+    pkg("x", "1", { depends: "p | q" }),
+    pkg("p", "1", { depends: "gone-p" }),
+    pkg("q", "1", { depends: "gone-q" }),
+  ];
   const all = errors(t, run(records, [req("x")]));
-  t.deepEqual(all.map((e) => [e.code, e.chain]), [["unknown-package", ["x", "p"]]]);
+  t.deepEqual(
+    all.map((e) => [e.code, e.chain]),
+    [["unknown-package", ["x", "p"]]],
+  );
   t.regex(all[0]!.message, /^p 1 depends on unknown package 'gone-p'/);
 });
 
@@ -334,7 +546,10 @@ test("smallest closure: several providers, one adding a tenth of what the first 
       chosen: "gawk",
       among: ["gawk", "mawk"],
       rule: "smallest-closure",
-      sizes: [{ package: "mawk", kib: 9000, packages: 1 }, { package: "gawk", kib: 900, packages: 2 }],
+      sizes: [
+        { package: "mawk", kib: 9000, packages: 1 },
+        { package: "gawk", kib: 900, packages: 2 },
+      ],
       neededBy: "x",
     },
   ]);
@@ -349,7 +564,10 @@ test("smallest closure: several providers, one smaller but not by ORDER_MARGIN l
       chosen: "mawk",
       among: ["gawk", "mawk"],
       rule: "priority",
-      sizes: [{ package: "mawk", kib: 8999, packages: 1 }, { package: "gawk", kib: 899, stopped: "cap" }],
+      sizes: [
+        { package: "mawk", kib: 8999, packages: 1 },
+        { package: "gawk", kib: 899, stopped: "cap" },
+      ],
       neededBy: "x",
     },
   ]);
@@ -390,14 +608,37 @@ test("smallest closure: the same choices whatever the order of records and reque
     "zlib1g=1:1.2.13.dfsg-1",
   ]);
   t.deepEqual(
-    expected.alternativeChoices.map((c) => `${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map((s) => s.kib).join(", ")})`),
-    ["app: big | small -> small (smallest-closure: 100, 10)", "app: tool | helper -> tool (first: 170, 10)", "svc: two | one -> two (first: 510, 51)"],
+    expected.alternativeChoices.map(
+      (c) =>
+        `${c.neededBy}: ${c.relation} -> ${c.chosen} (${c.rule}: ${c.sizes.map((s) => s.kib).join(", ")})`,
+    ),
+    [
+      "app: big | small -> small (smallest-closure: 100, 10)",
+      "app: tool | helper -> tool (first: 170, 10)",
+      "svc: two | one -> two (first: 510, 51)",
+    ],
   );
-  t.like(expected.providerChoices[0], { virtual: "awk", chosen: "busybox", rule: "smallest-closure", sizes: [{ package: "mawk", kib: 670 }, { package: "busybox", kib: 10 }, { package: "gawk", kib: 1, stopped: "cap" }] });
+  t.like(expected.providerChoices[0], {
+    virtual: "awk",
+    chosen: "busybox",
+    rule: "smallest-closure",
+    sizes: [
+      { package: "mawk", kib: 670 },
+      { package: "busybox", kib: 10 },
+      { package: "gawk", kib: 1, stopped: "cap" },
+    ],
+  });
   fc.assert(
-    fc.property(fc.shuffledSubarray(choiceRecords, { minLength: choiceRecords.length }), fc.shuffledSubarray(requests, { minLength: requests.length }), (records, reqs) => {
-      t.deepEqual(resolve(universeOf(records), reqs, { arch: "amd64" }), { ok: true, resolution: expected });
-    }),
+    fc.property(
+      fc.shuffledSubarray(choiceRecords, { minLength: choiceRecords.length }),
+      fc.shuffledSubarray(requests, { minLength: requests.length }),
+      (records, reqs) => {
+        t.deepEqual(resolve(universeOf(records), reqs, { arch: "amd64" }), {
+          ok: true,
+          resolution: expected,
+        });
+      },
+    ),
     { numRuns: 100 },
   );
 });
@@ -405,10 +646,29 @@ test("smallest closure: the same choices whatever the order of records and reque
 // ---- virtual packages
 
 test("virtual: the only provider is chosen and the choice recorded", (t) => {
-  const r = ok(t, run([pkg("srv", "1", { depends: "ssh-server" }), pkg("dropbear-bin", "2022.83-1", { provides: "ssh-server" })], [req("srv")]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("srv", "1", { depends: "ssh-server" }),
+        pkg("dropbear-bin", "2022.83-1", { provides: "ssh-server" }),
+      ],
+      [req("srv")],
+    ),
+  );
   t.deepEqual(names(r), ["dropbear-bin=2022.83-1", "srv=1"]);
-  t.deepEqual(r.providerChoices, [{ virtual: "ssh-server", chosen: "dropbear-bin", among: ["dropbear-bin"], rule: "only-provider", neededBy: "srv" }]);
-  t.deepEqual(r.packages[0]!.reasons, [{ kind: "dependency", of: "srv", field: "Depends", relation: "ssh-server" }]);
+  t.deepEqual(r.providerChoices, [
+    {
+      virtual: "ssh-server",
+      chosen: "dropbear-bin",
+      among: ["dropbear-bin"],
+      rule: "only-provider",
+      neededBy: "srv",
+    },
+  ]);
+  t.deepEqual(r.packages[0]!.reasons, [
+    { kind: "dependency", of: "srv", field: "Depends", relation: "ssh-server" },
+  ]);
 });
 
 test("virtual: several providers, Priority required/important/standard first", (t) => {
@@ -427,20 +687,39 @@ test("virtual: several providers, Priority required/important/standard first", (
       chosen: "mawk",
       among: ["busybox-awk", "gawk", "mawk"],
       rule: "priority",
-      sizes: [{ package: "mawk", kib: 1, packages: 1 }, { package: "busybox-awk", kib: 0, stopped: "cap" }, { package: "gawk", kib: 0, stopped: "cap" }],
+      sizes: [
+        { package: "mawk", kib: 1, packages: 1 },
+        { package: "busybox-awk", kib: 0, stopped: "cap" },
+        { package: "gawk", kib: 0, stopped: "cap" },
+      ],
       neededBy: "x",
     },
   ]);
 });
 
 test("virtual: several providers of equal standing, name order", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "mail-transport-agent" }), pkg("postfix", "3", { provides: "mail-transport-agent" }), pkg("exim4", "4", { provides: "mail-transport-agent" })], [req("x")]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("x", "1", { depends: "mail-transport-agent" }),
+        pkg("postfix", "3", { provides: "mail-transport-agent" }),
+        pkg("exim4", "4", { provides: "mail-transport-agent" }),
+      ],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(r), ["exim4=4", "x=1"]);
   t.is(r.providerChoices[0]!.rule, "name-order");
 });
 
 test("virtual: an already-selected provider is used, even a late one", (t) => {
-  const records = [pkg("x", "1", { depends: "awk" }), pkg("y", "1", { depends: "gawk" }), pkg("mawk", "1", { provides: "awk", priority: "required" }), pkg("gawk", "5", { provides: "awk" })];
+  const records = [
+    pkg("x", "1", { depends: "awk" }),
+    pkg("y", "1", { depends: "gawk" }),
+    pkg("mawk", "1", { provides: "awk", priority: "required" }),
+    pkg("gawk", "5", { provides: "awk" }),
+  ];
   const r = ok(t, run(records, [req("x"), req("y")]));
   t.deepEqual(names(r), ["gawk=5", "x=1", "y=1"]);
   t.deepEqual(r.providerChoices, []);
@@ -451,20 +730,45 @@ test("virtual: an already-selected provider is used, even a late one", (t) => {
 });
 
 test("virtual: a real package of that name is preferred over providers", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "awk" }), pkg("awk", "1"), pkg("gawk", "5", { provides: "awk" })], [req("x")]));
+  const r = ok(
+    t,
+    run(
+      [pkg("x", "1", { depends: "awk" }), pkg("awk", "1"), pkg("gawk", "5", { provides: "awk" })],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(r), ["awk=1", "x=1"]);
 });
 
 test("virtual: a request for a virtual name", (t) => {
-  const r = ok(t, run([pkg("dropbear-bin", "1", { provides: "ssh-server" }), pkg("openssh-server", "1", { provides: "ssh-server", priority: "optional" })], [req("ssh-server")]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("dropbear-bin", "1", { provides: "ssh-server" }),
+        pkg("openssh-server", "1", { provides: "ssh-server", priority: "optional" }),
+      ],
+      [req("ssh-server")],
+    ),
+  );
   t.deepEqual(names(r), ["dropbear-bin=1"]);
   t.deepEqual(r.packages[0]!.reasons, [{ kind: "requested", request: "ssh-server" }]);
   t.deepEqual(r.packages[0]!.requestedBy, ["ssh-server"]);
-  t.like(r.providerChoices[0], { virtual: "ssh-server", chosen: "dropbear-bin", neededBy: "ssh-server", rule: "name-order" });
+  t.like(r.providerChoices[0], {
+    virtual: "ssh-server",
+    chosen: "dropbear-bin",
+    neededBy: "ssh-server",
+    rule: "name-order",
+  });
 });
 
 test("virtual: a versioned dependency needs a versioned Provides that fits", (t) => {
-  const records = [pkg("x", "1", { depends: "libfoo-abi (>= 2)" }), pkg("old", "1", { provides: "libfoo-abi (= 1)" }), pkg("plain", "1", { provides: "libfoo-abi" }), pkg("new", "1", { provides: "libfoo-abi (= 2.1)" })];
+  const records = [
+    pkg("x", "1", { depends: "libfoo-abi (>= 2)" }),
+    pkg("old", "1", { provides: "libfoo-abi (= 1)" }),
+    pkg("plain", "1", { provides: "libfoo-abi" }),
+    pkg("new", "1", { provides: "libfoo-abi (= 2.1)" }),
+  ];
   const r = ok(t, run(records, [req("x")]));
   t.deepEqual(names(r), ["new=1", "x=1"]);
 });
@@ -472,13 +776,30 @@ test("virtual: a versioned dependency needs a versioned Provides that fits", (t)
 // ---- versions and suites
 
 test("the highest version across suites is the candidate; an update in a later suite wins", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "lib" }), pkg("lib", "1.0-1"), pkg("lib", "1.0-1+deb12u1", { from: SECURITY }), pkg("lib", "1.0-1~bpo1", { from: UPDATES })], [req("x")]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("x", "1", { depends: "lib" }),
+        pkg("lib", "1.0-1"),
+        pkg("lib", "1.0-1+deb12u1", { from: SECURITY }),
+        pkg("lib", "1.0-1~bpo1", { from: UPDATES }),
+      ],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(r), ["lib=1.0-1+deb12u1", "x=1"]);
   t.deepEqual(r.packages[0]!.record.from, SECURITY);
 });
 
 test("a version constraint met only by a newer suite", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "lib (>= 1.1)" }), pkg("lib", "1.0"), pkg("lib", "1.1", { from: UPDATES })], [req("x")]));
+  const r = ok(
+    t,
+    run(
+      [pkg("x", "1", { depends: "lib (>= 1.1)" }), pkg("lib", "1.0"), pkg("lib", "1.1", { from: UPDATES })],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(r), ["lib=1.1", "x=1"]);
   t.deepEqual(r.packages[0]!.record.from, UPDATES);
 });
@@ -491,7 +812,18 @@ test("the same version in two suites: the earlier suite wins", (t) => {
 });
 
 test("a request's constraint picks an older version, and that version's dependencies", (t) => {
-  const r = ok(t, run([pkg("lib", "1.0", { depends: "old-dep" }), pkg("lib", "2.0", { depends: "new-dep" }), pkg("old-dep", "1"), pkg("new-dep", "1")], [req("lib", { constraint: { op: "<<", version: "2" } })]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("lib", "1.0", { depends: "old-dep" }),
+        pkg("lib", "2.0", { depends: "new-dep" }),
+        pkg("old-dep", "1"),
+        pkg("new-dep", "1"),
+      ],
+      [req("lib", { constraint: { op: "<<", version: "2" } })],
+    ),
+  );
   t.deepEqual(names(r), ["lib=1.0", "old-dep=1"]);
 });
 
@@ -511,10 +843,25 @@ test("a later upper bound reselects an older version, and drops the newer one's 
 });
 
 test("unsatisfiable: no version fits, with what is available, the chain and the request's origin", (t) => {
-  const [e, ...rest] = errors(t, run([pkg("x", "1", { depends: "mid" }), pkg("mid", "1", { depends: "lib (>= 3)" }), pkg("lib", "2.0"), pkg("lib", "2.1", { from: SECURITY })], [req("x")]));
+  const [e, ...rest] = errors(
+    t,
+    run(
+      [
+        pkg("x", "1", { depends: "mid" }),
+        pkg("mid", "1", { depends: "lib (>= 3)" }),
+        pkg("lib", "2.0"),
+        pkg("lib", "2.1", { from: SECURITY }),
+      ],
+      [req("x")],
+    ),
+  );
   t.deepEqual(rest, []);
   t.like(e, { code: "unsatisfiable", relation: "lib (>= 3)", origins: ["line of x"], chain: ["x", "mid"] });
-  if (e?.code === "unsatisfiable") t.deepEqual(e.available, ["lib 2.1 amd64 (debian-security bookworm-security main)", "lib 2.0 amd64 (debian bookworm main)"]);
+  if (e?.code === "unsatisfiable")
+    t.deepEqual(e.available, [
+      "lib 2.1 amd64 (debian-security bookworm-security main)",
+      "lib 2.0 amd64 (debian bookworm main)",
+    ]);
   t.regex(e!.message, /^mid 1 needs lib \(>= 3\), and no candidate fits; available: lib 2\.1/);
 });
 
@@ -524,7 +871,12 @@ test("unsatisfiable: a request's own constraint", (t) => {
 });
 
 test("conflicting constraints from two packages name both", (t) => {
-  const records = [pkg("a", "1", { depends: "c (>= 2)" }), pkg("b", "1", { depends: "c (<< 2)" }), pkg("c", "1.0"), pkg("c", "2.0")];
+  const records = [
+    pkg("a", "1", { depends: "c (>= 2)" }),
+    pkg("b", "1", { depends: "c (<< 2)" }),
+    pkg("c", "1.0"),
+    pkg("c", "2.0"),
+  ];
   const [e, ...rest] = errors(t, run(records, [req("a"), req("b")]));
   t.deepEqual(rest, []);
   if (e?.code !== "conflicting-constraints") return t.fail(JSON.stringify(e));
@@ -538,27 +890,49 @@ test("conflicting constraints from two packages name both", (t) => {
 });
 
 test("conflicting constraints between two requests", (t) => {
-  const [e] = errors(t, run([pkg("c", "1.0"), pkg("c", "2.0")], [req("c", { constraint: { op: ">=", version: "2" }, origin: "line 3" }), req("c", { constraint: { op: "<<", version: "2" }, origin: "line 7" })]));
+  const [e] = errors(
+    t,
+    run(
+      [pkg("c", "1.0"), pkg("c", "2.0")],
+      [
+        req("c", { constraint: { op: ">=", version: "2" }, origin: "line 3" }),
+        req("c", { constraint: { op: "<<", version: "2" }, origin: "line 7" }),
+      ],
+    ),
+  );
   t.like(e, { code: "conflicting-constraints", name: "c" });
   t.deepEqual(e!.origins.sort(), ["line 3", "line 7"]);
 });
 
 test("conflicting constraints learned after a restart still name both requesters", (t) => {
   // b's (<< 2) restarts with c 1.0; then d needs c (>= 2): the clash is with b.
-  const records = [pkg("a", "1", { depends: "c" }), pkg("b", "1", { depends: "c (<< 2)" }), pkg("d", "1", { depends: "c (>= 2)" }), pkg("c", "1.0"), pkg("c", "2.0")];
+  const records = [
+    pkg("a", "1", { depends: "c" }),
+    pkg("b", "1", { depends: "c (<< 2)" }),
+    pkg("d", "1", { depends: "c (>= 2)" }),
+    pkg("c", "1.0"),
+    pkg("c", "2.0"),
+  ];
   const all = errors(t, run(records, [req("a"), req("b"), req("d")]));
   t.is(all.length, 1);
   const e = all[0]!;
   if (e.code !== "conflicting-constraints") return t.fail(JSON.stringify(e));
-  t.deepEqual(e.constraints.map((s) => [s.relation, s.by]).sort(), [["c (<< 2)", "b 1"], ["c (>= 2)", "d 1"]]);
+  t.deepEqual(e.constraints.map((s) => [s.relation, s.by]).sort(), [
+    ["c (<< 2)", "b 1"],
+    ["c (>= 2)", "d 1"],
+  ]);
 });
 
 // ---- Multi-Arch and architectures
 
-const i386 = (name: string, version: string, extra: Parameters<typeof pkg>[2] = {}) => pkg(name, version, { architecture: "i386", ...extra });
+const i386 = (name: string, version: string, extra: Parameters<typeof pkg>[2] = {}) =>
+  pkg(name, version, { architecture: "i386", ...extra });
 
 test("Multi-Arch: foreign satisfies a dependency from another architecture", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "tool" }), i386("tool", "1", { multiArch: "foreign" })], [req("x")]));
+  const r = ok(
+    t,
+    run([pkg("x", "1", { depends: "tool" }), i386("tool", "1", { multiArch: "foreign" })], [req("x")]),
+  );
   t.deepEqual(names(r), ["tool=1", "x=1"]);
 });
 
@@ -568,74 +942,176 @@ test("without Multi-Arch: foreign, another architecture does not", (t) => {
 });
 
 test("`:any` needs Multi-Arch: allowed (or foreign)", (t) => {
-  t.deepEqual(names(ok(t, run([pkg("x", "1", { depends: "python3:any" }), pkg("python3", "3.11", { multiArch: "allowed" })], [req("x")]))), ["python3=3.11", "x=1"]);
-  t.deepEqual(names(ok(t, run([pkg("x", "1", { depends: "perl:any" }), pkg("perl", "5", { multiArch: "foreign" })], [req("x")]))), ["perl=5", "x=1"]);
+  t.deepEqual(
+    names(
+      ok(
+        t,
+        run(
+          [pkg("x", "1", { depends: "python3:any" }), pkg("python3", "3.11", { multiArch: "allowed" })],
+          [req("x")],
+        ),
+      ),
+    ),
+    ["python3=3.11", "x=1"],
+  );
+  t.deepEqual(
+    names(
+      ok(
+        t,
+        run([pkg("x", "1", { depends: "perl:any" }), pkg("perl", "5", { multiArch: "foreign" })], [req("x")]),
+      ),
+    ),
+    ["perl=5", "x=1"],
+  );
   const [e] = errors(t, run([pkg("x", "1", { depends: "python3:any" }), pkg("python3", "3.11")], [req("x")]));
   t.like(e, { code: "unsatisfiable", relation: "python3:any" });
 });
 
 test("a selected package that fits the version but not `:any` is an error, not a loop", (t) => {
   // x selects foo 2 (Multi-Arch: no); y needs foo:any (>= 1), which only foo 1 meets.
-  const records = [pkg("x", "1", { depends: "foo" }), pkg("y", "1", { depends: "foo:any (>= 1)" }), pkg("foo", "2"), pkg("foo", "1", { multiArch: "allowed" })];
+  const records = [
+    pkg("x", "1", { depends: "foo" }),
+    pkg("y", "1", { depends: "foo:any (>= 1)" }),
+    pkg("foo", "2"),
+    pkg("foo", "1", { multiArch: "allowed" }),
+  ];
   const [e, ...rest] = errors(t, run(records, [req("x"), req("y")]));
   t.deepEqual(rest, []);
   t.like(e, { code: "unsatisfiable", relation: "foo:any (>= 1)", chain: ["y"] });
-  t.regex(e!.message, /the selected foo 2 amd64 \(debian bookworm main\) does not satisfy it \(Multi-Arch: no\)/);
+  t.regex(
+    e!.message,
+    /the selected foo 2 amd64 \(debian bookworm main\) does not satisfy it \(Multi-Arch: no\)/,
+  );
 });
 
 test("`:native` and an explicit architecture", (t) => {
-  t.deepEqual(names(ok(t, run([pkg("x", "1", { depends: "lib:native" }), i386("lib", "2"), pkg("lib", "1")], [req("x")]))), ["lib=1", "x=1"]);
-  t.deepEqual(names(ok(t, run([pkg("x", "1", { depends: "lib:i386" }), i386("lib", "2"), pkg("lib", "1")], [req("x")]))), ["lib=2", "x=1"]);
+  t.deepEqual(
+    names(
+      ok(t, run([pkg("x", "1", { depends: "lib:native" }), i386("lib", "2"), pkg("lib", "1")], [req("x")])),
+    ),
+    ["lib=1", "x=1"],
+  );
+  t.deepEqual(
+    names(
+      ok(t, run([pkg("x", "1", { depends: "lib:i386" }), i386("lib", "2"), pkg("lib", "1")], [req("x")])),
+    ),
+    ["lib=2", "x=1"],
+  );
 });
 
 test("architecture all satisfies native dependencies, and its own dependencies are native", (t) => {
-  const records = [pkg("x", "1", { depends: "data" }), pkg("data", "1", { architecture: "all", depends: "lib" }), i386("lib", "9"), pkg("lib", "1")];
+  const records = [
+    pkg("x", "1", { depends: "data" }),
+    pkg("data", "1", { architecture: "all", depends: "lib" }),
+    i386("lib", "9"),
+    pkg("lib", "1"),
+  ];
   const r = ok(t, run(records, [req("x")]));
-  t.deepEqual(r.packages.map((p) => `${p.record.name}:${p.record.architecture}=${p.record.version}`), ["data:all=1", "lib:amd64=1", "x:amd64=1"]);
+  t.deepEqual(
+    r.packages.map((p) => `${p.record.name}:${p.record.architecture}=${p.record.version}`),
+    ["data:all=1", "lib:amd64=1", "x:amd64=1"],
+  );
 });
 
 test("an `all` version and an amd64 version of one name fill one slot", (t) => {
-  const records = [pkg("x", "1", { depends: "p" }), pkg("y", "1", { depends: "p (<< 2)" }), pkg("p", "2", { architecture: "all" }), pkg("p", "1", { architecture: "amd64" })];
+  const records = [
+    pkg("x", "1", { depends: "p" }),
+    pkg("y", "1", { depends: "p (<< 2)" }),
+    pkg("p", "2", { architecture: "all" }),
+    pkg("p", "1", { architecture: "amd64" }),
+  ];
   const r = ok(t, run(records, [req("x"), req("y")]));
   t.deepEqual(names(r), ["p=1", "x=1", "y=1"]);
 });
 
 test("arch-restricted relations for other architectures are skipped", (t) => {
-  const r = ok(t, run([pkg("x", "1", { depends: "a [i386], b [!i386], c [linux-any]" }), pkg("a", "1"), pkg("b", "1"), pkg("c", "1")], [req("x")]));
+  const r = ok(
+    t,
+    run(
+      [
+        pkg("x", "1", { depends: "a [i386], b [!i386], c [linux-any]" }),
+        pkg("a", "1"),
+        pkg("b", "1"),
+        pkg("c", "1"),
+      ],
+      [req("x")],
+    ),
+  );
   t.deepEqual(names(r), ["b=1", "c=1", "x=1"]);
 });
 
 // ---- errors
 
 test("unknown package: up to three suggestions, real or virtual", (t) => {
-  const records = [pkg("dropbear-bin", "1", { provides: "dropper-bin" }), pkg("dropbear", "1"), pkg("dropbear-run", "1"), pkg("zlib1g", "1")];
+  const records = [
+    pkg("dropbear-bin", "1", { provides: "dropper-bin" }),
+    pkg("dropbear", "1"),
+    pkg("dropbear-run", "1"),
+    pkg("zlib1g", "1"),
+  ];
   const [e, ...rest] = errors(t, run(records, [req("dropber-bin")]));
   t.deepEqual(rest, []);
   if (e?.code !== "unknown-package") return t.fail(JSON.stringify(e));
   t.deepEqual(e.suggestions, ["dropbear-bin", "dropper-bin", "dropbear-run"]);
   t.deepEqual(e.origins, ["line of dropber-bin"]);
-  t.is(e.message, "unknown package 'dropber-bin': no suite offers it or provides it; did you mean dropbear-bin, dropper-bin, dropbear-run?");
+  t.is(
+    e.message,
+    "unknown package 'dropber-bin': no suite offers it or provides it; did you mean dropbear-bin, dropper-bin, dropbear-run?",
+  );
 });
 
 test("unknown dependency: named with the package that needs it", (t) => {
   const [e] = errors(t, run([pkg("x", "1", { depends: "libmissing1" })], [req("x")]));
-  t.like(e, { code: "unknown-package", name: "libmissing1", chain: ["x"], origins: ["line of x"], suggestions: [] });
+  t.like(e, {
+    code: "unknown-package",
+    name: "libmissing1",
+    chain: ["x"],
+    origins: ["line of x"],
+    suggestions: [],
+  });
   t.regex(e!.message, /^x 1 depends on unknown package 'libmissing1'/);
 });
 
 test("every error of a resolution comes back, sorted", (t) => {
-  const all = errors(t, run([pkg("x", "1", { depends: "nope1, nope2" })], [req("x"), req("nope3"), req("Bad Name")]));
-  t.deepEqual(all.map((e) => e.code), ["invalid-request", "unknown-package", "unknown-package", "unknown-package"]);
+  const all = errors(
+    t,
+    run([pkg("x", "1", { depends: "nope1, nope2" })], [req("x"), req("nope3"), req("Bad Name")]),
+  );
+  t.deepEqual(
+    all.map((e) => e.code),
+    ["invalid-request", "unknown-package", "unknown-package", "unknown-package"],
+  );
 });
 
 test("a malformed Depends is reported for the package that has it", (t) => {
-  const [e] = errors(t, run([pkg("x", "1", { depends: "y" }), pkg("y", "2", { depends: "z (>= 1" })], [req("x")]));
-  t.like(e, { code: "malformed-relation", package: "y", version: "2", field: "Depends", text: "z (>= 1", offset: 0, chain: ["x", "y"], origins: ["line of x"] });
+  const [e] = errors(
+    t,
+    run([pkg("x", "1", { depends: "y" }), pkg("y", "2", { depends: "z (>= 1" })], [req("x")]),
+  );
+  t.like(e, {
+    code: "malformed-relation",
+    package: "y",
+    version: "2",
+    field: "Depends",
+    text: "z (>= 1",
+    offset: 0,
+    chain: ["x", "y"],
+    origins: ["line of x"],
+  });
 });
 
 test("invalid requests", (t) => {
-  const all = errors(t, run([pkg("a", "1")], [req("-a"), req("a", { constraint: { op: ">=", version: "x1" } }), req("a", { arch: "AMD" })]));
-  t.deepEqual(all.map((e) => e.code), ["invalid-request", "invalid-request", "invalid-request"]);
+  const all = errors(
+    t,
+    run(
+      [pkg("a", "1")],
+      [req("-a"), req("a", { constraint: { op: ">=", version: "x1" } }), req("a", { arch: "AMD" })],
+    ),
+  );
+  t.deepEqual(
+    all.map((e) => e.code),
+    ["invalid-request", "invalid-request", "invalid-request"],
+  );
 });
 
 test("identical requests merge, and their origins are kept", (t) => {
@@ -666,12 +1142,27 @@ test("the same resolution whatever the order of records and requests", (t) => {
   const requests = [req("a"), req("e"), req("zlib1g"), req("c")];
   const expected = ok(t, run(universeRecords, requests));
   // c is requested, so `b | c` takes c and b (with d) stays out.
-  t.deepEqual(names(expected), ["a=1", "c=1", "e=1", "exim4=1", "gawk=1", "gcc-12-base=12.2.0-14", "lib=1.2", "libc6=2.36-9+deb12u9", "libgcc-s1=12.2.0-14", "zlib1g=1:1.2.13.dfsg-1"]);
+  t.deepEqual(names(expected), [
+    "a=1",
+    "c=1",
+    "e=1",
+    "exim4=1",
+    "gawk=1",
+    "gcc-12-base=12.2.0-14",
+    "lib=1.2",
+    "libc6=2.36-9+deb12u9",
+    "libgcc-s1=12.2.0-14",
+    "zlib1g=1:1.2.13.dfsg-1",
+  ]);
   fc.assert(
-    fc.property(fc.shuffledSubarray(universeRecords, { minLength: universeRecords.length }), fc.shuffledSubarray(requests, { minLength: requests.length }), (records, reqs) => {
-      const again = resolve(universeOf(records), reqs, { arch: "amd64" });
-      t.deepEqual(again, { ok: true, resolution: expected });
-    }),
+    fc.property(
+      fc.shuffledSubarray(universeRecords, { minLength: universeRecords.length }),
+      fc.shuffledSubarray(requests, { minLength: requests.length }),
+      (records, reqs) => {
+        const again = resolve(universeOf(records), reqs, { arch: "amd64" });
+        t.deepEqual(again, { ok: true, resolution: expected });
+      },
+    ),
     { numRuns: 100 },
   );
 });
@@ -679,8 +1170,12 @@ test("the same resolution whatever the order of records and requests", (t) => {
 test("the universe is the same whatever the order of records", (t) => {
   const canonical = universeOf(universeRecords);
   const flat = (u: ReturnType<typeof buildUniverse>) => ({
-    packages: [...u.packages].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, cs]) => [n, cs.map((c) => c.record)]),
-    providers: [...u.providers].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, ps]) => [n, ps.map((p) => [p.provider.record, p.version])]),
+    packages: [...u.packages]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([n, cs]) => [n, cs.map((c) => c.record)]),
+    providers: [...u.providers]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([n, ps]) => [n, ps.map((p) => [p.provider.record, p.version])]),
   });
   fc.assert(
     fc.property(fc.shuffledSubarray(universeRecords, { minLength: universeRecords.length }), (records) => {
@@ -691,10 +1186,15 @@ test("the universe is the same whatever the order of records", (t) => {
 });
 
 test("records with an invalid version are left out and reported", (t) => {
-  const u = buildUniverse([{ suite: MAIN, records: [pkg("a", "1"), pkg("b", "x1"), pkg("c", "1", { provides: "v (>= 1)" })] }]);
-  t.deepEqual([...u.packages.keys()].sort(), ["a", "c"]);
-  t.deepEqual(u.problems.map((p) => [p.package, p.message]), [
-    ["b", "version number does not start with digit; the record is left out"],
-    ["c", "Provides: Provides takes only '(= version)', not '>=': 'v (>= 1)'; ignored"],
+  const u = buildUniverse([
+    { suite: MAIN, records: [pkg("a", "1"), pkg("b", "x1"), pkg("c", "1", { provides: "v (>= 1)" })] },
   ]);
+  t.deepEqual([...u.packages.keys()].sort(), ["a", "c"]);
+  t.deepEqual(
+    u.problems.map((p) => [p.package, p.message]),
+    [
+      ["b", "version number does not start with digit; the record is left out"],
+      ["c", "Provides: Provides takes only '(= version)', not '>=': 'v (>= 1)'; ignored"],
+    ],
+  );
 });

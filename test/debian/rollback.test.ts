@@ -50,7 +50,10 @@ test("lock --update, outdated and a re-resolving build refuse an InRelease older
     t.notRegex(r.stdout, /current/);
   }
   // A recipe change makes a build resolve again: still refused.
-  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n");
+  writeFileSync(
+    join(dir, "app.nifty"),
+    readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n",
+  );
   const build = await niftyc(dir, [
     "build",
     "app.nifty",

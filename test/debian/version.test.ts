@@ -66,7 +66,8 @@ test("the revision is after the last hyphen, the epoch before the first colon", 
 });
 
 test("validation says what dpkg would say", (t) => {
-  for (const v of ["1.0", "1:2.0-1", "0.1~rc1+dfsg-2~bpo1", "2:1:2-1", "1.0-1.2+b3"]) t.true(isValidVersion(v), v);
+  for (const v of ["1.0", "1:2.0-1", "0.1~rc1+dfsg-2~bpo1", "2:1:2-1", "1.0-1.2+b3"])
+    t.true(isValidVersion(v), v);
   t.is(versionProblem(""), "version string is empty");
   t.is(versionProblem("1.0 1"), "version string has embedded spaces");
   t.is(versionProblem(" 1.0"), "version string has leading or trailing spaces");
@@ -82,22 +83,58 @@ test("validation says what dpkg would say", (t) => {
 
 // Versions built from pieces that stress the order: ~, letters vs symbols,
 // leading zeros, long digit runs, epochs, hyphens inside the upstream part.
-const piece = fc.constantFrom("0", "1", "2", "9", "10", "01", "007", "123456789012", "a", "b", "Z", "z", "~", "~~", "+", ".", "rc", "dfsg", "deb12u");
+const piece = fc.constantFrom(
+  "0",
+  "1",
+  "2",
+  "9",
+  "10",
+  "01",
+  "007",
+  "123456789012",
+  "a",
+  "b",
+  "Z",
+  "z",
+  "~",
+  "~~",
+  "+",
+  ".",
+  "rc",
+  "dfsg",
+  "deb12u",
+);
 const upstreamArb = (withHyphen: boolean, withColon: boolean) =>
   fc
-    .tuple(fc.constantFrom("0", "1", "2", "10"), fc.array(fc.oneof(piece, ...(withHyphen ? [fc.constant("-")] : []), ...(withColon ? [fc.constant(":")] : [])), { maxLength: 5 }))
+    .tuple(
+      fc.constantFrom("0", "1", "2", "10"),
+      fc.array(
+        fc.oneof(piece, ...(withHyphen ? [fc.constant("-")] : []), ...(withColon ? [fc.constant(":")] : [])),
+        { maxLength: 5 },
+      ),
+    )
     .map(([first, rest]) => first + rest.join(""));
 const versionArb = fc
-  .record({ epoch: fc.constantFrom(undefined, "0", "1", "2"), revision: fc.option(fc.array(piece, { minLength: 1, maxLength: 4 }), { nil: undefined }) })
+  .record({
+    epoch: fc.constantFrom(undefined, "0", "1", "2"),
+    revision: fc.option(fc.array(piece, { minLength: 1, maxLength: 4 }), { nil: undefined }),
+  })
   .chain(({ epoch, revision }) =>
-    upstreamArb(revision !== undefined, epoch !== undefined).map((up) => `${epoch === undefined ? "" : `${epoch}:`}${up}${revision === undefined ? "" : `-${revision.join("")}`}`),
+    upstreamArb(revision !== undefined, epoch !== undefined).map(
+      (up) =>
+        `${epoch === undefined ? "" : `${epoch}:`}${up}${revision === undefined ? "" : `-${revision.join("")}`}`,
+    ),
   )
   .filter((v) => isValidVersion(v));
 // Pairs that share a prefix compare on their interesting parts.
-const pairArb = fc.oneof(
-  fc.tuple(versionArb, versionArb),
-  fc.tuple(versionArb, fc.array(piece, { maxLength: 3 }), fc.array(piece, { maxLength: 3 })).map(([v, a, b]) => [v + a.join(""), v + b.join("")] as [string, string]),
-).filter(([a, b]) => isValidVersion(a) && isValidVersion(b));
+const pairArb = fc
+  .oneof(
+    fc.tuple(versionArb, versionArb),
+    fc
+      .tuple(versionArb, fc.array(piece, { maxLength: 3 }), fc.array(piece, { maxLength: 3 }))
+      .map(([v, a, b]) => [v + a.join(""), v + b.join("")] as [string, string]),
+  )
+  .filter(([a, b]) => isValidVersion(a) && isValidVersion(b));
 
 async function dpkgAvailable(): Promise<boolean> {
   try {
@@ -112,7 +149,10 @@ async function dpkgAvailable(): Promise<boolean> {
 async function dpkgCompare(pairs: ReadonlyArray<readonly [string, string]>): Promise<number[]> {
   // Valid versions hold only [A-Za-z0-9.+~:-], safe inside single quotes.
   const script = pairs
-    .map(([a, b]) => `if dpkg --compare-versions '${a}' lt '${b}'; then echo -1; elif dpkg --compare-versions '${a}' eq '${b}'; then echo 0; else echo 1; fi`)
+    .map(
+      ([a, b]) =>
+        `if dpkg --compare-versions '${a}' lt '${b}'; then echo -1; elif dpkg --compare-versions '${a}' eq '${b}'; then echo 0; else echo 1; fi`,
+    )
     .join("\n");
   const { stdout } = await run("sh", ["-c", script], { maxBuffer: 1 << 20 });
   return stdout.trim().split("\n").map(Number);
@@ -127,7 +167,11 @@ test("agrees with dpkg --compare-versions on 300 generated pairs", async (t) => 
   const pairs = fc.sample(pairArb, { numRuns: 300, seed: 20240601 });
   const answers = await dpkgCompare(pairs);
   t.is(answers.length, pairs.length);
-  const disagreements = pairs.flatMap(([a, b], i) => (compareVersions(a, b) === answers[i] ? [] : [`${a} vs ${b}: dpkg ${answers[i]}, ours ${compareVersions(a, b)}`]));
+  const disagreements = pairs.flatMap(([a, b], i) =>
+    compareVersions(a, b) === answers[i]
+      ? []
+      : [`${a} vs ${b}: dpkg ${answers[i]}, ours ${compareVersions(a, b)}`],
+  );
   t.deepEqual(disagreements, []);
   // The sample must exercise all three outcomes, or the check proves little.
   t.true(answers.includes(-1) && answers.includes(0) && answers.includes(1));

@@ -10,6 +10,7 @@ test("every `niftyc cache …` command and flag in docs/cache.md is in the CLI's
   t.true(uses.length >= 3);
   for (const [, command, flags] of uses) {
     t.true(new RegExp(`^  ${command}\\b`, "m").test(CACHE_HELP), `cache ${command}`);
-    for (const flag of flags!.trim().split(/\s+/).filter(Boolean)) t.true(CACHE_HELP.includes(flag), `cache ${command} ${flag}`);
+    for (const flag of flags!.trim().split(/\s+/).filter(Boolean))
+      t.true(CACHE_HELP.includes(flag), `cache ${command} ${flag}`);
   }
 });

@@ -10,7 +10,10 @@ test("every flag docs/distribution.md gives niftyc push or build is in that comm
   t.true(commands.length >= 5);
   for (const [, command, rest] of commands) {
     for (const [flag] of rest!.matchAll(/--[a-z][\w-]*/g)) {
-      t.true((command === "push" ? PUSH_HELP : `${BUILD_HELP}\n${PUSH_HELP}`).includes(`  ${flag}`), `niftyc ${command} ${flag}`);
+      t.true(
+        (command === "push" ? PUSH_HELP : `${BUILD_HELP}\n${PUSH_HELP}`).includes(`  ${flag}`),
+        `niftyc ${command} ${flag}`,
+      );
     }
   }
 });

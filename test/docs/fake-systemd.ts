@@ -17,7 +17,12 @@ import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:
 import { join } from "node:path";
 
 const STATE = process.env.NIFTY_FAKE_SYSTEMD_STATE;
-const UNIT_DIRS = ["/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"];
+const UNIT_DIRS = [
+  "/etc/systemd/system",
+  "/run/systemd/system",
+  "/lib/systemd/system",
+  "/usr/lib/systemd/system",
+];
 
 interface Unit {
   name: string;
@@ -42,12 +47,17 @@ export function loadUnit(name: string): Unit {
   const match = /^([^@]+)@([^.]*)\.service$/.exec(name);
   const instance = match?.[2] ?? "";
   const fileName = match ? `${match[1]}@.service` : name;
-  const dir = UNIT_DIRS.find((d) => existsSync(join(d, name))) ?? UNIT_DIRS.find((d) => existsSync(join(d, fileName)));
+  const dir =
+    UNIT_DIRS.find((d) => existsSync(join(d, name))) ?? UNIT_DIRS.find((d) => existsSync(join(d, fileName)));
   if (dir === undefined) fail(`Failed to start ${name}: Unit ${name} not found.`);
   const path = existsSync(join(dir, name)) ? join(dir, name) : join(dir, fileName);
   const prefix = match?.[1] ?? name.replace(/\.service$/, "");
   const specifier = (text: string): string =>
-    text.replace(/%([%inNpI])/g, (_, c: string) => ({ "%": "%", i: instance, I: instance, n: name, N: name.replace(/\.service$/, ""), p: prefix })[c]!);
+    text.replace(
+      /%([%inNpI])/g,
+      (_, c: string) =>
+        ({ "%": "%", i: instance, I: instance, n: name, N: name.replace(/\.service$/, ""), p: prefix })[c]!,
+    );
   const environment: Record<string, string> = {};
   let execStart: string | undefined;
   let killSignal = "SIGTERM";
@@ -89,7 +99,14 @@ export function loadUnit(name: string): Unit {
     return [word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, v: string) => environment[v] ?? "")];
   });
   if (!killSignal.startsWith("SIG")) killSignal = `SIG${killSignal}`;
-  return { name, instance, execStart: words, environment, killSignal: killSignal as NodeJS.Signals, timeoutStopSec };
+  return {
+    name,
+    instance,
+    execStart: words,
+    environment,
+    killSignal: killSignal as NodeJS.Signals,
+    timeoutStopSec,
+  };
 }
 
 function assign(env: Record<string, string>, word: string): void {
@@ -122,7 +139,11 @@ async function start(name: string): Promise<void> {
   if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, "utf8")))) return; // already active
   loadUnit(name); // fail here, in the caller's terminal, if the unit is broken
   rmSync(file(name, "exit"), { force: true });
-  const supervisor = spawn(process.execPath, [import.meta.filename, "supervise", name], { detached: true, stdio: "ignore", env: process.env });
+  const supervisor = spawn(process.execPath, [import.meta.filename, "supervise", name], {
+    detached: true,
+    stdio: "ignore",
+    env: process.env,
+  });
   writeFileSync(file(name, "supervisor"), String(supervisor.pid));
   supervisor.unref();
   // Like systemctl start returning once the service is started (not ready: see the test's comment).
@@ -131,7 +152,10 @@ async function start(name: string): Promise<void> {
     if (Date.now() > until) fail(`Job for ${name} did not start within 30 s`);
     await sleep(20);
   }
-  if (existsSync(file(name, "exit"))) fail(`Job for ${name} failed: ${readFileSync(file(name, "exit"), "utf8")}\n${readFileSync(file(name, "log"), "utf8")}`);
+  if (existsSync(file(name, "exit")))
+    fail(
+      `Job for ${name} failed: ${readFileSync(file(name, "exit"), "utf8")}\n${readFileSync(file(name, "log"), "utf8")}`,
+    );
 }
 
 async function stop(name: string): Promise<void> {
@@ -162,7 +186,11 @@ async function stop(name: string): Promise<void> {
 
 function children(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }

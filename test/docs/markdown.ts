@@ -32,8 +32,12 @@ export function fencedBlocks(markdown: string): Block[] {
     let j = i + 1;
     while (j < lines.length && lines[j] !== "```") body.push(lines[j++]!);
     if (j === lines.length) throw new Error(`line ${i + 1}: code block never closed`);
-    const kind: BlockKind | undefined = info === "sh" ? "sh" : info === "console" ? "console" : info === "" ? "output" : undefined;
-    if (kind === undefined) throw new Error(`line ${i + 1}: code block tagged ${JSON.stringify(info)}; use sh, console, or no tag for output`);
+    const kind: BlockKind | undefined =
+      info === "sh" ? "sh" : info === "console" ? "console" : info === "" ? "output" : undefined;
+    if (kind === undefined)
+      throw new Error(
+        `line ${i + 1}: code block tagged ${JSON.stringify(info)}; use sh, console, or no tag for output`,
+      );
     blocks.push({ kind, text: body.join("\n"), line: i + 1 });
     i = j;
   }
@@ -46,7 +50,8 @@ export function steps(blocks: Block[]): Step[] {
   for (const block of blocks) {
     const last = result.at(-1);
     if (block.kind === "sh") result.push({ command: block });
-    else if (last === undefined || last.expect !== undefined || last.console !== undefined) throw new Error(`line ${block.line}: a ${block.kind} block must follow a sh block`);
+    else if (last === undefined || last.expect !== undefined || last.console !== undefined)
+      throw new Error(`line ${block.line}: a ${block.kind} block must follow a sh block`);
     else if (block.kind === "output") last.expect = block;
     else last.console = block;
   }

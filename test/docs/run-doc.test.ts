@@ -9,7 +9,9 @@ const root = new URL("../../", import.meta.url);
 const doc = readFileSync(new URL("docs/run.md", root), "utf8");
 
 /** The long options of the help's Options section. */
-const helpFlags = [...RUN_HELP.slice(RUN_HELP.indexOf("Options:")).matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]!);
+const helpFlags = [
+  ...RUN_HELP.slice(RUN_HELP.indexOf("Options:")).matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm),
+].map((m) => m[1]!);
 
 test("every option of niftyc run --help is in docs/run.md", (t) => {
   t.true(helpFlags.length >= 10);
@@ -18,9 +20,12 @@ test("every option of niftyc run --help is in docs/run.md", (t) => {
 
 test("every niftyc run option docs/run.md shows in bold, or in its examples, is in the help", (t) => {
   const bold = [...doc.matchAll(/\*\*`(--[\w-]+)/g)].map((m) => m[1]!);
-  const examples = [...doc.matchAll(/niftyc run [^\n`]*/g)].flatMap((m) => [...m[0].matchAll(/ (--[\w-]+)/g)].map((f) => f[1]!));
+  const examples = [...doc.matchAll(/niftyc run [^\n`]*/g)].flatMap((m) =>
+    [...m[0].matchAll(/ (--[\w-]+)/g)].map((f) => f[1]!),
+  );
   t.true(bold.length >= 4 && examples.length >= 3);
-  for (const flag of [...bold, ...examples].filter((f) => f !== "--help")) t.true(RUN_HELP.includes(flag), flag);
+  for (const flag of [...bold, ...examples].filter((f) => f !== "--help"))
+    t.true(RUN_HELP.includes(flag), flag);
 });
 
 test("the main help and the README mention niftyc run and docs/run.md", (t) => {

@@ -65,8 +65,16 @@ const BLOCK_DEADLINE_MS = 240_000;
 test("docs/tutorial.md: the blocks are commands, each output or console block follows one", (t) => {
   const all = steps(fencedBlocks(readFileSync(TUTORIAL, "utf8")));
   t.true(all.length > 10);
-  t.true(all.some((s) => s.console !== undefined), "the console login is shown");
-  for (const step of all) t.notRegex(step.command.text, /^\s*\$ /m, `line ${step.command.line}: commands are written without a prompt`);
+  t.true(
+    all.some((s) => s.console !== undefined),
+    "the console login is shown",
+  );
+  for (const step of all)
+    t.notRegex(
+      step.command.text,
+      /^\s*\$ /m,
+      `line ${step.command.line}: commands are written without a prompt`,
+    );
 });
 
 test.serial("docs/tutorial.md: every command runs, and prints what the tutorial shows", async (t) => {
@@ -76,7 +84,10 @@ test.serial("docs/tutorial.md: every command runs, and prints what the tutorial 
   }
   const busy = [];
   for (const port of PORTS) if (!(await portFree(port))) busy.push(port);
-  if (busy.length > 0) return t.fail(`port ${busy.join(", ")} is in use on this machine; the tutorial's containers listen on ${PORTS.join(", ")}. Free them and run again.`);
+  if (busy.length > 0)
+    return t.fail(
+      `port ${busy.join(", ")} is in use on this machine; the tutorial's containers listen on ${PORTS.join(", ")}. Free them and run again.`,
+    );
 
   const mirror = await debianMirror(t);
   const dir = tempDir(t, "tutorial");
@@ -85,22 +96,43 @@ test.serial("docs/tutorial.md: every command runs, and prints what the tutorial 
   const bin = join(dir, "bin");
   for (const d of [work, state, bin, join(dir, "etc-upper"), join(dir, "etc-work")]) mkdirSync(d);
   writeWrappers(bin, state);
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, NIFTY_MIRROR_DEBIAN: mirror.url, NIFTY_MIRROR_DEBIAN_SECURITY: mirror.url, NIFTY_FAKE_SYSTEMD_STATE: state, NO_COLOR: "1" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    NIFTY_MIRROR_DEBIAN: mirror.url,
+    NIFTY_MIRROR_DEBIAN_SECURITY: mirror.url,
+    NIFTY_FAKE_SYSTEMD_STATE: state,
+    NO_COLOR: "1",
+  };
   delete env.NIFTY_CACHE;
 
   const shell = startSession(t, dir, work, env, state);
   for (const step of steps(fencedBlocks(readFileSync(TUTORIAL, "utf8")))) {
     const where = `docs/tutorial.md:${step.command.line}`;
-    const output = step.console ? await runConsole(t, step, shell.pid, env) : await shell.run(step.command.text, where);
+    const output = step.console
+      ? await runConsole(t, step, shell.pid, env)
+      : await shell.run(step.command.text, where);
     if (step.expect) {
       const missing = missingLines(step.expect.text, output);
-      t.deepEqual(missing, [], `${where}: lines the tutorial shows but the command did not print:\n${missing.join("\n")}\n--- output ---\n${output}`);
+      t.deepEqual(
+        missing,
+        [],
+        `${where}: lines the tutorial shows but the command did not print:\n${missing.join("\n")}\n--- output ---\n${output}`,
+      );
     }
     const installed = /install\b.*?((?:\S+\.service\s+)+)\/etc\/systemd\/system\/?/.exec(step.command.text);
     if (installed) {
-      const units = installed[1]!.trim().split(/\s+/).map((u) => u.split("/").at(-1)!);
-      const names = units.flatMap((u) => (u.endsWith("@.service") ? [u, u.replace("@.service", "@1.service")] : [u]));
-      const verify = await shell.run(`(cd /etc/systemd/system && systemd-analyze verify ${names.join(" ")}) 2>&1`, `${where} (systemd-analyze verify)`);
+      const units = installed[1]!
+        .trim()
+        .split(/\s+/)
+        .map((u) => u.split("/").at(-1)!);
+      const names = units.flatMap((u) =>
+        u.endsWith("@.service") ? [u, u.replace("@.service", "@1.service")] : [u],
+      );
+      const verify = await shell.run(
+        `(cd /etc/systemd/system && systemd-analyze verify ${names.join(" ")}) 2>&1`,
+        `${where} (systemd-analyze verify)`,
+      );
       t.is(verify.trim(), "", `systemd-analyze verify ${names.join(" ")} complained`);
     }
   }
@@ -109,10 +141,21 @@ test.serial("docs/tutorial.md: every command runs, and prints what the tutorial 
   // Every service the tutorial started was stopped, and powered off cleanly.
   const ended = readdirSync(state).filter((f) => f.endsWith(".exit"));
   t.true(ended.length >= 4, `services run: ${ended.join(", ")}`);
-  for (const f of ended) t.is(readFileSync(join(state, f), "utf8"), "status 0", `${f.replace(/\.exit$/, "")}:\n${readFileSync(join(state, f.replace(/\.exit$/, ".log")), "utf8")}`);
+  for (const f of ended)
+    t.is(
+      readFileSync(join(state, f), "utf8"),
+      "status 0",
+      `${f.replace(/\.exit$/, "")}:\n${readFileSync(join(state, f.replace(/\.exit$/, ".log")), "utf8")}`,
+    );
   // Each template instance made its own host key at its first boot.
   const known = readFileSync(join(state, "known_hosts"), "utf8");
-  const key = (port: number): string | undefined => known.split("\n").find((l) => l.startsWith(`[127.0.0.1]:${port} `))?.split(" ").slice(1).join(" ");
+  const key = (port: number): string | undefined =>
+    known
+      .split("\n")
+      .find((l) => l.startsWith(`[127.0.0.1]:${port} `))
+      ?.split(" ")
+      .slice(1)
+      .join(" ");
   t.truthy(key(2201));
   t.truthy(key(2202));
   t.not(key(2201), key(2202));
@@ -151,7 +194,10 @@ SSHPASS=$(cat "$user.pw") exec sshpass -e /usr/bin/ssh -o StrictHostKeyChecking=
     machinectl: `exec ${shellQuote(node)} ${shellQuote(join(import.meta.dirname, "fake-systemd.ts"))} machinectl "$@"`,
   };
   for (const [name, body] of Object.entries(wrappers)) {
-    writeFileSync(join(bin, name), `#!/bin/bash\n# Tutorial test wrapper: see test/docs/tutorial.test.ts.\n${body}\n`);
+    writeFileSync(
+      join(bin, name),
+      `#!/bin/bash\n# Tutorial test wrapper: see test/docs/tutorial.test.ts.\n${body}\n`,
+    );
     chmodSync(join(bin, name), 0o755);
   }
 }
@@ -163,7 +209,13 @@ interface Session {
 }
 
 /** One bash in a private mount namespace; blocks are fed to it one at a time. */
-function startSession(t: ExecutionContext, dir: string, work: string, env: NodeJS.ProcessEnv, state: string): Session {
+function startSession(
+  t: ExecutionContext,
+  dir: string,
+  work: string,
+  env: NodeJS.ProcessEnv,
+  state: string,
+): Session {
   const setup = [
     "set -e",
     "mount -t tmpfs tmpfs /run",
@@ -172,12 +224,18 @@ function startSession(t: ExecutionContext, dir: string, work: string, env: NodeJ
     "exec 2>&1",
     "exec bash --noprofile --norc -e",
   ].join("\n");
-  const child: ChildProcess = spawn("unshare", ["-m", "--propagation", "private", "bash", "-c", setup], { cwd: work, env, stdio: ["pipe", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("unshare", ["-m", "--propagation", "private", "bash", "-c", setup], {
+    cwd: work,
+    env,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let output = "";
   let exit: string | undefined;
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-  const exited = new Promise<void>((done) => child.once("exit", (code, signal) => ((exit = signal ?? String(code)), done())));
+  const exited = new Promise<void>((done) =>
+    child.once("exit", (code, signal) => ((exit = signal ?? String(code)), done())),
+  );
   t.teardown(async () => {
     for (const f of readdirSync(state).filter((n) => n.endsWith(".pid") || n.endsWith(".supervisor"))) {
       const pid = Number(readFileSync(join(state, f), "utf8"));
@@ -195,8 +253,12 @@ function startSession(t: ExecutionContext, dir: string, work: string, env: NodeJ
       child.stdin!.write(`{\n${block}\n} </dev/null\necho ${marker}\n`);
       const until = Date.now() + BLOCK_DEADLINE_MS;
       while (!output.includes(marker, from)) {
-        if (exit !== undefined) throw new Error(`${where}: the block failed (bash exited: ${exit}):\n${output.slice(from)}`);
-        if (Date.now() > until) throw new Error(`${where}: the block did not finish within ${BLOCK_DEADLINE_MS / 1000} s:\n${output.slice(from)}`);
+        if (exit !== undefined)
+          throw new Error(`${where}: the block failed (bash exited: ${exit}):\n${output.slice(from)}`);
+        if (Date.now() > until)
+          throw new Error(
+            `${where}: the block did not finish within ${BLOCK_DEADLINE_MS / 1000} s:\n${output.slice(from)}`,
+          );
         await sleep(50);
       }
       return cleanOutput(output.slice(from, output.indexOf(marker, from)));
@@ -210,12 +272,21 @@ function startSession(t: ExecutionContext, dir: string, work: string, env: NodeJ
 }
 
 /** Run a command under a pseudo-terminal and type the console block into it. */
-async function runConsole(t: ExecutionContext, step: Step, sessionPid: number, env: NodeJS.ProcessEnv): Promise<string> {
+async function runConsole(
+  t: ExecutionContext,
+  step: Step,
+  sessionPid: number,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
   const where = `docs/tutorial.md:${step.console!.line}`;
   const cwd = readlinkSync(`/proc/${sessionPid}/cwd`);
   const inner = `cd ${shellQuote(cwd)} && ${step.command.text}`;
   const command = `nsenter -t ${sessionPid} -m -- bash -e -c ${shellQuote(inner)}`;
-  const child = spawn("script", ["-qfec", command, "/dev/null"], { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn("script", ["-qfec", command, "/dev/null"], {
+    env,
+    detached: true,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let output = "";
   let code: number | null | undefined;
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
@@ -231,8 +302,14 @@ async function runConsole(t: ExecutionContext, step: Step, sessionPid: number, e
   const waitFor = async (text: string): Promise<void> => {
     const until = Date.now() + 60_000;
     while (!cleanOutput(output).includes(text, cursor)) {
-      if (code !== undefined) throw new Error(`${where}: the console ended (${code}) before ${JSON.stringify(text)}:\n${cleanOutput(output)}`);
-      if (Date.now() > until) throw new Error(`${where}: no ${JSON.stringify(text)} on the console within 60 s:\n${cleanOutput(output)}`);
+      if (code !== undefined)
+        throw new Error(
+          `${where}: the console ended (${code}) before ${JSON.stringify(text)}:\n${cleanOutput(output)}`,
+        );
+      if (Date.now() > until)
+        throw new Error(
+          `${where}: no ${JSON.stringify(text)} on the console within 60 s:\n${cleanOutput(output)}`,
+        );
       await sleep(50);
     }
   };
@@ -258,13 +335,20 @@ async function runConsole(t: ExecutionContext, step: Step, sessionPid: number, e
   }
   const until = Date.now() + 60_000;
   while (code === undefined) {
-    if (Date.now() > until) throw new Error(`${where}: the console's command did not end within 60 s of the last line typed:\n${cleanOutput(output)}`);
+    if (Date.now() > until)
+      throw new Error(
+        `${where}: the console's command did not end within 60 s of the last line typed:\n${cleanOutput(output)}`,
+      );
     await sleep(50);
   }
   const text = cleanOutput(output);
   if (code !== 0) throw new Error(`${where}: the console's command ended with status ${code}:\n${text}`);
   const missing = missingLines(expected.join("\n"), text);
-  t.deepEqual(missing, [], `${where}: console lines the tutorial shows but the container did not print:\n${missing.join("\n")}\n--- console ---\n${text}`);
+  t.deepEqual(
+    missing,
+    [],
+    `${where}: console lines the tutorial shows but the container did not print:\n${missing.join("\n")}\n--- console ---\n${text}`,
+  );
   return text;
 }
 
@@ -273,7 +357,10 @@ function killTree(pid: number): void {
   const all: number[] = [];
   const walk = (p: number): void => {
     all.push(p);
-    for (const c of spawnSync("pgrep", ["-P", String(p)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) walk(Number(c));
+    for (const c of spawnSync("pgrep", ["-P", String(p)], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter(Boolean))
+      walk(Number(c));
   };
   walk(pid);
   for (const p of all.reverse()) {
@@ -284,4 +371,3 @@ function killTree(pid: number): void {
     }
   }
 }
-

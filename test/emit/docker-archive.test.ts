@@ -22,7 +22,13 @@ test.after.always(async () => {
 
 interface Inspected {
   Id: string;
-  Config: { Env: string[]; StopSignal: string; ExposedPorts: Record<string, object>; Cmd: string[]; Labels: Record<string, string> };
+  Config: {
+    Env: string[];
+    StopSignal: string;
+    ExposedPorts: Record<string, object>;
+    Cmd: string[];
+    Labels: Record<string, string>;
+  };
   RootFS: { Layers: string[] };
 }
 
@@ -37,7 +43,11 @@ async function inspect(ref: string): Promise<Inspected> {
 test.serial("podman load takes the archive and shows the config as given", async (t) => {
   const file = join(work.path, "image.tar");
   const config = fixtureConfig({ stopSignal: { name: "SIGRTMIN+3", number: 37, source: "recipe" } });
-  const { configDigest } = await writeDockerArchive(file, { config, layers: fixture.layers, repoTag: `${tag}:load` });
+  const { configDigest } = await writeDockerArchive(file, {
+    config,
+    layers: fixture.layers,
+    repoTag: `${tag}:load`,
+  });
   const ref = `localhost/${tag}:load`;
   try {
     const load = await run("podman", ["load", "-i", file], { timeoutMs: 120_000 });
@@ -49,38 +59,62 @@ test.serial("podman load takes the archive and shows the config as given", async
     t.is(image.Config.StopSignal, "SIGRTMIN+3");
     t.deepEqual(image.Config.ExposedPorts, { "22/tcp": {} });
     t.deepEqual(image.Config.Cmd, ["/sbin/init"]);
-    t.deepEqual(image.Config.Labels, { maintainer: "niftyc tests", "org.opencontainers.image.title": "nifty" });
-    t.deepEqual(image.RootFS.Layers, fixture.layers.map((l) => l.digest));
+    t.deepEqual(image.Config.Labels, {
+      maintainer: "niftyc tests",
+      "org.opencontainers.image.title": "nifty",
+    });
+    t.deepEqual(
+      image.RootFS.Layers,
+      fixture.layers.map((l) => l.digest),
+    );
   } finally {
     await run("podman", ["rmi", "-f", ref], { timeoutMs: 60_000 });
   }
 });
 
-test.serial("the archive is byte-identical for the same input, sorted, owned by 0, dated at created", async (t) => {
-  const a = join(work.path, "a.tar");
-  const b = join(work.path, "b.tar");
-  await writeDockerArchive(a, { config: fixtureConfig(), layers: fixture.layers, repoTag: "nifty:latest" });
-  await writeDockerArchive(b, { config: fixtureConfig(), layers: fixture.layers, repoTag: "nifty:latest" });
-  const hashes = await hashFiles(work.path);
-  t.is(hashes["a.tar"], hashes["b.tar"]);
-  const list = await run("tar", ["--numeric-owner", "--full-time", "-tvf", a]);
-  t.is(list.code, 0);
-  const lines = list.stdout.trim().split("\n");
-  const names = lines.map((l) => l.split(/\s+/).at(-1) as string);
-  t.deepEqual(names, [...names].sort());
-  t.true(names.includes("manifest.json") && names.includes("repositories"));
-  t.is(names.filter((n) => n.endsWith("/layer.tar")).length, 2);
-  for (const line of lines) {
-    t.regex(line, /^\S+ 0\/0 +\d+ 2023-11-14 22:13:20 /);
-  }
-  t.deepEqual((await readdir(work.path)).filter((n) => n.includes("staging")), []);
-  await t.throwsAsync(writeDockerArchive(join(work.path, "c.tar"), { config: fixtureConfig(), layers: fixture.layers, repoTag: "notag" }), { code: "NIFTY504" });
-});
+test.serial(
+  "the archive is byte-identical for the same input, sorted, owned by 0, dated at created",
+  async (t) => {
+    const a = join(work.path, "a.tar");
+    const b = join(work.path, "b.tar");
+    await writeDockerArchive(a, { config: fixtureConfig(), layers: fixture.layers, repoTag: "nifty:latest" });
+    await writeDockerArchive(b, { config: fixtureConfig(), layers: fixture.layers, repoTag: "nifty:latest" });
+    const hashes = await hashFiles(work.path);
+    t.is(hashes["a.tar"], hashes["b.tar"]);
+    const list = await run("tar", ["--numeric-owner", "--full-time", "-tvf", a]);
+    t.is(list.code, 0);
+    const lines = list.stdout.trim().split("\n");
+    const names = lines.map((l) => l.split(/\s+/).at(-1) as string);
+    t.deepEqual(names, [...names].sort());
+    t.true(names.includes("manifest.json") && names.includes("repositories"));
+    t.is(names.filter((n) => n.endsWith("/layer.tar")).length, 2);
+    for (const line of lines) {
+      t.regex(line, /^\S+ 0\/0 +\d+ 2023-11-14 22:13:20 /);
+    }
+    t.deepEqual(
+      (await readdir(work.path)).filter((n) => n.includes("staging")),
+      [],
+    );
+    await t.throwsAsync(
+      writeDockerArchive(join(work.path, "c.tar"), {
+        config: fixtureConfig(),
+        layers: fixture.layers,
+        repoTag: "notag",
+      }),
+      { code: "NIFTY504" },
+    );
+  },
+);
 
 test.serial("podman builds the Dockerfile next to rootfs.tar into the same config", async (t) => {
   const ctx = join(work.path, "context");
   await run("mkdir", ["-p", ctx]);
-  const config = fixtureConfig({ env: [["GREETING", `it's "quoted" \\ 100% $HOME`], ["PORT", "2200"]] });
+  const config = fixtureConfig({
+    env: [
+      ["GREETING", `it's "quoted" \\ 100% $HOME`],
+      ["PORT", "2200"],
+    ],
+  });
   await writeFile(join(ctx, "Dockerfile"), renderDockerfile(config));
   await copyFile(fixture.rootfsTar, join(ctx, "rootfs.tar"));
   const ref = `localhost/${tag}:build`;
@@ -89,7 +123,10 @@ test.serial("podman builds the Dockerfile next to rootfs.tar into the same confi
     t.is(build.code, 0, build.stderr);
     const image = await inspect(ref);
     // Builders add a default PATH to FROM scratch images; the recipe's values must survive quoting.
-    t.deepEqual(image.Config.Env.filter((e) => !e.startsWith("PATH=")), [`GREETING=it's "quoted" \\ 100% $HOME`, "PORT=2200"]);
+    t.deepEqual(
+      image.Config.Env.filter((e) => !e.startsWith("PATH=")),
+      [`GREETING=it's "quoted" \\ 100% $HOME`, "PORT=2200"],
+    );
     t.is(image.Config.StopSignal, "SIGUSR2");
     t.deepEqual(image.Config.ExposedPorts, { "22/tcp": {} });
     t.deepEqual(image.Config.Cmd, ["/sbin/init"]);

@@ -48,11 +48,15 @@ function file(name: string, text: string, mode = 0o644): FixtureEntry {
 }
 
 export function fixtureEntries(): { binaries: FixtureEntry[]; rest: FixtureEntry[] } {
-  const applets = execFileSync(BUSYBOX, ["--list"], { encoding: "utf8" }).split("\n").filter((a) => a !== "" && a !== "busybox");
+  const applets = execFileSync(BUSYBOX, ["--list"], { encoding: "utf8" })
+    .split("\n")
+    .filter((a) => a !== "" && a !== "busybox");
   const binaries: FixtureEntry[] = [
     dir("bin"),
     { name: "bin/busybox", type: "file", mode: 0o755, hostFile: BUSYBOX },
-    ...applets.map((a): FixtureEntry => ({ name: `bin/${a}`, type: "symlink", mode: 0o777, linkname: "busybox" })),
+    ...applets.map(
+      (a): FixtureEntry => ({ name: `bin/${a}`, type: "symlink", mode: 0o777, linkname: "busybox" }),
+    ),
     dir("sbin"),
     { name: "sbin/init", type: "symlink", mode: 0o777, linkname: "../bin/busybox" },
   ];
@@ -89,7 +93,8 @@ export async function writeFixtureTar(path: string, entries: FixtureEntry[]): Pr
       const body = e.type === "file" ? Buffer.from(e.text ?? "") : undefined;
       await new Promise<void>((resolve, reject) => {
         const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-        if (body === undefined) pack.entry({ ...header, ...(e.linkname === undefined ? {} : { linkname: e.linkname }) }, cb);
+        if (body === undefined)
+          pack.entry({ ...header, ...(e.linkname === undefined ? {} : { linkname: e.linkname }) }, cb);
         else pack.entry(header, body, cb);
       });
     }
@@ -97,7 +102,12 @@ export async function writeFixtureTar(path: string, entries: FixtureEntry[]): Pr
   pack.finalize();
   await done;
   const bytes = await readFile(path);
-  return { path, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length, comment: "" };
+  return {
+    path,
+    digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`,
+    size: bytes.length,
+    comment: "",
+  };
 }
 
 /** Write layer-1.tar, layer-2.tar and rootfs.tar into `dir`. */
@@ -107,7 +117,10 @@ export async function makeFixture(dirPath: string): Promise<Fixture> {
   const l2 = await writeFixtureTar(join(dirPath, "layer-2.tar"), rest);
   const all = await writeFixtureTar(join(dirPath, "rootfs.tar"), [...binaries, ...rest]);
   return {
-    layers: [{ ...l1, comment: "busybox and applet links" }, { ...l2, comment: "configuration and mount points" }],
+    layers: [
+      { ...l1, comment: "busybox and applet links" },
+      { ...l2, comment: "configuration and mount points" },
+    ],
     rootfsTar: all.path,
     rootfsDigest: all.digest,
   };
@@ -116,11 +129,17 @@ export async function makeFixture(dirPath: string): Promise<Fixture> {
 export function fixtureConfig(overrides: Partial<ImageConfig> = {}): ImageConfig {
   return {
     name: "nifty",
-    env: [["GREETING", "hello world"], ["PORT", "2200"]],
+    env: [
+      ["GREETING", "hello world"],
+      ["PORT", "2200"],
+    ],
     hostname: "nifty-host",
     exposedPorts: [{ port: 22, protocol: "tcp" }],
     binds: [],
-    labels: [["org.opencontainers.image.title", "nifty"], ["maintainer", "niftyc tests"]],
+    labels: [
+      ["org.opencontainers.image.title", "nifty"],
+      ["maintainer", "niftyc tests"],
+    ],
     stopSignal: { name: "SIGUSR2", number: 12, source: "init" },
     init: { kind: "busybox", command: ["/sbin/init"] },
     architecture: "amd64",
@@ -155,9 +174,13 @@ export async function listTree(root: string): Promise<Map<string, TreeItem>> {
       item.link = await readlink(abs);
       item.mode = 0o777;
     }
-    if (item.type === "file") item.sha256 = createHash("sha256").update(await readFile(abs)).digest("hex");
+    if (item.type === "file")
+      item.sha256 = createHash("sha256")
+        .update(await readFile(abs))
+        .digest("hex");
     if (rel !== "") out.set(rel, item);
-    if (item.type === "dir") for (const name of (await readdir(abs)).sort()) await walk(rel === "" ? name : `${rel}/${name}`);
+    if (item.type === "dir")
+      for (const name of (await readdir(abs)).sort()) await walk(rel === "" ? name : `${rel}/${name}`);
   };
   await walk("");
   return out;

@@ -14,7 +14,11 @@ export interface RunResult {
 }
 
 /** Run to completion; killed (SIGKILL) after timeoutMs. */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -48,10 +52,12 @@ export class Watched {
     };
     this.child.stdout?.on("data", add);
     this.child.stderr?.on("data", add);
-    this.exited = new Promise((resolve) => this.child.on("close", (code, signal) => {
-      for (const w of this.#waiters) w();
-      resolve({ code, signal });
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.on("close", (code, signal) => {
+        for (const w of this.#waiters) w();
+        resolve({ code, signal });
+      }),
+    );
   }
 
   get pid(): number {
@@ -66,10 +72,14 @@ export class Watched {
   /** Resolves once `text` appeared; rejects after timeoutMs or if the process ends first. */
   waitFor(text: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`timed out waiting for ${JSON.stringify(text)}; output:\n${this.output}`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new Error(`timed out waiting for ${JSON.stringify(text)}; output:\n${this.output}`)),
+        timeoutMs,
+      );
       const check = (): void => {
         if (this.output.includes(text)) done();
-        else if (!this.running) done(new Error(`process ended before ${JSON.stringify(text)}; output:\n${this.output}`));
+        else if (!this.running)
+          done(new Error(`process ended before ${JSON.stringify(text)}; output:\n${this.output}`));
       };
       const done = (error?: Error): void => {
         clearTimeout(timer);
@@ -83,9 +93,13 @@ export class Watched {
   }
 
   /** Resolves with the exit status, or undefined if still running after timeoutMs. */
-  async waitExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
+  async waitExit(
+    timeoutMs: number,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    const timeout = new Promise<undefined>(
+      (resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)),
+    );
     const result = await Promise.race([this.exited, timeout]);
     clearTimeout(timer);
     return result;
@@ -114,7 +128,9 @@ export async function hashFiles(root: string): Promise<Record<string, string>> {
     if (st.isDirectory()) {
       for (const name of (await readdir(abs)).sort()) await walk(rel === "" ? name : `${rel}/${name}`);
     } else {
-      out[rel] = createHash("sha256").update(await readFile(abs)).digest("hex");
+      out[rel] = createHash("sha256")
+        .update(await readFile(abs))
+        .digest("hex");
     }
   };
   await walk("");

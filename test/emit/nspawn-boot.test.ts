@@ -46,7 +46,10 @@ test.serial("nspawn boots with the generated .nspawn file and SIGTERM powers the
   const nspawn = new Watched("unshare", ["-m", "sh", "-c", script, "sh", settings, root]);
   try {
     await nspawn.waitFor("NIFTY-SYSINIT-REACHED", 60_000);
-    await nspawn.waitFor(`NIFTY-ENV GREETING=[it's "quoted" \\ 100% $HOME] INSTANCE=[] HOST=[nifty-host]`, 30_000);
+    await nspawn.waitFor(
+      `NIFTY-ENV GREETING=[it's "quoted" \\ 100% $HOME] INSTANCE=[] HOST=[nifty-host]`,
+      30_000,
+    );
     await nspawn.waitFor("NIFTY-BIND-SEEN", 30_000);
     t.true(nspawn.output.includes("Nifty fixture rootfs"));
     const start = process.hrtime.bigint();
@@ -68,36 +71,51 @@ function execStart(unit: string, instance: string, env: Record<string, string>):
   if (line === undefined) throw new Error("no ExecStart");
   const words = line.slice("ExecStart=".length).split(" ");
   if (words.some((w) => /["'\\]/.test(w))) throw new Error("this helper only expands unquoted words");
-  return words.map((w) => w.replaceAll("%i", instance).replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, k: string) => env[k] ?? ""));
+  return words.map((w) =>
+    w.replaceAll("%i", instance).replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, k: string) => env[k] ?? ""),
+  );
 }
 
-test.serial("the template's command line runs two instances on one tree, each with its own environment", async (t) => {
-  const config = fixtureConfig({ name: `tpl${process.pid}` });
-  const machinesDir = join(work.path, "machines");
-  await mkdir(machinesDir);
-  const { symlink } = await import("node:fs/promises");
-  await symlink(root, join(machinesDir, config.name));
-  const unit = renderTemplateUnit(config, { machinesDir });
-  // One mount namespace (shared lock directory in its /run) for both instances.
-  const holder = new Watched("unshare", ["-m", "sh", "-c", "mount -t tmpfs tmpfs /run && echo NS-READY && exec sleep 600"]);
-  const instances: Watched[] = [];
-  try {
-    await holder.waitFor("NS-READY", 30_000);
-    for (const [instance, greeting] of [["1", "one"], ["2", "two two"]] as const) {
-      const [cmd, ...args] = execStart(unit, instance, { GREETING: greeting, PORT: "2200" });
-      // No systemd here: nspawn must not try to register the machine.
-      instances.push(new Watched("nsenter", ["-t", String(holder.pid), "-m", cmd as string, "--register=no", ...args]));
+test.serial(
+  "the template's command line runs two instances on one tree, each with its own environment",
+  async (t) => {
+    const config = fixtureConfig({ name: `tpl${process.pid}` });
+    const machinesDir = join(work.path, "machines");
+    await mkdir(machinesDir);
+    const { symlink } = await import("node:fs/promises");
+    await symlink(root, join(machinesDir, config.name));
+    const unit = renderTemplateUnit(config, { machinesDir });
+    // One mount namespace (shared lock directory in its /run) for both instances.
+    const holder = new Watched("unshare", [
+      "-m",
+      "sh",
+      "-c",
+      "mount -t tmpfs tmpfs /run && echo NS-READY && exec sleep 600",
+    ]);
+    const instances: Watched[] = [];
+    try {
+      await holder.waitFor("NS-READY", 30_000);
+      for (const [instance, greeting] of [
+        ["1", "one"],
+        ["2", "two two"],
+      ] as const) {
+        const [cmd, ...args] = execStart(unit, instance, { GREETING: greeting, PORT: "2200" });
+        // No systemd here: nspawn must not try to register the machine.
+        instances.push(
+          new Watched("nsenter", ["-t", String(holder.pid), "-m", cmd as string, "--register=no", ...args]),
+        );
+      }
+      const [one, two] = instances as [Watched, Watched];
+      await one.waitFor(`NIFTY-ENV GREETING=[one] INSTANCE=[1] HOST=[${config.name}-1]`, 60_000);
+      await two.waitFor(`NIFTY-ENV GREETING=[two two] INSTANCE=[2] HOST=[${config.name}-2]`, 60_000);
+      for (const w of instances) {
+        process.kill(w.pid, "SIGTERM");
+        const exit = await w.waitExit(60_000);
+        t.is(exit?.code, 0, w.output);
+      }
+    } finally {
+      for (const w of instances) await w.kill();
+      await holder.kill();
     }
-    const [one, two] = instances as [Watched, Watched];
-    await one.waitFor(`NIFTY-ENV GREETING=[one] INSTANCE=[1] HOST=[${config.name}-1]`, 60_000);
-    await two.waitFor(`NIFTY-ENV GREETING=[two two] INSTANCE=[2] HOST=[${config.name}-2]`, 60_000);
-    for (const w of instances) {
-      process.kill(w.pid, "SIGTERM");
-      const exit = await w.waitExit(60_000);
-      t.is(exit?.code, 0, w.output);
-    }
-  } finally {
-    for (const w of instances) await w.kill();
-    await holder.kill();
-  }
-});
+  },
+);

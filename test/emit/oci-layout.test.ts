@@ -22,13 +22,27 @@ test.serial("skopeo reads the tag, the layers and the config as given", async (t
   const dir = join(work.path, "layout");
   const config = fixtureConfig();
   const result = await writeOciLayout(dir, { config, layers: fixture.layers, refName: "latest" });
-  t.deepEqual(result.layers.map((l) => l.diffId), fixture.layers.map((l) => l.digest));
+  t.deepEqual(
+    result.layers.map((l) => l.diffId),
+    fixture.layers.map((l) => l.digest),
+  );
 
   const inspect = await run("skopeo", ["inspect", `oci:${dir}:latest`]);
   t.is(inspect.code, 0, inspect.stderr);
-  const image = JSON.parse(inspect.stdout) as { Digest: string; Layers: string[]; Env: string[]; Labels: Record<string, string>; Architecture: string; Os: string; Created: string };
+  const image = JSON.parse(inspect.stdout) as {
+    Digest: string;
+    Layers: string[];
+    Env: string[];
+    Labels: Record<string, string>;
+    Architecture: string;
+    Os: string;
+    Created: string;
+  };
   t.is(image.Digest, result.manifestDigest);
-  t.deepEqual(image.Layers, result.layers.map((l) => l.digest));
+  t.deepEqual(
+    image.Layers,
+    result.layers.map((l) => l.digest),
+  );
   t.deepEqual(image.Env, ["GREETING=hello world", "PORT=2200"]);
   t.deepEqual(image.Labels, { maintainer: "niftyc tests", "org.opencontainers.image.title": "nifty" });
   t.is(image.Architecture, "amd64");
@@ -37,17 +51,27 @@ test.serial("skopeo reads the tag, the layers and the config as given", async (t
 
   const raw = await run("skopeo", ["inspect", "--config", `oci:${dir}:latest`]);
   t.is(raw.code, 0, raw.stderr);
-  const cfg = JSON.parse(raw.stdout) as { config: Record<string, unknown>; rootfs: { type: string; diff_ids: string[] }; history: Array<{ comment: string }> };
+  const cfg = JSON.parse(raw.stdout) as {
+    config: Record<string, unknown>;
+    rootfs: { type: string; diff_ids: string[] };
+    history: Array<{ comment: string }>;
+  };
   t.is(cfg.config.StopSignal, "SIGUSR2");
   t.deepEqual(cfg.config.Env, ["GREETING=hello world", "PORT=2200"]);
   t.deepEqual(cfg.config.ExposedPorts, { "22/tcp": {} });
   t.deepEqual(cfg.config.Cmd, ["/sbin/init"]);
   t.deepEqual(cfg.config.Labels, { maintainer: "niftyc tests", "org.opencontainers.image.title": "nifty" });
   t.deepEqual(cfg.rootfs, { type: "layers", diff_ids: fixture.layers.map((l) => l.digest) });
-  t.deepEqual(cfg.history.map((h) => h.comment), ["busybox and applet links", "configuration and mount points"]);
+  t.deepEqual(
+    cfg.history.map((h) => h.comment),
+    ["busybox and applet links", "configuration and mount points"],
+  );
 
   // Only the layout's files, no staging leftovers beside it.
-  t.deepEqual((await readdir(work.path)).filter((n) => n.includes("staging")), []);
+  t.deepEqual(
+    (await readdir(work.path)).filter((n) => n.includes("staging")),
+    [],
+  );
 });
 
 test.serial("umoci unpacks it (checking diff_ids) into exactly the fixture tree", async (t) => {
@@ -57,7 +81,10 @@ test.serial("umoci unpacks it (checking diff_ids) into exactly the fixture tree"
   const result = await run("umoci", ["unpack", "--image", `${dir}:v1`, bundle], { timeoutMs: 120_000 });
   t.is(result.code, 0, result.stderr);
   t.deepEqual(sortedRecord(await listTree(join(bundle, "rootfs"))), sortedRecord(await expectedTree()));
-  const runtime = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as { annotations: Record<string, string>; process: { args: string[] } };
+  const runtime = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as {
+    annotations: Record<string, string>;
+    process: { args: string[] };
+  };
   t.is(runtime.annotations["org.opencontainers.image.stopSignal"], "SIGUSR2");
   t.deepEqual(runtime.process.args, ["/sbin/init"]);
 });
@@ -76,7 +103,11 @@ test.serial("same input, same bytes; a shared base layer keeps its blob digest",
   t.deepEqual(await hashFiles(a), await hashFiles(b));
 
   const other = fixtureConfig({ env: [["GREETING", "other"]], labels: [] });
-  const rc = await writeOciLayout(c, { config: other, layers: fixture.layers.slice(0, 1), refName: "latest" });
+  const rc = await writeOciLayout(c, {
+    config: other,
+    layers: fixture.layers.slice(0, 1),
+    refName: "latest",
+  });
   t.is(rc.layers[0]?.digest, ra.layers[0]?.digest);
   t.not(rc.configDigest, ra.configDigest);
 
@@ -95,8 +126,16 @@ test.serial("a layer that does not match its digest fails and leaves the old lay
   await writeOciLayout(dir, { config: fixtureConfig(), layers: fixture.layers, refName: "latest" });
   const before = await hashFiles(dir);
   const wrong = fixture.layers.map((l, i) => (i === 1 ? { ...l, digest: `sha256:${"0".repeat(64)}` } : l));
-  await t.throwsAsync(writeOciLayout(dir, { config: fixtureConfig(), layers: wrong, refName: "latest" }), { code: "NIFTY505" });
+  await t.throwsAsync(writeOciLayout(dir, { config: fixtureConfig(), layers: wrong, refName: "latest" }), {
+    code: "NIFTY505",
+  });
   t.deepEqual(await hashFiles(dir), before);
-  t.deepEqual((await readdir(work.path)).filter((n) => n.includes("staging")), []);
-  await t.throwsAsync(writeOciLayout(dir, { config: fixtureConfig(), layers: fixture.layers, refName: "bad ref" }), { code: "NIFTY504" });
+  t.deepEqual(
+    (await readdir(work.path)).filter((n) => n.includes("staging")),
+    [],
+  );
+  await t.throwsAsync(
+    writeOciLayout(dir, { config: fixtureConfig(), layers: fixture.layers, refName: "bad ref" }),
+    { code: "NIFTY504" },
+  );
 });

@@ -38,7 +38,9 @@ test.serial("runc boots /sbin/init from the bundle and the image's stop signal p
     await runc.waitFor("NIFTY-SYSINIT-REACHED", 30_000);
     await runc.waitFor("NIFTY-ENV GREETING=[hello world] INSTANCE=[] HOST=[nifty-host]", 30_000);
     t.true(runc.output.includes(OS_RELEASE.trim()));
-    const kill = await run("runc", ["kill", id, spellSignal(config.stopSignal, "runc-kill")], { timeoutMs: 30_000 });
+    const kill = await run("runc", ["kill", id, spellSignal(config.stopSignal, "runc-kill")], {
+      timeoutMs: 30_000,
+    });
     t.is(kill.code, 0, kill.stderr);
     const exit = await runc.waitExit(60_000);
     t.truthy(exit, `runc still running after the stop signal:\n${runc.output}`);
@@ -55,7 +57,11 @@ test.serial("with process.args replaced, runc prints the fixture's os-release", 
   const bundle = join(work.path, "bundle-cat");
   await writeRuntimeBundle(bundle, { config: fixtureConfig(), rootfsTar: fixture.rootfsTar });
   const path = join(bundle, "config.json");
-  const spec = JSON.parse(await readFile(path, "utf8")) as { process: { args: string[]; env: string[] }; root: { readonly: boolean }; hostname: string };
+  const spec = JSON.parse(await readFile(path, "utf8")) as {
+    process: { args: string[]; env: string[] };
+    root: { readonly: boolean };
+    hostname: string;
+  };
   t.true(spec.root.readonly, "read-only for BusyBox (a systemd image gets a writable root: docs/outputs.md)");
   t.is(spec.hostname, "nifty-host");
   t.true(spec.process.env.includes("container=oci"));
@@ -73,16 +79,38 @@ test.serial("with process.args replaced, runc prints the fixture's os-release", 
 
 test.serial("bundles are written whole: byte-identical config.json, no staging left", async (t) => {
   const a = join(work.path, "bundle-a");
-  await writeRuntimeBundle(a, { config: fixtureConfig(), rootfsTar: fixture.rootfsTar, privateNetwork: true });
+  await writeRuntimeBundle(a, {
+    config: fixtureConfig(),
+    rootfsTar: fixture.rootfsTar,
+    privateNetwork: true,
+  });
   const first = await readFile(join(a, "config.json"));
-  await writeRuntimeBundle(a, { config: fixtureConfig(), rootfsTar: fixture.rootfsTar, privateNetwork: true });
+  await writeRuntimeBundle(a, {
+    config: fixtureConfig(),
+    rootfsTar: fixture.rootfsTar,
+    privateNetwork: true,
+  });
   t.deepEqual(await readFile(join(a, "config.json")), first);
   const spec = JSON.parse(first.toString()) as { linux: { namespaces: Array<{ type: string }> } };
-  t.deepEqual(spec.linux.namespaces.map((n) => n.type), ["pid", "ipc", "uts", "mount", "network"]);
-  t.deepEqual((await readdir(work.path)).filter((n) => n.includes("staging")), []);
+  t.deepEqual(
+    spec.linux.namespaces.map((n) => n.type),
+    ["pid", "ipc", "uts", "mount", "network"],
+  );
+  t.deepEqual(
+    (await readdir(work.path)).filter((n) => n.includes("staging")),
+    [],
+  );
 });
 
-type Item = { name: string; type?: "file" | "directory" | "symlink" | "link"; mode?: number; uid?: number; gid?: number; linkname?: string; body?: string };
+type Item = {
+  name: string;
+  type?: "file" | "directory" | "symlink" | "link";
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  linkname?: string;
+  body?: string;
+};
 
 async function tarOf(path: string, items: Item[]): Promise<string> {
   const pack = tarStream.pack();
@@ -130,32 +158,70 @@ test.serial("unpackRootfs refuses entries that would land outside the root", asy
     ["absolute", [{ name: "/escape-abs", body: "x" }]],
     ["dotdot", [{ name: "../escape-dotdot", body: "x" }]],
     ["inner-dotdot", [{ name: "a/../../escape-inner", body: "x" }]],
-    ["through-symlink", [{ name: "evil", type: "symlink", linkname: work.path }, { name: "evil/escape-symlink", body: "x" }]],
+    [
+      "through-symlink",
+      [
+        { name: "evil", type: "symlink", linkname: work.path },
+        { name: "evil/escape-symlink", body: "x" },
+      ],
+    ],
     ["hardlink-out", [{ name: "h", type: "link", linkname: "../escape-hard" }]],
     ["hardlink-abs", [{ name: "h", type: "link", linkname: "/etc/passwd" }]],
-    ["hardlink-via-symlink", [{ name: "s", type: "symlink", linkname: "/etc" }, { name: "h", type: "link", linkname: "s/passwd" }]],
+    [
+      "hardlink-via-symlink",
+      [
+        { name: "s", type: "symlink", linkname: "/etc" },
+        { name: "h", type: "link", linkname: "s/passwd" },
+      ],
+    ],
   ];
   for (const [name, items] of cases) {
     const tar = await tarOf(join(work.path, `${name}.tar`), items);
-    await t.throwsAsync(unpackRootfs(tar, join(work.path, `unsafe-${name}`)), { code: "NIFTY510" } as never, name);
+    await t.throwsAsync(
+      unpackRootfs(tar, join(work.path, `unsafe-${name}`)),
+      { code: "NIFTY510" } as never,
+      name,
+    );
   }
   const left = (await readdir(work.path)).filter((n) => n.startsWith("escape") || n.startsWith("unsafe-"));
   t.deepEqual(left, []);
 });
 
-test.serial("installMachine unpacks via staging, installs the .nspawn file, and refuses to overwrite", async (t) => {
-  const machinesDir = join(work.path, "machines");
-  const settingsDir = join(work.path, "nspawn");
-  const config = fixtureConfig();
-  const nspawnText = renderNspawnFile(config);
-  const result = await installMachine({ rootfsTar: fixture.rootfsTar, nspawnText, name: "nifty", machinesDir, settingsDir });
-  t.deepEqual(result, { root: join(machinesDir, "nifty"), settingsFile: join(settingsDir, "nifty.nspawn") });
-  t.is(await readFile(result.settingsFile, "utf8"), nspawnText);
-  t.deepEqual(sortedRecord(await listTree(result.root)), sortedRecord(await expectedTree()));
-  await t.throwsAsync(installMachine({ rootfsTar: fixture.rootfsTar, nspawnText, name: "nifty", machinesDir, settingsDir }), { code: "NIFTY521" });
-  await writeFile(join(result.root, "etc", "stale"), "old");
-  await installMachine({ rootfsTar: fixture.rootfsTar, nspawnText, name: "nifty", machinesDir, settingsDir, replace: true });
-  t.deepEqual(sortedRecord(await listTree(result.root)), sortedRecord(await expectedTree()));
-  t.deepEqual(await readdir(machinesDir), ["nifty"]);
-  t.deepEqual(await readdir(settingsDir), ["nifty.nspawn"]);
-});
+test.serial(
+  "installMachine unpacks via staging, installs the .nspawn file, and refuses to overwrite",
+  async (t) => {
+    const machinesDir = join(work.path, "machines");
+    const settingsDir = join(work.path, "nspawn");
+    const config = fixtureConfig();
+    const nspawnText = renderNspawnFile(config);
+    const result = await installMachine({
+      rootfsTar: fixture.rootfsTar,
+      nspawnText,
+      name: "nifty",
+      machinesDir,
+      settingsDir,
+    });
+    t.deepEqual(result, {
+      root: join(machinesDir, "nifty"),
+      settingsFile: join(settingsDir, "nifty.nspawn"),
+    });
+    t.is(await readFile(result.settingsFile, "utf8"), nspawnText);
+    t.deepEqual(sortedRecord(await listTree(result.root)), sortedRecord(await expectedTree()));
+    await t.throwsAsync(
+      installMachine({ rootfsTar: fixture.rootfsTar, nspawnText, name: "nifty", machinesDir, settingsDir }),
+      { code: "NIFTY521" },
+    );
+    await writeFile(join(result.root, "etc", "stale"), "old");
+    await installMachine({
+      rootfsTar: fixture.rootfsTar,
+      nspawnText,
+      name: "nifty",
+      machinesDir,
+      settingsDir,
+      replace: true,
+    });
+    t.deepEqual(sortedRecord(await listTree(result.root)), sortedRecord(await expectedTree()));
+    t.deepEqual(await readdir(machinesDir), ["nifty"]);
+    t.deepEqual(await readdir(settingsDir), ["nifty.nspawn"]);
+  },
+);

@@ -33,14 +33,18 @@ async function buildDeb(dir: string, compression: "xz" | "zstd" | "gzip"): Promi
 }
 
 /** A tarball made with tar-stream, entries in the given order. */
-async function buildTar(entries: { header: Header | (Partial<Header> & { name: string }); body?: string | Buffer }[]): Promise<Buffer> {
+async function buildTar(
+  entries: { header: Header | (Partial<Header> & { name: string }); body?: string | Buffer }[],
+): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = (async () => {
     for await (const c of pack) chunks.push(c as Buffer);
   })();
   for (const e of entries) {
-    await new Promise<void>((resolve, reject) => pack.entry(e.header, e.body ?? "", (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry(e.header, e.body ?? "", (err) => (err ? reject(err) : resolve())),
+    );
   }
   pack.finalize();
   await done;
@@ -118,8 +122,14 @@ test("refuses links that escape the archive, and link loops", async (t) => {
     t.is(err?.code, "NIFTY123", member);
     t.regex(err!.message, /outside the archive/);
   }
-  t.is((await t.throwsAsync(extractMember(store, file, "loop"), { instanceOf: NiftyError }))?.code, "NIFTY124");
-  t.is((await t.throwsAsync(extractMember(store, file, "bin"), { instanceOf: NiftyError }))?.code, "NIFTY125");
+  t.is(
+    (await t.throwsAsync(extractMember(store, file, "loop"), { instanceOf: NiftyError }))?.code,
+    "NIFTY124",
+  );
+  t.is(
+    (await t.throwsAsync(extractMember(store, file, "bin"), { instanceOf: NiftyError }))?.code,
+    "NIFTY125",
+  );
   t.deepEqual(await listFiles(store.blobsDir), []);
 });
 
@@ -163,8 +173,8 @@ test("tarballs are told by content: plain, gzip, zstd and xz, whatever their nam
   const plain = await buildTar([{ header: { name: "a/b.txt", type: "file" }, body: "payload" }]);
   const xzFile = path.join(dir, "x.bin");
   await fsp.writeFile(path.join(dir, "plain.tar"), plain);
-  await run("xz", ["-k", "-c", path.join(dir, "plain.tar")], { encoding: "buffer", maxBuffer: 1 << 20 }).then(({ stdout }) =>
-    fsp.writeFile(xzFile, stdout),
+  await run("xz", ["-k", "-c", path.join(dir, "plain.tar")], { encoding: "buffer", maxBuffer: 1 << 20 }).then(
+    ({ stdout }) => fsp.writeFile(xzFile, stdout),
   );
   const variants: Record<string, Buffer> = {
     "p.data": plain,
@@ -177,9 +187,16 @@ test("tarballs are told by content: plain, gzip, zstd and xz, whatever their nam
     t.is(r.digest, sha256(Buffer.from("payload")), name);
   }
   await fsp.writeFile(path.join(dir, "junk"), "not an archive at all");
-  t.is((await t.throwsAsync(extractMember(store, path.join(dir, "junk"), "a"), { instanceOf: NiftyError }))?.code, "NIFTY120");
+  t.is(
+    (await t.throwsAsync(extractMember(store, path.join(dir, "junk"), "a"), { instanceOf: NiftyError }))
+      ?.code,
+    "NIFTY120",
+  );
   const truncated = path.join(dir, "trunc.gz");
   await fsp.writeFile(truncated, gzipSync(plain).subarray(0, 40));
-  t.is((await t.throwsAsync(extractMember(store, truncated, "a/b.txt"), { instanceOf: NiftyError }))?.code, "NIFTY127");
+  t.is(
+    (await t.throwsAsync(extractMember(store, truncated, "a/b.txt"), { instanceOf: NiftyError }))?.code,
+    "NIFTY127",
+  );
   t.deepEqual(await listFiles(store.tmpDir), []);
 });

@@ -47,7 +47,12 @@ test("downloads a blob into the store, read-only, and a second fetch makes no re
   t.is(seen.at(-1)?.total, BODY.length);
   t.deepEqual(await listFiles(store.tmpDir), []);
 
-  const again = await fetchBlob(store, { name: "busybox", sources: [`${server.url}/bb`], digest: DIGEST, offline: false });
+  const again = await fetchBlob(store, {
+    name: "busybox",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: false,
+  });
   t.true(again.fromCache);
   t.is(again.path, r.path);
   t.is(server.hits(), 1);
@@ -77,7 +82,13 @@ test("a 500 is retried and the second answer is used", async (t) => {
   });
   t.teardown(server.close);
   const { store } = await setup();
-  const r = await fetchBlob(store, { name: "bb", sources: [`${server.url}/bb`], digest: DIGEST, offline: false, retryDelayMs: 1 });
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: false,
+    retryDelayMs: 1,
+  });
   t.is(r.digest, DIGEST);
   t.is(server.hits("/bb"), 2);
   t.true((await fsp.readFile(r.path)).equals(BODY));
@@ -93,7 +104,13 @@ test("a connection dropped mid-body is retried, and only the full body is stored
   });
   t.teardown(server.close);
   const { store } = await setup();
-  const r = await fetchBlob(store, { name: "bb", sources: [`${server.url}/bb`], digest: DIGEST, offline: false, retryDelayMs: 1 });
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: false,
+    retryDelayMs: 1,
+  });
   t.is(server.hits("/bb"), 2);
   t.true((await fsp.readFile(r.path)).equals(BODY));
   t.deepEqual(await listFiles(store.blobsDir), [DIGEST.slice(7)]);
@@ -105,7 +122,15 @@ test("a stalled server hits the timeout, is retried, then reported", async (t) =
   t.teardown(server.close);
   const { store } = await setup();
   const err = await t.throwsAsync(
-    fetchBlob(store, { name: "bb", sources: [`${server.url}/bb`], digest: DIGEST, offline: false, timeoutMs: 200, retries: 1, retryDelayMs: 1 }),
+    fetchBlob(store, {
+      name: "bb",
+      sources: [`${server.url}/bb`],
+      digest: DIGEST,
+      offline: false,
+      timeoutMs: 200,
+      retries: 1,
+      retryDelayMs: 1,
+    }),
     { instanceOf: NiftyError },
   );
   t.is(err?.code, "NIFTY103");
@@ -119,7 +144,13 @@ test("when the first source fails (4xx, not retried) the second is used", async 
   const server = await startServer({ "/b": serve(BODY) });
   t.teardown(server.close);
   const { store } = await setup();
-  const r = await fetchBlob(store, { name: "bb", sources: [`${server.url}/a`, `${server.url}/b`], digest: DIGEST, offline: false, retryDelayMs: 1 });
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/a`, `${server.url}/b`],
+    digest: DIGEST,
+    offline: false,
+    retryDelayMs: 1,
+  });
   t.is(r.url, `${server.url}/b`);
   t.is(server.hits("/a"), 1);
   t.is(server.hits("/b"), 1);
@@ -132,7 +163,12 @@ test("redirects are followed", async (t) => {
   });
   t.teardown(server.close);
   const { store } = await setup();
-  const r = await fetchBlob(store, { name: "bb", sources: [`${server.url}/old`], digest: DIGEST, offline: false });
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/old`],
+    digest: DIGEST,
+    offline: false,
+  });
   t.is(r.digest, DIGEST);
   t.is(server.hits("/new"), 1);
 });
@@ -145,11 +181,22 @@ test("when every source fails, one error lists each URL and why", async (t) => {
   const { store } = await setup();
   const sources = [`${server.url}/missing`, `${server.url}/boom`, `${closed.url}/x`];
   const err = await t.throwsAsync(
-    fetchBlob(store, { name: "busybox", sources, digest: DIGEST, offline: false, retries: 2, retryDelayMs: 1 }),
+    fetchBlob(store, {
+      name: "busybox",
+      sources,
+      digest: DIGEST,
+      offline: false,
+      retries: 2,
+      retryDelayMs: 1,
+    }),
     { instanceOf: NiftyError },
   );
   t.is(err?.code, "NIFTY103");
-  t.deepEqual(err!.details, [`${server.url}/missing: HTTP 404`, `${server.url}/boom: HTTP 503 (after 3 attempts)`, `${closed.url}/x: connection refused (after 3 attempts)`]);
+  t.deepEqual(err!.details, [
+    `${server.url}/missing: HTTP 404`,
+    `${server.url}/boom: HTTP 503 (after 3 attempts)`,
+    `${closed.url}/x: connection refused (after 3 attempts)`,
+  ]);
   t.false(err!.message.includes("\n"));
   t.regex(err!.hint ?? "", /cache import/);
 });
@@ -167,7 +214,12 @@ test("offline: a stored blob is returned without a request; a missing one is an 
   t.regex(missing!.hint ?? "", /niftyc cache import <file>/);
 
   await store.putBuffer(BODY);
-  const r = await fetchBlob(store, { name: "busybox", sources: [`${server.url}/bb`], digest: DIGEST, offline: true });
+  const r = await fetchBlob(store, {
+    name: "busybox",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: true,
+  });
   t.true(r.fromCache);
   t.is(server.hits(), 0);
 });
@@ -176,7 +228,10 @@ test("a fetch served from the store never loads the HTTP client", async (t) => {
   const { dir, store } = await setup();
   await store.putBuffer(BODY);
   const script = path.join(here, "helpers", "lazy-undici-child.ts");
-  const { stdout } = await run(process.execPath, [script, JSON.stringify({ storeDir: dir, sources: ["http://127.0.0.1:9/x"], digest: DIGEST })]);
+  const { stdout } = await run(process.execPath, [
+    script,
+    JSON.stringify({ storeDir: dir, sources: ["http://127.0.0.1:9/x"], digest: DIGEST }),
+  ]);
   t.deepEqual(JSON.parse(stdout), { fromCache: true, undiciLoaded: false });
 });
 
@@ -194,7 +249,10 @@ test("two processes fetching the same digest at once leave one good blob", async
   t.teardown(server.close);
   const { dir, store } = await setup();
   const arg = JSON.stringify({ storeDir: dir, name: "big", sources: [`${server.url}/big`], digest });
-  const [a, b] = await Promise.all([run(process.execPath, [child, arg]), run(process.execPath, [child, arg])]);
+  const [a, b] = await Promise.all([
+    run(process.execPath, [child, arg]),
+    run(process.execPath, [child, arg]),
+  ]);
   t.is(JSON.parse(a.stdout).digest, digest);
   t.is(JSON.parse(b.stdout).digest, digest);
   t.is(server.hits("/big"), 2);
@@ -209,10 +267,16 @@ test("a download killed mid-body leaves only a temp file; the next fetch succeed
   const server = await startServer({ "/bb": halfThenStall(BODY, () => halfSent()) });
   t.teardown(server.close);
   const { dir, store } = await setup();
-  const proc = spawn(process.execPath, [child, JSON.stringify({ storeDir: dir, name: "bb", sources: [`${server.url}/bb`], digest: DIGEST })], {
-    stdio: "ignore",
-  });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on("exit", (_code, signal) => resolve(signal)));
+  const proc = spawn(
+    process.execPath,
+    [child, JSON.stringify({ storeDir: dir, name: "bb", sources: [`${server.url}/bb`], digest: DIGEST })],
+    {
+      stdio: "ignore",
+    },
+  );
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    proc.on("exit", (_code, signal) => resolve(signal)),
+  );
   await sent;
   const half = BODY.length >> 1;
   await waitFor(async () => {
@@ -230,7 +294,12 @@ test("a download killed mid-body leaves only a temp file; the next fetch succeed
   t.true(temps[0]!.startsWith(`${proc.pid}-`));
 
   server.routes.set("/bb", serve(BODY));
-  const r = await fetchBlob(store, { name: "bb", sources: [`${server.url}/bb`], digest: DIGEST, offline: false });
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: false,
+  });
   t.true((await fsp.readFile(r.path)).equals(BODY));
 
   const gc = await cacheGc(store, { olderThanDays: 30 });

@@ -71,7 +71,11 @@ test("parses deb822 .sources files, with continuation lines and Enabled: no", (t
   t.deepEqual(entries[0]?.types, ["deb", "deb-src"]);
   t.deepEqual(entries[0]?.suites, ["bookworm", "bookworm-updates"]);
   t.false(entries[2]?.enabled);
-  t.deepEqual(debianArchiveUris(entries), ["http://three.example/debian", "https://four.example/debian", "http://one.example/debian"]);
+  t.deepEqual(debianArchiveUris(entries), [
+    "http://three.example/debian",
+    "https://four.example/debian",
+    "http://one.example/debian",
+  ]);
 });
 
 test("both formats together keep file order and drop duplicates", (t) => {
@@ -89,13 +93,16 @@ test("both formats together keep file order and drop duplicates", (t) => {
 
 test("reads this machine's real apt configuration", async (t) => {
   const files = await readAptSourceFiles("/");
-  for (const f of files) t.regex(f.path, /^\/etc\/apt\/(sources\.list|sources\.list\.d\/.*\.(list|sources))$/);
+  for (const f of files)
+    t.regex(f.path, /^\/etc\/apt\/(sources\.list|sources\.list\.d\/.*\.(list|sources))$/);
   const uris = debianArchiveUris(parseAptSources(files));
   for (const u of uris) {
     t.regex(u, /^https?:\/\/[^/]+(\/.*)?\/debian$/);
     t.false(u.includes("security"));
   }
-  const mentionsDebian = files.some((f) => /^\s*(deb\s+\S*\/debian\/?\s|URIs:.*\/debian\/?(\s|$))/m.test(f.text));
+  const mentionsDebian = files.some((f) =>
+    /^\s*(deb\s+\S*\/debian\/?\s|URIs:.*\/debian\/?(\s|$))/m.test(f.text),
+  );
   t.is(uris.length > 0, mentionsDebian);
 });
 
@@ -103,12 +110,24 @@ test("loadMirrors prefers given mirrors and falls back to apt under a root", asy
   const root = await tempDir();
   await fsp.mkdir(path.join(root, "etc/apt/sources.list.d"), { recursive: true });
   await fsp.writeFile(path.join(root, "etc/apt/sources.list.d/debian.sources"), DEB822);
-  await fsp.writeFile(path.join(root, "etc/apt/sources.list.d/ignored.list.disabled"), "deb http://no.example/debian x main\n");
-  t.deepEqual((await loadMirrors({}, root)).debian, ["http://three.example/debian", "https://four.example/debian", "http://one.example/debian"]);
-  t.deepEqual((await loadMirrors({ debian: ["http://given.example/debian"] }, root)).debian, ["http://given.example/debian"]);
+  await fsp.writeFile(
+    path.join(root, "etc/apt/sources.list.d/ignored.list.disabled"),
+    "deb http://no.example/debian x main\n",
+  );
+  t.deepEqual((await loadMirrors({}, root)).debian, [
+    "http://three.example/debian",
+    "https://four.example/debian",
+    "http://one.example/debian",
+  ]);
+  t.deepEqual((await loadMirrors({ debian: ["http://given.example/debian"] }, root)).debian, [
+    "http://given.example/debian",
+  ]);
   t.deepEqual((await loadMirrors({}, path.join(root, "none"))).debian, []);
   t.deepEqual((await loadMirrors({}, root))["debian-security"], ["http://three.example/debian-security"]);
-  t.deepEqual((await loadMirrors({ "debian-security": ["http://given.example/ds"] }, root))["debian-security"], ["http://given.example/ds"]);
+  t.deepEqual(
+    (await loadMirrors({ "debian-security": ["http://given.example/ds"] }, root))["debian-security"],
+    ["http://given.example/ds"],
+  );
 });
 
 test("the security archive's URIs, from both formats", (t) => {
@@ -116,14 +135,29 @@ test("the security archive's URIs, from both formats", (t) => {
     { path: "/etc/apt/sources.list", text: ONE_LINE },
     { path: "/etc/apt/sources.list.d/debian.sources", text: DEB822 },
   ]);
-  t.deepEqual(debianSecurityUris(entries), ["http://one.example/debian-security", "http://three.example/debian-security"]);
+  t.deepEqual(debianSecurityUris(entries), [
+    "http://one.example/debian-security",
+    "http://three.example/debian-security",
+  ]);
 });
 
 test("resolveSources: URLs as they are, debian: against each mirror, in order, without duplicates", (t) => {
   const mirrors = { debian: ["http://m1.example/debian/", "http://m2.example/debian"] };
   t.deepEqual(
-    resolveSources(["https://files.example/bb", "debian:pool/main/b/busybox/b.deb", "debian:/pool/main/b/busybox/b.deb", "https://files.example/bb"], mirrors),
-    ["https://files.example/bb", "http://m1.example/debian/pool/main/b/busybox/b.deb", "http://m2.example/debian/pool/main/b/busybox/b.deb"],
+    resolveSources(
+      [
+        "https://files.example/bb",
+        "debian:pool/main/b/busybox/b.deb",
+        "debian:/pool/main/b/busybox/b.deb",
+        "https://files.example/bb",
+      ],
+      mirrors,
+    ),
+    [
+      "https://files.example/bb",
+      "http://m1.example/debian/pool/main/b/busybox/b.deb",
+      "http://m2.example/debian/pool/main/b/busybox/b.deb",
+    ],
   );
 });
 
@@ -131,10 +165,17 @@ test("resolveSources errors: unknown scheme, no mirror, climbing path", (t) => {
   const unknown = t.throws(() => resolveSources(["foo:bar"], {}), { instanceOf: NiftyError });
   t.is(unknown?.code, "NIFTY110");
   t.regex(unknown?.hint ?? "", /http:\/\/…, https:\/\/…, debian:<path>/);
-  const none = t.throws(() => resolveSources(["debian:pool/x.deb"], { debian: [] }), { instanceOf: NiftyError });
+  const none = t.throws(() => resolveSources(["debian:pool/x.deb"], { debian: [] }), {
+    instanceOf: NiftyError,
+  });
   t.is(none?.code, "NIFTY111");
   t.regex(none?.hint ?? "", /--mirror debian=<url>.*NIFTY_MIRROR_DEBIAN/);
-  t.is(t.throws(() => resolveSources(["debian:pool/../../x"], { debian: ["http://m.example/debian"] }), { instanceOf: NiftyError })?.code, "NIFTY113");
+  t.is(
+    t.throws(() => resolveSources(["debian:pool/../../x"], { debian: ["http://m.example/debian"] }), {
+      instanceOf: NiftyError,
+    })?.code,
+    "NIFTY113",
+  );
   t.is(t.throws(() => resolveSources(["http://"], {}), { instanceOf: NiftyError })?.code, "NIFTY112");
 });
 
@@ -142,6 +183,12 @@ test("parseMirrorSettings reads NAME=URL and refuses the rest", (t) => {
   t.deepEqual(parseMirrorSettings(["debian=http://a.example/debian/", "debian=https://b.example/debian"]), {
     debian: ["http://a.example/debian", "https://b.example/debian"],
   });
-  t.is(t.throws(() => parseMirrorSettings(["http://a.example/debian"]), { instanceOf: NiftyError })?.code, "NIFTY112");
-  t.is(t.throws(() => parseMirrorSettings(["debian=ftp://a.example/debian"]), { instanceOf: NiftyError })?.code, "NIFTY112");
+  t.is(
+    t.throws(() => parseMirrorSettings(["http://a.example/debian"]), { instanceOf: NiftyError })?.code,
+    "NIFTY112",
+  );
+  t.is(
+    t.throws(() => parseMirrorSettings(["debian=ftp://a.example/debian"]), { instanceOf: NiftyError })?.code,
+    "NIFTY112",
+  );
 });

@@ -18,7 +18,10 @@ test("without a terminal: one quiet line per finished fetch, nothing while downl
   p.finished("busybox", { digest, size: 2048, path: "/x", fromCache: false, url: "http://127.0.0.1/bb" });
   p.finished("dropbear", { digest, size: 5, path: "/y", fromCache: true });
   p.stop();
-  t.is(out.text(), `busybox: 2.0 KiB sha256:abababababab fetched from http://127.0.0.1/bb\ndropbear: 5 B sha256:abababababab cached\n`);
+  t.is(
+    out.text(),
+    `busybox: 2.0 KiB sha256:abababababab fetched from http://127.0.0.1/bb\ndropbear: 5 B sha256:abababababab cached\n`,
+  );
 });
 
 test("on a terminal: a live line per download with bytes, total and ETA", (t) => {

@@ -17,7 +17,10 @@ test("an xz tarball whose stream header is damaged is a decompression error with
   const dir = await tempDir("niftyc-xz-failure-");
   await fsp.writeFile(path.join(dir, "hello"), "hello\n");
   await run("tar", ["-C", dir, "-cf", path.join(dir, "a.tar"), "hello"]);
-  const { stdout } = await run("xz", ["-c", path.join(dir, "a.tar")], { encoding: "buffer", maxBuffer: 1 << 20 });
+  const { stdout } = await run("xz", ["-c", path.join(dir, "a.tar")], {
+    encoding: "buffer",
+    maxBuffer: 1 << 20,
+  });
   const good = Buffer.from(stdout);
   const bad = Buffer.from(good);
   bad[8] = bad[8]! ^ 0xff; // the stream header's CRC32: xz refuses before writing a byte

@@ -76,7 +76,10 @@ test("diagnostics without a span or a source", (t) => {
     "niftyc: error: no recipe given [NIFTY099]",
   );
   t.is(
-    formatDiagnostic({ severity: "warning", code: "NIFTY098", message: "empty", source, hint: "add a line" }, { color: false }),
+    formatDiagnostic(
+      { severity: "warning", code: "NIFTY098", message: "empty", source, hint: "add a line" },
+      { color: false },
+    ),
     "recipes/ssh.nifty: warning: empty [NIFTY098]\n  hint: add a line",
   );
 });

@@ -10,7 +10,7 @@ const validLines = [
   "FETCH busybox https://example.test/busybox sha256:0123abcd",
   "DIR /tmp MODE 1777",
   "USER nifty UID 1000 GID 1000 HOME /home/nifty SHELL /bin/sh",
-  'LABEL "a b" \'c $d\' e\\ f',
+  "LABEL \"a b\" 'c $d' e\\ f",
   "ENV A=${B:-c} D=$E",
   "FILE /etc/motd <<EOF",
   "hello $USER",
@@ -25,8 +25,32 @@ const validLines = [
 ];
 
 const fragments = [
-  '"', "'", "\\", "$", "${", "}", "${A", "${A:-", "<<EOF", "<<-EOF", "<<'E'", "EOF", "E",
-  "#", " ", "\t", "\n", "\r\n", "\r", "\\\n", "\uFEFF", "é", "😀", "\u0000", "FETCH", "x",
+  '"',
+  "'",
+  "\\",
+  "$",
+  "${",
+  "}",
+  "${A",
+  "${A:-",
+  "<<EOF",
+  "<<-EOF",
+  "<<'E'",
+  "EOF",
+  "E",
+  "#",
+  " ",
+  "\t",
+  "\n",
+  "\r\n",
+  "\r",
+  "\\\n",
+  "\uFEFF",
+  "é",
+  "😀",
+  "\u0000",
+  "FETCH",
+  "x",
 ];
 
 const { recipe, mutated } = recipeArbitraries(validLines, fragments, { maxMutatedLines: 12 });
@@ -48,7 +72,8 @@ function checkAll(text: string): boolean {
     checkSpan(text, node.keywordSpan, "keyword");
     for (const w of node.args) {
       checkSpan(text, w.span, "word");
-      if (text.slice(w.span.start.offset, w.span.end.offset) !== w.raw) throw new Error("word raw differs from its span");
+      if (text.slice(w.span.start.offset, w.span.end.offset) !== w.raw)
+        throw new Error("word raw differs from its span");
       checkParts(text, w.parts, "word");
     }
     for (const h of node.heredocs) {
@@ -77,14 +102,17 @@ test("the span checker itself rejects a wrong span", (t) => {
     end: { offset: 9, line: 2, column: 2 },
   };
   t.throws(() => checkSpan(text, bad, "test"));
-  const badColumn: Span = { start: { offset: 6, line: 1, column: 6 }, end: { offset: 7, line: 1, column: 8 } };
+  const badColumn: Span = {
+    start: { offset: 6, line: 1, column: 6 },
+    end: { offset: 7, line: 1, column: 8 },
+  };
   t.throws(() => checkSpan(text, badColumn, "test"));
 });
 
 const wholeLines = [
   "FETCH busybox https://example.test/busybox sha256:0123abcd",
   "DIR /tmp MODE 1777",
-  'LABEL "a b" \'c $d\' e\\ f',
+  "LABEL \"a b\" 'c $d' e\\ f",
   "ENV A=${B:-c} D=$E",
   "COPY a \\\n  b",
   "FILE /etc/motd <<EOF\nhello $USER\nEOF",
@@ -93,11 +121,15 @@ const wholeLines = [
 
 test("valid instruction lines: one node each and no diagnostics", (t) => {
   fc.assert(
-    fc.property(fc.array(fc.constantFrom(...wholeLines), { maxLength: 20 }), fc.constantFrom("\n", "\r\n"), (lines, eol) => {
-      const text = lines.join("\n").replaceAll("\n", eol);
-      const { tree, diagnostics } = parseNiftyfile({ path: "ok.nifty", text });
-      return diagnostics.length === 0 && tree.instructions.length === lines.length;
-    }),
+    fc.property(
+      fc.array(fc.constantFrom(...wholeLines), { maxLength: 20 }),
+      fc.constantFrom("\n", "\r\n"),
+      (lines, eol) => {
+        const text = lines.join("\n").replaceAll("\n", eol);
+        const { tree, diagnostics } = parseNiftyfile({ path: "ok.nifty", text });
+        return diagnostics.length === 0 && tree.instructions.length === lines.length;
+      },
+    ),
     { numRuns: 1000 },
   );
   t.pass();

@@ -19,8 +19,17 @@ test("the grammar passes chevrotain's validations (no ambiguity, no left recursi
 /** A CST as plain data: rule names, token images and offsets. */
 function shape(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(shape);
-  const n = node as { name?: string; children?: Record<string, unknown[]>; image?: string; startOffset?: number };
-  if (n.children) return { name: n.name, children: Object.fromEntries(Object.entries(n.children).map(([k, v]) => [k, shape(v)])) };
+  const n = node as {
+    name?: string;
+    children?: Record<string, unknown[]>;
+    image?: string;
+    startOffset?: number;
+  };
+  if (n.children)
+    return {
+      name: n.name,
+      children: Object.fromEntries(Object.entries(n.children).map(([k, v]) => [k, shape(v)])),
+    };
   return [n.image, n.startOffset];
 }
 
@@ -28,7 +37,10 @@ test("the start-up lexer and parser give the same tokens and tree as the validat
   const text = "FILE /etc/motd <<EOF\nhi ${X}\nEOF\nUSER a UID 1 \\\n  SHELL '/bin/sh'\n# c\nbogus line\n";
   const fast = niftyLexer.tokenize(text);
   const checked = createLexer(true).tokenize(text);
-  t.deepEqual(fast.tokens.map((k) => [k.image, k.startOffset]), checked.tokens.map((k) => [k.image, k.startOffset]));
+  t.deepEqual(
+    fast.tokens.map((k) => [k.image, k.startOffset]),
+    checked.tokens.map((k) => [k.image, k.startOffset]),
+  );
   const validated = new NiftyParser({ validate: true });
   validated.input = checked.tokens;
   const a = shape(validated.recipe());

@@ -5,7 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort, waitForPort } from "../support/net.ts";
-import { makeDropbearHostKey, refuseDss, type HostKeyOptions, type HostKeyType } from "../../src/image/dropbear-key.ts";
+import {
+  makeDropbearHostKey,
+  refuseDss,
+  type HostKeyOptions,
+  type HostKeyType,
+} from "../../src/image/dropbear-key.ts";
 
 const run = promisify(execFile);
 
@@ -26,73 +31,118 @@ for (const seed of [undefined, SEED]) {
   const tag = seed ? "seeded" : "random";
   CASES.push(
     { name: `ed25519 ${tag}`, type: "ed25519", opts: { seed }, hostKeyAlgorithm: "ssh-ed25519", size: 83 },
-    { name: `ecdsa-256 ${tag}`, type: "ecdsa", opts: { seed, ecdsaBits: 256 }, hostKeyAlgorithm: "ecdsa-sha2-nistp256", size: 140 },
-    { name: `ecdsa-384 ${tag}`, type: "ecdsa", opts: { seed, ecdsaBits: 384 }, hostKeyAlgorithm: "ecdsa-sha2-nistp384", size: 188 },
-    { name: `ecdsa-521 ${tag}`, type: "ecdsa", opts: { seed, ecdsaBits: 521 }, hostKeyAlgorithm: "ecdsa-sha2-nistp521", size: 242 },
+    {
+      name: `ecdsa-256 ${tag}`,
+      type: "ecdsa",
+      opts: { seed, ecdsaBits: 256 },
+      hostKeyAlgorithm: "ecdsa-sha2-nistp256",
+      size: 140,
+    },
+    {
+      name: `ecdsa-384 ${tag}`,
+      type: "ecdsa",
+      opts: { seed, ecdsaBits: 384 },
+      hostKeyAlgorithm: "ecdsa-sha2-nistp384",
+      size: 188,
+    },
+    {
+      name: `ecdsa-521 ${tag}`,
+      type: "ecdsa",
+      opts: { seed, ecdsaBits: 521 },
+      hostKeyAlgorithm: "ecdsa-sha2-nistp521",
+      size: 242,
+    },
     // OpenSSH 9 no longer accepts SHA-1 "ssh-rsa" signatures; the key type is still ssh-rsa.
     { name: `rsa-2048 ${tag}`, type: "rsa", opts: { seed }, hostKeyAlgorithm: "rsa-sha2-256", size: 805 },
   );
 }
 
 for (const c of CASES) {
-  test.serial(`${c.name}: dropbearkey reads it, dropbear serves it, ssh verifies its signature`, async (t) => {
-    // Every wait below is bounded; this bounds the test, so a stall fails it by name.
-    t.timeout(120_000);
-    const key = makeDropbearHostKey(c.type, c.opts);
-    t.true(Math.abs(key.privateKey.length - c.size) <= (c.type === "ecdsa" ? 1 : c.type === "rsa" ? 2 : 0), `size ${key.privateKey.length}`);
-    t.regex(key.fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
-
-    const dir = await mkdtemp(join(tmpdir(), "niftyc-hostkey-"));
-    const keyFile = join(dir, "host_key");
-    const knownHosts = join(dir, "known_hosts");
-    await writeFile(keyFile, key.privateKey, { mode: 0o600 });
-    let server: ReturnType<typeof spawn> | undefined;
-    try {
-      const { stdout } = await run("dropbearkey", ["-y", "-f", keyFile], { timeout: 30_000, killSignal: "SIGKILL" });
-      const lines = stdout.split("\n");
-      const pubLine = lines.find((l) => l.startsWith("ssh-") || l.startsWith("ecdsa-"));
-      t.is(pubLine?.split(" ").slice(0, 2).join(" "), key.publicKey);
-      t.true(lines.includes(`Fingerprint: ${key.fingerprint}`), stdout);
-
-      const port = await freePort();
-      server = spawn("dropbear", ["-F", "-E", "-s", "-p", `127.0.0.1:${port}`, "-r", keyFile], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      let serverLog = "";
-      server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
-      const exited = new Promise<void>((resolve) => server?.once("exit", () => resolve()));
-      await Promise.race([
-        waitForPort(port, 10_000),
-        exited.then(() => Promise.reject(new Error(`dropbear exited before listening: ${serverLog}`))),
-      ]);
-
-      const ssh = await run(
-        "ssh",
-        [
-          "-F", "/dev/null", "-o", "BatchMode=yes", "-o", `HostKeyAlgorithms=${c.hostKeyAlgorithm}`,
-          "-o", "PreferredAuthentications=none", "-o", "StrictHostKeyChecking=no",
-          "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
-          "-o", "HashKnownHosts=no", "-o", "ConnectTimeout=20", "-p", String(port), "nobody@127.0.0.1", "true",
-        ],
-        { timeout: 60_000, killSignal: "SIGKILL" },
-      ).then(
-        () => ({ ok: true, stderr: "" }),
-        (e: { stderr?: string }) => ({ ok: false, stderr: String(e.stderr ?? e) }),
+  test.serial(
+    `${c.name}: dropbearkey reads it, dropbear serves it, ssh verifies its signature`,
+    async (t) => {
+      // Every wait below is bounded; this bounds the test, so a stall fails it by name.
+      t.timeout(120_000);
+      const key = makeDropbearHostKey(c.type, c.opts);
+      t.true(
+        Math.abs(key.privateKey.length - c.size) <= (c.type === "ecdsa" ? 1 : c.type === "rsa" ? 2 : 0),
+        `size ${key.privateKey.length}`,
       );
-      t.false(ssh.ok);
-      t.regex(ssh.stderr, /Permission denied/, `${ssh.stderr}\n--- dropbear:\n${serverLog}`);
-      const known = await readFile(knownHosts, "utf8");
-      t.is(known.trim(), `[127.0.0.1]:${port} ${key.publicKey}`);
+      t.regex(key.fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
 
-      server.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    } finally {
-      if (server && server.exitCode === null && server.signalCode === null && server.pid !== undefined) {
-        process.kill(server.pid, "SIGKILL");
+      const dir = await mkdtemp(join(tmpdir(), "niftyc-hostkey-"));
+      const keyFile = join(dir, "host_key");
+      const knownHosts = join(dir, "known_hosts");
+      await writeFile(keyFile, key.privateKey, { mode: 0o600 });
+      let server: ReturnType<typeof spawn> | undefined;
+      try {
+        const { stdout } = await run("dropbearkey", ["-y", "-f", keyFile], {
+          timeout: 30_000,
+          killSignal: "SIGKILL",
+        });
+        const lines = stdout.split("\n");
+        const pubLine = lines.find((l) => l.startsWith("ssh-") || l.startsWith("ecdsa-"));
+        t.is(pubLine?.split(" ").slice(0, 2).join(" "), key.publicKey);
+        t.true(lines.includes(`Fingerprint: ${key.fingerprint}`), stdout);
+
+        const port = await freePort();
+        server = spawn("dropbear", ["-F", "-E", "-s", "-p", `127.0.0.1:${port}`, "-r", keyFile], {
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        let serverLog = "";
+        server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
+        const exited = new Promise<void>((resolve) => server?.once("exit", () => resolve()));
+        await Promise.race([
+          waitForPort(port, 10_000),
+          exited.then(() => Promise.reject(new Error(`dropbear exited before listening: ${serverLog}`))),
+        ]);
+
+        const ssh = await run(
+          "ssh",
+          [
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            `HostKeyAlgorithms=${c.hostKeyAlgorithm}`,
+            "-o",
+            "PreferredAuthentications=none",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            `UserKnownHostsFile=${knownHosts}`,
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "HashKnownHosts=no",
+            "-o",
+            "ConnectTimeout=20",
+            "-p",
+            String(port),
+            "nobody@127.0.0.1",
+            "true",
+          ],
+          { timeout: 60_000, killSignal: "SIGKILL" },
+        ).then(
+          () => ({ ok: true, stderr: "" }),
+          (e: { stderr?: string }) => ({ ok: false, stderr: String(e.stderr ?? e) }),
+        );
+        t.false(ssh.ok);
+        t.regex(ssh.stderr, /Permission denied/, `${ssh.stderr}\n--- dropbear:\n${serverLog}`);
+        const known = await readFile(knownHosts, "utf8");
+        t.is(known.trim(), `[127.0.0.1]:${port} ${key.publicKey}`);
+
+        server.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      } finally {
+        if (server && server.exitCode === null && server.signalCode === null && server.pid !== undefined) {
+          process.kill(server.pid, "SIGKILL");
+        }
+        await rm(dir, { recursive: true, force: true });
       }
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 }
 
 test("same seed gives the same key, a different seed or size another", (t) => {

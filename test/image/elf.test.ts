@@ -21,14 +21,19 @@ const run = promisify(execFile);
 /** What readelf (binutils) says about a file's run-time needs. */
 async function readelf(file: string) {
   const { stdout } = await run("readelf", ["-dlW", file], { maxBuffer: 64 << 20 });
-  const all = (tag: string) => [...stdout.matchAll(new RegExp(`\\(${tag}\\)\\s+[^\\[]*\\[([^\\]]*)\\]`, "g"))].map((m) => m[1]!);
+  const all = (tag: string) =>
+    [...stdout.matchAll(new RegExp(`\\(${tag}\\)\\s+[^\\[]*\\[([^\\]]*)\\]`, "g"))].map((m) => m[1]!);
   const interp = /\[Requesting program interpreter: ([^\]]*)\]/.exec(stdout)?.[1];
   return {
     interpreter: interp,
     needed: all("NEEDED"),
     soname: all("SONAME")[0],
-    rpath: all("RPATH").flatMap((p) => p.split(":")).filter((p) => p !== ""),
-    runpath: all("RUNPATH").flatMap((p) => p.split(":")).filter((p) => p !== ""),
+    rpath: all("RPATH")
+      .flatMap((p) => p.split(":"))
+      .filter((p) => p !== ""),
+    runpath: all("RUNPATH")
+      .flatMap((p) => p.split(":"))
+      .filter((p) => p !== ""),
   };
 }
 
@@ -37,7 +42,15 @@ const host: ImageView = { exists: (p) => existsSync(p), elfInfo: (p) => readElfI
 
 test("static BusyBox: no interpreter, no libraries", async (t) => {
   const info = await readElfInfo("/bin/busybox");
-  t.like(info, { class: 64, endian: "little", machine: 62, isStatic: true, needed: [], runpath: [], rpath: [] });
+  t.like(info, {
+    class: 64,
+    endian: "little",
+    machine: 62,
+    isStatic: true,
+    needed: [],
+    runpath: [],
+    rpath: [],
+  });
   t.is(info?.interpreter, undefined);
   t.deepEqual(await missingLibraries("/bin/busybox", info!, host), { missing: [] });
 });
@@ -112,7 +125,11 @@ test("agrees with readelf on every ELF file in /usr/bin, /usr/sbin and the syste
 
 test("truncated and corrupted ELF: null, info or a clear Error, never a hang or a stray exception", async (t) => {
   const whole = await readFile("/usr/sbin/dropbear");
-  const dynOffset = Number(/Dynamic section at offset (0x[0-9a-f]+)/.exec((await run("readelf", ["-d", "/usr/sbin/dropbear"])).stdout)![1]);
+  const dynOffset = Number(
+    /Dynamic section at offset (0x[0-9a-f]+)/.exec(
+      (await run("readelf", ["-d", "/usr/sbin/dropbear"])).stdout,
+    )![1],
+  );
   let errors = 0;
   const check = async (buf: Buffer, what: string) => {
     const r = await readElfInfo(buf).catch((e: Error) => e);
@@ -123,7 +140,8 @@ test("truncated and corrupted ELF: null, info or a clear Error, never a hang or 
       t.is(typeof r.machine, "number", what);
     }
   };
-  for (let len = 0; len < whole.length; len += len < 0x400 ? 1 : 61) await check(whole.subarray(0, len), `length ${len}`);
+  for (let len = 0; len < whole.length; len += len < 0x400 ? 1 : 61)
+    await check(whole.subarray(0, len), `length ${len}`);
   t.true((await readElfInfo(whole.subarray(0, 100)).catch((e: Error) => e)) instanceof Error);
   // Overwrite a few bytes of the headers and strings, or of the dynamic section, deterministically.
   for (let i = 0; i < 3000; i++) {
@@ -137,7 +155,15 @@ test("truncated and corrupted ELF: null, info or a clear Error, never a hang or 
 });
 
 // A minimal ELF image built here: one PT_LOAD holding a dynamic string table, one PT_DYNAMIC.
-function makeElf(opts: { klass: 32 | 64; big: boolean; needed: string[]; soname?: string; rpath?: string; runpath?: string; interp?: string }): Buffer {
+function makeElf(opts: {
+  klass: 32 | 64;
+  big: boolean;
+  needed: string[];
+  soname?: string;
+  rpath?: string;
+  runpath?: string;
+  interp?: string;
+}): Buffer {
   const is64 = opts.klass === 64;
   const ehsize = is64 ? 64 : 52;
   const phentsize = is64 ? 56 : 32;
@@ -205,15 +231,30 @@ test("32/64-bit, little/big-endian: soname, rpath and runpath", async (t) => {
   for (const klass of [32, 64] as const) {
     for (const big of [false, true]) {
       const buf = makeElf({
-        klass, big, needed: ["liba.so.1", "libb.so.2"], soname: "libself.so.3",
-        rpath: "/opt/r1:$ORIGIN/../r2", runpath: "/opt/run", interp: "/lib/ld.so.1",
+        klass,
+        big,
+        needed: ["liba.so.1", "libb.so.2"],
+        soname: "libself.so.3",
+        rpath: "/opt/r1:$ORIGIN/../r2",
+        runpath: "/opt/run",
+        interp: "/lib/ld.so.1",
       });
       const info = await readElfInfo(buf);
-      t.like(info, {
-        class: klass, endian: big ? "big" : "little", type: "dyn", interpreter: "/lib/ld.so.1",
-        needed: ["liba.so.1", "libb.so.2"], soname: "libself.so.3", rpath: ["/opt/r1", "$ORIGIN/../r2"],
-        runpath: ["/opt/run"], isStatic: false,
-      }, `${klass} ${big}`);
+      t.like(
+        info,
+        {
+          class: klass,
+          endian: big ? "big" : "little",
+          type: "dyn",
+          interpreter: "/lib/ld.so.1",
+          needed: ["liba.so.1", "libb.so.2"],
+          soname: "libself.so.3",
+          rpath: ["/opt/r1", "$ORIGIN/../r2"],
+          runpath: ["/opt/run"],
+          isStatic: false,
+        },
+        `${klass} ${big}`,
+      );
     }
   }
 });
@@ -233,7 +274,10 @@ test("missingLibraries: a removed library is reported with what needed it; a mis
     missing: [{ library: "libgmp.so.10", neededBy: "/lib/x86_64-linux-gnu/libtomcrypt.so.1" }],
   });
 
-  hidden.add("/lib64/ld-linux-x86-64.so.2").add("/lib/x86_64-linux-gnu/libz.so.1").add("/usr/lib/x86_64-linux-gnu/libz.so.1");
+  hidden
+    .add("/lib64/ld-linux-x86-64.so.2")
+    .add("/lib/x86_64-linux-gnu/libz.so.1")
+    .add("/usr/lib/x86_64-linux-gnu/libz.so.1");
   const r = await missingLibraries("/usr/sbin/dropbear", info, image);
   t.is(r.interpreter, "/lib64/ld-linux-x86-64.so.2");
   t.deepEqual(r.missing, [
@@ -245,12 +289,22 @@ test("missingLibraries: a removed library is reported with what needed it; a mis
   const busctl = (await readElfInfo("/usr/bin/busctl"))!;
   const noRunpath = { ...busctl, runpath: [] };
   const r2 = await missingLibraries("/usr/bin/busctl", noRunpath, host);
-  t.true(r2.missing.some((m) => m.library.startsWith("libsystemd-shared") && m.neededBy === "/usr/bin/busctl"));
+  t.true(
+    r2.missing.some((m) => m.library.startsWith("libsystemd-shared") && m.neededBy === "/usr/bin/busctl"),
+  );
 });
 
 test("missingLibraries: search order, $ORIGIN, RPATH inheritance, skipping other machines", async (t) => {
   const lib = (needed: string[], extra: Partial<ElfInfo> = {}): ElfInfo => ({
-    class: 64, endian: "little", machine: 62, type: "dyn", needed, runpath: [], rpath: [], isStatic: needed.length === 0, ...extra,
+    class: 64,
+    endian: "little",
+    machine: 62,
+    type: "dyn",
+    needed,
+    runpath: [],
+    rpath: [],
+    isStatic: needed.length === 0,
+    ...extra,
   });
   const files = new Map<string, ElfInfo | null>([
     ["/app/lib/libfoo.so.1", lib(["libbar.so.1"])],
@@ -260,10 +314,16 @@ test("missingLibraries: search order, $ORIGIN, RPATH inheritance, skipping other
     ["/usr/lib/libtext.so.1", lib([])],
   ]);
   // A host without links: a path's `..` is its lexical parent.
-  const image: ImageView = { exists: (p) => files.has(posix.normalize(p)), elfInfo: async (p) => files.get(posix.normalize(p)) ?? null };
+  const image: ImageView = {
+    exists: (p) => files.has(posix.normalize(p)),
+    elfInfo: async (p) => files.get(posix.normalize(p)) ?? null,
+  };
 
   // DT_RPATH of the program also serves its libraries' own DT_NEEDED.
-  const prog = lib(["libfoo.so.1", "libtext.so.1"], { type: "exec", rpath: ["$ORIGIN/../lib", "${ORIGIN}/../private"] });
+  const prog = lib(["libfoo.so.1", "libtext.so.1"], {
+    type: "exec",
+    rpath: ["$ORIGIN/../lib", "${ORIGIN}/../private"],
+  });
   t.deepEqual(await missingLibraries("/app/bin/prog", prog, image), { missing: [] });
 
   // DT_RUNPATH applies to the object's own needs only.
@@ -285,17 +345,37 @@ test("missingLibraries: search order, $ORIGIN, RPATH inheritance, skipping other
 
 test("missingLibraries over a tree: the loader and libraries are found through the image's links (merged /usr, $ORIGIN/../lib after a linked directory); a loop is an error", async (t) => {
   const lib = (needed: string[], extra: Partial<ElfInfo> = {}): ElfInfo => ({
-    class: 64, endian: "little", machine: 62, type: "dyn", needed, runpath: [], rpath: [], isStatic: false, ...extra,
+    class: 64,
+    endian: "little",
+    machine: 62,
+    type: "dyn",
+    needed,
+    runpath: [],
+    rpath: [],
+    isStatic: false,
+    ...extra,
   });
   const infos = new Map<string, ElfInfo>();
   const tree = new Tree();
   const dir: TreeNode = { type: "dir", mode: 0o755, uid: 0, gid: 0 };
-  const link = (path: string, target: string) => tree.set(path, { type: "symlink", mode: 0o777, uid: 0, gid: 0, target });
+  const link = (path: string, target: string) =>
+    tree.set(path, { type: "symlink", mode: 0o777, uid: 0, gid: 0, target });
   const file = (path: string, info: ElfInfo) => {
     infos.set(path, info);
     tree.set(path, { type: "file", mode: 0o755, uid: 0, gid: 0, content: { digest: path, size: 0 } });
   };
-  for (const d of ["/usr", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/srv", "/srv/app", "/srv/app/bin", "/srv/app/lib", "/opt"]) tree.set(d, dir);
+  for (const d of [
+    "/usr",
+    "/usr/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/srv",
+    "/srv/app",
+    "/srv/app/bin",
+    "/srv/app/lib",
+    "/opt",
+  ])
+    tree.set(d, dir);
   // Debian 13: /lib64 → usr/lib64, whose loader is a relative link into /usr/lib; /lib → usr/lib.
   link("/lib64", "usr/lib64");
   link("/lib", "usr/lib");
@@ -306,12 +386,18 @@ test("missingLibraries over a tree: the loader and libraries are found through t
   link("/opt/bin", "/srv/app/bin");
   file("/srv/app/lib/libapp.so.1", lib(["libc.so.6"]));
   const image = treeView(tree, async (node) => infos.get(node.content.digest) ?? null);
-  const prog = lib(["libapp.so.1"], { type: "exec", interpreter: "/lib64/ld-linux-x86-64.so.2", runpath: ["$ORIGIN/../lib"] });
+  const prog = lib(["libapp.so.1"], {
+    type: "exec",
+    interpreter: "/lib64/ld-linux-x86-64.so.2",
+    runpath: ["$ORIGIN/../lib"],
+  });
   t.deepEqual(await missingLibraries("/opt/bin/prog", prog, image), { missing: [] });
   t.deepEqual(await missingLibraries("/srv/app/bin/prog", prog, image), { missing: [] });
 
   link("/lib64", "lib64");
-  await t.throwsAsync(missingLibraries("/srv/app/bin/prog", prog, image), { message: /too many levels of symbolic links/ });
+  await t.throwsAsync(missingLibraries("/srv/app/bin/prog", prog, image), {
+    message: /too many levels of symbolic links/,
+  });
 });
 
 test("listApplets: the table read from the ELF equals busybox --list (269 applets)", async (t) => {
@@ -327,7 +413,9 @@ test("listApplets: the table read from the ELF equals busybox --list (269 applet
 });
 
 test("listApplets: a program that is not BusyBox has no applet table", async (t) => {
-  await t.throwsAsync(listApplets("/usr/sbin/dropbear", { method: "elf" }), { message: /no BusyBox applet name table/ });
+  await t.throwsAsync(listApplets("/usr/sbin/dropbear", { method: "elf" }), {
+    message: /no BusyBox applet name table/,
+  });
   for (const f of ["/usr/sbin/dropbear", "/usr/bin/ssh", "/usr/bin/openssl", "/usr/bin/dropbearkey"]) {
     t.deepEqual(scanAppletTable(await readFile(f)), [], f);
   }

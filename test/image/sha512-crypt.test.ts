@@ -67,7 +67,9 @@ function* cases(): Generator<[string, string]> {
 test("agrees with openssl passwd -6 on random passwords and salts", (t) => {
   let n = 0;
   for (const [pw, salt] of cases()) {
-    const expected = execFileSync("openssl", ["passwd", "-6", "-salt", salt, pw], { encoding: "utf8" }).trim();
+    const expected = execFileSync("openssl", ["passwd", "-6", "-salt", salt, pw], {
+      encoding: "utf8",
+    }).trim();
     t.is(sha512Crypt(pw, salt), expected, JSON.stringify([pw, salt]));
     n++;
   }

@@ -4,7 +4,13 @@ import test from "ava";
 import { Tree, TreeError, type TreeNode } from "../../src/image/tree.ts";
 
 const dir: TreeNode = { type: "dir", mode: 0o755, uid: 0, gid: 0 };
-const file: TreeNode = { type: "file", mode: 0o755, uid: 0, gid: 0, content: { digest: "sha256:00", size: 0 } };
+const file: TreeNode = {
+  type: "file",
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  content: { digest: "sha256:00", size: 0 },
+};
 const link = (target: string): TreeNode => ({ type: "symlink", mode: 0o777, uid: 0, gid: 0, target });
 
 function tree(entries: Record<string, TreeNode>): Tree {
@@ -31,7 +37,11 @@ test("a link to a directory, then a relative link inside it: the merged-/usr loa
   t.is(image.resolve("/lib64/ld-linux-x86-64.so.2"), "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
   t.deepEqual(image.linksOn("/lib64/ld-linux-x86-64.so.2"), ["/lib64", "/usr/lib64/ld-linux-x86-64.so.2"]);
   t.is(image.lookup("/lib64/ld-linux-x86-64.so.2")?.node.type, "file");
-  t.is(image.resolve("/lib64/ld-linux-x86-64.so.2", false), "/usr/lib64/ld-linux-x86-64.so.2", "the last link kept");
+  t.is(
+    image.resolve("/lib64/ld-linux-x86-64.so.2", false),
+    "/usr/lib64/ld-linux-x86-64.so.2",
+    "the last link kept",
+  );
 });
 
 test("an absolute target restarts at the image's root, and a chain of links is followed", (t) => {
@@ -39,7 +49,12 @@ test("an absolute target restarts at the image's root, and a chain of links is f
   image.set("/opt", link("/lib"));
   image.set("/usr/lib/x86_64-linux-gnu/libc.so.6", link("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
   t.is(image.resolve("/opt/x86_64-linux-gnu/libc.so.6"), "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
-  t.deepEqual(image.linksOn("/opt/x86_64-linux-gnu/libc.so.6"), ["/opt", "/lib", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib"]);
+  t.deepEqual(image.linksOn("/opt/x86_64-linux-gnu/libc.so.6"), [
+    "/opt",
+    "/lib",
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib",
+  ]);
 });
 
 test("`..` after a link goes to the parent of where the link led, as the kernel does, never above the root", (t) => {
@@ -57,7 +72,11 @@ test("missing parts: a missing last component is where it would be; a missing di
   const image = merged();
   t.is(image.resolve("/lib64/nothing-yet"), "/usr/lib64/nothing-yet");
   t.is(image.resolve("/lib64/no-dir/file"), undefined);
-  t.is(image.resolve("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2/below"), undefined, "a file is not a directory");
+  t.is(
+    image.resolve("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2/below"),
+    undefined,
+    "a file is not a directory",
+  );
   t.is(image.lookup("/lib64/nothing-yet"), undefined);
 });
 

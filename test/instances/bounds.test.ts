@@ -17,7 +17,18 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
   const root = join(parent, "root");
   mkdirSync(root);
   const outside = "/var/lib/../../../escaped";
-  const argv = ["instances", build.dir, "--root", root, "--count", "2", "--set", "PORT=2200+i", "--out", outside];
+  const argv = [
+    "instances",
+    build.dir,
+    "--root",
+    root,
+    "--count",
+    "2",
+    "--set",
+    "PORT=2200+i",
+    "--out",
+    outside,
+  ];
   const run = await runMain(argv, parent);
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /--out takes a plain path of that machine, without '\.\.' or '\.'/);
@@ -25,7 +36,10 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
   t.false(existsSync(join(root, "escaped")));
 
   // niftyc install shares --root's paths: its --machines-dir cannot climb out either.
-  const install = await runMain(["install", build.dir, "--root", root, "--machines-dir", "/../machines"], parent);
+  const install = await runMain(
+    ["install", build.dir, "--root", root, "--machines-dir", "/../machines"],
+    parent,
+  );
   t.is(install.code, 2, install.stderr);
   t.false(existsSync(join(parent, "machines")));
 
@@ -33,7 +47,15 @@ test("--root R --out /var/lib/../../../x is refused, and nothing is written outs
   const plan = planInstances({ config: sshConfig(), count: 1, sets: [] });
   const rootfsTar = join(build.dir, "rootfs.tar");
   const digest = build.digest;
-  const writing = writeInstances({ dir: outside, root, config: sshConfig(), plan, rootfsTar, digest, version: "test" });
+  const writing = writeInstances({
+    dir: outside,
+    root,
+    config: sshConfig(),
+    plan,
+    rootfsTar,
+    digest,
+    version: "test",
+  });
   const refused = await t.throwsAsync(writing, { instanceOf: NiftyError });
   t.is(refused?.code, "NIFTY436");
   t.false(existsSync(join(parent, "escaped")));
@@ -47,8 +69,13 @@ test("100,000 instances of a 100 KB --set value: a clear error, not out of memor
   const sets = ["--set", `GREETING=${value}`, "--set", "PORT=0+i"];
   const argv = ["instances", build.dir, "--count", "100000", ...sets, "--out", "fleet"];
   const env = { ...process.env, NODE_OPTIONS: "--max-old-space-size=512" };
-  const run = spawnSync(process.execPath, [join(ROOT, "bin", "niftyc"), ...argv],
-    { cwd, encoding: "utf8", env, timeout: 300_000, killSignal: "SIGKILL" });
+  const run = spawnSync(process.execPath, [join(ROOT, "bin", "niftyc"), ...argv], {
+    cwd,
+    encoding: "utf8",
+    env,
+    timeout: 300_000,
+    killSignal: "SIGKILL",
+  });
   t.is(run.status, 1, `${run.signal ?? ""} ${run.stderr.slice(-2000)}`);
   t.regex(run.stderr, /--set: the values of 100000 instances come to over 64 MiB characters .*\[NIFTY435\]/s);
   t.false(existsSync(join(cwd, "fleet")), "nothing written");

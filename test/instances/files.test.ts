@@ -15,7 +15,8 @@ import { renderInstanceUnit, renderInstancesEnv, renderTarget } from "../../src/
 import { writeInstances } from "../../src/instances/write.ts";
 import { buildDir, sshConfig, temp } from "./helpers.ts";
 
-const PLAN = () => planInstances({ config: sshConfig(), count: 3, first: 7, sets: [{ name: "PORT", expr: "2200+i" }] });
+const PLAN = () =>
+  planInstances({ config: sshConfig(), count: 3, first: 7, sets: [{ name: "PORT", expr: "2200+i" }] });
 
 test("the template boots <dir>/rootfs with a private overlay, reads <dir>/systemd/instances.env and is part of <name>.target", (t) => {
   const unit = renderInstanceUnit(sshConfig(), "/srv/fleet");
@@ -24,49 +25,118 @@ test("the template boots <dir>/rootfs with a private overlay, reads <dir>/system
   t.regex(unit, /^Environment=PORT=2200$/m, "the recipe's value when the file has no line for an instance");
   t.regex(unit, /^RequiresMountsFor=\/srv\/fleet\/rootfs$/m);
   t.regex(unit, /^WantedBy=ssh\.target$/m);
-  t.regex(unit, /^ExecStart=systemd-nspawn .* --volatile=overlay --machine=ssh-%i --setenv=PORT=\$\{PORT\} --setenv=WORKERS=\$\{WORKERS\} --setenv=GREETING=\$\{GREETING\} \$NIFTY_ARGS_%i .* -D \/srv\/fleet\/rootfs$/m);
+  t.regex(
+    unit,
+    /^ExecStart=systemd-nspawn .* --volatile=overlay --machine=ssh-%i --setenv=PORT=\$\{PORT\} --setenv=WORKERS=\$\{WORKERS\} --setenv=GREETING=\$\{GREETING\} \$NIFTY_ARGS_%i .* -D \/srv\/fleet\/rootfs$/m,
+  );
   t.notRegex(unit, /--bind(-ro)?=\/cbin/, "no shared binaries bound in: the whole tree is shared");
-  t.throws(() => renderInstanceUnit(sshConfig(), "/srv/my fleet"), { instanceOf: NiftyError, message: /NIFTY410|characters unit files would change/ });
+  t.throws(() => renderInstanceUnit(sshConfig(), "/srv/my fleet"), {
+    instanceOf: NiftyError,
+    message: /NIFTY410|characters unit files would change/,
+  });
   t.throws(() => renderInstanceUnit(sshConfig(), "/srv/100%"), { instanceOf: NiftyError });
 
   const target = renderTarget(PLAN());
-  t.deepEqual(target.split("\n").filter((l) => l.startsWith("Wants=")), ["Wants=ssh@7.service", "Wants=ssh@8.service", "Wants=ssh@9.service"]);
+  t.deepEqual(
+    target.split("\n").filter((l) => l.startsWith("Wants=")),
+    ["Wants=ssh@7.service", "Wants=ssh@8.service", "Wants=ssh@9.service"],
+  );
   t.regex(target, /^Description=3 instances of ssh \(niftyc\)$/m);
-  t.deepEqual(renderInstancesEnv(PLAN()).split("\n").filter((l) => l && !l.startsWith("#")), ["NIFTY_ARGS_7=--setenv=PORT=2207", "NIFTY_ARGS_8=--setenv=PORT=2208", "NIFTY_ARGS_9=--setenv=PORT=2209"]);
+  t.deepEqual(
+    renderInstancesEnv(PLAN())
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#")),
+    ["NIFTY_ARGS_7=--setenv=PORT=2207", "NIFTY_ARGS_8=--setenv=PORT=2208", "NIFTY_ARGS_9=--setenv=PORT=2209"],
+  );
 });
 
 test("the template's command line for an instance, as systemd expands it", (t) => {
   const unit = renderInstanceUnit(sshConfig(), "/srv/fleet");
-  const files: Record<string, string> = { "/srv/fleet/systemd/instances.env": "# instances\nNIFTY_ARGS_7=--setenv=PORT=2207\nNIFTY_ARGS_8=--setenv=PORT=2208 --setenv=WORKERS=8\n" };
+  const files: Record<string, string> = {
+    "/srv/fleet/systemd/instances.env":
+      "# instances\nNIFTY_ARGS_7=--setenv=PORT=2207\nNIFTY_ARGS_8=--setenv=PORT=2208 --setenv=WORKERS=8\n",
+  };
   const eight = instanceCommand(unit, "8", (p) => files[p]);
   t.true(eight.argv.includes("--machine=ssh-8"));
-  t.deepEqual(eight.argv.filter((a) => a.startsWith("--setenv=PORT=")), ["--setenv=PORT=2200", "--setenv=PORT=2208"], "the instance's value after the default: nspawn takes the last");
-  t.deepEqual(eight.argv.filter((a) => a.startsWith("--setenv=WORKERS=")), ["--setenv=WORKERS=4", "--setenv=WORKERS=8"]);
+  t.deepEqual(
+    eight.argv.filter((a) => a.startsWith("--setenv=PORT=")),
+    ["--setenv=PORT=2200", "--setenv=PORT=2208"],
+    "the instance's value after the default: nspawn takes the last",
+  );
+  t.deepEqual(
+    eight.argv.filter((a) => a.startsWith("--setenv=WORKERS=")),
+    ["--setenv=WORKERS=4", "--setenv=WORKERS=8"],
+  );
   t.true(eight.argv.includes("--setenv=GREETING=hello"));
   t.true(eight.argv.includes("--setenv=NIFTY_INSTANCE=8"));
   t.deepEqual(eight.argv.slice(-2), ["-D", "/srv/fleet/rootfs"]);
   const other = instanceCommand(unit, "slick", (p) => files[p]);
-  t.deepEqual(other.argv.filter((a) => a.startsWith("--setenv=PORT=")), ["--setenv=PORT=2200"], "no line for the instance: the recipe's default");
-  t.false(other.argv.some((a) => a.includes("NIFTY_ARGS") || a === ""), "an unset $NIFTY_ARGS_slick leaves no word");
-  t.deepEqual(instanceCommand(unit, "8", () => undefined).argv.filter((a) => a.startsWith("--setenv=PORT=")), ["--setenv=PORT=2200"], "no file at all: the recipe's default");
+  t.deepEqual(
+    other.argv.filter((a) => a.startsWith("--setenv=PORT=")),
+    ["--setenv=PORT=2200"],
+    "no line for the instance: the recipe's default",
+  );
+  t.false(
+    other.argv.some((a) => a.includes("NIFTY_ARGS") || a === ""),
+    "an unset $NIFTY_ARGS_slick leaves no word",
+  );
+  t.deepEqual(
+    instanceCommand(unit, "8", () => undefined).argv.filter((a) => a.startsWith("--setenv=PORT=")),
+    ["--setenv=PORT=2200"],
+    "no file at all: the recipe's default",
+  );
 });
 
 test("writeInstances: the layout, a manifest, and systemd-analyze verify accepts the units", async (t) => {
   const build = await buildDir(t);
   const dir = join(temp(t), "fleet");
-  const result = await writeInstances({ dir, config: sshConfig(), plan: PLAN(), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test" });
+  const result = await writeInstances({
+    dir,
+    config: sshConfig(),
+    plan: PLAN(),
+    rootfsTar: join(build.dir, "rootfs.tar"),
+    digest: build.digest,
+    version: "test",
+  });
   t.false(result.reusedRootfs);
   t.deepEqual(readdirSync(dir).sort(), ["instances.json", "rootfs", "systemd"], "no staging left behind");
   t.deepEqual(readdirSync(join(dir, "systemd")).sort(), ["instances.env", "ssh.target", "ssh@.service"]);
-  t.regex(readFileSync(join(dir, "systemd", "instances.env"), "utf8"), /^NIFTY_ARGS_7=--setenv=PORT=2207\nNIFTY_ARGS_8=--setenv=PORT=2208\nNIFTY_ARGS_9=--setenv=PORT=2209\n$/m);
+  t.regex(
+    readFileSync(join(dir, "systemd", "instances.env"), "utf8"),
+    /^NIFTY_ARGS_7=--setenv=PORT=2207\nNIFTY_ARGS_8=--setenv=PORT=2208\nNIFTY_ARGS_9=--setenv=PORT=2209\n$/m,
+  );
   t.is(readFileSync(join(dir, "rootfs", "etc", "os-release"), "utf8"), "ID=one\n");
   const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8"));
-  t.like(manifest, { name: "ssh", digest: build.digest, count: 3, first: 7, sets: { PORT: "2200+i" }, rootfs: "rootfs", unit: "systemd/ssh@.service", target: "systemd/ssh.target" });
-  t.deepEqual(manifest.instances[0], { instance: 7, machine: "ssh-7", env: { PORT: "2207" }, unit: "ssh@7.service" });
+  t.like(manifest, {
+    name: "ssh",
+    digest: build.digest,
+    count: 3,
+    first: 7,
+    sets: { PORT: "2200+i" },
+    rootfs: "rootfs",
+    unit: "systemd/ssh@.service",
+    target: "systemd/ssh.target",
+  });
+  t.deepEqual(manifest.instances[0], {
+    instance: 7,
+    machine: "ssh-7",
+    env: { PORT: "2207" },
+    unit: "ssh@7.service",
+  });
 
-  const verify = spawnSync("systemd-analyze", ["verify", join(dir, "systemd", "ssh@7.service"), join(dir, "systemd", "ssh.target")], { encoding: "utf8" });
+  const verify = spawnSync(
+    "systemd-analyze",
+    ["verify", join(dir, "systemd", "ssh@7.service"), join(dir, "systemd", "ssh.target")],
+    { encoding: "utf8" },
+  );
   t.is(verify.status, 0, verify.stderr);
-  t.is(verify.stderr.split("\n").filter((l) => l && !/ssh@[89]\.service/.test(l)).join("\n"), "");
+  t.is(
+    verify.stderr
+      .split("\n")
+      .filter((l) => l && !/ssh@[89]\.service/.test(l))
+      .join("\n"),
+    "",
+  );
 });
 
 test("the shared tree is kept for the same digest, refused for another without --replace, and foreign directories are left alone", async (t) => {
@@ -74,13 +144,32 @@ test("the shared tree is kept for the same digest, refused for another without -
   const two = await buildDir(t, "two");
   const dir = join(temp(t), "fleet");
   const write = (build: { dir: string; digest: string }, extra: { replace?: boolean; count?: number } = {}) =>
-    writeInstances({ dir, config: sshConfig(), plan: planInstances({ config: sshConfig(), count: extra.count ?? 3, sets: [{ name: "PORT", expr: "2200+i" }] }), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test", ...(extra.replace ? { replace: true } : {}) });
+    writeInstances({
+      dir,
+      config: sshConfig(),
+      plan: planInstances({
+        config: sshConfig(),
+        count: extra.count ?? 3,
+        sets: [{ name: "PORT", expr: "2200+i" }],
+      }),
+      rootfsTar: join(build.dir, "rootfs.tar"),
+      digest: build.digest,
+      version: "test",
+      ...(extra.replace ? { replace: true } : {}),
+    });
   await write(one);
   const inode = statSync(join(dir, "rootfs", "etc", "os-release")).ino;
   const again = await write(one, { count: 5 });
   t.true(again.reusedRootfs);
-  t.is(statSync(join(dir, "rootfs", "etc", "os-release")).ino, inode, "same files: running instances keep their tree");
-  t.regex(readFileSync(join(dir, "systemd", "instances.env"), "utf8"), /\nNIFTY_ARGS_5=--setenv=PORT=2205\n$/);
+  t.is(
+    statSync(join(dir, "rootfs", "etc", "os-release")).ino,
+    inode,
+    "same files: running instances keep their tree",
+  );
+  t.regex(
+    readFileSync(join(dir, "systemd", "instances.env"), "utf8"),
+    /\nNIFTY_ARGS_5=--setenv=PORT=2205\n$/,
+  );
 
   const refused = await t.throwsAsync(write(two), { instanceOf: NiftyError });
   t.is(refused.code, "NIFTY421");
@@ -93,19 +182,44 @@ test("the shared tree is kept for the same digest, refused for another without -
   const foreign = join(temp(t), "home");
   mkdirSync(foreign);
   writeFileSync(join(foreign, "notes.txt"), "mine\n");
-  const clobber = await t.throwsAsync(writeInstances({ dir: foreign, config: sshConfig(), plan: PLAN(), rootfsTar: join(one.dir, "rootfs.tar"), digest: one.digest, version: "test" }), { instanceOf: NiftyError });
+  const clobber = await t.throwsAsync(
+    writeInstances({
+      dir: foreign,
+      config: sshConfig(),
+      plan: PLAN(),
+      rootfsTar: join(one.dir, "rootfs.tar"),
+      digest: one.digest,
+      version: "test",
+    }),
+    { instanceOf: NiftyError },
+  );
   t.is(clobber.code, "NIFTY422");
   t.deepEqual(readdirSync(foreign), ["notes.txt"]);
 
   writeFileSync(join(one.dir, "rootfs.tar"), "changed after the build");
-  const changed = await t.throwsAsync(writeInstances({ dir: join(temp(t), "x"), config: sshConfig(), plan: PLAN(), rootfsTar: join(one.dir, "rootfs.tar"), digest: one.digest, version: "test" }), { instanceOf: NiftyError });
+  const changed = await t.throwsAsync(
+    writeInstances({
+      dir: join(temp(t), "x"),
+      config: sshConfig(),
+      plan: PLAN(),
+      rootfsTar: join(one.dir, "rootfs.tar"),
+      digest: one.digest,
+      version: "test",
+    }),
+    { instanceOf: NiftyError },
+  );
   t.is(changed.code, "NIFTY423");
 });
 
 async function cli(argv: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
-  const io: CliIo = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {}, cwd };
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    cwd,
+  };
   const code = await main(argv, io);
   return { code, stdout, stderr };
 }
@@ -135,14 +249,46 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   t.regex(notBuild.stderr, /not a build directory .*\[NIFTY420\]/);
   t.regex((await cli(["instances", join(cwd, "missing"), "--count", "2"], cwd)).stderr, /\[NIFTY420\]/);
 
-  const ok = await cli(["instances", build.dir, "--count", "4", "--first", "0", "--set", "PORT=3000+i", "--out", "fleet", "--json"], cwd);
+  const ok = await cli(
+    [
+      "instances",
+      build.dir,
+      "--count",
+      "4",
+      "--first",
+      "0",
+      "--set",
+      "PORT=3000+i",
+      "--out",
+      "fleet",
+      "--json",
+    ],
+    cwd,
+  );
   t.is(ok.code, 0, ok.stderr);
   const result = JSON.parse(ok.stdout);
-  t.like(result, { name: "ssh", digest: build.digest, dir: join(cwd, "fleet"), count: 4, first: 0, reusedRootfs: false });
-  t.regex(readFileSync(join(cwd, "fleet", "systemd", "instances.env"), "utf8"), /^NIFTY_ARGS_3=--setenv=PORT=3003$/m);
+  t.like(result, {
+    name: "ssh",
+    digest: build.digest,
+    dir: join(cwd, "fleet"),
+    count: 4,
+    first: 0,
+    reusedRootfs: false,
+  });
+  t.regex(
+    readFileSync(join(cwd, "fleet", "systemd", "instances.env"), "utf8"),
+    /^NIFTY_ARGS_3=--setenv=PORT=3003$/m,
+  );
   // -q as build takes it (a recipe's build shows no progress then).
-  t.is((await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet", "-q"], cwd)).code, 0);
-  const text = await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet"], cwd);
+  t.is(
+    (await cli(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet", "-q"], cwd))
+      .code,
+    0,
+  );
+  const text = await cli(
+    ["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--out", "fleet"],
+    cwd,
+  );
   t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
   t.regex(text.stdout, /systemctl start ssh\.target/);
 });
@@ -151,7 +297,15 @@ test("a shared tree a writable boot wrote into is still the image's: refused wit
   const one = await buildDir(t, "one");
   const dir = join(temp(t), "fleet");
   const write = (replace = false) =>
-    writeInstances({ dir, config: sshConfig(), plan: PLAN(), rootfsTar: join(one.dir, "rootfs.tar"), digest: one.digest, version: "test", ...(replace ? { replace: true } : {}) });
+    writeInstances({
+      dir,
+      config: sshConfig(),
+      plan: PLAN(),
+      rootfsTar: join(one.dir, "rootfs.tar"),
+      digest: one.digest,
+      version: "test",
+      ...(replace ? { replace: true } : {}),
+    });
   await write();
   const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8")) as { tree?: string };
   t.regex(manifest.tree ?? "", /^sha256:[0-9a-f]{64}$/);
@@ -162,7 +316,10 @@ test("a shared tree a writable boot wrote into is still the image's: refused wit
   writeFileSync(join(dir, "rootfs", "etc", "machine-id"), "0123456789abcdef0123456789abcdef\n");
   const refused = await t.throwsAsync(write(), { instanceOf: NiftyError });
   t.is(refused.code, "NIFTY424");
-  t.regex(refused.message, /rootfs is no longer the image it was unpacked from: etc\/machine-id, etc\/resolv\.conf changed$/);
+  t.regex(
+    refused.message,
+    /rootfs is no longer the image it was unpacked from: etc\/machine-id, etc\/resolv\.conf changed$/,
+  );
   t.regex(refused.hint!, /systemctl stop ssh\.target\), then pass --replace/);
   t.true(statSync(join(dir, "rootfs", "etc", "resolv.conf")).isFile(), "nothing touched");
 
@@ -175,16 +332,28 @@ test("a shared tree a writable boot wrote into is still the image's: refused wit
 test("--root: the files land under the root, the units and the printed commands name the paths that machine sees", async (t) => {
   const one = await buildDir(t);
   const root = temp(t);
-  const relative = await cli(["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", root, "--out", "srv/ssh"], one.dir);
+  const relative = await cli(
+    ["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", root, "--out", "srv/ssh"],
+    one.dir,
+  );
   t.is(relative.code, 2);
   t.regex(relative.stderr, /with --root, --out takes a path as that machine sees it, starting with \//);
-  const missing = await cli(["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", join(root, "nope")], one.dir);
+  const missing = await cli(
+    ["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", join(root, "nope")],
+    one.dir,
+  );
   t.is(missing.code, 1);
   t.regex(missing.stderr, /the root directory .*nope does not exist or is not a directory \[NIFTY302\]/);
 
-  const ok = await cli(["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", root], one.dir);
+  const ok = await cli(
+    ["instances", one.dir, "--count", "2", "--set", "PORT=2200+i", "--root", root],
+    one.dir,
+  );
   t.is(ok.code, 0, ok.stderr);
-  t.regex(ok.stdout, /in \/var\/lib\/niftyc\/ssh of the machine at .*\nthen, on that machine:\n  systemctl link \/var\/lib\/niftyc\/ssh\/systemd\/ssh@\.service \/var\/lib\/niftyc\/ssh\/systemd\/ssh\.target\n/);
+  t.regex(
+    ok.stdout,
+    /in \/var\/lib\/niftyc\/ssh of the machine at .*\nthen, on that machine:\n  systemctl link \/var\/lib\/niftyc\/ssh\/systemd\/ssh@\.service \/var\/lib\/niftyc\/ssh\/systemd\/ssh\.target\n/,
+  );
   const unit = readFileSync(join(root, "var/lib/niftyc/ssh/systemd/ssh@.service"), "utf8");
   t.regex(unit, / -D \/var\/lib\/niftyc\/ssh\/rootfs(\s|$)/m);
   t.regex(unit, /^EnvironmentFile=-\/var\/lib\/niftyc\/ssh\/systemd\/instances\.env$/m);

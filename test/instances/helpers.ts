@@ -11,7 +11,11 @@ import type { ImageConfig } from "../../src/image/config.ts";
 export function sshConfig(overrides: Partial<ImageConfig> = {}): ImageConfig {
   return {
     name: "ssh",
-    env: [["PORT", "2200"], ["WORKERS", "4"], ["GREETING", "hello"]],
+    env: [
+      ["PORT", "2200"],
+      ["WORKERS", "4"],
+      ["GREETING", "hello"],
+    ],
     hostname: "nifty",
     exposedPorts: [{ port: 2200, protocol: "tcp" }],
     binds: [{ readOnly: true, hostPath: "/usr/share/zoneinfo", containerPath: "/usr/share/zoneinfo" }],
@@ -32,14 +36,28 @@ export function temp(t: ExecutionContext): string {
 }
 
 /** A small build directory: a rootfs.tar made by GNU tar, and its build.json. */
-export async function buildDir(t: ExecutionContext, marker = "one"): Promise<{ dir: string; digest: string }> {
+export async function buildDir(
+  t: ExecutionContext,
+  marker = "one",
+): Promise<{ dir: string; digest: string }> {
   const dir = temp(t);
   const tree = join(dir, "tree");
   mkdirSync(join(tree, "etc"), { recursive: true });
   mkdirSync(join(tree, "bin"));
   writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
   writeFileSync(join(tree, "bin", "busybox"), "not really\n", { mode: 0o755 });
-  execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", join(dir, "rootfs.tar"), "-C", tree, "."]);
+  execFileSync("tar", [
+    "--sort=name",
+    "--owner=0",
+    "--group=0",
+    "--numeric-owner",
+    "--mtime=@0",
+    "-cf",
+    join(dir, "rootfs.tar"),
+    "-C",
+    tree,
+    ".",
+  ]);
   const digest = await fileDigest(join(dir, "rootfs.tar"));
   writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "ssh", digest, config: sshConfig() }));
   return { dir, digest };

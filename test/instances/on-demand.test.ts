@@ -9,42 +9,137 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { planInstances } from "../../src/instances/plan.ts";
-import { checkIdleStop, renderOnDemandUnits, renderInstanceUnit, renderInstancesEnv, renderTarget, type Manifest } from "../../src/instances/render.ts";
+import {
+  checkIdleStop,
+  renderOnDemandUnits,
+  renderInstanceUnit,
+  renderInstancesEnv,
+  renderTarget,
+  type Manifest,
+} from "../../src/instances/render.ts";
 import { classify, instanceStates, parseListUnits } from "../../src/instances/status.ts";
 import { writeInstances } from "../../src/instances/write.ts";
 import { runMain } from "../support/cli.ts";
 import { buildDir, sshConfig, temp } from "./helpers.ts";
 
-const onDemand = (count = 3, sets = [{ name: "PORT", expr: "2200+i" }, { name: "WORKERS", expr: "i" }]) =>
-  planInstances({ config: sshConfig(), count, first: 7, sets, onDemand: true });
+const onDemand = (
+  count = 3,
+  sets = [
+    { name: "PORT", expr: "2200+i" },
+    { name: "WORKERS", expr: "i" },
+  ],
+) => planInstances({ config: sshConfig(), count, first: 7, sets, onDemand: true });
 
 test("the plan names each instance by its listener's port and keeps that port out of the container", (t) => {
   const plan = onDemand();
   t.deepEqual(plan.onDemand, { variable: "PORT", innerPort: 2200 });
-  t.deepEqual(plan.instances.map((i) => [i.number, i.id, i.machine, i.port]), [[7, "2207", "ssh-2207", 2207], [8, "2208", "ssh-2208", 2208], [9, "2209", "ssh-2209", 2209]]);
-  t.deepEqual(plan.instances[0]!.env, [["WORKERS", "7"]], "PORT stays the recipe's inside; other --set values still reach the container");
-  t.deepEqual(renderInstancesEnv(plan).split("\n").filter((l) => l && !l.startsWith("#")), ["NIFTY_ARGS_2207=--setenv=WORKERS=7", "NIFTY_ARGS_2208=--setenv=WORKERS=8", "NIFTY_ARGS_2209=--setenv=WORKERS=9"]);
+  t.deepEqual(
+    plan.instances.map((i) => [i.number, i.id, i.machine, i.port]),
+    [
+      [7, "2207", "ssh-2207", 2207],
+      [8, "2208", "ssh-2208", 2208],
+      [9, "2209", "ssh-2209", 2209],
+    ],
+  );
+  t.deepEqual(
+    plan.instances[0]!.env,
+    [["WORKERS", "7"]],
+    "PORT stays the recipe's inside; other --set values still reach the container",
+  );
+  t.deepEqual(
+    renderInstancesEnv(plan)
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#")),
+    [
+      "NIFTY_ARGS_2207=--setenv=WORKERS=7",
+      "NIFTY_ARGS_2208=--setenv=WORKERS=8",
+      "NIFTY_ARGS_2209=--setenv=WORKERS=9",
+    ],
+  );
   const target = renderTarget(plan);
-  t.deepEqual(target.split("\n").filter((l) => l.startsWith("Wants=")), ["Wants=ssh-listen@2207.socket", "Wants=ssh-listen@2208.socket", "Wants=ssh-listen@2209.socket"]);
+  t.deepEqual(
+    target.split("\n").filter((l) => l.startsWith("Wants=")),
+    ["Wants=ssh-listen@2207.socket", "Wants=ssh-listen@2208.socket", "Wants=ssh-listen@2209.socket"],
+  );
   t.regex(target, /^WantedBy=sockets\.target$/m);
   t.regex(target, /^Description=3 on-demand instances of ssh \(niftyc\)$/m);
 });
 
 test("on-demand plan mistakes: no port per instance, two ports, a recipe port that is none, clashing listeners", (t) => {
-  const none = t.throws(() => planInstances({ config: sshConfig(), count: 2, sets: [{ name: "WORKERS", expr: "i" }], onDemand: true }), { instanceOf: NiftyError });
+  const none = t.throws(
+    () =>
+      planInstances({
+        config: sshConfig(),
+        count: 2,
+        sets: [{ name: "WORKERS", expr: "i" }],
+        onDemand: true,
+      }),
+    { instanceOf: NiftyError },
+  );
   t.is(none.code, "NIFTY430");
   t.regex(none.hint ?? "", /--set PORT=2200\+i/);
-  const noPortEnv = t.throws(() => planInstances({ config: sshConfig({ env: [["WORKERS", "4"]], exposedPorts: [] }), count: 2, onDemand: true }), { instanceOf: NiftyError });
+  const noPortEnv = t.throws(
+    () =>
+      planInstances({
+        config: sshConfig({ env: [["WORKERS", "4"]], exposedPorts: [] }),
+        count: 2,
+        onDemand: true,
+      }),
+    { instanceOf: NiftyError },
+  );
   t.is(noPortEnv.code, "NIFTY430");
   t.regex(noPortEnv.message, /has no port ENV/);
-  const two = sshConfig({ env: [["PORT", "2200"], ["ADMIN_PORT", "9000"]] });
-  const both = t.throws(() => planInstances({ config: two, count: 2, sets: [{ name: "PORT", expr: "2200+i" }, { name: "ADMIN_PORT", expr: "9000+i" }], onDemand: true }), { instanceOf: NiftyError });
+  const two = sshConfig({
+    env: [
+      ["PORT", "2200"],
+      ["ADMIN_PORT", "9000"],
+    ],
+  });
+  const both = t.throws(
+    () =>
+      planInstances({
+        config: two,
+        count: 2,
+        sets: [
+          { name: "PORT", expr: "2200+i" },
+          { name: "ADMIN_PORT", expr: "9000+i" },
+        ],
+        onDemand: true,
+      }),
+    { instanceOf: NiftyError },
+  );
   t.is(both.code, "NIFTY431");
   // The other port stays inside each instance's own network: no clash, so it need not be set.
-  t.deepEqual(planInstances({ config: two, count: 2, sets: [{ name: "PORT", expr: "2200+i" }], onDemand: true }).instances.map((i) => i.env), [[], []]);
-  const notPort = t.throws(() => planInstances({ config: sshConfig({ env: [["PORT", "0"]] }), count: 2, sets: [{ name: "PORT", expr: "2200+i" }], onDemand: true }), { instanceOf: NiftyError });
+  t.deepEqual(
+    planInstances({
+      config: two,
+      count: 2,
+      sets: [{ name: "PORT", expr: "2200+i" }],
+      onDemand: true,
+    }).instances.map((i) => i.env),
+    [[], []],
+  );
+  const notPort = t.throws(
+    () =>
+      planInstances({
+        config: sshConfig({ env: [["PORT", "0"]] }),
+        count: 2,
+        sets: [{ name: "PORT", expr: "2200+i" }],
+        onDemand: true,
+      }),
+    { instanceOf: NiftyError },
+  );
   t.is(notPort.code, "NIFTY432");
-  const clash = t.throws(() => planInstances({ config: sshConfig(), count: 2, sets: [{ name: "PORT", expr: "2200+i%1" }], onDemand: true }), { instanceOf: NiftyError });
+  const clash = t.throws(
+    () =>
+      planInstances({
+        config: sshConfig(),
+        count: 2,
+        sets: [{ name: "PORT", expr: "2200+i%1" }],
+        onDemand: true,
+      }),
+    { instanceOf: NiftyError },
+  );
   t.is(clash.code, "NIFTY408");
   t.regex(clash.hint ?? "", /listener needs a host port of its own/);
 });
@@ -58,20 +153,35 @@ test("the listener listens on its instance name, the forwarder joins the instanc
   t.regex(socket, /^PartOf=ssh\.target$/m);
   t.regex(socket, /^WantedBy=ssh\.target$/m);
   const forwarder = units.get("ssh-listen@.service")!;
-  for (const line of ["Requires=ssh@%i.service", "After=ssh@%i.service", "JoinsNamespaceOf=ssh@%i.service", "PartOf=ssh.target", "PrivateNetwork=yes", "ExecStart=/usr/lib/systemd/systemd-socket-proxyd --exit-idle-time=90s 127.0.0.1:2200"]) {
+  for (const line of [
+    "Requires=ssh@%i.service",
+    "After=ssh@%i.service",
+    "JoinsNamespaceOf=ssh@%i.service",
+    "PartOf=ssh.target",
+    "PrivateNetwork=yes",
+    "ExecStart=/usr/lib/systemd/systemd-socket-proxyd --exit-idle-time=90s 127.0.0.1:2200",
+  ]) {
     t.true(forwarder.split("\n").includes(line), line);
   }
   // The wait for the image to listen, as bash runs it once systemd has unquoted the line.
   const pre = forwarder.split("\n").find((l) => l.startsWith("ExecStartPre="))!;
-  t.regex(pre, /^ExecStartPre=\/bin\/bash -c "for \(\(t = 0; t < 600; t\+\+\)\); do \(exec 3<>\/dev\/tcp\/127\.0\.0\.1\/2200\)/);
+  t.regex(
+    pre,
+    /^ExecStartPre=\/bin\/bash -c "for \(\(t = 0; t < 600; t\+\+\)\); do \(exec 3<>\/dev\/tcp\/127\.0\.0\.1\/2200\)/,
+  );
   const template = renderInstanceUnit(sshConfig(), "/srv/fleet", true);
   t.regex(template, /^StopWhenUnneeded=yes$/m);
   t.regex(template, /^\[Service\]\nPrivateNetwork=yes$/m);
-  t.notRegex(renderInstanceUnit(sshConfig(), "/srv/fleet"), /PrivateNetwork|StopWhenUnneeded/, "instances that are not on demand keep the host's network");
+  t.notRegex(
+    renderInstanceUnit(sshConfig(), "/srv/fleet"),
+    /PrivateNetwork|StopWhenUnneeded/,
+    "instances that are not on demand keep the host's network",
+  );
 });
 
 test("--idle-stop takes systemd time spans", (t) => {
-  for (const span of ["90s", "10min", "1h30min", "2h", "500ms", "1d", "infinity", "30"]) t.is(checkIdleStop(span), span);
+  for (const span of ["90s", "10min", "1h30min", "2h", "500ms", "1d", "infinity", "30"])
+    t.is(checkIdleStop(span), span);
   for (const bad of ["", "0", "0s", "10 min", "soon", "-5s", "10min;rm"]) {
     t.is(t.throws(() => checkIdleStop(bad), { instanceOf: NiftyError }).code, "NIFTY433", bad);
   }
@@ -80,60 +190,206 @@ test("--idle-stop takes systemd time spans", (t) => {
 test("writeInstances --on-demand: the five files, a manifest with ports, systemd-analyze accepts the units; back to plain instances drops the listeners", async (t) => {
   const build = await buildDir(t);
   const dir = join(temp(t), "fleet");
-  const result = await writeInstances({ dir, config: sshConfig(), plan: onDemand(), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test", idleStop: "90s" });
-  t.deepEqual(readdirSync(join(dir, "systemd")).sort(), ["instances.env", "ssh-listen@.service", "ssh-listen@.socket", "ssh.target", "ssh@.service"]);
+  const result = await writeInstances({
+    dir,
+    config: sshConfig(),
+    plan: onDemand(),
+    rootfsTar: join(build.dir, "rootfs.tar"),
+    digest: build.digest,
+    version: "test",
+    idleStop: "90s",
+  });
+  t.deepEqual(readdirSync(join(dir, "systemd")).sort(), [
+    "instances.env",
+    "ssh-listen@.service",
+    "ssh-listen@.socket",
+    "ssh.target",
+    "ssh@.service",
+  ]);
   t.is(result.files.listener, join(dir, "systemd", "ssh-listen@.socket"));
   t.is(result.files.forwarder, join(dir, "systemd", "ssh-listen@.service"));
   const manifest = JSON.parse(readFileSync(join(dir, "instances.json"), "utf8")) as Manifest;
-  t.deepEqual(manifest.onDemand, { variable: "PORT", innerPort: 2200, idleStop: "90s", listener: "systemd/ssh-listen@.socket", forwarder: "systemd/ssh-listen@.service" });
-  t.deepEqual(manifest.instances[1], { instance: 8, machine: "ssh-2208", env: { WORKERS: "8" }, unit: "ssh@2208.service", port: 2208 });
+  t.deepEqual(manifest.onDemand, {
+    variable: "PORT",
+    innerPort: 2200,
+    idleStop: "90s",
+    listener: "systemd/ssh-listen@.socket",
+    forwarder: "systemd/ssh-listen@.service",
+  });
+  t.deepEqual(manifest.instances[1], {
+    instance: 8,
+    machine: "ssh-2208",
+    env: { WORKERS: "8" },
+    unit: "ssh@2208.service",
+    port: 2208,
+  });
 
   const s = join(dir, "systemd");
-  const verify = spawnSync("systemd-analyze", ["verify", "--man=no", join(s, "ssh-listen@2207.socket"), join(s, "ssh-listen@2207.service"), join(s, "ssh@2207.service"), join(s, "ssh.target")], { encoding: "utf8", timeout: 60_000 });
+  const verify = spawnSync(
+    "systemd-analyze",
+    [
+      "verify",
+      "--man=no",
+      join(s, "ssh-listen@2207.socket"),
+      join(s, "ssh-listen@2207.service"),
+      join(s, "ssh@2207.service"),
+      join(s, "ssh.target"),
+    ],
+    { encoding: "utf8", timeout: 60_000 },
+  );
   t.is(verify.status, 0, verify.stderr);
   // Only the other instances, which verify cannot find as files, may be mentioned.
-  t.is(verify.stderr.split("\n").filter((l) => l && !/ssh(-listen)?@22(08|09)\./.test(l)).join("\n"), "");
+  t.is(
+    verify.stderr
+      .split("\n")
+      .filter((l) => l && !/ssh(-listen)?@22(08|09)\./.test(l))
+      .join("\n"),
+    "",
+  );
 
-  await writeInstances({ dir, config: sshConfig(), plan: planInstances({ config: sshConfig(), count: 3, first: 7, sets: [{ name: "PORT", expr: "2200+i" }] }), rootfsTar: join(build.dir, "rootfs.tar"), digest: build.digest, version: "test" });
+  await writeInstances({
+    dir,
+    config: sshConfig(),
+    plan: planInstances({
+      config: sshConfig(),
+      count: 3,
+      first: 7,
+      sets: [{ name: "PORT", expr: "2200+i" }],
+    }),
+    rootfsTar: join(build.dir, "rootfs.tar"),
+    digest: build.digest,
+    version: "test",
+  });
   t.deepEqual(readdirSync(join(dir, "systemd")).sort(), ["instances.env", "ssh.target", "ssh@.service"]);
   t.is((JSON.parse(readFileSync(join(dir, "instances.json"), "utf8")) as Manifest).onDemand, undefined);
 });
 
 test("status: systemctl's list-units lines become running, starting, failed, idle and stopped instances", (t) => {
-  const units = parseListUnits([
-    "ssh@2207.service        loaded active   running   Container ssh-2207 (niftyc)",
-    "● ssh@2209.service      loaded failed   failed    Container ssh-2209 (niftyc)",
-    "ssh-listen@2207.socket  loaded active   running   Listener for ssh on port 2207 (niftyc)",
-    "ssh-listen@2208.socket  loaded active   listening Listener for ssh on port 2208 (niftyc)",
-    "ssh-listen@2209.socket  loaded active   listening Listener for ssh on port 2209 (niftyc)",
-    "",
-  ].join("\n"));
-  const manifest = { name: "ssh", onDemand: { variable: "PORT", innerPort: 2200, idleStop: "90s", listener: "", forwarder: "" }, instances: [7, 8, 9, 10].map((n) => ({ instance: n, machine: `ssh-${2200 + n}`, env: {}, unit: `ssh@${2200 + n}.service`, port: 2200 + n })) } as unknown as Manifest;
-  t.deepEqual(instanceStates(manifest, units).map((s) => [s.instance, s.state, s.listener]), [[7, "running", "active/running"], [8, "idle", "active/listening"], [9, "failed", "active/listening"], [10, "stopped", "inactive/dead"]]);
+  const units = parseListUnits(
+    [
+      "ssh@2207.service        loaded active   running   Container ssh-2207 (niftyc)",
+      "● ssh@2209.service      loaded failed   failed    Container ssh-2209 (niftyc)",
+      "ssh-listen@2207.socket  loaded active   running   Listener for ssh on port 2207 (niftyc)",
+      "ssh-listen@2208.socket  loaded active   listening Listener for ssh on port 2208 (niftyc)",
+      "ssh-listen@2209.socket  loaded active   listening Listener for ssh on port 2209 (niftyc)",
+      "",
+    ].join("\n"),
+  );
+  const manifest = {
+    name: "ssh",
+    onDemand: { variable: "PORT", innerPort: 2200, idleStop: "90s", listener: "", forwarder: "" },
+    instances: [7, 8, 9, 10].map((n) => ({
+      instance: n,
+      machine: `ssh-${2200 + n}`,
+      env: {},
+      unit: `ssh@${2200 + n}.service`,
+      port: 2200 + n,
+    })),
+  } as unknown as Manifest;
+  t.deepEqual(
+    instanceStates(manifest, units).map((s) => [s.instance, s.state, s.listener]),
+    [
+      [7, "running", "active/running"],
+      [8, "idle", "active/listening"],
+      [9, "failed", "active/listening"],
+      [10, "stopped", "inactive/dead"],
+    ],
+  );
   t.is(classify({ active: "activating", sub: "start" }, undefined, false), "starting");
-  t.is(classify(undefined, { active: "active", sub: "listening" }, false), "stopped", "a plain instance is stopped whatever its name's socket does");
+  t.is(
+    classify(undefined, { active: "active", sub: "listening" }, false),
+    "stopped",
+    "a plain instance is stopped whatever its name's socket does",
+  );
 });
 
 test("the command line: --on-demand writes the listeners and says how to start them; --idle-stop is checked; status needs an instances directory", async (t) => {
   const build = await buildDir(t);
   const cwd = temp(t);
-  const ok = await runMain(["instances", build.dir, "--count", "3", "--set", "PORT=3000+i", "--on-demand", "--idle-stop", "5min", "--out", "fleet"], cwd);
+  const ok = await runMain(
+    [
+      "instances",
+      build.dir,
+      "--count",
+      "3",
+      "--set",
+      "PORT=3000+i",
+      "--on-demand",
+      "--idle-stop",
+      "5min",
+      "--out",
+      "fleet",
+    ],
+    cwd,
+  );
   t.is(ok.code, 0, ok.stderr);
-  t.regex(ok.stdout, /^wrote 3 on-demand instances of ssh \(ports 3001 … 3003, stopped after 5min idle\) in fleet; shared tree unpacked\n/);
-  t.regex(ok.stdout, /systemctl link \S+\/ssh@\.service \S+\/ssh-listen@\.service \S+\/ssh-listen@\.socket \S+\/ssh\.target\n/);
+  t.regex(
+    ok.stdout,
+    /^wrote 3 on-demand instances of ssh \(ports 3001 … 3003, stopped after 5min idle\) in fleet; shared tree unpacked\n/,
+  );
+  t.regex(
+    ok.stdout,
+    /systemctl link \S+\/ssh@\.service \S+\/ssh-listen@\.service \S+\/ssh-listen@\.socket \S+\/ssh\.target\n/,
+  );
   t.regex(ok.stdout, /niftyc instances status fleet\n/);
-  t.regex(readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8"), /--exit-idle-time=5min /);
-  const json = await runMain(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--on-demand", "--out", "fleet", "--json"], cwd);
+  t.regex(
+    readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8"),
+    /--exit-idle-time=5min /,
+  );
+  const json = await runMain(
+    [
+      "instances",
+      build.dir,
+      "--count",
+      "2",
+      "--set",
+      "PORT=3000+i",
+      "--on-demand",
+      "--out",
+      "fleet",
+      "--json",
+    ],
+    cwd,
+  );
   t.like(JSON.parse(json.stdout), { onDemand: true, reusedRootfs: true });
-  t.regex(readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8"), /--exit-idle-time=10min /, "the default idle time");
+  t.regex(
+    readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8"),
+    /--exit-idle-time=10min /,
+    "the default idle time",
+  );
 
-  const idle = await runMain(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--idle-stop", "5min", "--out", "fleet"], cwd);
+  const idle = await runMain(
+    ["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--idle-stop", "5min", "--out", "fleet"],
+    cwd,
+  );
   t.is(idle.code, 1);
   t.regex(idle.stderr, /--idle-stop needs --on-demand \[NIFTY433\]/);
-  const span = await runMain(["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--on-demand", "--idle-stop", "soon", "--out", "fleet"], cwd);
+  const span = await runMain(
+    [
+      "instances",
+      build.dir,
+      "--count",
+      "2",
+      "--set",
+      "PORT=3000+i",
+      "--on-demand",
+      "--idle-stop",
+      "soon",
+      "--out",
+      "fleet",
+    ],
+    cwd,
+  );
   t.regex(span.stderr, /\[NIFTY433\]/);
-  t.is(statSync(join(cwd, "fleet", "systemd", "ssh-listen@.service")).isFile(), true, "a refused run leaves the directory as it was");
-  const noPort = await runMain(["instances", build.dir, "--count", "2", "--on-demand", "--out", "fleet"], cwd);
+  t.is(
+    statSync(join(cwd, "fleet", "systemd", "ssh-listen@.service")).isFile(),
+    true,
+    "a refused run leaves the directory as it was",
+  );
+  const noPort = await runMain(
+    ["instances", build.dir, "--count", "2", "--on-demand", "--out", "fleet"],
+    cwd,
+  );
   t.regex(noPort.stderr, /\[NIFTY430\]/);
 
   t.is((await runMain(["instances", "status"], cwd)).code, 2);

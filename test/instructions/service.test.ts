@@ -4,7 +4,16 @@
 import test from "ava";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, lstatSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  lstatSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Tree } from "../../src/image/tree.ts";
@@ -12,24 +21,46 @@ import { service, parseInstall, type ServiceInstruction } from "../../src/instru
 import type { BuildContext } from "../../src/instructions/context.ts";
 import { StepError } from "../../src/instructions/context.ts";
 
-const span = { start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 2, offset: 1 } } as unknown as ServiceInstruction["span"];
+const span = {
+  start: { line: 1, column: 1, offset: 0 },
+  end: { line: 1, column: 2, offset: 1 },
+} as unknown as ServiceInstruction["span"];
 
 const UNITS: Record<string, string> = {
-  "/usr/lib/systemd/system/a.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nRequiredBy=b.target\nAlias=web.service\nAlso=helper.socket\n",
+  "/usr/lib/systemd/system/a.service":
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nRequiredBy=b.target\nAlias=web.service\nAlso=helper.socket\n",
   "/usr/lib/systemd/system/helper.socket": "[Socket]\nListenStream=1\n[Install]\nWantedBy=sockets.target\n",
-  "/usr/lib/systemd/system/t@.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target getty.target\nDefaultInstance=one\n",
+  "/usr/lib/systemd/system/t@.service":
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target getty.target\nDefaultInstance=one\n",
   "/usr/lib/systemd/system/static.service": "[Service]\nExecStart=/bin/true\n",
-  "/usr/lib/systemd/system/reset.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=graphical.target\nWantedBy=\nWantedBy=multi-user.target \\\n  %p-extra.target\n",
-  "/etc/systemd/system/local.service": "[Unit]\nDescription=local\n[Install]\n# a comment\nWantedBy=multi-user.target\n",
+  "/usr/lib/systemd/system/reset.service":
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=graphical.target\nWantedBy=\nWantedBy=multi-user.target \\\n  %p-extra.target\n",
+  "/etc/systemd/system/local.service":
+    "[Unit]\nDescription=local\n[Install]\n# a comment\nWantedBy=multi-user.target\n",
 };
 
 /** A merged-/usr tree holding UNITS. */
 function imageTree(): Tree {
   const tree = new Tree();
-  for (const [link, target] of [["/bin", "usr/bin"], ["/lib", "usr/lib"], ["/sbin", "usr/sbin"]]) tree.set(link!, { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: target! });
+  for (const [link, target] of [
+    ["/bin", "usr/bin"],
+    ["/lib", "usr/lib"],
+    ["/sbin", "usr/sbin"],
+  ])
+    tree.set(link!, { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: target! });
   for (const [path, text] of Object.entries(UNITS)) {
     const bytes = Buffer.from(text);
-    tree.set(tree.placement(path), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length, inline: bytes.toString("base64") } });
+    tree.set(tree.placement(path), {
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      content: {
+        digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`,
+        size: bytes.length,
+        inline: bytes.toString("base64"),
+      },
+    });
   }
   return tree;
 }
@@ -39,13 +70,18 @@ function context(tree: Tree): BuildContext {
     tree,
     async readText(path: string) {
       const found = tree.lookup(path);
-      return found?.node.type === "file" ? Buffer.from(found.node.content.inline!, "base64").toString("utf8") : undefined;
+      return found?.node.type === "file"
+        ? Buffer.from(found.node.content.inline!, "base64").toString("utf8")
+        : undefined;
     },
   } as unknown as BuildContext;
 }
 
 async function run(tree: Tree, verb: "enable" | "mask", units: string[]): Promise<void> {
-  await service.apply!({ kind: "SERVICE", span, verb, units: units.map((name) => ({ name, span })) }, context(tree));
+  await service.apply!(
+    { kind: "SERVICE", span, verb, units: units.map((name) => ({ name, span })) },
+    context(tree),
+  );
 }
 
 /** The symlinks under /etc/systemd/system, "path -> target". */
@@ -92,10 +128,21 @@ test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias
   const tree = imageTree();
   await run(tree, "enable", units);
   const ours = treeLinks(tree);
-  t.true(ours.includes("/etc/systemd/system/multi-user.target.wants/a.service -> /lib/systemd/system/a.service"));
-  t.true(ours.includes("/etc/systemd/system/getty.target.wants/t@one.service -> /lib/systemd/system/t@.service"));
-  t.true(ours.includes("/etc/systemd/system/reset-extra.target.wants/reset.service -> /lib/systemd/system/reset.service"));
-  t.false(ours.some((l) => l.includes("graphical.target.wants/reset")), "an empty WantedBy= resets the list");
+  t.true(
+    ours.includes("/etc/systemd/system/multi-user.target.wants/a.service -> /lib/systemd/system/a.service"),
+  );
+  t.true(
+    ours.includes("/etc/systemd/system/getty.target.wants/t@one.service -> /lib/systemd/system/t@.service"),
+  );
+  t.true(
+    ours.includes(
+      "/etc/systemd/system/reset-extra.target.wants/reset.service -> /lib/systemd/system/reset.service",
+    ),
+  );
+  t.false(
+    ours.some((l) => l.includes("graphical.target.wants/reset")),
+    "an empty WantedBy= resets the list",
+  );
   if (!haveSystemctl) {
     if (process.env.CI) t.fail("systemctl is not installed");
     else t.log("SKIPPED the comparison outside CI: systemctl is not installed");
@@ -111,36 +158,73 @@ test("mask links to /dev/null as systemctl --root does", async (t) => {
   const tree = imageTree();
   await run(tree, "mask", ["helper.socket", "static.service"]);
   const ours = treeLinks(tree);
-  t.deepEqual(ours, ["/etc/systemd/system/helper.socket -> /dev/null", "/etc/systemd/system/static.service -> /dev/null"]);
+  t.deepEqual(ours, [
+    "/etc/systemd/system/helper.socket -> /dev/null",
+    "/etc/systemd/system/static.service -> /dev/null",
+  ]);
   if (!haveSystemctl) return t.log("SKIPPED the comparison: no systemctl");
   const root = scratchRoot(t);
-  const real = spawnSync("systemctl", [`--root=${root}`, "mask", "helper.socket", "static.service"], { encoding: "utf8" });
+  const real = spawnSync("systemctl", [`--root=${root}`, "mask", "helper.socket", "static.service"], {
+    encoding: "utf8",
+  });
   t.is(real.status, 0, real.stderr);
   t.deepEqual(ours, rootLinks(root));
 });
 
 test("what systemctl would refuse or do nothing with is an error at the line: missing (with did-you-mean), masked, no [Install], a template without an instance, a unit file in the way of a mask", async (t) => {
-  const fails = async (verb: "enable" | "mask", units: string[], message: RegExp, prepare?: (tree: Tree) => Promise<void>) => {
+  const fails = async (
+    verb: "enable" | "mask",
+    units: string[],
+    message: RegExp,
+    prepare?: (tree: Tree) => Promise<void>,
+  ) => {
     const tree = imageTree();
     await prepare?.(tree);
     const error = await t.throwsAsync(run(tree, verb, units), { instanceOf: StepError });
     t.is(error?.code, "NIFTY229");
     t.regex(`${error?.message} / ${error?.hint ?? ""}`, message);
   };
-  await fails("enable", ["a.servce"], /cannot enable a\.servce: it is not in the image \/ did you mean a\.service\?/);
+  await fails(
+    "enable",
+    ["a.servce"],
+    /cannot enable a\.servce: it is not in the image \/ did you mean a\.service\?/,
+  );
   await fails("enable", ["static.service"], /static\.service has no \[Install\] section/);
   await fails("enable", ["a.service"], /it is masked/, (tree) => run(tree, "mask", ["a.service"]));
   await fails("mask", ["local.service"], /is a unit file, which the mask would replace/);
   const tree = imageTree();
-  tree.set("/usr/lib/systemd/system/n@.service", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { digest: "sha256:0", size: 0, inline: Buffer.from("[Install]\nWantedBy=multi-user.target\n").toString("base64") } });
+  tree.set("/usr/lib/systemd/system/n@.service", {
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    content: {
+      digest: "sha256:0",
+      size: 0,
+      inline: Buffer.from("[Install]\nWantedBy=multi-user.target\n").toString("base64"),
+    },
+  });
   const error = await t.throwsAsync(run(tree, "enable", ["n@.service"]));
   t.regex(error?.message ?? "", /a template without DefaultInstance=/);
   await run(tree, "enable", ["n@x.service"]);
-  t.true(treeLinks(tree).includes("/etc/systemd/system/multi-user.target.wants/n@x.service -> /lib/systemd/system/n@.service"));
+  t.true(
+    treeLinks(tree).includes(
+      "/etc/systemd/system/multi-user.target.wants/n@x.service -> /lib/systemd/system/n@.service",
+    ),
+  );
 });
 
 test("parseInstall reads only [Install], with comments, continuations and resets", (t) => {
-  t.deepEqual(parseInstall("[Unit]\nWantedBy=no.target\n[Install]\n; c\nWantedBy=a.target b.target\nAlias=x.service\nAlias=\nAlso=y.socket \\\n z.socket\nDefaultInstance=i\n"), {
-    wantedBy: ["a.target", "b.target"], requiredBy: [], alias: [], also: ["y.socket", "z.socket"], defaultInstance: "i",
-  });
+  t.deepEqual(
+    parseInstall(
+      "[Unit]\nWantedBy=no.target\n[Install]\n; c\nWantedBy=a.target b.target\nAlias=x.service\nAlias=\nAlso=y.socket \\\n z.socket\nDefaultInstance=i\n",
+    ),
+    {
+      wantedBy: ["a.target", "b.target"],
+      requiredBy: [],
+      alias: [],
+      also: ["y.socket", "z.socket"],
+      defaultInstance: "i",
+    },
+  );
 });

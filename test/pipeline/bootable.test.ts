@@ -8,16 +8,38 @@ const files = useFixture(test);
 test("an image without os-release or /sbin/init builds, with warnings that say why it will not boot", async (t) => {
   const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox sh\n`;
   const recipe = await writeRecipe(files.work, "bare", text);
-  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out"), "-q"]);
+  const result = await niftyc([
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, "cache"),
+    "--out",
+    path.join(files.work, "out"),
+    "-q",
+  ]);
   t.is(result.code, 0, result.stderr);
-  t.regex(result.stderr, /bare\.nifty: warning: the image has no \/etc\/os-release: systemd-nspawn --boot refuses to start it \[NIFTY224\]/);
-  t.regex(result.stderr, /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/);
+  t.regex(
+    result.stderr,
+    /bare\.nifty: warning: the image has no \/etc\/os-release: systemd-nspawn --boot refuses to start it \[NIFTY224\]/,
+  );
+  t.regex(
+    result.stderr,
+    /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/,
+  );
 });
 
 test("a bootable image gets neither warning", async (t) => {
   const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox APPLETS\nSYMLINK /sbin bin\nFILE /etc/os-release <<EOF\nID=nifty\nEOF\n`;
   const recipe = await writeRecipe(files.work, "bootable", text);
-  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out2"), "-q"]);
+  const result = await niftyc([
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, "cache"),
+    "--out",
+    path.join(files.work, "out2"),
+    "-q",
+  ]);
   t.is(result.code, 0, result.stderr);
   t.notRegex(result.stderr, /NIFTY22[45]/);
 });
@@ -27,9 +49,22 @@ test("KEYGEN at boot without dropbearkey passes the checks (any applet might be 
   const recipe = await writeRecipe(files.work, "nokeygen", text);
   const check = await niftyc(["check", recipe]);
   t.is(check.code, 0, check.stderr);
-  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out3"), "-q"]);
+  const result = await niftyc([
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, "cache"),
+    "--out",
+    path.join(files.work, "out3"),
+    "-q",
+  ]);
   t.is(result.code, 1);
-  t.regex(result.stderr, new RegExp(`nokeygen\\.nifty:${text.split("\n").indexOf("KEYGEN dropbear ed25519") + 1}:1: error: KEYGEN at boot needs dropbearkey in the image \\[NIFTY013\\]`));
+  t.regex(
+    result.stderr,
+    new RegExp(
+      `nokeygen\\.nifty:${text.split("\n").indexOf("KEYGEN dropbear ed25519") + 1}:1: error: KEYGEN at boot needs dropbearkey in the image \\[NIFTY013\\]`,
+    ),
+  );
 });
 
 const systemdBase = (files: { fixture: { url: string; busybox: { digest: string } } }) =>
@@ -38,24 +73,60 @@ const systemdBase = (files: { fixture: { url: string; busybox: { digest: string 
 test("a systemd image warns about what would break its boot: /sbin/init elsewhere, a machine ID, files under /run and /tmp", async (t) => {
   const text = `${systemdBase(files)}SYMLINK /sbin/init /bin/busybox\nFILE /etc/machine-id <<EOF\n0123456789abcdef0123456789abcdef\nEOF\nDIR /run/app\nFILE /tmp/note <<EOF\nx\nEOF\n`;
   const recipe = await writeRecipe(files.work, "sdbad", text);
-  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out4"), "-q"]);
+  const result = await niftyc([
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, "cache"),
+    "--out",
+    path.join(files.work, "out4"),
+    "-q",
+  ]);
   t.is(result.code, 0, result.stderr);
-  t.regex(result.stderr, /sdbad\.nifty:8:1: warning: systemd is in the image, but \/sbin\/init leads to \/bin\/busybox: that boots instead of systemd \[NIFTY226\]/);
+  t.regex(
+    result.stderr,
+    /sdbad\.nifty:8:1: warning: systemd is in the image, but \/sbin\/init leads to \/bin\/busybox: that boots instead of systemd \[NIFTY226\]/,
+  );
   t.notRegex(result.stderr, /NIFTY22[78]/, "the rest applies only when systemd is what boots");
-  const booting = text.replace("SYMLINK /sbin/init /bin/busybox\n", "SYMLINK /sbin/init /lib/systemd/systemd\n");
+  const booting = text.replace(
+    "SYMLINK /sbin/init /bin/busybox\n",
+    "SYMLINK /sbin/init /lib/systemd/systemd\n",
+  );
   const recipe2 = await writeRecipe(files.work, "sdbad2", booting);
-  const result2 = await niftyc(["build", recipe2, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out5"), "-q"]);
+  const result2 = await niftyc([
+    "build",
+    recipe2,
+    "--cache",
+    path.join(files.work, "cache"),
+    "--out",
+    path.join(files.work, "out5"),
+    "-q",
+  ]);
   t.is(result2.code, 0, result2.stderr);
   t.notRegex(result2.stderr, /NIFTY226/);
-  t.regex(result2.stderr, /sdbad2\.nifty:9:1: warning: \/etc\/machine-id is not empty: every container made from this image gets the same machine ID \[NIFTY227\]/);
-  t.regex(result2.stderr, /sdbad2\.nifty:12:1: warning: \/run\/app is under \/run, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot \[NIFTY228\]/);
+  t.regex(
+    result2.stderr,
+    /sdbad2\.nifty:9:1: warning: \/etc\/machine-id is not empty: every container made from this image gets the same machine ID \[NIFTY227\]/,
+  );
+  t.regex(
+    result2.stderr,
+    /sdbad2\.nifty:12:1: warning: \/run\/app is under \/run, which every run config of a systemd image mounts a tmpfs over: it is hidden at boot \[NIFTY228\]/,
+  );
   t.regex(result2.stderr, /sdbad2\.nifty:13:1: warning: \/tmp\/note is under \/tmp, .* \[NIFTY228\]/);
 });
 
 test("a systemd image with an empty machine-id and nothing under /run or /tmp gets no systemd warning", async (t) => {
   const text = `${systemdBase(files)}SYMLINK /sbin/init /lib/systemd/systemd\nFILE /etc/machine-id <<EOF\nEOF\nDIR /run /tmp MODE 1777\n`;
   const recipe = await writeRecipe(files.work, "sdgood", text);
-  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, "cache"), "--out", path.join(files.work, "out6"), "-q"]);
+  const result = await niftyc([
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, "cache"),
+    "--out",
+    path.join(files.work, "out6"),
+    "-q",
+  ]);
   t.is(result.code, 0, result.stderr);
   t.notRegex(result.stderr, /NIFTY22[4-8]/);
 });

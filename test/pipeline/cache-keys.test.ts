@@ -15,7 +15,8 @@ import type { CliIo } from "../../src/cli/io.ts";
 import { compile } from "../../src/pipeline/compile.ts";
 import { openStore } from "../../src/cache/store.ts";
 
-const RECIPE = "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
+const RECIPE =
+  "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
 /** Every format but the runtime bundle (which unpacks the whole tree): the default set. */
 const ALL = ["rootfs", "nspawn", "systemd", "docker", "oci", "docker-archive", "sbom"] as const;
 type Fmt = (typeof ALL)[number];
@@ -36,7 +37,12 @@ interface Build {
 const shownAs = (b: Build) => (b.file === "-" ? "-" : `${b.dir}/${b.file}`);
 const nameOf = (b: Build) => (b.file === "-" ? "stdin" : b.file.replace(/\.nifty$/, ""));
 
-async function cli(argv: string[], cwd: string, epoch: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  argv: string[],
+  cwd: string,
+  epoch: string,
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
   const io: CliIo = {
@@ -53,8 +59,20 @@ async function run(b: Build, root: string, cache: string, out: string): Promise<
   const dir = path.join(root, b.dir);
   await fsp.mkdir(dir, { recursive: true });
   if (b.file !== "-") await fsp.writeFile(path.join(dir, b.file), RECIPE);
-  const argv = ["build", shownAs(b), "--cache", cache, "--out", out, "--format", b.formats.join(","), "--arg", `GREETING=${b.greeting}`, "-q",
-    ...(b.platform ? ["--platform", b.platform] : [])];
+  const argv = [
+    "build",
+    shownAs(b),
+    "--cache",
+    cache,
+    "--out",
+    out,
+    "--format",
+    b.formats.join(","),
+    "--arg",
+    `GREETING=${b.greeting}`,
+    "-q",
+    ...(b.platform ? ["--platform", b.platform] : []),
+  ];
   const r = await cli(argv, root, b.epoch, b.file === "-" ? RECIPE : undefined);
   if (r.code !== 0) throw new Error(`niftyc ${argv.join(" ")} exited ${r.code}:\n${r.stdout}${r.stderr}`);
 }
@@ -77,7 +95,9 @@ async function describe(out: string): Promise<string[]> {
         json.steps = json.steps.map(({ reused: _, ms: __, ...s }) => s);
         bytes = Buffer.from(JSON.stringify(json));
       }
-      lines.push(`${child} ${(st.mode & 0o7777).toString(8)} ${createHash("sha256").update(bytes).digest("hex")}`);
+      lines.push(
+        `${child} ${(st.mode & 0o7777).toString(8)} ${createHash("sha256").update(bytes).digest("hex")}`,
+      );
     }
   };
   await visit("");
@@ -87,8 +107,13 @@ async function describe(out: string): Promise<string[]> {
 /** The files each format writes, for a recipe of this name: said here, not taken from the code under test. */
 function expectedFiles(name: string, formats: readonly Fmt[]): string[] {
   const files: Record<Fmt, string[]> = {
-    rootfs: ["rootfs.tar"], nspawn: [`${name}.nspawn`], systemd: [`${name}.service`, `${name}@.service`],
-    docker: ["Dockerfile", "docker-run.sh"], oci: ["oci"], "docker-archive": ["image.tar"], sbom: ["sbom.spdx.json"],
+    rootfs: ["rootfs.tar"],
+    nspawn: [`${name}.nspawn`],
+    systemd: [`${name}.service`, `${name}@.service`],
+    docker: ["Dockerfile", "docker-run.sh"],
+    oci: ["oci"],
+    "docker-archive": ["image.tar"],
+    sbom: ["sbom.spdx.json"],
   };
   return ["build.json", ...formats.flatMap((f) => files[f])].sort();
 }
@@ -99,42 +124,71 @@ async function namedFor(out: string, b: Build, shown: string): Promise<string[]>
   const problems: string[] = [];
   const listed = (await fsp.readdir(out)).sort();
   const want = expectedFiles(name, b.formats);
-  if (JSON.stringify(listed) !== JSON.stringify(want)) problems.push(`out/ holds ${listed.join(" ")}, not ${want.join(" ")}`);
-  const json = JSON.parse(await fsp.readFile(path.join(out, "build.json"), "utf8")) as { name: string; recipe: string; epoch: number; config: { created: number; name: string } };
-  if (json.name !== name || json.config.name !== name) problems.push(`build.json names ${json.name} (config ${json.config.name}), not ${name}`);
+  if (JSON.stringify(listed) !== JSON.stringify(want))
+    problems.push(`out/ holds ${listed.join(" ")}, not ${want.join(" ")}`);
+  const json = JSON.parse(await fsp.readFile(path.join(out, "build.json"), "utf8")) as {
+    name: string;
+    recipe: string;
+    epoch: number;
+    config: { created: number; name: string };
+  };
+  if (json.name !== name || json.config.name !== name)
+    problems.push(`build.json names ${json.name} (config ${json.config.name}), not ${name}`);
   if (json.recipe !== shown) problems.push(`build.json's recipe is ${json.recipe}, not ${shown}`);
-  if (String(json.epoch) !== b.epoch || String(json.config.created) !== b.epoch) problems.push(`build.json's epoch is ${json.epoch}, not ${b.epoch}`);
+  if (String(json.epoch) !== b.epoch || String(json.config.created) !== b.epoch)
+    problems.push(`build.json's epoch is ${json.epoch}, not ${b.epoch}`);
   const read = (file: string) => fsp.readFile(path.join(out, file), "utf8").catch(() => "");
-  if (b.formats.includes("docker") && !(await read("docker-run.sh")).includes(`--name ${name} `)) problems.push(`docker-run.sh does not say --name ${name}`);
+  if (b.formats.includes("docker") && !(await read("docker-run.sh")).includes(`--name ${name} `))
+    problems.push(`docker-run.sh does not say --name ${name}`);
   if (b.formats.includes("sbom")) {
     const sbom = JSON.parse(await read("sbom.spdx.json")) as { name: string };
     if (sbom.name !== name) problems.push(`the SBOM is named ${sbom.name}, not ${name}`);
   }
-  if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`)) problems.push(`${name}.nspawn is not written for ${name}`);
+  if (b.formats.includes("nspawn") && !(await read(`${name}.nspawn`)).startsWith(`# ${name}.nspawn,`))
+    problems.push(`${name}.nspawn is not written for ${name}`);
   if (b.formats.includes("systemd")) {
     for (const unit of [`${name}.service`, `${name}@.service`]) {
       const text = await read(unit);
-      if (!text.includes(`/var/lib/machines/${name}\n`) || !text.startsWith(`# ${unit},`)) problems.push(`${unit} does not boot machine ${name}`);
+      if (!text.includes(`/var/lib/machines/${name}\n`) || !text.startsWith(`# ${unit},`))
+        problems.push(`${unit} does not boot machine ${name}`);
     }
   }
   return problems;
 }
 
-const rootfsDigest = async (out: string) => (JSON.parse(await fsp.readFile(path.join(out, "build.json"), "utf8")) as { digest: string }).digest;
+const rootfsDigest = async (out: string) =>
+  (JSON.parse(await fsp.readFile(path.join(out, "build.json"), "utf8")) as { digest: string }).digest;
 
-const recipeFile = fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/).filter((n) => n !== "stdin").map((n) => `${n}.nifty`);
+const recipeFile = fc
+  .stringMatching(/^[a-z][a-z0-9-]{0,8}$/)
+  .filter((n) => n !== "stdin")
+  .map((n) => `${n}.nifty`);
 const formatSet = fc.subarray([...ALL], { minLength: 1 }).map((fs) => ALL.filter((f) => fs.includes(f)));
-const base: fc.Arbitrary<Build> = fc.record({ dir: fc.constant("a"), file: recipeFile, formats: fc.constant(ALL), epoch: fc.constant("0"), greeting: fc.constant("hello") });
+const base: fc.Arbitrary<Build> = fc.record({
+  dir: fc.constant("a"),
+  file: recipeFile,
+  formats: fc.constant(ALL),
+  epoch: fc.constant("0"),
+  greeting: fc.constant("hello"),
+});
 
 /** Two builds that differ in one input only: which, and how. */
 const pairs: fc.Arbitrary<{ what: string; x: Build; y: Build }> = fc.oneof(
-  fc.tuple(base, recipeFile).filter(([x, f]) => x.file !== f).map(([x, file]) => ({ what: "name", x, y: { ...x, file } })),
+  fc
+    .tuple(base, recipeFile)
+    .filter(([x, f]) => x.file !== f)
+    .map(([x, file]) => ({ what: "name", x, y: { ...x, file } })),
   base.map((x) => ({ what: "path", x, y: { ...x, dir: "b/c" } })),
   base.map((x) => ({ what: "stdin", x, y: { ...x, file: "-" } })),
-  fc.tuple(base, formatSet, formatSet).map(([x, f1, f2]) => ({ what: "formats", x: { ...x, formats: f1 }, y: { ...x, formats: f2 } })),
-  fc.tuple(base, fc.integer({ min: 1, max: 2_000_000_000 })).map(([x, e]) => ({ what: "epoch", x, y: { ...x, epoch: String(e) } })),
+  fc
+    .tuple(base, formatSet, formatSet)
+    .map(([x, f1, f2]) => ({ what: "formats", x: { ...x, formats: f1 }, y: { ...x, formats: f2 } })),
+  fc
+    .tuple(base, fc.integer({ min: 1, max: 2_000_000_000 }))
+    .map(([x, e]) => ({ what: "epoch", x, y: { ...x, epoch: String(e) } })),
   base.map((x) => ({ what: "arg", x, y: { ...x, greeting: "bye" } })),
-  fc.tuple(base, fc.constantFrom("linux/arm64", "linux/arm/v7", "linux/riscv64"))
+  fc
+    .tuple(base, fc.constantFrom("linux/arm64", "linux/arm/v7", "linux/riscv64"))
     .map(([x, platform]) => ({ what: "platform", x, y: { ...x, platform } })),
 );
 
@@ -154,13 +208,20 @@ test("two builds that differ in one input, in either order into one store, each 
         // The oracle: the second build alone, into an empty store.
         await run(second, root, path.join(root, "cold"), path.join(root, "o3"));
         const problems = [
-          ...(await namedFor(path.join(root, "o1"), second, shown(second))).map((p) => `over the first's out/: ${p}`),
+          ...(await namedFor(path.join(root, "o1"), second, shown(second))).map(
+            (p) => `over the first's out/: ${p}`,
+          ),
           ...(await namedFor(path.join(root, "o2"), second, shown(second))),
         ];
         const cold = await describe(path.join(root, "o3"));
-        if (JSON.stringify(await describe(path.join(root, "o2"))) !== JSON.stringify(cold)) problems.push("out/ differs from a build into an empty store");
-        if (JSON.stringify(await describe(path.join(root, "o1"))) !== JSON.stringify(cold)) problems.push("the first's out/ rebuilt differs from a build into an empty store");
-        if (["name", "path", "stdin", "formats"].includes(what) && (await rootfsDigest(path.join(root, "o1"))) !== (await rootfsDigest(path.join(root, "o2")))) {
+        if (JSON.stringify(await describe(path.join(root, "o2"))) !== JSON.stringify(cold))
+          problems.push("out/ differs from a build into an empty store");
+        if (JSON.stringify(await describe(path.join(root, "o1"))) !== JSON.stringify(cold))
+          problems.push("the first's out/ rebuilt differs from a build into an empty store");
+        if (
+          ["name", "path", "stdin", "formats"].includes(what) &&
+          (await rootfsDigest(path.join(root, "o1"))) !== (await rootfsDigest(path.join(root, "o2")))
+        ) {
           problems.push("the rootfs digest changed with an input that does not reach the tree");
         }
         runs++;
@@ -184,7 +245,11 @@ test("a copied recipe built into a fresh --out after the original writes its own
   await run(httpd, root, cache, path.join(root, "out-httpd"));
   await run(web2, root, cache, path.join(root, "o2"));
   t.deepEqual(await namedFor(path.join(root, "o2"), web2, "x/web2.nifty"), []);
-  t.is(await rootfsDigest(path.join(root, "o2")), await rootfsDigest(path.join(root, "out-httpd")), "the name does not reach the tree");
+  t.is(
+    await rootfsDigest(path.join(root, "o2")),
+    await rootfsDigest(path.join(root, "out-httpd")),
+    "the name does not reach the tree",
+  );
 });
 
 test("a recipe read from standard input, then the same text from a file, writes the file's name's outputs", async (t) => {
@@ -205,11 +270,22 @@ test("instances of a copied recipe, after the original's, are named for the copy
   await fsp.mkdir(path.join(root, "x"));
   await fsp.writeFile(path.join(root, "ssh.nifty"), RECIPE);
   await fsp.writeFile(path.join(root, "x/myssh.nifty"), RECIPE);
-  const ssh = await cli(["instances", "ssh.nifty", "--count", "2", "--cache", "cache", "--out", "i1"], root, "0");
+  const ssh = await cli(
+    ["instances", "ssh.nifty", "--count", "2", "--cache", "cache", "--out", "i1"],
+    root,
+    "0",
+  );
   t.is(ssh.code, 0, ssh.stderr);
-  const myssh = await cli(["instances", "x/myssh.nifty", "--count", "2", "--cache", "cache", "--out", "i2"], root, "0");
+  const myssh = await cli(
+    ["instances", "x/myssh.nifty", "--count", "2", "--cache", "cache", "--out", "i2"],
+    root,
+    "0",
+  );
   t.is(myssh.code, 0, myssh.stderr);
-  t.deepEqual((await fsp.readdir(path.join(root, "i2/systemd"))).filter((f) => f !== "instances.env").sort(), ["myssh.target", "myssh@.service"]);
+  t.deepEqual(
+    (await fsp.readdir(path.join(root, "i2/systemd"))).filter((f) => f !== "instances.env").sort(),
+    ["myssh.target", "myssh@.service"],
+  );
   t.regex(myssh.stdout, /systemctl start myssh\.target/);
   const unit = await fsp.readFile(path.join(root, "i2/systemd/myssh@.service"), "utf8").catch(() => "");
   t.regex(unit, /machine myssh-%i/);

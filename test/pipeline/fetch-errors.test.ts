@@ -10,7 +10,18 @@ const WRONG = `sha256:${"0".repeat(64)}`;
 
 async function failingBuild(name: string, line: string, extra: string[] = []) {
   const recipe = await writeRecipe(files.work, name, `${line}\n`);
-  const result = await niftyc(["build", recipe, "--cache", path.join(files.work, `cache-${name}`), "--out", path.join(files.work, `out-${name}`), "--json", "--timeout", "2", ...extra]);
+  const result = await niftyc([
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, `cache-${name}`),
+    "--out",
+    path.join(files.work, `out-${name}`),
+    "--json",
+    "--timeout",
+    "2",
+    ...extra,
+  ]);
   const diagnostic = jsonOf(result).diagnostics?.[0];
   return { result, diagnostic, column: (word: string) => line.indexOf(word) + 1 };
 }
@@ -44,31 +55,94 @@ test("two unreachable sources: each URL on its own line under the message, no li
   const dead = ["http://127.0.0.1:9/busybox", "http://127.0.0.1:9/mirror/busybox"];
   const line = `FETCH busybox ${dead.join(" ")} ${files.fixture.busybox.digest} TO /bin/busybox`;
   const recipe = await writeRecipe(files.work, "two-dead", `${line}\n`);
-  const args = ["build", recipe, "--cache", path.join(files.work, "cache-two-dead"), "--out", path.join(files.work, "out-two-dead"), "--timeout", "2"];
+  const args = [
+    "build",
+    recipe,
+    "--cache",
+    path.join(files.work, "cache-two-dead"),
+    "--out",
+    path.join(files.work, "out-two-dead"),
+    "--timeout",
+    "2",
+  ];
   const shown = await niftyc(args);
   t.is(shown.code, 1);
   t.false(shown.stderr.includes("\\n"), shown.stderr);
   const lines = shown.stderr.split("\n");
   const first = lines.findIndex((l) => l.includes("[NIFTY103]"));
-  t.regex(lines[first]!, /two-dead\.nifty:1:\d+: error: could not fetch busybox \(sha256:[0-9a-f]{64}\) from any source \[NIFTY103\]$/);
+  t.regex(
+    lines[first]!,
+    /two-dead\.nifty:1:\d+: error: could not fetch busybox \(sha256:[0-9a-f]{64}\) from any source \[NIFTY103\]$/,
+  );
   const tried = lines.filter((l) => /^  http:\/\/127\.0\.0\.1:9\//.test(l));
-  t.deepEqual(tried.map((l) => l.slice(2, l.indexOf(": "))), dead);
+  t.deepEqual(
+    tried.map((l) => l.slice(2, l.indexOf(": "))),
+    dead,
+  );
   const { diagnostic } = await failingBuild("two-dead-json", line);
   t.is(diagnostic?.code, "NIFTY103");
-  t.deepEqual(diagnostic!.message.split("\n").slice(1).map((l) => l.slice(0, l.indexOf(": "))), dead);
+  t.deepEqual(
+    diagnostic!.message
+      .split("\n")
+      .slice(1)
+      .map((l) => l.slice(0, l.indexOf(": "))),
+    dead,
+  );
 });
 
 test("a digest already in the store, asked for from other sources, is warned about at the sources (an error with --strict)", async (t) => {
   const cache = path.join(files.work, "cache-moved");
-  const first = await writeRecipe(files.work, "moved-a", `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\n`);
-  t.is((await niftyc(["build", first, "--cache", cache, "--out", path.join(files.work, "out-moved-a"), "--format", "rootfs"])).code, 0);
+  const first = await writeRecipe(
+    files.work,
+    "moved-a",
+    `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\n`,
+  );
+  t.is(
+    (
+      await niftyc([
+        "build",
+        first,
+        "--cache",
+        cache,
+        "--out",
+        path.join(files.work, "out-moved-a"),
+        "--format",
+        "rootfs",
+      ])
+    ).code,
+    0,
+  );
   // The URL was bumped, the digest was not: this machine has the old file, a clean one would fetch the new.
   const line = `FETCH busybox ${files.fixture.url}/files/busybox-1.36 ${files.fixture.busybox.digest} TO /bin/busybox`;
   const moved = await writeRecipe(files.work, "moved-b", `${line}\n`);
-  const warned = await niftyc(["build", moved, "--cache", cache, "--out", path.join(files.work, "out-moved-b"), "--format", "rootfs"]);
+  const warned = await niftyc([
+    "build",
+    moved,
+    "--cache",
+    cache,
+    "--out",
+    path.join(files.work, "out-moved-b"),
+    "--format",
+    "rootfs",
+  ]);
   t.is(warned.code, 0, warned.stderr);
-  t.regex(warned.stderr, new RegExp(`moved-b\\.nifty:1:${line.indexOf("http") + 1}: warning: ${files.fixture.busybox.digest} is taken from the store, where it came from ${files.fixture.url}/files/busybox, not from this line's sources \\[NIFTY105\\]`));
-  const strict = await niftyc(["build", moved, "--cache", cache, "--out", path.join(files.work, "out-moved-c"), "--format", "rootfs", "--strict"]);
+  t.regex(
+    warned.stderr,
+    new RegExp(
+      `moved-b\\.nifty:1:${line.indexOf("http") + 1}: warning: ${files.fixture.busybox.digest} is taken from the store, where it came from ${files.fixture.url}/files/busybox, not from this line's sources \\[NIFTY105\\]`,
+    ),
+  );
+  const strict = await niftyc([
+    "build",
+    moved,
+    "--cache",
+    cache,
+    "--out",
+    path.join(files.work, "out-moved-c"),
+    "--format",
+    "rootfs",
+    "--strict",
+  ]);
   t.is(strict.code, 1);
   t.regex(strict.stderr, /error: .*\[NIFTY105\]/);
 });

@@ -14,10 +14,19 @@ test("FETCH of busybox-static's pool path with dropbear-bin's digest, stored by 
   const view = archive.view();
   const dir = mkdtempSync(join(tmpdir(), "niftyc-fetch-stored-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
-  const build = (recipe: string, out: string) => runMain(["build", recipe, "--cache", "c", "--out", out, "--format", "rootfs", ...mirrors], dir);
+  const mirrors = [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
+  const build = (recipe: string, out: string) =>
+    runMain(["build", recipe, "--cache", "c", "--out", out, "--format", "rootfs", ...mirrors], dir);
 
-  writeFileSync(join(dir, "ssh.nifty"), `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear\n`);
+  writeFileSync(
+    join(dir, "ssh.nifty"),
+    `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear\n`,
+  );
   const first = await build("ssh.nifty", "o1");
   t.is(first.code, 0, first.stderr);
 
@@ -29,7 +38,17 @@ test("FETCH of busybox-static's pool path with dropbear-bin's digest, stored by 
   const second = await build("wrong.nifty", "o2");
   t.is(second.code, 1, second.stderr);
   const where = `wrong.nifty:1:${line.indexOf("http") + 1}`;
-  t.true(second.stderr.includes(`${where}: warning: ${dropbear.sha256} is taken from the store, where it came from ${view.mirrors.debian![0]}/${dropbear.filename}, not from this line's sources [NIFTY105]`), second.stderr);
-  t.regex(second.stderr, new RegExp(`error: bin/busybox is not in ${dropbearFile.replace(/[.+]/g, "\\$&")} \\(sha256:[0-9a-f]{12}…\\) \\[NIFTY121\\]`));
+  t.true(
+    second.stderr.includes(
+      `${where}: warning: ${dropbear.sha256} is taken from the store, where it came from ${view.mirrors.debian![0]}/${dropbear.filename}, not from this line's sources [NIFTY105]`,
+    ),
+    second.stderr,
+  );
+  t.regex(
+    second.stderr,
+    new RegExp(
+      `error: bin/busybox is not in ${dropbearFile.replace(/[.+]/g, "\\$&")} \\(sha256:[0-9a-f]{12}…\\) \\[NIFTY121\\]`,
+    ),
+  );
   t.false(second.stderr.includes(`is not in ${busybox.filename.split("/").pop()}`), second.stderr);
 });

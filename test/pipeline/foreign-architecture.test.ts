@@ -15,7 +15,9 @@ test("FETCH of an arm64 static busybox is an error at its line, and nothing is w
   let deb = cachedForeignDeb(BUSYBOX_ARM64);
   if (deb === undefined) {
     if (process.env.CI) t.fail("the arm64 test .deb is not cached: run node scripts/test-debs.ts");
-    await fetchForeignDebs().catch((error: Error) => t.log(`cannot download the arm64 .deb: ${error.message}`));
+    await fetchForeignDebs().catch((error: Error) =>
+      t.log(`cannot download the arm64 .deb: ${error.message}`),
+    );
     deb = cachedForeignDeb(BUSYBOX_ARM64);
     if (deb === undefined) return t.pass();
   }
@@ -24,10 +26,21 @@ test("FETCH of an arm64 static busybox is an error at its line, and nothing is w
   const dir = mkdtempSync(join(tmpdir(), "niftyc-arm64-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const fetchLine = `FETCH busybox ${server.url}/busybox-static_arm64.deb sha256:${BUSYBOX_ARM64.sha256} EXTRACT bin/busybox TO /bin/busybox`;
-  writeFileSync(join(dir, "arm.nifty"), `FILE /etc/os-release <<EOF\nID=t\nEOF\n${fetchLine}\nSYMLINK /sbin/init /bin/busybox\n`);
-  const built = await runMain(["build", "arm.nifty", "--cache", "c", "--out", "o", "--format", "rootfs"], dir);
+  writeFileSync(
+    join(dir, "arm.nifty"),
+    `FILE /etc/os-release <<EOF\nID=t\nEOF\n${fetchLine}\nSYMLINK /sbin/init /bin/busybox\n`,
+  );
+  const built = await runMain(
+    ["build", "arm.nifty", "--cache", "c", "--out", "o", "--format", "rootfs"],
+    dir,
+  );
   t.is(built.code, 1, built.stderr);
-  t.true(built.stderr.includes("arm.nifty:4:1: error: /bin/busybox is a program for arm64 (aarch64), 64-bit, not for this image's linux/amd64 (x86-64, 64-bit) [NIFTY215]\n"), built.stderr);
+  t.true(
+    built.stderr.includes(
+      "arm.nifty:4:1: error: /bin/busybox is a program for arm64 (aarch64), 64-bit, not for this image's linux/amd64 (x86-64, 64-bit) [NIFTY215]\n",
+    ),
+    built.stderr,
+  );
   t.true(built.stderr.includes(`    4 | ${fetchLine}`));
   t.false(existsSync(join(dir, "o")), "no image labelled amd64 was written");
 });
@@ -35,11 +48,17 @@ test("FETCH of an arm64 static busybox is an error at its line, and nothing is w
 test("check refuses PACKAGE x:arm64 at the qualifier, and takes :amd64, :native and :any", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-arm64-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "p.nifty"), "ARCHIVE debian bookworm\nPACKAGE busybox-static:arm64\nPACKAGE libc6:amd64 zlib1g:native readline-common:any\n");
+  writeFileSync(
+    join(dir, "p.nifty"),
+    "ARCHIVE debian bookworm\nPACKAGE busybox-static:arm64\nPACKAGE libc6:amd64 zlib1g:native readline-common:any\n",
+  );
   const checked = await runMain(["check", "--json", "p.nifty"], dir);
   t.is(checked.code, 1);
-  const { diagnostics } = JSON.parse(checked.stdout) as { diagnostics: Array<{ code: string; line: number; column: number; endColumn: number; message: string }> };
-  t.deepEqual(diagnostics.map((d) => [d.code, d.line, d.column, d.endColumn, d.message]), [
-    ["NIFTY015", 2, 23, 29, "PACKAGE cannot install busybox-static:arm64: the image is amd64"],
-  ]);
+  const { diagnostics } = JSON.parse(checked.stdout) as {
+    diagnostics: Array<{ code: string; line: number; column: number; endColumn: number; message: string }>;
+  };
+  t.deepEqual(
+    diagnostics.map((d) => [d.code, d.line, d.column, d.endColumn, d.message]),
+    [["NIFTY015", 2, 23, 29, "PACKAGE cannot install busybox-static:arm64: the image is amd64"]],
+  );
 });

@@ -75,11 +75,16 @@ async function buildDeb(dir: string): Promise<Buffer> {
   await fsp.mkdir(path.join(root, "DEBIAN"), { recursive: true });
   await fsp.mkdir(path.join(root, "usr/share/nifty"), { recursive: true });
   await fsp.mkdir(path.join(root, "usr/bin"), { recursive: true });
-  await fsp.writeFile(path.join(root, "DEBIAN/control"), "Package: nifty-hello\nVersion: 1.0\nArchitecture: amd64\nMaintainer: niftyc tests <tests@localhost>\nDescription: test package for niftyc\n");
+  await fsp.writeFile(
+    path.join(root, "DEBIAN/control"),
+    "Package: nifty-hello\nVersion: 1.0\nArchitecture: amd64\nMaintainer: niftyc tests <tests@localhost>\nDescription: test package for niftyc\n",
+  );
   await fsp.writeFile(path.join(root, "usr/share/nifty/greeting.txt"), "hello from a .deb\n");
   await fsp.writeFile(path.join(root, "usr/bin/nifty-hello"), "#!/bin/sh\necho hello\n", { mode: 0o755 });
   const out = path.join(dir, "nifty-hello_1.0_amd64.deb");
-  await execFileP("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", root, out], { env: { ...process.env, SOURCE_DATE_EPOCH: "0" } });
+  await execFileP("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", root, out], {
+    env: { ...process.env, SOURCE_DATE_EPOCH: "0" },
+  });
   return fsp.readFile(out);
 }
 
@@ -91,15 +96,28 @@ export async function startFixture(): Promise<Fixture> {
   const dropbear = served("/files/dropbear", await fsp.readFile("/usr/sbin/dropbear"));
   const dropbearkey = served("/files/dropbearkey", await fsp.readFile("/usr/bin/dropbearkey"));
   const libs = new Map<string, Served>();
-  for (const [soname, file] of await dropbearLibraries()) libs.set(soname, served(`/files/lib/${soname}`, await fsp.readFile(file)));
+  for (const [soname, file] of await dropbearLibraries())
+    libs.set(soname, served(`/files/lib/${soname}`, await fsp.readFile(file)));
   const debBytes = await buildDeb(work);
   await fsp.rm(work, { recursive: true, force: true });
   const deb = served("/files/nifty-hello.deb", debBytes);
   const debianPath = "pool/main/n/nifty-hello/nifty-hello_1.0_amd64.deb";
   const server = await startServer();
-  for (const s of [busybox, dropbear, dropbearkey, deb, ...libs.values()]) server.routes.set(s.route, serve(s.bytes));
+  for (const s of [busybox, dropbear, dropbearkey, deb, ...libs.values()])
+    server.routes.set(s.route, serve(s.bytes));
   server.routes.set(`/debian/${debianPath}`, serve(debBytes));
-  return { server, url: server.url, busybox, dropbear, dropbearkey, libs, deb, debianPath, mirror: `debian=${server.url}/debian`, close: () => server.close() };
+  return {
+    server,
+    url: server.url,
+    busybox,
+    dropbear,
+    dropbearkey,
+    libs,
+    deb,
+    debianPath,
+    mirror: `debian=${server.url}/debian`,
+    close: () => server.close(),
+  };
 }
 
 export interface RecipeOptions {
@@ -127,7 +145,11 @@ ${tail}`;
 
 /** Dropbear with its loader and libraries, as FETCH lines. */
 export function dropbearLines(f: Fixture, without: readonly string[] = []): string {
-  const lines = [`FETCH dropbear \${BASE}/dropbear ${f.dropbear.digest} TO /bin/dropbear`, `FETCH dropbearkey \${BASE}/dropbearkey ${f.dropbearkey.digest} TO /bin/dropbearkey`, `ARG LIB=${LIB}`];
+  const lines = [
+    `FETCH dropbear \${BASE}/dropbear ${f.dropbear.digest} TO /bin/dropbear`,
+    `FETCH dropbearkey \${BASE}/dropbearkey ${f.dropbearkey.digest} TO /bin/dropbearkey`,
+    `ARG LIB=${LIB}`,
+  ];
   for (const [soname, s] of f.libs) {
     if (without.includes(soname)) continue;
     lines.push(`FETCH ${soname} \${BASE}/lib/${soname} ${s.digest} TO \${LIB}/${soname}`);
@@ -162,7 +184,11 @@ export interface CliOptions {
 
 /** A clean environment: only what a build needs, so the host's settings never leak in by accident. */
 export function baseEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", NO_COLOR: "1" };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/root",
+    NO_COLOR: "1",
+  };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }
@@ -178,7 +204,11 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Chi
     argv = ["-c", `umask ${options.umask} && exec "$@"`, "sh", command, ...argv];
     command = "/bin/sh";
   }
-  return spawn(command, argv, { cwd: options.cwd ?? ROOT, env: baseEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(command, argv, {
+    cwd: options.cwd ?? ROOT,
+    env: baseEnv(options.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 export async function niftyc(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
@@ -201,7 +231,14 @@ export interface BuildJson {
   digest: string;
   epoch: number;
   inputs: Array<{ name: string; sources: string[]; digest: string; extract?: string }>;
-  steps: Array<{ index: number; line: number; instruction: string; key: string; reused: boolean; ms: number }>;
+  steps: Array<{
+    index: number;
+    line: number;
+    instruction: string;
+    key: string;
+    reused: boolean;
+    ms: number;
+  }>;
   outputs: Record<string, string>;
 }
 
@@ -210,7 +247,20 @@ export async function readBuildJson(outDir: string): Promise<BuildJson> {
 }
 
 /** Parse `--json` output, failing with the CLI's stderr when it is not there. */
-export function jsonOf(result: CliResult): { digest: string; rootfs: string; outputs: Record<string, string>; upToDate: boolean; steps: BuildJson["steps"]; diagnostics?: Array<{ code: string; message: string; line: number | null; file: string | null; hint: string | null }> } {
+export function jsonOf(result: CliResult): {
+  digest: string;
+  rootfs: string;
+  outputs: Record<string, string>;
+  upToDate: boolean;
+  steps: BuildJson["steps"];
+  diagnostics?: Array<{
+    code: string;
+    message: string;
+    line: number | null;
+    file: string | null;
+    hint: string | null;
+  }>;
+} {
   try {
     return JSON.parse(result.stdout);
   } catch {

@@ -16,10 +16,18 @@ import { CANARY, debianArchive, requireArchive, type ArchiveView } from "../supp
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
 
 function mirrors(view: ArchiveView): string[] {
-  return ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  return [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
 }
 
-async function project(t: import("ava").ExecutionContext, body: string): Promise<{ dir: string; keyring: string }> {
+async function project(
+  t: import("ava").ExecutionContext,
+  body: string,
+): Promise<{ dir: string; keyring: string }> {
   const archive = await debianArchive();
   const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,10 +37,24 @@ async function project(t: import("ava").ExecutionContext, body: string): Promise
 }
 
 function listing(dir: string, out = "o"): string[] {
-  return execFileSync("tar", ["-tf", join(dir, out, "rootfs.tar")], { encoding: "utf8" }).split("\n").filter(Boolean);
+  return execFileSync("tar", ["-tf", join(dir, out, "rootfs.tar")], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean);
 }
 
-const build = (dir: string, view: ArchiveView, ...extra: string[]) => niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors(view), ...extra]);
+const build = (dir: string, view: ArchiveView, ...extra: string[]) =>
+  niftyc(dir, [
+    "build",
+    "app.nifty",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    ...mirrors(view),
+    ...extra,
+  ]);
 
 test("whole packages: the closure (Pre-Depends, a virtual package, an alternative, a version from the security suite) is locked, installed, and listed by dpkg-query; no maintainer script runs", async (t) => {
   if (!requireArchive(t)) return;
@@ -45,7 +67,9 @@ test("whole packages: the closure (Pre-Depends, a virtual package, an alternativ
   t.regex(r.stderr, /maintainer scripts not run .*nifty-base \(postinst, prerm\)/);
   const lock = parseLock(readFileSync(join(dir, "app.nifty.lock"), "utf8"));
   t.true(lock.ok);
-  const pinned = lock.ok ? Object.fromEntries(lock.lock.packages.map((p) => [p.name, `${p.version} ${p.from.suite}`])) : {};
+  const pinned = lock.ok
+    ? Object.fromEntries(lock.lock.packages.map((p) => [p.name, `${p.version} ${p.from.suite}`]))
+    : {};
   t.deepEqual(pinned, {
     "nifty-app": "1.0-1 bookworm",
     "nifty-base": "1.0-1 bookworm",
@@ -53,16 +77,42 @@ test("whole packages: the closure (Pre-Depends, a virtual package, an alternativ
     "nifty-mta-a": "1.0-1 bookworm",
     "nifty-pager": "1.0-1 bookworm",
   });
-  const buildJson = JSON.parse(readFileSync(join(dir, "o", "build.json"), "utf8")) as { packages: Array<{ name: string; sha256: string }> };
-  t.deepEqual(buildJson.packages.map((p) => p.name), Object.keys(pinned), "build.json lists the locked packages");
+  const buildJson = JSON.parse(readFileSync(join(dir, "o", "build.json"), "utf8")) as {
+    packages: Array<{ name: string; sha256: string }>;
+  };
+  t.deepEqual(
+    buildJson.packages.map((p) => p.name),
+    Object.keys(pinned),
+    "build.json lists the locked packages",
+  );
   const files = listing(dir);
-  for (const path of ["usr/bin/nifty-app", "etc/nifty-app/app.conf", "usr/bin/nb", "usr/bin/nifty-base-again", "var/lib/dpkg/status", "var/lib/dpkg/info/nifty-lib:amd64.list"]) t.true(files.includes(path), path);
+  for (const path of [
+    "usr/bin/nifty-app",
+    "etc/nifty-app/app.conf",
+    "usr/bin/nb",
+    "usr/bin/nifty-base-again",
+    "var/lib/dpkg/status",
+    "var/lib/dpkg/info/nifty-lib:amd64.list",
+  ])
+    t.true(files.includes(path), path);
   const root = join(dir, "root");
   mkdirSync(root);
   execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
-  const status = execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package} ${Version} ${Status}\n"], { encoding: "utf8" });
-  t.is(status, ["nifty-app 1.0-1", "nifty-base 1.0-1", "nifty-lib 1.1-1", "nifty-mta-a 1.0-1", "nifty-pager 1.0-1"].map((p) => `${p} install ok installed\n`).join(""));
-  t.regex(execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-L", "nifty-base"], { encoding: "utf8" }), /^\/usr\/bin\/nifty-base-again$/m);
+  const status = execFileSync(
+    "dpkg-query",
+    [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package} ${Version} ${Status}\n"],
+    { encoding: "utf8" },
+  );
+  t.is(
+    status,
+    ["nifty-app 1.0-1", "nifty-base 1.0-1", "nifty-lib 1.1-1", "nifty-mta-a 1.0-1", "nifty-pager 1.0-1"]
+      .map((p) => `${p} install ok installed\n`)
+      .join(""),
+  );
+  t.regex(
+    execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-L", "nifty-base"], { encoding: "utf8" }),
+    /^\/usr\/bin\/nifty-base-again$/m,
+  );
   t.false(existsSync(CANARY), "a maintainer script ran");
 });
 
@@ -72,46 +122,89 @@ test("FILES: only the programs asked for, their loader and the libraries they lo
   const r = await build(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const files = listing(dir);
-  for (const path of ["usr/sbin/dropbear", "usr/bin/dropbearkey", "lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1", "lib/x86_64-linux-gnu/libz.so.1"]) {
+  for (const path of [
+    "usr/sbin/dropbear",
+    "usr/bin/dropbearkey",
+    "lib64/ld-linux-x86-64.so.2",
+    "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "lib/x86_64-linux-gnu/libc.so.6",
+    "usr/lib/x86_64-linux-gnu/libtomcrypt.so.1",
+    "lib/x86_64-linux-gnu/libz.so.1",
+  ]) {
     t.true(files.includes(path), path);
   }
   // Nothing the programs do not load: no dbclient, no other libc6 library, no docs, no dpkg database.
-  for (const path of ["usr/bin/dbclient", "lib/x86_64-linux-gnu/libm.so.6", "usr/share/doc/libc6/copyright", "var/lib/dpkg/status"]) t.false(files.includes(path), path);
+  for (const path of [
+    "usr/bin/dbclient",
+    "lib/x86_64-linux-gnu/libm.so.6",
+    "usr/share/doc/libc6/copyright",
+    "var/lib/dpkg/status",
+  ])
+    t.false(files.includes(path), path);
   t.true(files.length < 40, `${files.length} entries`);
 });
 
 test("whole packages in a merged-/usr tree: the links made before PACKAGE stay links, and the packages' /lib and /bin files land under /usr", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir } = await project(t, "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin\n");
+  const { dir } = await project(
+    t,
+    "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin\n",
+  );
   const r = await build(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const verbose = execFileSync("tar", ["-tvf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" });
-  for (const [link, target] of [["bin", "usr/bin"], ["sbin", "usr/sbin"], ["lib", "usr/lib"], ["lib64", "usr/lib64"]]) {
+  for (const [link, target] of [
+    ["bin", "usr/bin"],
+    ["sbin", "usr/sbin"],
+    ["lib", "usr/lib"],
+    ["lib64", "usr/lib64"],
+  ]) {
     t.regex(verbose, new RegExp(`^l.* ${link} -> ${target}$`, "m"), `${link} is still a link`);
   }
   const files = listing(dir);
   t.true(files.includes("usr/lib/x86_64-linux-gnu/libc.so.6"), "libc6's /lib files under /usr/lib");
-  t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
+  t.false(
+    files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)),
+    "nothing below the links themselves",
+  );
 });
 
 test("FILES in a merged-/usr tree: the programs, their loader and libraries land under /usr through the image's links, which stay links", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir } = await project(t, "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin FILES /sbin/dropbear /usr/bin/dropbearkey\n");
+  const { dir } = await project(
+    t,
+    "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin FILES /sbin/dropbear /usr/bin/dropbearkey\n",
+  );
   const r = await build(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const files = listing(dir);
-  for (const path of ["usr/sbin/dropbear", "usr/bin/dropbearkey", "usr/lib64/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libz.so.1"]) {
+  for (const path of [
+    "usr/sbin/dropbear",
+    "usr/bin/dropbearkey",
+    "usr/lib64/ld-linux-x86-64.so.2",
+    "usr/lib/x86_64-linux-gnu/libc.so.6",
+    "usr/lib/x86_64-linux-gnu/libz.so.1",
+  ]) {
     t.true(files.includes(path), path);
   }
-  t.false(files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)), "nothing below the links themselves");
+  t.false(
+    files.some((p) => /^(bin|sbin|lib|lib64)\//.test(p)),
+    "nothing below the links themselves",
+  );
 });
 
 test("a program whose loader is behind a link loop of the image is NIFTY250 at the line that wrote it, not a hang", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir } = await project(t, "PACKAGE dropbear-bin FILES /usr/bin/dropbearkey\nSYMLINK /lib64/ld-linux-x86-64.so.2 ld-linux-x86-64.so.2\n");
+  const { dir } = await project(
+    t,
+    "PACKAGE dropbear-bin FILES /usr/bin/dropbearkey\nSYMLINK /lib64/ld-linux-x86-64.so.2 ld-linux-x86-64.so.2\n",
+  );
   const r = await build(dir, (await debianArchive()).view());
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, /app\.nifty:6:1: error: \/usr\/bin\/dropbearkey: too many levels of symbolic links in \/lib64\/ld-linux-x86-64\.so\.2 \[NIFTY250\]/);
+  t.regex(
+    r.stderr,
+    /app\.nifty:6:1: error: \/usr\/bin\/dropbearkey: too many levels of symbolic links in \/lib64\/ld-linux-x86-64\.so\.2 \[NIFTY250\]/,
+  );
   t.notRegex(r.stderr, /internal error/);
   // A loop met while the FILES closure places libc6's /lib64 is an error at the PACKAGE line.
   const looped = await project(t, "SYMLINK /lib64 lib64\nPACKAGE dropbear-bin FILES /usr/bin/dropbearkey\n");
@@ -127,7 +220,10 @@ test("suites chosen by an --arg have a lock of their own: switching suites never
   const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // The default suite is bookworm; --arg ROOT=debian-security --arg SUITE=bookworm-security chooses the other.
-  writeFileSync(join(dir, "app.nifty"), `ARG ROOT=debian\nARG SUITE=bookworm\nARCHIVE \${ROOT} \${SUITE} KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-lib\n`);
+  writeFileSync(
+    join(dir, "app.nifty"),
+    `ARG ROOT=debian\nARG SUITE=bookworm\nARCHIVE \${ROOT} \${SUITE} KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-lib\n`,
+  );
   const security = ["--arg", "ROOT=debian-security", "--arg", "SUITE=bookworm-security"];
   const first = await build(dir, archive.view());
   t.is(first.code, 0, first.stderr);
@@ -138,13 +234,18 @@ test("suites chosen by an --arg have a lock of their own: switching suites never
   t.regex(second.stderr, /wrote app\.nifty\.bookworm-security\.lock: 1 package from bookworm-security/);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), bookworm, "the default suites' lock is untouched");
   const pinned = parseLock(readFileSync(join(dir, "app.nifty.bookworm-security.lock"), "utf8"));
-  t.deepEqual(pinned.ok ? pinned.lock.packages.map((p) => `${p.name} ${p.version}`) : [], ["nifty-lib 1.1-1"]);
+  t.deepEqual(pinned.ok ? pinned.lock.packages.map((p) => `${p.name} ${p.version}`) : [], [
+    "nifty-lib 1.1-1",
+  ]);
   // Each lock serves its suites as it is, with --locked, and fetches no index.
   for (const extra of [[], security]) {
     const view = archive.view();
     const again = await build(dir, view, "--locked", ...extra);
     t.is(again.code, 0, again.stderr);
-    t.deepEqual(view.requests().filter((p) => /InRelease|Packages/.test(p)), []);
+    t.deepEqual(
+      view.requests().filter((p) => /InRelease|Packages/.test(p)),
+      [],
+    );
   }
   // --arg values that name the default suites use the default lock.
   const same = await build(dir, archive.view(), "--locked", "--arg", "SUITE=bookworm");
@@ -154,11 +255,17 @@ test("suites chosen by an --arg have a lock of their own: switching suites never
 
 test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do not ship is an error at its word, with the image's units to choose from", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir } = await project(t, "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n");
+  const { dir } = await project(
+    t,
+    "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n",
+  );
   const r = await build(dir, (await debianArchive()).view());
   t.is(r.code, 1, r.stderr);
   // Line 11: two ARCHIVE lines, the os-release FILE (3), PACKAGE and the unit's FILE (4) come first.
-  t.regex(r.stderr, /app\.nifty:11:16: error: cannot enable wbe\.service: it is not in the image \[NIFTY229\]/);
+  t.regex(
+    r.stderr,
+    /app\.nifty:11:16: error: cannot enable wbe\.service: it is not in the image \[NIFTY229\]/,
+  );
   t.regex(r.stderr, /did you mean web\.service\?/);
 });
 
@@ -170,25 +277,77 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
   const lockText = readFileSync(join(dir, "app.nifty.lock"), "utf8");
   // A fresh store and out/: only the locked .deb is downloaded, no InRelease, no Packages.
   const view = (await debianArchive()).view();
-  const again = await niftyc(dir, ["build", "app.nifty", "--cache", "c2", "--out", "o2", "--format", "rootfs", "--json", ...mirrors(view)]);
+  const again = await niftyc(dir, [
+    "build",
+    "app.nifty",
+    "--cache",
+    "c2",
+    "--out",
+    "o2",
+    "--format",
+    "rootfs",
+    "--json",
+    ...mirrors(view),
+  ]);
   t.is(again.code, 0, again.stderr);
-  t.deepEqual(view.requests().filter((p) => /InRelease|Packages/.test(p)), []);
+  t.deepEqual(
+    view.requests().filter((p) => /InRelease|Packages/.test(p)),
+    [],
+  );
   t.true(view.requests().some((p) => p.endsWith(".deb")));
-  t.is(JSON.parse(again.stdout).digest, JSON.parse((await niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", "--json", ...mirrors(view)])).stdout).digest);
-  const offline = await niftyc(dir, ["build", "app.nifty", "--cache", "c2", "--out", "o3", "--format", "rootfs", "--offline", ...mirrors(view)]);
+  t.is(
+    JSON.parse(again.stdout).digest,
+    JSON.parse(
+      (
+        await niftyc(dir, [
+          "build",
+          "app.nifty",
+          "--cache",
+          "c",
+          "--out",
+          "o",
+          "--format",
+          "rootfs",
+          "--json",
+          ...mirrors(view),
+        ])
+      ).stdout,
+    ).digest,
+  );
+  const offline = await niftyc(dir, [
+    "build",
+    "app.nifty",
+    "--cache",
+    "c2",
+    "--out",
+    "o3",
+    "--format",
+    "rootfs",
+    "--offline",
+    ...mirrors(view),
+  ]);
   t.is(offline.code, 0, offline.stderr);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lockText, "the lock is unchanged");
   // The recipe asks for more: --locked refuses, pointing at the PACKAGE line; without it the lock is updated.
-  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n");
+  writeFileSync(
+    join(dir, "app.nifty"),
+    readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n",
+  );
   const locked = await build(dir, view, "--locked");
   t.is(locked.code, 1);
-  t.regex(locked.stderr, /app\.nifty:7:1: error: --locked, but app\.nifty\.lock lacks nifty-data \[NIFTY603\]/);
+  t.regex(
+    locked.stderr,
+    /app\.nifty:7:1: error: --locked, but app\.nifty\.lock lacks nifty-data \[NIFTY603\]/,
+  );
   t.regex(locked.stderr, /niftyc lock app\.nifty/);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lockText, "--locked wrote nothing");
   const updated = await build(dir, view);
   t.is(updated.code, 0, updated.stderr);
   t.regex(updated.stderr, /updated app\.nifty\.lock: 2 packages/);
-  t.true(listing(dir).includes("usr/share/nifty-data/data.txt") || listing(dir).some((p) => p.startsWith("usr/share/nifty-data")));
+  t.true(
+    listing(dir).includes("usr/share/nifty-data/data.txt") ||
+      listing(dir).some((p) => p.startsWith("usr/share/nifty-data")),
+  );
 });
 
 test("an unknown package is an error at its line with what the index has that is close", async (t) => {
@@ -201,7 +360,12 @@ test("an unknown package is an error at its line with what the index has that is
   t.false(existsSync(join(dir, "app.nifty.lock")));
 });
 
-for (const [variant, code] of [["bad-signature", "NIFTY611"], ["unknown-key", "NIFTY612"], ["expired", "NIFTY618"], ["tampered-packages", "NIFTY623"]] as const) {
+for (const [variant, code] of [
+  ["bad-signature", "NIFTY611"],
+  ["unknown-key", "NIFTY612"],
+  ["expired", "NIFTY618"],
+  ["tampered-packages", "NIFTY623"],
+] as const) {
   test(`a ${variant} archive stops the build with ${code} and writes no lock`, async (t) => {
     if (!requireArchive(t)) return;
     const { dir } = await project(t, "PACKAGE nifty-pager\n");
@@ -217,7 +381,11 @@ for (const [variant, code] of [["bad-signature", "NIFTY611"], ["unknown-key", "N
 test("a tampered .deb is refused by its digest from the lock, naming the package", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-pager\n");
-  t.is((await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors((await debianArchive()).view())])).code, 0);
+  t.is(
+    (await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors((await debianArchive()).view())]))
+      .code,
+    0,
+  );
   const r = await build(dir, (await debianArchive()).view("tampered-deb"));
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /nifty-pager.*\[NIFTY625\]/);
@@ -233,12 +401,28 @@ test("niftyc outdated names the newer version from the security suite and exits 
   t.regex(locked.stdout, /nifty-lib 1\.0-1 \(debian bookworm\)/);
   const report = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(view)]);
   t.is(report.code, 3, report.stderr);
-  t.regex(report.stdout, /^nifty-lib 1\.0-1 → 1\.1-1 \(debian-security bookworm-security\)\s+SECURITY 1\.1-1/m);
-  const json = JSON.parse((await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", "--json", ...mirrors(view)])).stdout);
+  t.regex(
+    report.stdout,
+    /^nifty-lib 1\.0-1 → 1\.1-1 \(debian-security bookworm-security\)\s+SECURITY 1\.1-1/m,
+  );
+  const json = JSON.parse(
+    (await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", "--json", ...mirrors(view)])).stdout,
+  );
   t.is(json.summary.status, "security-updates");
   // The recipe pins 1.0-1, so moving it forward is a recipe change: unpinned, --update takes 1.1-1.
-  writeFileSync(join(dir, "app.nifty"), readFileSync(join(dir, "app.nifty"), "utf8").replace("nifty-lib=1.0-1", "nifty-lib"));
-  const moved = await niftyc(dir, ["lock", "app.nifty", "--update", "nifty-lib", "--cache", "c", ...mirrors(view)]);
+  writeFileSync(
+    join(dir, "app.nifty"),
+    readFileSync(join(dir, "app.nifty"), "utf8").replace("nifty-lib=1.0-1", "nifty-lib"),
+  );
+  const moved = await niftyc(dir, [
+    "lock",
+    "app.nifty",
+    "--update",
+    "nifty-lib",
+    "--cache",
+    "c",
+    ...mirrors(view),
+  ]);
   t.is(moved.code, 0, moved.stderr);
   t.regex(readFileSync(join(dir, "app.nifty.lock"), "utf8"), /Package: nifty-lib\nVersion: 1\.1-1/);
   const after = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(view)]);
@@ -249,7 +433,10 @@ test("niftyc outdated names the newer version from the security suite and exits 
 test("a lock edited by hand into nonsense is an error at its line", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-pager\n");
-  writeFileSync(join(dir, "app.nifty.lock"), "Lock-Format: 1\nArchitecture: amd64\nSuites:\n debian bookworm main nonsense\n");
+  writeFileSync(
+    join(dir, "app.nifty.lock"),
+    "Lock-Format: 1\nArchitecture: amd64\nSuites:\n debian bookworm main nonsense\n",
+  );
   const r = await build(dir, (await debianArchive()).view());
   t.is(r.code, 1);
   t.regex(r.stderr, /app\.nifty\.lock:\d+:1: error: .* \[NIFTY604\]/);
@@ -263,7 +450,9 @@ test("two whole-package lines: the dpkg status lists the packages of both", asyn
   const root = join(dir, "root");
   mkdirSync(root);
   execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
-  const listed = execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package}\n"], { encoding: "utf8" });
+  const listed = execFileSync("dpkg-query", [`--admindir=${root}/var/lib/dpkg`, "-W", "-f=${Package}\n"], {
+    encoding: "utf8",
+  });
   t.is(listed, "nifty-data\nnifty-pager\n");
 });
 
@@ -272,17 +461,53 @@ test("a warm build into a fresh --out restores the SBOM without reading a packag
   t.timeout(120_000);
   const { dir } = await project(t, "PACKAGE nifty-app\n");
   const view = (await debianArchive()).view();
-  const sbomBuild = (out: string, ...extra: string[]) => niftyc(dir, ["build", "app.nifty", "--cache", "c", "--out", out, "--format", "rootfs,oci,sbom", ...mirrors(view), ...extra]);
+  const sbomBuild = (out: string, ...extra: string[]) =>
+    niftyc(dir, [
+      "build",
+      "app.nifty",
+      "--cache",
+      "c",
+      "--out",
+      out,
+      "--format",
+      "rootfs,oci,sbom",
+      ...mirrors(view),
+      ...extra,
+    ]);
   const cold = await sbomBuild("o");
   t.is(cold.code, 0, cold.stderr);
   const sbom = readFileSync(join(dir, "o", "sbom.spdx.json"), "utf8");
   t.regex(sbom, /nifty-base/, "the SBOM names the packages");
-  const notes = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("note: ") && l.includes("maintainer scripts not run"));
+  const notes = (stderr: string) =>
+    stderr.split("\n").filter((l) => l.startsWith("note: ") && l.includes("maintainer scripts not run"));
   t.is(notes(cold.stderr).length, 1);
 
   // In a child process, to see which modules it loads.
   const loads = join(dir, "loads.txt");
-  const warm = spawnSync(NODE, ["--import", join(ROOT, "test/pipeline/record-loads.ts"), NIFTYC, "build", "app.nifty", "--cache", "c", "--out", "o2", "--format", "rootfs,oci,sbom", ...mirrors(view)], { cwd: dir, env: baseEnv({ NIFTY_TEST_LOADS: loads }), encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+  const warm = spawnSync(
+    NODE,
+    [
+      "--import",
+      join(ROOT, "test/pipeline/record-loads.ts"),
+      NIFTYC,
+      "build",
+      "app.nifty",
+      "--cache",
+      "c",
+      "--out",
+      "o2",
+      "--format",
+      "rootfs,oci,sbom",
+      ...mirrors(view),
+    ],
+    {
+      cwd: dir,
+      env: baseEnv({ NIFTY_TEST_LOADS: loads }),
+      encoding: "utf8",
+      timeout: 60_000,
+      killSignal: "SIGKILL",
+    },
+  );
   t.is(warm.status, 0, warm.stderr);
   t.deepEqual(notes(warm.stderr), notes(cold.stderr), "the step's note is said again");
   t.is(readFileSync(join(dir, "o2", "sbom.spdx.json"), "utf8"), sbom);

@@ -4,7 +4,19 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { busyboxRecipe, fileSha256, jsonOf, listTree, niftyc, readBuildJson, ROOT, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import {
+  busyboxRecipe,
+  fileSha256,
+  jsonOf,
+  listTree,
+  niftyc,
+  readBuildJson,
+  ROOT,
+  startFixture,
+  tempDir,
+  writeRecipe,
+  type Fixture,
+} from "./helpers.ts";
 
 let fixture: Fixture;
 let work: string;
@@ -38,19 +50,35 @@ test("changing only the last instruction re-runs only that step", async (t) => {
   const second = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"]);
   t.is(second.code, 0, second.stderr);
   const steps = (await readBuildJson(out)).steps;
-  t.deepEqual(steps.map((s) => s.reused), [...steps.slice(0, -1).map(() => true), false]);
+  t.deepEqual(
+    steps.map((s) => s.reused),
+    [...steps.slice(0, -1).map(() => true), false],
+  );
   t.is(steps.at(-1)!.instruction, "LABEL version=2");
   const before = (await readBuildJson(out)).steps;
-  t.deepEqual(jsonOf(second).steps.map((s) => s.key), before.map((s) => s.key));
+  t.deepEqual(
+    jsonOf(second).steps.map((s) => s.key),
+    before.map((s) => s.key),
+  );
 
   // Changing a line in the middle re-runs it and everything after it.
-  await writeRecipe(dir, "last", recipeWith("LABEL version=2").replace("HOSTNAME rebuild", "HOSTNAME rebuilt"));
+  await writeRecipe(
+    dir,
+    "last",
+    recipeWith("LABEL version=2").replace("HOSTNAME rebuild", "HOSTNAME rebuilt"),
+  );
   const third = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"]);
   t.is(third.code, 0, third.stderr);
   const after = (await readBuildJson(out)).steps;
   const changed = after.findIndex((s) => s.instruction === "HOSTNAME rebuilt");
-  t.deepEqual(after.map((s) => s.reused), after.map((_, i) => i < changed));
-  t.deepEqual(after.slice(0, changed).map((s) => s.key), before.slice(0, changed).map((s) => s.key));
+  t.deepEqual(
+    after.map((s) => s.reused),
+    after.map((_, i) => i < changed),
+  );
+  t.deepEqual(
+    after.slice(0, changed).map((s) => s.key),
+    before.slice(0, changed).map((s) => s.key),
+  );
   t.not(jsonOf(third).digest, jsonOf(second).digest);
 });
 
@@ -63,14 +91,20 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   const loads = path.join(dir, "loads.txt");
   const nodeArgs = ["--import", HOOK];
 
-  const cold = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"], { nodeArgs, env: { NIFTY_TEST_LOADS: loads } });
+  const cold = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"], {
+    nodeArgs,
+    env: { NIFTY_TEST_LOADS: loads },
+  });
   t.is(cold.code, 0, cold.stderr);
   const coldLoads = await fsp.readFile(loads, "utf8");
   // The hook sees them when they are needed, so its silence below means something.
   t.regex(coldLoads, /node_modules\/chevrotain\//);
   t.regex(coldLoads, /node_modules\/undici\//);
 
-  const noop = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"], { nodeArgs, env: { NIFTY_TEST_LOADS: loads } });
+  const noop = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--json", "-q"], {
+    nodeArgs,
+    env: { NIFTY_TEST_LOADS: loads },
+  });
   t.is(noop.code, 0, noop.stderr);
   const result = jsonOf(noop);
   t.true(result.upToDate);
@@ -87,14 +121,20 @@ test("a no-op rebuild re-runs nothing and loads neither chevrotain nor undici", 
   // A fresh output directory from a warm cache: nothing re-runs, nothing downloads.
   // (Not -q: the step lines are drawn, and still no progress bar library loads.)
   const hits = fixture.server.hits();
-  const warm = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(dir, "out-warm"), "--json"], { nodeArgs, env: { NIFTY_TEST_LOADS: loads } });
+  const warm = await niftyc(
+    ["build", recipe, "--cache", cache, "--out", path.join(dir, "out-warm"), "--json"],
+    { nodeArgs, env: { NIFTY_TEST_LOADS: loads } },
+  );
   t.is(warm.code, 0, warm.stderr);
   t.false(jsonOf(warm).upToDate);
   t.true(jsonOf(warm).steps.every((s) => s.reused));
   t.is(fixture.server.hits(), hits);
   // Outputs copied from the store are the very files the first build assembled.
   const files = (await listTree(out)).filter((f) => f !== "build.json");
-  t.deepEqual(await listTree(path.join(dir, "out-warm")).then((l) => l.filter((f) => f !== "build.json")), files);
+  t.deepEqual(
+    await listTree(path.join(dir, "out-warm")).then((l) => l.filter((f) => f !== "build.json")),
+    files,
+  );
   for (const f of files) {
     const st = await fsp.stat(path.join(out, f));
     if (!st.isFile()) continue;
@@ -122,9 +162,17 @@ test("an unchanged secret file is recognised by its identity: the no-op rebuild 
   const out = path.join(dir, "out");
   const pw = path.join(dir, "pw");
   await fsp.writeFile(pw, "first-password\n");
-  const recipe = await writeRecipe(dir, "stamp", recipeWith("USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password"));
+  const recipe = await writeRecipe(
+    dir,
+    "stamp",
+    recipeWith("USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password"),
+  );
   const loads = path.join(dir, "loads.txt");
-  const build = () => niftyc(["build", recipe, "--cache", cache, "--out", out, "--secret", `luser-password=${pw}`, "--json", "-q"], { nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads } });
+  const build = () =>
+    niftyc(
+      ["build", recipe, "--cache", cache, "--out", out, "--secret", `luser-password=${pw}`, "--json", "-q"],
+      { nodeArgs: ["--import", HOOK], env: { NIFTY_TEST_LOADS: loads } },
+    );
   const crypted = async () => /src\/image\/sha512-crypt\.ts/.test(await fsp.readFile(loads, "utf8"));
 
   const cold = await build();
@@ -154,7 +202,12 @@ test("an unchanged secret file is recognised by its identity: the no-op rebuild 
   const changed = await build();
   t.is(changed.code, 0, changed.stderr);
   t.false(jsonOf(changed).upToDate);
-  t.deepEqual(jsonOf(changed).steps.filter((s) => !s.reused).map((s) => s.instruction), ["USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password"]);
+  t.deepEqual(
+    jsonOf(changed)
+      .steps.filter((s) => !s.reused)
+      .map((s) => s.instruction),
+    ["USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password"],
+  );
 });
 
 test("build.json names the inputs with their digests, the steps with their keys, and the outputs", async (t) => {
@@ -174,8 +227,15 @@ test("build.json names the inputs with their digests, the steps with their keys,
   t.regex(result.stderr, /\[ *1\/\d+\] ARG BASE=/);
   const record = await readBuildJson(out);
   t.is(record.digest, json.digest);
-  t.deepEqual(record.inputs.map((i) => [i.name, i.digest]), [["busybox", fixture.busybox.digest]]);
-  t.true(record.steps.every((s) => /^[0-9a-f]{64}$/.test(s.key) && typeof s.ms === "number" && typeof s.reused === "boolean"));
+  t.deepEqual(
+    record.inputs.map((i) => [i.name, i.digest]),
+    [["busybox", fixture.busybox.digest]],
+  );
+  t.true(
+    record.steps.every(
+      (s) => /^[0-9a-f]{64}$/.test(s.key) && typeof s.ms === "number" && typeof s.reused === "boolean",
+    ),
+  );
   t.is(new Set(record.steps.map((s) => s.key)).size, record.steps.length);
   t.deepEqual(await fsp.readdir(dir).then((names) => names.filter((n) => n.includes("staging"))), []);
 });

@@ -4,7 +4,18 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { busyboxRecipe, fileSha256, jsonOf, niftyc, readBuildJson, startFixture, tempDir, writeRecipe, type CliOptions, type Fixture } from "./helpers.ts";
+import {
+  busyboxRecipe,
+  fileSha256,
+  jsonOf,
+  niftyc,
+  readBuildJson,
+  startFixture,
+  tempDir,
+  writeRecipe,
+  type CliOptions,
+  type Fixture,
+} from "./helpers.ts";
 
 let fixture: Fixture;
 let work: string;
@@ -38,8 +49,27 @@ test.after.always(async () => {
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
 
-async function buildWith(recipe: string, cache: string, out: string, options: CliOptions): Promise<{ digest: string; file: string }> {
-  const result = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--secret", `pw=${path.join(work, "pw")}`, "--json", "-q"], options);
+async function buildWith(
+  recipe: string,
+  cache: string,
+  out: string,
+  options: CliOptions,
+): Promise<{ digest: string; file: string }> {
+  const result = await niftyc(
+    [
+      "build",
+      recipe,
+      "--cache",
+      cache,
+      "--out",
+      out,
+      "--secret",
+      `pw=${path.join(work, "pw")}`,
+      "--json",
+      "-q",
+    ],
+    options,
+  );
   if (result.code !== 0) throw new Error(`build failed (${result.code}):\n${result.stderr}`);
   return { digest: jsonOf(result).digest, file: await fileSha256(path.join(out, "rootfs.tar")) };
 }
@@ -50,32 +80,71 @@ test("different TZ, umask, locale, cwd, wall clock and cold or warm cache give t
   const cacheB = path.join(work, "cache-b");
   const runs = [
     // cold cache A
-    await buildWith(recipe, cacheA, path.join(work, "out-1"), { cwd: recipeDir, umask: "022", env: { TZ: "UTC", LANG: "C" }, faketime: "2001-02-03 04:05:06" }),
+    await buildWith(recipe, cacheA, path.join(work, "out-1"), {
+      cwd: recipeDir,
+      umask: "022",
+      env: { TZ: "UTC", LANG: "C" },
+      faketime: "2001-02-03 04:05:06",
+    }),
     // warm cache A, everything else different
-    await buildWith(recipe, cacheA, path.join(work, "out-2"), { cwd: path.join(work, "elsewhere/deeper"), umask: "077", env: { TZ: "Pacific/Chatham", LANG: "tr_TR.UTF-8", LC_ALL: "tr_TR.UTF-8" }, faketime: "2038-06-07 08:09:10" }),
+    await buildWith(recipe, cacheA, path.join(work, "out-2"), {
+      cwd: path.join(work, "elsewhere/deeper"),
+      umask: "077",
+      env: { TZ: "Pacific/Chatham", LANG: "tr_TR.UTF-8", LC_ALL: "tr_TR.UTF-8" },
+      faketime: "2038-06-07 08:09:10",
+    }),
     // cold cache B, the recipe named relative to another cwd
-    await buildWith(path.relative(work, recipe), cacheB, path.join(work, "out-3"), { cwd: work, umask: "002", env: { TZ: "Asia/Kolkata", LANG: "de_DE.UTF-8" }, faketime: "1999-12-31 23:59:59" }),
+    await buildWith(path.relative(work, recipe), cacheB, path.join(work, "out-3"), {
+      cwd: work,
+      umask: "002",
+      env: { TZ: "Asia/Kolkata", LANG: "de_DE.UTF-8" },
+      faketime: "1999-12-31 23:59:59",
+    }),
     // warm cache B, the real clock
-    await buildWith(recipe, cacheB, path.join(work, "out-4"), { cwd: "/", umask: "027", env: { TZ: "America/St_Johns" } }),
+    await buildWith(recipe, cacheB, path.join(work, "out-4"), {
+      cwd: "/",
+      umask: "027",
+      env: { TZ: "America/St_Johns" },
+    }),
   ];
   for (const run of runs) {
     t.is(run.digest, runs[0]!.digest);
     t.is(run.file, runs[0]!.digest);
   }
-  t.true((await readBuildJson(path.join(work, "out-2"))).steps.every((s) => s.reused), "the warm build replays every step");
-  t.false((await readBuildJson(path.join(work, "out-3"))).steps.some((s) => s.reused), "the cold build runs every step");
+  t.true(
+    (await readBuildJson(path.join(work, "out-2"))).steps.every((s) => s.reused),
+    "the warm build replays every step",
+  );
+  t.false(
+    (await readBuildJson(path.join(work, "out-3"))).steps.some((s) => s.reused),
+    "the cold build runs every step",
+  );
 });
 
 test("faketime reaches Node: the clocks of those builds really differ", async (t) => {
   const { execFileP, NODE } = await import("./helpers.ts");
-  const { stdout } = await execFileP("faketime", ["2038-06-07 08:09:10", NODE, "-e", "process.stdout.write(String(new Date().getUTCFullYear()))"], { env: { PATH: process.env.PATH, TZ: "UTC" } });
+  const { stdout } = await execFileP(
+    "faketime",
+    ["2038-06-07 08:09:10", NODE, "-e", "process.stdout.write(String(new Date().getUTCFullYear()))"],
+    { env: { PATH: process.env.PATH, TZ: "UTC" } },
+  );
   t.is(stdout, "2038");
 });
 
 test("changing one byte of a FILE changes the digest", async (t) => {
   const cache = path.join(work, "cache-byte");
-  const a = await buildWith(await writeRecipe(recipeDir, "byte", busyboxRecipe(fixture, tail("welcome"))), cache, path.join(work, "out-byte-a"), {});
-  const b = await buildWith(await writeRecipe(recipeDir, "byte", busyboxRecipe(fixture, tail("welcomf"))), cache, path.join(work, "out-byte-b"), {});
+  const a = await buildWith(
+    await writeRecipe(recipeDir, "byte", busyboxRecipe(fixture, tail("welcome"))),
+    cache,
+    path.join(work, "out-byte-a"),
+    {},
+  );
+  const b = await buildWith(
+    await writeRecipe(recipeDir, "byte", busyboxRecipe(fixture, tail("welcomf"))),
+    cache,
+    path.join(work, "out-byte-b"),
+    {},
+  );
   t.not(a.digest, b.digest);
 });
 
@@ -83,14 +152,30 @@ test("SOURCE_DATE_EPOCH: a malformed value is a usage error, another valid one c
   const recipe = await writeRecipe(recipeDir, "epoch", busyboxRecipe(fixture, tail("epoch")));
   const cache = path.join(work, "cache-epoch");
   for (const bad of ["yesterday", "12abc", "-5", "1.5", "0x10"]) {
-    const result = await niftyc(["build", recipe, "--cache", cache, "--out", path.join(work, "out-epoch-bad"), "--secret", `pw=${path.join(work, "pw")}`], { env: { SOURCE_DATE_EPOCH: bad } });
+    const result = await niftyc(
+      [
+        "build",
+        recipe,
+        "--cache",
+        cache,
+        "--out",
+        path.join(work, "out-epoch-bad"),
+        "--secret",
+        `pw=${path.join(work, "pw")}`,
+      ],
+      { env: { SOURCE_DATE_EPOCH: bad } },
+    );
     t.is(result.code, 2, bad);
     t.regex(result.stderr, /SOURCE_DATE_EPOCH/);
     await t.throwsAsync(fsp.stat(path.join(work, "out-epoch-bad")), { code: "ENOENT" });
   }
   const unset = await buildWith(recipe, cache, path.join(work, "out-epoch-0"), {});
-  const zero = await buildWith(recipe, cache, path.join(work, "out-epoch-00"), { env: { SOURCE_DATE_EPOCH: "0" } });
-  const later = await buildWith(recipe, cache, path.join(work, "out-epoch-1"), { env: { SOURCE_DATE_EPOCH: "1700000000" } });
+  const zero = await buildWith(recipe, cache, path.join(work, "out-epoch-00"), {
+    env: { SOURCE_DATE_EPOCH: "0" },
+  });
+  const later = await buildWith(recipe, cache, path.join(work, "out-epoch-1"), {
+    env: { SOURCE_DATE_EPOCH: "1700000000" },
+  });
   t.is(unset.digest, zero.digest);
   t.not(later.digest, zero.digest);
   t.is((await readBuildJson(path.join(work, "out-epoch-1"))).epoch, 1700000000);
@@ -101,10 +186,18 @@ test("with Debian packages: once locked, the same digest whatever the clock, TZ,
   if (!requireArchive(t)) return;
   const archive = await debianArchive();
   const view = archive.view();
-  const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+  const mirrors = [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
   const dir = path.join(work, "packages");
   await fsp.mkdir(dir);
-  const recipe = await writeRecipe(dir, "pkgs", `ARCHIVE debian bookworm KEYRING ${archive.keyring}
+  const recipe = await writeRecipe(
+    dir,
+    "pkgs",
+    `ARCHIVE debian bookworm KEYRING ${archive.keyring}
 ARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}
 PACKAGE busybox-static FILES /bin/busybox
 LINK /bin/busybox APPLETS
@@ -112,18 +205,43 @@ PACKAGE nifty-app
 FILE /etc/os-release <<EOF
 ID=repro
 EOF
-`);
+`,
+  );
   // Resolution reads the archive's signed dates against the real clock; the lock then frees every build from it.
   const locked = await niftyc(["lock", recipe, "--cache", path.join(work, "cache-lock"), ...mirrors]);
   t.is(locked.code, 0, locked.stderr);
   const build = async (cache: string, out: string, options: CliOptions): Promise<string> => {
-    const result = await niftyc(["build", recipe, "--cache", path.join(work, cache), "--out", path.join(work, out), "--locked", "--json", "-q", ...mirrors], options);
+    const result = await niftyc(
+      [
+        "build",
+        recipe,
+        "--cache",
+        path.join(work, cache),
+        "--out",
+        path.join(work, out),
+        "--locked",
+        "--json",
+        "-q",
+        ...mirrors,
+      ],
+      options,
+    );
     if (result.code !== 0) throw new Error(`build failed (${result.code}):\n${result.stderr}`);
     return jsonOf(result).digest;
   };
   const digests = [
-    await build("cache-p1", "out-p1", { cwd: dir, umask: "022", env: { TZ: "UTC", LANG: "C" }, faketime: "2001-02-03 04:05:06" }),
-    await build("cache-p1", "out-p2", { cwd: path.join(work, "elsewhere/deeper"), umask: "077", env: { TZ: "Pacific/Chatham", LC_ALL: "tr_TR.UTF-8" }, faketime: "2038-06-07 08:09:10" }),
+    await build("cache-p1", "out-p1", {
+      cwd: dir,
+      umask: "022",
+      env: { TZ: "UTC", LANG: "C" },
+      faketime: "2001-02-03 04:05:06",
+    }),
+    await build("cache-p1", "out-p2", {
+      cwd: path.join(work, "elsewhere/deeper"),
+      umask: "077",
+      env: { TZ: "Pacific/Chatham", LC_ALL: "tr_TR.UTF-8" },
+      faketime: "2038-06-07 08:09:10",
+    }),
     await build("cache-p2", "out-p3", { cwd: "/", umask: "027", env: { TZ: "America/St_Johns" } }),
   ];
   t.is(new Set(digests).size, 1, digests.join(" "));

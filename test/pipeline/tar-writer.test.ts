@@ -38,10 +38,21 @@ async function reference(tree: Tree, blobs: Map<string, Buffer>, mtime: number):
       type: node.type === "dir" ? "directory" : node.type === "symlink" ? "symlink" : "file",
       size: node.type === "file" ? node.content.size : 0,
       ...(node.type === "symlink" ? { linkname: node.target } : {}),
-      ...(node.uid > 0o777777 || node.gid > 0o777777 ? { pax: { uid: String(node.uid), gid: String(node.gid) } } : {}),
+      ...(node.uid > 0o777777 || node.gid > 0o777777
+        ? { pax: { uid: String(node.uid), gid: String(node.gid) } }
+        : {}),
     };
-    const body = node.type === "file" ? (node.content.inline !== undefined ? Buffer.from(node.content.inline, "base64") : blobs.get(node.content.digest)!) : undefined;
-    await new Promise<void>((resolve, reject) => (body ? pack.entry(h, body, (e) => (e ? reject(e) : resolve())) : pack.entry(h, (e) => (e ? reject(e) : resolve()))));
+    const body =
+      node.type === "file"
+        ? node.content.inline !== undefined
+          ? Buffer.from(node.content.inline, "base64")
+          : blobs.get(node.content.digest)!
+        : undefined;
+    await new Promise<void>((resolve, reject) =>
+      body
+        ? pack.entry(h, body, (e) => (e ? reject(e) : resolve()))
+        : pack.entry(h, (e) => (e ? reject(e) : resolve())),
+    );
   }
   pack.finalize();
   await new Promise((resolve) => out.stream.on("finish", resolve));
@@ -55,22 +66,47 @@ async function sample(dir: string): Promise<{ tree: Tree; blobs: Map<string, Buf
     const digest = sha256(bytes);
     blobs.set(digest, bytes);
     await fsp.writeFile(path.join(dir, digest.slice(7)), bytes);
-    tree.set(tree.placement(p), { type: "file", mode: 0o644, uid: 0, gid: 0, content: { digest, size: bytes.length }, ...extra } as TreeNode);
+    tree.set(tree.placement(p), {
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      content: { digest, size: bytes.length },
+      ...extra,
+    } as TreeNode);
   };
   tree.set(tree.mkdirp("/tmp"), { type: "dir", mode: 0o1777, uid: 0, gid: 0 });
   await file("/bin/big", Buffer.alloc(3 * 1024 * 1024 + 17, 0xab), { mode: 0o755 });
   await file("/etc/empty", Buffer.alloc(0));
   await file("/etc/exact", Buffer.alloc(512, 1));
-  tree.set(tree.placement("/etc/inline"), { type: "file", mode: 0o600, uid: 0, gid: 42, content: { digest: sha256(Buffer.from("hi\n")), size: 3, inline: Buffer.from("hi\n").toString("base64") } });
+  tree.set(tree.placement("/etc/inline"), {
+    type: "file",
+    mode: 0o600,
+    uid: 0,
+    gid: 42,
+    content: { digest: sha256(Buffer.from("hi\n")), size: 3, inline: Buffer.from("hi\n").toString("base64") },
+  });
   for (let i = 0; i < 300; i++) await file(`/many/f${i}`, Buffer.alloc(i * 7 + 1, i));
   await file(`/long/${"d".repeat(90)}/${"e".repeat(90)}/name`, Buffer.from("split\n"));
   await file(`/long/${"n".repeat(120)}`, Buffer.from("pax path\n"));
   await file("/long/naïve-ünïcode", Buffer.from("utf-8 name\n"));
-  tree.set(tree.placement("/long/link"), { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: `/${"t".repeat(150)}` });
+  tree.set(tree.placement("/long/link"), {
+    type: "symlink",
+    mode: 0o777,
+    uid: 0,
+    gid: 0,
+    target: `/${"t".repeat(150)}`,
+  });
   tree.set(tree.placement("/sbin"), { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: "bin" });
   tree.set(tree.mkdirp("/home/big"), { type: "dir", mode: 0o750, uid: 300000, gid: 262144 });
   await file("/home/big/file", Buffer.from("big ids\n"), { uid: 4000000, gid: 300001 });
-  tree.set(tree.placement("/home/big/link"), { type: "symlink", mode: 0o777, uid: 300000, gid: 0, target: "file" });
+  tree.set(tree.placement("/home/big/link"), {
+    type: "symlink",
+    mode: 0o777,
+    uid: 300000,
+    gid: 0,
+    target: "file",
+  });
   return { tree, blobs };
 }
 
@@ -80,7 +116,10 @@ test("writeTar writes the same bytes as tar-stream did, for every kind of entry"
     const { tree, blobs } = await sample(dir);
     for (const mtime of [0, 1700000000]) {
       const out = collector();
-      await writeTar(out.stream, tree, tree.sortedPaths(), { mtime, blobPath: (d) => path.join(dir, d.slice(7)) });
+      await writeTar(out.stream, tree, tree.sortedPaths(), {
+        mtime,
+        blobPath: (d) => path.join(dir, d.slice(7)),
+      });
       const expected = await reference(tree, blobs, mtime);
       t.is(sha256(out.bytes()), sha256(expected), `mtime ${mtime}`);
     }
@@ -93,11 +132,20 @@ test("mode 0 stays 0 and large ids read back in GNU tar", async (t) => {
   const dir = await tempDir();
   try {
     const tree = new Tree();
-    tree.set("/locked", { type: "file", mode: 0, uid: 0, gid: 0, content: { digest: sha256(Buffer.alloc(0)), size: 0, inline: "" } });
+    tree.set("/locked", {
+      type: "file",
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      content: { digest: sha256(Buffer.alloc(0)), size: 0, inline: "" },
+    });
     tree.set("/owned", { type: "dir", mode: 0o700, uid: 4000000, gid: 300001 });
     const file = path.join(dir, "t.tar");
     const { createWriteStream } = await import("node:fs");
-    await writeTar(createWriteStream(file), tree, tree.sortedPaths(), { mtime: 0, blobPath: () => "/nonexistent" });
+    await writeTar(createWriteStream(file), tree, tree.sortedPaths(), {
+      mtime: 0,
+      blobPath: () => "/nonexistent",
+    });
     const { stdout } = await execFileP("tar", ["--numeric-owner", "-tvf", file]);
     t.regex(stdout, /^---------- 0\/0 .* locked$/m);
     t.regex(stdout, /^drwx------ 4000000\/300001 .* owned\/$/m);
@@ -111,10 +159,19 @@ test("a blob shorter than its recorded size fails the write instead of writing a
   try {
     await fsp.writeFile(path.join(dir, "short"), "abc");
     const tree = new Tree();
-    tree.set("/f", { type: "file", mode: 0o644, uid: 0, gid: 0, content: { digest: sha256(Buffer.from("abcdef")), size: 6 } });
+    tree.set("/f", {
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      content: { digest: sha256(Buffer.from("abcdef")), size: 6 },
+    });
     const out = collector();
     out.stream.on("error", () => {});
-    await t.throwsAsync(writeTar(out.stream, tree, tree.sortedPaths(), { mtime: 0, blobPath: () => path.join(dir, "short") }), { message: /shorter than its recorded 6 bytes/ });
+    await t.throwsAsync(
+      writeTar(out.stream, tree, tree.sortedPaths(), { mtime: 0, blobPath: () => path.join(dir, "short") }),
+      { message: /shorter than its recorded 6 bytes/ },
+    );
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,17 @@ import path from "node:path";
 import tarStream from "tar-stream";
 import { openStore } from "../../src/cache/store.ts";
 import { Tree, type TreeChange, type TreeNode } from "../../src/image/tree.ts";
-import { dropbearLines, execFileP, jsonOf, niftyc, readBuildJson, startFixture, tempDir, writeRecipe, type Fixture } from "./helpers.ts";
+import {
+  dropbearLines,
+  execFileP,
+  jsonOf,
+  niftyc,
+  readBuildJson,
+  startFixture,
+  tempDir,
+  writeRecipe,
+  type Fixture,
+} from "./helpers.ts";
 
 const LONG_DIR = `/srv/${"deep-directory-name-".repeat(3)}a/${"another-long-directory-".repeat(2)}b`;
 const LONG_NAME = `${"n".repeat(120)}.txt`;
@@ -104,19 +114,43 @@ function modeOf(text: string): number {
 
 /** `tar -tvf --numeric-owner --full-time`, parsed. */
 async function gnuListing(tarball: string): Promise<Entry[]> {
-  const { stdout } = await execFileP("tar", ["--numeric-owner", "--full-time", "--quoting-style=literal", "-tvf", tarball], { env: { ...process.env, TZ: "UTC", LC_ALL: "C" }, maxBuffer: 64 << 20 });
-  return stdout.trimEnd().split("\n").map((line) => {
-    const m = /^(\S{10}) (\d+)\/(\d+)\s+(\d+) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (.*)$/.exec(line);
-    if (!m) throw new Error(`unexpected tar listing line: ${line}`);
-    const [, perms, uid, gid, , when, rest] = m as unknown as [string, string, string, string, string, string, string];
-    const kind = perms[0];
-    let name = rest;
-    let target: string | undefined;
-    if (kind === "l") [name, target] = rest.split(" -> ") as [string, string];
-    else if (kind === "h" || rest.includes(" link to ")) [name, target] = rest.split(" link to ") as [string, string];
-    const type = kind === "d" ? "dir" : kind === "l" ? "symlink" : target !== undefined ? "link" : "file";
-    return { path: imagePathOf(name), type, mode: modeOf(perms), uid: Number(uid), gid: Number(gid), ...(target !== undefined ? { target } : {}), mtime: Date.parse(when.replace(" ", "T") + "Z") / 1000 } satisfies Entry;
-  });
+  const { stdout } = await execFileP(
+    "tar",
+    ["--numeric-owner", "--full-time", "--quoting-style=literal", "-tvf", tarball],
+    { env: { ...process.env, TZ: "UTC", LC_ALL: "C" }, maxBuffer: 64 << 20 },
+  );
+  return stdout
+    .trimEnd()
+    .split("\n")
+    .map((line) => {
+      const m = /^(\S{10}) (\d+)\/(\d+)\s+(\d+) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (.*)$/.exec(line);
+      if (!m) throw new Error(`unexpected tar listing line: ${line}`);
+      const [, perms, uid, gid, , when, rest] = m as unknown as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const kind = perms[0];
+      let name = rest;
+      let target: string | undefined;
+      if (kind === "l") [name, target] = rest.split(" -> ") as [string, string];
+      else if (kind === "h" || rest.includes(" link to "))
+        [name, target] = rest.split(" link to ") as [string, string];
+      const type = kind === "d" ? "dir" : kind === "l" ? "symlink" : target !== undefined ? "link" : "file";
+      return {
+        path: imagePathOf(name),
+        type,
+        mode: modeOf(perms),
+        uid: Number(uid),
+        gid: Number(gid),
+        ...(target !== undefined ? { target } : {}),
+        mtime: Date.parse(when.replace(" ", "T") + "Z") / 1000,
+      } satisfies Entry;
+    });
 }
 
 /** Every entry as tar-stream reads it, with file contents hashed as they stream by. */
@@ -129,7 +163,8 @@ async function streamListing(tarball: string): Promise<Entry[]> {
     const pax = (h.pax ?? {}) as Record<string, string | undefined>;
     const hash = createHash("sha256");
     for await (const chunk of entry) hash.update(chunk as Buffer);
-    const type = h.type === "directory" ? "dir" : h.type === "symlink" ? "symlink" : h.type === "link" ? "link" : "file";
+    const type =
+      h.type === "directory" ? "dir" : h.type === "symlink" ? "symlink" : h.type === "link" ? "link" : "file";
     entries.push({
       path: imagePathOf(h.name),
       type,
@@ -162,19 +197,40 @@ test.before(async () => {
   await fsp.mkdir(path.join(recipeDir, "files/nested/deeper"), { recursive: true });
   await fsp.writeFile(path.join(recipeDir, "files/readme.txt"), "plain file\n", { mode: 0o600 });
   await fsp.writeFile(path.join(recipeDir, "files/run.sh"), "#!/bin/sh\necho run\n", { mode: 0o700 });
-  await fsp.writeFile(path.join(recipeDir, "files/nested/deeper", LONG_NAME), "a name longer than one hundred bytes\n");
+  await fsp.writeFile(
+    path.join(recipeDir, "files/nested/deeper", LONG_NAME),
+    "a name longer than one hundred bytes\n",
+  );
   await fsp.link(path.join(recipeDir, "files/readme.txt"), path.join(recipeDir, "files/nested/hardlink.txt"));
   await fsp.symlink("../readme.txt", path.join(recipeDir, "files/nested/readme-link"));
   const recipe = await writeRecipe(recipeDir, "every", everyInstruction(fixture));
   await fsp.writeFile(path.join(work, "password"), PASSWORD + "\n");
   const cache = path.join(work, "cache");
   const out = path.join(work, "out");
-  const result = await niftyc(["build", recipe, "--cache", cache, "--out", out, "--secret", `luser-password=${path.join(work, "password")}`, "--mirror", fixture.mirror, "--json"], { env: { SOURCE_DATE_EPOCH: "1700000000" } });
+  const result = await niftyc(
+    [
+      "build",
+      recipe,
+      "--cache",
+      cache,
+      "--out",
+      out,
+      "--secret",
+      `luser-password=${path.join(work, "password")}`,
+      "--mirror",
+      fixture.mirror,
+      "--json",
+    ],
+    { env: { SOURCE_DATE_EPOCH: "1700000000" } },
+  );
   if (result.code !== 0) throw new Error(`build failed (${result.code}):\n${result.stderr}`);
   const json = jsonOf(result);
   tarball = path.resolve(json.rootfs);
   const buildJson = await readBuildJson(out);
-  plan = await planOf(cache, buildJson.steps.map((s) => s.key));
+  plan = await planOf(
+    cache,
+    buildJson.steps.map((s) => s.key),
+  );
   gnu = await gnuListing(tarball);
   streamed = await streamListing(tarball);
   raw = await fsp.readFile(tarball);
@@ -189,8 +245,14 @@ test("GNU tar and tar-stream list every planned path, the root first as ./, in b
   t.is(gnu[0]?.path, "/");
   t.like(plan.get("/"), { type: "dir", mode: 0o755, uid: 0, gid: 0 });
   const planned = [...plan.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  t.deepEqual(gnu.map((e) => e.path), planned);
-  t.deepEqual(streamed.map((e) => e.path), planned);
+  t.deepEqual(
+    gnu.map((e) => e.path),
+    planned,
+  );
+  t.deepEqual(
+    streamed.map((e) => e.path),
+    planned,
+  );
   const seen = new Set<string>(["/"]);
   for (const e of streamed.slice(1)) {
     t.true(seen.has(path.posix.dirname(e.path)), `${e.path} comes before its directory`);
@@ -224,14 +286,27 @@ test("the plan holds what the recipe asked for", async (t) => {
     if (node === undefined) throw new Error(`${p} is not in the image`);
     return node;
   };
-  t.like(at("/bin/busybox"), { type: "file", mode: 0o755, uid: 0, gid: 0, content: { digest: fixture.busybox.digest } });
+  t.like(at("/bin/busybox"), {
+    type: "file",
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    content: { digest: fixture.busybox.digest },
+  });
   t.like(at("/bin/sh"), { type: "symlink", target: "busybox" });
   t.like(at("/opt/tools/true"), { type: "symlink" });
   t.like(at("/sbin"), { type: "symlink", target: "bin" });
   t.like(at("/bin/dropbear"), { type: "file", content: { digest: fixture.dropbear.digest } });
-  for (const [soname, s] of fixture.libs) t.like(at(`/lib/x86_64-linux-gnu/${soname}`), { type: "file", content: { digest: s.digest } }, soname);
-  t.like(at("/lib64/ld-linux-x86-64.so.2"), { type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" });
-  t.like(at("/usr/share/nifty/greeting.txt"), { type: "file", content: { digest: `sha256:${createHash("sha256").update("hello from a .deb\n").digest("hex")}` } });
+  for (const [soname, s] of fixture.libs)
+    t.like(at(`/lib/x86_64-linux-gnu/${soname}`), { type: "file", content: { digest: s.digest } }, soname);
+  t.like(at("/lib64/ld-linux-x86-64.so.2"), {
+    type: "symlink",
+    target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+  });
+  t.like(at("/usr/share/nifty/greeting.txt"), {
+    type: "file",
+    content: { digest: `sha256:${createHash("sha256").update("hello from a .deb\n").digest("hex")}` },
+  });
   t.like(at("/usr/local/bin/nifty-hello"), { type: "file", mode: 0o755 });
   t.like(at("/etc/long-link"), { type: "symlink", target: LONG_TARGET });
   t.like(at("/tmp"), { type: "dir", mode: 0o1777 });
@@ -246,12 +321,16 @@ test("the plan holds what the recipe asked for", async (t) => {
   t.like(at("/opt/files/nested/readme-link"), { type: "symlink", target: "../readme.txt" });
   const hard = at("/opt/files/nested/hardlink.txt");
   t.like(hard, { type: "file", mode: 0o644 });
-  t.is(hard.type === "file" ? hard.content.digest : "", (at("/opt/files/readme.txt") as { content: { digest: string } }).content.digest);
+  t.is(
+    hard.type === "file" ? hard.content.digest : "",
+    (at("/opt/files/readme.txt") as { content: { digest: string } }).content.digest,
+  );
   t.like(at(`/opt/files/nested/deeper/${LONG_NAME}`), { type: "file" });
   t.like(at("/usr/local/bin/run.sh"), { type: "file", mode: 0o700, uid: 1000, gid: 1000 });
   t.like(at("/etc/dropbear"), { type: "dir", mode: 0o700 });
   t.like(at("/etc/hostname"), { type: "file" });
-  for (const p of ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/inittab", "/etc/shells"]) t.like(at(p), { type: "file" }, p);
+  for (const p of ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/inittab", "/etc/shells"])
+    t.like(at(p), { type: "file" }, p);
   // No private host key in the image: KEYGEN makes them at first boot.
   t.false([...plan.keys()].some((p) => p.startsWith("/etc/dropbear/")));
 });

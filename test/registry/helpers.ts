@@ -33,20 +33,36 @@ export async function startRegistry(dir: string, options: RegistryOptions = {}):
   const storage = path.join(dir, "storage");
   await fsp.mkdir(storage, { recursive: true });
   const config = path.join(dir, "registry.yml");
-  await fsp.writeFile(config, [
-    "version: 0.1",
-    "log:",
-    "  level: warn",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${storage}`,
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-    ...(options.tls ? ["  tls:", `    certificate: ${options.tls.cert}`, `    key: ${options.tls.key}`] : []),
-    ...(options.htpasswd ? ["auth:", "  htpasswd:", "    realm: niftyc-test", `    path: ${options.htpasswd}`] : []),
-    ...(options.token ? ["auth:", "  token:", `    realm: ${options.token.realm}`, `    service: ${options.token.service}`, `    issuer: ${options.token.issuer}`, `    rootcertbundle: ${options.token.rootCert}`] : []),
-    "",
-  ].join("\n"));
+  await fsp.writeFile(
+    config,
+    [
+      "version: 0.1",
+      "log:",
+      "  level: warn",
+      "storage:",
+      "  filesystem:",
+      `    rootdirectory: ${storage}`,
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      ...(options.tls
+        ? ["  tls:", `    certificate: ${options.tls.cert}`, `    key: ${options.tls.key}`]
+        : []),
+      ...(options.htpasswd
+        ? ["auth:", "  htpasswd:", "    realm: niftyc-test", `    path: ${options.htpasswd}`]
+        : []),
+      ...(options.token
+        ? [
+            "auth:",
+            "  token:",
+            `    realm: ${options.token.realm}`,
+            `    service: ${options.token.service}`,
+            `    issuer: ${options.token.issuer}`,
+            `    rootcertbundle: ${options.token.rootCert}`,
+          ]
+        : []),
+      "",
+    ].join("\n"),
+  );
   let log = "";
   let child: ChildProcess | undefined;
   const registry: Registry = {
@@ -54,7 +70,8 @@ export async function startRegistry(dir: string, options: RegistryOptions = {}):
     port,
     storage,
     log: () => log,
-    uploads: () => [...log.matchAll(/"((?:POST|PATCH|PUT) \/v2\/[^" ]*\/blobs\/uploads\/[^" ]*)/g)].map((m) => m[1]!),
+    uploads: () =>
+      [...log.matchAll(/"((?:POST|PATCH|PUT) \/v2\/[^" ]*\/blobs\/uploads\/[^" ]*)/g)].map((m) => m[1]!),
     async start() {
       child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
       child.stdout!.setEncoding("utf8").on("data", (d: string) => (log += d));
@@ -77,11 +94,56 @@ export async function startRegistry(dir: string, options: RegistryOptions = {}):
 /** A CA and a server certificate for IP:127.0.0.1 signed by it, made with openssl. */
 export function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
   const p = (n: string) => path.join(dir, n);
-  const run = (args: string[]) => execFileSync("openssl", args, { stdio: "pipe", timeout: 60_000, killSignal: "SIGKILL" });
-  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=niftyc test CA"]);
-  run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=127.0.0.1"]);
-  execFileSync("sh", ["-c", `printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ${p("ext.cnf")}`]);
-  run(["x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial", "-out", p("server.pem"), "-days", "2", "-extfile", p("ext.cnf")]);
+  const run = (args: string[]) =>
+    execFileSync("openssl", args, { stdio: "pipe", timeout: 60_000, killSignal: "SIGKILL" });
+  run([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    p("ca.key"),
+    "-out",
+    p("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=niftyc test CA",
+  ]);
+  run([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    p("server.key"),
+    "-out",
+    p("server.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  execFileSync("sh", [
+    "-c",
+    `printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ${p("ext.cnf")}`,
+  ]);
+  run([
+    "x509",
+    "-req",
+    "-in",
+    p("server.csr"),
+    "-CA",
+    p("ca.pem"),
+    "-CAkey",
+    p("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    p("server.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    p("ext.cnf"),
+  ]);
   return { ca: p("ca.pem"), cert: p("server.pem"), key: p("server.key") };
 }
 
@@ -93,7 +155,12 @@ export interface RegistryProxy {
    * The next `count` requests matching `match` are cut off: their connection
    * is destroyed once `afterBytes` of the body arrived (`then` runs first).
    */
-  drop(match: (method: string, url: string) => boolean, count: number, afterBytes?: number, then?: () => Promise<void> | void): void;
+  drop(
+    match: (method: string, url: string) => boolean,
+    count: number,
+    afterBytes?: number,
+    then?: () => Promise<void> | void,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -102,15 +169,25 @@ export async function startProxy(target: string): Promise<RegistryProxy> {
   const [targetHost, targetPort] = target.split(":") as [string, string];
   const port = await freePort();
   const requests: string[] = [];
-  let rule: { match: (m: string, u: string) => boolean; count: number; afterBytes: number; then?: () => Promise<void> | void } | undefined;
+  let rule:
+    | {
+        match: (m: string, u: string) => boolean;
+        count: number;
+        afterBytes: number;
+        then?: () => Promise<void> | void;
+      }
+    | undefined;
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     const dropping = rule && rule.count > 0 && rule.match(req.method!, req.url!) ? rule : undefined;
     if (dropping) dropping.count--;
-    const upstream = http.request({ host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode!, up.headers);
-      up.pipe(res);
-    });
+    const upstream = http.request(
+      { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode!, up.headers);
+        up.pipe(res);
+      },
+    );
     upstream.on("error", () => res.destroy());
     let seen = 0;
     let cut = false;
@@ -147,17 +224,27 @@ export async function startProxy(target: string): Promise<RegistryProxy> {
     drop(match, count, afterBytes = 0, then) {
       rule = { match, count, afterBytes, ...(then ? { then } : {}) };
     },
-    close: () => new Promise<void>((done) => {
-      server.closeAllConnections();
-      server.close(() => done());
-    }),
+    close: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
   };
 }
 
 /** A tool with a bounded run; its output and status. */
-export function run(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function run(
+  command: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, killSignal: "SIGKILL" });
+    const child = spawn(command, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: options.env ?? process.env,
+      timeout: options.timeoutMs ?? 120_000,
+      killSignal: "SIGKILL",
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -170,7 +257,9 @@ export function run(command: string, args: string[], options: { input?: string; 
 }
 
 /** Why the registry tests cannot run here, or undefined. */
-export function registryUnavailable(tools: readonly string[] = ["docker-registry", "skopeo", "openssl", "htpasswd"]): string | undefined {
+export function registryUnavailable(
+  tools: readonly string[] = ["docker-registry", "skopeo", "openssl", "htpasswd"],
+): string | undefined {
   for (const tool of tools) {
     try {
       execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
@@ -209,7 +298,10 @@ export interface FakeRegistry {
  * `handler` answers every request. With `tls`, the same port also answers
  * plain http (told by the first byte), as an attacker on the path could.
  */
-export async function startFakeRegistry(handler: Handler, tls?: { cert: string; key: string }): Promise<FakeRegistry> {
+export async function startFakeRegistry(
+  handler: Handler,
+  tls?: { cert: string; key: string },
+): Promise<FakeRegistry> {
   const net = await import("node:net");
   const https = await import("node:https");
   const port = await freePort();
@@ -251,12 +343,13 @@ export async function startFakeRegistry(handler: Handler, tls?: { cert: string; 
     innerPort = (secure.address() as import("node:net").AddressInfo).port;
   }
   await new Promise<void>((done) => front.listen(port, "127.0.0.1", done));
-  fake.close = () => new Promise<void>((done) => {
-    for (const s of sockets) s.destroy();
-    secure?.closeAllConnections();
-    secure?.close();
-    front.close(() => done());
-  });
+  fake.close = () =>
+    new Promise<void>((done) => {
+      for (const s of sockets) s.destroy();
+      secure?.closeAllConnections();
+      secure?.close();
+      front.close(() => done());
+    });
   return fake;
 }
 

@@ -92,7 +92,9 @@ function registry(
     const url = req.url!;
     if (req.method === "HEAD") return void res.writeHead(404, { "content-length": "0" }).end();
     if (req.method === "POST" && url.includes("/blobs/uploads/")) {
-      return void res.writeHead(202, { location: `/v2/app/blobs/uploads/u${++uploads}`, "content-length": "0" }).end();
+      return void res
+        .writeHead(202, { location: `/v2/app/blobs/uploads/u${++uploads}`, "content-length": "0" })
+        .end();
     }
     if (req.method === "PUT" || req.method === "PATCH")
       return void req.on("end", () => res.writeHead(201, { "content-length": "0" }).end());
@@ -101,7 +103,11 @@ function registry(
 }
 
 /** A failed push that says why with `code`, without a stack or an internal error, and never shows the password. */
-function failsWith(t: import("ava").ExecutionContext, r: { code: number | null; stderr: string }, code: string): void {
+function failsWith(
+  t: import("ava").ExecutionContext,
+  r: { code: number | null; stderr: string },
+  code: string,
+): void {
   t.is(r.code, 1, r.stderr);
   t.true(r.stderr.includes(`[${code}]`), r.stderr);
   t.notRegex(r.stderr, /\n\s+at |NIFTY000|internal error/);
@@ -125,7 +131,9 @@ test(
     );
     f.handler = registry((req, res, scheme) => {
       if (scheme === "https" && req.method === "POST" && req.headers.authorization === BASIC) {
-        res.writeHead(202, { location: `http://${f.host}/v2/app/blobs/uploads/stolen`, "content-length": "0" }).end();
+        res
+          .writeHead(202, { location: `http://${f.host}/v2/app/blobs/uploads/stolen`, "content-length": "0" })
+          .end();
         return true;
       }
       return false;
@@ -197,7 +205,9 @@ test("a redirect of a GET or HEAD to another origin is followed without credenti
     t,
     registry((req, res) => {
       if (req.method === "HEAD" && req.url!.includes("/blobs/") && req.headers.authorization === BASIC) {
-        res.writeHead(307, { location: `https://${other.host}/storage${req.url}`, "content-length": "0" }).end();
+        res
+          .writeHead(307, { location: `https://${other.host}/storage${req.url}`, "content-length": "0" })
+          .end();
         return true;
       }
       return false;
@@ -269,110 +279,131 @@ test("an upload answered one byte every second is cut after about --timeout with
 });
 
 // Answers built to crash a client: each is a diagnostic with its code.
-const crashes: Array<{ title: string; code: string; message: RegExp; attack: (f: FakeRegistry) => Handler }> = [
-  {
-    title: "a Bearer realm of file:///etc/passwd",
-    code: "NIFTY712",
-    message: /its Bearer realm "file:\/\/\/etc\/passwd" is not an http\(s\) URL/,
-    attack: () => (req, res) =>
-      void (req.resume(),
-      res.writeHead(401, { "www-authenticate": 'Bearer realm="file:///etc/passwd"', "content-length": "0" }).end()),
-  },
-  {
-    title: "a Bearer realm that is not a URL",
-    code: "NIFTY712",
-    message: /its Bearer realm "not a url" is not an http\(s\) URL/,
-    attack: () => (req, res) =>
-      void (req.resume(),
-      res.writeHead(401, { "www-authenticate": 'Bearer realm="not a url"', "content-length": "0" }).end()),
-  },
-  {
-    title: "60 KB of response headers",
-    code: "NIFTY711",
-    message: /its headers are over 16 KiB/,
-    attack: () => (req, res) =>
-      void (req.resume(), res.writeHead(404, { "x-big": "a".repeat(60_000), "content-length": "0" }).end()),
-  },
-  {
-    title: "a 600 MiB token",
-    code: "NIFTY711",
-    message: /the token server http:\/\/127\.0\.0\.1:\d+\/token's answer is too large: over 4 MiB/,
-    attack: (f) => (req, res) => {
-      req.resume();
-      if (req.url!.startsWith("/token"))
-        return void (res.writeHead(200, { "content-type": "application/json" }),
-        streamHuge(res, 600 << 20, '{"token":"'));
-      res.writeHead(401, { "www-authenticate": `Bearer realm="http://${f.host}/token"`, "content-length": "0" }).end();
+const crashes: Array<{ title: string; code: string; message: RegExp; attack: (f: FakeRegistry) => Handler }> =
+  [
+    {
+      title: "a Bearer realm of file:///etc/passwd",
+      code: "NIFTY712",
+      message: /its Bearer realm "file:\/\/\/etc\/passwd" is not an http\(s\) URL/,
+      attack: () => (req, res) =>
+        void (req.resume(),
+        res
+          .writeHead(401, { "www-authenticate": 'Bearer realm="file:///etc/passwd"', "content-length": "0" })
+          .end()),
     },
-  },
-  {
-    title: "a token with a line break",
-    code: "NIFTY712",
-    message: /its token is not a string of visible ASCII/,
-    attack: (f) => (req, res) => {
-      req.resume();
-      if (req.url!.startsWith("/token"))
-        return void res.writeHead(200).end(JSON.stringify({ token: "abc\r\nX-Injected: 1" }));
-      res.writeHead(401, { "www-authenticate": `Bearer realm="http://${f.host}/token"`, "content-length": "0" }).end();
+    {
+      title: "a Bearer realm that is not a URL",
+      code: "NIFTY712",
+      message: /its Bearer realm "not a url" is not an http\(s\) URL/,
+      attack: () => (req, res) =>
+        void (req.resume(),
+        res.writeHead(401, { "www-authenticate": 'Bearer realm="not a url"', "content-length": "0" }).end()),
     },
-  },
-  {
-    title: "a token answer that is not JSON",
-    code: "NIFTY712",
-    message: /the token server .*'s answer cannot be read: it is not JSON/,
-    attack: (f) => (req, res) => {
-      req.resume();
-      if (req.url!.startsWith("/token")) return void res.writeHead(200).end("<html>hello</html>");
-      res.writeHead(401, { "www-authenticate": `Bearer realm="http://${f.host}/token"`, "content-length": "0" }).end();
+    {
+      title: "60 KB of response headers",
+      code: "NIFTY711",
+      message: /its headers are over 16 KiB/,
+      attack: () => (req, res) =>
+        void (req.resume(), res.writeHead(404, { "x-big": "a".repeat(60_000), "content-length": "0" }).end()),
     },
-  },
-  {
-    title: "a 600 MiB answer to an upload",
-    code: "NIFTY711",
-    message: /answer to POST \/v2\/app\/blobs\/uploads\/ is too large: over 4 MiB/,
-    attack: () =>
-      registry((req, res) => {
-        if (req.method !== "POST") return false;
-        res.writeHead(202, { location: "/v2/app/blobs/uploads/u1", "content-length": String(600 << 20) });
-        streamHuge(res, 600 << 20);
-        return true;
-      }, false),
-  },
-  {
-    title: "a 600 MiB error",
-    code: "NIFTY703",
-    message: /answered POST \/v2\/app\/blobs\/uploads\/ with HTTP 400: a{2048}… \(63488 more characters cut\)/,
-    attack: () =>
-      registry((req, res) => {
-        if (req.method !== "POST") return false;
-        res.writeHead(400);
-        streamHuge(res, 600 << 20);
-        return true;
-      }, false),
-  },
-  {
-    title: "an upload Location that is not a URL",
-    code: "NIFTY710",
-    message: /sent PUT .* to "http:\/\/\[::1": not a URL/,
-    attack: () =>
-      registry((req, res) => {
-        if (req.method !== "POST") return false;
-        res.writeHead(202, { location: "http://[::1", "content-length": "0" }).end();
-        return true;
-      }, false),
-  },
-  {
-    title: "a referrers index whose manifests are not a list",
-    code: "NIFTY712",
-    message: /answer to GET \/v2\/app\/manifests\/sha256-[0-9a-f]{64} cannot be read: not an image index/,
-    attack: () =>
-      registry((req, res) => {
-        if (req.method !== "GET" || !/\/manifests\/sha256-/.test(req.url!)) return false;
-        res.writeHead(200, { "content-type": "application/vnd.oci.image.index.v1+json" }).end('{"manifests":5}');
-        return true;
-      }, false),
-  },
-];
+    {
+      title: "a 600 MiB token",
+      code: "NIFTY711",
+      message: /the token server http:\/\/127\.0\.0\.1:\d+\/token's answer is too large: over 4 MiB/,
+      attack: (f) => (req, res) => {
+        req.resume();
+        if (req.url!.startsWith("/token"))
+          return void (res.writeHead(200, { "content-type": "application/json" }),
+          streamHuge(res, 600 << 20, '{"token":"'));
+        res
+          .writeHead(401, {
+            "www-authenticate": `Bearer realm="http://${f.host}/token"`,
+            "content-length": "0",
+          })
+          .end();
+      },
+    },
+    {
+      title: "a token with a line break",
+      code: "NIFTY712",
+      message: /its token is not a string of visible ASCII/,
+      attack: (f) => (req, res) => {
+        req.resume();
+        if (req.url!.startsWith("/token"))
+          return void res.writeHead(200).end(JSON.stringify({ token: "abc\r\nX-Injected: 1" }));
+        res
+          .writeHead(401, {
+            "www-authenticate": `Bearer realm="http://${f.host}/token"`,
+            "content-length": "0",
+          })
+          .end();
+      },
+    },
+    {
+      title: "a token answer that is not JSON",
+      code: "NIFTY712",
+      message: /the token server .*'s answer cannot be read: it is not JSON/,
+      attack: (f) => (req, res) => {
+        req.resume();
+        if (req.url!.startsWith("/token")) return void res.writeHead(200).end("<html>hello</html>");
+        res
+          .writeHead(401, {
+            "www-authenticate": `Bearer realm="http://${f.host}/token"`,
+            "content-length": "0",
+          })
+          .end();
+      },
+    },
+    {
+      title: "a 600 MiB answer to an upload",
+      code: "NIFTY711",
+      message: /answer to POST \/v2\/app\/blobs\/uploads\/ is too large: over 4 MiB/,
+      attack: () =>
+        registry((req, res) => {
+          if (req.method !== "POST") return false;
+          res.writeHead(202, { location: "/v2/app/blobs/uploads/u1", "content-length": String(600 << 20) });
+          streamHuge(res, 600 << 20);
+          return true;
+        }, false),
+    },
+    {
+      title: "a 600 MiB error",
+      code: "NIFTY703",
+      message:
+        /answered POST \/v2\/app\/blobs\/uploads\/ with HTTP 400: a{2048}… \(63488 more characters cut\)/,
+      attack: () =>
+        registry((req, res) => {
+          if (req.method !== "POST") return false;
+          res.writeHead(400);
+          streamHuge(res, 600 << 20);
+          return true;
+        }, false),
+    },
+    {
+      title: "an upload Location that is not a URL",
+      code: "NIFTY710",
+      message: /sent PUT .* to "http:\/\/\[::1": not a URL/,
+      attack: () =>
+        registry((req, res) => {
+          if (req.method !== "POST") return false;
+          res.writeHead(202, { location: "http://[::1", "content-length": "0" }).end();
+          return true;
+        }, false),
+    },
+    {
+      title: "a referrers index whose manifests are not a list",
+      code: "NIFTY712",
+      message: /answer to GET \/v2\/app\/manifests\/sha256-[0-9a-f]{64} cannot be read: not an image index/,
+      attack: () =>
+        registry((req, res) => {
+          if (req.method !== "GET" || !/\/manifests\/sha256-/.test(req.url!)) return false;
+          res
+            .writeHead(200, { "content-type": "application/vnd.oci.image.index.v1+json" })
+            .end('{"manifests":5}');
+          return true;
+        }, false),
+    },
+  ];
 
 for (const c of crashes) {
   test(`${c.title}: ${c.code}, no stack, not an internal error`, async (t) => {

@@ -8,7 +8,9 @@ import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 
 async function refusing(body: string): Promise<Server> {
-  const server = createServer((_req, res) => res.writeHead(401, { "content-type": "application/json" }).end(body));
+  const server = createServer((_req, res) =>
+    res.writeHead(401, { "content-type": "application/json" }).end(body),
+  );
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   return server;
 }
@@ -28,11 +30,17 @@ test("a 401 with an empty body reads `HTTP 401` with no trailing space", async (
   const error = await refusal(t, "");
   t.is(error.code, "NIFTY702");
   t.regex(error.message, /refused GET \/v2\/ without credentials: HTTP 401$/);
-  const shown = formatDiagnostic({ severity: "error", code: error.code, message: error.message }, { color: false });
+  const shown = formatDiagnostic(
+    { severity: "error", code: error.code, message: error.message },
+    { color: false },
+  );
   t.regex(shown.split("\n")[0]!, /: HTTP 401 \[NIFTY702\]$/);
 });
 
 test("a 401 with the registry's errors names them after the status, one space apart", async (t) => {
-  const error = await refusal(t, JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
+  const error = await refusal(
+    t,
+    JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }),
+  );
   t.regex(error.message, /without credentials: HTTP 401 UNAUTHORIZED: authentication required$/);
 });

@@ -17,7 +17,8 @@ function runUnavailable(): string | undefined {
   const boot = bootUnavailable();
   if (boot !== undefined) return boot;
   for (const tool of ["bwrap", "podman", "newuidmap", "setpriv", "useradd"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not installed (packages bubblewrap, podman, uidmap)`;
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
+      return `${tool} is not installed (packages bubblewrap, podman, uidmap)`;
   }
   return undefined;
 }
@@ -38,14 +39,36 @@ export interface User {
 export function ensureUser(): User {
   if (spawnSync("id", ["-u", RUN_USER]).status !== 0) {
     const made = spawnSync("useradd", ["-m", "-s", "/bin/sh", RUN_USER], { encoding: "utf8" });
-    if (made.status !== 0 && spawnSync("id", ["-u", RUN_USER]).status !== 0) throw new Error(`useradd failed: ${made.stderr}`);
+    if (made.status !== 0 && spawnSync("id", ["-u", RUN_USER]).status !== 0)
+      throw new Error(`useradd failed: ${made.stderr}`);
   }
   const uid = Number(spawnSync("id", ["-u", RUN_USER], { encoding: "utf8" }).stdout.trim());
   const gid = Number(spawnSync("id", ["-g", RUN_USER], { encoding: "utf8" }).stdout.trim());
-  const home = spawnSync("sh", ["-c", `getent passwd ${RUN_USER} | cut -d: -f6`], { encoding: "utf8" }).stdout.trim();
-  if (!readFileSync("/etc/subuid", "utf8").split("\n").some((l) => l.startsWith(`${RUN_USER}:`))) throw new Error(`${RUN_USER} has no /etc/subuid range`);
-  const reach = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--init-groups", "--", "sh", "-c", 'test -x "$1" && test -r "$2"', "sh", process.execPath, NIFTYC]);
-  if (reach.status !== 0) throw new Error(`${RUN_USER} cannot run ${process.execPath} ${NIFTYC}: the checkout must be readable by other users for these tests`);
+  const home = spawnSync("sh", ["-c", `getent passwd ${RUN_USER} | cut -d: -f6`], {
+    encoding: "utf8",
+  }).stdout.trim();
+  if (
+    !readFileSync("/etc/subuid", "utf8")
+      .split("\n")
+      .some((l) => l.startsWith(`${RUN_USER}:`))
+  )
+    throw new Error(`${RUN_USER} has no /etc/subuid range`);
+  const reach = spawnSync("setpriv", [
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
+    "--init-groups",
+    "--",
+    "sh",
+    "-c",
+    'test -x "$1" && test -r "$2"',
+    "sh",
+    process.execPath,
+    NIFTYC,
+  ]);
+  if (reach.status !== 0)
+    throw new Error(
+      `${RUN_USER} cannot run ${process.execPath} ${NIFTYC}: the checkout must be readable by other users for these tests`,
+    );
   return { name: RUN_USER, uid, gid, home };
 }
 
@@ -63,7 +86,12 @@ export interface Result {
 }
 
 /** The real CLI, as root or (through runuser) as the user, with a bounded wait. */
-export function niftycAs(user: User | undefined, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Result> {
+export function niftycAs(
+  user: User | undefined,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 240_000,
+): Promise<Result> {
   return startNiftycAs(user, args, env, timeoutMs).done;
 }
 
@@ -73,12 +101,35 @@ export interface Started {
   pid: number;
 }
 
-export function startNiftycAs(user: User | undefined, args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Started {
+export function startNiftycAs(
+  user: User | undefined,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 240_000,
+): Started {
   const base = [process.execPath, NIFTYC, ...args];
   const envWords = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   // env and setpriv exec in place: the PID is niftyc's. Its own process group, as a terminal's job.
-  const argv = user === undefined ? ["env", ...envWords, ...base] : ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", "env", `HOME=${user.home}`, `USER=${user.name}`, ...envWords, ...base];
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const argv =
+    user === undefined
+      ? ["env", ...envWords, ...base]
+      : [
+          "setpriv",
+          `--reuid=${user.uid}`,
+          `--regid=${user.gid}`,
+          "--init-groups",
+          "--",
+          "env",
+          `HOME=${user.home}`,
+          `USER=${user.name}`,
+          ...envWords,
+          ...base,
+        ];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
@@ -96,7 +147,9 @@ export function startNiftycAs(user: User | undefined, args: string[], env: Recor
 
 /** Lines of /proc/mounts (the host's mount namespace) that mention `path`. */
 export function mountsUnder(path: string): string[] {
-  return readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(path));
+  return readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .filter((l) => l.includes(path));
 }
 
 /** PIDs of processes whose command line mentions `text`. */
@@ -132,7 +185,8 @@ export function killByRuntimeDir(dir: string): void {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`XDG_RUNTIME_DIR=${dir}`)) process.kill(Number(entry), "SIGKILL");
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`XDG_RUNTIME_DIR=${dir}`))
+        process.kill(Number(entry), "SIGKILL");
     } catch {
       // Gone meanwhile, or not ours to read.
     }

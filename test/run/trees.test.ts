@@ -23,7 +23,11 @@ function rootfsTar(dir: string, extra: string[] = []): string {
   mkdirSync(join(src, "etc"), { recursive: true });
   writeFileSync(join(src, "etc/os-release"), "ID=nifty\n");
   const tar = join(dir, "rootfs.tar");
-  const made = spawnSync("tar", ["-cf", tar, "--owner=0", "--group=0", "--numeric-owner", "-C", src, ".", ...extra], { encoding: "utf8" });
+  const made = spawnSync(
+    "tar",
+    ["-cf", tar, "--owner=0", "--group=0", "--numeric-owner", "-C", src, ".", ...extra],
+    { encoding: "utf8" },
+  );
   if (made.status !== 0) throw new Error(made.stderr);
   return tar;
 }
@@ -31,7 +35,9 @@ function rootfsTar(dir: string, extra: string[] = []): string {
 test("a tree is unpacked once per digest, whole, with an empty /usr where the image has none", async (t) => {
   if (process.getuid?.() !== 0) {
     if (process.env.CI) return t.fail("CI runs as root");
-    t.log("SKIPPED: keeping owners needs root (as a user the tree is unpacked in a user namespace; test/run/run.test.ts covers it)");
+    t.log(
+      "SKIPPED: keeping owners needs root (as a user the tree is unpacked in a user namespace; test/run/run.test.ts covers it)",
+    );
     return t.pass();
   }
   const dir = temp(t);
@@ -53,7 +59,10 @@ test("a rootfs.tar that is not the build's digest is refused; a refused entry le
   const tar = rootfsTar(dir);
   const base = join(dir, "trees");
   const wrong = `sha256:${"0".repeat(64)}`;
-  const mismatch = await t.throwsAsync(ensureTree({ base, rootfsTar: tar, digest: wrong, privilege: ROOT_PRIVILEGE }), { instanceOf: NiftyError });
+  const mismatch = await t.throwsAsync(
+    ensureTree({ base, rootfsTar: tar, digest: wrong, privilege: ROOT_PRIVILEGE }),
+    { instanceOf: NiftyError },
+  );
   t.is(mismatch?.code, "NIFTY750");
 
   // An absolute member name (tar -P) is refused halfway through the unpack.
@@ -61,7 +70,10 @@ test("a rootfs.tar that is not the build's digest is refused; a refused entry le
   const made = spawnSync("tar", ["-cPf", evil, join(dir, "src/etc/os-release")], { encoding: "utf8" });
   t.is(made.status, 0, made.stderr);
   const digest = await fileDigest(evil);
-  const refused = await t.throwsAsync(ensureTree({ base, rootfsTar: evil, digest, privilege: ROOT_PRIVILEGE }), { instanceOf: NiftyError });
+  const refused = await t.throwsAsync(
+    ensureTree({ base, rootfsTar: evil, digest, privilege: ROOT_PRIVILEGE }),
+    { instanceOf: NiftyError },
+  );
   t.is(refused?.code, "NIFTY510");
   t.deepEqual(readdirSync(base), [], "neither the tree nor its staging directory");
 });

@@ -29,15 +29,25 @@ async function zstTar(file: string, items: Iterable<Item>): Promise<string> {
   const done = pipeline(pack, createZstdCompress(), createWriteStream(file));
   for (const item of items) {
     if (item.type === "symlink") {
-      await new Promise<void>((resolve, reject) => pack.entry({ name: item.name, type: "symlink", linkname: item.linkname! }, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        pack.entry({ name: item.name, type: "symlink", linkname: item.linkname! }, (e) =>
+          e ? reject(e) : resolve(),
+        ),
+      );
       continue;
     }
     const size = item.size ?? 1;
     const entry = pack.entry({ name: item.name, size, mode: 0o644 });
-    await pipeline(Readable.from((function* () {
-      const chunk = Buffer.alloc(1 << 20);
-      for (let left = size; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
-    })()), entry as unknown as NodeJS.WritableStream);
+    await pipeline(
+      Readable.from(
+        (function* () {
+          const chunk = Buffer.alloc(1 << 20);
+          for (let left = size; left > 0; left -= chunk.length)
+            yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+        })(),
+      ),
+      entry as unknown as NodeJS.WritableStream,
+    );
   }
   pack.finalize();
   await done;
@@ -55,24 +65,37 @@ test("a member past --limit member-size is refused from its header, before a byt
   const { dir, store } = await setup(t);
   const archive = await zstTar(path.join(dir, "bomb.tar.zst"), [{ name: "big", size: 64 << 20 }]);
   t.true((await fsp.stat(archive)).size < 64 * 1024, "a small file");
-  const error = await t.throwsAsync(extractMember(store, archive, "big", "bomb.tar.zst", { ...DEFAULT_LIMITS, memberBytes: 16 << 20 }));
+  const error = await t.throwsAsync(
+    extractMember(store, archive, "big", "bomb.tar.zst", { ...DEFAULT_LIMITS, memberBytes: 16 << 20 }),
+  );
   t.is((error as NiftyError).code, "NIFTY804");
   t.regex(error!.message, /67,108,864 bytes.*limit of 16 MiB/);
   t.deepEqual(await fsp.readdir(path.join(dir, "cache/tmp")).catch(() => []), []);
   // Raised, it extracts.
-  const member = await extractMember(store, archive, "big", "bomb.tar.zst", { ...DEFAULT_LIMITS, memberBytes: 64 << 20 });
+  const member = await extractMember(store, archive, "big", "bomb.tar.zst", {
+    ...DEFAULT_LIMITS,
+    memberBytes: 64 << 20,
+  });
   t.is(member.size, 64 << 20);
 });
 
 test("entries past --limit entries and names past --limit entry-name are NIFTY804", async (t) => {
   t.timeout(60_000);
   const { dir, store } = await setup(t);
-  const many = await zstTar(path.join(dir, "many.tar.zst"), Array.from({ length: 200 }, (_, i) => ({ name: `f${i}` })));
-  const e1 = await t.throwsAsync(extractMember(store, many, "f199", "many", { ...DEFAULT_LIMITS, entries: 100 }));
+  const many = await zstTar(
+    path.join(dir, "many.tar.zst"),
+    Array.from({ length: 200 }, (_, i) => ({ name: `f${i}` })),
+  );
+  const e1 = await t.throwsAsync(
+    extractMember(store, many, "f199", "many", { ...DEFAULT_LIMITS, entries: 100 }),
+  );
   t.is((e1 as NiftyError).code, "NIFTY804");
   t.regex(e1!.message, /more than 100 entries/);
   // Default limits: a 1 MiB pax link target (tar-stream itself refuses headers past 4 MiB).
-  const long = await zstTar(path.join(dir, "long.tar.zst"), [{ name: "l", type: "symlink", linkname: "x".repeat(1 << 20) }, { name: "f" }]);
+  const long = await zstTar(path.join(dir, "long.tar.zst"), [
+    { name: "l", type: "symlink", linkname: "x".repeat(1 << 20) },
+    { name: "f" },
+  ]);
   const e2 = await t.throwsAsync(extractMember(store, long, "f", "long"));
   t.is((e2 as NiftyError).code, "NIFTY804");
   t.regex(e2!.message, /1,048,576 characters/);
@@ -81,7 +104,9 @@ test("entries past --limit entries and names past --limit entry-name are NIFTY80
 test("a missing member among long names is told quickly: the did-you-mean compares only names near in length", async (t) => {
   t.timeout(60_000);
   const { dir, store } = await setup(t);
-  const items = Array.from({ length: 200 }, (_, i) => ({ name: `${String(i).padStart(3, "0")}${"n".repeat(4000)}` }));
+  const items = Array.from({ length: 200 }, (_, i) => ({
+    name: `${String(i).padStart(3, "0")}${"n".repeat(4000)}`,
+  }));
   const archive = await zstTar(path.join(dir, "names.tar.zst"), [...items, { name: "bin/busybox" }]);
   const error = await t.throwsAsync(extractMember(store, archive, `${"n".repeat(4000)}x`, "names"));
   t.is((error as NiftyError).code, "NIFTY121");
@@ -106,7 +131,14 @@ test("BSD ar name lengths past the member or absurdly large are NIFTY805, not a 
   const { dir, store } = await setup(t);
   for (const length of ["1000000000", "9999999999999", "20"]) {
     const file = path.join(dir, `bad-${length}.deb`);
-    await fsp.writeFile(file, Buffer.concat([Buffer.from("!<arch>\n"), arMember("debian-binary", Buffer.from("2.0\n")), arMember(`#1/${length}`, Buffer.alloc(10))]));
+    await fsp.writeFile(
+      file,
+      Buffer.concat([
+        Buffer.from("!<arch>\n"),
+        arMember("debian-binary", Buffer.from("2.0\n")),
+        arMember(`#1/${length}`, Buffer.alloc(10)),
+      ]),
+    );
     const error = await t.throwsAsync(readDebFile(store, file, "sha256:" + "0".repeat(64), "bad.deb"));
     t.is((error as NiftyError).code, "NIFTY805", `${length}: ${error?.message}`);
   }
@@ -114,7 +146,10 @@ test("BSD ar name lengths past the member or absurdly large are NIFTY805, not a 
 
 test("a member named twice is NIFTY808: tar would take the last copy, a reader stopping early the first", async (t) => {
   const { dir, store } = await setup(t);
-  const archive = await zstTar(path.join(dir, "twice.tar.zst"), [{ name: "d/f", size: 10 }, { name: "d/f", size: 20 }]);
+  const archive = await zstTar(path.join(dir, "twice.tar.zst"), [
+    { name: "d/f", size: 10 },
+    { name: "d/f", size: 20 },
+  ]);
   const error = await t.throwsAsync(extractMember(store, archive, "d/f", "twice"));
   t.is((error as NiftyError).code, "NIFTY808", error?.message);
 });

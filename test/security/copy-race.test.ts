@@ -22,10 +22,17 @@ test("a file flipped to a symbolic link during COPY never brings the link's targ
 
   // Renames swap the entry atomically; the removals leave moments with none.
   const f = path.join(recipeDir, "ctx/dir/f");
-  const flipper = spawn("bash", ["-c", `while :; do ln -sfn "$S" "$F.l"; mv -Tf "$F.l" "$F"; printf 'inside\\n' > "$F.n"; mv -Tf "$F.n" "$F"; rm -f "$F"; ln -s "$S" "$F"; rm -f "$F"; printf 'inside\\n' > "$F"; done`], {
-    env: { ...process.env, S: secret, F: f },
-    stdio: "ignore",
-  });
+  const flipper = spawn(
+    "bash",
+    [
+      "-c",
+      `while :; do ln -sfn "$S" "$F.l"; mv -Tf "$F.l" "$F"; printf 'inside\\n' > "$F.n"; mv -Tf "$F.n" "$F"; rm -f "$F"; ln -s "$S" "$F"; rm -f "$F"; printf 'inside\\n' > "$F"; done`,
+    ],
+    {
+      env: { ...process.env, S: secret, F: f },
+      stdio: "ignore",
+    },
+  );
   const stop = setTimeout(() => flipper.kill("SIGKILL"), 110_000);
   t.teardown(() => {
     clearTimeout(stop);
@@ -46,7 +53,8 @@ test("a file flipped to a symbolic link during COPY never brings the link's targ
     }
     outcomes.built++;
     const member = await tarMember(outcome.result.rootfs, "srv/dir/f");
-    if (member?.type === "-") t.is(member.bytes.toString(), "inside\n", `build ${i} copied the link's target`);
+    if (member?.type === "-")
+      t.is(member.bytes.toString(), "inside\n", `build ${i} copied the link's target`);
     const g = await tarMember(outcome.result.rootfs, "srv/dir/g");
     t.is(g?.bytes.toString(), "also inside\n");
     await fsp.rm(dir, { recursive: true, force: true });
@@ -68,10 +76,17 @@ test("the source directory itself flipped to a symbolic link to a directory outs
   const recipe = path.join(recipeDir, "race.nifty");
   await fsp.writeFile(recipe, "COPY ctx/dir /srv/dir\n");
   const d = path.join(recipeDir, "ctx/dir");
-  const flipper = spawn("bash", ["-c", `mkdir -p "$D.real"; printf 'inside\\n' > "$D.real/f"; while :; do ln -sfn "$O" "$D.l"; mv -Tf "$D.l" "$D"; ln -sfn "$D.real" "$D.r"; mv -Tf "$D.r" "$D"; done`], {
-    env: { ...process.env, O: outside, D: d },
-    stdio: "ignore",
-  });
+  const flipper = spawn(
+    "bash",
+    [
+      "-c",
+      `mkdir -p "$D.real"; printf 'inside\\n' > "$D.real/f"; while :; do ln -sfn "$O" "$D.l"; mv -Tf "$D.l" "$D"; ln -sfn "$D.real" "$D.r"; mv -Tf "$D.r" "$D"; done`,
+    ],
+    {
+      env: { ...process.env, O: outside, D: d },
+      stdio: "ignore",
+    },
+  );
   const stop = setTimeout(() => flipper.kill("SIGKILL"), 110_000);
   t.teardown(() => {
     clearTimeout(stop);
@@ -82,7 +97,11 @@ test("the source directory itself flipped to a symbolic link to a directory outs
     const dir = path.join(root, `b${i}`);
     const outcome = await tryBuild(recipe, dir);
     if (!outcome.ok) {
-      for (const e of outcome.errors) t.true(["NIFTY800", "NIFTY201", "NIFTY202", "NIFTY058", "NIFTY052"].includes(e.code), `${e.code} ${e.message}`);
+      for (const e of outcome.errors)
+        t.true(
+          ["NIFTY800", "NIFTY201", "NIFTY202", "NIFTY058", "NIFTY052"].includes(e.code),
+          `${e.code} ${e.message}`,
+        );
       continue;
     }
     built++;

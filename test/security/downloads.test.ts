@@ -26,7 +26,17 @@ test("a body without a length that never ends stops at the download limit with N
   const server = await hostileServer(endless());
   t.teardown(() => server.close());
   const store = await openStore(path.join(dir, "cache"));
-  const error = await t.throwsAsync(fetchBlob(store, { name: "bomb", sources: [`${server.url}/f`], digest: digestOf(Buffer.from("x")), offline: false, retries: 0, maxBytes: 4 << 20, timeoutMs: 10_000 }));
+  const error = await t.throwsAsync(
+    fetchBlob(store, {
+      name: "bomb",
+      sources: [`${server.url}/f`],
+      digest: digestOf(Buffer.from("x")),
+      offline: false,
+      retries: 0,
+      maxBytes: 4 << 20,
+      timeoutMs: 10_000,
+    }),
+  );
   t.is((error as NiftyError).code, "NIFTY806", error?.message);
   t.regex(error!.message, /more than the download limit of 4 MiB/);
   t.deepEqual(await leftovers(path.join(dir, "cache")), []);
@@ -39,7 +49,16 @@ test("a Content-Length past the limit is refused before any byte is stored", asy
   const server = await hostileServer(announces(10 * 1024 ** 3));
   t.teardown(() => server.close());
   const store = await openStore(path.join(dir, "cache"));
-  const error = await t.throwsAsync(fetchBlob(store, { name: "big", sources: [`${server.url}/f`], digest: digestOf(Buffer.from("x")), offline: false, retries: 0, timeoutMs: 10_000 }));
+  const error = await t.throwsAsync(
+    fetchBlob(store, {
+      name: "big",
+      sources: [`${server.url}/f`],
+      digest: digestOf(Buffer.from("x")),
+      offline: false,
+      retries: 0,
+      timeoutMs: 10_000,
+    }),
+  );
   t.is((error as NiftyError).code, "NIFTY806", error?.message);
   t.regex(error!.message, /8 GiB/);
 });
@@ -53,7 +72,16 @@ test("the file plus a mebibyte without a length is a digest mismatch, every time
   t.teardown(() => server.close());
   for (let i = 0; i < 10; i++) {
     const store = await openStore(path.join(dir, `cache${i}`));
-    const error = await t.throwsAsync(fetchBlob(store, { name: "f", sources: [`${server.url}/f`], digest: digestOf(file), offline: false, retries: 0, timeoutMs: 10_000 }));
+    const error = await t.throwsAsync(
+      fetchBlob(store, {
+        name: "f",
+        sources: [`${server.url}/f`],
+        digest: digestOf(file),
+        offline: false,
+        retries: 0,
+        timeoutMs: 10_000,
+      }),
+    );
     t.true(error instanceof NiftyError, String(error?.stack));
     t.is((error as NiftyError).code, "NIFTY101");
     t.deepEqual(await leftovers(path.join(dir, `cache${i}`)), []);
@@ -73,7 +101,10 @@ test(DRIBBLED, async (t) => {
   const fetching = fetchLatest(store, { name: "InRelease", sources: [url], retries: 0, timeoutMs: 3000 });
   const error = await t.throwsAsync(fetching);
   t.is((error as NiftyError).code, "NIFTY106", error?.message);
-  t.is(error!.message, `${url} sent too slowly: the download did not end within 3 s plus 1 s per 16 KiB moved`);
+  t.is(
+    error!.message,
+    `${url} sent too slowly: the download did not end within 3 s plus 1 s per 16 KiB moved`,
+  );
   t.regex((error as NiftyError).hint ?? "", /--timeout/);
   t.deepEqual(await leftovers(path.join(dir, "cache")), []);
 });

@@ -8,7 +8,8 @@ import { formatDiagnostic } from "../../src/diagnostics/format.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { tempDir } from "./helpers.ts";
 
-const check = (text: string, args: Record<string, string> = {}) => checkSource({ path: "hostile.nifty", text }, { args: new Map(Object.entries(args)), strict: false });
+const check = (text: string, args: Record<string, string> = {}) =>
+  checkSource({ path: "hostile.nifty", text }, { args: new Map(Object.entries(args)), strict: false });
 
 test("a recipe of 130,000 lines or one line of 5 million characters is refused with NIFTY802 before parsing", async (t) => {
   const many = Array.from({ length: 130_000 }, (_, i) => `DIR /d${i}`).join("\n");
@@ -16,7 +17,10 @@ test("a recipe of 130,000 lines or one line of 5 million characters is refused w
   const comments = "# c\n".repeat(300_000);
   for (const text of [many, long, comments]) {
     const result = await check(text);
-    t.deepEqual(result.diagnostics.map((d) => d.code), ["NIFTY802"]);
+    t.deepEqual(
+      result.diagnostics.map((d) => d.code),
+      ["NIFTY802"],
+    );
   }
 });
 
@@ -30,7 +34,10 @@ test("invalid UTF-8 in a recipe file is NIFTY801 at its line, not U+FFFD", async
   const dir = await tempDir();
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, "latin.nifty");
-  await fsp.writeFile(file, Buffer.concat([Buffer.from("DIR /a\nDIR /caf"), Buffer.from([0xe9]), Buffer.from("\n")]));
+  await fsp.writeFile(
+    file,
+    Buffer.concat([Buffer.from("DIR /a\nDIR /caf"), Buffer.from([0xe9]), Buffer.from("\n")]),
+  );
   const error = await t.throwsAsync(readRecipe(file, "latin.nifty"));
   t.true(error instanceof NiftyError);
   t.is((error as NiftyError).code, "NIFTY801");
@@ -43,7 +50,10 @@ test("an --arg with a line break cannot add an inittab line, and names itself", 
   const text = "FILE /bin/echo MODE 0755 <<EOF\n#!/bin/sh\nEOF\nARG C\nINITTAB once /bin/echo ${C}\n";
   const result = await check(text, { C: "hi\n::sysinit:/bin/sh -c evil" });
   t.is(result.recipe, undefined);
-  t.deepEqual(result.diagnostics.map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code}`), ["5:24 NIFTY022"]);
+  t.deepEqual(
+    result.diagnostics.map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code}`),
+    ["5:24 NIFTY022"],
+  );
   t.regex(result.diagnostics[0]!.message, /from --arg C/);
   // The same value in a heredoc is content, not a line of a config file.
   const file = await check("ARG C\nFILE /etc/motd <<EOF\n${C}\nEOF\n", { C: "two\nlines" });
@@ -51,7 +61,7 @@ test("an --arg with a line break cannot add an inittab line, and names itself", 
 });
 
 test("control characters in a diagnostic's recipe text are shown as escapes, never sent to the terminal", async (t) => {
-  for (const text of ["DIR a\x1b[2J\x1b[H\n", "D\x1bIR /x\n", "LABEL x=\"\x9b2J\"\n"]) {
+  for (const text of ["DIR a\x1b[2J\x1b[H\n", "D\x1bIR /x\n", 'LABEL x="\x9b2J"\n']) {
     const result = await check(text);
     t.true(result.diagnostics.length > 0);
     for (const d of result.diagnostics) {
@@ -64,12 +74,19 @@ test("control characters in a diagnostic's recipe text are shown as escapes, nev
 test("raw control characters in paths are NIFTY038", async (t) => {
   for (const c of ["\x01", "\f", "\v", "\r", "\x7f"]) {
     const result = await check(`DIR /srv/a${c}b\n`);
-    t.deepEqual(result.diagnostics.map((d) => d.code), ["NIFTY038"], JSON.stringify(c));
+    t.deepEqual(
+      result.diagnostics.map((d) => d.code),
+      ["NIFTY038"],
+      JSON.stringify(c),
+    );
   }
 });
 
 test("FILE / cannot make the image's root a file", async (t) => {
   const result = await check("FILE / <<EOF\nx\nEOF\n");
-  t.deepEqual(result.diagnostics.map((d) => d.code), ["NIFTY052"]);
+  t.deepEqual(
+    result.diagnostics.map((d) => d.code),
+    ["NIFTY052"],
+  );
   t.regex(result.diagnostics[0]!.message, /root \/ is always a directory/);
 });

@@ -19,7 +19,11 @@ export async function tempDir(prefix = "niftyc-hostile-"): Promise<string> {
 export type Outcome = { ok: true; result: BuildResult } | { ok: false; errors: Diagnostic[] };
 
 /** Build recipePath into outDir with its own cache unless one is given. */
-export async function tryBuild(recipePath: string, dir: string, extra: Partial<BuildOptions> = {}): Promise<Outcome> {
+export async function tryBuild(
+  recipePath: string,
+  dir: string,
+  extra: Partial<BuildOptions> = {},
+): Promise<Outcome> {
   try {
     const result = await build({
       recipePath,
@@ -34,17 +38,29 @@ export async function tryBuild(recipePath: string, dir: string, extra: Partial<B
     });
     return { ok: true, result };
   } catch (error) {
-    if (error instanceof BuildFailed) return { ok: false, errors: error.diagnostics.filter((d) => d.severity === "error") };
+    if (error instanceof BuildFailed)
+      return { ok: false, errors: error.diagnostics.filter((d) => d.severity === "error") };
     throw error;
   }
 }
 
 /** One member of a tar, as GNU tar lists and extracts it. */
-export async function tarMember(tarball: string, member: string): Promise<{ type: string; bytes: Buffer } | undefined> {
-  const { stdout } = await execFileP("tar", ["-tvf", tarball, member], { timeout: 20_000, killSignal: "SIGKILL" }).catch(() => ({ stdout: "" }));
+export async function tarMember(
+  tarball: string,
+  member: string,
+): Promise<{ type: string; bytes: Buffer } | undefined> {
+  const { stdout } = await execFileP("tar", ["-tvf", tarball, member], {
+    timeout: 20_000,
+    killSignal: "SIGKILL",
+  }).catch(() => ({ stdout: "" }));
   if (stdout === "") return undefined;
   const type = stdout[0]!;
   if (type !== "-") return { type, bytes: Buffer.alloc(0) };
-  const { stdout: bytes } = await execFileP("tar", ["-xOf", tarball, member], { encoding: "buffer", timeout: 20_000, killSignal: "SIGKILL", maxBuffer: 1 << 26 });
+  const { stdout: bytes } = await execFileP("tar", ["-xOf", tarball, member], {
+    encoding: "buffer",
+    timeout: 20_000,
+    killSignal: "SIGKILL",
+    maxBuffer: 1 << 26,
+  });
   return { type, bytes };
 }

@@ -23,7 +23,10 @@ test("an upper-case recipe name is NIFTY809 before any step runs, naming the rec
   const outcome = await tryBuild(recipe, dir, { formats: ["rootfs", "docker-archive"] });
   t.false(outcome.ok);
   if (!outcome.ok) {
-    t.deepEqual(outcome.errors.map((e) => e.code), ["NIFTY809"]);
+    t.deepEqual(
+      outcome.errors.map((e) => e.code),
+      ["NIFTY809"],
+    );
     t.is(outcome.errors[0]!.source?.path, recipe);
   }
   // The rootfs alone needs no name.

@@ -15,7 +15,11 @@ test("a 1 MB password secret is NIFTY807 at once, not hours of hashing", async (
   await fsp.writeFile(recipe, "USER luser PASSWORD secret:pw\n");
   const outcome = await tryBuild(recipe, dir, { secrets: new Map([["pw", Buffer.alloc(1 << 20, "a")]]) });
   t.false(outcome.ok);
-  if (!outcome.ok) t.deepEqual(outcome.errors.map((e) => e.code), ["NIFTY807"]);
+  if (!outcome.ok)
+    t.deepEqual(
+      outcome.errors.map((e) => e.code),
+      ["NIFTY807"],
+    );
 });
 
 test("a password in a source URL appears in no message, line or JSON of a failed fetch", async (t) => {
@@ -30,8 +34,13 @@ test("a password in a source URL appears in no message, line or JSON of a failed
   const outcome = await tryBuild(recipe, dir, { offline: false, fetchTimeoutMs: 5_000 });
   t.false(outcome.ok);
   if (outcome.ok) return;
-  const shown = outcome.errors.map((d) => formatDiagnostic(d, { color: false })).join("\n") + JSON.stringify(diagnosticsToJson(outcome.errors));
-  t.true(outcome.errors.some((d) => d.code === "NIFTY103"), shown);
+  const shown =
+    outcome.errors.map((d) => formatDiagnostic(d, { color: false })).join("\n") +
+    JSON.stringify(diagnosticsToJson(outcome.errors));
+  t.true(
+    outcome.errors.some((d) => d.code === "NIFTY103"),
+    shown,
+  );
   t.false(shown.includes("hunter2secret"), shown);
   t.regex(shown, /http:\/\/\*\*\*@127\.0\.0\.1/);
 });

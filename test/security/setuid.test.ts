@@ -13,31 +13,35 @@ async function recipeWith(lines: string): Promise<{ dir: string; recipe: string 
   return { dir, recipe };
 }
 
-test("a world-writable setuid program is refused at its line; allowed only with allowWritableSetuid, "
-  + "which no later build inherits", async (t) => {
-  const { dir, recipe } = await recipeWith("COPY prog /usr/bin/rootme MODE 4777\n");
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
-  const refused = await tryBuild(recipe, dir);
-  t.false(refused.ok, "the build must fail");
-  if (refused.ok) return;
-  const error = refused.errors.find((e) => e.code === "NIFTY233");
-  t.truthy(error, JSON.stringify(refused.errors.map((e) => e.code)));
-  t.is(error?.span?.start.line, 4, "at the COPY line");
-  t.regex(error?.message ?? "", /\/usr\/bin\/rootme is setuid and every user may write it \(mode 4777\)/);
+test(
+  "a world-writable setuid program is refused at its line; allowed only with allowWritableSetuid, " +
+    "which no later build inherits",
+  async (t) => {
+    const { dir, recipe } = await recipeWith("COPY prog /usr/bin/rootme MODE 4777\n");
+    t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+    const refused = await tryBuild(recipe, dir);
+    t.false(refused.ok, "the build must fail");
+    if (refused.ok) return;
+    const error = refused.errors.find((e) => e.code === "NIFTY233");
+    t.truthy(error, JSON.stringify(refused.errors.map((e) => e.code)));
+    t.is(error?.span?.start.line, 4, "at the COPY line");
+    t.regex(error?.message ?? "", /\/usr\/bin\/rootme is setuid and every user may write it \(mode 4777\)/);
 
-  const allowed = await tryBuild(recipe, dir, { allowWritableSetuid: true });
-  t.true(allowed.ok, allowed.ok ? "" : JSON.stringify(allowed.errors));
-  const listed = allowed.ok ? allowed.result.warnings.filter((w) => w.code === "NIFTY232") : [];
-  t.true(listed.some((w) => w.message.includes("/usr/bin/rootme (0:0 4777, line 4)")));
+    const allowed = await tryBuild(recipe, dir, { allowWritableSetuid: true });
+    t.true(allowed.ok, allowed.ok ? "" : JSON.stringify(allowed.errors));
+    const listed = allowed.ok ? allowed.result.warnings.filter((w) => w.code === "NIFTY232") : [];
+    t.true(listed.some((w) => w.message.includes("/usr/bin/rootme (0:0 4777, line 4)")));
 
-  // The tarballs of the allowed build are in the store now: a build without the flag still refuses.
-  const again = await tryBuild(recipe, dir);
-  t.false(again.ok, "a cached tree is checked again without the flag");
-  if (!again.ok) t.true(again.errors.some((e) => e.code === "NIFTY233"));
-});
+    // The tarballs of the allowed build are in the store now: a build without the flag still refuses.
+    const again = await tryBuild(recipe, dir);
+    t.false(again.ok, "a cached tree is checked again without the flag");
+    if (!again.ok) t.true(again.errors.some((e) => e.code === "NIFTY233"));
+  },
+);
 
 test("every setuid or setgid file is listed once, with owner, mode and line", async (t) => {
-  const lines = "COPY prog /usr/bin/a MODE 4755\nCOPY prog /usr/bin/b MODE 2755\nCOPY prog /usr/bin/c MODE 0755\n";
+  const lines =
+    "COPY prog /usr/bin/a MODE 4755\nCOPY prog /usr/bin/b MODE 2755\nCOPY prog /usr/bin/c MODE 0755\n";
   const { dir, recipe } = await recipeWith(lines);
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   const built = await tryBuild(recipe, dir);

@@ -4,7 +4,16 @@
 // then runs that program as a throwaway local user: it must not get euid 0, nor even reach it.
 import test, { type ExecutionContext } from "ava";
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileDigest } from "../../src/core/hash.ts";
@@ -20,7 +29,8 @@ import { tempDir, tryBuild } from "./helpers.ts";
 const USER = "nfttree1";
 
 function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root (trees keep owners; the attacker is a user made with useradd)";
+  if (process.getuid?.() !== 0)
+    return "needs root (trees keep owners; the attacker is a user made with useradd)";
   for (const tool of ["useradd", "userdel", "setpriv", "tar"]) {
     if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
   }
@@ -59,8 +69,9 @@ async function setuidImage(dir: string): Promise<{ tar: string; digest: string }
   copyFileSync("/usr/bin/id", join(src, "usr/bin/id"));
   chmodSync(join(src, "usr/bin/id"), 0o4755);
   const tar = join(dir, "rootfs.tar");
-  const made = spawnSync("tar", ["-cf", tar, "--owner=0", "--group=0", "--numeric-owner", "-C", src, "."],
-    { encoding: "utf8" });
+  const made = spawnSync("tar", ["-cf", tar, "--owner=0", "--group=0", "--numeric-owner", "-C", src, "."], {
+    encoding: "utf8",
+  });
   if (made.status !== 0) throw new Error(made.stderr);
   rmSync(src, { recursive: true });
   return { tar, digest: await fileDigest(tar) };
@@ -78,16 +89,17 @@ function assertUnreachable(t: ExecutionContext, tree: string): void {
   t.is(st.uid, 0);
   // Through sh: setpriv keeps root's capabilities until its own execve (CAP_DAC_OVERRIDE finds the
   // path), so the shell, with none left, looks the program up as the user would.
-  const ran = spawnSync("setpriv", [...asUser(), "sh", "-c", '"$0" -u', program],
-    { encoding: "utf8", timeout: 30_000 });
+  const ran = spawnSync("setpriv", [...asUser(), "sh", "-c", '"$0" -u', program], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   t.notRegex(ran.stdout, /^0$/m, `${USER} ran ${program} as root`);
   t.not(ran.status, 0, `${USER} ran ${program}: ${ran.stdout}`);
   const reach = spawnSync("setpriv", [...asUser(), "test", "-e", program]);
   t.is(reach.status, 1, `${USER} can reach ${program}`);
 }
 
-test("niftyc run's unpack cache: closed to other users, and closed again when an older niftyc left it open",
-  async (t) => {
+test("niftyc run's unpack cache: closed to other users, and closed again when an older niftyc left it open", async (t) => {
   if (!requireParts(t, "trees", unavailable())) return;
   const dir = openDir(t);
   const image = await setuidImage(dir);
@@ -112,9 +124,21 @@ test("an instances directory's shared rootfs is closed to other users; one anoth
   if (!requireParts(t, "trees", unavailable())) return;
   const dir = openDir(t);
   const image = await setuidImage(dir);
-  const plan = planInstances({ config: sshConfig(), count: 2, first: 1, sets: [{ name: "PORT", expr: "2200+i" }] });
+  const plan = planInstances({
+    config: sshConfig(),
+    count: 2,
+    first: 1,
+    sets: [{ name: "PORT", expr: "2200+i" }],
+  });
   const write = (out: string) =>
-    writeInstances({ dir: out, config: sshConfig(), plan, rootfsTar: image.tar, digest: image.digest, version: "t" });
+    writeInstances({
+      dir: out,
+      config: sshConfig(),
+      plan,
+      rootfsTar: image.tar,
+      digest: image.digest,
+      version: "t",
+    });
   const result = await write(join(dir, "fleet"));
   assertUnreachable(t, result.files.rootfs);
   t.is(statSync(result.dir).mode & 0o777, 0o700);
@@ -133,7 +157,13 @@ test("niftyc install: a machines directory it creates is 0700, and an open one i
   const dir = openDir(t);
   const image = await setuidImage(dir);
   const install = (name: string, machinesDir: string) =>
-    installMachine({ rootfsTar: image.tar, nspawnText: "", name, machinesDir, settingsDir: join(dir, "nspawn") });
+    installMachine({
+      rootfsTar: image.tar,
+      nspawnText: "",
+      name,
+      machinesDir,
+      settingsDir: join(dir, "nspawn"),
+    });
   const made = await install("m1", join(dir, "machines"));
   assertUnreachable(t, made.root);
   t.is(statSync(join(dir, "machines")).mode & 0o777, 0o700);

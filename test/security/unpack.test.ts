@@ -24,7 +24,16 @@ async function tarOf(file: string, items: Item[]): Promise<string> {
   const pack = tarStream.pack();
   const done = pipeline(pack, createWriteStream(file));
   for (const item of items) {
-    const header = { name: item.name, type: item.type ?? "file", mode: item.type === "directory" ? 0o755 : 0o644, uid: item.uid ?? 0, gid: item.gid ?? 0, mtime: new Date(0), ...(item.linkname ? { linkname: item.linkname } : {}), ...(item.pax ? { pax: item.pax } : {}) };
+    const header = {
+      name: item.name,
+      type: item.type ?? "file",
+      mode: item.type === "directory" ? 0o755 : 0o644,
+      uid: item.uid ?? 0,
+      gid: item.gid ?? 0,
+      mtime: new Date(0),
+      ...(item.linkname ? { linkname: item.linkname } : {}),
+      ...(item.pax ? { pax: item.pax } : {}),
+    };
     await new Promise<void>((resolve, reject) => {
       const cb = (error?: Error | null) => (error ? reject(error) : resolve());
       if (header.type === "file") pack.entry(header, item.body ?? "", cb);
@@ -42,8 +51,21 @@ test("a 5,000-byte path and a directory then a symlink of its name are NIFTY803,
   const cases: Array<[string, Item[]]> = [
     ["long-path", [{ name: `${"d/".repeat(2500)}f`, body: "x" }]],
     ["long-name", [{ name: "n".repeat(300), body: "x" }]],
-    ["dir-then-symlink", [{ name: "a/", type: "directory" }, { name: "a", type: "symlink", linkname: "/etc" }]],
-    ["dir-then-file", [{ name: "a/", type: "directory" }, { name: "a/x", body: "x" }, { name: "a", body: "y" }]],
+    [
+      "dir-then-symlink",
+      [
+        { name: "a/", type: "directory" },
+        { name: "a", type: "symlink", linkname: "/etc" },
+      ],
+    ],
+    [
+      "dir-then-file",
+      [
+        { name: "a/", type: "directory" },
+        { name: "a/x", body: "x" },
+        { name: "a", body: "y" },
+      ],
+    ],
   ];
   for (const [name, items] of cases) {
     const tar = await tarOf(path.join(work, `${name}.tar`), items);
@@ -63,7 +85,9 @@ test("owners beyond ustar's range come from pax records: 2097152 stays 2097152",
   }
   const work = await tempDir();
   t.teardown(() => fsp.rm(work, { recursive: true, force: true }));
-  const tar = await tarOf(path.join(work, "ids.tar"), [{ name: "f", uid: 262143, gid: 262143, pax: { uid: "2097152", gid: "3000000" }, body: "x" }]);
+  const tar = await tarOf(path.join(work, "ids.tar"), [
+    { name: "f", uid: 262143, gid: 262143, pax: { uid: "2097152", gid: "3000000" }, body: "x" },
+  ]);
   await unpackRootfs(tar, path.join(work, "out"));
   const info = await fsp.lstat(path.join(work, "out/f"));
   t.deepEqual([info.uid, info.gid], [2097152, 3000000]);

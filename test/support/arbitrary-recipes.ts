@@ -4,7 +4,11 @@
 import fc from "fast-check";
 import type { Position, Span } from "../../src/core/source.ts";
 
-export function recipeArbitraries(validLines: readonly string[], fragments: readonly string[], options: { validWeight?: number; maxMutatedLines?: number } = {}) {
+export function recipeArbitraries(
+  validLines: readonly string[],
+  fragments: readonly string[],
+  options: { validWeight?: number; maxMutatedLines?: number } = {},
+) {
   const line = fc.oneof(
     { weight: options.validWeight ?? 1, arbitrary: fc.constantFrom(...validLines) },
     { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(...fragments), maxLength: 12 }) },
@@ -50,7 +54,9 @@ export function checkSpan(text: string, s: Span, what: string): void {
   for (const p of [start, end]) {
     const want = expectedPosition(text, p.offset);
     if (p.line !== want.line || p.column !== want.column) {
-      throw new Error(`${what}: offset ${p.offset} at ${p.line}:${p.column}, expected ${want.line}:${want.column}`);
+      throw new Error(
+        `${what}: offset ${p.offset} at ${p.line}:${p.column}, expected ${want.line}:${want.column}`,
+      );
     }
   }
 }

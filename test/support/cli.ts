@@ -9,7 +9,11 @@ export interface Run {
   stderr: string;
 }
 
-export async function runMain(argv: string[], cwd: string, env: Record<string, string> = { SOURCE_DATE_EPOCH: "0" }): Promise<Run> {
+export async function runMain(
+  argv: string[],
+  cwd: string,
+  env: Record<string, string> = { SOURCE_DATE_EPOCH: "0" },
+): Promise<Run> {
   let stdout = "";
   let stderr = "";
   const io: CliIo = {

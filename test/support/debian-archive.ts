@@ -33,7 +33,9 @@ const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
 /** Where the real .debs are cached between runs (git-ignored, under cache/). */
-export const TEST_DEBS_DIR = path.resolve(process.env.NIFTY_TEST_DEBS ?? path.join(ROOT, "cache", "test-debs"));
+export const TEST_DEBS_DIR = path.resolve(
+  process.env.NIFTY_TEST_DEBS ?? path.join(ROOT, "cache", "test-debs"),
+);
 
 /**
  * The real packages: BusyBox, Dropbear's binaries and gawk, with their whole
@@ -83,7 +85,17 @@ export type Variant =
   /** InRelease, correctly signed and still valid, dated a day before the good one's Date (a replayed older one). */
   | "older";
 
-export const VARIANTS: readonly Variant[] = ["good", "tampered-packages", "tampered-deb", "bad-signature", "unknown-key", "expired", "expired-key", "weak-digest", "older"];
+export const VARIANTS: readonly Variant[] = [
+  "good",
+  "tampered-packages",
+  "tampered-deb",
+  "bad-signature",
+  "unknown-key",
+  "expired",
+  "expired-key",
+  "weak-digest",
+  "older",
+];
 
 export interface FixturePackage {
   name: string;
@@ -152,9 +164,11 @@ function hasTool(tool: string): boolean {
 
 /** Why the archive cannot be built here, or undefined when it can. */
 export function archiveUnavailable(): string | undefined {
-  for (const tool of TOOLS) if (!hasTool(tool)) return `${tool} is not installed (apt-get install gpg gpgv apt-utils xz-utils)`;
+  for (const tool of TOOLS)
+    if (!hasTool(tool)) return `${tool} is not installed (apt-get install gpg gpgv apt-utils xz-utils)`;
   const missing = REAL_PACKAGES.filter((p) => findCached(p, listSync(TEST_DEBS_DIR)) === undefined);
-  if (missing.length > 0 && !hasTool("apt-get")) return `the test .debs are not cached in ${TEST_DEBS_DIR} and apt-get is missing`;
+  if (missing.length > 0 && !hasTool("apt-get"))
+    return `the test .debs are not cached in ${TEST_DEBS_DIR} and apt-get is missing`;
   return undefined;
 }
 
@@ -181,7 +195,10 @@ function listSync(dir: string): string[] {
 
 function findCached(name: string, files: string[]): string | undefined {
   const re = new RegExp(`^${name.replace(/[.+]/g, "\\$&")}_[^_]+_(amd64|all)\\.deb$`);
-  return files.filter((f) => re.test(f)).sort().at(-1);
+  return files
+    .filter((f) => re.test(f))
+    .sort()
+    .at(-1);
 }
 
 /**
@@ -189,7 +206,10 @@ function findCached(name: string, files: string[]): string | undefined {
  * yet. Downloads land in a private temp directory and are renamed into place,
  * so test processes running at once never see a partial file.
  */
-export async function fetchTestDebs(dir = TEST_DEBS_DIR, log: (line: string) => void = () => {}): Promise<Map<string, string>> {
+export async function fetchTestDebs(
+  dir = TEST_DEBS_DIR,
+  log: (line: string) => void = () => {},
+): Promise<Map<string, string>> {
   await fsp.mkdir(dir, { recursive: true });
   let files = await fsp.readdir(dir);
   const missing = REAL_PACKAGES.filter((p) => findCached(p, files) === undefined);
@@ -199,7 +219,8 @@ export async function fetchTestDebs(dir = TEST_DEBS_DIR, log: (line: string) => 
     try {
       log(`apt-get download ${missing.join(" ")}`);
       await run("apt-get", ["download", "-q", ...missing], { cwd: tmp, maxBuffer: 16 << 20 });
-      for (const f of await fsp.readdir(tmp)) if (f.endsWith(".deb")) await fsp.rename(path.join(tmp, f), path.join(dir, f));
+      for (const f of await fsp.readdir(tmp))
+        if (f.endsWith(".deb")) await fsp.rename(path.join(tmp, f), path.join(dir, f));
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
@@ -236,7 +257,8 @@ export interface SyntheticSpec {
 
 /** A postinst that, if anything ever ran it, would leave a mark and fail. */
 export const CANARY = "/tmp/niftyc-fixture-maintainer-script-ran";
-const canary = (script: string) => `#!/bin/sh\necho "${script} of a niftyc fixture package ran" >&2\ntouch ${CANARY}\nexit 1\n`;
+const canary = (script: string) =>
+  `#!/bin/sh\necho "${script} of a niftyc fixture package ran" >&2\ntouch ${CANARY}\nexit 1\n`;
 
 /**
  * The synthetic packages. What each is for:
@@ -290,7 +312,10 @@ export const SYNTHETIC: readonly SyntheticSpec[] = [
       ["Section", "admin"],
       ["Priority", "important"],
       ["Source", "nifty-base-src"],
-      ["Description", "niftyc fixture: a base package with maintainer scripts\n Its postinst and prerm fail loudly if anything runs them.\n .\n The line above is an empty paragraph line."],
+      [
+        "Description",
+        "niftyc fixture: a base package with maintainer scripts\n Its postinst and prerm fail loudly if anything runs them.\n .\n The line above is an empty paragraph line.",
+      ],
     ],
     files: [
       { path: "/etc/nifty-base.conf", content: "setting = 1\n" },
@@ -388,7 +413,11 @@ export const SYNTHETIC: readonly SyntheticSpec[] = [
 ];
 
 /** Build one synthetic package with dpkg-deb into outDir; the same spec gives the same bytes. */
-export async function buildSyntheticDeb(spec: SyntheticSpec, workDir: string, outDir: string): Promise<string> {
+export async function buildSyntheticDeb(
+  spec: SyntheticSpec,
+  workDir: string,
+  outDir: string,
+): Promise<string> {
   const arch = spec.architecture ?? "amd64";
   const root = path.join(workDir, `${spec.name}_${spec.version}`);
   const debian = path.join(root, "DEBIAN");
@@ -399,7 +428,8 @@ export async function buildSyntheticDeb(spec: SyntheticSpec, workDir: string, ou
     await fsp.mkdir(path.dirname(p), { recursive: true, mode: 0o755 });
     await fsp.writeFile(p, f.content);
     await fsp.chmod(p, f.mode ?? 0o644);
-    if (!(spec.conffiles ?? []).includes(f.path)) md5.push(`${createHash("md5").update(f.content).digest("hex")}  ${f.path.slice(1)}`);
+    if (!(spec.conffiles ?? []).includes(f.path))
+      md5.push(`${createHash("md5").update(f.content).digest("hex")}  ${f.path.slice(1)}`);
   }
   for (const l of spec.symlinks ?? []) await fsp.symlink(l.target, path.join(root, l.path));
   for (const l of spec.hardlinks ?? []) await fsp.link(path.join(root, l.target), path.join(root, l.path));
@@ -411,7 +441,11 @@ export async function buildSyntheticDeb(spec: SyntheticSpec, workDir: string, ou
     ...(spec.fields ?? []).map(([k, v]) => `${k}: ${v}`),
   ];
   await fsp.writeFile(path.join(debian, "control"), control.join("\n") + "\n");
-  if (md5.length > 0) await fsp.writeFile(path.join(debian, "md5sums"), md5.sort((a, b) => a.slice(34).localeCompare(b.slice(34))).join("\n") + "\n");
+  if (md5.length > 0)
+    await fsp.writeFile(
+      path.join(debian, "md5sums"),
+      md5.sort((a, b) => a.slice(34).localeCompare(b.slice(34))).join("\n") + "\n",
+    );
   if (spec.conffiles) await fsp.writeFile(path.join(debian, "conffiles"), spec.conffiles.join("\n") + "\n");
   for (const [name, body] of Object.entries(spec.scripts ?? {})) {
     await fsp.writeFile(path.join(debian, name), body);
@@ -421,7 +455,9 @@ export async function buildSyntheticDeb(spec: SyntheticSpec, workDir: string, ou
   await run("find", [root, "-exec", "touch", "-h", "-d", `@${FIXTURE_EPOCH}`, "{}", "+"]);
   const out = path.join(outDir, `${spec.name}_${spec.version}_${arch}.deb`);
   await fsp.mkdir(outDir, { recursive: true });
-  await run("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", root, out], { env: { ...process.env, SOURCE_DATE_EPOCH: String(FIXTURE_EPOCH) } });
+  await run("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", root, out], {
+    env: { ...process.env, SOURCE_DATE_EPOCH: String(FIXTURE_EPOCH) },
+  });
   return out;
 }
 
@@ -443,7 +479,9 @@ const MAIN: SuiteRef = { archive: "debian", suite: "bookworm", component: "main"
 const SECURITY: SuiteRef = { archive: "debian-security", suite: "bookworm-security", component: "main" };
 
 async function fileSha256(file: string): Promise<string> {
-  return `sha256:${createHash("sha256").update(await fsp.readFile(file)).digest("hex")}`;
+  return `sha256:${createHash("sha256")
+    .update(await fsp.readFile(file))
+    .digest("hex")}`;
 }
 
 async function debFields(deb: string): Promise<Record<string, string>> {
@@ -485,7 +523,12 @@ async function build(): Promise<Built> {
     const keys = await makeKeys(gpg, keyring, fullKeyring);
     const suites = {
       main: { ref: MAIN, root: "debian", dir: path.join(dir, "debian/dists/bookworm"), validUntil: false },
-      security: { ref: SECURITY, root: "debian-security", dir: path.join(dir, "debian-security/dists/bookworm-security"), validUntil: true },
+      security: {
+        ref: SECURITY,
+        root: "debian-security",
+        dir: path.join(dir, "debian-security/dists/bookworm-security"),
+        validUntil: true,
+      },
     };
     const archive: ArchiveWork = { dir, work, gpg, keys, overrides };
     for (const s of [suites.main, suites.security]) await publishSuite(archive, s);
@@ -529,14 +572,29 @@ async function placePackages(dir: string, work: string): Promise<FixturePackage[
     await fsp.mkdir(path.dirname(target), { recursive: true });
     await fsp.copyFile(deb, target);
     const st = await fsp.stat(target);
-    packages.push({ name: f.Package!, version: f.Version!, architecture: f.Architecture!, from, filename, path: target, sha256: await fileSha256(target), size: st.size, real: isReal });
+    packages.push({
+      name: f.Package!,
+      version: f.Version!,
+      architecture: f.Architecture!,
+      from,
+      filename,
+      path: target,
+      sha256: await fileSha256(target),
+      size: st.size,
+      real: isReal,
+    });
   };
   // In parallel: each step is a short-lived tool run.
   await Promise.all([
     ...[...real.values()].map((deb) => place(deb, MAIN, "pool/main", true)),
     ...SYNTHETIC.map(async (spec) => {
       const deb = await buildSyntheticDeb(spec, work, path.join(work, "debs"));
-      await place(deb, spec.security ? SECURITY : MAIN, spec.security ? "pool/updates/main" : "pool/main", false);
+      await place(
+        deb,
+        spec.security ? SECURITY : MAIN,
+        spec.security ? "pool/updates/main" : "pool/main",
+        false,
+      );
     }),
   ]);
   packages.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
@@ -580,7 +638,11 @@ async function writeSuiteIndex(
   byHash: boolean,
 ): Promise<string> {
   await fsp.mkdir(binDir, { recursive: true });
-  const { stdout: packagesText } = await run("apt-ftparchive", ["packages", s.root === "debian" ? "pool/main" : "pool/updates/main"], { cwd: archiveRoot, maxBuffer: 64 << 20 });
+  const { stdout: packagesText } = await run(
+    "apt-ftparchive",
+    ["packages", s.root === "debian" ? "pool/main" : "pool/updates/main"],
+    { cwd: archiveRoot, maxBuffer: 64 << 20 },
+  );
   const plain = Buffer.from(packagesText);
   await writeIndexFiles(binDir, plain);
   // arm64 has only the architecture-independent packages: what a multi-platform build finds
@@ -615,7 +677,11 @@ async function signRelease(
     await gpg([...extra, "--digest-algo", "SHA256", "--clearsign", "--output", `${src}.asc`, src]);
     return fsp.readFile(`${src}.asc`);
   };
-  const expiredText = withValidUntil(release, "Wed, 01 Jan 2020 00:00:00 UTC", "Wed, 08 Jan 2020 00:00:00 UTC");
+  const expiredText = withValidUntil(
+    release,
+    "Wed, 01 Jan 2020 00:00:00 UTC",
+    "Wed, 08 Jan 2020 00:00:00 UTC",
+  );
   const [good, unknownKey, expired, expiredKeySig, weak, older] = await Promise.all([
     sign(release, ["--local-user", fingerprint]),
     sign(release, ["--local-user", rogueKey]),
@@ -650,7 +716,9 @@ async function tamperIndex(
   for (const f of ["Packages", "Packages.xz", "Packages.gz"]) {
     const bytes = await fsp.readFile(path.join(tamperedDir, f));
     overrides.set(rel(path.join(binDir, f)), { "tampered-packages": bytes });
-    const real = createHash("sha256").update(await fsp.readFile(path.join(binDir, f))).digest("hex");
+    const real = createHash("sha256")
+      .update(await fsp.readFile(path.join(binDir, f)))
+      .digest("hex");
     if (byHash) overrides.set(rel(path.join(binDir, "by-hash/SHA256", real)), { "tampered-packages": bytes });
   }
 }
@@ -665,7 +733,12 @@ async function tamperDebs(packages: readonly FixturePackage[], overrides: Overri
   }
 }
 
-async function signWeak(gpg: (args: string[]) => Promise<unknown>, work: string, text: string, key: string): Promise<Buffer> {
+async function signWeak(
+  gpg: (args: string[]) => Promise<unknown>,
+  work: string,
+  text: string,
+  key: string,
+): Promise<Buffer> {
   const src = path.join(work, `release-sha1-${randomBytes(4).toString("hex")}`);
   await fsp.writeFile(src, text);
   await gpg(["--local-user", key, "--digest-algo", "SHA1", "--clearsign", "--output", `${src}.asc`, src]);
@@ -676,11 +749,18 @@ async function writeIndexFiles(dir: string, plain: Buffer): Promise<void> {
   await fsp.writeFile(path.join(dir, "Packages"), plain);
   // gzip without a name or time in its header; xz with fixed settings: both deterministic.
   await fsp.writeFile(path.join(dir, "Packages.gz"), gzipSync(plain, { level: 9 }));
-  const { stdout } = await run("xz", ["-9", "-T1", "-c", path.join(dir, "Packages")], { encoding: "buffer", maxBuffer: 64 << 20 });
+  const { stdout } = await run("xz", ["-9", "-T1", "-c", path.join(dir, "Packages")], {
+    encoding: "buffer",
+    maxBuffer: 64 << 20,
+  });
   await fsp.writeFile(path.join(dir, "Packages.xz"), stdout);
 }
 
-async function releaseText(suiteDir: string, ref: SuiteRef, o: { validFor: number | undefined; byHash: boolean }): Promise<string> {
+async function releaseText(
+  suiteDir: string,
+  ref: SuiteRef,
+  o: { validFor: number | undefined; byHash: boolean },
+): Promise<string> {
   const opt = (k: string, v: string) => ["-o", `APT::FTPArchive::Release::${k}=${v}`];
   const security = ref.archive === "debian-security";
   const args = [
@@ -703,12 +783,17 @@ async function releaseText(suiteDir: string, ref: SuiteRef, o: { validFor: numbe
 /** The Release text with its Date and Valid-Until replaced (the "expired" variant). */
 function withValidUntil(release: string, date: string, validUntil: string): string {
   const lines = release.split("\n").filter((l) => !l.startsWith("Valid-Until:"));
-  return lines.map((l) => (l.startsWith("Date:") ? `Date: ${date}\nValid-Until: ${validUntil}` : l)).join("\n");
+  return lines
+    .map((l) => (l.startsWith("Date:") ? `Date: ${date}\nValid-Until: ${validUntil}` : l))
+    .join("\n");
 }
 
 /** The Release text with its Date a day earlier (Valid-Until, if any, kept): the "older" variant. */
 function dayEarlier(release: string): string {
-  return release.replace(/^Date: (.*)$/m, (_, d: string) => `Date: ${new Date(Date.parse(d) - 86_400_000).toUTCString().replace(/GMT$/, "UTC")}`);
+  return release.replace(
+    /^Date: (.*)$/m,
+    (_, d: string) => `Date: ${new Date(Date.parse(d) - 86_400_000).toUTCString().replace(/GMT$/, "UTC")}`,
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -746,8 +831,11 @@ async function start(): Promise<DebianArchive> {
     suites: built.suites,
     packages: built.packages,
     pkg(name, version) {
-      const found = built.packages.filter((p) => p.name === name && (version === undefined || p.version === version));
-      if (found.length !== 1) throw new Error(`the fixture has ${found.length} packages ${name}${version ? ` ${version}` : ""}`);
+      const found = built.packages.filter(
+        (p) => p.name === name && (version === undefined || p.version === version),
+      );
+      if (found.length !== 1)
+        throw new Error(`the fixture has ${found.length} packages ${name}${version ? ` ${version}` : ""}`);
       return found[0]!;
     },
     view(variant = "good") {
@@ -755,7 +843,12 @@ async function start(): Promise<DebianArchive> {
       const log = { variant, paths: [] as string[] };
       logs.set(token, log);
       const base = `${url}/${token}`;
-      return { variant, url: base, mirrors: { debian: [`${base}/debian`], "debian-security": [`${base}/debian-security`] }, requests: () => [...log.paths] };
+      return {
+        variant,
+        url: base,
+        mirrors: { debian: [`${base}/debian`], "debian-security": [`${base}/debian-security`] },
+        requests: () => [...log.paths],
+      };
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -765,7 +858,12 @@ async function start(): Promise<DebianArchive> {
   };
 }
 
-async function respond(built: Built, logs: Map<string, { variant: Variant; paths: string[] }>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function respond(
+  built: Built,
+  logs: Map<string, { variant: Variant; paths: string[] }>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const pathname = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
   const m = /^\/([^/]+)\/(.+)$/.exec(pathname);
   const log = m ? logs.get(m[1]!) : undefined;

@@ -41,14 +41,18 @@ function aptMirror(): string {
   for (const file of ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]) {
     if (!existsSync(file)) continue;
     const text = readFileSync(file, "utf8");
-    const m = /^URIs:\s*(\S+\/debian)\s*$/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s/m.exec(text);
+    const m =
+      /^URIs:\s*(\S+\/debian)\s*$/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s/m.exec(text);
     if (m) return m[1]!;
   }
   return "http://deb.debian.org/debian";
 }
 
 /** Downloads each foreign .deb not yet cached, checking its pinned digest. */
-export async function fetchForeignDebs(dir = TEST_DEBS_DIR, log: (line: string) => void = () => {}): Promise<string[]> {
+export async function fetchForeignDebs(
+  dir = TEST_DEBS_DIR,
+  log: (line: string) => void = () => {},
+): Promise<string[]> {
   await fsp.mkdir(dir, { recursive: true });
   const out: string[] = [];
   for (const deb of FOREIGN_DEBS) {

@@ -14,5 +14,10 @@ const args = JSON.parse(process.argv[2] ?? "{}") as { storeDir: string; sources:
 const { openStore } = await import("../../../src/cache/store.ts");
 const { fetchBlob } = await import("../../../src/fetch/download.ts");
 const store = await openStore(args.storeDir);
-const result = await fetchBlob(store, { name: "cached", sources: args.sources, digest: args.digest, offline: false });
+const result = await fetchBlob(store, {
+  name: "cached",
+  sources: args.sources,
+  digest: args.digest,
+  offline: false,
+});
 process.stdout.write(JSON.stringify({ fromCache: result.fromCache, undiciLoaded }) + "\n");
