@@ -22,6 +22,7 @@ export const INSTRUCTION_KEYWORDS = [
   "ARCHIVE",
   "PACKAGE",
   "SERVICE",
+  "PLATFORM",
 ] as const;
 
 /** Option words that appear inside instructions (MODE 0755, OWNER a:b, TO /path …). */

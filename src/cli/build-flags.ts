@@ -15,6 +15,7 @@ export const BUILD_FLAGS = {
   strict: { type: "boolean" },
   "allow-writable-setuid": { type: "boolean" },
   "allow-system-binds": { type: "boolean" },
+  platform: { type: "string" },
 } as const satisfies OptionSpec;
 
 /** Registry access, for push, build --push and the shared cache. */

@@ -18,11 +18,25 @@ export function eventLine(event: ReportEvent): string {
   return `[${String(event.index + 1).padStart(n)}/${event.total}] ${forTerminal(event.text)}${event.reused ? "  (cached)" : ""}\n`;
 }
 
+/** Each platform of a multi-platform build: its directory, rootfs digest and OCI manifest. */
+export interface ReportedPlatform {
+  platform: string;
+  outDir: string;
+  digest: string;
+  manifest: string;
+}
+
 /** What the answer is made of. */
 export type ReportedResult = Pick<
   BuildResult,
   "digest" | "rootfs" | "outDir" | "outputs" | "reproducible" | "upToDate" | "steps" | "stages"
-> & { name: string; stopSignal: BuildResult["config"]["stopSignal"] };
+> & {
+  name: string;
+  stopSignal: BuildResult["config"]["stopSignal"];
+  /** A multi-platform build: the index's digest and each platform (the rest is the first platform's). */
+  index?: string;
+  platforms?: ReportedPlatform[];
+};
 
 /** The answer on stdout: the JSON object (absolute paths: a program reading them may run anywhere), or a line and the outputs relative to `cwd`. */
 export function resultText(
@@ -33,20 +47,30 @@ export function resultText(
 ): string {
   if (json) {
     const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages } = result;
-    return (
-      JSON.stringify({
-        digest,
-        rootfs,
-        outDir,
-        outputs,
-        reproducible,
-        upToDate,
-        stopSignal,
-        steps,
-        stages,
-        ...(pushed ? { pushed } : {}),
-      }) + "\n"
-    );
+    const several = result.platforms ? { index: result.index, platforms: result.platforms } : {};
+    const answer = {
+      digest,
+      rootfs,
+      outDir,
+      outputs,
+      reproducible,
+      upToDate,
+      stopSignal,
+      steps,
+      stages,
+      ...several,
+    };
+    return JSON.stringify({ ...answer, ...(pushed ? { pushed } : {}) }) + "\n";
+  }
+  if (result.platforms) {
+    const index = result.index ?? "(no oci format)";
+    let text = `built ${result.name} for ${result.platforms.length} platforms: image index ${index}\n`;
+    for (const p of result.platforms) {
+      text += `  ${p.platform}: ${p.digest}  ${relative(cwd, p.outDir) || "."}\n`;
+    }
+    if (result.index !== undefined) text += `  ${relative(cwd, `${result.outDir}/oci`)}\n`;
+    if (pushed) text += `pushed ${pushed.pushed}\n`;
+    return text;
   }
   let text = `${result.upToDate ? "up to date" : "built"} ${result.name}: ${result.digest}${result.reproducible ? "" : " (not reproducible)"}\n`;
   for (const path of Object.values(result.outputs)) text += `  ${relative(cwd, path) || "."}\n`;

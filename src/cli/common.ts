@@ -9,6 +9,8 @@ import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
+import { findPlatform, PLATFORM_NAMES, type Platform } from "../image/platform.ts";
+import { suggest } from "../diagnostics/suggest.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
@@ -210,7 +212,34 @@ export async function buildOptions(
     allowSystemBinds: values["allow-system-binds"] === true,
     ...(timeout ? { fetchTimeoutMs: timeout * 1000 } : {}),
     limits,
+    ...parsePlatforms(values.platform as string | undefined, help),
   };
+}
+
+/** --platform linux/amd64,linux/arm64,…: the first is `platform`, all are `platforms`; none: amd64 alone. */
+function parsePlatforms(
+  text: string | undefined,
+  help: string,
+): { platform?: Platform; platforms?: Platform[] } {
+  if (text === undefined) return {};
+  const platforms: Platform[] = [];
+  for (const word of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const p = findPlatform(word);
+    if (p === undefined) {
+      const near = suggest(word, PLATFORM_NAMES);
+      const hint = near !== undefined ? `did you mean ${near}? ` : "";
+      const known = `platforms: ${PLATFORM_NAMES.join(", ")}`;
+      throw new UsageError(`unknown platform ${JSON.stringify(word)} (${hint}${known})`, help);
+    }
+    if (!platforms.includes(p)) platforms.push(p);
+  }
+  if (platforms.length === 0) {
+    throw new UsageError("--platform needs at least one platform, e.g. linux/arm64", help);
+  }
+  return { platform: platforms[0]!, platforms };
 }
 
 export interface Built {
@@ -335,6 +364,10 @@ export async function buildForCommand(
 ): Promise<(Built & { nspawnFile?: string }) | number> {
   const { build, BuildFailed } = await import("../pipeline/build.ts");
   const shared = await buildOptions(values, io, help);
+  if ((shared.platforms?.length ?? 1) > 1) {
+    const why = "this command builds and runs one platform: give one --platform";
+    throw new UsageError(`${why} (a foreign one runs through qemu-user)`, help);
+  }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   const location = await recipeLocation(io.cwd, path);
   const run = () =>

@@ -135,7 +135,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       positionals.length === 0 ? "build needs a recipe" : "build takes one recipe",
       BUILD_HELP,
     );
-  const { build, BuildFailed, FORMATS } = await import("../pipeline/build.ts");
+  const { BuildFailed, FORMATS } = await import("../pipeline/build.ts");
   const formats = parseFormats(values.format as string | undefined, FORMATS);
   const shipping = await registryWork(values, formats, io);
   const shared = await buildOptions(values, io, BUILD_HELP);
@@ -148,8 +148,9 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
   }
   const progress = values.quiet === true ? undefined : await createBuildProgress(io);
   const location = await recipeInput(positionals[0]!, values, io, shared.hostInputs);
+  const { buildPlatforms } = await import("../pipeline/platforms.ts");
   const run = () =>
-    build({
+    buildPlatforms({
       ...shared,
       ...location,
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),

@@ -20,9 +20,12 @@ Options:
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --mirror NAME=URL     archive root for an ARCHIVE name, e.g. debian=http://deb.example/debian
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
+  --platform LIST       the platforms to lock, e.g. linux/amd64,linux/arm64 (default linux/amd64): each has
+                        its own lock (<recipe>.lock for amd64, <recipe>.arm64.lock, <recipe>.armhf.lock …),
+                        every package at the same version on each (NIFTY640)
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
-  --json                print the lock's packages as JSON on stdout
+  --json                print the lock's packages as JSON on stdout (an array, one per platform, for several)
 
 Example:
   niftyc lock recipes/ssh.nifty && git add recipes/ssh.nifty.lock`;
@@ -41,6 +44,8 @@ Options:
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --mirror NAME=URL     archive root for an ARCHIVE name (repeatable)
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
+  --platform LIST       compare these platforms' locks (default linux/amd64); a package of another
+                        platform than amd64 is shown as NAME:ARCH
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                the report as JSON on stdout`;
@@ -51,6 +56,7 @@ const FLAGS = {
   mirror: { type: "string", multiple: true },
   timeout: { type: "string" },
   json: { type: "boolean" },
+  platform: { type: "string" },
 } as const;
 
 async function withDiagnostics(io: CliIo, work: () => Promise<number>): Promise<number> {
@@ -83,23 +89,29 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
   const shared = await buildOptions(values, io, LOCK_HELP);
   const { lockRecipe } = await import("../pipeline/lock.ts");
   return withDiagnostics(io, async () => {
-    const result = await lockRecipe({
-      ...shared,
-      ...(await recipeLocation(io.cwd, recipe)),
-      onEvent: note(io),
-      ...(values.update === true ? { update: names.length > 0 ? names : true } : {}),
-    });
-    const shown = relativeOrAbsolute(io.cwd, result.lockPath);
-    if (values.json)
-      io.stdout.write(
-        JSON.stringify({ lock: shown, written: result.written, packages: result.lock.packages }) + "\n",
-      );
+    const update: { update?: true | string[] } =
+      values.update === true ? { update: names.length > 0 ? names : true } : {};
+    const location = await recipeLocation(io.cwd, recipe);
+    const results = await lockRecipe({ ...shared, ...location, onEvent: note(io), ...update });
+    const json = results.map((result) => ({
+      lock: relativeOrAbsolute(io.cwd, result.lockPath),
+      platform: result.platform,
+      written: result.written,
+      packages: result.lock.packages,
+    }));
+    // One platform: the object it always was; several: one per platform.
+    const one = ({ platform: _, ...rest }: (typeof json)[number]) => rest;
+    if (values.json) io.stdout.write(JSON.stringify(json.length === 1 ? one(json[0]!) : json) + "\n");
     else {
-      // A written lock was announced by the build's note ("wrote …: N packages from …").
-      const n = result.lock.packages.length;
-      if (!result.written) io.stdout.write(`${shown} is up to date: ${n} package${n === 1 ? "" : "s"}\n`);
-      for (const p of result.lock.packages)
-        io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
+      for (const [i, result] of results.entries()) {
+        // A written lock was announced by the build's note ("wrote …: N packages from …").
+        const n = result.lock.packages.length;
+        const packages = `${n} package${n === 1 ? "" : "s"}`;
+        if (!result.written) io.stdout.write(`${json[i]!.lock} is up to date: ${packages}\n`);
+        for (const p of result.lock.packages) {
+          io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
+        }
+      }
     }
     return EXIT.ok;
   });
@@ -126,8 +138,10 @@ export async function runOutdated(args: readonly string[], io: CliIo): Promise<n
         const security = r.security
           ? `  SECURITY ${r.securityVersion} (${r.securityFrom!.archive} ${r.securityFrom!.suite})`
           : "";
+        const plain = r.architecture === "amd64" || r.architecture === "all";
+        const name = plain ? r.name : `${r.name}:${r.architecture}`;
         io.stdout.write(
-          `${r.name} ${r.locked} → ${r.newest} (${r.newestFrom.archive} ${r.newestFrom.suite})${security}\n`,
+          `${name} ${r.locked} → ${r.newest} (${r.newestFrom.archive} ${r.newestFrom.suite})${security}\n`,
         );
       }
       io.stdout.write(

@@ -38,10 +38,13 @@ export async function runPush(args: readonly string[], io: CliIo, runBuild: Buil
     );
   const [source, target] = positionals as [string, string];
   const dir = resolve(io.cwd, source);
-  const isBuildDir = await stat(join(dir, "build.json")).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+  const isFile = (p: string) =>
+    stat(join(dir, p)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  // A multi-platform build's directory has no build.json of its own, but the index at oci/.
+  const isBuildDir = (await isFile("build.json")) || (await isFile("oci/index.json"));
   if (!isBuildDir) {
     // A recipe: build it (with its flags), then push, as build --push does.
     const { tokens } = parseArgs({

@@ -59,6 +59,12 @@ Options:
   --locked              use <recipe>.lock as it is: a lock that does not cover the PACKAGE lines is an
                         error (for CI) instead of being resolved again and rewritten
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
+  --platform LIST       the platforms to build, Docker's names, comma-separated: linux/amd64 (default),
+                        linux/arm64, linux/arm/v7, linux/ppc64le, linux/riscv64, linux/386, linux/s390x
+                        (Debian's arm64, armhf, ppc64el, i386 too). Each resolves its own lock
+                        (<recipe>.arm64.lock …) from the same suites; no emulator runs at build time.
+                        One platform writes out/<name>/ as usual; several write out/<name>/<os-arch[-variant]>/
+                        each (linux-arm64, linux-arm-v7) and an OCI image index at out/<name>/oci/
   --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,
                         cyclonedx,provenance,bundle (default: all but bundle, which unpacks the rootfs,
                         and cyclonedx, the CycloneDX 1.6 SBOM beside the SPDX one: add it, e.g. --format all
@@ -159,6 +165,8 @@ export const PUSH_HELP = `Usage: niftyc push <build-dir|recipe> <registry>/<repo
 
 Pushes the OCI image of a build (<build-dir>/oci, from niftyc build) to a registry over
 the OCI distribution API and prints where it is: registry/repository@sha256:…
+A multi-platform build (build --platform a,b) is pushed as an image index: each platform's
+image by its digest, then the index under the tag (podman run --platform picks from it).
 Blobs the registry has are not sent again, blobs this cache pushed to another repository
 of the same registry are mounted from there, and the manifest goes last, so a failed push
 never leaves a tag pointing at a missing blob. Given a recipe, it is built first (the

@@ -72,7 +72,7 @@ export function pickPackagesIndex(
     throw new NiftyError(
       "NIFTY622",
       `${what} has no architecture ${arch} (it has ${release.architectures.join(", ")})`,
-      "check the architecture; niftyc builds amd64 images",
+      "the suite does not publish that architecture: build without that --platform, or use a suite that has it",
     );
   }
   const byPath = new Map(release.files.map((f) => [f.path, f]));

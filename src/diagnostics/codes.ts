@@ -196,6 +196,7 @@ export const DIAGNOSTIC_CODES = {
     title: "substitution makes this word / this heredoc / the recipe's values longer than n characters",
   },
   NIFTY025: { severity: "error", section: "checks", title: "binding p gives the container the host's d" },
+  NIFTY027: { severity: "error", section: "checks", title: "unknown platform P" },
   NIFTY030: { severity: "error", section: "checks", title: 'unexpected "w" after the options of X' },
   NIFTY031: { severity: "error", section: "checks", title: "OPTION is given twice" },
   NIFTY032: { severity: "error", section: "checks", title: "OPTION needs a value" },
@@ -362,7 +363,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY215: {
     severity: "error",
     section: "build",
-    title: "p is a program for m, not for this image's amd64 (x86-64, 64-bit)",
+    title: "p is a program for m, not for this image's platform",
   },
   NIFTY220: {
     severity: "error",
@@ -403,6 +404,8 @@ export const DIAGNOSTIC_CODES = {
     section: "build",
     title: "p is setuid and every user may write it (mode m)",
   },
+  NIFTY255: { severity: "error", section: "build", title: "FETCH n has no source and digest for platform P" },
+  NIFTY256: { severity: "error", section: "build", title: "the recipe does not support platform P" },
   NIFTY250: { severity: "error", section: "build", title: "p: too many levels of symbolic links in l" },
   NIFTY300: {
     severity: "error",
@@ -536,6 +539,11 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "packages",
     title: "the InRelease of S (URL) is dated D, older than the D' the lock was resolved against",
+  },
+  NIFTY640: {
+    severity: "error",
+    section: "packages",
+    title: "P has another version on each platform: V on A; V' on B",
   },
   NIFTY400: {
     severity: "error",

@@ -50,6 +50,7 @@ export function imageConfigJson(config: ImageConfig, layers: readonly LayerFile[
   const doc = {
     created,
     architecture: config.architecture,
+    ...(config.variant !== undefined ? { variant: config.variant } : {}),
     os: config.os,
     config: runConfig,
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },

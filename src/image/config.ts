@@ -1,7 +1,7 @@
 // The image's run-time description: everything the run-config writers need,
 // derived from the recipe (ENV, HOSTNAME, EXPOSE, BIND, LABEL, STOPSIGNAL, init).
 
-/** The one architecture niftyc builds images for, as Debian and OCI name it (until multi-platform images). */
+/** The default platform's architecture, as Debian and OCI name it: what PACKAGE qualifiers are checked against. */
 export const IMAGE_ARCHITECTURE = "amd64";
 
 export interface StopSignal {
@@ -40,7 +40,10 @@ export interface ImageConfig {
   labels: Array<[string, string]>;
   stopSignal: StopSignal;
   init: { kind: InitKind /** argv of PID 1, e.g. ["/sbin/init"] */; command: string[] };
-  architecture: typeof IMAGE_ARCHITECTURE;
+  /** OCI's name of the platform's CPU: amd64, arm64, arm, … */
+  architecture: string;
+  /** OCI's variant, where the platform has one: v8 (arm64), v7 (arm). */
+  variant?: string;
   os: "linux";
   /** SOURCE_DATE_EPOCH, seconds. */
   created: number;

@@ -344,6 +344,8 @@ export interface ImageView {
   /** Whether the absolute path exists in the image, following the image's own symlinks. */
   exists(path: string): boolean;
   elfInfo(path: string): Promise<ElfInfo | null>;
+  /** ld.so's built-in directories and multiarch triplet of the image's platform (x86-64's by default). */
+  platform?: { libraryDirs: readonly string[]; triplet: string };
 }
 
 /**
@@ -381,18 +383,18 @@ interface Loaded {
   loader?: Loaded;
 }
 
-function expandTokens(dir: string, origin: string): string {
+function expandTokens(dir: string, origin: string, triplet = "x86_64-linux-gnu"): string {
   return dir.replace(/\$(\{ORIGIN\}|ORIGIN|\{LIB\}|LIB|\{PLATFORM\}|PLATFORM)/g, (_m, name: string) => {
     const n = name.replace(/[{}]/g, "");
-    return n === "ORIGIN" ? origin : n === "LIB" ? "lib/x86_64-linux-gnu" : "x86_64";
+    return n === "ORIGIN" ? origin : n === "LIB" ? `lib/${triplet}` : triplet.split("-")[0]!;
   });
 }
 
 /** Directories ld.so tries for a DT_NEEDED of `obj`, in order. */
-function searchDirs(obj: Loaded): string[] {
+function searchDirs(obj: Loaded, platform?: ImageView["platform"]): string[] {
   const dirs: string[] = [];
   const add = (owner: Loaded, list: string[]) => {
-    for (const d of list) dirs.push(expandTokens(d, posix.dirname(owner.path)));
+    for (const d of list) dirs.push(expandTokens(d, posix.dirname(owner.path), platform?.triplet));
   };
   // DT_RPATH of the object and of every object that loaded it, unless it has DT_RUNPATH
   // (an object's DT_RPATH is ignored when it has DT_RUNPATH).
@@ -401,7 +403,7 @@ function searchDirs(obj: Loaded): string[] {
       if (l.info.runpath.length === 0) add(l, l.info.rpath);
   }
   add(obj, obj.info.runpath);
-  dirs.push(...DEFAULT_LIBRARY_DIRS);
+  dirs.push(...(platform?.libraryDirs ?? DEFAULT_LIBRARY_DIRS));
   return dirs;
 }
 
@@ -456,7 +458,7 @@ async function walkLibraries(program: string, info: ElfInfo, image: ImageView): 
       // Joined, not cleaned up: the image resolves `..` after its links the way the kernel does.
       const candidates = name.includes("/")
         ? [absolute(name)]
-        : searchDirs(obj).map((d) => `${absolute(d).replace(/\/+$/, "")}/${name}`);
+        : searchDirs(obj, image.platform).map((d) => `${absolute(d).replace(/\/+$/, "")}/${name}`);
       for (const path of candidates) {
         if (!image.exists(path)) continue;
         const libInfo = await image.elfInfo(path);

@@ -9,6 +9,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { DebContents } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
+import type { Platform } from "../image/platform.ts";
 
 /** A pinned download as a recipe line gives it: sources not yet resolved against mirrors. */
 export interface RecipeDownload {
@@ -23,6 +24,8 @@ export interface RecipeDownload {
 
 export interface BuildContext {
   tree: Tree;
+  /** The platform of the image being built (linux/amd64 unless --platform says otherwise). */
+  platform: Platform;
   /** SOURCE_DATE_EPOCH in seconds. */
   epoch: number;
   recipeDir: string;

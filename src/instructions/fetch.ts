@@ -7,6 +7,7 @@ import { FetchError, type FetchBlame } from "../cache/store.ts";
 import { StepError } from "./context.ts";
 import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";
+import { readPlatform } from "./platform.ts";
 
 export interface FetchInstruction extends Typed {
   kind: "FETCH";
@@ -16,6 +17,8 @@ export interface FetchInstruction extends Typed {
   extract?: string;
   to: string;
   mode: number;
+  /** The one platform this file is for (PLATFORM linux/arm64); without it, every platform's. */
+  platform?: string;
   /** Where build-time failures point: the sources, the digest. */
   sourcesSpan: Span;
   digestSpan: Span;
@@ -37,11 +40,21 @@ export const fetch: InstructionSpec<FetchInstruction> = {
   layer: "base",
   summary:
     "Download a file pinned by its sha256 (from the first source that works; the content store is asked first), or one member of a downloaded archive (.deb, .tar, .tar.gz, .tar.xz, .tar.zst), and place it in the image.",
-  syntax: ["FETCH <name> <source>... sha256:<64 hex> [EXTRACT <member>] [TO <path>] [MODE <octal>]"],
+  syntax: [
+    "FETCH <name> <source>... sha256:<64 hex> [EXTRACT <member>] [TO <path>] [MODE <octal>] [PLATFORM <platform>]",
+  ],
   example:
     "FETCH busybox debian:pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb \\\n      sha256:3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744 \\\n      EXTRACT bin/busybox TO /bin/busybox",
   check(ins, report, model) {
-    const opts = readOptions(ins, report, { EXTRACT: "value", TO: "value", MODE: "value" });
+    const opts = readOptions(ins, report, {
+      EXTRACT: "value",
+      TO: "value",
+      MODE: "value",
+      PLATFORM: "value",
+    });
+    const platformWord = opts.values.get("PLATFORM");
+    const platform = platformWord === undefined ? undefined : readPlatform(platformWord, report);
+    if (platformWord !== undefined && platform === undefined) return undefined;
     const [nameWord, ...rest] = opts.positional;
     if (nameWord === undefined) {
       report.error(
@@ -172,6 +185,7 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       ...(extract ? { extract: extract.text } : {}),
       to,
       mode,
+      ...(platform ? { platform: platform.name } : {}),
       sourcesSpan: spanOf(sources[0]!.span, sources[sources.length - 1]!.span),
       digestSpan: digestWord.span,
     };

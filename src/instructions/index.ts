@@ -21,6 +21,7 @@ import { stopsignal, type StopsignalInstruction } from "./stopsignal.ts";
 import { service, type ServiceInstruction } from "./service.ts";
 import { symlink, type SymlinkInstruction } from "./symlink.ts";
 import { user, type UserInstruction } from "./user.ts";
+import { platform, type PlatformInstruction } from "./platform.ts";
 
 export type Instruction =
   | ArgInstruction
@@ -42,13 +43,15 @@ export type Instruction =
   | UserInstruction
   | ArchiveInstruction
   | PackageInstruction
-  | ServiceInstruction;
+  | ServiceInstruction
+  | PlatformInstruction;
 
 type SpecTable = { [K in InstructionKeyword]: InstructionSpec<Extract<Instruction, { kind: K }>> };
 
 /** In the order the reference documents them. */
 export const INSTRUCTIONS: SpecTable = {
   ARG: arg,
+  PLATFORM: platform,
   ARCHIVE: archive,
   PACKAGE: packageSpec,
   FETCH: fetch,

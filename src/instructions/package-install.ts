@@ -12,6 +12,7 @@ import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debi
 import { STATUS_D, statusDFiles } from "../debian/dpkg-db.ts";
 import { fieldValue, formatStanza, parseStanzas } from "../debian/fields.ts";
 import { StepError, type BuildContext } from "./context.ts";
+import { libraryDirs } from "../image/platform.ts";
 
 /** Every package of the closure, whole, and the dpkg database that lists them. */
 export async function installWhole(
@@ -102,7 +103,10 @@ export async function installFiles(
       );
     return elf.get(digest)!;
   };
-  const view = treeView(all, elfOf);
+  const view = {
+    ...treeView(all, elfOf),
+    platform: { libraryDirs: libraryDirs(context.platform), triplet: context.platform.triplet },
+  };
   const wanted = new Set<string>();
   for (const file of files) {
     const found = all.lookup(file);

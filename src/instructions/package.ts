@@ -78,7 +78,8 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
         const hint =
           request.arch === "all"
             ? `an Architecture: all package is installed as the image's own: write ${request.name} without :all`
-            : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} (images of other architectures are not built yet)`;
+            : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} ` +
+              "(for another platform, name it alone and build with --platform: each resolves its own)";
         report.error(
           qualifierSpan(word.span, word.text, request.name, request.arch),
           "NIFTY015",

@@ -15,6 +15,8 @@ import { treeIdentities } from "../core/host-inputs.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
+import { forPlatform } from "../instructions/platform-select.ts";
+import { DEFAULT_PLATFORM } from "../image/platform.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
@@ -72,6 +74,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const lease = await takeLease(store);
   try {
     return await buildLeased(options, store);
+  } finally {
+    await lease.release();
+  }
+}
+
+/**
+ * The lock a build with these options uses, resolved (and written) as the build would, before any
+ * step runs: a multi-platform build compares its platforms' locks first (src/pipeline/platforms.ts).
+ */
+export async function resolveBuildLock(options: BuildOptions): Promise<ResolvedPackages["lock"] | undefined> {
+  const { takeLease } = await import("../cache/lease.ts");
+  const store = await openStore(options.cacheDir);
+  const lease = await takeLease(store);
+  try {
+    return (await resolveRecipePackages(await compileRecipe(startRun(options, store))))?.lock;
   } finally {
     await lease.release();
   }
@@ -159,12 +176,16 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     options.recipeText !== undefined
       ? { path: shown, text: options.recipeText }
       : await readRecipe(options.recipePath, shown, options.hostInputs);
-  const { recipe, warnings } = await compile(store, source, {
+  const compiled = await compile(store, source, {
     args: options.args ?? new Map(),
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
     recipePath: options.recipePath,
   });
+  const { warnings } = compiled;
+  // The recipe as this platform's build sees it: its own FETCH lines, a platform the recipe supports.
+  const { recipe, errors } = forPlatform(compiled.recipe, options.platform ?? DEFAULT_PLATFORM);
+  if (errors.length > 0) throw new BuildFailed([...warnings, ...errors.map((e) => ({ ...e, source }))]);
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   run.lap("compile");
   const outDir = options.outDir(recipe.name);
@@ -196,6 +217,7 @@ async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | un
       ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
       ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.platform ? { platform: options.platform } : {}),
     });
   });
   c.lap("packages");
@@ -405,7 +427,7 @@ async function buildTree(p: Planned, records: StepRecords | undefined): Promise<
   p.lap("steps");
   const reproducible = p.notes.length === 0;
   const { imageConfig } = await import("./image-config.ts");
-  const config = imageConfig(p.recipe, p.tree, p.options.epoch);
+  const config = imageConfig(p.recipe, p.tree, p.options.epoch, p.context.platform);
   noteStopSignal(config, p.emit);
   p.lap("image config");
   return { ...p, ran, config, reproducible };
@@ -437,9 +459,8 @@ async function verifyFinishedImage(b: Built): Promise<void> {
   const { verifyImage } = await import("./verify-image.ts");
   const report = new Reporter(b.source);
   const allowWritableSetuid = b.options.allowWritableSetuid === true;
-  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, {
-    allowWritableSetuid,
-  });
+  const checks = { allowWritableSetuid, platform: b.context.platform };
+  await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, checks);
   if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
   for (const d of report.all()) b.warnings.push(d);
   refuseWarnings(b.options, b.warnings);

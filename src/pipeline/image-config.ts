@@ -4,6 +4,7 @@ import { posix } from "node:path";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { ImageConfig, InitKind } from "../image/config.ts";
 import type { Tree } from "../image/tree.ts";
+import { DEFAULT_PLATFORM, type Platform } from "../image/platform.ts";
 import { defaultStopSignal } from "../emit/signals.ts";
 import { specFor } from "../instructions/index.ts";
 import type { ConfigDraft } from "../instructions/spec.ts";
@@ -24,7 +25,12 @@ export function detectInit(tree: Tree): { kind: InitKind; command: string[] } {
   return { kind: "other", command: ["/sbin/init"] };
 }
 
-export function imageConfig(recipe: Recipe, tree: Tree, epoch: number): ImageConfig {
+export function imageConfig(
+  recipe: Recipe,
+  tree: Tree,
+  epoch: number,
+  platform: Pick<Platform, "architecture" | "variant"> = DEFAULT_PLATFORM,
+): ImageConfig {
   const draft: ConfigDraft = { env: new Map(), labels: new Map(), exposedPorts: [], binds: [] };
   for (const ins of recipe.instructions) specFor(ins).configure?.(ins, draft);
   const init = detectInit(tree);
@@ -37,7 +43,8 @@ export function imageConfig(recipe: Recipe, tree: Tree, epoch: number): ImageCon
     labels: [...draft.labels],
     stopSignal: { name: chosen.name, number: chosen.number, source: draft.stopSignal ? "recipe" : "init" },
     init,
-    architecture: "amd64",
+    architecture: platform.architecture,
+    ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
     os: "linux",
     created: epoch,
     ...(draft.hostname !== undefined ? { hostname: draft.hostname } : {}),

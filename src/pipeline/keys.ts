@@ -20,8 +20,14 @@ export function stepKey(previous: string, instruction: Instruction, inputs: read
   return hash.digest("hex");
 }
 
-export function firstKey(): string {
-  return createHash("sha256").update(STEP_FORMAT).digest("hex");
+/**
+ * The key before the first step. The platform joins it (so every step's key, the tarballs' and the
+ * outputs' keys after it) except for the default linux/amd64, whose keys stay what they were.
+ */
+export function firstKey(platform = "linux/amd64"): string {
+  const hash = createHash("sha256").update(STEP_FORMAT);
+  if (platform !== "linux/amd64") hash.update("\nplatform ").update(platform);
+  return hash.digest("hex");
 }
 
 export function hashText(...parts: string[]): string {

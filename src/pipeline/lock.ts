@@ -13,6 +13,8 @@ import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations } from "./packages.ts";
 import { readLock, resolvePackages } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
+import { DEFAULT_PLATFORM, type Platform } from "../image/platform.ts";
+import { platformLockSuffix, sameVersions } from "./packages.ts";
 
 export type LockOptions = Pick<
   BuildOptions,
@@ -27,7 +29,14 @@ export type LockOptions = Pick<
   | "allowSystemBinds"
   | "onEvent"
   | "limits"
+  | "platform"
+  | "platforms"
 >;
+
+/** The platforms a lock command covers: --platform's, else linux/amd64. */
+function platformsOf(options: LockOptions): readonly Platform[] {
+  return options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
+}
 
 /** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
 async function openRecipe(options: LockOptions) {
@@ -50,15 +59,43 @@ async function openRecipe(options: LockOptions) {
   // Suites an --arg chose have a lock of their own (lockSuffix).
   const defaults = () => compileWithDefaults(store, source, options.recipePath);
   const suffix = await lockSuffix(recipe, options.args, defaults);
-  const lockFile = { path: `${options.recipePath}${suffix}.lock`, shown: `${source.path}${suffix}.lock` };
-  return { source, store, recipe, warnings, declared, suffix, lockFile };
+  const lockOf = (p: Platform) => {
+    const own = platformLockSuffix(suffix, p);
+    return { path: `${options.recipePath}${own}.lock`, shown: `${source.path}${own}.lock` };
+  };
+  return { source, store, recipe, warnings, declared, suffix, lockOf };
 }
 
-/** Resolve and write the lock: `update` re-resolves every package (true) or only those named. */
+export interface LockResult {
+  lock: Lock;
+  lockPath: string;
+  written: boolean;
+  platform: string;
+}
+
+/**
+ * Resolve and write each platform's lock: `update` re-resolves every package (true) or only those
+ * named. Several platforms must agree on every package's version (NIFTY640).
+ */
 export async function lockRecipe(
   options: LockOptions & { update?: true | readonly string[] },
-): Promise<{ lock: Lock; lockPath: string; written: boolean }> {
-  const { source, store, recipe, suffix, lockFile } = await openRecipe(options);
+): Promise<LockResult[]> {
+  const opened = await openRecipe(options);
+  const results: LockResult[] = [];
+  for (const platform of platformsOf(options)) {
+    results.push({ ...(await lockPlatform(options, opened, platform)), platform: platform.name });
+  }
+  const locks = results.map((r, i) => ({ platform: platformsOf(options)[i]!, lock: r.lock }));
+  sameVersions(locks, opened.source.path);
+  return results;
+}
+
+async function lockPlatform(
+  options: LockOptions & { update?: true | readonly string[] },
+  { source, store, recipe, suffix, lockOf }: Awaited<ReturnType<typeof openRecipe>>,
+  platform: Platform,
+): Promise<Omit<LockResult, "platform">> {
+  const lockFile = lockOf(platform);
   if (Array.isArray(options.update)) {
     const known = new Set((await readLock(lockFile.path, lockFile.shown))?.packages.map((p) => p.name) ?? []);
     const unknown = options.update.filter((name) => !known.has(name));
@@ -80,6 +117,7 @@ export async function lockRecipe(
     ...(options.update !== undefined ? { update: options.update } : {}),
     ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
+    platform,
   });
   return { lock: resolved!.lock, lockPath: resolved!.lockPath, written: resolved!.written };
 }
@@ -89,25 +127,37 @@ export interface OutdatedReport {
   summary: OutdatedSummary;
 }
 
-/** Newer versions of the locked packages in the suites as they are now. */
+/** Newer versions of the locked packages in the suites as they are now: every platform's lock in turn. */
 export async function outdatedRecipe(options: LockOptions): Promise<OutdatedReport> {
-  const { source, store, declared, lockFile } = await openRecipe(options);
-  const lock = await readLock(lockFile.path, lockFile.shown);
-  if (lock === undefined)
-    throw new NiftyError(
-      "NIFTY603",
-      `${source.path} has no lock yet`,
-      `run \`niftyc lock ${source.path}\` first`,
-    );
+  const opened = await openRecipe(options);
   const { buildUniverse } = await import("../debian/universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
-  const { indices } = await fetchIndices(
-    store,
-    declared.archives,
-    archiveMirrors(declared.archives, await options.mirrors()),
-    options,
-    lock,
-  );
-  const rows = findOutdated(lock, buildUniverse(indices));
-  return { rows, summary: summarizeOutdated(lock, rows) };
+  const rows: OutdatedRow[] = [];
+  const summaries: OutdatedSummary[] = [];
+  for (const platform of platformsOf(options)) {
+    const lockFile = opened.lockOf(platform);
+    const lock = await readLock(lockFile.path, lockFile.shown);
+    if (lock === undefined) {
+      const flag = platform === DEFAULT_PLATFORM ? "" : ` --platform ${platform.name}`;
+      const hint = `run \`niftyc lock ${opened.source.path}${flag}\` first`;
+      throw new NiftyError("NIFTY603", `${lockFile.shown} does not exist yet`, hint);
+    }
+    const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
+    const archives = opened.declared.archives;
+    const { indices } = await fetchIndices(opened.store, archives, mirrors, { ...options, platform }, lock);
+    const found = findOutdated(lock, buildUniverse(indices));
+    rows.push(...found);
+    summaries.push(summarizeOutdated(lock, found));
+  }
+  const worst =
+    summaries.find((s) => s.status === "security-updates") ?? summaries.find((s) => s.status === "updates");
+  const sum = (k: "locked" | "updates" | "securityUpdates") => summaries.reduce((n, s) => n + s[k], 0);
+  const status = worst?.status ?? "current";
+  const summary = {
+    status,
+    locked: sum("locked"),
+    updates: sum("updates"),
+    securityUpdates: sum("securityUpdates"),
+  };
+  return { rows, summary };
 }

@@ -29,8 +29,23 @@ import { hashText } from "./keys.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import { BuildFailed } from "./failure.ts";
 import type { BuildEvent } from "./types.ts";
+import type { Platform } from "../image/platform.ts";
 
+/** The default image's Debian architecture. */
 export const ARCHITECTURE = "amd64";
+
+/** The Debian architecture a build resolves for. */
+function archOf(options: { platform?: Platform }): string {
+  return options.platform?.debian ?? ARCHITECTURE;
+}
+
+/**
+ * The lock of one platform: `<recipe>[.<suite>].lock` for linux/amd64 (as it always was), and
+ * `<recipe>[.<suite>].<debian arch>.lock` (ssh.nifty.arm64.lock) for each other platform.
+ */
+export function platformLockSuffix(suffix: string, platform?: Platform): string {
+  return platform === undefined || platform.debian === ARCHITECTURE ? suffix : `${suffix}.${platform.debian}`;
+}
 
 export interface PackageOptions {
   recipePath: string;
@@ -52,6 +67,8 @@ export interface PackageOptions {
   hostInputs?: HostInputs;
   /** Between the recipe's name and ".lock": "" or, for suites an --arg chose, ".<suite>" (see `lockSuffix`). */
   lockSuffix?: string;
+  /** The platform whose packages are resolved (default linux/amd64), into its own lock (platformLockSuffix). */
+  platform?: Platform;
 }
 
 export interface ResolvedPackages {
@@ -63,6 +80,37 @@ export interface ResolvedPackages {
   mirrors: () => Promise<Record<string, string[]>>;
   /** The locked packages in the closure of these request texts. */
   closure(requests: readonly string[]): LockedPackage[];
+}
+
+/**
+ * Every platform's lock must hold the same version of each package it shares with another (as
+ * apko does): NIFTY640 for each that differs, naming the versions and the platforms.
+ */
+export function sameVersions(locks: ReadonlyArray<{ platform: Platform; lock: Lock }>, shown: string): void {
+  const versions = new Map<string, Map<string, string[]>>();
+  for (const { platform, lock } of locks) {
+    for (const p of lock.packages) {
+      const byVersion = versions.get(p.name) ?? versions.set(p.name, new Map()).get(p.name)!;
+      byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), platform.name]);
+    }
+  }
+  const differ = [...versions].filter(([, byVersion]) => byVersion.size > 1);
+  if (differ.length === 0) return;
+  const all = locks.map((l) => l.platform.name).join(",");
+  throw new BuildFailed(
+    differ.map(
+      ([name, byVersion]): Diagnostic => ({
+        severity: "error",
+        code: "NIFTY640",
+        message:
+          `${name} has another version on each platform: ` +
+          [...byVersion].map(([version, on]) => `${version} on ${on.join(", ")}`).join("; "),
+        hint:
+          `every platform gets the same version of a package: \`niftyc lock ${shown} --platform ${all} ` +
+          `--update ${name}\` once the suites agree, or pin it: PACKAGE ${name} (= <version>)`,
+      }),
+    ),
+  );
 }
 
 /** What the recipe declares: archives in order, and every PACKAGE line's requests. */
@@ -80,8 +128,9 @@ export async function resolvePackages(
 ): Promise<ResolvedPackages | undefined> {
   const { archives, asks } = packageDeclarations(recipe);
   if (asks.length === 0) return undefined;
-  const lockPath = `${options.recipePath}${options.lockSuffix ?? ""}.lock`;
-  const lockSource: SourceFile = { path: `${options.source.path}${options.lockSuffix ?? ""}.lock`, text: "" };
+  const suffix = platformLockSuffix(options.lockSuffix ?? "", options.platform);
+  const lockPath = `${options.recipePath}${suffix}.lock`;
+  const lockSource: SourceFile = { path: `${options.source.path}${suffix}.lock`, text: "" };
   const suites = archives.flatMap((a) => a.suites);
   const requests = uniqueRequests(asks.flatMap((a) => a.requests));
   let loaded: Promise<Record<string, string[]>> | undefined;
@@ -368,13 +417,13 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const spans = new Map(
     input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)),
   );
-  const result = resolve(
-    universe,
-    input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! })),
-    { arch: ARCHITECTURE },
-  );
+  const arch = archOf(options);
+  const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));
+  const result = resolve(universe, asked, { arch });
   if (!result.ok) {
     const source = options.source;
+    // Which platform could not be resolved, when it is not the default one.
+    const on = options.platform && arch !== ARCHITECTURE ? `${options.platform.name} (${arch}): ` : "";
     throw new BuildFailed(
       result.errors.map(
         (e): Diagnostic => ({
@@ -385,7 +434,7 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
               : e.code === "conflicting-constraints"
                 ? "NIFTY602"
                 : "NIFTY601",
-          message: e.message,
+          message: `${on}${e.message}`,
           source,
           span: (e.origins[0] as Span | undefined) ?? input.asks[0]!.span,
           ...(e.code === "unknown-package" && e.suggestions.length > 0
@@ -400,7 +449,7 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
     );
   }
   return lockFromResolution(result.resolution, {
-    architecture: ARCHITECTURE,
+    architecture: arch,
     suites: locked,
     requests: input.requests,
   });
@@ -411,7 +460,7 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform">,
   previous?: Lock,
 ): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
@@ -435,9 +484,9 @@ export async function fetchIndices(
         ...net,
       });
       const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
-      const loaded = await loadPackages(store, release, ARCHITECTURE, { ...net, ...indexLimit });
+      const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
       // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
-      const indexKey = hashText(release.inRelease, ref.component, ARCHITECTURE);
+      const indexKey = hashText(release.inRelease, ref.component, archOf(options));
       await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
       indices.push({ suite: ref, records: loaded.records });
       locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });

@@ -17,6 +17,7 @@ import { hashText } from "./keys.ts";
 import type { ResolvedPackages } from "./packages.ts";
 import type { SecretStamps } from "./secret-stamps.ts";
 import type { BuildEvent, BuildOptions } from "./types.ts";
+import { DEFAULT_PLATFORM } from "../image/platform.ts";
 
 /** Generated files up to this size live inside step records instead of the store. */
 const INLINE_LIMIT = 4096;
@@ -65,6 +66,7 @@ export function createStepContext(input: StepContextInput): BuildContext {
       : readFile(store.blobPath(content.digest));
   return {
     tree,
+    platform: options.platform ?? DEFAULT_PLATFORM,
     epoch: options.epoch,
     recipeDir: recipe.dir,
     ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),

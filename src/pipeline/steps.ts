@@ -33,7 +33,7 @@ export async function planSteps(
 ): Promise<Plan> {
   const keys: string[] = [];
   const cacheable: boolean[] = [];
-  let key = firstKey();
+  let key = firstKey(context.platform.name);
   for (const instruction of recipe.instructions) {
     const spec = specFor(instruction);
     cacheable.push(spec.cacheable?.(instruction, context) ?? true);

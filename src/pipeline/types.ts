@@ -3,6 +3,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ImageConfig } from "../image/config.ts";
 import type { Format } from "./outputs.ts";
 import type { Limits } from "../core/limits.ts";
+import type { Platform } from "../image/platform.ts";
 import type { HostInput, HostInputs } from "../core/host-inputs.ts";
 
 export interface FetchProgressEvent {
@@ -35,6 +36,10 @@ export interface BuildOptions {
   secretStamps?: ReadonlyMap<string, string>;
   /** SOURCE_DATE_EPOCH, validated by the caller. */
   epoch: number;
+  /** The one platform this build makes an image for (default linux/amd64); see buildPlatforms for several. */
+  platform?: Platform;
+  /** Every platform --platform asked for, `platform` first: buildPlatforms makes one image of each. */
+  platforms?: readonly Platform[];
   /** Absolute path of the content store. */
   cacheDir: string;
   /** Absolute output directory for a recipe of this name (the CLI: --out, or out/<name>). */

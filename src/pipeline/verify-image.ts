@@ -5,15 +5,8 @@
 import type { Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
-import {
-  describeMachine,
-  missingLibraries,
-  readElfInfo,
-  runsOnAmd64,
-  treeView,
-  DEFAULT_LIBRARY_DIRS,
-  type ElfInfo,
-} from "../image/elf.ts";
+import { describeMachine, missingLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
+import { DEFAULT_PLATFORM, describePlatform, libraryDirs, runsOn, type Platform } from "../image/platform.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
 import { specFor } from "../instructions/index.ts";
 import { detectInit } from "./image-config.ts";
@@ -24,8 +17,10 @@ export async function verifyImage(
   origins: ReadonlyMap<string, Span>,
   blobPath: (digest: string) => string,
   report: Reporter,
-  options: { allowWritableSetuid?: boolean } = {},
+  options: { allowWritableSetuid?: boolean; platform?: Platform } = {},
 ): Promise<void> {
+  const platform = options.platform ?? DEFAULT_PLATFORM;
+  const dirs = libraryDirs(platform);
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
   const elfOf = (node: Extract<TreeNode, { type: "file" }>): Promise<ElfInfo | null> => {
     const key = node.content.digest;
@@ -40,7 +35,7 @@ export async function verifyImage(
     }
     return info;
   };
-  const view = treeView(tree, elfOf);
+  const view = { ...treeView(tree, elfOf), platform: { libraryDirs: dirs, triplet: platform.triplet } };
 
   for (const path of tree.sortedPaths()) {
     const node = tree.get(path);
@@ -48,13 +43,16 @@ export async function verifyImage(
     const info = await elfOf(node);
     if (info === null) continue;
     const span = origins.get(path) ?? recipe.instructions[0]!.span;
-    // Until images of other platforms exist, every program is one an amd64 kernel runs.
-    if (!runsOnAmd64(info)) {
+    // Every program is one the platform's kernel runs: its machine, class and byte order.
+    if (!runsOn(platform, info)) {
+      const hint =
+        `fetch the ${platform.debian} build of it (Debian's _${platform.debian}.deb, or the ` +
+        `${platform.triplet.split("-")[0]} release file; FETCH … PLATFORM ${platform.name} for one file per platform)`;
       report.error(
         span,
         "NIFTY215",
-        `${path} is a program for ${describeMachine(info)}, not for this image's amd64 (x86-64, 64-bit)`,
-        "fetch the amd64 build of it (Debian's _amd64.deb, or the x86_64 release file): niftyc builds amd64 images only",
+        `${path} is a program for ${describeMachine(info)}, not for this image's ${describePlatform(platform)}`,
+        hint,
       );
       continue;
     }
@@ -69,11 +67,12 @@ export async function verifyImage(
       continue;
     }
     if (result.interpreter !== undefined) {
+      const loader = `libc6's ${platform.loader.split("/").pop()}, and SYMLINK ${platform.loader} to it`;
       report.error(
         span,
         "NIFTY220",
         `${path} needs its program loader ${result.interpreter}, which is not in the image`,
-        "FETCH it too (for Debian binaries: libc6's ld-linux-x86-64.so.2, and SYMLINK /lib64/ld-linux-x86-64.so.2 to it)",
+        `FETCH it too (for Debian binaries: ${loader})`,
       );
     }
     for (const miss of result.missing) {
@@ -82,7 +81,7 @@ export async function verifyImage(
         span,
         "NIFTY221",
         `${path} needs ${miss.library}${via}, which is not in the image`,
-        `FETCH it into one of ${DEFAULT_LIBRARY_DIRS.slice(0, 2).join(" or ")}`,
+        `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`,
       );
     }
   }

@@ -61,6 +61,62 @@ async function blob(dir: string, d: Descriptor | undefined): Promise<LayoutBlob>
   return { mediaType: d.mediaType, digest: d.digest, size: d.size, path };
 }
 
+/** An image index of several platforms' manifests (what a multi-platform build writes), with each image. */
+export interface LayoutIndex {
+  index: { bytes: Buffer; digest: string; mediaType: string };
+  images: LayoutImage[];
+}
+
+const INDEX = "application/vnd.oci.image.index.v1+json";
+
+/** The image index tagged `refName` (or the layout's only image entry), when it is an index; else undefined. */
+export async function readLayoutIndex(dir: string, refName?: string): Promise<LayoutIndex | undefined> {
+  let top: { manifests?: Descriptor[] };
+  try {
+    top = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as typeof top;
+  } catch {
+    return undefined;
+  }
+  const entries = (top.manifests ?? []).filter((m) => m.artifactType === undefined);
+  const chosen =
+    refName === undefined && entries.length === 1
+      ? entries[0]
+      : entries.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refName);
+  if (chosen?.mediaType !== INDEX) return undefined;
+  const { bytes } = await readManifest(dir, chosen);
+  const parsed = JSON.parse(bytes.toString("utf8")) as { manifests?: Descriptor[] };
+  const images: LayoutImage[] = [];
+  for (const d of parsed.manifests ?? []) {
+    const { bytes: manifest, json } = await readManifest(dir, d);
+    const config = await blob(dir, json.config);
+    const layers = await Promise.all((json.layers ?? []).map((l) => blob(dir, l)));
+    const referrers = await referrersOf(dir, top.manifests ?? [], d.digest);
+    const own = { bytes: manifest, digest: d.digest, mediaType: d.mediaType };
+    images.push({ manifest: own, config, layers, referrers });
+  }
+  return { index: { bytes, digest: chosen.digest, mediaType: INDEX }, images };
+}
+
+/** The artifacts index.json lists whose subject is `subject` (an image's SBOM), with their blobs. */
+async function referrersOf(
+  dir: string,
+  listed: readonly Descriptor[],
+  subject: string,
+): Promise<LayoutImage["referrers"]> {
+  const referrers: LayoutImage["referrers"] = [];
+  for (const d of listed) {
+    if (d.artifactType === undefined) continue;
+    const m = await readManifest(dir, d);
+    if (m.json.subject?.digest !== subject) continue;
+    const { mediaType, digest, size, artifactType } = d;
+    const descriptor: Descriptor = { mediaType, digest, size, artifactType };
+    const layers = await Promise.all((m.json.layers ?? []).map((l) => blob(dir, l)));
+    const blobs = [await blob(dir, m.json.config), ...layers];
+    referrers.push({ descriptor, bytes: m.bytes, blobs });
+  }
+  return referrers;
+}
+
 /** The image manifest tagged `refName` (or the index's only image), with its blobs. */
 export async function readLayout(dir: string, refName?: string): Promise<LayoutImage> {
   let index: { manifests?: Descriptor[] };

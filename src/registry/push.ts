@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../core/atomic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { RegistryClient, pushScope, type ClientOptions, type Response } from "./client.ts";
 import type { LayoutBlob } from "./layout.ts";
-import { readLayout } from "./layout.ts";
+import { readLayout, readLayoutIndex, type LayoutImage, type LayoutIndex } from "./layout.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
 
 export type PushEvent =
@@ -74,7 +74,57 @@ function header(res: Response, name: string): string | undefined {
 }
 
 export async function pushImage(options: PushOptions): Promise<PushResult> {
-  const image = await readLayout(options.layout, options.refName);
+  const index = await readLayoutIndex(options.layout, options.refName);
+  if (index !== undefined) return pushIndex(options, index);
+  return pushLayoutImage(options, await readLayout(options.layout, options.refName));
+}
+
+/**
+ * A multi-platform image: each platform's image by its digest, then the index under the tag, so a
+ * registry never holds an index whose manifests it lacks.
+ */
+async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<PushResult> {
+  const { target } = options;
+  if (target.digest !== undefined && target.digest !== index.index.digest) {
+    const names = `${formatReference(target)} names the digest ${target.digest}`;
+    throw new NiftyError(
+      "NIFTY700",
+      `${names}, but the image index is ${index.index.digest}`,
+      "push to a tag (REGISTRY/REPOSITORY:TAG), or name the index's own digest",
+    );
+  }
+  const counts = { uploaded: 0, mounted: 0, existing: 0 };
+  const layers: string[] = [];
+  const referrers: PushResult["referrers"] = [];
+  for (const image of index.images) {
+    const { tag: _, ...byDigest } = target;
+    const byItsDigest = { ...byDigest, digest: image.manifest.digest };
+    const one = await pushLayoutImage({ ...options, target: byItsDigest }, image);
+    counts.uploaded += one.uploaded;
+    counts.mounted += one.mounted;
+    counts.existing += one.existing;
+    layers.push(...one.layers);
+    referrers.push(...one.referrers);
+  }
+  const client = new RegistryClient({ ...options, registry: target.registry });
+  try {
+    const reference = target.tag ?? target.digest!;
+    const { action } = await putManifest(client, target.repository, reference, index.index);
+    options.onEvent?.({ type: "manifest", digest: index.index.digest, action });
+  } finally {
+    await client.close();
+  }
+  return {
+    pushed: `${target.registry}/${target.repository}@${index.index.digest}`,
+    digest: index.index.digest,
+    config: index.images[0]?.config.digest ?? "",
+    layers,
+    referrers,
+    ...counts,
+  };
+}
+
+async function pushLayoutImage(options: PushOptions, image: LayoutImage): Promise<PushResult> {
   const { target } = options;
   const tagOrDigest = target.tag ?? target.digest;
   if (target.digest !== undefined && target.digest !== image.manifest.digest) {

@@ -39,7 +39,7 @@ test("a good signature verifies, and the signed text gives the suite's dates and
   t.is(main.codename, "bookworm");
   t.is(main.suite, "stable");
   t.deepEqual(main.components, ["main"]);
-  t.deepEqual(main.architectures, ["amd64"]);
+  t.deepEqual(main.architectures, ["amd64", "arm64"]); // arm64: only the Architecture: all packages
   t.is(main.validUntil, undefined);
   t.false(main.acquireByHash);
   t.is(main.url, `${view.url}/debian/dists/bookworm/InRelease`);

@@ -1,6 +1,6 @@
 // The store's keys hold everything that shapes what they give back: two builds that differ
 // only in the recipe's name, its path, how it was given (a file or standard input), the
-// formats, the epoch or an --arg, made in either order into one store, each give the outputs
+// formats, the epoch, an --arg or the --platform, made in either order into one store, each give the outputs
 // a build into an empty store gives, named for themselves. And the name, which never reaches
 // the tree, leaves the rootfs digest (and so the layers' sharing) alone.
 import test from "ava";
@@ -31,6 +31,8 @@ interface Build {
   formats: readonly Fmt[];
   epoch: string;
   greeting: string;
+  /** --platform, when given. */
+  platform?: string;
 }
 
 /** The recipe as given on the command line, from the root of the test's directory, and so as build.json shows it. */
@@ -71,6 +73,7 @@ async function run(b: Build, root: string, cache: string, out: string): Promise<
     "--arg",
     `GREETING=${b.greeting}`,
     "-q",
+    ...(b.platform ? ["--platform", b.platform] : []),
   ];
   const r = await cli(argv, root, b.epoch, b.file === "-" ? RECIPE : undefined);
   if (r.code !== 0) throw new Error(`niftyc ${argv.join(" ")} exited ${r.code}:\n${r.stdout}${r.stderr}`);
@@ -208,6 +211,9 @@ const pairs: fc.Arbitrary<{ what: string; x: Build; y: Build }> = fc.oneof(
     .tuple(base, fc.integer({ min: 1, max: 2_000_000_000 }))
     .map(([x, e]) => ({ what: "epoch", x, y: { ...x, epoch: String(e) } })),
   base.map((x) => ({ what: "arg", x, y: { ...x, greeting: "bye" } })),
+  fc
+    .tuple(base, fc.constantFrom("linux/arm64", "linux/arm/v7", "linux/riscv64"))
+    .map(([x, platform]) => ({ what: "platform", x, y: { ...x, platform } })),
 );
 
 test("two builds that differ in one input, in either order into one store, each give their own outputs, as an empty store would", async (t) => {

@@ -1,6 +1,6 @@
-// Images are amd64 only, until multi-platform images land: a program for
-// another machine is an error at the line that put it in the image, not an
-// image labelled amd64 that fails at run time with `Exec format error`.
+// A program for another machine than the image's platform is an error at the
+// line that put it in the image, not an image labelled amd64 that fails at run
+// time with `Exec format error` (test/pipeline/platforms.test.ts: other platforms).
 // Debian's arm64 BusyBox is served from loopback (scripts/test-debs.ts brings
 // it into cache/test-debs/).
 import test from "ava";
@@ -37,7 +37,7 @@ test("FETCH of an arm64 static busybox is an error at its line, and nothing is w
   t.is(built.code, 1, built.stderr);
   t.true(
     built.stderr.includes(
-      "arm.nifty:4:1: error: /bin/busybox is a program for arm64 (aarch64), 64-bit, not for this image's amd64 (x86-64, 64-bit) [NIFTY215]\n",
+      "arm.nifty:4:1: error: /bin/busybox is a program for arm64 (aarch64), 64-bit, not for this image's linux/amd64 (x86-64, 64-bit) [NIFTY215]\n",
     ),
     built.stderr,
   );

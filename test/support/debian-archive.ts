@@ -645,6 +645,12 @@ async function writeSuiteIndex(
   );
   const plain = Buffer.from(packagesText);
   await writeIndexFiles(binDir, plain);
+  // arm64 has only the architecture-independent packages: what a multi-platform build finds
+  // missing on one platform (test/pipeline/platforms.test.ts).
+  const armDir = path.join(s.dir, "main/binary-arm64");
+  await fsp.mkdir(armDir, { recursive: true });
+  const allOnly = packagesText.split(/\n\n+/).filter((st) => /^Architecture: all$/m.test(st));
+  await writeIndexFiles(armDir, Buffer.from(allOnly.map((st) => `${st.trim()}\n`).join("\n")));
   if (byHash) {
     const hashDir = path.join(binDir, "by-hash/SHA256");
     await fsp.mkdir(hashDir, { recursive: true });
@@ -762,7 +768,7 @@ async function releaseText(
     ...opt("Label", security ? "Debian-Security" : "Debian"),
     ...opt("Suite", security ? "stable-security" : "stable"),
     ...opt("Codename", ref.suite),
-    ...opt("Architectures", "amd64"),
+    ...opt("Architectures", "amd64 arm64"),
     ...opt("Components", security ? "updates/main" : "main"),
     ...opt("Description", `niftyc test archive: ${ref.suite}`),
     ...(o.validFor !== undefined ? opt("ValidTime", String(o.validFor)) : []),

@@ -1,0 +1,149 @@
+// One recipe, several platforms: one build per platform (each with its own keys, lock and
+// outputs under out/<name>/<os>-<arch>[-<variant>]/), the same version of every package on
+// each, and an OCI image index at out/<name>/oci/ naming each platform's manifest.
+// One platform alone is the plain build: out/<name>/ as it always was.
+import { copyFile, link, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
+import { DEFAULT_PLATFORM, platformDir, type Platform } from "../image/platform.ts";
+import type { BuildOptions, BuildResult } from "./types.ts";
+
+const INDEX = "application/vnd.oci.image.index.v1+json";
+
+export interface PlatformsResult extends BuildResult {
+  /** Each platform's build, in the order asked (only for several platforms). */
+  platforms?: Array<{ platform: string; outDir: string; digest: string; manifest: string }>;
+  /** The image index's digest: what a registry tag names (only for several platforms). */
+  index?: string;
+}
+
+/** Build the recipe for every platform of `options.platforms` (or the one `options.platform`). */
+export async function buildPlatforms(options: BuildOptions): Promise<PlatformsResult> {
+  const { build, resolveBuildLock } = await import("./build.ts");
+  const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
+  if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
+  // Every platform's packages first, so versions that differ stop the build before any image is made.
+  const { sameVersions } = await import("./packages.ts");
+  const locks = [];
+  for (const platform of platforms) {
+    const lock = await resolveBuildLock({ ...options, platform });
+    if (lock !== undefined) locks.push({ platform, lock });
+  }
+  sameVersions(locks, options.shownPath ?? options.recipePath);
+  const built: Array<{ platform: string; result: BuildResult; manifest: string }> = [];
+  let top = "";
+  for (const platform of platforms) {
+    const result = await build({
+      ...options,
+      platform,
+      outDir: (name) => join((top = options.outDir(name)), platformDir(platform)),
+    });
+    await mkdir(top, { recursive: true });
+    built.push({ platform: platform.name, result, manifest: "" });
+  }
+  const index = await writeIndex(top, built, platforms);
+  await pruneOutDir(top, [...platforms.map(platformDir), ...(index ? ["oci"] : [])]);
+  // The run configs are each platform's; the first platform's are the ones to use here.
+  for (const p of platforms.slice(1)) {
+    options.onEvent?.({
+      type: "note",
+      message:
+        `${platformDir(p)}/'s .nspawn file and units boot ${p.name}: on another machine, through qemu-user ` +
+        `(binfmt_misc handler qemu-${p.qemu}, docs/outputs.md#several-platforms)`,
+    });
+  }
+  const first = built[0]!.result;
+  const { recall: _, ...rest } = first;
+  // What the steps of every platform need, for --cache-to.
+  const used = [...new Set(built.flatMap((b) => b.result.used))].sort();
+  const platformsOut = built.map((b) => ({
+    platform: b.platform,
+    outDir: b.result.outDir,
+    digest: b.result.digest,
+    manifest: b.manifest,
+  }));
+  return { ...rest, used, outDir: top, platforms: platformsOut, ...(index ? { index } : {}) };
+}
+
+/**
+ * out/<name>/ holds what this build wrote and nothing else, as a one-platform build's does: what an
+ * earlier build left there (its rootfs.tar, another platform's directory) goes. Dot files stay
+ * (the secret stamps of each platform's build, staging directories of builds under way).
+ */
+async function pruneOutDir(top: string, keep: readonly string[]): Promise<void> {
+  for (const name of await readdir(top)) {
+    if (name.startsWith(".") || keep.includes(name)) continue;
+    await rm(join(top, name), { recursive: true, force: true });
+  }
+}
+
+async function addBlob(blobs: string, from: string, hex: string): Promise<void> {
+  await link(join(from, hex), join(blobs, hex)).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === "EEXIST") return;
+    await copyFile(join(from, hex), join(blobs, hex));
+  });
+}
+
+/** out/<name>/oci/: every platform's blobs, and an image index (tagged latest) of their manifests. */
+async function writeIndex(
+  top: string,
+  built: Array<{ platform: string; result: BuildResult; manifest: string }>,
+  platforms: readonly Platform[],
+): Promise<string | undefined> {
+  const dir = join(top, "oci");
+  // Without the oci format there is no manifest to index.
+  const layoutOf = (b: (typeof built)[number]) =>
+    stat(join(b.result.outDir, "oci", "index.json")).catch(() => undefined);
+  if ((await Promise.all(built.map(layoutOf))).some((s) => s === undefined)) return undefined;
+  const staging = await stagingDir(dir);
+  try {
+    const blobs = join(staging, "blobs", "sha256");
+    await mkdir(blobs, { recursive: true, mode: 0o755 });
+    const entries: Array<Record<string, unknown>> = [];
+    // Each platform's SBOM artifact (its subject that platform's manifest), listed after the index.
+    const artifacts: Array<Record<string, unknown>> = [];
+    for (const [i, b] of built.entries()) {
+      const from = join(b.result.outDir, "oci");
+      const own = JSON.parse(await readFile(join(from, "index.json"), "utf8")) as {
+        manifests: Array<Record<string, unknown>>;
+      };
+      const image = own.manifests.find((m) => m.artifactType === undefined);
+      if (image === undefined) throw new Error(`${from}/index.json names no image`);
+      artifacts.push(...own.manifests.filter((m) => m.artifactType !== undefined));
+      const p = platforms[i]!;
+      const ownBlobs = join(from, "blobs", "sha256");
+      for (const hex of await readdir(ownBlobs)) await addBlob(blobs, ownBlobs, hex);
+      b.manifest = image.digest as string;
+      entries.push({
+        mediaType: image.mediaType,
+        digest: image.digest,
+        size: image.size,
+        platform: { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) },
+      });
+    }
+    const indexJson = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: entries });
+    const hex = createHash("sha256").update(indexJson).digest("hex");
+    await writeExact(join(blobs, hex), indexJson);
+    const layoutIndex = {
+      schemaVersion: 2,
+      mediaType: INDEX,
+      manifests: [
+        {
+          mediaType: INDEX,
+          digest: `sha256:${hex}`,
+          size: Buffer.byteLength(indexJson),
+          annotations: { "org.opencontainers.image.ref.name": "latest" },
+        },
+        ...artifacts,
+      ],
+    };
+    await writeExact(join(staging, "index.json"), JSON.stringify(layoutIndex));
+    await writeExact(join(staging, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    await replaceDir(staging, dir, true);
+    return `sha256:${hex}`;
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}

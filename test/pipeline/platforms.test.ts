@@ -1,0 +1,283 @@
+// Several platforms from one recipe, without an emulator: FETCH … PLATFORM gives a file per
+// platform, PACKAGE resolves each platform's index of the same signed suites into its own lock,
+// every cached result is keyed by its platform, and what cannot be built for a platform is an
+// error at its line: a platform the recipe does not support, a FETCH with no file for it, a
+// package its index lacks, a program of another machine, a platform nobody knows.
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runMain } from "../support/cli.ts";
+import { busyboxes } from "../support/platform-busybox.ts";
+import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+import { parseLock } from "../../src/debian/lockfile.ts";
+import { sameVersions } from "../../src/pipeline/packages.ts";
+import type { BuildFailed } from "../../src/pipeline/failure.ts";
+import { findPlatform } from "../../src/image/platform.ts";
+
+function workDir(t: import("ava").ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-platforms-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const HEAD = "FILE /etc/os-release <<EOF\nID=t\nEOF\n";
+const TAIL = "LINK /bin/busybox APPLETS\nSYMLINK /sbin bin\n";
+
+function machine(dir: string, tar: string, path: string): string {
+  const root = join(dir, `root-${Math.random().toString(36).slice(2)}`);
+  execFileSync("mkdir", ["-p", root]);
+  execFileSync("tar", ["-xf", tar, "-C", root, path]);
+  return /Machine:\s+(.*)/
+    .exec(execFileSync("readelf", ["-h", join(root, path)], { encoding: "utf8" }))![1]!
+    .trim();
+}
+
+test("FETCH … PLATFORM: each platform gets its own file, its own keys in one store, and its own image in the index", async (t) => {
+  const lines = await busyboxes(t);
+  if (lines === undefined) return;
+  const dir = workDir(t);
+  writeFileSync(join(dir, "bb.nifty"), `${HEAD}${lines.amd64}\n${lines.arm64}\n${TAIL}`);
+  const build = (out: string, platform: string) =>
+    runMain(
+      [
+        "build",
+        "bb.nifty",
+        "--cache",
+        "c",
+        "--out",
+        out,
+        "--format",
+        "rootfs,oci",
+        "--json",
+        "-q",
+        "--platform",
+        platform,
+      ],
+      dir,
+    );
+  const amd = await build("amd", "linux/amd64");
+  t.is(amd.code, 0, amd.stderr);
+  // The same recipe for arm64 into the same store: none of amd64's steps or outputs is taken for it.
+  const arm = await build("arm", "linux/arm64");
+  t.is(arm.code, 0, arm.stderr);
+  const amdJson = JSON.parse(amd.stdout) as {
+    digest: string;
+    steps: Array<{ reused: boolean; instruction: string }>;
+  };
+  const armJson = JSON.parse(arm.stdout) as typeof amdJson;
+  t.deepEqual(
+    armJson.steps.map((s) => s.reused),
+    armJson.steps.map(() => false),
+    "no step of the arm64 build was reused from amd64's",
+  );
+  t.not(armJson.digest, amdJson.digest);
+  t.is(machine(dir, join(dir, "amd", "rootfs.tar"), "bin/busybox"), "Advanced Micro Devices X86-64");
+  t.is(machine(dir, join(dir, "arm", "rootfs.tar"), "bin/busybox"), "AArch64");
+  const config = (out: string) => {
+    const layout = join(dir, out, "oci");
+    const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const manifest = JSON.parse(
+      readFileSync(join(layout, "blobs/sha256", index.manifests[0]!.digest.slice(7)), "utf8"),
+    ) as { config: { digest: string } };
+    return JSON.parse(
+      readFileSync(join(layout, "blobs/sha256", manifest.config.digest.slice(7)), "utf8"),
+    ) as { architecture: string; variant?: string };
+  };
+  t.like(config("amd"), { architecture: "amd64" });
+  t.like(config("arm"), { architecture: "arm64", variant: "v8" });
+  // Both in one build: each under its platform's directory, the index naming both; the images are the ones built alone.
+  const both = await build("both", "linux/amd64,linux/arm64");
+  t.is(both.code, 0, both.stderr);
+  t.is(JSON.parse(both.stdout).digest, amdJson.digest);
+  t.is(machine(dir, join(dir, "both", "linux-arm64", "rootfs.tar"), "bin/busybox"), "AArch64");
+  const skopeo = execFileSync("skopeo", ["inspect", "--raw", `oci:${join(dir, "both", "oci")}:latest`], {
+    encoding: "utf8",
+  });
+  const platforms = (
+    JSON.parse(skopeo) as { manifests: Array<{ platform: { architecture: string } }> }
+  ).manifests.map((m) => m.platform.architecture);
+  t.deepEqual(platforms, ["amd64", "arm64"]);
+  // Into the directory a one-platform build wrote: what that build left there goes, as --out promises.
+  const over = await build("amd", "linux/amd64,linux/arm64");
+  t.is(over.code, 0, over.stderr);
+  const left = readdirSync(join(dir, "amd")).filter((n) => !n.startsWith("."));
+  t.deepEqual(left.sort(), ["linux-amd64", "linux-arm64", "oci"]);
+});
+
+test("errors at their lines: no FETCH for the platform, a platform the recipe does not support, a program of another machine, an unknown platform", async (t) => {
+  const lines = await busyboxes(t);
+  if (lines === undefined) return;
+  const dir = workDir(t);
+  writeFileSync(join(dir, "bb.nifty"), `${HEAD}${lines.amd64}\n${lines.arm64}\n${TAIL}`);
+  const riscv = await runMain(
+    ["build", "bb.nifty", "--cache", "c", "--out", "o", "--platform", "linux/riscv64"],
+    dir,
+  );
+  t.is(riscv.code, 1, riscv.stderr);
+  t.true(
+    riscv.stderr.includes(
+      "bb.nifty:4:1: error: FETCH busybox has no source and digest for platform linux/riscv64 (it has linux/amd64, linux/arm64) [NIFTY255]",
+    ),
+    riscv.stderr,
+  );
+
+  writeFileSync(join(dir, "only.nifty"), `PLATFORM linux/amd64 linux/arm/v7\n${HEAD}${lines.amd64}\n${TAIL}`);
+  const unsupported = await runMain(
+    ["build", "only.nifty", "--cache", "c", "--out", "o", "--platform", "linux/arm64"],
+    dir,
+  );
+  t.is(unsupported.code, 1, unsupported.stderr);
+  t.true(
+    unsupported.stderr.includes(
+      "only.nifty:1:1: error: the recipe does not support platform linux/arm64 (its PLATFORM line lists linux/amd64, linux/arm/v7) [NIFTY256]",
+    ),
+    unsupported.stderr,
+  );
+
+  // The host's amd64 BusyBox, for every platform: in an arm64 image it is the wrong machine.
+  const everywhere = lines.amd64.replace(" PLATFORM linux/amd64", "");
+  writeFileSync(join(dir, "wrong.nifty"), `${HEAD}${everywhere}\n${TAIL}`);
+  const wrong = await runMain(
+    ["build", "wrong.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", "--platform", "linux/arm64"],
+    dir,
+  );
+  t.is(wrong.code, 1, wrong.stderr);
+  t.true(
+    wrong.stderr.includes(
+      "wrong.nifty:4:1: error: /bin/busybox is a program for x86-64, 64-bit, not for this image's linux/arm64 (aarch64, 64-bit) [NIFTY215]",
+    ),
+    wrong.stderr,
+  );
+
+  const unknown = await runMain(["build", "bb.nifty", "--platform", "linux/amd64,linux/arm65"], dir);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown platform "linux\/arm65" \(did you mean linux\/arm64\?/);
+});
+
+function mirrors(view: ArchiveView): string[] {
+  return [
+    "--mirror",
+    `debian=${view.mirrors.debian![0]}`,
+    "--mirror",
+    `debian-security=${view.mirrors["debian-security"]![0]}`,
+  ];
+}
+
+test("PACKAGE per platform: a lock each, the same versions, --locked, outdated and lock --update per platform; a package one platform lacks is an error at its line", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const view = archive.view();
+  const dir = workDir(t);
+  const head = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\n${HEAD}`;
+  writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\n`);
+  const both = ["--platform", "linux/amd64,linux/arm64"];
+  const build = (...extra: string[]) =>
+    runMain(
+      [
+        "build",
+        "app.nifty",
+        "--cache",
+        "c",
+        "--out",
+        "o",
+        "--format",
+        "rootfs,oci",
+        "-q",
+        ...mirrors(view),
+        ...both,
+        ...extra,
+      ],
+      dir,
+    );
+  const first = await build();
+  t.is(first.code, 0, first.stderr);
+  const lockOf = (name: string) => {
+    const parsed = parseLock(readFileSync(join(dir, name), "utf8"));
+    if (!parsed.ok) throw new Error(`${name} does not parse`);
+    return parsed.lock;
+  };
+  const amd64 = lockOf("app.nifty.lock");
+  const arm64 = lockOf("app.nifty.arm64.lock");
+  t.is(amd64.architecture, "amd64");
+  t.is(arm64.architecture, "arm64");
+  t.deepEqual(
+    arm64.packages.map((p) => [p.name, p.version, p.sha256]),
+    amd64.packages.map((p) => [p.name, p.version, p.sha256]),
+  );
+  const locked = await build("--locked");
+  t.is(locked.code, 0, locked.stderr);
+  const outdated = await runMain(["outdated", "app.nifty", "--cache", "c", ...mirrors(view), ...both], dir);
+  t.is(outdated.code, 0, outdated.stderr);
+  t.regex(outdated.stdout, /all 2 locked packages are current/);
+  const update = await runMain(
+    ["lock", "app.nifty", "--update", "--cache", "c", ...mirrors(view), ...both],
+    dir,
+  );
+  t.is(update.code, 0, update.stderr);
+  t.regex(
+    update.stdout,
+    /^app\.nifty\.lock is up to date: 1 package\n[^]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m,
+  );
+  t.deepEqual(lockOf("app.nifty.arm64.lock"), arm64, "re-resolved to the same lock, the file is as it was");
+
+  writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\nPACKAGE nifty-app\n`);
+  const missing = await build();
+  t.is(missing.code, 1, missing.stderr);
+  t.regex(missing.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+});
+
+test("a package at another version on one platform is NIFTY640, naming the package, each version and its platforms", (t) => {
+  const pkg = (architecture: string, version: string) => ({
+    name: "libfoo1",
+    version,
+    architecture,
+    from: { archive: "debian", suite: "bookworm", component: "main" },
+    filename: `pool/main/f/foo/libfoo1_${version}_${architecture}.deb`,
+    size: 1,
+    sha256: `sha256:${"0".repeat(64)}`,
+    requestedBy: ["libfoo1"],
+  });
+  const lock = (architecture: string, version: string) => ({
+    architecture,
+    suites: [],
+    requests: [{ name: "libfoo1" }],
+    packages: [pkg(architecture, version)],
+  });
+  const [amd64, arm64, armhf] = ["linux/amd64", "linux/arm64", "linux/arm/v7"].map((n) => findPlatform(n)!);
+  t.notThrows(() =>
+    sameVersions(
+      [
+        { platform: amd64!, lock: lock("amd64", "1.0-1") },
+        { platform: arm64!, lock: lock("arm64", "1.0-1") },
+      ],
+      "app.nifty",
+    ),
+  );
+  const error = t.throws(() =>
+    sameVersions(
+      [
+        { platform: amd64!, lock: lock("amd64", "1.0-1") },
+        { platform: arm64!, lock: lock("arm64", "1.0-1+b1") },
+        { platform: armhf!, lock: lock("armhf", "1.0-1") },
+      ],
+      "app.nifty",
+    ),
+  ) as BuildFailed;
+  t.deepEqual(
+    error.diagnostics.map((d) => [d.code, d.message]),
+    [
+      [
+        "NIFTY640",
+        "libfoo1 has another version on each platform: 1.0-1 on linux/amd64, linux/arm/v7; 1.0-1+b1 on linux/arm64",
+      ],
+    ],
+  );
+  t.regex(
+    error.diagnostics[0]!.hint!,
+    /niftyc lock app\.nifty --platform linux\/amd64,linux\/arm64,linux\/arm\/v7 --update libfoo1/,
+  );
+});
