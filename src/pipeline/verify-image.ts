@@ -20,6 +20,25 @@ export async function verifyImage(
   options: { allowWritableSetuid?: boolean; platform?: Platform } = {},
 ): Promise<void> {
   const platform = options.platform ?? DEFAULT_PLATFORM;
+  const fallback = recipe.instructions[0]!.span;
+  await verifyPrograms(tree, { platform, blobPath, report, spanOf: (path) => origins.get(path) ?? fallback });
+  verifyBootable(tree, report);
+  verifySystemd(tree, origins, report);
+  verifySetuid(tree, origins, report, options.allowWritableSetuid === true, fallback);
+  for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
+}
+
+interface ProgramCheck {
+  platform: Platform;
+  blobPath: (digest: string) => string;
+  report: Reporter;
+  /** The line that put a path in the image. */
+  spanOf: (path: string) => Span;
+}
+
+/** Every program runs on the platform and finds its loader and libraries inside the image. */
+async function verifyPrograms(tree: Tree, check: ProgramCheck): Promise<void> {
+  const { platform, report } = check;
   const dirs = libraryDirs(platform);
   const elfCache = new Map<string, Promise<ElfInfo | null>>();
   const elfOf = (node: Extract<TreeNode, { type: "file" }>): Promise<ElfInfo | null> => {
@@ -29,20 +48,19 @@ export async function verifyImage(
       const source =
         node.content.inline !== undefined
           ? Buffer.from(node.content.inline, "base64")
-          : blobPath(node.content.digest);
+          : check.blobPath(node.content.digest);
       info = readElfInfo(source).catch(() => null);
       elfCache.set(key, info);
     }
     return info;
   };
   const view = { ...treeView(tree, elfOf), platform: { libraryDirs: dirs, triplet: platform.triplet } };
-
   for (const path of tree.sortedPaths()) {
     const node = tree.get(path);
     if (node?.type !== "file" || (node.mode & 0o111) === 0) continue;
     const info = await elfOf(node);
     if (info === null) continue;
-    const span = origins.get(path) ?? recipe.instructions[0]!.span;
+    const span = check.spanOf(path);
     // Every program is one the platform's kernel runs: its machine, class and byte order.
     if (!runsOn(platform, info)) {
       const hint =
@@ -56,37 +74,50 @@ export async function verifyImage(
       );
       continue;
     }
-    if (info.isStatic) continue;
-    let result: Awaited<ReturnType<typeof missingLibraries>>;
-    try {
-      result = await missingLibraries(path, info, view);
-    } catch (error) {
-      if (!(error instanceof TreeError)) throw error;
-      const hint = "fix the SYMLINK that leads back to itself (merged /usr: SYMLINK /lib64 usr/lib64)";
-      report.error(span, "NIFTY250", `${path}: ${error.message}`, hint);
-      continue;
-    }
-    if (result.interpreter !== undefined) {
-      const loader = `libc6's ${platform.loader.split("/").pop()}, and SYMLINK ${platform.loader} to it`;
-      report.error(
-        span,
-        "NIFTY220",
-        `${path} needs its program loader ${result.interpreter}, which is not in the image`,
-        `FETCH it too (for Debian binaries: ${loader})`,
-      );
-    }
-    for (const miss of result.missing) {
-      const via = miss.neededBy === path ? "" : ` (through ${miss.neededBy})`;
-      report.error(
-        span,
-        "NIFTY221",
-        `${path} needs ${miss.library}${via}, which is not in the image`,
-        `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`,
-      );
-    }
+    if (!info.isStatic) await verifyLinks(path, info, view, { span, dirs, check });
   }
+}
 
-  // What a container manager needs to boot the image at all.
+/** A dynamic program's loader and libraries: each must be in the image (through its links). */
+async function verifyLinks(
+  path: string,
+  info: ElfInfo,
+  view: Parameters<typeof missingLibraries>[2],
+  at: { span: Span; dirs: readonly string[]; check: ProgramCheck },
+): Promise<void> {
+  const { span, dirs, check } = at;
+  const { platform, report } = check;
+  let result: Awaited<ReturnType<typeof missingLibraries>>;
+  try {
+    result = await missingLibraries(path, info, view);
+  } catch (error) {
+    if (!(error instanceof TreeError)) throw error;
+    const hint = "fix the SYMLINK that leads back to itself (merged /usr: SYMLINK /lib64 usr/lib64)";
+    report.error(span, "NIFTY250", `${path}: ${error.message}`, hint);
+    return;
+  }
+  if (result.interpreter !== undefined) {
+    const loader = `libc6's ${platform.loader.split("/").pop()}, and SYMLINK ${platform.loader} to it`;
+    report.error(
+      span,
+      "NIFTY220",
+      `${path} needs its program loader ${result.interpreter}, which is not in the image`,
+      `FETCH it too (for Debian binaries: ${loader})`,
+    );
+  }
+  for (const miss of result.missing) {
+    const via = miss.neededBy === path ? "" : ` (through ${miss.neededBy})`;
+    report.error(
+      span,
+      "NIFTY221",
+      `${path} needs ${miss.library}${via}, which is not in the image`,
+      `FETCH it into one of ${dirs.slice(0, 2).join(" or ")}`,
+    );
+  }
+}
+
+/** What a container manager needs to boot the image at all. */
+function verifyBootable(tree: Tree, report: Reporter): void {
   if (!["/etc/os-release", "/usr/lib/os-release"].some((p) => tree.lookup(p)?.node.type === "file")) {
     report.warn(
       undefined,
@@ -106,12 +137,6 @@ export async function verifyImage(
       "with BusyBox: LINK /bin/busybox APPLETS and SYMLINK /sbin bin",
     );
   }
-
-  verifySystemd(tree, origins, report);
-  const allowWritable = options.allowWritableSetuid === true;
-  verifySetuid(tree, origins, report, allowWritable, recipe.instructions[0]!.span);
-
-  for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
 }
 
 /**

@@ -220,7 +220,7 @@ test("PACKAGE per platform: a lock each, the same versions, --locked, outdated a
   t.is(update.code, 0, update.stderr);
   t.regex(
     update.stdout,
-    /^app\.nifty\.lock is up to date: 1 package\n[^]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m,
+    /^app\.nifty\.lock is up to date: 1 package\n[\s\S]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m,
   );
   t.deepEqual(lockOf("app.nifty.arm64.lock"), arm64, "re-resolved to the same lock, the file is as it was");
 
