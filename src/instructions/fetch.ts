@@ -1,7 +1,9 @@
 // FETCH <name> <source>... sha256:<hex> [EXTRACT <member>] [TO <path>] [MODE <octal>]
 // A pinned download (or one member of a downloaded archive) placed in the image.
 import type { Span } from "../core/source.ts";
-import type { InstructionSpec, Typed } from "./spec.ts";
+import type { Expanded, InstructionSpec, Typed } from "./spec.ts";
+import type { Value } from "./scope.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { FetchError, type FetchBlame } from "../cache/store.ts";
 import { StepError } from "./context.ts";
@@ -65,105 +67,15 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       );
       return undefined;
     }
-    let ok = true;
-    if (!FETCH_NAME.test(nameWord.text)) {
-      report.error(
-        nameWord.span,
-        "NIFTY044",
-        `bad FETCH name ${JSON.stringify(nameWord.text)}`,
-        "the name labels the download in messages; use letters, digits, . _ + -",
-      );
-      ok = false;
-    }
-    const digestIndex = rest.findIndex(
-      (w) => w.text.toLowerCase().startsWith("sha256:") || /^[0-9a-fA-F]{64}$/.test(w.text),
-    );
-    const digestWord = digestIndex < 0 ? undefined : rest[digestIndex];
-    if (digestWord === undefined) {
-      report.error(
-        rest.length > 0 ? spanOf(rest[0]!.span, rest[rest.length - 1]!.span) : nameWord.span,
-        "NIFTY045",
-        "FETCH needs the sha256 digest of what it downloads",
-        "add sha256:<64 hex digits>; `sha256sum FILE` or `niftyc cache import FILE` prints it",
-      );
-      ok = false;
-    } else if (!DIGEST.test(digestWord.text)) {
-      const hex = /^(?:sha256:)?([0-9a-fA-F]{64})$/i.exec(digestWord.text)?.[1];
-      const hint =
-        hex !== undefined
-          ? `write sha256:${hex.toLowerCase()}`
-          : "a digest is sha256: followed by 64 lower-case hex digits";
-      report.error(digestWord.span, "NIFTY046", `malformed digest ${JSON.stringify(digestWord.text)}`, hint);
-      ok = false;
-    } else if (digestIndex !== rest.length - 1) {
-      report.error(
-        rest[digestIndex + 1]!.span,
-        "NIFTY047",
-        "sources go before the digest",
-        `usage: ${this.syntax[0]}`,
-      );
-      ok = false;
-    }
-    const sources = rest.slice(0, digestIndex < 0 ? rest.length : digestIndex);
-    if (sources.length === 0 && digestWord !== undefined) {
-      report.error(
-        digestWord.span,
-        "NIFTY048",
-        "FETCH needs at least one source before the digest",
-        "a source is https://…, http://… or debian:<path in the Debian archive>",
-      );
-      ok = false;
-    }
-    for (const source of sources) {
-      const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(source.text)?.[0].toLowerCase();
-      if (scheme === undefined || !SCHEMES.includes(scheme)) {
-        report.error(
-          source.span,
-          "NIFTY049",
-          `unsupported source ${JSON.stringify(source.text)}`,
-          "a source is https://…, http://… or debian:<path in the Debian archive>",
-        );
-        ok = false;
-      } else if (
-        scheme === "debian:" &&
-        (source.text.length <= 7 ||
-          source.text.startsWith("debian:/") ||
-          source.text.split("/").includes(".."))
-      ) {
-        report.error(
-          source.span,
-          "NIFTY049",
-          `bad mirror path ${JSON.stringify(source.text)}`,
-          "write debian:pool/main/… — a path relative to the archive root",
-        );
-        ok = false;
-      }
-    }
+    const nameOk = checkName(nameWord, report);
+    const { digestWord, sources, ok: digestOk } = readDigest(nameWord, rest, report, this.syntax[0]!);
+    const sourcesOk = checkSources(sources, digestWord, report);
     const extract = opts.values.get("EXTRACT");
     const toWord = opts.values.get("TO");
-    let to: string | undefined;
-    if (toWord !== undefined) to = readImagePath(toWord, report);
-    else if (extract !== undefined) to = "/" + extract.text.replace(/^(\.\/|\/)+/, "");
-    else {
-      report.error(
-        ins.keywordSpan,
-        "NIFTY050",
-        "FETCH needs TO <path> to place the file",
-        "add TO /bin/<name>, or EXTRACT <member> to take a file out of an archive",
-      );
-      ok = false;
-    }
-    if (extract !== undefined && (extract.text.startsWith("/") || extract.text.split("/").includes(".."))) {
-      report.error(
-        extract.span,
-        "NIFTY051",
-        `archive member ${JSON.stringify(extract.text)} is absolute or climbs with ".."`,
-        "name the member as the archive lists it, e.g. bin/busybox",
-      );
-      ok = false;
-    }
+    const { to, ok: placeOk } = readPlace(ins, extract, toWord, report);
     const modeWord = opts.values.get("MODE");
     const mode = modeWord === undefined ? 0o755 : readMode(modeWord, report);
+    const ok = nameOk && digestOk && sourcesOk && placeOk;
     if (!ok || to === undefined || mode === undefined || digestWord === undefined) return undefined;
     try {
       model.tree.set(model.tree.placement(to), {
@@ -225,3 +137,110 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     origin: (typed) => ({ fetch: `${typed.name}@${typed.digest}` }),
   },
 };
+
+function checkName(nameWord: Value, report: Reporter): boolean {
+  if (FETCH_NAME.test(nameWord.text)) return true;
+  report.error(
+    nameWord.span,
+    "NIFTY044",
+    `bad FETCH name ${JSON.stringify(nameWord.text)}`,
+    "the name labels the download in messages; use letters, digits, . _ + -",
+  );
+  return false;
+}
+
+/** The digest word (the last word, sha256:<64 hex>) and the sources before it. */
+function readDigest(nameWord: Value, rest: Value[], report: Reporter, usage: string) {
+  const digestIndex = rest.findIndex(
+    (w) => w.text.toLowerCase().startsWith("sha256:") || /^[0-9a-fA-F]{64}$/.test(w.text),
+  );
+  const digestWord = digestIndex < 0 ? undefined : rest[digestIndex];
+  const sources = rest.slice(0, digestIndex < 0 ? rest.length : digestIndex);
+  let ok = true;
+  if (digestWord === undefined) {
+    report.error(
+      rest.length > 0 ? spanOf(rest[0]!.span, rest[rest.length - 1]!.span) : nameWord.span,
+      "NIFTY045",
+      "FETCH needs the sha256 digest of what it downloads",
+      "add sha256:<64 hex digits>; `sha256sum FILE` or `niftyc cache import FILE` prints it",
+    );
+    ok = false;
+  } else if (!DIGEST.test(digestWord.text)) {
+    const hex = /^(?:sha256:)?([0-9a-fA-F]{64})$/i.exec(digestWord.text)?.[1];
+    const hint =
+      hex !== undefined
+        ? `write sha256:${hex.toLowerCase()}`
+        : "a digest is sha256: followed by 64 lower-case hex digits";
+    report.error(digestWord.span, "NIFTY046", `malformed digest ${JSON.stringify(digestWord.text)}`, hint);
+    ok = false;
+  } else if (digestIndex !== rest.length - 1) {
+    report.error(rest[digestIndex + 1]!.span, "NIFTY047", "sources go before the digest", `usage: ${usage}`);
+    ok = false;
+  }
+  return { digestWord, sources, ok };
+}
+
+/** At least one source, each https://, http:// or debian:<path in the archive>. */
+function checkSources(sources: Value[], digestWord: Value | undefined, report: Reporter): boolean {
+  let ok = true;
+  if (sources.length === 0 && digestWord !== undefined) {
+    report.error(
+      digestWord.span,
+      "NIFTY048",
+      "FETCH needs at least one source before the digest",
+      "a source is https://…, http://… or debian:<path in the Debian archive>",
+    );
+    ok = false;
+  }
+  for (const source of sources) {
+    const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(source.text)?.[0].toLowerCase();
+    if (scheme === undefined || !SCHEMES.includes(scheme)) {
+      report.error(
+        source.span,
+        "NIFTY049",
+        `unsupported source ${JSON.stringify(source.text)}`,
+        "a source is https://…, http://… or debian:<path in the Debian archive>",
+      );
+      ok = false;
+    } else if (
+      scheme === "debian:" &&
+      (source.text.length <= 7 || source.text.startsWith("debian:/") || source.text.split("/").includes(".."))
+    ) {
+      report.error(
+        source.span,
+        "NIFTY049",
+        `bad mirror path ${JSON.stringify(source.text)}`,
+        "write debian:pool/main/… — a path relative to the archive root",
+      );
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+/** Where the file goes: TO, or the EXTRACTed member's own path; the member may not climb out. */
+function readPlace(ins: Expanded, extract: Value | undefined, toWord: Value | undefined, report: Reporter) {
+  let ok = true;
+  let to: string | undefined;
+  if (toWord !== undefined) to = readImagePath(toWord, report);
+  else if (extract !== undefined) to = "/" + extract.text.replace(/^(\.\/|\/)+/, "");
+  else {
+    report.error(
+      ins.keywordSpan,
+      "NIFTY050",
+      "FETCH needs TO <path> to place the file",
+      "add TO /bin/<name>, or EXTRACT <member> to take a file out of an archive",
+    );
+    ok = false;
+  }
+  if (extract !== undefined && (extract.text.startsWith("/") || extract.text.split("/").includes(".."))) {
+    report.error(
+      extract.span,
+      "NIFTY051",
+      `archive member ${JSON.stringify(extract.text)} is absolute or climbs with ".."`,
+      "name the member as the archive lists it, e.g. bin/busybox",
+    );
+    ok = false;
+  }
+  return { to, ok };
+}
