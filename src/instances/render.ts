@@ -8,6 +8,7 @@ import {
   renderForwarder,
   renderListenSocket,
   renderTemplateUnit,
+  type Forwarder,
   type OnDemandOptions,
 } from "../emit/systemd.ts";
 import type { ImageConfig } from "../image/config.ts";
@@ -79,12 +80,15 @@ export function renderOnDemandUnits(
   config: ImageConfig,
   plan: InstancePlan,
   idleStop: string,
+  forwarder: Forwarder | undefined,
 ): Array<[string, string]> {
   if (plan.onDemand === undefined) return [];
+  if (forwarder === undefined) throw new Error("on-demand units need the forwarder's node and niftyc");
   const opts: OnDemandOptions = {
     target: targetName(config.name),
     innerPort: plan.onDemand.innerPort,
     idleStop,
+    forwarder,
   };
   return [
     [listenerUnit(config.name, "socket"), renderListenSocket(config, opts)],
