@@ -35,7 +35,7 @@ export const DEFAULT_IDLE_STOP = "10min";
 const TIME_SPAN =
   /^(?:\d+(?:\.\d+)?(?:us|usec|ms|msec|s|sec|seconds?|m|min|minutes?|h|hr|hours?|d|days?|w|weeks?)?)+$/;
 
-/** A systemd time span, as systemd-socket-proxyd --exit-idle-time= reads it: 90s, 10min, 1h30min; or infinity. */
+/** A systemd time span, as niftyc forward --exit-idle-time= reads it: 90s, 10min, 1h30min; or infinity. */
 export function checkIdleStop(value: string): string {
   if (value === "infinity" || (TIME_SPAN.test(value) && /[1-9]/.test(value))) return value;
   throw new NiftyError(
