@@ -3,6 +3,7 @@
 // Needs root and systemd-nspawn (it boots recipes/systemd-host.nifty as the host).
 // Writes the bench:on-demand section of docs/performance.md.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, realpathSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { connect } from "node:net";
 import os from "node:os";
@@ -154,6 +155,18 @@ interface InHost {
   inside: (command: string[]) => string;
 }
 
+/**
+ * What the forwarder (`niftyc forward`, run by the Node that ran niftyc instances) needs in the
+ * host: that Node, the libraries it links that the host's tree lacks, and this checkout, read-only.
+ */
+function forwarderBinds(root: string): string[] {
+  const libraries = [...sh(["ldd", NODE]).matchAll(/=> (\/\S+)/g)]
+    .map((m) => m[1]!)
+    .filter((lib) => !existsSync(path.join(root, lib)));
+  // Node names itself by its real path (process.execPath): bind it there, not at node_modules/.bin.
+  return [realpathSync(NODE), ...libraries, ROOT].map((p) => `--bind-ro=${realpathSync(p)}:${p}`);
+}
+
 /** 2. The host: its own systemd, our 10,000 listeners in its tree. */
 async function bootHost(work: string, running: RunningHost): Promise<InHost> {
   for (let i = 1; i <= COUNT; i++)
@@ -177,7 +190,7 @@ async function bootHost(work: string, running: RunningHost): Promise<InHost> {
   ]);
   const boot = [
     "mount -t tmpfs tmpfs /run && exec systemd-nspawn --register=no --keep-unit --console=read-only",
-    `--capability=CAP_NET_ADMIN -M nifty-bench-od -bD ${root}`,
+    `--capability=CAP_NET_ADMIN ${forwarderBinds(root).join(" ")} -M nifty-bench-od -bD ${root}`,
   ].join(" ");
   const host = spawn("unshare", ["-m", "sh", "-c", boot], {
     stdio: ["ignore", "pipe", "pipe"],

@@ -2,7 +2,8 @@
 // Parses its options, builds first when given a recipe, and prints; the work is
 // in src/instances/.
 import { stat } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import {
@@ -16,6 +17,7 @@ import {
 } from "./common.ts";
 import type { InstancePlan, InstanceSetting } from "../instances/plan.ts";
 import type { WriteResult } from "../instances/write.ts";
+import type { Forwarder } from "../emit/systemd.ts";
 import { BUILD_FLAGS } from "./build-flags.ts";
 
 export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --count N [options]
@@ -39,12 +41,19 @@ Options:
                         All instances' values together: at most 64 MiB characters.
   --on-demand           start each instance on the first connection to its port: a listening
                         socket per instance (<name>-listen@PORT.socket) and a forwarder
-                        (systemd-socket-proxyd) that boots it. Needs --set of one port ENV,
+                        (niftyc forward) that boots it. Needs --set of one port ENV,
                         the host port of each listener; instances are named by that port
                         (<name>@2201, machine <name>-2201) and each has a network of its own,
-                        where it listens on the recipe's port
+                        where it listens on the recipe's port. The forwarder connects each
+                        client from a loopback address of its own (127.b.c.d for a.b.c.d), so
+                        the image's per-address limits apply per client
   --idle-stop SPAN      on demand: stop an instance after SPAN without a connection
                         (a systemd time span: 90s, 10min, 1h; default 10min; infinity: never)
+  --node PATH           on demand: the Node (24 or newer) the forwarder runs, absolute, as
+                        the machine running the units sees it (default: this Node)
+  --niftyc PATH         on demand: niftyc's entry point (bin/niftyc) for the forwarder,
+                        absolute, as that machine sees it (default: this niftyc). With
+                        --root, the other machine needs both at these paths
   --out DIR             the instances directory (default out/<name>-instances), made 0700:
                         its shared tree keeps the image's setuid programs
   --root DIR            write for the machine whose / is DIR (like systemctl --root): --out
@@ -169,6 +178,8 @@ const INSTANCES_FLAGS: OptionSpec = {
   replace: { type: "boolean" },
   "on-demand": { type: "boolean" },
   "idle-stop": { type: "string" },
+  node: { type: "string" },
+  niftyc: { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
 };
@@ -181,6 +192,7 @@ interface InstancesRequest {
   sets: InstanceSetting[];
   onDemand: boolean;
   idleStopFlag: string | undefined;
+  forwarder: Forwarder | undefined;
   out: string | undefined;
   replace: boolean;
 }
@@ -258,9 +270,33 @@ function readRequest(values: ParsedValues, positionals: readonly string[]): Inst
     sets,
     onDemand,
     idleStopFlag,
+    forwarder:
+      onDemand || values.node !== undefined || values.niftyc !== undefined
+        ? forwarderCommand(values)
+        : undefined,
     out,
     replace: values.replace === true,
   };
+}
+
+/** What the on-demand forwarder runs: this Node and this niftyc unless --node or --niftyc says otherwise. */
+function forwarderCommand(values: ParsedValues): Forwarder {
+  if (values["on-demand"] !== true) throw new NiftyError("NIFTY442", "--node and --niftyc need --on-demand");
+  const node = (values.node as string | undefined) ?? process.execPath;
+  const niftyc =
+    (values.niftyc as string | undefined) ?? fileURLToPath(new URL("../../bin/niftyc", import.meta.url));
+  for (const [flag, path] of [
+    ["--node", node],
+    ["--niftyc", niftyc],
+  ]) {
+    if (!isAbsolute(path!))
+      throw new NiftyError(
+        "NIFTY442",
+        `${flag} must be an absolute path, got ${JSON.stringify(path)}`,
+        "the forwarder's unit names it as the machine running the units sees it",
+      );
+  }
+  return { node, niftyc };
 }
 
 /** The build directory given, or the recipe given built first. */
@@ -310,6 +346,7 @@ async function planAndWrite(
     replace: request.replace,
     version: NIFTYC_VERSION,
     ...(idleStop ? { idleStop } : {}),
+    ...(request.forwarder ? { forwarder: request.forwarder } : {}),
   });
   return { request, built, root, dir, plan, idleStop, result };
 }

@@ -54,6 +54,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./instances.ts")).runInstances(rest, io);
       case "run":
         return await (await import("./run.ts")).runRun(rest, io);
+      case "forward":
+        return await (await import("./forward.ts")).runForward(rest, io);
       case "lock":
         return await (await import("./packages.ts")).runLock(rest, io);
       case "outdated":
@@ -80,7 +82,16 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await (await import("./sign.ts")).runKeygenSigning(rest, io);
       default: {
         const { suggest } = await import("../diagnostics/suggest.ts");
-        const commands = ["build", "check", "cache", "fmt", "install", "instances", "keygen-signing"];
+        const commands = [
+          "build",
+          "check",
+          "cache",
+          "fmt",
+          "forward",
+          "install",
+          "instances",
+          "keygen-signing",
+        ];
         commands.push("lock", "lsp", "outdated", "push", "run", "sign", "verify");
         const near = suggest(command, commands);
         throw new UsageError(

@@ -11,6 +11,7 @@ Usage:
   niftyc instances <build> --count N  N machines booting one shared tree (systemd units);
                                        --on-demand: each boots on its first connection
   niftyc instances status <dir>        which instances run, which are idle
+  niftyc forward HOST:PORT             on-demand instances' forwarder, started by systemd's socket
   niftyc push <build|recipe> <ref>     push the OCI image to a registry (REGISTRY/REPOSITORY:TAG)
   niftyc sign <ref> --key KEY          sign an image in a registry (cosign's layout)
   niftyc keygen-signing [PREFIX]       make PREFIX.key and PREFIX.pub (default cosign.key, cosign.pub)

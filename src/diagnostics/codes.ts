@@ -634,6 +634,16 @@ export const DIAGNOSTIC_CODES = {
     section: "instances",
     title: "`N machines still run from <dir>/rootfs after S s`",
   },
+  NIFTY441: {
+    severity: "error",
+    section: "instances",
+    title: "`niftyc forward needs one listening socket from systemd`",
+  },
+  NIFTY442: {
+    severity: "error",
+    section: "instances",
+    title: "`--node … must be an absolute path` / `--node and --niftyc need --on-demand`",
+  },
 
   // Outputs: the writers of run configs and image formats, niftyc install.
   NIFTY500: {

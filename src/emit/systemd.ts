@@ -292,9 +292,6 @@ function templateComments(
   ];
 }
 
-/** Where systemd ships its socket forwarder: /usr/lib on merged-/usr systems, which every current distribution is. */
-export const SOCKET_PROXYD = "/usr/lib/systemd/systemd-socket-proxyd";
-
 /** The listener and forwarder of on-demand instances: <name>-listen@<port>.socket and .service. */
 export function listenerUnit(name: string, suffix: "socket" | "service", instance = ""): string {
   return `${name}-listen@${instance}.${suffix}`;
@@ -309,6 +306,14 @@ export interface OnDemandOptions {
   idleStop: string;
   /** How long the forwarder waits for the instance to listen on its first start, in seconds. */
   startTimeout?: number;
+  /** The forwarder's command: `<node> <niftyc> forward`. */
+  forwarder: Forwarder;
+}
+
+/** Node and niftyc's entry point (bin/niftyc), absolute paths on the machine that runs the units. */
+export interface Forwarder {
+  node: string;
+  niftyc: string;
 }
 
 /** <name>-listen@.socket: instance %i listens on host port %i; the first connection starts the forwarder. */
@@ -334,8 +339,8 @@ export function renderListenSocket(config: ImageConfig, opts: OnDemandOptions): 
 
 /**
  * <name>-listen@.service: started by its socket, it starts instance %i, joins its network
- * namespace, waits until the image listens, then forwards with systemd-socket-proxyd until it
- * has been idle for opts.idleStop; its exit leaves the instance unneeded, so systemd stops it.
+ * namespace, waits until the image listens, then forwards with `niftyc forward` (each client
+ * from a loopback address of its own) until it has been idle for opts.idleStop; its exit leaves the instance unneeded, so systemd stops it.
  */
 export function renderForwarder(config: ImageConfig, opts: OnDemandOptions): string {
   const name = config.name;
@@ -357,7 +362,8 @@ export function renderForwarder(config: ImageConfig, opts: OnDemandOptions): str
     "[Service]",
     "PrivateNetwork=yes",
     `ExecStartPre=/bin/bash -c ${unitWord(wait, true)}`,
-    `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${opts.idleStop} 127.0.0.1:${opts.innerPort}`,
+    // niftyc forward connects from a loopback address of each client's own: the image sees one per client.
+    `ExecStart=${unitWord(opts.forwarder.node, true)} ${unitWord(opts.forwarder.niftyc, true)} forward --exit-idle-time=${opts.idleStop} 127.0.0.1:${opts.innerPort}`,
     "",
   ].join("\n");
 }

@@ -8,6 +8,7 @@ import {
   renderForwarder,
   renderListenSocket,
   renderTemplateUnit,
+  type Forwarder,
   type OnDemandOptions,
 } from "../emit/systemd.ts";
 import type { ImageConfig } from "../image/config.ts";
@@ -34,7 +35,7 @@ export const DEFAULT_IDLE_STOP = "10min";
 const TIME_SPAN =
   /^(?:\d+(?:\.\d+)?(?:us|usec|ms|msec|s|sec|seconds?|m|min|minutes?|h|hr|hours?|d|days?|w|weeks?)?)+$/;
 
-/** A systemd time span, as systemd-socket-proxyd --exit-idle-time= reads it: 90s, 10min, 1h30min; or infinity. */
+/** A systemd time span, as niftyc forward --exit-idle-time= reads it: 90s, 10min, 1h30min; or infinity. */
 export function checkIdleStop(value: string): string {
   if (value === "infinity" || (TIME_SPAN.test(value) && /[1-9]/.test(value))) return value;
   throw new NiftyError(
@@ -79,12 +80,15 @@ export function renderOnDemandUnits(
   config: ImageConfig,
   plan: InstancePlan,
   idleStop: string,
+  forwarder: Forwarder | undefined,
 ): Array<[string, string]> {
   if (plan.onDemand === undefined) return [];
+  if (forwarder === undefined) throw new Error("on-demand units need the forwarder's node and niftyc");
   const opts: OnDemandOptions = {
     target: targetName(config.name),
     innerPort: plan.onDemand.innerPort,
     idleStop,
+    forwarder,
   };
   return [
     [listenerUnit(config.name, "socket"), renderListenSocket(config, opts)],

@@ -14,7 +14,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";
-import { listenerUnit } from "../emit/systemd.ts";
+import { listenerUnit, type Forwarder } from "../emit/systemd.ts";
 import {
   DEFAULT_IDLE_STOP,
   LAYOUT,
@@ -48,6 +48,8 @@ export interface WriteInput {
   version: string;
   /** On-demand plans: the forwarder's idle time (a systemd time span). */
   idleStop?: string;
+  /** On-demand plans: the node and niftyc the forwarder runs (`<node> <niftyc> forward`). */
+  forwarder?: Forwarder;
 }
 
 export interface WriteResult {
@@ -301,9 +303,12 @@ async function writeSystemd(input: WriteInput): Promise<void> {
       ],
       [join(root, targetName(input.plan.name)), renderTarget(input.plan)],
       [join(root, ENV_FILE), renderInstancesEnv(input.plan)],
-      ...renderOnDemandUnits(input.config, input.plan, input.idleStop ?? DEFAULT_IDLE_STOP).map(
-        ([file, text]): [string, string] => [join(root, file), text],
-      ),
+      ...renderOnDemandUnits(
+        input.config,
+        input.plan,
+        input.idleStop ?? DEFAULT_IDLE_STOP,
+        input.forwarder,
+      ).map(([file, text]): [string, string] => [join(root, file), text]),
     ]);
     await replaceDir(root, target, true);
   } finally {

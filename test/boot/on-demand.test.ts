@@ -5,16 +5,21 @@
 // this machine's network, so its listeners are this machine's ports: the tests
 // connect with the real OpenSSH client from here, and ask the host's systemd
 // (nsenter into its PID 1) what runs.
+// The units' forwarder is `niftyc forward` run by this Node from this checkout: both,
+// and the libraries Node needs that the host's tree lacks, are bound into the host
+// read-only at the paths they have here, as the docs tell an administrator to provide.
 // Outside CI, without root or nspawn, every test skips and says so (requireBoot).
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, realpathSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import {
   boot,
   bootUnavailable,
   buildRecipe,
   debianMirror,
+  ROOT,
   niftyc,
   requireBoot,
   shellQuote,
@@ -104,6 +109,15 @@ function running(s: Awaited<ReturnType<typeof status>>): number[] {
   return s.instances.filter((i) => i.state !== "idle").map((i) => i.instance);
 }
 
+/** What `niftyc forward` needs in the host: this Node, the libraries it links that the tree lacks, this checkout. */
+function forwarderBinds(root: string): string[] {
+  const node = process.execPath;
+  const libraries = [...run(["ldd", node]).stdout.matchAll(/=> (\/\S+)/g)]
+    .map((m) => m[1]!)
+    .filter((lib) => !existsSync(join(root, lib)));
+  return [node, ...libraries, ROOT].map((path) => `--bind-ro=${realpathSync(path)}:${path}`);
+}
+
 test.before(async (t) => {
   if (bootUnavailable() !== undefined) return; // each test says why (requireBoot)
   t.timeout(300_000);
@@ -136,7 +150,7 @@ test.before(async (t) => {
   const container = boot(scope, {
     root,
     machine: `nifty-od-${process.pid}`,
-    args: ["--console=read-only", "--capability=CAP_NET_ADMIN"],
+    args: ["--console=read-only", "--capability=CAP_NET_ADMIN", ...forwarderBinds(root)],
   });
   await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
   const init = Number(
@@ -261,6 +275,65 @@ test.serial(
       `ssh-${port}`,
       "and the next connection boots it again",
     );
+  },
+);
+
+/** A TCP connection to the host's port from `from`: what arrives before it closes, once the first bytes have. */
+interface Probe {
+  /** The first bytes, or "" if the server closed without any. */
+  first: Promise<string>;
+  close: () => void;
+}
+
+function probe(port: number, from: string): Probe {
+  const socket = connect({ host: "127.0.0.1", port, localAddress: from });
+  const first = new Promise<string>((done) => {
+    socket.once("data", (chunk: Buffer) => done(chunk.toString("latin1")));
+    socket.once("close", () => done(""));
+    socket.once("error", () => done(""));
+    // Only a bound on a hung test, not a threshold: the first connection boots the instance.
+    setTimeout(() => done("no answer within 90 s"), 90_000).unref();
+  });
+  return { first, close: () => socket.destroy() };
+}
+
+/** The remote addresses of the image's established connections on its port 2200, from /proc/net/tcp. */
+function peersOf(port: number): string[] {
+  const leader = inside(["machinectl", "show", `ssh-${port}`, "--property=Leader", "--value"]).stdout.trim();
+  const tcp = inside(["busybox", "nsenter", "-t", leader, "-n", "busybox", "cat", "/proc/net/tcp"]).stdout;
+  const peers = [...tcp.matchAll(/^\s*\d+: [0-9A-F]{8}:0898 ([0-9A-F]{8}):[0-9A-F]{4} 01 /gm)].map((m) =>
+    Buffer.from(m[1]!, "hex").reverse().join("."),
+  );
+  return [...new Set(peers)].sort();
+}
+
+test.serial(
+  "five idle connections from one address do not lock out another client: the image sees one loopback address per client",
+  async (t) => {
+    if (!ready(t)) return;
+    const port = host!.base + 9;
+    const probes: Probe[] = [];
+    t.teardown(() => {
+      for (const p of probes) p.close();
+    });
+    // Dropbear sends its banner once it has counted a connection as unauthenticated: at most 5 per address.
+    for (let k = 0; k < 5; k++) {
+      probes.push(probe(port, "127.0.0.1"));
+      t.regex(await probes.at(-1)!.first, /^SSH-2\.0-dropbear/, `idle connection ${k + 1} from 127.0.0.1`);
+    }
+    const other = probe(port, "127.0.0.9");
+    probes.push(other);
+    t.regex(await other.first, /^SSH-2\.0-dropbear/, "a sixth client, from 127.0.0.9, gets the banner");
+    const again = probe(port, "127.0.0.1");
+    probes.push(again);
+    t.is(
+      await again.first,
+      "",
+      "a sixth from 127.0.0.1 is still closed without a banner: the limit is per client",
+    );
+    t.deepEqual(peersOf(port), ["127.0.0.1", "127.0.0.9"], "the image sees each client's own address");
+    for (const p of probes) p.close();
+    await until(`instance 9 stopping after ${IDLE}s idle`, 60_000, () => machines().length === 0);
   },
 );
 

@@ -6,7 +6,7 @@
 import test from "ava";
 import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { planInstances } from "../../src/instances/plan.ts";
 import {
@@ -19,6 +19,7 @@ import {
 } from "../../src/instances/render.ts";
 import { classify, instanceStates, parseListUnits } from "../../src/instances/status.ts";
 import { writeInstances } from "../../src/instances/write.ts";
+import { FALLBACK_SOURCE, sourceAddress, timeSpanMs } from "../../src/instances/forward.ts";
 import { runMain } from "../support/cli.ts";
 import { buildDir, sshConfig, temp } from "./helpers.ts";
 
@@ -29,6 +30,10 @@ const onDemand = (
     { name: "WORKERS", expr: "i" },
   ],
 ) => planInstances({ config: sshConfig(), count, first: 7, sets, onDemand: true });
+
+/** This Node and this checkout's niftyc: what `niftyc instances` names by default. */
+const NIFTYC = resolve("bin/niftyc");
+const FORWARDER = { node: process.execPath, niftyc: NIFTYC };
 
 test("the plan names each instance by its listener's port and keeps that port out of the container", (t) => {
   const plan = onDemand();
@@ -146,7 +151,12 @@ test("on-demand plan mistakes: no port per instance, two ports, a recipe port th
 
 test("the listener listens on its instance name, the forwarder joins the instance's network and stops it by exiting", (t) => {
   const plan = onDemand();
-  const units = new Map(renderOnDemandUnits(sshConfig(), plan, "90s"));
+  const units = new Map(
+    renderOnDemandUnits(sshConfig(), plan, "90s", {
+      node: "/usr/bin/node",
+      niftyc: "/opt/niftyc/bin/niftyc",
+    }),
+  );
   t.deepEqual([...units.keys()], ["ssh-listen@.socket", "ssh-listen@.service"]);
   const socket = units.get("ssh-listen@.socket")!;
   t.regex(socket, /^\[Socket\]\nListenStream=%i$/m);
@@ -159,7 +169,7 @@ test("the listener listens on its instance name, the forwarder joins the instanc
     "JoinsNamespaceOf=ssh@%i.service",
     "PartOf=ssh.target",
     "PrivateNetwork=yes",
-    "ExecStart=/usr/lib/systemd/systemd-socket-proxyd --exit-idle-time=90s 127.0.0.1:2200",
+    "ExecStart=/usr/bin/node /opt/niftyc/bin/niftyc forward --exit-idle-time=90s 127.0.0.1:2200",
   ]) {
     t.true(forwarder.split("\n").includes(line), line);
   }
@@ -198,6 +208,7 @@ test("writeInstances --on-demand: the five files, a manifest with ports, systemd
     digest: build.digest,
     version: "test",
     idleStop: "90s",
+    forwarder: FORWARDER,
   });
   t.deepEqual(readdirSync(join(dir, "systemd")).sort(), [
     "instances.env",
@@ -332,9 +343,11 @@ test("the command line: --on-demand writes the listeners and says how to start t
     /systemctl link \S+\/ssh@\.service \S+\/ssh-listen@\.service \S+\/ssh-listen@\.socket \S+\/ssh\.target\n/,
   );
   t.regex(ok.stdout, /niftyc instances status fleet\n/);
-  t.regex(
-    readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8"),
-    /--exit-idle-time=5min /,
+  t.true(
+    readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8")
+      .split("\n")
+      .includes(`ExecStart=${process.execPath} ${NIFTYC} forward --exit-idle-time=5min 127.0.0.1:2200`),
+    "this Node and this niftyc forward, by default",
   );
   const json = await runMain(
     [
@@ -386,6 +399,39 @@ test("the command line: --on-demand writes the listeners and says how to start t
     true,
     "a refused run leaves the directory as it was",
   );
+  const named = await runMain(
+    [
+      "instances",
+      build.dir,
+      "--count",
+      "2",
+      "--set",
+      "PORT=3000+i",
+      "--on-demand",
+      "--node",
+      "/usr/local/bin/node",
+      "--niftyc",
+      "/opt/niftyc/bin/niftyc",
+      "--out",
+      "fleet",
+    ],
+    cwd,
+  );
+  t.is(named.code, 0, named.stderr);
+  t.regex(
+    readFileSync(join(cwd, "fleet", "systemd", "ssh-listen@.service"), "utf8"),
+    /^ExecStart=\/usr\/local\/bin\/node \/opt\/niftyc\/bin\/niftyc forward /m,
+  );
+  const relative = await runMain(
+    ["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--on-demand", "--node", "node"],
+    cwd,
+  );
+  t.regex(relative.stderr, /--node must be an absolute path, got "node" \[NIFTY442\]/);
+  const plain = await runMain(
+    ["instances", build.dir, "--count", "2", "--set", "PORT=3000+i", "--niftyc", NIFTYC, "--out", "fleet"],
+    cwd,
+  );
+  t.regex(plain.stderr, /--node and --niftyc need --on-demand \[NIFTY442\]/);
   const noPort = await runMain(
     ["instances", build.dir, "--count", "2", "--on-demand", "--out", "fleet"],
     cwd,
@@ -396,4 +442,32 @@ test("the command line: --on-demand writes the listeners and says how to start t
   const notDir = await runMain(["instances", "status", build.dir], cwd);
   t.is(notDir.code, 1);
   t.regex(notDir.stderr, /is not an instances directory .*\[NIFTY422\]/);
+});
+
+test("the forwarder connects each client from a loopback address of its own", (t) => {
+  t.is(sourceAddress("192.0.2.17"), "127.0.2.17");
+  t.is(sourceAddress("::ffff:192.0.2.17"), "127.0.2.17", "IPv4 on a dual-stack socket");
+  t.is(sourceAddress("127.0.0.9"), "127.0.0.9", "loopback clients keep their address");
+  t.is(sourceAddress("127.0.0.1"), "127.0.0.1");
+  t.not(sourceAddress("192.0.2.17"), sourceAddress("192.0.2.18"), "distinct in the last three octets");
+  t.is(sourceAddress("10.0.2.17"), sourceAddress("192.0.2.17"), "only the first octet apart: they collide");
+  const v6 = sourceAddress("2001:db8::1");
+  t.regex(v6, /^127\.\d+\.\d+\.\d+$/);
+  t.is(sourceAddress("2001:DB8::1"), v6, "stable, whatever the spelling's case");
+  t.not(sourceAddress("2001:db8::2"), v6);
+  const many = new Set(Array.from({ length: 1000 }, (_, k) => sourceAddress(`2001:db8::${k.toString(16)}`)));
+  t.true(many.size >= 990, `1000 IPv6 clients, ${many.size} addresses`);
+  for (const edge of ["10.0.0.0", "10.255.255.255", "not an address"])
+    t.is(sourceAddress(edge), FALLBACK_SOURCE);
+  t.is(sourceAddress(undefined), FALLBACK_SOURCE);
+});
+
+test("the forwarder reads --exit-idle-time as systemd does", (t) => {
+  t.is(timeSpanMs("5s"), 5000);
+  t.is(timeSpanMs("30"), 30_000, "a bare number is seconds");
+  t.is(timeSpanMs("1h30min"), 5_400_000);
+  t.is(timeSpanMs("500ms"), 500);
+  t.is(timeSpanMs("infinity"), Number.POSITIVE_INFINITY);
+  for (const bad of ["", "0s", "soon", "5 s", "5parsecs"])
+    t.is(t.throws(() => timeSpanMs(bad), { instanceOf: NiftyError }).code, "NIFTY433", bad);
 });
