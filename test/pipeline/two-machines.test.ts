@@ -10,7 +10,7 @@
 import test from "ava";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { debianMirror, ROOT, tempDir, unpack } from "../boot/harness.ts";
 import { requireParts } from "../support/skip.ts";
@@ -73,7 +73,11 @@ const THERE: Record<string, string> = {
 /** bubblewrap on one CPU: `root` as /, this checkout read-only at /src, uid 4242, tmpfs /tmp and home. */
 function sandbox(root: string, command: string[]): string[] {
   const namespaces = "--unshare-user --uid 4242 --gid 4242 --unshare-pid --unshare-uts --hostname elsewhere";
-  const mounts = `--ro-bind ${root} / --ro-bind ${ROOT} /src --proc /proc --dev /dev --tmpfs /tmp --tmpfs /home/builder`;
+  // node_modules where it really is (a checkout may link it from elsewhere), at its place under /src.
+  const modules = realpathSync(join(ROOT, "node_modules"));
+  const mounts =
+    `--ro-bind ${root} / --ro-bind ${ROOT} /src --ro-bind ${modules} /src/node_modules ` +
+    "--proc /proc --dev /dev --tmpfs /tmp --tmpfs /home/builder";
   const env = Object.entries(THERE).flatMap(([k, v]) => ["--setenv", k, v]);
   const bwrap = [
     ...namespaces.split(" "),
