@@ -3,7 +3,7 @@
 // the instruction table; package names come from the store, read only. A
 // request that fails is answered with an empty result and a log line: the
 // server never goes down with a document.
-import { stat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   createConnection,
@@ -58,6 +58,15 @@ interface Analysis {
 function recipePathOf(uri: string): string | undefined {
   try {
     return uri.startsWith("file:") ? fileURLToPath(uri) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The recipe's lock as it is now, or none. Synchronous, a few microseconds: awaiting the thread pool would let a due check run first. */
+function lockStat(recipePath: string): { mtimeMs: number; size: number } | undefined {
+  try {
+    return statSync(`${recipePath}.lock`, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
@@ -177,7 +186,7 @@ export function startServer(
     const recipePath = recipePathOf(uri);
     if (recipePath === undefined) return [];
     const archives = declaredArchives(tree);
-    const lock = await stat(`${recipePath}.lock`).catch(() => undefined);
+    const lock = lockStat(recipePath);
     const key = JSON.stringify([archives, lock?.mtimeMs, lock?.size]);
     const known = packageCache.get(uri);
     if (known?.key === key) return known.hints;
