@@ -63,7 +63,10 @@ function recipePathOf(uri: string): string | undefined {
   }
 }
 
-/** The recipe's lock as it is now, or none. Synchronous, a few microseconds: awaiting the thread pool would let a due check run first. */
+/**
+ * The recipe's lock as it is now, or none. Synchronous, a few microseconds:
+ * awaiting the thread pool would let a check that is due run first.
+ */
 function lockStat(recipePath: string): { mtimeMs: number; size: number } | undefined {
   try {
     return statSync(`${recipePath}.lock`, { throwIfNoEntry: false });
