@@ -182,6 +182,7 @@ async function changes(count: number): Promise<{ wall: number[]; cpuEach: number
   return { wall, cpuEach: (cpuMs() - cpuBefore) / count };
 }
 await changes(5); // warm-up
+const rssBeforePackages = rssMb();
 const diagnostics = await changes(CHANGES);
 
 type Position = { line: number; character: number };
@@ -283,6 +284,7 @@ after a keystroke (the request sent just after the didChange, before its diagnos
 | --- | --- | --- |
 ${completions.map((c) => `| ${c.what} | ${ms(c.checked)} | ${ms(c.afterChange)} |`).join("\n")}
 
+The server's VmRSS after the warm-up changes, before package names were read: ${rssBeforePackages.toFixed(1)} MB.
 Memory over ${EDITS.toLocaleString("en")} keystrokes (one-character edits of the first line, in bursts of
 ${BURST}, each burst's diagnostics waited for), the server's VmRSS:
 
