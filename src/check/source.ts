@@ -22,22 +22,60 @@ export interface CompileOptions {
 
 /** Parse and check, reporting every problem of the file. Loads the parser. */
 export async function checkSource(source: SourceFile, options: CompileOptions): Promise<CheckResult> {
-  if (source.text.length > MAX_RECIPE_CHARS) {
-    return {
-      diagnostics: [
-        {
-          severity: "error",
-          code: "NIFTY802",
-          message: `the recipe has ${source.text.length.toLocaleString("en-US")} characters, more than the limit of ${MAX_RECIPE_CHARS.toLocaleString("en-US")}`,
-          source: { path: source.path, text: "" },
-          hint: "a recipe is a short list of instructions; put large content in files it COPYs",
-        },
-      ],
-    };
-  }
-  const { parseNiftyfile } = await import("../../grammar/parse.ts");
-  const { checkTree } = await import("./check.ts");
-  const parsed = parseNiftyfile(source, MAX_DIAGNOSTICS);
+  if (source.text.length > MAX_RECIPE_CHARS) return tooLong(source);
+  return (await loadFrontEnd()).check(source, options);
+}
+
+/** The parse of a recipe, kept so it can be checked later (what checkSource does in two steps). */
+export type Parsed = ReturnType<typeof import("../../grammar/parse.ts").parseNiftyfile>;
+
+/**
+ * checkSource in two synchronous steps, for a caller that checks many times
+ * (the language server): `parse` gives the syntax tree alone, `checkParsed`
+ * the very diagnostics checkSource would give for that text.
+ */
+export interface FrontEnd {
+  parse(source: SourceFile): Parsed | undefined;
+  checkParsed(source: SourceFile, parsed: Parsed | undefined, options: CompileOptions): CheckResult;
+  check(source: SourceFile, options: CompileOptions): CheckResult;
+}
+
+let frontEnd: Promise<FrontEnd> | undefined;
+
+/** The parser and checker, loaded once; `parse` answers undefined for a recipe over MAX_RECIPE_CHARS. */
+export function loadFrontEnd(): Promise<FrontEnd> {
+  frontEnd ??= Promise.all([import("../../grammar/parse.ts"), import("./check.ts")]).then(
+    ([{ parseNiftyfile }, { checkTree }]) => {
+      const parse = (source: SourceFile) =>
+        source.text.length > MAX_RECIPE_CHARS ? undefined : parseNiftyfile(source, MAX_DIAGNOSTICS);
+      const checkParsed = (source: SourceFile, parsed: Parsed | undefined, options: CompileOptions) =>
+        parsed === undefined ? tooLong(source) : checkParse(checkTree, parsed, options);
+      return { parse, checkParsed, check: (s, o) => checkParsed(s, parse(s), o) };
+    },
+  );
+  return frontEnd;
+}
+
+function tooLong(source: SourceFile): CheckResult {
+  return {
+    diagnostics: [
+      {
+        severity: "error",
+        code: "NIFTY802",
+        message: `the recipe has ${source.text.length.toLocaleString("en-US")} characters, more than the limit of ${MAX_RECIPE_CHARS.toLocaleString("en-US")}`,
+        source: { path: source.path, text: "" },
+        hint: "a recipe is a short list of instructions; put large content in files it COPYs",
+      },
+    ],
+  };
+}
+
+function checkParse(
+  checkTree: typeof import("./check.ts").checkTree,
+  parsed: Parsed,
+  options: CompileOptions,
+): CheckResult {
+  const source = parsed.tree.source;
   const checked = checkTree(parsed.tree, {
     args: options.args,
     strict: options.strict,

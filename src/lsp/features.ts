@@ -72,8 +72,19 @@ export function codeActions(uri: string, diagnostics: readonly LspDiagnostic[]):
   return actions;
 }
 
-/** The option words of an instruction, read from its syntax lines (MODE, OWNER, FILES …). */
-export function optionWords(spec: InstructionSpec<Typed>): string[] {
+const optionsOf = new Map<string, readonly string[]>();
+
+/** The option words of an instruction, read from its syntax lines (MODE, OWNER, FILES …), once. */
+export function optionWords(spec: InstructionSpec<Typed>): readonly string[] {
+  let known = optionsOf.get(spec.keyword);
+  if (known === undefined) {
+    known = readOptionWords(spec);
+    optionsOf.set(spec.keyword, known);
+  }
+  return known;
+}
+
+function readOptionWords(spec: InstructionSpec<Typed>): string[] {
   const words = new Set<string>();
   for (const line of spec.syntax) {
     const bare = line.replace(/<<\w+/g, " ").replace(/<[^>]*>/g, " ");
@@ -99,8 +110,11 @@ export function syntaxSnippet(spec: InstructionSpec<Typed>): string {
   return `${spec.keyword}${body}`;
 }
 
+let keywords: readonly CompletionItem[] | undefined;
+
+/** One item per instruction: the table does not change, so it is built once. */
 function keywordItems(): CompletionItem[] {
-  return Object.values(INSTRUCTIONS).map((s) => {
+  keywords ??= Object.values(INSTRUCTIONS).map((s) => {
     const spec = s as unknown as InstructionSpec<Typed>;
     return {
       label: spec.keyword,
@@ -114,6 +128,7 @@ function keywordItems(): CompletionItem[] {
       insertTextFormat: 2,
     };
   });
+  return [...keywords];
 }
 
 /** Names declared by ARG and ENV-like lines (their spec says `editor: "variables"`), with where. */

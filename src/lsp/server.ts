@@ -3,6 +3,7 @@
 // the instruction table; package names come from the store, read only. A
 // request that fails is answered with an empty result and a log line: the
 // server never goes down with a document.
+import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   createConnection,
@@ -15,7 +16,8 @@ import {
 } from "vscode-languageserver/node";
 import { TextDocument } from "vscode-languageserver-textdocument";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
-import { checkSource, MAX_RECIPE_CHARS } from "../check/source.ts";
+import type { SourceFile } from "../core/source.ts";
+import { loadFrontEnd, MAX_RECIPE_CHARS, type FrontEnd, type Parsed } from "../check/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import {
   codeActions,
@@ -31,19 +33,43 @@ import {
 export interface ServerOptions {
   /** The content store, for package names (read only); absent: no package completion beyond the lock. */
   storeDir?: string;
-  /** How long a burst of changes waits before it is checked again. */
+  /** How long a burst of changes waits before it is checked again (default DEBOUNCE_MS). */
   debounceMs?: number;
 }
 
+/**
+ * The wait after a change before it is checked: long enough to take in the
+ * rest of a burst already on its way (a paste, a multi-cursor edit, key
+ * repeat sends one change per keystroke), short beside the check itself. The
+ * client debounces typing itself where it wants to (Neovim's
+ * debounce_text_changes, 150 ms); a longer wait here would only add to it.
+ */
+export const DEBOUNCE_MS = 10;
+
+/** A version of a document: its parse at once, its diagnostics once they are asked for. */
 interface Analysis {
   version: number;
+  source: SourceFile;
+  parsed: Parsed | undefined;
   tree: SyntaxTree;
-  diagnostics: LspDiagnostic[];
+  diagnostics?: LspDiagnostic[];
 }
 
 function recipePathOf(uri: string): string | undefined {
   try {
     return uri.startsWith("file:") ? fileURLToPath(uri) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The recipe's lock as it is now, or none. Synchronous, a few microseconds:
+ * awaiting the thread pool would let a check that is due run first.
+ */
+function lockStat(recipePath: string): { mtimeMs: number; size: number } | undefined {
+  try {
+    return statSync(`${recipePath}.lock`, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
@@ -60,25 +86,40 @@ function faultDiagnostic(error: unknown): LspDiagnostic {
   return toLspDiagnostic(d);
 }
 
-async function analyze(doc: TextDocument): Promise<Analysis> {
-  const text = doc.getText();
+/** The document's parse (the tree completion and the other requests need); checked later, if at all. */
+function parseDocument(front: FrontEnd, doc: TextDocument): Analysis {
   const recipePath = recipePathOf(doc.uri);
-  const source = { path: recipePath ?? doc.uri, text };
+  const source = { path: recipePath ?? doc.uri, text: doc.getText() };
+  const empty = { source, instructions: [], comments: [] };
   try {
-    const result = await checkSource(source, {
+    const parsed = front.parse(source);
+    return { version: doc.version, source, parsed, tree: parsed?.tree ?? empty };
+  } catch (error) {
+    return {
+      version: doc.version,
+      source,
+      parsed: undefined,
+      tree: empty,
+      diagnostics: [faultDiagnostic(error)],
+    };
+  }
+}
+
+/** checkSource's diagnostics for the analysed text, from the parse already made. */
+function diagnose(front: FrontEnd, uri: string, analysis: Analysis): LspDiagnostic[] {
+  if (analysis.diagnostics !== undefined) return analysis.diagnostics;
+  const recipePath = recipePathOf(uri);
+  try {
+    const result = front.checkParsed(analysis.source, analysis.parsed, {
       args: new Map(),
       strict: false,
       ...(recipePath ? { recipePath } : {}),
     });
-    const tree = result.tree ?? { source, instructions: [], comments: [] };
-    return { version: doc.version, tree, diagnostics: result.diagnostics.map(toLspDiagnostic) };
+    analysis.diagnostics = result.diagnostics.map(toLspDiagnostic);
   } catch (error) {
-    return {
-      version: doc.version,
-      tree: { source, instructions: [], comments: [] },
-      diagnostics: [faultDiagnostic(error)],
-    };
+    analysis.diagnostics = [faultDiagnostic(error)];
   }
+  return analysis.diagnostics;
 }
 
 /** Answers a request, or logs its failure and answers `fallback`. */
@@ -107,26 +148,27 @@ export function startServer(
 ): Connection {
   const connection = createConnection(new StreamMessageReader(input), new StreamMessageWriter(output));
   const documents = new TextDocuments(TextDocument);
-  const analyses = new Map<string, Promise<Analysis>>();
+  const analyses = new Map<string, Analysis>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  const packageCache = new Map<string, Promise<PackageHint[]>>();
+  const packageCache = new Map<string, { key: string; hints: Promise<PackageHint[]> }>();
 
   /** The analysis of the document as it is now: reused while its version holds. */
   const current = async (uri: string): Promise<Analysis | undefined> => {
+    const front = await loadFrontEnd();
     const doc = documents.get(uri);
     if (doc === undefined) return undefined;
     const known = analyses.get(uri);
-    if (known !== undefined && (await known).version === doc.version) return known;
-    const fresh = analyze(doc);
+    if (known !== undefined && known.version === doc.version) return known;
+    const fresh = parseDocument(front, doc);
     analyses.set(uri, fresh);
     return fresh;
   };
 
   const publish = async (uri: string): Promise<void> => {
     const analysis = await current(uri);
-    const doc = documents.get(uri);
-    if (analysis === undefined || doc === undefined || analysis.version !== doc.version) return;
-    await connection.sendDiagnostics({ uri, version: analysis.version, diagnostics: analysis.diagnostics });
+    if (analysis === undefined) return;
+    const diagnostics = diagnose(await loadFrontEnd(), uri, analysis);
+    await connection.sendDiagnostics({ uri, version: analysis.version, diagnostics });
   };
 
   const schedule = (uri: string, delay: number): void => {
@@ -142,18 +184,20 @@ export function startServer(
     );
   };
 
-  const packagesFor = (uri: string, tree: SyntaxTree) => (): Promise<PackageHint[]> => {
+  /** The packages of the recipe's archives, read from the store once per document, its archives and its lock. */
+  const packagesFor = (uri: string, tree: SyntaxTree) => async (): Promise<PackageHint[]> => {
     const recipePath = recipePathOf(uri);
-    if (recipePath === undefined) return Promise.resolve([]);
+    if (recipePath === undefined) return [];
     const archives = declaredArchives(tree);
-    const key = JSON.stringify([recipePath, archives]);
-    let hints = packageCache.get(key);
-    if (hints === undefined) {
-      hints = import("./packages.ts")
-        .then((m) => m.packageHints(options.storeDir, recipePath, archives))
-        .catch(() => []);
-      packageCache.set(key, hints);
-    }
+    const lock = lockStat(recipePath);
+    const key = JSON.stringify([archives, lock?.mtimeMs, lock?.size]);
+    const known = packageCache.get(uri);
+    if (known?.key === key) return known.hints;
+    const hints = import("./packages.ts")
+      .then((m) => m.packageHints(options.storeDir, recipePath, archives))
+      .catch(() => []);
+    // One entry per open document: an edit of its ARCHIVE lines or a new lock replaces it.
+    packageCache.set(uri, { key, hints });
     return hints;
   };
 
@@ -171,11 +215,12 @@ export function startServer(
   }));
 
   documents.onDidOpen((e) => schedule(e.document.uri, 0));
-  documents.onDidChangeContent((e) => schedule(e.document.uri, options.debounceMs ?? 150));
+  documents.onDidChangeContent((e) => schedule(e.document.uri, options.debounceMs ?? DEBOUNCE_MS));
   documents.onDidClose((e) => {
     clearTimeout(timers.get(e.document.uri));
     timers.delete(e.document.uri);
     analyses.delete(e.document.uri);
+    packageCache.delete(e.document.uri);
     connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] }).catch(() => undefined);
   });
 
