@@ -3,7 +3,7 @@
 // luser in over SSH, and the image index is reproducible and holds the amd64-only image as it is.
 import test, { type ExecutionContext } from "ava";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   niftyc,
@@ -165,6 +165,23 @@ test.serial(
   },
 );
 
+/** The ELF files under `root` (symbolic links not followed), by the e_machine of their header. */
+function elfMachines(root: string): Map<number, string[]> {
+  const found = new Map<number, string[]>();
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = join(entry.parentPath, entry.name);
+    const fd = openSync(file, "r");
+    const head = Buffer.alloc(20);
+    const read = readSync(fd, head, 0, 20, 0);
+    closeSync(fd);
+    if (read < 20 || head.readUInt32BE(0) !== 0x7f454c46) continue;
+    const machine = head[5] === 2 ? head.readUInt16BE(18) : head.readUInt16LE(18);
+    found.set(machine, [...(found.get(machine) ?? []), file]);
+  }
+  return found;
+}
+
 /** Run a command in every namespace of the container's PID 1 (an emulated systemd: its programs run through qemu too). */
 function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
   const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], {
@@ -206,6 +223,10 @@ test.serial(
       "usr/lib/aarch64-linux-gnu/libc.so.6",
     ])
       t.is(machineOf(join(root, program)), "AArch64", program);
+    // Every ELF file of the tree, by its header's e_machine (183, EM_AARCH64): not one of the host's.
+    const machines = elfMachines(root);
+    t.true(machines.size === 1 && machines.has(183), `e_machine values: ${[...machines.keys()].join(", ")}`);
+    t.log(`${machines.get(183)?.length} ELF files, every one AArch64`);
 
     const port = await freePort();
     const dropIn = join(tempDir(t, "dropin"), "port.conf");
@@ -234,6 +255,7 @@ test.serial(
     );
     t.true(init > 0, "found the container's PID 1");
     t.is(inside(init, ["busybox", "uname", "-m"]).stdout.trim(), "aarch64");
+    t.regex(inside(init, ["systemctl", "--version"]).stdout, /^systemd 252 /);
     t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
     const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
       .stdout.trim()
