@@ -217,7 +217,7 @@ export async function buildOptions(
 }
 
 /** --platform linux/amd64,linux/arm64,…: the first is `platform`, all are `platforms`; none: amd64 alone. */
-function parsePlatforms(
+export function parsePlatforms(
   text: string | undefined,
   help: string,
 ): { platform?: Platform; platforms?: Platform[] } {

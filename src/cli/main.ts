@@ -21,6 +21,7 @@ import {
   parse,
   printDiagnostics,
   readBuildDir,
+  parsePlatforms,
   recipeLocation,
   type ParsedValues,
 } from "./common.ts";
@@ -344,6 +345,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
       strict: { type: "boolean" },
       "allow-system-binds": { type: "boolean" },
       json: { type: "boolean" },
+      platform: { type: "string" },
     },
     CHECK_HELP,
   );
@@ -353,6 +355,8 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError("check needs at least one recipe", CHECK_HELP);
   const { checkSource, readRecipe } = await import("../check/source.ts");
+  const { platformDiagnostics } = await import("../check/platforms.ts");
+  const asked = parsePlatforms(values.platform as string | undefined, CHECK_HELP).platforms;
   const all: Diagnostic[] = [];
   const shown: string[] = [];
   for (const path of positionals) {
@@ -366,6 +370,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
       recipePath,
     });
     for (const d of result.diagnostics) all.push(d);
+    if (result.recipe !== undefined) all.push(...platformDiagnostics(result.recipe, source, asked));
   }
   const failed = hasErrors(all);
   if (values.json) {

@@ -20,6 +20,7 @@ import type { BlobWriter, Store } from "../cache/store.ts";
 import type { Writable } from "node:stream";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
+import { DEFAULT_PLATFORM, findPlatform, platformDir } from "../image/platform.ts";
 import { hashText } from "./keys.ts";
 
 /** What a format's writer is given: the staging directory and the image. */
@@ -48,7 +49,22 @@ interface Emitter {
 }
 
 const MACHINES_DIR = "/var/lib/machines";
-const repoTag = (input: EmitInput) => `${input.name}:${input.digest.slice(7, 19)}`;
+/**
+ * The docker-archive's and docker-run.sh's tag: `name:<rootfs digest, 12 hex>`, and for a platform
+ * other than linux/amd64 its name after a dash (`ssh:…-arm64`, `ssh:…-arm-v7`), so two platforms
+ * loaded into one engine keep a tag each even when their trees are the same (a recipe of files).
+ */
+function repoTag(
+  name: string,
+  digest: string,
+  config: Pick<ImageConfig, "architecture" | "variant">,
+): string {
+  const platform = findPlatform(["linux", config.architecture, config.variant].filter(Boolean).join("/"));
+  const suffix =
+    platform === undefined || platform === DEFAULT_PLATFORM ? "" : `-${platformDir(platform).slice(6)}`;
+  return `${name}:${digest.slice(7, 19)}${suffix}`;
+}
+const tagOf = (input: EmitInput) => repoTag(input.name, input.digest, input.config);
 
 /** In the order they are written. */
 const EMITTERS = {
@@ -79,7 +95,7 @@ const EMITTERS = {
     async write(input) {
       const { renderDockerfile, renderDockerRun } = await import("../emit/docker.ts");
       await writeFile(join(input.dir, "Dockerfile"), renderDockerfile(input.config));
-      await writeFile(join(input.dir, "docker-run.sh"), renderDockerRun(input.config, repoTag(input)), {
+      await writeFile(join(input.dir, "docker-run.sh"), renderDockerRun(input.config, tagOf(input)), {
         mode: 0o755,
       });
     },
@@ -105,7 +121,7 @@ const EMITTERS = {
       await writeDockerArchive(join(input.dir, "image.tar"), {
         config: input.config,
         layers: input.layers,
-        repoTag: repoTag(input),
+        repoTag: tagOf(input),
         ...(copyTo ? { copyTo } : {}),
       });
     },
@@ -193,7 +209,7 @@ export function outputsFingerprint(
   // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
   const layerDigests = JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null]));
   return hashText(
-    "assembled-v2",
+    "assembled-v3",
     NIFTYC_VERSION,
     finalKey,
     digest,

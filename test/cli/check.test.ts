@@ -219,6 +219,54 @@ test("--json: one object on stdout with every key of every diagnostic", async (t
   t.like(spanless, { file: "w.nifty", line: null, column: null, endLine: null, endColumn: null, hint: null });
 });
 
+test("platforms at check time: NIFTY255 for a platform the PLATFORM line lists without its FETCH; --platform checks those asked, NIFTY256 for one the line does not list", async (t) => {
+  const digest = (c: string) => `sha256:${c.repeat(64)}`;
+  const fetches = [
+    `FETCH tool https://example.org/tool-amd64 ${digest("a")} TO /bin/tool MODE 0755 PLATFORM linux/amd64`,
+    `FETCH tool https://example.org/tool-arm64 ${digest("b")} TO /bin/tool MODE 0755 PLATFORM linux/arm64`,
+  ].join("\n");
+  const cwd = recipes({
+    "listed.nifty": `PLATFORM linux/amd64 linux/arm64 linux/arm/v7\n${fetches}\n`,
+    "free.nifty": `${fetches}\n`,
+    "both.nifty": `PLATFORM linux/amd64 linux/arm64\n${fetches}\n`,
+  });
+  const listed = await run(["check", "listed.nifty"], { cwd });
+  t.is(listed.code, 1);
+  t.true(
+    listed.stderr.includes(
+      "listed.nifty:2:1: error: FETCH tool has no source and digest for platform linux/arm/v7 (it has linux/amd64, linux/arm64) [NIFTY255]",
+    ),
+    listed.stderr,
+  );
+  t.regex(listed.stderr, /^1 error$/m);
+
+  // No PLATFORM line: any platform may be built, so only --platform says which to check.
+  t.is((await run(["check", "free.nifty"], { cwd })).code, 0);
+  const riscv = await run(["check", "free.nifty", "--platform", "linux/amd64,linux/riscv64"], { cwd });
+  t.is(riscv.code, 1);
+  t.true(
+    riscv.stderr.includes("platform linux/riscv64 (it has linux/amd64, linux/arm64) [NIFTY255]"),
+    riscv.stderr,
+  );
+  t.false(riscv.stderr.includes("linux/amd64 ("), "linux/amd64 has its FETCH");
+
+  t.is((await run(["check", "both.nifty"], { cwd })).code, 0);
+  const unsupported = await run(["check", "both.nifty", "--platform", "arm64,armhf", "--json"], { cwd });
+  t.is(unsupported.code, 1);
+  const json = JSON.parse(unsupported.stdout) as {
+    ok: boolean;
+    diagnostics: Array<{ code: string; line?: number }>;
+  };
+  t.false(json.ok);
+  t.deepEqual(
+    json.diagnostics.map((d) => d.code),
+    ["NIFTY256", "NIFTY255"],
+  );
+  const unknown = await run(["check", "both.nifty", "--platform", "linux/arm65"], { cwd });
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown platform "linux\/arm65" \(did you mean linux\/arm64\?/);
+});
+
 test("colour only on a terminal, never with NO_COLOR or TERM=dumb", async (t) => {
   const cwd = recipes({ "bad.nifty": BAD });
   const tty = await run(["check", "bad.nifty"], { cwd, tty: true });

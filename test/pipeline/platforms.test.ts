@@ -4,7 +4,7 @@
 // error at its line: a platform the recipe does not support, a FETCH with no file for it, a
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { parseLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
 import { findPlatform } from "../../src/image/platform.ts";
+import { requireParts } from "../support/skip.ts";
 
 function workDir(t: import("ava").ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-platforms-"));
@@ -281,3 +282,66 @@ test("a package at another version on one platform is NIFTY640, naming the packa
     /niftyc lock app\.nifty --platform linux\/amd64,linux\/arm64,linux\/arm\/v7 --update libfoo1/,
   );
 });
+
+test.serial(
+  "each platform's docker-archive has a tag of its own (…-arm64, …-arm-v7): loaded into one podman, no platform's tag replaces another's, even for the same tree",
+  async (t) => {
+    const podman = spawnSync("sh", ["-c", "command -v podman"]).status === 0;
+    if (!requireParts(t, "podman load", podman ? undefined : "podman is not installed")) return;
+    const dir = workDir(t);
+    // Files only: the three trees are the same bytes, so the rootfs digest alone could not tell them apart.
+    const name = `nifty-tags-${process.pid}`;
+    writeFileSync(join(dir, `${name}.nifty`), `${HEAD}DIR /tmp MODE 1777\n`);
+    const built = await runMain(
+      [
+        "build",
+        `${name}.nifty`,
+        "--cache",
+        "c",
+        "--out",
+        "o",
+        "--format",
+        "rootfs,docker,docker-archive",
+        "--json",
+        "-q",
+        "--platform",
+        "linux/amd64,linux/arm64,linux/arm/v7",
+      ],
+      dir,
+    );
+    t.is(built.code, 0, built.stderr);
+    const digest = (JSON.parse(built.stdout) as { digest: string }).digest.slice(7, 19);
+    const platforms = { "linux-amd64": "amd64", "linux-arm64": "arm64", "linux-arm-v7": "arm" };
+    const tags: string[] = [];
+    for (const sub of Object.keys(platforms)) {
+      const archive = join(dir, "o", sub, "image.tar");
+      const manifest = JSON.parse(
+        execFileSync("tar", ["-xOf", archive, "manifest.json"], { encoding: "utf8" }),
+      ) as Array<{
+        RepoTags: string[];
+      }>;
+      tags.push(manifest[0]!.RepoTags[0]!);
+      t.true(
+        readFileSync(join(dir, "o", sub, "docker-run.sh"), "utf8").includes(manifest[0]!.RepoTags[0]!),
+        `${sub}/docker-run.sh runs its own platform's tag`,
+      );
+    }
+    t.deepEqual(tags, [`${name}:${digest}`, `${name}:${digest}-arm64`, `${name}:${digest}-arm-v7`]);
+
+    t.teardown(() => {
+      for (const tag of tags) spawnSync("podman", ["rmi", "-f", `localhost/${tag}`]);
+    });
+    for (const sub of Object.keys(platforms)) {
+      const load = spawnSync("podman", ["load", "-i", join(dir, "o", sub, "image.tar")], {
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      t.is(load.status, 0, load.stderr);
+    }
+    const archOf = (tag: string) =>
+      spawnSync("podman", ["image", "inspect", "--format", "{{.Architecture}}", `localhost/${tag}`], {
+        encoding: "utf8",
+      }).stdout.trim();
+    t.deepEqual(tags.map(archOf), Object.values(platforms), "each tag still names its own platform's image");
+  },
+);
