@@ -216,15 +216,18 @@ Docs: docs/distribution.md.`;
 
 export const KEYGEN_SIGNING_HELP = `Usage: niftyc keygen-signing [PREFIX] [--key-passphrase SRC|--no-passphrase]
 
-Writes a new ECDSA P-256 key pair for --sign: PREFIX.key (PKCS#8 PEM, AES-256 encrypted
-under the passphrase, mode 0600) and PREFIX.pub (what policy.json's keyPath names).
+Writes a new ECDSA P-256 key pair for --sign: PREFIX.key (mode 0600) and PREFIX.pub (what
+policy.json's keyPath names). The key is encrypted under the passphrase in cosign's own
+format (ENCRYPTED SIGSTORE PRIVATE KEY: scrypt, NaCl secretbox), which cosign sign --key
+reads as it is; --key-format pkcs8 writes encrypted PKCS#8 (AES-256) for openssl instead.
 PREFIX defaults to cosign. An existing file is never replaced. The same with openssl:
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes256 -out cosign.key
   openssl pkey -in cosign.key -pubout -out cosign.pub
 
 Options:
   --key-passphrase SRC  file:PATH or env:VARIABLE; else asked at a terminal
-  --no-passphrase       write the key unencrypted
+  --key-format FORMAT   cosign (the default) or pkcs8
+  --no-passphrase       write the key unencrypted (PKCS#8)
 
 Docs: docs/distribution.md.`;
 
