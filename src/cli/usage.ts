@@ -238,7 +238,9 @@ pushed image's in-toto referrer, or provenance.json of a build directory. RECIPE
 lock beside it) must have the digests it names. The rebuild runs in a fresh store with the
 provenance's --arg values and SOURCE_DATE_EPOCH, --locked. Prints "reproduced: sha256:…"
 (exit 0), or "not reproduced: …" with the first file that differs: its path, type, size,
-mode and digest in the original and in the rebuild (exit 1).
+mode and digest in the original and in the rebuild (exit 1). A multi-platform image (an
+index) is rebuilt for every platform its provenance names, and each platform that differs
+is named with its first file that differs.
 
 Options:
   --recipe RECIPE       the recipe to rebuild from (its lock is RECIPE.lock, as built)
