@@ -160,9 +160,9 @@ export async function pushBuildDir(
   // The key (and its passphrase) before anything is pushed: a wrong one leaves the registry as it was.
   const { signingKey, signPushed } = await import("./sign.ts");
   const key = await signingKey(values, io, PUSH_HELP);
-  // provenance.json beside the build goes with the image (the index), as a referrer; for several
-  // platforms, each platform's own goes with its image.
-  const { attach, attachEach } = await provenanceAttachments(dir);
+  // provenance.json and sbom.cdx.json beside the build go with the image (the index), as referrers;
+  // for several platforms, each platform's own go with its image.
+  const { attach, attachEach } = await buildAttachments(dir);
   const pushed = await pushImage({
     layout,
     target: ref,
@@ -270,21 +270,30 @@ export async function pushSharedCache(
   io.stderr.write(`cache to ${ref.registry}/${ref.repository}@${pushed.digest}: ${pushed.blobs} blobs\n`);
 }
 
-/** provenance.json of the build (or of the index), and of each platform's image by its manifest's digest. */
-async function provenanceAttachments(dir: string) {
+/**
+ * What goes with the image as referrers beside the layout's SPDX SBOM: provenance.json, and
+ * sbom.cdx.json (the CycloneDX SBOM, when the build wrote it). For several platforms, the build's
+ * provenance.json goes with the index, and each platform's files with its image (by its digest).
+ */
+async function buildAttachments(dir: string) {
   const { PROVENANCE_MEDIA_TYPE } = await import("../emit/provenance.ts");
-  const file = async (path: string) =>
+  const { CYCLONEDX_MEDIA_TYPE } = await import("../emit/sbom.ts");
+  const file = async (path: string, artifactType: string) =>
     (await stat(path).then(
       (st) => st.isFile(),
       () => false,
     ))
-      ? [{ artifactType: PROVENANCE_MEDIA_TYPE, path }]
+      ? [{ artifactType, path }]
       : [];
-  const attach = await file(join(dir, "provenance.json"));
+  const files = async (from: string) => [
+    ...(await file(join(from, "provenance.json"), PROVENANCE_MEDIA_TYPE)),
+    ...(await file(join(from, "sbom.cdx.json"), CYCLONEDX_MEDIA_TYPE)),
+  ];
+  const attach = await files(dir);
   const attachEach: Record<string, Array<{ artifactType: string; path: string }>> = {};
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (!entry.isDirectory() || entry.name === "oci" || entry.name.startsWith(".")) continue;
-    const own = await file(join(dir, entry.name, "provenance.json"));
+    const own = await files(join(dir, entry.name));
     type Index = { manifests?: Array<{ digest: string; artifactType?: string }> };
     const index = await readFile(join(dir, entry.name, "oci", "index.json"), "utf8").then(
       (t) => JSON.parse(t) as Index,
