@@ -1,6 +1,6 @@
 // niftyc push and build --push: where credentials come from (the environment
 // is read here, once), which flags mean what, and the progress lines.
-import { stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -160,19 +160,14 @@ export async function pushBuildDir(
   // The key (and its passphrase) before anything is pushed: a wrong one leaves the registry as it was.
   const { signingKey, signPushed } = await import("./sign.ts");
   const key = await signingKey(values, io, PUSH_HELP);
-  // provenance.json beside the build goes with the image, as a referrer.
-  const provenance = join(dir, "provenance.json");
-  const { PROVENANCE_MEDIA_TYPE } = await import("../emit/provenance.ts");
-  const attach = (await stat(provenance).then(
-    (st) => st.isFile(),
-    () => false,
-  ))
-    ? [{ artifactType: PROVENANCE_MEDIA_TYPE, path: provenance }]
-    : [];
+  // provenance.json and sbom.cdx.json beside the build go with the image (the index), as referrers;
+  // for several platforms, each platform's own go with its image.
+  const { attach, attachEach } = await buildAttachments(dir);
   const pushed = await pushImage({
     layout,
     target: ref,
     attach,
+    attachEach,
     ...(await settings(ref.registry)),
     knownBlobsFile: join(cache, "registries", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`),
     onEvent: (event) => {
@@ -273,4 +268,39 @@ export async function pushSharedCache(
   });
   if (values.quiet === true) return;
   io.stderr.write(`cache to ${ref.registry}/${ref.repository}@${pushed.digest}: ${pushed.blobs} blobs\n`);
+}
+
+/**
+ * What goes with the image as referrers beside the layout's SPDX SBOM: provenance.json, and
+ * sbom.cdx.json (the CycloneDX SBOM, when the build wrote it). For several platforms, the build's
+ * provenance.json goes with the index, and each platform's files with its image (by its digest).
+ */
+async function buildAttachments(dir: string) {
+  const { PROVENANCE_MEDIA_TYPE } = await import("../emit/provenance.ts");
+  const { CYCLONEDX_MEDIA_TYPE } = await import("../emit/sbom.ts");
+  const file = async (path: string, artifactType: string) =>
+    (await stat(path).then(
+      (st) => st.isFile(),
+      () => false,
+    ))
+      ? [{ artifactType, path }]
+      : [];
+  const files = async (from: string) => [
+    ...(await file(join(from, "provenance.json"), PROVENANCE_MEDIA_TYPE)),
+    ...(await file(join(from, "sbom.cdx.json"), CYCLONEDX_MEDIA_TYPE)),
+  ];
+  const attach = await files(dir);
+  const attachEach: Record<string, Array<{ artifactType: string; path: string }>> = {};
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === "oci" || entry.name.startsWith(".")) continue;
+    const own = await files(join(dir, entry.name));
+    type Index = { manifests?: Array<{ digest: string; artifactType?: string }> };
+    const index = await readFile(join(dir, entry.name, "oci", "index.json"), "utf8").then(
+      (t) => JSON.parse(t) as Index,
+      () => undefined,
+    );
+    const image = index?.manifests?.find((m) => m.artifactType === undefined);
+    if (own.length > 0 && image !== undefined) attachEach[image.digest] = own;
+  }
+  return { attach, attachEach };
 }

@@ -158,9 +158,17 @@ export async function runSign(
   return EXIT.ok;
 }
 
-/** niftyc keygen-signing [PREFIX]: PREFIX.key (0600, PKCS#8) and PREFIX.pub; never replaces a file. */
+/**
+ * niftyc keygen-signing [PREFIX]: PREFIX.key (0600; cosign's encrypted format, which both cosign
+ * and niftyc read, or PKCS#8 with --key-format pkcs8 or --no-passphrase) and PREFIX.pub; never
+ * replaces a file.
+ */
 export async function runKeygenSigning(args: readonly string[], io: CliIo): Promise<number> {
-  const flags = { "key-passphrase": { type: "string" }, "no-passphrase": { type: "boolean" } } as const;
+  const flags = {
+    "key-passphrase": { type: "string" },
+    "no-passphrase": { type: "boolean" },
+    "key-format": { type: "string" },
+  } as const;
   const { values, positionals } = parse(args, flags, KEYGEN_SIGNING_HELP);
   if (values.help) {
     io.stdout.write(KEYGEN_SIGNING_HELP + "\n");
@@ -169,6 +177,14 @@ export async function runKeygenSigning(args: readonly string[], io: CliIo): Prom
   if (positionals.length > 1)
     throw new UsageError("keygen-signing takes at most one PREFIX", KEYGEN_SIGNING_HELP);
   const prefix = positionals[0] ?? "cosign";
+  const format = values["key-format"] ?? "cosign";
+  if (format !== "cosign" && format !== "pkcs8")
+    throw new UsageError("--key-format takes cosign or pkcs8", KEYGEN_SIGNING_HELP);
+  if (values["key-format"] !== undefined && values["no-passphrase"] === true)
+    throw new UsageError(
+      "--key-format is how the key is encrypted: not with --no-passphrase",
+      KEYGEN_SIGNING_HELP,
+    );
   let passphrase: Buffer | undefined;
   if (values["no-passphrase"] !== true) {
     passphrase = await passphraseSource(values, io, KEYGEN_SIGNING_HELP)();
@@ -180,7 +196,7 @@ export async function runKeygenSigning(args: readonly string[], io: CliIo): Prom
     }
   }
   const { generateSigningKey } = await import("../trust/keys.ts");
-  const { privatePem, publicPem } = generateSigningKey(passphrase);
+  const { privatePem, publicPem } = await generateSigningKey(passphrase, format);
   const keyFile = resolve(io.cwd, `${prefix}.key`);
   const pubFile = resolve(io.cwd, `${prefix}.pub`);
   for (const file of [keyFile, pubFile]) {

@@ -219,15 +219,18 @@ Docs: docs/distribution.md.`;
 
 export const KEYGEN_SIGNING_HELP = `Usage: niftyc keygen-signing [PREFIX] [--key-passphrase SRC|--no-passphrase]
 
-Writes a new ECDSA P-256 key pair for --sign: PREFIX.key (PKCS#8 PEM, AES-256 encrypted
-under the passphrase, mode 0600) and PREFIX.pub (what policy.json's keyPath names).
+Writes a new ECDSA P-256 key pair for --sign: PREFIX.key (mode 0600) and PREFIX.pub (what
+policy.json's keyPath names). The key is encrypted under the passphrase in cosign's own
+format (ENCRYPTED SIGSTORE PRIVATE KEY: scrypt, NaCl secretbox), which cosign sign --key
+reads as it is; --key-format pkcs8 writes encrypted PKCS#8 (AES-256) for openssl instead.
 PREFIX defaults to cosign. An existing file is never replaced. The same with openssl:
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes256 -out cosign.key
   openssl pkey -in cosign.key -pubout -out cosign.pub
 
 Options:
   --key-passphrase SRC  file:PATH or env:VARIABLE; else asked at a terminal
-  --no-passphrase       write the key unencrypted
+  --key-format FORMAT   cosign (the default) or pkcs8
+  --no-passphrase       write the key unencrypted (PKCS#8)
 
 Docs: docs/distribution.md.`;
 
@@ -238,7 +241,9 @@ pushed image's in-toto referrer, or provenance.json of a build directory. RECIPE
 lock beside it) must have the digests it names. The rebuild runs in a fresh store with the
 provenance's --arg values and SOURCE_DATE_EPOCH, --locked. Prints "reproduced: sha256:…"
 (exit 0), or "not reproduced: …" with the first file that differs: its path, type, size,
-mode and digest in the original and in the rebuild (exit 1).
+mode and digest in the original and in the rebuild (exit 1). A multi-platform image (an
+index) is rebuilt for every platform its provenance names, and each platform that differs
+is named with its first file that differs.
 
 Options:
   --recipe RECIPE       the recipe to rebuild from (its lock is RECIPE.lock, as built)

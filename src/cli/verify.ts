@@ -30,8 +30,11 @@ interface Original {
   provenance: ReadProvenance;
   /** The image's digest as pushed or built: the subject named for the image. */
   digest: string;
-  /** Its files: rootfs.tar, or the image's layers, fetched when a difference must be named. */
-  files: (scratch: string) => Promise<string[]>;
+  /**
+   * An image's files, fetched when a difference must be named: rootfs.tar, or the image's layers;
+   * of a multi-platform image, the platform's (its directory, and its image's manifest digest).
+   */
+  files: (scratch: string, platform?: { dir: string; manifest: string }) => Promise<string[]>;
 }
 
 async function fromBuildDir(dir: string, shown: string): Promise<Original> {
@@ -44,7 +47,11 @@ async function fromBuildDir(dir: string, shown: string): Promise<Original> {
     );
   });
   const provenance = parseProvenance(bytes, `${shown}/provenance.json`);
-  return { provenance, digest: provenance.subjects[0]!.digest, files: async () => [join(dir, "rootfs.tar")] };
+  return {
+    provenance,
+    digest: provenance.subjects[0]!.digest,
+    files: async (_, platform) => [join(dir, platform?.dir ?? "", "rootfs.tar")],
+  };
 }
 
 async function fromRegistry(
@@ -96,7 +103,11 @@ async function fromRegistry(
     );
   }
   const maxBytes = 16 * 1024 ** 3;
-  return { provenance, digest, files: (scratch) => downloadLayers(options, digest, scratch, maxBytes) };
+  return {
+    provenance,
+    digest,
+    files: (scratch, platform) => downloadLayers(options, platform?.manifest ?? digest, scratch, maxBytes),
+  };
 }
 
 /** The recipe and lock must be the ones the provenance names. */
@@ -112,15 +123,17 @@ async function checkInputs(p: ReadProvenance, recipePath: string, shown: string)
       `the recipe ${shown} is ${sha256(recipe)}, but the provenance names ${p.recipe.digest}`,
       hint,
     );
-  if (p.lock === undefined) return;
-  const suffix = p.lock.path.startsWith(p.recipe.path) ? p.lock.path.slice(p.recipe.path.length) : ".lock";
-  const lock = await readFile(`${recipePath}${suffix}`).catch(() => Buffer.alloc(0));
-  if (sha256(lock) !== p.lock.digest)
-    throw new NiftyError(
-      "NIFTY270",
-      `the lock ${shown}${suffix} is ${sha256(lock)}, but the provenance names ${p.lock.digest}`,
-      hint,
-    );
+  const locks = p.locks.length > 0 ? p.locks : p.lock !== undefined ? [p.lock] : [];
+  for (const lock of locks) {
+    const suffix = lock.path.startsWith(p.recipe.path) ? lock.path.slice(p.recipe.path.length) : ".lock";
+    const bytes = await readFile(`${recipePath}${suffix}`).catch(() => Buffer.alloc(0));
+    if (sha256(bytes) !== lock.digest)
+      throw new NiftyError(
+        "NIFTY270",
+        `the lock ${shown}${suffix} is ${sha256(bytes)}, but the provenance names ${lock.digest}`,
+        hint,
+      );
+  }
 }
 
 export async function runVerify(
@@ -149,10 +162,13 @@ export async function runVerify(
   const settings = registrySettings(values, io);
   const target = positionals[0]!;
   const dir = resolve(io.cwd, target);
-  const isDir = await stat(join(dir, "build.json")).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+  // A build directory: build.json, or (several platforms) the index's provenance.json.
+  const isFile = (name: string) =>
+    stat(join(dir, name)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  const isDir = (await isFile("build.json")) || (await isFile("provenance.json"));
   if (isDir && values.key !== undefined)
     throw new UsageError("--key checks a pushed image's signature: give the image's reference", VERIFY_HELP);
   const original = isDir
@@ -177,6 +193,21 @@ interface Rebuild {
   settings: Settings;
 }
 
+/** The platforms the provenance names, as build options take them. */
+async function platformsOf(p: ReadProvenance) {
+  const { findPlatform } = await import("../image/platform.ts");
+  return p.platforms.map((name) => {
+    const platform = findPlatform(name);
+    if (platform === undefined)
+      throw new NiftyError(
+        "NIFTY735",
+        `the provenance cannot be read: it names the platform ${name}, which this niftyc does not build`,
+        "verify with the niftyc version the provenance names",
+      );
+    return platform;
+  });
+}
+
 async function rebuildAndCompare(original: Original, r: Rebuild): Promise<number> {
   const { values, io } = r;
   const p = original.provenance;
@@ -189,11 +220,12 @@ async function rebuildAndCompare(original: Original, r: Rebuild): Promise<number
     if (await pullSharedCache(values["cache-from"] as string, fresh, io, r.settings, 16 * 1024 ** 3))
       return EXIT.input;
   }
-  const { build, BuildFailed } = await import("../pipeline/build.ts");
+  const { BuildFailed } = await import("../pipeline/build.ts");
+  const { buildPlatforms } = await import("../pipeline/platforms.ts");
   const options = await buildOptions(fresh, io, VERIFY_HELP);
   let result;
   try {
-    result = await build({
+    result = await buildPlatforms({
       ...options,
       cacheDir: cache,
       epoch: p.epoch,
@@ -201,6 +233,8 @@ async function rebuildAndCompare(original: Original, r: Rebuild): Promise<number
       locked: true,
       recipePath: r.recipePath,
       shownPath: p.recipe.path,
+      // Every platform the provenance names, and only those.
+      platforms: await platformsOf(p),
       outDir: () => out,
     });
   } catch (error) {
@@ -210,22 +244,51 @@ async function rebuildAndCompare(original: Original, r: Rebuild): Promise<number
     return EXIT.input;
   }
   await printDiagnostics(result.warnings, io);
+  return compare(original, out, r);
+}
+
+/** Every subject of the original against the rebuild's; the first file that differs, of each platform that does. */
+async function compare(original: Original, out: string, r: Rebuild): Promise<number> {
   const { parseProvenance, tarEntries, firstDifference } = await import("../trust/verify.ts");
+  const p = original.provenance;
   const rebuilt = parseProvenance(await readFile(join(out, "provenance.json")), "of the rebuild");
-  const same = p.subjects.every((s) =>
-    rebuilt.subjects.some((t) => t.name === s.name && t.digest === s.digest),
-  );
+  const digestOf = (list: ReadProvenance["subjects"], name: string) =>
+    list.find((s) => s.name === name)?.digest;
+  const same = p.subjects.every((s) => digestOf(rebuilt.subjects, s.name) === s.digest);
   if (same) {
-    io.stdout.write(`reproduced: ${original.digest}\n`);
+    r.io.stdout.write(`reproduced: ${original.digest}\n`);
     return EXIT.ok;
   }
-  const files = await original.files(r.scratch);
-  const difference = firstDifference(await tarEntries(files), await tarEntries([join(out, "rootfs.tar")]));
   const image = rebuilt.subjects.find((s) => s.name !== "rootfs.tar") ?? rebuilt.subjects[0]!;
-  io.stdout.write(
-    difference === undefined
-      ? `not reproduced: the files are the same, but the image is ${image.digest}, not ${original.digest}\n`
-      : `not reproduced: ${original.digest} differs from the rebuild ${image.digest} first at ${difference}\n`,
-  );
+  const differs = async (platform?: { dir: string; manifest: string }) => {
+    const files = await original.files(r.scratch, platform);
+    const rootfs = join(out, platform?.dir ?? "", "rootfs.tar");
+    return firstDifference(await tarEntries(files), await tarEntries([rootfs]));
+  };
+  if (p.platforms.length === 1) {
+    const difference = await differs();
+    r.io.stdout.write(
+      difference === undefined
+        ? `not reproduced: the files are the same, but the image is ${image.digest}, not ${original.digest}\n`
+        : `not reproduced: ${original.digest} differs from the rebuild ${image.digest} first at ${difference}\n`,
+    );
+    return EXIT.input;
+  }
+  // Several platforms: each platform whose image is not the same, with its first file that differs.
+  const { findPlatform, platformDir } = await import("../image/platform.ts");
+  const lines = [`not reproduced: ${original.digest} (the rebuild's index is ${image.digest})`];
+  for (const name of p.platforms) {
+    const dir = platformDir(findPlatform(name)!);
+    const mine = p.subjects.find((s) => s.name.startsWith(`${dir}/`) && s.name !== `${dir}/rootfs.tar`);
+    const theirs = mine && digestOf(rebuilt.subjects, mine.name);
+    if (mine === undefined || theirs === mine.digest) continue;
+    const difference = await differs({ dir, manifest: mine.digest });
+    lines.push(
+      difference === undefined
+        ? `  ${name}: the files are the same, but the image is ${theirs}, not ${mine.digest}`
+        : `  ${name}: ${mine.digest} differs from the rebuild ${theirs} first at ${difference}`,
+    );
+  }
+  r.io.stdout.write(`${lines.join("\n")}\n`);
   return EXIT.input;
 }

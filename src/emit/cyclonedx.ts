@@ -10,8 +10,6 @@ import { Enums, Models, Serialize, Spec } from "@cyclonedx/cyclonedx-library";
 import { debPurl, documentNamespace, genericPurl } from "./sbom.ts";
 import type { SbomInput } from "./sbom.ts";
 
-export const CYCLONEDX_MEDIA_TYPE = "application/vnd.cyclonedx+json";
-
 const hex = (digest: string) => digest.replace(/^sha256:/, "");
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** RFC 9562's namespace for names that are URLs. */

@@ -102,3 +102,66 @@ export function renderProvenance(input: ProvenanceInput, subjects: readonly Subj
   };
   return JSON.stringify(statement, null, 2) + "\n";
 }
+
+/** One platform's provenance.json as written, and the directory its build went to (linux-arm64). */
+export interface PlatformProvenance {
+  dir: string;
+  platform: string;
+  text: string;
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * The provenance of a multi-platform build: its subjects the image index (named as each image is)
+ * and every platform's own subjects under that platform's directory (linux-arm64/rootfs.tar);
+ * every platform in `platforms`, each platform's lock in `locks`, and every platform's inputs.
+ * The recipe, --arg values, secrets and epoch are the same for all platforms.
+ */
+export function renderIndexProvenance(
+  index: string | undefined,
+  parts: readonly PlatformProvenance[],
+): string {
+  const statements = parts.map((p) => JSON.parse(p.text) as Json);
+  const first = statements[0]!;
+  const own = first.subject as Array<{ name: string; digest: unknown }>;
+  const name = own.find((x) => x.name !== "rootfs.tar")?.name ?? "image";
+  const subject = [
+    ...(index !== undefined ? [{ name, digest: { sha256: hex(index) } }] : []),
+    ...statements.flatMap((s, i) =>
+      (s.subject as Array<{ name: string; digest: unknown }>).map((x) => ({
+        name: `${parts[i]!.dir}/${x.name}`,
+        digest: x.digest,
+      })),
+    ),
+  ];
+  const definition = (s: Json) => (s.predicate as Json).buildDefinition as Json;
+  const external = (s: Json) => definition(s).externalParameters as Json;
+  const locks = statements.flatMap((s, i) => {
+    const lock = external(s).lock as Json | null;
+    return lock ? [{ platform: parts[i]!.platform, ...lock }] : [];
+  });
+  const seen = new Map<string, unknown>();
+  for (const s of statements)
+    for (const d of definition(s).resolvedDependencies as Json[]) seen.set(JSON.stringify(d), d);
+  // In the first platform's order (the recipe and its lock first), then what other platforms add.
+  const dependencies = [...seen.values()];
+  const predicate = first.predicate as Json;
+  const statement = {
+    ...first,
+    subject,
+    predicate: {
+      ...predicate,
+      buildDefinition: {
+        ...definition(first),
+        externalParameters: {
+          ...external(first),
+          locks,
+          platforms: parts.map((p) => p.platform).sort(byText),
+        },
+        resolvedDependencies: dependencies,
+      },
+    },
+  };
+  return JSON.stringify(statement, null, 2) + "\n";
+}

@@ -35,6 +35,8 @@ export interface SbomInput {
 }
 
 export const SPDX_MEDIA_TYPE = "application/spdx+json";
+/** CycloneDX JSON (src/emit/cyclonedx.ts): its media type, pushed as a referrer's artifactType. */
+export const CYCLONEDX_MEDIA_TYPE = "application/vnd.cyclonedx+json";
 
 const hex = (digest: string) => digest.replace(/^sha256:/, "");
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -264,6 +264,7 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
         args: options.args ?? new Map(),
         epoch: options.epoch,
         inputs,
+        platform: (options.platform ?? DEFAULT_PLATFORM).name,
       })
     : undefined;
   // Everything the SBOM and the provenance say beside the tree joins the outputs' key.

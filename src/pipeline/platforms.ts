@@ -43,7 +43,13 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     built.push({ platform: platform.name, result, manifest: "" });
   }
   const index = await writeIndex(top, built, platforms);
-  await pruneOutDir(top, [...platforms.map(platformDir), ...(index ? ["oci"] : [])]);
+  const provenance = await writeProvenance(top, index, built, platforms);
+  const kept = [
+    ...platforms.map(platformDir),
+    ...(index ? ["oci"] : []),
+    ...(provenance ? ["provenance.json"] : []),
+  ];
+  await pruneOutDir(top, kept);
   // The run configs are each platform's; the first platform's are the ones to use here.
   for (const p of platforms.slice(1)) {
     options.onEvent?.({
@@ -76,6 +82,27 @@ async function pruneOutDir(top: string, keep: readonly string[]): Promise<void> 
     if (name.startsWith(".") || keep.includes(name)) continue;
     await rm(join(top, name), { recursive: true, force: true });
   }
+}
+
+/**
+ * out/<name>/provenance.json: the index and every platform's subjects, every platform's inputs
+ * (src/emit/provenance.ts), when every platform wrote its own; what niftyc verify rebuilds from.
+ */
+async function writeProvenance(
+  top: string,
+  index: string | undefined,
+  built: ReadonlyArray<{ platform: string; result: BuildResult }>,
+  platforms: readonly Platform[],
+): Promise<boolean> {
+  const parts = [];
+  for (const [i, b] of built.entries()) {
+    const text = await readFile(join(b.result.outDir, "provenance.json"), "utf8").catch(() => undefined);
+    if (text === undefined) return false;
+    parts.push({ dir: platformDir(platforms[i]!), platform: b.platform, text });
+  }
+  const { renderIndexProvenance } = await import("../emit/provenance.ts");
+  await writeExact(join(top, "provenance.json"), renderIndexProvenance(index, parts));
+  return true;
 }
 
 async function addBlob(blobs: string, from: string, hex: string): Promise<void> {

@@ -1,12 +1,11 @@
 // What the provenance says of a build beside its subjects, gathered when the
 // build is planned: the recipe and lock by digest, the --arg values, the
-// secrets' names, the platform, niftyc's version and package-lock.json, and
+// secrets' names, the platform built, niftyc's version and package-lock.json, and
 // the SBOM's inputs (every FETCH and locked package by digest). Its JSON joins
 // the key of the assembled outputs, so provenance.json is never restored for
 // other inputs.
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { IMAGE_ARCHITECTURE } from "../image/config.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { specFor } from "../instructions/index.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
@@ -35,6 +34,8 @@ export interface ProvenanceSources {
   args: ReadonlyMap<string, string>;
   epoch: number;
   inputs: ReturnType<typeof sbomInputs>;
+  /** The platform this build makes (linux/arm64): each platform's provenance names its own. */
+  platform: string;
 }
 
 export async function provenanceInput(s: ProvenanceSources): Promise<ProvenanceInput> {
@@ -55,7 +56,7 @@ export async function provenanceInput(s: ProvenanceSources): Promise<ProvenanceI
     ...(lock ? { lock } : {}),
     args: Object.fromEntries([...s.args].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     secrets: [...secrets].sort(),
-    platforms: [`linux/${IMAGE_ARCHITECTURE}`],
+    platforms: [s.platform],
     epoch: s.epoch,
     niftyc: { version: NIFTYC_VERSION, packageLockSha256: await niftycPackageLock() },
     fetches: s.inputs.fetches,

@@ -37,8 +37,10 @@ export interface PushOptions extends Omit<ClientOptions, "registry" | "onRetry">
   chunkSize?: number;
   /** A file remembering which repositories of this registry hold which blobs, for mounts. */
   knownBlobsFile?: string;
-  /** Files pushed as referrers of the image beside the layout's own (the provenance). */
+  /** Files pushed as referrers of the image (of the index, for several platforms) beside the layout's own (the provenance). */
   attach?: import("./attach.ts").Attachment[];
+  /** For several platforms: files pushed as referrers of each platform's image, by its manifest's digest. */
+  attachEach?: Readonly<Record<string, import("./attach.ts").Attachment[]>>;
   onEvent?: (event: PushEvent) => void;
 }
 
@@ -99,7 +101,8 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
   for (const image of index.images) {
     const { tag: _, ...byDigest } = target;
     const byItsDigest = { ...byDigest, digest: image.manifest.digest };
-    const one = await pushLayoutImage({ ...options, target: byItsDigest }, image);
+    const attach = options.attachEach?.[image.manifest.digest] ?? [];
+    const one = await pushLayoutImage({ ...options, target: byItsDigest, attach }, image);
     counts.uploaded += one.uploaded;
     counts.mounted += one.mounted;
     counts.existing += one.existing;
@@ -107,12 +110,18 @@ async function pushIndex(options: PushOptions, index: LayoutIndex): Promise<Push
     referrers.push(...one.referrers);
   }
   const client = new RegistryClient({ ...options, registry: target.registry });
+  // The index's own referrers (the provenance of every platform) after the index.
+  const attached = await (await import("./attach.ts")).attachments(options.attach ?? [], index.index);
   try {
     const reference = target.tag ?? target.digest!;
     const { action } = await putManifest(client, target.repository, reference, index.index);
     options.onEvent?.({ type: "manifest", digest: index.index.digest, action });
+    const known = await readKnown(options.knownBlobsFile);
+    const subject = index.index.digest;
+    referrers.push(...(await pushReferrers(client, subject, attached.referrers, options, known, counts)));
   } finally {
     await client.close();
+    await attached.dispose();
   }
   return {
     pushed: `${target.registry}/${target.repository}@${index.index.digest}`,
@@ -156,31 +165,8 @@ async function pushLayoutImage(options: PushOptions, image: LayoutImage): Promis
     const { action } = await putManifest(client, target.repository, tagOrDigest!, image.manifest);
     options.onEvent?.({ type: "manifest", digest: image.manifest.digest, action });
     // Referrers after their subject: a registry may refuse a subject it does not have.
-    for (const r of image.referrers) {
-      for (const blob of r.blobs) {
-        const a = await pushBlob(client, target.repository, blob, options, known[blob.digest] ?? []);
-        counts[a.action === "exists" ? "existing" : a.action]++;
-        options.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, ...a });
-        known[blob.digest] = [...new Set([...(known[blob.digest] ?? []), target.repository])].sort();
-      }
-      const manifest = { bytes: r.bytes, digest: r.descriptor.digest, mediaType: r.descriptor.mediaType };
-      const pushed = await putManifest(client, target.repository, r.descriptor.digest, manifest);
-      const via = await linkReferrer(
-        client,
-        target.repository,
-        image.manifest.digest,
-        r.descriptor,
-        pushed.subjectHandled,
-      );
-      referrers.push({ digest: r.descriptor.digest, artifactType: r.descriptor.artifactType!, via: via.via });
-      options.onEvent?.({
-        type: "referrer",
-        digest: r.descriptor.digest,
-        artifactType: r.descriptor.artifactType!,
-        via: via.via,
-        action: pushed.action === "exists" && via.action === "exists" ? "exists" : "uploaded",
-      });
-    }
+    const subject = image.manifest.digest;
+    referrers.push(...(await pushReferrers(client, subject, image.referrers, options, known, counts)));
   } finally {
     await client.close();
     await attached.dispose();
@@ -198,6 +184,39 @@ async function pushLayoutImage(options: PushOptions, image: LayoutImage): Promis
     referrers,
     ...counts,
   };
+}
+
+/** Each referrer's blobs, its manifest, and what makes a client find it (the API, or the tag schema). */
+async function pushReferrers(
+  client: RegistryClient,
+  subject: string,
+  list: LayoutImage["referrers"],
+  options: PushOptions,
+  known: KnownBlobs,
+  counts: { uploaded: number; mounted: number; existing: number },
+): Promise<PushResult["referrers"]> {
+  const repository = options.target.repository;
+  const referrers: PushResult["referrers"] = [];
+  for (const r of list) {
+    for (const blob of r.blobs) {
+      const a = await pushBlob(client, repository, blob, options, known[blob.digest] ?? []);
+      counts[a.action === "exists" ? "existing" : a.action]++;
+      options.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, ...a });
+      known[blob.digest] = [...new Set([...(known[blob.digest] ?? []), repository])].sort();
+    }
+    const manifest = { bytes: r.bytes, digest: r.descriptor.digest, mediaType: r.descriptor.mediaType };
+    const pushed = await putManifest(client, repository, r.descriptor.digest, manifest);
+    const via = await linkReferrer(client, repository, subject, r.descriptor, pushed.subjectHandled);
+    referrers.push({ digest: r.descriptor.digest, artifactType: r.descriptor.artifactType!, via: via.via });
+    options.onEvent?.({
+      type: "referrer",
+      digest: r.descriptor.digest,
+      artifactType: r.descriptor.artifactType!,
+      via: via.via,
+      action: pushed.action === "exists" && via.action === "exists" ? "exists" : "uploaded",
+    });
+  }
+  return referrers;
 }
 
 async function blobExists(client: RegistryClient, repository: string, digest: string): Promise<boolean> {

@@ -13,6 +13,10 @@ export interface ReadProvenance {
   subjects: Array<{ name: string; digest: string }>;
   recipe: { path: string; digest: string };
   lock: { path: string; digest: string } | undefined;
+  /** A multi-platform build's lock of each platform (its `lock` is the first platform's). */
+  locks: Array<{ platform: string; path: string; digest: string }>;
+  /** The platforms built (linux/amd64): one for a plain build, each of an image index. */
+  platforms: string[];
   args: Record<string, string>;
   secrets: string[];
   epoch: number;
@@ -65,6 +69,16 @@ export function parseProvenance(bytes: Buffer, where: string): ReadProvenance {
   const secrets = (Array.isArray(params.secrets) ? params.secrets : [])
     .map((s) => obj(s)?.name)
     .filter((n): n is string => typeof n === "string");
+  const locks = (Array.isArray(params.locks) ? params.locks : []).flatMap((l) => {
+    const digest = digestOf(l);
+    const { platform, path } = obj(l) ?? {};
+    return digest !== undefined && typeof platform === "string" && typeof path === "string"
+      ? [{ platform, path, digest }]
+      : [];
+  });
+  const platforms = Array.isArray(params.platforms) ? params.platforms : [];
+  if (platforms.length === 0 || !platforms.every((p) => typeof p === "string"))
+    return bad("it names no platform");
   const epoch = params.sourceDateEpoch;
   if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0)
     return bad("it has no sourceDateEpoch");
@@ -72,6 +86,8 @@ export function parseProvenance(bytes: Buffer, where: string): ReadProvenance {
     subjects,
     recipe: { path: recipe.path, digest: recipeDigest },
     lock,
+    locks,
+    platforms: platforms as string[],
     args: args as Record<string, string>,
     secrets,
     epoch,

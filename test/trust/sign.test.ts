@@ -54,7 +54,7 @@ test.serial(
     if (!requireTools(t, unavailable)) return;
     const { key, pub } = await keygen("signer", "key-pass-phrase-never-shown");
     const other = await keygen("other");
-    t.regex(await fsp.readFile(key, "utf8"), /BEGIN ENCRYPTED PRIVATE KEY/);
+    t.regex(await fsp.readFile(key, "utf8"), /BEGIN ENCRYPTED SIGSTORE PRIVATE KEY/);
     t.is((await fsp.stat(key)).mode & 0o777, 0o600);
     const ref = `${s.registry.host}/team/signed:1`;
     const pushed = await niftyc(
@@ -125,7 +125,7 @@ test.serial(
 );
 
 test.serial(
-  "a world-readable key, a wrong passphrase, a missing one, cosign's own format, an RSA key: clear errors before anything is pushed",
+  "a world-readable key, a wrong passphrase, a missing one, a malformed cosign key, an RSA key: clear errors before anything is pushed",
   async (t) => {
     if (!requireTools(t, unavailable)) return;
     const { key } = await keygen("hostile", "right-passphrase");
@@ -160,7 +160,10 @@ test.serial(
       { mode: 0o600 },
     );
     const cosign = await push(cosignFormat);
-    t.regex(cosign.stderr, /cosign's encrypted format is not read by niftyc \[NIFTY731\]/);
+    t.regex(
+      cosign.stderr,
+      /cosign-format\.key is not a usable signing key: its kdf is not scrypt \[NIFTY731\]/,
+    );
     noStack(cosign);
     const rsa = path.join(s.work, "rsa.key");
     const { generateKeyPairSync } = await import("node:crypto");
