@@ -73,10 +73,11 @@ const THERE: Record<string, string> = {
 /** bubblewrap on one CPU: `root` as /, this checkout read-only at /src, uid 4242, tmpfs /tmp and home. */
 function sandbox(root: string, command: string[]): string[] {
   const namespaces = "--unshare-user --uid 4242 --gid 4242 --unshare-pid --unshare-uts --hostname elsewhere";
-  // node_modules where it really is (a checkout may link it from elsewhere), at its place under /src.
+  // node_modules also where it really is: a checkout may link it from elsewhere.
   const modules = realpathSync(join(ROOT, "node_modules"));
+  mkdirSync(join(root, modules), { recursive: true }); // its mount point: the sandbox's / is read-only
   const mounts =
-    `--ro-bind ${root} / --ro-bind ${ROOT} /src --ro-bind ${modules} /src/node_modules ` +
+    `--ro-bind ${root} / --ro-bind ${ROOT} /src --ro-bind ${modules} ${modules} ` +
     "--proc /proc --dev /dev --tmpfs /tmp --tmpfs /home/builder";
   const env = Object.entries(THERE).flatMap(([k, v]) => ["--setenv", k, v]);
   const bwrap = [
