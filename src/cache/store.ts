@@ -148,8 +148,12 @@ export class Store {
     return st?.isFile() ? { digest, size: st.size, path: p } : undefined;
   }
 
-  createWriter(): BlobWriter {
-    return new BlobWriter(this);
+  /**
+   * `syncAtCommit`: the stream ends without waiting for the disk, and commit() syncs and publishes.
+   * A reader of many small members (a .deb) writes the next while earlier ones are synced.
+   */
+  createWriter(options: { syncAtCommit?: boolean } = {}): BlobWriter {
+    return new BlobWriter(this, options.syncAtCommit ?? false);
   }
 
   async putFile(file: string, expected?: string): Promise<BlobInfo> {
@@ -327,12 +331,21 @@ export class BlobWriter extends Writable {
   #fh: FileHandle | undefined;
   #flushed = false;
   #done = false;
+  readonly #syncAtCommit: boolean;
 
-  constructor(store: Store) {
+  constructor(store: Store, syncAtCommit = false) {
     super({ highWaterMark: 1 << 16 });
     this.#store = store;
+    this.#syncAtCommit = syncAtCommit;
     this.tempPath = store.tempPath(".part");
   }
+
+  /** The digest of everything written, once the stream has finished. */
+  get digest(): string {
+    if (!this.writableFinished) throw new Error("BlobWriter: the digest is known once the stream finished");
+    return (this.#digest ??= `sha256:${this.#hash.digest("hex")}`);
+  }
+  #digest: string | undefined;
 
   /** Bytes written so far. */
   get size(): number {
@@ -364,17 +377,26 @@ export class BlobWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.#syncAtCommit) callback();
+    else this.#flush().then(() => callback(), callback);
+  }
+
+  /** The bytes on disk, read-only, closed: only then may the blob get its name. */
+  async #flush(): Promise<void> {
     const fh = this.#fh!;
-    (async () => {
-      await fh.sync();
-      await fh.chmod(0o444);
-      this.#fh = undefined;
-      await fh.close();
-      this.#flushed = true;
-    })().then(() => callback(), callback);
+    await fh.sync();
+    await fh.chmod(0o444);
+    this.#fh = undefined;
+    await fh.close();
+    this.#flushed = true;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Destroyed as a finished stream is (autoDestroy): the file stays open for commit() to sync.
+    if (this.#syncAtCommit && error === null && this.writableFinished && !this.#done) {
+      callback(null);
+      return;
+    }
     const fh = this.#fh;
     this.#fh = undefined;
     (async () => {
@@ -403,7 +425,16 @@ export class BlobWriter extends Writable {
       throw err;
     }
     this.#done = true;
-    const digest = `sha256:${this.#hash.digest("hex")}`;
+    const digest = this.digest;
+    if (this.#syncAtCommit && !this.#flushed) {
+      try {
+        await this.#flush();
+      } catch (err) {
+        await this.#fh?.close().catch(() => {});
+        await fsp.rm(this.tempPath, { force: true });
+        throw err;
+      }
+    }
     if (expected !== undefined && expected !== digest) {
       await fsp.rm(this.tempPath, { force: true });
       throw new DigestMismatchError(expected, digest, what);
@@ -432,6 +463,9 @@ export class BlobWriter extends Writable {
       this.destroy();
       await finished(this).catch(() => {});
     }
+    const fh = this.#fh;
+    this.#fh = undefined;
+    await fh?.close().catch(() => {});
     await fsp.rm(this.tempPath, { force: true });
   }
 }

@@ -26,6 +26,7 @@ import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
+import { Gate } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import { BuildFailed } from "./failure.ts";
 import type { BuildEvent } from "./types.ts";
@@ -327,8 +328,14 @@ async function checkLock(
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
-  for (const p of lock.packages) {
-    const control = await debControl(store, p, options);
+  // Several .debs downloaded and read at once; their problems are still listed in the lock's order.
+  const gate = new Gate(CONTROLS_AT_ONCE);
+  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
+  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
+  const reading = lock.packages.map((p) => gate.run(() => debControl(store, p, once)));
+  for (const pending of reading) pending.catch(() => {});
+  for (const [i, p] of lock.packages.entries()) {
+    const control = await reading[i]!;
     controls.set(check.lockKey(p), control);
     const wrong = check.identityProblem(p, control);
     if (wrong) problems.push({ ...wrong, code: "NIFTY629" });
@@ -349,6 +356,9 @@ async function checkLock(
   }
   await store.writeRecord("debian-lock-checked", key, true);
 }
+
+/** .debs whose control is read at once, most downloaded first: as many as the download pool keeps connections. */
+const CONTROLS_AT_ONCE = 6;
 
 /** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
 async function lockCheckKey(
