@@ -329,10 +329,10 @@ async function checkLock(
   }
   const controls = new Map<string, Field[]>();
   // Several .debs downloaded and read at once; their problems are still listed in the lock's order.
-  const gate = new Gate(CONTROLS_AT_ONCE);
+  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), reads: new Gate(DEBS_READ_AT_ONCE) };
   let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
   const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
-  const reading = lock.packages.map((p) => gate.run(() => debControl(store, p, once)));
+  const reading = lock.packages.map((p) => debControl(store, p, once, gates));
   for (const pending of reading) pending.catch(() => {});
   for (const [i, p] of lock.packages.entries()) {
     const control = await reading[i]!;
@@ -357,8 +357,10 @@ async function checkLock(
   await store.writeRecord("debian-lock-checked", key, true);
 }
 
-/** .debs whose control is read at once, most downloaded first: as many as the download pool keeps connections. */
-const CONTROLS_AT_ONCE = 6;
+/** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
+const DEBS_DOWNLOADED_AT_ONCE = 6;
+/** .debs read at once, each with its decompressor (xz, a child process) beside the tar reader here. */
+const DEBS_READ_AT_ONCE = 3;
 
 /** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
 async function lockCheckKey(
@@ -375,21 +377,35 @@ async function lockCheckKey(
   return { key: hashText(text, ...indices.map((i) => i ?? "")), indices };
 }
 
-/** A locked package's control stanza: from the store's record, else read from its .deb (downloaded when absent). */
-async function debControl(store: Store, p: LockedPackage, options: PackageOptions): Promise<Field[]> {
+/**
+ * A locked package's control stanza: from the store's record, else read from its .deb (downloaded
+ * when absent). The .deb is read whole there and then (its files into the store, its contents kept
+ * by its digest, as the PACKAGE step reads it), so a cold build decompresses one package while
+ * the next are downloaded, and the step finds every package read. A .deb whose data cannot be
+ * read still gives its control: the step reports the data's problem at its line.
+ */
+async function debControl(
+  store: Store,
+  p: LockedPackage,
+  options: PackageOptions,
+  gates: { downloads: Gate; reads: Gate },
+): Promise<Field[]> {
   const known = await store.readRecord<Field[]>("deb-control", digestHex(p.sha256));
   if (known !== undefined) return known;
   if (!(await store.has(p.sha256))) {
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
     const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
-    await fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout });
+    await gates.downloads.run(() => fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout }));
   }
-  const { readDebControl } = await import("../debian/deb.ts");
-  const control = await readDebControl(
-    store.blobPath(p.sha256),
-    `the .deb of ${p.name} ${p.version} (${p.sha256})`,
-  );
+  const { readDeb, readDebControl } = await import("../debian/deb.ts");
+  const what = `${p.name} ${p.version} (${p.architecture})`;
+  const whole = await gates.reads
+    .run(() => readDeb(store, p.sha256, what, options.limits))
+    .catch(() => undefined);
+  const control =
+    whole?.control ??
+    (await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`));
   await store.writeRecord("deb-control", digestHex(p.sha256), control);
   return control;
 }
