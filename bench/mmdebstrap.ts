@@ -7,7 +7,9 @@
 // always works). Every niftyc run writes rootfs only (`--format rootfs`), as mmdebstrap writes one
 // tarball. Each run is a child process timed from spawn to exit. Also prints the stages of the
 // cold builds (their --json `stages`).
-// Run: npx node bench/mmdebstrap.ts [--rounds N] [--niftyc path/to/bin/niftyc] [--no-write]
+// With --baseline <other tree>/bin/niftyc, that tree's cold build joins each round, and its stages
+// are shown beside these.
+// Run: npx node bench/mmdebstrap.ts [--rounds N] [--niftyc path/to/bin/niftyc] [--baseline path/to/bin/niftyc] [--no-write]
 import { execFile } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
@@ -22,6 +24,8 @@ const arg = (name: string): string | undefined => {
 };
 const ROUNDS = Number(arg("--rounds") ?? 3);
 const NIFTYC = path.resolve(arg("--niftyc") ?? path.join(ROOT, "bin/niftyc"));
+/** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): its cold build joins the rounds. */
+const BASELINE = arg("--baseline") === undefined ? undefined : path.resolve(arg("--baseline")!);
 const RECIPE = path.join(ROOT, "recipes/systemd-httpd.nifty");
 
 interface BuildJson {
@@ -47,6 +51,33 @@ async function aptMirrors(): Promise<{ debian: string; security: string }> {
   return { debian, security };
 }
 
+/** The cold builds' stages (medians), with the baseline's beside them when there is one. */
+function stagesTable(
+  builds: BuildJson[],
+  runs: Run[],
+  baseline: { stages: BuildJson[]; runs: Run[] } | undefined,
+): string {
+  const stageMs = (of: BuildJson[], name: string) =>
+    median(of.map((b) => b.stages.find((s) => s.name === name)?.ms ?? 0));
+  const packageMs = (of: BuildJson[]) =>
+    median(
+      of.map((b) => b.steps.filter((s) => s.instruction.startsWith("PACKAGE")).reduce((t, s) => t + s.ms, 0)),
+    );
+  const total = (of: BuildJson[]) => median(of.map((b) => b.stages.reduce((t, s) => t + s.ms, 0)));
+  const wall = (rs: Run[]) => median(rs.map((r) => r.ms));
+  const line = (what: string, mine: string, theirs: string) =>
+    baseline === undefined ? `| ${what} | ${mine} |` : `| ${what} | ${theirs} | ${mine} |`;
+  const of = baseline?.stages ?? [];
+  return [
+    line("Stage", baseline === undefined ? "Time" : "this tree", "baseline"),
+    line("---", "---", "---"),
+    ...builds[0]!.stages.map((s) => line(s.name, fmtMs(stageMs(builds, s.name)), fmtMs(stageMs(of, s.name)))),
+    line("(in steps: the PACKAGE step)", fmtMs(packageMs(builds)), fmtMs(packageMs(of))),
+    line("**all stages**", `**${fmtMs(total(builds))}**`, `**${fmtMs(total(of))}**`),
+    line("**wall**", `**${fmtMs(wall(runs))}**`, `**${fmtMs(wall(baseline?.runs ?? []))}**`),
+  ].join("\n");
+}
+
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-mmdebstrap-"));
 const loadAtStart = os.loadavg()[0]!.toFixed(1);
 try {
@@ -59,6 +90,7 @@ try {
   };
   const stdoutFile = path.join(work, "stdout.json");
   const niftyc = (...args: string[]) => timed(NODE, [NIFTYC, ...args], { env, cwd: work, stdoutFile });
+  const baseline = (...args: string[]) => timed(NODE, [BASELINE!, ...args], { env, cwd: work, stdoutFile });
   const buildArgs = (recipe: string, cache: string, out: string) => [
     "build",
     recipe,
@@ -81,8 +113,15 @@ try {
   await fsp.mkdir(path.dirname(unlocked), { recursive: true });
   await fsp.copyFile(RECIPE, unlocked);
 
-  const runs = { cold: [] as Run[], lockCold: [] as Run[], warm: [] as Run[], mmdebstrap: [] as Run[] };
+  const runs = {
+    cold: [] as Run[],
+    lockCold: [] as Run[],
+    warm: [] as Run[],
+    mmdebstrap: [] as Run[],
+    baseline: [] as Run[],
+  };
   const stages: BuildJson[] = [];
+  const baselineStages: BuildJson[] = [];
   const digests = new Set<string>();
   for (let round = 0; round < ROUNDS; round++) {
     const [cache, out] = [path.join(work, "cache"), path.join(work, "out")];
@@ -91,6 +130,15 @@ try {
     const built = await json();
     stages.push(built);
     digests.add(built.digest);
+
+    if (BASELINE !== undefined) {
+      const [cacheB, outB] = [path.join(work, "cache-baseline"), path.join(work, "out-baseline")];
+      await clean(cacheB, outB);
+      runs.baseline.push(await baseline(...buildArgs(RECIPE, cacheB, outB)));
+      baselineStages.push(await json());
+      digests.add(baselineStages.at(-1)!.digest);
+      await clean(cacheB, outB);
+    }
 
     const [cache2, out2] = [path.join(work, "cache2"), path.join(work, "out2")];
     await clean(cache2, out2, `${unlocked}.lock`);
@@ -140,12 +188,10 @@ try {
     const s = summary(rs);
     return `| ${what} | ${fmtMs(s.ms)} | ${fmtMs(s.cpu)} | ${fmtMb(s.rss)} | ${(peer.ms / s.ms).toFixed(1)}× |`;
   };
-  const stageNames = stages[0]!.stages.map((s) => s.name);
-  const stageMs = (name: string) => median(stages.map((b) => b.stages.find((s) => s.name === name)!.ms));
-  const packageMs = median(
-    stages.map((b) =>
-      b.steps.filter((s) => s.instruction.startsWith("PACKAGE")).reduce((t, s) => t + s.ms, 0),
-    ),
+  const stageTable = stagesTable(
+    stages,
+    runs.cold,
+    BASELINE === undefined ? undefined : { stages: baselineStages, runs: runs.baseline },
   );
   const load = `${loadAtStart} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`;
   const body = `## Beside mmdebstrap
@@ -165,13 +211,11 @@ ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, medians; each run a child process tim
 ${row("niftyc cold, `--locked`", runs.cold)}
 ${row("niftyc cold, `lock` + build", runs.lockCold)}
 ${row("niftyc warm, fresh `--out`", runs.warm)}
-${row("mmdebstrap", runs.mmdebstrap)}
+${row("mmdebstrap", runs.mmdebstrap)}${BASELINE === undefined ? "" : `\n${row("baseline: niftyc cold, `--locked`", runs.baseline)}`}
 
-The cold \`--locked\` build, stage by stage (its \`--json\` \`stages\`, medians; the PACKAGE step is ${fmtMs(packageMs)} of "steps"):
+The cold \`--locked\` build, stage by stage (its \`--json\` \`stages\`, medians)${BASELINE === undefined ? "" : `, beside the baseline's (\`${BASELINE}\`, in the same rounds)`}:
 
-| Stage | Time |
-| --- | --- |
-${stageNames.map((n) => `| ${n} | ${fmtMs(stageMs(n))} |`).join("\n")}
+${stageTable}
 
 Measured with ${machine()}, load average ${load} (other work shared the machine).
 `;
