@@ -222,10 +222,13 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
       },
       byPath,
     );
-  } finally {
-    // Every member is on disk under its name before the contents that name it are returned.
-    await commits.settle();
+  } catch (error) {
+    // The archive's own problem is the one to report, not a later member's failed sync.
+    await commits.settle().catch(() => {});
+    throw error;
   }
+  // Every member is on disk under its name before the contents that name it are returned.
+  await commits.settle();
   return entries;
 }
 
