@@ -149,11 +149,18 @@ export class Store {
   }
 
   /**
-   * `syncAtCommit`: the stream ends without waiting for the disk, and commit() syncs and publishes.
-   * A reader of many small members (a .deb) writes the next while earlier ones are synced.
+   * `syncAtCommit`: the stream ends without waiting for the disk, and commit() syncs and publishes,
+   * leaving the blobs directory to `syncBlobNames()`, which the caller runs once after many commits
+   * and before anything names those blobs. A reader of many small members (a .deb) writes the next
+   * while earlier ones are synced.
    */
   createWriter(options: { syncAtCommit?: boolean } = {}): BlobWriter {
     return new BlobWriter(this, options.syncAtCommit ?? false);
+  }
+
+  /** Make the names of blobs committed by writers that sync at commit durable: one directory sync. */
+  async syncBlobNames(): Promise<void> {
+    await syncDir(this.blobsDir);
   }
 
   async putFile(file: string, expected?: string): Promise<BlobInfo> {
@@ -441,7 +448,8 @@ export class BlobWriter extends Writable {
     }
     const final = this.#store.blobPath(digest);
     try {
-      await linkInto(this.tempPath, final);
+      // A writer that syncs at commit leaves the directory to the caller (Store.syncBlobNames), once for many.
+      await linkInto(this.tempPath, final, !this.#syncAtCommit);
     } catch (err) {
       if (!isCode(err, "EEXIST")) {
         await fsp.rm(this.tempPath, { force: true });
@@ -474,7 +482,7 @@ function writeAllSync(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-async function linkInto(tmp: string, final: string): Promise<void> {
+async function linkInto(tmp: string, final: string, sync = true): Promise<void> {
   try {
     await fsp.link(tmp, final);
   } catch (err) {
@@ -483,7 +491,7 @@ async function linkInto(tmp: string, final: string): Promise<void> {
     await fsp.mkdir(path.dirname(final), { recursive: true });
     await fsp.link(tmp, final);
   }
-  await syncDir(path.dirname(final));
+  if (sync) await syncDir(path.dirname(final));
 }
 
 async function syncDir(dir: string): Promise<void> {

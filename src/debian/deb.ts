@@ -224,11 +224,11 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
     );
   } catch (error) {
     // The archive's own problem is the one to report, not a later member's failed sync.
-    await commits.settle().catch(() => {});
+    await commits.settle(store).catch(() => {});
     throw error;
   }
   // Every member is on disk under its name before the contents that name it are returned.
-  await commits.settle();
+  await commits.settle(store);
   return entries;
 }
 
@@ -246,9 +246,10 @@ class Commits {
     if (this.#failure) throw this.#failure.error;
   }
 
-  async settle(): Promise<void> {
+  async settle(store: Store): Promise<void> {
     await Promise.all(this.#pending.splice(0));
     if (this.#failure) throw this.#failure.error;
+    await store.syncBlobNames();
   }
 }
 
