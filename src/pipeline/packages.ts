@@ -492,37 +492,33 @@ export async function fetchIndices(
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
   const { loadPackages } = await import("../debian/index.ts");
   const net = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
-  const one = async (archive: ArchiveDecl, ref: SuiteRef) => {
+  const release = (archive: ArchiveDecl, ref: SuiteRef) => {
     const was = previous?.suites.find((s) => sameSuites([s], [ref]));
     const notBefore = was === undefined ? undefined : parseReleaseDate(was.date);
     const keyring = archive.keyring ? { keyring: archive.keyring } : {};
     const limit = options.limits ? { maxBytes: options.limits.inReleaseBytes } : {};
     const floor = notBefore ? { notBefore } : {};
-    const release = await fetchRelease(store, ref, {
-      mirrors,
-      now: options.now,
-      ...floor,
-      ...keyring,
-      ...limit,
-      ...net,
-    });
-    const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
+    return fetchRelease(store, ref, { mirrors, now: options.now, ...floor, ...keyring, ...limit, ...net });
+  };
+  // Every suite's InRelease fetched and verified at once (small files, one gpgv each), taken (and a
+  // failure reported) in the recipe's order; then the indices one at a time, as reading two at once
+  // would hold both parses and decoders in memory.
+  const refs = archives.flatMap((archive) => archive.suites.map((ref) => ({ archive, ref })));
+  const releases = refs.map(({ archive, ref }) => release(archive, ref));
+  for (const p of releases) p.catch(() => {});
+  const verified = [];
+  for (const p of releases) verified.push(await p);
+  const locked: LockedSuite[] = [];
+  const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
+  const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
+  for (const [i, { ref }] of refs.entries()) {
+    const release = verified[i]!;
     const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
     // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
     const indexKey = hashText(release.inRelease, ref.component, archOf(options));
     await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
-    const suite: LockedSuite = { ...ref, date: debianDate(release.date), inRelease: release.inRelease };
-    return { suite, records: loaded.records };
-  };
-  // Every suite fetched, verified and read at once; taken (and a failure reported) in the recipe's order.
-  const pending = archives.flatMap((archive) => archive.suites.map((ref) => one(archive, ref)));
-  for (const p of pending) p.catch(() => {});
-  const locked: LockedSuite[] = [];
-  const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
-  for (const [i, ref] of archives.flatMap((archive) => archive.suites).entries()) {
-    const { suite, records } = await pending[i]!;
-    indices.push({ suite: ref, records });
-    locked.push(suite);
+    indices.push({ suite: ref, records: loaded.records });
+    locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
   }
   return { locked, indices };
 }
