@@ -63,6 +63,11 @@ export interface PackageOptions {
   fetchTimeoutMs?: number;
   /** --limit: the InRelease's and the Packages index's sizes. */
   limits?: Limits;
+  /**
+   * A build: the lock check reads each .deb whole (its files into the store) as it arrives, which the
+   * PACKAGE step would do next; `niftyc lock` reads only their controls.
+   */
+  readDebs?: boolean;
   emit: (event: BuildEvent) => void;
   /** Told how the lock was when read; a build that resolves against the archive is not one to recall. */
   hostInputs?: HostInputs;
@@ -379,10 +384,10 @@ async function lockCheckKey(
 
 /**
  * A locked package's control stanza: from the store's record, else read from its .deb (downloaded
- * when absent). The .deb is read whole there and then (its files into the store, its contents kept
- * by its digest, as the PACKAGE step reads it), so a cold build decompresses one package while
- * the next are downloaded, and the step finds every package read. A .deb whose data cannot be
- * read still gives its control: the step reports the data's problem at its line.
+ * when absent). In a build (`readDebs`) the .deb is read whole there and then (its files into the
+ * store, its contents kept by its digest, as the PACKAGE step reads it), so a cold build decompresses
+ * one package while the next are downloaded, and the step finds every package read. A .deb whose
+ * data cannot be read still gives its control: the step reports the data's problem at its line.
  */
 async function debControl(
   store: Store,
@@ -400,9 +405,9 @@ async function debControl(
   }
   const { readDeb, readDebControl } = await import("../debian/deb.ts");
   const what = `${p.name} ${p.version} (${p.architecture})`;
-  const whole = await gates.reads
-    .run(() => readDeb(store, p.sha256, what, options.limits))
-    .catch(() => undefined);
+  const whole = options.readDebs
+    ? await gates.reads.run(() => readDeb(store, p.sha256, what, options.limits)).catch(() => undefined)
+    : undefined;
   const control =
     whole?.control ??
     (await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`));
