@@ -448,7 +448,7 @@ export class BlobWriter extends Writable {
     }
     const final = this.#store.blobPath(digest);
     try {
-      // A writer that syncs at commit leaves the directory to the caller (Store.syncBlobNames), once for many.
+      // A writer that syncs at commit leaves the directory to its caller (syncBlobNames, once for many).
       await linkInto(this.tempPath, final, !this.#syncAtCommit);
     } catch (err) {
       if (!isCode(err, "EEXIST")) {
