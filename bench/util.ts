@@ -19,25 +19,27 @@ export interface Run {
 export async function timed(
   command: string,
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
 ): Promise<Run> {
   const report = path.join(
     os.tmpdir(),
     `niftyc-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
   );
+  const stdout = options.stdoutFile === undefined ? undefined : await fsp.open(options.stdoutFile, "w");
   const started = performance.now();
   const child = spawn("/usr/bin/time", ["-f", "%M %U %S", "-o", report, command, ...args], {
     cwd: options.cwd ?? ROOT,
     env: options.env ?? process.env,
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", stdout?.fd ?? "ignore", "pipe"],
   });
   let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", resolve);
   });
   const ms = performance.now() - started;
+  await stdout?.close();
   const [rss, user, system] = (await fsp.readFile(report, "utf8"))
     .trim()
     .split("\n")

@@ -148,8 +148,19 @@ export class Store {
     return st?.isFile() ? { digest, size: st.size, path: p } : undefined;
   }
 
-  createWriter(): BlobWriter {
-    return new BlobWriter(this);
+  /**
+   * `syncAtCommit`: the stream ends without waiting for the disk, and commit() syncs and publishes,
+   * leaving the blobs directory to `syncBlobNames()`, which the caller runs once after many commits
+   * and before anything names those blobs. A reader of many small members (a .deb) writes the next
+   * while earlier ones are synced.
+   */
+  createWriter(options: { syncAtCommit?: boolean } = {}): BlobWriter {
+    return new BlobWriter(this, options.syncAtCommit ?? false);
+  }
+
+  /** Make the names of blobs committed by writers that sync at commit durable: one directory sync. */
+  async syncBlobNames(): Promise<void> {
+    await syncDir(this.blobsDir);
   }
 
   async putFile(file: string, expected?: string): Promise<BlobInfo> {
@@ -327,12 +338,21 @@ export class BlobWriter extends Writable {
   #fh: FileHandle | undefined;
   #flushed = false;
   #done = false;
+  readonly #syncAtCommit: boolean;
 
-  constructor(store: Store) {
+  constructor(store: Store, syncAtCommit = false) {
     super({ highWaterMark: 1 << 16 });
     this.#store = store;
+    this.#syncAtCommit = syncAtCommit;
     this.tempPath = store.tempPath(".part");
   }
+
+  /** The digest of everything written, once the stream has finished. */
+  get digest(): string {
+    if (!this.writableFinished) throw new Error("BlobWriter: the digest is known once the stream finished");
+    return (this.#digest ??= `sha256:${this.#hash.digest("hex")}`);
+  }
+  #digest: string | undefined;
 
   /** Bytes written so far. */
   get size(): number {
@@ -364,17 +384,26 @@ export class BlobWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.#syncAtCommit) callback();
+    else this.#flush().then(() => callback(), callback);
+  }
+
+  /** The bytes on disk, read-only, closed: only then may the blob get its name. */
+  async #flush(): Promise<void> {
     const fh = this.#fh!;
-    (async () => {
-      await fh.sync();
-      await fh.chmod(0o444);
-      this.#fh = undefined;
-      await fh.close();
-      this.#flushed = true;
-    })().then(() => callback(), callback);
+    await fh.sync();
+    await fh.chmod(0o444);
+    this.#fh = undefined;
+    await fh.close();
+    this.#flushed = true;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Destroyed as a finished stream is (autoDestroy): the file stays open for commit() to sync.
+    if (this.#syncAtCommit && error === null && this.writableFinished && !this.#done) {
+      callback(null);
+      return;
+    }
     const fh = this.#fh;
     this.#fh = undefined;
     (async () => {
@@ -403,14 +432,24 @@ export class BlobWriter extends Writable {
       throw err;
     }
     this.#done = true;
-    const digest = `sha256:${this.#hash.digest("hex")}`;
+    const digest = this.digest;
+    if (this.#syncAtCommit && !this.#flushed) {
+      try {
+        await this.#flush();
+      } catch (err) {
+        await this.#fh?.close().catch(() => {});
+        await fsp.rm(this.tempPath, { force: true });
+        throw err;
+      }
+    }
     if (expected !== undefined && expected !== digest) {
       await fsp.rm(this.tempPath, { force: true });
       throw new DigestMismatchError(expected, digest, what);
     }
     const final = this.#store.blobPath(digest);
     try {
-      await linkInto(this.tempPath, final);
+      // A writer that syncs at commit leaves the directory to its caller (syncBlobNames, once for many).
+      await linkInto(this.tempPath, final, !this.#syncAtCommit);
     } catch (err) {
       if (!isCode(err, "EEXIST")) {
         await fsp.rm(this.tempPath, { force: true });
@@ -432,6 +471,9 @@ export class BlobWriter extends Writable {
       this.destroy();
       await finished(this).catch(() => {});
     }
+    const fh = this.#fh;
+    this.#fh = undefined;
+    await fh?.close().catch(() => {});
     await fsp.rm(this.tempPath, { force: true });
   }
 }
@@ -440,7 +482,7 @@ function writeAllSync(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-async function linkInto(tmp: string, final: string): Promise<void> {
+async function linkInto(tmp: string, final: string, sync = true): Promise<void> {
   try {
     await fsp.link(tmp, final);
   } catch (err) {
@@ -449,7 +491,7 @@ async function linkInto(tmp: string, final: string): Promise<void> {
     await fsp.mkdir(path.dirname(final), { recursive: true });
     await fsp.link(tmp, final);
   }
-  await syncDir(path.dirname(final));
+  if (sync) await syncDir(path.dirname(final));
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -11,7 +11,7 @@ import type { Header } from "tar-stream";
 import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { digestHex } from "../cache/store.ts";
-import type { Store } from "../cache/store.ts";
+import type { BlobWriter, Store } from "../cache/store.ts";
 import { entryType, hardLinkKey, locateDebMember, refuseUnsafeName, scanTar } from "../fetch/archive.ts";
 import type { Entry } from "../fetch/archive.ts";
 import { fieldValue, parseStanzas } from "./fields.ts";
@@ -72,6 +72,8 @@ export interface DebContents {
 export const DEB_FORMAT = "niftyc-deb/2";
 /** Control members are small; anything bigger is not a real package. */
 const MAX_CONTROL_MEMBER = 16 << 20;
+/** Members of one .deb written but not yet synced and named (each holds a file open). */
+const MAX_UNSYNCED = 64;
 
 /**
  * Read the .deb stored under `digest` (its entry list cached by that digest).
@@ -205,6 +207,62 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
   const loc = await locateDebMember(file, "data.tar");
   const entries: DebEntry[] = [];
   const byPath = new Map<string, DebEntry>();
+  const commits = new Commits();
+  try {
+    await scanData(
+      store,
+      file,
+      loc,
+      what,
+      limits,
+      commits,
+      (key, e) => {
+        byPath.set(key, e);
+        entries.push(e);
+      },
+      byPath,
+    );
+  } catch (error) {
+    // The archive's own problem is the one to report, not a later member's failed sync.
+    await commits.settle(store).catch(() => {});
+    throw error;
+  }
+  // Every member is on disk under its name before the contents that name it are returned.
+  await commits.settle(store);
+  return entries;
+}
+
+/** Blobs written but not yet synced and named: at most MAX_UNSYNCED at once, errors kept for the end. */
+class Commits {
+  readonly #pending: Array<Promise<unknown>> = [];
+  #failure: { error: unknown } | undefined;
+
+  async add(writer: BlobWriter): Promise<void> {
+    const commit = writer.commit().catch((error: unknown) => {
+      this.#failure ??= { error };
+    });
+    this.#pending.push(commit);
+    if (this.#pending.length >= MAX_UNSYNCED) await this.#pending.shift();
+    if (this.#failure) throw this.#failure.error;
+  }
+
+  async settle(store: Store): Promise<void> {
+    await Promise.all(this.#pending.splice(0));
+    if (this.#failure) throw this.#failure.error;
+    await store.syncBlobNames();
+  }
+}
+
+async function scanData(
+  store: Store,
+  file: string,
+  loc: Awaited<ReturnType<typeof locateDebMember>>,
+  what: string,
+  limits: Limits | undefined,
+  commits: Commits,
+  add: (key: string, e: DebEntry) => void,
+  byPath: Map<string, DebEntry>,
+): Promise<void> {
   await scanTar<never>(
     file,
     loc,
@@ -216,14 +274,11 @@ async function readData(store: Store, file: string, what: string, limits?: Limit
         throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
       }
       if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
-      const e = await toEntry(store, entry, key, header, byPath, what);
-      byPath.set(key, e);
-      entries.push(e);
+      add(key, await toEntry(store, entry, key, header, byPath, what, commits));
       return undefined;
     },
     limits,
   );
-  return entries;
 }
 
 async function toEntry(
@@ -233,6 +288,7 @@ async function toEntry(
   header: Header,
   byPath: Map<string, DebEntry>,
   what: string,
+  commits: Commits,
 ): Promise<DebEntry> {
   const base = { path: key, mode: (header.mode ?? 0) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
   const names: { uname?: string; gname?: string } = {};
@@ -263,7 +319,7 @@ async function toEntry(
       };
     }
     case "file": {
-      const { digest, size, md5 } = await storeWithMd5(store, entry);
+      const { digest, size, md5 } = await storeWithMd5(store, entry, commits);
       return { ...base, type: "file", ...names, digest, size, md5 };
     }
     default:
@@ -274,10 +330,14 @@ async function toEntry(
   }
 }
 
-/** Stream one entry into the store, hashing MD5 on the way (dpkg's checksum). */
+/**
+ * Stream one entry into the store, hashing SHA-256 and MD5 (dpkg's checksum) on the way. The
+ * blob is synced and named in the background (`commits`) while the next entries are read.
+ */
 async function storeWithMd5(
   store: Store,
   entry: Entry,
+  commits: Commits,
 ): Promise<{ digest: string; size: number; md5: string }> {
   const md5 = createHash("md5");
   const tap = new Transform({
@@ -286,15 +346,16 @@ async function storeWithMd5(
       done(null, chunk);
     },
   });
-  const writer = store.createWriter();
+  const writer = store.createWriter({ syncAtCommit: true });
   try {
     await pipeline(entry as unknown as NodeJS.ReadableStream, tap, writer);
   } catch (err) {
     await writer.abort();
     throw err;
   }
-  const info = await writer.commit();
-  return { digest: info.digest, size: info.size, md5: md5.digest("hex") };
+  const { digest, size } = writer;
+  await commits.add(writer);
+  return { digest, size, md5: md5.digest("hex") };
 }
 
 function debError(what: string, why: string): NiftyError {

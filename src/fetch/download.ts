@@ -208,49 +208,44 @@ async function download(
   // Loaded only when the network is needed: a cached build never pays for it.
   const undici = await import("undici");
   const timeout = request.timeoutMs ?? 30_000;
-  const agent = new undici.Agent({ connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout });
-  const dispatcher = agent.compose(undici.interceptors.redirect({ maxRedirections: 10 }));
+  const dispatcher = sharedDispatcher(undici, timeout);
   const retries = request.retries ?? 3;
   const baseDelay = request.retryDelayMs ?? 500;
   const failures: { url: string; reason: string; error: unknown }[] = [];
 
-  try {
-    for (const url of request.sources) {
-      for (let attempt = 0; ; attempt++) {
-        if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
-        try {
-          const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
-          return { ...info, fromCache: false, url };
-        } catch (err) {
-          if (err instanceof DigestMismatchError) {
-            failures.push({
-              url,
-              reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`,
-              error: err,
-            });
-            break;
-          }
-          if (err instanceof TooLargeError || err instanceof TooSlowError) {
-            failures.push({ url, reason: err.message.slice(url.length + 1), error: err });
-            break;
-          }
-          if (isLocal(err)) throw err;
-          if (isRetryable(err) && attempt < retries) continue;
-          const tries = attempt + 1;
+  for (const url of request.sources) {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
+      try {
+        const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
+        return { ...info, fromCache: false, url };
+      } catch (err) {
+        if (err instanceof DigestMismatchError) {
           failures.push({
             url,
-            reason: describe(err, timeout) + (tries > 1 ? ` (after ${tries} attempts)` : ""),
+            reason: `digest mismatch: expected ${err.expected}, got ${err.actual}`,
             error: err,
           });
           break;
         }
+        if (err instanceof TooLargeError || err instanceof TooSlowError) {
+          failures.push({ url, reason: err.message.slice(url.length + 1), error: err });
+          break;
+        }
+        if (isLocal(err)) throw err;
+        if (isRetryable(err) && attempt < retries) continue;
+        const tries = attempt + 1;
+        failures.push({
+          url,
+          reason: describe(err, timeout) + (tries > 1 ? ` (after ${tries} attempts)` : ""),
+          error: err,
+        });
+        break;
       }
-      // Another process may have stored it while this source failed.
-      const now = digest === undefined ? undefined : await store.stat(digest);
-      if (now) return { ...now, fromCache: true };
     }
-  } finally {
-    await agent.destroy().catch(() => {});
+    // Another process may have stored it while this source failed.
+    const now = digest === undefined ? undefined : await store.stat(digest);
+    if (now) return { ...now, fromCache: true };
   }
 
   const only = failures.length === 1 ? failures[0] : undefined;
@@ -268,6 +263,30 @@ async function download(
         : { url: f.url, reason: f.reason },
     ),
   );
+}
+
+/** Connections kept open per host: enough to overlap several downloads, few enough to be fair to a mirror. */
+export const CONNECTIONS_PER_HOST = 6;
+const dispatchers = new Map<number, Dispatcher>();
+
+/**
+ * One pool of keep-alive connections per timeout, shared by every download of the process: the
+ * .debs of a closure reuse a few connections to their mirror instead of opening one each. Idle
+ * connections do not keep the process alive (undici unrefs them).
+ */
+function sharedDispatcher(undici: typeof import("undici"), timeout: number): Dispatcher {
+  let dispatcher = dispatchers.get(timeout);
+  if (dispatcher === undefined) {
+    const agent = new undici.Agent({
+      connectTimeout: timeout,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      connections: CONNECTIONS_PER_HOST,
+    });
+    dispatcher = agent.compose(undici.interceptors.redirect({ maxRedirections: 10 }));
+    dispatchers.set(timeout, dispatcher);
+  }
+  return dispatcher;
 }
 
 async function attemptOnce(

@@ -21,8 +21,9 @@ export async function installWhole(
   span: Span,
 ): Promise<void> {
   const installed: Array<{ pkg: LockedPackage; contents: DebContents }> = [];
-  for (const pkg of closure) {
-    const contents = await context.debContents(pkg, span);
+  const reading = askAll(closure, context, span);
+  for (const [i, pkg] of closure.entries()) {
+    const contents = await reading[i]!;
     const byPath = new Map(contents.entries.map((e) => [e.path, e]));
     for (const entry of contents.entries) place(context.tree, entry, byPath);
     installed.push({ pkg, contents });
@@ -78,8 +79,9 @@ export async function installFiles(
   const owned = new Map<string, Set<string>>();
   const byPath = new Map<string, DebEntry>();
   const origin = new FileOrigins();
-  for (const pkg of closure) {
-    const contents = await context.debContents(pkg, span);
+  const reading = askAll(closure, context, span);
+  for (const [i, pkg] of closure.entries()) {
+    const contents = await reading[i]!;
     origin.controls.set(pkg.name, contents.control);
     for (const entry of contents.entries) {
       byPath.set(entry.path, entry);
@@ -133,6 +135,23 @@ export async function installFiles(
     origin.held(all.resolve(path));
   }
   await writeStatusD(context, origin);
+}
+
+/**
+ * Every package's contents asked for at once, so the context downloads and reads several .debs
+ * together; the caller still takes them one by one in the closure's order, so the tree is the same.
+ */
+function askAll(
+  closure: readonly LockedPackage[],
+  context: BuildContext,
+  span: Span,
+): Array<Promise<DebContents>> {
+  return closure.map((pkg) => {
+    const pending = context.debContents(pkg, span);
+    // An earlier package's failure ends the step before this one is awaited: never unhandled.
+    pending.catch(() => {});
+    return pending;
+  });
 }
 
 /** Which package each file of the closure came from (the last to place it), and which the image holds. */

@@ -213,6 +213,7 @@ async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | un
       offline: options.offline ?? false,
       now: options.now,
       mirrors: options.mirrors,
+      readDebs: true,
       emit: c.emit,
       ...(options.hostInputs ? { hostInputs: options.hostInputs } : {}),
       ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),

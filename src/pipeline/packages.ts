@@ -26,6 +26,7 @@ import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
+import { Gate } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import { BuildFailed } from "./failure.ts";
 import type { BuildEvent } from "./types.ts";
@@ -62,6 +63,11 @@ export interface PackageOptions {
   fetchTimeoutMs?: number;
   /** --limit: the InRelease's and the Packages index's sizes. */
   limits?: Limits;
+  /**
+   * A build: the lock check reads each .deb whole (its files into the store) as it arrives, which the
+   * PACKAGE step would do next; `niftyc lock` reads only their controls.
+   */
+  readDebs?: boolean;
   emit: (event: BuildEvent) => void;
   /** Told how the lock was when read; a build that resolves against the archive is not one to recall. */
   hostInputs?: HostInputs;
@@ -327,8 +333,14 @@ async function checkLock(
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
-  for (const p of lock.packages) {
-    const control = await debControl(store, p, options);
+  // Several .debs downloaded and read at once; their problems are still listed in the lock's order.
+  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), reads: new Gate(DEBS_READ_AT_ONCE) };
+  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
+  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
+  const reading = lock.packages.map((p) => debControl(store, p, once, gates));
+  for (const pending of reading) pending.catch(() => {});
+  for (const [i, p] of lock.packages.entries()) {
+    const control = await reading[i]!;
     controls.set(check.lockKey(p), control);
     const wrong = check.identityProblem(p, control);
     if (wrong) problems.push({ ...wrong, code: "NIFTY629" });
@@ -350,6 +362,11 @@ async function checkLock(
   await store.writeRecord("debian-lock-checked", key, true);
 }
 
+/** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
+const DEBS_DOWNLOADED_AT_ONCE = 6;
+/** .debs read at once, each with its decompressor (xz, a child process) beside the tar reader here. */
+const DEBS_READ_AT_ONCE = 3;
+
 /** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
 async function lockCheckKey(
   store: Store,
@@ -365,21 +382,35 @@ async function lockCheckKey(
   return { key: hashText(text, ...indices.map((i) => i ?? "")), indices };
 }
 
-/** A locked package's control stanza: from the store's record, else read from its .deb (downloaded when absent). */
-async function debControl(store: Store, p: LockedPackage, options: PackageOptions): Promise<Field[]> {
+/**
+ * A locked package's control stanza: from the store's record, else read from its .deb (downloaded
+ * when absent). In a build (`readDebs`) the .deb is read whole there and then (its files into the
+ * store, its contents kept by its digest, as the PACKAGE step reads it), so a cold build decompresses
+ * one package while the next are downloaded, and the step finds every package read. A .deb whose
+ * data cannot be read still gives its control: the step reports the data's problem at its line.
+ */
+async function debControl(
+  store: Store,
+  p: LockedPackage,
+  options: PackageOptions,
+  gates: { downloads: Gate; reads: Gate },
+): Promise<Field[]> {
   const known = await store.readRecord<Field[]>("deb-control", digestHex(p.sha256));
   if (known !== undefined) return known;
   if (!(await store.has(p.sha256))) {
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
     const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
-    await fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout });
+    await gates.downloads.run(() => fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout }));
   }
-  const { readDebControl } = await import("../debian/deb.ts");
-  const control = await readDebControl(
-    store.blobPath(p.sha256),
-    `the .deb of ${p.name} ${p.version} (${p.sha256})`,
-  );
+  const { readDeb, readDebControl } = await import("../debian/deb.ts");
+  const what = `${p.name} ${p.version} (${p.architecture})`;
+  const whole = options.readDebs
+    ? await gates.reads.run(() => readDeb(store, p.sha256, what, options.limits)).catch(() => undefined)
+    : undefined;
+  const control =
+    whole?.control ??
+    (await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`));
   await store.writeRecord("deb-control", digestHex(p.sha256), control);
   return control;
 }
@@ -466,31 +497,33 @@ export async function fetchIndices(
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
   const { loadPackages } = await import("../debian/index.ts");
   const net = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
+  const release = (archive: ArchiveDecl, ref: SuiteRef) => {
+    const was = previous?.suites.find((s) => sameSuites([s], [ref]));
+    const notBefore = was === undefined ? undefined : parseReleaseDate(was.date);
+    const keyring = archive.keyring ? { keyring: archive.keyring } : {};
+    const limit = options.limits ? { maxBytes: options.limits.inReleaseBytes } : {};
+    const floor = notBefore ? { notBefore } : {};
+    return fetchRelease(store, ref, { mirrors, now: options.now, ...floor, ...keyring, ...limit, ...net });
+  };
+  // Every suite's InRelease fetched and verified at once (small files, one gpgv each), taken (and a
+  // failure reported) in the recipe's order; then the indices one at a time, as reading two at once
+  // would hold both parses and decoders in memory.
+  const refs = archives.flatMap((archive) => archive.suites.map((ref) => ({ archive, ref })));
+  const releases = refs.map(({ archive, ref }) => release(archive, ref));
+  for (const p of releases) p.catch(() => {});
+  const verified = [];
+  for (const p of releases) verified.push(await p);
   const locked: LockedSuite[] = [];
   const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
-  for (const archive of archives) {
-    for (const ref of archive.suites) {
-      const was = previous?.suites.find((s) => sameSuites([s], [ref]));
-      const notBefore = was === undefined ? undefined : parseReleaseDate(was.date);
-      const keyring = archive.keyring ? { keyring: archive.keyring } : {};
-      const limit = options.limits ? { maxBytes: options.limits.inReleaseBytes } : {};
-      const floor = notBefore ? { notBefore } : {};
-      const release = await fetchRelease(store, ref, {
-        mirrors,
-        now: options.now,
-        ...floor,
-        ...keyring,
-        ...limit,
-        ...net,
-      });
-      const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
-      const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
-      // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
-      const indexKey = hashText(release.inRelease, ref.component, archOf(options));
-      await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
-      indices.push({ suite: ref, records: loaded.records });
-      locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
-    }
+  const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
+  for (const [i, { ref }] of refs.entries()) {
+    const release = verified[i]!;
+    const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
+    // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
+    const indexKey = hashText(release.inRelease, ref.component, archOf(options));
+    await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
+    indices.push({ suite: ref, records: loaded.records });
+    locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
   }
   return { locked, indices };
 }

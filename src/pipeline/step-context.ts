@@ -18,6 +18,7 @@ import type { ResolvedPackages } from "./packages.ts";
 import type { SecretStamps } from "./secret-stamps.ts";
 import type { BuildEvent, BuildOptions } from "./types.ts";
 import { DEFAULT_PLATFORM } from "../image/platform.ts";
+import { Gate } from "../core/gate.ts";
 
 /** Generated files up to this size live inside step records instead of the store. */
 const INLINE_LIMIT = 4096;
@@ -47,12 +48,27 @@ type StepEnvInput = Pick<StepContextInput, "store" | "options" | "emit" | "sourc
 interface StepEnv extends StepEnvInput {
   /** The build's mirrors, asked for once, when a download first needs them. */
   mirrors(): Promise<Record<string, string[]>>;
+  /** Each .deb's contents, asked for once per build (by digest). */
+  debs: Map<string, Promise<DebContents>>;
+  downloads: Gate;
+  reads: Gate;
 }
 
 function stepEnv({ store, options, emit, source, warnings, packages }: StepContextInput): StepEnv {
   let mirrors: Promise<Record<string, string[]>> | undefined;
   const askMirrors = () => (mirrors ??= options.mirrors());
-  return { store, options, emit, source, warnings, packages, mirrors: askMirrors };
+  return {
+    store,
+    options,
+    emit,
+    source,
+    warnings,
+    packages,
+    mirrors: askMirrors,
+    debs: new Map(),
+    downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE),
+    reads: new Gate(DEBS_READ_AT_ONCE),
+  };
 }
 
 export function createStepContext(input: StepContextInput): BuildContext {
@@ -245,35 +261,60 @@ async function extractDownload(
   return { digest: member.digest, size: member.size };
 }
 
-/** A locked package's files and scripts, its .deb downloaded through the lock's mirrors when not stored. */
-async function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
-  const { store, options, emit, packages } = env;
-  const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
-  if (!(await store.has(pkg.sha256))) {
-    const { fetchDeb } = await import("../debian/index.ts");
-    const mirrors = await packages!.mirrors();
-    if ((mirrors[pkg.from.archive] ?? []).length === 0)
-      throw new StepError(
-        "NIFTY607",
-        span,
-        `no mirror for the archive ${pkg.from.archive}, to download ${what}`,
-        `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`,
-      );
-    const blob = await fetchDeb(store, pkg, {
-      mirrors,
-      offline: options.offline ?? false,
-      ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
-    });
-    emit({
-      type: "fetched",
-      name: pkg.name,
-      digest: blob.digest,
-      size: blob.size,
-      fromCache: blob.fromCache,
-      ...(blob.url ? { url: blob.url } : {}),
-    });
+/** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
+const DEBS_DOWNLOADED_AT_ONCE = 6;
+/** .debs read at once: each has its decompressor (xz, a child process) beside the tar reader here. */
+const DEBS_READ_AT_ONCE = 3;
+
+/**
+ * A locked package's files and scripts, its .deb downloaded through the lock's mirrors when not
+ * stored. Asked for a closure's packages at once, the downloads and reads of different .debs
+ * overlap (each bounded by its gate); what each gives depends only on the .deb's bytes, and the
+ * caller applies the results in its own (the lock's) order. One read per .deb and build.
+ */
+function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
+  let pending = env.debs.get(pkg.sha256);
+  if (pending === undefined) {
+    pending = readLockedDeb(env, pkg, span);
+    // A caller that stops at an earlier package's failure does not wait for this one: never unhandled.
+    pending.catch(() => {});
+    env.debs.set(pkg.sha256, pending);
   }
+  return pending;
+}
+
+async function readLockedDeb(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
+  const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
+  if (!(await env.store.has(pkg.sha256))) await env.downloads.run(() => downloadDeb(env, pkg, span, what));
   const { readDeb } = await import("../debian/deb.ts");
-  const { fromCache: _, ...contents } = await readDeb(store, pkg.sha256, what, options.limits);
+  const { fromCache: _, ...contents } = await env.reads.run(() =>
+    readDeb(env.store, pkg.sha256, what, env.options.limits),
+  );
   return contents;
+}
+
+async function downloadDeb(env: StepEnv, pkg: LockedPackage, span: Span, what: string): Promise<void> {
+  const { store, options, emit, packages } = env;
+  const { fetchDeb } = await import("../debian/index.ts");
+  const mirrors = await packages!.mirrors();
+  if ((mirrors[pkg.from.archive] ?? []).length === 0)
+    throw new StepError(
+      "NIFTY607",
+      span,
+      `no mirror for the archive ${pkg.from.archive}, to download ${what}`,
+      `pass --mirror ${pkg.from.archive}=<archive root URL>, or give the ARCHIVE line a URL`,
+    );
+  const blob = await fetchDeb(store, pkg, {
+    mirrors,
+    offline: options.offline ?? false,
+    ...(options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {}),
+  });
+  emit({
+    type: "fetched",
+    name: pkg.name,
+    digest: blob.digest,
+    size: blob.size,
+    fromCache: blob.fromCache,
+    ...(blob.url ? { url: blob.url } : {}),
+  });
 }

@@ -1,0 +1,226 @@
+// niftyc beside mmdebstrap: recipes/systemd-httpd.nifty (systemd, dbus, BusyBox: whole Debian
+// packages) built by niftyc, and `mmdebstrap --variant=essential --include=<the lock's packages>`
+// of the same suites, from the same mirrors (this machine's apt sources), side by side.
+// Rounds alternate: niftyc cold (empty store, the lock present: `--locked`), niftyc cold with the
+// lock made first (empty store, `niftyc lock` then the build), niftyc warm (the store the cold build
+// filled, a fresh --out), mmdebstrap (its own empty temp directory and apt cache each run, as it
+// always works). Every niftyc run writes rootfs only (`--format rootfs`), as mmdebstrap writes one
+// tarball. Each run is a child process timed from spawn to exit. Also prints the stages of the
+// cold builds (their --json `stages`).
+// With --baseline <other tree>/bin/niftyc, that tree's cold build joins each round, and its stages
+// are shown beside these.
+// Run: npx node bench/mmdebstrap.ts [--rounds N] [--niftyc path/to/bin/niftyc] [--baseline path/to/bin/niftyc] [--no-write]
+import { execFile } from "node:child_process";
+import * as fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+
+const execFileP = promisify(execFile);
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
+const ROUNDS = Number(arg("--rounds") ?? 3);
+const NIFTYC = path.resolve(arg("--niftyc") ?? path.join(ROOT, "bin/niftyc"));
+/** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): its cold build joins the rounds. */
+const BASELINE = arg("--baseline") === undefined ? undefined : path.resolve(arg("--baseline")!);
+const RECIPE = path.join(ROOT, "recipes/systemd-httpd.nifty");
+
+interface BuildJson {
+  digest: string;
+  stages: Array<{ name: string; ms: number }>;
+  steps: Array<{ instruction: string; ms: number }>;
+}
+
+/** The lock's package names, and the suites' mirrors as apt's sources give them. */
+async function packageList(): Promise<{ names: string[]; count: number; bytes: number }> {
+  const text = await fsp.readFile(`${RECIPE}.lock`, "utf8");
+  const names = [...text.matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]!);
+  const bytes = [...text.matchAll(/^Size: (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  return { names, count: names.length, bytes };
+}
+
+async function aptMirrors(): Promise<{ debian: string; security: string }> {
+  const { loadMirrors } = await import("../src/fetch/mirrors.ts");
+  const mirrors = await loadMirrors({});
+  const debian = mirrors.debian?.[0];
+  const security = mirrors["debian-security"]?.[0];
+  if (!debian || !security) throw new Error("apt's sources name no debian and debian-security mirrors");
+  return { debian, security };
+}
+
+/** The cold builds' stages (medians), with the baseline's beside them when there is one. */
+function stagesTable(
+  builds: BuildJson[],
+  runs: Run[],
+  baseline: { stages: BuildJson[]; runs: Run[] } | undefined,
+): string {
+  const stageMs = (of: BuildJson[], name: string) =>
+    median(of.map((b) => b.stages.find((s) => s.name === name)?.ms ?? 0));
+  const packageMs = (of: BuildJson[]) =>
+    median(
+      of.map((b) => b.steps.filter((s) => s.instruction.startsWith("PACKAGE")).reduce((t, s) => t + s.ms, 0)),
+    );
+  const total = (of: BuildJson[]) => median(of.map((b) => b.stages.reduce((t, s) => t + s.ms, 0)));
+  const wall = (rs: Run[]) => median(rs.map((r) => r.ms));
+  const line = (what: string, mine: string, theirs: string) =>
+    baseline === undefined ? `| ${what} | ${mine} |` : `| ${what} | ${theirs} | ${mine} |`;
+  const of = baseline?.stages ?? [];
+  return [
+    line("Stage", baseline === undefined ? "Time" : "this tree", "baseline"),
+    line("---", "---", "---"),
+    ...builds[0]!.stages.map((s) => line(s.name, fmtMs(stageMs(builds, s.name)), fmtMs(stageMs(of, s.name)))),
+    line("(in steps: the PACKAGE step)", fmtMs(packageMs(builds)), fmtMs(packageMs(of))),
+    line("**all stages**", `**${fmtMs(total(builds))}**`, `**${fmtMs(total(of))}**`),
+    line("**wall**", `**${fmtMs(wall(runs))}**`, `**${fmtMs(wall(baseline?.runs ?? []))}**`),
+  ].join("\n");
+}
+
+const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-mmdebstrap-"));
+const loadAtStart = os.loadavg()[0]!.toFixed(1);
+try {
+  const { names, count, bytes } = await packageList();
+  const { debian, security } = await aptMirrors();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_COMPILE_CACHE: path.join(work, "node-compile-cache"),
+  };
+  const stdoutFile = path.join(work, "stdout.json");
+  const niftyc = (...args: string[]) => timed(NODE, [NIFTYC, ...args], { env, cwd: work, stdoutFile });
+  const baseline = (...args: string[]) => timed(NODE, [BASELINE!, ...args], { env, cwd: work, stdoutFile });
+  const buildArgs = (recipe: string, cache: string, out: string) => [
+    "build",
+    recipe,
+    "--locked",
+    "--cache",
+    cache,
+    "--out",
+    out,
+    "--format",
+    "rootfs",
+    "--json",
+  ];
+  /** What the last niftyc run printed with --json. */
+  const json = async (): Promise<BuildJson> =>
+    JSON.parse(await fsp.readFile(stdoutFile, "utf8")) as BuildJson;
+  const clean = (...dirs: string[]) =>
+    Promise.all(dirs.map((d) => fsp.rm(d, { recursive: true, force: true })));
+  // A copy of the recipe without its lock, for the runs that lock first.
+  const unlocked = path.join(work, "unlocked", "systemd-httpd.nifty");
+  await fsp.mkdir(path.dirname(unlocked), { recursive: true });
+  await fsp.copyFile(RECIPE, unlocked);
+
+  const runs = {
+    cold: [] as Run[],
+    lockCold: [] as Run[],
+    warm: [] as Run[],
+    mmdebstrap: [] as Run[],
+    baseline: [] as Run[],
+  };
+  const stages: BuildJson[] = [];
+  const baselineStages: BuildJson[] = [];
+  const digests = new Set<string>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const [cache, out] = [path.join(work, "cache"), path.join(work, "out")];
+    await clean(cache, out);
+    runs.cold.push(await niftyc(...buildArgs(RECIPE, cache, out)));
+    const built = await json();
+    stages.push(built);
+    digests.add(built.digest);
+
+    if (BASELINE !== undefined) {
+      const [cacheB, outB] = [path.join(work, "cache-baseline"), path.join(work, "out-baseline")];
+      await clean(cacheB, outB);
+      runs.baseline.push(await baseline(...buildArgs(RECIPE, cacheB, outB)));
+      baselineStages.push(await json());
+      digests.add(baselineStages.at(-1)!.digest);
+      await clean(cacheB, outB);
+    }
+
+    const [cache2, out2] = [path.join(work, "cache2"), path.join(work, "out2")];
+    await clean(cache2, out2, `${unlocked}.lock`);
+    const lock = await niftyc("lock", unlocked, "--cache", cache2);
+    const build = await niftyc(...buildArgs(unlocked, cache2, out2));
+    runs.lockCold.push({
+      ms: lock.ms + build.ms,
+      maxRssKb: Math.max(lock.maxRssKb, build.maxRssKb),
+      cpuMs: lock.cpuMs + build.cpuMs,
+    });
+    await clean(cache2, out2);
+
+    await clean(out);
+    runs.warm.push(await niftyc(...buildArgs(RECIPE, cache, out)));
+    digests.add((await json()).digest);
+
+    const tarball = path.join(work, "mmdebstrap.tar");
+    await clean(tarball);
+    runs.mmdebstrap.push(
+      await timed(
+        "mmdebstrap",
+        [
+          "--quiet",
+          "--variant=essential",
+          `--include=${names.join(",")}`,
+          "bookworm",
+          tarball,
+          `deb ${debian} bookworm main`,
+          `deb ${debian} bookworm-updates main`,
+          `deb ${security} bookworm-security main`,
+        ],
+        { env, cwd: work },
+      ),
+    );
+    await clean(tarball);
+  }
+  if (digests.size !== 1) throw new Error(`the builds differ: ${[...digests].join(", ")}`);
+  const { stdout: mmVersion } = await execFileP("mmdebstrap", ["--version"]);
+
+  const summary = (rs: Run[]) => ({
+    ms: median(rs.map((r) => r.ms)),
+    cpu: median(rs.map((r) => r.cpuMs)),
+    rss: Math.max(...rs.map((r) => r.maxRssKb)),
+  });
+  const peer = summary(runs.mmdebstrap);
+  const row = (what: string, rs: Run[]) => {
+    const s = summary(rs);
+    return `| ${what} | ${fmtMs(s.ms)} | ${fmtMs(s.cpu)} | ${fmtMb(s.rss)} | ${(peer.ms / s.ms).toFixed(1)}× |`;
+  };
+  const stageTable = stagesTable(
+    stages,
+    runs.cold,
+    BASELINE === undefined ? undefined : { stages: baselineStages, runs: runs.baseline },
+  );
+  const load = `${loadAtStart} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`;
+  const body = `## Beside mmdebstrap
+
+\`npx node bench/mmdebstrap.ts\`: \`recipes/systemd-httpd.nifty\` (its lock: ${count} .debs, ${(bytes / 2 ** 20).toFixed(1)} MiB)
+beside \`mmdebstrap --variant=essential --include=<the lock's ${count} package names> bookworm\` (${mmVersion.trim()}), both
+from this machine's apt mirrors (${debian}, ${security}) and writing one tarball (niftyc \`--format rootfs\`).
+Rounds alternate niftyc cold (an empty store, the lock present, \`--locked\`), niftyc cold with the lock made first
+(an empty store: \`niftyc lock\` then the build, the two times added), niftyc warm (the store the cold build filled,
+a fresh \`--out\`) and mmdebstrap (a new temp directory and apt cache each run, as it always works: it downloads the
+suites' indices each time, and its essential variant installs Debian's Essential set besides the list).
+${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, medians; each run a child process timed from spawn to exit, CPU time
+(user + system, children included) and peak RSS from \`/usr/bin/time\`. Every niftyc build gave ${[...digests][0]!.slice(0, 19)}….
+
+| | Wall | CPU time | Peak RSS | mmdebstrap ÷ this |
+| --- | --- | --- | --- | --- |
+${row("niftyc cold, `--locked`", runs.cold)}
+${row("niftyc cold, `lock` + build", runs.lockCold)}
+${row("niftyc warm, fresh `--out`", runs.warm)}
+${row("mmdebstrap", runs.mmdebstrap)}${BASELINE === undefined ? "" : `\n${row("baseline: niftyc cold, `--locked`", runs.baseline)}`}
+
+The cold \`--locked\` build, stage by stage (its \`--json\` \`stages\`, medians)${BASELINE === undefined ? "" : `, beside the baseline's (\`${BASELINE}\`, in the same rounds)`}:
+
+${stageTable}
+
+Measured with ${machine()}, load average ${load} (other work shared the machine).
+`;
+  process.stdout.write(body);
+  if (!process.argv.includes("--no-write")) await writeSection("mmdebstrap", body);
+} finally {
+  await fsp.rm(work, { recursive: true, force: true });
+}

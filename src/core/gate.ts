@@ -1,0 +1,29 @@
+// At most N of something at once (downloads, .deb reads), the rest waiting in
+// the order they asked. Only when work runs is bounded: what it produces is
+// still collected and applied by the caller in its own order.
+
+/** A counting semaphore: `run(task)` starts `task` once fewer than `size` others run. */
+export class Gate {
+  readonly #size: number;
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`a gate needs a size of 1 or more: ${size}`);
+    this.#size = size;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      // The slot passes to the next waiter as it is: the count stays.
+      if (next === undefined) this.#running--;
+      else next();
+    }
+  }
+}
