@@ -24,6 +24,7 @@ export const archive: InstructionSpec<ArchiveInstruction> = {
     "Declare a Debian archive and the suites and components PACKAGE lines resolve against. Its InRelease is verified against the keyring (Debian's by default), its Packages index against the signed digests, every .deb against the index.",
   syntax: ["ARCHIVE <name> <suite>... [COMPONENTS <component>...] [URL <url>] [KEYRING <file>]"],
   editor: "archive",
+  names: { declares: "archive" },
   example: "ARCHIVE debian bookworm bookworm-updates\nARCHIVE debian-security bookworm-security",
   check(ins, report, model) {
     const opts = readOptions(ins, report, { COMPONENTS: "list", URL: "value", KEYRING: "value" });

@@ -23,6 +23,7 @@ export const copy: InstructionSpec<CopyInstruction> = {
   keyword: "COPY",
   summary:
     "Copy a file or directory from beside the recipe into the image. Sources may not leave the recipe's directory. A destination ending in / receives the source under its own name. Modes are normalised (0755 if executable, else 0644) unless MODE is given, so the host's umask never reaches the image.",
+  names: { uses: { OWNER: "owner" } },
   syntax: ["COPY <source> <dest> [MODE <octal>] [OWNER <user|uid>:<group|gid>]"],
   example: "COPY files/index.html /srv/www/index.html",
   check(ins, report, model) {

@@ -14,6 +14,7 @@ export const dir: InstructionSpec<DirInstruction> = {
   keyword: "DIR",
   summary:
     "Create directories (and their parents, as 0755 root) with a mode and owner; an existing directory gets the new mode and owner.",
+  names: { uses: { OWNER: "owner" } },
   syntax: ["DIR <path>... [MODE <octal>] [OWNER <user|uid>:<group|gid>]"],
   example: "DIR /tmp /var/tmp MODE 1777",
   check(ins, report, model) {

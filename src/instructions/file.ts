@@ -17,6 +17,7 @@ export const file: InstructionSpec<FileInstruction> = {
   heredoc: true,
   summary:
     "Write a file whose content is the heredoc that follows. Variables are replaced in the body unless the delimiter is quoted (<<'EOF'); <<-EOF strips leading tabs.",
+  names: { uses: { OWNER: "owner" } },
   syntax: ["FILE <path> [MODE <octal>] [OWNER <user|uid>:<group|gid>] <<EOF", "…", "EOF"],
   example: "FILE /etc/os-release <<EOF\nNAME=nifty\nID=nifty\nEOF",
   check(ins, report, model) {

@@ -22,6 +22,7 @@ export function nextFreeId(used: Iterable<number>): number {
 export const group: InstructionSpec<GroupInstruction> = {
   keyword: "GROUP",
   summary: "Add a group to /etc/group. Without GID it gets the next free id from 1000.",
+  names: { declares: "group" },
   syntax: ["GROUP <name> [GID <n>]"],
   example: "GROUP wheel GID 10",
   check(ins, report, model) {

@@ -45,6 +45,7 @@ export function programPaths(program: string): string[] {
 
 export const inittab: InstructionSpec<InittabInstruction> = {
   keyword: "INITTAB",
+  init: "busybox",
   summary:
     "Add a line to BusyBox's /etc/inittab, in recipe order. ENV variables in the command are left for the shell at boot, so each container's environment applies; ARG variables are replaced at build.",
   syntax: [

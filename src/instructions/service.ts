@@ -27,6 +27,7 @@ const UNIT_NAME = new RegExp(`^[A-Za-z0-9:_.\\\\-]+(@[A-Za-z0-9:_.\\\\-]*)?\\.($
 
 export const service: InstructionSpec<ServiceInstruction> = {
   keyword: "SERVICE",
+  init: "systemd",
   summary:
     "Enable or mask systemd units as systemctl enable and systemctl mask would: links in /etc/systemd/system made from each unit's [Install] section, without running systemctl.",
   syntax: ["SERVICE enable <unit>...", "SERVICE mask <unit>..."],

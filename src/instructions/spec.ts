@@ -5,7 +5,7 @@ import type { Span } from "../core/source.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Scope, Value } from "./scope.ts";
 import type { Tree } from "../image/tree.ts";
-import type { BindSpec, PortSpec } from "../image/config.ts";
+import type { BindSpec, InitKind, PortSpec } from "../image/config.ts";
 import type { SuiteRef } from "../debian/types.ts";
 import type { LockRequest } from "../debian/lockfile.ts";
 import type { InstructionKeyword } from "../../grammar/keywords.ts";
@@ -56,6 +56,9 @@ export interface CheckModel {
 export type HostDirEntry =
   | { relative: string; kind: "dir" | "file" }
   | { relative: string; kind: "symlink"; target: string };
+
+/** The kinds of name a recipe declares and refers to elsewhere. */
+export type NameKind = "user" | "group" | "archive";
 
 export interface Typed {
   kind: InstructionKeyword;
@@ -130,9 +133,18 @@ export interface InstructionSpec<T extends Typed> {
   heredoc?: boolean;
   /**
    * What an editor makes of its words (niftyc lsp): "variables", each `NAME[=…]` declares a
-   * variable; "archive", an archive's name then its suites; "packages", Debian package names.
+   * variable; "archive", an archive's name then its suites; "packages", Debian package names;
+   * "stopsignal", it sets the stop signal (an editor offers to add the line where it is missing).
    */
-  editor?: "variables" | "archive" | "packages";
+  editor?: "variables" | "archive" | "packages" | "stopsignal";
+  /**
+   * The names it declares and uses, for an editor's definitions and references (niftyc lsp):
+   * `declares`, the kind of name its first word is; `uses`, for an option word, how its value
+   * names some ("owner": `<user>:<group>`; "groups": `<group>,...`).
+   */
+  names?: { declares?: NameKind; uses?: Readonly<Record<string, "owner" | "groups">> };
+  /** The init whose configuration it writes (INITTAB: BusyBox's; SERVICE: systemd's units), for an editor. */
+  init?: Exclude<InitKind, "other">;
   /**
    * Which layer the paths it writes go to: "base" for fetched binaries and
    * their links (shared between recipes that fetch the same files), else the rest.

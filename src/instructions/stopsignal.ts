@@ -13,6 +13,7 @@ export const stopsignal: InstructionSpec<StopsignalInstruction> = {
   keyword: "STOPSIGNAL",
   summary:
     "The signal that stops the container cleanly, sent to its init. Without it niftyc chooses from the image's init: SIGUSR2 (power off) for BusyBox init, which ignores systemd's SIGRTMIN+3 and reboots on SIGTERM; SIGRTMIN+3 for systemd.",
+  editor: "stopsignal",
   syntax: ["STOPSIGNAL <signal name or number>"],
   example: "STOPSIGNAL SIGUSR2",
   check(ins, report) {

@@ -45,6 +45,7 @@ export const user: InstructionSpec<UserInstruction> = {
   keyword: "USER",
   summary:
     "Add a user to /etc/passwd and /etc/shadow, with a home directory it owns and its shell in /etc/shells. Without GID the user gets a private group of its own name. PASSWORD secret:<id> takes the password from --secret <id>=FILE and stores only a SHA-512 crypt hash; without a password option the account is locked.",
+  names: { declares: "user", uses: { GROUPS: "groups" } },
   syntax: [
     "USER <name> [UID <n>] [GID <n>] [HOME <path>] [SHELL <path>] [GROUPS <group>,...] [PASSWORD secret:<id> | PASSWORD-HASH <crypt> | LOCKED]",
   ],

@@ -7,7 +7,6 @@ import type {
   Diagnostic as LspDiagnostic,
   DocumentSymbol,
   Hover,
-  Location,
   Range,
 } from "vscode-languageserver";
 import type { InstructionNode, SyntaxTree, Word } from "../../grammar/syntax.ts";
@@ -15,6 +14,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Position, Span } from "../core/source.ts";
 import { INSTRUCTIONS, isKeyword } from "../instructions/index.ts";
 import type { InstructionSpec, Typed } from "../instructions/spec.ts";
+import { defaultStopSignal } from "../emit/signals.ts";
 
 /** LSP's numbers (vscode-languageserver-types), spelt out so this module loads no protocol code. */
 const SEVERITY = { error: 1, warning: 2 } as const;
@@ -56,7 +56,7 @@ export function toLspDiagnostic(d: Diagnostic): LspDiagnostic {
 }
 
 /** Quick fixes: a diagnostic that carries a did-you-mean replacement, applied to its range. */
-export function codeActions(uri: string, diagnostics: readonly LspDiagnostic[]): CodeAction[] {
+function replacements(uri: string, diagnostics: readonly LspDiagnostic[]): CodeAction[] {
   const actions: CodeAction[] = [];
   for (const d of diagnostics) {
     const replacement = (d.data as { replacement?: unknown } | undefined)?.replacement;
@@ -70,6 +70,64 @@ export function codeActions(uri: string, diagnostics: readonly LspDiagnostic[]):
     });
   }
   return actions;
+}
+
+/** The code check gives a PACKAGE line with no ARCHIVE line before it. */
+const NO_ARCHIVE = "NIFTY068";
+
+/** For NIFTY068: the ARCHIVE spec's example line (Debian's archive), inserted before the first PACKAGE line. */
+function missingArchive(uri: string, tree: SyntaxTree, diagnostics: readonly LspDiagnostic[]): CodeAction[] {
+  const d = diagnostics.find((x) => x.code === NO_ARCHIVE);
+  const first = tree.instructions.find((i) => specOf(i.keyword)?.editor === "packages");
+  const archive = Object.values(INSTRUCTIONS).find(
+    (s) => (s as unknown as InstructionSpec<Typed>).editor === "archive",
+  );
+  if (d === undefined || first === undefined || archive === undefined) return [];
+  const line = archive.example.split("\n")[0]!;
+  const at = { line: first.span.start.line - 1, character: 0 };
+  return [
+    {
+      title: `Add ${line} before the first PACKAGE`,
+      kind: "quickfix",
+      diagnostics: [d],
+      isPreferred: true,
+      edit: { changes: { [uri]: [{ range: { start: at, end: at }, newText: `${line}\n` }] } },
+    },
+  ];
+}
+
+/**
+ * Without a STOPSIGNAL line the build chooses the signal from the image's init (its note says
+ * "chosen for … init"); check says nothing. Where a line shows the init (INITTAB: BusyBox;
+ * SERVICE: systemd), a source action writes that choice down after it.
+ */
+function addStopSignal(uri: string, tree: SyntaxTree): CodeAction[] {
+  if (tree.instructions.some((i) => specOf(i.keyword)?.editor === "stopsignal")) return [];
+  const line = tree.instructions.find((i) => specOf(i.keyword)?.init !== undefined);
+  const init = line && specOf(line.keyword)?.init;
+  if (line === undefined || init === undefined) return [];
+  const signal = defaultStopSignal(init).name;
+  const at = toRange(line.span).end;
+  return [
+    {
+      title: `Add STOPSIGNAL ${signal} (the build's choice for ${init === "busybox" ? "BusyBox" : init} init)`,
+      kind: "source",
+      edit: { changes: { [uri]: [{ range: { start: at, end: at }, newText: `\nSTOPSIGNAL ${signal}` }] } },
+    },
+  ];
+}
+
+/** The code actions for a range: quick fixes from its diagnostics' hints, and source actions for the recipe. */
+export function codeActions(
+  uri: string,
+  diagnostics: readonly LspDiagnostic[],
+  tree: SyntaxTree,
+  only?: readonly string[],
+): CodeAction[] {
+  const actions = [...replacements(uri, diagnostics), ...missingArchive(uri, tree, diagnostics)];
+  actions.push(...addStopSignal(uri, tree));
+  if (only === undefined || only.length === 0) return actions;
+  return actions.filter((a) => only.some((k) => a.kind === k || a.kind?.startsWith(`${k}.`)));
 }
 
 const optionsOf = new Map<string, readonly string[]>();
@@ -259,29 +317,6 @@ export function hover(tree: SyntaxTree, offset: number): Hover | null {
   const syntax = block(spec.syntax.join("\n"));
   const value = `**${spec.keyword}**: ${spec.summary}\n\n${syntax}\n\nExample:\n\n${block(spec.example)}`;
   return { contents: { kind: "markdown", value }, range: toRange(ins.keywordSpan) };
-}
-
-/** Where the ARG or ENV name under the offset is declared: the last declaration before it, else the first. */
-export function definition(tree: SyntaxTree, uri: string, offset: number): Location | null {
-  let name: string | undefined;
-  for (const ins of tree.instructions) {
-    for (const word of ins.args) {
-      for (const part of word.parts)
-        if (part.kind === "var" && part.span.start.offset <= offset && offset <= part.span.end.offset)
-          name = part.name;
-    }
-    for (const h of ins.heredocs) {
-      for (const part of h.body)
-        if (part.kind === "var" && part.span.start.offset <= offset && offset <= part.span.end.offset)
-          name = part.name;
-    }
-  }
-  if (name === undefined) return null;
-  const declared = declaredNames(tree).filter((d) => d.name === name);
-  if (declared.length === 0) return null;
-  const before = declared.filter((d) => d.span.start.offset <= offset);
-  const target = before[before.length - 1] ?? declared[0]!;
-  return { uri, range: toRange(target.span) };
 }
 
 /** One symbol per instruction: its keyword and first word, the whole instruction as its range. */

@@ -23,12 +23,12 @@ import {
   codeActions,
   complete,
   declaredArchives,
-  definition,
   hover,
   symbols,
   toLspDiagnostic,
   type PackageHint,
 } from "./features.ts";
+import { definition, references } from "./names.ts";
 
 export interface ServerOptions {
   /** The content store, for package names (read only); absent: no package completion beyond the lock. */
@@ -207,9 +207,10 @@ export function startServer(
       completionProvider: { triggerCharacters: ["{", "$"] },
       hoverProvider: true,
       definitionProvider: true,
+      referencesProvider: true,
       documentSymbolProvider: true,
       documentFormattingProvider: true,
-      codeActionProvider: { codeActionKinds: ["quickfix"] },
+      codeActionProvider: { codeActionKinds: ["quickfix", "source"] },
     },
     serverInfo: { name: "niftyc" },
   }));
@@ -267,6 +268,13 @@ function registerRequests(
       return found ? definition(found.analysis.tree, p.textDocument.uri, found.offset) : null;
     }),
   );
+  connection.onReferences(
+    guarded(connection, "references", [], async (p) => {
+      const found = await at(p.textDocument.uri, p.position);
+      if (found === undefined) return [];
+      return references(found.analysis.tree, p.textDocument.uri, found.offset, p.context.includeDeclaration);
+    }),
+  );
   connection.onDocumentSymbol(
     guarded(connection, "symbols", [], async (p) => {
       const analysis = await current(p.textDocument.uri);
@@ -291,6 +299,10 @@ function registerRequests(
     }),
   );
   connection.onCodeAction(
-    guarded(connection, "code actions", [], (p) => codeActions(p.textDocument.uri, p.context.diagnostics)),
+    guarded(connection, "code actions", [], async (p) => {
+      const analysis = await current(p.textDocument.uri);
+      if (analysis === undefined) return [];
+      return codeActions(p.textDocument.uri, p.context.diagnostics, analysis.tree, p.context.only);
+    }),
   );
 }

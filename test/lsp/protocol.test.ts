@@ -249,3 +249,134 @@ test("code actions turn a did-you-mean hint into its replacement", async (t) => 
     end: { line: 1, character: 5 },
   });
 });
+
+const ACCOUNTS = [
+  "GROUP staff",
+  "USER alice GROUPS staff",
+  "DIR /srv OWNER alice:staff",
+  "FILE /srv/a OWNER root:alice <<EOF",
+  "x",
+  "EOF",
+  "ARCHIVE debian bookworm",
+  "PACKAGE busybox",
+  "",
+].join("\n");
+
+test("references and definitions of USER, GROUP and ARCHIVE names, from a use or the declaration", async (t) => {
+  const lsp = await withServer(t);
+  const u = "file:///nowhere/accounts.nifty";
+  await lsp.open(u, ACCOUNTS);
+  type Loc = { uri: string; range: { start: { line: number; character: number } } };
+  const refs = async (line: number, character: number, includeDeclaration = true) =>
+    (
+      await lsp.connection.sendRequest<Loc[]>("textDocument/references", {
+        textDocument: { uri: u },
+        position: { line, character },
+        context: { includeDeclaration },
+      })
+    ).map((l) => [l.range.start.line, l.range.start.character]);
+  const definition = async (line: number, character: number) =>
+    (
+      await lsp.connection.sendRequest<Loc | null>("textDocument/definition", {
+        textDocument: { uri: u },
+        position: { line, character },
+      })
+    )?.range.start;
+  // The group staff: its GROUP line, USER … GROUPS, OWNER's group, from the declaration or a use.
+  t.deepEqual(await refs(0, 7), [
+    [0, 6],
+    [1, 18],
+    [2, 21],
+  ]);
+  t.deepEqual(await refs(2, 22, false), [
+    [1, 18],
+    [2, 21],
+  ]);
+  t.deepEqual(await definition(2, 23), { line: 0, character: 6 });
+  // alice: the user, and as a group the private group its USER line made.
+  t.deepEqual(await refs(2, 16), [
+    [1, 5],
+    [2, 15],
+    [3, 23],
+  ]);
+  t.deepEqual(await definition(3, 25), { line: 1, character: 5 });
+  // root is declared by no line: no definition.
+  t.is(await definition(3, 19), undefined);
+  // An archive: PACKAGE lines name none (they use every ARCHIVE line), so its only place is its line.
+  t.deepEqual(await refs(6, 9), [[6, 8]]);
+  t.deepEqual(await definition(6, 9), { line: 6, character: 8 });
+  // ARG/ENV: every ${NAME} and its declaration.
+  const v = "file:///nowhere/vars.nifty";
+  await lsp.open(v, RECIPE.replace("ENV A=1", "ENV A=${PORT}"));
+  const vars = await lsp.connection.sendRequest<Loc[]>("textDocument/references", {
+    textDocument: { uri: v },
+    position: { line: 0, character: 5 },
+    context: { includeDeclaration: true },
+  });
+  t.deepEqual(
+    vars.map((l) => [l.range.start.line, l.range.start.character]),
+    [
+      [0, 4],
+      [3, 12],
+      [4, 6],
+    ],
+  );
+});
+
+type Action = {
+  title: string;
+  kind: string;
+  edit: { changes: Record<string, Array<{ range: { start: unknown; end: unknown }; newText: string }>> };
+};
+
+test("code actions: the missing ARCHIVE line before the first PACKAGE, and STOPSIGNAL as the build would choose", async (t) => {
+  const lsp = await withServer(t);
+  const u = "file:///nowhere/actions.nifty";
+  const text = "HOSTNAME box\nPACKAGE busybox-static\nINITTAB respawn /bin/sh\n";
+  await lsp.open(u, text);
+  const { diagnostics } = await lsp.diagnostics(u, 1);
+  // NIFTY068 at PACKAGE (and NIFTY089: /bin/sh is not in the image).
+  t.deepEqual(
+    diagnostics.map((d) => d.code),
+    ["NIFTY068", "NIFTY089"],
+  );
+  const ask = (only?: string[]) =>
+    lsp.connection.sendRequest<Action[]>("textDocument/codeAction", {
+      textDocument: { uri: u },
+      range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } },
+      context: { diagnostics, ...(only ? { only } : {}) },
+    });
+  const actions = await ask();
+  t.deepEqual(
+    actions.map((a) => [a.title, a.kind, a.edit.changes[u]![0]!.range.start, a.edit.changes[u]![0]!.newText]),
+    [
+      [
+        "Add ARCHIVE debian bookworm bookworm-updates before the first PACKAGE",
+        "quickfix",
+        { line: 1, character: 0 },
+        "ARCHIVE debian bookworm bookworm-updates\n",
+      ],
+      [
+        "Add STOPSIGNAL SIGUSR2 (the build's choice for BusyBox init)",
+        "source",
+        { line: 2, character: 23 },
+        "\nSTOPSIGNAL SIGUSR2",
+      ],
+    ],
+  );
+  t.deepEqual(
+    (await ask(["source"])).map((a) => a.kind),
+    ["source"],
+  );
+  // With a STOPSIGNAL line, or no line that shows the init, nothing is offered for it.
+  await lsp.connection.sendNotification("textDocument/didChange", {
+    textDocument: { uri: u, version: 2 },
+    contentChanges: [{ text: `${text}STOPSIGNAL SIGTERM\n` }],
+  });
+  t.deepEqual(await ask(["source"]), []);
+  await lsp.connection.sendNotification("textDocument/didChange", {
+    textDocument: { uri: u, version: 3 },
+    contentChanges: [{ text: "HOSTNAME box\n" }],
+  });
+  t.deepEqual(await ask(["source"]), []);
+});
