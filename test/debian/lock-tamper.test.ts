@@ -6,19 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
-import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+import { debianArchive, requireArchive, type ArchiveView, mirrorFlags } from "../support/debian-archive.ts";
 import { openStore } from "../../src/cache/store.ts";
 
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
-
-function mirrors(view: ArchiveView): string[] {
-  return [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
-}
 
 /** A project whose lock was made against the good archive, with its store in c/. */
 async function locked(
@@ -43,7 +34,7 @@ async function locked(
     "o",
     "--format",
     "rootfs",
-    ...mirrors(view),
+    ...mirrorFlags(view),
   ]);
   t.is(r.code, 0, r.stderr);
   return { dir, lock: readFileSync(join(dir, "app.nifty.lock"), "utf8"), view };
@@ -73,7 +64,7 @@ const lockedBuild = (dir: string, view: ArchiveView, cache: string) =>
     "o2",
     "--format",
     "rootfs",
-    ...mirrors(view),
+    ...mirrorFlags(view),
   ]);
 
 test("a lock stanza whose SHA256, Size and Filename point at another package's .deb is refused at its SHA256 line", async (t) => {

@@ -8,18 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
-import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
 
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
-
-function mirrors(view: ArchiveView): string[] {
-  return [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
-}
 
 test("lock --update, outdated and a re-resolving build refuse an InRelease older than the lock's, and leave the lock as it was", async (t) => {
   if (!requireArchive(t)) return;
@@ -31,7 +22,7 @@ test("lock --update, outdated and a re-resolving build refuse an InRelease older
     join(dir, "app.nifty"),
     `ARCHIVE debian bookworm KEYRING ${k}\nARCHIVE debian-security bookworm-security KEYRING ${k}\nPACKAGE nifty-lib\n`,
   );
-  const good = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors(archive.view())]);
+  const good = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(archive.view())]);
   t.is(good.code, 0, good.stderr);
   const lock = readFileSync(join(dir, "app.nifty.lock"), "utf8");
 
@@ -40,7 +31,7 @@ test("lock --update, outdated and a re-resolving build refuse an InRelease older
     ["lock", "app.nifty", "--update"],
     ["outdated", "app.nifty"],
   ]) {
-    const r = await niftyc(dir, [...argv, "--cache", "c", ...mirrors(older)]);
+    const r = await niftyc(dir, [...argv, "--cache", "c", ...mirrorFlags(older)]);
     t.is(r.code, 1, `${argv.join(" ")}: ${r.stdout}${r.stderr}`);
     t.regex(
       r.stderr,
@@ -63,16 +54,16 @@ test("lock --update, outdated and a re-resolving build refuse an InRelease older
     "o",
     "--format",
     "rootfs",
-    ...mirrors(older),
+    ...mirrorFlags(older),
   ]);
   t.is(build.code, 1, build.stderr);
   t.regex(build.stderr, /\[NIFTY632\]/);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lock, "the lock did not move");
 
   // The same InRelease as the lock's is fine, and without a lock an older one is all there is to go by.
-  const same = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(archive.view())]);
+  const same = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(archive.view())]);
   t.not(same.code, 1, same.stderr);
   rmSync(join(dir, "app.nifty.lock"));
-  const fresh = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors(older)]);
+  const fresh = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(older)]);
   t.is(fresh.code, 0, fresh.stderr);
 });

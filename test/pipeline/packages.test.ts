@@ -11,18 +11,15 @@ import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { baseEnv, NIFTYC, NODE, ROOT } from "./helpers.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
-import { CANARY, debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+import {
+  CANARY,
+  debianArchive,
+  requireArchive,
+  type ArchiveView,
+  mirrorFlags,
+} from "../support/debian-archive.ts";
 
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
-
-function mirrors(view: ArchiveView): string[] {
-  return [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
-}
 
 async function project(
   t: import("ava").ExecutionContext,
@@ -52,7 +49,7 @@ const build = (dir: string, view: ArchiveView, ...extra: string[]) =>
     "o",
     "--format",
     "rootfs",
-    ...mirrors(view),
+    ...mirrorFlags(view),
     ...extra,
   ]);
 
@@ -290,7 +287,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
     "--format",
     "rootfs",
     "--json",
-    ...mirrors(view),
+    ...mirrorFlags(view),
   ]);
   t.is(again.code, 0, again.stderr);
   t.deepEqual(
@@ -312,7 +309,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
           "--format",
           "rootfs",
           "--json",
-          ...mirrors(view),
+          ...mirrorFlags(view),
         ])
       ).stdout,
     ).digest,
@@ -327,7 +324,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
     "--format",
     "rootfs",
     "--offline",
-    ...mirrors(view),
+    ...mirrorFlags(view),
   ]);
   t.is(offline.code, 0, offline.stderr);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lockText, "the lock is unchanged");
@@ -385,7 +382,7 @@ test("a tampered .deb is refused by its digest from the lock, naming the package
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-pager\n");
   t.is(
-    (await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors((await debianArchive()).view())]))
+    (await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags((await debianArchive()).view())]))
       .code,
     0,
   );
@@ -399,17 +396,17 @@ test("niftyc outdated names the newer version from the security suite and exits 
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-lib=1.0-1\n");
   const view = (await debianArchive()).view();
-  const locked = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrors(view)]);
+  const locked = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(view)]);
   t.is(locked.code, 0, locked.stderr);
   t.regex(locked.stdout, /nifty-lib 1\.0-1 \(debian bookworm\)/);
-  const report = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(view)]);
+  const report = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(view)]);
   t.is(report.code, 3, report.stderr);
   t.regex(
     report.stdout,
     /^nifty-lib 1\.0-1 → 1\.1-1 \(debian-security bookworm-security\)\s+SECURITY 1\.1-1/m,
   );
   const json = JSON.parse(
-    (await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", "--json", ...mirrors(view)])).stdout,
+    (await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", "--json", ...mirrorFlags(view)])).stdout,
   );
   t.is(json.summary.status, "security-updates");
   // The recipe pins 1.0-1, so moving it forward is a recipe change: unpinned, --update takes 1.1-1.
@@ -424,11 +421,11 @@ test("niftyc outdated names the newer version from the security suite and exits 
     "nifty-lib",
     "--cache",
     "c",
-    ...mirrors(view),
+    ...mirrorFlags(view),
   ]);
   t.is(moved.code, 0, moved.stderr);
   t.regex(readFileSync(join(dir, "app.nifty.lock"), "utf8"), /Package: nifty-lib\nVersion: 1\.1-1/);
-  const after = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrors(view)]);
+  const after = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(view)]);
   t.is(after.code, 0, after.stdout);
   t.regex(after.stdout, /all 1 locked packages are current/);
 });
@@ -474,7 +471,7 @@ test("a warm build into a fresh --out restores the SBOM without reading a packag
       out,
       "--format",
       "rootfs,oci,sbom",
-      ...mirrors(view),
+      ...mirrorFlags(view),
       ...extra,
     ]);
   const cold = await sbomBuild("o");
@@ -501,7 +498,7 @@ test("a warm build into a fresh --out restores the SBOM without reading a packag
       "o2",
       "--format",
       "rootfs,oci,sbom",
-      ...mirrors(view),
+      ...mirrorFlags(view),
     ],
     {
       cwd: dir,

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
-import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
@@ -159,15 +159,6 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
   t.regex(unknown.stderr, /unknown platform "linux\/arm65" \(did you mean linux\/arm64\?/);
 });
 
-function mirrors(view: ArchiveView): string[] {
-  return [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
-}
-
 test("PACKAGE per platform: a lock each, the same versions, --locked, outdated and lock --update per platform; a package one platform lacks is an error at its line", async (t) => {
   if (!requireArchive(t)) return;
   const archive = await debianArchive();
@@ -188,7 +179,7 @@ test("PACKAGE per platform: a lock each, the same versions, --locked, outdated a
         "--format",
         "rootfs,oci",
         "-q",
-        ...mirrors(view),
+        ...mirrorFlags(view),
         ...both,
         ...extra,
       ],
@@ -211,11 +202,14 @@ test("PACKAGE per platform: a lock each, the same versions, --locked, outdated a
   );
   const locked = await build("--locked");
   t.is(locked.code, 0, locked.stderr);
-  const outdated = await runMain(["outdated", "app.nifty", "--cache", "c", ...mirrors(view), ...both], dir);
+  const outdated = await runMain(
+    ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(view), ...both],
+    dir,
+  );
   t.is(outdated.code, 0, outdated.stderr);
   t.regex(outdated.stdout, /all 2 locked packages are current/);
   const update = await runMain(
-    ["lock", "app.nifty", "--update", "--cache", "c", ...mirrors(view), ...both],
+    ["lock", "app.nifty", "--update", "--cache", "c", ...mirrorFlags(view), ...both],
     dir,
   );
   t.is(update.code, 0, update.stderr);

@@ -133,6 +133,12 @@ export interface ArchiveView {
   requests(): string[];
 }
 
+/** The CLI flags that point both archives of the fixture at a view. */
+export function mirrorFlags(view: ArchiveView): string[] {
+  const main = `debian=${view.mirrors.debian![0]}`;
+  return ["--mirror", main, "--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`];
+}
+
 export interface DebianArchive {
   /** The server's base URL. */
   url: string;
