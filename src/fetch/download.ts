@@ -9,6 +9,7 @@ import { DigestMismatchError, FetchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { Deadline, deadlineRule } from "./deadline.ts";
+import { NETWORK_CODES } from "./network-errors.ts";
 
 export interface FetchProgress {
   name: string;
@@ -82,23 +83,6 @@ class HttpStatusError extends Error {
     this.status = status;
   }
 }
-
-// Errors of the network or the server: worth another try.
-const NETWORK_CODES = new Set([
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-]);
 
 // Errors of this machine (a full disk, a read-only cache): no source helps.
 const LOCAL_CODES = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EMFILE", "ENFILE"]);

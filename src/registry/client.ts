@@ -17,6 +17,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { Deadline, deadlineRule } from "../fetch/deadline.ts";
 import { parseChallenge, type Credentials } from "./credentials.ts";
 import { isLoopback } from "./reference.ts";
+import { NETWORK_CODES } from "../fetch/network-errors.ts";
 
 export interface ClientOptions {
   registry: string;
@@ -71,22 +72,6 @@ interface RequestSpec {
 /** Worth another try: a dropped connection or a server in trouble. */
 class Transient extends Error {}
 
-const NETWORK_CODES = new Set([
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
-  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-]);
 const TLS_CODES = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "SELF_SIGNED_CERT_IN_CHAIN",
