@@ -76,7 +76,7 @@ const MAX_CONTROL_MEMBER = 16 << 20;
 const MAX_UNSYNCED = 64;
 
 /**
- * Read the .deb stored under `digest` (its entry list cached by that digest).
+ * Read the .deb stored under `digest` (its entry list cached by that digest), in a reader thread.
  * `what` names it in errors, e.g. "busybox-static 1:1.35.0-4 (amd64)".
  */
 export async function readDeb(
@@ -88,9 +88,21 @@ export async function readDeb(
   const cached = await store.readRecord<DebContents>("deb-contents", digestHex(digest));
   if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached)))
     return { ...cached, fromCache: true };
+  const { readDebInWorker } = await import("./deb-readers.ts");
+  const contents = await readDebInWorker({ storeDir: store.dir, digest, what, limits });
+  return { ...contents, fromCache: false };
+}
+
+/** Read the stored .deb (not through the cache) and record its contents: what a reader thread does. */
+export async function readDebIntoStore(
+  store: Store,
+  digest: string,
+  what: string,
+  limits?: Limits,
+): Promise<DebContents> {
   const contents = await readDebFile(store, store.blobPath(digest), digest, what, limits);
   await store.writeRecord("deb-contents", digestHex(digest), contents);
-  return { ...contents, fromCache: false };
+  return contents;
 }
 
 /** A cached list is only good while the store still has every file it names. */
@@ -164,15 +176,21 @@ async function readControl(
   const names: string[] = [];
   const members = new Map<string, string>();
   const wanted = new Set(["control", "conffiles", "md5sums"]);
-  await scanTar<never>(file, loc, async (entry, key, header) => {
-    refuseUnsafeName(header.name, what);
-    if (key === "" || entryType(header) === "directory") return undefined;
-    if (key.includes("/")) throw debError(what, `its control.tar has a member in a subdirectory: ${key}`);
-    names.push(key);
-    if (wanted.has(key) && entryType(header) === "file")
-      members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
-    return undefined;
-  });
+  await scanTar<never>(
+    file,
+    loc,
+    async (entry, key, header) => {
+      refuseUnsafeName(header.name, what);
+      if (key === "" || entryType(header) === "directory") return undefined;
+      if (key.includes("/")) throw debError(what, `its control.tar has a member in a subdirectory: ${key}`);
+      names.push(key);
+      if (wanted.has(key) && entryType(header) === "file")
+        members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
+      return undefined;
+    },
+    undefined,
+    debShown(what, file),
+  );
   return { names: names.sort(), members };
 }
 
@@ -278,7 +296,13 @@ async function scanData(
       return undefined;
     },
     limits,
+    debShown(what, file),
   );
+}
+
+/** A .deb as errors about its archive name it: the package, and the file read. */
+function debShown(what: string, file: string): string {
+  return `the .deb of ${what} (${file})`;
 }
 
 async function toEntry(

@@ -137,13 +137,15 @@ async function storeEntry(store: Store, entry: Entry, key: string, header: Heade
 /**
  * Run `visit` on each entry in order until it returns a result. Entries it
  * does not consume are drained. Stops reading the file as soon as it is done.
- * Memory stays bounded: one entry's stream at a time, never the whole tar.
+ * Memory stays bounded: one entry's stream at a time, never the whole tar. `shown` names the
+ * archive in errors (a package's name and file, say).
  */
 export async function scanTar<T>(
   archivePath: string,
   loc: TarLocation,
   visit: (entry: Entry, key: string, header: Header) => Promise<T | undefined>,
   limits: Limits = DEFAULT_LIMITS,
+  shown: string = archivePath,
 ): Promise<T | undefined> {
   const streams: (Readable | Transform)[] = [
     createReadStream(
@@ -165,7 +167,7 @@ export async function scanTar<T>(
   try {
     let count = 0;
     for await (const entry of extract) {
-      refuseOverLimits(entry.header, ++count, limits, archivePath);
+      refuseOverLimits(entry.header, ++count, limits, shown);
       const key = entryKey(entry.header.name);
       const result = await visit(entry, key, entry.header);
       if (result) return result;
@@ -176,12 +178,12 @@ export async function scanTar<T>(
     if (err instanceof NiftyError) throw err;
     if (err instanceof XzError) {
       const hint = "the archive is corrupt or not what its format says; fetch it from another source";
-      throw new FetchError("NIFTY114", "member", `cannot decompress ${archivePath}: ${err.message}`, hint);
+      throw new FetchError("NIFTY114", "member", `cannot decompress ${shown}: ${err.message}`, hint);
     }
     throw new FetchError(
       "NIFTY127",
       "member",
-      `cannot read archive ${archivePath}: ${(err as Error).message}`,
+      `cannot read archive ${shown}: ${(err as Error).message}`,
       "the file is truncated or corrupt; fetch it again (`niftyc cache verify` finds damaged blobs)",
     );
   } finally {
