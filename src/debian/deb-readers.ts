@@ -74,6 +74,11 @@ class DebReaders {
   readonly #size = Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism()));
   #nextId = 0;
 
+  /** Every reader started, idle. */
+  start(): void {
+    while (this.#readers.length < this.#size) this.#start();
+  }
+
   async read(job: Omit<DebJob, "id">): Promise<DebContents> {
     let reader = this.#pick();
     while (reader === undefined) {
@@ -125,6 +130,12 @@ class DebReaders {
 }
 
 let readers: DebReaders | undefined;
+
+/** Start the reader threads ahead of the first read (they stay idle, never keeping the process alive). */
+export function startDebReaders(): void {
+  readers ??= new DebReaders();
+  readers.start();
+}
 
 /** Read the .deb stored under `digest` in a worker thread: its members into the store and its contents record. */
 export function readDebInWorker(job: Omit<DebJob, "id">): Promise<DebContents> {

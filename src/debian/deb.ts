@@ -5,13 +5,11 @@
 // a store record under the .deb's digest, so the next build does not read the
 // package again. Memory stays bounded: one entry's bytes flow at a time.
 import { createHash } from "node:crypto";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Header } from "tar-stream";
 import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { digestHex } from "../cache/store.ts";
-import type { BlobWriter, Store } from "../cache/store.ts";
+import type { BlobFile, Store } from "../cache/store.ts";
 import { entryType, hardLinkKey, locateDebMember, refuseUnsafeName, scanTar } from "../fetch/archive.ts";
 import type { Entry } from "../fetch/archive.ts";
 import { fieldValue, parseStanzas } from "./fields.ts";
@@ -255,8 +253,8 @@ class Commits {
   readonly #pending: Array<Promise<unknown>> = [];
   #failure: { error: unknown } | undefined;
 
-  async add(writer: BlobWriter): Promise<void> {
-    const commit = writer.commit().catch((error: unknown) => {
+  async add(file: BlobFile): Promise<void> {
+    const commit = file.commit().catch((error: unknown) => {
       this.#failure ??= { error };
     });
     this.#pending.push(commit);
@@ -355,7 +353,7 @@ async function toEntry(
 }
 
 /**
- * Stream one entry into the store, hashing SHA-256 and MD5 (dpkg's checksum) on the way. The
+ * Write one entry into the store, hashing SHA-256 and MD5 (dpkg's checksum) on the way. The
  * blob is synced and named in the background (`commits`) while the next entries are read.
  */
 async function storeWithMd5(
@@ -364,21 +362,18 @@ async function storeWithMd5(
   commits: Commits,
 ): Promise<{ digest: string; size: number; md5: string }> {
   const md5 = createHash("md5");
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      md5.update(chunk);
-      done(null, chunk);
-    },
-  });
-  const writer = store.createWriter({ syncAtCommit: true });
+  const file = store.createFile();
   try {
-    await pipeline(entry as unknown as NodeJS.ReadableStream, tap, writer);
+    for await (const chunk of entry as AsyncIterable<Buffer>) {
+      md5.update(chunk);
+      file.write(chunk);
+    }
   } catch (err) {
-    await writer.abort();
+    file.abort();
     throw err;
   }
-  const { digest, size } = writer;
-  await commits.add(writer);
+  const { digest, size } = file;
+  await commits.add(file);
   return { digest, size, md5: md5.digest("hex") };
 }
 

@@ -334,7 +334,7 @@ async function checkLock(
   }
   const controls = new Map<string, Field[]>();
   // Several .debs downloaded and read at once; their problems are still listed in the lock's order.
-  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), reads: new Gate(DEBS_READ_AT_ONCE) };
+  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE) };
   let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
   const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
   const reading = lock.packages.map((p) => debControl(store, p, once, gates));
@@ -364,8 +364,6 @@ async function checkLock(
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
 const DEBS_DOWNLOADED_AT_ONCE = 6;
-/** .debs read at once, each with its decompressor (xz, a child process) beside the tar reader here. */
-const DEBS_READ_AT_ONCE = 3;
 
 /** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
 async function lockCheckKey(
@@ -393,11 +391,13 @@ async function debControl(
   store: Store,
   p: LockedPackage,
   options: PackageOptions,
-  gates: { downloads: Gate; reads: Gate },
+  gates: { downloads: Gate },
 ): Promise<Field[]> {
   const known = await store.readRecord<Field[]>("deb-control", digestHex(p.sha256));
   if (known !== undefined) return known;
   if (!(await store.has(p.sha256))) {
+    // The reader threads start while the first .debs download (a thread takes about 50 ms to start).
+    if (options.readDebs) (await import("../debian/deb-readers.ts")).startDebReaders();
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
     const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
@@ -406,7 +406,7 @@ async function debControl(
   const { readDeb, readDebControl } = await import("../debian/deb.ts");
   const what = `${p.name} ${p.version} (${p.architecture})`;
   const whole = options.readDebs
-    ? await gates.reads.run(() => readDeb(store, p.sha256, what, options.limits)).catch(() => undefined)
+    ? await readDeb(store, p.sha256, what, options.limits).catch(() => undefined)
     : undefined;
   const control =
     whole?.control ??
