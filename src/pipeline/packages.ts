@@ -325,6 +325,14 @@ async function checkLock(
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
+  // Several .debs downloaded and read at once, started before the signed indices are read (a .deb
+  // is fetched by its digest and unpacked into the store only, so the index check need not come
+  // first); their problems are still listed after the indices', in the lock's order.
+  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE) };
+  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
+  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
+  const reading = lock.packages.map((p) => debControl(store, p, once, gates));
+  for (const pending of reading) pending.catch(() => {});
   const { readParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
     const records = indices[i] === undefined ? undefined : await readParsedIndex(store, indices[i]!, suite);
@@ -333,12 +341,6 @@ async function checkLock(
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
-  // Several .debs downloaded and read at once; their problems are still listed in the lock's order.
-  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE) };
-  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
-  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
-  const reading = lock.packages.map((p) => debControl(store, p, once, gates));
-  for (const pending of reading) pending.catch(() => {});
   for (const [i, p] of lock.packages.entries()) {
     const control = await reading[i]!;
     controls.set(check.lockKey(p), control);

@@ -281,7 +281,11 @@ function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebC
 
 async function readLockedDeb(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
   const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
-  if (!(await env.store.has(pkg.sha256))) await env.downloads.run(() => downloadDeb(env, pkg, span, what));
+  if (!(await env.store.has(pkg.sha256))) {
+    // The reader threads start while the first .debs download.
+    (await import("../debian/deb-readers.ts")).startDebReaders();
+    await env.downloads.run(() => downloadDeb(env, pkg, span, what));
+  }
   const { readDeb } = await import("../debian/deb.ts");
   const { fromCache: _, ...contents } = await readDeb(env.store, pkg.sha256, what, env.options.limits);
   return contents;
