@@ -26,7 +26,7 @@ import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
-import { Gate } from "../core/gate.ts";
+import { Gate, largestFirst } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import { BuildFailed } from "./failure.ts";
 import type { BuildEvent } from "./types.ts";
@@ -331,7 +331,11 @@ async function checkLock(
   const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE) };
   let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
   const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
-  const reading = lock.packages.map((p) => debControl(store, p, once, gates));
+  const reading = largestFirst(
+    lock.packages,
+    (p) => p.size,
+    (p) => debControl(store, p, once, gates),
+  );
   for (const pending of reading) pending.catch(() => {});
   const { readParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
