@@ -118,7 +118,8 @@ class DebReaders {
     });
     // A worker that dies fails its jobs; the next read starts another.
     const fail = (error: Error) => {
-      this.#readers.splice(this.#readers.indexOf(reader), 1);
+      const at = this.#readers.indexOf(reader);
+      if (at >= 0) this.#readers.splice(at, 1);
       for (const job of reader.running.values()) job.reject(error);
       reader.running.clear();
       for (const wake of this.#waiting.splice(0)) wake();
