@@ -545,6 +545,11 @@ export const DIAGNOSTIC_CODES = {
     section: "packages",
     title: "P has another version on each platform: V on A; V' on B",
   },
+  NIFTY641: {
+    severity: "error",
+    section: "packages",
+    title: "--locked, but the lock has no section for platform P",
+  },
   NIFTY400: {
     severity: "error",
     section: "instances",
