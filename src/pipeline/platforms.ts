@@ -1,4 +1,4 @@
-// One recipe, several platforms: one build per platform (each with its own keys, lock and
+// One recipe, several platforms: one build per platform (each with its own keys, lock section and
 // outputs under out/<name>/<os>-<arch>[-<variant>]/), the same version of every package on
 // each, and an OCI image index at out/<name>/oci/ naming each platform's manifest.
 // One platform alone is the plain build: out/<name>/ as it always was.

@@ -294,7 +294,7 @@ test("a tampered stanza in the arm64 section is refused at its line of the one l
 
 test("an old per-platform lock (app.nifty.arm64.lock) is read as its platform's section; niftyc lock merges it into app.nifty.lock and removes it", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir, niftyc, build, lockText, sections } = await packageProject(t);
+  const { dir, niftyc, lockText, sections } = await packageProject(t);
   const both = await niftyc("lock", "--cache", "c", ...BOTH);
   t.is(both.code, 0, both.stderr);
   const whole = lockText();
