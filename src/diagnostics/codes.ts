@@ -172,7 +172,7 @@ export const DIAGNOSTIC_CODES = {
   },
   NIFTY013: { severity: "error", section: "checks", title: "KEYGEN at boot needs dropbearkey in the image" },
   NIFTY014: { severity: "warning", section: "checks", title: "root can log in over SSH with a password" },
-  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: the image is amd64" },
+  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: why" },
   NIFTY018: {
     severity: "warning",
     section: "checks",
@@ -549,6 +549,11 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "packages",
     title: "--locked, but the lock has no section for platform P",
+  },
+  NIFTY642: {
+    severity: "error",
+    section: "packages",
+    title: "PACKAGE n:a cannot go in the P image (arch)",
   },
   NIFTY400: {
     severity: "error",

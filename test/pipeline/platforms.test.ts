@@ -5,7 +5,7 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
@@ -323,6 +323,23 @@ test("an old per-platform lock (app.nifty.arm64.lock) is read as its platform's 
     readdirSync(dir).filter((n) => n.endsWith(".lock")),
     ["app.nifty.lock"],
   );
+});
+
+test("PACKAGE x:arm64 builds for linux/arm64, and a build that also makes linux/amd64 refuses it at the qualifier, naming that platform", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, build } = await packageProject(t, "PACKAGE nifty-data:arm64\n");
+  const arm64 = await build("--platform", "linux/arm64");
+  t.is(arm64.code, 0, arm64.stderr);
+  const both = await build(...BOTH);
+  t.is(both.code, 1, both.stderr);
+  t.true(
+    both.stderr.includes(
+      "app.nifty:6:19: error: PACKAGE nifty-data:arm64 cannot go in the linux/amd64 image (amd64): an image holds its own architecture's packages and Architecture: all ones [NIFTY642]",
+    ),
+    both.stderr,
+  );
+  t.regex(both.stderr, /hint: write nifty-data without :arm64/);
+  t.true(existsSync(join(dir, "app.nifty.lock")));
 });
 
 test("a package at another version on one platform is NIFTY640, naming the package, each version and its platforms", (t) => {
