@@ -20,7 +20,7 @@ import type { BuildResult } from "../pipeline/types.ts";
 const { readFileSync } = process.getBuiltinModule("node:fs");
 const { join, resolve } = process.getBuiltinModule("node:path");
 
-const STAMP_FORMAT = 2; // 2: stamps of open bundles (before they were 0700) no longer answer
+const STAMP_FORMAT = 3; // 2: stamps of open bundles (before they were 0700) no longer answer; 3: useRecords
 
 interface Stamp {
   format: number;
@@ -31,8 +31,11 @@ interface Stamp {
   inputs: HostInput[];
   /** Every file and directory of the output directory. */
   outputs: HostInput[];
-  /** The store's use record the build refreshed: past its hour, the build runs, to refresh it so gc keeps the blobs. */
-  useRecord: string;
+  /**
+   * The store's use records the build refreshed (one per platform built): past its hour, the build
+   * runs, to refresh them so gc keeps the blobs.
+   */
+  useRecords: string[];
   events: ReportEvent[];
   result: Omit<ReportedResult, "stages">;
 }
@@ -95,10 +98,12 @@ export function upToDateFromStamp(
     ) as Stamp;
     if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
     // Read as the store reads it (Store.recordUse): the time it holds, not the file's.
-    const lastUsed = Date.parse(
-      (JSON.parse(readFileSync(stamp.useRecord, "utf8")) as { lastUsed: string }).lastUsed,
-    );
-    if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_REFRESH_MS)) return undefined;
+    for (const useRecord of stamp.useRecords) {
+      const lastUsed = Date.parse(
+        (JSON.parse(readFileSync(useRecord, "utf8")) as { lastUsed: string }).lastUsed,
+      );
+      if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_REFRESH_MS)) return undefined;
+    }
     // The directories' identities cover entries added since.
     if (!unchanged(stamp.inputs) || !unchanged(stamp.outputs)) return undefined;
   } catch {
@@ -154,7 +159,7 @@ export async function writeStamp(input: StampInput): Promise<void> {
     quiet: values.quiet === true,
     inputs,
     outputs: input.recall.outputs,
-    useRecord: input.recall.useRecord,
+    useRecords: [...new Set([input.recall.useRecord, ...(input.recall.otherUseRecords ?? [])])],
     events: input.events,
     result: input.result,
   };

@@ -295,9 +295,13 @@ async function shipAndReport(
 
 /** What `build` prints when it next finds this build up to date: every step cached, and the one note such a build gives. */
 function upToDateReport(
-  result: BuildResult,
+  result: BuildResult & Pick<ReportedResult, "index" | "platforms">,
   note: string | undefined,
 ): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
+  // A multi-platform build: the index and each platform, as the build reported them.
+  const several = result.platforms
+    ? { platforms: result.platforms, ...(result.index ? { index: result.index } : {}) }
+    : {};
   const steps = result.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
   return {
     events: [
@@ -320,6 +324,7 @@ function upToDateReport(
       steps,
       name: result.config.name,
       stopSignal: result.config.stopSignal,
+      ...several,
     },
   };
 }

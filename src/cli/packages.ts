@@ -21,8 +21,8 @@ Options:
   --mirror NAME=URL     archive root for an ARCHIVE name, e.g. debian=http://deb.example/debian
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
   --platform LIST       the platforms to lock, e.g. linux/amd64,linux/arm64 (default linux/amd64): each has
-                        its own lock (<recipe>.lock for amd64, <recipe>.arm64.lock, <recipe>.armhf.lock …),
-                        every package at the same version on each (NIFTY640)
+                        its own section of <recipe>.lock, every package at the same version on each
+                        (NIFTY640); without it, every platform the lock has (else linux/amd64)
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                print the lock's packages as JSON on stdout (an array, one per platform, for several)
@@ -44,8 +44,8 @@ Options:
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --mirror NAME=URL     archive root for an ARCHIVE name (repeatable)
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
-  --platform LIST       compare these platforms' locks (default linux/amd64); a package of another
-                        platform than amd64 is shown as NAME:ARCH
+  --platform LIST       compare these platforms' sections of the lock (default: every platform it has);
+                        a package of another platform than amd64 is shown as NAME:ARCH
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                the report as JSON on stdout`;
@@ -107,7 +107,8 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
         // A written lock was announced by the build's note ("wrote …: N packages from …").
         const n = result.lock.packages.length;
         const packages = `${n} package${n === 1 ? "" : "s"}`;
-        if (!result.written) io.stdout.write(`${json[i]!.lock} is up to date: ${packages}\n`);
+        const on = results.length > 1 ? ` (${result.platform})` : "";
+        if (!result.written) io.stdout.write(`${json[i]!.lock}${on} is up to date: ${packages}\n`);
         for (const p of result.lock.packages) {
           io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
         }

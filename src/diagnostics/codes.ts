@@ -172,7 +172,7 @@ export const DIAGNOSTIC_CODES = {
   },
   NIFTY013: { severity: "error", section: "checks", title: "KEYGEN at boot needs dropbearkey in the image" },
   NIFTY014: { severity: "warning", section: "checks", title: "root can log in over SSH with a password" },
-  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: the image is amd64" },
+  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: why" },
   NIFTY018: {
     severity: "warning",
     section: "checks",
@@ -544,6 +544,16 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "packages",
     title: "P has another version on each platform: V on A; V' on B",
+  },
+  NIFTY641: {
+    severity: "error",
+    section: "packages",
+    title: "--locked, but the lock has no section for platform P",
+  },
+  NIFTY642: {
+    severity: "error",
+    section: "packages",
+    title: "PACKAGE n:a cannot go in the P image (arch)",
   },
   NIFTY400: {
     severity: "error",

@@ -1,4 +1,4 @@
-// One recipe, several platforms: one build per platform (each with its own keys, lock and
+// One recipe, several platforms: one build per platform (each with its own keys, lock section and
 // outputs under out/<name>/<os>-<arch>[-<variant>]/), the same version of every package on
 // each, and an OCI image index at out/<name>/oci/ naming each platform's manifest.
 // One platform alone is the plain build: out/<name>/ as it always was.
@@ -6,6 +6,7 @@ import { copyFile, link, mkdir, readdir, readFile, rm, stat } from "node:fs/prom
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
+import { treeIdentities } from "../core/host-inputs.ts";
 import { DEFAULT_PLATFORM, platformDir, type Platform } from "../image/platform.ts";
 import type { BuildOptions, BuildResult } from "./types.ts";
 
@@ -61,6 +62,7 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   }
   const first = built[0]!.result;
   const { recall: _, ...rest } = first;
+  const recall = recallAll(top, built, options);
   // What the steps of every platform need, for --cache-to.
   const used = [...new Set(built.flatMap((b) => b.result.used))].sort();
   const platformsOut = built.map((b) => ({
@@ -69,7 +71,32 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     digest: b.result.digest,
     manifest: b.manifest,
   }));
-  return { ...rest, used, outDir: top, platforms: platformsOut, ...(index ? { index } : {}) };
+  return {
+    ...rest,
+    used,
+    outDir: top,
+    platforms: platformsOut,
+    ...(index ? { index } : {}),
+    ...(recall ? { recall } : {}),
+  };
+}
+
+/**
+ * What a later run needs to answer this build from its stamp (src/cli/build-stamp.ts), when every
+ * platform's build could be recalled: the whole out/<name>/ as written now (each platform's
+ * directory, the index, the provenance) and every platform's use record.
+ */
+function recallAll(
+  top: string,
+  built: ReadonlyArray<{ result: BuildResult }>,
+  options: BuildOptions,
+): BuildResult["recall"] {
+  const recalls = built.map((b) => b.result.recall);
+  if (options.hostInputs === undefined || recalls.some((r) => r === undefined)) return undefined;
+  const outputs = treeIdentities(top);
+  if (outputs === undefined) return undefined;
+  const [first, ...others] = recalls.map((r) => r!.useRecord);
+  return { useRecord: first!, outputs, otherUseRecords: others };
 }
 
 /**

@@ -103,5 +103,10 @@ export interface BuildResult {
    * refreshed (what keeps the blobs from gc), and the output directory's files: as this build
    * published them, or as they were before it found them up to date.
    */
-  recall?: { useRecord: string; outputs: HostInput[] };
+  recall?: {
+    useRecord: string;
+    outputs: HostInput[];
+    /** A multi-platform build's: every other platform's use record (src/pipeline/platforms.ts). */
+    otherUseRecords?: string[];
+  };
 }

@@ -394,3 +394,51 @@ test("the lock is an input: rewritten, the build runs; gone, the build resolves 
   // Resolved against the archive: nothing to vouch for the lock it wrote until a build reads it.
   t.deepEqual(await fsp.readdir(path.join(dir, "cache/stamps")), []);
 });
+
+test("a multi-platform build leaves a stamp: a no-op rebuild is answered from it; the recipe, a lock section, the platform list or an output file changed runs the build", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const view = archive.view();
+  const dir = path.join(ctx.work, "platforms");
+  await fsp.mkdir(dir);
+  const recipe = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=t\nEOF\nPACKAGE nifty-data\n`;
+  await fsp.writeFile(path.join(dir, "app.nifty"), recipe);
+  const loads = path.join(dir, "loads.txt");
+  const run = async (platforms = "linux/amd64,linux/arm64", env: Record<string, string> = {}) => {
+    const args = ["build", "app.nifty", "--format", "rootfs,oci", "--platform", platforms];
+    const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`];
+    mirrors.push("--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`);
+    const r = await niftyc([...args, ...mirrors], {
+      cwd: dir,
+      nodeArgs: ["--import", HOOK],
+      env: { NIFTY_TEST_LOADS: loads, ...env },
+    });
+    t.is(r.code, 0, r.stderr);
+    return { ...r, recalled: !(await fsp.readFile(loads, "utf8")).includes("src/pipeline/build.ts") };
+  };
+  await run();
+  await sleep(SETTLE_MS);
+  const found = await run("linux/amd64,linux/arm64", { NIFTY_NO_STAMPS: "1" });
+  t.false(found.recalled);
+  const recalled = await run();
+  t.true(recalled.recalled, "answered from the stamp");
+  t.is(recalled.stdout.replace(/\(.*?ms\)/g, ""), found.stdout.replace(/\(.*?ms\)/g, ""));
+  t.regex(recalled.stdout, /2 platforms: image index sha256:/);
+  const settleThenRun = async (change: () => Promise<void>, platforms?: string) => {
+    await change();
+    await sleep(SETTLE_MS);
+    const changed = await run(platforms);
+    t.false(changed.recalled);
+    t.true((await run(platforms)).recalled, "the build it ran left a new stamp");
+  };
+  // The same bytes written again: a new identity is a change, as for any input.
+  await settleThenRun(() => fsp.writeFile(path.join(dir, "app.nifty"), recipe));
+  const lock = await fsp.readFile(path.join(dir, "app.nifty.lock"), "utf8");
+  t.regex(lock, /\nArchitecture: arm64\n/);
+  await settleThenRun(() => fsp.writeFile(path.join(dir, "app.nifty.lock"), lock));
+  await settleThenRun(async () => {
+    const tar = path.join(dir, "out/app/linux-arm64/rootfs.tar");
+    await fsp.utimes(tar, new Date(0), new Date(0));
+  });
+  await settleThenRun(async () => {}, "linux/arm64,linux/amd64");
+});

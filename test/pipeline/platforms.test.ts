@@ -5,13 +5,13 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
 import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
-import { parseLock } from "../../src/debian/lockfile.ts";
+import { parseLock, serializeLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
 import { findPlatform } from "../../src/image/platform.ts";
@@ -159,70 +159,187 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
   t.regex(unknown.stderr, /unknown platform "linux\/arm65" \(did you mean linux\/arm64\?/);
 });
 
-test("PACKAGE per platform: a lock each, the same versions, --locked, outdated and lock --update per platform; a package one platform lacks is an error at its line", async (t) => {
-  if (!requireArchive(t)) return;
+/** A recipe asking for nifty-data (Architecture: all, in the fixture's amd64 and arm64 indices), and how to run niftyc on it. */
+async function packageProject(t: import("ava").ExecutionContext, body = "PACKAGE nifty-data\n") {
   const archive = await debianArchive();
   const view = archive.view();
   const dir = workDir(t);
   const head = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\n${HEAD}`;
-  writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\n`);
-  const both = ["--platform", "linux/amd64,linux/arm64"];
+  writeFileSync(join(dir, "app.nifty"), `${head}${body}`);
+  const niftyc = (command: string, ...extra: string[]) =>
+    runMain([command, "app.nifty", ...mirrorFlags(view), ...extra], dir);
   const build = (...extra: string[]) =>
-    runMain(
-      [
-        "build",
-        "app.nifty",
-        "--cache",
-        "c",
-        "--out",
-        "o",
-        "--format",
-        "rootfs,oci",
-        "-q",
-        ...mirrorFlags(view),
-        ...both,
-        ...extra,
-      ],
-      dir,
-    );
-  const first = await build();
-  t.is(first.code, 0, first.stderr);
-  const lockOf = (name: string) => {
-    const parsed = parseLock(readFileSync(join(dir, name), "utf8"));
-    if (!parsed.ok) throw new Error(`${name} does not parse`);
-    return parsed.lock;
+    niftyc("build", "--cache", "c", "--out", "o", "--format", "rootfs,oci", "-q", ...extra);
+  const lockText = () => readFileSync(join(dir, "app.nifty.lock"), "utf8");
+  const sections = () => {
+    const parsed = parseLock(lockText());
+    if (!parsed.ok) throw new Error(`app.nifty.lock does not parse: ${JSON.stringify(parsed.errors)}`);
+    return parsed.sections.map((s) => s.lock);
   };
-  const amd64 = lockOf("app.nifty.lock");
-  const arm64 = lockOf("app.nifty.arm64.lock");
-  t.is(amd64.architecture, "amd64");
-  t.is(arm64.architecture, "arm64");
+  return { dir, head, niftyc, build, lockText, sections };
+}
+
+const BOTH = ["--platform", "linux/amd64,linux/arm64"];
+
+test("PACKAGE on several platforms: one lock file with a section each, the same bytes again and from a fresh store, its amd64 section an amd64-only lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, build, lockText, sections } = await packageProject(t);
+  const first = await build(...BOTH);
+  t.is(first.code, 0, first.stderr);
   t.deepEqual(
-    arm64.packages.map((p) => [p.name, p.version, p.sha256]),
-    amd64.packages.map((p) => [p.name, p.version, p.sha256]),
+    readdirSync(dir).filter((n) => n.endsWith(".lock")),
+    ["app.nifty.lock"],
+    "no lock file of its own per platform",
   );
-  const locked = await build("--locked");
+  const [amd64, arm64] = sections();
+  t.deepEqual(
+    sections().map((l) => l.architecture),
+    ["amd64", "arm64"],
+  );
+  t.deepEqual(
+    arm64!.packages.map((p) => [p.name, p.version, p.sha256]),
+    amd64!.packages.map((p) => [p.name, p.version, p.sha256]),
+  );
+  const text = lockText();
+  // The arm64 section's header holds only what differs: its architecture.
+  t.regex(text, /\nRequested-By: nifty-data\n\nArchitecture: arm64\n\nPackage: nifty-data\n/);
+  // Again, and from a fresh store with no lock: the same bytes.
+  const again = await niftyc("lock", "--cache", "c", "--update", ...BOTH);
+  t.is(again.code, 0, again.stderr);
+  t.is(lockText(), text);
+  rmSync(join(dir, "app.nifty.lock"));
+  const fresh = await niftyc("lock", "--cache", "fresh", ...BOTH);
+  t.is(fresh.code, 0, fresh.stderr);
+  t.is(lockText(), text, "a fresh store resolves to the same bytes");
+  // An amd64-only lock is the file's first section, byte for byte.
+  rmSync(join(dir, "app.nifty.lock"));
+  const alone = await niftyc("lock", "--cache", "c", "--platform", "linux/amd64");
+  t.is(alone.code, 0, alone.stderr);
+  const amd64Only = lockText();
+  t.is(serializeLock(amd64!), amd64Only);
+  t.true(text.startsWith(amd64Only), "the amd64 section comes first, as an amd64-only lock");
+  // Adding arm64 appends its section and leaves amd64's bytes as they were.
+  const added = await build("--platform", "linux/arm64");
+  t.is(added.code, 0, added.stderr);
+  t.is(lockText(), text);
+});
+
+test("--locked, outdated and lock --update per platform of the one lock; a platform the lock lacks is NIFTY641 under --locked; a package one platform lacks is an error at its line", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, head, niftyc, build, lockText } = await packageProject(t);
+  const amd64 = await niftyc("lock", "--cache", "c");
+  t.is(amd64.code, 0, amd64.stderr);
+  const amd64Text = lockText();
+  const missing = await build("--locked", ...BOTH);
+  t.is(missing.code, 1, missing.stderr);
+  t.true(
+    missing.stderr.includes(
+      "app.nifty:6:1: error: --locked, but app.nifty.lock has no section for linux/arm64 (it has linux/amd64) [NIFTY641]",
+    ),
+    missing.stderr,
+  );
+  t.true(missing.stderr.includes("niftyc lock app.nifty --platform linux/arm64"), missing.stderr);
+  t.is(lockText(), amd64Text, "--locked wrote nothing");
+  const added = await niftyc("lock", "--cache", "c", "--platform", "linux/arm64");
+  t.is(added.code, 0, added.stderr);
+  t.true(lockText().startsWith(amd64Text));
+  const locked = await build("--locked", ...BOTH);
   t.is(locked.code, 0, locked.stderr);
-  const outdated = await runMain(
-    ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(view), ...both],
-    dir,
-  );
+  // Without --platform, outdated and lock cover every platform the lock has.
+  const outdated = await niftyc("outdated", "--cache", "c");
   t.is(outdated.code, 0, outdated.stderr);
   t.regex(outdated.stdout, /all 2 locked packages are current/);
-  const update = await runMain(
-    ["lock", "app.nifty", "--update", "--cache", "c", ...mirrorFlags(view), ...both],
-    dir,
-  );
+  const whole = lockText();
+  const update = await niftyc("lock", "--cache", "c", "--update", "nifty-data");
   t.is(update.code, 0, update.stderr);
   t.regex(
     update.stdout,
-    /^app\.nifty\.lock is up to date: 1 package\n[\s\S]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m,
+    /^app\.nifty\.lock \(linux\/amd64\) is up to date: 1 package\n[\s\S]*^app\.nifty\.lock \(linux\/arm64\) is up to date: 1 package$/m,
   );
-  t.deepEqual(lockOf("app.nifty.arm64.lock"), arm64, "re-resolved to the same lock, the file is as it was");
+  t.is(lockText(), whole, "re-resolved to the same sections, the file is as it was");
+  const one = await niftyc("lock", "--cache", "c", "--update", "nifty-data", "--platform", "linux/arm64");
+  t.is(one.code, 0, one.stderr);
+  t.regex(one.stdout, /^app\.nifty\.lock is up to date: 1 package$/m);
+  const unknown = await niftyc("lock", "--cache", "c", "--update", "nifty-lib");
+  t.is(unknown.code, 1, unknown.stderr);
+  t.regex(unknown.stderr, /nifty-lib is not in app\.nifty\.lock/);
 
   writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\nPACKAGE nifty-app\n`);
-  const missing = await build();
-  t.is(missing.code, 1, missing.stderr);
-  t.regex(missing.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+  const lacking = await build(...BOTH);
+  t.is(lacking.code, 1, lacking.stderr);
+  t.regex(lacking.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+});
+
+test("a tampered stanza in the arm64 section is refused at its line of the one lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, build, lockText } = await packageProject(t);
+  const locked = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(locked.code, 0, locked.stderr);
+  const lines = lockText().split("\n");
+  const section = lines.indexOf("Architecture: arm64");
+  const version = lines.findIndex((l, i) => i > section && l.startsWith("Version: "));
+  lines[version] = "Version: 1.0-2";
+  writeFileSync(join(dir, "app.nifty.lock"), lines.join("\n"));
+  // A fresh store: nothing remembers the lock as checked.
+  const refused = await build("--cache", "fresh", "--locked", "--platform", "linux/arm64");
+  t.is(refused.code, 1, refused.stderr);
+  t.regex(
+    refused.stderr,
+    new RegExp(`app\\.nifty\\.lock:${version + 1}:1: error: .*1\\.0-2.* \\[NIFTY629\\]`),
+  );
+  // amd64's section is untouched, and still builds.
+  const amd64 = await build("--cache", "fresh", "--locked", "--platform", "linux/amd64");
+  t.is(amd64.code, 0, amd64.stderr);
+});
+
+test("an old per-platform lock (app.nifty.arm64.lock) is read as its platform's section; niftyc lock merges it into app.nifty.lock and removes it", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, lockText, sections } = await packageProject(t);
+  const both = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(both.code, 0, both.stderr);
+  const whole = lockText();
+  const [amd64, arm64] = sections();
+  writeFileSync(join(dir, "app.nifty.lock"), serializeLock(amd64!));
+  writeFileSync(join(dir, "app.nifty.arm64.lock"), serializeLock(arm64!));
+  const built = await niftyc(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    "--locked",
+    ...BOTH,
+  );
+  t.is(built.code, 0, built.stderr);
+  t.regex(built.stderr, /note: read app\.nifty\.arm64\.lock as linux\/arm64's section of app\.nifty\.lock/);
+  t.is(lockText(), serializeLock(amd64!), "a build only reads it");
+  const merged = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(merged.code, 0, merged.stderr);
+  t.regex(merged.stderr, /merged app\.nifty\.arm64\.lock into app\.nifty\.lock and removed it/);
+  t.is(lockText(), whole);
+  t.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith(".lock")),
+    ["app.nifty.lock"],
+  );
+});
+
+test("PACKAGE x:arm64 builds for linux/arm64, and a build that also makes linux/amd64 refuses it at the qualifier, naming that platform", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, build } = await packageProject(t, "PACKAGE nifty-data:arm64\n");
+  const arm64 = await build("--platform", "linux/arm64");
+  t.is(arm64.code, 0, arm64.stderr);
+  const both = await build(...BOTH);
+  t.is(both.code, 1, both.stderr);
+  t.true(
+    both.stderr.includes(
+      "app.nifty:6:19: error: PACKAGE nifty-data:arm64 cannot go in the linux/amd64 image (amd64): an image holds its own architecture's packages and Architecture: all ones [NIFTY642]",
+    ),
+    both.stderr,
+  );
+  t.regex(both.stderr, /hint: write nifty-data without :arm64/);
+  t.true(existsSync(join(dir, "app.nifty.lock")));
 });
 
 test("a package at another version on one platform is NIFTY640, naming the package, each version and its platforms", (t) => {
