@@ -3,6 +3,7 @@
 // `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf` on the
 // same files. Each writer runs in its own process so peak RSS is its own.
 // Run: npx node bench/tar.ts [--runs N] [--gib N]
+import { spawnSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
@@ -98,6 +99,8 @@ try {
   await fsp.writeFile(treeFile, JSON.stringify(tree.takeChanges()));
   const entries = tree.nodes.size;
 
+  // Both writers read settled files: the writeback of the 2 GiB just written would slow whichever runs first.
+  spawnSync("sync");
   const ours = path.join(work, "niftyc.tar");
   const gnu = path.join(work, "gnu.tar");
   const runsOurs: Run[] = [];
