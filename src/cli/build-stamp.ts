@@ -113,7 +113,8 @@ export function upToDateFromStamp(
       if (restore === undefined || used === undefined || !restore.blobs.every((b) => used.has(b.digest)))
         return undefined;
       const { json, quiet } = stamp;
-      const restored = (outputs: HostInput[]) => rewriteStamp(file, { ...stamp, outputs });
+      const restored = (outputs: HostInput[], blobs: StampRestore["blobs"]) =>
+        rewriteStamp(file, { ...stamp, outputs, restore: { ...restore, blobs } });
       return import("./build-restore.ts").then((m) =>
         m.restoreFromStamp(restore, { json, quiet, started, restored }, io),
       );

@@ -555,3 +555,16 @@ for (const c of restoreChanges) {
     }
   });
 }
+
+test("a blob stored again (its mtime refreshed, as the store does for gc) is hashed, found whole, and restored from", async (t) => {
+  const p = await project(t, "ragain");
+  const expected = await restorable(t, p);
+  await fsp.rm(outOf(p), { recursive: true });
+  const now = new Date();
+  const blob = await nspawnBlob(p, "ragain");
+  await fsp.utimes(blob, now, now);
+  const restored = await p.run();
+  t.is(restored.code, 0, restored.stderr);
+  t.true(restored.recalled, "restored without the compiler");
+  t.deepEqual(await snapshot(outOf(p)), expected);
+});
