@@ -10,7 +10,7 @@ import { NIFTYC_VERSION } from "../core/version.ts";
 import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
-import type { BuildResult } from "../pipeline/types.ts";
+import type { BuildResult, OutputsRestore } from "../pipeline/types.ts";
 import {
   EXIT,
   askTwice,
@@ -289,6 +289,9 @@ async function shipAndReport(
       inputs: shared.hostInputs,
       recall: result.recall,
       ...upToDateReport(result, stopSignalNote(result.config)),
+      ...(result.recall.restore
+        ? { restore: warmReport(result, result.recall.restore, stopSignalNote(result.config)) }
+        : {}),
     });
   }
 }
@@ -326,6 +329,27 @@ function upToDateReport(
       stopSignal: result.config.stopSignal,
       ...several,
     },
+  };
+}
+
+/** What `build` prints when it restores these outputs from the store: each step's notes and cached line, as a warm build says them. */
+function warmReport(
+  result: BuildResult,
+  restore: OutputsRestore,
+  note: string | undefined,
+): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
+  const { events, result: upToDate } = upToDateReport(result, undefined);
+  const withNotes = events.flatMap((event) =>
+    event.type === "step"
+      ? [
+          ...(restore.stepNotes[event.index] ?? []).map((message) => ({ type: "note" as const, message })),
+          event,
+        ]
+      : [event],
+  );
+  return {
+    events: [...withNotes, ...(note ? [{ type: "note" as const, message: note }] : [])],
+    result: { ...upToDate, upToDate: false },
   };
 }
 
