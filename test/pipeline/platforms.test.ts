@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
-import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
+import { debianArchive, requireArchive, mirrorFlags, type Variant } from "../support/debian-archive.ts";
 import { parseLock, serializeLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
@@ -160,9 +160,13 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
 });
 
 /** A recipe asking for nifty-data (Architecture: all, in the fixture's amd64 and arm64 indices), and how to run niftyc on it. */
-async function packageProject(t: import("ava").ExecutionContext, body = "PACKAGE nifty-data\n") {
+async function packageProject(
+  t: import("ava").ExecutionContext,
+  body = "PACKAGE nifty-data\n",
+  variant: Variant = "good",
+) {
   const archive = await debianArchive();
-  const view = archive.view();
+  const view = archive.view(variant);
   const dir = workDir(t);
   const head = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\n${HEAD}`;
   writeFileSync(join(dir, "app.nifty"), `${head}${body}`);
@@ -176,7 +180,12 @@ async function packageProject(t: import("ava").ExecutionContext, body = "PACKAGE
     if (!parsed.ok) throw new Error(`app.nifty.lock does not parse: ${JSON.stringify(parsed.errors)}`);
     return parsed.sections.map((s) => s.lock);
   };
-  return { dir, head, niftyc, build, lockText, sections };
+  // The same project against another state of the archive (its own view).
+  const against = (other: Variant) => {
+    const flags = mirrorFlags(archive.view(other));
+    return (command: string, ...extra: string[]) => runMain([command, "app.nifty", ...flags, ...extra], dir);
+  };
+  return { dir, head, niftyc, build, lockText, sections, against };
 }
 
 const BOTH = ["--platform", "linux/amd64,linux/arm64"];
@@ -268,6 +277,55 @@ test("--locked, outdated and lock --update per platform of the one lock; a platf
   const lacking = await build(...BOTH);
   t.is(lacking.code, 1, lacking.stderr);
   t.regex(lacking.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+});
+
+test("lock --update PKG on a 2-platform lock moves PKG on both platforms and keeps every other package, though the suite has newer ones", async (t) => {
+  if (!requireArchive(t)) return;
+  const body = "PACKAGE nifty-tool nifty-pal nifty-data\n";
+  const { niftyc, against, lockText, sections } = await packageProject(t, body, "later");
+  const locked = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(locked.code, 0, locked.stderr);
+  const versions = () =>
+    sections().map((l) => [
+      l.architecture,
+      l.packages.map((p) => `${p.name} ${p.version} ${p.architecture}`),
+    ]);
+  t.deepEqual(versions(), [
+    ["amd64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 amd64", "nifty-tool 1.0-1 amd64"]],
+    ["arm64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 arm64", "nifty-tool 1.0-1 arm64"]],
+  ]);
+  const before = sections();
+  // The suite a while later has 1.1-1 of all three, on both architectures.
+  const update = await against("latest")("lock", "--cache", "c", "--update", "nifty-tool");
+  t.is(update.code, 0, update.stderr);
+  t.deepEqual(versions(), [
+    ["amd64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 amd64", "nifty-tool 1.1-1 amd64"]],
+    ["arm64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 arm64", "nifty-tool 1.1-1 arm64"]],
+  ]);
+  for (const [i, section] of sections().entries()) {
+    const tool = section.packages.find((p) => p.name === "nifty-tool")!;
+    t.is(tool.filename, `pool/main/n/nifty-tool/nifty-tool_1.1-1_${section.architecture}.deb`);
+    t.not(tool.sha256, before[i]!.packages.find((p) => p.name === "nifty-tool")!.sha256);
+    // Every other stanza as it was, to the byte of its digest.
+    const others = (l: typeof section) => l.packages.filter((p) => p.name !== "nifty-tool");
+    t.deepEqual(others(section), others(before[i]!));
+  }
+  t.regex(update.stderr, /updated app\.nifty\.lock \(amd64\)[\s\S]*updated app\.nifty\.lock \(arm64\)/);
+  // Moved on both, the file passes the same-version rule and builds for both, --locked.
+  const built = await against("latest")(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    "-q",
+    "--locked",
+    ...BOTH,
+  );
+  t.is(built.code, 0, built.stderr);
+  t.true(lockText().includes("Architecture: arm64\n"));
 });
 
 test("a tampered stanza in the arm64 section is refused at its line of the one lock", async (t) => {
