@@ -24,14 +24,19 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   const { build, resolveBuildLock } = await import("./build.ts");
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
-  // Every platform's packages first, so versions that differ stop the build before any image is made.
-  const { sameVersions } = await import("./packages.ts");
-  const locks = [];
+  // Every platform's packages first, so versions that differ stop the build before any image is
+  // made or the lock is written; then every section written at once, as `niftyc lock` does.
+  const { sameVersions, writeResolvedSections } = await import("./packages.ts");
+  const resolved = [];
   for (const platform of platforms) {
-    const lock = await resolveBuildLock({ ...options, platform });
-    if (lock !== undefined) locks.push({ platform, lock });
+    const packages = await resolveBuildLock({ ...options, platform });
+    if (packages !== undefined) resolved.push({ platform, packages, lock: packages.lock });
   }
-  sameVersions(locks, options.shownPath ?? options.recipePath);
+  sameVersions(resolved, options.shownPath ?? options.recipePath);
+  await writeResolvedSections(
+    resolved.map((r) => r.packages),
+    options.onEvent ?? (() => {}),
+  );
   const built: Array<{ platform: string; result: BuildResult; manifest: string }> = [];
   let top = "";
   for (const platform of platforms) {

@@ -328,6 +328,38 @@ test("lock --update PKG on a 2-platform lock moves PKG on both platforms and kee
   t.true(lockText().includes("Architecture: arm64\n"));
 });
 
+test("a multi-platform build whose platforms resolve different versions (NIFTY640) leaves the lock byte for byte as it was", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, against, lockText } = await packageProject(t, "PACKAGE nifty-tool\n", "later");
+  const amd64 = await niftyc("lock", "--cache", "c");
+  t.is(amd64.code, 0, amd64.stderr);
+  const before = lockText();
+  // amd64's section holds 1.0-1; arm64, resolved now against the later suite, would get 1.1-1.
+  const both = await against("latest")("build", "--cache", "c", "--out", "o", "--format", "rootfs", ...BOTH);
+  t.is(both.code, 1, both.stderr);
+  t.regex(
+    both.stderr,
+    /nifty-tool has another version on each platform: 1\.0-1 on linux\/amd64; 1\.1-1 on linux\/arm64 \[NIFTY640\]/,
+  );
+  t.is(lockText(), before, "nothing written when the platforms disagree");
+  t.false(existsSync(join(dir, "o")));
+  // Agreeing, the build writes every platform's section at once.
+  const moved = await against("latest")("lock", "--cache", "c", "--update", "--platform", "linux/amd64");
+  t.is(moved.code, 0, moved.stderr);
+  const agreed = await against("latest")(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    ...BOTH,
+  );
+  t.is(agreed.code, 0, agreed.stderr);
+  t.regex(lockText(), /\nArchitecture: arm64\n[\s\S]*nifty-tool_1\.1-1_arm64\.deb/);
+});
+
 test("a tampered stanza in the arm64 section is refused at its line of the one lock", async (t) => {
   if (!requireArchive(t)) return;
   const { dir, niftyc, build, lockText } = await packageProject(t);
