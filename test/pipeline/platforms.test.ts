@@ -5,7 +5,15 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
@@ -185,7 +193,7 @@ async function packageProject(
     const flags = mirrorFlags(archive.view(other));
     return (command: string, ...extra: string[]) => runMain([command, "app.nifty", ...flags, ...extra], dir);
   };
-  return { dir, head, niftyc, build, lockText, sections, against };
+  return { dir, head, niftyc, build, lockText, sections, against, viewRequests: view.requests };
 }
 
 const BOTH = ["--platform", "linux/amd64,linux/arm64"];
@@ -358,6 +366,43 @@ test("a multi-platform build whose platforms resolve different versions (NIFTY64
   );
   t.is(agreed.code, 0, agreed.stderr);
   t.regex(lockText(), /\nArchitecture: arm64\n[\s\S]*nifty-tool_1\.1-1_arm64\.deb/);
+});
+
+test("cache gc after a 2-platform build keeps every platform's blobs and its stamp: a warm rebuild of both downloads nothing and reuses every step", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, build, viewRequests } = await packageProject(t, "PACKAGE nifty-tool nifty-data\n", "later");
+  const first = await build(...BOTH);
+  t.is(first.code, 0, first.stderr);
+  // Resolved against the archive, the first build leaves no stamp; the same build again does, once
+  // the lock it wrote is past the second a file changed within is not trusted (src/core/host-inputs.ts).
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const again = await build(...BOTH, "--json");
+  t.is(again.code, 0, again.stderr);
+  const stamps = () => readdirSync(join(dir, "c/stamps"));
+  t.is(stamps().length, 1, "the build left its stamp");
+  // Every blob looks 40 days old: only what a use record names is kept.
+  const blobs = join(dir, "c/blobs/sha256");
+  const old = new Date(Date.now() - 40 * 86_400_000);
+  for (const name of readdirSync(blobs)) utimesSync(join(blobs, name), old, old);
+  const gc = await runMain(["cache", "gc", "--cache", "c", "--days", "30"], dir);
+  t.is(gc.code, 0, gc.stderr);
+  // Each platform's rootfs tarball (named by its digest) is kept by that platform's use record.
+  for (const p of (JSON.parse(again.stdout) as { platforms: Array<{ platform: string; digest: string }> })
+    .platforms)
+    t.true(existsSync(join(blobs, p.digest.slice(7))), `${p.platform}'s rootfs.tar is kept`);
+  t.is(stamps().length, 1, "gc kept the stamp: its use records are there");
+  // Into a new out/: each platform's outputs come from what the store kept, nothing downloaded.
+  const asked = viewRequests().length;
+  rmSync(join(dir, "o"), { recursive: true });
+  const warm = await build(...BOTH, "--json");
+  t.is(warm.code, 0, warm.stderr);
+  type Answer = { platforms: Array<{ digest: string }>; steps: Array<{ reused: boolean }> };
+  const [was, now] = [again, warm].map((r) => JSON.parse(r.stdout) as Answer);
+  t.deepEqual(now!.platforms, was!.platforms);
+  t.true(now!.steps.every((s) => s.reused));
+  t.deepEqual(viewRequests().slice(asked), [], "the warm rebuild downloaded nothing");
+  t.true(existsSync(join(dir, "o/linux-arm64/rootfs.tar")));
+  t.true(existsSync(join(dir, "o/linux-amd64/rootfs.tar")));
 });
 
 test("a tampered stanza in the arm64 section is refused at its line of the one lock", async (t) => {
