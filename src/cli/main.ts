@@ -11,6 +11,7 @@ import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.t
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { BuildResult, OutputsRestore } from "../pipeline/types.ts";
+import type { PlatformsResult } from "../pipeline/platforms.ts";
 import {
   EXIT,
   askTwice,
@@ -232,12 +233,12 @@ async function recipeInput(
 }
 
 /** The build; at a terminal, a missing password is asked for (hidden, twice) instead of failing. */
-async function buildAskingSecrets(
-  run: () => Promise<BuildResult>,
+async function buildAskingSecrets<R extends BuildResult>(
+  run: () => Promise<R>,
   shared: SharedOptions,
   values: ParsedValues,
   io: CliIo,
-): Promise<BuildResult> {
+): Promise<R> {
   const { BuildFailed } = await import("../pipeline/build.ts");
   try {
     return await run();
@@ -261,7 +262,7 @@ async function buildAskingSecrets(
 
 /** After a build: push it and its cache where asked, say what was built, and leave the up-to-date stamp. */
 async function shipAndReport(
-  result: BuildResult,
+  result: PlatformsResult,
   shipping: Awaited<ReturnType<typeof registryWork>>,
   call: { args: readonly string[]; values: ParsedValues; io: CliIo; shared: SharedOptions },
 ): Promise<void> {
@@ -288,7 +289,7 @@ async function shipAndReport(
       values,
       inputs: shared.hostInputs,
       recall: result.recall,
-      ...upToDateReport(result, stopSignalNote(result.config)),
+      ...upToDateReport(result, stopSignalNote),
       ...(result.recall.restore
         ? { restore: warmReport(result, result.recall.restore, stopSignalNote(result.config)) }
         : {}),
@@ -296,26 +297,37 @@ async function shipAndReport(
   }
 }
 
-/** What `build` prints when it next finds this build up to date: every step cached, and the one note such a build gives. */
+/**
+ * What `build` prints when it next finds this build up to date: for each platform in turn, every
+ * step cached and the one note such a build gives; then a multi-platform build's closing notes.
+ */
 function upToDateReport(
-  result: BuildResult & Pick<ReportedResult, "index" | "platforms">,
-  note: string | undefined,
+  result: PlatformsResult,
+  noteOf: (config: BuildResult["config"]) => string | undefined,
 ): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
   // A multi-platform build: the index and each platform, as the build reported them.
   const several = result.platforms
     ? { platforms: result.platforms, ...(result.index ? { index: result.index } : {}) }
     : {};
-  const steps = result.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
-  return {
-    events: [
-      ...steps.map((s) => ({
+  const cached = (steps: BuildResult["steps"]) => steps.map((s) => ({ ...s, reused: true, ms: 0 }));
+  const said = (part: Pick<BuildResult, "steps" | "config">): ReportEvent[] => {
+    const note = noteOf(part.config);
+    return [
+      ...part.steps.map((s) => ({
         type: "step" as const,
         index: s.index,
-        total: steps.length,
+        total: part.steps.length,
         text: s.instruction,
         reused: true,
       })),
       ...(note ? [{ type: "note" as const, message: note }] : []),
+    ];
+  };
+  const steps = cached(result.steps);
+  return {
+    events: [
+      ...(result.each ?? [result]).flatMap(said),
+      ...(result.closingNotes ?? []).map((message) => ({ type: "note" as const, message })),
     ],
     result: {
       digest: result.digest,
@@ -338,7 +350,7 @@ function warmReport(
   restore: OutputsRestore,
   note: string | undefined,
 ): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
-  const { events, result: upToDate } = upToDateReport(result, undefined);
+  const { events, result: upToDate } = upToDateReport(result, () => undefined);
   const withNotes = events.flatMap((event) =>
     event.type === "step"
       ? [

@@ -88,15 +88,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 /**
- * The lock a build with these options uses, resolved (and written) as the build would, before any
- * step runs: a multi-platform build compares its platforms' locks first (src/pipeline/platforms.ts).
+ * The lock section a build with these options uses, resolved as the build would but not written,
+ * before any step runs: a multi-platform build compares its platforms' sections first and writes
+ * them at once (src/pipeline/platforms.ts).
  */
-export async function resolveBuildLock(options: BuildOptions): Promise<ResolvedPackages["lock"] | undefined> {
+export async function resolveBuildLock(options: BuildOptions): Promise<ResolvedPackages | undefined> {
   const { takeLease } = await import("../cache/lease.ts");
   const store = await openStore(options.cacheDir);
   const lease = await takeLease(store);
   try {
-    return (await resolveRecipePackages(await compileRecipe(startRun(options, store))))?.lock;
+    return await resolveRecipePackages(await compileRecipe(startRun(options, store)), { deferWrite: true });
   } finally {
     await lease.release();
   }
@@ -208,7 +209,10 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
   return { ...run, source, recipe, warnings, outDir, formats, useTag: `build:${options.recipePath}`, fail };
 }
 
-async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | undefined> {
+async function resolveRecipePackages(
+  c: Compiled,
+  write: { deferWrite?: true } = {},
+): Promise<ResolvedPackages | undefined> {
   const { options } = c;
   const packages = await stage("resolving the recipe's packages", async () => {
     const { lockSuffix, resolvePackages } = await import("./packages.ts");
@@ -229,6 +233,7 @@ async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | un
       ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.platform ? { platform: options.platform } : {}),
+      ...write,
     });
   });
   c.lap("packages");

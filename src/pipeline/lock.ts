@@ -11,7 +11,7 @@ import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations } from "./packages.ts";
-import { readLockSections, readPlatformLock, resolvePackages, writeLockSections } from "./packages.ts";
+import { readLockSections, readPlatformLock, resolvePackages, writeResolvedSections } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 import { DEFAULT_PLATFORM, platformOfDebian, type Platform } from "../image/platform.ts";
 import { sameVersions } from "./packages.ts";
@@ -95,16 +95,7 @@ export async function lockRecipe(
     resolved.map((r, i) => ({ platform: platforms[i]!, lock: r.lock })),
     opened.source.path,
   );
-  const changed = resolved.filter((r) => r.written);
-  const legacy = changed.flatMap((r) => r.legacy ?? []);
-  const emit = options.onEvent ?? (() => {});
-  if (changed.length > 0)
-    await writeLockSections(
-      opened.lockFile,
-      changed.map((r) => r.lock),
-      emit,
-      legacy,
-    );
+  await writeResolvedSections(resolved, options.onEvent ?? (() => {}));
   return resolved.map((r, i) => ({
     lock: r.lock,
     lockPath: r.lockPath,

@@ -89,6 +89,8 @@ export interface ResolvedPackages {
   /** This platform's section of the lock. */
   lock: Lock;
   lockPath: string;
+  /** The lock file as messages name it. */
+  lockShown: string;
   /** Whether this build wrote the lock (with deferWrite: whether the section is new or changed). */
   written: boolean;
   /** The old per-platform file the section came from, to remove once it is merged. */
@@ -166,6 +168,7 @@ export async function resolvePackages(
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
     lockPath,
+    lockShown: shown,
     written,
     mirrors,
     closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
@@ -240,6 +243,26 @@ function lockedError(
       hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked`,
     },
   ]);
+}
+
+/**
+ * Write the sections resolved with `deferWrite` (one recipe's lock, a platform each) at once: the
+ * new or changed ones, once the platforms agree (`sameVersions`). Says whether the file changed.
+ */
+export async function writeResolvedSections(
+  resolved: readonly ResolvedPackages[],
+  emit: (event: BuildEvent) => void,
+): Promise<boolean> {
+  const changed = resolved.filter((r) => r.written);
+  if (changed.length === 0) return false;
+  const file = { path: changed[0]!.lockPath, shown: changed[0]!.lockShown };
+  const legacy = changed.flatMap((r) => r.legacy ?? []);
+  return writeLockSections(
+    file,
+    changed.map((r) => r.lock),
+    emit,
+    legacy,
+  );
 }
 
 /**

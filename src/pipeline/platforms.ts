@@ -17,6 +17,10 @@ export interface PlatformsResult extends BuildResult {
   platforms?: Array<{ platform: string; outDir: string; digest: string; manifest: string }>;
   /** The image index's digest: what a registry tag names (only for several platforms). */
   index?: string;
+  /** Each platform's steps and image config, in the order built: what a no-op build says of each again. */
+  each?: Array<Pick<BuildResult, "steps" | "config">>;
+  /** The notes given once every platform was built (how another platform's run configs boot). */
+  closingNotes?: string[];
 }
 
 /** Build the recipe for every platform of `options.platforms` (or the one `options.platform`). */
@@ -24,14 +28,19 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   const { build, resolveBuildLock } = await import("./build.ts");
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
-  // Every platform's packages first, so versions that differ stop the build before any image is made.
-  const { sameVersions } = await import("./packages.ts");
-  const locks = [];
+  // Every platform's packages first, so versions that differ stop the build before any image is
+  // made or the lock is written; then every section written at once, as `niftyc lock` does.
+  const { sameVersions, writeResolvedSections } = await import("./packages.ts");
+  const resolved = [];
   for (const platform of platforms) {
-    const lock = await resolveBuildLock({ ...options, platform });
-    if (lock !== undefined) locks.push({ platform, lock });
+    const packages = await resolveBuildLock({ ...options, platform });
+    if (packages !== undefined) resolved.push({ platform, packages, lock: packages.lock });
   }
-  sameVersions(locks, options.shownPath ?? options.recipePath);
+  sameVersions(resolved, options.shownPath ?? options.recipePath);
+  await writeResolvedSections(
+    resolved.map((r) => r.packages),
+    options.onEvent ?? (() => {}),
+  );
   const built: Array<{ platform: string; result: BuildResult; manifest: string }> = [];
   let top = "";
   for (const platform of platforms) {
@@ -52,14 +61,14 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   ];
   await pruneOutDir(top, kept);
   // The run configs are each platform's; the first platform's are the ones to use here.
-  for (const p of platforms.slice(1)) {
-    options.onEvent?.({
-      type: "note",
-      message:
+  const closingNotes = platforms
+    .slice(1)
+    .map(
+      (p) =>
         `${platformDir(p)}/'s .nspawn file and units boot ${p.name}: on another machine, through qemu-user ` +
         `(binfmt_misc handler qemu-${p.qemu}, docs/outputs.md#several-platforms)`,
-    });
-  }
+    );
+  for (const message of closingNotes) options.onEvent?.({ type: "note", message });
   const first = built[0]!.result;
   const { recall: _, ...rest } = first;
   const recall = recallAll(top, built, options);
@@ -76,6 +85,8 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     used,
     outDir: top,
     platforms: platformsOut,
+    each: built.map((b) => ({ steps: b.result.steps, config: b.result.config })),
+    closingNotes,
     ...(index ? { index } : {}),
     ...(recall ? { recall } : {}),
   };

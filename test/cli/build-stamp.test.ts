@@ -426,6 +426,9 @@ test("a multi-platform build leaves a stamp: a no-op rebuild is answered from it
   t.true(recalled.recalled, "answered from the stamp");
   t.is(recalled.stdout.replace(/\(.*?ms\)/g, ""), found.stdout.replace(/\(.*?ms\)/g, ""));
   t.regex(recalled.stdout, /2 platforms: image index sha256:/);
+  // Every platform's step lines and notes, as the build found up to date printed them.
+  t.is(recalled.stderr, found.stderr);
+  t.is(found.stderr.match(/^\[1\/\d+\] /gm)?.length, 2, found.stderr);
   const settleThenRun = async (change: () => Promise<void>, platforms?: string) => {
     await change();
     await sleep(SETTLE_MS);

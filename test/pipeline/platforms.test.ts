@@ -5,12 +5,20 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
-import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
+import { debianArchive, requireArchive, mirrorFlags, type Variant } from "../support/debian-archive.ts";
 import { parseLock, serializeLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
@@ -160,9 +168,13 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
 });
 
 /** A recipe asking for nifty-data (Architecture: all, in the fixture's amd64 and arm64 indices), and how to run niftyc on it. */
-async function packageProject(t: import("ava").ExecutionContext, body = "PACKAGE nifty-data\n") {
+async function packageProject(
+  t: import("ava").ExecutionContext,
+  body = "PACKAGE nifty-data\n",
+  variant: Variant = "good",
+) {
   const archive = await debianArchive();
-  const view = archive.view();
+  const view = archive.view(variant);
   const dir = workDir(t);
   const head = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\n${HEAD}`;
   writeFileSync(join(dir, "app.nifty"), `${head}${body}`);
@@ -176,7 +188,12 @@ async function packageProject(t: import("ava").ExecutionContext, body = "PACKAGE
     if (!parsed.ok) throw new Error(`app.nifty.lock does not parse: ${JSON.stringify(parsed.errors)}`);
     return parsed.sections.map((s) => s.lock);
   };
-  return { dir, head, niftyc, build, lockText, sections };
+  // The same project against another state of the archive (its own view).
+  const against = (other: Variant) => {
+    const flags = mirrorFlags(archive.view(other));
+    return (command: string, ...extra: string[]) => runMain([command, "app.nifty", ...flags, ...extra], dir);
+  };
+  return { dir, head, niftyc, build, lockText, sections, against, viewRequests: view.requests };
 }
 
 const BOTH = ["--platform", "linux/amd64,linux/arm64"];
@@ -268,6 +285,124 @@ test("--locked, outdated and lock --update per platform of the one lock; a platf
   const lacking = await build(...BOTH);
   t.is(lacking.code, 1, lacking.stderr);
   t.regex(lacking.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+});
+
+test("lock --update PKG on a 2-platform lock moves PKG on both platforms and keeps every other package, though the suite has newer ones", async (t) => {
+  if (!requireArchive(t)) return;
+  const body = "PACKAGE nifty-tool nifty-pal nifty-data\n";
+  const { niftyc, against, lockText, sections } = await packageProject(t, body, "later");
+  const locked = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(locked.code, 0, locked.stderr);
+  const versions = () =>
+    sections().map((l) => [
+      l.architecture,
+      l.packages.map((p) => `${p.name} ${p.version} ${p.architecture}`),
+    ]);
+  t.deepEqual(versions(), [
+    ["amd64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 amd64", "nifty-tool 1.0-1 amd64"]],
+    ["arm64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 arm64", "nifty-tool 1.0-1 arm64"]],
+  ]);
+  const before = sections();
+  // The suite a while later has 1.1-1 of all three, on both architectures.
+  const update = await against("latest")("lock", "--cache", "c", "--update", "nifty-tool");
+  t.is(update.code, 0, update.stderr);
+  t.deepEqual(versions(), [
+    ["amd64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 amd64", "nifty-tool 1.1-1 amd64"]],
+    ["arm64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 arm64", "nifty-tool 1.1-1 arm64"]],
+  ]);
+  for (const [i, section] of sections().entries()) {
+    const tool = section.packages.find((p) => p.name === "nifty-tool")!;
+    t.is(tool.filename, `pool/main/n/nifty-tool/nifty-tool_1.1-1_${section.architecture}.deb`);
+    t.not(tool.sha256, before[i]!.packages.find((p) => p.name === "nifty-tool")!.sha256);
+    // Every other stanza as it was, to the byte of its digest.
+    const others = (l: typeof section) => l.packages.filter((p) => p.name !== "nifty-tool");
+    t.deepEqual(others(section), others(before[i]!));
+  }
+  t.regex(update.stderr, /updated app\.nifty\.lock \(amd64\)[\s\S]*updated app\.nifty\.lock \(arm64\)/);
+  // Moved on both, the file passes the same-version rule and builds for both, --locked.
+  const built = await against("latest")(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    "-q",
+    "--locked",
+    ...BOTH,
+  );
+  t.is(built.code, 0, built.stderr);
+  t.true(lockText().includes("Architecture: arm64\n"));
+});
+
+test("a multi-platform build whose platforms resolve different versions (NIFTY640) leaves the lock byte for byte as it was", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, against, lockText } = await packageProject(t, "PACKAGE nifty-tool\n", "later");
+  const amd64 = await niftyc("lock", "--cache", "c");
+  t.is(amd64.code, 0, amd64.stderr);
+  const before = lockText();
+  // amd64's section holds 1.0-1; arm64, resolved now against the later suite, would get 1.1-1.
+  const both = await against("latest")("build", "--cache", "c", "--out", "o", "--format", "rootfs", ...BOTH);
+  t.is(both.code, 1, both.stderr);
+  t.regex(
+    both.stderr,
+    /nifty-tool has another version on each platform: 1\.0-1 on linux\/amd64; 1\.1-1 on linux\/arm64 \[NIFTY640\]/,
+  );
+  t.is(lockText(), before, "nothing written when the platforms disagree");
+  t.false(existsSync(join(dir, "o")));
+  // Agreeing, the build writes every platform's section at once.
+  const moved = await against("latest")("lock", "--cache", "c", "--update", "--platform", "linux/amd64");
+  t.is(moved.code, 0, moved.stderr);
+  const agreed = await against("latest")(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    ...BOTH,
+  );
+  t.is(agreed.code, 0, agreed.stderr);
+  t.regex(lockText(), /\nArchitecture: arm64\n[\s\S]*nifty-tool_1\.1-1_arm64\.deb/);
+});
+
+test("cache gc after a 2-platform build keeps every platform's blobs and its stamp: a warm rebuild of both downloads nothing and reuses every step", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, build, viewRequests } = await packageProject(t, "PACKAGE nifty-tool nifty-data\n", "later");
+  const first = await build(...BOTH);
+  t.is(first.code, 0, first.stderr);
+  // Resolved against the archive, the first build leaves no stamp; the same build again does, once
+  // the lock it wrote is past the second a file changed within is not trusted (src/core/host-inputs.ts).
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const again = await build(...BOTH, "--json");
+  t.is(again.code, 0, again.stderr);
+  const stamps = () => readdirSync(join(dir, "c/stamps"));
+  t.is(stamps().length, 1, "the build left its stamp");
+  // Every blob looks 40 days old: only what a use record names is kept.
+  const blobs = join(dir, "c/blobs/sha256");
+  const old = new Date(Date.now() - 40 * 86_400_000);
+  for (const name of readdirSync(blobs)) utimesSync(join(blobs, name), old, old);
+  const gc = await runMain(["cache", "gc", "--cache", "c", "--days", "30"], dir);
+  t.is(gc.code, 0, gc.stderr);
+  // Each platform's rootfs tarball (named by its digest) is kept by that platform's use record.
+  for (const p of (JSON.parse(again.stdout) as { platforms: Array<{ platform: string; digest: string }> })
+    .platforms)
+    t.true(existsSync(join(blobs, p.digest.slice(7))), `${p.platform}'s rootfs.tar is kept`);
+  t.is(stamps().length, 1, "gc kept the stamp: its use records are there");
+  // Into a new out/: each platform's outputs come from what the store kept, nothing downloaded.
+  const asked = viewRequests().length;
+  rmSync(join(dir, "o"), { recursive: true });
+  const warm = await build(...BOTH, "--json");
+  t.is(warm.code, 0, warm.stderr);
+  type Answer = { platforms: Array<{ digest: string }>; steps: Array<{ reused: boolean }> };
+  const [was, now] = [again, warm].map((r) => JSON.parse(r.stdout) as Answer);
+  t.deepEqual(now!.platforms, was!.platforms);
+  t.true(now!.steps.every((s) => s.reused));
+  t.deepEqual(viewRequests().slice(asked), [], "the warm rebuild downloaded nothing");
+  t.true(existsSync(join(dir, "o/linux-arm64/rootfs.tar")));
+  t.true(existsSync(join(dir, "o/linux-amd64/rootfs.tar")));
 });
 
 test("a tampered stanza in the arm64 section is refused at its line of the one lock", async (t) => {
