@@ -18,7 +18,8 @@ import type { CliIo } from "./io.ts";
 import type { HostInput } from "../core/host-inputs.ts";
 import type { OutputsRestore } from "../pipeline/types.ts";
 
-const { readFileSync, statSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } =
+  process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
 
 /** What a warm build of the same command writes and prints, kept in its stamp (src/cli/build-stamp.ts). */
@@ -37,6 +38,20 @@ function blobsAsSeen(blobs: readonly Blob[]): boolean {
   });
 }
 
+/** A file's sha256, read a mebibyte at a time: a blob may be a rootfs of gigabytes. */
+function hashOf(path: string): string {
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, "r");
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
 /**
  * Every blob with the identity it has now, when its bytes are its name's: by
  * identity, or else hashed; and the identities for the stamp, where one from
@@ -51,11 +66,7 @@ function vouchedBlobs(blobs: readonly Blob[]): { now: Blob[]; kept: Blob[] } | u
     const stats = statSync(blob.path, { bigint: true, throwIfNoEntry: false });
     if (stats === undefined) return undefined;
     const identity = blobIdentityOf(stats);
-    if (identity !== blob.identity) {
-      const { createHash } = process.getBuiltinModule("node:crypto");
-      const digest = `sha256:${createHash("sha256").update(readFileSync(blob.path)).digest("hex")}`;
-      if (digest !== blob.digest) return undefined;
-    }
+    if (identity !== blob.identity && hashOf(blob.path) !== blob.digest) return undefined;
     now.push({ ...blob, identity });
     kept.push(stats.mtimeNs > settled ? blob : { ...blob, identity });
   }
