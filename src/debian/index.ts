@@ -5,6 +5,7 @@
 // against the same index reads a compact file instead of 50 MB of stanzas.
 // Also: fetching one .deb by the digest its index gives.
 import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -18,6 +19,12 @@ import { poolPathProblem } from "./lockfile.ts";
 import { archiveMirrors } from "./release.ts";
 import type { Release, VerifiedRelease } from "./release.ts";
 import type { PackageRecord, SuiteRef } from "./types.ts";
+import {
+  DamagedIndexError,
+  PACKAGE_INDEX_FORMAT,
+  PackageIndex,
+  PackageIndexWriter,
+} from "./package-index.ts";
 
 export type IndexCompression = "xz" | "gzip" | "none";
 
@@ -40,15 +47,17 @@ export interface FetchOptions {
   retryDelayMs?: number;
 }
 
+// gzip first: zlib decompresses bookworm main (50 MB) in about 0.25 s where xz takes 1.2 s,
+// for 12.1 MB to download instead of 8.8 MB (docs/performance.md, "Resolving packages").
 const SUFFIXES: readonly [string, IndexCompression][] = [
-  [".xz", "xz"],
   [".gz", "gzip"],
+  [".xz", "xz"],
   ["", "none"],
 ];
 
 /**
- * The best Packages file the Release lists for `component`/`arch`: .xz, else
- * .gz, else plain. Debian's security archive names its components
+ * The best Packages file the Release lists for `component`/`arch`: .gz, else
+ * .xz, else plain. Debian's security archive names its components
  * `updates/main` but lists the files under `main/`; either spelling works.
  */
 export function pickPackagesIndex(
@@ -199,13 +208,10 @@ interface Stanza {
   provides?: string;
   essential?: string;
   priority?: string;
-  section?: string;
-  source?: string;
   filename?: string;
   size?: string;
   sha256?: string;
   installedSize?: string;
-  maintainer?: string;
   description?: string;
 }
 type Kept = keyof Stanza;
@@ -221,13 +227,10 @@ const KEPT_NAMES: readonly [string, Kept][] = [
   ["Provides", "provides"],
   ["Essential", "essential"],
   ["Priority", "priority"],
-  ["Section", "section"],
-  ["Source", "source"],
   ["Filename", "filename"],
   ["Size", "size"],
   ["SHA256", "sha256"],
   ["Installed-Size", "installedSize"],
-  ["Maintainer", "maintainer"],
   ["Description", "description"],
 ];
 const BY_LENGTH: [Buffer, Kept][][] = [];
@@ -285,15 +288,15 @@ export async function parsePackages(
   what: string,
   maxBytes: number = DEFAULT_LIMITS.indexBytes,
 ): Promise<PackageRecord[]> {
-  const reader = stanzaReader(from, what);
+  const records: PackageRecord[] = [];
+  const reader = stanzaReader(from, what, (r) => records.push(r));
   await eachLine(chunks, what, maxBytes, reader.line);
   reader.line(Buffer.alloc(0), 0, 0);
-  return reader.records;
+  return records;
 }
 
 /** Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded. */
-function stanzaReader(from: SuiteRef, what: string) {
-  const records: PackageRecord[] = [];
+function stanzaReader(from: SuiteRef, what: string, onRecord: (record: PackageRecord) => void) {
   let st: Stanza = {};
   let fields = 0;
   let last: Kept | undefined;
@@ -303,7 +306,7 @@ function stanzaReader(from: SuiteRef, what: string) {
     lineNo++;
     if (stop > start && buf[stop - 1] === 13) stop--; // CRLF
     if (stop === start) {
-      if (fields > 0) records.push(toRecord(st, from, what, stanzaLine));
+      if (fields > 0) onRecord(toRecord(st, from, what, stanzaLine));
       st = {};
       fields = 0;
       last = undefined;
@@ -332,7 +335,7 @@ function stanzaReader(from: SuiteRef, what: string) {
     last = key;
     if (key !== undefined) st[key] = trimmed(buf, colon + 1, stop);
   };
-  return { records, line };
+  return { line };
 }
 
 /**
@@ -423,13 +426,10 @@ const LABELS: Record<Kept, string> = {
   provides: "Provides",
   essential: "Essential",
   priority: "Priority",
-  section: "Section",
-  source: "Source",
   filename: "Filename",
   size: "Size",
   sha256: "SHA256",
   installedSize: "Installed-Size",
-  maintainer: "Maintainer",
   description: "Description",
 };
 
@@ -479,9 +479,6 @@ function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): Packa
   if (st.installedSize !== undefined && st.installedSize !== "")
     record.installedSize = num("installedSize", st.installedSize);
   if (st.priority !== undefined) record.priority = st.priority;
-  if (st.section !== undefined) record.section = st.section;
-  if (st.source !== undefined) record.source = st.source;
-  if (st.maintainer !== undefined) record.maintainer = st.maintainer;
   if (st.description !== undefined) record.description = st.description;
   return record;
 }
@@ -495,196 +492,93 @@ function malformedIndex(what: string, line: number, why: string): NiftyError {
 }
 
 // ---------------------------------------------------------------------------
-// The parsed form, cached by the index's digest
+// The parsed form, cached by the index's digest (package-index.ts)
 
-/**
- * Bump when the parser or the encoding changes: the key is the index's
- * digest, so a new parser must not read an old parser's output.
- */
-export const PARSED_FORMAT = "niftyc-packages/1";
-
-/** Fields stored through a per-index table of their distinct values (few values, long strings, repeated). */
-const DICT_FIELDS = ["architecture", "multiArch", "priority", "section", "source", "maintainer"] as const;
-type DictField = (typeof DICT_FIELDS)[number];
-
-/** One record as a row: strings, numbers, or dictionary indices; null for an absent optional field. */
-type Row = [
-  name: string,
-  version: string,
-  architecture: number,
-  multiArch: number | null,
-  depends: string,
-  preDepends: string,
-  provides: string,
-  essential: boolean | null,
-  priority: number | null,
-  section: number | null,
-  source: number | null,
-  filename: string,
-  size: number,
-  sha256hex: string,
-  installedSize: number | null,
-  maintainer: number | null,
-  description: string | null,
-];
-
-interface ParsedIndexFile {
-  format: string;
-  count: number;
-  dicts: Record<DictField, string[]>;
-  rows: Row[];
-}
-
+/** What the store's "debian-index" record holds, keyed by the index's sha256. */
 interface ParsedIndexRecord {
   format: string;
-  /** The blob holding the encoded records. */
+  /** The blob holding the stored form; its digest is checked on every read. */
   blob: string;
   count: number;
 }
 
+/** Parse a Packages stream straight into the stored form (no record objects kept). */
+export async function parsePackagesIndex(
+  chunks: AsyncIterable<Buffer | string>,
+  from: SuiteRef,
+  what: string,
+  indexDigest: string,
+  maxBytes: number = DEFAULT_LIMITS.indexBytes,
+): Promise<Buffer> {
+  const writer = new PackageIndexWriter();
+  const reader = stanzaReader(from, what, (r) => writer.add(r));
+  await eachLine(chunks, what, maxBytes, reader.line);
+  reader.line(Buffer.alloc(0), 0, 0);
+  return writer.finish(indexDigest);
+}
+
 /**
- * The records as compact, ASCII-only JSON: rows instead of objects (no
- * repeated keys), the repeated strings through tables. Measured on bookworm
- * main (63,440 records; bench/debian-index.ts, docs/performance.md): 25 MB,
- * loaded in about 0.6 s with a 200 MB peak, against 41 MB, 1.15 s and 340 MB
- * for JSON of the record objects; v8.serialize was slower still. ASCII only,
- * because a latin1 read of it is a plain copy where UTF-8 decoding is not.
+ * The stored parse of the index with this digest, opened; undefined for a miss (an old format,
+ * a collected blob, or a blob that is not what the record names: never trusted, parsed again).
  */
-export function encodeParsedIndex(records: readonly PackageRecord[]): string {
-  const dicts = Object.fromEntries(DICT_FIELDS.map((k) => [k, [] as string[]])) as Record<
-    DictField,
-    string[]
-  >;
-  const index = Object.fromEntries(DICT_FIELDS.map((k) => [k, new Map<string, number>()])) as Record<
-    DictField,
-    Map<string, number>
-  >;
-  const code = (k: DictField, v: string | undefined): number | null => {
-    if (v === undefined) return null;
-    let i = index[k].get(v);
-    if (i === undefined) {
-      i = dicts[k].length;
-      dicts[k].push(v);
-      index[k].set(v, i);
-    }
-    return i;
-  };
-  const rows = records.map(
-    (r): Row => [
-      r.name,
-      r.version,
-      code("architecture", r.architecture)!,
-      code("multiArch", r.multiArch),
-      r.depends,
-      r.preDepends,
-      r.provides,
-      r.essential ?? null,
-      code("priority", r.priority),
-      code("section", r.section),
-      code("source", r.source),
-      r.filename,
-      r.size,
-      digestHex(r.sha256),
-      r.installedSize ?? null,
-      code("maintainer", r.maintainer),
-      r.description ?? null,
-    ],
-  );
-  const file: ParsedIndexFile = { format: PARSED_FORMAT, count: rows.length, dicts, rows };
-  return JSON.stringify(file).replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
-/** Records from encodeParsedIndex's text; undefined when it is not that (an old format, a damaged file). */
-export function decodeParsedIndex(text: string, from: SuiteRef): PackageRecord[] | undefined {
-  let file: ParsedIndexFile;
+export async function openParsedIndex(
+  store: Store,
+  indexDigest: string,
+  from: SuiteRef,
+): Promise<{ packages: PackageIndex; blob: string } | undefined> {
+  const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
+  if (rec?.format !== PACKAGE_INDEX_FORMAT || typeof rec.blob !== "string") return undefined;
+  let buf: Buffer;
   try {
-    file = JSON.parse(text) as ParsedIndexFile;
+    buf = await fsp.readFile(store.blobPath(rec.blob));
   } catch {
-    return undefined;
+    return undefined; // the blob was collected: parse again
   }
-  if (file?.format !== PARSED_FORMAT || !Array.isArray(file.rows) || file.rows.length !== file.count)
-    return undefined;
-  const d = file.dicts;
-  const [dArch, dMulti, dPrio, dSect, dSrc, dMaint] = [
-    d.architecture,
-    d.multiArch,
-    d.priority,
-    d.section,
-    d.source,
-    d.maintainer,
-  ];
-  const out = new Array<PackageRecord>(file.rows.length);
-  for (let i = 0; i < file.rows.length; i++) {
-    const r = file.rows[i]!;
-    if (r.length !== 17) return undefined;
-    const rec: PackageRecord = {
-      name: r[0],
-      version: r[1],
-      architecture: dArch[r[2]]!,
-      depends: r[4],
-      preDepends: r[5],
-      provides: r[6],
-      filename: r[11],
-      size: r[12],
-      sha256: `sha256:${r[13]}`,
-      from,
-    };
-    if (r[3] !== null) rec.multiArch = dMulti[r[3]] as NonNullable<PackageRecord["multiArch"]>;
-    if (r[7] !== null) rec.essential = r[7];
-    if (r[14] !== null) rec.installedSize = r[14];
-    if (r[8] !== null) rec.priority = dPrio[r[8]]!;
-    if (r[9] !== null) rec.section = dSect[r[9]]!;
-    if (r[10] !== null) rec.source = dSrc[r[10]]!;
-    if (r[15] !== null) rec.maintainer = dMaint[r[15]]!;
-    if (r[16] !== null) rec.description = r[16];
-    out[i] = rec;
+  if (`sha256:${createHash("sha256").update(buf).digest("hex")}` !== rec.blob) return undefined;
+  try {
+    return { packages: new PackageIndex(buf, indexDigest, from), blob: rec.blob };
+  } catch (err) {
+    if (err instanceof DamagedIndexError) return undefined;
+    throw err;
   }
-  return out;
 }
 
-/** The cached parse of the index with this digest, or undefined (a miss: never an error). */
+/** Every record of the stored parse of an index (the language server's names), or undefined. */
 export async function readParsedIndex(
   store: Store,
   indexDigest: string,
   from: SuiteRef,
 ): Promise<PackageRecord[] | undefined> {
-  return (await readParsed(store, indexDigest, from))?.records;
+  return (await openParsedIndex(store, indexDigest, from))?.packages.records();
 }
 
-async function readParsed(
+/** Keep a stored form in the store under the index's digest; returns the blob holding it. */
+async function keepParsedIndex(
   store: Store,
   indexDigest: string,
-  from: SuiteRef,
-): Promise<{ records: PackageRecord[]; blob: string } | undefined> {
-  const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
-  if (rec?.format !== PARSED_FORMAT || typeof rec.blob !== "string") return undefined;
-  let text: string;
-  try {
-    text = await fsp.readFile(store.blobPath(rec.blob), "latin1");
-  } catch {
-    return undefined; // the blob was collected: parse again
-  }
-  const records = decodeParsedIndex(text, from);
-  return records ? { records, blob: rec.blob } : undefined;
+  buf: Buffer,
+  count: number,
+): Promise<string> {
+  const blob = await store.putBuffer(buf);
+  const rec: ParsedIndexRecord = { format: PACKAGE_INDEX_FORMAT, blob: blob.digest, count };
+  await store.writeRecord("debian-index", digestHex(indexDigest), rec);
+  return blob.digest;
 }
 
-/** Keep the parse of an index in the store, keyed by the index's digest; returns the blob holding it. */
+/** Keep the parse of an index given as records (tests, the language server's bench). */
 export async function writeParsedIndex(
   store: Store,
   indexDigest: string,
   records: readonly PackageRecord[],
 ): Promise<string> {
-  const blob = await store.putBuffer(Buffer.from(encodeParsedIndex(records), "latin1"));
-  const rec: ParsedIndexRecord = { format: PARSED_FORMAT, blob: blob.digest, count: records.length };
-  await store.writeRecord("debian-index", digestHex(indexDigest), rec);
-  return blob.digest;
+  const writer = new PackageIndexWriter();
+  for (const r of records) writer.add(r);
+  return keepParsedIndex(store, indexDigest, writer.finish(indexDigest), records.length);
 }
 
 export interface LoadedIndex {
-  records: PackageRecord[];
+  /** The stored form, opened for lookups. */
+  packages: PackageIndex;
   /** The Packages file the records come from. */
   index: IndexFile;
   /** "cache": the parsed form was in the store (no download, no parse); "parsed": the index was read now. */
@@ -708,9 +602,9 @@ export async function loadPackages(
 ): Promise<LoadedIndex> {
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
-  const cached = await readParsed(store, index.sha256, release.ref);
+  const cached = await openParsedIndex(store, index.sha256, release.ref);
   if (cached)
-    return { records: cached.records, index, source: "cache", downloaded: false, blobs: [cached.blob] };
+    return { packages: cached.packages, index, source: "cache", downloaded: false, blobs: [cached.blob] };
   const limit = options.maxBytes ?? DEFAULT_LIMITS.indexBytes;
   const name = `${index.path} of ${release.ref.suite}`;
   // The signed size says how much would be downloaded: too much is refused before a byte is.
@@ -722,9 +616,31 @@ export async function loadPackages(
     );
   }
   const blob = await fetchPackagesIndex(store, release, index, options);
-  const records = await parsePackagesFile(blob.path, index.compression, release.ref, name, limit);
-  const parsed = await writeParsedIndex(store, index.sha256, records);
-  return { records, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, parsed] };
+  const parsed = await parseIndexBlob(blob.path, index.compression, release.ref, name, index.sha256, limit);
+  const packages = new PackageIndex(parsed, index.sha256, release.ref);
+  const kept = await keepParsedIndex(store, index.sha256, parsed, packages.count);
+  return { packages, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, kept] };
+}
+
+/** parsePackagesIndex over a stored index file, its read errors said as NIFTY624. */
+async function parseIndexBlob(
+  file: string,
+  compression: IndexCompression,
+  from: SuiteRef,
+  what: string,
+  indexDigest: string,
+  maxBytes: number,
+): Promise<Buffer> {
+  try {
+    return await parsePackagesIndex(await openIndex(file, compression), from, what, indexDigest, maxBytes);
+  } catch (err) {
+    if (err instanceof NiftyError) throw err;
+    throw new NiftyError(
+      "NIFTY624",
+      `cannot read ${what}: ${(err as Error).message}`,
+      "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------
