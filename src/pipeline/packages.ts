@@ -519,7 +519,10 @@ export async function fetchIndices(
     const loaded = await loadPackages(store, verified, archOf(options), { ...net, ...indexLimit });
     // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
     const indexKey = hashText(verified.inRelease, ref.component, archOf(options));
-    await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
+    const known = await store.readRecord<{ index: string }>("debian-release-index", indexKey);
+    // Written once per InRelease: a warm resolve does not pay a synced write to say it again.
+    if (known?.index !== loaded.index.sha256)
+      await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
     return { verified, loaded };
   };
   const pending = refs.map(({ archive, ref }) => load(archive, ref));
