@@ -526,19 +526,30 @@ export async function openParsedIndex(
   indexDigest: string,
   from: SuiteRef,
 ): Promise<{ packages: PackageIndex; blob: string } | undefined> {
+  const found = await readStoredIndex(store, indexDigest, from);
+  return found === undefined || "damaged" in found ? undefined : found;
+}
+
+/** openParsedIndex, telling a damaged blob (to be replaced) from a miss. */
+async function readStoredIndex(
+  store: Store,
+  indexDigest: string,
+  from: SuiteRef,
+): Promise<{ packages: PackageIndex; blob: string } | { damaged: string } | undefined> {
   const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
   if (rec?.format !== PACKAGE_INDEX_FORMAT || typeof rec.blob !== "string") return undefined;
+  const file = store.blobPath(rec.blob);
   let buf: Buffer;
   try {
-    buf = await fsp.readFile(store.blobPath(rec.blob));
+    buf = await fsp.readFile(file);
   } catch {
     return undefined; // the blob was collected: parse again
   }
-  if (`sha256:${createHash("sha256").update(buf).digest("hex")}` !== rec.blob) return undefined;
+  if (`sha256:${createHash("sha256").update(buf).digest("hex")}` !== rec.blob) return { damaged: file };
   try {
     return { packages: new PackageIndex(buf, indexDigest, from), blob: rec.blob };
   } catch (err) {
-    if (err instanceof DamagedIndexError) return undefined;
+    if (err instanceof DamagedIndexError) return { damaged: file };
     throw err;
   }
 }
@@ -602,9 +613,11 @@ export async function loadPackages(
 ): Promise<LoadedIndex> {
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
-  const cached = await openParsedIndex(store, index.sha256, release.ref);
-  if (cached)
+  const cached = await readStoredIndex(store, index.sha256, release.ref);
+  if (cached !== undefined && !("damaged" in cached))
     return { packages: cached.packages, index, source: "cache", downloaded: false, blobs: [cached.blob] };
+  // Its bytes are not the digest it is named by: removed, so the parse below stores it anew.
+  if (cached !== undefined) await fsp.rm(cached.damaged, { force: true });
   const limit = options.maxBytes ?? DEFAULT_LIMITS.indexBytes;
   const name = `${index.path} of ${release.ref.suite}`;
   // The signed size says how much would be downloaded: too much is refused before a byte is.
