@@ -22,6 +22,8 @@ export const RECORD_FORMATS = {
   "deb-contents": 1,
   /** Which Packages index a verified InRelease names, keyed by the InRelease's sha256, component and architecture. */
   "debian-release-index": 1,
+  /** What a mirror sent with an InRelease (ETag, Last-Modified) and the digest of those bytes, keyed by the URL's sha256: asked for conditionally next time. */
+  "inrelease-validators": 1,
   /** A .deb's control stanza (what the package says it is), keyed by its sha256. */
   "deb-control": 1,
   /** A lock found to say what its packages are, keyed by its text and the signed indices it was checked against. */

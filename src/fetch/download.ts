@@ -49,6 +49,16 @@ export interface FetchResult {
   fromCache: boolean;
   /** The source URL the bytes came from (absent when from the cache). */
   url?: string;
+  /** fetchLatest: the ETag and Last-Modified the source sent with these bytes. */
+  validators?: Validators;
+  /** fetchLatest: the source answered 304 to a conditional request; the stored copy was accepted again. */
+  notModified?: boolean;
+}
+
+/** What a source said identifies the bytes it sent, for a conditional request next time. */
+export interface Validators {
+  etag?: string;
+  lastModified?: string;
 }
 
 /** One source that failed, and why. */
@@ -137,6 +147,12 @@ export interface FetchLatestRequest {
   maxBytes?: number;
   /** Judges the complete download before it is stored (a signature check): throwing leaves nothing in the store. */
   accept?: (file: string, url: string) => Promise<void>;
+  /**
+   * What an earlier download from `url` sent and stored: asked for conditionally (If-None-Match,
+   * If-Modified-Since). A 304 gives the stored blob, judged by `accept` again as if just downloaded;
+   * a 304 when that blob is gone is asked again without conditions.
+   */
+  previous?: (url: string) => (Validators & { digest: string }) | undefined;
 }
 
 /** A source that sends (or announces) more than the download limit: the download stops there. */
@@ -202,7 +218,7 @@ async function download(
       if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
       try {
         const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
-        return { ...info, fromCache: false, url };
+        return { fromCache: false, ...info, url };
       } catch (err) {
         if (err instanceof DigestMismatchError) {
           failures.push({
@@ -280,11 +296,16 @@ async function attemptOnce(
   req: FetchLatestRequest,
   digest: string | undefined,
   url: string,
-): Promise<{ digest: string; path: string; size: number }> {
+): Promise<Omit<FetchResult, "fromCache" | "url">> {
   const timeout = req.timeoutMs ?? 30_000;
   const deadline = new Deadline(timeout);
   try {
-    return await attemptWithin(deadline, request, dispatcher, store, req, digest, url);
+    const previous = req.previous?.(url);
+    if (previous !== undefined && (previous.etag !== undefined || previous.lastModified !== undefined)) {
+      const kept = await attemptWithin(deadline, request, dispatcher, store, req, digest, url, previous);
+      if (kept !== undefined) return kept;
+    }
+    return (await attemptWithin(deadline, request, dispatcher, store, req, digest, url))!;
   } catch (error) {
     if (deadline.expired) throw new TooSlowError(url, timeout);
     throw error;
@@ -301,13 +322,20 @@ async function attemptWithin(
   req: FetchLatestRequest,
   digest: string | undefined,
   url: string,
-): Promise<{ digest: string; path: string; size: number }> {
-  const res = await request(url, {
-    dispatcher,
-    method: "GET",
-    headers: { "accept-encoding": "identity" },
-    signal: deadline.signal,
-  });
+  previous?: Validators & { digest: string },
+): Promise<Omit<FetchResult, "fromCache" | "url"> | undefined> {
+  const headers: Record<string, string> = { "accept-encoding": "identity" };
+  if (previous?.etag !== undefined) headers["if-none-match"] = previous.etag;
+  if (previous?.lastModified !== undefined) headers["if-modified-since"] = previous.lastModified;
+  const res = await request(url, { dispatcher, method: "GET", headers, signal: deadline.signal });
+  if (res.statusCode === 304 && previous !== undefined) {
+    await res.body.dump().catch(() => {});
+    // Only a copy this store holds, judged again now; without one, ask without conditions.
+    const kept = await store.stat(previous.digest);
+    if (kept === undefined) return undefined;
+    await req.accept?.(kept.path, url);
+    return { ...kept, notModified: true };
+  }
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => {});
     throw new HttpStatusError(res.statusCode);
@@ -329,9 +357,10 @@ async function attemptWithin(
   report();
   // Read from now on, counted for the deadline as bytes arrive (not once the store is ready for them).
   const body = flowing(res.body, (n) => deadline.count(n));
+  const validators = validatorsOf(res.headers);
 
   try {
-    return await store.putStream(
+    const stored = await store.putStream(
       (writer) =>
         pipeline(
           body,
@@ -348,10 +377,21 @@ async function attemptWithin(
       digest,
       url,
     );
+    return validators === undefined ? stored : { ...stored, validators };
   } finally {
     // Also when the store failed before reading it: the connection is not left open.
     res.body.destroy();
   }
+}
+
+/** The ETag and Last-Modified of a response, when it has either. */
+function validatorsOf(headers: Record<string, string | string[] | undefined>): Validators | undefined {
+  const one = (v: string | string[] | undefined) =>
+    typeof v === "string" && v.length <= 256 ? v : undefined;
+  const etag = one(headers.etag);
+  const lastModified = one(headers["last-modified"]);
+  if (etag === undefined && lastModified === undefined) return undefined;
+  return { ...(etag !== undefined ? { etag } : {}), ...(lastModified !== undefined ? { lastModified } : {}) };
 }
 
 /**
