@@ -155,14 +155,23 @@ export class PackageIndexWriter {
     const newRow = new Uint32Array(count);
     for (const [i, old] of order.entries()) newRow[old] = i;
 
-    const rows = Buffer.allocUnsafe(this.#rows.length);
     const rowStart = new Uint32Array(count + 1);
     let at = 0;
     order.forEach((old, i) => {
       rowStart[i] = at;
-      at += this.#rows.buf.copy(rows, at, this.#starts[old], this.#starts[old + 1]);
+      at += this.#starts[old + 1]! - this.#starts[old]!;
     });
     rowStart[count] = at;
+    // Copied in name order straight into the stored form: the rows are never held twice more.
+    const source = this.#rows.buf;
+    const starts = this.#starts;
+    const rows: Part = {
+      length: at,
+      copyTo: (out, base) => {
+        for (const [i, old] of order.entries())
+          source.copy(out, base + rowStart[i]!, starts[old], starts[old + 1]);
+      },
+    };
 
     const names = groupNames(order.map((old) => keys[old]!));
     const virtuals = this.#virtualTable(newRow);
@@ -229,10 +238,15 @@ function groupNames(sorted: readonly string[]) {
   };
 }
 
-function layout(indexDigest: string, count: number, parts: Record<Section, Uint32Array | Buffer>): Buffer {
+/** A section's bytes, or (the rows) their length and how to write them. */
+type Part = Uint32Array | Buffer | { length: number; copyTo(out: Buffer, at: number): void };
+
+function layout(indexDigest: string, count: number, parts: Record<Section, Part>): Buffer {
   const align = (n: number) => (n + 3) & ~3;
-  const bytes = (p: Uint32Array | Buffer) =>
-    p instanceof Buffer ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  const bytes = (p: Part) =>
+    p instanceof Buffer || !(p instanceof Uint32Array)
+      ? p
+      : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
   // Offsets count from the end of the header, so the header does not depend on its own length.
   let at = 0;
   const sections = {} as Record<Section, [number, number]>;
@@ -257,7 +271,11 @@ function layout(indexDigest: string, count: number, parts: Record<Section, Uint3
   MAGIC.copy(out, 0);
   out.writeUInt32LE(headerLength, MAGIC.length);
   out.write(text.padEnd(headerLength, " "), MAGIC.length + 4, "latin1");
-  for (const s of SECTIONS) bytes(parts[s]).copy(out, body + sections[s][0]);
+  for (const s of SECTIONS) {
+    const part = bytes(parts[s]);
+    if ("copyTo" in part) part.copyTo(out, body + sections[s][0]);
+    else part.copy(out, body + sections[s][0]);
+  }
   return out;
 }
 
