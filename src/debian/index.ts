@@ -7,13 +7,14 @@
 import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { once } from "node:events";
+import { PassThrough, type Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 import { FetchFailedError, fetchBlob } from "../fetch/download.ts";
-import type { FetchResult, SourceFailure } from "../fetch/download.ts";
+import type { DownloadTap, FetchResult, SourceFailure } from "../fetch/download.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { poolPathProblem } from "./lockfile.ts";
 import { archiveMirrors } from "./release.ts";
@@ -24,6 +25,11 @@ import {
   PACKAGE_INDEX_FORMAT,
   PackageIndex,
   PackageIndexWriter,
+  encodePackageIndex,
+  fileSource,
+  type BlobSource,
+  recordOf,
+  type RowFields,
 } from "./package-index.ts";
 
 export type IndexCompression = "xz" | "gzip" | "none";
@@ -116,6 +122,7 @@ export async function fetchPackagesIndex(
   release: VerifiedRelease,
   file: IndexFile,
   options: FetchOptions = {},
+  tap?: () => DownloadTap,
 ): Promise<FetchResult> {
   const name = `${file.path} of ${release.ref.suite}`;
   try {
@@ -125,6 +132,7 @@ export async function fetchPackagesIndex(
       digest: file.sha256,
       offline: options.offline ?? false,
       ...net(options),
+      ...(tap ? { tap } : {}),
     });
   } catch (err) {
     const mismatches = mismatchesOf(err);
@@ -164,8 +172,12 @@ function net(o: FetchOptions): { timeoutMs?: number; retries?: number; retryDela
 // Parsing
 
 /** Decompress a stored index as a stream of byte chunks. */
-export async function openIndex(file: string, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
-  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+export function openIndex(file: string, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
+  return decompress(createReadStream(file, { highWaterMark: 1 << 20 }), compression);
+}
+
+/** An index's bytes decompressed, as a stream of byte chunks. */
+async function decompress(input: Readable, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
   let stream: Readable = input;
   if (compression === "gzip") stream = input.pipe(createGunzip());
   else if (compression === "xz") {
@@ -199,26 +211,26 @@ export async function parsePackagesFile(
 
 /** The fields a PackageRecord is made from, as one stanza's parse collects them. */
 interface Stanza {
-  package?: string;
-  version?: string;
-  architecture?: string;
-  multiArch?: string;
-  depends?: string;
-  preDepends?: string;
-  provides?: string;
-  essential?: string;
-  priority?: string;
-  filename?: string;
-  size?: string;
-  sha256?: string;
-  installedSize?: string;
-  description?: string;
+  name?: string | undefined;
+  version?: string | undefined;
+  architecture?: string | undefined;
+  multiArch?: string | undefined;
+  depends?: string | undefined;
+  preDepends?: string | undefined;
+  provides?: string | undefined;
+  essential?: string | undefined;
+  priority?: string | undefined;
+  filename?: string | undefined;
+  size?: string | undefined;
+  sha256?: string | undefined;
+  installedSize?: string | undefined;
+  description?: string | undefined;
 }
 type Kept = keyof Stanza;
 
 /** Field names as Packages files spell them, grouped by length for an allocation-free lookup. */
 const KEPT_NAMES: readonly [string, Kept][] = [
-  ["Package", "package"],
+  ["Package", "name"],
   ["Version", "version"],
   ["Architecture", "architecture"],
   ["Multi-Arch", "multiArch"],
@@ -289,15 +301,18 @@ export async function parsePackages(
   maxBytes: number = DEFAULT_LIMITS.indexBytes,
 ): Promise<PackageRecord[]> {
   const records: PackageRecord[] = [];
-  const reader = stanzaReader(from, what, (r) => records.push(r));
+  const reader = stanzaReader(what, (row) => records.push(recordOf(row, from)));
   await eachLine(chunks, what, maxBytes, reader.line);
   reader.line(Buffer.alloc(0), 0, 0);
   return records;
 }
 
-/** Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded. */
-function stanzaReader(from: SuiteRef, what: string, onRecord: (record: PackageRecord) => void) {
-  let st: Stanza = {};
+/**
+ * Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded.
+ * One stanza object serves every stanza: `onRow` reads it before the next line arrives.
+ */
+function stanzaReader(what: string, onRow: (row: RowFields) => void) {
+  const st: Stanza = {};
   let fields = 0;
   let last: Kept | undefined;
   let lineNo = 0;
@@ -306,8 +321,8 @@ function stanzaReader(from: SuiteRef, what: string, onRecord: (record: PackageRe
     lineNo++;
     if (stop > start && buf[stop - 1] === 13) stop--; // CRLF
     if (stop === start) {
-      if (fields > 0) onRecord(toRecord(st, from, what, stanzaLine));
-      st = {};
+      if (fields > 0) onRow(toRow(st, what, stanzaLine));
+      for (const [, key] of KEPT_NAMES) st[key] = undefined;
       fields = 0;
       last = undefined;
       return;
@@ -348,6 +363,7 @@ async function eachLine(
   what: string,
   maxBytes: number,
   line: (buf: Buffer, start: number, stop: number) => void,
+  afterChunk?: () => Promise<void> | undefined,
 ): Promise<void> {
   let pending: Buffer[] = [];
   let pendingLength = 0;
@@ -398,6 +414,7 @@ async function eachLine(
       pending.push(chunk.subarray(start));
       pendingLength = chunk.length - start;
     }
+    await afterChunk?.();
   }
   if (pending.length > 0) {
     const joined = Buffer.concat(pending);
@@ -417,7 +434,7 @@ function indexTooLarge(what: string, why: string, limit = false): NiftyError {
 }
 
 const LABELS: Record<Kept, string> = {
-  package: "Package",
+  name: "Package",
   version: "Version",
   architecture: "Architecture",
   multiArch: "Multi-Arch",
@@ -433,54 +450,46 @@ const LABELS: Record<Kept, string> = {
   description: "Description",
 };
 
-function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): PackageRecord {
+/** The stanza checked and made a row, in place (no object made per stanza). */
+function toRow(st: Stanza, what: string, line: number): RowFields {
   const need = (k: Kept): string => {
     const v = st[k];
     if (v === undefined || v === "")
       throw malformedIndex(
         what,
         line,
-        `the stanza${st.package ? ` of ${st.package}` : ""} has no ${LABELS[k]} field`,
+        `the stanza${st.name ? ` of ${st.name}` : ""} has no ${LABELS[k]} field`,
       );
     return v;
   };
-  const num = (k: Kept, v: string): number => {
+  const num = (k: Kept, v: string): string => {
     if (!NUMBER_RE.test(v))
-      throw malformedIndex(
-        what,
-        line,
-        `${st.package}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`,
-      );
-    return Number(v);
+      throw malformedIndex(what, line, `${st.name}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`);
+    return v;
   };
   let sha = need("sha256");
   if (!SHA256_RE.test(sha)) {
     sha = sha.toLowerCase();
     if (!SHA256_RE.test(sha))
-      throw malformedIndex(what, line, `${st.package}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
+      throw malformedIndex(what, line, `${st.name}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
   }
   const unsafe = poolPathProblem(need("filename"));
-  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.package}: Filename ${unsafe}`);
-  const record: PackageRecord = {
-    name: need("package"),
-    version: need("version"),
-    architecture: need("architecture"),
-    depends: st.depends ?? "",
-    preDepends: st.preDepends ?? "",
-    provides: st.provides ?? "",
-    filename: need("filename"),
-    size: num("size", need("size")),
-    sha256: `sha256:${sha}`,
-    from,
-  };
-  if (st.multiArch !== undefined && MULTI_ARCH.has(st.multiArch))
-    record.multiArch = st.multiArch as NonNullable<PackageRecord["multiArch"]>;
-  if (st.essential !== undefined) record.essential = st.essential.toLowerCase() === "yes";
-  if (st.installedSize !== undefined && st.installedSize !== "")
-    record.installedSize = num("installedSize", st.installedSize);
-  if (st.priority !== undefined) record.priority = st.priority;
-  if (st.description !== undefined) record.description = st.description;
-  return record;
+  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.name}: Filename ${unsafe}`);
+  need("name");
+  need("version");
+  need("architecture");
+  st.sha256 = sha;
+  // As Number() would read it, so the row says what the record did ("007" is 7).
+  st.size = String(Number(num("size", need("size"))));
+  if (st.multiArch !== undefined && !MULTI_ARCH.has(st.multiArch)) st.multiArch = undefined;
+  if (st.essential !== undefined) st.essential = st.essential.toLowerCase() === "yes" ? "1" : "0";
+  if (st.installedSize === "") st.installedSize = undefined;
+  else if (st.installedSize !== undefined)
+    st.installedSize = String(Number(num("installedSize", st.installedSize)));
+  if (st.depends === "") st.depends = undefined;
+  if (st.preDepends === "") st.preDepends = undefined;
+  if (st.provides === "") st.provides = undefined;
+  return st as RowFields;
 }
 
 function malformedIndex(what: string, line: number, why: string): NiftyError {
@@ -502,19 +511,106 @@ interface ParsedIndexRecord {
   count: number;
 }
 
-/** Parse a Packages stream straight into the stored form (no record objects kept). */
-export async function parsePackagesIndex(
+/**
+ * A parse written into a store writer as it goes (rows in pieces, then the tables): nothing is
+ * held whole, and nothing named, until `keep` commits it, which the caller does only once the
+ * index's signed digest is known to match.
+ */
+interface PendingParse {
+  count: number;
+  /** Commits the stored form; returns its blob, opened (the tables are read, not the rows). */
+  keep(): Promise<{ blob: string; source: BlobSource }>;
+  discard(): Promise<void>;
+}
+
+/** Parse a Packages stream into the stored form, written to the store as it is made (not yet named). */
+async function parseIntoStore(
+  store: Store,
   chunks: AsyncIterable<Buffer | string>,
-  from: SuiteRef,
   what: string,
   indexDigest: string,
-  maxBytes: number = DEFAULT_LIMITS.indexBytes,
-): Promise<Buffer> {
-  const writer = new PackageIndexWriter();
-  const reader = stanzaReader(from, what, (r) => writer.add(r));
-  await eachLine(chunks, what, maxBytes, reader.line);
-  reader.line(Buffer.alloc(0), 0, 0);
-  return writer.finish(indexDigest);
+  maxBytes: number,
+): Promise<PendingParse> {
+  const out = store.createWriter();
+  out.on("error", () => {}); // surfaced by commit()
+  // A piece the store wrote out at once (its writes are synchronous once the file is open) is reused.
+  const writer = new PackageIndexWriter({
+    write: (chunk) => {
+      out.write(chunk);
+      return out.writableLength === 0;
+    },
+  });
+  const reader = stanzaReader(what, (row) => writer.addRow(row));
+  // Waits for the disk after a chunk when the writer's queue is full.
+  const drained = () => (out.writableNeedDrain ? once(out, "drain").then(() => {}) : undefined);
+  try {
+    await eachLine(chunks, what, maxBytes, reader.line, drained);
+    reader.line(Buffer.alloc(0), 0, 0);
+    writer.finish(indexDigest);
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+  return {
+    count: writer.count,
+    keep: async () => {
+      const blob = await out.commit();
+      const fh = await fsp.open(blob.path, "r");
+      return { blob: blob.digest, source: fileSource(fh, blob.size) };
+    },
+    discard: () => out.abort(),
+  };
+}
+
+/** What a download's tap made: the pending parse, or why the bytes could not be parsed. */
+type TapOutcome = { parsed: PendingParse } | { error: unknown };
+
+/**
+ * A tap (fetch/download.ts) that decompresses and parses an index as it downloads. A parse that
+ * fails keeps taking bytes (dropping them), so the download still ends and its digest is checked
+ * first: a mismatch is reported as one, and a parse of bytes the signed digest does not vouch for
+ * is discarded, never stored.
+ */
+function parsingTap(
+  store: Store,
+  compression: IndexCompression,
+  what: string,
+  indexDigest: string,
+  maxBytes: number,
+): DownloadTap {
+  const input = new PassThrough({ highWaterMark: 1 << 20 });
+  const parsing = decompress(input, compression).then((chunks) =>
+    parseIntoStore(store, chunks, what, indexDigest, maxBytes),
+  );
+  let failed = false;
+  const settled = parsing.then(
+    () => {},
+    () => {
+      failed = true;
+      input.destroy();
+    },
+  );
+  return {
+    write: async (chunk) => {
+      if (failed) return;
+      if (!input.write(chunk)) await Promise.race([once(input, "drain").catch(() => {}), settled]);
+    },
+    end: async (): Promise<TapOutcome> => {
+      if (!failed) input.end();
+      return parsing.then(
+        (parsed) => ({ parsed }),
+        (error: unknown) => ({ error }),
+      );
+    },
+    abort: async () => {
+      // With an error, so the parse reading from it stops (and removes what it wrote) too.
+      input.destroy(new Error("the download was abandoned"));
+      await parsing.then(
+        (p) => p.discard(),
+        () => {},
+      );
+    },
+  };
 }
 
 /**
@@ -539,41 +635,63 @@ async function readStoredIndex(
   const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
   if (rec?.format !== PACKAGE_INDEX_FORMAT || typeof rec.blob !== "string") return undefined;
   const file = store.blobPath(rec.blob);
-  let buf: Buffer;
+  let fh: fsp.FileHandle;
   try {
-    buf = await fsp.readFile(file);
+    fh = await fsp.open(file, "r");
   } catch {
     return undefined; // the blob was collected: parse again
   }
-  if (`sha256:${createHash("sha256").update(buf).digest("hex")}` !== rec.blob) return { damaged: file };
   try {
-    return { packages: new PackageIndex(buf, indexDigest, from), blob: rec.blob };
+    // Hashed whole as it is read in pieces; only the tables are kept, rows are read as visited.
+    const size = (await fh.stat()).size;
+    if ((await hashFile(fh, size)) !== rec.blob) {
+      await fh.close();
+      return { damaged: file };
+    }
+    return { packages: new PackageIndex(fileSource(fh, size), indexDigest, from), blob: rec.blob };
   } catch (err) {
+    await fh.close();
     if (err instanceof DamagedIndexError) return { damaged: file };
     throw err;
   }
 }
 
-/** Every record of the stored parse of an index (the language server's names), or undefined. */
+/** The sha256 of an open file's first `size` bytes, read a piece at a time. */
+async function hashFile(fh: fsp.FileHandle, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  const piece = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await fh.read(piece, 0, Math.min(piece.length, size - at), at);
+    if (bytesRead === 0) break;
+    hash.update(piece.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** Every record of the stored parse of an index, or undefined. */
 export async function readParsedIndex(
   store: Store,
   indexDigest: string,
   from: SuiteRef,
 ): Promise<PackageRecord[] | undefined> {
-  return (await openParsedIndex(store, indexDigest, from))?.packages.records();
+  const opened = await openParsedIndex(store, indexDigest, from);
+  try {
+    return opened?.packages.records();
+  } finally {
+    await opened?.packages.close();
+  }
 }
 
-/** Keep a stored form in the store under the index's digest; returns the blob holding it. */
-async function keepParsedIndex(
+/** Name a stored form as the parse of the index with this digest. */
+async function noteParsedIndex(
   store: Store,
   indexDigest: string,
-  buf: Buffer,
+  blob: string,
   count: number,
-): Promise<string> {
-  const blob = await store.putBuffer(buf);
-  const rec: ParsedIndexRecord = { format: PACKAGE_INDEX_FORMAT, blob: blob.digest, count };
+): Promise<void> {
+  const rec: ParsedIndexRecord = { format: PACKAGE_INDEX_FORMAT, blob, count };
   await store.writeRecord("debian-index", digestHex(indexDigest), rec);
-  return blob.digest;
 }
 
 /** Keep the parse of an index given as records (tests, the language server's bench). */
@@ -582,9 +700,9 @@ export async function writeParsedIndex(
   indexDigest: string,
   records: readonly PackageRecord[],
 ): Promise<string> {
-  const writer = new PackageIndexWriter();
-  for (const r of records) writer.add(r);
-  return keepParsedIndex(store, indexDigest, writer.finish(indexDigest), records.length);
+  const blob = await store.putBuffer(encodePackageIndex(records, indexDigest));
+  await noteParsedIndex(store, indexDigest, blob.digest, records.length);
+  return blob.digest;
 }
 
 export interface LoadedIndex {
@@ -628,32 +746,37 @@ export async function loadPackages(
       true,
     );
   }
-  const blob = await fetchPackagesIndex(store, release, index, options);
-  const parsed = await parseIndexBlob(blob.path, index.compression, release.ref, name, index.sha256, limit);
-  const packages = new PackageIndex(parsed, index.sha256, release.ref);
-  const kept = await keepParsedIndex(store, index.sha256, parsed, packages.count);
-  return { packages, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, kept] };
+  // Parsed as it downloads; taken only once the download matched its signed digest.
+  const tap = () => parsingTap(store, index.compression, name, index.sha256, limit);
+  const blob = await fetchPackagesIndex(store, release, index, options, tap);
+  const outcome = blob.tapped as TapOutcome | undefined;
+  if (outcome !== undefined && "error" in outcome) throw readError(outcome.error, name);
+  // Already in the store (or stored by another process meanwhile): parsed from there.
+  const pending =
+    outcome?.parsed ??
+    (await parseIntoStore(
+      store,
+      await openIndex(blob.path, index.compression),
+      name,
+      index.sha256,
+      limit,
+    ).catch((err: unknown) => {
+      throw readError(err, name);
+    }));
+  const kept = await pending.keep();
+  const packages = new PackageIndex(kept.source, index.sha256, release.ref);
+  await noteParsedIndex(store, index.sha256, kept.blob, packages.count);
+  return { packages, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, kept.blob] };
 }
 
-/** parsePackagesIndex over a stored index file, its read errors said as NIFTY624. */
-async function parseIndexBlob(
-  file: string,
-  compression: IndexCompression,
-  from: SuiteRef,
-  what: string,
-  indexDigest: string,
-  maxBytes: number,
-): Promise<Buffer> {
-  try {
-    return await parsePackagesIndex(await openIndex(file, compression), from, what, indexDigest, maxBytes);
-  } catch (err) {
-    if (err instanceof NiftyError) throw err;
-    throw new NiftyError(
-      "NIFTY624",
-      `cannot read ${what}: ${(err as Error).message}`,
-      "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
-    );
-  }
+/** A failure to read an index, said as NIFTY624 unless it is a diagnostic already. */
+function readError(err: unknown, what: string): NiftyError {
+  if (err instanceof NiftyError) return err;
+  return new NiftyError(
+    "NIFTY624",
+    `cannot read ${what}: ${(err as Error).message}`,
+    "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
+  );
 }
 
 // ---------------------------------------------------------------------------

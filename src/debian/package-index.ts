@@ -1,16 +1,21 @@
 // The parsed form of a Packages index as the store keeps it: one binary blob
 // a resolution reads without decoding it whole. Rows (one per stanza, only the
-// fields niftyc uses) are sorted by package name; a sorted table of names and
-// one of provided (virtual) names point into them, so a lookup is a binary
-// search and a row becomes a PackageRecord only when a resolution visits it.
+// fields niftyc uses) are written in the index's order as the parse gives them,
+// so the writer never holds them; sorted tables of package names and of
+// provided (virtual) names, written after them, point at them, so a lookup is
+// a binary search and a row becomes a PackageRecord only when a resolution
+// visits it.
 //
-// Layout (integers are little-endian u32, every section 4-byte aligned):
-//   "NIFTYPKG" | u32 header length | header (ASCII JSON: format, index digest, counts, sections)
-//   rowStart[count+1]  nameStart[names+1]  nameRow[names+1]
-//   virtualStart[virtuals+1]  virtualFirst[virtuals+1]  providerRows[providers]
-//   nameText  virtualText  rows
-// A row is its fields, each as a LEB128 varint of (UTF-8 length + 1), 0 for an absent
-// field, then its bytes. Names are compared as UTF-8 bytes.
+// Layout (integers are little-endian u32, every table 4-byte aligned; offsets from the blob's start):
+//   rows  rowStart[count+1]  sortedRows[count]  nameStart[names+1]  nameRow[names+1]
+//   virtualStart[virtuals+1]  virtualFirst[virtuals+1]  providerRows[providers]  nameText  virtualText
+//   header (ASCII JSON: format, index digest, counts, sections) | u32 header length | "NIFTYPKG"
+// A row is its fields, each as a LEB128 varint of (UTF-8 length + 1), 0 for an absent field,
+// then its bytes. sortedRows lists the rows by name (stable: a name's rows keep the index's
+// order); nameRow, providerRows and every row number this module gives out count in that order.
+// Names are compared as UTF-8 bytes.
+import { readSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { parseProvides } from "./relations.ts";
 import type { PackageRecord, SuiteRef } from "./types.ts";
@@ -18,9 +23,32 @@ import { byteOrder } from "./universe.ts";
 import { versionProblem } from "./version.ts";
 
 /** Bump when the parser or this encoding changes: the record is keyed by the index's digest. */
-export const PACKAGE_INDEX_FORMAT = "niftyc-packages/2";
+export const PACKAGE_INDEX_FORMAT = "niftyc-packages/3";
 
 const MAGIC = Buffer.from("NIFTYPKG", "latin1");
+/** The trailer: u32 header length, then the magic. */
+const TRAILER = 4 + MAGIC.length;
+
+/** One stanza's kept fields as the row stores them: text, undefined where absent. */
+export interface RowFields {
+  name: string;
+  version: string;
+  architecture: string;
+  multiArch?: string | undefined;
+  depends?: string | undefined;
+  preDepends?: string | undefined;
+  provides?: string | undefined;
+  /** "1" or "0". */
+  essential?: string | undefined;
+  priority?: string | undefined;
+  filename: string;
+  /** Decimal digits. */
+  size: string;
+  /** 64 lowercase hex digits. */
+  sha256: string;
+  installedSize?: string | undefined;
+  description?: string | undefined;
+}
 
 /** The row's fields, in order. */
 const FIELDS = [
@@ -38,10 +66,12 @@ const FIELDS = [
   "sha256",
   "installedSize",
   "description",
-] as const;
+] as const satisfies ReadonlyArray<keyof RowFields>;
 
 const SECTIONS = [
+  "rows",
   "rowStart",
+  "sortedRows",
   "nameStart",
   "nameRow",
   "virtualStart",
@@ -49,9 +79,9 @@ const SECTIONS = [
   "providerRows",
   "nameText",
   "virtualText",
-  "rows",
 ] as const;
 type Section = (typeof SECTIONS)[number];
+const BYTE_SECTIONS = new Set<Section>(["rows", "nameText", "virtualText"]);
 
 interface Header {
   format: string;
@@ -67,235 +97,357 @@ interface Header {
 /** A record the stored form cannot be (a damaged or foreign blob): the caller parses the index again. */
 export class DamagedIndexError extends Error {}
 
-/** A record's fields as row text: undefined for an absent optional field. */
-function rowValues(r: PackageRecord): Array<string | undefined> {
-  return [
-    r.name,
-    r.version,
-    r.architecture,
-    r.multiArch,
-    r.depends,
-    r.preDepends,
-    r.provides,
-    r.essential === undefined ? undefined : r.essential ? "1" : "0",
-    r.priority,
-    r.filename,
-    String(r.size),
-    r.sha256.slice("sha256:".length),
-    r.installedSize === undefined ? undefined : String(r.installedSize),
-    r.description,
-  ];
+/** A record's fields as a row. */
+export function rowOf(r: PackageRecord): RowFields {
+  return {
+    name: r.name,
+    version: r.version,
+    architecture: r.architecture,
+    multiArch: r.multiArch,
+    depends: r.depends || undefined,
+    preDepends: r.preDepends || undefined,
+    provides: r.provides || undefined,
+    essential: r.essential === undefined ? undefined : r.essential ? "1" : "0",
+    priority: r.priority,
+    filename: r.filename,
+    size: String(r.size),
+    sha256: r.sha256.slice("sha256:".length),
+    installedSize: r.installedSize === undefined ? undefined : String(r.installedSize),
+    description: r.description,
+  };
 }
 
-/** A growing byte buffer. */
-class Bytes {
-  buf = Buffer.allocUnsafe(1 << 20);
+/** A row as the record it stands for. */
+export function recordOf(f: RowFields, from: SuiteRef): PackageRecord {
+  const record: PackageRecord = {
+    name: f.name,
+    version: f.version,
+    architecture: f.architecture,
+    depends: f.depends ?? "",
+    preDepends: f.preDepends ?? "",
+    provides: f.provides ?? "",
+    filename: f.filename,
+    size: Number(f.size),
+    sha256: `sha256:${f.sha256}`,
+    from,
+  };
+  if (f.multiArch !== undefined) record.multiArch = f.multiArch as NonNullable<PackageRecord["multiArch"]>;
+  if (f.essential !== undefined) record.essential = f.essential === "1";
+  if (f.priority !== undefined) record.priority = f.priority;
+  if (f.installedSize !== undefined) record.installedSize = Number(f.installedSize);
+  if (f.description !== undefined) record.description = f.description;
+  return record;
+}
+
+/** Where the stored form's bytes go, in order (a store writer; an array for encodePackageIndex). */
+export interface ByteSink {
+  /** True when the chunk was written out at once and its memory may be used again. */
+  write(chunk: Buffer): boolean;
+}
+
+/** Rows are gathered into pieces of this size before they go to the sink. */
+const PIECE = 1 << 20;
+
+/** A growable u32 array. */
+class U32s {
+  a = new Uint32Array(1 << 12);
   length = 0;
-
-  reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.length + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
-  }
-
-  varint(n: number): void {
-    this.reserve(5);
-    while (n >= 0x80) {
-      this.buf[this.length++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
+  push(n: number): void {
+    if (this.length === this.a.length) {
+      const next = new Uint32Array(this.a.length * 2);
+      next.set(this.a);
+      this.a = next;
     }
-    this.buf[this.length++] = n;
+    this.a[this.length++] = n;
   }
-
-  text(s: string): void {
-    const n = Buffer.byteLength(s, "utf8");
-    this.varint(n + 1);
-    this.reserve(n);
-    this.length += this.buf.write(s, this.length, n, "utf8");
+  get view(): Uint32Array {
+    return this.a.subarray(0, this.length);
   }
 }
 
 /**
- * Collects records as a parse gives them (each encoded at once, so the parse keeps no record
- * objects) and lays out the stored form.
+ * Strings kept as their UTF-8 bytes outside the JavaScript heap: 63,000 names held as strings
+ * through a parse made V8 grow its young generation by some 40 MB (docs/performance.md).
  */
-export class PackageIndexWriter {
-  #rows = new Bytes();
-  #starts: number[] = [];
-  #names: string[] = [];
-  /** Provided names of each row whose version and Provides are valid, by row. */
-  #provides = new Map<number, string[]>();
+class ByteList {
+  #bytes = Buffer.allocUnsafe(1 << 16);
+  #used = 0;
+  readonly #ends = new U32s();
 
-  add(record: PackageRecord): void {
-    const row = this.#starts.length;
-    this.#starts.push(this.#rows.length);
-    this.#names.push(record.name);
-    for (const v of rowValues(record)) {
-      if (v === undefined) this.#rows.varint(0);
-      else this.#rows.text(v);
-    }
-    if (record.provides !== "" && versionProblem(record.version) === undefined) {
-      const parsed = parseProvides(record.provides);
-      if (parsed.ok && parsed.value.length > 0)
-        this.#provides.set(row, [...new Set(parsed.value.map((p) => p.name))]);
-    }
+  get length(): number {
+    return this.#ends.length;
   }
 
-  /** The stored form, for the index with this digest. */
-  finish(indexDigest: string): Buffer {
-    const count = this.#starts.length;
-    this.#starts.push(this.#rows.length);
-    // A name's UTF-8 bytes as a latin1 string: compared with <, they sort as the bytes do.
-    const keys = this.#names.map((n) => Buffer.from(n, "utf8").toString("latin1"));
-    // Stable: a name's rows keep the index's order, which breaks ties as the eager universe does.
-    const order = [...keys.keys()].sort((a, b) => byteOrder(keys[a]!, keys[b]!) || a - b);
-    const newRow = new Uint32Array(count);
-    for (const [i, old] of order.entries()) newRow[old] = i;
-
-    const rowStart = new Uint32Array(count + 1);
-    let at = 0;
-    order.forEach((old, i) => {
-      rowStart[i] = at;
-      at += this.#starts[old + 1]! - this.#starts[old]!;
-    });
-    rowStart[count] = at;
-    // Copied in name order straight into the stored form: the rows are never held twice more.
-    const source = this.#rows.buf;
-    const starts = this.#starts;
-    const rows: Part = {
-      length: at,
-      copyTo: (out, base) => {
-        for (const [i, old] of order.entries())
-          source.copy(out, base + rowStart[i]!, starts[old], starts[old + 1]);
-      },
-    };
-
-    const names = groupNames(order.map((old) => keys[old]!));
-    const virtuals = this.#virtualTable(newRow);
-    return layout(indexDigest, count, {
-      rowStart,
-      nameStart: names.start,
-      nameRow: names.first,
-      virtualStart: virtuals.start,
-      virtualFirst: virtuals.first,
-      providerRows: virtuals.rows,
-      nameText: names.text,
-      virtualText: virtuals.text,
-      rows,
-    });
+  push(s: string): void {
+    const n = Buffer.byteLength(s, "utf8");
+    if (this.#used + n > this.#bytes.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + n));
+      this.#bytes.copy(next, 0, 0, this.#used);
+      this.#bytes = next;
+    }
+    this.#used += this.#bytes.write(s, this.#used, n, "utf8");
+    this.#ends.push(this.#used);
   }
 
-  /** Virtual name → the rows providing it (ascending), as sorted tables. */
-  #virtualTable(newRow: Uint32Array) {
-    const byName = new Map<string, number[]>();
-    for (const [old, provided] of this.#provides) {
-      for (const v of provided) {
-        const list = byName.get(v);
-        if (list === undefined) byName.set(v, [newRow[old]!]);
-        else list.push(newRow[old]!);
-      }
-    }
-    const entries = [...byName].map(([name, rows]) => ({ key: Buffer.from(name, "utf8"), rows }));
-    entries.sort((a, b) => Buffer.compare(a.key, b.key));
-    const start = new Uint32Array(entries.length + 1);
-    const first = new Uint32Array(entries.length + 1);
-    const all: number[] = [];
-    let text = 0;
-    entries.forEach((e, i) => {
-      start[i] = text;
-      first[i] = all.length;
-      text += e.key.length;
-      for (const r of e.rows.sort((a, b) => a - b)) all.push(r);
-    });
-    start[entries.length] = text;
-    first[entries.length] = all.length;
-    return { start, first, rows: Uint32Array.from(all), text: Buffer.concat(entries.map((e) => e.key)) };
+  /** Entry `i`'s bytes as a latin1 string: compared with <, such strings sort as the bytes do. */
+  key(i: number): string {
+    return this.#bytes.toString("latin1", i === 0 ? 0 : this.#ends.a[i - 1]!, this.#ends.a[i]!);
   }
 }
 
-/** The distinct names of rows sorted by name (latin1 keys): their text, and each one's first row. */
-function groupNames(sorted: readonly string[]) {
-  const start: number[] = [];
-  const first: number[] = [];
-  const parts: string[] = [];
+/**
+ * Encodes rows as a parse gives them and sends them on in pieces (the writer holds one piece,
+ * the names and the row offsets, never the rows); finish() sends the tables and the header.
+ */
+export class PackageIndexWriter {
+  readonly #sink: ByteSink;
+  #piece = Buffer.allocUnsafe(PIECE);
+  #used = 0;
+  /** Bytes sent on before the current piece. */
+  #sent = 0;
+  #starts = new U32s();
+  #names = new ByteList();
+  /** Provided names, each with its row (in the index's order), for rows whose version and Provides are valid. */
+  #provided = new ByteList();
+  #providerRow = new U32s();
+
+  constructor(sink: ByteSink) {
+    this.#sink = sink;
+  }
+
+  /** Rows added. */
+  get count(): number {
+    return this.#starts.length - (this.#finished ? 1 : 0);
+  }
+  #finished = false;
+
+  add(record: PackageRecord): void {
+    this.addRow(rowOf(record));
+  }
+
+  addRow(row: RowFields): void {
+    const n = this.#names.length;
+    this.#starts.push(this.#sent + this.#used);
+    this.#names.push(row.name);
+    for (const f of FIELDS) this.#text(row[f]);
+    const provides = row.provides;
+    if (provides !== undefined && provides !== "" && versionProblem(row.version) === undefined) {
+      const parsed = parseProvides(provides);
+      if (parsed.ok)
+        for (const name of new Set(parsed.value.map((p) => p.name))) {
+          this.#provided.push(name);
+          this.#providerRow.push(n);
+        }
+    }
+  }
+
+  #text(s: string | undefined): void {
+    if (s === undefined) {
+      this.#reserve(1);
+      this.#piece[this.#used++] = 0;
+      return;
+    }
+    const n = Buffer.byteLength(s, "utf8");
+    this.#reserve(n + 5);
+    let v = n + 1;
+    while (v >= 0x80) {
+      this.#piece[this.#used++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.#piece[this.#used++] = v;
+    this.#used += this.#piece.write(s, this.#used, n, "utf8");
+  }
+
+  #reserve(n: number): void {
+    if (this.#used + n <= this.#piece.length) return;
+    this.#flush();
+    if (n > this.#piece.length) this.#piece = Buffer.allocUnsafe(n);
+  }
+
+  #flush(): void {
+    if (this.#used === 0) return;
+    const done = this.#sink.write(this.#piece.subarray(0, this.#used));
+    this.#sent += this.#used;
+    if (!done || this.#piece.length !== PIECE) this.#piece = Buffer.allocUnsafe(PIECE);
+    this.#used = 0;
+  }
+
+  /** Sends the rest: the tables and the header, for the index with this digest. */
+  finish(indexDigest: string): void {
+    const count = this.#names.length;
+    this.#starts.push(this.#sent + this.#used);
+    this.#finished = true;
+    this.#flush();
+    const rowsLength = this.#sent;
+    const keys = Array.from({ length: count }, (_, i) => this.#names.key(i));
+    this.#names = new ByteList();
+    // Stable: a name's rows keep the index's order, which breaks ties as the eager universe does.
+    const sortedRows = new Uint32Array(count);
+    for (let i = 0; i < count; i++) sortedRows[i] = i;
+    sortedRows.sort((a, b) => byteOrder(keys[a]!, keys[b]!) || a - b);
+    const position = new Uint32Array(count);
+    for (let i = 0; i < count; i++) position[sortedRows[i]!] = i;
+    const names = groupNames(sortedRows, keys);
+    const virtuals = virtualTable(this.#provided, this.#providerRow.view, position);
+    this.#provided = new ByteList();
+    this.#providerRow = new U32s();
+    const parts: Array<[Section, Uint32Array | Buffer]> = [
+      ["rowStart", this.#starts.view],
+      ["sortedRows", sortedRows],
+      ["nameStart", names.start],
+      ["nameRow", names.first],
+      ["virtualStart", virtuals.start],
+      ["virtualFirst", virtuals.first],
+      ["providerRows", virtuals.rows],
+      ["nameText", names.text],
+      ["virtualText", virtuals.text],
+    ];
+    const sections = { rows: [0, rowsLength] } as Record<Section, [number, number]>;
+    let at = rowsLength;
+    for (const [name, part] of parts) {
+      const pad = -at & 3;
+      if (pad > 0) this.#sink.write(Buffer.alloc(pad));
+      at += pad;
+      const bytes =
+        part instanceof Buffer ? part : Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+      if (bytes.length > 0) this.#sink.write(bytes);
+      sections[name] = [at, bytes.length];
+      at += bytes.length;
+    }
+    const header: Header = {
+      format: PACKAGE_INDEX_FORMAT,
+      index: indexDigest,
+      count,
+      names: names.start.length - 1,
+      virtuals: virtuals.start.length - 1,
+      providers: virtuals.rows.length,
+      sections,
+    };
+    const text = Buffer.from(JSON.stringify(header), "latin1");
+    const trailer = Buffer.alloc(TRAILER);
+    trailer.writeUInt32LE(text.length, 0);
+    MAGIC.copy(trailer, 4);
+    this.#sink.write(Buffer.concat([text, trailer]));
+  }
+}
+
+/** The stored form of these records, in memory (tests, benches, small indices). */
+export function encodePackageIndex(records: Iterable<PackageRecord>, indexDigest: string): Buffer {
+  const chunks: Buffer[] = [];
+  const writer = new PackageIndexWriter({ write: (c) => chunks.push(Buffer.from(c)) > 0 });
+  for (const r of records) writer.add(r);
+  writer.finish(indexDigest);
+  return Buffer.concat(chunks);
+}
+
+/** The distinct names, in sorted order: their text, and each one's first position in sortedRows. */
+function groupNames(sortedRows: Uint32Array, keys: readonly string[]) {
+  const start = new U32s();
+  const first = new U32s();
   let text = 0;
-  sorted.forEach((key, row) => {
-    if (row > 0 && key === sorted[row - 1]) return;
+  let previous: string | undefined;
+  sortedRows.forEach((row, i) => {
+    const key = keys[row]!;
+    if (key === previous) return;
+    previous = key;
     start.push(text);
-    first.push(row);
-    parts.push(key);
+    first.push(i);
     text += key.length;
   });
   start.push(text);
-  first.push(sorted.length);
+  first.push(sortedRows.length);
   return {
-    start: Uint32Array.from(start),
-    first: Uint32Array.from(first),
-    text: Buffer.from(parts.join(""), "latin1"),
+    start: start.view,
+    first: first.view,
+    text: textOf(start.view, first.view, (i) => keys[sortedRows[i]!]!),
   };
 }
 
-/** A section's bytes, or (the rows) their length and how to write them. */
-type Part = Uint32Array | Buffer | { length: number; copyTo(out: Buffer, at: number): void };
-
-function layout(indexDigest: string, count: number, parts: Record<Section, Part>): Buffer {
-  const align = (n: number) => (n + 3) & ~3;
-  const bytes = (p: Part) =>
-    p instanceof Buffer || !(p instanceof Uint32Array)
-      ? p
-      : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-  // Offsets count from the end of the header, so the header does not depend on its own length.
-  let at = 0;
-  const sections = {} as Record<Section, [number, number]>;
-  for (const s of SECTIONS) {
-    const n = bytes(parts[s]).length;
-    sections[s] = [at, n];
-    at = align(at + n);
-  }
-  const header: Header = {
-    format: PACKAGE_INDEX_FORMAT,
-    index: indexDigest,
-    count,
-    names: parts.nameStart.length - 1,
-    virtuals: parts.virtualStart.length - 1,
-    providers: parts.providerRows.length,
-    sections,
-  };
-  const text = JSON.stringify(header);
-  const headerLength = align(text.length);
-  const body = MAGIC.length + 4 + headerLength;
-  const out = Buffer.alloc(body + at);
-  MAGIC.copy(out, 0);
-  out.writeUInt32LE(headerLength, MAGIC.length);
-  out.write(text.padEnd(headerLength, " "), MAGIC.length + 4, "latin1");
-  for (const s of SECTIONS) {
-    const part = bytes(parts[s]);
-    if ("copyTo" in part) part.copyTo(out, body + sections[s][0]);
-    else part.copy(out, body + sections[s][0]);
-  }
+/** The keys of a grouped table as one buffer (written in place: no joined string on the heap). */
+function textOf(start: Uint32Array, first: Uint32Array, keyAt: (position: number) => string): Buffer {
+  const out = Buffer.allocUnsafe(start[start.length - 1]!);
+  for (let g = 0; g + 1 < start.length; g++) out.write(keyAt(first[g]!), start[g]!, "latin1");
   return out;
 }
 
-/** A u32 section as an array (a view where aligned, else a copy). */
-function u32(buf: Buffer, [offset, length]: [number, number]): Uint32Array {
+/** Provided names (and the row providing each) → sorted tables: each name, and its rows' sorted positions ascending. */
+function virtualTable(provided: ByteList, providerRow: Uint32Array, position: Uint32Array) {
+  const keys = Array.from({ length: provided.length }, (_, i) => provided.key(i));
+  const order = new Uint32Array(keys.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  order.sort(
+    (a, b) => byteOrder(keys[a]!, keys[b]!) || position[providerRow[a]!]! - position[providerRow[b]!]!,
+  );
+  const start = new U32s();
+  const first = new U32s();
+  const rows = new Uint32Array(order.length);
+  let text = 0;
+  let previous: string | undefined;
+  order.forEach((entry, i) => {
+    rows[i] = position[providerRow[entry]!]!;
+    const key = keys[entry]!;
+    if (key === previous) return;
+    previous = key;
+    start.push(text);
+    first.push(i);
+    text += key.length;
+  });
+  start.push(text);
+  first.push(order.length);
+  const textBytes = textOf(start.view, first.view, (i) => keys[order[i]!]!);
+  return { start: start.view, first: first.view, rows, text: textBytes };
+}
+
+/** Where a stored form's bytes are read from: a buffer, or the blob's file (rows read as visited). */
+export interface BlobSource {
+  size: number;
+  close?(): Promise<void>;
+  /** `length` bytes at `offset`; shorter only if the blob is. */
+  read(offset: number, length: number): Buffer;
+}
+
+export function bufferSource(buf: Buffer): BlobSource {
+  return { size: buf.length, read: (offset, length) => buf.subarray(offset, offset + length) };
+}
+
+/**
+ * A blob's open file: only the tables are read at once; a row is read when it is decoded.
+ * (The blob was hashed whole before, and every read is bounds-checked as it is decoded.)
+ */
+export function fileSource(file: FileHandle, size: number): BlobSource {
+  const fd = file.fd;
+  return {
+    size,
+    close: () => file.close(),
+    read: (offset, length) => {
+      const out = Buffer.allocUnsafe(length);
+      const n = readSync(fd, out, 0, length, offset);
+      return out.subarray(0, n);
+    },
+  };
+}
+
+/** A u32 section of the tables as an array (a view where aligned, else a copy). */
+function u32(buf: Buffer, offset: number, length: number): Uint32Array {
   const at = buf.byteOffset + offset;
   if (at % 4 === 0) return new Uint32Array(buf.buffer, at, length / 4);
   return new Uint32Array(buf.buffer.slice(at, at + length));
 }
 
 /**
- * The stored form opened for lookups. Opening checks the header and that every table stays within
- * its section; rows are checked as they are decoded. (Names out of order would only make lookups
- * miss: the blob's digest, checked before, is what says it is the form niftyc wrote.)
+ * The stored form opened for lookups. Opening reads the header and the tables (never the rows)
+ * and checks that every table stays within its section; rows are checked as they are decoded.
+ * (Names out of order would only make lookups miss: the blob's digest, checked before, is what
+ * says it is the form niftyc wrote.)
  */
 export class PackageIndex {
   readonly count: number;
   readonly from: SuiteRef;
-  readonly #buf: Buffer;
+  readonly #source: BlobSource;
+  /** The blob from the end of the rows to the header. */
+  readonly #tables: Buffer;
   readonly #rowStart: Uint32Array;
+  readonly #sortedRows: Uint32Array;
   readonly #nameStart: Uint32Array;
   readonly #nameRow: Uint32Array;
   readonly #virtualStart: Uint32Array;
@@ -303,27 +455,37 @@ export class PackageIndex {
   readonly #providerRows: Uint32Array;
   readonly #nameText: number;
   readonly #virtualText: number;
-  readonly #rows: number;
+  readonly #rowsLength: number;
 
-  /** Throws DamagedIndexError when `buf` is not the stored form of the index `indexDigest`. */
-  constructor(buf: Buffer, indexDigest: string, from: SuiteRef) {
-    const header = readHeader(buf);
+  /** Throws DamagedIndexError when the blob is not the stored form of the index `indexDigest`. */
+  constructor(blob: Buffer | BlobSource, indexDigest: string, from: SuiteRef) {
+    const source = Buffer.isBuffer(blob) ? bufferSource(blob) : (blob as BlobSource);
+    const { header, tablesAt, headerAt } = readHeader(source);
     if (header.format !== PACKAGE_INDEX_FORMAT || header.index !== indexDigest)
       throw new DamagedIndexError(`the record is of ${header.format} ${header.index}`);
-    this.#buf = buf;
+    this.#source = source;
     this.from = from;
     this.count = header.count;
+    const tables = source.read(tablesAt, headerAt - tablesAt);
+    if (tables.length !== headerAt - tablesAt) throw new DamagedIndexError("its tables are cut short");
+    this.#tables = tables;
     const s = header.sections;
-    this.#rowStart = u32(buf, s.rowStart);
-    this.#nameStart = u32(buf, s.nameStart);
-    this.#nameRow = u32(buf, s.nameRow);
-    this.#virtualStart = u32(buf, s.virtualStart);
-    this.#virtualFirst = u32(buf, s.virtualFirst);
-    this.#providerRows = u32(buf, s.providerRows);
-    [this.#nameText, this.#virtualText, this.#rows] = [s.nameText[0], s.virtualText[0], s.rows[0]];
+    const table = (name: Section) => u32(tables, s[name][0] - tablesAt, s[name][1]);
+    this.#rowStart = table("rowStart");
+    this.#sortedRows = table("sortedRows");
+    this.#nameStart = table("nameStart");
+    this.#nameRow = table("nameRow");
+    this.#virtualStart = table("virtualStart");
+    this.#virtualFirst = table("virtualFirst");
+    this.#providerRows = table("providerRows");
+    this.#nameText = s.nameText[0] - tablesAt;
+    this.#virtualText = s.virtualText[0] - tablesAt;
+    this.#rowsLength = s.rows[1];
     const fits =
       this.#rowStart.length === header.count + 1 &&
       ascending(this.#rowStart, s.rows[1]) &&
+      this.#sortedRows.length === header.count &&
+      below(this.#sortedRows, header.count) &&
       this.#nameStart.length === header.names + 1 &&
       ascending(this.#nameStart, s.nameText[1]) &&
       this.#nameRow.length === header.names + 1 &&
@@ -337,6 +499,11 @@ export class PackageIndex {
     if (!fits) throw new DamagedIndexError("its tables do not fit its sections");
   }
 
+  /** Lets go of the blob's file, when it was opened from one. */
+  async close(): Promise<void> {
+    await this.#source.close?.();
+  }
+
   /** Position of `key` in a sorted name table, or -1. */
   #find(starts: Uint32Array, base: number, key: string): number {
     const k = Buffer.from(key, "utf8");
@@ -344,7 +511,7 @@ export class PackageIndex {
     let hi = starts.length - 2;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const c = k.compare(this.#buf, base + starts[mid]!, base + starts[mid + 1]!);
+      const c = k.compare(this.#tables, base + starts[mid]!, base + starts[mid + 1]!);
       if (c === 0) return mid;
       if (c < 0) hi = mid - 1;
       else lo = mid + 1;
@@ -371,7 +538,7 @@ export class PackageIndex {
   /** Every package name, in byte order. */
   *names(): Generator<string> {
     for (let i = 0; i + 1 < this.#nameStart.length; i++)
-      yield this.#buf.toString(
+      yield this.#tables.toString(
         "utf8",
         this.#nameText + this.#nameStart[i]!,
         this.#nameText + this.#nameStart[i + 1]!,
@@ -401,32 +568,21 @@ export class PackageIndex {
     const [essential, priority, filename, size, sha256, installedSize, description] = f.slice(7);
     if (name === undefined || version === undefined || architecture === undefined) throw damaged(row);
     if (filename === undefined || size === undefined || sha256 === undefined) throw damaged(row);
-    const record: PackageRecord = {
-      name,
-      version,
-      architecture,
-      depends: depends ?? "",
-      preDepends: preDepends ?? "",
-      provides: provides ?? "",
-      filename,
-      size: Number(size),
-      sha256: `sha256:${sha256}`,
-      from: this.from,
-    };
-    if (multiArch !== undefined) record.multiArch = multiArch as NonNullable<PackageRecord["multiArch"]>;
-    if (essential !== undefined) record.essential = essential === "1";
-    if (priority !== undefined) record.priority = priority;
-    if (installedSize !== undefined) record.installedSize = Number(installedSize);
-    if (description !== undefined) record.description = description;
-    return record;
+    const fields = { name, version, architecture, multiArch, depends, preDepends, provides };
+    const rest = { essential, priority, filename, size, sha256, installedSize, description };
+    return recordOf({ ...fields, ...rest }, this.from);
   }
 
   /** The first `n` fields of a row; bounds are checked, so a damaged row cannot read past it. */
   #fields(row: number, n: number): Array<string | undefined> {
     if (!(row >= 0 && row < this.count)) throw damaged(row);
-    const buf = this.#buf;
-    let at = this.#rows + this.#rowStart[row]!;
-    const end = this.#rows + this.#rowStart[row + 1]!;
+    const stored = this.#sortedRows[row]!;
+    const start = this.#rowStart[stored]!;
+    const length = this.#rowStart[stored + 1]! - start;
+    const buf = this.#source.read(start, length);
+    if (buf.length !== length || start + length > this.#rowsLength) throw damaged(row);
+    let at = 0;
+    const end = length;
     const out: Array<string | undefined> = [];
     for (let i = 0; i < n; i++) {
       let length = 0;
@@ -471,34 +627,35 @@ function ascending(a: Uint32Array, end: number, exact = false): boolean {
   return exact ? a[a.length - 1] === end : a[a.length - 1]! <= end;
 }
 
-function readHeader(buf: Buffer): Header {
-  if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC))
+/** The header, where the tables start (the end of the rows) and where the header starts. */
+function readHeader(source: BlobSource): { header: Header; tablesAt: number; headerAt: number } {
+  const trailer = source.size >= TRAILER ? source.read(source.size - TRAILER, TRAILER) : Buffer.alloc(0);
+  if (trailer.length !== TRAILER || !trailer.subarray(4).equals(MAGIC))
     throw new DamagedIndexError("not a stored index");
-  const length = buf.readUInt32LE(MAGIC.length);
-  const start = MAGIC.length + 4;
-  if (length > buf.length - start) throw new DamagedIndexError("its header is cut short");
+  const length = trailer.readUInt32LE(0);
+  const headerAt = source.size - TRAILER - length;
+  if (headerAt < 0) throw new DamagedIndexError("its header is cut short");
   let header: Header;
   try {
-    header = JSON.parse(buf.toString("latin1", start, start + length)) as Header;
+    header = JSON.parse(source.read(headerAt, length).toString("latin1")) as Header;
   } catch {
     throw new DamagedIndexError("its header is not JSON");
   }
-  const body = start + length;
-  if (body % 4 !== 0) throw new DamagedIndexError("its header is not aligned");
+  const [rowsAt, tablesAt] = header.sections?.rows ?? [];
+  if (rowsAt !== 0 || !Number.isSafeInteger(tablesAt) || tablesAt! > headerAt)
+    throw new DamagedIndexError("its rows section is out of bounds");
   for (const s of SECTIONS) {
-    const [relative, size] = header.sections?.[s] ?? [];
-    const offset = Number.isSafeInteger(relative) ? body + relative! : undefined;
+    const [offset, size] = header.sections[s] ?? [];
     const ok =
       Number.isSafeInteger(offset) &&
       Number.isSafeInteger(size) &&
-      relative! >= 0 &&
       size! >= 0 &&
-      offset! + size! <= buf.length &&
-      (s.endsWith("Text") || s === "rows" || (offset! % 4 === 0 && size! % 4 === 0));
+      offset! + size! <= headerAt &&
+      (s === "rows" ||
+        (offset! >= tablesAt! && (BYTE_SECTIONS.has(s) || (offset! % 4 === 0 && size! % 4 === 0))));
     if (!ok) throw new DamagedIndexError(`its ${s} section is out of bounds`);
-    header.sections[s] = [offset!, size!];
   }
   for (const k of ["count", "names", "virtuals", "providers"] as const)
     if (!Number.isSafeInteger(header[k]) || header[k] < 0) throw new DamagedIndexError(`its ${k} is wrong`);
-  return header;
+  return { header, tablesAt: tablesAt!, headerAt };
 }

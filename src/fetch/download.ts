@@ -40,6 +40,20 @@ export interface FetchRequest {
   onProgress?: (p: FetchProgress) => void;
   /** The most bytes one download may bring (--limit download-size). */
   maxBytes?: number;
+  /** Reads each attempt's bytes as they arrive (see DownloadTap). */
+  tap?: () => DownloadTap;
+}
+
+/**
+ * A reader of a download as it arrives (an index parsed while it downloads). `end` is called once
+ * the body is whole, before its digest is checked, and must not throw: its value becomes the
+ * result's `tapped` only when the digest matched. `abort` is called for an attempt whose bytes are
+ * not kept (a failure, a digest mismatch): whatever it made from them is discarded.
+ */
+export interface DownloadTap {
+  write(chunk: Buffer): Promise<void> | void;
+  end(): Promise<unknown>;
+  abort(): Promise<void>;
 }
 
 export interface FetchResult {
@@ -53,6 +67,8 @@ export interface FetchResult {
   validators?: Validators;
   /** fetchLatest: the source answered 304 to a conditional request; the stored copy was accepted again. */
   notModified?: boolean;
+  /** What the request's tap made of the bytes stored (absent when they came from the store). */
+  tapped?: unknown;
 }
 
 /** What a source said identifies the bytes it sent, for a conditional request next time. */
@@ -145,6 +161,7 @@ export interface FetchLatestRequest {
   retryDelayMs?: number;
   onProgress?: (p: FetchProgress) => void;
   maxBytes?: number;
+  tap?: () => DownloadTap;
   /** Judges the complete download before it is stored (a signature check): throwing leaves nothing in the store. */
   accept?: (file: string, url: string) => Promise<void>;
   /**
@@ -358,6 +375,8 @@ async function attemptWithin(
   // Read from now on, counted for the deadline as bytes arrive (not once the store is ready for them).
   const body = flowing(res.body, (n) => deadline.count(n));
   const validators = validatorsOf(res.headers);
+  const tap = req.tap?.();
+  let tapped: unknown;
 
   try {
     const stored = await store.putStream(
@@ -369,15 +388,23 @@ async function attemptWithin(
               received += chunk.length;
               if (received > limit) throw new TooLargeError(url, limit);
               report();
+              await tap?.write(chunk);
               yield chunk;
             }
           },
           writer,
-        ).then(() => req.accept?.(writer.tempPath, url)),
+        ).then(async () => {
+          tapped = await tap?.end();
+          await req.accept?.(writer.tempPath, url);
+        }),
       digest,
       url,
     );
-    return validators === undefined ? stored : { ...stored, validators };
+    const out = tap === undefined ? stored : { ...stored, tapped };
+    return validators === undefined ? out : { ...out, validators };
+  } catch (error) {
+    await tap?.abort();
+    throw error;
   } finally {
     // Also when the store failed before reading it: the connection is not left open.
     res.body.destroy();

@@ -333,6 +333,7 @@ async function checkLock(
     const mine = lock.packages.filter((p) => sameSuites([p.from], [suite]));
     // Only the locked names' records are decoded: the check looks a stanza up by name and architecture.
     const records = [...new Set(mine.map((p) => p.name))].flatMap((name) => stored.packages.recordsOf(name));
+    await stored.packages.close();
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
@@ -455,6 +456,8 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const arch = archOf(options);
   const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));
   const result = resolve(universe, asked, { arch });
+  // The stored indices' files: resolve has read every row it needs.
+  await Promise.all(indices.map((i) => i.packages.close()));
   if (!result.ok) {
     const source = options.source;
     // Which platform could not be resolved, when it is not the default one.

@@ -7,15 +7,16 @@ import { openStore } from "../../src/cache/store.ts";
 import type { Store } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import {
-  openParsedIndex,
+  openParsedIndex as openStored,
   fetchDeb,
-  loadPackages,
+  loadPackages as loadStored,
   parsePackages,
   parsePackagesFile,
   pickPackagesIndex,
   readParsedIndex,
   writeParsedIndex,
 } from "../../src/debian/index.ts";
+import { PackageIndex, encodePackageIndex } from "../../src/debian/package-index.ts";
 import { fetchRelease } from "../../src/debian/release.ts";
 import type { PackageRecord, SuiteRef } from "../../src/debian/types.ts";
 import type { ArchiveView, DebianArchive, FixtureSuite } from "../support/debian-archive.ts";
@@ -23,6 +24,22 @@ import { debianArchive, REAL_PACKAGES, requireArchive, SYNTHETIC } from "../supp
 import { listFiles, tempDir } from "../fetch/helpers/util.ts";
 
 const MAIN: SuiteRef = { archive: "debian", suite: "bookworm", component: "main" };
+
+/** Stored indices opened by a test, closed (their files let go of) when the tests end. */
+const opened: Array<{ close(): Promise<void> }> = [];
+test.after.always(() => Promise.all(opened.map((o) => o.close())));
+
+async function loadPackages(...args: Parameters<typeof loadStored>) {
+  const loaded = await loadStored(...args);
+  opened.push(loaded.packages);
+  return loaded;
+}
+
+async function openParsedIndex(...args: Parameters<typeof openStored>) {
+  const found = await openStored(...args);
+  if (found !== undefined) opened.push(found.packages);
+  return found;
+}
 
 async function store(): Promise<Store> {
   return openStore(await tempDir("niftyc-index-"));
@@ -343,6 +360,34 @@ test("the stored form round-trips records (non-ASCII, empty and absent fields), 
   );
   // Keyed by the index's digest: another digest is a miss, never this record.
   t.is(await openParsedIndex(s, `sha256:${"34".repeat(32)}`, MAIN), undefined);
+});
+
+test("a stored form is opened by reading its tables; a row is read only when it is decoded", async (t) => {
+  const [one] = await parsePackages(chunksOf(STANZAS, 100), MAIN, "x");
+  const records = Array.from({ length: 500 }, (_, i) => ({
+    ...one!,
+    name: `pkg-${String(i).padStart(3, "0")}`,
+    description: "d".repeat(1000),
+  }));
+  const digest = `sha256:${"56".repeat(32)}`;
+  const blob = encodePackageIndex(records.toReversed(), digest);
+  let read = 0;
+  const counting = {
+    size: blob.length,
+    read: (offset: number, length: number) => {
+      read += length;
+      return blob.subarray(offset, offset + length);
+    },
+  };
+  const index = new PackageIndex(counting, digest, MAIN);
+  t.true(read < 40_000, `opening read ${read} of ${blob.length} bytes`);
+  const opened = read;
+  t.deepEqual(index.recordsOf("pkg-123"), [records[123]]);
+  t.true(read - opened < 2000, `one row (of about 1,200 bytes) read ${read - opened} bytes`);
+  t.deepEqual(
+    [...index.names()],
+    records.map((r) => r.name),
+  );
 });
 
 test("a stored form that is damaged, truncated or not for its index reads as a miss, and the index is parsed again", async (t) => {

@@ -13,7 +13,7 @@ import test from "ava";
 import { parsePackages } from "../../src/debian/index.ts";
 import { lazyUniverse, type StoredSuite } from "../../src/debian/lazy-universe.ts";
 import { lockFromResolution, parseLock, serializeLock } from "../../src/debian/lockfile.ts";
-import { PackageIndex, PackageIndexWriter } from "../../src/debian/package-index.ts";
+import { PackageIndex, encodePackageIndex } from "../../src/debian/package-index.ts";
 import { resolve } from "../../src/debian/resolve.ts";
 import type { PackageRecord, SuiteRef } from "../../src/debian/types.ts";
 import { buildUniverse, type Candidate, type SuiteIndex, type Universe } from "../../src/debian/universe.ts";
@@ -24,9 +24,7 @@ const LISTS = "/var/lib/apt/lists";
 const DIGEST = `sha256:${"00".repeat(32)}`;
 
 function stored(suite: SuiteRef, records: readonly PackageRecord[]): PackageIndex {
-  const writer = new PackageIndexWriter();
-  for (const r of records) writer.add(r);
-  return new PackageIndex(writer.finish(DIGEST), DIGEST, suite);
+  return new PackageIndex(encodePackageIndex(records, DIGEST), DIGEST, suite);
 }
 
 /** The suites' records from apt's lists (plain or lz4), or why they cannot be read. */
