@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { once } from "node:events";
-import { PassThrough, type Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
@@ -122,7 +122,7 @@ export async function fetchPackagesIndex(
   release: VerifiedRelease,
   file: IndexFile,
   options: FetchOptions = {},
-  tap?: () => DownloadTap,
+  tap?: (file: string) => DownloadTap,
 ): Promise<FetchResult> {
   const name = `${file.path} of ${release.ref.suite}`;
   try {
@@ -566,10 +566,11 @@ async function parseIntoStore(
 type TapOutcome = { parsed: PendingParse } | { error: unknown };
 
 /**
- * A tap (fetch/download.ts) that decompresses and parses an index as it downloads. A parse that
- * fails keeps taking bytes (dropping them), so the download still ends and its digest is checked
- * first: a mismatch is reported as one, and a parse of bytes the signed digest does not vouch for
- * is discarded, never stored.
+ * A tap (fetch/download.ts) that parses an index as it downloads, reading it back from the file
+ * the download is written to (from the page cache: the download is never held in memory for the
+ * parse, however far ahead of it the network runs). A parse that fails lets the download end, so
+ * its digest is checked first: a mismatch is reported as one, and a parse of bytes the signed
+ * digest does not vouch for is discarded, never stored.
  */
 function parsingTap(
   store: Store,
@@ -577,40 +578,84 @@ function parsingTap(
   what: string,
   indexDigest: string,
   maxBytes: number,
-): DownloadTap {
-  const input = new PassThrough({ highWaterMark: 1 << 20 });
-  const parsing = decompress(input, compression).then((chunks) =>
-    parseIntoStore(store, chunks, what, indexDigest, maxBytes),
-  );
-  let failed = false;
-  const settled = parsing.then(
-    () => {},
-    () => {
-      failed = true;
-      input.destroy();
-    },
-  );
-  return {
-    write: async (chunk) => {
-      if (failed) return;
-      if (!input.write(chunk)) await Promise.race([once(input, "drain").catch(() => {}), settled]);
-    },
-    end: async (): Promise<TapOutcome> => {
-      if (!failed) input.end();
-      return parsing.then(
-        (parsed) => ({ parsed }),
-        (error: unknown) => ({ error }),
-      );
-    },
-    abort: async () => {
-      // With an error, so the parse reading from it stops (and removes what it wrote) too.
-      input.destroy(new Error("the download was abandoned"));
-      await parsing.then(
-        (p) => p.discard(),
-        () => {},
-      );
-    },
+): (file: string) => DownloadTap {
+  return (file) => {
+    const arrival = new Arrival();
+    const parsing = decompress(Readable.from(following(file, arrival)), compression).then((chunks) =>
+      parseIntoStore(store, chunks, what, indexDigest, maxBytes),
+    );
+    parsing.catch(() => {});
+    return {
+      write: (chunk) => arrival.more(chunk.length),
+      end: async (): Promise<TapOutcome> => {
+        arrival.end();
+        return parsing.then(
+          (parsed) => ({ parsed }),
+          (error: unknown) => ({ error }),
+        );
+      },
+      abort: async () => {
+        arrival.fail(new Error("the download was abandoned"));
+        await parsing.then(
+          (p) => p.discard(),
+          () => {},
+        );
+      },
+    };
   };
+}
+
+/** How much of a download has arrived, and whether it is over: a reader waits on it. */
+class Arrival {
+  bytes = 0;
+  ended = false;
+  failed: Error | undefined;
+  #wake: (() => void) | undefined;
+  more(n: number): void {
+    this.bytes += n;
+    this.#poke();
+  }
+  end(): void {
+    this.ended = true;
+    this.#poke();
+  }
+  fail(error: Error): void {
+    this.failed = error;
+    this.#poke();
+  }
+  next(): Promise<void> {
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+  #poke(): void {
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+}
+
+/** A file's bytes as a download writes them: read up to what has arrived, then waiting for more. */
+async function* following(file: string, arrival: Arrival): AsyncGenerator<Buffer> {
+  let fh: fsp.FileHandle | undefined;
+  let at = 0;
+  try {
+    for (;;) {
+      if (arrival.failed !== undefined) throw arrival.failed;
+      if (at < arrival.bytes) {
+        fh ??= await fsp.open(file, "r");
+        const piece = Buffer.allocUnsafe(Math.min(1 << 20, arrival.bytes - at));
+        const { bytesRead } = await fh.read(piece, 0, piece.length, at);
+        if (bytesRead > 0) {
+          at += bytesRead;
+          yield piece.subarray(0, bytesRead);
+          continue;
+        }
+        // Arrived but not yet written out (the file is still being opened): wait for the next chunk.
+        if (arrival.ended) throw new Error(`${file} is shorter than the download`);
+      } else if (arrival.ended) return;
+      await arrival.next();
+    }
+  } finally {
+    await fh?.close();
+  }
 }
 
 /**
@@ -747,7 +792,7 @@ export async function loadPackages(
     );
   }
   // Parsed as it downloads; taken only once the download matched its signed digest.
-  const tap = () => parsingTap(store, index.compression, name, index.sha256, limit);
+  const tap = parsingTap(store, index.compression, name, index.sha256, limit);
   const blob = await fetchPackagesIndex(store, release, index, options, tap);
   const outcome = blob.tapped as TapOutcome | undefined;
   if (outcome !== undefined && "error" in outcome) throw readError(outcome.error, name);

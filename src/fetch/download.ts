@@ -41,14 +41,16 @@ export interface FetchRequest {
   /** The most bytes one download may bring (--limit download-size). */
   maxBytes?: number;
   /** Reads each attempt's bytes as they arrive (see DownloadTap). */
-  tap?: () => DownloadTap;
+  tap?: (file: string) => DownloadTap;
 }
 
 /**
- * A reader of a download as it arrives (an index parsed while it downloads). `end` is called once
- * the body is whole, before its digest is checked, and must not throw: its value becomes the
- * result's `tapped` only when the digest matched. `abort` is called for an attempt whose bytes are
- * not kept (a failure, a digest mismatch): whatever it made from them is discarded.
+ * A reader of a download as it arrives (an index parsed while it downloads), made for each attempt
+ * with the temp file its bytes go to: `write` tells of each chunk as it arrives (the earlier ones
+ * are in the file, or about to be); `end` is called once the body is whole and in the file, before
+ * its digest is checked, and must not throw: its value becomes the result's `tapped` only when the
+ * digest matched. `abort` is called for an attempt whose bytes are not kept (a failure, a digest
+ * mismatch): whatever it made from them is discarded.
  */
 export interface DownloadTap {
   write(chunk: Buffer): Promise<void> | void;
@@ -161,7 +163,7 @@ export interface FetchLatestRequest {
   retryDelayMs?: number;
   onProgress?: (p: FetchProgress) => void;
   maxBytes?: number;
-  tap?: () => DownloadTap;
+  tap?: (file: string) => DownloadTap;
   /** Judges the complete download before it is stored (a signature check): throwing leaves nothing in the store. */
   accept?: (file: string, url: string) => Promise<void>;
   /**
@@ -375,7 +377,7 @@ async function attemptWithin(
   // Read from now on, counted for the deadline as bytes arrive (not once the store is ready for them).
   const body = flowing(res.body, (n) => deadline.count(n));
   const validators = validatorsOf(res.headers);
-  const tap = req.tap?.();
+  let tap: DownloadTap | undefined;
   let tapped: unknown;
 
   try {
@@ -384,12 +386,13 @@ async function attemptWithin(
         pipeline(
           body,
           async function* (source: AsyncIterable<Buffer>) {
+            tap = req.tap?.(writer.tempPath);
             for await (const chunk of source) {
               received += chunk.length;
               if (received > limit) throw new TooLargeError(url, limit);
               report();
-              await tap?.write(chunk);
               yield chunk;
+              await tap?.write(chunk);
             }
           },
           writer,
@@ -400,7 +403,7 @@ async function attemptWithin(
       digest,
       url,
     );
-    const out = tap === undefined ? stored : { ...stored, tapped };
+    const out = req.tap === undefined ? stored : { ...stored, tapped };
     return validators === undefined ? out : { ...out, validators };
   } catch (error) {
     await tap?.abort();
