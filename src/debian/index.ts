@@ -14,7 +14,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 import { FetchFailedError, fetchBlob } from "../fetch/download.ts";
-import type { DownloadTap, FetchResult, SourceFailure } from "../fetch/download.ts";
+import type { DownloadTap, FetchProgress, FetchResult, SourceFailure } from "../fetch/download.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { poolPathProblem } from "./lockfile.ts";
 import { archiveMirrors } from "./release.ts";
@@ -48,6 +48,8 @@ export interface IndexFile {
 export interface FetchOptions {
   /** Never touch the network; what is not in the store is an error. */
   offline?: boolean;
+  /** Told of a download's bytes as they arrive (a progress line). */
+  onProgress?: (p: FetchProgress) => void;
   timeoutMs?: number;
   retries?: number;
   retryDelayMs?: number;
@@ -133,6 +135,7 @@ export async function fetchPackagesIndex(
       offline: options.offline ?? false,
       ...net(options),
       ...(tap ? { tap } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   } catch (err) {
     const mismatches = mismatchesOf(err);

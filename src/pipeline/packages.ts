@@ -30,7 +30,7 @@ import { Gate } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import type { PackageIndex } from "../debian/package-index.ts";
 import { BuildFailed } from "./failure.ts";
-import type { BuildEvent } from "./types.ts";
+import type { BuildEvent, FetchProgressEvent } from "./types.ts";
 import type { Platform } from "../image/platform.ts";
 
 /** The default image's Debian architecture. */
@@ -498,7 +498,9 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform"> & {
+    emit?: PackageOptions["emit"];
+  },
   previous?: Lock,
 ): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; packages: PackageIndex }> }> {
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
@@ -517,9 +519,19 @@ export async function fetchIndices(
   // sets of records. Taken (and a failure reported) in the recipe's order.
   const refs = archives.flatMap((archive) => archive.suites.map((ref) => ({ archive, ref })));
   const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
+  // A download's progress, for a live line on a terminal (a log shows none: no "fetched" line is
+  // sent, so a build's log stays as it was).
+  const emit = options.emit;
+  const progress = emit
+    ? { onProgress: (p: FetchProgressEvent) => emit({ type: "fetch-progress", progress: p }) }
+    : {};
   const load = async (archive: ArchiveDecl, ref: SuiteRef) => {
     const verified = await release(archive, ref);
-    const loaded = await loadPackages(store, verified, archOf(options), { ...net, ...indexLimit });
+    const loaded = await loadPackages(store, verified, archOf(options), {
+      ...net,
+      ...indexLimit,
+      ...progress,
+    });
     // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
     const indexKey = hashText(verified.inRelease, ref.component, archOf(options));
     const known = await store.readRecord<{ index: string }>("debian-release-index", indexKey);
