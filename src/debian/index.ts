@@ -584,7 +584,9 @@ function parsingTap(
 ): (file: string) => DownloadTap {
   return (file) => {
     const arrival = new Arrival();
-    const parsing = decompress(Readable.from(following(file, arrival)), compression).then((chunks) =>
+    // A byte stream (Readable.from's default, object mode, would read 16 pieces ahead of gunzip).
+    const input = Readable.from(following(file, arrival), { objectMode: false, highWaterMark: 1 << 20 });
+    const parsing = decompress(input, compression).then((chunks) =>
       parseIntoStore(store, chunks, what, indexDigest, maxBytes),
     );
     parsing.catch(() => {});
