@@ -637,6 +637,16 @@ class Arrival {
   }
 }
 
+/** The file opened for reading, or undefined while it does not exist yet. */
+async function openIfThere(file: string): Promise<fsp.FileHandle | undefined> {
+  try {
+    return await fsp.open(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
 /** A file's bytes as a download writes them: read up to what has arrived, then waiting for more. */
 async function* following(file: string, arrival: Arrival): AsyncGenerator<Buffer> {
   let fh: fsp.FileHandle | undefined;
@@ -645,15 +655,15 @@ async function* following(file: string, arrival: Arrival): AsyncGenerator<Buffer
     for (;;) {
       if (arrival.failed !== undefined) throw arrival.failed;
       if (at < arrival.bytes) {
-        fh ??= await fsp.open(file, "r");
+        fh ??= await openIfThere(file);
         const piece = Buffer.allocUnsafe(Math.min(1 << 20, arrival.bytes - at));
-        const { bytesRead } = await fh.read(piece, 0, piece.length, at);
+        const { bytesRead } = fh === undefined ? { bytesRead: 0 } : await fh.read(piece, 0, piece.length, at);
         if (bytesRead > 0) {
           at += bytesRead;
           yield piece.subarray(0, bytesRead);
           continue;
         }
-        // Arrived but not yet written out (the file is still being opened): wait for the next chunk.
+        // Arrived but not yet written out (the store is still creating the file): wait for more.
         if (arrival.ended) throw new Error(`${file} is shorter than the download`);
       } else if (arrival.ended) return;
       await arrival.next();

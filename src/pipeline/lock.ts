@@ -149,6 +149,7 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
       lock,
       lazyUniverse(indices.map((i) => ({ suite: i.suite, index: i.packages }))),
     );
+    await Promise.all(indices.map((i) => i.packages.close()));
     rows.push(...found);
     summaries.push(summarizeOutdated(lock, found));
   }

@@ -542,6 +542,11 @@ export async function fetchIndices(
   };
   const pending = refs.map(({ archive, ref }) => load(archive, ref));
   for (const p of pending) p.catch(() => {});
+  // One suite failed: the others' stored indices are let go of before the failure is reported.
+  Promise.all(pending).catch(async () => {
+    for (const r of await Promise.allSettled(pending))
+      if (r.status === "fulfilled") await r.value.loaded.packages.close();
+  });
   const locked: LockedSuite[] = [];
   const indices: Array<{ suite: SuiteRef; packages: PackageIndex }> = [];
   for (const [i, { ref }] of refs.entries()) {
