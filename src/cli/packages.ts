@@ -2,7 +2,15 @@
 // a build. Parses options, calls src/pipeline/lock.ts, prints.
 import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, buildOptions, parse, printDiagnostics, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import {
+  EXIT,
+  buildOptions,
+  createBuildProgress,
+  parse,
+  printDiagnostics,
+  recipeLocation,
+  relativeOrAbsolute,
+} from "./common.ts";
 
 export const LOCK_HELP = `Usage: niftyc lock <recipe> [--update [PACKAGE...]] [options]
 
@@ -92,7 +100,14 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
     const update: { update?: true | string[] } =
       values.update === true ? { update: names.length > 0 ? names : true } : {};
     const location = await recipeLocation(io.cwd, recipe);
-    const results = await lockRecipe({ ...shared, ...location, onEvent: note(io), ...update });
+    // On a terminal, a live line for each index downloaded (the long part of a first lock); in a log, the notes only.
+    const progress = io.stderr.isTTY === true ? await createBuildProgress(io) : undefined;
+    const results = await lockRecipe({
+      ...shared,
+      ...location,
+      onEvent: progress?.onEvent ?? note(io),
+      ...update,
+    }).finally(() => progress?.stop());
     const json = results.map((result) => ({
       lock: relativeOrAbsolute(io.cwd, result.lockPath),
       platform: result.platform,

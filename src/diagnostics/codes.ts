@@ -540,6 +540,11 @@ export const DIAGNOSTIC_CODES = {
     section: "packages",
     title: "the InRelease of S (URL) is dated D, older than the D' the lock was resolved against",
   },
+  NIFTY650: {
+    severity: "error",
+    section: "packages",
+    title: "the stored parse of a Packages index is damaged (row n)",
+  },
   NIFTY640: {
     severity: "error",
     section: "packages",

@@ -154,7 +154,7 @@ export interface OutdatedReport {
 /** Newer versions of the locked packages in the suites as they are now: every platform's lock in turn. */
 export async function outdatedRecipe(options: LockOptions): Promise<OutdatedReport> {
   const opened = await openRecipe(options);
-  const { buildUniverse } = await import("../debian/universe.ts");
+  const { lazyUniverse } = await import("../debian/lazy-universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
   const rows: OutdatedRow[] = [];
   const summaries: OutdatedSummary[] = [];
@@ -172,7 +172,11 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
     const archives = opened.declared.archives;
     const { indices } = await fetchIndices(opened.store, archives, mirrors, { ...options, platform }, lock);
-    const found = findOutdated(lock, buildUniverse(indices));
+    const found = findOutdated(
+      lock,
+      lazyUniverse(indices.map((i) => ({ suite: i.suite, index: i.packages }))),
+    );
+    await Promise.all(indices.map((i) => i.packages.close()));
     rows.push(...found);
     summaries.push(summarizeOutdated(lock, found));
   }

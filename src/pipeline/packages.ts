@@ -29,8 +29,9 @@ import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
 import { Gate } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
+import type { PackageIndex } from "../debian/package-index.ts";
 import { BuildFailed } from "./failure.ts";
-import type { BuildEvent } from "./types.ts";
+import type { BuildEvent, FetchProgressEvent } from "./types.ts";
 import { platformOfDebian, type Platform } from "../image/platform.ts";
 
 /** The default image's Debian architecture. */
@@ -476,11 +477,14 @@ async function checkLock(store: Store, found: FoundSection, options: PackageOpti
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
-  const { readParsedIndex } = await import("../debian/index.ts");
+  const { openParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
-    const records = indices[i] === undefined ? undefined : await readParsedIndex(store, indices[i]!, suite);
-    if (records === undefined) continue;
+    const stored = indices[i] === undefined ? undefined : await openParsedIndex(store, indices[i]!, suite);
+    if (stored === undefined) continue;
     const mine = lock.packages.filter((p) => sameSuites([p.from], [suite]));
+    // Only the locked names' records are decoded: the check looks a stanza up by name and architecture.
+    const records = [...new Set(mine.map((p) => p.name))].flatMap((name) => stored.packages.recordsOf(name));
+    await stored.packages.close();
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
@@ -581,7 +585,7 @@ interface ResolveInput {
 
 /** Fetch and verify every suite's index, resolve the closure, and make the lock. */
 async function resolveLock(store: Store, options: PackageOptions, input: ResolveInput): Promise<Lock> {
-  const { buildUniverse } = await import("../debian/universe.ts");
+  const { lazyUniverse } = await import("../debian/lazy-universe.ts");
   const { resolve } = await import("../debian/resolve.ts");
   if (options.offline) {
     throw new NiftyError(
@@ -597,8 +601,9 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
     options,
     input.previous,
   );
-  const universe = buildUniverse(
-    indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })),
+  const keep = keepLocked(input.previous, options.update);
+  const universe = lazyUniverse(
+    indices.map((i) => ({ suite: i.suite, index: i.packages, ...(keep ? { keep } : {}) })),
   );
   const spans = new Map(
     input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)),
@@ -606,6 +611,8 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const arch = archOf(options);
   const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));
   const result = resolve(universe, asked, { arch });
+  // The stored indices' files: resolve has read every row it needs.
+  await Promise.all(indices.map((i) => i.packages.close()));
   if (!result.ok) {
     const source = options.source;
     // Which platform could not be resolved, when it is not the default one.
@@ -646,9 +653,11 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform"> & {
+    emit?: PackageOptions["emit"];
+  },
   previous?: Lock,
-): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
+): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; packages: PackageIndex }> }> {
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
   const { loadPackages } = await import("../debian/index.ts");
   const net = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
@@ -660,25 +669,45 @@ export async function fetchIndices(
     const floor = notBefore ? { notBefore } : {};
     return fetchRelease(store, ref, { mirrors, now: options.now, ...floor, ...keyring, ...limit, ...net });
   };
-  // Every suite's InRelease fetched and verified at once (small files, one gpgv each), taken (and a
-  // failure reported) in the recipe's order; then the indices one at a time, as reading two at once
-  // would hold both parses and decoders in memory.
+  // Every suite's InRelease fetched and verified, and its index loaded, at once: each parse goes
+  // straight into the compact stored form, so reading several together no longer holds several
+  // sets of records. Taken (and a failure reported) in the recipe's order.
   const refs = archives.flatMap((archive) => archive.suites.map((ref) => ({ archive, ref })));
-  const releases = refs.map(({ archive, ref }) => release(archive, ref));
-  for (const p of releases) p.catch(() => {});
-  const verified = [];
-  for (const p of releases) verified.push(await p);
-  const locked: LockedSuite[] = [];
-  const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
   const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
-  for (const [i, { ref }] of refs.entries()) {
-    const release = verified[i]!;
-    const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
+  // A download's progress, for a live line on a terminal (a log shows none: no "fetched" line is
+  // sent, so a build's log stays as it was).
+  const emit = options.emit;
+  const progress = emit
+    ? { onProgress: (p: FetchProgressEvent) => emit({ type: "fetch-progress", progress: p }) }
+    : {};
+  const load = async (archive: ArchiveDecl, ref: SuiteRef) => {
+    const verified = await release(archive, ref);
+    const loaded = await loadPackages(store, verified, archOf(options), {
+      ...net,
+      ...indexLimit,
+      ...progress,
+    });
     // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
-    const indexKey = hashText(release.inRelease, ref.component, archOf(options));
-    await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
-    indices.push({ suite: ref, records: loaded.records });
-    locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
+    const indexKey = hashText(verified.inRelease, ref.component, archOf(options));
+    const known = await store.readRecord<{ index: string }>("debian-release-index", indexKey);
+    // Written once per InRelease: a warm resolve does not pay a synced write to say it again.
+    if (known?.index !== loaded.index.sha256)
+      await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
+    return { verified, loaded };
+  };
+  const pending = refs.map(({ archive, ref }) => load(archive, ref));
+  for (const p of pending) p.catch(() => {});
+  // One suite failed: the others' stored indices are let go of before the failure is reported.
+  Promise.all(pending).catch(async () => {
+    for (const r of await Promise.allSettled(pending))
+      if (r.status === "fulfilled") await r.value.loaded.packages.close();
+  });
+  const locked: LockedSuite[] = [];
+  const indices: Array<{ suite: SuiteRef; packages: PackageIndex }> = [];
+  for (const [i, { ref }] of refs.entries()) {
+    const { verified, loaded } = await pending[i]!;
+    indices.push({ suite: ref, packages: loaded.packages });
+    locked.push({ ...ref, date: debianDate(verified.date), inRelease: verified.inRelease });
   }
   return { locked, indices };
 }
@@ -695,21 +724,21 @@ export function archiveMirrors(
 
 /**
  * `lock --update NAME…` moves only those packages: every other locked package
- * keeps its version, where the index still has it.
+ * keeps its version, where the suite still has it (a name's records in one suite at a time).
  */
 function keepLocked(
-  records: PackageRecord[],
   previous: Lock | undefined,
   update: PackageOptions["update"],
-): PackageRecord[] {
-  if (previous === undefined || update === undefined || update === true) return records;
+): ((records: PackageRecord[]) => PackageRecord[]) | undefined {
+  if (previous === undefined || update === undefined || update === true) return undefined;
   const pinned = new Map(
     previous.packages.filter((p) => !update.includes(p.name)).map((p) => [p.name, p.version]),
   );
-  const available = new Set(records.filter((r) => pinned.get(r.name) === r.version).map((r) => r.name));
-  return records.filter(
-    (r) => !pinned.has(r.name) || !available.has(r.name) || pinned.get(r.name) === r.version,
-  );
+  return (records) => {
+    const version = pinned.get(records[0]?.name ?? "");
+    if (version === undefined || !records.some((r) => r.version === version)) return records;
+    return records.filter((r) => r.version === version);
+  };
 }
 
 /** A Release Date: as Debian writes it ("Sat, 11 Jul 2026 10:16:37 UTC"). */

@@ -235,6 +235,21 @@ test("a fetch served from the store never loads the HTTP client", async (t) => {
   t.deepEqual(JSON.parse(stdout), { fromCache: true, undiciLoaded: false });
 });
 
+test("fetchLatest (the InRelease files) goes out through Node's http module, never loading undici; redirects are followed", async (t) => {
+  const server = await startServer({
+    "/old": (_req, res) => res.writeHead(302, { location: "/bb" }).end(),
+    "/bb": serve(BODY),
+  });
+  t.teardown(server.close);
+  const { dir } = await setup();
+  const script = path.join(here, "helpers", "lazy-undici-child.ts");
+  const { stdout } = await run(process.execPath, [
+    script,
+    JSON.stringify({ storeDir: dir, sources: [`${server.url}/old`], digest: "", latest: true }),
+  ]);
+  t.deepEqual(JSON.parse(stdout), { fromCache: false, undiciLoaded: false, digest: DIGEST });
+});
+
 test("two processes fetching the same digest at once leave one good blob", async (t) => {
   const big = bytes(4 << 20, 3);
   const digest = sha256(big);
@@ -306,4 +321,66 @@ test("a download killed mid-body leaves only a temp file; the next fetch succeed
   t.deepEqual(gc.removedTempFiles, temps);
   t.deepEqual(await listFiles(store.tmpDir), []);
   t.true(await store.has(DIGEST), "the fresh blob is kept");
+});
+
+/** A tap that records what it is told, each attempt on its own. */
+function recordingTap() {
+  const attempts: Array<{ bytes: number; ended: boolean; aborted: boolean }> = [];
+  const tap = () => {
+    const seen = { bytes: 0, ended: false, aborted: false };
+    attempts.push(seen);
+    return {
+      write: (chunk: Buffer) => void (seen.bytes += chunk.length),
+      end: async () => {
+        seen.ended = true;
+        return `parsed ${seen.bytes} bytes`;
+      },
+      abort: async () => void (seen.aborted = true),
+    };
+  };
+  return { attempts, tap };
+}
+
+test("a tap reads the body as it downloads; its result is given only with bytes that match the digest", async (t) => {
+  const server = await startServer({
+    "/bb": (req, res, hit) => {
+      if (hit > 1) return serve(BODY)(req, res, hit);
+      res.writeHead(200, { "content-length": BODY.length });
+      res.write(BODY.subarray(0, 1000), () => res.socket?.destroy());
+    },
+  });
+  t.teardown(server.close);
+  const { store } = await setup();
+  const { attempts, tap } = recordingTap();
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: false,
+    retryDelayMs: 1,
+    tap,
+  });
+  t.is(r.tapped, `parsed ${BODY.length} bytes`);
+  t.is(attempts.length, 2);
+  t.true(attempts[0]!.aborted, "the cut attempt's reading is discarded");
+  t.deepEqual(attempts[1], { bytes: BODY.length, ended: true, aborted: false });
+
+  // Bytes that are not the digest's: the tap read them whole, then is told to discard them.
+  const wrong = await t.throwsAsync(
+    fetchBlob(store, {
+      name: "bb",
+      sources: [`${server.url}/bb`],
+      digest: sha256(Buffer.from("other")),
+      offline: false,
+      tap,
+    }),
+    { instanceOf: NiftyError },
+  );
+  t.is(wrong?.code, "NIFTY101");
+  t.deepEqual(attempts[2], { bytes: BODY.length, ended: true, aborted: true });
+  // From the store: no download, nothing tapped.
+  const again = await fetchBlob(store, { name: "bb", sources: [], digest: DIGEST, offline: true, tap });
+  t.true(again.fromCache);
+  t.is(again.tapped, undefined);
+  t.is(attempts.length, 3);
 });
