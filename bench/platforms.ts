@@ -1,6 +1,6 @@
 // Multi-platform build benchmark: recipes/ssh.nifty built for linux/amd64 alone and for
 // linux/amd64,linux/arm64,linux/arm/v7, cold (empty cache) and warm (everything cached, fresh
-// --out). Every lock's .debs (ssh.nifty.lock, .arm64.lock, .armhf.lock) are served from a loopback
+// --out). Every section's .debs (ssh.nifty.lock: amd64, arm64, armhf) are served from a loopback
 // mirror out of the pin store `node scripts/debian-pins.ts fetch` fills, so the runs need no
 // internet and the cold runs measure niftyc, not the network.
 // With --baseline <other tree>/bin/niftyc, that tree's cold builds (one platform and three) join each

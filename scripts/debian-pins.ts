@@ -67,8 +67,8 @@ export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<De
           });
       }
     }
-    // Packages a lockfile pins (PACKAGE lines): every .deb of the closure, from <recipe>.lock and
-    // from the locks of suites an --arg chooses (<recipe>.<suite>.lock).
+    // Packages a lockfile pins (PACKAGE lines): every .deb of the closure, of every platform's
+    // section, from <recipe>.lock and from the locks of suites an --arg chooses (<recipe>.<suite>.lock).
     for (const lockPath of recipeLocks(path)) {
       const lockName = basename(lockPath);
       const parsed = parseLock(readFileSync(lockPath, "utf8"));
@@ -76,7 +76,7 @@ export async function debianPins(recipesDir = join(ROOT, "recipes")): Promise<De
         const where = parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ");
         throw new Error(`${lockName} is malformed: ${where}`);
       }
-      for (const pkg of parsed.lock.packages) {
+      for (const pkg of parsed.sections.flatMap((section) => section.lock.packages)) {
         const pin = {
           recipe: lockName,
           line: 0,

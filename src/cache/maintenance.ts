@@ -129,18 +129,7 @@ export async function cacheGc(store: Store, options: GcOptions): Promise<GcRepor
   );
   report.runningBuilds = runningBuilds;
 
-  // An up-to-date stamp (src/cli/build-stamp.ts) whose use record is gone can answer nothing again.
-  const stampsDir = path.join(store.dir, "stamps");
-  for (const name of await listDir(stampsDir)) {
-    const file = path.join(stampsDir, name);
-    const useRecord = await fsp.readFile(file, "utf8").then(
-      (text) => (JSON.parse(text) as { useRecord?: unknown }).useRecord,
-      () => undefined,
-    );
-    if (typeof useRecord === "string" && (await statOrUndefined(useRecord)) !== undefined) continue;
-    await fsp.rm(file, { force: true });
-    report.removedStamps++;
-  }
+  report.removedStamps = await removeOrphanStamps(store);
 
   for (const name of await listDir(store.tmpDir)) {
     const file = path.join(store.tmpDir, name);
@@ -153,6 +142,28 @@ export async function cacheGc(store: Store, options: GcOptions): Promise<GcRepor
     report.removedTempFiles.push(name);
   }
   return report;
+}
+
+/**
+ * An up-to-date stamp (src/cli/build-stamp.ts) one of whose use records is gone (a multi-platform
+ * build's names one per platform) can answer nothing again: removed. Returns how many were.
+ */
+async function removeOrphanStamps(store: Store): Promise<number> {
+  const stampsDir = path.join(store.dir, "stamps");
+  let removed = 0;
+  for (const name of await listDir(stampsDir)) {
+    const file = path.join(stampsDir, name);
+    const useRecords = await fsp.readFile(file, "utf8").then(
+      (text) => (JSON.parse(text) as { useRecords?: unknown }).useRecords,
+      () => undefined,
+    );
+    const named = Array.isArray(useRecords) && useRecords.length > 0 ? useRecords : undefined;
+    const present = async (r: unknown) => typeof r === "string" && (await statOrUndefined(r)) !== undefined;
+    if (named !== undefined && (await Promise.all(named.map(present))).every(Boolean)) continue;
+    await fsp.rm(file, { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 async function removeBlobs(store: Store, cutoff: number, report: GcReport): Promise<void> {

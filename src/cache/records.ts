@@ -16,12 +16,14 @@ export const RECORD_FORMATS = {
   applets: 2,
   /** Where a downloaded blob came from: the recipe-level sources it was fetched for. */
   origins: 1,
-  /** A suite's parsed Packages index, keyed by the index's sha256. */
-  "debian-index": 1,
+  /** A suite's parsed Packages index (the compact form of src/debian/package-index.ts), keyed by the index's sha256. */
+  "debian-index": 2,
   /** The entries and control data of a .deb, keyed by its sha256. */
   "deb-contents": 1,
   /** Which Packages index a verified InRelease names, keyed by the InRelease's sha256, component and architecture. */
   "debian-release-index": 1,
+  /** What a mirror sent with an InRelease (ETag, Last-Modified) and the digest of those bytes, keyed by the URL's sha256: asked for conditionally next time. */
+  "inrelease-validators": 1,
   /** A .deb's control stanza (what the package says it is), keyed by its sha256. */
   "deb-control": 1,
   /** A lock found to say what its packages are, keyed by its text and the signed indices it was checked against. */

@@ -4,7 +4,9 @@
 // host and how each file was (src/core/host-inputs.ts), every file of its
 // output directory as it was, and what the build prints when up to date. The
 // same command run again finds every one of them unchanged and prints that
-// answer without loading the compiler; bin/niftyc tries this first.
+// answer without loading the compiler; bin/niftyc tries this first. When
+// only the output directory is gone or changed, the stamp restores it from
+// the store as a warm build would (src/cli/build-restore.ts).
 // Anything else (a changed input or output, no stamp, other flags or
 // environment) runs the build, which checks for itself.
 import { NIFTYC_VERSION } from "../core/version.ts";
@@ -14,13 +16,14 @@ import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.
 import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { CliIo } from "./io.ts";
 import type { BuildResult } from "../pipeline/types.ts";
+import type { StampRestore } from "./build-restore.ts";
 
 // Builtins through process.getBuiltinModule, as in src/core/host-inputs.ts: an
 // ESM import of node:fs costs more than all the rest of the short cut.
-const { readFileSync } = process.getBuiltinModule("node:fs");
-const { join, resolve } = process.getBuiltinModule("node:path");
+const { readFileSync, renameSync, writeFileSync } = process.getBuiltinModule("node:fs");
+const { dirname, join, resolve } = process.getBuiltinModule("node:path");
 
-const STAMP_FORMAT = 2; // 2: stamps of open bundles (before they were 0700) no longer answer
+const STAMP_FORMAT = 4; // 4: a use record per platform, and what restores the outputs; 2: stamps of open bundles (before they were 0700) no longer answer
 
 interface Stamp {
   format: number;
@@ -31,10 +34,14 @@ interface Stamp {
   inputs: HostInput[];
   /** Every file and directory of the output directory. */
   outputs: HostInput[];
-  /** The store's use record the build refreshed: past its hour, the build runs, to refresh it so gc keeps the blobs. */
-  useRecord: string;
+  /**
+   * The store's use records the build refreshed (one per platform built): past its hour, the build
+   * runs, to refresh them so gc keeps the blobs.
+   */
+  useRecords: string[];
   events: ReportEvent[];
   result: Omit<ReportedResult, "stages">;
+  restore?: StampRestore;
 }
 
 /**
@@ -78,29 +85,45 @@ function nameHash(text: string): string {
   return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
 }
 
+/** A use record's digests, when it was used within the hour (read as Store.recordUse reads it: the time it holds, not the file's). */
+function freshUseRecord(file: string): Set<string> | undefined {
+  const record = JSON.parse(readFileSync(file, "utf8")) as { lastUsed: string; digests: string[] };
+  const age = Date.now() - Date.parse(record.lastUsed);
+  return age >= 0 && age < USE_REFRESH_MS ? new Set(record.digests) : undefined;
+}
+
 /**
  * Answer `niftyc build ARGS` from its stamp: the exit status when every input
- * and output is as recorded, else undefined (run the build).
+ * and output is as recorded, or when only the outputs changed and they are
+ * restored from the store; else undefined (run the build).
  */
 export function upToDateFromStamp(
   args: readonly string[],
   io: Pick<CliIo, "env" | "cwd" | "stdout" | "stderr">,
-): number | undefined {
+): number | undefined | Promise<number | undefined> {
   const started = clockMs();
   const invocation = invocationOf(args, io);
+  const file = join(stampsDir(args, io), `${nameHash(invocation)}.json`);
   let stamp: Stamp;
   try {
-    stamp = JSON.parse(
-      readFileSync(join(stampsDir(args, io), `${nameHash(invocation)}.json`), "utf8"),
-    ) as Stamp;
+    stamp = JSON.parse(readFileSync(file, "utf8")) as Stamp;
     if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
-    // Read as the store reads it (Store.recordUse): the time it holds, not the file's.
-    const lastUsed = Date.parse(
-      (JSON.parse(readFileSync(stamp.useRecord, "utf8")) as { lastUsed: string }).lastUsed,
-    );
-    if (!(Date.now() - lastUsed >= 0 && Date.now() - lastUsed < USE_REFRESH_MS)) return undefined;
+    if (stamp.useRecords.some((r) => freshUseRecord(r) === undefined) || !unchanged(stamp.inputs)) {
+      return undefined;
+    }
     // The directories' identities cover entries added since.
-    if (!unchanged(stamp.inputs) || !unchanged(stamp.outputs)) return undefined;
+    if (!unchanged(stamp.outputs)) {
+      const restore = stamp.restore;
+      const used = restore && freshUseRecord(restore.useRecord);
+      if (restore === undefined || used === undefined || !restore.blobs.every((b) => used.has(b.digest)))
+        return undefined;
+      const { json, quiet } = stamp;
+      const restored = (outputs: HostInput[], blobs: StampRestore["blobs"]) =>
+        rewriteStamp(file, { ...stamp, outputs, restore: { ...restore, blobs } });
+      return import("./build-restore.ts").then((m) =>
+        m.restoreFromStamp(restore, { json, quiet, started, restored }, io),
+      );
+    }
   } catch {
     return undefined;
   }
@@ -108,6 +131,25 @@ export function upToDateFromStamp(
   const stages = [{ name: "up to date", ms: Math.round((clockMs() - started) * 10) / 10 }];
   io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json));
   return 0;
+}
+
+/**
+ * The stamp again, once its outputs were restored: the next identical command finds them so.
+ * Not synced, as a hint may be lost; written in the store's tmp/ as its writers write theirs,
+ * so gc sweeps what a killed run left.
+ */
+function rewriteStamp(file: string, stamp: Stamp): void {
+  const temp = join(
+    dirname(dirname(file)),
+    "tmp",
+    `${process.pid}-${Math.random().toString(16).slice(2)}.json`,
+  );
+  try {
+    writeFileSync(temp, JSON.stringify(stamp) + "\n");
+    renameSync(temp, file);
+  } catch {
+    // A store this user may read but not write: the next build restores again.
+  }
 }
 
 /** What a build leaves for the next identical command. */
@@ -122,6 +164,8 @@ export interface StampInput {
   recall: NonNullable<BuildResult["recall"]>;
   events: ReportEvent[];
   result: Omit<ReportedResult, "stages">;
+  /** What a warm build prints, when recall holds what restores out/. */
+  restore?: { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> };
 }
 
 /**
@@ -154,10 +198,15 @@ export async function writeStamp(input: StampInput): Promise<void> {
     quiet: values.quiet === true,
     inputs,
     outputs: input.recall.outputs,
-    useRecord: input.recall.useRecord,
+    useRecords: [...new Set([input.recall.useRecord, ...(input.recall.otherUseRecords ?? [])])],
     events: input.events,
     result: input.result,
   };
+  const restore = input.recall.restore;
+  if (restore !== undefined && input.restore !== undefined) {
+    const { stepNotes: _, ...files } = restore;
+    stamp.restore = { ...files, ...input.restore };
+  }
   try {
     await mkdir(dir, { recursive: true });
     await writeFileAtomic(file, JSON.stringify(stamp) + "\n");

@@ -10,7 +10,8 @@ import { NIFTYC_VERSION } from "../core/version.ts";
 import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
-import type { BuildResult } from "../pipeline/types.ts";
+import type { BuildResult, OutputsRestore } from "../pipeline/types.ts";
+import type { PlatformsResult } from "../pipeline/platforms.ts";
 import {
   EXIT,
   askTwice,
@@ -232,12 +233,12 @@ async function recipeInput(
 }
 
 /** The build; at a terminal, a missing password is asked for (hidden, twice) instead of failing. */
-async function buildAskingSecrets(
-  run: () => Promise<BuildResult>,
+async function buildAskingSecrets<R extends BuildResult>(
+  run: () => Promise<R>,
   shared: SharedOptions,
   values: ParsedValues,
   io: CliIo,
-): Promise<BuildResult> {
+): Promise<R> {
   const { BuildFailed } = await import("../pipeline/build.ts");
   try {
     return await run();
@@ -261,7 +262,7 @@ async function buildAskingSecrets(
 
 /** After a build: push it and its cache where asked, say what was built, and leave the up-to-date stamp. */
 async function shipAndReport(
-  result: BuildResult,
+  result: PlatformsResult,
   shipping: Awaited<ReturnType<typeof registryWork>>,
   call: { args: readonly string[]; values: ParsedValues; io: CliIo; shared: SharedOptions },
 ): Promise<void> {
@@ -288,27 +289,45 @@ async function shipAndReport(
       values,
       inputs: shared.hostInputs,
       recall: result.recall,
-      ...upToDateReport(result, stopSignalNote(result.config)),
+      ...upToDateReport(result, stopSignalNote),
+      ...(result.recall.restore
+        ? { restore: warmReport(result, result.recall.restore, stopSignalNote(result.config)) }
+        : {}),
     });
   }
 }
 
-/** What `build` prints when it next finds this build up to date: every step cached, and the one note such a build gives. */
+/**
+ * What `build` prints when it next finds this build up to date: for each platform in turn, every
+ * step cached and the one note such a build gives; then a multi-platform build's closing notes.
+ */
 function upToDateReport(
-  result: BuildResult,
-  note: string | undefined,
+  result: PlatformsResult,
+  noteOf: (config: BuildResult["config"]) => string | undefined,
 ): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
-  const steps = result.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
-  return {
-    events: [
-      ...steps.map((s) => ({
+  // A multi-platform build: the index and each platform, as the build reported them.
+  const several = result.platforms
+    ? { platforms: result.platforms, ...(result.index ? { index: result.index } : {}) }
+    : {};
+  const cached = (steps: BuildResult["steps"]) => steps.map((s) => ({ ...s, reused: true, ms: 0 }));
+  const said = (part: Pick<BuildResult, "steps" | "config">): ReportEvent[] => {
+    const note = noteOf(part.config);
+    return [
+      ...part.steps.map((s) => ({
         type: "step" as const,
         index: s.index,
-        total: steps.length,
+        total: part.steps.length,
         text: s.instruction,
         reused: true,
       })),
       ...(note ? [{ type: "note" as const, message: note }] : []),
+    ];
+  };
+  const steps = cached(result.steps);
+  return {
+    events: [
+      ...(result.each ?? [result]).flatMap(said),
+      ...(result.closingNotes ?? []).map((message) => ({ type: "note" as const, message })),
     ],
     result: {
       digest: result.digest,
@@ -320,7 +339,29 @@ function upToDateReport(
       steps,
       name: result.config.name,
       stopSignal: result.config.stopSignal,
+      ...several,
     },
+  };
+}
+
+/** What `build` prints when it restores these outputs from the store: each step's notes and cached line, as a warm build says them. */
+function warmReport(
+  result: BuildResult,
+  restore: OutputsRestore,
+  note: string | undefined,
+): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
+  const { events, result: upToDate } = upToDateReport(result, () => undefined);
+  const withNotes = events.flatMap((event) =>
+    event.type === "step"
+      ? [
+          ...(restore.stepNotes[event.index] ?? []).map((message) => ({ type: "note" as const, message })),
+          event,
+        ]
+      : [event],
+  );
+  return {
+    events: [...withNotes, ...(note ? [{ type: "note" as const, message: note }] : [])],
+    result: { ...upToDate, upToDate: false },
   };
 }
 
@@ -475,7 +516,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const { rootOption, insideRoot, onThisMachine } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
   const build = await readBuildDir(dir, positionals[0]!, "NIFTY300");
-  const { installMachine } = await import("../emit/runtime-bundle.ts");
+  const { installMachine } = await import("../emit/install.ts");
   // As the machine that boots it sees them; under --root they are written below the root.
   const inside = (flag: string, fallback: string): string => {
     const given = values[flag] as string | undefined;

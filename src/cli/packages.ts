@@ -2,7 +2,15 @@
 // a build. Parses options, calls src/pipeline/lock.ts, prints.
 import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, buildOptions, parse, printDiagnostics, recipeLocation, relativeOrAbsolute } from "./common.ts";
+import {
+  EXIT,
+  buildOptions,
+  createBuildProgress,
+  parse,
+  printDiagnostics,
+  recipeLocation,
+  relativeOrAbsolute,
+} from "./common.ts";
 
 export const LOCK_HELP = `Usage: niftyc lock <recipe> [--update [PACKAGE...]] [options]
 
@@ -21,8 +29,8 @@ Options:
   --mirror NAME=URL     archive root for an ARCHIVE name, e.g. debian=http://deb.example/debian
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
   --platform LIST       the platforms to lock, e.g. linux/amd64,linux/arm64 (default linux/amd64): each has
-                        its own lock (<recipe>.lock for amd64, <recipe>.arm64.lock, <recipe>.armhf.lock …),
-                        every package at the same version on each (NIFTY640)
+                        its own section of <recipe>.lock, every package at the same version on each
+                        (NIFTY640); without it, every platform the lock has (else linux/amd64)
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                print the lock's packages as JSON on stdout (an array, one per platform, for several)
@@ -44,8 +52,8 @@ Options:
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --mirror NAME=URL     archive root for an ARCHIVE name (repeatable)
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
-  --platform LIST       compare these platforms' locks (default linux/amd64); a package of another
-                        platform than amd64 is shown as NAME:ARCH
+  --platform LIST       compare these platforms' sections of the lock (default: every platform it has);
+                        a package of another platform than amd64 is shown as NAME:ARCH
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                the report as JSON on stdout`;
@@ -92,7 +100,14 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
     const update: { update?: true | string[] } =
       values.update === true ? { update: names.length > 0 ? names : true } : {};
     const location = await recipeLocation(io.cwd, recipe);
-    const results = await lockRecipe({ ...shared, ...location, onEvent: note(io), ...update });
+    // On a terminal, a live line for each index downloaded (the long part of a first lock); in a log, the notes only.
+    const progress = io.stderr.isTTY === true ? await createBuildProgress(io) : undefined;
+    const results = await lockRecipe({
+      ...shared,
+      ...location,
+      onEvent: progress?.onEvent ?? note(io),
+      ...update,
+    }).finally(() => progress?.stop());
     const json = results.map((result) => ({
       lock: relativeOrAbsolute(io.cwd, result.lockPath),
       platform: result.platform,
@@ -107,7 +122,8 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
         // A written lock was announced by the build's note ("wrote …: N packages from …").
         const n = result.lock.packages.length;
         const packages = `${n} package${n === 1 ? "" : "s"}`;
-        if (!result.written) io.stdout.write(`${json[i]!.lock} is up to date: ${packages}\n`);
+        const on = results.length > 1 ? ` (${result.platform})` : "";
+        if (!result.written) io.stdout.write(`${json[i]!.lock}${on} is up to date: ${packages}\n`);
         for (const p of result.lock.packages) {
           io.stdout.write(`  ${p.name} ${p.version} (${p.from.archive} ${p.from.suite})\n`);
         }

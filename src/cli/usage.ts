@@ -62,8 +62,8 @@ Options:
   --mirror NAME=URL     a mirror for NAME: sources, e.g. debian=http://deb.example/debian (repeatable)
   --platform LIST       the platforms to build, Docker's names, comma-separated: linux/amd64 (default),
                         linux/arm64, linux/arm/v7, linux/ppc64le, linux/riscv64, linux/386, linux/s390x
-                        (Debian's arm64, armhf, ppc64el, i386 too). Each resolves its own lock
-                        (<recipe>.arm64.lock …) from the same suites; no emulator runs at build time.
+                        (Debian's arm64, armhf, ppc64el, i386 too). Each resolves its own section of
+                        <recipe>.lock from the same suites; no emulator runs at build time.
                         One platform writes out/<name>/ as usual; several write out/<name>/<os-arch[-variant]>/
                         each (linux-arm64, linux-arm-v7) and an OCI image index at out/<name>/oci/
   --format LIST         comma-separated outputs: rootfs,nspawn,systemd,docker,oci,docker-archive,sbom,

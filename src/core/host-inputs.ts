@@ -24,11 +24,20 @@ export function identityOf(stats: BigIntStats): string {
 }
 
 /**
+ * A store blob's identity: what changes when its bytes or mode do. Not its
+ * ctime, which a hard link to it moves (a copy of the store made with
+ * `cp -al` is still the same blob).
+ */
+export function blobIdentityOf(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.mode}:${stats.size}:${stats.mtimeNs}`;
+}
+
+/**
  * A file changed this close before it was read may change again within the
  * same tick of the file system's clock and keep its timestamps (git's "racily
  * clean" entries); a build that read one is not recorded.
  */
-const RACY_NS = 1_000_000_000n;
+export const RACY_NS = 1_000_000_000n;
 
 /** The inputs of one build, as its readers report them. */
 export class HostInputs {

@@ -5,19 +5,32 @@
 // against the same index reads a compact file instead of 50 MB of stanzas.
 // Also: fetching one .deb by the digest its index gives.
 import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { once } from "node:events";
+import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
 import type { Store } from "../cache/store.ts";
 import { FetchFailedError, fetchBlob } from "../fetch/download.ts";
-import type { FetchResult, SourceFailure } from "../fetch/download.ts";
+import type { DownloadTap, FetchProgress, FetchResult, SourceFailure } from "../fetch/download.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { poolPathProblem } from "./lockfile.ts";
 import { archiveMirrors } from "./release.ts";
 import type { Release, VerifiedRelease } from "./release.ts";
 import type { PackageRecord, SuiteRef } from "./types.ts";
+import {
+  DamagedIndexError,
+  PACKAGE_INDEX_FORMAT,
+  PackageIndex,
+  PackageIndexWriter,
+  encodePackageIndex,
+  fileSource,
+  type BlobSource,
+  recordOf,
+  type RowFields,
+} from "./package-index.ts";
 
 export type IndexCompression = "xz" | "gzip" | "none";
 
@@ -35,20 +48,24 @@ export interface IndexFile {
 export interface FetchOptions {
   /** Never touch the network; what is not in the store is an error. */
   offline?: boolean;
+  /** Told of a download's bytes as they arrive (a progress line). */
+  onProgress?: (p: FetchProgress) => void;
   timeoutMs?: number;
   retries?: number;
   retryDelayMs?: number;
 }
 
+// gzip first: zlib decompresses bookworm main (50 MB) in about 0.25 s where xz takes 1.2 s,
+// for 12.1 MB to download instead of 8.8 MB (docs/performance.md, "Resolving packages").
 const SUFFIXES: readonly [string, IndexCompression][] = [
-  [".xz", "xz"],
   [".gz", "gzip"],
+  [".xz", "xz"],
   ["", "none"],
 ];
 
 /**
- * The best Packages file the Release lists for `component`/`arch`: .xz, else
- * .gz, else plain. Debian's security archive names its components
+ * The best Packages file the Release lists for `component`/`arch`: .gz, else
+ * .xz, else plain. Debian's security archive names its components
  * `updates/main` but lists the files under `main/`; either spelling works.
  */
 export function pickPackagesIndex(
@@ -107,6 +124,7 @@ export async function fetchPackagesIndex(
   release: VerifiedRelease,
   file: IndexFile,
   options: FetchOptions = {},
+  tap?: (file: string) => DownloadTap,
 ): Promise<FetchResult> {
   const name = `${file.path} of ${release.ref.suite}`;
   try {
@@ -116,6 +134,8 @@ export async function fetchPackagesIndex(
       digest: file.sha256,
       offline: options.offline ?? false,
       ...net(options),
+      ...(tap ? { tap } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   } catch (err) {
     const mismatches = mismatchesOf(err);
@@ -155,8 +175,12 @@ function net(o: FetchOptions): { timeoutMs?: number; retries?: number; retryDela
 // Parsing
 
 /** Decompress a stored index as a stream of byte chunks. */
-export async function openIndex(file: string, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
-  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+export function openIndex(file: string, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
+  return decompress(createReadStream(file, { highWaterMark: 1 << 20 }), compression);
+}
+
+/** An index's bytes decompressed, as a stream of byte chunks. */
+async function decompress(input: Readable, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
   let stream: Readable = input;
   if (compression === "gzip") stream = input.pipe(createGunzip());
   else if (compression === "xz") {
@@ -190,29 +214,26 @@ export async function parsePackagesFile(
 
 /** The fields a PackageRecord is made from, as one stanza's parse collects them. */
 interface Stanza {
-  package?: string;
-  version?: string;
-  architecture?: string;
-  multiArch?: string;
-  depends?: string;
-  preDepends?: string;
-  provides?: string;
-  essential?: string;
-  priority?: string;
-  section?: string;
-  source?: string;
-  filename?: string;
-  size?: string;
-  sha256?: string;
-  installedSize?: string;
-  maintainer?: string;
-  description?: string;
+  name?: string | undefined;
+  version?: string | undefined;
+  architecture?: string | undefined;
+  multiArch?: string | undefined;
+  depends?: string | undefined;
+  preDepends?: string | undefined;
+  provides?: string | undefined;
+  essential?: string | undefined;
+  priority?: string | undefined;
+  filename?: string | undefined;
+  size?: string | undefined;
+  sha256?: string | undefined;
+  installedSize?: string | undefined;
+  description?: string | undefined;
 }
 type Kept = keyof Stanza;
 
 /** Field names as Packages files spell them, grouped by length for an allocation-free lookup. */
 const KEPT_NAMES: readonly [string, Kept][] = [
-  ["Package", "package"],
+  ["Package", "name"],
   ["Version", "version"],
   ["Architecture", "architecture"],
   ["Multi-Arch", "multiArch"],
@@ -221,13 +242,10 @@ const KEPT_NAMES: readonly [string, Kept][] = [
   ["Provides", "provides"],
   ["Essential", "essential"],
   ["Priority", "priority"],
-  ["Section", "section"],
-  ["Source", "source"],
   ["Filename", "filename"],
   ["Size", "size"],
   ["SHA256", "sha256"],
   ["Installed-Size", "installedSize"],
-  ["Maintainer", "maintainer"],
   ["Description", "description"],
 ];
 const BY_LENGTH: [Buffer, Kept][][] = [];
@@ -285,16 +303,19 @@ export async function parsePackages(
   what: string,
   maxBytes: number = DEFAULT_LIMITS.indexBytes,
 ): Promise<PackageRecord[]> {
-  const reader = stanzaReader(from, what);
+  const records: PackageRecord[] = [];
+  const reader = stanzaReader(what, (row) => records.push(recordOf(row, from)));
   await eachLine(chunks, what, maxBytes, reader.line);
   reader.line(Buffer.alloc(0), 0, 0);
-  return reader.records;
+  return records;
 }
 
-/** Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded. */
-function stanzaReader(from: SuiteRef, what: string) {
-  const records: PackageRecord[] = [];
-  let st: Stanza = {};
+/**
+ * Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded.
+ * One stanza object serves every stanza: `onRow` reads it before the next line arrives.
+ */
+function stanzaReader(what: string, onRow: (row: RowFields) => void) {
+  const st: Stanza = {};
   let fields = 0;
   let last: Kept | undefined;
   let lineNo = 0;
@@ -303,8 +324,8 @@ function stanzaReader(from: SuiteRef, what: string) {
     lineNo++;
     if (stop > start && buf[stop - 1] === 13) stop--; // CRLF
     if (stop === start) {
-      if (fields > 0) records.push(toRecord(st, from, what, stanzaLine));
-      st = {};
+      if (fields > 0) onRow(toRow(st, what, stanzaLine));
+      for (const [, key] of KEPT_NAMES) st[key] = undefined;
       fields = 0;
       last = undefined;
       return;
@@ -332,7 +353,7 @@ function stanzaReader(from: SuiteRef, what: string) {
     last = key;
     if (key !== undefined) st[key] = trimmed(buf, colon + 1, stop);
   };
-  return { records, line };
+  return { line };
 }
 
 /**
@@ -345,6 +366,7 @@ async function eachLine(
   what: string,
   maxBytes: number,
   line: (buf: Buffer, start: number, stop: number) => void,
+  afterChunk?: () => Promise<void> | undefined,
 ): Promise<void> {
   let pending: Buffer[] = [];
   let pendingLength = 0;
@@ -395,6 +417,7 @@ async function eachLine(
       pending.push(chunk.subarray(start));
       pendingLength = chunk.length - start;
     }
+    await afterChunk?.();
   }
   if (pending.length > 0) {
     const joined = Buffer.concat(pending);
@@ -414,7 +437,7 @@ function indexTooLarge(what: string, why: string, limit = false): NiftyError {
 }
 
 const LABELS: Record<Kept, string> = {
-  package: "Package",
+  name: "Package",
   version: "Version",
   architecture: "Architecture",
   multiArch: "Multi-Arch",
@@ -423,67 +446,53 @@ const LABELS: Record<Kept, string> = {
   provides: "Provides",
   essential: "Essential",
   priority: "Priority",
-  section: "Section",
-  source: "Source",
   filename: "Filename",
   size: "Size",
   sha256: "SHA256",
   installedSize: "Installed-Size",
-  maintainer: "Maintainer",
   description: "Description",
 };
 
-function toRecord(st: Stanza, from: SuiteRef, what: string, line: number): PackageRecord {
+/** The stanza checked and made a row, in place (no object made per stanza). */
+function toRow(st: Stanza, what: string, line: number): RowFields {
   const need = (k: Kept): string => {
     const v = st[k];
     if (v === undefined || v === "")
       throw malformedIndex(
         what,
         line,
-        `the stanza${st.package ? ` of ${st.package}` : ""} has no ${LABELS[k]} field`,
+        `the stanza${st.name ? ` of ${st.name}` : ""} has no ${LABELS[k]} field`,
       );
     return v;
   };
-  const num = (k: Kept, v: string): number => {
+  const num = (k: Kept, v: string): string => {
     if (!NUMBER_RE.test(v))
-      throw malformedIndex(
-        what,
-        line,
-        `${st.package}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`,
-      );
-    return Number(v);
+      throw malformedIndex(what, line, `${st.name}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`);
+    return v;
   };
   let sha = need("sha256");
   if (!SHA256_RE.test(sha)) {
     sha = sha.toLowerCase();
     if (!SHA256_RE.test(sha))
-      throw malformedIndex(what, line, `${st.package}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
+      throw malformedIndex(what, line, `${st.name}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
   }
   const unsafe = poolPathProblem(need("filename"));
-  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.package}: Filename ${unsafe}`);
-  const record: PackageRecord = {
-    name: need("package"),
-    version: need("version"),
-    architecture: need("architecture"),
-    depends: st.depends ?? "",
-    preDepends: st.preDepends ?? "",
-    provides: st.provides ?? "",
-    filename: need("filename"),
-    size: num("size", need("size")),
-    sha256: `sha256:${sha}`,
-    from,
-  };
-  if (st.multiArch !== undefined && MULTI_ARCH.has(st.multiArch))
-    record.multiArch = st.multiArch as NonNullable<PackageRecord["multiArch"]>;
-  if (st.essential !== undefined) record.essential = st.essential.toLowerCase() === "yes";
-  if (st.installedSize !== undefined && st.installedSize !== "")
-    record.installedSize = num("installedSize", st.installedSize);
-  if (st.priority !== undefined) record.priority = st.priority;
-  if (st.section !== undefined) record.section = st.section;
-  if (st.source !== undefined) record.source = st.source;
-  if (st.maintainer !== undefined) record.maintainer = st.maintainer;
-  if (st.description !== undefined) record.description = st.description;
-  return record;
+  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.name}: Filename ${unsafe}`);
+  need("name");
+  need("version");
+  need("architecture");
+  st.sha256 = sha;
+  // As Number() would read it, so the row says what the record did ("007" is 7).
+  st.size = String(Number(num("size", need("size"))));
+  if (st.multiArch !== undefined && !MULTI_ARCH.has(st.multiArch)) st.multiArch = undefined;
+  if (st.essential !== undefined) st.essential = st.essential.toLowerCase() === "yes" ? "1" : "0";
+  if (st.installedSize === "") st.installedSize = undefined;
+  else if (st.installedSize !== undefined)
+    st.installedSize = String(Number(num("installedSize", st.installedSize)));
+  if (st.depends === "") st.depends = undefined;
+  if (st.preDepends === "") st.preDepends = undefined;
+  if (st.provides === "") st.provides = undefined;
+  return st as RowFields;
 }
 
 function malformedIndex(what: string, line: number, why: string): NiftyError {
@@ -495,196 +504,270 @@ function malformedIndex(what: string, line: number, why: string): NiftyError {
 }
 
 // ---------------------------------------------------------------------------
-// The parsed form, cached by the index's digest
+// The parsed form, cached by the index's digest (package-index.ts)
 
-/**
- * Bump when the parser or the encoding changes: the key is the index's
- * digest, so a new parser must not read an old parser's output.
- */
-export const PARSED_FORMAT = "niftyc-packages/1";
-
-/** Fields stored through a per-index table of their distinct values (few values, long strings, repeated). */
-const DICT_FIELDS = ["architecture", "multiArch", "priority", "section", "source", "maintainer"] as const;
-type DictField = (typeof DICT_FIELDS)[number];
-
-/** One record as a row: strings, numbers, or dictionary indices; null for an absent optional field. */
-type Row = [
-  name: string,
-  version: string,
-  architecture: number,
-  multiArch: number | null,
-  depends: string,
-  preDepends: string,
-  provides: string,
-  essential: boolean | null,
-  priority: number | null,
-  section: number | null,
-  source: number | null,
-  filename: string,
-  size: number,
-  sha256hex: string,
-  installedSize: number | null,
-  maintainer: number | null,
-  description: string | null,
-];
-
-interface ParsedIndexFile {
-  format: string;
-  count: number;
-  dicts: Record<DictField, string[]>;
-  rows: Row[];
-}
-
+/** What the store's "debian-index" record holds, keyed by the index's sha256. */
 interface ParsedIndexRecord {
   format: string;
-  /** The blob holding the encoded records. */
+  /** The blob holding the stored form; its digest is checked on every read. */
   blob: string;
   count: number;
 }
 
 /**
- * The records as compact, ASCII-only JSON: rows instead of objects (no
- * repeated keys), the repeated strings through tables. Measured on bookworm
- * main (63,440 records; bench/debian-index.ts, docs/performance.md): 25 MB,
- * loaded in about 0.6 s with a 200 MB peak, against 41 MB, 1.15 s and 340 MB
- * for JSON of the record objects; v8.serialize was slower still. ASCII only,
- * because a latin1 read of it is a plain copy where UTF-8 decoding is not.
+ * A parse written into a store writer as it goes (rows in pieces, then the tables): nothing is
+ * held whole, and nothing named, until `keep` commits it, which the caller does only once the
+ * index's signed digest is known to match.
  */
-export function encodeParsedIndex(records: readonly PackageRecord[]): string {
-  const dicts = Object.fromEntries(DICT_FIELDS.map((k) => [k, [] as string[]])) as Record<
-    DictField,
-    string[]
-  >;
-  const index = Object.fromEntries(DICT_FIELDS.map((k) => [k, new Map<string, number>()])) as Record<
-    DictField,
-    Map<string, number>
-  >;
-  const code = (k: DictField, v: string | undefined): number | null => {
-    if (v === undefined) return null;
-    let i = index[k].get(v);
-    if (i === undefined) {
-      i = dicts[k].length;
-      dicts[k].push(v);
-      index[k].set(v, i);
-    }
-    return i;
-  };
-  const rows = records.map(
-    (r): Row => [
-      r.name,
-      r.version,
-      code("architecture", r.architecture)!,
-      code("multiArch", r.multiArch),
-      r.depends,
-      r.preDepends,
-      r.provides,
-      r.essential ?? null,
-      code("priority", r.priority),
-      code("section", r.section),
-      code("source", r.source),
-      r.filename,
-      r.size,
-      digestHex(r.sha256),
-      r.installedSize ?? null,
-      code("maintainer", r.maintainer),
-      r.description ?? null,
-    ],
-  );
-  const file: ParsedIndexFile = { format: PARSED_FORMAT, count: rows.length, dicts, rows };
-  return JSON.stringify(file).replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+interface PendingParse {
+  count: number;
+  /** Commits the stored form; returns its blob, opened (the tables are read, not the rows). */
+  keep(): Promise<{ blob: string; source: BlobSource }>;
+  discard(): Promise<void>;
 }
 
-/** Records from encodeParsedIndex's text; undefined when it is not that (an old format, a damaged file). */
-export function decodeParsedIndex(text: string, from: SuiteRef): PackageRecord[] | undefined {
-  let file: ParsedIndexFile;
+/** Parse a Packages stream into the stored form, written to the store as it is made (not yet named). */
+async function parseIntoStore(
+  store: Store,
+  chunks: AsyncIterable<Buffer | string>,
+  what: string,
+  indexDigest: string,
+  maxBytes: number,
+): Promise<PendingParse> {
+  const out = store.createWriter();
+  out.on("error", () => {}); // surfaced by commit()
+  // A piece the store wrote out at once (its writes are synchronous once the file is open) is reused.
+  const writer = new PackageIndexWriter({
+    write: (chunk) => {
+      out.write(chunk);
+      return out.writableLength === 0;
+    },
+  });
+  const reader = stanzaReader(what, (row) => writer.addRow(row));
+  // Waits for the disk after a chunk when the writer's queue is full.
+  const drained = () => (out.writableNeedDrain ? once(out, "drain").then(() => {}) : undefined);
   try {
-    file = JSON.parse(text) as ParsedIndexFile;
-  } catch {
-    return undefined;
+    await eachLine(chunks, what, maxBytes, reader.line, drained);
+    reader.line(Buffer.alloc(0), 0, 0);
+    writer.finish(indexDigest);
+  } catch (err) {
+    await out.abort();
+    throw err;
   }
-  if (file?.format !== PARSED_FORMAT || !Array.isArray(file.rows) || file.rows.length !== file.count)
-    return undefined;
-  const d = file.dicts;
-  const [dArch, dMulti, dPrio, dSect, dSrc, dMaint] = [
-    d.architecture,
-    d.multiArch,
-    d.priority,
-    d.section,
-    d.source,
-    d.maintainer,
-  ];
-  const out = new Array<PackageRecord>(file.rows.length);
-  for (let i = 0; i < file.rows.length; i++) {
-    const r = file.rows[i]!;
-    if (r.length !== 17) return undefined;
-    const rec: PackageRecord = {
-      name: r[0],
-      version: r[1],
-      architecture: dArch[r[2]]!,
-      depends: r[4],
-      preDepends: r[5],
-      provides: r[6],
-      filename: r[11],
-      size: r[12],
-      sha256: `sha256:${r[13]}`,
-      from,
-    };
-    if (r[3] !== null) rec.multiArch = dMulti[r[3]] as NonNullable<PackageRecord["multiArch"]>;
-    if (r[7] !== null) rec.essential = r[7];
-    if (r[14] !== null) rec.installedSize = r[14];
-    if (r[8] !== null) rec.priority = dPrio[r[8]]!;
-    if (r[9] !== null) rec.section = dSect[r[9]]!;
-    if (r[10] !== null) rec.source = dSrc[r[10]]!;
-    if (r[15] !== null) rec.maintainer = dMaint[r[15]]!;
-    if (r[16] !== null) rec.description = r[16];
-    out[i] = rec;
-  }
-  return out;
+  return {
+    count: writer.count,
+    keep: async () => {
+      const blob = await out.commit();
+      const fh = await fsp.open(blob.path, "r");
+      return { blob: blob.digest, source: fileSource(fh, blob.size) };
+    },
+    discard: () => out.abort(),
+  };
 }
 
-/** The cached parse of the index with this digest, or undefined (a miss: never an error). */
+/** What a download's tap made: the pending parse, or why the bytes could not be parsed. */
+type TapOutcome = { parsed: PendingParse } | { error: unknown };
+
+/**
+ * A tap (fetch/download.ts) that parses an index as it downloads, reading it back from the file
+ * the download is written to (from the page cache: the download is never held in memory for the
+ * parse, however far ahead of it the network runs). A parse that fails lets the download end, so
+ * its digest is checked first: a mismatch is reported as one, and a parse of bytes the signed
+ * digest does not vouch for is discarded, never stored.
+ */
+function parsingTap(
+  store: Store,
+  compression: IndexCompression,
+  what: string,
+  indexDigest: string,
+  maxBytes: number,
+): (file: string) => DownloadTap {
+  return (file) => {
+    const arrival = new Arrival();
+    // A byte stream (Readable.from's default, object mode, would read 16 pieces ahead of gunzip).
+    const input = Readable.from(following(file, arrival), { objectMode: false, highWaterMark: 1 << 20 });
+    const parsing = decompress(input, compression).then((chunks) =>
+      parseIntoStore(store, chunks, what, indexDigest, maxBytes),
+    );
+    parsing.catch(() => {});
+    return {
+      write: (chunk) => arrival.more(chunk.length),
+      end: async (): Promise<TapOutcome> => {
+        arrival.end();
+        return parsing.then(
+          (parsed) => ({ parsed }),
+          (error: unknown) => ({ error }),
+        );
+      },
+      abort: async () => {
+        arrival.fail(new Error("the download was abandoned"));
+        await parsing.then(
+          (p) => p.discard(),
+          () => {},
+        );
+      },
+    };
+  };
+}
+
+/** How much of a download has arrived, and whether it is over: a reader waits on it. */
+class Arrival {
+  bytes = 0;
+  ended = false;
+  failed: Error | undefined;
+  #wake: (() => void) | undefined;
+  more(n: number): void {
+    this.bytes += n;
+    this.#poke();
+  }
+  end(): void {
+    this.ended = true;
+    this.#poke();
+  }
+  fail(error: Error): void {
+    this.failed = error;
+    this.#poke();
+  }
+  next(): Promise<void> {
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+  #poke(): void {
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+}
+
+/** The file opened for reading, or undefined while it does not exist yet. */
+async function openIfThere(file: string): Promise<fsp.FileHandle | undefined> {
+  try {
+    return await fsp.open(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** A file's bytes as a download writes them: read up to what has arrived, then waiting for more. */
+async function* following(file: string, arrival: Arrival): AsyncGenerator<Buffer> {
+  let fh: fsp.FileHandle | undefined;
+  let at = 0;
+  try {
+    for (;;) {
+      if (arrival.failed !== undefined) throw arrival.failed;
+      if (at < arrival.bytes) {
+        fh ??= await openIfThere(file);
+        const piece = Buffer.allocUnsafe(Math.min(1 << 20, arrival.bytes - at));
+        const { bytesRead } = fh === undefined ? { bytesRead: 0 } : await fh.read(piece, 0, piece.length, at);
+        if (bytesRead > 0) {
+          at += bytesRead;
+          yield piece.subarray(0, bytesRead);
+          continue;
+        }
+        // Arrived but not yet written out (the store is still creating the file): wait for more.
+        if (arrival.ended) throw new Error(`${file} is shorter than the download`);
+      } else if (arrival.ended) return;
+      await arrival.next();
+    }
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * The stored parse of the index with this digest, opened; undefined for a miss (an old format,
+ * a collected blob, or a blob that is not what the record names: never trusted, parsed again).
+ */
+export async function openParsedIndex(
+  store: Store,
+  indexDigest: string,
+  from: SuiteRef,
+): Promise<{ packages: PackageIndex; blob: string } | undefined> {
+  const found = await readStoredIndex(store, indexDigest, from);
+  return found === undefined || "damaged" in found ? undefined : found;
+}
+
+/** openParsedIndex, telling a damaged blob (to be replaced) from a miss. */
+async function readStoredIndex(
+  store: Store,
+  indexDigest: string,
+  from: SuiteRef,
+): Promise<{ packages: PackageIndex; blob: string } | { damaged: string } | undefined> {
+  const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
+  if (rec?.format !== PACKAGE_INDEX_FORMAT || typeof rec.blob !== "string") return undefined;
+  const file = store.blobPath(rec.blob);
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, "r");
+  } catch {
+    return undefined; // the blob was collected: parse again
+  }
+  try {
+    // Hashed whole as it is read in pieces; only the tables are kept, rows are read as visited.
+    const size = (await fh.stat()).size;
+    if ((await hashFile(fh, size)) !== rec.blob) {
+      await fh.close();
+      return { damaged: file };
+    }
+    return { packages: new PackageIndex(fileSource(fh, size), indexDigest, from), blob: rec.blob };
+  } catch (err) {
+    await fh.close();
+    if (err instanceof DamagedIndexError) return { damaged: file };
+    throw err;
+  }
+}
+
+/** The sha256 of an open file's first `size` bytes, read a piece at a time. */
+async function hashFile(fh: fsp.FileHandle, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  const piece = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await fh.read(piece, 0, Math.min(piece.length, size - at), at);
+    if (bytesRead === 0) break;
+    hash.update(piece.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** Every record of the stored parse of an index, or undefined. */
 export async function readParsedIndex(
   store: Store,
   indexDigest: string,
   from: SuiteRef,
 ): Promise<PackageRecord[] | undefined> {
-  return (await readParsed(store, indexDigest, from))?.records;
+  const opened = await openParsedIndex(store, indexDigest, from);
+  try {
+    return opened?.packages.records();
+  } finally {
+    await opened?.packages.close();
+  }
 }
 
-async function readParsed(
+/** Name a stored form as the parse of the index with this digest. */
+async function noteParsedIndex(
   store: Store,
   indexDigest: string,
-  from: SuiteRef,
-): Promise<{ records: PackageRecord[]; blob: string } | undefined> {
-  const rec = await store.readRecord<ParsedIndexRecord>("debian-index", digestHex(indexDigest));
-  if (rec?.format !== PARSED_FORMAT || typeof rec.blob !== "string") return undefined;
-  let text: string;
-  try {
-    text = await fsp.readFile(store.blobPath(rec.blob), "latin1");
-  } catch {
-    return undefined; // the blob was collected: parse again
-  }
-  const records = decodeParsedIndex(text, from);
-  return records ? { records, blob: rec.blob } : undefined;
+  blob: string,
+  count: number,
+): Promise<void> {
+  const rec: ParsedIndexRecord = { format: PACKAGE_INDEX_FORMAT, blob, count };
+  await store.writeRecord("debian-index", digestHex(indexDigest), rec);
 }
 
-/** Keep the parse of an index in the store, keyed by the index's digest; returns the blob holding it. */
+/** Keep the parse of an index given as records (tests, the language server's bench). */
 export async function writeParsedIndex(
   store: Store,
   indexDigest: string,
   records: readonly PackageRecord[],
 ): Promise<string> {
-  const blob = await store.putBuffer(Buffer.from(encodeParsedIndex(records), "latin1"));
-  const rec: ParsedIndexRecord = { format: PARSED_FORMAT, blob: blob.digest, count: records.length };
-  await store.writeRecord("debian-index", digestHex(indexDigest), rec);
+  const blob = await store.putBuffer(encodePackageIndex(records, indexDigest));
+  await noteParsedIndex(store, indexDigest, blob.digest, records.length);
   return blob.digest;
 }
 
 export interface LoadedIndex {
-  records: PackageRecord[];
+  /** The stored form, opened for lookups. */
+  packages: PackageIndex;
   /** The Packages file the records come from. */
   index: IndexFile;
   /** "cache": the parsed form was in the store (no download, no parse); "parsed": the index was read now. */
@@ -708,9 +791,11 @@ export async function loadPackages(
 ): Promise<LoadedIndex> {
   const what = `${release.ref.suite} (${release.url})`;
   const index = pickPackagesIndex(release, release.ref.component, arch, what);
-  const cached = await readParsed(store, index.sha256, release.ref);
-  if (cached)
-    return { records: cached.records, index, source: "cache", downloaded: false, blobs: [cached.blob] };
+  const cached = await readStoredIndex(store, index.sha256, release.ref);
+  if (cached !== undefined && !("damaged" in cached))
+    return { packages: cached.packages, index, source: "cache", downloaded: false, blobs: [cached.blob] };
+  // Its bytes are not the digest it is named by: removed, so the parse below stores it anew.
+  if (cached !== undefined) await fsp.rm(cached.damaged, { force: true });
   const limit = options.maxBytes ?? DEFAULT_LIMITS.indexBytes;
   const name = `${index.path} of ${release.ref.suite}`;
   // The signed size says how much would be downloaded: too much is refused before a byte is.
@@ -721,10 +806,37 @@ export async function loadPackages(
       true,
     );
   }
-  const blob = await fetchPackagesIndex(store, release, index, options);
-  const records = await parsePackagesFile(blob.path, index.compression, release.ref, name, limit);
-  const parsed = await writeParsedIndex(store, index.sha256, records);
-  return { records, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, parsed] };
+  // Parsed as it downloads; taken only once the download matched its signed digest.
+  const tap = parsingTap(store, index.compression, name, index.sha256, limit);
+  const blob = await fetchPackagesIndex(store, release, index, options, tap);
+  const outcome = blob.tapped as TapOutcome | undefined;
+  if (outcome !== undefined && "error" in outcome) throw readError(outcome.error, name);
+  // Already in the store (or stored by another process meanwhile): parsed from there.
+  const pending =
+    outcome?.parsed ??
+    (await parseIntoStore(
+      store,
+      await openIndex(blob.path, index.compression),
+      name,
+      index.sha256,
+      limit,
+    ).catch((err: unknown) => {
+      throw readError(err, name);
+    }));
+  const kept = await pending.keep();
+  const packages = new PackageIndex(kept.source, index.sha256, release.ref);
+  await noteParsedIndex(store, index.sha256, kept.blob, packages.count);
+  return { packages, index, source: "parsed", downloaded: !blob.fromCache, blobs: [index.sha256, kept.blob] };
+}
+
+/** A failure to read an index, said as NIFTY624 unless it is a diagnostic already. */
+function readError(err: unknown, what: string): NiftyError {
+  if (err instanceof NiftyError) return err;
+  return new NiftyError(
+    "NIFTY624",
+    `cannot read ${what}: ${(err as Error).message}`,
+    "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
+  );
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,18 @@
 //
 // Suites stay in resolution order (the earlier wins a version tie); requests
 // are sorted by text, packages by name then architecture.
+//
+// One file holds every platform the recipe was locked for: a section per
+// Debian architecture, sorted by its name. The first section is a whole lock
+// as above (an amd64-only lock is just that); each further one starts with a
+// header holding only what differs from the first's, its Architecture always,
+// Suites or Requests when that platform was resolved against other InReleases
+// or for other requests, then its stanzas:
+//
+//   Architecture: arm64
+//
+//   Package: dropbear-bin
+//   …
 import { formatStanza, parseStanzas, type Deb822Field, type Deb822Stanza } from "./deb822.ts";
 import {
   formatRelation,
@@ -92,7 +104,18 @@ export interface LockError {
 export type LockLines = Map<string, { stanza: number; fields: Partial<Record<PackageField, number>> }>;
 type PackageField = (typeof PACKAGE_FIELDS)[number];
 
-export type LockParse = { ok: true; lock: Lock; lines: LockLines } | { ok: false; errors: LockError[] };
+/** One platform's section of a lock file, and where its stanzas and Requests are in the file. */
+export interface LockSection {
+  lock: Lock;
+  lines: LockLines;
+  /** The line of the Requests field that applies to it (its own, else the first section's). */
+  requestsLine: number;
+}
+
+/** A lock file read: its first section as `lock` and `lines`, and every section in the file's order. */
+export type LockParse =
+  | { ok: true; lock: Lock; lines: LockLines; sections: LockSection[] }
+  | { ok: false; errors: LockError[] };
 
 function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -170,15 +193,43 @@ function hex(digest: string): string {
  * must be ones parseLock accepts (a resolution's are).
  */
 export function serializeLock(lock: Lock): string {
-  const l = normalizeLock(lock);
+  return serializeLocks([lock]);
+}
+
+/**
+ * Several platforms' locks as one file: a section each, sorted by architecture, the first whole
+ * and each other's header holding only what differs from it. One platform gives serializeLock's text.
+ */
+export function serializeLocks(locks: readonly Lock[]): string {
+  const sorted = locks.map(normalizeLock).sort((a, b) => byteOrder(a.architecture, b.architecture));
+  const [first, ...rest] = sorted;
+  if (first === undefined) throw new Error("a lock file needs at least one platform's lock");
+  for (const [i, l] of sorted.entries())
+    if (i > 0 && sorted[i - 1]!.architecture === l.architecture)
+      throw new Error(`two locks for architecture ${l.architecture}`);
+  const header = headerValues(first);
+  const sections = [
+    [formatStanza([["Lock-Format", LOCK_FORMAT], ...header]), ...packageStanzas(first)],
+    ...rest.map((l) => {
+      const own = headerValues(l).filter(([, value], i) => i === 0 || header[i]![1] !== value);
+      return [formatStanza(own), ...packageStanzas(l)];
+    }),
+  ];
+  return HEADER_COMMENT + sections.flat().join("\n");
+}
+
+/** A section header's fields: Architecture, Suites, Requests. */
+function headerValues(l: Lock): Array<[string, string]> {
   const list = (lines: readonly string[]) => lines.map((x) => `\n${x}`).join("");
-  const header = formatStanza([
-    ["Lock-Format", LOCK_FORMAT],
+  return [
     ["Architecture", l.architecture],
     ["Suites", list(l.suites.map((s) => `${suiteLabel(s)} ${s.inRelease} ${s.date}`))],
     ["Requests", list(l.requests.map(lockRequestText))],
-  ]);
-  const packages = l.packages.map((p) =>
+  ];
+}
+
+function packageStanzas(l: Lock): string[] {
+  return l.packages.map((p) =>
     formatStanza([
       ["Package", p.name],
       ["Version", p.version],
@@ -190,12 +241,13 @@ export function serializeLock(lock: Lock): string {
       ["Requested-By", p.requestedBy.join(", ")],
     ]),
   );
-  return HEADER_COMMENT + [header, ...packages].join("\n");
 }
 
 // ---- parsing
 
 const HEADER_FIELDS = ["Lock-Format", "Architecture", "Suites", "Requests"] as const;
+/** A further section's header: Architecture, and Suites or Requests where they differ from the first's. */
+const SECTION_FIELDS = ["Architecture", "Suites", "Requests"] as const;
 const PACKAGE_FIELDS = [
   "Package",
   "Version",
@@ -227,7 +279,12 @@ class LockReader {
   }
 
   /** The stanza's fields by canonical name; unknown ones are errors with a did-you-mean. */
-  fields<K extends string>(stanza: Deb822Stanza, known: readonly K[], what: string): Map<K, Deb822Field> {
+  fields<K extends string>(
+    stanza: Deb822Stanza,
+    known: readonly K[],
+    what: string,
+    required: readonly K[] = known,
+  ): Map<K, Deb822Field> {
     const out = new Map<K, Deb822Field>();
     for (const f of stanza.fields) {
       const name = known.find((k) => k.toLowerCase() === f.name.toLowerCase());
@@ -238,7 +295,7 @@ class LockReader {
       const near = suggest(f.name, known);
       this.error(f.line, `unknown field '${f.name}' in ${what}${near ? ` (did you mean '${near}'?)` : ""}`);
     }
-    for (const k of known) if (!out.has(k)) this.error(stanza.line, `${what} has no ${k} field`);
+    for (const k of required) if (!out.has(k)) this.error(stanza.line, `${what} has no ${k} field`);
     return out;
   }
 
@@ -306,28 +363,88 @@ export function poolPathProblem(v: string): string | undefined {
   return undefined;
 }
 
+/** What a section's header says, its own fields or the first section's. */
+interface SectionHeader {
+  architecture: string | undefined;
+  suites: HeaderSuites;
+  requests: HeaderRequests;
+  requestsLine: number;
+}
+
 /** Read a lock's text; every problem comes back with its line. */
 export function parseLock(text: string): LockParse {
   const r = new LockReader();
   const { stanzas, problems } = parseStanzas(text);
   for (const p of problems) r.error(p.line, p.message);
-  const [headerStanza, ...packageStanzas] = stanzas;
+  const [headerStanza, ...rest] = stanzas;
   if (!isLockHeader(r, headerStanza)) return { ok: false, errors: r.errors };
   const header = r.fields(headerStanza, HEADER_FIELDS, "the header");
-  const architecture = r.single(header.get("Architecture"), (v) =>
-    ARCH.test(v) ? undefined : `'${v}' is not an architecture name`,
-  );
-  const suites = readSuites(r, header.get("Suites"));
-  const requests = readRequests(r, header.get("Requests"));
-  const { packages, lines } = readPackages(r, packageStanzas, suites, requests);
+  const first: SectionHeader = {
+    architecture: readArchitecture(r, header.get("Architecture")),
+    suites: readSuites(r, header.get("Suites")),
+    requests: readRequests(r, header.get("Requests")),
+    requestsLine: header.get("Requests")?.line ?? headerStanza.line,
+  };
+  const sections: LockSection[] = [];
+  const seen = new Map<string, number>();
+  for (const { head, stanza, packageStanzas } of splitSections(headerStanza, rest)) {
+    const own = head === undefined ? first : readSectionHeader(r, stanza, first);
+    const { packages, lines } = readPackages(r, packageStanzas, own.suites, own.requests);
+    if (own.architecture === undefined) continue;
+    const earlier = seen.get(own.architecture);
+    if (earlier !== undefined) {
+      r.error(stanza.line, `architecture ${own.architecture} has a section already (at line ${earlier})`);
+      continue;
+    }
+    seen.set(own.architecture, stanza.line);
+    const lock = normalizeLock({
+      architecture: own.architecture,
+      suites: own.suites.suites,
+      requests: own.requests.requests,
+      packages,
+    });
+    sections.push({ lock, lines, requestsLine: own.requestsLine });
+  }
   if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
-  const lock = normalizeLock({
-    architecture: architecture!,
-    suites: suites.suites,
-    requests: requests.requests,
-    packages,
-  });
-  return { ok: true, lock, lines };
+  return { ok: true, lock: sections[0]!.lock, lines: sections[0]!.lines, sections };
+}
+
+/**
+ * The stanzas after the first header, in sections: a stanza whose fields are all a section
+ * header's starts one (one with any other field is a package stanza, with its own errors).
+ */
+function splitSections(
+  headerStanza: Deb822Stanza,
+  rest: readonly Deb822Stanza[],
+): Array<{ head: Deb822Stanza | undefined; stanza: Deb822Stanza; packageStanzas: Deb822Stanza[] }> {
+  const names = new Set<string>([...SECTION_FIELDS, "Lock-Format"].map((n) => n.toLowerCase()));
+  const out: ReturnType<typeof splitSections> = [
+    { head: undefined, stanza: headerStanza, packageStanzas: [] },
+  ];
+  for (const stanza of rest) {
+    if (stanza.fields.every((f) => names.has(f.name.toLowerCase())))
+      out.push({ head: stanza, stanza, packageStanzas: [] });
+    else out.at(-1)!.packageStanzas.push(stanza);
+  }
+  return out;
+}
+
+function readArchitecture(r: LockReader, f: Deb822Field | undefined): string | undefined {
+  return r.single(f, (v) => (ARCH.test(v) ? undefined : `'${v}' is not an architecture name`));
+}
+
+/** A further section's header: its Architecture, and the first section's Suites and Requests unless it has its own. */
+function readSectionHeader(r: LockReader, stanza: Deb822Stanza, first: SectionHeader): SectionHeader {
+  const what = `the section header at line ${stanza.line}`;
+  const f = r.fields(stanza, SECTION_FIELDS, what, ["Architecture"]);
+  const suites = f.get("Suites");
+  const requests = f.get("Requests");
+  return {
+    architecture: readArchitecture(r, f.get("Architecture")),
+    suites: suites === undefined ? first.suites : readSuites(r, suites),
+    requests: requests === undefined ? first.requests : readRequests(r, requests),
+    requestsLine: requests?.line ?? first.requestsLine,
+  };
 }
 
 /** Whether the first stanza is a header of the Lock-Format this niftyc reads; if not, says why. */

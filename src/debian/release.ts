@@ -6,12 +6,12 @@
 //
 // The caller passes the current time; nothing here reads the clock.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { Store } from "../cache/store.ts";
-import { FetchFailedError, fetchLatest } from "../fetch/download.ts";
+import { FetchFailedError, fetchLatest, type Validators } from "../fetch/download.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { fieldValue, parseStanzas } from "./fields.ts";
 import type { SuiteRef } from "./types.ts";
@@ -489,8 +489,10 @@ export function archiveMirrors(ref: SuiteRef, mirrors: Record<string, string[]>)
 }
 
 /**
- * Download a suite's InRelease (always afresh: it is how the archive says
- * what is current), verify it, parse the signed text and check it.
+ * Download a suite's InRelease (always asked for: it is how the archive says
+ * what is current), verify it, parse the signed text and check it. A source that
+ * sent validators last time is asked conditionally; its 304 makes the copy already
+ * in the store the answer, verified and checked again exactly as a download is.
  */
 export async function fetchRelease(
   store: Store,
@@ -511,13 +513,21 @@ export async function fetchRelease(
     checkRelease(release, ref, options.now, what, options.notBefore);
     checked = { release, signatures };
   };
+  const sources = roots.map((r) => `${r}/dists/${ref.suite}/InRelease`);
+  // What each source sent last time, read before the requests go out (small records, read at once).
+  const previous = new Map<string, StoredValidators>();
+  for (const url of sources) {
+    const known = await store.readRecord<StoredValidators>("inrelease-validators", urlKey(url));
+    if (typeof known?.digest === "string") previous.set(url, known);
+  }
   let blob;
   try {
     blob = await fetchLatest(store, {
       name: `InRelease of ${ref.archive} ${ref.suite}`,
-      sources: roots.map((r) => `${r}/dists/${ref.suite}/InRelease`),
+      sources,
       maxBytes: limit,
       accept,
+      previous: (url) => previous.get(url),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.retries !== undefined ? { retries: options.retries } : {}),
       ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
@@ -527,9 +537,18 @@ export async function fetchRelease(
   }
   const url = blob.url ?? "";
   const { release, signatures } = checked!;
+  if (blob.validators !== undefined && !blob.notModified)
+    await store.writeRecord("inrelease-validators", urlKey(url), { ...blob.validators, digest: blob.digest });
   const served = roots.find((r) => url === `${r}/dists/${ref.suite}/InRelease`);
   const ordered = served ? [served, ...roots.filter((r) => r !== served)] : roots;
   return { ...release, ref, url, mirrors: ordered, inRelease: blob.digest, signatures };
+}
+
+/** An InRelease's ETag and Last-Modified as its source sent them, and the digest of the bytes they came with. */
+type StoredValidators = Validators & { digest: string };
+
+function urlKey(url: string): string {
+  return createHash("sha256").update(url).digest("hex");
 }
 
 /** The download limit's error, said of the InRelease and its own limit (every source sent too much). */

@@ -23,8 +23,6 @@ export interface PackageRecord {
   /** Essential: yes packages are never pulled in implicitly; recorded for the report. */
   essential?: boolean;
   priority?: string;
-  section?: string;
-  source?: string;
   /** Pool path relative to the archive root: pool/main/b/busybox/…deb */
   filename: string;
   size: number;
@@ -32,7 +30,6 @@ export interface PackageRecord {
   sha256: string;
   /** Installed-Size in KiB, as the index says; for the dpkg status file. */
   installedSize?: number;
-  maintainer?: string;
   description?: string;
   from: SuiteRef;
 }

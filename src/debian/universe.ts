@@ -66,7 +66,7 @@ export function compareCandidates(a: Candidate, b: Candidate): number {
   );
 }
 
-function compareProvisions(a: Provision, b: Provision): number {
+export function compareProvisions(a: Provision, b: Provision): number {
   return (
     byteOrder(a.provider.record.name, b.provider.record.name) ||
     compareCandidates(a.provider, b.provider) ||

@@ -172,7 +172,7 @@ export const DIAGNOSTIC_CODES = {
   },
   NIFTY013: { severity: "error", section: "checks", title: "KEYGEN at boot needs dropbearkey in the image" },
   NIFTY014: { severity: "warning", section: "checks", title: "root can log in over SSH with a password" },
-  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: the image is amd64" },
+  NIFTY015: { severity: "error", section: "checks", title: "PACKAGE cannot install n:a: why" },
   NIFTY018: {
     severity: "warning",
     section: "checks",
@@ -540,10 +540,25 @@ export const DIAGNOSTIC_CODES = {
     section: "packages",
     title: "the InRelease of S (URL) is dated D, older than the D' the lock was resolved against",
   },
+  NIFTY650: {
+    severity: "error",
+    section: "packages",
+    title: "the stored parse of a Packages index is damaged (row n)",
+  },
   NIFTY640: {
     severity: "error",
     section: "packages",
     title: "P has another version on each platform: V on A; V' on B",
+  },
+  NIFTY641: {
+    severity: "error",
+    section: "packages",
+    title: "--locked, but the lock has no section for platform P",
+  },
+  NIFTY642: {
+    severity: "error",
+    section: "packages",
+    title: "PACKAGE n:a cannot go in the P image (arch)",
   },
   NIFTY400: {
     severity: "error",

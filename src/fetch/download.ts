@@ -40,6 +40,22 @@ export interface FetchRequest {
   onProgress?: (p: FetchProgress) => void;
   /** The most bytes one download may bring (--limit download-size). */
   maxBytes?: number;
+  /** Reads each attempt's bytes as they arrive (see DownloadTap). */
+  tap?: (file: string) => DownloadTap;
+}
+
+/**
+ * A reader of a download as it arrives (an index parsed while it downloads), made for each attempt
+ * with the temp file its bytes go to: `write` tells of each chunk as it arrives (the earlier ones
+ * are in the file, or about to be); `end` is called once the body is whole and in the file, before
+ * its digest is checked, and must not throw: its value becomes the result's `tapped` only when the
+ * digest matched. `abort` is called for an attempt whose bytes are not kept (a failure, a digest
+ * mismatch): whatever it made from them is discarded.
+ */
+export interface DownloadTap {
+  write(chunk: Buffer): Promise<void> | void;
+  end(): Promise<unknown>;
+  abort(): Promise<void>;
 }
 
 export interface FetchResult {
@@ -49,6 +65,18 @@ export interface FetchResult {
   fromCache: boolean;
   /** The source URL the bytes came from (absent when from the cache). */
   url?: string;
+  /** fetchLatest: the ETag and Last-Modified the source sent with these bytes. */
+  validators?: Validators;
+  /** fetchLatest: the source answered 304 to a conditional request; the stored copy was accepted again. */
+  notModified?: boolean;
+  /** What the request's tap made of the bytes stored (absent when they came from the store). */
+  tapped?: unknown;
+}
+
+/** What a source said identifies the bytes it sent, for a conditional request next time. */
+export interface Validators {
+  etag?: string;
+  lastModified?: string;
 }
 
 /** One source that failed, and why. */
@@ -135,8 +163,15 @@ export interface FetchLatestRequest {
   retryDelayMs?: number;
   onProgress?: (p: FetchProgress) => void;
   maxBytes?: number;
+  tap?: (file: string) => DownloadTap;
   /** Judges the complete download before it is stored (a signature check): throwing leaves nothing in the store. */
   accept?: (file: string, url: string) => Promise<void>;
+  /**
+   * What an earlier download from `url` sent and stored: asked for conditionally (If-None-Match,
+   * If-Modified-Since). A 304 gives the stored blob, judged by `accept` again as if just downloaded;
+   * a 304 when that blob is gone is asked again without conditions.
+   */
+  previous?: (url: string) => (Validators & { digest: string }) | undefined;
 }
 
 /** A source that sends (or announces) more than the download limit: the download stops there. */
@@ -202,7 +237,7 @@ async function download(
       if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
       try {
         const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
-        return { ...info, fromCache: false, url };
+        return { fromCache: false, ...info, url };
       } catch (err) {
         if (err instanceof DigestMismatchError) {
           failures.push({
@@ -280,11 +315,16 @@ async function attemptOnce(
   req: FetchLatestRequest,
   digest: string | undefined,
   url: string,
-): Promise<{ digest: string; path: string; size: number }> {
+): Promise<Omit<FetchResult, "fromCache" | "url">> {
   const timeout = req.timeoutMs ?? 30_000;
   const deadline = new Deadline(timeout);
   try {
-    return await attemptWithin(deadline, request, dispatcher, store, req, digest, url);
+    const previous = req.previous?.(url);
+    if (previous !== undefined && (previous.etag !== undefined || previous.lastModified !== undefined)) {
+      const kept = await attemptWithin(deadline, request, dispatcher, store, req, digest, url, previous);
+      if (kept !== undefined) return kept;
+    }
+    return (await attemptWithin(deadline, request, dispatcher, store, req, digest, url))!;
   } catch (error) {
     if (deadline.expired) throw new TooSlowError(url, timeout);
     throw error;
@@ -301,13 +341,20 @@ async function attemptWithin(
   req: FetchLatestRequest,
   digest: string | undefined,
   url: string,
-): Promise<{ digest: string; path: string; size: number }> {
-  const res = await request(url, {
-    dispatcher,
-    method: "GET",
-    headers: { "accept-encoding": "identity" },
-    signal: deadline.signal,
-  });
+  previous?: Validators & { digest: string },
+): Promise<Omit<FetchResult, "fromCache" | "url"> | undefined> {
+  const headers: Record<string, string> = { "accept-encoding": "identity" };
+  if (previous?.etag !== undefined) headers["if-none-match"] = previous.etag;
+  if (previous?.lastModified !== undefined) headers["if-modified-since"] = previous.lastModified;
+  const res = await request(url, { dispatcher, method: "GET", headers, signal: deadline.signal });
+  if (res.statusCode === 304 && previous !== undefined) {
+    await res.body.dump().catch(() => {});
+    // Only a copy this store holds, judged again now; without one, ask without conditions.
+    const kept = await store.stat(previous.digest);
+    if (kept === undefined) return undefined;
+    await req.accept?.(kept.path, url);
+    return { ...kept, notModified: true };
+  }
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => {});
     throw new HttpStatusError(res.statusCode);
@@ -329,29 +376,52 @@ async function attemptWithin(
   report();
   // Read from now on, counted for the deadline as bytes arrive (not once the store is ready for them).
   const body = flowing(res.body, (n) => deadline.count(n));
+  const validators = validatorsOf(res.headers);
+  let tap: DownloadTap | undefined;
+  let tapped: unknown;
 
   try {
-    return await store.putStream(
+    const stored = await store.putStream(
       (writer) =>
         pipeline(
           body,
           async function* (source: AsyncIterable<Buffer>) {
+            tap = req.tap?.(writer.tempPath);
             for await (const chunk of source) {
               received += chunk.length;
               if (received > limit) throw new TooLargeError(url, limit);
               report();
               yield chunk;
+              await tap?.write(chunk);
             }
           },
           writer,
-        ).then(() => req.accept?.(writer.tempPath, url)),
+        ).then(async () => {
+          tapped = await tap?.end();
+          await req.accept?.(writer.tempPath, url);
+        }),
       digest,
       url,
     );
+    const out = req.tap === undefined ? stored : { ...stored, tapped };
+    return validators === undefined ? out : { ...out, validators };
+  } catch (error) {
+    await tap?.abort();
+    throw error;
   } finally {
     // Also when the store failed before reading it: the connection is not left open.
     res.body.destroy();
   }
+}
+
+/** The ETag and Last-Modified of a response, when it has either. */
+function validatorsOf(headers: Record<string, string | string[] | undefined>): Validators | undefined {
+  const one = (v: string | string[] | undefined) =>
+    typeof v === "string" && v.length <= 256 ? v : undefined;
+  const etag = one(headers.etag);
+  const lastModified = one(headers["last-modified"]);
+  if (etag === undefined && lastModified === undefined) return undefined;
+  return { ...(etag !== undefined ? { etag } : {}), ...(lastModified !== undefined ? { lastModified } : {}) };
 }
 
 /**

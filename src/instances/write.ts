@@ -9,7 +9,7 @@ import { lstat, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } 
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
-import { privateDir, unpackRootfs } from "../emit/runtime-bundle.ts";
+import { privateDir, unpackRootfs } from "../emit/unpack.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";

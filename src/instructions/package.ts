@@ -8,7 +8,7 @@ import { readImagePath, readOptions } from "./args.ts";
 import { packageNameProblem, type VersionConstraint } from "../debian/relations.ts";
 import { versionProblem } from "../debian/version.ts";
 import { lockRequestText, type LockRequest } from "../debian/lockfile.ts";
-import { IMAGE_ARCHITECTURE } from "../image/config.ts";
+import { platformOfDebian } from "../image/platform.ts";
 import type { Span } from "../core/source.ts";
 
 export interface PackageInstruction extends Typed {
@@ -16,12 +16,17 @@ export interface PackageInstruction extends Typed {
   requests: LockRequest[];
   /** Only these paths (and the libraries the programs among them load); absent: whole packages. */
   files?: string[];
+  /**
+   * Where each request naming an architecture (`foo:arm64`) writes it, by request text: each
+   * platform's build judges it (forPlatform). Left out of cache keys, as every span is.
+   */
+  qualifierSpan?: Record<string, Span>;
 }
 
 const REQUEST = /^([^:<>=\s]+)(?::([a-z0-9-]+))?(?:(<<|<=|>=|>>|=)(.*))?$/;
 
-/** The qualifiers a build can honour: the image's own architecture, and Debian's `native` and `any`. */
-const HONOURED_QUALIFIERS: readonly string[] = [IMAGE_ARCHITECTURE, "native", "any"];
+/** Qualifiers every platform honours: Debian's `native` and `any`. An architecture's name is judged per platform. */
+const EVERY_PLATFORM: readonly string[] = ["native", "any"];
 
 /** The span of `:arch` in a word written as it reads; the whole word when quoting or substitution moved it. */
 function qualifierSpan(span: Span, text: string, name: string, arch: string): Span {
@@ -63,6 +68,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       return undefined;
     }
     const requests: LockRequest[] = [];
+    const spans: Record<string, Span> = {};
     for (const word of opts.positional) {
       const request = readRequest(word.text);
       if (typeof request === "string") {
@@ -74,20 +80,22 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
         );
         continue;
       }
-      if (request.arch !== undefined && !HONOURED_QUALIFIERS.includes(request.arch)) {
-        const hint =
-          request.arch === "all"
-            ? `an Architecture: all package is installed as the image's own: write ${request.name} without :all`
-            : `write ${request.name} or ${request.name}:${IMAGE_ARCHITECTURE} ` +
-              "(for another platform, name it alone and build with --platform: each resolves its own)";
+      const arch = request.arch;
+      if (arch !== undefined && !EVERY_PLATFORM.includes(arch) && platformOfDebian(arch) === undefined) {
+        const why =
+          arch === "all"
+            ? "an Architecture: all package is installed as the image's own"
+            : `${arch} is not the architecture of any platform niftyc builds`;
         report.error(
-          qualifierSpan(word.span, word.text, request.name, request.arch),
+          qualifierSpan(word.span, word.text, request.name, arch),
           "NIFTY015",
-          `PACKAGE cannot install ${request.name}:${request.arch}: the image is ${IMAGE_ARCHITECTURE}`,
-          hint,
+          `PACKAGE cannot install ${request.name}:${arch}: ${why}`,
+          `write ${request.name} without :${arch}: each platform resolves the name for itself`,
         );
         continue;
       }
+      if (arch !== undefined && !EVERY_PLATFORM.includes(arch))
+        spans[lockRequestText(request)] = qualifierSpan(word.span, word.text, request.name, arch);
       requests.push(request);
     }
     const fileWords = opts.lists.get("FILES");
@@ -108,7 +116,8 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
           gid: 0,
           content: { digest: "", size: 0 },
         });
-    return { kind: "PACKAGE", span: ins.span, requests, ...(fileWords ? { files } : {}) };
+    const qualified = Object.keys(spans).length > 0 ? { qualifierSpan: spans } : {};
+    return { kind: "PACKAGE", span: ins.span, requests, ...(fileWords ? { files } : {}), ...qualified };
   },
   packages(t) {
     return { requests: t.requests, span: t.span };

@@ -5,6 +5,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Platform } from "../image/platform.ts";
 import type { Recipe } from "./recipe.ts";
 import type { PlatformInstruction } from "./platform.ts";
+import { lockRequestText } from "../debian/lockfile.ts";
 
 /** The platforms a recipe's PLATFORM line names, with the line; undefined when it has none. */
 export function recipePlatforms(recipe: Recipe): PlatformInstruction | undefined {
@@ -14,7 +15,7 @@ export function recipePlatforms(recipe: Recipe): PlatformInstruction | undefined
 /**
  * The recipe as a build for `target` sees it: FETCH lines for other platforms left out. A platform
  * the PLATFORM line does not list is NIFTY256; a FETCH name with lines for some platforms but not
- * this one is NIFTY255 at its first line.
+ * this one is NIFTY255 at its first line; a PACKAGE qualifier naming another architecture is NIFTY642.
  */
 export function forPlatform(
   recipe: Recipe,
@@ -48,8 +49,34 @@ export function forPlatform(
       hint: `add FETCH ${name} <source> sha256:<digest> PLATFORM ${target.name}, or build without that platform`,
     });
   }
+  errors.push(...foreignQualifiers(recipe, target));
   const instructions = recipe.instructions.filter(
     (i) => i.kind !== "FETCH" || i.platform === undefined || i.platform === target.name,
   );
   return { recipe: { ...recipe, instructions }, errors };
+}
+
+/**
+ * `PACKAGE foo:arm64` in a build for another platform: an image holds its own architecture's
+ * packages and `all` ones, so a qualifier must be `:native`, `:any` or the platform's own.
+ */
+export function foreignQualifiers(recipe: Recipe, target: Platform): Omit<Diagnostic, "source">[] {
+  const errors: Omit<Diagnostic, "source">[] = [];
+  for (const i of recipe.instructions) {
+    if (i.kind !== "PACKAGE") continue;
+    for (const r of i.requests) {
+      if (r.arch === undefined || r.arch === "native" || r.arch === "any" || r.arch === target.debian)
+        continue;
+      errors.push({
+        severity: "error",
+        code: "NIFTY642",
+        span: i.qualifierSpan?.[lockRequestText(r)] ?? i.span,
+        message:
+          `PACKAGE ${r.name}:${r.arch} cannot go in the ${target.name} image (${target.debian}): ` +
+          "an image holds its own architecture's packages and Architecture: all ones",
+        hint: `write ${r.name} without :${r.arch}: each platform resolves the name for itself`,
+      });
+    }
+  }
+  return errors;
 }

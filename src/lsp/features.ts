@@ -27,6 +27,15 @@ export interface PackageHint {
   description?: string;
 }
 
+/** The packages completion offers: every name, and a hint decoded for a name when it is shown. */
+export interface PackageCatalog {
+  /** Sorted (as `<` orders strings). */
+  names: readonly string[];
+  hint(name: string): PackageHint | undefined;
+  /** Lets go of the stored indices it reads. */
+  close(): Promise<void>;
+}
+
 function specOf(keyword: string): InstructionSpec<Typed> | undefined {
   const upper = keyword.toUpperCase();
   return isKeyword(upper) ? (INSTRUCTIONS[upper] as unknown as InstructionSpec<Typed>) : undefined;
@@ -247,7 +256,7 @@ export interface CompletionInput {
   tree: SyntaxTree;
   text: string;
   offset: number;
-  packages?: () => Promise<readonly PackageHint[]>;
+  packages?: () => Promise<PackageCatalog>;
 }
 
 /** What may be typed at the offset: a keyword, an option, a declared name after `${`, a package. */
@@ -289,20 +298,37 @@ export async function complete(
     return { items: options, isIncomplete: false };
   const typed = wordAt(ins, offset);
   const prefix = typed ? text.slice(typed.span.start.offset, offset) : "";
-  const matches = (await input.packages()).filter((p) => p.name.startsWith(prefix));
+  const catalog = await input.packages();
   const LIMIT = 200;
-  const items = matches.slice(0, LIMIT).map(
-    (p): CompletionItem => ({
-      label: p.name,
+  const shown = namesStartingWith(catalog.names, prefix, LIMIT + 1);
+  const items = shown.slice(0, LIMIT).map((name): CompletionItem => {
+    const p = catalog.hint(name);
+    return {
+      label: name,
       kind: COMPLETION.module,
-      detail: p.version,
-      ...(p.description ? { documentation: p.description } : {}),
-    }),
-  );
+      ...(p ? { detail: p.version } : {}),
+      ...(p?.description ? { documentation: p.description } : {}),
+    };
+  });
   return {
     items: [...items, ...options.filter((o) => o.label.startsWith(prefix.toUpperCase()))],
-    isIncomplete: matches.length > LIMIT,
+    isIncomplete: shown.length > LIMIT,
   };
+}
+
+/** Up to `limit` names that start with `prefix`, from sorted names (a binary search, then a walk). */
+function namesStartingWith(names: readonly string[], prefix: string, limit: number): string[] {
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid]! < prefix) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: string[] = [];
+  for (let i = lo; i < names.length && out.length < limit && names[i]!.startsWith(prefix); i++)
+    out.push(names[i]!);
+  return out;
 }
 
 /** The spec's summary, syntax and example, over the keyword. */

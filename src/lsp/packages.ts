@@ -1,39 +1,45 @@
 // Package names for completion, offline: the recipe's lock names the signed
 // InRelease of each suite, the store's records say which Packages index that
-// release names and hold its parse. Nothing is downloaded and nothing in the
-// store is written; without a lock or a parse, the lock's own packages are
-// offered, or none.
+// release names, and its stored form (src/debian/package-index.ts) gives the
+// names from its name table; a version and description are decoded only for
+// the names a completion shows. Nothing is downloaded and nothing in the store
+// is written; without a lock or a parse, the lock's own packages are offered,
+// or none.
 import { readFile } from "node:fs/promises";
 import { Store } from "../cache/store.ts";
 import { parseLock } from "../debian/lockfile.ts";
-import { readParsedIndex } from "../debian/index.ts";
+import { openParsedIndex } from "../debian/index.ts";
+import type { PackageIndex } from "../debian/package-index.ts";
+import { byteOrder } from "../debian/universe.ts";
 import { hashText } from "../pipeline/keys.ts";
-import type { PackageHint } from "./features.ts";
+import type { PackageCatalog, PackageHint } from "./features.ts";
 
 export interface Archives {
   archive: string;
   suites: string[];
 }
 
-/** The packages of the recipe's archives, one hint per name (the first suite that has it wins). */
-export async function packageHints(
+const EMPTY: PackageCatalog = { names: [], hint: () => undefined, close: async () => {} };
+
+/** The packages of the recipe's archives: every name, each hint from the first suite that has it. */
+export async function packageCatalog(
   storeDir: string | undefined,
   recipePath: string,
   archives: readonly Archives[],
-): Promise<PackageHint[]> {
+): Promise<PackageCatalog> {
   let text: string;
   try {
     text = await readFile(`${recipePath}.lock`, "utf8");
   } catch {
-    return [];
+    return EMPTY;
   }
   const parsed = parseLock(text);
-  if (!parsed.ok) return [];
+  if (!parsed.ok) return EMPTY;
   const lock = parsed.lock;
-  const byName = new Map<string, PackageHint>();
   const wanted = lock.suites.filter((s) =>
     archives.some((a) => a.archive === s.archive && a.suites.includes(s.suite)),
   );
+  const indices: PackageIndex[] = [];
   if (storeDir !== undefined) {
     // Store's constructor only names the directories: nothing is created or written.
     const store = new Store(storeDir);
@@ -43,22 +49,33 @@ export async function packageHints(
         hashText(suite.inRelease, suite.component, lock.architecture),
       );
       if (record === undefined) continue;
-      const records = await readParsedIndex(store, record.index, {
-        archive: suite.archive,
-        suite: suite.suite,
-        component: suite.component,
-      });
-      for (const r of records ?? []) {
-        if (byName.has(r.name)) continue;
-        byName.set(r.name, {
-          name: r.name,
-          version: r.version,
-          ...(r.description ? { description: r.description } : {}),
-        });
-      }
+      const from = { archive: suite.archive, suite: suite.suite, component: suite.component };
+      const opened = await openParsedIndex(store, record.index, from);
+      if (opened !== undefined) indices.push(opened.packages);
     }
   }
+  const locked = new Map<string, PackageHint>();
   for (const p of lock.packages)
-    if (!byName.has(p.name)) byName.set(p.name, { name: p.name, version: p.version });
-  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (!locked.has(p.name)) locked.set(p.name, { name: p.name, version: p.version });
+  const names = new Set<string>();
+  for (const index of indices) for (const name of index.names()) names.add(name);
+  for (const name of locked.keys()) names.add(name);
+  return {
+    names: [...names].sort(byteOrder),
+    hint: (name) => {
+      for (const index of indices) {
+        const [first] = index.recordsOf(name);
+        if (first !== undefined)
+          return {
+            name,
+            version: first.version,
+            ...(first.description ? { description: first.description } : {}),
+          };
+      }
+      return locked.get(name);
+    },
+    close: async () => {
+      await Promise.all(indices.map((i) => i.close()));
+    },
+  };
 }

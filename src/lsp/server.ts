@@ -26,7 +26,7 @@ import {
   hover,
   symbols,
   toLspDiagnostic,
-  type PackageHint,
+  type PackageCatalog,
 } from "./features.ts";
 import { definition, references } from "./names.ts";
 
@@ -54,6 +54,9 @@ interface Analysis {
   tree: SyntaxTree;
   diagnostics?: LspDiagnostic[];
 }
+
+/** No packages to offer: a recipe with no path, or a store that could not be read. */
+const NO_PACKAGES: PackageCatalog = { names: [], hint: () => undefined, close: async () => {} };
 
 function recipePathOf(uri: string): string | undefined {
   try {
@@ -150,7 +153,7 @@ export function startServer(
   const documents = new TextDocuments(TextDocument);
   const analyses = new Map<string, Analysis>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  const packageCache = new Map<string, { key: string; hints: Promise<PackageHint[]> }>();
+  const packageCache = new Map<string, { key: string; hints: Promise<PackageCatalog> }>();
 
   /** The analysis of the document as it is now: reused while its version holds. */
   const current = async (uri: string): Promise<Analysis | undefined> => {
@@ -185,18 +188,19 @@ export function startServer(
   };
 
   /** The packages of the recipe's archives, read from the store once per document, its archives and its lock. */
-  const packagesFor = (uri: string, tree: SyntaxTree) => async (): Promise<PackageHint[]> => {
+  const packagesFor = (uri: string, tree: SyntaxTree) => async (): Promise<PackageCatalog> => {
     const recipePath = recipePathOf(uri);
-    if (recipePath === undefined) return [];
+    if (recipePath === undefined) return NO_PACKAGES;
     const archives = declaredArchives(tree);
     const lock = lockStat(recipePath);
     const key = JSON.stringify([archives, lock?.mtimeMs, lock?.size]);
     const known = packageCache.get(uri);
     if (known?.key === key) return known.hints;
     const hints = import("./packages.ts")
-      .then((m) => m.packageHints(options.storeDir, recipePath, archives))
-      .catch(() => []);
-    // One entry per open document: an edit of its ARCHIVE lines or a new lock replaces it.
+      .then((m) => m.packageCatalog(options.storeDir, recipePath, archives))
+      .catch(() => NO_PACKAGES);
+    // One entry per open document: an edit of its ARCHIVE lines or a new lock replaces it (and lets go of its indices).
+    void known?.hints.then((old) => old.close());
     packageCache.set(uri, { key, hints });
     return hints;
   };
@@ -235,7 +239,7 @@ function registerRequests(
   connection: Connection,
   documents: TextDocuments<TextDocument>,
   current: (uri: string) => Promise<Analysis | undefined>,
-  packagesFor: (uri: string, tree: SyntaxTree) => () => Promise<PackageHint[]>,
+  packagesFor: (uri: string, tree: SyntaxTree) => () => Promise<PackageCatalog>,
 ): void {
   const at = async (uri: string, position: { line: number; character: number }) => {
     const doc = documents.get(uri);

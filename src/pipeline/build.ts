@@ -11,7 +11,8 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { damagedBlob, openStore, type Store } from "../cache/store.ts";
 import { Tree, TreeError } from "../image/tree.ts";
-import { treeIdentities } from "../core/host-inputs.ts";
+import { blobIdentityOf, identityOf, RACY_NS, treeIdentities } from "../core/host-inputs.ts";
+import { statSync } from "node:fs";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
@@ -51,7 +52,14 @@ import type { sbomInputs as sbomInputsOf } from "./sbom.ts";
 import type { ProvenanceInput } from "../emit/provenance.ts";
 import type { Tarballs } from "./layers.ts";
 import type { ResolvedPackages } from "./packages.ts";
-import type { BuildEvent, BuildOptions, BuildResult, StageTime, StepRecord } from "./types.ts";
+import type {
+  BuildEvent,
+  BuildOptions,
+  BuildResult,
+  OutputsRestore,
+  StageTime,
+  StepRecord,
+} from "./types.ts";
 
 export { BuildFailed, DEFAULT_FORMATS, FORMATS, outputFiles };
 export type { BuildEvent, BuildOptions, BuildResult, Format, StageTime, StepRecord };
@@ -80,15 +88,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 /**
- * The lock a build with these options uses, resolved (and written) as the build would, before any
- * step runs: a multi-platform build compares its platforms' locks first (src/pipeline/platforms.ts).
+ * The lock section a build with these options uses, resolved as the build would but not written,
+ * before any step runs: a multi-platform build compares its platforms' sections first and writes
+ * them at once (src/pipeline/platforms.ts).
  */
-export async function resolveBuildLock(options: BuildOptions): Promise<ResolvedPackages["lock"] | undefined> {
+export async function resolveBuildLock(options: BuildOptions): Promise<ResolvedPackages | undefined> {
   const { takeLease } = await import("../cache/lease.ts");
   const store = await openStore(options.cacheDir);
   const lease = await takeLease(store);
   try {
-    return (await resolveRecipePackages(await compileRecipe(startRun(options, store))))?.lock;
+    return await resolveRecipePackages(await compileRecipe(startRun(options, store)), { deferWrite: true });
   } finally {
     await lease.release();
   }
@@ -133,6 +142,8 @@ interface Planned extends Compiled {
   /** What build.json says of each step beside the files: a moved line changes it, not the files. */
   described: ReadonlyArray<readonly [number, string, string]>;
   steps: StepRecord[];
+  /** Each step's notes, by index, as the steps gave them or their records hold them. */
+  stepNotesSaid: string[][];
   sbomInputs: ReturnType<typeof sbomInputsOf>;
   /** What provenance.json says beside its subjects, when it is among the formats. */
   provenance: ProvenanceInput | undefined;
@@ -198,7 +209,10 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
   return { ...run, source, recipe, warnings, outDir, formats, useTag: `build:${options.recipePath}`, fail };
 }
 
-async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | undefined> {
+async function resolveRecipePackages(
+  c: Compiled,
+  write: { deferWrite?: true } = {},
+): Promise<ResolvedPackages | undefined> {
   const { options } = c;
   const packages = await stage("resolving the recipe's packages", async () => {
     const { lockSuffix, resolvePackages } = await import("./packages.ts");
@@ -219,6 +233,7 @@ async function resolveRecipePackages(c: Compiled): Promise<ResolvedPackages | un
       ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.platform ? { platform: options.platform } : {}),
+      ...write,
     });
   });
   c.lap("packages");
@@ -282,13 +297,15 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
     outputsKey,
     described,
     steps: [],
+    stepNotesSaid: [],
     sbomInputs: inputs,
     provenance,
     inputsKey,
   };
 }
 
-function recordStep(p: Planned, index: number, reused: boolean, ms: number): void {
+function recordStep(p: Planned, index: number, reused: boolean, ms: number, notes?: readonly string[]): void {
+  if (notes !== undefined) p.stepNotesSaid[index] = [...notes];
   const instruction = p.recipe.instructions[index]!;
   const text = firstLine(p.source.text, instruction.span);
   p.steps.push({
@@ -311,6 +328,14 @@ async function finish(
 ): Promise<BuildResult> {
   // Beside out/, which exists by now: what the next build may recall of the secrets' files.
   await p.secretStamps?.save();
+  const restore = recall?.restore;
+  if (restore !== undefined && p.secretStamps !== undefined) {
+    // A restore leaves the secret stamps as they are, as a warm build does when they are unchanged.
+    const stats = statSync(p.secretStamps.file, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined || stats.ctimeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS)
+      delete recall!.restore;
+    else restore.beside.push({ path: p.secretStamps.file, identity: identityOf(stats) });
+  }
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
   const { fetches, packages } = p.sbomInputs;
   const used = [...fromSteps, ...fetches.map((f) => f.digest), ...packages.map((pkg) => pkg.sha256)];
@@ -377,7 +402,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
     for (const [index, cached] of records.entries()) {
       for (const w of cached!.warnings) p.warnings.push({ ...w, source: p.source });
       for (const message of cached!.notes) p.emit({ type: "note", message });
-      recordStep(p, index, true, 0);
+      recordStep(p, index, true, 0, cached!.notes);
     }
     refuseWarnings(options, p.warnings);
     p.lap("steps");
@@ -385,6 +410,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
     return true;
   };
   const image = { digest, config, reproducible: true, upToDate: false };
+  const described = buildJson(p, { ...image, layers, fingerprint });
   const published = await stage("writing the outputs", () =>
     assembleAndPublish({
       store,
@@ -401,13 +427,13 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
       alongside: replay,
       sbom: () => missingOutput(store, assembled),
       provenance: p.provenance,
-      buildJson: buildJson(p, { ...image, layers, fingerprint }),
+      buildJson: described,
     }),
   );
   if (published === undefined) return records ? { records } : {};
   p.lap("outputs");
-  const written = options.hostInputs ? treeIdentities(outDir) : undefined;
-  return { result: await finish(p, image, fromSteps, written && { useRecord: published, outputs: written }) };
+  const recall = options.hostInputs ? recallOf(p, published, described) : undefined;
+  return { result: await finish(p, image, fromSteps, recall) };
 }
 
 async function buildTree(p: Planned, records: StepRecords | undefined): Promise<Built> {
@@ -422,7 +448,7 @@ async function buildTree(p: Planned, records: StepRecords | undefined): Promise<
     warnings: p.warnings,
     stepNotes: p.stepNotes,
     emit: p.emit,
-    record: (index, reused, ms) => recordStep(p, index, reused, ms),
+    record: (index, reused, ms, notes) => recordStep(p, index, reused, ms, notes),
     ...(records ? { records } : {}),
   });
   refuseWarnings(p.options, p.warnings);
@@ -488,7 +514,8 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
       ? () => stage("writing the SBOM", () => renderSbom(b, digest, formats))
       : async () => ({});
   const image = { digest, config, reproducible, upToDate: false };
-  const useRecord = await stage("writing the outputs", () =>
+  const described = buildJson(b, { ...image, layers, fingerprint: reproducible ? fingerprint : undefined });
+  const published = await stage("writing the outputs", () =>
     assembleAndPublish({
       store,
       recipe: b.recipe,
@@ -502,19 +529,61 @@ async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<Bui
       useTag: b.useTag,
       provenance: b.provenance,
       assembledKey: reproducible ? assembledKey : undefined,
-      buildJson: buildJson(b, { ...image, layers, fingerprint: reproducible ? fingerprint : undefined }),
+      buildJson: described,
     }),
   );
   b.lap("outputs");
-  // As published: a later run that finds them so, and the inputs unchanged, may recall this build.
-  const written =
-    reproducible && useRecord !== undefined && options.hostInputs ? treeIdentities(outDir) : undefined;
-  return finish(
-    b,
-    image,
-    b.ran.used,
-    written && useRecord !== undefined ? { useRecord, outputs: written } : undefined,
-  );
+  const recall =
+    reproducible && published !== undefined && options.hostInputs
+      ? recallOf(b, published, described)
+      : undefined;
+  return finish(b, image, b.ran.used, recall);
+}
+
+/**
+ * As published: a later run that finds out/ so, and the inputs unchanged, may recall this build;
+ * one that finds out/ gone or changed may restore it as a warm build would write it.
+ */
+function recallOf(
+  p: Planned,
+  published: Published,
+  described: Record<string, unknown>,
+): BuildResult["recall"] {
+  const outputs = treeIdentities(p.outDir);
+  if (outputs === undefined) return undefined;
+  const restore = published.kept && outputsRestore(p, published, published.kept, described);
+  return { useRecord: published.useRecord, outputs, ...(restore ? { restore } : {}) };
+}
+
+/** What restores out/ without the compiler: every step's notes known and each blob settled, or undefined. */
+function outputsRestore(
+  p: Planned,
+  published: Published,
+  kept: AssembledRecord,
+  described: Record<string, unknown>,
+): OutputsRestore | undefined {
+  const notes = p.stepNotesSaid;
+  if (notes.length !== p.recipe.instructions.length || notes.includes(undefined as never)) return undefined;
+  const blobs: OutputsRestore["blobs"] = [];
+  const settled = BigInt(Date.now()) * 1_000_000n - RACY_NS;
+  for (const { digest } of assembledBlobs(kept)) {
+    const path = p.store.blobPath(digest);
+    const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+    // Written within the file system clock's tick: a change now might keep its identity (as for host inputs).
+    if (stats === undefined || stats.mtimeNs > settled) return undefined;
+    blobs.push({ digest, path, identity: blobIdentityOf(stats) });
+  }
+  // As a warm build writes build.json: every step taken from its record.
+  const steps = p.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
+  const buildJsonText = JSON.stringify({ ...described, steps }, null, 2) + "\n";
+  return {
+    useRecord: published.useRecord,
+    entries: kept.entries,
+    blobs,
+    beside: [],
+    buildJson: buildJsonText,
+    stepNotes: notes,
+  };
 }
 
 /** The SBOMs the formats ask for, both from one collection of the same facts. */
@@ -619,11 +688,17 @@ interface AssembleInput {
   alongside?: () => Promise<boolean>;
 }
 
+/** What publishing gave: the use record it refreshed, and the assembled record out/ holds, if any. */
+interface Published {
+  useRecord: string;
+  kept: AssembledRecord | undefined;
+}
+
 /**
- * Outputs: assembled in staging (or restored from the store), published whole. Returns the path
- * of the use record it refreshed, or undefined when `alongside` gave up.
+ * Outputs: assembled in staging (or restored from the store), published whole. Undefined when
+ * `alongside` gave up.
  */
-async function assembleAndPublish(input: AssembleInput): Promise<string | undefined> {
+async function assembleAndPublish(input: AssembleInput): Promise<Published | undefined> {
   const { store, assembledKey } = input;
   const [{ stagingDir, discard, publish }, outputs] = await Promise.all([
     import("../core/atomic.ts"),
@@ -673,7 +748,7 @@ async function assembleAndPublish(input: AssembleInput): Promise<string | undefi
     const useRecord = await store.recordUse([...input.used], input.useTag);
     await writeFile(join(staging, "build.json"), JSON.stringify(input.buildJson, null, 2) + "\n");
     await publish(staging, input.outDir);
-    return useRecord;
+    return { useRecord, kept };
   } catch (error) {
     await discard(staging);
     throw error;

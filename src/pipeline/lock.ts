@@ -1,7 +1,7 @@
 // `niftyc lock` and `niftyc outdated`: the lockfile without a build. Lock
 // resolves (or moves forward) what the recipe's PACKAGE lines ask for and
-// writes <recipe>.lock (<recipe>.<suite>.lock for suites an --arg chose);
-// outdated compares the lock with the suites' current
+// writes <recipe>.lock (<recipe>.<suite>.lock for suites an --arg chose), a
+// section per platform; outdated compares the lock with the suites' current
 // signed indices and says which packages have newer versions, and whether
 // any of those come from a security suite.
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -11,10 +11,10 @@ import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations } from "./packages.ts";
-import { readLock, resolvePackages } from "./packages.ts";
+import { readLockSections, readPlatformLock, resolvePackages, writeResolvedSections } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
-import { DEFAULT_PLATFORM, type Platform } from "../image/platform.ts";
-import { platformLockSuffix, sameVersions } from "./packages.ts";
+import { DEFAULT_PLATFORM, platformOfDebian, type Platform } from "../image/platform.ts";
+import { sameVersions } from "./packages.ts";
 
 export type LockOptions = Pick<
   BuildOptions,
@@ -33,9 +33,16 @@ export type LockOptions = Pick<
   | "platforms"
 >;
 
-/** The platforms a lock command covers: --platform's, else linux/amd64. */
-function platformsOf(options: LockOptions): readonly Platform[] {
-  return options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
+/** The platforms a lock command covers: --platform's, else every platform the lock has, else linux/amd64. */
+async function platformsOf(
+  options: LockOptions,
+  lockFile: { path: string; shown: string },
+): Promise<Platform[]> {
+  if (options.platforms !== undefined || options.platform !== undefined)
+    return [...(options.platforms ?? [options.platform!])];
+  const sections = (await readLockSections(lockFile.path, lockFile.shown)) ?? [];
+  const inFile = sections.flatMap((s) => platformOfDebian(s.lock.architecture) ?? []);
+  return inFile.length > 0 ? inFile : [DEFAULT_PLATFORM];
 }
 
 /** The recipe, checked, with its store and what it declares; a recipe without PACKAGE lines has nothing to lock. */
@@ -59,11 +66,9 @@ async function openRecipe(options: LockOptions) {
   // Suites an --arg chose have a lock of their own (lockSuffix).
   const defaults = () => compileWithDefaults(store, source, options.recipePath);
   const suffix = await lockSuffix(recipe, options.args, defaults);
-  const lockOf = (p: Platform) => {
-    const own = platformLockSuffix(suffix, p);
-    return { path: `${options.recipePath}${own}.lock`, shown: `${source.path}${own}.lock` };
-  };
-  return { source, store, recipe, warnings, declared, suffix, lockOf };
+  const lockFile = { path: `${options.recipePath}${suffix}.lock`, shown: `${source.path}${suffix}.lock` };
+  const paths = { recipePath: options.recipePath, source };
+  return { source, store, recipe, warnings, declared, suffix, lockFile, paths };
 }
 
 export interface LockResult {
@@ -74,37 +79,54 @@ export interface LockResult {
 }
 
 /**
- * Resolve and write each platform's lock: `update` re-resolves every package (true) or only those
- * named. Several platforms must agree on every package's version (NIFTY640).
+ * Resolve every platform's section, and write them at once: `update` re-resolves every package
+ * (true) or only those named. Several platforms must agree on every package's version (NIFTY640)
+ * before the lock is written.
  */
 export async function lockRecipe(
   options: LockOptions & { update?: true | readonly string[] },
 ): Promise<LockResult[]> {
   const opened = await openRecipe(options);
-  const results: LockResult[] = [];
-  for (const platform of platformsOf(options)) {
-    results.push({ ...(await lockPlatform(options, opened, platform)), platform: platform.name });
+  const platforms = await platformsOf(options, opened.lockFile);
+  if (Array.isArray(options.update)) await requireLocked(options.update, opened, platforms);
+  const resolved = [];
+  for (const platform of platforms) resolved.push(await lockPlatform(options, opened, platform));
+  sameVersions(
+    resolved.map((r, i) => ({ platform: platforms[i]!, lock: r.lock })),
+    opened.source.path,
+  );
+  await writeResolvedSections(resolved, options.onEvent ?? (() => {}));
+  return resolved.map((r, i) => ({
+    lock: r.lock,
+    lockPath: r.lockPath,
+    written: r.written,
+    platform: platforms[i]!.name,
+  }));
+}
+
+/** `--update NAME…`: every name must be in the section of at least one of the platforms. */
+async function requireLocked(
+  names: readonly string[],
+  opened: Awaited<ReturnType<typeof openRecipe>>,
+  platforms: readonly Platform[],
+): Promise<void> {
+  const known = new Set<string>();
+  for (const platform of platforms) {
+    const lock = await readPlatformLock(opened.paths, opened.suffix, platform);
+    for (const p of lock?.packages ?? []) known.add(p.name);
   }
-  const locks = results.map((r, i) => ({ platform: platformsOf(options)[i]!, lock: r.lock }));
-  sameVersions(locks, opened.source.path);
-  return results;
+  const unknown = names.filter((name) => !known.has(name));
+  if (unknown.length === 0) return;
+  const what = `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not in ${opened.lockFile.shown}`;
+  const hint = "name packages the lock holds, or give --update alone to move every package";
+  throw new NiftyError("NIFTY609", what, hint);
 }
 
 async function lockPlatform(
   options: LockOptions & { update?: true | readonly string[] },
-  { source, store, recipe, suffix, lockOf }: Awaited<ReturnType<typeof openRecipe>>,
+  { source, store, recipe, suffix }: Awaited<ReturnType<typeof openRecipe>>,
   platform: Platform,
-): Promise<Omit<LockResult, "platform">> {
-  const lockFile = lockOf(platform);
-  if (Array.isArray(options.update)) {
-    const known = new Set((await readLock(lockFile.path, lockFile.shown))?.packages.map((p) => p.name) ?? []);
-    const unknown = options.update.filter((name) => !known.has(name));
-    if (unknown.length > 0) {
-      const what = `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not in ${lockFile.shown}`;
-      const hint = "name packages the lock holds, or give --update alone to move every package";
-      throw new NiftyError("NIFTY609", what, hint);
-    }
-  }
+) {
   const resolved = await resolvePackages(recipe, store, {
     lockSuffix: suffix,
     recipePath: options.recipePath,
@@ -114,12 +136,14 @@ async function lockPlatform(
     now: options.now,
     mirrors: options.mirrors,
     emit: options.onEvent ?? (() => {}),
+    merge: true,
+    deferWrite: true,
     ...(options.update !== undefined ? { update: options.update } : {}),
     ...(options.fetchTimeoutMs ? { fetchTimeoutMs: options.fetchTimeoutMs } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
     platform,
   });
-  return { lock: resolved!.lock, lockPath: resolved!.lockPath, written: resolved!.written };
+  return resolved!;
 }
 
 export interface OutdatedReport {
@@ -130,22 +154,29 @@ export interface OutdatedReport {
 /** Newer versions of the locked packages in the suites as they are now: every platform's lock in turn. */
 export async function outdatedRecipe(options: LockOptions): Promise<OutdatedReport> {
   const opened = await openRecipe(options);
-  const { buildUniverse } = await import("../debian/universe.ts");
+  const { lazyUniverse } = await import("../debian/lazy-universe.ts");
   const { findOutdated, summarizeOutdated } = await import("../debian/outdated.ts");
   const rows: OutdatedRow[] = [];
   const summaries: OutdatedSummary[] = [];
-  for (const platform of platformsOf(options)) {
-    const lockFile = opened.lockOf(platform);
-    const lock = await readLock(lockFile.path, lockFile.shown);
+  for (const platform of await platformsOf(options, opened.lockFile)) {
+    const lock = await readPlatformLock(opened.paths, opened.suffix, platform);
     if (lock === undefined) {
       const flag = platform === DEFAULT_PLATFORM ? "" : ` --platform ${platform.name}`;
       const hint = `run \`niftyc lock ${opened.source.path}${flag}\` first`;
-      throw new NiftyError("NIFTY603", `${lockFile.shown} does not exist yet`, hint);
+      const what =
+        platform === DEFAULT_PLATFORM
+          ? `${opened.lockFile.shown} does not exist yet`
+          : `${opened.lockFile.shown} has no section for ${platform.name} yet`;
+      throw new NiftyError("NIFTY603", what, hint);
     }
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
     const archives = opened.declared.archives;
     const { indices } = await fetchIndices(opened.store, archives, mirrors, { ...options, platform }, lock);
-    const found = findOutdated(lock, buildUniverse(indices));
+    const found = findOutdated(
+      lock,
+      lazyUniverse(indices.map((i) => ({ suite: i.suite, index: i.packages }))),
+    );
+    await Promise.all(indices.map((i) => i.packages.close()));
     rows.push(...found);
     summaries.push(summarizeOutdated(lock, found));
   }

@@ -2,18 +2,7 @@
 // assembles the chosen ones in staging from the store's tarballs; reproducible
 // outputs are kept in the store by their fingerprint, so a fresh --out copies
 // them instead of compressing and packing the layers again.
-import {
-  chmod,
-  copyFile,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, copyFile, lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
 import type { BlobWriter, Store } from "../cache/store.ts";
@@ -22,6 +11,9 @@ import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { DEFAULT_PLATFORM, findPlatform, platformDir } from "../image/platform.ts";
 import { hashText } from "./keys.ts";
+import { assembledBlobs, restoreEntries, type AssembledRecord } from "../cache/assembled.ts";
+
+export { assembledBlobs, type AssembledRecord };
 
 /** What a format's writer is given: the staging directory and the image. */
 export interface EmitInput {
@@ -294,24 +286,6 @@ export async function writeOutputs(
 }
 
 /**
- * The assembled output files of a fingerprint: every entry with its type and
- * mode, file bytes as blobs, symlinks with their targets. Restoring it gives
- * back exactly what was assembled, or it is not used.
- */
-export interface AssembledRecord {
-  entries: Array<
-    | { path: string; type: "dir"; mode: number }
-    | { path: string; type: "file"; mode: number; digest: string }
-    | { path: string; type: "symlink"; target: string }
-  >;
-}
-
-/** Blobs an assembled record needs. */
-export function assembledBlobs(record: AssembledRecord): Array<{ digest: string }> {
-  return record.entries.flatMap((e) => (e.type === "file" ? [{ digest: e.digest }] : []));
-}
-
-/**
  * Record what staging holds, or undefined when it holds what a record cannot
  * restore exactly (files owned by another user, devices, hard links): such
  * outputs are written afresh each time instead.
@@ -353,20 +327,6 @@ export async function restoreAssembled(
   record: AssembledRecord,
 ): Promise<boolean> {
   if (!(await store.hasAll(assembledBlobs(record)))) return false;
-  const dirs = record.entries.filter((e) => e.type === "dir");
-  for (const dir of dirs) await mkdir(join(staging, dir.path), { recursive: true });
-  await Promise.all(
-    record.entries.map(async (entry) => {
-      const dest = join(staging, entry.path);
-      if (entry.type === "file") {
-        await copyFile(store.blobPath(entry.digest), dest, constants.COPYFILE_FICLONE);
-        await chmod(dest, entry.mode);
-      } else if (entry.type === "symlink") {
-        await symlink(entry.target, dest);
-      }
-    }),
-  );
-  // Directory modes last: a read-only directory would refuse its own entries.
-  for (const dir of [...dirs].reverse()) await chmod(join(staging, dir.path), dir.mode);
+  restoreEntries(staging, record.entries, (digest) => store.blobPath(digest));
   return true;
 }

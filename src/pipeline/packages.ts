@@ -3,7 +3,7 @@
 // it covers the recipe it is used as it is, without any index; otherwise the
 // suites' signed indices are fetched and verified, the closure resolved, and
 // the lock written (or, with --locked, the build refuses).
-import { open } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import type { SourceFile, Span } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
 import type { Limits } from "../core/limits.ts";
@@ -20,17 +20,19 @@ import {
   lockRequestText,
   parseLock,
   serializeLock,
+  serializeLocks,
 } from "../debian/lockfile.ts";
-import type { Lock, LockedPackage, LockedSuite, LockLines, LockRequest } from "../debian/lockfile.ts";
+import type { Lock, LockedPackage, LockedSuite, LockRequest, LockSection } from "../debian/lockfile.ts";
 import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
 import { Gate, largestFirst } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
+import type { PackageIndex } from "../debian/package-index.ts";
 import { BuildFailed } from "./failure.ts";
-import type { BuildEvent } from "./types.ts";
-import type { Platform } from "../image/platform.ts";
+import type { BuildEvent, FetchProgressEvent } from "./types.ts";
+import { platformOfDebian, type Platform } from "../image/platform.ts";
 
 /** The default image's Debian architecture. */
 export const ARCHITECTURE = "amd64";
@@ -41,11 +43,14 @@ function archOf(options: { platform?: Platform }): string {
 }
 
 /**
- * The lock of one platform: `<recipe>[.<suite>].lock` for linux/amd64 (as it always was), and
- * `<recipe>[.<suite>].<debian arch>.lock` (ssh.nifty.arm64.lock) for each other platform.
+ * Where a platform's lock was kept before one file held every platform's section:
+ * `<recipe>[.<suite>].<debian arch>.lock` (ssh.nifty.arm64.lock). Read when the lock lacks the
+ * platform; `niftyc lock` (or a build that resolves the platform) merges it and removes it.
  */
-export function platformLockSuffix(suffix: string, platform?: Platform): string {
-  return platform === undefined || platform.debian === ARCHITECTURE ? suffix : `${suffix}.${platform.debian}`;
+export function legacyLockSuffix(suffix: string, platform: Platform | undefined): string | undefined {
+  return platform === undefined || platform.debian === ARCHITECTURE
+    ? undefined
+    : `${suffix}.${platform.debian}`;
 }
 
 export interface PackageOptions {
@@ -73,15 +78,24 @@ export interface PackageOptions {
   hostInputs?: HostInputs;
   /** Between the recipe's name and ".lock": "" or, for suites an --arg chose, ".<suite>" (see `lockSuffix`). */
   lockSuffix?: string;
-  /** The platform whose packages are resolved (default linux/amd64), into its own lock (platformLockSuffix). */
+  /** The platform whose packages are resolved (default linux/amd64), into its own section of the lock. */
   platform?: Platform;
+  /** `niftyc lock`: write the platform's section even when it is used as it is (merging an old per-platform file). */
+  merge?: boolean;
+  /** Leave writing the lock to the caller (`niftyc lock` writes every platform's section at once, once they agree). */
+  deferWrite?: boolean;
 }
 
 export interface ResolvedPackages {
+  /** This platform's section of the lock. */
   lock: Lock;
   lockPath: string;
-  /** Whether this build wrote the lock. */
+  /** The lock file as messages name it. */
+  lockShown: string;
+  /** Whether this build wrote the lock (with deferWrite: whether the section is new or changed). */
   written: boolean;
+  /** The old per-platform file the section came from, to remove once it is merged. */
+  legacy?: { path: string; shown: string };
   /** Archive roots by archive name: the recipe's URL, else the mirrors. */
   mirrors: () => Promise<Record<string, string[]>>;
   /** The locked packages in the closure of these request texts. */
@@ -134,62 +148,157 @@ export async function resolvePackages(
 ): Promise<ResolvedPackages | undefined> {
   const { archives, asks } = packageDeclarations(recipe);
   if (asks.length === 0) return undefined;
-  const suffix = platformLockSuffix(options.lockSuffix ?? "", options.platform);
+  const suffix = options.lockSuffix ?? "";
   const lockPath = `${options.recipePath}${suffix}.lock`;
-  const lockSource: SourceFile = { path: `${options.source.path}${suffix}.lock`, text: "" };
+  const shown = `${options.source.path}${suffix}.lock`;
+  const arch = archOf(options);
   const suites = archives.flatMap((a) => a.suites);
   const requests = uniqueRequests(asks.flatMap((a) => a.requests));
   let loaded: Promise<Record<string, string[]>> | undefined;
   const mirrors = (): Promise<Record<string, string[]>> =>
     (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
-  const read = await readLockFile(lockPath, lockSource.path, options.hostInputs);
-  const previous = read?.lock;
+  const file = await readLockFile(lockPath, shown, options.hostInputs);
+  const found = await platformSection(file, arch, options, suffix);
+  const previous = found?.section.lock;
   const fit =
     previous !== undefined && options.update === undefined
       ? coverage(previous, requests, suites)
       : { covered: false as const, why: "update", names: [] };
+  const legacy = found?.legacy ? { legacy: { path: found.path, shown: found.shown } } : {};
   const make = (lock: Lock, written: boolean): ResolvedPackages => ({
     lock,
     lockPath,
+    lockShown: shown,
     written,
     mirrors,
     closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
+    ...legacy,
   });
   if (fit.covered) {
-    await checkLock(store, read!, lockSource.path, { ...options, mirrors });
+    await checkLock(store, found!, { ...options, mirrors });
+    if (found!.legacy && options.merge) return make(previous!, await finishWrite(previous!, true));
+    if (found!.legacy) options.emit({ type: "note", message: legacyNote(found!.shown, shown, options) });
     return make(previous!, false);
   }
   options.hostInputs?.distrust("the packages were resolved against the archive");
-  if (options.locked) {
-    const why = previous === undefined ? `there is no ${lockSource.path}` : `${lockSource.path} ${fit.why}`;
-    // Point at the line that asks for what the lock lacks, else at the first PACKAGE line.
-    const ask = asks.find((a) => a.requests.some((r) => fit.names.includes(lockRequestText(r)))) ?? asks[0]!;
-    throw new BuildFailed([
+  if (options.locked) throw lockedError(options, asks, fit, { file, found, shown });
+  const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
+  // Made now from the verified indices: what checkLock would find, so a build that uses it as it is
+  // need not read a package.
+  await store.writeRecord("debian-lock-checked", (await lockCheckKey(store, lock)).key, true);
+  // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
+  const same = previous !== undefined && serializeLock(previous) === serializeLock(lock);
+  return make(same ? previous : lock, await finishWrite(lock, !same || found?.legacy === true));
+
+  /** Write the section (unless the caller does), and say whether it changed. */
+  async function finishWrite(section: Lock, changed: boolean): Promise<boolean> {
+    if (!changed) return false;
+    if (options.deferWrite) return true;
+    const legacy = found?.legacy ? [{ path: found.path, shown: found.shown }] : [];
+    return writeLockSections({ path: lockPath, shown }, [section], options.emit, legacy);
+  }
+}
+
+/** The note a build gives when it reads a platform's section from an old per-platform file. */
+function legacyNote(legacy: string, shown: string, options: PackageOptions): string {
+  const platform = options.platform!.name;
+  return (
+    `read ${legacy} as ${platform}'s section of ${shown}: ` +
+    `\`niftyc lock ${options.source.path} --platform ${platform}\` merges it into ${shown} and removes it`
+  );
+}
+
+/** --locked, and the lock does not cover the recipe: NIFTY641 when it lacks the platform, else NIFTY603. */
+function lockedError(
+  options: PackageOptions,
+  asks: readonly PackageAsk[],
+  fit: { why: string; names: string[] },
+  at: { file: LockFile | undefined; found: FoundSection | undefined; shown: string },
+): BuildFailed {
+  // Point at the line that asks for what the lock lacks, else at the first PACKAGE line.
+  const ask = asks.find((a) => a.requests.some((r) => fit.names.includes(lockRequestText(r)))) ?? asks[0]!;
+  const where = { source: options.source, span: ask.span };
+  if (at.file !== undefined && at.found === undefined) {
+    const platform = options.platform?.name ?? "linux/amd64";
+    const has = at.file.sections.map(
+      (s) => platformOfDebian(s.lock.architecture)?.name ?? s.lock.architecture,
+    );
+    return new BuildFailed([
       {
         severity: "error",
-        code: "NIFTY603",
-        message: `--locked, but ${why}`,
-        source: options.source,
-        span: ask.span,
-        hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked`,
+        code: "NIFTY641",
+        message: `--locked, but ${at.shown} has no section for ${platform} (it has ${has.join(", ")})`,
+        ...where,
+        hint: `run \`niftyc lock ${options.source.path} --platform ${platform}\` and commit the lock, or build without --locked`,
       },
     ]);
   }
-  const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
-  const text = serializeLock(lock);
-  // Made now from the verified indices: what checkLock would find, so a build that uses it as it is
-  // need not read a package.
-  await store.writeRecord("debian-lock-checked", (await lockCheckKey(store, lock, text)).key, true);
-  // Resolved again to the very same lock (an --update with nothing newer): the file stays as it is.
-  if (previous !== undefined && serializeLock(previous) === text) return make(previous, false);
-  await writeFileAtomic(lockPath, text);
-  const count = lock.packages.length;
-  options.emit({
-    type: "note",
-    message: `${previous === undefined ? "wrote" : "updated"} ${lockSource.path}: ${count} package${count === 1 ? "" : "s"} from ${lock.suites.map((s) => s.suite).join(", ")}`,
-  });
-  return make(lock, true);
+  const why = at.found === undefined ? `there is no ${at.shown}` : `${at.found.shown} ${fit.why}`;
+  return new BuildFailed([
+    {
+      severity: "error",
+      code: "NIFTY603",
+      message: `--locked, but ${why}`,
+      ...where,
+      hint: `run \`niftyc lock ${options.source.path}\` and commit the lock, or build without --locked`,
+    },
+  ]);
+}
+
+/**
+ * Write the sections resolved with `deferWrite` (one recipe's lock, a platform each) at once: the
+ * new or changed ones, once the platforms agree (`sameVersions`). Says whether the file changed.
+ */
+export async function writeResolvedSections(
+  resolved: readonly ResolvedPackages[],
+  emit: (event: BuildEvent) => void,
+): Promise<boolean> {
+  const changed = resolved.filter((r) => r.written);
+  if (changed.length === 0) return false;
+  const file = { path: changed[0]!.lockPath, shown: changed[0]!.lockShown };
+  const legacy = changed.flatMap((r) => r.legacy ?? []);
+  return writeLockSections(
+    file,
+    changed.map((r) => r.lock),
+    emit,
+    legacy,
+  );
+}
+
+/**
+ * Put these platforms' sections into the lock file, keeping every other section as it is, and
+ * remove the old per-platform files they were merged from. Says whether the file changed.
+ */
+export async function writeLockSections(
+  lock: { path: string; shown: string },
+  sections: readonly Lock[],
+  emit: (event: BuildEvent) => void,
+  legacy: ReadonlyArray<{ path: string; shown: string }> = [],
+): Promise<boolean> {
+  const before = await readLockFile(lock.path, lock.shown);
+  const mine = new Set(sections.map((s) => s.architecture));
+  const kept = (before?.sections ?? []).map((s) => s.lock).filter((l) => !mine.has(l.architecture));
+  const text = serializeLocks([...kept, ...sections]);
+  const changed = before?.text !== text;
+  if (changed) await writeFileAtomic(lock.path, text);
+  for (const old of legacy) await rm(old.path, { force: true });
+  for (const section of sections) {
+    const was = before?.sections.find((s) => s.lock.architecture === section.architecture)?.lock;
+    if (was !== undefined && serializeLock(was) === serializeLock(section)) continue;
+    const count = section.packages.length;
+    const on =
+      sections.length > 1 || section.architecture !== ARCHITECTURE ? ` (${section.architecture})` : "";
+    const packages = `${count} package${count === 1 ? "" : "s"}`;
+    const from = section.suites.map((s) => s.suite).join(", ");
+    emit({
+      type: "note",
+      message: `${was === undefined ? "wrote" : "updated"} ${lock.shown}${on}: ${packages} from ${from}`,
+    });
+  }
+  for (const old of legacy)
+    emit({ type: "note", message: `merged ${old.shown} into ${lock.shown} and removed it` });
+  return changed || legacy.length > 0;
 }
 
 /**
@@ -252,15 +361,62 @@ function coverage(
   };
 }
 
-/** The lock at `path`, or undefined when there is none; a malformed one is an error at its line. */
-export async function readLock(path: string, shown: string, inputs?: HostInputs): Promise<Lock | undefined> {
-  return (await readLockFile(path, shown, inputs))?.lock;
+/** The lock file at `path` (every section), or undefined when there is none; a malformed one is an error at its line. */
+export async function readLockSections(
+  path: string,
+  shown: string,
+  inputs?: HostInputs,
+): Promise<LockSection[] | undefined> {
+  return (await readLockFile(path, shown, inputs))?.sections;
 }
 
+/** The lock file's sections and its text. */
 interface LockFile {
-  lock: Lock;
-  lines: LockLines;
+  sections: LockSection[];
   text: string;
+}
+
+/**
+ * A platform's section of the recipe's lock (or of its old per-platform file), for `outdated`;
+ * undefined when neither has it.
+ */
+export async function readPlatformLock(
+  recipe: { recipePath: string; source: SourceFile },
+  suffix: string,
+  platform: Platform,
+): Promise<Lock | undefined> {
+  const options = { ...recipe, platform } as PackageOptions;
+  const path = `${recipe.recipePath}${suffix}.lock`;
+  const file = await readLockFile(path, `${recipe.source.path}${suffix}.lock`);
+  return (await platformSection(file, platform.debian, options, suffix))?.section.lock;
+}
+
+/** One platform's section, and the file it was read from (an old per-platform file when `legacy`). */
+interface FoundSection {
+  section: LockSection;
+  text: string;
+  path: string;
+  shown: string;
+  legacy: boolean;
+}
+
+/** The platform's section of the lock, else of its old per-platform file (`legacyLockSuffix`), else undefined. */
+async function platformSection(
+  file: LockFile | undefined,
+  arch: string,
+  options: PackageOptions,
+  suffix: string,
+): Promise<FoundSection | undefined> {
+  const path = `${options.recipePath}${suffix}.lock`;
+  const shown = `${options.source.path}${suffix}.lock`;
+  const own = file?.sections.find((s) => s.lock.architecture === arch);
+  if (own !== undefined) return { section: own, text: file!.text, path, shown, legacy: false };
+  const old = legacyLockSuffix(suffix, options.platform);
+  if (old === undefined) return undefined;
+  const legacy = { path: `${options.recipePath}${old}.lock`, shown: `${options.source.path}${old}.lock` };
+  const read = await readLockFile(legacy.path, legacy.shown, options.hostInputs);
+  const section = read?.sections.find((s) => s.lock.architecture === arch);
+  return section === undefined ? undefined : { section, text: read!.text, ...legacy, legacy: true };
 }
 
 /** A diagnostic at a line of the lock. */
@@ -300,7 +456,7 @@ async function readLockFile(path: string, shown: string, inputs?: HostInputs): P
     throw new NiftyError("NIFTY604", `cannot read ${shown}: ${(error as Error).message}`);
   }
   const parsed = parseLock(text);
-  if (parsed.ok) return { lock: parsed.lock, lines: parsed.lines, text };
+  if (parsed.ok) return { sections: parsed.sections, text };
   const hint = "the lock is written by niftyc: delete it and run `niftyc lock` again";
   throw new BuildFailed(
     parsed.errors.map((e) => lockDiagnostic("NIFTY604", e.line, e.message, text, shown, hint)),
@@ -314,14 +470,10 @@ async function readLockFile(path: string, shown: string, inputs?: HostInputs): P
  * lock found good is remembered by its text and the indices it was checked
  * against, so a warm build reads no package again.
  */
-async function checkLock(
-  store: Store,
-  file: LockFile,
-  shown: string,
-  options: PackageOptions,
-): Promise<void> {
-  const { lock, lines, text } = file;
-  const { key, indices } = await lockCheckKey(store, lock, text);
+async function checkLock(store: Store, found: FoundSection, options: PackageOptions): Promise<void> {
+  const { section, text, shown } = found;
+  const { lock, lines } = section;
+  const { key, indices } = await lockCheckKey(store, lock);
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
@@ -337,11 +489,14 @@ async function checkLock(
     (p) => debControl(store, p, once, gates),
   );
   for (const pending of reading) pending.catch(() => {});
-  const { readParsedIndex } = await import("../debian/index.ts");
+  const { openParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
-    const records = indices[i] === undefined ? undefined : await readParsedIndex(store, indices[i]!, suite);
-    if (records === undefined) continue;
+    const stored = indices[i] === undefined ? undefined : await openParsedIndex(store, indices[i]!, suite);
+    if (stored === undefined) continue;
     const mine = lock.packages.filter((p) => sameSuites([p.from], [suite]));
+    // Only the locked names' records are decoded: the check looks a stanza up by name and architecture.
+    const records = [...new Set(mine.map((p) => p.name))].flatMap((name) => stored.packages.recordsOf(name));
+    await stored.packages.close();
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
@@ -355,7 +510,7 @@ async function checkLock(
     problems.push(...check.closureProblems(lock, controls).map((p) => ({ ...p, code: "NIFTY630" as const })));
   }
   if (problems.length > 0) {
-    const requestsLine = text.split("\n").findIndex((l) => l.startsWith("Requests:")) + 1;
+    const requestsLine = section.requestsLine;
     const hint =
       "the lock no longer says what its packages are (edited by hand, or tampered with): " +
       "restore it from version control, or delete it and run `niftyc lock` again";
@@ -371,12 +526,16 @@ async function checkLock(
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
 const DEBS_DOWNLOADED_AT_ONCE = 6;
 
-/** What a lock's check is remembered by: its text and the signed indices in the store it was checked against. */
+/**
+ * What a lock section's check is remembered by: its text as a lock of its own (an amd64-only lock's
+ * whole file) and the signed indices in the store it was checked against. Another platform's
+ * section added to the file leaves it as it was.
+ */
 async function lockCheckKey(
   store: Store,
   lock: Lock,
-  text: string,
 ): Promise<{ key: string; indices: Array<string | undefined> }> {
+  const text = serializeLock(lock);
   const indexOf = async (s: LockedSuite) => {
     const key = hashText(s.inRelease, s.component, lock.architecture);
     const record = await store.readRecord<{ index: string }>("debian-release-index", key);
@@ -432,7 +591,7 @@ interface ResolveInput {
 
 /** Fetch and verify every suite's index, resolve the closure, and make the lock. */
 async function resolveLock(store: Store, options: PackageOptions, input: ResolveInput): Promise<Lock> {
-  const { buildUniverse } = await import("../debian/universe.ts");
+  const { lazyUniverse } = await import("../debian/lazy-universe.ts");
   const { resolve } = await import("../debian/resolve.ts");
   if (options.offline) {
     throw new NiftyError(
@@ -448,8 +607,9 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
     options,
     input.previous,
   );
-  const universe = buildUniverse(
-    indices.map((i) => ({ suite: i.suite, records: keepLocked(i.records, input.previous, options.update) })),
+  const keep = keepLocked(input.previous, options.update);
+  const universe = lazyUniverse(
+    indices.map((i) => ({ suite: i.suite, index: i.packages, ...(keep ? { keep } : {}) })),
   );
   const spans = new Map(
     input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)),
@@ -457,6 +617,8 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const arch = archOf(options);
   const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));
   const result = resolve(universe, asked, { arch });
+  // The stored indices' files: resolve has read every row it needs.
+  await Promise.all(indices.map((i) => i.packages.close()));
   if (!result.ok) {
     const source = options.source;
     // Which platform could not be resolved, when it is not the default one.
@@ -497,9 +659,11 @@ export async function fetchIndices(
   store: Store,
   archives: readonly ArchiveDecl[],
   mirrors: Record<string, string[]>,
-  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform">,
+  options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform"> & {
+    emit?: PackageOptions["emit"];
+  },
   previous?: Lock,
-): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> }> {
+): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; packages: PackageIndex }> }> {
   const { fetchRelease, parseReleaseDate } = await import("../debian/release.ts");
   const { loadPackages } = await import("../debian/index.ts");
   const net = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
@@ -511,25 +675,45 @@ export async function fetchIndices(
     const floor = notBefore ? { notBefore } : {};
     return fetchRelease(store, ref, { mirrors, now: options.now, ...floor, ...keyring, ...limit, ...net });
   };
-  // Every suite's InRelease fetched and verified at once (small files, one gpgv each), taken (and a
-  // failure reported) in the recipe's order; then the indices one at a time, as reading two at once
-  // would hold both parses and decoders in memory.
+  // Every suite's InRelease fetched and verified, and its index loaded, at once: each parse goes
+  // straight into the compact stored form, so reading several together no longer holds several
+  // sets of records. Taken (and a failure reported) in the recipe's order.
   const refs = archives.flatMap((archive) => archive.suites.map((ref) => ({ archive, ref })));
-  const releases = refs.map(({ archive, ref }) => release(archive, ref));
-  for (const p of releases) p.catch(() => {});
-  const verified = [];
-  for (const p of releases) verified.push(await p);
-  const locked: LockedSuite[] = [];
-  const indices: Array<{ suite: SuiteRef; records: PackageRecord[] }> = [];
   const indexLimit = options.limits ? { maxBytes: options.limits.indexBytes } : {};
-  for (const [i, { ref }] of refs.entries()) {
-    const release = verified[i]!;
-    const loaded = await loadPackages(store, release, archOf(options), { ...net, ...indexLimit });
+  // A download's progress, for a live line on a terminal (a log shows none: no "fetched" line is
+  // sent, so a build's log stays as it was).
+  const emit = options.emit;
+  const progress = emit
+    ? { onProgress: (p: FetchProgressEvent) => emit({ type: "fetch-progress", progress: p }) }
+    : {};
+  const load = async (archive: ArchiveDecl, ref: SuiteRef) => {
+    const verified = await release(archive, ref);
+    const loaded = await loadPackages(store, verified, archOf(options), {
+      ...net,
+      ...indexLimit,
+      ...progress,
+    });
     // Which index this signed InRelease names: a lock resolved against it is checked against it (checkLock).
-    const indexKey = hashText(release.inRelease, ref.component, archOf(options));
-    await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
-    indices.push({ suite: ref, records: loaded.records });
-    locked.push({ ...ref, date: debianDate(release.date), inRelease: release.inRelease });
+    const indexKey = hashText(verified.inRelease, ref.component, archOf(options));
+    const known = await store.readRecord<{ index: string }>("debian-release-index", indexKey);
+    // Written once per InRelease: a warm resolve does not pay a synced write to say it again.
+    if (known?.index !== loaded.index.sha256)
+      await store.writeRecord("debian-release-index", indexKey, { index: loaded.index.sha256 });
+    return { verified, loaded };
+  };
+  const pending = refs.map(({ archive, ref }) => load(archive, ref));
+  for (const p of pending) p.catch(() => {});
+  // One suite failed: the others' stored indices are let go of before the failure is reported.
+  Promise.all(pending).catch(async () => {
+    for (const r of await Promise.allSettled(pending))
+      if (r.status === "fulfilled") await r.value.loaded.packages.close();
+  });
+  const locked: LockedSuite[] = [];
+  const indices: Array<{ suite: SuiteRef; packages: PackageIndex }> = [];
+  for (const [i, { ref }] of refs.entries()) {
+    const { verified, loaded } = await pending[i]!;
+    indices.push({ suite: ref, packages: loaded.packages });
+    locked.push({ ...ref, date: debianDate(verified.date), inRelease: verified.inRelease });
   }
   return { locked, indices };
 }
@@ -546,21 +730,21 @@ export function archiveMirrors(
 
 /**
  * `lock --update NAME…` moves only those packages: every other locked package
- * keeps its version, where the index still has it.
+ * keeps its version, where the suite still has it (a name's records in one suite at a time).
  */
 function keepLocked(
-  records: PackageRecord[],
   previous: Lock | undefined,
   update: PackageOptions["update"],
-): PackageRecord[] {
-  if (previous === undefined || update === undefined || update === true) return records;
+): ((records: PackageRecord[]) => PackageRecord[]) | undefined {
+  if (previous === undefined || update === undefined || update === true) return undefined;
   const pinned = new Map(
     previous.packages.filter((p) => !update.includes(p.name)).map((p) => [p.name, p.version]),
   );
-  const available = new Set(records.filter((r) => pinned.get(r.name) === r.version).map((r) => r.name));
-  return records.filter(
-    (r) => !pinned.has(r.name) || !available.has(r.name) || pinned.get(r.name) === r.version,
-  );
+  return (records) => {
+    const version = pinned.get(records[0]?.name ?? "");
+    if (version === undefined || !records.some((r) => r.version === version)) return records;
+    return records.filter((r) => r.version === version);
+  };
 }
 
 /** A Release Date: as Debian writes it ("Sat, 11 Jul 2026 10:16:37 UTC"). */

@@ -1,4 +1,4 @@
-// One recipe, several platforms: one build per platform (each with its own keys, lock and
+// One recipe, several platforms: one build per platform (each with its own keys, lock section and
 // outputs under out/<name>/<os>-<arch>[-<variant>]/), the same version of every package on
 // each, and an OCI image index at out/<name>/oci/ naming each platform's manifest.
 // One platform alone is the plain build: out/<name>/ as it always was.
@@ -6,6 +6,7 @@ import { copyFile, link, mkdir, readdir, readFile, rm, stat } from "node:fs/prom
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
+import { treeIdentities } from "../core/host-inputs.ts";
 import { DEFAULT_PLATFORM, platformDir, type Platform } from "../image/platform.ts";
 import type { BuildEvent, BuildOptions, BuildResult } from "./types.ts";
 
@@ -16,6 +17,10 @@ export interface PlatformsResult extends BuildResult {
   platforms?: Array<{ platform: string; outDir: string; digest: string; manifest: string }>;
   /** The image index's digest: what a registry tag names (only for several platforms). */
   index?: string;
+  /** Each platform's steps and image config, in the order built: what a no-op build says of each again. */
+  each?: Array<Pick<BuildResult, "steps" | "config">>;
+  /** The notes given once every platform was built (how another platform's run configs boot). */
+  closingNotes?: string[];
 }
 
 /** Build the recipe for every platform of `options.platforms` (or the one `options.platform`). */
@@ -23,15 +28,23 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   const { build, resolveBuildLock } = await import("./build.ts");
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
-  // Every platform's packages first, so versions that differ stop the build before any image is made.
-  // The platforms' locks are checked (their .debs downloaded and read), then their images built, all
-  // at once: each build's bytes depend on its own inputs only, and what they say is shown in order.
-  const { sameVersions } = await import("./packages.ts");
-  const resolved = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
+  // Every platform's packages first, so versions that differ stop the build before any image is
+  // made or the lock is written; then every section written at once, as `niftyc lock` does. The
+  // platforms' locks are checked (their .debs downloaded and read), then their images built, all at
+  // once: each build's bytes depend on its own inputs only, and what they say is shown in order.
+  const { sameVersions, writeResolvedSections } = await import("./packages.ts");
+  const found = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
     resolveBuildLock({ ...options, platform, ...onEvent }),
   );
-  const locks = platforms.flatMap((platform, i) => (resolved[i] ? [{ platform, lock: resolved[i] }] : []));
-  sameVersions(locks, options.shownPath ?? options.recipePath);
+  const resolved = platforms.flatMap((platform, i) => {
+    const packages = found[i];
+    return packages === undefined ? [] : [{ platform, packages, lock: packages.lock }];
+  });
+  sameVersions(resolved, options.shownPath ?? options.recipePath);
+  await writeResolvedSections(
+    resolved.map((r) => r.packages),
+    options.onEvent ?? (() => {}),
+  );
   let top = "";
   const results = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
     build({
@@ -52,16 +65,17 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   ];
   await pruneOutDir(top, kept);
   // The run configs are each platform's; the first platform's are the ones to use here.
-  for (const p of platforms.slice(1)) {
-    options.onEvent?.({
-      type: "note",
-      message:
+  const closingNotes = platforms
+    .slice(1)
+    .map(
+      (p) =>
         `${platformDir(p)}/'s .nspawn file and units boot ${p.name}: on another machine, through qemu-user ` +
         `(binfmt_misc handler qemu-${p.qemu}, docs/outputs.md#several-platforms)`,
-    });
-  }
+    );
+  for (const message of closingNotes) options.onEvent?.({ type: "note", message });
   const first = built[0]!.result;
   const { recall: _, ...rest } = first;
+  const recall = recallAll(top, built, options);
   // What the steps of every platform need, for --cache-to.
   const used = [...new Set(built.flatMap((b) => b.result.used))].sort();
   const platformsOut = built.map((b) => ({
@@ -70,7 +84,34 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     digest: b.result.digest,
     manifest: b.manifest,
   }));
-  return { ...rest, used, outDir: top, platforms: platformsOut, ...(index ? { index } : {}) };
+  return {
+    ...rest,
+    used,
+    outDir: top,
+    platforms: platformsOut,
+    each: built.map((b) => ({ steps: b.result.steps, config: b.result.config })),
+    closingNotes,
+    ...(index ? { index } : {}),
+    ...(recall ? { recall } : {}),
+  };
+}
+
+/**
+ * What a later run needs to answer this build from its stamp (src/cli/build-stamp.ts), when every
+ * platform's build could be recalled: the whole out/<name>/ as written now (each platform's
+ * directory, the index, the provenance) and every platform's use record.
+ */
+function recallAll(
+  top: string,
+  built: ReadonlyArray<{ result: BuildResult }>,
+  options: BuildOptions,
+): BuildResult["recall"] {
+  const recalls = built.map((b) => b.result.recall);
+  if (options.hostInputs === undefined || recalls.some((r) => r === undefined)) return undefined;
+  const outputs = treeIdentities(top);
+  if (outputs === undefined) return undefined;
+  const [first, ...others] = recalls.map((r) => r!.useRecord);
+  return { useRecord: first!, outputs, otherUseRecords: others };
 }
 
 /**

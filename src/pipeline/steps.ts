@@ -66,7 +66,8 @@ export interface RunInput {
   plan: Plan;
   context: BuildContext;
   fail: (error: unknown, span: Span) => never;
-  record: (index: number, reused: boolean, ms: number) => void;
+  /** A step done: whether from its record, its time, and the notes it gave (said again when replayed). */
+  record: (index: number, reused: boolean, ms: number, notes: readonly string[]) => void;
   /** The build's warnings, which steps add to; and the running step's notes. */
   warnings: Diagnostic[];
   stepNotes: string[];
@@ -126,7 +127,7 @@ export async function runSteps({
     }
     for (const message of said.notes) emit({ type: "note", message });
     track(result, instruction, changes);
-    record(index, reused, Math.round(clockMs() - started));
+    record(index, reused, Math.round(clockMs() - started), said.notes);
   }
   return result;
 }

@@ -5,6 +5,7 @@ import type { Format } from "./outputs.ts";
 import type { Limits } from "../core/limits.ts";
 import type { Platform } from "../image/platform.ts";
 import type { HostInput, HostInputs } from "../core/host-inputs.ts";
+import type { AssembledEntry } from "../cache/assembled.ts";
 
 export interface FetchProgressEvent {
   name: string;
@@ -103,5 +104,31 @@ export interface BuildResult {
    * refreshed (what keeps the blobs from gc), and the output directory's files: as this build
    * published them, or as they were before it found them up to date.
    */
-  recall?: { useRecord: string; outputs: HostInput[] };
+  recall?: {
+    useRecord: string;
+    outputs: HostInput[];
+    /** A multi-platform build's: every other platform's use record (src/pipeline/platforms.ts). */
+    otherUseRecords?: string[];
+    restore?: OutputsRestore;
+  };
+}
+
+/**
+ * What restores the output directory as a warm build of the same command writes it, without
+ * loading the compiler (src/cli/build-restore.ts): given only when every output file is a store
+ * blob (the `assembled` record) and every step's notes are known.
+ */
+export interface OutputsRestore {
+  /** The use record a warm build refreshes: it names every blob below. */
+  useRecord: string;
+  /** Every entry of the output directory but build.json. */
+  entries: AssembledEntry[];
+  /** Each file's blob in the store, and its identity when this build saw it (blobIdentityOf). */
+  blobs: Array<{ digest: string; path: string; identity: string }>;
+  /** Files beside the output directory a warm build would leave as they are (the secret stamps), as they were. */
+  beside: HostInput[];
+  /** build.json as a warm build writes it. */
+  buildJson: string;
+  /** Each step's notes, which a warm build says again before the step's line. */
+  stepNotes: string[][];
 }

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { stagingDir } from "../core/atomic.ts";
 import { fileDigest } from "../core/hash.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { privateDir, unpackRootfs } from "../emit/runtime-bundle.ts";
+import { privateDir, unpackRootfs } from "../emit/unpack.ts";
 import { syncPath, syncTree } from "../instances/write.ts";
 import { inUserNamespace, type Privilege } from "./privilege.ts";
 

@@ -15,8 +15,10 @@ import {
   collect,
   dropbearLines,
   jsonOf,
+  listTree,
   niftyc,
   readBuildJson,
+  sha256,
   useFixture,
   type CliResult,
 } from "../pipeline/helpers.ts";
@@ -393,4 +395,227 @@ test("the lock is an input: rewritten, the build runs; gone, the build resolves 
   t.regex(resolved.stderr, /wrote app\.nifty\.lock/);
   // Resolved against the archive: nothing to vouch for the lock it wrote until a build reads it.
   t.deepEqual(await fsp.readdir(path.join(dir, "cache/stamps")), []);
+});
+
+test("a multi-platform build leaves a stamp: a no-op rebuild is answered from it; the recipe, a lock section, the platform list or an output file changed runs the build", async (t) => {
+  if (!requireArchive(t)) return;
+  const archive = await debianArchive();
+  const view = archive.view();
+  const dir = path.join(ctx.work, "platforms");
+  await fsp.mkdir(dir);
+  const recipe = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=t\nEOF\nPACKAGE nifty-data\n`;
+  await fsp.writeFile(path.join(dir, "app.nifty"), recipe);
+  const loads = path.join(dir, "loads.txt");
+  const run = async (platforms = "linux/amd64,linux/arm64", env: Record<string, string> = {}) => {
+    const args = ["build", "app.nifty", "--format", "rootfs,oci", "--platform", platforms];
+    const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`];
+    mirrors.push("--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`);
+    const r = await niftyc([...args, ...mirrors], {
+      cwd: dir,
+      nodeArgs: ["--import", HOOK],
+      env: { NIFTY_TEST_LOADS: loads, ...env },
+    });
+    t.is(r.code, 0, r.stderr);
+    return { ...r, recalled: !(await fsp.readFile(loads, "utf8")).includes("src/pipeline/build.ts") };
+  };
+  await run();
+  await sleep(SETTLE_MS);
+  const found = await run("linux/amd64,linux/arm64", { NIFTY_NO_STAMPS: "1" });
+  t.false(found.recalled);
+  const recalled = await run();
+  t.true(recalled.recalled, "answered from the stamp");
+  t.is(recalled.stdout.replace(/\(.*?ms\)/g, ""), found.stdout.replace(/\(.*?ms\)/g, ""));
+  t.regex(recalled.stdout, /2 platforms: image index sha256:/);
+  // Every platform's step lines and notes, as the build found up to date printed them.
+  t.is(recalled.stderr, found.stderr);
+  t.is(found.stderr.match(/^\[1\/\d+\] /gm)?.length, 2, found.stderr);
+  const settleThenRun = async (change: () => Promise<void>, platforms?: string) => {
+    await change();
+    await sleep(SETTLE_MS);
+    const changed = await run(platforms);
+    t.false(changed.recalled);
+    t.true((await run(platforms)).recalled, "the build it ran left a new stamp");
+  };
+  // The same bytes written again: a new identity is a change, as for any input.
+  await settleThenRun(() => fsp.writeFile(path.join(dir, "app.nifty"), recipe));
+  const lock = await fsp.readFile(path.join(dir, "app.nifty.lock"), "utf8");
+  t.regex(lock, /\nArchitecture: arm64\n/);
+  await settleThenRun(() => fsp.writeFile(path.join(dir, "app.nifty.lock"), lock));
+  await settleThenRun(async () => {
+    const tar = path.join(dir, "out/app/linux-arm64/rootfs.tar");
+    await fsp.utimes(tar, new Date(0), new Date(0));
+  });
+  await settleThenRun(async () => {}, "linux/arm64,linux/amd64");
+});
+
+/** The project's output directory (out/<name>): beside it, in out/, its secret stamps. */
+const outOf = (p: Project): string => path.join(p.dir, "out", path.basename(p.recipe, ".nifty"));
+
+/** Every entry under `dir`: its type and mode, and its bytes or target; two output directories compared whole. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const entries: Record<string, string> = {};
+  for (const rel of await listTree(dir)) {
+    const file = path.join(dir, rel);
+    const st = await fsp.lstat(file);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) entries[rel] = `link ${await fsp.readlink(file)}`;
+    else if (st.isDirectory()) entries[rel] = `dir ${mode}`;
+    else entries[rel] = `file ${mode} ${sha256(await fsp.readFile(file))}`;
+  }
+  return entries;
+}
+
+/** Built, settled, and built again into a fresh out/: the stamp that warm build leaves can restore out/. */
+async function restorable(
+  t: ExecutionContext,
+  p: Project,
+  extra: string[] = [],
+): Promise<Record<string, string>> {
+  t.is((await p.run(extra)).code, 0);
+  await sleep(SETTLE_MS);
+  await fsp.rm(outOf(p), { recursive: true, force: true });
+  const warm = await p.run(extra);
+  t.is(warm.code, 0, warm.stderr);
+  t.false(warm.recalled, "the stamp the first build left cannot restore: its blobs were written that second");
+  return snapshot(outOf(p));
+}
+
+/** What the warm short cut may load besides the up-to-date short cut's modules. */
+const RESTORE = new Set([
+  "src/cli/build-restore.ts",
+  "src/cache/assembled.ts",
+  "src/core/atomic.ts",
+  "src/core/process.ts",
+]);
+
+test("a removed output directory is restored from the store: the same files, build.json and report as a warm build", async (t) => {
+  const p = await project(t, "restore");
+  const out = outOf(p);
+  for (const extra of [[], ["--json"]]) {
+    await restorable(t, p, extra);
+    await fsp.rm(out, { recursive: true });
+    const warm = await p.run(extra, { NIFTY_NO_STAMPS: "1" });
+    t.false(warm.recalled);
+    const expected = await snapshot(out);
+    await fsp.rm(out, { recursive: true });
+    const restored = await p.run(extra);
+    t.is(restored.code, 0, restored.stderr);
+    t.true(restored.recalled, "restored without the compiler");
+    t.deepEqual(
+      restored.loads.filter((l) => !SHORT_CUT.has(l) && !RESTORE.has(l)),
+      [],
+      "nothing but the short cut's modules",
+    );
+    t.deepEqual(await snapshot(out), expected);
+    t.is(restored.stderr, warm.stderr);
+    t.regex(restored.stderr, /\(cached\)/);
+    if (extra.length === 0) {
+      t.is(restored.stdout, warm.stdout);
+      t.regex(restored.stdout, /^built restore:/);
+    } else {
+      const { stages: s1, ...a } = JSON.parse(warm.stdout) as Record<string, unknown>;
+      const { stages: s2, ...b } = JSON.parse(restored.stdout) as Record<string, unknown>;
+      t.deepEqual(b, a);
+      t.false(jsonOf(restored).upToDate);
+      t.deepEqual(
+        (s2 as Array<{ name: string }>).map((s) => s.name),
+        ["restored"],
+      );
+      t.true(Array.isArray(s1));
+    }
+    // The stamp now holds the restored files: the next run is up to date, from the stamp.
+    const again = await p.run(extra);
+    t.true(again.recalled);
+    t.true(jsonOrText(again).upToDate);
+  }
+});
+
+/** The blob of the restored out/'s `<name>.nspawn`, as the stamp names it. */
+async function nspawnBlob(p: Project, name: string): Promise<string> {
+  const dir = path.join(p.dir, "cache/stamps");
+  for (const file of await fsp.readdir(dir)) {
+    const stamp = JSON.parse(await fsp.readFile(path.join(dir, file), "utf8")) as {
+      restore?: {
+        entries: Array<{ path: string; digest?: string }>;
+        blobs: Array<{ digest: string; path: string }>;
+      };
+    };
+    const digest = stamp.restore?.entries.find((e) => e.path === `${name}.nspawn`)?.digest;
+    const blob = stamp.restore?.blobs.find((b) => b.digest === digest);
+    if (blob !== undefined) return blob.path;
+  }
+  throw new Error("no stamp that restores");
+}
+
+const restoreChanges: Array<{
+  name: string;
+  title: string;
+  change(p: Project): Promise<void>;
+  extra?: string[];
+}> = [
+  {
+    name: "redit",
+    title: "the recipe edited",
+    change: (p) => fsp.appendFile(p.recipe, "ENV EDITED=1\n"),
+  },
+  {
+    name: "rsecret",
+    title: "another password in the secret file",
+    change: (p) => fsp.writeFile(path.join(p.dir, "pw"), "other-password\n"),
+  },
+  {
+    name: "rbeside",
+    title: "the secret stamps beside out/ removed with it",
+    change: (p) => fsp.rm(path.join(p.dir, "out"), { recursive: true }),
+  },
+  { name: "rflag", title: "another flag", change: async () => {}, extra: ["--format", "rootfs,nspawn"] },
+  {
+    name: "rgone",
+    title: "an output's blob removed from the store",
+    change: async (p) => fsp.rm(await nspawnBlob(p, "rgone")),
+  },
+  {
+    name: "raltered",
+    title: "an output's blob rewritten in place, its size kept",
+    async change(p) {
+      const blob = await nspawnBlob(p, "raltered");
+      const bytes = await fsp.readFile(blob);
+      await fsp.chmod(blob, 0o644);
+      await fsp.writeFile(blob, Buffer.from(bytes.toString("latin1").replace(/\w/, "X"), "latin1"));
+      await fsp.chmod(blob, 0o444);
+    },
+  },
+];
+
+for (const c of restoreChanges) {
+  test(`out/ is not restored from the stamp after ${c.title}: the build runs`, async (t) => {
+    const p = await project(t, c.name);
+    const expected = await restorable(t, p);
+    await fsp.rm(outOf(p), { recursive: true });
+    await c.change(p);
+    const after = await p.run(c.extra);
+    t.is(after.code, 0, after.stderr);
+    t.false(after.recalled, "the build ran");
+    t.regex(after.stdout, new RegExp(`^built ${c.name}:`));
+    // The blob removed: the build writes that output afresh, the same bytes as before (build.json
+    // aside: it holds each step's time, and the steps were replayed into a tree).
+    if (c.name === "rgone") {
+      const { "build.json": _a, ...now } = await snapshot(outOf(p));
+      const { "build.json": _b, ...before } = expected;
+      t.deepEqual(now, before);
+    }
+  });
+}
+
+test("a blob stored again (its mtime refreshed, as the store does for gc) is hashed, found whole, and restored from", async (t) => {
+  const p = await project(t, "ragain");
+  const expected = await restorable(t, p);
+  await fsp.rm(outOf(p), { recursive: true });
+  const now = new Date();
+  const blob = await nspawnBlob(p, "ragain");
+  await fsp.utimes(blob, now, now);
+  const restored = await p.run();
+  t.is(restored.code, 0, restored.stderr);
+  t.true(restored.recalled, "restored without the compiler");
+  t.deepEqual(await snapshot(outOf(p)), expected);
 });

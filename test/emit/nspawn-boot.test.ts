@@ -6,7 +6,7 @@ import test from "ava";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { renderNspawnFile } from "../../src/emit/nspawn.ts";
-import { unpackRootfs } from "../../src/emit/runtime-bundle.ts";
+import { unpackRootfs } from "../../src/emit/unpack.ts";
 import { renderTemplateUnit } from "../../src/emit/systemd.ts";
 import { fixtureConfig, makeFixture } from "./fixture.ts";
 import { Watched, tempDir } from "./helpers.ts";

@@ -307,3 +307,65 @@ test("a download killed mid-body leaves only a temp file; the next fetch succeed
   t.deepEqual(await listFiles(store.tmpDir), []);
   t.true(await store.has(DIGEST), "the fresh blob is kept");
 });
+
+/** A tap that records what it is told, each attempt on its own. */
+function recordingTap() {
+  const attempts: Array<{ bytes: number; ended: boolean; aborted: boolean }> = [];
+  const tap = () => {
+    const seen = { bytes: 0, ended: false, aborted: false };
+    attempts.push(seen);
+    return {
+      write: (chunk: Buffer) => void (seen.bytes += chunk.length),
+      end: async () => {
+        seen.ended = true;
+        return `parsed ${seen.bytes} bytes`;
+      },
+      abort: async () => void (seen.aborted = true),
+    };
+  };
+  return { attempts, tap };
+}
+
+test("a tap reads the body as it downloads; its result is given only with bytes that match the digest", async (t) => {
+  const server = await startServer({
+    "/bb": (req, res, hit) => {
+      if (hit > 1) return serve(BODY)(req, res, hit);
+      res.writeHead(200, { "content-length": BODY.length });
+      res.write(BODY.subarray(0, 1000), () => res.socket?.destroy());
+    },
+  });
+  t.teardown(server.close);
+  const { store } = await setup();
+  const { attempts, tap } = recordingTap();
+  const r = await fetchBlob(store, {
+    name: "bb",
+    sources: [`${server.url}/bb`],
+    digest: DIGEST,
+    offline: false,
+    retryDelayMs: 1,
+    tap,
+  });
+  t.is(r.tapped, `parsed ${BODY.length} bytes`);
+  t.is(attempts.length, 2);
+  t.true(attempts[0]!.aborted, "the cut attempt's reading is discarded");
+  t.deepEqual(attempts[1], { bytes: BODY.length, ended: true, aborted: false });
+
+  // Bytes that are not the digest's: the tap read them whole, then is told to discard them.
+  const wrong = await t.throwsAsync(
+    fetchBlob(store, {
+      name: "bb",
+      sources: [`${server.url}/bb`],
+      digest: sha256(Buffer.from("other")),
+      offline: false,
+      tap,
+    }),
+    { instanceOf: NiftyError },
+  );
+  t.is(wrong?.code, "NIFTY101");
+  t.deepEqual(attempts[2], { bytes: BODY.length, ended: true, aborted: true });
+  // From the store: no download, nothing tapped.
+  const again = await fetchBlob(store, { name: "bb", sources: [], digest: DIGEST, offline: true, tap });
+  t.true(again.fromCache);
+  t.is(again.tapped, undefined);
+  t.is(attempts.length, 3);
+});

@@ -45,20 +45,48 @@ test("FETCH of an arm64 static busybox is an error at its line, and nothing is w
   t.false(existsSync(join(dir, "o")), "no image labelled amd64 was written");
 });
 
-test("check refuses PACKAGE x:arm64 at the qualifier, and takes :amd64, :native and :any", async (t) => {
+test("PACKAGE qualifiers are judged per platform: x:arm64 is refused at the qualifier for linux/amd64 (the default) and taken for linux/arm64; :native and :any everywhere", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "niftyc-arm64-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
     join(dir, "p.nifty"),
     "ARCHIVE debian bookworm\nPACKAGE busybox-static:arm64\nPACKAGE libc6:amd64 zlib1g:native readline-common:any\n",
   );
-  const checked = await runMain(["check", "--json", "p.nifty"], dir);
-  t.is(checked.code, 1);
-  const { diagnostics } = JSON.parse(checked.stdout) as {
-    diagnostics: Array<{ code: string; line: number; column: number; endColumn: number; message: string }>;
+  const check = async (...platform: string[]) => {
+    const checked = await runMain(["check", "--json", "p.nifty", ...platform], dir);
+    const { diagnostics } = JSON.parse(checked.stdout) as {
+      diagnostics: Array<{ code: string; line: number; column: number; endColumn: number; message: string }>;
+    };
+    return {
+      code: checked.code,
+      found: diagnostics.map((d) => [d.code, d.line, d.column, d.endColumn, d.message]),
+    };
   };
-  t.deepEqual(
-    diagnostics.map((d) => [d.code, d.line, d.column, d.endColumn, d.message]),
-    [["NIFTY015", 2, 23, 29, "PACKAGE cannot install busybox-static:arm64: the image is amd64"]],
+  const amd64 = await check();
+  t.is(amd64.code, 1);
+  t.deepEqual(amd64.found, [
+    [
+      "NIFTY642",
+      2,
+      23,
+      29,
+      "PACKAGE busybox-static:arm64 cannot go in the linux/amd64 image (amd64): an image holds its own architecture's packages and Architecture: all ones",
+    ],
+  ]);
+  const arm64 = await check("--platform", "linux/arm64");
+  t.is(arm64.code, 1);
+  t.deepEqual(arm64.found, [
+    [
+      "NIFTY642",
+      3,
+      14,
+      20,
+      "PACKAGE libc6:amd64 cannot go in the linux/arm64 image (arm64): an image holds its own architecture's packages and Architecture: all ones",
+    ],
+  ]);
+  writeFileSync(
+    join(dir, "p.nifty"),
+    "ARCHIVE debian bookworm\nPACKAGE busybox-static:arm64 zlib1g:native\n",
   );
+  t.deepEqual(await check("--platform", "linux/arm64"), { code: 0, found: [] });
 });

@@ -5,15 +5,23 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
 import { BUSYBOX_ARM64, cachedForeignDeb } from "../support/foreign-debs.ts";
 import { serve, startServer } from "../fetch/helpers/server.ts";
-import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
-import { parseLock } from "../../src/debian/lockfile.ts";
+import { debianArchive, requireArchive, mirrorFlags, type Variant } from "../support/debian-archive.ts";
+import { parseLock, serializeLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
 import { findPlatform } from "../../src/image/platform.ts";
@@ -161,70 +169,314 @@ test("errors at their lines: no FETCH for the platform, a platform the recipe do
   t.regex(unknown.stderr, /unknown platform "linux\/arm65" \(did you mean linux\/arm64\?/);
 });
 
-test("PACKAGE per platform: a lock each, the same versions, --locked, outdated and lock --update per platform; a package one platform lacks is an error at its line", async (t) => {
-  if (!requireArchive(t)) return;
+/** A recipe asking for nifty-data (Architecture: all, in the fixture's amd64 and arm64 indices), and how to run niftyc on it. */
+async function packageProject(
+  t: import("ava").ExecutionContext,
+  body = "PACKAGE nifty-data\n",
+  variant: Variant = "good",
+) {
   const archive = await debianArchive();
-  const view = archive.view();
+  const view = archive.view(variant);
   const dir = workDir(t);
   const head = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\n${HEAD}`;
-  writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\n`);
-  const both = ["--platform", "linux/amd64,linux/arm64"];
+  writeFileSync(join(dir, "app.nifty"), `${head}${body}`);
+  const niftyc = (command: string, ...extra: string[]) =>
+    runMain([command, "app.nifty", ...mirrorFlags(view), ...extra], dir);
   const build = (...extra: string[]) =>
-    runMain(
-      [
-        "build",
-        "app.nifty",
-        "--cache",
-        "c",
-        "--out",
-        "o",
-        "--format",
-        "rootfs,oci",
-        "-q",
-        ...mirrorFlags(view),
-        ...both,
-        ...extra,
-      ],
-      dir,
-    );
-  const first = await build();
-  t.is(first.code, 0, first.stderr);
-  const lockOf = (name: string) => {
-    const parsed = parseLock(readFileSync(join(dir, name), "utf8"));
-    if (!parsed.ok) throw new Error(`${name} does not parse`);
-    return parsed.lock;
+    niftyc("build", "--cache", "c", "--out", "o", "--format", "rootfs,oci", "-q", ...extra);
+  const lockText = () => readFileSync(join(dir, "app.nifty.lock"), "utf8");
+  const sections = () => {
+    const parsed = parseLock(lockText());
+    if (!parsed.ok) throw new Error(`app.nifty.lock does not parse: ${JSON.stringify(parsed.errors)}`);
+    return parsed.sections.map((s) => s.lock);
   };
-  const amd64 = lockOf("app.nifty.lock");
-  const arm64 = lockOf("app.nifty.arm64.lock");
-  t.is(amd64.architecture, "amd64");
-  t.is(arm64.architecture, "arm64");
+  // The same project against another state of the archive (its own view).
+  const against = (other: Variant) => {
+    const flags = mirrorFlags(archive.view(other));
+    return (command: string, ...extra: string[]) => runMain([command, "app.nifty", ...flags, ...extra], dir);
+  };
+  return { dir, head, niftyc, build, lockText, sections, against, viewRequests: view.requests };
+}
+
+const BOTH = ["--platform", "linux/amd64,linux/arm64"];
+
+test("PACKAGE on several platforms: one lock file with a section each, the same bytes again and from a fresh store, its amd64 section an amd64-only lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, build, lockText, sections } = await packageProject(t);
+  const first = await build(...BOTH);
+  t.is(first.code, 0, first.stderr);
   t.deepEqual(
-    arm64.packages.map((p) => [p.name, p.version, p.sha256]),
-    amd64.packages.map((p) => [p.name, p.version, p.sha256]),
+    readdirSync(dir).filter((n) => n.endsWith(".lock")),
+    ["app.nifty.lock"],
+    "no lock file of its own per platform",
   );
-  const locked = await build("--locked");
+  const [amd64, arm64] = sections();
+  t.deepEqual(
+    sections().map((l) => l.architecture),
+    ["amd64", "arm64"],
+  );
+  t.deepEqual(
+    arm64!.packages.map((p) => [p.name, p.version, p.sha256]),
+    amd64!.packages.map((p) => [p.name, p.version, p.sha256]),
+  );
+  const text = lockText();
+  // The arm64 section's header holds only what differs: its architecture.
+  t.regex(text, /\nRequested-By: nifty-data\n\nArchitecture: arm64\n\nPackage: nifty-data\n/);
+  // Again, and from a fresh store with no lock: the same bytes.
+  const again = await niftyc("lock", "--cache", "c", "--update", ...BOTH);
+  t.is(again.code, 0, again.stderr);
+  t.is(lockText(), text);
+  rmSync(join(dir, "app.nifty.lock"));
+  const fresh = await niftyc("lock", "--cache", "fresh", ...BOTH);
+  t.is(fresh.code, 0, fresh.stderr);
+  t.is(lockText(), text, "a fresh store resolves to the same bytes");
+  // An amd64-only lock is the file's first section, byte for byte.
+  rmSync(join(dir, "app.nifty.lock"));
+  const alone = await niftyc("lock", "--cache", "c", "--platform", "linux/amd64");
+  t.is(alone.code, 0, alone.stderr);
+  const amd64Only = lockText();
+  t.is(serializeLock(amd64!), amd64Only);
+  t.true(text.startsWith(amd64Only), "the amd64 section comes first, as an amd64-only lock");
+  // Adding arm64 appends its section and leaves amd64's bytes as they were.
+  const added = await build("--platform", "linux/arm64");
+  t.is(added.code, 0, added.stderr);
+  t.is(lockText(), text);
+});
+
+test("--locked, outdated and lock --update per platform of the one lock; a platform the lock lacks is NIFTY641 under --locked; a package one platform lacks is an error at its line", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, head, niftyc, build, lockText } = await packageProject(t);
+  const amd64 = await niftyc("lock", "--cache", "c");
+  t.is(amd64.code, 0, amd64.stderr);
+  const amd64Text = lockText();
+  const missing = await build("--locked", ...BOTH);
+  t.is(missing.code, 1, missing.stderr);
+  t.true(
+    missing.stderr.includes(
+      "app.nifty:6:1: error: --locked, but app.nifty.lock has no section for linux/arm64 (it has linux/amd64) [NIFTY641]",
+    ),
+    missing.stderr,
+  );
+  t.true(missing.stderr.includes("niftyc lock app.nifty --platform linux/arm64"), missing.stderr);
+  t.is(lockText(), amd64Text, "--locked wrote nothing");
+  const added = await niftyc("lock", "--cache", "c", "--platform", "linux/arm64");
+  t.is(added.code, 0, added.stderr);
+  t.true(lockText().startsWith(amd64Text));
+  const locked = await build("--locked", ...BOTH);
   t.is(locked.code, 0, locked.stderr);
-  const outdated = await runMain(
-    ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(view), ...both],
-    dir,
-  );
+  // Without --platform, outdated and lock cover every platform the lock has.
+  const outdated = await niftyc("outdated", "--cache", "c");
   t.is(outdated.code, 0, outdated.stderr);
   t.regex(outdated.stdout, /all 2 locked packages are current/);
-  const update = await runMain(
-    ["lock", "app.nifty", "--update", "--cache", "c", ...mirrorFlags(view), ...both],
-    dir,
-  );
+  const whole = lockText();
+  const update = await niftyc("lock", "--cache", "c", "--update", "nifty-data");
   t.is(update.code, 0, update.stderr);
   t.regex(
     update.stdout,
-    /^app\.nifty\.lock is up to date: 1 package\n[\s\S]*^app\.nifty\.arm64\.lock is up to date: 1 package$/m,
+    /^app\.nifty\.lock \(linux\/amd64\) is up to date: 1 package\n[\s\S]*^app\.nifty\.lock \(linux\/arm64\) is up to date: 1 package$/m,
   );
-  t.deepEqual(lockOf("app.nifty.arm64.lock"), arm64, "re-resolved to the same lock, the file is as it was");
+  t.is(lockText(), whole, "re-resolved to the same sections, the file is as it was");
+  const one = await niftyc("lock", "--cache", "c", "--update", "nifty-data", "--platform", "linux/arm64");
+  t.is(one.code, 0, one.stderr);
+  t.regex(one.stdout, /^app\.nifty\.lock is up to date: 1 package$/m);
+  const unknown = await niftyc("lock", "--cache", "c", "--update", "nifty-lib");
+  t.is(unknown.code, 1, unknown.stderr);
+  t.regex(unknown.stderr, /nifty-lib is not in app\.nifty\.lock/);
 
   writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\nPACKAGE nifty-app\n`);
-  const missing = await build();
-  t.is(missing.code, 1, missing.stderr);
-  t.regex(missing.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+  const lacking = await build(...BOTH);
+  t.is(lacking.code, 1, lacking.stderr);
+  t.regex(lacking.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+});
+
+test("lock --update PKG on a 2-platform lock moves PKG on both platforms and keeps every other package, though the suite has newer ones", async (t) => {
+  if (!requireArchive(t)) return;
+  const body = "PACKAGE nifty-tool nifty-pal nifty-data\n";
+  const { niftyc, against, lockText, sections } = await packageProject(t, body, "later");
+  const locked = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(locked.code, 0, locked.stderr);
+  const versions = () =>
+    sections().map((l) => [
+      l.architecture,
+      l.packages.map((p) => `${p.name} ${p.version} ${p.architecture}`),
+    ]);
+  t.deepEqual(versions(), [
+    ["amd64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 amd64", "nifty-tool 1.0-1 amd64"]],
+    ["arm64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 arm64", "nifty-tool 1.0-1 arm64"]],
+  ]);
+  const before = sections();
+  // The suite a while later has 1.1-1 of all three, on both architectures.
+  const update = await against("latest")("lock", "--cache", "c", "--update", "nifty-tool");
+  t.is(update.code, 0, update.stderr);
+  t.deepEqual(versions(), [
+    ["amd64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 amd64", "nifty-tool 1.1-1 amd64"]],
+    ["arm64", ["nifty-data 1.0-1 all", "nifty-pal 1.0-1 arm64", "nifty-tool 1.1-1 arm64"]],
+  ]);
+  for (const [i, section] of sections().entries()) {
+    const tool = section.packages.find((p) => p.name === "nifty-tool")!;
+    t.is(tool.filename, `pool/main/n/nifty-tool/nifty-tool_1.1-1_${section.architecture}.deb`);
+    t.not(tool.sha256, before[i]!.packages.find((p) => p.name === "nifty-tool")!.sha256);
+    // Every other stanza as it was, to the byte of its digest.
+    const others = (l: typeof section) => l.packages.filter((p) => p.name !== "nifty-tool");
+    t.deepEqual(others(section), others(before[i]!));
+  }
+  t.regex(update.stderr, /updated app\.nifty\.lock \(amd64\)[\s\S]*updated app\.nifty\.lock \(arm64\)/);
+  // Moved on both, the file passes the same-version rule and builds for both, --locked.
+  const built = await against("latest")(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    "-q",
+    "--locked",
+    ...BOTH,
+  );
+  t.is(built.code, 0, built.stderr);
+  t.true(lockText().includes("Architecture: arm64\n"));
+});
+
+test("a multi-platform build whose platforms resolve different versions (NIFTY640) leaves the lock byte for byte as it was", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, against, lockText } = await packageProject(t, "PACKAGE nifty-tool\n", "later");
+  const amd64 = await niftyc("lock", "--cache", "c");
+  t.is(amd64.code, 0, amd64.stderr);
+  const before = lockText();
+  // amd64's section holds 1.0-1; arm64, resolved now against the later suite, would get 1.1-1.
+  const both = await against("latest")("build", "--cache", "c", "--out", "o", "--format", "rootfs", ...BOTH);
+  t.is(both.code, 1, both.stderr);
+  t.regex(
+    both.stderr,
+    /nifty-tool has another version on each platform: 1\.0-1 on linux\/amd64; 1\.1-1 on linux\/arm64 \[NIFTY640\]/,
+  );
+  t.is(lockText(), before, "nothing written when the platforms disagree");
+  t.false(existsSync(join(dir, "o")));
+  // Agreeing, the build writes every platform's section at once.
+  const moved = await against("latest")("lock", "--cache", "c", "--update", "--platform", "linux/amd64");
+  t.is(moved.code, 0, moved.stderr);
+  const agreed = await against("latest")(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    ...BOTH,
+  );
+  t.is(agreed.code, 0, agreed.stderr);
+  t.regex(lockText(), /\nArchitecture: arm64\n[\s\S]*nifty-tool_1\.1-1_arm64\.deb/);
+});
+
+test("cache gc after a 2-platform build keeps every platform's blobs and its stamp: a warm rebuild of both downloads nothing and reuses every step", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, build, viewRequests } = await packageProject(t, "PACKAGE nifty-tool nifty-data\n", "later");
+  const first = await build(...BOTH);
+  t.is(first.code, 0, first.stderr);
+  // Resolved against the archive, the first build leaves no stamp; the same build again does, once
+  // the lock it wrote is past the second a file changed within is not trusted (src/core/host-inputs.ts).
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const again = await build(...BOTH, "--json");
+  t.is(again.code, 0, again.stderr);
+  const stamps = () => readdirSync(join(dir, "c/stamps"));
+  t.is(stamps().length, 1, "the build left its stamp");
+  // Every blob looks 40 days old: only what a use record names is kept.
+  const blobs = join(dir, "c/blobs/sha256");
+  const old = new Date(Date.now() - 40 * 86_400_000);
+  for (const name of readdirSync(blobs)) utimesSync(join(blobs, name), old, old);
+  const gc = await runMain(["cache", "gc", "--cache", "c", "--days", "30"], dir);
+  t.is(gc.code, 0, gc.stderr);
+  // Each platform's rootfs tarball (named by its digest) is kept by that platform's use record.
+  for (const p of (JSON.parse(again.stdout) as { platforms: Array<{ platform: string; digest: string }> })
+    .platforms)
+    t.true(existsSync(join(blobs, p.digest.slice(7))), `${p.platform}'s rootfs.tar is kept`);
+  t.is(stamps().length, 1, "gc kept the stamp: its use records are there");
+  // Into a new out/: each platform's outputs come from what the store kept, nothing downloaded.
+  const asked = viewRequests().length;
+  rmSync(join(dir, "o"), { recursive: true });
+  const warm = await build(...BOTH, "--json");
+  t.is(warm.code, 0, warm.stderr);
+  type Answer = { platforms: Array<{ digest: string }>; steps: Array<{ reused: boolean }> };
+  const [was, now] = [again, warm].map((r) => JSON.parse(r.stdout) as Answer);
+  t.deepEqual(now!.platforms, was!.platforms);
+  t.true(now!.steps.every((s) => s.reused));
+  t.deepEqual(viewRequests().slice(asked), [], "the warm rebuild downloaded nothing");
+  t.true(existsSync(join(dir, "o/linux-arm64/rootfs.tar")));
+  t.true(existsSync(join(dir, "o/linux-amd64/rootfs.tar")));
+});
+
+test("a tampered stanza in the arm64 section is refused at its line of the one lock", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, build, lockText } = await packageProject(t);
+  const locked = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(locked.code, 0, locked.stderr);
+  const lines = lockText().split("\n");
+  const section = lines.indexOf("Architecture: arm64");
+  const version = lines.findIndex((l, i) => i > section && l.startsWith("Version: "));
+  lines[version] = "Version: 1.0-2";
+  writeFileSync(join(dir, "app.nifty.lock"), lines.join("\n"));
+  // A fresh store: nothing remembers the lock as checked.
+  const refused = await build("--cache", "fresh", "--locked", "--platform", "linux/arm64");
+  t.is(refused.code, 1, refused.stderr);
+  t.regex(
+    refused.stderr,
+    new RegExp(`app\\.nifty\\.lock:${version + 1}:1: error: .*1\\.0-2.* \\[NIFTY629\\]`),
+  );
+  // amd64's section is untouched, and still builds.
+  const amd64 = await build("--cache", "fresh", "--locked", "--platform", "linux/amd64");
+  t.is(amd64.code, 0, amd64.stderr);
+});
+
+test("an old per-platform lock (app.nifty.arm64.lock) is read as its platform's section; niftyc lock merges it into app.nifty.lock and removes it", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, niftyc, lockText, sections } = await packageProject(t);
+  const both = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(both.code, 0, both.stderr);
+  const whole = lockText();
+  const [amd64, arm64] = sections();
+  writeFileSync(join(dir, "app.nifty.lock"), serializeLock(amd64!));
+  writeFileSync(join(dir, "app.nifty.arm64.lock"), serializeLock(arm64!));
+  const built = await niftyc(
+    "build",
+    "--cache",
+    "c",
+    "--out",
+    "o",
+    "--format",
+    "rootfs",
+    "--locked",
+    ...BOTH,
+  );
+  t.is(built.code, 0, built.stderr);
+  t.regex(built.stderr, /note: read app\.nifty\.arm64\.lock as linux\/arm64's section of app\.nifty\.lock/);
+  t.is(lockText(), serializeLock(amd64!), "a build only reads it");
+  const merged = await niftyc("lock", "--cache", "c", ...BOTH);
+  t.is(merged.code, 0, merged.stderr);
+  t.regex(merged.stderr, /merged app\.nifty\.arm64\.lock into app\.nifty\.lock and removed it/);
+  t.is(lockText(), whole);
+  t.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith(".lock")),
+    ["app.nifty.lock"],
+  );
+});
+
+test("PACKAGE x:arm64 builds for linux/arm64, and a build that also makes linux/amd64 refuses it at the qualifier, naming that platform", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, build } = await packageProject(t, "PACKAGE nifty-data:arm64\n");
+  const arm64 = await build("--platform", "linux/arm64");
+  t.is(arm64.code, 0, arm64.stderr);
+  const both = await build(...BOTH);
+  t.is(both.code, 1, both.stderr);
+  t.true(
+    both.stderr.includes(
+      "app.nifty:6:19: error: PACKAGE nifty-data:arm64 cannot go in the linux/amd64 image (amd64): an image holds its own architecture's packages and Architecture: all ones [NIFTY642]",
+    ),
+    both.stderr,
+  );
+  t.regex(both.stderr, /hint: write nifty-data without :arm64/);
+  t.true(existsSync(join(dir, "app.nifty.lock")));
 });
 
 test("a package at another version on one platform is NIFTY640, naming the package, each version and its platforms", (t) => {

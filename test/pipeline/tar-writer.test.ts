@@ -4,9 +4,9 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import tarStream from "tar-stream";
-import { writeTar } from "../../src/emit/tar.ts";
+import { writeTar, writeTars } from "../../src/emit/tar.ts";
 import { Tree, type TreeNode } from "../../src/image/tree.ts";
 import { execFileP, sha256, tempDir } from "./helpers.ts";
 
@@ -59,6 +59,8 @@ async function reference(tree: Tree, blobs: Map<string, Buffer>, mtime: number):
   return out.bytes();
 }
 
+const MIB = 1 << 20;
+
 async function sample(dir: string): Promise<{ tree: Tree; blobs: Map<string, Buffer> }> {
   const tree = new Tree();
   const blobs = new Map<string, Buffer>();
@@ -98,6 +100,20 @@ async function sample(dir: string): Promise<{ tree: Tree; blobs: Map<string, Buf
     target: `/${"t".repeat(150)}`,
   });
   tree.set(tree.placement("/sbin"), { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: "bin" });
+  tree.set(tree.placement("/long/ünï-link"), {
+    type: "symlink",
+    mode: 0o777,
+    uid: 0,
+    gid: 0,
+    target: "zïel",
+  });
+  // The writer's batch is 1 MiB: a header and a file that fill it exactly, a file of a whole batch, one byte more.
+  for (const [name, size] of [
+    ["fills-batch", MIB - 512],
+    ["batch", MIB],
+    ["batch-and-one", MIB + 1],
+  ] as const)
+    await file(`/size/${name}`, Buffer.alloc(size, name.length));
   tree.set(tree.mkdirp("/home/big"), { type: "dir", mode: 0o750, uid: 300000, gid: 262144 });
   await file("/home/big/file", Buffer.from("big ids\n"), { uid: 4000000, gid: 300001 });
   tree.set(tree.placement("/home/big/link"), {
@@ -172,6 +188,32 @@ test("a blob shorter than its recorded size fails the write instead of writing a
       writeTar(out.stream, tree, tree.sortedPaths(), { mtime: 0, blobPath: () => path.join(dir, "short") }),
       { message: /shorter than its recorded 6 bytes/ },
     );
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("writeTars: a tarball on disk and one through a stream that still holds its chunks get the same bytes", async (t) => {
+  const dir = await tempDir();
+  try {
+    const { tree, blobs } = await sample(dir);
+    const expected = await reference(tree, blobs, 0);
+    const { createWriteStream } = await import("node:fs");
+    const file = path.join(dir, "t.tar");
+    // Passes each chunk on as it is and is read only at the end: a buffer given back too early shows.
+    const held = new PassThrough({ highWaterMark: 1 << 30 });
+    const chunks: Buffer[] = [];
+    await writeTars(
+      [
+        { out: createWriteStream(file), pick: (p) => tree.get(p) },
+        { out: held, pick: (p) => tree.get(p) },
+      ],
+      tree.sortedPaths(),
+      { mtime: 0, blobPath: (d) => path.join(dir, d.slice(7)) },
+    );
+    for await (const chunk of held) chunks.push(chunk as Buffer);
+    t.is(sha256(await fsp.readFile(file)), sha256(expected));
+    t.is(sha256(Buffer.concat(chunks)), sha256(expected));
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }

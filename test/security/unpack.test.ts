@@ -7,7 +7,7 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
-import { unpackRootfs } from "../../src/emit/runtime-bundle.ts";
+import { unpackRootfs } from "../../src/emit/unpack.ts";
 import { tempDir } from "./helpers.ts";
 
 interface Item {

@@ -12,7 +12,9 @@
 //   - InRelease clear-signed with a throwaway ed25519 key made in a temp
 //     GNUPGHOME, whose public part is exported to a keyring file;
 //   - a node:http server on 127.0.0.1 serving all of it, with variants that
-//     serve a tampered Packages, a tampered .deb or a bad InRelease.
+//     serve a tampered Packages, a tampered .deb or a bad InRelease, and two
+//     later states of bookworm (LATER_PACKAGES: packages for amd64 and arm64,
+//     then newer versions of them) that only their own views' indices name.
 // Variants live under their own URL prefix (`view(variant)`), so tests that
 // run at once never switch each other's server, and each view counts its own
 // requests.
@@ -83,7 +85,15 @@ export type Variant =
   /** InRelease signed with SHA-1 (gpgv: GOODSIG, hash algorithm 2). */
   | "weak-digest"
   /** InRelease, correctly signed and still valid, dated a day before the good one's Date (a replayed older one). */
-  | "older";
+  | "older"
+  /**
+   * bookworm a while later (LATER_PACKAGES): nifty-tool and nifty-pal 1.0-1 built for amd64 and
+   * arm64 join its indices. Its own signed InRelease and indices; the packages' pool files are served
+   * in every view, but only these two views' indices name them.
+   */
+  | "later"
+  /** bookworm later still: nifty-tool, nifty-pal and nifty-data each at 1.1-1 beside the "later" versions. */
+  | "latest";
 
 export const VARIANTS: readonly Variant[] = [
   "good",
@@ -95,6 +105,8 @@ export const VARIANTS: readonly Variant[] = [
   "expired-key",
   "weak-digest",
   "older",
+  "later",
+  "latest",
 ];
 
 export interface FixturePackage {
@@ -418,6 +430,36 @@ export const SYNTHETIC: readonly SyntheticSpec[] = [
   },
 ];
 
+/**
+ * The packages bookworm's later states add (the "later" and "latest" variants), each built for
+ * amd64 and arm64 unless it is Architecture: all: a version moving on every platform of a
+ * multi-platform lock (`lock --update nifty-tool`) while another package with a newer version
+ * (nifty-pal) stays. Kept out of SYNTHETIC and `packages`: the good indices never name them.
+ */
+export const LATER_PACKAGES: Readonly<Record<"later" | "latest", readonly SyntheticSpec[]>> = {
+  later: ["nifty-tool", "nifty-pal"].map((name) => laterSpec(name, "1.0-1")),
+  latest: [
+    laterSpec("nifty-tool", "1.1-1"),
+    laterSpec("nifty-pal", "1.1-1"),
+    {
+      name: "nifty-data",
+      version: "1.1-1",
+      architecture: "all",
+      fields: [["Description", "niftyc fixture: architecture-independent data (a later version)"]],
+      files: [{ path: "/usr/share/nifty-data/data.txt", content: "data 1.1\n" }],
+    },
+  ],
+};
+
+function laterSpec(name: string, version: string): SyntheticSpec {
+  return {
+    name,
+    version,
+    fields: [["Description", `niftyc fixture: ${name}, built for each architecture`]],
+    files: [{ path: `/usr/share/${name}/version`, content: `${version}\n` }],
+  };
+}
+
 /** Build one synthetic package with dpkg-deb into outDir; the same spec gives the same bytes. */
 export async function buildSyntheticDeb(
   spec: SyntheticSpec,
@@ -539,6 +581,8 @@ async function build(): Promise<Built> {
     const archive: ArchiveWork = { dir, work, gpg, keys, overrides };
     for (const s of [suites.main, suites.security]) await publishSuite(archive, s);
     await tamperDebs(packages, overrides);
+    // After the good indices are made, so that they never name the later packages.
+    await publishLaterStates(archive, suites.main);
     await fsp.rm(work, { recursive: true, force: true });
     return { dir, keyring, fullKeyring, fingerprint: keys.fingerprint, suites, packages, overrides };
   } finally {
@@ -727,6 +771,65 @@ async function tamperIndex(
       .digest("hex");
     if (byHash) overrides.set(rel(path.join(binDir, "by-hash/SHA256", real)), { "tampered-packages": bytes });
   }
+}
+
+/**
+ * The "later" and "latest" variants of the main suite: their packages placed in the pool (each
+ * state adding to the one before), and each state's indices and signed InRelease as overrides.
+ */
+async function publishLaterStates(archive: ArchiveWork, s: FixtureSuite): Promise<void> {
+  const archiveRoot = path.join(archive.dir, s.root);
+  const rel = (p: string) => `${s.root}/${path.relative(archiveRoot, p)}`;
+  for (const variant of ["later", "latest"] as const) {
+    for (const spec of LATER_PACKAGES[variant]) {
+      const arches = spec.architecture === "all" ? ["all"] : ["amd64", "arm64"];
+      for (const architecture of arches) {
+        const work = path.join(archive.work, `${variant}-${architecture}`);
+        const deb = await buildSyntheticDeb({ ...spec, architecture }, work, path.join(work, "debs"));
+        const target = path.join(archiveRoot, poolDir("pool/main", spec.name), path.basename(deb));
+        await fsp.mkdir(path.dirname(target), { recursive: true });
+        await fsp.copyFile(deb, target);
+      }
+    }
+    const { stdout } = await run("apt-ftparchive", ["packages", "pool/main"], {
+      cwd: archiveRoot,
+      maxBuffer: 64 << 20,
+    });
+    const stanzas = stdout.split(/\n\n+/).filter((st) => st.trim() !== "");
+    // Its own copy of the suite's dists, to make the Release from; served through the overrides.
+    const suiteDir = path.join(archive.work, `dists-${variant}`);
+    for (const arch of ["amd64", "arm64"]) {
+      // The pool's only arm64 packages are the later ones: arm64 still has no other architecture-bound one.
+      const mine = stanzas.filter((st) => new RegExp(`^Architecture: (${arch}|all)$`, "m").test(st));
+      const dir = path.join(suiteDir, `main/binary-${arch}`);
+      await fsp.mkdir(dir, { recursive: true });
+      await writeIndexFiles(dir, Buffer.from(mine.map((st) => `${st.trim()}\n`).join("\n")));
+      for (const f of ["Packages", "Packages.xz", "Packages.gz"]) {
+        const served = rel(path.join(s.dir, `main/binary-${arch}`, f));
+        setOverride(archive.overrides, served, variant, await fsp.readFile(path.join(dir, f)));
+      }
+    }
+    const release = await releaseText(suiteDir, s.ref, { validFor: undefined, byHash: false });
+    const src = path.join(archive.work, `release-${variant}`);
+    await fsp.writeFile(src, release);
+    await archive.gpg([
+      "--local-user",
+      archive.keys.fingerprint,
+      "--digest-algo",
+      "SHA256",
+      "--clearsign",
+      "--output",
+      `${src}.asc`,
+      src,
+    ]);
+    const inRelease = await fsp.readFile(`${src}.asc`);
+    setOverride(archive.overrides, rel(path.join(s.dir, "InRelease")), variant, inRelease);
+  }
+}
+
+/** One variant's bytes for a served path, beside the other variants' bytes for it. */
+function setOverride(map: Overrides, rel: string, variant: Variant, bytes: Buffer): void {
+  map.set(rel, { ...map.get(rel), [variant]: bytes });
 }
 
 /** The tampered-deb variant: each .deb with one byte flipped. */

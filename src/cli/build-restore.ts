@@ -1,0 +1,137 @@
+// The warm short cut: the same `niftyc build` command, its inputs unchanged
+// by identity (src/cli/build-stamp.ts), but its output directory gone or
+// changed. A warm build would copy every output file from the store and
+// write build.json; the stamp of the last such build says which blobs and
+// what build.json holds, so this does that without loading the compiler.
+// It trusts a blob as it trusts an input, by its identity (device, inode,
+// mode, size, mtime) as the build saw it; a blob whose identity moved (stored
+// again, which refreshes its mtime for gc, or a copy of the store) is hashed
+// and used only when its bytes still match its name. The identities are
+// checked again after the copy. Anything else (a blob gone or rewritten, out/
+// already holding these outputs) runs the build.
+import { blobIdentityOf, RACY_NS, treeIdentities, unchanged } from "../core/host-inputs.ts";
+import { clockMs } from "../core/clock.ts";
+import { restoreEntries } from "../cache/assembled.ts";
+import { discard, publish, stagingDir } from "../core/atomic.ts";
+import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
+import type { CliIo } from "./io.ts";
+import type { HostInput } from "../core/host-inputs.ts";
+import type { OutputsRestore } from "../pipeline/types.ts";
+
+const { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } =
+  process.getBuiltinModule("node:fs");
+const { join } = process.getBuiltinModule("node:path");
+
+/** What a warm build of the same command writes and prints, kept in its stamp (src/cli/build-stamp.ts). */
+export interface StampRestore extends Omit<OutputsRestore, "stepNotes"> {
+  events: ReportEvent[];
+  result: Omit<ReportedResult, "stages">;
+}
+
+type Blob = StampRestore["blobs"][number];
+
+/** Whether every blob is as it was: the same identity, so the same bytes. */
+function blobsAsSeen(blobs: readonly Blob[]): boolean {
+  return blobs.every(({ path, identity }) => {
+    const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return stats !== undefined && blobIdentityOf(stats) === identity;
+  });
+}
+
+/** A file's sha256, read a mebibyte at a time: a blob may be a rootfs of gigabytes. */
+function hashOf(path: string): string {
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, "r");
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/**
+ * Every blob with the identity it has now, when its bytes are its name's: by
+ * identity, or else hashed; and the identities for the stamp, where one from
+ * within the file system clock's tick is not kept (the next run hashes again).
+ * Undefined when a blob is gone or not its name's.
+ */
+function vouchedBlobs(blobs: readonly Blob[]): { now: Blob[]; kept: Blob[] } | undefined {
+  const settled = BigInt(Date.now()) * 1_000_000n - RACY_NS;
+  const now: Blob[] = [];
+  const kept: Blob[] = [];
+  for (const blob of blobs) {
+    const stats = statSync(blob.path, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined) return undefined;
+    const identity = blobIdentityOf(stats);
+    if (identity !== blob.identity && hashOf(blob.path) !== blob.digest) return undefined;
+    now.push({ ...blob, identity });
+    kept.push(stats.mtimeNs > settled ? blob : { ...blob, identity });
+  }
+  return { now, kept };
+}
+
+/** The fingerprint out/build.json holds now, if any: the build itself would find those outputs up to date. */
+function fingerprintIn(outDir: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(outDir, "build.json"), "utf8")) as { fingerprint?: string })
+      .fingerprint;
+  } catch {
+    return undefined;
+  }
+}
+
+/** out/ restored, or false (nothing published) when the store no longer holds what the stamp says. */
+async function restoreOutputs(restore: StampRestore): Promise<boolean> {
+  const outDir = restore.result.outDir;
+  const staging = await stagingDir(outDir);
+  try {
+    const paths = new Map(restore.blobs.map((b) => [b.digest, b.path]));
+    restoreEntries(staging, restore.entries, (digest) => paths.get(digest)!);
+    // A blob changed while it was copied (identities as vouched for just before).
+    if (!blobsAsSeen(restore.blobs)) throw new Error("a blob changed");
+    writeFileSync(join(staging, "build.json"), restore.buildJson);
+    await publish(staging, outDir);
+    return true;
+  } catch {
+    await discard(staging);
+    return false;
+  }
+}
+
+/**
+ * Restore out/ as the stamp's warm build writes it and print what that build
+ * prints; undefined (run the build) when the store cannot vouch for it. The
+ * caller has checked the inputs and the use record that names the blobs.
+ */
+export async function restoreFromStamp(
+  restore: StampRestore,
+  how: {
+    json: boolean;
+    quiet: boolean;
+    started: number;
+    restored: (outputs: HostInput[], blobs: Blob[]) => void;
+  },
+  io: Pick<CliIo, "cwd" | "stdout" | "stderr">,
+): Promise<number | undefined> {
+  let blobs: ReturnType<typeof vouchedBlobs>;
+  try {
+    if (!unchanged(restore.beside)) return undefined;
+    blobs = vouchedBlobs(restore.blobs);
+    if (blobs === undefined) return undefined;
+    const built = (JSON.parse(restore.buildJson) as { fingerprint?: string }).fingerprint;
+    if (built !== undefined && fingerprintIn(restore.result.outDir) === built) return undefined;
+  } catch {
+    return undefined;
+  }
+  if (!(await restoreOutputs({ ...restore, blobs: blobs.now }))) return undefined;
+  // As published: the next identical command finds them so, and answers up to date.
+  const outputs = treeIdentities(restore.result.outDir);
+  if (outputs !== undefined) how.restored(outputs, blobs.kept);
+  if (!how.quiet) for (const event of restore.events) io.stderr.write(eventLine(event));
+  const stages = [{ name: "restored", ms: Math.round((clockMs() - how.started) * 10) / 10 }];
+  io.stdout.write(resultText({ ...restore.result, stages }, io.cwd, how.json));
+  return 0;
+}

@@ -1,0 +1,76 @@
+// The language server's package catalog: names from the stored indices' name tables, a hint
+// (version, description) decoded only for a name asked about, the first suite that has it winning.
+import test from "ava";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore } from "../../src/cache/store.ts";
+import { writeParsedIndex } from "../../src/debian/index.ts";
+import { serializeLock } from "../../src/debian/lockfile.ts";
+import type { PackageRecord, SuiteRef } from "../../src/debian/types.ts";
+import { packageCatalog } from "../../src/lsp/packages.ts";
+import { hashText } from "../../src/pipeline/keys.ts";
+
+const MAIN: SuiteRef = { archive: "debian", suite: "bookworm", component: "main" };
+const SECURITY: SuiteRef = { archive: "debian-security", suite: "bookworm-security", component: "main" };
+
+const record = (from: SuiteRef, name: string, version: string, description?: string): PackageRecord => ({
+  name,
+  version,
+  architecture: "amd64",
+  depends: "",
+  preDepends: "",
+  provides: "",
+  filename: `pool/main/x/${name}.deb`,
+  size: 1,
+  sha256: `sha256:${"b".repeat(64)}`,
+  from,
+  ...(description ? { description } : {}),
+});
+
+test("the catalog lists every suite's names and decodes a hint for a name when asked, the first suite winning", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "niftyc-lsp-packages-"));
+  const store = await openStore(join(dir, "cache"));
+  const suites = [
+    {
+      ref: MAIN,
+      records: [record(MAIN, "zlib1g", "1:1.2.13"), record(MAIN, "busybox", "1:1.35.0-4", "Tiny")],
+    },
+    {
+      ref: SECURITY,
+      records: [record(SECURITY, "zlib1g", "1:1.2.13+deb12u1"), record(SECURITY, "libc6", "2.36")],
+    },
+  ];
+  const locked = [];
+  for (const [i, s] of suites.entries()) {
+    const indexDigest = `sha256:${String(i).repeat(64)}`;
+    await writeParsedIndex(store, indexDigest, s.records);
+    const inRelease = `sha256:${String(i + 5).repeat(64)}`;
+    await store.writeRecord("debian-release-index", hashText(inRelease, "main", "amd64"), {
+      index: indexDigest,
+    });
+    locked.push({ ...s.ref, date: "Sat, 11 Jul 2026 10:16:37 UTC", inRelease });
+  }
+  const recipePath = join(dir, "r.nifty");
+  const lockedPackage = { ...record(MAIN, "only-in-lock", "1.0"), requestedBy: ["only-in-lock"] };
+  await writeFile(
+    `${recipePath}.lock`,
+    serializeLock({
+      architecture: "amd64",
+      suites: locked,
+      requests: [{ name: "only-in-lock" }],
+      packages: [lockedPackage],
+    }),
+  );
+  const catalog = await packageCatalog(join(dir, "cache"), recipePath, [
+    { archive: "debian", suites: ["bookworm"] },
+    { archive: "debian-security", suites: ["bookworm-security"] },
+  ]);
+  t.teardown(() => catalog.close());
+  t.deepEqual(catalog.names, ["busybox", "libc6", "only-in-lock", "zlib1g"]);
+  t.deepEqual(catalog.hint("busybox"), { name: "busybox", version: "1:1.35.0-4", description: "Tiny" });
+  t.deepEqual(catalog.hint("zlib1g"), { name: "zlib1g", version: "1:1.2.13" });
+  t.deepEqual(catalog.hint("libc6"), { name: "libc6", version: "2.36" });
+  t.deepEqual(catalog.hint("only-in-lock"), { name: "only-in-lock", version: "1.0" });
+  t.is(catalog.hint("absent"), undefined);
+});
