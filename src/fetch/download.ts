@@ -10,7 +10,6 @@ import type { Store } from "../cache/store.ts";
 import { DEFAULT_LIMITS, showSize } from "../core/limits.ts";
 import { Deadline, deadlineRule } from "./deadline.ts";
 import { NETWORK_CODES } from "./network-errors.ts";
-import type { GetResponse } from "./http-get.ts";
 
 export interface FetchProgress {
   name: string;
@@ -225,8 +224,10 @@ async function download(
 ): Promise<FetchResult> {
   const { name } = request;
   const what = digest === undefined ? name : `${name} (${digest})`;
+  // Loaded only when the network is needed: a cached build never pays for it.
+  const undici = await import("undici");
   const timeout = request.timeoutMs ?? 30_000;
-  const send = await sender(digest === undefined, timeout);
+  const dispatcher = sharedDispatcher(undici, timeout);
   const retries = request.retries ?? 3;
   const baseDelay = request.retryDelayMs ?? 500;
   const failures: { url: string; reason: string; error: unknown }[] = [];
@@ -235,7 +236,7 @@ async function download(
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
       try {
-        const info = await attemptOnce(send, store, request, digest, url);
+        const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
         return { fromCache: false, ...info, url };
       } catch (err) {
         if (err instanceof DigestMismatchError) {
@@ -307,28 +308,9 @@ function sharedDispatcher(undici: typeof import("undici"), timeout: number): Dis
   return dispatcher;
 }
 
-/** A GET of a URL: the response's status, headers and body. */
-type Send = (url: string, headers: Record<string, string>, signal: AbortSignal) => Promise<GetResponse>;
-
-/**
- * How requests go out. Loaded only when the network is needed: a cached build never pays for it.
- * fetchLatest (the InRelease files: a few small ones, each once) uses Node's http module, which
- * loads in a fraction of undici's time; downloads by digest (indices, .debs, FETCH) share
- * undici's pool of keep-alive connections.
- */
-async function sender(small: boolean, timeout: number): Promise<Send> {
-  if (small) {
-    const { httpGet } = await import("./http-get.ts");
-    return (url, headers, signal) => httpGet(url, { headers, signal, timeoutMs: timeout });
-  }
-  const undici = await import("undici");
-  const dispatcher = sharedDispatcher(undici, timeout);
-  return (url, headers, signal) =>
-    undici.request(url, { dispatcher, method: "GET", headers, signal }) as unknown as Promise<GetResponse>;
-}
-
 async function attemptOnce(
-  send: Send,
+  request: typeof import("undici").request,
+  dispatcher: Dispatcher,
   store: Store,
   req: FetchLatestRequest,
   digest: string | undefined,
@@ -339,10 +321,10 @@ async function attemptOnce(
   try {
     const previous = req.previous?.(url);
     if (previous !== undefined && (previous.etag !== undefined || previous.lastModified !== undefined)) {
-      const kept = await attemptWithin(deadline, send, store, req, digest, url, previous);
+      const kept = await attemptWithin(deadline, request, dispatcher, store, req, digest, url, previous);
       if (kept !== undefined) return kept;
     }
-    return (await attemptWithin(deadline, send, store, req, digest, url))!;
+    return (await attemptWithin(deadline, request, dispatcher, store, req, digest, url))!;
   } catch (error) {
     if (deadline.expired) throw new TooSlowError(url, timeout);
     throw error;
@@ -353,7 +335,8 @@ async function attemptOnce(
 
 async function attemptWithin(
   deadline: Deadline,
-  send: Send,
+  request: typeof import("undici").request,
+  dispatcher: Dispatcher,
   store: Store,
   req: FetchLatestRequest,
   digest: string | undefined,
@@ -363,7 +346,7 @@ async function attemptWithin(
   const headers: Record<string, string> = { "accept-encoding": "identity" };
   if (previous?.etag !== undefined) headers["if-none-match"] = previous.etag;
   if (previous?.lastModified !== undefined) headers["if-modified-since"] = previous.lastModified;
-  const res = await send(url, headers, deadline.signal);
+  const res = await request(url, { dispatcher, method: "GET", headers, signal: deadline.signal });
   if (res.statusCode === 304 && previous !== undefined) {
     await res.body.dump().catch(() => {});
     // Only a copy this store holds, judged again now; without one, ask without conditions.

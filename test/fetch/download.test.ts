@@ -235,21 +235,6 @@ test("a fetch served from the store never loads the HTTP client", async (t) => {
   t.deepEqual(JSON.parse(stdout), { fromCache: true, undiciLoaded: false });
 });
 
-test("fetchLatest (the InRelease files) goes out through Node's http module, never loading undici; redirects are followed", async (t) => {
-  const server = await startServer({
-    "/old": (_req, res) => res.writeHead(302, { location: "/bb" }).end(),
-    "/bb": serve(BODY),
-  });
-  t.teardown(server.close);
-  const { dir } = await setup();
-  const script = path.join(here, "helpers", "lazy-undici-child.ts");
-  const { stdout } = await run(process.execPath, [
-    script,
-    JSON.stringify({ storeDir: dir, sources: [`${server.url}/old`], digest: "", latest: true }),
-  ]);
-  t.deepEqual(JSON.parse(stdout), { fromCache: false, undiciLoaded: false, digest: DIGEST });
-});
-
 test("two processes fetching the same digest at once leave one good blob", async (t) => {
   const big = bytes(4 << 20, 3);
   const digest = sha256(big);
