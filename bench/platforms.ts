@@ -3,7 +3,9 @@
 // --out). Every section's .debs (ssh.nifty.lock: amd64, arm64, armhf) are served from a loopback
 // mirror out of the pin store `node scripts/debian-pins.ts fetch` fills, so the runs need no
 // internet and the cold runs measure niftyc, not the network.
-// Run: npx node bench/platforms.ts [--runs N]
+// With --baseline <other tree>/bin/niftyc, that tree's cold builds (one platform and three) join each
+// cold round, and their rows are shown beside these.
+// Run: npx node bench/platforms.ts [--runs N] [--baseline path/to/bin/niftyc]
 import { createReadStream, existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import http from "node:http";
@@ -18,6 +20,9 @@ const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
 const COLD_RUNS = Math.min(RUNS, 3);
 const STORE = path.join(ROOT, "cache", "blobs", "sha256");
 const THREE = "linux/amd64,linux/arm64,linux/arm/v7";
+const BASELINE = process.argv.includes("--baseline")
+  ? path.resolve(process.argv[process.argv.indexOf("--baseline") + 1]!)
+  : undefined;
 
 /** A loopback mirror answering pool/… paths of every recipe's locks from the pin store. */
 async function pinMirror(): Promise<{ url: string; close(): Promise<void> }> {
@@ -44,9 +49,14 @@ async function pinMirror(): Promise<{ url: string; close(): Promise<void> }> {
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-platforms-"));
 const mirror = await pinMirror();
 
-function args(out: string, cache: string, platforms: string | undefined): string[] {
+function args(
+  out: string,
+  cache: string,
+  platforms: string | undefined,
+  niftyc = path.join(ROOT, "bin/niftyc"),
+): string[] {
   return [
-    path.join(ROOT, "bin/niftyc"),
+    niftyc,
     "build",
     RECIPE,
     "--locked",
@@ -83,18 +93,29 @@ async function filled(name: string, platforms: string | undefined): Promise<stri
  * platform's and three platforms' runs taking turns, so a change in the machine's load over the
  * bench weighs on both alike.
  */
-async function measure(): Promise<Record<"one" | "three", { cold: Run[]; warm: Run[] }>> {
+async function measure(): Promise<
+  Record<"one" | "three" | "baseOne" | "baseThree", { cold: Run[]; warm: Run[] }>
+> {
   const sets = { one: undefined, three: THREE } as const;
   const runs = {
     one: { cold: [] as Run[], warm: [] as Run[] },
     three: { cold: [] as Run[], warm: [] as Run[] },
+    baseOne: { cold: [] as Run[], warm: [] as Run[] },
+    baseThree: { cold: [] as Run[], warm: [] as Run[] },
+  };
+  const cold = async (name: keyof typeof runs, platforms: string | undefined, niftyc?: string, i = 0) => {
+    const dir = path.join(work, `${name}-cold-${i}`);
+    const c = path.join(dir, "cache");
+    runs[name].cold.push(
+      await timed(NODE, args(path.join(dir, "out"), c, platforms, niftyc), { env: env() }),
+    );
+    await fsp.rm(dir, { recursive: true, force: true });
   };
   for (let i = 0; i < COLD_RUNS; i++) {
     for (const [name, platforms] of Object.entries(sets) as Array<[keyof typeof sets, string | undefined]>) {
-      const dir = path.join(work, `${name}-cold-${i}`);
-      const c = path.join(dir, "cache");
-      runs[name].cold.push(await timed(NODE, args(path.join(dir, "out"), c, platforms), { env: env() }));
-      await fsp.rm(dir, { recursive: true, force: true });
+      await cold(name, platforms, undefined, i);
+      if (BASELINE !== undefined)
+        await cold(name === "one" ? "baseOne" : "baseThree", platforms, BASELINE, i);
     }
   }
   const caches = { one: await filled("one", undefined), three: await filled("three", THREE) };
@@ -113,7 +134,7 @@ const row = (label: string, runs: Run[]): string =>
 
 try {
   await fsp.writeFile(path.join(work, "pw"), "bench-password\n");
-  const { one, three } = await measure();
+  const { one, three, baseOne, baseThree } = await measure();
   const ratio = (a: Run[], b: Run[], key: "ms" | "cpuMs") =>
     median(a.map((r) => r[key])) / median(b.map((r) => r[key]));
   const warmRatio = ratio(three.warm, one.warm, "ms");
@@ -135,12 +156,16 @@ from \`/usr/bin/time\`. One platform's and three platforms' runs take turns, col
 ${row("amd64, cold", one.cold)}
 ${row("amd64 + arm64 + arm/v7, cold", three.cold)}
 ${row("amd64, warm", one.warm)}
-${row("amd64 + arm64 + arm/v7, warm", three.warm)}
+${row("amd64 + arm64 + arm/v7, warm", three.warm)}${
+  BASELINE === undefined
+    ? ""
+    : `\n${row("baseline: amd64, cold", baseOne.cold)}\n${row("baseline: amd64 + arm64 + arm/v7, cold", baseThree.cold)}`
+}
 
 Three platforms cold take ${coldRatio.toFixed(2)}× one's wall time (${coldCpu.toFixed(2)}× its CPU); warm,
 ${warmRatio.toFixed(2)}× (${warmCpu.toFixed(2)}× CPU). The goal (the three-platform warm build under 3× the
 one-platform warm build) is ${warmRatio < 3 && warmCpu < 3 ? "met, in wall and CPU time" : "**not met**"}.
-Measured with ${machine()}; other jobs shared the machine, so compare the rows of one run.`;
+${BASELINE === undefined ? "" : `The baseline (\`${BASELINE}\`) ran its cold builds in the same rounds, after each of these.\n`}Measured with ${machine()}, load average ${os.loadavg()[0]!.toFixed(1)} at the end; other jobs shared the machine, so compare the rows of one run.`;
   await writeSection("platforms", body);
   process.stdout.write(`${body}\n`);
 } finally {

@@ -5,7 +5,19 @@
 import { RECORD_FORMATS, USE_REFRESH_MS, type RecordFile, type RecordKind } from "./records.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
-import { readFileSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fchmodSync,
+  fsync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -148,17 +160,20 @@ export class Store {
     return st?.isFile() ? { digest, size: st.size, path: p } : undefined;
   }
 
-  /**
-   * `syncAtCommit`: the stream ends without waiting for the disk, and commit() syncs and publishes,
-   * leaving the blobs directory to `syncBlobNames()`, which the caller runs once after many commits
-   * and before anything names those blobs. A reader of many small members (a .deb) writes the next
-   * while earlier ones are synced.
-   */
-  createWriter(options: { syncAtCommit?: boolean } = {}): BlobWriter {
-    return new BlobWriter(this, options.syncAtCommit ?? false);
+  createWriter(): BlobWriter {
+    return new BlobWriter(this);
   }
 
-  /** Make the names of blobs committed by writers that sync at commit durable: one directory sync. */
+  /**
+   * A blob written by synchronous calls (see BlobFile), for a reader thread that writes many small
+   * files: commit() syncs and publishes it, leaving the blobs directory to `syncBlobNames()`, which
+   * the caller runs once after many commits and before anything names those blobs.
+   */
+  createFile(): BlobFile {
+    return new BlobFile(this);
+  }
+
+  /** Make the names of blobs committed by BlobFiles durable: one directory sync. */
   async syncBlobNames(): Promise<void> {
     await syncDir(this.blobsDir);
   }
@@ -338,12 +353,10 @@ export class BlobWriter extends Writable {
   #fh: FileHandle | undefined;
   #flushed = false;
   #done = false;
-  readonly #syncAtCommit: boolean;
 
-  constructor(store: Store, syncAtCommit = false) {
+  constructor(store: Store) {
     super({ highWaterMark: 1 << 16 });
     this.#store = store;
-    this.#syncAtCommit = syncAtCommit;
     this.tempPath = store.tempPath(".part");
   }
 
@@ -384,8 +397,7 @@ export class BlobWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.#syncAtCommit) callback();
-    else this.#flush().then(() => callback(), callback);
+    this.#flush().then(() => callback(), callback);
   }
 
   /** The bytes on disk, read-only, closed: only then may the blob get its name. */
@@ -399,11 +411,6 @@ export class BlobWriter extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // Destroyed as a finished stream is (autoDestroy): the file stays open for commit() to sync.
-    if (this.#syncAtCommit && error === null && this.writableFinished && !this.#done) {
-      callback(null);
-      return;
-    }
     const fh = this.#fh;
     this.#fh = undefined;
     (async () => {
@@ -433,23 +440,13 @@ export class BlobWriter extends Writable {
     }
     this.#done = true;
     const digest = this.digest;
-    if (this.#syncAtCommit && !this.#flushed) {
-      try {
-        await this.#flush();
-      } catch (err) {
-        await this.#fh?.close().catch(() => {});
-        await fsp.rm(this.tempPath, { force: true });
-        throw err;
-      }
-    }
     if (expected !== undefined && expected !== digest) {
       await fsp.rm(this.tempPath, { force: true });
       throw new DigestMismatchError(expected, digest, what);
     }
     const final = this.#store.blobPath(digest);
     try {
-      // A writer that syncs at commit leaves the directory to its caller (syncBlobNames, once for many).
-      await linkInto(this.tempPath, final, !this.#syncAtCommit);
+      await linkInto(this.tempPath, final);
     } catch (err) {
       if (!isCode(err, "EEXIST")) {
         await fsp.rm(this.tempPath, { force: true });
@@ -478,11 +475,109 @@ export class BlobWriter extends Writable {
   }
 }
 
+/**
+ * A blob written with synchronous calls: a reader thread (src/debian/deb-readers.ts) blocks only
+ * itself, and a stream and a thread-pool round trip per call cost more than the small files of a
+ * package. The same promises as BlobWriter: a temp file until commit(), which syncs it (the wait
+ * in the background, so the caller writes the next file meanwhile), makes it read-only and links
+ * it under its digest; the directory's sync is the caller's (`Store.syncBlobNames`).
+ */
+export class BlobFile {
+  readonly tempPath: string;
+  readonly #store: Store;
+  readonly #hash: Hash = createHash("sha256");
+  #fd: number | undefined;
+  #size = 0;
+
+  constructor(store: Store) {
+    this.#store = store;
+    this.tempPath = store.tempPath(".part");
+    this.#fd = openSync(this.tempPath, "wx", 0o600);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The digest of what was written: ask once writing is over. */
+  get digest(): string {
+    return (this.#digest ??= `sha256:${this.#hash.digest("hex")}`);
+  }
+  #digest: string | undefined;
+
+  write(chunk: Buffer): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    writeAllSync(this.#fd!, chunk);
+  }
+
+  /** Sync, close and name the blob; the temp file is gone whatever happens. */
+  async commit(): Promise<BlobInfo> {
+    const fd = this.#fd!;
+    this.#fd = undefined;
+    const digest = this.digest;
+    const final = this.#store.blobPath(digest);
+    try {
+      await new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+      fchmodSync(fd, 0o444);
+    } catch (err) {
+      closeSync(fd);
+      removeSync(this.tempPath);
+      throw err;
+    }
+    closeSync(fd);
+    try {
+      linkIntoSync(this.tempPath, final);
+    } catch (err) {
+      if (!isCode(err, "EEXIST")) {
+        removeSync(this.tempPath);
+        throw err;
+      }
+      // Same bytes already stored (maybe by another process): refresh its age for gc.
+      const now = new Date();
+      try {
+        utimesSync(final, now, now);
+      } catch {
+        // Removed meanwhile by gc: the temp file is linked again by the next build that needs it.
+      }
+    }
+    removeSync(this.tempPath);
+    return { digest, size: this.#size, path: final };
+  }
+
+  /** Drop everything written; safe to call at any time, more than once. */
+  abort(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    removeSync(this.tempPath);
+  }
+}
+
+/** unlink(2), where a missing file is fine (rm's lstat first is a system call more). */
+function removeSync(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if (!isCode(err, "ENOENT")) throw err;
+  }
+}
+
+function linkIntoSync(tmp: string, final: string): void {
+  try {
+    linkSync(tmp, final);
+  } catch (err) {
+    if (!isCode(err, "ENOENT")) throw err;
+    // The blobs directory was removed under us: recreate it once.
+    mkdirSync(path.dirname(final), { recursive: true });
+    linkSync(tmp, final);
+  }
+}
+
 function writeAllSync(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-async function linkInto(tmp: string, final: string, sync = true): Promise<void> {
+async function linkInto(tmp: string, final: string): Promise<void> {
   try {
     await fsp.link(tmp, final);
   } catch (err) {
@@ -491,7 +586,7 @@ async function linkInto(tmp: string, final: string, sync = true): Promise<void> 
     await fsp.mkdir(path.dirname(final), { recursive: true });
     await fsp.link(tmp, final);
   }
-  if (sync) await syncDir(path.dirname(final));
+  await syncDir(path.dirname(final));
 }
 
 async function syncDir(dir: string): Promise<void> {

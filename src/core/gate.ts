@@ -27,3 +27,18 @@ export class Gate {
     }
   }
 }
+
+/**
+ * `start` every item, the largest first (a large one takes longest: begun last, it would end
+ * alone while the rest of the gate stands idle), its result at the item's own place in the order.
+ */
+export function largestFirst<T, R>(
+  items: readonly T[],
+  size: (item: T) => number,
+  start: (item: T) => Promise<R>,
+): Array<Promise<R>> {
+  const order = [...items.keys()].sort((a, b) => size(items[b]!) - size(items[a]!) || a - b);
+  const started: Array<Promise<R>> = [];
+  for (const i of order) started[i] = start(items[i]!);
+  return started;
+}

@@ -5,13 +5,11 @@
 // a store record under the .deb's digest, so the next build does not read the
 // package again. Memory stays bounded: one entry's bytes flow at a time.
 import { createHash } from "node:crypto";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Header } from "tar-stream";
 import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { digestHex } from "../cache/store.ts";
-import type { BlobWriter, Store } from "../cache/store.ts";
+import type { BlobFile, Store } from "../cache/store.ts";
 import { entryType, hardLinkKey, locateDebMember, refuseUnsafeName, scanTar } from "../fetch/archive.ts";
 import type { Entry } from "../fetch/archive.ts";
 import { fieldValue, parseStanzas } from "./fields.ts";
@@ -76,7 +74,7 @@ const MAX_CONTROL_MEMBER = 16 << 20;
 const MAX_UNSYNCED = 64;
 
 /**
- * Read the .deb stored under `digest` (its entry list cached by that digest).
+ * Read the .deb stored under `digest` (its entry list cached by that digest), in a reader thread.
  * `what` names it in errors, e.g. "busybox-static 1:1.35.0-4 (amd64)".
  */
 export async function readDeb(
@@ -88,9 +86,21 @@ export async function readDeb(
   const cached = await store.readRecord<DebContents>("deb-contents", digestHex(digest));
   if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached)))
     return { ...cached, fromCache: true };
+  const { readDebInWorker } = await import("./deb-readers.ts");
+  const contents = (await readDebInWorker({ storeDir: store.dir, digest, what, limits })) as DebContents;
+  return { ...contents, fromCache: false };
+}
+
+/** Read the stored .deb (not through the cache) and record its contents: what a reader thread does. */
+export async function readDebIntoStore(
+  store: Store,
+  digest: string,
+  what: string,
+  limits?: Limits,
+): Promise<DebContents> {
   const contents = await readDebFile(store, store.blobPath(digest), digest, what, limits);
   await store.writeRecord("deb-contents", digestHex(digest), contents);
-  return { ...contents, fromCache: false };
+  return contents;
 }
 
 /** A cached list is only good while the store still has every file it names. */
@@ -164,15 +174,21 @@ async function readControl(
   const names: string[] = [];
   const members = new Map<string, string>();
   const wanted = new Set(["control", "conffiles", "md5sums"]);
-  await scanTar<never>(file, loc, async (entry, key, header) => {
-    refuseUnsafeName(header.name, what);
-    if (key === "" || entryType(header) === "directory") return undefined;
-    if (key.includes("/")) throw debError(what, `its control.tar has a member in a subdirectory: ${key}`);
-    names.push(key);
-    if (wanted.has(key) && entryType(header) === "file")
-      members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
-    return undefined;
-  });
+  await scanTar<never>(
+    file,
+    loc,
+    async (entry, key, header) => {
+      refuseUnsafeName(header.name, what);
+      if (key === "" || entryType(header) === "directory") return undefined;
+      if (key.includes("/")) throw debError(what, `its control.tar has a member in a subdirectory: ${key}`);
+      names.push(key);
+      if (wanted.has(key) && entryType(header) === "file")
+        members.set(key, (await readSmall(entry, what, key)).toString("utf8"));
+      return undefined;
+    },
+    undefined,
+    debShown(what, file),
+  );
   return { names: names.sort(), members };
 }
 
@@ -237,8 +253,8 @@ class Commits {
   readonly #pending: Array<Promise<unknown>> = [];
   #failure: { error: unknown } | undefined;
 
-  async add(writer: BlobWriter): Promise<void> {
-    const commit = writer.commit().catch((error: unknown) => {
+  async add(file: BlobFile): Promise<void> {
+    const commit = file.commit().catch((error: unknown) => {
       this.#failure ??= { error };
     });
     this.#pending.push(commit);
@@ -278,7 +294,13 @@ async function scanData(
       return undefined;
     },
     limits,
+    debShown(what, file),
   );
+}
+
+/** A .deb as errors about its archive name it: the package, and the file read. */
+function debShown(what: string, file: string): string {
+  return `the .deb of ${what} (${file})`;
 }
 
 async function toEntry(
@@ -331,7 +353,7 @@ async function toEntry(
 }
 
 /**
- * Stream one entry into the store, hashing SHA-256 and MD5 (dpkg's checksum) on the way. The
+ * Write one entry into the store, hashing SHA-256 and MD5 (dpkg's checksum) on the way. The
  * blob is synced and named in the background (`commits`) while the next entries are read.
  */
 async function storeWithMd5(
@@ -340,21 +362,18 @@ async function storeWithMd5(
   commits: Commits,
 ): Promise<{ digest: string; size: number; md5: string }> {
   const md5 = createHash("md5");
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      md5.update(chunk);
-      done(null, chunk);
-    },
-  });
-  const writer = store.createWriter({ syncAtCommit: true });
+  const file = store.createFile();
   try {
-    await pipeline(entry as unknown as NodeJS.ReadableStream, tap, writer);
+    for await (const chunk of entry as AsyncIterable<Buffer>) {
+      md5.update(chunk);
+      file.write(chunk);
+    }
   } catch (err) {
-    await writer.abort();
+    file.abort();
     throw err;
   }
-  const { digest, size } = writer;
-  await commits.add(writer);
+  const { digest, size } = file;
+  await commits.add(file);
   return { digest, size, md5: md5.digest("hex") };
 }
 

@@ -2,11 +2,10 @@
 // the extracted file is itself a content-addressed blob. Formats are told by
 // magic bytes, never by name: a .deb (ar holding data.tar[.xz|.zst|.gz]), or
 // a tar, plain or compressed with gzip, xz or zstd.
-import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { Duplex, Readable, type Transform } from "node:stream";
+import type { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
@@ -15,6 +14,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { editDistance } from "../diagnostics/suggest.ts";
 import { FetchError, type Store } from "../cache/store.ts";
 import { DEFAULT_LIMITS, showSize, type Limits } from "../core/limits.ts";
+import { createXzDecoder, XzError } from "./xz.ts";
 
 export interface ExtractedMember {
   digest: string;
@@ -137,13 +137,15 @@ async function storeEntry(store: Store, entry: Entry, key: string, header: Heade
 /**
  * Run `visit` on each entry in order until it returns a result. Entries it
  * does not consume are drained. Stops reading the file as soon as it is done.
- * Memory stays bounded: one entry's stream at a time, never the whole tar.
+ * Memory stays bounded: one entry's stream at a time, never the whole tar. `shown` names the
+ * archive in errors (a package's name and file, say).
  */
 export async function scanTar<T>(
   archivePath: string,
   loc: TarLocation,
   visit: (entry: Entry, key: string, header: Header) => Promise<T | undefined>,
   limits: Limits = DEFAULT_LIMITS,
+  shown: string = archivePath,
 ): Promise<T | undefined> {
   const streams: (Readable | Transform)[] = [
     createReadStream(
@@ -165,7 +167,7 @@ export async function scanTar<T>(
   try {
     let count = 0;
     for await (const entry of extract) {
-      refuseOverLimits(entry.header, ++count, limits, archivePath);
+      refuseOverLimits(entry.header, ++count, limits, shown);
       const key = entryKey(entry.header.name);
       const result = await visit(entry, key, entry.header);
       if (result) return result;
@@ -174,14 +176,14 @@ export async function scanTar<T>(
     return undefined;
   } catch (err) {
     if (err instanceof NiftyError) throw err;
-    if (err instanceof DecompressorError) {
+    if (err instanceof XzError) {
       const hint = "the archive is corrupt or not what its format says; fetch it from another source";
-      throw new FetchError("NIFTY114", "member", `cannot decompress ${archivePath}: ${err.message}`, hint);
+      throw new FetchError("NIFTY114", "member", `cannot decompress ${shown}: ${err.message}`, hint);
     }
     throw new FetchError(
       "NIFTY127",
       "member",
-      `cannot read archive ${archivePath}: ${(err as Error).message}`,
+      `cannot read archive ${shown}: ${(err as Error).message}`,
       "the file is truncated or corrupt; fetch it again (`niftyc cache verify` finds damaged blobs)",
     );
   } finally {
@@ -220,9 +222,6 @@ function refuseOverLimits(header: Header, count: number, limits: Limits, archive
     );
 }
 
-/** A decompressor program that failed: its own message, not a missing member. */
-class DecompressorError extends Error {}
-
 async function decompressor(c: Compression): Promise<Transform | undefined> {
   switch (c) {
     case "none":
@@ -232,47 +231,8 @@ async function decompressor(c: Compression): Promise<Transform | undefined> {
     case "zstd":
       return createZstdDecompress();
     case "xz":
-      return xzDecompressor();
+      return createXzDecoder() as unknown as Transform;
   }
-}
-
-/**
- * xz through the xz tool (xz-utils), whose pipes give back-pressure: the
- * lzma-native addon decodes ahead of its reader, so draining past a large
- * member held about as much memory as the member. The decoder's own memory is
- * capped, so a hostile dictionary size is an error rather than gigabytes.
- */
-function xzDecompressor(): Transform {
-  const child = spawn(
-    "xz",
-    ["--decompress", "--stdout", "--memlimit-decompress=512MiB", "--quiet", "--quiet"],
-    { stdio: ["pipe", "pipe", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (text: string) => {
-    if (stderr.length < 2000) stderr += text;
-  });
-  // The output ends only once xz has said how it went: an xz that fails before (or
-  // after) writing anything must not look like a tar that simply lacks the member.
-  const exited = new Promise<void>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code, signal) => {
-      if (code === 0 || signal !== null) resolve();
-      else reject(new DecompressorError(`xz: ${stderr.trim() || `exit status ${code}`}`));
-    });
-  });
-  exited.catch(() => {});
-  async function* output(): AsyncGenerator<Buffer> {
-    yield* child.stdout as AsyncIterable<Buffer>;
-    await exited;
-  }
-  const duplex = Duplex.from({
-    writable: child.stdin,
-    readable: Readable.from(output(), { objectMode: false }),
-  });
-  duplex.once("close", () => child.kill("SIGKILL"));
-  return duplex as unknown as Transform;
 }
 
 /** Where the tar stream lives in the file, and how it is compressed. */

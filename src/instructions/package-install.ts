@@ -2,6 +2,7 @@
 // written for them, or only some files plus what their programs load. Paths
 // land through the image's own symlinks (a merged-/usr image gets /lib/… in
 // /usr/lib/…), never outside it. Nothing from a package is ever run.
+import { largestFirst } from "../core/gate.ts";
 import type { Span } from "../core/source.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { loadedLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
@@ -138,20 +139,25 @@ export async function installFiles(
 }
 
 /**
- * Every package's contents asked for at once, so the context downloads and reads several .debs
- * together; the caller still takes them one by one in the closure's order, so the tree is the same.
+ * Every package's contents asked for at once (the largest .deb first), so the context downloads and
+ * reads several .debs together; the caller still takes them one by one in the closure's order, so
+ * the tree is the same.
  */
 function askAll(
   closure: readonly LockedPackage[],
   context: BuildContext,
   span: Span,
 ): Array<Promise<DebContents>> {
-  return closure.map((pkg) => {
-    const pending = context.debContents(pkg, span);
-    // An earlier package's failure ends the step before this one is awaited: never unhandled.
-    pending.catch(() => {});
-    return pending;
-  });
+  return largestFirst(
+    closure,
+    (pkg) => pkg.size,
+    (pkg) => {
+      const pending = context.debContents(pkg, span);
+      // An earlier package's failure ends the step before this one is awaited: never unhandled.
+      pending.catch(() => {});
+      return pending;
+    },
+  );
 }
 
 /** Which package each file of the closure came from (the last to place it), and which the image holds. */

@@ -27,7 +27,7 @@ import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
-import { Gate } from "../core/gate.ts";
+import { Gate, largestFirst } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import type { PackageIndex } from "../debian/package-index.ts";
 import { BuildFailed } from "./failure.ts";
@@ -477,6 +477,18 @@ async function checkLock(store: Store, found: FoundSection, options: PackageOpti
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
+  // Several .debs downloaded and read at once, started before the signed indices are read (a .deb
+  // is fetched by its digest and unpacked into the store only, so the index check need not come
+  // first); their problems are still listed after the indices', in the lock's order.
+  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE) };
+  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
+  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
+  const reading = largestFirst(
+    lock.packages,
+    (p) => p.size,
+    (p) => debControl(store, p, once, gates),
+  );
+  for (const pending of reading) pending.catch(() => {});
   const { openParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
     const stored = indices[i] === undefined ? undefined : await openParsedIndex(store, indices[i]!, suite);
@@ -488,12 +500,6 @@ async function checkLock(store: Store, found: FoundSection, options: PackageOpti
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
   const controls = new Map<string, Field[]>();
-  // Several .debs downloaded and read at once; their problems are still listed in the lock's order.
-  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), reads: new Gate(DEBS_READ_AT_ONCE) };
-  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
-  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
-  const reading = lock.packages.map((p) => debControl(store, p, once, gates));
-  for (const pending of reading) pending.catch(() => {});
   for (const [i, p] of lock.packages.entries()) {
     const control = await reading[i]!;
     controls.set(check.lockKey(p), control);
@@ -519,8 +525,6 @@ async function checkLock(store: Store, found: FoundSection, options: PackageOpti
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
 const DEBS_DOWNLOADED_AT_ONCE = 6;
-/** .debs read at once, each with its decompressor (xz, a child process) beside the tar reader here. */
-const DEBS_READ_AT_ONCE = 3;
 
 /**
  * What a lock section's check is remembered by: its text as a lock of its own (an amd64-only lock's
@@ -552,11 +556,13 @@ async function debControl(
   store: Store,
   p: LockedPackage,
   options: PackageOptions,
-  gates: { downloads: Gate; reads: Gate },
+  gates: { downloads: Gate },
 ): Promise<Field[]> {
   const known = await store.readRecord<Field[]>("deb-control", digestHex(p.sha256));
   if (known !== undefined) return known;
   if (!(await store.has(p.sha256))) {
+    // The reader threads start while the first .debs download (a thread takes about 50 ms to start).
+    if (options.readDebs) (await import("../debian/deb-readers.ts")).startDebReaders();
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
     const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
@@ -565,7 +571,7 @@ async function debControl(
   const { readDeb, readDebControl } = await import("../debian/deb.ts");
   const what = `${p.name} ${p.version} (${p.architecture})`;
   const whole = options.readDebs
-    ? await gates.reads.run(() => readDeb(store, p.sha256, what, options.limits)).catch(() => undefined)
+    ? await readDeb(store, p.sha256, what, options.limits).catch(() => undefined)
     : undefined;
   const control =
     whole?.control ??

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
 import { treeIdentities } from "../core/host-inputs.ts";
 import { DEFAULT_PLATFORM, platformDir, type Platform } from "../image/platform.ts";
-import type { BuildOptions, BuildResult } from "./types.ts";
+import type { BuildEvent, BuildOptions, BuildResult } from "./types.ts";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 
@@ -29,29 +29,33 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
   // Every platform's packages first, so versions that differ stop the build before any image is
-  // made or the lock is written; then every section written at once, as `niftyc lock` does.
+  // made or the lock is written; then every section written at once, as `niftyc lock` does. The
+  // platforms' locks are checked (their .debs downloaded and read), then their images built, all at
+  // once: each build's bytes depend on its own inputs only, and what they say is shown in order.
   const { sameVersions, writeResolvedSections } = await import("./packages.ts");
-  const resolved = [];
-  for (const platform of platforms) {
-    const packages = await resolveBuildLock({ ...options, platform });
-    if (packages !== undefined) resolved.push({ platform, packages, lock: packages.lock });
-  }
+  const found = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
+    resolveBuildLock({ ...options, platform, ...onEvent }),
+  );
+  const resolved = platforms.flatMap((platform, i) => {
+    const packages = found[i];
+    return packages === undefined ? [] : [{ platform, packages, lock: packages.lock }];
+  });
   sameVersions(resolved, options.shownPath ?? options.recipePath);
   await writeResolvedSections(
     resolved.map((r) => r.packages),
     options.onEvent ?? (() => {}),
   );
-  const built: Array<{ platform: string; result: BuildResult; manifest: string }> = [];
   let top = "";
-  for (const platform of platforms) {
-    const result = await build({
+  const results = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
+    build({
       ...options,
       platform,
+      ...onEvent,
       outDir: (name) => join((top = options.outDir(name)), platformDir(platform)),
-    });
-    await mkdir(top, { recursive: true });
-    built.push({ platform: platform.name, result, manifest: "" });
-  }
+    }),
+  );
+  await mkdir(top, { recursive: true });
+  const built = results.map((result, i) => ({ platform: platforms[i]!.name, result, manifest: "" }));
   const index = await writeIndex(top, built, platforms);
   const provenance = await writeProvenance(top, index, built, platforms);
   const kept = [
@@ -108,6 +112,53 @@ function recallAll(
   if (outputs === undefined) return undefined;
   const [first, ...others] = recalls.map((r) => r!.useRecord);
   return { useRecord: first!, outputs, otherUseRecords: others };
+}
+
+/**
+ * Run `work` for every platform at once, and answer their results in the platforms' order. What
+ * each says (its events) is shown as if they ran one after another: the first platform's as it
+ * comes, each later one's held until those before it are done (a live download's progress is not
+ * held: it is over by then). A failure is the first platform's, in order, once all have ended.
+ */
+async function allInOrder<T>(
+  platforms: readonly Platform[],
+  onEvent: BuildOptions["onEvent"],
+  work: (platform: Platform, events: Pick<BuildOptions, "onEvent">) => Promise<T>,
+): Promise<T[]> {
+  const held: BuildEvent[][] = platforms.map(() => []);
+  const ended = platforms.map(() => false);
+  let shown = 0;
+  // After a platform fails, the later ones say nothing: one after another, they would not have run.
+  let failed = platforms.length;
+  const sink = (i: number) => (event: BuildEvent) => {
+    if (i > failed) return;
+    if (i === shown) onEvent!(event);
+    else if (event.type !== "fetch-progress") held[i]!.push(event);
+  };
+  const end = (i: number, ok: boolean) => {
+    ended[i] = true;
+    if (!ok) failed = Math.min(failed, i);
+    while (ended[shown] && shown < failed && shown + 1 < platforms.length)
+      for (const e of held[++shown]!.splice(0)) if (shown <= failed) onEvent!(e);
+  };
+  const settled = await Promise.allSettled(
+    platforms.map((platform, i) =>
+      work(platform, onEvent ? { onEvent: sink(i) } : {}).then(
+        (value) => {
+          end(i, true);
+          return value;
+        },
+        (error: unknown) => {
+          end(i, false);
+          throw error;
+        },
+      ),
+    ),
+  );
+  return settled.map((s) => {
+    if (s.status === "rejected") throw s.reason;
+    return s.value;
+  });
 }
 
 /**

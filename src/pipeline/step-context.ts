@@ -51,7 +51,6 @@ interface StepEnv extends StepEnvInput {
   /** Each .deb's contents, asked for once per build (by digest). */
   debs: Map<string, Promise<DebContents>>;
   downloads: Gate;
-  reads: Gate;
 }
 
 function stepEnv({ store, options, emit, source, warnings, packages }: StepContextInput): StepEnv {
@@ -67,7 +66,6 @@ function stepEnv({ store, options, emit, source, warnings, packages }: StepConte
     mirrors: askMirrors,
     debs: new Map(),
     downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE),
-    reads: new Gate(DEBS_READ_AT_ONCE),
   };
 }
 
@@ -263,13 +261,11 @@ async function extractDownload(
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
 const DEBS_DOWNLOADED_AT_ONCE = 6;
-/** .debs read at once: each has its decompressor (xz, a child process) beside the tar reader here. */
-const DEBS_READ_AT_ONCE = 3;
 
 /**
  * A locked package's files and scripts, its .deb downloaded through the lock's mirrors when not
  * stored. Asked for a closure's packages at once, the downloads and reads of different .debs
- * overlap (each bounded by its gate); what each gives depends only on the .deb's bytes, and the
+ * overlap (downloads bounded by their gate, reads by the reader threads); what each gives depends only on the .deb's bytes, and the
  * caller applies the results in its own (the lock's) order. One read per .deb and build.
  */
 function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
@@ -285,11 +281,13 @@ function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebC
 
 async function readLockedDeb(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
   const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
-  if (!(await env.store.has(pkg.sha256))) await env.downloads.run(() => downloadDeb(env, pkg, span, what));
+  if (!(await env.store.has(pkg.sha256))) {
+    // The reader threads start while the first .debs download.
+    (await import("../debian/deb-readers.ts")).startDebReaders();
+    await env.downloads.run(() => downloadDeb(env, pkg, span, what));
+  }
   const { readDeb } = await import("../debian/deb.ts");
-  const { fromCache: _, ...contents } = await env.reads.run(() =>
-    readDeb(env.store, pkg.sha256, what, env.options.limits),
-  );
+  const { fromCache: _, ...contents } = await readDeb(env.store, pkg.sha256, what, env.options.limits);
   return contents;
 }
 

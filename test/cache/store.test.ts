@@ -2,8 +2,6 @@ import test from "ava";
 import { spawnSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { cacheGc, cacheImport, cacheList, cacheVerify } from "../../src/cache/maintenance.ts";
 import { DigestMismatchError, openStore } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
@@ -69,22 +67,28 @@ test("abort drops the temp file", async (t) => {
   t.deepEqual(await listFiles(store.blobsDir), []);
 });
 
-test("a writer that syncs at commit names nothing until commit, and abort after its end keeps nothing", async (t) => {
+test("a BlobFile names nothing until commit, is read-only once named, and abort keeps nothing", async (t) => {
   const { store } = await setup();
   const data = bytes(100_000);
-  const writer = store.createWriter({ syncAtCommit: true });
-  await pipeline(Readable.from([data.subarray(0, 50_000), data.subarray(50_000)]), writer);
-  t.is(writer.digest, sha256(data));
+  const file = store.createFile();
+  file.write(data.subarray(0, 50_000));
+  file.write(data.subarray(50_000));
+  t.is(file.digest, sha256(data));
   t.false(await store.has(sha256(data)), "not named before commit");
-  const info = await writer.commit();
+  const info = await file.commit();
   t.is(info.digest, sha256(data));
   t.true((await fsp.readFile(info.path)).equals(data));
   t.is((await fsp.stat(info.path)).mode & 0o777, 0o444);
   t.deepEqual(await listFiles(store.tmpDir), []);
 
-  const dropped = store.createWriter({ syncAtCommit: true });
-  await pipeline(Readable.from([Buffer.from("dropped")]), dropped);
-  await dropped.abort();
+  const again = store.createFile();
+  again.write(data);
+  t.is((await again.commit()).path, info.path, "the same bytes again: the blob that is there");
+  t.deepEqual(await listFiles(store.tmpDir), []);
+
+  const dropped = store.createFile();
+  dropped.write(Buffer.from("dropped"));
+  dropped.abort();
   t.false(await store.has(sha256(Buffer.from("dropped"))));
   t.deepEqual(await listFiles(store.tmpDir), []);
 });

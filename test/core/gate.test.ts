@@ -1,5 +1,5 @@
 import test from "ava";
-import { Gate } from "../../src/core/gate.ts";
+import { Gate, largestFirst } from "../../src/core/gate.ts";
 
 test("a gate runs at most its size at once, the rest in the order they asked", async (t) => {
   const gate = new Gate(2);
@@ -34,4 +34,24 @@ test("a failing task frees its place", async (t) => {
   );
   t.is(await gate.run(() => Promise.resolve(7)), 7);
   t.throws(() => new Gate(0), { instanceOf: RangeError });
+});
+
+test("largestFirst starts the largest items first, ties in their order, and gives each result at its item's place", async (t) => {
+  const started: string[] = [];
+  const items = [
+    { name: "a", size: 1 },
+    { name: "b", size: 30 },
+    { name: "c", size: 5 },
+    { name: "d", size: 30 },
+  ];
+  const results = largestFirst(
+    items,
+    (i) => i.size,
+    async (i) => {
+      started.push(i.name);
+      return i.name.toUpperCase();
+    },
+  );
+  t.deepEqual(started, ["b", "d", "c", "a"]);
+  t.deepEqual(await Promise.all(results), ["A", "B", "C", "D"]);
 });

@@ -344,3 +344,38 @@ test("hostile or unsupported packages are refused with a clear error", async (t)
     },
   ]);
 });
+
+/** A tar of these files, xz-compressed by the xz tool, as dpkg-deb writes data.tar.xz. */
+async function tarXz(dir: string, files: Record<string, string>): Promise<Buffer> {
+  const root = await fsp.mkdtemp(path.join(dir, "t-"));
+  for (const [name, body] of Object.entries(files)) await fsp.writeFile(path.join(root, name), body);
+  const archive = path.join(dir, `${path.basename(root)}.tar`);
+  await run("tar", ["-C", root, "--owner=0", "--group=0", "-cf", archive, ...Object.keys(files)]);
+  await run("xz", ["-6", archive]);
+  return fsp.readFile(`${archive}.xz`);
+}
+
+test("a .deb whose data.tar.xz is corrupt mid-stream is a decompression error naming the package, and no contents record names its files", async (t) => {
+  const dir = await tempDir("niftyc-deb-xz-");
+  const store = await openStore(path.join(dir, "store"));
+  // Incompressible bytes, so the damage lands inside the second file's data, after the first is stored.
+  const noise = (seed: string) =>
+    Array.from({ length: 4096 }, (_, i) => createHash("sha256").update(`${seed}${i}`).digest("hex")).join("");
+  const data = await tarXz(dir, { a: noise("a"), b: noise("b") });
+  const bad = Buffer.from(data);
+  bad[Math.floor(bad.length * 0.75)]! ^= 0x55;
+  const controlTar = await tarGz([{ header: { name: "./control" }, body: CONTROL }]);
+  const deb = (member: Buffer) =>
+    ar([
+      ["debian-binary", Buffer.from("2.0\n")],
+      ["control.tar.gz", controlTar],
+      ["data.tar.xz", member],
+    ]);
+  const good = await store.putBuffer(deb(data));
+  t.is((await readDeb(store, good.digest, "hostile 1")).entries.length, 2);
+  const broken = await store.putBuffer(deb(bad));
+  const err = await t.throwsAsync(readDeb(store, broken.digest, "hostile 1"), { instanceOf: NiftyError });
+  t.is(err?.code, "NIFTY114", err?.message);
+  t.regex(err!.message, /^cannot decompress the \.deb of hostile 1 \(\S+\): xz: Compressed data is corrupt$/);
+  t.is(await store.readRecord("deb-contents", broken.digest.slice(7)), undefined);
+});

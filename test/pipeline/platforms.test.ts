@@ -18,6 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
+import { BUSYBOX_ARM64, cachedForeignDeb } from "../support/foreign-debs.ts";
+import { serve, startServer } from "../fetch/helpers/server.ts";
 import { debianArchive, requireArchive, mirrorFlags, type Variant } from "../support/debian-archive.ts";
 import { parseLock, serializeLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
@@ -591,3 +593,62 @@ test.serial(
     t.deepEqual(tags.map(archOf), Object.values(platforms), "each tag still names its own platform's image");
   },
 );
+
+test("the platforms are built at once and shown one after another: a mirror that sends amd64's BusyBox only once arm64's is asked for; each image is the one built alone", async (t) => {
+  const deb = cachedForeignDeb(BUSYBOX_ARM64);
+  if (deb === undefined) {
+    if (process.env.CI) t.fail("the arm64 test .deb is not cached: run node scripts/test-debs.ts");
+    else t.pass("the arm64 test .deb is not cached (node scripts/test-debs.ts)");
+    return;
+  }
+  const host = readFileSync("/bin/busybox");
+  let armAsked: () => void = () => {};
+  const asked = new Promise<void>((resolve) => (armAsked = resolve));
+  let holding = true;
+  const server = await startServer({
+    // One platform after the other, amd64's FETCH would wait for arm64's forever: it gives up after 30 s.
+    "/busybox": (req, res) => {
+      const give = () => serve(host)(req, res, 1);
+      if (!holding) return give();
+      const late = setTimeout(() => res.writeHead(404).end("arm64 never asked"), 30_000);
+      void asked.then(() => {
+        clearTimeout(late);
+        give();
+      });
+    },
+    "/arm64.deb": (req, res) => {
+      armAsked();
+      serve(deb)(req, res, 1);
+    },
+  });
+  t.teardown(() => server.close());
+  const digest = execFileSync("sha256sum", ["/bin/busybox"], { encoding: "utf8" }).split(" ")[0];
+  const dir = workDir(t);
+  writeFileSync(
+    join(dir, "bb.nifty"),
+    `${HEAD}FETCH busybox ${server.url}/busybox sha256:${digest} TO /bin/busybox PLATFORM linux/amd64\n` +
+      `FETCH busybox ${server.url}/arm64.deb sha256:${BUSYBOX_ARM64.sha256} EXTRACT bin/busybox PLATFORM linux/arm64\n${TAIL}`,
+  );
+  const build = (cache: string, platform: string, ...extra: string[]) =>
+    runMain(
+      ["build", "bb.nifty", "--cache", cache, "--out", cache, "--json", "--platform", platform, ...extra],
+      dir,
+    );
+  const both = await build("both", "linux/amd64,linux/arm64");
+  t.is(both.code, 0, both.stderr);
+  holding = false;
+  // The step lines: every one of amd64's, then every one of arm64's, as when they ran in turn.
+  const steps = [...both.stderr.matchAll(/^\[ ?(\d+)\/(\d+)\]/gm)].map((m) => Number(m[1]));
+  const total = steps.length / 2;
+  t.true(total > 0, both.stderr);
+  t.deepEqual(steps, [
+    ...Array.from({ length: total }, (_, i) => i + 1),
+    ...Array.from({ length: total }, (_, i) => i + 1),
+  ]);
+  const together = JSON.parse(both.stdout) as { platforms: Array<{ platform: string; digest: string }> };
+  for (const { platform, digest: built } of together.platforms) {
+    const alone = await build(`alone-${platform.replaceAll("/", "-")}`, platform);
+    t.is(alone.code, 0, alone.stderr);
+    t.is((JSON.parse(alone.stdout) as { digest: string }).digest, built, platform);
+  }
+});
