@@ -107,7 +107,7 @@ class DebReaders {
     const worker = new Worker(BOOT, { eval: true });
     const reader: Reader = { worker, running: new Map() };
     this.#readers.push(reader);
-    worker.unref();
+    // A "message" listener refs the worker's port again: unref'd only after the listeners.
     worker.on("message", (reply: DebReply) => {
       const job = reader.running.get(reply.id);
       reader.running.delete(reply.id);
@@ -126,6 +126,7 @@ class DebReaders {
     };
     worker.on("error", fail);
     worker.on("exit", (code) => fail(new Error(`a .deb reader thread exited (status ${code})`)));
+    worker.unref();
     return reader;
   }
 }
