@@ -34,9 +34,11 @@ interface BuildJson {
   steps: Array<{ instruction: string; ms: number }>;
 }
 
-/** The lock's package names, and the suites' mirrors as apt's sources give them. */
+/** The package names of the lock's first section (amd64's; a later section starts at a paragraph with no Package). */
 async function packageList(): Promise<{ names: string[]; count: number; bytes: number }> {
-  const text = await fsp.readFile(`${RECIPE}.lock`, "utf8");
+  const whole = await fsp.readFile(`${RECIPE}.lock`, "utf8");
+  const later = whole.search(/\n\nArchitecture: /);
+  const text = later < 0 ? whole : whole.slice(0, later);
   const names = [...text.matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]!);
   const bytes = [...text.matchAll(/^Size: (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
   return { names, count: names.length, bytes };
