@@ -198,7 +198,7 @@ try {
   const load = `${loadAtStart} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`;
   const body = `## Beside mmdebstrap
 
-\`npx node bench/mmdebstrap.ts\`: \`recipes/systemd-httpd.nifty\` (its lock: ${count} .debs, ${(bytes / 2 ** 20).toFixed(1)} MiB)
+\`npx node bench/mmdebstrap.ts\`: \`recipes/systemd-httpd.nifty\` (its lock's amd64 section: ${count} .debs, ${(bytes / 2 ** 20).toFixed(1)} MiB)
 beside \`mmdebstrap --variant=essential --include=<the lock's ${count} package names> bookworm\` (${mmVersion.trim()}), both
 from this machine's apt mirrors (${debian}, ${security}) and writing one tarball (niftyc \`--format rootfs\`).
 Rounds alternate niftyc cold (an empty store, the lock present, \`--locked\`), niftyc cold with the lock made first
