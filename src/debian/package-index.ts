@@ -342,25 +342,26 @@ export function encodePackageIndex(records: Iterable<PackageRecord>, indexDigest
 
 /** The distinct names, in sorted order: their text, and each one's first position in sortedRows. */
 function groupNames(sortedRows: Uint32Array, keys: readonly string[]) {
+  return groupSorted(sortedRows.length, (i) => keys[sortedRows[i]!]!);
+}
+
+/** Sorted keys grouped into runs: where each distinct key's text starts, its first position, and the text. */
+function groupSorted(count: number, keyAt: (position: number) => string) {
   const start = new U32s();
   const first = new U32s();
   let text = 0;
   let previous: string | undefined;
-  sortedRows.forEach((row, i) => {
-    const key = keys[row]!;
-    if (key === previous) return;
+  for (let i = 0; i < count; i++) {
+    const key = keyAt(i);
+    if (key === previous) continue;
     previous = key;
     start.push(text);
     first.push(i);
     text += key.length;
-  });
+  }
   start.push(text);
-  first.push(sortedRows.length);
-  return {
-    start: start.view,
-    first: first.view,
-    text: textOf(start.view, first.view, (i) => keys[sortedRows[i]!]!),
-  };
+  first.push(count);
+  return { start: start.view, first: first.view, text: textOf(start.view, first.view, keyAt) };
 }
 
 /** The keys of a grouped table as one buffer (written in place: no joined string on the heap). */
@@ -378,24 +379,9 @@ function virtualTable(provided: ByteList, providerRow: Uint32Array, position: Ui
   order.sort(
     (a, b) => byteOrder(keys[a]!, keys[b]!) || position[providerRow[a]!]! - position[providerRow[b]!]!,
   );
-  const start = new U32s();
-  const first = new U32s();
   const rows = new Uint32Array(order.length);
-  let text = 0;
-  let previous: string | undefined;
-  order.forEach((entry, i) => {
-    rows[i] = position[providerRow[entry]!]!;
-    const key = keys[entry]!;
-    if (key === previous) return;
-    previous = key;
-    start.push(text);
-    first.push(i);
-    text += key.length;
-  });
-  start.push(text);
-  first.push(order.length);
-  const textBytes = textOf(start.view, first.view, (i) => keys[order[i]!]!);
-  return { start: start.view, first: first.view, rows, text: textBytes };
+  for (let i = 0; i < order.length; i++) rows[i] = position[providerRow[order[i]!]!]!;
+  return { ...groupSorted(order.length, (i) => keys[order[i]!]!), rows };
 }
 
 /** Where a stored form's bytes are read from: a buffer, or the blob's file (rows read as visited). */
