@@ -127,7 +127,9 @@ try {
   // Warm-up of both, so the first timed run pays no one-off cost (podman's storage, Node's compile cache).
   await timed("podman", podman(true));
   const warmCache = path.join(work, "warm-cache");
-  await execFileP("cp", ["-al", seed, warmCache]);
+  // A copy, not hard links: the cold runs store the same blobs again into stores linked to the seed, which
+  // refreshes the shared inodes' mtimes and would make every warm run hash what a user's store never saw move.
+  await execFileP("cp", ["-a", seed, warmCache]);
   // The warm command built, untimed, into the store it then uses: its stamp restores a fresh --out. Twice, a
   // second apart: a stamp never vouches for a file written within the second it records (the secret stamps).
   await execFileP(NODE, niftyc(path.join(work, "warm-out"), warmCache), { env });
