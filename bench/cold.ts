@@ -13,7 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { GZIP_LEVEL } from "../src/emit/digest-stream.ts";
-import { coldStore, inputDigests, RECIPE, startMirror } from "./mirror.ts";
+import { coldStore, inputDigests, sshBuildArgs, startMirror } from "./mirror.ts";
 import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
 
 const execFileP = promisify(execFile);
@@ -70,19 +70,7 @@ try {
   };
   const args = (out: string, cache: string, extra: string[] = []) => [
     ...extra,
-    path.join(ROOT, "bin/niftyc"),
-    "build",
-    RECIPE,
-    "--cache",
-    cache,
-    "--out",
-    out,
-    "--secret",
-    `luser-password=${path.join(work, "pw")}`,
-    "--mirror",
-    `debian=${mirror.url}`,
-    "--mirror",
-    `debian-security=${mirror.url}`,
+    ...sshBuildArgs({ out, cache, passwordFile: path.join(work, "pw"), mirror: mirror.url }),
     "--json",
   ];
   await execFileP(NODE, args(path.join(work, "seed-out"), seed), { env });

@@ -137,3 +137,28 @@ export async function inputDigests(seed: string): Promise<Set<string>> {
   }
   return inputs;
 }
+
+/** `bin/niftyc build` of RECIPE (or another tree's niftyc) into `out` with its own store, every suite from `mirror`. */
+export function sshBuildArgs(o: {
+  out: string;
+  cache: string;
+  passwordFile: string;
+  mirror: string;
+  niftyc?: string;
+}): string[] {
+  return [
+    o.niftyc ?? path.join(ROOT, "bin/niftyc"),
+    "build",
+    RECIPE,
+    "--cache",
+    o.cache,
+    "--out",
+    o.out,
+    "--secret",
+    `luser-password=${o.passwordFile}`,
+    "--mirror",
+    `debian=${o.mirror}`,
+    "--mirror",
+    `debian-security=${o.mirror}`,
+  ];
+}

@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { debianPins } from "../scripts/debian-pins.ts";
-import { RECIPE } from "./mirror.ts";
+import { sshBuildArgs } from "./mirror.ts";
 import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
 
 const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
@@ -56,20 +56,8 @@ function args(
   niftyc = path.join(ROOT, "bin/niftyc"),
 ): string[] {
   return [
-    niftyc,
-    "build",
-    RECIPE,
+    ...sshBuildArgs({ out, cache, passwordFile: path.join(work, "pw"), mirror: mirror.url, niftyc }),
     "--locked",
-    "--cache",
-    cache,
-    "--out",
-    out,
-    "--secret",
-    `luser-password=${path.join(work, "pw")}`,
-    "--mirror",
-    `debian=${mirror.url}`,
-    "--mirror",
-    `debian-security=${mirror.url}`,
     "-q",
     ...(platforms === undefined ? [] : ["--platform", platforms]),
   ];

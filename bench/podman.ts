@@ -14,7 +14,7 @@ import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { coldStore, DEBS, inputDigests, RECIPE, startMirror } from "./mirror.ts";
+import { coldStore, DEBS, inputDigests, RECIPE, sshBuildArgs, startMirror } from "./mirror.ts";
 import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
 
 const execFileP = promisify(execFile);
@@ -96,19 +96,7 @@ try {
     NODE_COMPILE_CACHE: path.join(work, "node-compile-cache"),
   };
   const niftyc = (out: string, cache: string) => [
-    path.join(ROOT, "bin/niftyc"),
-    "build",
-    RECIPE,
-    "--cache",
-    cache,
-    "--out",
-    out,
-    "--secret",
-    `luser-password=${pw}`,
-    "--mirror",
-    `debian=${mirror.url}`,
-    "--mirror",
-    `debian-security=${mirror.url}`,
+    ...sshBuildArgs({ out, cache, passwordFile: pw, mirror: mirror.url }),
     "-q",
   ];
   const podman = (cold: boolean) => [
