@@ -184,9 +184,9 @@ async function decompress(input: Readable, compression: IndexCompression): Promi
   let stream: Readable = input;
   if (compression === "gzip") stream = input.pipe(createGunzip());
   else if (compression === "xz") {
-    // A native addon, loaded only when an xz index is read.
-    const { default: lzma } = await import("lzma-native");
-    stream = input.pipe(lzma.createDecompressor());
+    // The .debs' decoder (liblzma in process, a memory cap), loaded only when an xz index is read.
+    const { createXzDecoder } = await import("../fetch/xz.ts");
+    stream = input.pipe(createXzDecoder());
   }
   if (stream !== input) input.on("error", (err) => stream.destroy(err));
   return stream;
