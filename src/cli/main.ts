@@ -291,7 +291,7 @@ async function shipAndReport(
       recall: result.recall,
       ...upToDateReport(result, stopSignalNote),
       ...(result.recall.restore
-        ? { restore: warmReport(result, result.recall.restore, stopSignalNote(result.config)) }
+        ? { restore: warmReport(result, result.recall.restore, stopSignalNote) }
         : {}),
     });
   }
@@ -348,9 +348,10 @@ function upToDateReport(
 function warmReport(
   result: BuildResult,
   restore: OutputsRestore,
-  note: string | undefined,
+  noteOf: (config: BuildResult["config"]) => string | undefined,
 ): { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> } {
-  const { events, result: upToDate } = upToDateReport(result, () => undefined);
+  // The up-to-date report (steps, then the stop-signal note) with each step's notes said before it.
+  const { events, result: upToDate } = upToDateReport(result, noteOf);
   const withNotes = events.flatMap((event) =>
     event.type === "step"
       ? [
@@ -359,10 +360,7 @@ function warmReport(
         ]
       : [event],
   );
-  return {
-    events: [...withNotes, ...(note ? [{ type: "note" as const, message: note }] : [])],
-    result: { ...upToDate, upToDate: false },
-  };
+  return { events: withNotes, result: { ...upToDate, upToDate: false } };
 }
 
 function parseFormats(text: string | undefined, all: readonly string[]) {
