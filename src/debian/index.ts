@@ -212,23 +212,8 @@ export async function parsePackagesFile(
   }
 }
 
-/** The fields a PackageRecord is made from, as one stanza's parse collects them. */
-interface Stanza {
-  name?: string | undefined;
-  version?: string | undefined;
-  architecture?: string | undefined;
-  multiArch?: string | undefined;
-  depends?: string | undefined;
-  preDepends?: string | undefined;
-  provides?: string | undefined;
-  essential?: string | undefined;
-  priority?: string | undefined;
-  filename?: string | undefined;
-  size?: string | undefined;
-  sha256?: string | undefined;
-  installedSize?: string | undefined;
-  description?: string | undefined;
-}
+/** A row's fields as one stanza's parse collects them: any may still be missing. */
+type Stanza = { [K in keyof RowFields]?: string | undefined };
 type Kept = keyof Stanza;
 
 /** Field names as Packages files spell them, grouped by length for an allocation-free lookup. */
