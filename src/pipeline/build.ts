@@ -31,6 +31,7 @@ import {
   outDirFingerprint,
   outputFiles,
   outputsFingerprint,
+  takesGzippedLayers,
   upToDateOutputs,
   type AssembledRecord,
   type Format,
@@ -358,11 +359,14 @@ async function finish(
  */
 async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; records?: StepRecords }> {
   const { store, recipe, outDir, formats, options } = p;
-  const known = p.plan.cacheable.every(Boolean)
+  const recorded = p.plan.cacheable.every(Boolean)
     ? await store.readRecord<OutputsRecord>("outputs", p.outputsKey)
     : undefined;
-  const config: ImageConfig | undefined = known?.config && { name: recipe.name, ...known.config };
-  if (known === undefined || config === undefined || !(await store.hasAll(tarballBlobs(known)))) return {};
+  const config: ImageConfig | undefined = recorded?.config && { name: recipe.name, ...recorded.config };
+  if (recorded === undefined || config === undefined || !(await store.hasAll(tarballBlobs(recorded))))
+    return {};
+  const known = await withLayerGzip(p, recorded);
+  if (known !== recorded) await store.writeRecord("outputs", p.outputsKey, known);
   const digest = known.rootfs.digest;
   const fromSteps = known.used ?? [];
   const assembledKey = outputsFingerprint(
@@ -370,7 +374,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
     digest,
     config,
     formats,
-    known.layers,
+    layerFiles(store, known, formats),
     p.inputsKey,
   );
   const fingerprint = outDirFingerprint(assembledKey, p.shown, p.described);
@@ -390,7 +394,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
   // restored without replaying a step into a tree, since nothing the tree gives is needed.
   const assembled = await store.readRecord<AssembledRecord>("assembled", assembledKey);
   if (assembled === undefined || !(await store.hasAll(assembledBlobs(assembled)))) return {};
-  const layers = layerFiles(store, known);
+  const layers = layerFiles(store, known, formats);
   const used = new Set([...fromSteps, ...tarballBlobs(known).map((b) => b.digest)]);
   let records: StepRecords | undefined;
   // While out/'s files are copied: what each step said when it ran, said again.
@@ -464,22 +468,37 @@ async function buildTree(p: Planned, records: StepRecords | undefined): Promise<
 /** Layer tarballs: written once per tree and epoch, after the image's checks, then taken from the store. */
 async function layerTarballs(b: Built): Promise<OutputsRecord> {
   const { store, options } = b;
-  let tarballs = await store.readRecord<OutputsRecord>("outputs", b.outputsKey);
-  if (tarballs === undefined || !(await store.hasAll(tarballBlobs(tarballs)))) {
+  const recorded = await store.readRecord<OutputsRecord>("outputs", b.outputsKey);
+  let tarballs: OutputsRecord;
+  if (recorded === undefined || !(await store.hasAll(tarballBlobs(recorded)))) {
     await stage("checking the finished image", () => verifyFinishedImage(b));
     b.lap("verify");
     const { writeTarballs } = await import("./layers.ts");
     tarballs = await stage("writing the layer tarballs", () =>
-      writeTarballs(store, b.tree, b.ran.basePaths, options.epoch),
+      writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, takesGzippedLayers(b.formats)),
     );
     b.lap("tarballs");
+  } else {
+    tarballs = await withLayerGzip(b, recorded);
   }
-  if (b.reproducible && tarballs.config === undefined) {
+  if (b.reproducible && (tarballs.config === undefined || tarballs !== recorded)) {
     const { name: _, ...unnamed } = b.config;
     tarballs = { ...tarballs, config: unnamed, used: [...b.ran.used].sort() };
     await store.writeRecord("outputs", b.outputsKey, tarballs);
   }
   return tarballs;
+}
+
+/** The tarballs with their layers' gzip when the formats take it: made now if it was left out before. */
+async function withLayerGzip(
+  b: Pick<Compiled, "store" | "formats" | "lap">,
+  tarballs: OutputsRecord,
+): Promise<OutputsRecord> {
+  if (!takesGzippedLayers(b.formats) || tarballs.layers.every((l) => l.gzip !== undefined)) return tarballs;
+  const { gzipLayers } = await import("./layers.ts");
+  const gzipped = await stage("compressing the layers", () => gzipLayers(b.store, tarballs));
+  b.lap("tarballs");
+  return { ...tarballs, ...gzipped };
 }
 
 async function verifyFinishedImage(b: Built): Promise<void> {
@@ -497,7 +516,7 @@ async function verifyFinishedImage(b: Built): Promise<void> {
 async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<BuildResult> {
   const { store, options, formats, outDir, config, reproducible } = b;
   const used = new Set([...b.ran.used, ...tarballBlobs(tarballs).map((blob) => blob.digest)]);
-  const layers = layerFiles(store, tarballs);
+  const layers = layerFiles(store, tarballs, formats);
   const digest = tarballs.rootfs.digest;
   const assembledKey = outputsFingerprint(b.plan.finalKey, digest, config, formats, layers, b.inputsKey);
   const fingerprint = outDirFingerprint(assembledKey, b.shown, b.described);
@@ -613,19 +632,24 @@ async function renderSbom(b: Built, rootfsDigest: string, formats: ReadonlySet<F
 
 type Sboms = { sbom?: string; cyclonedx?: string };
 
-/** Every blob of a tree's tarballs: rootfs.tar, the layers and their gzip. */
+/** Every blob of a tree's tarballs: rootfs.tar, the layers and their gzip when it was made. */
 function tarballBlobs(tarballs: Tarballs): Array<{ digest: string }> {
-  return [tarballs.rootfs, ...tarballs.layers, ...tarballs.layers.map((l) => l.gzip)];
+  return [tarballs.rootfs, ...tarballs.layers.flatMap((l) => (l.gzip ? [l, l.gzip] : [l]))];
 }
 
-/** The layer tarballs as the writers take them: files in the store. */
-function layerFiles(store: Store, tarballs: Tarballs): LayerFile[] {
+/**
+ * The layer tarballs as the writers take them: files in the store. The gzip only for formats that
+ * take it, so what a build's outputs are keyed by never depends on whether an earlier build made it.
+ */
+function layerFiles(store: Store, tarballs: Tarballs, formats: ReadonlySet<Format>): LayerFile[] {
   return tarballs.layers.map((l) => ({
     path: store.blobPath(l.digest),
     digest: l.digest,
     size: l.size,
     comment: l.comment,
-    gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) },
+    ...(l.gzip && takesGzippedLayers(formats)
+      ? { gzip: { ...l.gzip, path: store.blobPath(l.gzip.digest) } }
+      : {}),
   }));
 }
 

@@ -3,7 +3,7 @@
 // first layer's digest whatever else they do.
 import { posix } from "node:path";
 import { DEFAULT_DIR, Tree } from "../image/tree.ts";
-import type { Store } from "../cache/store.ts";
+import type { BlobInfo, Store } from "../cache/store.ts";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -33,19 +33,25 @@ export function splitLayers(tree: Tree, basePaths: ReadonlySet<string>): { base:
 
 export interface Tarballs {
   rootfs: { digest: string; size: number };
-  /** Each layer's tar, and its gzip (the OCI layout's layer blob), both in the store. */
-  layers: Array<{ digest: string; size: number; comment: string; gzip: { digest: string; size: number } }>;
+  /**
+   * Each layer's tar, and its gzip (the OCI layout's layer blob), all in the store. The gzip is made
+   * only for a build whose formats take it (gzipLayers), then kept: compressing is most of the
+   * tarballs' time, and rootfs, bundles and the docker-archive never read it.
+   */
+  layers: Array<{ digest: string; size: number; comment: string; gzip?: { digest: string; size: number } }>;
 }
 
 /**
  * rootfs.tar and the two layer tarballs, streamed into the store in one pass
- * over the tree (each file read once), the layers gzipped as they are written.
+ * over the tree (each file read once), the layers gzipped as they are written
+ * when `gzip` is set.
  */
 export async function writeTarballs(
   store: Store,
   tree: Tree,
   basePaths: ReadonlySet<string>,
   epoch: number,
+  gzip: boolean,
 ): Promise<Tarballs> {
   const [{ writeTars }, { deterministicGzip, Tee }] = await Promise.all([
     import("../emit/tar.ts"),
@@ -54,15 +60,15 @@ export async function writeTarballs(
   const { base, rest } = splitLayers(tree, basePaths);
   const rootfs = store.createWriter();
   const raws = [store.createWriter(), store.createWriter()];
-  const gzips = [store.createWriter(), store.createWriter()];
+  const gzips = gzip ? [store.createWriter(), store.createWriter()] : [];
   const writers = [rootfs, ...raws, ...gzips];
   // Each layer's tar goes to its blob and, through gzip, to its gzip blob
   // (zlib compresses on the thread pool while this thread writes the tars).
   const compressed: Promise<void>[] = [];
   const layerOut = (i: number): Writable => {
+    if (!gzip) return raws[i]!;
     const tee = new Tee(raws[i]!);
-    const [gzip, fixHeader] = deterministicGzip();
-    const done = pipeline(tee, gzip, fixHeader, gzips[i]!);
+    const done = pipeline(tee, ...deterministicGzip(), gzips[i]!);
     done.catch(() => {}); // awaited below; a failure here also fails the tar's own pipeline
     compressed.push(done);
     return tee;
@@ -79,12 +85,12 @@ export async function writeTarballs(
     );
     await Promise.all(compressed);
     const [r, b, o, bz, oz] = await Promise.all(writers.map((w) => w.commit()));
-    const blob = (x: { digest: string; size: number }) => ({ digest: x.digest, size: x.size });
+    const gzipOf = (z: BlobInfo | undefined) => (z === undefined ? {} : { gzip: blob(z) });
     return {
       rootfs: blob(r!),
       layers: [
-        { ...blob(b!), comment: "fetched binaries and links", gzip: blob(bz!) },
-        { ...blob(o!), comment: "files, accounts and configuration", gzip: blob(oz!) },
+        { ...blob(b!), comment: COMMENTS[0], ...gzipOf(bz) },
+        { ...blob(o!), comment: COMMENTS[1], ...gzipOf(oz) },
       ],
     };
   } catch (error) {
@@ -92,4 +98,35 @@ export async function writeTarballs(
     await Promise.all(writers.map((w) => w.abort()));
     throw error;
   }
+}
+
+const COMMENTS = ["fetched binaries and links", "files, accounts and configuration"] as const;
+const blob = (x: { digest: string; size: number }) => ({ digest: x.digest, size: x.size });
+
+/**
+ * The layers' gzip, for tarballs written without it: each layer's tar read back from the store and
+ * compressed (both at once, on zlib's thread pool), the same bytes as when written with the tar.
+ */
+export async function gzipLayers(store: Store, tarballs: Tarballs): Promise<Tarballs> {
+  const { DigestStream, deterministicGzip } = await import("../emit/digest-stream.ts");
+  const { createReadStream } = await import("node:fs");
+  const { damagedBlob } = await import("../cache/store.ts");
+  const layers = await Promise.all(
+    tarballs.layers.map(async (layer) => {
+      if (layer.gzip !== undefined) return layer;
+      const writer = store.createWriter();
+      try {
+        // Checked as read: a damaged tar would give a gzip that is not of the layer's diff_id.
+        const read = new DigestStream();
+        await pipeline(createReadStream(store.blobPath(layer.digest)), read, ...deterministicGzip(), writer);
+        if (read.digest() !== layer.digest || read.size !== layer.size)
+          throw damagedBlob(layer.digest, `it reads as ${read.digest()} (${read.size} bytes)`);
+        return { ...layer, gzip: blob(await writer.commit()) };
+      } catch (error) {
+        await writer.abort();
+        throw error;
+      }
+    }),
+  );
+  return { ...tarballs, layers };
 }

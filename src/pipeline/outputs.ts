@@ -40,6 +40,11 @@ interface Emitter {
   write(input: EmitInput): Promise<void>;
 }
 
+/** Whether any of the formats copies the layers' gzip (the OCI layout's layer blobs); the others never read it. */
+export function takesGzippedLayers(formats: ReadonlySet<Format>): boolean {
+  return formats.has("oci");
+}
+
 const MACHINES_DIR = "/var/lib/machines";
 /**
  * The docker-archive's and docker-run.sh's tag: `name:<rootfs digest, 12 hex>`, and for a platform

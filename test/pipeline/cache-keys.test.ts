@@ -361,3 +361,85 @@ test("the compile cache keys the checked recipe by how the recipe is shown, whic
   t.is(second.recipe.name, "web2");
   t.is(second.recipe.path, "web2.nifty");
 });
+
+/** The store's blobs that are gzip streams: here only the layers' gzip (the recipe writes small text files). */
+async function gzipBlobs(cache: string): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) await visit(file);
+      else if ((await fsp.readFile(file)).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))) found.push(file);
+    }
+  };
+  await visit(path.join(cache, "blobs"));
+  return found.sort();
+}
+
+test("a build whose formats take no gzip leaves the layers uncompressed; an OCI build after it into one store writes what an empty store gives", async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), "niftyc-keys-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const cache = path.join(root, "cache");
+  const plain: Build = {
+    dir: "a",
+    file: "gz.nifty",
+    formats: ["rootfs", "docker-archive"],
+    epoch: "0",
+    greeting: "hi",
+  };
+  const oci: Build = { ...plain, formats: ["rootfs", "oci"] };
+  await run(plain, root, cache, path.join(root, "o1"));
+  t.deepEqual(await gzipBlobs(cache), [], "rootfs and docker-archive read no gzip, so none is made");
+  const plainOut = await describe(path.join(root, "o1"));
+
+  await run(oci, root, cache, path.join(root, "o2"));
+  await run(oci, root, path.join(root, "cold"), path.join(root, "o3"));
+  t.deepEqual(await describe(path.join(root, "o2")), await describe(path.join(root, "o3")));
+  t.is((await gzipBlobs(cache)).length, 2, "each layer's gzip, kept for the next OCI build");
+
+  // The gzip now in the store changes nothing a build without it writes.
+  await run(plain, root, cache, path.join(root, "o1"));
+  await run(plain, root, cache, path.join(root, "o4"));
+  t.deepEqual(await describe(path.join(root, "o1")), plainOut);
+  t.deepEqual(await describe(path.join(root, "o4")), plainOut);
+});
+
+test("a layer damaged in the store since a build without gzip is refused when an OCI build would compress it", async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), "niftyc-keys-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const cache = path.join(root, "cache");
+  const plain: Build = { dir: "a", file: "gz.nifty", formats: ["rootfs"], epoch: "0", greeting: "hi" };
+  await run(plain, root, cache, path.join(root, "o1"));
+  // Every tar in the store with a file in it (rootfs.tar and the second layer) gets a byte of its last block changed.
+  const blobs = path.join(cache, "blobs");
+  for (const file of (await fsp.readdir(blobs, { recursive: true })).map((f) => path.join(blobs, f))) {
+    if (!(await fsp.stat(file)).isFile()) continue;
+    const bytes = await fsp.readFile(file);
+    if (bytes.length < 1024 || bytes.subarray(257, 262).toString() !== "ustar") continue;
+    bytes[bytes.length - 1024 - 1]! ^= 0xff;
+    await fsp.chmod(file, 0o644);
+    await fsp.writeFile(file, bytes);
+  }
+  const argv = [
+    "build",
+    "a/gz.nifty",
+    "--cache",
+    cache,
+    "--out",
+    path.join(root, "o2"),
+    "--format",
+    "oci",
+    "--arg",
+    "GREETING=hi",
+  ];
+  const r = await cli(argv, root, "0");
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /NIFTY231/);
+  t.false(
+    await fsp.stat(path.join(root, "o2")).then(
+      () => true,
+      () => false,
+    ),
+    "nothing published",
+  );
+});
