@@ -33,7 +33,10 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   // platforms' locks are checked (their .debs downloaded and read), then their images built, all at
   // once: each build's bytes depend on its own inputs only, and what they say is shown in order.
   const { sameVersions, writeResolvedSections } = await import("./packages.ts");
-  const found = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
+  // The builds read the lock again: what its reading said here is not said twice.
+  const said = new Set<string>();
+  const resolving = options.onEvent && noting(options.onEvent, said);
+  const found = await allInOrder(platforms, resolving, (platform, onEvent) =>
     resolveBuildLock({ ...options, platform, ...onEvent }),
   );
   const resolved = platforms.flatMap((platform, i) => {
@@ -46,7 +49,8 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
     options.onEvent ?? (() => {}),
   );
   let top = "";
-  const results = await allInOrder(platforms, options.onEvent, (platform, onEvent) =>
+  const building = options.onEvent && unsaid(options.onEvent, said);
+  const results = await allInOrder(platforms, building, (platform, onEvent) =>
     build({
       ...options,
       platform,
@@ -262,4 +266,21 @@ async function writeIndex(
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
+}
+
+type OnEvent = NonNullable<BuildOptions["onEvent"]>;
+
+/** Passes every event on, keeping the notes' words. */
+function noting(onEvent: OnEvent, said: Set<string>): OnEvent {
+  return (event) => {
+    if (event.type === "note") said.add(event.message);
+    onEvent(event);
+  };
+}
+
+/** Passes every event on but the notes already said. */
+function unsaid(onEvent: OnEvent, said: ReadonlySet<string>): OnEvent {
+  return (event) => {
+    if (event.type !== "note" || !said.has(event.message)) onEvent(event);
+  };
 }
