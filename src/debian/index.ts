@@ -8,7 +8,8 @@ import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { once } from "node:events";
-import { Readable } from "node:stream";
+import { type Duplex, Readable, type Writable } from "node:stream";
+import { isUtf8 } from "node:buffer";
 import { createGunzip } from "node:zlib";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
@@ -25,11 +26,12 @@ import {
   PACKAGE_INDEX_FORMAT,
   PackageIndex,
   PackageIndexWriter,
+  RowBytes,
   encodePackageIndex,
+  FIELD,
   fileSource,
   type BlobSource,
   recordOf,
-  type RowFields,
 } from "./package-index.ts";
 
 export type IndexCompression = "xz" | "gzip" | "none";
@@ -181,15 +183,19 @@ export function openIndex(file: string, compression: IndexCompression): Promise<
 
 /** An index's bytes decompressed, as a stream of byte chunks. */
 async function decompress(input: Readable, compression: IndexCompression): Promise<AsyncIterable<Buffer>> {
-  let stream: Readable = input;
-  if (compression === "gzip") stream = input.pipe(createGunzip());
-  else if (compression === "xz") {
-    // The .debs' decoder (liblzma in process, a memory cap), loaded only when an xz index is read.
-    const { createXzDecoder } = await import("../fetch/xz.ts");
-    stream = input.pipe(createXzDecoder());
-  }
-  if (stream !== input) input.on("error", (err) => stream.destroy(err));
-  return stream;
+  const decoder = await decoderFor(compression);
+  if (decoder === undefined) return input;
+  input.on("error", (err) => decoder.destroy(err));
+  return input.pipe(decoder);
+}
+
+/** The decoder of a compressed index; undefined for a plain one. */
+async function decoderFor(compression: IndexCompression): Promise<Duplex | undefined> {
+  if (compression === "gzip") return createGunzip();
+  if (compression !== "xz") return undefined;
+  // The .debs' decoder (liblzma in process, a memory cap), loaded only when an xz index is read.
+  const { createXzDecoder } = await import("../fetch/xz.ts");
+  return createXzDecoder();
 }
 
 /** Parse a Packages file on disk (compressed or not) into records. */
@@ -212,57 +218,54 @@ export async function parsePackagesFile(
   }
 }
 
-/** A row's fields as one stanza's parse collects them: any may still be missing. */
-type Stanza = { [K in keyof RowFields]?: string | undefined };
-type Kept = keyof Stanza;
-
-/** Field names as Packages files spell them, grouped by length for an allocation-free lookup. */
-const KEPT_NAMES: readonly [string, Kept][] = [
-  ["Package", "name"],
-  ["Version", "version"],
-  ["Architecture", "architecture"],
-  ["Multi-Arch", "multiArch"],
-  ["Depends", "depends"],
-  ["Pre-Depends", "preDepends"],
-  ["Provides", "provides"],
-  ["Essential", "essential"],
-  ["Priority", "priority"],
-  ["Filename", "filename"],
-  ["Size", "size"],
-  ["SHA256", "sha256"],
-  ["Installed-Size", "installedSize"],
-  ["Description", "description"],
+/** Field names as Packages files spell them, each with its place in a row. */
+const KEPT_NAMES: readonly [string, number][] = [
+  ["Package", FIELD.name],
+  ["Version", FIELD.version],
+  ["Architecture", FIELD.architecture],
+  ["Multi-Arch", FIELD.multiArch],
+  ["Depends", FIELD.depends],
+  ["Pre-Depends", FIELD.preDepends],
+  ["Provides", FIELD.provides],
+  ["Essential", FIELD.essential],
+  ["Priority", FIELD.priority],
+  ["Filename", FIELD.filename],
+  ["Size", FIELD.size],
+  ["SHA256", FIELD.sha256],
+  ["Installed-Size", FIELD.installedSize],
+  ["Description", FIELD.description],
 ];
-const BY_LENGTH: [Buffer, Kept][][] = [];
-for (const [name, key] of KEPT_NAMES)
-  (BY_LENGTH[name.length] ??= []).push([Buffer.from(name, "latin1"), key]);
+/** The names grouped by length, for an allocation-free lookup. */
+const BY_LENGTH: [Buffer, number][][] = [];
+for (const [name, field] of KEPT_NAMES)
+  (BY_LENGTH[name.length] ??= []).push([Buffer.from(name, "latin1"), field]);
+/** Each field's name in messages. */
+const LABELS: string[] = [];
+for (const [name, field] of KEPT_NAMES) LABELS[field] = name;
 
-/** The kept field named by buf[start, end), compared without regard to ASCII case, as deb822 says. */
-function keptField(buf: Buffer, start: number, end: number): Kept | undefined {
+/** The kept field named by buf[start, end), compared without regard to ASCII case, as deb822 says; -1 for none. */
+function keptField(buf: Buffer, start: number, end: number): number {
   const candidates = BY_LENGTH[end - start];
-  if (candidates === undefined) return undefined;
-  for (const [name, key] of candidates) {
+  if (candidates === undefined) return -1;
+  for (const [name, field] of candidates) {
     let i = 0;
     while (i < name.length && buf[start + i] === name[i]) i++;
-    if (i === name.length) return key;
+    if (i === name.length) return field;
   }
-  for (const [name, key] of candidates) {
+  for (const [name, field] of candidates) {
     let i = 0;
     while (i < name.length && (buf[start + i]! | 0x20) === (name[i]! | 0x20)) i++;
-    if (i === name.length) return key;
+    if (i === name.length) return field;
   }
-  return undefined;
+  return -1;
 }
 
-/**
- * buf[start, stop) without the spaces and tabs around it, as a new string
- * (never a slice of a larger one: the records must not keep the index's text
- * alive).
- */
-function trimmed(buf: Buffer, start: number, stop: number): string {
+/** Appends buf[start, stop), without the spaces and tabs around it, to the row; returns whether any was left. */
+function appendTrimmed(row: RowBytes, buf: Buffer, start: number, stop: number): boolean {
   while (start < stop && isBlank(buf[start]!)) start++;
   while (stop > start && isBlank(buf[stop - 1]!)) stop--;
-  return buf.toString("utf8", start, stop);
+  row.append(buf, start, stop);
+  return stop > start;
 }
 
 function isBlank(c: number): boolean {
@@ -270,10 +273,9 @@ function isBlank(c: number): boolean {
 }
 
 /** Fields whose continuation lines are part of the value (folded: joined with a space). */
-const FOLDED = new Set<Kept>(["depends", "preDepends", "provides"]);
-const MULTI_ARCH = new Set(["same", "foreign", "allowed", "no"]);
-const SHA256_RE = /^[0-9a-f]{64}$/;
-const NUMBER_RE = /^\d+$/;
+const FOLDED = new Set<number>([FIELD.depends, FIELD.preDepends, FIELD.provides]);
+const MULTI_ARCH = ["same", "foreign", "allowed", "no"].map((v) => Buffer.from(v, "latin1"));
+const SPACE = Buffer.from(" ", "latin1");
 
 /**
  * Parse deb822 Packages stanzas from a stream of byte chunks (strings are
@@ -289,39 +291,43 @@ export async function parsePackages(
   maxBytes: number = DEFAULT_LIMITS.indexBytes,
 ): Promise<PackageRecord[]> {
   const records: PackageRecord[] = [];
-  const reader = stanzaReader(what, (row) => records.push(recordOf(row, from)));
+  const reader = stanzaReader(what, (row) => records.push(recordOf(row.fields(), from)));
   await eachLine(chunks, what, maxBytes, reader.line);
   reader.line(Buffer.alloc(0), 0, 0);
   return records;
 }
 
 /**
- * Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded.
- * One stanza object serves every stanza: `onRow` reads it before the next line arrives.
+ * Packages stanzas from lines (an empty line ends a stanza): the fields kept, continuations folded,
+ * copied as bytes into one reused row (no string per line or field): `onRow` reads it before the
+ * next line arrives.
  */
-function stanzaReader(what: string, onRow: (row: RowFields) => void) {
-  const st: Stanza = {};
+function stanzaReader(what: string, onRow: (row: RowBytes) => void) {
+  const row = new RowBytes();
   let fields = 0;
-  let last: Kept | undefined;
+  /** The kept field the last field line set (its bytes end the row's buffer), or -1. */
+  let last = -1;
   let lineNo = 0;
   let stanzaLine = 0;
   const line = (buf: Buffer, start: number, stop: number): void => {
     lineNo++;
     if (stop > start && buf[stop - 1] === 13) stop--; // CRLF
     if (stop === start) {
-      if (fields > 0) onRow(toRow(st, what, stanzaLine));
-      for (const [, key] of KEPT_NAMES) st[key] = undefined;
+      if (fields > 0) onRow(checkRow(row, what, stanzaLine));
+      row.clear();
       fields = 0;
-      last = undefined;
+      last = -1;
       return;
     }
     const c = buf[start];
     if (c === 32 || c === 9) {
       if (fields === 0) throw malformedIndex(what, lineNo, "a continuation line with no field before it");
-      if (last !== undefined && FOLDED.has(last)) {
-        const more = trimmed(buf, start, stop);
-        // Appended without trimming the whole value again: many continuation lines stay linear.
-        if (more !== "") st[last] = st[last] === "" ? more : `${st[last]} ${more}`;
+      if (last >= 0 && FOLDED.has(last)) {
+        // Joined with a space unless either side is empty; the field's bytes end the buffer.
+        const mark = row.used;
+        if (row.end[last]! > row.start[last]!) row.append(SPACE, 0, 1);
+        if (appendTrimmed(row, buf, start, stop)) row.end[last] = row.used;
+        else row.used = mark;
       }
       return;
     }
@@ -334,9 +340,11 @@ function stanzaReader(what: string, onRow: (row: RowFields) => void) {
       );
     if (fields === 0) stanzaLine = lineNo;
     fields++;
-    const key = keptField(buf, start, colon);
-    last = key;
-    if (key !== undefined) st[key] = trimmed(buf, colon + 1, stop);
+    last = keptField(buf, start, colon);
+    if (last < 0) return;
+    row.start[last] = row.used;
+    appendTrimmed(row, buf, colon + 1, stop);
+    row.end[last] = row.used;
   };
   return { line };
 }
@@ -421,63 +429,85 @@ function indexTooLarge(what: string, why: string, limit = false): NiftyError {
   return new NiftyError("NIFTY811", `${what}: ${why}`, hint);
 }
 
-const LABELS: Record<Kept, string> = {
-  name: "Package",
-  version: "Version",
-  architecture: "Architecture",
-  multiArch: "Multi-Arch",
-  depends: "Depends",
-  preDepends: "Pre-Depends",
-  provides: "Provides",
-  essential: "Essential",
-  priority: "Priority",
-  filename: "Filename",
-  size: "Size",
-  sha256: "SHA256",
-  installedSize: "Installed-Size",
-  description: "Description",
-};
-
-/** The stanza checked and made a row, in place (no object made per stanza). */
-function toRow(st: Stanza, what: string, line: number): RowFields {
-  const need = (k: Kept): string => {
-    const v = st[k];
-    if (v === undefined || v === "")
-      throw malformedIndex(
-        what,
-        line,
-        `the stanza${st.name ? ` of ${st.name}` : ""} has no ${LABELS[k]} field`,
-      );
-    return v;
+/**
+ * The stanza's row checked and normalised in place, as the record will read it: a field that is
+ * not valid UTF-8 holds what decoding it gives, SHA256 is lowercase, sizes are as Number() reads them.
+ */
+function checkRow(row: RowBytes, what: string, line: number): RowBytes {
+  if (!isUtf8(row.bytes.subarray(0, row.used)))
+    for (let i = 0; i < row.start.length; i++) row.set(i, row.text(i));
+  const named = () => row.text(FIELD.name);
+  const need = (i: number): void => {
+    if (row.start[i]! < 0 || row.end[i] === row.start[i]) {
+      const name = named();
+      throw malformedIndex(what, line, `the stanza${name ? ` of ${name}` : ""} has no ${LABELS[i]} field`);
+    }
   };
-  const num = (k: Kept, v: string): string => {
-    if (!NUMBER_RE.test(v))
-      throw malformedIndex(what, line, `${st.name}: ${LABELS[k]} ${JSON.stringify(v)} is not a whole number`);
-    return v;
-  };
-  let sha = need("sha256");
-  if (!SHA256_RE.test(sha)) {
-    sha = sha.toLowerCase();
-    if (!SHA256_RE.test(sha))
-      throw malformedIndex(what, line, `${st.name}: SHA256 ${JSON.stringify(sha)} is not 64 hex digits`);
+  need(FIELD.sha256);
+  if (!lowerHex64(row, FIELD.sha256)) {
+    const sha = JSON.stringify(row.text(FIELD.sha256)!.toLowerCase());
+    throw malformedIndex(what, line, `${named()}: SHA256 ${sha} is not 64 hex digits`);
   }
-  const unsafe = poolPathProblem(need("filename"));
-  if (unsafe !== undefined) throw malformedIndex(what, line, `${st.name}: Filename ${unsafe}`);
-  need("name");
-  need("version");
-  need("architecture");
-  st.sha256 = sha;
-  // As Number() would read it, so the row says what the record did ("007" is 7).
-  st.size = String(Number(num("size", need("size"))));
-  if (st.multiArch !== undefined && !MULTI_ARCH.has(st.multiArch)) st.multiArch = undefined;
-  if (st.essential !== undefined) st.essential = st.essential.toLowerCase() === "yes" ? "1" : "0";
-  if (st.installedSize === "") st.installedSize = undefined;
-  else if (st.installedSize !== undefined)
-    st.installedSize = String(Number(num("installedSize", st.installedSize)));
-  if (st.depends === "") st.depends = undefined;
-  if (st.preDepends === "") st.preDepends = undefined;
-  if (st.provides === "") st.provides = undefined;
-  return st as RowFields;
+  need(FIELD.filename);
+  const unsafe = poolPathProblem(row.text(FIELD.filename)!);
+  if (unsafe !== undefined) throw malformedIndex(what, line, `${named()}: Filename ${unsafe}`);
+  need(FIELD.name);
+  need(FIELD.version);
+  need(FIELD.architecture);
+  need(FIELD.size);
+  wholeNumber(row, FIELD.size, what, line);
+  if (row.start[FIELD.multiArch]! >= 0 && !MULTI_ARCH.some((v) => fieldIs(row, FIELD.multiArch, v)))
+    row.start[FIELD.multiArch] = -1;
+  if (row.start[FIELD.essential]! >= 0) row.set(FIELD.essential, isYes(row, FIELD.essential) ? "1" : "0");
+  for (const i of [FIELD.installedSize, FIELD.depends, FIELD.preDepends, FIELD.provides])
+    if (row.end[i] === row.start[i]) row.start[i] = -1;
+  if (row.start[FIELD.installedSize]! >= 0) wholeNumber(row, FIELD.installedSize, what, line);
+  return row;
+}
+
+/** Lowercases field `i` in place (ASCII only); whether it is then 64 hex digits. */
+function lowerHex64(row: RowBytes, i: number): boolean {
+  const b = row.bytes;
+  if (row.end[i]! - row.start[i]! !== 64) return false;
+  for (let at = row.start[i]!; at < row.end[i]!; at++) {
+    if (b[at]! >= 0x41 && b[at]! <= 0x5a) b[at]! |= 0x20;
+    const c = b[at]!;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+/** Checks field `i` is decimal digits and writes it as Number() reads it, so the row says what the record did ("007" is 7). */
+function wholeNumber(row: RowBytes, i: number, what: string, line: number): void {
+  const b = row.bytes;
+  let at = row.start[i]!;
+  const end = row.end[i]!;
+  for (let k = at; k < end; k++)
+    if (b[k]! < 0x30 || b[k]! > 0x39) {
+      const v = JSON.stringify(row.text(i));
+      throw malformedIndex(what, line, `${row.text(FIELD.name)}: ${LABELS[i]} ${v} is not a whole number`);
+    }
+  while (at < end - 1 && b[at] === 0x30) at++;
+  // Up to 15 digits Number() reads exactly; longer ones are written as it writes them.
+  if (end - at <= 15) row.start[i] = at;
+  else row.set(i, String(Number(row.text(i))));
+}
+
+/** Whether field `i` is exactly these bytes. */
+function fieldIs(row: RowBytes, i: number, v: Buffer): boolean {
+  return row.end[i]! - row.start[i]! === v.length && v.compare(row.bytes, row.start[i]!, row.end[i]!) === 0;
+}
+
+/** Whether field `i` is "yes" in any ASCII case (what toLowerCase() === "yes" accepts). */
+function isYes(row: RowBytes, i: number): boolean {
+  const b = row.bytes;
+  const at = row.start[i]!;
+  return (
+    row.end[i]! - at === 3 &&
+    (b[at]! | 0x20) === 0x79 &&
+    (b[at + 1]! | 0x20) === 0x65 &&
+    (b[at + 2]! | 0x20) === 0x73
+  );
 }
 
 function malformedIndex(what: string, line: number, why: string): NiftyError {
@@ -528,7 +558,7 @@ async function parseIntoStore(
       return out.writableLength === 0;
     },
   });
-  const reader = stanzaReader(what, (row) => writer.addRow(row));
+  const reader = stanzaReader(what, (row) => writer.addRowBytes(row));
   // Waits for the disk after a chunk when the writer's queue is full.
   const drained = () => (out.writableNeedDrain ? once(out, "drain").then(() => {}) : undefined);
   try {
@@ -569,9 +599,7 @@ function parsingTap(
 ): (file: string) => DownloadTap {
   return (file) => {
     const arrival = new Arrival();
-    // A byte stream (Readable.from's default, object mode, would read 16 pieces ahead of gunzip).
-    const input = Readable.from(following(file, arrival), { objectMode: false, highWaterMark: 1 << 20 });
-    const parsing = decompress(input, compression).then((chunks) =>
+    const parsing = arrivingIndex(file, arrival, compression).then((chunks) =>
       parseIntoStore(store, chunks, what, indexDigest, maxBytes),
     );
     parsing.catch(() => {});
@@ -593,6 +621,56 @@ function parsingTap(
       },
     };
   };
+}
+
+/** The decompressed bytes of an index as its download writes it (file) and tells of it (arrival). */
+async function arrivingIndex(
+  file: string,
+  arrival: Arrival,
+  compression: IndexCompression,
+): Promise<AsyncIterable<Buffer>> {
+  const decoder = await decoderFor(compression);
+  if (decoder === undefined) {
+    // The parser holds pieces of what it is given (a line's start), so each piece is new here.
+    const fresh = async () => Buffer.allocUnsafe(PIECE);
+    // A byte stream (Readable.from's default, object mode, would read 16 pieces ahead of the parse).
+    return Readable.from(following(file, arrival, fresh), { objectMode: false, highWaterMark: PIECE });
+  }
+  feed(file, arrival, decoder).catch((err: unknown) => decoder.destroy(err as Error));
+  return decoder;
+}
+
+/** Pieces of a compressed index read from the download's file at once. */
+const PIECE = 1 << 20;
+
+/**
+ * Writes the download's bytes into the decoder through two buffers in turn: a buffer is read into
+ * again only once the decoder has consumed what it held (the write's callback). A new buffer per
+ * piece would leave 12 MB of bookworm's index as garbage, which a parse that makes few objects
+ * gives the collector no reason to free before the peak (docs/performance.md).
+ */
+async function feed(file: string, arrival: Arrival, decoder: Writable): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(PIECE), Buffer.allocUnsafe(PIECE)];
+  const consumed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  let turn = 0;
+  // A decoder closed early (the parse failed and stopped reading) never calls back: stop with it.
+  const closed = new Promise<never>((_, reject) =>
+    decoder.once("close", () => reject(new Error("the index's decoder was closed"))),
+  );
+  closed.catch(() => {});
+  const next = async () => {
+    await Promise.race([consumed[turn], closed]);
+    return buffers[turn]!;
+  };
+  for await (const piece of following(file, arrival, next)) {
+    consumed[turn] = new Promise((resolve, reject) => {
+      decoder.write(piece, (err) => (err ? reject(err) : resolve()));
+    });
+    consumed[turn]!.catch(() => {}); // awaited before the buffer is used again, or below
+    turn ^= 1;
+  }
+  await Promise.all(consumed);
+  decoder.end();
 }
 
 /** How much of a download has arrived, and whether it is over: a reader waits on it. */
@@ -633,7 +711,11 @@ async function openIfThere(file: string): Promise<fsp.FileHandle | undefined> {
 }
 
 /** A file's bytes as a download writes them: read up to what has arrived, then waiting for more. */
-async function* following(file: string, arrival: Arrival): AsyncGenerator<Buffer> {
+async function* following(
+  file: string,
+  arrival: Arrival,
+  buffer: () => Promise<Buffer>,
+): AsyncGenerator<Buffer> {
   let fh: fsp.FileHandle | undefined;
   let at = 0;
   try {
@@ -641,8 +723,9 @@ async function* following(file: string, arrival: Arrival): AsyncGenerator<Buffer
       if (arrival.failed !== undefined) throw arrival.failed;
       if (at < arrival.bytes) {
         fh ??= await openIfThere(file);
-        const piece = Buffer.allocUnsafe(Math.min(1 << 20, arrival.bytes - at));
-        const { bytesRead } = fh === undefined ? { bytesRead: 0 } : await fh.read(piece, 0, piece.length, at);
+        const piece = await buffer();
+        const length = Math.min(piece.length, arrival.bytes - at);
+        const { bytesRead } = fh === undefined ? { bytesRead: 0 } : await fh.read(piece, 0, length, at);
         if (bytesRead > 0) {
           at += bytesRead;
           yield piece.subarray(0, bytesRead);

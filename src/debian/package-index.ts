@@ -68,6 +68,67 @@ const FIELDS = [
   "description",
 ] as const satisfies ReadonlyArray<keyof RowFields>;
 
+/** Each field's place in a row. */
+export const FIELD = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<keyof RowFields, number>;
+
+/**
+ * One row's fields as UTF-8 bytes in a reused buffer (field i of FIELDS is bytes[start[i], end[i]),
+ * absent where start[i] is -1): the parse fills it from the index's bytes with no string per field.
+ */
+export class RowBytes {
+  bytes = Buffer.allocUnsafe(1 << 12);
+  used = 0;
+  readonly start = new Int32Array(FIELDS.length).fill(-1);
+  readonly end = new Int32Array(FIELDS.length);
+
+  clear(): void {
+    this.used = 0;
+    this.start.fill(-1);
+  }
+
+  /** Appends src[from, to) to the buffer; returns where it starts. */
+  append(src: Uint8Array, from: number, to: number): number {
+    const at = this.#room(to - from);
+    this.bytes.set(src.subarray(from, to), at);
+    this.used += to - from;
+    return at;
+  }
+
+  /** Sets field `i` to the UTF-8 of `text` (undefined: absent). */
+  set(i: number, text: string | undefined): void {
+    if (text === undefined) {
+      this.start[i] = -1;
+      return;
+    }
+    const at = this.#room(Buffer.byteLength(text, "utf8"));
+    this.used += this.bytes.write(text, at, "utf8");
+    this.start[i] = at;
+    this.end[i] = this.used;
+  }
+
+  /** Field `i` as text, or undefined where absent. */
+  text(i: number): string | undefined {
+    const at = this.start[i]!;
+    return at < 0 ? undefined : this.bytes.toString("utf8", at, this.end[i]);
+  }
+
+  /** Every field as text. */
+  fields(): RowFields {
+    const out: Record<string, string | undefined> = {};
+    for (let i = 0; i < FIELDS.length; i++) out[FIELDS[i]!] = this.text(i);
+    return out as unknown as RowFields;
+  }
+
+  #room(n: number): number {
+    if (this.used + n > this.bytes.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + n));
+      this.bytes.copy(next, 0, 0, this.used);
+      this.bytes = next;
+    }
+    return this.used;
+  }
+}
+
 const SECTIONS = [
   "rows",
   "rowStart",
@@ -178,15 +239,26 @@ class ByteList {
     return this.#ends.length;
   }
 
+  pushBytes(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.#grow(n);
+    this.#bytes.set(src.subarray(from, to), this.#used);
+    this.#used += n;
+    this.#ends.push(this.#used);
+  }
+
   push(s: string): void {
     const n = Buffer.byteLength(s, "utf8");
-    if (this.#used + n > this.#bytes.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + n));
-      this.#bytes.copy(next, 0, 0, this.#used);
-      this.#bytes = next;
-    }
+    this.#grow(n);
     this.#used += this.#bytes.write(s, this.#used, n, "utf8");
     this.#ends.push(this.#used);
+  }
+
+  #grow(n: number): void {
+    if (this.#used + n <= this.#bytes.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + n));
+    this.#bytes.copy(next, 0, 0, this.#used);
+    this.#bytes = next;
   }
 
   /** Entry `i`'s bytes as a latin1 string: compared with <, such strings sort as the bytes do. */
@@ -225,29 +297,39 @@ export class PackageIndexWriter {
     this.addRow(rowOf(record));
   }
 
-  addRow(row: RowFields): void {
+  addRow(fields: RowFields): void {
+    const row = (this.#scratch ??= new RowBytes());
+    row.clear();
+    for (let i = 0; i < FIELDS.length; i++) row.set(i, fields[FIELDS[i]!]);
+    this.addRowBytes(row);
+  }
+  #scratch: RowBytes | undefined;
+
+  /** Adds a row from its fields' bytes (the caller has checked them: see RowFields). */
+  addRowBytes(row: RowBytes): void {
     const n = this.#names.length;
     this.#starts.push(this.#sent + this.#used);
-    this.#names.push(row.name);
-    for (const f of FIELDS) this.#text(row[f]);
-    const provides = row.provides;
-    if (provides !== undefined && provides !== "" && versionProblem(row.version) === undefined) {
-      const parsed = parseProvides(provides);
-      if (parsed.ok)
-        for (const name of new Set(parsed.value.map((p) => p.name))) {
-          this.#provided.push(name);
-          this.#providerRow.push(n);
-        }
-    }
+    this.#names.pushBytes(row.bytes, row.start[FIELD.name]!, row.end[FIELD.name]!);
+    for (let i = 0; i < FIELDS.length; i++) this.#field(row.bytes, row.start[i]!, row.end[i]!);
+    if (row.start[FIELD.provides]! < 0 || row.end[FIELD.provides] === row.start[FIELD.provides]) return;
+    // Decoded only here: a few thousand rows of an index provide something.
+    if (versionProblem(row.text(FIELD.version)!) !== undefined) return;
+    const parsed = parseProvides(row.text(FIELD.provides)!);
+    if (parsed.ok)
+      for (const name of new Set(parsed.value.map((p) => p.name))) {
+        this.#provided.push(name);
+        this.#providerRow.push(n);
+      }
   }
 
-  #text(s: string | undefined): void {
-    if (s === undefined) {
+  /** A field as the row stores it: LEB128 of (length + 1), 0 where absent, then its bytes. */
+  #field(src: Buffer, from: number, to: number): void {
+    if (from < 0) {
       this.#reserve(1);
       this.#piece[this.#used++] = 0;
       return;
     }
-    const n = Buffer.byteLength(s, "utf8");
+    const n = to - from;
     this.#reserve(n + 5);
     let v = n + 1;
     while (v >= 0x80) {
@@ -255,7 +337,7 @@ export class PackageIndexWriter {
       v >>>= 7;
     }
     this.#piece[this.#used++] = v;
-    this.#used += this.#piece.write(s, this.#used, n, "utf8");
+    this.#used += src.copy(this.#piece, this.#used, from, to);
   }
 
   #reserve(n: number): void {

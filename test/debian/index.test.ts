@@ -310,6 +310,43 @@ test("parsing: continuation lines fold into relation fields, field names ignore 
     t.deepEqual(await parsePackages(chunksOf(STANZAS, size), MAIN, "x"), want, `chunks of ${size}`);
 });
 
+test("parsing from bytes: sizes as Number() reads them, SHA256 lowercased, Essential and Multi-Arch as the record says, a repeated field's last value, text that is not UTF-8 as decoding gives it", async (t) => {
+  const text = Buffer.concat([
+    Buffer.from(
+      `Package: three\nVersion: 1\nArchitecture: amd64\nFilename: pool/main/t/three.deb\n` +
+        `Size: 0007\nInstalled-Size: 12345678901234567890\nSHA256: ${"aB".repeat(32)}\n` +
+        `Essential: YeS\nMulti-Arch: maybe\nDepends:\nDepends: \t\n  \n x ,\n\t y\nPre-Depends:\nProvides: \n` +
+        `Priority:\nDescription: caf`,
+    ),
+    Buffer.from([0xe9, 0xff]), // latin1 é and a byte UTF-8 never has
+    Buffer.from(
+      `\n\nPackage: four\nVersion: 2\nArchitecture: all\nFilename: f.deb\nSize: 000\n` +
+        `SHA256: ${"0".repeat(64)}\nEssential: no\nInstalled-Size:\n`,
+    ),
+  ]);
+  async function* pieces() {
+    for (let i = 0; i < text.length; i += 3) yield text.subarray(i, i + 3);
+  }
+  const records = await parsePackages(pieces(), MAIN, "x");
+  t.like(records[0], {
+    size: 7,
+    installedSize: 12345678901234567000,
+    sha256: `sha256:${"ab".repeat(32)}`,
+    essential: true,
+    depends: "x , y",
+    preDepends: "",
+    provides: "",
+    priority: "",
+    description: "caf\ufffd\ufffd",
+  });
+  t.is(records[0]!.multiArch, undefined);
+  t.like(records[1], { size: 0, essential: false });
+  t.false("installedSize" in records[1]!);
+  // The stored form of the parse holds what the records say.
+  const stored = new PackageIndex(encodePackageIndex(records, "sha256:x"), "sha256:x", MAIN);
+  t.deepEqual(stored.recordsOf("three"), [records[0]!]);
+});
+
 test("parsing: a stanza missing a required field, or a line that is not a field, is NIFTY624 with its line", async (t) => {
   const missing = STANZAS.replace(/^Size: 1234\n/m, "");
   const e1 = await t.throwsAsync(parsePackages(chunksOf(missing, 50), MAIN, "Packages of bookworm"), {
