@@ -1,7 +1,8 @@
 // What an ELF file needs at run time (interpreter, shared libraries and their search paths),
 // whether an image provides it, and the applet list of a BusyBox-style multicall binary.
 import { execFile } from "node:child_process";
-import { open, readFile } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Tree, TreeNode } from "./tree.ts";
 
@@ -65,17 +66,17 @@ const MAX_INTERP = 4096;
 const MAX_DYNAMIC = 1 << 20;
 const MAX_STRTAB = 16 << 20;
 
-type ReadAt = (offset: number, length: number) => Promise<Buffer>;
+type ReadAt = (offset: number, length: number) => Buffer;
 
 function fail(what: string): never {
   throw new Error(`malformed ELF: ${what}`);
 }
 
-async function readExact(read: ReadAt, offset: number, length: number, what: string): Promise<Buffer> {
+function readExact(read: ReadAt, offset: number, length: number, what: string): Buffer {
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
     fail(`${what} at an impossible offset`);
   }
-  const b = await read(offset, length);
+  const b = read(offset, length);
   if (b.length < length) fail(`file truncated in ${what}`);
   return b;
 }
@@ -94,15 +95,15 @@ interface Segment {
   filesz: number;
 }
 
-async function parse(read: ReadAt): Promise<ElfInfo | null> {
-  const ident = await readIdent(read);
+function parse(read: ReadAt): ElfInfo | null {
+  const ident = readIdent(read);
   if (ident === null) return null;
   const r = fieldReader(read, ident);
-  const header = await readFileHeader(r);
-  const segments = await readSegments(r, header);
-  const interpreter = await readInterpreter(r, segments);
-  const dynamic = await readDynamic(r, segments);
-  const strings = await readDynamicStrings(r, segments, dynamic);
+  const header = readFileHeader(r);
+  const segments = readSegments(r, header);
+  const interpreter = readInterpreter(r, segments);
+  const dynamic = readDynamic(r, segments);
+  const strings = readDynamicStrings(r, segments, dynamic);
   return elfInfo(ident, header, interpreter, dynamic, strings);
 }
 
@@ -113,8 +114,8 @@ interface Ident {
 }
 
 /** The identification bytes, or null when the file is not ELF (no magic). */
-async function readIdent(read: ReadAt): Promise<Ident | null> {
-  const ident = await read(0, 16);
+function readIdent(read: ReadAt): Ident | null {
+  const ident = read(0, 16);
   if (ident.length < 4 || ident.readUInt32BE(0) !== 0x7f454c46) return null;
   if (ident.length < 16) fail("file truncated in the identification bytes");
   const klass = ident[4] === 1 ? 32 : ident[4] === 2 ? 64 : fail(`unknown class ${ident[4]}`);
@@ -158,8 +159,8 @@ interface FileHeader {
   phnum: number;
 }
 
-async function readFileHeader({ read, is64, u16, addr }: FieldReader): Promise<FileHeader> {
-  const hdr = await readExact(read, 0, is64 ? 64 : 52, "the file header");
+function readFileHeader({ read, is64, u16, addr }: FieldReader): FileHeader {
+  const hdr = readExact(read, 0, is64 ? 64 : 52, "the file header");
   const eType = u16(hdr, 16);
   const type =
     eType === 1
@@ -178,13 +179,13 @@ async function readFileHeader({ read, is64, u16, addr }: FieldReader): Promise<F
   return { type, machine, phoff, phentsize, phnum };
 }
 
-async function readSegments(r: FieldReader, { phoff, phentsize, phnum }: FileHeader): Promise<Segment[]> {
+function readSegments(r: FieldReader, { phoff, phentsize, phnum }: FileHeader): Segment[] {
   const { read, is64, u32, addr } = r;
   const segments: Segment[] = [];
   if (phnum > 0) {
     if (phnum === 0xffff) fail("extended program header count is not supported");
     if (phentsize < (is64 ? 56 : 32) || phentsize > 256) fail(`program header size ${phentsize}`);
-    const ph = await readExact(read, phoff, phnum * phentsize, "the program headers");
+    const ph = readExact(read, phoff, phnum * phentsize, "the program headers");
     for (let i = 0; i < phnum; i++) {
       const o = i * phentsize;
       segments.push(
@@ -198,12 +199,12 @@ async function readSegments(r: FieldReader, { phoff, phentsize, phnum }: FileHea
 }
 
 /** PT_INTERP's path, if there is one. */
-async function readInterpreter({ read }: FieldReader, segments: Segment[]): Promise<string | undefined> {
+function readInterpreter({ read }: FieldReader, segments: Segment[]): string | undefined {
   let interpreter: string | undefined;
   const interp = segments.find((s) => s.type === PT_INTERP);
   if (interp) {
     if (interp.filesz === 0 || interp.filesz > MAX_INTERP) fail(`PT_INTERP size ${interp.filesz}`);
-    const b = await readExact(read, interp.offset, interp.filesz, "PT_INTERP");
+    const b = readExact(read, interp.offset, interp.filesz, "PT_INTERP");
     const end = b.indexOf(0);
     interpreter = b.toString("latin1", 0, end < 0 ? b.length : end);
   }
@@ -220,7 +221,7 @@ interface Dynamic {
   strsz: number | undefined;
 }
 
-async function readDynamic(r: FieldReader, segments: Segment[]): Promise<Dynamic> {
+function readDynamic(r: FieldReader, segments: Segment[]): Dynamic {
   const { read, is64, u32, u64n } = r;
   const neededOff: number[] = [];
   const rpathOff: number[] = [];
@@ -233,7 +234,7 @@ async function readDynamic(r: FieldReader, segments: Segment[]): Promise<Dynamic
     if (dyn.filesz > MAX_DYNAMIC) fail(`PT_DYNAMIC size ${dyn.filesz}`);
     const entSize = is64 ? 16 : 8;
     // Some linkers leave PT_DYNAMIC a little short of whole entries; read what is there.
-    const b = await readExact(read, dyn.offset, dyn.filesz - (dyn.filesz % entSize), "PT_DYNAMIC");
+    const b = readExact(read, dyn.offset, dyn.filesz - (dyn.filesz % entSize), "PT_DYNAMIC");
     for (let o = 0; o + entSize <= b.length; o += entSize) {
       const tag = is64 ? u64n(b, o) : BigInt(u32(b, o));
       if (tag === DT_NULL) break;
@@ -251,11 +252,7 @@ async function readDynamic(r: FieldReader, segments: Segment[]): Promise<Dynamic
 }
 
 /** The dynamic string table, found through the PT_LOAD segment that maps it; read only when needed. */
-async function readDynamicStrings(
-  r: FieldReader,
-  segments: Segment[],
-  dynamic: Dynamic,
-): Promise<Buffer | undefined> {
+function readDynamicStrings(r: FieldReader, segments: Segment[], dynamic: Dynamic): Buffer | undefined {
   const { neededOff, rpathOff, runpathOff, sonameOff, strtab, strsz } = dynamic;
   let strings: Buffer | undefined;
   const anyString = neededOff.length + rpathOff.length + runpathOff.length > 0 || sonameOff !== undefined;
@@ -268,7 +265,7 @@ async function readDynamicStrings(
     const available = load.vaddr + load.filesz - strtab;
     const size = Math.min(strsz !== undefined && strsz >= 0 ? strsz : available, available);
     if (size > MAX_STRTAB) fail(`string table size ${size}`);
-    strings = await readExact(r.read, load.offset + (strtab - load.vaddr), size, "the dynamic string table");
+    strings = readExact(r.read, load.offset + (strtab - load.vaddr), size, "the dynamic string table");
   }
   return strings;
 }
@@ -307,26 +304,34 @@ function elfInfo(
  * the fault when the file claims to be ELF but is truncated or inconsistent.
  */
 export async function readElfInfo(file: string | Buffer): Promise<ElfInfo | null> {
-  if (Buffer.isBuffer(file)) {
-    return parse(async (offset, length) => file.subarray(offset, offset + length));
-  }
-  const fh = await open(file, "r");
+  if (Buffer.isBuffer(file)) return parse((offset, length) => file.subarray(offset, offset + length));
+  // Synchronous: a store blob is a local file, mostly in the page cache since the build wrote it,
+  // and the half-dozen reads of its headers cost less than as many thread-pool round trips.
+  const fd = openSync(file, "r");
   try {
-    const { size } = await fh.stat();
-    return await parse(async (offset, length) => {
+    const { size } = fstatSync(fd);
+    const at = (offset: number, length: number): Buffer => {
       const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
       let got = 0;
       while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got);
+        const bytesRead = readSync(fd, buf, got, buf.length - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
       return buf.subarray(0, got);
-    });
+    };
+    // The file header, the program headers and the interpreter's path lie in its first page.
+    const head = at(0, ELF_HEAD);
+    return parse((offset, length) =>
+      offset + length <= head.length ? head.subarray(offset, offset + length) : at(offset, length),
+    );
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
+
+/** How much of the file is read at once first. */
+const ELF_HEAD = 4096;
 
 // ---- shared library resolution ---------------------------------------------------------------
 

@@ -197,11 +197,19 @@ export class Tree {
     return taken;
   }
 
-  /** Paths in archive order: bytewise sort, so every parent precedes its contents. */
-  sortedPaths(): string[] {
-    return [...this.nodes.keys()]
-      .map((path) => ({ path, bytes: Buffer.from(path) }))
-      .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
-      .map((entry) => entry.path);
+  /**
+   * Paths in archive order: bytewise sort, so every parent precedes its contents. Kept until a path
+   * is added (no path is ever removed, so the count says whether the list is stale): the image's
+   * checks and the tarballs ask for it several times over the same tree.
+   */
+  sortedPaths(): readonly string[] {
+    if (this.#sorted?.length !== this.nodes.size) {
+      this.#sorted = [...this.nodes.keys()]
+        .map((path) => ({ path, bytes: Buffer.from(path) }))
+        .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+        .map((entry) => entry.path);
+    }
+    return this.#sorted;
   }
+  #sorted: readonly string[] | undefined;
 }

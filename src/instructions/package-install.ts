@@ -6,7 +6,7 @@ import { largestFirst } from "../core/gate.ts";
 import type { Span } from "../core/source.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { loadedLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
-import { Tree, type TreeNode } from "../image/tree.ts";
+import { Tree, type Content, type TreeNode } from "../image/tree.ts";
 import type { DebContents, DebEntry } from "../debian/deb.ts";
 import type { LockedPackage } from "../debian/lockfile.ts";
 import { ADMIN_DIR, dpkgDatabase, installedFromDeb, statusStanza } from "../debian/dpkg-db.ts";
@@ -32,9 +32,16 @@ export async function installWhole(
   // dpkg's own database, so dpkg-query and scanners see what is installed;
   // the status of packages an earlier PACKAGE line installed is kept.
   const packages = installed.map((i) => installedFromDeb(i.contents));
-  for (const entry of dpkgDatabase(packages)) {
+  const database = dpkgDatabase(packages).filter((entry) => entry.path !== `${ADMIN_DIR}/status`);
+  // Stored at once (each larger file is a synced blob), placed in the database's order.
+  const stored = await Promise.all(
+    database.map((entry) =>
+      entry.type === "file" ? context.content(Buffer.from(entry.content)) : undefined,
+    ),
+  );
+  for (const [i, entry] of database.entries()) {
     if (entry.type === "dir") context.tree.mkdirp(entry.path);
-    else if (entry.path !== `${ADMIN_DIR}/status`) await writeText(context, entry.path, entry.content);
+    else placeText(context, entry.path, stored[i]!);
   }
   const status = new Map<string, string>();
   const earlier = (await context.readText(`${ADMIN_DIR}/status`)) ?? "";
@@ -248,13 +255,11 @@ function sameNode(a: TreeNode | undefined, b: TreeNode): boolean {
 }
 
 async function writeText(context: BuildContext, path: string, text: string): Promise<void> {
-  context.tree.set(context.tree.placement(path), {
-    type: "file",
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    content: await context.content(Buffer.from(text)),
-  });
+  placeText(context, path, await context.content(Buffer.from(text)));
+}
+
+function placeText(context: BuildContext, path: string, content: Content): void {
+  context.tree.set(context.tree.placement(path), { type: "file", mode: 0o644, uid: 0, gid: 0, content });
 }
 
 function notInPackages(

@@ -25,6 +25,7 @@ import {
 import type { Lock, LockedPackage, LockedSuite, LockRequest, LockSection } from "../debian/lockfile.ts";
 import type { LockProblem } from "../debian/lock-check.ts";
 import type { Field } from "../debian/fields.ts";
+import type { DebContents } from "../debian/deb.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
 import { Gate, largestFirst } from "../core/gate.ts";
@@ -100,6 +101,8 @@ export interface ResolvedPackages {
   mirrors: () => Promise<Record<string, string[]>>;
   /** The locked packages in the closure of these request texts. */
   closure(requests: readonly string[]): LockedPackage[];
+  /** The .debs the lock check read whole in this build (`readDebs`), by digest: the PACKAGE step need not read them again. */
+  read: ReadonlyMap<string, DebContents>;
 }
 
 /**
@@ -166,20 +169,25 @@ export async function resolvePackages(
       ? coverage(previous, requests, suites)
       : { covered: false as const, why: "update", names: [] };
   const legacy = found?.legacy ? { legacy: { path: found.path, shown: found.shown } } : {};
-  const make = (lock: Lock, written: boolean): ResolvedPackages => ({
+  const make = (
+    lock: Lock,
+    written: boolean,
+    read: ReadonlyMap<string, DebContents> = new Map(),
+  ): ResolvedPackages => ({
     lock,
     lockPath,
     lockShown: shown,
     written,
     mirrors,
     closure: (texts) => lock.packages.filter((p) => p.requestedBy.some((r) => texts.includes(r))),
+    read,
     ...legacy,
   });
   if (fit.covered) {
-    await checkLock(store, found!, { ...options, mirrors });
-    if (found!.legacy && options.merge) return make(previous!, await finishWrite(previous!, true));
+    const read = await checkLock(store, found!, { ...options, mirrors });
+    if (found!.legacy && options.merge) return make(previous!, await finishWrite(previous!, true), read);
     if (found!.legacy) options.emit({ type: "note", message: legacyNote(found!.shown, shown, options) });
-    return make(previous!, false);
+    return make(previous!, false, read);
   }
   options.hostInputs?.distrust("the packages were resolved against the archive");
   if (options.locked) throw lockedError(options, asks, fit, { file, found, shown });
@@ -470,23 +478,27 @@ async function readLockFile(path: string, shown: string, inputs?: HostInputs): P
  * lock found good is remembered by its text and the indices it was checked
  * against, so a warm build reads no package again.
  */
-async function checkLock(store: Store, found: FoundSection, options: PackageOptions): Promise<void> {
+async function checkLock(
+  store: Store,
+  found: FoundSection,
+  options: PackageOptions,
+): Promise<ReadonlyMap<string, DebContents>> {
   const { section, text, shown } = found;
   const { lock, lines } = section;
   const { key, indices } = await lockCheckKey(store, lock);
-  if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return;
+  const shared = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), read: new Map<string, DebContents>() };
+  if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return shared.read;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
   // Several .debs downloaded and read at once, started before the signed indices are read (a .deb
   // is fetched by its digest and unpacked into the store only, so the index check need not come
   // first); their problems are still listed after the indices', in the lock's order.
-  const gates = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE) };
   let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
   const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
   const reading = largestFirst(
     lock.packages,
     (p) => p.size,
-    (p) => debControl(store, p, once, gates),
+    (p) => debControl(store, p, once, shared),
   );
   for (const pending of reading) pending.catch(() => {});
   const { openParsedIndex } = await import("../debian/index.ts");
@@ -521,6 +533,7 @@ async function checkLock(store: Store, found: FoundSection, options: PackageOpti
     throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
   }
   await store.writeRecord("debian-lock-checked", key, true);
+  return shared.read;
 }
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
@@ -556,7 +569,7 @@ async function debControl(
   store: Store,
   p: LockedPackage,
   options: PackageOptions,
-  gates: { downloads: Gate },
+  shared: { downloads: Gate; read: Map<string, DebContents> },
 ): Promise<Field[]> {
   const known = await store.readRecord<Field[]>("deb-control", digestHex(p.sha256));
   if (known !== undefined) return known;
@@ -566,13 +579,17 @@ async function debControl(
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
     const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};
-    await gates.downloads.run(() => fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout }));
+    await shared.downloads.run(() => fetchDeb(store, p, { mirrors, offline: options.offline, ...timeout }));
   }
   const { readDeb, readDebControl } = await import("../debian/deb.ts");
   const what = `${p.name} ${p.version} (${p.architecture})`;
   const whole = options.readDebs
     ? await readDeb(store, p.sha256, what, options.limits).catch(() => undefined)
     : undefined;
+  if (whole !== undefined) {
+    const { fromCache: _, ...contents } = whole;
+    shared.read.set(p.sha256, contents);
+  }
   const control =
     whole?.control ??
     (await readDebControl(store.blobPath(p.sha256), `the .deb of ${p.name} ${p.version} (${p.sha256})`));

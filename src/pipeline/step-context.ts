@@ -280,6 +280,9 @@ function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebC
 }
 
 async function readLockedDeb(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
+  // Read whole by the lock check moments ago, its files stored then: not read, nor its files looked for, again.
+  const read = env.packages?.read.get(pkg.sha256);
+  if (read !== undefined) return read;
   const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
   if (!(await env.store.has(pkg.sha256))) {
     // The reader threads start while the first .debs download.

@@ -83,21 +83,32 @@ export function readStepRecords(store: Store, plan: Plan): Promise<Array<StepCac
   );
 }
 
-/** Run each step, or replay its recorded changes when the record and its blobs are there. */
-export async function runSteps({
-  recipe,
-  source,
-  store,
-  tree,
-  plan,
-  context,
-  fail,
-  record,
-  warnings,
-  stepNotes,
-  emit,
-  ...read
-}: RunInput): Promise<StepsResult> {
+/**
+ * Run each step, or replay its recorded changes when the record and its blobs are there. A step's
+ * record is written while the next steps run (its fsync would otherwise hold each step up) and all
+ * are written before this returns, a failed build's too, so the next build replays what did run.
+ */
+export async function runSteps(input: RunInput): Promise<StepsResult> {
+  const writes: Array<Promise<void>> = [];
+  try {
+    const result = await runEach(input, (key, record) => {
+      const write = input.store.writeRecord("steps", key, record);
+      // Awaited below; until then a failed write must not count as unhandled.
+      write.catch(() => {});
+      writes.push(write);
+    });
+    await Promise.all(writes);
+    return result;
+  } catch (error) {
+    await Promise.allSettled(writes);
+    throw error;
+  }
+}
+
+async function runEach(
+  { recipe, source, store, tree, plan, context, fail, record, warnings, stepNotes, emit, ...read }: RunInput,
+  save: (key: string, record: StepCacheRecord) => void,
+): Promise<StepsResult> {
   const records = read.records ?? (await readStepRecords(store, plan));
   const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
   for (const [index, instruction] of recipe.instructions.entries()) {
@@ -122,8 +133,7 @@ export async function runSteps({
       }
       changes = tree.takeChanges();
       said = { warnings: warnings.slice(before).map(({ source: _, ...w }) => w), notes: [...stepNotes] };
-      if (plan.cacheable[index])
-        await store.writeRecord("steps", plan.keys[index]!, { changes, ...said } satisfies StepCacheRecord);
+      if (plan.cacheable[index]) save(plan.keys[index]!, { changes, ...said });
     }
     for (const message of said.notes) emit({ type: "note", message });
     track(result, instruction, changes);

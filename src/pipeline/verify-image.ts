@@ -5,7 +5,14 @@
 import type { Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
-import { describeMachine, missingLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
+import {
+  describeMachine,
+  missingLibraries,
+  readElfInfo,
+  treeView,
+  type ElfInfo,
+  type ImageView,
+} from "../image/elf.ts";
 import { DEFAULT_PLATFORM, describePlatform, libraryDirs, runsOn, type Platform } from "../image/platform.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
 import { specFor } from "../instructions/index.ts";
@@ -54,7 +61,10 @@ async function verifyPrograms(tree: Tree, check: ProgramCheck): Promise<void> {
     }
     return info;
   };
-  const view = { ...treeView(tree, elfOf), platform: { libraryDirs: dirs, triplet: platform.triplet } };
+  const view = {
+    ...resolvedOnce(treeView(tree, elfOf)),
+    platform: { libraryDirs: dirs, triplet: platform.triplet },
+  };
   for (const path of tree.sortedPaths()) {
     const node = tree.get(path);
     if (node?.type !== "file" || (node.mode & 0o111) === 0) continue;
@@ -76,6 +86,19 @@ async function verifyPrograms(tree: Tree, check: ProgramCheck): Promise<void> {
     }
     if (!info.isStatic) await verifyLinks(path, info, view, { span, dirs, check });
   }
+}
+
+/**
+ * The finished tree does not change while it is checked, and every program's search tries the same
+ * library paths: each path is resolved through the tree's links once.
+ */
+function resolvedOnce(view: ImageView): ImageView {
+  const exists = new Map<string, boolean>();
+  const infos = new Map<string, Promise<ElfInfo | null>>();
+  return {
+    exists: (path) => exists.get(path) ?? exists.set(path, view.exists(path)).get(path)!,
+    elfInfo: (path) => infos.get(path) ?? infos.set(path, view.elfInfo(path)).get(path)!,
+  };
 }
 
 /** A dynamic program's loader and libraries: each must be in the image (through its links). */

@@ -15,6 +15,9 @@ import {
   type ImageView,
 } from "../../src/image/elf.ts";
 import { Tree, type TreeNode } from "../../src/image/tree.ts";
+import { checkSource } from "../../src/check/source.ts";
+import { Reporter } from "../../src/diagnostics/reporter.ts";
+import { verifyImage } from "../../src/pipeline/verify-image.ts";
 
 const run = promisify(execFile);
 
@@ -419,4 +422,47 @@ test("listApplets: a program that is not BusyBox has no applet table", async (t)
   for (const f of ["/usr/sbin/dropbear", "/usr/bin/ssh", "/usr/bin/openssl", "/usr/bin/dropbearkey"]) {
     t.deepEqual(scanAppletTable(await readFile(f)), [], f);
   }
+});
+
+test("the image's checks: programs that miss the same libraries each report them, in path order", async (t) => {
+  const source = { path: "r.nifty", text: "LABEL a=b\n" };
+  const { recipe } = await checkSource(source, { args: new Map(), strict: false });
+  const tree = new Tree();
+  const elf = (needed: string[], interp = "/lib64/ld-linux-x86-64.so.2") =>
+    ({
+      type: "file",
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      content: {
+        digest: `sha256:${needed.join()}${interp}`,
+        size: 0,
+        inline: makeElf({ klass: 64, big: false, needed, interp }).toString("base64"),
+      },
+    }) as TreeNode;
+  for (const d of ["/usr", "/usr/bin", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/lib64"])
+    tree.set(d, { type: "dir", mode: 0o755, uid: 0, gid: 0 });
+  tree.set("/lib", { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: "usr/lib" });
+  tree.set("/lib64/ld-linux-x86-64.so.2", elf([], ""));
+  tree.set("/usr/lib/x86_64-linux-gnu/libshared.so.1", elf(["libgone.so.2"], ""));
+  tree.set("/usr/bin/c", elf(["libgone.so.2", "libshared.so.1"]));
+  tree.set("/usr/bin/a", elf(["libshared.so.1", "libnone.so.3"]));
+  tree.set("/usr/bin/b", elf(["libnone.so.3"], "/lib/ld-missing.so.1"));
+  const report = new Reporter(source);
+  await verifyImage(recipe!, tree, new Map(), () => "/nonexistent", report);
+  t.deepEqual(
+    report
+      .all()
+      .filter((d) => d.severity === "error")
+      .map((d) => `${d.code} ${d.message}`),
+    [
+      "NIFTY221 /usr/bin/a needs libnone.so.3, which is not in the image",
+      "NIFTY221 /usr/bin/a needs libgone.so.2 (through /lib/x86_64-linux-gnu/libshared.so.1), which is not in the image",
+      "NIFTY220 /usr/bin/b needs its program loader /lib/ld-missing.so.1, which is not in the image",
+      "NIFTY221 /usr/bin/b needs libnone.so.3, which is not in the image",
+      "NIFTY221 /usr/bin/c needs libgone.so.2, which is not in the image",
+      "NIFTY221 /usr/bin/c needs libgone.so.2 (through /lib/x86_64-linux-gnu/libshared.so.1), which is not in the image",
+      "NIFTY221 /usr/lib/x86_64-linux-gnu/libshared.so.1 needs libgone.so.2, which is not in the image",
+    ],
+  );
 });

@@ -95,3 +95,15 @@ test("walk with create makes the missing directories a link leads through", (t) 
   t.is(image.get("/usr/bin")?.type, "dir");
   t.is(image.get("/bin")?.type, "symlink", "the link stays a link");
 });
+
+test("sortedPaths, asked again after paths are added (by set or straight into nodes), lists them in archive order", (t) => {
+  const tree = new Tree();
+  tree.set("/usr", dir);
+  tree.set("/usr/bin", dir);
+  t.deepEqual(tree.sortedPaths(), ["/", "/usr", "/usr/bin"]);
+  tree.set("/etc", dir);
+  tree.set("/usr/bin", { ...dir, mode: 0o700 });
+  t.deepEqual(tree.sortedPaths(), ["/", "/etc", "/usr", "/usr/bin"]);
+  tree.nodes.set("/usr-x", dir);
+  t.deepEqual(tree.sortedPaths(), ["/", "/etc", "/usr", "/usr-x", "/usr/bin"]);
+});
