@@ -71,7 +71,9 @@ export function createXzDecoder(): Duplex {
   return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     let held: Buffer[] = [];
     let size = 0;
+    let fed = 0;
     for await (const chunk of source) {
+      fed += chunk.length;
       for (let at = 0; at < chunk.length; at += SLICE) {
         for (const b of decode(chunk.subarray(at, at + SLICE))) {
           held.push(b);
@@ -86,6 +88,8 @@ export function createXzDecoder(): Duplex {
         }
       }
     }
+    // No byte at all: what the xz tool says of an empty file, not liblzma's "unexpected end".
+    if (fed === 0) throw new XzError(`xz: ${WORDS.LZMA_FORMAT_ERROR}`);
     held.push(...decode(null));
     if (held.length > 0) yield Buffer.concat(held);
   });
