@@ -87,7 +87,7 @@ continued lines, quotes, variables, comments).
 
 | Measure | Time |
 | --- | --- |
-| cold: first run, including loading the parser (\`grammar/\`; no chevrotain) | ${ms(cold)} |
+| cold: first run, including loading chevrotain and building the parser | ${ms(cold)} |
 | warm: median of ${RUNS} runs after 3 warm-up runs | ${ms(warm)} |
 | warm: fastest run | ${ms(Math.min(...times))} |
 | warm: throughput | ${Math.round(LINES / (warm / 1000)).toLocaleString("en")} lines/s |
