@@ -1,10 +1,105 @@
-// How fast `niftyc check` is on a large recipe: parse + check of a generated
-// 10,000-line valid recipe. Run: npx node bench/check.ts
+// How fast `niftyc check` is: its start-up on recipes/ssh.nifty beside
+// `niftyc --version` (child processes in alternating rounds, wall and CPU
+// time), and parse + check of a generated 10,000-line valid recipe.
+// Run: npx node bench/check.ts [--rounds N] [--baseline <other tree>/bin/niftyc]
 // Writes its figures into the "Checker" section of docs/performance.md.
-import { cpus } from "node:os";
+import { execFileSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import os, { cpus } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { median, writeSection } from "./util.ts";
+import { median, NODE, ROOT, writeSection } from "./util.ts";
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
+const ROUNDS = Number(arg("--rounds") ?? 15);
+/** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): it joins every round. */
+const BASELINE = arg("--baseline") === undefined ? undefined : path.resolve(arg("--baseline")!);
+const HOOK = path.join(ROOT, "test/pipeline/record-loads.ts");
+
+/** One run's wall time and CPU time (user + system), both in ms. */
+interface Run {
+  ms: number;
+  cpuMs: number;
+}
+
+/**
+ * Runs a command through bash, which times it: EPOCHREALTIME around it, and
+ * its children's CPU time from `times` (1 ms resolution; /usr/bin/time's is
+ * 10 ms, coarse beside a 35 ms `--version`).
+ */
+function timedRun(args: readonly string[]): Run {
+  const script = 's=$EPOCHREALTIME; "$@" > /dev/null; e=$EPOCHREALTIME; echo "$s $e"; times';
+  const out = execFileSync("bash", ["-c", script, "bash", NODE, ...args], { cwd: ROOT, encoding: "utf8" });
+  const [wall, , children] = out.trim().split("\n") as [string, string, string];
+  const [start, end] = wall.split(" ").map(Number) as [number, number];
+  const seconds = children.split(" ").map((t) => {
+    const [, min, sec] = /^(\d+)m([\d.]+)s$/.exec(t) ?? [];
+    return Number(min) * 60 + Number(sec);
+  });
+  return { ms: (end - start) * 1000, cpuMs: (seconds[0]! + seconds[1]!) * 1000 };
+}
+
+interface StartUp {
+  version: Run[];
+  check: Run[];
+  /** Modules (files) each command loads, counted by the test suite's load hook. */
+  modules: { version: number; check: number };
+}
+
+const COMMANDS = { version: ["--version"], check: ["check", "recipes/ssh.nifty"] } as const;
+
+function modulesLoaded(niftyc: string, args: readonly string[]): number {
+  const list = path.join(os.tmpdir(), `niftyc-bench-loads-${process.pid}`);
+  execFileSync(NODE, ["--import", HOOK, niftyc, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NIFTY_TEST_LOADS: list },
+    stdio: "ignore",
+  });
+  const files = readFileSync(list, "utf8")
+    .split("\n")
+    .filter((u) => u.startsWith("file://"));
+  rmSync(list, { force: true });
+  return files.length;
+}
+
+/** `--version` and `check` of each tree, alternating within each round; one run of each first fills the compile cache. */
+function startUps(trees: readonly string[]): StartUp[] {
+  const results = trees.map((niftyc) => ({
+    version: [] as Run[],
+    check: [] as Run[],
+    modules: {
+      version: modulesLoaded(niftyc, COMMANDS.version),
+      check: modulesLoaded(niftyc, COMMANDS.check),
+    },
+  }));
+  for (let round = -1; round < ROUNDS; round++)
+    for (const [i, niftyc] of trees.entries())
+      for (const what of ["version", "check"] as const) {
+        const run = timedRun([niftyc, ...COMMANDS[what]]);
+        if (round >= 0) results[i]![what].push(run);
+      }
+  return results;
+}
+
+const loadAtStart = os.loadavg()[0]!.toFixed(1);
+const trees = [path.join(ROOT, "bin/niftyc"), ...(BASELINE === undefined ? [] : [BASELINE])];
+const startUp = startUps(trees);
+const load = `${loadAtStart} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`;
+
+function startUpRows(name: string, r: StartUp): string {
+  const wall = (runs: readonly Run[]) => median(runs.map((x) => x.ms));
+  const cpu = (runs: readonly Run[]) => median(runs.map((x) => x.cpuMs));
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  return [
+    `| ${name}: \`niftyc --version\` | ${ms(wall(r.version))} | ${ms(cpu(r.version))} | ${r.modules.version} |`,
+    `| ${name}: \`niftyc check recipes/ssh.nifty\` | ${ms(wall(r.check))} | ${ms(cpu(r.check))} | ${r.modules.check} |`,
+    `| ${name}: check ÷ --version | ${(wall(r.check) / wall(r.version)).toFixed(2)}× | ${(cpu(r.check) / cpu(r.version)).toFixed(2)}× | |`,
+  ].join("\n");
+}
 
 const LINES = 10_000;
 const RUNS = 15;
@@ -125,7 +220,16 @@ const warm = median(times);
 
 const section = `## Checker
 
-\`npx node bench/check.ts\`: \`checkSource\` (parse and check, what \`niftyc check\` runs) on a valid
+\`npx node bench/check.ts\`: start-up first. \`niftyc check recipes/ssh.nifty\` beside \`niftyc --version\`,
+each a child process of \`${path.relative(ROOT, NODE)}\`, in ${ROUNDS} alternating rounds${BASELINE === undefined ? "" : ` with the baseline's (\`${BASELINE}\`)`}
+after one run of each to fill Node's compile cache; medians; wall and CPU time (user + system) as bash
+measures them (\`EPOCHREALTIME\`, \`times\`); load average ${load}.
+
+| Command | Wall | CPU time | Modules loaded |
+| --- | --- | --- | --- |
+${startUp.map((r, i) => startUpRows(i === 0 ? "this tree" : "baseline", r)).join("\n")}
+
+Then \`checkSource\` (parse and check, what \`niftyc check\` runs) on a valid
 generated recipe of ${LINES.toLocaleString("en")} lines (${(text.length / 1024).toFixed(0)} KiB, ${first.recipe.instructions.length.toLocaleString("en")} instructions: every kind, with
 continued lines, heredocs, variables, ${first.recipe.instructions.filter((i) => i.kind === "USER").length} users and COPY sources read from disk).
 

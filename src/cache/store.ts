@@ -24,9 +24,11 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../core/atomic.ts";
-import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { isCode } from "../core/process.ts";
+import { FetchError } from "./fetch-error.ts";
+
+export { FetchError, type FetchBlame } from "./fetch-error.ts";
 
 export { isCode };
 
@@ -53,27 +55,6 @@ const RESERVED = new Set(["blobs", "tmp", "quarantine", "uses", "leases", "stamp
 
 export function isDigest(value: string): boolean {
   return DIGEST_RE.test(value);
-}
-
-/**
- * Which part of a request for a blob is at fault: the digest that names the
- * bytes, the sources they come from, or the member taken out of them. A FETCH
- * line points at the matching word; the code only says what went wrong.
- */
-export type FetchBlame = "digest" | "sources" | "member";
-
-/**
- * A failure to get the blob a request names, and the part of the request to
- * blame. Defined with the store, the lowest layer that raises one (a digest
- * that is malformed or does not match); src/fetch/ raises the rest.
- */
-export class FetchError extends NiftyError {
-  readonly blame: FetchBlame;
-
-  constructor(code: ErrorCode, blame: FetchBlame, message: string, hint?: string, details?: string[]) {
-    super(code, message, hint, details);
-    this.blame = blame;
-  }
 }
 
 /** The hex part of a digest; a malformed digest is a user mistake. */

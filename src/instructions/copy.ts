@@ -1,5 +1,5 @@
 // COPY <path-relative-to-recipe> <dest> [MODE <octal>] [OWNER <u>:<g>]
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { posix, resolve, sep } from "node:path";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
@@ -166,13 +166,18 @@ function sourceDigest(t: CopyInstruction, context: BuildContext): Promise<string
   );
 }
 
+/** node:crypto when a build hashes, not at import: `niftyc check` loads this module and never hashes. */
+function sha256(): Hash {
+  return process.getBuiltinModule("node:crypto").createHash("sha256");
+}
+
 /** Walk the source, hashing each entry's description and whatever `visit` adds; host failures become the recipe line's errors. */
 async function readSource(
   t: CopyInstruction,
   context: BuildContext,
   visit: (entry: HostEntry, hash: Hash) => Promise<void>,
 ): Promise<string> {
-  const hash = createHash("sha256");
+  const hash = sha256();
   try {
     await walkHost(
       context.recipeDir,
@@ -202,7 +207,7 @@ async function readSource(
 
 /** sha256 of an open file, read from its descriptor from the start. */
 async function handleDigest(handle: FileHandle): Promise<string> {
-  const hash = createHash("sha256");
+  const hash = sha256();
   const buffer = Buffer.allocUnsafe(1 << 16);
   for (let position = 0; ; ) {
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);

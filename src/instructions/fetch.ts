@@ -5,7 +5,7 @@ import type { Expanded, InstructionSpec, Typed } from "./spec.ts";
 import type { Value } from "./scope.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { FetchError, type FetchBlame } from "../cache/store.ts";
+import { FetchError, type FetchBlame } from "../cache/fetch-error.ts";
 import { StepError } from "./context.ts";
 import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";

@@ -4,7 +4,6 @@ import type { InstructionSpec, Typed } from "./spec.ts";
 import { readOptions } from "./args.ts";
 import { editText, writeFile } from "./files.ts";
 import type { HostKeyType } from "../image/dropbear-key.ts";
-import { createHmac } from "node:crypto";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import { programPaths } from "./inittab.ts";
 import { provides } from "./user.ts";
@@ -127,7 +126,13 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
     const seed = context.optionalSecret(KEYSEED_SECRET);
     // A one-way tag of the seed: a new seed rebuilds, the seed itself never joins a key.
     return t.at === "build" && seed
-      ? [createHmac("sha256", seed).update("niftyc keyseed tag").digest("hex")]
+      ? [
+          process
+            .getBuiltinModule("node:crypto")
+            .createHmac("sha256", seed)
+            .update("niftyc keyseed tag")
+            .digest("hex"),
+        ]
       : [];
   },
   async apply(t, context) {

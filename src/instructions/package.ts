@@ -7,7 +7,9 @@ import type { InstructionSpec, Typed } from "./spec.ts";
 import { readImagePath, readOptions } from "./args.ts";
 import { packageNameProblem, type VersionConstraint } from "../debian/relations.ts";
 import { versionProblem } from "../debian/version.ts";
-import { lockRequestText, type LockRequest } from "../debian/lockfile.ts";
+import type { LockRequest } from "../debian/lockfile.ts";
+// What lockfile.ts's lockRequestText is, taken from relations.ts: checking a recipe loads no lock code.
+import { formatRelation as lockRequestText } from "../debian/relations.ts";
 import { platformOfDebian } from "../image/platform.ts";
 import type { Span } from "../core/source.ts";
 

@@ -5,7 +5,8 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Platform } from "../image/platform.ts";
 import type { Recipe } from "./recipe.ts";
 import type { PlatformInstruction } from "./platform.ts";
-import { lockRequestText } from "../debian/lockfile.ts";
+// What lockfile.ts's lockRequestText is, taken from relations.ts: checking a recipe loads no lock code.
+import { formatRelation as lockRequestText } from "../debian/relations.ts";
 
 /** The platforms a recipe's PLATFORM line names, with the line; undefined when it has none. */
 export function recipePlatforms(recipe: Recipe): PlatformInstruction | undefined {

@@ -2,9 +2,9 @@
 // and JSON output, colour rules, help, usage mistakes; and once through the
 // real binary.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import test from "ava";
@@ -369,4 +369,22 @@ test("the real binary: npx niftyc check", async (t) => {
   t.is(bad?.code, 1);
   t.regex(bad?.stderr ?? "", /^bad\.nifty:1:1: error: unknown instruction FECTH \[NIFTY010\]$/m);
   t.notRegex(bad?.stderr ?? "", ANSI);
+});
+
+test("niftyc check loads neither node:crypto, the store nor the lock code", async (t) => {
+  const loads = join(mkdtempSync(join(tmpdir(), "niftyc-check-loads-")), "loads.txt");
+  made.push(dirname(loads));
+  const hook = join(repo, "test/pipeline/record-loads.ts");
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", hook, join(repo, "bin/niftyc"), "check", "recipes/ssh.nifty"],
+    { cwd: repo, env: { ...process.env, NIFTY_TEST_LOADS: loads } },
+  );
+  t.is(stdout, "recipes/ssh.nifty: ok\n");
+  const loaded = readFileSync(loads, "utf8");
+  // The hook sees the front end, so its silence below means something.
+  t.regex(loaded, /grammar\/tokens\.ts/);
+  t.regex(loaded, /src\/instructions\/copy\.ts/);
+  t.notRegex(loaded, /^node:crypto$/m);
+  t.notRegex(loaded, /src\/cache\/store\.ts|src\/debian\/lockfile\.ts/);
 });
