@@ -22,7 +22,8 @@ import {
   useFixture,
   type CliResult,
 } from "../pipeline/helpers.ts";
-import { debianArchive, requireArchive } from "../support/debian-archive.ts";
+import { debianArchive, mirrorFlags, requireArchive } from "../support/debian-archive.ts";
+import { twoSuiteArchives } from "../support/package-project.ts";
 
 const ctx = useFixture(test);
 const HOOK = path.join(ROOT, "test/pipeline/record-loads.ts");
@@ -351,21 +352,9 @@ test("the lock is an input: rewritten, the build runs; gone, the build resolves 
   const view = archive.view();
   const dir = path.join(ctx.work, "lock");
   await fsp.mkdir(dir);
-  await fsp.writeFile(
-    path.join(dir, "app.nifty"),
-    `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE nifty-app\n`,
-  );
+  await fsp.writeFile(path.join(dir, "app.nifty"), `${twoSuiteArchives(archive.keyring)}PACKAGE nifty-app\n`);
   const loads = path.join(dir, "loads.txt");
-  const args = [
-    "build",
-    "app.nifty",
-    "--format",
-    "rootfs",
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
+  const args = ["build", "app.nifty", "--format", "rootfs", ...mirrorFlags(view)];
   const run = async () => {
     const r = await niftyc(args, {
       cwd: dir,
@@ -403,14 +392,12 @@ test("a multi-platform build leaves a stamp: a no-op rebuild is answered from it
   const view = archive.view();
   const dir = path.join(ctx.work, "platforms");
   await fsp.mkdir(dir);
-  const recipe = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=t\nEOF\nPACKAGE nifty-data\n`;
+  const recipe = `${twoSuiteArchives(archive.keyring)}FILE /etc/os-release <<EOF\nID=t\nEOF\nPACKAGE nifty-data\n`;
   await fsp.writeFile(path.join(dir, "app.nifty"), recipe);
   const loads = path.join(dir, "loads.txt");
   const run = async (platforms = "linux/amd64,linux/arm64", env: Record<string, string> = {}) => {
     const args = ["build", "app.nifty", "--format", "rootfs,oci", "--platform", platforms];
-    const mirrors = ["--mirror", `debian=${view.mirrors.debian![0]}`];
-    mirrors.push("--mirror", `debian-security=${view.mirrors["debian-security"]![0]}`);
-    const r = await niftyc([...args, ...mirrors], {
+    const r = await niftyc([...args, ...mirrorFlags(view)], {
       cwd: dir,
       nodeArgs: ["--import", HOOK],
       env: { NIFTY_TEST_LOADS: loads, ...env },

@@ -9,8 +9,8 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import tar from "tar-stream";
 import type { Header } from "tar-stream";
+import { buildTar } from "../support/tar-stream.ts";
 import { openStore } from "../../src/cache/store.ts";
 import type { Store } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
@@ -203,21 +203,7 @@ test("the entry list is cached under the .deb's digest, and read again when a fi
 async function tarGz(
   entries: { header: Partial<Header> & { name: string }; body?: string }[],
 ): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
-  for (const e of entries) {
-    await new Promise<void>((resolve, reject) =>
-      pack.entry({ mode: 0o644, ...e.header } as Header, e.body ?? "", (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-  }
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
+  return gzipSync(await buildTar(entries.map((e) => ({ ...e, header: { mode: 0o644, ...e.header } }))));
 }
 
 function ar(members: [string, Buffer][]): Buffer {

@@ -36,6 +36,28 @@ export function pkg(name: string, version: string, extra: Extra = {}): PackageRe
   };
 }
 
+/** A record as a parsed index in the store holds it, where only its name, version and description matter. */
+export function indexRecord(
+  from: SuiteRef,
+  name: string,
+  version: string,
+  description?: string,
+): PackageRecord {
+  return {
+    name,
+    version,
+    architecture: "amd64",
+    depends: "",
+    preDepends: "",
+    provides: "",
+    filename: `pool/main/x/${name}.deb`,
+    size: 1,
+    sha256: `sha256:${"b".repeat(64)}`,
+    from,
+    ...(description ? { description } : {}),
+  };
+}
+
 /** Records grouped by their suite, suites in the order given (the tie-break order). */
 export function universeOf(
   records: readonly PackageRecord[],

@@ -2,11 +2,11 @@
 // edit, and each edit below used to build an image holding another package
 // than the lock and the SBOM say. Each is now refused at the lock's line.
 import test from "ava";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { debianArchive, requireArchive, type ArchiveView, mirrorFlags } from "../support/debian-archive.ts";
+import { buildAppRootfs, twoSuiteProject } from "../support/package-project.ts";
 import { openStore } from "../../src/cache/store.ts";
 
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
@@ -16,26 +16,9 @@ async function locked(
   t: import("ava").ExecutionContext,
   body: string,
 ): Promise<{ dir: string; lock: string; view: ArchiveView }> {
-  const archive = await debianArchive();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-lock-tamper-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const k = archive.keyring;
-  writeFileSync(
-    join(dir, "app.nifty"),
-    `ARCHIVE debian bookworm KEYRING ${k}\nARCHIVE debian-security bookworm-security KEYRING ${k}\n${body}`,
-  );
+  const { dir, archive } = await twoSuiteProject(t, "niftyc-lock-tamper-", body);
   const view = archive.view();
-  const r = await niftyc(dir, [
-    "build",
-    "app.nifty",
-    "--cache",
-    "c",
-    "--out",
-    "o",
-    "--format",
-    "rootfs",
-    ...mirrorFlags(view),
-  ]);
+  const r = await buildAppRootfs(dir, view);
   t.is(r.code, 0, r.stderr);
   return { dir, lock: readFileSync(join(dir, "app.nifty.lock"), "utf8"), view };
 }

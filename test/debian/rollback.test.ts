@@ -4,24 +4,17 @@
 // against. Served by the loopback archive's "older" variant (the same text
 // dated a day earlier, signed with the archive key).
 import test from "ava";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
-import { debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
+import { requireArchive, mirrorFlags } from "../support/debian-archive.ts";
+import { buildAppRootfs, twoSuiteProject } from "../support/package-project.ts";
 
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
 
 test("lock --update, outdated and a re-resolving build refuse an InRelease older than the lock's, and leave the lock as it was", async (t) => {
   if (!requireArchive(t)) return;
-  const archive = await debianArchive();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-rollback-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const k = archive.keyring;
-  writeFileSync(
-    join(dir, "app.nifty"),
-    `ARCHIVE debian bookworm KEYRING ${k}\nARCHIVE debian-security bookworm-security KEYRING ${k}\nPACKAGE nifty-lib\n`,
-  );
+  const { dir, archive } = await twoSuiteProject(t, "niftyc-rollback-", "PACKAGE nifty-lib\n");
   const good = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(archive.view())]);
   t.is(good.code, 0, good.stderr);
   const lock = readFileSync(join(dir, "app.nifty.lock"), "utf8");
@@ -45,17 +38,7 @@ test("lock --update, outdated and a re-resolving build refuse an InRelease older
     join(dir, "app.nifty"),
     readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n",
   );
-  const build = await niftyc(dir, [
-    "build",
-    "app.nifty",
-    "--cache",
-    "c",
-    "--out",
-    "o",
-    "--format",
-    "rootfs",
-    ...mirrorFlags(older),
-  ]);
+  const build = await buildAppRootfs(dir, older);
   t.is(build.code, 1, build.stderr);
   t.regex(build.stderr, /\[NIFTY632\]/);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lock, "the lock did not move");

@@ -3,12 +3,12 @@
 // ships), the same packages, purls, digests and files as the SPDX document of
 // the same build, and the same bytes from an empty store.
 import test from "ava";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
 import { runMain } from "../support/cli.ts";
-import { debianArchive, requireArchive } from "../support/debian-archive.ts";
+import { mirrorFlags, requireArchive } from "../support/debian-archive.ts";
+import { twoSuiteProject } from "../support/package-project.ts";
 import { uuidV5 } from "../../src/emit/cyclonedx.ts";
 
 interface Cdx {
@@ -83,21 +83,12 @@ function filesOf(spdx: Spdx, cdx: Cdx): { spdx: string[]; cdx: string[] } {
 
 test("the CycloneDX SBOM is valid CycloneDX 1.6, says what the SPDX SBOM says, and is the same bytes from an empty store", async (t) => {
   if (!requireArchive(t)) return;
-  const archive = await debianArchive();
-  const view = archive.view();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-cdx-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const keyring = `KEYRING ${archive.keyring}`;
-  writeFileSync(
-    join(dir, "app.nifty"),
-    `ARCHIVE debian bookworm ${keyring}\nARCHIVE debian-security bookworm-security ${keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-app\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear\n`,
+  const { dir, archive } = await twoSuiteProject(
+    t,
+    "niftyc-cdx-",
+    "FILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-app\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear\n",
   );
-  const mirrors = [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
+  const mirrors = mirrorFlags(archive.view());
   const build = (cache: string, out: string) =>
     runMain(
       ["build", "app.nifty", "--cache", cache, "--out", out, "--format", "rootfs,sbom,cyclonedx", ...mirrors],

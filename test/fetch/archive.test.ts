@@ -4,8 +4,7 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { gzipSync, zstdCompressSync } from "node:zlib";
-import tar from "tar-stream";
-import type { Header } from "tar-stream";
+import { buildTar } from "../support/tar-stream.ts";
 import { openStore } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { extractMember } from "../../src/fetch/archive.ts";
@@ -30,25 +29,6 @@ async function buildDeb(dir: string, compression: "xz" | "zstd" | "gzip"): Promi
   const deb = path.join(dir, `busybox-${compression}.deb`);
   await run("dpkg-deb", ["--root-owner-group", `-Z${compression}`, "--build", root, deb]);
   return deb;
-}
-
-/** A tarball made with tar-stream, entries in the given order. */
-async function buildTar(
-  entries: { header: Header | (Partial<Header> & { name: string }); body?: string | Buffer }[],
-): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
-  for (const e of entries) {
-    await new Promise<void>((resolve, reject) =>
-      pack.entry(e.header, e.body ?? "", (err) => (err ? reject(err) : resolve())),
-    );
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 const hostBusybox = fsp.readFile(HOST_BUSYBOX);

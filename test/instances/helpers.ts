@@ -35,17 +35,8 @@ export function temp(t: ExecutionContext): string {
   return dir;
 }
 
-/** A small build directory: a rootfs.tar made by GNU tar, and its build.json. */
-export async function buildDir(
-  t: ExecutionContext,
-  marker = "one",
-): Promise<{ dir: string; digest: string }> {
-  const dir = temp(t);
-  const tree = join(dir, "tree");
-  mkdirSync(join(tree, "etc"), { recursive: true });
-  mkdirSync(join(tree, "bin"));
-  writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
-  writeFileSync(join(tree, "bin", "busybox"), "not really\n", { mode: 0o755 });
+/** `tree` as dir/rootfs.tar, packed by GNU tar the reproducible way (sorted, root-owned, mtime 0); its digest. */
+export function packRootfs(dir: string, tree: string): Promise<string> {
   execFileSync("tar", [
     "--sort=name",
     "--owner=0",
@@ -58,7 +49,21 @@ export async function buildDir(
     tree,
     ".",
   ]);
-  const digest = await fileDigest(join(dir, "rootfs.tar"));
+  return fileDigest(join(dir, "rootfs.tar"));
+}
+
+/** A small build directory: a rootfs.tar made by GNU tar, and its build.json. */
+export async function buildDir(
+  t: ExecutionContext,
+  marker = "one",
+): Promise<{ dir: string; digest: string }> {
+  const dir = temp(t);
+  const tree = join(dir, "tree");
+  mkdirSync(join(tree, "etc"), { recursive: true });
+  mkdirSync(join(tree, "bin"));
+  writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
+  writeFileSync(join(tree, "bin", "busybox"), "not really\n", { mode: 0o755 });
+  const digest = await packRootfs(dir, tree);
   writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "ssh", digest, config: sshConfig() }));
   return { dir, digest };
 }

@@ -8,11 +8,10 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
-import { fileDigest } from "../../src/core/hash.ts";
 import { planInstances } from "../../src/instances/plan.ts";
 import { treeHolders, writeInstances } from "../../src/instances/write.ts";
 import { requireBoot } from "../boot/harness.ts";
-import { sshConfig, temp } from "./helpers.ts";
+import { packRootfs, sshConfig, temp } from "./helpers.ts";
 
 /** A build directory whose tree boots a command under nspawn: the host's static BusyBox. */
 async function bootableBuild(t: ExecutionContext, marker: string): Promise<{ dir: string; digest: string }> {
@@ -23,19 +22,7 @@ async function bootableBuild(t: ExecutionContext, marker: string): Promise<{ dir
   writeFileSync(join(tree, "etc", "os-release"), `ID=${marker}\n`);
   copyFileSync("/bin/busybox", join(tree, "bin", "busybox"));
   execFileSync("chmod", ["0755", join(tree, "bin", "busybox")]);
-  execFileSync("tar", [
-    "--sort=name",
-    "--owner=0",
-    "--group=0",
-    "--numeric-owner",
-    "--mtime=@0",
-    "-cf",
-    join(dir, "rootfs.tar"),
-    "-C",
-    tree,
-    ".",
-  ]);
-  return { dir, digest: await fileDigest(join(dir, "rootfs.tar")) };
+  return { dir, digest: await packRootfs(dir, tree) };
 }
 
 /** systemd-nspawn running `sleep seconds` on the instances' tree, as the template runs an instance. */

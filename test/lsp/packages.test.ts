@@ -7,26 +7,9 @@ import { join } from "node:path";
 import { openStore } from "../../src/cache/store.ts";
 import { writeParsedIndex } from "../../src/debian/index.ts";
 import { serializeLock } from "../../src/debian/lockfile.ts";
-import type { PackageRecord, SuiteRef } from "../../src/debian/types.ts";
+import { indexRecord, MAIN, SECURITY } from "../debian/helpers.ts";
 import { packageCatalog } from "../../src/lsp/packages.ts";
 import { hashText } from "../../src/pipeline/keys.ts";
-
-const MAIN: SuiteRef = { archive: "debian", suite: "bookworm", component: "main" };
-const SECURITY: SuiteRef = { archive: "debian-security", suite: "bookworm-security", component: "main" };
-
-const record = (from: SuiteRef, name: string, version: string, description?: string): PackageRecord => ({
-  name,
-  version,
-  architecture: "amd64",
-  depends: "",
-  preDepends: "",
-  provides: "",
-  filename: `pool/main/x/${name}.deb`,
-  size: 1,
-  sha256: `sha256:${"b".repeat(64)}`,
-  from,
-  ...(description ? { description } : {}),
-});
 
 test("the catalog lists every suite's names and decodes a hint for a name when asked, the first suite winning", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "niftyc-lsp-packages-"));
@@ -34,11 +17,11 @@ test("the catalog lists every suite's names and decodes a hint for a name when a
   const suites = [
     {
       ref: MAIN,
-      records: [record(MAIN, "zlib1g", "1:1.2.13"), record(MAIN, "busybox", "1:1.35.0-4", "Tiny")],
+      records: [indexRecord(MAIN, "zlib1g", "1:1.2.13"), indexRecord(MAIN, "busybox", "1:1.35.0-4", "Tiny")],
     },
     {
       ref: SECURITY,
-      records: [record(SECURITY, "zlib1g", "1:1.2.13+deb12u1"), record(SECURITY, "libc6", "2.36")],
+      records: [indexRecord(SECURITY, "zlib1g", "1:1.2.13+deb12u1"), indexRecord(SECURITY, "libc6", "2.36")],
     },
   ];
   const locked = [];
@@ -52,7 +35,7 @@ test("the catalog lists every suite's names and decodes a hint for a name when a
     locked.push({ ...s.ref, date: "Sat, 11 Jul 2026 10:16:37 UTC", inRelease });
   }
   const recipePath = join(dir, "r.nifty");
-  const lockedPackage = { ...record(MAIN, "only-in-lock", "1.0"), requestedBy: ["only-in-lock"] };
+  const lockedPackage = { ...indexRecord(MAIN, "only-in-lock", "1.0"), requestedBy: ["only-in-lock"] };
   await writeFile(
     `${recipePath}.lock`,
     serializeLock({

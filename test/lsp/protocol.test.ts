@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { openStore } from "../../src/cache/store.ts";
 import { writeParsedIndex } from "../../src/debian/index.ts";
 import { serializeLock } from "../../src/debian/lockfile.ts";
-import type { PackageRecord } from "../../src/debian/types.ts";
+import { indexRecord } from "../debian/helpers.ts";
 import { hashText } from "../../src/pipeline/keys.ts";
 import { startLsp, type LspChild } from "../support/lsp-client.ts";
 
@@ -100,19 +100,8 @@ test("completion of package names from the store's parsed index of the recipe's 
   const dir = await mkdtemp(join(tmpdir(), "niftyc-lsp-"));
   const store = await openStore(join(dir, "cache"));
   const from = { archive: "debian", suite: "bookworm", component: "main" };
-  const record = (name: string, version: string, description: string): PackageRecord => ({
-    name,
-    version,
-    architecture: "amd64",
-    depends: "",
-    preDepends: "",
-    provides: "",
-    filename: `pool/main/x/${name}.deb`,
-    size: 1,
-    sha256: `sha256:${"b".repeat(64)}`,
-    from,
-    description,
-  });
+  const record = (name: string, version: string, description: string) =>
+    indexRecord(from, name, version, description);
   const indexDigest = `sha256:${"c".repeat(64)}`;
   await writeParsedIndex(store, indexDigest, [
     record("busybox", "1:1.35.0-4", "Tiny utilities for small and embedded systems"),

@@ -2,30 +2,24 @@
 // it: the blob is named and reported by where it came from (the package's .deb
 // on the mirror), never by the sources of the FETCH that found it.
 import test from "ava";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
-import { debianArchive, requireArchive } from "../support/debian-archive.ts";
+import { debianArchive, mirrorFlags, requireArchive } from "../support/debian-archive.ts";
+import { scratchDir, twoSuiteArchives } from "../support/package-project.ts";
 
 test("FETCH of busybox-static's pool path with dropbear-bin's digest, stored by a PACKAGE line: NIFTY105, and NIFTY121 names dropbear's .deb", async (t) => {
   if (!requireArchive(t)) return;
   const archive = await debianArchive();
   const view = archive.view();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-fetch-stored-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const mirrors = [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
+  const dir = scratchDir(t, "niftyc-fetch-stored-");
+  const mirrors = mirrorFlags(view);
   const build = (recipe: string, out: string) =>
     runMain(["build", recipe, "--cache", "c", "--out", out, "--format", "rootfs", ...mirrors], dir);
 
   writeFileSync(
     join(dir, "ssh.nifty"),
-    `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear\n`,
+    `${twoSuiteArchives(archive.keyring)}PACKAGE dropbear-bin FILES /usr/sbin/dropbear\n`,
   );
   const first = await build("ssh.nifty", "o1");
   t.is(first.code, 0, first.stderr);

@@ -5,33 +5,19 @@
 // how it says so, and niftyc outdated.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { baseEnv, NIFTYC, NODE, ROOT } from "./helpers.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
-import {
-  CANARY,
-  debianArchive,
-  requireArchive,
-  type ArchiveView,
-  mirrorFlags,
-} from "../support/debian-archive.ts";
+import { CANARY, debianArchive, requireArchive, mirrorFlags } from "../support/debian-archive.ts";
+import { buildAppRootfs, scratchDir, twoSuiteProject } from "../support/package-project.ts";
 
 const niftyc = (dir: string, argv: string[]) => runMain(argv, dir);
 
-async function project(
-  t: import("ava").ExecutionContext,
-  body: string,
-): Promise<{ dir: string; keyring: string }> {
-  const archive = await debianArchive();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const recipe = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\n${body}`;
-  writeFileSync(join(dir, "app.nifty"), recipe);
-  return { dir, keyring: archive.keyring };
-}
+/** The two suites' project, its recipe starting with an os-release FILE (so `body` begins at line 6). */
+const project = (t: import("ava").ExecutionContext, body: string) =>
+  twoSuiteProject(t, "niftyc-packages-", `FILE /etc/os-release <<EOF\nID=test\nEOF\n${body}`);
 
 function listing(dir: string, out = "o"): string[] {
   return execFileSync("tar", ["-tf", join(dir, out, "rootfs.tar")], { encoding: "utf8" })
@@ -39,26 +25,12 @@ function listing(dir: string, out = "o"): string[] {
     .filter(Boolean);
 }
 
-const build = (dir: string, view: ArchiveView, ...extra: string[]) =>
-  niftyc(dir, [
-    "build",
-    "app.nifty",
-    "--cache",
-    "c",
-    "--out",
-    "o",
-    "--format",
-    "rootfs",
-    ...mirrorFlags(view),
-    ...extra,
-  ]);
-
 test("whole packages: the closure (Pre-Depends, a virtual package, an alternative, a version from the security suite) is locked, installed, and listed by dpkg-query; no maintainer script runs", async (t) => {
   if (!requireArchive(t)) return;
   rmSync(CANARY, { force: true });
   const { dir } = await project(t, "PACKAGE nifty-app\n");
   const view = (await debianArchive()).view();
-  const r = await build(dir, view);
+  const r = await buildAppRootfs(dir, view);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /wrote app\.nifty\.lock: 5 packages/);
   t.regex(r.stderr, /maintainer scripts not run .*nifty-base \(postinst, prerm\)/);
@@ -116,7 +88,7 @@ test("whole packages: the closure (Pre-Depends, a virtual package, an alternativ
 test("FILES: only the programs asked for, their loader and the libraries they load, followed through the packages' symlinks", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey\n");
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const files = listing(dir);
   for (const path of [
@@ -150,7 +122,7 @@ test("whole packages in a merged-/usr tree: the links made before PACKAGE stay l
     t,
     "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin\n",
   );
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const verbose = execFileSync("tar", ["-tvf", join(dir, "o", "rootfs.tar")], { encoding: "utf8" });
   for (const [link, target] of [
@@ -175,7 +147,7 @@ test("FILES in a merged-/usr tree: the programs, their loader and libraries land
     t,
     "SYMLINK /bin usr/bin\nSYMLINK /sbin usr/sbin\nSYMLINK /lib usr/lib\nSYMLINK /lib64 usr/lib64\nPACKAGE dropbear-bin FILES /sbin/dropbear /usr/bin/dropbearkey\n",
   );
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const files = listing(dir);
   for (const path of [
@@ -199,7 +171,7 @@ test("a program whose loader is behind a link loop of the image is NIFTY250 at t
     t,
     "PACKAGE dropbear-bin FILES /usr/bin/dropbearkey\nSYMLINK /lib64/ld-linux-x86-64.so.2 ld-linux-x86-64.so.2\n",
   );
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 1, r.stderr);
   t.regex(
     r.stderr,
@@ -208,7 +180,7 @@ test("a program whose loader is behind a link loop of the image is NIFTY250 at t
   t.notRegex(r.stderr, /internal error/);
   // A loop met while the FILES closure places libc6's /lib64 is an error at the PACKAGE line.
   const looped = await project(t, "SYMLINK /lib64 lib64\nPACKAGE dropbear-bin FILES /usr/bin/dropbearkey\n");
-  const r2 = await build(looped.dir, (await debianArchive()).view());
+  const r2 = await buildAppRootfs(looped.dir, (await debianArchive()).view());
   t.is(r2.code, 1, r2.stderr);
   t.regex(r2.stderr, /app\.nifty:7:1: error: too many levels of symbolic links in \/lib64 \[NIFTY204\]/);
   t.notRegex(r2.stderr, /internal error/);
@@ -217,19 +189,18 @@ test("a program whose loader is behind a link loop of the image is NIFTY250 at t
 test("suites chosen by an --arg have a lock of their own: switching suites never rewrites the other's lock", async (t) => {
   if (!requireArchive(t)) return;
   const archive = await debianArchive();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-packages-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir(t, "niftyc-packages-");
   // The default suite is bookworm; --arg ROOT=debian-security --arg SUITE=bookworm-security chooses the other.
   writeFileSync(
     join(dir, "app.nifty"),
     `ARG ROOT=debian\nARG SUITE=bookworm\nARCHIVE \${ROOT} \${SUITE} KEYRING ${archive.keyring}\nFILE /etc/os-release <<EOF\nID=test\nEOF\nPACKAGE nifty-lib\n`,
   );
   const security = ["--arg", "ROOT=debian-security", "--arg", "SUITE=bookworm-security"];
-  const first = await build(dir, archive.view());
+  const first = await buildAppRootfs(dir, archive.view());
   t.is(first.code, 0, first.stderr);
   t.regex(first.stderr, /wrote app\.nifty\.lock: 1 package from bookworm\b/);
   const bookworm = readFileSync(join(dir, "app.nifty.lock"), "utf8");
-  const second = await build(dir, archive.view(), ...security);
+  const second = await buildAppRootfs(dir, archive.view(), ...security);
   t.is(second.code, 0, second.stderr);
   t.regex(second.stderr, /wrote app\.nifty\.bookworm-security\.lock: 1 package from bookworm-security/);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), bookworm, "the default suites' lock is untouched");
@@ -240,7 +211,7 @@ test("suites chosen by an --arg have a lock of their own: switching suites never
   // Each lock serves its suites as it is, with --locked, and fetches no index.
   for (const extra of [[], security]) {
     const view = archive.view();
-    const again = await build(dir, view, "--locked", ...extra);
+    const again = await buildAppRootfs(dir, view, "--locked", ...extra);
     t.is(again.code, 0, again.stderr);
     t.deepEqual(
       view.requests().filter((p) => /InRelease|Packages/.test(p)),
@@ -248,7 +219,7 @@ test("suites chosen by an --arg have a lock of their own: switching suites never
     );
   }
   // --arg values that name the default suites use the default lock.
-  const same = await build(dir, archive.view(), "--locked", "--arg", "SUITE=bookworm");
+  const same = await buildAppRootfs(dir, archive.view(), "--locked", "--arg", "SUITE=bookworm");
   t.is(same.code, 0, same.stderr);
   t.false(existsSync(join(dir, "app.nifty.bookworm.lock")));
 });
@@ -259,7 +230,7 @@ test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do 
     t,
     "PACKAGE dropbear-bin\nFILE /etc/systemd/system/web.service <<EOF\n[Install]\nWantedBy=multi-user.target\nEOF\nSERVICE enable wbe.service\n",
   );
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 1, r.stderr);
   // Line 11: two ARCHIVE lines, the os-release FILE (3), PACKAGE and the unit's FILE (4) come first.
   t.regex(
@@ -272,7 +243,7 @@ test("SERVICE after a whole PACKAGE is checked at build: a unit the packages do 
 test("the lock is used as it is: no index is fetched, --offline rebuilds from the store, --locked refuses a lock that no longer covers the recipe", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-pager\n");
-  const first = await build(dir, (await debianArchive()).view());
+  const first = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(first.code, 0, first.stderr);
   const lockText = readFileSync(join(dir, "app.nifty.lock"), "utf8");
   // A fresh store and out/: only the locked .deb is downloaded, no InRelease, no Packages.
@@ -297,22 +268,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
   t.true(view.requests().some((p) => p.endsWith(".deb")));
   t.is(
     JSON.parse(again.stdout).digest,
-    JSON.parse(
-      (
-        await niftyc(dir, [
-          "build",
-          "app.nifty",
-          "--cache",
-          "c",
-          "--out",
-          "o",
-          "--format",
-          "rootfs",
-          "--json",
-          ...mirrorFlags(view),
-        ])
-      ).stdout,
-    ).digest,
+    JSON.parse((await buildAppRootfs(dir, view, "--json")).stdout).digest,
   );
   const offline = await niftyc(dir, [
     "build",
@@ -333,7 +289,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
     join(dir, "app.nifty"),
     readFileSync(join(dir, "app.nifty"), "utf8") + "PACKAGE nifty-data\n",
   );
-  const locked = await build(dir, view, "--locked");
+  const locked = await buildAppRootfs(dir, view, "--locked");
   t.is(locked.code, 1);
   t.regex(
     locked.stderr,
@@ -341,7 +297,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
   );
   t.regex(locked.stderr, /niftyc lock app\.nifty/);
   t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), lockText, "--locked wrote nothing");
-  const updated = await build(dir, view);
+  const updated = await buildAppRootfs(dir, view);
   t.is(updated.code, 0, updated.stderr);
   t.regex(updated.stderr, /updated app\.nifty\.lock: 2 packages/);
   t.true(
@@ -353,7 +309,7 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
 test("an unknown package is an error at its line with what the index has that is close", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-ap\n");
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 1);
   t.regex(r.stderr, /app\.nifty:6:1: error: .*nifty-ap.* \[NIFTY600\]/);
   t.regex(r.stderr, /did you mean nifty-app/);
@@ -369,7 +325,7 @@ for (const [variant, code] of [
   test(`a ${variant} archive stops the build with ${code} and writes no lock`, async (t) => {
     if (!requireArchive(t)) return;
     const { dir } = await project(t, "PACKAGE nifty-pager\n");
-    const r = await build(dir, (await debianArchive()).view(variant));
+    const r = await buildAppRootfs(dir, (await debianArchive()).view(variant));
     t.is(r.code, 1, r.stderr);
     t.regex(r.stderr, new RegExp(`\\[${code}\\]`));
     t.notRegex(r.stderr, /internal error/);
@@ -386,7 +342,7 @@ test("a tampered .deb is refused by its digest from the lock, naming the package
       .code,
     0,
   );
-  const r = await build(dir, (await debianArchive()).view("tampered-deb"));
+  const r = await buildAppRootfs(dir, (await debianArchive()).view("tampered-deb"));
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /nifty-pager.*\[NIFTY625\]/);
   t.false(existsSync(join(dir, "o")));
@@ -437,7 +393,7 @@ test("a lock edited by hand into nonsense is an error at its line", async (t) =>
     join(dir, "app.nifty.lock"),
     "Lock-Format: 1\nArchitecture: amd64\nSuites:\n debian bookworm main nonsense\n",
   );
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 1);
   t.regex(r.stderr, /app\.nifty\.lock:\d+:1: error: .* \[NIFTY604\]/);
 });
@@ -445,7 +401,7 @@ test("a lock edited by hand into nonsense is an error at its line", async (t) =>
 test("two whole-package lines: the dpkg status lists the packages of both", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(t, "PACKAGE nifty-pager\nPACKAGE nifty-data\n");
-  const r = await build(dir, (await debianArchive()).view());
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 0, r.stderr);
   const root = join(dir, "root");
   mkdirSync(root);

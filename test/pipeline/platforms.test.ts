@@ -5,33 +5,21 @@
 // package its index lacks, a program of another machine, a platform nobody knows.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { busyboxes } from "../support/platform-busybox.ts";
 import { BUSYBOX_ARM64, cachedForeignDeb } from "../support/foreign-debs.ts";
 import { serve, startServer } from "../fetch/helpers/server.ts";
-import { debianArchive, requireArchive, mirrorFlags, type Variant } from "../support/debian-archive.ts";
+import { requireArchive, mirrorFlags, type Variant } from "../support/debian-archive.ts";
+import { scratchDir, twoSuiteArchives, twoSuiteProject } from "../support/package-project.ts";
 import { parseLock, serializeLock } from "../../src/debian/lockfile.ts";
 import { sameVersions } from "../../src/pipeline/packages.ts";
 import type { BuildFailed } from "../../src/pipeline/failure.ts";
 import { findPlatform } from "../../src/image/platform.ts";
 import { requireParts } from "../support/skip.ts";
 
-function workDir(t: import("ava").ExecutionContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-platforms-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const workDir = (t: import("ava").ExecutionContext) => scratchDir(t, "niftyc-platforms-");
 
 const HEAD = "FILE /etc/os-release <<EOF\nID=t\nEOF\n";
 const TAIL = "LINK /bin/busybox APPLETS\nSYMLINK /sbin bin\n";
@@ -175,11 +163,9 @@ async function packageProject(
   body = "PACKAGE nifty-data\n",
   variant: Variant = "good",
 ) {
-  const archive = await debianArchive();
+  const { dir, archive } = await twoSuiteProject(t, "niftyc-platforms-", `${HEAD}${body}`);
   const view = archive.view(variant);
-  const dir = workDir(t);
-  const head = `ARCHIVE debian bookworm KEYRING ${archive.keyring}\nARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}\n${HEAD}`;
-  writeFileSync(join(dir, "app.nifty"), `${head}${body}`);
+  const head = `${twoSuiteArchives(archive.keyring)}${HEAD}`;
   const niftyc = (command: string, ...extra: string[]) =>
     runMain([command, "app.nifty", ...mirrorFlags(view), ...extra], dir);
   const build = (...extra: string[]) =>

@@ -182,24 +182,18 @@ test("SOURCE_DATE_EPOCH: a malformed value is a usage error, another valid one c
 });
 
 test("with Debian packages: once locked, the same digest whatever the clock, TZ, umask, locale, cwd and cache", async (t) => {
-  const { debianArchive, requireArchive } = await import("../support/debian-archive.ts");
+  const { debianArchive, mirrorFlags, requireArchive } = await import("../support/debian-archive.ts");
+  const { twoSuiteArchives } = await import("../support/package-project.ts");
   if (!requireArchive(t)) return;
   const archive = await debianArchive();
   const view = archive.view();
-  const mirrors = [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
+  const mirrors = mirrorFlags(view);
   const dir = path.join(work, "packages");
   await fsp.mkdir(dir);
   const recipe = await writeRecipe(
     dir,
     "pkgs",
-    `ARCHIVE debian bookworm KEYRING ${archive.keyring}
-ARCHIVE debian-security bookworm-security KEYRING ${archive.keyring}
-PACKAGE busybox-static FILES /bin/busybox
+    `${twoSuiteArchives(archive.keyring)}PACKAGE busybox-static FILES /bin/busybox
 LINK /bin/busybox APPLETS
 PACKAGE nifty-app
 FILE /etc/os-release <<EOF

@@ -7,12 +7,11 @@
 import test from "ava";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runMain } from "../support/cli.ts";
 import { parseLock } from "../../src/debian/lockfile.ts";
-import { debianArchive, requireArchive, type ArchiveView } from "../support/debian-archive.ts";
+import { requireArchive } from "../support/debian-archive.ts";
+import { buildAppRootfs, twoSuiteProject } from "../support/package-project.ts";
 
 /** A deb822 stanza as the scanners read one: "Field: value", continuation lines folded in. */
 function stanza(text: string): Map<string, string> {
@@ -34,25 +33,8 @@ async function buildImage(
   t: import("ava").ExecutionContext,
   body: string,
 ): Promise<{ dir: string; root: string }> {
-  const archive = await debianArchive();
-  const view: ArchiveView = archive.view();
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-status-d-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const keyring = `KEYRING ${archive.keyring}`;
-  writeFileSync(
-    join(dir, "app.nifty"),
-    `ARCHIVE debian bookworm ${keyring}\nARCHIVE debian-security bookworm-security ${keyring}\n${body}`,
-  );
-  const mirrors = [
-    "--mirror",
-    `debian=${view.mirrors.debian![0]}`,
-    "--mirror",
-    `debian-security=${view.mirrors["debian-security"]![0]}`,
-  ];
-  const r = await runMain(
-    ["build", "app.nifty", "--cache", "c", "--out", "o", "--format", "rootfs", ...mirrors],
-    dir,
-  );
+  const { dir, archive } = await twoSuiteProject(t, "niftyc-status-d-", body);
+  const r = await buildAppRootfs(dir, archive.view());
   t.is(r.code, 0, r.stderr);
   const root = join(dir, "root");
   mkdirSync(root);

@@ -3,6 +3,8 @@
 // sigstoreSigned policy, curl for the raw blobs, openssl for the signatures.
 import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { NODE, NIFTYC, baseEnv } from "../pipeline/helpers.ts";
 import { makeCertificates, run, startRegistry, type Registry } from "../registry/helpers.ts";
@@ -34,6 +36,76 @@ export async function setUp(work: string): Promise<Setup> {
   const home = path.join(work, "home");
   await fsp.mkdir(home);
   return { work, registry, certs, certDir, home, cache: path.join(work, "cache") };
+}
+
+/** Stop the registry and the file server a test file started, and remove its directory; each may be missing. */
+export async function tearDown(s: Setup | undefined, server?: http.Server): Promise<void> {
+  server?.close();
+  await s?.registry.stop();
+  if (s?.work) await fsp.rm(s.work, { recursive: true, force: true });
+}
+
+/** A loopback server of `files` by URL path (404 for any other path), for the recipes' FETCH lines. */
+export async function serveFiles(
+  files: Record<string, Buffer>,
+): Promise<{ server: http.Server; base: string }> {
+  const server = http.createServer((req, res) => {
+    const body = files[req.url ?? ""];
+    if (body === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-length": String(body.length) }).end(body);
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** `recipe` as app.nifty in s.work/`dir`, built quietly into a store of its own there; the build directory. */
+export async function buildInOwnStore(
+  s: Setup,
+  dir: string,
+  recipe: string,
+  extra: string[] = [],
+  input?: string,
+): Promise<string> {
+  const where = path.join(s.work, dir);
+  await fsp.mkdir(where, { recursive: true });
+  await fsp.writeFile(path.join(where, "app.nifty"), recipe);
+  const out = path.join(where, "out");
+  const args = [
+    "build",
+    path.join(where, "app.nifty"),
+    "--cache",
+    path.join(where, "cache"),
+    "--out",
+    out,
+    "-q",
+  ];
+  const r = await niftyc(s, [...args, ...extra], input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return out;
+}
+
+/**
+ * The lie a tampered image is pushed with: the honest build's provenance.json, its subjects
+ * replaced by the tampered build's own, written over the tampered build's.
+ */
+export async function forgeProvenance(honest: string, tampered: string): Promise<void> {
+  const read = async (out: string) =>
+    JSON.parse(await fsp.readFile(path.join(out, "provenance.json"), "utf8")) as { subject: unknown };
+  const lie = await read(honest);
+  lie.subject = (await read(tampered)).subject;
+  await fsp.writeFile(path.join(tampered, "provenance.json"), JSON.stringify(lie, null, 2) + "\n");
+}
+
+/** The referrers of `subject` in `repo` as distribution 2.8 lists them: the index under the tag sha256-<hex>. */
+export function listedReferrers(
+  s: Setup,
+  repo: string,
+  subject: string,
+): { manifests: Array<{ digest: string; artifactType?: string }> } {
+  const tag = subject.replace(":", "-");
+  return JSON.parse(
+    curl(s, `/v2/${repo}/manifests/${tag}`, "application/vnd.oci.image.index.v1+json").toString(),
+  ) as { manifests: Array<{ digest: string; artifactType?: string }> };
 }
 
 /** The CLI with a HOME of its own; `env` adds to a clean environment. */

@@ -14,7 +14,19 @@ import http from "node:http";
 import path from "node:path";
 import { tempDir } from "../pipeline/helpers.ts";
 import { registryUnavailable, requireTools } from "../registry/helpers.ts";
-import { PASSWORD, access, curl, niftyc, setUp, type Setup } from "./helpers.ts";
+import {
+  PASSWORD,
+  access,
+  buildInOwnStore,
+  curl,
+  forgeProvenance,
+  listedReferrers,
+  niftyc,
+  serveFiles,
+  setUp,
+  tearDown,
+  type Setup,
+} from "./helpers.ts";
 
 const unavailable = registryUnavailable(["docker-registry", "openssl", "htpasswd", "curl"]);
 let s: Setup;
@@ -31,20 +43,10 @@ const recipeText = (file: string, bytes: Buffer) =>
 test.before(async () => {
   if (unavailable) return;
   s = await setUp(await tempDir("niftyc-provenance-"));
-  server = http.createServer((req, res) => {
-    const body = req.url === "/files/tool-a" ? TOOL_A : req.url === "/files/tool-b" ? TOOL_B : undefined;
-    if (body === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { "content-length": String(body.length) }).end(body);
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  base = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`;
+  ({ server, base } = await serveFiles({ "/files/tool-a": TOOL_A, "/files/tool-b": TOOL_B }));
 });
 
-test.after.always(async () => {
-  server?.close();
-  await s?.registry.stop();
-  if (s?.work) await fsp.rm(s.work, { recursive: true, force: true });
-});
+test.after.always(() => tearDown(s, server));
 
 interface Statement {
   _type: string;
@@ -60,31 +62,10 @@ interface Statement {
 
 /** Write the recipe in its own directory and build it into a fresh store; the build directory. */
 async function build(dir: string, file: string, bytes: Buffer, extra: string[] = []): Promise<string> {
-  const where = path.join(s.work, dir);
-  await fsp.mkdir(where, { recursive: true });
-  await fsp.writeFile(path.join(where, "app.nifty"), recipeText(file, bytes));
   await fsp.writeFile(path.join(s.work, "note.txt"), "do not print me\n");
-  const out = path.join(where, "out");
-  const r = await niftyc(
-    s,
-    [
-      "build",
-      path.join(where, "app.nifty"),
-      "--cache",
-      path.join(where, "cache"),
-      "--out",
-      out,
-      "-q",
-      "--arg",
-      "GREETING=hi",
-      "--secret",
-      `note=${path.join(s.work, "note.txt")}`,
-      ...extra,
-    ],
-    { input: PASSWORD },
-  );
-  if (r.code !== 0) throw new Error(r.stderr);
-  return out;
+  const note = `note=${path.join(s.work, "note.txt")}`;
+  const args = ["--arg", "GREETING=hi", "--secret", note, ...extra];
+  return buildInOwnStore(s, dir, recipeText(file, bytes), args, PASSWORD);
 }
 
 test.serial(
@@ -139,13 +120,7 @@ async function providedReferrer(t: ExecutionContext, honest: string): Promise<st
     manifests: Array<{ digest: string; artifactType?: string }>;
   };
   const image = index.manifests.find((m) => m.artifactType === undefined)!.digest;
-  const referrers = JSON.parse(
-    curl(
-      s,
-      `/v2/team/app/manifests/${image.replace(":", "-")}`,
-      "application/vnd.oci.image.index.v1+json",
-    ).toString(),
-  ) as typeof index;
+  const referrers = listedReferrers(s, "team/app", image);
   const listed = referrers.manifests.find((m) => m.artifactType === "application/vnd.in-toto+json");
   t.truthy(listed, "the provenance is a referrer of the image");
   const artifact = JSON.parse(curl(s, `/v2/team/app/manifests/${listed!.digest}`).toString()) as {
@@ -167,11 +142,7 @@ async function pushTampered(honest: string): Promise<void> {
   await fsp.writeFile(path.join(s.work, "tampered", "app.nifty"), recipeText("tool-b", TOOL_B));
   server.listen(Number(new URL(base).port), "127.0.0.1");
   const tampered = await build("tampered", "tool-b", TOOL_B);
-  const lie = JSON.parse(await fsp.readFile(path.join(honest, "provenance.json"), "utf8")) as Statement;
-  lie.subject = (
-    JSON.parse(await fsp.readFile(path.join(tampered, "provenance.json"), "utf8")) as Statement
-  ).subject;
-  await fsp.writeFile(path.join(tampered, "provenance.json"), JSON.stringify(lie, null, 2) + "\n");
+  await forgeProvenance(honest, tampered);
   const pushed = await niftyc(s, ["push", tampered, `${s.registry.host}/team/app:tampered`, ...access(s)], {
     input: PASSWORD,
   });

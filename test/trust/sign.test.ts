@@ -11,7 +11,17 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "../pipeline/helpers.ts";
 import { registryUnavailable, requireTools, startFakeRegistry } from "../registry/helpers.ts";
-import { PASSWORD, access, curl, niftyc, opensslVerifies, setUp, skopeoCopy, type Setup } from "./helpers.ts";
+import {
+  PASSWORD,
+  access,
+  curl,
+  niftyc,
+  opensslVerifies,
+  setUp,
+  skopeoCopy,
+  tearDown,
+  type Setup,
+} from "./helpers.ts";
 
 const unavailable = registryUnavailable(["docker-registry", "skopeo", "openssl", "htpasswd", "curl"]);
 let s: Setup;
@@ -27,10 +37,7 @@ test.before(async () => {
   if (built.code !== 0) throw new Error(built.stderr);
 });
 
-test.after.always(async () => {
-  await s?.registry.stop();
-  if (s?.work) await fsp.rm(s.work, { recursive: true, force: true });
-});
+test.after.always(() => tearDown(s));
 
 async function keygen(prefix: string, passphrase?: string) {
   const args = [

@@ -11,7 +11,19 @@ import http from "node:http";
 import path from "node:path";
 import { tempDir } from "../pipeline/helpers.ts";
 import { registryUnavailable, requireTools } from "../registry/helpers.ts";
-import { PASSWORD, access, curl, niftyc, setUp, type Setup } from "./helpers.ts";
+import {
+  PASSWORD,
+  access,
+  buildInOwnStore,
+  curl,
+  forgeProvenance,
+  listedReferrers,
+  niftyc,
+  serveFiles,
+  setUp,
+  tearDown,
+  type Setup,
+} from "./helpers.ts";
 
 const unavailable = registryUnavailable(["docker-registry", "openssl", "htpasswd", "curl"]);
 let s: Setup;
@@ -32,20 +44,10 @@ const recipeText = (arm64: string) =>
 test.before(async () => {
   if (unavailable) return;
   s = await setUp(await tempDir("niftyc-verify-platforms-"));
-  server = http.createServer((req, res) => {
-    const body = FILES[req.url ?? ""];
-    if (body === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { "content-length": String(body.length) }).end(body);
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  base = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}`;
+  ({ server, base } = await serveFiles(FILES));
 });
 
-test.after.always(async () => {
-  server?.close();
-  await s?.registry.stop();
-  if (s?.work) await fsp.rm(s.work, { recursive: true, force: true });
-});
+test.after.always(() => tearDown(s, server));
 
 interface Statement {
   subject: Array<{ name: string; digest: { sha256: string } }>;
@@ -54,25 +56,8 @@ interface Statement {
 const readJson = async <T>(file: string) => JSON.parse(await fsp.readFile(file, "utf8")) as T;
 
 /** The recipe in its own directory, built for both platforms into its own store; the build directory. */
-async function build(dir: string, arm64: string): Promise<string> {
-  const where = path.join(s.work, dir);
-  await fsp.mkdir(where, { recursive: true });
-  await fsp.writeFile(path.join(where, "app.nifty"), recipeText(arm64));
-  const out = path.join(where, "out");
-  const r = await niftyc(s, [
-    "build",
-    path.join(where, "app.nifty"),
-    "--cache",
-    path.join(where, "cache"),
-    "--out",
-    out,
-    "-q",
-    "--platform",
-    "linux/amd64,linux/arm64",
-  ]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return out;
-}
+const build = (dir: string, arm64: string) =>
+  buildInOwnStore(s, dir, recipeText(arm64), ["--platform", "linux/amd64,linux/arm64"]);
 
 async function push(out: string, tag: string): Promise<string> {
   const r = await niftyc(s, ["push", out, `${s.registry.host}/team/multi:${tag}`, ...access(s), "--json"], {
@@ -84,13 +69,7 @@ async function push(out: string, tag: string): Promise<string> {
 
 /** The in-toto referrer of `subject` in the registry (the tag schema of distribution 2.8). */
 function referrer(subject: string): Buffer {
-  const listed = JSON.parse(
-    curl(
-      s,
-      `/v2/team/multi/manifests/${subject.replace(":", "-")}`,
-      "application/vnd.oci.image.index.v1+json",
-    ).toString(),
-  ) as { manifests: Array<{ digest: string; artifactType?: string }> };
+  const listed = listedReferrers(s, "team/multi", subject);
   const entry = listed.manifests.find((m) => m.artifactType === "application/vnd.in-toto+json")!;
   const artifact = JSON.parse(curl(s, `/v2/team/multi/manifests/${entry.digest}`).toString()) as {
     layers: Array<{ digest: string }>;
@@ -133,9 +112,7 @@ test.serial(
 
     // The arm64 image built from another file, with the honest provenance but its own subjects.
     const tampered = await build("tampered", "/conf-arm64-swapped");
-    const lie = await readJson<Statement>(path.join(honest, "provenance.json"));
-    lie.subject = (await readJson<Statement>(path.join(tampered, "provenance.json"))).subject;
-    await fsp.writeFile(path.join(tampered, "provenance.json"), JSON.stringify(lie, null, 2) + "\n");
+    await forgeProvenance(honest, tampered);
     await push(tampered, "tampered");
     const a = FILES["/conf-arm64-swapped"]!;
     const b = FILES["/conf-arm64"]!;
