@@ -18,8 +18,8 @@ export const RECORD_FORMATS = {
   origins: 1,
   /** A suite's parsed Packages index (the compact form of src/debian/package-index.ts), keyed by the index's sha256. */
   "debian-index": 2,
-  /** The entries and control data of a .deb, keyed by its sha256. */
-  "deb-contents": 1,
+  /** The entries and control data of a .deb, keyed by its sha256 (2: MD5 only of conffiles, or of every file without md5sums). */
+  "deb-contents": 2,
   /** Which Packages index a verified InRelease names, keyed by the InRelease's sha256, component and architecture. */
   "debian-release-index": 1,
   /** What a mirror sent with an InRelease (ETag, Last-Modified) and the digest of those bytes, keyed by the URL's sha256: asked for conditionally next time. */

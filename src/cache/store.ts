@@ -100,6 +100,10 @@ export function damagedBlob(digest: string, detail: string): NiftyError {
   );
 }
 
+/** This thread's temp file tag, drawn once, and how many names it has given. */
+let tempTag: string | undefined;
+let tempCount = 0;
+
 export class Store {
   readonly dir: string;
 
@@ -276,9 +280,14 @@ export class Store {
     return out;
   }
 
-  /** Temp file names carry the writer's pid so gc can tell abandoned ones. */
+  /**
+   * A new temp file name: the writer's pid, so gc can tell abandoned ones, then this thread's
+   * random tag (a pid repeats, and processes in other pid namespaces may share the store) and a
+   * count. Every temp file is created with O_EXCL, so a clash could only fail, never mix two files.
+   */
   tempPath(suffix: string): string {
-    return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}${suffix}`);
+    tempTag ??= randomBytes(8).toString("hex");
+    return path.join(this.tmpDir, `${process.pid}-${tempTag}-${(tempCount++).toString(36)}${suffix}`);
   }
 
   /** Write a whole small file: temp in DIR/tmp (swept by gc), fsync, rename over the target. */

@@ -1,7 +1,9 @@
 // Reading a whole .deb without running anything in it: every entry of its
 // data.tar (file bytes streamed into the store, so each file is a blob), and
 // from its control.tar the control stanza, conffiles, md5sums and which
-// maintainer scripts it carries (recorded, never run). The result is kept as
+// maintainer scripts it carries (recorded, never run). MD5 is computed only
+// where the dpkg database needs one the package does not ship: its conffiles
+// (md5sums leaves them out), and every file when it has no md5sums. The result is kept as
 // a store record under the .deb's digest, so the next build does not read the
 // package again. Memory stays bounded: one entry's bytes flow at a time.
 import { createHash } from "node:crypto";
@@ -29,9 +31,13 @@ export interface DebEntry {
   /** Owner names recorded in the tar, when it has them (dpkg prefers them where the system knows them). */
   uname?: string;
   gname?: string;
-  /** Regular files: the blob of their bytes, size and MD5 (for dpkg's md5sums and Conffiles). Hard links: their target's. */
+  /** Regular files: the blob of their bytes and size. Hard links: their target's. */
   digest?: string;
   size?: number;
+  /**
+   * The bytes' MD5, for dpkg's Conffiles and md5sums: only for conffiles, and for every file of a
+   * package without md5sums (whose md5sums dpkg then makes). Hard links: their target's, if it has one.
+   */
   md5?: string;
   /** Symlinks: the target as written. Hard links: the normalized path of the earlier entry they name. */
   target?: string;
@@ -136,7 +142,8 @@ export async function readDebFile(
   }
   const conffilesText = control.members.get("conffiles");
   const conffiles = parseConffiles(conffilesText ?? "", what);
-  const entries = await readData(store, file, what, limits);
+  const md5sums = control.members.get("md5sums");
+  const entries = await readData(store, file, what, md5Wanted(md5sums !== undefined, conffiles), limits);
   const contents: DebContents = {
     format: DEB_FORMAT,
     deb: digest,
@@ -148,7 +155,6 @@ export async function readDebFile(
     entries,
   };
   if (conffilesText !== undefined) contents.conffilesText = conffilesText;
-  const md5sums = control.members.get("md5sums");
   if (md5sums !== undefined) contents.md5sumsText = md5sums;
   return contents;
 }
@@ -219,32 +225,48 @@ export function parseConffiles(text: string, what: string): Conffile[] {
   return out;
 }
 
-async function readData(store: Store, file: string, what: string, limits?: Limits): Promise<DebEntry[]> {
+/**
+ * Which data.tar paths (relative, as DebEntry.path) need their MD5: dpkg's database copies a shipped
+ * md5sums, so only the conffiles' (for Conffiles) are needed then; without one, every file's.
+ */
+function md5Wanted(hasMd5sums: boolean, conffiles: readonly Conffile[]): (path: string) => boolean {
+  if (!hasMd5sums) return () => true;
+  const paths = new Set(conffiles.map((c) => c.path));
+  return (path) => paths.has(`/${path}`);
+}
+
+/** What reading one data.tar shares between its entries. */
+interface DataReading {
+  store: Store;
+  what: string;
+  commits: Commits;
+  /** The entries read so far, by path: hard links name earlier ones, and a path comes once. */
+  byPath: Map<string, DebEntry>;
+  wantMd5: (path: string) => boolean;
+}
+
+async function readData(
+  store: Store,
+  file: string,
+  what: string,
+  wantMd5: (path: string) => boolean,
+  limits?: Limits,
+): Promise<DebEntry[]> {
   const loc = await locateDebMember(file, "data.tar");
   const entries: DebEntry[] = [];
-  const byPath = new Map<string, DebEntry>();
-  const commits = new Commits();
+  const reading: DataReading = { store, what, commits: new Commits(), byPath: new Map(), wantMd5 };
   try {
-    await scanData(
-      store,
-      file,
-      loc,
-      what,
-      limits,
-      commits,
-      (key, e) => {
-        byPath.set(key, e);
-        entries.push(e);
-      },
-      byPath,
-    );
+    await scanData(reading, file, loc, limits, (key, e) => {
+      reading.byPath.set(key, e);
+      entries.push(e);
+    });
   } catch (error) {
     // The archive's own problem is the one to report, not a later member's failed sync.
-    await commits.settle(store).catch(() => {});
+    await reading.commits.settle(store).catch(() => {});
     throw error;
   }
   // Every member is on disk under its name before the contents that name it are returned.
-  await commits.settle(store);
+  await reading.commits.settle(store);
   return entries;
 }
 
@@ -270,15 +292,13 @@ class Commits {
 }
 
 async function scanData(
-  store: Store,
+  reading: DataReading,
   file: string,
   loc: Awaited<ReturnType<typeof locateDebMember>>,
-  what: string,
   limits: Limits | undefined,
-  commits: Commits,
   add: (key: string, e: DebEntry) => void,
-  byPath: Map<string, DebEntry>,
 ): Promise<void> {
+  const { what, byPath } = reading;
   await scanTar<never>(
     file,
     loc,
@@ -290,7 +310,7 @@ async function scanData(
         throw debError(what, `its data.tar has a path with a control character: ${JSON.stringify(key)}`);
       }
       if (byPath.has(key)) throw debError(what, `its data.tar has ${key} twice`);
-      add(key, await toEntry(store, entry, key, header, byPath, what, commits));
+      add(key, await toEntry(reading, entry, key, header));
       return undefined;
     },
     limits,
@@ -303,15 +323,8 @@ function debShown(what: string, file: string): string {
   return `the .deb of ${what} (${file})`;
 }
 
-async function toEntry(
-  store: Store,
-  entry: Entry,
-  key: string,
-  header: Header,
-  byPath: Map<string, DebEntry>,
-  what: string,
-  commits: Commits,
-): Promise<DebEntry> {
+async function toEntry(reading: DataReading, entry: Entry, key: string, header: Header): Promise<DebEntry> {
+  const { what } = reading;
   const base = { path: key, mode: (header.mode ?? 0) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
   const names: { uname?: string; gname?: string } = {};
   if (header.uname) names.uname = header.uname;
@@ -324,26 +337,30 @@ async function toEntry(
       return { ...base, type: "symlink", ...names, target: header.linkname };
     case "link": {
       const target = hardLinkKey(header.linkname ?? "", what);
-      const to = byPath.get(target);
+      const to = reading.byPath.get(target);
       if (to?.type !== "file")
         throw debError(
           what,
           `its hard link ${key} names ${target}, which is not an earlier regular file in the package`,
         );
-      return {
+      const link: DebEntry = {
         ...base,
         type: "hardlink",
         ...names,
         target,
         digest: to.digest!,
         size: to.size!,
-        md5: to.md5!,
       };
+      if (to.md5 !== undefined) link.md5 = to.md5;
+      return link;
     }
-    case "file": {
-      const { digest, size, md5 } = await storeWithMd5(store, entry, commits);
-      return { ...base, type: "file", ...names, digest, size, md5 };
-    }
+    case "file":
+      return {
+        ...base,
+        type: "file",
+        ...names,
+        ...(await storeMember(reading, entry, reading.wantMd5(key))),
+      };
     default:
       throw debError(
         what,
@@ -353,19 +370,20 @@ async function toEntry(
 }
 
 /**
- * Write one entry into the store, hashing SHA-256 and MD5 (dpkg's checksum) on the way. The
- * blob is synced and named in the background (`commits`) while the next entries are read.
+ * Write one entry into the store, hashing it with SHA-256 (and MD5, dpkg's checksum, when asked)
+ * on the way. The blob is synced and named in the background (`commits`) while the next entries
+ * are read.
  */
-async function storeWithMd5(
-  store: Store,
+async function storeMember(
+  reading: DataReading,
   entry: Entry,
-  commits: Commits,
-): Promise<{ digest: string; size: number; md5: string }> {
-  const md5 = createHash("md5");
-  const file = store.createFile();
+  withMd5: boolean,
+): Promise<{ digest: string; size: number; md5?: string }> {
+  const md5 = withMd5 ? createHash("md5") : undefined;
+  const file = reading.store.createFile();
   try {
     for await (const chunk of entry as AsyncIterable<Buffer>) {
-      md5.update(chunk);
+      md5?.update(chunk);
       file.write(chunk);
     }
   } catch (err) {
@@ -373,8 +391,8 @@ async function storeWithMd5(
     throw err;
   }
   const { digest, size } = file;
-  await commits.add(file);
-  return { digest, size, md5: md5.digest("hex") };
+  await reading.commits.add(file);
+  return md5 === undefined ? { digest, size } : { digest, size, md5: md5.digest("hex") };
 }
 
 function debError(what: string, why: string): NiftyError {

@@ -167,18 +167,26 @@ function askAll(
   );
 }
 
+/** A file's bytes: their blob, and their MD5 when the .deb reader made one. */
+interface HeldBytes {
+  digest: string;
+  md5?: string;
+}
+
 /** Which package each file of the closure came from (the last to place it), and which the image holds. */
 class FileOrigins {
   readonly controls = new Map<string, DebContents["control"]>();
-  /** Landed path → package name and MD5. */
-  readonly #placed = new Map<string, { name: string; md5: string }>();
-  /** Package name → path in the image → MD5. */
-  readonly holds = new Map<string, Map<string, string>>();
+  /** Landed path → package name and bytes. */
+  readonly #placed = new Map<string, { name: string; bytes: HeldBytes }>();
+  /** Package name → path in the image → bytes. */
+  readonly holds = new Map<string, Map<string, HeldBytes>>();
 
   placed(name: string, entry: DebEntry, landed: string, byPath: ReadonlyMap<string, DebEntry>): void {
     const source = entry.type === "hardlink" ? byPath.get(entry.target!) : entry;
-    if ((entry.type === "file" || entry.type === "hardlink") && source?.md5 !== undefined) {
-      this.#placed.set(landed, { name, md5: source.md5 });
+    if ((entry.type === "file" || entry.type === "hardlink") && source?.digest !== undefined) {
+      const bytes: HeldBytes = { digest: source.digest };
+      if (source.md5 !== undefined) bytes.md5 = source.md5;
+      this.#placed.set(landed, { name, bytes });
     } else this.#placed.delete(landed);
   }
 
@@ -186,7 +194,7 @@ class FileOrigins {
     const from = path === undefined ? undefined : this.#placed.get(path);
     if (path === undefined || from === undefined) return;
     const paths = this.holds.get(from.name) ?? this.holds.set(from.name, new Map()).get(from.name)!;
-    paths.set(path, from.md5);
+    paths.set(path, from.bytes);
   }
 }
 
@@ -196,13 +204,34 @@ class FileOrigins {
  * now holds a file of, merged with what an earlier FILES line wrote there.
  */
 async function writeStatusD(context: BuildContext, origin: FileOrigins): Promise<void> {
-  for (const [name, md5s] of [...origin.holds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const md5OfBlob = new Map<string, Promise<string>>();
+  for (const [name, held] of [...origin.holds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const md5s = new Map<string, string>();
+    for (const [path, bytes] of held) {
+      if (bytes.md5 !== undefined) md5s.set(path, bytes.md5);
+      else {
+        if (!md5OfBlob.has(bytes.digest))
+          md5OfBlob.set(bytes.digest, fileMd5(context.blobPath(bytes.digest)));
+        md5s.set(path, await md5OfBlob.get(bytes.digest)!);
+      }
+    }
     const earlier = (await context.readText(`${STATUS_D}/${name}.md5sums`)) ?? "";
     const files = statusDFiles(origin.controls.get(name)!, md5s, earlier);
     context.tree.mkdirp(STATUS_D);
     await writeText(context, files.stanzaPath, files.stanza);
     await writeText(context, files.md5sumsPath, files.md5sums);
   }
+}
+
+/**
+ * The MD5 of a stored file, read a piece at a time: the .deb reader makes MD5s only where the dpkg
+ * database needs them, and status.d lists the held files' own. node:crypto when a build hashes,
+ * not at import: `niftyc check` loads this module and never hashes.
+ */
+async function fileMd5(file: string): Promise<string> {
+  const hash = process.getBuiltinModule("node:crypto").createHash("md5");
+  for await (const chunk of process.getBuiltinModule("node:fs").createReadStream(file)) hash.update(chunk);
+  return hash.digest("hex");
 }
 
 /** One package entry into a tree, its parents through the tree's symlinks; returns where it landed. */

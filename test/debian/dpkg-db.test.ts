@@ -4,6 +4,7 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -19,7 +20,7 @@ import {
 } from "../../src/debian/dpkg-db.ts";
 import { statusDFiles } from "../../src/debian/dpkg-db.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
-import { debianArchive, requireArchive } from "../support/debian-archive.ts";
+import { buildSyntheticDeb, debianArchive, requireArchive } from "../support/debian-archive.ts";
 import type { FixturePackage } from "../support/debian-archive.ts";
 import { tempDir } from "../fetch/helpers/util.ts";
 
@@ -142,6 +143,55 @@ test("the database is what the real dpkg writes for the same packages, byte for 
     ours.filter((e) => e.path.startsWith(`${ADMIN_DIR}/info/`)).map((e) => path.basename(e.path)),
     theirs,
   );
+});
+
+test("a package without md5sums: its md5sums made from every file's MD5, and its conffile's in Conffiles, as the real dpkg writes them", async (t) => {
+  if (!requireArchive(t)) return;
+  const work = await tempDir("niftyc-dpkgdb-nosums-");
+  const conf = "answer = 42\n";
+  const deb = await buildSyntheticDeb(
+    {
+      name: "nifty-nosums",
+      version: "1.0-1",
+      fields: [["Description", "niftyc fixture: no md5sums member"]],
+      files: [
+        { path: "/etc/nifty-nosums.conf", content: conf },
+        { path: "/usr/bin/nifty-nosums", content: "#!/bin/sh\necho nosums\n", mode: 0o755 },
+        { path: "/usr/share/doc/nifty-nosums/README", content: "no sums\n" },
+      ],
+      hardlinks: [{ path: "/usr/bin/nifty-nosums-again", target: "/usr/bin/nifty-nosums" }],
+      conffiles: ["/etc/nifty-nosums.conf"],
+      md5sums: false,
+    },
+    path.join(work, "build"),
+    path.join(work, "debs"),
+  );
+  const s = await openStore(path.join(work, "store"));
+  const blob = await s.putFile(deb);
+  const contents = await readDeb(s, blob.digest, "nifty-nosums 1.0-1");
+  t.false(contents.controlFiles.includes("md5sums"));
+  const db = dpkgDatabase([installedFromDeb(contents)]);
+  const file = (p: string) =>
+    (db.find((e) => e.path === p && e.type === "file") as { content: string })?.content;
+  const md5 = (text: string) => createHash("md5").update(text).digest("hex");
+  const sums = file(`${ADMIN_DIR}/info/nifty-nosums.md5sums`)?.split("\n").filter(Boolean).sort();
+  t.deepEqual(
+    sums,
+    [
+      `${md5(conf)}  etc/nifty-nosums.conf`,
+      `${md5("#!/bin/sh\necho nosums\n")}  usr/bin/nifty-nosums`,
+      `${md5("#!/bin/sh\necho nosums\n")}  usr/bin/nifty-nosums-again`,
+      `${md5("no sums\n")}  usr/share/doc/nifty-nosums/README`,
+    ].sort(),
+  );
+  t.true(file(`${ADMIN_DIR}/status`)?.includes(`Conffiles:\n /etc/nifty-nosums.conf ${md5(conf)}\n`));
+  if (process.getuid?.() !== 0) return;
+  // The real dpkg makes the same files for it.
+  const ref = await tempDir("niftyc-dpkgdb-nosums-ref-");
+  await fsp.mkdir(path.join(ref, ADMIN_DIR), { recursive: true });
+  await run("dpkg", [`--root=${ref}`, "--force-not-root", "--no-triggers", "-i", deb]);
+  for (const p of [`${ADMIN_DIR}/status`, `${ADMIN_DIR}/info/nifty-nosums.md5sums`])
+    t.is(file(p), await fsp.readFile(path.join(ref, p), "utf8"), p);
 });
 
 test("the real dpkg takes the database as its own: it installs another package on top", async (t) => {

@@ -271,6 +271,8 @@ export interface SyntheticSpec {
   scripts?: Partial<Record<"preinst" | "postinst" | "prerm" | "postrm", string>>;
   /** Absolute paths of conffiles (must be among `files`). */
   conffiles?: string[];
+  /** false: no md5sums member, as old or hand-made packages have (dpkg then makes it from the files). */
+  md5sums?: false;
 }
 
 /** A postinst that, if anything ever ran it, would leave a mark and fail. */
@@ -489,7 +491,7 @@ export async function buildSyntheticDeb(
     ...(spec.fields ?? []).map(([k, v]) => `${k}: ${v}`),
   ];
   await fsp.writeFile(path.join(debian, "control"), control.join("\n") + "\n");
-  if (md5.length > 0)
+  if (md5.length > 0 && spec.md5sums !== false)
     await fsp.writeFile(
       path.join(debian, "md5sums"),
       md5.sort((a, b) => a.slice(34).localeCompare(b.slice(34))).join("\n") + "\n",
