@@ -3,9 +3,7 @@
 // loads chevrotain's own files and every module of lodash-es, about 690
 // files: that module loading, not parsing, was most of `niftyc check`'s time.
 // Same version, same code; the package's types describe both. Falls back to
-// the package entry if the bundle is not where chevrotain 11 puts it. Only the
-// diagrams and the tests load it now: recipes are parsed without chevrotain
-// (tokens.ts, lines.ts).
+// the package entry if the bundle is not where chevrotain 11 puts it.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
