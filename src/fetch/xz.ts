@@ -5,6 +5,7 @@
 // xz expands at most about 7,000:1, so one slice's output stays a few
 // megabytes and draining past a huge member holds no more than that.
 import { createRequire } from "node:module";
+import { dirname } from "node:path";
 import { Duplex } from "node:stream";
 
 /** Compressed bytes per decoder call: its output is at most about 7,000 times this. */
@@ -22,7 +23,8 @@ interface NativeError extends Error {
 }
 
 interface NativeStream {
-  autoDecoder(options: { memlimit: number; flags: number }): void;
+  /** The native method behind index.js's autoDecoder({ memlimit, flags }). */
+  autoDecoder_(memlimit: number, flags: number): void;
   /** Decode `chunk` (null: the input ended), reporting through bufferHandler before it returns (synchronous mode). */
   code(chunk: Buffer | null, async: boolean): void;
   bufferHandler: (
@@ -49,12 +51,21 @@ const WORDS: Record<string, string> = {
   LZMA_OPTIONS_ERROR: "Unsupported options",
 };
 
+/**
+ * The addon's native part alone, through the loader its index.js uses: the index.js also loads
+ * readable-stream and its own stream classes (about 8 ms of CPU in every thread that decodes).
+ */
+function loadAddon(): Addon {
+  const index = createRequire(import.meta.url).resolve("lzma-native");
+  const nodeGypBuild = createRequire(index)("node-gyp-build") as (dir: string) => Addon;
+  return nodeGypBuild(dirname(index));
+}
+
 /** A stream that takes xz (one stream or several concatenated) and gives the decoded bytes. */
 export function createXzDecoder(): Duplex {
-  // The addon's own index.js loads readable-stream; only the native part is needed.
-  addon ??= createRequire(import.meta.url)("lzma-native") as Addon;
+  addon ??= loadAddon();
   const native = new addon.Stream();
-  native.autoDecoder({ memlimit: MEMLIMIT, flags: addon.CONCATENATED });
+  native.autoDecoder_(MEMLIMIT, addon.CONCATENATED);
   let out: Buffer[] = [];
   let failure: NativeError | undefined;
   native.bufferHandler = (buf, _processed, error) => {

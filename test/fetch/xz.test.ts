@@ -182,3 +182,27 @@ test("the decoder works in a worker thread beside the main thread, and the proce
   t.regex(stdout, new RegExp(`main ${small.length}`));
   t.regex(stdout, new RegExp(`worker ${small.length}`));
 });
+
+test("decoding loads the addon's native part alone, not the stream classes of its index.js (readable-stream)", async (t) => {
+  const dir = await tempDir("niftyc-xz-loads-");
+  const xzModule = JSON.stringify(new URL("../../src/fetch/xz.ts", import.meta.url).href);
+  await fsp.writeFile(path.join(dir, "in.xz"), await xz(sample.subarray(0, 10_000), "-0"));
+  await fsp.writeFile(
+    path.join(dir, "decode.mjs"),
+    `import { readFileSync } from "node:fs";
+    import { Readable } from "node:stream";
+    const { createXzDecoder } = await import(${xzModule});
+    let n = 0;
+    for await (const c of Readable.from([readFileSync(${JSON.stringify(path.join(dir, "in.xz"))})]).pipe(createXzDecoder())) n += c.length;
+    console.log(n);`,
+  );
+  const loads = path.join(dir, "loads.txt");
+  const hook = new URL("../pipeline/record-loads.ts", import.meta.url).pathname;
+  const { stdout } = await run(process.execPath, ["--import", hook, path.join(dir, "decode.mjs")], {
+    env: { ...process.env, NIFTY_TEST_LOADS: loads },
+  });
+  t.is(stdout.trim(), "10000");
+  const loaded = await fsp.readFile(loads, "utf8");
+  t.regex(loaded, /lzma-native/, "the hook sees the addon's loading");
+  t.notRegex(loaded, /readable-stream/);
+});
