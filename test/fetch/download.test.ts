@@ -9,7 +9,7 @@ import { cacheGc } from "../../src/cache/maintenance.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { fetchBlob } from "../../src/fetch/download.ts";
 import type { FetchProgress } from "../../src/fetch/download.ts";
-import { halfThenStall, serve, startServer } from "./helpers/server.ts";
+import { dropFirstThenServe, halfThenStall, serve, startServer } from "./helpers/server.ts";
 import { bytes, listFiles, sha256, tempDir, waitFor } from "./helpers/util.ts";
 
 const run = promisify(execFile);
@@ -95,13 +95,7 @@ test("a 500 is retried and the second answer is used", async (t) => {
 });
 
 test("a connection dropped mid-body is retried, and only the full body is stored", async (t) => {
-  const server = await startServer({
-    "/bb": (req, res, hit) => {
-      if (hit > 1) return serve(BODY)(req, res, hit);
-      res.writeHead(200, { "content-length": BODY.length });
-      res.write(BODY.subarray(0, 1000), () => res.socket?.destroy());
-    },
-  });
+  const server = await startServer({ "/bb": dropFirstThenServe(BODY) });
   t.teardown(server.close);
   const { store } = await setup();
   const r = await fetchBlob(store, {
@@ -327,13 +321,7 @@ function recordingTap() {
 }
 
 test("a tap reads the body as it downloads; its result is given only with bytes that match the digest", async (t) => {
-  const server = await startServer({
-    "/bb": (req, res, hit) => {
-      if (hit > 1) return serve(BODY)(req, res, hit);
-      res.writeHead(200, { "content-length": BODY.length });
-      res.write(BODY.subarray(0, 1000), () => res.socket?.destroy());
-    },
-  });
+  const server = await startServer({ "/bb": dropFirstThenServe(BODY) });
   t.teardown(server.close);
   const { store } = await setup();
   const { attempts, tap } = recordingTap();

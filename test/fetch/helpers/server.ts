@@ -50,6 +50,15 @@ export function serve(body: Buffer): Route {
   };
 }
 
+/** The first request: the full length announced, 1,000 bytes sent, the connection dropped; later ones served whole. */
+export function dropFirstThenServe(body: Buffer): Route {
+  return (req, res, hit) => {
+    if (hit > 1) return serve(body)(req, res, hit);
+    res.writeHead(200, { "content-length": body.length });
+    res.write(body.subarray(0, 1000), () => res.socket?.destroy());
+  };
+}
+
 /** Announce the full length, send the first half, then stall (never finish). */
 export function halfThenStall(body: Buffer, onHalfSent?: () => void): Route {
   return (_req, res) => {
