@@ -10,10 +10,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { DEBS, RECIPE, startMirror } from "./mirror.ts";
-import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run, option } from "./util.ts";
 
 const execFileP = promisify(execFile);
-const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 7;
+const RUNS = Number(option("--runs") ?? 7);
 
 /** The seed's procedure on the same binaries: cp, one `ln -s` per applet, the file writes, `tar cf`. */
 const SHELL_PROCEDURE = String.raw`set -e

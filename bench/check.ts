@@ -9,15 +9,11 @@ import os, { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { median, NODE, ROOT, writeSection } from "./util.ts";
+import { median, NODE, ROOT, writeSection, option } from "./util.ts";
 
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-};
-const ROUNDS = Number(arg("--rounds") ?? 15);
+const ROUNDS = Number(option("--rounds") ?? 15);
 /** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): it joins every round. */
-const BASELINE = arg("--baseline") === undefined ? undefined : path.resolve(arg("--baseline")!);
+const BASELINE = option("--baseline") === undefined ? undefined : path.resolve(option("--baseline")!);
 const HOOK = path.join(ROOT, "test/pipeline/record-loads.ts");
 
 /** One run's wall time and CPU time (user + system), both in ms. */

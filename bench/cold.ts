@@ -14,10 +14,10 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { GZIP_LEVEL } from "../src/emit/digest-stream.ts";
 import { coldStore, inputDigests, sshBuildArgs, startMirror } from "./mirror.ts";
-import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, option } from "./util.ts";
 
 const execFileP = promisify(execFile);
-const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 7;
+const RUNS = Number(option("--runs") ?? 7);
 
 interface BuildJson {
   steps: Array<{ ms: number }>;

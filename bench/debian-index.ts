@@ -9,7 +9,7 @@
 import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fmtMb, fmtMs, machine, median, NODE, timed, writeSection } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, timed, writeSection, option } from "./util.ts";
 
 const MAIN = { archive: "debian", suite: "bookworm", component: "main" };
 
@@ -48,18 +48,14 @@ if (process.argv[2] === "--child") {
   process.exit(0);
 }
 
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-};
-const RUNS = Number(arg("--runs") ?? 5);
+const RUNS = Number(option("--runs") ?? 5);
 const { openStore } = await import("../src/cache/store.ts");
 const { loadMirrors } = await import("../src/fetch/mirrors.ts");
 const { fetchRelease } = await import("../src/debian/release.ts");
 const { fetchPackagesIndex, parsePackagesFile, writeParsedIndex } = await import("../src/debian/index.ts");
 
 const storeDir = path.resolve(
-  arg("--cache") ?? (await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-index-"))),
+  option("--cache") ?? (await fsp.mkdtemp(path.join(os.tmpdir(), "niftyc-bench-index-"))),
 );
 const store = await openStore(storeDir);
 const mirrors = await loadMirrors({});
@@ -119,4 +115,4 @@ ${row("alternative: JSON of the record objects", mb(Buffer.byteLength(objects)),
 `;
 process.stdout.write(body);
 if (!process.argv.includes("--no-write")) await writeSection("debian-index", body);
-if (arg("--cache") === undefined) await fsp.rm(storeDir, { recursive: true, force: true });
+if (option("--cache") === undefined) await fsp.rm(storeDir, { recursive: true, force: true });

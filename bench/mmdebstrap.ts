@@ -15,17 +15,13 @@ import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run, option } from "./util.ts";
 
 const execFileP = promisify(execFile);
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-};
-const ROUNDS = Number(arg("--rounds") ?? 3);
-const NIFTYC = path.resolve(arg("--niftyc") ?? path.join(ROOT, "bin/niftyc"));
+const ROUNDS = Number(option("--rounds") ?? 3);
+const NIFTYC = path.resolve(option("--niftyc") ?? path.join(ROOT, "bin/niftyc"));
 /** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): its cold build joins the rounds. */
-const BASELINE = arg("--baseline") === undefined ? undefined : path.resolve(arg("--baseline")!);
+const BASELINE = option("--baseline") === undefined ? undefined : path.resolve(option("--baseline")!);
 const RECIPE = path.join(ROOT, "recipes/systemd-httpd.nifty");
 
 interface BuildJson {

@@ -14,15 +14,13 @@ import os from "node:os";
 import path from "node:path";
 import { debianPins } from "../scripts/debian-pins.ts";
 import { sshBuildArgs } from "./mirror.ts";
-import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run, option } from "./util.ts";
 
-const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
+const RUNS = Number(option("--runs") ?? 5);
 const COLD_RUNS = Math.min(RUNS, 3);
 const STORE = path.join(ROOT, "cache", "blobs", "sha256");
 const THREE = "linux/amd64,linux/arm64,linux/arm/v7";
-const BASELINE = process.argv.includes("--baseline")
-  ? path.resolve(process.argv[process.argv.indexOf("--baseline") + 1]!)
-  : undefined;
+const BASELINE = option("--baseline") !== undefined ? path.resolve(option("--baseline")!) : undefined;
 
 /** A loopback mirror answering pool/… paths of every recipe's locks from the pin store. */
 async function pinMirror(): Promise<{ url: string; close(): Promise<void> }> {

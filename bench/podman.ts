@@ -15,10 +15,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { coldStore, DEBS, inputDigests, RECIPE, sshBuildArgs, startMirror } from "./mirror.ts";
-import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run, option } from "./util.ts";
 
 const execFileP = promisify(execFile);
-const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
+const RUNS = Number(option("--runs") ?? 5);
 const PODMAN = ["--runtime", "runc"];
 const TAG = "localhost/niftyc-bench-ssh:latest";
 

@@ -14,7 +14,7 @@
 import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run } from "./util.ts";
+import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Run, option } from "./util.ts";
 
 const ARCHIVES = "ARCHIVE debian bookworm bookworm-updates\nARCHIVE debian-security bookworm-security\n";
 const REQUEST = "dropbear-bin";
@@ -113,12 +113,8 @@ interface ChildFigures {
   closure: string[];
 }
 
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-};
 /** Cold runs download ~10 MB each from the real archive: keep the count small. */
-const RUNS = Number(arg("--runs") ?? 3);
+const RUNS = Number(option("--runs") ?? 3);
 const WARM_RUNS = Math.max(RUNS, 5);
 
 const loadAtStart = os.loadavg()[0]!.toFixed(1);

@@ -8,12 +8,7 @@ import { createWriteStream } from "node:fs";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fmtMb, fmtMs, machine, median, NODE, timed, writeSection, type Run } from "./util.ts";
-
-const arg = (name: string): number | undefined => {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : Number(process.argv[i + 1]);
-};
+import { fmtMb, fmtMs, machine, median, NODE, timed, writeSection, type Run, option } from "./util.ts";
 
 // Child mode: write the tarball of a tree description, then exit.
 if (process.argv[2] === "--write") {
@@ -31,8 +26,8 @@ if (process.argv[2] === "--write") {
   process.exit(0);
 }
 
-const RUNS = arg("--runs") ?? 3;
-const GIB = arg("--gib") ?? 1;
+const RUNS = Number(option("--runs") ?? 3);
+const GIB = Number(option("--gib") ?? 1);
 const LARGE = 4;
 const SMALL = 20_000;
 

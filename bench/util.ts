@@ -8,6 +8,12 @@ import path from "node:path";
 export const ROOT = path.resolve(import.meta.dirname, "..");
 export const NODE = path.join(ROOT, "node_modules/.bin/node");
 
+/** The value after `name` on the bench's command line (`--runs 5`), or undefined when it is not given. */
+export function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
 export interface Run {
   ms: number;
   maxRssKb: number;
