@@ -9,18 +9,15 @@ import os, { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { median, NODE, ROOT, writeSection, option } from "./util.ts";
+import { median, NODE, ROOT, writeSection, option, type Run as UtilRun } from "./util.ts";
 
 const ROUNDS = Number(option("--rounds") ?? 15);
 /** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): it joins every round. */
 const BASELINE = option("--baseline") === undefined ? undefined : path.resolve(option("--baseline")!);
 const HOOK = path.join(ROOT, "test/pipeline/record-loads.ts");
 
-/** One run's wall time and CPU time (user + system), both in ms. */
-interface Run {
-  ms: number;
-  cpuMs: number;
-}
+/** One run's wall time and CPU time (user + system), both in ms: bash measures no peak RSS. */
+type Run = Pick<UtilRun, "ms" | "cpuMs">;
 
 /**
  * Runs a command through bash, which times it: EPOCHREALTIME around it, and
