@@ -10,6 +10,7 @@ import type { Limits } from "../core/limits.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { FetchError, type FetchBlame } from "../cache/store.ts";
+import type { DebContents } from "./deb.ts";
 
 export interface DebJob {
   id: number;
@@ -19,11 +20,11 @@ export interface DebJob {
   limits: Limits | undefined;
 }
 
-/** A job's answer: the .deb's contents (DebContents; not named here, as deb.ts imports this module), or its error. */
-export type DebReply = { id: number; contents: unknown } | { id: number; error: ErrorData };
+/** A job's answer: the .deb's contents, or its error. */
+export type DebReply = { id: number; contents: DebContents } | { id: number; error: ErrorData };
 
 /** An error as plain data: what a NiftyError says, or a system error's code and message. */
-export interface ErrorData {
+interface ErrorData {
   message: string;
   nifty?: { code: ErrorCode; hint?: string; details?: string[]; blame?: FetchBlame };
   system?: { code?: string; errno?: number; syscall?: string; path?: string };
@@ -56,7 +57,7 @@ export function errorAsData(error: unknown): ErrorData {
   return { message: e instanceof Error ? e.message : String(error), system };
 }
 
-export function errorFromData(data: ErrorData): Error {
+function errorFromData(data: ErrorData): Error {
   const n = data.nifty;
   if (n?.blame !== undefined) return new FetchError(n.code, n.blame, data.message, n.hint, n.details);
   if (n !== undefined) return new NiftyError(n.code, data.message, n.hint, n.details);
@@ -65,7 +66,7 @@ export function errorFromData(data: ErrorData): Error {
 
 interface Reader {
   worker: Worker;
-  running: Map<number, { resolve(c: unknown): void; reject(e: Error): void }>;
+  running: Map<number, { resolve(c: DebContents): void; reject(e: Error): void }>;
 }
 
 class DebReaders {
@@ -79,7 +80,7 @@ class DebReaders {
     while (this.#readers.length < this.#size) this.#start();
   }
 
-  async read(job: Omit<DebJob, "id">): Promise<unknown> {
+  async read(job: Omit<DebJob, "id">): Promise<DebContents> {
     let reader = this.#pick();
     while (reader === undefined) {
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
@@ -87,7 +88,7 @@ class DebReaders {
     }
     const id = this.#nextId++;
     const chosen = reader;
-    return new Promise<unknown>((resolve, reject) => {
+    return new Promise<DebContents>((resolve, reject) => {
       chosen.running.set(id, { resolve, reject });
       chosen.worker.ref();
       chosen.worker.postMessage({ ...job, id } satisfies DebJob);
@@ -140,7 +141,7 @@ export function startDebReaders(): void {
 }
 
 /** Read the .deb stored under `digest` in a worker thread: its members into the store and its contents record. */
-export function readDebInWorker(job: Omit<DebJob, "id">): Promise<unknown> {
+export function readDebInWorker(job: Omit<DebJob, "id">): Promise<DebContents> {
   readers ??= new DebReaders();
   return readers.read(job);
 }

@@ -154,7 +154,6 @@ export async function resolvePackages(
   const suffix = options.lockSuffix ?? "";
   const lockPath = `${options.recipePath}${suffix}.lock`;
   const shown = `${options.source.path}${suffix}.lock`;
-  const arch = archOf(options);
   const suites = archives.flatMap((a) => a.suites);
   const requests = uniqueRequests(asks.flatMap((a) => a.requests));
   let loaded: Promise<Record<string, string[]>> | undefined;
@@ -162,7 +161,7 @@ export async function resolvePackages(
     (loaded ??= options.mirrors().then((known) => archiveMirrors(archives, known)));
 
   const file = await readLockFile(lockPath, shown, options.hostInputs);
-  const found = await platformSection(file, arch, options, suffix);
+  const found = await platformSection(file, options, suffix);
   const previous = found?.section.lock;
   const fit =
     previous !== undefined && options.update === undefined
@@ -393,10 +392,9 @@ export async function readPlatformLock(
   suffix: string,
   platform: Platform,
 ): Promise<Lock | undefined> {
-  const options = { ...recipe, platform } as PackageOptions;
   const path = `${recipe.recipePath}${suffix}.lock`;
   const file = await readLockFile(path, `${recipe.source.path}${suffix}.lock`);
-  return (await platformSection(file, platform.debian, options, suffix))?.section.lock;
+  return (await platformSection(file, { ...recipe, platform }, suffix))?.section.lock;
 }
 
 /** One platform's section, and the file it was read from (an old per-platform file when `legacy`). */
@@ -411,10 +409,10 @@ interface FoundSection {
 /** The platform's section of the lock, else of its old per-platform file (`legacyLockSuffix`), else undefined. */
 async function platformSection(
   file: LockFile | undefined,
-  arch: string,
-  options: PackageOptions,
+  options: Pick<PackageOptions, "recipePath" | "source" | "platform" | "hostInputs">,
   suffix: string,
 ): Promise<FoundSection | undefined> {
+  const arch = archOf(options);
   const path = `${options.recipePath}${suffix}.lock`;
   const shown = `${options.source.path}${suffix}.lock`;
   const own = file?.sections.find((s) => s.lock.architecture === arch);

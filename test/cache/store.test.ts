@@ -198,3 +198,27 @@ test("gc keeps blobs recent builds used or recently added, and removes the rest 
     message: /invalid gc age/,
   });
 });
+
+test("gc keeps a stamp while every use record it names is there, and removes it when one is gone", async (t) => {
+  const { store } = await setup();
+  const now = new Date("2030-06-15T12:00:00Z");
+  const blob = await store.putBuffer(Buffer.from("a platform's rootfs"));
+  // A 2-platform build's stamp names a use record per platform; the second is old enough for gc.
+  const recent = await store.recordUse([blob.digest], "app.nifty linux/amd64", now);
+  const old = await store.recordUse([blob.digest], "app.nifty linux/arm64", now);
+  const stamps = path.join(store.dir, "stamps");
+  await fsp.mkdir(stamps);
+  await fsp.writeFile(path.join(stamps, "both.json"), JSON.stringify({ useRecords: [recent, old] }));
+  await fsp.writeFile(path.join(stamps, "recent.json"), JSON.stringify({ useRecords: [recent] }));
+  await fsp.writeFile(path.join(stamps, "none.json"), JSON.stringify({ useRecords: [] }));
+
+  const kept = await cacheGc(store, { olderThanDays: 7, now });
+  t.is(kept.removedStamps, 1, "a stamp naming no use record answers nothing");
+  t.deepEqual((await fsp.readdir(stamps)).sort(), ["both.json", "recent.json"]);
+
+  await store.recordUse([blob.digest], "app.nifty linux/arm64", new Date(now.getTime() - 30 * DAY));
+  const report = await cacheGc(store, { olderThanDays: 7, now });
+  t.is(report.removedUseRecords, 1);
+  t.is(report.removedStamps, 1);
+  t.deepEqual(await fsp.readdir(stamps), ["recent.json"]);
+});
