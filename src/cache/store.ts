@@ -28,8 +28,6 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { isCode } from "../core/process.ts";
 import { FetchError } from "./fetch-error.ts";
 
-export { FetchError, type FetchBlame } from "./fetch-error.ts";
-
 export { isCode };
 
 export interface BlobInfo {

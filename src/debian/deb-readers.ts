@@ -9,7 +9,7 @@ import { Worker } from "node:worker_threads";
 import type { Limits } from "../core/limits.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { FetchError, type FetchBlame } from "../cache/store.ts";
+import { FetchError, type FetchBlame } from "../cache/fetch-error.ts";
 import type { DebContents } from "./deb.ts";
 
 export interface DebJob {

@@ -12,7 +12,8 @@ import tar from "tar-stream";
 import type { Extract, Header } from "tar-stream";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { editDistance } from "../diagnostics/suggest.ts";
-import { FetchError, type Store } from "../cache/store.ts";
+import { FetchError } from "../cache/fetch-error.ts";
+import type { Store } from "../cache/store.ts";
 import { DEFAULT_LIMITS, showSize, type Limits } from "../core/limits.ts";
 import { createXzDecoder, XzError } from "./xz.ts";
 

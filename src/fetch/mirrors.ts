@@ -3,7 +3,7 @@
 // Debian, from this machine's apt configuration. Never from the project.
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { FetchError } from "../cache/store.ts";
+import { FetchError } from "../cache/fetch-error.ts";
 
 /** Schemes resolved against mirrors, besides plain http(s) URLs. */
 export const MIRROR_SCHEMES = ["debian"] as const;

@@ -3,13 +3,8 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import {
-  DigestMismatchError,
-  FetchError,
-  digestHex,
-  openStore,
-  type FetchBlame,
-} from "../../src/cache/store.ts";
+import { FetchError, type FetchBlame } from "../../src/cache/fetch-error.ts";
+import { DigestMismatchError, digestHex, openStore } from "../../src/cache/store.ts";
 import type { ErrorCode } from "../../src/diagnostics/codes.ts";
 import { extractMember } from "../../src/fetch/archive.ts";
 import { fetchBlob } from "../../src/fetch/download.ts";
