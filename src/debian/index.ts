@@ -209,12 +209,7 @@ export async function parsePackagesFile(
   try {
     return await parsePackages(await openIndex(file, compression), from, what, maxBytes);
   } catch (err) {
-    if (err instanceof NiftyError) throw err;
-    throw new NiftyError(
-      "NIFTY624",
-      `cannot read ${what}: ${(err as Error).message}`,
-      "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
-    );
+    throw readError(err, what);
   }
 }
 
