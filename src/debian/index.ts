@@ -530,7 +530,6 @@ interface ParsedIndexRecord {
  * index's signed digest is known to match.
  */
 interface PendingParse {
-  count: number;
   /** Commits the stored form; returns its blob, opened (the tables are read, not the rows). */
   keep(): Promise<{ blob: string; source: BlobSource }>;
   discard(): Promise<void>;
@@ -565,7 +564,6 @@ async function parseIntoStore(
     throw err;
   }
   return {
-    count: writer.count,
     keep: async () => {
       const blob = await out.commit();
       const fh = await fsp.open(blob.path, "r");

@@ -287,12 +287,6 @@ export class PackageIndexWriter {
     this.#sink = sink;
   }
 
-  /** Rows added. */
-  get count(): number {
-    return this.#starts.length - (this.#finished ? 1 : 0);
-  }
-  #finished = false;
-
   add(record: PackageRecord): void {
     this.addRow(rowOf(record));
   }
@@ -358,7 +352,6 @@ export class PackageIndexWriter {
   finish(indexDigest: string): void {
     const count = this.#names.length;
     this.#starts.push(this.#sent + this.#used);
-    this.#finished = true;
     this.#flush();
     const rowsLength = this.#sent;
     const keys = Array.from({ length: count }, (_, i) => this.#names.key(i));
