@@ -159,7 +159,7 @@ interface Header {
 export class DamagedIndexError extends Error {}
 
 /** A record's fields as a row. */
-export function rowOf(r: PackageRecord): RowFields {
+function rowOf(r: PackageRecord): RowFields {
   return {
     name: r.name,
     version: r.version,
@@ -467,7 +467,7 @@ export interface BlobSource {
   read(offset: number, length: number): Buffer;
 }
 
-export function bufferSource(buf: Buffer): BlobSource {
+function bufferSource(buf: Buffer): BlobSource {
   return { size: buf.length, read: (offset, length) => buf.subarray(offset, offset + length) };
 }
 
