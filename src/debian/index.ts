@@ -1,8 +1,9 @@
 // A suite's Packages index for one component and architecture: chosen from
 // the verified Release, downloaded through the store pinned by the SHA256 the
-// signed text gives, parsed as a stream into PackageRecord[], and the parsed
-// form kept in the store under the index's digest so the next resolve
-// against the same index reads a compact file instead of 50 MB of stanzas.
+// signed text gives, parsed while it downloads into its stored form
+// (package-index.ts), written to the store as it is made and named by the
+// index's digest once the download matched it, so a resolve opens a compact
+// file, decoding only the rows it visits, instead of reading 50 MB of stanzas.
 // Also: fetching one .deb by the digest its index gives.
 import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
