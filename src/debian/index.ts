@@ -1,8 +1,9 @@
 // A suite's Packages index for one component and architecture: chosen from
 // the verified Release, downloaded through the store pinned by the SHA256 the
-// signed text gives, parsed as a stream into PackageRecord[], and the parsed
-// form kept in the store under the index's digest so the next resolve
-// against the same index reads a compact file instead of 50 MB of stanzas.
+// signed text gives, parsed while it downloads into its stored form
+// (package-index.ts), written to the store as it is made and named by the
+// index's digest once the download matched it, so a resolve opens a compact
+// file, decoding only the rows it visits, instead of reading 50 MB of stanzas.
 // Also: fetching one .deb by the digest its index gives.
 import { createReadStream } from "node:fs";
 import { createHash } from "node:crypto";
@@ -209,12 +210,7 @@ export async function parsePackagesFile(
   try {
     return await parsePackages(await openIndex(file, compression), from, what, maxBytes);
   } catch (err) {
-    if (err instanceof NiftyError) throw err;
-    throw new NiftyError(
-      "NIFTY624",
-      `cannot read ${what}: ${(err as Error).message}`,
-      "the file is truncated or corrupt; remove it from the cache (`niftyc cache verify`) and resolve again",
-    );
+    throw readError(err, what);
   }
 }
 
@@ -535,7 +531,6 @@ interface ParsedIndexRecord {
  * index's signed digest is known to match.
  */
 interface PendingParse {
-  count: number;
   /** Commits the stored form; returns its blob, opened (the tables are read, not the rows). */
   keep(): Promise<{ blob: string; source: BlobSource }>;
   discard(): Promise<void>;
@@ -570,7 +565,6 @@ async function parseIntoStore(
     throw err;
   }
   return {
-    count: writer.count,
     keep: async () => {
       const blob = await out.commit();
       const fh = await fsp.open(blob.path, "r");

@@ -387,8 +387,8 @@ export function parseLock(text: string): LockParse {
   };
   const sections: LockSection[] = [];
   const seen = new Map<string, number>();
-  for (const { head, stanza, packageStanzas } of splitSections(headerStanza, rest)) {
-    const own = head === undefined ? first : readSectionHeader(r, stanza, first);
+  for (const { stanza, packageStanzas } of splitSections(headerStanza, rest)) {
+    const own = stanza === headerStanza ? first : readSectionHeader(r, stanza, first);
     const { packages, lines } = readPackages(r, packageStanzas, own.suites, own.requests);
     if (own.architecture === undefined) continue;
     const earlier = seen.get(own.architecture);
@@ -416,14 +416,11 @@ export function parseLock(text: string): LockParse {
 function splitSections(
   headerStanza: Deb822Stanza,
   rest: readonly Deb822Stanza[],
-): Array<{ head: Deb822Stanza | undefined; stanza: Deb822Stanza; packageStanzas: Deb822Stanza[] }> {
+): Array<{ stanza: Deb822Stanza; packageStanzas: Deb822Stanza[] }> {
   const names = new Set<string>([...SECTION_FIELDS, "Lock-Format"].map((n) => n.toLowerCase()));
-  const out: ReturnType<typeof splitSections> = [
-    { head: undefined, stanza: headerStanza, packageStanzas: [] },
-  ];
+  const out: ReturnType<typeof splitSections> = [{ stanza: headerStanza, packageStanzas: [] }];
   for (const stanza of rest) {
-    if (stanza.fields.every((f) => names.has(f.name.toLowerCase())))
-      out.push({ head: stanza, stanza, packageStanzas: [] });
+    if (stanza.fields.every((f) => names.has(f.name.toLowerCase()))) out.push({ stanza, packageStanzas: [] });
     else out.at(-1)!.packageStanzas.push(stanza);
   }
   return out;

@@ -159,7 +159,7 @@ interface Header {
 export class DamagedIndexError extends Error {}
 
 /** A record's fields as a row. */
-export function rowOf(r: PackageRecord): RowFields {
+function rowOf(r: PackageRecord): RowFields {
   return {
     name: r.name,
     version: r.version,
@@ -287,12 +287,6 @@ export class PackageIndexWriter {
     this.#sink = sink;
   }
 
-  /** Rows added. */
-  get count(): number {
-    return this.#starts.length - (this.#finished ? 1 : 0);
-  }
-  #finished = false;
-
   add(record: PackageRecord): void {
     this.addRow(rowOf(record));
   }
@@ -358,7 +352,6 @@ export class PackageIndexWriter {
   finish(indexDigest: string): void {
     const count = this.#names.length;
     this.#starts.push(this.#sent + this.#used);
-    this.#finished = true;
     this.#flush();
     const rowsLength = this.#sent;
     const keys = Array.from({ length: count }, (_, i) => this.#names.key(i));
@@ -474,7 +467,7 @@ export interface BlobSource {
   read(offset: number, length: number): Buffer;
 }
 
-export function bufferSource(buf: Buffer): BlobSource {
+function bufferSource(buf: Buffer): BlobSource {
   return { size: buf.length, read: (offset, length) => buf.subarray(offset, offset + length) };
 }
 

@@ -28,7 +28,7 @@ export interface PackageInstruction extends Typed {
 const REQUEST = /^([^:<>=\s]+)(?::([a-z0-9-]+))?(?:(<<|<=|>=|>>|=)(.*))?$/;
 
 /** Qualifiers every platform honours: Debian's `native` and `any`. An architecture's name is judged per platform. */
-const EVERY_PLATFORM: readonly string[] = ["native", "any"];
+export const EVERY_PLATFORM: readonly string[] = ["native", "any"];
 
 /** The span of `:arch` in a word written as it reads; the whole word when quoting or substitution moved it. */
 function qualifierSpan(span: Span, text: string, name: string, arch: string): Span {

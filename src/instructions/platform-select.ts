@@ -5,6 +5,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { Platform } from "../image/platform.ts";
 import type { Recipe } from "./recipe.ts";
 import type { PlatformInstruction } from "./platform.ts";
+import { EVERY_PLATFORM } from "./package.ts";
 // What lockfile.ts's lockRequestText is, taken from relations.ts: checking a recipe loads no lock code.
 import { formatRelation as lockRequestText } from "../debian/relations.ts";
 
@@ -66,8 +67,7 @@ export function foreignQualifiers(recipe: Recipe, target: Platform): Omit<Diagno
   for (const i of recipe.instructions) {
     if (i.kind !== "PACKAGE") continue;
     for (const r of i.requests) {
-      if (r.arch === undefined || r.arch === "native" || r.arch === "any" || r.arch === target.debian)
-        continue;
+      if (r.arch === undefined || EVERY_PLATFORM.includes(r.arch) || r.arch === target.debian) continue;
       errors.push({
         severity: "error",
         code: "NIFTY642",

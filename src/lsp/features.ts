@@ -36,6 +36,9 @@ export interface PackageCatalog {
   close(): Promise<void>;
 }
 
+/** No packages to offer: no lock, no stored index, a recipe with no path, or a store that could not be read. */
+export const NO_PACKAGES: PackageCatalog = { names: [], hint: () => undefined, close: async () => {} };
+
 function specOf(keyword: string): InstructionSpec<Typed> | undefined {
   const upper = keyword.toUpperCase();
   return isKeyword(upper) ? (INSTRUCTIONS[upper] as unknown as InstructionSpec<Typed>) : undefined;

@@ -12,14 +12,12 @@ import { openParsedIndex } from "../debian/index.ts";
 import type { PackageIndex } from "../debian/package-index.ts";
 import { byteOrder } from "../debian/universe.ts";
 import { hashText } from "../pipeline/keys.ts";
-import type { PackageCatalog, PackageHint } from "./features.ts";
+import { NO_PACKAGES, type PackageCatalog, type PackageHint } from "./features.ts";
 
 export interface Archives {
   archive: string;
   suites: string[];
 }
-
-const EMPTY: PackageCatalog = { names: [], hint: () => undefined, close: async () => {} };
 
 /** The packages of the recipe's archives: every name, each hint from the first suite that has it. */
 export async function packageCatalog(
@@ -31,10 +29,10 @@ export async function packageCatalog(
   try {
     text = await readFile(`${recipePath}.lock`, "utf8");
   } catch {
-    return EMPTY;
+    return NO_PACKAGES;
   }
   const parsed = parseLock(text);
-  if (!parsed.ok) return EMPTY;
+  if (!parsed.ok) return NO_PACKAGES;
   const lock = parsed.lock;
   const wanted = lock.suites.filter((s) =>
     archives.some((a) => a.archive === s.archive && a.suites.includes(s.suite)),

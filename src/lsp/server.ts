@@ -26,6 +26,7 @@ import {
   hover,
   symbols,
   toLspDiagnostic,
+  NO_PACKAGES,
   type PackageCatalog,
 } from "./features.ts";
 import { definition, references } from "./names.ts";
@@ -54,9 +55,6 @@ interface Analysis {
   tree: SyntaxTree;
   diagnostics?: LspDiagnostic[];
 }
-
-/** No packages to offer: a recipe with no path, or a store that could not be read. */
-const NO_PACKAGES: PackageCatalog = { names: [], hint: () => undefined, close: async () => {} };
 
 function recipePathOf(uri: string): string | undefined {
   try {

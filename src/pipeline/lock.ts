@@ -146,6 +146,21 @@ async function lockPlatform(
   return resolved!;
 }
 
+/**
+ * NIFTY603 for a platform outdated finds no lock for: the file is missing, or it lacks that
+ * platform's section (a plain `niftyc lock` would lock only the platforms it has: --platform is named).
+ */
+async function notLocked(
+  opened: Awaited<ReturnType<typeof openRecipe>>,
+  platform: Platform,
+): Promise<NiftyError> {
+  const { path, shown } = opened.lockFile;
+  const exists = (await readLockSections(path, shown)) !== undefined;
+  const flag = exists || platform !== DEFAULT_PLATFORM ? ` --platform ${platform.name}` : "";
+  const what = exists ? `${shown} has no section for ${platform.name} yet` : `${shown} does not exist yet`;
+  return new NiftyError("NIFTY603", what, `run \`niftyc lock ${opened.source.path}${flag}\` first`);
+}
+
 export interface OutdatedReport {
   rows: OutdatedRow[];
   summary: OutdatedSummary;
@@ -160,15 +175,7 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
   const summaries: OutdatedSummary[] = [];
   for (const platform of await platformsOf(options, opened.lockFile)) {
     const lock = await readPlatformLock(opened.paths, opened.suffix, platform);
-    if (lock === undefined) {
-      const flag = platform === DEFAULT_PLATFORM ? "" : ` --platform ${platform.name}`;
-      const hint = `run \`niftyc lock ${opened.source.path}${flag}\` first`;
-      const what =
-        platform === DEFAULT_PLATFORM
-          ? `${opened.lockFile.shown} does not exist yet`
-          : `${opened.lockFile.shown} has no section for ${platform.name} yet`;
-      throw new NiftyError("NIFTY603", what, hint);
-    }
+    if (lock === undefined) throw await notLocked(opened, platform);
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
     const archives = opened.declared.archives;
     const { indices } = await fetchIndices(opened.store, archives, mirrors, { ...options, platform }, lock);
