@@ -569,14 +569,13 @@ function recallOf(
 ): BuildResult["recall"] {
   const outputs = treeIdentities(p.outDir);
   if (outputs === undefined) return undefined;
-  const restore = published.kept && outputsRestore(p, published, published.kept, described);
+  const restore = published.kept && outputsRestore(p, published.kept, described);
   return { useRecord: published.useRecord, outputs, ...(restore ? { restore } : {}) };
 }
 
 /** What restores out/ without the compiler: every step's notes known and each blob settled, or undefined. */
 function outputsRestore(
   p: Planned,
-  published: Published,
   kept: AssembledRecord,
   described: Record<string, unknown>,
 ): OutputsRestore | undefined {
@@ -594,7 +593,6 @@ function outputsRestore(
   const steps = p.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
   const buildJsonText = JSON.stringify({ ...described, steps }, null, 2) + "\n";
   return {
-    useRecord: published.useRecord,
     entries: kept.entries,
     blobs,
     beside: [],
