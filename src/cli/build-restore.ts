@@ -9,7 +9,7 @@
 // and used only when its bytes still match its name. The identities are
 // checked again after the copy. Anything else (a blob gone or rewritten, out/
 // already holding these outputs) runs the build.
-import { blobIdentityOf, RACY_NS, treeIdentities, unchanged } from "../core/host-inputs.ts";
+import { blobIdentityOf, racy, treeIdentities, unchanged } from "../core/host-inputs.ts";
 import { clockMs } from "../core/clock.ts";
 import { restoreEntries } from "../cache/assembled.ts";
 import { discard, publish, stagingDir } from "../core/atomic.ts";
@@ -59,7 +59,6 @@ function hashOf(path: string): string {
  * Undefined when a blob is gone or not its name's.
  */
 function vouchedBlobs(blobs: readonly Blob[]): { now: Blob[]; kept: Blob[] } | undefined {
-  const settled = BigInt(Date.now()) * 1_000_000n - RACY_NS;
   const now: Blob[] = [];
   const kept: Blob[] = [];
   for (const blob of blobs) {
@@ -68,7 +67,7 @@ function vouchedBlobs(blobs: readonly Blob[]): { now: Blob[]; kept: Blob[] } | u
     const identity = blobIdentityOf(stats);
     if (identity !== blob.identity && hashOf(blob.path) !== blob.digest) return undefined;
     now.push({ ...blob, identity });
-    kept.push(stats.mtimeNs > settled ? blob : { ...blob, identity });
+    kept.push(racy(stats.mtimeNs) ? blob : { ...blob, identity });
   }
   return { now, kept };
 }

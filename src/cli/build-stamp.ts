@@ -108,15 +108,14 @@ export function upToDateFromStamp(
   try {
     stamp = JSON.parse(readFileSync(file, "utf8")) as Stamp;
     if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
-    if (stamp.useRecords.some((r) => freshUseRecord(r) === undefined) || !unchanged(stamp.inputs)) {
-      return undefined;
-    }
+    const used = stamp.useRecords.map(freshUseRecord);
+    if (used.includes(undefined) || !unchanged(stamp.inputs)) return undefined;
     // The directories' identities cover entries added since.
     if (!unchanged(stamp.outputs)) {
+      // Given for one platform's build only: its use record names every blob out/ is copied from.
       const restore = stamp.restore;
-      const used = restore && freshUseRecord(restore.useRecord);
-      if (restore === undefined || used === undefined || !restore.blobs.every((b) => used.has(b.digest)))
-        return undefined;
+      const named = used[0]!;
+      if (restore === undefined || !restore.blobs.every((b) => named.has(b.digest))) return undefined;
       const { json, quiet } = stamp;
       const restored = (outputs: HostInput[], blobs: StampRestore["blobs"]) =>
         rewriteStamp(file, { ...stamp, outputs, restore: { ...restore, blobs } });

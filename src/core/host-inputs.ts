@@ -37,7 +37,12 @@ export function blobIdentityOf(stats: BigIntStats): string {
  * same tick of the file system's clock and keep its timestamps (git's "racily
  * clean" entries); a build that read one is not recorded.
  */
-export const RACY_NS = 1_000_000_000n;
+const RACY_NS = 1_000_000_000n;
+
+/** Whether a timestamp (in ns) is within RACY_NS of now: what it stamps may change again unseen. */
+export function racy(timeNs: bigint): boolean {
+  return timeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS;
+}
 
 /** The inputs of one build, as its readers report them. */
 export class HostInputs {
@@ -46,8 +51,7 @@ export class HostInputs {
 
   /** `stats` taken from the open descriptor before its content was read. */
   file(path: string, stats: BigIntStats): void {
-    if (stats.ctimeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS)
-      this.distrust(`${path} changed less than a second before it was read`);
+    if (racy(stats.ctimeNs)) this.distrust(`${path} changed less than a second before it was read`);
     this.#add(`stat ${path}`, { path, identity: identityOf(stats) });
   }
 

@@ -14,9 +14,11 @@ import type { Tree, TreeNode } from "../image/tree.ts";
 
 /** ustar's 6 octal digits for uid/gid; beyond them, pax records carry the ids. */
 const USTAR_MAX_ID = 0o777777;
-/** Headers and files up to this size (padded) are gathered into one write of about this size. */
+/**
+ * Headers and files up to this size (padded) are gathered into one write of about this size; a
+ * larger file is read and written in chunks of this size.
+ */
 const BATCH = 1 << 20;
-/* A larger file is read and written in chunks of a batch's size. */
 /** Writes a tarball may have under way before the writer waits for one to finish. */
 const IN_FLIGHT = 4;
 const TYPEFLAG = { file: 0, symlink: 2, dir: 5, pax: 72 } as const;

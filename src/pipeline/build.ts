@@ -11,7 +11,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { damagedBlob, openStore, type Store } from "../cache/store.ts";
 import { Tree, TreeError } from "../image/tree.ts";
-import { blobIdentityOf, identityOf, RACY_NS, treeIdentities } from "../core/host-inputs.ts";
+import { blobIdentityOf, identityOf, racy, treeIdentities } from "../core/host-inputs.ts";
 import { statSync } from "node:fs";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
@@ -333,8 +333,7 @@ async function finish(
   if (restore !== undefined && p.secretStamps !== undefined) {
     // A restore leaves the secret stamps as they are, as a warm build does when they are unchanged.
     const stats = statSync(p.secretStamps.file, { bigint: true, throwIfNoEntry: false });
-    if (stats === undefined || stats.ctimeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS)
-      delete recall!.restore;
+    if (stats === undefined || racy(stats.ctimeNs)) delete recall!.restore;
     else restore.beside.push({ path: p.secretStamps.file, identity: identityOf(stats) });
   }
   // What another machine needs to run or replay these steps: the downloads and every file's bytes.
@@ -570,33 +569,30 @@ function recallOf(
 ): BuildResult["recall"] {
   const outputs = treeIdentities(p.outDir);
   if (outputs === undefined) return undefined;
-  const restore = published.kept && outputsRestore(p, published, published.kept, described);
+  const restore = published.kept && outputsRestore(p, published.kept, described);
   return { useRecord: published.useRecord, outputs, ...(restore ? { restore } : {}) };
 }
 
 /** What restores out/ without the compiler: every step's notes known and each blob settled, or undefined. */
 function outputsRestore(
   p: Planned,
-  published: Published,
   kept: AssembledRecord,
   described: Record<string, unknown>,
 ): OutputsRestore | undefined {
   const notes = p.stepNotesSaid;
   if (notes.length !== p.recipe.instructions.length || notes.includes(undefined as never)) return undefined;
   const blobs: OutputsRestore["blobs"] = [];
-  const settled = BigInt(Date.now()) * 1_000_000n - RACY_NS;
   for (const { digest } of assembledBlobs(kept)) {
     const path = p.store.blobPath(digest);
     const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
     // Written within the file system clock's tick: a change now might keep its identity (as for host inputs).
-    if (stats === undefined || stats.mtimeNs > settled) return undefined;
+    if (stats === undefined || racy(stats.mtimeNs)) return undefined;
     blobs.push({ digest, path, identity: blobIdentityOf(stats) });
   }
   // As a warm build writes build.json: every step taken from its record.
   const steps = p.steps.map((s) => ({ ...s, reused: true, ms: 0 }));
   const buildJsonText = JSON.stringify({ ...described, steps }, null, 2) + "\n";
   return {
-    useRecord: published.useRecord,
     entries: kept.entries,
     blobs,
     beside: [],

@@ -1,9 +1,10 @@
 // The OCI layers: fetched binaries and their links in the first, everything
 // else in the second, so recipes that fetch the same binaries share the
 // first layer's digest whatever else they do.
+import { createReadStream } from "node:fs";
 import { posix } from "node:path";
 import { DEFAULT_DIR, Tree } from "../image/tree.ts";
-import type { BlobInfo, Store } from "../cache/store.ts";
+import { damagedBlob, type BlobInfo, type Store } from "../cache/store.ts";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -109,8 +110,6 @@ const blob = (x: { digest: string; size: number }) => ({ digest: x.digest, size:
  */
 export async function gzipLayers(store: Store, tarballs: Tarballs): Promise<Tarballs> {
   const { DigestStream, deterministicGzip } = await import("../emit/digest-stream.ts");
-  const { createReadStream } = await import("node:fs");
-  const { damagedBlob } = await import("../cache/store.ts");
   const layers = await Promise.all(
     tarballs.layers.map(async (layer) => {
       if (layer.gzip !== undefined) return layer;

@@ -143,7 +143,7 @@ async function allInOrder<T>(
     ended[i] = true;
     if (!ok) failed = Math.min(failed, i);
     while (ended[shown] && shown < failed && shown + 1 < platforms.length)
-      for (const e of held[++shown]!.splice(0)) if (shown <= failed) onEvent!(e);
+      for (const e of held[++shown]!.splice(0)) onEvent!(e);
   };
   const settled = await Promise.allSettled(
     platforms.map((platform, i) =>

@@ -265,8 +265,9 @@ const DEBS_DOWNLOADED_AT_ONCE = 6;
 /**
  * A locked package's files and scripts, its .deb downloaded through the lock's mirrors when not
  * stored. Asked for a closure's packages at once, the downloads and reads of different .debs
- * overlap (downloads bounded by their gate, reads by the reader threads); what each gives depends only on the .deb's bytes, and the
- * caller applies the results in its own (the lock's) order. One read per .deb and build.
+ * overlap (downloads bounded by their gate, reads by the reader threads); what each gives depends
+ * only on the .deb's bytes, and the caller applies the results in its own (the lock's) order. One
+ * read per .deb and build.
  */
 function debContents(env: StepEnv, pkg: LockedPackage, span: Span): Promise<DebContents> {
   let pending = env.debs.get(pkg.sha256);

@@ -116,11 +116,10 @@ export interface BuildResult {
 /**
  * What restores the output directory as a warm build of the same command writes it, without
  * loading the compiler (src/cli/build-restore.ts): given only when every output file is a store
- * blob (the `assembled` record) and every step's notes are known.
+ * blob (the `assembled` record) and every step's notes are known. Its blobs are those the
+ * recall's use record names, which a warm build refreshes.
  */
 export interface OutputsRestore {
-  /** The use record a warm build refreshes: it names every blob below. */
-  useRecord: string;
   /** Every entry of the output directory but build.json. */
   entries: AssembledEntry[];
   /** Each file's blob in the store, and its identity when this build saw it (blobIdentityOf). */
