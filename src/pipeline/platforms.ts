@@ -33,7 +33,8 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
   // platforms' locks are checked (their .debs downloaded and read), then their images built, all at
   // once: each build's bytes depend on its own inputs only, and what they say is shown in order.
   const { sameVersions, writeResolvedSections } = await import("./packages.ts");
-  // The builds read the lock again: what its reading said here is not said twice.
+  // The builds read the lock again, as written below (so an up-to-date stamp records the file they
+  // built from; its lock check is a stored record by then): what its reading said here is not said twice.
   const said = new Set<string>();
   const resolving = options.onEvent && noting(options.onEvent, said);
   const found = await allInOrder(platforms, resolving, (platform, onEvent) =>
