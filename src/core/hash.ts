@@ -13,8 +13,14 @@ export async function fileDigest(path: string): Promise<string> {
   return `sha256:${hex as string}`;
 }
 
-// node:crypto is taken when a digest is made: `niftyc check` loads this module and makes none.
+/**
+ * A hash of node:crypto's, which is taken only when a digest is made: `niftyc check` loads the
+ * modules that hash (instructions, this one) and makes none.
+ */
+export function newHash(algorithm: "sha256" | "md5"): import("node:crypto").Hash {
+  return process.getBuiltinModule("node:crypto").createHash(algorithm);
+}
+
 export function bytesDigest(bytes: Buffer | string): string {
-  const { createHash } = process.getBuiltinModule("node:crypto");
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  return `sha256:${newHash("sha256").update(bytes).digest("hex")}`;
 }

@@ -4,6 +4,7 @@ import type { FileHandle } from "node:fs/promises";
 import { posix, resolve, sep } from "node:path";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
+import { newHash } from "../core/hash.ts";
 import { StepError } from "./context.ts";
 import type { BuildContext } from "./context.ts";
 import { ROOT } from "./files.ts";
@@ -166,18 +167,13 @@ function sourceDigest(t: CopyInstruction, context: BuildContext): Promise<string
   );
 }
 
-/** node:crypto when a build hashes, not at import: `niftyc check` loads this module and never hashes. */
-function sha256(): Hash {
-  return process.getBuiltinModule("node:crypto").createHash("sha256");
-}
-
 /** Walk the source, hashing each entry's description and whatever `visit` adds; host failures become the recipe line's errors. */
 async function readSource(
   t: CopyInstruction,
   context: BuildContext,
   visit: (entry: HostEntry, hash: Hash) => Promise<void>,
 ): Promise<string> {
-  const hash = sha256();
+  const hash = newHash("sha256");
   try {
     await walkHost(
       context.recipeDir,
@@ -207,7 +203,7 @@ async function readSource(
 
 /** sha256 of an open file, read from its descriptor from the start. */
 async function handleDigest(handle: FileHandle): Promise<string> {
-  const hash = sha256();
+  const hash = newHash("sha256");
   const buffer = Buffer.allocUnsafe(1 << 16);
   for (let position = 0; ; ) {
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);

@@ -3,6 +3,7 @@
 // land through the image's own symlinks (a merged-/usr image gets /lib/… in
 // /usr/lib/…), never outside it. Nothing from a package is ever run.
 import { largestFirst } from "../core/gate.ts";
+import { newHash } from "../core/hash.ts";
 import type { Span } from "../core/source.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { loadedLibraries, readElfInfo, treeView, type ElfInfo } from "../image/elf.ts";
@@ -225,11 +226,10 @@ async function writeStatusD(context: BuildContext, origin: FileOrigins): Promise
 
 /**
  * The MD5 of a stored file, read a piece at a time: the .deb reader makes MD5s only where the dpkg
- * database needs them, and status.d lists the held files' own. node:crypto when a build hashes,
- * not at import: `niftyc check` loads this module and never hashes.
+ * database needs them, and status.d lists the held files' own.
  */
 async function fileMd5(file: string): Promise<string> {
-  const hash = process.getBuiltinModule("node:crypto").createHash("md5");
+  const hash = newHash("md5");
   for await (const chunk of process.getBuiltinModule("node:fs").createReadStream(file)) hash.update(chunk);
   return hash.digest("hex");
 }
