@@ -10,7 +10,6 @@ import type { Limits } from "../core/limits.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { FetchError, type FetchBlame } from "../cache/fetch-error.ts";
-import type { DebContents } from "./deb.ts";
 
 export interface DebJob {
   id: number;
@@ -20,8 +19,11 @@ export interface DebJob {
   limits: Limits | undefined;
 }
 
-/** A job's answer: the .deb's contents, or its error. */
-export type DebReply = { id: number; contents: DebContents } | { id: number; error: ErrorData };
+/**
+ * A job's answer: the .deb's contents (deb.ts's DebContents, not named here: deb.ts imports this
+ * module, and no two modules import each other, types included: test/architecture/shape.test.ts), or its error.
+ */
+export type DebReply = { id: number; contents: unknown } | { id: number; error: ErrorData };
 
 /** An error as plain data: what a NiftyError says, or a system error's code and message. */
 interface ErrorData {
@@ -66,7 +68,7 @@ function errorFromData(data: ErrorData): Error {
 
 interface Reader {
   worker: Worker;
-  running: Map<number, { resolve(c: DebContents): void; reject(e: Error): void }>;
+  running: Map<number, { resolve(c: unknown): void; reject(e: Error): void }>;
 }
 
 class DebReaders {
@@ -80,7 +82,7 @@ class DebReaders {
     while (this.#readers.length < this.#size) this.#start();
   }
 
-  async read(job: Omit<DebJob, "id">): Promise<DebContents> {
+  async read(job: Omit<DebJob, "id">): Promise<unknown> {
     let reader = this.#pick();
     while (reader === undefined) {
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
@@ -88,7 +90,7 @@ class DebReaders {
     }
     const id = this.#nextId++;
     const chosen = reader;
-    return new Promise<DebContents>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       chosen.running.set(id, { resolve, reject });
       chosen.worker.ref();
       chosen.worker.postMessage({ ...job, id } satisfies DebJob);
@@ -141,7 +143,7 @@ export function startDebReaders(): void {
 }
 
 /** Read the .deb stored under `digest` in a worker thread: its members into the store and its contents record. */
-export function readDebInWorker(job: Omit<DebJob, "id">): Promise<DebContents> {
+export function readDebInWorker(job: Omit<DebJob, "id">): Promise<unknown> {
   readers ??= new DebReaders();
   return readers.read(job);
 }

@@ -93,7 +93,7 @@ export async function readDeb(
   if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached)))
     return { ...cached, fromCache: true };
   const { readDebInWorker } = await import("./deb-readers.ts");
-  const contents = await readDebInWorker({ storeDir: store.dir, digest, what, limits });
+  const contents = (await readDebInWorker({ storeDir: store.dir, digest, what, limits })) as DebContents;
   return { ...contents, fromCache: false };
 }
 
