@@ -1,8 +1,9 @@
 // The in-process xz decoder (src/fetch/xz.ts) against hostile and unusual
-// input: a declared dictionary over the limit is refused before anything is
-// decoded, damage is reported in the xz tool's words, a bomb is decoded only
-// as fast as it is read, and every framing the xz tool writes decodes to the
-// same bytes. It runs in the .deb reader threads too.
+// input, with both addons it may use: a declared dictionary over the limit is
+// refused before anything is decoded, damage is reported in the xz tool's
+// words, a bomb is decoded only as fast as it is read, and every framing the
+// xz tool writes decodes to the same bytes. It runs in the .deb reader
+// threads too.
 import test from "ava";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -10,11 +11,13 @@ import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
+import fc from "fast-check";
 import { crc32 } from "node:zlib";
 import { openStore } from "../../src/cache/store.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { extractMember } from "../../src/fetch/archive.ts";
-import { createXzDecoder, XzError } from "../../src/fetch/xz.ts";
+import { createXzDecoder, xzEngine, XzError } from "../../src/fetch/xz.ts";
+import type { XzEngine } from "../../src/fetch/xz.ts";
 import { tempDir } from "./helpers/util.ts";
 
 const run = promisify(execFile);
@@ -27,9 +30,13 @@ async function xz(input: Buffer, ...options: string[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function decode(input: Buffer | Buffer[]): Promise<Buffer> {
+const ENGINES: XzEngine[] = ["node-liblzma", "lzma-native"];
+
+async function decode(input: Buffer | Buffer[], engine: XzEngine = xzEngine()): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of Readable.from(Array.isArray(input) ? input : [input]).pipe(createXzDecoder())) {
+  for await (const chunk of Readable.from(Array.isArray(input) ? input : [input]).pipe(
+    createXzDecoder(engine),
+  )) {
     // Readers (the index parser's latin1 decoding) take Buffers, not plain Uint8Arrays.
     if (!Buffer.isBuffer(chunk)) throw new Error("the decoder gave a chunk that is not a Buffer");
     chunks.push(chunk);
@@ -37,14 +44,25 @@ async function decode(input: Buffer | Buffer[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** The same xz stream with its first block declaring the dictionary of size property `prop` (40: 4 GiB). */
-function withDictionary(stream: Buffer, prop: number): Buffer {
+/** The same xz with the block header at `offset` (12: a stream's first) declaring the dictionary of size property `prop` (40: 4 GiB). */
+function withDictionary(stream: Buffer, prop: number, offset = 12): Buffer {
   const out = Buffer.from(stream);
-  const size = (out[12]! + 1) * 4;
-  if (out[13] !== 0 || out[14] !== 0x21 || out[15] !== 1) throw new Error("not a one-filter LZMA2 block");
-  out[16] = prop;
-  out.writeUInt32LE(crc32(out.subarray(12, 12 + size - 4)), 12 + size - 4);
+  const size = (out[offset]! + 1) * 4;
+  const header = out.subarray(offset, offset + size);
+  const at = header.indexOf(Buffer.of(0x21, 0x01), 2); // the LZMA2 filter and its one properties byte
+  if (at === -1 || header[at + 2]! > 40) throw new Error("no LZMA2 filter in the block header");
+  header[at + 2] = prop;
+  header.writeUInt32LE(crc32(header.subarray(0, size - 4)), size - 4);
   return out;
+}
+
+/** Where each block header starts, as the xz tool lists them. */
+async function blockOffsets(file: string): Promise<number[]> {
+  const { stdout } = await run("xz", ["--robot", "--list", "-vv", file]);
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("block\t"))
+    .map((l) => Number(l.split("\t")[4]));
 }
 
 const sample = Buffer.concat([
@@ -53,14 +71,79 @@ const sample = Buffer.concat([
   createHash("sha512").update("seed").digest(),
 ]);
 
-test("a block declaring a 4 GiB dictionary is refused before it is decoded, in a first or a later stream", async (t) => {
-  const good = await xz(Buffer.from("hello\n"));
-  for (const hostile of [withDictionary(good, 40), Buffer.concat([good, withDictionary(good, 40)])]) {
-    const err = await t.throwsAsync(decode(hostile), { instanceOf: XzError });
+for (const engine of ENGINES)
+  test(`${engine}: a block declaring a 4 GiB dictionary is refused before it is decoded, in a first or a later stream`, async (t) => {
+    const good = await xz(Buffer.from("hello\n"));
+    for (const hostile of [withDictionary(good, 40), Buffer.concat([good, withDictionary(good, 40)])]) {
+      const err = await t.throwsAsync(decode(hostile, engine), { instanceOf: XzError });
+      t.is(err?.message, "xz: Memory usage limit reached (512 MiB)");
+    }
+    // A dictionary within the limit (64 MiB, more than the data needs) decodes.
+    t.is((await decode(withDictionary(good, 26), engine)).toString(), "hello\n");
+  });
+
+for (const engine of ENGINES)
+  test(`${engine}: a later block of a many-block stream declaring a 4 GiB dictionary is refused`, async (t) => {
+    const dir = await tempDir("niftyc-xz-blocks-");
+    const file = path.join(dir, "many.xz");
+    await fsp.writeFile(file, await xz(sample, "-T2", "--block-size=65536"));
+    const offsets = await blockOffsets(file);
+    t.true(offsets.length >= 4, `${offsets.length} blocks`);
+    const good = await fsp.readFile(file);
+    const hostile = withDictionary(good, 40, offsets[3]!);
+    const err = await t.throwsAsync(decode(hostile, engine), { instanceOf: XzError });
     t.is(err?.message, "xz: Memory usage limit reached (512 MiB)");
+    t.true((await decode(withDictionary(good, 26, offsets[3]!), engine)).equals(sample));
+  });
+
+test("node-liblzma: damaged input is refused exactly where the xz tool refuses it, and decodes as it does otherwise", async (t) => {
+  // The header walk must never refuse what liblzma accepts, nor lose its place in what it accepts.
+  const dir = await tempDir("niftyc-xz-damage-");
+  const variants = await Promise.all(
+    [["-0"], ["-T2", "--block-size=20000"], ["-C", "sha256"], ["--x86", "--lzma2=preset=1"]].map((o) =>
+      xz(sample.subarray(0, 60_000), ...o),
+    ),
+  );
+  const two = Buffer.concat([variants[0]!, Buffer.alloc(4), variants[1]!]);
+  variants.push(two);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.nat({ max: variants.length - 1 }),
+      fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+      fc.integer({ min: 1, max: 255 }),
+      async (which, where, xor) => {
+        const damaged = Buffer.from(variants[which]!);
+        const at = Math.floor(where * damaged.length);
+        damaged[at]! ^= xor;
+        const file = path.join(dir, "damaged.xz");
+        await fsp.writeFile(file, damaged);
+        const theirs = await run("xz", ["-dc", file], { encoding: "buffer", maxBuffer: 1 << 26 }).then(
+          (r) => r.stdout as Buffer,
+          () => undefined,
+        );
+        const ours = await decode(damaged, "node-liblzma").catch((e: unknown) => {
+          if (!(e instanceof XzError)) throw e;
+          return undefined;
+        });
+        const label = `variant ${which}, byte ${at} ^ ${xor}: xz ${theirs ? "decodes" : "refuses"}, niftyc ${ours ? "decodes" : "refuses"}`;
+        if (theirs === undefined || ours === undefined) return theirs === ours || t.fail(label);
+        return ours.equals(theirs) || t.fail(label);
+      },
+    ),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test("on linux-x64 the faster addon decodes: node-liblzma's binary is installed and loads", (t) => {
+  if (process.platform !== "linux" || process.arch !== "x64") {
+    t.log(
+      `skipped: node-liblzma ships no binary for ${process.platform}-${process.arch}; lzma-native decodes here`,
+    );
+    t.pass();
+    return;
   }
-  // A dictionary within the limit (64 MiB, more than the data needs) decodes.
-  t.is((await decode(withDictionary(good, 26))).toString(), "hello\n");
+  t.is(xzEngine(), "node-liblzma");
 });
 
 test("FETCH … EXTRACT from an xz tarball declaring a 4 GiB dictionary is NIFTY114, not gigabytes", async (t) => {
@@ -77,71 +160,74 @@ test("FETCH … EXTRACT from an xz tarball declaring a 4 GiB dictionary is NIFTY
   t.regex(err!.message, /: xz: Memory usage limit reached \(512 MiB\)$/);
 });
 
-test("damaged, truncated and foreign input fail in the xz tool's words", async (t) => {
-  const good = await xz(sample);
-  const corrupt = Buffer.from(good);
-  corrupt[Math.floor(corrupt.length / 2)]! ^= 0x55;
-  const cases: Array<[Buffer | Buffer[], string]> = [
-    [corrupt, "xz: Compressed data is corrupt"],
-    [good.subarray(0, good.length - 30), "xz: Unexpected end of input"],
-    [good.subarray(0, 40), "xz: Unexpected end of input"],
-    [Buffer.from("PK\x03\x04 not xz at all"), "xz: File format not recognized"],
-    [Buffer.alloc(0), "xz: File format not recognized"],
-  ];
-  for (const [input, words] of cases) {
-    const err = await t.throwsAsync(decode(input), { instanceOf: XzError });
-    t.is(err?.message, words);
-  }
-});
+for (const engine of ENGINES)
+  test(`${engine}: damaged, truncated and foreign input fail in the xz tool's words`, async (t) => {
+    const good = await xz(sample);
+    const corrupt = Buffer.from(good);
+    corrupt[Math.floor(corrupt.length / 2)]! ^= 0x55;
+    const cases: Array<[Buffer | Buffer[], string]> = [
+      [corrupt, "xz: Compressed data is corrupt"],
+      [good.subarray(0, good.length - 30), "xz: Unexpected end of input"],
+      [good.subarray(0, 40), "xz: Unexpected end of input"],
+      [Buffer.from("PK\x03\x04 not xz at all"), "xz: File format not recognized"],
+      [Buffer.alloc(0), "xz: File format not recognized"],
+    ];
+    for (const [input, words] of cases) {
+      const err = await t.throwsAsync(decode(input, engine), { instanceOf: XzError });
+      t.is(err?.message, words);
+    }
+  });
 
-test("every framing the xz tool writes decodes to the same bytes, concatenated streams and stream padding too", async (t) => {
-  const variants = [
-    ["-0"],
-    ["-9e"],
-    ["-T2", "--block-size=65536"],
-    ["-C", "none"],
-    ["-C", "sha256", "--block-size=100000"],
-    ["--x86", "--lzma2=preset=6"],
-    ["--delta=dist=4", "--lzma2"],
-  ];
-  for (const options of variants) {
-    const encoded = await xz(sample, ...options);
-    // Fed a few bytes at a time too, so every header is split across chunks.
-    const pieces = Array.from({ length: Math.ceil(encoded.length / 7) }, (_, i) =>
-      encoded.subarray(i * 7, i * 7 + 7),
-    );
-    t.true((await decode(encoded)).equals(sample), options.join(" "));
-    t.true(
-      (await decode(pieces.slice(0, 400).concat(encoded.subarray(2800)))).equals(sample),
-      options.join(" "),
-    );
-  }
-  const one = await xz(Buffer.from("one\n"));
-  const two = await xz(Buffer.from("two\n"));
-  t.is((await decode(Buffer.concat([one, Buffer.alloc(8), two]))).toString(), "one\ntwo\n");
-});
+for (const engine of ENGINES)
+  test(`${engine}: every framing the xz tool writes decodes to the same bytes, concatenated streams and stream padding too`, async (t) => {
+    const variants = [
+      ["-0"],
+      ["-9e"],
+      ["-T2", "--block-size=65536"],
+      ["-C", "none"],
+      ["-C", "sha256", "--block-size=100000"],
+      ["--x86", "--lzma2=preset=6"],
+      ["--delta=dist=4", "--lzma2"],
+    ];
+    for (const options of variants) {
+      const encoded = await xz(sample, ...options);
+      // Fed a few bytes at a time too, so every header is split across chunks.
+      const pieces = Array.from({ length: Math.ceil(encoded.length / 7) }, (_, i) =>
+        encoded.subarray(i * 7, i * 7 + 7),
+      );
+      t.true((await decode(encoded, engine)).equals(sample), options.join(" "));
+      t.true(
+        (await decode(pieces.slice(0, 400).concat(encoded.subarray(2800)), engine)).equals(sample),
+        options.join(" "),
+      );
+    }
+    const one = await xz(Buffer.from("one\n"));
+    const two = await xz(Buffer.from("two\n"));
+    t.is((await decode(Buffer.concat([one, Buffer.alloc(8), two]), engine)).toString(), "one\ntwo\n");
+  });
 
-test("an xz bomb is decoded only as fast as it is read: a paused reader holds back the input", async (t) => {
-  const stream = await xz(Buffer.alloc(4 << 20), "-0"); // 4 MiB of zeros in a few hundred bytes
-  const copies = 1024; // 4 GiB once decoded
-  let pulled = 0;
-  const source = Readable.from(
-    (function* () {
-      for (let i = 0; i < copies; i++) {
-        pulled += stream.length;
-        yield stream;
-      }
-    })(),
-  );
-  const decoder = source.pipe(createXzDecoder());
-  const output = decoder[Symbol.asyncIterator]();
-  let got = 0;
-  while (got < 8 << 20) got += ((await output.next()).value as Buffer).length;
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the reader pauses
-  decoder.destroy();
-  // Without back-pressure the decoder would have read all 1,024 streams and decoded gigabytes.
-  t.true(pulled < (stream.length * copies) / 4, `read ${pulled} of ${stream.length * copies} bytes`);
-});
+for (const engine of ENGINES)
+  test(`${engine}: an xz bomb is decoded only as fast as it is read: a paused reader holds back the input`, async (t) => {
+    const stream = await xz(Buffer.alloc(4 << 20), "-0"); // 4 MiB of zeros in a few hundred bytes
+    const copies = 1024; // 4 GiB once decoded
+    let pulled = 0;
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < copies; i++) {
+          pulled += stream.length;
+          yield stream;
+        }
+      })(),
+    );
+    const decoder = source.pipe(createXzDecoder(engine));
+    const output = decoder[Symbol.asyncIterator]();
+    let got = 0;
+    while (got < 8 << 20) got += ((await output.next()).value as Buffer).length;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the reader pauses
+    decoder.destroy();
+    // Without back-pressure the decoder would have read all 1,024 streams and decoded gigabytes.
+    t.true(pulled < (stream.length * copies) / 4, `read ${pulled} of ${stream.length * copies} bytes`);
+  });
 
 test("the decoder works in a worker thread beside the main thread, and the process exits by itself", async (t) => {
   const dir = await tempDir("niftyc-xz-threads-");
@@ -183,7 +269,7 @@ test("the decoder works in a worker thread beside the main thread, and the proce
   t.regex(stdout, new RegExp(`worker ${small.length}`));
 });
 
-test("decoding loads the addon's native part alone, not the stream classes of its index.js (readable-stream)", async (t) => {
+test("decoding loads the addon's native part alone, not the stream classes of its entry (node-liblzma's lib/, lzma-native's readable-stream)", async (t) => {
   const dir = await tempDir("niftyc-xz-loads-");
   const xzModule = JSON.stringify(new URL("../../src/fetch/xz.ts", import.meta.url).href);
   await fsp.writeFile(path.join(dir, "in.xz"), await xz(sample.subarray(0, 10_000), "-0"));
@@ -203,6 +289,10 @@ test("decoding loads the addon's native part alone, not the stream classes of it
   });
   t.is(stdout.trim(), "10000");
   const loaded = await fsp.readFile(loads, "utf8");
-  t.regex(loaded, /lzma-native/, "the hook sees the addon's loading");
+  const [used, other] =
+    xzEngine() === "node-liblzma" ? ["node-liblzma", "lzma-native"] : ["lzma-native", "node-liblzma"];
+  t.regex(loaded, new RegExp(`node_modules/${used}/`), "the hook sees the addon's loading");
+  t.notRegex(loaded, new RegExp(`node_modules/${other}/`));
+  t.notRegex(loaded, /node_modules\/node-liblzma\/lib\//);
   t.notRegex(loaded, /readable-stream/);
 });
