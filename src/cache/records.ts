@@ -8,6 +8,8 @@ export const RECORD_FORMATS = {
   steps: 3,
   /** The layer tarballs (and their gzip), image config (without the recipe's name) and used blobs of one tree and epoch. */
   outputs: 4,
+  /** The layer tarballs (and their gzip) of a tree's content and epoch, whatever metadata the recipe adds (src/pipeline/layers.ts tarballsKey). */
+  tarballs: 1,
   /** The assembled output files of one key (the recipe's name, formats, tree, step chain, SBOM inputs; a bundle's directory 0700). */
   assembled: 5,
   /** One archive member taken out of a download, keyed by the archive and member. */

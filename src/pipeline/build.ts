@@ -472,11 +472,20 @@ async function layerTarballs(b: Built): Promise<OutputsRecord> {
   if (recorded === undefined || !(await store.hasAll(tarballBlobs(recorded)))) {
     await stage("checking the finished image", () => verifyFinishedImage(b));
     b.lap("verify");
-    const { writeTarballs } = await import("./layers.ts");
-    tarballs = await stage("writing the layer tarballs", () =>
-      writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, takesGzippedLayers(b.formats)),
-    );
-    b.lap("tarballs");
+    const { tarballsKey, writeTarballs } = await import("./layers.ts");
+    // The same tree may have been written before, under other metadata (an edited LABEL or ENV).
+    const treeKey = tarballsKey(b.tree, b.ran.basePaths, options.epoch);
+    const same = await store.readRecord<Tarballs>("tarballs", treeKey);
+    if (same !== undefined && (await store.hasAll(tarballBlobs(same)))) {
+      tarballs = await withLayerGzip(b, same);
+    } else {
+      tarballs = await stage("writing the layer tarballs", () =>
+        writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, takesGzippedLayers(b.formats)),
+      );
+      b.lap("tarballs");
+    }
+    if (tarballs !== same)
+      await store.writeRecord("tarballs", treeKey, { rootfs: tarballs.rootfs, layers: tarballs.layers });
   } else {
     tarballs = await withLayerGzip(b, recorded);
   }

@@ -5,6 +5,7 @@ import { createReadStream } from "node:fs";
 import { posix } from "node:path";
 import { DEFAULT_DIR, Tree } from "../image/tree.ts";
 import { damagedBlob, type BlobInfo, type Store } from "../cache/store.ts";
+import { newHash } from "../core/hash.ts";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -99,6 +100,32 @@ export async function writeTarballs(
     await Promise.all(writers.map((w) => w.abort()));
     throw error;
   }
+}
+
+/** Bumped when the tarballs' bytes change for the same tree (the tar writer, the layer split). */
+const TARBALLS_FORMAT = "niftyc-tarballs/1";
+
+/**
+ * What the tarballs' bytes depend on: every path with its type, owner, mode, link target and content
+ * digest, which paths the first layer takes, and the epoch (every entry's mtime). Recipes that differ
+ * only in what never reaches the tree (LABEL, ENV, EXPOSE, STOPSIGNAL) share it, so a rebuild after such
+ * an edit takes the tarballs from the store.
+ */
+export function tarballsKey(tree: Tree, basePaths: ReadonlySet<string>, epoch: number): string {
+  const hash = newHash("sha256").update(`${TARBALLS_FORMAT}\0${epoch}\0`);
+  for (const path of tree.sortedPaths()) {
+    const node = tree.get(path)!;
+    const what =
+      node.type === "file"
+        ? `${node.content.digest} ${node.content.size}`
+        : node.type === "symlink"
+          ? node.target
+          : "";
+    hash.update(
+      `${path}\0${node.type} ${node.mode} ${node.uid} ${node.gid} ${basePaths.has(path) ? 0 : 1}\0${what}\0`,
+    );
+  }
+  return hash.digest("hex");
 }
 
 const COMMENTS = ["fetched binaries and links", "files, accounts and configuration"] as const;
