@@ -9,7 +9,13 @@
 // cold builds (their --json `stages`).
 // With --baseline <other tree>/bin/niftyc, that tree's cold build joins each round, and its stages
 // are shown beside these.
-// Run: npx node bench/mmdebstrap.ts [--rounds N] [--niftyc path/to/bin/niftyc] [--baseline path/to/bin/niftyc] [--no-write]
+// Removing a tree of thousands of files slows the creation of new ones on an ext4 without a journal
+// (the kernel skips inodes freed in the last minute, or five while their table is unwritten), as
+// this machine's disk is. So the bench moves a used store aside instead of removing it, and each
+// round starts with `sync` and a wait until --settle seconds (default 60) have passed since the
+// last removal (mmdebstrap removes its own tree as it ends). One more cold build per round runs
+// right after two stores are removed, and is reported in its own row.
+// Run: npx node bench/mmdebstrap.ts [--rounds N] [--settle S] [--niftyc path/to/bin/niftyc] [--baseline path/to/bin/niftyc] [--no-write]
 import { execFile } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
@@ -19,6 +25,7 @@ import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Ru
 
 const execFileP = promisify(execFile);
 const ROUNDS = Number(option("--rounds") ?? 3);
+const SETTLE_MS = Number(option("--settle") ?? 60) * 1000;
 const NIFTYC = path.resolve(option("--niftyc") ?? path.join(ROOT, "bin/niftyc"));
 /** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): its cold build joins the rounds. */
 const BASELINE = option("--baseline") === undefined ? undefined : path.resolve(option("--baseline")!);
@@ -106,6 +113,24 @@ try {
     JSON.parse(await fsp.readFile(stdoutFile, "utf8")) as BuildJson;
   const clean = (...dirs: string[]) =>
     Promise.all(dirs.map((d) => fsp.rm(d, { recursive: true, force: true })));
+  // Used stores and outputs go here, removed when the bench ends (see the top of the file).
+  const trash = path.join(work, "trash");
+  await fsp.mkdir(trash);
+  let trashed = 0;
+  const moveAside = (...dirs: string[]) =>
+    Promise.all(
+      dirs.map((d) =>
+        fsp.rename(d, path.join(trash, String(trashed++))).catch((e) => {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        }),
+      ),
+    );
+  let lastRemoval = 0;
+  const settle = async () => {
+    await execFileP("sync");
+    const wait = lastRemoval + SETTLE_MS - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  };
   // A copy of the recipe without its lock, for the runs that lock first.
   const unlocked = path.join(work, "unlocked", "systemd-httpd.nifty");
   await fsp.mkdir(path.dirname(unlocked), { recursive: true });
@@ -117,13 +142,16 @@ try {
     warm: [] as Run[],
     mmdebstrap: [] as Run[],
     baseline: [] as Run[],
+    afterRemoval: [] as Run[],
   };
   const stages: BuildJson[] = [];
   const baselineStages: BuildJson[] = [];
   const digests = new Set<string>();
+  lastRemoval = Date.now(); // whatever ran before the bench
   for (let round = 0; round < ROUNDS; round++) {
     const [cache, out] = [path.join(work, "cache"), path.join(work, "out")];
-    await clean(cache, out);
+    await moveAside(cache, out);
+    await settle();
     runs.cold.push(await niftyc(...buildArgs(RECIPE, cache, out)));
     const built = await json();
     stages.push(built);
@@ -131,15 +159,16 @@ try {
 
     if (BASELINE !== undefined) {
       const [cacheB, outB] = [path.join(work, "cache-baseline"), path.join(work, "out-baseline")];
-      await clean(cacheB, outB);
+      await moveAside(cacheB, outB);
       runs.baseline.push(await baseline(...buildArgs(RECIPE, cacheB, outB)));
       baselineStages.push(await json());
       digests.add(baselineStages.at(-1)!.digest);
-      await clean(cacheB, outB);
+      await moveAside(cacheB, outB);
     }
 
     const [cache2, out2] = [path.join(work, "cache2"), path.join(work, "out2")];
-    await clean(cache2, out2, `${unlocked}.lock`);
+    await moveAside(cache2, out2);
+    await clean(`${unlocked}.lock`);
     const lock = await niftyc("lock", unlocked, "--cache", cache2);
     const build = await niftyc(...buildArgs(unlocked, cache2, out2));
     runs.lockCold.push({
@@ -147,9 +176,8 @@ try {
       maxRssKb: Math.max(lock.maxRssKb, build.maxRssKb),
       cpuMs: lock.cpuMs + build.cpuMs,
     });
-    await clean(cache2, out2);
 
-    await clean(out);
+    await moveAside(out);
     runs.warm.push(await niftyc(...buildArgs(RECIPE, cache, out)));
     digests.add((await json()).digest);
 
@@ -171,7 +199,17 @@ try {
         { env, cwd: work },
       ),
     );
+    lastRemoval = Date.now(); // mmdebstrap removed its tree as it ended
     await clean(tarball);
+
+    // The cold build again, just after removing the lock-first build's store and this round's (as a
+    // bench that empties a store before each cold run makes it do).
+    await clean(cache2, out2, cache, out);
+    const [cache3, out3] = [path.join(work, "cache3"), path.join(work, "out3")];
+    runs.afterRemoval.push(await niftyc(...buildArgs(RECIPE, cache3, out3)));
+    digests.add((await json()).digest);
+    await moveAside(cache3, out3);
+    lastRemoval = Date.now();
   }
   if (digests.size !== 1) throw new Error(`the builds differ: ${[...digests].join(", ")}`);
   const { stdout: mmVersion } = await execFileP("mmdebstrap", ["--version"]);
@@ -201,6 +239,11 @@ Rounds alternate niftyc cold (an empty store, the lock present, \`--locked\`), n
 (an empty store: \`niftyc lock\` then the build, the two times added), niftyc warm (the store the cold build filled,
 a fresh \`--out\`) and mmdebstrap (a new temp directory and apt cache each run, as it always works: it downloads the
 suites' indices each time, and its essential variant installs Debian's Essential set besides the list).
+This disk's ext4 has no journal, and there the kernel is slow to create files for a minute or more after thousands
+were removed. So used stores are moved aside, not removed, until the bench ends, and each round starts with \`sync\`
+and a wait until ${SETTLE_MS / 1000} s have passed since the last removal (mmdebstrap removes its own tree as it ends).
+The last row is the cold build run right after two stores were removed, as an earlier version of this bench ran
+every cold build.
 ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, medians; each run a child process timed from spawn to exit, CPU time
 (user + system, children included) and peak RSS from \`/usr/bin/time\`. Every niftyc build gave ${[...digests][0]!.slice(0, 19)}….
 
@@ -210,6 +253,7 @@ ${row("niftyc cold, `--locked`", runs.cold)}
 ${row("niftyc cold, `lock` + build", runs.lockCold)}
 ${row("niftyc warm, fresh `--out`", runs.warm)}
 ${row("mmdebstrap", runs.mmdebstrap)}${BASELINE === undefined ? "" : `\n${row("baseline: niftyc cold, `--locked`", runs.baseline)}`}
+${row("niftyc cold, `--locked`, just after removing two stores", runs.afterRemoval)}
 
 The cold \`--locked\` build, stage by stage (its \`--json\` \`stages\`, medians)${BASELINE === undefined ? "" : `, beside the baseline's (\`${BASELINE}\`, in the same rounds)`}:
 
