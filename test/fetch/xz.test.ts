@@ -135,6 +135,37 @@ test("node-liblzma: damaged input is refused exactly where the xz tool refuses i
   t.pass();
 });
 
+test("without node-liblzma (an optional dependency) lzma-native decodes, and nothing else changes", async (t) => {
+  const dir = await tempDir("niftyc-xz-without-");
+  const xzModule = JSON.stringify(new URL("../../src/fetch/xz.ts", import.meta.url).href);
+  await fsp.writeFile(path.join(dir, "in.xz"), await xz(sample, "-T2", "--block-size=65536"));
+  // As if npm had left it out: resolving it fails, as for a package that is not installed.
+  await fsp.writeFile(
+    path.join(dir, "hide.mjs"),
+    `import { registerHooks } from "node:module";
+    registerHooks({ resolve(specifier, context, next) {
+      if (specifier === "node-liblzma") throw Object.assign(new Error("Cannot find module 'node-liblzma'"), { code: "MODULE_NOT_FOUND" });
+      return next(specifier, context);
+    } });`,
+  );
+  await fsp.writeFile(
+    path.join(dir, "decode.mjs"),
+    `import { readFileSync } from "node:fs";
+    import { createHash } from "node:crypto";
+    import { Readable } from "node:stream";
+    const { createXzDecoder, xzEngine } = await import(${xzModule});
+    const hash = createHash("sha256");
+    for await (const c of Readable.from([readFileSync(${JSON.stringify(path.join(dir, "in.xz"))})]).pipe(createXzDecoder())) hash.update(c);
+    console.log(xzEngine(), hash.digest("hex"));`,
+  );
+  const { stdout } = await run(process.execPath, [
+    "--import",
+    path.join(dir, "hide.mjs"),
+    path.join(dir, "decode.mjs"),
+  ]);
+  t.is(stdout.trim(), `lzma-native ${createHash("sha256").update(sample).digest("hex")}`);
+});
+
 test("on linux-x64 the faster addon decodes: node-liblzma's binary is installed and loads", (t) => {
   if (process.platform !== "linux" || process.arch !== "x64") {
     t.log(
@@ -201,6 +232,8 @@ for (const engine of ENGINES)
         options.join(" "),
       );
     }
+    // A stream of no bytes has no block: its index follows the stream header at once.
+    t.is((await decode(await xz(Buffer.alloc(0)), engine)).length, 0);
     const one = await xz(Buffer.from("one\n"));
     const two = await xz(Buffer.from("two\n"));
     t.is((await decode(Buffer.concat([one, Buffer.alloc(8), two]), engine)).toString(), "one\ntwo\n");
