@@ -5,7 +5,6 @@
 // the tree, leaves the rootfs digest (and so the layers' sharing) alone.
 import test from "ava";
 import fc from "fast-check";
-import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +13,7 @@ import { main } from "../../src/cli/main.ts";
 import type { CliIo } from "../../src/cli/io.ts";
 import { compile } from "../../src/pipeline/compile.ts";
 import { openStore } from "../../src/cache/store.ts";
+import { describeOutputs } from "./helpers.ts";
 
 const RECIPE =
   "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
@@ -77,33 +77,6 @@ async function run(b: Build, root: string, cache: string, out: string): Promise<
   ];
   const r = await cli(argv, root, b.epoch, b.file === "-" ? RECIPE : undefined);
   if (r.code !== 0) throw new Error(`niftyc ${argv.join(" ")} exited ${r.code}:\n${r.stdout}${r.stderr}`);
-}
-
-/** out/ entry by entry (path, type, mode, bytes); build.json without what each run differs in (reuse, timings). */
-async function describe(out: string): Promise<string[]> {
-  const lines: string[] = [];
-  const visit = async (rel: string): Promise<void> => {
-    for (const name of (await fsp.readdir(path.join(out, rel))).sort()) {
-      const child = rel === "" ? name : `${rel}/${name}`;
-      const st = await fsp.lstat(path.join(out, child));
-      if (st.isDirectory()) {
-        lines.push(`${child}/ ${(st.mode & 0o7777).toString(8)}`);
-        await visit(child);
-        continue;
-      }
-      let bytes = await fsp.readFile(path.join(out, child));
-      if (child === "build.json") {
-        const json = JSON.parse(bytes.toString("utf8")) as { steps: Array<Record<string, unknown>> };
-        json.steps = json.steps.map(({ reused: _, ms: __, ...s }) => s);
-        bytes = Buffer.from(JSON.stringify(json));
-      }
-      lines.push(
-        `${child} ${(st.mode & 0o7777).toString(8)} ${createHash("sha256").update(bytes).digest("hex")}`,
-      );
-    }
-  };
-  await visit("");
-  return lines;
 }
 
 /** The files each format writes, for a recipe of this name: said here, not taken from the code under test. */
@@ -237,10 +210,10 @@ test("two builds that differ in one input, in either order into one store, each 
           ),
           ...(await namedFor(path.join(root, "o2"), second, shown(second))),
         ];
-        const cold = await describe(path.join(root, "o3"));
-        if (JSON.stringify(await describe(path.join(root, "o2"))) !== JSON.stringify(cold))
+        const cold = await describeOutputs(path.join(root, "o3"));
+        if (JSON.stringify(await describeOutputs(path.join(root, "o2"))) !== JSON.stringify(cold))
           problems.push("out/ differs from a build into an empty store");
-        if (JSON.stringify(await describe(path.join(root, "o1"))) !== JSON.stringify(cold))
+        if (JSON.stringify(await describeOutputs(path.join(root, "o1"))) !== JSON.stringify(cold))
           problems.push("the first's out/ rebuilt differs from a build into an empty store");
         if (
           ["name", "path", "stdin", "formats"].includes(what) &&
@@ -287,8 +260,8 @@ test("two builds differing only in the SBOM formats (SPDX alone, then SPDX and C
         [],
         `${out} for ${second.formats}`,
       );
-      const cold = await describe(path.join(root, "o3"));
-      t.deepEqual(await describe(path.join(root, out)), cold, `${out} as from an empty store`);
+      const cold = await describeOutputs(path.join(root, "o3"));
+      t.deepEqual(await describeOutputs(path.join(root, out)), cold, `${out} as from an empty store`);
     }
   }
 });
@@ -390,18 +363,18 @@ test("a build whose formats take no gzip leaves the layers uncompressed; an OCI 
   const oci: Build = { ...plain, formats: ["rootfs", "oci"] };
   await run(plain, root, cache, path.join(root, "o1"));
   t.deepEqual(await gzipBlobs(cache), [], "rootfs and docker-archive read no gzip, so none is made");
-  const plainOut = await describe(path.join(root, "o1"));
+  const plainOut = await describeOutputs(path.join(root, "o1"));
 
   await run(oci, root, cache, path.join(root, "o2"));
   await run(oci, root, path.join(root, "cold"), path.join(root, "o3"));
-  t.deepEqual(await describe(path.join(root, "o2")), await describe(path.join(root, "o3")));
+  t.deepEqual(await describeOutputs(path.join(root, "o2")), await describeOutputs(path.join(root, "o3")));
   t.is((await gzipBlobs(cache)).length, 2, "each layer's gzip, kept for the next OCI build");
 
   // The gzip now in the store changes nothing a build without it writes.
   await run(plain, root, cache, path.join(root, "o1"));
   await run(plain, root, cache, path.join(root, "o4"));
-  t.deepEqual(await describe(path.join(root, "o1")), plainOut);
-  t.deepEqual(await describe(path.join(root, "o4")), plainOut);
+  t.deepEqual(await describeOutputs(path.join(root, "o1")), plainOut);
+  t.deepEqual(await describeOutputs(path.join(root, "o4")), plainOut);
 });
 
 test("a layer damaged in the store since a build without gzip is refused when an OCI build would compress it", async (t) => {

@@ -304,3 +304,30 @@ export function useFixture(test: TestFn): { readonly fixture: Fixture; readonly 
   });
   return state;
 }
+
+/** out/ entry by entry (path, type, mode, bytes); build.json without what each run differs in (reuse, timings). */
+export async function describeOutputs(out: string): Promise<string[]> {
+  const lines: string[] = [];
+  const visit = async (rel: string): Promise<void> => {
+    for (const name of (await fsp.readdir(path.join(out, rel))).sort()) {
+      const child = rel === "" ? name : `${rel}/${name}`;
+      const st = await fsp.lstat(path.join(out, child));
+      if (st.isDirectory()) {
+        lines.push(`${child}/ ${(st.mode & 0o7777).toString(8)}`);
+        await visit(child);
+        continue;
+      }
+      let bytes = await fsp.readFile(path.join(out, child));
+      if (child === "build.json") {
+        const json = JSON.parse(bytes.toString("utf8")) as { steps: Array<Record<string, unknown>> };
+        json.steps = json.steps.map(({ reused: _, ms: __, ...s }) => s);
+        bytes = Buffer.from(JSON.stringify(json));
+      }
+      lines.push(
+        `${child} ${(st.mode & 0o7777).toString(8)} ${createHash("sha256").update(bytes).digest("hex")}`,
+      );
+    }
+  };
+  await visit("");
+  return lines;
+}

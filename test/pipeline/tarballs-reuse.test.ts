@@ -4,10 +4,9 @@
 // bytes is in that key: each pair below differs in one such thing only, is built into one store
 // in either order, and each build gives what it gives into an empty store.
 import test from "ava";
-import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { jsonOf, niftyc, useFixture, writeRecipe } from "./helpers.ts";
+import { describeOutputs, jsonOf, niftyc, useFixture, writeRecipe } from "./helpers.ts";
 
 const files = useFixture(test);
 
@@ -20,29 +19,6 @@ EOF
 DIR /srv MODE 0755
 SYMLINK /srv/link /etc/motd
 `;
-
-/** out/ file by file (path, mode, bytes); build.json without the run's timings and reuse. */
-async function describe(out: string): Promise<string[]> {
-  const lines: string[] = [];
-  for (const rel of (await fsp.readdir(out, { recursive: true })).sort()) {
-    const file = path.join(out, rel);
-    const st = await fsp.lstat(file);
-    if (!st.isFile()) {
-      lines.push(`${rel} ${st.isDirectory() ? "dir" : "other"} ${(st.mode & 0o7777).toString(8)}`);
-      continue;
-    }
-    let bytes = await fsp.readFile(file);
-    if (rel === "build.json") {
-      const json = JSON.parse(bytes.toString("utf8")) as { steps: Array<Record<string, unknown>> };
-      json.steps = json.steps.map(({ reused: _, ms: __, ...s }) => s);
-      bytes = Buffer.from(JSON.stringify(json));
-    }
-    lines.push(
-      `${rel} ${(st.mode & 0o7777).toString(8)} ${createHash("sha256").update(bytes).digest("hex")}`,
-    );
-  }
-  return lines;
-}
 
 interface Built {
   digest: string;
@@ -75,7 +51,7 @@ async function build(name: string, text: string, cache: string, epoch = "0"): Pr
   );
   if (result.code !== 0) throw new Error(`build ${name} exited ${result.code}:\n${result.stderr}`);
   const json = jsonOf(result) as ReturnType<typeof jsonOf> & { stages: Array<{ name: string }> };
-  return { digest: json.digest, stages: json.stages.map((s) => s.name), out: await describe(out) };
+  return { digest: json.digest, stages: json.stages.map((s) => s.name), out: await describeOutputs(out) };
 }
 
 const freshCache = () => path.join(files.work, `cache-${runs++}`);
