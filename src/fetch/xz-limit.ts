@@ -52,6 +52,7 @@ export class XzHeaderWalk {
   /** Bytes to pass over before collecting again (chunk data, padding, checks). */
   #skip = 0;
   #checkSize = 0;
+  #streams = 0;
   #blocks = 0;
   /** Compressed bytes of the current block so far, for its padding. */
   #blockBytes = 0;
@@ -90,7 +91,10 @@ export class XzHeaderWalk {
   }
 
   #streamHeader(b: Buffer): void {
-    if (!b.subarray(0, 6).equals(MAGIC)) throw new XzRefused("LZMA_FORMAT_ERROR");
+    // After a first stream the input is known to be xz, so what follows it is damage, as liblzma says.
+    if (!b.subarray(0, 6).equals(MAGIC))
+      throw new XzRefused(this.#streams === 0 ? "LZMA_FORMAT_ERROR" : "LZMA_DATA_ERROR");
+    this.#streams++;
     if (crc32(b.subarray(6, 8)) !== b.readUInt32LE(8)) throw new XzRefused("LZMA_DATA_ERROR");
     if (b[6] !== 0 || (b[7]! & 0xf0) !== 0) throw new XzRefused("LZMA_OPTIONS_ERROR");
     this.#checkSize = CHECK_SIZE[b[7]! & 0x0f]!;

@@ -201,6 +201,7 @@ for (const engine of ENGINES)
       [good.subarray(0, good.length - 30), "xz: Unexpected end of input"],
       [good.subarray(0, 40), "xz: Unexpected end of input"],
       [Buffer.from("PK\x03\x04 not xz at all"), "xz: File format not recognized"],
+      [Buffer.concat([good, Buffer.from("garbage after the stream")]), "xz: Compressed data is corrupt"],
       [Buffer.alloc(0), "xz: File format not recognized"],
     ];
     for (const [input, words] of cases) {
