@@ -8,7 +8,7 @@ import type { Hash } from "node:crypto";
 import {
   closeSync,
   fchmodSync,
-  fsync,
+  fsyncSync,
   linkSync,
   mkdirSync,
   openSync,
@@ -25,7 +25,8 @@ import { Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { isCode } from "../core/process.ts";
+import { bootId, isCode } from "../core/process.ts";
+import { journalName, journalsDir } from "./journals.ts";
 import { FetchError } from "./fetch-error.ts";
 
 export { isCode };
@@ -101,6 +102,8 @@ export function damagedBlob(digest: string, detail: string): NiftyError {
 /** This thread's temp file tag, drawn once, and how many names it has given. */
 let tempTag: string | undefined;
 let tempCount = 0;
+/** This thread's journal of unsynced blobs in each store it wrote to (an open descriptor, appended to). */
+const journals = new Map<string, number>();
 
 export class Store {
   readonly dir: string;
@@ -120,6 +123,10 @@ export class Store {
   }
   get usesDir(): string {
     return path.join(this.dir, "uses");
+  }
+  /** Journals naming blobs whose bytes were not synced one by one (see journalUnsynced). */
+  get unsyncedDir(): string {
+    return journalsDir(this.dir);
   }
 
   blobPath(digest: string): string {
@@ -149,11 +156,35 @@ export class Store {
 
   /**
    * A blob written by synchronous calls (see BlobFile), for a reader thread that writes many small
-   * files: commit() syncs and publishes it, leaving the blobs directory to `syncBlobNames()`, which
-   * the caller runs once after many commits and before anything names those blobs.
+   * files, named later in a batch: see `journalUnsynced` and `syncBlobNames`.
    */
   createFile(): BlobFile {
     return new BlobFile(this);
+  }
+
+  /**
+   * Let these blobs be named before their bytes are synced: their digests are appended to this
+   * thread's journal in `unsynced/`, and the journal is synced, one sync for a batch instead of one a
+   * file. A store opened after the machine restarted hashes every blob a journal of the earlier
+   * boot names and quarantines those that do not match (src/cache/unsynced.ts). False where the
+   * kernel gives no boot id: the caller syncs each file instead.
+   */
+  journalUnsynced(digests: readonly string[]): boolean {
+    const boot = bootId();
+    if (boot === undefined) return false;
+    if (digests.length === 0) return true;
+    let fd = journals.get(this.dir);
+    if (fd === undefined) {
+      mkdirSync(this.unsyncedDir, { recursive: true });
+      tempTag ??= randomBytes(8).toString("hex");
+      const name = journalName(boot, process.pid, tempTag, Date.now());
+      fd = openSync(path.join(this.unsyncedDir, name), "a", 0o644);
+      journals.set(this.dir, fd);
+      syncDirSync(this.unsyncedDir); // the journal's name, before any blob relies on it
+    }
+    writeAllSync(fd, Buffer.from(digests.map((d) => `${d}\n`).join("")));
+    fsyncSync(fd);
+    return true;
   }
 
   /** Make the names of blobs committed by BlobFiles durable: one directory sync. */
@@ -320,11 +351,13 @@ export class Store {
 export async function openStore(dir: string): Promise<Store> {
   const store = new Store(dir);
   // At once: every build opens the store, and each of these is a round trip to the thread pool.
-  await Promise.all(
-    [store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) =>
+  const [journals] = await Promise.all([
+    listDir(store.unsyncedDir),
+    ...[store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) =>
       fsp.mkdir(d, { recursive: true }),
     ),
-  );
+  ]);
+  if (journals.length > 0) await (await import("./unsynced.ts")).settleUnsynced(store, journals);
   return store;
 }
 
@@ -466,9 +499,9 @@ export class BlobWriter extends Writable {
 /**
  * A blob written with synchronous calls: a reader thread (src/debian/deb-readers.ts) blocks only
  * itself, and a stream and a thread-pool round trip per call cost more than the small files of a
- * package. The same promises as BlobWriter: a temp file until commit(), which syncs it (the wait
- * in the background, so the caller writes the next file meanwhile), makes it read-only and links
- * it under its digest; the directory's sync is the caller's (`Store.syncBlobNames`).
+ * package. A temp file until named: finish() closes it read-only, unsynced; the caller makes the
+ * batch safe to name (Store.journalUnsynced, else sync() on each), then name() links each under
+ * its digest, and Store.syncBlobNames syncs the directory.
  */
 export class BlobFile {
   readonly tempPath: string;
@@ -499,21 +532,31 @@ export class BlobFile {
     writeAllSync(this.#fd!, chunk);
   }
 
-  /** Sync, close and name the blob; the temp file is gone whatever happens. */
-  async commit(): Promise<BlobInfo> {
+  /** Close the temp file, read-only. Its bytes are not synced yet. */
+  finish(): void {
     const fd = this.#fd!;
     this.#fd = undefined;
+    try {
+      fchmodSync(fd, 0o444);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Sync the finished temp file on its own: where no journal can stand for it. */
+  sync(): void {
+    const fd = openSync(this.tempPath, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Name the finished blob by its digest; the temp file is gone whatever happens. */
+  name(): BlobInfo {
     const digest = this.digest;
     const final = this.#store.blobPath(digest);
-    try {
-      await new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
-      fchmodSync(fd, 0o444);
-    } catch (err) {
-      closeSync(fd);
-      removeSync(this.tempPath);
-      throw err;
-    }
-    closeSync(fd);
     try {
       linkIntoSync(this.tempPath, final);
     } catch (err) {
@@ -575,6 +618,15 @@ async function linkInto(tmp: string, final: string): Promise<void> {
     await fsp.link(tmp, final);
   }
   await syncDir(path.dirname(final));
+}
+
+function syncDirSync(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {

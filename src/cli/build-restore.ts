@@ -12,6 +12,7 @@
 import { blobIdentityOf, racy, treeIdentities, unchanged } from "../core/host-inputs.ts";
 import { clockMs } from "../core/clock.ts";
 import { restoreEntries } from "../cache/assembled.ts";
+import { journalsOfEarlierBoot } from "../cache/journals.ts";
 import { discard, publish, stagingDir } from "../core/atomic.ts";
 import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { CliIo } from "./io.ts";
@@ -112,12 +113,17 @@ export async function restoreFromStamp(
     quiet: boolean;
     started: number;
     restored: (outputs: HostInput[], blobs: Blob[]) => void;
+    /** The store's directory. */
+    store: string;
   },
   io: Pick<CliIo, "cwd" | "stdout" | "stderr">,
 ): Promise<number | undefined> {
   let blobs: ReturnType<typeof vouchedBlobs>;
   try {
     if (!unchanged(restore.beside)) return undefined;
+    // Blobs an earlier boot left unsynced may have lost their bytes with their identity intact:
+    // the build checks them when it opens the store (src/cache/unsynced.ts) before anything reads them.
+    if (journalsOfEarlierBoot(how.store)) return undefined;
     blobs = vouchedBlobs(restore.blobs);
     if (blobs === undefined) return undefined;
     const built = (JSON.parse(restore.buildJson) as { fingerprint?: string }).fingerprint;

@@ -120,7 +120,7 @@ export function upToDateFromStamp(
       const restored = (outputs: HostInput[], blobs: StampRestore["blobs"]) =>
         rewriteStamp(file, { ...stamp, outputs, restore: { ...restore, blobs } });
       return import("./build-restore.ts").then((m) =>
-        m.restoreFromStamp(restore, { json, quiet, started, restored }, io),
+        m.restoreFromStamp(restore, { json, quiet, started, restored, store: dirname(dirname(file)) }, io),
       );
     }
   } catch {

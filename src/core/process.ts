@@ -15,3 +15,22 @@ export function processAlive(pid: number): boolean {
     return isCode(error, "EPERM");
   }
 }
+
+let boot: string | null | undefined;
+
+/**
+ * The kernel's id of this boot (Linux: /proc/sys/kernel/random/boot_id), read once; undefined
+ * where there is none. A value from an earlier boot means the machine restarted since.
+ */
+export function bootId(): string | undefined {
+  if (boot === undefined) {
+    try {
+      const { readFileSync } = process.getBuiltinModule("node:fs");
+      const id = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      boot = /^[0-9a-f-]{36}$/.test(id) ? id : null;
+    } catch {
+      boot = null;
+    }
+  }
+  return boot ?? undefined;
+}

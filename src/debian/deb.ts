@@ -76,8 +76,6 @@ export interface DebContents {
 export const DEB_FORMAT = "niftyc-deb/2";
 /** Control members are small; anything bigger is not a real package. */
 const MAX_CONTROL_MEMBER = 16 << 20;
-/** Members of one .deb written but not yet synced and named (each holds a file open). */
-const MAX_UNSYNCED = 64;
 
 /**
  * Read the .deb stored under `digest` (its entry list cached by that digest), in a reader thread.
@@ -270,23 +268,29 @@ async function readData(
   return entries;
 }
 
-/** Blobs written but not yet synced and named: at most MAX_UNSYNCED at once, errors kept for the end. */
+/**
+ * Members written and closed but not yet named. Named together once the package is read, after one
+ * sync of the store's journal of unsynced blobs stands for all their bytes (Store.journalUnsynced);
+ * each file is synced on its own only where the kernel gives no boot id.
+ */
 class Commits {
-  readonly #pending: Array<Promise<unknown>> = [];
-  #failure: { error: unknown } | undefined;
+  readonly #files: BlobFile[] = [];
 
-  async add(file: BlobFile): Promise<void> {
-    const commit = file.commit().catch((error: unknown) => {
-      this.#failure ??= { error };
-    });
-    this.#pending.push(commit);
-    if (this.#pending.length >= MAX_UNSYNCED) await this.#pending.shift();
-    if (this.#failure) throw this.#failure.error;
+  add(file: BlobFile): void {
+    file.finish();
+    this.#files.push(file);
   }
 
+  /** Name every finished member (on failure too: they are whole), then sync the names. */
   async settle(store: Store): Promise<void> {
-    await Promise.all(this.#pending.splice(0));
-    if (this.#failure) throw this.#failure.error;
+    const files = this.#files.splice(0);
+    try {
+      if (!store.journalUnsynced(files.map((f) => f.digest))) for (const f of files) f.sync();
+      for (const f of files) f.name();
+    } catch (error) {
+      for (const f of files) f.abort();
+      throw error;
+    }
     await store.syncBlobNames();
   }
 }
@@ -371,8 +375,8 @@ async function toEntry(reading: DataReading, entry: Entry, key: string, header: 
 
 /**
  * Write one entry into the store, hashing it with SHA-256 (and MD5, dpkg's checksum, when asked)
- * on the way. The blob is synced and named in the background (`commits`) while the next entries
- * are read.
+ * on the way. The file is closed, and named with the package's other members once all are read
+ * (`commits`).
  */
 async function storeMember(
   reading: DataReading,
@@ -391,7 +395,12 @@ async function storeMember(
     throw err;
   }
   const { digest, size } = file;
-  await reading.commits.add(file);
+  try {
+    reading.commits.add(file);
+  } catch (err) {
+    file.abort();
+    throw err;
+  }
   return md5 === undefined ? { digest, size } : { digest, size, md5: md5.digest("hex") };
 }
 

@@ -67,15 +67,16 @@ test("abort drops the temp file", async (t) => {
   t.deepEqual(await listFiles(store.blobsDir), []);
 });
 
-test("a BlobFile names nothing until commit, is read-only once named, and abort keeps nothing", async (t) => {
+test("a BlobFile names nothing until name(), is read-only once named, and abort keeps nothing", async (t) => {
   const { store } = await setup();
   const data = bytes(100_000);
   const file = store.createFile();
   file.write(data.subarray(0, 50_000));
   file.write(data.subarray(50_000));
   t.is(file.digest, sha256(data));
-  t.false(await store.has(sha256(data)), "not named before commit");
-  const info = await file.commit();
+  file.finish();
+  t.false(await store.has(sha256(data)), "not named when finished");
+  const info = file.name();
   t.is(info.digest, sha256(data));
   t.true((await fsp.readFile(info.path)).equals(data));
   t.is((await fsp.stat(info.path)).mode & 0o777, 0o444);
@@ -83,7 +84,14 @@ test("a BlobFile names nothing until commit, is read-only once named, and abort 
 
   const again = store.createFile();
   again.write(data);
-  t.is((await again.commit()).path, info.path, "the same bytes again: the blob that is there");
+  again.finish();
+  t.is(again.name().path, info.path, "the same bytes again: the blob that is there");
+  t.deepEqual(await listFiles(store.tmpDir), []);
+
+  const finished = store.createFile();
+  finished.write(Buffer.from("finished, never named"));
+  finished.finish();
+  finished.abort();
   t.deepEqual(await listFiles(store.tmpDir), []);
 
   const dropped = store.createFile();

@@ -6,6 +6,9 @@ import test, { type ExecutionContext } from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { journalName } from "../../src/cache/journals.ts";
+import { bootId } from "../../src/core/process.ts";
 import {
   NIFTYC,
   NODE,
@@ -13,6 +16,7 @@ import {
   baseEnv,
   busyboxRecipe,
   collect,
+  execFileP,
   dropbearLines,
   jsonOf,
   listTree,
@@ -471,6 +475,7 @@ async function restorable(
 const RESTORE = new Set([
   "src/cli/build-restore.ts",
   "src/cache/assembled.ts",
+  "src/cache/journals.ts",
   "src/core/atomic.ts",
   "src/core/process.ts",
 ]);
@@ -515,6 +520,46 @@ test("a removed output directory is restored from the store: the same files, bui
     t.true(again.recalled);
     t.true(jsonOrText(again).upToDate);
   }
+});
+
+test("after a restart with a journal of unsynced blobs, a removed out/ is not restored from the stamp: the build checks the blobs, and one that lost its bytes is written again", async (t) => {
+  const p = await project(t, "reboot");
+  const expected = await restorable(t, p);
+  const out = outOf(p);
+  const { digest } = await readBuildJson(out);
+  await fsp.rm(out, { recursive: true });
+  // rootfs.tar's blob loses its bytes but keeps its identity (inode, mode, size, mtime), as a file
+  // named before its bytes reached the disk can after a crash of a file system without a journal.
+  const blob = path.join(p.dir, "cache/blobs/sha256", digest.slice("sha256:".length));
+  const before = await fsp.stat(blob, { bigint: true });
+  await fsp.chmod(blob, 0o644);
+  await fsp.writeFile(blob, Buffer.alloc(Number(before.size)));
+  await fsp.chmod(blob, 0o444);
+  // To the nanosecond (utimes takes seconds as a double, which cannot hold them).
+  const ns = before.mtimeNs;
+  await execFileP("touch", [
+    "-m",
+    "-d",
+    `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`,
+    blob,
+  ]);
+  t.deepEqual((await fsp.stat(blob, { bigint: true })).mtimeNs, ns, "the identity is as it was");
+  const journals = path.join(p.dir, "cache/unsynced");
+  await fsp.mkdir(journals, { recursive: true });
+  let earlier = randomUUID();
+  while (earlier === bootId()) earlier = randomUUID();
+  await fsp.writeFile(path.join(journals, journalName(earlier, 4242, "ab", Date.now())), `${digest}\n`);
+
+  const rebuilt = await p.run();
+  t.is(rebuilt.code, 0, rebuilt.stderr);
+  t.false(rebuilt.recalled, "the build ran: its opening of the store checked the journal's blobs");
+  // The same files; build.json says the same image (its steps' timings are the run's own).
+  const { "build.json": _, ...files } = await snapshot(out);
+  const { "build.json": __, ...expectedFiles } = expected;
+  t.deepEqual(files, expectedFiles);
+  t.is((await readBuildJson(out)).digest, digest);
+  t.is(sha256(await fsp.readFile(blob)), digest, "the blob was written again");
+  t.deepEqual(await fsp.readdir(journals), []);
 });
 
 /** The blob of the restored out/'s `<name>.nspawn`, as the stamp names it. */

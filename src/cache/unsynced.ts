@@ -1,0 +1,99 @@
+// Blobs named before their bytes were synced (Store.journalUnsynced): what a
+// store opened later does with the journals that list them.
+// - A journal of an earlier boot: the machine restarted, perhaps without
+//   writing back what was only in memory, so every blob it names is hashed
+//   again, and one whose bytes do not match its name is moved to quarantine
+//   (the next build that needs it writes it again). Then the journal goes.
+// - A journal of this boot whose writer has exited: one `sync -f` of the
+//   store's file system, in a detached child, makes every byte written so far
+//   durable, and the journal is removed after it. Nothing waits for it; a
+//   journal it leaves is dealt with by the next open, or the next boot.
+// Journals of live writers are left alone.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import { fileDigest } from "../core/hash.ts";
+import { bootId, isCode, processAlive } from "../core/process.ts";
+import { parseJournalName } from "./journals.ts";
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/** The store's directories this needs (not the Store: store.ts loads this module). */
+export interface StoreDirs {
+  dir: string;
+  blobsDir: string;
+  quarantineDir: string;
+  unsyncedDir: string;
+}
+
+/** What opening the store found: blobs an earlier boot left unsynced, checked and kept or quarantined. */
+export interface UnsyncedReport {
+  checked: number;
+  quarantined: string[];
+}
+
+export async function settleUnsynced(store: StoreDirs, names: readonly string[]): Promise<UnsyncedReport> {
+  const report: UnsyncedReport = { checked: 0, quarantined: [] };
+  const boot = bootId();
+  const written: string[] = [];
+  for (const name of names) {
+    const parsed = parseJournalName(name);
+    const journal = path.join(store.unsyncedDir, name);
+    if (parsed === undefined) continue; // not a journal: left for whoever put it there
+    if (parsed.boot !== boot) {
+      await checkJournal(store, journal, report);
+      await fsp.rm(journal, { force: true });
+    } else if (!processAlive(parsed.pid)) {
+      written.push(journal);
+    }
+  }
+  if (written.length > 0) syncThenRemove(store.dir, written);
+  return report;
+}
+
+async function checkJournal(store: StoreDirs, journal: string, report: UnsyncedReport): Promise<void> {
+  let text: string;
+  try {
+    text = await fsp.readFile(journal, "latin1");
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return; // another process checked it first
+    throw error;
+  }
+  for (const digest of new Set(text.split("\n"))) {
+    if (!DIGEST_RE.test(digest)) continue; // a line cut short by the crash
+    const blob = path.join(store.blobsDir, digest.slice("sha256:".length));
+    let actual: string;
+    try {
+      actual = await fileDigest(blob);
+    } catch (error) {
+      if (isCode(error, "ENOENT")) continue; // never named, or removed since
+      throw error;
+    }
+    report.checked++;
+    if (actual === digest) continue;
+    await fsp.mkdir(store.quarantineDir, { recursive: true });
+    const to = path.join(
+      store.quarantineDir,
+      `${digest.slice("sha256:".length)}.${randomBytes(4).toString("hex")}`,
+    );
+    await fsp.rename(blob, to).catch((error: unknown) => {
+      if (!isCode(error, "ENOENT")) throw error;
+    });
+    report.quarantined.push(digest);
+  }
+}
+
+/** `sync -f` on the store's file system, then the journals removed: detached, so the caller never waits. */
+function syncThenRemove(dir: string, journals: readonly string[]): void {
+  try {
+    const child = spawn("/bin/sh", ["-c", 'sync -f "$0" && exec rm -f -- "$@"', dir, ...journals], {
+      detached: true,
+      stdio: "ignore",
+    });
+    child.on("error", () => {}); // no sh or no sync: the journals wait for the next open
+    child.unref();
+  } catch {
+    // As above.
+  }
+}
