@@ -18,6 +18,8 @@ import { bootId, isCode, processAlive } from "../core/process.ts";
 import { parseJournalName } from "./journals.ts";
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+/** Journals retired by one `sync -f` child: their paths are its arguments. */
+export const RETIRED_AT_ONCE = 256;
 
 /** The store's directories this needs (not the Store: store.ts loads this module). */
 export interface StoreDirs {
@@ -48,7 +50,8 @@ export async function settleUnsynced(store: StoreDirs, names: readonly string[])
       written.push(journal);
     }
   }
-  if (written.length > 0) syncThenRemove(store.dir, written);
+  // One command line takes so many; the rest wait for the next opening.
+  if (written.length > 0) syncThenRemove(store.dir, written.slice(0, RETIRED_AT_ONCE));
   return report;
 }
 

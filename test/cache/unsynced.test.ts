@@ -10,6 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { journalName, journalsOfEarlierBoot } from "../../src/cache/journals.ts";
 import { openStore } from "../../src/cache/store.ts";
+import { RETIRED_AT_ONCE } from "../../src/cache/unsynced.ts";
 import { bootId } from "../../src/core/process.ts";
 import { readDebFile } from "../../src/debian/deb.ts";
 import { tempDir } from "../fetch/helpers/util.ts";
@@ -101,4 +102,23 @@ test("a journal of this boot whose writer exited is retired after a sync of the 
   t.deepEqual(await fsp.readdir(store.unsyncedDir), [path.basename(live)]);
   t.true(await store.has(blob.digest), "retiring removes journals, never blobs");
   t.false(journalsOfEarlierBoot(dir));
+});
+
+test("more exited writers' journals than one command line takes are retired over several openings", async (t) => {
+  const dir = path.join(await tempDir("niftyc-unsynced-many-"), "cache");
+  const store = await openStore(dir);
+  await fsp.mkdir(store.unsyncedDir, { recursive: true });
+  const count = RETIRED_AT_ONCE + 20;
+  for (let i = 0; i < count; i++)
+    await fsp.writeFile(path.join(store.unsyncedDir, journalName(bootId()!, 99_999_999, `a${i}`, i)), "");
+  const left = async () => (await fsp.readdir(store.unsyncedDir)).length;
+  const settled = async (want: number) => {
+    const deadline = Date.now() + 30_000; // a hang detector, not a speed limit
+    while ((await left()) > want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return left();
+  };
+  await openStore(dir);
+  t.is(await settled(20), 20, "one opening retires as many as one command line takes");
+  await openStore(dir);
+  t.is(await settled(0), 0, "the next opening the rest");
 });
