@@ -365,6 +365,7 @@ export async function openStore(dir: string): Promise<Store> {
  * A stream into a unique temp file under DIR/tmp that hashes what it writes.
  * Nothing appears in the store until commit(); abort() or any failure leaves
  * nothing but, at worst (a killed process), the temp file that gc removes.
+ * Its digest is journaled before it is named, like a BlobFile's.
  */
 export class BlobWriter extends Writable {
   readonly tempPath: string;
@@ -384,9 +385,12 @@ export class BlobWriter extends Writable {
   /** The digest of everything written, once the stream has finished. */
   get digest(): string {
     if (!this.writableFinished) throw new Error("BlobWriter: the digest is known once the stream finished");
-    return (this.#digest ??= `sha256:${this.#hash.digest("hex")}`);
+    return this.#digestOfAll();
   }
   #digest: string | undefined;
+  #digestOfAll(): string {
+    return (this.#digest ??= `sha256:${this.#hash.digest("hex")}`);
+  }
 
   /** Bytes written so far. */
   get size(): number {
@@ -421,10 +425,14 @@ export class BlobWriter extends Writable {
     this.#flush().then(() => callback(), callback);
   }
 
-  /** The bytes on disk, read-only, closed: only then may the blob get its name. */
+  /**
+   * Read-only and closed, its bytes synced or its digest in this thread's synced journal
+   * (Store.journalUnsynced): only then may the blob get its name. The journal costs a small
+   * file's sync where syncing the blob waits for all of its bytes (the tarballs' 100 MB).
+   */
   async #flush(): Promise<void> {
     const fh = this.#fh!;
-    await fh.sync();
+    if (!this.#store.journalUnsynced([this.#digestOfAll()])) await fh.sync();
     await fh.chmod(0o444);
     this.#fh = undefined;
     await fh.close();

@@ -56,8 +56,24 @@ test("a package's members are named after one synced journal of this boot lists 
     journals.every((n) => n.startsWith(`${bootId()}.${process.pid}.`)),
     journals.join(", "),
   );
-  t.deepEqual(await journalLines(store.unsyncedDir), [...named].sort());
+  // The .deb itself was streamed in (putFile), and is journaled as well.
+  t.deepEqual(await journalLines(store.unsyncedDir), [...named, deb.digest].sort());
   for (const digest of named) t.true(await store.has(digest));
+});
+
+test("a blob streamed into the store (a download, a tarball) is named after its digest is in this boot's synced journal", async (t) => {
+  const dir = path.join(await tempDir("niftyc-unsynced-stream-"), "cache");
+  const store = await openStore(dir);
+  const writer = store.createWriter();
+  writer.write(Buffer.alloc(3 << 20, 1));
+  const blob = await writer.commit();
+  const small = await store.putBuffer(Buffer.from("small\n"));
+  t.deepEqual(await journalLines(store.unsyncedDir), [blob.digest, small.digest].sort());
+  const journals = await fsp.readdir(store.unsyncedDir);
+  t.is(journals.length, 1, "one journal for the thread");
+  t.true(journals[0]!.startsWith(`${bootId()}.${process.pid}.`), journals[0]);
+  t.is((await fsp.stat(blob.path)).mode & 0o777, 0o444);
+  t.deepEqual(await fsp.readdir(store.tmpDir), [], "no temp file left");
 });
 
 test("a journal of an earlier boot: each blob it names is hashed, one that lost its bytes is quarantined, and the journal goes", async (t) => {
@@ -80,7 +96,12 @@ test("a journal of an earlier boot: each blob it names is hashed, one that lost 
   const quarantined = await fsp.readdir(store.quarantineDir);
   t.is(quarantined.length, 1);
   t.true(quarantined[0]!.startsWith(lost.slice("sha256:".length)));
-  t.deepEqual(await fsp.readdir(store.unsyncedDir), [], "the journal is gone");
+  const left = await fsp.readdir(store.unsyncedDir);
+  t.false(left.includes(path.basename(journal)), "the journal is gone");
+  t.true(
+    left.every((n) => n.startsWith(`${bootId()}.${process.pid}.`)),
+    `only this process's own journal stays: ${left.join(", ")}`,
+  );
   t.false(journalsOfEarlierBoot(dir));
 });
 
@@ -99,7 +120,9 @@ test("a journal of this boot whose writer exited is retired after a sync of the 
   const deadline = Date.now() + 30_000;
   while ((await fsp.readdir(store.unsyncedDir)).includes(path.basename(exited)) && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 50));
-  t.deepEqual(await fsp.readdir(store.unsyncedDir), [path.basename(live)]);
+  const left = await fsp.readdir(store.unsyncedDir);
+  t.false(left.includes(path.basename(exited)), "the exited writer's journal is retired");
+  t.true(left.includes(path.basename(live)), "the live writer's journal stays");
   t.true(await store.has(blob.digest), "retiring removes journals, never blobs");
   t.false(journalsOfEarlierBoot(dir));
 });

@@ -548,7 +548,8 @@ test("after a restart with a journal of unsynced blobs, a removed out/ is not re
   await fsp.mkdir(journals, { recursive: true });
   let earlier = randomUUID();
   while (earlier === bootId()) earlier = randomUUID();
-  await fsp.writeFile(path.join(journals, journalName(earlier, 4242, "ab", Date.now())), `${digest}\n`);
+  const planted = journalName(earlier, 4242, "ab", Date.now());
+  await fsp.writeFile(path.join(journals, planted), `${digest}\n`);
 
   const rebuilt = await p.run();
   t.is(rebuilt.code, 0, rebuilt.stderr);
@@ -559,7 +560,12 @@ test("after a restart with a journal of unsynced blobs, a removed out/ is not re
   t.deepEqual(files, expectedFiles);
   t.is((await readBuildJson(out)).digest, digest);
   t.is(sha256(await fsp.readFile(blob)), digest, "the blob was written again");
-  t.deepEqual(await fsp.readdir(journals), []);
+  const left = await fsp.readdir(journals);
+  t.false(left.includes(planted), "the earlier boot's journal is gone");
+  t.true(
+    left.every((name) => name.startsWith(`${bootId()}.`)),
+    `only this boot's journals (the rebuild's own) stay: ${left.join(", ")}`,
+  );
 });
 
 /** The blob of the restored out/'s `<name>.nspawn`, as the stamp names it. */
