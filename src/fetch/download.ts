@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
+import type { Http } from "./http.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { FetchError } from "../cache/fetch-error.ts";
 import { DigestMismatchError, digestHex } from "../cache/store.ts";
@@ -226,9 +227,9 @@ async function download(
   const { name } = request;
   const what = digest === undefined ? name : `${name} (${digest})`;
   // Loaded only when the network is needed: a cached build never pays for it.
-  const undici = await import("undici");
+  const http = (await import("./http.ts")).loadHttp();
   const timeout = request.timeoutMs ?? 30_000;
-  const dispatcher = sharedDispatcher(undici, timeout);
+  const dispatcher = sharedDispatcher(http, timeout);
   const retries = request.retries ?? 3;
   const baseDelay = request.retryDelayMs ?? 500;
   const failures: { url: string; reason: string; error: unknown }[] = [];
@@ -237,7 +238,7 @@ async function download(
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) await sleep(baseDelay * 2 ** (attempt - 1));
       try {
-        const info = await attemptOnce(undici.request, dispatcher, store, request, digest, url);
+        const info = await attemptOnce(http.request, dispatcher, store, request, digest, url);
         return { fromCache: false, ...info, url };
       } catch (err) {
         if (err instanceof DigestMismatchError) {
@@ -294,23 +295,23 @@ const dispatchers = new Map<number, Dispatcher>();
  * .debs of a closure reuse a few connections to their mirror instead of opening one each. Idle
  * connections do not keep the process alive (undici unrefs them).
  */
-function sharedDispatcher(undici: typeof import("undici"), timeout: number): Dispatcher {
+function sharedDispatcher(http: Http, timeout: number): Dispatcher {
   let dispatcher = dispatchers.get(timeout);
   if (dispatcher === undefined) {
-    const agent = new undici.Agent({
+    const agent = new http.Agent({
       connectTimeout: timeout,
       headersTimeout: timeout,
       bodyTimeout: timeout,
       connections: CONNECTIONS_PER_HOST,
     });
-    dispatcher = agent.compose(undici.interceptors.redirect({ maxRedirections: 10 }));
+    dispatcher = agent.compose(http.redirect({ maxRedirections: 10 }));
     dispatchers.set(timeout, dispatcher);
   }
   return dispatcher;
 }
 
 async function attemptOnce(
-  request: typeof import("undici").request,
+  request: Http["request"],
   dispatcher: Dispatcher,
   store: Store,
   req: FetchLatestRequest,
@@ -336,7 +337,7 @@ async function attemptOnce(
 
 async function attemptWithin(
   deadline: Deadline,
-  request: typeof import("undici").request,
+  request: Http["request"],
   dispatcher: Dispatcher,
   store: Store,
   req: FetchLatestRequest,
