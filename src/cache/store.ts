@@ -505,7 +505,7 @@ export class BlobWriter extends Writable {
 }
 
 /**
- * A blob written with synchronous calls: a reader thread (src/debian/deb-readers.ts) blocks only
+ * A blob written with synchronous calls: a worker thread (src/cache/threads.ts) blocks only
  * itself, and a stream and a thread-pool round trip per call cost more than the small files of a
  * package. A temp file until named: finish() closes it read-only, unsynced; the caller makes the
  * batch safe to name (Store.journalUnsynced, else sync() on each), then name() links each under

@@ -10,8 +10,8 @@ import { createHash } from "node:crypto";
 import type { Header } from "tar-stream";
 import type { Limits } from "../core/limits.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { digestHex } from "../cache/store.ts";
-import type { BlobFile, Store } from "../cache/store.ts";
+import { digestHex, Store } from "../cache/store.ts";
+import type { BlobFile } from "../cache/store.ts";
 import { entryType, hardLinkKey, locateDebMember, refuseUnsafeName, scanTar } from "../fetch/archive.ts";
 import type { Entry } from "../fetch/archive.ts";
 import { fieldValue, parseStanzas } from "./fields.ts";
@@ -90,18 +90,20 @@ export async function readDeb(
   const cached = await store.readRecord<DebContents>("deb-contents", digestHex(digest));
   if (cached?.format === DEB_FORMAT && cached.deb === digest && (await blobsPresent(store, cached)))
     return { ...cached, fromCache: true };
-  const { readDebInWorker } = await import("./deb-readers.ts");
-  const contents = (await readDebInWorker({ storeDir: store.dir, digest, what, limits })) as DebContents;
+  const { runInThread } = await import("../cache/threads.ts");
+  const args: Parameters<typeof readDebIntoStore> = [store.dir, digest, what, limits];
+  const contents = (await runInThread(import.meta.url, "readDebIntoStore", args)) as DebContents;
   return { ...contents, fromCache: false };
 }
 
-/** Read the stored .deb (not through the cache) and record its contents: what a reader thread does. */
+/** Read the stored .deb (not through the cache) and record its contents: what a worker thread does. */
 export async function readDebIntoStore(
-  store: Store,
+  storeDir: string,
   digest: string,
   what: string,
   limits?: Limits,
 ): Promise<DebContents> {
+  const store = new Store(storeDir);
   const contents = await readDebFile(store, store.blobPath(digest), digest, what, limits);
   await store.writeRecord("deb-contents", digestHex(digest), contents);
   return contents;

@@ -464,24 +464,37 @@ async function buildTree(p: Planned, records: StepRecords | undefined): Promise<
   return { ...p, ran, config, reproducible };
 }
 
-/** Layer tarballs: written once per tree and epoch, after the image's checks, then taken from the store. */
+/**
+ * Layer tarballs: written once per tree and epoch, while the image is checked (in worker threads
+ * when they run, see writeTarballs), then taken from the store. A failed check leaves them unrecorded.
+ */
 async function layerTarballs(b: Built): Promise<OutputsRecord> {
   const { store, options } = b;
   const recorded = await store.readRecord<OutputsRecord>("outputs", b.outputsKey);
   let tarballs: OutputsRecord;
   if (recorded === undefined || !(await store.hasAll(tarballBlobs(recorded)))) {
-    await stage("checking the finished image", () => verifyFinishedImage(b));
-    b.lap("verify");
     const { tarballsKey, writeTarballs } = await import("./layers.ts");
     // The same tree may have been written before, under other metadata (an edited LABEL or ENV).
     const treeKey = tarballsKey(b.tree, b.ran.basePaths, options.epoch);
     const same = await store.readRecord<Tarballs>("tarballs", treeKey);
-    if (same !== undefined && (await store.hasAll(tarballBlobs(same)))) {
-      tarballs = await withLayerGzip(b, same);
+    const kept = same !== undefined && (await store.hasAll(tarballBlobs(same))) ? same : undefined;
+    const writing = kept
+      ? undefined
+      : stage("writing the layer tarballs", () =>
+          writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, takesGzippedLayers(b.formats)),
+        );
+    writing?.catch(() => {}); // awaited below, after the checks
+    try {
+      await stage("checking the finished image", () => verifyFinishedImage(b));
+    } catch (error) {
+      await writing?.catch(() => {});
+      throw error;
+    }
+    b.lap("verify");
+    if (kept) {
+      tarballs = await withLayerGzip(b, kept);
     } else {
-      tarballs = await stage("writing the layer tarballs", () =>
-        writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, takesGzippedLayers(b.formats)),
-      );
+      tarballs = await writing!;
       b.lap("tarballs");
     }
     if (tarballs !== same)

@@ -573,7 +573,7 @@ async function debControl(
   if (known !== undefined) return known;
   if (!(await store.has(p.sha256))) {
     // The reader threads start while the first .debs download (a thread takes about 50 ms to start).
-    if (options.readDebs) (await import("../debian/deb-readers.ts")).startDebReaders();
+    if (options.readDebs) (await import("../cache/threads.ts")).startThreads();
     const { fetchDeb } = await import("../debian/index.ts");
     const mirrors = await options.mirrors();
     const timeout = options.fetchTimeoutMs ? { timeoutMs: options.fetchTimeoutMs } : {};

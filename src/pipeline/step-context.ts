@@ -287,7 +287,7 @@ async function readLockedDeb(env: StepEnv, pkg: LockedPackage, span: Span): Prom
   const what = `${pkg.name} ${pkg.version} (${pkg.architecture})`;
   if (!(await env.store.has(pkg.sha256))) {
     // The reader threads start while the first .debs download.
-    (await import("../debian/deb-readers.ts")).startDebReaders();
+    (await import("../cache/threads.ts")).startThreads();
     await env.downloads.run(() => downloadDeb(env, pkg, span, what));
   }
   const { readDeb } = await import("../debian/deb.ts");
