@@ -4,10 +4,14 @@
 //   writing back what was only in memory, so every blob it names is hashed
 //   again, and one whose bytes do not match its name is moved to quarantine
 //   (the next build that needs it writes it again). Then the journal goes.
-// - A journal of this boot whose writer has exited: one `sync -f` of the
-//   store's file system, in a detached child, makes every byte written so far
-//   durable, and the journal is removed after it. Nothing waits for it; a
-//   journal it leaves is dealt with by the next open, or the next boot.
+// - A journal of this boot whose writer has exited, last written a minute or
+//   more ago: one `sync -f` of the store's file system, in a detached child,
+//   makes every byte written so far durable, and the journal is removed after
+//   it. Nothing waits for it; a journal it leaves is dealt with by the next
+//   open, or the next boot. A younger journal waits: by then the kernel has
+//   written back most of what it names itself (after 30 s by default), so the
+//   sync is short instead of flushing a build's hundreds of megabytes while
+//   the next build, which opened the store, waits behind it for its own syncs.
 // Journals of live writers are left alone.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,6 +24,8 @@ import { parseJournalName } from "./journals.ts";
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 /** Journals retired by one `sync -f` child: their paths are its arguments. */
 export const RETIRED_AT_ONCE = 256;
+/** A journal of an exited writer is retired once it was last written this long ago. */
+export const RETIRED_AFTER_MS = 60_000;
 
 /** The store's directories this needs (not the Store: store.ts loads this module). */
 export interface StoreDirs {
@@ -46,7 +52,7 @@ export async function settleUnsynced(store: StoreDirs, names: readonly string[])
     if (parsed.boot !== boot) {
       await checkJournal(store, journal, report);
       await fsp.rm(journal, { force: true });
-    } else if (!processAlive(parsed.pid)) {
+    } else if (!processAlive(parsed.pid) && (await lastWritten(journal)) < Date.now() - RETIRED_AFTER_MS) {
       written.push(journal);
     }
   }
@@ -84,6 +90,16 @@ async function checkJournal(store: StoreDirs, journal: string, report: UnsyncedR
       if (!isCode(error, "ENOENT")) throw error;
     });
     report.quarantined.push(digest);
+  }
+}
+
+/** When a journal was last appended to (Infinity when it is gone: nothing to retire). */
+async function lastWritten(journal: string): Promise<number> {
+  try {
+    return (await fsp.stat(journal)).mtimeMs;
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return Number.POSITIVE_INFINITY;
+    throw error;
   }
 }
 

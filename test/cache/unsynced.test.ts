@@ -1,7 +1,8 @@
 // Blobs named before their bytes are synced, with a synced journal of their names standing for them
 // (Store.journalUnsynced, src/cache/unsynced.ts): a package's members are written so; a journal of
 // an earlier boot makes the next opening of the store hash what it names and quarantine what lost
-// its bytes; a journal of this boot whose writer exited is retired after a sync of the file system.
+// its bytes; a journal of this boot whose writer exited, last written a minute or more ago, is retired
+// after a sync of the file system.
 import test from "ava";
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
@@ -10,13 +11,19 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { journalName, journalsOfEarlierBoot } from "../../src/cache/journals.ts";
 import { openStore } from "../../src/cache/store.ts";
-import { RETIRED_AT_ONCE } from "../../src/cache/unsynced.ts";
+import { RETIRED_AFTER_MS, RETIRED_AT_ONCE } from "../../src/cache/unsynced.ts";
 import { bootId } from "../../src/core/process.ts";
 import { readDebFile } from "../../src/debian/deb.ts";
 import { tempDir } from "../fetch/helpers/util.ts";
 
 const run = promisify(execFile);
 const sha256 = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+/** Date a journal back past the age at which an exited writer's journal is retired. */
+async function aged(journal: string): Promise<void> {
+  const then = new Date(Date.now() - RETIRED_AFTER_MS - 5_000);
+  await fsp.utimes(journal, then, then);
+}
 
 /** Another boot's id: any id that is not this one. */
 function otherBoot(): string {
@@ -105,7 +112,7 @@ test("a journal of an earlier boot: each blob it names is hashed, one that lost 
   t.false(journalsOfEarlierBoot(dir));
 });
 
-test("a journal of this boot whose writer exited is retired after a sync of the file system; a live writer's stays", async (t) => {
+test("a journal of this boot whose writer exited a minute ago is retired after a sync of the file system; a live writer's stays, and so does a young one", async (t) => {
   const dir = path.join(await tempDir("niftyc-unsynced-retire-"), "cache");
   const store = await openStore(dir);
   await fsp.mkdir(store.unsyncedDir, { recursive: true });
@@ -113,8 +120,13 @@ test("a journal of this boot whose writer exited is retired after a sync of the 
   // A writer that has exited: a process id no process has (beyond the kernel's limit).
   const exited = path.join(store.unsyncedDir, journalName(bootId()!, 99_999_999, "cd34", Date.now()));
   const live = path.join(store.unsyncedDir, journalName(bootId()!, process.pid, "ef56", Date.now()));
+  // An exited writer's journal written just now: the kernel has not written its blobs back yet.
+  const young = path.join(store.unsyncedDir, journalName(bootId()!, 99_999_998, "ab12", Date.now()));
   await fsp.writeFile(exited, `${blob.digest}\n`);
   await fsp.writeFile(live, `${blob.digest}\n`);
+  await fsp.writeFile(young, `${blob.digest}\n`);
+  await aged(exited);
+  await aged(live);
   await openStore(dir);
   // The retiring runs detached: wait for it (a hang detector, not a speed limit).
   const deadline = Date.now() + 30_000;
@@ -123,6 +135,7 @@ test("a journal of this boot whose writer exited is retired after a sync of the 
   const left = await fsp.readdir(store.unsyncedDir);
   t.false(left.includes(path.basename(exited)), "the exited writer's journal is retired");
   t.true(left.includes(path.basename(live)), "the live writer's journal stays");
+  t.true(left.includes(path.basename(young)), "an exited writer's journal younger than a minute waits");
   t.true(await store.has(blob.digest), "retiring removes journals, never blobs");
   t.false(journalsOfEarlierBoot(dir));
 });
@@ -132,8 +145,11 @@ test("more exited writers' journals than one command line takes are retired over
   const store = await openStore(dir);
   await fsp.mkdir(store.unsyncedDir, { recursive: true });
   const count = RETIRED_AT_ONCE + 20;
-  for (let i = 0; i < count; i++)
-    await fsp.writeFile(path.join(store.unsyncedDir, journalName(bootId()!, 99_999_999, `a${i}`, i)), "");
+  for (let i = 0; i < count; i++) {
+    const journal = path.join(store.unsyncedDir, journalName(bootId()!, 99_999_999, `a${i}`, i));
+    await fsp.writeFile(journal, "");
+    await aged(journal);
+  }
   const left = async () => (await fsp.readdir(store.unsyncedDir)).length;
   const settled = async (want: number) => {
     const deadline = Date.now() + 30_000; // a hang detector, not a speed limit
