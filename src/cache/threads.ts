@@ -81,8 +81,8 @@ class Threads {
   readonly #size = Math.max(1, Math.min(MAX_THREADS, os.availableParallelism()));
   #nextId = 0;
 
-  get started(): boolean {
-    return this.#threads.length > 0;
+  get count(): number {
+    return this.#threads.length;
   }
 
   /** Every thread started, idle. */
@@ -153,9 +153,9 @@ export function startThreads(): void {
   threads.start();
 }
 
-/** Whether the threads were started: a job then costs no thread's start-up. */
-export function threadsStarted(): boolean {
-  return threads?.started === true;
+/** How many threads run: as many jobs as that start at once, without a thread's start-up. */
+export function threadsRunning(): number {
+  return threads?.count ?? 0;
 }
 
 /**

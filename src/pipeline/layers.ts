@@ -4,7 +4,7 @@
 import { createReadStream } from "node:fs";
 import { posix } from "node:path";
 import { DEFAULT_DIR, Tree, type TreeNode } from "../image/tree.ts";
-import { damagedBlob, Store, type BlobInfo } from "../cache/store.ts";
+import { damagedBlob, Store } from "../cache/store.ts";
 import type { TarTarget } from "../emit/tar.ts";
 import { newHash } from "../core/hash.ts";
 import type { Writable } from "node:stream";
@@ -44,14 +44,11 @@ export interface Tarballs {
   layers: Array<{ digest: string; size: number; comment: string; gzip?: { digest: string; size: number } }>;
 }
 
-/** A tree holding this many bytes of files has its tarballs written in worker threads even when none runs yet. */
-const THREADED_TREE_BYTES = 64 << 20;
-
 /**
  * rootfs.tar and the two layer tarballs, streamed into the store, the layers gzipped as they are
- * written when `gzip` is set. When worker threads run (a cold build read its .debs in them) or the
- * tree is large, rootfs.tar is written in one thread and the layers in another, while the caller
- * goes on (the image's checks); otherwise all three in one pass here, each file read once.
+ * written when `gzip` is set. When two or more worker threads run (a cold build read its .debs in
+ * them), rootfs.tar is written in one and the layers in another while the caller goes on (the
+ * image's checks); otherwise all three in one pass here, each file read once.
  */
 export async function writeTarballs(
   store: Store,
@@ -60,46 +57,51 @@ export async function writeTarballs(
   epoch: number,
   gzip: boolean,
 ): Promise<Tarballs> {
-  const { runInThread, threadsStarted } = await import("../cache/threads.ts");
-  let bytes = 0;
-  for (const node of tree.nodes.values()) if (node.type === "file") bytes += node.content.size;
-  if (!threadsStarted() && bytes < THREADED_TREE_BYTES)
-    return (await writeTarballSet(store, tree, basePaths, epoch, {
-      rootfs: true,
-      layers: true,
-      gzip,
-    })) as Tarballs;
+  const { runInThread, threadsRunning } = await import("../cache/threads.ts");
+  if (threadsRunning() < 2) {
+    const { rootfs, layers } = await writeTarballSet(store, tree, basePaths, epoch, ALL, gzip);
+    return { rootfs: rootfs!, layers: layers! };
+  }
   const nodes = [...tree.nodes];
-  const part = (which: "rootfs" | "layers") => {
+  const part = (which: TarballSet) => {
     const args: Parameters<typeof writeTarballsInThread> = [
       store.dir,
       nodes,
       [...basePaths],
       epoch,
-      gzip,
       which,
+      gzip,
     ];
     return runInThread(import.meta.url, "writeTarballsInThread", args) as Promise<Partial<Tarballs>>;
   };
-  const [rootfs, layers] = await Promise.allSettled([part("rootfs"), part("layers")]);
+  // Both settle before either's failure is thrown: no thread still writes when the build fails.
+  const [rootfs, layers] = await Promise.allSettled([part(ROOTFS), part(LAYERS)]);
   if (rootfs.status === "rejected") throw rootfs.reason;
   if (layers.status === "rejected") throw layers.reason;
   return { rootfs: rootfs.value.rootfs!, layers: layers.value.layers! };
 }
 
-/** What a worker thread does for writeTarballs: rootfs.tar, or the two layers, of the tree given as its nodes. */
+/** Which tarballs one pass writes. */
+interface TarballSet {
+  rootfs: boolean;
+  layers: boolean;
+}
+const ALL: TarballSet = { rootfs: true, layers: true };
+const ROOTFS: TarballSet = { rootfs: true, layers: false };
+const LAYERS: TarballSet = { rootfs: false, layers: true };
+
+/** What a worker thread does for writeTarballs: some of the tarballs of the tree given as its nodes. */
 export async function writeTarballsInThread(
   storeDir: string,
   nodes: Array<[string, TreeNode]>,
   basePaths: string[],
   epoch: number,
+  which: TarballSet,
   gzip: boolean,
-  which: "rootfs" | "layers",
 ): Promise<Partial<Tarballs>> {
   const tree = new Tree();
   for (const [path, node] of nodes) tree.nodes.set(path, node);
-  const parts = { rootfs: which === "rootfs", layers: which === "layers", gzip };
-  return writeTarballSet(new Store(storeDir), tree, new Set(basePaths), epoch, parts);
+  return writeTarballSet(new Store(storeDir), tree, new Set(basePaths), epoch, which, gzip);
 }
 
 /** Some of the tarballs in one pass over the tree: each file read once for all of them. */
@@ -108,23 +110,22 @@ async function writeTarballSet(
   tree: Tree,
   basePaths: ReadonlySet<string>,
   epoch: number,
-  parts: { rootfs: boolean; layers: boolean; gzip: boolean },
+  which: TarballSet,
+  gzip: boolean,
 ): Promise<Partial<Tarballs>> {
   const [{ writeTars }, { deterministicGzip, Tee }] = await Promise.all([
     import("../emit/tar.ts"),
     import("../emit/digest-stream.ts"),
   ]);
-  const gzip = parts.layers && parts.gzip;
-  const { base, rest } = splitLayers(tree, basePaths);
-  const rootfs = parts.rootfs ? store.createWriter() : undefined;
-  const raws = parts.layers ? [store.createWriter(), store.createWriter()] : [];
-  const gzips = gzip ? [store.createWriter(), store.createWriter()] : [];
+  const rootfs = which.rootfs ? store.createWriter() : undefined;
+  const raws = which.layers ? [store.createWriter(), store.createWriter()] : [];
+  const gzips = which.layers && gzip ? [store.createWriter(), store.createWriter()] : [];
   const writers = [...(rootfs ? [rootfs] : []), ...raws, ...gzips];
   // Each layer's tar goes to its blob and, through gzip, to its gzip blob
   // (zlib compresses on the thread pool while this thread writes the tars).
   const compressed: Promise<void>[] = [];
   const layerOut = (i: number): Writable => {
-    if (!gzip) return raws[i]!;
+    if (gzips.length === 0) return raws[i]!;
     const tee = new Tee(raws[i]!);
     const done = pipeline(tee, ...deterministicGzip(), gzips[i]!);
     done.catch(() => {}); // awaited below; a failure here also fails the tar's own pipeline
@@ -134,28 +135,25 @@ async function writeTarballSet(
   try {
     const targets: TarTarget[] = [];
     if (rootfs) targets.push({ out: rootfs, pick: (path) => tree.get(path) });
-    if (parts.layers)
+    if (which.layers) {
+      const { base, rest } = splitLayers(tree, basePaths);
       targets.push(
         { out: layerOut(0), pick: (path) => (path === "/" ? undefined : base.nodes.get(path)) },
         { out: layerOut(1), pick: (path) => (path === "/" ? undefined : rest.nodes.get(path)) },
       );
+    }
     await writeTars(targets, tree.sortedPaths(), { mtime: epoch, blobPath: (d) => store.blobPath(d) });
     await Promise.all(compressed);
-    const [r, b, o, bz, oz] = await Promise.all(
-      [rootfs, ...(parts.layers ? raws : [undefined, undefined]), ...gzips].map((w) => w?.commit()),
-    );
-    const gzipOf = (z: BlobInfo | undefined) => (z === undefined ? {} : { gzip: blob(z) });
-    return {
-      ...(r ? { rootfs: blob(r) } : {}),
-      ...(parts.layers
-        ? {
-            layers: [
-              { ...blob(b!), comment: COMMENTS[0], ...gzipOf(bz) },
-              { ...blob(o!), comment: COMMENTS[1], ...gzipOf(oz) },
-            ],
-          }
-        : {}),
-    };
+    const [r, tars, gzipped] = await Promise.all([
+      rootfs?.commit(),
+      Promise.all(raws.map((w) => w.commit())),
+      Promise.all(gzips.map((w) => w.commit())),
+    ]);
+    const layers = tars.map((tar, i) => {
+      const z = gzipped[i];
+      return { ...blob(tar), comment: COMMENTS[i]!, ...(z === undefined ? {} : { gzip: blob(z) }) };
+    });
+    return { ...(r ? { rootfs: blob(r) } : {}), ...(which.layers ? { layers } : {}) };
   } catch (error) {
     await Promise.allSettled(compressed);
     await Promise.all(writers.map((w) => w.abort()));

@@ -5,7 +5,7 @@ import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { openStore, type Store } from "../../src/cache/store.ts";
-import { startThreads, threadsStarted } from "../../src/cache/threads.ts";
+import { startThreads, threadsRunning } from "../../src/cache/threads.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import { Tree, type TreeNode } from "../../src/image/tree.ts";
 import { writeTarballs, type Tarballs } from "../../src/pipeline/layers.ts";
@@ -21,27 +21,49 @@ async function sampleInStore(store: Store): Promise<{ tree: Tree; base: Set<stri
   return { tree, base: new Set(["/bin/big", "/sbin"]) };
 }
 
-async function written(gzip: boolean): Promise<{ tarballs: Tarballs; bytes: Map<string, string> }> {
+/**
+ * The tarballs written into a fresh store, each blob's bytes hashed again, and which thread wrote
+ * each: the journal that names its digest (every thread journals into a file of its own, and the
+ * sample's blobs are written without one).
+ */
+async function written(
+  gzip: boolean,
+): Promise<{ tarballs: Tarballs; bytes: Map<string, string>; journals: Map<string, string> }> {
   const store = await openStore(path.join(await tempDir("niftyc-tarball-threads-"), "cache"));
   const { tree, base } = await sampleInStore(store);
   const tarballs = await writeTarballs(store, tree, base, EPOCH, gzip);
   const blobs = [tarballs.rootfs, ...tarballs.layers.flatMap((l) => (l.gzip ? [l, l.gzip] : [l]))];
   const bytes = new Map<string, string>();
   for (const blob of blobs) bytes.set(blob.digest, sha256(await fsp.readFile(store.blobPath(blob.digest))));
-  return { tarballs, bytes };
+  const journals = new Map<string, string>();
+  for (const name of await fsp.readdir(store.unsyncedDir))
+    for (const line of (await fsp.readFile(path.join(store.unsyncedDir, name), "utf8")).split("\n"))
+      if (line) journals.set(line, name);
+  return { tarballs, bytes, journals };
+}
+
+/** The journals (so the threads) the tarballs' blobs were written from: rootfs's, and the layers'. */
+function writers(w: Awaited<ReturnType<typeof written>>): { rootfs: string; layers: string[] } {
+  return {
+    rootfs: w.journals.get(w.tarballs.rootfs.digest)!,
+    layers: [...new Set(w.tarballs.layers.map((l) => w.journals.get(l.digest)!))],
+  };
 }
 
 const onMain: Record<string, Awaited<ReturnType<typeof written>>> = {};
 
 test.serial(
-  "on the main thread (no threads running, a small tree): every blob holds the bytes of its digest",
+  "on the main thread (no threads running): one pass writes every blob, each holding the bytes of its digest",
   async (t) => {
-    t.false(threadsStarted());
+    t.is(threadsRunning(), 0);
     for (const gzip of [false, true]) {
       onMain[String(gzip)] = await written(gzip);
       for (const [digest, actual] of onMain[String(gzip)]!.bytes) t.is(actual, digest);
+      const { rootfs, layers } = writers(onMain[String(gzip)]!);
+      t.deepEqual(layers, [rootfs], "one pass: the rootfs and the layers from one thread");
+      t.true(rootfs.includes(`.${process.pid}.`));
     }
-    t.false(threadsStarted(), "a small tree is written here");
+    t.is(threadsRunning(), 0, "no thread was started for them");
     t.truthy(onMain.true!.tarballs.layers.every((l) => l.gzip !== undefined));
   },
 );
@@ -50,11 +72,19 @@ test.serial(
   "in worker threads, with and without the layers' gzip: the same tarballs as the main thread's",
   async (t) => {
     startThreads();
-    t.true(threadsStarted());
+    t.true(threadsRunning() >= 2, "the machine gives two threads or more");
+    const mainJournal = writers(onMain.false!).rootfs;
     for (const gzip of [false, true]) {
       const inThreads = await written(gzip);
       t.deepEqual(inThreads.tarballs, onMain[String(gzip)]!.tarballs);
       t.deepEqual(inThreads.bytes, onMain[String(gzip)]!.bytes);
+      const { rootfs, layers } = writers(inThreads);
+      t.is(layers.length, 1, "both layers from one thread");
+      t.not(rootfs, layers[0], "the rootfs from another");
+      // This thread's journal carries the same tag in every store; the threads' tags are their own.
+      const tag = (journal: string) => journal.split(".")[2];
+      t.not(tag(rootfs), tag(mainJournal));
+      t.not(tag(layers[0]!), tag(mainJournal));
     }
   },
 );
@@ -62,7 +92,7 @@ test.serial(
 test.serial(
   "in worker threads, a blob shorter than its recorded size fails the tarballs with the store's error",
   async (t) => {
-    t.true(threadsStarted());
+    t.true(threadsRunning() >= 2);
     const store = await openStore(path.join(await tempDir("niftyc-tarball-threads-"), "cache"));
     const { tree, base } = await sampleInStore(store);
     // A file whose blob lost its tail (a damaged store): written in the rootfs and in a layer.
