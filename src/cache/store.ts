@@ -8,6 +8,7 @@ import type { Hash } from "node:crypto";
 import {
   closeSync,
   fchmodSync,
+  fsync,
   fsyncSync,
   linkSync,
   mkdirSync,
@@ -16,12 +17,14 @@ import {
   statSync,
   unlinkSync,
   utimesSync,
+  write,
   writeSync,
 } from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
+import { promisify } from "node:util";
 import { finished, pipeline } from "node:stream/promises";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -170,9 +173,34 @@ export class Store {
    * kernel gives no boot id: the caller syncs each file instead.
    */
   journalUnsynced(digests: readonly string[]): boolean {
-    const boot = bootId();
-    if (boot === undefined) return false;
+    const fd = this.#journal();
+    if (fd === undefined) return false;
     if (digests.length === 0) return true;
+    writeAllSync(fd, journalLines(digests));
+    fsyncSync(fd);
+    return true;
+  }
+
+  /**
+   * journalUnsynced with the append and its sync on the thread pool: for the main thread, whose
+   * event loop (the downloads' sockets) a sync must not stop. Appends to the one descriptor are
+   * atomic (O_APPEND), and each caller's sync covers its own.
+   */
+  async journalUnsyncedAsync(digests: readonly string[]): Promise<boolean> {
+    const fd = this.#journal();
+    if (fd === undefined) return false;
+    if (digests.length === 0) return true;
+    const lines = journalLines(digests);
+    for (let at = 0; at < lines.length; )
+      at += (await writeFd(fd, lines, at, lines.length - at)).bytesWritten;
+    await fsyncFd(fd);
+    return true;
+  }
+
+  /** This thread's journal in this store, opened (and its name synced) once; undefined without a boot id. */
+  #journal(): number | undefined {
+    const boot = bootId();
+    if (boot === undefined) return undefined;
     let fd = journals.get(this.dir);
     if (fd === undefined) {
       mkdirSync(this.unsyncedDir, { recursive: true });
@@ -182,9 +210,7 @@ export class Store {
       journals.set(this.dir, fd);
       syncDirSync(this.unsyncedDir); // the journal's name, before any blob relies on it
     }
-    writeAllSync(fd, Buffer.from(digests.map((d) => `${d}\n`).join("")));
-    fsyncSync(fd);
-    return true;
+    return fd;
   }
 
   /** Make the names of blobs committed by BlobFiles durable: one directory sync. */
@@ -432,7 +458,7 @@ export class BlobWriter extends Writable {
    */
   async #flush(): Promise<void> {
     const fh = this.#fh!;
-    if (!this.#store.journalUnsynced([this.#digestOfAll()])) await fh.sync();
+    if (!(await this.#store.journalUnsyncedAsync([this.#digestOfAll()]))) await fh.sync();
     await fh.chmod(0o444);
     this.#fh = undefined;
     await fh.close();
@@ -611,6 +637,11 @@ function linkIntoSync(tmp: string, final: string): void {
     linkSync(tmp, final);
   }
 }
+
+const journalLines = (digests: readonly string[]): Buffer =>
+  Buffer.from(digests.map((d) => `${d}\n`).join(""));
+const writeFd = promisify(write);
+const fsyncFd = promisify(fsync);
 
 function writeAllSync(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
