@@ -10,12 +10,15 @@
 // cold builds (their --json `stages`).
 // With --baseline <other tree>/bin/niftyc, that tree's cold build joins each round, and its stages
 // are shown beside these.
-// Removing a tree of thousands of files slows the creation of new ones on an ext4 without a journal
-// (the kernel skips inodes freed in the last minute, or five while their table is unwritten), as
-// this machine's disk is. So the bench moves a used store aside instead of removing it, and each
-// round starts with `sync` and a wait until --settle seconds (default 60) have passed since the
-// last removal (mmdebstrap removes its own tree as it ends). One more cold build per round runs
-// right after two stores are removed, and is reported in its own row.
+// Removing a tree of thousands of files slows the creation of new ones on an ext4 without a journal,
+// as this machine's disk is: the kernel passes over an inode freed less than 60 s ago, or 360 s
+// while the block of the inode table holding it is unwritten (fs/ext4/ialloc.c, recently_deleted),
+// and the first file made in a block makes it unwritten again, so a `sync` does not shorten the
+// wait. Measured: a cold build 62 s after mmdebstrap's run and a sync spent about a quarter of its
+// CPU time passing over such inodes (1.9 s of system time instead of 0.65 s). So the bench moves a
+// used store aside instead of removing it, and each round starts once --settle seconds (default
+// 360) have passed since the last removal (mmdebstrap removes its own tree as it ends), for both
+// tools. One more cold build per round runs right after two stores are removed, in its own row.
 // Run: npx node bench/mmdebstrap.ts [--rounds N] [--settle S] [--niftyc path/to/bin/niftyc] [--baseline path/to/bin/niftyc] [--no-write]
 import { execFile } from "node:child_process";
 import * as fsp from "node:fs/promises";
@@ -26,7 +29,7 @@ import { fmtMb, fmtMs, machine, median, NODE, ROOT, timed, writeSection, type Ru
 
 const execFileP = promisify(execFile);
 const ROUNDS = Number(option("--rounds") ?? 3);
-const SETTLE_MS = Number(option("--settle") ?? 60) * 1000;
+const SETTLE_MS = Number(option("--settle") ?? 360) * 1000;
 const NIFTYC = path.resolve(option("--niftyc") ?? path.join(ROOT, "bin/niftyc"));
 /** Another tree's bin/niftyc (e.g. a checkout of the commit before a change): its cold build joins the rounds. */
 const BASELINE = option("--baseline") === undefined ? undefined : path.resolve(option("--baseline")!);
@@ -252,9 +255,11 @@ Rounds alternate niftyc cold (an empty store, the lock present, \`--locked\`), n
 (an empty store: \`niftyc lock\` then the build, the two times added), niftyc warm (the store the cold build filled,
 a fresh \`--out\`) and mmdebstrap (a new temp directory and apt cache each run, as it always works: it downloads the
 suites' indices each time, and its essential variant installs Debian's Essential set besides the list).
-This disk's ext4 has no journal, and there the kernel is slow to create files for a minute or more after thousands
-were removed. So used stores are moved aside, not removed, until the bench ends, and each round starts with \`sync\`
-and a wait until ${SETTLE_MS / 1000} s have passed since the last removal (mmdebstrap removes its own tree as it ends).
+This disk's ext4 has no journal, and there the kernel passes over inodes freed in the last 60 s, or 360 s while their
+block of the inode table is unwritten, which the first new file in that block makes it again: a cold build 62 s after
+mmdebstrap's run and a \`sync\` took a quarter of its CPU time doing so. So used stores are moved aside, not removed,
+until the bench ends, and each round starts once ${SETTLE_MS / 1000} s have passed since the last removal (mmdebstrap
+removes its own tree as it ends), for both tools.
 The last row is the cold build run right after two stores were removed, as an earlier version of this bench ran
 every cold build. One untimed cold build comes first, to fill Node's compile cache (the bench starts a fresh one), as
 any build after a user's first finds it.
