@@ -1,7 +1,6 @@
 // niftyc beside mmdebstrap: recipes/systemd-httpd.nifty (systemd, dbus, BusyBox: whole Debian
 // packages) built by niftyc, and `mmdebstrap --variant=essential --include=<the lock's packages>`
 // of the same suites, from the same mirrors (this machine's apt sources), side by side.
-// One untimed build first fills Node's compile cache (a fresh one for the bench).
 // Rounds alternate: niftyc cold (empty store, the lock present: `--locked`), niftyc cold with the
 // lock made first (empty store, `niftyc lock` then the build), niftyc warm (the store the cold build
 // filled, a fresh --out), mmdebstrap (its own empty temp directory and apt cache each run, as it
@@ -19,6 +18,11 @@
 // used store aside instead of removing it, and each round starts once --settle seconds (default
 // 360) have passed since the last removal (mmdebstrap removes its own tree as it ends), for both
 // tools. One more cold build per round runs right after two stores are removed, in its own row.
+// This VM also gives back memory that was not used for a minute (DAMON's kdamond pages it out): three
+// idle minutes took a quarter of the node binary out of memory, and the timed cold builds spent
+// about 140 ms more starting (their compile stage 84 ms against 40–60 ms by hand). So after each
+// wait, an untimed cold build (its store moved aside) brings niftyc's files back, and mmdebstrap,
+// apt-get and dpkg are run with --version before mmdebstrap's timed run.
 // Run: npx node bench/mmdebstrap.ts [--rounds N] [--settle S] [--niftyc path/to/bin/niftyc] [--baseline path/to/bin/niftyc] [--no-write]
 import { execFile } from "node:child_process";
 import * as fsp from "node:fs/promises";
@@ -151,16 +155,22 @@ try {
   const stages: BuildJson[] = [];
   const baselineStages: BuildJson[] = [];
   const digests = new Set<string>();
-  // One untimed build first: it fills Node's compile cache (fresh for this bench), which every
-  // build after it finds, as a user's second build does. Its store is moved aside like the rest.
-  const [warmUpCache, warmUpOut] = [path.join(work, "cache-warm-up"), path.join(work, "out-warm-up")];
-  await niftyc(...buildArgs(RECIPE, warmUpCache, warmUpOut));
-  await moveAside(warmUpCache, warmUpOut);
+  /**
+   * An untimed cold build, its store moved aside: it fills Node's compile cache the first time (the
+   * bench starts a fresh one), and after each wait brings niftyc's files back into memory (see the top).
+   */
+  const warmUp = async (run: typeof niftyc) => {
+    const [cache, out] = [path.join(work, "cache-warm-up"), path.join(work, "out-warm-up")];
+    await run(...buildArgs(RECIPE, cache, out));
+    await moveAside(cache, out);
+  };
+  await warmUp(niftyc);
   lastRemoval = Date.now(); // whatever ran before the bench
   for (let round = 0; round < ROUNDS; round++) {
     const [cache, out] = [path.join(work, "cache"), path.join(work, "out")];
     await moveAside(cache, out);
     await settle();
+    await warmUp(niftyc);
     runs.cold.push(await niftyc(...buildArgs(RECIPE, cache, out)));
     const built = await json();
     stages.push(built);
@@ -169,6 +179,7 @@ try {
     if (BASELINE !== undefined) {
       const [cacheB, outB] = [path.join(work, "cache-baseline"), path.join(work, "out-baseline")];
       await moveAside(cacheB, outB);
+      await warmUp(baseline);
       runs.baseline.push(await baseline(...buildArgs(RECIPE, cacheB, outB)));
       baselineStages.push(await json());
       digests.add(baselineStages.at(-1)!.digest);
@@ -192,6 +203,8 @@ try {
 
     const tarball = path.join(work, "mmdebstrap.tar");
     await clean(tarball);
+    // mmdebstrap's programs back into memory too (its minutes-long run hides the rest).
+    for (const program of ["mmdebstrap", "apt-get", "dpkg"]) await execFileP(program, ["--version"]);
     runs.mmdebstrap.push(
       await timed(
         "mmdebstrap",
@@ -261,8 +274,10 @@ mmdebstrap's run and a \`sync\` took a quarter of its CPU time doing so. So used
 until the bench ends, and each round starts once ${SETTLE_MS / 1000} s have passed since the last removal (mmdebstrap
 removes its own tree as it ends), for both tools.
 The last row is the cold build run right after two stores were removed, as an earlier version of this bench ran
-every cold build. One untimed cold build comes first, to fill Node's compile cache (the bench starts a fresh one), as
-any build after a user's first finds it.
+every cold build. This VM also gives back memory unused for a minute (DAMON's \`kdamond\` pages it out), so after each
+wait the tools' own files are read from disk again: an untimed cold build (its store moved aside) runs right before the
+timed one, which also fills Node's compile cache the first time (the bench starts a fresh one), and mmdebstrap, apt-get
+and dpkg are run with \`--version\` before mmdebstrap's timed run.
 ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, medians; each run a child process timed from spawn to exit, CPU time
 (user + system, children included) and peak RSS from \`/usr/bin/time\`. Every niftyc build gave ${[...digests][0]!.slice(0, 19)}….
 
