@@ -134,8 +134,8 @@ try {
       ),
     );
   let lastRemoval = 0;
+  // No sync first: the first file made in a written-back block of the inode table makes it unwritten again.
   const settle = async () => {
-    await execFileP("sync");
     const wait = lastRemoval + SETTLE_MS - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   };
