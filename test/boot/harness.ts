@@ -3,7 +3,7 @@
 // namespace, as these machines need) and the OpenSSH client. Every process
 // started here is killed by PID in teardown, whatever the test's outcome.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -291,6 +291,69 @@ export function boot(t: Scope, options: BootOptions): Container {
       return { ms: Math.round(performance.now() - started), code };
     },
   };
+}
+
+/** The container's PID 1 as the host sees it: nspawn's child (NaN before there is one). */
+export function containerInit(container: Container): number {
+  return Number(
+    spawnSync("pgrep", ["-P", String(container.pid()!)], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")[0],
+  );
+}
+
+/** Run a command in every namespace of the container's PID 1. */
+function nsenter(init: number, command: string[]): string {
+  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], {
+    encoding: "utf8",
+    timeout: 15_000,
+  });
+  return `${result.stdout ?? ""}${result.stderr ?? ""}`;
+}
+
+/** The container's systemd once it runs (PID 1 of a PID namespace of its own), else undefined. */
+function containerSystemd(container: Container): number | undefined {
+  const init = containerInit(container);
+  if (!(init > 0)) return undefined;
+  try {
+    // nspawn's child before it becomes the container's init would run systemctl against the host's systemd.
+    const status = readFileSync(`/proc/${init}/status`, "utf8");
+    return /^NSpid:\s+\d+\s+1$/m.test(status) && /^Name:\s+systemd$/m.test(status) ? init : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Wait for a booting systemd to reach multi-user.target: its line on the console, or systemd inside
+ * saying the target is active. The console alone is not enough: console-getty.service hangs up
+ * /dev/console as it starts (TTYVHangup=yes), and status lines printed just then can be lost. A boot
+ * that hangs fails with what systemd inside still waits on: its queued jobs and the boot's journal.
+ */
+export async function waitForMultiUser(container: Container, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (/Reached target .*multi-user\.target/.test(container.output())) return;
+    if (container.exited())
+      throw new Error(`container exited before multi-user.target:\n${container.output()}`);
+    const init = containerSystemd(container);
+    if (
+      init !== undefined &&
+      nsenter(init, ["systemctl", "is-active", "multi-user.target"]).trim() === "active"
+    )
+      return;
+    if (Date.now() > until) {
+      const inside =
+        init === undefined
+          ? ""
+          : `\n--- systemctl list-jobs\n${nsenter(init, ["systemctl", "list-jobs", "--no-pager"])}` +
+            `--- journalctl -b\n${nsenter(init, ["journalctl", "-b", "--no-pager", "-o", "short-monotonic"])}`;
+      throw new Error(
+        `multi-user.target not reached within ${timeoutMs} ms:\n${container.output()}${inside}`,
+      );
+    }
+    await sleep(500);
+  }
 }
 
 export function shellQuote(word: string): string {

@@ -21,6 +21,8 @@ import {
   unpack,
   waitForPort,
   type BuildOutput,
+  containerInit,
+  waitForMultiUser,
 } from "./harness.ts";
 import { fileScope, inHost, run, showUnit, until, type Ran } from "./machine-host.ts";
 import { freePorts } from "../support/net.ts";
@@ -171,12 +173,8 @@ test.before(async (t) => {
     machine: `nifty-host-${process.pid}`,
     args: ["--console=read-only"],
   });
-  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
-  const init = Number(
-    run(["pgrep", "-P", String(container.pid()!)])
-      .stdout.trim()
-      .split("\n")[0],
-  );
+  await waitForMultiUser(container, 60_000);
+  const init = containerInit(container);
   if (!(init > 0)) throw new Error(`no PID 1 under nspawn:\n${container.output()}`);
   host = { root, init, httpd, httpdPort, instanceBase: base, systemdPort, systemdBase };
   let state = "";

@@ -25,6 +25,8 @@ import {
   shellQuote,
   tempDir,
   unpack,
+  containerInit,
+  waitForMultiUser,
 } from "./harness.ts";
 import { fileScope, inHost, run, until, type Ran } from "./machine-host.ts";
 import { freePorts, portFree } from "../support/net.ts";
@@ -152,12 +154,8 @@ test.before(async (t) => {
     machine: `nifty-od-${process.pid}`,
     args: ["--console=read-only", "--capability=CAP_NET_ADMIN", ...forwarderBinds(root)],
   });
-  await container.waitFor(/Reached target .*multi-user\.target/, 60_000);
-  const init = Number(
-    run(["pgrep", "-P", String(container.pid()!)])
-      .stdout.trim()
-      .split("\n")[0],
-  );
+  await waitForMultiUser(container, 60_000);
+  const init = containerInit(container);
   if (!(init > 0)) throw new Error(`no PID 1 under nspawn:\n${container.output()}`);
   const wrappers = tempDir(scope, "host-systemctl");
   writeFileSync(join(wrappers, "systemctl"), `#!/bin/sh\nexec nsenter -t ${init} -a systemctl "$@"\n`);

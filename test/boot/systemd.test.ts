@@ -16,9 +16,9 @@ import {
 } from "node:fs";
 import { join, relative } from "node:path";
 import {
-  type Container,
   ROOT,
   boot,
+  containerInit,
   buildRecipe,
   debianMirror,
   freePort,
@@ -26,6 +26,7 @@ import {
   sleep,
   tempDir,
   unpack,
+  waitForMultiUser,
   waitForPort,
 } from "./harness.ts";
 import { requireParts } from "../support/skip.ts";
@@ -40,33 +41,6 @@ function inside(init: number, command: string[]): { status: number; stdout: stri
     timeout: 15_000,
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** The container's PID 1: the child of nspawn. */
-function containerInit(container: Container): number {
-  return Number(
-    spawnSync("pgrep", ["-P", String(container.pid()!)], { encoding: "utf8" })
-      .stdout.trim()
-      .split("\n")[0],
-  );
-}
-
-/**
- * Wait for multi-user.target. A boot that hangs fails with what systemd inside still waits on:
- * its queued jobs and the boot's journal, which the console does not show.
- */
-async function waitForMultiUser(container: Container): Promise<void> {
-  try {
-    await container.waitFor(/Reached target .*multi-user\.target/, BOOT_HANG_MS);
-  } catch (error) {
-    const init = containerInit(container);
-    if (!(init > 0)) throw error;
-    const jobs = inside(init, ["systemctl", "list-jobs", "--no-pager"]);
-    const journal = inside(init, ["journalctl", "-b", "--no-pager", "-o", "short-monotonic"]);
-    throw new Error(
-      `${(error as Error).message}\n--- systemctl list-jobs\n${jobs.stdout}${jobs.stderr}--- journalctl -b\n${journal.stdout}${journal.stderr}`,
-    );
-  }
 }
 
 /** Build systemd-httpd.nifty (with `extra` build arguments), boot it, see it serve and journal, stop it. */
@@ -98,9 +72,8 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
     settings: built.outputs.nspawn!,
     args: ["--console=read-only", `--bind-ro=${dropIn}:/etc/systemd/system/httpd.service.d/port.conf`],
   });
-  // A hang detector, not a speed limit: with the other boot tests sharing two cores, a trixie boot
-  // once spent over a minute starting systemd-logind before multi-user.target.
-  await waitForMultiUser(container);
+  // A hang detector, not a speed limit (BOOT_HANG_MS).
+  await waitForMultiUser(container, BOOT_HANG_MS);
   const init = containerInit(container);
   t.true(init > 0, "found the container's PID 1");
 
@@ -368,7 +341,7 @@ test.serial(
       settings: built.outputs.nspawn!,
       args: ["--console=read-only", `--setenv=PORT=${port}`],
     });
-    await waitForMultiUser(container);
+    await waitForMultiUser(container, BOOT_HANG_MS);
     const init = containerInit(container);
     t.true(init > 0, "found the container's PID 1");
     t.is(
