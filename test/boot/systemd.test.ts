@@ -92,7 +92,8 @@ async function bootsServesJournals(t: ExecutionContext, machine: string, extra: 
     "--no-legend",
   ]).stdout.trim();
   if (failed !== "") t.log(`failed units: ${failed}`);
-  t.true(state === "running" || state === "degraded", `system state ${state}; failed units:\n${failed}`);
+  // Every unit starts: on Debian 13 too (the recipe keeps ldconfig.service from running without ldconfig).
+  t.is(state, "running", `failed units:\n${failed}`);
   t.false(/httpd\.service/.test(failed), `the recipe's unit failed:\n${failed}`);
   t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
 
