@@ -132,7 +132,8 @@ function reportFailure(error: unknown, io: CliIo): number {
     return EXIT.input;
   }
   io.stderr.write(
-    `niftyc: internal error (a bug in niftyc, please report it):\n${forTerminal(e?.stack ?? String(error))}\n`,
+    // Escaped line by line: the trace's own line breaks stay line breaks.
+    `niftyc: internal error (a bug in niftyc, please report it):\n${(e?.stack ?? String(error)).split("\n").map(forTerminal).join("\n")}\n`,
   );
   return EXIT.bug;
 }

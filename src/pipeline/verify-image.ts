@@ -27,13 +27,19 @@ export async function verifyImage(
   options: { allowWritableSetuid?: boolean; platform?: Platform } = {},
 ): Promise<void> {
   const platform = options.platform ?? DEFAULT_PLATFORM;
-  const fallback = recipe.instructions[0]!.span;
+  // A path no line put there (the root directory): shown at the first line, or at the start of an empty recipe.
+  const fallback = recipe.instructions[0]?.span ?? START_OF_RECIPE;
   await verifyPrograms(tree, { platform, blobPath, report, spanOf: (path) => origins.get(path) ?? fallback });
   verifyBootable(tree, report);
   verifySystemd(tree, origins, report);
   verifySetuid(tree, origins, report, options.allowWritableSetuid === true, fallback);
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
 }
+
+const START_OF_RECIPE: Span = {
+  start: { offset: 0, line: 1, column: 1 },
+  end: { offset: 0, line: 1, column: 1 },
+};
 
 interface ProgramCheck {
   platform: Platform;

@@ -1,5 +1,6 @@
 // Warnings on the finished image: what a container manager needs to boot it.
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { busyboxRecipe, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
@@ -26,6 +27,38 @@ test("an image without os-release or /sbin/init builds, with warnings that say w
     result.stderr,
     /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/,
   );
+});
+
+test("an empty recipe, and one of comments only, build an empty image, with both warnings", async (t) => {
+  for (const [name, text] of [
+    ["empty", ""],
+    ["comments", "# nothing yet\n"],
+  ] as const) {
+    const recipe = await writeRecipe(files.work, name, text);
+    const result = await niftyc([
+      "build",
+      recipe,
+      "--cache",
+      path.join(files.work, `cache-${name}`),
+      "--out",
+      path.join(files.work, `out-${name}`),
+      "-q",
+    ]);
+    t.is(result.code, 0, result.stderr);
+    t.notRegex(result.stderr, /internal error|TypeError/);
+    t.regex(
+      result.stderr,
+      new RegExp(`${name}\\.nifty: warning: the image has no /etc/os-release.*\\[NIFTY224\\]`),
+    );
+    t.regex(
+      result.stderr,
+      /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/,
+    );
+    const listing = spawnSync("tar", ["-tf", path.join(files.work, `out-${name}`, "rootfs.tar")], {
+      encoding: "utf8",
+    });
+    t.is(listing.stdout, "./\n", "only the root directory");
+  }
 });
 
 test("a bootable image gets neither warning", async (t) => {
