@@ -84,6 +84,16 @@ export const inittab: InstructionSpec<InittabInstruction> = {
         return undefined;
       }
       tty = ttyWord.text.replace(/^\/dev\//, "");
+      // init opens /dev/<tty>: a name with an empty, "." or ".." part would open a file elsewhere.
+      if (tty.split("/").some((part) => part === "" || part === "." || part === "..")) {
+        report.error(
+          ttyWord.span,
+          "NIFTY087",
+          `TTY ${JSON.stringify(ttyWord.text)} is not a terminal under /dev (init opens /dev/<tty>)`,
+          "name the terminal as /dev has it: console, tty1, ttyS0 or pts/0",
+        );
+        return undefined;
+      }
       words = words.slice(2);
     }
     if (words.length === 0) {
