@@ -178,7 +178,8 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
     if (lock === undefined) throw await notLocked(opened, platform);
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
     const archives = opened.declared.archives;
-    const { indices } = await fetchIndices(opened.store, archives, mirrors, { ...options, platform }, lock);
+    const net = { ...options, platform, source: opened.source };
+    const { indices } = await fetchIndices(opened.store, archives, mirrors, net, lock);
     const found = findOutdated(
       lock,
       lazyUniverse(indices.map((i) => ({ suite: i.suite, index: i.packages }))),

@@ -676,6 +676,8 @@ export async function fetchIndices(
   mirrors: Record<string, string[]>,
   options: Pick<PackageOptions, "now" | "fetchTimeoutMs" | "limits" | "platform"> & {
     emit?: PackageOptions["emit"];
+    /** The recipe: a suite's failure is shown at its ARCHIVE line. */
+    source?: SourceFile;
   },
   previous?: Lock,
 ): Promise<{ locked: LockedSuite[]; indices: Array<{ suite: SuiteRef; packages: PackageIndex }> }> {
@@ -725,12 +727,30 @@ export async function fetchIndices(
   });
   const locked: LockedSuite[] = [];
   const indices: Array<{ suite: SuiteRef; packages: PackageIndex }> = [];
-  for (const [i, { ref }] of refs.entries()) {
-    const { verified, loaded } = await pending[i]!;
+  for (const [i, { archive, ref }] of refs.entries()) {
+    const { verified, loaded } = await pending[i]!.catch((error: unknown) => {
+      throw atArchiveLine(error, archive, options.source);
+    });
     indices.push({ suite: ref, packages: loaded.packages });
     locked.push({ ...ref, date: debianDate(verified.date), inRelease: verified.inRelease });
   }
   return { locked, indices };
+}
+
+/** A suite's InRelease or index that could not be had, shown at the ARCHIVE line that names the suite. */
+function atArchiveLine(error: unknown, archive: ArchiveDecl, source: SourceFile | undefined): unknown {
+  if (source === undefined || !(error instanceof NiftyError)) return error;
+  return new BuildFailed([
+    {
+      severity: "error",
+      code: error.code,
+      message: error.message,
+      source,
+      span: archive.span,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.details ? { details: error.details } : {}),
+    },
+  ]);
 }
 
 /** Archive roots by name: the mirrors, with each ARCHIVE line's own URL first. */

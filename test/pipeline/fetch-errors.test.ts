@@ -153,3 +153,20 @@ test("a member missing from a cached archive names the archive's file, not its d
   t.is(diagnostic?.code, "NIFTY121");
   t.regex(diagnostic!.message, /^usr\/bin\/nifty-bye is not in nifty-hello\.deb \(sha256:[0-9a-f]{12}…\)$/);
 });
+
+test("a suite the archive does not have points at its ARCHIVE line, in build and in lock", async (t) => {
+  // The fixture's server answers 404 for every dists/ path: no InRelease for this suite.
+  const text = `ARCHIVE debian bookwrom URL ${files.fixture.url}/debian\nPACKAGE jq\n`;
+  const recipe = await writeRecipe(files.work, "no-suite", text);
+  const cache = path.join(files.work, "cache-no-suite");
+  for (const command of ["build", "lock"]) {
+    const result = await niftyc([command, recipe, "--cache", cache, "--timeout", "2"]);
+    t.is(result.code, 1, result.stderr);
+    t.regex(
+      result.stderr,
+      /no-suite\.nifty:1:1: error: could not fetch InRelease of debian bookwrom from any source \[NIFTY103\]\n {4}1 \| ARCHIVE debian bookwrom/,
+      command,
+    );
+    t.regex(result.stderr, /dists\/bookwrom\/InRelease: HTTP 404/, command);
+  }
+});
