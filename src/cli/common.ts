@@ -283,12 +283,19 @@ export async function readBuildDir(dir: string, shown: string, code: ErrorCode):
   };
 }
 
-/** Build progress on stderr: a line per step, live download lines, notes. */
-export async function createBuildProgress(io: CliIo) {
+/**
+ * Build progress on stderr: a line per step, live download lines, notes. `quiet` (--quiet): only the
+ * notes that say the build changed a file beside the recipe (its lock).
+ */
+export async function createBuildProgress(io: CliIo, quiet = false) {
   const { createProgress } = await import("../fetch/progress.ts");
   let fetches: ReturnType<typeof createProgress> | undefined;
   return {
     onEvent(event: import("../pipeline/build.ts").BuildEvent) {
+      if (quiet) {
+        if (event.type === "note" && event.wrote) io.stderr.write(eventLine(event));
+        return;
+      }
       switch (event.type) {
         case "step":
         case "note":
@@ -368,14 +375,14 @@ export async function buildForCommand(
     const why = "this command builds and runs one platform: give one --platform";
     throw new UsageError(`${why} (a foreign one runs through qemu-user)`, help);
   }
-  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
+  const progress = await createBuildProgress(io, values.quiet === true);
   const location = await recipeLocation(io.cwd, path);
   const run = () =>
     build({
       ...shared,
       ...location,
       outDir: (name) => resolve(io.cwd, outDir ?? join("out", name)),
-      ...(progress ? { onEvent: progress.onEvent } : {}),
+      onEvent: progress.onEvent,
     });
   try {
     let result;
@@ -390,7 +397,7 @@ export async function buildForCommand(
       shared.secrets = secrets;
       result = await run();
     }
-    progress?.stop();
+    progress.stop();
     await printDiagnostics(result.warnings, io);
     const nspawn = result.outputs.nspawn;
     return {
@@ -402,7 +409,7 @@ export async function buildForCommand(
       ...(nspawn ? { nspawnFile: nspawn } : {}),
     };
   } catch (error) {
-    progress?.stop();
+    progress.stop();
     if (error instanceof BuildFailed) {
       await printDiagnostics(error.diagnostics, io);
       return EXIT.input;

@@ -160,7 +160,7 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     if (await pullSharedCache(shipping.cacheFrom, values, io, shipping.registries!, maxBlob))
       return EXIT.input;
   }
-  const progress = values.quiet === true ? undefined : await createBuildProgress(io);
+  const progress = await createBuildProgress(io, values.quiet === true);
   const location = await recipeInput(positionals[0]!, values, io, shared.hostInputs);
   const { buildPlatforms } = await import("../pipeline/platforms.ts");
   const run = () =>
@@ -169,16 +169,16 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
       ...location,
       outDir: (name) => resolve(io.cwd, (values.out as string | undefined) ?? join("out", name)),
       ...(formats ? { formats } : {}),
-      ...(progress ? { onEvent: progress.onEvent } : {}),
+      onEvent: progress.onEvent,
     });
   try {
     const result = await buildAskingSecrets(run, shared, values, io);
-    progress?.stop();
+    progress.stop();
     await printDiagnostics(result.warnings, io);
     await shipAndReport(result, shipping, { args, values, io, shared });
     return EXIT.ok;
   } catch (error) {
-    progress?.stop();
+    progress.stop();
     if (!(error instanceof BuildFailed)) throw error;
     await printDiagnostics(error.diagnostics, io);
     if (values.json) {

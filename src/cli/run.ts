@@ -45,7 +45,7 @@ Options:
   --tree-cache DIR      the unpack cache (default /var/cache/niftyc/trees as root,
                         \${XDG_CACHE_HOME:-~/.cache}/niftyc/trees otherwise)
   --out DIR             where a recipe is built (default out/<name>)
-  -q, --quiet           no build progress on stderr
+  -q, --quiet           no build progress on stderr (a lock it writes is still named)
 
 Given a recipe, it is built as niftyc build does, with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline  --locked

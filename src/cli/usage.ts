@@ -86,7 +86,7 @@ Options:
   --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025;
                         see docs/language.md#bind)
   --json                print one JSON object with the result on stdout (absolute paths)
-  -q, --quiet           no progress on stderr
+  -q, --quiet           no progress on stderr (a lock it writes is still named)
   --push REF            then push the OCI image to REGISTRY/REPOSITORY:TAG (see niftyc push --help
                         for --username, --password-stdin, --ca-file, --insecure, --sign, --key-passphrase)
   --cache-from REF      first fetch what the store lacks from a cache --cache-to pushed (a missing tag
@@ -190,7 +190,7 @@ Options:
                         does: tag sha256-<hex>.sig, verified by skopeo/podman's sigstoreSigned policy
   --key-passphrase SRC  the key's passphrase from file:PATH or env:VARIABLE (else asked at a terminal)
   --json                print the result as JSON (digest, config, layers, uploaded, mounted, existing)
-  -q, --quiet           no progress on stderr
+  -q, --quiet           no progress on stderr (a lock it writes is still named)
 
 Examples:
   niftyc push out/ssh registry.example.com/team/ssh:1.0

@@ -301,10 +301,11 @@ export async function writeLockSections(
     emit({
       type: "note",
       message: `${was === undefined ? "wrote" : "updated"} ${lock.shown}${on}: ${packages} from ${from}`,
+      wrote: true,
     });
   }
   for (const old of legacy)
-    emit({ type: "note", message: `merged ${old.shown} into ${lock.shown} and removed it` });
+    emit({ type: "note", message: `merged ${old.shown} into ${lock.shown} and removed it`, wrote: true });
   return changed || legacy.length > 0;
 }
 

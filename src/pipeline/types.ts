@@ -18,7 +18,8 @@ export type BuildEvent =
   | { type: "step"; index: number; total: number; text: string; reused: boolean; ms: number }
   | { type: "fetched"; name: string; digest: string; size: number; url?: string; fromCache: boolean }
   | { type: "fetch-progress"; progress: FetchProgressEvent }
-  | { type: "note"; message: string };
+  /** `wrote`: the build changed a file beside the recipe (its lock), said even with --quiet. */
+  | { type: "note"; message: string; wrote?: true };
 
 export interface BuildOptions {
   /** Absolute path of the recipe: the library never resolves against the process's working directory. */
