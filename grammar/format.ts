@@ -1,7 +1,8 @@
 // `niftyc fmt`: the one layout of a recipe, printed from the syntax tree. Each
 // word is written as it was (quotes and escapes kept), so the words, and hence
 // what the recipe builds, never change; only the blanks and line breaks around
-// them do. Heredoc bodies are copied untouched.
+// them do. Heredoc bodies are copied as they are, but for their line ends: CRLF
+// becomes LF, as the build reads it, so a CRLF recipe comes out all LF.
 import type { Diagnostic } from "../src/diagnostics/diagnostic.ts";
 import { parseNiftyfile } from "./parse.ts";
 import type { InstructionNode, SourceFile, Span, SyntaxTree } from "./syntax.ts";
@@ -96,7 +97,7 @@ function instructionItem(text: string, ins: InstructionNode): Item {
   if (ins.heredocs.length > 0) {
     const first = ins.heredocs[0]!.span.start.offset;
     const last = ins.heredocs[ins.heredocs.length - 1]!.span.end.offset;
-    out += `\n${text.slice(first, last)}`;
+    out += `\n${text.slice(first, last).replace(/\r\n/g, "\n")}`;
     end = last;
   }
   for (const comment of after) out += `\n${comment}`;

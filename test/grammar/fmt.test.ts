@@ -126,3 +126,10 @@ test("a word ending in an escaped blank keeps the continuation after it (found b
   t.is(formatted, "DIR /\\  \\\n");
   t.true(await sameMeaning("DIR /\\ \\\n\nHOSTNAME x\n"));
 });
+
+test("a CRLF recipe comes out all LF, its heredoc bodies too, and builds the same", async (t) => {
+  const text = "\uFEFFFILE /a <<EOF\r\nhello\r\n\tindented\r\nEOF\r\nFILE   /b <<-EOF\r\n\tbody\r\n\tEOF\r\n";
+  const formatted = formatNiftyfile({ path: "r.nifty", text });
+  t.is(formatted.text, "FILE /a <<EOF\nhello\n\tindented\nEOF\nFILE /b <<-EOF\n\tbody\n\tEOF\n");
+  t.true(await sameMeaning(text));
+});
