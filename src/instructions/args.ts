@@ -137,14 +137,19 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
-/** An absolute path inside the image, normalised; `..` and relative paths refused. */
-export function readImagePath(value: Value, report: Reporter): string | undefined {
+/**
+ * An absolute path inside the image, normalised; `..` and relative paths refused. `swapped`: the
+ * line as it was probably meant, when its words look swapped (a hint better than "write /…").
+ */
+export function readImagePath(value: Value, report: Reporter, swapped?: string): string | undefined {
   if (!value.text.startsWith("/")) {
     report.error(
       value.span,
       "NIFTY038",
       `${JSON.stringify(value.text)} is not an absolute path inside the image`,
-      `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`,
+      swapped === undefined
+        ? `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`
+        : `the words look swapped: ${swapped}`,
     );
     return undefined;
   }

@@ -35,8 +35,17 @@ export const link: InstructionSpec<LinkInstruction> = {
       );
       return undefined;
     }
-    const binary = readImagePath(binWord, report);
     const inWord = opts.values.get("IN");
+    // LINK APPLETS /bin/busybox: the binary after the names.
+    const path = names.find((w) => w.text.startsWith("/"));
+    const swapped =
+      path === undefined
+        ? undefined
+        : `LINK ${path.text} ${opts.positional
+            .filter((w) => w !== path)
+            .map((w) => w.text)
+            .join(" ")}${inWord ? ` IN ${inWord.text}` : ""} (the binary comes first)`;
+    const binary = readImagePath(binWord, report, swapped);
     const dir = inWord ? readImagePath(inWord, report) : binary && posix.dirname(binary);
     if (binary === undefined || dir === undefined) return undefined;
     if (model.tree.lookup(binary)?.node.type !== "file") {

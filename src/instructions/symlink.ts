@@ -17,8 +17,11 @@ export const symlink: InstructionSpec<SymlinkInstruction> = {
   example: "SYMLINK /sbin bin",
   check(ins, report, model) {
     if (!expectCount(ins, ins.args, report, 2, 2, this.syntax[0]!)) return undefined;
-    const path = readImagePath(ins.args[0]!, report);
     const target = ins.args[1]!.text;
+    // SYMLINK bin /sbin: the target first, as ln -s takes it.
+    const first = ins.args[0]!.text;
+    const swapped = target.startsWith("/") ? `SYMLINK ${target} ${first} (the link comes first)` : undefined;
+    const path = readImagePath(ins.args[0]!, report, swapped);
     if (target === "" || target.includes("\0")) {
       report.error(ins.args[1]!.span, "NIFTY055", "empty or invalid link target");
       return undefined;
