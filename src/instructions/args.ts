@@ -138,18 +138,17 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
 }
 
 /**
- * An absolute path inside the image, normalised; `..` and relative paths refused. `swapped`: the
- * line as it was probably meant, when its words look swapped (a hint better than "write /…").
+ * An absolute path inside the image, normalised; `..` and relative paths refused. `hint`, for a
+ * relative path: what was probably meant, where the line tells better than "write /…" (swapped
+ * words, a misspelt option).
  */
-export function readImagePath(value: Value, report: Reporter, swapped?: string): string | undefined {
+export function readImagePath(value: Value, report: Reporter, hint?: string): string | undefined {
   if (!value.text.startsWith("/")) {
     report.error(
       value.span,
       "NIFTY038",
       `${JSON.stringify(value.text)} is not an absolute path inside the image`,
-      swapped === undefined
-        ? `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`
-        : `the words look swapped: ${swapped}`,
+      hint ?? `write /${value.text.replace(/^(\.{0,2}\/)+/, "")}`,
     );
     return undefined;
   }
@@ -189,11 +188,14 @@ export function expectCount(
   }
   if (words.length > max) {
     const extra = words[max]!;
+    // A misspelt option (MOED for MODE) reads as one word too many: name the option it is close to.
+    const options = [...usage.matchAll(/\[([A-Z]{2,})\b/g)].map((m) => m[1]!);
+    const near = /^[A-Za-z]+$/.test(extra.text) ? suggest(extra.text, options) : undefined;
     report.error(
       extra.span,
       "NIFTY041",
       `unexpected ${JSON.stringify(extra.text)}: ${ins.keyword.toUpperCase()} takes ${describe(min, max)}`,
-      `usage: ${usage}`,
+      near ? `did you mean ${near}? usage: ${usage}` : `usage: ${usage}`,
     );
     return false;
   }

@@ -1,5 +1,6 @@
 // DIR <path>... [MODE <octal>] [OWNER <user>:<group>]
 import type { InstructionSpec, Typed } from "./spec.ts";
+import { suggest } from "../diagnostics/suggest.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
 import { ROOT } from "./files.ts";
 
@@ -24,7 +25,19 @@ export const dir: InstructionSpec<DirInstruction> = {
     const ownerWord = opts.values.get("OWNER");
     const mode = modeWord ? readMode(modeWord, report) : 0o755;
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
-    const paths = opts.positional.map((w) => readImagePath(w, report));
+    // A misspelt option (OWNR) and its value read as two more paths: say what they probably are.
+    const optionNear = (w: { text: string } | undefined) =>
+      w && /^[A-Za-z]+$/.test(w.text) ? suggest(w.text, ["MODE", "OWNER"]) : undefined;
+    const paths = opts.positional.map((w, i) => {
+      const near = optionNear(w);
+      const before = optionNear(opts.positional[i - 1]);
+      const hint = near
+        ? `did you mean ${near}?`
+        : before
+          ? `the value of ${opts.positional[i - 1]!.text}: did you mean ${before}?`
+          : undefined;
+      return readImagePath(w, report, hint);
+    });
     if (mode === undefined || owner === undefined || paths.some((p) => p === undefined)) return undefined;
     for (const [i, path] of (paths as string[]).entries()) {
       try {

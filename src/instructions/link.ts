@@ -41,7 +41,7 @@ export const link: InstructionSpec<LinkInstruction> = {
     const swapped =
       path === undefined
         ? undefined
-        : `LINK ${path.text} ${opts.positional
+        : `the words look swapped: LINK ${path.text} ${opts.positional
             .filter((w) => w !== path)
             .map((w) => w.text)
             .join(" ")}${inWord ? ` IN ${inWord.text}` : ""} (the binary comes first)`;

@@ -20,7 +20,9 @@ export const symlink: InstructionSpec<SymlinkInstruction> = {
     const target = ins.args[1]!.text;
     // SYMLINK bin /sbin: the target first, as ln -s takes it.
     const first = ins.args[0]!.text;
-    const swapped = target.startsWith("/") ? `SYMLINK ${target} ${first} (the link comes first)` : undefined;
+    const swapped = target.startsWith("/")
+      ? `the words look swapped: SYMLINK ${target} ${first} (the link comes first)`
+      : undefined;
     const path = readImagePath(ins.args[0]!, report, swapped);
     if (target === "" || target.includes("\0")) {
       report.error(ins.args[1]!.span, "NIFTY055", "empty or invalid link target");
