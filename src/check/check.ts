@@ -105,6 +105,7 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
     groups: new Map(),
     archives: new Map(),
     opaquePackages: false,
+    archiveFailed: false,
     rootPasswordLogin: false,
     recipeDir: dir,
     allowSystemBinds: options.allowSystemBinds === true,

@@ -36,6 +36,7 @@ export const archive: InstructionSpec<ArchiveInstruction> = {
         "ARCHIVE needs a name and at least one suite",
         `usage: ${this.syntax[0]}`,
       );
+      model.archiveFailed = true;
       return undefined;
     }
     let ok = true;
@@ -94,7 +95,10 @@ export const archive: InstructionSpec<ArchiveInstruction> = {
         ok = false;
       }
     }
-    if (!ok) return undefined;
+    if (!ok) {
+      model.archiveFailed = true;
+      return undefined;
+    }
     model.archives.set(nameWord.text, nameWord.span);
     return {
       kind: "ARCHIVE",

@@ -61,6 +61,8 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       return undefined;
     }
     if (model.archives.size === 0) {
+      // The ARCHIVE line's own errors say what is wrong.
+      if (model.archiveFailed) return undefined;
       report.error(
         ins.keywordSpan,
         "NIFTY068",

@@ -39,6 +39,8 @@ export interface CheckModel {
   groups: Map<string, Account>;
   /** ARCHIVE names declared so far, with where. */
   archives: Map<string, Span>;
+  /** An ARCHIVE line had errors: a PACKAGE line is not also told there is no archive. */
+  archiveFailed: boolean;
   /** A whole PACKAGE came before: its files are known only at build time, so "provided" checks trust it. */
   opaquePackages: boolean;
   /** Whether root may log in with a password (the last USER root line decides). */
