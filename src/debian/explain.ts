@@ -203,17 +203,16 @@ export function noneInstallable<O>(
   });
 }
 
-/** `from` needs a name no suite offers or provides; names close to it are suggested. */
+/** `from` needs a name no suite offers or provides; names close to it are suggested (`suggestions`, for the hint). */
 export function unknownPackage<O>(universe: Universe, from: Node<O>, alt: Relation): MakeError<O> {
   const suggestions = suggestNames(universe, alt.name);
-  const hint = suggestions.length > 0 ? `; did you mean ${suggestions.join(", ")}?` : "";
   const what =
     from.kind === "root"
       ? `unknown package '${alt.name}'`
       : `${describe(from)} depends on unknown package '${alt.name}'`;
   return (origins, chain) => ({
     code: "unknown-package",
-    message: `${what}: no suite offers it or provides it${hint}`,
+    message: `${what}: no suite offers it or provides it`,
     name: alt.name,
     suggestions,
     origins,

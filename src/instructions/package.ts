@@ -23,6 +23,8 @@ export interface PackageInstruction extends Typed {
    * platform's build judges it (forPlatform). Left out of cache keys, as every span is.
    */
   qualifierSpan?: Record<string, Span>;
+  /** Each request's word, by request text: a resolver error about it points there. Left out of cache keys too. */
+  requestSpan: Record<string, Span>;
 }
 
 const REQUEST = /^([^:<>=\s]+)(?::([a-z0-9-]+))?(?:(<<|<=|>=|>>|=)(.*))?$/;
@@ -73,6 +75,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
     }
     const requests: LockRequest[] = [];
     const spans: Record<string, Span> = {};
+    const requestSpan: Record<string, Span> = {};
     for (const word of opts.positional) {
       const request = readRequest(word.text);
       if (typeof request === "string") {
@@ -100,6 +103,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       }
       if (arch !== undefined && !EVERY_PLATFORM.includes(arch))
         spans[lockRequestText(request)] = qualifierSpan(word.span, word.text, request.name, arch);
+      requestSpan[lockRequestText(request)] = word.span;
       requests.push(request);
     }
     const fileWords = opts.lists.get("FILES");
@@ -121,10 +125,17 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
           content: { digest: "", size: 0 },
         });
     const qualified = Object.keys(spans).length > 0 ? { qualifierSpan: spans } : {};
-    return { kind: "PACKAGE", span: ins.span, requests, ...(fileWords ? { files } : {}), ...qualified };
+    return {
+      kind: "PACKAGE",
+      span: ins.span,
+      requests,
+      requestSpan,
+      ...(fileWords ? { files } : {}),
+      ...qualified,
+    };
   },
   packages(t) {
-    return { requests: t.requests, span: t.span };
+    return { requests: t.requests, span: t.span, requestSpan: t.requestSpan };
   },
   async keyInputs(t, context) {
     // The closure, pinned by digest: a new lock entry rebuilds the step.

@@ -90,6 +90,8 @@ export interface ArchiveDecl {
 export interface PackageAsk {
   requests: LockRequest[];
   span: Span;
+  /** Each request's word, by request text (lockRequestText). */
+  requestSpan?: Record<string, Span>;
 }
 
 /** A secret a step reads; the build refuses to start without it. */

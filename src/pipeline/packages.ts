@@ -627,8 +627,11 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   const universe = lazyUniverse(
     indices.map((i) => ({ suite: i.suite, index: i.packages, ...(keep ? { keep } : {}) })),
   );
+  // A request's own word, where the line's words are known.
   const spans = new Map(
-    input.asks.flatMap((a) => a.requests.map((r) => [lockRequestText(r), a.span] as const)),
+    input.asks.flatMap((a) =>
+      a.requests.map((r) => [lockRequestText(r), a.requestSpan?.[lockRequestText(r)] ?? a.span] as const),
+    ),
   );
   const arch = archOf(options);
   const asked = input.requests.map((r) => ({ ...r, origin: spans.get(lockRequestText(r))! }));

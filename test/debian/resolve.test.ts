@@ -1054,10 +1054,7 @@ test("unknown package: up to three suggestions, real or virtual", (t) => {
   if (e?.code !== "unknown-package") return t.fail(JSON.stringify(e));
   t.deepEqual(e.suggestions, ["dropbear-bin", "dropper-bin", "dropbear-run"]);
   t.deepEqual(e.origins, ["line of dropber-bin"]);
-  t.is(
-    e.message,
-    "unknown package 'dropber-bin': no suite offers it or provides it; did you mean dropbear-bin, dropper-bin, dropbear-run?",
-  );
+  t.is(e.message, "unknown package 'dropber-bin': no suite offers it or provides it");
 });
 
 test("unknown dependency: named with the package that needs it", (t) => {

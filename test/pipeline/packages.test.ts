@@ -308,13 +308,15 @@ test("the lock is used as it is: no index is fetched, --offline rebuilds from th
   );
 });
 
-test("an unknown package is an error at its line with what the index has that is close", async (t) => {
+test("an unknown package is an error at its word with what the index has that is close", async (t) => {
   if (!requireArchive(t)) return;
-  const { dir } = await project(t, "PACKAGE nifty-ap\n");
+  const { dir } = await project(t, "PACKAGE nifty-base nifty-ap\n");
   const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 1);
-  t.regex(r.stderr, /app\.nifty:6:1: error: .*nifty-ap.* \[NIFTY600\]/);
-  t.regex(r.stderr, /did you mean nifty-app/);
+  t.regex(
+    r.stderr,
+    /app\.nifty:6:20: error: unknown package 'nifty-ap': no suite offers it or provides it \[NIFTY600\]\n.*\n {6}\| +\^~{7}\n {2}hint: did you mean nifty-app/,
+  );
   t.false(existsSync(join(dir, "app.nifty.lock")));
 });
 

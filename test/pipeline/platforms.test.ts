@@ -229,7 +229,7 @@ test("PACKAGE on several platforms: one lock file with a section each, the same 
   t.is(lockText(), text);
 });
 
-test("--locked, outdated and lock --update per platform of the one lock; a platform the lock lacks is NIFTY641 under --locked; a package one platform lacks is an error at its line", async (t) => {
+test("--locked, outdated and lock --update per platform of the one lock; a platform the lock lacks is NIFTY641 under --locked; a package one platform lacks is an error at its word", async (t) => {
   if (!requireArchive(t)) return;
   const { dir, head, niftyc, build, lockText } = await packageProject(t);
   const amd64 = await niftyc("lock", "--cache", "c");
@@ -272,7 +272,7 @@ test("--locked, outdated and lock --update per platform of the one lock; a platf
   writeFileSync(join(dir, "app.nifty"), `${head}PACKAGE nifty-data\nPACKAGE nifty-app\n`);
   const lacking = await build(...BOTH);
   t.is(lacking.code, 1, lacking.stderr);
-  t.regex(lacking.stderr, /app\.nifty:7:1: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
+  t.regex(lacking.stderr, /app\.nifty:7:9: error: linux\/arm64 \(arm64\): .*nifty-app.* \[NIFTY600\]/);
 });
 
 test("lock --update PKG on a 2-platform lock moves PKG on both platforms and keeps every other package, though the suite has newer ones", async (t) => {
