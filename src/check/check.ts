@@ -148,8 +148,23 @@ function checkLines(tree: SyntaxTree, report: Reporter, model: CheckModel): Inst
   return instructions;
 }
 
+/** Dockerfile instructions a newcomer writes, and what does their work in a Niftyfile. */
+const DOCKERFILE_ONLY: Record<string, string> = {
+  RUN: "niftyc never runs commands while building: FILE, COPY, FETCH and PACKAGE put files in place, and DIR, SYMLINK, USER and GROUP do what RUN lines usually do; to run a program at boot, use INITTAB (BusyBox init) or a unit with SERVICE enable (systemd)",
+  CMD: "the container boots its init: INITTAB lines (BusyBox init) or SERVICE enable (systemd) say what it starts; `niftyc run <recipe> -- <command>` runs one command in it",
+  ENTRYPOINT:
+    "the container boots its init: INITTAB lines (BusyBox init) or SERVICE enable (systemd) say what it starts; `niftyc run <recipe> -- <command>` runs one command in it",
+  FROM: "a recipe starts from an empty tree: FETCH a static BusyBox, or ARCHIVE and PACKAGE for Debian packages",
+  ADD: "COPY for files beside the recipe, FETCH for a URL (with its sha256 digest)",
+  WORKDIR: "there is no working directory while building; DIR makes directories",
+  VOLUME: "BIND mounts a host path into the container when it runs",
+  MAINTAINER: "LABEL org.opencontainers.image.authors=…",
+};
+
 function reportUnknownInstruction(node: InstructionNode, report: Reporter): void {
   const hint = () => {
+    const docker = DOCKERFILE_ONLY[node.keyword.toUpperCase()];
+    if (docker !== undefined) return `${node.keyword.toUpperCase()} is a Dockerfile instruction: ${docker}`;
     const near = suggest(node.keyword, INSTRUCTION_KEYWORDS);
     return near ? `did you mean ${near}?` : `instructions: ${INSTRUCTION_KEYWORDS.join(", ")}`;
   };
