@@ -77,6 +77,7 @@ export async function installFiles(
   files: readonly string[],
   context: BuildContext,
   span: Span,
+  fileSpan: Readonly<Record<string, Span>>,
 ): Promise<void> {
   // The closure's files as they would land in this image: its directories and links
   // first, so a merged-/usr image's /lib64 → usr/lib64 leads where libc6 puts the loader.
@@ -131,7 +132,7 @@ export async function installFiles(
           .flatMap((paths) => [...paths])
           .filter((p) => byPath.get(p.slice(1))?.type !== "dir"),
       );
-      throw notInPackages(file, names, span, near);
+      throw notInPackages(file, names, fileSpan[file] ?? span, near);
     }
     wanted.add(file);
     const info = await elfOf(found.node);

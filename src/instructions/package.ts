@@ -25,6 +25,8 @@ export interface PackageInstruction extends Typed {
   qualifierSpan?: Record<string, Span>;
   /** Each request's word, by request text: a resolver error about it points there. Left out of cache keys too. */
   requestSpan: Record<string, Span>;
+  /** Each FILES path's word, by path: a path the packages do not ship is shown there. Left out of cache keys too. */
+  fileSpan?: Record<string, Span>;
 }
 
 const REQUEST = /^([^:<>=\s]+)(?::([a-z0-9-]+))?(?:(<<|<=|>=|>>|=)(.*))?$/;
@@ -108,9 +110,12 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
     }
     const fileWords = opts.lists.get("FILES");
     const files: string[] = [];
+    const fileSpan: Record<string, Span> = {};
     for (const word of fileWords ?? []) {
       const path = readImagePath(word, report);
-      if (path !== undefined) files.push(path);
+      if (path === undefined) continue;
+      files.push(path);
+      fileSpan[path] = word.span;
     }
     if (requests.length !== opts.positional.length || files.length !== (fileWords?.length ?? 0))
       return undefined;
@@ -130,7 +135,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
       span: ins.span,
       requests,
       requestSpan,
-      ...(fileWords ? { files } : {}),
+      ...(fileWords ? { files, fileSpan } : {}),
       ...qualified,
     };
   },
@@ -156,6 +161,7 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
         t.files,
         context,
         t.span,
+        t.fileSpan ?? {},
       );
   },
   sbom: { origin: (_typed, file, packageOf) => packageOf(file) },

@@ -141,6 +141,17 @@ test("whole packages in a merged-/usr tree: the links made before PACKAGE stay l
   );
 });
 
+test("a FILES path the packages do not ship is NIFTY605 at its word, with the path they ship that is close", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE dropbear-bin FILES /usr/bin/dropbearkey /usr/sbin/dropbaer\n");
+  const r = await buildAppRootfs(dir, (await debianArchive()).view());
+  t.is(r.code, 1, r.stderr);
+  t.regex(
+    r.stderr,
+    /app\.nifty:6:49: error: \/usr\/sbin\/dropbaer is in none of dropbear-bin \[NIFTY605\]\n.*\n {6}\| +\^~{17}\n {2}hint: did you mean \/usr\/sbin\/dropbear\?/,
+  );
+});
+
 test("FILES in a merged-/usr tree: the programs, their loader and libraries land under /usr through the image's links, which stay links", async (t) => {
   if (!requireArchive(t)) return;
   const { dir } = await project(
