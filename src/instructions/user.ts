@@ -10,8 +10,13 @@ import { bytesDigest } from "../core/hash.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import type { Value } from "./scope.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
+import type { Span } from "../core/source.ts";
 
-export type Password = { kind: "secret"; id: string } | { kind: "hash"; hash: string } | { kind: "locked" };
+/** A secret's `span` is its word (`PASSWORD secret:<id>`): a missing secret is shown there; out of cache keys as every span. */
+export type Password =
+  | { kind: "secret"; id: string; span?: Span }
+  | { kind: "hash"; hash: string }
+  | { kind: "locked" };
 
 export interface UserInstruction extends Typed {
   kind: "USER";
@@ -96,7 +101,7 @@ export const user: InstructionSpec<UserInstruction> = {
       ? [
           {
             id: t.password.id,
-            span: t.span,
+            span: t.password.span ?? t.span,
             minBytes: 1,
             maxBytes: MAX_PASSWORD_BYTES,
             hint: "an empty password would let anyone log in; put the password in the file, or use LOCKED or PASSWORD-HASH",
@@ -338,7 +343,7 @@ function readPassword(opts: ReturnType<typeof readOptions>, report: Reporter): P
       );
       return undefined;
     }
-    return { kind: "secret", id };
+    return { kind: "secret", id, span: secret.span };
   }
   const hash = opts.values.get("PASSWORD-HASH");
   if (hash !== undefined) {

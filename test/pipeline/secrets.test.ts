@@ -128,6 +128,11 @@ test("a missing secret is an error naming the id and the flag", async (t) => {
     /--secret luser-password=FILE .*--secret luser-password=env:VARIABLE/,
   );
   t.is(json.diagnostics?.[0]?.line, busyboxRecipe(files.fixture).split("\n").length);
+  // At the secret's own word.
+  t.is(
+    (json.diagnostics?.[0] as { column?: number } | undefined)?.column,
+    "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:luser-password".indexOf("secret:") + 1,
+  );
   await t.throwsAsync(fsp.stat(path.join(dir, "out")), { code: "ENOENT" });
 });
 
@@ -197,7 +202,8 @@ test("an empty password secret and a key seed too short to be one are refused be
     `pw=${path.join(dir, "empty")}`,
   ]);
   t.is(viaFile.code, 1, viaFile.stderr);
-  t.regex(viaFile.stderr, /empty\.nifty:\d+:1: error: the secret "pw" has 0 bytes \[NIFTY211\]/);
+  // At the secret's word: column 44 of "USER luser UID 1000 SHELL /bin/sh PASSWORD secret:pw".
+  t.regex(viaFile.stderr, /empty\.nifty:\d+:44: error: the secret "pw" has 0 bytes \[NIFTY211\]/);
   t.regex(viaFile.stderr, /an empty password would let anyone log in/);
   const viaEnv = await niftyc(
     ["build", recipe, "--cache", path.join(dir, "cache"), "--out", out, "--secret", "pw=env:NIFTY_EMPTY"],
