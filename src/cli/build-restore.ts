@@ -16,6 +16,7 @@ import { journalsOfEarlierBoot } from "../cache/journals.ts";
 import { discard, publish, stagingDir } from "../core/atomic.ts";
 import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { CliIo } from "./io.ts";
+import { printStampedWarnings, type StampedWarnings } from "./build-stamp.ts";
 import type { HostInput } from "../core/host-inputs.ts";
 import type { OutputsRestore } from "../pipeline/types.ts";
 
@@ -115,8 +116,9 @@ export async function restoreFromStamp(
     restored: (outputs: HostInput[], blobs: Blob[]) => void;
     /** The store's directory. */
     store: string;
+    warnings?: StampedWarnings;
   },
-  io: Pick<CliIo, "cwd" | "stdout" | "stderr">,
+  io: Pick<CliIo, "cwd" | "stdout" | "stderr" | "env">,
 ): Promise<number | undefined> {
   let blobs: ReturnType<typeof vouchedBlobs>;
   try {
@@ -136,6 +138,7 @@ export async function restoreFromStamp(
   const outputs = treeIdentities(restore.result.outDir);
   if (outputs !== undefined) how.restored(outputs, blobs.kept);
   if (!how.quiet) for (const event of restore.events) io.stderr.write(eventLine(event));
+  await printStampedWarnings(how.warnings, io);
   const stages = [{ name: "restored", ms: Math.round((clockMs() - how.started) * 10) / 10 }];
   io.stdout.write(resultText({ ...restore.result, stages }, io.cwd, how.json));
   return 0;

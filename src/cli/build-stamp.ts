@@ -15,6 +15,8 @@ import { USE_REFRESH_MS } from "../cache/records.ts";
 import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.ts";
 import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { CliIo } from "./io.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../core/source.ts";
 import type { BuildResult } from "../pipeline/types.ts";
 import type { StampRestore } from "./build-restore.ts";
 
@@ -23,7 +25,7 @@ import type { StampRestore } from "./build-restore.ts";
 const { readFileSync, renameSync, writeFileSync } = process.getBuiltinModule("node:fs");
 const { dirname, join, resolve } = process.getBuiltinModule("node:path");
 
-const STAMP_FORMAT = 4; // 4: a use record per platform, and what restores the outputs; 2: stamps of open bundles (before they were 0700) no longer answer
+const STAMP_FORMAT = 5; // 5: the warnings the build printed; 4: a use record per platform, and what restores the outputs; 2: stamps of open bundles (before they were 0700) no longer answer
 
 interface Stamp {
   format: number;
@@ -40,14 +42,46 @@ interface Stamp {
    */
   useRecords: string[];
   events: ReportEvent[];
+  /** The warnings the build printed (the recipe's text once), printed again, coloured as the terminal now wants. */
+  warnings?: StampedWarnings;
   result: Omit<ReportedResult, "stages">;
   restore?: StampRestore;
+}
+
+export interface StampedWarnings {
+  source?: SourceFile;
+  each: Array<Omit<Diagnostic, "source"> & { inRecipe?: true }>;
+}
+
+/** A build's warnings as a stamp keeps them; undefined when one has a source other than the recipe's. */
+function stampedWarnings(warnings: readonly Diagnostic[]): StampedWarnings | undefined {
+  const source = warnings.find((w) => w.source !== undefined)?.source;
+  const each: StampedWarnings["each"] = [];
+  for (const { source: from, ...rest } of warnings) {
+    if (from === undefined) each.push(rest);
+    else if (from.path === source!.path && from.text === source!.text) each.push({ ...rest, inRecipe: true });
+    else return undefined;
+  }
+  return source === undefined ? { each } : { source, each };
+}
+
+/** Print a stamp's warnings as the build printed them. */
+export async function printStampedWarnings(
+  warnings: StampedWarnings | undefined,
+  io: Pick<CliIo, "stderr" | "env">,
+): Promise<void> {
+  if (warnings === undefined || warnings.each.length === 0) return;
+  const { printDiagnostics } = await import("./common.ts");
+  const all = warnings.each.map(({ inRecipe, ...d }) =>
+    inRecipe && warnings.source ? { ...d, source: warnings.source } : d,
+  );
+  await printDiagnostics(all, io as CliIo);
 }
 
 /**
  * The command line, working directory and the environment a build reads
  * (src/cli/common.ts), as one string. NO_COLOR and TERM are left out: they
- * colour only diagnostics, and a stamped build had none.
+ * colour only diagnostics, which a stamp prints afresh (printStampedWarnings).
  */
 function invocationOf(args: readonly string[], io: Pick<CliIo, "env" | "cwd">): string {
   const env = Object.entries(io.env)
@@ -119,17 +153,23 @@ export function upToDateFromStamp(
       const { json, quiet } = stamp;
       const restored = (outputs: HostInput[], blobs: StampRestore["blobs"]) =>
         rewriteStamp(file, { ...stamp, outputs, restore: { ...restore, blobs } });
+      const store = dirname(dirname(file));
+      const warnings = stamp.warnings;
       return import("./build-restore.ts").then((m) =>
-        m.restoreFromStamp(restore, { json, quiet, started, restored, store: dirname(dirname(file)) }, io),
+        m.restoreFromStamp(restore, { json, quiet, started, restored, store, warnings }, io),
       );
     }
   } catch {
     return undefined;
   }
   if (!stamp.quiet) for (const event of stamp.events) io.stderr.write(eventLine(event));
-  const stages = [{ name: "up to date", ms: Math.round((clockMs() - started) * 10) / 10 }];
-  io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json));
-  return 0;
+  const answer = (): number => {
+    const stages = [{ name: "up to date", ms: Math.round((clockMs() - started) * 10) / 10 }];
+    io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json));
+    return 0;
+  };
+  // Only a build that warned loads the diagnostics' printer.
+  return stamp.warnings === undefined ? answer() : printStampedWarnings(stamp.warnings, io).then(answer);
 }
 
 /**
@@ -162,6 +202,8 @@ export interface StampInput {
   inputs: HostInputs;
   recall: NonNullable<BuildResult["recall"]>;
   events: ReportEvent[];
+  /** What the build warned about: printed again by the stamp. */
+  warnings: readonly Diagnostic[];
   result: Omit<ReportedResult, "stages">;
   /** What a warm build prints, when recall holds what restores out/. */
   restore?: { events: ReportEvent[]; result: Omit<ReportedResult, "stages"> };
@@ -181,8 +223,10 @@ export async function writeStamp(input: StampInput): Promise<void> {
   const file = join(dir, `${nameHash(invocation)}.json`);
   const inputs = input.inputs.list();
   const { values } = input;
+  const warnings = stampedWarnings(input.warnings);
   if (
     inputs === undefined ||
+    warnings === undefined ||
     values.push !== undefined ||
     values["cache-to"] !== undefined ||
     values["cache-from"] !== undefined
@@ -199,6 +243,7 @@ export async function writeStamp(input: StampInput): Promise<void> {
     outputs: input.recall.outputs,
     useRecords: [...new Set([input.recall.useRecord, ...(input.recall.otherUseRecords ?? [])])],
     events: input.events,
+    ...(warnings.each.length > 0 ? { warnings } : {}),
     result: input.result,
   };
   const restore = input.recall.restore;

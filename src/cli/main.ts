@@ -278,7 +278,7 @@ async function shipAndReport(
     await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
   const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
   io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
-  if (result.recall && result.warnings.length === 0 && shared.hostInputs) {
+  if (result.recall && shared.hostInputs) {
     const [{ writeStamp }, { stopSignalNote }] = await Promise.all([
       import("./build-stamp.ts"),
       import("../pipeline/build.ts"),
@@ -290,6 +290,7 @@ async function shipAndReport(
       values,
       inputs: shared.hostInputs,
       recall: result.recall,
+      warnings: result.warnings,
       ...upToDateReport(result, stopSignalNote),
       ...(result.recall.restore
         ? { restore: warmReport(result, result.recall.restore, stopSignalNote) }

@@ -73,6 +73,28 @@ export type { BuildEvent, BuildOptions, BuildResult, Format, StageTime, StepReco
 interface OutputsRecord extends Tarballs {
   config?: Omit<ImageConfig, "name">;
   used?: string[];
+  /**
+   * What the checks of the finished image warned about (NIFTY224, NIFTY232 …), for the recipe text
+   * they were made from (its hash): a build that reuses the record says them again, and --strict
+   * refuses them. Another text under the same key (a line moved) checks the image again.
+   */
+  verified?: { recipe: string; warnings: Array<Omit<Diagnostic, "source" | "severity">> };
+}
+
+/** The finished image's warnings a record holds for this recipe's text, as this build says them; undefined: check again. */
+function recordedWarnings(p: Pick<Planned, "source">, record: OutputsRecord): Diagnostic[] | undefined {
+  const verified = record.verified;
+  if (verified === undefined || verified.recipe !== hashText(p.source.text)) return undefined;
+  return verified.warnings.map((w) => ({ ...w, severity: "warning" as const, source: p.source }));
+}
+
+/** Say a record's warnings again: a build that reuses outputs warns as the one that made them did (and --strict refuses). */
+function sayRecordedWarnings(
+  p: Pick<Planned, "options" | "warnings">,
+  warnings: readonly Diagnostic[],
+): void {
+  p.warnings.push(...warnings);
+  refuseWarnings(p.options, p.warnings);
 }
 
 /** Build under a lease on the store, so `cache gc` removes nothing the build may reuse while it runs. */
@@ -352,18 +374,27 @@ async function finish(
   };
 }
 
+/** The outputs record of this plan, when every blob it names is in the store and it holds this recipe's warnings. */
+async function keptOutputs(
+  p: Planned,
+): Promise<{ recorded: OutputsRecord; config: ImageConfig; warned: Diagnostic[] } | undefined> {
+  if (!p.plan.cacheable.every(Boolean)) return undefined;
+  const recorded = await p.store.readRecord<OutputsRecord>("outputs", p.outputsKey);
+  if (recorded?.config === undefined) return undefined;
+  const warned = recordedWarnings(p, recorded);
+  if (warned === undefined || !(await p.store.hasAll(tarballBlobs(recorded)))) return undefined;
+  return { recorded, config: { name: p.recipe.name, ...recorded.config }, warned };
+}
+
 /**
  * Nothing changed (out/ already holds the outputs), or out/'s files are kept in the store: the answer
  * without building a tree. Otherwise the step records read on the way, for the steps to replay.
  */
 async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; records?: StepRecords }> {
   const { store, recipe, outDir, formats, options } = p;
-  const recorded = p.plan.cacheable.every(Boolean)
-    ? await store.readRecord<OutputsRecord>("outputs", p.outputsKey)
-    : undefined;
-  const config: ImageConfig | undefined = recorded?.config && { name: recipe.name, ...recorded.config };
-  if (recorded === undefined || config === undefined || !(await store.hasAll(tarballBlobs(recorded))))
-    return {};
+  const kept = await keptOutputs(p);
+  if (kept === undefined) return {};
+  const { recorded, config, warned } = kept;
   const known = await withLayerGzip(p, recorded);
   if (known !== recorded) await store.writeRecord("outputs", p.outputsKey, known);
   const digest = known.rootfs.digest;
@@ -379,6 +410,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
   const fingerprint = outDirFingerprint(assembledKey, p.shown, p.described);
   const seen = options.hostInputs ? treeIdentities(outDir) : undefined;
   if (await upToDateOutputs(outDir, fingerprint, known.rootfs.size, formats)) {
+    sayRecordedWarnings(p, warned);
     for (const index of recipe.instructions.keys()) recordStep(p, index, true, 0);
     noteStopSignal(config, p.emit);
     const useRecord = await store.recordUse(
@@ -407,7 +439,7 @@ async function reuseKeptOutputs(p: Planned): Promise<{ result?: BuildResult; rec
       for (const message of cached!.notes) p.emit({ type: "note", message });
       recordStep(p, index, true, 0, cached!.notes);
     }
-    refuseWarnings(options, p.warnings);
+    sayRecordedWarnings(p, warned);
     p.lap("steps");
     noteStopSignal(config, p.emit);
     return true;
@@ -471,8 +503,10 @@ async function buildTree(p: Planned, records: StepRecords | undefined): Promise<
 async function layerTarballs(b: Built): Promise<OutputsRecord> {
   const { store, options } = b;
   const recorded = await store.readRecord<OutputsRecord>("outputs", b.outputsKey);
+  const warned = recorded && recordedWarnings(b, recorded);
   let tarballs: OutputsRecord;
-  if (recorded === undefined || !(await store.hasAll(tarballBlobs(recorded)))) {
+  let verified: OutputsRecord["verified"];
+  if (recorded === undefined || warned === undefined || !(await store.hasAll(tarballBlobs(recorded)))) {
     const { tarballsKey, writeTarballs } = await import("./layers.ts");
     // The same tree may have been written before, under other metadata (an edited LABEL or ENV).
     const treeKey = tarballsKey(b.tree, b.ran.basePaths, options.epoch);
@@ -485,7 +519,11 @@ async function layerTarballs(b: Built): Promise<OutputsRecord> {
         );
     writing?.catch(() => {}); // awaited below, after the checks
     try {
-      await stage("checking the finished image", () => verifyFinishedImage(b));
+      const warnings = await stage("checking the finished image", () => verifyFinishedImage(b));
+      verified = {
+        recipe: hashText(b.source.text),
+        warnings: warnings.map(({ source: _, severity: __, ...w }) => w),
+      };
     } catch (error) {
       await writing?.catch(() => {});
       throw error;
@@ -500,11 +538,17 @@ async function layerTarballs(b: Built): Promise<OutputsRecord> {
     if (tarballs !== same)
       await store.writeRecord("tarballs", treeKey, { rootfs: tarballs.rootfs, layers: tarballs.layers });
   } else {
+    sayRecordedWarnings(b, warned);
     tarballs = await withLayerGzip(b, recorded);
   }
   if (b.reproducible && (tarballs.config === undefined || tarballs !== recorded)) {
     const { name: _, ...unnamed } = b.config;
-    tarballs = { ...tarballs, config: unnamed, used: [...b.ran.used].sort() };
+    tarballs = {
+      ...tarballs,
+      config: unnamed,
+      used: [...b.ran.used].sort(),
+      ...(verified ? { verified } : {}),
+    };
     await store.writeRecord("outputs", b.outputsKey, tarballs);
   }
   return tarballs;
@@ -522,7 +566,8 @@ async function withLayerGzip(
   return { ...tarballs, ...gzipped };
 }
 
-async function verifyFinishedImage(b: Built): Promise<void> {
+/** The checks of the finished image: its errors fail the build; its warnings are returned (and refused under --strict). */
+async function verifyFinishedImage(b: Built): Promise<Diagnostic[]> {
   const { Reporter } = await import("../diagnostics/reporter.ts");
   const { verifyImage } = await import("./verify-image.ts");
   const report = new Reporter(b.source);
@@ -530,8 +575,10 @@ async function verifyFinishedImage(b: Built): Promise<void> {
   const checks = { allowWritableSetuid, platform: b.context.platform };
   await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, checks);
   if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
-  for (const d of report.all()) b.warnings.push(d);
+  const warnings = report.all();
+  b.warnings.push(...warnings);
   refuseWarnings(b.options, b.warnings);
+  return warnings;
 }
 
 async function writeBuildOutputs(b: Built, tarballs: OutputsRecord): Promise<BuildResult> {

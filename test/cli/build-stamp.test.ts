@@ -120,6 +120,20 @@ function jsonOrText(r: CliResult): { upToDate: boolean } {
   return r.stdout.startsWith("{") ? jsonOf(r) : { upToDate: r.stdout.startsWith("up to date ") };
 }
 
+test("a build that warned is answered from its stamp too, and says its warnings again as the build does", async (t) => {
+  const p = await project(t, "warned", "FILE /usr/local/bin/tool MODE 4755 <<EOF\n#!/bin/sh\nEOF\n");
+  const found = await stamped(t, p);
+  t.regex(found.stderr, /warned\.nifty:\d+:1: warning: the image has 1 setuid or setgid file.*\[NIFTY232\]/);
+  const recalled = await p.run();
+  t.true(recalled.recalled, "answered from the stamp");
+  t.is(recalled.stdout, found.stdout);
+  t.is(recalled.stderr, found.stderr, "the same warnings, with their lines and carets");
+  // --strict is another command line: its build refuses what the stamped one only warned about.
+  const strict = await p.run(["--strict"]);
+  t.is(strict.code, 1);
+  t.regex(strict.stderr, /error: the image has 1 setuid or setgid file/);
+});
+
 test("a repeated up-to-date build is answered from its stamp: only the short cut loads, and it prints what the build printed", async (t) => {
   const p = await project(t, "same");
   const found = await stamped(t, p);

@@ -1,6 +1,7 @@
 // Warnings on the finished image: what a container manager needs to boot it.
 import test from "ava";
 import { spawnSync } from "node:child_process";
+import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { busyboxRecipe, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
@@ -27,6 +28,37 @@ test("an image without os-release or /sbin/init builds, with warnings that say w
     result.stderr,
     /warning: the image has no \/sbin\/init: it cannot boot as a container \[NIFTY225\]/,
   );
+});
+
+test("a build that reuses the outputs warns as the one that made them did, and --strict refuses it", async (t) => {
+  const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox sh\n`;
+  const recipe = await writeRecipe(files.work, "again", text);
+  const cache = path.join(files.work, "cache-again");
+  const out = path.join(files.work, "out-again");
+  const build = (...extra: string[]) =>
+    niftyc(["build", recipe, "--cache", cache, "--out", out, "-q", ...extra]);
+  const both = (stderr: string) => /\[NIFTY224\][\s\S]*\[NIFTY225\]/.test(stderr);
+  const first = await build();
+  t.is(first.code, 0, first.stderr);
+  t.true(both(first.stderr), first.stderr);
+  // Up to date: nothing is built, the warnings are said again.
+  const upToDate = await build();
+  t.regex(upToDate.stdout, /up to date/);
+  t.true(both(upToDate.stderr), upToDate.stderr);
+  // out/ gone: restored from the store, the same warnings.
+  await fsp.rm(out, { recursive: true });
+  const restored = await build();
+  t.is(restored.code, 0, restored.stderr);
+  t.true(both(restored.stderr), restored.stderr);
+  // --strict refuses what the first build only warned about, reused or not.
+  const strict = await build("--strict");
+  t.is(strict.code, 1, strict.stderr);
+  t.regex(strict.stderr, /error: the image has no \/etc\/os-release.*\[NIFTY224\]/);
+  // The same outputs under another text (a comment moves the lines): checked again, warned at the new lines.
+  await fsp.writeFile(recipe, `# moved down a line\n${text}`);
+  const moved = await build();
+  t.is(moved.code, 0, moved.stderr);
+  t.true(both(moved.stderr), moved.stderr);
 });
 
 test("an empty recipe, and one of comments only, build an empty image, with both warnings", async (t) => {
