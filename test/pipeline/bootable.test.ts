@@ -3,7 +3,7 @@ import test from "ava";
 import { spawnSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
-import { busyboxRecipe, niftyc, writeRecipe, useFixture } from "./helpers.ts";
+import { buildNamed, busyboxRecipe, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
 const files = useFixture(test);
 
@@ -67,15 +67,7 @@ test("an empty recipe, and one of comments only, build an empty image, with both
     ["comments", "# nothing yet\n"],
   ] as const) {
     const recipe = await writeRecipe(files.work, name, text);
-    const result = await niftyc([
-      "build",
-      recipe,
-      "--cache",
-      path.join(files.work, `cache-${name}`),
-      "--out",
-      path.join(files.work, `out-${name}`),
-      "-q",
-    ]);
+    const result = await buildNamed(files.work, name, recipe, "-q");
     t.is(result.code, 0, result.stderr);
     t.notRegex(result.stderr, /internal error|TypeError/);
     t.regex(

@@ -2,7 +2,7 @@
 // blob missing offline, the sources when no source answers.
 import test from "ava";
 import path from "node:path";
-import { jsonOf, niftyc, writeRecipe, useFixture } from "./helpers.ts";
+import { buildNamed, jsonOf, niftyc, writeRecipe, useFixture } from "./helpers.ts";
 
 const files = useFixture(test);
 
@@ -10,18 +10,7 @@ const WRONG = `sha256:${"0".repeat(64)}`;
 
 async function failingBuild(name: string, line: string, extra: string[] = []) {
   const recipe = await writeRecipe(files.work, name, `${line}\n`);
-  const result = await niftyc([
-    "build",
-    recipe,
-    "--cache",
-    path.join(files.work, `cache-${name}`),
-    "--out",
-    path.join(files.work, `out-${name}`),
-    "--json",
-    "--timeout",
-    "2",
-    ...extra,
-  ]);
+  const result = await buildNamed(files.work, name, recipe, "--json", "--timeout", "2", ...extra);
   const diagnostic = jsonOf(result).diagnostics?.[0];
   return { result, diagnostic, column: (word: string) => line.indexOf(word) + 1 };
 }

@@ -216,6 +216,17 @@ export async function niftyc(args: readonly string[], options: CliOptions = {}):
   return collect(child);
 }
 
+/** `niftyc build` of a recipe into a store and an output directory of its own under `work`, named after `name`. */
+export function buildNamed(
+  work: string,
+  name: string,
+  recipe: string,
+  ...extra: string[]
+): Promise<CliResult> {
+  const dirs = ["--cache", path.join(work, `cache-${name}`), "--out", path.join(work, `out-${name}`)];
+  return niftyc(["build", recipe, ...dirs, ...extra]);
+}
+
 export function collect(child: ChildProcess): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
