@@ -5,6 +5,9 @@
 import { relative } from "node:path";
 import { forTerminal } from "../diagnostics/escape.ts";
 import type { BuildResult } from "../pipeline/types.ts";
+import type { SourceFile } from "../core/source.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { CliIo } from "./io.ts";
 
 /** The progress events a report repeats: a step's line, a note. */
 export type ReportEvent =
@@ -76,4 +79,23 @@ export function resultText(
   for (const path of Object.values(result.outputs)) text += `  ${relative(cwd, path) || "."}\n`;
   if (pushed) text += `pushed ${pushed.pushed}\n`;
   return text;
+}
+
+/** The warnings a build printed, as its up-to-date stamp keeps them: the recipe's text once. */
+export interface StampedWarnings {
+  source?: SourceFile;
+  each: Array<Omit<Diagnostic, "source"> & { inRecipe?: true }>;
+}
+
+/** Print a stamp's warnings as the build printed them. */
+export async function printStampedWarnings(
+  warnings: StampedWarnings | undefined,
+  io: Pick<CliIo, "stderr" | "env">,
+): Promise<void> {
+  if (warnings === undefined || warnings.each.length === 0) return;
+  const { printDiagnostics } = await import("./print-diagnostics.ts");
+  const all = warnings.each.map(({ inRecipe, ...d }) =>
+    inRecipe && warnings.source ? { ...d, source: warnings.source } : d,
+  );
+  await printDiagnostics(all, io);
 }

@@ -14,9 +14,15 @@ import { clockMs } from "../core/clock.ts";
 import { restoreEntries } from "../cache/assembled.ts";
 import { journalsOfEarlierBoot } from "../cache/journals.ts";
 import { discard, publish, stagingDir } from "../core/atomic.ts";
-import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
+import {
+  eventLine,
+  printStampedWarnings,
+  resultText,
+  type ReportedResult,
+  type ReportEvent,
+  type StampedWarnings,
+} from "./build-report.ts";
 import type { CliIo } from "./io.ts";
-import { printStampedWarnings, type StampedWarnings } from "./build-stamp.ts";
 import type { HostInput } from "../core/host-inputs.ts";
 import type { OutputsRestore } from "../pipeline/types.ts";
 

@@ -13,10 +13,16 @@ import { NIFTYC_VERSION } from "../core/version.ts";
 import { clockMs } from "../core/clock.ts";
 import { USE_REFRESH_MS } from "../cache/records.ts";
 import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.ts";
-import { eventLine, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
+import {
+  eventLine,
+  printStampedWarnings,
+  resultText,
+  type ReportedResult,
+  type ReportEvent,
+  type StampedWarnings,
+} from "./build-report.ts";
 import type { CliIo } from "./io.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
-import type { SourceFile } from "../core/source.ts";
 import type { BuildResult } from "../pipeline/types.ts";
 import type { StampRestore } from "./build-restore.ts";
 
@@ -48,11 +54,6 @@ interface Stamp {
   restore?: StampRestore;
 }
 
-export interface StampedWarnings {
-  source?: SourceFile;
-  each: Array<Omit<Diagnostic, "source"> & { inRecipe?: true }>;
-}
-
 /** A build's warnings as a stamp keeps them; undefined when one has a source other than the recipe's. */
 function stampedWarnings(warnings: readonly Diagnostic[]): StampedWarnings | undefined {
   const source = warnings.find((w) => w.source !== undefined)?.source;
@@ -63,19 +64,6 @@ function stampedWarnings(warnings: readonly Diagnostic[]): StampedWarnings | und
     else return undefined;
   }
   return source === undefined ? { each } : { source, each };
-}
-
-/** Print a stamp's warnings as the build printed them. */
-export async function printStampedWarnings(
-  warnings: StampedWarnings | undefined,
-  io: Pick<CliIo, "stderr" | "env">,
-): Promise<void> {
-  if (warnings === undefined || warnings.each.length === 0) return;
-  const { printDiagnostics } = await import("./common.ts");
-  const all = warnings.each.map(({ inRecipe, ...d }) =>
-    inRecipe && warnings.source ? { ...d, source: warnings.source } : d,
-  );
-  await printDiagnostics(all, io as CliIo);
 }
 
 /**

@@ -4,7 +4,6 @@
 import { open, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { BuildOptions } from "../pipeline/build.ts";
-import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
@@ -13,6 +12,7 @@ import { findPlatform, PLATFORM_NAMES, type Platform } from "../image/platform.t
 import { suggest } from "../diagnostics/suggest.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
+import { printDiagnostics } from "./print-diagnostics.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
 
 // Taken from the module itself, not `import … from "node:util"`: node:util's ES module
@@ -128,19 +128,6 @@ export async function readSecrets(
 
 export function cacheDir(flag: string | undefined, io: CliIo): string {
   return resolve(io.cwd, flag ?? io.env.NIFTY_CACHE ?? "cache");
-}
-
-export function useColor(stream: CliIo["stderr"], env: CliIo["env"]): boolean {
-  // no-color.org: any non-empty NO_COLOR turns colour off.
-  return stream.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
-}
-
-export async function printDiagnostics(diagnostics: readonly Diagnostic[], io: CliIo): Promise<void> {
-  if (diagnostics.length === 0) return;
-  const { formatDiagnostic, formatSummary } = await import("../diagnostics/format.ts");
-  const color = useColor(io.stderr, io.env);
-  for (const d of diagnostics) io.stderr.write(formatDiagnostic(d, { color }) + "\n");
-  io.stderr.write(formatSummary(diagnostics) + "\n");
 }
 
 /**

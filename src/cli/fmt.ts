@@ -4,7 +4,8 @@
 // standard output.
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, parse, printDiagnostics, recipeLocation } from "./common.ts";
+import { EXIT, parse, recipeLocation } from "./common.ts";
+import { printDiagnostics } from "./print-diagnostics.ts";
 import { FMT_HELP } from "./usage.ts";
 
 export async function runFmt(args: readonly string[], io: CliIo): Promise<number> {

@@ -20,12 +20,12 @@ import {
   cacheDir,
   keyValues,
   parse,
-  printDiagnostics,
   readBuildDir,
   parsePlatforms,
   recipeLocation,
   type ParsedValues,
 } from "./common.ts";
+import { printDiagnostics } from "./print-diagnostics.ts";
 import { BUILD_HELP, CACHE_HELP, CHECK_HELP, INSTALL_HELP, MAIN_HELP } from "./usage.ts";
 
 export { EXIT };

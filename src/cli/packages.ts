@@ -7,10 +7,10 @@ import {
   buildOptions,
   createBuildProgress,
   parse,
-  printDiagnostics,
   recipeLocation,
   relativeOrAbsolute,
 } from "./common.ts";
+import { printDiagnostics } from "./print-diagnostics.ts";
 
 export const LOCK_HELP = `Usage: niftyc lock <recipe> [--update [PACKAGE...]] [options]
 

@@ -5,7 +5,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, cacheDir, parse, printDiagnostics, relativeOrAbsolute, type ParsedValues } from "./common.ts";
+import { EXIT, cacheDir, parse, relativeOrAbsolute, type ParsedValues } from "./common.ts";
+import { printDiagnostics } from "./print-diagnostics.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
 import { PUSH_HELP } from "./usage.ts";
 

@@ -10,14 +10,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import {
-  EXIT,
-  buildOptions,
-  parse,
-  printDiagnostics,
-  relativeOrAbsolute,
-  type ParsedValues,
-} from "./common.ts";
+import { EXIT, buildOptions, parse, relativeOrAbsolute, type ParsedValues } from "./common.ts";
+import { printDiagnostics } from "./print-diagnostics.ts";
 import { BUILD_FLAGS, PUSH_FLAGS } from "./build-flags.ts";
 import { VERIFY_HELP } from "./usage.ts";
 import type { ReadProvenance } from "../trust/verify.ts";
