@@ -14,6 +14,7 @@ import { Reporter, type Omitted } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
 import { checkValue } from "./values.ts";
+import { START_OF_FILE } from "../core/source.ts";
 
 export interface CheckOptions {
   /** --arg NAME=VALUE */
@@ -112,10 +113,7 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
     hostKind: options.hostKind ?? hostKind,
     hostEntries: options.hostEntries ?? hostEntries,
   };
-  const none = tree.instructions[0]?.keywordSpan ?? {
-    start: { offset: 0, line: 1, column: 1 },
-    end: { offset: 0, line: 1, column: 1 },
-  };
+  const none = tree.instructions[0]?.keywordSpan ?? START_OF_FILE;
   model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });
   model.groups.set("root", { id: 0, span: none, implicit: true });
   return model;
@@ -148,12 +146,14 @@ function checkLines(tree: SyntaxTree, report: Reporter, model: CheckModel): Inst
   return instructions;
 }
 
+const BOOTS_INIT =
+  "the container boots its init: INITTAB lines (BusyBox init) or SERVICE enable (systemd) say what it starts; `niftyc run <recipe> -- <command>` runs one command in it";
+
 /** Dockerfile instructions a newcomer writes, and what does their work in a Niftyfile. */
 const DOCKERFILE_ONLY: Record<string, string> = {
   RUN: "niftyc never runs commands while building: FILE, COPY, FETCH and PACKAGE put files in place, and DIR, SYMLINK, USER and GROUP do what RUN lines usually do; to run a program at boot, use INITTAB (BusyBox init) or a unit with SERVICE enable (systemd)",
-  CMD: "the container boots its init: INITTAB lines (BusyBox init) or SERVICE enable (systemd) say what it starts; `niftyc run <recipe> -- <command>` runs one command in it",
-  ENTRYPOINT:
-    "the container boots its init: INITTAB lines (BusyBox init) or SERVICE enable (systemd) say what it starts; `niftyc run <recipe> -- <command>` runs one command in it",
+  CMD: BOOTS_INIT,
+  ENTRYPOINT: BOOTS_INIT,
   FROM: "a recipe starts from an empty tree: FETCH a static BusyBox, or ARCHIVE and PACKAGE for Debian packages",
   ADD: "COPY for files beside the recipe, FETCH for a URL (with its sha256 digest)",
   WORKDIR: "there is no working directory while building; DIR makes directories",

@@ -14,6 +14,12 @@ export interface Span {
   end: Position;
 }
 
+/** The start of a recipe, empty: where a diagnostic goes that no line of an empty recipe can take. */
+export const START_OF_FILE: Span = {
+  start: { offset: 0, line: 1, column: 1 },
+  end: { offset: 0, line: 1, column: 1 },
+};
+
 /** A recipe as read: its path and its text. */
 export interface SourceFile {
   path: string;

@@ -189,8 +189,10 @@ export function expectCount(
   if (words.length > max) {
     const extra = words[max]!;
     // A misspelt option (MOED for MODE) reads as one word too many: name the option it is close to.
-    const options = [...usage.matchAll(/\[([A-Z]{2,})\b/g)].map((m) => m[1]!);
-    const near = /^[A-Za-z]+$/.test(extra.text) ? suggest(extra.text, options) : undefined;
+    const near = nearOption(
+      extra,
+      [...usage.matchAll(/\[([A-Z]{2,})\b/g)].map((m) => m[1]!),
+    );
     report.error(
       extra.span,
       "NIFTY041",
@@ -200,6 +202,14 @@ export function expectCount(
     return false;
   }
   return true;
+}
+
+/** The option a word that is none of them is probably a misspelling of (a word of letters only), else undefined. */
+export function nearOption(
+  word: { text: string } | undefined,
+  options: readonly string[],
+): string | undefined {
+  return word && /^[A-Za-z]+$/.test(word.text) ? suggest(word.text, options) : undefined;
 }
 
 function describe(min: number, max: number): string {

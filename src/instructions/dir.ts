@@ -1,7 +1,15 @@
 // DIR <path>... [MODE <octal>] [OWNER <user>:<group>]
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { suggest } from "../diagnostics/suggest.ts";
-import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
+import {
+  expectCount,
+  nearOption,
+  readImagePath,
+  readMode,
+  readOptions,
+  readOwner,
+  type OptionKind,
+  type Owner,
+} from "./args.ts";
 import { ROOT } from "./files.ts";
 
 export interface DirInstruction extends Typed {
@@ -11,6 +19,9 @@ export interface DirInstruction extends Typed {
   owner: Owner;
 }
 
+/** DIR's options, for readOptions and for what a misspelt one was meant to be. */
+const OPTIONS: Record<string, OptionKind> = { MODE: "value", OWNER: "value" };
+
 export const dir: InstructionSpec<DirInstruction> = {
   keyword: "DIR",
   summary:
@@ -19,18 +30,17 @@ export const dir: InstructionSpec<DirInstruction> = {
   syntax: ["DIR <path>... [MODE <octal>] [OWNER <user|uid>:<group|gid>]"],
   example: "DIR /tmp /var/tmp MODE 1777",
   check(ins, report, model) {
-    const opts = readOptions(ins, report, { MODE: "value", OWNER: "value" });
+    const opts = readOptions(ins, report, OPTIONS);
     if (!expectCount(ins, opts.positional, report, 1, Infinity, this.syntax[0]!)) return undefined;
     const modeWord = opts.values.get("MODE");
     const ownerWord = opts.values.get("OWNER");
     const mode = modeWord ? readMode(modeWord, report) : 0o755;
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     // A misspelt option (OWNR) and its value read as two more paths: say what they probably are.
-    const optionNear = (w: { text: string } | undefined) =>
-      w && /^[A-Za-z]+$/.test(w.text) ? suggest(w.text, ["MODE", "OWNER"]) : undefined;
+    const names = Object.keys(OPTIONS);
     const paths = opts.positional.map((w, i) => {
-      const near = optionNear(w);
-      const before = optionNear(opts.positional[i - 1]);
+      const near = nearOption(w, names);
+      const before = nearOption(opts.positional[i - 1], names);
       const hint = near
         ? `did you mean ${near}?`
         : before

@@ -14,14 +14,14 @@ import { Tree, TreeError } from "../image/tree.ts";
 import { blobIdentityOf, identityOf, racy, treeIdentities } from "../core/host-inputs.ts";
 import { statSync } from "node:fs";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
-import { StepError, missingSecret as missingSecretError } from "../instructions/context.ts";
+import { missingSecret as missingSecretError } from "../instructions/context.ts";
 import { specFor } from "../instructions/index.ts";
 import { forPlatform } from "../instructions/platform-select.ts";
 import { DEFAULT_PLATFORM } from "../image/platform.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
-import { BuildFailed } from "./failure.ts";
+import { asDiagnostic, BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
 import {
@@ -82,9 +82,12 @@ interface OutputsRecord extends Tarballs {
 }
 
 /** The finished image's warnings a record holds for this recipe's text, as this build says them; undefined: check again. */
-function recordedWarnings(p: Pick<Planned, "source">, record: OutputsRecord): Diagnostic[] | undefined {
+function recordedWarnings(
+  p: Pick<Planned, "source" | "sourceKey">,
+  record: OutputsRecord,
+): Diagnostic[] | undefined {
   const verified = record.verified;
-  if (verified === undefined || verified.recipe !== hashText(p.source.text)) return undefined;
+  if (verified === undefined || verified.recipe !== p.sourceKey) return undefined;
   return verified.warnings.map((w) => ({ ...w, severity: "warning" as const, source: p.source }));
 }
 
@@ -162,6 +165,8 @@ interface Planned extends Compiled {
   secretStamps: SecretStamps | undefined;
   /** The key of the tarballs of this tree and epoch. */
   outputsKey: string;
+  /** The recipe's text, hashed: warnings kept with the outputs are said again only for the same text. */
+  sourceKey: string;
   /** What build.json says of each step beside the files: a moved line changes it, not the files. */
   described: ReadonlyArray<readonly [number, string, string]>;
   steps: StepRecord[];
@@ -318,6 +323,7 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
     stepNotes,
     secretStamps,
     outputsKey,
+    sourceKey: hashText(source.text),
     described,
     steps: [],
     stepNotesSaid: [],
@@ -521,7 +527,7 @@ async function layerTarballs(b: Built): Promise<OutputsRecord> {
     try {
       const warnings = await stage("checking the finished image", () => verifyFinishedImage(b));
       verified = {
-        recipe: hashText(b.source.text),
+        recipe: b.sourceKey,
         warnings: warnings.map(({ source: _, severity: __, ...w }) => w),
       };
     } catch (error) {
@@ -912,19 +918,6 @@ function requireSecrets(recipe: Recipe, secrets: ReadonlyMap<string, Buffer>, so
     }
   }
   if (missing.length > 0) throw new BuildFailed(missing, missing.length === absent.size ? [...absent] : []);
-}
-
-function asDiagnostic(error: NiftyError, span: Span, source: SourceFile): Diagnostic {
-  const where = error instanceof StepError ? error.span : span;
-  return {
-    severity: "error",
-    code: error.code,
-    message: error.message,
-    source,
-    span: where,
-    ...(error.hint ? { hint: error.hint } : {}),
-    ...(error.details ? { details: error.details } : {}),
-  };
 }
 
 function asBuildFailure(error: unknown, span: Span, source: SourceFile, warnings: Diagnostic[]): BuildFailed {

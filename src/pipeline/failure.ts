@@ -1,4 +1,7 @@
+import type { SourceFile, Span } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { NiftyError } from "../diagnostics/errors.ts";
+import { StepError } from "../instructions/context.ts";
 
 /** The recipe or its inputs are wrong: the diagnostics say where. */
 export class BuildFailed extends Error {
@@ -10,4 +13,18 @@ export class BuildFailed extends Error {
     this.diagnostics = diagnostics;
     this.missingSecrets = missingSecrets;
   }
+}
+
+/** A NiftyError as the recipe's error at `span` (a step's own span when it has one). */
+export function asDiagnostic(error: NiftyError, span: Span, source: SourceFile): Diagnostic {
+  const where = error instanceof StepError ? error.span : span;
+  return {
+    severity: "error",
+    code: error.code,
+    message: error.message,
+    source,
+    span: where,
+    ...(error.hint ? { hint: error.hint } : {}),
+    ...(error.details ? { details: error.details } : {}),
+  };
 }

@@ -31,7 +31,7 @@ import { hashText } from "./keys.ts";
 import { Gate, largestFirst } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import type { PackageIndex } from "../debian/package-index.ts";
-import { BuildFailed } from "./failure.ts";
+import { asDiagnostic, BuildFailed } from "./failure.ts";
 import type { BuildEvent, FetchProgressEvent } from "./types.ts";
 import { platformOfDebian, type Platform } from "../image/platform.ts";
 
@@ -744,17 +744,7 @@ export async function fetchIndices(
 /** A suite's InRelease or index that could not be had, shown at the ARCHIVE line that names the suite. */
 function atArchiveLine(error: unknown, archive: ArchiveDecl, source: SourceFile | undefined): unknown {
   if (source === undefined || !(error instanceof NiftyError)) return error;
-  return new BuildFailed([
-    {
-      severity: "error",
-      code: error.code,
-      message: error.message,
-      source,
-      span: archive.span,
-      ...(error.hint ? { hint: error.hint } : {}),
-      ...(error.details ? { details: error.details } : {}),
-    },
-  ]);
+  return new BuildFailed([asDiagnostic(error, archive.span, source)]);
 }
 
 /** Archive roots by name: the mirrors, with each ARCHIVE line's own URL first. */

@@ -2,7 +2,7 @@
 // starts exists, and every ELF program finds its loader and libraries inside
 // the image (the "not found" of a binary whose library is missing, caught at
 // build time instead of at boot).
-import type { Span } from "../core/source.ts";
+import { START_OF_FILE, type Span } from "../core/source.ts";
 import type { Recipe } from "../instructions/recipe.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import {
@@ -28,18 +28,13 @@ export async function verifyImage(
 ): Promise<void> {
   const platform = options.platform ?? DEFAULT_PLATFORM;
   // A path no line put there (the root directory): shown at the first line, or at the start of an empty recipe.
-  const fallback = recipe.instructions[0]?.span ?? START_OF_RECIPE;
+  const fallback = recipe.instructions[0]?.span ?? START_OF_FILE;
   await verifyPrograms(tree, { platform, blobPath, report, spanOf: (path) => origins.get(path) ?? fallback });
   verifyBootable(tree, report);
   verifySystemd(tree, origins, report);
   verifySetuid(tree, origins, report, options.allowWritableSetuid === true, fallback);
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
 }
-
-const START_OF_RECIPE: Span = {
-  start: { offset: 0, line: 1, column: 1 },
-  end: { offset: 0, line: 1, column: 1 },
-};
 
 interface ProgramCheck {
   platform: Platform;
