@@ -302,13 +302,23 @@ export function containerInit(container: Container): number {
   );
 }
 
-/** Run a command in every namespace of the container's PID 1. */
-function nsenter(init: number, command: string[]): string {
+/** Run a command in every namespace of the container's PID 1, killed after `timeoutMs`. */
+export function inside(
+  init: number,
+  command: string[],
+  timeoutMs = 15_000,
+): { status: number; stdout: string; stderr: string } {
   const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], {
     encoding: "utf8",
-    timeout: 15_000,
+    timeout: timeoutMs,
   });
-  return `${result.stdout ?? ""}${result.stderr ?? ""}`;
+  return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+}
+
+/** Its output and errors together, for a report. */
+function said(init: number, command: string[]): string {
+  const ran = inside(init, command);
+  return `${ran.stdout}${ran.stderr}`;
 }
 
 /** The container's systemd once it runs (PID 1 of a PID namespace of its own), else undefined. */
@@ -339,15 +349,15 @@ export async function waitForMultiUser(container: Container, timeoutMs: number):
     const init = containerSystemd(container);
     if (
       init !== undefined &&
-      nsenter(init, ["systemctl", "is-active", "multi-user.target"]).trim() === "active"
+      inside(init, ["systemctl", "is-active", "multi-user.target"]).stdout.trim() === "active"
     )
       return;
     if (Date.now() > until) {
       const inside =
         init === undefined
           ? ""
-          : `\n--- systemctl list-jobs\n${nsenter(init, ["systemctl", "list-jobs", "--no-pager"])}` +
-            `--- journalctl -b\n${nsenter(init, ["journalctl", "-b", "--no-pager", "-o", "short-monotonic"])}`;
+          : `\n--- systemctl list-jobs\n${said(init, ["systemctl", "list-jobs", "--no-pager"])}` +
+            `--- journalctl -b\n${said(init, ["journalctl", "-b", "--no-pager", "-o", "short-monotonic"])}`;
       throw new Error(
         `multi-user.target not reached within ${timeoutMs} ms:\n${container.output()}${inside}`,
       );

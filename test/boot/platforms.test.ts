@@ -6,6 +6,8 @@ import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  containerInit,
+  inside,
   niftyc,
   tempDir,
   boot,
@@ -182,13 +184,9 @@ function elfMachines(root: string): Map<number, string[]> {
   return found;
 }
 
-/** Run a command in every namespace of the container's PID 1 (an emulated systemd: its programs run through qemu too). */
-function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], {
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+/** A command in every namespace of the container's PID 1, given a minute: an emulated systemd's programs run through qemu too. */
+function insideEmulated(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
+  return inside(init, command, 60_000);
 }
 
 // Units that fail under qemu-user 7.2 with systemd 252, and why: qemu refuses clone() with
@@ -248,16 +246,12 @@ test.serial(
     t.is(page.status, 0, page.stderr);
     t.regex(page.stdout, /Served by BusyBox httpd under systemd from a niftyc image/);
 
-    const init = Number(
-      spawnSync("pgrep", ["-P", String(container.pid()!)], { encoding: "utf8" })
-        .stdout.trim()
-        .split("\n")[0],
-    );
+    const init = containerInit(container);
     t.true(init > 0, "found the container's PID 1");
-    t.is(inside(init, ["busybox", "uname", "-m"]).stdout.trim(), "aarch64");
-    t.regex(inside(init, ["systemctl", "--version"]).stdout, /^systemd 252 /);
-    t.is(inside(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
-    const failed = inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
+    t.is(insideEmulated(init, ["busybox", "uname", "-m"]).stdout.trim(), "aarch64");
+    t.regex(insideEmulated(init, ["systemctl", "--version"]).stdout, /^systemd 252 /);
+    t.is(insideEmulated(init, ["systemctl", "is-active", "httpd.service"]).stdout.trim(), "active");
+    const failed = insideEmulated(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"])
       .stdout.trim()
       .split("\n")
       .filter(Boolean)
@@ -268,13 +262,19 @@ test.serial(
     // 243 is EXIT_CREDENTIALS, the credentials setup that qemu-user's refused clone(CLONE_NEWNS) breaks.
     if (failed.includes("systemd-sysusers.service"))
       t.is(
-        inside(init, ["systemctl", "show", "-p", "ExecMainStatus", "systemd-sysusers.service"]).stdout.trim(),
+        insideEmulated(init, [
+          "systemctl",
+          "show",
+          "-p",
+          "ExecMainStatus",
+          "systemd-sysusers.service",
+        ]).stdout.trim(),
         "ExecMainStatus=243",
       );
 
     // Not SIGTERM to nspawn: qemu-user shifts real-time signals by two (host SIGRTMIN+3, nspawn's
     // KillSignal, reaches the guest as SIGRTMIN+1, rescue mode). systemctl speaks to PID 1 directly.
-    inside(init, ["systemctl", "--no-block", "halt"]);
+    insideEmulated(init, ["systemctl", "--no-block", "halt"]);
     for (const until = Date.now() + 120_000; !container.exited() && Date.now() < until; ) await sleep(200);
     t.true(container.exited(), `the container did not halt within 120 s:\n${container.output()}`);
     t.regex(container.output(), /Halting system[\s\S]*has been shut down/);

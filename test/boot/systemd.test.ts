@@ -19,6 +19,7 @@ import {
   ROOT,
   boot,
   containerInit,
+  inside,
   buildRecipe,
   debianMirror,
   freePort,
@@ -33,15 +34,6 @@ import { requireParts } from "../support/skip.ts";
 
 /** How long a boot may take to reach multi-user.target before the test calls it hung. */
 const BOOT_HANG_MS = 180_000;
-
-/** Run a command in every namespace of the container's PID 1. */
-function inside(init: number, command: string[]): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync("nsenter", ["-t", String(init), "-a", ...command], {
-    encoding: "utf8",
-    timeout: 15_000,
-  });
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-}
 
 function failedUnits(init: number): string {
   return inside(init, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]).stdout.trim();
