@@ -31,8 +31,10 @@ test("an image without os-release or /sbin/init builds, with warnings that say w
 });
 
 test("a build that reuses the outputs warns as the one that made them did, and --strict refuses it", async (t) => {
-  const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox sh\n`;
+  // Line 3's setuid file is warned about at its line (NIFTY232), which shows where a warning points.
+  const text = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nLINK /bin/busybox sh\nFILE /usr/local/bin/tool MODE 4755 <<EOF\n#!/bin/sh\nEOF\n`;
   const recipe = await writeRecipe(files.work, "again", text);
+  const setuidAt = (line: number) => new RegExp(`again\\.nifty:${line}:1: warning: .*\\[NIFTY232\\]`);
   const cache = path.join(files.work, "cache-again");
   const out = path.join(files.work, "out-again");
   const build = (...extra: string[]) =>
@@ -41,15 +43,18 @@ test("a build that reuses the outputs warns as the one that made them did, and -
   const first = await build();
   t.is(first.code, 0, first.stderr);
   t.true(both(first.stderr), first.stderr);
+  t.regex(first.stderr, setuidAt(3));
   // Up to date: nothing is built, the warnings are said again.
   const upToDate = await build();
   t.regex(upToDate.stdout, /up to date/);
   t.true(both(upToDate.stderr), upToDate.stderr);
+  t.regex(upToDate.stderr, setuidAt(3));
   // out/ gone: restored from the store, the same warnings.
   await fsp.rm(out, { recursive: true });
   const restored = await build();
   t.is(restored.code, 0, restored.stderr);
   t.true(both(restored.stderr), restored.stderr);
+  t.regex(restored.stderr, setuidAt(3));
   // --strict refuses what the first build only warned about, reused or not.
   const strict = await build("--strict");
   t.is(strict.code, 1, strict.stderr);
@@ -59,6 +64,7 @@ test("a build that reuses the outputs warns as the one that made them did, and -
   const moved = await build();
   t.is(moved.code, 0, moved.stderr);
   t.true(both(moved.stderr), moved.stderr);
+  t.regex(moved.stderr, setuidAt(4), "the warning follows its line, not the record's");
 });
 
 test("an empty recipe, and one of comments only, build an empty image, with both warnings", async (t) => {

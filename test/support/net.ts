@@ -35,13 +35,13 @@ export async function freePorts(count: number): Promise<number> {
 }
 
 /** Where runs of ports are reserved: a file per port, holding the reserving process's pid. */
-const RESERVED = join(tmpdir(), "niftyc-test-ports");
+export const RESERVED = join(tmpdir(), "niftyc-test-ports");
 
 /**
  * Reserve ports first … first+count-1 for this process (until it exits): false when another
  * live process holds one of them. A reservation whose process is gone is taken over.
  */
-function reserve(first: number, count: number): boolean {
+export function reserve(first: number, count: number): boolean {
   try {
     mkdirSync(RESERVED, { recursive: true, mode: 0o1777 });
   } catch {
