@@ -3,7 +3,7 @@
 // flags, secrets, and printing diagnostics.
 import { open, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import type { BuildOptions } from "../pipeline/build.ts";
+import type { BuildEvent, BuildOptions } from "../pipeline/build.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
@@ -274,15 +274,22 @@ export async function readBuildDir(dir: string, shown: string, code: ErrorCode):
  * Build progress on stderr: a line per step, live download lines, notes. `quiet` (--quiet): only the
  * notes that say the build changed a file beside the recipe (its lock).
  */
-export async function createBuildProgress(io: CliIo, quiet = false) {
+export async function createBuildProgress(
+  io: CliIo,
+  quiet = false,
+): Promise<{ onEvent: (event: BuildEvent) => void; stop: () => void }> {
+  if (quiet)
+    return {
+      onEvent: (event) => {
+        if (event.type === "note" && event.wrote) io.stderr.write(eventLine(event));
+      },
+      stop: () => {},
+    };
+  // Live download lines only where progress is shown.
   const { createProgress } = await import("../fetch/progress.ts");
   let fetches: ReturnType<typeof createProgress> | undefined;
   return {
-    onEvent(event: import("../pipeline/build.ts").BuildEvent) {
-      if (quiet) {
-        if (event.type === "note" && event.wrote) io.stderr.write(eventLine(event));
-        return;
-      }
+    onEvent(event: BuildEvent) {
       switch (event.type) {
         case "step":
         case "note":
