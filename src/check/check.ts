@@ -106,6 +106,7 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
     groups: new Map(),
     archives: new Map(),
     opaquePackages: false,
+    fileTexts: new WeakMap(),
     archiveFailed: false,
     rootPasswordLogin: false,
     recipeDir: dir,

@@ -3,6 +3,7 @@ import type { InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
 import { writeFile } from "./files.ts";
 import { ROOT } from "./files.ts";
+import type { TreeNode } from "../image/tree.ts";
 
 export interface FileInstruction extends Typed {
   kind: "FILE";
@@ -40,18 +41,16 @@ export const file: InstructionSpec<FileInstruction> = {
     const mode = modeWord ? readMode(modeWord, report) : 0o644;
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (path === undefined || mode === undefined || owner === undefined) return undefined;
+    const text = ins.heredocs[0]!.text;
     try {
-      model.tree.set(model.tree.placement(path), {
-        type: "file",
-        mode,
-        ...owner,
-        content: { digest: "", size: 0 },
-      });
+      const node: TreeNode = { type: "file", mode, ...owner, content: { digest: "", size: 0 } };
+      model.tree.set(model.tree.placement(path), node);
+      model.fileTexts.set(node, text);
     } catch (error) {
       report.error(opts.positional[0]!.span, "NIFTY052", (error as Error).message);
       return undefined;
     }
-    return { kind: "FILE", span: ins.span, path, mode, owner, text: ins.heredocs[0]!.text };
+    return { kind: "FILE", span: ins.span, path, mode, owner, text };
   },
   async apply(t, context) {
     await writeFile(context, t.path, t.text, t.mode, t.owner);

@@ -119,8 +119,11 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
     }
     if (requests.length !== opts.positional.length || files.length !== (fileWords?.length ?? 0))
       return undefined;
-    if (fileWords === undefined) model.opaquePackages = true;
-    else
+    if (fileWords === undefined) {
+      model.opaquePackages = true;
+      // A package may ship any path: what FILE wrote before may be replaced.
+      model.fileTexts = new WeakMap();
+    } else
       for (const path of files)
         model.tree.set(model.tree.placement(path), {
           type: "file",

@@ -8,7 +8,7 @@ import type { Tree } from "../image/tree.ts";
 import type { BuildContext } from "./context.ts";
 import { StepError } from "./context.ts";
 import { ROOT } from "./files.ts";
-import type { InstructionSpec, Typed } from "./spec.ts";
+import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 
 export type ServiceVerb = "enable" | "mask";
 
@@ -87,6 +87,15 @@ export const service: InstructionSpec<ServiceInstruction> = {
       }
     }
     if (!ok) return undefined;
+    if (verbWord.text === "enable") {
+      for (const word of unitWords) {
+        const problem = checkEnable(model, word.text, new Set());
+        if (problem === undefined) continue;
+        report.error(word.span, "NIFTY229", `cannot enable ${word.text}: ${problem.why}`, problem.hint);
+        ok = false;
+      }
+      if (!ok) return undefined;
+    }
     return {
       kind: "SERVICE",
       span: ins.span,
@@ -191,31 +200,10 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
   const text = await context.readText(found.path);
   if (text === undefined) throw fail(span, name, "enable", `${found.path} is not a file`);
   const install = parseInstall(text);
-  if (
-    install.wantedBy.length + install.requiredBy.length + install.alias.length + install.also.length ===
-    0
-  ) {
-    throw fail(
-      span,
-      name,
-      "enable",
-      `${found.path} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`,
-      "give it an [Install] section, or SYMLINK it into a target's .wants directory",
-    );
-  }
+  const problem = installProblem(name, found.path, install);
+  if (problem !== undefined) throw fail(span, name, "enable", problem.why, problem.hint);
   // A template enabled by its own name gets its DefaultInstance=.
-  let linkName = name;
-  if (/@\./.test(name)) {
-    if (install.defaultInstance === undefined)
-      throw fail(
-        span,
-        name,
-        "enable",
-        "it is a template without DefaultInstance=",
-        `name an instance: SERVICE enable ${name.replace("@.", "@NAME.")}`,
-      );
-    linkName = name.replace("@.", `@${install.defaultInstance}.`);
-  }
+  const linkName = instanceName(name, install);
   const spec = (value: string): string => expandSpecifiers(value, linkName);
   for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, found.path);
   for (const target of install.wantedBy)
@@ -223,6 +211,71 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
   for (const target of install.requiredBy)
     link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, found.path);
   for (const also of install.also) await enable(context, spec(also), span, seen);
+}
+
+/** The name the links carry: a template enabled by its own name gets its DefaultInstance=. */
+function instanceName(name: string, install: InstallSection): string {
+  return /@\./.test(name) && install.defaultInstance !== undefined
+    ? name.replace("@.", `@${install.defaultInstance}.`)
+    : name;
+}
+
+/**
+ * At check, what enabling would refuse, as far as the recipe's own FILE lines tell: a unit's text
+ * is known only when FILE wrote it (a package's files are not, nor one that a package may shadow).
+ */
+function checkEnable(
+  model: CheckModel,
+  name: string,
+  seen: Set<string>,
+): { why: string; hint?: string } | undefined {
+  if (seen.has(name)) return undefined;
+  seen.add(name);
+  const found = findUnit(model.tree, name);
+  if (found === undefined) {
+    if (model.opaquePackages) return undefined;
+    const near = suggest(name, unitNames(model.tree));
+    return {
+      why: "it is not in the image",
+      hint: near
+        ? `did you mean ${near}?`
+        : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`,
+    };
+  }
+  // A whole package may ship a unit of this name earlier in the search path than /lib.
+  if (model.opaquePackages && !found.path.startsWith(`${CONFIG_DIR}/`)) return undefined;
+  const node = model.tree.lookup(found.path)?.node;
+  const text = node === undefined ? undefined : model.fileTexts.get(node);
+  if (text === undefined) return undefined;
+  const install = parseInstall(text);
+  const problem = installProblem(name, found.path, install);
+  if (problem !== undefined) return problem;
+  const linkName = instanceName(name, install);
+  for (const also of install.also) {
+    const inner = checkEnable(model, expandSpecifiers(also, linkName), seen);
+    if (inner !== undefined)
+      return { ...inner, why: `${expandSpecifiers(also, linkName)} (its Also=): ${inner.why}` };
+  }
+  return undefined;
+}
+
+/** Why a unit with this [Install] section cannot be enabled by this name, if it cannot. */
+function installProblem(
+  name: string,
+  path: string,
+  install: InstallSection,
+): { why: string; hint: string } | undefined {
+  if (install.wantedBy.length + install.requiredBy.length + install.alias.length + install.also.length === 0)
+    return {
+      why: `${path} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`,
+      hint: "give it an [Install] section, or SYMLINK it into a target's .wants directory",
+    };
+  if (/@\./.test(name) && install.defaultInstance === undefined)
+    return {
+      why: "it is a template without DefaultInstance=",
+      hint: `name an instance: SERVICE enable ${name.replace("@.", "@NAME.")}`,
+    };
+  return undefined;
 }
 
 export interface InstallSection {

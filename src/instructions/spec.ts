@@ -4,7 +4,7 @@
 import type { Span } from "../core/source.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Scope, Value } from "./scope.ts";
-import type { Tree } from "../image/tree.ts";
+import type { Tree, TreeNode } from "../image/tree.ts";
 import type { BindSpec, InitKind, PortSpec } from "../image/config.ts";
 import type { SuiteRef } from "../debian/types.ts";
 import type { LockRequest } from "../debian/lockfile.ts";
@@ -43,6 +43,8 @@ export interface CheckModel {
   archiveFailed: boolean;
   /** A whole PACKAGE came before: its files are known only at build time, so "provided" checks trust it. */
   opaquePackages: boolean;
+  /** The text FILE wrote at a path of `tree`, by its node: checks that read a file (a unit's [Install]). */
+  fileTexts: WeakMap<TreeNode, string>;
   /** Whether root may log in with a password (the last USER root line decides). */
   rootPasswordLogin: boolean;
   /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */

@@ -228,3 +228,54 @@ test("parseInstall reads only [Install], with comments, continuations and resets
     },
   );
 });
+
+test("check refuses what enable would, where the recipe's FILE wrote the unit, and trusts what a whole PACKAGE may ship", async (t) => {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const unit = (path: string, install: string) =>
+    [`FILE ${path} <<'EOF'`, "[Service]", "ExecStart=/bin/true", install, "EOF"].join("\n");
+  const packages = "ARCHIVE debian bookworm\nPACKAGE debian systemd";
+  const problems = async (...lines: string[]) => {
+    const result = await checkSource(
+      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
+      { args: new Map(), strict: false },
+    );
+    return result.diagnostics
+      .filter((d) => d.severity === "error")
+      .map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code} ${d.message}`);
+  };
+  const bare = "/etc/systemd/system/bare.service";
+  t.deepEqual(await problems(unit(bare, ""), "SERVICE enable bare.service"), [
+    `6:16 NIFTY229 cannot enable bare.service: ${bare} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`,
+  ]);
+  t.deepEqual(
+    await problems(
+      unit("/etc/systemd/system/t@.service", "[Install]\nWantedBy=multi-user.target"),
+      "SERVICE enable t@.service t@one.service",
+    ),
+    ["7:16 NIFTY229 cannot enable t@.service: it is a template without DefaultInstance="],
+  );
+  t.deepEqual(
+    await problems(
+      unit("/etc/systemd/system/a.service", "[Install]\nAlso=b.service"),
+      "SERVICE enable a.service",
+    ),
+    ["7:16 NIFTY229 cannot enable a.service: b.service (its Also=): it is not in the image"],
+  );
+  // A later FILE gives the unit its [Install]: the last writer is judged.
+  t.deepEqual(
+    await problems(
+      unit(bare, ""),
+      unit(bare, "[Install]\nWantedBy=multi-user.target"),
+      "SERVICE enable bare.service",
+    ),
+    [],
+  );
+  // After a whole PACKAGE: a unit FILE wrote in /etc/systemd/system is still judged...
+  t.deepEqual((await problems(packages, unit(bare, ""), "SERVICE enable bare.service")).length, 1);
+  // ...but not one a package may replace (written before it) or shadow (in /lib, behind /etc).
+  t.deepEqual(await problems(unit(bare, ""), packages, "SERVICE enable bare.service"), []);
+  t.deepEqual(
+    await problems(packages, unit("/lib/systemd/system/lib.service", ""), "SERVICE enable lib.service"),
+    [],
+  );
+});
