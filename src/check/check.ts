@@ -179,11 +179,15 @@ function expandLine(
   report: Reporter,
   model: CheckModel,
 ): Expanded {
+  const declared =
+    keyword === "ARG" || keyword === "ENV"
+      ? new Set(node.args.flatMap((w) => /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(w.raw)?.[1] ?? []))
+      : undefined;
   return {
     keyword,
     keywordSpan: node.keywordSpan,
     span: node.span,
-    args: node.args.map((w) => expandWord(w, model.scope, report)),
+    args: node.args.map((w) => expandWord(w, model.scope, report, declared)),
     heredocs: node.heredocs.map((h) => ({
       text: expandParts(h.body, model.scope, report),
       span: h.span,

@@ -28,6 +28,7 @@ function lookup(
   part: Extract<WordPart, { kind: "var" }>,
   scope: Scope,
   report: Reporter,
+  sameLine?: ReadonlySet<string>,
 ): { value: string; from: "arg" | "env" | "default" } | undefined {
   // ENV wins over an ARG of the same name (as in Dockerfiles), so `ARG P=22` then
   // `ENV P=${P}` leaves $P in INITTAB commands for the container's environment.
@@ -50,6 +51,8 @@ function lookup(
   }
   if (part.default !== undefined) return { value: part.default, from: "default" };
   const hint = () => {
+    if (sameLine?.has(part.name))
+      return `${part.name} is declared on this line, and a line's values see only the lines before it: declare ${part.name} on a line of its own before this one`;
     const near = suggest(part.name, [...scope.args.keys(), ...scope.env.keys()]);
     return near
       ? `did you mean ${near}?`
@@ -59,7 +62,13 @@ function lookup(
   return undefined;
 }
 
-export function expandWord(word: Word, scope: Scope, report: Reporter): Value {
+/** `sameLine`: the names this line declares (ARG A=1 B=${A}), which its own values cannot use yet. */
+export function expandWord(
+  word: Word,
+  scope: Scope,
+  report: Reporter,
+  sameLine?: ReadonlySet<string>,
+): Value {
   let text = "";
   let shell = "";
   let rawCursor = 0;
@@ -69,7 +78,7 @@ export function expandWord(word: Word, scope: Scope, report: Reporter): Value {
       text += part.value;
       continue;
     }
-    const found = lookup(part, scope, report);
+    const found = lookup(part, scope, report, sameLine);
     const value = found?.value ?? "";
     if (text.length + value.length > MAX_VALUE_CHARS) {
       tooLong(part.span, "this word", MAX_VALUE_CHARS, report);
