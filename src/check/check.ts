@@ -1,6 +1,6 @@
 // Syntax tree → typed, checked recipe. Never throws for a recipe's mistakes:
 // every problem becomes a diagnostic and checking carries on with the next line.
-import { readdirSync, readlinkSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, join, posix, resolve, sep } from "node:path";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -25,6 +25,7 @@ export interface CheckOptions {
   allowSystemBinds?: boolean;
   hostKind?: CheckModel["hostKind"];
   hostEntries?: CheckModel["hostEntries"];
+  hostText?: CheckModel["hostText"];
   /** Absolute directory COPY sources are relative to; default: the source path's directory. */
   recipeDir?: string;
 }
@@ -66,6 +67,18 @@ function hostEntries(dir: string): HostDirEntry[] {
     }
     return { relative, kind: "file" as const };
   });
+}
+
+/** Big enough for any unit file; a larger file is not read at check. */
+const MAX_CHECKED_TEXT = 1 << 20;
+
+function hostText(path: string): string | undefined {
+  try {
+    if (statSync(path).size > MAX_CHECKED_TEXT) return undefined;
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined; // the build reads it again and says what is wrong
+  }
 }
 
 function hostKind(path: string): "file" | "dir" | "other" | undefined {
@@ -113,6 +126,7 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
     allowSystemBinds: options.allowSystemBinds === true,
     hostKind: options.hostKind ?? hostKind,
     hostEntries: options.hostEntries ?? hostEntries,
+    hostText: options.hostText ?? hostText,
   };
   const none = tree.instructions[0]?.keywordSpan ?? START_OF_FILE;
   model.users.set("root", { id: 0, gid: 0, span: none, implicit: true });

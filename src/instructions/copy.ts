@@ -8,6 +8,7 @@ import { newHash } from "../core/hash.ts";
 import { StepError } from "./context.ts";
 import type { BuildContext } from "./context.ts";
 import { ROOT } from "./files.ts";
+import type { TreeNode } from "../image/tree.ts";
 import { HostWalkError, walkHost, type HostEntry } from "./host-files.ts";
 
 export interface CopyInstruction extends Typed {
@@ -76,11 +77,11 @@ export const copy: InstructionSpec<CopyInstruction> = {
       // A directory's contents land under dest, where later lines may use them.
       if (kind === "dir") declareDirectory(model, hostPath, dest, owner);
       else
-        model.tree.set(model.tree.placement(dest), {
+        declareFile(model, hostPath, dest, {
           type: "file",
           mode: mode ?? 0o644,
           ...owner,
-          content: { digest: "", size: 0 },
+          content: NO_CONTENT,
         });
     } catch (error) {
       report.error(destWord.span, "NIFTY052", (error as Error).message);
@@ -149,13 +150,21 @@ function declareDirectory(model: CheckModel, hostPath: string, dest: string, own
         target: entry.target,
       });
     else
-      model.tree.set(model.tree.placement(path), {
+      declareFile(model, posix.join(hostPath, entry.relative), path, {
         type: "file",
         mode: 0o644,
         ...owner,
-        content: { digest: "", size: 0 },
+        content: NO_CONTENT,
       });
   }
+}
+
+const NO_CONTENT = { digest: "", size: 0 };
+
+/** A copied file's placeholder, whose text a later check may read from the host. */
+function declareFile(model: CheckModel, hostPath: string, dest: string, node: TreeNode): void {
+  model.tree.set(model.tree.placement(dest), node);
+  model.fileTexts.set(node, () => model.hostText(hostPath));
 }
 
 /** The digest of the source's entries (names, kinds, modes, link targets, file digests), taken once per build. */

@@ -45,7 +45,7 @@ export const file: InstructionSpec<FileInstruction> = {
     try {
       const node: TreeNode = { type: "file", mode, ...owner, content: { digest: "", size: 0 } };
       model.tree.set(model.tree.placement(path), node);
-      model.fileTexts.set(node, text);
+      model.fileTexts.set(node, () => text);
     } catch (error) {
       report.error(opts.positional[0]!.span, "NIFTY052", (error as Error).message);
       return undefined;

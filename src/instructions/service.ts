@@ -245,7 +245,7 @@ function checkEnable(
   // A whole package may ship a unit of this name earlier in the search path than /lib.
   if (model.opaquePackages && !found.path.startsWith(`${CONFIG_DIR}/`)) return undefined;
   const node = model.tree.lookup(found.path)?.node;
-  const text = node === undefined ? undefined : model.fileTexts.get(node);
+  const text = node === undefined ? undefined : model.fileTexts.get(node)?.();
   if (text === undefined) return undefined;
   const install = parseInstall(text);
   const problem = installProblem(name, found.path, install);

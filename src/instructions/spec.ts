@@ -43,8 +43,11 @@ export interface CheckModel {
   archiveFailed: boolean;
   /** A whole PACKAGE came before: its files are known only at build time, so "provided" checks trust it. */
   opaquePackages: boolean;
-  /** The text FILE wrote at a path of `tree`, by its node: checks that read a file (a unit's [Install]). */
-  fileTexts: WeakMap<TreeNode, string>;
+  /**
+   * The text of a file the recipe wrote (FILE, COPY), by its node in `tree`, for checks that read
+   * one (a unit's [Install]): read when asked; undefined when it cannot be read.
+   */
+  fileTexts: WeakMap<TreeNode, () => string | undefined>;
   /** Whether root may log in with a password (the last USER root line decides). */
   rootPasswordLogin: boolean;
   /** Absolute directory of the recipe: COPY sources are relative to it and may not leave it. */
@@ -55,6 +58,8 @@ export interface CheckModel {
   hostKind(hostPath: string): "file" | "dir" | "other" | undefined;
   /** Everything under a host directory (COPY of a directory), paths relative to it with "/". */
   hostEntries(hostDir: string): HostDirEntry[];
+  /** A small host file's text (COPY sources), or undefined when it is large or cannot be read. */
+  hostText(hostPath: string): string | undefined;
 }
 
 export type HostDirEntry =

@@ -279,3 +279,34 @@ test("check refuses what enable would, where the recipe's FILE wrote the unit, a
     [],
   );
 });
+
+test("check reads a COPY'd unit's [Install] from beside the recipe, a file or a directory's", async (t) => {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-units-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "units"));
+  writeFileSync(join(dir, "units/bare.service"), "[Service]\nExecStart=/bin/true\n");
+  writeFileSync(
+    join(dir, "units/web.service"),
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+  );
+  const problems = async (...lines: string[]) => {
+    const result = await checkSource(
+      { path: join(dir, "units.nifty"), text: `${lines.join("\n")}\n` },
+      { args: new Map(), strict: false },
+    );
+    return result.diagnostics
+      .filter((d) => d.severity === "error")
+      .map((d) => `${d.span?.start.line} ${d.code}`);
+  };
+  t.deepEqual(await problems("COPY units/bare.service /etc/systemd/system/", "SERVICE enable bare.service"), [
+    "2 NIFTY229",
+  ]);
+  t.deepEqual(await problems("COPY units /etc/systemd/system", "SERVICE enable web.service bare.service"), [
+    "2 NIFTY229",
+  ]);
+  t.deepEqual(
+    await problems("COPY units/web.service /etc/systemd/system/", "SERVICE enable web.service"),
+    [],
+  );
+});
