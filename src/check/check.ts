@@ -65,16 +65,18 @@ function hostEntries(dir: string): HostDirEntry[] {
       }
       return { relative, kind: "symlink" as const, target };
     }
-    return { relative, kind: "file" as const };
+    return { relative, kind: entry.isFile() ? ("file" as const) : ("other" as const) };
   });
 }
 
 /** Big enough for any unit file; a larger file is not read at check. */
 const MAX_CHECKED_TEXT = 1 << 20;
 
-function hostText(path: string): string | undefined {
+export function hostText(path: string): string | undefined {
   try {
-    if (statSync(path).size > MAX_CHECKED_TEXT) return undefined;
+    // Only a regular file: reading a FIFO or a device would wait forever.
+    const info = statSync(path);
+    if (!info.isFile() || info.size > MAX_CHECKED_TEXT) return undefined;
     return readFileSync(path, "utf8");
   } catch {
     return undefined; // the build reads it again and says what is wrong

@@ -58,6 +58,22 @@ export const copy: InstructionSpec<CopyInstruction> = {
       );
       return undefined;
     }
+    const special =
+      kind === "other"
+        ? ""
+        : kind === "dir"
+          ? model.hostEntries(hostPath).find((e) => e.kind === "other")?.relative
+          : undefined;
+    if (special !== undefined) {
+      const what = special === "" ? srcWord.text : `${srcWord.text}: ${special}`;
+      report.error(
+        srcWord.span,
+        "NIFTY203",
+        `COPY cannot copy ${what}: not a file, directory or symbolic link`,
+        "an image holds files, directories and symbolic links: leave the device, socket or FIFO out of what COPY reads",
+      );
+      return undefined;
+    }
     let dest = readImagePath(destWord, report);
     if (dest !== undefined && destWord.text.endsWith("/")) dest = posix.join(dest, posix.basename(hostPath));
     const modeWord = opts.values.get("MODE");

@@ -63,7 +63,7 @@ export interface CheckModel {
 }
 
 export type HostDirEntry =
-  | { relative: string; kind: "dir" | "file" }
+  | { relative: string; kind: "dir" | "file" | "other" }
   | { relative: string; kind: "symlink"; target: string };
 
 /** The kinds of name a recipe declares and refers to elsewhere. */

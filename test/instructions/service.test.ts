@@ -310,3 +310,28 @@ test("check reads a COPY'd unit's [Install] from beside the recipe, a file or a 
     [],
   );
 });
+
+test("check never waits on a FIFO a copied directory holds where a unit would be: it refuses it, as the build does", async (t) => {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-units-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "units"));
+  t.is(spawnSync("mkfifo", [join(dir, "units/fifo.service"), join(dir, "fifo")]).status, 0);
+  const errors = async (text: string) => {
+    const result = await checkSource(
+      { path: join(dir, "units.nifty"), text },
+      { args: new Map(), strict: false },
+    );
+    return result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`);
+  };
+  t.deepEqual(await errors("COPY units /etc/systemd/system\nSERVICE enable fifo.service\n"), [
+    "NIFTY203 COPY cannot copy units: fifo.service: not a file, directory or symbolic link",
+    "NIFTY099 unit fifo.service is not in the image",
+  ]);
+  t.deepEqual(await errors("COPY fifo /etc/fifo\n"), [
+    "NIFTY203 COPY cannot copy fifo: not a file, directory or symbolic link",
+  ]);
+  // Read only when it is a regular file: a FIFO behind a unit's name is never opened.
+  const { hostText } = await import("../../src/check/check.ts");
+  t.is(hostText(join(dir, "fifo")), undefined);
+});
