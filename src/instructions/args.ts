@@ -116,8 +116,14 @@ export function readOwner(value: Value, report: Reporter, model: CheckModel): Ow
     );
     return undefined;
   }
-  const uid = /^\d+$/.test(user) ? Number(user) : user === "root" ? 0 : model.users.get(user)?.id;
-  const gid = /^\d+$/.test(group) ? Number(group) : group === "root" ? 0 : model.groups.get(group)?.id;
+  // A number is taken as it is, within the range a tar header and the kernel hold.
+  const numeric = (part: string, what: "UID" | "GID") =>
+    /^\d+$/.test(part) ? (readId({ ...value, text: part }, report, what) ?? null) : undefined;
+  const uidNumber = numeric(user, "UID");
+  const gidNumber = numeric(group, "GID");
+  if (uidNumber === null || gidNumber === null) return undefined;
+  const uid = uidNumber ?? (user === "root" ? 0 : model.users.get(user)?.id);
+  const gid = gidNumber ?? (group === "root" ? 0 : model.groups.get(group)?.id);
   if (uid === undefined) {
     const hint = () => {
       const near = suggest(user, [...model.users.keys()]);
