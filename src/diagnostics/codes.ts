@@ -319,6 +319,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY098: { severity: "error", section: "checks", title: 'LABEL needs key=value, got "w"' },
   NIFTY099: { severity: "error", section: "checks", title: "unit u is not in the image" },
   NIFTY303: { severity: "error", section: "checks", title: "SERVICE disable cannot remove links" },
+  NIFTY304: { severity: "error", section: "checks", title: "root's UID/GID is always 0, not n" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },

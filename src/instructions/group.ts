@@ -55,6 +55,15 @@ export const group: InstructionSpec<GroupInstruction> = {
         ? 0
         : nextFreeId([...model.groups.values()].map((g) => g.id));
     if (gid === undefined) return undefined;
+    if (nameWord.text === "root" && gid !== 0) {
+      report.error(
+        gidWord!.span,
+        "NIFTY304",
+        `root's GID is always 0, not ${gid}`,
+        "drop GID from this line: files owned root:root, and every tool, take root as 0",
+      );
+      return undefined;
+    }
     const clash = [...model.groups].find(
       ([name, g]) => g.id === gid && !(g.implicit && name === nameWord.text),
     );

@@ -218,6 +218,15 @@ function readUserId(
       ? 0
       : nextFreeId(others.map(([, u]) => u.id));
   if (uid === undefined) return undefined;
+  if (name === "root" && uid !== 0) {
+    report.error(
+      uidWord!.span,
+      "NIFTY304",
+      `root's UID is always 0, not ${uid}`,
+      "drop UID from this line: files owned root:root, and every tool, take root as 0",
+    );
+    return undefined;
+  }
   const clash = others.find(([, u]) => u.id === uid);
   if (clash) {
     report.error(
