@@ -320,6 +320,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY099: { severity: "error", section: "checks", title: "unit u is not in the image" },
   NIFTY303: { severity: "error", section: "checks", title: "SERVICE disable cannot remove links" },
   NIFTY304: { severity: "error", section: "checks", title: "root's UID/GID is always 0, not n" },
+  NIFTY305: { severity: "error", section: "checks", title: "COPY source is empty" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },

@@ -35,6 +35,16 @@ export const copy: InstructionSpec<CopyInstruction> = {
       (typeof opts.positional)[0] & {},
       (typeof opts.positional)[0] & {},
     ];
+    if (srcWord.text === "") {
+      // resolve() would make it the recipe's whole directory, its secret files too.
+      report.error(
+        srcWord.span,
+        "NIFTY305",
+        "COPY source is empty",
+        "name a file or directory beside the recipe (an ARG that is empty here gives this too); `.` copies the recipe's whole directory",
+      );
+      return undefined;
+    }
     const hostPath = resolve(model.recipeDir, srcWord.text);
     if (
       srcWord.text.startsWith("/") ||
