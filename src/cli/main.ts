@@ -179,15 +179,26 @@ async function runBuild(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     progress.stop();
+    // --json promises one object whatever happens; stderr still says it for people.
+    if (values.json) io.stdout.write(JSON.stringify(await failureJson(error)) + "\n");
     if (!(error instanceof BuildFailed)) throw error;
     await printDiagnostics(error.diagnostics, io);
-    if (values.json) {
-      const { diagnosticsToJson } = await import("../diagnostics/format.ts");
-      const json = { error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) };
-      io.stdout.write(JSON.stringify(json) + "\n");
-    }
     return EXIT.input;
   }
+}
+
+/** A failed build as `--json` gives it: the message, and the diagnostics (a code and hint where there is one). */
+async function failureJson(error: unknown): Promise<{ error: string; diagnostics: unknown[] }> {
+  const { BuildFailed } = await import("../pipeline/build.ts");
+  const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+  if (error instanceof BuildFailed)
+    return { error: error.message, diagnostics: diagnosticsToJson(error.diagnostics) };
+  if (error instanceof Interrupted) return { error: "interrupted", diagnostics: [] };
+  if (error instanceof NiftyError) {
+    const { code, message, hint } = error;
+    return { error: message, diagnostics: [{ severity: "error", code, message, ...(hint ? { hint } : {}) }] };
+  }
+  return { error: error instanceof Error ? error.message : String(error), diagnostics: [] };
 }
 
 type SharedOptions = Awaited<ReturnType<typeof buildOptions>>;
