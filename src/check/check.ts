@@ -1,6 +1,6 @@
 // Syntax tree → typed, checked recipe. Never throws for a recipe's mistakes:
 // every problem becomes a diagnostic and checking carries on with the next line.
-import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { accessSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { basename, dirname, join, posix, resolve, sep } from "node:path";
 import type { SyntaxTree } from "../../grammar/syntax.ts";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -83,14 +83,22 @@ export function hostText(path: string): string | undefined {
   }
 }
 
-function hostKind(path: string): "file" | "dir" | "other" | undefined {
+function hostKind(path: string): "file" | "dir" | "other" | "unreadable" | undefined {
   let info;
   try {
     info = statSync(path, { throwIfNoEntry: false });
-  } catch {
-    return undefined; // a name no file can have (a NUL byte, too long)
+  } catch (error) {
+    // A directory on the way that this user may not enter; else a name no file can have (a NUL byte, too long).
+    return (error as NodeJS.ErrnoException).code === "EACCES" ? "unreadable" : undefined;
   }
-  return info === undefined ? undefined : info.isDirectory() ? "dir" : info.isFile() ? "file" : "other";
+  if (info === undefined) return undefined;
+  if (!info.isDirectory() && !info.isFile()) return "other";
+  try {
+    accessSync(path, info.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
+  } catch {
+    return "unreadable";
+  }
+  return info.isDirectory() ? "dir" : "file";
 }
 
 export function recipeName(path: string): string {

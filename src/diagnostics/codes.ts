@@ -367,6 +367,7 @@ export const DIAGNOSTIC_CODES = {
     section: "build",
     title: "p is a program for m, not for this image's platform",
   },
+  NIFTY216: { severity: "error", section: "build", title: "COPY source s cannot be read: permission denied" },
   NIFTY220: {
     severity: "error",
     section: "build",

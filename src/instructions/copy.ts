@@ -2,6 +2,7 @@
 import type { Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { posix, resolve, sep } from "node:path";
+import type { Span } from "../core/source.ts";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
 import { newHash } from "../core/hash.ts";
@@ -15,6 +16,8 @@ export interface CopyInstruction extends Typed {
   kind: "COPY";
   /** Relative to the recipe's directory, with / separators. */
   source: string;
+  /** The source's word, where the source's own errors point. */
+  sourceSpan: Span;
   dest: string;
   /** undefined: 0755 for executables and directories, 0644 otherwise (the host's other mode bits depend on its umask). */
   mode?: number;
@@ -68,6 +71,15 @@ export const copy: InstructionSpec<CopyInstruction> = {
       );
       return undefined;
     }
+    if (kind === "unreadable") {
+      report.error(
+        srcWord.span,
+        "NIFTY216",
+        `COPY source ${srcWord.text} cannot be read: permission denied`,
+        "make it readable by the user who builds (chmod), or move it out of what COPY reads",
+      );
+      return undefined;
+    }
     const special =
       kind === "other"
         ? ""
@@ -114,7 +126,15 @@ export const copy: InstructionSpec<CopyInstruction> = {
       return undefined;
     }
     const source = posix.normalize(srcWord.text.split(sep).join("/"));
-    return { kind: "COPY", span: ins.span, source, dest, ...(mode !== undefined ? { mode } : {}), owner };
+    return {
+      kind: "COPY",
+      span: ins.span,
+      source,
+      sourceSpan: srcWord.span,
+      dest,
+      ...(mode !== undefined ? { mode } : {}),
+      owner,
+    };
   },
   async keyInputs(t, context) {
     return [await sourceDigest(t, context)];
@@ -222,15 +242,23 @@ async function readSource(
   } catch (error) {
     if (!(error instanceof HostWalkError)) throw error;
     const code = (
-      { missing: "NIFTY201", outside: "NIFTY202", special: "NIFTY203", changed: "NIFTY800" } as const
+      {
+        missing: "NIFTY201",
+        outside: "NIFTY202",
+        special: "NIFTY203",
+        unreadable: "NIFTY216",
+        changed: "NIFTY800",
+      } as const
     )[error.reason];
+    const hints: Partial<Record<HostWalkError["reason"], string>> = {
+      changed: "something changed the files while niftyc built; build again when nothing writes to them",
+      unreadable: "make it readable by the user who builds (chmod), or move it out of what COPY reads",
+    };
     throw new StepError(
       code,
-      t.span,
+      t.sourceSpan,
       `COPY source ${error.message.startsWith(t.source) ? "" : `${t.source}: `}${error.message}`,
-      error.reason === "changed"
-        ? "something changed the files while niftyc built; build again when nothing writes to them"
-        : undefined,
+      hints[error.reason],
     );
   }
   return `sha256:${hash.digest("hex")}`;

@@ -24,7 +24,7 @@ export interface HostEntry {
 
 /** Why a walk stopped: the source is outside the directory, changed under it, or holds what COPY cannot copy. */
 export class HostWalkError extends Error {
-  readonly reason: "outside" | "changed" | "special" | "missing";
+  readonly reason: "outside" | "changed" | "special" | "missing" | "unreadable";
   readonly relative: string;
   constructor(reason: HostWalkError["reason"], relative: string, message: string) {
     super(message);
@@ -39,6 +39,16 @@ function fdPath(handle: FileHandle, name: string): string {
 
 function code(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Permission denied becomes the source's own error (its path as the recipe names it); anything else is left as it is. */
+function unreadable(error: unknown, relative: string): unknown {
+  if (code(error) !== "EACCES" && code(error) !== "EPERM") return error;
+  return new HostWalkError(
+    "unreadable",
+    relative,
+    `${relative || "the source"} cannot be read: permission denied`,
+  );
 }
 
 /** Opens `name` inside `dir` without following a final symbolic link; undefined when it is one. */
@@ -58,7 +68,7 @@ async function openBeneath(
         relative,
         `${relative || "the source"} changed while it was read (it is gone or no longer a ${directory ? "directory" : "file"})`,
       );
-    throw error;
+    throw unreadable(error, relative);
   }
 }
 
@@ -79,7 +89,9 @@ export async function walkHost(
   let realRoot: string;
   try {
     realRoot = await realpath(`${realDir}/${source}`);
-  } catch {
+  } catch (error) {
+    if (code(error) === "EACCES")
+      throw new HostWalkError("unreadable", "", `${source} cannot be read: permission denied`);
     throw new HostWalkError("missing", "", `${source} disappeared`);
   }
   inputs?.resolved(`${dir}/${source}`, realRoot);
@@ -102,6 +114,8 @@ export async function walkHost(
       try {
         next = await openBeneath(current, part, "", !last);
       } catch (error) {
+        if (error instanceof HostWalkError && error.reason === "unreadable")
+          throw new HostWalkError("unreadable", "", `${source} cannot be read: permission denied`);
         if (code(error) === "ENOTDIR" || error instanceof HostWalkError)
           throw new HostWalkError("changed", "", `${source} changed while it was read`);
         throw error;
@@ -152,9 +166,10 @@ async function visitOpen(
         `${relative || "the source"} is not a file, directory or symbolic link`,
       );
     await visit({ relative, kind: "dir", executable });
-    const entries = (await readdir(fdPath(handle, "."), { withFileTypes: true })).sort((a, b) =>
-      Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)),
-    );
+    const listed = await readdir(fdPath(handle, "."), { withFileTypes: true }).catch((error: unknown) => {
+      throw unreadable(error, relative);
+    });
+    const entries = listed.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
     for (const dirent of entries) {
       const name = dirent.name;
       const child = relative === "" ? name : `${relative}/${name}`;

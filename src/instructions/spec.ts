@@ -55,7 +55,7 @@ export interface CheckModel {
   /** --allow-system-binds: BIND may name the host's / and system directories (NIFTY025). */
   allowSystemBinds: boolean;
   /** What a host path is (COPY sources), following symlinks; undefined when missing. */
-  hostKind(hostPath: string): "file" | "dir" | "other" | undefined;
+  hostKind(hostPath: string): "file" | "dir" | "other" | "unreadable" | undefined;
   /** Everything under a host directory (COPY of a directory), paths relative to it with "/". */
   hostEntries(hostDir: string): HostDirEntry[];
   /** A small host file's text (COPY sources), or undefined when it is large or cannot be read. */

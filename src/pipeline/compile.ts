@@ -12,7 +12,7 @@ import { BuildFailed } from "./failure.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 
 /** Bumped whenever a typed instruction's shape changes, so older records are not read. */
-const COMPILED_FORMAT = "compiled-recipe-v4"; // v4: PACKAGE keeps each request's and FILES path's word, USER its secret's
+const COMPILED_FORMAT = "compiled-recipe-v5"; // v5: COPY keeps its source's word; v4: PACKAGE each request's and FILES path's, USER its secret's
 
 interface CompiledRecord {
   recipe: Recipe;
