@@ -4,6 +4,8 @@ import type { FileHandle } from "node:fs/promises";
 import { posix, resolve, sep } from "node:path";
 import type { Span } from "../core/source.ts";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
+import type { Value } from "./scope.ts";
 import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
 import { newHash } from "../core/hash.ts";
 import { StepError } from "./context.ts";
@@ -38,64 +40,9 @@ export const copy: InstructionSpec<CopyInstruction> = {
       (typeof opts.positional)[0] & {},
       (typeof opts.positional)[0] & {},
     ];
-    if (srcWord.text === "") {
-      // resolve() would make it the recipe's whole directory, its secret files too.
-      report.error(
-        srcWord.span,
-        "NIFTY305",
-        "COPY source is empty",
-        "name a file or directory beside the recipe (an ARG that is empty here gives this too); `.` copies the recipe's whole directory",
-      );
-      return undefined;
-    }
-    const hostPath = resolve(model.recipeDir, srcWord.text);
-    if (
-      srcWord.text.startsWith("/") ||
-      !(hostPath === model.recipeDir || hostPath.startsWith(model.recipeDir + sep))
-    ) {
-      report.error(
-        srcWord.span,
-        "NIFTY057",
-        `COPY source ${JSON.stringify(srcWord.text)} is outside the recipe's directory`,
-        "COPY reads only files beside the recipe (a relative path that stays inside its directory)",
-      );
-      return undefined;
-    }
-    const kind = model.hostKind(hostPath);
-    if (kind === undefined) {
-      report.error(
-        srcWord.span,
-        "NIFTY058",
-        `COPY source ${JSON.stringify(srcWord.text)} does not exist`,
-        `looked for ${hostPath}`,
-      );
-      return undefined;
-    }
-    if (kind === "unreadable") {
-      report.error(
-        srcWord.span,
-        "NIFTY216",
-        `COPY source ${srcWord.text} cannot be read: permission denied`,
-        "make it readable by the user who builds (chmod), or move it out of what COPY reads",
-      );
-      return undefined;
-    }
-    const special =
-      kind === "other"
-        ? ""
-        : kind === "dir"
-          ? model.hostEntries(hostPath).find((e) => e.kind === "other")?.relative
-          : undefined;
-    if (special !== undefined) {
-      const what = special === "" ? srcWord.text : `${srcWord.text}: ${special}`;
-      report.error(
-        srcWord.span,
-        "NIFTY203",
-        `COPY cannot copy ${what}: not a file, directory or symbolic link`,
-        "an image holds files, directories and symbolic links: leave the device, socket or FIFO out of what COPY reads",
-      );
-      return undefined;
-    }
+    const host = checkSource(srcWord, report, model);
+    if (host === undefined) return undefined;
+    const { hostPath, kind } = host;
     let dest = readImagePath(destWord, report);
     if (dest !== undefined && destWord.text.endsWith("/")) dest = posix.join(dest, posix.basename(hostPath));
     const modeWord = opts.values.get("MODE");
@@ -173,6 +120,73 @@ export const copy: InstructionSpec<CopyInstruction> = {
     }
   },
 };
+
+/** The source's checks: where it is on the host and what it is, or undefined after an error at its word. */
+function checkSource(
+  srcWord: Value,
+  report: Reporter,
+  model: CheckModel,
+): { hostPath: string; kind: "file" | "dir" } | undefined {
+  if (srcWord.text === "") {
+    // resolve() would make it the recipe's whole directory, its secret files too.
+    report.error(
+      srcWord.span,
+      "NIFTY305",
+      "COPY source is empty",
+      "name a file or directory beside the recipe (an ARG that is empty here gives this too); `.` copies the recipe's whole directory",
+    );
+    return undefined;
+  }
+  const hostPath = resolve(model.recipeDir, srcWord.text);
+  if (
+    srcWord.text.startsWith("/") ||
+    !(hostPath === model.recipeDir || hostPath.startsWith(model.recipeDir + sep))
+  ) {
+    report.error(
+      srcWord.span,
+      "NIFTY057",
+      `COPY source ${JSON.stringify(srcWord.text)} is outside the recipe's directory`,
+      "COPY reads only files beside the recipe (a relative path that stays inside its directory)",
+    );
+    return undefined;
+  }
+  const kind = model.hostKind(hostPath);
+  if (kind === undefined) {
+    report.error(
+      srcWord.span,
+      "NIFTY058",
+      `COPY source ${JSON.stringify(srcWord.text)} does not exist`,
+      `looked for ${hostPath}`,
+    );
+    return undefined;
+  }
+  if (kind === "unreadable") {
+    report.error(
+      srcWord.span,
+      "NIFTY216",
+      `COPY source ${srcWord.text} cannot be read: permission denied`,
+      "make it readable by the user who builds (chmod), or move it out of what COPY reads",
+    );
+    return undefined;
+  }
+  const special =
+    kind === "other"
+      ? ""
+      : kind === "dir"
+        ? model.hostEntries(hostPath).find((e) => e.kind === "other")?.relative
+        : undefined;
+  if (special !== undefined) {
+    const what = special === "" ? srcWord.text : `${srcWord.text}: ${special}`;
+    report.error(
+      srcWord.span,
+      "NIFTY203",
+      `COPY cannot copy ${what}: not a file, directory or symbolic link`,
+      "an image holds files, directories and symbolic links: leave the device, socket or FIFO out of what COPY reads",
+    );
+    return undefined;
+  }
+  return { hostPath, kind: kind === "dir" ? "dir" : "file" };
+}
 
 /**
  * MODE as directories take it: each read bit brings its execute bit (as
