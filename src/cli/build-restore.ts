@@ -14,6 +14,7 @@ import { clockMs } from "../core/clock.ts";
 import { restoreEntries } from "../cache/assembled.ts";
 import { journalsOfEarlierBoot } from "../cache/journals.ts";
 import { discard, publish, stagingDir } from "../core/atomic.ts";
+import { outDirRefusal } from "../core/out-dir.ts";
 import {
   eventLine,
   printStampedWarnings,
@@ -122,6 +123,8 @@ export async function restoreFromStamp(
     restored: (outputs: HostInput[], blobs: Blob[]) => void;
     /** The store's directory. */
     store: string;
+    /** The host files the build read: out/ must not hold any of them. */
+    inputs: readonly string[];
     warnings?: StampedWarnings;
   },
   io: Pick<CliIo, "cwd" | "stdout" | "stderr" | "env">,
@@ -136,6 +139,9 @@ export async function restoreFromStamp(
     if (blobs === undefined) return undefined;
     const built = (JSON.parse(restore.buildJson) as { fingerprint?: string }).fingerprint;
     if (built !== undefined && fingerprintIn(restore.result.outDir) === built) return undefined;
+    // Not a directory a build wrote: the build refuses it, and says why (NIFTY217).
+    const keep = [how.store, ...how.inputs].map((path) => ({ path, what: path }));
+    if (outDirRefusal(restore.result.outDir, keep) !== undefined) return undefined;
   } catch {
     return undefined;
   }

@@ -143,8 +143,10 @@ export function upToDateFromStamp(
         rewriteStamp(file, { ...stamp, outputs, restore: { ...restore, blobs } });
       const store = dirname(dirname(file));
       const warnings = stamp.warnings;
+      // The build's own files (the recipe, its lock, COPY sources) are never in what out/ replaces.
+      const inputs = stamp.inputs.filter((i) => !("absent" in i)).map((i) => i.path);
       return import("./build-restore.ts").then((m) =>
-        m.restoreFromStamp(restore, { json, quiet, started, restored, store, warnings }, io),
+        m.restoreFromStamp(restore, { json, quiet, started, restored, store, warnings, inputs }, io),
       );
     }
   } catch {

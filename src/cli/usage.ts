@@ -51,7 +51,8 @@ the recipe from standard input (named stdin; COPY sources and its lock are then 
 working directory).
 
 Options:
-  --out DIR             output directory (default out/<recipe name>); replaced whole when done
+  --out DIR             output directory (default out/<recipe name>); replaced whole when done,
+                        so it must be new, empty, or one a build wrote
   --cache DIR           content store (default $NIFTY_CACHE or ./cache)
   --arg NAME=VALUE      value for an ARG of the recipe (repeatable)
   --secret ID=FILE      a build secret from a file (repeatable); ID=env:VAR reads variable VAR.

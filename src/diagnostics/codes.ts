@@ -368,6 +368,7 @@ export const DIAGNOSTIC_CODES = {
     title: "p is a program for m, not for this image's platform",
   },
   NIFTY216: { severity: "error", section: "build", title: "COPY source s cannot be read: permission denied" },
+  NIFTY217: { severity: "error", section: "build", title: "the output directory d cannot be replaced: why" },
   NIFTY220: {
     severity: "error",
     section: "build",

@@ -24,6 +24,7 @@ import { readRecipe } from "../check/source.ts";
 import { asDiagnostic, BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
+import { outDirRefusal } from "../core/out-dir.ts";
 import {
   DEFAULT_FORMATS,
   FORMATS,
@@ -228,6 +229,7 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
   requireSecrets(recipe, options.secrets ?? new Map(), source);
   run.lap("compile");
   const outDir = options.outDir(recipe.name);
+  refuseOutDir(outDir, options);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
   const badName = recipeNameProblem(recipe.name, formats, source);
   if (badName !== undefined) throw new BuildFailed([...warnings, badName]);
@@ -235,6 +237,24 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     throw asBuildFailure(error, span, source, warnings);
   };
   return { ...run, source, recipe, warnings, outDir, formats, useTag: `build:${options.recipePath}`, fail };
+}
+
+/** An output directory the build may not replace whole (NIFTY217), refused before any step runs. */
+export function refuseOutDir(
+  outDir: string,
+  options: Pick<BuildOptions, "recipePath" | "recipeText" | "cacheDir">,
+): void {
+  const keep = [
+    ...(options.recipeText === undefined ? [{ path: options.recipePath, what: "the recipe" }] : []),
+    { path: options.cacheDir, what: "the cache" },
+  ];
+  const why = outDirRefusal(outDir, keep);
+  if (why !== undefined)
+    throw new NiftyError(
+      "NIFTY217",
+      `the output directory ${outDir} cannot be replaced: ${why}`,
+      "give --out a new or empty directory (the default is out/<recipe name>), or empty this one yourself if nothing in it is needed",
+    );
 }
 
 async function resolveRecipePackages(

@@ -25,7 +25,7 @@ export interface PlatformsResult extends BuildResult {
 
 /** Build the recipe for every platform of `options.platforms` (or the one `options.platform`). */
 export async function buildPlatforms(options: BuildOptions): Promise<PlatformsResult> {
-  const { build, resolveBuildLock } = await import("./build.ts");
+  const { build, refuseOutDir, resolveBuildLock } = await import("./build.ts");
   const platforms = options.platforms ?? [options.platform ?? DEFAULT_PLATFORM];
   if (platforms.length === 1) return build({ ...options, platform: platforms[0]! });
   // Every platform's packages first, so versions that differ stop the build before any image is
@@ -56,7 +56,11 @@ export async function buildPlatforms(options: BuildOptions): Promise<PlatformsRe
       ...options,
       platform,
       ...onEvent,
-      outDir: (name) => join((top = options.outDir(name)), platformDir(platform)),
+      outDir: (name) => {
+        top = options.outDir(name);
+        refuseOutDir(top, options);
+        return join(top, platformDir(platform));
+      },
     }),
   );
   await mkdir(top, { recursive: true });

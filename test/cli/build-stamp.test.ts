@@ -491,6 +491,7 @@ const RESTORE = new Set([
   "src/cache/assembled.ts",
   "src/cache/journals.ts",
   "src/core/atomic.ts",
+  "src/core/out-dir.ts",
   "src/core/process.ts",
 ]);
 

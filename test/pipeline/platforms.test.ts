@@ -624,7 +624,18 @@ test("the platforms are built at once and shown one after another: a mirror that
   );
   const build = (cache: string, platform: string, ...extra: string[]) =>
     runMain(
-      ["build", "bb.nifty", "--cache", cache, "--out", cache, "--json", "--platform", platform, ...extra],
+      [
+        "build",
+        "bb.nifty",
+        "--cache",
+        cache,
+        "--out",
+        `${cache}-out`,
+        "--json",
+        "--platform",
+        platform,
+        ...extra,
+      ],
       dir,
     );
   const both = await build("both", "linux/amd64,linux/arm64");
