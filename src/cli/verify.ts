@@ -33,13 +33,15 @@ interface Original {
 
 async function fromBuildDir(dir: string, shown: string): Promise<Original> {
   const { parseProvenance } = await import("../trust/verify.ts");
-  const bytes = await readFile(join(dir, "provenance.json")).catch(() => {
+  const { readInside } = await import("../trust/build-dir.ts");
+  // The directory is not trusted: a regular file, not a link, FIFO or device, of a bounded size.
+  const bytes = await readInside(dir, "provenance.json", 64 * 1024 ** 2).catch(() => undefined);
+  if (bytes === undefined)
     throw new NiftyError(
       "NIFTY735",
-      `${shown} has no provenance (no readable provenance.json)`,
+      `${shown} has no provenance (no readable provenance.json: a regular file of at most 64 MiB)`,
       "build with this niftyc (provenance is a default format)",
     );
-  });
   const provenance = parseProvenance(bytes, `${shown}/provenance.json`);
   return {
     provenance,

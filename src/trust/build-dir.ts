@@ -114,6 +114,26 @@ async function readJson(root: string, rel: string): Promise<unknown> {
   }
 }
 
+/**
+ * The bytes of `rel` in the build directory `root`, a regular file reached without a symbolic link
+ * and at most `max` bytes; undefined otherwise. For provenance.json, which a FIFO or a link to
+ * /dev/zero would otherwise make verify wait on or read without end.
+ */
+export async function readInside(root: string, rel: string, max: number): Promise<Buffer | undefined> {
+  let file: FileHandle;
+  try {
+    file = await openInside(root, rel);
+  } catch (error) {
+    if (error instanceof Mismatched) return undefined;
+    throw error;
+  }
+  try {
+    return (await file.stat()).size > max ? undefined : await file.readFile();
+  } finally {
+    await file.close();
+  }
+}
+
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined =>
   v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined;

@@ -243,3 +243,25 @@ test("a layout or rootfs.tar the provenance leaves out is refused: dropping a su
   await overwrite(path.join(noArm64, "linux-arm64", "rootfs.tar"), 100, "EVIL");
   await notReproduced(t, noArm64, "linux-arm64/rootfs\\.tar", "the provenance names no subject for it");
 });
+
+test("a provenance.json that is a FIFO or a link (to /dev/zero, to an honest provenance) is NIFTY735, without waiting or following it", async (t) => {
+  const outside = path.join(work, "outside-provenance.json");
+  await fsp.copyFile(path.join(honest, "provenance.json"), outside);
+  for (const [name, make] of [
+    ["fifo-provenance", (file: string) => execFileSync("mkfifo", [file])],
+    ["zero-provenance", (file: string) => fsp.symlink("/dev/zero", file)],
+    ["linked-provenance", (file: string) => fsp.symlink(outside, file)],
+  ] as const) {
+    const dir = await copyOf(honest, name);
+    const file = path.join(dir, "provenance.json");
+    await fsp.rm(file);
+    await make(file);
+    const r = await verify(dir);
+    t.is(r.code, 1, name);
+    t.is(r.stdout, "", name);
+    t.regex(
+      r.stderr,
+      new RegExp(`${name} has no provenance \\(no readable provenance\\.json: .*\\) \\[NIFTY735\\]`),
+    );
+  }
+});
