@@ -33,13 +33,15 @@ interface Original {
 
 async function fromBuildDir(dir: string, shown: string): Promise<Original> {
   const { parseProvenance } = await import("../trust/verify.ts");
-  const bytes = await readFile(join(dir, "provenance.json")).catch(() => {
+  const { readInside } = await import("../trust/build-dir.ts");
+  // The directory is not trusted: a regular file, not a link, FIFO or device, of a bounded size.
+  const bytes = await readInside(dir, "provenance.json", 64 * 1024 ** 2).catch(() => undefined);
+  if (bytes === undefined)
     throw new NiftyError(
       "NIFTY735",
-      `${shown} has no provenance (no readable provenance.json)`,
+      `${shown} has no provenance (no readable provenance.json: a regular file of at most 64 MiB)`,
       "build with this niftyc (provenance is a default format)",
     );
-  });
   const provenance = parseProvenance(bytes, `${shown}/provenance.json`);
   return {
     provenance,
@@ -165,9 +167,19 @@ export async function runVerify(
   const isDir = (await isFile("build.json")) || (await isFile("provenance.json"));
   if (isDir && values.key !== undefined)
     throw new UsageError("--key checks a pushed image's signature: give the image's reference", VERIFY_HELP);
-  const original = isDir
-    ? await fromBuildDir(dir, relativeOrAbsolute(io.cwd, target))
-    : await fromRegistry(target, values, io, settings);
+  const shown = relativeOrAbsolute(io.cwd, target);
+  const original = isDir ? await fromBuildDir(dir, shown) : await fromRegistry(target, values, io, settings);
+  // A build directory's own files first: the rebuild compares digests, and these are the bytes used.
+  if (isDir) {
+    const { firstMismatch } = await import("../trust/build-dir.ts");
+    const mismatch = await firstMismatch(dir, original.provenance, `${shown}/provenance.json`);
+    if (mismatch !== undefined) {
+      io.stdout.write(
+        `not reproduced: ${shown} is not what its provenance names, first at ${shown}/${mismatch.path}: ${mismatch.why}\n`,
+      );
+      return EXIT.input;
+    }
+  }
   const recipeShown = values.recipe as string;
   const recipePath = resolve(io.cwd, recipeShown);
   await checkInputs(original.provenance, recipePath, recipeShown);
