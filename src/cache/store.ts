@@ -121,6 +121,26 @@ export class Store {
   get tmpDir(): string {
     return path.join(this.dir, "tmp");
   }
+  /**
+   * A blob found holding other bytes than its name (copied into out/ and hashed): set aside in
+   * quarantine/, as `niftyc cache verify` does, so the next build writes or fetches it again.
+   */
+  async setAsideDamaged(digest: string): Promise<NiftyError> {
+    const hex = digestHex(digest);
+    await fsp.mkdir(this.quarantineDir, { recursive: true });
+    await fsp
+      .rename(
+        this.blobPath(digest),
+        path.join(this.quarantineDir, `${hex}.${randomBytes(4).toString("hex")}`),
+      )
+      .catch(() => {}); // already set aside, or removed, by another process
+    return new NiftyError(
+      "NIFTY231",
+      `the store's copy of ${digest} is damaged: its bytes no longer match its name; it is set aside in quarantine/ and nothing was published`,
+      "build again, which writes it anew; `niftyc cache verify` checks the rest of the store",
+    );
+  }
+
   get quarantineDir(): string {
     return path.join(this.dir, "quarantine");
   }

@@ -11,7 +11,7 @@
 // already holding these outputs) runs the build.
 import { blobIdentityOf, racy, treeIdentities, unchanged } from "../core/host-inputs.ts";
 import { clockMs } from "../core/clock.ts";
-import { restoreEntries } from "../cache/assembled.ts";
+import { fileDigestSync, restoreEntries } from "../cache/assembled.ts";
 import { journalsOfEarlierBoot } from "../cache/journals.ts";
 import { discard, publish, stagingDir } from "../core/atomic.ts";
 import { outDirRefusal } from "../core/out-dir.ts";
@@ -27,8 +27,7 @@ import type { CliIo } from "./io.ts";
 import type { HostInput } from "../core/host-inputs.ts";
 import type { OutputsRestore } from "../pipeline/types.ts";
 
-const { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } =
-  process.getBuiltinModule("node:fs");
+const { readFileSync, statSync, writeFileSync } = process.getBuiltinModule("node:fs");
 const { join } = process.getBuiltinModule("node:path");
 
 /** What a warm build of the same command writes and prints, kept in its stamp (src/cli/build-stamp.ts). */
@@ -47,20 +46,6 @@ function blobsAsSeen(blobs: readonly Blob[]): boolean {
   });
 }
 
-/** A file's sha256, read a mebibyte at a time: a blob may be a rootfs of gigabytes. */
-function hashOf(path: string): string {
-  const { createHash } = process.getBuiltinModule("node:crypto");
-  const hash = createHash("sha256");
-  const buffer = Buffer.allocUnsafe(1 << 20);
-  const fd = openSync(path, "r");
-  try {
-    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return `sha256:${hash.digest("hex")}`;
-}
-
 /**
  * Every blob with the identity it has now, when its bytes are its name's: by
  * identity, or else hashed; and the identities for the stamp, where one from
@@ -74,7 +59,7 @@ function vouchedBlobs(blobs: readonly Blob[]): { now: Blob[]; kept: Blob[] } | u
     const stats = statSync(blob.path, { bigint: true, throwIfNoEntry: false });
     if (stats === undefined) return undefined;
     const identity = blobIdentityOf(stats);
-    if (identity !== blob.identity && hashOf(blob.path) !== blob.digest) return undefined;
+    if (identity !== blob.identity && fileDigestSync(blob.path) !== blob.digest) return undefined;
     now.push({ ...blob, identity });
     kept.push(racy(stats.mtimeNs) ? blob : { ...blob, identity });
   }

@@ -1,14 +1,14 @@
 // OCI image layout (image-spec 1.1): oci-layout, index.json tagging one
 // manifest, and blobs/sha256/ with the config, the manifest and gzip layers.
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
-import { constants } from "node:fs";
+import { chmod, mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { replaceDir, stagingDir, writeExact } from "../core/atomic.ts";
 import { DigestStream, deterministicGzip } from "./digest-stream.ts";
+import { copyBlobChecked } from "../cache/assembled.ts";
 import { imageConfigJson, sha256Hex } from "./oci-config.ts";
 
 export const MEDIA_TYPE = {
@@ -60,12 +60,12 @@ export async function compressLayer(
   return { digest: packed.digest(), size: packed.size };
 }
 
-/** A layer gzipped when it was written: copied (a reflink where the file system has them), its size checked. */
+/** A layer gzipped when it was written: copied (a reflink where the file system has them), its bytes checked. */
 async function copyCompressed(
   gzip: NonNullable<LayerFile["gzip"]>,
   dest: string,
 ): Promise<{ digest: string; size: number }> {
-  await copyFile(gzip.path, dest, constants.COPYFILE_FICLONE);
+  copyBlobChecked(gzip.path, dest, gzip.digest);
   const { size } = await stat(dest);
   if (size !== gzip.size) {
     throw new NiftyError(

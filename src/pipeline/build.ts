@@ -25,6 +25,7 @@ import { asDiagnostic, BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
 import { recipeNameProblem } from "./name-check.ts";
 import { outDirRefusal } from "../core/out-dir.ts";
+import { DamagedBlob } from "../cache/assembled.ts";
 import {
   DEFAULT_FORMATS,
   FORMATS,
@@ -799,7 +800,10 @@ interface AssembleInput {
   /** The SBOMs (SPDX, CycloneDX), made only when the outputs are written rather than restored. */
   sbom: () => Promise<Sboms>;
   provenance: ProvenanceInput | undefined;
-  /** Work done while the files are restored; false: nothing is to be published after all. */
+  /**
+   * Work done while the files are restored; false: nothing is to be published after all. Nothing
+   * is either when `assembled` was given and could not be restored (a damaged blob set aside).
+   */
   alongside?: () => Promise<boolean>;
 }
 
@@ -834,7 +838,8 @@ async function assembleAndPublish(input: AssembleInput): Promise<Published | und
     ]);
     if (going.status === "rejected") throw going.reason;
     if (restored.status === "rejected") throw restored.reason;
-    if (!going.value) {
+    // Given a record to restore (no tree to write from) that could not be: the build writes them.
+    if (!going.value || (input.assembled !== undefined && restored.value === false)) {
       await discard(staging);
       return undefined;
     }
@@ -866,6 +871,8 @@ async function assembleAndPublish(input: AssembleInput): Promise<Published | und
     return { useRecord, kept };
   } catch (error) {
     await discard(staging);
+    // A copy into out/ hashed to other bytes than its blob's name: out/ is left as it was.
+    if (error instanceof DamagedBlob) throw await store.setAsideDamaged(error.digest);
     throw error;
   }
 }

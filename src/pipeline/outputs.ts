@@ -2,8 +2,7 @@
 // assembles the chosen ones in staging from the store's tarballs; reproducible
 // outputs are kept in the store by their fingerprint, so a fresh --out copies
 // them instead of compressing and packing the layers again.
-import { chmod, copyFile, lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
-import { constants } from "node:fs";
+import { chmod, lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobWriter, Store } from "../cache/store.ts";
 import type { Writable } from "node:stream";
@@ -11,7 +10,13 @@ import type { ImageConfig, LayerFile } from "../image/config.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { DEFAULT_PLATFORM, findPlatform, platformDir } from "../image/platform.ts";
 import { hashText } from "./keys.ts";
-import { assembledBlobs, restoreEntries, type AssembledRecord } from "../cache/assembled.ts";
+import {
+  assembledBlobs,
+  copyBlobChecked,
+  DamagedBlob,
+  restoreEntries,
+  type AssembledRecord,
+} from "../cache/assembled.ts";
 
 export { assembledBlobs, type AssembledRecord };
 
@@ -263,7 +268,9 @@ export async function writeOutputs(
   keepInStore = false,
 ): Promise<Map<string, string>> {
   const rootfsTar = join(input.dir, "rootfs.tar");
-  await copyFile(store.blobPath(input.digest), rootfsTar, constants.COPYFILE_FICLONE);
+  // Set aside by a restore a moment ago, or by `niftyc cache verify`: the next build writes it anew.
+  if (!(await store.has(input.digest))) throw await store.setAsideDamaged(input.digest);
+  copyBlobChecked(store.blobPath(input.digest), rootfsTar, input.digest);
   await chmod(rootfsTar, 0o644);
   const kept = new Map<string, BlobWriter>();
   const keep = (rel: string): Writable => {
@@ -332,6 +339,15 @@ export async function restoreAssembled(
   record: AssembledRecord,
 ): Promise<boolean> {
   if (!(await store.hasAll(assembledBlobs(record)))) return false;
-  restoreEntries(staging, record.entries, (digest) => store.blobPath(digest));
-  return true;
+  try {
+    restoreEntries(staging, record.entries, (digest) => store.blobPath(digest), true);
+    return true;
+  } catch (error) {
+    if (!(error instanceof DamagedBlob)) throw error;
+    // Set aside; the outputs are written afresh from the layers, into an emptied staging directory.
+    await store.setAsideDamaged(error.digest);
+    for (const name of await readdir(staging))
+      await rm(join(staging, name), { recursive: true, force: true });
+    return false;
+  }
 }
