@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { rm } from "node:fs/promises";
 import { NiftyError } from "../diagnostics/errors.ts";
-import type { ImageConfig } from "../image/config.ts";
+import type { BindSpec, ImageConfig } from "../image/config.ts";
 import { createStaging, replaceDir, writeExact } from "../core/atomic.ts";
 import { unpackRootfs } from "./unpack.ts";
 
@@ -30,10 +30,32 @@ const CAPABILITIES = [
   "CAP_SYS_BOOT",
 ];
 
-/** systemd's container interface: keep SYS_ADMIN and MKNOD, pass no CAP_AUDIT_*. */
+/**
+ * systemd's container interface: keep SYS_ADMIN and MKNOD, pass no CAP_AUDIT_*. With a read-only
+ * bind, no init gets SYS_ADMIN: with it root inside could remount the bind writable (or unmount
+ * it, or bind it again and remount that), and runc, unlike nspawn's PrivateUsers=, offers no user
+ * namespace in which the bind would be locked. So systemd goes without it, as under niftyc run's
+ * podman and bwrap (runGuard); it still boots to running (test/boot/systemd.test.ts).
+ */
 function capabilities(config: ImageConfig): string[] {
   if (config.init.kind !== "systemd") return CAPABILITIES;
-  return [...CAPABILITIES.filter((c) => !c.startsWith("CAP_AUDIT_")), "CAP_SYS_ADMIN", "CAP_MKNOD"];
+  const systemd = [...CAPABILITIES.filter((c) => !c.startsWith("CAP_AUDIT_")), "CAP_MKNOD"];
+  return config.binds.some((b) => b.readOnly) ? systemd : [...systemd, "CAP_SYS_ADMIN"];
+}
+
+/**
+ * One bind mount per BIND, after the others, so a bind below /run or /tmp lands on their tmpfs.
+ * Read-only is recursive ("rro": mount_setattr, runc 1.1 on Linux 5.12 or later), as nspawn's
+ * BindReadOnly= is: "ro" alone leaves every mount below the host path writable. Neither kind
+ * honours the host's setuid bits or device nodes inside.
+ */
+function bindMounts(binds: readonly BindSpec[]): Array<Record<string, unknown>> {
+  return binds.map((bind) => ({
+    destination: bind.containerPath,
+    type: "bind",
+    source: bind.hostPath,
+    options: bind.readOnly ? ["rbind", "ro", "rro", "nosuid", "nodev"] : ["rbind", "rw", "nosuid", "nodev"],
+  }));
 }
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -120,6 +142,7 @@ export function runtimeConfig(
           ]
         : []),
       { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
+      ...bindMounts(config.binds),
     ],
     linux: {
       // systemd needs a cgroup of its own (only it is writable) to delegate below.
