@@ -14,7 +14,7 @@ export interface RuntimeBundleInput {
   privateNetwork?: boolean;
 }
 
-/** What BusyBox init needs to boot on a read-only root (checked with runc here). */
+/** What BusyBox init needs to boot (checked with runc here). */
 const CAPABILITIES = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
@@ -60,7 +60,7 @@ function bindMounts(binds: readonly BindSpec[]): Array<Record<string, unknown>> 
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The config.json of the bundle; root is "rootfs", read-only. */
+/** The config.json of the bundle; root is "rootfs", writable. */
 export function runtimeConfig(
   config: ImageConfig,
   opts: { privateNetwork?: boolean } = {},
@@ -91,9 +91,12 @@ export function runtimeConfig(
       // setuid programs (su) must keep working.
       noNewPrivileges: false,
     },
-    // systemd's own services write the root (sysusers to /etc, logind and the journal to /var):
-    // read-only, dbus and logind fail. The bundle's rootfs is its own unpacked copy.
-    root: { path: "rootfs", readonly: !systemd },
+    // Writable, as every other output boots the image (nspawn and the units boot the tree itself,
+    // docker and podman add a writable layer): the boot writes the root. KEYGEN AT boot's
+    // dropbearkey writes /etc/dropbear, syslogd /var/log, systemd's services /etc and /var;
+    // read-only, Dropbear has no host key and dbus and logind fail. The bundle's rootfs is its
+    // own unpacked copy, so nothing the container writes reaches the store or rootfs.tar.
+    root: { path: "rootfs", readonly: false },
     hostname: config.hostname ?? config.name,
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
@@ -129,7 +132,7 @@ export function runtimeConfig(
         source: "cgroup",
         options: ["nosuid", "noexec", "nodev", "relatime", systemd ? "rw" : "ro"],
       },
-      // init writes here, and the root is read-only.
+      // Fresh at every boot, as under docker-run.sh: nothing of a previous run's /run is left.
       { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
       ...(systemd
         ? [
