@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { rm } from "node:fs/promises";
 import { NiftyError } from "../diagnostics/errors.ts";
-import type { ImageConfig } from "../image/config.ts";
+import type { BindSpec, ImageConfig } from "../image/config.ts";
 import { createStaging, replaceDir, writeExact } from "../core/atomic.ts";
 import { unpackRootfs } from "./unpack.ts";
 
@@ -14,7 +14,7 @@ export interface RuntimeBundleInput {
   privateNetwork?: boolean;
 }
 
-/** What BusyBox init needs to boot on a read-only root (checked with runc here). */
+/** What BusyBox init needs to boot (checked with runc here). */
 const CAPABILITIES = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
@@ -30,15 +30,37 @@ const CAPABILITIES = [
   "CAP_SYS_BOOT",
 ];
 
-/** systemd's container interface: keep SYS_ADMIN and MKNOD, pass no CAP_AUDIT_*. */
+/**
+ * systemd's container interface: keep SYS_ADMIN and MKNOD, pass no CAP_AUDIT_*. With a read-only
+ * bind, no init gets SYS_ADMIN: with it root inside could remount the bind writable (or unmount
+ * it, or bind it again and remount that), and runc, unlike nspawn's PrivateUsers=, offers no user
+ * namespace in which the bind would be locked. So systemd goes without it, as under niftyc run's
+ * podman and bwrap (runGuard); it still boots to running (test/boot/systemd.test.ts).
+ */
 function capabilities(config: ImageConfig): string[] {
   if (config.init.kind !== "systemd") return CAPABILITIES;
-  return [...CAPABILITIES.filter((c) => !c.startsWith("CAP_AUDIT_")), "CAP_SYS_ADMIN", "CAP_MKNOD"];
+  const systemd = [...CAPABILITIES.filter((c) => !c.startsWith("CAP_AUDIT_")), "CAP_MKNOD"];
+  return config.binds.some((b) => b.readOnly) ? systemd : [...systemd, "CAP_SYS_ADMIN"];
+}
+
+/**
+ * One bind mount per BIND, after the others, so a bind below /run or /tmp lands on their tmpfs.
+ * Read-only is recursive ("rro": mount_setattr, runc 1.1 on Linux 5.12 or later), as nspawn's
+ * BindReadOnly= is: "ro" alone leaves every mount below the host path writable. Neither kind
+ * honours the host's setuid bits or device nodes inside.
+ */
+function bindMounts(binds: readonly BindSpec[]): Array<Record<string, unknown>> {
+  return binds.map((bind) => ({
+    destination: bind.containerPath,
+    type: "bind",
+    source: bind.hostPath,
+    options: bind.readOnly ? ["rbind", "ro", "rro", "nosuid", "nodev"] : ["rbind", "rw", "nosuid", "nodev"],
+  }));
 }
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The config.json of the bundle; root is "rootfs", read-only. */
+/** The config.json of the bundle; root is "rootfs", writable. */
 export function runtimeConfig(
   config: ImageConfig,
   opts: { privateNetwork?: boolean } = {},
@@ -69,9 +91,12 @@ export function runtimeConfig(
       // setuid programs (su) must keep working.
       noNewPrivileges: false,
     },
-    // systemd's own services write the root (sysusers to /etc, logind and the journal to /var):
-    // read-only, dbus and logind fail. The bundle's rootfs is its own unpacked copy.
-    root: { path: "rootfs", readonly: !systemd },
+    // Writable, as every other output boots the image (nspawn and the units boot the tree itself,
+    // docker and podman add a writable layer): the boot writes the root. KEYGEN AT boot's
+    // dropbearkey writes /etc/dropbear, syslogd /var/log, systemd's services /etc and /var;
+    // read-only, Dropbear has no host key and dbus and logind fail. The bundle's rootfs is its
+    // own unpacked copy, so nothing the container writes reaches the store or rootfs.tar.
+    root: { path: "rootfs", readonly: false },
     hostname: config.hostname ?? config.name,
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
@@ -107,7 +132,7 @@ export function runtimeConfig(
         source: "cgroup",
         options: ["nosuid", "noexec", "nodev", "relatime", systemd ? "rw" : "ro"],
       },
-      // init writes here, and the root is read-only.
+      // Fresh at every boot, as under docker-run.sh: nothing of a previous run's /run is left.
       { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755"] },
       ...(systemd
         ? [
@@ -120,6 +145,7 @@ export function runtimeConfig(
           ]
         : []),
       { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
+      ...bindMounts(config.binds),
     ],
     linux: {
       // systemd needs a cgroup of its own (only it is writable) to delegate below.

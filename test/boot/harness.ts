@@ -433,3 +433,52 @@ export function dropbearPublicKey(keyFile: string): string {
   if (!line) throw new Error(`dropbearkey -y -f ${keyFile} failed: ${out.stderr}`);
   return line.split(" ").slice(0, 2).join(" ");
 }
+
+/** Boot tests that also need runc: skip outside CI with the reason; in CI a missing part is a failure. */
+export function requireRunc(t: ExecutionContext): boolean {
+  if (!requireBoot(t)) return false;
+  const missing = spawnSync("sh", ["-c", "command -v runc"]).status !== 0;
+  return requireParts(t, "the runc boot", missing ? "runc is not installed" : undefined);
+}
+
+export interface RuncContainer {
+  id: string;
+  output: () => string;
+  /** `runc run`'s exit status: the container's PID 1 ended (null for a signal). */
+  exited: Promise<number | null>;
+  /** The container's PID 1 as the host sees it, once runc started it. */
+  init: (timeoutMs: number) => Promise<number>;
+  /** `runc exec` with the bundle's own process settings (its capabilities): what root inside may do. */
+  exec: (command: string[]) => { status: number; stdout: string; stderr: string };
+  /** `runc kill` (a number for a real-time signal: runc 1.1 refuses their names); its exit status. */
+  kill: (signal: string) => number;
+}
+
+/** `runc run` a bundle (its PID 1's output captured); deleted with -f in teardown, whatever the outcome. */
+export function runcRun(t: Scope, bundle: string, id: string): RuncContainer {
+  const child = spawn("runc", ["run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+  t.teardown(() => {
+    spawnSync("runc", ["delete", "-f", id]);
+  });
+  return {
+    id,
+    output: () => output,
+    exited,
+    async init(timeoutMs) {
+      for (const until = Date.now() + timeoutMs; Date.now() < until; await sleep(100)) {
+        const state = spawnSync("runc", ["state", id], { encoding: "utf8" });
+        if (state.status === 0) return (JSON.parse(state.stdout) as { pid: number }).pid;
+      }
+      throw new Error(`runc did not start ${id} within ${timeoutMs} ms:\n${output}`);
+    },
+    exec(command) {
+      const ran = spawnSync("runc", ["exec", id, ...command], { encoding: "utf8", timeout: 15_000 });
+      return { status: ran.status ?? -1, stdout: ran.stdout ?? "", stderr: ran.stderr ?? "" };
+    },
+    kill: (signal) => spawnSync("runc", ["kill", id, signal]).status ?? -1,
+  };
+}

@@ -4,7 +4,7 @@
 // Its instances (niftyc instances: own machine-id, hostname, port) run under a
 // real systemd in machine-host.test.ts, from the files as written.
 import test, { type ExecutionContext } from "ava";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -24,7 +24,10 @@ import {
   debianMirror,
   freePort,
   requireBoot,
+  requireRunc,
+  runcRun,
   sleep,
+  type RuncContainer,
   tempDir,
   unpack,
   waitForMultiUser,
@@ -143,86 +146,124 @@ test.serial(
   },
 );
 
+type RuntimeSpec = {
+  process: { env: string[]; capabilities: { bounding: string[] } };
+  mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
+  linux: { cgroupsPath?: string };
+};
+
+/**
+ * Build systemd-httpd.nifty's runtime bundle (with a BIND RO of a host directory on /mnt/ro, when
+ * given), run it with runc to running, see it serve the page, let `check` look inside, and halt it
+ * with SIGRTMIN+3.
+ */
+async function runcRunsSystemdBundle(
+  t: ExecutionContext,
+  bindRo: string | undefined,
+  check: (container: RuncContainer, spec: RuntimeSpec) => void,
+): Promise<void> {
+  const mirror = await debianMirror(t);
+  let recipe = "recipes/systemd-httpd.nifty";
+  if (bindRo !== undefined) {
+    const dir = tempDir(t, "bind-recipe");
+    const copy = join(dir, "systemd-httpd.nifty");
+    writeFileSync(copy, `${readFileSync(join(ROOT, recipe), "utf8")}BIND RO ${bindRo}:/mnt/ro\n`);
+    copyFileSync(join(ROOT, "recipes/systemd-httpd.nifty.lock"), `${copy}.lock`);
+    recipe = relative(ROOT, copy);
+  }
+  const built = await buildRecipe(t, recipe, mirror.url, {}, ["--format", "bundle"]);
+  const bundle = built.outputs.bundle!;
+  const configPath = join(bundle, "config.json");
+  const config = JSON.parse(readFileSync(configPath, "utf8")) as RuntimeSpec;
+  t.true(config.process.env.includes("container=oci"));
+  t.truthy(config.linux.cgroupsPath);
+  t.deepEqual(config.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options?.includes("rw"), true);
+  for (const dir of ["/run", "/run/lock", "/tmp"])
+    t.is(config.mounts.find((m) => m.destination === dir)?.type, "tmpfs", dir);
+
+  // runc shares the host's network here: move httpd to a free port with a bound drop-in.
+  const port = await freePort();
+  const dropIn = join(tempDir(t, "dropin"), "port.conf");
+  writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
+  config.mounts.push({
+    destination: "/etc/systemd/system/httpd.service.d/port.conf",
+    type: "bind",
+    source: dropIn,
+    options: ["bind", "ro"],
+  });
+  writeFileSync(configPath, JSON.stringify(config));
+
+  const container = runcRun(t, bundle, `niftyc-sd-${process.pid}${bindRo === undefined ? "" : "-bindro"}`);
+  const init = await container.init(15_000);
+  let state = "";
+  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
+    state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
+    if (state === "running" || state === "degraded" || state === "maintenance") break;
+  }
+  t.is(state, "running", `failed units:\n${failedUnits(init)}\n${container.output()}`);
+  await waitForPort(port, 15_000);
+  const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], {
+    encoding: "utf8",
+  });
+  t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
+  check(container, config);
+  // runc kill refuses the name SIGRTMIN+3: the number.
+  t.is(container.kill("37"), 0);
+  const code = await Promise.race([container.exited, sleep(10_000).then(() => "timeout" as const)]);
+  t.not(code, "timeout", `systemd did not halt within 10 s:\n${container.output()}`);
+  // runc run exits as the container's PID 1 ended. systemd halts by calling reboot(2), which
+  // in a PID namespace ends PID 1 with SIGINT (halt, poweroff; SIGHUP for reboot): 128 + 2.
+  // A crash, a re-exec gone wrong or a SIGKILL after a timeout would give another status.
+  t.is(code, 130, container.output());
+}
+
 test.serial(
   "systemd-httpd.nifty: runc runs the runtime bundle to running, serves the page, and SIGRTMIN+3 (37) halts it",
   async (t) => {
-    if (!requireBoot(t)) return;
-    if (
-      !requireParts(
-        t,
-        "the runc boot",
-        spawnSync("sh", ["-c", "command -v runc"]).status !== 0 ? "runc is not installed" : undefined,
-      )
-    )
-      return;
-    const mirror = await debianMirror(t);
-    const built = await buildRecipe(t, "recipes/systemd-httpd.nifty", mirror.url, {}, ["--format", "bundle"]);
-    const bundle = built.outputs.bundle!;
-    const configPath = join(bundle, "config.json");
-    const config = JSON.parse(readFileSync(configPath, "utf8")) as {
-      process: { env: string[] };
-      mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
-      linux: { cgroupsPath?: string };
-    };
-    t.true(config.process.env.includes("container=oci"));
-    t.truthy(config.linux.cgroupsPath);
-    t.deepEqual(config.mounts.find((m) => m.destination === "/sys/fs/cgroup")?.options?.includes("rw"), true);
-    for (const dir of ["/run", "/run/lock", "/tmp"])
-      t.is(config.mounts.find((m) => m.destination === dir)?.type, "tmpfs", dir);
+    if (!requireRunc(t)) return;
+    await runcRunsSystemdBundle(t, undefined, (_, spec) => {
+      t.true(spec.process.capabilities.bounding.includes("CAP_SYS_ADMIN"), "no read-only bind to guard");
+    });
+  },
+);
 
-    // runc shares the host's network here: move httpd to a free port with a bound drop-in.
-    const port = await freePort();
-    const dropIn = join(tempDir(t, "dropin"), "port.conf");
-    writeFileSync(dropIn, `[Service]\nEnvironment=PORT=${port}\n`);
-    config.mounts.push({
-      destination: "/etc/systemd/system/httpd.service.d/port.conf",
-      type: "bind",
-      source: dropIn,
-      options: ["bind", "ro"],
+test.serial(
+  "systemd-httpd.nifty with a BIND RO: runc runs the bundle to running without CAP_SYS_ADMIN; root inside cannot remount, rebind, unmount or write the bind",
+  async (t) => {
+    if (!requireRunc(t)) return;
+    const host = tempDir(t, "bind-host");
+    writeFileSync(join(host, "file"), "original\n");
+    await runcRunsSystemdBundle(t, host, (container, spec) => {
+      t.false(spec.process.capabilities.bounding.includes("CAP_SYS_ADMIN"));
+      t.deepEqual(spec.mounts.find((m) => m.destination === "/mnt/ro")?.options, [
+        "rbind",
+        "ro",
+        "rro",
+        "nosuid",
+        "nodev",
+      ]);
+      t.is(container.exec(["busybox", "cat", "/mnt/ro/file"]).stdout, "original\n", "the bind is readable");
+      const b = "busybox";
+      const attack = [
+        `${b} mount -o remount,rw /mnt/ro; echo remount=$?`,
+        `${b} mount -o remount,bind,rw /mnt/ro; echo rebind=$?`,
+        "echo pwned > /mnt/ro/file; echo write=$?",
+        `${b} mkdir -p /tmp/again; ${b} mount --bind /mnt/ro /tmp/again && ${b} mount -o remount,bind,rw /tmp/again && echo pwned > /tmp/again/file; echo again=$?`,
+        `${b} umount /mnt/ro; echo umount=$?`,
+        "echo pwned > /mnt/ro/file; echo umountwrite=$?",
+      ].join("; ");
+      // runc exec runs it as the bundle's process: root with the capabilities systemd has.
+      const result = container.exec([b, "sh", "-c", attack]);
+      for (const step of ["remount", "rebind", "write", "again", "umount", "umountwrite"]) {
+        t.not(
+          Number(new RegExp(`^${step}=(\\d+)$`, "m").exec(result.stdout)?.[1] ?? 0),
+          0,
+          `${step} is refused:\n${result.stdout}${result.stderr}`,
+        );
+      }
+      t.is(readFileSync(join(host, "file"), "utf8"), "original\n", "the host's file is unchanged");
+      t.deepEqual(readdirSync(host), ["file"]);
     });
-    writeFileSync(configPath, JSON.stringify(config));
-
-    const id = `niftyc-sd-${process.pid}`;
-    const run = spawn("runc", ["run", "--bundle", bundle, id], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    run.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
-    run.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
-    const exited = new Promise<number | null>((done) => run.once("exit", (code) => done(code)));
-    t.teardown(() => {
-      spawnSync("runc", ["delete", "-f", id]);
-    });
-    let init = 0;
-    for (const until = Date.now() + 15_000; init === 0 && Date.now() < until; await sleep(100)) {
-      const state = spawnSync("runc", ["state", id], { encoding: "utf8" });
-      if (state.status === 0) init = (JSON.parse(state.stdout) as { pid: number }).pid;
-    }
-    t.true(init > 0, `runc started the container:\n${output}`);
-    let state = "";
-    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(200)) {
-      state = inside(init, ["systemctl", "is-system-running"]).stdout.trim();
-      if (state === "running" || state === "degraded" || state === "maintenance") break;
-    }
-    const failed = inside(init, [
-      "systemctl",
-      "list-units",
-      "--failed",
-      "--plain",
-      "--no-legend",
-    ]).stdout.trim();
-    t.is(state, "running", `failed units:\n${failed}\n${output}`);
-    await waitForPort(port, 15_000);
-    const page = spawnSync("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${port}/`], {
-      encoding: "utf8",
-    });
-    t.regex(page.stdout, /Served by BusyBox httpd under systemd/);
-    // runc kill refuses the name SIGRTMIN+3: the number.
-    t.is(spawnSync("runc", ["kill", id, "37"]).status, 0);
-    const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
-    t.not(code, "timeout", `systemd did not halt within 10 s:\n${output}`);
-    // runc run exits as the container's PID 1 ended. systemd halts by calling reboot(2), which
-    // in a PID namespace ends PID 1 with SIGINT (halt, poweroff; SIGHUP for reboot): 128 + 2.
-    // A crash, a re-exec gone wrong or a SIGKILL after a timeout would give another status.
-    t.is(code, 130, output);
   },
 );
 

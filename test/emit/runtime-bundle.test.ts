@@ -1,7 +1,8 @@
 // The OCI runtime bundle run by runc, the rootfs unpacker and `niftyc install`.
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { lstat, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
@@ -10,6 +11,7 @@ import { installMachine } from "../../src/emit/install.ts";
 import { writeRuntimeBundle } from "../../src/emit/runtime-bundle.ts";
 import { unpackRootfs } from "../../src/emit/unpack.ts";
 import { spellSignal } from "../../src/emit/signals.ts";
+import { requireParts } from "../support/skip.ts";
 import { OS_RELEASE, expectedTree, fixtureConfig, listTree, makeFixture, type Fixture } from "./fixture.ts";
 import { Watched, run, sortedRecord, tempDir } from "./helpers.ts";
 
@@ -64,7 +66,7 @@ test.serial("with process.args replaced, runc prints the fixture's os-release", 
     root: { readonly: boolean };
     hostname: string;
   };
-  t.true(spec.root.readonly, "read-only for BusyBox (a systemd image gets a writable root: docs/outputs.md)");
+  t.false(spec.root.readonly, "writable, as nspawn and docker boot it: the boot writes keys and logs");
   t.is(spec.hostname, "nifty-host");
   t.true(spec.process.env.includes("container=oci"));
   spec.process.args = ["/bin/cat", "/etc/os-release"];
@@ -78,6 +80,105 @@ test.serial("with process.args replaced, runc prints the fixture's os-release", 
     await runcDelete(id);
   }
 });
+
+type Spec = {
+  process: { args: string[]; capabilities: { bounding: string[] } };
+  mounts: Array<{ destination: string; type: string; source: string; options?: string[] }>;
+};
+
+/** What root inside tries against a BIND RO on /mnt/ro (a tmpfs mounted below it), then a write to the BIND RW on /mnt/rw. */
+const BIND_ATTACK = [
+  "cat /mnt/ro/file /mnt/ro/sub/file",
+  "echo pwned > /mnt/ro/file; echo write=$?",
+  "echo pwned > /mnt/ro/sub/file; echo below=$?",
+  "mount -o remount,rw /mnt/ro; echo remount=$?",
+  "mount -o remount,bind,rw /mnt/ro; echo rebind=$?",
+  "mount -o remount,bind,rw /mnt/ro/sub; echo rebindbelow=$?",
+  "mkdir -p /tmp/again; mount --bind /mnt/ro /tmp/again && mount -o remount,bind,rw /tmp/again && echo pwned > /tmp/again/file; echo again=$?",
+  "umount /mnt/ro/sub; umount /mnt/ro; echo umount=$?",
+  "echo pwned > /mnt/ro/file; echo umountwrite=$?",
+  "echo written > /mnt/rw/new; echo rw=$?",
+].join("; ");
+
+test.serial(
+  "binds under runc: BIND RO shows the host's files, and root inside can neither write them (below too) nor remount, rebind or unmount them, systemd's bundle included; BIND RW writes reach the host",
+  async (t) => {
+    const why =
+      process.getuid?.() !== 0
+        ? "a tmpfs below the bind needs root"
+        : spawnSync("sh", ["-c", "command -v runc"]).status !== 0
+          ? "runc is not installed"
+          : undefined;
+    if (!requireParts(t, "the runc bind test", why)) return;
+    const ro = join(work.path, "bind-ro");
+    const rw = join(work.path, "bind-rw");
+    await mkdir(join(ro, "sub"), { recursive: true });
+    await mkdir(rw);
+    await writeFile(join(ro, "file"), "original\n");
+    // A mount below the host path: "ro" alone would leave it writable inside.
+    t.is(spawnSync("mount", ["-t", "tmpfs", "tmpfs", join(ro, "sub")]).status, 0);
+    t.teardown(() => {
+      spawnSync("umount", [join(ro, "sub")]);
+    });
+    await writeFile(join(ro, "sub", "file"), "below\n");
+    const binds = [
+      { readOnly: true, hostPath: ro, containerPath: "/mnt/ro" },
+      { readOnly: false, hostPath: rw, containerPath: "/mnt/rw" },
+    ];
+    for (const kind of ["busybox", "systemd"] as const) {
+      const bundle = join(work.path, `bundle-binds-${kind}`);
+      const config = fixtureConfig({ binds, init: { kind, command: ["/sbin/init"] } });
+      await writeRuntimeBundle(bundle, { config, rootfsTar: fixture.rootfsTar });
+      const path = join(bundle, "config.json");
+      const spec = JSON.parse(await readFile(path, "utf8")) as Spec;
+      t.deepEqual(
+        spec.mounts.slice(-2),
+        [
+          {
+            destination: "/mnt/ro",
+            type: "bind",
+            source: ro,
+            options: ["rbind", "ro", "rro", "nosuid", "nodev"],
+          },
+          { destination: "/mnt/rw", type: "bind", source: rw, options: ["rbind", "rw", "nosuid", "nodev"] },
+        ],
+        kind,
+      );
+      t.false(spec.process.capabilities.bounding.includes("CAP_SYS_ADMIN"), kind);
+      // PID 1 runs the attack with the capabilities the image's init would have.
+      spec.process.args = ["/bin/sh", "-c", BIND_ATTACK];
+      await writeFile(path, JSON.stringify(spec));
+      const id = `niftyc-test-${process.pid}-binds-${kind}`;
+      try {
+        const result = await run("runc", ["run", id], { cwd: bundle, timeoutMs: 60_000 });
+        const said = `${kind}:\n${result.stdout}${result.stderr}`;
+        t.regex(result.stdout, /^original\nbelow\n/, said);
+        const refused = ["write", "below", "remount", "rebind", "rebindbelow", "again"];
+        for (const step of [...refused, "umount", "umountwrite"])
+          t.not(
+            Number(new RegExp(`^${step}=(\\d+)$`, "m").exec(result.stdout)?.[1] ?? 0),
+            0,
+            `${step}: ${said}`,
+          );
+        t.regex(result.stdout, /^rw=0$/m, said);
+      } finally {
+        await runcDelete(id);
+      }
+      t.is(await readFile(join(ro, "file"), "utf8"), "original\n", `${kind}: the host's file is unchanged`);
+      t.is(await readFile(join(ro, "sub", "file"), "utf8"), "below\n", `${kind}: and the one below`);
+      t.is(await readFile(join(rw, "new"), "utf8"), "written\n", `${kind}: BIND RW reached the host`);
+      await writeFile(join(rw, "new"), "");
+    }
+    // Only a read-only bind costs systemd CAP_SYS_ADMIN.
+    const onlyRw = join(work.path, "bundle-binds-rw");
+    await writeRuntimeBundle(onlyRw, {
+      config: fixtureConfig({ binds: [binds[1]!], init: { kind: "systemd", command: ["/sbin/init"] } }),
+      rootfsTar: fixture.rootfsTar,
+    });
+    const spec = JSON.parse(await readFile(join(onlyRw, "config.json"), "utf8")) as Spec;
+    t.true(spec.process.capabilities.bounding.includes("CAP_SYS_ADMIN"));
+  },
+);
 
 test.serial("bundles are written whole: byte-identical config.json, no staging left", async (t) => {
   const a = join(work.path, "bundle-a");
