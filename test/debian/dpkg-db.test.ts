@@ -19,6 +19,7 @@ import {
   statusStanza,
 } from "../../src/debian/dpkg-db.ts";
 import { installedNames, statusDFiles } from "../../src/debian/dpkg-db.ts";
+import { debianDistro } from "../../src/debian/releases.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
 import { buildSyntheticDeb, debianArchive, requireArchive } from "../support/debian-archive.ts";
 import type { FixturePackage } from "../support/debian-archive.ts";
@@ -319,4 +320,14 @@ test("the installed packages read back from status and status.d: installed ones 
     names.map((p) => `${p.name}:${p.architecture}`),
     ["busybox-static:amd64", "libc6:amd64", "zlib1g:amd64"],
   );
+});
+
+test("a suite's Debian release as package URLs name it: debian-<version>, whatever pocket", (t) => {
+  t.is(debianDistro("bookworm"), "debian-12");
+  t.is(debianDistro("bookworm-security"), "debian-12");
+  t.is(debianDistro("bookworm-updates"), "debian-12");
+  t.is(debianDistro("bookworm-backports"), "debian-12");
+  t.is(debianDistro("trixie-proposed-updates"), "debian-13");
+  t.is(debianDistro("buster/updates"), "debian-10");
+  t.is(debianDistro("sid"), "debian-sid", "a release with no number keeps its name");
 });

@@ -161,6 +161,9 @@ test("the SBOMs of a FILES image claim exactly the packages status.d lists, not 
     .filter((p) => p !== undefined)
     .sort();
   t.deepEqual(listed, installed, "no package of the image's SBOM is one it holds nothing of");
+  for (const p of spdx.packages.flatMap((p) => p.externalRefs ?? []))
+    if (p.referenceLocator.startsWith("pkg:deb/"))
+      t.regex(p.referenceLocator, /&distro=debian-12$/, "the distro as syft and trivy name it");
 
   const cdx = JSON.parse(readFileSync(join(dir, "o", "sbom.cdx.json"), "utf8")) as {
     components: Array<{ type: string; name: string; purl?: string }>;
