@@ -17,7 +17,7 @@
 //   var/lib/dpkg/available, triggers/Unincorp: empty; updates/: a directory.
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { DebContents } from "./deb.ts";
-import { fieldValue, formatStanza } from "./fields.ts";
+import { fieldValue, formatStanza, parseStanzas } from "./fields.ts";
 import type { Field } from "./fields.ts";
 
 /** What the database needs to know of one installed package. */
@@ -286,6 +286,39 @@ export function statusDFiles(
   const md5sums = sorted.map(([path, md5]) => `${md5}  ${path}\n`).join("");
   const stanza = `${statusStanza(pkg)}\n`;
   return { stanzaPath: `${STATUS_D}/${name}`, stanza, md5sumsPath: `${STATUS_D}/${name}.md5sums`, md5sums };
+}
+
+/** A package as the image's dpkg database names it. */
+export interface InstalledName {
+  name: string;
+  architecture: string;
+}
+
+/**
+ * The packages an image's dpkg database says it holds, read back as the scanners read it: every
+ * stanza of `status` and of each `status.d/<package>` (their texts, in any order) whose Status is
+ * `install ok installed`; a text that is no deb822 (a recipe's own file there) names none. Sorted by name, then architecture, each once. The SBOM claims these and
+ * no others, so it never says the image holds a package the database does not.
+ */
+export function installedNames(texts: Iterable<{ path: string; text: string }>): InstalledName[] {
+  const found = new Map<string, InstalledName>();
+  for (const { path, text } of texts)
+    for (const stanza of stanzasOrNone(text, path)) {
+      const name = fieldValue(stanza, "Package");
+      const architecture = fieldValue(stanza, "Architecture");
+      if (name === undefined || architecture === undefined) continue;
+      if (fieldValue(stanza, "Status")?.split(/\s+/).join(" ") !== "install ok installed") continue;
+      found.set(`${name}:${architecture}`, { name, architecture });
+    }
+  return [...found].sort(([a], [b]) => compare(a, b)).map(([, p]) => p);
+}
+
+function stanzasOrNone(text: string, path: string): ReturnType<typeof parseStanzas> {
+  try {
+    return parseStanzas(text, path);
+  } catch {
+    return [];
+  }
 }
 
 /** Bytewise order, as dpkg's strcmp. */

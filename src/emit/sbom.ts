@@ -4,6 +4,7 @@
 // that came from one of them, with the relationship that says which. A pure
 // function of its input: sorted, with IDs from positions and the time from
 // SOURCE_DATE_EPOCH, so a build gives the same bytes every time.
+import { debianDistro } from "../debian/releases.ts";
 
 export interface SbomInput {
   name: string;
@@ -49,8 +50,13 @@ function purlPart(text: string): string {
   );
 }
 
+/**
+ * A Debian package's purl. `distro` names the release (`debian-12`) as syft and trivy write it and
+ * read it back to pick the advisories to match, never the suite it came from: syft would read
+ * `bookworm-security` as a distribution "bookworm" at version "security".
+ */
 export function debPurl(p: { name: string; version: string; architecture: string; suite: string }): string {
-  return `pkg:deb/debian/${purlPart(p.name)}@${purlPart(p.version)}?arch=${purlPart(p.architecture)}&distro=${purlPart(p.suite)}`;
+  return `pkg:deb/debian/${purlPart(p.name)}@${purlPart(p.version)}?arch=${purlPart(p.architecture)}&distro=${purlPart(debianDistro(p.suite))}`;
 }
 
 export function genericPurl(f: { name: string; digest: string; sources: string[] }): string {

@@ -210,8 +210,9 @@ export function outputsFingerprint(
   // The gzip digests too: out/ written with another compression is not up to date.
   // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
   const layerDigests = JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null]));
+  // v4: the SBOMs list only the packages the image holds, and name their release as debian-12.
   return hashText(
-    "assembled-v3",
+    "assembled-v4",
     NIFTYC_VERSION,
     finalKey,
     digest,

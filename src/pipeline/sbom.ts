@@ -1,5 +1,6 @@
 // What the SBOM says, gathered from the finished build: the recipe's FETCH
-// inputs, the lock's suites and packages, and the image's files whose last
+// inputs, the lock's suites, the locked packages the image's dpkg database
+// lists (status, status.d), and the image's files whose last
 // writer was a FETCH or PACKAGE step, each tied to the input it came from
 // (a package's file by its path and bytes in that package's .deb).
 import { createHash } from "node:crypto";
@@ -14,6 +15,7 @@ import type { PackageOfFile, SbomInputs } from "../instructions/spec.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import type { SbomInput } from "../emit/sbom.ts";
 import { canonicalArchiveUrl } from "../emit/sbom.ts";
+import { ADMIN_DIR, installedNames, STATUS_D } from "../debian/dpkg-db.ts";
 import type { ResolvedPackages } from "./packages.ts";
 
 export interface SbomSources {
@@ -74,13 +76,37 @@ async function sha1Of(store: Store, content: { digest: string; inline?: string }
   return hash.digest("hex");
 }
 
+/**
+ * The locked packages the image holds, as its dpkg database says: `status` for packages
+ * installed whole, `status.d/` for those a FILES line took files of. A locked package none of whose
+ * files is in the image (a dependency of a FILES line's package that no program loads) is in
+ * neither, and so not in the SBOM: scanners take every package an SBOM lists as installed.
+ */
+async function installedKeys(s: SbomSources): Promise<Set<string>> {
+  const texts: Array<{ path: string; text: string }> = [];
+  const status = await s.context.readText(`${ADMIN_DIR}/status`);
+  if (status !== undefined) texts.push({ path: `${ADMIN_DIR}/status`, text: status });
+  const dir = s.tree.resolve(STATUS_D);
+  if (dir !== undefined && s.tree.get(dir)?.type === "dir")
+    for (const [path, node] of s.tree.nodes) {
+      const name = path.startsWith(`${dir}/`) ? path.slice(dir.length + 1) : "";
+      if (node.type !== "file" || name === "" || name.includes("/") || name.endsWith(".md5sums")) continue;
+      const text = await s.context.readText(path);
+      if (text !== undefined) texts.push({ path, text });
+    }
+  return new Set(installedNames(texts).map((p) => `${p.name}:${p.architecture}`));
+}
+
 export async function collectSbom(s: SbomSources): Promise<SbomInput> {
-  const inputs = sbomInputs(s.recipe, s.packages);
+  const locked = sbomInputs(s.recipe, s.packages);
+  const installed = await installedKeys(s);
+  const held = (p: { name: string; architecture: string }) => installed.has(`${p.name}:${p.architecture}`);
+  const inputs = { ...locked, packages: locked.packages.filter(held) };
   const bySpan = new Map(s.recipe.instructions.map((i) => [i.span, i]));
-  // Every file of the lock's packages, by its bytes: a .deb the store no longer holds is skipped
+  // Every file of the image's packages, by its bytes: a .deb the store no longer holds is skipped
   // rather than downloaded, so writing an SBOM never needs the network.
   const inDebs = new Map<string, Array<{ path: string; name: string; architecture: string }>>();
-  for (const pkg of s.packages?.lock.packages ?? []) {
+  for (const pkg of (s.packages?.lock.packages ?? []).filter(held)) {
     if (!(await s.store.has(pkg.sha256))) continue;
     const contents = await s.context.debContents(pkg, s.recipe.instructions[0]!.span);
     for (const e of contents.entries) {

@@ -18,7 +18,8 @@ import {
   installedFromDeb,
   statusStanza,
 } from "../../src/debian/dpkg-db.ts";
-import { statusDFiles } from "../../src/debian/dpkg-db.ts";
+import { installedNames, statusDFiles } from "../../src/debian/dpkg-db.ts";
+import { debianDistro } from "../../src/debian/releases.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
 import { buildSyntheticDeb, debianArchive, requireArchive } from "../support/debian-archive.ts";
 import type { FixturePackage } from "../support/debian-archive.ts";
@@ -296,4 +297,37 @@ test("status.d: the stanza, md5sums merged with an earlier list by path and sort
     ];
     t.throws(() => statusDFiles(named, new Map()), { message: /control stanza names it/ }, name);
   }
+});
+
+test("the installed packages read back from status and status.d: installed ones only, each once, sorted; a file that is no deb822 names none", (t) => {
+  const stanza = (name: string, status = "install ok installed") =>
+    statusDFiles(
+      [
+        { name: "Package", value: name },
+        { name: "Version", value: "1" },
+        { name: "Architecture", value: "amd64" },
+      ],
+      new Map(),
+    ).stanza.replace("install ok installed", status);
+  const status = `${stanza("zlib1g")}${stanza("gone", "deinstall ok config-files")}${stanza("libc6")}`;
+  const names = installedNames([
+    { path: `${ADMIN_DIR}/status`, text: status },
+    { path: `${ADMIN_DIR}/status.d/libc6`, text: stanza("libc6") },
+    { path: `${ADMIN_DIR}/status.d/busybox-static`, text: stanza("busybox-static") },
+    { path: `${ADMIN_DIR}/status.d/junk`, text: "not a stanza\n" },
+  ]);
+  t.deepEqual(
+    names.map((p) => `${p.name}:${p.architecture}`),
+    ["busybox-static:amd64", "libc6:amd64", "zlib1g:amd64"],
+  );
+});
+
+test("a suite's Debian release as package URLs name it: debian-<version>, whatever pocket", (t) => {
+  t.is(debianDistro("bookworm"), "debian-12");
+  t.is(debianDistro("bookworm-security"), "debian-12");
+  t.is(debianDistro("bookworm-updates"), "debian-12");
+  t.is(debianDistro("bookworm-backports"), "debian-12");
+  t.is(debianDistro("trixie-proposed-updates"), "debian-13");
+  t.is(debianDistro("buster/updates"), "debian-10");
+  t.is(debianDistro("sid"), "debian-sid", "a release with no number keeps its name");
 });

@@ -110,3 +110,69 @@ test("a whole-package image keeps dpkg's own database, which dpkg-query reads, a
   t.regex(listed, /^nifty-pager install ok installed$/m);
   t.throws(() => lstatSync(join(admin, "status.d")));
 });
+
+interface SpdxDoc {
+  packages: Array<{ SPDXID: string; name: string; externalRefs?: Array<{ referenceLocator: string }> }>;
+  relationships: Array<{ spdxElementId: string; relationshipType: string; relatedSpdxElement: string }>;
+}
+
+test("the SBOMs of a FILES image claim exactly the packages status.d lists, not the locked ones it holds nothing of", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, archive } = await twoSuiteProject(
+    t,
+    "niftyc-status-d-sbom-",
+    "PACKAGE busybox-static FILES /bin/busybox\nSYMLINK /usr/sbin ../bin\nPACKAGE dropbear-bin FILES /usr/sbin/dropbear /usr/bin/dropbearkey\n",
+  );
+  const r = await buildAppRootfs(dir, archive.view(), "--format", "rootfs,sbom,cyclonedx");
+  t.is(r.code, 0, r.stderr);
+  const root = join(dir, "root");
+  mkdirSync(root);
+  execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
+  const statusD = join(root, "var/lib/dpkg/status.d");
+  const installed = readdirSync(statusD)
+    .filter((n) => !n.endsWith(".md5sums"))
+    .map((n) => {
+      const fields = stanza(readFileSync(join(statusD, n), "utf8"));
+      return `${fields.get("Package")}:${fields.get("Architecture")}`;
+    })
+    .sort();
+  const lock = parseLock(readFileSync(join(dir, "app.nifty.lock"), "utf8"));
+  if (!lock.ok) return t.fail("the lock does not parse");
+  const locked = lock.lock.packages.map((p) => `${p.name}:${p.architecture}`);
+  // libc6 pulls in libgcc-s1 (and it gcc-12-base), of which neither program loads anything.
+  const absent = locked.filter((p) => !installed.includes(p));
+  t.true(absent.includes("libgcc-s1:amd64"), `locked but not in the image: ${absent.join(" ")}`);
+
+  const spdx = JSON.parse(readFileSync(join(dir, "o", "sbom.spdx.json"), "utf8")) as SpdxDoc;
+  const byId = new Map(spdx.packages.map((p) => [p.SPDXID, p]));
+  const debOf = (id: string) => {
+    const purl = byId.get(id)?.externalRefs?.[0]?.referenceLocator ?? "";
+    const m = /^pkg:deb\/debian\/([^@]+)@[^?]+\?arch=([^&]+)/.exec(purl);
+    return m ? `${m[1]}:${m[2]}` : undefined;
+  };
+  const contained = spdx.relationships
+    .filter((r) => r.spdxElementId === "SPDXRef-Image" && r.relationshipType === "CONTAINS")
+    .map((r) => debOf(r.relatedSpdxElement))
+    .filter((p) => p !== undefined)
+    .sort();
+  t.deepEqual(contained, installed, "the image CONTAINS the packages status.d lists");
+  const listed = spdx.packages
+    .map((p) => debOf(p.SPDXID))
+    .filter((p) => p !== undefined)
+    .sort();
+  t.deepEqual(listed, installed, "no package of the image's SBOM is one it holds nothing of");
+  for (const p of spdx.packages.flatMap((p) => p.externalRefs ?? []))
+    if (p.referenceLocator.startsWith("pkg:deb/"))
+      t.regex(p.referenceLocator, /&distro=debian-12$/, "the distro as syft and trivy name it");
+
+  const cdx = JSON.parse(readFileSync(join(dir, "o", "sbom.cdx.json"), "utf8")) as {
+    components: Array<{ type: string; name: string; purl?: string }>;
+    dependencies: Array<{ ref: string; dependsOn?: string[] }>;
+  };
+  const libraries = cdx.components
+    .filter((c) => c.type === "library")
+    .map((c) => /^pkg:deb\/debian\/([^@]+)@[^?]+\?arch=([^&]+)/.exec(c.purl ?? ""))
+    .map((m) => (m ? `${m[1]}:${m[2]}` : "?"))
+    .sort();
+  t.deepEqual(libraries, installed, "CycloneDX lists the same packages");
+});
