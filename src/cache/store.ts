@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Hash } from "node:crypto";
 import {
   closeSync,
+  constants as fsConstants,
   fchmodSync,
   fsync,
   fsyncSync,
@@ -239,10 +240,10 @@ export class Store {
   }
 
   async putFile(file: string, expected?: string): Promise<BlobInfo> {
-    let input;
+    let fh: FileHandle;
     try {
-      const fh = await fsp.open(file, "r");
-      input = fh.createReadStream();
+      // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+      fh = await fsp.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (err) {
       throw new NiftyError(
         "NIFTY132",
@@ -250,6 +251,18 @@ export class Store {
         "give the path of an existing, readable file",
       );
     }
+    const info = await fh.stat();
+    if (!info.isFile()) {
+      await fh.close();
+      throw new NiftyError(
+        "NIFTY132",
+        `cannot read ${file}: it is ${info.isDirectory() ? "a directory" : "not a regular file"}`,
+        info.isDirectory()
+          ? `name the files in it: niftyc cache import ${file.replace(/\/$/, "")}/*`
+          : "give the path of an existing, readable file",
+      );
+    }
+    const input = fh.createReadStream();
     return this.putStream((writer) => pipeline(input, writer), expected);
   }
 

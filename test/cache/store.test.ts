@@ -230,3 +230,17 @@ test("gc keeps a stamp while every use record it names is there, and removes it 
   t.is(report.removedStamps, 1);
   t.deepEqual(await fsp.readdir(stamps), ["recent.json"]);
 });
+
+test("cache import of a directory or a FIFO is NIFTY132 with a hint, never a crash or a wait", async (t) => {
+  const { dir, store } = await setup();
+  const debs = path.join(dir, "debs");
+  await fsp.mkdir(debs);
+  const directory = await t.throwsAsync(cacheImport(store, [debs]), { instanceOf: NiftyError });
+  t.is(directory?.code, "NIFTY132");
+  t.regex(directory?.message ?? "", /is a directory/);
+  t.regex(directory?.hint ?? "", /cache import .*debs\/\*/);
+  const fifo = path.join(dir, "fifo");
+  t.is(spawnSync("mkfifo", [fifo]).status, 0);
+  const special = await t.throwsAsync(cacheImport(store, [fifo]), { instanceOf: NiftyError });
+  t.regex(special?.message ?? "", /not a regular file/);
+});
