@@ -944,9 +944,9 @@ export async function fetchDeb(
     if (mismatches.length === 0) throw err;
     throw new NiftyError(
       "NIFTY625",
-      `package ${pkg}: the downloaded .deb does not match the SHA256 its index gives: expected ${record.sha256}\n` +
-        mismatches.map((m) => `  ${m.url}: got ${m.mismatch!.actual}`).join("\n"),
+      `package ${pkg}: the downloaded .deb does not match the SHA256 its index gives: expected ${record.sha256}`,
       "the mirror's copy was changed or damaged; try another mirror, and resolve again if the archive replaced the package",
+      mismatches.map((m) => `${m.url}: got ${m.mismatch!.actual}`),
     );
   }
 }

@@ -89,8 +89,13 @@ export async function queryStatus(m: Manifest, command = "systemctl"): Promise<I
               )
             : new NiftyError(
                 "NIFTY434",
-                `systemctl list-units failed: ${(stderr || error.message).trim()}`,
+                "systemctl list-units failed",
                 "run it on the host whose systemd runs the instances (systemd as PID 1, as root or with access to its bus)",
+                // What systemctl said, a line each.
+                (stderr || error.message)
+                  .trim()
+                  .split("\n")
+                  .filter((line) => line.trim() !== ""),
               ),
         );
       },
