@@ -38,10 +38,11 @@ export function parse(
     });
     return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
   } catch (error) {
-    throw new UsageError(
-      (error as Error).message.replace(/\. To specify a positional argument.*$/s, ""),
-      help,
-    );
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    // A misspelt option: the nearest the command takes.
+    const unknown = /^Unknown option '-{1,2}([^']+)'/.exec(message)?.[1];
+    const near = unknown === undefined ? undefined : suggest(unknown, [...Object.keys(options), "help"]);
+    throw new UsageError(near ? `${message} — did you mean --${near}?` : message, help);
   }
 }
 

@@ -113,8 +113,16 @@ function reportFailure(error: unknown, io: CliIo): number {
     return EXIT.interrupted;
   }
   if (error instanceof UsageError) {
-    io.stderr.write(`niftyc: ${forTerminal(error.message)}\n`);
-    io.stderr.write(error.help ? `\n${error.help}\n` : "Run niftyc --help for usage.\n");
+    // The mistake stays on screen: the usage line and where the rest is, not the whole help.
+    const lines = error.message.split("\n").map(forTerminal);
+    io.stderr.write(`niftyc: ${lines.join("\n  ")}\n`);
+    const usage = error.help?.split("\n").find((line) => line.startsWith("Usage: "));
+    const command = usage && /^Usage: (niftyc(?: [a-z-]+)*)/.exec(usage)?.[1];
+    io.stderr.write(
+      usage && command
+        ? `\n${usage}\nRun ${command} --help for every option.\n`
+        : "Run niftyc --help for usage.\n",
+    );
     return EXIT.usage;
   }
   if (error instanceof NiftyError) {

@@ -297,10 +297,17 @@ test("usage mistakes exit 2: no command, no recipe, unknown option, unknown comm
   const noRecipe = await run(["check"]);
   t.is(noRecipe.code, 2);
   t.true(noRecipe.stderr.startsWith("niftyc: check needs at least one recipe\n"));
-  t.true(noRecipe.stderr.includes(CHECK_HELP));
+  // The usage line and where the rest is: the mistake stays on screen, not under the whole help.
+  t.true(
+    noRecipe.stderr.includes(`\n${CHECK_HELP.split("\n")[0]}\nRun niftyc check --help for every option.\n`),
+  );
+  t.false(noRecipe.stderr.includes(CHECK_HELP));
   const option = await run(["check", "--bogus", "recipes/ssh.nifty"]);
   t.is(option.code, 2);
   t.regex(option.stderr, /^niftyc: Unknown option '--bogus'/);
+  const misspelt = await run(["check", "--stirct", "recipes/ssh.nifty"]);
+  t.is(misspelt.code, 2);
+  t.regex(misspelt.stderr, /^niftyc: Unknown option '--stirct' — did you mean --strict\?\n/);
   const typo = await run(["chek", "recipes/ssh.nifty"]);
   t.is(typo.code, 2);
   t.true(typo.stderr.startsWith('niftyc: unknown command "chek" — did you mean check?\n'));
