@@ -2,6 +2,7 @@
 // library and prints. The only place that writes to the terminal or decides
 // the exit status.
 import { forTerminal } from "../diagnostics/escape.ts";
+import { suggest } from "../diagnostics/suggest.ts";
 import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
@@ -391,9 +392,16 @@ function parseFormats(text: string | undefined, all: readonly string[]) {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  if (list.length === 0)
+    throw new UsageError(`--format needs at least one of: ${all.join(", ")}, or all`, BUILD_HELP);
   for (const f of list)
-    if (!all.includes(f))
-      throw new UsageError(`unknown format ${JSON.stringify(f)}; formats: ${all.join(", ")}`, BUILD_HELP);
+    if (!all.includes(f)) {
+      const near = suggest(f, all);
+      throw new UsageError(
+        `unknown format ${JSON.stringify(f)}${near ? ` — did you mean ${near}?` : ""}; formats: ${all.join(", ")}, or all`,
+        BUILD_HELP,
+      );
+    }
   return list as never;
 }
 

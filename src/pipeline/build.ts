@@ -232,6 +232,11 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
   const outDir = options.outDir(recipe.name);
   refuseOutDir(outDir, options);
   const formats = new Set(options.formats ?? DEFAULT_FORMATS);
+  // The Dockerfile is built beside rootfs.tar (ADD rootfs.tar /): without it the two files are no use.
+  if (formats.has("docker") && !formats.has("rootfs")) {
+    formats.add("rootfs");
+    run.emit({ type: "note", message: "the docker format's Dockerfile adds rootfs.tar: it is written too" });
+  }
   const badName = recipeNameProblem(recipe.name, formats, source);
   if (badName !== undefined) throw new BuildFailed([...warnings, badName]);
   const fail = (error: unknown, span: Span): never => {

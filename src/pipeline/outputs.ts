@@ -96,7 +96,7 @@ const EMITTERS = {
     files: () => ({ dockerfile: "Dockerfile", dockerRun: "docker-run.sh" }),
     async write(input) {
       const { renderDockerfile, renderDockerRun } = await import("../emit/docker.ts");
-      await writeFile(join(input.dir, "Dockerfile"), renderDockerfile(input.config));
+      await writeFile(join(input.dir, "Dockerfile"), renderDockerfile(input.config, tagOf(input)));
       await writeFile(join(input.dir, "docker-run.sh"), renderDockerRun(input.config, tagOf(input)), {
         mode: 0o755,
       });

@@ -135,3 +135,44 @@ test.serial("podman builds the Dockerfile next to rootfs.tar into the same confi
     await run("podman", ["rmi", "-f", ref], { timeoutMs: 60_000 });
   }
 });
+
+test.serial(
+  "--format docker alone writes rootfs.tar too, and the Dockerfile's tag is the one docker-run.sh runs",
+  async (t) => {
+    const dir = join(work.path, "docker-only");
+    await run("mkdir", ["-p", dir]);
+    await writeFile(join(dir, "box.nifty"), "FILE /etc/os-release <<EOF\nID=box\nEOF\n");
+    const niftyc = join(import.meta.dirname, "../../bin/niftyc");
+    const built = await run(process.execPath, [
+      niftyc,
+      "build",
+      join(dir, "box.nifty"),
+      "--format",
+      "docker",
+      "--cache",
+      join(dir, "c"),
+      "--out",
+      join(dir, "out"),
+    ]);
+    t.is(built.code, 0, built.stderr);
+    t.regex(built.stderr, /the docker format's Dockerfile adds rootfs\.tar: it is written too/);
+    const out = join(dir, "out");
+    t.deepEqual((await readdir(out)).sort(), ["Dockerfile", "build.json", "docker-run.sh", "rootfs.tar"]);
+    const { readFile } = await import("node:fs/promises");
+    const buildTag = /docker build -t (\S+) \./.exec(await readFile(join(out, "Dockerfile"), "utf8"))?.[1];
+    const runRef = /"\$@" (\S+)\s*$/.exec(await readFile(join(out, "docker-run.sh"), "utf8"))?.[1];
+    t.truthy(buildTag);
+    t.is(buildTag, runRef);
+    try {
+      const podman = await run("podman", ["build", "-q", "-t", buildTag!, out], { timeoutMs: 180_000 });
+      t.is(podman.code, 0, podman.stderr);
+      t.is(
+        (await run("podman", ["image", "exists", runRef!])).code,
+        0,
+        "docker-run.sh's image is the one built",
+      );
+    } finally {
+      await run("podman", ["rmi", "-f", buildTag!], { timeoutMs: 60_000 });
+    }
+  },
+);
