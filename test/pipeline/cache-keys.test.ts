@@ -85,14 +85,15 @@ function expectedFiles(name: string, formats: readonly Fmt[]): string[] {
     rootfs: ["rootfs.tar"],
     nspawn: [`${name}.nspawn`],
     systemd: [`${name}.service`, `${name}@.service`],
-    docker: ["Dockerfile", "docker-run.sh"],
+    // The Dockerfile ADDs rootfs.tar, so the docker format writes it too.
+    docker: ["Dockerfile", "docker-run.sh", "rootfs.tar"],
     oci: ["oci"],
     "docker-archive": ["image.tar"],
     sbom: ["sbom.spdx.json"],
     cyclonedx: ["sbom.cdx.json"],
     provenance: ["provenance.json"],
   };
-  return ["build.json", ...formats.flatMap((f) => files[f])].sort();
+  return [...new Set(["build.json", ...formats.flatMap((f) => files[f])])].sort();
 }
 
 /** What names the outputs: the files' names, build.json, docker-run.sh, the SBOM's name, the units' contents. */
