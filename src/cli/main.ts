@@ -522,6 +522,9 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
   }
 }
 
+/** Where systemd-nspawn takes every setting of a .nspawn file from (systemd.nspawn(5)). */
+const TRUSTED_SETTINGS = ["/etc/systemd/nspawn", "/run/systemd/nspawn"];
+
 async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(
     args,
@@ -573,15 +576,24 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
     settingsDir: onThisMachine(root, settingsDir),
     replace: values.replace === true,
   });
+  // nspawn applies every setting of a .nspawn file only from its trusted directories; one beside
+  // the machine only with --settings=trusted; anywhere else it never reads it.
+  const trusted = TRUSTED_SETTINGS.includes(settingsDir);
+  const beside = settingsDir === machinesDir;
   // machinectl only looks in /var/lib/machines (and its own search path); elsewhere nspawn is told where.
   const start =
-    machinesDir === "/var/lib/machines"
+    machinesDir === "/var/lib/machines" && trusted
       ? `machinectl start ${build.name}`
-      : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}`;
+      : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}${trusted ? "" : " --settings=trusted"}`;
   const where = root === undefined ? "" : ` of the machine at ${root}`;
   io.stdout.write(
     `installed ${build.name} in ${machinesDir}/${build.name}${where}; start it ${root === undefined ? "" : "there "}with: ${start}\n`,
   );
+  if (!trusted && !beside)
+    io.stderr.write(
+      `note: systemd-nspawn never reads ${settingsDir}/${build.name}.nspawn (only ${TRUSTED_SETTINGS.join(" or ")}, or beside the machine): ` +
+        `without it the machine boots without its ports, environment, binds and stop signal; install it with --settings-dir ${TRUSTED_SETTINGS[0]}, or copy the file there\n`,
+    );
   return EXIT.ok;
 }
 

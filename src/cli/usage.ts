@@ -157,7 +157,8 @@ in <settings-dir>, where systemd-nspawn trusts it; then: machinectl start <name>
 Options:
   --machines-dir DIR    default /var/lib/machines; made 0700 (the tree keeps the image's
                         setuid programs), refused when another user owns it
-  --settings-dir DIR    default /etc/systemd/nspawn
+  --settings-dir DIR    default /etc/systemd/nspawn; nspawn reads only it, /run/systemd/nspawn,
+                        or the machines directory (started with --settings=trusted)
   --root DIR            install into the machine whose / is DIR (like systemctl --root):
                         the two directories above are that machine's (without '..' or '.'),
                         written under DIR

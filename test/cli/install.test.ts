@@ -79,4 +79,26 @@ test("install --root: the machine and its .nspawn go into that machine's /var/li
   );
   t.is(readFileSync(join(root, "var/lib/machines/x/etc/os-release"), "utf8"), "ID=x\n");
   t.is(readFileSync(join(root, "etc/systemd/nspawn/x.nspawn"), "utf8"), "[Exec]\nBoot=yes\n");
+
+  // Settings where nspawn never reads them: said, and the start command cannot make up for it.
+  const elsewhere = await run(
+    ["install", build, "--root", root, "--settings-dir", "/srv/nspawn", "--replace"],
+    dir,
+  );
+  t.is(elsewhere.code, 0, elsewhere.stderr);
+  t.regex(
+    elsewhere.stderr,
+    /^note: systemd-nspawn never reads \/srv\/nspawn\/x\.nspawn .*--settings-dir \/etc\/systemd\/nspawn/m,
+  );
+  // Beside the machine: read, and trusted only when the start command says so.
+  const beside = await run(
+    ["install", build, "--root", root, "--machines-dir", "/srv/m", "--settings-dir", "/srv/m", "--replace"],
+    dir,
+  );
+  t.is(beside.code, 0, beside.stderr);
+  t.regex(
+    beside.stdout,
+    /with: systemd-nspawn --boot --directory=\/srv\/m\/x --machine=x --settings=trusted\n$/,
+  );
+  t.notRegex(beside.stderr, /never reads/);
 });
