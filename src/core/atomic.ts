@@ -3,6 +3,7 @@
 // renamed. A failed or killed run never leaves a half-written output, and the
 // staging names carry the writer's PID so what a killed run left is swept.
 import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isCode, processAlive } from "./process.ts";
 
@@ -11,7 +12,35 @@ export async function createStaging(target: string): Promise<string> {
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
   await sweepAbandoned(parent, basename(target));
-  return mkdtemp(join(parent, `.${basename(target)}.staging-${process.pid}-`));
+  const dir = await mkdtemp(join(parent, `.${basename(target)}.staging-${process.pid}-`));
+  removedOnInterrupt(dir);
+  return dir;
+}
+
+/** Every staging directory this process made; those still there when it is interrupted go. */
+const staged = new Set<string>();
+let watching = false;
+
+/**
+ * Ctrl-C, SIGTERM or SIGHUP while a staging directory is being filled (an unpacked machine is
+ * tens of megabytes): it is removed, then the signal takes its course, unless another part of
+ * niftyc listens for it too (niftyc run passes it to its container) and decides.
+ */
+function removedOnInterrupt(dir: string): void {
+  if (!watching)
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const onSignal = (): void => {
+        // A path published since is gone from here already: nothing to remove.
+        for (const path of staged) rmSync(path, { recursive: true, force: true });
+        staged.clear();
+        if (process.listenerCount(signal) > 1) return;
+        process.removeListener(signal, onSignal);
+        process.kill(process.pid, signal);
+      };
+      process.on(signal, onSignal);
+      watching = true;
+    }
+  staged.add(dir);
 }
 
 /** A staging directory that becomes the target itself: mode 0755. */
