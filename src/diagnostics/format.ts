@@ -39,22 +39,45 @@ function sourceLine(text: string, offset: number): { text: string; start: number
   return { text: text.slice(start, end), start };
 }
 
-/** Expands tabs to spaces and control characters to escapes; `columns[i]` is where character i starts on screen. */
-function expandTabs(line: string): { shown: string; columns: number[] } {
-  let shown = "";
+/** Characters a terminal gives two columns (East Asian wide and full-width, emoji); wcwidth's ranges. */
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
+/** Characters drawn over the one before (combining marks) or not at all. */
+const ZERO_WIDTH = /[\p{Mn}\p{Me}\u200b-\u200f]/u;
+
+/**
+ * Expands tabs to spaces and control characters to escapes; `columns[i]` is the terminal column
+ * where code unit i starts (wide characters take two, combining marks none), `cells[i]` what it shows.
+ */
+function expandTabs(line: string): { cells: string[]; columns: number[] } {
+  let width = 0;
+  const cells: string[] = [];
   const columns: number[] = [];
   for (const c of line) {
-    for (let k = 0; k < c.length; k++) columns.push(shown.length);
-    shown +=
+    const shown =
       c === "\t"
-        ? " ".repeat(TAB_WIDTH - (shown.length % TAB_WIDTH))
+        ? " ".repeat(TAB_WIDTH - (width % TAB_WIDTH))
         : CONTROL_CHARACTER.test(c)
           ? escapeControl(c)
           : c;
+    for (let k = 0; k < c.length; k++) {
+      columns.push(width);
+      cells.push(k === 0 ? shown : "");
+    }
+    width += ZERO_WIDTH.test(c)
+      ? 0
+      : WIDE.test(c)
+        ? 2
+        : c === "\t" || CONTROL_CHARACTER.test(c)
+          ? shown.length
+          : 1;
   }
-  columns.push(shown.length);
-  return { shown, columns };
+  columns.push(width);
+  return { cells, columns };
 }
+
+/** The most of a line shown: a longer one is cut to a window around the caret, marked with … */
+const SHOWN_COLUMNS = 160;
 
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   const c = opts.color;
@@ -70,11 +93,19 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   if (d.source !== undefined && d.span !== undefined) {
     const { start, end } = d.span;
     const line = sourceLine(d.source.text, start.offset);
-    const { shown, columns } = expandTabs(maskCredentials(line.text));
+    const { cells, columns } = expandTabs(maskCredentials(line.text));
+    const total = columns.at(-1)!;
     const from = Math.min(start.column - 1, line.text.length);
     const to = end.line === start.line ? Math.min(end.column - 1, line.text.length) : line.text.length;
-    const caretStart = columns[from] ?? shown.length;
-    const caretEnd = columns[Math.max(from, to)] ?? shown.length;
+    // A window of the line around the caret's start: a line of a megabyte is not printed whole.
+    const left =
+      total <= SHOWN_COLUMNS ? 0 : Math.max(0, Math.min(columns[from]! - 40, total - SHOWN_COLUMNS));
+    const right = left + SHOWN_COLUMNS;
+    const body = cells.filter((_, i) => columns[i]! >= left && columns[i]! < right).join("");
+    const before = left > 0 ? "…" : "";
+    const shown = `${before}${body}${total > right ? "…" : ""}`;
+    const caretStart = columns[from]! - left + before.length;
+    const caretEnd = Math.min(columns[Math.max(from, to)]!, right) - left + before.length;
     const caret = `^${"~".repeat(Math.max(0, caretEnd - caretStart - 1))}`;
     const gutter = " ".repeat(GUTTER_WIDTH);
     lines.push(`${String(start.line).padStart(GUTTER_WIDTH)} | ${shown}`.trimEnd());

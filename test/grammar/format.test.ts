@@ -134,3 +134,42 @@ test("suggest finds near misses, ignoring case", (t) => {
   t.is(suggest("KEYGENXXXX", keywords), undefined);
   t.is(suggest("X", keywords), undefined);
 });
+
+test("the caret lines up under text after wide characters, which a terminal gives two columns", (t) => {
+  const wide = "DIR /日本/x MODE 999\n";
+  const at999 = wide.indexOf("999");
+  const index = new LineIndex(wide);
+  const out = formatDiagnostic(
+    {
+      severity: "error",
+      code: "NIFTY033",
+      message: 'bad mode "999"',
+      source: { path: "w.nifty", text: wide },
+      span: index.span(at999, at999 + 3),
+    },
+    { color: false },
+  ).split("\n");
+  t.is(out[1], "    1 | DIR /日本/x MODE 999");
+  // Two columns more than the string's length before it: 日 and 本 are wide.
+  t.is(out[2], `      | ${" ".repeat("DIR /".length + 4 + "/x MODE ".length)}^~~`);
+});
+
+test("a very long line is shown as a window around the caret, marked with …", (t) => {
+  const long = `DIR /a${"b".repeat(300_000)} MODE 999\n`;
+  const at999 = long.indexOf("999");
+  const index = new LineIndex(long);
+  const out = formatDiagnostic(
+    {
+      severity: "error",
+      code: "NIFTY033",
+      message: 'bad mode "999"',
+      source: { path: "l.nifty", text: long },
+      span: index.span(at999, at999 + 3),
+    },
+    { color: false },
+  ).split("\n");
+  t.true(out[1]!.length < 200, `${out[1]!.length} characters`);
+  t.true(out[1]!.startsWith("    1 | …b"));
+  t.true(out[1]!.endsWith(" MODE 999"));
+  t.is(out[1]!.indexOf("999"), out[2]!.indexOf("^"));
+});
