@@ -18,6 +18,7 @@ import {
   type Mount,
   type Publish,
   type RunSpec,
+  TOOL_PACKAGES,
 } from "./engines.ts";
 import { findTool, inUserNamespace, type Privilege } from "./privilege.ts";
 import { FILES, claimRun, removeRun, type RunRecord } from "./rundir.ts";
@@ -85,32 +86,30 @@ export function chooseEngine(named: EngineName | undefined, privilege: Privilege
         `as an ordinary user, use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].unprivileged).join(" or --engine ")}`,
       );
     }
-    const missing = missingTools(named, path);
-    if (missing.length > 0) throw missingEngine([named], missing);
+    if (missingTools(named, path).length > 0) throw missingEngine([named], path);
     return named;
   }
   const order = engineOrder(privilege);
   for (const engine of order) if (missingTools(engine, path).length === 0) return engine;
-  throw missingEngine(
-    order,
-    order.flatMap((e) => missingTools(e, path)),
-  );
+  throw missingEngine(order, path);
 }
 
-function missingEngine(engines: readonly EngineName[], missing: readonly string[]): NiftyError {
-  const packages = [...new Set(engines.flatMap((e) => ENGINES[e].packages))];
-  const which = engines.length === 1 ? engines[0]! : engines.join(" or ");
+/** The Debian packages of `tools`, each once, in order. */
+export function packagesOf(tools: readonly string[]): string[] {
+  return [...new Set(tools.map((tool) => TOOL_PACKAGES[tool] ?? tool))];
+}
+
+/** No engine here: what each one lacks, and the package of each missing program. */
+function missingEngine(engines: readonly EngineName[], path: string): NiftyError {
+  const lacking = engines.map((e) => ({ engine: e, missing: missingTools(e, path) }));
+  const needs = lacking.map((l) => `${l.engine} needs ${l.missing.join(", ")}`).join("; ");
+  const [first, ...others] = lacking;
+  const install = `install it: apt-get install ${packagesOf(first!.missing).join(" ")}`;
+  const alternatives = others.map((l) => `for ${l.engine}: ${packagesOf(l.missing).join(" ")}`);
   return new NiftyError(
     "NIFTY756",
-    `no engine to run with: ${which} needs ${[...new Set(missing)].join(", ")}, not found on PATH`,
-    `install it: apt-get install ${engines.length === 1 ? packages.join(" ") : ENGINES[engines[0]!].packages.join(" ")}${
-      engines.length > 1
-        ? ` (or for ${engines.slice(1).join(", ")}: ${engines
-            .slice(1)
-            .map((e) => ENGINES[e].packages.join(" "))
-            .join("; ")})`
-        : ""
-    }`,
+    `no engine to run with: ${needs}, not found on PATH`,
+    alternatives.length > 0 ? `${install} (or ${alternatives.join("; ")})` : install,
   );
 }
 

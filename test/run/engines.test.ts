@@ -2,7 +2,7 @@
 // mounts of --bind-host-tools and the refusals made before anything starts:
 // pure functions of src/run/, no process started.
 import test from "ava";
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
@@ -209,7 +209,7 @@ test("engines: a missing one names its Debian package; nspawn needs root", (t) =
   const none = t.throws(() => chooseEngine(undefined, { root: false, uid: 1000 }, "/nonexistent"), {
     instanceOf: NiftyError,
   });
-  t.regex(none!.hint ?? "", /apt-get install bubblewrap uidmap/);
+  t.regex(none!.hint ?? "", /apt-get install bubblewrap util-linux uidmap/);
   t.regex(none!.hint ?? "", /podman uidmap/);
   t.regex(
     t.throws(() => chooseEngine(undefined, { root: true, uid: 0 }, "/nonexistent"), {
@@ -221,6 +221,23 @@ test("engines: a missing one names its Debian package; nspawn needs root", (t) =
     t.throws(() => chooseEngine("nspawn", { root: false, uid: 1000 }, process.env.PATH ?? ""))!.message,
     /nspawn needs root/,
   );
+});
+
+test("engines: a missing program names its own package (unshare is util-linux's, not systemd-container's)", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-path-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "systemd-nspawn"), "#!/bin/sh\n", { mode: 0o755 });
+  const root = { root: true, uid: 0 };
+  const noUnshare = t.throws(() => chooseEngine(undefined, root, dir), { instanceOf: NiftyError })!;
+  t.regex(noUnshare.message, /nspawn needs unshare, not found on PATH/);
+  t.is(noUnshare.hint, "install it: apt-get install util-linux");
+  const nothing = t.throws(() => chooseEngine("nspawn", root, "/nonexistent"), { instanceOf: NiftyError })!;
+  t.regex(nothing.message, /nspawn needs systemd-nspawn, unshare, not found on PATH/);
+  t.is(nothing.hint, "install it: apt-get install systemd-container util-linux");
+  const user = t.throws(() => chooseEngine(undefined, { root: false, uid: 1000 }, dir), {
+    instanceOf: NiftyError,
+  })!;
+  t.is(user.hint, "install it: apt-get install bubblewrap util-linux uidmap (or for podman: podman uidmap)");
 });
 
 test("systemd as PID 1 without root is refused on cgroup v1 hosts, with the reason, before anything starts", (t) => {

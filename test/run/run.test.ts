@@ -491,7 +491,7 @@ test.serial(
       { ...s.env, PATH: "/nonexistent" },
     );
     t.is(noEngine.status, 1);
-    t.regex(noEngine.stderr, /apt-get install bubblewrap uidmap/);
+    t.regex(noEngine.stderr, /apt-get install bubblewrap util-linux uidmap/);
     const asRoot = await niftycAs(
       s.user,
       ["run", "recipes/console.nifty", ...s.args, "--name", name, "--engine", "nspawn"],
