@@ -23,8 +23,10 @@ overlay (nspawn, podman) or a throw-away copy (bwrap), so the tree never changes
                       range) or rootless podman (host network), the first found
 
 With a command after --, that command runs instead of the image's init (as root inside).
-The console is attached: Ctrl-] three times leaves nspawn; under bwrap and podman,
-Ctrl-C stops the container with the image's stop signal.
+The console is attached. Under nspawn at a terminal, Ctrl-C goes to the container's console,
+and Ctrl-] three times within a second KILLS the container (SIGKILL to everything in it, no
+clean shutdown; exit 1): to stop it cleanly, run niftyc run --stop NAME from another terminal.
+Under bwrap and podman, Ctrl-C stops the container with the image's stop signal.
 Exit status: the container's (a booted image that powers off: 0).
 
 Options:
