@@ -9,7 +9,13 @@ import { NiftyError } from "../../src/diagnostics/errors.ts";
 import type { ImageConfig } from "../../src/image/config.ts";
 import { sshConfig } from "../instances/helpers.ts";
 import { containerStatus, engineArgv, ownSession, type RunSpec } from "../../src/run/engines.ts";
-import { chooseEngine, runEnv, runMounts, unprivilegedSystemdProblem } from "../../src/run/prepare.ts";
+import {
+  chooseEngine,
+  rootlessPortsProblem,
+  runEnv,
+  runMounts,
+  unprivilegedSystemdProblem,
+} from "../../src/run/prepare.ts";
 
 const CONFIG: ImageConfig = sshConfig({
   env: [
@@ -257,4 +263,22 @@ test("systemd as PID 1 without root is refused on cgroup v1 hosts, with the reas
     "a command instead of the boot",
   );
   t.is(unprivilegedSystemdProblem(CONFIG, true, { root: false, uid: 1000 }), undefined, "BusyBox init");
+});
+
+test("rootless podman with --publish needs slirp4netns or pasta and /dev/net/tun: said before it starts", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-path-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const user = { root: false, uid: 1000 };
+  const tun = join(dir, "tun");
+  writeFileSync(tun, "");
+  t.regex(rootlessPortsProblem("podman", user, "/nonexistent", tun) ?? "", /needs slirp4netns or pasta/);
+  t.regex(rootlessPortsProblem("podman", user, "/nonexistent", tun) ?? "", /packages slirp4netns, passt/);
+  writeFileSync(join(dir, "pasta"), "#!/bin/sh\n", { mode: 0o755 });
+  t.is(rootlessPortsProblem("podman", user, dir, tun), undefined, "pasta and an open device");
+  t.regex(
+    rootlessPortsProblem("podman", user, dir, join(dir, "no-tun")) ?? "",
+    /no-tun, which they need, is not open/,
+  );
+  t.is(rootlessPortsProblem("podman", { root: true, uid: 0 }, "/nonexistent"), undefined, "root's podman");
+  t.is(rootlessPortsProblem("bwrap", user, "/nonexistent"), undefined, "bwrap is refused --publish apart");
 });
