@@ -5,6 +5,7 @@
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { EXIT, buildForCommand, parse, readBuildDir, type Built, type ParsedValues } from "./common.ts";
 import { BUILD_FLAGS } from "./build-flags.ts";
@@ -23,8 +24,10 @@ overlay (nspawn, podman) or a throw-away copy (bwrap), so the tree never changes
                       range) or rootless podman (host network), the first found
 
 With a command after --, that command runs instead of the image's init (as root inside).
-The console is attached: Ctrl-] three times leaves nspawn; under bwrap and podman,
-Ctrl-C stops the container with the image's stop signal.
+The console is attached. Under nspawn at a terminal, Ctrl-C goes to the container's console,
+and Ctrl-] three times within a second KILLS the container (SIGKILL to everything in it, no
+clean shutdown; exit 1): to stop it cleanly, run niftyc run --stop NAME from another terminal.
+Under bwrap and podman, Ctrl-C stops the container with the image's stop signal.
 Exit status: the container's (a booted image that powers off: 0).
 
 Options:
@@ -290,7 +293,7 @@ async function start(
   p: Paths,
   io: CliIo,
 ): Promise<number> {
-  const { runAttached, runDetached } = await import("../run/start.ts");
+  const { runAttached, runDetached, startFailure, START_WAIT_MS } = await import("../run/start.ts");
   const startInput = {
     dir: prepared.dir,
     record: prepared.record,
@@ -298,18 +301,37 @@ async function start(
     privilege: p.privilege,
     env: { ...io.env },
   };
-  if (!detach) return runAttached(startInput);
+  if (!detach) {
+    const attached = await runAttached(startInput);
+    if (attached.failedToStart) {
+      // The engine's own message is above, on this terminal.
+      const failure = startFailure(prepared.record, attached.status, "");
+      io.stderr.write(
+        `niftyc: error: ${forTerminal(failure.message)} [${failure.code}]\n  hint: ${forTerminal(failure.hint ?? "")}\n`,
+      );
+    }
+    return attached.status;
+  }
   const started = await runDetached(startInput);
   if (started.exit !== undefined) {
-    io.stderr.write(`niftyc: ${name} ended at once with status ${started.exit}; its console:\n`);
     const { readFile } = await import("node:fs/promises");
-    io.stderr.write(await readFile(started.log, "utf8").catch(() => ""));
+    const console = await readFile(started.log, "utf8").catch(() => "");
     const { removeRun } = await import("../run/rundir.ts");
     await removeRun(prepared.dir, p.privilege);
+    // An engine that failed to start the container: exit 1, its console's tail, what to do.
+    if (started.failed) throw startFailure(prepared.record, started.exit, console, started.log);
+    io.stderr.write(`niftyc: ${name} ended at once with status ${started.exit}; its console:\n`);
+    io.stderr.write(console);
     return started.exit === 0 ? EXIT.ok : started.exit;
   }
   const pid = started.pid !== undefined ? `, PID ${started.pid}` : "";
-  io.stdout.write(`${name} is running (${prepared.engine}${pid}); console: ${started.log}\n`);
+  if (started.up) io.stdout.write(`${name} is running (${prepared.engine}${pid}); console: ${started.log}\n`);
+  else {
+    io.stderr.write(
+      `niftyc: ${name} has not shown that it is up within ${START_WAIT_MS / 1000} s; it is left starting: watch ${started.log}\n`,
+    );
+    io.stdout.write(`${name} is starting (${prepared.engine}${pid}); console: ${started.log}\n`);
+  }
   io.stdout.write(`stop it with: niftyc run --stop ${name}\n`);
   return EXIT.ok;
 }

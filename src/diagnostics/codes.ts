@@ -835,12 +835,22 @@ export const DIAGNOSTIC_CODES = {
     section: "run",
     title: "`N boots systemd, which cannot run unprivileged here: …`",
   },
-  NIFTY758: { severity: "error", section: "run", title: "`--publish: E has no network of its own`" },
+  NIFTY758: {
+    severity: "error",
+    section: "run",
+    title:
+      "`--publish: E has no network of its own` / `--publish: rootless podman cannot forward ports here: …`",
+  },
   NIFTY759: { severity: "error", section: "run", title: "`… does not exist` / `… is not a build directory`" },
   NIFTY760: {
     severity: "error",
     section: "run",
     title: "`BIND p (r on this host) would give the container the host's d`",
+  },
+  NIFTY761: {
+    severity: "error",
+    section: "run",
+    title: "`N did not start: E ended with status S before the container was up`",
   },
 
   // Editor: niftyc lsp (src/lsp/).

@@ -11,10 +11,8 @@ export const ENGINE_NAMES = ["nspawn", "bwrap", "podman"] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface EngineInfo {
-  /** The program that must be on PATH, and what else it needs there. */
+  /** The program that must be on PATH, and what else it needs there (their packages: TOOL_PACKAGES). */
   tools: readonly string[];
-  /** Debian packages that bring them. */
-  packages: readonly string[];
   /** Runs as an ordinary user. */
   unprivileged: boolean;
   /** Has a network of its own, so --publish can forward host ports into it. */
@@ -26,7 +24,6 @@ export interface EngineInfo {
 export const ENGINES: Readonly<Record<EngineName, EngineInfo>> = {
   nspawn: {
     tools: ["systemd-nspawn", "unshare"],
-    packages: ["systemd-container"],
     unprivileged: false,
     ownNetwork: true,
     writable: "an overlay (--volatile=overlay: writes go to a tmpfs)",
@@ -34,18 +31,25 @@ export const ENGINES: Readonly<Record<EngineName, EngineInfo>> = {
   // bubblewrap 0.8 has no overlay option: each run gets a copy of the tree, removed after.
   bwrap: {
     tools: ["bwrap", "unshare", "newuidmap"],
-    packages: ["bubblewrap", "uidmap"],
     unprivileged: true,
     ownNetwork: false,
     writable: "a throw-away copy (bwrap 0.8 has no overlay), removed when it ends",
   },
   podman: {
     tools: ["podman", "newuidmap"],
-    packages: ["podman", "uidmap"],
     unprivileged: true,
     ownNetwork: true,
     writable: "an overlay (--rootfs DIR:O)",
   },
+};
+
+/** The Debian package each program an engine needs comes from (unshare is util-linux's, not systemd's). */
+export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
+  "systemd-nspawn": "systemd-container",
+  unshare: "util-linux",
+  bwrap: "bubblewrap",
+  newuidmap: "uidmap",
+  podman: "podman",
 };
 
 /** Order in which an engine is picked when none is named. */

@@ -3,7 +3,7 @@
 // mounts, the cached tree, the run directory and the copy, then the command
 // line. Each refusal is a NiftyError that says why and what to do.
 import { spawnSync } from "node:child_process";
-import { lstatSync, realpathSync, statfsSync, existsSync } from "node:fs";
+import { accessSync, constants, lstatSync, realpathSync, statfsSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { ImageConfig } from "../image/config.ts";
@@ -18,6 +18,7 @@ import {
   type Mount,
   type Publish,
   type RunSpec,
+  TOOL_PACKAGES,
 } from "./engines.ts";
 import { findTool, inUserNamespace, type Privilege } from "./privilege.ts";
 import { FILES, claimRun, removeRun, type RunRecord } from "./rundir.ts";
@@ -85,33 +86,54 @@ export function chooseEngine(named: EngineName | undefined, privilege: Privilege
         `as an ordinary user, use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].unprivileged).join(" or --engine ")}`,
       );
     }
-    const missing = missingTools(named, path);
-    if (missing.length > 0) throw missingEngine([named], missing);
+    if (missingTools(named, path).length > 0) throw missingEngine([named], path);
     return named;
   }
   const order = engineOrder(privilege);
   for (const engine of order) if (missingTools(engine, path).length === 0) return engine;
-  throw missingEngine(
-    order,
-    order.flatMap((e) => missingTools(e, path)),
+  throw missingEngine(order, path);
+}
+
+/** The Debian packages of `tools`, each once, in order. */
+export function packagesOf(tools: readonly string[]): string[] {
+  return [...new Set(tools.map((tool) => TOOL_PACKAGES[tool] ?? tool))];
+}
+
+/** No engine here: what each one lacks, and the package of each missing program. */
+function missingEngine(engines: readonly EngineName[], path: string): NiftyError {
+  const lacking = engines.map((e) => ({ engine: e, missing: missingTools(e, path) }));
+  const needs = lacking.map((l) => `${l.engine} needs ${l.missing.join(", ")}`).join("; ");
+  const [first, ...others] = lacking;
+  const install = `install it: apt-get install ${packagesOf(first!.missing).join(" ")}`;
+  const alternatives = others.map((l) => `for ${l.engine}: ${packagesOf(l.missing).join(" ")}`);
+  return new NiftyError(
+    "NIFTY756",
+    `no engine to run with: ${needs}, not found on PATH`,
+    alternatives.length > 0 ? `${install} (or ${alternatives.join("; ")})` : install,
   );
 }
 
-function missingEngine(engines: readonly EngineName[], missing: readonly string[]): NiftyError {
-  const packages = [...new Set(engines.flatMap((e) => ENGINES[e].packages))];
-  const which = engines.length === 1 ? engines[0]! : engines.join(" or ");
-  return new NiftyError(
-    "NIFTY756",
-    `no engine to run with: ${which} needs ${[...new Set(missing)].join(", ")}, not found on PATH`,
-    `install it: apt-get install ${engines.length === 1 ? packages.join(" ") : ENGINES[engines[0]!].packages.join(" ")}${
-      engines.length > 1
-        ? ` (or for ${engines.slice(1).join(", ")}: ${engines
-            .slice(1)
-            .map((e) => ENGINES[e].packages.join(" "))
-            .join("; ")})`
-        : ""
-    }`,
-  );
+/**
+ * Rootless podman forwards published ports into a network of its own made by slirp4netns or
+ * pasta, which open /dev/net/tun: without either program, or with the device closed to users
+ * (root-only on these hosts), the run could only fail after it started.
+ */
+export function rootlessPortsProblem(
+  engine: EngineName,
+  privilege: Privilege,
+  path: string,
+  tun = "/dev/net/tun",
+): string | undefined {
+  if (engine !== "podman" || privilege.root) return undefined;
+  const problems: string[] = [];
+  if (findTool("slirp4netns", path) === undefined && findTool("pasta", path) === undefined)
+    problems.push("it needs slirp4netns or pasta, and neither is on PATH (packages slirp4netns, passt)");
+  try {
+    accessSync(tun, constants.R_OK | constants.W_OK);
+  } catch {
+    problems.push(`${tun}, which they need, is not open to this user`);
+  }
+  return problems.length > 0 ? problems.join("; ") : undefined;
 }
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -189,9 +211,8 @@ export function runMounts(
   return { mounts, notes };
 }
 
-export async function prepareRun(input: RunInput): Promise<PreparedRun> {
-  const engine = chooseEngine(input.engine, input.privilege, input.path);
-  const { boot } = pid1({ config: input.config, ...(input.command ? { command: input.command } : {}) });
+/** What cannot work here whatever happens next, refused before anything is unpacked or started. */
+function refuseWhatCannotWork(input: RunInput, engine: EngineName, boot: boolean): void {
   const systemd = unprivilegedSystemdProblem(input.config, boot, input.privilege);
   if (systemd !== undefined) {
     throw new NiftyError(
@@ -201,12 +222,34 @@ export async function prepareRun(input: RunInput): Promise<PreparedRun> {
     );
   }
   if (input.publish.length > 0 && !ENGINES[engine].ownNetwork) {
+    // Only engines that could forward the ports here: not rootless podman without slirp4netns or pasta.
+    const others = ENGINE_NAMES.filter(
+      (e) =>
+        ENGINES[e].ownNetwork &&
+        (input.privilege.root || ENGINES[e].unprivileged) &&
+        rootlessPortsProblem(e, input.privilege, input.path) === undefined,
+    );
     throw new NiftyError(
       "NIFTY758",
       `--publish: ${engine} has no network of its own; the container uses the host's ports directly`,
-      `drop --publish (a port the image listens on is the host's port), move it with --set PORT=…, or use --engine ${ENGINE_NAMES.filter((e) => ENGINES[e].ownNetwork && (input.privilege.root || ENGINES[e].unprivileged)).join(" or ")}`,
+      `drop --publish (a port the image listens on is the host's port)${others.length > 0 ? ", move it with --set PORT=…, or use --engine " + others.join(" or ") : " or move it with --set PORT=…"}`,
     );
   }
+  const ports =
+    input.publish.length > 0 ? rootlessPortsProblem(engine, input.privilege, input.path) : undefined;
+  if (ports !== undefined) {
+    throw new NiftyError(
+      "NIFTY758",
+      `--publish: rootless podman cannot forward ports here: ${ports}`,
+      "drop --publish (podman then shares the host's network: the port the image listens on is the host's; move it with --set PORT=…), or run as root",
+    );
+  }
+}
+
+export async function prepareRun(input: RunInput): Promise<PreparedRun> {
+  const engine = chooseEngine(input.engine, input.privilege, input.path);
+  const { boot } = pid1({ config: input.config, ...(input.command ? { command: input.command } : {}) });
+  refuseWhatCannotWork(input, engine, boot);
   const env = runEnv(input.config, input.sets);
   const notes: string[] = [];
 

@@ -3,8 +3,8 @@
 // image's stop, and clears up. Detached, a small sh supervisor (in its own
 // session) waits for the engine, records its exit status and removes the
 // run's copy; `niftyc run --stop` finds the run by its directory.
-import { spawn, spawnSync } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { shellQuote } from "../emit/quote.ts";
@@ -14,6 +14,7 @@ import type { Privilege } from "./privilege.ts";
 import { processAlive } from "../core/process.ts";
 import { FILES, readRun, removeRun, type RunRecord, type RunState } from "./rundir.ts";
 import { removeArgv } from "./trees.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 export interface StartInput {
   dir: string;
@@ -24,14 +25,101 @@ export interface StartInput {
   env: NodeJS.ProcessEnv;
 }
 
+/** How long a start waits for the engine to show that the container is up. */
+export const START_WAIT_MS = 60_000;
+const POLL_MS = 100;
+
+/** The engines' own processes, before they exec the container's first program ("(sd-…)": systemd's helpers). */
+const ENGINE_COMMS = new Set(["systemd-nspawn", "bwrap"]);
+
+/** A process's name and how many PID namespaces deep it is, from /proc. */
+function procStatus(pid: number): { name: string; depth: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, "utf8");
+    const name = /^Name:\t(.*)$/m.exec(text)?.[1] ?? "";
+    const nspid = /^NSpid:\t(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/) ?? [];
+    return { name, depth: nspid.length };
+  } catch {
+    return undefined;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return found;
+  }
+  for (const tid of tasks) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (text !== "") found.push(...text.split(/\s+/).map(Number));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/**
+ * Whether the container is demonstrably up. podman: `podman container inspect` says it is
+ * running (its network, ports included, is set up before that). nspawn and bwrap: a process
+ * under the engine, in the container's PID namespace, has left the engine's code for the
+ * image's init or the command (nspawn and bwrap have done their mounts by then).
+ */
+export async function containerUp(
+  record: RunRecord,
+  enginePid: number,
+  env: NodeJS.ProcessEnv,
+): Promise<boolean> {
+  if (record.engine === "podman") {
+    const state = await new Promise<string>((done) =>
+      execFile(
+        "podman",
+        ["container", "inspect", "--format", "{{.State.Status}}", podmanName(record.name)],
+        { env, timeout: 30_000, killSignal: "SIGKILL" },
+        (error, stdout) => done(error ? "" : String(stdout).trim()),
+      ),
+    );
+    return state === "running";
+  }
+  const engine = procStatus(enginePid);
+  if (engine === undefined) return false;
+  const queue = childrenOf(enginePid);
+  for (let seen = 0; queue.length > 0 && seen < 1000; seen++) {
+    const pid = queue.shift()!;
+    const p = procStatus(pid);
+    if (p !== undefined && p.depth > engine.depth && !ENGINE_COMMS.has(p.name) && !p.name.startsWith("("))
+      return true;
+    queue.push(...childrenOf(pid));
+  }
+  return false;
+}
+
 function signalStatus(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
   return 128 + (numbers[signal ?? ""] ?? 1);
 }
 
-/** Run attached to this terminal; resolves with the container's exit status once everything is cleared. */
-export async function runAttached(input: StartInput): Promise<number> {
+/**
+ * An engine that ended before the container was seen up failed to start it: a booted image does
+ * not end at once, and podman's own failures are 125 (podman), 126 (cannot run) and 127 (not
+ * found). A command's own status may come before it is seen, so under nspawn and bwrap a command
+ * that ends at once is taken at its word.
+ */
+function engineFailed(record: RunRecord, raw: number): boolean {
+  if (raw === 0) return false;
+  return record.boot || (record.engine === "podman" && raw >= 125 && raw <= 127);
+}
+
+/**
+ * Run attached to this terminal; resolves with the container's exit status once everything is
+ * cleared, and whether the engine failed before the container was seen up.
+ */
+export async function runAttached(input: StartInput): Promise<{ status: number; failedToStart: boolean }> {
   const infoFd =
     input.record.engine === "bwrap" ? openSync(join(input.dir, FILES.info), "w", 0o600) : undefined;
   const child = spawn(input.argv[0]!, input.argv.slice(1), {
@@ -54,21 +142,74 @@ export async function runAttached(input: StartInput): Promise<number> {
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of signals) process.on(s, onSignal);
+  let ended = false;
+  let up = false;
+  const watching = (async () => {
+    for (let waited = 0; !ended && child.pid !== undefined && waited < START_WAIT_MS; waited += POLL_MS) {
+      if (await containerUp(input.record, child.pid, input.env)) {
+        up = true;
+        return;
+      }
+      await sleep(POLL_MS);
+    }
+  })();
   try {
-    const status = await exited;
-    await writeFile(join(input.dir, FILES.exit), `${status}\n`).catch(() => undefined);
-    return containerStatus(input.record.engine, input.record.boot, status);
+    const raw = await exited;
+    ended = true;
+    await watching;
+    await writeFile(join(input.dir, FILES.exit), `${raw}\n`).catch(() => undefined);
+    const status = containerStatus(input.record.engine, input.record.boot, raw);
+    return { status, failedToStart: !up && !stopping && engineFailed(input.record, raw) };
   } finally {
     for (const s of signals) process.off(s, onSignal);
     await removeRun(input.dir, input.privilege);
   }
 }
 
+/** What to do about an engine that failed to start the container, from what its console says. */
+function startHint(record: RunRecord, console: string): string {
+  if (/address already in use/i.test(console))
+    return "a host port given with --publish is taken (ss -ltnp shows by what): publish another host port (-p OTHER:PORT), or stop what holds it";
+  if (/slirp4netns|pasta/i.test(console))
+    return "rootless podman forwards ports through slirp4netns or pasta, which need /dev/net/tun open to users (docs/run.md): drop --publish to use the host's network, or run as root";
+  if (console === "")
+    return `${record.engine}'s own message is above. A host port of --publish in use: publish another; rootless podman with --publish: slirp4netns or pasta and /dev/net/tun (docs/run.md)`;
+  return `fix what ${record.engine} says in its console, then run again (docs/run.md)`;
+}
+
+/** The error of an engine that ended before the container was up: its status, its console's last lines, a hint. */
+export function startFailure(record: RunRecord, status: number, console: string, log?: string): NiftyError {
+  const tail = console
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .slice(-15);
+  const details =
+    tail.length > 0 ? [`the end of its console (${log ?? FILES.log}):`, ...tail.map((l) => `  ${l}`)] : [];
+  return new NiftyError(
+    "NIFTY761",
+    `${record.name} did not start: ${record.engine} ended with status ${status} before the container was up`,
+    startHint(record, console),
+    details,
+  );
+}
+
+export interface DetachedStart {
+  pid?: number;
+  /** The container's status, when the engine ended before the container was seen up. */
+  exit?: number;
+  /** The engine ended that way because it failed to start the container (engineFailed). */
+  failed: boolean;
+  /** The container was seen up (containerUp). */
+  up: boolean;
+  log: string;
+}
+
 /**
  * Start in the background: `sh` runs the engine, writes its PID and then its exit status, and
- * removes the copy. Resolves with the engine's PID once it runs, or its status if it ended first.
+ * removes the copy. Resolves once the container is seen up, or the engine has ended, or after
+ * `waitMs` with neither (it is left running then).
  */
-export async function runDetached(input: StartInput): Promise<{ pid?: number; exit?: number; log: string }> {
+export async function runDetached(input: StartInput, waitMs = START_WAIT_MS): Promise<DetachedStart> {
   const file = (name: string) => shellQuote(join(input.dir, name));
   const remove =
     input.record.copy === undefined
@@ -90,14 +231,18 @@ export async function runDetached(input: StartInput): Promise<{ pid?: number; ex
     closeSync(out);
     if (infoFd !== undefined) closeSync(infoFd);
   }
-  for (let waited = 0; waited < 10_000; waited += 50) {
+  for (let waited = 0; ; waited += POLL_MS) {
     const state = await readRun(input.dir);
-    if (state?.exit !== undefined)
-      return { exit: containerStatus(input.record.engine, input.record.boot, state.exit), log };
-    if (state?.pid !== undefined) return { pid: state.pid, log };
-    await sleep(50);
+    const pid = state?.pid !== undefined ? { pid: state.pid } : {};
+    if (state?.exit !== undefined) {
+      const exit = containerStatus(input.record.engine, input.record.boot, state.exit);
+      return { ...pid, exit, failed: engineFailed(input.record, state.exit), up: false, log };
+    }
+    if (state?.pid !== undefined && (await containerUp(input.record, state.pid, input.env)))
+      return { ...pid, failed: false, up: true, log };
+    if (waited >= waitMs) return { ...pid, failed: false, up: false, log };
+    await sleep(POLL_MS);
   }
-  return { log };
 }
 
 /** Ask the container to stop the way its init wants. */

@@ -37,3 +37,14 @@ test("the main help and the README mention niftyc run and docs/run.md", (t) => {
   t.regex(readme, /bubblewrap, uidmap/);
   t.regex(readFileSync(new URL(".ci/run", root), "utf8"), /podman bubblewrap uidmap/);
 });
+
+test("the help says what Ctrl-] three times does under nspawn, as docs/run.md does: it kills the container", (t) => {
+  t.regex(doc, /Ctrl-\] three times within a second \*\*kills\*\* the container \(SIGKILL/);
+  const help = RUN_HELP.replace(/\s+/g, " ");
+  t.regex(
+    help,
+    /Ctrl-\] three times within a second KILLS the container \(SIGKILL to everything in it, no clean shutdown/,
+  );
+  t.notRegex(help, /leaves nspawn/, "it does not leave a container running");
+  t.regex(help, /--stop NAME/, "and says how to stop it cleanly instead");
+});

@@ -2,14 +2,20 @@
 // mounts of --bind-host-tools and the refusals made before anything starts:
 // pure functions of src/run/, no process started.
 import test from "ava";
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
 import type { ImageConfig } from "../../src/image/config.ts";
 import { sshConfig } from "../instances/helpers.ts";
 import { containerStatus, engineArgv, ownSession, type RunSpec } from "../../src/run/engines.ts";
-import { chooseEngine, runEnv, runMounts, unprivilegedSystemdProblem } from "../../src/run/prepare.ts";
+import {
+  chooseEngine,
+  rootlessPortsProblem,
+  runEnv,
+  runMounts,
+  unprivilegedSystemdProblem,
+} from "../../src/run/prepare.ts";
 
 const CONFIG: ImageConfig = sshConfig({
   env: [
@@ -209,7 +215,7 @@ test("engines: a missing one names its Debian package; nspawn needs root", (t) =
   const none = t.throws(() => chooseEngine(undefined, { root: false, uid: 1000 }, "/nonexistent"), {
     instanceOf: NiftyError,
   });
-  t.regex(none!.hint ?? "", /apt-get install bubblewrap uidmap/);
+  t.regex(none!.hint ?? "", /apt-get install bubblewrap util-linux uidmap/);
   t.regex(none!.hint ?? "", /podman uidmap/);
   t.regex(
     t.throws(() => chooseEngine(undefined, { root: true, uid: 0 }, "/nonexistent"), {
@@ -221,6 +227,23 @@ test("engines: a missing one names its Debian package; nspawn needs root", (t) =
     t.throws(() => chooseEngine("nspawn", { root: false, uid: 1000 }, process.env.PATH ?? ""))!.message,
     /nspawn needs root/,
   );
+});
+
+test("engines: a missing program names its own package (unshare is util-linux's, not systemd-container's)", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-path-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "systemd-nspawn"), "#!/bin/sh\n", { mode: 0o755 });
+  const root = { root: true, uid: 0 };
+  const noUnshare = t.throws(() => chooseEngine(undefined, root, dir), { instanceOf: NiftyError })!;
+  t.regex(noUnshare.message, /nspawn needs unshare, not found on PATH/);
+  t.is(noUnshare.hint, "install it: apt-get install util-linux");
+  const nothing = t.throws(() => chooseEngine("nspawn", root, "/nonexistent"), { instanceOf: NiftyError })!;
+  t.regex(nothing.message, /nspawn needs systemd-nspawn, unshare, not found on PATH/);
+  t.is(nothing.hint, "install it: apt-get install systemd-container util-linux");
+  const user = t.throws(() => chooseEngine(undefined, { root: false, uid: 1000 }, dir), {
+    instanceOf: NiftyError,
+  })!;
+  t.is(user.hint, "install it: apt-get install bubblewrap util-linux uidmap (or for podman: podman uidmap)");
 });
 
 test("systemd as PID 1 without root is refused on cgroup v1 hosts, with the reason, before anything starts", (t) => {
@@ -240,4 +263,22 @@ test("systemd as PID 1 without root is refused on cgroup v1 hosts, with the reas
     "a command instead of the boot",
   );
   t.is(unprivilegedSystemdProblem(CONFIG, true, { root: false, uid: 1000 }), undefined, "BusyBox init");
+});
+
+test("rootless podman with --publish needs slirp4netns or pasta and /dev/net/tun: said before it starts", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-path-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const user = { root: false, uid: 1000 };
+  const tun = join(dir, "tun");
+  writeFileSync(tun, "");
+  t.regex(rootlessPortsProblem("podman", user, "/nonexistent", tun) ?? "", /needs slirp4netns or pasta/);
+  t.regex(rootlessPortsProblem("podman", user, "/nonexistent", tun) ?? "", /packages slirp4netns, passt/);
+  writeFileSync(join(dir, "pasta"), "#!/bin/sh\n", { mode: 0o755 });
+  t.is(rootlessPortsProblem("podman", user, dir, tun), undefined, "pasta and an open device");
+  t.regex(
+    rootlessPortsProblem("podman", user, dir, join(dir, "no-tun")) ?? "",
+    /no-tun, which they need, is not open/,
+  );
+  t.is(rootlessPortsProblem("podman", { root: true, uid: 0 }, "/nonexistent"), undefined, "root's podman");
+  t.is(rootlessPortsProblem("bwrap", user, "/nonexistent"), undefined, "bwrap is refused --publish apart");
 });

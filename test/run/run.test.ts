@@ -3,6 +3,7 @@
 // mirror by run itself, SSH logins to a detached run, stops, exit statuses, the
 // host's tools bound read-only, and failures that leave nothing behind.
 import test, { type ExecutionContext } from "ava";
+import { spawnSync } from "node:child_process";
 import {
   chownSync,
   copyFileSync,
@@ -12,6 +13,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { ROOT, debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
 import {
@@ -281,6 +283,71 @@ test.serial(
   },
 );
 
+test.serial(
+  "--detach as root with podman and a host port taken: exit 1 with NIFTY761, the console's tail and a hint, no run left; attached, the same hint; with the port free it runs, serves SSH and stops",
+  async (t) => {
+    if (!requireRun(t)) return;
+    const s = await setup(t, false);
+    const name = `nrt-taken-${process.pid}`;
+    const port = await freePort();
+    const holder = createServer();
+    await new Promise<void>((done) => holder.listen(port, "0.0.0.0", done));
+    t.teardown(() => new Promise<void>((done) => holder.close(() => done())));
+    const run = [
+      "run",
+      "recipes/ssh.nifty",
+      ...s.args,
+      "--name",
+      name,
+      "--engine",
+      "podman",
+      "-p",
+      `${port}:2200`,
+    ];
+    // podman's container outlives a killed podman: removed by name.
+    t.teardown(() => {
+      spawnSync("podman", ["rm", "--force", `niftyc-${name}`], { stdio: "ignore", timeout: 60_000 });
+    });
+    const taken = await niftycAs(undefined, [...run, "--detach"], s.env);
+    t.is(taken.status, 1, taken.stdout + taken.stderr);
+    t.notRegex(taken.stdout, /is running/);
+    t.regex(
+      taken.stderr,
+      new RegExp(
+        `${name} did not start: podman ended with status \\d+ before the container was up \\[NIFTY761\\]`,
+      ),
+    );
+    t.regex(taken.stderr, /the end of its console \(.*console\.log\):\n.*address already in use/);
+    t.regex(taken.stderr, /hint: a host port given with --publish is taken/);
+    t.notRegex(taken.stderr, /\n\s+at /, "no stack trace");
+    const listed = await niftycAs(undefined, ["run", "--list"], s.env);
+    t.notRegex(listed.stdout, new RegExp(`^${name} `, "m"), "no entry is left, running or ended");
+    assertNothingLeft(t, s, name);
+
+    const attached = await niftycAs(undefined, run, s.env);
+    t.not(attached.status, 0);
+    t.regex(attached.stderr, /address already in use/, "podman's own message");
+    t.regex(
+      attached.stderr,
+      /\[NIFTY761\]\n  hint: podman's own message is above\. A host port of --publish in use/,
+    );
+    assertNothingLeft(t, s, name);
+
+    await new Promise<void>((done) => holder.close(() => done()));
+    const started = await niftycAs(undefined, [...run, "--detach"], s.env);
+    t.is(started.status, 0, started.stderr);
+    t.regex(started.stdout, new RegExp(`^${name} is running \\(podman, PID \\d+\\)`));
+    await waitForPort(port, 30_000);
+    const session = ssh(t, port, "luser", PASSWORD, "hostname");
+    t.is(session.status, 0, session.stderr);
+    const running = await niftycAs(undefined, ["run", "--list"], s.env);
+    t.regex(running.stdout, new RegExp(`^${name}  podman  running`, "m"));
+    const stopped = await niftycAs(undefined, ["run", "--stop", name], s.env);
+    t.is(stopped.stdout, `stopped ${name} (podman, SIGUSR2), exit status 0\n`, stopped.stderr);
+    assertNothingLeft(t, s, name);
+  },
+);
+
 const HOST_TOOLS_MODES = [
   { label: "as root (systemd-nspawn)", asUser: false, engine: [] as string[] },
   { label: "as an ordinary user (bubblewrap)", asUser: true, engine: ["--engine", "bwrap"] },
@@ -491,7 +558,7 @@ test.serial(
       { ...s.env, PATH: "/nonexistent" },
     );
     t.is(noEngine.status, 1);
-    t.regex(noEngine.stderr, /apt-get install bubblewrap uidmap/);
+    t.regex(noEngine.stderr, /apt-get install bubblewrap util-linux uidmap/);
     const asRoot = await niftycAs(
       s.user,
       ["run", "recipes/console.nifty", ...s.args, "--name", name, "--engine", "nspawn"],
@@ -506,6 +573,41 @@ test.serial(
     );
     t.is(publish.status, 1);
     t.regex(publish.stderr, /--publish: bwrap has no network of its own.*\[NIFTY758\]/);
+    assertNothingLeft(t, s, name);
+    // Rootless podman forwards ports through slirp4netns or pasta and /dev/net/tun: said before anything starts.
+    const podman = await niftycAs(
+      s.user,
+      [
+        "run",
+        "recipes/console.nifty",
+        ...s.args,
+        "--name",
+        name,
+        "--engine",
+        "podman",
+        "-p",
+        "8080:80",
+        "--",
+        "/bin/true",
+      ],
+      s.env,
+    );
+    const forwarder = spawnSync("sh", ["-c", "command -v slirp4netns || command -v pasta"]).status === 0;
+    const tun = spawnSync("setpriv", [
+      `--reuid=${s.user!.uid}`,
+      `--regid=${s.user!.gid}`,
+      "--init-groups",
+      "--",
+      "sh",
+      "-c",
+      "test -r /dev/net/tun && test -w /dev/net/tun",
+    ]);
+    if (forwarder && tun.status === 0) t.is(podman.status, 0, podman.stderr);
+    else {
+      t.is(podman.status, 1, podman.stdout);
+      t.regex(podman.stderr, /--publish: rootless podman cannot forward ports here: .*\[NIFTY758\]/);
+      t.regex(podman.stderr, /hint: drop --publish/);
+    }
     assertNothingLeft(t, s, name);
 
     // An image whose init is systemd: said before anything is unpacked or started, with the reason.
