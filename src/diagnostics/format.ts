@@ -77,7 +77,7 @@ function expandTabs(line: string): { cells: string[]; columns: number[] } {
 }
 
 /** The most of a line shown: a longer one is cut to a window around the caret, marked with … */
-const SHOWN_COLUMNS = 160;
+const SHOWN_COLUMNS = 320;
 
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
   const c = opts.color;
@@ -99,7 +99,9 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions): string {
     const to = end.line === start.line ? Math.min(end.column - 1, line.text.length) : line.text.length;
     // A window of the line around the caret's start: a line of a megabyte is not printed whole.
     const left =
-      total <= SHOWN_COLUMNS ? 0 : Math.max(0, Math.min(columns[from]! - 40, total - SHOWN_COLUMNS));
+      total <= SHOWN_COLUMNS
+        ? 0
+        : Math.max(0, Math.min(columns[from]! - SHOWN_COLUMNS / 4, total - SHOWN_COLUMNS));
     const right = left + SHOWN_COLUMNS;
     const body = cells.filter((_, i) => columns[i]! >= left && columns[i]! < right).join("");
     const before = left > 0 ? "…" : "";
