@@ -337,6 +337,26 @@ function checkResult(
 /** Checks that need the whole recipe: each instruction's own, once every line is known. */
 function checkWhole(instructions: Instruction[], report: Reporter, model: CheckModel): void {
   for (const ins of instructions) specFor(ins).checkWhole?.(ins, report, model);
+  warnReplacedSettings(instructions, report);
+}
+
+/** Instructions that set one value of the image: a later line replaces an earlier one whole. */
+const ONE_SETTING = new Set(["HOSTNAME", "STOPSIGNAL", "PLATFORM"]);
+
+/** NIFTY307: an earlier line of a one-value instruction that a later line replaces. */
+function warnReplacedSettings(instructions: Instruction[], report: Reporter): void {
+  const last = new Map<string, Instruction>();
+  for (const ins of instructions) if (ONE_SETTING.has(ins.kind)) last.set(ins.kind, ins);
+  for (const ins of instructions) {
+    const final = last.get(ins.kind);
+    if (final === undefined || final === ins) continue;
+    report.warn(
+      ins.span,
+      "NIFTY307",
+      `this ${ins.kind} is replaced by the one on line ${final.span.start.line}`,
+      `the image takes one ${ins.kind}, the last; drop this line, or the later one if this was meant`,
+    );
+  }
 }
 
 export { specFor };

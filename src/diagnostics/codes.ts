@@ -321,6 +321,12 @@ export const DIAGNOSTIC_CODES = {
   NIFTY303: { severity: "error", section: "checks", title: "SERVICE disable cannot remove links" },
   NIFTY304: { severity: "error", section: "checks", title: "root's UID/GID is always 0, not n" },
   NIFTY305: { severity: "error", section: "checks", title: "COPY source is empty" },
+  NIFTY306: {
+    severity: "warning",
+    section: "checks",
+    title: "SYMLINK replaces the file p, which an earlier line put there, with a link to t",
+  },
+  NIFTY307: { severity: "warning", section: "checks", title: "this K is replaced by the one on line n" },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },

@@ -1,4 +1,5 @@
 // SYMLINK <link-path> <target>: one symbolic link, target kept as written.
+import { posix } from "node:path";
 import type { InstructionSpec, Typed } from "./spec.ts";
 import { expectCount, readImagePath } from "./args.ts";
 import { ROOT } from "./files.ts";
@@ -30,7 +31,22 @@ export const symlink: InstructionSpec<SymlinkInstruction> = {
     }
     if (path === undefined) return undefined;
     try {
-      model.tree.set(model.tree.placement(path), { type: "symlink", mode: 0o777, ...ROOT, target });
+      const where = model.tree.placement(path);
+      if (model.tree.get(where)?.type === "file") {
+        // SYMLINK /bin/busybox /bin/sh: the program an earlier line placed becomes a link.
+        const resolvable = model.tree.lookup(
+          target.startsWith("/") ? target : posix.join(posix.dirname(where), target),
+        );
+        report.warn(
+          ins.args[0]!.span,
+          "NIFTY306",
+          `SYMLINK replaces the file ${where}, which an earlier line put there, with a link to ${target}`,
+          resolvable === undefined && target.startsWith("/")
+            ? `${target} is not in the image yet: did you mean SYMLINK ${target} ${path}? (the link comes first)`
+            : "give the link another path, or drop the line that put the file there",
+        );
+      }
+      model.tree.set(where, { type: "symlink", mode: 0o777, ...ROOT, target });
     } catch (error) {
       report.error(ins.args[0]!.span, "NIFTY052", (error as Error).message);
       return undefined;
