@@ -131,7 +131,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY113: {
     severity: "error",
     section: "fetch",
-    title: "invalid path in a mirror source (empty, or climbing with `..`)",
+    title: "invalid path in a mirror source (empty, absolute, or climbing with `..`)",
   },
   NIFTY114: { severity: "error", section: "fetch", title: "cannot decompress a: the decompressor failed" },
   NIFTY120: { severity: "error", section: "fetch", title: "not an archive format niftyc reads" },
@@ -228,7 +228,11 @@ export const DIAGNOSTIC_CODES = {
     section: "checks",
     title: "FETCH needs at least one source before the digest",
   },
-  NIFTY049: { severity: "error", section: "checks", title: "unsupported source / bad mirror path" },
+  NIFTY049: {
+    severity: "error",
+    section: "checks",
+    title: "unsupported source / invalid URL / invalid path in source",
+  },
   NIFTY050: { severity: "error", section: "checks", title: "FETCH needs TO <path> to place the file" },
   NIFTY051: {
     severity: "error",
