@@ -23,6 +23,8 @@ export interface CheckOptions {
   strict?: boolean;
   /** --allow-system-binds: BIND may name the host's / and system directories (NIFTY025). */
   allowSystemBinds?: boolean;
+  /** --allow-writable-setuid: a MODE may make a setuid or setgid file every user may write (NIFTY233). */
+  allowWritableSetuid?: boolean;
   hostKind?: CheckModel["hostKind"];
   hostEntries?: CheckModel["hostEntries"];
   hostText?: CheckModel["hostText"];
@@ -134,6 +136,7 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
     rootPasswordLogin: false,
     recipeDir: dir,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
     hostKind: options.hostKind ?? hostKind,
     hostEntries: options.hostEntries ?? hostEntries,
     hostText: options.hostText ?? hostText,

@@ -16,6 +16,8 @@ export interface CompileOptions {
   strict: boolean;
   /** --allow-system-binds (NIFTY025). */
   allowSystemBinds?: boolean;
+  /** --allow-writable-setuid (NIFTY233). */
+  allowWritableSetuid?: boolean;
   /** Absolute path of the recipe, when source.path is how it is shown: COPY sources are relative to its directory. */
   recipePath?: string;
 }
@@ -80,6 +82,7 @@ function checkParse(
     args: options.args,
     strict: options.strict,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
     ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}),
   });
   const syntax = options.strict

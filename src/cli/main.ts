@@ -396,6 +396,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
       arg: { type: "string", multiple: true },
       strict: { type: "boolean" },
       "allow-system-binds": { type: "boolean" },
+      "allow-writable-setuid": { type: "boolean" },
       json: { type: "boolean" },
       platform: { type: "string" },
     },
@@ -419,6 +420,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
       args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP),
       strict: values.strict === true,
       allowSystemBinds: values["allow-system-binds"] === true,
+      allowWritableSetuid: values["allow-writable-setuid"] === true,
       recipePath,
     });
     for (const d of result.diagnostics) all.push(d);

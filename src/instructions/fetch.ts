@@ -7,7 +7,7 @@ import type { Reporter } from "../diagnostics/reporter.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { FetchError, type FetchBlame } from "../cache/fetch-error.ts";
 import { StepError } from "./context.ts";
-import { readImagePath, readMode, readOptions, spanOf } from "./args.ts";
+import { checkWritableSetuid, readImagePath, readMode, readOptions, spanOf } from "./args.ts";
 import { ROOT } from "./files.ts";
 import { readPlatform } from "./platform.ts";
 import { sourceProblem } from "../fetch/sources.ts";
@@ -77,6 +77,8 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     const mode = modeWord === undefined ? 0o755 : readMode(modeWord, report);
     const ok = nameOk && digestOk && sourcesOk && placeOk;
     if (!ok || to === undefined || mode === undefined || digestWord === undefined) return undefined;
+    if (modeWord && !checkWritableSetuid(modeWord, { path: to, mode, ...ROOT }, model, report))
+      return undefined;
     try {
       model.tree.set(model.tree.placement(to), {
         type: "file",
@@ -100,6 +102,7 @@ export const fetch: InstructionSpec<FetchInstruction> = {
       ...(platform ? { platform: platform.name } : {}),
       sourcesSpan: spanOf(sources[0]!.span, sources[sources.length - 1]!.span),
       digestSpan: digestWord.span,
+      ...(modeWord ? { modeSpan: modeWord.span } : {}),
     };
   },
   inputs(t) {

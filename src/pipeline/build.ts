@@ -221,6 +221,7 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     args: options.args ?? new Map(),
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
     recipePath: options.recipePath,
   });
   const { warnings } = compiled;
@@ -599,7 +600,7 @@ async function verifyFinishedImage(b: Built): Promise<Diagnostic[]> {
   const { verifyImage } = await import("./verify-image.ts");
   const report = new Reporter(b.source);
   const allowWritableSetuid = b.options.allowWritableSetuid === true;
-  const checks = { allowWritableSetuid, platform: b.context.platform };
+  const checks = { allowWritableSetuid, platform: b.context.platform, modeSpans: b.ran.modeSpans };
   await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, checks);
   if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
   const warnings = report.all();

@@ -28,6 +28,7 @@ export async function compile(
   // source.path too: the recipe's name and path are taken from how it is shown, not from recipePath.
   const place = options.recipePath ?? resolve(source.path);
   const binds = String(options.allowSystemBinds === true);
+  const setuid = String(options.allowWritableSetuid === true);
   const key = hashText(
     COMPILED_FORMAT,
     NIFTYC_VERSION,
@@ -37,6 +38,7 @@ export async function compile(
     args,
     String(options.strict),
     binds,
+    setuid,
   );
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {
