@@ -64,7 +64,7 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "syntax",
     title: "invalid variable reference",
-    hint: "write ${NAME} or ${NAME:-default}; a NAME is letters, digits and _, not starting with a digit",
+    hint: "write ${NAME} or ${NAME:-default}; a NAME is letters, digits and _, not starting with a digit, and a default is plain text: for a fallback to another variable, give an earlier ARG that default (ARG A=${B:-c}) and write ${A}",
   },
   NIFTY006: {
     severity: "error",
