@@ -309,20 +309,20 @@ test("usage mistakes exit 2: no command, no recipe, unknown option, unknown comm
   t.true(far.stderr.startsWith('niftyc: unknown command "frobnicate"\n'));
 });
 
-test("a missing recipe: exit 1, one line naming it, no stack trace", async (t) => {
+test("a missing recipe: exit 1, a diagnostic of that file, no stack trace", async (t) => {
   const cwd = recipes({});
   const r = await run(["check", "nothere.nifty"], { cwd });
   t.is(r.code, 1);
   t.is(
     r.stderr,
-    "niftyc: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n",
+    "nothere.nifty: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n1 error\n",
   );
   mkdirSync(join(cwd, "sub"));
   const dir = await run(["check", "sub"], { cwd });
   t.is(dir.code, 1);
   t.is(
     dir.stderr,
-    "niftyc: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n",
+    "sub: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n1 error\n",
   );
   // A directory with one recipe stands for it; with several, the error names them.
   writeFileSync(join(cwd, "sub", "web.nifty"), "HOSTNAME web\n");
@@ -387,4 +387,31 @@ test("niftyc check loads neither node:crypto, the store nor the lock code", asyn
   t.regex(loaded, /src\/instructions\/copy\.ts/);
   t.notRegex(loaded, /^node:crypto$/m);
   t.notRegex(loaded, /src\/cache\/store\.ts|src\/debian\/lockfile\.ts/);
+});
+
+test("several recipes, one missing and one not UTF-8: every file's problems, as text and as JSON", async (t) => {
+  const cwd = recipes({ "a.nifty": "DIR relative\n" });
+  writeFileSync(join(cwd, "latin1.nifty"), Buffer.from("DIR /caf\xe9\n", "latin1"));
+  const files = ["a.nifty", "missing.nifty", "latin1.nifty"];
+  const json = await run(["check", "--json", ...files], { cwd });
+  t.is(json.code, 1);
+  const parsed = JSON.parse(json.stdout) as {
+    ok: boolean;
+    diagnostics: Array<{ code: string; file: string }>;
+  };
+  t.false(parsed.ok);
+  t.deepEqual(
+    parsed.diagnostics.map((d) => [d.file, d.code]),
+    [
+      ["a.nifty", "NIFTY038"],
+      ["missing.nifty", "NIFTY208"],
+      ["latin1.nifty", "NIFTY801"],
+    ],
+  );
+  const text = await run(["check", ...files], { cwd });
+  t.is(text.code, 1);
+  t.regex(text.stderr, /^a\.nifty:1:5: error: .* \[NIFTY038\]$/m);
+  t.regex(text.stderr, /^missing\.nifty: error: recipe missing\.nifty does not exist \[NIFTY208\]$/m);
+  t.regex(text.stderr, /^latin1\.nifty: error: recipe latin1\.nifty is not valid UTF-8 .*\[NIFTY801\]$/m);
+  t.regex(text.stderr, /^3 errors$/m);
 });
