@@ -96,6 +96,12 @@ export const DIAGNOSTIC_CODES = {
     title: "this line almost closes a heredoc, but has blanks around its delimiter",
     hint: "a closing line holds only the delimiter: remove the blanks, or the heredoc goes on to the next exact closing line",
   },
+  NIFTY019: {
+    severity: "error",
+    section: "syntax",
+    title: "a heredoc marker written with a blank after <<",
+    hint: "write the marker as one word, <<EOF (or <<-EOF, <<'EOF'), with no blank after <<",
+  },
 
   // Fetch and cache: src/fetch/ and the content-addressed store.
   NIFTY100: { severity: "error", section: "fetch", title: "malformed digest" },
