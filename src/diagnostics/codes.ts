@@ -322,7 +322,7 @@ export const DIAGNOSTIC_CODES = {
     title: "host keys made at build time are shared by every container made from this image",
   },
   NIFTY093: { severity: "error", section: "checks", title: 'unknown signal "s"' },
-  NIFTY094: { severity: "error", section: "checks", title: 'bad host name "h"' },
+  NIFTY094: { severity: "error", section: "checks", title: 'bad host name "h": why' },
   NIFTY095: { severity: "error", section: "checks", title: 'bad port "p"' },
   NIFTY096: { severity: "error", section: "checks", title: 'bad bind "b"' },
   NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },
