@@ -23,7 +23,7 @@ import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { asDiagnostic, BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
-import { recipeNameProblem } from "./name-check.ts";
+import { nameUses, recipeNameProblem } from "./name-check.ts";
 import { outDirRefusal } from "../core/out-dir.ts";
 import { DamagedBlob } from "../cache/assembled.ts";
 import {
@@ -222,6 +222,7 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
     allowWritableSetuid: options.allowWritableSetuid === true,
+    nameUses: nameUses(new Set(options.formats ?? DEFAULT_FORMATS)),
     recipePath: options.recipePath,
   });
   const { warnings } = compiled;

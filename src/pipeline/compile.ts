@@ -29,6 +29,7 @@ export async function compile(
   const place = options.recipePath ?? resolve(source.path);
   const binds = String(options.allowSystemBinds === true);
   const setuid = String(options.allowWritableSetuid === true);
+  const names = JSON.stringify(options.nameUses ?? null);
   const key = hashText(
     COMPILED_FORMAT,
     NIFTYC_VERSION,
@@ -39,6 +40,7 @@ export async function compile(
     String(options.strict),
     binds,
     setuid,
+    names,
   );
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {

@@ -56,6 +56,8 @@ async function openRecipe(options: LockOptions) {
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
     allowWritableSetuid: options.allowWritableSetuid === true,
+    // A lock names no output: the recipe's name is the build's business.
+    nameUses: { machine: false, repository: false },
     recipePath: options.recipePath,
   });
   const declared = packageDeclarations(recipe);

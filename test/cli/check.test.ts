@@ -418,3 +418,18 @@ test("several recipes, one missing and one not UTF-8: every file's problems, as 
   t.regex(text.stderr, /^latin1\.nifty: error: recipe latin1\.nifty is not valid UTF-8 .*\[NIFTY801\]$/m);
   t.regex(text.stderr, /^3 errors$/m);
 });
+
+test("a recipe file name no output can take is NIFTY809 in check too, with a name that works", async (t) => {
+  const long = "x".repeat(70);
+  const cwd = recipes({
+    "My Recipe.nifty": "HOSTNAME a\n",
+    "ünï.nifty": "HOSTNAME a\n",
+    [`${long}.nifty`]: "",
+  });
+  const r = await run(["check", "My Recipe.nifty", "ünï.nifty", `${long}.nifty`], { cwd });
+  t.is(r.code, 1);
+  const hints = [...r.stderr.matchAll(/rename the recipe file \(e\.g\. (\S+)\.nifty\)/g)].map((m) => m[1]);
+  t.deepEqual(hints, ["my-recipe", "uni", "x".repeat(64)]);
+  t.is([...r.stderr.matchAll(/\[NIFTY809\]/g)].length, 3);
+  t.regex(r.stderr, /^My Recipe\.nifty: error: the recipe's name "My Recipe"/m);
+});
