@@ -24,6 +24,7 @@ const NAMES = {
   unexpectedInput: "NIFTY008",
   continuationBeforeEmptyLine: "NIFTY009",
   nearlyClosedHeredoc: "NIFTY017",
+  spacedHeredoc: "NIFTY019",
 } as const satisfies Record<string, SyntaxDiagnosticCode>;
 
 export type SyntaxCodeName = keyof typeof NAMES;

@@ -148,6 +148,12 @@ function word(ctx: Context, pieces: readonly IToken[]): Word {
 function heredoc(ctx: Context, marker: IToken, body: IToken | undefined): Heredoc {
   const info = markerInfo(marker.image);
   const markerSpan = ctx.lines.span(marker.startOffset, endOf(marker));
+  if (info.spaced) {
+    const arrows = info.stripTabs ? "<<-" : "<<";
+    const written = marker.image.replace(/^(<<-?)[ \t]+/, "$1");
+    const message = `a heredoc marker has no blank after ${arrows}: write ${written}, not ${marker.image}`;
+    report(ctx, "spacedHeredoc", message, marker.startOffset, marker.startOffset + arrows.length);
+  }
   const text = ctx.source.text;
   const out = new PartsBuilder(ctx);
   const bodyStart = body?.startOffset ?? text.length;

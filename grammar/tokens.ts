@@ -10,6 +10,8 @@ import type { CustomPatternMatcherReturn, IToken, TokenType } from "chevrotain";
 const BLANK_RE = /[ \t]/;
 const KEYWORD_RE = /[A-Za-z0-9_-]+/y;
 const MARKER_RE = /<<(-?)(?:([A-Za-z0-9_.-]+)|'([^'\r\n]+)'|"([^"\r\n]+)")/y;
+/** `<< EOF`: what shells accept, and niftyc reports (NIFTY019); a marker only when its closing line follows. */
+const SPACED_MARKER_RE = /<<(-?)[ \t]+(?:([A-Za-z0-9_.-]+)|'([^'\r\n]+)'|"([^"\r\n]+)")/y;
 const CONTINUATION_RE = /\\[ \t]*(?:\r?\n(?:[ \t]*#[^\n]*(?:\n|$))*|$)/y;
 const CONTINUATION_START_RE = /\\[ \t]*(?:\r?\n|$)/y;
 
@@ -64,17 +66,48 @@ export interface MarkerInfo {
   delimiter: string;
   stripTabs: boolean;
   quoted: boolean;
+  /** Written with blanks after `<<` (`<< EOF`), which is reported. */
+  spaced: boolean;
 }
 
 export function markerInfo(image: string): MarkerInfo {
-  const m = /^<<(-?)(?:([A-Za-z0-9_.-]+)|'([^'\r\n]+)'|"([^"\r\n]+)")$/.exec(image);
+  const m = /^<<(-?)([ \t]*)(?:([A-Za-z0-9_.-]+)|'([^'\r\n]+)'|"([^"\r\n]+)")$/.exec(image);
   if (m === null) throw new Error(`not a heredoc marker: ${image}`);
-  const quotedDelimiter = m[3] ?? m[4];
+  const quotedDelimiter = m[4] ?? m[5];
   return {
-    delimiter: m[2] ?? quotedDelimiter ?? "",
+    delimiter: m[3] ?? quotedDelimiter ?? "",
     stripTabs: m[1] === "-",
     quoted: quotedDelimiter !== undefined,
+    spaced: m[2] !== "",
   };
+}
+
+/** Each line's text (and with leading tabs removed) → the offset where its last occurrence starts. */
+let lastLines: { text: string; plain: Map<string, number>; tabless: Map<string, number> } | undefined;
+
+/**
+ * Whether a line after the one at `offset` closes a heredoc of this marker. One pass over the
+ * text, kept for the next marker, so many `<< X` lines cost no more than one.
+ */
+function closingLineFollows(text: string, offset: number, info: MarkerInfo): boolean {
+  if (lastLines?.text !== text) {
+    const plain = new Map<string, number>();
+    const tabless = new Map<string, number>();
+    let start = 0;
+    while (start <= text.length) {
+      const nl = text.indexOf("\n", start);
+      let line = text.slice(start, nl === -1 ? text.length : nl);
+      if (line.endsWith("\r")) line = line.slice(0, -1);
+      plain.set(line, start);
+      tabless.set(line.replace(/^\t+/, ""), start);
+      if (nl === -1) break;
+      start = nl + 1;
+    }
+    lastLines = { text, plain, tabless };
+  }
+  const last = (info.stripTabs ? lastLines.tabless : lastLines.plain).get(info.delimiter);
+  const lineEnd = text.indexOf("\n", offset);
+  return last !== undefined && lineEnd !== -1 && last > lineEnd;
 }
 
 /** The markers of the logical line that ended at tokens[end]. */
@@ -165,6 +198,12 @@ export const HeredocMarker = createToken({
   pattern: {
     exec(text: string, offset: number) {
       if (offset > 0 && !BLANK_RE.test(text[offset - 1]!) && text[offset - 1] !== "\n") return null;
+      // `<< EOF` is a marker (reported) when its closing line follows, so its body lines are no
+      // instructions; `<<- EOF` is that too, rather than `<<-` with the delimiter "-".
+      const spaced = match(text, offset, SPACED_MARKER_RE);
+      if (spaced !== undefined && atWordEnd(text, offset + spaced.length)) {
+        if (closingLineFollows(text, offset, markerInfo(spaced))) return result(spaced);
+      }
       const image = match(text, offset, MARKER_RE);
       if (image === undefined || !atWordEnd(text, offset + image.length)) return null;
       return result(image);

@@ -113,6 +113,16 @@ function addVariable(ctx: Context, out: PartsBuilder, start: number, end: number
     out.text(image, start, end);
     return;
   }
+  // A default is plain text: sh would expand a `${` inside it, niftyc would keep it literally, so neither.
+  const inner = m[2] === undefined ? -1 : m[2].indexOf("${");
+  if (inner >= 0) {
+    const at = start + image.length - 1 - m[2]!.length + inner;
+    const innerEnd = Math.min(variableEnd(ctx.source.text, at, end - 1) ?? end - 1, end - 1);
+    const message = `a default cannot hold a variable: "${ctx.source.text.slice(at, innerEnd)}" in "${image}" would not be expanded`;
+    report(ctx, "badVariable", message, at, innerEnd);
+    out.text(image, start, end);
+    return;
+  }
   out.variable(m[1]!, m[2], start, end);
 }
 

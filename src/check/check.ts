@@ -15,6 +15,7 @@ import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
 import { checkValue } from "./values.ts";
 import { START_OF_FILE } from "../core/source.ts";
+import { EVERY_NAME_USE, recipeNameProblem, type NameUses } from "./recipe-name.ts";
 
 export interface CheckOptions {
   /** --arg NAME=VALUE */
@@ -23,6 +24,10 @@ export interface CheckOptions {
   strict?: boolean;
   /** --allow-system-binds: BIND may name the host's / and system directories (NIFTY025). */
   allowSystemBinds?: boolean;
+  /** --allow-writable-setuid: a MODE may make a setuid or setgid file every user may write (NIFTY233). */
+  allowWritableSetuid?: boolean;
+  /** What the outputs need the recipe's name to be (NIFTY809); default: what a default build makes. */
+  nameUses?: NameUses;
   hostKind?: CheckModel["hostKind"];
   hostEntries?: CheckModel["hostEntries"];
   hostText?: CheckModel["hostText"];
@@ -134,6 +139,7 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
     rootPasswordLogin: false,
     recipeDir: dir,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
     hostKind: options.hostKind ?? hostKind,
     hostEntries: options.hostEntries ?? hostEntries,
     hostText: options.hostText ?? hostText,
@@ -319,18 +325,17 @@ function checkResult(
   dir: string,
   instructions: Instruction[],
 ): CheckResult {
-  const diagnostics = options.strict
-    ? report.diagnostics.map((d) => ({ ...d, severity: "error" as const }))
-    : report.diagnostics;
+  const name = recipeName(tree.source.path);
+  const badName = recipeNameProblem(name, options.nameUses ?? EVERY_NAME_USE, tree.source);
+  const found = badName === undefined ? report.diagnostics : [badName, ...report.diagnostics];
+  const diagnostics = options.strict ? found.map((d) => ({ ...d, severity: "error" as const })) : found;
   const { errors, warnings } = report.omitted;
   const omitted = options.strict ? { errors: errors + warnings, warnings: 0 } : { errors, warnings };
   const failed = hasErrors(diagnostics) || omitted.errors > 0;
   return {
     diagnostics,
     omitted,
-    ...(failed
-      ? {}
-      : { recipe: { name: recipeName(tree.source.path), path: tree.source.path, dir, instructions } }),
+    ...(failed ? {} : { recipe: { name, path: tree.source.path, dir, instructions } }),
   };
 }
 

@@ -7,6 +7,7 @@ import type { HostInputs } from "../core/host-inputs.ts";
 import { hasErrors } from "../diagnostics/diagnostic.ts";
 import { MAX_DIAGNOSTICS, omittedDiagnostic } from "../diagnostics/reporter.ts";
 import type { CheckResult } from "./check.ts";
+import type { NameUses } from "./recipe-name.ts";
 
 /** The longest recipe niftyc parses (see docs/security.md): parsing and checking hold it whole, with a syntax node per word. */
 export const MAX_RECIPE_CHARS = 1 << 20;
@@ -16,6 +17,10 @@ export interface CompileOptions {
   strict: boolean;
   /** --allow-system-binds (NIFTY025). */
   allowSystemBinds?: boolean;
+  /** --allow-writable-setuid (NIFTY233). */
+  allowWritableSetuid?: boolean;
+  /** What the outputs need the recipe's name to be (NIFTY809); default: what a default build makes. */
+  nameUses?: NameUses;
   /** Absolute path of the recipe, when source.path is how it is shown: COPY sources are relative to its directory. */
   recipePath?: string;
 }
@@ -80,6 +85,8 @@ function checkParse(
     args: options.args,
     strict: options.strict,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
+    ...(options.nameUses ? { nameUses: options.nameUses } : {}),
     ...(options.recipePath ? { recipeDir: dirname(options.recipePath) } : {}),
   });
   const syntax = options.strict

@@ -24,6 +24,7 @@ import {
   readBuildDir,
   parsePlatforms,
   recipeLocation,
+  relativeOrAbsolute,
   type ParsedValues,
 } from "./common.ts";
 import { printDiagnostics } from "./print-diagnostics.ts";
@@ -412,6 +413,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
       arg: { type: "string", multiple: true },
       strict: { type: "boolean" },
       "allow-system-binds": { type: "boolean" },
+      "allow-writable-setuid": { type: "boolean" },
       json: { type: "boolean" },
       platform: { type: "string" },
     },
@@ -422,23 +424,19 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length === 0) throw new UsageError("check needs at least one recipe", CHECK_HELP);
-  const { checkSource, readRecipe } = await import("../check/source.ts");
-  const { platformDiagnostics } = await import("../check/platforms.ts");
   const asked = parsePlatforms(values.platform as string | undefined, CHECK_HELP).platforms;
+  const options = {
+    args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP),
+    strict: values.strict === true,
+    allowSystemBinds: values["allow-system-binds"] === true,
+    allowWritableSetuid: values["allow-writable-setuid"] === true,
+  };
   const all: Diagnostic[] = [];
   const shown: string[] = [];
   for (const path of positionals) {
-    const { recipePath, shownPath } = await recipeLocation(io.cwd, path);
-    shown.push(shownPath);
-    const source = await readRecipe(recipePath, shownPath);
-    const result = await checkSource(source, {
-      args: keyValues(values.arg as string[] | undefined, "--arg", CHECK_HELP),
-      strict: values.strict === true,
-      allowSystemBinds: values["allow-system-binds"] === true,
-      recipePath,
-    });
-    for (const d of result.diagnostics) all.push(d);
-    if (result.recipe !== undefined) all.push(...platformDiagnostics(result.recipe, source, asked));
+    const checked = await checkOneRecipe(io.cwd, path, options, asked);
+    shown.push(checked.shown);
+    all.push(...checked.diagnostics);
   }
   const failed = hasErrors(all);
   if (values.json) {
@@ -449,6 +447,37 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     if (!failed) io.stdout.write(`${shown.length === 1 ? shown[0] : `${shown.length} recipes`}: ok\n`);
   }
   return failed ? EXIT.input : EXIT.ok;
+}
+
+/**
+ * One recipe of `niftyc check`: its diagnostics, with a recipe that cannot be found, read or
+ * decoded (NIFTY208, NIFTY209, NIFTY801) as a diagnostic of that file, so the other files of the
+ * run are still checked and every problem is printed, as text and as JSON.
+ */
+async function checkOneRecipe(
+  cwd: string,
+  path: string,
+  options: Omit<import("../check/source.ts").CompileOptions, "recipePath">,
+  asked: Parameters<typeof import("../check/platforms.ts").platformDiagnostics>[2],
+): Promise<{ shown: string; diagnostics: Diagnostic[] }> {
+  const { checkSource, readRecipe } = await import("../check/source.ts");
+  const { platformDiagnostics } = await import("../check/platforms.ts");
+  let shownPath = relativeOrAbsolute(cwd, path);
+  try {
+    const location = await recipeLocation(cwd, path);
+    shownPath = location.shownPath;
+    const source = await readRecipe(location.recipePath, shownPath);
+    const result = await checkSource(source, { ...options, recipePath: location.recipePath });
+    const diagnostics = [...result.diagnostics];
+    if (result.recipe !== undefined) diagnostics.push(...platformDiagnostics(result.recipe, source, asked));
+    return { shown: shownPath, diagnostics };
+  } catch (error) {
+    if (!(error instanceof NiftyError)) throw error;
+    const { code, message, hint, details } = error;
+    const source = { path: shownPath, text: "" };
+    const diagnostic: Diagnostic = { severity: "error", code, message, source, ...(hint ? { hint } : {}) };
+    return { shown: shownPath, diagnostics: [details ? { ...diagnostic, details } : diagnostic] };
+  }
 }
 
 async function runCache(args: readonly string[], io: CliIo): Promise<number> {

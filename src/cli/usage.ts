@@ -109,6 +109,8 @@ Options:
   --arg NAME=VALUE      value for an ARG (repeatable)
   --strict              warnings are errors
   --allow-system-binds  let BIND name the host's /, /etc, /usr, /root, /proc, /dev, /run… (NIFTY025)
+  --allow-writable-setuid
+                        let a MODE make a setuid or setgid file every user may write (NIFTY233)
   --platform P[,P…]     check what a build for these platforms would refuse (NIFTY255, NIFTY256);
                         without it, each platform the recipe's PLATFORM line lists
   --json                diagnostics as JSON on stdout`;

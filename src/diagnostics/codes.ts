@@ -64,7 +64,7 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "syntax",
     title: "invalid variable reference",
-    hint: "write ${NAME} or ${NAME:-default}; a NAME is letters, digits and _, not starting with a digit",
+    hint: "write ${NAME} or ${NAME:-default}; a NAME is letters, digits and _, not starting with a digit, and a default is plain text: for a fallback to another variable, give an earlier ARG that default (ARG A=${B:-c}) and write ${A}",
   },
   NIFTY006: {
     severity: "error",
@@ -95,6 +95,12 @@ export const DIAGNOSTIC_CODES = {
     section: "syntax",
     title: "this line almost closes a heredoc, but has blanks around its delimiter",
     hint: "a closing line holds only the delimiter: remove the blanks, or the heredoc goes on to the next exact closing line",
+  },
+  NIFTY019: {
+    severity: "error",
+    section: "syntax",
+    title: "a heredoc marker written with a blank after <<",
+    hint: "write the marker as one word, <<EOF (or <<-EOF, <<'EOF'), with no blank after <<",
   },
 
   // Fetch and cache: src/fetch/ and the content-addressed store.
@@ -131,7 +137,7 @@ export const DIAGNOSTIC_CODES = {
   NIFTY113: {
     severity: "error",
     section: "fetch",
-    title: "invalid path in a mirror source (empty, or climbing with `..`)",
+    title: "invalid path in a mirror source (empty, absolute, or climbing with `..`)",
   },
   NIFTY114: { severity: "error", section: "fetch", title: "cannot decompress a: the decompressor failed" },
   NIFTY120: { severity: "error", section: "fetch", title: "not an archive format niftyc reads" },
@@ -228,7 +234,11 @@ export const DIAGNOSTIC_CODES = {
     section: "checks",
     title: "FETCH needs at least one source before the digest",
   },
-  NIFTY049: { severity: "error", section: "checks", title: "unsupported source / bad mirror path" },
+  NIFTY049: {
+    severity: "error",
+    section: "checks",
+    title: "unsupported source / invalid URL / invalid path in source",
+  },
   NIFTY050: { severity: "error", section: "checks", title: "FETCH needs TO <path> to place the file" },
   NIFTY051: {
     severity: "error",
@@ -312,7 +322,7 @@ export const DIAGNOSTIC_CODES = {
     title: "host keys made at build time are shared by every container made from this image",
   },
   NIFTY093: { severity: "error", section: "checks", title: 'unknown signal "s"' },
-  NIFTY094: { severity: "error", section: "checks", title: 'bad host name "h"' },
+  NIFTY094: { severity: "error", section: "checks", title: 'bad host name "h": why' },
   NIFTY095: { severity: "error", section: "checks", title: 'bad port "p"' },
   NIFTY096: { severity: "error", section: "checks", title: 'bad bind "b"' },
   NIFTY097: { severity: "warning", section: "checks", title: "the container can write to the host's p" },

@@ -4,10 +4,9 @@
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { FetchError } from "../cache/fetch-error.ts";
+import { httpUrlProblem, sourceProblem, splitSource, type SourceProblem } from "./sources.ts";
 
-/** Schemes resolved against mirrors, besides plain http(s) URLs. */
-export const MIRROR_SCHEMES = ["debian"] as const;
-export type MirrorScheme = (typeof MIRROR_SCHEMES)[number];
+export { MIRROR_SCHEMES, type MirrorScheme } from "./sources.ts";
 
 export interface AptSource {
   /** The file the entry came from, for messages. */
@@ -199,58 +198,32 @@ export function resolveSources(sources: string[], mirrors: Record<string, string
     if (!out.includes(u)) out.push(u);
   };
   for (const src of sources) {
-    const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(src);
-    const scheme = m?.[1]?.toLowerCase();
+    const problem = sourceProblem(src);
+    if (problem !== undefined) throw sourceError(problem);
+    const { scheme, rest } = splitSource(src)!;
     if (scheme === "http" || scheme === "https") {
-      checkHttpUrl(src, "source");
       add(src);
       continue;
     }
-    if (scheme !== undefined && (MIRROR_SCHEMES as readonly string[]).includes(scheme)) {
-      const rest = m![2]!.replace(/^\/+/, "");
-      if (rest === "" || rest.split("/").includes("..")) {
-        throw new FetchError(
-          "NIFTY113",
-          "sources",
-          `invalid path in source ${JSON.stringify(src)}`,
-          `write ${scheme}:<path inside the archive>, e.g. ${scheme}:pool/main/b/busybox/<file>.deb`,
-        );
-      }
-      const list = mirrors[scheme] ?? [];
-      if (list.length === 0) {
-        throw new FetchError(
-          "NIFTY111",
-          "sources",
-          `no ${scheme} mirror for source ${src}`,
-          `pass --mirror ${scheme}=<url> or set NIFTY_MIRROR_${scheme.toUpperCase()}${scheme === "debian" ? ", or add a Debian archive to apt's sources" : ""}`,
-        );
-      }
-      for (const base of list) add(`${base.replace(/\/+$/, "")}/${rest}`);
-      continue;
+    const list = mirrors[scheme] ?? [];
+    if (list.length === 0) {
+      throw new FetchError(
+        "NIFTY111",
+        "sources",
+        `no ${scheme} mirror for source ${src}`,
+        `pass --mirror ${scheme}=<url> or set NIFTY_MIRROR_${scheme.toUpperCase()}${scheme === "debian" ? ", or add a Debian archive to apt's sources" : ""}`,
+      );
     }
-    throw new FetchError(
-      "NIFTY110",
-      "sources",
-      `unsupported source ${JSON.stringify(src)}`,
-      `supported sources: http://…, https://…, ${MIRROR_SCHEMES.map((s) => `${s}:<path>`).join(", ")}`,
-    );
+    for (const base of list) add(`${base.replace(/\/+$/, "")}/${rest}`);
   }
   return out;
 }
 
+function sourceError(problem: SourceProblem): FetchError {
+  return new FetchError(problem.code, "sources", problem.message, problem.hint);
+}
+
 function checkHttpUrl(url: string, what: string): void {
-  let u: URL | undefined;
-  try {
-    u = new URL(url);
-  } catch {
-    u = undefined;
-  }
-  if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") {
-    throw new FetchError(
-      "NIFTY112",
-      "sources",
-      `invalid URL for ${what}: ${JSON.stringify(url)}`,
-      "give an absolute http:// or https:// URL",
-    );
-  }
+  const problem = httpUrlProblem(url, what);
+  if (problem !== undefined) throw sourceError(problem);
 }

@@ -7,6 +7,7 @@ import type { Value } from "./scope.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { CONTROL_CHARACTER } from "../diagnostics/escape.ts";
 import { imagePath } from "../image/tree.ts";
+import { writableSetuid } from "../image/setuid.ts";
 import type { CheckModel, Expanded } from "./spec.ts";
 
 export interface Owner {
@@ -89,6 +90,22 @@ export function readMode(value: Value, report: Reporter): number | undefined {
     return undefined;
   }
   return parseInt(value.text, 8);
+}
+
+/**
+ * A MODE that would make a setuid or setgid file every user may write: NIFTY233 at the MODE
+ * word, by the rule the build applies to the finished image, unless --allow-writable-setuid.
+ */
+export function checkWritableSetuid(
+  modeWord: Value,
+  file: { path: string; mode: number } & Owner,
+  model: CheckModel,
+  report: Reporter,
+): boolean {
+  const problem = model.allowWritableSetuid ? undefined : writableSetuid(file.path, file);
+  if (problem === undefined) return true;
+  report.error(modeWord.span, "NIFTY233", problem.message, problem.hint);
+  return false;
 }
 
 export function readId(value: Value, report: Reporter, what: string): number | undefined {

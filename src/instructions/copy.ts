@@ -6,7 +6,15 @@ import type { Span } from "../core/source.ts";
 import type { CheckModel, InstructionSpec, Typed } from "./spec.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Value } from "./scope.ts";
-import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
+import {
+  checkWritableSetuid,
+  expectCount,
+  readImagePath,
+  readMode,
+  readOptions,
+  readOwner,
+  type Owner,
+} from "./args.ts";
 import { newHash } from "../core/hash.ts";
 import { StepError } from "./context.ts";
 import type { BuildContext } from "./context.ts";
@@ -50,6 +58,9 @@ export const copy: InstructionSpec<CopyInstruction> = {
     const mode = modeWord ? readMode(modeWord, report) : undefined;
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (dest === undefined || (modeWord && mode === undefined) || owner === undefined) return undefined;
+    const copied = kind === "dir" ? posix.join(dest, "…") : dest;
+    if (modeWord && !checkWritableSetuid(modeWord, { path: copied, mode: mode!, ...owner }, model, report))
+      return undefined;
     if (kind === "dir" && mode !== undefined && (directoryMode(mode) & 0o100) === 0) {
       report.warn(
         modeWord!.span,
@@ -79,7 +90,7 @@ export const copy: InstructionSpec<CopyInstruction> = {
       source,
       sourceSpan: srcWord.span,
       dest,
-      ...(mode !== undefined ? { mode } : {}),
+      ...(mode !== undefined ? { mode, modeSpan: modeWord!.span } : {}),
       owner,
     };
   },

@@ -1,6 +1,14 @@
 // FILE <path> [MODE <octal>] [OWNER <u>:<g>] <<EOF ... EOF
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { expectCount, readImagePath, readMode, readOptions, readOwner, type Owner } from "./args.ts";
+import {
+  checkWritableSetuid,
+  expectCount,
+  readImagePath,
+  readMode,
+  readOptions,
+  readOwner,
+  type Owner,
+} from "./args.ts";
 import { writeFile } from "./files.ts";
 import { ROOT } from "./files.ts";
 import type { TreeNode } from "../image/tree.ts";
@@ -41,6 +49,7 @@ export const file: InstructionSpec<FileInstruction> = {
     const mode = modeWord ? readMode(modeWord, report) : 0o644;
     const owner = ownerWord ? readOwner(ownerWord, report, model) : ROOT;
     if (path === undefined || mode === undefined || owner === undefined) return undefined;
+    if (modeWord && !checkWritableSetuid(modeWord, { path, mode, ...owner }, model, report)) return undefined;
     const text = ins.heredocs[0]!.text;
     try {
       const node: TreeNode = { type: "file", mode, ...owner, content: { digest: "", size: 0 } };
@@ -50,7 +59,15 @@ export const file: InstructionSpec<FileInstruction> = {
       report.error(opts.positional[0]!.span, "NIFTY052", (error as Error).message);
       return undefined;
     }
-    return { kind: "FILE", span: ins.span, path, mode, owner, text };
+    return {
+      kind: "FILE",
+      span: ins.span,
+      path,
+      mode,
+      owner,
+      text,
+      ...(modeWord ? { modeSpan: modeWord.span } : {}),
+    };
   },
   async apply(t, context) {
     await writeFile(context, t.path, t.text, t.mode, t.owner);

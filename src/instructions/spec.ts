@@ -54,6 +54,8 @@ export interface CheckModel {
   recipeDir: string;
   /** --allow-system-binds: BIND may name the host's / and system directories (NIFTY025). */
   allowSystemBinds: boolean;
+  /** --allow-writable-setuid: a MODE may make a setuid or setgid file every user may write (NIFTY233). */
+  allowWritableSetuid: boolean;
   /** What a host path is (COPY sources), following symlinks; undefined when missing. */
   hostKind(hostPath: string): "file" | "dir" | "other" | "unreadable" | undefined;
   /** Everything under a host directory (COPY of a directory), paths relative to it with "/". */
@@ -72,6 +74,8 @@ export type NameKind = "user" | "group" | "archive";
 export interface Typed {
   kind: InstructionKeyword;
   span: Span;
+  /** The line's MODE word, where it has one: a check of the mode of the files it wrote points there. */
+  modeSpan?: Span;
 }
 
 /** The run-time settings instructions contribute to, before niftyc adds what it derives from the tree. */

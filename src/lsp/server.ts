@@ -114,7 +114,8 @@ function diagnose(front: FrontEnd, uri: string, analysis: Analysis): LspDiagnost
     const result = front.checkParsed(analysis.source, analysis.parsed, {
       args: new Map(),
       strict: false,
-      ...(recipePath ? { recipePath } : {}),
+      // A document that is no file has no file name to name the outputs (NIFTY809).
+      ...(recipePath ? { recipePath } : { nameUses: { machine: false, repository: false } }),
     });
     analysis.diagnostics = result.diagnostics.map(toLspDiagnostic);
   } catch (error) {

@@ -23,7 +23,7 @@ import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { asDiagnostic, BuildFailed } from "./failure.ts";
 import { hashText } from "./keys.ts";
-import { recipeNameProblem } from "./name-check.ts";
+import { nameUses, recipeNameProblem } from "./name-check.ts";
 import { outDirRefusal } from "../core/out-dir.ts";
 import { DamagedBlob } from "../cache/assembled.ts";
 import {
@@ -221,6 +221,8 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     args: options.args ?? new Map(),
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
+    nameUses: nameUses(new Set(options.formats ?? DEFAULT_FORMATS)),
     recipePath: options.recipePath,
   });
   const { warnings } = compiled;
@@ -604,7 +606,7 @@ async function verifyFinishedImage(b: Built): Promise<Diagnostic[]> {
   const { verifyImage } = await import("./verify-image.ts");
   const report = new Reporter(b.source);
   const allowWritableSetuid = b.options.allowWritableSetuid === true;
-  const checks = { allowWritableSetuid, platform: b.context.platform };
+  const checks = { allowWritableSetuid, platform: b.context.platform, modeSpans: b.ran.modeSpans };
   await verifyImage(b.recipe, b.tree, b.ran.origins, (d) => b.store.blobPath(d), report, checks);
   if (report.errorCount > 0) throw new BuildFailed([...b.warnings, ...report.all()]);
   const warnings = report.all();

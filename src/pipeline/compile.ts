@@ -28,6 +28,8 @@ export async function compile(
   // source.path too: the recipe's name and path are taken from how it is shown, not from recipePath.
   const place = options.recipePath ?? resolve(source.path);
   const binds = String(options.allowSystemBinds === true);
+  const setuid = String(options.allowWritableSetuid === true);
+  const names = JSON.stringify(options.nameUses ?? null);
   const key = hashText(
     COMPILED_FORMAT,
     NIFTYC_VERSION,
@@ -37,6 +39,8 @@ export async function compile(
     args,
     String(options.strict),
     binds,
+    setuid,
+    names,
   );
   const cached = await store.readJson<CompiledRecord>("recipes", key);
   if (cached !== undefined) {

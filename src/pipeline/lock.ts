@@ -27,6 +27,7 @@ export type LockOptions = Pick<
   | "fetchTimeoutMs"
   | "strict"
   | "allowSystemBinds"
+  | "allowWritableSetuid"
   | "onEvent"
   | "limits"
   | "platform"
@@ -54,6 +55,9 @@ async function openRecipe(options: LockOptions) {
     args: options.args ?? new Map(),
     strict: options.strict ?? false,
     allowSystemBinds: options.allowSystemBinds === true,
+    allowWritableSetuid: options.allowWritableSetuid === true,
+    // A lock names no output: the recipe's name is the build's business.
+    nameUses: { machine: false, repository: false },
     recipePath: options.recipePath,
   });
   const declared = packageDeclarations(recipe);

@@ -1,36 +1,22 @@
-// The recipe's name comes from its file name and names the outputs: a
-// machine (nspawn, systemd units) and an image repository (docker-archive).
-// A name those refuse is told before any step runs, naming the recipe file,
-// instead of failing at the last stage.
+// The recipe's name against the formats a build makes: the rule is src/check/recipe-name.ts's,
+// which `niftyc check` applies too.
 import type { SourceFile } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import { recipeNameProblem as nameProblem, type NameUses } from "../check/recipe-name.ts";
 import type { Format } from "./outputs.ts";
 
-const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const REPOSITORY = /^[a-z0-9][a-z0-9._-]*$/;
+/** What the formats need the recipe's name to be. */
+export function nameUses(formats: ReadonlySet<Format>): NameUses {
+  return {
+    machine: formats.has("nspawn") || formats.has("systemd"),
+    repository: formats.has("docker-archive") || formats.has("docker"),
+  };
+}
 
 export function recipeNameProblem(
   name: string,
   formats: ReadonlySet<Format>,
   source: SourceFile,
 ): Diagnostic | undefined {
-  const problem =
-    (formats.has("nspawn") || formats.has("systemd")) && !MACHINE_NAME.test(name)
-      ? "a machine name (letters, digits, '.', '_' and '-', at most 64 characters)"
-      : (formats.has("docker-archive") || formats.has("docker")) && !REPOSITORY.test(name)
-        ? "a Docker image (repository names are lower-case letters, digits, '.', '_' and '-')"
-        : undefined;
-  if (problem === undefined) return undefined;
-  return {
-    severity: "error",
-    code: "NIFTY809",
-    message: `the recipe's name ${JSON.stringify(name)}, from its file name, cannot name ${problem}`,
-    source,
-    hint: `rename the recipe file (e.g. ${
-      name
-        .toLowerCase()
-        .replace(/[^a-z0-9._-]/g, "-")
-        .replace(/^[^a-z0-9]+/, "") || "nifty"
-    }.nifty), or leave out the formats that need the name`,
-  };
+  return nameProblem(name, nameUses(formats), source);
 }

@@ -52,6 +52,8 @@ export async function planSteps(
 export interface StepsResult {
   /** Which line last wrote each path: where image checks point. */
   origins: Map<string, Span>;
+  /** The MODE word of the line that last wrote a path, where that line had one (NIFTY233 points there). */
+  modeSpans: Map<string, Span>;
   /** Paths last written by base-layer instructions (fetched binaries and their links). */
   basePaths: Set<string>;
   /** Blobs the tree uses. */
@@ -110,7 +112,12 @@ async function runEach(
   save: (key: string, record: StepCacheRecord) => void,
 ): Promise<StepsResult> {
   const records = read.records ?? (await readStepRecords(store, plan));
-  const result: StepsResult = { origins: new Map(), basePaths: new Set(), used: new Set() };
+  const result: StepsResult = {
+    origins: new Map(),
+    modeSpans: new Map(),
+    basePaths: new Set(),
+    used: new Set(),
+  };
   for (const [index, instruction] of recipe.instructions.entries()) {
     const started = clockMs();
     const cached = records[index];
@@ -146,6 +153,8 @@ function track(result: StepsResult, instruction: Instruction, changes: readonly 
   const base = specFor(instruction).layer === "base";
   for (const [path, node] of changes) {
     result.origins.set(path, instruction.span);
+    if (instruction.modeSpan !== undefined) result.modeSpans.set(path, instruction.modeSpan);
+    else result.modeSpans.delete(path);
     if (base) result.basePaths.add(path);
     else result.basePaths.delete(path);
     if (node.type === "file" && node.content.inline === undefined) result.used.add(node.content.digest);

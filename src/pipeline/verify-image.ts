@@ -16,6 +16,7 @@ import {
 import { DEFAULT_PLATFORM, describePlatform, libraryDirs, runsOn, type Platform } from "../image/platform.ts";
 import { TreeError, type Tree, type TreeNode } from "../image/tree.ts";
 import { specFor } from "../instructions/index.ts";
+import { writableSetuid } from "../image/setuid.ts";
 import { detectInit } from "./image-config.ts";
 
 export async function verifyImage(
@@ -24,7 +25,12 @@ export async function verifyImage(
   origins: ReadonlyMap<string, Span>,
   blobPath: (digest: string) => string,
   report: Reporter,
-  options: { allowWritableSetuid?: boolean; platform?: Platform } = {},
+  options: {
+    allowWritableSetuid?: boolean;
+    platform?: Platform;
+    /** The MODE word of the line that last wrote a path, where it had one: NIFTY233 points there. */
+    modeSpans?: ReadonlyMap<string, Span>;
+  } = {},
 ): Promise<void> {
   const platform = options.platform ?? DEFAULT_PLATFORM;
   // A path no line put there (the root directory): shown at the first line, or at the start of an empty recipe.
@@ -32,7 +38,8 @@ export async function verifyImage(
   await verifyPrograms(tree, { platform, blobPath, report, spanOf: (path) => origins.get(path) ?? fallback });
   verifyBootable(tree, report);
   verifySystemd(tree, origins, report);
-  verifySetuid(tree, origins, report, options.allowWritableSetuid === true, fallback);
+  const modeSpans = options.modeSpans ?? new Map<string, Span>();
+  verifySetuid(tree, origins, modeSpans, report, options.allowWritableSetuid === true, fallback);
   for (const ins of recipe.instructions) specFor(ins).verify?.(ins, tree, report);
 }
 
@@ -172,6 +179,7 @@ function verifyBootable(tree: Tree, report: Reporter): void {
 function verifySetuid(
   tree: Tree,
   origins: ReadonlyMap<string, Span>,
+  modeSpans: ReadonlyMap<string, Span>,
   report: Reporter,
   allowWritable: boolean,
   recipeSpan: Span,
@@ -184,21 +192,12 @@ function verifySetuid(
     const span = origins.get(path);
     first ??= span;
     const mode = (node.mode & 0o7777).toString(8).padStart(4, "0");
-    const kind = (node.mode & 0o4000) !== 0 ? "setuid" : "setgid";
     found.push(
       `${path} (${node.uid}:${node.gid} ${mode}${span === undefined ? "" : `, line ${span.start.line}`})`,
     );
-    if ((node.mode & 0o002) !== 0 && !allowWritable) {
-      const as = kind === "setuid" ? `uid ${node.uid}` : `gid ${node.gid}`;
-      const safe = (node.mode & 0o7775).toString(8).padStart(4, "0");
-      report.error(
-        span ?? recipeSpan,
-        "NIFTY233",
-        `${path} is ${kind} and every user may write it (mode ${mode}): ` +
-          `anyone could replace a program that runs as ${as}`,
-        `drop the write bit for others (e.g. MODE ${safe}), ` +
-          "or build with --allow-writable-setuid if that is what you mean",
-      );
+    const writable = allowWritable ? undefined : writableSetuid(path, node);
+    if (writable !== undefined) {
+      report.error(modeSpans.get(path) ?? span ?? recipeSpan, "NIFTY233", writable.message, writable.hint);
     }
   }
   if (found.length === 0) return;

@@ -1,5 +1,6 @@
 // Golden fixtures for the checker: each folder holds recipe.nifty, an optional
-// options.json ({"args": {...}, "strict": true}) standing for --arg/--strict,
+// options.json ({"args": {...}, "strict": true, "allowWritableSetuid": true}) standing for
+// --arg/--strict/--allow-writable-setuid,
 // and either the typed instructions expected from it (expected.json) or, for
 // the negative set, the exact diagnostics as `niftyc check` prints them
 // without colour (expected.txt). UPDATE_GOLDEN=1 rewrites them.
@@ -16,6 +17,7 @@ const negative = new URL("fixtures-negative/", import.meta.url);
 interface CaseOptions {
   args?: Record<string, string>;
   strict?: boolean;
+  allowWritableSetuid?: boolean;
 }
 
 async function checkCase(set: "fixtures" | "fixtures-negative", name: string) {
@@ -29,7 +31,11 @@ async function checkCase(set: "fixtures" | "fixtures-negative", name: string) {
   const text = readFileSync(new URL(`${name}/recipe.nifty`, root), "utf8");
   return checkSource(
     { path, text },
-    { args: new Map(Object.entries(options.args ?? {})), strict: options.strict === true },
+    {
+      args: new Map(Object.entries(options.args ?? {})),
+      strict: options.strict === true,
+      allowWritableSetuid: options.allowWritableSetuid === true,
+    },
   );
 }
 

@@ -89,7 +89,10 @@ test("several recipes: all problems in one run, files named", async (t) => {
   const r = await run(["check", "a.nifty", "b.nifty", "ok.nifty"], { cwd });
   t.is(r.code, 1);
   t.regex(r.stderr, /^a\.nifty:1:1: error/m);
-  t.regex(r.stderr, /^b\.nifty:1:10: error: bad host name "-x" \[NIFTY094\]/m);
+  t.regex(
+    r.stderr,
+    /^b\.nifty:1:10: error: bad host name "-x": its label "-x" starts or ends with - \[NIFTY094\]/m,
+  );
   t.regex(r.stderr, /^3 errors$/m);
   const good = await run(["check", "ok.nifty", "ok.nifty"], { cwd });
   t.is(good.code, 0);
@@ -316,20 +319,20 @@ test("usage mistakes exit 2: no command, no recipe, unknown option, unknown comm
   t.true(far.stderr.startsWith('niftyc: unknown command "frobnicate"\n'));
 });
 
-test("a missing recipe: exit 1, one line naming it, no stack trace", async (t) => {
+test("a missing recipe: exit 1, a diagnostic of that file, no stack trace", async (t) => {
   const cwd = recipes({});
   const r = await run(["check", "nothere.nifty"], { cwd });
   t.is(r.code, 1);
   t.is(
     r.stderr,
-    "niftyc: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n",
+    "nothere.nifty: error: recipe nothere.nifty does not exist [NIFTY208]\n  hint: recipes are files such as recipes/ssh.nifty\n1 error\n",
   );
   mkdirSync(join(cwd, "sub"));
   const dir = await run(["check", "sub"], { cwd });
   t.is(dir.code, 1);
   t.is(
     dir.stderr,
-    "niftyc: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n",
+    "sub: error: sub is a directory with no recipe in it [NIFTY209]\n  hint: give a recipe file, or put a Niftyfile (or one .nifty file) in the directory\n1 error\n",
   );
   // A directory with one recipe stands for it; with several, the error names them.
   writeFileSync(join(cwd, "sub", "web.nifty"), "HOSTNAME web\n");
@@ -394,4 +397,46 @@ test("niftyc check loads neither node:crypto, the store nor the lock code", asyn
   t.regex(loaded, /src\/instructions\/copy\.ts/);
   t.notRegex(loaded, /^node:crypto$/m);
   t.notRegex(loaded, /src\/cache\/store\.ts|src\/debian\/lockfile\.ts/);
+});
+
+test("several recipes, one missing and one not UTF-8: every file's problems, as text and as JSON", async (t) => {
+  const cwd = recipes({ "a.nifty": "DIR relative\n" });
+  writeFileSync(join(cwd, "latin1.nifty"), Buffer.from("DIR /caf\xe9\n", "latin1"));
+  const files = ["a.nifty", "missing.nifty", "latin1.nifty"];
+  const json = await run(["check", "--json", ...files], { cwd });
+  t.is(json.code, 1);
+  const parsed = JSON.parse(json.stdout) as {
+    ok: boolean;
+    diagnostics: Array<{ code: string; file: string }>;
+  };
+  t.false(parsed.ok);
+  t.deepEqual(
+    parsed.diagnostics.map((d) => [d.file, d.code]),
+    [
+      ["a.nifty", "NIFTY038"],
+      ["missing.nifty", "NIFTY208"],
+      ["latin1.nifty", "NIFTY801"],
+    ],
+  );
+  const text = await run(["check", ...files], { cwd });
+  t.is(text.code, 1);
+  t.regex(text.stderr, /^a\.nifty:1:5: error: .* \[NIFTY038\]$/m);
+  t.regex(text.stderr, /^missing\.nifty: error: recipe missing\.nifty does not exist \[NIFTY208\]$/m);
+  t.regex(text.stderr, /^latin1\.nifty: error: recipe latin1\.nifty is not valid UTF-8 .*\[NIFTY801\]$/m);
+  t.regex(text.stderr, /^3 errors$/m);
+});
+
+test("a recipe file name no output can take is NIFTY809 in check too, with a name that works", async (t) => {
+  const long = "x".repeat(70);
+  const cwd = recipes({
+    "My Recipe.nifty": "HOSTNAME a\n",
+    "ünï.nifty": "HOSTNAME a\n",
+    [`${long}.nifty`]: "",
+  });
+  const r = await run(["check", "My Recipe.nifty", "ünï.nifty", `${long}.nifty`], { cwd });
+  t.is(r.code, 1);
+  const hints = [...r.stderr.matchAll(/rename the recipe file \(e\.g\. (\S+)\.nifty\)/g)].map((m) => m[1]);
+  t.deepEqual(hints, ["my-recipe", "uni", "x".repeat(64)]);
+  t.is([...r.stderr.matchAll(/\[NIFTY809\]/g)].length, 3);
+  t.regex(r.stderr, /^My Recipe\.nifty: error: the recipe's name "My Recipe"/m);
 });

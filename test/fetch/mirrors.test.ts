@@ -148,7 +148,7 @@ test("resolveSources: URLs as they are, debian: against each mirror, in order, w
       [
         "https://files.example/bb",
         "debian:pool/main/b/busybox/b.deb",
-        "debian:/pool/main/b/busybox/b.deb",
+        "DEBIAN:pool/main/b/busybox/b.deb",
         "https://files.example/bb",
       ],
       mirrors,
@@ -176,7 +176,16 @@ test("resolveSources errors: unknown scheme, no mirror, climbing path", (t) => {
     })?.code,
     "NIFTY113",
   );
+  // The rule niftyc check applies too (NIFTY049): a relative path, not empty, without "..".
+  for (const src of ["debian:../x", "debian:", "debian:/pool/x"]) {
+    const error = t.throws(() => resolveSources([src], { debian: ["http://m.example/debian"] }), {
+      instanceOf: NiftyError,
+    });
+    t.is(error?.code, "NIFTY113", src);
+  }
   t.is(t.throws(() => resolveSources(["http://"], {}), { instanceOf: NiftyError })?.code, "NIFTY112");
+  t.is(t.throws(() => resolveSources(["https://"], {}), { instanceOf: NiftyError })?.code, "NIFTY112");
+  t.is(t.throws(() => resolveSources(["http://[::1/y"], {}), { instanceOf: NiftyError })?.code, "NIFTY112");
 });
 
 test("parseMirrorSettings reads NAME=URL and refuses the rest", (t) => {

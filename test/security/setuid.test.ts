@@ -4,6 +4,19 @@ import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { tempDir, tryBuild } from "./helpers.ts";
+import { checkSource } from "../../src/check/source.ts";
+import { Reporter } from "../../src/diagnostics/reporter.ts";
+import { Tree } from "../../src/image/tree.ts";
+import { verifyImage } from "../../src/pipeline/verify-image.ts";
+import type { Span } from "../../src/core/source.ts";
+
+/** A span of the first line, by offsets. */
+function span(start: number, end: number): Span {
+  return {
+    start: { offset: start, line: 1, column: start + 1 },
+    end: { offset: end, line: 1, column: end + 1 },
+  };
+}
 
 async function recipeWith(lines: string): Promise<{ dir: string; recipe: string }> {
   const dir = await tempDir("niftyc-setuid-");
@@ -52,4 +65,36 @@ test("every setuid or setgid file is listed once, with owner, mode and line", as
   t.regex(listed[0]?.message ?? "", /has 2 setuid or setgid files.*\/usr\/bin\/a \(0:0 4755, line 4\), /);
   t.regex(listed[0]?.message ?? "", /, \/usr\/bin\/b \(0:0 2755, line 5\)$/);
   t.is(listed[0]?.span?.start.line, 4);
+});
+
+test("niftyc check refuses the MODE word the build would refuse, and the build points there too", async (t) => {
+  const { dir, recipe } = await recipeWith("COPY prog /usr/bin/rootme MODE 4777\n");
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  const text = await fsp.readFile(recipe, "utf8");
+  const checked = await checkSource({ path: recipe, text }, { args: new Map(), strict: false });
+  const error = checked.diagnostics.find((d) => d.code === "NIFTY233");
+  t.deepEqual([error?.span?.start.line, error?.span?.start.column], [4, 32], "at the MODE word's value");
+  const allowed = await checkSource(
+    { path: recipe, text },
+    { args: new Map(), strict: false, allowWritableSetuid: true },
+  );
+  t.false(allowed.diagnostics.some((d) => d.code === "NIFTY233"));
+  const refused = await tryBuild(recipe, dir);
+  const built = refused.ok ? undefined : refused.errors.find((e) => e.code === "NIFTY233");
+  t.deepEqual([built?.span?.start.line, built?.span?.start.column], [4, 32]);
+});
+
+test("the finished image's check points NIFTY233 at the MODE word of the line that wrote the file", async (t) => {
+  const tree = new Tree();
+  tree.set("/usr/bin/x", { type: "file", mode: 0o4777, uid: 0, gid: 0, content: { digest: "", size: 0 } });
+  const source = { path: "r.nifty", text: "FILE /usr/bin/x MODE 4777 <<EOF\nEOF\n" };
+  const line = span(0, 31);
+  const word = span(21, 25);
+  const report = new Reporter(source);
+  const recipe = { name: "r", path: "r.nifty", dir: "/", instructions: [] };
+  await verifyImage(recipe, tree, new Map([["/usr/bin/x", line]]), () => "/nonexistent", report, {
+    modeSpans: new Map([["/usr/bin/x", word]]),
+  });
+  const error = report.diagnostics.find((d) => d.code === "NIFTY233");
+  t.is(error?.span?.start.column, 22);
 });
