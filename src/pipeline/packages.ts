@@ -482,24 +482,15 @@ async function checkLock(
   found: FoundSection,
   options: PackageOptions,
 ): Promise<ReadonlyMap<string, DebContents>> {
-  const { section, text, shown } = found;
-  const { lock, lines } = section;
+  const { lock } = found.section;
   const { key, indices } = await lockCheckKey(store, lock);
   const shared = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), read: new Map<string, DebContents>() };
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return shared.read;
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
-  // Several .debs downloaded and read at once, started before the signed indices are read (a .deb
-  // is fetched by its digest and unpacked into the store only, so the index check need not come
-  // first); their problems are still listed after the indices', in the lock's order.
-  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
-  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
-  const reading = largestFirst(
-    lock.packages,
-    (p) => p.size,
-    (p) => debControl(store, p, once, shared),
-  );
-  for (const pending of reading) pending.catch(() => {});
+  // The signed indices first: a stanza whose Filename, Size or SHA256 is not its signed record's (edited
+  // by hand) is the lock's error, at its line, and its .deb is neither downloaded nor, offline, asked
+  // for by a digest the archive never signed for it (which would blame the mirror for the lock's edit).
   const { openParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
     const stored = indices[i] === undefined ? undefined : await openParsedIndex(store, indices[i]!, suite);
@@ -510,8 +501,21 @@ async function checkLock(
     await stored.packages.close();
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
+  const unsigned = new Set(
+    problems.filter((p) => ["Filename", "Size", "SHA256"].includes(p.field)).map((p) => p.key),
+  );
+  // The other .debs are downloaded and read several at once, their problems listed in the lock's order.
+  const read = lock.packages.filter((p) => !unsigned.has(check.lockKey(p)));
+  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
+  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
+  const reading = largestFirst(
+    read,
+    (p) => p.size,
+    (p) => debControl(store, p, once, shared),
+  );
+  for (const pending of reading) pending.catch(() => {});
   const controls = new Map<string, Field[]>();
-  for (const [i, p] of lock.packages.entries()) {
+  for (const [i, p] of read.entries()) {
     const control = await reading[i]!;
     controls.set(check.lockKey(p), control);
     const wrong = check.identityProblem(p, control);
@@ -520,19 +524,27 @@ async function checkLock(
   if (problems.length === 0) {
     problems.push(...check.closureProblems(lock, controls).map((p) => ({ ...p, code: "NIFTY630" as const })));
   }
-  if (problems.length > 0) {
-    const requestsLine = section.requestsLine;
-    const hint =
-      "the lock no longer says what its packages are (edited by hand, or tampered with): " +
-      "restore it from version control, or delete it and run `niftyc lock` again";
-    const fieldLine = (p: LockProblem) =>
-      (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
-    const at = (p: LockProblem) =>
-      p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1);
-    throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
-  }
+  if (problems.length > 0) throw lockFailed(found, problems);
   await store.writeRecord("debian-lock-checked", key, true);
   return shared.read;
+}
+
+/** The lock's problems, each at its line of the lock. */
+function lockFailed(
+  found: FoundSection,
+  problems: ReadonlyArray<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }>,
+): BuildFailed {
+  const { lines, requestsLine } = found.section;
+  const hint =
+    "the lock no longer says what its packages are (edited by hand, or tampered with): " +
+    "restore it from version control, or delete it and run `niftyc lock` again";
+  const fieldLine = (p: LockProblem) =>
+    (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
+  const at = (p: LockProblem) =>
+    p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1);
+  return new BuildFailed(
+    problems.map((p) => lockDiagnostic(p.code, at(p), p.message, found.text, found.shown, hint)),
+  );
 }
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
