@@ -15,6 +15,9 @@ import { readLockSections, readPlatformLock, resolvePackages, writeResolvedSecti
 import type { BuildOptions } from "./types.ts";
 import { DEFAULT_PLATFORM, platformOfDebian, type Platform } from "../image/platform.ts";
 import { sameVersions } from "./packages.ts";
+import { foreignQualifiers } from "../instructions/platform-select.ts";
+import { BuildFailed } from "./failure.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 
 export type LockOptions = Pick<
   BuildOptions,
@@ -88,6 +91,7 @@ export async function lockRecipe(
 ): Promise<LockResult[]> {
   const opened = await openRecipe(options);
   const platforms = await platformsOf(options, opened.lockFile);
+  refuseForeignQualifiers(opened, platforms);
   if (Array.isArray(options.update)) await requireLocked(options.update, opened, platforms);
   const resolved = [];
   for (const platform of platforms) resolved.push(await lockPlatform(options, opened, platform));
@@ -102,6 +106,22 @@ export async function lockRecipe(
     written: r.written,
     platform: platforms[i]!.name,
   }));
+}
+
+/**
+ * `PACKAGE foo:arm64` for a platform whose image cannot hold it: NIFTY642 at the qualifier, as
+ * `niftyc check` and the build say, before anything is resolved or written.
+ */
+function refuseForeignQualifiers(
+  opened: Awaited<ReturnType<typeof openRecipe>>,
+  platforms: readonly Platform[],
+): void {
+  const errors = new Map<string, Omit<Diagnostic, "source">>();
+  for (const platform of platforms)
+    for (const e of foreignQualifiers(opened.recipe, platform))
+      errors.set(`${e.span?.start.offset} ${e.message}`, e);
+  if (errors.size > 0)
+    throw new BuildFailed([...errors.values()].map((e) => ({ ...e, source: opened.source })));
 }
 
 /** `--update NAME…`: every name must be in the section of at least one of the platforms. */
