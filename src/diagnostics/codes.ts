@@ -544,6 +544,11 @@ export const DIAGNOSTIC_CODES = {
     section: "packages",
     title: "the InRelease of S (URL) is dated D, older than the D' the lock was resolved against",
   },
+  NIFTY633: {
+    severity: "error",
+    section: "packages",
+    title: "the lock says the InRelease of S is dated D, but the signed InRelease it names is dated D'",
+  },
   NIFTY650: {
     severity: "error",
     section: "packages",

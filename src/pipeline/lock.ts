@@ -194,7 +194,7 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
   const rows: OutdatedRow[] = [];
   const summaries: OutdatedSummary[] = [];
   for (const platform of await platformsOf(options, opened.lockFile)) {
-    const lock = await readPlatformLock(opened.paths, opened.suffix, platform);
+    const lock = await readPlatformLock(opened.paths, opened.suffix, platform, opened.store);
     if (lock === undefined) throw await notLocked(opened, platform);
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
     const archives = opened.declared.archives;

@@ -190,6 +190,8 @@ export async function resolvePackages(
   }
   options.hostInputs?.distrust("the packages were resolved against the archive");
   if (options.locked) throw lockedError(options, asks, fit, { file, found, shown });
+  // The previous lock's dates are the floor the suites are read against (NIFTY632).
+  if (found !== undefined) await checkSuiteDates(store, found);
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   // Made now from the verified indices: what checkLock would find, so a build that uses it as it is
   // need not read a package.
@@ -392,10 +394,14 @@ export async function readPlatformLock(
   recipe: { recipePath: string; source: SourceFile },
   suffix: string,
   platform: Platform,
+  store?: Store,
 ): Promise<Lock | undefined> {
   const path = `${recipe.recipePath}${suffix}.lock`;
   const file = await readLockFile(path, `${recipe.source.path}${suffix}.lock`);
-  return (await platformSection(file, { ...recipe, platform }, suffix))?.section.lock;
+  const found = await platformSection(file, { ...recipe, platform }, suffix);
+  // With the store, the header's dates are checked: outdated reads the suites against them.
+  if (found !== undefined && store !== undefined) await checkSuiteDates(store, found);
+  return found?.section.lock;
 }
 
 /** One platform's section, and the file it was read from (an old per-platform file when `legacy`). */
@@ -486,6 +492,7 @@ async function checkLock(
   const { key, indices } = await lockCheckKey(store, lock);
   const shared = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), read: new Map<string, DebContents>() };
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return shared.read;
+  await checkSuiteDates(store, found);
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
   // The signed indices first: a stanza whose Filename, Size or SHA256 is not its signed record's (edited
@@ -545,6 +552,31 @@ function lockFailed(
   return new BuildFailed(
     problems.map((p) => lockDiagnostic(p.code, at(p), p.message, found.text, found.shown, hint)),
   );
+}
+
+/**
+ * The header's date of each suite against the signed InRelease its digest names, where that is in
+ * the store: a date edited by hand would otherwise pass a build and become the floor `outdated` and
+ * `lock --update` refuse anything older than (a false NIFTY632 rollback).
+ */
+async function checkSuiteDates(store: Store, found: FoundSection): Promise<void> {
+  const { signedReleaseDate, parseReleaseDate } = await import("../debian/release.ts");
+  const wrong: Diagnostic[] = [];
+  for (const s of found.section.lock.suites) {
+    const blob = await store.stat(s.inRelease);
+    if (blob === undefined) continue;
+    const signed = await signedReleaseDate(blob.path).catch(() => undefined);
+    if (signed === undefined || parseReleaseDate(s.date)?.getTime() === signed.getTime()) continue;
+    const label = `${s.archive} ${s.suite} ${s.component}`;
+    const line = found.section.suiteLines.get(label) ?? 1;
+    const message =
+      `the lock says the InRelease of ${s.archive} ${s.suite} is dated ${s.date}, ` +
+      `but the signed InRelease it names (${s.inRelease}) is dated ${debianDate(signed)}`;
+    const hint =
+      "the lock's header was edited by hand: restore it from version control, or delete it and run `niftyc lock` again";
+    wrong.push(lockDiagnostic("NIFTY633", line, message, found.text, found.shown, hint));
+  }
+  if (wrong.length > 0) throw new BuildFailed(wrong);
 }
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
