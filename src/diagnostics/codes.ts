@@ -549,6 +549,11 @@ export const DIAGNOSTIC_CODES = {
     section: "packages",
     title: "the lock says the InRelease of S is dated D, but the signed InRelease it names is dated D'",
   },
+  NIFTY634: {
+    severity: "warning",
+    section: "packages",
+    title: "--mirror N=URL is given but the recipe names no archive N",
+  },
   NIFTY650: {
     severity: "error",
     section: "packages",

@@ -11,6 +11,7 @@ import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations } from "./packages.ts";
+import { mirrorNameWarnings } from "./mirror-names.ts";
 import { readLockSections, readPlatformLock, resolvePackages, writeResolvedSections } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 import { DEFAULT_PLATFORM, platformOfDebian, type Platform } from "../image/platform.ts";
@@ -26,6 +27,7 @@ export type LockOptions = Pick<
   | "args"
   | "cacheDir"
   | "mirrors"
+  | "mirrorNames"
   | "now"
   | "fetchTimeoutMs"
   | "strict"
@@ -60,6 +62,9 @@ async function openRecipe(options: LockOptions) {
     recipePath: options.recipePath,
   });
   const declared = packageDeclarations(recipe);
+  // Said as notes: lock and outdated print no recipe warnings of their own.
+  for (const w of mirrorNameWarnings(recipe, options.mirrorNames, source))
+    options.onEvent?.({ type: "note", message: `${w.message} [${w.code}]; ${w.hint}` });
   if (declared.asks.length === 0)
     throw new NiftyError(
       "NIFTY608",
