@@ -513,6 +513,8 @@ async function checkLock(
   );
   // The other .debs are downloaded and read several at once, their problems listed in the lock's order.
   const read = lock.packages.filter((p) => !unsigned.has(check.lockKey(p)));
+  const missing = options.offline ? await missingOffline(store, found, read) : [];
+  if (missing.length > 0) throw new BuildFailed([...lockFailed(found, problems).diagnostics, ...missing]);
   let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
   const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
   const reading = largestFirst(
@@ -577,6 +579,42 @@ async function checkSuiteDates(store: Store, found: FoundSection): Promise<void>
     wrong.push(lockDiagnostic("NIFTY633", line, message, found.text, found.shown, hint));
   }
   if (wrong.length > 0) throw new BuildFailed(wrong);
+}
+
+/**
+ * NIFTY102 for each locked .deb the lock check would have to download (neither it nor its control
+ * is in the store), at its SHA256 line of the lock: offline, an air-gapped user learns every file to
+ * bring in one go, not one per build.
+ */
+async function missingOffline(
+  store: Store,
+  found: FoundSection,
+  packages: readonly LockedPackage[],
+): Promise<Diagnostic[]> {
+  const absent = [];
+  for (const p of packages) {
+    if (await store.has(p.sha256)) continue;
+    if ((await store.readRecord("deb-control", digestHex(p.sha256))) === undefined) absent.push(p);
+  }
+  const { lines } = found.section;
+  const hint =
+    `copy ${absent.length === 1 ? "the file" : `these ${absent.length} files`} to this machine (each from the ` +
+    "archive's pool path named, with the sha256 its lock line gives), run `niftyc cache import <file>...`, " +
+    "then build with --offline again";
+  return absent.map((p) => {
+    const at = lines.get(`${p.name}:${p.architecture}`);
+    const message =
+      `${p.name}_${p.version}_${p.architecture}.deb (${p.filename}, ${p.sha256}) is not in the cache, ` +
+      "and offline mode forbids downloading it";
+    return lockDiagnostic(
+      "NIFTY102",
+      at?.fields.SHA256 ?? at?.stanza ?? 1,
+      message,
+      found.text,
+      found.shown,
+      hint,
+    );
+  });
 }
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */
