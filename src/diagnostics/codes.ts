@@ -268,6 +268,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY066: { severity: "error", section: "checks", title: "PACKAGE needs at least one package name" },
   NIFTY067: { severity: "error", section: "checks", title: 'bad package request "r": why' },
   NIFTY068: { severity: "error", section: "checks", title: "PACKAGE needs an ARCHIVE line before it" },
+  NIFTY069: {
+    severity: "error",
+    section: "checks",
+    title: "suite S is listed twice / component C is listed twice",
+  },
   NIFTY070: { severity: "error", section: "checks", title: 'bad group name "n"' },
   NIFTY071: { severity: "error", section: "checks", title: "group g is declared twice" },
   NIFTY072: { severity: "error", section: "checks", title: "GID n is already group g's" },
