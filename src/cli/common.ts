@@ -173,6 +173,7 @@ export async function buildOptions(
   }
   const hostInputs = new HostInputs();
   const mirrorFlags = [...((values.mirror as string[] | undefined) ?? [])];
+  const mirrorNames = [...new Set(mirrorFlags.map((flag) => flag.split("=")[0]!.trim()))];
   // NIFTY_MIRROR_<NAME> for every archive name: NIFTY_MIRROR_DEBIAN_SECURITY is debian-security's.
   for (const [key, value] of Object.entries(io.env).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const name = /^NIFTY_MIRROR_([A-Z0-9_]+)$/.exec(key)?.[1]?.toLowerCase().replaceAll("_", "-");
@@ -195,6 +196,7 @@ export async function buildOptions(
       const { loadMirrors, parseMirrorSettings } = await import("../fetch/mirrors.ts");
       return loadMirrors(parseMirrorSettings(mirrorFlags));
     },
+    mirrorNames,
     strict: values.strict === true,
     allowWritableSetuid: values["allow-writable-setuid"] === true,
     allowSystemBinds: values["allow-system-binds"] === true,

@@ -110,6 +110,8 @@ export interface LockSection {
   lines: LockLines;
   /** The line of the Requests field that applies to it (its own, else the first section's). */
   requestsLine: number;
+  /** The line of each suite in the Suites field that applies to it, by `archive suite component`. */
+  suiteLines: Map<string, number>;
 }
 
 /** A lock file read: its first section as `lock` and `lines`, and every section in the file's order. */
@@ -403,7 +405,7 @@ export function parseLock(text: string): LockParse {
       requests: own.requests.requests,
       packages,
     });
-    sections.push({ lock, lines, requestsLine: own.requestsLine });
+    sections.push({ lock, lines, requestsLine: own.requestsLine, suiteLines: own.suites.lines });
   }
   if (r.errors.length > 0) return { ok: false, errors: r.errors.sort((a, b) => a.line - b.line) };
   return { ok: true, lock: sections[0]!.lock, lines: sections[0]!.lines, sections };
@@ -469,12 +471,15 @@ function isLockHeader(r: LockReader, headerStanza: Deb822Stanza | undefined): he
 interface HeaderSuites {
   suites: LockedSuite[];
   labels: Set<string>;
+  /** Each suite's line, by its label. */
+  lines: Map<string, number>;
   broken: boolean;
 }
 
 function readSuites(r: LockReader, suitesField: Deb822Field | undefined): HeaderSuites {
   const suites: LockedSuite[] = [];
   const suiteLabels = new Set<string>();
+  const suiteLines = new Map<string, number>();
   let suitesBroken = false;
   if (suitesField !== undefined) {
     for (const { text: raw, line } of valueLines(suitesField)) {
@@ -495,6 +500,7 @@ function readSuites(r: LockReader, suitesField: Deb822Field | undefined): Header
         continue;
       }
       suiteLabels.add(label);
+      suiteLines.set(label, line);
       // The date is the rest of the line, spaces and all, as the InRelease wrote it.
       const date = /^(?:\S+\s+){4}(.*)$/.exec(lineText)![1]!;
       suites.push({ archive, suite, component, date, inRelease });
@@ -506,7 +512,7 @@ function readSuites(r: LockReader, suitesField: Deb822Field | undefined): Header
       r.error(suitesField.line, "Suites lists no suite");
     }
   }
-  return { suites, labels: suiteLabels, broken: suitesBroken };
+  return { suites, labels: suiteLabels, lines: suiteLines, broken: suitesBroken };
 }
 
 /** The header's Requests, their names, and whether the list is missing or broken. */

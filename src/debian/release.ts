@@ -383,6 +383,30 @@ export function parseRelease(text: string, what: string): Release {
   return release;
 }
 
+/**
+ * The Date of a clear-signed InRelease already in the store (it was verified before it was
+ * stored), read from its signed text; undefined when the file is no Release with a Date.
+ */
+export async function signedReleaseDate(file: string): Promise<Date | undefined> {
+  const lines = (await fsp.readFile(file, "utf8")).split("\n").map((l) => l.replace(/\r$/, ""));
+  if (lines[0] !== "-----BEGIN PGP SIGNED MESSAGE-----") return undefined;
+  const start = lines.indexOf("") + 1;
+  const end = lines.indexOf("-----BEGIN PGP SIGNATURE-----");
+  if (start <= 0 || end < start) return undefined;
+  const text = lines
+    .slice(start, end)
+    .map((l) => (l.startsWith("- ") ? l.slice(2) : l))
+    .join("\n");
+  let stanzas: ReturnType<typeof parseStanzas>;
+  try {
+    stanzas = parseStanzas(text, "the stored InRelease");
+  } catch {
+    return undefined;
+  }
+  const date = stanzas.length === 1 ? fieldValue(stanzas[0]!, "Date") : undefined;
+  return date === undefined ? undefined : parseReleaseDate(date);
+}
+
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** RFC 2822 dates as Debian writes them: "Sat, 11 Jul 2026 10:16:37 UTC" (or +0000). */

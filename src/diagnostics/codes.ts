@@ -278,6 +278,11 @@ export const DIAGNOSTIC_CODES = {
   NIFTY066: { severity: "error", section: "checks", title: "PACKAGE needs at least one package name" },
   NIFTY067: { severity: "error", section: "checks", title: 'bad package request "r": why' },
   NIFTY068: { severity: "error", section: "checks", title: "PACKAGE needs an ARCHIVE line before it" },
+  NIFTY069: {
+    severity: "error",
+    section: "checks",
+    title: "suite S is listed twice / component C is listed twice",
+  },
   NIFTY070: { severity: "error", section: "checks", title: 'bad group name "n"' },
   NIFTY071: { severity: "error", section: "checks", title: "group g is declared twice" },
   NIFTY072: { severity: "error", section: "checks", title: "GID n is already group g's" },
@@ -559,6 +564,16 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "packages",
     title: "the InRelease of S (URL) is dated D, older than the D' the lock was resolved against",
+  },
+  NIFTY633: {
+    severity: "error",
+    section: "packages",
+    title: "the lock says the InRelease of S is dated D, but the signed InRelease it names is dated D'",
+  },
+  NIFTY634: {
+    severity: "warning",
+    section: "packages",
+    title: "--mirror N=URL is given but the recipe names no archive N",
   },
   NIFTY650: {
     severity: "error",

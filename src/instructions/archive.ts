@@ -2,6 +2,8 @@
 // A Debian archive whose signed indices PACKAGE lines resolve against.
 import type { InstructionSpec, Typed } from "./spec.ts";
 import { readOptions } from "./args.ts";
+import type { Value } from "./scope.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 import type { SuiteRef } from "../debian/types.ts";
 
 export interface ArchiveInstruction extends Typed {
@@ -69,6 +71,8 @@ export const archive: InstructionSpec<ArchiveInstruction> = {
         ok = false;
       }
     }
+    const suitesOnce = namedOnce(report, "suite", suiteWords);
+    if (!namedOnce(report, "component", components) || !suitesOnce) ok = false;
     const urlWord = opts.values.get("URL");
     if (urlWord !== undefined && !/^https?:\/\/[^\s/]+/.test(urlWord.text)) {
       report.error(
@@ -125,6 +129,30 @@ export const archive: InstructionSpec<ArchiveInstruction> = {
     },
   },
 };
+
+/**
+ * NIFTY069 at each repeated word: a suite (or component) named twice would be resolved twice and
+ * locked twice, a lock no niftyc reads back. Whether every word was named once.
+ */
+function namedOnce(report: Reporter, what: "suite" | "component", words: readonly Value[]): boolean {
+  const seen = new Set<string>();
+  let once = true;
+  for (const word of words) {
+    if (!seen.has(word.text)) {
+      seen.add(word.text);
+      continue;
+    }
+    const order = what === "suite" ? "in order of preference" : "in any order";
+    report.error(
+      word.span,
+      "NIFTY069",
+      `${what} ${word.text} is listed twice`,
+      `remove the second ${word.text}: each ${what} is named once, ${order}`,
+    );
+    once = false;
+  }
+  return once;
+}
 
 /** Every suite × component an ARCHIVE line declares, in its order. */
 export function archiveSuites(t: ArchiveInstruction): SuiteRef[] {

@@ -81,12 +81,8 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
     for (const word of opts.positional) {
       const request = readRequest(word.text);
       if (typeof request === "string") {
-        report.error(
-          word.span,
-          "NIFTY067",
-          `bad package request ${JSON.stringify(word.text)}: ${request}`,
-          "write a package name, optionally with :arch and a version: busybox-static, libc6>=2.36, gawk=1:5.2.1-2",
-        );
+        const why = `bad package request ${JSON.stringify(word.text)}: ${request}`;
+        report.error(word.span, "NIFTY067", why, requestHint(word.text));
         continue;
       }
       const arch = request.arch;
@@ -170,6 +166,15 @@ export const packageSpec: InstructionSpec<PackageInstruction> = {
   sbom: { origin: (_typed, file, packageOf) => packageOf(file) },
 };
 
+/** NIFTY067's hint: the request with its name lower-cased when that alone makes it one (`Curl` → `curl`). */
+function requestHint(text: string): string {
+  const name = REQUEST.exec(text)?.[1];
+  const fixed = name === undefined ? undefined : name.toLowerCase() + text.slice(name.length);
+  if (fixed !== undefined && fixed !== text && typeof readRequest(fixed) !== "string")
+    return `did you mean ${fixed}?`;
+  return "write a package name, optionally with :arch and a version: busybox-static, libc6>=2.36, gawk=1:5.2.1-2";
+}
+
 /** `name[:arch][op version]`, or what is wrong with it. */
 export function readRequest(text: string): LockRequest | string {
   const m = REQUEST.exec(text);
@@ -177,6 +182,10 @@ export function readRequest(text: string): LockRequest | string {
   const [, name, arch, op, version] = m;
   const nameProblem = packageNameProblem(name!);
   if (nameProblem) return nameProblem;
+  // Debian's names are lower-case (Policy 5.6.1): dpkg-deb refuses to build one with a capital, so no
+  // archive has it, and the request could only fail at resolve time.
+  const capital = /[A-Z]/.exec(name!);
+  if (capital) return `character '${capital[0]}' not allowed: Debian package names are lower-case`;
   const request: LockRequest = { name: name! };
   if (arch !== undefined) request.arch = arch;
   if (op !== undefined) {

@@ -55,6 +55,7 @@ import type { sbomInputs as sbomInputsOf } from "./sbom.ts";
 import type { ProvenanceInput } from "../emit/provenance.ts";
 import type { Tarballs } from "./layers.ts";
 import type { ResolvedPackages } from "./packages.ts";
+import { mirrorNameWarnings } from "./mirror-names.ts";
 import type {
   BuildEvent,
   BuildOptions,
@@ -225,7 +226,11 @@ async function compileRecipe(run: BuildRun): Promise<Compiled> {
     nameUses: nameUses(new Set(options.formats ?? DEFAULT_FORMATS)),
     recipePath: options.recipePath,
   });
-  const { warnings } = compiled;
+  // A --mirror that names no archive of the recipe is said with the recipe's own warnings.
+  const warnings = [
+    ...compiled.warnings,
+    ...mirrorNameWarnings(compiled.recipe, options.mirrorNames, source),
+  ];
   // The recipe as this platform's build sees it: its own FETCH lines, a platform the recipe supports.
   const { recipe, errors } = forPlatform(compiled.recipe, options.platform ?? DEFAULT_PLATFORM);
   if (errors.length > 0) throw new BuildFailed([...warnings, ...errors.map((e) => ({ ...e, source }))]);

@@ -11,10 +11,14 @@ import type { OutdatedRow, OutdatedSummary } from "../debian/outdated.ts";
 import { compile, compileWithDefaults } from "./compile.ts";
 import { readRecipe } from "../check/source.ts";
 import { archiveMirrors, fetchIndices, lockSuffix, packageDeclarations } from "./packages.ts";
+import { mirrorNameWarnings } from "./mirror-names.ts";
 import { readLockSections, readPlatformLock, resolvePackages, writeResolvedSections } from "./packages.ts";
 import type { BuildOptions } from "./types.ts";
 import { DEFAULT_PLATFORM, platformOfDebian, type Platform } from "../image/platform.ts";
 import { sameVersions } from "./packages.ts";
+import { foreignQualifiers } from "../instructions/platform-select.ts";
+import { BuildFailed } from "./failure.ts";
+import type { Diagnostic } from "../diagnostics/diagnostic.ts";
 
 export type LockOptions = Pick<
   BuildOptions,
@@ -23,6 +27,7 @@ export type LockOptions = Pick<
   | "args"
   | "cacheDir"
   | "mirrors"
+  | "mirrorNames"
   | "now"
   | "fetchTimeoutMs"
   | "strict"
@@ -61,6 +66,9 @@ async function openRecipe(options: LockOptions) {
     recipePath: options.recipePath,
   });
   const declared = packageDeclarations(recipe);
+  // Said as notes: lock and outdated print no recipe warnings of their own.
+  for (const w of mirrorNameWarnings(recipe, options.mirrorNames, source))
+    options.onEvent?.({ type: "note", message: `${w.message} [${w.code}]; ${w.hint}` });
   if (declared.asks.length === 0)
     throw new NiftyError(
       "NIFTY608",
@@ -92,6 +100,7 @@ export async function lockRecipe(
 ): Promise<LockResult[]> {
   const opened = await openRecipe(options);
   const platforms = await platformsOf(options, opened.lockFile);
+  refuseForeignQualifiers(opened, platforms);
   if (Array.isArray(options.update)) await requireLocked(options.update, opened, platforms);
   const resolved = [];
   for (const platform of platforms) resolved.push(await lockPlatform(options, opened, platform));
@@ -106,6 +115,22 @@ export async function lockRecipe(
     written: r.written,
     platform: platforms[i]!.name,
   }));
+}
+
+/**
+ * `PACKAGE foo:arm64` for a platform whose image cannot hold it: NIFTY642 at the qualifier, as
+ * `niftyc check` and the build say, before anything is resolved or written.
+ */
+function refuseForeignQualifiers(
+  opened: Awaited<ReturnType<typeof openRecipe>>,
+  platforms: readonly Platform[],
+): void {
+  const errors = new Map<string, Omit<Diagnostic, "source">>();
+  for (const platform of platforms)
+    for (const e of foreignQualifiers(opened.recipe, platform))
+      errors.set(`${e.span?.start.offset} ${e.message}`, e);
+  if (errors.size > 0)
+    throw new BuildFailed([...errors.values()].map((e) => ({ ...e, source: opened.source })));
 }
 
 /** `--update NAME…`: every name must be in the section of at least one of the platforms. */
@@ -178,7 +203,7 @@ export async function outdatedRecipe(options: LockOptions): Promise<OutdatedRepo
   const rows: OutdatedRow[] = [];
   const summaries: OutdatedSummary[] = [];
   for (const platform of await platformsOf(options, opened.lockFile)) {
-    const lock = await readPlatformLock(opened.paths, opened.suffix, platform);
+    const lock = await readPlatformLock(opened.paths, opened.suffix, platform, opened.store);
     if (lock === undefined) throw await notLocked(opened, platform);
     const mirrors = archiveMirrors(opened.declared.archives, await options.mirrors());
     const archives = opened.declared.archives;

@@ -190,6 +190,8 @@ export async function resolvePackages(
   }
   options.hostInputs?.distrust("the packages were resolved against the archive");
   if (options.locked) throw lockedError(options, asks, fit, { file, found, shown });
+  // The previous lock's dates are the floor the suites are read against (NIFTY632).
+  if (found !== undefined) await checkSuiteDates(store, found);
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
   // Made now from the verified indices: what checkLock would find, so a build that uses it as it is
   // need not read a package.
@@ -392,10 +394,14 @@ export async function readPlatformLock(
   recipe: { recipePath: string; source: SourceFile },
   suffix: string,
   platform: Platform,
+  store?: Store,
 ): Promise<Lock | undefined> {
   const path = `${recipe.recipePath}${suffix}.lock`;
   const file = await readLockFile(path, `${recipe.source.path}${suffix}.lock`);
-  return (await platformSection(file, { ...recipe, platform }, suffix))?.section.lock;
+  const found = await platformSection(file, { ...recipe, platform }, suffix);
+  // With the store, the header's dates are checked: outdated reads the suites against them.
+  if (found !== undefined && store !== undefined) await checkSuiteDates(store, found);
+  return found?.section.lock;
 }
 
 /** One platform's section, and the file it was read from (an old per-platform file when `legacy`). */
@@ -482,24 +488,16 @@ async function checkLock(
   found: FoundSection,
   options: PackageOptions,
 ): Promise<ReadonlyMap<string, DebContents>> {
-  const { section, text, shown } = found;
-  const { lock, lines } = section;
+  const { lock } = found.section;
   const { key, indices } = await lockCheckKey(store, lock);
   const shared = { downloads: new Gate(DEBS_DOWNLOADED_AT_ONCE), read: new Map<string, DebContents>() };
   if ((await store.readRecord<boolean>("debian-lock-checked", key)) === true) return shared.read;
+  await checkSuiteDates(store, found);
   const check = await import("../debian/lock-check.ts");
   const problems: Array<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }> = [];
-  // Several .debs downloaded and read at once, started before the signed indices are read (a .deb
-  // is fetched by its digest and unpacked into the store only, so the index check need not come
-  // first); their problems are still listed after the indices', in the lock's order.
-  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
-  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
-  const reading = largestFirst(
-    lock.packages,
-    (p) => p.size,
-    (p) => debControl(store, p, once, shared),
-  );
-  for (const pending of reading) pending.catch(() => {});
+  // The signed indices first: a stanza whose Filename, Size or SHA256 is not its signed record's (edited
+  // by hand) is the lock's error, at its line, and its .deb is neither downloaded nor, offline, asked
+  // for by a digest the archive never signed for it (which would blame the mirror for the lock's edit).
   const { openParsedIndex } = await import("../debian/index.ts");
   for (const [i, suite] of lock.suites.entries()) {
     const stored = indices[i] === undefined ? undefined : await openParsedIndex(store, indices[i]!, suite);
@@ -510,8 +508,23 @@ async function checkLock(
     await stored.packages.close();
     problems.push(...check.indexProblems(mine, records).map((p) => ({ ...p, code: "NIFTY631" as const })));
   }
+  const unsigned = new Set(
+    problems.filter((p) => ["Filename", "Size", "SHA256"].includes(p.field)).map((p) => p.key),
+  );
+  // The other .debs are downloaded and read several at once, their problems listed in the lock's order.
+  const read = lock.packages.filter((p) => !unsigned.has(check.lockKey(p)));
+  const missing = options.offline ? await missingOffline(store, found, read) : [];
+  if (missing.length > 0) throw new BuildFailed([...lockFailed(found, problems).diagnostics, ...missing]);
+  let mirrors: ReturnType<PackageOptions["mirrors"]> | undefined;
+  const once = { ...options, mirrors: () => (mirrors ??= options.mirrors()) };
+  const reading = largestFirst(
+    read,
+    (p) => p.size,
+    (p) => debControl(store, p, once, shared),
+  );
+  for (const pending of reading) pending.catch(() => {});
   const controls = new Map<string, Field[]>();
-  for (const [i, p] of lock.packages.entries()) {
+  for (const [i, p] of read.entries()) {
     const control = await reading[i]!;
     controls.set(check.lockKey(p), control);
     const wrong = check.identityProblem(p, control);
@@ -520,19 +533,88 @@ async function checkLock(
   if (problems.length === 0) {
     problems.push(...check.closureProblems(lock, controls).map((p) => ({ ...p, code: "NIFTY630" as const })));
   }
-  if (problems.length > 0) {
-    const requestsLine = section.requestsLine;
-    const hint =
-      "the lock no longer says what its packages are (edited by hand, or tampered with): " +
-      "restore it from version control, or delete it and run `niftyc lock` again";
-    const fieldLine = (p: LockProblem) =>
-      (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
-    const at = (p: LockProblem) =>
-      p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1);
-    throw new BuildFailed(problems.map((p) => lockDiagnostic(p.code, at(p), p.message, text, shown, hint)));
-  }
+  if (problems.length > 0) throw lockFailed(found, problems);
   await store.writeRecord("debian-lock-checked", key, true);
   return shared.read;
+}
+
+/** The lock's problems, each at its line of the lock. */
+function lockFailed(
+  found: FoundSection,
+  problems: ReadonlyArray<LockProblem & { code: "NIFTY629" | "NIFTY630" | "NIFTY631" }>,
+): BuildFailed {
+  const { lines, requestsLine } = found.section;
+  const hint =
+    "the lock no longer says what its packages are (edited by hand, or tampered with): " +
+    "restore it from version control, or delete it and run `niftyc lock` again";
+  const fieldLine = (p: LockProblem) =>
+    (lines.get(p.key)?.fields as Record<string, number | undefined> | undefined)?.[p.field];
+  const at = (p: LockProblem) =>
+    p.key === "" ? requestsLine : (fieldLine(p) ?? lines.get(p.key)?.stanza ?? 1);
+  return new BuildFailed(
+    problems.map((p) => lockDiagnostic(p.code, at(p), p.message, found.text, found.shown, hint)),
+  );
+}
+
+/**
+ * The header's date of each suite against the signed InRelease its digest names, where that is in
+ * the store: a date edited by hand would otherwise pass a build and become the floor `outdated` and
+ * `lock --update` refuse anything older than (a false NIFTY632 rollback).
+ */
+async function checkSuiteDates(store: Store, found: FoundSection): Promise<void> {
+  const { signedReleaseDate, parseReleaseDate } = await import("../debian/release.ts");
+  const wrong: Diagnostic[] = [];
+  for (const s of found.section.lock.suites) {
+    const blob = await store.stat(s.inRelease);
+    if (blob === undefined) continue;
+    const signed = await signedReleaseDate(blob.path).catch(() => undefined);
+    if (signed === undefined || parseReleaseDate(s.date)?.getTime() === signed.getTime()) continue;
+    const label = `${s.archive} ${s.suite} ${s.component}`;
+    const line = found.section.suiteLines.get(label) ?? 1;
+    const message =
+      `the lock says the InRelease of ${s.archive} ${s.suite} is dated ${s.date}, ` +
+      `but the signed InRelease it names (${s.inRelease}) is dated ${debianDate(signed)}`;
+    const hint =
+      "the lock's header was edited by hand: restore it from version control, or delete it and run `niftyc lock` again";
+    wrong.push(lockDiagnostic("NIFTY633", line, message, found.text, found.shown, hint));
+  }
+  if (wrong.length > 0) throw new BuildFailed(wrong);
+}
+
+/**
+ * NIFTY102 for each locked .deb the lock check would have to download (neither it nor its control
+ * is in the store), at its SHA256 line of the lock: offline, an air-gapped user learns every file to
+ * bring in one go, not one per build.
+ */
+async function missingOffline(
+  store: Store,
+  found: FoundSection,
+  packages: readonly LockedPackage[],
+): Promise<Diagnostic[]> {
+  const absent = [];
+  for (const p of packages) {
+    if (await store.has(p.sha256)) continue;
+    if ((await store.readRecord("deb-control", digestHex(p.sha256))) === undefined) absent.push(p);
+  }
+  const { lines } = found.section;
+  const hint =
+    `copy ${absent.length === 1 ? "the file" : `these ${absent.length} files`} to this machine (each from the ` +
+    "archive's pool path named, with the sha256 its lock line gives), run `niftyc cache import <file>...`, " +
+    "then build with --offline again";
+  return absent.map((p) => {
+    const at = lines.get(`${p.name}:${p.architecture}`);
+    const message =
+      `${p.name}_${p.version}_${p.architecture}.deb (${p.filename}, ${p.sha256}) is not in the cache, ` +
+      "and offline mode forbids downloading it";
+    return lockDiagnostic(
+      "NIFTY102",
+      at?.fields.SHA256 ?? at?.stanza ?? 1,
+      message,
+      found.text,
+      found.shown,
+      hint,
+    );
+  });
 }
 
 /** .debs downloaded at once: as many as the download pool keeps connections to a mirror. */

@@ -53,6 +53,8 @@ export interface BuildOptions {
   now: Date;
   /** Mirror URLs per scheme; loaded only when a download is needed. */
   mirrors: () => Promise<Record<string, string[]>>;
+  /** The archive names `--mirror NAME=URL` gave (not NIFTY_MIRROR_*): one the recipe names no archive by is NIFTY634. */
+  mirrorNames?: readonly string[];
   formats?: readonly Format[];
   strict?: boolean;
   /**

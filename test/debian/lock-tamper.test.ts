@@ -180,3 +180,44 @@ test("an untouched lock still builds with --locked, in the store that made it an
   const fresh = await lockedBuild(dir, view, "c3");
   t.is(fresh.code, 0, fresh.stderr);
 });
+
+for (const offline of [false, true]) {
+  test(`a SHA256 edited by hand is refused at its line against the stored signed index, before any download${offline ? " (--offline)" : ""}`, async (t) => {
+    if (!requireArchive(t)) return;
+    const { dir, lock, view } = await locked(t, "PACKAGE nifty-pager\n");
+    const bogus = "ab".repeat(32);
+    const tampered = editStanza(lock, "nifty-pager", (s) => s.replace(/^SHA256: .*$/m, `SHA256: ${bogus}`));
+    writeFileSync(join(dir, "app.nifty.lock"), tampered);
+    const before = view.requests().length;
+    // The store that made the lock holds the suite's signed index.
+    const r = await niftyc(dir, [
+      "build",
+      "app.nifty",
+      "--locked",
+      ...(offline ? ["--offline"] : []),
+      "--cache",
+      "c",
+      "--out",
+      "o2",
+      "--format",
+      "rootfs",
+      ...mirrorFlags(view),
+    ]);
+    t.is(r.code, 1, r.stderr);
+    t.regex(
+      r.stderr,
+      new RegExp(
+        `app\\.nifty\\.lock:${lineOf(tampered, /^SHA256: /)}:1: error: nifty-pager 1\\.0-1: the lock's SHA256 sha256:${bogus} is not the signed index's sha256:[0-9a-f]{64} .*\\[NIFTY631\\]`,
+      ),
+    );
+    t.notRegex(r.stderr, /NIFTY625|NIFTY102|must be/);
+    t.deepEqual(
+      view
+        .requests()
+        .slice(before)
+        .filter((p) => p.endsWith(".deb")),
+      [],
+      "no .deb was asked for",
+    );
+  });
+}

@@ -50,3 +50,37 @@ test("lock --update, outdated and a re-resolving build refuse an InRelease older
   const fresh = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(older)]);
   t.is(fresh.code, 0, fresh.stderr);
 });
+
+test("a lock whose header's InRelease date was edited is refused at that line by build --locked, outdated and lock --update, not taken as the floor", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, archive } = await twoSuiteProject(t, "niftyc-lock-date-", "PACKAGE nifty-lib\n");
+  const view = archive.view();
+  const good = await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(view)]);
+  t.is(good.code, 0, good.stderr);
+  const lock = readFileSync(join(dir, "app.nifty.lock"), "utf8");
+  // The bookworm line of Suites: `debian bookworm main sha256:… <date>`.
+  const edited = lock.replace(
+    /^( debian bookworm main sha256:[0-9a-f]{64} ).*$/m,
+    "$1Thu, 01 Jan 2099 00:00:00 UTC",
+  );
+  t.not(edited, lock);
+  writeFileSync(join(dir, "app.nifty.lock"), edited);
+  const line = edited.split("\n").findIndex((l) => l.includes("2099")) + 1;
+  for (const argv of [
+    ["build", "app.nifty", "--locked", "--out", "o", "--format", "rootfs"],
+    ["outdated", "app.nifty"],
+    ["lock", "app.nifty", "--update"],
+  ]) {
+    const r = await niftyc(dir, [...argv, "--cache", "c", ...mirrorFlags(view)]);
+    t.is(r.code, 1, `${argv.join(" ")}: ${r.stdout}${r.stderr}`);
+    t.regex(
+      r.stderr,
+      new RegExp(
+        `app\\.nifty\\.lock:${line}:1: error: the lock says the InRelease of debian bookworm is dated Thu, 01 Jan 2099 00:00:00 UTC, but the signed InRelease it names \\(sha256:[0-9a-f]{64}\\) is dated .* \\[NIFTY633\\]`,
+      ),
+      argv.join(" "),
+    );
+    t.notRegex(r.stderr, /NIFTY632/, argv.join(" "));
+  }
+  t.is(readFileSync(join(dir, "app.nifty.lock"), "utf8"), edited, "the lock was not rewritten");
+});

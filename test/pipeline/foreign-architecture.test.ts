@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { BUSYBOX_ARM64, cachedForeignDeb, fetchForeignDebs } from "../support/foreign-debs.ts";
 import { serve, startServer } from "../fetch/helpers/server.ts";
+import { mirrorFlags, requireArchive } from "../support/debian-archive.ts";
+import { twoSuiteProject } from "../support/package-project.ts";
 
 test("FETCH of an arm64 static busybox is an error at its line, and nothing is written", async (t) => {
   let deb = cachedForeignDeb(BUSYBOX_ARM64);
@@ -89,4 +91,29 @@ test("PACKAGE qualifiers are judged per platform: x:arm64 is refused at the qual
     "ARCHIVE debian bookworm\nPACKAGE busybox-static:arm64 zlib1g:native\n",
   );
   t.deepEqual(await check("--platform", "linux/arm64"), { code: 0, found: [] });
+});
+
+test("niftyc lock refuses a qualifier the image's platform cannot hold, at the qualifier, as check and build do, and writes no lock", async (t) => {
+  if (!requireArchive(t)) return;
+  // nifty-data is Architecture: all (the resolver would take it for :arm64); nifty-pager has only amd64.
+  const { dir, archive } = await twoSuiteProject(
+    t,
+    "niftyc-lock-foreign-",
+    "PACKAGE nifty-data:arm64\nPACKAGE nifty-pager:i386\n",
+  );
+  const r = await runMain(["lock", "app.nifty", "--cache", "c", ...mirrorFlags(archive.view())], dir);
+  t.is(r.code, 1, r.stderr);
+  t.regex(
+    r.stderr,
+    /app\.nifty:3:19: error: PACKAGE nifty-data:arm64 cannot go in the linux\/amd64 image \(amd64\).*\[NIFTY642\]/,
+  );
+  t.regex(
+    r.stderr,
+    /app\.nifty:4:20: error: PACKAGE nifty-pager:i386 cannot go in the linux\/amd64 image \(amd64\).*\[NIFTY642\]/,
+  );
+  t.notRegex(r.stderr, /NIFTY601/);
+  t.false(existsSync(join(dir, "app.nifty.lock")), "no lock was written");
+  const checked = await runMain(["check", "app.nifty"], dir);
+  t.is(checked.code, 1);
+  t.regex(checked.stderr, /app\.nifty:3:19: .*\[NIFTY642\]/);
 });
