@@ -217,7 +217,12 @@ function expandLine(
     keyword,
     keywordSpan: node.keywordSpan,
     span: node.span,
-    args: node.args.map((w) => expandWord(w, model.scope, report, declared)),
+    args: node.args.map((w) =>
+      expandWord(w, model.scope, report, {
+        ...(declared ? { sameLine: declared } : {}),
+        literal: keyword === "INITTAB" ? "shell" : keyword === "USER" ? "hash" : "value",
+      }),
+    ),
     heredocs: node.heredocs.map((h) => ({
       text: expandParts(h.body, model.scope, report),
       span: h.span,

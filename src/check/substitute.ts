@@ -21,14 +21,28 @@ function tooLong(span: Span, what: string, limit: number, report: Reporter): voi
   );
 }
 
-const SHELL_HINT = "to leave it for the shell at boot, write \\$NAME or put it in single quotes";
+/** How to keep a literal $NAME, by where the word is: what the last part of NIFTY021's hint says. */
+export const LITERAL_DOLLAR = {
+  shell: "to leave it for the shell at boot, write \\$NAME or put it in single quotes",
+  heredoc:
+    "to keep $NAME in the file as written, write \\$NAME, or quote the delimiter (<<'EOF') to keep every $",
+  value: "for a literal $, write \\$ or put the word in single quotes",
+  hash: "a crypt hash holds $ signs: put it in single quotes, PASSWORD-HASH '$6$…'",
+} as const;
+
+/** What a line's substitution knows of the line: names it declares, and how its words keep a $. */
+export interface LineContext {
+  /** The names this line declares (ARG A=1 B=${A}), which its own values cannot use yet. */
+  sameLine?: ReadonlySet<string>;
+  literal: keyof typeof LITERAL_DOLLAR;
+}
 
 /** Resolve one variable reference; undefined after reporting an error. */
 function lookup(
   part: Extract<WordPart, { kind: "var" }>,
   scope: Scope,
   report: Reporter,
-  sameLine?: ReadonlySet<string>,
+  line: LineContext = { literal: "value" },
 ): { value: string; from: "arg" | "env" | "default" } | undefined {
   // ENV wins over an ARG of the same name (as in Dockerfiles), so `ARG P=22` then
   // `ENV P=${P}` leaves $P in INITTAB commands for the container's environment.
@@ -51,23 +65,22 @@ function lookup(
   }
   if (part.default !== undefined) return { value: part.default, from: "default" };
   const hint = () => {
-    if (sameLine?.has(part.name))
+    if (line.sameLine?.has(part.name))
       return `${part.name} is declared on this line, and a line's values see only the lines before it: declare ${part.name} on a line of its own before this one`;
     const near = suggest(part.name, [...scope.args.keys(), ...scope.env.keys()]);
     return near
       ? `did you mean ${near}?`
-      : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${SHELL_HINT}`;
+      : `declare it with ARG ${part.name}=… or ENV ${part.name}=… before this line; ${LITERAL_DOLLAR[line.literal]}`;
   };
   report.error(part.span, "NIFTY021", `undefined variable ${part.name}`, hint);
   return undefined;
 }
 
-/** `sameLine`: the names this line declares (ARG A=1 B=${A}), which its own values cannot use yet. */
 export function expandWord(
   word: Word,
   scope: Scope,
   report: Reporter,
-  sameLine?: ReadonlySet<string>,
+  line: LineContext = { literal: "value" },
 ): Value {
   let text = "";
   let shell = "";
@@ -78,7 +91,7 @@ export function expandWord(
       text += part.value;
       continue;
     }
-    const found = lookup(part, scope, report, sameLine);
+    const found = lookup(part, scope, report, line);
     const value = found?.value ?? "";
     if (text.length + value.length > MAX_VALUE_CHARS) {
       tooLong(part.span, "this word", MAX_VALUE_CHARS, report);
@@ -97,10 +110,15 @@ export function expandWord(
 }
 
 /** Substitute a heredoc body (or any list of parts) at build time. */
-export function expandParts(parts: readonly WordPart[], scope: Scope, report: Reporter): string {
+export function expandParts(
+  parts: readonly WordPart[],
+  scope: Scope,
+  report: Reporter,
+  line: LineContext = { literal: "heredoc" },
+): string {
   let text = "";
   for (const part of parts) {
-    const value = part.kind === "text" ? part.value : (lookup(part, scope, report)?.value ?? "");
+    const value = part.kind === "text" ? part.value : (lookup(part, scope, report, line)?.value ?? "");
     if (text.length + value.length > MAX_HEREDOC_CHARS) {
       tooLong(part.span, "this heredoc", MAX_HEREDOC_CHARS, report);
       return text;
