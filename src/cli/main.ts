@@ -246,12 +246,21 @@ async function recipeInput(
       "build - and --password-stdin both want standard input: put the recipe in a file, or the password in an auth file",
       BUILD_HELP,
     );
+  return {
+    recipePath: join(io.cwd, "stdin"),
+    shownPath: "stdin",
+    recipeText: await standardInput(io, BUILD_HELP, "build -"),
+  };
+}
+
+/** The recipe a `-` names: standard input, read whole. */
+async function standardInput(io: CliIo, help: string, what: string): Promise<string> {
   if (io.readStdin === undefined)
     throw new UsageError(
-      "build - reads the recipe from standard input, which this caller does not give",
-      BUILD_HELP,
+      `${what} reads the recipe from standard input, which this caller does not give`,
+      help,
     );
-  return { recipePath: join(io.cwd, "stdin"), shownPath: "stdin", recipeText: await io.readStdin() };
+  return io.readStdin();
 }
 
 /** The build; at a terminal, a missing password is asked for (hidden, twice) instead of failing. */
@@ -431,10 +440,14 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     allowSystemBinds: values["allow-system-binds"] === true,
     allowWritableSetuid: values["allow-writable-setuid"] === true,
   };
+  if (positionals.filter((p) => p === "-").length > 1)
+    throw new UsageError("check - reads one recipe from standard input: give - once", CHECK_HELP);
   const all: Diagnostic[] = [];
   const shown: string[] = [];
   for (const path of positionals) {
-    const checked = await checkOneRecipe(io.cwd, path, options, asked);
+    // -: the recipe on standard input, named stdin, as build - takes it.
+    const stdin = path === "-" ? await standardInput(io, CHECK_HELP, "check -") : undefined;
+    const checked = await checkOneRecipe(io.cwd, path, options, asked, stdin);
     shown.push(checked.shown);
     all.push(...checked.diagnostics);
   }
@@ -459,14 +472,19 @@ async function checkOneRecipe(
   path: string,
   options: Omit<import("../check/source.ts").CompileOptions, "recipePath">,
   asked: Parameters<typeof import("../check/platforms.ts").platformDiagnostics>[2],
+  stdin?: string,
 ): Promise<{ shown: string; diagnostics: Diagnostic[] }> {
   const { checkSource, readRecipe } = await import("../check/source.ts");
   const { platformDiagnostics } = await import("../check/platforms.ts");
-  let shownPath = relativeOrAbsolute(cwd, path);
+  let shownPath = stdin === undefined ? relativeOrAbsolute(cwd, path) : "stdin";
   try {
-    const location = await recipeLocation(cwd, path);
+    const location =
+      stdin === undefined ? await recipeLocation(cwd, path) : { recipePath: join(cwd, "stdin"), shownPath };
     shownPath = location.shownPath;
-    const source = await readRecipe(location.recipePath, shownPath);
+    const source =
+      stdin === undefined
+        ? await readRecipe(location.recipePath, shownPath)
+        : { path: shownPath, text: stdin };
     const result = await checkSource(source, { ...options, recipePath: location.recipePath });
     const diagnostics = [...result.diagnostics];
     if (result.recipe !== undefined) diagnostics.push(...platformDiagnostics(result.recipe, source, asked));

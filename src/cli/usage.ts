@@ -103,7 +103,8 @@ Example:
 export const CHECK_HELP = `Usage: niftyc check <recipe>... [options]
 
 Parses and checks recipes without touching the network or writing anything;
-reports every problem of a file at once, as file:line:col.
+reports every problem of a file at once, as file:line:col. - reads a recipe from
+standard input (named stdin; COPY sources are then in the working directory).
 
 Options:
   --arg NAME=VALUE      value for an ARG (repeatable)

@@ -22,7 +22,7 @@ interface Run {
 
 async function run(
   argv: string[],
-  options: { cwd?: string; tty?: boolean; env?: Record<string, string> } = {},
+  options: { cwd?: string; tty?: boolean; env?: Record<string, string>; stdin?: string } = {},
 ): Promise<Run> {
   let stdout = "";
   let stderr = "";
@@ -31,6 +31,7 @@ async function run(
     stderr: { write: (s: string) => (stderr += s), isTTY: options.tty ?? false },
     env: options.env ?? {},
     cwd: options.cwd ?? repo,
+    ...(options.stdin !== undefined ? { readStdin: async () => options.stdin! } : {}),
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };
@@ -439,4 +440,15 @@ test("a recipe file name no output can take is NIFTY809 in check too, with a nam
   t.deepEqual(hints, ["my-recipe", "uni", "x".repeat(64)]);
   t.is([...r.stderr.matchAll(/\[NIFTY809\]/g)].length, 3);
   t.regex(r.stderr, /^My Recipe\.nifty: error: the recipe's name "My Recipe"/m);
+});
+
+test("check - reads the recipe from standard input, named stdin, as build - does", async (t) => {
+  const bad = await run(["check", "-"], { stdin: "DIR rel\n" });
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /^stdin:1:5: error: "rel" is not an absolute path inside the image \[NIFTY038\]/);
+  const good = await run(["check", "-", "--json"], { stdin: "DIR /ok\n" });
+  t.is(good.code, 0, good.stderr);
+  t.deepEqual(JSON.parse(good.stdout), { ok: true, diagnostics: [] });
+  const twice = await run(["check", "-", "-"], { stdin: "DIR /ok\n" });
+  t.is(twice.code, 2);
 });
