@@ -205,7 +205,7 @@ function verifySetuid(
   report.warn(
     first,
     "NIFTY232",
-    `the image has ${files}, which run with their owner's rights for any user: ${found.join(", ")}`,
+    `the image has ${files}, which ${found.length === 1 ? "runs" : "run"} with ${found.length === 1 ? "its" : "their"} owner's rights for any user: ${found.join(", ")}`,
     "keep only those the image needs (COPY … MODE 0755 drops the bit); " +
       "niftyc run, instances, install and bundles keep their trees in 0700 directories",
   );
