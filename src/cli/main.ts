@@ -3,7 +3,7 @@
 // the exit status.
 import { forTerminal } from "../diagnostics/escape.ts";
 import { suggest } from "../diagnostics/suggest.ts";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
@@ -509,10 +509,20 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(CACHE_HELP + "\n");
     return values.help ? EXIT.ok : EXIT.usage;
   }
+  const dir = cacheDir(values.cache as string | undefined, io);
+  const json = values.json === true;
+  // Only import makes a store: reading one that is not there (a misspelt --cache) leaves no directory behind.
+  if (
+    sub !== "import" &&
+    !(await stat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return answerMissingCache(sub, dir, json, io);
   const { openStore } = await import("../cache/store.ts");
   const maintenance = await import("../cache/maintenance.ts");
-  const store = await openStore(cacheDir(values.cache as string | undefined, io));
-  const json = values.json === true;
+  const store = await openStore(dir);
   const { formatBytes } = await import("../fetch/progress.ts");
   switch (sub) {
     case "import": {
@@ -567,6 +577,30 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
     default:
       throw new UsageError(`unknown cache command ${JSON.stringify(sub)}`, CACHE_HELP);
   }
+}
+
+/** ls, gc or verify of a store that is not there: said, and answered as an empty store would be. */
+function answerMissingCache(sub: string, dir: string, json: boolean, io: CliIo): number {
+  if (!["ls", "list", "gc", "verify"].includes(sub))
+    throw new UsageError(`unknown cache command ${JSON.stringify(sub)}`, CACHE_HELP);
+  io.stderr.write(
+    `niftyc: there is no cache at ${relativeOrAbsolute(io.cwd, dir)}: nothing to ${sub === "ls" ? "list" : sub}\n`,
+  );
+  const empty = {
+    ls: [],
+    gc: {
+      removed: [],
+      kept: 0,
+      freedBytes: 0,
+      removedTempFiles: [],
+      removedUseRecords: 0,
+      removedStamps: 0,
+      runningBuilds: 0,
+    },
+    verify: { checked: 0, ok: 0, corrupt: [], stray: [] },
+  }[sub === "list" ? "ls" : (sub as "ls" | "gc" | "verify")];
+  if (json) io.stdout.write(`${JSON.stringify(empty)}\n`);
+  return EXIT.ok;
 }
 
 /** Where systemd-nspawn takes every setting of a .nspawn file from (systemd.nspawn(5)). */
