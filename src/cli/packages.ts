@@ -34,6 +34,7 @@ Options:
   --timeout SECONDS     network timeout (default 30): connecting and each wait for data may take this
                         long, and a whole request must end within it plus 1 s per 16 KiB received
   --json                print the lock's packages as JSON on stdout (an array, one per platform, for several)
+  -q, --quiet           no progress; the note that the lock was written stays
 
 Example:
   niftyc lock recipes/ssh.nifty && git add recipes/ssh.nifty.lock`;
@@ -85,7 +86,11 @@ function note(io: CliIo) {
 }
 
 export async function runLock(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { ...FLAGS, update: { type: "boolean" } }, LOCK_HELP);
+  const { values, positionals } = parse(
+    args,
+    { ...FLAGS, update: { type: "boolean" }, quiet: { type: "boolean", short: "q" } },
+    LOCK_HELP,
+  );
   if (values.help) {
     io.stdout.write(LOCK_HELP + "\n");
     return EXIT.ok;
@@ -101,7 +106,9 @@ export async function runLock(args: readonly string[], io: CliIo): Promise<numbe
       values.update === true ? { update: names.length > 0 ? names : true } : {};
     const location = await recipeLocation(io.cwd, recipe);
     // On a terminal, a live line for each index downloaded (the long part of a first lock); in a log, the notes only.
-    const progress = io.stderr.isTTY === true ? await createBuildProgress(io) : undefined;
+    // --quiet: only the note that the lock was written, as build --quiet keeps it.
+    const quiet = values.quiet === true;
+    const progress = io.stderr.isTTY === true || quiet ? await createBuildProgress(io, quiet) : undefined;
     const results = await lockRecipe({
       ...shared,
       ...location,
@@ -162,7 +169,9 @@ export async function runOutdated(args: readonly string[], io: CliIo): Promise<n
       }
       io.stdout.write(
         summary.updates === 0
-          ? `all ${summary.locked} locked packages are current\n`
+          ? summary.locked === 1
+            ? "the 1 locked package is current\n"
+            : `all ${summary.locked} locked packages are current\n`
           : `${summary.updates} of ${summary.locked} locked packages have newer versions, ${summary.securityUpdates} from a security suite\n`,
       );
     }

@@ -398,7 +398,7 @@ test("niftyc outdated names the newer version from the security suite and exits 
   t.regex(readFileSync(join(dir, "app.nifty.lock"), "utf8"), /Package: nifty-lib\nVersion: 1\.1-1/);
   const after = await niftyc(dir, ["outdated", "app.nifty", "--cache", "c", ...mirrorFlags(view)]);
   t.is(after.code, 0, after.stdout);
-  t.regex(after.stdout, /all 1 locked packages are current/);
+  t.regex(after.stdout, /the 1 locked package is current/);
 });
 
 test("a lock edited by hand into nonsense is an error at its line", async (t) => {
@@ -493,4 +493,21 @@ test("a warm build into a fresh --out restores the SBOM without reading a packag
   t.deepEqual(notes(again.stderr), notes(cold.stderr));
   t.is(readFileSync(join(dir, "o3", "sbom.spdx.json"), "utf8"), sbom);
   t.deepEqual(listing(dir, "o3"), listing(dir, "o"));
+});
+
+test("lock -q: no progress, only the note that the lock was written", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  const r = await niftyc(dir, [
+    "lock",
+    "app.nifty",
+    "-q",
+    "--cache",
+    "c",
+    ...mirrorFlags((await debianArchive()).view()),
+  ]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /^note: wrote app\.nifty\.lock/m);
+  t.is(r.stderr.split("\n").filter((l) => l.startsWith("note:")).length, 1, r.stderr);
+  t.true(existsSync(join(dir, "app.nifty.lock")));
 });
