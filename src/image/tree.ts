@@ -25,11 +25,17 @@ const MOUNT_POINTS = new Set(["/", "/dev", "/proc", "/sys", "/run", "/tmp"]);
 
 export class TreeError extends Error {
   readonly path: string;
-  constructor(path: string, message: string) {
+  /** What usually causes it, where that is known. */
+  readonly hint?: string;
+  constructor(path: string, message: string, hint?: string) {
     super(message);
     this.path = path;
+    if (hint !== undefined) this.hint = hint;
   }
 }
+
+const LOOP_HINT =
+  "a link here leads back to itself: often a package's link (/sbin/ip → /bin/ip) laid through a directory link an earlier line made (SYMLINK /sbin bin) onto the very file it names; put that SYMLINK line after the PACKAGE line, or take the file from its other path";
 
 const MAX_SYMLINK_HOPS = 40;
 
@@ -108,7 +114,7 @@ export class Tree {
       }
       if (node.type === "symlink" && (options.followLast || pending.length > 0)) {
         if (links.length >= MAX_SYMLINK_HOPS)
-          throw new TreeError(path, `too many levels of symbolic links in ${path}`);
+          throw new TreeError(path, `too many levels of symbolic links in ${path}`, LOOP_HINT);
         links.push(next);
         if (node.target.startsWith("/")) current = "/";
         pending = [...node.target.split("/").filter(Boolean), ...pending];

@@ -965,7 +965,14 @@ function asBuildFailure(error: unknown, span: Span, source: SourceFile, warnings
   if (error instanceof TreeError)
     return new BuildFailed([
       ...warnings,
-      { severity: "error", code: "NIFTY204", message: error.message, source, span },
+      {
+        severity: "error",
+        code: "NIFTY204",
+        message: error.message,
+        source,
+        span,
+        ...(error.hint !== undefined ? { hint: error.hint } : {}),
+      },
     ]);
   throw error;
 }
