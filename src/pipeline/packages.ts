@@ -189,7 +189,7 @@ export async function resolvePackages(
     return make(previous!, false, read);
   }
   options.hostInputs?.distrust("the packages were resolved against the archive");
-  if (options.locked) throw lockedError(options, asks, fit, { file, found, shown });
+  if (options.locked) throw lockedError(options, asks, fit, { file, found, shown }, archives);
   // The previous lock's dates are the floor the suites are read against (NIFTY632).
   if (found !== undefined) await checkSuiteDates(store, found);
   const lock = await resolveLock(store, options, { archives, asks, suites, requests, mirrors, previous });
@@ -222,12 +222,14 @@ function legacyNote(legacy: string, shown: string, options: PackageOptions): str
 function lockedError(
   options: PackageOptions,
   asks: readonly PackageAsk[],
-  fit: { why: string; names: string[] },
+  fit: { why: string; names: string[]; suites?: true },
   at: { file: LockFile | undefined; found: FoundSection | undefined; shown: string },
+  archives: readonly ArchiveDecl[],
 ): BuildFailed {
-  // Point at the line that asks for what the lock lacks, else at the first PACKAGE line.
+  // Point at the ARCHIVE line when the suites moved, at the line that asks for what the lock
+  // lacks, else at the first PACKAGE line.
   const ask = asks.find((a) => a.requests.some((r) => fit.names.includes(lockRequestText(r)))) ?? asks[0]!;
-  const where = { source: options.source, span: ask.span };
+  const where = { source: options.source, span: fit.suites && archives[0] ? archives[0].span : ask.span };
   if (at.file !== undefined && at.found === undefined) {
     const platform = options.platform?.name ?? "linux/amd64";
     const has = at.file.sections.map(
@@ -349,12 +351,13 @@ function coverage(
   lock: Lock,
   requests: readonly LockRequest[],
   suites: readonly SuiteRef[],
-): { covered: true } | { covered: false; why: string; names: string[] } {
+): { covered: true } | { covered: false; why: string; names: string[]; suites?: true } {
   if (!sameSuites(lock.suites, suites))
     return {
       covered: false,
       why: "was resolved against other suites than the recipe's ARCHIVE lines",
       names: [],
+      suites: true,
     };
   const covers = lockCovers(lock, requests);
   if (covers.covered) return { covered: true };

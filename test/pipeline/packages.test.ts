@@ -512,3 +512,19 @@ test("lock -q: no progress, only the note that the lock was written", async (t) 
   t.is(r.stderr.split("\n").filter((l) => l.startsWith("note:")).length, 1, r.stderr);
   t.true(existsSync(join(dir, "app.nifty.lock")));
 });
+
+test("--locked after the ARCHIVE lines changed: NIFTY603 at the ARCHIVE line, not at a PACKAGE line", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  const view = (await debianArchive()).view();
+  t.is((await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(view)])).code, 0);
+  // One suite dropped: the lock was resolved against both.
+  const text = readFileSync(join(dir, "app.nifty"), "utf8").split("\n");
+  writeFileSync(join(dir, "app.nifty"), [text[0], ...text.slice(2)].join("\n"));
+  const r = await buildAppRootfs(dir, view, "--locked");
+  t.is(r.code, 1, r.stderr);
+  t.regex(
+    r.stderr,
+    /^app\.nifty:1:1: error: --locked, but app\.nifty\.lock was resolved against other suites than the recipe's ARCHIVE lines \[NIFTY603\]/m,
+  );
+});
