@@ -665,7 +665,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const start =
     machinesDir === "/var/lib/machines" && trusted
       ? `machinectl start ${build.name}`
-      : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}${trusted ? "" : " --settings=trusted"}`;
+      : `systemd-nspawn --boot --directory=${machinesDir}/${build.name} --machine=${build.name}${beside && !trusted ? " --settings=trusted" : ""}`;
   const where = root === undefined ? "" : ` of the machine at ${root}`;
   io.stdout.write(
     `installed ${build.name} in ${machinesDir}/${build.name}${where}; start it ${root === undefined ? "" : "there "}with: ${start}\n`,

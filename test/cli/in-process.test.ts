@@ -205,6 +205,7 @@ test("install into another machines directory says how to boot from there, not m
     ),
   );
   t.notRegex(installed.stdout, /machinectl/);
+  t.regex(installed.stderr, /note: systemd-nspawn never reads .*nspawn\/app\.nspawn/);
 });
 
 test("an image with its own /etc/localtime gets Timezone=off in .nspawn and --timezone=off in its units; one without, neither", async (t) => {
