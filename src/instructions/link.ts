@@ -61,18 +61,24 @@ export const link: InstructionSpec<LinkInstruction> = {
     let linkNames: string[] | undefined;
     if (!applets) {
       linkNames = [];
+      // Every bad name is said, not only the first.
+      let bad = false;
       for (const word of names) {
-        if (!LINK_NAME.test(word.text) || word.text === "." || word.text === "..") {
+        const dots = word.text === "." || word.text === "..";
+        if (!LINK_NAME.test(word.text) || dots) {
           report.error(
             word.span,
             "NIFTY054",
             `bad link name ${JSON.stringify(word.text)}`,
-            "a link name is a file name without /",
+            dots
+              ? `${word.text} names a directory, not a file: give the applet's own name, such as sh or ls`
+              : "a link name is a file name without /",
           );
-          return undefined;
+          bad = true;
         }
         linkNames.push(word.text);
       }
+      if (bad) return undefined;
     }
     const where = model.tree.mkdirp(dir);
     if (linkNames === undefined) model.appletDirs.add(where);
