@@ -84,6 +84,19 @@ export interface GcOptions {
   now?: Date;
 }
 
+/** What gc of an empty store reports. */
+export function emptyGcReport(): GcReport {
+  return {
+    removed: [],
+    kept: 0,
+    freedBytes: 0,
+    removedTempFiles: [],
+    removedUseRecords: 0,
+    removedStamps: 0,
+    runningBuilds: 0,
+  };
+}
+
 export interface GcReport {
   removed: { digest: string; size: number }[];
   kept: number;
@@ -113,15 +126,7 @@ export async function cacheGc(store: Store, options: GcOptions): Promise<GcRepor
   }
   const now = (options.now ?? new Date()).getTime();
   const cutoff = now - days * DAY_MS;
-  const report: GcReport = {
-    removed: [],
-    kept: 0,
-    freedBytes: 0,
-    removedTempFiles: [],
-    removedUseRecords: 0,
-    removedStamps: 0,
-    runningBuilds: 0,
-  };
+  const report = emptyGcReport();
 
   // While builds run, any blob may be one they are about to reuse.
   const { runningBuilds } = await asGc(store, (mayRemoveBlobs) =>

@@ -519,7 +519,7 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
       () => false,
     ))
   )
-    return answerMissingCache(sub, dir, json, io);
+    return await answerMissingCache(sub, dir, json, io);
   const { openStore } = await import("../cache/store.ts");
   const maintenance = await import("../cache/maintenance.ts");
   const store = await openStore(dir);
@@ -580,23 +580,16 @@ async function runCache(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** ls, gc or verify of a store that is not there: said, and answered as an empty store would be. */
-function answerMissingCache(sub: string, dir: string, json: boolean, io: CliIo): number {
+async function answerMissingCache(sub: string, dir: string, json: boolean, io: CliIo): Promise<number> {
   if (!["ls", "list", "gc", "verify"].includes(sub))
     throw new UsageError(`unknown cache command ${JSON.stringify(sub)}`, CACHE_HELP);
   io.stderr.write(
     `niftyc: there is no cache at ${relativeOrAbsolute(io.cwd, dir)}: nothing to ${sub === "ls" ? "list" : sub}\n`,
   );
+  const { emptyGcReport } = await import("../cache/maintenance.ts");
   const empty = {
     ls: [],
-    gc: {
-      removed: [],
-      kept: 0,
-      freedBytes: 0,
-      removedTempFiles: [],
-      removedUseRecords: 0,
-      removedStamps: 0,
-      runningBuilds: 0,
-    },
+    gc: emptyGcReport(),
     verify: { checked: 0, ok: 0, corrupt: [], stray: [] },
   }[sub === "list" ? "ls" : (sub as "ls" | "gc" | "verify")];
   if (json) io.stdout.write(`${JSON.stringify(empty)}\n`);

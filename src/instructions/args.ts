@@ -121,6 +121,18 @@ export function readId(value: Value, report: Reporter, what: string): number | u
   return Number(value.text);
 }
 
+/** NIFTY304: root's UID or GID given as other than 0, at the number's word; true when so. */
+export function refuseRootId(word: Value, id: number, what: "UID" | "GID", report: Reporter): boolean {
+  if (id === 0) return false;
+  report.error(
+    word.span,
+    "NIFTY304",
+    `root's ${what} is always 0, not ${id}`,
+    `drop ${what} from this line: files owned root:root, and every tool, take root as 0`,
+  );
+  return true;
+}
+
 /** `<user|uid>:<group|gid>` against what earlier GROUP/USER lines declared. */
 export function readOwner(value: Value, report: Reporter, model: CheckModel): Owner | undefined {
   const [user, group, ...rest] = value.text.split(":");

@@ -1,6 +1,6 @@
 // GROUP <name> [GID <n>]
 import type { InstructionSpec, Typed } from "./spec.ts";
-import { expectCount, readId, readOptions } from "./args.ts";
+import { expectCount, readId, readOptions, refuseRootId } from "./args.ts";
 import { writeGroup } from "./accounts.ts";
 
 export interface GroupInstruction extends Typed {
@@ -55,15 +55,7 @@ export const group: InstructionSpec<GroupInstruction> = {
         ? 0
         : nextFreeId([...model.groups.values()].map((g) => g.id));
     if (gid === undefined) return undefined;
-    if (nameWord.text === "root" && gid !== 0) {
-      report.error(
-        gidWord!.span,
-        "NIFTY304",
-        `root's GID is always 0, not ${gid}`,
-        "drop GID from this line: files owned root:root, and every tool, take root as 0",
-      );
-      return undefined;
-    }
+    if (nameWord.text === "root" && refuseRootId(gidWord!, gid, "GID", report)) return undefined;
     const clash = [...model.groups].find(
       ([name, g]) => g.id === gid && !(g.implicit && name === nameWord.text),
     );

@@ -1,7 +1,7 @@
 // USER <name> [UID <n>] [GID <n>] [HOME <path>] [SHELL <path>] [GROUPS <g>,...]
 //      [PASSWORD secret:<id> | PASSWORD-HASH <crypt> | LOCKED]
 import type { InstructionSpec, Typed, CheckModel } from "./spec.ts";
-import { expectCount, readId, readImagePath, readOptions } from "./args.ts";
+import { expectCount, readId, readImagePath, readOptions, refuseRootId } from "./args.ts";
 import { ACCOUNT_NAME, nextFreeId } from "./group.ts";
 import { addMember, addShell, ensureRoot, hasEntry, shadowLine, shadowOwner, upsert } from "./accounts.ts";
 import { editText } from "./files.ts";
@@ -218,15 +218,7 @@ function readUserId(
       ? 0
       : nextFreeId(others.map(([, u]) => u.id));
   if (uid === undefined) return undefined;
-  if (name === "root" && uid !== 0) {
-    report.error(
-      uidWord!.span,
-      "NIFTY304",
-      `root's UID is always 0, not ${uid}`,
-      "drop UID from this line: files owned root:root, and every tool, take root as 0",
-    );
-    return undefined;
-  }
+  if (name === "root" && refuseRootId(uidWord!, uid, "UID", report)) return undefined;
   const clash = others.find(([, u]) => u.id === uid);
   if (clash) {
     report.error(
