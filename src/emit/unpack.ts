@@ -14,7 +14,7 @@ import {
   unlink,
   utimes,
 } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { dirname, join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import type { Extract, Header } from "tar-stream";
@@ -30,11 +30,20 @@ import { NiftyError } from "../diagnostics/errors.ts";
  * One the caller does not own is refused: its owner could open it again.
  */
 export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Only the directory itself is private: parents made on the way are ordinary ones.
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  await mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
+    if (!isCode(error, "EEXIST")) throw error;
+  });
   const st = await stat(dir);
   const uid = process.getuid?.() ?? 0;
-  if (!st.isDirectory() || st.uid !== uid) {
-    const what = st.isDirectory() ? `belongs to uid ${st.uid}, not to uid ${uid}` : "is not a directory";
+  const shared = st.isDirectory() && (st.mode & 0o1002) !== 0;
+  if (!st.isDirectory() || st.uid !== uid || shared) {
+    const what = !st.isDirectory()
+      ? "is not a directory"
+      : st.uid !== uid
+        ? `belongs to uid ${st.uid}, not to uid ${uid}`
+        : `is shared (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}: every user may write in it), and closing it would lock them out`;
     throw new NiftyError(
       "NIFTY522",
       `${dir} ${what}: the tree unpacked below it would not be private`,

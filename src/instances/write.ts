@@ -6,7 +6,7 @@
 //   3. instances.json, last: the manifest says what the directory holds.
 import { createHash } from "node:crypto";
 import { lstat, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join, posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { replaceDir, stagingDir, writeFileAtomic } from "../core/atomic.ts";
 import { privateDir, unpackRootfs } from "../emit/unpack.ts";
@@ -103,6 +103,12 @@ async function entries(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if ((error as NodeJS.ErrnoException).code === "ENOTDIR")
+      throw new NiftyError(
+        "NIFTY422",
+        `${dir} is a file, not an instances directory`,
+        "choose another --out",
+      );
     throw error;
   }
 }
@@ -322,9 +328,16 @@ export async function writeInstances(input: WriteInput): Promise<WriteResult> {
     throw new Error("the root directory must be absolute");
   const disk = onDisk(input);
   if (input.plan.name !== input.config.name) throw new Error("plan and image config disagree on the name");
+  if (posix.normalize(input.dir) === "/")
+    throw new NiftyError(
+      "NIFTY436",
+      `the instances directory cannot be / (${input.root === undefined ? "this machine's root" : `the root of the machine at ${input.root}`})`,
+      "give a directory of its own, e.g. --out /var/lib/niftyc/<name>",
+    );
+  // What is there is judged before anything changes: a refused directory is left as it was.
+  const existing = await existingTree(input);
   // 0700: rootfs/ keeps the image's setuid programs (the units run systemd-nspawn as root).
   await privateDir(disk);
-  const existing = await existingTree(input);
   if (existing.action === "write" && input.replace === true) {
     await waitForMachines(join(disk, LAYOUT.rootfs), input.config.name, input.stopWaitMs ?? 30_000);
   }

@@ -1,0 +1,70 @@
+// The instances directory is judged before anything is changed: a refused --out keeps its mode and
+// files, / is never one, and only the directory itself is made private, not its new parents.
+import test from "ava";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const NIFTYC = join(import.meta.dirname, "../../bin/niftyc");
+
+function niftyc(cwd: string, ...args: string[]) {
+  return spawnSync(process.execPath, [NIFTYC, ...args], { cwd, encoding: "utf8", timeout: 120_000 });
+}
+
+const mode = (path: string) => statSync(path).mode & 0o7777;
+
+test("a refused --out is left as it was; / is refused; new parents are 0755 and only the directory 0700", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-out-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "box.nifty"), "FILE /etc/os-release <<EOF\nID=box\nEOF\nDIR /srv\n");
+  const built = niftyc(
+    dir,
+    "build",
+    "box.nifty",
+    "--cache",
+    "c",
+    "--out",
+    "out",
+    "--format",
+    "rootfs,nspawn",
+  );
+  t.is(built.status, 0, built.stderr);
+  const instances = (...args: string[]) => niftyc(dir, "instances", "out", "--count", "1", ...args);
+
+  // Someone's files: refused, and neither the files nor the mode change.
+  mkdirSync(join(dir, "shared"));
+  chmodSync(join(dir, "shared"), 0o1777);
+  writeFileSync(join(dir, "shared", "f"), "mine\n");
+  const foreign = instances("--out", join(dir, "shared"));
+  t.is(foreign.status, 1, foreign.stderr);
+  t.regex(foreign.stderr, /\[NIFTY422\]/);
+  t.is(mode(join(dir, "shared")), 0o1777);
+  // Empty but shared (sticky, world-writable, as /tmp): closing it would lock every user out.
+  mkdirSync(join(dir, "open"));
+  chmodSync(join(dir, "open"), 0o1777);
+  const open = instances("--out", join(dir, "open"));
+  t.is(open.status, 1, open.stderr);
+  t.regex(open.stderr, /is shared \(mode 1777.*\[NIFTY522\]/);
+  t.is(mode(join(dir, "open")), 0o1777);
+  // A file: an error, not a crash.
+  writeFileSync(join(dir, "file"), "x\n");
+  const file = instances("--out", join(dir, "file"));
+  t.is(file.status, 1, file.stderr);
+  t.regex(file.stderr, /is a file, not an instances directory \[NIFTY422\]/);
+  // The root of a machine.
+  mkdirSync(join(dir, "host"));
+  const hostMode = mode(join(dir, "host"));
+  const root = instances("--root", join(dir, "host"), "--out", "/");
+  t.is(root.status, 1, root.stderr);
+  t.regex(root.stderr, /cannot be \/ .*\[NIFTY436\]/);
+  t.is(mode(join(dir, "host")), hostMode);
+  // New parents are ordinary directories; the instances directory alone is private.
+  const deep = instances("--out", join(dir, "deep", "a", "b"));
+  t.is(deep.status, 0, deep.stderr);
+  // niftyc's umask is the test's: the parents are 0755 less it.
+  const umask = Number.parseInt(spawnSync("sh", ["-c", "umask"], { encoding: "utf8" }).stdout.trim(), 8);
+  t.is(mode(join(dir, "deep")), 0o755 & ~umask);
+  t.is(mode(join(dir, "deep", "a")), 0o755 & ~umask);
+  t.is(mode(join(dir, "deep", "a", "b")), 0o700);
+});
