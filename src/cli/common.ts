@@ -1,14 +1,14 @@
 // Pieces every command shares: argument parsing, the environment read once
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
-import { open, readFile, stat } from "node:fs/promises";
+import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { BuildEvent, BuildOptions } from "../pipeline/build.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
-import { findPlatform, PLATFORM_NAMES, type Platform } from "../image/platform.ts";
+import { findPlatform, PLATFORM_NAMES, platformDir, type Platform } from "../image/platform.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
@@ -240,16 +240,44 @@ export interface Built {
   buildDir: string;
 }
 
+/**
+ * A build directory taken where --platform was given: it must be that platform's build (a build
+ * directory is of one platform; its --platform cannot be chosen after the fact).
+ */
+export function requirePlatform(
+  built: Built,
+  given: string | undefined,
+  code: ErrorCode,
+  help: string,
+): void {
+  if (given === undefined) return;
+  const wanted = parsePlatforms(given, help).platform!;
+  const { architecture, variant } = built.config;
+  if (wanted.architecture === architecture && (wanted.variant ?? variant) === variant) return;
+  const has = `linux/${architecture}${variant && architecture !== "arm64" ? `/${variant}` : ""}`;
+  throw new NiftyError(
+    code,
+    `${built.buildDir} is a build for ${has}, not for ${wanted.name}`,
+    `give the build directory of ${wanted.name} (a several-platform build has one per platform, out/<name>/${platformDir(wanted)}), or the recipe with --platform ${wanted.name}`,
+  );
+}
+
 /** What `niftyc build` left in an output directory; `code` is the calling command's. */
 export async function readBuildDir(dir: string, shown: string, code: ErrorCode): Promise<Built> {
   let record: { name?: string; digest?: string; config?: ImageConfig };
   try {
     record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
   } catch {
+    // A several-platform build: out/<name>/ holds a directory per platform, each a build directory.
+    const platforms = (await readdir(dir).catch(() => [] as string[]))
+      .filter((n) => n.startsWith("linux-"))
+      .sort();
     throw new NiftyError(
       code,
       `${shown} is not a build directory (no readable build.json)`,
-      "give a recipe, or the output directory of niftyc build (out/<name>)",
+      platforms.length > 0
+        ? `it holds a build for each of several platforms: give one of them, ${platforms.map((p) => join(shown, p)).join(", ")}`
+        : "give a recipe, or the output directory of niftyc build (out/<name>)",
     );
   }
   if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {

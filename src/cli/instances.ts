@@ -11,6 +11,7 @@ import {
   buildForCommand,
   parse,
   readBuildDir,
+  requirePlatform,
   type Built,
   type OptionSpec,
   type ParsedValues,
@@ -26,7 +27,8 @@ export const INSTANCES_HELP = `Usage: niftyc instances <recipe | build-dir> --co
 Writes what systemd needs to run N instances of one image: one shared tree
 that every instance boots read-only with a private writable overlay (so all
 share the same files and text pages), a template unit <name>@.service, one
-environment file per instance and <name>.target to start or stop them all.
+environment file holding every instance's values (systemd/instances.env) and
+<name>.target to start or stop them all.
 Instance i is machine <name>-i, which is also its hostname. Host keys made at
 first boot (KEYGEN) land in each instance's overlay, so every instance has its own.
 
@@ -64,6 +66,8 @@ Options:
                         for machines still running from the tree to exit, NIFTY440 if they do not)
   --json                print one JSON object with the result on stdout (absolute paths)
   -q, --quiet           no build progress on stderr (when given a recipe)
+  --platform P          the image's platform (default linux/amd64): with a recipe, the one
+                        built; with a build directory, it must be that directory's
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
@@ -312,9 +316,10 @@ async function buildOrRead(input: string, values: ParsedValues, io: CliIo): Prom
       "give a recipe (.nifty) or a build directory (out/<name>)",
     );
   }
-  return isDir
-    ? await readBuildDir(inputPath, input, "NIFTY420")
-    : await buildForCommand(input, values, io, INSTANCES_HELP);
+  if (!isDir) return await buildForCommand(input, values, io, INSTANCES_HELP);
+  const built = await readBuildDir(inputPath, input, "NIFTY420");
+  requirePlatform(built, values.platform as string | undefined, "NIFTY420", INSTANCES_HELP);
+  return built;
 }
 
 async function planAndWrite(

@@ -7,7 +7,15 @@ import { join, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import { EXIT, buildForCommand, parse, readBuildDir, type Built, type ParsedValues } from "./common.ts";
+import {
+  EXIT,
+  buildForCommand,
+  parse,
+  readBuildDir,
+  requirePlatform,
+  type Built,
+  type ParsedValues,
+} from "./common.ts";
 import { BUILD_FLAGS } from "./build-flags.ts";
 
 export const RUN_HELP = `Usage: niftyc run <recipe | build-dir> [options] [-- command…]
@@ -279,6 +287,7 @@ async function imageToRun(
     return buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
   }
   const b = await readBuildDir(inputPath, input, "NIFTY759");
+  requirePlatform(b, values.platform as string | undefined, "NIFTY759", RUN_HELP);
   const nspawnFile = join(inputPath, `${b.name}.nspawn`);
   return { ...b, ...((await exists(nspawnFile)) ? { nspawnFile } : {}) };
 }

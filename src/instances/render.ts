@@ -1,5 +1,5 @@
 // The text of an instances directory: the template unit, the target that
-// starts and stops every instance, one environment file per instance and the
+// starts and stops every instance, the environment file of every instance's values and the
 // manifest. Pure: paths in, strings out.
 import { NiftyError } from "../diagnostics/errors.ts";
 import {
