@@ -223,6 +223,9 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   const request = readRequest(values, positionals);
   const { rootOption } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
+  // What the arguments alone decide is told before a recipe is built (a build may download).
+  const { checkArguments } = await import("../instances/plan.ts");
+  checkArguments(request.count, request.first, request.sets);
   const built = await buildOrRead(request.input, values, io);
   if (typeof built === "number") return built;
   const written = await planAndWrite(request, built, root, io);

@@ -148,8 +148,16 @@ export function planInstances(input: PlanInput): InstancePlan {
   };
 }
 
-/** --count and --first in range, and the last instance's machine name valid. */
-function checkCounts(config: ImageConfig, count: number, first: number): void {
+/**
+ * What can be judged of the arguments without the image: --count and --first in range, each --set
+ * expression's syntax. A recipe is built only after these pass.
+ */
+export function checkArguments(count: number, first: number, sets: readonly InstanceSetting[]): void {
+  checkRanges(count, first);
+  for (const setting of sets) labelled(setting.name, () => parseSetValue(setting.expr));
+}
+
+function checkRanges(count: number, first: number): void {
   if (!Number.isSafeInteger(count) || count < 1 || count > MAX_COUNT) {
     throw new NiftyError(
       "NIFTY400",
@@ -164,6 +172,11 @@ function checkCounts(config: ImageConfig, count: number, first: number): void {
       "instances are numbered first, first+1, …; the default is 1",
     );
   }
+}
+
+/** --count and --first in range, and the last instance's machine name valid. */
+function checkCounts(config: ImageConfig, count: number, first: number): void {
+  checkRanges(count, first);
   const last = instanceMachineName(config.name, String(first + count - 1));
   if (!MACHINE_NAME.test(last)) {
     throw new NiftyError(

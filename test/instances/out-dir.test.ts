@@ -2,7 +2,7 @@
 // files, / is never one, and only the directory itself is made private, not its new parents.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -67,4 +67,19 @@ test("a refused --out is left as it was; / is refused; new parents are 0755 and 
   t.is(mode(join(dir, "deep")), 0o755 & ~umask);
   t.is(mode(join(dir, "deep", "a")), 0o755 & ~umask);
   t.is(mode(join(dir, "deep", "a", "b")), 0o700);
+});
+
+test("given a recipe, what the arguments alone decide is told before it is built", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-args-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "box.nifty"), "ENV PORT=2200\nFILE /etc/os-release <<EOF\nID=box\nEOF\n");
+  for (const [args, code] of [
+    [["--count", "0"], "NIFTY400"],
+    [["--count", "2", "--set", "PORT=2200+("], "NIFTY402"],
+  ] as const) {
+    const r = niftyc(dir, "instances", "box.nifty", ...args, "--cache", "c", "--out", join(dir, "i"));
+    t.is(r.status, 1, r.stderr);
+    t.regex(r.stderr, new RegExp(`\\[${code}\\]`));
+    t.false(existsSync(join(dir, "out")), "nothing was built");
+  }
 });
