@@ -697,8 +697,13 @@ async function resolveLock(store: Store, options: PackageOptions, input: Resolve
   if (options.offline) {
     throw new NiftyError(
       "NIFTY603",
-      "--offline, but the lock does not cover the recipe's PACKAGE lines, so the archive's indices are needed",
-      `resolve once with the network: \`niftyc lock ${options.source.path}\``,
+      input.previous === undefined &&
+        options.platform !== undefined &&
+        options.platform.name !== "linux/amd64"
+        ? `--offline, but the lock has no section for ${options.platform.name}, so the archive's indices are needed`
+        : "--offline, but the lock does not cover the recipe's PACKAGE lines, so the archive's indices are needed",
+      // lock without --platform resolves only the platforms the lock has already.
+      `resolve once with the network: \`niftyc lock ${options.source.path}${options.platform !== undefined && options.platform.name !== "linux/amd64" ? ` --platform ${options.platform.name}` : ""}\``,
     );
   }
   const { locked, indices } = await fetchIndices(

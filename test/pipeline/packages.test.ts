@@ -528,3 +528,17 @@ test("--locked after the ARCHIVE lines changed: NIFTY603 at the ARCHIVE line, no
     /^app\.nifty:1:1: error: --locked, but app\.nifty\.lock was resolved against other suites than the recipe's ARCHIVE lines \[NIFTY603\]/m,
   );
 });
+
+test("--offline for a platform the lock has no section for: NIFTY603 says so, and the lock command to run names the platform", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  const view = (await debianArchive()).view();
+  t.is((await niftyc(dir, ["lock", "app.nifty", "--cache", "c", ...mirrorFlags(view)])).code, 0);
+  const r = await buildAppRootfs(dir, view, "--offline", "--platform", "linux/arm64");
+  t.is(r.code, 1, r.stderr);
+  t.regex(
+    r.stderr,
+    /--offline, but the lock has no section for linux\/arm64, so the archive's indices are needed \[NIFTY603\]/,
+  );
+  t.regex(r.stderr, /hint: resolve once with the network: `niftyc lock app\.nifty --platform linux\/arm64`/);
+});
