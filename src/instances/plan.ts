@@ -174,6 +174,21 @@ function checkRanges(count: number, first: number): void {
   }
 }
 
+/**
+ * What to do about a port out of range: too low, a base that keeps the first instance's at 1 or
+ * above; too high, one that keeps the last at 65535 or below; no such base, fewer instances.
+ */
+function portHint(port: string, value: number, first: number, count: number): string {
+  const last = first + count - 1;
+  const range = `instance numbers run from ${first} to ${last}`;
+  if (last - first >= 65535)
+    return `${range}, more than there are ports: give fewer instances (--count, --first)`;
+  if (last > 65534) return `${range}, and ${port}=BASE+i is past 65535 for the last: lower --first`;
+  if (Number.isFinite(value) && value < 1)
+    return `${range}: choose a base that keeps the first one at 1 or above, e.g. --set ${port}=2200+i`;
+  return `${range}: choose a base that keeps the last one at 65535 or below, e.g. --set ${port}=${Math.max(1, Math.min(2200, 65535 - last))}+i`;
+}
+
 /** --count and --first in range, and the last instance's machine name valid. */
 function checkCounts(config: ImageConfig, count: number, first: number): void {
   checkRanges(count, first);
@@ -234,6 +249,12 @@ function parseSets(sets: readonly InstanceSetting[], recipe: RecipeEnv): ParsedS
     const value = labelled(setting.name, () => parseSetValue(setting.expr));
     for (const { name, at } of value.filter((p): p is Expr => typeof p !== "string").flatMap(exprNames)) {
       if (name === "i" || name === "n" || numericDefaults.has(name)) continue;
+      if (defaults.has(name))
+        throw new NiftyError(
+          "NIFTY403",
+          `--set ${setting.name}=${setting.expr}: ${name} at column ${at + 1} is the recipe's ENV, but its value ${JSON.stringify(defaults.get(name))} is not a whole number`,
+          `an expression uses i, n and ENV with whole-number values; for text, quote it and put expressions in braces: '"${defaults.get(name)}-{i}"'`,
+        );
       const near = suggest(name, ["i", "n", ...numericDefaults.keys()]);
       throw new NiftyError(
         "NIFTY403",
@@ -319,7 +340,7 @@ function checkPorts(
       throw new NiftyError(
         "NIFTY407",
         `${port}=${value} for instance ${number} is not a port (1–65535)`,
-        `instance numbers run from ${first} to ${first + count - 1}: choose a base that keeps the last one at 65535 or below, e.g. --set ${port}=${Math.max(1, Math.min(2200, 65535 - (first + count - 1)))}+i`,
+        portHint(port, n, first, count),
       );
     }
     const owner = portOwner.get(value);

@@ -178,10 +178,21 @@ test("plan mistakes are NiftyErrors with hints", (t) => {
     "NIFTY403",
     /unknown name j at column 6 — did you mean i\?/,
   );
-  code(t, () => plan([{ name: "PORT", expr: "GREETING+i" }]), "NIFTY403", /GREETING/);
+  // GREETING is the recipe's ENV, not a number: said so, not "unknown".
+  const text = code(
+    t,
+    () => plan([{ name: "PORT", expr: "GREETING+i" }]),
+    "NIFTY403",
+    /GREETING at column 1 is the recipe's ENV, but its value .* is not a whole number/,
+  );
+  t.regex(text.hint!, /quote it and put expressions in braces/);
   code(t, () => plan([{ name: "PORT", expr: "2200+" }]), "NIFTY402", /^--set PORT: /);
   code(t, () => plan([{ name: "PORT", expr: "65530+i" }], 10), "NIFTY407", /PORT=65536 for instance 6/);
-  code(t, () => plan([{ name: "PORT", expr: "i-1" }], 2), "NIFTY407", /PORT=0/);
+  // Too low: the hint is about the first instance, not the last.
+  const low = code(t, () => plan([{ name: "PORT", expr: "i-1" }], 2), "NIFTY407", /PORT=0/);
+  t.regex(low.hint!, /keeps the first one at 1 or above/);
+  const high = code(t, () => plan([{ name: "PORT", expr: "65530+i" }], 10), "NIFTY407", /PORT=65536/);
+  t.regex(high.hint!, /keeps the last one at 65535 or below, e\.g\. --set PORT=2200\+i/);
   const clash = code(t, () => plan([], 2), "NIFTY408", /ssh-1 and ssh-2 would both use port 2200/);
   t.regex(clash.hint!, /--set PORT=2200\+i/);
   code(t, () => plan([{ name: "PORT", expr: "2200+i%2" }], 3), "NIFTY408", /ssh-1 and ssh-3/);
