@@ -40,16 +40,21 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
   check(ins, report, model) {
     const opts = readOptions(ins, report, { AT: "value" });
     const [server, ...typeWords] = opts.positional;
+    // Every bad word of the line is said, not only the first.
+    let ok = true;
     if (server === undefined || server.text.toLowerCase() !== "dropbear") {
+      const aType = server !== undefined && [...TYPES, "dss", "dsa"].includes(server.text.toLowerCase());
       report.error(
         server?.span ?? ins.keywordSpan,
         "NIFTY082",
         server
           ? `unknown SSH server ${JSON.stringify(server.text)}`
           : "KEYGEN needs the server it makes keys for",
-        "KEYGEN dropbear [ed25519|ecdsa|rsa ...]",
+        aType
+          ? `${server!.text} is a key type: the server comes first, KEYGEN dropbear ${server!.text}`
+          : "KEYGEN dropbear [ed25519|ecdsa|rsa ...]",
       );
-      return undefined;
+      ok = false;
     }
     const types: HostKeyType[] = [];
     for (const word of typeWords) {
@@ -61,25 +66,24 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
           "DSS host keys are refused",
           "Dropbear disables DSS since 2024.84 and it is weak; use ed25519 (or ecdsa, rsa)",
         );
-        return undefined;
-      }
-      if (!TYPES.includes(type)) {
+        ok = false;
+      } else if (!TYPES.includes(type)) {
         report.error(
           word.span,
           "NIFTY084",
           `unknown key type ${JSON.stringify(word.text)}`,
           "choose from ed25519, ecdsa, rsa",
         );
-        return undefined;
-      }
-      if (!types.includes(type as HostKeyType)) types.push(type as HostKeyType);
+        ok = false;
+      } else if (!types.includes(type as HostKeyType)) types.push(type as HostKeyType);
     }
     const atWord = opts.values.get("AT");
     const at = (atWord?.text.toLowerCase() ?? "boot") as "boot" | "build";
     if (at !== "boot" && at !== "build") {
       report.error(atWord!.span, "NIFTY085", `AT takes boot or build, not ${JSON.stringify(atWord!.text)}`);
-      return undefined;
+      ok = false;
     }
+    if (!ok) return undefined;
     if (at === "build") {
       report.warn(
         atWord!.span,
