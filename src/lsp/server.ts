@@ -7,6 +7,8 @@ import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   createConnection,
+  ErrorCodes,
+  ResponseError,
   StreamMessageReader,
   StreamMessageWriter,
   TextDocuments,
@@ -124,14 +126,19 @@ function diagnose(front: FrontEnd, uri: string, analysis: Analysis): LspDiagnost
   return analysis.diagnostics;
 }
 
-/** Answers a request, or logs its failure and answers `fallback`. */
+/** The answer to a request that comes before `initialize`, as the protocol asks. */
+const NOT_INITIALIZED = new ResponseError(ErrorCodes.ServerNotInitialized, "the server is not initialized");
+
+/** Answers a request, or logs its failure and answers `fallback`; before `initialize`, an error. */
 function guarded<P, R>(
   connection: Connection,
   what: string,
   fallback: R,
   run: (params: P) => Promise<R> | R,
+  ready: () => boolean = () => true,
 ) {
-  return async (params: P): Promise<R> => {
+  return async (params: P): Promise<R | ResponseError<void>> => {
+    if (!ready()) return NOT_INITIALIZED;
     try {
       return await run(params);
     } catch (error) {
@@ -204,19 +211,23 @@ export function startServer(
     return hints;
   };
 
-  connection.onInitialize(() => ({
-    capabilities: {
-      textDocumentSync: TextDocumentSyncKind.Incremental,
-      completionProvider: { triggerCharacters: ["{", "$"] },
-      hoverProvider: true,
-      definitionProvider: true,
-      referencesProvider: true,
-      documentSymbolProvider: true,
-      documentFormattingProvider: true,
-      codeActionProvider: { codeActionKinds: ["quickfix", "source"] },
-    },
-    serverInfo: { name: "niftyc" },
-  }));
+  let initialized = false;
+  connection.onInitialize(() => {
+    initialized = true;
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        completionProvider: { triggerCharacters: ["{", "$"] },
+        hoverProvider: true,
+        definitionProvider: true,
+        referencesProvider: true,
+        documentSymbolProvider: true,
+        documentFormattingProvider: true,
+        codeActionProvider: { codeActionKinds: ["quickfix", "source"] },
+      },
+      serverInfo: { name: "niftyc" },
+    };
+  });
 
   documents.onDidOpen((e) => schedule(e.document.uri, 0));
   documents.onDidChangeContent((e) => schedule(e.document.uri, options.debounceMs ?? DEBOUNCE_MS));
@@ -228,7 +239,7 @@ export function startServer(
     connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] }).catch(() => undefined);
   });
 
-  registerRequests(connection, documents, current, packagesFor);
+  registerRequests(connection, documents, current, packagesFor, () => initialized);
   documents.listen(connection);
   connection.listen();
   return connection;
@@ -239,15 +250,21 @@ function registerRequests(
   documents: TextDocuments<TextDocument>,
   current: (uri: string) => Promise<Analysis | undefined>,
   packagesFor: (uri: string, tree: SyntaxTree) => () => Promise<PackageCatalog>,
+  ready: () => boolean,
 ): void {
+  /** A request's handler: answered only once the client has initialized the server. */
+  const answer = <P, R>(what: string, fallback: R, run: (params: P) => Promise<R> | R) =>
+    guarded(connection, what, fallback, run, ready);
   const at = async (uri: string, position: { line: number; character: number }) => {
+    // A position before the document's start is no position in it.
+    if (position.line < 0 || position.character < 0) return undefined;
     const doc = documents.get(uri);
     const analysis = await current(uri);
     if (doc === undefined || analysis === undefined) return undefined;
     return { doc, analysis, offset: doc.offsetAt(position) };
   };
   connection.onCompletion(
-    guarded(connection, "completion", { items: [], isIncomplete: false }, async (p) => {
+    answer("completion", { items: [], isIncomplete: false }, async (p) => {
       const found = await at(p.textDocument.uri, p.position);
       if (found === undefined) return { items: [], isIncomplete: false };
       const { doc, analysis, offset } = found;
@@ -260,32 +277,32 @@ function registerRequests(
     }),
   );
   connection.onHover(
-    guarded(connection, "hover", null, async (p) => {
+    answer("hover", null, async (p) => {
       const found = await at(p.textDocument.uri, p.position);
       return found ? hover(found.analysis.tree, found.offset) : null;
     }),
   );
   connection.onDefinition(
-    guarded(connection, "definition", null, async (p) => {
+    answer("definition", null, async (p) => {
       const found = await at(p.textDocument.uri, p.position);
       return found ? definition(found.analysis.tree, p.textDocument.uri, found.offset) : null;
     }),
   );
   connection.onReferences(
-    guarded(connection, "references", [], async (p) => {
+    answer("references", [], async (p) => {
       const found = await at(p.textDocument.uri, p.position);
       if (found === undefined) return [];
       return references(found.analysis.tree, p.textDocument.uri, found.offset, p.context.includeDeclaration);
     }),
   );
   connection.onDocumentSymbol(
-    guarded(connection, "symbols", [], async (p) => {
+    answer("symbols", [], async (p) => {
       const analysis = await current(p.textDocument.uri);
       return analysis ? symbols(analysis.tree) : [];
     }),
   );
   connection.onDocumentFormatting(
-    guarded(connection, "formatting", null, async (p) => {
+    answer("formatting", null, async (p) => {
       const doc = documents.get(p.textDocument.uri);
       if (doc === undefined) return null;
       const { formatNiftyfile } = await import("../../grammar/format.ts");
@@ -302,7 +319,7 @@ function registerRequests(
     }),
   );
   connection.onCodeAction(
-    guarded(connection, "code actions", [], async (p) => {
+    answer("code actions", [], async (p) => {
       const analysis = await current(p.textDocument.uri);
       if (analysis === undefined) return [];
       return codeActions(p.textDocument.uri, p.context.diagnostics, analysis.tree, p.context.only);

@@ -56,3 +56,19 @@ test("the server never crashes on hostile documents and answers the next request
   t.is(symbols.length, 1);
   t.is(lsp.child.exitCode, null);
 });
+
+test("a request before initialize is ServerNotInitialized (-32002); a position before the start is no position", async (t) => {
+  const lsp = await startLsp([], { initialize: false });
+  t.teardown(() => lsp.close());
+  const uri = "file:///nowhere/early.nifty";
+  const hover = (position: { line: number; character: number }) =>
+    lsp.connection.sendRequest("textDocument/hover", { textDocument: { uri }, position });
+  const early = await t.throwsAsync(hover({ line: 0, character: 1 }));
+  t.is((early as Error & { code?: number }).code, -32002);
+  await lsp.connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} });
+  await lsp.connection.sendNotification("initialized", {});
+  await lsp.open(uri, "ENV PORT=2200\n");
+  await lsp.diagnostics(uri, 1);
+  t.truthy(await hover({ line: 0, character: 1 }), "ENV's hover once initialized");
+  t.is(await hover({ line: -1, character: -5 }), null);
+});

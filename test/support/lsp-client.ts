@@ -34,7 +34,11 @@ export interface LspChild {
   close(): Promise<void>;
 }
 
-export async function startLsp(args: string[] = []): Promise<LspChild> {
+/** `initialize: false`: the handshake is left to the test. */
+export async function startLsp(
+  args: string[] = [],
+  options: { initialize?: boolean } = {},
+): Promise<LspChild> {
   const child = spawn(process.execPath, [BIN, "lsp", ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
@@ -49,8 +53,10 @@ export async function startLsp(args: string[] = []): Promise<LspChild> {
     for (const w of waiters.splice(0)) w();
   });
   connection.listen();
-  await connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} });
-  await connection.sendNotification("initialized", {});
+  if (options.initialize !== false) {
+    await connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} });
+    await connection.sendNotification("initialized", {});
+  }
   const lsp: LspChild = {
     child,
     connection,
