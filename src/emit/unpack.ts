@@ -8,6 +8,7 @@ import {
   lstat,
   lutimes,
   mkdir,
+  readdir,
   rm,
   stat,
   symlink,
@@ -37,13 +38,15 @@ export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
   });
   const st = await stat(dir);
   const uid = process.getuid?.() ?? 0;
-  const shared = st.isDirectory() && (st.mode & 0o1002) !== 0;
+  // Sticky or writable by all, and in use (as /tmp): closing it would lock its users out. An empty
+  // one (a fresh tmpfs is 1777) is simply made private.
+  const shared = st.isDirectory() && (st.mode & 0o1002) !== 0 && (await readdir(dir)).length > 0;
   if (!st.isDirectory() || st.uid !== uid || shared) {
     const what = !st.isDirectory()
       ? "is not a directory"
       : st.uid !== uid
         ? `belongs to uid ${st.uid}, not to uid ${uid}`
-        : `is shared (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}: every user may write in it), and closing it would lock them out`;
+        : `is shared (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}: every user may write in it) and in use, and closing it would lock its users out`;
     throw new NiftyError(
       "NIFTY522",
       `${dir} ${what}: the tree unpacked below it would not be private`,

@@ -40,13 +40,21 @@ test("a refused --out is left as it was; / is refused; new parents are 0755 and 
   t.is(foreign.status, 1, foreign.stderr);
   t.regex(foreign.stderr, /\[NIFTY422\]/);
   t.is(mode(join(dir, "shared")), 0o1777);
-  // Empty but shared (sticky, world-writable, as /tmp): closing it would lock every user out.
-  mkdirSync(join(dir, "open"));
-  chmodSync(join(dir, "open"), 0o1777);
-  const open = instances("--out", join(dir, "open"));
-  t.is(open.status, 1, open.stderr);
-  t.regex(open.stderr, /is shared \(mode 1777.*\[NIFTY522\]/);
-  t.is(mode(join(dir, "open")), 0o1777);
+  // Shared (sticky, world-writable, as /tmp) and in use by others, with --replace: closing it would
+  // lock its users out. Empty (a fresh tmpfs is 1777), it is simply made private.
+  const open = join(dir, "open");
+  mkdirSync(open);
+  chmodSync(open, 0o1777);
+  writeFileSync(join(open, "someone-else"), "x\n");
+  const shared = instances("--out", open, "--replace");
+  t.is(shared.status, 1, shared.stderr);
+  t.regex(shared.stderr, /is shared \(mode 1777.*and in use.*\[NIFTY522\]/);
+  t.is(mode(open), 0o1777);
+  mkdirSync(join(dir, "fresh"));
+  chmodSync(join(dir, "fresh"), 0o1777);
+  const fresh = instances("--out", join(dir, "fresh"));
+  t.is(fresh.status, 0, fresh.stderr);
+  t.is(mode(join(dir, "fresh")), 0o700);
   // A file: an error, not a crash.
   writeFileSync(join(dir, "file"), "x\n");
   const file = instances("--out", join(dir, "file"));
