@@ -342,6 +342,12 @@ export const DIAGNOSTIC_CODES = {
     title: "SYMLINK replaces the file p, which an earlier line put there, with a link to t",
   },
   NIFTY307: { severity: "warning", section: "checks", title: "this K is replaced by the one on line n" },
+  NIFTY308: {
+    severity: "warning",
+    section: "checks",
+    title:
+      "p is taken for one of BusyBox's applets (LINK … APPLETS), but Debian's BusyBox has none of that name",
+  },
 
   // Build: the pipeline and the instructions' effects, and niftyc install's input.
   NIFTY200: { severity: "error", section: "build", title: "p is not a file in the image" },

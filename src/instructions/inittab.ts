@@ -3,7 +3,7 @@ import type { Span } from "../core/source.ts";
 import type { InstructionSpec, Typed, CheckModel } from "./spec.ts";
 import { appendLine, editText } from "./files.ts";
 import { suggest } from "../diagnostics/suggest.ts";
-import { provides } from "./user.ts";
+import { provides, warnAppletGuess } from "./user.ts";
 
 export const ACTIONS = [
   "sysinit",
@@ -168,5 +168,5 @@ function checkProgram(
         ? "this command uses shell syntax, so init runs it with /bin/sh: provide a shell (LINK /bin/busybox APPLETS)"
         : "FETCH, COPY or LINK it before this line",
     );
-  }
+  } else warnAppletGuess(model, programPaths(program), span, report);
 }

@@ -6,7 +6,7 @@ import { editText, writeFile } from "./files.ts";
 import type { HostKeyType } from "../image/dropbear-key.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import { programPaths } from "./inittab.ts";
-import { provides } from "./user.ts";
+import { provides, warnAppletGuess } from "./user.ts";
 
 export interface KeygenInstruction extends Typed {
   kind: "KEYGEN";
@@ -118,6 +118,7 @@ export const keygen: InstructionSpec<KeygenInstruction> = {
     // Its sysinit line finds dropbearkey on init's PATH, as any inittab command.
     if (t.at === "boot" && !programPaths("dropbearkey").some((p) => provides(model, p)))
       noDropbearkey(t, report);
+    else if (t.at === "boot") warnAppletGuess(model, programPaths("dropbearkey"), t.span, report);
   },
   verify(t, tree, report) {
     if (t.at === "boot" && !programPaths("dropbearkey").some((p) => tree.lookup(p)?.node.type === "file"))

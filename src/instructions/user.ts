@@ -11,6 +11,7 @@ import { suggest } from "../diagnostics/suggest.ts";
 import type { Value } from "./scope.ts";
 import type { Reporter } from "../diagnostics/reporter.ts";
 import type { Span } from "../core/source.ts";
+import { DEBIAN_BUSYBOX_APPLETS } from "../image/busybox-applets.ts";
 
 /** A secret's `span` is its word (`PASSWORD secret:<id>`): a missing secret is shown there; out of cache keys as every span. */
 export type Password =
@@ -80,7 +81,7 @@ export const user: InstructionSpec<UserInstruction> = {
         `SHELL ${shell} is not provided by any earlier instruction`,
         "FETCH, COPY or LINK the shell before the USER line",
       );
-    }
+    } else if (shellWord) warnAppletGuess(model, [shell], shellWord.span, report);
     const privateGroup = gid.private;
     declareUser(model, nameWord, uid, gid, password);
     return {
@@ -374,8 +375,36 @@ function readPassword(opts: ReturnType<typeof readOptions>, report: Reporter): P
 /** Whether an earlier instruction provides `path` (exactly, or as one of a multicall binary's applets). */
 export function provides(model: CheckModel, path: string): boolean {
   if (model.tree.lookup(path) !== undefined || model.opaquePackages) return true;
+  return appletOnly(model, path) !== undefined;
+}
+
+/** The name `path` would have as an applet, when only a LINK … APPLETS directory provides it. */
+function appletOnly(model: CheckModel, path: string): string | undefined {
+  if (model.tree.lookup(path) !== undefined || model.opaquePackages) return undefined;
   const resolved = model.tree.resolve(path);
-  if (resolved === undefined) return false;
-  const dir = resolved.slice(0, resolved.lastIndexOf("/")) || "/";
-  return model.appletDirs.has(dir);
+  if (resolved === undefined) return undefined;
+  const slash = resolved.lastIndexOf("/");
+  return model.appletDirs.has(resolved.slice(0, slash) || "/") ? resolved.slice(slash + 1) : undefined;
+}
+
+/**
+ * NIFTY308: a program the recipe counts on that only an APPLETS directory provides, under a name
+ * Debian's BusyBox has no applet for (dropbearkey, bash): the check cannot know the binary's own
+ * list, so it warns, and the build, which reads it, decides.
+ */
+export function warnAppletGuess(
+  model: CheckModel,
+  paths: readonly string[],
+  span: Span,
+  report: Reporter,
+): void {
+  if (paths.some((p) => model.tree.lookup(p) !== undefined || model.opaquePackages)) return;
+  const name = paths.map((p) => appletOnly(model, p)).find((n) => n !== undefined);
+  if (name === undefined || DEBIAN_BUSYBOX_APPLETS.has(name)) return;
+  report.warn(
+    span,
+    "NIFTY308",
+    `${name} is taken for one of BusyBox's applets (LINK … APPLETS), but Debian's BusyBox has none of that name`,
+    `FETCH or COPY ${name} before this line (the build refuses an image without it), unless your BusyBox build has such an applet`,
+  );
 }
