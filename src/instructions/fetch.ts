@@ -46,7 +46,7 @@ export const fetch: InstructionSpec<FetchInstruction> = {
     "FETCH <name> <source>... sha256:<64 hex> [EXTRACT <member>] [TO <path>] [MODE <octal>] [PLATFORM <platform>]",
   ],
   example:
-    "FETCH busybox debian:pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb \\\n      sha256:3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744 \\\n      EXTRACT bin/busybox TO /bin/busybox",
+    "FETCH busybox debian:pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_amd64.deb \\\n    sha256:3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744 \\\n    EXTRACT bin/busybox TO /bin/busybox",
   check(ins, report, model) {
     const opts = readOptions(ins, report, {
       EXTRACT: "value",
