@@ -1,6 +1,5 @@
 // What `niftyc cache list|verify|gc|import` do to a store. Each returns a
 // report; the CLI prints it.
-import { randomBytes } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import sha256File from "sha256-file";
@@ -8,6 +7,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { processAlive } from "../core/process.ts";
 import { isCode, listDir } from "./store.ts";
 import { asGc } from "./lease.ts";
+import { quarantine } from "./unsynced.ts";
 import type { Store } from "./store.ts";
 
 const HEX_RE = /^[0-9a-f]{64}$/;
@@ -53,7 +53,8 @@ export async function cacheVerify(store: Store): Promise<VerifyReport> {
   for (const name of await listDir(store.blobsDir)) {
     const file = path.join(store.blobsDir, name);
     if (!HEX_RE.test(name)) {
-      report.stray.push({ file, quarantinedTo: await quarantine(store, file, name) });
+      const quarantinedTo = await quarantine(store.quarantineDir, file, name);
+      if (quarantinedTo !== undefined) report.stray.push({ file, quarantinedTo });
       continue;
     }
     let actualHex: string;
@@ -67,11 +68,10 @@ export async function cacheVerify(store: Store): Promise<VerifyReport> {
     if (actualHex === name) {
       report.ok++;
     } else {
-      report.corrupt.push({
-        digest: `sha256:${name}`,
-        actual: `sha256:${actualHex}`,
-        quarantinedTo: await quarantine(store, file, name),
-      });
+      const quarantinedTo = await quarantine(store.quarantineDir, file, name);
+      // Gone meanwhile (a concurrent gc): nothing damaged is left to report.
+      if (quarantinedTo !== undefined)
+        report.corrupt.push({ digest: `sha256:${name}`, actual: `sha256:${actualHex}`, quarantinedTo });
     }
   }
   return report;
@@ -224,12 +224,6 @@ async function usesByDigest(store: Store): Promise<Map<string, { time: number; t
     }
   }
   return map;
-}
-
-async function quarantine(store: Store, file: string, name: string): Promise<string> {
-  const dest = path.join(store.quarantineDir, `${name}.${randomBytes(4).toString("hex")}`);
-  await fsp.rename(file, dest);
-  return dest;
 }
 
 function hashWithSha256File(file: string): Promise<string> {

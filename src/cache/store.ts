@@ -127,14 +127,8 @@ export class Store {
    * quarantine/, as `niftyc cache verify` does, so the next build writes or fetches it again.
    */
   async setAsideDamaged(digest: string): Promise<NiftyError> {
-    const hex = digestHex(digest);
-    await fsp.mkdir(this.quarantineDir, { recursive: true });
-    await fsp
-      .rename(
-        this.blobPath(digest),
-        path.join(this.quarantineDir, `${hex}.${randomBytes(4).toString("hex")}`),
-      )
-      .catch(() => {}); // already set aside, or removed, by another process
+    const { quarantine } = await import("./unsynced.ts");
+    await quarantine(this.quarantineDir, this.blobPath(digest), digestHex(digest));
     return new NiftyError(
       "NIFTY231",
       `the store's copy of ${digest} is damaged: its bytes no longer match its name; it is set aside in quarantine/ and nothing was published`,

@@ -81,14 +81,7 @@ async function checkJournal(store: StoreDirs, journal: string, report: UnsyncedR
     }
     report.checked++;
     if (actual === digest) continue;
-    await fsp.mkdir(store.quarantineDir, { recursive: true });
-    const to = path.join(
-      store.quarantineDir,
-      `${digest.slice("sha256:".length)}.${randomBytes(4).toString("hex")}`,
-    );
-    await fsp.rename(blob, to).catch((error: unknown) => {
-      if (!isCode(error, "ENOENT")) throw error;
-    });
+    await quarantine(store.quarantineDir, blob, digest.slice("sha256:".length));
     report.quarantined.push(digest);
   }
 }
@@ -114,5 +107,27 @@ function syncThenRemove(dir: string, journals: readonly string[]): void {
     child.unref();
   } catch {
     // As above.
+  }
+}
+
+/**
+ * Move a blob whose bytes are not its name's (or a stray file) into quarantine/, under its name and
+ * a random suffix; the path it now has, or undefined when it was gone already (removed, or set
+ * aside by another process). The store's one way to set a file aside: verify, a restart's check
+ * of unsynced blobs, and a build that finds a damaged copy all use it.
+ */
+export async function quarantine(
+  quarantineDir: string,
+  file: string,
+  name: string,
+): Promise<string | undefined> {
+  await fsp.mkdir(quarantineDir, { recursive: true });
+  const to = path.join(quarantineDir, `${name}.${randomBytes(4).toString("hex")}`);
+  try {
+    await fsp.rename(file, to);
+    return to;
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return undefined;
+    throw error;
   }
 }
