@@ -63,6 +63,7 @@ test("every setuid or setgid file is listed once, with owner, mode and line", as
   const listed = built.result.warnings.filter((w) => w.code === "NIFTY232");
   t.is(listed.length, 1, "one warning for all of them");
   t.regex(listed[0]?.message ?? "", /has 2 setuid or setgid files.*\/usr\/bin\/a \(0:0 4755, line 4\), /);
+  t.regex(listed[0]?.message ?? "", /files, which run with their owner's rights/);
   t.regex(listed[0]?.message ?? "", /, \/usr\/bin\/b \(0:0 2755, line 5\)$/);
   t.is(listed[0]?.span?.start.line, 4);
 });
