@@ -8,7 +8,13 @@ import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
-import { findPlatform, PLATFORM_NAMES, platformDir, type Platform } from "../image/platform.ts";
+import {
+  findPlatform,
+  PLATFORM_NAMES,
+  platformDir,
+  platformOfOci,
+  type Platform,
+} from "../image/platform.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
@@ -253,8 +259,8 @@ export function requirePlatform(
   if (given === undefined) return;
   const wanted = parsePlatforms(given, help).platform!;
   const { architecture, variant } = built.config;
-  if (wanted.architecture === architecture && (wanted.variant ?? variant) === variant) return;
-  const has = `linux/${architecture}${variant && architecture !== "arm64" ? `/${variant}` : ""}`;
+  const has = platformOfOci(architecture, variant)?.name ?? `linux/${architecture}`;
+  if (has === wanted.name) return;
   throw new NiftyError(
     code,
     `${built.buildDir} is a build for ${has}, not for ${wanted.name}`,

@@ -139,6 +139,11 @@ export function findPlatform(text: string): Platform | undefined {
   return PLATFORMS.find((p) => p.name === name || `linux/${p.debian}` === name);
 }
 
+/** The platform of an image config's OCI architecture and variant (linux/arm64 is arm64 v8). */
+export function platformOfOci(architecture: string, variant: string | undefined): Platform | undefined {
+  return PLATFORMS.find((p) => p.architecture === architecture && p.variant === variant);
+}
+
 /** The platform of a Debian architecture name. */
 export function platformOfDebian(arch: string): Platform | undefined {
   return PLATFORMS.find((p) => p.debian === arch);
