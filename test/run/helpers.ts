@@ -7,6 +7,7 @@ import { chownSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecutionContext } from "ava";
 import { ROOT, bootUnavailable, tempDir } from "../boot/harness.ts";
+import { listening, sleep } from "../support/net.ts";
 import { requireParts } from "../support/skip.ts";
 
 const NIFTYC = join(ROOT, "bin", "niftyc");
@@ -99,6 +100,8 @@ export interface Started {
   done: Promise<Result>;
   /** PID of niftyc itself, which leads its own process group. */
   pid: number;
+  /** What it has printed so far. */
+  output(): string;
 }
 
 export function startNiftycAs(
@@ -142,7 +145,31 @@ export function startNiftycAs(
       resolve({ status: code ?? -1, stdout, stderr });
     });
   });
-  return { done, pid: child.pid! };
+  return { done, pid: child.pid!, output: () => stdout + stderr };
+}
+
+/**
+ * Waits until a started run listens on `port`. A run that ends first fails the wait at once, and
+ * either failure carries everything niftyc printed.
+ */
+export async function waitForRunPort(run: Started, port: number, timeoutMs: number): Promise<void> {
+  let ended: Result | undefined;
+  run.done.then(
+    (r) => (ended = r),
+    () => {},
+  );
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (ended !== undefined)
+      throw new Error(
+        `niftyc ended (exit ${ended.status}) before anything listened on ${port}:\n${run.output()}`,
+      );
+    if (await listening(port)) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms; niftyc printed:\n${run.output()}`,
+  );
 }
 
 /** Lines of /proc/mounts (the host's mount namespace) that mention `path`. */

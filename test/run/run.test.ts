@@ -27,6 +27,7 @@ import {
   requireRun,
   startNiftycAs,
   userDir,
+  waitForRunPort,
   type User,
 } from "./helpers.ts";
 
@@ -238,7 +239,7 @@ for (const mode of ATTACHED_MODES) {
           // Gone.
         }
       });
-      await waitForPort(port, 120_000);
+      await waitForRunPort(run, port, 120_000);
       const session = ssh(t, port, "luser", PASSWORD, "hostname");
       t.is(session.status, 0, session.stderr);
       process.kill(-run.pid, "SIGINT");
