@@ -59,6 +59,17 @@ export function fieldValue(stanza: readonly Field[], name: string): string | und
   return stanza.find((f) => f.name.toLowerCase() === lower)?.value;
 }
 
+/**
+ * A binary package's source package, from its `Source` field: `name`, or `name (version)` where
+ * the source's version differs (Debian Policy 5.6.1). Absent when the field is, which means the
+ * source has the package's own name and version; a value that is neither form is ignored.
+ */
+export function sourcePackage(stanza: readonly Field[]): { name: string; version?: string } | undefined {
+  const match = /^([a-z0-9][a-z0-9+.-]+)(?:\s+\(([^()\s]+)\))?$/.exec(fieldValue(stanza, "Source") ?? "");
+  if (match === null) return undefined;
+  return match[2] === undefined ? { name: match[1]! } : { name: match[1]!, version: match[2] };
+}
+
 /** A stanza as text, one field a line, ending with a newline. */
 export function formatStanza(stanza: readonly Field[]): string {
   return stanza

@@ -25,6 +25,8 @@ export interface SbomInput {
     component: string;
     filename: string;
     url?: string;
+    /** The source package, from the .deb's `Source` field: absent when it is the package's own name. */
+    source?: { name: string; version?: string };
   }>;
   /** `from.fetch` is the FETCH's name and digest, as "name@sha256:…". */
   files: Array<{
@@ -53,10 +55,24 @@ function purlPart(text: string): string {
 /**
  * A Debian package's purl. `distro` names the release (`debian-12`) as syft and trivy write it and
  * read it back to pick the advisories to match, never the suite it came from: syft would read
- * `bookworm-security` as a distribution "bookworm" at version "security".
+ * `bookworm-security` as a distribution "bookworm" at version "security". `upstream` names the
+ * source package (`name` or `name@version`), as syft writes it: Debian's advisories are filed
+ * against source packages, and grype matches a binary package such as libssl3 by it.
  */
-export function debPurl(p: { name: string; version: string; architecture: string; suite: string }): string {
-  return `pkg:deb/debian/${purlPart(p.name)}@${purlPart(p.version)}?arch=${purlPart(p.architecture)}&distro=${purlPart(debianDistro(p.suite))}`;
+export function debPurl(p: {
+  name: string;
+  version: string;
+  architecture: string;
+  suite: string;
+  source?: { name: string; version?: string };
+}): string {
+  // Qualifier keys in the purl spec's canonical order: sorted.
+  const qualifiers = [`arch=${purlPart(p.architecture)}`, `distro=${purlPart(debianDistro(p.suite))}`];
+  if (p.source !== undefined) {
+    const upstream = p.source.version === undefined ? p.source.name : `${p.source.name}@${p.source.version}`;
+    qualifiers.push(`upstream=${purlPart(upstream)}`);
+  }
+  return `pkg:deb/debian/${purlPart(p.name)}@${purlPart(p.version)}?${qualifiers.join("&")}`;
 }
 
 export function genericPurl(f: { name: string; digest: string; sources: string[] }): string {

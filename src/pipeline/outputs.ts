@@ -210,9 +210,9 @@ export function outputsFingerprint(
   // The gzip digests too: out/ written with another compression is not up to date.
   // `inputs`: what the SBOM says beside the tree (source URLs do not change a step's key).
   const layerDigests = JSON.stringify(layers.map((l) => [l.digest, l.gzip?.digest ?? null]));
-  // v4: the SBOMs list only the packages the image holds, and name their release as debian-12.
+  // v5: the SBOMs' purls name each package's source (upstream=).
   return hashText(
-    "assembled-v4",
+    "assembled-v5",
     NIFTYC_VERSION,
     finalKey,
     digest,

@@ -16,6 +16,7 @@ import { NIFTYC_VERSION } from "../core/version.ts";
 import type { SbomInput } from "../emit/sbom.ts";
 import { canonicalArchiveUrl } from "../emit/sbom.ts";
 import { ADMIN_DIR, installedNames, STATUS_D } from "../debian/dpkg-db.ts";
+import { sourcePackage } from "../debian/fields.ts";
 import type { ResolvedPackages } from "./packages.ts";
 
 export interface SbomSources {
@@ -101,14 +102,16 @@ export async function collectSbom(s: SbomSources): Promise<SbomInput> {
   const locked = sbomInputs(s.recipe, s.packages);
   const installed = await installedKeys(s);
   const held = (p: { name: string; architecture: string }) => installed.has(`${p.name}:${p.architecture}`);
-  const inputs = { ...locked, packages: locked.packages.filter(held) };
   const bySpan = new Map(s.recipe.instructions.map((i) => [i.span, i]));
-  // Every file of the image's packages, by its bytes: a .deb the store no longer holds is skipped
-  // rather than downloaded, so writing an SBOM never needs the network.
+  // Every file of the image's packages, by its bytes, and each package's source: a .deb the store
+  // no longer holds is skipped rather than downloaded, so writing an SBOM never needs the network.
   const inDebs = new Map<string, Array<{ path: string; name: string; architecture: string }>>();
+  const sources = new Map<string, { name: string; version?: string }>();
   for (const pkg of (s.packages?.lock.packages ?? []).filter(held)) {
     if (!(await s.store.has(pkg.sha256))) continue;
     const contents = await s.context.debContents(pkg, s.recipe.instructions[0]!.span);
+    const source = sourcePackage(contents.control);
+    if (source !== undefined) sources.set(`${pkg.name}:${pkg.architecture}`, source);
     for (const e of contents.entries) {
       if (e.type !== "file" || e.digest === undefined) continue;
       const list = inDebs.get(e.digest) ?? [];
@@ -126,6 +129,10 @@ export async function collectSbom(s: SbomSources): Promise<SbomInput> {
       candidates.find((c) => c.path.endsWith(base));
     return hit ? { package: hit.name, architecture: hit.architecture } : undefined;
   };
+  const packages = locked.packages.filter(held).map((p) => {
+    const source = sources.get(`${p.name}:${p.architecture}`);
+    return source === undefined ? p : { ...p, source };
+  });
   const files: SbomInput["files"] = [];
   for (const [path, node] of s.tree.nodes) {
     if (node.type !== "file") continue;
@@ -140,7 +147,8 @@ export async function collectSbom(s: SbomSources): Promise<SbomInput> {
     rootfsDigest: s.rootfsDigest,
     epoch: s.epoch,
     niftycVersion: NIFTYC_VERSION,
-    ...inputs,
+    ...locked,
+    packages,
     files,
   };
 }

@@ -19,6 +19,8 @@ import {
   statusStanza,
 } from "../../src/debian/dpkg-db.ts";
 import { installedNames, statusDFiles } from "../../src/debian/dpkg-db.ts";
+import { sourcePackage } from "../../src/debian/fields.ts";
+import { debPurl } from "../../src/emit/sbom.ts";
 import { debianDistro } from "../../src/debian/releases.ts";
 import type { InstalledPackage } from "../../src/debian/dpkg-db.ts";
 import { buildSyntheticDeb, debianArchive, requireArchive } from "../support/debian-archive.ts";
@@ -330,4 +332,25 @@ test("a suite's Debian release as package URLs name it: debian-<version>, whatev
   t.is(debianDistro("trixie-proposed-updates"), "debian-13");
   t.is(debianDistro("buster/updates"), "debian-10");
   t.is(debianDistro("sid"), "debian-sid", "a release with no number keeps its name");
+});
+
+test("a package's source for the SBOM's purl: name, name and version, or nothing; anything else is ignored", (t) => {
+  const purl = (source: string | undefined) =>
+    debPurl({
+      name: "libssl3",
+      version: "3.0.15-1~deb12u1",
+      architecture: "amd64",
+      suite: "bookworm-security",
+      ...((s) => (s ? { source: s } : {}))(
+        sourcePackage(source === undefined ? [] : [{ name: "Source", value: source }]),
+      ),
+    });
+  const base = "pkg:deb/debian/libssl3@3.0.15-1~deb12u1?arch=amd64&distro=debian-12";
+  t.is(purl(undefined), base);
+  t.is(purl("openssl"), `${base}&upstream=openssl`);
+  t.is(purl("busybox (1:1.35.0-4+deb12u1)"), `${base}&upstream=busybox%401%3A1.35.0-4%2Bdeb12u1`);
+  // A value no Debian tool writes never becomes a qualifier of its own.
+  t.is(purl("openssl&distro=debian-99"), base);
+  t.is(purl("openssl (1.0) extra"), base);
+  t.is(purl("OpenSSL"), base);
 });

@@ -129,10 +129,12 @@ test("the SBOMs of a FILES image claim exactly the packages status.d lists, not 
   mkdirSync(root);
   execFileSync("tar", ["-xf", join(dir, "o", "rootfs.tar"), "-C", root]);
   const statusD = join(root, "var/lib/dpkg/status.d");
+  const sourceOf = new Map<string, string | undefined>();
   const installed = readdirSync(statusD)
     .filter((n) => !n.endsWith(".md5sums"))
     .map((n) => {
       const fields = stanza(readFileSync(join(statusD, n), "utf8"));
+      sourceOf.set(fields.get("Package")!, fields.get("Source"));
       return `${fields.get("Package")}:${fields.get("Architecture")}`;
     })
     .sort();
@@ -161,9 +163,25 @@ test("the SBOMs of a FILES image claim exactly the packages status.d lists, not 
     .filter((p) => p !== undefined)
     .sort();
   t.deepEqual(listed, installed, "no package of the image's SBOM is one it holds nothing of");
-  for (const p of spdx.packages.flatMap((p) => p.externalRefs ?? []))
-    if (p.referenceLocator.startsWith("pkg:deb/"))
-      t.regex(p.referenceLocator, /&distro=debian-12$/, "the distro as syft and trivy name it");
+  // Each purl names the release as syft and trivy do, and the source package as syft does:
+  // `Source: busybox (1:1.35.0-4+deb12u1)` is upstream=busybox@…, `Source: glibc` upstream=glibc.
+  const upstreams: string[] = [];
+  for (const p of spdx.packages.flatMap((p) => p.externalRefs ?? [])) {
+    if (!p.referenceLocator.startsWith("pkg:deb/")) continue;
+    const name = /^pkg:deb\/debian\/([^@]+)@/.exec(p.referenceLocator)![1]!;
+    const source = /^(\S+)(?: \((\S+)\))?$/.exec(sourceOf.get(name) ?? "");
+    const upstream = source
+      ? `&upstream=${encodeURIComponent(source[2] ? `${source[1]}@${source[2]}` : source[1]!)}`
+      : "";
+    t.regex(
+      p.referenceLocator,
+      new RegExp(`\\?arch=amd64&distro=debian-12${upstream.replace(/[+.]/g, "\\$&")}$`),
+      name,
+    );
+    if (upstream) upstreams.push(decodeURIComponent(upstream.slice("&upstream=".length)));
+  }
+  t.true(upstreams.includes("busybox@1:1.35.0-4+deb12u1"), upstreams.join(" "));
+  t.true(upstreams.includes("glibc"), upstreams.join(" "));
 
   const cdx = JSON.parse(readFileSync(join(dir, "o", "sbom.cdx.json"), "utf8")) as {
     components: Array<{ type: string; name: string; purl?: string }>;
