@@ -220,6 +220,7 @@ Options:
   --key KEY             the private key: PEM, PKCS#8 (encrypted or not) or SEC1; mode 0600
   --key-passphrase SRC  file:PATH or env:VARIABLE (never the passphrase itself); else asked at a terminal
   --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
+  -q, --quiet           do not name the signature pushed on stderr (its tag is still printed)
 
 Docs: docs/distribution.md.`;
 
@@ -259,5 +260,7 @@ Options:
   --secret ID=FILE      secrets the recipe reads (the provenance names them, never their values)
   --mirror NAME=URL     as for build
   --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
+  --limit NAME=VALUE, --strict, --allow-writable-setuid, --allow-system-binds: as for build
+  -q, --quiet           do not say on stderr that the signature was verified
 
 Docs: docs/distribution.md.`;
