@@ -37,7 +37,8 @@ Environment (read once, at start):
   NIFTY_NO_STAMPS       build even when a stamp shows nothing changed (docs/cache.md)
 
 Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line,
-3 (outdated only) security updates exist.
+3 (outdated only) security updates exist, 70 an internal error (a bug in niftyc),
+130 interrupted; run exits with the container's status.
 Docs: docs/language.md (the language), docs/outputs.md (what a build writes), docs/run.md, docs/cache.md.`;
 
 export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
