@@ -119,9 +119,10 @@ Options:
 
 export const FMT_HELP = `Usage: niftyc fmt [--check] [recipe...]
 
-Rewrites recipes in the one layout: keywords in upper case, one space between
-words, continuation lines indented by four spaces, comments kept, at most one
-blank line, no trailing blanks; heredoc bodies are left as they are, but
+Rewrites recipes in the one layout: instruction keywords in upper case (other
+words, option words too, as written), one space between words, continuation
+lines indented by four spaces, comments kept, at most one blank line, no
+trailing blanks; heredoc bodies are left as they are, but
 for their line ends (CRLF becomes LF, as the build reads it). Only the
 layout changes, never what the recipe builds. A recipe with syntax errors is
 not rewritten. Without a recipe, formats standard input to standard output.
