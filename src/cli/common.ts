@@ -318,7 +318,7 @@ export async function createBuildProgress(
   if (quiet)
     return {
       onEvent: (event) => {
-        if (event.type === "note" && event.wrote) io.stderr.write(eventLine(event));
+        if (event.type === "note" && (event.wrote || event.warning)) io.stderr.write(eventLine(event));
       },
       stop: () => {},
     };

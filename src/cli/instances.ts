@@ -70,7 +70,7 @@ Options:
                         built; with a build directory, it must be that directory's
 
 Given a recipe, it is built first (into out/<name>, as niftyc build does), with:
-  --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline
+  --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline  --locked
   --timeout SECONDS  --limit NAME=VALUE  --strict  --allow-writable-setuid  --allow-system-binds
 
 status asks the running systemd which instances of an instances directory are

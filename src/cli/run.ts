@@ -60,7 +60,7 @@ Options:
 
 Given a recipe, it is built as niftyc build does, with:
   --secret ID=FILE  --arg NAME=VALUE  --cache DIR  --mirror NAME=URL  --offline  --locked
-  --timeout SECONDS  --strict  --allow-system-binds
+  --timeout SECONDS  --limit NAME=VALUE  --strict  --allow-writable-setuid  --allow-system-binds
   --platform P          one platform (default linux/amd64); a foreign one (linux/arm64) runs through
                         qemu-user, which binfmt_misc must have registered (docs/outputs.md)
   (at a terminal, missing passwords are asked for)

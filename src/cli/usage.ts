@@ -37,7 +37,8 @@ Environment (read once, at start):
   NIFTY_NO_STAMPS       build even when a stamp shows nothing changed (docs/cache.md)
 
 Exit status: 0 success, 1 the recipe or its inputs are wrong, 2 bad command line,
-3 (outdated only) security updates exist.
+3 (outdated only) security updates exist, 70 an internal error (a bug in niftyc),
+130 interrupted; run exits with the container's status.
 Docs: docs/language.md (the language), docs/outputs.md (what a build writes), docs/run.md, docs/cache.md.`;
 
 export const BUILD_HELP = `Usage: niftyc build <recipe> [options]
@@ -118,9 +119,10 @@ Options:
 
 export const FMT_HELP = `Usage: niftyc fmt [--check] [recipe...]
 
-Rewrites recipes in the one layout: keywords in upper case, one space between
-words, continuation lines indented by four spaces, comments kept, at most one
-blank line, no trailing blanks; heredoc bodies are left as they are, but
+Rewrites recipes in the one layout: instruction keywords in upper case (other
+words, option words too, as written), one space between words, continuation
+lines indented by four spaces, comments kept, at most one blank line, no
+trailing blanks; heredoc bodies are left as they are, but
 for their line ends (CRLF becomes LF, as the build reads it). Only the
 layout changes, never what the recipe builds. A recipe with syntax errors is
 not rewritten. Without a recipe, formats standard input to standard output.
@@ -220,6 +222,7 @@ Options:
   --key KEY             the private key: PEM, PKCS#8 (encrypted or not) or SEC1; mode 0600
   --key-passphrase SRC  file:PATH or env:VARIABLE (never the passphrase itself); else asked at a terminal
   --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
+  -q, --quiet           do not name the signature pushed on stderr (its tag is still printed)
 
 Docs: docs/distribution.md.`;
 
@@ -259,5 +262,7 @@ Options:
   --secret ID=FILE      secrets the recipe reads (the provenance names them, never their values)
   --mirror NAME=URL     as for build
   --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
+  --limit NAME=VALUE, --strict, --allow-writable-setuid, --allow-system-binds: as for build
+  -q, --quiet           do not say on stderr that the signature was verified
 
 Docs: docs/distribution.md.`;

@@ -66,9 +66,9 @@ async function openRecipe(options: LockOptions) {
     recipePath: options.recipePath,
   });
   const declared = packageDeclarations(recipe);
-  // Said as notes: lock and outdated print no recipe warnings of their own.
+  // Said as notes: lock and outdated print no recipe warnings of their own. Kept under --quiet.
   for (const w of mirrorNameWarnings(recipe, options.mirrorNames, source))
-    options.onEvent?.({ type: "note", message: `${w.message} [${w.code}]; ${w.hint}` });
+    options.onEvent?.({ type: "note", message: `${w.message} [${w.code}]; ${w.hint}`, warning: true });
   if (declared.asks.length === 0)
     throw new NiftyError(
       "NIFTY608",

@@ -18,8 +18,11 @@ export type BuildEvent =
   | { type: "step"; index: number; total: number; text: string; reused: boolean; ms: number }
   | { type: "fetched"; name: string; digest: string; size: number; url?: string; fromCache: boolean }
   | { type: "fetch-progress"; progress: FetchProgressEvent }
-  /** `wrote`: the build changed a file beside the recipe (its lock), said even with --quiet. */
-  | { type: "note"; message: string; wrote?: true };
+  /**
+   * `wrote`: the build changed a file beside the recipe (its lock); `warning`: a warning said as a
+   * note (lock and outdated print no diagnostics). Both are said even with --quiet.
+   */
+  | { type: "note"; message: string; wrote?: true; warning?: true };
 
 export interface BuildOptions {
   /** Absolute path of the recipe: the library never resolves against the process's working directory. */

@@ -65,3 +65,29 @@ test("lock says the same of a misspelt --mirror, and takes the recipe's ARCHIVE 
   );
   t.notRegex(r.stderr, /archive debian[ :]/);
 });
+
+test("lock --quiet still says it of a misspelt --mirror: the warning is no progress", async (t) => {
+  if (!requireArchive(t)) return;
+  const { dir, archive } = await twoSuiteProject(t, "niftyc-mirror-names-", "PACKAGE nifty-pager\n");
+  const lock = (...extra: string[]) =>
+    runMain(
+      [
+        "lock",
+        "app.nifty",
+        "--cache",
+        "c",
+        ...mirrorFlags(archive.view()),
+        "--mirror",
+        "debain=http://127.0.0.1:9/",
+        ...extra,
+      ],
+      dir,
+    );
+  const first = await lock("--quiet");
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stderr, /--mirror debain=… is given but the recipe names no archive debain.*\[NIFTY634\]/);
+  // The lock now covers the recipe: the same warning when nothing is resolved again.
+  const again = await lock("-q");
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, /\[NIFTY634\].*did you mean --mirror debian=…\?/);
+});
