@@ -18,8 +18,16 @@ export interface ServiceInstruction extends Typed {
   units: Array<{ name: string; span: Span }>;
 }
 
-/** Where systemctl looks for unit files, in its order (Debian's systemd 252). */
-export const UNIT_PATH = ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"] as const;
+/**
+ * Where systemctl looks for unit files an image can hold, in its order (Debian's systemd 252,
+ * `systemd-analyze unit-paths`; the /run directories are a tmpfs at boot).
+ */
+export const UNIT_PATH = [
+  "/etc/systemd/system",
+  "/usr/local/lib/systemd/system",
+  "/lib/systemd/system",
+  "/usr/lib/systemd/system",
+] as const;
 const CONFIG_DIR = "/etc/systemd/system";
 const SUFFIXES = ["service", "socket", "target", "timer", "path", "mount", "automount", "swap", "slice"];
 /** A unit name: a prefix, optionally @ and an instance, and a type suffix (systemd's unit_name_is_valid, simplified). */

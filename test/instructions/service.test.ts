@@ -37,6 +37,8 @@ const UNITS: Record<string, string> = {
     "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=graphical.target\nWantedBy=\nWantedBy=multi-user.target \\\n  %p-extra.target\n",
   "/etc/systemd/system/local.service":
     "[Unit]\nDescription=local\n[Install]\n# a comment\nWantedBy=multi-user.target\n",
+  "/usr/local/lib/systemd/system/site.service":
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
 };
 
 /** A merged-/usr tree holding UNITS. */
@@ -124,7 +126,14 @@ function rootLinks(root: string): string[] {
 const haveSystemctl = spawnSync("systemctl", ["--version"]).status === 0;
 
 test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias, Also, templates, instances, resets and continuations", async (t) => {
-  const units = ["a.service", "t@.service", "t@two.service", "local.service", "reset.service"];
+  const units = [
+    "a.service",
+    "t@.service",
+    "t@two.service",
+    "local.service",
+    "reset.service",
+    "site.service",
+  ];
   const tree = imageTree();
   await run(tree, "enable", units);
   const ours = treeLinks(tree);
@@ -138,6 +147,12 @@ test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias
     ours.includes(
       "/etc/systemd/system/reset-extra.target.wants/reset.service -> /lib/systemd/system/reset.service",
     ),
+  );
+  t.true(
+    ours.includes(
+      "/etc/systemd/system/multi-user.target.wants/site.service -> /usr/local/lib/systemd/system/site.service",
+    ),
+    "/usr/local/lib/systemd/system is in systemctl's search path",
   );
   t.false(
     ours.some((l) => l.includes("graphical.target.wants/reset")),
