@@ -95,15 +95,19 @@ export const service: InstructionSpec<ServiceInstruction> = {
       }
     }
     if (!ok) return undefined;
-    if (verbWord.text === "enable") {
-      for (const word of unitWords) {
-        const problem = checkEnable(model, word.text, new Set());
-        if (problem === undefined) continue;
-        report.error(word.span, "NIFTY229", `cannot enable ${word.text}: ${problem.why}`, problem.hint);
-        ok = false;
-      }
-      if (!ok) return undefined;
+    for (const word of unitWords) {
+      const problem =
+        verbWord.text === "enable" ? checkEnable(model, word.text, new Set()) : checkMask(model, word.text);
+      if (problem === undefined) continue;
+      report.error(
+        word.span,
+        "NIFTY229",
+        `cannot ${verbWord.text} ${word.text}: ${problem.why}`,
+        problem.hint,
+      );
+      ok = false;
     }
+    if (!ok) return undefined;
     return {
       kind: "SERVICE",
       span: ins.span,
@@ -175,15 +179,34 @@ function mask(tree: Tree, name: string, span: Span): void {
   }
   const existing = tree.get(tree.resolve(`${CONFIG_DIR}/${name}`, false) ?? "");
   if (existing !== undefined && existing.type !== "symlink") {
-    throw fail(
-      span,
-      name,
-      "mask",
-      `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`,
-      "systemctl refuses this too: write the unit elsewhere or drop the mask",
-    );
+    const problem = unitFileInTheWay(name);
+    throw fail(span, name, "mask", problem.why, problem.hint);
   }
   link(tree, `${CONFIG_DIR}/${name}`, "/dev/null");
+}
+
+function unitFileInTheWay(name: string): { why: string; hint: string } {
+  return {
+    why: `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`,
+    hint: "systemctl refuses this too: write the unit elsewhere or drop the mask",
+  };
+}
+
+/**
+ * At check, what masking would refuse: a unit file the recipe wrote in /etc/systemd/system (one
+ * written before a whole PACKAGE is judged too: a package never takes a file out). The mask
+ * then stands in the model, so a later SERVICE enable of the unit is refused as the build's is.
+ */
+function checkMask(model: CheckModel, name: string): { why: string; hint: string } | undefined {
+  const path = `${CONFIG_DIR}/${name}`;
+  const existing = model.tree.get(model.tree.resolve(path, false) ?? "");
+  if (existing !== undefined && existing.type !== "symlink") return unitFileInTheWay(name);
+  try {
+    link(model.tree, path, "/dev/null");
+  } catch {
+    // A path in the way of the link is the build's to report.
+  }
+  return undefined;
 }
 
 async function enable(context: BuildContext, name: string, span: Span, seen: Set<string>): Promise<void> {
@@ -204,7 +227,13 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
     );
   }
   if (isMasked(tree, name) || isMasked(tree, found.file))
-    throw fail(span, name, "enable", "it is masked (a link to /dev/null)");
+    throw fail(
+      span,
+      name,
+      "enable",
+      "it is masked (a link to /dev/null)",
+      "drop the SERVICE mask line, or this one",
+    );
   const text = await context.readText(found.path);
   if (text === undefined) throw fail(span, name, "enable", `${found.path} is not a file`);
   const install = parseInstall(text);
@@ -250,6 +279,8 @@ function checkEnable(
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`,
     };
   }
+  if (isMasked(model.tree, name) || isMasked(model.tree, found.file))
+    return { why: "it is masked (a link to /dev/null)", hint: "drop the SERVICE mask line, or this one" };
   // A whole package may ship a unit of this name earlier in the search path than /lib.
   if (model.opaquePackages && !found.path.startsWith(`${CONFIG_DIR}/`)) return undefined;
   const node = model.tree.lookup(found.path)?.node;

@@ -295,6 +295,48 @@ test("check refuses what enable would, where the recipe's FILE wrote the unit, a
   );
 });
 
+test("check refuses what mask would and what enable refuses after a mask, as the build does", async (t) => {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const unit = (path: string) =>
+    [
+      `FILE ${path} <<'EOF'`,
+      "[Service]",
+      "ExecStart=/bin/true",
+      "[Install]",
+      "WantedBy=multi-user.target",
+      "EOF",
+    ].join("\n");
+  const problems = async (...lines: string[]) => {
+    const result = await checkSource(
+      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
+      { args: new Map(), strict: false },
+    );
+    return result.diagnostics
+      .filter((d) => d.severity === "error")
+      .map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code} ${d.message}`);
+  };
+  t.deepEqual(await problems(unit("/etc/systemd/system/a.service"), "SERVICE mask a.service"), [
+    "7:14 NIFTY229 cannot mask a.service: /etc/systemd/system/a.service is a unit file, which the mask would replace",
+  ]);
+  t.deepEqual(
+    await problems(
+      unit("/lib/systemd/system/a.service"),
+      "SERVICE mask a.service",
+      "SERVICE enable a.service",
+    ),
+    ["8:16 NIFTY229 cannot enable a.service: it is masked (a link to /dev/null)"],
+  );
+  t.deepEqual(
+    await problems(
+      unit("/lib/systemd/system/t@.service"),
+      "SERVICE mask t@.service",
+      "SERVICE enable t@x.service",
+    ),
+    ["8:16 NIFTY229 cannot enable t@x.service: it is masked (a link to /dev/null)"],
+  );
+  t.deepEqual(await problems(unit("/lib/systemd/system/a.service"), "SERVICE mask a.service"), []);
+});
+
 test("check reads a COPY'd unit's [Install] from beside the recipe, a file or a directory's", async (t) => {
   const { checkSource } = await import("../../src/check/source.ts");
   const dir = mkdtempSync(join(tmpdir(), "niftyc-units-"));
