@@ -2,6 +2,7 @@
 // do, as links in the image's /etc/systemd/system, made from the unit files'
 // [Install] sections at build time. No systemctl runs; the links are the ones
 // systemctl 252 makes (absolute, to the unit where the search path found it).
+import { posix } from "node:path";
 import type { Span } from "../core/source.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import type { Tree } from "../image/tree.ts";
@@ -226,7 +227,9 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it`,
     );
   }
-  if (isMasked(tree, name) || isMasked(tree, found.file))
+  const real =
+    isMasked(tree, name) || isMasked(tree, found.file) ? "masked" : followAlias(tree, name, found.path);
+  if (real === "masked")
     throw fail(
       span,
       name,
@@ -234,20 +237,45 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
       "it is masked (a link to /dev/null)",
       "drop the SERVICE mask line, or this one",
     );
-  const text = await context.readText(found.path);
-  if (text === undefined) throw fail(span, name, "enable", `${found.path} is not a file`);
+  seen.add(real.name);
+  const text = await context.readText(real.path);
+  if (text === undefined) throw fail(span, name, "enable", `${real.path} is not a file`);
   const install = parseInstall(text);
-  const problem = installProblem(name, found.path, install);
+  const problem = installProblem(real.name, real.path, install);
   if (problem !== undefined) throw fail(span, name, "enable", problem.why, problem.hint);
   // A template enabled by its own name gets its DefaultInstance=.
-  const linkName = instanceName(name, install);
+  const linkName = instanceName(real.name, install);
   const spec = (value: string): string => expandSpecifiers(value, linkName);
-  for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, found.path);
+  for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, real.path);
   for (const target of install.wantedBy)
-    link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, found.path);
+    link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, real.path);
   for (const target of install.requiredBy)
-    link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, found.path);
+    link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, real.path);
   for (const also of install.also) await enable(context, spec(also), span, seen);
+}
+
+/** More links than this between a unit's name and its file is a loop. */
+const MAX_ALIAS_HOPS = 32;
+
+/**
+ * A unit file that is a symbolic link is an alias (or a linked unit): systemctl enables the unit
+ * the link leads to, by that file's name (an instance keeps its instance: autovt@tty3.service,
+ * through autovt@.service → getty@.service, is getty@tty3.service), with links to its path.
+ */
+function followAlias(tree: Tree, name: string, path: string): { name: string; path: string } | "masked" {
+  for (let hops = 0; hops < MAX_ALIAS_HOPS; hops++) {
+    const node = tree.get(tree.resolve(path, false) ?? "");
+    if (node?.type !== "symlink") break;
+    if (node.target === "/dev/null") return "masked";
+    const target = posix.resolve(posix.dirname(path), node.target);
+    const file = posix.basename(target);
+    if (!UNIT_NAME.test(file)) break;
+    const instance = name.slice(name.indexOf("@") + 1, name.lastIndexOf("."));
+    name =
+      name.includes("@") && instance !== "" && /@\./.test(file) ? file.replace("@.", `@${instance}.`) : file;
+    path = target;
+  }
+  return { name, path };
 }
 
 /** The name the links carry: a template enabled by its own name gets its DefaultInstance=. */
@@ -279,17 +307,21 @@ function checkEnable(
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`,
     };
   }
-  if (isMasked(model.tree, name) || isMasked(model.tree, found.file))
+  const real =
+    isMasked(model.tree, name) || isMasked(model.tree, found.file)
+      ? "masked"
+      : followAlias(model.tree, name, found.path);
+  if (real === "masked")
     return { why: "it is masked (a link to /dev/null)", hint: "drop the SERVICE mask line, or this one" };
   // A whole package may ship a unit of this name earlier in the search path than /lib.
   if (model.opaquePackages && !found.path.startsWith(`${CONFIG_DIR}/`)) return undefined;
-  const node = model.tree.lookup(found.path)?.node;
+  const node = model.tree.lookup(real.path)?.node;
   const text = node === undefined ? undefined : model.fileTexts.get(node)?.();
   if (text === undefined) return undefined;
   const install = parseInstall(text);
-  const problem = installProblem(name, found.path, install);
+  const problem = installProblem(real.name, real.path, install);
   if (problem !== undefined) return problem;
-  const linkName = instanceName(name, install);
+  const linkName = instanceName(real.name, install);
   for (const also of install.also) {
     const inner = checkEnable(model, expandSpecifiers(also, linkName), seen);
     if (inner !== undefined)

@@ -169,6 +169,71 @@ test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias
   t.deepEqual(ours, rootLinks(root));
 });
 
+test("enable follows an alias or a linked unit to its file, as systemctl --root does: that unit's name, instance kept, links to its path", async (t) => {
+  const install =
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=%p-al.service\n";
+  const files: Record<string, string> = {
+    "/opt/app/linked.service": install,
+    "/usr/lib/systemd/system/real.service": install,
+    "/usr/lib/systemd/system/tp@.service":
+      "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+  };
+  const links: Record<string, string> = {
+    "/etc/systemd/system/linked.service": "/opt/app/linked.service",
+    "/usr/lib/systemd/system/nick.service": "real.service",
+    "/usr/lib/systemd/system/tq@.service": "tp@.service",
+    "/usr/lib/systemd/system/gone.service": "/dev/null",
+  };
+  const units = ["linked.service", "nick.service", "tq@x.service"];
+  const tree = new Tree();
+  tree.set("/lib", { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: "usr/lib" });
+  for (const [path, text] of Object.entries(files))
+    tree.set(tree.placement(path), {
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      content: { digest: "sha256:0", size: text.length, inline: Buffer.from(text).toString("base64") },
+    });
+  for (const [path, target] of Object.entries(links))
+    tree.set(tree.placement(path), { type: "symlink", mode: 0o777, uid: 0, gid: 0, target });
+  await run(tree, "enable", units);
+  const ours = treeLinks(tree).filter((l) => !Object.keys(links).some((p) => l.startsWith(`${p} `)));
+  t.deepEqual(ours, [
+    "/etc/systemd/system/linked-al.service -> /opt/app/linked.service",
+    "/etc/systemd/system/multi-user.target.wants/linked.service -> /opt/app/linked.service",
+    "/etc/systemd/system/multi-user.target.wants/real.service -> /lib/systemd/system/real.service",
+    "/etc/systemd/system/multi-user.target.wants/tp@x.service -> /lib/systemd/system/tp@.service",
+    "/etc/systemd/system/real-al.service -> /lib/systemd/system/real.service",
+  ]);
+  const masked = await t.throwsAsync(run(tree, "enable", ["gone.service"]), { instanceOf: StepError });
+  t.regex(masked?.message ?? "", /cannot enable gone\.service: it is masked/);
+  if (!haveSystemctl) {
+    if (process.env.CI) t.fail("systemctl is not installed");
+    else t.log("SKIPPED the comparison outside CI: systemctl is not installed");
+    return;
+  }
+  const root = mkdtempSync(join(tmpdir(), "niftyc-systemctl-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, "usr/lib"), { recursive: true });
+  symlinkSync("usr/lib", join(root, "lib"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  for (const [path, target] of Object.entries(links)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    symlinkSync(target, join(root, path));
+  }
+  const real = spawnSync("systemctl", [`--root=${root}`, "enable", ...units], { encoding: "utf8" });
+  t.is(real.status, 0, real.stderr);
+  t.deepEqual(
+    ours,
+    rootLinks(root).filter((l) => l !== "/etc/systemd/system/linked.service -> /opt/app/linked.service"),
+  );
+  t.not(spawnSync("systemctl", [`--root=${root}`, "enable", "gone.service"]).status, 0);
+});
+
 test("mask links to /dev/null as systemctl --root does", async (t) => {
   const tree = imageTree();
   await run(tree, "mask", ["helper.socket", "static.service"]);
