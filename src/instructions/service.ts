@@ -4,6 +4,7 @@
 // systemctl 252 makes (absolute, to the unit where the search path found it).
 import { posix } from "node:path";
 import type { Span } from "../core/source.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import type { Tree } from "../image/tree.ts";
 import type { BuildContext } from "./context.ts";
@@ -116,6 +117,18 @@ export const service: InstructionSpec<ServiceInstruction> = {
       units: unitWords.map((w) => ({ name: w.text, span: w.span })),
     };
   },
+  verify(t, tree, report) {
+    if (!SYSTEMD.some((p) => tree.lookup(p)?.node.type === "file")) {
+      report.warn(
+        t.span,
+        "NIFTY234",
+        `SERVICE ${t.verb} does nothing here: the image has no systemd (${SYSTEMD.join(" or ")}) to read its links`,
+        "install systemd (PACKAGE systemd systemd-sysv); a BusyBox init starts what INITTAB lines name",
+      );
+      return;
+    }
+    if (t.verb === "enable") for (const unit of t.units) warnMissingTargets(tree, unit, report);
+  },
   async apply(t, context) {
     for (const unit of t.units) {
       if (t.verb === "mask") mask(context.tree, unit.name, unit.span);
@@ -123,6 +136,43 @@ export const service: InstructionSpec<ServiceInstruction> = {
     }
   },
 };
+
+const SYSTEMD = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
+
+/**
+ * In the finished image, the .wants/ and .requires/ links to this unit whose target unit is in no
+ * unit directory: systemd never starts that target, so never the unit (systemctl enable warns the
+ * same: "is added as a dependency to a non-existent unit").
+ */
+function warnMissingTargets(tree: Tree, unit: { name: string; span: Span }, report: Reporter): void {
+  const found = findUnit(tree, unit.name);
+  const real = found === undefined ? "masked" : followAlias(tree, unit.name, found.path);
+  if (real === "masked") return;
+  const dir = tree.resolve(CONFIG_DIR);
+  if (dir === undefined) return;
+  const missing = new Set<string>();
+  for (const path of tree.sortedPaths()) {
+    const node = tree.get(path);
+    const parent = posix.dirname(path);
+    const target = /^(.+)\.(wants|requires)$/.exec(posix.basename(parent))?.[1];
+    if (node?.type !== "symlink" || node.target !== real.path || posix.dirname(parent) !== dir) continue;
+    if (target !== undefined && findUnit(tree, target) === undefined) missing.add(target);
+  }
+  for (const target of missing)
+    report.warn(
+      unit.span,
+      "NIFTY234",
+      `${unit.name} is enabled for ${target}, which is not in the image: nothing will start it that way`,
+      `check the name in its [Install] section (WantedBy=, RequiredBy=): ${suggestTarget(tree, target)}`,
+    );
+}
+
+function suggestTarget(tree: Tree, target: string): string {
+  const near = suggest(target, unitNames(tree));
+  return near === undefined
+    ? "systemd's own targets are multi-user.target, timers.target, sockets.target …"
+    : `did you mean ${near}?`;
+}
 
 /** A unit file as systemctl finds it: the search-path spelling of its path, and the file's own name. */
 interface FoundUnit {
