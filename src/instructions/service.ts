@@ -412,7 +412,8 @@ export function parseInstall(text: string): InstallSection {
   const lists: Record<string, string[]> = { WantedBy: [], RequiredBy: [], Alias: [], Also: [] };
   let defaultInstance: string | undefined;
   let section = "";
-  const lines = text.replace(/\\\n/g, " ").split("\n");
+  // systemd ends a line at \n, \r or \r\n (read_line): a CRLF unit reads, and continues lines, the same.
+  const lines = text.replace(/\r\n?/g, "\n").replace(/\\\n/g, " ").split("\n");
   for (const raw of lines) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;

@@ -402,6 +402,15 @@ test("check refuses what mask would and what enable refuses after a mask, as the
   t.deepEqual(await problems(unit("/lib/systemd/system/a.service"), "SERVICE mask a.service"), []);
 });
 
+test("parseInstall reads a unit with CRLF line ends as systemctl does, continuations included", (t) => {
+  t.deepEqual(
+    parseInstall(
+      "[Service]\r\nExecStart=/bin/true\r\n[Install]\r\nWantedBy=a.target \\\r\n  b.target\r\nAlias=c.service\r\n",
+    ),
+    { wantedBy: ["a.target", "b.target"], requiredBy: [], alias: ["c.service"], also: [] },
+  );
+});
+
 test("check reads a COPY'd unit's [Install] from beside the recipe, a file or a directory's", async (t) => {
   const { checkSource } = await import("../../src/check/source.ts");
   const dir = mkdtempSync(join(tmpdir(), "niftyc-units-"));
