@@ -435,6 +435,12 @@ export const DIAGNOSTIC_CODES = {
     section: "build",
     title: "p is setuid and every user may write it (mode m)",
   },
+  NIFTY234: {
+    severity: "warning",
+    section: "build",
+    title:
+      "SERVICE v does nothing here: the image has no systemd / u is enabled for t, which is not in the image",
+  },
   NIFTY255: { severity: "error", section: "build", title: "FETCH n has no source and digest for platform P" },
   NIFTY256: { severity: "error", section: "build", title: "the recipe does not support platform P" },
   NIFTY250: { severity: "error", section: "build", title: "p: too many levels of symbolic links in l" },

@@ -2,7 +2,9 @@
 // do, as links in the image's /etc/systemd/system, made from the unit files'
 // [Install] sections at build time. No systemctl runs; the links are the ones
 // systemctl 252 makes (absolute, to the unit where the search path found it).
+import { posix } from "node:path";
 import type { Span } from "../core/source.ts";
+import type { Reporter } from "../diagnostics/reporter.ts";
 import { suggest } from "../diagnostics/suggest.ts";
 import type { Tree } from "../image/tree.ts";
 import type { BuildContext } from "./context.ts";
@@ -18,8 +20,16 @@ export interface ServiceInstruction extends Typed {
   units: Array<{ name: string; span: Span }>;
 }
 
-/** Where systemctl looks for unit files, in its order (Debian's systemd 252). */
-export const UNIT_PATH = ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"] as const;
+/**
+ * Where systemctl looks for unit files an image can hold, in its order (Debian's systemd 252,
+ * `systemd-analyze unit-paths`; the /run directories are a tmpfs at boot).
+ */
+export const UNIT_PATH = [
+  "/etc/systemd/system",
+  "/usr/local/lib/systemd/system",
+  "/lib/systemd/system",
+  "/usr/lib/systemd/system",
+] as const;
 const CONFIG_DIR = "/etc/systemd/system";
 const SUFFIXES = ["service", "socket", "target", "timer", "path", "mount", "automount", "swap", "slice"];
 /** A unit name: a prefix, optionally @ and an instance, and a type suffix (systemd's unit_name_is_valid, simplified). */
@@ -87,21 +97,37 @@ export const service: InstructionSpec<ServiceInstruction> = {
       }
     }
     if (!ok) return undefined;
-    if (verbWord.text === "enable") {
-      for (const word of unitWords) {
-        const problem = checkEnable(model, word.text, new Set());
-        if (problem === undefined) continue;
-        report.error(word.span, "NIFTY229", `cannot enable ${word.text}: ${problem.why}`, problem.hint);
-        ok = false;
-      }
-      if (!ok) return undefined;
+    for (const word of unitWords) {
+      const problem =
+        verbWord.text === "enable" ? checkEnable(model, word.text, new Set()) : checkMask(model, word.text);
+      if (problem === undefined) continue;
+      report.error(
+        word.span,
+        "NIFTY229",
+        `cannot ${verbWord.text} ${word.text}: ${problem.why}`,
+        problem.hint,
+      );
+      ok = false;
     }
+    if (!ok) return undefined;
     return {
       kind: "SERVICE",
       span: ins.span,
       verb: verbWord.text,
       units: unitWords.map((w) => ({ name: w.text, span: w.span })),
     };
+  },
+  verify(t, tree, report) {
+    if (!SYSTEMD.some((p) => tree.lookup(p)?.node.type === "file")) {
+      report.warn(
+        t.span,
+        "NIFTY234",
+        `SERVICE ${t.verb} does nothing here: the image has no systemd (${SYSTEMD.join(" or ")}) to read its links`,
+        "install systemd (PACKAGE systemd systemd-sysv); a BusyBox init starts what INITTAB lines name",
+      );
+      return;
+    }
+    if (t.verb === "enable") for (const unit of t.units) warnMissingTargets(tree, unit, report);
   },
   async apply(t, context) {
     for (const unit of t.units) {
@@ -110,6 +136,43 @@ export const service: InstructionSpec<ServiceInstruction> = {
     }
   },
 };
+
+const SYSTEMD = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
+
+/**
+ * In the finished image, the .wants/ and .requires/ links to this unit whose target unit is in no
+ * unit directory: systemd never starts that target, so never the unit (systemctl enable warns the
+ * same: "is added as a dependency to a non-existent unit").
+ */
+function warnMissingTargets(tree: Tree, unit: { name: string; span: Span }, report: Reporter): void {
+  const found = findUnit(tree, unit.name);
+  const real = found === undefined ? "masked" : followAlias(tree, unit.name, found.path);
+  if (real === "masked") return;
+  const dir = tree.resolve(CONFIG_DIR);
+  if (dir === undefined) return;
+  const missing = new Set<string>();
+  for (const path of tree.sortedPaths()) {
+    const node = tree.get(path);
+    const parent = posix.dirname(path);
+    const target = /^(.+)\.(wants|requires)$/.exec(posix.basename(parent))?.[1];
+    if (node?.type !== "symlink" || node.target !== real.path || posix.dirname(parent) !== dir) continue;
+    if (target !== undefined && findUnit(tree, target) === undefined) missing.add(target);
+  }
+  for (const target of missing)
+    report.warn(
+      unit.span,
+      "NIFTY234",
+      `${unit.name} is enabled for ${target}, which is not in the image: nothing will start it that way`,
+      `check the name in its [Install] section (WantedBy=, RequiredBy=): ${suggestTarget(tree, target)}`,
+    );
+}
+
+function suggestTarget(tree: Tree, target: string): string {
+  const near = suggest(target, unitNames(tree));
+  return near === undefined
+    ? "systemd's own targets are multi-user.target, timers.target, sockets.target …"
+    : `did you mean ${near}?`;
+}
 
 /** A unit file as systemctl finds it: the search-path spelling of its path, and the file's own name. */
 interface FoundUnit {
@@ -167,15 +230,34 @@ function mask(tree: Tree, name: string, span: Span): void {
   }
   const existing = tree.get(tree.resolve(`${CONFIG_DIR}/${name}`, false) ?? "");
   if (existing !== undefined && existing.type !== "symlink") {
-    throw fail(
-      span,
-      name,
-      "mask",
-      `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`,
-      "systemctl refuses this too: write the unit elsewhere or drop the mask",
-    );
+    const problem = unitFileInTheWay(name);
+    throw fail(span, name, "mask", problem.why, problem.hint);
   }
   link(tree, `${CONFIG_DIR}/${name}`, "/dev/null");
+}
+
+function unitFileInTheWay(name: string): { why: string; hint: string } {
+  return {
+    why: `${CONFIG_DIR}/${name} is a unit file, which the mask would replace`,
+    hint: "systemctl refuses this too: write the unit elsewhere or drop the mask",
+  };
+}
+
+/**
+ * At check, what masking would refuse: a unit file the recipe wrote in /etc/systemd/system (one
+ * written before a whole PACKAGE is judged too: a package never takes a file out). The mask
+ * then stands in the model, so a later SERVICE enable of the unit is refused as the build's is.
+ */
+function checkMask(model: CheckModel, name: string): { why: string; hint: string } | undefined {
+  const path = `${CONFIG_DIR}/${name}`;
+  const existing = model.tree.get(model.tree.resolve(path, false) ?? "");
+  if (existing !== undefined && existing.type !== "symlink") return unitFileInTheWay(name);
+  try {
+    link(model.tree, path, "/dev/null");
+  } catch {
+    // A path in the way of the link is the build's to report.
+  }
+  return undefined;
 }
 
 async function enable(context: BuildContext, name: string, span: Span, seen: Set<string>): Promise<void> {
@@ -195,22 +277,55 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it`,
     );
   }
-  if (isMasked(tree, name) || isMasked(tree, found.file))
-    throw fail(span, name, "enable", "it is masked (a link to /dev/null)");
-  const text = await context.readText(found.path);
-  if (text === undefined) throw fail(span, name, "enable", `${found.path} is not a file`);
+  const real =
+    isMasked(tree, name) || isMasked(tree, found.file) ? "masked" : followAlias(tree, name, found.path);
+  if (real === "masked")
+    throw fail(
+      span,
+      name,
+      "enable",
+      "it is masked (a link to /dev/null)",
+      "drop the SERVICE mask line, or this one",
+    );
+  seen.add(real.name);
+  const text = await context.readText(real.path);
+  if (text === undefined) throw fail(span, name, "enable", `${real.path} is not a file`);
   const install = parseInstall(text);
-  const problem = installProblem(name, found.path, install);
+  const problem = installProblem(real.name, real.path, install);
   if (problem !== undefined) throw fail(span, name, "enable", problem.why, problem.hint);
   // A template enabled by its own name gets its DefaultInstance=.
-  const linkName = instanceName(name, install);
+  const linkName = instanceName(real.name, install);
   const spec = (value: string): string => expandSpecifiers(value, linkName);
-  for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, found.path);
+  for (const alias of install.alias) link(tree, `${CONFIG_DIR}/${spec(alias)}`, real.path);
   for (const target of install.wantedBy)
-    link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, found.path);
+    link(tree, `${CONFIG_DIR}/${spec(target)}.wants/${linkName}`, real.path);
   for (const target of install.requiredBy)
-    link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, found.path);
+    link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, real.path);
   for (const also of install.also) await enable(context, spec(also), span, seen);
+}
+
+/** More links than this between a unit's name and its file is a loop. */
+const MAX_ALIAS_HOPS = 32;
+
+/**
+ * A unit file that is a symbolic link is an alias (or a linked unit): systemctl enables the unit
+ * the link leads to, by that file's name (an instance keeps its instance: autovt@tty3.service,
+ * through autovt@.service → getty@.service, is getty@tty3.service), with links to its path.
+ */
+function followAlias(tree: Tree, name: string, path: string): { name: string; path: string } | "masked" {
+  for (let hops = 0; hops < MAX_ALIAS_HOPS; hops++) {
+    const node = tree.get(tree.resolve(path, false) ?? "");
+    if (node?.type !== "symlink") break;
+    if (node.target === "/dev/null") return "masked";
+    const target = posix.resolve(posix.dirname(path), node.target);
+    const file = posix.basename(target);
+    if (!UNIT_NAME.test(file)) break;
+    const instance = name.slice(name.indexOf("@") + 1, name.lastIndexOf("."));
+    name =
+      name.includes("@") && instance !== "" && /@\./.test(file) ? file.replace("@.", `@${instance}.`) : file;
+    path = target;
+  }
+  return { name, path };
 }
 
 /** The name the links carry: a template enabled by its own name gets its DefaultInstance=. */
@@ -242,15 +357,21 @@ function checkEnable(
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`,
     };
   }
+  const real =
+    isMasked(model.tree, name) || isMasked(model.tree, found.file)
+      ? "masked"
+      : followAlias(model.tree, name, found.path);
+  if (real === "masked")
+    return { why: "it is masked (a link to /dev/null)", hint: "drop the SERVICE mask line, or this one" };
   // A whole package may ship a unit of this name earlier in the search path than /lib.
   if (model.opaquePackages && !found.path.startsWith(`${CONFIG_DIR}/`)) return undefined;
-  const node = model.tree.lookup(found.path)?.node;
+  const node = model.tree.lookup(real.path)?.node;
   const text = node === undefined ? undefined : model.fileTexts.get(node)?.();
   if (text === undefined) return undefined;
   const install = parseInstall(text);
-  const problem = installProblem(name, found.path, install);
+  const problem = installProblem(real.name, real.path, install);
   if (problem !== undefined) return problem;
-  const linkName = instanceName(name, install);
+  const linkName = instanceName(real.name, install);
   for (const also of install.also) {
     const inner = checkEnable(model, expandSpecifiers(also, linkName), seen);
     if (inner !== undefined)
@@ -291,7 +412,8 @@ export function parseInstall(text: string): InstallSection {
   const lists: Record<string, string[]> = { WantedBy: [], RequiredBy: [], Alias: [], Also: [] };
   let defaultInstance: string | undefined;
   let section = "";
-  const lines = text.replace(/\\\n/g, " ").split("\n");
+  // systemd ends a line at \n, \r or \r\n (read_line): a CRLF unit reads, and continues lines, the same.
+  const lines = text.replace(/\r\n?/g, "\n").replace(/\\\n/g, " ").split("\n");
   for (const raw of lines) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;

@@ -37,6 +37,8 @@ const UNITS: Record<string, string> = {
     "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=graphical.target\nWantedBy=\nWantedBy=multi-user.target \\\n  %p-extra.target\n",
   "/etc/systemd/system/local.service":
     "[Unit]\nDescription=local\n[Install]\n# a comment\nWantedBy=multi-user.target\n",
+  "/usr/local/lib/systemd/system/site.service":
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
 };
 
 /** A merged-/usr tree holding UNITS. */
@@ -124,7 +126,14 @@ function rootLinks(root: string): string[] {
 const haveSystemctl = spawnSync("systemctl", ["--version"]).status === 0;
 
 test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias, Also, templates, instances, resets and continuations", async (t) => {
-  const units = ["a.service", "t@.service", "t@two.service", "local.service", "reset.service"];
+  const units = [
+    "a.service",
+    "t@.service",
+    "t@two.service",
+    "local.service",
+    "reset.service",
+    "site.service",
+  ];
   const tree = imageTree();
   await run(tree, "enable", units);
   const ours = treeLinks(tree);
@@ -139,6 +148,12 @@ test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias
       "/etc/systemd/system/reset-extra.target.wants/reset.service -> /lib/systemd/system/reset.service",
     ),
   );
+  t.true(
+    ours.includes(
+      "/etc/systemd/system/multi-user.target.wants/site.service -> /usr/local/lib/systemd/system/site.service",
+    ),
+    "/usr/local/lib/systemd/system is in systemctl's search path",
+  );
   t.false(
     ours.some((l) => l.includes("graphical.target.wants/reset")),
     "an empty WantedBy= resets the list",
@@ -152,6 +167,71 @@ test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias
   const real = spawnSync("systemctl", [`--root=${root}`, "enable", ...units], { encoding: "utf8" });
   t.is(real.status, 0, real.stderr);
   t.deepEqual(ours, rootLinks(root));
+});
+
+test("enable follows an alias or a linked unit to its file, as systemctl --root does: that unit's name, instance kept, links to its path", async (t) => {
+  const install =
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=%p-al.service\n";
+  const files: Record<string, string> = {
+    "/opt/app/linked.service": install,
+    "/usr/lib/systemd/system/real.service": install,
+    "/usr/lib/systemd/system/tp@.service":
+      "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+  };
+  const links: Record<string, string> = {
+    "/etc/systemd/system/linked.service": "/opt/app/linked.service",
+    "/usr/lib/systemd/system/nick.service": "real.service",
+    "/usr/lib/systemd/system/tq@.service": "tp@.service",
+    "/usr/lib/systemd/system/gone.service": "/dev/null",
+  };
+  const units = ["linked.service", "nick.service", "tq@x.service"];
+  const tree = new Tree();
+  tree.set("/lib", { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: "usr/lib" });
+  for (const [path, text] of Object.entries(files))
+    tree.set(tree.placement(path), {
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      content: { digest: "sha256:0", size: text.length, inline: Buffer.from(text).toString("base64") },
+    });
+  for (const [path, target] of Object.entries(links))
+    tree.set(tree.placement(path), { type: "symlink", mode: 0o777, uid: 0, gid: 0, target });
+  await run(tree, "enable", units);
+  const ours = treeLinks(tree).filter((l) => !Object.keys(links).some((p) => l.startsWith(`${p} `)));
+  t.deepEqual(ours, [
+    "/etc/systemd/system/linked-al.service -> /opt/app/linked.service",
+    "/etc/systemd/system/multi-user.target.wants/linked.service -> /opt/app/linked.service",
+    "/etc/systemd/system/multi-user.target.wants/real.service -> /lib/systemd/system/real.service",
+    "/etc/systemd/system/multi-user.target.wants/tp@x.service -> /lib/systemd/system/tp@.service",
+    "/etc/systemd/system/real-al.service -> /lib/systemd/system/real.service",
+  ]);
+  const masked = await t.throwsAsync(run(tree, "enable", ["gone.service"]), { instanceOf: StepError });
+  t.regex(masked?.message ?? "", /cannot enable gone\.service: it is masked/);
+  if (!haveSystemctl) {
+    if (process.env.CI) t.fail("systemctl is not installed");
+    else t.log("SKIPPED the comparison outside CI: systemctl is not installed");
+    return;
+  }
+  const root = mkdtempSync(join(tmpdir(), "niftyc-systemctl-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, "usr/lib"), { recursive: true });
+  symlinkSync("usr/lib", join(root, "lib"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  for (const [path, target] of Object.entries(links)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    symlinkSync(target, join(root, path));
+  }
+  const real = spawnSync("systemctl", [`--root=${root}`, "enable", ...units], { encoding: "utf8" });
+  t.is(real.status, 0, real.stderr);
+  t.deepEqual(
+    ours,
+    rootLinks(root).filter((l) => l !== "/etc/systemd/system/linked.service -> /opt/app/linked.service"),
+  );
+  t.not(spawnSync("systemctl", [`--root=${root}`, "enable", "gone.service"]).status, 0);
 });
 
 test("mask links to /dev/null as systemctl --root does", async (t) => {
@@ -277,6 +357,57 @@ test("check refuses what enable would, where the recipe's FILE wrote the unit, a
   t.deepEqual(
     await problems(packages, unit("/lib/systemd/system/lib.service", ""), "SERVICE enable lib.service"),
     [],
+  );
+});
+
+test("check refuses what mask would and what enable refuses after a mask, as the build does", async (t) => {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const unit = (path: string) =>
+    [
+      `FILE ${path} <<'EOF'`,
+      "[Service]",
+      "ExecStart=/bin/true",
+      "[Install]",
+      "WantedBy=multi-user.target",
+      "EOF",
+    ].join("\n");
+  const problems = async (...lines: string[]) => {
+    const result = await checkSource(
+      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
+      { args: new Map(), strict: false },
+    );
+    return result.diagnostics
+      .filter((d) => d.severity === "error")
+      .map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code} ${d.message}`);
+  };
+  t.deepEqual(await problems(unit("/etc/systemd/system/a.service"), "SERVICE mask a.service"), [
+    "7:14 NIFTY229 cannot mask a.service: /etc/systemd/system/a.service is a unit file, which the mask would replace",
+  ]);
+  t.deepEqual(
+    await problems(
+      unit("/lib/systemd/system/a.service"),
+      "SERVICE mask a.service",
+      "SERVICE enable a.service",
+    ),
+    ["8:16 NIFTY229 cannot enable a.service: it is masked (a link to /dev/null)"],
+  );
+  t.deepEqual(
+    await problems(
+      unit("/lib/systemd/system/t@.service"),
+      "SERVICE mask t@.service",
+      "SERVICE enable t@x.service",
+    ),
+    ["8:16 NIFTY229 cannot enable t@x.service: it is masked (a link to /dev/null)"],
+  );
+  t.deepEqual(await problems(unit("/lib/systemd/system/a.service"), "SERVICE mask a.service"), []);
+});
+
+test("parseInstall reads a unit with CRLF line ends as systemctl does, continuations included", (t) => {
+  t.deepEqual(
+    parseInstall(
+      "[Service]\r\nExecStart=/bin/true\r\n[Install]\r\nWantedBy=a.target \\\r\n  b.target\r\nAlias=c.service\r\n",
+    ),
+    { wantedBy: ["a.target", "b.target"], requiredBy: [], alias: ["c.service"], also: [] },
   );
 });
 

@@ -193,3 +193,31 @@ test("a systemd image with an empty machine-id and nothing under /run or /tmp ge
   t.is(result.code, 0, result.stderr);
   t.notRegex(result.stderr, /NIFTY22[4-8]/);
 });
+
+test("SERVICE warns when nothing would start what it enables: no systemd in the image, or a WantedBy= unit the image lacks", async (t) => {
+  const unit = (name: string, wantedBy: string) =>
+    `FILE /etc/systemd/system/${name} <<EOF\n[Service]\nExecStart=/bin/busybox true\n[Install]\nWantedBy=${wantedBy}\nEOF\n`;
+  const target = "FILE /lib/systemd/system/multi-user.target <<EOF\n[Unit]\nDescription=Multi-User\nEOF\n";
+  const build = async (name: string, text: string) => {
+    const recipe = await writeRecipe(files.work, name, text);
+    const cache = path.join(files.work, "cache");
+    return niftyc(["build", recipe, "--cache", cache, "--out", path.join(files.work, `out-${name}`), "-q"]);
+  };
+  // BusyBox init never reads /etc/systemd/system.
+  const busybox = `FETCH busybox ${files.fixture.url}/files/busybox ${files.fixture.busybox.digest} TO /bin/busybox\nFILE /etc/os-release <<EOF\nID=nifty\nEOF\n${unit("web.service", "multi-user.target")}SERVICE enable web.service\n`;
+  const none = await build("svcbusybox", busybox);
+  t.is(none.code, 0, none.stderr);
+  t.regex(
+    none.stderr,
+    /svcbusybox\.nifty:11:1: warning: SERVICE enable does nothing here: the image has no systemd \(\/lib\/systemd\/systemd or \/usr\/lib\/systemd\/systemd\) to read its links \[NIFTY234\]/,
+  );
+  // With systemd: a misspelt target is warned about at the unit's word, a real one is not.
+  const systemd = `${systemdBase(files)}SYMLINK /sbin/init /lib/systemd/systemd\nFILE /etc/machine-id <<EOF\nEOF\n${target}${unit("web.service", "multi-user.targte")}${unit("ok.service", "multi-user.target")}SERVICE enable ok.service web.service\n`;
+  const typo = await build("svctypo", systemd);
+  t.is(typo.code, 0, typo.stderr);
+  t.regex(
+    typo.stderr,
+    /svctypo\.nifty:27:27: warning: web\.service is enabled for multi-user\.targte, which is not in the image: nothing will start it that way \[NIFTY234\]\n[\s\S]*hint: check the name in its \[Install\] section \(WantedBy=, RequiredBy=\): did you mean multi-user\.target\?/,
+  );
+  t.is(typo.stderr.match(/NIFTY234/g)?.length, 1, typo.stderr);
+});
