@@ -2,10 +2,14 @@
 // checked (after substitution, without source positions) and the digests of
 // what it reads. The clock, the environment and secret values never join.
 import { createHash } from "node:crypto";
+import { NIFTYC_VERSION } from "../core/version.ts";
 import type { Instruction } from "../instructions/index.ts";
 
-/** Bumped when the meaning of a recorded step changes. */
-export const STEP_FORMAT = "niftyc-step-v2";
+/**
+ * Bumped when the meaning of a recorded step changes between releases (v3: SERVICE enable follows
+ * an alias to its unit and reads CRLF units as systemctl does); a release moves every key anyway.
+ */
+export const STEP_FORMAT = "niftyc-step-v3";
 
 /** The instruction as data, without spans: equal meaning gives equal text. */
 export function canonical(instruction: Instruction): string {
@@ -21,11 +25,12 @@ export function stepKey(previous: string, instruction: Instruction, inputs: read
 }
 
 /**
- * The key before the first step. The platform joins it (so every step's key, the tarballs' and the
- * outputs' keys after it) except for the default linux/amd64, whose keys stay what they were.
+ * The key before the first step, so every step's key, the tarballs' and the outputs' keys after
+ * it: the step format, niftyc's version (a release never replays records an older one made, from
+ * this store or a registry's cache) and the platform, except for the default linux/amd64.
  */
-export function firstKey(platform = "linux/amd64"): string {
-  const hash = createHash("sha256").update(STEP_FORMAT);
+export function firstKey(platform = "linux/amd64", version = NIFTYC_VERSION): string {
+  const hash = createHash("sha256").update(STEP_FORMAT).update("\nniftyc ").update(version);
   if (platform !== "linux/amd64") hash.update("\nplatform ").update(platform);
   return hash.digest("hex");
 }

@@ -14,6 +14,9 @@ import type { CliIo } from "../../src/cli/io.ts";
 import { compile } from "../../src/pipeline/compile.ts";
 import { openStore } from "../../src/cache/store.ts";
 import { describeOutputs } from "./helpers.ts";
+import { firstKey, stepKey } from "../../src/pipeline/keys.ts";
+import { NIFTYC_VERSION } from "../../src/core/version.ts";
+import type { Instruction } from "../../src/instructions/index.ts";
 
 const RECIPE =
   "ARG GREETING=hello\nFILE /etc/os-release <<EOF\nID=keys\nEOF\nFILE /etc/motd <<EOF\n${GREETING}\nEOF\nDIR /tmp MODE 1777\n";
@@ -416,4 +419,16 @@ test("a layer damaged in the store since a build without gzip is refused when an
     ),
     "nothing published",
   );
+});
+
+test("niftyc's version and the step format start every step's key: a release never replays a step another recorded", (t) => {
+  const instruction = {
+    kind: "HOSTNAME",
+    span: { line: 1, col: 1 },
+    name: "nifty",
+  } as unknown as Instruction;
+  const chain = (first: string) => stepKey(stepKey(first, instruction, []), instruction, ["sha256:0"]);
+  t.not(chain(firstKey("linux/amd64", "0.1.0")), chain(firstKey("linux/amd64", "0.1.1")));
+  t.is(firstKey(), firstKey("linux/amd64", NIFTYC_VERSION), "the running niftyc's version by default");
+  t.not(firstKey("linux/amd64"), firstKey("linux/arm64"));
 });
