@@ -246,6 +246,41 @@ export interface Built {
   buildDir: string;
 }
 
+/** Flags a command passes to the build of a recipe, and nothing else reads. */
+const BUILD_ONLY_FLAGS = [
+  "secret",
+  "arg",
+  "cache",
+  "mirror",
+  "offline",
+  "locked",
+  "timeout",
+  "limit",
+  "strict",
+  "allow-writable-setuid",
+] as const;
+
+/**
+ * A build directory is already built: flags that only shape a build would be dropped without a
+ * word, and a user who gave --limit or --secret would think they had done something.
+ */
+export function refuseBuildFlags(
+  values: ParsedValues,
+  input: string,
+  help: string,
+  also: readonly string[] = [],
+): void {
+  const given = [...BUILD_ONLY_FLAGS, ...also]
+    .filter((flag) => values[flag] !== undefined && values[flag] !== false)
+    .map((flag) => `--${flag}`);
+  if (given.length === 0) return;
+  const one = given.length === 1;
+  throw new UsageError(
+    `${given.join(", ")} only ${one ? "shapes" : "shape"} a build, and ${input} is a build directory, already built: drop ${one ? "it" : "them"}, or give the recipe instead`,
+    help,
+  );
+}
+
 /**
  * A build directory taken where --platform was given: it must be that platform's build (a build
  * directory is of one platform; its --platform cannot be chosen after the fact).
@@ -266,6 +301,17 @@ export function requirePlatform(
     `${built.buildDir} is a build for ${has}, not for ${wanted.name}`,
     `give the build directory of ${wanted.name} (a several-platform build has one per platform, out/<name>/${platformDir(wanted)}), or the recipe with --platform ${wanted.name}`,
   );
+}
+
+/**
+ * Whether run or instances takes a path as a build directory: one with a build.json, or a directory
+ * holding no recipe (readBuildDir says what it lacks). A directory with a Niftyfile or a .nifty file
+ * and no build.json is a recipe's, built first; a file is a recipe.
+ */
+export async function isBuildDirectory(path: string): Promise<boolean> {
+  const names = await readdir(path).catch(() => undefined);
+  if (names === undefined) return false;
+  return names.includes("build.json") || !names.some((n) => n === "Niftyfile" || n.endsWith(".nifty"));
 }
 
 /** What `niftyc build` left in an output directory; `code` is the calling command's. */

@@ -11,6 +11,8 @@ import {
   buildForCommand,
   parse,
   readBuildDir,
+  isBuildDirectory,
+  refuseBuildFlags,
   requirePlatform,
   type Built,
   type OptionSpec,
@@ -309,9 +311,8 @@ function forwarderCommand(values: ParsedValues): Forwarder {
 /** The build directory given, or the recipe given built first. */
 async function buildOrRead(input: string, values: ParsedValues, io: CliIo): Promise<Built | number> {
   const inputPath = resolve(io.cwd, input);
-  let isDir: boolean;
   try {
-    isDir = (await stat(inputPath)).isDirectory();
+    await stat(inputPath);
   } catch {
     throw new NiftyError(
       "NIFTY420",
@@ -319,7 +320,8 @@ async function buildOrRead(input: string, values: ParsedValues, io: CliIo): Prom
       "give a recipe (.nifty) or a build directory (out/<name>)",
     );
   }
-  if (!isDir) return await buildForCommand(input, values, io, INSTANCES_HELP);
+  if (!(await isBuildDirectory(inputPath))) return await buildForCommand(input, values, io, INSTANCES_HELP);
+  refuseBuildFlags(values, input, INSTANCES_HELP);
   const built = await readBuildDir(inputPath, input, "NIFTY420");
   requirePlatform(built, values.platform as string | undefined, "NIFTY420", INSTANCES_HELP);
   return built;

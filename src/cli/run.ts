@@ -12,6 +12,8 @@ import {
   buildForCommand,
   parse,
   readBuildDir,
+  isBuildDirectory,
+  refuseBuildFlags,
   requirePlatform,
   type Built,
   type ParsedValues,
@@ -276,16 +278,16 @@ async function imageToRun(
       () => true,
       () => false,
     );
-  if (!(await exists(join(inputPath, "build.json")))) {
-    if (!(await exists(inputPath))) {
-      throw new NiftyError(
-        "NIFTY759",
-        `${input} does not exist`,
-        "give a recipe (.nifty) or a build directory (out/<name>)",
-      );
-    }
-    return buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
+  if (!(await exists(inputPath))) {
+    throw new NiftyError(
+      "NIFTY759",
+      `${input} does not exist`,
+      "give a recipe (.nifty) or a build directory (out/<name>)",
+    );
   }
+  if (!(await isBuildDirectory(inputPath)))
+    return buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
+  refuseBuildFlags(values, input, RUN_HELP, ["out"]);
   const b = await readBuildDir(inputPath, input, "NIFTY759");
   requirePlatform(b, values.platform as string | undefined, "NIFTY759", RUN_HELP);
   const nspawnFile = join(inputPath, `${b.name}.nspawn`);

@@ -1,0 +1,57 @@
+// run and instances given a build directory: flags that only shape a build are refused rather
+// than dropped without a word, and a directory holding a recipe (a Niftyfile) is built, not
+// taken for a build directory.
+import test from "ava";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const NIFTYC = join(import.meta.dirname, "../../bin/niftyc");
+const niftyc = (cwd: string, ...args: string[]) =>
+  spawnSync(process.execPath, [NIFTYC, ...args], { cwd, encoding: "utf8", timeout: 120_000 });
+const RECIPE = "FILE /etc/os-release <<EOF\nID=box\nEOF\n";
+
+test("a build directory with flags that only shape a build: exit 2, naming each, before anything runs", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-build-dir-input-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "box.nifty"), RECIPE);
+  const built = niftyc(dir, "build", "box.nifty", "--cache", "c", "-q");
+  t.is(built.status, 0, built.stderr);
+
+  const limit = niftyc(dir, "run", "out/box", "--limit", "files=1", "--", "/bin/true");
+  t.is(limit.status, 2, limit.stderr);
+  t.regex(
+    limit.stderr,
+    /^niftyc: --limit only shapes a build, and out\/box is a build directory, already built: drop it/m,
+  );
+  const two = niftyc(dir, "run", "out/box", "--secret", "a=env:X", "--strict", "--", "/bin/true");
+  t.is(two.status, 2, two.stderr);
+  t.regex(two.stderr, /--secret, --strict only shape a build/);
+  const out = niftyc(dir, "run", "out/box", "--out", "elsewhere", "--", "/bin/true");
+  t.is(out.status, 2, out.stderr);
+  t.regex(out.stderr, /--out only shapes a build/);
+  const instances = niftyc(dir, "instances", "out/box", "--count", "1", "--out", "i", "--cache", "c");
+  t.is(instances.status, 2, instances.stderr);
+  t.regex(instances.stderr, /--cache only shapes a build/);
+  t.false(existsSync(join(dir, "i")), "nothing was written");
+  // instances' own --out is no build flag.
+  const fine = niftyc(dir, "instances", "out/box", "--count", "1", "--out", "i");
+  t.is(fine.status, 0, fine.stderr);
+});
+
+test("instances of a directory holding a Niftyfile builds it, as build and run take it", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-build-dir-input-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "app"));
+  writeFileSync(join(dir, "app", "Niftyfile"), RECIPE);
+  const r = niftyc(dir, "instances", "app", "--count", "1", "--out", "i", "--cache", "c", "-q");
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^wrote 1 instance of nifty \(nifty-1\) in i/m);
+  t.true(existsSync(join(dir, "out", "nifty", "build.json")), "built into out/nifty first");
+  // A directory with neither a recipe nor a build.json is still answered as a build directory.
+  mkdirSync(join(dir, "empty"));
+  const empty = niftyc(dir, "instances", "empty", "--count", "1", "--out", "j");
+  t.is(empty.status, 1, empty.stderr);
+  t.regex(empty.stderr, /empty is not a build directory \(no readable build\.json\) \[NIFTY420\]/);
+});
