@@ -137,7 +137,8 @@ export async function runVerify(
   io: CliIo,
   registrySettings: typeof registrySettingsOf,
 ): Promise<number> {
-  const { arg: _a, cache: _c, locked: _l, ...buildFlags } = BUILD_FLAGS;
+  // The provenance fixes the arguments, the platforms and --locked; the rebuild has a store of its own.
+  const { arg: _a, cache: _c, locked: _l, platform: _p, ...buildFlags } = BUILD_FLAGS;
   const { "cache-to": _t, sign: _s, "key-passphrase": _k, ...registryFlags } = PUSH_FLAGS;
   const flags = {
     ...buildFlags,

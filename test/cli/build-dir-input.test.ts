@@ -1,6 +1,6 @@
 // run and instances given a build directory: flags that only shape a build are refused rather
 // than dropped without a word, and a directory holding a recipe (a Niftyfile) is built, not
-// taken for a build directory.
+// taken for a build directory. verify, whose provenance fixes the platforms, takes no --platform.
 import test from "ava";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -54,4 +54,17 @@ test("instances of a directory holding a Niftyfile builds it, as build and run t
   const empty = niftyc(dir, "instances", "empty", "--count", "1", "--out", "j");
   t.is(empty.status, 1, empty.stderr);
   t.regex(empty.stderr, /empty is not a build directory \(no readable build\.json\) \[NIFTY420\]/);
+});
+
+test("verify takes the platforms from the provenance: --platform is no option of it, not one it ignores", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-build-dir-input-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "box.nifty"), RECIPE);
+  t.is(niftyc(dir, "build", "box.nifty", "--cache", "c", "-q").status, 0);
+  const r = niftyc(dir, "verify", "out/box", "--recipe", "box.nifty", "--platform", "linux/arm64");
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /Unknown option '--platform'/);
+  const plain = niftyc(dir, "verify", "out/box", "--recipe", "box.nifty");
+  t.is(plain.status, 0, plain.stderr);
+  t.regex(plain.stdout, /^reproduced: sha256:/m);
 });
