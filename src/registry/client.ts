@@ -337,6 +337,12 @@ export class RegistryClient {
       const why = `${this.registry}'s answer to ${what} cannot be read: ${code}`;
       return new NiftyError("NIFTY712", why, CHECK_REGISTRY);
     }
+    // undici's parser errors often carry no code: llhttp's reason is in the message.
+    if (name === "HTTPParserError") {
+      const reason = /\(([^()]{1,200})\)$/.exec((error as Error).message)?.[1] ?? "unparsable";
+      const why = `${this.registry}'s answer to ${what} cannot be read: it is not HTTP/1.1 (${reason})`;
+      return new NiftyError("NIFTY712", why, CHECK_REGISTRY);
+    }
     return error as Error;
   }
 
