@@ -33,6 +33,8 @@ export interface ClientOptions {
   /** First backoff; doubled each retry. Default 500 ms. */
   retryDelayMs?: number;
   onRetry?: (what: string, attempt: number, reason: string) => void;
+  /** Only reads (verify, sign's look-ups, --cache-from): a failure's hint does not speak of a push. */
+  readOnly?: boolean;
 }
 
 export interface Response {
@@ -207,7 +209,9 @@ export class RegistryClient {
           throw new NiftyError(
             "NIFTY701",
             `${what} failed after ${attempt + 1} attempts: ${error.message}`,
-            `check that the registry ${this.registry} is up and reachable, then push again (what was uploaded is kept, and no manifest was written)`,
+            this.options.readOnly
+              ? `check that the registry ${this.registry} is up and reachable, then run the command again`
+              : `check that the registry ${this.registry} is up and reachable, then push again (what was uploaded is kept, and no manifest was written)`,
           );
         }
         this.options.onRetry?.(what, attempt + 1, error.message);

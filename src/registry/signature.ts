@@ -111,7 +111,7 @@ async function readManifestLayers(
 /** Every signature stored for `digest` (none without the tag); each payload checked against its digest. */
 export async function readSignatures(options: SignatureOptions, digest: string): Promise<SignatureLayer[]> {
   const { target } = options;
-  const client = new RegistryClient({ ...options, registry: target.registry });
+  const client = new RegistryClient({ ...options, registry: target.registry, readOnly: true });
   const tag = signatureTag(digest);
   const shown = `${target.registry}/${target.repository}`;
   try {
@@ -221,7 +221,7 @@ export async function pushSignature(
  */
 export async function resolveDigest(options: SignatureOptions): Promise<string> {
   const { target } = options;
-  const client = new RegistryClient({ ...options, registry: target.registry });
+  const client = new RegistryClient({ ...options, registry: target.registry, readOnly: true });
   const reference = target.digest ?? target.tag!;
   const shown = `${target.registry}/${target.repository}${target.digest ? `@${target.digest}` : `:${target.tag}`}`;
   try {
