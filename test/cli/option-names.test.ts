@@ -38,3 +38,9 @@ test("an option no command spells that way still gets no suggestion", async (t) 
   t.is(r.code, 2);
   t.true(r.stderr.startsWith("niftyc: Unknown option '--frobnicate'\n"), r.stderr);
 });
+
+test("push --help and sign --help name cosign's key format, the one keygen-signing writes", async (t) => {
+  const { PUSH_HELP, SIGN_HELP } = await import("../../src/cli/usage.ts");
+  for (const help of [PUSH_HELP, SIGN_HELP])
+    t.regex(help.replace(/\s+/g, " "), /cosign's format,? \(?as keygen-signing writes/);
+});
