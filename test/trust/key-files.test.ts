@@ -3,7 +3,7 @@
 // saying what is wrong with the file, before anything is sent to a registry.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
@@ -84,4 +84,28 @@ test("a private key given as the public key is NIFTY731 'not a PEM public key', 
   t.is(error?.message, "cosign.key is not a usable public key: not a PEM public key");
   const missing = await t.throwsAsync(() => loadPublicKey(join(dir, "none.pub"), "none.pub"));
   t.is(missing?.message, "none.pub is not a usable public key: ENOENT");
+});
+
+test("keygen-signing into a directory that does not exist is NIFTY731, not an internal error", (t) => {
+  const dir = scratch(t);
+  const r = spawnSync(process.execPath, [NIFTYC, "keygen-signing", "missing/dir/cosign", "--no-passphrase"], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^niftyc: error: cannot write missing\/dir\/cosign\.key: ENOENT \[NIFTY731\]$/m);
+  t.notRegex(r.stderr, /\n\s+at |internal error/);
+});
+
+test("keygen-signing --no-passphrase with --key-passphrase is a usage error, and no unencrypted key is written", (t) => {
+  const dir = scratch(t);
+  const r = spawnSync(
+    process.execPath,
+    [NIFTYC, "keygen-signing", "cosign", "--no-passphrase", "--key-passphrase", "env:KEY_PASS"],
+    { cwd: dir, encoding: "utf8", env: { ...process.env, KEY_PASS: "a passphrase" }, timeout: 60_000 },
+  );
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /--no-passphrase writes the key unencrypted: not with --key-passphrase/);
+  t.false(existsSync(join(dir, "cosign.key")), "no key was written");
 });
