@@ -47,9 +47,28 @@ export function parse(
     const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
     // A misspelt option: the nearest the command takes.
     const unknown = /^Unknown option '-{1,2}([^']+)'/.exec(message)?.[1];
-    const near = unknown === undefined ? undefined : suggest(unknown, [...Object.keys(options), "help"]);
+    const near =
+      unknown === undefined
+        ? undefined
+        : (suggest(unknown, [...Object.keys(options), "help"]) ?? namedOtherwise(unknown, options));
     throw new UsageError(near ? `${message} — did you mean --${near}?` : message, help);
   }
+}
+
+/**
+ * Options another command (or docker) spells differently, too far apart for a misspelling:
+ * push signs with --sign KEY, sign and verify take --key; a password comes only on stdin.
+ */
+const OTHER_NAMES: Record<string, string> = {
+  key: "sign",
+  sign: "key",
+  p: "password-stdin",
+  password: "password-stdin",
+};
+
+function namedOtherwise(unknown: string, options: OptionSpec): string | undefined {
+  const name = OTHER_NAMES[unknown];
+  return name !== undefined && name in options ? name : undefined;
 }
 
 export function keyValues(

@@ -180,6 +180,11 @@ export async function runKeygenSigning(args: readonly string[], io: CliIo): Prom
   const format = values["key-format"] ?? "cosign";
   if (format !== "cosign" && format !== "pkcs8")
     throw new UsageError("--key-format takes cosign or pkcs8", KEYGEN_SIGNING_HELP);
+  if (values["key-passphrase"] !== undefined && values["no-passphrase"] === true)
+    throw new UsageError(
+      "--no-passphrase writes the key unencrypted: not with --key-passphrase (give one of them)",
+      KEYGEN_SIGNING_HELP,
+    );
   if (values["key-format"] !== undefined && values["no-passphrase"] === true)
     throw new UsageError(
       "--key-format is how the key is encrypted: not with --no-passphrase",
@@ -213,8 +218,16 @@ export async function runKeygenSigning(args: readonly string[], io: CliIo): Prom
       );
     }
   }
-  await writeFile(keyFile, privatePem, { mode: 0o600, flag: "wx" });
-  await writeFile(pubFile, publicPem, { mode: 0o644, flag: "wx" });
+  const write = (file: string, text: string, mode: number) =>
+    writeFile(file, text, { mode, flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+      throw new NiftyError(
+        "NIFTY731",
+        `cannot write ${relativeOrAbsolute(io.cwd, file)}: ${error.code ?? error.message}`,
+        "give a PREFIX in a directory that exists and that you may write to",
+      );
+    });
+  await write(keyFile, privatePem, 0o600);
+  await write(pubFile, publicPem, 0o644);
   io.stdout.write(`${relativeOrAbsolute(io.cwd, keyFile)}\n${relativeOrAbsolute(io.cwd, pubFile)}\n`);
   return EXIT.ok;
 }

@@ -194,7 +194,8 @@ Options:
   --timeout SECONDS     connecting and each wait for data may take this long (default 60), and each
                         request (headers and body) must end within it plus 1 s per 16 KiB moved
   --cache DIR           the store (default $NIFTY_CACHE or ./cache); remembers pushed blobs for mounts
-  --sign KEY            sign the pushed manifest with KEY (ECDSA P-256, PKCS#8 PEM, mode 0600) as cosign
+  --sign KEY            sign the pushed manifest with KEY (ECDSA P-256 PEM: cosign's format, as
+                        keygen-signing writes it, PKCS#8 or SEC1; mode 0600) as cosign
                         does: tag sha256-<hex>.sig, verified by skopeo/podman's sigstoreSigned policy
   --key-passphrase SRC  the key's passphrase from file:PATH or env:VARIABLE (else asked at a terminal)
   --json                print the result as JSON (digest, config, layers, uploaded, mounted, existing)
@@ -219,7 +220,8 @@ under the tag sha256-<hex>.sig. skopeo and podman verify it with a policy.json r
 and use-sigstore-attachments: true in registries.d. Prints the signature's tag.
 
 Options:
-  --key KEY             the private key: PEM, PKCS#8 (encrypted or not) or SEC1; mode 0600
+  --key KEY             the private key, ECDSA P-256 PEM: cosign's format (as keygen-signing writes
+                        it), PKCS#8 (encrypted or not) or SEC1; mode 0600
   --key-passphrase SRC  file:PATH or env:VARIABLE (never the passphrase itself); else asked at a terminal
   --username USER, --password-stdin, --ca-file FILE, --insecure, --timeout SECONDS: as for push
   -q, --quiet           do not name the signature pushed on stderr (its tag is still printed)

@@ -844,6 +844,11 @@ export const DIAGNOSTIC_CODES = {
     title: "`R's answer to METHOD PATH cannot be read: why`",
   },
   NIFTY713: { severity: "error", section: "registries", title: "`R sent METHOD PATH too slowly: …`" },
+  NIFTY714: {
+    severity: "error",
+    section: "registries",
+    title: "`R/REPO:TAG is not in the registry: it has no manifest of that tag` (or digest)",
+  },
 
   // Run: niftyc run (src/run/).
   NIFTY750: {

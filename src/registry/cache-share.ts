@@ -118,6 +118,7 @@ export async function pullCache(options: PullOptions): Promise<PullResult | unde
   const client = new RegistryClient({
     ...options,
     registry: target.registry,
+    readOnly: true,
     onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }),
   });
   try {

@@ -33,6 +33,8 @@ export interface ClientOptions {
   /** First backoff; doubled each retry. Default 500 ms. */
   retryDelayMs?: number;
   onRetry?: (what: string, attempt: number, reason: string) => void;
+  /** Only reads (verify, sign's look-ups, --cache-from): a failure's hint does not speak of a push. */
+  readOnly?: boolean;
 }
 
 export interface Response {
@@ -207,7 +209,9 @@ export class RegistryClient {
           throw new NiftyError(
             "NIFTY701",
             `${what} failed after ${attempt + 1} attempts: ${error.message}`,
-            `check that the registry ${this.registry} is up and reachable, then push again (what was uploaded is kept, and no manifest was written)`,
+            this.options.readOnly
+              ? `check that the registry ${this.registry} is up and reachable, then run the command again`
+              : `check that the registry ${this.registry} is up and reachable, then push again (what was uploaded is kept, and no manifest was written)`,
           );
         }
         this.options.onRetry?.(what, attempt + 1, error.message);
@@ -335,6 +339,12 @@ export class RegistryClient {
     }
     if (code !== undefined && /^(UND_ERR|HPE_|ERR_INVALID)/.test(code)) {
       const why = `${this.registry}'s answer to ${what} cannot be read: ${code}`;
+      return new NiftyError("NIFTY712", why, CHECK_REGISTRY);
+    }
+    // undici's parser errors often carry no code: llhttp's reason is in the message.
+    if (name === "HTTPParserError") {
+      const reason = /\(([^()]{1,200})\)$/.exec((error as Error).message)?.[1] ?? "unparsable";
+      const why = `${this.registry}'s answer to ${what} cannot be read: it is not HTTP/1.1 (${reason})`;
       return new NiftyError("NIFTY712", why, CHECK_REGISTRY);
     }
     return error as Error;

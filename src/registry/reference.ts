@@ -26,6 +26,12 @@ export function parseReference(text: string): ImageReference {
       "write REGISTRY/REPOSITORY:TAG, e.g. registry.example.com/team/app:1.0 or 127.0.0.1:5000/app:latest",
     );
   };
+  // http://… and docker://… are how URLs and skopeo spell it; a reference names no scheme.
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text)?.[1];
+  if (scheme !== undefined)
+    bad(
+      `it starts with ${scheme}:// (write it without; plain http to a registry on this machine is --insecure)`,
+    );
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf("@");

@@ -77,7 +77,7 @@ export async function readReferrer(
 ): Promise<Buffer | undefined> {
   const { target } = options;
   const repo = target.repository;
-  const client = new RegistryClient({ ...options, registry: target.registry });
+  const client = new RegistryClient({ ...options, registry: target.registry, readOnly: true });
   try {
     let index = await getJson(client, repo, `referrers/${subject}`, INDEX);
     if (index.status !== 200 || descriptors(index.json, "manifests") === undefined) {
@@ -125,7 +125,7 @@ export async function downloadLayers(
 ): Promise<string[]> {
   const { target } = options;
   const repo = target.repository;
-  const client = new RegistryClient({ ...options, registry: target.registry });
+  const client = new RegistryClient({ ...options, registry: target.registry, readOnly: true });
   try {
     const manifest = await getJson(client, repo, `manifests/${digest}`, MANIFEST);
     if (manifest.status !== 200 || sha256(manifest.bytes!) !== digest)

@@ -111,7 +111,7 @@ async function readManifestLayers(
 /** Every signature stored for `digest` (none without the tag); each payload checked against its digest. */
 export async function readSignatures(options: SignatureOptions, digest: string): Promise<SignatureLayer[]> {
   const { target } = options;
-  const client = new RegistryClient({ ...options, registry: target.registry });
+  const client = new RegistryClient({ ...options, registry: target.registry, readOnly: true });
   const tag = signatureTag(digest);
   const shown = `${target.registry}/${target.repository}`;
   try {
@@ -215,11 +215,15 @@ export async function pushSignature(
   }
 }
 
-/** The digest a tag names now (HEAD of its manifest). */
+/**
+ * The digest a tag (or digest) names now: its manifest fetched and hashed, so what is signed or
+ * verified is what the registry serves, never only what its Docker-Content-Digest header says.
+ */
 export async function resolveDigest(options: SignatureOptions): Promise<string> {
   const { target } = options;
-  if (target.digest !== undefined) return target.digest;
-  const client = new RegistryClient({ ...options, registry: target.registry });
+  const client = new RegistryClient({ ...options, registry: target.registry, readOnly: true });
+  const reference = target.digest ?? target.tag!;
+  const shown = `${target.registry}/${target.repository}${target.digest ? `@${target.digest}` : `:${target.tag}`}`;
   try {
     const accept = [
       MANIFEST,
@@ -228,15 +232,28 @@ export async function resolveDigest(options: SignatureOptions): Promise<string> 
       "application/vnd.docker.distribution.manifest.list.v2+json",
     ].join(", ");
     const spec = {
-      method: "HEAD" as const,
-      url: `/v2/${target.repository}/manifests/${target.tag}`,
+      method: "GET" as const,
+      url: `/v2/${target.repository}/manifests/${reference}`,
       headers: { accept },
       scopes: [`repository:${target.repository}:pull`],
     };
-    const res = await client.retrying(`looking up ${target.tag}`, () => client.request(spec));
-    const digest = res.headers["docker-content-digest"];
-    if (res.status !== 200 || typeof digest !== "string" || !DIGEST.test(digest))
-      throw client.unexpected(spec, res);
+    const res = await client.retrying(`looking up ${reference}`, () => client.request(spec));
+    if (res.status === 404)
+      throw new NiftyError(
+        "NIFTY714",
+        `${shown} is not in the registry: it has no manifest of that ${target.digest ? "digest" : "tag"}`,
+        "check the reference (niftyc push prints where an image landed), or push the image first",
+      );
+    if (res.status !== 200) throw client.unexpected(spec, res);
+    const digest = sha256(Buffer.from(res.text, "utf8"));
+    const said = res.headers["docker-content-digest"];
+    const claimed = target.digest ?? (typeof said === "string" && said.startsWith("sha256:") ? said : digest);
+    if (digest !== claimed)
+      throw new NiftyError(
+        "NIFTY712",
+        `${target.registry}'s answer to GET /v2/${target.repository}/manifests/${reference} cannot be read: the manifest it sent is ${digest}, not ${claimed}`,
+        "check the registry; nothing was signed or verified",
+      );
     return digest;
   } finally {
     await client.close();

@@ -48,7 +48,14 @@ export async function loadSigningKey(
       `chmod 600 ${shown}, as ssh asks of its keys; if others could read it, make a new key`,
     );
   }
-  const privateKey = await openPrivateKey(await readFile(path, "utf8"), shown, passphrase);
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new NiftyError(
+      "NIFTY731",
+      `${shown} is not a usable signing key: cannot read it (${error.code ?? error.message})`,
+      `run niftyc as the key's owner, or ${MAKE_ONE}`,
+    );
+  });
+  const privateKey = await openPrivateKey(text, shown, passphrase);
   const details = privateKey.asymmetricKeyDetails;
   if (privateKey.asymmetricKeyType !== "ec" || details?.namedCurve !== "prime256v1") {
     const kind = `${privateKey.asymmetricKeyType ?? "unknown"}${details?.namedCurve ? ` ${details.namedCurve}` : ""}`;
@@ -144,10 +151,9 @@ export async function loadPublicKey(path: string, shown: string): Promise<KeyObj
   try {
     key = createPublicKey({ key: await readFile(path, "utf8"), format: "pem" });
   } catch (error) {
-    const why =
-      (error as NodeJS.ErrnoException).code?.startsWith("E") === true
-        ? (error as NodeJS.ErrnoException).code
-        : "not a PEM public key";
+    const code = (error as NodeJS.ErrnoException).code;
+    // An errno (ENOENT, EACCES) is the file's; OpenSSL's ERR_… codes are about its content.
+    const why = code !== undefined && /^E[A-Z]+$/.test(code) ? code : "not a PEM public key";
     throw new NiftyError(
       "NIFTY731",
       `${shown} is not a usable public key: ${why}`,

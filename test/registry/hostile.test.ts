@@ -355,6 +355,18 @@ const crashes: Array<{ title: string; code: string; message: RegExp; attack: (f:
       },
     },
     {
+      title: "an answer whose Content-Length is negative",
+      code: "NIFTY712",
+      message:
+        /answer to HEAD \/v2\/app\/blobs\/sha256:[0-9a-f]{64} cannot be read: it is not HTTP\/1\.1 \(Invalid character in Content-Length\)/,
+      attack: () =>
+        registry((req, res) => {
+          if (req.method !== "HEAD") return false;
+          res.writeHead(200, { "content-length": "-2147483648" }).end();
+          return true;
+        }, false),
+    },
+    {
       title: "a 600 MiB answer to an upload",
       code: "NIFTY711",
       message: /answer to POST \/v2\/app\/blobs\/uploads\/ is too large: over 4 MiB/,

@@ -7,6 +7,7 @@
 // disabled ("Debian-local change: sigstore disabled"), so there skopeo's answer
 // for a signed image is that refusal, after it found and fetched the signature.
 import test from "ava";
+import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "../pipeline/helpers.ts";
@@ -192,7 +193,9 @@ test.serial(
   async (t) => {
     if (!requireTools(t, unavailable)) return;
     const { key } = await keygen("junk");
-    const digest = `sha256:${"ab".repeat(32)}`;
+    // The image signed: a manifest the registry has, under its own digest.
+    const image = JSON.stringify({ schemaVersion: 2, layers: [] });
+    const digest = `sha256:${createHash("sha256").update(image).digest("hex")}`;
     for (const body of [
       "this is not JSON",
       JSON.stringify({ layers: "nope" }),
@@ -204,6 +207,10 @@ test.serial(
           res.end(body);
           return;
         }
+        if (req.method === "GET" && req.url === `/v2/team/app/manifests/${digest}`)
+          return void res
+            .writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" })
+            .end(image);
         res.writeHead(500).end();
       });
       try {
@@ -211,7 +218,7 @@ test.serial(
         t.is(r.code, 1, r.stderr);
         t.regex(
           r.stderr,
-          /the signature tag sha256-abab.*\.sig of 127\.0\.0\.1:\d+\/team\/app is not a cosign signature: .* \[NIFTY733\]/,
+          /the signature tag sha256-[0-9a-f]{64}\.sig of 127\.0\.0\.1:\d+\/team\/app is not a cosign signature: .* \[NIFTY733\]/,
         );
         t.false(/\n\s+at /.test(r.stderr));
         t.false(
@@ -222,5 +229,76 @@ test.serial(
         await fake.close();
       }
     }
+  },
+);
+
+test.serial(
+  "sign and verify of a tag or digest the registry has no manifest for: NIFTY714, and no signature is pushed",
+  async (t) => {
+    if (!requireTools(t, unavailable)) return;
+    const { key, pub } = await keygen("absent");
+    const pushed = await niftyc(s, ["push", out, `${s.registry.host}/team/absent:1`, ...access(s), "-q"], {
+      input: PASSWORD,
+    });
+    t.is(pushed.code, 0, pushed.stderr);
+    const registryFlags = access(s).filter((a) => a !== "--cache" && a !== s.cache);
+    const missing = `sha256:${"12".repeat(32)}`;
+    for (const [ref, what] of [
+      [`${s.registry.host}/team/absent:no-such-tag`, "tag"],
+      [`${s.registry.host}/team/absent@${missing}`, "digest"],
+    ] as const) {
+      const signed = await niftyc(s, ["sign", ref, ...registryFlags, "--key", key], { input: PASSWORD });
+      t.is(signed.code, 1, signed.stderr);
+      t.true(
+        signed.stderr.includes(
+          `${ref} is not in the registry: it has no manifest of that ${what} [NIFTY714]`,
+        ),
+        signed.stderr,
+      );
+      t.false(/\n\s+at |internal error/.test(signed.stderr), signed.stderr);
+      const verified = await niftyc(
+        s,
+        ["verify", ref, "--recipe", path.join(s.work, "small.nifty"), "--key", pub, ...registryFlags],
+        { input: PASSWORD },
+      );
+      t.is(verified.code, 1, verified.stderr);
+      t.regex(verified.stderr, /is not in the registry: .* \[NIFTY714\]/);
+    }
+    t.notRegex(
+      s.registry.log(),
+      /"PUT \/v2\/team\/absent\/manifests\/sha256-[0-9a-f]{64}\.sig /,
+      "no signature tag was pushed",
+    );
+  },
+);
+
+test.serial(
+  "sign against a registry whose Docker-Content-Digest is not its manifest's: NIFTY712, nothing pushed",
+  async (t) => {
+    if (!requireTools(t, unavailable)) return;
+    const { key } = await keygen("lied-to");
+    const manifest = JSON.stringify({ schemaVersion: 2, layers: [] });
+    const fake = await startFakeRegistry((req, res) => {
+      req.resume();
+      if ((req.method === "GET" || req.method === "HEAD") && req.url === "/v2/team/app/manifests/1") {
+        res.writeHead(200, {
+          "content-type": "application/vnd.oci.image.manifest.v1+json",
+          "docker-content-digest": `sha256:${"cd".repeat(32)}`,
+        });
+        return void res.end(manifest);
+      }
+      res.writeHead(500).end();
+    });
+    t.teardown(() => fake.close());
+    const r = await niftyc(s, ["sign", `${fake.host}/team/app:1`, "--insecure", "--key", key]);
+    t.is(r.code, 1, r.stderr);
+    t.regex(
+      r.stderr,
+      /answer to GET \/v2\/team\/app\/manifests\/1 cannot be read: the manifest it sent is sha256:[0-9a-f]{64}, not sha256:(cd){32} \[NIFTY712\]/,
+    );
+    t.false(
+      fake.seen.some((x) => x.method !== "GET" && x.method !== "HEAD"),
+      "nothing was pushed",
+    );
   },
 );
