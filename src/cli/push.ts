@@ -241,7 +241,7 @@ export async function pullSharedCache(
   if (values.quiet === true) return false;
   if (pulled === undefined)
     io.stderr.write(`note: --cache-from ${target}: no such cache yet; building without it\n`);
-  else
+  else if (pulled.unread !== true)
     io.stderr.write(
       `cache from ${target}: ${pulled.downloaded} blobs downloaded, ${pulled.present} already here\n`,
     );

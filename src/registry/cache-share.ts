@@ -93,6 +93,8 @@ export interface PullResult {
   ignoredRecords: number;
   /** Why some or all of the artifact was not used; the build goes on without that part. */
   warnings: Diagnostic[];
+  /** The registry could not be read to the end (down, or its answers unreadable): a warning says why. */
+  unread?: true;
 }
 
 interface CacheLayer {
@@ -121,13 +123,14 @@ export async function pullCache(options: PullOptions): Promise<PullResult | unde
     readOnly: true,
     onRetry: (what, attempt, reason) => options.onEvent?.({ type: "retry", what, attempt, reason }),
   });
+  const reference = target.digest ?? target.tag!;
+  const shown = `${target.registry}/${target.repository}${target.digest ? "@" : ":"}${reference}`;
+  const result: PullResult = { digest: "", downloaded: 0, present: 0, ignoredRecords: 0, warnings: [] };
   try {
-    const reference = target.digest ?? target.tag!;
-    const shown = `${target.registry}/${target.repository}${target.digest ? "@" : ":"}${reference}`;
     const read = await readManifest(client, target, reference);
     if (read === undefined) return undefined;
     const { digest, parsed } = await judgeManifest(read.body, target);
-    const result: PullResult = { digest, downloaded: 0, present: 0, ignoredRecords: 0, warnings: [] };
+    result.digest = digest;
     if ("why" in parsed) {
       result.warnings.push(unusable(shown, parsed.why));
       return result;
@@ -136,9 +139,28 @@ export async function pullCache(options: PullOptions): Promise<PullResult | unde
     const left = await pullLayers(client, options, parsed.layers, result);
     result.warnings.push(...leftOutWarnings(shown, left, result.ignoredRecords));
     return result;
+  } catch (error) {
+    // A cache only saves downloads: a registry that is down or answers nonsense is a warning, and
+    // the build goes on with what was pulled. Credentials, TLS and a wrong reference stay errors.
+    if (!(error instanceof NiftyError) || !UNREADABLE.has(error.code)) throw error;
+    result.unread = true;
+    result.warnings.push(unreadable(shown, target.registry, error));
+    return result;
   } finally {
     await client.close();
   }
+}
+
+/** Registry failures that leave a cache unread: retries run out, an unexpected status, an answer that cannot be read. */
+const UNREADABLE = new Set(["NIFTY701", "NIFTY703", "NIFTY710", "NIFTY711", "NIFTY712", "NIFTY713"]);
+
+function unreadable(shown: string, registry: string, error: NiftyError): Diagnostic {
+  return {
+    severity: "warning",
+    code: "NIFTY720",
+    message: `the cache ${shown} cannot be used: ${error.message} [${error.code}]; building without it`,
+    hint: `check that ${registry} is up and answers as a registry; until then a build downloads what it lacks from the sources (with --offline it has only what the store holds)`,
+  };
 }
 
 type PullOptions = Omit<CacheShareOptions, "onEvent"> & {
