@@ -7,6 +7,7 @@ import { forTerminal } from "../diagnostics/escape.ts";
 import type { BuildResult } from "../pipeline/types.ts";
 import type { SourceFile } from "../core/source.ts";
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { DiagnosticJson } from "../diagnostics/format.ts";
 import type { CliIo } from "./io.ts";
 
 /** The progress events a report repeats: a step's line, a note. */
@@ -47,6 +48,7 @@ export function resultText(
   cwd: string,
   json: boolean,
   pushed?: { pushed: string },
+  diagnostics: readonly DiagnosticJson[] = [],
 ): string {
   if (json) {
     const { digest, rootfs, outDir, outputs, reproducible, upToDate, stopSignal, steps, stages } = result;
@@ -62,6 +64,8 @@ export function resultText(
       steps,
       stages,
       ...several,
+      // The warnings stderr showed, as check --json and a failed build's object give them.
+      diagnostics,
     };
     return JSON.stringify({ ...answer, ...(pushed ? { pushed } : {}) }) + "\n";
   }
@@ -87,6 +91,13 @@ export interface StampedWarnings {
   each: Array<Omit<Diagnostic, "source"> & { inRecipe?: true }>;
 }
 
+/** A stamp's warnings as diagnostics again, the recipe's source on those from it. */
+export function unstamped(warnings: StampedWarnings | undefined): Diagnostic[] {
+  return (warnings?.each ?? []).map(({ inRecipe, ...d }) =>
+    inRecipe && warnings?.source ? { ...d, source: warnings.source } : d,
+  );
+}
+
 /** Print a stamp's warnings as the build printed them. */
 export async function printStampedWarnings(
   warnings: StampedWarnings | undefined,
@@ -94,8 +105,12 @@ export async function printStampedWarnings(
 ): Promise<void> {
   if (warnings === undefined || warnings.each.length === 0) return;
   const { printDiagnostics } = await import("./print-diagnostics.ts");
-  const all = warnings.each.map(({ inRecipe, ...d }) =>
-    inRecipe && warnings.source ? { ...d, source: warnings.source } : d,
-  );
-  await printDiagnostics(all, io);
+  await printDiagnostics(unstamped(warnings), io);
+}
+
+/** Warnings for --json: loads the formatter only when there are some (the up-to-date path stays small). */
+export async function diagnosticsJson(ds: readonly Diagnostic[]): Promise<DiagnosticJson[]> {
+  if (ds.length === 0) return [];
+  const { diagnosticsToJson } = await import("../diagnostics/format.ts");
+  return diagnosticsToJson(ds);
 }

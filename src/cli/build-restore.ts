@@ -18,7 +18,9 @@ import { outDirRefusal } from "../core/out-dir.ts";
 import {
   eventLine,
   printStampedWarnings,
+  diagnosticsJson,
   resultText,
+  unstamped,
   type ReportedResult,
   type ReportEvent,
   type StampedWarnings,
@@ -137,6 +139,7 @@ export async function restoreFromStamp(
   if (!how.quiet) for (const event of restore.events) io.stderr.write(eventLine(event));
   await printStampedWarnings(how.warnings, io);
   const stages = [{ name: "restored", ms: Math.round((clockMs() - how.started) * 10) / 10 }];
-  io.stdout.write(resultText({ ...restore.result, stages }, io.cwd, how.json));
+  const diagnostics = how.json ? await diagnosticsJson(unstamped(how.warnings)) : [];
+  io.stdout.write(resultText({ ...restore.result, stages }, io.cwd, how.json, undefined, diagnostics));
   return 0;
 }

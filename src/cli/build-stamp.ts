@@ -16,7 +16,9 @@ import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.
 import {
   eventLine,
   printStampedWarnings,
+  diagnosticsJson,
   resultText,
+  unstamped,
   type ReportedResult,
   type ReportEvent,
   type StampedWarnings,
@@ -153,9 +155,10 @@ export function upToDateFromStamp(
     return undefined;
   }
   if (!stamp.quiet) for (const event of stamp.events) io.stderr.write(eventLine(event));
-  const answer = (): number => {
+  const answer = async (): Promise<number> => {
     const stages = [{ name: "up to date", ms: Math.round((clockMs() - started) * 10) / 10 }];
-    io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json));
+    const diagnostics = stamp.json ? await diagnosticsJson(unstamped(stamp.warnings)) : [];
+    io.stdout.write(resultText({ ...stamp.result, stages }, io.cwd, stamp.json, undefined, diagnostics));
     return 0;
   };
   // Only a build that warned loads the diagnostics' printer.

@@ -10,7 +10,7 @@ import { NiftyError } from "../diagnostics/errors.ts";
 import { NIFTYC_VERSION } from "../core/version.ts";
 import { Interrupted, UsageError, ignoreClosedReaders, type CliIo } from "./io.ts";
 import { BUILD_COMMAND_FLAGS } from "./build-flags.ts";
-import { resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
+import { diagnosticsJson, resultText, type ReportedResult, type ReportEvent } from "./build-report.ts";
 import type { BuildResult, OutputsRestore } from "../pipeline/types.ts";
 import type { PlatformsResult } from "../pipeline/platforms.ts";
 import {
@@ -307,7 +307,9 @@ async function shipAndReport(
   if (cacheTo !== undefined)
     await (await import("./push.ts")).pushSharedCache(cacheTo, result, values, io, registries!);
   const reported = { ...result, name: result.config.name, stopSignal: result.config.stopSignal };
-  io.stdout.write(resultText(reported, io.cwd, values.json === true, pushed));
+  const json = values.json === true;
+  const diagnostics = json ? await diagnosticsJson(result.warnings) : [];
+  io.stdout.write(resultText(reported, io.cwd, json, pushed, diagnostics));
   if (result.recall && shared.hostInputs) {
     const [{ writeStamp }, { stopSignalNote }] = await Promise.all([
       import("./build-stamp.ts"),

@@ -136,6 +136,34 @@ test("a build that warned is answered from its stamp too, and says its warnings 
   t.regex(strict.stderr, /error: the image has 1 setuid or setgid file/);
 });
 
+test("--json of a build that warned lists its warnings, as the stamp's answer and a restore into a fresh --out do", async (t) => {
+  const p = await project(t, "warnedjson", "FILE /usr/local/bin/tool MODE 4755 <<EOF\n#!/bin/sh\nEOF\n");
+  const built = await p.run(["--json"]);
+  t.is(built.code, 0, built.stderr);
+  const diagnostics = (r: CliResult) =>
+    (JSON.parse(r.stdout) as { diagnostics: Array<Record<string, unknown>> }).diagnostics;
+  const listed = diagnostics(built);
+  t.is(listed.length, 1, built.stdout);
+  t.like(listed[0], { severity: "warning", code: "NIFTY232", file: "warnedjson.nifty", column: 1 });
+  t.true((listed[0]!.line as number) > 1);
+  t.regex(listed[0]!.message as string, /1 setuid or setgid file/);
+  const found = await stamped(t, p, ["--json"]);
+  t.deepEqual(diagnostics(found), listed);
+  const recalled = await p.run(["--json"]);
+  t.true(recalled.recalled, "answered from the stamp");
+  t.deepEqual(diagnostics(recalled), listed);
+  await restorable(t, p, ["--json"]);
+  await fsp.rm(outOf(p), { recursive: true });
+  const restored = await p.run(["--json"]);
+  t.is(restored.code, 0, restored.stderr);
+  t.true(restored.recalled, "restored from the stamp, not built");
+  t.deepEqual(diagnostics(restored), listed, "restored from the stamp into a fresh out/");
+  // A build with nothing to say lists nothing, still as an array.
+  const quiet = await project(t, "quietjson");
+  const clean = await quiet.run(["--json"]);
+  t.deepEqual(diagnostics(clean), []);
+});
+
 test("a repeated up-to-date build is answered from its stamp: only the short cut loads, and it prints what the build printed", async (t) => {
   const p = await project(t, "same");
   const found = await stamped(t, p);
