@@ -190,3 +190,91 @@ test("root's unpack cache reached through another user's symbolic link, flipped 
   t.is(outcomes.refused, 100);
   t.false(existsSync(join(rootCache, hex)), "nothing was unpacked through the link");
 });
+
+test("a BIND whose host path is in another user's directory, made a link to a directory of root's once root's nspawn starts, is refused every time (NIFTY760); the container never reads it", async (t) => {
+  t.timeout(600_000);
+  if (!requireParts(t, "paths", unavailable())) return;
+  if (spawnSync("sh", ["-c", "command -v systemd-nspawn"]).status !== 0) {
+    requireParts(t, "paths", "systemd-nspawn is not installed");
+    return;
+  }
+  const attacker = users.attacker!;
+  const dir = await tempDir("niftyc-paths-bind-");
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o1777);
+  // Root's own directory, which NIFTY025 keeps from any container (below /root; niftyc run
+  // mounts a tmpfs over /run for nspawn, so a link into /run would show nothing).
+  const secret = join("/root", `.niftyc-paths-${process.pid}`);
+  mkdirSync(secret, { mode: 0o700 });
+  writeFileSync(join(secret, "secret"), "ROOT SECRET\n");
+  t.teardown(() => rmSync(secret, { recursive: true, force: true }));
+  // The attacker's directory, holding the path the recipe binds.
+  const theirs = join(dir, "theirs");
+  t.is(
+    as(attacker, [
+      "sh",
+      "-c",
+      'mkdir -m 0755 "$1" "$1/data" && echo harmless > "$1/data/secret"',
+      "sh",
+      theirs,
+    ]).status,
+    0,
+  );
+  const data = join(theirs, "data");
+  const recipe = join(dir, "recipe");
+  mkdirSync(recipe);
+  copyFileSync("/bin/busybox", join(recipe, "busybox"));
+  writeFileSync(
+    join(recipe, "Niftyfile"),
+    `COPY busybox /bin/busybox\nLINK /bin/busybox APPLETS\nSYMLINK /sbin bin\nDIR /proc /sys /dev /run /tmp\nFILE /etc/os-release <<EOF\nID=nifty\nEOF\nBIND RO ${data}:/data\n`,
+  );
+  // The attacker waits for root's systemd-nspawn of this run to start, then makes the path a link
+  // to root's directory until it ends: after niftyc's check, before nspawn mounts it.
+  const name = `paths-bind-${process.pid}`;
+  const flipper = spawn(
+    "setpriv",
+    [
+      `--reuid=${attacker.uid}`,
+      `--regid=${attacker.gid}`,
+      "--init-groups",
+      "--",
+      "sh",
+      "-c",
+      'while :; do while ! pgrep -f -- "--machine=$N" >/dev/null; do :; done; ln -sfn "$S" "$T/l"; mv -T "$T/data" "$T/hold"; mv -T "$T/l" "$T/data"; while pgrep -f -- "--machine=$N" >/dev/null; do :; done; rm -f "$T/data"; mv -T "$T/hold" "$T/data"; done',
+    ],
+    { env: { ...process.env, S: secret, T: theirs, N: name }, stdio: "ignore" },
+  );
+  t.teardown(() => flipper.kill("SIGKILL"));
+
+  const outcomes = { read: 0, refused: 0, other: [] as string[] };
+  for (let i = 0; i < 10; i++) {
+    const ran = await niftycAs(undefined, [
+      "run",
+      "--quiet",
+      "--engine",
+      "nspawn",
+      "--name",
+      name,
+      "--tree-cache",
+      join(dir, "trees"),
+      "--cache",
+      join(dir, "cache"),
+      "--out",
+      join(dir, "out"),
+      recipe,
+      "--",
+      "/bin/cat",
+      "/data/secret",
+    ]);
+    if (ran.stdout.includes("ROOT SECRET")) outcomes.read++;
+    else if (ran.status !== 0 && /NIFTY760/.test(ran.stderr)) outcomes.refused++;
+    else
+      outcomes.other.push(
+        `${ran.status}: ${ran.stdout.trim()} ${ran.stderr.trim().split("\n").slice(-2).join(" ")}`,
+      );
+  }
+  flipper.kill("SIGKILL");
+  t.is(outcomes.read, 0, "a container read root's directory through the bind");
+  t.deepEqual(outcomes.other, [], "every run is refused");
+  t.is(outcomes.refused, 10);
+});
