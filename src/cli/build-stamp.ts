@@ -10,6 +10,7 @@
 // Anything else (a changed input or output, no stamp, other flags or
 // environment) runs the build, which checks for itself.
 import { NIFTYC_VERSION } from "../core/version.ts";
+import { maskCredentials } from "../diagnostics/escape.ts";
 import { clockMs } from "../core/clock.ts";
 import { USE_REFRESH_MS } from "../cache/records.ts";
 import { unchanged, type HostInput, type HostInputs } from "../core/host-inputs.ts";
@@ -37,7 +38,7 @@ const STAMP_FORMAT = 5; // 5: the warnings the build printed; 4: a use record pe
 
 interface Stamp {
   format: number;
-  /** The command line, working directory and environment it answers, compared whole (the file name is only a hash of it). */
+  /** The command line, working directory and environment it answers, compared whole but for the credentials in URLs, starred out (the file name is a hash of it all). */
   invocation: string;
   json: boolean;
   quiet: boolean;
@@ -131,7 +132,7 @@ export function upToDateFromStamp(
   let stamp: Stamp;
   try {
     stamp = JSON.parse(readFileSync(file, "utf8")) as Stamp;
-    if (stamp.format !== STAMP_FORMAT || stamp.invocation !== invocation) return undefined;
+    if (stamp.format !== STAMP_FORMAT || stamp.invocation !== maskCredentials(invocation)) return undefined;
     const used = stamp.useRecords.map(freshUseRecord);
     if (used.includes(undefined) || !unchanged(stamp.inputs)) return undefined;
     // The directories' identities cover entries added since.
@@ -246,7 +247,9 @@ export async function writeStamp(input: StampInput): Promise<void> {
   }
   try {
     await mkdir(dir, { recursive: true });
-    await writeFileAtomic(file, JSON.stringify(stamp) + "\n");
+    // Starred out: the store is read by whoever shares it, and a mirror's password (--mirror,
+    // NIFTY_MIRROR_*) is not theirs. The file's name still hashes the whole invocation.
+    await writeFileAtomic(file, maskCredentials(JSON.stringify(stamp)) + "\n");
   } catch {
     // A store this user may read but not write (a shared one): the next build runs in full, as without stamps.
   }

@@ -19,6 +19,7 @@ import { dirname, join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import type { Extract, Header } from "tar-stream";
+import { redirectableBy } from "../core/owned-path.ts";
 import { isCode } from "../core/process.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
 
@@ -36,8 +37,18 @@ export async function privateDir(dir: string): Promise<{ repaired: boolean }> {
   await mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
     if (!isCode(error, "EEXIST")) throw error;
   });
-  const st = await stat(dir);
   const uid = process.getuid?.() ?? 0;
+  // Another user who could rename a directory on the way, or swap a symbolic link, could put a
+  // tree of theirs where this one is looked for, or take this one out of its private directory.
+  const redirect = redirectableBy(dir, uid);
+  if (redirect !== undefined) {
+    throw new NiftyError(
+      "NIFTY522",
+      `${dir} is not private: another user could make it lead elsewhere (${redirect})`,
+      "give a directory on a path only you and root can change (not below a directory others may write, nor through their symbolic links)",
+    );
+  }
+  const st = await stat(dir);
   // Sticky or writable by all, and in use (as /tmp): closing it would lock its users out. An empty
   // one (a fresh tmpfs is 1777) is simply made private.
   const shared = st.isDirectory() && (st.mode & 0o1002) !== 0 && (await readdir(dir)).length > 0;

@@ -25,6 +25,7 @@ import { FILES, claimRun, removeRun, type RunRecord } from "./rundir.ts";
 import { saveRecord } from "./start.ts";
 import { ensureTree } from "./trees.ts";
 import { systemBindProblem } from "../instructions/bind.ts";
+import { redirectableBy } from "../core/owned-path.ts";
 
 export interface RunInput {
   config: ImageConfig;
@@ -182,6 +183,16 @@ export function runMounts(
     // The recipe's check saw only the path as written; on this host it may be a symlink to /etc
     // (nspawn, bwrap and podman follow it), and a build directory may come from a build that allowed it.
     const real = realpathSync(bind.hostPath);
+    // That answer holds only if no other user can change the path before the engine follows it:
+    // a directory of theirs on the way (or a link of theirs in /tmp) could become a link to /etc.
+    const redirect = allowSystemBinds ? undefined : redirectableBy(bind.hostPath, process.getuid?.() ?? 0);
+    if (redirect !== undefined) {
+      throw new NiftyError(
+        "NIFTY760",
+        `BIND ${bind.hostPath} could be made to lead elsewhere by another user before it is mounted (${redirect}), such as to the host's /etc`,
+        "bind a directory on a path only you and root can change, or pass --allow-system-binds if the container may have whatever it leads to",
+      );
+    }
     const system = allowSystemBinds ? undefined : systemBindProblem(real, bind.readOnly);
     if (system !== undefined) {
       throw new NiftyError(

@@ -8,13 +8,14 @@
 //   root/         bwrap's throw-away copy of the tree
 // The directory is claimed with mkdir, so two runs of one name cannot both start.
 import { spawnSync } from "node:child_process";
-import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { EngineName } from "./engines.ts";
 import type { Privilege } from "./privilege.ts";
 import { removeArgv } from "./trees.ts";
 import { processAlive } from "../core/process.ts";
+import { redirectableBy } from "../core/owned-path.ts";
 
 export interface RunRecord {
   name: string;
@@ -86,17 +87,31 @@ export async function readRun(dir: string): Promise<RunState | undefined> {
   };
 }
 
-/** The runs base, created private to its owner. */
+/**
+ * The runs base, created private to its owner. Runs are removed, and their PIDs signalled, by
+ * what is found there, so it must be this user's own directory, reached on a path no other user
+ * can change: /tmp/niftyc-runs-<uid> may have been made a symbolic link by someone else.
+ */
 export async function openRunsBase(base: string): Promise<string> {
+  const uid = process.getuid?.() ?? 0;
   await mkdir(base, { recursive: true, mode: 0o700 });
-  const info = await stat(base);
-  if (info.uid !== process.getuid?.()) {
+  const redirect = redirectableBy(base, uid);
+  if (redirect !== undefined) {
     throw new NiftyError(
       "NIFTY754",
-      `the runs directory ${base} belongs to uid ${info.uid}, not to this user`,
+      `the runs directory ${base} is not this user's own: another user could make it lead elsewhere (${redirect})`,
       "set XDG_RUNTIME_DIR to a directory of your own",
     );
   }
+  const info = await stat(base);
+  if (!info.isDirectory() || info.uid !== uid) {
+    throw new NiftyError(
+      "NIFTY754",
+      `the runs directory ${base} ${info.isDirectory() ? `belongs to uid ${info.uid}, not to this user` : "is not a directory"}`,
+      "set XDG_RUNTIME_DIR to a directory of your own",
+    );
+  }
+  if ((info.mode & 0o077) !== 0) await chmod(base, 0o700);
   return base;
 }
 

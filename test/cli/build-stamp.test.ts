@@ -330,6 +330,27 @@ test("another --arg, SOURCE_DATE_EPOCH or --format is another command: the build
   t.regex(formats.stdout, /^built flags:/);
 });
 
+test("a mirror's password (--mirror, NIFTY_MIRROR_*) reaches no file of the store, and the stamp still answers; another password is another command", async (t) => {
+  const p = await project(t, "mirrorpw");
+  const flag = ["--mirror", "debian=http://ciuser:FlagPassw0rd@127.0.0.1:9/debian"];
+  const env = { NIFTY_MIRROR_SECURITY: "http://envuser:EnvPassw0rd@127.0.0.1:9/debian-security" };
+  await stamped(t, p, flag, env);
+  // Every file of the store (the stamps are read by whoever shares it), and of out/.
+  const leaks: string[] = [];
+  for (const top of ["cache", "out"]) {
+    for (const file of await fsp.readdir(path.join(p.dir, top), { recursive: true })) {
+      const full = path.join(p.dir, top, file);
+      if (!(await fsp.stat(full)).isFile()) continue;
+      const text = (await fsp.readFile(full)).toString("latin1");
+      if (/FlagPassw0rd|EnvPassw0rd|ciuser|envuser/.test(text)) leaks.push(path.join(top, file));
+    }
+  }
+  t.deepEqual(leaks, [], "the store or out/ holds the mirror's credentials");
+  const other = await p.run(["--mirror", "debian=http://ciuser:OtherPassw0rd@127.0.0.1:9/debian"], env);
+  t.is(other.code, 0, other.stderr);
+  t.false(other.recalled, "another password is another invocation");
+});
+
 test("a secret from the environment is never answered from a stamp", async (t) => {
   const p = await project(t, "env");
   const env = { PW: "first-password" };
