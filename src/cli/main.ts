@@ -609,6 +609,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
       "settings-dir": { type: "string" },
       root: { type: "string" },
       replace: { type: "boolean" },
+      "allow-system-binds": { type: "boolean" },
     },
     INSTALL_HELP,
   );
@@ -643,6 +644,13 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
       `${positionals[0]} has no ${build.name}.nspawn`,
       "build with the nspawn format (the default), e.g. niftyc build <recipe> --format rootfs,nspawn",
     );
+  }
+  // Installed here, the machine's binds are this host's paths, which nspawn follows at every boot:
+  // judged as niftyc run judges them. Under --root they are another machine's.
+  if (root === undefined && values["allow-system-binds"] !== true) {
+    const { existsSync } = await import("node:fs");
+    const { refuseHostBind } = await import("../run/prepare.ts");
+    for (const bind of build.config.binds) if (existsSync(bind.hostPath)) refuseHostBind(bind);
   }
   await installMachine({
     rootfsTar: build.rootfsTar,

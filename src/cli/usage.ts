@@ -168,6 +168,9 @@ Options:
                         the two directories above are that machine's (without '..' or '.'),
                         written under DIR
   --replace             replace an installed machine of the same name
+  --allow-system-binds  install a machine whose BIND leads to a system directory, or lies on a
+                        path another user could change (judged on this host, as niftyc run does;
+                        not under --root)
 
 Example:
   niftyc install out/ssh --root /var/lib/machines/host    (then, in host: machinectl start ssh)`;

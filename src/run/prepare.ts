@@ -166,6 +166,33 @@ export function runEnv(config: ImageConfig, sets: readonly InstanceSetting[]): A
   return [...values];
 }
 
+/**
+ * A BIND as this host would mount it (an existing host path): the recipe's check saw only the
+ * path as written; here it may be a symlink to /etc (nspawn, bwrap and podman follow it), a build
+ * directory may come from a build that allowed it, and another user may be able to change the
+ * path before the engine follows it (a directory of theirs on the way, or a link of theirs in
+ * /tmp, could become a link to /etc). NIFTY760 for each; --allow-system-binds skips this.
+ */
+export function refuseHostBind(bind: { hostPath: string; readOnly: boolean }): void {
+  const real = realpathSync(bind.hostPath);
+  const redirect = redirectableBy(bind.hostPath, process.getuid?.() ?? 0);
+  if (redirect !== undefined) {
+    throw new NiftyError(
+      "NIFTY760",
+      `BIND ${bind.hostPath} could be made to lead elsewhere by another user before it is mounted (${redirect}), such as to the host's /etc`,
+      "bind a directory on a path only you and root can change, or pass --allow-system-binds if the container may have whatever it leads to",
+    );
+  }
+  const system = systemBindProblem(real, bind.readOnly);
+  if (system !== undefined) {
+    throw new NiftyError(
+      "NIFTY760",
+      `BIND ${bind.hostPath}${real === bind.hostPath ? "" : ` (${real} on this host)`} would give the container ${system}`,
+      "bind a directory of its own, or pass --allow-system-binds if the container is to have it",
+    );
+  }
+}
+
 /** The recipe's BIND lines whose host path exists, then the host's tools where the image has no symlink of its own. */
 export function runMounts(
   config: ImageConfig,
@@ -180,27 +207,7 @@ export function runMounts(
       notes.push(`BIND ${bind.hostPath} skipped: it does not exist on this host`);
       continue;
     }
-    // The recipe's check saw only the path as written; on this host it may be a symlink to /etc
-    // (nspawn, bwrap and podman follow it), and a build directory may come from a build that allowed it.
-    const real = realpathSync(bind.hostPath);
-    // That answer holds only if no other user can change the path before the engine follows it:
-    // a directory of theirs on the way (or a link of theirs in /tmp) could become a link to /etc.
-    const redirect = allowSystemBinds ? undefined : redirectableBy(bind.hostPath, process.getuid?.() ?? 0);
-    if (redirect !== undefined) {
-      throw new NiftyError(
-        "NIFTY760",
-        `BIND ${bind.hostPath} could be made to lead elsewhere by another user before it is mounted (${redirect}), such as to the host's /etc`,
-        "bind a directory on a path only you and root can change, or pass --allow-system-binds if the container may have whatever it leads to",
-      );
-    }
-    const system = allowSystemBinds ? undefined : systemBindProblem(real, bind.readOnly);
-    if (system !== undefined) {
-      throw new NiftyError(
-        "NIFTY760",
-        `BIND ${bind.hostPath}${real === bind.hostPath ? "" : ` (${real} on this host)`} would give the container ${system}`,
-        "bind a directory of its own, or pass --allow-system-binds if the container is to have it",
-      );
-    }
+    if (!allowSystemBinds) refuseHostBind(bind);
     mounts.push({ source: bind.hostPath, target: bind.containerPath, readOnly: bind.readOnly });
   }
   if (bindHostTools) {

@@ -1,7 +1,16 @@
 // niftyc install refuses what is not a build directory, before touching any machine.
 import test from "ava";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
@@ -101,4 +110,68 @@ test("install --root: the machine and its .nspawn go into that machine's /var/li
     /with: systemd-nspawn --boot --directory=\/srv\/m\/x --machine=x --settings=trusted\n$/,
   );
   t.notRegex(beside.stderr, /never reads/);
+});
+
+test("install on this host judges the machine's binds as niftyc run does: one through another user's directory, or leading to /etc, is NIFTY760 unless --allow-system-binds", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.log("skipped: needs root (a directory is given to another user with chown)");
+    return t.pass();
+  }
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-install-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const tree = join(dir, "tree");
+  mkdirSync(join(tree, "etc"), { recursive: true });
+  writeFileSync(join(tree, "etc", "os-release"), "ID=x\n");
+  // Another user's directory, which they could swap for a link to /etc before nspawn follows it.
+  mkdirSync(join(dir, "theirs", "data"), { recursive: true });
+  chownSync(join(dir, "theirs"), 65534, 65534);
+  symlinkSync("/etc", join(dir, "etc-link"));
+  const buildWith = (name: string, hostPath: string) => {
+    const build = join(dir, name);
+    mkdirSync(build);
+    execFileSync("tar", [
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "-cf",
+      join(build, "rootfs.tar"),
+      "-C",
+      tree,
+      ".",
+    ]);
+    const binds = [{ readOnly: true, hostPath, containerPath: "/data" }];
+    writeFileSync(
+      join(build, "build.json"),
+      JSON.stringify({ name: "x", digest: "sha256:00", config: { name: "x", binds } }),
+    );
+    writeFileSync(join(build, "x.nspawn"), `[Exec]\nBoot=yes\n[Files]\nBindReadOnly=${hostPath}:/data\n`);
+    return build;
+  };
+  const machines = join(dir, "machines");
+  const settings = join(dir, "nspawn");
+  const install = (build: string, ...extra: string[]) =>
+    run(
+      ["install", build, "--machines-dir", machines, "--settings-dir", settings, "--replace", ...extra],
+      dir,
+    );
+
+  const redirectable = await install(buildWith("b1", join(dir, "theirs", "data")));
+  t.is(redirectable.code, 1, redirectable.stderr);
+  t.regex(
+    redirectable.stderr,
+    /could be made to lead elsewhere by another user .*belongs to uid 65534.* \[NIFTY760\]/,
+  );
+  const system = await install(buildWith("b2", join(dir, "etc-link")));
+  t.is(system.code, 1, system.stderr);
+  t.regex(system.stderr, /BIND .*etc-link \(\/etc on this host\) would give the container the host's \/etc/);
+  t.false(readdirSync(dir).includes("machines"), "nothing installed");
+
+  const allowed = await install(join(dir, "b2"), "--allow-system-binds");
+  t.is(allowed.code, 0, allowed.stderr);
+  t.is(readFileSync(join(machines, "x/etc/os-release"), "utf8"), "ID=x\n");
+  // Under --root the binds are that machine's paths, not this host's.
+  const host = join(dir, "host");
+  mkdirSync(host);
+  const other = await run(["install", join(dir, "b1"), "--root", host], dir);
+  t.is(other.code, 0, other.stderr);
 });
