@@ -236,7 +236,7 @@ export class RegistryClient {
         "NIFTY702",
         `${this.registry} refused ${spec.method} ${this.shown(spec.url)} ${who}: ${this.httpStatus(res.status, res.text)}`,
         this.options.credentials
-          ? "check the user name and password (and that the user may push to this repository)"
+          ? `check the user name and password (and that the user may ${this.options.readOnly ? "pull from" : "push to"} this repository)`
           : `log in (podman login ${this.registry} or docker login), or give --username and --password-stdin`,
       );
     }

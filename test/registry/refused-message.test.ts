@@ -44,3 +44,22 @@ test("a 401 with the registry's errors names them after the status, one space ap
   );
   t.regex(error.message, /without credentials: HTTP 401 UNAUTHORIZED: authentication required$/);
 });
+
+test("with credentials, the hint speaks of pushing for a push and of pulling for a read (verify, sign's look-up, --cache-from)", async (t) => {
+  const server = await refusing("");
+  t.teardown(() => server.close());
+  const registry = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const credentials = { username: "alice", password: "wrong" };
+  for (const [readOnly, verb] of [
+    [false, "push to"],
+    [true, "pull from"],
+  ] as const) {
+    const client = new RegistryClient({ registry, insecure: true, retries: 0, credentials, readOnly });
+    t.teardown(() => client.close());
+    const error = (await t.throwsAsync(
+      client.request({ method: "GET", url: "/v2/", scopes: [] }),
+    )) as NiftyError;
+    t.is(error.code, "NIFTY702");
+    t.is(error.hint, `check the user name and password (and that the user may ${verb} this repository)`);
+  }
+});
