@@ -77,11 +77,13 @@ export const service: InstructionSpec<ServiceInstruction> = {
     let ok = true;
     for (const word of unitWords) {
       if (!UNIT_NAME.test(word.text)) {
+        // A bare name is most often a service: say the name that would do.
+        const meant = UNIT_NAME.test(`${word.text}.service`) ? `did you mean ${word.text}.service? ` : "";
         report.error(
           word.span,
           "NIFTY059",
           `bad unit name ${JSON.stringify(word.text)}`,
-          `a unit name ends in its type: ${SUFFIXES.map((s) => `.${s}`).join(", ")}`,
+          `${meant}a unit name ends in its type: ${SUFFIXES.map((s) => `.${s}`).join(", ")}`,
         );
         ok = false;
       } else if (!model.opaquePackages && findUnit(model.tree, word.text) === undefined) {
@@ -386,11 +388,21 @@ function installProblem(
   path: string,
   install: InstallSection,
 ): { why: string; hint: string } | undefined {
-  if (install.wantedBy.length + install.requiredBy.length + install.alias.length + install.also.length === 0)
+  const { wantedBy, requiredBy, alias, also, sections } = install;
+  if (wantedBy.length + requiredBy.length + alias.length + also.length === 0) {
+    // systemd reads [Install] as spelt: [Instal] or [install] is a section of no meaning.
+    const near = suggest(
+      "Install",
+      sections.filter((n) => n !== "Install"),
+    );
     return {
       why: `${path} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`,
-      hint: "give it an [Install] section, or SYMLINK it into a target's .wants directory",
+      hint:
+        near === undefined
+          ? "give it an [Install] section, or SYMLINK it into a target's .wants directory"
+          : `its section [${near}] is not [Install], which systemd reads only spelt so: rename it [Install]`,
     };
+  }
   if (/@\./.test(name) && install.defaultInstance === undefined)
     return {
       why: "it is a template without DefaultInstance=",
@@ -405,6 +417,8 @@ export interface InstallSection {
   alias: string[];
   also: string[];
   defaultInstance?: string;
+  /** Every section name of the file, in order. */
+  sections: string[];
 }
 
 /** The [Install] section of a unit file, read as systemd does: continuation lines, comments, an empty value resets the list. */
@@ -412,6 +426,7 @@ export function parseInstall(text: string): InstallSection {
   const lists: Record<string, string[]> = { WantedBy: [], RequiredBy: [], Alias: [], Also: [] };
   let defaultInstance: string | undefined;
   let section = "";
+  const sections: string[] = [];
   // systemd ends a line at \n, \r or \r\n (read_line): a CRLF unit reads, and continues lines, the same.
   const lines = text.replace(/\r\n?/g, "\n").replace(/\\\n/g, " ").split("\n");
   for (const raw of lines) {
@@ -419,6 +434,7 @@ export function parseInstall(text: string): InstallSection {
     if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
     if (line.startsWith("[")) {
       section = line.replace(/^\[|\].*$/g, "");
+      sections.push(section);
       continue;
     }
     if (section !== "Install") continue;
@@ -438,6 +454,7 @@ export function parseInstall(text: string): InstallSection {
     alias: lists.Alias!,
     also: lists.Also!,
     ...(defaultInstance !== undefined ? { defaultInstance } : {}),
+    sections,
   };
 }
 

@@ -305,6 +305,7 @@ test("parseInstall reads only [Install], with comments, continuations and resets
       alias: [],
       also: ["y.socket", "z.socket"],
       defaultInstance: "i",
+      sections: ["Unit", "Install"],
     },
   );
 });
@@ -407,7 +408,13 @@ test("parseInstall reads a unit with CRLF line ends as systemctl does, continuat
     parseInstall(
       "[Service]\r\nExecStart=/bin/true\r\n[Install]\r\nWantedBy=a.target \\\r\n  b.target\r\nAlias=c.service\r\n",
     ),
-    { wantedBy: ["a.target", "b.target"], requiredBy: [], alias: ["c.service"], also: [] },
+    {
+      wantedBy: ["a.target", "b.target"],
+      requiredBy: [],
+      alias: ["c.service"],
+      also: [],
+      sections: ["Service", "Install"],
+    },
   );
 });
 
@@ -465,4 +472,35 @@ test("check never waits on a FIFO a copied directory holds where a unit would be
   // Read only when it is a regular file: a FIFO behind a unit's name is never opened.
   const { hostText } = await import("../../src/check/check.ts");
   t.is(hostText(join(dir, "fifo")), undefined);
+});
+
+test("a unit named without its type, and an [Install] section misspelt: the hints say the name meant", async (t) => {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const unit = (section: string) =>
+    [
+      "FILE /etc/systemd/system/web.service <<'EOF'",
+      "[Service]",
+      "ExecStart=/bin/true",
+      section,
+      "WantedBy=multi-user.target",
+      "EOF",
+    ].join("\n");
+  const hints = async (...lines: string[]) => {
+    const result = await checkSource(
+      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
+      { args: new Map(), strict: false },
+    );
+    return result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.hint}`);
+  };
+  t.deepEqual(await hints(unit("[Install]"), "SERVICE enable web"), [
+    "NIFTY059 did you mean web.service? a unit name ends in its type: .service, .socket, .target, .timer, .path, .mount, .automount, .swap, .slice",
+  ]);
+  for (const misspelt of ["[Instal]", "[install]", "[Installl]"])
+    t.deepEqual(await hints(unit(misspelt), "SERVICE enable web.service"), [
+      `NIFTY229 its section ${misspelt} is not [Install], which systemd reads only spelt so: rename it [Install]`,
+    ]);
+  // No section near it: the usual hint.
+  t.deepEqual(await hints(unit("[Unit]"), "SERVICE enable web.service"), [
+    "NIFTY229 give it an [Install] section, or SYMLINK it into a target's .wants directory",
+  ]);
 });
