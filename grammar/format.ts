@@ -93,6 +93,9 @@ function instructionItem(text: string, ins: InstructionNode): Item {
   // Except after an escaped blank (`\ `): at the end of a line, that would be a continuation itself.
   const last = elements[elements.length - 1]?.raw ?? "";
   if (/(^|[^\\])(\\\\)*\\[ \t]$/.test(last)) out += " \\";
+  // A lone \r ending the line is part of its word: before a newline it would make a CRLF line end
+  // instead, taking the \r out of the word. A blank after it keeps it in.
+  if (out.endsWith("\r")) out += " ";
   let end = ins.span.end.offset;
   if (ins.heredocs.length > 0) {
     const first = ins.heredocs[0]!.span.start.offset;

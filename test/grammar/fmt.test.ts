@@ -120,6 +120,15 @@ test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors le
   t.is(await readFile(join(dir, "b.nifty"), "utf8"), 'label   "a=b\n');
 });
 
+test("a word ending in a lone carriage return keeps it: a blank, not a CRLF, before the newline (found by the fuzzer)", async (t) => {
+  // "OWNER oot:root\r" was written back as "…\r\n", a CRLF line end, which took the \r out of the word.
+  for (const text of ["OWNER oot:root\r", "LABEL a=b\r  \n", "USER luser\r"]) {
+    const formatted = formatNiftyfile({ path: "r.nifty", text }).text!;
+    t.true(formatted.endsWith("\r \n"), JSON.stringify(formatted));
+    t.true(await sameMeaning(text), JSON.stringify(text));
+  }
+});
+
 test("a word ending in an escaped blank keeps the continuation after it (found by the fuzzer)", async (t) => {
   // Without it, `\ ` and the line break would make a continuation of their own.
   const formatted = formatNiftyfile({ path: "e.nifty", text: "DIR /\\ \\" }).text!;
