@@ -2,7 +2,7 @@
 // a user without XDG_RUNTIME_DIR gets in /tmp, and an unpack cache reached through a symbolic link
 // someone else owns. The attacker is a user made with useradd, acting through setpriv.
 import test, { type ExecutionContext } from "ava";
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -54,6 +54,27 @@ test.after.always(() => {
     if (spawnSync("id", ["-u", name]).status === 0) spawnSync("userdel", ["-r", "-f", name]);
   }
 });
+
+/**
+ * The attacker's loop stopped whole: its shell and the ln or mv it is running (one process group),
+ * waited for, so no rename of theirs lands while the test's directory is removed.
+ */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  const group = -child.pid!;
+  try {
+    process.kill(group, "SIGKILL");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 500; i++) {
+    try {
+      process.kill(group, 0);
+    } catch {
+      return;
+    }
+    await new Promise((done) => setTimeout(done, 10));
+  }
+}
 
 /** `argv` as `who`, with no capabilities left. */
 function as(who: User, argv: string[]) {
@@ -163,9 +184,9 @@ test("root's unpack cache reached through another user's symbolic link, flipped 
       "-c",
       'while :; do ln -sfn "$A" "$L.n"; mv -Tf "$L.n" "$L"; ln -sfn "$B" "$L.n"; mv -Tf "$L.n" "$L"; done',
     ],
-    { env: { ...process.env, A: rootCache, B: theirs, L: link }, stdio: "ignore" },
+    { env: { ...process.env, A: rootCache, B: theirs, L: link }, stdio: "ignore", detached: true },
   );
-  t.teardown(() => flipper.kill("SIGKILL"));
+  t.teardown(() => stopGroup(flipper));
 
   const outcomes = { refused: 0, theirs: 0, other: [] as string[] };
   for (let i = 0; i < 100; i++) {
@@ -184,7 +205,7 @@ test("root's unpack cache reached through another user's symbolic link, flipped 
       else outcomes.other.push(String(error));
     }
   }
-  flipper.kill("SIGKILL");
+  await stopGroup(flipper);
   t.is(outcomes.theirs, 0, "root was given the attacker's tree");
   t.deepEqual(outcomes.other, [], "every call is refused");
   t.is(outcomes.refused, 100);
@@ -242,9 +263,9 @@ test("a BIND whose host path is in another user's directory, made a link to a di
       "-c",
       'while :; do while ! pgrep -f -- "--machine=$N" >/dev/null; do :; done; ln -sfn "$S" "$T/l"; mv -T "$T/data" "$T/hold"; mv -T "$T/l" "$T/data"; while pgrep -f -- "--machine=$N" >/dev/null; do :; done; rm -f "$T/data"; mv -T "$T/hold" "$T/data"; done',
     ],
-    { env: { ...process.env, S: secret, T: theirs, N: name }, stdio: "ignore" },
+    { env: { ...process.env, S: secret, T: theirs, N: name }, stdio: "ignore", detached: true },
   );
-  t.teardown(() => flipper.kill("SIGKILL"));
+  t.teardown(() => stopGroup(flipper));
 
   const outcomes = { read: 0, refused: 0, other: [] as string[] };
   for (let i = 0; i < 10; i++) {
@@ -273,7 +294,7 @@ test("a BIND whose host path is in another user's directory, made a link to a di
         `${ran.status}: ${ran.stdout.trim()} ${ran.stderr.trim().split("\n").slice(-2).join(" ")}`,
       );
   }
-  flipper.kill("SIGKILL");
+  await stopGroup(flipper);
   t.is(outcomes.read, 0, "a container read root's directory through the bind");
   t.deepEqual(outcomes.other, [], "every run is refused");
   t.is(outcomes.refused, 10);
