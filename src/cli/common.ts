@@ -153,7 +153,9 @@ export async function readSecrets(
 }
 
 export function cacheDir(flag: string | undefined, io: CliIo): string {
-  return resolve(io.cwd, flag ?? io.env.NIFTY_CACHE ?? "cache");
+  // An empty --cache would be the working directory, and the store's directories would land in it.
+  if (flag === "") throw new UsageError("--cache takes a directory, got an empty path");
+  return resolve(io.cwd, flag ?? (io.env.NIFTY_CACHE || "cache"));
 }
 
 /**
