@@ -6,7 +6,7 @@ import { join, relative, resolve } from "node:path";
 import type { BuildEvent, BuildOptions } from "../pipeline/build.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
+import { DEFAULT_LIMITS, MAX_EPOCH, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
 import {
   findPlatform,
@@ -94,7 +94,12 @@ export function readEpoch(env: CliIo["env"]): number {
       `SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`,
     );
   }
-  return Number(raw.trim());
+  const epoch = Number(raw.trim());
+  if (epoch > MAX_EPOCH)
+    throw new UsageError(
+      `SOURCE_DATE_EPOCH=${raw.trim()} is later than ${MAX_EPOCH} (2242-03-16), the last time a tarball's headers hold`,
+    );
+  return epoch;
 }
 
 /**
