@@ -1,7 +1,7 @@
 // Pieces every command shares: argument parsing, the environment read once
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
-import { open, readdir, readFile, stat } from "node:fs/promises";
+import { open, readdir, readFile, stat, type FileHandle } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { BuildEvent, BuildOptions } from "../pipeline/build.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
@@ -116,6 +116,12 @@ export async function readSecrets(
   const stamps = new Map<string, string>();
   for (const [id, where] of keyValues(list, "--secret", help)) {
     let value: Buffer;
+    // An empty path would be the working directory (EISDIR), an empty name a variable "" never set.
+    if (where === "" || where === "env:")
+      throw new UsageError(
+        `--secret ${id}=${where} names no ${where === "" ? "file" : "variable"}: give ${id}=FILE or ${id}=env:VARIABLE`,
+        help,
+      );
     if (where.startsWith("env:")) {
       const variable = io.env[where.slice(4)];
       if (variable === undefined)
@@ -133,7 +139,7 @@ export async function readSecrets(
         try {
           // Stat before and after the read on the same descriptor: a write in between changes ctime.
           const before = await fh.stat({ bigint: true });
-          value = await fh.readFile();
+          value = await readSecretBytes(fh, id, where);
           const after = await fh.stat({ bigint: true });
           if (before.isFile() && identityOf(before) === identityOf(after)) {
             stamps.set(id, `${identityOf(after)}:${file}`);
@@ -143,6 +149,7 @@ export async function readSecrets(
           await fh.close();
         }
       } catch (error) {
+        if (error instanceof NiftyError) throw error;
         throw new NiftyError(
           "NIFTY212",
           `--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
@@ -155,6 +162,23 @@ export async function readSecrets(
     secrets.set(id, value);
   }
   return { secrets, stamps };
+}
+
+/** More than any secret a recipe takes (a password, a key seed): reading stops there, so /dev/zero ends. */
+const MAX_SECRET_BYTES = 1 << 20;
+
+async function readSecretBytes(fh: FileHandle, id: string, where: string): Promise<Buffer> {
+  const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1);
+  let size = 0;
+  for (let n = -1; n !== 0 && size < buffer.length; size += n)
+    n = (await fh.read(buffer, size, buffer.length - size, null)).bytesRead;
+  if (size > MAX_SECRET_BYTES)
+    throw new NiftyError(
+      "NIFTY212",
+      `--secret ${id}: cannot read ${where}: it has more than 1 MiB, more than any secret takes`,
+      "a secret is a password or a key seed: give the file that holds just that",
+    );
+  return buffer.subarray(0, size);
 }
 
 export function cacheDir(flag: string | undefined, io: CliIo): string {
