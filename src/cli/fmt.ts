@@ -49,8 +49,10 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
     if (check) await printDiff(source.text, formatted.text, shownPath, io);
     else {
       const { writeFileAtomic } = await import("../core/atomic.ts");
-      const { stat } = await import("node:fs/promises");
-      await writeFileAtomic(recipePath, formatted.text, { mode: (await stat(recipePath)).mode & 0o7777 });
+      const { realpath, stat } = await import("node:fs/promises");
+      // Through a symbolic link to the file it names: replacing the link would leave that file as it was.
+      const file = await realpath(recipePath);
+      await writeFileAtomic(file, formatted.text, { mode: (await stat(file)).mode & 0o7777 });
       io.stderr.write(`${shownPath}: formatted\n`);
     }
   }
