@@ -20,6 +20,7 @@ import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
 import { printDiagnostics } from "./print-diagnostics.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
+import { isMachineName } from "../check/recipe-name.ts";
 
 // Taken from the module itself, not `import … from "node:util"`: node:util's ES module
 // face reads every export, which loads worker_threads and the diff machinery on every start.
@@ -364,8 +365,37 @@ export async function isBuildDirectory(path: string): Promise<boolean> {
   return names.includes("build.json") || !names.some((n) => n === "Niftyfile" || n.endsWith(".nifty"));
 }
 
+/** An ImageConfig as a build writes it, to the depth run, install and instances read it (an edited build.json). */
+function isConfig(c: unknown): c is ImageConfig {
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
+  const pairs = (v: unknown) => Array.isArray(v) && v.every((p) => strings(p) && p.length === 2);
+  const records = (v: unknown) => Array.isArray(v) && v.every(record);
+  return (
+    record(c) &&
+    pairs(c.env) &&
+    pairs(c.labels) &&
+    records(c.exposedPorts) &&
+    records(c.binds) &&
+    (c.hostname === undefined || typeof c.hostname === "string") &&
+    record(c.stopSignal) &&
+    typeof c.stopSignal.name === "string" &&
+    typeof c.stopSignal.number === "number" &&
+    record(c.init) &&
+    typeof c.init.kind === "string" &&
+    strings(c.init.command) &&
+    typeof c.architecture === "string"
+  );
+}
+
 /** What `niftyc build` left in an output directory; `code` is the calling command's. */
-export async function readBuildDir(dir: string, shown: string, code: ErrorCode): Promise<Built> {
+export async function readBuildDir(
+  dir: string,
+  shown: string,
+  code: ErrorCode,
+  /** Whether the caller reads the image config (run, instances); install takes only the name and digest. */
+  readsConfig = true,
+): Promise<Built> {
   let record: { name?: string; digest?: string; config?: ImageConfig };
   try {
     record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
@@ -382,13 +412,28 @@ export async function readBuildDir(dir: string, shown: string, code: ErrorCode):
         : "give a recipe, or the output directory of niftyc build (out/<name>)",
     );
   }
-  if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {
+  if (
+    typeof record !== "object" ||
+    record === null ||
+    typeof record.name !== "string" ||
+    typeof record.digest !== "string" ||
+    typeof record.config !== "object" ||
+    record.config === null ||
+    (readsConfig && !isConfig(record.config))
+  ) {
     throw new NiftyError(
       code,
       `${shown}/build.json has no name, digest or config`,
       "build again with this version of niftyc",
     );
   }
+  // The name becomes a machine, a unit and a path under the machines directory: never `../x`.
+  if (!isMachineName(record.name))
+    throw new NiftyError(
+      code,
+      `${shown}/build.json names the image ${JSON.stringify(record.name)}, which cannot name a machine`,
+      "build again from a recipe whose file name is letters, digits, '.', '_' and '-'",
+    );
   try {
     await stat(join(dir, "rootfs.tar"));
   } catch {

@@ -620,7 +620,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const dir = resolve(io.cwd, positionals[0]!);
   const { rootOption, insideRoot, onThisMachine } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
-  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300");
+  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300", false);
   const { installMachine } = await import("../emit/install.ts");
   // As the machine that boots it sees them; under --root they are written below the root.
   const inside = (flag: string, fallback: string): string => {
