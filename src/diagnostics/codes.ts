@@ -90,6 +90,12 @@ export const DIAGNOSTIC_CODES = {
     title: "line continuation followed by an empty line",
     hint: "the empty line ends the instruction: remove the \\ or the empty line",
   },
+  NIFTY016: {
+    severity: "warning",
+    section: "syntax",
+    title: "a typographic character is not a blank or a quote",
+    hint: "type a plain space, ' or \" (a word processor or a web page may have put this one here)",
+  },
   NIFTY017: {
     severity: "warning",
     section: "syntax",
