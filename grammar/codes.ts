@@ -23,6 +23,7 @@ const NAMES = {
   continuationAtEnd: "NIFTY007",
   unexpectedInput: "NIFTY008",
   continuationBeforeEmptyLine: "NIFTY009",
+  lookAlike: "NIFTY016",
   nearlyClosedHeredoc: "NIFTY017",
   spacedHeredoc: "NIFTY019",
 } as const satisfies Record<string, SyntaxDiagnosticCode>;

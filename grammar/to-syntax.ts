@@ -2,7 +2,16 @@
 // the syntax errors are found: stray lines, unterminated quotes, bad
 // variables, heredocs without their closing line, dangling continuations.
 import type { CstNode, IToken } from "chevrotain";
-import { markerInfo, Blank, Comment, Continuation, HeredocBody, HeredocMarker, Newline } from "./tokens.ts";
+import {
+  markerInfo,
+  Blank,
+  Comment,
+  Continuation,
+  HeredocBody,
+  HeredocMarker,
+  Newline,
+  Text,
+} from "./tokens.ts";
 import type { CommentLine, Heredoc, InstructionNode, Span, Word } from "./syntax.ts";
 import { addPiece, PartsBuilder, report, scanExpanding } from "./words.ts";
 import type { Context } from "./words.ts";
@@ -138,6 +147,7 @@ function word(ctx: Context, pieces: readonly IToken[]): Word {
   const end = endOf(pieces[pieces.length - 1]!);
   const out = new PartsBuilder(ctx);
   for (const p of pieces) addPiece(ctx, out, p);
+  lookAlikes(ctx, pieces);
   return {
     raw: ctx.source.text.slice(start, end),
     parts: out.finish(start),
@@ -220,11 +230,45 @@ function strayLine(ctx: Context, tokens: readonly IToken[]): void {
     );
     return;
   }
+  lookAlikes(ctx, first);
   const start = first[0]!.startOffset;
   const end = endOf(first[first.length - 1]!);
   let raw = ctx.source.text.slice(start, end);
   if (raw.length > 40) raw = `${raw.slice(0, 37)}...`;
   report(ctx, "notKeyword", `expected an instruction keyword, found "${raw}"`, start, end);
+}
+
+/**
+ * Typographic characters an editor or a web page puts where the syntax wants a blank or a quote:
+ * outside quotes they are ordinary characters, so the words are not what they look like.
+ */
+const LOOK_ALIKES: Record<string, string> = {
+  "\u00a0": "a no-break space (U+00A0) is not a blank",
+  "\u2007": "a figure space (U+2007) is not a blank",
+  "\u202f": "a narrow no-break space (U+202F) is not a blank",
+  "\u3000": "an ideographic space (U+3000) is not a blank",
+  "\u201c": "a typographic quote (U+201C) is not a quote",
+  "\u201d": "a typographic quote (U+201D) is not a quote",
+  "\u201e": "a typographic quote (U+201E) is not a quote",
+  "\u2018": "a typographic quote (U+2018) is not a quote",
+};
+const LOOK_ALIKE_RE = /[\u00a0\u2007\u202f\u3000\u201c-\u201e\u2018]/g;
+
+/** NIFTY016 at the first look-alike of a word's unquoted text (an apostrophe, U+2019, is no quote's twin). */
+function lookAlikes(ctx: Context, pieces: readonly IToken[]): void {
+  for (const piece of pieces) {
+    if (piece.tokenType !== Text) continue;
+    LOOK_ALIKE_RE.lastIndex = 0;
+    const found = LOOK_ALIKE_RE.exec(piece.image);
+    if (found === null) continue;
+    const at = piece.startOffset + found.index;
+    const what = LOOK_ALIKES[found[0]]!;
+    const effect = what.endsWith("blank")
+      ? "the words on either side are one word"
+      : "it stays in the word as a character";
+    report(ctx, "lookAlike", `${what}: ${effect}`, at, at + 1);
+    return;
+  }
 }
 
 const BLANKS_TO_END_RE = /[ \t]*$/y;

@@ -401,6 +401,9 @@ export class Store {
   }
 }
 
+/** What makes a path unusable as the store's directory, whatever its permissions: a file, a link loop. */
+const NOT_A_STORE_DIR = new Set(["ENOTDIR", "EEXIST", "ELOOP", "ENAMETOOLONG"]);
+
 export async function openStore(dir: string): Promise<Store> {
   const store = new Store(dir);
   // At once: every build opens the store, and each of these is a round trip to the thread pool.
@@ -409,7 +412,15 @@ export async function openStore(dir: string): Promise<Store> {
     ...[store.blobsDir, store.tmpDir, store.quarantineDir, store.usesDir].map((d) =>
       fsp.mkdir(d, { recursive: true }),
     ),
-  ]);
+  ]).catch((error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined || !NOT_A_STORE_DIR.has(code)) throw error;
+    throw new NiftyError(
+      "NIFTY230",
+      `opening the store ${dir} failed: ${(error as Error).message}`,
+      "the store is a directory: give --cache (or NIFTY_CACHE) a directory, or a path where one can be made",
+    );
+  });
   if (journals.length > 0) await (await import("./unsynced.ts")).settleUnsynced(store, journals);
   return store;
 }

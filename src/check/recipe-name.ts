@@ -16,6 +16,11 @@ export const EVERY_NAME_USE: NameUses = { machine: true, repository: true };
 const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const REPOSITORY = /^[a-z0-9][a-z0-9._-]*$/;
 
+/** Whether `name` can name a machine (nspawn, systemd units), as run, install and instances use it. */
+export function isMachineName(name: string): boolean {
+  return MACHINE_NAME.test(name);
+}
+
 export function recipeNameProblem(name: string, uses: NameUses, source: SourceFile): Diagnostic | undefined {
   const problem =
     uses.machine && !MACHINE_NAME.test(name)

@@ -1,5 +1,5 @@
 // Recipe text → checked recipe or diagnostics: the whole front end in one call.
-import { open, readdir } from "node:fs/promises";
+import { open, readdir, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { SourceFile } from "../core/source.ts";
@@ -61,7 +61,8 @@ export function loadFrontEnd(): Promise<FrontEnd> {
   return frontEnd;
 }
 
-function tooLong(source: SourceFile): CheckResult {
+/** NIFTY802 for a recipe over MAX_RECIPE_CHARS, as a check (and fmt, which formats only what check reads) reports it. */
+export function tooLong(source: SourceFile): CheckResult {
   return {
     diagnostics: [
       {
@@ -111,6 +112,34 @@ function checkParse(
   return { diagnostics, tree, recipe: checked.recipe };
 }
 
+/**
+ * The most bytes of a recipe read: UTF-8 takes at most 3 bytes per UTF-16 unit, so more bytes are
+ * more than MAX_RECIPE_CHARS characters, and reading stops there (/dev/zero, a FIFO that never ends).
+ */
+export const MAX_RECIPE_BYTES = 3 * MAX_RECIPE_CHARS;
+
+/** NIFTY802 for a recipe whose bytes alone are over the limit: `what` is "the recipe x" or "standard input". */
+export function tooManyBytes(what: string): NiftyError {
+  return new NiftyError(
+    "NIFTY802",
+    `${what} has more than ${MAX_RECIPE_BYTES.toLocaleString("en-US")} bytes, more than the limit of ${MAX_RECIPE_CHARS.toLocaleString("en-US")} characters`,
+    "a recipe is a short list of instructions; put large content in files it COPYs",
+  );
+}
+
+/** Up to MAX_RECIPE_BYTES + 1 bytes of an open file: one more than allowed says it is too long. */
+async function readCapped(fh: FileHandle): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for (let size = 0; size <= MAX_RECIPE_BYTES; ) {
+    const chunk = Buffer.allocUnsafe(Math.min(1 << 16, MAX_RECIPE_BYTES + 1 - size));
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) break;
+    chunks.push(chunk.subarray(0, bytesRead));
+    size += bytesRead;
+  }
+  return Buffer.concat(chunks);
+}
+
 /** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */
 export async function readRecipe(path: string, shown: string, inputs?: HostInputs): Promise<SourceFile> {
   let bytes: Buffer;
@@ -118,7 +147,7 @@ export async function readRecipe(path: string, shown: string, inputs?: HostInput
     const fh = await open(path, "r");
     try {
       if (inputs) inputs.file(path, await fh.stat({ bigint: true }));
-      bytes = await fh.readFile();
+      bytes = await readCapped(fh);
     } finally {
       await fh.close();
     }
@@ -132,11 +161,15 @@ export async function readRecipe(path: string, shown: string, inputs?: HostInput
       );
     throw new NiftyError("NIFTY208", `cannot read recipe ${shown}: ${code ?? (error as Error).message}`);
   }
+  if (bytes.length > MAX_RECIPE_BYTES) throw tooManyBytes(`the recipe ${shown}`);
   return { path: shown, text: decodeRecipe(bytes, shown) };
 }
 
-/** A recipe's bytes as text: invalid UTF-8 is refused, never silently read as U+FFFD. */
-export function decodeRecipe(bytes: Uint8Array, shown: string): string {
+/**
+ * A recipe's bytes as text: invalid UTF-8 is refused, never silently read as U+FFFD.
+ * `what` names it in the message (default "recipe <shown>").
+ */
+export function decodeRecipe(bytes: Uint8Array, shown: string, what = `recipe ${shown}`): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
@@ -154,7 +187,7 @@ export function decodeRecipe(bytes: Uint8Array, shown: string): string {
     const line = new TextDecoder("utf-8").decode(bytes.subarray(0, good)).split("\n").length;
     throw new NiftyError(
       "NIFTY801",
-      `recipe ${shown} is not valid UTF-8 (line ${line}, byte ${good + 1})`,
+      `${what} is not valid UTF-8 (line ${line}, byte ${good + 1})`,
       "save the recipe as UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)",
     );
   }

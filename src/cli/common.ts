@@ -1,12 +1,12 @@
 // Pieces every command shares: argument parsing, the environment read once
 // (SOURCE_DATE_EPOCH, NIFTY_CACHE, NIFTY_MIRROR_DEBIAN, NO_COLOR), build
 // flags, secrets, and printing diagnostics.
-import { open, readdir, readFile, stat } from "node:fs/promises";
+import { open, readdir, readFile, stat, type FileHandle } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { BuildEvent, BuildOptions } from "../pipeline/build.ts";
 import type { ErrorCode } from "../diagnostics/codes.ts";
 import { NiftyError } from "../diagnostics/errors.ts";
-import { DEFAULT_LIMITS, withLimit, type Limits } from "../core/limits.ts";
+import { DEFAULT_LIMITS, MAX_EPOCH, withLimit, type Limits } from "../core/limits.ts";
 import type { ImageConfig } from "../image/config.ts";
 import {
   findPlatform,
@@ -20,6 +20,7 @@ import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
 import { printDiagnostics } from "./print-diagnostics.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
+import { isMachineName } from "../check/recipe-name.ts";
 
 // Taken from the module itself, not `import … from "node:util"`: node:util's ES module
 // face reads every export, which loads worker_threads and the diff machinery on every start.
@@ -94,7 +95,12 @@ export function readEpoch(env: CliIo["env"]): number {
       `SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970-01-01 UTC`,
     );
   }
-  return Number(raw.trim());
+  const epoch = Number(raw.trim());
+  if (epoch > MAX_EPOCH)
+    throw new UsageError(
+      `SOURCE_DATE_EPOCH=${raw.trim()} is later than ${MAX_EPOCH} (2242-03-16), the last time a tarball's headers hold`,
+    );
+  return epoch;
 }
 
 /**
@@ -111,6 +117,12 @@ export async function readSecrets(
   const stamps = new Map<string, string>();
   for (const [id, where] of keyValues(list, "--secret", help)) {
     let value: Buffer;
+    // An empty path would be the working directory (EISDIR), an empty name a variable "" never set.
+    if (where === "" || where === "env:")
+      throw new UsageError(
+        `--secret ${id}=${where} names no ${where === "" ? "file" : "variable"}: give ${id}=FILE or ${id}=env:VARIABLE`,
+        help,
+      );
     if (where.startsWith("env:")) {
       const variable = io.env[where.slice(4)];
       if (variable === undefined)
@@ -128,7 +140,7 @@ export async function readSecrets(
         try {
           // Stat before and after the read on the same descriptor: a write in between changes ctime.
           const before = await fh.stat({ bigint: true });
-          value = await fh.readFile();
+          value = await readSecretBytes(fh, id, where);
           const after = await fh.stat({ bigint: true });
           if (before.isFile() && identityOf(before) === identityOf(after)) {
             stamps.set(id, `${identityOf(after)}:${file}`);
@@ -138,6 +150,7 @@ export async function readSecrets(
           await fh.close();
         }
       } catch (error) {
+        if (error instanceof NiftyError) throw error;
         throw new NiftyError(
           "NIFTY212",
           `--secret ${id}: cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
@@ -152,8 +165,27 @@ export async function readSecrets(
   return { secrets, stamps };
 }
 
+/** More than any secret a recipe takes (a password, a key seed): reading stops there, so /dev/zero ends. */
+const MAX_SECRET_BYTES = 1 << 20;
+
+async function readSecretBytes(fh: FileHandle, id: string, where: string): Promise<Buffer> {
+  const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1);
+  let size = 0;
+  for (let n = -1; n !== 0 && size < buffer.length; size += n)
+    n = (await fh.read(buffer, size, buffer.length - size, null)).bytesRead;
+  if (size > MAX_SECRET_BYTES)
+    throw new NiftyError(
+      "NIFTY212",
+      `--secret ${id}: cannot read ${where}: it has more than 1 MiB, more than any secret takes`,
+      "a secret is a password or a key seed: give the file that holds just that",
+    );
+  return buffer.subarray(0, size);
+}
+
 export function cacheDir(flag: string | undefined, io: CliIo): string {
-  return resolve(io.cwd, flag ?? io.env.NIFTY_CACHE ?? "cache");
+  // An empty --cache would be the working directory, and the store's directories would land in it.
+  if (flag === "") throw new UsageError("--cache takes a directory, got an empty path");
+  return resolve(io.cwd, flag ?? (io.env.NIFTY_CACHE || "cache"));
 }
 
 /**
@@ -333,8 +365,37 @@ export async function isBuildDirectory(path: string): Promise<boolean> {
   return names.includes("build.json") || !names.some((n) => n === "Niftyfile" || n.endsWith(".nifty"));
 }
 
+/** An ImageConfig as a build writes it, to the depth run, install and instances read it (an edited build.json). */
+function isConfig(c: unknown): c is ImageConfig {
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
+  const pairs = (v: unknown) => Array.isArray(v) && v.every((p) => strings(p) && p.length === 2);
+  const records = (v: unknown) => Array.isArray(v) && v.every(record);
+  return (
+    record(c) &&
+    pairs(c.env) &&
+    pairs(c.labels) &&
+    records(c.exposedPorts) &&
+    records(c.binds) &&
+    (c.hostname === undefined || typeof c.hostname === "string") &&
+    record(c.stopSignal) &&
+    typeof c.stopSignal.name === "string" &&
+    typeof c.stopSignal.number === "number" &&
+    record(c.init) &&
+    typeof c.init.kind === "string" &&
+    strings(c.init.command) &&
+    typeof c.architecture === "string"
+  );
+}
+
 /** What `niftyc build` left in an output directory; `code` is the calling command's. */
-export async function readBuildDir(dir: string, shown: string, code: ErrorCode): Promise<Built> {
+export async function readBuildDir(
+  dir: string,
+  shown: string,
+  code: ErrorCode,
+  /** Whether the caller reads the image config (run, instances); install takes only the name and digest. */
+  readsConfig = true,
+): Promise<Built> {
   let record: { name?: string; digest?: string; config?: ImageConfig };
   try {
     record = JSON.parse(await readFile(join(dir, "build.json"), "utf8")) as typeof record;
@@ -351,13 +412,28 @@ export async function readBuildDir(dir: string, shown: string, code: ErrorCode):
         : "give a recipe, or the output directory of niftyc build (out/<name>)",
     );
   }
-  if (typeof record.name !== "string" || typeof record.digest !== "string" || record.config === undefined) {
+  if (
+    typeof record !== "object" ||
+    record === null ||
+    typeof record.name !== "string" ||
+    typeof record.digest !== "string" ||
+    typeof record.config !== "object" ||
+    record.config === null ||
+    (readsConfig && !isConfig(record.config))
+  ) {
     throw new NiftyError(
       code,
       `${shown}/build.json has no name, digest or config`,
       "build again with this version of niftyc",
     );
   }
+  // The name becomes a machine, a unit and a path under the machines directory: never `../x`.
+  if (!isMachineName(record.name))
+    throw new NiftyError(
+      code,
+      `${shown}/build.json names the image ${JSON.stringify(record.name)}, which cannot name a machine`,
+      "build again from a recipe whose file name is letters, digits, '.', '_' and '-'",
+    );
   try {
     await stat(join(dir, "rootfs.tar"));
   } catch {

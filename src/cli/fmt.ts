@@ -3,6 +3,7 @@
 // A recipe with syntax errors is never rewritten. No file: standard input to
 // standard output.
 import type { Diagnostic } from "../diagnostics/diagnostic.ts";
+import type { SourceFile } from "../core/source.ts";
 import { UsageError, type CliIo } from "./io.ts";
 import { EXIT, parse, recipeLocation } from "./common.ts";
 import { printDiagnostics } from "./print-diagnostics.ts";
@@ -16,7 +17,10 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
   }
   const check = values.check === true;
   const { formatNiftyfile } = await import("../../grammar/format.ts");
-  const { readRecipe } = await import("../check/source.ts");
+  const { MAX_RECIPE_CHARS, readRecipe, tooLong } = await import("../check/source.ts");
+  // Over the limit a check refuses, fmt refuses too: NIFTY802, not a rewrite of what no build reads.
+  const format = (source: SourceFile) =>
+    source.text.length > MAX_RECIPE_CHARS ? { errors: tooLong(source).diagnostics } : formatNiftyfile(source);
   if (positionals.length === 0) {
     if (io.readStdin === undefined)
       throw new UsageError(
@@ -24,7 +28,7 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
         FMT_HELP,
       );
     const text = await io.readStdin();
-    const formatted = formatNiftyfile({ path: "stdin", text });
+    const formatted = format({ path: "stdin", text });
     if (formatted.errors) return failed(formatted.errors, io);
     if (check) return printDiff(text, formatted.text, "stdin", io);
     io.stdout.write(formatted.text);
@@ -35,7 +39,7 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
   for (const path of positionals) {
     const { recipePath, shownPath } = await recipeLocation(io.cwd, path);
     const source = await readRecipe(recipePath, shownPath);
-    const formatted = formatNiftyfile(source);
+    const formatted = format(source);
     if (formatted.errors) {
       for (const d of formatted.errors) errors.push(d);
       continue;
@@ -45,8 +49,10 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
     if (check) await printDiff(source.text, formatted.text, shownPath, io);
     else {
       const { writeFileAtomic } = await import("../core/atomic.ts");
-      const { stat } = await import("node:fs/promises");
-      await writeFileAtomic(recipePath, formatted.text, { mode: (await stat(recipePath)).mode & 0o7777 });
+      const { realpath, stat } = await import("node:fs/promises");
+      // Through a symbolic link to the file it names: replacing the link would leave that file as it was.
+      const file = await realpath(recipePath);
+      await writeFileAtomic(file, formatted.text, { mode: (await stat(file)).mode & 0o7777 });
       io.stderr.write(`${shownPath}: formatted\n`);
     }
   }
@@ -56,7 +62,10 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
 
 async function failed(errors: readonly Diagnostic[], io: CliIo): Promise<number> {
   await printDiagnostics(errors, io);
-  io.stderr.write("niftyc: not formatted: fix the syntax errors first\n");
+  const syntax = errors.every((d) => d.code !== "NIFTY802");
+  io.stderr.write(
+    `niftyc: not formatted: ${syntax ? "fix the syntax errors first" : "the recipe is too long"}\n`,
+  );
   return EXIT.input;
 }
 

@@ -123,7 +123,7 @@ async function runStatus(args: readonly string[], io: CliIo): Promise<number> {
   const dir = resolve(io.cwd, positionals[0]!);
   const { readManifest } = await import("../instances/write.ts");
   const { queryStatus } = await import("../instances/status.ts");
-  const manifest = await readManifest(dir);
+  const manifest = await readManifest(dir, "give the --out directory of niftyc instances");
   if (manifest === undefined)
     throw new NiftyError(
       "NIFTY422",

@@ -448,7 +448,8 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
   const shown: string[] = [];
   for (const path of positionals) {
     // -: the recipe on standard input, named stdin, as build - takes it.
-    const stdin = path === "-" ? await standardInput(io, CHECK_HELP, "check -") : undefined;
+    // Read inside checkOneRecipe: standard input that is too long or not UTF-8 is its diagnostic.
+    const stdin = path === "-" ? () => standardInput(io, CHECK_HELP, "check -") : undefined;
     const checked = await checkOneRecipe(io.cwd, path, options, asked, stdin);
     shown.push(checked.shown);
     all.push(...checked.diagnostics);
@@ -474,7 +475,7 @@ async function checkOneRecipe(
   path: string,
   options: Omit<import("../check/source.ts").CompileOptions, "recipePath">,
   asked: Parameters<typeof import("../check/platforms.ts").platformDiagnostics>[2],
-  stdin?: string,
+  stdin?: () => Promise<string>,
 ): Promise<{ shown: string; diagnostics: Diagnostic[] }> {
   const { checkSource, readRecipe } = await import("../check/source.ts");
   const { platformDiagnostics } = await import("../check/platforms.ts");
@@ -486,7 +487,7 @@ async function checkOneRecipe(
     const source =
       stdin === undefined
         ? await readRecipe(location.recipePath, shownPath)
-        : { path: shownPath, text: stdin };
+        : { path: shownPath, text: await stdin() };
     const result = await checkSource(source, { ...options, recipePath: location.recipePath });
     const diagnostics = [...result.diagnostics];
     if (result.recipe !== undefined) diagnostics.push(...platformDiagnostics(result.recipe, source, asked));
@@ -622,7 +623,7 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const dir = resolve(io.cwd, positionals[0]!);
   const { rootOption, insideRoot, onThisMachine } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
-  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300");
+  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300", false);
   const { installMachine } = await import("../emit/install.ts");
   // As the machine that boots it sees them; under --root they are written below the root.
   const inside = (flag: string, fallback: string): string => {
@@ -685,10 +686,17 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
 if (import.meta.main || process.argv[1]?.endsWith("/niftyc")) {
   ignoreClosedReaders();
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
+  // As a recipe file is read: at most MAX_RECIPE_BYTES (/dev/zero ends), and invalid UTF-8 refused, never U+FFFD.
   const readStdin = async (): Promise<string> => {
+    const { MAX_RECIPE_BYTES, decodeRecipe, tooManyBytes } = await import("../check/source.ts");
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString("utf8");
+    let size = 0;
+    for await (const chunk of process.stdin) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size > MAX_RECIPE_BYTES) throw tooManyBytes("standard input");
+    }
+    return decodeRecipe(Buffer.concat(chunks), "stdin", "standard input");
   };
   const code = await main(process.argv.slice(2), {
     stdout: process.stdout,

@@ -20,6 +20,12 @@ export interface Limits {
 
 const GiB = 1024 ** 3;
 
+/**
+ * The latest SOURCE_DATE_EPOCH: the largest mtime a tar header's 11 octal digits hold
+ * (2242-03-16T12:56:31Z). Every file of the image carries it, so a later one would not be written.
+ */
+export const MAX_EPOCH = 0o77777777777;
+
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   memberBytes: 4 * GiB,
   downloadBytes: 8 * GiB,

@@ -26,8 +26,12 @@ export function outDirRefusal(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
-    if (code === "ENOTDIR") return "it is a file, not a directory";
-    throw error;
+    if (code === "ENOTDIR")
+      return isFile(outDir)
+        ? "it is a file, not a directory"
+        : "a part of its path is a file, not a directory";
+    if (code === "ELOOP") return "its path goes round a loop of symbolic links";
+    return `it cannot be listed: ${(error as Error).message}`;
   }
   if (names.length === 0 || names.includes("build.json")) return undefined;
   const platformBuild = names.every(
@@ -36,6 +40,14 @@ export function outDirRefusal(
   if (platformBuild) return undefined;
   const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ", …" : "");
   return `it holds files no build wrote (${shown}), and a build replaces its output directory whole`;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return !statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function holdsBuildJson(dir: string): boolean {

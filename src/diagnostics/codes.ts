@@ -90,6 +90,12 @@ export const DIAGNOSTIC_CODES = {
     title: "line continuation followed by an empty line",
     hint: "the empty line ends the instruction: remove the \\ or the empty line",
   },
+  NIFTY016: {
+    severity: "warning",
+    section: "syntax",
+    title: "a typographic character is not a blank or a quote",
+    hint: "type a plain space, ' or \" (a word processor or a web page may have put this one here)",
+  },
   NIFTY017: {
     severity: "warning",
     section: "syntax",
@@ -448,7 +454,7 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "build",
     title:
-      "d is not a build directory (no readable build.json, no name, digest or config in it, or no rootfs.tar)",
+      "d is not a build directory (no readable build.json, no name, digest or config in it, a name no machine can take, or no rootfs.tar)",
   },
   NIFTY301: { severity: "error", section: "build", title: "d has no name.nspawn" },
   NIFTY302: {
@@ -638,7 +644,7 @@ export const DIAGNOSTIC_CODES = {
     severity: "error",
     section: "instances",
     title:
-      "`… is not a build directory` / `build.json has no name, digest or config` / `has no rootfs.tar` / `does not exist`",
+      "`… is not a build directory` / `build.json has no name, digest or config` / `build.json names the image n, which cannot name a machine` / `has no rootfs.tar` / `does not exist`",
   },
   NIFTY421: { severity: "error", section: "instances", title: "`<dir>/rootfs holds <name> <digest>, not …`" },
   NIFTY422: {
@@ -889,7 +895,12 @@ export const DIAGNOSTIC_CODES = {
     title:
       "`--publish: E has no network of its own` / `--publish: rootless podman cannot forward ports here: …`",
   },
-  NIFTY759: { severity: "error", section: "run", title: "`… does not exist` / `… is not a build directory`" },
+  NIFTY759: {
+    severity: "error",
+    section: "run",
+    title:
+      "`… does not exist` / `… is not a build directory` / `build.json has no name, digest or config` / `build.json names the image n, which cannot name a machine`",
+  },
   NIFTY760: {
     severity: "error",
     section: "run",

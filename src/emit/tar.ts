@@ -63,7 +63,8 @@ export async function writeTars(
 ): Promise<void> {
   const pool = new BufferPool();
   const sinks = targets.map((target) => new TarSink(target.out, pool));
-  const mtime = (new Date(options.mtime * 1000).getTime() / 1000) | 0;
+  // Whole seconds; not `| 0`, which wraps every time from 2038 on into a negative number.
+  const mtime = Math.floor(options.mtime);
   try {
     for (const path of paths) {
       const holders: Array<{ sink: TarSink; node: TreeNode }> = [];

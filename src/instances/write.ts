@@ -85,17 +85,39 @@ function onDisk(input: WriteInput): string {
   return join(input.root, input.dir);
 }
 
-export async function readManifest(dir: string): Promise<Manifest | undefined> {
+/**
+ * The instances.json of `dir`, or undefined when there is none (or `dir` is a file). One that
+ * cannot be read, or is not what niftyc instances writes, is NIFTY422 with `hint`.
+ */
+export async function readManifest(
+  dir: string,
+  hint = "remove the directory or pass --replace",
+): Promise<Manifest | undefined> {
+  const file = join(dir, LAYOUT.manifest);
+  let manifest: unknown;
   try {
-    return JSON.parse(await readFile(join(dir, LAYOUT.manifest), "utf8")) as Manifest;
+    manifest = JSON.parse(await readFile(file, "utf8"));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new NiftyError(
-      "NIFTY422",
-      `${join(dir, LAYOUT.manifest)} cannot be read: ${(error as Error).message}`,
-      "remove the directory or pass --replace",
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw new NiftyError("NIFTY422", `${file} cannot be read: ${(error as Error).message}`, hint);
   }
+  if (!isManifest(manifest))
+    throw new NiftyError("NIFTY422", `${file} is not the manifest niftyc instances writes`, hint);
+  return manifest;
+}
+
+/** The fields status and a later run read: a name, a digest, and each instance's machine and unit. */
+function isManifest(m: unknown): m is Manifest {
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+  return (
+    record(m) &&
+    typeof m.name === "string" &&
+    typeof m.digest === "string" &&
+    (m.onDemand === undefined || record(m.onDemand)) &&
+    Array.isArray(m.instances) &&
+    m.instances.every((i) => record(i) && typeof i.machine === "string" && typeof i.unit === "string")
+  );
 }
 
 async function entries(dir: string): Promise<string[]> {

@@ -7,6 +7,7 @@ import { createReadStream } from "node:fs";
 import { createGunzip } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import { NiftyError } from "../diagnostics/errors.ts";
+import { MAX_EPOCH } from "../core/limits.ts";
 import { PROVENANCE_PREDICATE, STATEMENT_TYPE } from "../emit/provenance.ts";
 
 export interface ReadProvenance {
@@ -82,6 +83,7 @@ export function parseProvenance(bytes: Buffer, where: string): ReadProvenance {
   const epoch = params.sourceDateEpoch;
   if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0)
     return bad("it has no sourceDateEpoch");
+  if (epoch > MAX_EPOCH) return bad(`its sourceDateEpoch is later than ${MAX_EPOCH}, which no build makes`);
   return {
     subjects,
     recipe: { path: recipe.path, digest: recipeDigest },

@@ -3,7 +3,7 @@
 // taken for a build directory. verify, whose provenance fixes the platforms, takes no --platform.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -67,4 +67,48 @@ test("verify takes the platforms from the provenance: --platform is no option of
   const plain = niftyc(dir, "verify", "out/box", "--recipe", "box.nifty");
   t.is(plain.status, 0, plain.stderr);
   t.regex(plain.stdout, /^reproduced: sha256:/m);
+});
+
+test("an edited build.json (null, a config of the wrong shape, a name with ../) is refused by run, instances and install, never a TypeError", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-build-json-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "box.nifty"), RECIPE);
+  const built = niftyc(dir, "build", "box.nifty", "--cache", "c", "-q", "--format", "rootfs,nspawn");
+  t.is(built.status, 0, built.stderr);
+  const original = JSON.parse(readFileSync(join(dir, "out/box/build.json"), "utf8"));
+  // install reads the name and digest alone; run and instances the config too.
+  const edits: Array<[string, unknown, RegExp, boolean]> = [
+    ["null", null, /build\.json has no name, digest or config/, true],
+    [
+      "no env",
+      { ...original, config: { ...original.config, env: null } },
+      /no name, digest or config/,
+      false,
+    ],
+    ["{} config", { ...original, config: {} }, /no name, digest or config/, false],
+    ["no stop signal", { ...original, config: { ...original.config, stopSignal: null } }, /no name/, false],
+    [
+      "../ name",
+      { ...original, name: "../../evil" },
+      /names the image "\.\.\/\.\.\/evil", which cannot name a machine/,
+      true,
+    ],
+  ];
+  mkdirSync(join(dir, "root"));
+  for (const [what, record, message, install] of edits) {
+    writeFileSync(join(dir, "out/box/build.json"), JSON.stringify(record));
+    const commands: Array<[string[], string]> = [
+      [["run", "out/box", "--tree-cache", "trees", "--", "/bin/true"], "NIFTY759"],
+      [["instances", "out/box", "--count", "1", "--out", "inst"], "NIFTY420"],
+    ];
+    if (install) commands.push([["install", "out/box", "--root", "root"], "NIFTY300"]);
+    for (const [args, code] of commands) {
+      const r = niftyc(dir, ...args);
+      t.is(r.status, 1, `${what}, ${args[0]}: ${r.stderr}`);
+      t.regex(r.stderr, message, `${what}, ${args[0]}`);
+      t.regex(r.stderr, new RegExp(`\\[${code}\\]`), `${what}, ${args[0]}`);
+      t.notRegex(r.stderr, /internal error/);
+    }
+  }
+  t.false(existsSync(join(dir, "inst")), "nothing was written");
 });

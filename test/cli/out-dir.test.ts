@@ -2,7 +2,15 @@
 // empty directory or a new one: never the user's files, the recipe beside them, or the store.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { setTimeout } from "node:timers/promises";
 import { join } from "node:path";
@@ -44,6 +52,25 @@ test("--out naming a directory of someone's files is refused, and --json says so
   t.like(JSON.parse(result.stdout), { diagnostics: [{ code: "NIFTY217" }] });
   t.regex(result.stderr, /holds files no build wrote \(chapter1\.txt\)/);
   t.is(readFileSync(join(dir, "thesis", "chapter1.txt"), "utf8"), "years of work\n");
+});
+
+test("--out through a symlink loop or below a file is NIFTY217 saying so, not an internal error", (t) => {
+  const dir = workDir(t);
+  symlinkSync("loop-b", join(dir, "loop-a"));
+  symlinkSync("loop-a", join(dir, "loop-b"));
+  for (const [out, why] of [
+    ["loop-a", /its path goes round a loop of symbolic links/],
+    ["loop-a/x", /its path goes round a loop of symbolic links/],
+    ["notes.txt", /it is a file, not a directory/],
+    ["notes.txt/x", /a part of its path is a file, not a directory/],
+  ] as const) {
+    const result = build(dir, "--cache", join(dir, "cache"), "--out", out);
+    t.is(result.status, 1, result.stderr);
+    t.regex(result.stderr, /the output directory .* cannot be replaced: .*\[NIFTY217\]/, out);
+    t.regex(result.stderr, why, out);
+    t.notRegex(result.stderr, /internal error/, out);
+  }
+  t.is(readFileSync(join(dir, "notes.txt"), "utf8"), "mine\n");
 });
 
 test("--out holding the cache is refused", (t) => {

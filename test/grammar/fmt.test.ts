@@ -3,7 +3,7 @@
 // recipe and for generated ones; formatting twice changes nothing more.
 import test from "ava";
 import fc from "fast-check";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { formatNiftyfile } from "../../grammar/format.ts";
@@ -141,4 +141,16 @@ test("a CRLF recipe comes out all LF, its heredoc bodies too, and builds the sam
   const formatted = formatNiftyfile({ path: "r.nifty", text });
   t.is(formatted.text, "FILE /a <<EOF\nhello\n\tindented\nEOF\nFILE /b <<-EOF\n\tbody\n\tEOF\n");
   t.true(await sameMeaning(text));
+});
+
+test("fmt of a recipe reached through a symbolic link rewrites the file it names and keeps the link", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "niftyc-fmt-link-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, "real"));
+  await writeFile(join(dir, "real", "box.nifty"), "dir  /srv\n");
+  await symlink("real/box.nifty", join(dir, "box.nifty"));
+  const r = await runMain(["fmt", "box.nifty"], dir);
+  t.is(r.code, 0, r.stderr);
+  t.true((await lstat(join(dir, "box.nifty"))).isSymbolicLink(), "the link is still a link");
+  t.is(await readFile(join(dir, "real", "box.nifty"), "utf8"), "DIR /srv\n");
 });

@@ -91,3 +91,38 @@ test("given a recipe, what the arguments alone decide is told before it is built
     t.false(existsSync(join(dir, "out")), "nothing was built");
   }
 });
+
+test("an instances.json that is not niftyc's manifest (null, [], {}) is NIFTY422, for a run and for status, not a TypeError", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-manifest-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "box.nifty"), "FILE /etc/os-release <<EOF\nID=box\nEOF\nDIR /srv\n");
+  const built = niftyc(
+    dir,
+    "build",
+    "box.nifty",
+    "--cache",
+    "c",
+    "--out",
+    "out",
+    "--format",
+    "rootfs,nspawn",
+  );
+  t.is(built.status, 0, built.stderr);
+  mkdirSync(join(dir, "inst"));
+  for (const text of ["null", "[]", "{}", '{"name":"box","digest":"d","instances":[null]}']) {
+    writeFileSync(join(dir, "inst", "instances.json"), text);
+    for (const [args, hint] of [
+      [["instances", "out", "--count", "1", "--out", "inst"], /hint: remove the directory or pass --replace/],
+      [["instances", "status", "inst"], /hint: give the --out directory of niftyc instances/],
+    ] as const) {
+      const r = niftyc(dir, ...args);
+      t.is(r.status, 1, `${text}: ${r.stderr}`);
+      t.regex(r.stderr, /instances\.json is not the manifest niftyc instances writes \[NIFTY422\]/, text);
+      t.regex(r.stderr, hint, text);
+    }
+  }
+  // A file where the directory should be: status says it is not an instances directory.
+  const file = niftyc(dir, "instances", "status", "box.nifty");
+  t.is(file.status, 1);
+  t.regex(file.stderr, /box\.nifty is not an instances directory \(no instances\.json\) \[NIFTY422\]/);
+});

@@ -3,6 +3,7 @@
 import test from "ava";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
+import { spawnSync } from "node:child_process";
 import { checkSource, decodeRecipe, MAX_RECIPE_CHARS, readRecipe } from "../../src/check/source.ts";
 import { formatDiagnostic } from "../../src/diagnostics/format.ts";
 import { NiftyError } from "../../src/diagnostics/errors.ts";
@@ -44,6 +45,50 @@ test("invalid UTF-8 in a recipe file is NIFTY801 at its line, not U+FFFD", async
   t.regex(error!.message, /line 2, byte 16/);
   // A character cut by nothing but valid multi-byte text passes.
   t.is(decodeRecipe(Buffer.from("DIR /café\n"), "ok.nifty"), "DIR /café\n");
+});
+
+test("a recipe that never ends (/dev/zero) or over 3 MiB is read only up to the limit: NIFTY802, not a hang", async (t) => {
+  const error = await t.throwsAsync(readRecipe("/dev/zero", "/dev/zero"));
+  t.is((error as NiftyError).code, "NIFTY802");
+  t.regex(error!.message, /^the recipe \/dev\/zero has more than 3,145,728 bytes/);
+});
+
+const NIFTYC = path.join(import.meta.dirname, "../../bin/niftyc");
+
+test("standard input as a recipe is read as a file is: invalid UTF-8 is NIFTY801 and fmt never writes U+FFFD; /dev/zero ends in NIFTY802", async (t) => {
+  const latin = Buffer.concat([Buffer.from("dir  /caf"), Buffer.from([0xe9]), Buffer.from("\n")]);
+  for (const argv of [["check", "-"], ["fmt"], ["fmt", "--check"]]) {
+    const r = spawnSync(process.execPath, [NIFTYC, ...argv], { input: latin, encoding: "utf8" });
+    t.is(r.status, 1, `${argv.join(" ")}: ${r.stderr}`);
+    t.regex(r.stderr, /standard input is not valid UTF-8 \(line 1, byte 10\) \[NIFTY801\]/);
+    t.notRegex(r.stdout, /\uFFFD/);
+  }
+  const zero = spawnSync("sh", ["-c", `exec "$0" "$1" check - < /dev/zero`, process.execPath, NIFTYC], {
+    encoding: "utf8",
+  });
+  t.is(zero.status, 1, zero.stderr);
+  t.regex(zero.stderr, /standard input has more than 3,145,728 bytes.*\[NIFTY802\]/);
+});
+
+test("fmt refuses a recipe over the character limit as check does, and leaves it as it was", async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "long.nifty");
+  const text = "dir  /a\n".repeat(Math.ceil(MAX_RECIPE_CHARS / 8) + 1);
+  await fsp.writeFile(file, text);
+  for (const argv of [
+    ["fmt", "--check", file],
+    ["fmt", file],
+  ]) {
+    const r = spawnSync(process.execPath, [NIFTYC, ...argv], { encoding: "utf8", maxBuffer: 1 << 26 });
+    t.is(r.status, 1, argv.join(" "));
+    t.regex(
+      r.stderr,
+      /more than the limit of 1,048,576 \[NIFTY802\][\s\S]*not formatted: the recipe is too long/,
+    );
+    t.is(r.stdout, "", "no diff of what no build reads");
+  }
+  t.is(await fsp.readFile(file, "utf8"), text);
 });
 
 test("an --arg with a line break cannot add an inittab line, and names itself", async (t) => {

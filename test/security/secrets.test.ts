@@ -6,6 +6,7 @@ import path from "node:path";
 import { formatDiagnostic, diagnosticsToJson } from "../../src/diagnostics/format.ts";
 import { hostileServer, announces } from "./server.ts";
 import { tempDir, tryBuild } from "./helpers.ts";
+import { runMain } from "../support/cli.ts";
 
 test("a 1 MB password secret is NIFTY807 at once, not hours of hashing", async (t) => {
   t.timeout(30_000);
@@ -43,4 +44,23 @@ test("a password in a source URL appears in no message, line or JSON of a failed
   );
   t.false(shown.includes("hunter2secret"), shown);
   t.regex(shown, /http:\/\/\*\*\*@127\.0\.0\.1/);
+});
+
+test("--secret from a file that never ends (/dev/zero) stops at 1 MiB with NIFTY212; an empty file or variable name is a usage error", async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  await fsp.writeFile(path.join(dir, "box.nifty"), "DIR /srv\n");
+  const build = (secret: string) =>
+    runMain(["build", "box.nifty", "--cache", "cache", "--out", "out", "-q", "--secret", secret], dir);
+  const zero = await build("pw=/dev/zero");
+  t.is(zero.code, 1, zero.stderr);
+  t.regex(zero.stderr, /--secret pw: cannot read \/dev\/zero: it has more than 1 MiB.*\[NIFTY212\]/);
+  for (const [secret, what] of [
+    ["pw=", "file"],
+    ["pw=env:", "variable"],
+  ]) {
+    const r = await build(secret!);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, new RegExp(`--secret ${secret} names no ${what}: give pw=FILE or pw=env:VARIABLE`));
+  }
 });
