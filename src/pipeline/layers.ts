@@ -7,6 +7,7 @@ import { DEFAULT_DIR, Tree, type TreeNode } from "../image/tree.ts";
 import { damagedBlob, Store } from "../cache/store.ts";
 import type { TarTarget } from "../emit/tar.ts";
 import { newHash } from "../core/hash.ts";
+import { NIFTYC_VERSION } from "../core/version.ts";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -161,8 +162,11 @@ async function writeTarballSet(
   }
 }
 
-/** Bumped when the tarballs' bytes change for the same tree (the tar writer, the layer split). */
-const TARBALLS_FORMAT = "niftyc-tarballs/1";
+/**
+ * Bumped when the tarballs' bytes change for the same tree (the tar writer, the layer split). 2: an
+ * epoch from 2038 on is written whole, where 32-bit arithmetic made it a negative mtime.
+ */
+const TARBALLS_FORMAT = "niftyc-tarballs/2";
 
 /**
  * What the tarballs' bytes depend on: every path with its type, owner, mode, link target and content
@@ -171,7 +175,7 @@ const TARBALLS_FORMAT = "niftyc-tarballs/1";
  * an edit takes the tarballs from the store.
  */
 export function tarballsKey(tree: Tree, basePaths: ReadonlySet<string>, epoch: number): string {
-  const hash = newHash("sha256").update(`${TARBALLS_FORMAT}\0${epoch}\0`);
+  const hash = newHash("sha256").update(`${TARBALLS_FORMAT}\0${NIFTYC_VERSION}\0${epoch}\0`);
   for (const path of tree.sortedPaths()) {
     const node = tree.get(path)!;
     const what =
