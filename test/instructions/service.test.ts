@@ -19,6 +19,7 @@ import { dirname, join } from "node:path";
 import { Tree } from "../../src/image/tree.ts";
 import { service, parseInstall, type ServiceInstruction } from "../../src/instructions/service.ts";
 import type { BuildContext } from "../../src/instructions/context.ts";
+import type { Diagnostic } from "../../src/diagnostics/diagnostic.ts";
 import { StepError } from "../../src/instructions/context.ts";
 
 const span = {
@@ -124,6 +125,21 @@ function rootLinks(root: string): string[] {
 }
 
 const haveSystemctl = spawnSync("systemctl", ["--version"]).status === 0;
+
+/** The errors `niftyc check` gives for a recipe of these lines, each shown by `show`. */
+async function checkErrors(
+  lines: readonly string[],
+  show: (d: Diagnostic) => string,
+  path = "/tmp/units.nifty",
+): Promise<string[]> {
+  const { checkSource } = await import("../../src/check/source.ts");
+  const text = `${lines.join("\n")}\n`;
+  const result = await checkSource({ path, text }, { args: new Map(), strict: false });
+  return result.diagnostics.filter((d) => d.severity === "error").map(show);
+}
+
+/** An error as line:column, code and message. */
+const at = (d: Diagnostic) => `${d.span?.start.line}:${d.span?.start.column} ${d.code} ${d.message}`;
 
 test("enable makes the links systemctl --root makes: WantedBy, RequiredBy, Alias, Also, templates, instances, resets and continuations", async (t) => {
   const units = [
@@ -311,19 +327,10 @@ test("parseInstall reads only [Install], with comments, continuations and resets
 });
 
 test("check refuses what enable would, where the recipe's FILE wrote the unit, and trusts what a whole PACKAGE may ship", async (t) => {
-  const { checkSource } = await import("../../src/check/source.ts");
   const unit = (path: string, install: string) =>
     [`FILE ${path} <<'EOF'`, "[Service]", "ExecStart=/bin/true", install, "EOF"].join("\n");
   const packages = "ARCHIVE debian bookworm\nPACKAGE debian systemd";
-  const problems = async (...lines: string[]) => {
-    const result = await checkSource(
-      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
-      { args: new Map(), strict: false },
-    );
-    return result.diagnostics
-      .filter((d) => d.severity === "error")
-      .map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code} ${d.message}`);
-  };
+  const problems = (...lines: string[]) => checkErrors(lines, at);
   const bare = "/etc/systemd/system/bare.service";
   t.deepEqual(await problems(unit(bare, ""), "SERVICE enable bare.service"), [
     `6:16 NIFTY229 cannot enable bare.service: ${bare} has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=: nothing would enable it`,
@@ -362,7 +369,6 @@ test("check refuses what enable would, where the recipe's FILE wrote the unit, a
 });
 
 test("check refuses what mask would and what enable refuses after a mask, as the build does", async (t) => {
-  const { checkSource } = await import("../../src/check/source.ts");
   const unit = (path: string) =>
     [
       `FILE ${path} <<'EOF'`,
@@ -372,15 +378,7 @@ test("check refuses what mask would and what enable refuses after a mask, as the
       "WantedBy=multi-user.target",
       "EOF",
     ].join("\n");
-  const problems = async (...lines: string[]) => {
-    const result = await checkSource(
-      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
-      { args: new Map(), strict: false },
-    );
-    return result.diagnostics
-      .filter((d) => d.severity === "error")
-      .map((d) => `${d.span?.start.line}:${d.span?.start.column} ${d.code} ${d.message}`);
-  };
+  const problems = (...lines: string[]) => checkErrors(lines, at);
   t.deepEqual(await problems(unit("/etc/systemd/system/a.service"), "SERVICE mask a.service"), [
     "7:14 NIFTY229 cannot mask a.service: /etc/systemd/system/a.service is a unit file, which the mask would replace",
   ]);
@@ -419,7 +417,6 @@ test("parseInstall reads a unit with CRLF line ends as systemctl does, continuat
 });
 
 test("check reads a COPY'd unit's [Install] from beside the recipe, a file or a directory's", async (t) => {
-  const { checkSource } = await import("../../src/check/source.ts");
   const dir = mkdtempSync(join(tmpdir(), "niftyc-units-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "units"));
@@ -428,15 +425,8 @@ test("check reads a COPY'd unit's [Install] from beside the recipe, a file or a 
     join(dir, "units/web.service"),
     "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
   );
-  const problems = async (...lines: string[]) => {
-    const result = await checkSource(
-      { path: join(dir, "units.nifty"), text: `${lines.join("\n")}\n` },
-      { args: new Map(), strict: false },
-    );
-    return result.diagnostics
-      .filter((d) => d.severity === "error")
-      .map((d) => `${d.span?.start.line} ${d.code}`);
-  };
+  const problems = (...lines: string[]) =>
+    checkErrors(lines, (d) => `${d.span?.start.line} ${d.code}`, join(dir, "units.nifty"));
   t.deepEqual(await problems("COPY units/bare.service /etc/systemd/system/", "SERVICE enable bare.service"), [
     "2 NIFTY229",
   ]);
@@ -475,7 +465,6 @@ test("check never waits on a FIFO a copied directory holds where a unit would be
 });
 
 test("a unit named without its type, and an [Install] section misspelt: the hints say the name meant", async (t) => {
-  const { checkSource } = await import("../../src/check/source.ts");
   const unit = (section: string) =>
     [
       "FILE /etc/systemd/system/web.service <<'EOF'",
@@ -485,13 +474,7 @@ test("a unit named without its type, and an [Install] section misspelt: the hint
       "WantedBy=multi-user.target",
       "EOF",
     ].join("\n");
-  const hints = async (...lines: string[]) => {
-    const result = await checkSource(
-      { path: "/tmp/units.nifty", text: `${lines.join("\n")}\n` },
-      { args: new Map(), strict: false },
-    );
-    return result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.hint}`);
-  };
+  const hints = (...lines: string[]) => checkErrors(lines, (d) => `${d.code} ${d.hint}`);
   t.deepEqual(await hints(unit("[Install]"), "SERVICE enable web"), [
     "NIFTY059 did you mean web.service? a unit name ends in its type: .service, .socket, .target, .timer, .path, .mount, .automount, .swap, .slice",
   ]);

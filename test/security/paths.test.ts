@@ -55,6 +55,23 @@ test.after.always(() => {
   }
 });
 
+/** A shell loop run as the attacker, in a process group of its own, stopped whole when the test ends. */
+function attackerLoop(
+  t: ExecutionContext,
+  attacker: User,
+  script: string,
+  env: Record<string, string>,
+): ChildProcess {
+  const ids = [`--reuid=${attacker.uid}`, `--regid=${attacker.gid}`, "--init-groups"];
+  const loop = spawn("setpriv", [...ids, "--", "sh", "-c", script], {
+    env: { ...process.env, ...env },
+    stdio: "ignore",
+    detached: true,
+  });
+  t.teardown(() => stopGroup(loop));
+  return loop;
+}
+
 /**
  * The attacker's loop stopped whole: its shell and the ln or mv it is running (one process group),
  * waited for, so no rename of theirs lands while the test's directory is removed.
@@ -173,20 +190,12 @@ test("root's unpack cache reached through another user's symbolic link, flipped 
   spawnSync("chown", ["-R", `${attacker.uid}:${attacker.gid}`, theirs]);
   const link = join(dir, "trees");
   t.is(as(attacker, ["ln", "-s", rootCache, link]).status, 0);
-  const flipper = spawn(
-    "setpriv",
-    [
-      `--reuid=${attacker.uid}`,
-      `--regid=${attacker.gid}`,
-      "--init-groups",
-      "--",
-      "sh",
-      "-c",
-      'while :; do ln -sfn "$A" "$L.n"; mv -Tf "$L.n" "$L"; ln -sfn "$B" "$L.n"; mv -Tf "$L.n" "$L"; done',
-    ],
-    { env: { ...process.env, A: rootCache, B: theirs, L: link }, stdio: "ignore", detached: true },
+  const flipper = attackerLoop(
+    t,
+    attacker,
+    'while :; do ln -sfn "$A" "$L.n"; mv -Tf "$L.n" "$L"; ln -sfn "$B" "$L.n"; mv -Tf "$L.n" "$L"; done',
+    { A: rootCache, B: theirs, L: link },
   );
-  t.teardown(() => stopGroup(flipper));
 
   const outcomes = { refused: 0, theirs: 0, other: [] as string[] };
   for (let i = 0; i < 100; i++) {
@@ -252,20 +261,12 @@ test("a BIND whose host path is in another user's directory, made a link to a di
   // The attacker waits for root's systemd-nspawn of this run to start, then makes the path a link
   // to root's directory until it ends: after niftyc's check, before nspawn mounts it.
   const name = `paths-bind-${process.pid}`;
-  const flipper = spawn(
-    "setpriv",
-    [
-      `--reuid=${attacker.uid}`,
-      `--regid=${attacker.gid}`,
-      "--init-groups",
-      "--",
-      "sh",
-      "-c",
-      'while :; do while ! pgrep -f -- "--machine=$N" >/dev/null; do :; done; ln -sfn "$S" "$T/l"; mv -T "$T/data" "$T/hold"; mv -T "$T/l" "$T/data"; while pgrep -f -- "--machine=$N" >/dev/null; do :; done; rm -f "$T/data"; mv -T "$T/hold" "$T/data"; done',
-    ],
-    { env: { ...process.env, S: secret, T: theirs, N: name }, stdio: "ignore", detached: true },
+  const flipper = attackerLoop(
+    t,
+    attacker,
+    'while :; do while ! pgrep -f -- "--machine=$N" >/dev/null; do :; done; ln -sfn "$S" "$T/l"; mv -T "$T/data" "$T/hold"; mv -T "$T/l" "$T/data"; while pgrep -f -- "--machine=$N" >/dev/null; do :; done; rm -f "$T/data"; mv -T "$T/hold" "$T/data"; done',
+    { S: secret, T: theirs, N: name },
   );
-  t.teardown(() => stopGroup(flipper));
 
   const outcomes = { read: 0, refused: 0, other: [] as string[] };
   for (let i = 0; i < 10; i++) {
