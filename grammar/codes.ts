@@ -26,6 +26,7 @@ const NAMES = {
   lookAlike: "NIFTY016",
   nearlyClosedHeredoc: "NIFTY017",
   spacedHeredoc: "NIFTY019",
+  joinedHeredoc: "NIFTY028",
 } as const satisfies Record<string, SyntaxDiagnosticCode>;
 
 export type SyntaxCodeName = keyof typeof NAMES;

@@ -116,12 +116,21 @@ function instruction(ctx: Context, tokens: IToken[], comment: string[]): Instruc
   const args: Word[] = [];
   const markers: IToken[] = [];
   for (const { tokens: pieces } of splitWords(tokens.slice(1)).words) {
-    const first = pieces[0]!;
-    if (first.tokenType === HeredocMarker) {
-      markers.push(first);
+    const at = pieces.findIndex((p) => p.tokenType === HeredocMarker);
+    if (at < 0) {
+      args.push(word(ctx, pieces));
       continue;
     }
-    args.push(word(ctx, pieces));
+    // The lexer opened the heredoc, so its body follows the line whatever else the word holds; a
+    // marker glued to a word (`a\ <<EOF`, `<<EOF"x"`) would lose the word's other pieces.
+    if (pieces.length > 1) {
+      const marker = pieces[at]!;
+      const message = `heredoc marker ${marker.image} is joined to ${at > 0 ? "the word before it" : "what follows it"}: it must be a word of its own`;
+      report(ctx, "joinedHeredoc", message, pieces[0]!.startOffset, endOf(pieces[pieces.length - 1]!));
+    }
+    if (at > 0) args.push(word(ctx, pieces.slice(0, at)));
+    markers.push(pieces[at]!);
+    if (at + 1 < pieces.length) args.push(word(ctx, pieces.slice(at + 1)));
   }
   const bodies = tokens.filter((t) => t.tokenType === HeredocBody);
   const heredocs = markers.map((m, i) => heredoc(ctx, m, bodies[i]));

@@ -102,6 +102,12 @@ export const DIAGNOSTIC_CODES = {
     title: "this line almost closes a heredoc, but has blanks around its delimiter",
     hint: "a closing line holds only the delimiter: remove the blanks, or the heredoc goes on to the next exact closing line",
   },
+  NIFTY028: {
+    severity: "error",
+    section: "syntax",
+    title: "a heredoc marker joined to another word",
+    hint: "a marker is a word of its own: put a blank between it and the word before or after it",
+  },
   NIFTY019: {
     severity: "error",
     section: "syntax",

@@ -120,6 +120,17 @@ test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors le
   t.is(await readFile(join(dir, "b.nifty"), "utf8"), 'label   "a=b\n');
 });
 
+test("a heredoc marker glued to a word is a syntax error, so fmt never drops its body (found by the fuzzer)", (t) => {
+  // The word and the marker were one word: the marker was not taken, and its body, which the
+  // lexer had set aside, was printed by nobody.
+  const text = "FILE /etc/motd OWNER luser:luser\\ <<EOF\nhello\nEOF\nHOSTNAME after\n";
+  const formatted = formatNiftyfile({ path: "g.nifty", text });
+  t.deepEqual(
+    formatted.errors?.map((e) => e.code),
+    ["NIFTY028"],
+  );
+});
+
 test("a word ending in a lone carriage return keeps it: a blank, not a CRLF, before the newline (found by the fuzzer)", async (t) => {
   // "OWNER oot:root\r" was written back as "…\r\n", a CRLF line end, which took the \r out of the word.
   for (const text of ["OWNER oot:root\r", "LABEL a=b\r  \n", "USER luser\r"]) {
