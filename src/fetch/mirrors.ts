@@ -183,6 +183,16 @@ export function parseMirrorSettings(settings: string[]): Record<string, string[]
       );
     }
     checkHttpUrl(m[2]!, `mirror ${m[1]}`);
+    // A mirror is a root that archive paths are appended to: after a query or a fragment they
+    // would be part of it, and every download would ask for something else.
+    const extra = /[?#]/.exec(m[2]!)?.[0];
+    if (extra !== undefined)
+      throw new FetchError(
+        "NIFTY112",
+        "sources",
+        `mirror ${m[1]}: ${JSON.stringify(m[2])} has a ${extra === "?" ? "query (?…)" : "fragment (#…)"}, which the paths inside the archive cannot follow`,
+        "give the archive's root URL alone, e.g. debian=http://mirror.example/debian",
+      );
     (out[m[1]!] ??= []).push(m[2]!.replace(/\/+$/, ""));
   }
   return out;

@@ -201,3 +201,19 @@ test("parseMirrorSettings reads NAME=URL and refuses the rest", (t) => {
     "NIFTY112",
   );
 });
+
+test("parseMirrorSettings refuses a mirror with a query or a fragment, which the archive's paths could not follow", (t) => {
+  for (const [url, what] of [
+    ["http://a.example/debian?token=1", "query"],
+    ["http://a.example/debian/?", "query"],
+    ["http://a.example/debian#top", "fragment"],
+  ] as const) {
+    const error = t.throws(() => parseMirrorSettings([`debian=${url}`]), { instanceOf: NiftyError });
+    t.is(error?.code, "NIFTY112");
+    t.regex(error!.message, new RegExp(`mirror debian: .* has a ${what}`));
+  }
+  // A query-like character percent-encoded in a path is a path.
+  t.deepEqual(parseMirrorSettings(["debian=http://a.example/deb%3Fian"]), {
+    debian: ["http://a.example/deb%3Fian"],
+  });
+});
