@@ -371,12 +371,18 @@ function isConfig(c: unknown): c is ImageConfig {
   const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
   const pairs = (v: unknown) => Array.isArray(v) && v.every((p) => strings(p) && p.length === 2);
   const records = (v: unknown) => Array.isArray(v) && v.every(record);
+  const bind = (b: unknown) =>
+    record(b) &&
+    typeof b.hostPath === "string" &&
+    typeof b.containerPath === "string" &&
+    typeof b.readOnly === "boolean";
   return (
     record(c) &&
     pairs(c.env) &&
     pairs(c.labels) &&
     records(c.exposedPorts) &&
-    records(c.binds) &&
+    Array.isArray(c.binds) &&
+    c.binds.every(bind) &&
     (c.hostname === undefined || typeof c.hostname === "string") &&
     record(c.stopSignal) &&
     typeof c.stopSignal.name === "string" &&
@@ -393,7 +399,7 @@ export async function readBuildDir(
   dir: string,
   shown: string,
   code: ErrorCode,
-  /** Whether the caller reads the image config (run, instances); install takes only the name and digest. */
+  /** Whether the caller reads the image config (run, instances, install on this host); install --root takes only the name and digest. */
   readsConfig = true,
 ): Promise<Built> {
   let record: { name?: string; digest?: string; config?: ImageConfig };

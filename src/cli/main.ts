@@ -623,7 +623,8 @@ async function runInstall(args: readonly string[], io: CliIo): Promise<number> {
   const dir = resolve(io.cwd, positionals[0]!);
   const { rootOption, insideRoot, onThisMachine } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
-  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300", false);
+  // On this host its binds are judged below, so the config is read; under --root, the name and digest.
+  const build = await readBuildDir(dir, positionals[0]!, "NIFTY300", root === undefined);
   const { installMachine } = await import("../emit/install.ts");
   // As the machine that boots it sees them; under --root they are written below the root.
   const inside = (flag: string, fallback: string): string => {

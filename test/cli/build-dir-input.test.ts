@@ -76,7 +76,7 @@ test("an edited build.json (null, a config of the wrong shape, a name with ../) 
   const built = niftyc(dir, "build", "box.nifty", "--cache", "c", "-q", "--format", "rootfs,nspawn");
   t.is(built.status, 0, built.stderr);
   const original = JSON.parse(readFileSync(join(dir, "out/box/build.json"), "utf8"));
-  // install reads the name and digest alone; run and instances the config too.
+  // install --root reads the name and digest alone; run, instances and install here the config too.
   const edits: Array<[string, unknown, RegExp, boolean]> = [
     ["null", null, /build\.json has no name, digest or config/, true],
     [
@@ -87,6 +87,12 @@ test("an edited build.json (null, a config of the wrong shape, a name with ../) 
     ],
     ["{} config", { ...original, config: {} }, /no name, digest or config/, false],
     ["no stop signal", { ...original, config: { ...original.config, stopSignal: null } }, /no name/, false],
+    [
+      "a bind without its paths",
+      { ...original, config: { ...original.config, binds: [{ hostPath: 1 }] } },
+      /no name, digest or config/,
+      false,
+    ],
     [
       "../ name",
       { ...original, name: "../../evil" },
@@ -101,6 +107,8 @@ test("an edited build.json (null, a config of the wrong shape, a name with ../) 
       [["run", "out/box", "--tree-cache", "trees", "--", "/bin/true"], "NIFTY759"],
       [["instances", "out/box", "--count", "1", "--out", "inst"], "NIFTY420"],
     ];
+    // On this host install judges the binds, so it reads the config as run does.
+    commands.push([["install", "out/box", "--machines-dir", "m", "--settings-dir", "s"], "NIFTY300"]);
     if (install) commands.push([["install", "out/box", "--root", "root"], "NIFTY300"]);
     for (const [args, code] of commands) {
       const r = niftyc(dir, ...args);
@@ -111,4 +119,5 @@ test("an edited build.json (null, a config of the wrong shape, a name with ../) 
     }
   }
   t.false(existsSync(join(dir, "inst")), "nothing was written");
+  t.false(existsSync(join(dir, "m")), "nothing was installed");
 });

@@ -15,6 +15,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
 
+/** build.json's config as a build writes it (install on this host reads its binds). */
+const config = (binds: unknown[] = []) => ({
+  name: "x",
+  env: [],
+  exposedPorts: [],
+  binds,
+  labels: [],
+  stopSignal: { name: "SIGTERM", number: 15, source: "init" },
+  init: { kind: "busybox", command: ["/sbin/init"] },
+  architecture: "amd64",
+  os: "linux",
+  created: 0,
+});
+
 async function run(argv: string[], cwd: string): Promise<{ code: number; stderr: string; stdout: string }> {
   let stderr = "";
   let stdout = "";
@@ -37,7 +51,10 @@ test("install: no build.json, or a build.json without rootfs.tar, is NIFTY300 an
   );
   t.is(empty.code, 1);
   t.regex(empty.stderr, /is not a build directory \(no readable build\.json\) \[NIFTY300\]/);
-  writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "x", digest: "sha256:00", config: {} }));
+  writeFileSync(
+    join(dir, "build.json"),
+    JSON.stringify({ name: "x", digest: "sha256:00", config: config() }),
+  );
   const noTar = await run(
     ["install", ".", "--machines-dir", machines, "--settings-dir", join(dir, "nspawn")],
     dir,
@@ -142,7 +159,7 @@ test("install on this host judges the machine's binds as niftyc run does: one th
     const binds = [{ readOnly: true, hostPath, containerPath: "/data" }];
     writeFileSync(
       join(build, "build.json"),
-      JSON.stringify({ name: "x", digest: "sha256:00", config: { name: "x", binds } }),
+      JSON.stringify({ name: "x", digest: "sha256:00", config: config(binds) }),
     );
     writeFileSync(join(build, "x.nspawn"), `[Exec]\nBoot=yes\n[Files]\nBindReadOnly=${hostPath}:/data\n`);
     return build;
