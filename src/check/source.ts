@@ -1,9 +1,10 @@
 // Recipe text → checked recipe or diagnostics: the whole front end in one call.
-import { open, readdir, type FileHandle } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { NiftyError } from "../diagnostics/errors.ts";
 import type { SourceFile } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
+import { readCapped } from "../core/read-capped.ts";
 import { hasErrors } from "../diagnostics/diagnostic.ts";
 import { MAX_DIAGNOSTICS, omittedDiagnostic } from "../diagnostics/reporter.ts";
 import type { CheckResult } from "./check.ts";
@@ -127,19 +128,6 @@ export function tooManyBytes(what: string): NiftyError {
   );
 }
 
-/** Up to MAX_RECIPE_BYTES + 1 bytes of an open file: one more than allowed says it is too long. */
-async function readCapped(fh: FileHandle): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for (let size = 0; size <= MAX_RECIPE_BYTES; ) {
-    const chunk = Buffer.allocUnsafe(Math.min(1 << 16, MAX_RECIPE_BYTES + 1 - size));
-    const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-    if (bytesRead === 0) break;
-    chunks.push(chunk.subarray(0, bytesRead));
-    size += bytesRead;
-  }
-  return Buffer.concat(chunks);
-}
-
 /** The recipe at an absolute path, named `shown` in messages; reported to `inputs` as it was when read. */
 export async function readRecipe(path: string, shown: string, inputs?: HostInputs): Promise<SourceFile> {
   let bytes: Buffer;
@@ -147,7 +135,7 @@ export async function readRecipe(path: string, shown: string, inputs?: HostInput
     const fh = await open(path, "r");
     try {
       if (inputs) inputs.file(path, await fh.stat({ bigint: true }));
-      bytes = await readCapped(fh);
+      bytes = await readCapped(fh, MAX_RECIPE_BYTES);
     } finally {
       await fh.close();
     }

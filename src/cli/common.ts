@@ -20,6 +20,7 @@ import { UsageError, type CliIo } from "./io.ts";
 import { eventLine } from "./build-report.ts";
 import { printDiagnostics } from "./print-diagnostics.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
+import { readCapped } from "../core/read-capped.ts";
 import { isMachineName } from "../check/recipe-name.ts";
 
 // Taken from the module itself, not `import … from "node:util"`: node:util's ES module
@@ -169,17 +170,14 @@ export async function readSecrets(
 const MAX_SECRET_BYTES = 1 << 20;
 
 async function readSecretBytes(fh: FileHandle, id: string, where: string): Promise<Buffer> {
-  const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1);
-  let size = 0;
-  for (let n = -1; n !== 0 && size < buffer.length; size += n)
-    n = (await fh.read(buffer, size, buffer.length - size, null)).bytesRead;
-  if (size > MAX_SECRET_BYTES)
+  const bytes = await readCapped(fh, MAX_SECRET_BYTES);
+  if (bytes.length > MAX_SECRET_BYTES)
     throw new NiftyError(
       "NIFTY212",
       `--secret ${id}: cannot read ${where}: it has more than 1 MiB, more than any secret takes`,
       "a secret is a password or a key seed: give the file that holds just that",
     );
-  return buffer.subarray(0, size);
+  return bytes;
 }
 
 export function cacheDir(flag: string | undefined, io: CliIo): string {
