@@ -313,7 +313,7 @@ const BUILD_ONLY_FLAGS = [
  * A build directory is already built: flags that only shape a build would be dropped without a
  * word, and a user who gave --limit or --secret would think they had done something.
  */
-export function refuseBuildFlags(
+function refuseBuildFlags(
   values: ParsedValues,
   input: string,
   help: string,
@@ -357,10 +357,48 @@ export function requirePlatform(
  * holding no recipe (readBuildDir says what it lacks). A directory with a Niftyfile or a .nifty file
  * and no build.json is a recipe's, built first; a file is a recipe.
  */
-export async function isBuildDirectory(path: string): Promise<boolean> {
+async function isBuildDirectory(path: string): Promise<boolean> {
   const names = await readdir(path).catch(() => undefined);
   if (names === undefined) return false;
   return names.includes("build.json") || !names.some((n) => n === "Niftyfile" || n.endsWith(".nifty"));
+}
+
+/**
+ * The input of run or instances: a build directory, read as it is (build flags refused, its
+ * platform checked against --platform), or a recipe, built first as niftyc build does. `outFlag`:
+ * the command's --out is where a recipe is built (run). A number is the build's exit status.
+ */
+export async function builtOrBuild(
+  input: string,
+  values: ParsedValues,
+  io: CliIo,
+  command: { help: string; code: ErrorCode; outFlag?: boolean },
+): Promise<(Built & { nspawnFile?: string }) | number> {
+  const { help, code, outFlag = false } = command;
+  const inputPath = resolve(io.cwd, input);
+  if (
+    !(await stat(inputPath).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new NiftyError(
+      code,
+      `${input} does not exist`,
+      "give a recipe (.nifty) or a build directory (out/<name>)",
+    );
+  if (!(await isBuildDirectory(inputPath)))
+    return buildForCommand(input, values, io, help, outFlag ? (values.out as string | undefined) : undefined);
+  refuseBuildFlags(values, input, help, outFlag ? ["out"] : []);
+  const built = await readBuildDir(inputPath, input, code);
+  requirePlatform(built, values.platform as string | undefined, code, help);
+  const nspawnFile = join(inputPath, `${built.name}.nspawn`);
+  return (await stat(nspawnFile).then(
+    () => true,
+    () => false,
+  ))
+    ? { ...built, nspawnFile }
+    : built;
 }
 
 /** An ImageConfig as a build writes it, to the depth run, install and instances read it (an edited build.json). */

@@ -6,18 +6,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NiftyError } from "../diagnostics/errors.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import {
-  EXIT,
-  buildForCommand,
-  parse,
-  readBuildDir,
-  isBuildDirectory,
-  refuseBuildFlags,
-  requirePlatform,
-  type Built,
-  type OptionSpec,
-  type ParsedValues,
-} from "./common.ts";
+import { EXIT, parse, builtOrBuild, type Built, type OptionSpec, type ParsedValues } from "./common.ts";
 import type { InstancePlan, InstanceSetting } from "../instances/plan.ts";
 import type { WriteResult } from "../instances/write.ts";
 import type { Forwarder } from "../emit/systemd.ts";
@@ -228,7 +217,7 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
   // What the arguments alone decide is told before a recipe is built (a build may download).
   const { checkArguments } = await import("../instances/plan.ts");
   checkArguments(request.count, request.first, request.sets);
-  const built = await buildOrRead(request.input, values, io);
+  const built = await builtOrBuild(request.input, values, io, { help: INSTANCES_HELP, code: "NIFTY420" });
   if (typeof built === "number") return built;
   const written = await planAndWrite(request, built, root, io);
   if (values.json) printJson(written, io);
@@ -306,25 +295,6 @@ function forwarderCommand(values: ParsedValues): Forwarder {
       );
   }
   return { node, niftyc };
-}
-
-/** The build directory given, or the recipe given built first. */
-async function buildOrRead(input: string, values: ParsedValues, io: CliIo): Promise<Built | number> {
-  const inputPath = resolve(io.cwd, input);
-  try {
-    await stat(inputPath);
-  } catch {
-    throw new NiftyError(
-      "NIFTY420",
-      `${input} does not exist`,
-      "give a recipe (.nifty) or a build directory (out/<name>)",
-    );
-  }
-  if (!(await isBuildDirectory(inputPath))) return await buildForCommand(input, values, io, INSTANCES_HELP);
-  refuseBuildFlags(values, input, INSTANCES_HELP);
-  const built = await readBuildDir(inputPath, input, "NIFTY420");
-  requirePlatform(built, values.platform as string | undefined, "NIFTY420", INSTANCES_HELP);
-  return built;
 }
 
 async function planAndWrite(

@@ -2,22 +2,10 @@
 // boot it (or run a command in it) on systemd-nspawn as root, bubblewrap or
 // rootless podman as an ordinary user. Parses, reads the environment once,
 // prints; the work is in src/run/.
-import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { NiftyError } from "../diagnostics/errors.ts";
 import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
-import {
-  EXIT,
-  buildForCommand,
-  parse,
-  readBuildDir,
-  isBuildDirectory,
-  refuseBuildFlags,
-  requirePlatform,
-  type Built,
-  type ParsedValues,
-} from "./common.ts";
+import { EXIT, parse, builtOrBuild, type ParsedValues } from "./common.ts";
 import { BUILD_FLAGS } from "./build-flags.ts";
 
 export const RUN_HELP = `Usage: niftyc run <recipe | build-dir> [options] [-- command…]
@@ -190,7 +178,11 @@ export async function runRun(argv: readonly string[], io: CliIo): Promise<number
   const { chooseEngine, prepareRun } = await import("../run/prepare.ts");
   const chosen = chooseEngine(request.engine as never, p.privilege, p.path);
   const inputPath = resolve(io.cwd, request.input);
-  const built = await imageToRun(request.input, inputPath, values, io);
+  const built = await builtOrBuild(request.input, values, io, {
+    help: RUN_HELP,
+    code: "NIFTY759",
+    outFlag: true,
+  });
   if (typeof built === "number") return built;
   const name = (values.name as string | undefined) ?? built.name;
   const prepared = await prepareRun({
@@ -264,34 +256,6 @@ async function runRequest(values: ParsedValues, positionals: string[], command: 
     sets,
     publish: parsePublish(values.publish as string[] | undefined),
   };
-}
-
-/** A build directory as it is, or a recipe built first; a number is the build's exit status. */
-async function imageToRun(
-  input: string,
-  inputPath: string,
-  values: ParsedValues,
-  io: CliIo,
-): Promise<(Built & { nspawnFile?: string }) | number> {
-  const exists = (path: string) =>
-    stat(path).then(
-      () => true,
-      () => false,
-    );
-  if (!(await exists(inputPath))) {
-    throw new NiftyError(
-      "NIFTY759",
-      `${input} does not exist`,
-      "give a recipe (.nifty) or a build directory (out/<name>)",
-    );
-  }
-  if (!(await isBuildDirectory(inputPath)))
-    return buildForCommand(input, values, io, RUN_HELP, values.out as string | undefined);
-  refuseBuildFlags(values, input, RUN_HELP, ["out"]);
-  const b = await readBuildDir(inputPath, input, "NIFTY759");
-  requirePlatform(b, values.platform as string | undefined, "NIFTY759", RUN_HELP);
-  const nspawnFile = join(inputPath, `${b.name}.nspawn`);
-  return { ...b, ...((await exists(nspawnFile)) ? { nspawnFile } : {}) };
 }
 
 type Prepared = Awaited<ReturnType<typeof import("../run/prepare.ts").prepareRun>>;
