@@ -129,7 +129,7 @@ export const service: InstructionSpec<ServiceInstruction> = {
       );
       return;
     }
-    if (t.verb === "enable") for (const unit of t.units) warnMissingTargets(tree, unit, report);
+    if (t.verb === "enable") warnMissingTargets(tree, t.units, report);
   },
   async apply(t, context) {
     for (const unit of t.units) {
@@ -142,31 +142,37 @@ export const service: InstructionSpec<ServiceInstruction> = {
 const SYSTEMD = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
 
 /**
- * In the finished image, the .wants/ and .requires/ links to this unit whose target unit is in no
+ * In the finished image, the .wants/ and .requires/ links to these units whose target unit is in no
  * unit directory: systemd never starts that target, so never the unit (systemctl enable warns the
- * same: "is added as a dependency to a non-existent unit").
+ * same: "is added as a dependency to a non-existent unit"). One pass over /etc/systemd/system.
  */
-function warnMissingTargets(tree: Tree, unit: { name: string; span: Span }, report: Reporter): void {
-  const found = findUnit(tree, unit.name);
-  const real = found === undefined ? "masked" : followAlias(tree, unit.name, found.path);
-  if (real === "masked") return;
+function warnMissingTargets(tree: Tree, units: ServiceInstruction["units"], report: Reporter): void {
   const dir = tree.resolve(CONFIG_DIR);
   if (dir === undefined) return;
-  const missing = new Set<string>();
+  const byPath = new Map<string, ServiceInstruction["units"][number]>();
+  for (const unit of units) {
+    const found = findUnit(tree, unit.name);
+    const real = found === undefined ? "masked" : unitBehind(tree, unit.name, found);
+    if (real !== "masked") byPath.set(real.path, unit);
+  }
+  const missing = new Map<ServiceInstruction["units"][number], Set<string>>();
   for (const path of tree.sortedPaths()) {
+    if (!path.startsWith(`${dir}/`)) continue;
     const node = tree.get(path);
+    const unit = node?.type === "symlink" ? byPath.get(node.target) : undefined;
     const parent = posix.dirname(path);
     const target = /^(.+)\.(wants|requires)$/.exec(posix.basename(parent))?.[1];
-    if (node?.type !== "symlink" || node.target !== real.path || posix.dirname(parent) !== dir) continue;
-    if (target !== undefined && findUnit(tree, target) === undefined) missing.add(target);
+    if (unit === undefined || target === undefined || posix.dirname(parent) !== dir) continue;
+    if (findUnit(tree, target) === undefined) missing.set(unit, (missing.get(unit) ?? new Set()).add(target));
   }
-  for (const target of missing)
-    report.warn(
-      unit.span,
-      "NIFTY234",
-      `${unit.name} is enabled for ${target}, which is not in the image: nothing will start it that way`,
-      `check the name in its [Install] section (WantedBy=, RequiredBy=): ${suggestTarget(tree, target)}`,
-    );
+  for (const [unit, targets] of missing)
+    for (const target of targets)
+      report.warn(
+        unit.span,
+        "NIFTY234",
+        `${unit.name} is enabled for ${target}, which is not in the image: nothing will start it that way`,
+        `check the name in its [Install] section (WantedBy=, RequiredBy=): ${suggestTarget(tree, target)}`,
+      );
 }
 
 function suggestTarget(tree: Tree, target: string): string {
@@ -279,8 +285,7 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it`,
     );
   }
-  const real =
-    isMasked(tree, name) || isMasked(tree, found.file) ? "masked" : followAlias(tree, name, found.path);
+  const real = unitBehind(tree, name, found);
   if (real === "masked")
     throw fail(
       span,
@@ -304,6 +309,12 @@ async function enable(context: BuildContext, name: string, span: Span, seen: Set
   for (const target of install.requiredBy)
     link(tree, `${CONFIG_DIR}/${spec(target)}.requires/${linkName}`, real.path);
   for (const also of install.also) await enable(context, spec(also), span, seen);
+}
+
+/** The unit a name enables: masked by a link to /dev/null (the name's or its file's), or the file behind its aliases. */
+function unitBehind(tree: Tree, name: string, found: FoundUnit): { name: string; path: string } | "masked" {
+  if (isMasked(tree, name) || isMasked(tree, found.file)) return "masked";
+  return followAlias(tree, name, found.path);
 }
 
 /** More links than this between a unit's name and its file is a loop. */
@@ -359,10 +370,7 @@ function checkEnable(
         : `write its unit file in ${CONFIG_DIR} with FILE, or install the package that ships it, before this line`,
     };
   }
-  const real =
-    isMasked(model.tree, name) || isMasked(model.tree, found.file)
-      ? "masked"
-      : followAlias(model.tree, name, found.path);
+  const real = unitBehind(model.tree, name, found);
   if (real === "masked")
     return { why: "it is masked (a link to /dev/null)", hint: "drop the SERVICE mask line, or this one" };
   // A whole package may ship a unit of this name earlier in the search path than /lib.
