@@ -3,7 +3,7 @@
 // that others may write without the sticky bit, lets them rename what is in it; in a sticky one
 // (as /tmp) only an entry's owner can, so there an entry of another user is as bad.
 import { lstatSync, readlinkSync, type Stats, statSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 
 /** Symbolic links followed before giving up, as the kernel's ELOOP (40). */
 const MAX_LINKS = 40;
@@ -37,32 +37,40 @@ function replaceableIn(
  * directory on the way (symbolic links followed, as open(2) would) must belong to root or `uid`
  * and be closed to other writers, or sticky with the entry taken from it owned by root or `uid`.
  * The path's last entry itself may belong to anyone. The walk stops at the first entry missing.
+ * Each directory's stat is the one taken on the way in (lstat of a directory is its stat).
  */
 export function redirectableBy(path: string, uid: number): string | undefined {
-  if (!isAbsolute(path)) throw new Error(`redirectableBy needs an absolute path, got ${path}`);
-  let pending = path.split("/").filter((p) => p !== "" && p !== ".");
+  // Relative to the working directory, as open(2) takes it.
+  let pending = resolve(path)
+    .split("/")
+    .filter((p) => p !== "");
   let dir = "/";
+  let parent = statSync(dir);
   let links = 0;
   while (pending.length > 0) {
     const name = pending.shift()!;
-    if (name === "..") {
-      dir = dir === "/" ? "/" : dir.slice(0, dir.lastIndexOf("/")) || "/";
+    if (name === "." || name === "..") {
+      if (name === "..") dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
+      parent = statSync(dir);
       continue;
     }
     const next = dir === "/" ? `/${name}` : `${dir}/${name}`;
     const entry = lstatOrUndefined(next);
-    const why = replaceableIn(dir, statSync(dir), entry, uid);
+    const why = replaceableIn(dir, parent, entry, uid);
     if (why !== undefined) return `${next}: ${why}`;
-    if (entry === undefined) return undefined;
-    if (!entry.isSymbolicLink() && !entry.isDirectory()) return undefined;
-    if (entry.isSymbolicLink()) {
-      if (++links > MAX_LINKS) return `${path}: too many symbolic links`;
-      const target = readlinkSync(next);
-      pending = [...target.split("/").filter((p) => p !== "" && p !== "."), ...pending];
-      if (isAbsolute(target)) dir = "/";
+    if (entry === undefined || (!entry.isSymbolicLink() && !entry.isDirectory())) return undefined;
+    if (entry.isDirectory()) {
+      dir = next;
+      parent = entry;
       continue;
     }
-    dir = next;
+    if (++links > MAX_LINKS) return `${path}: too many symbolic links`;
+    const target = readlinkSync(next);
+    pending = [...target.split("/").filter((p) => p !== ""), ...pending];
+    if (isAbsolute(target)) {
+      dir = "/";
+      parent = statSync(dir);
+    }
   }
   return undefined;
 }
