@@ -41,9 +41,13 @@ export interface Response {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The answer's bytes as sent: what a digest is taken of (`text` is their UTF-8 reading). */
+  bytes: Buffer;
   /** The origin that answered (after redirects). */
   origin?: string;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** The most of a manifest, token or other answer held in memory. */
 export const MAX_ANSWER = 4 << 20;
@@ -396,11 +400,11 @@ export class RegistryClient {
       });
       if (spec.sink && res.statusCode === 200) {
         await spec.sink(Readable.from(deadline.counted(res.body)));
-        return { status: 200, headers: res.headers, text: "", origin: url.origin };
+        return { status: 200, headers: res.headers, text: "", bytes: EMPTY, origin: url.origin };
       }
       if (spec.method === "HEAD" || REDIRECTS.has(res.statusCode)) {
         await res.body.dump();
-        return { status: res.statusCode, headers: res.headers, text: "", origin: url.origin };
+        return { status: res.statusCode, headers: res.headers, text: "", bytes: EMPTY, origin: url.origin };
       }
       const ok = res.statusCode < 300;
       const { bytes, over } = await readBounded(res.body, ok ? MAX_ANSWER : MAX_ERROR_READ, deadline);
@@ -416,6 +420,7 @@ export class RegistryClient {
         status: res.statusCode,
         headers: res.headers,
         text: bytes.toString("utf8"),
+        bytes,
         origin: url.origin,
       };
     } catch (error) {

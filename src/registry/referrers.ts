@@ -43,9 +43,8 @@ async function getJson(
   const res = await client.retrying(`reading ${path}`, () => client.request(spec));
   if (res.status === 404) return { status: 404 };
   if (res.status !== 200) throw client.unexpected(spec, res);
-  const bytes = Buffer.from(res.text, "utf8");
   try {
-    return { status: 200, json: JSON.parse(res.text), bytes };
+    return { status: 200, json: JSON.parse(res.text), bytes: res.bytes };
   } catch {
     throw unreadable(client, `/v2/${repo}/${path}`, "not JSON");
   }
@@ -107,10 +106,9 @@ export async function readReferrer(
     };
     const res = await client.retrying(`reading ${layer.digest}`, () => client.request(spec));
     if (res.status !== 200) throw client.unexpected(spec, res);
-    const bytes = Buffer.from(res.text, "utf8");
-    if (sha256(bytes) !== layer.digest)
+    if (sha256(res.bytes) !== layer.digest)
       throw unreadable(client, `/v2/${repo}/blobs/${layer.digest}`, "other bytes than its digest");
-    return bytes;
+    return res.bytes;
   } finally {
     await client.close();
   }

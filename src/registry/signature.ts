@@ -128,10 +128,9 @@ export async function readSignatures(options: SignatureOptions, digest: string):
       };
       const res = await client.retrying(`reading the signature ${layer.digest}`, () => client.request(spec));
       if (res.status !== 200) throw client.unexpected(spec, res);
-      const payload = Buffer.from(res.text, "utf8");
-      if (sha256(payload) !== layer.digest)
+      if (sha256(res.bytes) !== layer.digest)
         throw junk(shown, tag, `the payload ${layer.digest} has other bytes`);
-      found.push({ payload, signature });
+      found.push({ payload: res.bytes, signature });
     }
     return found;
   } finally {
@@ -245,7 +244,7 @@ export async function resolveDigest(options: SignatureOptions): Promise<string> 
         "check the reference (niftyc push prints where an image landed), or push the image first",
       );
     if (res.status !== 200) throw client.unexpected(spec, res);
-    const digest = sha256(Buffer.from(res.text, "utf8"));
+    const digest = sha256(res.bytes);
     const said = res.headers["docker-content-digest"];
     const claimed = target.digest ?? (typeof said === "string" && said.startsWith("sha256:") ? said : digest);
     if (digest !== claimed)
