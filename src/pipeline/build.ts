@@ -34,6 +34,7 @@ import {
   outputFiles,
   outputsFingerprint,
   takesGzippedLayers,
+  takesLayers,
   upToDateOutputs,
   type AssembledRecord,
   type Format,
@@ -324,7 +325,8 @@ async function planBuild(c: Compiled, packages: ResolvedPackages | undefined): P
   });
   const plan = await planSteps(recipe, context, c.fail);
   const setuid = options.allowWritableSetuid === true ? ["allow-writable-setuid"] : [];
-  const outputsKey = hashText(plan.finalKey, String(options.epoch), ...setuid);
+  // outputs-v2: a record may hold no layers (tarballsFor).
+  const outputsKey = hashText("outputs-v2", plan.finalKey, String(options.epoch), ...setuid);
   const described = recipe.instructions.map(
     (ins, i) => [ins.span.start.line, firstLine(source.text, ins.span), plan.keys[i]!] as const,
   );
@@ -421,7 +423,7 @@ async function keptOutputs(
   const recorded = await p.store.readRecord<OutputsRecord>("outputs", p.outputsKey);
   if (recorded?.config === undefined) return undefined;
   const warned = recordedWarnings(p, recorded);
-  if (warned === undefined || !(await p.store.hasAll(tarballBlobs(recorded)))) return undefined;
+  if (warned === undefined || !(await tarballsFor(p, recorded))) return undefined;
   return { recorded, config: { name: p.recipe.name, ...recorded.config }, warned };
 }
 
@@ -545,16 +547,17 @@ async function layerTarballs(b: Built): Promise<OutputsRecord> {
   const warned = recorded && recordedWarnings(b, recorded);
   let tarballs: OutputsRecord;
   let verified: OutputsRecord["verified"];
-  if (recorded === undefined || warned === undefined || !(await store.hasAll(tarballBlobs(recorded)))) {
+  if (recorded === undefined || warned === undefined || !(await tarballsFor(b, recorded))) {
     const { tarballsKey, writeTarballs } = await import("./layers.ts");
     // The same tree may have been written before, under other metadata (an edited LABEL or ENV).
     const treeKey = tarballsKey(b.tree, b.ran.basePaths, options.epoch);
     const same = await store.readRecord<Tarballs>("tarballs", treeKey);
-    const kept = same !== undefined && (await store.hasAll(tarballBlobs(same))) ? same : undefined;
+    const kept = same !== undefined && (await tarballsFor(b, same)) ? same : undefined;
+    const wanted = { layers: takesLayers(b.formats), gzip: takesGzippedLayers(b.formats) };
     const writing = kept
       ? undefined
       : stage("writing the layer tarballs", () =>
-          writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, takesGzippedLayers(b.formats)),
+          writeTarballs(store, b.tree, b.ran.basePaths, options.epoch, wanted),
         );
     writing?.catch(() => {}); // awaited below, after the checks
     try {
@@ -736,16 +739,27 @@ async function renderSbom(b: Built, rootfsDigest: string, formats: ReadonlySet<F
 
 type Sboms = { sbom?: string; cyclonedx?: string };
 
-/** Every blob of a tree's tarballs: rootfs.tar, the layers and their gzip when it was made. */
+/**
+ * Whether a record's tarballs serve these formats: every blob it names in the store, and the layer
+ * tarballs among them when a format reads them (a build whose formats read none wrote none).
+ */
+async function tarballsFor(b: Pick<Compiled, "store" | "formats">, tarballs: Tarballs): Promise<boolean> {
+  if (takesLayers(b.formats) && tarballs.layers.length === 0) return false;
+  return b.store.hasAll(tarballBlobs(tarballs));
+}
+
+/** Every blob of a tree's tarballs: rootfs.tar, the layers (when made) and their gzip (when made). */
 function tarballBlobs(tarballs: Tarballs): Array<{ digest: string }> {
   return [tarballs.rootfs, ...tarballs.layers.flatMap((l) => (l.gzip ? [l, l.gzip] : [l]))];
 }
 
 /**
- * The layer tarballs as the writers take them: files in the store. The gzip only for formats that
- * take it, so what a build's outputs are keyed by never depends on whether an earlier build made it.
+ * The layer tarballs as the writers take them: files in the store. None for formats that read no
+ * layer, and the gzip only for formats that take it, so what a build's outputs are keyed by (and
+ * build.json) never depends on whether an earlier build made them.
  */
 function layerFiles(store: Store, tarballs: Tarballs, formats: ReadonlySet<Format>): LayerFile[] {
+  if (!takesLayers(formats)) return [];
   return tarballs.layers.map((l) => ({
     path: store.blobPath(l.digest),
     digest: l.digest,

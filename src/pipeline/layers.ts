@@ -38,30 +38,40 @@ export function splitLayers(tree: Tree, basePaths: ReadonlySet<string>): { base:
 export interface Tarballs {
   rootfs: { digest: string; size: number };
   /**
-   * Each layer's tar, and its gzip (the OCI layout's layer blob), all in the store. The gzip is made
-   * only for a build whose formats take it (gzipLayers), then kept: compressing is most of the
-   * tarballs' time, and rootfs, bundles and the docker-archive never read it.
+   * Each layer's tar, and its gzip (the OCI layout's layer blob), all in the store. Made only for a
+   * build whose formats read them, then kept: the tars for the OCI layout and the docker-archive
+   * (empty when no format read them: a tree always has two layers once they are made), the gzip
+   * for the OCI layout alone (gzipLayers). rootfs.tar, bundles and the unit files never read them.
    */
   layers: Array<{ digest: string; size: number; comment: string; gzip?: { digest: string; size: number } }>;
 }
 
+/** Which of the tarballs a build's formats read beyond rootfs.tar (outputs.ts takesLayers, takesGzippedLayers). */
+export interface LayersWanted {
+  layers: boolean;
+  /** The layers' gzip too (only with `layers`). */
+  gzip: boolean;
+}
+
 /**
- * rootfs.tar and the two layer tarballs, streamed into the store, the layers gzipped as they are
- * written when `gzip` is set. When two or more worker threads run (a cold build read its .debs in
- * them), rootfs.tar is written in one and the layers in another while the caller goes on (the
- * image's checks); otherwise all three in one pass here, each file read once.
+ * rootfs.tar and, when `wanted.layers`, the two layer tarballs, streamed into the store, the layers
+ * gzipped as they are written when `wanted.gzip` is set. When worker threads run (a cold build read
+ * its .debs in them), rootfs.tar is written in one and the layers in another while the caller goes
+ * on (the image's checks); otherwise in one pass here, each file read once.
  */
 export async function writeTarballs(
   store: Store,
   tree: Tree,
   basePaths: ReadonlySet<string>,
   epoch: number,
-  gzip: boolean,
+  wanted: LayersWanted,
 ): Promise<Tarballs> {
   const { runInThread, threadsRunning } = await import("../cache/threads.ts");
-  if (threadsRunning() < 2) {
-    const { rootfs, layers } = await writeTarballSet(store, tree, basePaths, epoch, ALL, gzip);
-    return { rootfs: rootfs!, layers: layers! };
+  const gzip = wanted.layers && wanted.gzip;
+  if (threadsRunning() < (wanted.layers ? 2 : 1)) {
+    const which = wanted.layers ? ALL : ROOTFS;
+    const { rootfs, layers } = await writeTarballSet(store, tree, basePaths, epoch, which, gzip);
+    return { rootfs: rootfs!, layers: layers ?? [] };
   }
   const nodes = [...tree.nodes];
   const part = (which: TarballSet) => {
@@ -75,6 +85,7 @@ export async function writeTarballs(
     ];
     return runInThread(import.meta.url, "writeTarballsInThread", args) as Promise<Partial<Tarballs>>;
   };
+  if (!wanted.layers) return { rootfs: (await part(ROOTFS)).rootfs!, layers: [] };
   // Both settle before either's failure is thrown: no thread still writes when the build fails.
   const [rootfs, layers] = await Promise.allSettled([part(ROOTFS), part(LAYERS)]);
   if (rootfs.status === "rejected") throw rootfs.reason;
@@ -163,10 +174,11 @@ async function writeTarballSet(
 }
 
 /**
- * Bumped when the tarballs' bytes change for the same tree (the tar writer, the layer split). 2: an
- * epoch from 2038 on is written whole, where 32-bit arithmetic made it a negative mtime.
+ * Bumped when the tarballs' bytes change for the same tree (the tar writer, the layer split), or what
+ * the record means. 2: an epoch from 2038 on is written whole, where 32-bit arithmetic made it a
+ * negative mtime. 3: a record may hold no layers (a build whose formats read none wrote none).
  */
-const TARBALLS_FORMAT = "niftyc-tarballs/2";
+const TARBALLS_FORMAT = "niftyc-tarballs/3";
 
 /**
  * What the tarballs' bytes depend on: every path with its type, owner, mode, link target and content

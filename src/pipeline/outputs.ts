@@ -45,6 +45,11 @@ interface Emitter {
   write(input: EmitInput): Promise<void>;
 }
 
+/** Whether any of the formats reads the layer tarballs (the OCI layout and the docker-archive); the others take rootfs.tar alone. */
+export function takesLayers(formats: ReadonlySet<Format>): boolean {
+  return formats.has("oci") || formats.has("docker-archive");
+}
+
 /** Whether any of the formats copies the layers' gzip (the OCI layout's layer blobs); the others never read it. */
 export function takesGzippedLayers(formats: ReadonlySet<Format>): boolean {
   return formats.has("oci");

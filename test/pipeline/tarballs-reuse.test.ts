@@ -24,11 +24,21 @@ interface Built {
   digest: string;
   stages: string[];
   out: string[];
+  /** The layers build.json names. */
+  layers: unknown[];
 }
 
 let runs = 0;
-/** Build `text` (named `name`) into `cache`, OCI and docker-archive too (they read the layers), with SOURCE_DATE_EPOCH `epoch`. */
-async function build(name: string, text: string, cache: string, epoch = "0"): Promise<Built> {
+const LAYERED = "rootfs,oci,docker-archive";
+
+/** Build `text` (named `name`) into `cache`, OCI and docker-archive too by default (they read the layers), with SOURCE_DATE_EPOCH `epoch`. */
+async function build(
+  name: string,
+  text: string,
+  cache: string,
+  epoch = "0",
+  formats = LAYERED,
+): Promise<Built> {
   const dir = path.join(files.work, `r${runs++}`);
   await fsp.mkdir(dir, { recursive: true });
   await fsp.writeFile(path.join(dir, "busybox"), files.fixture.busybox.bytes, { mode: 0o755 });
@@ -36,22 +46,20 @@ async function build(name: string, text: string, cache: string, epoch = "0"): Pr
   const out = path.join(dir, "out");
   // Run from the recipe's directory, so every build.json names the recipe alike.
   const result = await niftyc(
-    [
-      "build",
-      path.basename(recipe),
-      "--cache",
-      cache,
-      "--out",
-      out,
-      "--format",
-      "rootfs,oci,docker-archive",
-      "--json",
-    ],
+    ["build", path.basename(recipe), "--cache", cache, "--out", out, "--format", formats, "--json"],
     { cwd: dir, env: { SOURCE_DATE_EPOCH: epoch, NIFTY_NO_STAMPS: "1" } },
   );
   if (result.code !== 0) throw new Error(`build ${name} exited ${result.code}:\n${result.stderr}`);
   const json = jsonOf(result) as ReturnType<typeof jsonOf> & { stages: Array<{ name: string }> };
-  return { digest: json.digest, stages: json.stages.map((s) => s.name), out: await describeOutputs(out) };
+  const { layers } = JSON.parse(await fsp.readFile(path.join(out, "build.json"), "utf8")) as {
+    layers: unknown[];
+  };
+  return {
+    digest: json.digest,
+    stages: json.stages.map((s) => s.name),
+    out: await describeOutputs(out),
+    layers,
+  };
 }
 
 const freshCache = () => path.join(files.work, `cache-${runs++}`);
@@ -116,3 +124,39 @@ for (const { what, x: xText, y: yText, sameRootfs } of PAIRS) {
     if (sameRootfs) t.is(alone[0]!.digest, alone[1]!.digest, "the same rootfs.tar");
   });
 }
+
+/** The blobs of a store, by digest. */
+const blobsOf = async (cache: string) => new Set(await fsp.readdir(path.join(cache, "blobs", "sha256")));
+
+test("formats that read no layer get rootfs.tar alone; a layered build after it, or before it, into one store gives an empty store's outputs", async (t) => {
+  const [rootfsOnly, layered] = ["rootfs,nspawn,systemd", "rootfs,oci"];
+  const alone = [
+    await build("fmt", TREE, freshCache(), "0", rootfsOnly),
+    await build("fmt", TREE, freshCache(), "0", layered),
+  ];
+  t.is(alone[0]!.digest, alone[1]!.digest, "the same rootfs.tar");
+  t.false(
+    alone[0]!.out.some((line) => line.startsWith("oci")),
+    "no OCI layout asked for",
+  );
+
+  // Rootfs first: no layer written; the layered build then writes them, as into an empty store.
+  const shared = freshCache();
+  const first = await build("fmt", TREE, shared, "0", rootfsOnly);
+  t.deepEqual(first.out, alone[0]!.out);
+  t.deepEqual(first.layers, [], "build.json names no layer where none was made");
+  t.is(alone[1]!.layers.length, 2);
+  const beforeLayers = await blobsOf(shared);
+  const second = await build("fmt", TREE, shared, "0", layered);
+  t.true(second.stages.includes("tarballs"), `the layers written: ${second.stages.join(", ")}`);
+  t.deepEqual(second.out, alone[1]!.out);
+  const added = [...(await blobsOf(shared))].filter((b) => !beforeLayers.has(b));
+  t.true(added.length >= 4, `two layer tars and their gzip, at least: ${added.length} new blobs`);
+
+  // Layered first: the rootfs-only build takes rootfs.tar from the store.
+  const shared2 = freshCache();
+  t.deepEqual((await build("fmt", TREE, shared2, "0", layered)).out, alone[1]!.out);
+  const again = await build("fmt", TREE, shared2, "0", rootfsOnly);
+  t.false(again.stages.includes("tarballs"), `stages: ${again.stages.join(", ")}`);
+  t.deepEqual(again.out, alone[0]!.out);
+});
