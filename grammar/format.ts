@@ -1,7 +1,8 @@
 // `niftyc fmt`: the one layout of a recipe, printed from the syntax tree. Each
-// word is written as it was (quotes and escapes kept), so the words, and hence
-// what the recipe builds, never change; only the blanks and line breaks around
-// them do. Heredoc bodies are copied as they are, but for their line ends: CRLF
+// word is written as it was (quotes and escapes kept), but for the option words
+// the caller names (src/check/format.ts), which are upper-cased; the words, and
+// hence what the recipe builds, never change; only their case and the blanks
+// and line breaks around them do. Heredoc bodies are copied as they are, but for their line ends: CRLF
 // becomes LF, as the build reads it, so a CRLF recipe comes out all LF.
 import type { Diagnostic } from "../src/diagnostics/diagnostic.ts";
 import { parseNiftyfile } from "./parse.ts";
@@ -12,13 +13,23 @@ export const CONTINUATION_INDENT = "    ";
 
 export type FormatResult = { text: string; errors?: undefined } | { text?: undefined; errors: Diagnostic[] };
 
-/** The recipe in the one layout, or its syntax errors (a recipe that does not parse is not rewritten). */
-export function formatNiftyfile(source: SourceFile): FormatResult {
+/**
+ * The recipe in the one layout, or its syntax errors (a recipe that does not parse is not rewritten).
+ * `optionWords` says where the option words are (the checker knows, this layer does not): the start
+ * offset of each, to be written in upper case.
+ */
+export function formatNiftyfile(
+  source: SourceFile,
+  optionWords?: (tree: SyntaxTree) => ReadonlySet<number>,
+): FormatResult {
   const parsed = parseNiftyfile(source);
   const errors = parsed.diagnostics.filter((d) => d.severity === "error");
   if (errors.length > 0) return { errors };
-  return { text: formatTree(parsed.tree) };
+  return { text: formatTree(parsed.tree, optionWords?.(parsed.tree)) };
 }
+
+/** An option word written plainly (no quote, escape or variable): its case is all that may change. */
+const PLAIN_OPTION_WORD = /^[A-Za-z][A-Za-z-]*$/;
 
 interface Item {
   start: number;
@@ -27,12 +38,12 @@ interface Item {
 }
 
 /** The tree printed: instructions and comment lines in order, at most one blank line between them. */
-export function formatTree(tree: SyntaxTree): string {
+export function formatTree(tree: SyntaxTree, optionWords: ReadonlySet<number> = new Set()): string {
   const text = tree.source.text;
   const items: Item[] = [];
   for (const c of tree.comments)
     items.push({ start: c.span.start.offset, end: c.span.end.offset, lines: c.text });
-  for (const ins of tree.instructions) items.push(instructionItem(text, ins));
+  for (const ins of tree.instructions) items.push(instructionItem(text, ins, optionWords));
   items.sort((a, b) => a.start - b.start);
   let out = "";
   let previousEnd: number | undefined;
@@ -61,9 +72,11 @@ function continuationComments(text: string, span: Span): string[] {
     .filter((line) => line.startsWith("#"));
 }
 
-function instructionItem(text: string, ins: InstructionNode): Item {
+function instructionItem(text: string, ins: InstructionNode, optionWords: ReadonlySet<number>): Item {
+  const upper = (a: InstructionNode["args"][number]) =>
+    optionWords.has(a.span.start.offset) && PLAIN_OPTION_WORD.test(a.raw) ? a.raw.toUpperCase() : a.raw;
   const elements = [
-    ...ins.args.map((a) => ({ start: a.span.start.offset, end: a.span.end.offset, raw: a.raw })),
+    ...ins.args.map((a) => ({ start: a.span.start.offset, end: a.span.end.offset, raw: upper(a) })),
     ...ins.heredocs.map((h) => ({
       start: h.markerSpan.start.offset,
       end: h.markerSpan.end.offset,

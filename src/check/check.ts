@@ -14,7 +14,7 @@ import { Reporter, type Omitted } from "../diagnostics/reporter.ts";
 import { Scope } from "../instructions/scope.ts";
 import { expandParts, expandWord } from "./substitute.ts";
 import { checkValue } from "./values.ts";
-import { START_OF_FILE } from "../core/source.ts";
+import { START_OF_FILE, type Span } from "../core/source.ts";
 import { EVERY_NAME_USE, recipeNameProblem, type NameUses } from "./recipe-name.ts";
 
 export interface CheckOptions {
@@ -33,6 +33,8 @@ export interface CheckOptions {
   hostText?: CheckModel["hostText"];
   /** Absolute directory COPY sources are relative to; default: the source path's directory. */
   recipeDir?: string;
+  /** Filled with the span of each word a line's check takes as an option word (fmt upper-cases them). */
+  optionWords?: Span[];
 }
 
 export interface CheckResult {
@@ -118,7 +120,7 @@ export function checkTree(tree: SyntaxTree, options: CheckOptions = {}): CheckRe
   const report = new Reporter(tree.source);
   const dir = options.recipeDir ?? resolve(dirname(tree.source.path));
   const model = startModel(tree, options, dir);
-  const instructions = checkLines(tree, report, model);
+  const instructions = checkLines(tree, report, model, options.optionWords);
   checkWholeRecipe(tree, instructions, report, model);
   warnUndeclaredArgs(tree, options, report, model);
   return checkResult(tree, options, report, dir, instructions);
@@ -153,7 +155,12 @@ function startModel(tree: SyntaxTree, options: CheckOptions, dir: string): Check
 type InstructionNode = SyntaxTree["instructions"][number];
 
 /** Each line in order: its keyword, its values substituted, then its instruction's own checks. */
-function checkLines(tree: SyntaxTree, report: Reporter, model: CheckModel): Instruction[] {
+function checkLines(
+  tree: SyntaxTree,
+  report: Reporter,
+  model: CheckModel,
+  optionWords: Span[] | undefined,
+): Instruction[] {
   const instructions: Instruction[] = [];
   let expandedChars = 0;
   for (const node of tree.instructions) {
@@ -162,7 +169,7 @@ function checkLines(tree: SyntaxTree, report: Reporter, model: CheckModel): Inst
       reportUnknownInstruction(node, report);
       continue;
     }
-    const expanded = expandLine(node, keyword, report, model);
+    const expanded = { ...expandLine(node, keyword, report, model), ...(optionWords ? { optionWords } : {}) };
     expandedChars += expandedLength(expanded);
     if (expandedChars > MAX_RECIPE_EXPANSION) {
       reportTooLongExpansion(node, report);

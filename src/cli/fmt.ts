@@ -16,11 +16,13 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
     return EXIT.ok;
   }
   const check = values.check === true;
-  const { formatNiftyfile } = await import("../../grammar/format.ts");
+  const { formatRecipe } = await import("../check/format.ts");
   const { MAX_RECIPE_CHARS, readRecipe, tooLong } = await import("../check/source.ts");
   // Over the limit a check refuses, fmt refuses too: NIFTY802, not a rewrite of what no build reads.
-  const format = (source: SourceFile) =>
-    source.text.length > MAX_RECIPE_CHARS ? { errors: tooLong(source).diagnostics } : formatNiftyfile(source);
+  const format = async (source: SourceFile) =>
+    source.text.length > MAX_RECIPE_CHARS
+      ? { errors: tooLong(source).diagnostics }
+      : await formatRecipe(source);
   if (positionals.length === 0) {
     if (io.readStdin === undefined)
       throw new UsageError(
@@ -28,7 +30,7 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
         FMT_HELP,
       );
     const text = await io.readStdin();
-    const formatted = format({ path: "stdin", text });
+    const formatted = await format({ path: "stdin", text });
     if (formatted.errors) return failed(formatted.errors, io);
     if (check) return printDiff(text, formatted.text, "stdin", io);
     io.stdout.write(formatted.text);
@@ -39,7 +41,7 @@ export async function runFmt(args: readonly string[], io: CliIo): Promise<number
   for (const path of positionals) {
     const { recipePath, shownPath } = await recipeLocation(io.cwd, path);
     const source = await readRecipe(recipePath, shownPath);
-    const formatted = format(source);
+    const formatted = await format(source);
     if (formatted.errors) {
       for (const d of formatted.errors) errors.push(d);
       continue;

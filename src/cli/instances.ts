@@ -79,14 +79,29 @@ Examples:
   systemctl start ssh.target           (listens on 20001 … 30000; ssh -p 20007 boots ssh@20007)
   niftyc instances status /var/lib/niftyc/ssh`;
 
-function wholeNumber(value: string | undefined, flag: string, fallback?: number): number {
+/**
+ * A whole-number flag in [min, max]: anything else is a usage mistake (exit 2) that says the range,
+ * as other commands' bad flag values are. The library checks the same ranges (NIFTY400, NIFTY401).
+ */
+function wholeNumber(
+  value: string | undefined,
+  flag: string,
+  [min, max]: readonly [number, number],
+  fallback?: number,
+): number {
   if (value === undefined) {
     if (fallback !== undefined) return fallback;
     throw new UsageError(`${flag} is required`, INSTANCES_HELP);
   }
-  if (!/^\s*-?\d+\s*$/.test(value))
-    throw new UsageError(`${flag} takes a whole number, got ${JSON.stringify(value)}`, INSTANCES_HELP);
-  return Number(value);
+  const n = /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `from ${min} up` : `from ${min} to ${max}`;
+    throw new UsageError(
+      `${flag} takes a whole number ${range}, got ${JSON.stringify(value)}`,
+      INSTANCES_HELP,
+    );
+  }
+  return n;
 }
 
 function pairs(list: readonly string[] | undefined, flag: string, what: string): Array<[string, string]> {
@@ -211,11 +226,11 @@ export async function runInstances(args: readonly string[], io: CliIo): Promise<
     io.stdout.write(INSTANCES_HELP + "\n");
     return EXIT.ok;
   }
-  const request = readRequest(values, positionals);
+  const { checkArguments, MAX_COUNT } = await import("../instances/plan.ts");
+  const request = readRequest(values, positionals, MAX_COUNT);
   const { rootOption } = await import("./root.ts");
   const root = await rootOption(io.cwd, values.root as string | undefined);
   // What the arguments alone decide is told before a recipe is built (a build may download).
-  const { checkArguments } = await import("../instances/plan.ts");
   checkArguments(request.count, request.first, request.sets);
   const built = await builtOrBuild(request.input, values, io, { help: INSTANCES_HELP, code: "NIFTY420" });
   if (typeof built === "number") return built;
@@ -238,7 +253,11 @@ async function isStatusCommand(args: readonly string[], io: CliIo): Promise<bool
   );
 }
 
-function readRequest(values: ParsedValues, positionals: readonly string[]): InstancesRequest {
+function readRequest(
+  values: ParsedValues,
+  positionals: readonly string[],
+  maxCount: number,
+): InstancesRequest {
   const onDemand = values["on-demand"] === true;
   const idleStopFlag = values["idle-stop"] as string | undefined;
   if (idleStopFlag !== undefined && !onDemand)
@@ -254,8 +273,8 @@ function readRequest(values: ParsedValues, positionals: readonly string[]): Inst
         : "instances takes one recipe or build directory",
       INSTANCES_HELP,
     );
-  const count = wholeNumber(values.count as string | undefined, "--count");
-  const first = wholeNumber(values.first as string | undefined, "--first", 1);
+  const count = wholeNumber(values.count as string | undefined, "--count", [1, maxCount]);
+  const first = wholeNumber(values.first as string | undefined, "--first", [0, Number.MAX_SAFE_INTEGER], 1);
   const sets = pairs(values.set as string[] | undefined, "--set", "NAME=EXPR").map(([name, expr]) => ({
     name,
     expr,

@@ -445,13 +445,14 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
   if (positionals.filter((p) => p === "-").length > 1)
     throw new UsageError("check - reads one recipe from standard input: give - once", CHECK_HELP);
   const all: Diagnostic[] = [];
-  const shown: string[] = [];
+  // Each file without an error says so in the same words whatever the other files hold.
+  const clean: string[] = [];
   for (const path of positionals) {
     // -: the recipe on standard input, named stdin, as build - takes it.
     // Read inside checkOneRecipe: standard input that is too long or not UTF-8 is its diagnostic.
     const stdin = path === "-" ? () => standardInput(io, CHECK_HELP, "check -") : undefined;
     const checked = await checkOneRecipe(io.cwd, path, options, asked, stdin);
-    shown.push(checked.shown);
+    if (!hasErrors(checked.diagnostics)) clean.push(checked.shown);
     all.push(...checked.diagnostics);
   }
   const failed = hasErrors(all);
@@ -460,7 +461,7 @@ async function runCheck(args: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(JSON.stringify({ ok: !failed, diagnostics: diagnosticsToJson(all) }) + "\n");
   } else {
     await printDiagnostics(all, io);
-    if (!failed) io.stdout.write(`${shown.length === 1 ? shown[0] : `${shown.length} recipes`}: ok\n`);
+    for (const shown of clean) io.stdout.write(`${shown}: ok\n`);
   }
   return failed ? EXIT.input : EXIT.ok;
 }

@@ -2,6 +2,7 @@
 // boot it (or run a command in it) on systemd-nspawn as root, bubblewrap or
 // rootless podman as an ordinary user. Parses, reads the environment once,
 // prints; the work is in src/run/.
+import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { forTerminal } from "../diagnostics/escape.ts";
 import { UsageError, type CliIo } from "./io.ts";
@@ -32,7 +33,8 @@ Options:
   --engine E            nspawn, bwrap or podman (default: nspawn as root, else bwrap, then podman)
   -d, --detach          leave it running in the background and print how to stop it
   --stop                stop the run named (or started from) the argument with the image's
-                        stop signal, wait for it (SIGKILL after 30 s) and print its exit status
+                        stop signal, wait for it (SIGKILL after 30 s), print its exit status
+                        and exit with it
   --list                the runs of this user, running or ended
   --name NAME           the run's name (default: the image's); one run per name at a time
   --set NAME=VALUE      a value for the recipe's ENV NAME (repeatable). VALUE is a whole number,
@@ -122,17 +124,24 @@ async function runStop(what: string | undefined, p: Paths, io: CliIo): Promise<n
   const { stopRun } = await import("../run/start.ts");
   const run = await findRun(p.runsBase, what, io.cwd);
   const result = await stopRun(run, p.privilege, { ...io.env }, STOP_TIMEOUT_MS);
-  const status = result.status === undefined ? "" : `, exit status ${result.status}`;
-  if (result.wasStopped) io.stdout.write(`${run.record.name} had already ended${status}\n`);
+  const name = run.record.name;
+  const ended = howEnded(result.status);
+  if (result.wasStopped) io.stdout.write(`${name} had already ended, ${ended}\n`);
   else if (result.killed)
     io.stdout.write(
-      `${run.record.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s after ${run.record.stopSignal.name}: killed${status}\n`,
+      `${name} did not stop within ${STOP_TIMEOUT_MS / 1000} s after ${run.record.stopSignal.name}: killed, ${ended}\n`,
     );
-  else
-    io.stdout.write(
-      `stopped ${run.record.name} (${run.record.engine}, ${run.record.stopSignal.name})${status}\n`,
-    );
-  return EXIT.ok;
+  else io.stdout.write(`stopped ${name} (${run.record.engine}, ${run.record.stopSignal.name}), ${ended}\n`);
+  // As a run's own: the container's status (a booted image that powered off: 0).
+  return result.status ?? EXIT.input;
+}
+
+/** How a container ended, from its status: a status over 128 is a signal's, as a shell reports it. */
+function howEnded(status: number | undefined): string {
+  if (status === undefined) return "its exit status was not recorded";
+  const signal =
+    status > 128 ? Object.entries(osConstants.signals).find(([, n]) => n === status - 128)?.[0] : undefined;
+  return `exit status ${status}${signal !== undefined ? ` (${signal})` : ""}`;
 }
 
 async function runList(p: Paths, io: CliIo): Promise<number> {

@@ -119,8 +119,9 @@ Options:
 
 export const FMT_HELP = `Usage: niftyc fmt [--check] [recipe...]
 
-Rewrites recipes in the one layout: instruction keywords in upper case (other
-words, option words too, as written), one space between words, continuation
+Rewrites recipes in the one layout: instruction keywords and option words
+(MODE, OWNER, RO …, where the line takes them as options) in upper case, other
+words as written, one space between words, continuation
 lines indented by four spaces, comments kept, at most one blank line, no
 trailing blanks; heredoc bodies are left as they are, but
 for their line ends (CRLF becomes LF, as the build reads it). Only the

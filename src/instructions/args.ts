@@ -54,6 +54,7 @@ export function readOptions(
       continue;
     }
     seenOption = true;
+    ins.optionWords?.push(word.span);
     if (result.values.has(name) || result.flags.has(name) || result.lists.has(name)) {
       report.error(word.span, "NIFTY031", `${name} is given twice`);
     }

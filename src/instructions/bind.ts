@@ -66,6 +66,7 @@ export const bind: InstructionSpec<BindInstruction> = {
     const mode = words[0]?.text.toUpperCase();
     if (mode === "RO" || mode === "RW") {
       readOnly = mode === "RO";
+      ins.optionWords?.push(words[0]!.span);
       words = words.slice(1);
     }
     if (!expectCount(ins, words, report, 1, 1, this.syntax[0]!)) return undefined;

@@ -74,6 +74,7 @@ export const inittab: InstructionSpec<InittabInstruction> = {
     let words = rest;
     let tty = "";
     if (words[0]?.text.toUpperCase() === "TTY") {
+      ins.optionWords?.push(words[0].span);
       const ttyWord = words[1];
       if (ttyWord === undefined || !/^[A-Za-z0-9/_.-]+$/.test(ttyWord.text)) {
         report.error(

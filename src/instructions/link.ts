@@ -35,6 +35,8 @@ export const link: InstructionSpec<LinkInstruction> = {
       );
       return undefined;
     }
+    if (names.length === 1 && names[0]!.text.toUpperCase() === "APPLETS")
+      ins.optionWords?.push(names[0]!.span);
     const inWord = opts.values.get("IN");
     // LINK APPLETS /bin/busybox: the binary after the names.
     const path = names.find((w) => w.text.startsWith("/"));

@@ -19,6 +19,8 @@ export interface Expanded {
   span: Span;
   args: Value[];
   heredocs: Array<{ text: string; span: Span; markerSpan: Span }>;
+  /** Where the line's check records each word it took as an option word (MODE, RO, TTY …): fmt upper-cases them. */
+  optionWords?: Span[];
 }
 
 export interface Account {

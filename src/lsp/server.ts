@@ -305,10 +305,10 @@ function registerRequests(
     answer("formatting", null, async (p) => {
       const doc = documents.get(p.textDocument.uri);
       if (doc === undefined) return null;
-      const { formatNiftyfile } = await import("../../grammar/format.ts");
+      const { formatRecipe } = await import("../check/format.ts");
       const text = doc.getText();
       if (text.length > MAX_RECIPE_CHARS) return [];
-      const formatted = formatNiftyfile({ path: doc.uri, text });
+      const formatted = await formatRecipe({ path: doc.uri, text });
       if (formatted.errors || formatted.text === text) return [];
       return [
         {

@@ -4,6 +4,8 @@
 //   pid           the engine's PID (nspawn, or unshare→bwrap, or podman), written once it runs
 //   info.json     bwrap's --info-fd report: the host PID of the container's PID 1
 //   exit          the engine's exit status, written when it ends
+//   stopping      written by `niftyc run --stop` before it signals an attached run: that run's
+//                 niftyc then leaves the directory (and its exit status) to the stopper to read and remove
 //   console.log   a detached run's console
 //   root/         bwrap's throw-away copy of the tree
 // The directory is claimed with mkdir, so two runs of one name cannot both start.
@@ -36,6 +38,7 @@ export const FILES = {
   pid: "pid",
   info: "info.json",
   exit: "exit",
+  stopping: "stopping",
   log: "console.log",
   copy: "root",
 } as const;
@@ -53,7 +56,9 @@ export function checkRunName(name: string): void {
 
 async function readNumber(path: string): Promise<number | undefined> {
   try {
-    const n = Number((await readFile(path, "utf8")).trim());
+    const text = (await readFile(path, "utf8")).trim();
+    // Empty is not 0: a file caught between its creation and its write says nothing yet.
+    const n = text === "" ? Number.NaN : Number(text);
     return Number.isInteger(n) ? n : undefined;
   } catch {
     return undefined;

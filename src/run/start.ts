@@ -4,7 +4,7 @@
 // session) waits for the engine, records its exit status and removes the
 // run's copy; `niftyc run --stop` finds the run by its directory.
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { shellQuote } from "../emit/quote.ts";
@@ -157,12 +157,17 @@ export async function runAttached(input: StartInput): Promise<{ status: number; 
     const raw = await exited;
     ended = true;
     await watching;
-    await writeFile(join(input.dir, FILES.exit), `${raw}\n`).catch(() => undefined);
+    // Whole or not at all: a `--stop` waiting for it reads it as soon as it is there.
+    const exitFile = join(input.dir, FILES.exit);
+    await writeFile(`${exitFile}.new`, `${raw}\n`)
+      .then(() => rename(`${exitFile}.new`, exitFile))
+      .catch(() => undefined);
     const status = containerStatus(input.record.engine, input.record.boot, raw);
     return { status, failedToStart: !up && !stopping && engineFailed(input.record, raw) };
   } finally {
     for (const s of signals) process.off(s, onSignal);
-    await removeRun(input.dir, input.privilege);
+    // A `niftyc run --stop` that stopped this run reads its exit status, then removes the directory.
+    if (!existsSync(join(input.dir, FILES.stopping))) await removeRun(input.dir, input.privilege);
   }
 }
 
@@ -299,7 +304,15 @@ export async function stopRun(
 ): Promise<StopResult> {
   const wasStopped = !run.running;
   let killed = false;
+  // An attached run's niftyc removes its directory when the engine ends, and the exit status with it,
+  // unless told first that a stop will read that status and remove the directory itself.
+  let asked = false;
   if (run.running && run.pid !== undefined) {
+    if (!run.record.detached)
+      asked = await writeFile(join(run.dir, FILES.stopping), "", { mode: 0o600 }).then(
+        () => true,
+        () => false,
+      );
     await signalStop(run.record, run.pid, run.dir, env);
     let waited = 0;
     while (processAlive(run.pid) && waited < timeoutMs) {
@@ -320,7 +333,7 @@ export async function stopRun(
     state = await readRun(run.dir);
   }
   const raw = state?.exit ?? run.exit;
-  if (run.record.detached) await removeRun(run.dir, privilege);
+  if (run.record.detached || asked) await removeRun(run.dir, privilege);
   const status = raw === undefined ? undefined : containerStatus(run.record.engine, run.record.boot, raw);
   return { ...(status !== undefined ? { status } : {}), killed, wasStopped };
 }

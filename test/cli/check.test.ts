@@ -95,9 +95,29 @@ test("several recipes: all problems in one run, files named", async (t) => {
     /^b\.nifty:1:10: error: bad host name "-x": its label "-x" starts or ends with - \[NIFTY094\]/m,
   );
   t.regex(r.stderr, /^3 errors$/m);
+  t.is(r.stdout, "ok.nifty: ok\n");
   const good = await run(["check", "ok.nifty", "ok.nifty"], { cwd });
   t.is(good.code, 0);
-  t.is(good.stdout, "2 recipes: ok\n");
+  t.is(good.stdout, "ok.nifty: ok\nok.nifty: ok\n");
+});
+
+test("several recipes: each clean file says ok in the single-file words, whatever the others hold", async (t) => {
+  const cwd = recipes({ "bad.nifty": BAD, "ok.nifty": "HOSTNAME ok\n", "w.nifty": WARNS });
+  const alone = await run(["check", "ok.nifty"], { cwd });
+  t.is(alone.stdout, "ok.nifty: ok\n");
+  const mixed = await run(["check", "ok.nifty", "bad.nifty", "missing.nifty", "w.nifty"], { cwd });
+  t.is(mixed.code, 1);
+  t.is(mixed.stdout, "ok.nifty: ok\nw.nifty: ok\n");
+  t.regex(mixed.stderr, /^bad\.nifty:1:1: error/m);
+  t.regex(mixed.stderr, /^missing\.nifty: error: /m);
+  // --strict: the file whose warning became an error is no longer clean.
+  const strict = await run(["check", "--strict", "w.nifty", "ok.nifty"], { cwd });
+  t.is(strict.code, 1);
+  t.is(strict.stdout, "ok.nifty: ok\n");
+  // --json keeps its one object.
+  const json = await run(["check", "--json", "ok.nifty", "bad.nifty"], { cwd });
+  t.is(json.code, 1);
+  t.false((JSON.parse(json.stdout) as { ok: boolean }).ok);
 });
 
 test("warnings: exit 0 and printed; --strict makes them errors, exit 1", async (t) => {

@@ -7,6 +7,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { formatNiftyfile } from "../../grammar/format.ts";
+import { formatRecipe } from "../../src/check/format.ts";
 import { parseNiftyfile } from "../../grammar/parse.ts";
 import { checkSource } from "../../src/check/source.ts";
 import { CHECK_FRAGMENTS, CHECK_VALID_LINES, recipeArbitraries } from "../support/arbitrary-recipes.ts";
@@ -27,9 +28,9 @@ async function meaning(text: string, recipePath?: string): Promise<string | unde
 }
 
 async function sameMeaning(text: string, recipePath?: string): Promise<boolean> {
-  const formatted = formatNiftyfile({ path: "r.nifty", text });
+  const formatted = await formatRecipe({ path: "r.nifty", text });
   if (formatted.errors) return true;
-  const again = formatNiftyfile({ path: "r.nifty", text: formatted.text });
+  const again = await formatRecipe({ path: "r.nifty", text: formatted.text });
   if (again.text !== formatted.text)
     throw new Error(`not idempotent:\n${JSON.stringify(formatted.text)}\n${JSON.stringify(again.text)}`);
   const before = await meaning(text, recipePath);
@@ -56,7 +57,7 @@ test("every shipped recipe checks to the same typed recipe after fmt, and fmt is
       const line = `\n\n  ${ins.keyword.toLowerCase()}   ${ins.args.map((a) => a.raw).join(" \\\n\t ")}   `;
       messy = messy.slice(0, ins.span.start.offset) + line + messy.slice(ins.span.end.offset);
     }
-    const formatted = formatNiftyfile({ path: name, text: messy });
+    const formatted = await formatRecipe({ path: name, text: messy });
     t.is(formatted.errors, undefined, name);
     t.is(await meaning(formatted.text!, path), await meaning(text, path), name);
   }
@@ -101,6 +102,45 @@ test("one layout: upper-case keywords, single spaces, indented continuations, he
     "# top\nARG PORT=22\n\nFILE /x MODE 0644 <<EOF\n  body  \n\tkept \nEOF\n" +
       "DIR /a \\\n    # inner\n    /b MODE 0755 \\\n    OWNER root:root\nENV A=1\n\n# after\n",
   );
+});
+
+test("option words the check takes as options are written in upper case; the same letters anywhere else are kept", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "niftyc-fmt-"));
+  const text = [
+    "copy a /b mode 0755 owner root:root",
+    "link /bin/busybox applets in /bin",
+    "link /bin/busybox tty",
+    "bind ro /srv",
+    "inittab respawn tty console /bin/getty 38400 console",
+    'file /x "mode" 0644 <<EOF',
+    "mode 0644 owner",
+    "EOF",
+    "arg M=mode",
+    "copy a /c $M 0644",
+    "user at home /var/at shell /bin/sh locked",
+    "",
+  ].join("\n");
+  await writeFile(join(dir, "o.nifty"), text);
+  t.is((await runMain(["fmt", "o.nifty"], dir)).code, 0);
+  t.is(
+    await readFile(join(dir, "o.nifty"), "utf8"),
+    [
+      "COPY a /b MODE 0755 OWNER root:root",
+      "LINK /bin/busybox APPLETS IN /bin",
+      "LINK /bin/busybox tty",
+      "BIND RO /srv",
+      "INITTAB respawn TTY console /bin/getty 38400 console",
+      'FILE /x "mode" 0644 <<EOF',
+      "mode 0644 owner",
+      "EOF",
+      "ARG M=mode",
+      "COPY a /c $M 0644",
+      "USER at HOME /var/at SHELL /bin/sh LOCKED",
+      "",
+    ].join("\n"),
+  );
+  t.true(await sameMeaning(text, join(dir, "o.nifty")));
+  await rm(dir, { recursive: true, force: true });
 });
 
 test("fmt --check prints a unified diff, exits 1; fmt rewrites; syntax errors leave it alone", async (t) => {

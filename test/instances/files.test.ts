@@ -241,8 +241,8 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   t.is((await cli(["instances"], cwd)).code, 2);
 
   const zero = await cli(["instances", build.dir, "--count", "0"], cwd);
-  t.is(zero.code, 1);
-  t.regex(zero.stderr, /\[NIFTY400\]/);
+  t.is(zero.code, 2);
+  t.regex(zero.stderr, /^niftyc: --count takes a whole number from 1 to 100000, got "0"$/m);
   const clash = await cli(["instances", build.dir, "--count", "2"], cwd);
   t.regex(clash.stderr, /\[NIFTY408\]\n  hint: .*--set PORT=2200\+i/);
   const notBuild = await cli(["instances", cwd, "--count", "2"], cwd);
@@ -291,6 +291,30 @@ test("the command line: help, usage mistakes (exit 2), input mistakes (exit 1), 
   );
   t.regex(text.stdout, /^wrote 2 instances of ssh \(ssh-1 … ssh-2\) in fleet; shared tree kept\n/);
   t.regex(text.stdout, /systemctl start ssh\.target/);
+});
+
+test("--count or --first out of range, not a number or not whole: a usage mistake (exit 2) that says the range", async (t) => {
+  const build = await buildDir(t);
+  const cwd = temp(t);
+  for (const value of ["0", "100001", "-1", "1.5", "abc", "1e3", ""]) {
+    const r = await cli(["instances", build.dir, `--count=${value}`], cwd);
+    t.is(r.code, 2, `--count=${value}`);
+    t.is(
+      r.stderr.split("\n")[0],
+      `niftyc: --count takes a whole number from 1 to 100000, got ${JSON.stringify(value)}`,
+    );
+    t.regex(r.stderr, /^Usage: niftyc instances /m);
+    t.is(r.stdout, "");
+  }
+  for (const value of ["-1", "0.5", "x"]) {
+    const r = await cli(["instances", build.dir, "--count", "2", `--first=${value}`], cwd);
+    t.is(r.code, 2, `--first=${value}`);
+    t.is(
+      r.stderr.split("\n")[0],
+      `niftyc: --first takes a whole number from 0 up, got ${JSON.stringify(value)}`,
+    );
+  }
+  t.deepEqual(readdirSync(cwd), [], "nothing written");
 });
 
 test("a shared tree a writable boot wrote into is still the image's: refused with what changed (NIFTY424), unpacked again with --replace", async (t) => {

@@ -16,6 +16,7 @@ import {
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ROOT, debianMirror, freePort, ssh, tempDir, waitForPort } from "../boot/harness.ts";
+import { sleep } from "../support/net.ts";
 import {
   ensureUser,
   exists,
@@ -254,6 +255,66 @@ for (const mode of ATTACHED_MODES) {
     },
   );
 }
+
+/** Kill a started niftyc's process group in teardown, when the test left it running. */
+function killGroupAfter(t: ExecutionContext, pid: number): void {
+  t.teardown(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone.
+    }
+  });
+}
+
+for (const mode of ATTACHED_MODES) {
+  test.serial(
+    `ssh.nifty attached, ${mode.label}: --stop from elsewhere ends with the container's exit status, and exits with it`,
+    async (t) => {
+      if (!requireRun(t)) return;
+      const s = await setup(t, mode.asUser);
+      const name = `nrt-stop-${process.pid}`;
+      const port = await freePort();
+      const engine = mode.engine === "podman" ? ["--engine", "podman"] : [];
+      const run = startNiftycAs(
+        s.user,
+        ["run", "recipes/ssh.nifty", ...s.args, ...engine, "--name", name, "--set", `PORT=${port}`],
+        s.env,
+      );
+      killGroupAfter(t, run.pid);
+      await waitForRunPort(run, port, 120_000);
+      const stopped = await niftycAs(s.user, ["run", "--stop", name], s.env);
+      t.is(stopped.stdout, `stopped ${name} (${mode.engine}, SIGUSR2), exit status 0\n`, stopped.stderr);
+      t.is(stopped.status, 0, stopped.stderr);
+      t.is((await run.done).status, 0);
+      assertNothingLeft(t, s, name);
+    },
+  );
+}
+
+test.serial(
+  "a command attached as root (systemd-nspawn), ended by --stop with status 3: --stop says exit status 3 and exits 3, as the run does",
+  async (t) => {
+    if (!requireRun(t)) return;
+    const s = await setup(t, false);
+    const name = `nrt-stop-cmd-${process.pid}`;
+    // PID 1 is this shell: it ends with status 3 on the image's stop signal (BusyBox's SIGUSR2).
+    const script = 'trap "exit 3" USR2; echo up; while :; do sleep 1; done';
+    const run = startNiftycAs(
+      undefined,
+      ["run", "recipes/console.nifty", ...s.args, "--name", name, "--", "/bin/sh", "-c", script],
+      s.env,
+    );
+    killGroupAfter(t, run.pid);
+    for (let waited = 0; !/^up$/m.test(run.output()) && waited < 120_000; waited += 100) await sleep(100);
+    t.regex(run.output(), /^up$/m, "the command started");
+    const stopped = await niftycAs(undefined, ["run", "--stop", name], s.env);
+    t.is(stopped.stdout, `stopped ${name} (nspawn, SIGUSR2), exit status 3\n`, stopped.stderr);
+    t.is(stopped.status, 3, "--stop exits with the container's status, as run does");
+    t.is((await run.done).status, 3);
+    assertNothingLeft(t, s, name);
+  },
+);
 
 test.serial(
   "as an ordinary user, --engine podman: console.nifty -- /bin/cat /etc/os-release prints it",
