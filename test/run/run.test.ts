@@ -283,13 +283,27 @@ for (const mode of ATTACHED_MODES) {
       );
       killGroupAfter(t, run.pid);
       await waitForRunPort(run, port, 120_000);
-      const stopped = await niftycAs(s.user, ["run", "--stop", name], s.env);
-      t.is(stopped.stdout, `stopped ${name} (${mode.engine}, SIGUSR2), exit status 0\n`, stopped.stderr);
-      t.is(stopped.status, 0, stopped.stderr);
-      t.is((await run.done).status, 0);
-      assertNothingLeft(t, s, name);
+      await stopsWith(t, s, { user: s.user, name, engine: mode.engine, run }, 0);
     },
   );
+}
+
+/** `run --stop NAME` from elsewhere: it says the container's exit status and exits with it, as the run does. */
+async function stopsWith(
+  t: ExecutionContext,
+  s: Setup,
+  stop: { user: User | undefined; name: string; engine: string; run: ReturnType<typeof startNiftycAs> },
+  status: number,
+): Promise<void> {
+  const stopped = await niftycAs(stop.user, ["run", "--stop", stop.name], s.env);
+  t.is(
+    stopped.stdout,
+    `stopped ${stop.name} (${stop.engine}, SIGUSR2), exit status ${status}\n`,
+    stopped.stderr,
+  );
+  t.is(stopped.status, status, stopped.stderr);
+  t.is((await stop.run.done).status, status);
+  assertNothingLeft(t, s, stop.name);
 }
 
 test.serial(
@@ -308,11 +322,7 @@ test.serial(
     killGroupAfter(t, run.pid);
     for (let waited = 0; !/^up$/m.test(run.output()) && waited < 120_000; waited += 100) await sleep(100);
     t.regex(run.output(), /^up$/m, "the command started");
-    const stopped = await niftycAs(undefined, ["run", "--stop", name], s.env);
-    t.is(stopped.stdout, `stopped ${name} (nspawn, SIGUSR2), exit status 3\n`, stopped.stderr);
-    t.is(stopped.status, 3, "--stop exits with the container's status, as run does");
-    t.is((await run.done).status, 3);
-    assertNothingLeft(t, s, name);
+    await stopsWith(t, s, { user: undefined, name, engine: "nspawn", run }, 3);
   },
 );
 
