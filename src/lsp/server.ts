@@ -2,7 +2,8 @@
 // Every answer comes from checkSource, the front end of `niftyc check`, and
 // the instruction table; package names come from the store, read only. A
 // request that fails is answered with an empty result and a log line: the
-// server never goes down with a document.
+// server never goes down with a document. A header the JSON-RPC reader cannot
+// use is reported and skipped before the reader sees it (src/lsp/framing.ts).
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
@@ -32,6 +33,7 @@ import {
   type PackageCatalog,
 } from "./features.ts";
 import { definition, references } from "./names.ts";
+import { Framing } from "./framing.ts";
 
 export interface ServerOptions {
   /** The content store, for package names (read only); absent: no package completion beyond the lock. */
@@ -150,12 +152,25 @@ function guarded<P, R>(
   };
 }
 
+/**
+ * The connection over the streams, `input` read through Framing: a header the reader cannot use is
+ * reported to the client (window/logMessage) and skipped, not the end of the conversation.
+ */
+function connect(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Connection {
+  const framing = new Framing((message) => connection.console.warn(message));
+  const connection = createConnection(
+    new StreamMessageReader(input.pipe(framing)),
+    new StreamMessageWriter(output),
+  );
+  return connection;
+}
+
 export function startServer(
   input: NodeJS.ReadableStream,
   output: NodeJS.WritableStream,
   options: ServerOptions = {},
 ): Connection {
-  const connection = createConnection(new StreamMessageReader(input), new StreamMessageWriter(output));
+  const connection = connect(input, output);
   const documents = new TextDocuments(TextDocument);
   const analyses = new Map<string, Analysis>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
