@@ -1,6 +1,6 @@
 // Whatever an editor sends, niftyc lsp answers and goes on answering: binary
 // garbage, a 5 MB line, an unterminated heredoc, bytes that are not UTF-8, a
-// header the JSON-RPC reader cannot use.
+// header the JSON-RPC reader cannot use, a request whose params are null.
 import test, { type ExecutionContext } from "ava";
 import { Framing } from "../../src/lsp/framing.ts";
 import { startLsp, type LspChild } from "../support/lsp-client.ts";
@@ -183,6 +183,43 @@ test("the framing is the same whatever the chunks: a bad header and the next mes
   };
   for (const size of [1, 2, 7, input.length])
     t.deepEqual(run(size), { out: good + good, reports: 2 }, `${size}`);
+});
+
+test("a request whose params are null or of the wrong shape is InvalidParams (-32602), and the next request is answered", async (t) => {
+  const lsp = await disposable(t);
+  const answers = rawAnswers(lsp);
+  const uri = "file:///nowhere/params.nifty";
+  await lsp.open(uri, "ENV PORT=2200\n");
+  const methods = [
+    "textDocument/hover",
+    "textDocument/completion",
+    "textDocument/definition",
+    "textDocument/references",
+    "textDocument/documentSymbol",
+    "textDocument/formatting",
+    "textDocument/codeAction",
+  ];
+  const wrong = [null, {}, { textDocument: { uri }, position: "0:3" }, { textDocument: uri }];
+  for (const method of methods)
+    for (const [i, params] of wrong.entries())
+      lsp.child.stdin.write(frame({ id: `${method}#${i}`, method, params }));
+  const hover = await within(
+    lsp.connection.sendRequest<{ contents: unknown } | null>("textDocument/hover", {
+      textDocument: { uri },
+      position: { line: 0, character: 1 },
+    }),
+    5000,
+    "the hover after them",
+  );
+  t.truthy(hover, "ENV's hover");
+  for (const method of methods)
+    for (const [i] of wrong.entries()) {
+      if (method === "textDocument/documentSymbol" || method === "textDocument/formatting")
+        if (i === 2) continue; // a position is not theirs to read: the params hold what they need
+      const answer = answers.find((a) => a.id === `${method}#${i}`);
+      t.is(answer?.error?.code, -32602, `${method} with ${JSON.stringify(wrong[i])}`);
+    }
+  t.is(lsp.child.exitCode, null);
 });
 
 test("standard input ending inside a message: the server exits 1, saying why on stderr, instead of waiting for the rest", async (t) => {
