@@ -16,6 +16,15 @@ export async function runLsp(args: readonly string[], io: CliIo): Promise<number
   const connection = startServer(process.stdin, process.stdout, {
     storeDir: cacheDir(values.cache as string | undefined, io),
   });
-  await new Promise<void>((resolve) => connection.onExit(() => resolve()));
-  return EXIT.ok;
+  return new Promise<number>((resolve) => {
+    connection.onExit(() => resolve(EXIT.ok));
+    // The client is gone. Nothing more can be read, and a message cut short would have the reader
+    // wait for its end (and the client's watchdog wait for a process) forever: stop, saying why.
+    process.stdin.once("end", () => {
+      io.stderr.write("niftyc lsp: standard input ended without an exit notification; stopping\n");
+      resolve(EXIT.input);
+      // Answers already due are written first; timers of the reader or the watchdog end no sooner.
+      setTimeout(() => process.exit(EXIT.input), 1000).unref();
+    });
+  });
 }

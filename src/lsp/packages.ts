@@ -5,13 +5,13 @@
 // the names a completion shows. Nothing is downloaded and nothing in the store
 // is written; without a lock or a parse, the lock's own packages are offered,
 // or none.
-import { readFile } from "node:fs/promises";
 import { Store } from "../cache/store.ts";
 import { parseLock } from "../debian/lockfile.ts";
 import { openParsedIndex } from "../debian/index.ts";
 import type { PackageIndex } from "../debian/package-index.ts";
 import { byteOrder } from "../debian/universe.ts";
 import { hashText } from "../pipeline/keys.ts";
+import { readLockBytes } from "../pipeline/lock-file.ts";
 import { NO_PACKAGES, type PackageCatalog, type PackageHint } from "./features.ts";
 
 export interface Archives {
@@ -27,7 +27,10 @@ export async function packageCatalog(
 ): Promise<PackageCatalog> {
   let text: string;
   try {
-    text = await readFile(`${recipePath}.lock`, "utf8");
+    // A regular file of at most MAX_LOCK_BYTES: a FIFO or /dev/zero as the lock holds no completion.
+    const bytes = await readLockBytes(`${recipePath}.lock`, `${recipePath}.lock`);
+    if (bytes === undefined) return NO_PACKAGES;
+    text = bytes.toString("utf8");
   } catch {
     return NO_PACKAGES;
   }

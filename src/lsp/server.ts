@@ -2,11 +2,22 @@
 // Every answer comes from checkSource, the front end of `niftyc check`, and
 // the instruction table; package names come from the store, read only. A
 // request that fails is answered with an empty result and a log line: the
-// server never goes down with a document.
+// server never goes down with a document. Params a request cannot use are
+// InvalidParams (src/lsp/params.ts); a header the JSON-RPC reader cannot use
+// is reported and skipped before the reader sees it (src/lsp/framing.ts).
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
+  CodeActionRequest,
+  CompletionRequest,
   createConnection,
+  DefinitionRequest,
+  DocumentFormattingRequest,
+  DocumentSymbolRequest,
+  HoverRequest,
+  type ProtocolRequestType,
+  type RequestHandler,
+  ReferencesRequest,
   ErrorCodes,
   ResponseError,
   StreamMessageReader,
@@ -32,6 +43,8 @@ import {
   type PackageCatalog,
 } from "./features.ts";
 import { definition, references } from "./names.ts";
+import { Framing } from "./framing.ts";
+import { CODE_ACTION, DOCUMENT, invalidParams, POSITION, REFERENCES, type Shape } from "./params.ts";
 
 export interface ServerOptions {
   /** The content store, for package names (read only); absent: no package completion beyond the lock. */
@@ -129,16 +142,22 @@ function diagnose(front: FrontEnd, uri: string, analysis: Analysis): LspDiagnost
 /** The answer to a request that comes before `initialize`, as the protocol asks. */
 const NOT_INITIALIZED = new ResponseError(ErrorCodes.ServerNotInitialized, "the server is not initialized");
 
-/** Answers a request, or logs its failure and answers `fallback`; before `initialize`, an error. */
+/**
+ * Answers a request, or logs its failure and answers `fallback`; before `initialize`, an error, and
+ * for params `invalid` finds wrong (null, or without what `run` reads), that error (-32602).
+ */
 function guarded<P, R>(
   connection: Connection,
   what: string,
   fallback: R,
   run: (params: P) => Promise<R> | R,
   ready: () => boolean = () => true,
+  invalid: (params: unknown) => ResponseError<void> | undefined = () => undefined,
 ) {
   return async (params: P): Promise<R | ResponseError<void>> => {
     if (!ready()) return NOT_INITIALIZED;
+    const refused = invalid(params);
+    if (refused !== undefined) return refused;
     try {
       return await run(params);
     } catch (error) {
@@ -150,12 +169,25 @@ function guarded<P, R>(
   };
 }
 
+/**
+ * The connection over the streams, `input` read through Framing: a header the reader cannot use is
+ * reported to the client (window/logMessage) and skipped, not the end of the conversation.
+ */
+function connect(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Connection {
+  const framing = new Framing((message) => connection.console.warn(message));
+  const connection = createConnection(
+    new StreamMessageReader(input.pipe(framing)),
+    new StreamMessageWriter(output),
+  );
+  return connection;
+}
+
 export function startServer(
   input: NodeJS.ReadableStream,
   output: NodeJS.WritableStream,
   options: ServerOptions = {},
 ): Connection {
-  const connection = createConnection(new StreamMessageReader(input), new StreamMessageWriter(output));
+  const connection = connect(input, output);
   const documents = new TextDocuments(TextDocument);
   const analyses = new Map<string, Analysis>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -252,9 +284,21 @@ function registerRequests(
   packagesFor: (uri: string, tree: SyntaxTree) => () => Promise<PackageCatalog>,
   ready: () => boolean,
 ): void {
-  /** A request's handler: answered only once the client has initialized the server. */
-  const answer = <P, R>(what: string, fallback: R, run: (params: P) => Promise<R> | R) =>
-    guarded(connection, what, fallback, run, ready);
+  /** A request's handler: answered only once the client has initialized the server, and only params of `shape`. */
+  const on = <P, R>(
+    type: ProtocolRequestType<P, R, unknown, void, unknown>,
+    shape: Shape,
+    what: string,
+    fallback: R,
+    run: (params: P) => Promise<R> | R,
+  ) =>
+    connection.onRequest(
+      type,
+      // HandlerResult's conditional type stays unresolved for a generic R: the handler is what it says.
+      guarded(connection, what, fallback, run, ready, (p) =>
+        invalidParams(type.method, shape, p),
+      ) as RequestHandler<P, R, void>,
+    );
   const at = async (uri: string, position: { line: number; character: number }) => {
     // A position before the document's start is no position in it.
     if (position.line < 0 || position.character < 0) return undefined;
@@ -263,66 +307,52 @@ function registerRequests(
     if (doc === undefined || analysis === undefined) return undefined;
     return { doc, analysis, offset: doc.offsetAt(position) };
   };
-  connection.onCompletion(
-    answer("completion", { items: [], isIncomplete: false }, async (p) => {
-      const found = await at(p.textDocument.uri, p.position);
-      if (found === undefined) return { items: [], isIncomplete: false };
-      const { doc, analysis, offset } = found;
-      return complete({
-        tree: analysis.tree,
-        text: doc.getText(),
-        offset,
-        packages: packagesFor(doc.uri, analysis.tree),
-      });
-    }),
-  );
-  connection.onHover(
-    answer("hover", null, async (p) => {
-      const found = await at(p.textDocument.uri, p.position);
-      return found ? hover(found.analysis.tree, found.offset) : null;
-    }),
-  );
-  connection.onDefinition(
-    answer("definition", null, async (p) => {
-      const found = await at(p.textDocument.uri, p.position);
-      return found ? definition(found.analysis.tree, p.textDocument.uri, found.offset) : null;
-    }),
-  );
-  connection.onReferences(
-    answer("references", [], async (p) => {
-      const found = await at(p.textDocument.uri, p.position);
-      if (found === undefined) return [];
-      return references(found.analysis.tree, p.textDocument.uri, found.offset, p.context.includeDeclaration);
-    }),
-  );
-  connection.onDocumentSymbol(
-    answer("symbols", [], async (p) => {
-      const analysis = await current(p.textDocument.uri);
-      return analysis ? symbols(analysis.tree) : [];
-    }),
-  );
-  connection.onDocumentFormatting(
-    answer("formatting", null, async (p) => {
-      const doc = documents.get(p.textDocument.uri);
-      if (doc === undefined) return null;
-      const { formatRecipe } = await import("../check/format.ts");
-      const text = doc.getText();
-      if (text.length > MAX_RECIPE_CHARS) return [];
-      const formatted = await formatRecipe({ path: doc.uri, text });
-      if (formatted.errors || formatted.text === text) return [];
-      return [
-        {
-          range: { start: { line: 0, character: 0 }, end: doc.positionAt(text.length) },
-          newText: formatted.text,
-        },
-      ];
-    }),
-  );
-  connection.onCodeAction(
-    answer("code actions", [], async (p) => {
-      const analysis = await current(p.textDocument.uri);
-      if (analysis === undefined) return [];
-      return codeActions(p.textDocument.uri, p.context.diagnostics, analysis.tree, p.context.only);
-    }),
-  );
+  on(CompletionRequest.type, POSITION, "completion", { items: [], isIncomplete: false }, async (p) => {
+    const found = await at(p.textDocument.uri, p.position);
+    if (found === undefined) return { items: [], isIncomplete: false };
+    const { doc, analysis, offset } = found;
+    return complete({
+      tree: analysis.tree,
+      text: doc.getText(),
+      offset,
+      packages: packagesFor(doc.uri, analysis.tree),
+    });
+  });
+  on(HoverRequest.type, POSITION, "hover", null, async (p) => {
+    const found = await at(p.textDocument.uri, p.position);
+    return found ? hover(found.analysis.tree, found.offset) : null;
+  });
+  on(DefinitionRequest.type, POSITION, "definition", null, async (p) => {
+    const found = await at(p.textDocument.uri, p.position);
+    return found ? definition(found.analysis.tree, p.textDocument.uri, found.offset) : null;
+  });
+  on(ReferencesRequest.type, REFERENCES, "references", [], async (p) => {
+    const found = await at(p.textDocument.uri, p.position);
+    if (found === undefined) return [];
+    return references(found.analysis.tree, p.textDocument.uri, found.offset, p.context.includeDeclaration);
+  });
+  on(DocumentSymbolRequest.type, DOCUMENT, "symbols", [], async (p) => {
+    const analysis = await current(p.textDocument.uri);
+    return analysis ? symbols(analysis.tree) : [];
+  });
+  on(DocumentFormattingRequest.type, DOCUMENT, "formatting", null, async (p) => {
+    const doc = documents.get(p.textDocument.uri);
+    if (doc === undefined) return null;
+    const { formatRecipe } = await import("../check/format.ts");
+    const text = doc.getText();
+    if (text.length > MAX_RECIPE_CHARS) return [];
+    const formatted = await formatRecipe({ path: doc.uri, text });
+    if (formatted.errors || formatted.text === text) return [];
+    return [
+      {
+        range: { start: { line: 0, character: 0 }, end: doc.positionAt(text.length) },
+        newText: formatted.text,
+      },
+    ];
+  });
+  on(CodeActionRequest.type, CODE_ACTION, "code actions", [], async (p) => {
+    const analysis = await current(p.textDocument.uri);
+    if (analysis === undefined) return [];
+    return codeActions(p.textDocument.uri, p.context.diagnostics, analysis.tree, p.context.only);
+  });
 }

@@ -3,7 +3,7 @@
 // it covers the recipe it is used as it is, without any index; otherwise the
 // suites' signed indices are fetched and verified, the closure resolved, and
 // the lock written (or, with --locked, the build refuses).
-import { open, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import type { SourceFile, Span } from "../core/source.ts";
 import type { HostInputs } from "../core/host-inputs.ts";
 import type { Limits } from "../core/limits.ts";
@@ -28,6 +28,7 @@ import type { Field } from "../debian/fields.ts";
 import type { DebContents } from "../debian/deb.ts";
 import { digestHex } from "../cache/store.ts";
 import { hashText } from "./keys.ts";
+import { readLockBytes } from "./lock-file.ts";
 import { Gate, largestFirst } from "../core/gate.ts";
 import type { PackageRecord, SuiteRef } from "../debian/types.ts";
 import type { PackageIndex } from "../debian/package-index.ts";
@@ -455,22 +456,12 @@ function lockDiagnostic(
 }
 
 async function readLockFile(path: string, shown: string, inputs?: HostInputs): Promise<LockFile | undefined> {
-  let text: string;
-  try {
-    const fh = await open(path, "r");
-    try {
-      if (inputs) inputs.file(path, await fh.stat({ bigint: true }));
-      text = await fh.readFile("utf8");
-    } finally {
-      await fh.close();
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      inputs?.absent(path);
-      return undefined;
-    }
-    throw new NiftyError("NIFTY604", `cannot read ${shown}: ${(error as Error).message}`);
+  const bytes = await readLockBytes(path, shown, inputs && ((stats) => inputs.file(path, stats)));
+  if (bytes === undefined) {
+    inputs?.absent(path);
+    return undefined;
   }
+  const text = bytes.toString("utf8");
   const parsed = parseLock(text);
   if (parsed.ok) return { sections: parsed.sections, text };
   const hint = "the lock is written by niftyc: delete it and run `niftyc lock` again";

@@ -12,6 +12,8 @@ import { NIFTYC_VERSION } from "../core/version.ts";
 import type { ProvenanceInput } from "../emit/provenance.ts";
 import type { sbomInputs } from "./sbom.ts";
 import type { ResolvedPackages } from "./packages.ts";
+import { readLockBytes } from "./lock-file.ts";
+import { NiftyError } from "../diagnostics/errors.ts";
 
 const sha256 = (bytes: Buffer | string) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
@@ -48,7 +50,9 @@ export async function provenanceInput(s: ProvenanceSources): Promise<ProvenanceI
     const shown = s.packages.lockPath.startsWith(s.recipePath)
       ? `${s.shownPath}${suffix}`
       : s.packages.lockPath;
-    lock = { path: shown, sha256: sha256(await readFile(s.packages.lockPath)) };
+    const bytes = await readLockBytes(s.packages.lockPath, shown);
+    if (bytes === undefined) throw new NiftyError("NIFTY604", `${shown} was removed while the build ran`);
+    lock = { path: shown, sha256: sha256(bytes) };
   }
   return {
     name: s.recipe.name,

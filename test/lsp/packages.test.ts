@@ -1,7 +1,9 @@
 // The language server's package catalog: names from the stored indices' name tables, a hint
 // (version, description) decoded only for a name asked about, the first suite that has it winning.
 import test from "ava";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdirSync, openSync, symlinkSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../../src/cache/store.ts";
@@ -56,4 +58,26 @@ test("the catalog lists every suite's names and decodes a hint for a name when a
   t.deepEqual(catalog.hint("libc6"), { name: "libc6", version: "2.36" });
   t.deepEqual(catalog.hint("only-in-lock"), { name: "only-in-lock", version: "1.0" });
   t.is(catalog.hint("absent"), undefined);
+});
+
+test("a lock that is a FIFO, a link to /dev/zero or a directory offers no packages, at once", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "niftyc-lsp-packages-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const recipe = join(dir, "app.nifty");
+  const archives = [{ archive: "debian", suites: ["bookworm"] }];
+  const kinds: Array<[string, () => void]> = [
+    ["a FIFO", () => execFileSync("mkfifo", [`${recipe}.lock`])],
+    ["a link to /dev/zero", () => symlinkSync("/dev/zero", `${recipe}.lock`)],
+    ["a directory", () => mkdirSync(`${recipe}.lock`)],
+  ];
+  for (const [what, make] of kinds) {
+    await rm(`${recipe}.lock`, { recursive: true, force: true });
+    make();
+    const late = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000).unref());
+    const catalog = await Promise.race([packageCatalog(undefined, recipe, archives), late]);
+    // A reader stuck opening the FIFO is let go, so a failure here does not hold the test process.
+    if (catalog === undefined)
+      closeSync(openSync(`${recipe}.lock`, constants.O_WRONLY | constants.O_NONBLOCK));
+    t.deepEqual(catalog?.names, [], what);
+  }
 });

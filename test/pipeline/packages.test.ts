@@ -5,7 +5,7 @@
 // how it says so, and niftyc outdated.
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runMain } from "../support/cli.ts";
 import { baseEnv, NIFTYC, NODE, ROOT } from "./helpers.ts";
@@ -412,6 +412,61 @@ test("a lock edited by hand into nonsense is an error at its line", async (t) =>
   const r = await buildAppRootfs(dir, (await debianArchive()).view());
   t.is(r.code, 1);
   t.regex(r.stderr, /app\.nifty\.lock:\d+:1: error: .* \[NIFTY604\]/);
+});
+
+test("a lock that is a link to /dev/zero, a FIFO, a directory or just over 16 MiB is NIFTY604 at once, naming it; an honest lock, and one of exactly 16 MiB, still build", async (t) => {
+  if (!requireArchive(t)) return;
+  t.timeout(180_000);
+  const { dir } = await project(t, "PACKAGE nifty-pager\n");
+  const view = (await debianArchive()).view();
+  const first = await buildAppRootfs(dir, view);
+  t.is(first.code, 0, first.stderr);
+  const lock = join(dir, "app.nifty.lock");
+  const honest = readFileSync(lock, "utf8");
+  // The honest lock padded with comment lines (which the lock's syntax skips) to `size` bytes.
+  const padded = (size: number) => {
+    const line = `#${"x".repeat(1023)}\n`;
+    const fill = size - Buffer.byteLength(honest);
+    return honest + line.repeat(Math.floor(fill / line.length)) + "#".repeat(fill % line.length);
+  };
+  const MiB16 = 16 * 1024 * 1024;
+  const cases: Array<[string, () => void, RegExp]> = [
+    ["a link to /dev/zero", () => symlinkSync("/dev/zero", lock), /it is a device, not a regular file/],
+    ["a FIFO", () => execFileSync("mkfifo", [lock]), /it is a FIFO, not a regular file/],
+    ["a directory", () => mkdirSync(lock), /it is a directory, not a regular file/],
+    [
+      "a file of 16 MiB and a byte",
+      () => writeFileSync(lock, padded(MiB16 + 1)),
+      /has more than 16,777,216 bytes/,
+    ],
+  ];
+  for (const [what, make, message] of cases) {
+    rmSync(lock, { recursive: true, force: true });
+    make();
+    // The real CLI in a child, killed if it hangs: a FIFO once held the open forever.
+    const r = spawnSync(
+      NODE,
+      [NIFTYC, "build", "app.nifty", "--cache", "c", "--out", "o", ...mirrorFlags(view)],
+      {
+        cwd: dir,
+        env: baseEnv(),
+        encoding: "utf8",
+        timeout: 30_000,
+        killSignal: "SIGKILL",
+      },
+    );
+    t.is(r.status, 1, `${what}: ${r.stderr}`);
+    t.regex(r.stderr, /niftyc: error: .*app\.nifty\.lock.* \[NIFTY604\]/, what);
+    t.regex(r.stderr, message, what);
+    t.regex(r.stderr, /hint: the lock is written by niftyc: delete it and run `niftyc lock` again/, what);
+  }
+  rmSync(lock, { recursive: true, force: true });
+  writeFileSync(lock, padded(MiB16));
+  const atCap = await buildAppRootfs(dir, view, "--locked", "--offline");
+  t.is(atCap.code, 0, atCap.stderr);
+  writeFileSync(lock, honest);
+  const again = await buildAppRootfs(dir, view, "--locked", "--offline");
+  t.is(again.code, 0, again.stderr);
 });
 
 test("two whole-package lines: the dpkg status lists the packages of both", async (t) => {
