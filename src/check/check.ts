@@ -169,7 +169,8 @@ function checkLines(
       reportUnknownInstruction(node, report);
       continue;
     }
-    const expanded = { ...expandLine(node, keyword, report, model), ...(optionWords ? { optionWords } : {}) };
+    const expanded = expandLine(node, keyword, report, model);
+    if (optionWords) expanded.optionWords = optionWords;
     expandedChars += expandedLength(expanded);
     if (expandedChars > MAX_RECIPE_EXPANSION) {
       reportTooLongExpansion(node, report);
