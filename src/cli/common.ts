@@ -22,6 +22,7 @@ import { printDiagnostics } from "./print-diagnostics.ts";
 import { HostInputs, identityOf } from "../core/host-inputs.ts";
 import { readCapped } from "../core/read-capped.ts";
 import { isMachineName } from "../check/recipe-name.ts";
+import { isRecord } from "../core/json-shape.ts";
 
 // Taken from the module itself, not `import … from "node:util"`: node:util's ES module
 // face reads every export, which loads worker_threads and the diff machinery on every start.
@@ -376,12 +377,12 @@ export async function builtOrBuild(
 ): Promise<(Built & { nspawnFile?: string }) | number> {
   const { help, code, outFlag = false } = command;
   const inputPath = resolve(io.cwd, input);
-  if (
-    !(await stat(inputPath).then(
+  const exists = (path: string) =>
+    stat(path).then(
       () => true,
       () => false,
-    ))
-  )
+    );
+  if (!(await exists(inputPath)))
     throw new NiftyError(
       code,
       `${input} does not exist`,
@@ -393,37 +394,31 @@ export async function builtOrBuild(
   const built = await readBuildDir(inputPath, input, code);
   requirePlatform(built, values.platform as string | undefined, code, help);
   const nspawnFile = join(inputPath, `${built.name}.nspawn`);
-  return (await stat(nspawnFile).then(
-    () => true,
-    () => false,
-  ))
-    ? { ...built, nspawnFile }
-    : built;
+  return (await exists(nspawnFile)) ? { ...built, nspawnFile } : built;
 }
 
 /** An ImageConfig as a build writes it, to the depth run, install and instances read it (an edited build.json). */
 function isConfig(c: unknown): c is ImageConfig {
-  const record = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
   const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
   const pairs = (v: unknown) => Array.isArray(v) && v.every((p) => strings(p) && p.length === 2);
-  const records = (v: unknown) => Array.isArray(v) && v.every(record);
+  const records = (v: unknown) => Array.isArray(v) && v.every(isRecord);
   const bind = (b: unknown) =>
-    record(b) &&
+    isRecord(b) &&
     typeof b.hostPath === "string" &&
     typeof b.containerPath === "string" &&
     typeof b.readOnly === "boolean";
   return (
-    record(c) &&
+    isRecord(c) &&
     pairs(c.env) &&
     pairs(c.labels) &&
     records(c.exposedPorts) &&
     Array.isArray(c.binds) &&
     c.binds.every(bind) &&
     (c.hostname === undefined || typeof c.hostname === "string") &&
-    record(c.stopSignal) &&
+    isRecord(c.stopSignal) &&
     typeof c.stopSignal.name === "string" &&
     typeof c.stopSignal.number === "number" &&
-    record(c.init) &&
+    isRecord(c.init) &&
     typeof c.init.kind === "string" &&
     strings(c.init.command) &&
     typeof c.architecture === "string"
@@ -455,12 +450,10 @@ export async function readBuildDir(
     );
   }
   if (
-    typeof record !== "object" ||
-    record === null ||
+    !isRecord(record) ||
     typeof record.name !== "string" ||
     typeof record.digest !== "string" ||
-    typeof record.config !== "object" ||
-    record.config === null ||
+    !isRecord(record.config) ||
     (readsConfig && !isConfig(record.config))
   ) {
     throw new NiftyError(

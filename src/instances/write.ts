@@ -15,6 +15,7 @@ import type { ImageConfig } from "../image/config.ts";
 import { fileDigest } from "../core/hash.ts";
 import type { InstancePlan } from "./plan.ts";
 import { listenerUnit, type Forwarder } from "../emit/systemd.ts";
+import { isRecord } from "../core/json-shape.ts";
 import {
   DEFAULT_IDLE_STOP,
   LAYOUT,
@@ -109,14 +110,13 @@ export async function readManifest(
 
 /** The fields status and a later run read: a name, a digest, and each instance's machine and unit. */
 function isManifest(m: unknown): m is Manifest {
-  const record = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
   return (
-    record(m) &&
+    isRecord(m) &&
     typeof m.name === "string" &&
     typeof m.digest === "string" &&
-    (m.onDemand === undefined || record(m.onDemand)) &&
+    (m.onDemand === undefined || isRecord(m.onDemand)) &&
     Array.isArray(m.instances) &&
-    m.instances.every((i) => record(i) && typeof i.machine === "string" && typeof i.unit === "string")
+    m.instances.every((i) => isRecord(i) && typeof i.machine === "string" && typeof i.unit === "string")
   );
 }
 

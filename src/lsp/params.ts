@@ -5,6 +5,7 @@
 // niftyc saw it. A request whose params are null, or lack what its handler
 // reads, is answered -32602 (InvalidParams), saying what it takes.
 import { ErrorCodes, ResponseError } from "vscode-languageserver/node";
+import { isRecord } from "../core/json-shape.ts";
 
 type Fields = Record<string, unknown>;
 
@@ -13,9 +14,6 @@ export interface Shape {
   test: (params: Fields) => boolean;
   says: string;
 }
-
-const isRecord = (value: unknown): value is Fields =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const hasDocument = (p: Fields): boolean =>
   isRecord(p.textDocument) && typeof p.textDocument.uri === "string";
