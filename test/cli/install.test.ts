@@ -1,6 +1,5 @@
 // niftyc install refuses what is not a build directory, before touching any machine.
 import test from "ava";
-import { execFileSync } from "node:child_process";
 import {
   chownSync,
   mkdirSync,
@@ -14,6 +13,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
+import { packRootfsTar } from "../support/rootfs-tar.ts";
 
 /** build.json's config as a build writes it (install on this host reads its binds). */
 const config = (binds: unknown[] = []) => ({
@@ -71,17 +71,7 @@ test("install --root: the machine and its .nspawn go into that machine's /var/li
   mkdirSync(join(tree, "etc"), { recursive: true });
   writeFileSync(join(tree, "etc", "os-release"), "ID=x\n");
   const build = join(dir, "out");
-  mkdirSync(build);
-  execFileSync("tar", [
-    "--owner=0",
-    "--group=0",
-    "--numeric-owner",
-    "-cf",
-    join(build, "rootfs.tar"),
-    "-C",
-    tree,
-    ".",
-  ]);
+  packRootfsTar(build, tree);
   writeFileSync(
     join(build, "build.json"),
     JSON.stringify({ name: "x", digest: "sha256:00", config: { name: "x" } }),
@@ -145,17 +135,7 @@ test("install on this host judges the machine's binds as niftyc run does: one th
   symlinkSync("/etc", join(dir, "etc-link"));
   const buildWith = (name: string, hostPath: string) => {
     const build = join(dir, name);
-    mkdirSync(build);
-    execFileSync("tar", [
-      "--owner=0",
-      "--group=0",
-      "--numeric-owner",
-      "-cf",
-      join(build, "rootfs.tar"),
-      "-C",
-      tree,
-      ".",
-    ]);
+    packRootfsTar(build, tree);
     const binds = [{ readOnly: true, hostPath, containerPath: "/data" }];
     writeFileSync(
       join(build, "build.json"),

@@ -1,11 +1,12 @@
 // Ctrl-C while an output is being assembled: the staging directory beside the target goes with
 // the process, which still dies of the signal (a shell sees 130), and nothing is published.
 import test from "ava";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout } from "node:timers/promises";
+import { packRootfsTar } from "../support/rootfs-tar.ts";
 
 const NIFTYC = join(import.meta.dirname, "../../bin/niftyc");
 
@@ -16,17 +17,7 @@ function bigBuild(dir: string): string {
   writeFileSync(join(tree, "etc", "os-release"), "ID=x\n");
   for (let i = 0; i < 8; i++) writeFileSync(join(tree, `blob${i}`), Buffer.alloc(32 << 20, i + 1));
   const build = join(dir, "out");
-  mkdirSync(build);
-  execFileSync("tar", [
-    "--owner=0",
-    "--group=0",
-    "--numeric-owner",
-    "-cf",
-    join(build, "rootfs.tar"),
-    "-C",
-    tree,
-    ".",
-  ]);
+  packRootfsTar(build, tree);
   rmSync(tree, { recursive: true });
   writeFileSync(
     join(build, "build.json"),

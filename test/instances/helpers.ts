@@ -1,12 +1,20 @@
-// The image config of recipes/ssh.nifty, with one more numeric and one text ENV,
-// and a small build directory to make instances of.
+// The image config of recipes/ssh.nifty, with one more numeric and one text ENV, a small build
+// directory to make instances of, and the niftyc CLI with a recipe built by it.
 import type { ExecutionContext } from "ava";
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileDigest } from "../../src/core/hash.ts";
 import type { ImageConfig } from "../../src/image/config.ts";
+import { packRootfsTar } from "../support/rootfs-tar.ts";
+
+const NIFTYC = join(import.meta.dirname, "../../bin/niftyc");
+
+/** The niftyc CLI in a child process, in `cwd`. */
+export function niftyc(cwd: string, ...args: string[]) {
+  return spawnSync(process.execPath, [NIFTYC, ...args], { cwd, encoding: "utf8", timeout: 120_000 });
+}
 
 export function sshConfig(overrides: Partial<ImageConfig> = {}): ImageConfig {
   return {
@@ -37,18 +45,7 @@ export function temp(t: ExecutionContext): string {
 
 /** `tree` as dir/rootfs.tar, packed by GNU tar the reproducible way (sorted, root-owned, mtime 0); its digest. */
 export function packRootfs(dir: string, tree: string): Promise<string> {
-  execFileSync("tar", [
-    "--sort=name",
-    "--owner=0",
-    "--group=0",
-    "--numeric-owner",
-    "--mtime=@0",
-    "-cf",
-    join(dir, "rootfs.tar"),
-    "-C",
-    tree,
-    ".",
-  ]);
+  packRootfsTar(dir, tree);
   return fileDigest(join(dir, "rootfs.tar"));
 }
 
@@ -66,4 +63,26 @@ export async function buildDir(
   const digest = await packRootfs(dir, tree);
   writeFileSync(join(dir, "build.json"), JSON.stringify({ name: "ssh", digest, config: sshConfig() }));
   return { dir, digest };
+}
+
+/**
+ * A temporary directory holding `recipe` as box.nifty, built there by niftyc (cache c) into `out`
+ * as rootfs and nspawn, with `extra` arguments; the directory and the build's result.
+ */
+export function buildBox(t: ExecutionContext, recipe: string, out: string, ...extra: string[]) {
+  const dir = temp(t);
+  writeFileSync(join(dir, "box.nifty"), recipe);
+  const built = niftyc(
+    dir,
+    "build",
+    "box.nifty",
+    "--cache",
+    "c",
+    "--out",
+    out,
+    "--format",
+    "rootfs,nspawn",
+    ...extra,
+  );
+  return { dir, built };
 }

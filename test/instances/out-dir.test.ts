@@ -5,30 +5,12 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-const NIFTYC = join(import.meta.dirname, "../../bin/niftyc");
-
-function niftyc(cwd: string, ...args: string[]) {
-  return spawnSync(process.execPath, [NIFTYC, ...args], { cwd, encoding: "utf8", timeout: 120_000 });
-}
+import { buildBox, niftyc } from "./helpers.ts";
 
 const mode = (path: string) => statSync(path).mode & 0o7777;
 
 test("a refused --out is left as it was; / is refused; new parents are 0755 and only the directory 0700", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-out-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "box.nifty"), "FILE /etc/os-release <<EOF\nID=box\nEOF\nDIR /srv\n");
-  const built = niftyc(
-    dir,
-    "build",
-    "box.nifty",
-    "--cache",
-    "c",
-    "--out",
-    "out",
-    "--format",
-    "rootfs,nspawn",
-  );
+  const { dir, built } = buildBox(t, "FILE /etc/os-release <<EOF\nID=box\nEOF\nDIR /srv\n", "out");
   t.is(built.status, 0, built.stderr);
   const instances = (...args: string[]) => niftyc(dir, "instances", "out", "--count", "1", ...args);
 
@@ -93,20 +75,7 @@ test("given a recipe, what the arguments alone decide is told before it is built
 });
 
 test("an instances.json that is not niftyc's manifest (null, [], {}) is NIFTY422, for a run and for status, not a TypeError", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-instances-manifest-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "box.nifty"), "FILE /etc/os-release <<EOF\nID=box\nEOF\nDIR /srv\n");
-  const built = niftyc(
-    dir,
-    "build",
-    "box.nifty",
-    "--cache",
-    "c",
-    "--out",
-    "out",
-    "--format",
-    "rootfs,nspawn",
-  );
+  const { dir, built } = buildBox(t, "FILE /etc/os-release <<EOF\nID=box\nEOF\nDIR /srv\n", "out");
   t.is(built.status, 0, built.stderr);
   mkdirSync(join(dir, "inst"));
   for (const text of ["null", "[]", "{}", '{"name":"box","digest":"d","instances":[null]}']) {

@@ -2,29 +2,14 @@
 // build (its --platform cannot be chosen after the fact), and a several-platform build's top
 // directory is answered with its platforms' directories.
 import test from "ava";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-const NIFTYC = join(import.meta.dirname, "../../bin/niftyc");
-const niftyc = (cwd: string, ...args: string[]) =>
-  spawnSync(process.execPath, [NIFTYC, ...args], { cwd, encoding: "utf8", timeout: 120_000 });
+import { buildBox, niftyc } from "./helpers.ts";
 
 test("a build directory of another platform than --platform is refused, and a several-platform one names its platforms", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "niftyc-platform-dir-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "box.nifty"), "FILE /etc/os-release <<EOF\nID=box\nEOF\n");
-  const built = niftyc(
-    dir,
-    "build",
-    "box.nifty",
-    "--cache",
-    "c",
-    "--out",
+  const { dir, built } = buildBox(
+    t,
+    "FILE /etc/os-release <<EOF\nID=box\nEOF\n",
     "multi",
-    "--format",
-    "rootfs,nspawn",
     "--platform",
     "linux/amd64,linux/arm64",
   );

@@ -219,27 +219,41 @@ const ATTACHED_MODES = [
   { label: "as an ordinary user (podman)", asUser: true, engine: "podman" },
 ] as const;
 
+/** Kill a started niftyc's process group in teardown, when the test left it running. */
+function killGroupAfter(t: ExecutionContext, pid: number): void {
+  t.teardown(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone.
+    }
+  });
+}
+
+/**
+ * setup(), then recipes/ssh.nifty run attached in `mode` on a free port, named `${prefix}-PID`;
+ * its process group is killed in teardown.
+ */
+async function startAttached(t: ExecutionContext, mode: (typeof ATTACHED_MODES)[number], prefix: string) {
+  const s = await setup(t, mode.asUser);
+  const name = `${prefix}-${process.pid}`;
+  const port = await freePort();
+  const engine = mode.engine === "podman" ? ["--engine", "podman"] : [];
+  const run = startNiftycAs(
+    s.user,
+    ["run", "recipes/ssh.nifty", ...s.args, ...engine, "--name", name, "--set", `PORT=${port}`],
+    s.env,
+  );
+  killGroupAfter(t, run.pid);
+  return { s, name, port, run };
+}
+
 for (const mode of ATTACHED_MODES) {
   test.serial(
     `ssh.nifty attached, ${mode.label}: the console is niftyc's; Ctrl-C (SIGINT to its process group) stops it with the image's signal, exit 0`,
     async (t) => {
       if (!requireRun(t)) return;
-      const s = await setup(t, mode.asUser);
-      const name = `nrt-attached-${process.pid}`;
-      const port = await freePort();
-      const engine = mode.engine === "podman" ? ["--engine", "podman"] : [];
-      const run = startNiftycAs(
-        s.user,
-        ["run", "recipes/ssh.nifty", ...s.args, ...engine, "--name", name, "--set", `PORT=${port}`],
-        s.env,
-      );
-      t.teardown(() => {
-        try {
-          process.kill(-run.pid, "SIGKILL");
-        } catch {
-          // Gone.
-        }
-      });
+      const { s, name, port, run } = await startAttached(t, mode, "nrt-attached");
       await waitForRunPort(run, port, 120_000);
       const session = ssh(t, port, "luser", PASSWORD, "hostname");
       t.is(session.status, 0, session.stderr);
@@ -256,32 +270,12 @@ for (const mode of ATTACHED_MODES) {
   );
 }
 
-/** Kill a started niftyc's process group in teardown, when the test left it running. */
-function killGroupAfter(t: ExecutionContext, pid: number): void {
-  t.teardown(() => {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // Gone.
-    }
-  });
-}
-
 for (const mode of ATTACHED_MODES) {
   test.serial(
     `ssh.nifty attached, ${mode.label}: --stop from elsewhere ends with the container's exit status, and exits with it`,
     async (t) => {
       if (!requireRun(t)) return;
-      const s = await setup(t, mode.asUser);
-      const name = `nrt-stop-${process.pid}`;
-      const port = await freePort();
-      const engine = mode.engine === "podman" ? ["--engine", "podman"] : [];
-      const run = startNiftycAs(
-        s.user,
-        ["run", "recipes/ssh.nifty", ...s.args, ...engine, "--name", name, "--set", `PORT=${port}`],
-        s.env,
-      );
-      killGroupAfter(t, run.pid);
+      const { s, name, port, run } = await startAttached(t, mode, "nrt-stop");
       await waitForRunPort(run, port, 120_000);
       await stopsWith(t, s, { user: s.user, name, engine: mode.engine, run }, 0);
     },
