@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
 import { packRootfsTar } from "../support/rootfs-tar.ts";
+import { requireParts } from "../support/skip.ts";
 
 /** build.json's config as a build writes it (install on this host reads its binds). */
 const config = (binds: unknown[] = []) => ({
@@ -120,10 +121,9 @@ test("install --root: the machine and its .nspawn go into that machine's /var/li
 });
 
 test("install on this host judges the machine's binds as niftyc run does: one through another user's directory, or leading to /etc, is NIFTY760 unless --allow-system-binds", async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.log("skipped: needs root (a directory is given to another user with chown)");
-    return t.pass();
-  }
+  const notRoot =
+    process.getuid?.() !== 0 ? "needs root (a directory is given to another user with chown)" : undefined;
+  if (!requireParts(t, "install's bind checks", notRoot)) return;
   const dir = mkdtempSync(join(tmpdir(), "niftyc-install-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const tree = join(dir, "tree");
